@@ -1,0 +1,20 @@
+/// One write of one slot: `(dot, hlc, author, value)` (SPEC §1).
+public struct Version: Hashable, Sendable {
+    public let dot: Dot
+    public let hlc: HLC
+    public let author: String
+    public let value: Value
+
+    public init(dot: Dot, hlc: HLC, author: String, value: Value) {
+        self.dot = dot
+        self.hlc = hlc
+        self.author = author
+        self.value = value
+    }
+
+    /// The order that picks a scalar winner among siblings: highest `(hlc, replica)`,
+    /// then counter, so every replica picks the same one.
+    public static func winsOver(_ lhs: Version, _ rhs: Version) -> Bool {
+        (lhs.hlc, lhs.dot.replica, lhs.dot.counter) > (rhs.hlc, rhs.dot.replica, rhs.dot.counter)
+    }
+}
