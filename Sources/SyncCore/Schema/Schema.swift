@@ -1,0 +1,184 @@
+import Crypto
+import Foundation
+
+/// A dataset schema: collections and their typed fields, loaded from JSON.
+///
+/// The daemon is generic over it (SPEC §8). Its hash travels in the handshake
+/// so peers can tell when they run different schemas. The file format is
+/// described in `docs/schema.md`.
+public struct Schema: Codable, Hashable, Sendable {
+    public let name: String
+    public let version: Int
+    public let collections: [CollectionSchema]
+
+    public init(name: String, version: Int, collections: [CollectionSchema]) {
+        self.name = name
+        self.version = version
+        self.collections = collections
+    }
+
+    public func collection(_ name: String) -> CollectionSchema? {
+        collections.first { $0.name == name }
+    }
+
+    /// The collection, or an error naming the closest existing one.
+    public func requireCollection(_ name: String) throws(SchemaError) -> CollectionSchema {
+        guard let collection = collection(name) else {
+            throw .unknownCollection(name, suggestion: closestName(to: name, among: collections.map(\.name)),
+                                     known: collections.map(\.name))
+        }
+        return collection
+    }
+
+    /// SHA-256 (hex) of the schema's canonical JSON: equal schemas, equal hashes.
+    public var hash: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(self)) ?? Data()
+        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Loads and checks a schema file.
+    public static func load(contentsOf url: URL) throws -> Schema {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw SchemaError.unreadableSchema(path: url.path, reason: error.localizedDescription)
+        }
+        return try parse(data, source: url.path)
+    }
+
+    /// Parses and checks schema JSON; `source` names it in errors.
+    public static func parse(_ data: Data, source: String) throws -> Schema {
+        let schema: Schema
+        do { schema = try JSONDecoder().decode(Schema.self, from: data) } catch {
+            throw SchemaError.invalidSchema(path: source, reason: describe(decodingError: error))
+        }
+        try schema.check(source: source)
+        return schema
+    }
+
+    /// The schema and seed data shipped with the project.
+    public static let criticalMinerals: Schema = {
+        do { return try parse(Data(EmbeddedDataset.schemaJSON.utf8), source: "embedded schema") } catch {
+            fatalError("the embedded schema is invalid: \(error)")
+        }
+    }()
+
+    private func check(source: String) throws(SchemaError) {
+        var seen = Set<String>()
+        for collection in collections {
+            guard Self.isIdentifier(collection.name), !collection.name.hasPrefix("sync_"), !collection.name.hasPrefix("sqlite_") else {
+                throw .invalidSchema(path: source, reason: "collection name '\(collection.name)' must be lower-case letters, digits and '_', and not start with sync_ or sqlite_")
+            }
+            guard seen.insert(collection.name).inserted else {
+                throw .invalidSchema(path: source, reason: "collection '\(collection.name)' is defined twice")
+            }
+            var fieldNames = Set<String>()
+            for field in collection.fields {
+                guard Self.isIdentifier(field.name), !["id", "conflicted"].contains(field.name) else {
+                    throw .invalidSchema(path: source, reason: "field '\(collection.name).\(field.name)': names are lower-case letters, digits and '_', and 'id' and 'conflicted' are reserved")
+                }
+                guard fieldNames.insert(field.name).inserted else {
+                    throw .invalidSchema(path: source, reason: "field '\(collection.name).\(field.name)' is defined twice")
+                }
+                if field.type == .enumeration, (field.values ?? []).isEmpty {
+                    throw .invalidSchema(path: source, reason: "enum field '\(collection.name).\(field.name)' needs a non-empty \"values\" list")
+                }
+                if field.type == .ref || (field.type == .set && field.of == .ref) {
+                    let targets = field.targets ?? []
+                    guard !targets.isEmpty else {
+                        throw .invalidSchema(path: source, reason: "reference field '\(collection.name).\(field.name)' needs a non-empty \"targets\" list")
+                    }
+                    for target in targets where !collections.contains(where: { $0.name == target }) {
+                        throw .invalidSchema(path: source, reason: "field '\(collection.name).\(field.name)' refers to unknown collection '\(target)'")
+                    }
+                }
+                if field.type == .set, field.of == nil {
+                    throw .invalidSchema(path: source, reason: "set field '\(collection.name).\(field.name)' needs \"of\": \"text\" or \"ref\"")
+                }
+            }
+        }
+    }
+
+    static func isIdentifier(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, ("a"..."z").contains(first) || first == "_" else { return false }
+        return name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+    }
+
+    private static func describe(decodingError error: Error) -> String {
+        guard let error = error as? DecodingError else { return error.localizedDescription }
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "missing key '\(key.stringValue)' at \(path(context).isEmpty ? "top level" : path(context))"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context): return "\(context.debugDescription) at \(path(context))"
+        case .dataCorrupted(let context): return "\(context.debugDescription) \(path(context))"
+        @unknown default: return "\(error)"
+        }
+    }
+}
+
+/// One collection: a name and its fields, in display order.
+public struct CollectionSchema: Codable, Hashable, Sendable {
+    public let name: String
+    public let description: String?
+    public let fields: [FieldSchema]
+
+    public init(name: String, description: String? = nil, fields: [FieldSchema]) {
+        self.name = name
+        self.description = description
+        self.fields = fields
+    }
+
+    public func field(_ name: String) -> FieldSchema? { fields.first { $0.name == name } }
+
+    /// The field, or an error naming the closest existing one.
+    public func requireField(_ name: String) throws(SchemaError) -> FieldSchema {
+        guard let field = field(name) else {
+            throw .unknownField(collection: self.name, field: name,
+                                suggestion: closestName(to: name, among: fields.map(\.name)), known: fields.map(\.name))
+        }
+        return field
+    }
+
+    public var requiredFields: [FieldSchema] { fields.filter(\.isRequired) }
+}
+
+/// A field's type and constraints.
+public struct FieldSchema: Codable, Hashable, Sendable {
+    public enum Kind: String, Codable, Hashable, Sendable {
+        case text, integer, decimal, date, bool
+        case enumeration = "enum"
+        case ref, set
+    }
+
+    public enum MemberKind: String, Codable, Hashable, Sendable {
+        case text, ref
+    }
+
+    public let name: String
+    public let type: Kind
+    public let required: Bool?
+    /// The allowed values of an enum field.
+    public let values: [String]?
+    /// The collections a ref (or set of refs) may point into.
+    public let targets: [String]?
+    /// What a set holds.
+    public let of: MemberKind?
+    public let description: String?
+
+    public init(name: String, type: Kind, required: Bool? = nil, values: [String]? = nil,
+                targets: [String]? = nil, of: MemberKind? = nil, description: String? = nil) {
+        self.name = name
+        self.type = type
+        self.required = required
+        self.values = values
+        self.targets = targets
+        self.of = of
+        self.description = description
+    }
+
+    public var isRequired: Bool { required ?? false }
+    public var isSet: Bool { type == .set }
+}

@@ -1,0 +1,183 @@
+import GRDB
+
+/// One edit of a record in a local write.
+public enum FieldEdit: Hashable, Sendable {
+    /// Sets a scalar field (`.null` clears it).
+    case set(String, Value)
+    /// Adds a member to a set field.
+    case add(String, String)
+    /// Removes a member from a set field.
+    case remove(String, String)
+}
+
+/// What a local write transaction did.
+public struct WriteReceipt: Hashable, Sendable {
+    /// The transaction's dot, shared by every slot it wrote; nil if it wrote nothing.
+    public let dot: Dot?
+    public let hlc: HLC?
+    public let slotsWritten: Int
+}
+
+extension Store {
+    /// Creates a record, or re-creates one that existed before: fields it does
+    /// not set are written null and set members it does not list are removed.
+    @discardableResult
+    public func create(_ ref: RecordRef, _ edits: [FieldEdit], author: String) throws -> WriteReceipt {
+        let collection = try schema.requireCollection(ref.collection)
+        try RecordIDRule.check(ref.id)
+        let planned = try plan(edits, for: ref, in: collection)
+        let missing = collection.requiredFields.filter { field in !planned.contains { $0.key.field == field.name && $0.value != .null } }
+        guard missing.isEmpty else { throw SchemaError.missingRequired(record: ref.description, fields: missing.map(\.name)) }
+        return try localTransaction(author: author) { tx in
+            let current = try RecordView.load(ref, from: tx.db)
+            if let current, current.existence.isConflicted { throw StoreError.existenceConflicted(ref) }
+            try tx.write(SlotKey(collection: ref.collection, record: ref.id, field: SlotKey.existsField), .bool(true))
+            for (key, value) in planned { try tx.write(key, value) }
+            guard let current else { return }
+            // Re-creation: clear what the new record does not say.
+            for field in collection.fields where !field.isSet {
+                let given = planned.contains { $0.key.field == field.name }
+                if !given, current.value(field.name) != .null || current.scalars[field.name]?.isConflicted == true {
+                    try tx.write(SlotKey(collection: ref.collection, record: ref.id, field: field.name), .null)
+                }
+            }
+            for (field, members) in current.members {
+                for (member, present) in members where present {
+                    if !planned.contains(where: { $0.key.field == field && $0.key.element == member }) {
+                        try tx.write(SlotKey(collection: ref.collection, record: ref.id, field: field, element: member), .bool(false))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Edits fields and set members of an existing record.
+    @discardableResult
+    public func update(_ ref: RecordRef, _ edits: [FieldEdit], author: String) throws -> WriteReceipt {
+        let collection = try schema.requireCollection(ref.collection)
+        let planned = try plan(edits, for: ref, in: collection)
+        for field in collection.requiredFields where planned.contains(where: { $0.key.field == field.name && $0.value == .null }) {
+            throw SchemaError.missingRequired(record: ref.description, fields: [field.name])
+        }
+        guard !planned.isEmpty else { throw StoreError.invalidEdit("nothing to change in \(ref): give FIELD=VALUE, SET+=MEMBER or SET-=MEMBER.") }
+        return try localTransaction(author: author) { tx in
+            try Self.requireExisting(ref, in: tx.db)
+            try tx.write(SlotKey(collection: ref.collection, record: ref.id, field: SlotKey.existsField), .bool(true))
+            for (key, value) in planned { try tx.write(key, value) }
+        }
+    }
+
+    /// Deletes a record: `_exists` becomes false. A delete concurrent with an
+    /// edit elsewhere surfaces as a conflict on `_exists`.
+    @discardableResult
+    public func delete(_ ref: RecordRef, author: String) throws -> WriteReceipt {
+        _ = try schema.requireCollection(ref.collection)
+        return try localTransaction(author: author) { tx in
+            try Self.requireExisting(ref, in: tx.db)
+            try tx.write(SlotKey(collection: ref.collection, record: ref.id, field: SlotKey.existsField), .bool(false))
+        }
+    }
+
+    /// Resolves a conflicted slot with `value`, after checking that its siblings are
+    /// still exactly the versions `expected` names (else `siblingsChanged`, nothing written).
+    ///
+    /// The write supersedes the versions the analyst saw, and nothing that arrived since.
+    @discardableResult
+    public func resolve(_ key: SlotKey, expecting expected: [Dot], value: Value, author: String) throws -> WriteReceipt {
+        let collection = try schema.requireCollection(key.collection)
+        let ref = key.recordRef
+        var checked = value
+        if key.field == SlotKey.existsField {
+            guard case .bool = value else { throw SchemaError.invalidValue(field: SlotKey.existsField, value: value.description, expected: "true (keep) or false (delete)") }
+        } else {
+            checked = try collection.requireField(key.field).validate(value)
+            if collection.field(key.field)?.isRequired == true, checked == .null {
+                throw SchemaError.missingRequired(record: ref.description, fields: [key.field])
+            }
+        }
+        return try localTransaction(author: author) { tx in
+            let state = try tx.writer.load(key).state
+            let reading = SlotReader.scalar(state)
+            guard reading.isConflicted else { throw StoreError.notConflicted(key) }
+            guard Set(state.versions.map(\.dot)) == Set(expected) else { throw StoreError.siblingsChanged(key, current: reading.siblings) }
+            if key.field != SlotKey.existsField {
+                let existence = try tx.writer.load(SlotKey(collection: key.collection, record: key.record, field: SlotKey.existsField)).state
+                if SlotReader.exists(existence).isConflicted { throw StoreError.existenceConflicted(ref) }
+                try tx.write(SlotKey(collection: key.collection, record: key.record, field: SlotKey.existsField), .bool(true))
+            }
+            try tx.write(key, checked)
+        }
+    }
+
+    /// Checks edits against the schema; returns the slots to write with canonical values.
+    func plan(_ edits: [FieldEdit], for ref: RecordRef, in collection: CollectionSchema) throws -> [(key: SlotKey, value: Value)] {
+        var planned: [(key: SlotKey, value: Value)] = []
+        func key(_ field: String, _ element: String = "") -> SlotKey { SlotKey(collection: collection.name, record: ref.id, field: field, element: element) }
+        for edit in edits {
+            switch edit {
+            case .set(let name, let value):
+                let field = try collection.requireField(name)
+                planned.append((key(name), try field.validate(value)))
+            case .add(let name, let member):
+                let field = try collection.requireField(name)
+                planned.append((key(name, try field.validateMember(member)), .bool(true)))
+            case .remove(let name, let member):
+                let field = try collection.requireField(name)
+                planned.append((key(name, try field.validateMember(member)), .bool(false)))
+            }
+        }
+        // One version per slot per transaction: a later edit of the same slot wins.
+        var seen = Set<SlotKey>()
+        return planned.reversed().filter { seen.insert($0.key).inserted }.reversed()
+    }
+
+    static func requireExisting(_ ref: RecordRef, in db: Database) throws {
+        guard let view = try RecordView.load(ref, from: db) else { throw StoreError.recordNotFound(ref) }
+        if view.existence.isConflicted { throw StoreError.existenceConflicted(ref) }
+        guard view.exists else { throw StoreError.recordNotFound(ref) }
+    }
+
+    /// Runs `body` in one write transaction under one fresh dot and clock reading.
+    func localTransaction(author: String, _ body: (LocalTransaction) throws -> Void) throws -> WriteReceipt {
+        let wall = options.wallClock()
+        let maxDrift = options.maxClockDriftMillis
+        return try pool.write { db in
+            let replica = try db.replicaID()
+            let counter = UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0) + 1
+            var clock = HybridClock(last: HLC(raw: UInt64(bitPattern: Int64.fromDatabaseValue(try db.meta(MetaKey.hlc)) ?? 0)),
+                                    maxDriftMillis: maxDrift)
+            let hlc = clock.tick(wallMillis: wall)
+            let tx = LocalTransaction(writer: try SlotWriter(db: db, schema: schema),
+                                      dot: Dot(replica: replica, counter: counter), hlc: hlc, author: author)
+            try body(tx)
+            guard tx.writer.slotsChanged > 0 else { return WriteReceipt(dot: nil, hlc: nil, slotsWritten: 0) }
+            try tx.writer.finish()
+            try db.setMeta(MetaKey.counter, Int64(counter))
+            try db.setMeta(MetaKey.hlc, Int64(bitPattern: hlc.raw))
+            return WriteReceipt(dot: tx.dot, hlc: hlc, slotsWritten: tx.writer.slotsChanged)
+        }
+    }
+}
+
+/// The slots one local write transaction writes, all under one dot.
+final class LocalTransaction {
+    let writer: SlotWriter
+    let dot: Dot
+    let hlc: HLC
+    let author: String
+    var db: Database { writer.db }
+
+    init(writer: SlotWriter, dot: Dot, hlc: HLC, author: String) {
+        self.writer = writer
+        self.dot = dot
+        self.hlc = hlc
+        self.author = author
+    }
+
+    /// Writes `value` over whatever this replica holds for the slot.
+    func write(_ key: SlotKey, _ value: Value) throws {
+        let (state, hash) = try writer.load(key)
+        let version = Version(dot: dot, hlc: hlc, author: author, value: value)
+        try writer.store(key, state: SlotMerge.write(version, over: state), previousHash: hash, newVersions: [version], echo: nil)
+    }
+}

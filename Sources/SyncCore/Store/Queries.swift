@@ -1,0 +1,185 @@
+import Foundation
+import GRDB
+
+/// A conflicted slot and its siblings, winner first.
+public struct SlotConflict: Hashable, Sendable {
+    public let key: SlotKey
+    public let siblings: [Version]
+}
+
+/// One version in a record's history.
+public struct HistoryEntry: Hashable, Sendable {
+    public let key: SlotKey
+    public let version: Version
+    /// The local seq at which this replica first applied it.
+    public let appliedSeq: UInt64
+    /// True while the version is still live in its slot (not superseded).
+    public let isCurrent: Bool
+}
+
+/// A record as listed from its collection's view table.
+public struct ListedRecord: Hashable, Sendable {
+    public let ref: RecordRef
+    /// Scalar fields by name (absent when null).
+    public let values: [String: Value]
+    /// Set fields by name: present members, sorted.
+    public let members: [String: [String]]
+    public let isConflicted: Bool
+}
+
+/// A stored slot that does not fit the local schema.
+public struct SchemaProblem: Hashable, Sendable {
+    public let key: SlotKey
+    public let problem: String
+    public let peer: ReplicaID?
+}
+
+/// Versions received dated further ahead than the clock-drift cap, per peer.
+public struct ClockReport: Hashable, Sendable {
+    public let peer: ReplicaID
+    public let count: Int
+    public let maxAheadMillis: UInt64
+    public let lastHLC: HLC
+}
+
+extension Store {
+    /// A record as a reader sees it; nil if no slot of it was ever stored.
+    /// A deleted record is returned with `exists == false`.
+    public func record(_ ref: RecordRef) throws -> RecordView? {
+        try pool.read { try RecordView.load(ref, from: $0) }
+    }
+
+    /// Existing records of a collection, filtered by field values (a set field
+    /// matches when the member is present), ordered by id. Reads the view table.
+    public func list(_ collectionName: String, where filters: [(field: String, value: Value)] = [],
+                     conflictedOnly: Bool = false, limit: Int? = nil) throws -> [ListedRecord] {
+        let collection = try schema.requireCollection(collectionName)
+        var clauses: [String] = []
+        var arguments: [DatabaseValueConvertible?] = []
+        for filter in filters {
+            let field = try collection.requireField(filter.field)
+            let column = field.name.quotedDatabaseIdentifier
+            if field.isSet {
+                guard case .text(let member) = filter.value else { continue }
+                clauses.append("EXISTS (SELECT 1 FROM json_each(\(column)) WHERE value = ?)")
+                arguments.append(try field.validateMember(member))
+            } else if filter.value == .null {
+                clauses.append("\(column) IS NULL")
+            } else {
+                clauses.append("\(column) = ?")
+                arguments.append(CollectionViews.databaseValue(try field.validate(filter.value)))
+            }
+        }
+        if conflictedOnly { clauses.append("conflicted = 1") }
+        let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        let limitClause = limit.map { " LIMIT \($0)" } ?? ""
+        let sql = "SELECT * FROM \(collection.name.quotedDatabaseIdentifier) \(whereClause) ORDER BY id\(limitClause)"
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
+                var values: [String: Value] = [:]
+                var members: [String: [String]] = [:]
+                for field in collection.fields {
+                    let dbValue: DatabaseValue = row[field.name]
+                    if field.isSet {
+                        let json = String.fromDatabaseValue(dbValue) ?? "[]"
+                        members[field.name] = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String] ?? []
+                    } else if let value = Self.value(dbValue, for: field) {
+                        values[field.name] = value
+                    }
+                }
+                return ListedRecord(ref: RecordRef(collection: collection.name, id: row["id"]), values: values,
+                                    members: members, isConflicted: row["conflicted"])
+            }
+        }
+    }
+
+    static func value(_ dbValue: DatabaseValue, for field: FieldSchema) -> Value? {
+        switch dbValue.storage {
+        case .null: return nil
+        case .int64(let number): return field.type == .bool ? .bool(number != 0) : .int(number)
+        case .string(let text): return .text(text)
+        case .double(let number): return .text(String(number))
+        case .blob: return nil
+        }
+    }
+
+    /// Every conflicted slot, optionally within one collection or record.
+    public func conflicts(in collection: String? = nil, record: String? = nil) throws -> [SlotConflict] {
+        var sql = "SELECT collection, record, field, element, state FROM sync_slots WHERE conflicted = 1"
+        var arguments: [DatabaseValueConvertible] = []
+        if let collection { sql += " AND collection = ?"; arguments.append(collection) }
+        if let record { sql += " AND record = ?"; arguments.append(record) }
+        sql += " ORDER BY collection, record, field"
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
+                let key = SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3])
+                let state = try SlotState.stored(row[4], key: key)
+                return SlotConflict(key: key, siblings: SlotReader.scalar(state).siblings)
+            }
+        }
+    }
+
+    /// How many slots are in conflict.
+    public func conflictCount() throws -> Int {
+        try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sync_slots WHERE conflicted = 1") ?? 0 }
+    }
+
+    /// Every version ever applied to a record (or one field of it), oldest first.
+    public func history(_ ref: RecordRef, field: String? = nil) throws -> [HistoryEntry] {
+        try pool.read { db in
+            var sql = """
+                SELECT field, element, replica, counter, hlc, author, value, seq FROM sync_versions
+                WHERE collection = ? AND record = ?
+                """
+            var arguments: [DatabaseValueConvertible] = [ref.collection, ref.id]
+            if let field { sql += " AND field = ?"; arguments.append(field) }
+            sql += " ORDER BY hlc, replica, counter"
+            var live: [SlotKey: Set<Dot>] = [:]
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
+                let key = SlotKey(collection: ref.collection, record: ref.id, field: row[0], element: row[1])
+                if live[key] == nil {
+                    live[key] = Set(try db.slot(key).state.versions.map(\.dot))
+                }
+                guard let replica = ReplicaID(bytes: [UInt8](row[2] as Data)) else {
+                    throw StoreError.corruptSlot(key, reason: "history row with a malformed replica id")
+                }
+                let dot = Dot(replica: replica, counter: UInt64(bitPattern: row[3]))
+                let value = (try? SlotStateCodec.decodeValue([UInt8](row[6] as Data))) ?? .null
+                let version = Version(dot: dot, hlc: HLC(raw: UInt64(bitPattern: row[4])), author: row[5], value: value)
+                return HistoryEntry(key: key, version: version, appliedSeq: UInt64(bitPattern: row[7]),
+                                    isCurrent: live[key]?.contains(dot) ?? false)
+            }
+        }
+    }
+
+    /// Stored remote slots that fail the local schema.
+    public func schemaProblems() throws -> [SchemaProblem] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT collection, record, field, element, problem, peer FROM sync_schema_problems ORDER BY collection, record, field, element").map { row in
+                SchemaProblem(key: SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3]),
+                              problem: row[4], peer: (row[5] as Data?).flatMap { ReplicaID(bytes: [UInt8]($0)) })
+            }
+        }
+    }
+
+    /// Peers that sent versions from the future, with how many and how far ahead.
+    public func clockReports() throws -> [ClockReport] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT peer, count, max_ahead_ms, last_hlc FROM sync_clock_reports ORDER BY peer").compactMap { row in
+                guard let peer = ReplicaID(bytes: [UInt8](row[0] as Data)) else { return nil }
+                return ClockReport(peer: peer, count: row[1], maxAheadMillis: UInt64(bitPattern: row[2]), lastHLC: HLC(raw: UInt64(bitPattern: row[3])))
+            }
+        }
+    }
+
+    /// Existing records per collection of the schema.
+    public func recordCounts() throws -> [String: Int] {
+        try pool.read { db in
+            var counts: [String: Int] = [:]
+            for collection in schema.collections {
+                counts[collection.name] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(collection.name.quotedDatabaseIdentifier)") ?? 0
+            }
+            return counts
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import GRDB
+
+/// A slot and its full state, as it travels between replicas.
+public struct SlotChange: Hashable, Sendable {
+    public let key: SlotKey
+    public let state: SlotState
+
+    public init(key: SlotKey, state: SlotState) {
+        self.key = key
+        self.state = state
+    }
+}
+
+/// What merging a batch of remote states did.
+public struct ApplyReport: Hashable, Sendable {
+    /// Slots whose state changed (each stamped a new seq).
+    public var changed = 0
+    /// Slots the batch already agreed with: no seq stamped, nothing written.
+    public var unchanged = 0
+    /// Versions dated further in the future than the drift cap (stored, reported).
+    public var futureVersions = 0
+    /// Slots stored although they fail the local schema (reported by `check`).
+    public var schemaProblems = 0
+}
+
+extension Store {
+    /// Merges a batch of remote slot states and stores `(peer, cursor)` in the same
+    /// transaction, so a crash mid-batch loses nothing and applies nothing twice.
+    ///
+    /// States are never dropped for failing the local schema: they are stored and
+    /// listed in `sync_schema_problems`. Cost: O(batch), independent of dataset size.
+    ///
+    /// - Parameters:
+    ///   - peer: the replica that sent the batch; slots whose merged state equals
+    ///     what it sent are not sent back to it. Nil for seed data and snapshots.
+    ///   - cursor: the peer's seq up to which this batch brings us; stored with it.
+    @discardableResult
+    public func apply(_ changes: [SlotChange], from peer: ReplicaID?, cursor: UInt64? = nil) throws -> ApplyReport {
+        let wall = options.wallClock()
+        let maxDrift = options.maxClockDriftMillis
+        return try pool.write { db in
+            let writer = try SlotWriter(db: db, schema: schema)
+            let ownReplica = try db.replicaID()
+            var ownCounter = UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0)
+            let startCounter = ownCounter
+            var clock = HybridClock(last: HLC(raw: UInt64(bitPattern: Int64.fromDatabaseValue(try db.meta(MetaKey.hlc)) ?? 0)),
+                                    maxDriftMillis: maxDrift)
+            var report = ApplyReport()
+            var maxAhead: UInt64 = 0
+            var lastFuture = HLC.zero
+            for change in changes {
+                let (local, hash) = try writer.load(change.key)
+                let merged = SlotMerge.merge(local, change.state)
+                if merged == local {
+                    report.unchanged += 1
+                    continue
+                }
+                let unseen = SlotMerge.unseenVersions(in: change.state, by: local)
+                for version in unseen {
+                    if case .fromTheFuture(let ahead) = clock.receive(version.hlc, wallMillis: wall) {
+                        report.futureVersions += 1
+                        maxAhead = max(maxAhead, ahead)
+                        lastFuture = max(lastFuture, version.hlc)
+                    }
+                    // Never issue a dot twice, even if our own id comes back with a higher counter.
+                    if version.dot.replica == ownReplica { ownCounter = max(ownCounter, version.dot.counter) }
+                }
+                if let problem = schema.problem(for: change.key, state: merged) {
+                    report.schemaProblems += 1
+                    try db.cachedStatement(sql: """
+                        INSERT OR REPLACE INTO sync_schema_problems(collection, record, field, element, problem, peer, seen_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """).execute(arguments: [change.key.collection, change.key.record, change.key.field, change.key.element,
+                                                 problem, peer?.data, Int64(wall)])
+                }
+                try writer.store(change.key, state: merged, previousHash: hash, newVersions: unseen,
+                                 echo: merged == change.state ? peer : nil)
+                report.changed += 1
+            }
+            try writer.finish()
+            try db.setMeta(MetaKey.hlc, Int64(bitPattern: clock.last.raw))
+            if ownCounter != startCounter { try db.setMeta(MetaKey.counter, Int64(ownCounter)) }
+            if let peer, let cursor {
+                try db.cachedStatement(sql: """
+                    INSERT INTO sync_cursors(peer, cursor, updated_at) VALUES (?, ?, ?)
+                    ON CONFLICT(peer) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at
+                    """).execute(arguments: [peer.data, Int64(bitPattern: cursor), Int64(wall)])
+            }
+            if report.futureVersions > 0 {
+                try db.execute(sql: """
+                    INSERT INTO sync_clock_reports(peer, count, max_ahead_ms, last_hlc, last_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(peer) DO UPDATE SET count = count + excluded.count,
+                        max_ahead_ms = max(max_ahead_ms, excluded.max_ahead_ms), last_hlc = excluded.last_hlc, last_at = excluded.last_at
+                    """, arguments: [(peer ?? ReplicaID(high: 0, low: 0)).data, report.futureVersions, Int64(maxAhead),
+                                     Int64(bitPattern: lastFuture.raw), Int64(wall)])
+            }
+            return report
+        }
+    }
+
+    /// The seq of `peer`'s feed up to which this replica has merged (0 if never).
+    public func cursor(for peer: ReplicaID) throws -> UInt64 {
+        try pool.read { db in
+            UInt64(bitPattern: try Int64.fetchOne(db, sql: "SELECT cursor FROM sync_cursors WHERE peer = ?", arguments: [peer.data]) ?? 0)
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import Crypto
+import Foundation
+import GRDB
+
+/// The digest of a replica's replicated state: equal on two replicas iff
+/// their slot states are equal (up to hash collisions).
+///
+/// Slots fall into 256 buckets by a hash of their key; a bucket's digest is the
+/// XOR of its slots' hashes, kept current by `SlotWriter`, so the whole digest
+/// costs 256 rows to read, and two replicas can compare bucket by bucket.
+public struct StateDigest: Hashable, Sendable, CustomStringConvertible {
+    public static let bucketCount = 256
+    static let hashSize = 16
+
+    /// Each bucket's digest, `bucketCount` entries of `hashSize` bytes (zeros when empty).
+    public let buckets: [[UInt8]]
+
+    /// SHA-256 over the buckets in order, hex.
+    public var hex: String {
+        var hasher = SHA256()
+        for bucket in buckets { hasher.update(data: bucket) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    public var description: String { hex }
+
+    /// The buckets whose digests differ from `other`'s.
+    public func differingBuckets(from other: StateDigest) -> [Int] {
+        (0..<Self.bucketCount).filter { buckets[$0] != other.buckets[$0] }
+    }
+
+    /// FNV-1a of the encoded key, reduced to a bucket: fixed across platforms and builds.
+    static func bucket(forKeyBytes bytes: [UInt8]) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return Int((hash ^ (hash >> 32)) & 0xFF)
+    }
+
+    static func read(from db: Database) throws -> StateDigest {
+        var buckets = [[UInt8]](repeating: [UInt8](repeating: 0, count: hashSize), count: bucketCount)
+        for row in try Row.fetchAll(db, sql: "SELECT bucket, digest FROM sync_buckets") {
+            let index: Int = row[0]
+            if (0..<bucketCount).contains(index) { buckets[index] = [UInt8](row[1] as Data) }
+        }
+        return StateDigest(buckets: buckets)
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import GRDB
+import Logging
+
+/// The replicated record store: slot states in one SQLite file (WAL), with the
+/// local seq feed, history, peer cursors, the digest and per-collection views.
+///
+/// Every operation is one transaction: a local write allocates exactly one dot;
+/// a remote batch and its cursor commit together. Safe to use from many threads
+/// (GRDB's `DatabasePool` serializes writers and runs readers concurrently) and
+/// from several processes on the same file (`syncd` and `syncctl`).
+public final class Store: Sendable {
+    public struct Options: Sendable {
+        /// How far the local clock may run ahead of wall time (SPEC §3).
+        public var maxClockDriftMillis: UInt64 = HybridClock.defaultMaxDriftMillis
+        /// Unix milliseconds now; replaced in tests and simulations.
+        public var wallClock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }
+        /// `PRAGMA synchronous`: NORMAL survives a crash of the process (WAL); FULL also a power cut.
+        public var synchronousFull = false
+        public var logger = Logger(label: "syncd.store")
+
+        public init() {}
+    }
+
+    public let path: String
+    public let schema: Schema
+    public let options: Options
+    let pool: DatabasePool
+
+    /// Opens (creating if needed) the database at `path`.
+    ///
+    /// When `deviceID` is given and differs from the device recorded in the file,
+    /// the database was copied to another machine: it takes a new replica id so
+    /// two devices never write under one id (SPEC §3).
+    public init(path: String, schema: Schema = .criticalMinerals, deviceID: String? = nil, options: Options = Options()) throws {
+        self.path = path
+        self.schema = schema
+        self.options = options
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        let synchronous = options.synchronousFull ? "FULL" : "NORMAL"
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw StoreError.cannotOpen(path: path, reason: "\(error)")
+        }
+        let wall = options.wallClock()
+        let logger = options.logger
+        do {
+            try StoreTables.migrator().migrate(pool)
+        } catch {
+            throw StoreError.cannotOpen(path: path, reason: "\(error)")
+        }
+        try pool.write { db in
+            if let format = Int.fromDatabaseValue(try db.meta(MetaKey.format)), format > StoreTables.formatVersion {
+                throw StoreError.unsupportedFormat(path: path, found: format, supported: StoreTables.formatVersion)
+            }
+            if try db.meta(MetaKey.replica).isNull {
+                let replica = ReplicaID.random()
+                try db.setMeta(MetaKey.format, StoreTables.formatVersion)
+                try db.setMeta(MetaKey.replica, replica.data)
+                try db.setMeta(MetaKey.counter, 0)
+                try db.setMeta(MetaKey.hlc, 0)
+                try db.setMeta(MetaKey.createdAt, Int64(wall))
+                try Self.logReplica(replica, device: deviceID, reason: "created", at: wall, in: db)
+                logger.info("created database", metadata: ["path": "\(path)", "replica": "\(replica)"])
+            }
+            if let deviceID {
+                let recorded = String.fromDatabaseValue(try db.meta(MetaKey.device))
+                if let recorded, recorded != deviceID {
+                    let replica = try Self.startNewReplica(reason: "opened by device \(deviceID), recorded \(recorded)", device: deviceID, at: wall, in: db)
+                    logger.warning("database was opened by another device: new replica id", metadata: [
+                        "path": "\(path)", "recorded_device": "\(recorded)", "device": "\(deviceID)", "replica": "\(replica)"])
+                }
+                try db.setMeta(MetaKey.device, deviceID)
+            }
+            try db.setMeta(MetaKey.schemaHash, schema.hash)
+            try CollectionViews(schema: schema).prepare(in: db)
+        }
+    }
+
+    /// This database's current replica id.
+    public var replicaID: ReplicaID {
+        get throws { try pool.read { try $0.replicaID() } }
+    }
+
+    /// The device recorded as owning this database, if any.
+    public var deviceID: String? {
+        get throws { try pool.read { String.fromDatabaseValue(try $0.meta(MetaKey.device)) } }
+    }
+
+    /// Gives the database a new replica id (after a restore, or when found copied).
+    /// The dot counter restarts for the new id; versions of the old id stay as they are.
+    @discardableResult
+    public func startNewReplica(reason: String) throws -> ReplicaID {
+        let wall = options.wallClock()
+        return try pool.write { db in
+            try Self.startNewReplica(reason: reason, device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, in: db)
+        }
+    }
+
+    static func startNewReplica(reason: String, device: String?, at wall: UInt64, in db: Database) throws -> ReplicaID {
+        let replica = ReplicaID.random()
+        try db.setMeta(MetaKey.replica, replica.data)
+        try db.setMeta(MetaKey.counter, 0)
+        try logReplica(replica, device: device, reason: reason, at: wall, in: db)
+        return replica
+    }
+
+    static func logReplica(_ replica: ReplicaID, device: String?, reason: String, at wall: UInt64, in db: Database) throws {
+        try db.execute(sql: "INSERT INTO sync_replica_log(replica, device, started_at, reason) VALUES (?, ?, ?, ?)",
+                       arguments: [replica.data, device, Int64(wall), reason])
+    }
+
+    /// The highest seq stamped so far (0 for an empty store).
+    public func highestSeq() throws -> UInt64 {
+        try pool.read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT max(seq) FROM sync_slots") ?? 0) }
+    }
+
+    /// The digest of the replicated state (SPEC §4): equal on converged replicas.
+    public func digest() throws -> StateDigest {
+        try pool.read { try StateDigest.read(from: $0) }
+    }
+
+    /// Runs a read-only closure on a consistent snapshot of the database.
+    public func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.read(body)
+    }
+
+    /// SQLite's `data_version` changes when another connection commits: how the
+    /// daemon notices writes made by `syncctl`.
+    public func dataVersion() throws -> Int64 {
+        try pool.read { try Int64.fetchOne($0, sql: "PRAGMA data_version") ?? 0 }
+    }
+}

@@ -1,0 +1,33 @@
+/// What the store refuses, each message naming the record or file and the fix.
+public enum StoreError: Error, Equatable, CustomStringConvertible {
+    case recordNotFound(RecordRef)
+    case existenceConflicted(RecordRef)
+    case siblingsChanged(SlotKey, current: [Version])
+    case notConflicted(SlotKey)
+    case corruptSlot(SlotKey, reason: String)
+    case invalidEdit(String)
+    case unsupportedFormat(path: String, found: Int, supported: Int)
+    case cannotOpen(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .recordNotFound(let ref):
+            return "no record \(ref). List what exists with `syncctl list \(ref.collection)`, or create it with `syncctl create \(ref) FIELD=VALUE …`."
+        case .existenceConflicted(let ref):
+            return "\(ref) was deleted on one replica and edited on another. Decide first whether it exists: `syncctl resolve \(ref) _exists --pick N` (see `syncctl conflicts \(ref)`)."
+        case .siblingsChanged(let key, let current):
+            let list = current.enumerated().map { "  \($0.offset + 1). \($0.element.value) (by \($0.element.author), \($0.element.hlc))" }
+            return "the conflicting versions of \(key) changed since they were listed; nothing was written. Now:\n" + list.joined(separator: "\n")
+        case .notConflicted(let key):
+            return "\(key) is not in conflict; edit it with `syncctl set` instead."
+        case .corruptSlot(let key, let reason):
+            return "slot \(key) cannot be decoded (\(reason)); run `syncctl check` and restore from a snapshot if it persists."
+        case .invalidEdit(let reason):
+            return reason
+        case .unsupportedFormat(let path, let found, let supported):
+            return "database \(path) has format \(found), this build reads up to \(supported): upgrade syncd/syncctl."
+        case .cannotOpen(let path, let reason):
+            return "cannot open database \(path): \(reason)"
+        }
+    }
+}

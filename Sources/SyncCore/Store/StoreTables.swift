@@ -1,0 +1,91 @@
+import GRDB
+
+/// The store's own tables (all prefixed `sync_`), created by a GRDB migrator.
+///
+/// `sync_slots` holds each slot's state with the seq that last changed it;
+/// `sync_versions` every version ever applied (history); `sync_buckets` the
+/// XOR of slot hashes per bucket, kept current so the digest is cheap.
+enum StoreTables {
+    /// Bumped when the on-disk layout changes incompatibly.
+    static let formatVersion = 1
+
+    static func migrator() -> DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE sync_meta(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID;
+                CREATE TABLE sync_slots(
+                    collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL, element TEXT NOT NULL,
+                    state BLOB NOT NULL,
+                    seq INTEGER NOT NULL,
+                    hash BLOB NOT NULL,
+                    bucket INTEGER NOT NULL,
+                    conflicted INTEGER NOT NULL DEFAULT 0,
+                    echo BLOB,
+                    PRIMARY KEY(collection, record, field, element)) WITHOUT ROWID;
+                CREATE UNIQUE INDEX sync_slots_by_seq ON sync_slots(seq);
+                CREATE INDEX sync_slots_conflicted ON sync_slots(collection, record) WHERE conflicted = 1;
+                CREATE TABLE sync_versions(
+                    collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL, element TEXT NOT NULL,
+                    replica BLOB NOT NULL, counter INTEGER NOT NULL,
+                    hlc INTEGER NOT NULL, author TEXT NOT NULL, value BLOB NOT NULL,
+                    seq INTEGER NOT NULL,
+                    PRIMARY KEY(collection, record, field, element, replica, counter)) WITHOUT ROWID;
+                CREATE TABLE sync_buckets(bucket INTEGER PRIMARY KEY NOT NULL, digest BLOB NOT NULL);
+                CREATE TABLE sync_cursors(peer BLOB PRIMARY KEY NOT NULL, cursor INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+                CREATE TABLE sync_replica_log(replica BLOB PRIMARY KEY NOT NULL, device TEXT, started_at INTEGER NOT NULL, reason TEXT NOT NULL);
+                CREATE TABLE sync_clock_reports(
+                    peer BLOB PRIMARY KEY NOT NULL, count INTEGER NOT NULL, max_ahead_ms INTEGER NOT NULL,
+                    last_hlc INTEGER NOT NULL, last_at INTEGER NOT NULL);
+                CREATE TABLE sync_schema_problems(
+                    collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL, element TEXT NOT NULL,
+                    problem TEXT NOT NULL, peer BLOB, seen_at INTEGER NOT NULL,
+                    PRIMARY KEY(collection, record, field, element)) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+}
+
+/// Keys of `sync_meta`.
+enum MetaKey {
+    static let format = "format"
+    static let replica = "replica_id"
+    static let device = "device_id"
+    static let counter = "counter"
+    static let hlc = "hlc"
+    static let schemaHash = "schema_hash"
+    static let createdAt = "created_at"
+}
+
+extension Database {
+    func meta(_ key: String) throws -> DatabaseValue {
+        try DatabaseValue.fetchOne(cachedStatement(sql: "SELECT value FROM sync_meta WHERE key = ?"), arguments: [key]) ?? .null
+    }
+
+    func setMeta(_ key: String, _ value: some DatabaseValueConvertible) throws {
+        try cachedStatement(sql: "INSERT INTO sync_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .execute(arguments: [key, value])
+    }
+
+    /// The local replica id recorded in this database.
+    func replicaID() throws -> ReplicaID {
+        guard let data = Data.fromDatabaseValue(try meta(MetaKey.replica)), let id = ReplicaID(bytes: data) else {
+            throw StoreError.invalidEdit("database has no replica id: it was not initialised by syncd")
+        }
+        return id
+    }
+}
+
+import Foundation
+
+extension SlotState {
+    /// Decodes a state read from `sync_slots`; a failure names the slot.
+    static func stored(_ blob: Data, key: SlotKey) throws(StoreError) -> SlotState {
+        do {
+            return try SlotStateCodec.decodeState([UInt8](blob))
+        } catch {
+            throw .corruptSlot(key, reason: error.description)
+        }
+    }
+}

@@ -1,1 +1,0 @@
-public enum SyncCoreVersion { public static let string = "0.1.0" }
