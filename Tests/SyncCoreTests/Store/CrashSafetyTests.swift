@@ -1,0 +1,79 @@
+import Foundation
+import GRDB
+import Testing
+@testable import SyncCore
+
+/// A merge interrupted by SIGKILL leaves the previous state and cursor: the
+/// batch and its cursor commit together or not at all (SPEC §4).
+@Suite("Crash safety", .serialized)
+struct CrashSafetyTests {
+    static let batchSize = 10_000  // records; two slots each
+
+    @Test(arguments: [0, 40, 150])
+    func killedMidBatchLosesNothingAndAppliesNothingTwice(killDelayMillis: Int) throws {
+        let dir = TemporaryDirectory("crash")
+        let path = dir.path("data.db")
+        _ = try Store(path: path)  // created and closed, like a daemon's database
+        let peer = ReplicaID.random()
+
+        let helper = Process()
+        helper.executableURL = BuiltProducts.executable("store-crash-helper")
+        helper.arguments = [path, peer.hex, "50", String(Self.batchSize)]
+        let output = Pipe()
+        helper.standardOutput = output
+        try helper.run()
+
+        // Wait until batch 2 has committed and batch 3 has begun, then kill.
+        var seen = ""
+        let reader = output.fileHandleForReading
+        while !seen.contains("begin 3\n") {
+            let chunk = reader.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        #expect(seen.contains("committed 2\n"))
+        usleep(useconds_t(killDelayMillis * 1_000))
+        kill(helper.processIdentifier, SIGKILL)
+        helper.waitUntilExit()
+        #expect(helper.terminationReason == .uncaughtSignal)
+        seen += String(decoding: reader.readDataToEndOfFile(), as: UTF8.self)
+        let committed = seen.split(separator: "\n").filter { $0.hasPrefix("committed ") }.count
+
+        let store = try Store(path: path)
+        let cursor = try store.cursor(for: peer)
+        #expect(cursor >= 2)
+        #expect(cursor == UInt64(committed) || cursor == UInt64(committed) + 1)  // the kill may land between commit and print
+        try store.read { db in
+            #expect(try String.fetchOne(db, sql: "PRAGMA integrity_check") == "ok")
+            let slots = try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_slots") ?? -1
+            #expect(slots == 2 * Int(cursor) * Self.batchSize)
+            let viewRows = try Int.fetchOne(db, sql: "SELECT count(*) FROM countries") ?? -1
+            #expect(viewRows == Int(cursor) * Self.batchSize)
+            let history = try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_versions") ?? -1
+            #expect(history == slots)
+            let beyond = try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_slots WHERE record LIKE ?", arguments: ["b\(cursor + 1)-%"]) ?? -1
+            #expect(beyond == 0)
+        }
+        // Re-sending the interrupted batch and the ones before it applies each slot once.
+        var report = ApplyReport()
+        for n in 1...(Int(cursor) + 1) {
+            let changes = (0..<Self.batchSize).flatMap { index -> [SlotChange] in
+                let dot = Dot(replica: peer, counter: UInt64(n))
+                let hlc = HLC(millis: 1_700_000_000_000 + UInt64(n), logical: 0)
+                func state(_ value: Value) -> SlotState {
+                    SlotMerge.write(Version(dot: dot, hlc: hlc, author: "crash-helper", value: value), over: .empty)
+                }
+                return [
+                    SlotChange(key: SlotKey(collection: "countries", record: "b\(n)-\(index)", field: "_exists"), state: state(.bool(true))),
+                    SlotChange(key: SlotKey(collection: "countries", record: "b\(n)-\(index)", field: "name"), state: state(.text("record \(n)-\(index)"))),
+                ]
+            }
+            let r = try store.apply(changes, from: peer, cursor: UInt64(n))
+            report.changed += r.changed
+            report.unchanged += r.unchanged
+        }
+        #expect(report.changed == 2 * Self.batchSize)
+        #expect(report.unchanged == 2 * Int(cursor) * Self.batchSize)
+        #expect(try store.highestSeq() == UInt64(2 * (Int(cursor) + 1) * Self.batchSize))
+    }
+}

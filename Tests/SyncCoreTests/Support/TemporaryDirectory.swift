@@ -1,0 +1,40 @@
+import Foundation
+@testable import SyncCore
+
+/// A directory under the system temp dir, removed when the test ends.
+final class TemporaryDirectory {
+    let url: URL
+
+    init(_ label: String = "synccore") {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    /// A fresh store on a real file in this directory.
+    func store(_ name: String = "data.db", options: Store.Options = Store.Options(), deviceID: String? = nil) throws -> Store {
+        try Store(path: path(name), schema: .criticalMinerals, deviceID: deviceID, options: options)
+    }
+}
+
+/// Pulls everything `source` has that `target` lacks, batch by batch, the way
+/// the daemon does: each batch merged together with its cursor.
+@discardableResult
+func pull(into target: Store, from source: Store, batchSize: Int = 100, maxBytes: Int = 1 << 20) throws -> Int {
+    let sourceID = try source.replicaID
+    let targetID = try target.replicaID
+    var batches = 0
+    while true {
+        let cursor = try target.cursor(for: sourceID)
+        let batch = try source.changes(since: cursor, maxCount: batchSize, maxBytes: maxBytes, for: targetID)
+        if batch.cursor == cursor { return batches }
+        try target.apply(batch.changes, from: sourceID, cursor: batch.cursor)
+        batches += 1
+        if !batch.hasMore { return batches }
+    }
+}
+
+func ref(_ text: String) -> RecordRef { RecordRef(parsing: text)! }
