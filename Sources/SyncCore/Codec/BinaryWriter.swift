@@ -27,7 +27,7 @@ public struct BinaryWriter: Sendable {
 
     /// Eight bytes, big-endian.
     public mutating func writeFixed64(_ value: UInt64) {
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
     public mutating func writeString(_ string: String) {

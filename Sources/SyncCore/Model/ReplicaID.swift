@@ -41,8 +41,8 @@ public struct ReplicaID: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 
     public var bytes: [UInt8] {
-        (0..<8).reversed().map { UInt8(truncatingIfNeeded: high >> ($0 * 8)) }
-            + (0..<8).reversed().map { UInt8(truncatingIfNeeded: low >> ($0 * 8)) }
+        var words = (high.bigEndian, low.bigEndian)
+        return withUnsafeBytes(of: &words) { Array($0) }
     }
 
     public var data: Data { Data(bytes) }

@@ -83,6 +83,18 @@ extension FieldSchema {
         return "\(targets[0])/\(text)"
     }
 
+    /// True for `collection/id` with a target collection and a valid id; no allocation
+    /// (this runs for every set member received from a peer).
+    func isCanonicalRef(_ text: String) -> Bool {
+        let utf8 = text.utf8
+        guard let slash = utf8.firstIndex(of: UInt8(ascii: "/")) else { return false }
+        let collection = utf8[..<slash]
+        guard (targets ?? []).contains(where: { $0.utf8.elementsEqual(collection) }) else { return false }
+        let id = text[text.index(after: slash)...]
+        do { try RecordIDRule.check(id) } catch { return false }
+        return true
+    }
+
     var expectation: String {
         switch type {
         case .text: "text"
@@ -96,32 +108,56 @@ extension FieldSchema {
         }
     }
 
+    /// `-?[0-9]+(\.[0-9]+)?`, checked byte by byte (this runs once per received slot).
     static func isDecimal(_ text: String) -> Bool {
-        text.wholeMatch(of: /-?[0-9]+(\.[0-9]+)?/) != nil
+        var bytes = Substring(text).utf8[...]
+        if bytes.first == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+        let integer = bytes.prefix { (48...57).contains($0) }
+        guard !integer.isEmpty else { return false }
+        bytes = bytes.dropFirst(integer.count)
+        if bytes.isEmpty { return true }
+        guard bytes.first == UInt8(ascii: ".") else { return false }
+        let fraction = bytes.dropFirst()
+        return !fraction.isEmpty && fraction.allSatisfy { (48...57).contains($0) }
     }
 
+    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, a real calendar day.
     static func isDate(_ text: String) -> Bool {
-        guard let match = text.wholeMatch(of: /([0-9]{4})(-([0-9]{2})(-([0-9]{2}))?)?/) else { return false }
-        guard let monthText = match.output.3 else { return true }
-        guard let month = Int(monthText), (1...12).contains(month) else { return false }
-        guard let dayText = match.output.5 else { return true }
-        guard let year = Int(match.output.1), let day = Int(dayText) else { return false }
-        var components = DateComponents()
-        components.year = year
-        components.month = month
-        components.day = day
-        let calendar = Calendar(identifier: .gregorian)
-        guard let date = calendar.date(from: components) else { return false }
-        return calendar.component(.day, from: date) == day && calendar.component(.month, from: date) == month
+        let bytes = Array(text.utf8)
+        func number(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= bytes.count else { return nil }
+            var value = 0
+            for index in range {
+                guard (48...57).contains(bytes[index]) else { return nil }
+                value = value * 10 + Int(bytes[index] - 48)
+            }
+            return value
+        }
+        guard let year = number(0..<4) else { return false }
+        if bytes.count == 4 { return true }
+        guard bytes.count >= 7, bytes[4] == UInt8(ascii: "-"), let month = number(5..<7), (1...12).contains(month) else { return false }
+        if bytes.count == 7 { return true }
+        guard bytes.count == 10, bytes[7] == UInt8(ascii: "-"), let day = number(8..<10), day >= 1 else { return false }
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        return day <= days
     }
 }
 
 /// Which record ids are allowed: short, URL- and shell-friendly names.
 public enum RecordIDRule {
-    public static func check(_ id: String) throws(SchemaError) {
-        guard (1...128).contains(id.count), let first = id.unicodeScalars.first, first != ".", first != "_",
-              id.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) && $0.isASCII || "-_.".unicodeScalars.contains($0) })
-        else { throw .invalidRecordID(id) }
+    /// 1–128 ASCII letters, digits, `-`, `_` or `.`, not starting with `.` or `_`.
+    public static func check(_ id: String) throws(SchemaError) { try check(id[...]) }
+
+    public static func check(_ id: Substring) throws(SchemaError) {
+        var count = 0
+        for byte in id.utf8 {
+            count += 1
+            let allowed = (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)
+                || byte == UInt8(ascii: "-") || (count > 1 && (byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")))
+            guard allowed, count <= 128 else { throw .invalidRecordID(String(id)) }
+        }
+        guard count > 0 else { throw .invalidRecordID(String(id)) }
     }
 }
 
@@ -139,7 +175,9 @@ extension Schema {
         guard let field = collection.field(key.field) else { return "unknown field '\(key.collection).\(key.field)'" }
         if field.isSet {
             if key.element.isEmpty { return "set field '\(field.name)' written without a member" }
-            do { _ = try field.validateMember(key.element) } catch { return error.description }
+            if field.of == .ref, !field.isCanonicalRef(key.element) {
+                return "set member '\(key.element)' is not a reference COLLECTION/ID into \((field.targets ?? []).joined(separator: " or "))"
+            }
             return state.versions.allSatisfy { if case .bool = $0.value { true } else { false } }
                 ? nil : "set member '\(key.element)' holds a non-boolean value"
         }

@@ -10,15 +10,26 @@ public struct Schema: Codable, Hashable, Sendable {
     public let name: String
     public let version: Int
     public let collections: [CollectionSchema]
+    /// Collection index by name: lookups run once per received slot.
+    private let collectionIndex: [String: Int]
+
+    private enum CodingKeys: String, CodingKey { case name, version, collections }
 
     public init(name: String, version: Int, collections: [CollectionSchema]) {
         self.name = name
         self.version = version
         self.collections = collections
+        collectionIndex = Dictionary(collections.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try container.decode(String.self, forKey: .name), version: try container.decode(Int.self, forKey: .version),
+                  collections: try container.decode([CollectionSchema].self, forKey: .collections))
     }
 
     public func collection(_ name: String) -> CollectionSchema? {
-        collections.first { $0.name == name }
+        collectionIndex[name].map { collections[$0] }
     }
 
     /// The collection, or an error naming the closest existing one.
@@ -124,14 +135,25 @@ public struct CollectionSchema: Codable, Hashable, Sendable {
     public let name: String
     public let description: String?
     public let fields: [FieldSchema]
+    private let fieldIndex: [String: Int]
+
+    private enum CodingKeys: String, CodingKey { case name, description, fields }
 
     public init(name: String, description: String? = nil, fields: [FieldSchema]) {
         self.name = name
         self.description = description
         self.fields = fields
+        fieldIndex = Dictionary(fields.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { first, _ in first })
     }
 
-    public func field(_ name: String) -> FieldSchema? { fields.first { $0.name == name } }
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try container.decode(String.self, forKey: .name),
+                  description: try container.decodeIfPresent(String.self, forKey: .description),
+                  fields: try container.decode([FieldSchema].self, forKey: .fields))
+    }
+
+    public func field(_ name: String) -> FieldSchema? { fieldIndex[name].map { fields[$0] } }
 
     /// The field, or an error naming the closest existing one.
     public func requireField(_ name: String) throws(SchemaError) -> FieldSchema {

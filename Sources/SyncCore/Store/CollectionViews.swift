@@ -26,7 +26,7 @@ struct CollectionViews {
                     \(columns.joined(separator: ",\n    ")),
                     conflicted INTEGER NOT NULL DEFAULT 0)
                 """)
-            for field in collection.fields where [.enumeration, .ref, .date].contains(field.type) {
+            for field in collection.fields where Self.indexedTypes.contains(field.type) {
                 try db.execute(sql: """
                     CREATE INDEX \("\(collection.name)_by_\(field.name)".quotedDatabaseIdentifier)
                     ON \(collection.name.quotedDatabaseIdentifier)(\(field.name.quotedDatabaseIdentifier))
@@ -37,27 +37,38 @@ struct CollectionViews {
         }
     }
 
-    /// Rewrites (or removes) the view row of one record from its slots.
+    /// Rewrites (or removes) the view row of one record, reading its slots.
     func refresh(_ ref: RecordRef, in db: Database) throws {
+        try write(ref, view: try RecordView.load(ref, from: db), in: db)
+    }
+
+    /// Writes the view row of one record from its reading (removes it when the
+    /// record does not exist).
+    func write(_ ref: RecordRef, view: RecordView?, in db: Database) throws {
         guard let collection = schema.collection(ref.collection) else { return }
         let table = collection.name.quotedDatabaseIdentifier
-        guard let view = try RecordView.load(ref, from: db), view.exists else {
-            try db.cachedStatement(sql: "DELETE FROM \(table) WHERE id = ?").execute(arguments: [ref.id])
+        guard let view, view.exists else {
+            let delete = try FastStatement(db, "DELETE FROM \(table) WHERE id = ?")
+            delete.bind(1, ref.id)
+            try delete.execute()
             return
         }
-        var arguments: [DatabaseValueConvertible?] = [ref.id]
-        for field in collection.fields {
+        let placeholders = Array(repeating: "?", count: collection.fields.count + 2).joined(separator: ", ")
+        let upsert = try FastStatement(db, "INSERT OR REPLACE INTO \(table) VALUES (\(placeholders))")
+        upsert.bind(1, ref.id)
+        for (offset, field) in collection.fields.enumerated() {
+            let index = Int32(offset + 2)
             if field.isSet {
-                arguments.append(Self.jsonArray(view.presentMembers(field.name)))
+                upsert.bind(index, Self.jsonArray(view.presentMembers(field.name)))
             } else {
-                arguments.append(Self.databaseValue(view.value(field.name)))
+                upsert.bind(index, view.value(field.name))
             }
         }
-        arguments.append(view.isConflicted)
-        let placeholders = Array(repeating: "?", count: arguments.count).joined(separator: ", ")
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO \(table) VALUES (\(placeholders))")
-            .execute(arguments: StatementArguments(arguments))
+        upsert.bind(Int32(collection.fields.count + 2), view.isConflicted ? 1 : 0)
+        try upsert.execute()
     }
+
+    static let indexedTypes: Set<FieldSchema.Kind> = []
 
     static func columnType(_ field: FieldSchema) -> String {
         switch field.type {
@@ -75,8 +86,27 @@ struct CollectionViews {
         }
     }
 
+    /// A JSON array of strings, escaped per RFC 8259 (hot path: no Foundation).
     static func jsonArray(_ members: [String]) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: members, options: [.withoutEscapingSlashes])) ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self)
+        var out = "["
+        for (index, member) in members.enumerated() {
+            if index > 0 { out += "," }
+            out += "\""
+            for scalar in member.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case _ where scalar.value < 0x20:
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            out += "\""
+        }
+        return out + "]"
     }
 }

@@ -127,28 +127,25 @@ extension Store {
     /// Every version ever applied to a record (or one field of it), oldest first.
     public func history(_ ref: RecordRef, field: String? = nil) throws -> [HistoryEntry] {
         try pool.read { db in
-            var sql = """
-                SELECT field, element, replica, counter, hlc, author, value, seq FROM sync_versions
-                WHERE collection = ? AND record = ?
-                """
-            var arguments: [DatabaseValueConvertible] = [ref.collection, ref.id]
-            if let field { sql += " AND field = ?"; arguments.append(field) }
-            sql += " ORDER BY hlc, replica, counter"
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT entries FROM sync_history WHERE record_key = ? AND collection = ? AND record = ? ORDER BY seq
+                """, arguments: [HistoryKey.of(ref), ref.collection, ref.id])
             var live: [SlotKey: Set<Dot>] = [:]
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
-                let key = SlotKey(collection: ref.collection, record: ref.id, field: row[0], element: row[1])
-                if live[key] == nil {
-                    live[key] = Set(try db.slot(key).state.versions.map(\.dot))
+            var result: [HistoryEntry] = []
+            for row in rows {
+                let blob: Data = row[0]
+                let entries: [HistoryEntries.Entry]
+                do throws(BinaryDecodingError) { entries = try HistoryEntries.decode([UInt8](blob)) } catch {
+                    throw StoreError.corruptSlot(SlotKey(collection: ref.collection, record: ref.id, field: "(history)"), reason: error.description)
                 }
-                guard let replica = ReplicaID(bytes: [UInt8](row[2] as Data)) else {
-                    throw StoreError.corruptSlot(key, reason: "history row with a malformed replica id")
+                for entry in entries where field == nil || entry.field == field {
+                    let key = SlotKey(collection: ref.collection, record: ref.id, field: entry.field, element: entry.element)
+                    if live[key] == nil { live[key] = Set(try db.slot(key).state.versions.map(\.dot)) }
+                    result.append(HistoryEntry(key: key, version: entry.version, appliedSeq: entry.seq,
+                                               isCurrent: live[key]?.contains(entry.version.dot) ?? false))
                 }
-                let dot = Dot(replica: replica, counter: UInt64(bitPattern: row[3]))
-                let value = (try? SlotStateCodec.decodeValue([UInt8](row[6] as Data))) ?? .null
-                let version = Version(dot: dot, hlc: HLC(raw: UInt64(bitPattern: row[4])), author: row[5], value: value)
-                return HistoryEntry(key: key, version: version, appliedSeq: UInt64(bitPattern: row[7]),
-                                    isCurrent: live[key]?.contains(dot) ?? false)
             }
+            return result.sorted { ($0.version.hlc, $0.version.dot) < ($1.version.hlc, $1.version.dot) }
         }
     }
 

@@ -7,13 +7,29 @@ import GRDB
 /// Shared by local writes and remote merges: stamps a fresh seq on every slot
 /// whose state changes (never on a no-op), appends new versions to history,
 /// keeps bucket digests and the conflict flag current, and at the end
-/// refreshes the per-collection view rows of the records it touched.
+/// rewrites the per-collection view rows of the records it touched.
+///
+/// Slots are read a whole record at a time and kept for the transaction, so a
+/// batch costs one range read per record, which also serves the view refresh.
 final class SlotWriter {
+    struct Stored {
+        var state: SlotState
+        var hash: [UInt8]?
+    }
+
+    struct FieldElement: Hashable {
+        let field: String
+        let element: String
+    }
+
     let db: Database
     let schema: Schema
     private var seq: Int64
     private var bucketDeltas: [Int: [UInt8]] = [:]
-    private(set) var touchedRecords: Set<RecordRef> = []
+    private var records: [RecordRef: [FieldElement: Stored]] = [:]
+    private var touched: [RecordRef] = []
+    private var touchedSet: Set<RecordRef> = []
+    private var history: [RecordRef: HistoryEntries] = [:]
     private(set) var slotsChanged = 0
 
     init(db: Database, schema: Schema) throws {
@@ -22,8 +38,28 @@ final class SlotWriter {
         seq = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM sync_slots")) ?? 0
     }
 
+    /// Every stored slot of a record, read once per transaction.
+    func slots(of ref: RecordRef) throws -> [FieldElement: Stored] {
+        if let cached = records[ref] { return cached }
+        let select = try FastStatement(db, "SELECT field, element, state, hash FROM sync_slots WHERE collection = ? AND record = ?")
+        select.bind(1, ref.collection)
+        select.bind(2, ref.id)
+        var slots: [FieldElement: Stored] = [:]
+        defer { select.reset() }
+        while try select.step() {
+            let key = FieldElement(field: select.text(0), element: select.text(1))
+            let slotKey = SlotKey(collection: ref.collection, record: ref.id, field: key.field, element: key.element)
+            slots[key] = Stored(state: try SlotState.stored(select.blob(2), key: slotKey), hash: select.blob(3))
+        }
+        records[ref] = slots
+        return slots
+    }
+
     /// The stored state of a slot and its hash; the empty state when absent.
-    func load(_ key: SlotKey) throws -> (state: SlotState, hash: [UInt8]?) { try db.slot(key) }
+    func load(_ key: SlotKey) throws -> (state: SlotState, hash: [UInt8]?) {
+        let stored = try slots(of: key.recordRef)[FieldElement(field: key.field, element: key.element)]
+        return (stored?.state ?? .empty, stored?.hash)
+    }
 
     /// Stores `state` as the slot's new state with a fresh seq.
     ///
@@ -40,32 +76,37 @@ final class SlotWriter {
         let hash = SlotWriter.slotHash(keyBytes: keyBytes, stateBytes: stateBytes)
         let bucket = StateDigest.bucket(forKeyBytes: keyBytes)
         let conflicted = key.element.isEmpty && SlotReader.scalar(state).isConflicted
+        let ref = key.recordRef
 
-        try db.cachedStatement(sql: """
+        let upsert = try FastStatement(db, """
             INSERT INTO sync_slots(collection, record, field, element, state, seq, hash, bucket, conflicted, echo)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(collection, record, field, element) DO UPDATE SET
                 state = excluded.state, seq = excluded.seq, hash = excluded.hash,
                 conflicted = excluded.conflicted, echo = excluded.echo
-            """).execute(arguments: [key.collection, key.record, key.field, key.element, Data(stateBytes), seq,
-                                     Data(hash), bucket, conflicted, echo.map(\.data)])
+            """)
+        upsert.bind(1, key.collection)
+        upsert.bind(2, key.record)
+        upsert.bind(3, key.field)
+        upsert.bind(4, key.element)
+        upsert.bind(5, blob: stateBytes)
+        upsert.bind(6, seq)
+        upsert.bind(7, blob: hash)
+        upsert.bind(8, Int64(bucket))
+        upsert.bind(9, conflicted ? 1 : 0)
+        if let echo { upsert.bind(10, blob: echo.bytes) } else { upsert.bindNull(10) }
+        try upsert.execute()
 
         if !newVersions.isEmpty {
-            let insert = try db.cachedStatement(sql: """
-                INSERT OR IGNORE INTO sync_versions(collection, record, field, element, replica, counter, hlc, author, value, seq)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-            for version in newVersions {
-                try insert.execute(arguments: [key.collection, key.record, key.field, key.element, version.dot.replica.data,
-                                               Int64(bitPattern: version.dot.counter), Int64(bitPattern: version.hlc.raw),
-                                               version.author, Data(SlotStateCodec.encode(version.value)), seq])
-            }
+            history[ref, default: HistoryEntries()].append(field: key.field, element: key.element, versions: newVersions, seq: seq)
         }
 
         var delta = bucketDeltas[bucket] ?? [UInt8](repeating: 0, count: StateDigest.hashSize)
         for index in 0..<StateDigest.hashSize { delta[index] ^= hash[index] ^ (previousHash?[index] ?? 0) }
         bucketDeltas[bucket] = delta
-        touchedRecords.insert(key.recordRef)
+        _ = try slots(of: ref)
+        records[ref]![FieldElement(field: key.field, element: key.element)] = Stored(state: state, hash: hash)
+        if touchedSet.insert(ref).inserted { touched.append(ref) }
         slotsChanged += 1
     }
 
@@ -79,8 +120,22 @@ final class SlotWriter {
                 .execute(arguments: [bucket, Data(digest)])
         }
         bucketDeltas.removeAll()
+        let insert = try FastStatement(db, "INSERT INTO sync_history(record_key, collection, record, seq, entries) VALUES (?, ?, ?, ?, ?)")
+        for ref in touched {
+            guard let entries = history[ref] else { continue }
+            insert.bind(1, HistoryKey.of(ref))
+            insert.bind(2, ref.collection)
+            insert.bind(3, ref.id)
+            insert.bind(4, entries.firstSeq)
+            insert.bind(5, blob: entries.writer.bytes)
+            try insert.execute()
+        }
+        history.removeAll()
         let views = CollectionViews(schema: schema)
-        for ref in touchedRecords { try views.refresh(ref, in: db) }
+        for ref in touched {
+            let slots = (records[ref] ?? [:]).map { (field: $0.key.field, element: $0.key.element, state: $0.value.state) }
+            try views.write(ref, view: slots.isEmpty ? nil : RecordView(ref: ref, slots: slots), in: db)
+        }
     }
 
     /// SHA-256 of the slot's key and canonical state, truncated to `StateDigest.hashSize`.
@@ -89,6 +144,18 @@ final class SlotWriter {
         hasher.update(data: keyBytes)
         hasher.update(data: stateBytes)
         return Array(hasher.finalize().prefix(StateDigest.hashSize))
+    }
+}
+
+/// The integer that indexes a record's history: FNV-1a of `collection NUL id`.
+/// A short index key keeps history inserts cheap; readers re-check the names.
+enum HistoryKey {
+    static func of(_ ref: RecordRef) -> Int64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in ref.collection.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        hash = (hash ^ 0) &* 0x0000_0100_0000_01B3
+        for byte in ref.id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return Int64(bitPattern: hash)
     }
 }
 

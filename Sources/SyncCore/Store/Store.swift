@@ -136,3 +136,13 @@ public final class Store: Sendable {
         try pool.read { try Int64.fetchOne($0, sql: "PRAGMA data_version") ?? 0 }
     }
 }
+
+extension Store {
+    /// Runs `body` in a write transaction on the store's own connection.
+    ///
+    /// For tools and benchmarks that need the same connection and pragmas as
+    /// the store; writing `sync_` tables through it bypasses every invariant.
+    public func withWriteTransaction<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.write(body)
+    }
+}

@@ -3,7 +3,9 @@ import GRDB
 /// The store's own tables (all prefixed `sync_`), created by a GRDB migrator.
 ///
 /// `sync_slots` holds each slot's state with the seq that last changed it;
-/// `sync_versions` every version ever applied (history); `sync_buckets` the
+/// `sync_history` every version ever applied, one row per record per
+/// transaction (see `HistoryEntries`; a version is added only when its dot
+/// was new to the slot, so never twice); `sync_buckets` the
 /// XOR of slot hashes per bucket, kept current so the digest is cheap.
 enum StoreTables {
     /// Bumped when the on-disk layout changes incompatibly.
@@ -25,12 +27,12 @@ enum StoreTables {
                     PRIMARY KEY(collection, record, field, element)) WITHOUT ROWID;
                 CREATE UNIQUE INDEX sync_slots_by_seq ON sync_slots(seq);
                 CREATE INDEX sync_slots_conflicted ON sync_slots(collection, record) WHERE conflicted = 1;
-                CREATE TABLE sync_versions(
-                    collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL, element TEXT NOT NULL,
-                    replica BLOB NOT NULL, counter INTEGER NOT NULL,
-                    hlc INTEGER NOT NULL, author TEXT NOT NULL, value BLOB NOT NULL,
+                CREATE TABLE sync_history(
+                    record_key INTEGER NOT NULL,
+                    collection TEXT NOT NULL, record TEXT NOT NULL,
                     seq INTEGER NOT NULL,
-                    PRIMARY KEY(collection, record, field, element, replica, counter)) WITHOUT ROWID;
+                    entries BLOB NOT NULL);
+                CREATE INDEX sync_history_by_record ON sync_history(record_key);
                 CREATE TABLE sync_buckets(bucket INTEGER PRIMARY KEY NOT NULL, digest BLOB NOT NULL);
                 CREATE TABLE sync_cursors(peer BLOB PRIMARY KEY NOT NULL, cursor INTEGER NOT NULL, updated_at INTEGER NOT NULL);
                 CREATE TABLE sync_replica_log(replica BLOB PRIMARY KEY NOT NULL, device TEXT, started_at INTEGER NOT NULL, reason TEXT NOT NULL);
@@ -82,8 +84,12 @@ import Foundation
 extension SlotState {
     /// Decodes a state read from `sync_slots`; a failure names the slot.
     static func stored(_ blob: Data, key: SlotKey) throws(StoreError) -> SlotState {
+        try stored([UInt8](blob), key: key)
+    }
+
+    static func stored(_ bytes: [UInt8], key: SlotKey) throws(StoreError) -> SlotState {
         do {
-            return try SlotStateCodec.decodeState([UInt8](blob))
+            return try SlotStateCodec.decodeState(bytes)
         } catch {
             throw .corruptSlot(key, reason: error.description)
         }
