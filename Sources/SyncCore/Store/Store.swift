@@ -66,7 +66,7 @@ public final class Store: Sendable {
                 try db.setMeta(MetaKey.hlc, 0)
                 try db.setMeta(MetaKey.createdAt, Int64(wall))
                 try Self.logReplica(replica, device: deviceID, reason: "created", at: wall, in: db)
-                logger.info("created database", metadata: ["path": "\(path)", "replica": "\(replica)"])
+                logger.debug("created database", metadata: ["path": "\(path)", "replica": "\(replica)"])
             }
             if let deviceID {
                 let recorded = String.fromDatabaseValue(try db.meta(MetaKey.device))
