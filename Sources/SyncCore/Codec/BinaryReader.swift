@@ -27,7 +27,10 @@ public struct BinaryReader {
             let byte = try readByte()
             if shift == 63 && byte > 1 { throw .malformed("varint overflows 64 bits", at: offset) }
             result |= UInt64(byte & 0x7F) << shift
-            if byte & 0x80 == 0 { return result }
+            if byte & 0x80 == 0 {
+                if byte == 0 && shift > 0 { throw .malformed("varint is not minimally encoded", at: offset) }
+                return result
+            }
             shift += 7
             if shift > 63 { throw .malformed("varint longer than 10 bytes", at: offset) }
         }

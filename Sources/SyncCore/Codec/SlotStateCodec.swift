@@ -84,6 +84,7 @@ public enum SlotStateCodec {
         for _ in 0..<entryCount {
             let replica = try reader.readReplica()
             let counter = try reader.readVarint()
+            guard counter > 0 else { throw .malformed("context entry with counter 0", at: reader.offset) }
             if let previous = entries.last, !(previous.replica < replica) {
                 throw .malformed("context replicas not in strictly increasing order", at: reader.offset)
             }
