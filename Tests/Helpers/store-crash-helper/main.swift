@@ -2,13 +2,15 @@
 // batch before and after its transaction, so a test can SIGKILL this process
 // in the middle of one and check that nothing was half-applied.
 //
-// usage: store-crash-helper DB PEER-REPLICA-HEX BATCHES BATCH-SIZE
+// usage: store-crash-helper DB PEER-REPLICA-HEX FIRST-BATCH LAST-BATCH BATCH-SIZE
+// prints `begin N` before and `committed N changed C unchanged U` after each batch.
 import Foundation
 import SyncCore
 
 let arguments = CommandLine.arguments
-guard arguments.count == 5, let peer = ReplicaID(hex: arguments[2]), let batches = Int(arguments[3]), let size = Int(arguments[4]) else {
-    FileHandle.standardError.write(Data("usage: store-crash-helper DB PEER-REPLICA-HEX BATCHES BATCH-SIZE\n".utf8))
+guard arguments.count == 6, let peer = ReplicaID(hex: arguments[2]), let first = Int(arguments[3]), let last = Int(arguments[4]),
+      let size = Int(arguments[5]), first <= last else {
+    FileHandle.standardError.write(Data("usage: store-crash-helper DB PEER-REPLICA-HEX FIRST-BATCH LAST-BATCH BATCH-SIZE\n".utf8))
     exit(2)
 }
 /// Unbuffered, so the test sees each line the moment it is written.
@@ -32,11 +34,11 @@ func batch(_ n: Int) -> [SlotChange] {
 
 do {
     let store = try Store(path: arguments[1])
-    for n in 1...batches {
+    for n in first...last {
         let changes = batch(n)
         say("begin \(n)")
-        try store.apply(changes, from: peer, cursor: UInt64(n))
-        say("committed \(n)")
+        let report = try store.apply(changes, from: peer, cursor: UInt64(n))
+        say("committed \(n) changed \(report.changed) unchanged \(report.unchanged)")
     }
 } catch {
     FileHandle.standardError.write(Data("store-crash-helper: \(error)\n".utf8))

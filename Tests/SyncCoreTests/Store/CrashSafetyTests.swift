@@ -18,7 +18,7 @@ struct CrashSafetyTests {
 
         let helper = Process()
         helper.executableURL = BuiltProducts.executable("store-crash-helper")
-        helper.arguments = [path, peer.hex, "50", String(Self.batchSize)]
+        helper.arguments = [path, peer.hex, "1", "50", String(Self.batchSize)]
         let output = Pipe()
         helper.standardOutput = output
         try helper.run()
@@ -31,7 +31,7 @@ struct CrashSafetyTests {
             if chunk.isEmpty { break }
             seen += String(decoding: chunk, as: UTF8.self)
         }
-        #expect(seen.contains("committed 2\n"))
+        #expect(seen.contains("committed 2 "))
         usleep(useconds_t(killDelayMillis * 1_000))
         kill(helper.processIdentifier, SIGKILL)
         helper.waitUntilExit()
@@ -56,25 +56,28 @@ struct CrashSafetyTests {
             #expect(beyond == 0)
         }
         // Re-sending the interrupted batch and the ones before it applies each slot once.
-        var report = ApplyReport()
-        for n in 1...(Int(cursor) + 1) {
-            let changes = (0..<Self.batchSize).flatMap { index -> [SlotChange] in
-                let dot = Dot(replica: peer, counter: UInt64(n))
-                let hlc = HLC(millis: 1_700_000_000_000 + UInt64(n), logical: 0)
-                func state(_ value: Value) -> SlotState {
-                    SlotMerge.write(Version(dot: dot, hlc: hlc, author: "crash-helper", value: value), over: .empty)
-                }
-                return [
-                    SlotChange(key: SlotKey(collection: "countries", record: "b\(n)-\(index)", field: "_exists"), state: state(.bool(true))),
-                    SlotChange(key: SlotKey(collection: "countries", record: "b\(n)-\(index)", field: "name"), state: state(.text("record \(n)-\(index)"))),
-                ]
-            }
-            let r = try store.apply(changes, from: peer, cursor: UInt64(n))
-            report.changed += r.changed
-            report.unchanged += r.unchanged
-        }
-        #expect(report.changed == 2 * Self.batchSize)
-        #expect(report.unchanged == 2 * Int(cursor) * Self.batchSize)
+        let replay = try Self.runHelper(path: path, peer: peer, first: 1, last: Int(cursor) + 1)
+        #expect(replay.changed == 2 * Self.batchSize)
+        #expect(replay.unchanged == 2 * Int(cursor) * Self.batchSize)
         #expect(try store.highestSeq() == UInt64(2 * (Int(cursor) + 1) * Self.batchSize))
+    }
+
+    /// Runs the helper to completion; sums the changed/unchanged counts it reports.
+    static func runHelper(path: String, peer: ReplicaID, first: Int, last: Int) throws -> (changed: Int, unchanged: Int) {
+        let helper = Process()
+        helper.executableURL = BuiltProducts.executable("store-crash-helper")
+        helper.arguments = [path, peer.hex, String(first), String(last), String(batchSize)]
+        let output = Pipe()
+        helper.standardOutput = output
+        try helper.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        helper.waitUntilExit()
+        var totals = (changed: 0, unchanged: 0)
+        for line in text.split(separator: "\n") where line.hasPrefix("committed ") {
+            let words = line.split(separator: " ")
+            totals.changed += Int(words[3]) ?? 0
+            totals.unchanged += Int(words[5]) ?? 0
+        }
+        return totals
     }
 }
