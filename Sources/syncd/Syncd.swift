@@ -1,96 +1,113 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
 import SyncCore
 
 @main
 struct Syncd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "syncd",
-        abstract: "The replication daemon: keeps this analyst's copy of the critical-minerals dataset.",
+        abstract: "The replication daemon: keeps this analyst's copy of the critical-minerals dataset in sync with peers.",
         discussion: """
             With no arguments it uses the default data directory ($SYNCD_DATA_DIR, else
-            $XDG_DATA_HOME/syncd, else ~/.local/share/syncd), creating it and the seeded
-            database on first start, and runs until interrupted (Ctrl-C or SIGTERM).
+            $XDG_DATA_HOME/syncd, else ~/.local/share/syncd). The first start creates the
+            directory, the device key and certificate, a commented config.yaml and the
+            seeded database; later starts reuse them. It runs until SIGINT or SIGTERM.
 
             Examples:
               syncd
-              syncd --data-dir /tmp/analyst-a
+              syncd --data-dir /tmp/analyst-a --listen 127.0.0.1:22871
+              SYNCD_AUTHOR=ana syncd --config ~/syncd.yaml
             """)
 
-    @Option(name: .long, help: ArgumentHelp("Data directory (database, identity, config).", valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp("Data directory (database, identity, default config).", valueName: "dir"))
     var dataDir: String?
 
+    @Option(name: .long, help: ArgumentHelp("Config file (default: config.yaml in the data directory, or $SYNCD_CONFIG).", valueName: "file"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("Address for peers, overriding the config (for example 127.0.0.1:22871).", valueName: "host:port"))
+    var listen: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
     func run() async throws {
+        let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
+            handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "syncd")
-        let directory = DataDirectory.resolve(explicit: dataDir)
-        let store: Store
-        let seeded: Bool
+        let setup: DaemonSetup
         do {
-            (store, seeded) = try directory.openStore()
+            setup = try DaemonSetup.prepare(dataDir: dataDir, configPath: config, listen: listen, logger: logger)
         } catch {
-            logger.critical("cannot open the data directory", metadata: ["path": "\(directory.path)", "error": "\(error)"])
+            FileHandle.standardError.write(Data("syncd: \(error)\n".utf8))
             throw ExitCode.failure
         }
-        let counts = try store.recordCounts()
+        let prometheus = PrometheusCollectorRegistry()
+        if setup.configBox.config.metrics != nil {
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
+        }
+        let node = try SyncNode(store: setup.store, identity: setup.identity, config: setup.configBox, logger: logger)
+        let control = ControlServer(node: node, path: setup.directory.controlSocketPath, dataDirectory: setup.directory.path, logger: logger)
+        let config = setup.configBox.config
+
+        var services: [Service] = [
+            LoopService("listener") {
+                try await node.runListener { address in
+                    print("listening:      \(address.ipAddress ?? "?"):\(address.port ?? 0)")
+                    print("running; stop with Ctrl-C or SIGTERM")
+                }
+            },
+            LoopService("dialers") { await node.runDialers() },
+            LoopService("local-writes") { await node.notifier.pollForeignWrites(every: .milliseconds(config.localPollMillis), logger: logger) },
+            LoopService("config-watch") { await setup.watchConfig() },
+            LoopService("control") { try await control.run() },
+        ]
+        if let metrics = config.metrics {
+            services.append(LoopService("metrics") { try await MetricsServer(registry: prometheus, address: metrics, logger: logger).run() })
+        }
+
         print("syncd \(SyncdVersion.string)")
-        print("data directory: \(directory.path)")
-        print("database:       \(store.path)\(seeded ? " (new, seeded with the critical-minerals dataset)" : "")")
-        print("replica:        \(try store.replicaID)")
-        print("records:        \(counts.values.reduce(0, +)) (\(counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))")
-        print("digest:         \(try store.digest().hex)")
-        print("running; press Ctrl-C to stop")
-        logger.info("ready", metadata: ["data_dir": "\(directory.path)"])
-        let signal = await ShutdownSignal.wait()
-        logger.info("stopping", metadata: ["signal": "\(signal)"])
+        print("device ID:      \(setup.identity.deviceID)")
+        print("device name:    \(config.deviceName)")
+        print("author:         \(config.author)")
+        print("data directory: \(setup.directory.path)\(setup.created ? " (new)" : "")")
+        print("config:         \(setup.configPath)")
+        print("replica:        \(try setup.store.replicaID)")
+        print("records:        \(try setup.store.recordCounts().values.reduce(0, +))\(setup.seeded ? " (seeded with the critical-minerals dataset)" : "")")
+        print("peers:          \(config.peers.isEmpty ? "none yet (add them with `syncctl peers add`)" : config.peers.map(\.name).joined(separator: ", "))")
+
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+        logger.info("stopped")
     }
 }
 
 enum SyncdVersion {
-    static let string = "0.1.0"
+    static let string = "0.2.0"
 }
 
-/// Waits for SIGINT or SIGTERM.
-enum ShutdownSignal {
-    static func wait() async -> String {
-        await withCheckedContinuation { continuation in
-            let queue = DispatchQueue(label: "syncd.signals")
-            let once = OnceFlag()
-            var sources: [DispatchSourceSignal] = []
-            for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler {
-                    if once.claim() { continuation.resume(returning: name) }
-                }
-                source.resume()
-                sources.append(source)
-            }
-            SignalSources.keep(sources)
-        }
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// A long-running loop as a service; cancelled on graceful shutdown. Database
+/// work already handed to SQLite finishes or rolls back as one transaction.
+struct LoopService: Service {
+    let name: String
+    let body: @Sendable () async throws -> Void
+
+    init(_ name: String, _ body: @escaping @Sendable () async throws -> Void) {
+        self.name = name
+        self.body = body
     }
-}
 
-/// Keeps the signal sources alive for the life of the process.
-enum SignalSources {
-    nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
-    static func keep(_ new: [DispatchSourceSignal]) { sources += new }
-}
-
-final class OnceFlag: @unchecked Sendable {
-    private var claimed = false
-    private let lock = NSLock()
-    func claim() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if claimed { return false }
-        claimed = true
-        return true
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await body() }
     }
 }

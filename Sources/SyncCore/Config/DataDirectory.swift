@@ -19,6 +19,8 @@ public struct DataDirectory: Sendable {
 
     public var path: String { url.path }
     public var databasePath: String { url.appendingPathComponent("data.db").path }
+    public var configPath: String { url.appendingPathComponent("config.yaml").path }
+    public var controlSocketPath: String { url.appendingPathComponent("control.sock").path }
     public var databaseExists: Bool { FileManager.default.fileExists(atPath: databasePath) }
 
     /// Creates the directory (mode 0700: it holds the device key).

@@ -35,6 +35,7 @@ enum StoreTables {
                 CREATE INDEX sync_history_by_record ON sync_history(record_key);
                 CREATE TABLE sync_buckets(bucket INTEGER PRIMARY KEY NOT NULL, digest BLOB NOT NULL);
                 CREATE TABLE sync_cursors(peer BLOB PRIMARY KEY NOT NULL, cursor INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+                CREATE TABLE sync_peer_devices(replica BLOB PRIMARY KEY NOT NULL, device TEXT NOT NULL, first_seen INTEGER NOT NULL);
                 CREATE TABLE sync_replica_log(replica BLOB PRIMARY KEY NOT NULL, device TEXT, started_at INTEGER NOT NULL, reason TEXT NOT NULL);
                 CREATE TABLE sync_clock_reports(
                     peer BLOB PRIMARY KEY NOT NULL, count INTEGER NOT NULL, max_ahead_ms INTEGER NOT NULL,

@@ -1,0 +1,72 @@
+/// The commented config file `syncd` writes on first start.
+public enum ConfigTemplate {
+    public static func text(deviceName: String, author: String, listen: HostPort) -> String {
+        """
+        # syncd configuration (YAML). Every key is optional; defaults are shown.
+        # Environment variables override this file: SYNCD_LISTEN, SYNCD_AUTHOR,
+        # SYNCD_DEVICE_NAME, SYNCD_METRICS. Flags override both.
+
+        # Address for peers to connect to (mutual TLS 1.3).
+        listen: \(listen)
+
+        # Your name, stored on every version you write.
+        author: \(yamlString(author))
+
+        # This machine's name, shown to peers.
+        device_name: \(yamlString(deviceName))
+
+        # Peers this daemon syncs with. Only these devices may connect; everyone
+        # else is refused during the TLS handshake. Get a peer's device ID with
+        # `syncctl id` on its machine.
+        #   mode: send-receive (default) | send-only (we only send to it)
+        #                                | receive-only (we only take from it)
+        #   address: where to dial it; leave it out if it dials us.
+        peers: []
+        # peers:
+        #   - name: bob-laptop
+        #     device_id: AAAA-BBBB-...
+        #     address: 192.0.2.10:\(DaemonConfig.defaultPort)
+        #     mode: send-receive
+
+        # Slot states per sync batch, and bytes per batch.
+        batch:
+          max_slots: 2000
+          max_bytes: 1048576
+
+        # Largest frame accepted from a peer; a bigger one closes that connection.
+        max_frame_bytes: 16777216
+
+        # Reconnect backoff (exponential, with jitter).
+        reconnect:
+          initial_ms: 500
+          max_ms: 30000
+
+        # Keepalive pings, and how long a connection may stay silent (or stall
+        # in the middle of a frame) before it is closed.
+        keepalive_seconds: 10
+        idle_timeout_seconds: 30
+
+        # How often caught-up peers compare digests.
+        digest_interval_seconds: 60
+
+        # How often to look for writes made by syncctl (milliseconds).
+        local_poll_ms: 200
+
+        # Versions dated further ahead than this are stored but reported.
+        max_clock_drift_seconds: 600
+
+        # Prometheus metrics, e.g. 127.0.0.1:9187 (off when empty).
+        metrics: ""
+
+        # Scheduled snapshots (off unless interval_minutes is set).
+        snapshots:
+          # interval_minutes: 1440
+          retain: 7
+          # directory: /path/to/snapshots
+        """
+    }
+
+    static func yamlString(_ text: String) -> String {
+        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+
+/// A request on the control socket: one JSON object per line.
+public struct ControlRequest: Codable, Sendable {
+    public var command: String
+    /// For `sync`: only this peer (name or device ID).
+    public var peer: String?
+    /// For `sync`: give up after this many seconds.
+    public var timeout: Double?
+
+    public init(command: String, peer: String? = nil, timeout: Double? = nil) {
+        self.command = command
+        self.peer = peer
+        self.timeout = timeout
+    }
+}
+
+/// The answer: `ok` with a status, or an error message.
+public struct ControlResponse: Codable, Sendable {
+    public var ok: Bool
+    public var error: String?
+    public var status: DaemonStatus?
+    /// For `sync`: whether every peer asked for caught up before the timeout.
+    public var caughtUp: Bool?
+
+    public init(ok: Bool, error: String? = nil, status: DaemonStatus? = nil, caughtUp: Bool? = nil) {
+        self.ok = ok
+        self.error = error
+        self.status = status
+        self.caughtUp = caughtUp
+    }
+}
+
+/// What `syncctl status` shows (documented in docs/operations.md; stable JSON).
+public struct DaemonStatus: Codable, Sendable {
+    public var deviceID: String
+    public var deviceName: String
+    public var replica: String
+    public var listen: String
+    public var dataDirectory: String
+    public var startedAt: Date
+    public var highestSeq: UInt64
+    public var conflicts: Int
+    public var refusedHandshakes: UInt64
+    public var refusedReplicas: UInt64
+    public var schemaProblems: Int
+    public var clockSkewedPeers: [ClockSkew]
+    public var peers: [PeerRegistry.PeerStatus]
+
+    public struct ClockSkew: Codable, Sendable {
+        public var replica: String
+        public var peer: String?
+        public var versions: Int
+        public var maxAheadSeconds: Double
+    }
+}

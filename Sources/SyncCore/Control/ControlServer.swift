@@ -1,0 +1,119 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+
+/// The daemon's local control socket (`control.sock` in the data directory,
+/// mode 0600): `syncctl` asks it for live state and to sync now.
+public struct ControlServer: Sendable {
+    let node: SyncNode
+    let path: String
+    let dataDirectory: String
+    let startedAt: Date
+    let logger: Logger
+
+    public init(node: SyncNode, path: String, dataDirectory: String, logger: Logger) {
+        self.node = node
+        self.path = path
+        self.dataDirectory = dataDirectory
+        startedAt = Date()
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineDecoder()))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        chmod(path, 0o600)
+        logger.info("control socket ready", metadata: ["path": "\(path)"])
+        defer { unlink(path) }
+        try await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { inbound in
+                for try await client in inbound {
+                    group.addTask { await self.serve(client) }
+                }
+            }
+        }
+    }
+
+    private func serve(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        try? await client.executeThenClose { inbound, outbound in
+            for try await line in inbound {
+                let response: ControlResponse
+                do {
+                    let request = try JSONDecoder().decode(ControlRequest.self, from: Data(line.readableBytesView))
+                    response = try await handle(request)
+                } catch {
+                    response = ControlResponse(ok: false, error: "\(error)")
+                }
+                let encoder = JSONEncoder()
+                encoder.dateEncodingStrategy = .iso8601
+                var data = (try? encoder.encode(response)) ?? Data(#"{"ok":false}"#.utf8)
+                data.append(UInt8(ascii: "\n"))
+                try await outbound.write(ByteBuffer(bytes: data))
+            }
+        }
+    }
+
+    func handle(_ request: ControlRequest) async throws -> ControlResponse {
+        switch request.command {
+        case "status":
+            return ControlResponse(ok: true, status: try await status())
+        case "sync":
+            await node.registry.requestSync()
+            let deadline = ContinuousClock.now + .milliseconds(Int((request.timeout ?? 30) * 1_000))
+            while ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                let peers = await node.registry.status().filter { request.peer == nil || $0.name == request.peer || $0.deviceID == request.peer }
+                if request.peer != nil && peers.isEmpty { return ControlResponse(ok: false, error: "no configured peer named '\(request.peer!)'") }
+                let receiving = peers.filter { $0.mode != PeerMode.sendOnly.rawValue }
+                if !receiving.isEmpty && receiving.allSatisfy({ $0.state == "connected" && $0.caughtUp && $0.lag == 0 }) {
+                    return ControlResponse(ok: true, status: try await status(), caughtUp: true)
+                }
+            }
+            return ControlResponse(ok: true, status: try await status(), caughtUp: false)
+        default:
+            return ControlResponse(ok: false, error: "unknown command '\(request.command)' (known: status, sync)")
+        }
+    }
+
+    func status() async throws -> DaemonStatus {
+        let store = node.store
+        let (replica, conflicts, problems, clocks) = try await Blocking.run {
+            (try store.replicaID, try store.conflictCount(), try store.schemaProblems().count, try store.clockReports())
+        }
+        let peers = await node.registry.status()
+        let config = node.configBox.config
+        let skews = clocks.map { report in
+            DaemonStatus.ClockSkew(replica: report.peer.hex, peer: peers.first { $0.replica == report.peer.hex }?.name,
+                                   versions: report.count, maxAheadSeconds: Double(report.maxAheadMillis) / 1_000)
+        }
+        node.metrics.conflictsOpen(conflicts)
+        return DaemonStatus(deviceID: node.identity.deviceID.description, deviceName: config.deviceName, replica: replica.hex,
+                            listen: config.listen.description, dataDirectory: dataDirectory, startedAt: startedAt,
+                            highestSeq: node.notifier.highestSeq, conflicts: conflicts,
+                            refusedHandshakes: await node.registry.refusedHandshakes, refusedReplicas: await node.registry.refusedReplicas,
+                            schemaProblems: problems, clockSkewedPeers: skews, peers: peers)
+    }
+}
+
+/// Splits input into newline-terminated lines (without the newline); refuses lines over 1 MiB.
+struct LineDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
+            if buffer.readableBytes > 1 << 20 { throw FrameError.tooLarge(length: buffer.readableBytes, limit: 1 << 20) }
+            return .needMoreData
+        }
+        let length = newline - buffer.readerIndex
+        let line = buffer.readSlice(length: length)!
+        buffer.moveReaderIndex(forwardBy: 1)
+        context.fireChannelRead(wrapInboundOut(line))
+        return .continue
+    }
+}

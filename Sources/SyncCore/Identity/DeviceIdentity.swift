@@ -1,0 +1,92 @@
+import Crypto
+import Foundation
+import NIOSSL
+import SwiftASN1
+import X509
+
+/// This daemon's TLS identity: a P-256 key and a self-signed certificate in
+/// the data directory (`device-key.pem`, mode 0600, and `device-cert.pem`).
+public struct DeviceIdentity: Sendable {
+    public let certificate: NIOSSLCertificate
+    public let privateKey: NIOSSLPrivateKey
+    public let deviceID: DeviceID
+
+    public static let keyFile = "device-key.pem"
+    public static let certificateFile = "device-cert.pem"
+
+    /// Loads the identity from `directory`, creating it on first use.
+    public static func loadOrCreate(in directory: URL, deviceName: String) throws -> (identity: DeviceIdentity, created: Bool) {
+        let keyURL = directory.appendingPathComponent(keyFile)
+        let certURL = directory.appendingPathComponent(certificateFile)
+        let manager = FileManager.default
+        var created = false
+        if !manager.fileExists(atPath: keyURL.path) || !manager.fileExists(atPath: certURL.path) {
+            let (keyPEM, certPEM) = try generate(commonName: deviceName)
+            try write(keyPEM, to: keyURL, mode: 0o600)
+            try write(certPEM, to: certURL, mode: 0o644)
+            created = true
+        }
+        let attributes = try manager.attributesOfItem(atPath: keyURL.path)
+        if let mode = attributes[.posixPermissions] as? Int, mode & 0o077 != 0 {
+            throw IdentityError.keyTooOpen(path: keyURL.path, mode: mode)
+        }
+        do {
+            let certificate = try NIOSSLCertificate(file: certURL.path, format: .pem)
+            let key = try NIOSSLPrivateKey(file: keyURL.path, format: .pem)
+            return (DeviceIdentity(certificate: certificate, privateKey: key, deviceID: try deviceID(of: certificate)), created)
+        } catch let error as IdentityError {
+            throw error
+        } catch {
+            throw IdentityError.unreadable(path: directory.path, reason: "\(error)")
+        }
+    }
+
+    /// The device ID a certificate stands for.
+    public static func deviceID(of certificate: NIOSSLCertificate) throws -> DeviceID {
+        DeviceID(spki: try certificate.extractPublicKey().toSPKIBytes())
+    }
+
+    /// A fresh P-256 key and a self-signed certificate valid for 20 years.
+    static func generate(commonName: String) throws -> (keyPEM: String, certificatePEM: String) {
+        let key = P256.Signing.PrivateKey()
+        let name = try DistinguishedName { CommonName(commonName.isEmpty ? "syncd" : commonName) }
+        let now = Date()
+        let certificate = try Certificate(
+            version: .v3,
+            serialNumber: Certificate.SerialNumber(),
+            publicKey: Certificate.PublicKey(key.publicKey),
+            notValidBefore: now.addingTimeInterval(-3_600),
+            notValidAfter: now.addingTimeInterval(20 * 365 * 86_400),
+            issuer: name,
+            subject: name,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                KeyUsage(digitalSignature: true)
+                try ExtendedKeyUsage([.serverAuth, .clientAuth])
+            },
+            issuerPrivateKey: Certificate.PrivateKey(key))
+        return (key.pemRepresentation, try certificate.serializeAsPEM().pemString)
+    }
+
+    private static func write(_ text: String, to url: URL, mode: Int) throws {
+        guard FileManager.default.createFile(atPath: url.path, contents: Data(text.utf8), attributes: [.posixPermissions: mode]) else {
+            throw IdentityError.unreadable(path: url.path, reason: "cannot create the file")
+        }
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: url.path)
+    }
+}
+
+public enum IdentityError: Error, CustomStringConvertible {
+    case keyTooOpen(path: String, mode: Int)
+    case unreadable(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .keyTooOpen(let path, let mode):
+            return "device key \(path) is readable by others (mode \(String(mode, radix: 8))): run `chmod 600 \(path)`."
+        case .unreadable(let path, let reason):
+            return "cannot load the device identity in \(path): \(reason). Move device-key.pem and device-cert.pem aside to create a new identity (peers will need the new device ID)."
+        }
+    }
+}

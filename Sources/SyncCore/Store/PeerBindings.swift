@@ -1,0 +1,41 @@
+import Foundation
+import GRDB
+
+/// What `bindPeer` found.
+public enum PeerBinding: Equatable, Sendable {
+    /// First time this replica was seen, or seen before with the same device.
+    case accepted
+    /// The replica id was seen before with another device: refuse the peer (SPEC §3).
+    case conflicting(recordedDevice: String)
+}
+
+extension Store {
+    /// Records that `replica` belongs to `device`, or reports that it was seen with another device.
+    public func bindPeer(replica: ReplicaID, device: String) throws -> PeerBinding {
+        let wall = options.wallClock()
+        return try pool.write { db in
+            if let recorded = try String.fetchOne(db, sql: "SELECT device FROM sync_peer_devices WHERE replica = ?", arguments: [replica.data]) {
+                return recorded == device ? .accepted : .conflicting(recordedDevice: recorded)
+            }
+            try db.execute(sql: "INSERT INTO sync_peer_devices(replica, device, first_seen) VALUES (?, ?, ?)",
+                           arguments: [replica.data, device, Int64(wall)])
+            return .accepted
+        }
+    }
+
+    /// Every slot in the given digest buckets (for digest repair). Scans the
+    /// slot table once; callers ask for a few buckets at a time.
+    public func slots(inBuckets buckets: [UInt8]) throws -> [SlotChange] {
+        guard !buckets.isEmpty else { return [] }
+        let list = buckets.map { String($0) }.joined(separator: ",")
+        return try pool.read { db in
+            var changes: [SlotChange] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT collection, record, field, element, state FROM sync_slots WHERE bucket IN (\(list))")
+            while let row = try rows.next() {
+                let key = SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3])
+                changes.append(SlotChange(key: key, state: try SlotState.stored(row[4] as Data, key: key)))
+            }
+            return changes
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import NIOCore
+
+/// Per-connection facts filled in by the pipeline: the peer's device ID (set by
+/// the TLS verification callback) and byte counters (set by the frame codec).
+public final class ConnectionContext: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _device: DeviceID?
+    private var _bytesIn: UInt64 = 0
+    private var _bytesOut: UInt64 = 0
+    public let remote: String
+
+    public init(remote: String) { self.remote = remote }
+
+    public var device: DeviceID? {
+        get { lock.withLock { _device } }
+        set { lock.withLock { _device = newValue } }
+    }
+
+    func addIn(_ count: Int) { lock.withLock { _bytesIn += UInt64(count) } }
+    func addOut(_ count: Int) { lock.withLock { _bytesOut += UInt64(count) } }
+
+    /// Bytes since the last call (for the registry's running totals).
+    func takeCounts() -> (in: UInt64, out: UInt64) {
+        lock.withLock {
+            defer { _bytesIn = 0; _bytesOut = 0 }
+            return (_bytesIn, _bytesOut)
+        }
+    }
+}
+
+/// Counts raw bytes in both directions below the frame codec.
+final class ByteCounter: ChannelDuplexHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let context: ConnectionContext
+    init(_ context: ConnectionContext) { self.context = context }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.context.addIn(unwrapInboundIn(data).readableBytes)
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        self.context.addOut(unwrapOutboundIn(data).readableBytes)
+        context.write(data, promise: promise)
+    }
+}
+
+/// Turns a read-idle event into an error, so a silent peer or a frame stalled
+/// halfway closes the connection with a reason.
+final class IdleTimeoutHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = NIOAny
+    let seconds: Double
+    init(seconds: Double) { self.seconds = seconds }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            context.fireErrorCaught(SessionError.idle(seconds: seconds))
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+/// Why a session ended.
+public enum SessionError: Error, CustomStringConvertible {
+    case idle(seconds: Double)
+    case protocolViolation(String)
+    case refused(String)
+    case closedByPeer(String)
+
+    public var description: String {
+        switch self {
+        case .idle(let seconds): "no complete frame for \(seconds) s (peer silent, or a frame stalled halfway)"
+        case .protocolViolation(let what): "protocol violation: \(what)"
+        case .refused(let why): "refused: \(why)"
+        case .closedByPeer(let why): "closed by peer: \(why)"
+        }
+    }
+}

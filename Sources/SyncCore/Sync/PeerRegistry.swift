@@ -1,0 +1,93 @@
+import Foundation
+
+/// Live state of every peer: connection, lag, traffic, problems. Read by the
+/// control socket (`syncctl status`) and the metrics endpoint.
+public actor PeerRegistry {
+    public struct PeerStatus: Sendable, Codable, Equatable {
+        public var name: String
+        public var deviceID: String
+        public var address: String?
+        public var mode: String
+        public var state: String = "disconnected"
+        public var replica: String?
+        public var remoteDeviceName: String?
+        public var connectedSince: Date?
+        public var lastSync: Date?
+        public var lastError: String?
+        public var cursor: UInt64 = 0
+        public var remoteHighestSeq: UInt64 = 0
+        public var caughtUp = false
+        public var bytesIn: UInt64 = 0
+        public var bytesOut: UInt64 = 0
+        public var slotsReceived: UInt64 = 0
+        public var slotsSent: UInt64 = 0
+        public var futureVersions: UInt64 = 0
+        public var schemaProblems: UInt64 = 0
+        public var schemaMismatch = false
+        public var digestMismatches: UInt64 = 0
+
+        /// Slots the peer has that this replica has not merged yet.
+        public var lag: UInt64 { remoteHighestSeq > cursor ? remoteHighestSeq - cursor : 0 }
+    }
+
+    private var peers: [DeviceID: PeerStatus] = [:]
+    /// Active sessions per device, with who dialed (for the duplicate tie-break).
+    private var sessions: [DeviceID: (id: UUID, dialedBy: DeviceID)] = [:]
+    public private(set) var refusedHandshakes: UInt64 = 0
+    public private(set) var refusedReplicas: UInt64 = 0
+    private var syncRequests: UInt64 = 0
+
+    public init() {}
+
+    /// Brings the list in line with the config (keeps counters of known peers).
+    public func configure(_ configs: [PeerConfig]) {
+        var next: [DeviceID: PeerStatus] = [:]
+        for config in configs {
+            var status = peers[config.deviceID] ?? PeerStatus(name: config.name, deviceID: config.deviceID.description, mode: config.mode.rawValue)
+            status.name = config.name
+            status.address = config.address?.description
+            status.mode = config.mode.rawValue
+            next[config.deviceID] = status
+        }
+        peers = next
+    }
+
+    public func update(_ device: DeviceID, _ change: (inout PeerStatus) -> Void) {
+        guard var status = peers[device] else { return }
+        change(&status)
+        peers[device] = status
+    }
+
+    public func status() -> [PeerStatus] { peers.values.sorted { $0.name < $1.name } }
+
+    public func status(of device: DeviceID) -> PeerStatus? { peers[device] }
+
+    public func countRefusedHandshake() { refusedHandshakes += 1 }
+    public func countRefusedReplica() { refusedReplicas += 1 }
+
+    /// Registers a session. When two connections join the same pair of devices,
+    /// both sides keep the one dialed by the smaller device ID; returns the id of
+    /// the session to close, if any.
+    public func register(session: UUID, device: DeviceID, dialedBy: DeviceID) -> UUID? {
+        guard let existing = sessions[device] else {
+            sessions[device] = (session, dialedBy)
+            return nil
+        }
+        let preferred = min(existing.dialedBy.description, dialedBy.description)
+        if existing.dialedBy.description == preferred {
+            return session
+        }
+        sessions[device] = (session, dialedBy)
+        return existing.id
+    }
+
+    public func unregister(session: UUID, device: DeviceID) {
+        if sessions[device]?.id == session { sessions[device] = nil }
+    }
+
+    public func isConnected(_ device: DeviceID) -> Bool { sessions[device] != nil }
+
+    /// Bumped by `syncctl sync`: sessions run a digest check at once.
+    public func requestSync() { syncRequests += 1 }
+    public var syncRequestCount: UInt64 { syncRequests }
+}

@@ -1,0 +1,67 @@
+/// The messages two daemons exchange over one TLS connection (`docs/protocol.md`).
+public enum SyncMessage: Equatable, Sendable {
+    case hello(Hello)
+    /// "Send me your slots with seq > cursor", at most maxCount / maxBytes;
+    /// with `wait`, hold the answer until there is something new (push).
+    case pull(cursor: UInt64, maxCount: UInt32, maxBytes: UInt32, wait: Bool)
+    case batch(Batch)
+    /// "Send me your digest"; carries the asker's highest seq so the answer can
+    /// say whether the answerer has merged all of it.
+    case digestRequest(highestSeq: UInt64)
+    case digest(DigestReport)
+    /// "Send me every slot in these buckets" (digest repair).
+    case repairRequest(buckets: [UInt8])
+    case repairBatch(changes: [SlotChange], last: Bool)
+    case ping
+    case pong
+    /// Sent before closing, so both sides log the same reason.
+    case goodbye(reason: String)
+
+    public struct Hello: Equatable, Sendable {
+        public var protocolMajor: UInt16
+        public var protocolMinor: UInt16
+        public var replica: ReplicaID
+        public var deviceName: String
+        public var schemaHash: String
+        /// This side will answer the other's pulls.
+        public var willSend: Bool
+        /// This side will pull from the other.
+        public var willReceive: Bool
+        public var highestSeq: UInt64
+    }
+
+    public struct Batch: Equatable, Sendable {
+        public var changes: [SlotChange]
+        /// The puller's next cursor.
+        public var cursor: UInt64
+        public var hasMore: Bool
+        /// The sender's highest seq when it built the batch (for lag).
+        public var highestSeq: UInt64
+    }
+
+    public struct DigestReport: Equatable, Sendable {
+        public var buckets: [[UInt8]]
+        public var highestSeq: UInt64
+        /// The sender has merged everything the receiver had when it last answered.
+        public var caughtUp: Bool
+    }
+
+    public static let protocolMajor: UInt16 = 1
+    public static let protocolMinor: UInt16 = 0
+
+    /// A short name for logs and errors.
+    public var kind: String {
+        switch self {
+        case .hello: "hello"
+        case .pull: "pull"
+        case .batch: "batch"
+        case .digestRequest: "digest-request"
+        case .digest: "digest"
+        case .repairRequest: "repair-request"
+        case .repairBatch: "repair-batch"
+        case .ping: "ping"
+        case .pong: "pong"
+        case .goodbye: "goodbye"
+        }
+    }
+}

@@ -1,0 +1,134 @@
+/// Encodes and decodes `SyncMessage` payloads: one type byte, then fields
+/// written with `BinaryWriter`. Decoding refuses unknown types, short input and
+/// trailing bytes (the decoder is fuzzed by `SyncMessageCodecTests`).
+public enum SyncMessageCodec {
+    enum Tag: UInt8 {
+        case hello = 1, pull = 2, batch = 3, digestRequest = 4, digest = 5
+        case repairRequest = 6, repairBatch = 7, ping = 8, pong = 9, goodbye = 10
+    }
+
+    public static func encode(_ message: SyncMessage) -> [UInt8] {
+        var writer = BinaryWriter(capacity: 64)
+        switch message {
+        case .hello(let hello):
+            writer.writeByte(Tag.hello.rawValue)
+            writer.writeVarint(UInt64(hello.protocolMajor))
+            writer.writeVarint(UInt64(hello.protocolMinor))
+            writer.writeReplica(hello.replica)
+            writer.writeString(hello.deviceName)
+            writer.writeString(hello.schemaHash)
+            writer.writeByte((hello.willSend ? 1 : 0) | (hello.willReceive ? 2 : 0))
+            writer.writeVarint(hello.highestSeq)
+        case .pull(let cursor, let maxCount, let maxBytes, let wait):
+            writer.writeByte(Tag.pull.rawValue)
+            writer.writeVarint(cursor)
+            writer.writeVarint(UInt64(maxCount))
+            writer.writeVarint(UInt64(maxBytes))
+            writer.writeByte(wait ? 1 : 0)
+        case .batch(let batch):
+            writer.writeByte(Tag.batch.rawValue)
+            writer.writeVarint(batch.cursor)
+            writer.writeByte(batch.hasMore ? 1 : 0)
+            writer.writeVarint(batch.highestSeq)
+            writeChanges(batch.changes, into: &writer)
+        case .digestRequest(let highestSeq):
+            writer.writeByte(Tag.digestRequest.rawValue)
+            writer.writeVarint(highestSeq)
+        case .digest(let report):
+            writer.writeByte(Tag.digest.rawValue)
+            writer.writeVarint(report.highestSeq)
+            writer.writeByte(report.caughtUp ? 1 : 0)
+            writer.writeVarint(UInt64(report.buckets.count))
+            for bucket in report.buckets { writer.writeBlob(bucket) }
+        case .repairRequest(let buckets):
+            writer.writeByte(Tag.repairRequest.rawValue)
+            writer.writeBlob(buckets)
+        case .repairBatch(let changes, let last):
+            writer.writeByte(Tag.repairBatch.rawValue)
+            writer.writeByte(last ? 1 : 0)
+            writeChanges(changes, into: &writer)
+        case .ping:
+            writer.writeByte(Tag.ping.rawValue)
+        case .pong:
+            writer.writeByte(Tag.pong.rawValue)
+        case .goodbye(let reason):
+            writer.writeByte(Tag.goodbye.rawValue)
+            writer.writeString(reason)
+        }
+        return writer.bytes
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(BinaryDecodingError) -> SyncMessage {
+        var reader = BinaryReader(bytes)
+        let tagByte = try reader.readByte()
+        guard let tag = Tag(rawValue: tagByte) else { throw .malformed("unknown message type \(tagByte)", at: 0) }
+        let message: SyncMessage
+        switch tag {
+        case .hello:
+            let major = try reader.readVarint()
+            let minor = try reader.readVarint()
+            guard major <= UInt64(UInt16.max), minor <= UInt64(UInt16.max) else { throw .malformed("protocol version out of range", at: reader.offset) }
+            let replica = try reader.readReplica()
+            let name = try reader.readString()
+            let schemaHash = try reader.readString()
+            let flags = try reader.readByte()
+            let highest = try reader.readVarint()
+            message = .hello(.init(protocolMajor: UInt16(major), protocolMinor: UInt16(minor), replica: replica, deviceName: name,
+                                   schemaHash: schemaHash, willSend: flags & 1 != 0, willReceive: flags & 2 != 0, highestSeq: highest))
+        case .pull:
+            let cursor = try reader.readVarint()
+            let count = try reader.readVarint()
+            let bytes = try reader.readVarint()
+            let wait = try reader.readByte()
+            message = .pull(cursor: cursor, maxCount: UInt32(clamping: count), maxBytes: UInt32(clamping: bytes), wait: wait != 0)
+        case .batch:
+            let cursor = try reader.readVarint()
+            let hasMore = try reader.readByte() != 0
+            let highest = try reader.readVarint()
+            message = .batch(.init(changes: try readChanges(&reader), cursor: cursor, hasMore: hasMore, highestSeq: highest))
+        case .digestRequest:
+            message = .digestRequest(highestSeq: try reader.readVarint())
+        case .digest:
+            let highest = try reader.readVarint()
+            let caughtUp = try reader.readByte() != 0
+            let count = try reader.readVarint()
+            guard count <= UInt64(StateDigest.bucketCount) else { throw .malformed("digest with \(count) buckets", at: reader.offset) }
+            var buckets: [[UInt8]] = []
+            for _ in 0..<count { buckets.append(try reader.readBlob()) }
+            message = .digest(.init(buckets: buckets, highestSeq: highest, caughtUp: caughtUp))
+        case .repairRequest:
+            message = .repairRequest(buckets: try reader.readBlob())
+        case .repairBatch:
+            let last = try reader.readByte() != 0
+            message = .repairBatch(changes: try readChanges(&reader), last: last)
+        case .ping:
+            message = .ping
+        case .pong:
+            message = .pong
+        case .goodbye:
+            message = .goodbye(reason: try reader.readString())
+        }
+        guard reader.isAtEnd else { throw .malformed("\(reader.remaining) trailing bytes after \(message.kind)", at: reader.offset) }
+        return message
+    }
+
+    static func writeChanges(_ changes: [SlotChange], into writer: inout BinaryWriter) {
+        writer.writeVarint(UInt64(changes.count))
+        for change in changes {
+            SlotStateCodec.encode(change.key, into: &writer)
+            SlotStateCodec.encode(change.state, into: &writer)
+        }
+    }
+
+    static func readChanges(_ reader: inout BinaryReader) throws(BinaryDecodingError) -> [SlotChange] {
+        let count = try reader.readVarint()
+        guard count <= UInt64(reader.remaining / 6) else { throw .truncated(at: reader.offset) }
+        var changes: [SlotChange] = []
+        changes.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            let key = try SlotStateCodec.decodeKey(from: &reader)
+            changes.append(SlotChange(key: key, state: try SlotStateCodec.decodeState(from: &reader)))
+        }
+        return changes
+    }
+}

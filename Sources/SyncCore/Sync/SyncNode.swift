@@ -1,0 +1,268 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// One daemon's replication: listens for peers, dials configured ones with
+/// backoff, and runs a `PeerSession` per authenticated connection.
+public final class SyncNode: Sendable {
+    public let store: Store
+    public let identity: DeviceIdentity
+    public let configBox: ConfigBox
+    public let registry: PeerRegistry
+    public let notifier: ChangeNotifier
+    public let metrics: SyncMetrics
+    let tls: TLSSetup
+    let logger: Logger
+    let group: MultiThreadedEventLoopGroup
+
+    public init(store: Store, identity: DeviceIdentity, config: ConfigBox, logger: Logger) throws {
+        self.store = store
+        self.identity = identity
+        configBox = config
+        registry = PeerRegistry()
+        notifier = try ChangeNotifier(store: store)
+        metrics = SyncMetrics()
+        tls = try TLSSetup(identity: identity)
+        self.logger = logger
+        group = MultiThreadedEventLoopGroup.singleton
+    }
+
+    /// Accepts peers on the configured address until cancelled.
+    /// `onBound` receives the bound address (useful with port 0).
+    public func runListener(onBound: @Sendable (SocketAddress) -> Void = { _ in }) async throws {
+        let listen = configBox.config.listen
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: listen.host, port: listen.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let connection = ConnectionContext(remote: channel.remoteAddress?.description ?? "unknown")
+                    let ssl = NIOSSLServerHandler(context: self.tls.serverContext,
+                                                  customVerificationCallback: self.verifier(connection, expected: nil))
+                    try self.configure(channel, ssl: ssl, connection: connection)
+                    return (try NIOAsyncChannel<SyncMessage, SyncMessage>(wrappingChannelSynchronously: channel), connection)
+                }
+            }
+        if let address = server.channel.localAddress { onBound(address) }
+        logger.info("listening for peers", metadata: ["address": "\(server.channel.localAddress?.description ?? "\(listen)")"])
+        try await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { inbound in
+                for try await (child, connection) in inbound {
+                    group.addTask { await self.runConnection(child, connection: connection, dialedByUs: false, expected: nil) }
+                }
+            }
+        }
+    }
+
+    /// Keeps one dialer per configured peer with an address, following config reloads.
+    public func runDialers() async {
+        await withDiscardingTaskGroup { group in
+            var running: [DeviceID: (address: HostPort, task: Task<Void, Never>)] = [:]
+            var generation = -1
+            while !Task.isCancelled {
+                if configBox.generation != generation {
+                    generation = configBox.generation
+                    let config = configBox.config
+                    await registry.configure(config.peers)
+                    for peer in config.peers {
+                        guard let address = peer.address else { continue }
+                        if let current = running[peer.deviceID], current.address == address { continue }
+                        running[peer.deviceID]?.task.cancel()
+                        let task = Task { await self.dial(peer.deviceID) }
+                        running[peer.deviceID] = (address, task)
+                    }
+                    for (device, entry) in running where config.peer(device)?.address == nil {
+                        entry.task.cancel()
+                        running[device] = nil
+                    }
+                }
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+            for entry in running.values { entry.task.cancel() }
+            _ = group
+        }
+    }
+
+    /// Dials one peer until cancelled, reconnecting with capped exponential backoff and jitter.
+    func dial(_ device: DeviceID) async {
+        var backoff = configBox.config.reconnectInitialMillis
+        while !Task.isCancelled {
+            let config = configBox.config
+            guard let peer = config.peer(device), let address = peer.address else { return }
+            if await registry.isConnected(device) {
+                try? await Task.sleep(for: .milliseconds(500))
+                continue
+            }
+            await registry.update(device) { $0.state = "connecting" }
+            let started = ContinuousClock.now
+            do {
+                let connection = ConnectionContext(remote: address.description)
+                let channel = try await ClientBootstrap(group: group)
+                    .connectTimeout(.seconds(10))
+                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .connect(host: address.host, port: address.port) { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            let ssl = try NIOSSLClientHandler(context: self.tls.clientContext, serverHostname: nil,
+                                                              customVerificationCallback: self.verifier(connection, expected: device))
+                            try self.configure(channel, ssl: ssl, connection: connection)
+                            return try NIOAsyncChannel<SyncMessage, SyncMessage>(wrappingChannelSynchronously: channel)
+                        }
+                    }
+                await runConnection(channel, connection: connection, dialedByUs: true, expected: device)
+            } catch {
+                logger.info("cannot reach peer", metadata: ["peer": "\(peer.name)", "address": "\(address)", "error": "\(error)"])
+                await registry.update(device) { $0.state = "disconnected"; $0.lastError = "\(error)" }
+            }
+            if ContinuousClock.now - started > .seconds(10) { backoff = config.reconnectInitialMillis }
+            let jittered = Int.random(in: (backoff / 2)...max(backoff / 2, backoff))
+            try? await Task.sleep(for: .milliseconds(jittered))
+            backoff = min(backoff * 2, config.reconnectMaxMillis)
+        }
+    }
+
+    private func configure(_ channel: Channel, ssl: ChannelHandler, connection: ConnectionContext) throws {
+        let config = configBox.config
+        let operations = channel.pipeline.syncOperations
+        try operations.addHandler(ByteCounter(connection))
+        try operations.addHandler(ssl)
+        try operations.addHandler(IdleStateHandler(readTimeout: .milliseconds(Int64(config.idleTimeoutSeconds * 1_000))))
+        try operations.addHandler(IdleTimeoutHandler(seconds: config.idleTimeoutSeconds))
+        try operations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: config.maxFrameBytes)))
+        try operations.addHandler(MessageToByteHandler(FrameEncoder()))
+    }
+
+    private func verifier(_ connection: ConnectionContext, expected: DeviceID?) -> NIOSSLCustomVerificationCallback {
+        let configBox = self.configBox
+        let logger = self.logger
+        let registry = self.registry
+        let metrics = self.metrics
+        return TLSSetup.verifier(context: connection, allowed: { device in
+            if let expected { return device == expected }
+            return configBox.config.peer(device) != nil
+        }, onRefuse: { reason in
+            logger.warning("refused TLS handshake", metadata: ["remote": "\(connection.remote)", "reason": "\(reason)"])
+            metrics.refusedHandshake()
+            Task { await registry.countRefusedHandshake() }
+        })
+    }
+
+    private func hello(for peer: PeerConfig) throws -> SyncMessage.Hello {
+        SyncMessage.Hello(protocolMajor: SyncMessage.protocolMajor, protocolMinor: SyncMessage.protocolMinor,
+                          replica: try store.replicaID, deviceName: configBox.config.deviceName, schemaHash: store.schema.hash,
+                          willSend: peer.mode.sends, willReceive: peer.mode.receives, highestSeq: notifier.highestSeq)
+    }
+
+    /// Runs one connection: hello exchange, checks, then the session.
+    func runConnection(_ channel: NIOAsyncChannel<SyncMessage, SyncMessage>, connection: ConnectionContext, dialedByUs: Bool, expected: DeviceID?) async {
+        let sessionID = UUID()
+        var registeredDevice: DeviceID?
+        var peerName = expected.flatMap { configBox.config.peer($0)?.name } ?? connection.remote
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                if let expected, let peer = configBox.config.peer(expected) {
+                    try await outbound.write(.hello(try hello(for: peer)))
+                }
+                guard let first = try await iterator.next() else { throw SessionError.closedByPeer("connection closed before hello") }
+                guard case .hello(let theirs) = first else {
+                    if case .goodbye(let reason) = first { throw SessionError.closedByPeer(reason) }
+                    throw SessionError.protocolViolation("expected hello, got \(first.kind)")
+                }
+                guard let device = connection.device, let peer = configBox.config.peer(device) else {
+                    throw SessionError.refused("peer is no longer configured")
+                }
+                peerName = peer.name
+                if !dialedByUs { try await outbound.write(.hello(try hello(for: peer))) }
+                guard theirs.protocolMajor == SyncMessage.protocolMajor else {
+                    let reason = "protocol version \(theirs.protocolMajor).\(theirs.protocolMinor) is not supported; this daemon speaks \(SyncMessage.protocolMajor).x"
+                    try? await outbound.write(.goodbye(reason: reason))
+                    throw SessionError.refused(reason)
+                }
+                let ownReplica = try store.replicaID
+                guard theirs.replica != ownReplica else {
+                    let reason = "peer uses this daemon's own replica id \(ownReplica.short): a copied database?"
+                    try? await outbound.write(.goodbye(reason: reason))
+                    throw SessionError.refused(reason)
+                }
+                let store = self.store
+                let binding = try await Blocking.run { try store.bindPeer(replica: theirs.replica, device: device.description) }
+                if case .conflicting(let recorded) = binding {
+                    await registry.countRefusedReplica()
+                    let reason = "replica id \(theirs.replica) was seen before with device \(recorded), now presented by \(device)"
+                    try? await outbound.write(.goodbye(reason: reason))
+                    throw SessionError.refused(reason)
+                }
+                if theirs.schemaHash != store.schema.hash {
+                    logger.warning("peer runs a different schema: its changes are kept, and those that fail ours are reported",
+                                   metadata: ["peer": "\(peer.name)", "theirs": "\(theirs.schemaHash.prefix(12))", "ours": "\(store.schema.hash.prefix(12))"])
+                }
+                if let duplicate = await registry.register(session: sessionID, device: device, dialedBy: dialedByUs ? identity.deviceID : device) {
+                    if duplicate == sessionID {
+                        try? await outbound.write(.goodbye(reason: "already connected to this device"))
+                        throw SessionError.refused("duplicate connection (keeping the one dialed by the smaller device ID)")
+                    }
+                    await closeSession(duplicate)
+                }
+                registeredDevice = device
+                await registerCloser(sessionID, channel.channel)
+                let now = Date()
+                await registry.update(device) { status in
+                    status.state = "connected"
+                    status.connectedSince = now
+                    status.replica = theirs.replica.hex
+                    status.remoteDeviceName = theirs.deviceName
+                    status.remoteHighestSeq = theirs.highestSeq
+                    status.schemaMismatch = theirs.schemaHash != store.schema.hash
+                    status.lastError = nil
+                }
+                metrics.connected(peer: peer.name, true)
+                let logger = self.logger.with(peer: peer.name)
+                let session = PeerSession(node: self, channel: channel.channel, peer: peer, hello: theirs, connection: connection, logger: logger)
+                logger.info("peer connected", metadata: ["direction": "\(dialedByUs ? "outbound" : "inbound")", "replica": "\(theirs.replica.short)",
+                                                         "sends": "\(session.sendsToPeer)", "receives": "\(session.receivesFromPeer)"])
+                try await session.run(inbound: &iterator, outbound: outbound)
+            }
+            logger.info("peer disconnected", metadata: ["peer": "\(peerName)"])
+        } catch {
+            let reason = "\(error)"
+            if case SessionError.refused = error {
+                logger.warning("refused peer", metadata: ["peer": "\(peerName)", "remote": "\(connection.remote)", "reason": "\(reason)"])
+            } else {
+                logger.info("connection closed", metadata: ["peer": "\(peerName)", "remote": "\(connection.remote)", "reason": "\(reason)"])
+            }
+            if let device = registeredDevice ?? connection.device {
+                await registry.update(device) { $0.lastError = reason }
+            }
+        }
+        await unregisterCloser(sessionID)
+        if let device = registeredDevice {
+            await registry.unregister(session: sessionID, device: device)
+            if await !registry.isConnected(device) {
+                await registry.update(device) { $0.state = "disconnected"; $0.caughtUp = false }
+                metrics.connected(peer: peerName, false)
+            }
+        }
+    }
+
+    private let closers = ClosersBox()
+    private func registerCloser(_ id: UUID, _ channel: Channel) async { closers.set(id, channel) }
+    private func unregisterCloser(_ id: UUID) async { closers.set(id, nil) }
+    private func closeSession(_ id: UUID) async { closers.get(id)?.close(promise: nil) }
+}
+
+final class ClosersBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var channels: [UUID: Channel] = [:]
+    func set(_ id: UUID, _ channel: Channel?) { lock.withLock { channels[id] = channel } }
+    func get(_ id: UUID) -> Channel? { lock.withLock { channels[id] } }
+}
+
+extension Logger {
+    func with(peer: String) -> Logger {
+        var copy = self
+        copy[metadataKey: "peer"] = "\(peer)"
+        return copy
+    }
+}

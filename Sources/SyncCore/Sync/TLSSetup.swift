@@ -1,0 +1,57 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+
+/// TLS 1.3 with mutual authentication, pinned by device ID (SPEC §5, §6).
+///
+/// Certificates are self-signed, so BoringSSL's chain verification is replaced
+/// by a callback that accepts a peer only if the SHA-256 of its public key is a
+/// configured device ID. A refused peer fails the handshake and sees no data.
+public struct TLSSetup: Sendable {
+    public let serverContext: NIOSSLContext
+    public let clientContext: NIOSSLContext
+
+    public init(identity: DeviceIdentity) throws {
+        var server = TLSConfiguration.makeServerConfiguration(certificateChain: [.certificate(identity.certificate)],
+                                                              privateKey: .privateKey(identity.privateKey))
+        server.minimumTLSVersion = .tlsv13
+        server.certificateVerification = .noHostnameVerification  // requires a client certificate
+        var client = TLSConfiguration.makeClientConfiguration()
+        client.certificateChain = [.certificate(identity.certificate)]
+        client.privateKey = .privateKey(identity.privateKey)
+        client.minimumTLSVersion = .tlsv13
+        client.certificateVerification = .noHostnameVerification
+        serverContext = try NIOSSLContext(configuration: server)
+        clientContext = try NIOSSLContext(configuration: client)
+    }
+
+    /// A verification callback that pins the peer's device ID.
+    ///
+    /// - Parameters:
+    ///   - allowed: asked with the presented device ID; true to accept.
+    ///   - onRefuse: told about every refusal (for logs and counters).
+    public static func verifier(context: ConnectionContext, allowed: @escaping @Sendable (DeviceID) -> Bool,
+                                onRefuse: @escaping @Sendable (String) -> Void) -> NIOSSLCustomVerificationCallback {
+        { certificates, promise in
+            guard let leaf = certificates.first else {
+                onRefuse("no certificate presented")
+                promise.succeed(.failed)
+                return
+            }
+            do {
+                let device = try DeviceIdentity.deviceID(of: leaf)
+                guard allowed(device) else {
+                    onRefuse("device \(device) is not a configured peer")
+                    promise.succeed(.failed)
+                    return
+                }
+                context.device = device
+                promise.succeed(.certificateVerified)
+            } catch {
+                onRefuse("unreadable certificate: \(error)")
+                promise.succeed(.failed)
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Logging
+import SyncCore
+
+/// Everything `syncd` needs before it starts serving, created on first start.
+struct DaemonSetup: Sendable {
+    let directory: DataDirectory
+    let configPath: String
+    let configBox: ConfigBox
+    let identity: DeviceIdentity
+    let store: Store
+    let created: Bool
+    let seeded: Bool
+    let listenOverride: HostPort?
+    let logger: Logger
+
+    static func prepare(dataDir: String?, configPath explicitConfig: String?, listen: String?, logger: Logger) throws -> DaemonSetup {
+        let environment = ProcessInfo.processInfo.environment
+        let directory = DataDirectory.resolve(explicit: dataDir, environment: environment)
+        let created = !FileManager.default.fileExists(atPath: directory.path)
+        try directory.create()
+
+        let listenOverride = try listen.map { text -> HostPort in
+            guard let value = HostPort(text) else { throw ConfigError(path: "--listen", key: nil, message: "'\(text)' is not HOST:PORT") }
+            return value
+        }
+        let configPath = explicitConfig ?? environment["SYNCD_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } ?? directory.configPath
+        let defaults = DaemonConfig(deviceName: Self.hostName(), author: environment["USER"] ?? "analyst")
+        if !FileManager.default.fileExists(atPath: configPath) {
+            guard explicitConfig == nil else { throw ConfigError(path: configPath, key: nil, message: "no such file") }
+            let text = ConfigTemplate.text(deviceName: defaults.deviceName, author: defaults.author, listen: listenOverride ?? defaults.listen)
+            try Data(text.utf8).write(to: URL(fileURLWithPath: configPath))
+            logger.info("wrote a default config", metadata: ["path": "\(configPath)"])
+        }
+        let config = try Self.load(configPath, defaults: defaults, listen: listenOverride, environment: environment)
+
+        let (identity, newIdentity) = try DeviceIdentity.loadOrCreate(in: directory.url, deviceName: config.deviceName)
+        if newIdentity { logger.info("created the device identity", metadata: ["device": "\(identity.deviceID)"]) }
+        var options = Store.Options()
+        options.maxClockDriftMillis = UInt64(config.maxClockDriftSeconds) * 1_000
+        options.logger = logger
+        let (store, seeded) = try directory.openStore(deviceID: identity.deviceID.description, options: options)
+        return DaemonSetup(directory: directory, configPath: configPath, configBox: ConfigBox(config), identity: identity, store: store,
+                           created: created, seeded: seeded, listenOverride: listenOverride, logger: logger)
+    }
+
+    static func load(_ path: String, defaults: DaemonConfig, listen: HostPort?, environment: [String: String]) throws -> DaemonConfig {
+        var config = try DaemonConfig.load(from: URL(fileURLWithPath: path), defaults: defaults).applyingEnvironment(environment)
+        if let listen { config.listen = listen }
+        return config
+    }
+
+    /// Reloads the config when the file changes (peers added or removed take
+    /// effect without a restart). A bad edit is logged and the old config kept.
+    func watchConfig() async {
+        var lastModified = Self.modified(configPath)
+        let defaults = DaemonConfig(deviceName: Self.hostName(), author: ProcessInfo.processInfo.environment["USER"] ?? "analyst")
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            let modified = Self.modified(configPath)
+            guard modified != lastModified else { continue }
+            lastModified = modified
+            do {
+                let config = try Self.load(configPath, defaults: defaults, listen: listenOverride, environment: ProcessInfo.processInfo.environment)
+                if config.listen != configBox.config.listen {
+                    logger.warning("listen address changed in the config; it takes effect on restart", metadata: ["new": "\(config.listen)"])
+                }
+                configBox.replace(config)
+                logger.info("config reloaded", metadata: ["peers": "\(config.peers.count)"])
+            } catch {
+                logger.error("config change ignored: \(error)")
+            }
+        }
+    }
+
+    static func modified(_ path: String) -> Date? {
+        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+    }
+
+    static func hostName() -> String {
+        ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "syncd"
+    }
+}
