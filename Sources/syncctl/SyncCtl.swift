@@ -15,6 +15,8 @@ struct SyncCtl: ParsableCommand {
               syncctl get agreements/green-minerals-initiative
               syncctl history countries/cn notes
               syncctl digest
+              syncctl peers add QX3F-...-7B2A --address 127.0.0.1:22871 --name bob
+              syncctl status
             """,
-        subcommands: [Get.self, List.self, History.self, Conflicts.self, Digest.self])
+        subcommands: [Id.self, Peers.self, Status.self, Sync.self, Get.self, List.self, History.self, Conflicts.self, Digest.self])
 }

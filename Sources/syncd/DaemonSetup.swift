@@ -25,7 +25,7 @@ struct DaemonSetup: Sendable {
             return value
         }
         let configPath = explicitConfig ?? environment["SYNCD_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } ?? directory.configPath
-        let defaults = DaemonConfig(deviceName: Self.hostName(), author: environment["USER"] ?? "analyst")
+        let defaults = DaemonConfig.machineDefaults(environment: environment)
         if !FileManager.default.fileExists(atPath: configPath) {
             guard explicitConfig == nil else { throw ConfigError(path: configPath, key: nil, message: "no such file") }
             let text = ConfigTemplate.text(deviceName: defaults.deviceName, author: defaults.author, listen: listenOverride ?? defaults.listen)
@@ -54,7 +54,7 @@ struct DaemonSetup: Sendable {
     /// effect without a restart). A bad edit is logged and the old config kept.
     func watchConfig() async {
         var lastModified = Self.modified(configPath)
-        let defaults = DaemonConfig(deviceName: Self.hostName(), author: ProcessInfo.processInfo.environment["USER"] ?? "analyst")
+        let defaults = DaemonConfig.machineDefaults()
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
             let modified = Self.modified(configPath)
@@ -75,9 +75,5 @@ struct DaemonSetup: Sendable {
 
     static func modified(_ path: String) -> Date? {
         (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
-    }
-
-    static func hostName() -> String {
-        ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "syncd"
     }
 }

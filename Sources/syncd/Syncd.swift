@@ -61,8 +61,8 @@ struct Syncd: AsyncParsableCommand {
         var services: [Service] = [
             LoopService("listener") {
                 try await node.runListener { address in
-                    print("listening:      \(address.ipAddress ?? "?"):\(address.port ?? 0)")
-                    print("running; stop with Ctrl-C or SIGTERM")
+                    say("listening:      \(address.ipAddress ?? "?"):\(address.port ?? 0)")
+                    say("running; stop with Ctrl-C or SIGTERM")
                 }
             },
             LoopService("dialers") { await node.runDialers() },
@@ -72,22 +72,39 @@ struct Syncd: AsyncParsableCommand {
         ]
         if let metrics = config.metrics {
             services.append(LoopService("metrics") { try await MetricsServer(registry: prometheus, address: metrics, logger: logger).run() })
+            services.append(LoopService("metrics-refresh") {
+                while !Task.isCancelled {
+                    if let count = try? await Blocking.run({ try setup.store.conflictCount() }) { node.metrics.conflictsOpen(count) }
+                    try await Task.sleep(for: .seconds(5))
+                }
+            })
         }
 
-        print("syncd \(SyncdVersion.string)")
-        print("device ID:      \(setup.identity.deviceID)")
-        print("device name:    \(config.deviceName)")
-        print("author:         \(config.author)")
-        print("data directory: \(setup.directory.path)\(setup.created ? " (new)" : "")")
-        print("config:         \(setup.configPath)")
-        print("replica:        \(try setup.store.replicaID)")
-        print("records:        \(try setup.store.recordCounts().values.reduce(0, +))\(setup.seeded ? " (seeded with the critical-minerals dataset)" : "")")
-        print("peers:          \(config.peers.isEmpty ? "none yet (add them with `syncctl peers add`)" : config.peers.map(\.name).joined(separator: ", "))")
+        say("syncd \(SyncdVersion.string)")
+        say("device ID:      \(setup.identity.deviceID)")
+        say("device name:    \(config.deviceName)")
+        say("author:         \(config.author)")
+        say("data directory: \(setup.directory.path)\(setup.created ? " (new)" : "")")
+        say("config:         \(setup.configPath)")
+        say("replica:        \(try setup.store.replicaID)")
+        say("records:        \(try setup.store.recordCounts().values.reduce(0, +))\(setup.seeded ? " (seeded with the critical-minerals dataset)" : "")")
+        say("peers:          \(config.peers.isEmpty ? "none yet (add them with `syncctl peers add`)" : config.peers.map(\.name).joined(separator: ", "))")
 
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            logger.critical("stopping: \(error)")
+            FileHandle.standardError.write(Data("syncd: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
         logger.info("stopped")
     }
+}
+
+/// Writes a line to standard output at once (stdout may be a pipe to a supervisor).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
 enum SyncdVersion {
@@ -108,6 +125,19 @@ struct LoopService: Service {
     }
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown { try await body() }
+        do {
+            try await cancelWhenGracefulShutdown { try await body() }
+        } catch {
+            // Cancellation is how a graceful shutdown reaches a loop; anything
+            // else is a real failure and stops the daemon with its reason.
+            if error is CancellationError || Task.isShuttingDownGracefully || Task.isCancelled { return }
+            throw ServiceFailure(service: name, underlying: error)
+        }
     }
+}
+
+struct ServiceFailure: Error, CustomStringConvertible {
+    let service: String
+    let underlying: Error
+    var description: String { "\(service) failed: \(underlying)" }
 }

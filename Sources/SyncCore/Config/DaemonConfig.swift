@@ -53,6 +53,12 @@ public struct DaemonConfig: Sendable, Equatable {
         snapshots = SnapshotSchedule(intervalMinutes: nil, retain: 7, directory: nil)
     }
 
+    /// Defaults for this machine: its host name and the login name.
+    public static func machineDefaults(environment: [String: String] = ProcessInfo.processInfo.environment) -> DaemonConfig {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "syncd"
+        return DaemonConfig(deviceName: host, author: environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "analyst")
+    }
+
     public func peer(_ device: DeviceID) -> PeerConfig? { peers.first { $0.deviceID == device } }
 
     /// Loads `url` over the defaults; errors name the key and the fix.

@@ -31,13 +31,27 @@ public struct DeviceIdentity: Sendable {
             throw IdentityError.keyTooOpen(path: keyURL.path, mode: mode)
         }
         do {
-            let certificate = try NIOSSLCertificate(file: certURL.path, format: .pem)
+            guard let certificate = try NIOSSLCertificate.fromPEMFile(certURL.path).first else {
+                throw IdentityError.unreadable(path: certURL.path, reason: "no certificate in the file")
+            }
             let key = try NIOSSLPrivateKey(file: keyURL.path, format: .pem)
             return (DeviceIdentity(certificate: certificate, privateKey: key, deviceID: try deviceID(of: certificate)), created)
         } catch let error as IdentityError {
             throw error
         } catch {
             throw IdentityError.unreadable(path: directory.path, reason: "\(error)")
+        }
+    }
+
+    /// The device ID stored in `directory`, or nil when no identity exists yet.
+    public static func existingDeviceID(in directory: URL) throws -> DeviceID? {
+        let certURL = directory.appendingPathComponent(certificateFile)
+        guard FileManager.default.fileExists(atPath: certURL.path) else { return nil }
+        do {
+            guard let certificate = try NIOSSLCertificate.fromPEMFile(certURL.path).first else { throw IdentityError.unreadable(path: certURL.path, reason: "no certificate in the file") }
+            return try deviceID(of: certificate)
+        } catch {
+            throw IdentityError.unreadable(path: certURL.path, reason: "\(error)")
         }
     }
 

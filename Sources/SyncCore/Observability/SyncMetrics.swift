@@ -25,6 +25,10 @@ public struct SyncMetrics: Sendable {
         Counter(label: "syncd_digest_mismatches_total", dimensions: [("peer", peer)]).increment()
     }
 
+    func syncDuration(peer: String, _ duration: Duration) {
+        Metrics.Timer(label: "syncd_catch_up_seconds", dimensions: [("peer", peer)]).recordNanoseconds(duration.nanoseconds)
+    }
+
     func refusedHandshake() { Counter(label: "syncd_refused_handshakes_total").increment() }
 
     func connected(peer: String, _ up: Bool) {
@@ -35,6 +39,8 @@ public struct SyncMetrics: Sendable {
 }
 
 extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+
     var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000

@@ -56,7 +56,7 @@ final class PeerSession: @unchecked Sendable {
     func run(inbound: inout NIOAsyncChannelInboundStream<SyncMessage>.AsyncIterator,
              outbound: NIOAsyncChannelOutboundWriter<SyncMessage>) async throws {
         let failure = FailureBox()
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        await withTaskGroup(of: Void.self) { group in
             let channel = self.channel
             func supervise(_ name: String, _ work: @escaping @Sendable () async throws -> Void) {
                 group.addTask {
@@ -157,6 +157,7 @@ final class PeerSession: @unchecked Sendable {
 
     private func pullLoop() async throws {
         var wait = false
+        var catchUp = (started: ContinuousClock.now, received: 0, changed: 0)
         var iterator = batchStream.makeAsyncIterator()
         let store = self.store
         let replica = peerReplica
@@ -167,10 +168,18 @@ final class PeerSession: @unchecked Sendable {
             guard let batch = await iterator.next() else { return }
             if !batch.changes.isEmpty || batch.cursor != cursor {
                 let report = try await merge(batch.changes, cursor: batch.cursor)
+                catchUp.received += batch.changes.count
+                catchUp.changed += report.changed
                 if report.changed > 0 {
                     logger.debug("merged batch", metadata: ["peer": "\(peer.name)", "slots": "\(batch.changes.count)",
                                                             "changed": "\(report.changed)", "cursor": "\(batch.cursor)"])
                 }
+            }
+            if !wait && !batch.hasMore {
+                let elapsed = ContinuousClock.now - catchUp.started
+                logger.info("caught up", metadata: ["peer": "\(peer.name)", "received": "\(catchUp.received)", "changed": "\(catchUp.changed)",
+                                                    "cursor": "\(batch.cursor)", "seconds": "\(String(format: "%.2f", elapsed.seconds))"])
+                node.metrics.syncDuration(peer: peer.name, elapsed)
             }
             wait = !batch.hasMore
             let now = Date()

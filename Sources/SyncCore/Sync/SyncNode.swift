@@ -226,7 +226,7 @@ public final class SyncNode: Sendable {
             }
             logger.info("peer disconnected", metadata: ["peer": "\(peerName)"])
         } catch {
-            let reason = "\(error)"
+            let reason = error is CancellationError ? "this daemon is shutting down" : "\(error)"
             if case SessionError.refused = error {
                 logger.warning("refused peer", metadata: ["peer": "\(peerName)", "remote": "\(connection.remote)", "reason": "\(reason)"])
             } else {

@@ -9,6 +9,26 @@ struct GlobalOptions: ParsableArguments {
 
     var directory: DataDirectory { DataDirectory.resolve(explicit: dataDir) }
 
+    /// The daemon's config file: $SYNCD_CONFIG, else config.yaml in the data directory.
+    var configPath: String {
+        ProcessInfo.processInfo.environment["SYNCD_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } ?? directory.configPath
+    }
+
+    /// Edits the peer list of the config; errors say how to create a missing one.
+    func peerEditor() throws -> PeerListEditor {
+        guard FileManager.default.fileExists(atPath: configPath) else {
+            throw CLIError("no config at \(configPath). Start the daemon once (`syncd --data-dir \(directory.path)`) to create it.")
+        }
+        return PeerListEditor(path: configPath, defaults: DaemonConfig.machineDefaults())
+    }
+
+    /// Asks the running daemon over the control socket.
+    func control(_ request: ControlRequest, timeout: Double = 10) throws -> ControlResponse {
+        let response = try ControlClient(path: directory.controlSocketPath).send(request, timeout: timeout)
+        guard response.ok else { throw CLIError("the daemon refused: \(response.error ?? "no reason given")") }
+        return response
+    }
+
     /// Opens the existing store; a missing database is an error that says how to make one.
     func openStore() throws -> Store {
         let directory = directory

@@ -20,4 +20,24 @@ enum Display {
         if flat.count <= width { return flat.padding(toLength: width, withPad: " ", startingAt: 0) }
         return String(flat.prefix(max(0, width - 1))) + "…"
     }
+
+    static func time(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false))
+    }
+
+    static func ago(_ date: Date) -> String {
+        let seconds = max(0, Int(Date().timeIntervalSince(date)))
+        if seconds < 60 { return "\(seconds)s ago" }
+        if seconds < 3_600 { return "\(seconds / 60)m ago" }
+        if seconds < 86_400 { return "\(seconds / 3_600)h ago" }
+        return "\(seconds / 86_400)d ago"
+    }
+
+    static func bytes(_ count: UInt64) -> String {
+        let units = ["B", "K", "M", "G", "T"]
+        var value = Double(count)
+        var unit = 0
+        while value >= 1_024 && unit < units.count - 1 { value /= 1_024; unit += 1 }
+        return unit == 0 ? "\(count)B" : String(format: "%.1f%@", value, units[unit])
+    }
 }

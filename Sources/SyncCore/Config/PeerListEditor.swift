@@ -1,0 +1,64 @@
+import Foundation
+
+/// Rewrites the `peers:` block of a config file and leaves every other line
+/// (comments included) as the analyst wrote it. The result is parsed before
+/// it is written, and written atomically, so a running daemon never reads a
+/// half-edited file.
+public struct PeerListEditor {
+    public let path: String
+    public let defaults: DaemonConfig
+
+    public init(path: String, defaults: DaemonConfig) {
+        self.path = path
+        self.defaults = defaults
+    }
+
+    public func load() throws -> DaemonConfig {
+        try DaemonConfig.load(from: URL(fileURLWithPath: path), defaults: defaults)
+    }
+
+    /// Replaces the peer list with `peers` and saves the file.
+    public func save(_ peers: [PeerConfig]) throws {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ConfigError(path: path, key: nil, message: "cannot read the file: \(error.localizedDescription)")
+        }
+        let edited = Self.replacingPeers(in: text, with: peers)
+        _ = try DaemonConfig.parse(edited, path: path, defaults: defaults)
+        let temporary = path + ".tmp-\(getpid())"
+        do {
+            try Data(edited.utf8).write(to: URL(fileURLWithPath: temporary))
+            guard rename(temporary, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        } catch {
+            unlink(temporary)
+            throw ConfigError(path: path, key: "peers", message: "cannot save the file: \(error)")
+        }
+    }
+
+    /// The config text with its top-level `peers:` entry (the key line and the
+    /// indented or `-` lines under it) replaced; appended when there is none.
+    static func replacingPeers(in text: String, with peers: [PeerConfig]) -> String {
+        var lines = text.components(separatedBy: "\n")
+        let block = render(peers)
+        guard let start = lines.firstIndex(where: { $0.hasPrefix("peers:") }) else {
+            if lines.last == "" { lines.removeLast() }
+            return (lines + block + [""]).joined(separator: "\n")
+        }
+        var end = start + 1
+        while end < lines.count, let first = lines[end].first, first == " " || first == "-" || first == "\t" { end += 1 }
+        lines.replaceSubrange(start..<end, with: block)
+        return lines.joined(separator: "\n")
+    }
+
+    static func render(_ peers: [PeerConfig]) -> [String] {
+        guard !peers.isEmpty else { return ["peers: []"] }
+        var lines = ["peers:"]
+        for peer in peers {
+            lines.append("  - name: \(ConfigTemplate.yamlString(peer.name))")
+            lines.append("    device_id: \(peer.deviceID)")
+            if let address = peer.address { lines.append("    address: \(ConfigTemplate.yamlString(address.description))") }
+            lines.append("    mode: \(peer.mode.rawValue)")
+        }
+        return lines
+    }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import SyncCore
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show whether the daemon runs, its peers, their lag and last sync, open conflicts and problems.",
+        discussion: "Example: syncctl status")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try reportingErrors {
+            let status = try global.control(ControlRequest(command: "status")).status!
+            StatusDisplay.print(status)
+        }
+    }
+}
+
+enum StatusDisplay {
+    static func print(_ status: DaemonStatus) {
+        Swift.print("daemon:     running since \(Display.time(status.startedAt)), listening on \(status.listen)")
+        Swift.print("device:     \(status.deviceName) \(status.deviceID)")
+        Swift.print("replica:    \(status.replica)  (highest seq \(status.highestSeq))")
+        Swift.print("conflicts:  \(status.conflicts) open\(status.conflicts > 0 ? " (see `syncctl conflicts`)" : "")")
+        var problems: [String] = []
+        if status.schemaProblems > 0 { problems.append("\(status.schemaProblems) changes fail the local schema (`syncctl check`)") }
+        if status.refusedHandshakes > 0 { problems.append("\(status.refusedHandshakes) refused handshakes") }
+        if status.refusedReplicas > 0 { problems.append("\(status.refusedReplicas) peers refused for a reused replica id") }
+        for skew in status.clockSkewedPeers {
+            problems.append("\(skew.peer ?? String(skew.replica.prefix(8))): \(skew.versions) versions dated up to \(Int(skew.maxAheadSeconds))s ahead")
+        }
+        Swift.print("problems:   \(problems.isEmpty ? "none" : problems.joined(separator: "; "))")
+        guard !status.peers.isEmpty else {
+            Swift.print("peers:      none configured (`syncctl peers add`)")
+            return
+        }
+        Swift.print("")
+        Swift.print("\(Display.fit("PEER", 14)) \(Display.fit("STATE", 12)) \(Display.fit("MODE", 12)) \(Display.fit("LAG", 7)) \(Display.fit("LAST SYNC", 10)) \(Display.fit("IN/OUT", 17))")
+        for peer in status.peers {
+            let state = peer.state == "connected" && peer.caughtUp ? "in sync" : peer.state
+            let traffic = "\(Display.bytes(peer.bytesIn))/\(Display.bytes(peer.bytesOut))"
+            Swift.print("\(Display.fit(peer.name, 14)) \(Display.fit(state, 12)) \(Display.fit(peer.mode, 12)) \(Display.fit(String(peer.lag), 7)) \(Display.fit(peer.lastSync.map(Display.ago) ?? "never", 10)) \(Display.fit(traffic, 17))")
+            if let error = peer.lastError, peer.state != "connected" { Swift.print("  last error: \(Display.fit(error, 66))") }
+        }
+    }
+}
