@@ -75,10 +75,13 @@ let package = Package(
             dependencies: ["SyncCore"],
             path: "Tests/Helpers/store-crash-helper"
         ),
+        // Shared by the test targets: temporary directories, built executables.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "SyncCoreTests",
             dependencies: [
                 "SyncCore",
+                "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
@@ -89,6 +92,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "SyncCore",
+                "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

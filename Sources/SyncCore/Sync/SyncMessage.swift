@@ -28,6 +28,18 @@ public enum SyncMessage: Equatable, Sendable {
         /// This side will pull from the other.
         public var willReceive: Bool
         public var highestSeq: UInt64
+
+        public init(protocolMajor: UInt16 = SyncMessage.protocolMajor, protocolMinor: UInt16 = SyncMessage.protocolMinor,
+                    replica: ReplicaID, deviceName: String, schemaHash: String, willSend: Bool, willReceive: Bool, highestSeq: UInt64) {
+            self.protocolMajor = protocolMajor
+            self.protocolMinor = protocolMinor
+            self.replica = replica
+            self.deviceName = deviceName
+            self.schemaHash = schemaHash
+            self.willSend = willSend
+            self.willReceive = willReceive
+            self.highestSeq = highestSeq
+        }
     }
 
     public struct Batch: Equatable, Sendable {

@@ -227,7 +227,13 @@ public final class SyncNode: Sendable {
             logger.info("peer disconnected", metadata: ["peer": "\(peerName)"])
         } catch {
             let reason = error is CancellationError ? "this daemon is shutting down" : "\(error)"
-            if case SessionError.refused = error {
+            if let handshake = TLSSetup.explain(handshakeFailure: error) {
+                if !handshake.alreadyReported {
+                    logger.warning("refused TLS handshake", metadata: ["remote": "\(connection.remote)", "reason": "\(handshake.reason)"])
+                    metrics.refusedHandshake()
+                    await registry.countRefusedHandshake()
+                }
+            } else if case SessionError.refused = error {
                 logger.warning("refused peer", metadata: ["peer": "\(peerName)", "remote": "\(connection.remote)", "reason": "\(reason)"])
             } else {
                 logger.info("connection closed", metadata: ["peer": "\(peerName)", "remote": "\(connection.remote)", "reason": "\(reason)"])

@@ -26,6 +26,18 @@ public struct TLSSetup: Sendable {
         clientContext = try NIOSSLContext(configuration: client)
     }
 
+    /// A handshake failure in plain words, and whether our verification
+    /// callback already reported it.
+    public static func explain(handshakeFailure error: Error) -> (reason: String, alreadyReported: Bool)? {
+        guard case NIOSSLError.handshakeFailed(let inner) = error else { return nil }
+        let text = "\(inner)"
+        if text.contains("CERTIFICATE_VERIFY_FAILED") { return ("certificate refused", true) }
+        if text.contains("PEER_DID_NOT_RETURN_A_CERTIFICATE") { return ("no client certificate presented", false) }
+        if text.contains("UNSUPPORTED_PROTOCOL") || text.contains("VERSION") { return ("the client does not speak TLS 1.3", false) }
+        if text.contains("WRONG_VERSION_NUMBER") || text.contains("HTTP_REQUEST") { return ("not a TLS client", false) }
+        return ("TLS handshake failed: \(text.prefix(160))", false)
+    }
+
     /// A verification callback that pins the peer's device ID.
     ///
     /// - Parameters:

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Testing
 @testable import SyncCore
+import TestSupport
 
 /// A merge interrupted by SIGKILL leaves the previous state and cursor: the
 /// batch and its cursor commit together or not at all (SPEC §4).

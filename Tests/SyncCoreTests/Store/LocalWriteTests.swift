@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SyncCore
+import TestSupport
 
 @Suite("Local writes, history and schema errors")
 struct LocalWriteTests {

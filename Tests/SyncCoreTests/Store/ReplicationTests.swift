@@ -2,6 +2,7 @@ import Foundation
 import PropertyBased
 import Testing
 @testable import SyncCore
+import TestSupport
 
 @Suite("Replication through the store: feed, merge, cursors")
 struct ReplicationTests {

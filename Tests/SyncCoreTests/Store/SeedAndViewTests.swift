@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Testing
 @testable import SyncCore
+import TestSupport
 
 @Suite("Seed data and plain SQL views")
 struct SeedAndViewTests {

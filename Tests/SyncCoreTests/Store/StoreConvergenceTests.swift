@@ -2,6 +2,7 @@ import Foundation
 import PropertyBased
 import Testing
 @testable import SyncCore
+import TestSupport
 
 /// Random edits through the store API on 3–5 replicas (real SQLite files),
 /// synced pairwise at random with small batches and stale cursors replayed:

@@ -1,19 +1,9 @@
 import Foundation
 @testable import SyncCore
 
-/// A directory under the system temp dir, removed when the test ends.
-final class TemporaryDirectory {
-    let url: URL
+import TestSupport
 
-    init(_ label: String = "synccore") {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(at: url) }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-
+extension TemporaryDirectory {
     /// A fresh store on a real file in this directory.
     func store(_ name: String = "data.db", options: Store.Options = Store.Options(), deviceID: String? = nil) throws -> Store {
         try Store(path: path(name), schema: .criticalMinerals, deviceID: deviceID, options: options)

@@ -1,8 +1,8 @@
 import Foundation
 
 /// Where `swift build` put the package's executables (next to the test bundle).
-enum BuiltProducts {
-    static var directory: URL {
+public enum BuiltProducts {
+    public static var directory: URL {
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         var candidate = testBinary.deletingLastPathComponent()
         // On macOS the test binary sits inside an .xctest bundle.
@@ -12,5 +12,5 @@ enum BuiltProducts {
         return candidate
     }
 
-    static func executable(_ name: String) -> URL { directory.appendingPathComponent(name) }
+    public static func executable(_ name: String) -> URL { directory.appendingPathComponent(name) }
 }

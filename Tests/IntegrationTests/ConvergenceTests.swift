@@ -1,0 +1,117 @@
+import Foundation
+import SyncCore
+import Testing
+import TestSupport
+
+extension Integration {
+    @Suite struct Convergence {
+        let root = TemporaryDirectory("syncd-it")
+
+        func ref(_ text: String) -> RecordRef { RecordRef(parsing: text)! }
+
+        /// Three daemons in a triangle; one is stopped while another edits and
+        /// its own database is edited directly. After the restart all three
+        /// reach the same digest with every edit present.
+        @Test func stoppedDaemonCatchesUpAndShipsOfflineEdits() async throws {
+            let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root), c = try DaemonProcess("c", in: root)
+            for daemon in [a, b, c] { try await daemon.start() }
+            try connect([(a, b), (b, c), (c, a)])
+            #expect(try await eventually { try a.digest() == b.digest() && b.digest() == c.digest() })
+
+            try await c.stop()
+            try a.store().update(ref("countries/cn"), [.set("notes", .text("edited on a while c is down"))], author: "a")
+            try b.store().update(ref("minerals/cobalt"), [.add("uses", "radar")], author: "b")
+            try c.store().update(ref("countries/us"), [.set("notes", .text("edited on c while stopped"))], author: "c")
+            try c.store().create(ref("countries/mn"), [.set("name", .text("Mongolia")), .set("region", .text("asia"))], author: "c")
+            try await c.start()
+
+            #expect(try await eventually { try a.digest() == b.digest() && b.digest() == c.digest() },
+                    "digests differ:\n\(c.log(last: 20))")
+            for daemon in [a, b, c] {
+                let store = try daemon.store()
+                #expect(try store.record(ref("countries/cn"))?.value("notes") == .text("edited on a while c is down"), "on \(daemon.name)")
+                #expect(try store.record(ref("countries/us"))?.value("notes") == .text("edited on c while stopped"), "on \(daemon.name)")
+                #expect(try store.record(ref("countries/mn"))?.exists == true, "on \(daemon.name)")
+                #expect(try store.record(ref("minerals/cobalt"))?.presentMembers("uses").contains("radar") == true, "on \(daemon.name)")
+            }
+            for daemon in [a, b, c] { try await daemon.stop() }
+        }
+
+        /// The same field edited on two disconnected daemons: after they meet,
+        /// all three show the same conflict with both values.
+        @Test func concurrentEditsSurfaceAsTheSameConflictEverywhere() async throws {
+            let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root), c = try DaemonProcess("c", in: root)
+            for daemon in [a, b, c] { try await daemon.start() }
+            try connect([(a, b), (b, c)])
+            #expect(try await eventually { try a.digest() == c.digest() })
+
+            try await a.stop()
+            try await c.stop()
+            try a.store().update(ref("agreements/green-minerals-initiative"), [.set("status", .text("suspended"))], author: "a")
+            try c.store().update(ref("agreements/green-minerals-initiative"), [.set("status", .text("expired"))], author: "c")
+            try await a.start()
+            try await c.start()
+
+            #expect(try await eventually { try a.digest() == b.digest() && b.digest() == c.digest() })
+            for daemon in [a, b, c] {
+                let conflicts = try daemon.store().conflicts(in: "agreements", record: "green-minerals-initiative")
+                #expect(conflicts.count == 1, "on \(daemon.name)")
+                let values = Set(conflicts.first?.siblings.map(\.value) ?? [])
+                #expect(values == [.text("suspended"), .text("expired")], "on \(daemon.name)")
+            }
+            for daemon in [a, b, c] { try await daemon.stop() }
+        }
+
+        /// A–B–C in a line (A and C do not know each other): a write on A
+        /// reaches C. B takes C's changes only (receive-only), so C's own edits
+        /// stay on C.
+        @Test func lineTopologyRelaysAndReceiveOnlyKeepsEditsHome() async throws {
+            let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root), c = try DaemonProcess("c", in: root)
+            for daemon in [a, b, c] { try await daemon.start() }
+            try connect([(a, b), (c, b)], modes: ["c->b": .receiveOnly, "b->c": .sendOnly])
+
+            try a.store().update(ref("countries/cn"), [.set("notes", .text("from a, relayed by b"))], author: "a")
+            #expect(try await eventually { try c.store().record(ref("countries/cn"))?.value("notes") == .text("from a, relayed by b") },
+                    "c never saw a's write:\n\(b.log(last: 20))")
+
+            try c.store().update(ref("countries/us"), [.set("notes", .text("c's private note"))], author: "c")
+            try await Task.sleep(for: .seconds(3))
+            #expect(try b.store().record(ref("countries/us"))?.value("notes") != .text("c's private note"))
+            #expect(try a.store().record(ref("countries/us"))?.value("notes") != .text("c's private note"))
+            // The link is up and a later write on A still flows to C.
+            try a.store().update(ref("countries/cn"), [.set("notes", .text("second write"))], author: "a")
+            #expect(try await eventually { try c.store().record(ref("countries/cn"))?.value("notes") == .text("second write") })
+            for daemon in [a, b, c] { try await daemon.stop() }
+        }
+
+        /// A write on one daemon is visible on a connected peer within a second.
+        @Test func writesAreVisibleOnAConnectedPeerWithinASecond() async throws {
+            let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root)
+            for daemon in [a, b] { try await daemon.start() }
+            try connect([(a, b)])
+            #expect(try await eventually { try a.digest() == b.digest() })
+            let writer = try a.store(), reader = try b.store()
+            var latencies: [Double] = []
+            for round in 0..<20 {
+                let text = "latency probe \(round)"
+                let started = ContinuousClock.now
+                try writer.update(ref("countries/cn"), [.set("notes", .text(text))], author: "a")
+                let seen = try await eventually(timeout: .seconds(5), every: .milliseconds(5)) {
+                    try reader.record(ref("countries/cn"))?.value("notes") == .text(text)
+                }
+                #expect(seen)
+                latencies.append((ContinuousClock.now - started).seconds)
+            }
+            latencies.sort()
+            let median = latencies[latencies.count / 2]
+            print("write visibility on a connected peer: median \(Int(median * 1_000)) ms, max \(Int(latencies.last! * 1_000)) ms over \(latencies.count) writes")
+            #expect(median < 1.0)
+            #expect(latencies.last! < 2.0)
+            for daemon in [a, b] { try await daemon.stop() }
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,172 @@
+import Foundation
+import SyncCore
+import TestSupport
+
+/// A real `syncd` process on 127.0.0.1 with its own data directory and
+/// identity. The identity and config are written before the first start so
+/// peers can be configured with each other's device IDs.
+final class DaemonProcess: @unchecked Sendable {
+    let name: String
+    let directory: URL
+    let deviceID: DeviceID
+    private(set) var port = 0
+    private var process: Process?
+    private let lock = NSLock()
+    private var output = ""
+
+    /// Settings that make tests fast: quick reconnects, keepalives and digests.
+    static let fastSettings = """
+        reconnect:
+          initial_ms: 100
+          max_ms: 1000
+        keepalive_seconds: 1
+        idle_timeout_seconds: 5
+        digest_interval_seconds: 1
+        local_poll_ms: 50
+        """
+
+    init(_ name: String, in root: TemporaryDirectory, extraConfig: String = "") throws {
+        self.name = name
+        directory = root.url.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        deviceID = try DeviceIdentity.loadOrCreate(in: directory, deviceName: name).identity.deviceID
+        let config = """
+            listen: 127.0.0.1:0
+            author: \(name)
+            device_name: \(name)
+            peers: []
+            \(Self.fastSettings)
+            \(extraConfig)
+            """
+        try Data(config.utf8).write(to: directory.appendingPathComponent("config.yaml"))
+    }
+
+    deinit { kill() }
+
+    var configPath: String { directory.appendingPathComponent("config.yaml").path }
+    var logPath: String { directory.appendingPathComponent("syncd.log").path }
+    var address: HostPort { HostPort(host: "127.0.0.1", port: port) }
+    var isRunning: Bool { lock.withLock { process?.isRunning ?? false } }
+
+    /// Starts the daemon and waits until it listens; later starts reuse the port.
+    func start(timeout: Duration = .seconds(30)) async throws {
+        let process = Process()
+        process.executableURL = BuiltProducts.executable("syncd")
+        process.arguments = ["--data-dir", directory.path, "--listen", "127.0.0.1:\(port)", "--log-level", "debug"]
+        var environment = ProcessInfo.processInfo.environment
+        for key in ["SYNCD_LISTEN", "SYNCD_AUTHOR", "SYNCD_DEVICE_NAME", "SYNCD_METRICS", "SYNCD_CONFIG", "SYNCD_DATA_DIR"] { environment[key] = nil }
+        process.environment = environment
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let logFile = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        logFile.seekToEndOfFile()
+        process.standardError = logFile
+        lock.withLock { output = "" }
+        stdout.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.output += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+        lock.withLock { self.process = process }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let line = lock.withLock({ output.split(separator: "\n").first { $0.hasPrefix("listening:") } }),
+               let bound = HostPort(String(line.dropFirst("listening:".count)).trimmingCharacters(in: .whitespaces)) {
+                port = bound.port
+                return
+            }
+            guard process.isRunning else { throw HarnessError("\(name) exited with \(process.terminationStatus) before listening:\n\(log(last: 30))") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw HarnessError("\(name) did not start listening in time:\n\(log(last: 30))")
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    func stop() async throws {
+        guard let process = lock.withLock({ self.process }), process.isRunning else { return }
+        process.terminate()
+        let deadline = ContinuousClock.now + .seconds(20)
+        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        guard !process.isRunning else {
+            kill()
+            throw HarnessError("\(name) did not stop within 20 s of SIGTERM")
+        }
+        guard process.terminationStatus == 0 else { throw HarnessError("\(name) exited with \(process.terminationStatus) on SIGTERM:\n\(log(last: 20))") }
+    }
+
+    /// SIGKILL: no chance to clean up.
+    func kill() {
+        guard let process = lock.withLock({ self.process }), process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func setPeers(_ peers: [PeerConfig]) throws {
+        try PeerListEditor(path: configPath, defaults: DaemonConfig.machineDefaults()).save(peers)
+    }
+
+    /// A peer entry for this daemon, as another daemon would configure it.
+    func asPeer(dial: Bool = true, mode: PeerMode = .sendReceive) -> PeerConfig {
+        PeerConfig(deviceID: deviceID, name: name, address: dial ? address : nil, mode: mode)
+    }
+
+    /// The daemon's database, opened directly (as `syncctl` does).
+    func store() throws -> Store {
+        try Store(path: directory.appendingPathComponent("data.db").path)
+    }
+
+    func digest() throws -> String { try store().digest().hex }
+
+    func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    func log(last lines: Int) -> String { log().split(separator: "\n").suffix(lines).joined(separator: "\n") }
+
+    /// Waits until every configured peer is connected and caught up.
+    func waitUntilInSync(timeout: Duration = .seconds(30)) async throws {
+        let synced = try await eventually(timeout: timeout) {
+            guard let peers = try control(ControlRequest(command: "status")).status?.peers, !peers.isEmpty else { return false }
+            return peers.allSatisfy { $0.state == "connected" && ($0.caughtUp || $0.mode == PeerMode.sendOnly.rawValue) }
+        }
+        guard synced else { throw HarnessError("\(name) did not get in sync with its peers:\n\(log(last: 30))") }
+    }
+
+    func status() throws -> DaemonStatus {
+        guard let status = try control(ControlRequest(command: "status")).status else { throw HarnessError("no status from \(name)") }
+        return status
+    }
+
+    /// Asks the daemon over its control socket.
+    func control(_ request: ControlRequest, timeout: Double = 10) throws -> ControlResponse {
+        try ControlClient(path: directory.appendingPathComponent("control.sock").path).send(request, timeout: timeout)
+    }
+}
+
+/// Configures each pair as peers of each other; the first of each pair dials.
+func connect(_ pairs: [(DaemonProcess, DaemonProcess)], modes: [String: PeerMode] = [:]) throws {
+    var peers: [String: [PeerConfig]] = [:]
+    var daemons: [String: DaemonProcess] = [:]
+    for (dialer, listener) in pairs {
+        daemons[dialer.name] = dialer
+        daemons[listener.name] = listener
+        peers[dialer.name, default: []].append(listener.asPeer(dial: true, mode: modes["\(dialer.name)->\(listener.name)"] ?? .sendReceive))
+        peers[listener.name, default: []].append(dialer.asPeer(dial: false, mode: modes["\(listener.name)->\(dialer.name)"] ?? .sendReceive))
+    }
+    for (name, list) in peers { try daemons[name]!.setPeers(list) }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Polls `condition` until it holds or the timeout passes.
+func eventually(timeout: Duration = .seconds(30), every interval: Duration = .milliseconds(50), _ condition: () throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if (try? condition()) == true { return true }
+        try await Task.sleep(for: interval)
+    }
+    return try condition()
+}

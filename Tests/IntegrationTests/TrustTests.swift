@@ -1,0 +1,97 @@
+import Foundation
+import NIOSSL
+import SyncCore
+import Testing
+import TestSupport
+
+extension Integration {
+    /// Who may connect (SPEC §6): only configured device IDs, over TLS 1.3,
+    /// and a replica id stays bound to the device that first presented it.
+    @Suite struct Trust {
+        let root = TemporaryDirectory("syncd-trust")
+
+        func identity(_ name: String) throws -> DeviceIdentity {
+            let directory = root.url.appendingPathComponent("client-\(name)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            return try DeviceIdentity.loadOrCreate(in: directory, deviceName: name).identity
+        }
+
+        /// The daemon must hang up without sending a single byte of data.
+        func expectRefused(_ peer: RawPeer, _ label: String) async throws {
+            if await (try? peer.send(RawPeer.lengthPrefix(1) + [8])) == nil {
+                // The handshake already failed on our side.
+            }
+            #expect(try await peer.waitUntilClosed(timeout: .seconds(10)), "\(label): connection left open")
+            #expect(try peer.inbox.takeFrame() == nil, "\(label): the daemon sent a frame")
+            peer.close()
+        }
+
+        @Test func strangersOldTLSAndMissingCertificatesAreRefused() async throws {
+            let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root)
+            for daemon in [a, b] { try await daemon.start() }
+            let configured = try identity("configured")
+            try connect([(a, b)])
+            var peers = try PeerListEditor(path: b.configPath, defaults: .machineDefaults()).load().peers
+            peers.append(PeerConfig(deviceID: configured.deviceID, name: "configured", address: nil, mode: .sendReceive))
+            try b.setPeers(peers)
+            try await a.waitUntilInSync()
+
+            try await expectRefused(try await RawPeer.connect(port: b.port, identity: nil), "no certificate")
+            try await expectRefused(try await RawPeer.connect(port: b.port, identity: try identity("stranger")), "unconfigured self-signed certificate")
+            try await expectRefused(try await RawPeer.connect(port: b.port, identity: configured, maximumTLSVersion: .tlsv12), "TLS 1.2 only")
+
+            let log = b.log()
+            #expect(log.contains("refused TLS handshake"), "no refusal logged:\n\(b.log(last: 20))")
+            #expect(log.contains("is not a configured peer"))
+            #expect(log.contains("no client certificate presented"))
+            #expect(log.contains("does not speak TLS 1.3"))
+            #expect(try b.status().refusedHandshakes >= 3)
+
+            // The daemon kept serving its real peer throughout.
+            try a.store().update(RecordRef(parsing: "countries/cn")!, [.set("notes", .text("still syncing"))], author: "a")
+            #expect(try await eventually { try b.store().record(RecordRef(parsing: "countries/cn")!)?.value("notes") == .text("still syncing") })
+
+            // The configured identity over TLS 1.3 is accepted: the refusals above were for the reasons tested.
+            let accepted = try await RawPeer.connect(port: b.port, identity: configured)
+            try await accepted.send(.hello(.init(replica: .random(), deviceName: "configured", schemaHash: "test",
+                                                 willSend: false, willReceive: false, highestSeq: 0)))
+            guard case .hello = try await accepted.nextMessage() else {
+                Issue.record("a configured peer over TLS 1.3 got no hello:\n\(b.log(last: 20))")
+                return
+            }
+            accepted.close()
+            for daemon in [a, b] { try await daemon.stop() }
+        }
+
+        @Test func aReplicaIDPresentedByAnotherDeviceIsRefusedAndReported() async throws {
+            let b = try DaemonProcess("b", in: root)
+            try await b.start()
+            let first = try identity("first"), second = try identity("second")
+            try b.setPeers([PeerConfig(deviceID: first.deviceID, name: "first", address: nil, mode: .sendReceive),
+                            PeerConfig(deviceID: second.deviceID, name: "second", address: nil, mode: .sendReceive)])
+            try await Task.sleep(for: .milliseconds(1_500))  // config reload
+            let replica = ReplicaID.random()
+            let hello = SyncMessage.Hello(replica: replica, deviceName: "x", schemaHash: "test", willSend: false, willReceive: false, highestSeq: 0)
+
+            let original = try await RawPeer.connect(port: b.port, identity: first)
+            try await original.send(.hello(hello))
+            guard case .hello = try await original.nextMessage() else {
+                Issue.record("first device not accepted:\n\(b.log(last: 20))")
+                return
+            }
+            original.close()
+
+            let impostor = try await RawPeer.connect(port: b.port, identity: second)
+            try await impostor.send(.hello(hello))
+            var sawGoodbye = false
+            while let message = try await impostor.nextMessage(timeout: .seconds(5)) {
+                if case .goodbye(let reason) = message { sawGoodbye = reason.contains("seen before with device") }
+            }
+            #expect(sawGoodbye, "impostor was not told why:\n\(b.log(last: 20))")
+            #expect(try await impostor.waitUntilClosed(timeout: .seconds(5)))
+            #expect(b.log().contains("was seen before with device"))
+            #expect(try b.status().refusedReplicas == 1)
+            try await b.stop()
+        }
+    }
+}
