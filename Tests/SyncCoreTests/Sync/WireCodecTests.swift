@@ -1,0 +1,110 @@
+import NIOCore
+import NIOEmbedded
+import PropertyBased
+import Testing
+@testable import SyncCore
+
+/// Frames and messages as they cross the wire (SPEC §5, docs/protocol.md).
+@Suite("Wire codec")
+struct WireCodecTests {
+    static let changeGen = Gen.letterOrNumber.string(of: 1...12).map { SlotKey(collection: "countries", record: $0, field: "notes") }
+
+    static func sampleMessages(_ states: [SlotState], _ text: String) -> [SyncMessage] {
+        let changes = states.enumerated().map { SlotChange(key: SlotKey(collection: "countries", record: "r\($0.offset)\(text)", field: "notes"), state: $0.element) }
+        return [
+            .hello(.init(replica: replica(1), deviceName: text, schemaHash: "abc", willSend: true, willReceive: false, highestSeq: 42)),
+            .pull(cursor: 7, maxCount: 2_000, maxBytes: 1 << 20, wait: true),
+            .batch(.init(changes: changes, cursor: 99, hasMore: !changes.isEmpty, highestSeq: 120)),
+            .digestRequest(highestSeq: 5),
+            .digest(.init(buckets: [[1, 2, 3], Array(text.utf8)], highestSeq: 3, caughtUp: true)),
+            .repairRequest(buckets: [0, 17, 255]),
+            .repairBatch(changes: changes, last: true),
+            .ping, .pong, .goodbye(reason: text),
+        ]
+    }
+
+    @Test func everyMessageRoundTrips() async {
+        await propertyCheck(count: 200, input: slotStateGen.array(of: 0...6), Gen.letterOrNumber.string(of: 0...30)) { states, text in
+            for message in Self.sampleMessages(states, text) {
+                #expect((try? SyncMessageCodec.decode(SyncMessageCodec.encode(message))) == message, "\(message.kind)")
+            }
+        }
+    }
+
+    @Test func arbitraryPayloadsDecodeOrFailWithoutTrapping() async {
+        await propertyCheck(count: 5_000, input: Gen.uint8(in: 0...255).array(of: 0...200)) { bytes in
+            if let message = try? SyncMessageCodec.decode(bytes) {
+                #expect((try? SyncMessageCodec.decode(SyncMessageCodec.encode(message))) == message)
+            }
+        }
+    }
+
+    @Test func corruptedMessagesNeverTrap() async {
+        await propertyCheck(count: 1_000, input: slotStateGen.array(of: 1...4), Gen.int(in: 0...100_000), Gen.uint8(in: 0...255)) { states, position, byte in
+            for message in Self.sampleMessages(states, "x") {
+                var bytes = SyncMessageCodec.encode(message)
+                bytes[position % bytes.count] = byte
+                _ = try? SyncMessageCodec.decode(bytes)
+                _ = try? SyncMessageCodec.decode(Array(bytes.prefix(position % bytes.count)))
+            }
+        }
+    }
+
+    // MARK: framing
+
+    func channel(maxFrameBytes: Int = 1_024) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: maxFrameBytes)))
+        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(FrameEncoder()))
+        return channel
+    }
+
+    func framed(_ messages: [SyncMessage]) throws -> [UInt8] {
+        let channel = try self.channel()
+        var bytes: [UInt8] = []
+        for message in messages {
+            try channel.writeOutbound(message)
+            while let buffer = try channel.readOutbound(as: ByteBuffer.self) { bytes += buffer.readableBytesView }
+        }
+        return bytes
+    }
+
+    @Test func framesSplitAtAnyPointDecodeTheSame() async throws {
+        let messages = Self.sampleMessages([slotState(from: [1, 3, 5]), slotState(from: [2, 9])], "split")
+        let bytes = try framed(messages)
+        await propertyCheck(count: 100, input: Gen.int(in: 1...64)) { chunk in
+            let channel = try! self.channel()
+            var received: [SyncMessage] = []
+            for start in stride(from: 0, to: bytes.count, by: chunk) {
+                try! channel.writeInbound(ByteBuffer(bytes: bytes[start..<min(bytes.count, start + chunk)]))
+                while let message = try! channel.readInbound(as: SyncMessage.self) { received.append(message) }
+            }
+            #expect(received == messages)
+        }
+    }
+
+    @Test func anOversizedLengthIsRefusedBeforeItsPayloadArrives() throws {
+        let channel = try self.channel(maxFrameBytes: 1_024)
+        #expect(throws: FrameError.tooLarge(length: 1_025, limit: 1_024)) {
+            try channel.writeInbound(ByteBuffer(bytes: [0, 0, 4, 1]))
+        }
+    }
+
+    @Test func unknownTypesAndGarbageAreUndecodable() throws {
+        for payload: [UInt8] in [[0xEE], [3, 0xFF, 0xFF, 0xFF], [8, 0]] {
+            let channel = try self.channel()
+            #expect(throws: FrameError.self) {
+                try channel.writeInbound(ByteBuffer(bytes: [0, 0, 0, UInt8(payload.count)] + payload))
+            }
+        }
+        let channel = try self.channel()
+        #expect(throws: FrameError.empty) { try channel.writeInbound(ByteBuffer(bytes: [0, 0, 0, 0])) }
+    }
+
+    @Test func aConnectionEndingInsideAFrameIsReported() throws {
+        let channel = try self.channel()
+        try channel.writeInbound(ByteBuffer(bytes: [0, 0, 0, 10, 8, 8, 8]))
+        #expect(try channel.readInbound(as: SyncMessage.self) == nil)
+        #expect(throws: FrameError.truncated(buffered: 7)) { _ = try channel.finish() }
+    }
+}
