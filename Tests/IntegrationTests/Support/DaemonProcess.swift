@@ -14,6 +14,9 @@ final class DaemonProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var output = ""
 
+    /// What the daemon printed on standard output since its last start.
+    var printed: String { lock.withLock { output } }
+
     /// Settings that make tests fast: quick reconnects, keepalives and digests.
     static let fastSettings = """
         reconnect:
@@ -25,9 +28,25 @@ final class DaemonProcess: @unchecked Sendable {
         local_poll_ms: 50
         """
 
+    /// How the process is told where its data lives (the default: `--data-dir`).
+    private let passDataDir: Bool
+    private let environment: [String: String]
+
+    /// A daemon whose data directory is left for `syncd` itself to create,
+    /// found through `environment` (HOME, XDG_DATA_HOME, SYNCD_DATA_DIR).
+    init(unprepared name: String, directory: URL, environment: [String: String]) {
+        self.name = name
+        self.directory = directory
+        deviceID = DeviceID(spki: [])
+        passDataDir = false
+        self.environment = environment
+    }
+
     init(_ name: String, in root: TemporaryDirectory, extraConfig: String = "") throws {
         self.name = name
         directory = root.url.appendingPathComponent(name)
+        passDataDir = true
+        environment = [:]
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         deviceID = try DeviceIdentity.loadOrCreate(in: directory, deviceName: name).identity.deviceID
         let config = """
@@ -44,20 +63,23 @@ final class DaemonProcess: @unchecked Sendable {
     deinit { kill() }
 
     var configPath: String { directory.appendingPathComponent("config.yaml").path }
-    var logPath: String { directory.appendingPathComponent("syncd.log").path }
+    var logPath: String { directory.deletingLastPathComponent().appendingPathComponent("\(name).log").path }
     var address: HostPort { HostPort(host: "127.0.0.1", port: port) }
     var isRunning: Bool { lock.withLock { process?.isRunning ?? false } }
+    var exitStatus: Int32? { lock.withLock { process.flatMap { $0.isRunning ? nil : $0.terminationStatus } } }
 
     /// Starts the daemon and waits until it listens; later starts reuse the port.
     func start(timeout: Duration = .seconds(30)) async throws {
         let process = Process()
         process.executableURL = BuiltProducts.executable("syncd")
-        process.arguments = ["--data-dir", directory.path, "--listen", "127.0.0.1:\(port)", "--log-level", "debug"]
+        process.arguments = (passDataDir ? ["--data-dir", directory.path] : []) + ["--listen", "127.0.0.1:\(port)", "--log-level", "debug"]
         var environment = ProcessInfo.processInfo.environment
-        for key in ["SYNCD_LISTEN", "SYNCD_AUTHOR", "SYNCD_DEVICE_NAME", "SYNCD_METRICS", "SYNCD_CONFIG", "SYNCD_DATA_DIR"] { environment[key] = nil }
+        for key in ["SYNCD_LISTEN", "SYNCD_AUTHOR", "SYNCD_DEVICE_NAME", "SYNCD_METRICS", "SYNCD_CONFIG", "SYNCD_DATA_DIR", "XDG_DATA_HOME"] { environment[key] = nil }
+        environment.merge(self.environment) { $1 }
         process.environment = environment
         let stdout = Pipe()
         process.standardOutput = stdout
+        try FileManager.default.createDirectory(at: directory.deletingLastPathComponent(), withIntermediateDirectories: true)
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         let logFile = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         logFile.seekToEndOfFile()

@@ -1,0 +1,100 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import SyncCore
+import Testing
+import TestSupport
+
+extension Integration {
+    /// What an analyst sees on a fresh machine: `syncd` with no arguments.
+    @Suite struct Startup {
+        let root = TemporaryDirectory("syncd-startup")
+
+        func mode(_ path: String) throws -> Int {
+            try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as! Int
+        }
+
+        @Test func firstStartCreatesTheEmbeddedDefaultAndTheSecondReusesIt() async throws {
+            let home = root.url.appendingPathComponent("home")
+            let expected = home.appendingPathComponent(".local/share/syncd")
+            let daemon = DaemonProcess(unprepared: "default", directory: expected, environment: ["HOME": home.path])
+            try await daemon.start()
+            let first = daemon.printed
+            for file in ["device-key.pem", "device-cert.pem", "config.yaml", "data.db"] {
+                #expect(FileManager.default.fileExists(atPath: expected.appendingPathComponent(file).path), "\(file) missing")
+            }
+            #expect(try mode(expected.appendingPathComponent("device-key.pem").path) == 0o600)
+            #expect(try mode(expected.appendingPathComponent("control.sock").path) == 0o600)
+            #expect(try mode(expected.path) == 0o700)
+            #expect(first.contains("data directory: \(expected.path) (new)"))
+            #expect(first.contains("records:        52 (seeded"))
+            #expect(first.contains("listening:      127.0.0.1:"))
+            let id = try #require(first.split(separator: "\n").first { $0.hasPrefix("device ID:") }).dropFirst("device ID:".count).trimmingCharacters(in: .whitespaces)
+            #expect(DeviceID(id) != nil)
+            #expect(try String(contentsOf: expected.appendingPathComponent("config.yaml"), encoding: .utf8).contains("# Peers this daemon syncs with"))
+            let digest = try daemon.digest()
+            try await daemon.stop()
+
+            try await daemon.start()
+            let second = daemon.printed
+            #expect(second.contains("device ID:      \(id)"))
+            #expect(second.contains("data directory: \(expected.path)\n"))
+            #expect(!second.contains("seeded"))
+            #expect(try daemon.digest() == digest)
+            try await daemon.stop()
+        }
+
+        @Test func environmentPicksTheDataDirectory() async throws {
+            let chosen = root.url.appendingPathComponent("by-env")
+            let daemon = DaemonProcess(unprepared: "env", directory: chosen, environment: ["SYNCD_DATA_DIR": chosen.path, "SYNCD_AUTHOR": "from-env"])
+            try await daemon.start()
+            #expect(daemon.printed.contains("author:         from-env"))
+            #expect(FileManager.default.fileExists(atPath: chosen.appendingPathComponent("data.db").path))
+            try await daemon.stop()
+        }
+
+        @Test func aBadConfigStopsTheDaemonWithTheKeyAndTheFix() async throws {
+            let daemon = try DaemonProcess("bad", in: root)
+            try Data("listen: 127.0.0.1:0\npeers:\n  - device_id: not-an-id\n".utf8).write(to: URL(fileURLWithPath: daemon.configPath))
+            await #expect(throws: HarnessError.self) { try await daemon.start(timeout: .seconds(20)) }
+            #expect(daemon.exitStatus == 1)
+            #expect(daemon.log().contains("peers[0].device_id: 'not-an-id' is not a device ID"))
+            #expect(!FileManager.default.fileExists(atPath: daemon.directory.appendingPathComponent("data.db").path), "started half-configured")
+        }
+
+        @Test func metricsAreServedOnTheConfiguredAddress() async throws {
+            let port = try freePort()
+            let a = try DaemonProcess("a", in: root, extraConfig: "metrics: 127.0.0.1:\(port)")
+            let b = try DaemonProcess("b", in: root)
+            for daemon in [a, b] { try await daemon.start() }
+            try connect([(a, b)])
+            try await a.waitUntilInSync()
+            try b.store().update(RecordRef(parsing: "countries/cn")!, [.set("notes", .text("metered"))], author: "b")
+            #expect(try await eventually { try a.store().record(RecordRef(parsing: "countries/cn")!)?.value("notes") == .text("metered") })
+            try await Task.sleep(for: .seconds(1))
+            let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
+            #expect((response as? HTTPURLResponse)?.statusCode == 200)
+            let text = String(decoding: data, as: UTF8.self)
+            for name in ["syncd_slots_applied_total", "syncd_peer_connected", "syncd_peer_lag_slots", "syncd_bytes_received_total", "syncd_conflicts_open"] {
+                #expect(text.contains(name), "\(name) missing from /metrics")
+            }
+            for daemon in [a, b] { try await daemon.stop() }
+        }
+    }
+}
+
+/// A TCP port nobody listens on right now.
+func freePort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } }
+    guard bound == 0 else { throw HarnessError("cannot bind a probe socket") }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
