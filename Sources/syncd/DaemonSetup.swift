@@ -33,6 +33,9 @@ struct DaemonSetup: Sendable {
             logger.info("wrote a default config", metadata: ["path": "\(configPath)"])
         }
         let config = try Self.load(configPath, defaults: defaults, listen: listenOverride, environment: environment)
+        if let path = config.teamCA {
+            do { _ = try TeamCA(path: path) } catch { throw ConfigError(path: configPath, key: "team_ca", message: "\(error)") }
+        }
 
         let (identity, newIdentity) = try DeviceIdentity.loadOrCreate(in: directory.url, deviceName: config.deviceName)
         if newIdentity { logger.info("created the device identity", metadata: ["device": "\(identity.deviceID)"]) }

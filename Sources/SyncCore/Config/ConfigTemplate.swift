@@ -28,6 +28,11 @@ public enum ConfigTemplate {
         #     address: 192.0.2.10:\(DaemonConfig.defaultPort)
         #     mode: send-receive
 
+        # Optional team CA certificate (path, relative to this file or absolute).
+        # A device whose certificate it signed may connect without being listed
+        # above (`syncctl ca create` / `syncctl ca sign`). Off when empty.
+        team_ca: ""
+
         # Slot states per sync batch, and bytes per batch.
         batch:
           max_slots: 2000

@@ -83,7 +83,10 @@ public struct DaemonConfig: Sendable, Equatable {
         if let value = try reader.string("listen") { config.listen = try reader.hostPort("listen", value) }
         if let value = try reader.string("author") { config.author = value }
         if let value = try reader.string("device_name") { config.deviceName = value }
-        config.teamCA = try reader.string("team_ca") ?? config.teamCA
+        if let value = try reader.string("team_ca"), !value.isEmpty {
+            let expanded = NSString(string: value).expandingTildeInPath
+            config.teamCA = expanded.hasPrefix("/") ? expanded : URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(expanded).path
+        }
         if let value = try reader.string("metrics") { config.metrics = value.isEmpty ? nil : try reader.hostPort("metrics", value) }
         config.maxFrameBytes = try reader.int("max_frame_bytes", in: 1_024...(256 << 20)) ?? config.maxFrameBytes
         config.keepaliveSeconds = try reader.double("keepalive_seconds", in: 0.1...3_600) ?? config.keepaliveSeconds

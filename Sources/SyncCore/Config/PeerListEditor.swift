@@ -19,11 +19,30 @@ public struct PeerListEditor {
 
     /// Replaces the peer list with `peers` and saves the file.
     public func save(_ peers: [PeerConfig]) throws {
+        try edit { Self.replacingPeers(in: $0, with: peers) }
+    }
+
+    /// Sets a top-level scalar key (for example `team_ca`) and saves the file.
+    public func set(_ key: String, to value: String) throws {
+        try edit { text in
+            var lines = text.components(separatedBy: "\n")
+            let line = "\(key): \(ConfigTemplate.yamlString(value))"
+            if let index = lines.firstIndex(where: { $0.hasPrefix("\(key):") }) {
+                lines[index] = line
+            } else {
+                if lines.last == "" { lines.removeLast() }
+                lines += [line, ""]
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    private func edit(_ change: (String) -> String) throws {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw ConfigError(path: path, key: nil, message: "cannot read the file: \(error.localizedDescription)")
         }
-        let edited = Self.replacingPeers(in: text, with: peers)
+        let edited = change(text)
         _ = try DaemonConfig.parse(edited, path: path, defaults: defaults)
         let temporary = path + ".tmp-\(getpid())"
         do {
@@ -31,7 +50,7 @@ public struct PeerListEditor {
             guard rename(temporary, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         } catch {
             unlink(temporary)
-            throw ConfigError(path: path, key: "peers", message: "cannot save the file: \(error)")
+            throw ConfigError(path: path, key: nil, message: "cannot save the file: \(error)")
         }
     }
 

@@ -22,8 +22,8 @@ public struct DeviceIdentity: Sendable {
         var created = false
         if !manager.fileExists(atPath: keyURL.path) || !manager.fileExists(atPath: certURL.path) {
             let (keyPEM, certPEM) = try generate(commonName: deviceName)
-            try write(keyPEM, to: keyURL, mode: 0o600)
-            try write(certPEM, to: certURL, mode: 0o644)
+            try PEMFile.write(keyPEM, to: keyURL, mode: 0o600)
+            try PEMFile.write(certPEM, to: certURL, mode: 0o644)
             created = true
         }
         let attributes = try manager.attributesOfItem(atPath: keyURL.path)
@@ -81,13 +81,6 @@ public struct DeviceIdentity: Sendable {
             },
             issuerPrivateKey: Certificate.PrivateKey(key))
         return (key.pemRepresentation, try certificate.serializeAsPEM().pemString)
-    }
-
-    private static func write(_ text: String, to url: URL, mode: Int) throws {
-        guard FileManager.default.createFile(atPath: url.path, contents: Data(text.utf8), attributes: [.posixPermissions: mode]) else {
-            throw IdentityError.unreadable(path: url.path, reason: "cannot create the file")
-        }
-        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: url.path)
     }
 }
 

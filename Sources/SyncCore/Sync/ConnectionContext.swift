@@ -6,6 +6,7 @@ import NIOCore
 public final class ConnectionContext: @unchecked Sendable {
     private let lock = NSLock()
     private var _device: DeviceID?
+    private var _viaTeamCA = false
     private var _bytesIn: UInt64 = 0
     private var _bytesOut: UInt64 = 0
     public let remote: String
@@ -15,6 +16,12 @@ public final class ConnectionContext: @unchecked Sendable {
     public var device: DeviceID? {
         get { lock.withLock { _device } }
         set { lock.withLock { _device = newValue } }
+    }
+
+    /// Admitted because the team CA signed its certificate, not by the peer list.
+    public var viaTeamCA: Bool {
+        get { lock.withLock { _viaTeamCA } }
+        set { lock.withLock { _viaTeamCA = newValue } }
     }
 
     func addIn(_ count: Int) { lock.withLock { _bytesIn += UInt64(count) } }

@@ -25,6 +25,8 @@ public actor PeerRegistry {
         public var schemaProblems: UInt64 = 0
         public var schemaMismatch = false
         public var digestMismatches: UInt64 = 0
+        /// Accepted because the team CA signed its certificate.
+        public var viaTeamCA = false
 
         /// Slots the peer has that this replica has not merged yet.
         public var lag: UInt64 { remoteHighestSeq > cursor ? remoteHighestSeq - cursor : 0 }
@@ -40,16 +42,35 @@ public actor PeerRegistry {
     public init() {}
 
     /// Brings the list in line with the config (keeps counters of known peers).
-    public func configure(_ configs: [PeerConfig]) {
-        var next: [DeviceID: PeerStatus] = [:]
+    /// Returns the sessions to close: peers removed from the config, and peers
+    /// whose mode changed (they reconnect under the new mode).
+    @discardableResult
+    public func configure(_ configs: [PeerConfig]) -> [UUID] {
+        let byDevice = Dictionary(configs.map { ($0.deviceID, $0) }, uniquingKeysWith: { first, _ in first })
+        let stale = sessions.compactMap { device, session -> UUID? in
+            if let config = byDevice[device] { return peers[device].map { $0.mode != config.mode.rawValue && !$0.viaTeamCA } == true ? session.id : nil }
+            return peers[device]?.viaTeamCA == true ? nil : session.id
+        }
+        let listed = Set(configs.map(\.deviceID))
+        var next = peers.filter { entry in entry.value.viaTeamCA && !listed.contains(entry.key) }
         for config in configs {
             var status = peers[config.deviceID] ?? PeerStatus(name: config.name, deviceID: config.deviceID.description, mode: config.mode.rawValue)
             status.name = config.name
             status.address = config.address?.description
             status.mode = config.mode.rawValue
+            status.viaTeamCA = false
             next[config.deviceID] = status
         }
         peers = next
+        return stale
+    }
+
+    /// Lists a peer the team CA vouched for (it is not in the config).
+    public func admit(_ config: PeerConfig) {
+        guard peers[config.deviceID] == nil else { return }
+        var status = PeerStatus(name: config.name, deviceID: config.deviceID.description, mode: config.mode.rawValue)
+        status.viaTeamCA = true
+        peers[config.deviceID] = status
     }
 
     public func update(_ device: DeviceID, _ change: (inout PeerStatus) -> Void) {

@@ -16,6 +16,7 @@ public final class SyncNode: Sendable {
     let tls: TLSSetup
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
+    let teamCA: TeamCACache
 
     public init(store: Store, identity: DeviceIdentity, config: ConfigBox, logger: Logger) throws {
         self.store = store
@@ -27,6 +28,7 @@ public final class SyncNode: Sendable {
         tls = try TLSSetup(identity: identity)
         self.logger = logger
         group = MultiThreadedEventLoopGroup.singleton
+        teamCA = TeamCACache(logger: logger)
     }
 
     /// Accepts peers on the configured address until cancelled.
@@ -65,7 +67,10 @@ public final class SyncNode: Sendable {
                 if configBox.generation != generation {
                     generation = configBox.generation
                     let config = configBox.config
-                    await registry.configure(config.peers)
+                    for session in await registry.configure(config.peers) {
+                        logger.info("closing a connection: its peer was removed from the config or changed mode")
+                        await closeSession(session)
+                    }
                     for peer in config.peers {
                         guard let address = peer.address else { continue }
                         if let current = running[peer.deviceID], current.address == address { continue }
@@ -138,14 +143,28 @@ public final class SyncNode: Sendable {
         let logger = self.logger
         let registry = self.registry
         let metrics = self.metrics
-        return TLSSetup.verifier(context: connection, allowed: { device in
-            if let expected { return device == expected }
-            return configBox.config.peer(device) != nil
+        let teamCA = self.teamCA
+        return TLSSetup.verifier(context: connection, admit: { device, leaf in
+            if let expected {
+                return device == expected ? .configured : .refused("dialed \(expected.short)… but \(device) answered")
+            }
+            if configBox.config.peer(device) != nil { return .configured }
+            if let ca = teamCA.current(path: configBox.config.teamCA), let der = try? leaf.toDERBytes(), ca.signed(der) { return .teamCA }
+            return .refused("device \(device) is not a configured peer\(configBox.config.teamCA == nil ? "" : " and its certificate is not signed by the team CA")")
         }, onRefuse: { reason in
             logger.warning("refused TLS handshake", metadata: ["remote": "\(connection.remote)", "reason": "\(reason)"])
             metrics.refusedHandshake()
             Task { await registry.countRefusedHandshake() }
         })
+    }
+
+    /// The peer a device stands for: its config entry, or for a device the
+    /// team CA vouched for, an inbound send-receive peer named by its hello.
+    func peerConfig(for device: DeviceID, connection: ConnectionContext, hello: SyncMessage.Hello?) -> PeerConfig? {
+        if let peer = configBox.config.peer(device) { return peer }
+        guard connection.viaTeamCA else { return nil }
+        let name = hello.map { "\($0.deviceName) (\(device.short))" } ?? device.short
+        return PeerConfig(deviceID: device, name: name, address: nil, mode: .sendReceive)
     }
 
     private func hello(for peer: PeerConfig) throws -> SyncMessage.Hello {
@@ -170,9 +189,10 @@ public final class SyncNode: Sendable {
                     if case .goodbye(let reason) = first { throw SessionError.closedByPeer(reason) }
                     throw SessionError.protocolViolation("expected hello, got \(first.kind)")
                 }
-                guard let device = connection.device, let peer = configBox.config.peer(device) else {
+                guard let device = connection.device, let peer = peerConfig(for: device, connection: connection, hello: theirs) else {
                     throw SessionError.refused("peer is no longer configured")
                 }
+                if connection.viaTeamCA { await registry.admit(peer) }
                 peerName = peer.name
                 if !dialedByUs { try await outbound.write(.hello(try hello(for: peer))) }
                 guard theirs.protocolMajor == SyncMessage.protocolMajor else {
@@ -256,6 +276,26 @@ public final class SyncNode: Sendable {
     private func registerCloser(_ id: UUID, _ channel: Channel) async { closers.set(id, channel) }
     private func unregisterCloser(_ id: UUID) async { closers.set(id, nil) }
     private func closeSession(_ id: UUID) async { closers.get(id)?.close(promise: nil) }
+}
+
+/// The team CA named in the config, loaded once per path.
+final class TeamCACache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var loaded: (path: String, ca: TeamCA?)?
+    let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
+
+    func current(path: String?) -> TeamCA? {
+        guard let path else { return nil }
+        return lock.withLock {
+            if let loaded, loaded.path == path { return loaded.ca }
+            var ca: TeamCA?
+            do { ca = try TeamCA(path: path) } catch { logger.error("team CA not usable; only listed peers are accepted", metadata: ["reason": "\(error)"]) }
+            loaded = (path, ca)
+            return ca
+        }
+    }
 }
 
 final class ClosersBox: @unchecked Sendable {

@@ -38,12 +38,21 @@ public struct TLSSetup: Sendable {
         return ("TLS handshake failed: \(text.prefix(160))", false)
     }
 
+    /// How a presented certificate was admitted.
+    public enum Admission: Sendable {
+        /// Its device ID is in the config's peer list.
+        case configured
+        /// It is signed by the configured team CA (SPEC §6).
+        case teamCA
+        case refused(String)
+    }
+
     /// A verification callback that pins the peer's device ID.
     ///
     /// - Parameters:
-    ///   - allowed: asked with the presented device ID; true to accept.
+    ///   - admit: asked with the presented device ID and leaf certificate.
     ///   - onRefuse: told about every refusal (for logs and counters).
-    public static func verifier(context: ConnectionContext, allowed: @escaping @Sendable (DeviceID) -> Bool,
+    public static func verifier(context: ConnectionContext, admit: @escaping @Sendable (DeviceID, NIOSSLCertificate) -> Admission,
                                 onRefuse: @escaping @Sendable (String) -> Void) -> NIOSSLCustomVerificationCallback {
         { certificates, promise in
             guard let leaf = certificates.first else {
@@ -53,13 +62,18 @@ public struct TLSSetup: Sendable {
             }
             do {
                 let device = try DeviceIdentity.deviceID(of: leaf)
-                guard allowed(device) else {
-                    onRefuse("device \(device) is not a configured peer")
+                switch admit(device, leaf) {
+                case .refused(let reason):
+                    onRefuse(reason)
                     promise.succeed(.failed)
-                    return
+                case .configured:
+                    context.device = device
+                    promise.succeed(.certificateVerified)
+                case .teamCA:
+                    context.device = device
+                    context.viaTeamCA = true
+                    promise.succeed(.certificateVerified)
                 }
-                context.device = device
-                promise.succeed(.certificateVerified)
             } catch {
                 onRefuse("unreadable certificate: \(error)")
                 promise.succeed(.failed)

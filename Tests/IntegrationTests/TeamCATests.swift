@@ -1,0 +1,39 @@
+import Foundation
+import SyncCore
+import Testing
+import TestSupport
+
+extension Integration {
+    /// With a team CA configured, a device it signed is accepted without being
+    /// listed; everyone else is still refused in the handshake.
+    @Suite struct TeamCAAdmission {
+        let root = TemporaryDirectory("syncd-teamca")
+
+        @Test func aSignedDeviceIsAcceptedWithoutBeingListed() async throws {
+            let caDirectory = root.url.appendingPathComponent("ca")
+            let caCertificate = try TeamCA.create(in: caDirectory, name: "minerals desk")
+            let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root)
+            for daemon in [a, b] {
+                _ = try TeamCA.sign(deviceDirectory: daemon.directory, caDirectory: caDirectory, deviceName: daemon.name)
+                try PeerListEditor(path: daemon.configPath, defaults: .machineDefaults()).set("team_ca", to: caCertificate.path)
+            }
+            for daemon in [a, b] { try await daemon.start() }
+            try a.setPeers([b.asPeer()])  // b lists nobody
+
+            try a.store().update(RecordRef(parsing: "countries/cn")!, [.set("notes", .text("via team CA"))], author: "a")
+            #expect(try await eventually { try b.store().record(RecordRef(parsing: "countries/cn")!)?.value("notes") == .text("via team CA") },
+                    "b did not take a's change:\n\(b.log(last: 20))")
+            let admitted = try b.status().peers
+            #expect(admitted.count == 1 && admitted.first?.viaTeamCA == true && admitted.first?.deviceID == a.deviceID.description)
+
+            let strangerDirectory = root.url.appendingPathComponent("stranger")
+            try FileManager.default.createDirectory(at: strangerDirectory, withIntermediateDirectories: true)
+            let stranger = try DeviceIdentity.loadOrCreate(in: strangerDirectory, deviceName: "stranger").identity
+            let peer = try await RawPeer.connect(port: b.port, identity: stranger)
+            #expect(try await peer.waitUntilClosed(timeout: .seconds(10)))
+            #expect(try peer.inbox.takeFrame() == nil)
+            #expect(try await eventually(timeout: .seconds(5)) { b.log().contains("not signed by the team CA") })
+            for daemon in [a, b] { try await daemon.stop() }
+        }
+    }
+}
