@@ -18,5 +18,5 @@ struct SyncCtl: ParsableCommand {
               syncctl peers add QX3F-...-7B2A --address 127.0.0.1:22871 --name bob
               syncctl status
             """,
-        subcommands: [Id.self, Peers.self, TeamCACommand.self, Status.self, Sync.self, Get.self, List.self, History.self, Conflicts.self, Digest.self])
+        subcommands: [Id.self, Peers.self, TeamCACommand.self, Status.self, Sync.self, Get.self, List.self, Create.self, Set.self, Delete.self, History.self, Conflicts.self, Digest.self])
 }

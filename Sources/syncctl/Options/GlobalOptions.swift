@@ -7,7 +7,21 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Data directory (default: $SYNCD_DATA_DIR, $XDG_DATA_HOME/syncd or ~/.local/share/syncd).", valueName: "dir"))
     var dataDir: String?
 
+    @Option(name: .long, help: ArgumentHelp("Author stored on writes (default: the config's author, else $USER).", valueName: "name"))
+    var author: String?
+
     var directory: DataDirectory { DataDirectory.resolve(explicit: dataDir) }
+
+    /// Who writes: --author, $SYNCD_AUTHOR, the config's author, $USER.
+    func resolvedAuthor() throws -> String {
+        if let author, !author.isEmpty { return author }
+        let environment = ProcessInfo.processInfo.environment
+        if let value = environment["SYNCD_AUTHOR"], !value.isEmpty { return value }
+        if FileManager.default.fileExists(atPath: configPath) {
+            return try PeerListEditor(path: configPath, defaults: .machineDefaults()).load().author
+        }
+        return DaemonConfig.machineDefaults().author
+    }
 
     /// The daemon's config file: $SYNCD_CONFIG, else config.yaml in the data directory.
     var configPath: String {

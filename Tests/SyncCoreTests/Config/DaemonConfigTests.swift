@@ -54,6 +54,15 @@ struct DaemonConfigTests {
         #expect(error("listen: [unclosed")?.message.contains("not valid YAML") == true)
     }
 
+    @Test func theShippedExampleIsValid() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../Config/syncd.example.yaml").standardizedFileURL
+        let config = try DaemonConfig.load(from: url, defaults: defaults)
+        #expect(config.peers.map(\.name) == ["bo-desktop", "field-kit"])
+        #expect(config.peers.map(\.mode) == [.sendReceive, .sendOnly])
+        #expect(config.metrics == HostPort(host: "127.0.0.1", port: 9187))
+        #expect(config.snapshots.intervalMinutes == 1440)
+    }
+
     @Test func environmentOverridesTheFile() throws {
         let config = try parse("author: file").applyingEnvironment(["SYNCD_AUTHOR": "env", "SYNCD_LISTEN": "127.0.0.1:1", "SYNCD_METRICS": "127.0.0.1:2"])
         #expect(config.author == "env" && config.listen.port == 1 && config.metrics?.port == 2)
