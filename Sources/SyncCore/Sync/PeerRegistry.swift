@@ -65,11 +65,13 @@ public actor PeerRegistry {
         return stale
     }
 
-    /// Lists a peer the team CA vouched for (it is not in the config).
-    public func admit(_ config: PeerConfig) {
+    /// Lists a peer that just connected, if the registry has not caught up
+    /// with the config yet or the team CA vouched for it (it is not in the config).
+    public func admit(_ config: PeerConfig, viaTeamCA: Bool) {
         guard peers[config.deviceID] == nil else { return }
         var status = PeerStatus(name: config.name, deviceID: config.deviceID.description, mode: config.mode.rawValue)
-        status.viaTeamCA = true
+        status.address = config.address?.description
+        status.viaTeamCA = viaTeamCA
         peers[config.deviceID] = status
     }
 

@@ -192,7 +192,7 @@ public final class SyncNode: Sendable {
                 guard let device = connection.device, let peer = peerConfig(for: device, connection: connection, hello: theirs) else {
                     throw SessionError.refused("peer is no longer configured")
                 }
-                if connection.viaTeamCA { await registry.admit(peer) }
+                await registry.admit(peer, viaTeamCA: connection.viaTeamCA)
                 peerName = peer.name
                 if !dialedByUs { try await outbound.write(.hello(try hello(for: peer))) }
                 guard theirs.protocolMajor == SyncMessage.protocolMajor else {
