@@ -64,23 +64,29 @@ public struct DeviceIdentity: Sendable {
     static func generate(commonName: String) throws -> (keyPEM: String, certificatePEM: String) {
         let key = P256.Signing.PrivateKey()
         let name = try DistinguishedName { CommonName(commonName.isEmpty ? "syncd" : commonName) }
+        let certificate = try deviceCertificate(for: key.publicKey, subject: name, issuer: name, issuerKey: key, years: 20)
+        return (key.pemRepresentation, try certificate.serializeAsPEM().pemString)
+    }
+
+    /// A device (leaf) certificate for TLS client and server use.
+    static func deviceCertificate(for publicKey: P256.Signing.PublicKey, subject: DistinguishedName, issuer: DistinguishedName,
+                                  issuerKey: P256.Signing.PrivateKey, years: Double) throws -> Certificate {
         let now = Date()
-        let certificate = try Certificate(
+        return try Certificate(
             version: .v3,
             serialNumber: Certificate.SerialNumber(),
-            publicKey: Certificate.PublicKey(key.publicKey),
+            publicKey: Certificate.PublicKey(publicKey),
             notValidBefore: now.addingTimeInterval(-3_600),
-            notValidAfter: now.addingTimeInterval(20 * 365 * 86_400),
-            issuer: name,
-            subject: name,
+            notValidAfter: now.addingTimeInterval(years * 365 * 86_400),
+            issuer: issuer,
+            subject: subject,
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.notCertificateAuthority)
                 KeyUsage(digitalSignature: true)
                 try ExtendedKeyUsage([.serverAuth, .clientAuth])
             },
-            issuerPrivateKey: Certificate.PrivateKey(key))
-        return (key.pemRepresentation, try certificate.serializeAsPEM().pemString)
+            issuerPrivateKey: Certificate.PrivateKey(issuerKey))
     }
 }
 

@@ -77,22 +77,13 @@ public struct TeamCA: Sendable {
         do { deviceKey = try P256.Signing.PrivateKey(pemRepresentation: String(contentsOf: deviceKeyURL, encoding: .utf8)) } catch {
             throw TeamCAError("no device key at \(deviceKeyURL.path): start syncd once to create it (\(error))")
         }
-        let now = Date()
-        let certificate = try Certificate(
-            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: Certificate.PublicKey(deviceKey.publicKey),
-            notValidBefore: now.addingTimeInterval(-3_600), notValidAfter: now.addingTimeInterval(5 * 365 * 86_400),
-            issuer: ca.certificate.subject, subject: try DistinguishedName { CommonName(deviceName.isEmpty ? "syncd" : deviceName) },
-            signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.notCertificateAuthority)
-                KeyUsage(digitalSignature: true)
-                try ExtendedKeyUsage([.serverAuth, .clientAuth])
-            },
-            issuerPrivateKey: Certificate.PrivateKey(caKey))
+        let certificate = try DeviceIdentity.deviceCertificate(
+            for: deviceKey.publicKey, subject: try DistinguishedName { CommonName(deviceName.isEmpty ? "syncd" : deviceName) },
+            issuer: ca.certificate.subject, issuerKey: caKey, years: 5)
         let certURL = deviceDirectory.appendingPathComponent(DeviceIdentity.certificateFile)
-        try PEMFile.write(try certificate.serializeAsPEM().pemString, to: certURL, mode: 0o644)
-        return DeviceID(spki: try NIOSSLCertificate(bytes: Array(try certificate.serializeAsPEM().pemString.utf8), format: .pem)
-            .extractPublicKey().toSPKIBytes())
+        let pem = try certificate.serializeAsPEM().pemString
+        try PEMFile.write(pem, to: certURL, mode: 0o644)
+        return try DeviceIdentity.deviceID(of: NIOSSLCertificate(bytes: Array(pem.utf8), format: .pem))
     }
 }
 
