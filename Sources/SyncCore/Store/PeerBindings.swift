@@ -39,3 +39,20 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// The device each known replica belongs to: our own, and every peer's
+    /// that connected directly (replicas only seen through relays are absent).
+    public func knownDevices() throws -> [ReplicaID: String] {
+        let own = try replicaID
+        let ownDevice = try deviceID
+        return try pool.read { db in
+            var devices: [ReplicaID: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT replica, device FROM sync_peer_devices") {
+                if let replica = ReplicaID(bytes: [UInt8](row[0] as Data)) { devices[replica] = row[1] }
+            }
+            if let ownDevice { devices[own] = ownDevice }
+            return devices
+        }
+    }
+}

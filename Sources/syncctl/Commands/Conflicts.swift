@@ -1,24 +1,74 @@
 import ArgumentParser
+import Foundation
 import SyncCore
 
 struct Conflicts: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List conflicted slots with their sibling values, numbered.",
-        discussion: "Example: syncctl conflicts agreements")
+        abstract: "List every conflicted slot: its siblings numbered, with value, author, device and time.",
+        discussion: """
+            Resolve one with `syncctl resolve COLLECTION/ID FIELD --pick N`; the numbers
+            refer to this listing, and resolve refuses if the siblings changed since.
+
+            Examples:
+              syncctl conflicts
+              syncctl conflicts agreements
+              syncctl conflicts agreements/green-minerals-initiative --json
+              syncctl conflicts --exit-code    # exit 3 when any are open (for scripts)
+            """)
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: ArgumentHelp("Limit to a collection or one record.", valueName: "collection[/id]")) var scope: String?
+    @Flag(help: "Exit with status 3 when any conflict is open.") var exitCode = false
 
     func run() throws {
         try reportingErrors {
             let store = try global.openStore()
             let parts = scope?.split(separator: "/", maxSplits: 1).map(String.init) ?? []
+            if let collection = parts.first { _ = try store.schema.requireCollection(collection) }
             let conflicts = try store.conflicts(in: parts.first, record: parts.count > 1 ? parts[1] : nil)
-            for conflict in conflicts {
-                print("\(conflict.key)")
-                for (index, version) in conflict.siblings.enumerated() { print("  \(index + 1). \(Display.version(version))") }
+            let devices = try store.knownDevices()
+            try ConflictListing(directory: global.directory).remember(conflicts)
+            let json = conflicts.map { conflict in
+                ConflictJSON(record: conflict.key.recordRef.description, field: conflict.key.field, token: conflict.token,
+                             siblings: conflict.siblings.enumerated().map { .init(number: $0.offset + 1, version: VersionJSON($0.element, devices: devices)) })
             }
-            print("\(conflicts.count) conflict(s)")
+            try global.emit(json) {
+                for conflict in conflicts { ConflictDisplay.print(conflict, devices: devices) }
+                print(conflicts.isEmpty ? "no conflicts" : "\(conflicts.count) conflict(s); resolve with `syncctl resolve COLLECTION/ID FIELD --pick N` or `syncctl resolve --interactive`")
+            }
+            if exitCode && !conflicts.isEmpty { throw ExitCode(3) }
         }
     }
+}
+
+enum ConflictDisplay {
+    static func print(_ conflict: SlotConflict, devices: [ReplicaID: String]) {
+        let field = conflict.key.field == SlotKey.existsField ? "_exists (deleted on one side, edited on another)" : conflict.key.field
+        Swift.print("\(conflict.key.recordRef) \(field)  [\(conflict.token)]")
+        for (index, version) in conflict.siblings.enumerated() {
+            let value = conflict.key.field == SlotKey.existsField ? (version.value == .bool(true) ? "keep" : "delete") : Display.value(version.value)
+            Swift.print("  \(index + 1). \(Display.fit(value, 40).trimmingCharacters(in: .whitespaces))")
+            Swift.print("     by \(version.author) on \(Display.device(version.dot.replica, devices)), \(Display.time(version.hlc.date))")
+        }
+    }
+}
+
+/// The siblings last listed per slot, so `resolve --pick N` acts on what the
+/// analyst saw (kept in `listed-conflicts.json` in the data directory).
+struct ConflictListing {
+    let directory: DataDirectory
+    var url: URL { directory.url.appendingPathComponent("listed-conflicts.json") }
+
+    func load() -> [String: String] {
+        guard let data = try? Data(contentsOf: url) else { return [:] }
+        return (try? JSONDecoder().decode([String: String].self, from: data)) ?? [:]
+    }
+
+    func remember(_ conflicts: [SlotConflict]) throws {
+        var listed = load()
+        for conflict in conflicts { listed[conflict.key.description] = conflict.token }
+        try? JSONEncoder().encode(listed).write(to: url, options: .atomic)
+    }
+
+    func token(for key: SlotKey) -> String? { load()[key.description] }
 }

@@ -3,8 +3,12 @@ import SyncCore
 
 struct Get: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a record: every field, conflicts with all their values.",
-        discussion: "Example: syncctl get agreements/us-cn-trade-truce-2025")
+        abstract: "Show a record: every field, conflicts marked with all their values.",
+        discussion: """
+            Examples:
+              syncctl get agreements/us-cn-trade-truce-2025
+              syncctl get countries/cn --json
+            """)
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: ArgumentHelp("The record, as COLLECTION/ID.", valueName: "collection/id")) var record: String
@@ -15,21 +19,40 @@ struct Get: ParsableCommand {
             let store = try global.openStore()
             let collection = try store.schema.requireCollection(ref.collection)
             guard let view = try store.record(ref) else { throw StoreError.recordNotFound(ref) }
-            print(ref)
-            if view.existence.isConflicted {
-                print("  !! deleted on one replica, edited on another:")
-                for version in view.existence.siblings { print("     \(version.value == .bool(true) ? "keep" : "delete")  \(Display.version(version))") }
-            } else if !view.exists {
-                print("  (deleted)")
-            }
+            let devices = try store.knownDevices()
+            var fields: [String: FieldJSON] = [:]
+            var conflicts: [String: [VersionJSON]] = [:]
             for field in collection.fields {
-                if field.isSet {
-                    print("  \(field.name): \(view.presentMembers(field.name).joined(separator: ", "))")
-                } else if let reading = view.scalars[field.name], reading.isConflicted {
-                    print("  \(field.name): !! conflict")
-                    for (index, version) in reading.siblings.enumerated() { print("     \(index + 1). \(Display.version(version))") }
-                } else {
-                    print("  \(field.name): \(Display.value(view.value(field.name)))")
+                fields[field.name] = field.isSet ? .members(view.presentMembers(field.name)) : .scalar(JSONValue(view.value(field.name)))
+            }
+            for name in view.conflictedFields {
+                let siblings = name == SlotKey.existsField ? view.existence.siblings : view.scalars[name]?.siblings ?? []
+                conflicts[name] = siblings.map { VersionJSON($0, devices: devices) }
+            }
+            try global.emit(RecordJSON(collection: ref.collection, id: ref.id, exists: view.exists, conflicted: view.isConflicted,
+                                       fields: fields, conflicts: conflicts)) {
+                print(ref)
+                if view.existence.isConflicted {
+                    print("  !! deleted on one replica, edited on another (`syncctl resolve \(ref) _exists --pick N`):")
+                    for (index, version) in view.existence.siblings.enumerated() {
+                        print("     \(index + 1). \(version.value == .bool(true) ? "keep" : "delete")  by \(version.author) on \(Display.device(version.dot.replica, devices))")
+                    }
+                } else if !view.exists {
+                    print("  (deleted)")
+                }
+                let width = max(8, collection.fields.map(\.name.count).max() ?? 8)
+                for field in collection.fields {
+                    let label = field.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                    if field.isSet {
+                        print("  \(label)  \(view.presentMembers(field.name).joined(separator: ", "))")
+                    } else if let reading = view.scalars[field.name], reading.isConflicted {
+                        print("  \(label)  !! conflict:")
+                        for (index, version) in reading.siblings.enumerated() {
+                            print("     \(index + 1). \(Display.fit(Display.value(version.value), 40).trimmingCharacters(in: .whitespaces))  by \(version.author) on \(Display.device(version.dot.replica, devices))")
+                        }
+                    } else {
+                        print("  \(label)  \(Display.value(view.value(field.name)))")
+                    }
                 }
             }
         }

@@ -3,8 +3,12 @@ import SyncCore
 
 struct History: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Every version of a record or one of its fields: value, author, replica, time.",
-        discussion: "Example: syncctl history agreements/green-minerals-initiative status")
+        abstract: "Every version of a record or one field: value, author, device, time, current or superseded.",
+        discussion: """
+            Examples:
+              syncctl history agreements/green-minerals-initiative
+              syncctl history agreements/green-minerals-initiative status --json
+            """)
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: ArgumentHelp("The record, as COLLECTION/ID.", valueName: "collection/id")) var record: String
@@ -14,11 +18,25 @@ struct History: ParsableCommand {
         try reportingErrors {
             let ref = try parseRecordRef(record)
             let store = try global.openStore()
+            let collection = try store.schema.requireCollection(ref.collection)
+            if let field, field != SlotKey.existsField { _ = try collection.requireField(field) }
             let entries = try store.history(ref, field: field)
-            guard !entries.isEmpty else { throw StoreError.recordNotFound(ref) }
-            for entry in entries {
-                let slot = entry.key.element.isEmpty ? entry.key.field : "\(entry.key.field)[\(entry.key.element)]"
-                print("\(entry.version.hlc)  \(slot) = \(Display.value(entry.version.value))  by \(entry.version.author) on \(entry.version.dot.replica.short)  \(entry.isCurrent ? "current" : "superseded")")
+            guard !entries.isEmpty else {
+                if try store.record(ref) == nil { throw StoreError.recordNotFound(ref) }
+                throw CLIError("\(ref) has no versions of \(field ?? "any field")")
+            }
+            let devices = try store.knownDevices()
+            let json = HistoryJSON(record: ref.description, versions: entries.map { entry in
+                .init(field: entry.key.field, member: entry.key.element.isEmpty ? nil : entry.key.element,
+                      version: VersionJSON(entry.version, devices: devices), current: entry.isCurrent)
+            })
+            try global.emit(json) {
+                for entry in entries {
+                    let slot = entry.key.element.isEmpty ? entry.key.field : "\(entry.key.field)[\(entry.key.element)]"
+                    let value = entry.key.element.isEmpty ? Display.value(entry.version.value) : (entry.version.value == .bool(true) ? "added" : "removed")
+                    print("\(Display.time(entry.version.hlc.date))  \(slot) = \(Display.fit(value, 40).trimmingCharacters(in: .whitespaces))")
+                    print("    by \(entry.version.author) on \(Display.device(entry.version.dot.replica, devices)), \(entry.isCurrent ? "current" : "superseded")")
+                }
             }
         }
     }

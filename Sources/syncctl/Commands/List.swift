@@ -3,8 +3,16 @@ import SyncCore
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the records of a collection.",
-        discussion: "Example: syncctl list agreements --where status=active")
+        abstract: "List the records of a collection as a table.",
+        discussion: """
+            --where FIELD=VALUE keeps records whose field equals VALUE (for a set
+            field: that have VALUE as a member); FIELD= keeps empty ones.
+
+            Examples:
+              syncctl list agreements
+              syncctl list agreements --where status=active --where parties=countries/cn
+              syncctl list agreements --conflicted --json
+            """)
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The collection.") var collection: String
@@ -18,19 +26,29 @@ struct List: ParsableCommand {
             let schema = try store.schema.requireCollection(collection)
             let parsed = try filters.map { filter -> (field: String, value: Value) in
                 guard let equals = filter.firstIndex(of: "=") else { throw ValidationError("--where takes FIELD=VALUE, got '\(filter)'") }
-                return (String(filter[..<equals]), .text(String(filter[filter.index(after: equals)...])))
+                let name = String(filter[..<equals])
+                let text = String(filter[filter.index(after: equals)...])
+                let field = try schema.requireField(name)
+                return (name, field.isSet ? .text(text) : try field.parse(text))
             }
             let records = try store.list(collection, where: parsed, conflictedOnly: conflicted)
-            let columns = Array(schema.fields.filter { !$0.isSet }.prefix(2))
-            for record in records {
-                let cells = columns.map { Display.fit(Display.value(record.values[$0.name] ?? .null), 30) }
-                print("\(Display.fit(record.id, 28)) \(cells.joined(separator: " "))\(record.isConflicted ? " !!" : "")")
+            let rows = records.map { record in
+                ListJSON.Row(id: record.ref.id, conflicted: record.isConflicted, fields: Dictionary(uniqueKeysWithValues: schema.fields.map { field in
+                    (field.name, field.isSet ? FieldJSON.members(record.members[field.name] ?? []) : .scalar(JSONValue(record.values[field.name] ?? .null)))
+                }))
             }
-            print("\(records.count) record(s)")
+            try global.emit(ListJSON(collection: collection, count: records.count, records: rows)) {
+                // Fits 80 columns: the id, then up to three short scalar fields, then a conflict mark.
+                let columns = Array(schema.fields.filter { !$0.isSet }.prefix(3))
+                let idWidth = 26
+                let cellWidth = columns.isEmpty ? 0 : (80 - idWidth - 3 - columns.count) / columns.count
+                print(([Display.fit("ID", idWidth)] + columns.map { Display.fit($0.name.uppercased(), cellWidth) }).joined(separator: " "))
+                for record in records {
+                    let cells = columns.map { Display.fit(Display.value(record.values[$0.name] ?? .null), cellWidth) }
+                    print(([Display.fit(record.ref.id, idWidth)] + cells).joined(separator: " ") + (record.isConflicted ? " !!" : ""))
+                }
+                print("\(records.count) record(s)\(records.contains(where: \.isConflicted) ? "; !! = in conflict (`syncctl conflicts \(collection)`)" : "")")
+            }
         }
     }
-}
-
-extension ListedRecord {
-    var id: String { ref.id }
 }

@@ -10,7 +10,16 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Author stored on writes (default: the config's author, else $USER).", valueName: "name"))
     var author: String?
 
+    @Flag(name: .long, help: "Machine-readable JSON on standard output (documented in docs/cli-json.md).")
+    var json = false
+
     var directory: DataDirectory { DataDirectory.resolve(explicit: dataDir) }
+
+    /// Prints `value` as JSON with --json, else runs `human`.
+    func emit<T: Encodable>(_ value: T, human: () throws -> Void) throws {
+        guard json else { return try human() }
+        print(try JSONOutput.encode(value))
+    }
 
     /// Who writes: --author, $SYNCD_AUTHOR, the config's author, $USER.
     func resolvedAuthor() throws -> String {
@@ -38,7 +47,10 @@ struct GlobalOptions: ParsableArguments {
 
     /// Asks the running daemon over the control socket.
     func control(_ request: ControlRequest, timeout: Double = 10) throws -> ControlResponse {
-        let response = try ControlClient(path: directory.controlSocketPath).send(request, timeout: timeout)
+        let response: ControlResponse
+        do { response = try ControlClient(path: directory.controlSocketPath).send(request, timeout: timeout) } catch {
+            throw CLIError("\(error)")
+        }
         guard response.ok else { throw CLIError("the daemon refused: \(response.error ?? "no reason given")") }
         return response
     }

@@ -40,4 +40,10 @@ enum Display {
         while value >= 1_024 && unit < units.count - 1 { value /= 1_024; unit += 1 }
         return unit == 0 ? "\(count)B" : String(format: "%.1f%@", value, units[unit])
     }
+
+    /// "device MFZW-Q5DU…" when the replica's device is known, else "replica 1a2b3c4d".
+    static func device(_ replica: ReplicaID, _ devices: [ReplicaID: String]) -> String {
+        if let device = devices[replica] { return "device \(device.prefix(9))…" }
+        return replica == .seed ? "the seed" : "replica \(replica.short)"
+    }
 }

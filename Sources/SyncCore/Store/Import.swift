@@ -1,0 +1,91 @@
+import GRDB
+
+/// What an import did.
+public struct ImportReport: Sendable, Equatable {
+    public var created = 0
+    public var changed = 0
+    public var unchanged = 0
+    /// Slots written (one version each, all under one dot), counting the
+    /// `_exists = true` every edited record also gets (SPEC §2).
+    public var slotsWritten = 0
+}
+
+extension Store {
+    /// Writes only the cells that differ from the current state, in one
+    /// transaction (one dot): created, changed and unchanged records are
+    /// counted. A row that cannot be written (a record whose existence is in
+    /// conflict, a new record without its required fields) fails the whole
+    /// import before anything is written.
+    /// `knownErrors` (rows that did not parse) join the store's own findings
+    /// in one report, and fail the import the same way.
+    public func importRows(_ rows: [RecordRow], author: String, knownErrors: [RowError] = [], progress: (Int) -> Void = { _ in }) throws -> ImportReport {
+        var report = ImportReport()
+        var problems = knownErrors
+        let receipt = try localTransaction(author: author) { tx in
+            for (index, row) in rows.enumerated() {
+                if index % 1_000 == 0 { progress(index) }
+                let collection = try schema.requireCollection(row.ref.collection)
+                let current = try RecordView.load(row.ref, from: tx.db)
+                func key(_ field: String, _ element: String = "") -> SlotKey {
+                    SlotKey(collection: row.ref.collection, record: row.ref.id, field: field, element: element)
+                }
+                if let current, current.existence.isConflicted {
+                    problems.append(RowError(origin: row.origin, message: "\(row.ref) was deleted on one replica and edited on another: resolve _exists first"))
+                    continue
+                }
+                guard let current, current.exists else {
+                    let missing = collection.requiredFields.filter { field in
+                        if case .scalar(let value) = row.cells[field.name] { return value == .null }
+                        return true
+                    }
+                    guard missing.isEmpty else {
+                        problems.append(RowError(origin: row.origin, message: "new record \(row.ref) lacks required \(missing.map(\.name).joined(separator: ", "))"))
+                        continue
+                    }
+                    try tx.write(key(SlotKey.existsField), .bool(true))
+                    for (field, cell) in row.cells.sorted(by: { $0.key < $1.key }) {
+                        switch cell {
+                        case .scalar(let value): if value != .null || current?.scalars[field] != nil { try tx.write(key(field), value) }
+                        case .members(let members):
+                            let present = Set(current?.presentMembers(field) ?? [])
+                            for member in Set(members).subtracting(present) { try tx.write(key(field, member), .bool(true)) }
+                            for member in present.subtracting(members) { try tx.write(key(field, member), .bool(false)) }
+                        }
+                    }
+                    report.created += 1
+                    continue
+                }
+                var writes = 0
+                for (field, cell) in row.cells.sorted(by: { $0.key < $1.key }) {
+                    switch cell {
+                    case .scalar(let value):
+                        if collection.field(field)?.isRequired == true, value == .null {
+                            problems.append(RowError(origin: row.origin, message: "\(field) is required and cannot be emptied"))
+                            continue
+                        }
+                        // A conflicted cell shows its winner; importing that same value changes nothing.
+                        if current.value(field) != value {
+                            try tx.write(key(field), value)
+                            writes += 1
+                        }
+                    case .members(let members):
+                        let present = Set(current.presentMembers(field))
+                        for member in Set(members).subtracting(present).sorted() { try tx.write(key(field, member), .bool(true)); writes += 1 }
+                        for member in present.subtracting(members).sorted() { try tx.write(key(field, member), .bool(false)); writes += 1 }
+                    }
+                }
+                if writes > 0 {
+                    // SPEC §2: every edit writes `_exists = true`, so a concurrent delete conflicts.
+                    try tx.write(key(SlotKey.existsField), .bool(true))
+                    report.changed += 1
+                } else {
+                    report.unchanged += 1
+                }
+            }
+            progress(rows.count)
+            if !problems.isEmpty { throw RecordFileErrors(errors: problems) }
+        }
+        report.slotsWritten = receipt.slotsWritten
+        return report
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import GRDB
+
+/// What `syncctl check` reports. Nothing here is repaired automatically:
+/// each finding says what an analyst may want to fix.
+public struct IntegrityReport: Sendable {
+    public struct Dangling: Hashable, Sendable {
+        public let record: RecordRef
+        public let field: String
+        public let target: String
+    }
+
+    public struct Missing: Hashable, Sendable {
+        public let record: RecordRef
+        public let field: String
+    }
+
+    public struct Future: Hashable, Sendable {
+        public let key: SlotKey
+        public let version: Version
+        public let aheadMillis: UInt64
+    }
+
+    /// Received slots stored although they fail the local schema.
+    public let schemaProblems: [SchemaProblem]
+    /// References to records that do not exist (yet).
+    public let danglingReferences: [Dangling]
+    /// Existing records without a required field.
+    public let missingRequired: [Missing]
+    /// Versions dated beyond the drift cap from now.
+    public let futureVersions: [Future]
+    /// Peers that sent future-dated versions.
+    public let clockReports: [ClockReport]
+
+    public var isClean: Bool {
+        schemaProblems.isEmpty && danglingReferences.isEmpty && missingRequired.isEmpty && futureVersions.isEmpty
+    }
+}
+
+extension Store {
+    /// Scans the whole dataset once (O(slots)); meant for `syncctl check`.
+    public func integrityReport() throws -> IntegrityReport {
+        var existing = Set<RecordRef>()
+        var listed: [ListedRecord] = []
+        for collection in schema.collections {
+            let records = try list(collection.name)
+            listed += records
+            existing.formUnion(records.map(\.ref))
+        }
+        var dangling: [IntegrityReport.Dangling] = []
+        var missing: [IntegrityReport.Missing] = []
+        for record in listed {
+            guard let collection = schema.collection(record.ref.collection) else { continue }
+            for field in collection.fields {
+                let targets: [String]
+                if field.type == .ref {
+                    targets = record.values[field.name].flatMap { if case .text(let text) = $0 { [text] } else { nil } } ?? []
+                } else if field.isSet, field.of == .ref {
+                    targets = record.members[field.name] ?? []
+                } else {
+                    targets = []
+                }
+                for target in targets where RecordRef(parsing: target).map({ !existing.contains($0) }) ?? true {
+                    dangling.append(.init(record: record.ref, field: field.name, target: target))
+                }
+                if field.isRequired, !field.isSet, record.values[field.name] == nil {
+                    missing.append(.init(record: record.ref, field: field.name))
+                }
+            }
+        }
+        let limit = options.wallClock() + options.maxClockDriftMillis
+        let future = try pool.read { db -> [IntegrityReport.Future] in
+            var found: [IntegrityReport.Future] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT collection, record, field, element, state FROM sync_slots")
+            while let row = try rows.next() {
+                let key = SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3])
+                for version in try SlotState.stored(row[4] as Data, key: key).versions where version.hlc.millis > limit {
+                    found.append(.init(key: key, version: version, aheadMillis: version.hlc.millis - (limit - options.maxClockDriftMillis)))
+                }
+            }
+            return found
+        }
+        return IntegrityReport(schemaProblems: try schemaProblems(), danglingReferences: dangling, missingRequired: missing,
+                               futureVersions: future, clockReports: try clockReports())
+    }
+}
