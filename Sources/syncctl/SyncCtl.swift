@@ -19,7 +19,7 @@ struct SyncCtl: ParsableCommand {
               syncctl init --name ana-laptop --author "Ana Duarte"
               syncctl list agreements --where status=active
               syncctl get agreements/green-minerals-initiative
-              syncctl set agreements/us-cn-trade-truce-2025 status=suspended parties+=countries/de
+              syncctl set agreements/us-cn-trade-truce-2025 status=suspended
               syncctl conflicts
               syncctl resolve agreements/green-minerals-initiative status --pick 2
               syncctl export --collection agreements --format csv --output agreements.csv

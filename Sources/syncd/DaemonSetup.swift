@@ -18,31 +18,33 @@ struct DaemonSetup: Sendable {
         let environment = ProcessInfo.processInfo.environment
         let directory = DataDirectory.resolve(explicit: dataDir, environment: environment)
         let created = !FileManager.default.fileExists(atPath: directory.path)
-        try directory.create()
 
         let listenOverride = try listen.map { text -> HostPort in
             guard let value = HostPort(text) else { throw ConfigError(path: "--listen", key: nil, message: "'\(text)' is not HOST:PORT") }
             return value
         }
         let configPath = explicitConfig ?? environment["SYNCD_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } ?? directory.configPath
-        let defaults = DaemonConfig.machineDefaults(environment: environment)
-        if !FileManager.default.fileExists(atPath: configPath) {
-            guard explicitConfig == nil else { throw ConfigError(path: configPath, key: nil, message: "no such file") }
-            let text = ConfigTemplate.text(deviceName: defaults.deviceName, author: defaults.author, listen: listenOverride ?? defaults.listen)
-            try Data(text.utf8).write(to: URL(fileURLWithPath: configPath))
-            logger.info("wrote a default config", metadata: ["path": "\(configPath)"])
+        if explicitConfig != nil, !FileManager.default.fileExists(atPath: configPath) {
+            throw ConfigError(path: configPath, key: nil, message: "no such file")
         }
+        let defaults = DaemonConfig.machineDefaults(environment: environment)
+        // Checks the config (environment included) before creating anything else.
+        if FileManager.default.fileExists(atPath: configPath) {
+            _ = try Self.load(configPath, defaults: defaults, listen: listenOverride, environment: environment)
+        }
+        let initialized = try DataDirectory.initialize(directory, configPath: configPath, defaults: defaults, listen: listenOverride)
         let config = try Self.load(configPath, defaults: defaults, listen: listenOverride, environment: environment)
+        if initialized.created.contains("config") { logger.info("wrote a default config", metadata: ["path": "\(configPath)"]) }
+        if initialized.created.contains("identity") { logger.info("created the device identity", metadata: ["device": "\(initialized.deviceID)"]) }
         if let path = config.teamCA {
             do { _ = try TeamCA(path: path) } catch { throw ConfigError(path: configPath, key: "team_ca", message: "\(error)") }
         }
-
-        let (identity, newIdentity) = try DeviceIdentity.loadOrCreate(in: directory.url, deviceName: config.deviceName)
-        if newIdentity { logger.info("created the device identity", metadata: ["device": "\(identity.deviceID)"]) }
+        let (identity, _) = try DeviceIdentity.loadOrCreate(in: directory.url, deviceName: config.deviceName)
         var options = Store.Options()
         options.maxClockDriftMillis = UInt64(config.maxClockDriftSeconds) * 1_000
         options.logger = logger
-        let (store, seeded) = try directory.openStore(deviceID: identity.deviceID.description, options: options)
+        let (store, _) = try directory.openStore(deviceID: identity.deviceID.description, options: options)
+        let seeded = initialized.created.contains("database")
         return DaemonSetup(directory: directory, configPath: configPath, configBox: ConfigBox(config), identity: identity, store: store,
                            created: created, seeded: seeded, listenOverride: listenOverride, logger: logger)
     }

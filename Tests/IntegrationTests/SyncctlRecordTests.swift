@@ -115,3 +115,34 @@ extension Integration {
         }
     }
 }
+
+extension Integration {
+    @Suite struct SyncctlDaemon {
+        let root = TemporaryDirectory("syncctl-daemon")
+
+        @Test func statusAndSyncTalkToTheRunningDaemon() async throws {
+            let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root)
+            for daemon in [a, b] { try await daemon.start() }
+            try connect([(a, b)])
+            let cli = Syncctl(existing: a.directory)
+            let sync = try cli.run(["sync", "--timeout", "20"])
+            #expect(sync.status == 0 && sync.stdout.contains("caught up"), "\(sync)")
+            let status = try cli.run(["status", "--json"])
+            #expect(status.status == 0)
+            let json = try status.json() as? [String: Any]
+            #expect(json?["deviceID"] as? String == a.deviceID.description)
+            let peers = json?["peers"] as? [[String: Any]] ?? []
+            #expect(peers.first?["name"] as? String == "b" && peers.first?["state"] as? String == "connected")
+            let human = try cli.run(["status"])
+            #expect(human.stdout.contains("in sync"), "\(human)")
+            #expect(human.stdout.split(separator: "\n").allSatisfy { $0.count <= 80 }, "\(human)")
+            let unknown = try cli.run(["sync", "--peer", "nobody", "--timeout", "2"])
+            #expect(unknown.status == 1 && unknown.stderr.contains("no configured peer named 'nobody'"), "\(unknown)")
+
+            // A write by syncctl is shipped by the running daemon.
+            #expect(try cli.run(["set", "countries/cn", "notes=from syncctl", "--author", "ana"]).status == 0)
+            #expect(try await eventually { try b.store().record(RecordRef(parsing: "countries/cn")!)?.value("notes") == .text("from syncctl") })
+            for daemon in [a, b] { try await daemon.stop() }
+        }
+    }
+}

@@ -12,7 +12,7 @@ struct Status: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let status = try global.control(ControlRequest(command: "status")).status!
-            StatusDisplay.print(status)
+            try global.emit(status) { StatusDisplay.print(status) }
         }
     }
 }
@@ -20,7 +20,8 @@ struct Status: ParsableCommand {
 enum StatusDisplay {
     static func print(_ status: DaemonStatus) {
         Swift.print("daemon:     running since \(Display.time(status.startedAt)), listening on \(status.listen)")
-        Swift.print("device:     \(status.deviceName) \(status.deviceID)")
+        Swift.print("device:     \(status.deviceName)")
+        Swift.print("device ID:  \(status.deviceID)")
         Swift.print("replica:    \(status.replica)  (highest seq \(status.highestSeq))")
         Swift.print("conflicts:  \(status.conflicts) open\(status.conflicts > 0 ? " (see `syncctl conflicts`)" : "")")
         var problems: [String] = []

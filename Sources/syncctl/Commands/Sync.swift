@@ -20,11 +20,14 @@ struct Sync: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let response = try global.control(ControlRequest(command: "sync", peer: peer, timeout: timeout), timeout: timeout)
-            if let status = response.status { StatusDisplay.print(status) }
+            struct Output: Encodable { let caughtUp: Bool; let status: DaemonStatus? }
+            try global.emit(Output(caughtUp: response.caughtUp == true, status: response.status)) {
+                if let status = response.status { StatusDisplay.print(status) }
+            }
             guard response.caughtUp == true else {
                 throw CLIError("not caught up after \(Int(timeout))s; see the peers above and the daemon's log")
             }
-            print("caught up")
+            if !global.json { print("caught up") }
         }
     }
 }
