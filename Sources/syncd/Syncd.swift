@@ -70,6 +70,11 @@ struct Syncd: AsyncParsableCommand {
             LoopService("config-watch") { await setup.watchConfig() },
             LoopService("control") { try await control.run() },
         ]
+        if let minutes = config.snapshots.intervalMinutes {
+            let directory = config.snapshots.directory.map { URL(fileURLWithPath: $0) } ?? setup.directory.snapshotsURL
+            let scheduler = SnapshotScheduler(store: setup.store, directory: directory, intervalMinutes: minutes, retain: config.snapshots.retain, logger: logger)
+            services.append(LoopService("snapshots") { try await scheduler.run() })
+        }
         if let metrics = config.metrics {
             services.append(LoopService("metrics") { try await MetricsServer(registry: prometheus, address: metrics, logger: logger).run() })
             services.append(LoopService("metrics-refresh") {

@@ -21,6 +21,8 @@ public struct DataDirectory: Sendable {
     public var databasePath: String { url.appendingPathComponent("data.db").path }
     public var configPath: String { url.appendingPathComponent("config.yaml").path }
     public var controlSocketPath: String { url.appendingPathComponent("control.sock").path }
+    /// Where `syncctl snapshot create` and scheduled snapshots go by default.
+    public var snapshotsURL: URL { url.appendingPathComponent("snapshots") }
     public var databaseExists: Bool { FileManager.default.fileExists(atPath: databasePath) }
 
     /// Creates the directory (mode 0700: it holds the device key).

@@ -142,7 +142,8 @@ final class Progress {
     }
 
     func update(_ done: Int) {
-        guard enabled, done / 1_000 != last / 1_000 || done == total else { return }
+        let step = max(1, min(1_000, total / 100))
+        guard enabled, done / step != last / step || done == total else { return }
         last = done
         FileHandle.standardError.write(Data("\r\(label) \(done)/\(total)".utf8))
     }

@@ -1,0 +1,65 @@
+import Crypto
+import Foundation
+
+/// What a snapshot says about itself, in `NAME.manifest.json` beside it.
+public struct SnapshotManifest: Codable, Sendable, Equatable {
+    public static let currentFormat = 1
+
+    public var formatVersion: Int
+    /// The snapshot file's name (in the same directory as the manifest).
+    public var file: String
+    public var replica: String
+    public var deviceID: String?
+    public var createdAt: Date
+    public var highestSeq: UInt64
+    public var schemaHash: String
+    public var records: Int
+    public var slots: Int
+    public var bytes: Int
+    /// SHA-256 of the snapshot file, hex.
+    public var sha256: String
+
+    public static func url(for snapshot: URL) -> URL { snapshot.appendingPathExtension("manifest.json") }
+
+    public static func load(for snapshot: URL) throws -> SnapshotManifest {
+        let url = url(for: snapshot)
+        guard let data = try? Data(contentsOf: url) else { throw SnapshotError.noManifest(url.path) }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        do { return try decoder.decode(SnapshotManifest.self, from: data) } catch { throw SnapshotError.badManifest(url.path, "\(error)") }
+    }
+
+    func write(beside snapshot: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        try encoder.encode(self).write(to: Self.url(for: snapshot), options: .atomic)
+    }
+
+    /// SHA-256 of a file, read in 1 MiB chunks.
+    static func sha256(of url: URL) throws -> String {
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+public enum SnapshotError: Error, CustomStringConvertible, Equatable {
+    case noManifest(String)
+    case badManifest(String, String)
+    case failedVerification(String, [String])
+    case daemonRunning(String)
+    case exists(String)
+
+    public var description: String {
+        switch self {
+        case .noManifest(let path): "no manifest at \(path): a snapshot is the database file plus its .manifest.json (made by `syncctl snapshot create`)"
+        case .badManifest(let path, let reason): "unreadable manifest \(path): \(reason)"
+        case .failedVerification(let path, let problems): "snapshot \(path) failed verification:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+        case .daemonRunning(let socket): "the daemon is running (\(socket) answers). Stop it first (Ctrl-C, `kill -TERM`, or `systemctl stop syncd`), restore, then start it again: it catches up from its peers."
+        case .exists(let path): "\(path) already exists; choose another name"
+        }
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import GRDB
+
+/// Snapshots (SPEC §7): consistent copies of the database taken while the
+/// daemon runs, verified by checksum and by re-reading every slot; restored
+/// under a new replica id, or merged into another replica (sneakernet).
+public enum Snapshots {
+    public static let fileExtension = "syncsnap"
+
+    /// A name for a snapshot taken now: `2026-11-22T21-00-00Z.syncsnap`.
+    public static func defaultName(at date: Date = Date()) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date).replacingOccurrences(of: ":", with: "-") + "." + fileExtension
+    }
+
+    /// Copies `store` into `destination` with SQLite's online backup, in one
+    /// step inside one read transaction (so the copy is the state at one
+    /// instant, whatever writers do meanwhile; a stepwise backup would restart
+    /// on every write by another process), then writes the manifest.
+    @discardableResult
+    public static func create(from store: Store, to destination: URL, progress: @escaping (Double) -> Void = { _ in }) throws -> SnapshotManifest {
+        guard !FileManager.default.fileExists(atPath: destination.path) else { throw SnapshotError.exists(destination.path) }
+        try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let partial = destination.appendingPathExtension("partial")
+        try? FileManager.default.removeItem(at: partial)
+        do {
+            let copy = try DatabaseQueue(path: partial.path)
+            try store.pool.backup(to: copy, pagesPerStep: -1) { step in
+                if step.totalPageCount > 0 { progress(Double(step.completedPageCount) / Double(step.totalPageCount)) }
+            }
+            try copy.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+            try copy.close()
+            var manifest = try describe(partial, deviceID: try store.deviceID)
+            manifest.file = destination.lastPathComponent
+            guard rename(partial.path, destination.path) == 0 else { throw SnapshotError.exists(destination.path) }
+            try manifest.write(beside: destination)
+            return manifest
+        } catch {
+            try? FileManager.default.removeItem(at: partial)
+            throw error
+        }
+    }
+
+    /// Reads the facts of a snapshot file (without changing it).
+    static func describe(_ url: URL, deviceID: String?) throws -> SnapshotManifest {
+        var configuration = Configuration()
+        configuration.readonly = true
+        let queue = try DatabaseQueue(path: url.path, configuration: configuration)
+        defer { try? queue.close() }
+        let facts = try queue.read { db in
+            (replica: try db.replicaID(),
+             highest: UInt64(try Int64.fetchOne(db, sql: "SELECT max(seq) FROM sync_slots") ?? 0),
+             schema: String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) ?? "",
+             records: try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_slots WHERE field = '_exists'") ?? 0,
+             slots: try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_slots") ?? 0)
+        }
+        let bytes = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+        return SnapshotManifest(formatVersion: SnapshotManifest.currentFormat, file: url.lastPathComponent, replica: facts.replica.hex,
+                                deviceID: deviceID, createdAt: Date(), highestSeq: facts.highest, schemaHash: facts.schema,
+                                records: facts.records, slots: facts.slots, bytes: bytes, sha256: try SnapshotManifest.sha256(of: url))
+    }
+
+    /// Checks the checksum, SQLite's integrity check, and every slot: its
+    /// state decodes canonically and satisfies the invariant (every version
+    /// covered by its context), and every live version is in the history.
+    /// Returns the problems found (empty when the snapshot is sound).
+    public static func verify(_ url: URL, progress: (Double) -> Void = { _ in }) throws -> [String] {
+        let manifest = try SnapshotManifest.load(for: url)
+        var problems: [String] = []
+        let sum = try SnapshotManifest.sha256(of: url)
+        if sum != manifest.sha256 { problems.append("checksum mismatch: file \(sum.prefix(16))…, manifest \(manifest.sha256.prefix(16))…") }
+        if manifest.formatVersion > SnapshotManifest.currentFormat { problems.append("manifest format \(manifest.formatVersion) is newer than this build") }
+        var configuration = Configuration()
+        configuration.readonly = true
+        let queue: DatabaseQueue
+        do { queue = try DatabaseQueue(path: url.path, configuration: configuration) } catch {
+            return problems + ["not a readable SQLite database: \(error)"]
+        }
+        defer { try? queue.close() }
+        do {
+            try queue.read { db in
+                let integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check")
+                if integrity != ["ok"] { problems.append("integrity_check: " + integrity.prefix(5).joined(separator: "; ")); return }
+                let total = max(1, try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_slots") ?? 1)
+                var live: [RecordRef: [SlotKey: Set<Dot>]] = [:]
+                var checked = 0
+                let rows = try Row.fetchCursor(db, sql: "SELECT collection, record, field, element, state FROM sync_slots ORDER BY collection, record")
+                var currentRecord: RecordRef?
+                func checkHistory() throws {
+                    guard let record = currentRecord, let slots = live[record] else { return }
+                    var recorded = Set<Dot>()
+                    for row in try Row.fetchAll(db, sql: "SELECT entries FROM sync_history WHERE record_key = ? AND collection = ? AND record = ?",
+                                                arguments: [HistoryKey.of(record), record.collection, record.id]) {
+                        for entry in try HistoryEntries.decode([UInt8](row[0] as Data)) { recorded.insert(entry.version.dot) }
+                    }
+                    for (key, dots) in slots where !dots.isSubset(of: recorded) {
+                        problems.append("\(key): \(dots.subtracting(recorded).count) live version(s) missing from the history")
+                    }
+                    live[record] = nil
+                }
+                while let row = try rows.next() {
+                    let key = SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3])
+                    if key.recordRef != currentRecord {
+                        try checkHistory()
+                        currentRecord = key.recordRef
+                    }
+                    do {
+                        let state = try SlotState.stored(row[4] as Data, key: key)
+                        if !state.satisfiesInvariant { problems.append("\(key): a version is not covered by its context") }
+                        live[key.recordRef, default: [:]][key] = Set(state.versions.map(\.dot))
+                    } catch {
+                        problems.append("\(key): \(error)")
+                    }
+                    checked += 1
+                    if checked % 10_000 == 0 { progress(Double(checked) / Double(total)) }
+                    if problems.count > 100 { break }
+                }
+                try checkHistory()
+                if let replica = try? db.replicaID(), replica.hex != manifest.replica { problems.append("replica id differs from the manifest") }
+            }
+        } catch {
+            problems.append("cannot read: \(error)")
+        }
+        progress(1)
+        return problems
+    }
+
+    /// Verifies, and throws with every problem when the snapshot is unsound.
+    public static func requireVerified(_ url: URL) throws -> SnapshotManifest {
+        let problems = try verify(url)
+        guard problems.isEmpty else { throw SnapshotError.failedVerification(url.path, problems) }
+        return try SnapshotManifest.load(for: url)
+    }
+
+    /// Merges everything a (verified) snapshot holds into `store`, as if
+    /// synced from the snapshot's replica. Idempotent: merging it again
+    /// changes nothing.
+    public static func merge(_ url: URL, into store: Store, progress: (Int, Int) -> Void = { _, _ in }) throws -> ApplyReport {
+        let manifest = try requireVerified(url)
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("syncd-merge-\(UUID().uuidString).db")
+        try FileManager.default.copyItem(at: url, to: scratch)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let source = try Store(path: scratch.path, schema: store.schema)
+        let replica = try source.replicaID
+        guard replica != (try store.replicaID) else { throw SnapshotError.failedVerification(url.path, ["it is a snapshot of this very replica; use restore"]) }
+        var total = ApplyReport()
+        var cursor: UInt64 = 0
+        while true {
+            let batch = try source.changes(since: cursor, maxCount: 20_000, maxBytes: 32 << 20)
+            let report = try store.apply(batch.changes, from: replica, cursor: nil)
+            total.changed += report.changed
+            total.unchanged += report.unchanged
+            total.futureVersions += report.futureVersions
+            total.schemaProblems += report.schemaProblems
+            cursor = batch.cursor
+            progress(Int(cursor), Int(manifest.highestSeq))
+            if !batch.hasMore { break }
+        }
+        return total
+    }
+}

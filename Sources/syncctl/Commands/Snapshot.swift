@@ -1,0 +1,132 @@
+import ArgumentParser
+import Foundation
+import SyncCore
+
+struct Snapshot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Back up and restore by snapshot; merge a colleague's snapshot (sneakernet).",
+        discussion: """
+            A snapshot is a consistent copy of the database (taken while syncd runs and
+            writes) plus NAME.manifest.json with its replica, time, counts and SHA-256.
+
+            Examples:
+              syncctl snapshot create
+              syncctl snapshot create /media/usb/ana.syncsnap
+              syncctl snapshot list
+              syncctl snapshot verify ~/.local/share/syncd/snapshots/2026-11-22T21-00-00Z.syncsnap
+              syncctl snapshot restore ~/.local/share/syncd/snapshots/2026-11-22T21-00-00Z.syncsnap
+              syncctl snapshot merge /media/usb/bo.syncsnap
+            """,
+        subcommands: [CreateSnapshot.self, ListSnapshots.self, VerifySnapshot.self, RestoreSnapshot.self, MergeSnapshot.self])
+}
+
+struct CreateSnapshot: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "create", abstract: "Take a snapshot (default: snapshots/ in the data directory, named by time).")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("Where to write it.", valueName: "file")) var file: String?
+
+    func run() throws {
+        try reportingErrors {
+            let store = try global.openStore()
+            let url = file.map { URL(fileURLWithPath: $0) } ?? global.directory.snapshotsURL.appendingPathComponent(Snapshots.defaultName())
+            let progress = Progress(label: "copying, percent done:", total: 100, enabled: !global.json && isatty(2) != 0)
+            let manifest = try Snapshots.create(from: store, to: url) { progress.update(Int($0 * 100)) }
+            progress.finish()
+            try global.emit(manifest) {
+                print("snapshot \(url.path)")
+                print("  \(Display.bytes(UInt64(manifest.bytes))), \(manifest.records) records, \(manifest.slots) slots, replica \(manifest.replica.prefix(8)), seq \(manifest.highestSeq)")
+            }
+        }
+    }
+}
+
+struct ListSnapshots: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "The snapshots in a directory, newest first.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: ArgumentHelp("Directory (default: snapshots/ in the data directory).", valueName: "dir")) var directory: String?
+
+    func run() throws {
+        try reportingErrors {
+            let folder = directory.map { URL(fileURLWithPath: $0) } ?? global.directory.snapshotsURL
+            let snapshots = Snapshots.list(in: folder)
+            try global.emit(snapshots.compactMap(\.manifest)) {
+                guard !snapshots.isEmpty else { return print("no snapshots in \(folder.path)") }
+                print("\(Display.fit("SNAPSHOT", 34)) \(Display.fit("SIZE", 9)) \(Display.fit("RECORDS", 9)) AGE")
+                for snapshot in snapshots {
+                    let manifest = snapshot.manifest
+                    print("\(Display.fit(snapshot.url.lastPathComponent, 34)) \(Display.fit(manifest.map { Display.bytes(UInt64($0.bytes)) } ?? "?", 9)) \(Display.fit(manifest.map { String($0.records) } ?? "?", 9)) \(manifest.map { Display.ago($0.createdAt) } ?? "no manifest")")
+                }
+            }
+        }
+    }
+}
+
+struct VerifySnapshot: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "verify", abstract: "Check checksum, SQLite integrity and every slot; exit 1 with what is wrong.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("The snapshot.", valueName: "file")) var file: String
+
+    func run() throws {
+        try reportingErrors {
+            let problems = try Snapshots.verify(URL(fileURLWithPath: file))
+            struct Output: Encodable { let file: String; let ok: Bool; let problems: [String] }
+            try global.emit(Output(file: file, ok: problems.isEmpty, problems: problems)) {
+                print(problems.isEmpty ? "\(file): ok" : "\(file): \(problems.count) problem(s)")
+                for problem in problems { print("  - \(problem)") }
+            }
+            if !problems.isEmpty { throw ExitCode(1) }
+        }
+    }
+}
+
+struct RestoreSnapshot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Replace this database with a verified snapshot (the daemon must be stopped).",
+        discussion: """
+            The current database is kept aside (data.db.before-restore-TIME) until the
+            daemon's next successful sync. The restored database takes a new replica id;
+            when syncd starts again it catches up from its peers.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("The snapshot.", valueName: "file")) var file: String
+
+    func run() throws {
+        try reportingErrors {
+            let socket = global.directory.controlSocketPath
+            if (try? ControlClient(path: socket).send(ControlRequest(command: "status"), timeout: 2)) != nil {
+                throw CLIError(SnapshotError.daemonRunning(socket).description)
+            }
+            let deviceID = try DeviceIdentity.existingDeviceID(in: global.directory.url)?.description
+            let (replica, aside) = try Snapshots.restore(URL(fileURLWithPath: file), into: global.directory, deviceID: deviceID)
+            try global.emit(["restored": file, "replica": replica.hex, "keptAside": aside?.path ?? ""]) {
+                print("restored \(file); new replica id \(replica.short)")
+                if let aside { print("the previous database is kept as \(aside.path) until the next successful sync") }
+                print("start syncd to catch up from peers")
+            }
+        }
+    }
+}
+
+struct MergeSnapshot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge", abstract: "Merge another replica's snapshot into this database (conflicts surface as usual; idempotent).")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("The snapshot.", valueName: "file")) var file: String
+
+    func run() throws {
+        try reportingErrors {
+            let store = try global.openStore()
+            let report = try Snapshots.merge(URL(fileURLWithPath: file), into: store)
+            let conflicts = try store.conflictCount()
+            try global.emit(["changed": report.changed, "unchanged": report.unchanged, "openConflicts": conflicts]) {
+                print("merged \(file): \(report.changed) slots changed, \(report.unchanged) already known; \(conflicts) conflict(s) open")
+            }
+        }
+    }
+}
