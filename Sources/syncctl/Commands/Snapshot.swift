@@ -71,7 +71,9 @@ struct VerifySnapshot: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let problems = try Snapshots.verify(URL(fileURLWithPath: file))
+            let progress = Progress(label: "verifying, percent done:", total: 100, enabled: !global.json && isatty(2) != 0)
+            let problems = try Snapshots.verify(URL(fileURLWithPath: file)) { progress.update(Int($0 * 100)) }
+            progress.finish()
             struct Output: Encodable { let file: String; let ok: Bool; let problems: [String] }
             try global.emit(Output(file: file, ok: problems.isEmpty, problems: problems)) {
                 print(problems.isEmpty ? "\(file): ok" : "\(file): \(problems.count) problem(s)")
