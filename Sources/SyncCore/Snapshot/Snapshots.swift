@@ -10,7 +10,7 @@ public enum Snapshots {
     /// A name for a snapshot taken now: `2026-11-22T21-00-00Z.syncsnap`.
     public static func defaultName(at date: Date = Date()) -> String {
         let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.string(from: date).replacingOccurrences(of: ":", with: "-") + "." + fileExtension
     }
 
