@@ -30,9 +30,10 @@ struct CreateSnapshot: ParsableCommand {
         try reportingErrors {
             let store = try global.openStore()
             let url = file.map { URL(fileURLWithPath: $0) } ?? global.directory.snapshotsURL.appendingPathComponent(Snapshots.defaultName())
-            let progress = Progress(label: "copying, percent done:", total: 100, enabled: !global.json && isatty(2) != 0)
-            let manifest = try Snapshots.create(from: store, to: url) { progress.update(Int($0 * 100)) }
-            progress.finish()
+            // The copy is one SQLite step (so it is one instant); show elapsed time meanwhile.
+            let ticker = ElapsedTicker(label: "copying the database", enabled: !global.json && isatty(2) != 0)
+            let manifest = try Snapshots.create(from: store, to: url)
+            ticker.stop()
             try global.emit(manifest) {
                 print("snapshot \(url.path)")
                 print("  \(Display.bytes(UInt64(manifest.bytes))), \(manifest.records) records, \(manifest.slots) slots, replica \(manifest.replica.prefix(8)), seq \(manifest.highestSeq)")
@@ -130,5 +131,31 @@ struct MergeSnapshot: ParsableCommand {
                 print("merged \(file): \(report.changed) slots changed, \(report.unchanged) already known; \(conflicts) conflict(s) open")
             }
         }
+    }
+}
+
+/// "copying the database… 12 s" on standard error, once a second, for work
+/// that cannot report its own progress.
+final class ElapsedTicker: @unchecked Sendable {
+    private let lock = NSLock()
+    private var running = true
+    private let enabled: Bool
+
+    init(label: String, enabled: Bool) {
+        self.enabled = enabled
+        guard enabled else { return }
+        let started = Date()
+        Thread.detachNewThread { [self] in
+            while true {
+                Thread.sleep(forTimeInterval: 1)
+                guard lock.withLock({ running }) else { return }
+                FileHandle.standardError.write(Data("\r\(label)… \(Int(Date().timeIntervalSince(started))) s".utf8))
+            }
+        }
+    }
+
+    func stop() {
+        lock.withLock { running = false }
+        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
 }
