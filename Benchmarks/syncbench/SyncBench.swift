@@ -14,7 +14,7 @@ struct SyncBench: ParsableCommand {
             Example:
               swift run -c release syncbench apply --slots 100000 --repetitions 3
             """,
-        subcommands: [ApplyBenchmark.self, SnapshotBenchmark.self],
+        subcommands: [ApplyBenchmark.self, ImportBenchmark.self, SnapshotBenchmark.self],
         defaultSubcommand: ApplyBenchmark.self)
 }
 

@@ -27,6 +27,12 @@ public struct RecordRow: Sendable, Equatable {
     public let cells: [String: Cell]
     /// Where it came from, for error messages ("line 4", "record 3").
     public let origin: String
+
+    public init(ref: RecordRef, cells: [String: Cell], origin: String) {
+        self.ref = ref
+        self.cells = cells
+        self.origin = origin
+    }
 }
 
 /// A bad row: where, which record, what is wrong.
