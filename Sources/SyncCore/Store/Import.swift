@@ -25,7 +25,7 @@ extension Store {
             for (index, row) in rows.enumerated() {
                 if index % 1_000 == 0 { progress(index) }
                 let collection = try schema.requireCollection(row.ref.collection)
-                let current = try RecordView.load(row.ref, from: tx.db)
+                let current = try tx.writer.view(of: row.ref)
                 func key(_ field: String, _ element: String = "") -> SlotKey {
                     SlotKey(collection: row.ref.collection, record: row.ref.id, field: field, element: element)
                 }

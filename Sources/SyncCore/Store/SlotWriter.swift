@@ -55,6 +55,14 @@ final class SlotWriter {
         return slots
     }
 
+    /// What a reader sees of a record now (this transaction's writes
+    /// included); nil when no slot of it exists. Served from the cache.
+    func view(of ref: RecordRef) throws -> RecordView? {
+        let slots = try slots(of: ref)
+        guard !slots.isEmpty else { return nil }
+        return RecordView(ref: ref, slots: slots.map { (field: $0.key.field, element: $0.key.element, state: $0.value.state) })
+    }
+
     /// The stored state of a slot and its hash; the empty state when absent.
     func load(_ key: SlotKey) throws -> (state: SlotState, hash: [UInt8]?) {
         let stored = try slots(of: key.recordRef)[FieldElement(field: key.field, element: key.element)]
