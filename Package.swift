@@ -76,7 +76,7 @@ let package = Package(
             path: "Tests/Helpers/store-crash-helper"
         ),
         // Shared by the test targets: temporary directories, built executables.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["SyncCore"], path: "Tests/TestSupport"),
         .testTarget(
             name: "SyncCoreTests",
             dependencies: [

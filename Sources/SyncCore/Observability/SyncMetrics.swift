@@ -39,7 +39,7 @@ public struct SyncMetrics: Sendable {
 }
 
 extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 
     var nanoseconds: Int64 {
         let (seconds, attoseconds) = components

@@ -43,9 +43,9 @@ struct Syncctl {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let out = scratch.appendingPathComponent("out"), err = scratch.appendingPathComponent("err"), inp = scratch.appendingPathComponent("in")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
-        FileManager.default.createFile(atPath: inp.path, contents: Data((input ?? "").utf8))
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: inp.path, contents: Data((input ?? "").utf8))
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         process.standardInput = try FileHandle(forReadingFrom: inp)
@@ -69,14 +69,6 @@ func makeConflict(_ a: Store, _ b: Store, _ ref: RecordRef, field: String, value
 
 /// Pulls each store's whole feed into the other (as the daemons would).
 func exchange(_ a: Store, _ b: Store) throws {
-    for (target, source) in [(a, b), (b, a)] {
-        let sourceID = try source.replicaID
-        var cursor = try target.cursor(for: sourceID)
-        while true {
-            let batch = try source.changes(since: cursor, maxCount: 5_000, maxBytes: 8 << 20, for: try target.replicaID)
-            try target.apply(batch.changes, from: sourceID, cursor: batch.cursor)
-            cursor = batch.cursor
-            if !batch.hasMore { break }
-        }
-    }
+    try pull(into: a, from: b, batchSize: 5_000, maxBytes: 8 << 20)
+    try pull(into: b, from: a, batchSize: 5_000, maxBytes: 8 << 20)
 }
