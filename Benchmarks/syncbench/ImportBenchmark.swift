@@ -38,53 +38,45 @@ struct ImportBenchmark: ParsableCommand {
     func run() throws {
         let rows = rows()
         print("import: \(records) agreements (8 slots each) in transactions of \(batch), \(repetitions) repetitions")
-        var storeTimes: [Double] = [], plainTimes: [Double] = []
+        var figures = SideBySide(count: records, unit: "records/s", storeLabel: "store import", baselineLabel: "plain insert")
         for repetition in 1...repetitions {
-            let dir = URL(fileURLWithPath: scratch).appendingPathComponent("syncbench-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: dir) }
-            let store = try Store(path: dir.appendingPathComponent("data.db").path)
-            try store.withWriteTransaction { db in
-                try db.execute(sql: """
-                    CREATE TABLE plain_agreements(id TEXT PRIMARY KEY, title TEXT, kind TEXT, status TEXT, announced TEXT,
-                        summary TEXT, parties TEXT, minerals TEXT) WITHOUT ROWID
-                    """)
-            }
-            let plainStart = Date()
-            for start in stride(from: 0, to: rows.count, by: batch) {
+            try withScratchStore(in: scratch) { store in
                 try store.withWriteTransaction { db in
-                    let statement = try db.cachedStatement(sql: "INSERT INTO plain_agreements VALUES (?, ?, ?, ?, ?, ?, ?, ?)").sqliteStatement
-                    let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-                    for row in rows[start..<min(start + batch, rows.count)] {
-                        sqlite3_bind_text(statement, 1, row.ref.id, -1, transient)
-                        for (column, field) in ["title", "kind", "status", "announced", "summary", "parties", "minerals"].enumerated() {
-                            let text: String
-                            switch row.cells[field] {
-                            case .scalar(.text(let value))?: text = value
-                            case .members(let members)?: text = "[\"" + members.joined(separator: "\",\"") + "\"]"
-                            default: text = ""
+                    try db.execute(sql: """
+                        CREATE TABLE plain_agreements(id TEXT PRIMARY KEY, title TEXT, kind TEXT, status TEXT, announced TEXT,
+                            summary TEXT, parties TEXT, minerals TEXT) WITHOUT ROWID
+                        """)
+                }
+                let plain = try timed {
+                    for start in stride(from: 0, to: rows.count, by: batch) {
+                        try store.withWriteTransaction { db in
+                            let statement = try db.cachedStatement(sql: "INSERT INTO plain_agreements VALUES (?, ?, ?, ?, ?, ?, ?, ?)").sqliteStatement
+                            let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+                            for row in rows[start..<min(start + batch, rows.count)] {
+                                sqlite3_bind_text(statement, 1, row.ref.id, -1, transient)
+                                for (column, field) in ["title", "kind", "status", "announced", "summary", "parties", "minerals"].enumerated() {
+                                    let text: String
+                                    switch row.cells[field] {
+                                    case .scalar(.text(let value))?: text = value
+                                    case .members(let members)?: text = "[\"" + members.joined(separator: "\",\"") + "\"]"
+                                    default: text = ""
+                                    }
+                                    sqlite3_bind_text(statement, Int32(column + 2), text, -1, transient)
+                                }
+                                guard sqlite3_step(statement) == SQLITE_DONE else { throw ValidationError("plain insert failed") }
+                                sqlite3_reset(statement)
                             }
-                            sqlite3_bind_text(statement, Int32(column + 2), text, -1, transient)
                         }
-                        guard sqlite3_step(statement) == SQLITE_DONE else { throw ValidationError("plain insert failed") }
-                        sqlite3_reset(statement)
                     }
                 }
+                let stored = try timed {
+                    for start in stride(from: 0, to: rows.count, by: batch) {
+                        _ = try store.importRows(Array(rows[start..<min(start + batch, rows.count)]), author: "bench")
+                    }
+                }
+                figures.record(repetition: repetition, store: stored, baseline: plain)
             }
-            let plain = Date().timeIntervalSince(plainStart)
-            let storeStart = Date()
-            for start in stride(from: 0, to: rows.count, by: batch) {
-                _ = try store.importRows(Array(rows[start..<min(start + batch, rows.count)]), author: "bench")
-            }
-            let stored = Date().timeIntervalSince(storeStart)
-            storeTimes.append(stored)
-            plainTimes.append(plain)
-            print(String(format: "  run %d: store %.0f records/s (%.2f s), plain insert %.0f records/s (%.2f s), ratio %.2fx",
-                         repetition, Double(records) / stored, stored, Double(records) / plain, plain, stored / plain))
         }
-        let storeMedian = median(storeTimes), plainMedian = median(plainTimes)
-        print(String(format: "store import: best %.0f records/s, median %.0f records/s", Double(records) / storeTimes.min()!, Double(records) / storeMedian))
-        print(String(format: "plain insert: best %.0f records/s, median %.0f records/s", Double(records) / plainTimes.min()!, Double(records) / plainMedian))
-        print(String(format: "ratio (store time / plain time, medians): %.2fx  (aim: <= 3x)", storeMedian / plainMedian))
+        figures.printSummary()
     }
 }

@@ -13,29 +13,27 @@ struct SnapshotBenchmark: ParsableCommand {
     @Option(help: "Directory for the scratch files.") var scratch = FileManager.default.temporaryDirectory.path
 
     func run() throws {
-        let dir = URL(fileURLWithPath: scratch).appendingPathComponent("syncbench-snap-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try Store(path: dir.appendingPathComponent("data.db").path)
-        let origin = ReplicaID(hex: "0123456789abcdef0123456789abcdef")!
-        let fillStart = Date()
-        let chunk = 20_000
-        for first in stride(from: 0, to: records, by: chunk) {
-            try store.apply(SyntheticDataset.records(min(chunk, records - first), first: first, slotsPerRecord: 3, replica: origin), from: origin)
+        try withScratchStore(in: scratch) { store in
+            let origin = ReplicaID(hex: "0123456789abcdef0123456789abcdef")!
+            let fillStart = Date()
+            let chunk = 20_000
+            for first in stride(from: 0, to: records, by: chunk) {
+                try store.apply(SyntheticDataset.records(min(chunk, records - first), first: first, slotsPerRecord: 3, replica: origin), from: origin)
+            }
+            let databaseBytes = try FileManager.default.attributesOfItem(atPath: store.path)[.size] as? Int ?? 0
+            print(String(format: "filled %d records (%d slots) in %.1f s; database %.1f MB (+ WAL)", records, records * 3,
+                         Date().timeIntervalSince(fillStart), Double(databaseBytes) / 1e6))
+
+            let snapshot = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("bench.\(Snapshots.fileExtension)")
+            let createStart = Date()
+            let manifest = try Snapshots.create(from: store, to: snapshot)
+            let created = Date().timeIntervalSince(createStart)
+            print(String(format: "snapshot create: %.2f s, %.1f MB, %d records, %d slots", created, Double(manifest.bytes) / 1e6, manifest.records, manifest.slots))
+
+            let verifyStart = Date()
+            let problems = try Snapshots.verify(snapshot)
+            let verified = Date().timeIntervalSince(verifyStart)
+            print(String(format: "snapshot verify: %.2f s (checksum, integrity_check, every slot and its history), %d problems", verified, problems.count))
         }
-        let databaseBytes = try FileManager.default.attributesOfItem(atPath: store.path)[.size] as? Int ?? 0
-        print(String(format: "filled %d records (%d slots) in %.1f s; database %.1f MB (+ WAL)", records, records * 3,
-                     Date().timeIntervalSince(fillStart), Double(databaseBytes) / 1e6))
-
-        let snapshot = dir.appendingPathComponent("bench.\(Snapshots.fileExtension)")
-        let createStart = Date()
-        let manifest = try Snapshots.create(from: store, to: snapshot)
-        let created = Date().timeIntervalSince(createStart)
-        print(String(format: "snapshot create: %.2f s, %.1f MB, %d records, %d slots", created, Double(manifest.bytes) / 1e6, manifest.records, manifest.slots))
-
-        let verifyStart = Date()
-        let problems = try Snapshots.verify(snapshot)
-        let verified = Date().timeIntervalSince(verifyStart)
-        print(String(format: "snapshot verify: %.2f s (checksum, integrity_check, every slot and its history), %d problems", verified, problems.count))
     }
 }

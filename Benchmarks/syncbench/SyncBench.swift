@@ -34,67 +34,51 @@ struct ApplyBenchmark: ParsableCommand {
         let peer = ReplicaID(hex: "0123456789abcdef0123456789abcdef")!
         let changes = SyntheticDataset.slotChanges(count: slots, replica: peer)
         print("apply: \(slots) slot states in batches of \(batch), \(repetitions) repetitions")
-        var storeTimes: [Double] = []
-        var plainTimes: [Double] = []
+        var figures = SideBySide(count: slots, unit: "rows/s", storeLabel: "store apply", baselineLabel: "plain upsert")
         for repetition in 1...repetitions {
-            let dir = URL(fileURLWithPath: scratch).appendingPathComponent("syncbench-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: dir) }
-            let store = try Store(path: dir.appendingPathComponent("data.db").path)
-            try store.withWriteTransaction { db in
-                try db.execute(sql: """
-                    CREATE TABLE plain_slots(collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL, element TEXT NOT NULL,
-                        state BLOB NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(collection, record, field, element)) WITHOUT ROWID;
-                    CREATE UNIQUE INDEX plain_slots_seq ON plain_slots(seq);
-                    """)
-            }
-            let encoded = changes.map { SlotStateCodec.encode($0.state) }
-
-            let plainStart = Date()
-            var seq: Int64 = 0
-            for start in stride(from: 0, to: changes.count, by: batch) {
+            try withScratchStore(in: scratch) { store in
                 try store.withWriteTransaction { db in
-                    // Prepared once, bound through the C API: the fastest plain upsert from Swift.
-                    let statement = try db.cachedStatement(sql: """
-                        INSERT INTO plain_slots(collection, record, field, element, state, seq) VALUES (?, ?, ?, ?, ?, ?)
-                        ON CONFLICT(collection, record, field, element) DO UPDATE SET state = excluded.state, seq = excluded.seq
-                        """).sqliteStatement
-                    let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-                    for index in start..<min(start + batch, changes.count) {
-                        let key = changes[index].key
-                        seq += 1
-                        for (column, text) in [key.collection, key.record, key.field, key.element].enumerated() {
-                            sqlite3_bind_text(statement, Int32(column + 1), text, -1, transient)
+                    try db.execute(sql: """
+                        CREATE TABLE plain_slots(collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL, element TEXT NOT NULL,
+                            state BLOB NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(collection, record, field, element)) WITHOUT ROWID;
+                        CREATE UNIQUE INDEX plain_slots_seq ON plain_slots(seq);
+                        """)
+                }
+                let encoded = changes.map { SlotStateCodec.encode($0.state) }
+                var seq: Int64 = 0
+                let plain = try timed {
+                    for start in stride(from: 0, to: changes.count, by: batch) {
+                        try store.withWriteTransaction { db in
+                            // Prepared once, bound through the C API: the fastest plain upsert from Swift.
+                            let statement = try db.cachedStatement(sql: """
+                                INSERT INTO plain_slots(collection, record, field, element, state, seq) VALUES (?, ?, ?, ?, ?, ?)
+                                ON CONFLICT(collection, record, field, element) DO UPDATE SET state = excluded.state, seq = excluded.seq
+                                """).sqliteStatement
+                            let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+                            for index in start..<min(start + batch, changes.count) {
+                                let key = changes[index].key
+                                seq += 1
+                                for (column, text) in [key.collection, key.record, key.field, key.element].enumerated() {
+                                    sqlite3_bind_text(statement, Int32(column + 1), text, -1, transient)
+                                }
+                                encoded[index].withUnsafeBytes { _ = sqlite3_bind_blob(statement, 5, $0.baseAddress, Int32($0.count), transient) }
+                                sqlite3_bind_int64(statement, 6, seq)
+                                guard sqlite3_step(statement) == SQLITE_DONE else { throw ValidationError("plain upsert failed") }
+                                sqlite3_reset(statement)
+                            }
                         }
-                        encoded[index].withUnsafeBytes { _ = sqlite3_bind_blob(statement, 5, $0.baseAddress, Int32($0.count), transient) }
-                        sqlite3_bind_int64(statement, 6, seq)
-                        guard sqlite3_step(statement) == SQLITE_DONE else { throw ValidationError("plain upsert failed") }
-                        sqlite3_reset(statement)
                     }
                 }
+                var cursor: UInt64 = 0
+                let stored = try timed {
+                    for start in stride(from: 0, to: changes.count, by: batch) {
+                        cursor += 1
+                        try store.apply(Array(changes[start..<min(start + batch, changes.count)]), from: peer, cursor: cursor)
+                    }
+                }
+                figures.record(repetition: repetition, store: stored, baseline: plain)
             }
-            let plain = Date().timeIntervalSince(plainStart)
-
-            let storeStart = Date()
-            var cursor: UInt64 = 0
-            for start in stride(from: 0, to: changes.count, by: batch) {
-                cursor += 1
-                try store.apply(Array(changes[start..<min(start + batch, changes.count)]), from: peer, cursor: cursor)
-            }
-            let stored = Date().timeIntervalSince(storeStart)
-            storeTimes.append(stored)
-            plainTimes.append(plain)
-            print(String(format: "  run %d: store %.0f rows/s (%.2f s), plain upsert %.0f rows/s (%.2f s), ratio %.2fx",
-                         repetition, Double(slots) / stored, stored, Double(slots) / plain, plain, stored / plain))
         }
-        let storeMedian = median(storeTimes), plainMedian = median(plainTimes)
-        print(String(format: "store apply:  best %.0f rows/s, median %.0f rows/s", Double(slots) / storeTimes.min()!, Double(slots) / storeMedian))
-        print(String(format: "plain upsert: best %.0f rows/s, median %.0f rows/s", Double(slots) / plainTimes.min()!, Double(slots) / plainMedian))
-        print(String(format: "ratio (store time / plain time, medians): %.2fx  (aim: <= 3x)", storeMedian / plainMedian))
+        figures.printSummary()
     }
-}
-
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
