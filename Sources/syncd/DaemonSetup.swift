@@ -28,22 +28,22 @@ struct DaemonSetup: Sendable {
             throw ConfigError(path: configPath, key: nil, message: "no such file")
         }
         let defaults = DaemonConfig.machineDefaults(environment: environment)
-        // Checks the config (environment included) before creating anything else.
-        if FileManager.default.fileExists(atPath: configPath) {
-            _ = try Self.load(configPath, defaults: defaults, listen: listenOverride, environment: environment)
-        }
-        let initialized = try DataDirectory.initialize(directory, configPath: configPath, defaults: defaults, listen: listenOverride)
-        let config = try Self.load(configPath, defaults: defaults, listen: listenOverride, environment: environment)
-        if initialized.created.contains("config") { logger.info("wrote a default config", metadata: ["path": "\(configPath)"]) }
-        if initialized.created.contains("identity") { logger.info("created the device identity", metadata: ["device": "\(initialized.deviceID)"]) }
-        if let path = config.teamCA {
+        // An existing config (environment included) is checked before anything is created.
+        let existing = FileManager.default.fileExists(atPath: configPath)
+            ? try Self.load(configPath, defaults: defaults, listen: listenOverride, environment: environment) : nil
+        if let path = existing?.teamCA {
             do { _ = try TeamCA(path: path) } catch { throw ConfigError(path: configPath, key: "team_ca", message: "\(error)") }
         }
-        let (identity, _) = try DeviceIdentity.loadOrCreate(in: directory.url, deviceName: config.deviceName)
         var options = Store.Options()
-        options.maxClockDriftMillis = UInt64(config.maxClockDriftSeconds) * 1_000
         options.logger = logger
-        let (store, _) = try directory.openStore(deviceID: identity.deviceID.description, options: options)
+        if let existing { options.maxClockDriftMillis = UInt64(existing.maxClockDriftSeconds) * 1_000 }
+        let initialized = try DataDirectory.initialize(directory, configPath: configPath, defaults: defaults, listen: listenOverride, options: options)
+        // A config written just now is the template: it holds the defaults.
+        let config = try existing ?? Self.load(configPath, defaults: defaults, listen: listenOverride, environment: environment)
+        if initialized.created.contains("config") { logger.info("wrote a default config", metadata: ["path": "\(configPath)"]) }
+        if initialized.created.contains("identity") { logger.info("created the device identity", metadata: ["device": "\(initialized.deviceID)"]) }
+        let identity = initialized.identity
+        let store = initialized.store
         let seeded = initialized.created.contains("database")
         return DaemonSetup(directory: directory, configPath: configPath, configBox: ConfigBox(config), identity: identity, store: store,
                            created: created, seeded: seeded, listenOverride: listenOverride, logger: logger)

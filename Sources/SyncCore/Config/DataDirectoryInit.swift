@@ -2,7 +2,9 @@ import Foundation
 
 extension DataDirectory {
     public struct Initialized: Sendable {
-        public let deviceID: DeviceID
+        public let identity: DeviceIdentity
+        public let store: Store
+        public var deviceID: DeviceID { identity.deviceID }
         /// What this call created: "directory", "identity", "config", "database".
         public let created: [String]
     }
@@ -10,7 +12,8 @@ extension DataDirectory {
     /// Creates whatever is missing of a data directory: the directory (0700),
     /// the device identity, a commented config and the seeded database.
     /// Shared by `syncd`'s first start and `syncctl init`.
-    public static func initialize(_ directory: DataDirectory, configPath: String, defaults: DaemonConfig, listen: HostPort?) throws -> Initialized {
+    public static func initialize(_ directory: DataDirectory, configPath: String, defaults: DaemonConfig, listen: HostPort?,
+                                  options: Store.Options = Store.Options()) throws -> Initialized {
         var created: [String] = []
         if !FileManager.default.fileExists(atPath: directory.path) { created.append("directory") }
         try directory.create()
@@ -22,8 +25,8 @@ extension DataDirectory {
         let config = try DaemonConfig.load(from: URL(fileURLWithPath: configPath), defaults: defaults)
         let (identity, newIdentity) = try DeviceIdentity.loadOrCreate(in: directory.url, deviceName: config.deviceName)
         if newIdentity { created.append("identity") }
-        let (_, seeded) = try directory.openStore(deviceID: identity.deviceID.description)
+        let (store, seeded) = try directory.openStore(deviceID: identity.deviceID.description, options: options)
         if seeded { created.append("database") }
-        return Initialized(deviceID: identity.deviceID, created: created)
+        return Initialized(identity: identity, store: store, created: created)
     }
 }
