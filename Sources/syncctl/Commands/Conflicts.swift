@@ -47,7 +47,7 @@ enum ConflictDisplay {
         Swift.print("\(conflict.key.recordRef) \(field)  [\(conflict.token)]")
         for (index, version) in conflict.siblings.enumerated() {
             let value = conflict.key.field == SlotKey.existsField ? (version.value == .bool(true) ? "keep" : "delete") : Display.value(version.value)
-            Swift.print("  \(index + 1). \(Display.fit(value, 40).trimmingCharacters(in: .whitespaces))")
+            Swift.print("  \(index + 1). \(Display.clip(value, 40))")
             Swift.print("     by \(version.author) on \(Display.device(version.dot.replica, devices)), \(Display.time(version.hlc.date))")
         }
     }

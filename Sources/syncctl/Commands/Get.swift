@@ -48,7 +48,7 @@ struct Get: ParsableCommand {
                     } else if let reading = view.scalars[field.name], reading.isConflicted {
                         print("  \(label)  !! conflict:")
                         for (index, version) in reading.siblings.enumerated() {
-                            print("     \(index + 1). \(Display.fit(Display.value(version.value), 40).trimmingCharacters(in: .whitespaces))  by \(version.author) on \(Display.device(version.dot.replica, devices))")
+                            print("     \(index + 1). \(Display.clip(Display.value(version.value), 40))  by \(version.author) on \(Display.device(version.dot.replica, devices))")
                         }
                     } else {
                         print("  \(label)  \(Display.value(view.value(field.name)))")

@@ -34,7 +34,7 @@ struct History: ParsableCommand {
                 for entry in entries {
                     let slot = entry.key.element.isEmpty ? entry.key.field : "\(entry.key.field)[\(entry.key.element)]"
                     let value = entry.key.element.isEmpty ? Display.value(entry.version.value) : (entry.version.value == .bool(true) ? "added" : "removed")
-                    print("\(Display.time(entry.version.hlc.date))  \(slot) = \(Display.fit(value, 40).trimmingCharacters(in: .whitespaces))")
+                    print("\(Display.time(entry.version.hlc.date))  \(slot) = \(Display.clip(value, 40))")
                     print("    by \(entry.version.author) on \(Display.device(entry.version.dot.replica, devices)), \(entry.isCurrent ? "current" : "superseded")")
                 }
             }

@@ -127,28 +127,3 @@ struct OutputSink {
         guard rename(temporary, path) == 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
     }
 }
-
-/// "imported 4000/20000" on standard error for long runs.
-final class Progress {
-    let label: String
-    let total: Int
-    let enabled: Bool
-    private var last = -1
-
-    init(label: String, total: Int, enabled: Bool) {
-        self.label = label
-        self.total = total
-        self.enabled = enabled
-    }
-
-    func update(_ done: Int) {
-        let step = max(1, min(1_000, total / 100))
-        guard enabled, done / step != last / step || done == total else { return }
-        last = done
-        FileHandle.standardError.write(Data("\r\(label) \(done)/\(total)".utf8))
-    }
-
-    func finish() {
-        if enabled { FileHandle.standardError.write(Data("\n".utf8)) }
-    }
-}

@@ -133,29 +133,3 @@ struct MergeSnapshot: ParsableCommand {
         }
     }
 }
-
-/// "copying the database… 12 s" on standard error, once a second, for work
-/// that cannot report its own progress.
-final class ElapsedTicker: @unchecked Sendable {
-    private let lock = NSLock()
-    private var running = true
-    private let enabled: Bool
-
-    init(label: String, enabled: Bool) {
-        self.enabled = enabled
-        guard enabled else { return }
-        let started = Date()
-        Thread.detachNewThread { [self] in
-            while true {
-                Thread.sleep(forTimeInterval: 1)
-                guard lock.withLock({ running }) else { return }
-                FileHandle.standardError.write(Data("\r\(label)… \(Int(Date().timeIntervalSince(started))) s".utf8))
-            }
-        }
-    }
-
-    func stop() {
-        lock.withLock { running = false }
-        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-    }
-}

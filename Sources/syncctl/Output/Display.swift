@@ -14,6 +14,11 @@ enum Display {
         "\(value(version.value))  (by \(version.author), replica \(version.dot.replica.short), \(version.hlc))"
     }
 
+    /// Cuts `text` to at most `width` columns (ellipsis when cut), without padding.
+    static func clip(_ text: String, _ width: Int) -> String {
+        fit(text, width).trimmingCharacters(in: .whitespaces)
+    }
+
     /// Fits `text` into `width` columns, with an ellipsis when cut.
     static func fit(_ text: String, _ width: Int) -> String {
         let flat = text.replacingOccurrences(of: "\n", with: " ")
