@@ -6,7 +6,7 @@ import GRDBSQLite
 import SyncCore
 
 @main
-struct SyncBench: ParsableCommand {
+struct SyncBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "syncbench",
         abstract: "Measures SyncCore against plain SQLite on the same machine, in the same run.",
@@ -14,7 +14,7 @@ struct SyncBench: ParsableCommand {
             Example:
               swift run -c release syncbench apply --slots 100000 --repetitions 3
             """,
-        subcommands: [ApplyBenchmark.self, ImportBenchmark.self, SnapshotBenchmark.self],
+        subcommands: [ApplyBenchmark.self, ImportBenchmark.self, SyncBenchmark.self, ConvergenceBenchmark.self, SnapshotBenchmark.self],
         defaultSubcommand: ApplyBenchmark.self)
 }
 

@@ -76,8 +76,11 @@ public struct ControlServer: Sendable {
                 }
             }
             return ControlResponse(ok: true, status: try await status(), caughtUp: false)
+        case "changed":
+            try await node.notifier.checkForeignWrites()
+            return ControlResponse(ok: true)
         default:
-            return ControlResponse(ok: false, error: "unknown command '\(request.command)' (known: status, sync)")
+            return ControlResponse(ok: false, error: "unknown command '\(request.command)' (known: status, sync, changed)")
         }
     }
 

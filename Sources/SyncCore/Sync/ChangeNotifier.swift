@@ -4,8 +4,9 @@ import Logging
 /// Knows this replica's highest seq and wakes sessions waiting for news.
 ///
 /// Merges from peers report their new seq directly; writes by other processes
-/// (`syncctl`) are found by polling `max(seq)` every `pollInterval`, which is
-/// what ships them to peers within a second.
+/// (`syncctl`) are announced by a `changed` nudge on the control socket, and
+/// found by polling `max(seq)` every `local_poll_ms` when nobody nudges
+/// (`sqlite3` edits of the views do not exist; other writers may forget).
 public final class ChangeNotifier: @unchecked Sendable {
     private let lock = NSLock()
     private var highest: UInt64
@@ -22,18 +23,44 @@ public final class ChangeNotifier: @unchecked Sendable {
         return highest
     }
 
-    /// Reports that the store reached `seq`.
+    /// Reports that the store reached `seq`, waking whoever waits for less.
     public func advance(to seq: UInt64) {
         lock.lock()
         if seq > highest { highest = seq }
+        let woken = waiters.filter { $0.value.seq < highest }
+        for id in woken.keys { waiters[id] = nil }
         lock.unlock()
+        for waiter in woken.values { waiter.continuation.resume() }
     }
 
-    /// Returns once the highest seq exceeds `seq` (checks every 20 ms; cancellable).
+    private var waiters: [UUID: (seq: UInt64, continuation: CheckedContinuation<Void, Error>)] = [:]
+
+    /// Returns once the highest seq exceeds `seq` (woken by `advance`; cancellable).
     public func wait(beyond seq: UInt64) async throws {
-        while highestSeq <= seq {
-            try await Task.sleep(nanoseconds: 20_000_000)
+        let id = UUID()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                lock.lock()
+                if highest > seq || Task.isCancelled {
+                    lock.unlock()
+                    if Task.isCancelled { continuation.resume(throwing: CancellationError()) } else { continuation.resume() }
+                    return
+                }
+                waiters[id] = (seq, continuation)
+                lock.unlock()
+            }
+        } onCancel: {
+            lock.lock()
+            let waiter = waiters.removeValue(forKey: id)
+            lock.unlock()
+            waiter?.continuation.resume(throwing: CancellationError())
         }
+    }
+
+    /// Reads the store's highest seq now (after a nudge from `syncctl`).
+    public func checkForeignWrites() async throws {
+        let store = self.store
+        advance(to: try await Blocking.run { try store.highestSeq() })
     }
 
     /// Polls the database for commits made by other processes, until cancelled.

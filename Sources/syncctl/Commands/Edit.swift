@@ -22,6 +22,7 @@ struct Create: ParsableCommand {
             let store = try global.openStore()
             let parsed = try EditArguments.parse(edits, for: try store.schema.requireCollection(ref.collection))
             let receipt = try store.create(ref, parsed, author: try global.resolvedAuthor())
+            global.nudgeDaemon()
             print("created \(ref) (\(receipt.slotsWritten) slots written)")
         }
     }
@@ -49,6 +50,7 @@ struct Set: ParsableCommand {
             let store = try global.openStore()
             let parsed = try EditArguments.parse(edits, for: try store.schema.requireCollection(ref.collection))
             let receipt = try store.update(ref, parsed, author: try global.resolvedAuthor())
+            global.nudgeDaemon()
             print("updated \(ref) (\(receipt.slotsWritten) slots written)")
         }
     }
@@ -66,6 +68,7 @@ struct Delete: ParsableCommand {
         try reportingErrors {
             let ref = try parseRecordRef(record)
             try global.openStore().delete(ref, author: try global.resolvedAuthor())
+            global.nudgeDaemon()
             print("deleted \(ref)")
         }
     }

@@ -6,6 +6,8 @@ struct InteractiveResolver {
     let store: Store
     let author: String
     let listing: ConflictListing
+    /// Called after each resolution is committed (tells the daemon to ship it).
+    var committed: () -> Void = {}
 
     func run(collection: String?) throws {
         let conflicts = try store.conflicts(in: collection)
@@ -51,6 +53,7 @@ struct InteractiveResolver {
                 }
                 do {
                     try store.resolve(conflict.key, expecting: conflict.siblings.map(\.dot), value: chosen!, author: author)
+                    committed()
                     print("  resolved: \(conflict.key.field) = \(Display.value(chosen!))")
                     resolved += 1
                     continue loop

@@ -38,6 +38,7 @@ struct Import: ParsableCommand {
             let progress = Progress(label: "imported", total: rows.count, enabled: rows.count > 2_000 && !global.json)
             let report = try store.importRows(rows, author: try global.resolvedAuthor(), knownErrors: errors) { progress.update($0) }
             progress.finish()
+            if report.slotsWritten > 0 { global.nudgeDaemon() }
             struct Output: Encodable { let created, changed, unchanged, slotsWritten: Int }
             try global.emit(Output(created: report.created, changed: report.changed, unchanged: report.unchanged, slotsWritten: report.slotsWritten)) {
                 print("\(report.created) created, \(report.changed) changed, \(report.unchanged) unchanged (\(report.slotsWritten) slots written)")

@@ -41,7 +41,8 @@ struct Resolve: ParsableCommand {
             let store = try global.openStore()
             if interactive {
                 if let record { _ = try store.schema.requireCollection(record) }
-                try InteractiveResolver(store: store, author: try global.resolvedAuthor(), listing: ConflictListing(directory: global.directory))
+                try InteractiveResolver(store: store, author: try global.resolvedAuthor(), listing: ConflictListing(directory: global.directory),
+                                        committed: global.nudgeDaemon)
                     .run(collection: record)
                 return
             }
@@ -56,6 +57,7 @@ struct Resolve: ParsableCommand {
             guard listed == conflict.token else { throw StoreError.siblingsChanged(key, current: conflict.siblings) }
             let chosen = try Resolution.value(for: conflict, pick: pick, typed: value, schema: collection)
             try store.resolve(key, expecting: conflict.siblings.map(\.dot), value: chosen, author: try global.resolvedAuthor())
+            global.nudgeDaemon()
             try global.emit(["resolved": key.description, "value": Display.value(chosen)]) {
                 print("resolved \(ref) \(key.field) = \(Display.value(chosen))")
             }

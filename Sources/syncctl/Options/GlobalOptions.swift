@@ -45,6 +45,11 @@ struct GlobalOptions: ParsableArguments {
         return PeerListEditor(path: configPath, defaults: DaemonConfig.machineDefaults())
     }
 
+    /// Tells a running daemon to ship what this command just wrote (no-op when none runs).
+    func nudgeDaemon() {
+        LocalWriteNudge.send(controlSocket: directory.controlSocketPath)
+    }
+
     /// Asks the running daemon over the control socket.
     func control(_ request: ControlRequest, timeout: Double = 10) throws -> ControlResponse {
         let response: ControlResponse

@@ -1,24 +1,23 @@
 import Foundation
 import SyncCore
-import TestSupport
 
 /// A real `syncd` process on 127.0.0.1 with its own data directory and
 /// identity. The identity and config are written before the first start so
 /// peers can be configured with each other's device IDs.
-final class DaemonProcess: @unchecked Sendable {
-    let name: String
-    let directory: URL
-    let deviceID: DeviceID
-    private(set) var port = 0
+public final class DaemonProcess: @unchecked Sendable {
+    public let name: String
+    public let directory: URL
+    public let deviceID: DeviceID
+    public private(set) var port = 0
     private var process: Process?
     private let lock = NSLock()
     private var output = ""
 
     /// What the daemon printed on standard output since its last start.
-    var printed: String { lock.withLock { output } }
+    public var printed: String { lock.withLock { output } }
 
     /// Settings that make tests fast: quick reconnects, keepalives and digests.
-    static let fastSettings = """
+    public static let fastSettings = """
         reconnect:
           initial_ms: 100
           max_ms: 1000
@@ -34,7 +33,7 @@ final class DaemonProcess: @unchecked Sendable {
 
     /// A daemon whose data directory is left for `syncd` itself to create,
     /// found through `environment` (HOME, XDG_DATA_HOME, SYNCD_DATA_DIR).
-    init(unprepared name: String, directory: URL, environment: [String: String]) {
+    public init(unprepared name: String, directory: URL, environment: [String: String]) {
         self.name = name
         self.directory = directory
         deviceID = DeviceID(spki: [])
@@ -42,7 +41,7 @@ final class DaemonProcess: @unchecked Sendable {
         self.environment = environment
     }
 
-    init(_ name: String, in root: TemporaryDirectory, extraConfig: String = "") throws {
+    public init(_ name: String, in root: TemporaryDirectory, settings: String = DaemonProcess.fastSettings, extraConfig: String = "") throws {
         self.name = name
         directory = root.url.appendingPathComponent(name)
         passDataDir = true
@@ -54,7 +53,7 @@ final class DaemonProcess: @unchecked Sendable {
             author: \(name)
             device_name: \(name)
             peers: []
-            \(Self.fastSettings)
+            \(settings)
             \(extraConfig)
             """
         try Data(config.utf8).write(to: directory.appendingPathComponent("config.yaml"))
@@ -62,14 +61,16 @@ final class DaemonProcess: @unchecked Sendable {
 
     deinit { kill() }
 
-    var configPath: String { directory.appendingPathComponent("config.yaml").path }
-    var logPath: String { directory.deletingLastPathComponent().appendingPathComponent("\(name).log").path }
-    var address: HostPort { HostPort(host: "127.0.0.1", port: port) }
-    var isRunning: Bool { lock.withLock { process?.isRunning ?? false } }
-    var exitStatus: Int32? { lock.withLock { process.flatMap { $0.isRunning ? nil : $0.terminationStatus } } }
+    public var configPath: String { directory.appendingPathComponent("config.yaml").path }
+    public var logPath: String { directory.deletingLastPathComponent().appendingPathComponent("\(name).log").path }
+    public var address: HostPort { HostPort(host: "127.0.0.1", port: port) }
+    /// The running process's id (nil when stopped).
+    public var pid: Int32? { lock.withLock { process.flatMap { $0.isRunning ? $0.processIdentifier : nil } } }
+    public var isRunning: Bool { lock.withLock { process?.isRunning ?? false } }
+    public var exitStatus: Int32? { lock.withLock { process.flatMap { $0.isRunning ? nil : $0.terminationStatus } } }
 
     /// Starts the daemon and waits until it listens; later starts reuse the port.
-    func start(timeout: Duration = .seconds(30)) async throws {
+    public func start(timeout: Duration = .seconds(30)) async throws {
         let process = Process()
         process.executableURL = BuiltProducts.executable("syncd")
         process.arguments = (passDataDir ? ["--data-dir", directory.path] : []) + ["--listen", "127.0.0.1:\(port)", "--log-level", "debug"]
@@ -106,7 +107,7 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     /// SIGTERM, then waits for a clean exit.
-    func stop() async throws {
+    public func stop() async throws {
         guard let process = lock.withLock({ self.process }), process.isRunning else { return }
         process.terminate()
         let deadline = ContinuousClock.now + .seconds(20)
@@ -119,34 +120,34 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     /// SIGKILL: no chance to clean up.
-    func kill() {
+    public func kill() {
         guard let process = lock.withLock({ self.process }), process.isRunning else { return }
         Foundation.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 
-    func setPeers(_ peers: [PeerConfig]) throws {
+    public func setPeers(_ peers: [PeerConfig]) throws {
         try PeerListEditor(path: configPath, defaults: DaemonConfig.machineDefaults()).save(peers)
     }
 
     /// A peer entry for this daemon, as another daemon would configure it.
-    func asPeer(dial: Bool = true, mode: PeerMode = .sendReceive) -> PeerConfig {
+    public func asPeer(dial: Bool = true, mode: PeerMode = .sendReceive) -> PeerConfig {
         PeerConfig(deviceID: deviceID, name: name, address: dial ? address : nil, mode: mode)
     }
 
     /// The daemon's database, opened directly (as `syncctl` does).
-    func store() throws -> Store {
+    public func store() throws -> Store {
         try Store(path: directory.appendingPathComponent("data.db").path)
     }
 
-    func digest() throws -> String { try store().digest().hex }
+    public func digest() throws -> String { try store().digest().hex }
 
-    func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    public func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    func log(last lines: Int) -> String { log().split(separator: "\n").suffix(lines).joined(separator: "\n") }
+    public func log(last lines: Int) -> String { log().split(separator: "\n").suffix(lines).joined(separator: "\n") }
 
     /// Waits until every configured peer is connected and caught up.
-    func waitUntilInSync(timeout: Duration = .seconds(30)) async throws {
+    public func waitUntilInSync(timeout: Duration = .seconds(30)) async throws {
         let synced = try await eventually(timeout: timeout) {
             guard let peers = try control(ControlRequest(command: "status")).status?.peers, !peers.isEmpty else { return false }
             return peers.allSatisfy { $0.state == "connected" && ($0.caughtUp || $0.mode == PeerMode.sendOnly.rawValue) }
@@ -154,19 +155,19 @@ final class DaemonProcess: @unchecked Sendable {
         guard synced else { throw HarnessError("\(name) did not get in sync with its peers:\n\(log(last: 30))") }
     }
 
-    func status() throws -> DaemonStatus {
+    public func status() throws -> DaemonStatus {
         guard let status = try control(ControlRequest(command: "status")).status else { throw HarnessError("no status from \(name)") }
         return status
     }
 
     /// Asks the daemon over its control socket.
-    func control(_ request: ControlRequest, timeout: Double = 10) throws -> ControlResponse {
+    public func control(_ request: ControlRequest, timeout: Double = 10) throws -> ControlResponse {
         try ControlClient(path: directory.appendingPathComponent("control.sock").path).send(request, timeout: timeout)
     }
 }
 
 /// Configures each pair as peers of each other; the first of each pair dials.
-func connect(_ pairs: [(DaemonProcess, DaemonProcess)], modes: [String: PeerMode] = [:]) throws {
+public func connect(_ pairs: [(DaemonProcess, DaemonProcess)], modes: [String: PeerMode] = [:]) throws {
     var peers: [String: [PeerConfig]] = [:]
     var daemons: [String: DaemonProcess] = [:]
     for (dialer, listener) in pairs {
@@ -178,13 +179,13 @@ func connect(_ pairs: [(DaemonProcess, DaemonProcess)], modes: [String: PeerMode
     for (name, list) in peers { try daemons[name]!.setPeers(list) }
 }
 
-struct HarnessError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct HarnessError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Polls `condition` until it holds or the timeout passes.
-func eventually(timeout: Duration = .seconds(30), every interval: Duration = .milliseconds(50), _ condition: () throws -> Bool) async throws -> Bool {
+public func eventually(timeout: Duration = .seconds(30), every interval: Duration = .milliseconds(50), _ condition: () throws -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if (try? condition()) == true { return true }
