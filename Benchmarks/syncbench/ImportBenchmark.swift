@@ -20,7 +20,8 @@ struct ImportBenchmark: ParsableCommand {
     static let statuses = ["proposed", "negotiating", "active", "suspended", "expired"]
     static let kinds = ["initiative", "concession", "supply", "export-control", "license"]
 
-    func rows() -> [RecordRow] {
+    /// `records` synthetic agreements as import rows (the same values as `SyntheticDataset`).
+    static func rows(_ records: Int) -> [RecordRow] {
         (0..<records).map { index in
             let cells: [String: RecordRow.Cell] = [
                 "title": .scalar(.text("Synthetic agreement number \(index) on critical minerals supply")),
@@ -36,7 +37,7 @@ struct ImportBenchmark: ParsableCommand {
     }
 
     func run() throws {
-        let rows = rows()
+        let rows = Self.rows(records)
         print("import: \(records) agreements (8 slots each) in transactions of \(batch), \(repetitions) repetitions")
         var figures = SideBySide(count: records, unit: "records/s", storeLabel: "store import", baselineLabel: "plain insert")
         for repetition in 1...repetitions {

@@ -14,7 +14,7 @@ struct SyncBench: AsyncParsableCommand {
             Example:
               swift run -c release syncbench apply --slots 100000 --repetitions 3
             """,
-        subcommands: [ApplyBenchmark.self, ImportBenchmark.self, SyncBenchmark.self, ConvergenceBenchmark.self, SnapshotBenchmark.self],
+        subcommands: [ApplyBenchmark.self, ImportBenchmark.self, SyncBenchmark.self, ConvergenceBenchmark.self, LibrariesBenchmark.self, SnapshotBenchmark.self],
         defaultSubcommand: ApplyBenchmark.self)
 }
 

@@ -49,6 +49,13 @@ public enum SyncMessage: Equatable, Sendable {
         public var hasMore: Bool
         /// The sender's highest seq when it built the batch (for lag).
         public var highestSeq: UInt64
+
+        public init(changes: [SlotChange], cursor: UInt64, hasMore: Bool, highestSeq: UInt64) {
+            self.changes = changes
+            self.cursor = cursor
+            self.hasMore = hasMore
+            self.highestSeq = highestSeq
+        }
     }
 
     public struct DigestReport: Equatable, Sendable {
