@@ -13,9 +13,9 @@ enum QueryBenchmark {
             return
         }
         let id = SyntheticDataset.id(records / 3)
-        let startSyncctl = try time([syncctl, "--help"], repetitions: repetitions)
+        let startSyncctl = try time([syncctl, "get", "--help"], repetitions: repetitions)
         let startSqlite = try time([sqlite3, ":memory:", "select 1"], repetitions: repetitions)
-        print("queries on \(records) records; process start: syncctl \((startSyncctl * 1_000).f1) ms, sqlite3 \((startSqlite * 1_000).f1) ms")
+        print("queries on \(records) records; process start (`syncctl get --help`, `sqlite3 :memory:`): syncctl \((startSyncctl * 1_000).f1) ms, sqlite3 \((startSqlite * 1_000).f1) ms")
         let cases: [(label: String, syncctl: [String], sqlite: String)] = [
             ("get \(id)", ["get", "agreements/\(id)"], "SELECT * FROM agreements WHERE id = '\(id)'"),
             ("list --where status=active", ["list", "agreements", "--where", "status=active"],

@@ -10,12 +10,42 @@ import GRDB
 struct CollectionViews {
     let schema: Schema
 
+    /// Whether every view table exists with the schema's columns and indexes.
+    func isCurrent(in db: Database) throws -> Bool {
+        for collection in schema.collections {
+            if try existingColumns(collection, in: db) != expectedColumns(collection) { return false }
+            let present = Set(try db.indexes(on: collection.name).map(\.name))
+            if !Set(indexNames(collection)).isSubset(of: present) { return false }
+        }
+        return true
+    }
+
+    private func expectedColumns(_ collection: CollectionSchema) -> [String] {
+        ["id"] + collection.fields.map(\.name) + ["conflicted"]
+    }
+
+    private func existingColumns(_ collection: CollectionSchema, in db: Database) throws -> [String] {
+        try db.tableExists(collection.name) ? try db.columns(in: collection.name).map(\.name) : []
+    }
+
+    /// Indexed fields: enums and references, what `list --where` filters on.
+    private func indexedFields(_ collection: CollectionSchema) -> [FieldSchema] {
+        collection.fields.filter { !$0.isSet && Self.indexedTypes.contains($0.type) }
+    }
+
+    private func indexNames(_ collection: CollectionSchema) -> [String] {
+        indexedFields(collection).map { "\(collection.name)_by_\($0.name)" }
+    }
+
     /// Creates missing tables and rebuilds any whose columns no longer match the schema.
     func prepare(in db: Database) throws {
         for collection in schema.collections {
-            let expected = ["id"] + collection.fields.map(\.name) + ["conflicted"]
-            let existing = try db.tableExists(collection.name) ? try db.columns(in: collection.name).map(\.name) : []
-            if existing == expected { continue }
+            let expected = expectedColumns(collection)
+            let existing = try existingColumns(collection, in: db)
+            if existing == expected {
+                for field in indexedFields(collection) { try createIndex(collection, field, in: db) }
+                continue
+            }
             if !existing.isEmpty { try db.execute(sql: "DROP TABLE \(collection.name.quotedDatabaseIdentifier)") }
             let columns = collection.fields.map { field in
                 "\(field.name.quotedDatabaseIdentifier) \(Self.columnType(field))"
@@ -26,15 +56,17 @@ struct CollectionViews {
                     \(columns.joined(separator: ",\n    ")),
                     conflicted INTEGER NOT NULL DEFAULT 0)
                 """)
-            for field in collection.fields where Self.indexedTypes.contains(field.type) {
-                try db.execute(sql: """
-                    CREATE INDEX \("\(collection.name)_by_\(field.name)".quotedDatabaseIdentifier)
-                    ON \(collection.name.quotedDatabaseIdentifier)(\(field.name.quotedDatabaseIdentifier))
-                    """)
-            }
+            for field in indexedFields(collection) { try createIndex(collection, field, in: db) }
             let records = try String.fetchAll(db, sql: "SELECT DISTINCT record FROM sync_slots WHERE collection = ?", arguments: [collection.name])
             for record in records { try refresh(RecordRef(collection: collection.name, id: record), in: db) }
         }
+    }
+
+    private func createIndex(_ collection: CollectionSchema, _ field: FieldSchema, in db: Database) throws {
+        try db.execute(sql: """
+            CREATE INDEX IF NOT EXISTS \("\(collection.name)_by_\(field.name)".quotedDatabaseIdentifier)
+            ON \(collection.name.quotedDatabaseIdentifier)(\(field.name.quotedDatabaseIdentifier))
+            """)
     }
 
     /// Rewrites (or removes) the view row of one record, reading its slots.
@@ -44,17 +76,16 @@ struct CollectionViews {
 
     /// Writes the view row of one record from its reading (removes it when the
     /// record does not exist).
-    func write(_ ref: RecordRef, view: RecordView?, in db: Database) throws {
+    func write(_ ref: RecordRef, view: RecordView?, in db: Database, statements: Statements? = nil) throws {
         guard let collection = schema.collection(ref.collection) else { return }
-        let table = collection.name.quotedDatabaseIdentifier
+        let statements = statements ?? Statements(db: db)
         guard let view, view.exists else {
-            let delete = try FastStatement(db, "DELETE FROM \(table) WHERE id = ?")
+            let delete = try statements.delete(collection)
             delete.bind(1, ref.id)
             try delete.execute()
             return
         }
-        let placeholders = Array(repeating: "?", count: collection.fields.count + 2).joined(separator: ", ")
-        let upsert = try FastStatement(db, "INSERT OR REPLACE INTO \(table) VALUES (\(placeholders))")
+        let upsert = try statements.upsert(collection)
         upsert.bind(1, ref.id)
         for (offset, field) in collection.fields.enumerated() {
             let index = Int32(offset + 2)
@@ -68,7 +99,31 @@ struct CollectionViews {
         try upsert.execute()
     }
 
-    static let indexedTypes: Set<FieldSchema.Kind> = []
+    /// The view statements of one transaction, prepared once per collection.
+    final class Statements {
+        let db: Database
+        private var upserts: [String: FastStatement] = [:]
+        private var deletes: [String: FastStatement] = [:]
+
+        init(db: Database) { self.db = db }
+
+        func upsert(_ collection: CollectionSchema) throws -> FastStatement {
+            if let statement = upserts[collection.name] { return statement }
+            let placeholders = Array(repeating: "?", count: collection.fields.count + 2).joined(separator: ", ")
+            let statement = try FastStatement(db, "INSERT OR REPLACE INTO \(collection.name.quotedDatabaseIdentifier) VALUES (\(placeholders))")
+            upserts[collection.name] = statement
+            return statement
+        }
+
+        func delete(_ collection: CollectionSchema) throws -> FastStatement {
+            if let statement = deletes[collection.name] { return statement }
+            let statement = try FastStatement(db, "DELETE FROM \(collection.name.quotedDatabaseIdentifier) WHERE id = ?")
+            deletes[collection.name] = statement
+            return statement
+        }
+    }
+
+    static let indexedTypes: Set<FieldSchema.Kind> = [.enumeration, .ref]
 
     static func columnType(_ field: FieldSchema) -> String {
         switch field.type {
@@ -84,6 +139,27 @@ struct CollectionViews {
         case .int(let number): number.databaseValue
         case .text(let text): text.databaseValue
         }
+    }
+
+    /// The strings of a JSON array written by `jsonArray` (anything else,
+    /// e.g. a view row edited by hand, goes through Foundation's parser).
+    static func parseJSONArray(_ json: String) -> [String] {
+        guard !json.utf8.contains(UInt8(ascii: "\\")) else {
+            return (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String] ?? []
+        }
+        let trimmed = json.utf8
+        guard trimmed.first == UInt8(ascii: "["), trimmed.last == UInt8(ascii: "]") else { return [] }
+        var members: [String] = []
+        var start: String.Index?
+        for index in json.indices where json[index] == "\"" {
+            if let open = start {
+                members.append(String(json[json.index(after: open)..<index]))
+                start = nil
+            } else {
+                start = index
+            }
+        }
+        return members
     }
 
     /// A JSON array of strings, escaped per RFC 8259 (hot path: no Foundation).

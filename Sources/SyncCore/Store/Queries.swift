@@ -53,6 +53,17 @@ extension Store {
     /// matches when the member is present), ordered by id. Reads the view table.
     public func list(_ collectionName: String, where filters: [(field: String, value: Value)] = [],
                      conflictedOnly: Bool = false, limit: Int? = nil) throws -> [ListedRecord] {
+        var records: [ListedRecord] = []
+        try list(collectionName, where: filters, conflictedOnly: conflictedOnly, limit: limit) { records.append($0) }
+        return records
+    }
+
+    /// The same, streamed: `body` sees each record as it is read (a listing of
+    /// a million records is never held in memory). With `fields`, only those
+    /// fields are read.
+    public func list(_ collectionName: String, where filters: [(field: String, value: Value)] = [],
+                     conflictedOnly: Bool = false, limit: Int? = nil, fields: [String]? = nil,
+                     _ body: (ListedRecord) throws -> Void) throws {
         let collection = try schema.requireCollection(collectionName)
         var clauses: [String] = []
         var arguments: [DatabaseValueConvertible?] = []
@@ -73,22 +84,24 @@ extension Store {
         if conflictedOnly { clauses.append("conflicted = 1") }
         let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
         let limitClause = limit.map { " LIMIT \($0)" } ?? ""
-        let sql = "SELECT * FROM \(collection.name.quotedDatabaseIdentifier) \(whereClause) ORDER BY id\(limitClause)"
-        return try pool.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
+        let selected = try fields.map { try $0.map { try collection.requireField($0) } } ?? collection.fields
+        let columns = (["id", "conflicted"] + selected.map(\.name)).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+        let sql = "SELECT \(columns) FROM \(collection.name.quotedDatabaseIdentifier) \(whereClause) ORDER BY id\(limitClause)"
+        try pool.read { db in
+            let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(arguments))
+            while let row = try rows.next() {
                 var values: [String: Value] = [:]
                 var members: [String: [String]] = [:]
-                for field in collection.fields {
-                    let dbValue: DatabaseValue = row[field.name]
+                for (offset, field) in selected.enumerated() {
+                    let dbValue: DatabaseValue = row[offset + 2]
                     if field.isSet {
-                        let json = String.fromDatabaseValue(dbValue) ?? "[]"
-                        members[field.name] = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String] ?? []
+                        members[field.name] = CollectionViews.parseJSONArray(String.fromDatabaseValue(dbValue) ?? "[]")
                     } else if let value = Self.value(dbValue, for: field) {
                         values[field.name] = value
                     }
                 }
-                return ListedRecord(ref: RecordRef(collection: collection.name, id: row["id"]), values: values,
-                                    members: members, isConflicted: row["conflicted"])
+                try body(ListedRecord(ref: RecordRef(collection: collection.name, id: row[0]), values: values,
+                                      members: members, isConflicted: row[1]))
             }
         }
     }

@@ -31,17 +31,30 @@ final class SlotWriter {
     private var touchedSet: Set<RecordRef> = []
     private var history: [RecordRef: HistoryEntries] = [:]
     private(set) var slotsChanged = 0
+    /// Prepared once per transaction: looking a statement up by its SQL text
+    /// hashes the text, which on this path cost more than SQLite's own work.
+    private var selectSlots: FastStatement?
+    private var upsertSlot: FastStatement?
+    private let viewStatements: CollectionViews.Statements
 
     init(db: Database, schema: Schema) throws {
         self.db = db
         self.schema = schema
         seq = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM sync_slots")) ?? 0
+        viewStatements = CollectionViews.Statements(db: db)
+    }
+
+    private func prepared(_ statement: inout FastStatement?, _ sql: String) throws -> FastStatement {
+        if let statement { return statement }
+        let new = try FastStatement(db, sql)
+        statement = new
+        return new
     }
 
     /// Every stored slot of a record, read once per transaction.
     func slots(of ref: RecordRef) throws -> [FieldElement: Stored] {
         if let cached = records[ref] { return cached }
-        let select = try FastStatement(db, "SELECT field, element, state, hash FROM sync_slots WHERE collection = ? AND record = ?")
+        let select = try prepared(&selectSlots, "SELECT field, element, state, hash FROM sync_slots WHERE collection = ? AND record = ?")
         select.bind(1, ref.collection)
         select.bind(2, ref.id)
         var slots: [FieldElement: Stored] = [:]
@@ -86,7 +99,7 @@ final class SlotWriter {
         let conflicted = key.element.isEmpty && SlotReader.scalar(state).isConflicted
         let ref = key.recordRef
 
-        let upsert = try FastStatement(db, """
+        let upsert = try prepared(&upsertSlot, """
             INSERT INTO sync_slots(collection, record, field, element, state, seq, hash, bucket, conflicted, echo)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(collection, record, field, element) DO UPDATE SET
@@ -142,7 +155,7 @@ final class SlotWriter {
         let views = CollectionViews(schema: schema)
         for ref in touched {
             let slots = (records[ref] ?? [:]).map { (field: $0.key.field, element: $0.key.element, state: $0.value.state) }
-            try views.write(ref, view: slots.isEmpty ? nil : RecordView(ref: ref, slots: slots), in: db)
+            try views.write(ref, view: slots.isEmpty ? nil : RecordView(ref: ref, slots: slots), in: db, statements: viewStatements)
         }
     }
 

@@ -49,6 +49,12 @@ public final class Store: Sendable {
         }
         let wall = options.wallClock()
         let logger = options.logger
+        // Fast path (every `syncctl` command): a database that is already set
+        // up for this schema and device is opened without a write transaction.
+        let current = try? pool.read { db in
+            try StoreTables.migrator().hasCompletedMigrations(db) && Self.isSetUp(db, schema: schema, deviceID: deviceID)
+        }
+        if current == true { return }
         do {
             try StoreTables.migrator().migrate(pool)
         } catch {
@@ -80,6 +86,16 @@ public final class Store: Sendable {
             try db.setMeta(MetaKey.schemaHash, schema.hash)
             try CollectionViews(schema: schema).prepare(in: db)
         }
+    }
+
+    /// Whether opening needs no write: format known, replica and device
+    /// recorded as given, schema hash and view tables current.
+    static func isSetUp(_ db: Database, schema: Schema, deviceID: String?) throws -> Bool {
+        guard let format = Int.fromDatabaseValue(try db.meta(MetaKey.format)), format == StoreTables.formatVersion,
+              !(try db.meta(MetaKey.replica)).isNull,
+              String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) == schema.hash else { return false }
+        if let deviceID, String.fromDatabaseValue(try db.meta(MetaKey.device)) != deviceID { return false }
+        return try CollectionViews(schema: schema).isCurrent(in: db)
     }
 
     /// This database's current replica id.

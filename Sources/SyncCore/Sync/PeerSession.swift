@@ -161,11 +161,20 @@ final class PeerSession: @unchecked Sendable {
         var iterator = batchStream.makeAsyncIterator()
         let store = self.store
         let replica = peerReplica
+        // At most one pull is outstanding beyond the batch being merged: while
+        // a catch-up batch is merged, the peer reads and sends the next one.
+        // Memory stays bounded by two batches; a slow disk slows the peer.
+        var requested: UInt64?
         while !Task.isCancelled {
-            let cursor = try await Blocking.run { try store.cursor(for: replica) }
             let config = self.config
-            send(.pull(cursor: cursor, maxCount: UInt32(config.batchMaxSlots), maxBytes: UInt32(config.batchMaxBytes), wait: wait))
-            guard let batch = await iterator.next() else { return }
+            func pull(from cursor: UInt64, wait: Bool) {
+                send(.pull(cursor: cursor, maxCount: UInt32(config.batchMaxSlots), maxBytes: UInt32(config.batchMaxBytes), wait: wait))
+                requested = cursor
+            }
+            if requested == nil { pull(from: try await Blocking.run { try store.cursor(for: replica) }, wait: wait) }
+            guard let batch = await iterator.next(), let cursor = requested else { return }
+            requested = nil
+            if batch.hasMore { pull(from: batch.cursor, wait: false) }
             if !batch.changes.isEmpty || batch.cursor != cursor {
                 let report = try await merge(batch.changes, cursor: batch.cursor)
                 catchUp.received += batch.changes.count

@@ -31,24 +31,30 @@ struct List: ParsableCommand {
                 let field = try schema.requireField(name)
                 return (name, field.isSet ? .text(text) : try field.parse(text))
             }
-            let records = try store.list(collection, where: parsed, conflictedOnly: conflicted)
-            let rows = records.map { record in
-                ListJSON.Row(id: record.ref.id, conflicted: record.isConflicted, fields: Dictionary(uniqueKeysWithValues: schema.fields.map { field in
-                    (field.name, field.isSet ? FieldJSON.members(record.members[field.name] ?? []) : .scalar(JSONValue(record.values[field.name] ?? .null)))
-                }))
-            }
-            try global.emit(ListJSON(collection: collection, count: records.count, records: rows)) {
-                // Fits 80 columns: the id, then up to three short scalar fields, then a conflict mark.
-                let columns = Array(schema.fields.filter { !$0.isSet }.prefix(3))
-                let idWidth = 26
-                let cellWidth = columns.isEmpty ? 0 : (80 - idWidth - 3 - columns.count) / columns.count
-                print(([Display.fit("ID", idWidth)] + columns.map { Display.fit($0.name.uppercased(), cellWidth) }).joined(separator: " "))
-                for record in records {
-                    let cells = columns.map { Display.fit(Display.value(record.values[$0.name] ?? .null), cellWidth) }
-                    print(([Display.fit(record.ref.id, idWidth)] + cells).joined(separator: " ") + (record.isConflicted ? " !!" : ""))
+            guard !global.json else {
+                let records = try store.list(collection, where: parsed, conflictedOnly: conflicted)
+                let rows = records.map { record in
+                    ListJSON.Row(id: record.ref.id, conflicted: record.isConflicted, fields: Dictionary(uniqueKeysWithValues: schema.fields.map { field in
+                        (field.name, field.isSet ? FieldJSON.members(record.members[field.name] ?? []) : .scalar(JSONValue(record.values[field.name] ?? .null)))
+                    }))
                 }
-                print("\(records.count) record(s)\(records.contains(where: \.isConflicted) ? "; !! = in conflict (`syncctl conflicts \(collection)`)" : "")")
+                return try global.emit(ListJSON(collection: collection, count: records.count, records: rows)) {}
             }
+            // Fits 80 columns: the id, then up to three short scalar fields, then a conflict mark.
+            // Streamed: rows are printed as they are read.
+            let columns = Array(schema.fields.filter { !$0.isSet }.prefix(3))
+            let idWidth = 26
+            let cellWidth = columns.isEmpty ? 0 : (80 - idWidth - 3 - columns.count) / columns.count
+            print(([Display.fit("ID", idWidth)] + columns.map { Display.fit($0.name.uppercased(), cellWidth) }).joined(separator: " "))
+            var count = 0, anyConflicted = false
+            try store.list(collection, where: parsed, conflictedOnly: conflicted, fields: columns.map(\.name)) { record in
+                var line = Display.fit(record.ref.id, idWidth)
+                for column in columns { line += " " + Display.fit(Display.value(record.values[column.name] ?? .null), cellWidth) }
+                print(record.isConflicted ? line + " !!" : line)
+                count += 1
+                anyConflicted = anyConflicted || record.isConflicted
+            }
+            print("\(count) record(s)\(anyConflicted ? "; !! = in conflict (`syncctl conflicts \(collection)`)" : "")")
         }
     }
 }

@@ -21,8 +21,10 @@ enum Display {
 
     /// Fits `text` into `width` columns, with an ellipsis when cut.
     static func fit(_ text: String, _ width: Int) -> String {
-        let flat = text.replacingOccurrences(of: "\n", with: " ")
-        if flat.count <= width { return flat.padding(toLength: width, withPad: " ", startingAt: 0) }
+        // Plain Swift: called for every cell of a listing of up to millions of rows.
+        let flat = text.utf8.contains(UInt8(ascii: "\n")) ? String(text.map { $0 == "\n" ? " " : $0 }) : text
+        let count = flat.count
+        if count <= width { return count == width ? flat : flat + String(repeating: " ", count: width - count) }
         return String(flat.prefix(max(0, width - 1))) + "…"
     }
 
