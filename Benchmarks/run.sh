@@ -33,7 +33,7 @@ fi
 export SYNCBENCH_PYTHON="$PWD/$venv/bin/python"
 
 echo "== building (release) =="
-for product in syncbench syncd syncctl; do swift build -c release --product "$product" 2>&1 | tail -1; done
+for product in syncbench syncd syncctl; do swift build -c release --product "$product" 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\] |^(Building|Write|Compiling|Linking)'; done
 bench=.build/release/syncbench
 
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(swift --version 2>&1 | head -1), sqlite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1), $(date -u +%F)"

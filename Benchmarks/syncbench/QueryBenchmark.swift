@@ -13,9 +13,14 @@ enum QueryBenchmark {
             return
         }
         let id = SyntheticDataset.id(records / 3)
-        let startSyncctl = try time([syncctl, "get", "--help"], repetitions: repetitions)
+        // Process start: the same command line up to the point where it would
+        // open the database (an empty data directory makes it stop there).
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("syncbench-empty-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let startSyncctl = try time([syncctl, "get", "agreements/\(id)", "--data-dir", empty.path], repetitions: repetitions, exitStatus: 1)
         let startSqlite = try time([sqlite3, ":memory:", "select 1"], repetitions: repetitions)
-        print("queries on \(records) records; process start (`syncctl get --help`, `sqlite3 :memory:`): syncctl \((startSyncctl * 1_000).f1) ms, sqlite3 \((startSqlite * 1_000).f1) ms")
+        print("queries on \(records) records; process start (`syncctl get` up to opening the database, `sqlite3 :memory:`): syncctl \((startSyncctl * 1_000).f1) ms, sqlite3 \((startSqlite * 1_000).f1) ms")
         let cases: [(label: String, syncctl: [String], sqlite: String)] = [
             ("get \(id)", ["get", "agreements/\(id)"], "SELECT * FROM agreements WHERE id = '\(id)'"),
             ("list --where status=active", ["list", "agreements", "--where", "status=active"],
@@ -31,7 +36,7 @@ enum QueryBenchmark {
     }
 
     /// Median wall time of running `command` with output discarded.
-    static func time(_ command: [String], repetitions: Int) throws -> Double {
+    static func time(_ command: [String], repetitions: Int, exitStatus: Int32 = 0) throws -> Double {
         var times: [Double] = []
         for _ in 0..<repetitions {
             let process = Process()
@@ -45,7 +50,7 @@ enum QueryBenchmark {
             let message = errors.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
             times.append((ContinuousClock.now - started).seconds)
-            guard process.terminationStatus == 0 else {
+            guard process.terminationStatus == exitStatus else {
                 throw HarnessError("\(command.joined(separator: " ")) exited \(process.terminationStatus): \(String(decoding: message, as: UTF8.self))")
             }
         }

@@ -1,4 +1,7 @@
 // syncbench: figures for docs/BENCHMARKS.md. Build with `-c release`.
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
 import ArgumentParser
 import Foundation
 import GRDB
@@ -16,6 +19,16 @@ struct SyncBench: AsyncParsableCommand {
             """,
         subcommands: [ApplyBenchmark.self, ImportBenchmark.self, SyncBenchmark.self, ConvergenceBenchmark.self, LibrariesBenchmark.self, SnapshotBenchmark.self],
         defaultSubcommand: ApplyBenchmark.self)
+
+    static func main() async {
+        setvbuf(stdout, nil, _IOLBF, 0)  // figures appear as they are measured, also through a pipe
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand { try await command.run() } else { try command.run() }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Benchmark: merging remote slot states through the store vs a plain upsert.

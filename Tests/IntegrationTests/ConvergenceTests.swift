@@ -110,5 +110,28 @@ extension Integration {
             #expect(latencies.last! < 2.0)
             for daemon in [a, b] { try await daemon.stop() }
         }
+
+        /// `syncctl set` tells the daemon it wrote: with the poll for other
+        /// writers set to a minute, the edit still reaches the peer at once.
+        @Test func syncctlNudgesTheDaemonToShipItsWrite() async throws {
+            // No digest checks either: their repair would also deliver the edit, within seconds.
+            let noDigests = DaemonProcess.fastSettings.replacingOccurrences(of: "digest_interval_seconds: 1", with: "digest_interval_seconds: 3600")
+            let slowPoll = noDigests.replacingOccurrences(of: "local_poll_ms: 50", with: "local_poll_ms: 60000")
+            let a = try DaemonProcess("a", in: root, settings: slowPoll), b = try DaemonProcess("b", in: root, settings: noDigests)
+            for daemon in [a, b] { try await daemon.start() }
+            try connect([(a, b)])
+            try await a.waitUntilInSync()
+            try await b.waitUntilInSync()
+            let reader = try b.store()
+            let started = ContinuousClock.now
+            let set = try Syncctl(existing: a.directory).run(["set", "countries/cn", "notes=nudged"])
+            #expect(set.status == 0, "\(set)")
+            let seen = try await eventually(timeout: .seconds(20), every: .milliseconds(5)) {
+                try reader.record(ref("countries/cn"))?.value("notes") == .text("nudged")
+            }
+            #expect(seen, "the write waited for the 60 s poll")
+            print("syncctl set visible on the peer after \(Int((ContinuousClock.now - started).seconds * 1_000)) ms (poll: 60 s)")
+            for daemon in [a, b] { try await daemon.stop() }
+        }
     }
 }
