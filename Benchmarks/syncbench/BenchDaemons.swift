@@ -58,15 +58,6 @@ enum BenchDaemons {
     static func traffic(of daemon: DaemonProcess) throws -> UInt64 {
         try daemon.status().peers.reduce(0) { $0 + $1.bytesIn + $1.bytesOut }
     }
-
-    /// Waits until `daemon` has pulled everything its peers have (cursor at
-    /// their highest seq) and the digests of `daemons` agree.
-    static func waitForConvergence(_ daemons: [DaemonProcess], timeout: Duration, poll: Duration = .milliseconds(20)) async throws -> Bool {
-        try await eventually(timeout: timeout, every: poll) {
-            let digests = try Set(daemons.map { try $0.digest() })
-            return digests.count == 1
-        }
-    }
 }
 
 extension Double {

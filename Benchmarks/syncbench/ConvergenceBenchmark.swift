@@ -19,7 +19,7 @@ struct ConvergenceBenchmark: AsyncParsableCommand {
     @Option(help: "Seed of the random graph and writes.") var seed: UInt64 = 42
 
     func run() async throws {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix(state: seed)
         let edges = try Self.regularGraph(nodes: daemons, degree: 3, rng: &rng)
         print("converge: \(daemons) daemons, \(edges.count) links (\(edges.map { "\($0.0)-\($0.1)" }.joined(separator: " "))), \(writes) writes, \(repetitions) repetitions")
         var delays: [Double] = [], ratios: [Double] = []
@@ -124,18 +124,5 @@ struct ConvergenceBenchmark: AsyncParsableCommand {
             }
         }
         return seen.count == nodes
-    }
-}
-
-/// A small deterministic random generator (SplitMix64).
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -57,10 +57,15 @@ public final class ChangeNotifier: @unchecked Sendable {
         }
     }
 
-    /// Reads the store's highest seq now (after a nudge from `syncctl`).
-    public func checkForeignWrites() async throws {
+    /// Reads the store's highest seq now (after a nudge from `syncctl`, or
+    /// on the poll); returns it when it is news.
+    @discardableResult
+    public func checkForeignWrites() async throws -> UInt64? {
         let store = self.store
-        advance(to: try await Blocking.run { try store.highestSeq() })
+        let seq = try await Blocking.run { try store.highestSeq() }
+        guard seq > highestSeq else { return nil }
+        advance(to: seq)
+        return seq
     }
 
     /// Polls the database for commits made by other processes, until cancelled.
@@ -68,11 +73,8 @@ public final class ChangeNotifier: @unchecked Sendable {
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: interval)
-                let store = self.store
-                let seq = try await Blocking.run { try store.highestSeq() }
-                if seq > highestSeq {
+                if let seq = try await checkForeignWrites() {
                     logger.debug("found local writes made outside the daemon", metadata: ["seq": "\(seq)"])
-                    advance(to: seq)
                 }
             } catch is CancellationError {
                 return

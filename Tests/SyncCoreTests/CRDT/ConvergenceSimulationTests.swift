@@ -1,5 +1,6 @@
 import PropertyBased
 import Testing
+import TestSupport
 @testable import SyncCore
 
 /// Random writes on 3–5 replicas, states gossiped through intermediaries and

@@ -1,5 +1,6 @@
 import PropertyBased
 import Testing
+import TestSupport
 @testable import SyncCore
 
 /// SPEC §2 reader rules as properties: over 2–5 replicas, random clocks,

@@ -41,15 +41,3 @@ struct SimulatedReplica {
         return hasher.finalize().map { String($0, radix: 16) }.joined()
     }
 }
-
-/// A deterministic generator for shuffles inside a property (seeded by the input).
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
