@@ -12,6 +12,9 @@ public struct Schema: Codable, Hashable, Sendable {
     public let collections: [CollectionSchema]
     /// Collection index by name: lookups run once per received slot.
     private let collectionIndex: [String: Int]
+    /// SHA-256 (hex) of the schema's canonical JSON (sorted keys): equal
+    /// schemas, equal hashes. Computed once; every store open compares it.
+    public let hash: String
 
     private enum CodingKeys: String, CodingKey { case name, version, collections }
 
@@ -20,6 +23,21 @@ public struct Schema: Codable, Hashable, Sendable {
         self.version = version
         self.collections = collections
         collectionIndex = Dictionary(collections.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { first, _ in first })
+        hash = Self.canonicalHash(Canonical(name: name, version: version, collections: collections))
+    }
+
+    /// What the hash covers: the coded properties, nothing derived.
+    private struct Canonical: Encodable {
+        let name: String
+        let version: Int
+        let collections: [CollectionSchema]
+    }
+
+    private static func canonicalHash(_ canonical: Canonical) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(canonical)) ?? Data()
+        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
 
     public init(from decoder: Decoder) throws {
@@ -39,14 +57,6 @@ public struct Schema: Codable, Hashable, Sendable {
                                      known: collections.map(\.name))
         }
         return collection
-    }
-
-    /// SHA-256 (hex) of the schema's canonical JSON: equal schemas, equal hashes.
-    public var hash: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = (try? encoder.encode(self)) ?? Data()
-        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
 
     /// Loads and checks a schema file.

@@ -10,14 +10,16 @@ import GRDB
 struct CollectionViews {
     let schema: Schema
 
-    /// Whether every view table exists with the schema's columns and indexes.
+    /// Bumped when the shape of view tables changes (columns, indexes).
+    static let layoutVersion = 2
+
+    /// What `prepare` records in `sync_meta` once the views match this schema.
+    private var layoutToken: String { "\(Self.layoutVersion):\(schema.hash)" }
+
+    /// Whether every view table exists with the schema's columns and indexes,
+    /// as recorded by `prepare` (one meta read: this runs on every open).
     func isCurrent(in db: Database) throws -> Bool {
-        for collection in schema.collections {
-            if try existingColumns(collection, in: db) != expectedColumns(collection) { return false }
-            let present = Set(try db.indexes(on: collection.name).map(\.name))
-            if !Set(indexNames(collection)).isSubset(of: present) { return false }
-        }
-        return true
+        String.fromDatabaseValue(try db.meta(MetaKey.viewsLayout)) == layoutToken
     }
 
     private func expectedColumns(_ collection: CollectionSchema) -> [String] {
@@ -60,6 +62,7 @@ struct CollectionViews {
             let records = try String.fetchAll(db, sql: "SELECT DISTINCT record FROM sync_slots WHERE collection = ?", arguments: [collection.name])
             for record in records { try refresh(RecordRef(collection: collection.name, id: record), in: db) }
         }
+        try db.setMeta(MetaKey.viewsLayout, layoutToken)
     }
 
     private func createIndex(_ collection: CollectionSchema, _ field: FieldSchema, in db: Database) throws {

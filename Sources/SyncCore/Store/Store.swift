@@ -18,6 +18,10 @@ public final class Store: Sendable {
         /// `PRAGMA synchronous`: NORMAL survives a crash of the process (WAL); FULL also a power cut.
         public var synchronousFull = false
         public var logger = Logger(label: "syncd.store")
+        /// Open read-only when the database is already set up (`syncctl`'s
+        /// query commands): no WAL setup write and no checkpoint on close.
+        /// Falls back to a normal open when setup work is needed.
+        public var readOnly = false
 
         public init() {}
     }
@@ -25,7 +29,9 @@ public final class Store: Sendable {
     public let path: String
     public let schema: Schema
     public let options: Options
-    let pool: DatabasePool
+    /// A `DatabasePool` (concurrent readers); a single read-only connection
+    /// when opened `readOnly` and already set up.
+    let pool: any DatabaseWriter
 
     /// Opens (creating if needed) the database at `path`.
     ///
@@ -36,25 +42,22 @@ public final class Store: Sendable {
         self.path = path
         self.schema = schema
         self.options = options
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(30)
-        let synchronous = options.synchronousFull ? "FULL" : "NORMAL"
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+        let isCurrent: @Sendable (any DatabaseWriter) -> Bool = { pool in
+            (try? pool.read { db in
+                try StoreTables.migrator().hasCompletedMigrations(db) && Self.isSetUp(db, schema: schema, deviceID: deviceID)
+            }) == true
         }
-        do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-        } catch {
-            throw StoreError.cannotOpen(path: path, reason: "\(error)")
-        }
-        let wall = options.wallClock()
-        let logger = options.logger
         // Fast path (every `syncctl` command): a database that is already set
         // up for this schema and device is opened without a write transaction.
-        let current = try? pool.read { db in
-            try StoreTables.migrator().hasCompletedMigrations(db) && Self.isSetUp(db, schema: schema, deviceID: deviceID)
+        if options.readOnly, FileManager.default.fileExists(atPath: path),
+           let readOnly = try? Self.openPool(path: path, options: options, readOnly: true), isCurrent(readOnly) {
+            pool = readOnly
+            return
         }
-        if current == true { return }
+        pool = try Self.openPool(path: path, options: options, readOnly: false)
+        let wall = options.wallClock()
+        let logger = options.logger
+        if isCurrent(pool) { return }
         do {
             try StoreTables.migrator().migrate(pool)
         } catch {
@@ -85,6 +88,24 @@ public final class Store: Sendable {
             }
             try db.setMeta(MetaKey.schemaHash, schema.hash)
             try CollectionViews(schema: schema).prepare(in: db)
+        }
+    }
+
+    private static func openPool(path: String, options: Options, readOnly: Bool) throws -> any DatabaseWriter {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.readonly = readOnly
+        let synchronous = options.synchronousFull ? "FULL" : "NORMAL"
+        if !readOnly {
+            configuration.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            }
+        }
+        do {
+            return readOnly ? try DatabaseQueue(path: path, configuration: configuration)
+                            : try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw StoreError.cannotOpen(path: path, reason: "\(error)")
         }
     }
 

@@ -59,6 +59,7 @@ enum MetaKey {
     static let hlc = "hlc"
     static let schemaHash = "schema_hash"
     static let createdAt = "created_at"
+    static let viewsLayout = "views_layout"
 }
 
 extension Database {

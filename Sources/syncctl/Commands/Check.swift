@@ -31,7 +31,7 @@ struct Check: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let report = try global.openStore().integrityReport()
+            let report = try global.openStore(readOnly: true).integrityReport()
             let output = Output(
                 clean: report.isClean,
                 schemaProblems: report.schemaProblems.map { .init(slot: $0.key.description, detail: $0.problem + ($0.peer.map { " (from replica \($0.short))" } ?? "")) },

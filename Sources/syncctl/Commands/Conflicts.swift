@@ -22,7 +22,7 @@ struct Conflicts: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let store = try global.openStore()
+            let store = try global.openStore(readOnly: true)
             let parts = scope?.split(separator: "/", maxSplits: 1).map(String.init) ?? []
             if let collection = parts.first { _ = try store.schema.requireCollection(collection) }
             let conflicts = try store.conflicts(in: parts.first, record: parts.count > 1 ? parts[1] : nil)

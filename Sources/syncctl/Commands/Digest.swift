@@ -10,7 +10,7 @@ struct Digest: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            print(try global.openStore().digest().hex)
+            print(try global.openStore(readOnly: true).digest().hex)
         }
     }
 }

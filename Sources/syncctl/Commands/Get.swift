@@ -16,7 +16,7 @@ struct Get: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let ref = try parseRecordRef(record)
-            let store = try global.openStore()
+            let store = try global.openStore(readOnly: true)
             let collection = try store.schema.requireCollection(ref.collection)
             guard let view = try store.record(ref) else { throw StoreError.recordNotFound(ref) }
             let devices = try store.knownDevices()

@@ -17,7 +17,7 @@ struct History: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let ref = try parseRecordRef(record)
-            let store = try global.openStore()
+            let store = try global.openStore(readOnly: true)
             let collection = try store.schema.requireCollection(ref.collection)
             if let field, field != SlotKey.existsField { _ = try collection.requireField(field) }
             let entries = try store.history(ref, field: field)

@@ -22,7 +22,7 @@ struct List: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let store = try global.openStore()
+            let store = try global.openStore(readOnly: true)
             let schema = try store.schema.requireCollection(collection)
             let parsed = try filters.map { filter -> (field: String, value: Value) in
                 guard let equals = filter.firstIndex(of: "=") else { throw ValidationError("--where takes FIELD=VALUE, got '\(filter)'") }

@@ -61,12 +61,15 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Opens the existing store; a missing database is an error that says how to make one.
-    func openStore() throws -> Store {
+    /// `readOnly` for commands that only read (no WAL write on open, no checkpoint on close).
+    func openStore(readOnly: Bool = false) throws -> Store {
         let directory = directory
         guard directory.databaseExists else {
             throw CLIError("no database in \(directory.path). Start the daemon once (`syncd --data-dir \(directory.path)`) to create it.")
         }
-        do { return try Store(path: directory.databasePath) } catch { throw CLIError("\(error)") }
+        var options = Store.Options()
+        options.readOnly = readOnly
+        do { return try Store(path: directory.databasePath, options: options) } catch { throw CLIError("\(error)") }
     }
 }
 
