@@ -51,10 +51,18 @@ public enum SlotStateCodec {
     }
 
     public static func encode(_ state: SlotState, into writer: inout BinaryWriter) {
+        encode(state, into: &writer, replica: { $1.writeReplica($0) }, author: { $1.writeString($0) })
+    }
+
+    /// The state layout with the replica ids and authors written by the caller
+    /// (inline here, as indexes into per-batch tables in `ChangeTableCodec`).
+    @inline(__always)
+    static func encode(_ state: SlotState, into writer: inout BinaryWriter,
+                       replica: (ReplicaID, inout BinaryWriter) -> Void, author: (String, inout BinaryWriter) -> Void) {
         let entries = state.context.entries
         writer.writeVarint(UInt64(entries.count))
         for entry in entries {
-            writer.writeReplica(entry.replica)
+            replica(entry.replica, &writer)
             writer.writeVarint(entry.counter)
         }
         writer.writeVarint(UInt64(state.versions.count))
@@ -63,7 +71,7 @@ public enum SlotStateCodec {
             writer.writeVarint(UInt64(index))
             writer.writeVarint(version.dot.counter)
             writer.writeFixed64(version.hlc.raw)
-            writer.writeString(version.author)
+            author(version.author, &writer)
             encode(version.value, into: &writer)
         }
     }
@@ -77,12 +85,22 @@ public enum SlotStateCodec {
     /// Decodes a state and checks the SPEC §2 invariant, so a hostile peer
     /// cannot plant a version its context does not cover.
     public static func decodeState(from reader: inout BinaryReader) throws(BinaryDecodingError) -> SlotState {
+        try decodeState(from: &reader, entryBytes: 17, replica: { (reader: inout BinaryReader) throws(BinaryDecodingError) in try reader.readReplica() },
+                        author: { (reader: inout BinaryReader) throws(BinaryDecodingError) in try reader.readString() })
+    }
+
+    /// The state layout with replica ids and authors read by the caller;
+    /// `entryBytes` is the least a context entry can take (for the length check).
+    @inline(__always)
+    static func decodeState(from reader: inout BinaryReader, entryBytes: Int,
+                            replica: (inout BinaryReader) throws(BinaryDecodingError) -> ReplicaID,
+                            author: (inout BinaryReader) throws(BinaryDecodingError) -> String) throws(BinaryDecodingError) -> SlotState {
         let entryCount = try reader.readVarint()
-        guard entryCount <= UInt64(reader.remaining / 17) else { throw .truncated(at: reader.offset) }
+        guard entryCount <= UInt64(reader.remaining / entryBytes) else { throw .truncated(at: reader.offset) }
         var entries: [VersionContext.Entry] = []
         entries.reserveCapacity(Int(entryCount))
         for _ in 0..<entryCount {
-            let replica = try reader.readReplica()
+            let replica = try replica(&reader)
             let counter = try reader.readVarint()
             guard counter > 0 else { throw .malformed("context entry with counter 0", at: reader.offset) }
             if let previous = entries.last, !(previous.replica < replica) {
@@ -103,7 +121,7 @@ public enum SlotStateCodec {
                 throw .malformed("version dot \(entry.replica.short):\(counter) not covered by its context", at: reader.offset)
             }
             let hlc = HLC(raw: try reader.readFixed64())
-            let author = try reader.readString()
+            let author = try author(&reader)
             let value = try decodeValue(from: &reader)
             let version = Version(dot: Dot(replica: entry.replica, counter: counter), hlc: hlc, author: author, value: value)
             if let previous = versions.last, !(previous.dot < version.dot) {

@@ -17,6 +17,8 @@ final class PeerSession: @unchecked Sendable {
     let peerReplica: ReplicaID
     let sendsToPeer: Bool
     let receivesFromPeer: Bool
+    /// The peer decodes tabled batches (its hello says protocol 1.1 or later).
+    let peerTakesTabledBatches: Bool
     let connection: ConnectionContext
     let logger: Logger
 
@@ -38,6 +40,7 @@ final class PeerSession: @unchecked Sendable {
         peerReplica = hello.replica
         sendsToPeer = peer.mode.sends && hello.willReceive
         receivesFromPeer = peer.mode.receives && hello.willSend
+        peerTakesTabledBatches = hello.protocolMinor >= 1
         self.connection = connection
         self.logger = logger
         (outboxStream, outbox) = AsyncStream.makeStream()
@@ -214,12 +217,18 @@ final class PeerSession: @unchecked Sendable {
             while true {
                 let since = cursor
                 let batch = try await Blocking.run { try store.changes(since: since, maxCount: max(1, maxCount), maxBytes: max(1_024, maxBytes), for: replica) }
-                if batch.changes.isEmpty && batch.cursor == since && request.wait {
-                    try await node.notifier.wait(beyond: since)
+                if batch.changes.isEmpty && request.wait {
+                    // Nothing to send (or only echoes of what this peer sent us):
+                    // keep the pull open rather than answer with an empty batch
+                    // that costs a frame each way. The peer's cursor catches up
+                    // with the next batch that carries something.
+                    cursor = batch.cursor
+                    if !batch.hasMore { try await node.notifier.wait(beyond: cursor) }
                     continue
                 }
                 cursor = batch.cursor
-                send(.batch(.init(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highestSeq: node.notifier.highestSeq)))
+                send(.batch(.init(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highestSeq: node.notifier.highestSeq,
+                                    tabled: peerTakesTabledBatches)))
                 if !batch.changes.isEmpty {
                     await node.registry.update(peer.deviceID) { $0.slotsSent += UInt64(batch.changes.count) }
                 }

@@ -49,12 +49,16 @@ public enum SyncMessage: Equatable, Sendable {
         public var hasMore: Bool
         /// The sender's highest seq when it built the batch (for lag).
         public var highestSeq: UInt64
+        /// Encoded with per-batch string and replica tables (protocol 1.1;
+        /// sent only to peers whose hello says minor ≥ 1).
+        public var tabled: Bool
 
-        public init(changes: [SlotChange], cursor: UInt64, hasMore: Bool, highestSeq: UInt64) {
+        public init(changes: [SlotChange], cursor: UInt64, hasMore: Bool, highestSeq: UInt64, tabled: Bool = false) {
             self.changes = changes
             self.cursor = cursor
             self.hasMore = hasMore
             self.highestSeq = highestSeq
+            self.tabled = tabled
         }
     }
 
@@ -66,7 +70,8 @@ public enum SyncMessage: Equatable, Sendable {
     }
 
     public static let protocolMajor: UInt16 = 1
-    public static let protocolMinor: UInt16 = 0
+    /// 1: tabled batches (`ChangeTableCodec`).
+    public static let protocolMinor: UInt16 = 1
 
     /// A short name for logs and errors.
     public var kind: String {

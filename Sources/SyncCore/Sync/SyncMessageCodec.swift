@@ -5,6 +5,8 @@ public enum SyncMessageCodec {
     enum Tag: UInt8 {
         case hello = 1, pull = 2, batch = 3, digestRequest = 4, digest = 5
         case repairRequest = 6, repairBatch = 7, ping = 8, pong = 9, goodbye = 10
+        /// Protocol 1.1: a batch whose changes use `ChangeTableCodec`.
+        case tabledBatch = 11
     }
 
     public static func encode(_ message: SyncMessage) -> [UInt8] {
@@ -26,11 +28,15 @@ public enum SyncMessageCodec {
             writer.writeVarint(UInt64(maxBytes))
             writer.writeByte(wait ? 1 : 0)
         case .batch(let batch):
-            writer.writeByte(Tag.batch.rawValue)
+            writer.writeByte(batch.tabled ? Tag.tabledBatch.rawValue : Tag.batch.rawValue)
             writer.writeVarint(batch.cursor)
             writer.writeByte(batch.hasMore ? 1 : 0)
             writer.writeVarint(batch.highestSeq)
-            writeChanges(batch.changes, into: &writer)
+            if batch.tabled {
+                ChangeTableCodec.encode(batch.changes, into: &writer)
+            } else {
+                writeChanges(batch.changes, into: &writer)
+            }
         case .digestRequest(let highestSeq):
             writer.writeByte(Tag.digestRequest.rawValue)
             writer.writeVarint(highestSeq)
@@ -81,11 +87,13 @@ public enum SyncMessageCodec {
             let bytes = try reader.readVarint()
             let wait = try reader.readByte()
             message = .pull(cursor: cursor, maxCount: UInt32(clamping: count), maxBytes: UInt32(clamping: bytes), wait: wait != 0)
-        case .batch:
+        case .batch, .tabledBatch:
             let cursor = try reader.readVarint()
             let hasMore = try reader.readByte() != 0
             let highest = try reader.readVarint()
-            message = .batch(.init(changes: try readChanges(&reader), cursor: cursor, hasMore: hasMore, highestSeq: highest))
+            let tabled = tag == .tabledBatch
+            let changes = tabled ? try ChangeTableCodec.decode(from: &reader) : try readChanges(&reader)
+            message = .batch(.init(changes: changes, cursor: cursor, hasMore: hasMore, highestSeq: highest, tabled: tabled))
         case .digestRequest:
             message = .digestRequest(highestSeq: try reader.readVarint())
         case .digest:

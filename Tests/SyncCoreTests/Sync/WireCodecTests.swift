@@ -15,12 +15,49 @@ struct WireCodecTests {
             .hello(.init(replica: replica(1), deviceName: text, schemaHash: "abc", willSend: true, willReceive: false, highestSeq: 42)),
             .pull(cursor: 7, maxCount: 2_000, maxBytes: 1 << 20, wait: true),
             .batch(.init(changes: changes, cursor: 99, hasMore: !changes.isEmpty, highestSeq: 120)),
+            .batch(.init(changes: changes + recordChanges(states, text), cursor: 99, hasMore: false, highestSeq: 120, tabled: true)),
             .digestRequest(highestSeq: 5),
             .digest(.init(buckets: [[1, 2, 3], Array(text.utf8)], highestSeq: 3, caughtUp: true)),
             .repairRequest(buckets: [0, 17, 255]),
             .repairBatch(changes: changes, last: true),
             .ping, .pong, .goodbye(reason: text),
         ]
+    }
+
+    /// Several slots of one record, as a batch carries them (shared names and replicas).
+    static func recordChanges(_ states: [SlotState], _ text: String) -> [SlotChange] {
+        states.enumerated().map { SlotChange(key: SlotKey(collection: "agreements", record: "a-\(text)", field: "parties", element: "m\($0.offset % 2)"), state: $0.element) }
+    }
+
+    @Test func tabledBatchesCarryTheSameChangesInFewerBytes() async {
+        await propertyCheck(count: 200, input: slotStateGen.array(of: 2...8), Gen.letterOrNumber.string(of: 8...30)) { states, text in
+            let changes = Self.recordChanges(states, text)
+            let plain = SyncMessage.batch(.init(changes: changes, cursor: 1, hasMore: false, highestSeq: 1))
+            let tabled = SyncMessage.batch(.init(changes: changes, cursor: 1, hasMore: false, highestSeq: 1, tabled: true))
+            guard case .batch(let decoded)? = try? SyncMessageCodec.decode(SyncMessageCodec.encode(tabled)) else {
+                Issue.record("tabled batch did not decode")
+                return
+            }
+            #expect(decoded.changes == changes)
+            #expect(SyncMessageCodec.encode(tabled).count < SyncMessageCodec.encode(plain).count)
+        }
+    }
+
+    @Test func tabledBatchIndexesOutsideTheirTablesAreRefused() throws {
+        let state = slotState(from: [1, 2])
+        let bytes = SyncMessageCodec.encode(.batch(.init(changes: [SlotChange(key: SlotKey(collection: "c", record: "r", field: "f"), state: state)],
+                                                         cursor: 1, hasMore: false, highestSeq: 1, tabled: true)))
+        // tag, cursor, hasMore, highest, replica table (count + 16 B each), string table, count, then the key's string indexes.
+        var reader = BinaryReader(bytes)
+        for _ in 0..<4 { _ = try reader.readVarint() }
+        let replicas = Int(try reader.readVarint())
+        _ = try reader.readRaw(count: 16 * replicas)
+        let strings = Int(try reader.readVarint())
+        for _ in 0..<strings { _ = try reader.readString() }
+        _ = try reader.readVarint()
+        var corrupt = bytes
+        corrupt[reader.offset] = UInt8(strings)
+        #expect(throws: BinaryDecodingError.self) { try SyncMessageCodec.decode(corrupt) }
     }
 
     @Test func everyMessageRoundTrips() async {
