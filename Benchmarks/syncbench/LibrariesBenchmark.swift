@@ -111,7 +111,7 @@ struct LibrariesBenchmark: ParsableCommand {
     }
 
     /// The change feed since `cursor` as the daemon sends it: batches of up
-    /// to 5,000 slots, each encoded as a frame; returns them and their bytes.
+    /// to 5,000 slots, each encoded as a (tabled) frame; returns them and their bytes.
     static func feed(of store: Store, since cursor: UInt64) throws -> (batches: [SyncMessage.Batch], bytes: Int) {
         var batches: [SyncMessage.Batch] = []
         var bytes = 0
@@ -119,7 +119,7 @@ struct LibrariesBenchmark: ParsableCommand {
         while true {
             let batch = try store.changes(since: cursor, maxCount: 5_000, maxBytes: 4 << 20)
             guard !batch.changes.isEmpty else { break }
-            let message = SyncMessage.Batch(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highestSeq: batch.cursor)
+            let message = SyncMessage.Batch(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highestSeq: batch.cursor, tabled: true)
             bytes += SyncMessageCodec.encode(.batch(message)).count + 4
             batches.append(message)
             cursor = batch.cursor

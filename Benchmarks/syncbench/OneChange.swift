@@ -37,7 +37,7 @@ enum OneChange {
             let started = ContinuousClock.now
             _ = try writer.update(ref, [.set("title", .text(title))], author: "bench")
             LocalWriteNudge.send(controlSocket: source.directory.appendingPathComponent("control.sock").path)
-            guard try await eventually(timeout: .seconds(30), every: .milliseconds(1), { try reader.record(ref)?.value("title") == .text(title) }) else {
+            guard try await eventually(timeout: .seconds(30), every: .microseconds(200), { try reader.record(ref)?.value("title") == .text(title) }) else {
                 throw HarnessError("the change did not reach the target")
             }
             seconds.append((ContinuousClock.now - started).seconds)

@@ -23,7 +23,7 @@ struct SyncBenchmark: AsyncParsableCommand {
 
     @Option(help: "Records in the source daemon.") var records = 100_000
     @Option(help: "Repetitions of the initial sync; min and median are printed.") var repetitions = 3
-    @Option(help: "Single-field changes to time.") var changes = 5
+    @Option(help: "Single-field changes to time.") var changes = 11
     @Flag(help: "Skip the syncctl-vs-sqlite3 queries.") var skipQueries = false
 
     func run() async throws {
