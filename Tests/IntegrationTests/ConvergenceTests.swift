@@ -111,6 +111,35 @@ extension Integration {
             for daemon in [a, b] { try await daemon.stop() }
         }
 
+        /// When only one side writes, the other's feed advances only over echoes
+        /// (states it got from the writer). Those are never sent back, but the
+        /// writer's cursor on that feed must still catch up within a couple of
+        /// seconds: both sides' digest checks wait for it.
+        @Test func aCursorMovedOnlyByEchoesStillCatchesUp() async throws {
+            let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root)
+            for daemon in [a, b] { try await daemon.start() }
+            try connect([(a, b)])
+            try await a.waitUntilInSync()
+            try await b.waitUntilInSync()
+            let writer = try a.store(), reader = try b.store()
+            let readerReplica = try reader.replicaID
+            for round in 0..<5 {
+                try writer.update(ref("countries/cn"), [.set("notes", .text("one-way \(round)"))], author: "a")
+            }
+            #expect(try await eventually(timeout: .seconds(10), every: .milliseconds(5)) {
+                try reader.record(ref("countries/cn"))?.value("notes") == .text("one-way 4")
+            })
+            let target = try reader.highestSeq()
+            let started = ContinuousClock.now
+            let caughtUp = try await eventually(timeout: .seconds(10), every: .milliseconds(20)) {
+                try writer.cursor(for: readerReplica) >= target
+            }
+            let reached = try writer.cursor(for: readerReplica)
+            #expect(caughtUp, "a's cursor on b stayed at \(reached), b is at \(target)")
+            print("cursor moved only by echoes caught up after \(Int((ContinuousClock.now - started).seconds * 1_000)) ms")
+            for daemon in [a, b] { try await daemon.stop() }
+        }
+
         /// `syncctl set` tells the daemon it wrote: with the poll for other
         /// writers set to a minute, the edit still reaches the peer at once.
         @Test func syncctlNudgesTheDaemonToShipItsWrite() async throws {

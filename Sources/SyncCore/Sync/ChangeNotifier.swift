@@ -57,6 +57,17 @@ public final class ChangeNotifier: @unchecked Sendable {
         }
     }
 
+    /// Like `wait(beyond:)`, but gives up after `timeout`: true when the
+    /// highest seq moved past `seq`, false when the time ran out.
+    public func wait(beyond seq: UInt64, timeout: Duration) async throws -> Bool {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { try await self.wait(beyond: seq); return true }
+            group.addTask { try await Task.sleep(for: timeout); return false }
+            defer { group.cancelAll() }
+            return try await group.next() ?? false
+        }
+    }
+
     /// Reads the store's highest seq now (after a nudge from `syncctl`, or
     /// on the poll); returns it when it is news.
     @discardableResult

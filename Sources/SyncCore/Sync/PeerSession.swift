@@ -206,6 +206,9 @@ final class PeerSession: @unchecked Sendable {
         }
     }
 
+    /// How long a held pull may sit on a cursor advanced only over echoes.
+    static let echoCursorDelay: Duration = .seconds(1)
+
     private func servePulls() async throws {
         let store = self.store
         let replica = peerReplica
@@ -214,17 +217,27 @@ final class PeerSession: @unchecked Sendable {
             let maxCount = Int(min(request.maxCount, UInt32(config.batchMaxSlots)))
             let maxBytes = Int(min(request.maxBytes, UInt32(min(config.batchMaxBytes, config.maxFrameBytes / 2))))
             var cursor = request.cursor
+            var echoDeadline: ContinuousClock.Instant?
             while true {
                 let since = cursor
                 let batch = try await Blocking.run { try store.changes(since: since, maxCount: max(1, maxCount), maxBytes: max(1_024, maxBytes), for: replica) }
                 if batch.changes.isEmpty && request.wait {
-                    // Nothing to send (or only echoes of what this peer sent us):
-                    // keep the pull open rather than answer with an empty batch
-                    // that costs a frame each way. The peer's cursor catches up
-                    // with the next batch that carries something.
+                    // Nothing to send, or only echoes of what this peer sent us:
+                    // keep holding the pull rather than answer with an empty batch
+                    // (a frame each way per write). An advance over echoes is
+                    // told within `echoCursorDelay` if no real change carries it
+                    // sooner, so the peer's cursor — which gates digest checks —
+                    // still catches up.
                     cursor = batch.cursor
-                    if !batch.hasMore { try await node.notifier.wait(beyond: cursor) }
-                    continue
+                    if batch.hasMore { continue }
+                    if cursor == request.cursor {
+                        try await node.notifier.wait(beyond: cursor)
+                        continue
+                    }
+                    let deadline = echoDeadline ?? ContinuousClock.now + Self.echoCursorDelay
+                    echoDeadline = deadline
+                    let remaining = deadline - ContinuousClock.now
+                    if remaining > .zero, try await node.notifier.wait(beyond: cursor, timeout: remaining) { continue }
                 }
                 cursor = batch.cursor
                 send(.batch(.init(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highestSeq: node.notifier.highestSeq,
