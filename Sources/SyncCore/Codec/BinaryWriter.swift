@@ -10,6 +10,9 @@ public struct BinaryWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
+    /// Empties the buffer and keeps its capacity, to reuse it for the next value.
+    public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
+
     public mutating func writeByte(_ byte: UInt8) { bytes.append(byte) }
 
     public mutating func writeVarint(_ value: UInt64) {

@@ -30,9 +30,17 @@ struct FastStatement {
     }
 
     func bind(_ index: Int32, blob: [UInt8]) {
-        blob.withUnsafeBytes { raw in
-            _ = sqlite3_bind_blob(handle, index, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), Self.transient)
-        }
+        blob.withUnsafeBytes { bind(index, blob: $0) }
+    }
+
+    func bind(_ index: Int32, blob raw: UnsafeRawBufferPointer) {
+        _ = sqlite3_bind_blob(handle, index, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), Self.transient)
+    }
+
+    /// The column's bytes without copying them; valid until the next step or reset.
+    func withBlob<Result>(_ column: Int32, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        let count = Int(sqlite3_column_bytes(handle, column))
+        return body(UnsafeRawBufferPointer(start: count > 0 ? sqlite3_column_blob(handle, column) : nil, count: count))
     }
 
     func bind(_ index: Int32, _ number: Int64) { sqlite3_bind_int64(handle, index, number) }

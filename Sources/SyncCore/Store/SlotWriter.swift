@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import GRDB
 
@@ -14,7 +13,7 @@ import GRDB
 final class SlotWriter {
     struct Stored {
         var state: SlotState
-        var hash: [UInt8]?
+        var hash: SlotHash?
     }
 
     struct FieldElement: Hashable {
@@ -22,19 +21,34 @@ final class SlotWriter {
         let element: String
     }
 
+    /// One record's slots as this transaction sees them, and what it wrote.
+    final class Entry {
+        var slots: [FieldElement: Stored]
+        var history: HistoryEntries?
+        var touched = false
+
+        init(slots: [FieldElement: Stored]) { self.slots = slots }
+    }
+
     let db: Database
     let schema: Schema
     private var seq: Int64
-    private var bucketDeltas: [Int: [UInt8]] = [:]
-    private var records: [RecordRef: [FieldElement: Stored]] = [:]
-    private var touched: [RecordRef] = []
-    private var touchedSet: Set<RecordRef> = []
-    private var history: [RecordRef: HistoryEntries] = [:]
+    /// XOR of old and new hashes per bucket, applied to `sync_buckets` at the end.
+    private var bucketDeltas = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
+    private var bucketsTouched = [Bool](repeating: false, count: StateDigest.bucketCount)
+    private var records: [RecordRef: Entry] = [:]
+    /// The record used last: a batch holds a record's slots together, so most
+    /// lookups are answered by one string comparison instead of a hash.
+    private var last: (ref: RecordRef, entry: Entry)?
+    private var touched: [(ref: RecordRef, entry: Entry)] = []
+    /// Encoded key and state of the slot being stored, reused slot after slot.
+    private var scratch = BinaryWriter(capacity: 512)
     private(set) var slotsChanged = 0
     /// Prepared once per transaction: looking a statement up by its SQL text
     /// hashes the text, which on this path cost more than SQLite's own work.
     private var selectSlots: FastStatement?
-    private var upsertSlot: FastStatement?
+    private var insertSlot: FastStatement?
+    private var updateSlot: FastStatement?
     private let viewStatements: CollectionViews.Statements
 
     init(db: Database, schema: Schema) throws {
@@ -51,9 +65,13 @@ final class SlotWriter {
         return new
     }
 
-    /// Every stored slot of a record, read once per transaction.
-    func slots(of ref: RecordRef) throws -> [FieldElement: Stored] {
-        if let cached = records[ref] { return cached }
+    /// The record's entry: every stored slot of it, read once per transaction.
+    private func entry(_ ref: RecordRef) throws -> Entry {
+        if let last, last.ref == ref { return last.entry }
+        if let cached = records[ref] {
+            last = (ref, cached)
+            return cached
+        }
         let select = try prepared(&selectSlots, "SELECT field, element, state, hash FROM sync_slots WHERE collection = ? AND record = ?")
         select.bind(1, ref.collection)
         select.bind(2, ref.id)
@@ -62,23 +80,31 @@ final class SlotWriter {
         while try select.step() {
             let key = FieldElement(field: select.text(0), element: select.text(1))
             let slotKey = SlotKey(collection: ref.collection, record: ref.id, field: key.field, element: key.element)
-            slots[key] = Stored(state: try SlotState.stored(select.blob(2), key: slotKey), hash: select.blob(3))
+            slots[key] = Stored(state: try SlotState.stored(select.blob(2), key: slotKey),
+                                hash: select.withBlob(3) { SlotHash(stored: $0) })
         }
-        records[ref] = slots
-        return slots
+        let entry = Entry(slots: slots)
+        records[ref] = entry
+        last = (ref, entry)
+        return entry
+    }
+
+    /// Every stored slot of a record (this transaction's writes included).
+    func slots(of ref: RecordRef) throws -> [FieldElement: Stored] {
+        try entry(ref).slots
     }
 
     /// What a reader sees of a record now (this transaction's writes
     /// included); nil when no slot of it exists. Served from the cache.
     func view(of ref: RecordRef) throws -> RecordView? {
-        let slots = try slots(of: ref)
+        let slots = try entry(ref).slots
         guard !slots.isEmpty else { return nil }
         return RecordView(ref: ref, slots: slots.map { (field: $0.key.field, element: $0.key.element, state: $0.value.state) })
     }
 
     /// The stored state of a slot and its hash; the empty state when absent.
-    func load(_ key: SlotKey) throws -> (state: SlotState, hash: [UInt8]?) {
-        let stored = try slots(of: key.recordRef)[FieldElement(field: key.field, element: key.element)]
+    func load(_ key: SlotKey) throws -> (state: SlotState, hash: SlotHash?) {
+        let stored = try entry(key.recordRef).slots[FieldElement(field: key.field, element: key.element)]
         return (stored?.state ?? .empty, stored?.hash)
     }
 
@@ -88,83 +114,87 @@ final class SlotWriter {
     ///   - previousHash: the hash of the state it replaces (nil if new), for the bucket digest.
     ///   - newVersions: versions this replica had never seen, appended to history.
     ///   - echo: the peer whose state equals this one exactly, so the feed does not send it back.
-    func store(_ key: SlotKey, state: SlotState, previousHash: [UInt8]?, newVersions: [Version], echo: ReplicaID?) throws {
+    func store(_ key: SlotKey, state: SlotState, previousHash: SlotHash?, newVersions: [Version], echo: ReplicaID?) throws {
         seq += 1
-        var keyWriter = BinaryWriter(capacity: 64)
-        SlotStateCodec.encode(key, into: &keyWriter)
-        let keyBytes = keyWriter.bytes
-        let stateBytes = SlotStateCodec.encode(state)
-        let hash = SlotWriter.slotHash(keyBytes: keyBytes, stateBytes: stateBytes)
-        let bucket = StateDigest.bucket(forKeyBytes: keyBytes)
-        let conflicted = key.element.isEmpty && SlotReader.scalar(state).isConflicted
         let ref = key.recordRef
+        let entry = try entry(ref)
+        let fieldElement = FieldElement(field: key.field, element: key.element)
+        // The cache knows whether the row exists: a plain insert or update
+        // costs SQLite one seek less than an upsert.
+        let exists = entry.slots[fieldElement] != nil
+        let statement = exists
+            ? try prepared(&updateSlot, """
+                UPDATE sync_slots SET state = ?5, seq = ?6, hash = ?7, conflicted = ?9, echo = ?10
+                WHERE collection = ?1 AND record = ?2 AND field = ?3 AND element = ?4
+                """)
+            : try prepared(&insertSlot, """
+                INSERT INTO sync_slots(collection, record, field, element, state, seq, hash, bucket, conflicted, echo)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                """)
+        scratch.removeAll()
+        SlotStateCodec.encode(key, into: &scratch)
+        let keyCount = scratch.bytes.count
+        SlotStateCodec.encode(state, into: &scratch)
+        let (hash, bucket) = scratch.bytes.withUnsafeBytes { encoded in
+            statement.bind(5, blob: UnsafeRawBufferPointer(rebasing: encoded[keyCount...]))
+            return (SlotHash(ofKeyAndState: encoded),
+                    StateDigest.bucket(forKeyBytes: UnsafeRawBufferPointer(rebasing: encoded[..<keyCount])))
+        }
+        let conflicted = key.element.isEmpty && SlotReader.scalar(state).isConflicted
+        statement.bind(1, key.collection)
+        statement.bind(2, key.record)
+        statement.bind(3, key.field)
+        statement.bind(4, key.element)
+        statement.bind(6, seq)
+        hash.withUnsafeBytes { statement.bind(7, blob: $0) }
+        if !exists { statement.bind(8, Int64(bucket)) }
+        statement.bind(9, conflicted ? 1 : 0)
+        if let echo { statement.bind(10, blob: echo.bytes) } else { statement.bindNull(10) }
+        try statement.execute()
 
-        let upsert = try prepared(&upsertSlot, """
-            INSERT INTO sync_slots(collection, record, field, element, state, seq, hash, bucket, conflicted, echo)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(collection, record, field, element) DO UPDATE SET
-                state = excluded.state, seq = excluded.seq, hash = excluded.hash,
-                conflicted = excluded.conflicted, echo = excluded.echo
-            """)
-        upsert.bind(1, key.collection)
-        upsert.bind(2, key.record)
-        upsert.bind(3, key.field)
-        upsert.bind(4, key.element)
-        upsert.bind(5, blob: stateBytes)
-        upsert.bind(6, seq)
-        upsert.bind(7, blob: hash)
-        upsert.bind(8, Int64(bucket))
-        upsert.bind(9, conflicted ? 1 : 0)
-        if let echo { upsert.bind(10, blob: echo.bytes) } else { upsert.bindNull(10) }
-        try upsert.execute()
+        bucketDeltas[bucket] ^= hash
+        if let previousHash { bucketDeltas[bucket] ^= previousHash }
+        bucketsTouched[bucket] = true
 
         if !newVersions.isEmpty {
-            history[ref, default: HistoryEntries()].append(field: key.field, element: key.element, versions: newVersions, seq: seq)
+            if entry.history == nil { entry.history = HistoryEntries() }
+            entry.history!.append(field: key.field, element: key.element, versions: newVersions, seq: seq)
         }
-
-        var delta = bucketDeltas[bucket] ?? [UInt8](repeating: 0, count: StateDigest.hashSize)
-        for index in 0..<StateDigest.hashSize { delta[index] ^= hash[index] ^ (previousHash?[index] ?? 0) }
-        bucketDeltas[bucket] = delta
-        _ = try slots(of: ref)
-        records[ref]![FieldElement(field: key.field, element: key.element)] = Stored(state: state, hash: hash)
-        if touchedSet.insert(ref).inserted { touched.append(ref) }
+        entry.slots[fieldElement] = Stored(state: state, hash: hash)
+        if !entry.touched {
+            entry.touched = true
+            touched.append((ref, entry))
+        }
         slotsChanged += 1
     }
 
     /// Writes bucket digests and view rows; call once, before the transaction commits.
     func finish() throws {
-        for (bucket, delta) in bucketDeltas {
+        for bucket in 0..<StateDigest.bucketCount where bucketsTouched[bucket] {
             let current = try Data.fetchOne(db.cachedStatement(sql: "SELECT digest FROM sync_buckets WHERE bucket = ?"), arguments: [bucket])
-            var digest = current.map { [UInt8]($0) } ?? [UInt8](repeating: 0, count: StateDigest.hashSize)
-            for index in 0..<StateDigest.hashSize { digest[index] ^= delta[index] }
+            var digest = current.flatMap { SlotHash(stored: [UInt8]($0)) } ?? .zero
+            digest ^= bucketDeltas[bucket]
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO sync_buckets(bucket, digest) VALUES (?, ?)")
-                .execute(arguments: [bucket, Data(digest)])
+                .execute(arguments: [bucket, Data(digest.bytes)])
+            bucketDeltas[bucket] = .zero
+            bucketsTouched[bucket] = false
         }
-        bucketDeltas.removeAll()
         let insert = try FastStatement(db, "INSERT INTO sync_history(record_key, collection, record, seq, entries) VALUES (?, ?, ?, ?, ?)")
-        for ref in touched {
-            guard let entries = history[ref] else { continue }
+        for (ref, entry) in touched {
+            guard let history = entry.history else { continue }
             insert.bind(1, HistoryKey.of(ref))
             insert.bind(2, ref.collection)
             insert.bind(3, ref.id)
-            insert.bind(4, entries.firstSeq)
-            insert.bind(5, blob: entries.writer.bytes)
+            insert.bind(4, history.firstSeq)
+            insert.bind(5, blob: history.writer.bytes)
             try insert.execute()
+            entry.history = nil
         }
-        history.removeAll()
         let views = CollectionViews(schema: schema)
-        for ref in touched {
-            let slots = (records[ref] ?? [:]).map { (field: $0.key.field, element: $0.key.element, state: $0.value.state) }
+        for (ref, entry) in touched {
+            let slots = entry.slots.map { (field: $0.key.field, element: $0.key.element, state: $0.value.state) }
             try views.write(ref, view: slots.isEmpty ? nil : RecordView(ref: ref, slots: slots), in: db, statements: viewStatements)
         }
-    }
-
-    /// SHA-256 of the slot's key and canonical state, truncated to `StateDigest.hashSize`.
-    static func slotHash(keyBytes: [UInt8], stateBytes: [UInt8]) -> [UInt8] {
-        var hasher = SHA256()
-        hasher.update(data: keyBytes)
-        hasher.update(data: stateBytes)
-        return Array(hasher.finalize().prefix(StateDigest.hashSize))
     }
 }
 
@@ -182,13 +212,13 @@ enum HistoryKey {
 
 extension Database {
     /// The stored state of a slot and its hash; the empty state when absent.
-    func slot(_ key: SlotKey) throws -> (state: SlotState, hash: [UInt8]?) {
+    func slot(_ key: SlotKey) throws -> (state: SlotState, hash: SlotHash?) {
         let statement = try cachedStatement(sql: """
             SELECT state, hash FROM sync_slots WHERE collection = ? AND record = ? AND field = ? AND element = ?
             """)
         guard let row = try Row.fetchOne(statement, arguments: [key.collection, key.record, key.field, key.element]) else {
             return (.empty, nil)
         }
-        return (try SlotState.stored(row[0], key: key), [UInt8](row[1] as Data))
+        return (try SlotState.stored(row[0], key: key), SlotHash(stored: [UInt8](row[1] as Data)))
     }
 }

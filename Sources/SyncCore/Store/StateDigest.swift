@@ -30,7 +30,7 @@ public struct StateDigest: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// FNV-1a of the encoded key, reduced to a bucket: fixed across platforms and builds.
-    static func bucket(forKeyBytes bytes: [UInt8]) -> Int {
+    static func bucket(forKeyBytes bytes: UnsafeRawBufferPointer) -> Int {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
         return Int((hash ^ (hash >> 32)) & 0xFF)
