@@ -39,8 +39,9 @@ struct FastStatement {
 
     /// The column's bytes without copying them; valid until the next step or reset.
     func withBlob<Result>(_ column: Int32, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        let pointer = sqlite3_column_blob(handle, column)  // before _bytes, as SQLite asks
         let count = Int(sqlite3_column_bytes(handle, column))
-        return body(UnsafeRawBufferPointer(start: count > 0 ? sqlite3_column_blob(handle, column) : nil, count: count))
+        return body(UnsafeRawBufferPointer(start: count > 0 ? pointer : nil, count: count))
     }
 
     func bind(_ index: Int32, _ number: Int64) { sqlite3_bind_int64(handle, index, number) }
@@ -83,9 +84,7 @@ struct FastStatement {
     }
 
     func blob(_ column: Int32) -> [UInt8] {
-        let count = Int(sqlite3_column_bytes(handle, column))
-        guard count > 0, let pointer = sqlite3_column_blob(handle, column) else { return [] }
-        return [UInt8](UnsafeRawBufferPointer(start: pointer, count: count))
+        withBlob(column) { [UInt8]($0) }
     }
 
     func int(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }

@@ -170,12 +170,17 @@ final class SlotWriter {
 
     /// Writes bucket digests and view rows; call once, before the transaction commits.
     func finish() throws {
+        // A batch of a few thousand slots touches most of the 256 buckets.
+        let readBucket = try FastStatement(db, "SELECT digest FROM sync_buckets WHERE bucket = ?")
+        let writeBucket = try FastStatement(db, "INSERT OR REPLACE INTO sync_buckets(bucket, digest) VALUES (?, ?)")
         for bucket in 0..<StateDigest.bucketCount where bucketsTouched[bucket] {
-            let current = try Data.fetchOne(db.cachedStatement(sql: "SELECT digest FROM sync_buckets WHERE bucket = ?"), arguments: [bucket])
-            var digest = current.flatMap { SlotHash(stored: [UInt8]($0)) } ?? .zero
+            readBucket.bind(1, Int64(bucket))
+            var digest = try readBucket.step() ? readBucket.withBlob(0) { SlotHash(stored: $0) } ?? .zero : .zero
+            readBucket.reset()
             digest ^= bucketDeltas[bucket]
-            try db.cachedStatement(sql: "INSERT OR REPLACE INTO sync_buckets(bucket, digest) VALUES (?, ?)")
-                .execute(arguments: [bucket, Data(digest.bytes)])
+            writeBucket.bind(1, Int64(bucket))
+            digest.withUnsafeBytes { writeBucket.bind(2, blob: $0) }
+            try writeBucket.execute()
             bucketDeltas[bucket] = .zero
             bucketsTouched[bucket] = false
         }
