@@ -153,7 +153,7 @@ extension Store {
                 }
                 for entry in entries where field == nil || entry.field == field {
                     let key = SlotKey(collection: ref.collection, record: ref.id, field: entry.field, element: entry.element)
-                    if live[key] == nil { live[key] = Set(try db.slot(key).state.versions.map(\.dot)) }
+                    if live[key] == nil { live[key] = Set(try db.slotState(key).versions.map(\.dot)) }
                     result.append(HistoryEntry(key: key, version: entry.version, appliedSeq: entry.seq,
                                                isCurrent: live[key]?.contains(entry.version.dot) ?? false))
                 }

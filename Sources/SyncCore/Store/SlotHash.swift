@@ -4,7 +4,8 @@ import Crypto
 /// state, truncated to `StateDigest.hashSize` (16) bytes.
 ///
 /// Held as two words so the per-slot path XORs and stores it without
-/// allocating; `bytes` is the same 16 bytes in the order SHA-256 produced them.
+/// allocating; `withUnsafeBytes` gives the 16 bytes in the order SHA-256
+/// produced them.
 struct SlotHash: Equatable {
     private var first: UInt64
     private var second: UInt64
@@ -33,11 +34,6 @@ struct SlotHash: Equatable {
         second = stored.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
     }
 
-    init?(stored bytes: [UInt8]) {
-        guard let hash = bytes.withUnsafeBytes({ SlotHash(stored: $0) }) else { return nil }
-        self = hash
-    }
-
     static func ^= (lhs: inout SlotHash, rhs: SlotHash) {
         lhs.first ^= rhs.first
         lhs.second ^= rhs.second
@@ -46,6 +42,4 @@ struct SlotHash: Equatable {
     func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
         try Swift.withUnsafeBytes(of: (first, second)) { try body($0) }
     }
-
-    var bytes: [UInt8] { withUnsafeBytes { [UInt8]($0) } }
 }

@@ -89,15 +89,13 @@ final class SlotWriter {
         return entry
     }
 
-    /// Every stored slot of a record (this transaction's writes included).
-    func slots(of ref: RecordRef) throws -> [FieldElement: Stored] {
-        try entry(ref).slots
-    }
-
     /// What a reader sees of a record now (this transaction's writes
     /// included); nil when no slot of it exists. Served from the cache.
     func view(of ref: RecordRef) throws -> RecordView? {
-        let slots = try entry(ref).slots
+        Self.view(ref, try entry(ref).slots)
+    }
+
+    private static func view(_ ref: RecordRef, _ slots: [FieldElement: Stored]) -> RecordView? {
         guard !slots.isEmpty else { return nil }
         return RecordView(ref: ref, slots: slots.map { (field: $0.key.field, element: $0.key.element, state: $0.value.state) })
     }
@@ -197,8 +195,7 @@ final class SlotWriter {
         }
         let views = CollectionViews(schema: schema)
         for (ref, entry) in touched {
-            let slots = entry.slots.map { (field: $0.key.field, element: $0.key.element, state: $0.value.state) }
-            try views.write(ref, view: slots.isEmpty ? nil : RecordView(ref: ref, slots: slots), in: db, statements: viewStatements)
+            try views.write(ref, view: Self.view(ref, entry.slots), in: db, statements: viewStatements)
         }
     }
 }
@@ -216,14 +213,14 @@ enum HistoryKey {
 }
 
 extension Database {
-    /// The stored state of a slot and its hash; the empty state when absent.
-    func slot(_ key: SlotKey) throws -> (state: SlotState, hash: SlotHash?) {
+    /// The stored state of a slot; the empty state when absent.
+    func slotState(_ key: SlotKey) throws -> SlotState {
         let statement = try cachedStatement(sql: """
-            SELECT state, hash FROM sync_slots WHERE collection = ? AND record = ? AND field = ? AND element = ?
+            SELECT state FROM sync_slots WHERE collection = ? AND record = ? AND field = ? AND element = ?
             """)
-        guard let row = try Row.fetchOne(statement, arguments: [key.collection, key.record, key.field, key.element]) else {
-            return (.empty, nil)
+        guard let blob = try Data.fetchOne(statement, arguments: [key.collection, key.record, key.field, key.element]) else {
+            return .empty
         }
-        return (try SlotState.stored(row[0], key: key), SlotHash(stored: [UInt8](row[1] as Data)))
+        return try SlotState.stored(blob, key: key)
     }
 }
