@@ -83,18 +83,14 @@ struct ConvergenceBenchmark: AsyncParsableCommand {
 
     /// Encoded size (key and state, as in a batch) of the final state of `keys`, summed.
     static func encodedSize(of keys: [SlotKey], in store: Store) throws -> Double {
-        try store.read { db in
-            var total = 0
-            for key in keys {
-                let length = try Int.fetchOne(db, sql: """
-                    SELECT length(state) FROM sync_slots WHERE collection = ? AND record = ? AND field = ? AND element = ?
-                    """, arguments: [key.collection, key.record, key.field, key.element]) ?? 0
-                var writer = BinaryWriter()
-                SlotStateCodec.encode(key, into: &writer)
-                total += length + writer.bytes.count
-            }
-            return Double(total)
+        var total = 0
+        for key in keys {
+            var writer = BinaryWriter()
+            SlotStateCodec.encode(key, into: &writer)
+            SlotStateCodec.encode(try store.slotState(key), into: &writer)
+            total += writer.bytes.count
         }
+        return Double(total)
     }
 
     /// A random connected graph where every node has `degree` neighbours (pairing model, retried).

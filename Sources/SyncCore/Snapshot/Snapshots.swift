@@ -50,10 +50,10 @@ public enum Snapshots {
         defer { try? queue.close() }
         let facts = try queue.read { db in
             (replica: try db.replicaID(),
-             highest: UInt64(try Int64.fetchOne(db, sql: "SELECT max(seq) FROM sync_slots") ?? 0),
+             highest: UInt64(try Database.highestSeq(db)),
              schema: String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) ?? "",
-             records: try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_slots WHERE field = '_exists'") ?? 0,
-             slots: try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_slots") ?? 0)
+             records: try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_records") ?? 0,
+             slots: try Int.fetchOne(db, sql: "SELECT sum(slot_count) FROM sync_records") ?? 0)
         }
         let bytes = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
         return SnapshotManifest(formatVersion: SnapshotManifest.currentFormat, file: url.lastPathComponent, replica: facts.replica.hex,
@@ -61,9 +61,10 @@ public enum Snapshots {
                                 records: facts.records, slots: facts.slots, bytes: bytes, sha256: try SnapshotManifest.sha256(of: url))
     }
 
-    /// Checks the checksum, SQLite's integrity check, and every slot: its
-    /// state decodes canonically and satisfies the invariant (every version
-    /// covered by its context), and every live version is in the history.
+    /// Checks the checksum, SQLite's integrity check, and every record: its
+    /// slots decode canonically and satisfy the invariant (every version
+    /// covered by its context), every seq they carry has its change-feed
+    /// entry, and every live version is in the history.
     /// Returns the problems found (empty when the snapshot is sound).
     public static func verify(_ url: URL, progress: (Double) -> Void = { _ in }) throws -> [String] {
         let manifest = try SnapshotManifest.load(for: url)
@@ -71,53 +72,71 @@ public enum Snapshots {
         let sum = try SnapshotManifest.sha256(of: url)
         if sum != manifest.sha256 { problems.append("checksum mismatch: file \(sum.prefix(16))…, manifest \(manifest.sha256.prefix(16))…") }
         if manifest.formatVersion > SnapshotManifest.currentFormat { problems.append("manifest format \(manifest.formatVersion) is newer than this build") }
+        return problems + (try verifyContents(of: url, replica: manifest.replica, progress: progress))
+    }
+
+    /// The database checks of `verify`. A snapshot in the slot-row layout
+    /// (format 1, made before record rows) is checked on a migrated scratch copy.
+    private static func verifyContents(of url: URL, replica: String, progress: (Double) -> Void) throws -> [String] {
+        var problems: [String] = []
         var configuration = Configuration()
         configuration.readonly = true
         let queue: DatabaseQueue
         do { queue = try DatabaseQueue(path: url.path, configuration: configuration) } catch {
-            return problems + ["not a readable SQLite database: \(error)"]
+            return ["not a readable SQLite database: \(error)"]
         }
         defer { try? queue.close() }
+        if try queue.read({ db in try !db.tableExists("sync_records") && db.tableExists("sync_slots") }) {
+            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("syncd-verify-\(UUID().uuidString).db")
+            try FileManager.default.copyItem(at: url, to: scratch)
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            do {
+                let migrated = try DatabaseQueue(path: scratch.path)
+                try StoreTables.migrator().migrate(migrated)
+                try migrated.close()
+            } catch {
+                return ["cannot move the format-1 layout to record rows: \(error)"]
+            }
+            return try verifyContents(of: scratch, replica: replica, progress: progress)
+        }
         do {
             try queue.read { db in
                 let integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check")
                 if integrity != ["ok"] { problems.append("integrity_check: " + integrity.prefix(5).joined(separator: "; ")); return }
-                let total = max(1, try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_slots") ?? 1)
-                var live: [RecordRef: [SlotKey: Set<Dot>]] = [:]
+                let total = max(1, try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_records") ?? 1)
+                let feedEntry = try db.makeStatement(sql: "SELECT record_id FROM sync_feed WHERE seq = ?")
                 var checked = 0
-                let rows = try Row.fetchCursor(db, sql: "SELECT collection, record, field, element, state FROM sync_slots ORDER BY collection, record")
-                var currentRecord: RecordRef?
-                func checkHistory() throws {
-                    guard let record = currentRecord, let slots = live[record] else { return }
-                    var recorded = Set<Dot>()
-                    for row in try Row.fetchAll(db, sql: "SELECT entries FROM sync_history WHERE record_key = ? AND collection = ? AND record = ?",
-                                                arguments: [HistoryKey.of(record), record.collection, record.id]) {
-                        for entry in try HistoryEntries.decode([UInt8](row[0] as Data)) { recorded.insert(entry.version.dot) }
-                    }
-                    for (key, dots) in slots where !dots.isSubset(of: recorded) {
-                        problems.append("\(key): \(dots.subtracting(recorded).count) live version(s) missing from the history")
-                    }
-                    live[record] = nil
-                }
+                let rows = try Row.fetchCursor(db, sql: "SELECT id, collection, record, slots FROM sync_records ORDER BY id")
                 while let row = try rows.next() {
-                    let key = SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3])
-                    if key.recordRef != currentRecord {
-                        try checkHistory()
-                        currentRecord = key.recordRef
-                    }
-                    do {
-                        let state = try SlotState.stored(row[4] as Data, key: key)
-                        if !state.satisfiesInvariant { problems.append("\(key): a version is not covered by its context") }
-                        live[key.recordRef, default: [:]][key] = Set(state.versions.map(\.dot))
-                    } catch {
-                        problems.append("\(key): \(error)")
-                    }
+                    let id: Int64 = row[0]
+                    let ref = RecordRef(collection: row[1], id: row[2])
                     checked += 1
                     if checked % 10_000 == 0 { progress(Double(checked) / Double(total)) }
                     if problems.count > 100 { break }
+                    let slots: [FieldElement: StoredSlot]
+                    do { slots = try StoredRecord.decode([UInt8](row[3] as Data), ref: ref) } catch {
+                        problems.append("\(error)")
+                        continue
+                    }
+                    var live: [SlotKey: Set<Dot>] = [:]
+                    for (name, slot) in slots {
+                        let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
+                        if !slot.state.satisfiesInvariant { problems.append("\(key): a version is not covered by its context") }
+                        live[key] = Set(slot.state.versions.map(\.dot))
+                    }
+                    for seq in RecordRowWriter.distinctSeqs(slots) where try Int64.fetchOne(feedEntry, arguments: [seq]) != id {
+                        problems.append("\(ref): seq \(seq) has no change-feed entry for the record")
+                    }
+                    var recorded = Set<Dot>()
+                    for entries in try Data.fetchAll(db, sql: "SELECT entries FROM sync_history WHERE record_key = ? AND collection = ? AND record = ?",
+                                                     arguments: [HistoryKey.of(ref), ref.collection, ref.id]) {
+                        for entry in try HistoryEntries.decode([UInt8](entries)) { recorded.insert(entry.version.dot) }
+                    }
+                    for (key, dots) in live where !dots.isSubset(of: recorded) {
+                        problems.append("\(key): \(dots.subtracting(recorded).count) live version(s) missing from the history")
+                    }
                 }
-                try checkHistory()
-                if let replica = try? db.replicaID(), replica.hex != manifest.replica { problems.append("replica id differs from the manifest") }
+                if let own = try? db.replicaID(), own.hex != replica { problems.append("replica id differs from the manifest") }
             }
         } catch {
             problems.append("cannot read: \(error)")

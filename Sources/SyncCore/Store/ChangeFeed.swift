@@ -15,45 +15,48 @@ public struct ChangeBatch: Sendable {
 
 extension Store {
     /// Slot states with `seq > cursor`, in seq order, bounded by count and bytes
-    /// (always at least one slot when any remain). Cost: O(batch) via the seq index.
+    /// (always at least one seq's slots when any remain; the slots sharing a
+    /// seq are never split, so the cursor is always a whole seq). Cost:
+    /// O(batch) via `sync_feed`, one record row read per seq.
     ///
     /// - Parameter peer: the puller; a slot whose state is exactly what that peer
     ///   sent us is skipped (SPEC §4 echo suppression).
     public func changes(since cursor: UInt64, maxCount: Int, maxBytes: Int, for peer: ReplicaID? = nil) throws -> ChangeBatch {
         try pool.read { db in
             let statement = try db.cachedStatement(sql: """
-                SELECT collection, record, field, element, state, seq, echo FROM sync_slots
-                WHERE seq > ? ORDER BY seq LIMIT ?
+                SELECT f.seq, r.collection, r.record, r.slots FROM sync_feed f JOIN sync_records r ON r.id = f.record_id
+                WHERE f.seq > ? ORDER BY f.seq LIMIT ?
                 """)
-            let rows = try Row.fetchCursor(statement, arguments: [Int64(bitPattern: cursor), maxCount + 1])
+            let limit = maxCount + 1
+            let rows = try Row.fetchCursor(statement, arguments: [Int64(bitPattern: cursor), limit])
             var changes: [SlotChange] = []
-            var examined = 0
             var bytes = 0
             var last = cursor
             var hasMore = false
-            let peerData = peer?.data
+            var fetched = 0
+            var group: [SlotChange] = []
             while let row = try rows.next() {
-                if examined == maxCount {
+                fetched += 1
+                let seq: Int64 = row[0]
+                let ref = RecordRef(collection: row[1], id: row[2])
+                let blob: Data = row[3]
+                group.removeAll(keepingCapacity: true)
+                var groupBytes = 0
+                try StoredRecord.forEach([UInt8](blob), ref: ref) { name, slot in
+                    guard slot.seq == seq, peer == nil || slot.echo != peer else { return }
+                    let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
+                    groupBytes += slot.encoded.count + ref.collection.utf8.count + ref.id.utf8.count
+                        + name.field.utf8.count + name.element.utf8.count
+                    group.append(SlotChange(key: key, state: slot.state))
+                }
+                if !changes.isEmpty, changes.count + group.count > maxCount || bytes + groupBytes > maxBytes {
                     hasMore = true
                     break
                 }
-                let seq = UInt64(bitPattern: row[5])
-                if let peerData, let echo = row[6] as Data?, echo == peerData {
-                    examined += 1
-                    last = seq
-                    continue
-                }
-                let key = SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3])
-                let blob: Data = row[4]
-                let size = blob.count + key.collection.utf8.count + key.record.utf8.count + key.field.utf8.count + key.element.utf8.count
-                if !changes.isEmpty, bytes + size > maxBytes {
-                    hasMore = true
-                    break
-                }
-                changes.append(SlotChange(key: key, state: try SlotState.stored(blob, key: key)))
-                examined += 1
-                last = seq
-                bytes += size
+                changes.append(contentsOf: group)
+                bytes += groupBytes
+                last = UInt64(seq)
+                if fetched == limit { hasMore = true }
             }
             return ChangeBatch(changes: changes, cursor: last, hasMore: hasMore, bytes: bytes)
         }

@@ -59,7 +59,7 @@ struct CollectionViews {
                     conflicted INTEGER NOT NULL DEFAULT 0)
                 """)
             for field in indexedFields(collection) { try createIndex(collection, field, in: db) }
-            let records = try String.fetchAll(db, sql: "SELECT DISTINCT record FROM sync_slots WHERE collection = ?", arguments: [collection.name])
+            let records = try String.fetchAll(db, sql: "SELECT record FROM sync_records WHERE collection = ?", arguments: [collection.name])
             for record in records { try refresh(RecordRef(collection: collection.name, id: record), in: db) }
         }
         try db.setMeta(MetaKey.viewsLayout, layoutToken)

@@ -71,11 +71,12 @@ extension Store {
         let limit = options.wallClock() + options.maxClockDriftMillis
         let future = try pool.read { db -> [IntegrityReport.Future] in
             var found: [IntegrityReport.Future] = []
-            let rows = try Row.fetchCursor(db, sql: "SELECT collection, record, field, element, state FROM sync_slots")
-            while let row = try rows.next() {
-                let key = SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3])
-                for version in try SlotState.stored(row[4] as Data, key: key).versions where version.hlc.millis > limit {
-                    found.append(.init(key: key, version: version, aheadMillis: version.hlc.millis - (limit - options.maxClockDriftMillis)))
+            try db.forEachStoredRecord { ref, slots in
+                for (name, slot) in slots {
+                    let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
+                    for version in slot.state.versions where version.hlc.millis > limit {
+                        found.append(.init(key: key, version: version, aheadMillis: version.hlc.millis - (limit - options.maxClockDriftMillis)))
+                    }
                 }
             }
             return found

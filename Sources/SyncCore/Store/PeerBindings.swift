@@ -24,16 +24,23 @@ extension Store {
     }
 
     /// Every slot in the given digest buckets (for digest repair). Scans the
-    /// slot table once; callers ask for a few buckets at a time.
+    /// record table once; callers ask for a few buckets at a time.
     public func slots(inBuckets buckets: [UInt8]) throws -> [SlotChange] {
         guard !buckets.isEmpty else { return [] }
-        let list = buckets.map { String($0) }.joined(separator: ",")
         return try pool.read { db in
             var changes: [SlotChange] = []
-            let rows = try Row.fetchCursor(db, sql: "SELECT collection, record, field, element, state FROM sync_slots WHERE bucket IN (\(list))")
-            while let row = try rows.next() {
-                let key = SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3])
-                changes.append(SlotChange(key: key, state: try SlotState.stored(row[4] as Data, key: key)))
+            var wanted = [Bool](repeating: false, count: StateDigest.bucketCount)
+            for bucket in buckets { wanted[Int(bucket)] = true }
+            var keyBytes = BinaryWriter(capacity: 128)
+            try db.forEachStoredRecord { ref, slots in
+                for (name, slot) in slots {
+                    let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
+                    keyBytes.removeAll()
+                    SlotStateCodec.encode(key, into: &keyBytes)
+                    if wanted[keyBytes.bytes.withUnsafeBytes { StateDigest.bucket(forKeyBytes: $0) }] {
+                        changes.append(SlotChange(key: key, state: slot.state))
+                    }
+                }
             }
             return changes
         }

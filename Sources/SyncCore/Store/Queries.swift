@@ -45,6 +45,11 @@ public struct ClockReport: Hashable, Sendable {
 extension Store {
     /// A record as a reader sees it; nil if no slot of it was ever stored.
     /// A deleted record is returned with `exists == false`.
+    /// A slot's stored state; the empty state when absent.
+    public func slotState(_ key: SlotKey) throws -> SlotState {
+        try pool.read { try $0.slotState(key) }
+    }
+
     public func record(_ ref: RecordRef) throws -> RecordView? {
         try pool.read { try RecordView.load(ref, from: $0) }
     }
@@ -118,23 +123,33 @@ extension Store {
 
     /// Every conflicted slot, optionally within one collection or record.
     public func conflicts(in collection: String? = nil, record: String? = nil) throws -> [SlotConflict] {
-        var sql = "SELECT collection, record, field, element, state FROM sync_slots WHERE conflicted = 1"
+        var condition = "conflicted = 1"
         var arguments: [DatabaseValueConvertible] = []
-        if let collection { sql += " AND collection = ?"; arguments.append(collection) }
-        if let record { sql += " AND record = ?"; arguments.append(record) }
-        sql += " ORDER BY collection, record, field"
+        if let collection { condition += " AND collection = ?"; arguments.append(collection) }
+        if let record { condition += " AND record = ?"; arguments.append(record) }
         return try pool.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
-                let key = SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3])
-                let state = try SlotState.stored(row[4], key: key)
-                return SlotConflict(key: key, siblings: SlotReader.scalar(state).siblings)
+            var conflicts: [SlotConflict] = []
+            try db.forEachStoredRecord(where: condition, arguments: StatementArguments(arguments), orderBy: "collection, record") { ref, slots in
+                for (name, slot) in slots.sorted(by: { $0.key.field < $1.key.field }) where name.element.isEmpty {
+                    let scalar = SlotReader.scalar(slot.state)
+                    guard scalar.isConflicted else { continue }
+                    conflicts.append(SlotConflict(key: SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: ""),
+                                                  siblings: scalar.siblings))
+                }
             }
+            return conflicts
         }
     }
 
     /// How many slots are in conflict.
     public func conflictCount() throws -> Int {
-        try pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sync_slots WHERE conflicted = 1") ?? 0 }
+        try pool.read { db in
+            var count = 0
+            try db.forEachStoredRecord(where: "conflicted = 1") { _, slots in
+                count += slots.count { $0.key.element.isEmpty && SlotReader.scalar($0.value.state).isConflicted }
+            }
+            return count
+        }
     }
 
     /// Every version ever applied to a record (or one field of it), oldest first.

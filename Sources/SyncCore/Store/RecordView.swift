@@ -31,17 +31,19 @@ public struct RecordView: Sendable {
         return fields
     }
 
-    init(ref: RecordRef, slots: [(field: String, element: String, state: SlotState)]) {
+    /// The view of a record's stored slots; nil when it has none.
+    init?(_ ref: RecordRef, _ slots: [FieldElement: StoredSlot]) {
+        guard !slots.isEmpty else { return nil }
         var existence = SlotReader.Scalar(winner: nil, siblings: [])
         var scalars: [String: SlotReader.Scalar] = [:]
         var members: [String: [String: Bool]] = [:]
-        for slot in slots {
-            if slot.field == SlotKey.existsField {
+        for (name, slot) in slots {
+            if name.field == SlotKey.existsField {
                 existence = SlotReader.exists(slot.state)
-            } else if slot.element.isEmpty {
-                scalars[slot.field] = SlotReader.scalar(slot.state)
+            } else if name.element.isEmpty {
+                scalars[name.field] = SlotReader.scalar(slot.state)
             } else {
-                members[slot.field, default: [:]][slot.element] = SlotReader.memberPresent(slot.state)
+                members[name.field, default: [:]][name.element] = SlotReader.memberPresent(slot.state)
             }
         }
         self.ref = ref
@@ -52,16 +54,7 @@ public struct RecordView: Sendable {
 
     /// Reads a record's slots; nil when no slot of it was ever stored.
     static func load(_ ref: RecordRef, from db: Database) throws -> RecordView? {
-        let statement = try db.cachedStatement(sql: "SELECT field, element, state FROM sync_slots WHERE collection = ? AND record = ?")
-        var slots: [(field: String, element: String, state: SlotState)] = []
-        let rows = try Row.fetchCursor(statement, arguments: [ref.collection, ref.id])
-        while let row = try rows.next() {
-            let field: String = row[0]
-            let element: String = row[1]
-            let key = SlotKey(collection: ref.collection, record: ref.id, field: field, element: element)
-            slots.append((field, element, try SlotState.stored(row[2], key: key)))
-        }
-        return slots.isEmpty ? nil : RecordView(ref: ref, slots: slots)
+        RecordView(ref, try db.storedSlots(ref))
     }
 }
 

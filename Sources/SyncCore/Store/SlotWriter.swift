@@ -5,29 +5,34 @@ import GRDB
 ///
 /// Shared by local writes and remote merges: stamps a fresh seq on every slot
 /// whose state changes (never on a no-op), appends new versions to history,
-/// keeps bucket digests and the conflict flag current, and at the end
-/// rewrites the per-collection view rows of the records it touched.
+/// keeps bucket digests current, and at the end writes each touched record's
+/// row (with its feed entries) and its per-collection view row.
 ///
-/// Slots are read a whole record at a time and kept for the transaction, so a
-/// batch costs one range read per record, which also serves the view refresh.
+/// The slots of a record that one transaction changes share one seq (a new
+/// one after every `groupLimit` slots, so a feed entry stays small), which
+/// makes a record one row and one feed entry per transaction. Records are
+/// read once per transaction and kept, which also serves the view refresh.
 final class SlotWriter {
-    struct Stored {
-        var state: SlotState
-        var hash: SlotHash?
-    }
+    /// At most this many slots of a record share a seq in one transaction.
+    static let groupLimit = 1_000
 
-    struct FieldElement: Hashable {
-        let field: String
-        let element: String
-    }
-
-    /// One record's slots as this transaction sees them, and what it wrote.
+    /// One record as this transaction sees it, and what it wrote.
     final class Entry {
-        var slots: [FieldElement: Stored]
+        var id: Int64?
+        var slots: [FieldElement: StoredSlot]
+        /// Seqs carried before this transaction (their feed entries exist).
+        let previousSeqs: [Int64]
+        /// The seq this transaction stamps on the record's slots, and how many carry it.
+        var seq: Int64?
+        var seqUses = 0
         var history: HistoryEntries?
         var touched = false
 
-        init(slots: [FieldElement: Stored]) { self.slots = slots }
+        init(id: Int64?, slots: [FieldElement: StoredSlot]) {
+            self.id = id
+            self.slots = slots
+            previousSeqs = RecordRowWriter.distinctSeqs(slots)
+        }
     }
 
     let db: Database
@@ -46,44 +51,35 @@ final class SlotWriter {
     private(set) var slotsChanged = 0
     /// Prepared once per transaction: looking a statement up by its SQL text
     /// hashes the text, which on this path cost more than SQLite's own work.
-    private var selectSlots: FastStatement?
-    private var insertSlot: FastStatement?
-    private var updateSlot: FastStatement?
+    private var selectRecord: FastStatement?
+    private let rows: RecordRowWriter
     private let viewStatements: CollectionViews.Statements
 
     init(db: Database, schema: Schema) throws {
         self.db = db
         self.schema = schema
-        seq = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM sync_slots")) ?? 0
+        seq = try Database.highestSeq(db)
+        rows = RecordRowWriter(db: db)
         viewStatements = CollectionViews.Statements(db: db)
     }
 
-    private func prepared(_ statement: inout FastStatement?, _ sql: String) throws -> FastStatement {
-        if let statement { return statement }
-        let new = try FastStatement(db, sql)
-        statement = new
-        return new
-    }
-
-    /// The record's entry: every stored slot of it, read once per transaction.
+    /// The record's entry: its stored row, read once per transaction.
     private func entry(_ ref: RecordRef) throws -> Entry {
         if let last, last.ref == ref { return last.entry }
         if let cached = records[ref] {
             last = (ref, cached)
             return cached
         }
-        let select = try prepared(&selectSlots, "SELECT field, element, state, hash FROM sync_slots WHERE collection = ? AND record = ?")
+        if selectRecord == nil {
+            selectRecord = try FastStatement(db, "SELECT id, slots FROM sync_records WHERE collection = ? AND record = ?")
+        }
+        let select = selectRecord!
         select.bind(1, ref.collection)
         select.bind(2, ref.id)
-        var slots: [FieldElement: Stored] = [:]
         defer { select.reset() }
-        while try select.step() {
-            let key = FieldElement(field: select.text(0), element: select.text(1))
-            let slotKey = SlotKey(collection: ref.collection, record: ref.id, field: key.field, element: key.element)
-            slots[key] = Stored(state: try SlotState.stored(select.blob(2), key: slotKey),
-                                hash: select.withBlob(3) { SlotHash(stored: $0) })
-        }
-        let entry = Entry(slots: slots)
+        let entry = try select.step()
+            ? Entry(id: select.int(0), slots: try StoredRecord.decode(select.blob(1), ref: ref))
+            : Entry(id: nil, slots: [:])
         records[ref] = entry
         last = (ref, entry)
         return entry
@@ -92,12 +88,7 @@ final class SlotWriter {
     /// What a reader sees of a record now (this transaction's writes
     /// included); nil when no slot of it exists. Served from the cache.
     func view(of ref: RecordRef) throws -> RecordView? {
-        Self.view(ref, try entry(ref).slots)
-    }
-
-    private static func view(_ ref: RecordRef, _ slots: [FieldElement: Stored]) -> RecordView? {
-        guard !slots.isEmpty else { return nil }
-        return RecordView(ref: ref, slots: slots.map { (field: $0.key.field, element: $0.key.element, state: $0.value.state) })
+        RecordView(ref, try entry(ref).slots)
     }
 
     /// The stored state of a slot and its hash; the empty state when absent.
@@ -106,59 +97,41 @@ final class SlotWriter {
         return (stored?.state ?? .empty, stored?.hash)
     }
 
-    /// Stores `state` as the slot's new state with a fresh seq.
+    /// Stores `state` as the slot's new state, stamped with the record's seq
+    /// for this transaction.
     ///
     /// - Parameters:
     ///   - previousHash: the hash of the state it replaces (nil if new), for the bucket digest.
     ///   - newVersions: versions this replica had never seen, appended to history.
     ///   - echo: the peer whose state equals this one exactly, so the feed does not send it back.
     func store(_ key: SlotKey, state: SlotState, previousHash: SlotHash?, newVersions: [Version], echo: ReplicaID?) throws {
-        seq += 1
         let ref = key.recordRef
         let entry = try entry(ref)
-        let fieldElement = FieldElement(field: key.field, element: key.element)
-        // The cache knows whether the row exists: a plain insert or update
-        // costs SQLite one seek less than an upsert.
-        let exists = entry.slots[fieldElement] != nil
-        let statement = exists
-            ? try prepared(&updateSlot, """
-                UPDATE sync_slots SET state = ?5, seq = ?6, hash = ?7, conflicted = ?9, echo = ?10
-                WHERE collection = ?1 AND record = ?2 AND field = ?3 AND element = ?4
-                """)
-            : try prepared(&insertSlot, """
-                INSERT INTO sync_slots(collection, record, field, element, state, seq, hash, bucket, conflicted, echo)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                """)
+        if entry.seq == nil || entry.seqUses == Self.groupLimit {
+            seq += 1
+            entry.seq = seq
+            entry.seqUses = 0
+        }
+        let slotSeq = entry.seq!
+        entry.seqUses += 1
         scratch.removeAll()
         SlotStateCodec.encode(key, into: &scratch)
         let keyCount = scratch.bytes.count
         SlotStateCodec.encode(state, into: &scratch)
         let (hash, bucket) = scratch.bytes.withUnsafeBytes { encoded in
-            statement.bind(5, blob: UnsafeRawBufferPointer(rebasing: encoded[keyCount...]))
-            return (SlotHash(ofKeyAndState: encoded),
-                    StateDigest.bucket(forKeyBytes: UnsafeRawBufferPointer(rebasing: encoded[..<keyCount])))
+            (SlotHash(ofKeyAndState: encoded),
+             StateDigest.bucket(forKeyBytes: UnsafeRawBufferPointer(rebasing: encoded[..<keyCount])))
         }
-        let conflicted = key.element.isEmpty && SlotReader.scalar(state).isConflicted
-        statement.bind(1, key.collection)
-        statement.bind(2, key.record)
-        statement.bind(3, key.field)
-        statement.bind(4, key.element)
-        statement.bind(6, seq)
-        hash.withUnsafeBytes { statement.bind(7, blob: $0) }
-        if !exists { statement.bind(8, Int64(bucket)) }
-        statement.bind(9, conflicted ? 1 : 0)
-        if let echo { statement.bind(10, blob: echo.bytes) } else { statement.bindNull(10) }
-        try statement.execute()
-
         bucketDeltas[bucket] ^= hash
         if let previousHash { bucketDeltas[bucket] ^= previousHash }
         bucketsTouched[bucket] = true
 
         if !newVersions.isEmpty {
             if entry.history == nil { entry.history = HistoryEntries() }
-            entry.history!.append(field: key.field, element: key.element, versions: newVersions, seq: seq)
+            entry.history!.append(field: key.field, element: key.element, versions: newVersions, seq: slotSeq)
         }
-        entry.slots[fieldElement] = Stored(state: state, hash: hash)
+        entry.slots[FieldElement(field: key.field, element: key.element)] =
+            StoredSlot(seq: slotSeq, echo: echo, hash: hash, encoded: scratch.bytes[keyCount...], state: state)
         if !entry.touched {
             entry.touched = true
             touched.append((ref, entry))
@@ -166,7 +139,8 @@ final class SlotWriter {
         slotsChanged += 1
     }
 
-    /// Writes bucket digests and view rows; call once, before the transaction commits.
+    /// Writes bucket digests, record rows, history and view rows; call once,
+    /// before the transaction commits.
     func finish() throws {
         // A batch of a few thousand slots touches most of the 256 buckets.
         let readBucket = try FastStatement(db, "SELECT digest FROM sync_buckets WHERE bucket = ?")
@@ -182,6 +156,9 @@ final class SlotWriter {
             bucketDeltas[bucket] = .zero
             bucketsTouched[bucket] = false
         }
+        for (ref, entry) in touched {
+            entry.id = try rows.write(ref, id: entry.id, slots: entry.slots, previousSeqs: entry.previousSeqs)
+        }
         let insert = try FastStatement(db, "INSERT INTO sync_history(record_key, collection, record, seq, entries) VALUES (?, ?, ?, ?, ?)")
         for (ref, entry) in touched {
             guard let history = entry.history else { continue }
@@ -195,7 +172,7 @@ final class SlotWriter {
         }
         let views = CollectionViews(schema: schema)
         for (ref, entry) in touched {
-            try views.write(ref, view: Self.view(ref, entry.slots), in: db, statements: viewStatements)
+            try views.write(ref, view: RecordView(ref, entry.slots), in: db, statements: viewStatements)
         }
     }
 }
@@ -209,18 +186,5 @@ enum HistoryKey {
         hash = (hash ^ 0) &* 0x0000_0100_0000_01B3
         for byte in ref.id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
         return Int64(bitPattern: hash)
-    }
-}
-
-extension Database {
-    /// The stored state of a slot; the empty state when absent.
-    func slotState(_ key: SlotKey) throws -> SlotState {
-        let statement = try cachedStatement(sql: """
-            SELECT state FROM sync_slots WHERE collection = ? AND record = ? AND field = ? AND element = ?
-            """)
-        guard let blob = try Data.fetchOne(statement, arguments: [key.collection, key.record, key.field, key.element]) else {
-            return .empty
-        }
-        return try SlotState.stored(blob, key: key)
     }
 }

@@ -154,7 +154,7 @@ public final class Store: Sendable {
 
     /// The highest seq stamped so far (0 for an empty store).
     public func highestSeq() throws -> UInt64 {
-        try pool.read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT max(seq) FROM sync_slots") ?? 0) }
+        try pool.read { db in UInt64(try Database.highestSeq(db)) }
     }
 
     /// The digest of the replicated state (SPEC §4): equal on converged replicas.

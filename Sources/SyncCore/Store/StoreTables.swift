@@ -2,14 +2,17 @@ import GRDB
 
 /// The store's own tables (all prefixed `sync_`), created by a GRDB migrator.
 ///
-/// `sync_slots` holds each slot's state with the seq that last changed it;
+/// `sync_records` holds each record's slots in one row (`StoredRecord`:
+/// every slot's state, hash, echo and the seq that last changed it);
+/// `sync_feed` maps each seq still carried by some slot to its record, so the
+/// change feed walks seqs in order and touches only what changed;
 /// `sync_history` every version ever applied, one row per record per
 /// transaction (see `HistoryEntries`; a version is added only when its dot
 /// was new to the slot, so never twice); `sync_buckets` the
 /// XOR of slot hashes per bucket, kept current so the digest is cheap.
 enum StoreTables {
     /// Bumped when the on-disk layout changes incompatibly.
-    static let formatVersion = 1
+    static let formatVersion = 2
 
     static func migrator() -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -45,6 +48,21 @@ enum StoreTables {
                     problem TEXT NOT NULL, peer BLOB, seen_at INTEGER NOT NULL,
                     PRIMARY KEY(collection, record, field, element)) WITHOUT ROWID;
                 """)
+        }
+        migrator.registerMigration("v2 record rows") { db in
+            try db.execute(sql: """
+                CREATE TABLE sync_records(
+                    id INTEGER PRIMARY KEY,
+                    collection TEXT NOT NULL, record TEXT NOT NULL,
+                    slots BLOB NOT NULL,
+                    slot_count INTEGER NOT NULL,
+                    conflicted INTEGER NOT NULL DEFAULT 0);
+                CREATE UNIQUE INDEX sync_records_by_name ON sync_records(collection, record);
+                CREATE INDEX sync_records_conflicted ON sync_records(collection, record) WHERE conflicted = 1;
+                CREATE TABLE sync_feed(seq INTEGER PRIMARY KEY, record_id INTEGER NOT NULL);
+                """)
+            try RecordRowsMigration.run(db)
+            try db.execute(sql: "DROP TABLE sync_slots")
         }
         return migrator
     }

@@ -36,20 +36,22 @@ struct DigestBookkeepingTests {
     static func checkBookkeeping(of store: Store) throws {
         try store.read { db in
             var expected = [[UInt8]](repeating: [UInt8](repeating: 0, count: StateDigest.hashSize), count: StateDigest.bucketCount)
-            let rows = try Row.fetchAll(db, sql: "SELECT collection, record, field, element, state, hash, bucket FROM sync_slots")
-            #expect(rows.count > 100)
-            for row in rows {
-                let key = SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3])
-                var writer = BinaryWriter()
-                SlotStateCodec.encode(key, into: &writer)
-                let keyBytes = writer.bytes
-                let state = [UInt8](row[4] as Data)
-                let hash = Array(SHA256.hash(data: keyBytes + state).prefix(StateDigest.hashSize))
-                #expect([UInt8](row[5] as Data) == hash, "hash of \(key)")
-                let bucket = keyBytes.withUnsafeBytes { StateDigest.bucket(forKeyBytes: $0) }
-                #expect(row[6] as Int == bucket, "bucket of \(key)")
-                for index in hash.indices { expected[bucket][index] ^= hash[index] }
+            var slotCount = 0
+            try db.forEachStoredRecord { ref, slots in
+                for (name, slot) in slots {
+                    slotCount += 1
+                    let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
+                    var writer = BinaryWriter()
+                    SlotStateCodec.encode(key, into: &writer)
+                    let keyBytes = writer.bytes
+                    #expect(Array(slot.encoded) == SlotStateCodec.encode(slot.state), "stored encoding of \(key)")
+                    let hash = Array(SHA256.hash(data: keyBytes + SlotStateCodec.encode(slot.state)).prefix(StateDigest.hashSize))
+                    #expect(slot.hash.withUnsafeBytes { Array($0) } == hash, "hash of \(key)")
+                    let bucket = keyBytes.withUnsafeBytes { StateDigest.bucket(forKeyBytes: $0) }
+                    for index in hash.indices { expected[bucket][index] ^= hash[index] }
+                }
             }
+            #expect(slotCount > 100)
             #expect(try StateDigest.read(from: db) == StateDigest(buckets: expected))
         }
     }

@@ -43,16 +43,18 @@ struct ReplicationTests {
         let dir = TemporaryDirectory()
         let store = try dir.store()
         try store.seed(SeedData.criticalMinerals())
-        let total = try store.highestSeq()
+        let total = try store.read { try Int.fetchOne($0, sql: "SELECT sum(slot_count) FROM sync_records") ?? 0 }
+        // A batch ends on a whole seq (the slots one transaction changed in one record).
         let byCount = try store.changes(since: 0, maxCount: 25, maxBytes: 1 << 30)
-        #expect(byCount.changes.count == 25)
+        #expect((10...25).contains(byCount.changes.count))
         #expect(byCount.hasMore)
         let byBytes = try store.changes(since: 0, maxCount: 10_000, maxBytes: 2_000)
         #expect(byBytes.bytes <= 2_000)
         #expect(byBytes.changes.count < 100)
         #expect(byBytes.hasMore)
         let oneHuge = try store.changes(since: 0, maxCount: 10, maxBytes: 1)
-        #expect(oneHuge.changes.count == 1)  // always progress
+        #expect(!oneHuge.changes.isEmpty)  // always progress: one seq's slots, all of one record
+        #expect(Set(oneHuge.changes.map(\.key.recordRef)).count == 1)
         // Paging through by cursor returns every slot exactly once, in seq order.
         var cursor: UInt64 = 0
         var seen: [SlotKey] = []
@@ -62,7 +64,7 @@ struct ReplicationTests {
             cursor = page.cursor
             if !page.hasMore { break }
         }
-        #expect(seen.count == Int(total))
+        #expect(seen.count == total)
         #expect(Set(seen).count == seen.count)
     }
 

@@ -1,0 +1,90 @@
+import Foundation
+
+/// A slot's name within its record.
+struct FieldElement: Hashable {
+    let field: String
+    let element: String
+}
+
+/// One slot as kept in its record's `sync_records` row.
+struct StoredSlot {
+    /// The seq that last changed this slot here (shared by the slots of a
+    /// record that one transaction changed together).
+    var seq: Int64
+    /// The peer whose state this is exactly (echo suppression), if any.
+    var echo: ReplicaID?
+    var hash: SlotHash
+    /// The canonical encoding of `state`, so a row is rewritten without
+    /// re-encoding the slots a transaction did not change.
+    var encoded: ArraySlice<UInt8>
+    var state: SlotState
+}
+
+/// The `slots` column of `sync_records`: a record's slots side by side.
+///
+/// Layout: varint count, then per slot: field, element (strings), seq
+/// (varint), flags (bit 0: an echo replica follows), [echo replica], hash
+/// (16 raw bytes), state (length-prefixed canonical encoding).
+enum StoredRecord {
+    static func encode(_ slots: [FieldElement: StoredSlot], into writer: inout BinaryWriter) {
+        writer.writeVarint(UInt64(slots.count))
+        for (name, slot) in slots {
+            writer.writeString(name.field)
+            writer.writeString(name.element)
+            writer.writeVarint(UInt64(slot.seq))
+            if let echo = slot.echo {
+                writer.writeByte(1)
+                writer.writeReplica(echo)
+            } else {
+                writer.writeByte(0)
+            }
+            slot.hash.withUnsafeBytes { writer.writeRaw($0) }
+            writer.writeBlob(slot.encoded)
+        }
+    }
+
+    /// Every slot of a stored row; a failure names the record.
+    static func decode(_ bytes: [UInt8], ref: RecordRef) throws(StoreError) -> [FieldElement: StoredSlot] {
+        var slots: [FieldElement: StoredSlot] = [:]
+        try forEach(bytes, ref: ref) { name, slot in slots[name] = slot }
+        return slots
+    }
+
+    /// Calls `body` for each slot of a stored row, in stored order.
+    static func forEach(_ bytes: [UInt8], ref: RecordRef,
+                        _ body: (FieldElement, StoredSlot) throws(StoreError) -> Void) throws(StoreError) {
+        var reader = BinaryReader(bytes)
+        var name = FieldElement(field: "", element: "")
+        do {
+            let count = try reader.readVarint()
+            guard count <= UInt64(reader.remaining) else { throw BinaryDecodingError.truncated(at: reader.offset) }
+            for _ in 0..<count {
+                name = FieldElement(field: try reader.readString(), element: try reader.readString())
+                let seq = try reader.readVarint()
+                guard seq <= UInt64(Int64.max) else { throw BinaryDecodingError.malformed("seq out of range", at: reader.offset) }
+                let flags = try reader.readByte()
+                let echo = flags & 1 == 1 ? try reader.readReplica() : nil
+                let hash = try reader.readRaw(count: StateDigest.hashSize).withUnsafeBytes { SlotHash(stored: $0)! }
+                let length = try reader.readLength()
+                let start = reader.offset
+                let state = try SlotStateCodec.decodeState(from: &reader)
+                guard reader.offset == start + length else { throw BinaryDecodingError.malformed("slot state length does not match", at: start) }
+                try body(name, StoredSlot(seq: Int64(seq), echo: echo, hash: hash, encoded: bytes[start..<reader.offset], state: state))
+            }
+            guard reader.isAtEnd else { throw BinaryDecodingError.malformed("trailing bytes after the slots", at: reader.offset) }
+        } catch let error as BinaryDecodingError {
+            throw .corruptSlot(SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element),
+                               reason: error.description)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .corruptSlot(SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element),
+                               reason: "\(error)")
+        }
+    }
+
+    /// Whether any scalar slot holds concurrent values (the row's `conflicted` flag).
+    static func isConflicted(_ slots: [FieldElement: StoredSlot]) -> Bool {
+        slots.contains { $0.key.element.isEmpty && SlotReader.scalar($0.value.state).isConflicted }
+    }
+}

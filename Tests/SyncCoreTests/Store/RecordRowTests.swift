@@ -1,0 +1,156 @@
+import Foundation
+import GRDB
+import Testing
+@testable import SyncCore
+import TestSupport
+
+/// The record-row layout (format 2): one `sync_records` row per record, the
+/// change feed walked through `sync_feed`, and the move from format 1.
+@Suite("Record rows: feed entries, paging under writes, format-1 migration")
+struct RecordRowTests {
+    /// Every seq a slot carries has exactly one feed entry naming its record,
+    /// and no entry outlives the last slot carrying its seq.
+    static func checkFeed(of store: Store) throws {
+        try store.read { db in
+            var carried: [Int64: Int64] = [:]
+            let rows = try Row.fetchAll(db, sql: "SELECT id, collection, record, slots FROM sync_records")
+            for row in rows {
+                let ref = RecordRef(collection: row[1], id: row[2])
+                for seq in RecordRowWriter.distinctSeqs(try StoredRecord.decode([UInt8](row[3] as Data), ref: ref)) {
+                    #expect(carried[seq] == nil, "seq \(seq) carried by two records")
+                    carried[seq] = row[0]
+                }
+            }
+            var feed: [Int64: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT seq, record_id FROM sync_feed") { feed[row[0]] = row[1] }
+            #expect(feed == carried)
+        }
+    }
+
+    @Test func feedEntriesFollowTheSeqsSlotsCarry() throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store()
+        try store.seed(SeedData.criticalMinerals())
+        let before = try store.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sync_feed") ?? 0 }
+        // Ten edits of one field: each moves that slot to a new seq; only the
+        // latest entry for it may remain next to the record's seeded one.
+        for round in 1...10 {
+            try store.update(ref("countries/cn"), [.set("notes", .text("round \(round)"))], author: "ana")
+        }
+        try Self.checkFeed(of: store)
+        let after = try store.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sync_feed") ?? 0 }
+        #expect(after <= before + 1)
+        // An edit sends the slots it changed (the field, and existence, which
+        // every edit asserts), not the rest of the record.
+        let latest = try store.changes(since: try store.highestSeq() - 1, maxCount: 100, maxBytes: 1 << 20)
+        #expect(Set(latest.changes.map(\.key.field)) == ["notes", SlotKey.existsField])
+        #expect(try store.record(ref("countries/cn"))!.scalars.count > 2)
+    }
+
+    @Test func pagingWhileTheSourceWritesMissesNothing() throws {
+        let dir = TemporaryDirectory()
+        let a = try dir.store("a.db")
+        let b = try dir.store("b.db")
+        try a.seed(SeedData.criticalMinerals())
+        let refs = try a.read { db in
+            try Row.fetchAll(db, sql: "SELECT collection, record FROM sync_records ORDER BY id").map { RecordRef(collection: $0[0], id: $0[1]) }
+        }
+        let countries = refs.filter { $0.collection == "countries" }
+        #expect(countries.count >= 4)
+        // Pull one small page at a time; between pages, edit records both
+        // behind the puller's cursor and ahead of it, so records move past it.
+        var round = 0
+        while true {
+            let sourceID = try a.replicaID
+            let cursor = try b.cursor(for: sourceID)
+            let page = try a.changes(since: cursor, maxCount: 7, maxBytes: 1 << 20, for: try b.replicaID)
+            try b.apply(page.changes, from: sourceID, cursor: page.cursor)
+            round += 1
+            if round <= 40 {
+                try a.update(countries[round % countries.count], [.set("notes", .text("edit \(round)"))], author: "ana")
+            } else if !page.hasMore {
+                break
+            }
+            if round >= 1_000 {
+                Issue.record("the puller never caught up")
+                break
+            }
+        }
+        #expect(try a.digest() == b.digest())
+        #expect(try pull(into: b, from: a) == 0)
+        for ref in refs { #expect(try a.record(ref)?.scalars == (try b.record(ref))?.scalars, "\(ref)") }
+        try Self.checkFeed(of: a)
+        try Self.checkFeed(of: b)
+    }
+
+    @Test func aFormatOneDatabaseMovesToRecordRows() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path("old.db")
+        var expected: (digest: StateDigest, changes: Int, conflicts: [SlotConflict])
+        do {
+            let a = try dir.store("a.db")
+            let store = try dir.store("old.db")
+            try store.seed(SeedData.criticalMinerals())
+            try a.create(ref("countries/no"), [.set("name", .text("Norway"))], author: "ana")
+            try pull(into: a, from: store)
+            try store.update(ref("countries/cn"), [.set("notes", .text("mine"))], author: "ben")
+            try a.update(ref("countries/cn"), [.set("notes", .text("theirs"))], author: "ana")
+            try pull(into: store, from: a)
+            expected = (try store.digest(), try store.changes(since: 0, maxCount: 100_000, maxBytes: 1 << 30).changes.count, try store.conflicts())
+            #expect(!expected.conflicts.isEmpty)
+            try Self.rewriteAsFormatOne(store)
+        }
+        let tables = try DatabaseQueue(path: path).read { db in (try db.tableExists("sync_slots"), try db.tableExists("sync_records")) }
+        #expect(tables == (true, false))
+        let store = try dir.store("old.db")
+        #expect(try store.digest() == expected.digest)
+        // Format 1 stamped each slot with its own seq; they are kept.
+        #expect(try store.highestSeq() == UInt64(expected.changes))
+        #expect(try store.conflicts() == expected.conflicts)
+        #expect(try store.changes(since: 0, maxCount: 100_000, maxBytes: 1 << 30).changes.count == expected.changes)
+        #expect(try store.read { try Int.fetchOne($0, sql: "SELECT value FROM sync_meta WHERE key = 'format'") } == StoreTables.formatVersion)
+        try Self.checkFeed(of: store)
+        try DigestBookkeepingTests.checkBookkeeping(of: store)
+        // It keeps working: a local edit and a pull.
+        try store.update(ref("countries/no"), [.set("notes", .text("after"))], author: "ben")
+        #expect(try store.record(ref("countries/no"))?.value("notes") == .text("after"))
+    }
+
+    /// Puts a current database back into the format-1 layout (one row per
+    /// slot, as syncd wrote it before record rows).
+    static func rewriteAsFormatOne(_ store: Store) throws {
+        try store.withWriteTransaction { db in
+            try db.execute(sql: """
+                CREATE TABLE sync_slots(
+                    collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL, element TEXT NOT NULL,
+                    state BLOB NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, bucket INTEGER NOT NULL,
+                    conflicted INTEGER NOT NULL DEFAULT 0, echo BLOB,
+                    PRIMARY KEY(collection, record, field, element)) WITHOUT ROWID;
+                CREATE UNIQUE INDEX sync_slots_by_seq ON sync_slots(seq);
+                """)
+            // Format 1 gave every slot its own seq: spread a shared seq over
+            // distinct ones, in order, above everything stamped so far.
+            var next: Int64 = 0
+            try db.forEachStoredRecord { ref, slots in
+                for (name, slot) in slots.sorted(by: { $0.value.seq < $1.value.seq }) {
+                    let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
+                    var keyBytes = BinaryWriter()
+                    SlotStateCodec.encode(key, into: &keyBytes)
+                    next += 1
+                    try db.execute(sql: """
+                        INSERT INTO sync_slots(collection, record, field, element, state, seq, hash, bucket, conflicted, echo)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """, arguments: [key.collection, key.record, key.field, key.element, Data(slot.encoded), next,
+                                         slot.hash.withUnsafeBytes { Data($0) }, keyBytes.bytes.withUnsafeBytes { StateDigest.bucket(forKeyBytes: $0) },
+                                         name.element.isEmpty && SlotReader.scalar(slot.state).isConflicted, slot.echo?.data])
+                }
+            }
+            try db.execute(sql: """
+                DROP TABLE sync_records;
+                DROP TABLE sync_feed;
+                DELETE FROM grdb_migrations WHERE identifier = 'v2 record rows';
+                UPDATE sync_meta SET value = 1 WHERE key = 'format';
+                """)
+        }
+    }
+}
