@@ -116,6 +116,30 @@ struct RecordRowTests {
         #expect(try store.record(ref("countries/no"))?.value("notes") == .text("after"))
     }
 
+    @Test func aFormatOneSnapshotVerifiesAndMerges() throws {
+        let dir = TemporaryDirectory()
+        let a = try dir.store("a.db")
+        try a.seed(SeedData.criticalMinerals())
+        try a.update(ref("countries/cn"), [.set("notes", .text("before the upgrade"))], author: "ana")
+        let snapshot = dir.url.appendingPathComponent("old.syncsnap")
+        _ = try Snapshots.create(from: a, to: snapshot)
+        do {
+            let old = try dir.store("old.syncsnap")
+            try Self.rewriteAsFormatOne(old)
+        }
+        var manifest = try SnapshotManifest.load(for: snapshot)
+        manifest.sha256 = try SnapshotManifest.sha256(of: snapshot)
+        try manifest.write(beside: snapshot)
+        #expect(try Snapshots.verify(snapshot) == [])
+        let b = try dir.store("b.db")
+        let report = try Snapshots.merge(snapshot, into: b)
+        #expect(report.changed > 0)
+        #expect(try b.digest() == a.digest())
+        #expect(try b.record(ref("countries/cn"))?.value("notes") == .text("before the upgrade"))
+        // Verify and merge leave the snapshot file as it was.
+        #expect(try SnapshotManifest.sha256(of: snapshot) == manifest.sha256)
+    }
+
     /// Puts a current database back into the format-1 layout (one row per
     /// slot, as syncd wrote it before record rows).
     static func rewriteAsFormatOne(_ store: Store) throws {
