@@ -18,6 +18,15 @@ struct FastStatement {
         sqlite3_clear_bindings(handle)
     }
 
+    /// `statement`, prepared from `sql` on first use and kept there, so a
+    /// writer looks its statements up once per transaction, not per row.
+    static func prepared(_ statement: inout FastStatement?, _ db: Database, _ sql: String) throws -> FastStatement {
+        if let statement { return statement }
+        let new = try FastStatement(db, sql)
+        statement = new
+        return new
+    }
+
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
     func bind(_ index: Int32, _ text: String) {

@@ -143,13 +143,7 @@ extension Store {
 
     /// How many slots are in conflict.
     public func conflictCount() throws -> Int {
-        try pool.read { db in
-            var count = 0
-            try db.forEachStoredRecord(where: "conflicted = 1") { _, slots in
-                count += slots.count { $0.key.element.isEmpty && SlotReader.scalar($0.value.state).isConflicted }
-            }
-            return count
-        }
+        try conflicts().count
     }
 
     /// Every version ever applied to a record (or one field of it), oldest first.

@@ -17,13 +17,6 @@ final class RecordRowWriter {
         self.db = db
     }
 
-    private func prepared(_ statement: inout FastStatement?, _ sql: String) throws -> FastStatement {
-        if let statement { return statement }
-        let new = try FastStatement(db, sql)
-        statement = new
-        return new
-    }
-
     /// Stores the row (inserting it when `id` is nil) and returns its id.
     ///
     /// - Parameter previousSeqs: the seqs the record's slots carried before
@@ -35,7 +28,7 @@ final class RecordRowWriter {
         let conflicted: Int64 = StoredRecord.isConflicted(slots) ? 1 : 0
         let rowID: Int64
         if let id {
-            let update = try prepared(&updateRow, "UPDATE sync_records SET slots = ?, slot_count = ?, conflicted = ? WHERE id = ?")
+            let update = try FastStatement.prepared(&updateRow, db, "UPDATE sync_records SET slots = ?, slot_count = ?, conflicted = ? WHERE id = ?")
             update.bind(1, blob: buffer.bytes)
             update.bind(2, Int64(slots.count))
             update.bind(3, conflicted)
@@ -43,7 +36,7 @@ final class RecordRowWriter {
             try update.execute()
             rowID = id
         } else {
-            let insert = try prepared(&insertRow, """
+            let insert = try FastStatement.prepared(&insertRow, db, """
                 INSERT INTO sync_records(collection, record, slots, slot_count, conflicted) VALUES (?, ?, ?, ?, ?)
                 """)
             insert.bind(1, ref.collection)
@@ -56,13 +49,13 @@ final class RecordRowWriter {
         }
         let seqs = Self.distinctSeqs(slots)
         for seq in seqs where !previousSeqs.contains(seq) {
-            let insert = try prepared(&insertFeed, "INSERT INTO sync_feed(seq, record_id) VALUES (?, ?)")
+            let insert = try FastStatement.prepared(&insertFeed, db, "INSERT INTO sync_feed(seq, record_id) VALUES (?, ?)")
             insert.bind(1, seq)
             insert.bind(2, rowID)
             try insert.execute()
         }
         for seq in previousSeqs where !seqs.contains(seq) {
-            let delete = try prepared(&deleteFeed, "DELETE FROM sync_feed WHERE seq = ?")
+            let delete = try FastStatement.prepared(&deleteFeed, db, "DELETE FROM sync_feed WHERE seq = ?")
             delete.bind(1, seq)
             try delete.execute()
         }

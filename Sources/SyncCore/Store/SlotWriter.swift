@@ -70,10 +70,7 @@ final class SlotWriter {
             last = (ref, cached)
             return cached
         }
-        if selectRecord == nil {
-            selectRecord = try FastStatement(db, "SELECT id, slots FROM sync_records WHERE collection = ? AND record = ?")
-        }
-        let select = selectRecord!
+        let select = try FastStatement.prepared(&selectRecord, db, "SELECT id, slots FROM sync_records WHERE collection = ? AND record = ?")
         select.bind(1, ref.collection)
         select.bind(2, ref.id)
         defer { select.reset() }
