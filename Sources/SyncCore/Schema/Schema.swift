@@ -165,6 +165,9 @@ public struct CollectionSchema: Codable, Hashable, Sendable {
 
     public func field(_ name: String) -> FieldSchema? { fieldIndex[name].map { fields[$0] } }
 
+    /// The position of a field in `fields`; nil for an unknown name.
+    func position(of name: String) -> Int? { fieldIndex[name] }
+
     /// The field, or an error naming the closest existing one.
     public func requireField(_ name: String) throws(SchemaError) -> FieldSchema {
         guard let field = field(name) else {

@@ -81,8 +81,18 @@ struct CollectionViews {
     /// record does not exist).
     func write(_ ref: RecordRef, view: RecordView?, in db: Database, statements: Statements? = nil) throws {
         guard let collection = schema.collection(ref.collection) else { return }
+        try write(ref, row: view.map { ViewRow(collection, view: $0) }, collection, in: db, statements: statements)
+    }
+
+    /// Writes the view row of one record straight from its stored slots.
+    func write(_ ref: RecordRef, slots: [FieldElement: StoredSlot], in db: Database, statements: Statements? = nil) throws {
+        guard let collection = schema.collection(ref.collection) else { return }
+        try write(ref, row: ViewRow(collection, slots: slots), collection, in: db, statements: statements)
+    }
+
+    private func write(_ ref: RecordRef, row: ViewRow?, _ collection: CollectionSchema, in db: Database, statements: Statements?) throws {
         let statements = statements ?? Statements(db: db)
-        guard let view, view.exists else {
+        guard let row, row.exists else {
             let delete = try statements.delete(collection)
             delete.bind(1, ref.id)
             try delete.execute()
@@ -93,12 +103,12 @@ struct CollectionViews {
         for (offset, field) in collection.fields.enumerated() {
             let index = Int32(offset + 2)
             if field.isSet {
-                upsert.bind(index, Self.jsonArray(view.presentMembers(field.name)))
+                upsert.bind(index, Self.jsonArray(row.members[offset]))
             } else {
-                upsert.bind(index, view.value(field.name))
+                upsert.bind(index, row.values[offset])
             }
         }
-        upsert.bind(Int32(collection.fields.count + 2), view.isConflicted ? 1 : 0)
+        upsert.bind(Int32(collection.fields.count + 2), row.conflicted ? 1 : 0)
         try upsert.execute()
     }
 
@@ -165,27 +175,39 @@ struct CollectionViews {
         return members
     }
 
-    /// A JSON array of strings, escaped per RFC 8259 (hot path: no Foundation).
+    /// A JSON array of strings, escaped per RFC 8259 (hot path: no Foundation;
+    /// a member with nothing to escape is copied whole).
     static func jsonArray(_ members: [String]) -> String {
-        var out = "["
+        var out: [UInt8] = []
+        out.reserveCapacity(members.reduce(2) { $0 + $1.utf8.count + 3 })
+        out.append(UInt8(ascii: "["))
         for (index, member) in members.enumerated() {
-            if index > 0 { out += "," }
-            out += "\""
-            for scalar in member.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                case _ where scalar.value < 0x20:
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                default: out.unicodeScalars.append(scalar)
-                }
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            if member.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+                out.append(contentsOf: member.utf8)
+            } else {
+                appendEscaped(member, to: &out)
             }
-            out += "\""
+            out.append(UInt8(ascii: "\""))
         }
-        return out + "]"
+        out.append(UInt8(ascii: "]"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func appendEscaped(_ member: String, to out: inout [UInt8]) {
+        for byte in member.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: Array("\\\"".utf8))
+            case UInt8(ascii: "\\"): out.append(contentsOf: Array("\\\\".utf8))
+            case UInt8(ascii: "\n"): out.append(contentsOf: Array("\\n".utf8))
+            case UInt8(ascii: "\r"): out.append(contentsOf: Array("\\r".utf8))
+            case UInt8(ascii: "\t"): out.append(contentsOf: Array("\\t".utf8))
+            case _ where byte < 0x20:
+                let hex = String(byte, radix: 16)
+                out.append(contentsOf: Array(("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).utf8))
+            default: out.append(byte)
+            }
+        }
     }
 }

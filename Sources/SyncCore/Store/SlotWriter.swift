@@ -127,8 +127,10 @@ final class SlotWriter {
             if entry.history == nil { entry.history = HistoryEntries() }
             entry.history!.append(field: key.field, element: key.element, versions: newVersions, seq: slotSeq)
         }
+        // A copy of just the state: a slice of `scratch` would keep its whole
+        // buffer alive and make the next `removeAll` allocate a new one.
         entry.slots[FieldElement(field: key.field, element: key.element)] =
-            StoredSlot(seq: slotSeq, echo: echo, hash: hash, encoded: scratch.bytes[keyCount...], state: state)
+            StoredSlot(seq: slotSeq, echo: echo, hash: hash, encoded: ArraySlice(Array(scratch.bytes[keyCount...])), state: state)
         if !entry.touched {
             entry.touched = true
             touched.append((ref, entry))
@@ -169,7 +171,7 @@ final class SlotWriter {
         }
         let views = CollectionViews(schema: schema)
         for (ref, entry) in touched {
-            try views.write(ref, view: RecordView(ref, entry.slots), in: db, statements: viewStatements)
+            try views.write(ref, slots: entry.slots, in: db, statements: viewStatements)
         }
     }
 }
