@@ -25,6 +25,9 @@ struct SyncBenchmark: AsyncParsableCommand {
     @Option(help: "Repetitions of the initial sync; min and median are printed.") var repetitions = 3
     @Option(help: "Single-field changes to time.") var changes = 11
     @Flag(help: "Skip the syncctl-vs-sqlite3 queries.") var skipQueries = false
+    @Option(help: ArgumentHelp("Stop the target (SIGSTOP) for this many ms of every second of the initial sync: a slow peer. 0: never.",
+                               discussion: "The source's peak RSS shows whether a peer that stops reading makes the sender queue."))
+    var throttleTarget = 0
 
     func run() async throws {
         let root = TemporaryDirectory("syncbench")
@@ -41,9 +44,10 @@ struct SyncBenchmark: AsyncParsableCommand {
             try await source.start()
             let started = ContinuousClock.now
             try await pair.start()
-            guard try await Self.caughtUp(pair, with: source, timeout: .seconds(3_600)) else {
-                throw HarnessError("target did not catch up:\n\(pair.log(last: 20))")
-            }
+            let throttle = throttleTarget > 0 ? Self.throttle(pair, stoppedMillis: throttleTarget) : nil
+            let caughtUp = try await Self.caughtUp(pair, with: source, timeout: .seconds(3_600))
+            if let throttle { throttle.cancel(); _ = await throttle.value }
+            guard caughtUp else { throw HarnessError("target did not catch up:\n\(pair.log(last: 20))") }
             let elapsed = (ContinuousClock.now - started).seconds
             guard try pair.digest() == source.digest() else { throw HarnessError("digests differ after the initial sync") }
             try await Task.sleep(for: .seconds(1.2))  // traffic is accounted every 500 ms
@@ -81,6 +85,22 @@ struct SyncBenchmark: AsyncParsableCommand {
             print("one changed field at \(records) vs 10000 records: bytes \((atN.bytes / at10k.bytes).f2)x, time \((atN.seconds / at10k.seconds).f2)x  (aim: <= 1.2x; < 2 KB, < 100 ms)")
         }
         if !skipQueries { try QueryBenchmark.compare(database: source.directory.appendingPathComponent("data.db").path, records: records) }
+    }
+
+    /// Stops and continues `daemon` (SIGSTOP / SIGCONT) every second, stopped
+    /// `stoppedMillis` of it, until cancelled; leaves it running.
+    static func throttle(_ daemon: DaemonProcess, stoppedMillis: Int) -> Task<Void, Never> {
+        let stopped = min(stoppedMillis, 990)
+        return Task {
+            guard let pid = daemon.pid else { return }
+            defer { kill(pid, SIGCONT) }
+            while !Task.isCancelled {
+                kill(pid, SIGSTOP)
+                try? await Task.sleep(for: .milliseconds(stopped))
+                kill(pid, SIGCONT)
+                try? await Task.sleep(for: .milliseconds(1_000 - stopped))
+            }
+        }
     }
 
     /// Polls the target's status until its puller is caught up with the source's highest seq.

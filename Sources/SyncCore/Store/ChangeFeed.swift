@@ -17,7 +17,8 @@ extension Store {
     /// Slot states with `seq > cursor`, in seq order, bounded by count and bytes
     /// (always at least one seq's slots when any remain; the slots sharing a
     /// seq are never split, so the cursor is always a whole seq). Cost:
-    /// O(batch) via `sync_feed`, one record row read per seq.
+    /// O(batch) via `sync_feed`, one record row read per seq; only the slots
+    /// carrying that seq are decoded.
     ///
     /// - Parameter peer: the puller; a slot whose state is exactly what that peer
     ///   sent us is skipped (SPEC §4 echo suppression).
@@ -42,8 +43,7 @@ extension Store {
                 let blob: Data = row[3]
                 group.removeAll(keepingCapacity: true)
                 var groupBytes = 0
-                try StoredRecord.forEach([UInt8](blob), ref: ref) { name, slot in
-                    guard slot.seq == seq, peer == nil || slot.echo != peer else { return }
+                try StoredRecord.forEach([UInt8](blob), ref: ref, where: { $0 == seq && (peer == nil || $1 != peer) }) { name, slot in
                     let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
                     groupBytes += slot.encoded.count + ref.collection.utf8.count + ref.id.utf8.count
                         + name.field.utf8.count + name.element.utf8.count

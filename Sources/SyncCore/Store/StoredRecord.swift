@@ -51,7 +51,11 @@ enum StoredRecord {
     }
 
     /// Calls `body` for each slot of a stored row, in stored order.
-    static func forEach(_ bytes: [UInt8], ref: RecordRef,
+    ///
+    /// - Parameter include: given a slot's seq and echo peer, whether to
+    ///   decode it and call `body`; the state of a slot left out is skipped
+    ///   undecoded (the change feed wants the few slots carrying one seq).
+    static func forEach(_ bytes: [UInt8], ref: RecordRef, where include: ((Int64, ReplicaID?) -> Bool)? = nil,
                         _ body: (FieldElement, StoredSlot) throws(StoreError) -> Void) throws(StoreError) {
         var reader = BinaryReader(bytes)
         var name = FieldElement(field: "", element: "")
@@ -66,6 +70,10 @@ enum StoredRecord {
                 let echo = flags & 1 == 1 ? try reader.readReplica() : nil
                 let hash = try reader.readRaw(count: StateDigest.hashSize).withUnsafeBytes { SlotHash(stored: $0)! }
                 let length = try reader.readLength()
+                if let include, !include(Int64(seq), echo) {
+                    _ = try reader.readRaw(count: length)
+                    continue
+                }
                 let start = reader.offset
                 let state = try SlotStateCodec.decodeState(from: &reader)
                 guard reader.offset == start + length else { throw BinaryDecodingError.malformed("slot state length does not match", at: start) }

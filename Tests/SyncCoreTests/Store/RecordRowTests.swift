@@ -44,6 +44,10 @@ struct RecordRowTests {
         // every edit asserts), not the rest of the record.
         let latest = try store.changes(since: try store.highestSeq() - 1, maxCount: 100, maxBytes: 1 << 20)
         #expect(Set(latest.changes.map(\.key.field)) == ["notes", SlotKey.existsField])
+        // The slots left out are skipped undecoded; what is sent is still read whole.
+        #expect(latest.changes.first { $0.key.field == "notes" }?.state.versions.map(\.value) == [.text("round 10")])
+        let whole = try store.changes(since: 0, maxCount: 100_000, maxBytes: 1 << 30).changes
+        #expect(whole.first { $0.key.record == "cn" && $0.key.field == "notes" }?.state.versions.map(\.value) == [.text("round 10")])
         #expect(try store.record(ref("countries/cn"))!.scalars.count > 2)
     }
 
