@@ -19,7 +19,7 @@ extension Snapshots {
         var keptAside: URL?
         if FileManager.default.fileExists(atPath: database.path) {
             let current = try DatabaseQueue(path: database.path)
-            try current.writeWithoutTransaction { db in _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+            try current.writeWithoutTransaction { db in try db.truncateWAL() }
             try current.close()
             let stamp = defaultName().replacingOccurrences(of: "." + fileExtension, with: "")
             let aside = directory.url.appendingPathComponent(keptAsidePrefix + stamp)

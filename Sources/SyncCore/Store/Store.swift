@@ -22,6 +22,11 @@ public final class Store: Sendable {
         /// query commands): no WAL setup write and no checkpoint on close.
         /// Falls back to a normal open when setup work is needed.
         public var readOnly = false
+        /// `PRAGMA journal_size_limit`: the size the WAL is cut back to when
+        /// it starts over after a checkpoint. Without it the WAL keeps the
+        /// size of the largest transaction so far (a seed, an import, the
+        /// move from format 1) for as long as the daemon runs.
+        public var walSizeLimit = 64 << 20
 
         public init() {}
     }
@@ -58,10 +63,18 @@ public final class Store: Sendable {
         let wall = options.wallClock()
         let logger = options.logger
         if isCurrent(pool) { return }
+        let movingFromFormatOne = (try? pool.read { db in try db.tableExists("sync_slots") && !db.tableExists("sync_records") }) == true
+        if movingFromFormatOne {
+            logger.notice("moving the database to one row per record (format 2): the whole file is rewritten in one transaction, about 100 s per million records on 2 cores, with free disk of 1.6 times the file's size; if stopped, it rolls back and starts over at the next open", metadata: ["path": "\(path)"])
+        }
+        let started = Date()
         do {
             try StoreTables.migrator().migrate(pool)
         } catch {
             throw StoreError.cannotOpen(path: path, reason: "\(error)")
+        }
+        if movingFromFormatOne {
+            logger.notice("moved the database to format 2", metadata: ["path": "\(path)", "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(started)))"])
         }
         try pool.write { db in
             if let format = Int.fromDatabaseValue(try db.meta(MetaKey.format)), format > StoreTables.formatVersion {
@@ -89,6 +102,14 @@ public final class Store: Sendable {
             try db.setMeta(MetaKey.schemaHash, schema.hash)
             try CollectionViews(schema: schema).prepare(in: db)
         }
+        // Setting up may have rewritten the whole file in one transaction
+        // (the move from format 1, a view rebuild): do not keep a WAL of that
+        // size for as long as the store is open.
+        do {
+            try pool.writeWithoutTransaction { db in try db.truncateWAL() }
+        } catch {
+            logger.warning("could not cut the WAL back after setting up the database", metadata: ["path": "\(path)", "error": "\(error)"])
+        }
     }
 
     private static func openPool(path: String, options: Options, readOnly: Bool) throws -> any DatabaseWriter {
@@ -99,6 +120,7 @@ public final class Store: Sendable {
         if !readOnly {
             configuration.prepareDatabase { db in
                 try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+                try db.execute(sql: "PRAGMA journal_size_limit = \(options.walSizeLimit)")
             }
         }
         do {

@@ -90,6 +90,12 @@ extension Database {
             .execute(arguments: [key, value])
     }
 
+    /// Copies the whole WAL into the database and cuts the WAL file to
+    /// zero bytes (waiting for readers up to the busy timeout).
+    func truncateWAL() throws {
+        _ = try Row.fetchAll(self, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
     /// The local replica id recorded in this database.
     func replicaID() throws -> ReplicaID {
         guard let data = Data.fromDatabaseValue(try meta(MetaKey.replica)), let id = ReplicaID(bytes: data) else {

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import Testing
-@testable import SyncCore
+@_spi(Testing) @testable import SyncCore
 import TestSupport
 
 /// The record-row layout (format 2): one `sync_records` row per record, the
@@ -102,7 +102,7 @@ struct RecordRowTests {
             try pull(into: store, from: a)
             expected = (try store.digest(), try store.changes(since: 0, maxCount: 100_000, maxBytes: 1 << 30).changes.count, try store.conflicts())
             #expect(!expected.conflicts.isEmpty)
-            try Self.rewriteAsFormatOne(store)
+            try store.rewriteAsFormatOne()
         }
         let tables = try DatabaseQueue(path: path).read { db in (try db.tableExists("sync_slots"), try db.tableExists("sync_records")) }
         #expect(tables == (true, false))
@@ -129,7 +129,7 @@ struct RecordRowTests {
         _ = try Snapshots.create(from: a, to: snapshot)
         do {
             let old = try dir.store("old.syncsnap")
-            try Self.rewriteAsFormatOne(old)
+            try old.rewriteAsFormatOne()
         }
         var manifest = try SnapshotManifest.load(for: snapshot)
         manifest.sha256 = try SnapshotManifest.sha256(of: snapshot)
@@ -142,43 +142,5 @@ struct RecordRowTests {
         #expect(try b.record(ref("countries/cn"))?.value("notes") == .text("before the upgrade"))
         // Verify and merge leave the snapshot file as it was.
         #expect(try SnapshotManifest.sha256(of: snapshot) == manifest.sha256)
-    }
-
-    /// Puts a current database back into the format-1 layout (one row per
-    /// slot, as syncd wrote it before record rows).
-    static func rewriteAsFormatOne(_ store: Store) throws {
-        try store.withWriteTransaction { db in
-            try db.execute(sql: """
-                CREATE TABLE sync_slots(
-                    collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL, element TEXT NOT NULL,
-                    state BLOB NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, bucket INTEGER NOT NULL,
-                    conflicted INTEGER NOT NULL DEFAULT 0, echo BLOB,
-                    PRIMARY KEY(collection, record, field, element)) WITHOUT ROWID;
-                CREATE UNIQUE INDEX sync_slots_by_seq ON sync_slots(seq);
-                """)
-            // Format 1 gave every slot its own seq: spread a shared seq over
-            // distinct ones, in order, above everything stamped so far.
-            var next: Int64 = 0
-            try db.forEachStoredRecord { ref, slots in
-                for (name, slot) in slots.sorted(by: { $0.value.seq < $1.value.seq }) {
-                    let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
-                    var keyBytes = BinaryWriter()
-                    SlotStateCodec.encode(key, into: &keyBytes)
-                    next += 1
-                    try db.execute(sql: """
-                        INSERT INTO sync_slots(collection, record, field, element, state, seq, hash, bucket, conflicted, echo)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [key.collection, key.record, key.field, key.element, Data(slot.encoded), next,
-                                         slot.hash.withUnsafeBytes { Data($0) }, keyBytes.bytes.withUnsafeBytes { StateDigest.bucket(forKeyBytes: $0) },
-                                         name.element.isEmpty && SlotReader.scalar(slot.state).isConflicted, slot.echo?.data])
-                }
-            }
-            try db.execute(sql: """
-                DROP TABLE sync_records;
-                DROP TABLE sync_feed;
-                DELETE FROM grdb_migrations WHERE identifier = 'v2 record rows';
-                UPDATE sync_meta SET value = 1 WHERE key = 'format';
-                """)
-        }
     }
 }
