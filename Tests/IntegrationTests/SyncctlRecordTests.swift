@@ -1,5 +1,5 @@
 import Foundation
-import SyncCore
+@_spi(Testing) import SyncCore
 import Testing
 import TestSupport
 
@@ -19,6 +19,21 @@ extension Integration {
             #expect(json?["deviceID"] as? String == id.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
             #expect((json?["created"] as? [String])?.isEmpty == true)
             #expect(try Syncctl.run(["id", "--data-dir", root.path("nowhere")]).stderr.contains("syncd --data-dir"))
+        }
+
+        /// A database written before record rows is moved by the first
+        /// command that opens it; the move is reported on stderr, and the
+        /// command's JSON on stdout is untouched.
+        @Test func aFormatOneDatabaseMovesOnFirstUseWithCleanJSON() throws {
+            let cli = try Syncctl(in: root)
+            let expected = try cli.digest()
+            try cli.store().rewriteAsFormatOne()
+            let get = try cli.run(["get", "agreements/us-cn-trade-truce-2025", "--json"])
+            #expect(get.status == 0, "\(get)")
+            #expect((try get.json() as? [String: Any])?["fields"] != nil, "\(get)")
+            #expect(get.stderr.contains("moving the database to one row per record"), "\(get)")
+            #expect(get.stderr.contains("moved the database to format 2"), "\(get)")
+            #expect(try cli.digest() == expected)
         }
 
         @Test func getListAndTheirJSON() throws {
