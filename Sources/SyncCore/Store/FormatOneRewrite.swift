@@ -25,15 +25,14 @@ extension Store {
             // Format 1 gave every slot its own seq: spread a shared seq over
             // distinct ones, in order, above everything stamped so far.
             var next: Int64 = 0
+            var keyBytes = BinaryWriter(capacity: 128)
             try db.forEachStoredRecord { ref, slots in
                 for (name, slot) in slots.sorted(by: { $0.value.seq < $1.value.seq }) {
                     let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
-                    var keyBytes = BinaryWriter()
-                    SlotStateCodec.encode(key, into: &keyBytes)
                     next += 1
                     try insert.execute(arguments: [
                         key.collection, key.record, key.field, key.element, Data(slot.encoded), next,
-                        slot.hash.withUnsafeBytes { Data($0) }, keyBytes.bytes.withUnsafeBytes { StateDigest.bucket(forKeyBytes: $0) },
+                        slot.hash.withUnsafeBytes { Data($0) }, StateDigest.bucket(of: key, scratch: &keyBytes),
                         name.element.isEmpty && SlotReader.scalar(slot.state).isConflicted, slot.echo?.data])
                 }
             }

@@ -35,9 +35,7 @@ extension Store {
             try db.forEachStoredRecord { ref, slots in
                 for (name, slot) in slots {
                     let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
-                    keyBytes.removeAll()
-                    SlotStateCodec.encode(key, into: &keyBytes)
-                    if wanted[keyBytes.bytes.withUnsafeBytes { StateDigest.bucket(forKeyBytes: $0) }] {
+                    if wanted[StateDigest.bucket(of: key, scratch: &keyBytes)] {
                         changes.append(SlotChange(key: key, state: slot.state))
                     }
                 }

@@ -49,15 +49,28 @@ extension Store {
             var report = ApplyReport()
             var maxAhead: UInt64 = 0
             var lastFuture = HLC.zero
-            for change in changes {
-                let (local, hash) = try writer.load(change.key)
-                let merged = SlotMerge.merge(local, change.state)
-                if merged == local {
+            // Read every local state first, merge and encode them on all
+            // cores, then store them in order on this thread.
+            var locals: [(state: SlotState, hash: SlotHash?)] = []
+            locals.reserveCapacity(changes.count)
+            for change in changes { locals.append(try writer.load(change.key)) }
+            let outcomes = BatchMerge.merge(changes, locals: locals.map(\.state), schema: schema)
+            var scratch = BinaryWriter(capacity: 512)
+            for (index, change) in changes.enumerated() {
+                var outcome = outcomes[index]
+                var previousHash = locals[index].hash
+                // A slot that comes twice in one batch: the later copy is merged
+                // with what the earlier one stored, not with what was read.
+                let current = try writer.load(change.key)
+                if current.hash != previousHash {
+                    previousHash = current.hash
+                    outcome = BatchMerge.merge(change, local: current.state, schema: schema, scratch: &scratch)
+                }
+                guard let outcome else {
                     report.unchanged += 1
                     continue
                 }
-                let unseen = SlotMerge.unseenVersions(in: change.state, by: local)
-                for version in unseen {
+                for version in outcome.unseen {
                     if case .fromTheFuture(let ahead) = clock.receive(version.hlc, wallMillis: wall) {
                         report.futureVersions += 1
                         maxAhead = max(maxAhead, ahead)
@@ -66,7 +79,7 @@ extension Store {
                     // Never issue a dot twice, even if our own id comes back with a higher counter.
                     if version.dot.replica == ownReplica { ownCounter = max(ownCounter, version.dot.counter) }
                 }
-                if let problem = schema.problem(for: change.key, state: merged) {
+                if let problem = outcome.problem {
                     report.schemaProblems += 1
                     try db.cachedStatement(sql: """
                         INSERT OR REPLACE INTO sync_schema_problems(collection, record, field, element, problem, peer, seen_at)
@@ -74,8 +87,8 @@ extension Store {
                         """).execute(arguments: [change.key.collection, change.key.record, change.key.field, change.key.element,
                                                  problem, peer?.data, Int64(wall)])
                 }
-                try writer.store(change.key, state: merged, previousHash: hash, newVersions: unseen,
-                                 echo: merged == change.state ? peer : nil)
+                try writer.store(change.key, state: outcome.merged, encoded: outcome.encoded, previousHash: previousHash,
+                                 newVersions: outcome.unseen, echo: outcome.equalsRemote ? peer : nil)
                 report.changed += 1
             }
             try writer.finish()

@@ -6,7 +6,7 @@ import Crypto
 /// Held as two words so the per-slot path XORs and stores it without
 /// allocating; `withUnsafeBytes` gives the 16 bytes in the order SHA-256
 /// produced them.
-struct SlotHash: Equatable {
+struct SlotHash: Equatable, Sendable {
     private var first: UInt64
     private var second: UInt64
 

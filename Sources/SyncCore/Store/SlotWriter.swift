@@ -102,6 +102,12 @@ final class SlotWriter {
     ///   - newVersions: versions this replica had never seen, appended to history.
     ///   - echo: the peer whose state equals this one exactly, so the feed does not send it back.
     func store(_ key: SlotKey, state: SlotState, previousHash: SlotHash?, newVersions: [Version], echo: ReplicaID?) throws {
+        try store(key, state: state, encoded: EncodedSlot(key, state, scratch: &scratch),
+                  previousHash: previousHash, newVersions: newVersions, echo: echo)
+    }
+
+    /// Stores a state already encoded and hashed (see `BatchMerge`).
+    func store(_ key: SlotKey, state: SlotState, encoded: EncodedSlot, previousHash: SlotHash?, newVersions: [Version], echo: ReplicaID?) throws {
         let ref = key.recordRef
         let entry = try entry(ref)
         if entry.seq == nil || entry.seqUses == Self.groupLimit {
@@ -111,26 +117,16 @@ final class SlotWriter {
         }
         let slotSeq = entry.seq!
         entry.seqUses += 1
-        scratch.removeAll()
-        SlotStateCodec.encode(key, into: &scratch)
-        let keyCount = scratch.bytes.count
-        SlotStateCodec.encode(state, into: &scratch)
-        let (hash, bucket) = scratch.bytes.withUnsafeBytes { encoded in
-            (SlotHash(ofKeyAndState: encoded),
-             StateDigest.bucket(forKeyBytes: UnsafeRawBufferPointer(rebasing: encoded[..<keyCount])))
-        }
-        bucketDeltas[bucket] ^= hash
-        if let previousHash { bucketDeltas[bucket] ^= previousHash }
-        bucketsTouched[bucket] = true
+        bucketDeltas[encoded.bucket] ^= encoded.hash
+        if let previousHash { bucketDeltas[encoded.bucket] ^= previousHash }
+        bucketsTouched[encoded.bucket] = true
 
         if !newVersions.isEmpty {
             if entry.history == nil { entry.history = HistoryEntries() }
             entry.history!.append(field: key.field, element: key.element, versions: newVersions, seq: slotSeq)
         }
-        // A copy of just the state: a slice of `scratch` would keep its whole
-        // buffer alive and make the next `removeAll` allocate a new one.
         entry.slots[FieldElement(field: key.field, element: key.element)] =
-            StoredSlot(seq: slotSeq, echo: echo, hash: hash, encoded: ArraySlice(Array(scratch.bytes[keyCount...])), state: state)
+            StoredSlot(seq: slotSeq, echo: echo, hash: encoded.hash, encoded: ArraySlice(encoded.state), state: state)
         if !entry.touched {
             entry.touched = true
             touched.append((ref, entry))

@@ -36,6 +36,16 @@ public struct StateDigest: Hashable, Sendable, CustomStringConvertible {
         return Int((hash ^ (hash >> 32)) & 0xFF)
     }
 
+    /// The bucket of a slot, by its canonical key encoding.
+    ///
+    /// - Parameter scratch: a buffer reused from call to call, so a scan of
+    ///   every slot does not allocate one per slot.
+    static func bucket(of key: SlotKey, scratch: inout BinaryWriter) -> Int {
+        scratch.removeAll()
+        SlotStateCodec.encode(key, into: &scratch)
+        return scratch.bytes.withUnsafeBytes { bucket(forKeyBytes: $0) }
+    }
+
     static func read(from db: Database) throws -> StateDigest {
         var buckets = [[UInt8]](repeating: [UInt8](repeating: 0, count: hashSize), count: bucketCount)
         for row in try Row.fetchAll(db, sql: "SELECT bucket, digest FROM sync_buckets") {
