@@ -34,10 +34,32 @@ public struct Schema: Codable, Hashable, Sendable {
     }
 
     private static func canonicalHash(_ canonical: Canonical) -> String {
+        let bytes = CanonicalSchemaJSON.encode(name: canonical.name, version: canonical.version, collections: canonical.collections)
+            ?? canonicalJSONByEncoder(canonical)
+        return hex(SHA256.hash(data: bytes))
+    }
+
+    /// The canonical JSON as `JSONEncoder` writes it, for strings that
+    /// `CanonicalSchemaJSON` leaves to it; also what tests compare it with.
+    static func canonicalJSONByEncoder(name: String, version: Int, collections: [CollectionSchema]) -> [UInt8] {
+        canonicalJSONByEncoder(Canonical(name: name, version: version, collections: collections))
+    }
+
+    private static func canonicalJSONByEncoder(_ canonical: Canonical) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = (try? encoder.encode(canonical)) ?? Data()
-        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        return [UInt8]((try? encoder.encode(canonical)) ?? Data())
+    }
+
+    private static func hex(_ digest: SHA256.Digest) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(SHA256.byteCount * 2)
+        for byte in digest {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     public init(from decoder: Decoder) throws {
