@@ -80,7 +80,7 @@ let package = Package(
             path: "Tests/Helpers/store-crash-helper"
         ),
         // Shared by the test targets: temporary directories, built executables.
-        .target(name: "TestSupport", dependencies: ["SyncCore"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["SyncCore", .product(name: "GRDB", package: "GRDB.swift")], path: "Tests/TestSupport"),
         .testTarget(
             name: "SyncCoreTests",
             dependencies: [

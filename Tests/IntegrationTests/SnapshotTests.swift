@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 extension Integration {
-    /// Snapshots (SPEC §7): consistent under load, verified, restored under a
+    /// Snapshots (replication-model §7): consistent under load, verified, restored under a
     /// new replica id, merged by sneakernet.
     @Suite struct SnapshotBackups {
         let root = TemporaryDirectory("syncd-snapshots")

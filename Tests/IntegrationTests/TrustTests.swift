@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 extension Integration {
-    /// Who may connect (SPEC §6): only configured device IDs, over TLS 1.3,
+    /// Who may connect (replication-model §6): only configured device IDs, over TLS 1.3,
     /// and a replica id stays bound to the device that first presented it.
     @Suite struct Trust {
         let root = TemporaryDirectory("syncd-trust")

@@ -41,6 +41,17 @@ public final class DaemonProcess: @unchecked Sendable {
         self.environment = environment
     }
 
+    /// A daemon for a data directory made elsewhere (by `syncctl init`):
+    /// its device ID is read from the directory's certificate.
+    public init(existing name: String, directory: URL) throws {
+        self.name = name
+        self.directory = directory
+        passDataDir = true
+        environment = [:]
+        guard let device = try DeviceIdentity.existingDeviceID(in: directory) else { throw HarnessError("no device identity in \(directory.path)") }
+        deviceID = device
+    }
+
     public init(_ name: String, in root: TemporaryDirectory, settings: String = DaemonProcess.fastSettings, extraConfig: String = "") throws {
         self.name = name
         directory = root.url.appendingPathComponent(name)

@@ -1,4 +1,4 @@
-/// The slot merge of SPEC §2, as pure functions of values.
+/// The slot merge of replication-model §2, as pure functions of values.
 ///
 /// `merge` is commutative, associative and idempotent; a local write supersedes
 /// exactly the versions its writer could see. No I/O and no clock reads here.
@@ -23,12 +23,45 @@ public enum SlotMerge {
                 if !a.context.covers(version.dot) { kept.append(version) }
                 j += 1
             } else {
-                kept.append(a.versions[i])  // in both: kept
+                // In both: kept. Two contents under one dot (a reused replica
+                // id) keep the greater canonical encoding, whichever side it
+                // is on, so the merge stays a join (replication-model §2.3).
+                let left = a.versions[i]
+                let right = b.versions[j]
+                kept.append(left == right || !contentPrecedes(left, right) ? left : right)
                 i += 1
                 j += 1
             }
         }
         return SlotState(uncheckedVersions: kept, context: a.context.joined(with: b.context))
+    }
+
+    /// The dots that `a` and `b` both hold with different content: evidence
+    /// of a reused replica id, which the store records (replication-model §2.3).
+    public static func collidingDots(_ a: SlotState, _ b: SlotState) -> [Dot] {
+        var found: [Dot] = []
+        var i = 0
+        var j = 0
+        while i < a.versions.count && j < b.versions.count {
+            let left = a.versions[i]
+            let right = b.versions[j]
+            if left.dot < right.dot {
+                i += 1
+            } else if right.dot < left.dot {
+                j += 1
+            } else {
+                if left != right { found.append(left.dot) }
+                i += 1
+                j += 1
+            }
+        }
+        return found
+    }
+
+    /// Whether `lhs`'s canonical encoding (hlc, author, value; the dot is
+    /// shared) sorts before `rhs`'s, byte by byte.
+    static func contentPrecedes(_ lhs: Version, _ rhs: Version) -> Bool {
+        SlotStateCodec.encodeContent(of: lhs).lexicographicallyPrecedes(SlotStateCodec.encodeContent(of: rhs))
     }
 
     /// The state after a local write of `version`: it replaces every version the

@@ -1,4 +1,4 @@
-/// What a reader sees in a slot (SPEC §2, "What a reader sees").
+/// What a reader sees in a slot (replication-model §2, "What a reader sees").
 public enum SlotReader {
     /// The reading of a scalar slot (a field or `_exists`).
     public struct Scalar: Hashable, Sendable {

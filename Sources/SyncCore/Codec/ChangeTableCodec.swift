@@ -8,15 +8,15 @@
 /// every index against its table: hostile input fails with an error.
 enum ChangeTableCodec {
     static func encode(_ changes: [SlotChange], into writer: inout BinaryWriter) {
-        var strings: [String: Int] = [:]
+        var strings: [UTF8Key: Int] = [:]  // by bytes: NFC and NFD spellings stay two entries
         var stringList: [String] = []
         var replicas: [ReplicaID: Int] = [:]
         var replicaList: [ReplicaID] = []
         var body = BinaryWriter(capacity: 64 * changes.count)
 
         func string(_ text: String, _ writer: inout BinaryWriter) {
-            if let index = strings[text] { return writer.writeVarint(UInt64(index)) }
-            strings[text] = stringList.count
+            if let index = strings[UTF8Key(text)] { return writer.writeVarint(UInt64(index)) }
+            strings[UTF8Key(text)] = stringList.count
             writer.writeVarint(UInt64(stringList.count))
             stringList.append(text)
         }
@@ -66,6 +66,9 @@ enum ChangeTableCodec {
         }
 
         let count = try reader.readVarint()
+        guard count <= UInt64(SyncMessageCodec.maxSlotsPerMessage) else {
+            throw .malformed("\(count) slots in one message (limit \(SyncMessageCodec.maxSlotsPerMessage))", at: reader.offset)
+        }
         guard count <= UInt64(reader.remaining / 6) else { throw .truncated(at: reader.offset) }
         var changes: [SlotChange] = []
         changes.reserveCapacity(Int(count))

@@ -76,13 +76,23 @@ public enum SlotStateCodec {
         }
     }
 
+    /// A version's content as the state layout writes it (hlc, author,
+    /// value): what two versions of one dot are told apart and ordered by.
+    static func encodeContent(of version: Version) -> [UInt8] {
+        var writer = BinaryWriter(capacity: 24 + version.author.utf8.count)
+        writer.writeFixed64(version.hlc.raw)
+        writer.writeString(version.author)
+        encode(version.value, into: &writer)
+        return writer.bytes
+    }
+
     public static func encode(_ state: SlotState) -> [UInt8] {
         var writer = BinaryWriter(capacity: 48 + 40 * state.versions.count)
         encode(state, into: &writer)
         return writer.bytes
     }
 
-    /// Decodes a state and checks the SPEC §2 invariant, so a hostile peer
+    /// Decodes a state and checks the replication-model §2 invariant, so a hostile peer
     /// cannot plant a version its context does not cover.
     public static func decodeState(from reader: inout BinaryReader) throws(BinaryDecodingError) -> SlotState {
         try decodeState(from: &reader, entryBytes: 17, replica: { (reader: inout BinaryReader) throws(BinaryDecodingError) in try reader.readReplica() },

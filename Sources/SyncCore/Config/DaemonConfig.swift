@@ -162,7 +162,7 @@ public struct DaemonConfig: Sendable, Equatable {
     }
 }
 
-/// What a daemon does with one peer (SPEC §6), enforced on both ends.
+/// What a daemon does with one peer (replication-model §6), enforced on both ends.
 public enum PeerMode: String, Sendable, Codable, CaseIterable {
     /// Both ways (default).
     case sendReceive = "send-receive"

@@ -44,6 +44,8 @@ public struct DaemonStatus: Codable, Sendable {
     public var refusedHandshakes: UInt64
     public var refusedReplicas: UInt64
     public var schemaProblems: Int
+    /// Dots held with two contents (replication-model §2.3); absent from older daemons.
+    public var dotCollisions: Int?
     public var clockSkewedPeers: [ClockSkew]
     public var peers: [PeerRegistry.PeerStatus]
 

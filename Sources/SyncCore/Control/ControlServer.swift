@@ -86,8 +86,8 @@ public struct ControlServer: Sendable {
 
     func status() async throws -> DaemonStatus {
         let store = node.store
-        let (replica, conflicts, problems, clocks) = try await Blocking.run {
-            (try store.replicaID, try store.conflictCount(), try store.schemaProblems().count, try store.clockReports())
+        let (replica, conflicts, problems, clocks, collisions) = try await Blocking.run {
+            (try store.replicaID, try store.conflictCount(), try store.schemaProblems().count, try store.clockReports(), try store.dotCollisions().count)
         }
         let peers = await node.registry.status()
         let config = node.configBox.config
@@ -100,7 +100,7 @@ public struct ControlServer: Sendable {
                             listen: config.listen.description, dataDirectory: dataDirectory, startedAt: startedAt,
                             highestSeq: node.notifier.highestSeq, conflicts: conflicts,
                             refusedHandshakes: await node.registry.refusedHandshakes, refusedReplicas: await node.registry.refusedReplicas,
-                            schemaProblems: problems, clockSkewedPeers: skews, peers: peers)
+                            schemaProblems: problems, dotCollisions: collisions, clockSkewedPeers: skews, peers: peers)
     }
 }
 

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Seed records, written as if by one fixed replica with fixed clocks so that
-/// replicas seeded apart hold identical slots and digests (SPEC §8).
+/// replicas seeded apart hold identical slots and digests (replication-model §8).
 public struct SeedData: Sendable {
     public struct Record: Sendable {
         public let ref: RecordRef

@@ -4,7 +4,7 @@ import NIOSSL
 import SwiftASN1
 import X509
 
-/// An optional team certificate authority (SPEC §6): a peer whose device
+/// An optional team certificate authority (replication-model §6): a peer whose device
 /// certificate is signed by it is accepted without being listed in `peers`.
 ///
 /// The CA only vouches for membership; device IDs stay the hash of each

@@ -1,7 +1,7 @@
 /// One local write transaction of one replica: `(replica, counter)`.
 ///
 /// The counter grows by one per local write transaction; every slot written in
-/// that transaction carries the same dot (SPEC §1).
+/// that transaction carries the same dot (replication-model §1).
 public struct Dot: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let replica: ReplicaID
     public let counter: UInt64

@@ -3,7 +3,7 @@ import Foundation
 /// The identity of one incarnation of one database: 16 random bytes.
 ///
 /// A new replica id is made when a database is created, when a snapshot is
-/// restored, and when a database is found opened by another device (SPEC §1, §3),
+/// restored, and when a database is found opened by another device (replication-model §1, §3),
 /// so one id never stands for two different histories.
 public struct ReplicaID: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// The 16 bytes as two big-endian words, so ordering is byte-lexicographic.
@@ -63,6 +63,6 @@ public struct ReplicaID: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 
     /// The fixed replica that writes the shipped seed data, so that replicas
-    /// seeded apart hold identical slots (SPEC §8).
+    /// seeded apart hold identical slots (replication-model §8).
     public static let seed = ReplicaID(high: 0x5EED_0000_0000_0000, low: 0x0000_0000_0000_0001)
 }

@@ -1,4 +1,4 @@
-/// The unit of replication: `(collection, record, field, element)` (SPEC §1).
+/// The unit of replication: `(collection, record, field, element)` (replication-model §1).
 ///
 /// `element` is `""` for scalar fields and `_exists`, and the member's key for
 /// set fields.
@@ -24,8 +24,25 @@ public struct SlotKey: Hashable, Comparable, Sendable, CustomStringConvertible {
         element.isEmpty ? "\(collection)/\(record).\(field)" : "\(collection)/\(record).\(field)[\(element)]"
     }
 
+    /// Byte equality of the four names (replication-model §2.4).
+    public static func == (lhs: SlotKey, rhs: SlotKey) -> Bool {
+        UTF8Identity.equal(lhs.record, rhs.record) && UTF8Identity.equal(lhs.element, rhs.element)
+            && UTF8Identity.equal(lhs.field, rhs.field) && UTF8Identity.equal(lhs.collection, rhs.collection)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        UTF8Identity.hash(collection, into: &hasher)
+        UTF8Identity.hash(record, into: &hasher)
+        UTF8Identity.hash(field, into: &hasher)
+        UTF8Identity.hash(element, into: &hasher)
+    }
+
+    /// Byte order of collection, then record, field and element.
     public static func < (lhs: SlotKey, rhs: SlotKey) -> Bool {
-        (lhs.collection, lhs.record, lhs.field, lhs.element) < (rhs.collection, rhs.record, rhs.field, rhs.element)
+        if !UTF8Identity.equal(lhs.collection, rhs.collection) { return UTF8Identity.less(lhs.collection, rhs.collection) }
+        if !UTF8Identity.equal(lhs.record, rhs.record) { return UTF8Identity.less(lhs.record, rhs.record) }
+        if !UTF8Identity.equal(lhs.field, rhs.field) { return UTF8Identity.less(lhs.field, rhs.field) }
+        return UTF8Identity.less(lhs.element, rhs.element)
     }
 }
 
@@ -50,7 +67,17 @@ public struct RecordRef: Hashable, Comparable, Sendable, CustomStringConvertible
 
     public var description: String { "\(collection)/\(id)" }
 
+    public static func == (lhs: RecordRef, rhs: RecordRef) -> Bool {
+        UTF8Identity.equal(lhs.id, rhs.id) && UTF8Identity.equal(lhs.collection, rhs.collection)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        UTF8Identity.hash(collection, into: &hasher)
+        UTF8Identity.hash(id, into: &hasher)
+    }
+
     public static func < (lhs: RecordRef, rhs: RecordRef) -> Bool {
-        (lhs.collection, lhs.id) < (rhs.collection, rhs.id)
+        UTF8Identity.equal(lhs.collection, rhs.collection) ? UTF8Identity.less(lhs.id, rhs.id)
+                                                           : UTF8Identity.less(lhs.collection, rhs.collection)
     }
 }

@@ -25,7 +25,7 @@ public struct SlotState: Hashable, Sendable {
 
     public var isEmpty: Bool { versions.isEmpty && context.entries.isEmpty }
 
-    /// True when the SPEC §2 invariant holds: sorted, unique dots, all covered.
+    /// True when the replication-model §2 invariant holds: sorted, unique dots, all covered.
     public var satisfiesInvariant: Bool {
         for (index, version) in versions.enumerated() {
             if !context.covers(version.dot) { return false }

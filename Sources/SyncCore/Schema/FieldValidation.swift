@@ -60,9 +60,17 @@ extension FieldSchema {
     }
 
     /// Checks a set member and returns its canonical key.
+    ///
+    /// A member typed locally becomes a slot's key: it is normalized to NFC,
+    /// so the same word typed on two systems names the same slot
+    /// (replication-model §2.4), and may hold no NUL.
     public func validateMember(_ member: String) throws(SchemaError) -> String {
         guard isSet else { throw .notASet(field: name) }
+        let member = member.precomposedStringWithCanonicalMapping
         guard !member.isEmpty else { throw .invalidValue(field: name, value: member, expected: "a non-empty member") }
+        guard !member.utf8.contains(0), member.utf8.count <= ReceiveLimits().maxKeyPartBytes else {
+            throw .invalidValue(field: name, value: String(member.prefix(64)), expected: "a member of at most \(ReceiveLimits().maxKeyPartBytes) bytes without NUL")
+        }
         return of == .ref ? try normalizeRef(member) : member
     }
 
@@ -168,7 +176,11 @@ extension Schema {
     /// (a newer peer may know more), and the problem is reported.
     public func problem(for key: SlotKey, state: SlotState) -> String? {
         guard let collection = collection(key.collection) else { return "unknown collection '\(key.collection)'" }
+        do { try RecordIDRule.check(key.record) } catch {
+            return "record id '\(key.record.prefix(64))\(key.record.utf8.count > 64 ? "…" : "")' is not a valid id (\(key.record.utf8.count) bytes; ids are 1–128 ASCII letters, digits, '-', '_' or '.')"
+        }
         if key.field == SlotKey.existsField {
+            if !key.element.isEmpty { return "_exists written with a member '\(key.element.prefix(64))'" }
             return state.versions.allSatisfy { if case .bool = $0.value { true } else { $0.value == .null } }
                 ? nil : "_exists holds a non-boolean value"
         }

@@ -3,7 +3,7 @@ import Foundation
 
 /// A dataset schema: collections and their typed fields, loaded from JSON.
 ///
-/// The daemon is generic over it (SPEC §8). Its hash travels in the handshake
+/// The daemon is generic over it (replication-model §8). Its hash travels in the handshake
 /// so peers can tell when they run different schemas. The file format is
 /// described in `docs/schema.md`.
 public struct Schema: Codable, Hashable, Sendable {

@@ -10,12 +10,19 @@ extension Snapshots {
     /// checkpointed and kept aside as `data.db.before-restore-TIME` until the
     /// daemon's next successful sync; the restored database takes a new
     /// replica id, so no dot issued after the snapshot is ever issued again.
-    public static func restore(_ url: URL, into directory: DataDirectory, deviceID: String?) throws -> (replica: ReplicaID, keptAside: URL?) {
+    public static func restore(_ url: URL, into directory: DataDirectory, deviceID: String?,
+                               wallClock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }) throws -> (replica: ReplicaID, keptAside: URL?) {
         _ = try requireVerified(url)
         let database = URL(fileURLWithPath: directory.databasePath)
         let incoming = database.appendingPathExtension("restoring")
-        try? FileManager.default.removeItem(at: incoming)
+        for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: incoming.path + suffix) }
         try FileManager.default.copyItem(at: url, to: incoming)
+        // The staged copy takes its new replica id, its device and its file
+        // identity before it is moved into place, in one transaction: at no
+        // point of a crash can a file named data.db hold the snapshot's own
+        // replica id, so no dot is ever issued twice (replication-model §7).
+        // A rename keeps the file identity, so the next open keeps this id.
+        let replica = try prepareRestored(at: incoming.path, from: url.lastPathComponent, deviceID: deviceID, wall: wallClock())
         var keptAside: URL?
         if FileManager.default.fileExists(atPath: database.path) {
             let current = try DatabaseQueue(path: database.path)
@@ -23,14 +30,33 @@ extension Snapshots {
             try current.close()
             let stamp = defaultName().replacingOccurrences(of: "." + fileExtension, with: "")
             let aside = directory.url.appendingPathComponent(keptAsidePrefix + stamp)
-            guard rename(database.path, aside.path) == 0 else { throw SnapshotError.exists(aside.path) }
-            for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database.path + suffix) }
+            // A second name for the current file, not a move: data.db exists
+            // at every instant, so a crash never leaves the directory empty
+            // (which would make syncd seed a fresh database).
+            guard link(database.path, aside.path) == 0 else { throw SnapshotError.exists(aside.path) }
             keptAside = aside
         }
         guard rename(incoming.path, database.path) == 0 else { throw SnapshotError.exists(database.path) }
-        let store = try Store(path: database.path, deviceID: deviceID)
-        let replica = try store.startNewReplica(reason: "restored from snapshot \(url.lastPathComponent)")
+        // The old file's WAL was checkpointed and cut to zero bytes above.
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database.path + suffix) }
         return (replica, keptAside)
+    }
+
+    /// Gives the staged copy at `path` a new replica id, records the device and
+    /// its file identity, and checkpoints it so that it is one self-contained file.
+    static func prepareRestored(at path: String, from name: String, deviceID: String?, wall: UInt64) throws -> ReplicaID {
+        let queue = try DatabaseQueue(path: path)
+        let replica = try queue.write { db in
+            let replica = try Store.startNewReplica(reason: "restored from snapshot \(name)", device: deviceID, at: wall, in: db)
+            if let deviceID { try db.setMeta(MetaKey.device, deviceID) }
+            if let identity = FileIdentity.of(path: path) { try db.setMeta(MetaKey.fileIdentity, identity) }
+            return replica
+        }
+        try queue.writeWithoutTransaction { db in
+            if try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal" { try db.truncateWAL() }
+        }
+        try queue.close()
+        return replica
     }
 
     /// Removes databases kept aside by a restore, once a sync has succeeded.

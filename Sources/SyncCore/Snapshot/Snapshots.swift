@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 
-/// Snapshots (SPEC §7): consistent copies of the database taken while the
+/// Snapshots (replication-model §7): consistent copies of the database taken while the
 /// daemon runs, verified by checksum and by re-reading every slot; restored
 /// under a new replica id, or merged into another replica (sneakernet).
 public enum Snapshots {
@@ -160,8 +160,11 @@ public enum Snapshots {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("syncd-merge-\(UUID().uuidString).db")
         try FileManager.default.copyItem(at: url, to: scratch)
         defer { try? FileManager.default.removeItem(at: scratch) }
+        // The snapshot's replica as recorded in it: opening the scratch copy
+        // gives the copy a new replica id (it is another file), and the
+        // batches must be credited to the replica that wrote them.
+        let replica = try DatabaseQueue(path: scratch.path).read { try $0.replicaID() }
         let source = try Store(path: scratch.path, schema: store.schema)
-        let replica = try source.replicaID
         guard replica != (try store.replicaID) else { throw SnapshotError.failedVerification(url.path, ["it is a snapshot of this very replica; use restore"]) }
         var total = ApplyReport()
         var cursor: UInt64 = 0
@@ -172,6 +175,8 @@ public enum Snapshots {
             total.unchanged += report.unchanged
             total.futureVersions += report.futureVersions
             total.schemaProblems += report.schemaProblems
+            total.dotCollisions += report.dotCollisions
+            if let renewed = report.renewedReplica { total.renewedReplica = renewed }
             cursor = batch.cursor
             progress(Int(cursor), Int(manifest.highestSeq))
             if !batch.hasMore { break }

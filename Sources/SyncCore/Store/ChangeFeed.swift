@@ -21,7 +21,7 @@ extension Store {
     /// carrying that seq are decoded.
     ///
     /// - Parameter peer: the puller; a slot whose state is exactly what that peer
-    ///   sent us is skipped (SPEC §4 echo suppression).
+    ///   sent us is skipped (replication-model §4 echo suppression).
     public func changes(since cursor: UInt64, maxCount: Int, maxBytes: Int, for peer: ReplicaID? = nil) throws -> ChangeBatch {
         try pool.read { db in
             let statement = try db.cachedStatement(sql: """

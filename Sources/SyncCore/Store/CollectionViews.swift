@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 /// The plain SQL face of the dataset: one table per collection, one column per
-/// field (sets as JSON arrays), plus `conflicted` (SPEC §8).
+/// field (sets as JSON arrays), plus `conflicted` (replication-model §8).
 ///
 /// Rows are rewritten in the same transaction as the slots they come from, so
 /// `sqlite3 data.db 'select title, status from agreements'` always reads a

@@ -6,7 +6,7 @@ public struct ImportReport: Sendable, Equatable {
     public var changed = 0
     public var unchanged = 0
     /// Slots written (one version each, all under one dot), counting the
-    /// `_exists = true` every edited record also gets (SPEC §2).
+    /// `_exists = true` every edited record also gets (replication-model §2).
     public var slotsWritten = 0
 }
 
@@ -47,10 +47,15 @@ extension Store {
                         switch cell {
                         case .scalar(let value): if value != .null || current?.scalars[field] != nil { try tx.write(key(field), value) }
                         case .members(let members):
-                            let present = Set(current?.presentMembers(field) ?? [])
-                            for member in Set(members).subtracting(present) { try tx.write(key(field, member), .bool(true)) }
-                            for member in present.subtracting(members) { try tx.write(key(field, member), .bool(false)) }
+                            let present = Set((current?.presentMembers(field) ?? []).map(UTF8Key.init))
+                            let wanted = Set(members.map(UTF8Key.init))
+                            for member in wanted.subtracting(present).sorted() { try tx.write(key(field, member.string), .bool(true)) }
+                            for member in present.subtracting(wanted).sorted() { try tx.write(key(field, member.string), .bool(false)) }
                         }
+                    }
+                    if let current {
+                        // Re-created: what the row does not say is cleared.
+                        try tx.clearUnsaid(in: collection, current: current) { field, _ in row.cells[field] != nil }
                     }
                     report.created += 1
                     continue
@@ -69,13 +74,14 @@ extension Store {
                             writes += 1
                         }
                     case .members(let members):
-                        let present = Set(current.presentMembers(field))
-                        for member in Set(members).subtracting(present).sorted() { try tx.write(key(field, member), .bool(true)); writes += 1 }
-                        for member in present.subtracting(members).sorted() { try tx.write(key(field, member), .bool(false)); writes += 1 }
+                        let present = Set(current.presentMembers(field).map(UTF8Key.init))
+                        let wanted = Set(members.map(UTF8Key.init))
+                        for member in wanted.subtracting(present).sorted() { try tx.write(key(field, member.string), .bool(true)); writes += 1 }
+                        for member in present.subtracting(wanted).sorted() { try tx.write(key(field, member.string), .bool(false)); writes += 1 }
                     }
                 }
                 if writes > 0 {
-                    // SPEC §2: every edit writes `_exists = true`, so a concurrent delete conflicts.
+                    // replication-model §2: every edit writes `_exists = true`, so a concurrent delete conflicts.
                     try tx.write(key(SlotKey.existsField), .bool(true))
                     report.changed += 1
                 } else {

@@ -31,9 +31,13 @@ public struct IntegrityReport: Sendable {
     public let futureVersions: [Future]
     /// Peers that sent future-dated versions.
     public let clockReports: [ClockReport]
+    /// Dots held with two contents (a reused replica id), merged deterministically.
+    public let dotCollisions: [DotCollision]
+    /// Times this database took a new replica id, newest first.
+    public let replicaLog: [ReplicaLogEntry]
 
     public var isClean: Bool {
-        schemaProblems.isEmpty && danglingReferences.isEmpty && missingRequired.isEmpty && futureVersions.isEmpty
+        schemaProblems.isEmpty && danglingReferences.isEmpty && missingRequired.isEmpty && futureVersions.isEmpty && dotCollisions.isEmpty
     }
 }
 
@@ -82,6 +86,7 @@ extension Store {
             return found
         }
         return IntegrityReport(schemaProblems: try schemaProblems(), danglingReferences: dangling, missingRequired: missing,
-                               futureVersions: future, clockReports: try clockReports())
+                               futureVersions: future, clockReports: try clockReports(), dotCollisions: try dotCollisions(),
+                               replicaLog: try replicaLog())
     }
 }

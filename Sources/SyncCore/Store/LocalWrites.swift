@@ -34,19 +34,8 @@ extension Store {
             try tx.write(SlotKey(collection: ref.collection, record: ref.id, field: SlotKey.existsField), .bool(true))
             for (key, value) in planned { try tx.write(key, value) }
             guard let current else { return }
-            // Re-creation: clear what the new record does not say.
-            for field in collection.fields where !field.isSet {
-                let given = planned.contains { $0.key.field == field.name }
-                if !given, current.value(field.name) != .null || current.scalars[field.name]?.isConflicted == true {
-                    try tx.write(SlotKey(collection: ref.collection, record: ref.id, field: field.name), .null)
-                }
-            }
-            for (field, members) in current.members {
-                for (member, present) in members where present {
-                    if !planned.contains(where: { $0.key.field == field && $0.key.element == member }) {
-                        try tx.write(SlotKey(collection: ref.collection, record: ref.id, field: field, element: member), .bool(false))
-                    }
-                }
+            try tx.clearUnsaid(in: collection, current: current) { field, member in
+                planned.contains { $0.key.field == field && UTF8Identity.equal($0.key.element, member ?? "") }
             }
         }
     }
@@ -99,6 +88,12 @@ extension Store {
             let state = try tx.writer.load(key).state
             let reading = SlotReader.scalar(state)
             guard reading.isConflicted else { throw StoreError.notConflicted(key) }
+            if key.field != SlotKey.existsField {
+                // Resolving a field of a deleted record must not bring it back.
+                let existence = try tx.writer.load(SlotKey(collection: key.collection, record: key.record, field: SlotKey.existsField)).state
+                let reading = SlotReader.exists(existence)
+                if !reading.isConflicted, reading.value != .bool(true) { throw StoreError.recordNotFound(ref) }
+            }
             guard Set(state.versions.map(\.dot)) == Set(expected) else { throw StoreError.siblingsChanged(key, current: reading.siblings) }
             if key.field != SlotKey.existsField {
                 let existence = try tx.writer.load(SlotKey(collection: key.collection, record: key.record, field: SlotKey.existsField)).state
@@ -141,14 +136,22 @@ extension Store {
     func localTransaction(author: String, _ body: (LocalTransaction) throws -> Void) throws -> WriteReceipt {
         let wall = options.wallClock()
         let maxDrift = options.maxClockDriftMillis
+        let maxTextBytes = options.receiveLimits.maxTextBytes
         return try pool.write { db in
-            let replica = try db.replicaID()
-            let counter = UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0) + 1
+            var replica = try db.replicaID()
+            var stored = UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0)
+            if stored >= ReceiveLimits.maxCounter {
+                // Counter space used up (only a damaged file gets here): a new
+                // id rather than a trap or a reused dot.
+                replica = try Self.startNewReplica(reason: "counter \(stored) reached 2^63-1", device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, in: db)
+                stored = 0
+            }
+            let counter = stored + 1
             var clock = HybridClock(last: HLC(raw: UInt64(bitPattern: Int64.fromDatabaseValue(try db.meta(MetaKey.hlc)) ?? 0)),
                                     maxDriftMillis: maxDrift)
             let hlc = clock.tick(wallMillis: wall)
             let tx = LocalTransaction(writer: try SlotWriter(db: db, schema: schema),
-                                      dot: Dot(replica: replica, counter: counter), hlc: hlc, author: author)
+                                      dot: Dot(replica: replica, counter: counter), hlc: hlc, author: author, maxTextBytes: maxTextBytes)
             try body(tx)
             guard tx.writer.slotsChanged > 0 else { return WriteReceipt(dot: nil, hlc: nil, slotsWritten: 0) }
             try tx.writer.finish()
@@ -165,17 +168,40 @@ final class LocalTransaction {
     let dot: Dot
     let hlc: HLC
     let author: String
+    let maxTextBytes: Int
     var db: Database { writer.db }
 
-    init(writer: SlotWriter, dot: Dot, hlc: HLC, author: String) {
+    init(writer: SlotWriter, dot: Dot, hlc: HLC, author: String, maxTextBytes: Int) {
         self.writer = writer
         self.dot = dot
         self.hlc = hlc
         self.author = author
+        self.maxTextBytes = maxTextBytes
+    }
+
+    /// Re-creation of a record that existed before (replication-model §2.2):
+    /// writes null to every scalar field and removes every present member
+    /// that the new record does not say (`said(field, member)`; member nil
+    /// for a scalar field).
+    func clearUnsaid(in collection: CollectionSchema, current: RecordView, said: (String, String?) -> Bool) throws {
+        // Every unsaid field, even one that reads null here: a concurrent
+        // edit of the old record then conflicts with the re-creation instead
+        // of carrying over into the new record unseen.
+        for field in collection.fields where !field.isSet && !said(field.name, nil) {
+            try write(SlotKey(collection: collection.name, record: current.ref.id, field: field.name), .null)
+        }
+        for (field, members) in current.members {
+            for (member, present) in members where present && !said(field, member.string) {
+                try write(SlotKey(collection: collection.name, record: current.ref.id, field: field, element: member.string), .bool(false))
+            }
+        }
     }
 
     /// Writes `value` over whatever this replica holds for the slot.
     func write(_ key: SlotKey, _ value: Value) throws {
+        if case .text(let text) = value, text.utf8.count > maxTextBytes {
+            throw StoreError.valueTooLarge(key, bytes: text.utf8.count, limit: maxTextBytes)
+        }
         let (state, hash) = try writer.load(key)
         let version = Version(dot: dot, hlc: hlc, author: author, value: value)
         try writer.store(key, state: SlotMerge.write(version, over: state), previousHash: hash, newVersions: [version], echo: nil)

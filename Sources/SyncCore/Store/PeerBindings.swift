@@ -5,8 +5,11 @@ import GRDB
 public enum PeerBinding: Equatable, Sendable {
     /// First time this replica was seen, or seen before with the same device.
     case accepted
-    /// The replica id was seen before with another device: refuse the peer (SPEC §3).
+    /// The replica id was seen before with another device: refuse the peer (replication-model §3).
     case conflicting(recordedDevice: String)
+    /// The replica id is one this database had itself (now or before): a
+    /// copy of our database, or a peer pretending to be us.
+    case ours
 }
 
 extension Store {
@@ -14,6 +17,14 @@ extension Store {
     public func bindPeer(replica: ReplicaID, device: String) throws -> PeerBinding {
         let wall = options.wallClock()
         return try pool.write { db in
+            // Our current id, or one this device took before (a restore, a
+            // renewal). Ids in the log from another device came with a copied
+            // file: they are the original's, and the original may connect.
+            let ownDevice = String.fromDatabaseValue(try db.meta(MetaKey.device))
+            if try db.replicaID() == replica
+                || (try Bool.fetchOne(db, sql: "SELECT 1 FROM sync_replica_log WHERE replica = ? AND device IS ?", arguments: [replica.data, ownDevice])) == true {
+                return .ours
+            }
             if let recorded = try String.fetchOne(db, sql: "SELECT device FROM sync_peer_devices WHERE replica = ?", arguments: [replica.data]) {
                 return recorded == device ? .accepted : .conflicting(recordedDevice: recorded)
             }
@@ -26,21 +37,41 @@ extension Store {
     /// Every slot in the given digest buckets (for digest repair). Scans the
     /// record table once; callers ask for a few buckets at a time.
     public func slots(inBuckets buckets: [UInt8]) throws -> [SlotChange] {
-        guard !buckets.isEmpty else { return [] }
+        var all: [SlotChange] = []
+        var after: Int64 = 0
+        while true {
+            let page = try slots(inBuckets: buckets, afterRecord: after, maxCount: 10_000)
+            all += page.changes
+            guard let next = page.next else { return all }
+            after = next
+        }
+    }
+
+    /// One page of the slots in `buckets`: records after row `afterRecord`,
+    /// whole records, until at least `maxCount` slots (or the end). `next`
+    /// is where the following page starts, nil at the end. Pages need not
+    /// be one snapshot: repair resends states, and merging is idempotent.
+    public func slots(inBuckets buckets: [UInt8], afterRecord: Int64, maxCount: Int) throws -> (changes: [SlotChange], next: Int64?) {
+        guard !buckets.isEmpty else { return ([], nil) }
         return try pool.read { db in
             var changes: [SlotChange] = []
             var wanted = [Bool](repeating: false, count: StateDigest.bucketCount)
             for bucket in buckets { wanted[Int(bucket)] = true }
             var keyBytes = BinaryWriter(capacity: 128)
-            try db.forEachStoredRecord { ref, slots in
-                for (name, slot) in slots {
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, collection, record, slots FROM sync_records WHERE id > ? ORDER BY id",
+                                           arguments: [afterRecord])
+            while let row = try rows.next() {
+                let id: Int64 = row[0]
+                let ref = RecordRef(collection: row[1], id: row[2])
+                for (name, slot) in try StoredRecord.decode([UInt8](row[3] as Data), ref: ref) {
                     let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
                     if wanted[StateDigest.bucket(of: key, scratch: &keyBytes)] {
                         changes.append(SlotChange(key: key, state: slot.state))
                     }
                 }
+                if changes.count >= maxCount { return (changes, id) }
             }
-            return changes
+            return (changes, nil)
         }
     }
 }

@@ -34,6 +34,22 @@ public struct SchemaProblem: Hashable, Sendable {
     public let peer: ReplicaID?
 }
 
+/// A dot this replica and a peer held with different content (replication-model §2.3).
+public struct DotCollision: Hashable, Sendable {
+    public let key: SlotKey
+    public let dot: Dot
+    /// The peer whose batch showed it; nil for a snapshot or seed.
+    public let peer: ReplicaID?
+    public let seenAt: Date
+}
+
+/// One replica id this database has had, and why it was taken.
+public struct ReplicaLogEntry: Hashable, Sendable {
+    public let replica: ReplicaID
+    public let startedAt: Date
+    public let reason: String
+}
+
 /// Versions received dated further ahead than the clock-drift cap, per peer.
 public struct ClockReport: Hashable, Sendable {
     public let peer: ReplicaID
@@ -182,6 +198,30 @@ extension Store {
     }
 
     /// Peers that sent versions from the future, with how many and how far ahead.
+    public func dotCollisions() throws -> [DotCollision] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT collection, record, field, element, replica, counter, peer, seen_at FROM sync_dot_collisions
+                ORDER BY collection, record, field, element, replica, counter
+                """).compactMap { row in
+                guard let replica = ReplicaID(bytes: [UInt8](row[4] as Data)) else { return nil }
+                let peer = (row[6] as Data?).flatMap { ReplicaID(bytes: [UInt8]($0)) }
+                return DotCollision(key: SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3]),
+                                    dot: Dot(replica: replica, counter: UInt64(row[5] as Int64)), peer: peer,
+                                    seenAt: Date(timeIntervalSince1970: Double(row[7] as Int64) / 1_000))
+            }
+        }
+    }
+
+    public func replicaLog() throws -> [ReplicaLogEntry] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT replica, started_at, reason FROM sync_replica_log ORDER BY started_at DESC, rowid DESC").compactMap { row in
+                guard let replica = ReplicaID(bytes: [UInt8](row[0] as Data)) else { return nil }
+                return ReplicaLogEntry(replica: replica, startedAt: Date(timeIntervalSince1970: Double(row[1] as Int64) / 1_000), reason: row[2])
+            }
+        }
+    }
+
     public func clockReports() throws -> [ClockReport] {
         try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT peer, count, max_ahead_ms, last_hlc FROM sync_clock_reports ORDER BY peer").compactMap { row in

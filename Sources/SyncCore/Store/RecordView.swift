@@ -8,7 +8,8 @@ public struct RecordView: Sendable {
     /// Scalar fields that have been written, by field name.
     public let scalars: [String: SlotReader.Scalar]
     /// Set fields: every member ever written, with whether it is present now.
-    public let members: [String: [String: Bool]]
+    /// Members are keyed by their bytes: NFC and NFD spellings are two members.
+    public let members: [String: [UTF8Key: Bool]]
 
     public var exists: Bool { existence.value == .bool(true) }
 
@@ -19,7 +20,7 @@ public struct RecordView: Sendable {
 
     /// The members of a set field present now, sorted.
     public func presentMembers(_ field: String) -> [String] {
-        (members[field] ?? [:]).filter(\.value).keys.sorted()
+        (members[field] ?? [:]).filter(\.value).keys.sorted().map(\.string)
     }
 
     public func value(_ field: String) -> Value { scalars[field]?.value ?? .null }
@@ -36,14 +37,14 @@ public struct RecordView: Sendable {
         guard !slots.isEmpty else { return nil }
         var existence = SlotReader.Scalar(winner: nil, siblings: [])
         var scalars: [String: SlotReader.Scalar] = [:]
-        var members: [String: [String: Bool]] = [:]
+        var members: [String: [UTF8Key: Bool]] = [:]
         for (name, slot) in slots {
-            if name.field == SlotKey.existsField {
+            if name.field == SlotKey.existsField, name.element.isEmpty {
                 existence = SlotReader.exists(slot.state)
             } else if name.element.isEmpty {
                 scalars[name.field] = SlotReader.scalar(slot.state)
             } else {
-                members[name.field, default: [:]][name.element] = SlotReader.memberPresent(slot.state)
+                members[name.field, default: [:]][UTF8Key(name.element)] = SlotReader.memberPresent(slot.state)
             }
         }
         self.ref = ref

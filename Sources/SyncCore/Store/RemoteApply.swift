@@ -22,6 +22,12 @@ public struct ApplyReport: Hashable, Sendable {
     public var futureVersions = 0
     /// Slots stored although they fail the local schema (reported by `check`).
     public var schemaProblems = 0
+    /// Dots that the batch and this replica hold with different content
+    /// (a reused replica id): merged deterministically and recorded.
+    public var dotCollisions = 0
+    /// Set when the batch carried our own replica id with a counter we never
+    /// issued: the store took this new replica id in the same transaction.
+    public var renewedReplica: ReplicaID?
 }
 
 extension Store {
@@ -35,18 +41,37 @@ extension Store {
     ///   - peer: the replica that sent the batch; slots whose merged state equals
     ///     what it sent are not sent back to it. Nil for seed data and snapshots.
     ///   - cursor: the peer's seq up to which this batch brings us; stored with it.
+    ///
+    /// A batch that breaks `ReceiveLimits` (a counter the store cannot hold,
+    /// a NUL in a slot's name, an oversized value) is refused whole with
+    /// `StoreError.batchRefused`, before anything is written.
     @discardableResult
     public func apply(_ changes: [SlotChange], from peer: ReplicaID?, cursor: UInt64? = nil) throws -> ApplyReport {
+        if let refusal = ReceivedStateCheck.refusal(for: changes, limits: options.receiveLimits) {
+            throw StoreError.batchRefused(refusal)
+        }
+        if let cursor, cursor > ReceiveLimits.maxCounter {
+            throw StoreError.batchRefused(BatchRefusal(slot: SlotKey(collection: "", record: "", field: ""), reason: "cursor \(cursor) above 2^63-1"))
+        }
         let wall = options.wallClock()
         let maxDrift = options.maxClockDriftMillis
         return try pool.write { db in
             let writer = try SlotWriter(db: db, schema: schema)
-            let ownReplica = try db.replicaID()
-            var ownCounter = UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0)
-            let startCounter = ownCounter
+            var report = ApplyReport()
+            // Our own replica id with a counter we never issued: someone else
+            // writes under it (a copied database, a hostile peer). Take a new
+            // id now, so no dot we issue later can collide with theirs
+            // (replication-model §3.3).
+            let storedReplica = try db.replicaID()
+            let storedCounter = UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0)
+            let claimed = ReceivedStateCheck.highestCounter(of: storedReplica, in: changes)
+            if claimed > storedCounter {
+                report.renewedReplica = try Self.startNewReplica(
+                    reason: "replica \(storedReplica) came back from \(peer.map { "peer \($0)" } ?? "a batch") with counter \(claimed) above ours (\(storedCounter)): another database issues dots under it",
+                    device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, in: db)
+            }
             var clock = HybridClock(last: HLC(raw: UInt64(bitPattern: Int64.fromDatabaseValue(try db.meta(MetaKey.hlc)) ?? 0)),
                                     maxDriftMillis: maxDrift)
-            var report = ApplyReport()
             var maxAhead: UInt64 = 0
             var lastFuture = HLC.zero
             // Read every local state first, merge and encode them on all
@@ -66,6 +91,15 @@ extension Store {
                     previousHash = current.hash
                     outcome = BatchMerge.merge(change, local: current.state, schema: schema, scratch: &scratch)
                 }
+                for dot in SlotMerge.collidingDots(current.state, change.state) {
+                    report.dotCollisions += 1
+                    try db.cachedStatement(sql: """
+                        INSERT INTO sync_dot_collisions(collection, record, field, element, replica, counter, peer, seen_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT DO UPDATE SET peer = excluded.peer, seen_at = excluded.seen_at
+                        """).execute(arguments: [change.key.collection, change.key.record, change.key.field, change.key.element,
+                                                 dot.replica.data, Int64(dot.counter), peer?.data, Int64(wall)])
+                }
                 guard let outcome else {
                     report.unchanged += 1
                     continue
@@ -76,8 +110,6 @@ extension Store {
                         maxAhead = max(maxAhead, ahead)
                         lastFuture = max(lastFuture, version.hlc)
                     }
-                    // Never issue a dot twice, even if our own id comes back with a higher counter.
-                    if version.dot.replica == ownReplica { ownCounter = max(ownCounter, version.dot.counter) }
                 }
                 if let problem = outcome.problem {
                     report.schemaProblems += 1
@@ -93,7 +125,6 @@ extension Store {
             }
             try writer.finish()
             try db.setMeta(MetaKey.hlc, Int64(bitPattern: clock.last.raw))
-            if ownCounter != startCounter { try db.setMeta(MetaKey.counter, Int64(ownCounter)) }
             if let peer, let cursor {
                 try db.cachedStatement(sql: """
                     INSERT INTO sync_cursors(peer, cursor, updated_at) VALUES (?, ?, ?)

@@ -55,3 +55,20 @@ public struct StateDigest: Hashable, Sendable, CustomStringConvertible {
         return StateDigest(buckets: buckets)
     }
 }
+
+extension Store {
+    /// The digest with the highest seq and one peer's cursor, read in one
+    /// transaction so that all three describe the same state.
+    public struct DigestPoint: Sendable {
+        public let digest: StateDigest
+        public let highestSeq: UInt64
+        public let cursor: UInt64
+    }
+
+    public func digestPoint(peer: ReplicaID) throws -> DigestPoint {
+        try pool.read { db in
+            DigestPoint(digest: try StateDigest.read(from: db), highestSeq: UInt64(try Database.highestSeq(db)),
+                        cursor: UInt64(bitPattern: try Int64.fetchOne(db, sql: "SELECT cursor FROM sync_cursors WHERE peer = ?", arguments: [peer.data]) ?? 0))
+        }
+    }
+}

@@ -11,7 +11,7 @@ import Logging
 /// from several processes on the same file (`syncd` and `syncctl`).
 public final class Store: Sendable {
     public struct Options: Sendable {
-        /// How far the local clock may run ahead of wall time (SPEC §3).
+        /// How far the local clock may run ahead of wall time (replication-model §3).
         public var maxClockDriftMillis: UInt64 = HybridClock.defaultMaxDriftMillis
         /// Unix milliseconds now; replaced in tests and simulations.
         public var wallClock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }
@@ -27,6 +27,9 @@ public final class Store: Sendable {
         /// size of the largest transaction so far (a seed, an import, the
         /// move from format 1) for as long as the daemon runs.
         public var walSizeLimit = 64 << 20
+        /// What a received state may hold (replication-model §2.5); the text
+        /// limit also bounds local writes.
+        public var receiveLimits = ReceiveLimits()
 
         public init() {}
     }
@@ -42,14 +45,14 @@ public final class Store: Sendable {
     ///
     /// When `deviceID` is given and differs from the device recorded in the file,
     /// the database was copied to another machine: it takes a new replica id so
-    /// two devices never write under one id (SPEC §3).
+    /// two devices never write under one id (replication-model §3).
     public init(path: String, schema: Schema = .criticalMinerals, deviceID: String? = nil, options: Options = Options()) throws {
         self.path = path
         self.schema = schema
         self.options = options
         let isCurrent: @Sendable (any DatabaseWriter) -> Bool = { pool in
             (try? pool.read { db in
-                try StoreTables.migrator().hasCompletedMigrations(db) && Self.isSetUp(db, schema: schema, deviceID: deviceID)
+                try StoreTables.migrator().hasCompletedMigrations(db) && Self.isSetUp(db, path: path, schema: schema, deviceID: deviceID)
             }) == true
         }
         // Fast path (every `syncctl` command): a database that is already set
@@ -99,6 +102,16 @@ public final class Store: Sendable {
                 }
                 try db.setMeta(MetaKey.device, deviceID)
             }
+            if let identity = FileIdentity.of(path: path) {
+                let recorded = String.fromDatabaseValue(try db.meta(MetaKey.fileIdentity))
+                if let recorded, recorded != identity {
+                    let replica = try Self.startNewReplica(reason: "the database file is a copy (file \(identity), recorded \(recorded))",
+                                                           device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, in: db)
+                    logger.warning("the database file is a copy of another (copied, restored or moved across file systems): new replica id, so the two never issue the same dot", metadata: [
+                        "path": "\(path)", "replica": "\(replica)"])
+                }
+                try db.setMeta(MetaKey.fileIdentity, identity)
+            }
             try db.setMeta(MetaKey.schemaHash, schema.hash)
             try CollectionViews(schema: schema).prepare(in: db)
         }
@@ -133,11 +146,12 @@ public final class Store: Sendable {
 
     /// Whether opening needs no write: format known, replica and device
     /// recorded as given, schema hash and view tables current.
-    static func isSetUp(_ db: Database, schema: Schema, deviceID: String?) throws -> Bool {
+    static func isSetUp(_ db: Database, path: String, schema: Schema, deviceID: String?) throws -> Bool {
         guard let format = Int.fromDatabaseValue(try db.meta(MetaKey.format)), format == StoreTables.formatVersion,
               !(try db.meta(MetaKey.replica)).isNull,
               String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) == schema.hash else { return false }
         if let deviceID, String.fromDatabaseValue(try db.meta(MetaKey.device)) != deviceID { return false }
+        if String.fromDatabaseValue(try db.meta(MetaKey.fileIdentity)) != FileIdentity.of(path: path) { return false }
         return try CollectionViews(schema: schema).isCurrent(in: db)
     }
 
@@ -179,7 +193,7 @@ public final class Store: Sendable {
         try pool.read { db in UInt64(try Database.highestSeq(db)) }
     }
 
-    /// The digest of the replicated state (SPEC §4): equal on converged replicas.
+    /// The digest of the replicated state (replication-model §4): equal on converged replicas.
     public func digest() throws -> StateDigest {
         try pool.read { try StateDigest.read(from: $0) }
     }

@@ -8,6 +8,10 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case invalidEdit(String)
     case unsupportedFormat(path: String, found: Int, supported: Int)
     case cannotOpen(path: String, reason: String)
+    /// A received batch broke a limit of `ReceiveLimits`; nothing of it was stored.
+    case batchRefused(BatchRefusal)
+    /// A local write of a value larger than the limit.
+    case valueTooLarge(SlotKey, bytes: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -28,6 +32,10 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
             return "database \(path) has format \(found), this build reads up to \(supported): upgrade syncd/syncctl."
         case .cannotOpen(let path, let reason):
             return "cannot open database \(path): \(reason)"
+        case .batchRefused(let refusal):
+            return "refused a received batch, nothing of it was stored: \(refusal)"
+        case .valueTooLarge(let key, let bytes, let limit):
+            return "the value for \(key) is \(bytes) bytes, more than the limit of \(limit): shorten it, or keep the long text in a source's url."
         }
     }
 }

@@ -64,6 +64,15 @@ enum StoreTables {
             try RecordRowsMigration.run(db)
             try db.execute(sql: "DROP TABLE sync_slots")
         }
+        migrator.registerMigration("v3 dot collisions") { db in
+            // Additive: a build without it ignores the table.
+            try db.execute(sql: """
+                CREATE TABLE sync_dot_collisions(
+                    collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL, element TEXT NOT NULL,
+                    replica BLOB NOT NULL, counter INTEGER NOT NULL, peer BLOB, seen_at INTEGER NOT NULL,
+                    PRIMARY KEY(collection, record, field, element, replica, counter)) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }
@@ -78,6 +87,8 @@ enum MetaKey {
     static let schemaHash = "schema_hash"
     static let createdAt = "created_at"
     static let viewsLayout = "views_layout"
+    /// `FileIdentity` of the file when last opened for writing.
+    static let fileIdentity = "file_identity"
 }
 
 extension Database {

@@ -4,6 +4,15 @@ import Foundation
 struct FieldElement: Hashable {
     let field: String
     let element: String
+
+    static func == (lhs: FieldElement, rhs: FieldElement) -> Bool {
+        UTF8Identity.equal(lhs.element, rhs.element) && UTF8Identity.equal(lhs.field, rhs.field)
+    }
+
+    func hash(into hasher: inout Hasher) {
+        UTF8Identity.hash(field, into: &hasher)
+        UTF8Identity.hash(element, into: &hasher)
+    }
 }
 
 /// One slot as kept in its record's `sync_records` row.

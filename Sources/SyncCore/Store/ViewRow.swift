@@ -1,4 +1,4 @@
-/// The columns of one record's row in its collection's view table (SPEC §8):
+/// The columns of one record's row in its collection's view table (replication-model §8):
 /// each field's reading in schema order (a set as its present members,
 /// sorted), and whether anything is in conflict.
 ///
@@ -36,7 +36,7 @@ struct ViewRow: Equatable {
                 members[index].append(name.element)
             }
         }
-        for index in members.indices where members[index].count > 1 { members[index].sort() }
+        for index in members.indices where members[index].count > 1 { members[index].sort(by: UTF8Identity.less) }
     }
 
     init(_ collection: CollectionSchema, view: RecordView) {

@@ -80,9 +80,12 @@ public enum SessionError: Error, CustomStringConvertible {
     case protocolViolation(String)
     case refused(String)
     case closedByPeer(String)
+    /// The peer let `queued` of our messages pile up unread.
+    case notReading(queued: Int)
 
     public var description: String {
         switch self {
+        case .notReading(let queued): "peer does not read: \(queued) messages wait for it (limit); disconnected rather than buffered"
         case .idle(let seconds): "no complete frame for \(seconds) s (peer silent, or a frame stalled halfway)"
         case .protocolViolation(let what): "protocol violation: \(what)"
         case .refused(let why): "refused: \(why)"

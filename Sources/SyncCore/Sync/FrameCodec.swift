@@ -10,14 +10,40 @@ public struct FrameDecoder: ByteToMessageDecoder {
     public typealias InboundOut = SyncMessage
 
     public let maxFrameBytes: Int
+    /// How long one frame may take to arrive whole: a peer trickling a frame
+    /// a byte at a time (which keeps the read-idle timer quiet) is cut off.
+    public let frameDeadline: TimeAmount
+    private let now: @Sendable () -> NIODeadline
+    /// When the first byte of the frame now being buffered arrived.
+    private var partialSince: NIODeadline?
+    /// Whether the first frame (the hello) has been decoded.
+    private var sawFirstFrame = false
 
-    public init(maxFrameBytes: Int) { self.maxFrameBytes = maxFrameBytes }
+    /// The first frame is a hello, a few hundred bytes: a connection that has
+    /// not said who it is may not make us buffer more than this.
+    public static let helloFrameLimit = 64 << 10
+
+    public init(maxFrameBytes: Int, frameDeadline: TimeAmount = .seconds(120), now: @escaping @Sendable () -> NIODeadline = { .now() }) {
+        self.maxFrameBytes = maxFrameBytes
+        self.frameDeadline = frameDeadline
+        self.now = now
+    }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard buffer.readableBytes > 0 else {
+            partialSince = nil
+            return .needMoreData
+        }
+        let started = partialSince ?? now()
+        partialSince = started
+        if now() - started > frameDeadline { throw FrameError.tooSlow(limit: frameDeadline) }
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return .needMoreData }
         guard length > 0 else { throw FrameError.empty }
-        guard Int(length) <= maxFrameBytes else { throw FrameError.tooLarge(length: Int(length), limit: maxFrameBytes) }
+        let limit = sawFirstFrame ? maxFrameBytes : min(maxFrameBytes, Self.helloFrameLimit)
+        guard Int(length) <= limit else { throw FrameError.tooLarge(length: Int(length), limit: limit) }
         guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
+        partialSince = nil
+        sawFirstFrame = true
         buffer.moveReaderIndex(forwardBy: 4)
         let payload = buffer.readBytes(length: Int(length))!
         do {
@@ -54,6 +80,7 @@ public enum FrameError: Error, Equatable, CustomStringConvertible {
     case empty
     case undecodable(String)
     case truncated(buffered: Int)
+    case tooSlow(limit: TimeAmount)
 
     public var description: String {
         switch self {
@@ -61,6 +88,7 @@ public enum FrameError: Error, Equatable, CustomStringConvertible {
         case .empty: "empty frame"
         case .undecodable(let reason): "undecodable frame: \(reason)"
         case .truncated(let buffered): "connection ended inside a frame (\(buffered) bytes buffered)"
+        case .tooSlow(let limit): "a frame did not arrive whole within \(limit.nanoseconds / 1_000_000_000) s (trickled)"
         }
     }
 }

@@ -22,8 +22,7 @@ final class PeerSession: @unchecked Sendable {
     let connection: ConnectionContext
     let logger: Logger
 
-    private let outbox: AsyncStream<SyncMessage>.Continuation
-    private let outboxStream: AsyncStream<SyncMessage>
+    private let outbox: Outbox
     private let pulls: AsyncStream<(cursor: UInt64, maxCount: UInt32, maxBytes: UInt32, wait: Bool)>.Continuation
     private let pullStream: AsyncStream<(cursor: UInt64, maxCount: UInt32, maxBytes: UInt32, wait: Bool)>
     private let batches: AsyncStream<SyncMessage.Batch>.Continuation
@@ -43,17 +42,36 @@ final class PeerSession: @unchecked Sendable {
         peerTakesTabledBatches = hello.protocolMinor >= 1
         self.connection = connection
         self.logger = logger
-        (outboxStream, outbox) = AsyncStream.makeStream()
-        (pullStream, pulls) = AsyncStream.makeStream()
-        (batchStream, batches) = AsyncStream.makeStream()
-        (digestStream, digests) = AsyncStream.makeStream()
-        (repairStream, repairs) = AsyncStream.makeStream()
+        outbox = Outbox(limit: Self.outboxLimit)
+        // What a peer may have outstanding with us: an honest one has at most
+        // one pull beyond the one being served, one digest question, one
+        // repair request; more is a violation, not a reason to buffer.
+        (pullStream, pulls) = AsyncStream.makeStream(bufferingPolicy: .bufferingOldest(Self.inboundQueueLimit))
+        (batchStream, batches) = AsyncStream.makeStream(bufferingPolicy: .bufferingOldest(Self.inboundQueueLimit))
+        (digestStream, digests) = AsyncStream.makeStream(bufferingPolicy: .bufferingOldest(Self.inboundQueueLimit))
+        (repairStream, repairs) = AsyncStream.makeStream(bufferingPolicy: .bufferingOldest(Self.inboundQueueLimit))
+    }
+
+    /// Messages queued for a peer before it counts as not reading.
+    static let outboxLimit = 64
+    /// Requests of one kind a peer may have waiting with us.
+    static let inboundQueueLimit = 4
+    /// Buckets one repair request may name (an honest peer asks for at most 32).
+    static let maxRepairBuckets = 32
+    /// Repair requests served per minute; more are answered at the next minute.
+    static let repairsPerMinute = 4
+
+    /// Queues `message` on the bounded stream, or throws the violation.
+    private func enqueue<T: Sendable>(_ value: T, on continuation: AsyncStream<T>.Continuation, _ what: String) throws {
+        if case .dropped = continuation.yield(value) {
+            throw SessionError.protocolViolation("more than \(Self.inboundQueueLimit) \(what) outstanding")
+        }
     }
 
     var store: Store { node.store }
     var config: DaemonConfig { node.configBox.config }
 
-    func send(_ message: SyncMessage) { outbox.yield(message) }
+    func send(_ message: SyncMessage) throws { try outbox.send(message) }
 
     /// Runs until the connection ends; throws the reason it ended.
     func run(inbound: inout NIOAsyncChannelInboundStream<SyncMessage>.AsyncIterator,
@@ -70,7 +88,10 @@ final class PeerSession: @unchecked Sendable {
                 }
             }
             supervise("writer") {
-                for await message in self.outboxStream { try await outbound.write(message) }
+                for await message in self.outbox.stream {
+                    try await outbound.write(message)
+                    self.outbox.didWrite()
+                }
             }
             supervise("keepalive") { try await self.keepalive() }
             supervise("traffic") { try await self.accountTraffic() }
@@ -86,7 +107,7 @@ final class PeerSession: @unchecked Sendable {
             } catch {
                 failure.set(error)
             }
-            for continuation in [outbox] { continuation.finish() }
+            outbox.finish()
             pulls.finish(); batches.finish(); digests.finish(); repairs.finish()
             group.cancelAll()
         }
@@ -96,29 +117,42 @@ final class PeerSession: @unchecked Sendable {
     private func dispatch(_ message: SyncMessage) async throws {
         switch message {
         case .ping:
-            send(.pong)
+            try send(.pong)
         case .pong:
             break
         case .pull(let cursor, let maxCount, let maxBytes, let wait):
             guard sendsToPeer else { throw SessionError.protocolViolation("pulled, but this daemon does not send to \(peer.name) (mode \(peer.mode.rawValue))") }
-            pulls.yield((cursor, maxCount, maxBytes, wait))
+            guard cursor <= ReceiveLimits.maxCounter else { throw SessionError.protocolViolation("pull from seq \(cursor), above 2^63-1") }
+            try enqueue((cursor, maxCount, maxBytes, wait), on: pulls, "pulls")
         case .batch(let batch):
             guard receivesFromPeer else { throw SessionError.protocolViolation("sent a batch, but this daemon does not take changes from \(peer.name) (mode \(peer.mode.rawValue))") }
-            batches.yield(batch)
+            try enqueue(batch, on: batches, "batches")
         case .digestRequest(let theirHighest):
+            guard sendsToPeer else {
+                // Our digest tells what we hold: not for a peer we do not
+                // send to. An empty report answers without telling.
+                try send(.digest(SyncMessage.DigestReport(buckets: [], highestSeq: 0, caughtUp: false)))
+                return
+            }
             let store = self.store
             let replica = peerReplica
+            // Digest, seq and cursor from one read transaction: a write
+            // committing between separate reads would pair a digest with a
+            // seq it does not contain.
             let report = try await Blocking.run { () -> SyncMessage.DigestReport in
-                let digest = try store.digest()
-                return SyncMessage.DigestReport(buckets: digest.buckets, highestSeq: try store.highestSeq(),
-                                                caughtUp: try store.cursor(for: replica) >= theirHighest)
+                let point = try store.digestPoint(peer: replica)
+                return SyncMessage.DigestReport(buckets: point.digest.buckets, highestSeq: point.highestSeq,
+                                                caughtUp: point.cursor >= theirHighest)
             }
-            send(.digest(report))
+            try send(.digest(report))
         case .digest(let report):
-            digests.yield(report)
+            try enqueue(report, on: digests, "digests")
         case .repairRequest(let buckets):
             guard sendsToPeer else { throw SessionError.protocolViolation("asked for a repair, but this daemon does not send to \(peer.name)") }
-            repairs.yield(buckets)
+            guard buckets.count <= Self.maxRepairBuckets else {
+                throw SessionError.protocolViolation("repair request for \(buckets.count) buckets (limit \(Self.maxRepairBuckets))")
+            }
+            try enqueue(buckets, on: repairs, "repair requests")
         case .repairBatch(let changes, let last):
             guard receivesFromPeer else { throw SessionError.protocolViolation("sent a repair batch, but this daemon does not take changes from \(peer.name)") }
             let report = try await merge(changes, cursor: nil)
@@ -126,7 +160,8 @@ final class PeerSession: @unchecked Sendable {
         case .hello:
             throw SessionError.protocolViolation("a second hello")
         case .goodbye(let reason):
-            throw SessionError.closedByPeer(reason)
+            // The peer's words go to logs and `syncctl status`: bounded.
+            throw SessionError.closedByPeer(reason.count > 500 ? reason.prefix(500) + "… (\(reason.utf8.count) bytes)" : reason)
         }
     }
 
@@ -145,6 +180,14 @@ final class PeerSession: @unchecked Sendable {
         if report.futureVersions > 0 {
             logger.warning("peer sent versions dated in the future; stored, not used to move the clock",
                            metadata: ["peer": "\(peer.name)", "count": "\(report.futureVersions)"])
+        }
+        if let renewed = report.renewedReplica {
+            logger.warning("our own replica id came back with a counter we never issued (a copy of this database, or a lying peer): took a new replica id, so no dot is issued twice",
+                           metadata: ["peer": "\(peer.name)", "replica": "\(renewed)"])
+        }
+        if report.dotCollisions > 0 {
+            logger.warning("peer holds dots with other content than ours (two databases shared a replica id): merged deterministically, listed by `syncctl check`",
+                           metadata: ["peer": "\(peer.name)", "count": "\(report.dotCollisions)"])
         }
         if report.schemaProblems > 0 {
             logger.warning("peer sent slots that fail the local schema; stored and listed by `syncctl check`",
@@ -170,14 +213,17 @@ final class PeerSession: @unchecked Sendable {
         var requested: UInt64?
         while !Task.isCancelled {
             let config = self.config
-            func pull(from cursor: UInt64, wait: Bool) {
-                send(.pull(cursor: cursor, maxCount: UInt32(config.batchMaxSlots), maxBytes: UInt32(config.batchMaxBytes), wait: wait))
+            func pull(from cursor: UInt64, wait: Bool) throws {
+                // A batch must fit our own frame limit, whatever the sender's batch size.
+                try send(.pull(cursor: cursor, maxCount: UInt32(config.batchMaxSlots),
+                               maxBytes: UInt32(min(config.batchMaxBytes, config.maxFrameBytes / 2)), wait: wait))
                 requested = cursor
             }
-            if requested == nil { pull(from: try await Blocking.run { try store.cursor(for: replica) }, wait: wait) }
+            if requested == nil { try pull(from: try await Blocking.run { try store.cursor(for: replica) }, wait: wait) }
             guard let batch = await iterator.next(), let cursor = requested else { return }
             requested = nil
-            if batch.hasMore { pull(from: batch.cursor, wait: false) }
+
+            if batch.hasMore { try pull(from: batch.cursor, wait: false) }
             if !batch.changes.isEmpty || batch.cursor != cursor {
                 let report = try await merge(batch.changes, cursor: batch.cursor)
                 catchUp.received += batch.changes.count
@@ -240,7 +286,7 @@ final class PeerSession: @unchecked Sendable {
                     if remaining > .zero, try await node.notifier.wait(beyond: cursor, timeout: remaining) { continue }
                 }
                 cursor = batch.cursor
-                send(.batch(.init(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highestSeq: node.notifier.highestSeq,
+                try send(.batch(.init(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highestSeq: node.notifier.highestSeq,
                                     tabled: peerTakesTabledBatches)))
                 if !batch.changes.isEmpty {
                     await node.registry.update(peer.deviceID) { $0.slotsSent += UInt64(batch.changes.count) }
@@ -250,18 +296,34 @@ final class PeerSession: @unchecked Sendable {
         }
     }
 
+    /// Answers repair requests page by page: memory holds one batch, not
+    /// the buckets' whole content, and at most `repairsPerMinute` requests
+    /// are served a minute (each reads every record once).
     private func serveRepairs() async throws {
         let store = self.store
+        var served: [ContinuousClock.Instant] = []
         for await buckets in repairStream {
-            let changes = try await Blocking.run { try store.slots(inBuckets: buckets) }
+            served.removeAll { ContinuousClock.now - $0 > .seconds(60) }
+            if served.count >= Self.repairsPerMinute, let oldest = served.first {
+                logger.warning("peer asks for digest repairs faster than served: this one waits", metadata: [
+                    "peer": "\(peer.name)", "limit_per_minute": "\(Self.repairsPerMinute)"])
+                try await Task.sleep(until: oldest + .seconds(60), clock: .continuous)
+                served.removeFirst()
+            }
+            served.append(ContinuousClock.now)
             let size = max(1, config.batchMaxSlots)
-            var start = 0
-            repeat {
-                let end = min(start + size, changes.count)
-                send(.repairBatch(changes: Array(changes[start..<end]), last: end == changes.count))
-                start = end
-            } while start < changes.count
-            logger.info("sent digest repair", metadata: ["peer": "\(peer.name)", "buckets": "\(buckets.count)", "slots": "\(changes.count)"])
+            var after: Int64 = 0
+            var total = 0
+            while true {
+                try await outbox.waitForRoom(below: 4)
+                let from = after
+                let page = try await Blocking.run { try store.slots(inBuckets: buckets, afterRecord: from, maxCount: size) }
+                total += page.changes.count
+                try send(.repairBatch(changes: page.changes, last: page.next == nil))
+                guard let next = page.next else { break }
+                after = next
+            }
+            logger.info("sent digest repair", metadata: ["peer": "\(peer.name)", "buckets": "\(buckets.count)", "slots": "\(total)"])
         }
     }
 
@@ -281,11 +343,20 @@ final class PeerSession: @unchecked Sendable {
             guard await node.registry.status(of: peer.deviceID)?.caughtUp == true else { continue }
             seenRequests = requests
             lastCheck = ContinuousClock.now
-            send(.digestRequest(highestSeq: node.notifier.highestSeq))
+            let asked = try await Blocking.run { try store.highestSeq() }
+            try send(.digestRequest(highestSeq: asked))
             guard let report = await iterator.next() else { return }
-            let (local, cursor) = try await Blocking.run { (try store.digest(), try store.cursor(for: replica)) }
-            guard report.caughtUp, cursor >= report.highestSeq, report.buckets.count == StateDigest.bucketCount else { continue }
-            let differing = local.differingBuckets(from: StateDigest(buckets: report.buckets))
+            let local = try await Blocking.run { try store.digestPoint(peer: replica) }
+            // Compare only two states that hold the same changes: the peer has
+            // merged all we had when we asked, we have merged all it had when
+            // it answered, and nothing was written here since we asked. A
+            // write during the round trip is not a mismatch: the next check
+            // sees it (replication-model §4).
+            guard DigestComparison.comparable(askedAt: asked, report: report, local: local) else {
+                logger.debug("digest check skipped: changes in flight", metadata: ["peer": "\(peer.name)"])
+                continue
+            }
+            let differing = local.digest.differingBuckets(from: StateDigest(buckets: report.buckets))
             guard !differing.isEmpty else {
                 logger.debug("digest matches", metadata: ["peer": "\(peer.name)"])
                 continue
@@ -294,14 +365,14 @@ final class PeerSession: @unchecked Sendable {
             await node.registry.update(peer.deviceID) { $0.digestMismatches += 1 }
             logger.warning("digest mismatch after catching up: asking for the differing buckets again",
                            metadata: ["peer": "\(peer.name)", "buckets": "\(differing.count)"])
-            send(.repairRequest(buckets: differing.prefix(32).map { UInt8($0) }))
+            try send(.repairRequest(buckets: differing.prefix(Self.maxRepairBuckets).map { UInt8($0) }))
         }
     }
 
     private func keepalive() async throws {
         while !Task.isCancelled {
             try await Task.sleep(for: .milliseconds(Int(config.keepaliveSeconds * 1_000)))
-            send(.ping)
+            try send(.ping)
         }
     }
 

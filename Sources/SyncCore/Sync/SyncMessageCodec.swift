@@ -64,6 +64,11 @@ public enum SyncMessageCodec {
         return writer.bytes
     }
 
+    /// Slots one batch may carry: bounds what a frame decodes to and how
+    /// long one apply holds the write lock (operations, "Limits"). An
+    /// honest batch holds `batch.max_slots` (2,000), or one record's slots.
+    public static let maxSlotsPerMessage = 100_000
+
     public static func decode(_ bytes: [UInt8]) throws(BinaryDecodingError) -> SyncMessage {
         var reader = BinaryReader(bytes)
         let tagByte = try reader.readByte()
@@ -116,7 +121,8 @@ public enum SyncMessageCodec {
         case .goodbye:
             message = .goodbye(reason: try reader.readString())
         }
-        guard reader.isAtEnd else { throw .malformed("\(reader.remaining) trailing bytes after \(message.kind)", at: reader.offset) }
+        // Bytes after the fields this version knows are a later minor's
+        // additions (docs/protocol.md, "Versions"): ignored, not refused.
         return message
     }
 
@@ -130,6 +136,7 @@ public enum SyncMessageCodec {
 
     static func readChanges(_ reader: inout BinaryReader) throws(BinaryDecodingError) -> [SlotChange] {
         let count = try reader.readVarint()
+        guard count <= UInt64(maxSlotsPerMessage) else { throw .malformed("\(count) slots in one message (limit \(maxSlotsPerMessage))", at: reader.offset) }
         guard count <= UInt64(reader.remaining / 6) else { throw .truncated(at: reader.offset) }
         var changes: [SlotChange] = []
         changes.reserveCapacity(Int(count))

@@ -17,6 +17,13 @@ public final class SyncNode: Sendable {
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
     let teamCA: TeamCACache
+    /// Inbound connections open now, handshaking or in session.
+    let inbound = InboundCount()
+
+    /// Inbound connections held at once; more are closed on accept. Each
+    /// buffers at most one frame, and before its hello at most
+    /// `FrameDecoder.helloFrameLimit`: memory stays bounded (operations "Limits").
+    public static let maxInboundConnections = 64
 
     public init(store: Store, identity: DeviceIdentity, config: ConfigBox, logger: Logger) throws {
         self.store = store
@@ -52,7 +59,17 @@ public final class SyncNode: Sendable {
         try await withThrowingDiscardingTaskGroup { group in
             try await server.executeThenClose { inbound in
                 for try await (child, connection) in inbound {
-                    group.addTask { await self.runConnection(child, connection: connection, dialedByUs: false, expected: nil) }
+                    guard self.inbound.enter(limit: Self.maxInboundConnections) else {
+                        logger.warning("refused connection: too many inbound connections open", metadata: [
+                            "remote": "\(connection.remote)", "limit": "\(Self.maxInboundConnections)"])
+                        metrics.refusedHandshake()
+                        try? await child.channel.close()
+                        continue
+                    }
+                    group.addTask {
+                        await self.runConnection(child, connection: connection, dialedByUs: false, expected: nil)
+                        self.inbound.leave()
+                    }
                 }
             }
         }
@@ -208,6 +225,12 @@ public final class SyncNode: Sendable {
                 }
                 let store = self.store
                 let binding = try await Blocking.run { try store.bindPeer(replica: theirs.replica, device: device.description) }
+                if case .ours = binding {
+                    await registry.countRefusedReplica()
+                    let reason = "peer presents replica id \(theirs.replica), which this database had itself: a copy of this database, or a peer posing as it"
+                    try? await outbound.write(.goodbye(reason: reason))
+                    throw SessionError.refused(reason)
+                }
                 if case .conflicting(let recorded) = binding {
                     await registry.countRefusedReplica()
                     let reason = "replica id \(theirs.replica) was seen before with device \(recorded), now presented by \(device)"
@@ -311,4 +334,21 @@ extension Logger {
         copy[metadataKey: "peer"] = "\(peer)"
         return copy
     }
+}
+
+/// A count of open inbound connections with a ceiling.
+final class InboundCount: @unchecked Sendable {  // state behind `lock`
+    private let lock = NSLock()
+    private var open = 0
+
+    /// Counts one more connection unless `limit` are open.
+    func enter(limit: Int) -> Bool {
+        lock.withLock {
+            guard open < limit else { return false }
+            open += 1
+            return true
+        }
+    }
+
+    func leave() { lock.withLock { open -= 1 } }
 }

@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 import NIOSSL
 
-/// TLS 1.3 with mutual authentication, pinned by device ID (SPEC §5, §6).
+/// TLS 1.3 with mutual authentication, pinned by device ID (replication-model §5, §6).
 ///
 /// Certificates are self-signed, so BoringSSL's chain verification is replaced
 /// by a callback that accepts a peer only if the SHA-256 of its public key is a
@@ -42,7 +42,7 @@ public struct TLSSetup: Sendable {
     public enum Admission: Sendable {
         /// Its device ID is in the config's peer list.
         case configured
-        /// It is signed by the configured team CA (SPEC §6).
+        /// It is signed by the configured team CA (replication-model §6).
         case teamCA
         case refused(String)
     }

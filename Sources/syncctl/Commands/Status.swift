@@ -26,6 +26,9 @@ enum StatusDisplay {
         Swift.print("conflicts:  \(status.conflicts) open\(status.conflicts > 0 ? " (see `syncctl conflicts`)" : "")")
         var problems: [String] = []
         if status.schemaProblems > 0 { problems.append("\(status.schemaProblems) changes fail the local schema (`syncctl check`)") }
+        if let collisions = status.dotCollisions, collisions > 0 {
+            problems.append("\(collisions) dots held with two contents: a copied database (`syncctl check`)")
+        }
         if status.refusedHandshakes > 0 { problems.append("\(status.refusedHandshakes) refused handshakes") }
         if status.refusedReplicas > 0 { problems.append("\(status.refusedReplicas) peers refused for a reused replica id") }
         for skew in status.clockSkewedPeers {

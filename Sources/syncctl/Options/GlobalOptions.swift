@@ -69,7 +69,12 @@ struct GlobalOptions: ParsableArguments {
         }
         var options = Store.Options()
         options.readOnly = readOnly
-        do { return try Store(path: directory.databasePath, options: options) } catch { throw CLIError("\(error)") }
+        // The device this data directory belongs to: a database copied in
+        // from another machine takes a new replica id before its first
+        // write, whether syncd or syncctl opens it first (replication-model §3.3).
+        let device: String?
+        do { device = try DeviceIdentity.existingDeviceID(in: directory.url)?.description } catch { throw CLIError("\(error)") }
+        do { return try Store(path: directory.databasePath, deviceID: device, options: options) } catch { throw CLIError("\(error)") }
     }
 }
 

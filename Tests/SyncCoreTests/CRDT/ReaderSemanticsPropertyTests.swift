@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 @testable import SyncCore
 
-/// SPEC §2 reader rules as properties: over 2–5 replicas, random clocks,
+/// replication-model §2 reader rules as properties: over 2–5 replicas, random clocks,
 /// random roles and random delivery orders with duplicates.
 @Suite("What a reader sees, as properties")
 struct ReaderSemanticsPropertyTests {

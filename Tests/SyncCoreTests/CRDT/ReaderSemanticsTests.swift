@@ -1,7 +1,7 @@
 import Testing
 @testable import SyncCore
 
-/// The reader's rules of SPEC §2, on concurrent writes of two or three replicas.
+/// The reader's rules of replication-model §2, on concurrent writes of two or three replicas.
 @Suite("What a reader sees")
 struct ReaderSemanticsTests {
     let title = SlotKey(collection: "agreements", record: "a1", field: "title")

@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 /// A merge interrupted by SIGKILL leaves the previous state and cursor: the
-/// batch and its cursor commit together or not at all (SPEC §4).
+/// batch and its cursor commit together or not at all (replication-model §4).
 @Suite("Crash safety", .serialized)
 struct CrashSafetyTests {
     static let batchSize = 10_000  // records; two slots each

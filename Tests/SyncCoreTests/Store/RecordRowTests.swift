@@ -127,11 +127,14 @@ struct RecordRowTests {
         try a.update(ref("countries/cn"), [.set("notes", .text("before the upgrade"))], author: "ana")
         let snapshot = dir.url.appendingPathComponent("old.syncsnap")
         _ = try Snapshots.create(from: a, to: snapshot)
+        var manifest = try SnapshotManifest.load(for: snapshot)
         do {
+            // Opened as a store, the snapshot file is a copy: it takes a new
+            // replica id, which the rewritten manifest records.
             let old = try dir.store("old.syncsnap")
             try old.rewriteAsFormatOne()
+            manifest.replica = try old.replicaID.hex
         }
-        var manifest = try SnapshotManifest.load(for: snapshot)
         manifest.sha256 = try SnapshotManifest.sha256(of: snapshot)
         try manifest.write(beside: snapshot)
         #expect(try Snapshots.verify(snapshot) == [])

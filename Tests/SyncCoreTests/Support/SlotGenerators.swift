@@ -12,7 +12,7 @@ func versionFor(_ dot: Dot, values: Int = 3) -> Version {
                    author: "a\(dot.replica.low)", value: .int(Int64(mix % UInt64(values))))
 }
 
-/// A random slot state satisfying the SPEC §2 invariant, built from generated
+/// A random slot state satisfying the replication-model §2 invariant, built from generated
 /// integers so shrinking shortens it: 3 replicas, counters up to 6.
 func slotState(from numbers: [Int]) -> SlotState {
     var context = VersionContext()

@@ -4,7 +4,7 @@ import PropertyBased
 import Testing
 @testable import SyncCore
 
-/// Frames and messages as they cross the wire (SPEC §5, docs/protocol.md).
+/// Frames and messages as they cross the wire (replication-model §5, docs/protocol.md).
 @Suite("Wire codec")
 struct WireCodecTests {
     static let changeGen = Gen.letterOrNumber.string(of: 1...12).map { SlotKey(collection: "countries", record: $0, field: "notes") }
@@ -127,8 +127,17 @@ struct WireCodecTests {
         }
     }
 
+    /// A later minor may append fields to a message (docs/protocol.md,
+    /// "Versioning"): this reader takes what it knows and ignores the rest.
+    @Test func trailingFieldsOfALaterMinorAreIgnored() throws {
+        #expect(try SyncMessageCodec.decode([8, 0, 1, 2]) == .ping)
+        let hello = SyncMessage.hello(.init(protocolMajor: 1, protocolMinor: 9, replica: ReplicaID(high: 1, low: 2), deviceName: "x",
+                                            schemaHash: "h", willSend: true, willReceive: false, highestSeq: 7))
+        #expect(try SyncMessageCodec.decode(SyncMessageCodec.encode(hello) + [0x42, 0x00]) == hello)
+    }
+
     @Test func unknownTypesAndGarbageAreUndecodable() throws {
-        for payload: [UInt8] in [[0xEE], [3, 0xFF, 0xFF, 0xFF], [8, 0]] {
+        for payload: [UInt8] in [[0xEE], [3, 0xFF, 0xFF, 0xFF], [1, 1]] {
             let channel = try self.channel()
             #expect(throws: FrameError.self) {
                 try channel.writeInbound(ByteBuffer(bytes: [0, 0, 0, UInt8(payload.count)] + payload))

@@ -1,0 +1,22 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Which file on which file system a database is: `st_dev:st_ino`.
+///
+/// Recorded in the database when it is opened; a copy of the file (`cp`,
+/// a restored backup, a synced folder) is another file, so the next open by
+/// `syncd` or `syncctl` sees a different identity and gives the copy a new
+/// replica id before it writes (replication-model §3.3). Renaming a file
+/// keeps its identity, which is how a restore's staged copy keeps the id it
+/// was given before it was moved into place.
+enum FileIdentity {
+    /// The identity of the file at `path`, or nil if it cannot be read.
+    static func of(path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return "\(UInt64(info.st_dev)):\(UInt64(info.st_ino))"
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import GRDB
+import Testing
+@testable import SyncCore
+import TestSupport
+
+/// A copied database never issues a dot that its original also issues
+/// (replication-model §3.3, §7).
+@Suite("Copied and restored databases take a new replica id")
+struct CopyDetectionTests {
+    @Test func aCopiedFileTakesANewIdAtItsFirstOpenEvenOnTheSameDevice() throws {
+        let dir = TemporaryDirectory()
+        let original = try dir.store("one.db", deviceID: "DEV-A")
+        try original.create(ref("countries/xx"), [.set("name", .text("One"))], author: "ana")
+        let id = try original.replicaID
+        // `cp one.db* …`: the file and its WAL, as a user copies a directory.
+        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: dir.path("one.db") + suffix) {
+            try FileManager.default.copyItem(atPath: dir.path("one.db") + suffix, toPath: dir.path("two.db") + suffix)
+        }
+        for opened in [true, false] {  // read-only open (syncctl get) falls through to set-up
+            var options = Store.Options()
+            options.readOnly = opened
+            let copy = try Store(path: dir.path("two.db"), deviceID: "DEV-A", options: options)
+            #expect(try copy.replicaID != id)
+        }
+        let copy = try dir.store("two.db", deviceID: "DEV-A")
+        let copyID = try copy.replicaID
+        // Both write the same field: distinct dots, a conflict, equal digests.
+        let a = try original.update(ref("countries/xx"), [.set("name", .text("A"))], author: "ana")
+        let b = try copy.update(ref("countries/xx"), [.set("name", .text("B"))], author: "bo")
+        #expect(a.dot != b.dot)
+        #expect(b.dot?.replica == copyID)
+        _ = try pull(into: original, from: copy)
+        _ = try pull(into: copy, from: original)
+        #expect(try original.digest() == copy.digest())
+        #expect(try original.conflicts().map(\.key.field) == ["name"])
+        // Reopening the same file keeps its id.
+        #expect(try dir.store("two.db", deviceID: "DEV-A").replicaID == copyID)
+    }
+
+    @Test func aRestoreGivesTheStagedCopyItsNewIdBeforeItIsInPlace() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let (store, _) = try data.openStore(deviceID: "DEV-A")
+        try store.create(ref("countries/xx"), [.set("name", .text("One"))], author: "ana")
+        let snapshot = dir.url.appendingPathComponent("s.syncsnap")
+        try Snapshots.create(from: store, to: snapshot)
+        let before = try store.replicaID
+        // The staged copy alone: its id is new and recorded with its file
+        // identity, so the rename keeps it.
+        let staged = dir.path("staged.db")
+        try FileManager.default.copyItem(atPath: snapshot.path, toPath: staged)
+        let stagedID = try Snapshots.prepareRestored(at: staged, from: "s", deviceID: "DEV-A", wall: 1)
+        #expect(stagedID != before)
+        #expect(!FileManager.default.fileExists(atPath: staged + "-wal"))
+        try FileManager.default.moveItem(atPath: staged, toPath: dir.path("moved.db"))
+        #expect(try Store(path: dir.path("moved.db"), deviceID: "DEV-A").replicaID == stagedID)
+        // The whole restore.
+        let (restored, aside) = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
+        #expect(restored != before)
+        #expect(aside != nil)
+        #expect(try Store(path: data.databasePath, deviceID: "DEV-A").replicaID == restored)
+    }
+}
