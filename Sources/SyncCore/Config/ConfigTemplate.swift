@@ -50,6 +50,9 @@ public enum ConfigTemplate {
         # in the middle of a frame) before it is closed.
         keepalive_seconds: 10
         idle_timeout_seconds: 30
+        # How long one frame may take to arrive whole; a peer trickling a
+        # frame byte by byte is disconnected.
+        frame_timeout_seconds: 120
 
         # How often caught-up peers compare digests.
         digest_interval_seconds: 60

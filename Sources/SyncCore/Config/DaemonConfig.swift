@@ -19,6 +19,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var reconnectMaxMillis: Int
     public var keepaliveSeconds: Double
     public var idleTimeoutSeconds: Double
+    /// How long one frame may take to arrive whole (a trickled frame is cut).
+    public var frameTimeoutSeconds: Double
     public var digestIntervalSeconds: Double
     public var localPollMillis: Int
     public var maxClockDriftSeconds: Int
@@ -46,6 +48,7 @@ public struct DaemonConfig: Sendable, Equatable {
         reconnectMaxMillis = 30_000
         keepaliveSeconds = 10
         idleTimeoutSeconds = 30
+        frameTimeoutSeconds = 120
         digestIntervalSeconds = 60
         localPollMillis = 200
         maxClockDriftSeconds = 600
@@ -91,6 +94,7 @@ public struct DaemonConfig: Sendable, Equatable {
         config.maxFrameBytes = try reader.int("max_frame_bytes", in: 1_024...(256 << 20)) ?? config.maxFrameBytes
         config.keepaliveSeconds = try reader.double("keepalive_seconds", in: 0.1...3_600) ?? config.keepaliveSeconds
         config.idleTimeoutSeconds = try reader.double("idle_timeout_seconds", in: 0.5...86_400) ?? config.idleTimeoutSeconds
+        config.frameTimeoutSeconds = try reader.double("frame_timeout_seconds", in: 0.5...86_400) ?? config.frameTimeoutSeconds
         config.digestIntervalSeconds = try reader.double("digest_interval_seconds", in: 0.1...86_400) ?? config.digestIntervalSeconds
         config.localPollMillis = try reader.int("local_poll_ms", in: 10...60_000) ?? config.localPollMillis
         config.maxClockDriftSeconds = try reader.int("max_clock_drift_seconds", in: 1...86_400) ?? config.maxClockDriftSeconds

@@ -43,6 +43,10 @@ public struct DaemonStatus: Codable, Sendable {
     public var conflicts: Int
     public var refusedHandshakes: UInt64
     public var refusedReplicas: UInt64
+    /// Received batches refused for breaking a limit (absent from older daemons).
+    public var refusedBatches: UInt64?
+    /// Sessions ended for a protocol violation or a peer that did not read.
+    public var protocolViolations: UInt64?
     public var schemaProblems: Int
     /// Dots held with two contents (replication-model §2.3); absent from older daemons.
     public var dotCollisions: Int?

@@ -100,6 +100,7 @@ public struct ControlServer: Sendable {
                             listen: config.listen.description, dataDirectory: dataDirectory, startedAt: startedAt,
                             highestSeq: node.notifier.highestSeq, conflicts: conflicts,
                             refusedHandshakes: await node.registry.refusedHandshakes, refusedReplicas: await node.registry.refusedReplicas,
+                            refusedBatches: await node.registry.refusedBatches, protocolViolations: await node.registry.protocolViolations,
                             schemaProblems: problems, dotCollisions: collisions, clockSkewedPeers: skews, peers: peers)
     }
 }

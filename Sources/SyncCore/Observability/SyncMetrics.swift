@@ -9,6 +9,7 @@ public struct SyncMetrics: Sendable {
         Counter(label: "syncd_slots_unchanged_total").increment(by: report.unchanged)
         Counter(label: "syncd_future_versions_total").increment(by: report.futureVersions)
         Counter(label: "syncd_schema_problems_total").increment(by: report.schemaProblems)
+        Counter(label: "syncd_dot_collisions_total").increment(by: report.dotCollisions)
         Metrics.Timer(label: "syncd_apply_batch_seconds").recordNanoseconds(duration.nanoseconds)
     }
 
@@ -30,6 +31,8 @@ public struct SyncMetrics: Sendable {
     }
 
     func refusedHandshake() { Counter(label: "syncd_refused_handshakes_total").increment() }
+
+    func refusedBatch(peer: String) { Counter(label: "syncd_refused_batches_total", dimensions: [("peer", peer)]).increment() }
 
     func connected(peer: String, _ up: Bool) {
         Gauge(label: "syncd_peer_connected", dimensions: [("peer", peer)]).record(up ? 1 : 0)

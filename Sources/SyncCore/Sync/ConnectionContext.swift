@@ -83,6 +83,14 @@ public enum SessionError: Error, CustomStringConvertible {
     /// The peer let `queued` of our messages pile up unread.
     case notReading(queued: Int)
 
+    /// A violation or a peer that stops reading: counted and logged as a warning.
+    public var isPeerFault: Bool {
+        switch self {
+        case .protocolViolation, .notReading: true
+        default: false
+        }
+    }
+
     public var description: String {
         switch self {
         case .notReading(let queued): "peer does not read: \(queued) messages wait for it (limit); disconnected rather than buffered"

@@ -37,6 +37,10 @@ public actor PeerRegistry {
     private var sessions: [DeviceID: (id: UUID, dialedBy: DeviceID)] = [:]
     public private(set) var refusedHandshakes: UInt64 = 0
     public private(set) var refusedReplicas: UInt64 = 0
+    /// Batches refused for breaking a receive limit, and sessions ended for
+    /// a protocol violation or for not reading.
+    public private(set) var refusedBatches: UInt64 = 0
+    public private(set) var protocolViolations: UInt64 = 0
     private var syncRequests: UInt64 = 0
 
     public init() {}
@@ -87,6 +91,8 @@ public actor PeerRegistry {
 
     public func countRefusedHandshake() { refusedHandshakes += 1 }
     public func countRefusedReplica() { refusedReplicas += 1 }
+    public func countRefusedBatch() { refusedBatches += 1 }
+    public func countProtocolViolation() { protocolViolations += 1 }
 
     /// Registers a session. When two connections join the same pair of devices,
     /// both sides keep the one dialed by the smaller device ID; returns the id of

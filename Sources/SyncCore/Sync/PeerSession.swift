@@ -171,9 +171,17 @@ final class PeerSession: @unchecked Sendable {
         let store = self.store
         let replica = peerReplica
         let started = ContinuousClock.now
-        let (report, highest) = try await Blocking.run {
-            let report = try store.apply(changes, from: replica, cursor: cursor)
-            return (report, try store.highestSeq())
+        let (report, highest): (ApplyReport, UInt64)
+        do {
+            (report, highest) = try await Blocking.run {
+                let report = try store.apply(changes, from: replica, cursor: cursor)
+                return (report, try store.highestSeq())
+            }
+        } catch StoreError.batchRefused(let refusal) {
+            await node.registry.countRefusedBatch()
+            node.metrics.refusedBatch(peer: peer.name)
+            logger.warning("refused a batch from the peer: nothing of it stored", metadata: ["peer": "\(peer.name)", "reason": "\(refusal)"])
+            throw SessionError.protocolViolation("batch refused: \(refusal)")
         }
         node.notifier.advance(to: highest)
         node.metrics.applied(report, duration: ContinuousClock.now - started)

@@ -151,7 +151,8 @@ public final class SyncNode: Sendable {
         try operations.addHandler(ssl)
         try operations.addHandler(IdleStateHandler(readTimeout: .milliseconds(Int64(config.idleTimeoutSeconds * 1_000))))
         try operations.addHandler(IdleTimeoutHandler(seconds: config.idleTimeoutSeconds))
-        try operations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: config.maxFrameBytes)))
+        try operations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: config.maxFrameBytes,
+                                                                        frameDeadline: .milliseconds(Int64(config.frameTimeoutSeconds * 1_000)))))
         try operations.addHandler(MessageToByteHandler(FrameEncoder()))
     }
 
@@ -219,6 +220,7 @@ public final class SyncNode: Sendable {
                 }
                 let ownReplica = try store.replicaID
                 guard theirs.replica != ownReplica else {
+                    await registry.countRefusedReplica()
                     let reason = "peer uses this daemon's own replica id \(ownReplica.short): a copied database?"
                     try? await outbound.write(.goodbye(reason: reason))
                     throw SessionError.refused(reason)
@@ -276,6 +278,9 @@ public final class SyncNode: Sendable {
                     metrics.refusedHandshake()
                     await registry.countRefusedHandshake()
                 }
+            } else if let violation = error as? SessionError, violation.isPeerFault {
+                await registry.countProtocolViolation()
+                logger.warning("closed the connection: the peer broke the protocol", metadata: ["peer": "\(peerName)", "remote": "\(connection.remote)", "reason": "\(reason)"])
             } else if case SessionError.refused = error {
                 logger.warning("refused peer", metadata: ["peer": "\(peerName)", "remote": "\(connection.remote)", "reason": "\(reason)"])
             } else {

@@ -30,6 +30,8 @@ enum StatusDisplay {
             problems.append("\(collisions) dots held with two contents: a copied database (`syncctl check`)")
         }
         if status.refusedHandshakes > 0 { problems.append("\(status.refusedHandshakes) refused handshakes") }
+        if let refused = status.refusedBatches, refused > 0 { problems.append("\(refused) received batches refused for breaking a limit (see the log)") }
+        if let violations = status.protocolViolations, violations > 0 { problems.append("\(violations) connections closed for a protocol violation or not reading") }
         if status.refusedReplicas > 0 { problems.append("\(status.refusedReplicas) peers refused for a reused replica id") }
         for skew in status.clockSkewedPeers {
             problems.append("\(skew.peer ?? String(skew.replica.prefix(8))): \(skew.versions) versions dated up to \(Int(skew.maxAheadSeconds))s ahead")
