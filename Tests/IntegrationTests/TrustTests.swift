@@ -38,6 +38,14 @@ extension Integration {
 
             try await expectRefused(try await RawPeer.connect(port: b.port, identity: nil), "no certificate")
             try await expectRefused(try await RawPeer.connect(port: b.port, identity: try identity("stranger")), "unconfigured self-signed certificate")
+            // A stranger that speaks the protocol properly gets no data either:
+            // no hello back, no batch for its pull.
+            let stranger = try await RawPeer.connect(port: b.port, identity: try identity("stranger-speaking"))
+            try? await stranger.send(.hello(.init(replica: .random(), deviceName: "stranger", schemaHash: "test", willSend: false, willReceive: true, highestSeq: 0)))
+            try? await stranger.send(.pull(cursor: 0, maxCount: 1_000, maxBytes: 1 << 20, wait: false))
+            #expect(try await stranger.waitUntilClosed(timeout: .seconds(10)), "stranger left connected")
+            #expect(stranger.inbox.received == 0, "the daemon sent a stranger \(stranger.inbox.received) bytes of application data")
+            stranger.close()
             try await expectRefused(try await RawPeer.connect(port: b.port, identity: configured, maximumTLSVersion: .tlsv12), "TLS 1.2 only")
 
             for reason in ["no client certificate presented", "is not a configured peer", "does not speak TLS 1.3"] {

@@ -4,7 +4,7 @@ import Testing
 
 /// The slot-state decoder faces bytes from peers: arbitrary or corrupted input
 /// must give a state that satisfies the invariant or an error, never a trap.
-@Suite("Codec robustness")
+@Suite("Codec robustness", .timeLimit(.minutes(3)))
 struct CodecRobustnessTests {
     @Test func randomBytesDecodeToAValidStateOrAnError() async {
         await propertyCheck(count: 5_000, input: Gen.uint8(in: 0...255).array(of: 0...120)) { bytes in

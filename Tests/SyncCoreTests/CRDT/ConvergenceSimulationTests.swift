@@ -5,7 +5,7 @@ import TestSupport
 
 /// Random writes on 3–5 replicas, states gossiped through intermediaries and
 /// delivered in random order with duplicates: every replica must end identical.
-@Suite("Convergence of simulated replicas")
+@Suite("Convergence of simulated replicas", .timeLimit(.minutes(3)))
 struct ConvergenceSimulationTests {
     static let keys: [SlotKey] = (0..<3).flatMap { record -> [SlotKey] in
         let id = "r\(record)"

@@ -18,7 +18,7 @@ func collidingSlotState(from numbers: [Int], salt: Int) -> SlotState {
 let collidingStateGen = zip(Gen.int(in: 0...1_000).array(of: 0...8), Gen.int(in: 0...11))
     .map { collidingSlotState(from: $0.0, salt: $0.1) }
 
-@Suite("Dot collisions: one dot, two contents (replication-model §2.3)")
+@Suite("Dot collisions: one dot, two contents (replication-model §2.3)", .timeLimit(.minutes(3)))
 struct DotCollisionTests {
     @Test func mergeStaysCommutativeAssociativeAndIdempotent() async {
         await propertyCheck(count: 600, input: collidingStateGen, collidingStateGen, collidingStateGen) { a, b, c in

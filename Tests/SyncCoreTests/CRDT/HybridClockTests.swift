@@ -2,7 +2,7 @@ import PropertyBased
 import Testing
 @testable import SyncCore
 
-@Suite("Hybrid logical clock (replication-model §3)")
+@Suite("Hybrid logical clock (replication-model §3)", .timeLimit(.minutes(3)))
 struct HybridClockTests {
     @Test func ticksAreStrictlyIncreasingEvenWhenWallTimeGoesBack() async {
         await propertyCheck(count: 200, input: Gen.uint64(in: 0...5_000).array(of: 1...50)) { walls in

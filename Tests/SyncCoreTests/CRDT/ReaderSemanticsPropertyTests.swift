@@ -5,7 +5,7 @@ import TestSupport
 
 /// replication-model §2 reader rules as properties: over 2–5 replicas, random clocks,
 /// random roles and random delivery orders with duplicates.
-@Suite("What a reader sees, as properties")
+@Suite("What a reader sees, as properties", .timeLimit(.minutes(3)))
 struct ReaderSemanticsPropertyTests {
     static let title = SlotKey(collection: "agreements", record: "a1", field: "title")
     static let exists = SlotKey(collection: "agreements", record: "a1", field: "_exists")

@@ -2,7 +2,7 @@ import Testing
 @testable import SyncCore
 
 /// The reader's rules of replication-model §2, on concurrent writes of two or three replicas.
-@Suite("What a reader sees")
+@Suite("What a reader sees", .timeLimit(.minutes(3)))
 struct ReaderSemanticsTests {
     let title = SlotKey(collection: "agreements", record: "a1", field: "title")
     let exists = SlotKey(collection: "agreements", record: "a1", field: "_exists")

@@ -2,7 +2,7 @@ import PropertyBased
 import Testing
 @testable import SyncCore
 
-@Suite("Slot merge laws (replication-model §2)")
+@Suite("Slot merge laws (replication-model §2)", .timeLimit(.minutes(3)))
 struct SlotMergeLawTests {
     @Test func generatedStatesSatisfyTheInvariant() async {
         await propertyCheck(count: 300, input: slotStateGen) { state in

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import SyncCore
 
-@Suite("Daemon config")
+@Suite("Daemon config", .timeLimit(.minutes(3)))
 struct DaemonConfigTests {
     let defaults = DaemonConfig(deviceName: "laptop", author: "ana")
     let peerID = DeviceID(hash: Array(0..<32))

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 @testable import SyncCore
 
-@Suite("Team CA")
+@Suite("Team CA", .timeLimit(.minutes(3)))
 struct TeamCATests {
     let root = TemporaryDirectory("team-ca")
 

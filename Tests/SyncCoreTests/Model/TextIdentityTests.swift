@@ -9,7 +9,7 @@ import TestSupport
 private let nfc = "caf\u{E9}"
 private let nfd = "cafe\u{301}"
 
-@Suite("Identity of text: compared as UTF-8 bytes (replication-model §2.4)")
+@Suite("Identity of text: compared as UTF-8 bytes (replication-model §2.4)", .timeLimit(.minutes(3)))
 struct TextIdentityTests {
     @Test func theTwoSpellingsAreOneStringToSwiftButNotToUs() {
         #expect(nfc == nfd)  // the trap: canonical equivalence

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import SyncCore
 
-@Suite("Shipped schema and seed")
+@Suite("Shipped schema and seed", .timeLimit(.minutes(3)))
 struct EmbeddedDatasetTests {
     static let configDirectory = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

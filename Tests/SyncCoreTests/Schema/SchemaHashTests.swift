@@ -8,7 +8,7 @@ import Testing
 /// so it must never change for a given schema. It covers the canonical JSON
 /// that `JSONEncoder` writes with sorted keys; `CanonicalSchemaJSON` writes
 /// those bytes directly, and these tests hold it to the encoder.
-@Suite("Schema hash")
+@Suite("Schema hash", .timeLimit(.minutes(3)))
 struct SchemaHashTests {
     static func sha256Hex(_ bytes: [UInt8]) -> String {
         SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 @testable import SyncCore
 
-@Suite("Scheduled snapshots")
+@Suite("Scheduled snapshots", .timeLimit(.minutes(3)))
 struct SnapshotScheduleTests {
     let root = TemporaryDirectory("snapshot-schedule")
 

@@ -7,7 +7,7 @@ import TestSupport
 
 /// `Store.apply` merges and encodes a batch on all cores (`BatchMerge`) and
 /// stores it on one thread. These tests hold it to merging slot by slot.
-@Suite("Batch merge over threads")
+@Suite("Batch merge over threads", .timeLimit(.minutes(3)))
 struct BatchMergeTests {
     static let keys: [SlotKey] = (0..<40).flatMap { record in
         [SlotKey(collection: "agreements", record: "a\(record)", field: SlotKey.existsField),

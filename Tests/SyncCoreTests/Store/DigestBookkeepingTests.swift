@@ -10,7 +10,7 @@ import TestSupport
 /// tests recompute all of it from the stored states after inserts, updates,
 /// conflicts and merges, so a shortcut on the write path cannot drift from
 /// the documented format.
-@Suite("Digest bookkeeping against the documented format")
+@Suite("Digest bookkeeping against the documented format", .timeLimit(.minutes(3)))
 struct DigestBookkeepingTests {
     @Test func hashesBucketsAndDigestMatchTheStatesAfterWritesAndMerges() throws {
         let dir = TemporaryDirectory()

@@ -6,7 +6,7 @@ import TestSupport
 
 /// States a misbehaving peer can send, each refused or stored-and-reported,
 /// never a trap and never silent loss (replication-model §2.5, §3.3).
-@Suite("Hostile slot states")
+@Suite("Hostile slot states", .timeLimit(.minutes(3)))
 struct HostileStateTests {
     private let key = SlotKey(collection: "countries", record: "xx", field: "name")
 

@@ -3,7 +3,7 @@ import Testing
 @testable import SyncCore
 import TestSupport
 
-@Suite("Local writes, history and schema errors")
+@Suite("Local writes, history and schema errors", .timeLimit(.minutes(3)))
 struct LocalWriteTests {
     @Test func oneTransactionOneDot() throws {
         let dir = TemporaryDirectory()

@@ -6,7 +6,7 @@ import TestSupport
 
 /// The record-row layout (format 2): one `sync_records` row per record, the
 /// change feed walked through `sync_feed`, and the move from format 1.
-@Suite("Record rows: feed entries, paging under writes, format-1 migration")
+@Suite("Record rows: feed entries, paging under writes, format-1 migration", .timeLimit(.minutes(3)))
 struct RecordRowTests {
     /// Every seq a slot carries has exactly one feed entry naming its record,
     /// and no entry outlives the last slot carrying its seq.

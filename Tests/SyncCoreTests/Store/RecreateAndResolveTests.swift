@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// Local write rules of replication-model §2.2 that a reading found broken.
-@Suite("Re-creation and resolve of deleted records")
+@Suite("Re-creation and resolve of deleted records", .timeLimit(.minutes(3)))
 struct RecreateAndResolveTests {
     @Test func reCreatingByImportClearsWhatTheRowDoesNotSay() throws {
         let dir = TemporaryDirectory()

@@ -4,7 +4,7 @@ import Testing
 @testable import SyncCore
 import TestSupport
 
-@Suite("Replication through the store: feed, merge, cursors")
+@Suite("Replication through the store: feed, merge, cursors", .timeLimit(.minutes(3)))
 struct ReplicationTests {
     @Test func aMergeThatChangesNothingStampsNoSeq() throws {
         let dir = TemporaryDirectory()

@@ -4,7 +4,7 @@ import Testing
 @testable import SyncCore
 import TestSupport
 
-@Suite("Seed data and plain SQL views")
+@Suite("Seed data and plain SQL views", .timeLimit(.minutes(3)))
 struct SeedAndViewTests {
     @Test func theSeedHoldsTheDocumentsRecords() throws {
         let seed = try SeedData.criticalMinerals()

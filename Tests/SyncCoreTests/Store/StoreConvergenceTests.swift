@@ -7,7 +7,7 @@ import TestSupport
 /// Random edits through the store API on 3–5 replicas (real SQLite files),
 /// synced pairwise at random with small batches and stale cursors replayed:
 /// all end with the same digest, the same views and the same conflicts.
-@Suite("Store convergence", .serialized)
+@Suite("Store convergence", .serialized, .timeLimit(.minutes(3)))
 struct StoreConvergenceTests {
     static let records = ["countries/aa", "countries/bb", "agreements/x1"]
 

@@ -6,7 +6,7 @@ import Testing
 /// The view row the write path builds straight from stored slots is the one
 /// the reader (`RecordView`) gives, whatever the slots hold; set columns are
 /// JSON that any parser reads back.
-@Suite("View rows from stored slots")
+@Suite("View rows from stored slots", .timeLimit(.minutes(3)))
 struct ViewRowTests {
     static let collection = Schema.criticalMinerals.collection("agreements")!
     /// Slot names to draw from: scalars, set members, `_exists`, and names a

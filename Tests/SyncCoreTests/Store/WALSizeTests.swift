@@ -5,7 +5,7 @@ import TestSupport
 
 /// The WAL does not keep the size of the largest transaction: once
 /// checkpointed, the next write cuts it back to `walSizeLimit`.
-@Suite("WAL size")
+@Suite("WAL size", .timeLimit(.minutes(3)))
 struct WALSizeTests {
     @Test func theWALShrinksBackAfterALargeTransaction() throws {
         let dir = TemporaryDirectory()

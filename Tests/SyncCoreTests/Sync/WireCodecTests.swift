@@ -5,7 +5,7 @@ import Testing
 @testable import SyncCore
 
 /// Frames and messages as they cross the wire (replication-model §5, docs/protocol.md).
-@Suite("Wire codec")
+@Suite("Wire codec", .timeLimit(.minutes(3)))
 struct WireCodecTests {
     static let changeGen = Gen.letterOrNumber.string(of: 1...12).map { SlotKey(collection: "countries", record: $0, field: "notes") }
 
