@@ -17,29 +17,50 @@ extension Snapshots {
         let incoming = database.appendingPathExtension("restoring")
         for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: incoming.path + suffix) }
         try FileManager.default.copyItem(at: url, to: incoming)
+        CrashPoint.hit("restore.copied")
         // The staged copy takes its new replica id, its device and its file
         // identity before it is moved into place, in one transaction: at no
         // point of a crash can a file named data.db hold the snapshot's own
         // replica id, so no dot is ever issued twice (replication-model §7).
         // A rename keeps the file identity, so the next open keeps this id.
         let replica = try prepareRestored(at: incoming.path, from: url.lastPathComponent, deviceID: deviceID, wall: wallClock())
+        CrashPoint.hit("restore.staged")
         var keptAside: URL?
         if FileManager.default.fileExists(atPath: database.path) {
-            let current = try DatabaseQueue(path: database.path)
-            try current.writeWithoutTransaction { db in try db.truncateWAL() }
-            try current.close()
+            try foldWAL(of: database.path)
             let stamp = defaultName().replacingOccurrences(of: "." + fileExtension, with: "")
             let aside = directory.url.appendingPathComponent(keptAsidePrefix + stamp)
             // A second name for the current file, not a move: data.db exists
             // at every instant, so a crash never leaves the directory empty
             // (which would make syncd seed a fresh database).
-            guard link(database.path, aside.path) == 0 else { throw SnapshotError.exists(aside.path) }
+            guard link(database.path, aside.path) == 0 else {
+                throw SnapshotError.cannotKeepAside(aside.path, reason: String(cString: strerror(errno)))
+            }
             keptAside = aside
+            CrashPoint.hit("restore.linked")
         }
-        guard rename(incoming.path, database.path) == 0 else { throw SnapshotError.exists(database.path) }
-        // The old file's WAL was checkpointed and cut to zero bytes above.
+        // The old file's WAL is empty (checked above): remove it and its index
+        // before the new file takes the name, so they can never be read as
+        // the new file's.
         for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database.path + suffix) }
+        CrashPoint.hit("restore.unlinked")
+        guard rename(incoming.path, database.path) == 0 else {
+            throw SnapshotError.cannotKeepAside(database.path, reason: "rename: " + String(cString: strerror(errno)))
+        }
+        CrashPoint.hit("restore.renamed")
         return (replica, keptAside)
+    }
+
+    /// Folds the WAL of the database at `path` into the file and checks that
+    /// nothing is left in it: a reader elsewhere can block the checkpoint,
+    /// and the file alone would then lack the latest commits.
+    static func foldWAL(of path: String) throws {
+        let queue = try DatabaseQueue(path: path)
+        let row = try queue.writeWithoutTransaction { db in try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        try queue.close()
+        let busy = (row?[0] as Int?) ?? 0
+        let walBytes = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+        guard busy == 0, walBytes == 0 else { throw SnapshotError.databaseBusy(path) }
     }
 
     /// Gives the staged copy at `path` a new replica id, records the device and
@@ -59,13 +80,39 @@ extension Snapshots {
         return replica
     }
 
-    /// Removes databases kept aside by a restore, once a sync has succeeded.
-    public static func removeKeptAside(nextTo databasePath: String, logger: Logger) {
-        let directory = URL(fileURLWithPath: databasePath).deletingLastPathComponent()
+    /// Merges each database kept aside by a restore into `store`, then
+    /// removes it (once a sync has succeeded). Writes made after the snapshot
+    /// that never reached a peer are in the kept-aside file only: merging
+    /// (a join, idempotent) brings them back instead of deleting them
+    /// (replication-model §7). A file that cannot be merged is kept and logged.
+    public static func mergeAndRemoveKeptAside(into store: Store, logger: Logger) {
+        let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent()
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
-        for name in names where name.hasPrefix(keptAsidePrefix) {
-            try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
-            logger.info("removed the database kept aside by a restore: a sync has succeeded since", metadata: ["file": "\(name)"])
+        for name in names.sorted() where name.hasPrefix(keptAsidePrefix) && !name.hasSuffix("-wal") && !name.hasSuffix("-shm") {
+            let path = directory.appendingPathComponent(name).path
+            do {
+                let changed = try mergeKeptAside(at: path, into: store)
+                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+                logger.info("merged and removed the database kept aside by a restore: a sync has succeeded since", metadata: [
+                    "file": "\(name)", "slots_changed": "\(changed)"])
+            } catch {
+                logger.warning("could not merge the database kept aside by a restore; it is kept", metadata: ["file": "\(name)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Applies every slot of the database at `path` to `store`, as received
+    /// from the replica recorded in it; returns the slots that changed.
+    static func mergeKeptAside(at path: String, into store: Store) throws -> Int {
+        let replica = try DatabaseQueue(path: path).read { try $0.replicaID() }
+        let source = try Store(path: path, schema: store.schema)
+        var cursor: UInt64 = 0
+        var changed = 0
+        while true {
+            let batch = try source.changes(since: cursor, maxCount: 5_000, maxBytes: 16 << 20)
+            changed += try store.apply(batch.changes, from: replica, cursor: nil).changed
+            cursor = batch.cursor
+            if !batch.hasMore { return changed }
         }
     }
 

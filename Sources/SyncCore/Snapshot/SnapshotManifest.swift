@@ -52,6 +52,9 @@ public enum SnapshotError: Error, CustomStringConvertible, Equatable {
     case failedVerification(String, [String])
     case daemonRunning(String)
     case exists(String)
+    /// The current database could not be made one self-contained file, or kept aside.
+    case databaseBusy(String)
+    case cannotKeepAside(String, reason: String)
 
     public var description: String {
         switch self {
@@ -60,6 +63,8 @@ public enum SnapshotError: Error, CustomStringConvertible, Equatable {
         case .failedVerification(let path, let problems): "snapshot \(path) failed verification:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
         case .daemonRunning(let socket): "the daemon is running (\(socket) answers). Stop it first (Ctrl-C, `kill -TERM`, or `systemctl stop syncd`), restore, then start it again: it catches up from its peers."
         case .exists(let path): "\(path) already exists; choose another name"
+        case .databaseBusy(let path): "another process holds \(path) open (the sqlite3 shell, Datasette, a running syncctl?), so its last changes cannot be folded into the file: close it and try again. Nothing was changed."
+        case .cannotKeepAside(let path, let reason): "cannot keep the current database aside as \(path) (\(reason)); nothing was changed. On file systems without hard links (FAT, exFAT, some network shares), copy data.db somewhere safe, remove it, and restore again."
         }
     }
 }

@@ -33,11 +33,19 @@ public enum Snapshots {
             try copy.close()
             var manifest = try describe(partial, deviceID: try store.deviceID)
             manifest.file = destination.lastPathComponent
-            guard rename(partial.path, destination.path) == 0 else { throw SnapshotError.exists(destination.path) }
+            // Manifest first (written atomically), then the rename: a full
+            // disk or a crash leaves either no snapshot or a whole one with
+            // its manifest, never a snapshot that cannot be verified.
             try manifest.write(beside: destination)
+            guard rename(partial.path, destination.path) == 0 else {
+                try? FileManager.default.removeItem(at: SnapshotManifest.url(for: destination))
+                throw SnapshotError.exists(destination.path)
+            }
             return manifest
         } catch {
-            try? FileManager.default.removeItem(at: partial)
+            // The copy and whatever SQLite kept beside it (a journal when the
+            // disk filled mid-copy).
+            for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: partial.path + suffix) }
             throw error
         }
     }

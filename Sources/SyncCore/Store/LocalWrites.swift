@@ -149,6 +149,11 @@ extension Store {
             let counter = stored + 1
             var clock = HybridClock(last: HLC(raw: UInt64(bitPattern: Int64.fromDatabaseValue(try db.meta(MetaKey.hlc)) ?? 0)),
                                     maxDriftMillis: maxDrift)
+            // The wall clock went back further than the drift cap since the
+            // last stamped change: stamping now would run the clock more than
+            // the cap ahead of wall time (replication-model §3.2). Refuse
+            // until the clock is right; nothing is written.
+            if clock.last.millis > wall + maxDrift { throw StoreError.clockBehind(millis: clock.last.millis - wall, limit: maxDrift) }
             let hlc = clock.tick(wallMillis: wall)
             let tx = LocalTransaction(writer: try SlotWriter(db: db, schema: schema),
                                       dot: Dot(replica: replica, counter: counter), hlc: hlc, author: author, maxTextBytes: maxTextBytes)

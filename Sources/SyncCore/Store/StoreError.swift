@@ -10,6 +10,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case cannotOpen(path: String, reason: String)
     /// A received batch broke a limit of `ReceiveLimits`; nothing of it was stored.
     case batchRefused(BatchRefusal)
+    /// The wall clock is further behind the last stamped change than the drift cap.
+    case clockBehind(millis: UInt64, limit: UInt64)
     /// A local write of a value larger than the limit.
     case valueTooLarge(SlotKey, bytes: Int, limit: Int)
 
@@ -34,6 +36,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
             return "cannot open database \(path): \(reason)"
         case .batchRefused(let refusal):
             return "refused a received batch, nothing of it was stored: \(refusal)"
+        case .clockBehind(let millis, let limit):
+            return "the system clock is \(millis / 1_000) s behind the last change this database stamped (more than the \(limit / 1_000) s allowed): set the clock right (`timedatectl`, or the machine's date settings) and try again. Nothing was written."
         case .valueTooLarge(let key, let bytes, let limit):
             return "the value for \(key) is \(bytes) bytes, more than the limit of \(limit): shorten it, or keep the long text in a source's url."
         }

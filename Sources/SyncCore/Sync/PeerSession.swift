@@ -246,7 +246,8 @@ final class PeerSession: @unchecked Sendable {
                 logger.info("caught up", metadata: ["peer": "\(peer.name)", "received": "\(catchUp.received)", "changed": "\(catchUp.changed)",
                                                     "cursor": "\(batch.cursor)", "seconds": "\(String(format: "%.2f", elapsed.seconds))"])
                 node.metrics.syncDuration(peer: peer.name, elapsed)
-                Snapshots.removeKeptAside(nextTo: store.path, logger: logger)
+                let logger = self.logger
+                try await Blocking.run { Snapshots.mergeAndRemoveKeptAside(into: store, logger: logger) }
             }
             wait = !batch.hasMore
             let now = Date()

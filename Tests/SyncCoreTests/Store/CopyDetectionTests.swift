@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import Testing
 @testable import SyncCore
 import TestSupport
@@ -60,5 +61,44 @@ struct CopyDetectionTests {
         #expect(restored != before)
         #expect(aside != nil)
         #expect(try Store(path: data.databasePath, deviceID: "DEV-A").replicaID == restored)
+    }
+
+    @Test func aRestoreRefusesWhileAReaderBlocksTheCheckpointAndChangesNothing() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let (store, _) = try data.openStore(deviceID: "DEV-A")
+        let snapshot = dir.url.appendingPathComponent("s.syncsnap")
+        try Snapshots.create(from: store, to: snapshot)
+        try store.create(ref("countries/xx"), [.set("name", .text("after the snapshot"))], author: "ana")
+        let replica = try store.replicaID
+        // A reader (the sqlite3 shell, Datasette) in the middle of a read.
+        let reader = try DatabaseQueue(path: data.databasePath)
+        try reader.read { db in
+            _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_records")
+            try store.update(ref("countries/xx"), [.set("name", .text("while read"))], author: "ana")
+            #expect(throws: SnapshotError.databaseBusy(data.databasePath)) {
+                try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
+            }
+        }
+        #expect(try Store(path: data.databasePath, deviceID: "DEV-A").replicaID == replica)
+        #expect(try store.record(ref("countries/xx"))?.value("name") == .text("while read"))
+    }
+
+    @Test func writesAfterTheSnapshotComeBackFromTheKeptAsideDatabase() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        do {
+            let (store, _) = try data.openStore(deviceID: "DEV-A")
+            try Snapshots.create(from: store, to: dir.url.appendingPathComponent("s.syncsnap"))
+            // Never synced to any peer: only the current file has it.
+            try store.create(ref("countries/xx"), [.set("name", .text("unsynced"))], author: "ana")
+        }
+        _ = try Snapshots.restore(dir.url.appendingPathComponent("s.syncsnap"), into: data, deviceID: "DEV-A")
+        let restored = try Store(path: data.databasePath, deviceID: "DEV-A")
+        #expect(try restored.record(ref("countries/xx")) == nil)
+        Snapshots.mergeAndRemoveKeptAside(into: restored, logger: Logger(label: "test"))
+        #expect(try restored.record(ref("countries/xx"))?.value("name") == .text("unsynced"))
+        let left = try FileManager.default.contentsOfDirectory(atPath: data.path).filter { $0.hasPrefix(Snapshots.keptAsidePrefix) }
+        #expect(left.isEmpty, "\(left)")
     }
 }

@@ -1,0 +1,72 @@
+import Foundation
+import SyncCore
+import Testing
+import TestSupport
+
+extension Integration {
+    /// `syncctl snapshot restore` killed (SIGKILL) at every step, and at
+    /// random moments: the data directory always holds a database that opens,
+    /// nothing after the snapshot is lost (the original is there or kept
+    /// aside), and a database with the snapshot's content never carries the
+    /// snapshot's replica id, which the original still uses (replication-model §7).
+    @Suite struct RestoreCrashes {
+        let root = TemporaryDirectory("syncd-restore-kill")
+        let marker = RecordRef(parsing: "countries/after-snapshot")!
+
+        /// A data directory with a snapshot, then one more write (the marker) that the snapshot lacks.
+        func prepare(_ name: String) throws -> (cli: Syncctl, snapshot: String, snapshotReplica: ReplicaID) {
+            let cli = try Syncctl(in: root, name: name)
+            let snapshot = root.path("\(name).\(Snapshots.fileExtension)")
+            #expect(try cli.run(["snapshot", "create", snapshot]).status == 0)
+            #expect(try cli.run(["create", marker.description, "name=After"]).status == 0)
+            return (cli, snapshot, try cli.store().replicaID)
+        }
+
+        /// What must hold after any crash of a restore.
+        func expectSafe(_ cli: Syncctl, snapshotReplica: ReplicaID, _ label: String) throws {
+            let path = cli.directory.appendingPathComponent("data.db").path
+            #expect(FileManager.default.fileExists(atPath: path), "\(label): no data.db")
+            // Opened as syncctl opens it (with the device), which is what issues dots.
+            let device = try DeviceIdentity.existingDeviceID(in: cli.directory)?.description
+            let store = try Store(path: path, deviceID: device)
+            let hasMarker = try store.record(marker)?.exists == true
+            if !hasMarker {
+                #expect(try store.replicaID != snapshotReplica, "\(label): the restored content kept the snapshot's replica id")
+                let aside = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path).filter { $0.hasPrefix(Snapshots.keptAsidePrefix) }
+                #expect(!aside.isEmpty, "\(label): the original (with the marker) is gone")
+            }
+            let check = try cli.run(["get", marker.description])
+            #expect(check.status == 0 || check.stderr.contains("no record"), "\(label): \(check)")
+        }
+
+        @Test(arguments: ["restore.copied", "restore.staged", "restore.linked", "restore.unlinked", "restore.renamed"])
+        func killedAtAStep(_ point: String) throws {
+            let (cli, snapshot, replica) = try prepare(point.replacingOccurrences(of: ".", with: "-"))
+            let killed = try cli.run(["snapshot", "restore", snapshot], environment: ["SYNCD_TEST_CRASH_AT": point])
+            #expect(killed.status != 0, "\(point): the restore was not killed")
+            try expectSafe(cli, snapshotReplica: replica, point)
+            // Run again to the end: it completes, with a new id, without the marker.
+            let again = try cli.run(["snapshot", "restore", snapshot])
+            #expect(again.status == 0, "\(point): \(again)")
+            #expect(try cli.store().replicaID != replica)
+            #expect(try cli.store().record(marker)?.exists != true)
+        }
+
+        @Test func killedAtRandomMoments() async throws {
+            var generator = SystemRandomNumberGenerator()
+            for round in 0..<8 {
+                let (cli, snapshot, replica) = try prepare("random-\(round)")
+                let process = Process()
+                process.executableURL = BuiltProducts.executable("syncctl")
+                process.arguments = ["snapshot", "restore", snapshot, "--data-dir", cli.directory.path]
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                try await Task.sleep(for: .milliseconds(Int.random(in: 5...120, using: &generator)))
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                try expectSafe(cli, snapshotReplica: replica, "round \(round)")
+            }
+        }
+    }
+}
