@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "syncd",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "SyncCore", targets: ["SyncCore"]),
         .executable(name: "syncd", targets: ["syncd"]),

@@ -36,7 +36,7 @@ extension Integration {
 
         @Test(arguments: Case.allCases)
         func badFrameClosesOnlyThatConnection(_ badCase: Case) async throws {
-            let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root, extraConfig: "max_frame_bytes: 1048576")
+            let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root, extraConfig: "max_frame_bytes: 10485760")
             for daemon in [a, b] { try await daemon.start() }
             let proberDirectory = root.url.appendingPathComponent("prober")
             try FileManager.default.createDirectory(at: proberDirectory, withIntermediateDirectories: true)

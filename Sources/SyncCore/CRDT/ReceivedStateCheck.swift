@@ -18,6 +18,10 @@ public struct ReceiveLimits: Sendable, Equatable {
     public var maxVersionsPerSlot = 256
     /// Replicas in one received slot state's context.
     public var maxContextEntries = 4_096
+    /// Bytes of one slot's encoded state after merging: what any replica
+    /// must be able to send in one frame (`max_frame_bytes` may not be set
+    /// below twice this plus 1 MiB).
+    public var maxSlotBytes = 4 << 20
 
     public init() {}
 }
@@ -69,6 +73,22 @@ public enum ReceivedStateCheck {
         // SQLite's C text API ends a string at NUL: such a key would be read
         // back as another slot.
         if part.utf8.contains(0) { return "\(name) contains a NUL byte" }
+        return nil
+    }
+
+    /// Why a merged state may not be stored: each received state was within
+    /// the limits, but together they are not. Checked before storing, so no
+    /// replica ever holds a state that another would refuse to receive.
+    public static func refusal(forMerged state: SlotState, encodedBytes: Int, key: SlotKey, limits: ReceiveLimits) -> BatchRefusal? {
+        if state.versions.count > limits.maxVersionsPerSlot {
+            return BatchRefusal(slot: key, reason: "merged, \(state.versions.count) concurrent versions (limit \(limits.maxVersionsPerSlot))")
+        }
+        if state.context.entries.count > limits.maxContextEntries {
+            return BatchRefusal(slot: key, reason: "merged, a context of \(state.context.entries.count) replicas (limit \(limits.maxContextEntries))")
+        }
+        if encodedBytes > limits.maxSlotBytes {
+            return BatchRefusal(slot: key, reason: "merged, \(encodedBytes) bytes (limit \(limits.maxSlotBytes))")
+        }
         return nil
     }
 

@@ -91,7 +91,8 @@ public struct DaemonConfig: Sendable, Equatable {
             config.teamCA = expanded.hasPrefix("/") ? expanded : URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(expanded).path
         }
         if let value = try reader.string("metrics") { config.metrics = value.isEmpty ? nil : try reader.hostPort("metrics", value) }
-        config.maxFrameBytes = try reader.int("max_frame_bytes", in: 1_024...(256 << 20)) ?? config.maxFrameBytes
+        // A frame must carry the largest slot a replica may store (twice, with room).
+        config.maxFrameBytes = try reader.int("max_frame_bytes", in: (2 * ReceiveLimits().maxSlotBytes + (1 << 20))...(256 << 20)) ?? config.maxFrameBytes
         config.keepaliveSeconds = try reader.double("keepalive_seconds", in: 0.1...3_600) ?? config.keepaliveSeconds
         config.idleTimeoutSeconds = try reader.double("idle_timeout_seconds", in: 0.5...86_400) ?? config.idleTimeoutSeconds
         config.frameTimeoutSeconds = try reader.double("frame_timeout_seconds", in: 0.5...86_400) ?? config.frameTimeoutSeconds
@@ -99,7 +100,7 @@ public struct DaemonConfig: Sendable, Equatable {
         config.localPollMillis = try reader.int("local_poll_ms", in: 10...60_000) ?? config.localPollMillis
         config.maxClockDriftSeconds = try reader.int("max_clock_drift_seconds", in: 1...86_400) ?? config.maxClockDriftSeconds
         if var batch = try reader.section("batch") {
-            config.batchMaxSlots = try batch.int("max_slots", in: 1...1_000_000) ?? config.batchMaxSlots
+            config.batchMaxSlots = try batch.int("max_slots", in: 1...SyncMessageCodec.maxSlotsPerMessage) ?? config.batchMaxSlots
             config.batchMaxBytes = try batch.int("max_bytes", in: 1_024...(128 << 20)) ?? config.batchMaxBytes
             try batch.finish()
         }

@@ -40,7 +40,7 @@ extension Store {
         var all: [SlotChange] = []
         var after: Int64 = 0
         while true {
-            let page = try slots(inBuckets: buckets, afterRecord: after, maxCount: 10_000)
+            let page = try slots(inBuckets: buckets, afterRecord: after, maxCount: 10_000, maxBytes: 64 << 20)
             all += page.changes
             guard let next = page.next else { return all }
             after = next
@@ -48,16 +48,18 @@ extension Store {
     }
 
     /// One page of the slots in `buckets`: records after row `afterRecord`,
-    /// whole records, until at least `maxCount` slots (or the end). `next`
+    /// whole records, until at least `maxCount` slots or `maxBytes` of
+    /// encoded states (or the end). `next`
     /// is where the following page starts, nil at the end. Pages need not
     /// be one snapshot: repair resends states, and merging is idempotent.
-    public func slots(inBuckets buckets: [UInt8], afterRecord: Int64, maxCount: Int) throws -> (changes: [SlotChange], next: Int64?) {
+    public func slots(inBuckets buckets: [UInt8], afterRecord: Int64, maxCount: Int, maxBytes: Int) throws -> (changes: [SlotChange], next: Int64?) {
         guard !buckets.isEmpty else { return ([], nil) }
         return try pool.read { db in
             var changes: [SlotChange] = []
             var wanted = [Bool](repeating: false, count: StateDigest.bucketCount)
             for bucket in buckets { wanted[Int(bucket)] = true }
             var keyBytes = BinaryWriter(capacity: 128)
+            var bytes = 0
             let rows = try Row.fetchCursor(db, sql: "SELECT id, collection, record, slots FROM sync_records WHERE id > ? ORDER BY id",
                                            arguments: [afterRecord])
             while let row = try rows.next() {
@@ -67,9 +69,10 @@ extension Store {
                     let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
                     if wanted[StateDigest.bucket(of: key, scratch: &keyBytes)] {
                         changes.append(SlotChange(key: key, state: slot.state))
+                        bytes += slot.encoded.count + 64
                     }
                 }
-                if changes.count >= maxCount { return (changes, id) }
+                if changes.count >= maxCount || bytes >= maxBytes { return (changes, id) }
             }
             return (changes, nil)
         }

@@ -47,7 +47,8 @@ extension Store {
     /// `StoreError.batchRefused`, before anything is written.
     @discardableResult
     public func apply(_ changes: [SlotChange], from peer: ReplicaID?, cursor: UInt64? = nil) throws -> ApplyReport {
-        if let refusal = ReceivedStateCheck.refusal(for: changes, limits: options.receiveLimits) {
+        let limits = options.receiveLimits
+        if let refusal = ReceivedStateCheck.refusal(for: changes, limits: limits) {
             throw StoreError.batchRefused(refusal)
         }
         if let cursor, cursor > ReceiveLimits.maxCounter {
@@ -103,6 +104,10 @@ extension Store {
                 guard let outcome else {
                     report.unchanged += 1
                     continue
+                }
+                if let refusal = ReceivedStateCheck.refusal(forMerged: outcome.merged, encodedBytes: outcome.encoded.state.count,
+                                                            key: change.key, limits: limits) {
+                    throw StoreError.batchRefused(refusal)
                 }
                 for version in outcome.unseen {
                     if case .fromTheFuture(let ahead) = clock.receive(version.hlc, wallMillis: wall) {

@@ -1,20 +1,19 @@
+import Synchronization
 import Foundation
 
 /// The daemon's current config, replaced when the file changes on disk.
-public final class ConfigBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _config: DaemonConfig
-    private var _generation = 0
+public final class ConfigBox: Sendable {
+    private let state: Mutex<(config: DaemonConfig, generation: Int)>
 
-    public init(_ config: DaemonConfig) { _config = config }
+    public init(_ config: DaemonConfig) { state = Mutex((config, 0)) }
 
-    public var config: DaemonConfig { lock.withLock { _config } }
-    public var generation: Int { lock.withLock { _generation } }
+    public var config: DaemonConfig { state.withLock { $0.config } }
+    public var generation: Int { state.withLock { $0.generation } }
 
     public func replace(_ config: DaemonConfig) {
-        lock.withLock {
-            _config = config
-            _generation += 1
+        state.withLock { state in
+            state.config = config
+            state.generation += 1
         }
     }
 }

@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 
 /// The messages a session has queued for its peer, bounded.
@@ -8,11 +9,10 @@ import Foundation
 /// `SessionError.notReading` instead of buffering more (operations
 /// "Limits"). Bulk senders (`waitForRoom`) pause well before the limit, so
 /// only a peer that really stopped reading hits it.
-final class Outbox: @unchecked Sendable {  // state behind `lock`
+final class Outbox: Sendable {
     let stream: AsyncStream<SyncMessage>
     private let continuation: AsyncStream<SyncMessage>.Continuation
-    private let lock = NSLock()
-    private var queued = 0
+    private let queued = Mutex(0)
     let limit: Int
 
     init(limit: Int) {
@@ -22,7 +22,7 @@ final class Outbox: @unchecked Sendable {  // state behind `lock`
 
     /// Queues `message`; throws when `limit` messages are already waiting.
     func send(_ message: SyncMessage) throws {
-        let overfull = lock.withLock { () -> Bool in
+        let overfull = queued.withLock { queued -> Bool in
             guard queued < limit else { return true }
             queued += 1
             return false
@@ -32,9 +32,9 @@ final class Outbox: @unchecked Sendable {  // state behind `lock`
     }
 
     /// Called by the writer after each message has been handed to the channel.
-    func didWrite() { lock.withLock { queued -= 1 } }
+    func didWrite() { queued.withLock { $0 -= 1 } }
 
-    var count: Int { lock.withLock { queued } }
+    var count: Int { queued.withLock { $0 } }
 
     /// Waits until fewer than `threshold` messages wait (bulk senders: repair).
     func waitForRoom(below threshold: Int) async throws {

@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import Logging
 import NIOCore
@@ -261,6 +262,9 @@ final class PeerSession: @unchecked Sendable {
         }
     }
 
+    /// How soon a digest check skipped for changes in flight is tried again.
+    static let digestRetryDelay: Duration = .seconds(2)
+
     /// How long a held pull may sit on a cursor advanced only over echoes.
     static let echoCursorDelay: Duration = .seconds(1)
 
@@ -326,7 +330,8 @@ final class PeerSession: @unchecked Sendable {
             while true {
                 try await outbox.waitForRoom(below: 4)
                 let from = after
-                let page = try await Blocking.run { try store.slots(inBuckets: buckets, afterRecord: from, maxCount: size) }
+                let maxBytes = min(config.batchMaxBytes, config.maxFrameBytes / 2)
+                let page = try await Blocking.run { try store.slots(inBuckets: buckets, afterRecord: from, maxCount: size, maxBytes: maxBytes) }
                 total += page.changes.count
                 try send(.repairBatch(changes: page.changes, last: page.next == nil))
                 guard let next = page.next else { break }
@@ -362,7 +367,11 @@ final class PeerSession: @unchecked Sendable {
             // write during the round trip is not a mismatch: the next check
             // sees it (replication-model §4).
             guard DigestComparison.comparable(askedAt: asked, report: report, local: local) else {
+                // Changes in flight: try again in a few seconds, not a whole
+                // interval later, so a busy team still gets its checks.
                 logger.debug("digest check skipped: changes in flight", metadata: ["peer": "\(peer.name)"])
+                node.metrics.digestSkipped(peer: peer.name)
+                lastCheck = ContinuousClock.now - .milliseconds(Int(config.digestIntervalSeconds * 1_000)) + Self.digestRetryDelay
                 continue
             }
             let differing = local.digest.differingBuckets(from: StateDigest(buckets: report.buckets))
@@ -399,9 +408,8 @@ final class PeerSession: @unchecked Sendable {
 }
 
 /// The first error a session's tasks hit.
-final class FailureBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _error: Error?
-    var error: Error? { lock.withLock { _error } }
-    func set(_ error: Error) { lock.withLock { if _error == nil { _error = error } } }
+final class FailureBox: Sendable {
+    private let first = Mutex<(any Error)?>(nil)
+    var error: (any Error)? { first.withLock { $0 } }
+    func set(_ error: any Error) { first.withLock { if $0 == nil { $0 = error } } }
 }

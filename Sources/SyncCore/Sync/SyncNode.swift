@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import Logging
 import NIOCore
@@ -23,7 +24,9 @@ public final class SyncNode: Sendable {
     /// Inbound connections held at once; more are closed on accept. Each
     /// buffers at most one frame, and before its hello at most
     /// `FrameDecoder.helloFrameLimit`: memory stays bounded (operations "Limits").
-    public static let maxInboundConnections = 64
+    public static let maxInboundConnections = 256
+    /// Inbound connections from one address at once (handshaking ones too).
+    public static let maxInboundConnectionsPerHost = 32
 
     public init(store: Store, identity: DeviceIdentity, config: ConfigBox, logger: Logger) throws {
         self.store = store
@@ -59,16 +62,17 @@ public final class SyncNode: Sendable {
         try await withThrowingDiscardingTaskGroup { group in
             try await server.executeThenClose { inbound in
                 for try await (child, connection) in inbound {
-                    guard self.inbound.enter(limit: Self.maxInboundConnections) else {
+                    let host = child.channel.remoteAddress?.ipAddress ?? "unknown"
+                    guard self.inbound.enter(host: host, limit: Self.maxInboundConnections, perHost: Self.maxInboundConnectionsPerHost) else {
                         logger.warning("refused connection: too many inbound connections open", metadata: [
-                            "remote": "\(connection.remote)", "limit": "\(Self.maxInboundConnections)"])
+                            "remote": "\(connection.remote)", "limit": "\(Self.maxInboundConnections)", "per_host": "\(Self.maxInboundConnectionsPerHost)"])
                         metrics.refusedHandshake()
                         try? await child.channel.close()
                         continue
                     }
                     group.addTask {
                         await self.runConnection(child, connection: connection, dialedByUs: false, expected: nil)
-                        self.inbound.leave()
+                        self.inbound.leave(host: host)
                     }
                 }
             }
@@ -307,16 +311,15 @@ public final class SyncNode: Sendable {
 }
 
 /// The team CA named in the config, loaded once per path.
-final class TeamCACache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var loaded: (path: String, ca: TeamCA?)?
+final class TeamCACache: Sendable {
+    private let state = Mutex<(path: String, ca: TeamCA?)?>(nil)
     let logger: Logger
 
     init(logger: Logger) { self.logger = logger }
 
     func current(path: String?) -> TeamCA? {
         guard let path else { return nil }
-        return lock.withLock {
+        return state.withLock { loaded in
             if let loaded, loaded.path == path { return loaded.ca }
             var ca: TeamCA?
             do { ca = try TeamCA(path: path) } catch { logger.error("team CA not usable; only listed peers are accepted", metadata: ["reason": "\(error)"]) }
@@ -326,11 +329,10 @@ final class TeamCACache: @unchecked Sendable {
     }
 }
 
-final class ClosersBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var channels: [UUID: Channel] = [:]
-    func set(_ id: UUID, _ channel: Channel?) { lock.withLock { channels[id] = channel } }
-    func get(_ id: UUID) -> Channel? { lock.withLock { channels[id] } }
+final class ClosersBox: Sendable {
+    private let channels = Mutex<[UUID: any Channel]>([:])
+    func set(_ id: UUID, _ channel: (any Channel)?) { channels.withLock { $0[id] = channel } }
+    func get(_ id: UUID) -> (any Channel)? { channels.withLock { $0[id] } }
 }
 
 extension Logger {
@@ -341,19 +343,27 @@ extension Logger {
     }
 }
 
-/// A count of open inbound connections with a ceiling.
-final class InboundCount: @unchecked Sendable {  // state behind `lock`
-    private let lock = NSLock()
-    private var open = 0
+/// Open inbound connections, with a ceiling in all and per remote address,
+/// so that one host holding sockets in the handshake cannot lock out the
+/// rest of the team.
+final class InboundCount: Sendable {
+    private let state = Mutex<(open: Int, byHost: [String: Int])>((0, [:]))
 
-    /// Counts one more connection unless `limit` are open.
-    func enter(limit: Int) -> Bool {
-        lock.withLock {
-            guard open < limit else { return false }
-            open += 1
+    /// Counts one more connection from `host` unless a ceiling is reached.
+    func enter(host: String, limit: Int, perHost: Int) -> Bool {
+        state.withLock { state in
+            guard state.open < limit, state.byHost[host, default: 0] < perHost else { return false }
+            state.open += 1
+            state.byHost[host, default: 0] += 1
             return true
         }
     }
 
-    func leave() { lock.withLock { open -= 1 } }
+    func leave(host: String) {
+        state.withLock { state in
+            state.open -= 1
+            state.byHost[host, default: 1] -= 1
+            if state.byHost[host] == 0 { state.byHost[host] = nil }
+        }
+    }
 }

@@ -25,7 +25,7 @@ struct DaemonConfigTests {
             author: bo
             device_name: desk
             metrics: 127.0.0.1:9187
-            max_frame_bytes: 2048
+            max_frame_bytes: 10485760
             batch: {max_slots: 10, max_bytes: 4096}
             reconnect: {initial_ms: 50, max_ms: 100}
             snapshots: {interval_minutes: 60, retain: 3, directory: /tmp/snaps}
@@ -35,7 +35,7 @@ struct DaemonConfigTests {
         #expect(config.listen == HostPort(host: "::1", port: 9000))
         #expect(config.author == "bo" && config.deviceName == "desk")
         #expect(config.metrics == HostPort(host: "127.0.0.1", port: 9187))
-        #expect(config.batchMaxSlots == 10 && config.batchMaxBytes == 4096 && config.maxFrameBytes == 2048)
+        #expect(config.batchMaxSlots == 10 && config.batchMaxBytes == 4096 && config.maxFrameBytes == 10_485_760)
         #expect(config.snapshots == .init(intervalMinutes: 60, retain: 3, directory: "/tmp/snaps"))
         #expect(config.peers == [PeerConfig(deviceID: peerID, name: "bob", address: HostPort(host: "10.0.0.2", port: 22870), mode: .receiveOnly)])
     }
@@ -45,6 +45,9 @@ struct DaemonConfigTests {
         #expect(error("batch: {max_slot: 5}")?.key == "batch.max_slot")
         #expect(error("listen: nowhere")?.message.contains("HOST:PORT") == true)
         #expect(error("batch: {max_slots: 0}")?.message.contains("out of range") == true)
+        // A frame must carry the largest slot a replica may store; a batch no more slots than a frame may decode.
+        #expect(error("max_frame_bytes: 2048")?.message.contains("out of range") == true)
+        #expect(error("batch: {max_slots: 100001}")?.message.contains("out of range") == true)
         #expect(error("peers: [{device_id: nope}]")?.key == "peers[0].device_id")
         #expect(error("peers: [{name: x}]")?.message.contains("syncctl id") == true)
         #expect(error("peers: [{device_id: \(peerID), mode: both}]")?.message.contains("send-receive, send-only or receive-only") == true)
