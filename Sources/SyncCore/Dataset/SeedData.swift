@@ -6,12 +6,17 @@ public struct SeedData: Sendable {
     public struct Record: Sendable {
         public let ref: RecordRef
         public let edits: [FieldEdit]
+        /// The counter of the seed dot that writes this record, given in the
+        /// file: a record keeps its dot when others are added, removed or
+        /// reordered, so a later release never reissues a seed dot with other
+        /// content (replication-model §8).
+        public let counter: UInt64
     }
 
     public let records: [Record]
 
-    /// Seed versions are dated from this instant (2025-11-24T00:00:00Z), one
-    /// millisecond apart, in file order.
+    /// Seed versions are dated from this instant (2025-11-24T00:00:00Z) plus
+    /// the record's dot counter in milliseconds.
     public static let baseMillis: UInt64 = 1_763_942_400_000
     public static let author = "seed"
 
@@ -20,6 +25,7 @@ public struct SeedData: Sendable {
     public static func parse(_ data: Data, schema: Schema, source: String) throws -> SeedData {
         struct File: Decodable {
             struct Record: Decodable {
+                let dot: UInt64?
                 let ref: String
                 let fields: [String: JSONValue]
             }
@@ -31,12 +37,19 @@ public struct SeedData: Sendable {
         }
         var records: [Record] = []
         var seen = Set<RecordRef>()
+        var counters = Set<UInt64>()
         for entry in file.records {
             guard let ref = RecordRef(parsing: entry.ref) else {
                 throw SchemaError.invalidSchema(path: source, reason: "seed record '\(entry.ref)' is not COLLECTION/ID")
             }
             guard seen.insert(ref).inserted else {
                 throw SchemaError.invalidSchema(path: source, reason: "seed record \(ref) appears twice")
+            }
+            guard let counter = entry.dot, (1...ReceiveLimits.maxCounter).contains(counter) else {
+                throw SchemaError.invalidSchema(path: source, reason: "seed record \(ref) needs its own \"dot\": a counter from 1 that no other seed record uses (the next free one for a new record)")
+            }
+            guard counters.insert(counter).inserted else {
+                throw SchemaError.invalidSchema(path: source, reason: "seed record \(ref) reuses dot \(counter): every seed record needs its own, forever (give a new record the next free one)")
             }
             let collection = try schema.requireCollection(ref.collection)
             try RecordIDRule.check(ref.id)
@@ -56,7 +69,7 @@ public struct SeedData: Sendable {
             }
             let missing = collection.requiredFields.filter { field in !edits.contains { if case .set(field.name, _) = $0 { true } else { false } } }
             if !missing.isEmpty { throw SchemaError.missingRequired(record: ref.description, fields: missing.map(\.name)) }
-            records.append(Record(ref: ref, edits: edits))
+            records.append(Record(ref: ref, edits: edits, counter: counter))
         }
         return SeedData(records: records)
     }
@@ -66,13 +79,13 @@ public struct SeedData: Sendable {
         try parse(Data(EmbeddedDataset.seedJSON.utf8), schema: schema, source: "embedded seed data")
     }
 
-    /// The slot states the seed stands for: record `i` is written by dot
-    /// `(seed, i + 1)` at `baseMillis + i`.
+    /// The slot states the seed stands for: a record is written by dot
+    /// `(seed, counter)` at `baseMillis + counter - 1`, whatever its place in the file.
     public func slotChanges() -> [SlotChange] {
         var changes: [SlotChange] = []
-        for (index, record) in records.enumerated() {
-            let dot = Dot(replica: .seed, counter: UInt64(index + 1))
-            let hlc = HLC(millis: Self.baseMillis + UInt64(index), logical: 0)
+        for record in records {
+            let dot = Dot(replica: .seed, counter: record.counter)
+            let hlc = HLC(millis: Self.baseMillis + record.counter - 1, logical: 0)
             func state(_ value: Value) -> SlotState {
                 SlotMerge.write(Version(dot: dot, hlc: hlc, author: Self.author, value: value), over: .empty)
             }
