@@ -137,7 +137,7 @@ extension Store {
         let wall = options.wallClock()
         let maxDrift = options.maxClockDriftMillis
         let maxTextBytes = options.receiveLimits.maxTextBytes
-        return try pool.write { db in
+        let receipt = try pool.write { db in
             var replica = try db.replicaID()
             var stored = UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0)
             if stored >= ReceiveLimits.maxCounter {
@@ -164,6 +164,8 @@ extension Store {
             try db.setMeta(MetaKey.hlc, Int64(bitPattern: hlc.raw))
             return WriteReceipt(dot: tx.dot, hlc: hlc, slotsWritten: tx.writer.slotsChanged)
         }
+        if let dot = receipt.dot { CounterMark.write(dot.replica, dot.counter, for: path) }
+        return receipt
     }
 }
 

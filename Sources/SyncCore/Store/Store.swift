@@ -112,6 +112,14 @@ public final class Store: Sendable {
                 }
                 try db.setMeta(MetaKey.fileIdentity, identity)
             }
+            let counter = UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0)
+            if CounterMark.isBehind(replica: try db.replicaID(), counter: counter, for: path) {
+                let mark = CounterMark.read(for: path)?.counter ?? 0
+                let replica = try Self.startNewReplica(reason: "the database went back in time: counter \(counter), but \(mark) was issued (overwritten in place by an older copy?)",
+                                                       device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, in: db)
+                logger.warning("the database is older than the dots it issued (overwritten in place by a backup, or a file-system rollback): new replica id, so no dot is issued twice; restore with `syncctl snapshot restore` instead", metadata: [
+                    "path": "\(path)", "counter": "\(counter)", "issued": "\(mark)", "replica": "\(replica)"])
+            }
             try db.setMeta(MetaKey.schemaHash, schema.hash)
             try CollectionViews(schema: schema).prepare(in: db)
         }
@@ -152,6 +160,9 @@ public final class Store: Sendable {
               String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) == schema.hash else { return false }
         if let deviceID, String.fromDatabaseValue(try db.meta(MetaKey.device)) != deviceID { return false }
         if String.fromDatabaseValue(try db.meta(MetaKey.fileIdentity)) != FileIdentity.of(path: path) { return false }
+        if CounterMark.isBehind(replica: try db.replicaID(), counter: UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0), for: path) {
+            return false
+        }
         return try CollectionViews(schema: schema).isCurrent(in: db)
     }
 

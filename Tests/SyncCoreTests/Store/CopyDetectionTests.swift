@@ -101,4 +101,41 @@ struct CopyDetectionTests {
         let left = try FileManager.default.contentsOfDirectory(atPath: data.path).filter { $0.hasPrefix(Snapshots.keptAsidePrefix) }
         #expect(left.isEmpty, "\(left)")
     }
+
+    /// `cp backup.db data.db` keeps the inode: the counter mark beside the
+    /// file shows that the database went back in time.
+    @Test func aFileOverwrittenInPlaceByAnOlderCopyTakesANewId() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path("data.db")
+        let backup: Data
+        let replica: ReplicaID
+        do {
+            let store = try Store(path: path, deviceID: "DEV-A")
+            try store.create(ref("countries/xx"), [.set("name", .text("One"))], author: "ana")
+            try store.withWriteTransaction { _ in }
+            replica = try store.replicaID
+        }
+        try DatabaseQueue(path: path).writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        backup = try Data(contentsOf: URL(fileURLWithPath: path))
+        do {
+            let store = try Store(path: path, deviceID: "DEV-A")
+            try store.update(ref("countries/xx"), [.set("name", .text("Two"))], author: "ana")
+            try store.update(ref("countries/xx"), [.set("name", .text("Three"))], author: "ana")
+        }
+        try DatabaseQueue(path: path).writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        let inode = try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))  // in place, as cp does
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: backup)
+        try handle.close()
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int == inode)
+        var options = Store.Options()
+        options.readOnly = true  // as `syncctl get` opens it first
+        let reopened = try Store(path: path, deviceID: "DEV-A", options: options)
+        #expect(try reopened.replicaID != replica)
+        #expect(try reopened.record(ref("countries/xx"))?.value("name") == .text("One"))
+        let next = try reopened.update(ref("countries/xx"), [.set("name", .text("after"))], author: "ana")
+        #expect(next.dot?.replica != replica)
+    }
 }
