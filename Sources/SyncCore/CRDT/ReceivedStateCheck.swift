@@ -64,6 +64,8 @@ public enum ReceivedStateCheck {
             if case .text(let text) = version.value, text.utf8.count > limits.maxTextBytes {
                 return "text value of \(text.utf8.count) bytes (limit \(limits.maxTextBytes))"
             }
+            if case .text(let text) = version.value, text.utf8.contains(0) { return "text value contains a NUL byte" }
+            if version.author.utf8.contains(0) { return "author contains a NUL byte" }
         }
         return nil
     }

@@ -158,6 +158,9 @@ struct CollectionViews {
     /// e.g. a view row edited by hand, goes through Foundation's parser).
     static func parseJSONArray(_ json: String) -> [String] {
         guard !json.utf8.contains(UInt8(ascii: "\\")) else {
+            // Our own reader first: Foundation's parser on Linux drops U+FEFF
+            // inside strings, which would lose a member's bytes (§2.4).
+            if let members = parseEscapedJSONArray(Array(json.utf8)) { return members }
             return (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String] ?? []
         }
         let trimmed = json.utf8
@@ -173,6 +176,69 @@ struct CollectionViews {
             }
         }
         return members
+    }
+
+    /// A JSON array of strings with escapes, byte for byte (RFC 8259: `\"`,
+    /// `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, `\uXXXX` with surrogate
+    /// pairs); nil when it is not one.
+    static func parseEscapedJSONArray(_ bytes: [UInt8]) -> [String]? {
+        var index = 0
+        func skipSpace() { while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 } }
+        func hex4() -> UInt32? {
+            guard index + 4 <= bytes.count, let value = UInt32(String(decoding: bytes[index..<(index + 4)], as: UTF8.self), radix: 16) else { return nil }
+            index += 4
+            return value
+        }
+        skipSpace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "[") else { return nil }
+        index += 1
+        var members: [String] = []
+        skipSpace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; skipSpace(); return index == bytes.count ? [] : nil }
+        while true {
+            skipSpace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+            index += 1
+            var member: [UInt8] = []
+            while true {
+                guard index < bytes.count else { return nil }
+                let byte = bytes[index]
+                index += 1
+                if byte == UInt8(ascii: "\"") { break }
+                guard byte == UInt8(ascii: "\\") else { member.append(byte); continue }
+                guard index < bytes.count else { return nil }
+                let escape = bytes[index]
+                index += 1
+                switch escape {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): member.append(escape)
+                case UInt8(ascii: "b"): member.append(0x08)
+                case UInt8(ascii: "f"): member.append(0x0C)
+                case UInt8(ascii: "n"): member.append(0x0A)
+                case UInt8(ascii: "r"): member.append(0x0D)
+                case UInt8(ascii: "t"): member.append(0x09)
+                case UInt8(ascii: "u"):
+                    guard var scalar = hex4() else { return nil }
+                    if (0xD800...0xDBFF).contains(scalar) {
+                        guard index + 2 <= bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else { return nil }
+                        index += 2
+                        guard let low = hex4(), (0xDC00...0xDFFF).contains(low) else { return nil }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let unicode = Unicode.Scalar(scalar) else { return nil }
+                    member.append(contentsOf: Array(String(Character(unicode)).utf8))
+                default: return nil
+                }
+            }
+            guard let text = String(validating: member, as: UTF8.self) else { return nil }
+            members.append(text)
+            skipSpace()
+            guard index < bytes.count else { return nil }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            guard bytes[index] == UInt8(ascii: "]") else { return nil }
+            index += 1
+            skipSpace()
+            return index == bytes.count ? members : nil
+        }
     }
 
     /// A JSON array of strings, escaped per RFC 8259 (hot path: no Foundation;

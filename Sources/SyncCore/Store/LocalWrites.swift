@@ -209,6 +209,12 @@ final class LocalTransaction {
         if case .text(let text) = value, text.utf8.count > maxTextBytes {
             throw StoreError.valueTooLarge(key, bytes: text.utf8.count, limit: maxTextBytes)
         }
+        // SQLite's C text API ends a string at NUL: the view tables, `list`
+        // and exports would show another value than the one replicated.
+        if case .text(let text) = value, text.utf8.contains(0) {
+            throw StoreError.invalidEdit("the value for \(key) contains a NUL character (U+0000), which cannot be stored: remove it and try again.")
+        }
+        if author.utf8.contains(0) { throw StoreError.invalidEdit("the author name contains a NUL character (U+0000): fix `author` in the config.") }
         let (state, hash) = try writer.load(key)
         let version = Version(dot: dot, hlc: hlc, author: author, value: value)
         try writer.store(key, state: SlotMerge.write(version, over: state), previousHash: hash, newVersions: [version], echo: nil)

@@ -1,6 +1,7 @@
 /// Encodes and decodes `SyncMessage` payloads: one type byte, then fields
-/// written with `BinaryWriter`. Decoding refuses unknown types, short input and
-/// trailing bytes (the decoder is fuzzed by `SyncMessageCodecTests`).
+/// written with `BinaryWriter`. Decoding refuses unknown types and short or
+/// malformed input, and ignores bytes after the last known field (a later
+/// minor's additions). Fuzzed by `Fuzz/fuzz-frame` and `WireCodecTests`.
 public enum SyncMessageCodec {
     enum Tag: UInt8 {
         case hello = 1, pull = 2, batch = 3, digestRequest = 4, digest = 5

@@ -1,0 +1,300 @@
+// libFuzzer target: `Store.apply` of the batches a peer sends.
+//
+// The input is a byte stream as it arrives on a connection: frames (4-byte
+// big-endian length, then a `SyncMessageCodec` payload) cut by the real
+// `FrameDecoder`. Every `batch` and `repairBatch` among the decoded messages
+// is applied in order to a scratch store, as coming from the peer
+// `peerReplica`; other messages are skipped. Before each input the store is
+// emptied (every table's rows deleted, counter and clock zeroed, its replica
+// id set to `ownReplica`), so an input's outcome depends on it alone and a
+// crash file reproduces on its own. The SQLite file is removed and created
+// anew every `recreateEvery` inputs.
+//
+// Invariants (a violation traps, which libFuzzer reports as a crash):
+//  - apply never traps; it may throw (refuse the batch), and then nothing of
+//    the batch is visible: every slot it names and the digest are unchanged;
+//  - when it does not throw: each named slot now holds exactly (byte for
+//    byte) the fold of `SlotMerge.merge` of its previous state with the
+//    batch's copies of it, in order; each satisfies
+//    `SlotState.satisfiesInvariant`; changed + unchanged = the batch's size,
+//    and a batch that changed nothing leaves the digest as it was;
+//  - the store stays readable and consistent: the change feed yields every
+//    slot once (by key bytes), each satisfying the invariant; the digest
+//    equals the digest recomputed from those slots (SHA-256 of key and state
+//    encodings, FNV-1a bucket of the key); `integrityReport()` does not throw.
+//
+// An apply that throws something other than `StoreError.batchRefused` is
+// reported on stderr (once per message), and is fatal with FUZZ_STRICT=1.
+//
+// Built with `-sanitize=fuzzer -DFUZZING` this is a libFuzzer binary; built
+// without (plain `swift build`) it replays the files and directories given
+// as arguments through the same checks.
+
+import Crypto
+import Foundation
+import GRDB
+import NIOCore
+import NIOEmbedded
+import SyncCore
+
+/// The scratch store's own replica id (seeds use it to send our own dots back).
+let ownReplica = ReplicaID(high: 0, low: 1)
+/// The peer every batch comes from.
+let peerReplica = ReplicaID(high: 0, low: 2)
+/// The scratch store's wall clock (2026-01-01T00:00:00Z): fixed, so "future"
+/// versions are the same on every run.
+let wallMillis: UInt64 = 1_767_225_600_000
+let recreateEvery = 5_000
+let strict = ProcessInfo.processInfo.environment["FUZZ_STRICT"] == "1"
+let verbose = ProcessInfo.processInfo.environment["FUZZ_VERBOSE"] == "1"
+
+final class Scratch {
+    let directory: URL
+    var store: Store!
+    var inputs = 0
+    var reportedErrors = Set<String>()
+
+    init() {
+        removeStaleScratch(prefix: "fuzz-apply")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-apply-\(getpid())-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        store = Self.open(directory)
+        atexit { if let scratch = scratchStore { try? FileManager.default.removeItem(at: scratch.directory) } }
+    }
+
+    static func open(_ directory: URL) -> Store {
+        var options = Store.Options()
+        options.wallClock = { wallMillis }
+        do {
+            return try Store(path: directory.appendingPathComponent("data.db").path, options: options)
+        } catch {
+            fatalError("fuzz-apply: cannot create the scratch store: \(error)")
+        }
+    }
+
+    /// Back to an empty store with our fixed replica id.
+    func reset() {
+        inputs += 1
+        if inputs % recreateEvery == 0 {
+            store = nil  // closes the database before its files go
+            for name in ["data.db", "data.db-wal", "data.db-shm"] {
+                try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+            }
+            store = Self.open(directory)
+        }
+        do {
+            try store.withWriteTransaction { db in
+                let tables = try String.fetchAll(db, sql: """
+                    SELECT name FROM sqlite_master WHERE type = 'table'
+                    AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE 'grdb\\_%' ESCAPE '\\' AND name != 'sync_meta'
+                    """)
+                for table in tables { try db.execute(sql: "DELETE FROM \(table.quotedDatabaseIdentifier)") }
+                try db.execute(sql: "UPDATE sync_meta SET value = ? WHERE key = 'replica_id'", arguments: [ownReplica.data])
+                try db.execute(sql: "UPDATE sync_meta SET value = 0 WHERE key IN ('counter', 'hlc')")
+            }
+        } catch {
+            fatalError("fuzz-apply: cannot reset the scratch store: \(error)")
+        }
+    }
+}
+
+nonisolated(unsafe) var scratchStore: Scratch?
+
+func fuzzOne(_ input: [UInt8]) {
+    let scratch = scratchStore ?? Scratch()
+    scratchStore = scratch
+    scratch.reset()
+    let store: Store = scratch.store
+    let messages = frames(input)
+    if verbose { print("frames: \(messages.map(\.kind))") }
+    for message in messages {
+        let changes: [SlotChange]
+        var cursor: UInt64?
+        switch message {
+        case .batch(let batch): changes = batch.changes; cursor = batch.cursor
+        case .repairBatch(let list, _): changes = list
+        default: continue
+        }
+        applyChecked(changes, cursor: cursor, store: store, scratch: scratch, input: input)
+    }
+    checkWholeStore(store, input: input)
+}
+
+/// The messages of a stream, as the connection's decoder yields them (up to the first error).
+func frames(_ bytes: [UInt8]) -> [SyncMessage] {
+    let channel = EmbeddedChannel()
+    var messages: [SyncMessage] = []
+    try! channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: 1 << 20, now: { NIODeadline.uptimeNanoseconds(0) })))
+    do {
+        try channel.writeInbound(ByteBuffer(bytes: bytes))
+    } catch {}
+    while let message = try? channel.readInbound(as: SyncMessage.self) { messages.append(message) }
+    _ = try? channel.finish(acceptAlreadyClosed: true)
+    return messages
+}
+
+/// A slot's identity: its key's canonical encoding (names by UTF-8 bytes).
+func keyBytes(_ key: SlotKey) -> [UInt8] {
+    var writer = BinaryWriter()
+    SlotStateCodec.encode(key, into: &writer)
+    return writer.bytes
+}
+
+func applyChecked(_ changes: [SlotChange], cursor: UInt64?, store: Store, scratch: Scratch, input: [UInt8]) {
+    // The slots the batch names, by key bytes, in first-appearance order.
+    var order: [[UInt8]] = []
+    var keys: [[UInt8]: SlotKey] = [:]
+    var incoming: [[UInt8]: [SlotState]] = [:]
+    for change in changes {
+        let bytes = keyBytes(change.key)
+        if keys[bytes] == nil { order.append(bytes); keys[bytes] = change.key }
+        incoming[bytes, default: []].append(change.state)
+    }
+    let before: [[UInt8]: SlotState]
+    let digestBefore: StateDigest
+    do {
+        before = try Dictionary(uniqueKeysWithValues: order.map { ($0, try store.slotState(keys[$0]!)) })
+        digestBefore = try store.digest()
+    } catch {
+        fail("cannot read the store before apply: \(error)", input)
+    }
+    let report: ApplyReport
+    do {
+        report = try store.apply(changes, from: peerReplica, cursor: cursor)
+        if verbose { print("batch of \(changes.count): \(report)") }
+    } catch {
+        if verbose { print("batch of \(changes.count): threw \(String(describing: error).prefix(200))") }
+        if let storeError = error as? StoreError, case .batchRefused = storeError {} else {
+            let text = "\(error)"
+            if strict { fail("apply threw something other than a refusal: \(text)", input) }
+            if scratch.reportedErrors.insert(String(text.prefix(80))).inserted {
+                FileHandle.standardError.write(Data("fuzz-apply: note: apply threw \(text.prefix(300)) (input \(hex(input)))\n".utf8))
+            }
+        }
+        // Refused: nothing of it may be visible.
+        for bytes in order {
+            let now = readSlot(store, keys[bytes]!, input)
+            require(SlotStateCodec.encode(now) == SlotStateCodec.encode(before[bytes]!),
+                    "apply threw (\(error)) but slot \(keys[bytes]!) changed", input)
+        }
+        require((try? store.digest()) == digestBefore, "apply threw (\(error)) but the digest changed", input)
+        return
+    }
+    require(report.changed + report.unchanged == changes.count,
+            "report counts \(report.changed) changed + \(report.unchanged) unchanged for a batch of \(changes.count)", input)
+    for bytes in order {
+        let key = keys[bytes]!
+        var expected = before[bytes]!
+        for state in incoming[bytes]! { expected = SlotMerge.merge(expected, state) }
+        let now = readSlot(store, key, input)
+        require(now.satisfiesInvariant, "stored state of \(key) breaks the invariant: \(now)", input)
+        require(SlotStateCodec.encode(now) == SlotStateCodec.encode(expected),
+                "stored state of \(key) is not the merge of what it held and the batch:\n  stored   \(now)\n  expected \(expected)", input)
+    }
+    if report.changed == 0 {
+        require((try? store.digest()) == digestBefore, "a batch that changed nothing changed the digest", input)
+    }
+}
+
+func readSlot(_ store: Store, _ key: SlotKey, _ input: [UInt8]) -> SlotState {
+    do { return try store.slotState(key) } catch { fail("slot \(key) cannot be read back: \(error)", input) }
+}
+
+/// Every slot once, valid, and the digest they add up to.
+func checkWholeStore(_ store: Store, input: [UInt8]) {
+    let feed: ChangeBatch
+    let digest: StateDigest
+    do {
+        feed = try store.changes(since: 0, maxCount: 1_000_000, maxBytes: Int.max / 2)
+        digest = try store.digest()
+    } catch {
+        fail("the store cannot be read: \(error)", input)
+    }
+    require(!feed.hasMore, "feed did not fit one page", input)
+    var buckets = [[UInt8]](repeating: [UInt8](repeating: 0, count: 16), count: StateDigest.bucketCount)
+    var seen = Set<[UInt8]>()
+    for change in feed.changes {
+        let key = keyBytes(change.key)
+        require(seen.insert(key).inserted, "the feed lists slot \(change.key) twice", input)
+        require(change.state.satisfiesInvariant, "stored state of \(change.key) breaks the invariant", input)
+        var hasher = SHA256()
+        hasher.update(data: key)
+        hasher.update(data: SlotStateCodec.encode(change.state))
+        let hash = Array(hasher.finalize().prefix(16))
+        var fnv: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in key { fnv = (fnv ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        let bucket = Int((fnv ^ (fnv >> 32)) & 0xFF)
+        for index in 0..<16 { buckets[bucket][index] ^= hash[index] }
+    }
+    if digest.buckets != buckets {
+        let differing = (0..<StateDigest.bucketCount).filter { digest.buckets[$0] != buckets[$0] }
+        fail("the digest does not match the stored slots (buckets \(differing.prefix(8)))", input)
+    }
+    do { _ = try store.integrityReport() } catch { fail("integrityReport() throws: \(error)", input) }
+}
+
+/// Removes the scratch directories (`PREFIX-PID-…` in the temp dir) of
+/// earlier fuzz processes that are gone: a crash skips `atexit`.
+func removeStaleScratch(prefix: String) {
+    let temp = FileManager.default.temporaryDirectory
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: temp.path)) ?? [] where name.hasPrefix(prefix + "-") {
+        guard let pid = Int32(name.dropFirst(prefix.count + 1).prefix { $0 != "-" }), pid != getpid(), kill(pid, 0) != 0 else { continue }
+        try? FileManager.default.removeItem(at: temp.appendingPathComponent(name))
+    }
+}
+
+// MARK: - reporting
+
+func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String, _ input: [UInt8]) {
+    if !condition() { fail(message(), input) }
+}
+
+func fail(_ message: String, _ input: [UInt8]) -> Never {
+    let text = "fuzz-apply: invariant broken: \(message)\n  input (\(input.count) bytes): \(hex(input))\n"
+    FileHandle.standardError.write(Data(text.utf8))
+    fatalError("fuzz-apply: \(message.prefix(300))")
+}
+
+func hex(_ bytes: [UInt8]) -> String {
+    let shown = bytes.prefix(512).map { String(format: "%02x", $0) }.joined()
+    return bytes.count > 512 ? shown + "…" : shown
+}
+
+// MARK: - entry points (the same in every fuzz target)
+
+#if FUZZING
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+#endif
+
+@main
+enum FuzzMain {
+    static func main() {
+        #if FUZZING
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+            fuzzOne(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
+            return 0
+        })
+        #else
+        // Not built for fuzzing: replay files (or every file of directories).
+        var count = 0
+        for argument in CommandLine.arguments.dropFirst() where !argument.hasPrefix("-") {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory) else { continue }
+            let files = isDirectory.boolValue
+                ? ((try? FileManager.default.contentsOfDirectory(atPath: argument)) ?? []).sorted().map { "\(argument)/\($0)" }
+                : [argument]
+            for file in files {
+                guard let data = FileManager.default.contents(atPath: file) else { continue }
+                fuzzOne([UInt8](data))
+                count += 1
+            }
+        }
+        print("replayed \(count) input(s): no invariant broken")
+        #endif
+    }
+}
