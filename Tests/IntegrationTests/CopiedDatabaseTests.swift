@@ -9,14 +9,20 @@ extension Integration {
     /// its daemon ever ran (replication-model §3.3).
     @Suite struct CopiedDatabase {
         let root = TemporaryDirectory("syncd-it")
+        let record = "agreements/green-minerals-initiative"
 
-        @Test func aCopiedDatabaseWrittenBySyncctlFirstConverges() async throws {
+        /// `syncctl init` one and two, a `set` in one, then one's data.db copied over two's.
+        func copiedPair() throws -> (one: Syncctl, two: Syncctl, target: String) {
             let one = try Syncctl(in: root, name: "one"), two = try Syncctl(in: root, name: "two")
-            let record = "agreements/green-minerals-initiative"
             #expect(try one.run(["set", record, "status=negotiating"]).status == 0)
             let target = two.directory.appendingPathComponent("data.db").path
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: target + suffix) }
             try FileManager.default.copyItem(atPath: one.directory.appendingPathComponent("data.db").path, toPath: target)
+            return (one, two, target)
+        }
+
+        @Test func aCopiedDatabaseWrittenBySyncctlFirstConverges() async throws {
+            let (one, two, _) = try copiedPair()
             let onTwo = try two.run(["set", record, "status=expired"])
             #expect(onTwo.status == 0, "\(onTwo)")
             #expect(try one.run(["set", record, "status=active"]).status == 0)
@@ -44,12 +50,7 @@ extension Integration {
         /// different values. The merge still ends equal on both, and the
         /// collision is reported, not hidden.
         @Test func twoDatabasesIssuingOneDotEndEqualAndReportIt() async throws {
-            let one = try Syncctl(in: root, name: "one"), two = try Syncctl(in: root, name: "two")
-            let record = "agreements/green-minerals-initiative"
-            #expect(try one.run(["set", record, "status=negotiating"]).status == 0)
-            let target = two.directory.appendingPathComponent("data.db").path
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: target + suffix) }
-            try FileManager.default.copyItem(atPath: one.directory.appendingPathComponent("data.db").path, toPath: target)
+            let (one, two, target) = try copiedPair()
             // Record the copy's own file and device, so it keeps one's replica id.
             let attributes = try FileManager.default.attributesOfItem(atPath: target)
             let identity = "\((attributes[.systemNumber] as! NSNumber).uint64Value):\((attributes[.systemFileNumber] as! NSNumber).uint64Value)"

@@ -16,18 +16,8 @@ extension Integration {
 
         /// b under attack, a its honest peer, and the prober's identity, which b lists as a peer.
         func setUp(extraConfig: String = "") async throws -> (a: DaemonProcess, b: DaemonProcess, prober: DeviceIdentity) {
-            let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root, extraConfig: extraConfig)
-            for daemon in [a, b] { try await daemon.start() }
-            let proberDirectory = root.url.appendingPathComponent("prober")
-            try FileManager.default.createDirectory(at: proberDirectory, withIntermediateDirectories: true)
-            let prober = try DeviceIdentity.loadOrCreate(in: proberDirectory, deviceName: "prober").identity
-            try connect([(a, b)])
-            var peers = try PeerListEditor(path: b.configPath, defaults: .machineDefaults()).load().peers
-            peers.append(PeerConfig(deviceID: prober.deviceID, name: "prober", address: nil, mode: .sendReceive))
-            try b.setPeers(peers)
-            try await a.waitUntilInSync()
-            try await Task.sleep(for: .milliseconds(1_200))  // b reloads its config
-            return (a, b, prober)
+            let pair = try await ProbedPair.start(in: root, extraConfig: extraConfig)
+            return (pair.a, pair.b, pair.prober)
         }
 
         /// Connects as the prober and exchanges hellos.

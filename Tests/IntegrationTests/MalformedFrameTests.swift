@@ -36,17 +36,8 @@ extension Integration {
 
         @Test(arguments: Case.allCases)
         func badFrameClosesOnlyThatConnection(_ badCase: Case) async throws {
-            let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root, extraConfig: "max_frame_bytes: 10485760")
-            for daemon in [a, b] { try await daemon.start() }
-            let proberDirectory = root.url.appendingPathComponent("prober")
-            try FileManager.default.createDirectory(at: proberDirectory, withIntermediateDirectories: true)
-            let prober = try DeviceIdentity.loadOrCreate(in: proberDirectory, deviceName: "prober").identity
-            try connect([(a, b)])
-            var peers = try PeerListEditor(path: b.configPath, defaults: .machineDefaults()).load().peers
-            peers.append(PeerConfig(deviceID: prober.deviceID, name: "prober", address: nil, mode: .sendReceive))
-            try b.setPeers(peers)
-            try await a.waitUntilInSync()
-            try await Task.sleep(for: .milliseconds(1_200))  // b reloads its config
+            let pair = try await ProbedPair.start(in: root, extraConfig: "max_frame_bytes: 10485760")
+            let (a, b, prober) = (pair.a, pair.b, pair.prober)
 
             let peer = try await RawPeer.connect(port: b.port, identity: prober)
             try await peer.send(.hello(.init(replica: .random(), deviceName: "prober", schemaHash: "test", willSend: false, willReceive: false, highestSeq: 0)))

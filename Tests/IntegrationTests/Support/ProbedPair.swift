@@ -1,0 +1,27 @@
+import Foundation
+import SyncCore
+import TestSupport
+
+/// Two daemons in sync, a ⇄ b, and an identity ("prober") that b lists as a
+/// peer: the setting for poking b by hand with a `RawPeer` while a shows
+/// that b keeps serving its honest peer.
+struct ProbedPair {
+    let a: DaemonProcess
+    let b: DaemonProcess
+    let prober: DeviceIdentity
+
+    static func start(in root: TemporaryDirectory, extraConfig: String = "") async throws -> ProbedPair {
+        let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root, extraConfig: extraConfig)
+        for daemon in [a, b] { try await daemon.start() }
+        let proberDirectory = root.url.appendingPathComponent("prober")
+        try FileManager.default.createDirectory(at: proberDirectory, withIntermediateDirectories: true)
+        let prober = try DeviceIdentity.loadOrCreate(in: proberDirectory, deviceName: "prober").identity
+        try connect([(a, b)])
+        var peers = try PeerListEditor(path: b.configPath, defaults: .machineDefaults()).load().peers
+        peers.append(PeerConfig(deviceID: prober.deviceID, name: "prober", address: nil, mode: .sendReceive))
+        try b.setPeers(peers)
+        try await a.waitUntilInSync()
+        try await Task.sleep(for: .milliseconds(1_200))  // b reloads its config
+        return ProbedPair(a: a, b: b, prober: prober)
+    }
+}
