@@ -94,9 +94,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
+        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),
         .executableTarget(
             name: "fuzz-frame",
             dependencies: [
+                "FuzzSupport",
                 .product(name: "SyncCore", package: "syncd"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -106,6 +108,7 @@ let package = Package(
         .executableTarget(
             name: "fuzz-apply",
             dependencies: [
+                "FuzzSupport",
                 .product(name: "SyncCore", package: "syncd"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -117,6 +120,7 @@ let package = Package(
         .executableTarget(
             name: "fuzz-import",
             dependencies: [
+                "FuzzSupport",
                 .product(name: "SyncCore", package: "syncd"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],

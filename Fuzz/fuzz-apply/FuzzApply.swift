@@ -35,6 +35,7 @@ import Foundation
 import GRDB
 import NIOCore
 import NIOEmbedded
+import FuzzSupport
 import SyncCore
 
 /// The scratch store's own replica id (seeds use it to send our own dots back).
@@ -249,52 +250,14 @@ func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () ->
     if !condition() { fail(message(), input) }
 }
 
+
 func fail(_ message: String, _ input: [UInt8]) -> Never {
-    let text = "fuzz-apply: invariant broken: \(message)\n  input (\(input.count) bytes): \(hex(input))\n"
-    FileHandle.standardError.write(Data(text.utf8))
-    fatalError("fuzz-apply: \(message.prefix(300))")
+    FuzzDriver.fail("fuzz-apply", String(message.prefix(2_000)), input)
 }
 
-func hex(_ bytes: [UInt8]) -> String {
-    let shown = bytes.prefix(512).map { String(format: "%02x", $0) }.joined()
-    return bytes.count > 512 ? shown + "…" : shown
-}
-
-// MARK: - entry points (the same in every fuzz target)
-
-#if FUZZING
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
-                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
-#endif
+func hex(_ bytes: [UInt8]) -> String { FuzzDriver.hex(bytes) }
 
 @main
 enum FuzzMain {
-    static func main() {
-        #if FUZZING
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-            fuzzOne(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
-            return 0
-        })
-        #else
-        // Not built for fuzzing: replay files (or every file of directories).
-        var count = 0
-        for argument in CommandLine.arguments.dropFirst() where !argument.hasPrefix("-") {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory) else { continue }
-            let files = isDirectory.boolValue
-                ? ((try? FileManager.default.contentsOfDirectory(atPath: argument)) ?? []).sorted().map { "\(argument)/\($0)" }
-                : [argument]
-            for file in files {
-                guard let data = FileManager.default.contents(atPath: file) else { continue }
-                fuzzOne([UInt8](data))
-                count += 1
-            }
-        }
-        print("replayed \(count) input(s): no invariant broken")
-        #endif
-    }
+    static func main() { FuzzDriver.run(fuzzOne) }
 }

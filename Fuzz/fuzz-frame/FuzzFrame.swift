@@ -28,6 +28,7 @@
 import Foundation
 import NIOCore
 import NIOEmbedded
+import FuzzSupport
 import SyncCore
 
 /// The frame limit of the channel under test (the daemon's default is 16 MiB;
@@ -222,53 +223,14 @@ func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () ->
     if !condition() { fail(message(), input, extra: extra) }
 }
 
+
 func fail(_ message: String, _ input: [UInt8], extra: [UInt8]? = nil) -> Never {
-    var text = "fuzz-frame: invariant broken: \(message)\n  input (\(input.count) bytes): \(hex(input))\n"
-    if let extra { text += "  re-encoded (\(extra.count) bytes): \(hex(extra))\n" }
-    FileHandle.standardError.write(Data(text.utf8))
-    fatalError("fuzz-frame: \(message)")
+    FuzzDriver.fail("fuzz-frame", String(message.prefix(2_000)), input, extra: extra)
 }
 
-func hex(_ bytes: [UInt8]) -> String {
-    let shown = bytes.prefix(512).map { String(format: "%02x", $0) }.joined()
-    return bytes.count > 512 ? shown + "…" : shown
-}
-
-// MARK: - entry points (the same in every fuzz target)
-
-#if FUZZING
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
-                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
-#endif
+func hex(_ bytes: [UInt8]) -> String { FuzzDriver.hex(bytes) }
 
 @main
 enum FuzzMain {
-    static func main() {
-        #if FUZZING
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-            fuzzOne(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
-            return 0
-        })
-        #else
-        // Not built for fuzzing: replay files (or every file of directories).
-        var count = 0
-        for argument in CommandLine.arguments.dropFirst() where !argument.hasPrefix("-") {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory) else { continue }
-            let files = isDirectory.boolValue
-                ? ((try? FileManager.default.contentsOfDirectory(atPath: argument)) ?? []).sorted().map { "\(argument)/\($0)" }
-                : [argument]
-            for file in files {
-                guard let data = FileManager.default.contents(atPath: file) else { continue }
-                fuzzOne([UInt8](data))
-                count += 1
-            }
-        }
-        print("replayed \(count) input(s): no invariant broken")
-        #endif
-    }
+    static func main() { FuzzDriver.run(fuzzOne) }
 }
