@@ -15,8 +15,8 @@ extension Integration {
         static let rssBoundKiB = 200 * 1_024
 
         /// b under attack, a its honest peer, and the prober's identity, which b lists as a peer.
-        func setUp(extraConfig: String = "") async throws -> (a: DaemonProcess, b: DaemonProcess, prober: DeviceIdentity) {
-            let pair = try await ProbedPair.start(in: root, extraConfig: extraConfig)
+        func setUp(extraConfig: String = "", proberMode: PeerMode = .sendReceive) async throws -> (a: DaemonProcess, b: DaemonProcess, prober: DeviceIdentity) {
+            let pair = try await ProbedPair.start(in: root, extraConfig: extraConfig, proberMode: proberMode)
             return (pair.a, pair.b, pair.prober)
         }
 
@@ -191,6 +191,44 @@ extension Integration {
             #expect(kept.utf8.count < 1_000, "kept \(kept.utf8.count) bytes")
             #expect(b.log().utf8.count < 1 << 20)
             try await expectHealthy(a, b, "12 MiB goodbye")
+            for daemon in [a, b] { try await daemon.stop() }
+        }
+
+        @Test func aRepairRequestForEveryBucketIsAViolation() async throws {
+            let (a, b, prober) = try await setUp()
+            let peer = try await session(b, prober, sends: false, receives: true)
+            _ = try await peer.nextMessage()
+            try await peer.send(.repairRequest(buckets: (0...255).map { UInt8($0) }))
+            #expect(try await eventually(timeout: .seconds(10)) { b.log().contains("repair request for 256 buckets") }, "\(b.log(last: 10))")
+            peer.close()
+            try await expectHealthy(a, b, "repair of every bucket")
+            for daemon in [a, b] { try await daemon.stop() }
+        }
+
+        @Test func aPeerWeDoNotSendToGetsNoDigestOfOurs() async throws {
+            let (a, b, prober) = try await setUp(proberMode: .receiveOnly)
+            let peer = try await session(b, prober, sends: true, receives: true)
+            _ = try await peer.nextMessage()
+            try await peer.send(.digestRequest(highestSeq: 0))
+            var answer: SyncMessage.DigestReport?
+            while let message = try await peer.nextMessage(timeout: .seconds(5)) {
+                if case .digest(let report) = message { answer = report; break }
+            }
+            let report = try #require(answer, "no answer at all")
+            #expect(report.buckets.isEmpty && !report.caughtUp)
+            peer.close()
+            for daemon in [a, b] { try await daemon.stop() }
+        }
+
+        @Test func ourPullsAskForBatchesThatFitOurFrames() async throws {
+            let (a, b, prober) = try await setUp(extraConfig: "max_frame_bytes: 10485760\nbatch: {max_bytes: 67108864}")
+            let peer = try await session(b, prober, sends: true, receives: false)
+            var asked: UInt32?
+            while let message = try await peer.nextMessage() {
+                if case .pull(_, _, let maxBytes, _) = message { asked = maxBytes; break }
+            }
+            #expect(try #require(asked) <= 5 << 20)
+            peer.close()
             for daemon in [a, b] { try await daemon.stop() }
         }
     }

@@ -10,7 +10,7 @@ struct ProbedPair {
     let b: DaemonProcess
     let prober: DeviceIdentity
 
-    static func start(in root: TemporaryDirectory, extraConfig: String = "") async throws -> ProbedPair {
+    static func start(in root: TemporaryDirectory, extraConfig: String = "", proberMode: PeerMode = .sendReceive) async throws -> ProbedPair {
         let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root, extraConfig: extraConfig)
         for daemon in [a, b] { try await daemon.start() }
         let proberDirectory = root.url.appendingPathComponent("prober")
@@ -18,7 +18,7 @@ struct ProbedPair {
         let prober = try DeviceIdentity.loadOrCreate(in: proberDirectory, deviceName: "prober").identity
         try connect([(a, b)])
         var peers = try PeerListEditor(path: b.configPath, defaults: .machineDefaults()).load().peers
-        peers.append(PeerConfig(deviceID: prober.deviceID, name: "prober", address: nil, mode: .sendReceive))
+        peers.append(PeerConfig(deviceID: prober.deviceID, name: "prober", address: nil, mode: proberMode))
         try b.setPeers(peers)
         try await a.waitUntilInSync()
         try await Task.sleep(for: .milliseconds(1_200))  // b reloads its config
