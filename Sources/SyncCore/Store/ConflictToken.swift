@@ -7,9 +7,19 @@ extension SlotConflict {
     /// listing is refused instead of superseding versions nobody saw.
     public var token: String { Self.token(for: siblings) }
 
+    /// Covers each sibling's dot and content (hlc, author, value, as encoded):
+    /// content that changed under the same dot (a collision, replication-model
+    /// §2.3) since the listing changes the token too.
     public static func token(for versions: [Version]) -> String {
-        let text = versions.map { "\($0.dot.replica.hex):\($0.dot.counter)" }.sorted().joined(separator: ",")
-        return SHA256.hash(data: Array(text.utf8)).prefix(5).map { String(format: "%02x", $0) }.joined()
+        let entries = versions.map { version -> [UInt8] in
+            Array("\(version.dot.replica.hex):\(version.dot.counter):".utf8) + SlotStateCodec.encodeContent(of: version)
+        }.sorted { $0.lexicographicallyPrecedes($1) }
+        var hasher = SHA256()
+        for entry in entries {
+            hasher.update(data: withUnsafeBytes(of: UInt32(entry.count).bigEndian) { Array($0) })
+            hasher.update(data: entry)
+        }
+        return hasher.finalize().prefix(5).map { String(format: "%02x", $0) }.joined()
     }
 }
 

@@ -66,4 +66,15 @@ struct DotCollisionTests {
         let recorded = try store.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sync_dot_collisions") }
         #expect(recorded == 1)
     }
+
+    /// A resolution is checked against the listing's token: content that
+    /// changed under the same dot must change it, or an analyst would
+    /// supersede a version they never saw.
+    @Test func theConflictTokenCoversContentNotOnlyDots() {
+        let a = Version(dot: Dot(replica: replica(1), counter: 1), hlc: HLC(millis: 5, logical: 0), author: "ana", value: .text("a"))
+        let b = Version(dot: Dot(replica: replica(2), counter: 1), hlc: HLC(millis: 6, logical: 0), author: "bo", value: .text("b"))
+        let b2 = Version(dot: b.dot, hlc: b.hlc, author: b.author, value: .text("other"))
+        #expect(SlotConflict.token(for: [a, b]) == SlotConflict.token(for: [b, a]))
+        #expect(SlotConflict.token(for: [a, b]) != SlotConflict.token(for: [a, b2]))
+    }
 }
