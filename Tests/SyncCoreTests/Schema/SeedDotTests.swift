@@ -3,7 +3,7 @@ import Testing
 @testable import SyncCore
 import TestSupport
 
-@Suite("Seed dots belong to records, not to positions (replication-model §8)", .timeLimit(.minutes(1)))
+@Suite("Seed dots belong to records, not to positions (replication-model §8)", .timeLimit(.minutes(3)))
 struct SeedDotTests {
     private func seed(_ records: String) throws -> SeedData {
         try SeedData.parse(Data("{\"records\": [\(records)]}".utf8), schema: .criticalMinerals, source: "test")

@@ -107,7 +107,7 @@ struct HostileStateTests {
 }
 
 /// Found by the import fuzzer (Fuzz/fuzz-import): values that did not read back as written.
-@Suite("Values read back as written", .timeLimit(.minutes(1)))
+@Suite("Values read back as written", .timeLimit(.minutes(3)))
 struct ReadBackTests {
     @Test func aNulInsideATextValueIsRefusedLocallyAndFromPeers() throws {
         let dir = TemporaryDirectory()

@@ -5,7 +5,7 @@ import TestSupport
 
 /// Each batch within the limits, their merge not: the store refuses the
 /// batch that would make it hold a state others refuse (replication-model §2.5).
-@Suite("Limits on merged states and on decoding", .timeLimit(.minutes(1)))
+@Suite("Limits on merged states and on decoding", .timeLimit(.minutes(3)))
 struct MergedLimitTests {
     private let key = SlotKey(collection: "countries", record: "xx", field: "notes")
 

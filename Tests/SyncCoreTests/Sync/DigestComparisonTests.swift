@@ -6,7 +6,7 @@ import TestSupport
 /// read digest, seq and cursor separately and compared against a digest read
 /// after the answer: a write during the round trip counted as a mismatch and
 /// set off a full repair of the buckets.
-@Suite("Digest comparison", .timeLimit(.minutes(1)))
+@Suite("Digest comparison", .timeLimit(.minutes(3)))
 struct DigestComparisonTests {
     private let buckets = [[UInt8]](repeating: [0], count: StateDigest.bucketCount)
 
