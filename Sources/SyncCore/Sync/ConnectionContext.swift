@@ -1,37 +1,41 @@
+import Synchronization
 import Foundation
 import NIOCore
 
 /// Per-connection facts filled in by the pipeline: the peer's device ID (set by
 /// the TLS verification callback) and byte counters (set by the frame codec).
-public final class ConnectionContext: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _device: DeviceID?
-    private var _viaTeamCA = false
-    private var _bytesIn: UInt64 = 0
-    private var _bytesOut: UInt64 = 0
+public final class ConnectionContext: Sendable {
+    private struct State {
+        var device: DeviceID?
+        var viaTeamCA = false
+        var bytesIn: UInt64 = 0
+        var bytesOut: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
     public let remote: String
 
     public init(remote: String) { self.remote = remote }
 
     public var device: DeviceID? {
-        get { lock.withLock { _device } }
-        set { lock.withLock { _device = newValue } }
+        get { state.withLock { $0.device } }
+        set { state.withLock { $0.device = newValue } }
     }
 
     /// Admitted because the team CA signed its certificate, not by the peer list.
     public var viaTeamCA: Bool {
-        get { lock.withLock { _viaTeamCA } }
-        set { lock.withLock { _viaTeamCA = newValue } }
+        get { state.withLock { $0.viaTeamCA } }
+        set { state.withLock { $0.viaTeamCA = newValue } }
     }
 
-    func addIn(_ count: Int) { lock.withLock { _bytesIn += UInt64(count) } }
-    func addOut(_ count: Int) { lock.withLock { _bytesOut += UInt64(count) } }
+    func addIn(_ count: Int) { state.withLock { $0.bytesIn += UInt64(count) } }
+    func addOut(_ count: Int) { state.withLock { $0.bytesOut += UInt64(count) } }
 
     /// Bytes since the last call (for the registry's running totals).
     func takeCounts() -> (in: UInt64, out: UInt64) {
-        lock.withLock {
-            defer { _bytesIn = 0; _bytesOut = 0 }
-            return (_bytesIn, _bytesOut)
+        state.withLock { state in
+            defer { state.bytesIn = 0; state.bytesOut = 0 }
+            return (state.bytesIn, state.bytesOut)
         }
     }
 }
