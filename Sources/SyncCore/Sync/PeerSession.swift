@@ -262,7 +262,7 @@ final class PeerSession: @unchecked Sendable {
         }
     }
 
-    /// How soon a digest check skipped for changes in flight is tried again.
+    /// How soon a digest check skipped for changes in flight is first tried again.
     static let digestRetryDelay: Duration = .seconds(2)
 
     /// How long a held pull may sit on a cursor advanced only over echoes.
@@ -346,6 +346,7 @@ final class PeerSession: @unchecked Sendable {
     private func digestLoop() async throws {
         var iterator = digestStream.makeAsyncIterator()
         var lastCheck = ContinuousClock.now
+        var retryDelay = Self.digestRetryDelay
         var seenRequests = await node.registry.syncRequestCount
         let store = self.store
         let replica = peerReplica
@@ -371,9 +372,13 @@ final class PeerSession: @unchecked Sendable {
                 // interval later, so a busy team still gets its checks.
                 logger.debug("digest check skipped: changes in flight", metadata: ["peer": "\(peer.name)"])
                 node.metrics.digestSkipped(peer: peer.name)
-                lastCheck = ContinuousClock.now - .milliseconds(Int(config.digestIntervalSeconds * 1_000)) + Self.digestRetryDelay
+                // Backing off (2 s, 4 s, … up to the interval) keeps a steadily
+                // busy link from paying a digest round trip every 2 s.
+                lastCheck = ContinuousClock.now - .milliseconds(Int(config.digestIntervalSeconds * 1_000)) + retryDelay
+                retryDelay = min(retryDelay * 2, .milliseconds(Int(config.digestIntervalSeconds * 1_000)))
                 continue
             }
+            retryDelay = Self.digestRetryDelay
             let differing = local.digest.differingBuckets(from: StateDigest(buckets: report.buckets))
             guard !differing.isEmpty else {
                 logger.debug("digest matches", metadata: ["peer": "\(peer.name)"])
