@@ -88,17 +88,14 @@ extension Store {
             let state = try tx.writer.load(key).state
             let reading = SlotReader.scalar(state)
             guard reading.isConflicted else { throw StoreError.notConflicted(key) }
-            if key.field != SlotKey.existsField {
-                // Resolving a field of a deleted record must not bring it back.
-                let existence = try tx.writer.load(SlotKey(collection: key.collection, record: key.record, field: SlotKey.existsField)).state
-                let reading = SlotReader.exists(existence)
-                if !reading.isConflicted, reading.value != .bool(true) { throw StoreError.recordNotFound(ref) }
-            }
+            let existsKey = SlotKey(collection: key.collection, record: key.record, field: SlotKey.existsField)
+            let existence = key.field == SlotKey.existsField ? nil : SlotReader.exists(try tx.writer.load(existsKey).state)
+            // Resolving a field of a deleted record must not bring it back.
+            if let existence, !existence.isConflicted, existence.value != .bool(true) { throw StoreError.recordNotFound(ref) }
             guard Set(state.versions.map(\.dot)) == Set(expected) else { throw StoreError.siblingsChanged(key, current: reading.siblings) }
-            if key.field != SlotKey.existsField {
-                let existence = try tx.writer.load(SlotKey(collection: key.collection, record: key.record, field: SlotKey.existsField)).state
-                if SlotReader.exists(existence).isConflicted { throw StoreError.existenceConflicted(ref) }
-                try tx.write(SlotKey(collection: key.collection, record: key.record, field: SlotKey.existsField), .bool(true))
+            if let existence {
+                if existence.isConflicted { throw StoreError.existenceConflicted(ref) }
+                try tx.write(existsKey, .bool(true))
             }
             try tx.write(key, checked)
         }
@@ -137,6 +134,8 @@ extension Store {
         let wall = options.wallClock()
         let maxDrift = options.maxClockDriftMillis
         let maxTextBytes = options.receiveLimits.maxTextBytes
+        // Checked once per transaction, not per slot: every version carries it.
+        if author.utf8.contains(0) { throw StoreError.invalidEdit("the author name contains a NUL character (U+0000): fix `author` in the config.") }
         let receipt = try pool.write { db in
             var replica = try db.replicaID()
             var stored = UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0)
@@ -206,15 +205,14 @@ final class LocalTransaction {
 
     /// Writes `value` over whatever this replica holds for the slot.
     func write(_ key: SlotKey, _ value: Value) throws {
-        if case .text(let text) = value, text.utf8.count > maxTextBytes {
-            throw StoreError.valueTooLarge(key, bytes: text.utf8.count, limit: maxTextBytes)
+        if case .text(let text) = value {
+            if text.utf8.count > maxTextBytes { throw StoreError.valueTooLarge(key, bytes: text.utf8.count, limit: maxTextBytes) }
+            // SQLite's C text API ends a string at NUL: the view tables, `list`
+            // and exports would show another value than the one replicated.
+            if text.utf8.contains(0) {
+                throw StoreError.invalidEdit("the value for \(key) contains a NUL character (U+0000), which cannot be stored: remove it and try again.")
+            }
         }
-        // SQLite's C text API ends a string at NUL: the view tables, `list`
-        // and exports would show another value than the one replicated.
-        if case .text(let text) = value, text.utf8.contains(0) {
-            throw StoreError.invalidEdit("the value for \(key) contains a NUL character (U+0000), which cannot be stored: remove it and try again.")
-        }
-        if author.utf8.contains(0) { throw StoreError.invalidEdit("the author name contains a NUL character (U+0000): fix `author` in the config.") }
         let (state, hash) = try writer.load(key)
         let version = Version(dot: dot, hlc: hlc, author: author, value: value)
         try writer.store(key, state: SlotMerge.write(version, over: state), previousHash: hash, newVersions: [version], echo: nil)
