@@ -90,6 +90,14 @@ extension Snapshots {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
         for name in names.sorted() where name.hasPrefix(keptAsidePrefix) && !name.hasSuffix("-wal") && !name.hasSuffix("-shm") {
             let path = directory.appendingPathComponent(name).path
+            // A restore that died between the hard link and the rename left a
+            // second name for the live file itself: nothing to merge, and
+            // opening it under that name would bypass the live WAL.
+            if let aside = FileIdentity.of(path: path), aside == FileIdentity.of(path: store.path) {
+                try? FileManager.default.removeItem(atPath: path)
+                logger.info("removed a second name of the live database left by an interrupted restore", metadata: ["file": "\(name)"])
+                continue
+            }
             do {
                 let changed = try mergeKeptAside(at: path, into: store)
                 for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }

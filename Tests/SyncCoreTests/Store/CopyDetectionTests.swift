@@ -138,4 +138,19 @@ struct CopyDetectionTests {
         let next = try reopened.update(ref("countries/xx"), [.set("name", .text("after"))], author: "ana")
         #expect(next.dot?.replica != replica)
     }
+
+    /// A restore killed between the hard link and the rename leaves a second
+    /// name for the live file: it is removed, never opened as another database.
+    @Test func aSecondNameOfTheLiveFileIsRemovedNotMerged() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let (store, _) = try data.openStore(deviceID: "DEV-A")
+        let aside = data.url.appendingPathComponent(Snapshots.keptAsidePrefix + "interrupted").path
+        #expect(link(data.databasePath, aside) == 0)
+        let digest = try store.digest()
+        Snapshots.mergeAndRemoveKeptAside(into: store, logger: Logger(label: "test"))
+        #expect(!FileManager.default.fileExists(atPath: aside))
+        #expect(!FileManager.default.fileExists(atPath: aside + "-wal"))
+        #expect(try store.digest() == digest)
+    }
 }
