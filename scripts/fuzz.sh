@@ -14,6 +14,9 @@
 # crashed, printing the crash file (replay: BINARY CRASH_FILE, with
 # FUZZ_VERBOSE=1 to see what the input decodes to).
 #
+# FUZZ_SEED=N fixes libFuzzer's seed (CI does, so a run on the same corpus
+# walks the same inputs; a finding prints its input in base64 either way).
+#
 # Builds and runs are niced (FUZZ_NICE, default 10). When Package.swift does
 # not declare the fuzz executables, they are built through a generated
 # wrapper package (.build-fuzz/wrapper) that depends on this one: on the
@@ -174,7 +177,7 @@ for target in "${targets[@]}"; do
     # (replay the crash file to get the Swift backtrace).
     (cd "$run" && SWIFT_BACKTRACE=enable=no nice -n "$nice_level" "$bin_dir/$target" corpus \
         -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 \
-        -artifact_prefix=artifacts/ "${extra[@]}") >"$log" 2>&1
+        -artifact_prefix=artifacts/ ${FUZZ_SEED:+-seed="$FUZZ_SEED"} "${extra[@]}") >"$log" 2>&1
     status=$?
     set -e
     last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
@@ -195,6 +198,9 @@ for target in "${targets[@]}"; do
         grep -E 'invariant broken|Fatal error|ERROR: libFuzzer|SUMMARY|==[0-9]+==' "$log" | head -20 || true
         for file in $artifacts; do
             echo "   crash file: $run/${file#"$run"/}  (replay: FUZZ_VERBOSE=1 $bin_dir/$target $file)"
+            # The input itself, so a finding on another machine (CI) can be replayed here:
+            #   echo BASE64 | base64 -d > crash && FUZZ_VERBOSE=1 BINARY crash
+            echo "   crash input (base64, first 4 KiB): $(head -c 4096 "$file" | base64 -w0)"
         done
         [ -n "$artifacts" ] || tail -30 "$log"
     else

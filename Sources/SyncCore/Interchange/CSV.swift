@@ -72,11 +72,23 @@ public enum CSV {
         return rows
     }
 
-    /// One CSV line (without the line break).
+    /// One CSV line (without the line break). Decided on Unicode scalars, not
+    /// on `Character`s: a comma, quote or line break followed by a combining
+    /// mark (`",\u{301}"`), or a CRLF inside a field, is one `Character`
+    /// that equals none of them, yet `parse` reads its scalars one by one.
     public static func line(_ fields: [String]) -> String {
         fields.map { field in
-            guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) || field.hasPrefix(" ") || field.hasSuffix(" ") else { return field }
-            return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            let scalars = field.unicodeScalars
+            let special = scalars.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
+            guard special || scalars.first == " " || scalars.last == " " else { return field }
+            var quoted = String.UnicodeScalarView()
+            quoted.append("\"")
+            for scalar in scalars {
+                if scalar == "\"" { quoted.append("\"") }
+                quoted.append(scalar)
+            }
+            quoted.append("\"")
+            return String(quoted)
         }.joined(separator: ",")
     }
 }
