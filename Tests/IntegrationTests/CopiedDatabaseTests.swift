@@ -51,11 +51,17 @@ extension Integration {
         /// collision is reported, not hidden.
         @Test func twoDatabasesIssuingOneDotEndEqualAndReportIt() async throws {
             let (one, two, target) = try copiedPair()
-            // Record the copy's own file and device, so it keeps one's replica id.
+            // The device key copied along (the whole data directory), and the
+            // copy's own file recorded, so it keeps one's replica id: with a
+            // key of its own it would not (its id would not be provable).
+            for file in [DeviceIdentity.keyFile, DeviceIdentity.certificateFile] {
+                let destination = two.directory.appendingPathComponent(file)
+                try FileManager.default.removeItem(at: destination)
+                try FileManager.default.copyItem(at: one.directory.appendingPathComponent(file), to: destination)
+            }
             let attributes = try FileManager.default.attributesOfItem(atPath: target)
             let identity = "\((attributes[.systemNumber] as! NSNumber).uint64Value):\((attributes[.systemFileNumber] as! NSNumber).uint64Value)"
-            let device = try #require(try DeviceIdentity.existingDeviceID(in: two.directory)).description
-            try DatabaseAccess.setMeta(["file_identity": identity, "device_id": device], in: target)
+            try DatabaseAccess.setMeta(["file_identity": identity], in: target)
             #expect(try two.run(["set", record, "status=expired"]).status == 0)
             #expect(try one.run(["set", record, "status=active"]).status == 0)
             #expect(try one.store().replicaID == two.store().replicaID)

@@ -20,10 +20,16 @@ extension Integration {
             return (pair.a, pair.b, pair.prober)
         }
 
-        /// Connects as the prober and exchanges hellos.
-        func session(_ b: DaemonProcess, _ prober: DeviceIdentity, replica: ReplicaID = .random(), sends: Bool, receives: Bool) async throws -> RawPeer {
+        /// Connects as the prober and introduces itself: with its own,
+        /// proven replica id, or (given `replica`) claiming that id with a
+        /// protocol 1.1 hello, which proves nothing.
+        func session(_ b: DaemonProcess, _ prober: DeviceIdentity, replica: ReplicaID? = nil, sends: Bool, receives: Bool) async throws -> RawPeer {
             let peer = try await RawPeer.connect(port: b.port, identity: prober)
-            try await peer.send(.hello(.init(replica: replica, deviceName: "prober", schemaHash: "test", willSend: sends, willReceive: receives, highestSeq: 0)))
+            if let replica {
+                try await peer.introduceUnproven(replica: replica, sends: sends, receives: receives)
+            } else {
+                try await peer.introduce(as: prober, sends: sends, receives: receives)
+            }
             return peer
         }
 
@@ -143,6 +149,48 @@ extension Integration {
             #expect(try b.status().refusedReplicas == 2)
             try await expectHealthy(a, b, "claimed replica ids")
             for daemon in [a, b] { try await daemon.stop() }
+        }
+
+        /// Squatting (replication-model §3.3): the prober claims c's replica
+        /// id with a 1.1 hello before c ever connects. When c connects and
+        /// proves the id, the binding moves to c, c syncs, and the prober's
+        /// next claim is refused.
+        @Test func aSquattedReplicaIdGoesToTheDeviceThatProvesIt() async throws {
+            let (a, b, prober) = try await setUp()
+            let c = try DaemonProcess("c", in: root)
+            // The id c's daemon will present: derived from its device when the store is made.
+            let cReplica = try Store(path: c.directory.appendingPathComponent("data.db").path, deviceID: c.deviceID.description).replicaID
+            let squat = try await session(b, prober, replica: cReplica, sends: false, receives: false)
+            guard case .hello = try await squat.nextMessage() else {
+                Issue.record("the squatter was not let in, so this test shows nothing:\n\(b.log(last: 20))")
+                return
+            }
+            squat.close()
+
+            try await c.start()
+            #expect(try c.store().replicaID == cReplica)
+            var peers = try PeerListEditor(path: b.configPath, defaults: .machineDefaults()).load().peers
+            peers.append(c.asPeer(dial: false))
+            try b.setPeers(peers)
+            try c.setPeers([b.asPeer()])
+            try await c.waitUntilInSync()
+            #expect(b.log().contains("this device proved it, so the binding moves"), "\(b.log(last: 20))")
+            let ref = RecordRef(parsing: "countries/cn")!
+            try c.store().update(ref, [.set("notes", .text("from c"))], author: "c")
+            #expect(try await eventually(timeout: .seconds(15)) { try b.store().record(ref)?.value("notes") == .text("from c") })
+
+            let again = try await session(b, prober, replica: cReplica, sends: false, receives: false)
+            #expect(try await again.waitUntilClosed(timeout: .seconds(5)))
+            #expect(b.log().contains("was seen before with device"))
+            // A wrong proof from a peer that speaks 1.2 is refused as well.
+            let liar = try await RawPeer.connect(port: b.port, identity: prober)
+            try await liar.send(.hello(.init(replica: cReplica, deviceName: "prober", schemaHash: "test", willSend: false, willReceive: false, highestSeq: 0)))
+            try await liar.send(.replicaProof(nonce: [UInt8](repeating: 7, count: ReplicaProof.nonceBytes)))
+            #expect(try await liar.waitUntilClosed(timeout: .seconds(5)))
+            #expect(try await eventually(timeout: .seconds(5)) { b.log().contains("replica proof failed") }, "\(b.log(last: 10))")
+            #expect(try b.status().refusedReplicas == 3)
+            try await expectHealthy(a, b, "squatted replica id")
+            for daemon in [a, b, c] { try await daemon.stop() }
         }
 
         @Test func aTrickledFrameIsCutOffAtTheDeadline() async throws {

@@ -40,8 +40,8 @@ extension Integration {
             let (a, b, prober) = (pair.a, pair.b, pair.prober)
 
             let peer = try await RawPeer.connect(port: b.port, identity: prober)
-            try await peer.send(.hello(.init(replica: .random(), deviceName: "prober", schemaHash: "test", willSend: false, willReceive: false, highestSeq: 0)))
-            guard case .hello = try await peer.nextMessage() else {
+            try await peer.introduce(as: prober, sends: false, receives: false)
+            guard case .hello = try await peer.nextMessage(), case .replicaProof = try await peer.nextMessage() else {
                 Issue.record("prober not accepted:\n\(b.log(last: 20))")
                 return
             }

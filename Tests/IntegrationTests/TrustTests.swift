@@ -76,8 +76,9 @@ extension Integration {
             try b.setPeers([PeerConfig(deviceID: first.deviceID, name: "first", address: nil, mode: .sendReceive),
                             PeerConfig(deviceID: second.deviceID, name: "second", address: nil, mode: .sendReceive)])
             try await Task.sleep(for: .milliseconds(1_500))  // config reload
+            // Protocol 1.1 (no proof): ids are bound first come, first bound.
             let replica = ReplicaID.random()
-            let hello = SyncMessage.Hello(replica: replica, deviceName: "x", schemaHash: "test", willSend: false, willReceive: false, highestSeq: 0)
+            let hello = SyncMessage.Hello(protocolMinor: 1, replica: replica, deviceName: "x", schemaHash: "test", willSend: false, willReceive: false, highestSeq: 0)
 
             let original = try await RawPeer.connect(port: b.port, identity: first)
             try await original.send(.hello(hello))

@@ -5,7 +5,11 @@ import GRDB
 public enum PeerBinding: Equatable, Sendable {
     /// First time this replica was seen, or seen before with the same device.
     case accepted
-    /// The replica id was seen before with another device: refuse the peer (replication-model §3).
+    /// The id had been bound, without proof, to `previousDevice`; this device
+    /// proved it (`ReplicaProof`), so the binding moves to it: the earlier
+    /// device had presented an id it did not make.
+    case reclaimed(previousDevice: String)
+    /// The replica id is bound to another device: refuse the peer (replication-model §3.3).
     case conflicting(recordedDevice: String)
     /// The replica id is one this database had itself (now or before): a
     /// copy of our database, or a peer pretending to be us.
@@ -13,8 +17,12 @@ public enum PeerBinding: Equatable, Sendable {
 }
 
 extension Store {
-    /// Records that `replica` belongs to `device`, or reports that it was seen with another device.
-    public func bindPeer(replica: ReplicaID, device: String) throws -> PeerBinding {
+    /// Binds `replica` to `device` (replication-model §3.3). An id the device
+    /// `proven` to have made (protocol minor ≥ 2) is bound to it for good and
+    /// takes over an earlier unproven binding; an unproven id (a peer older
+    /// than minor 2) is bound first come, first bound, and refused when bound
+    /// to another device.
+    public func bindPeer(replica: ReplicaID, device: String, proven: Bool = false) throws -> PeerBinding {
         let wall = options.wallClock()
         return try pool.write { db in
             // Our current id, or one this device took before (a restore, a
@@ -25,11 +33,21 @@ extension Store {
                 || (try Bool.fetchOne(db, sql: "SELECT 1 FROM sync_replica_log WHERE replica = ? AND device IS ?", arguments: [replica.data, ownDevice])) == true {
                 return .ours
             }
-            if let recorded = try String.fetchOne(db, sql: "SELECT device FROM sync_peer_devices WHERE replica = ?", arguments: [replica.data]) {
-                return recorded == device ? .accepted : .conflicting(recordedDevice: recorded)
+            if let row = try Row.fetchOne(db, sql: "SELECT device, proven FROM sync_peer_devices WHERE replica = ?", arguments: [replica.data]) {
+                let recorded: String = row[0]
+                let recordedProven: Bool = row[1]
+                if recorded.utf8.elementsEqual(device.utf8) {
+                    if proven && !recordedProven {
+                        try db.execute(sql: "UPDATE sync_peer_devices SET proven = 1 WHERE replica = ?", arguments: [replica.data])
+                    }
+                    return .accepted
+                }
+                guard proven, !recordedProven else { return .conflicting(recordedDevice: recorded) }
+                try db.execute(sql: "UPDATE sync_peer_devices SET device = ?, proven = 1 WHERE replica = ?", arguments: [device, replica.data])
+                return .reclaimed(previousDevice: recorded)
             }
-            try db.execute(sql: "INSERT INTO sync_peer_devices(replica, device, first_seen) VALUES (?, ?, ?)",
-                           arguments: [replica.data, device, Int64(wall)])
+            try db.execute(sql: "INSERT INTO sync_peer_devices(replica, device, first_seen, proven) VALUES (?, ?, ?, ?)",
+                           arguments: [replica.data, device, Int64(wall), proven])
             return .accepted
         }
     }

@@ -84,9 +84,8 @@ public final class Store: Sendable {
                 throw StoreError.unsupportedFormat(path: path, found: format, supported: StoreTables.formatVersion)
             }
             if try db.meta(MetaKey.replica).isNull {
-                let replica = ReplicaID.random()
+                let replica = try Self.issueReplica(device: deviceID, in: db)
                 try db.setMeta(MetaKey.format, StoreTables.formatVersion)
-                try db.setMeta(MetaKey.replica, replica.data)
                 try db.setMeta(MetaKey.counter, 0)
                 try db.setMeta(MetaKey.hlc, 0)
                 try db.setMeta(MetaKey.createdAt, Int64(wall))
@@ -101,6 +100,11 @@ public final class Store: Sendable {
                         "path": "\(path)", "recorded_device": "\(recorded)", "device": "\(deviceID)", "replica": "\(replica)"])
                 }
                 try db.setMeta(MetaKey.device, deviceID)
+                if !(try Self.holdsProvableReplica(db, device: deviceID)) {
+                    let replica = try Self.startNewReplica(reason: "a replica id derived from this device's key, which peers of protocol 1.2 can check", device: deviceID, at: wall, in: db)
+                    logger.notice("took a replica id that peers can check against this device's certificate (replication-model §3.3); each peer reads this replica's changes once more", metadata: [
+                        "path": "\(path)", "replica": "\(replica)"])
+                }
             }
             if let identity = FileIdentity.of(path: path) {
                 let recorded = String.fromDatabaseValue(try db.meta(MetaKey.fileIdentity))
@@ -158,7 +162,10 @@ public final class Store: Sendable {
         guard let format = Int.fromDatabaseValue(try db.meta(MetaKey.format)), format == StoreTables.formatVersion,
               !(try db.meta(MetaKey.replica)).isNull,
               String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) == schema.hash else { return false }
-        if let deviceID, String.fromDatabaseValue(try db.meta(MetaKey.device)) != deviceID { return false }
+        if let deviceID {
+            guard String.fromDatabaseValue(try db.meta(MetaKey.device)) == deviceID,
+                  try holdsProvableReplica(db, device: deviceID) else { return false }
+        }
         if String.fromDatabaseValue(try db.meta(MetaKey.fileIdentity)) != FileIdentity.of(path: path) { return false }
         if CounterMark.isBehind(replica: try db.replicaID(), counter: UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0), for: path) {
             return false
@@ -187,11 +194,44 @@ public final class Store: Sendable {
     }
 
     static func startNewReplica(reason: String, device: String?, at wall: UInt64, in db: Database) throws -> ReplicaID {
-        let replica = ReplicaID.random()
-        try db.setMeta(MetaKey.replica, replica.data)
+        let replica = try issueReplica(device: device, in: db)
         try db.setMeta(MetaKey.counter, 0)
         try logReplica(replica, device: device, reason: reason, at: wall, in: db)
         return replica
+    }
+
+    /// Records a new replica id: derived from `device` with a fresh nonce
+    /// (`ReplicaProof`) when `device` is a device ID, random otherwise (a
+    /// store opened without one, as in tests and tools).
+    static func issueReplica(device: String?, in db: Database) throws -> ReplicaID {
+        var generator = SystemRandomNumberGenerator()
+        guard let device = device.flatMap(DeviceID.init) else {
+            try db.execute(sql: "DELETE FROM sync_meta WHERE key = ?", arguments: [MetaKey.replicaNonce])
+            let replica = ReplicaID(high: generator.next(), low: generator.next())
+            try db.setMeta(MetaKey.replica, replica.data)
+            return replica
+        }
+        let nonce = (0..<ReplicaProof.nonceBytes).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        let replica = ReplicaProof.replica(device: device, nonce: nonce)
+        try db.setMeta(MetaKey.replicaNonce, Data(nonce))
+        try db.setMeta(MetaKey.replica, replica.data)
+        return replica
+    }
+
+    /// Whether the current replica id is one `device` can prove (true when
+    /// `device` is not a device ID: there is nothing to prove it with).
+    static func holdsProvableReplica(_ db: Database, device: String) throws -> Bool {
+        guard let id = DeviceID(device) else { return true }
+        guard let nonce = Data.fromDatabaseValue(try db.meta(MetaKey.replicaNonce)) else { return false }
+        return ReplicaProof.proves(replica: try db.replicaID(), device: id, nonce: [UInt8](nonce))
+    }
+
+    /// The current replica id and the nonce that proves it (nil for an id
+    /// made without a device ID), read together.
+    public func replicaIdentity() throws -> (replica: ReplicaID, nonce: [UInt8]?) {
+        try pool.read { db in
+            (try db.replicaID(), Data.fromDatabaseValue(try db.meta(MetaKey.replicaNonce)).map { [UInt8]($0) })
+        }
     }
 
     static func logReplica(_ replica: ReplicaID, device: String?, reason: String, at wall: UInt64, in db: Database) throws {

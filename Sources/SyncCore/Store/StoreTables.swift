@@ -73,6 +73,10 @@ enum StoreTables {
                     PRIMARY KEY(collection, record, field, element, replica, counter)) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v4 replica proofs") { db in
+            // Additive: a build without it inserts bindings with proven = 0.
+            try db.execute(sql: "ALTER TABLE sync_peer_devices ADD COLUMN proven INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }
@@ -89,6 +93,8 @@ enum MetaKey {
     static let viewsLayout = "views_layout"
     /// `FileIdentity` of the file when last opened for writing.
     static let fileIdentity = "file_identity"
+    /// The nonce the replica id was derived with (`ReplicaProof`); absent for a random id.
+    static let replicaNonce = "replica_nonce"
 }
 
 extension Database {

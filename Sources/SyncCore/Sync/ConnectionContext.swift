@@ -87,6 +87,12 @@ public enum SessionError: Error, CustomStringConvertible {
     /// The peer let `queued` of our messages pile up unread.
     case notReading(queued: Int)
 
+    /// A peer's goodbye reason, cut to 500 characters: it goes to logs and
+    /// `syncctl status`.
+    static func bounded(_ reason: String) -> String {
+        reason.count > 500 ? reason.prefix(500) + "… (\(reason.utf8.count) bytes)" : reason
+    }
+
     /// A violation or a peer that stops reading: counted and logged as a warning.
     public var isPeerFault: Bool {
         switch self {

@@ -116,6 +116,9 @@ public actor PeerRegistry {
 
     public func isConnected(_ device: DeviceID) -> Bool { sessions[device] != nil }
 
+    /// The session registered for `device`, if any.
+    public func session(of device: DeviceID) -> UUID? { sessions[device]?.id }
+
     /// Bumped by `syncctl sync`: sessions run a digest check at once.
     public func requestSync() { syncRequests += 1 }
     public var syncRequestCount: UInt64 { syncRequests }

@@ -160,9 +160,10 @@ final class PeerSession: @unchecked Sendable {
             if last { logger.info("digest repair received", metadata: ["peer": "\(peer.name)", "changed": "\(report.changed)"]) }
         case .hello:
             throw SessionError.protocolViolation("a second hello")
+        case .replicaProof:
+            throw SessionError.protocolViolation("a replica proof after the session started")
         case .goodbye(let reason):
-            // The peer's words go to logs and `syncctl status`: bounded.
-            throw SessionError.closedByPeer(reason.count > 500 ? reason.prefix(500) + "… (\(reason.utf8.count) bytes)" : reason)
+            throw SessionError.closedByPeer(SessionError.bounded(reason))
         }
     }
 

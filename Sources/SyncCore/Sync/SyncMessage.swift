@@ -16,6 +16,10 @@ public enum SyncMessage: Equatable, Sendable {
     case pong
     /// Sent before closing, so both sides log the same reason.
     case goodbye(reason: String)
+    /// Protocol 1.2: the nonce the sender's replica id was derived with
+    /// (`ReplicaProof`), sent right after the hellos to a peer of minor ≥ 2;
+    /// empty when the id was not derived.
+    case replicaProof(nonce: [UInt8])
 
     public struct Hello: Equatable, Sendable {
         public var protocolMajor: UInt16
@@ -70,8 +74,8 @@ public enum SyncMessage: Equatable, Sendable {
     }
 
     public static let protocolMajor: UInt16 = 1
-    /// 1: tabled batches (`ChangeTableCodec`).
-    public static let protocolMinor: UInt16 = 1
+    /// 1: tabled batches (`ChangeTableCodec`). 2: `replicaProof` after the hellos.
+    public static let protocolMinor: UInt16 = 2
 
     /// A short name for logs and errors.
     public var kind: String {
@@ -86,6 +90,7 @@ public enum SyncMessage: Equatable, Sendable {
         case .ping: "ping"
         case .pong: "pong"
         case .goodbye: "goodbye"
+        case .replicaProof: "replica-proof"
         }
     }
 }

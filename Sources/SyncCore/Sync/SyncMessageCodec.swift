@@ -8,6 +8,8 @@ public enum SyncMessageCodec {
         case repairRequest = 6, repairBatch = 7, ping = 8, pong = 9, goodbye = 10
         /// Protocol 1.1: a batch whose changes use `ChangeTableCodec`.
         case tabledBatch = 11
+        /// Protocol 1.2: the replica proof's nonce.
+        case replicaProof = 12
     }
 
     public static func encode(_ message: SyncMessage) -> [UInt8] {
@@ -61,6 +63,9 @@ public enum SyncMessageCodec {
         case .goodbye(let reason):
             writer.writeByte(Tag.goodbye.rawValue)
             writer.writeString(reason)
+        case .replicaProof(let nonce):
+            writer.writeByte(Tag.replicaProof.rawValue)
+            writer.writeBlob(nonce)
         }
         return writer.bytes
     }
@@ -121,6 +126,10 @@ public enum SyncMessageCodec {
             message = .pong
         case .goodbye:
             message = .goodbye(reason: try reader.readString())
+        case .replicaProof:
+            let nonce = try reader.readBlob()
+            guard nonce.count <= 64 else { throw .malformed("replica proof nonce of \(nonce.count) bytes", at: reader.offset) }
+            message = .replicaProof(nonce: nonce)
         }
         // Bytes after the fields this version knows are a later minor's
         // additions (docs/protocol.md, "Versions"): ignored, not refused.

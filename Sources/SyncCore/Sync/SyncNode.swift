@@ -189,9 +189,9 @@ public final class SyncNode: Sendable {
         return PeerConfig(deviceID: device, name: name, address: nil, mode: .sendReceive)
     }
 
-    private func hello(for peer: PeerConfig) throws -> SyncMessage.Hello {
+    private func hello(for peer: PeerConfig, replica: ReplicaID) -> SyncMessage.Hello {
         SyncMessage.Hello(protocolMajor: SyncMessage.protocolMajor, protocolMinor: SyncMessage.protocolMinor,
-                          replica: try store.replicaID, deviceName: configBox.config.deviceName, schemaHash: store.schema.hash,
+                          replica: replica, deviceName: configBox.config.deviceName, schemaHash: store.schema.hash,
                           willSend: peer.mode.sends, willReceive: peer.mode.receives, highestSeq: notifier.highestSeq)
     }
 
@@ -203,12 +203,14 @@ public final class SyncNode: Sendable {
         do {
             try await channel.executeThenClose { inbound, outbound in
                 var iterator = inbound.makeAsyncIterator()
+                // Read once: the hello's id and the proof's nonce must match.
+                let own = try store.replicaIdentity()
                 if let expected, let peer = configBox.config.peer(expected) {
-                    try await outbound.write(.hello(try hello(for: peer)))
+                    try await outbound.write(.hello(hello(for: peer, replica: own.replica)))
                 }
                 guard let first = try await iterator.next() else { throw SessionError.closedByPeer("connection closed before hello") }
                 guard case .hello(let theirs) = first else {
-                    if case .goodbye(let reason) = first { throw SessionError.closedByPeer(reason) }
+                    if case .goodbye(let reason) = first { throw SessionError.closedByPeer(SessionError.bounded(reason)) }
                     throw SessionError.protocolViolation("expected hello, got \(first.kind)")
                 }
                 guard let device = connection.device, let peer = peerConfig(for: device, connection: connection, hello: theirs) else {
@@ -216,26 +218,52 @@ public final class SyncNode: Sendable {
                 }
                 await registry.admit(peer, viaTeamCA: connection.viaTeamCA)
                 peerName = peer.name
-                if !dialedByUs { try await outbound.write(.hello(try hello(for: peer))) }
+                if !dialedByUs { try await outbound.write(.hello(hello(for: peer, replica: own.replica))) }
                 guard theirs.protocolMajor == SyncMessage.protocolMajor else {
                     let reason = "protocol version \(theirs.protocolMajor).\(theirs.protocolMinor) is not supported; this daemon speaks \(SyncMessage.protocolMajor).x"
                     try? await outbound.write(.goodbye(reason: reason))
                     throw SessionError.refused(reason)
                 }
-                let ownReplica = try store.replicaID
+                // Protocol 1.2: each side proves its replica id (replication-model §3.3).
+                var theirNonce: [UInt8]?
+                if theirs.protocolMinor >= ReplicaProof.firstMinor {
+                    try await outbound.write(.replicaProof(nonce: own.nonce ?? []))
+                    guard let next = try await iterator.next() else { throw SessionError.closedByPeer("connection closed before the replica proof") }
+                    guard case .replicaProof(let nonce) = next else {
+                        if case .goodbye(let reason) = next { throw SessionError.closedByPeer(SessionError.bounded(reason)) }
+                        throw SessionError.protocolViolation("expected replica-proof after the hellos, got \(next.kind)")
+                    }
+                    theirNonce = nonce.isEmpty ? nil : nonce
+                }
+                let ownReplica = own.replica
                 guard theirs.replica != ownReplica else {
                     await registry.countRefusedReplica()
                     let reason = "peer uses this daemon's own replica id \(ownReplica.short): a copied database?"
                     try? await outbound.write(.goodbye(reason: reason))
                     throw SessionError.refused(reason)
                 }
+                let proof = ReplicaProof.judge(replica: theirs.replica, minor: theirs.protocolMinor, nonce: theirNonce, device: device)
+                if case .failed(let why) = proof {
+                    await registry.countRefusedReplica()
+                    let reason = "replica proof failed: \(why)"
+                    try? await outbound.write(.goodbye(reason: reason))
+                    throw SessionError.refused(reason)
+                }
                 let store = self.store
-                let binding = try await Blocking.run { try store.bindPeer(replica: theirs.replica, device: device.description) }
+                let binding = try await Blocking.run { try store.bindPeer(replica: theirs.replica, device: device.description, proven: proof == .proven) }
                 if case .ours = binding {
                     await registry.countRefusedReplica()
                     let reason = "peer presents replica id \(theirs.replica), which this database had itself: a copy of this database, or a peer posing as it"
                     try? await outbound.write(.goodbye(reason: reason))
                     throw SessionError.refused(reason)
+                }
+                if case .reclaimed(let previous) = binding {
+                    await registry.countRefusedReplica()
+                    logger.warning("replica id was bound, without proof, to another device; this device proved it, so the binding moves and the other device is refused from now on", metadata: [
+                        "replica": "\(theirs.replica)", "device": "\(device)", "previous_device": "\(previous)"])
+                    if let previousDevice = DeviceID(previous), let squatter = await registry.session(of: previousDevice) {
+                        await closeSession(squatter)
+                    }
                 }
                 if case .conflicting(let recorded) = binding {
                     await registry.countRefusedReplica()

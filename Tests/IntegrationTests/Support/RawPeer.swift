@@ -70,6 +70,24 @@ struct RawPeer {
     }
 
     func close() { channel.close(promise: nil) }
+
+    /// Opens a session as `identity` speaking the current minor: a hello with
+    /// a replica id derived from the device (`ReplicaProof`), then the proof,
+    /// without waiting for the daemon's (which arrive as hello, replica-proof).
+    @discardableResult
+    func introduce(as identity: DeviceIdentity, name: String = "prober", sends: Bool, receives: Bool, highestSeq: UInt64 = 0) async throws -> ReplicaID {
+        let nonce = (0..<ReplicaProof.nonceBytes).map { _ in UInt8.random(in: 0...255) }
+        let replica = ReplicaProof.replica(device: identity.deviceID, nonce: nonce)
+        try await send(.hello(.init(replica: replica, deviceName: name, schemaHash: "test", willSend: sends, willReceive: receives, highestSeq: highestSeq)))
+        try await send(.replicaProof(nonce: nonce))
+        return replica
+    }
+
+    /// Opens a session with a hello of protocol 1.1, which proves nothing:
+    /// how a peer claims an id it did not make (`replica`).
+    func introduceUnproven(replica: ReplicaID, name: String = "prober", sends: Bool, receives: Bool) async throws {
+        try await send(.hello(.init(protocolMinor: 1, replica: replica, deviceName: name, schemaHash: "test", willSend: sends, willReceive: receives, highestSeq: 0)))
+    }
 }
 
 /// What the daemon sent, and whether it hung up.

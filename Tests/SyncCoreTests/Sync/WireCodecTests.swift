@@ -20,7 +20,7 @@ struct WireCodecTests {
             .digest(.init(buckets: [[1, 2, 3], Array(text.utf8)], highestSeq: 3, caughtUp: true)),
             .repairRequest(buckets: [0, 17, 255]),
             .repairBatch(changes: changes, last: true),
-            .ping, .pong, .goodbye(reason: text),
+            .ping, .pong, .goodbye(reason: text), .replicaProof(nonce: Array(repeating: 5, count: 16)), .replicaProof(nonce: []),
         ]
     }
 
