@@ -130,6 +130,18 @@ extension Store {
     }
 
     /// Runs `body` in one write transaction under one fresh dot and clock reading.
+    /// Raises the counter mark after a local write committed (`CounterMark`).
+    /// A failure costs only the detection of a later in-place overwrite, so
+    /// the write stands; it is logged, with what to check.
+    func markCounter(_ dot: Dot) {
+        do {
+            try CounterMark.write(dot.replica, dot.counter, for: path)
+        } catch {
+            options.logger.warning("the write is saved, but the counter mark beside the database was not updated, so a later overwrite of data.db by an older copy may go unnoticed; check the data directory's permissions and free space", metadata: [
+                "error": "\(error)"])
+        }
+    }
+
     func localTransaction(author: String, _ body: (LocalTransaction) throws -> Void) throws -> WriteReceipt {
         let wall = options.wallClock()
         let maxDrift = options.maxClockDriftMillis
@@ -163,7 +175,7 @@ extension Store {
             try db.setMeta(MetaKey.hlc, Int64(bitPattern: hlc.raw))
             return WriteReceipt(dot: tx.dot, hlc: hlc, slotsWritten: tx.writer.slotsChanged)
         }
-        if let dot = receipt.dot { CounterMark.write(dot.replica, dot.counter, for: path) }
+        if let dot = receipt.dot { markCounter(dot) }
         return receipt
     }
 }

@@ -118,7 +118,7 @@ public final class Store: Sendable {
             }
             let counter = UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0)
             if CounterMark.isBehind(replica: try db.replicaID(), counter: counter, for: path) {
-                let mark = CounterMark.read(for: path)?.counter ?? 0
+                let mark = CounterMark.read(try db.replicaID(), for: path) ?? 0
                 let replica = try Self.startNewReplica(reason: "the database went back in time: counter \(counter), but \(mark) was issued (overwritten in place by an older copy?)",
                                                        device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, in: db)
                 logger.warning("the database is older than the dots it issued (overwritten in place by a backup, or a file-system rollback): new replica id, so no dot is issued twice; restore with `syncctl snapshot restore` instead", metadata: [

@@ -139,6 +139,64 @@ struct CopyDetectionTests {
         #expect(next.dot?.replica != replica)
     }
 
+    /// The mark keeps every id's counter: a copy from before a renewal (the
+    /// file went back to an earlier id) is caught as well.
+    @Test func anOverwriteByACopyFromBeforeARenewalTakesANewId() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path("data.db")
+        let old: ReplicaID
+        do {
+            let store = try Store(path: path, deviceID: "DEV-A")
+            try store.create(ref("countries/xx"), [.set("name", .text("One"))], author: "ana")
+            old = try store.replicaID
+        }
+        try DatabaseQueue(path: path).writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        let backup = try Data(contentsOf: URL(fileURLWithPath: path))
+        do {
+            let store = try Store(path: path, deviceID: "DEV-A")
+            try store.update(ref("countries/xx"), [.set("name", .text("Two"))], author: "ana")
+            try store.startNewReplica(reason: "test")
+            try store.update(ref("countries/xx"), [.set("name", .text("Three"))], author: "ana")
+        }
+        try DatabaseQueue(path: path).writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: backup)
+        try handle.close()
+        let reopened = try Store(path: path, deviceID: "DEV-A")
+        #expect(try reopened.replicaID != old)
+        #expect(try reopened.update(ref("countries/xx"), [.set("name", .text("after"))], author: "ana").dot?.replica != old)
+    }
+
+    /// Raised, never lowered, whatever order writers reach it in; one line
+    /// per replica, newest last, at most `maxLines`.
+    @Test func theCounterMarkIsOnlyRaised() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path("data.db")
+        let a = ReplicaID(high: 1, low: 1), b = ReplicaID(high: 2, low: 2)
+        DispatchQueue.concurrentPerform(iterations: 400) { index in
+            try? CounterMark.write(a, UInt64((index * 7_919) % 400 + 1), for: path)
+        }
+        #expect(CounterMark.read(a, for: path) == 400)
+        try CounterMark.write(b, 5, for: path)
+        try CounterMark.write(a, 3, for: path)
+        #expect(CounterMark.read(a, for: path) == 400)
+        #expect(CounterMark.read(b, for: path) == 5)
+        for n in 0..<(CounterMark.maxLines + 5) { try CounterMark.write(ReplicaID(high: 9, low: UInt64(n)), 1, for: path) }
+        let text = try String(contentsOfFile: CounterMark.path(for: path), encoding: .utf8)
+        #expect(CounterMark.marks(in: text).count == CounterMark.maxLines)
+        #expect(CounterMark.read(a, for: path) == nil)
+        // A mark that cannot be written says why; the write itself stands.
+        try FileManager.default.removeItem(atPath: CounterMark.path(for: path))
+        try FileManager.default.createDirectory(atPath: CounterMark.path(for: path), withIntermediateDirectories: false)
+        #expect(throws: CounterMark.MarkError.self) { try CounterMark.write(a, 1, for: path) }
+        let store = try Store(path: dir.path("other.db"))
+        try FileManager.default.createDirectory(atPath: CounterMark.path(for: dir.path("other.db")), withIntermediateDirectories: false)
+        #expect(try store.create(ref("countries/xx"), [.set("name", .text("kept"))], author: "ana").dot != nil)
+        #expect(try store.record(ref("countries/xx"))?.value("name") == .text("kept"))
+    }
+
     /// A restore killed between the hard link and the rename leaves a second
     /// name for the live file: it is removed, never opened as another database.
     @Test func aSecondNameOfTheLiveFileIsRemovedNotMerged() throws {
