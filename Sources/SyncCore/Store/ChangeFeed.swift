@@ -24,6 +24,11 @@ extension Store {
     ///   sent us is skipped (replication-model §4 echo suppression).
     public func changes(since cursor: UInt64, maxCount: Int, maxBytes: Int, for peer: ReplicaID? = nil) throws -> ChangeBatch {
         try pool.read { db in
+            // Echo marks at or below `echoSince` were set by a device that
+            // claimed the peer's id without proof (`Store.bindPeer`).
+            let echoSince = try peer.map { peer in
+                try Int64.fetchOne(db.cachedStatement(sql: "SELECT echo_since FROM sync_peer_devices WHERE replica = ?"), arguments: [peer.data]) ?? 0
+            } ?? 0
             let statement = try db.cachedStatement(sql: """
                 SELECT f.seq, r.collection, r.record, r.slots FROM sync_feed f JOIN sync_records r ON r.id = f.record_id
                 WHERE f.seq > ? ORDER BY f.seq LIMIT ?
@@ -43,7 +48,7 @@ extension Store {
                 let blob: Data = row[3]
                 group.removeAll(keepingCapacity: true)
                 var groupBytes = 0
-                try StoredRecord.forEach([UInt8](blob), ref: ref, where: { $0 == seq && (peer == nil || $1 != peer) }) { name, slot in
+                try StoredRecord.forEach([UInt8](blob), ref: ref, where: { $0 == seq && (peer == nil || $1 != peer || seq <= echoSince) }) { name, slot in
                     let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
                     groupBytes += slot.encoded.count + ref.collection.utf8.count + ref.id.utf8.count
                         + name.field.utf8.count + name.element.utf8.count

@@ -2,10 +2,12 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 private let systemRead = Glibc.read
+private let systemWrite = Glibc.write
 private let systemClose = Glibc.close
 #elseif canImport(Darwin)
 import Darwin
 private let systemRead = Darwin.read
+private let systemWrite = Darwin.write
 private let systemClose = Darwin.close
 #endif
 
@@ -21,10 +23,12 @@ private let systemClose = Darwin.close
 /// or be taken by them as already seen and lost. On open, a counter below
 /// the mark of the same replica makes the store take a new replica id
 /// (replication-model §3.3). Keeping every id's mark catches a copy from
-/// before a renewal too. The mark is raised after each local write commits,
-/// under an exclusive `flock` (so `syncd` and `syncctl` writing at once never
-/// lower it); a missing, torn or stale (lower) mark only misses a
-/// detection, it never causes a false one.
+/// before a renewal too, and a renewal retires the old id (its mark goes to
+/// the top, so a copy that comes back to it is caught whatever its counter).
+/// The mark is raised after each local write commits, under an exclusive
+/// `flock` (so `syncd` and `syncctl` writing at once never lower it); a
+/// missing or stale (lower) mark only misses a detection, it never causes a
+/// false one.
 enum CounterMark {
     static let maxLines = 64
 
@@ -56,28 +60,55 @@ enum CounterMark {
         return marks(in: text).last { $0.replica == replica }?.counter
     }
 
-    /// Raises the mark of `replica` to `counter`. Throws (with the errno's
-    /// text) when the file cannot be opened, locked or written.
+    /// Raises the mark of `replica` to `counter`. Under an exclusive `flock`
+    /// on the mark file (re-taken if another writer replaced the file while
+    /// this one waited), the new text goes to a temporary file renamed over
+    /// the mark, so a crash or a full disk leaves the old mark whole. Throws
+    /// (with the errno's text) when the mark cannot be read or replaced.
     static func write(_ replica: ReplicaID, _ counter: UInt64, for database: String) throws {
         let file = path(for: database)
-        let fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw MarkError(file: file, step: "open", errno: errno) }
-        defer { _ = systemClose(fd) }
-        guard flock(fd, LOCK_EX) == 0 else { throw MarkError(file: file, step: "lock", errno: errno) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4_096)
         while true {
-            let count = systemRead(fd, &buffer, buffer.count)
-            if count < 0 { throw MarkError(file: file, step: "read", errno: errno) }
-            if count == 0 { break }
-            bytes += buffer.prefix(count)
-            if bytes.count > 64 * 1_024 { bytes = []; break }  // not ours: start over
+            let fd = open(file, O_RDONLY | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw MarkError(file: file, step: "open", errno: errno) }
+            defer { _ = systemClose(fd) }
+            guard flock(fd, LOCK_EX) == 0 else { throw MarkError(file: file, step: "lock", errno: errno) }
+            var locked = stat(), current = stat()
+            guard fstat(fd, &locked) == 0 else { throw MarkError(file: file, step: "stat", errno: errno) }
+            if stat(file, &current) != 0 || current.st_ino != locked.st_ino || current.st_dev != locked.st_dev { continue }
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4_096)
+            while true {
+                let count = systemRead(fd, &buffer, buffer.count)
+                if count < 0 { throw MarkError(file: file, step: "read", errno: errno) }
+                if count == 0 { break }
+                bytes += buffer.prefix(count)
+                if bytes.count > 64 * 1_024 { bytes = []; break }  // not a mark: start over
+            }
+            guard let text = raising(String(decoding: bytes, as: UTF8.self), replica: replica, to: counter) else { return }
+            let temporary = file + ".\(getpid()).tmp"
+            let out = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard out >= 0 else { throw MarkError(file: temporary, step: "create", errno: errno) }
+            let data = Array(text.utf8)
+            let written = data.withUnsafeBytes { systemWrite(out, $0.baseAddress, data.count) }
+            let writeErrno = errno
+            _ = systemClose(out)
+            guard written == data.count else {
+                unlink(temporary)
+                throw MarkError(file: temporary, step: "write", errno: writeErrno)
+            }
+            guard rename(temporary, file) == 0 else {
+                let renameErrno = errno
+                unlink(temporary)
+                throw MarkError(file: file, step: "replace", errno: renameErrno)
+            }
+            return
         }
-        guard let text = raising(String(decoding: bytes, as: UTF8.self), replica: replica, to: counter) else { return }
-        let out = Array(text.utf8)
-        guard ftruncate(fd, 0) == 0 else { throw MarkError(file: file, step: "truncate", errno: errno) }
-        let written = out.withUnsafeBytes { pwrite(fd, $0.baseAddress, out.count, 0) }
-        guard written == out.count else { throw MarkError(file: file, step: "write", errno: errno) }
+    }
+
+    /// Marks `replica` as retired: no copy of the database may come back to
+    /// it, whatever its counter (after a renewal, the id issues no more dots).
+    static func retire(_ replica: ReplicaID, for database: String) throws {
+        try write(replica, UInt64.max, for: database)
     }
 
     /// Whether the database (at `counter` under `replica`) went back in time.

@@ -148,12 +148,14 @@ extension Store {
         let maxTextBytes = options.receiveLimits.maxTextBytes
         // Checked once per transaction, not per slot: every version carries it.
         if author.utf8.contains(0) { throw StoreError.invalidEdit("the author name contains a NUL character (U+0000): fix `author` in the config.") }
+        var exhausted: ReplicaID?
         let receipt = try pool.write { db in
             var replica = try db.replicaID()
             var stored = UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0)
             if stored >= ReceiveLimits.maxCounter {
                 // Counter space used up (only a damaged file gets here): a new
                 // id rather than a trap or a reused dot.
+                exhausted = replica
                 replica = try Self.startNewReplica(reason: "counter \(stored) reached 2^63-1", device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, in: db)
                 stored = 0
             }
@@ -175,6 +177,7 @@ extension Store {
             try db.setMeta(MetaKey.hlc, Int64(bitPattern: hlc.raw))
             return WriteReceipt(dot: tx.dot, hlc: hlc, slotsWritten: tx.writer.slotsChanged)
         }
+        if let exhausted { retireInMark(exhausted) }
         if let dot = receipt.dot { markCounter(dot) }
         return receipt
     }

@@ -43,7 +43,13 @@ extension Store {
                     return .accepted
                 }
                 guard proven, !recordedProven else { return .conflicting(recordedDevice: recorded) }
-                try db.execute(sql: "UPDATE sync_peer_devices SET device = ?, proven = 1 WHERE replica = ?", arguments: [device, replica.data])
+                // What the squatter left under this id is not the owner's: its
+                // cursor (the owner's feed would be pulled from the wrong
+                // place) and its echo marks (slots it sent would never be sent
+                // to the owner). Both go, in the same transaction.
+                try db.execute(sql: "UPDATE sync_peer_devices SET device = ?, proven = 1, echo_since = ? WHERE replica = ?",
+                               arguments: [device, try Database.highestSeq(db), replica.data])
+                try db.execute(sql: "DELETE FROM sync_cursors WHERE peer = ?", arguments: [replica.data])
                 return .reclaimed(previousDevice: recorded)
             }
             try db.execute(sql: "INSERT INTO sync_peer_devices(replica, device, first_seen, proven) VALUES (?, ?, ?, ?)",

@@ -28,6 +28,8 @@ public struct ApplyReport: Hashable, Sendable {
     /// Set when the batch carried our own replica id with a counter we never
     /// issued: the store took this new replica id in the same transaction.
     public var renewedReplica: ReplicaID?
+    /// The id it replaced (retired in the counter mark once committed).
+    public var retiredReplica: ReplicaID?
 }
 
 extension Store {
@@ -46,7 +48,11 @@ extension Store {
     /// a NUL in a slot's name, an oversized value) is refused whole with
     /// `StoreError.batchRefused`, before anything is written.
     @discardableResult
-    public func apply(_ changes: [SlotChange], from peer: ReplicaID?, cursor: UInt64? = nil) throws -> ApplyReport {
+    ///   - device: the device the session proved (given by sessions): the
+    ///     batch is refused if `peer` is no longer bound to it (a proven owner
+    ///     took the id back, replication-model §3.3), so a squatter's session
+    ///     cannot set the owner's cursor or echo marks after that.
+    public func apply(_ changes: [SlotChange], from peer: ReplicaID?, device: String? = nil, cursor: UInt64? = nil) throws -> ApplyReport {
         let limits = options.receiveLimits
         if let refusal = ReceivedStateCheck.refusal(for: changes, limits: limits) {
             throw StoreError.batchRefused(refusal)
@@ -56,7 +62,12 @@ extension Store {
         }
         let wall = options.wallClock()
         let maxDrift = options.maxClockDriftMillis
-        return try pool.write { db in
+        let report = try pool.write { db -> ApplyReport in
+            if let peer, let device,
+               let bound = try String.fetchOne(db, sql: "SELECT device FROM sync_peer_devices WHERE replica = ?", arguments: [peer.data]),
+               !bound.utf8.elementsEqual(device.utf8) {
+                throw StoreError.bindingMoved(replica: peer, device: bound)
+            }
             let writer = try SlotWriter(db: db, schema: schema)
             var report = ApplyReport()
             // Our own replica id with a counter we never issued: someone else
@@ -67,6 +78,7 @@ extension Store {
             let storedCounter = UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0)
             let claimed = ReceivedStateCheck.highestCounter(of: storedReplica, in: changes)
             if claimed > storedCounter {
+                report.retiredReplica = storedReplica
                 report.renewedReplica = try Self.startNewReplica(
                     reason: "replica \(storedReplica) came back from \(peer.map { "peer \($0)" } ?? "a batch") with counter \(claimed) above ours (\(storedCounter)): another database issues dots under it",
                     device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, in: db)
@@ -146,6 +158,8 @@ extension Store {
             }
             return report
         }
+        if let retired = report.retiredReplica { retireInMark(retired) }
+        return report
     }
 
     /// The seq of `peer`'s feed up to which this replica has merged (0 if never).

@@ -79,7 +79,8 @@ public final class Store: Sendable {
         if movingFromFormatOne {
             logger.notice("moved the database to format 2", metadata: ["path": "\(path)", "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(started)))"])
         }
-        try pool.write { db in
+        let retired = try pool.write { db -> ReplicaID? in
+            let before = try db.meta(MetaKey.replica).isNull ? nil : try db.replicaID()
             if let format = Int.fromDatabaseValue(try db.meta(MetaKey.format)), format > StoreTables.formatVersion {
                 throw StoreError.unsupportedFormat(path: path, found: format, supported: StoreTables.formatVersion)
             }
@@ -126,7 +127,10 @@ public final class Store: Sendable {
             }
             try db.setMeta(MetaKey.schemaHash, schema.hash)
             try CollectionViews(schema: schema).prepare(in: db)
+            let now = try db.replicaID()
+            return before.flatMap { $0 == now ? nil : $0 }
         }
+        if let retired { retireInMark(retired) }
         // Setting up may have rewritten the whole file in one transaction
         // (the move from format 1, a view rebuild): do not keep a WAL of that
         // size for as long as the store is open.
@@ -188,9 +192,11 @@ public final class Store: Sendable {
     @discardableResult
     public func startNewReplica(reason: String) throws -> ReplicaID {
         let wall = options.wallClock()
-        return try pool.write { db in
-            try Self.startNewReplica(reason: reason, device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, in: db)
+        let (old, new) = try pool.write { db in
+            (try db.replicaID(), try Self.startNewReplica(reason: reason, device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, in: db))
         }
+        retireInMark(old)
+        return new
     }
 
     static func startNewReplica(reason: String, device: String?, at wall: UInt64, in db: Database) throws -> ReplicaID {
@@ -198,6 +204,17 @@ public final class Store: Sendable {
         try db.setMeta(MetaKey.counter, 0)
         try logReplica(replica, device: device, reason: reason, at: wall, in: db)
         return replica
+    }
+
+    /// After a renewal committed: the old id issues no more dots, so a copy
+    /// of the database that comes back to it is caught (`CounterMark`).
+    func retireInMark(_ replica: ReplicaID) {
+        do {
+            try CounterMark.retire(replica, for: path)
+        } catch {
+            options.logger.warning("the new replica id is saved, but the counter mark could not retire the old one, so a later overwrite of data.db by an older copy may go unnoticed; check the data directory's permissions and free space", metadata: [
+                "error": "\(error)"])
+        }
     }
 
     /// Records a new replica id: derived from `device` with a fresh nonce

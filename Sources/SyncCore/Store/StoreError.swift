@@ -10,6 +10,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case cannotOpen(path: String, reason: String)
     /// A received batch broke a limit of `ReceiveLimits`; nothing of it was stored.
     case batchRefused(BatchRefusal)
+    /// The sending session's replica id is now bound to another device.
+    case bindingMoved(replica: ReplicaID, device: String)
     /// The wall clock is further behind the last stamped change than the drift cap.
     case clockBehind(millis: UInt64, limit: UInt64)
     /// A local write of a value larger than the limit.
@@ -34,6 +36,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
             return "database \(path) has format \(found), this build reads up to \(supported): upgrade syncd/syncctl."
         case .cannotOpen(let path, let reason):
             return "cannot open database \(path): \(reason)"
+        case .bindingMoved(let replica, let device):
+            return "replica id \(replica) is now bound to device \(device), which proved it: this session had claimed it without proof"
         case .batchRefused(let refusal):
             return "refused a received batch, nothing of it was stored: \(refusal)"
         case .clockBehind(let millis, let limit):

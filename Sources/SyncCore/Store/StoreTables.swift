@@ -76,6 +76,9 @@ enum StoreTables {
         migrator.registerMigration("v4 replica proofs") { db in
             // Additive: a build without it inserts bindings with proven = 0.
             try db.execute(sql: "ALTER TABLE sync_peer_devices ADD COLUMN proven INTEGER NOT NULL DEFAULT 0")
+            // Echo marks of the replica set at or below this seq were set by a
+            // device that had claimed the id without proof: not honoured.
+            try db.execute(sql: "ALTER TABLE sync_peer_devices ADD COLUMN echo_since INTEGER NOT NULL DEFAULT 0")
         }
         return migrator
     }

@@ -172,11 +172,12 @@ final class PeerSession: @unchecked Sendable {
     private func merge(_ changes: [SlotChange], cursor: UInt64?) async throws -> ApplyReport {
         let store = self.store
         let replica = peerReplica
+        let device = peer.deviceID.description
         let started = ContinuousClock.now
         let (report, highest): (ApplyReport, UInt64)
         do {
             (report, highest) = try await Blocking.run {
-                let report = try store.apply(changes, from: replica, cursor: cursor)
+                let report = try store.apply(changes, from: replica, device: device, cursor: cursor)
                 return (report, try store.highestSeq())
             }
         } catch StoreError.batchRefused(let refusal) {
