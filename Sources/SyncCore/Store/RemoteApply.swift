@@ -78,6 +78,18 @@ extension Store {
             let storedCounter = UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0)
             let claimed = ReceivedStateCheck.highestCounter(of: storedReplica, in: changes)
             if claimed > storedCounter {
+                // One such renewal per interval: each costs every peer a pull
+                // of our whole feed, and a hostile peer learns the new id at
+                // once. Evidence inside the interval refuses its batch
+                // (nothing stored, the feed waits), so no dot of ours collides.
+                let last = UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.ownIdRenewedAt)) ?? 0)
+                let interval = options.ownIdRenewalIntervalMillis
+                if last > 0, wall < last &+ interval, wall >= last {
+                    let slot = changes.first { ReceivedStateCheck.highestCounter(of: storedReplica, in: [$0]) > storedCounter }?.key
+                        ?? SlotKey(collection: "", record: "", field: "")
+                    throw StoreError.batchRefused(BatchRefusal(slot: slot, reason: "carries our replica id \(storedReplica) with counter \(claimed) above ours (\(storedCounter)), \((wall - last) / 1_000) s after the last new id taken for the same reason (at most one per \(interval / 1_000) s); refused until then"))
+                }
+                try db.setMeta(MetaKey.ownIdRenewedAt, Int64(wall))
                 report.retiredReplica = storedReplica
                 report.renewedReplica = try Self.startNewReplica(
                     reason: "replica \(storedReplica) came back from \(peer.map { "peer \($0)" } ?? "a batch") with counter \(claimed) above ours (\(storedCounter)): another database issues dots under it",

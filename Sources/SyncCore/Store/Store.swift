@@ -30,6 +30,12 @@ public final class Store: Sendable {
         /// What a received state may hold (replication-model §2.5); the text
         /// limit also bounds local writes.
         public var receiveLimits = ReceiveLimits()
+        /// At most one new replica id per this many milliseconds because a
+        /// received batch carried our id with a counter we never issued
+        /// (replication-model §3.3): each renewal makes every peer pull our
+        /// whole feed again, and a peer could otherwise force one per batch.
+        /// Evidence within the interval refuses its batch instead.
+        public var ownIdRenewalIntervalMillis: UInt64 = 10 * 60 * 1_000
 
         public init() {}
     }

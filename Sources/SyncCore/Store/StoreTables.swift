@@ -98,6 +98,8 @@ enum MetaKey {
     static let fileIdentity = "file_identity"
     /// The nonce the replica id was derived with (`ReplicaProof`); absent for a random id.
     static let replicaNonce = "replica_nonce"
+    /// Wall millis of the last renewal forced by a received batch (`Store.apply`).
+    static let ownIdRenewedAt = "own_id_renewed_at"
 }
 
 extension Database {

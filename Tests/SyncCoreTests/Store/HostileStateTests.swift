@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import GRDB
 import Testing
 @testable import SyncCore
@@ -49,6 +50,29 @@ struct HostileStateTests {
         #expect(try peer.record(ref("countries/yy"))?.value("name") == .text("Kept"))
         let log = try store.read { try String.fetchAll($0, sql: "SELECT reason FROM sync_replica_log ORDER BY started_at, rowid") }
         #expect(log.contains { $0.contains("counter 1000 above ours") })
+    }
+
+    /// A peer that learns each new id and claims it again cannot make us
+    /// renew (and every peer re-pull our feed) more than once per interval.
+    @Test func renewalsForcedByPeersAreRateLimited() throws {
+        let dir = TemporaryDirectory()
+        let now = Mutex<UInt64>(1_767_225_600_000)
+        var options = Store.Options()
+        options.wallClock = { now.withLock { $0 } }
+        let store = try dir.store(options: options)
+        let first = try store.replicaID
+        let renewed = try #require(try store.apply([SlotChange(key: key, state: state(first, 50))], from: replica(4)).renewedReplica)
+        now.withLock { $0 += 60_000 }
+        // Claimed again a minute later: refused whole, the id stays.
+        #expect(throws: StoreError.self) { try store.apply([SlotChange(key: key, state: state(renewed, 50))], from: replica(4)) }
+        #expect(try store.replicaID == renewed)
+        #expect(try !store.slotState(key).versions.contains { $0.dot.replica == renewed })
+        // Local writes go on under the id, above anything stored.
+        #expect(try store.create(ref("countries/yy"), [.set("name", .text("Y"))], author: "ana").dot?.replica == renewed)
+        // After the interval, the evidence renews again.
+        now.withLock { $0 += options.ownIdRenewalIntervalMillis }
+        #expect(try store.apply([SlotChange(key: key, state: state(renewed, 50))], from: replica(4)).renewedReplica != nil)
+        #expect(try store.replicaID != renewed)
     }
 
     @Test func theLargestCounterStillLetsLocalWritesGoOn() throws {
