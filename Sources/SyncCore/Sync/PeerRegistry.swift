@@ -102,10 +102,7 @@ public actor PeerRegistry {
             sessions[device] = (session, dialedBy)
             return nil
         }
-        let preferred = min(existing.dialedBy.description, dialedBy.description)
-        if existing.dialedBy.description == preferred {
-            return session
-        }
+        guard HelloRules.replaces(existingDialedBy: existing.dialedBy, newDialedBy: dialedBy) else { return session }
         sessions[device] = (session, dialedBy)
         return existing.id
     }

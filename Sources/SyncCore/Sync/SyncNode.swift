@@ -219,57 +219,39 @@ public final class SyncNode: Sendable {
                 await registry.admit(peer, viaTeamCA: connection.viaTeamCA)
                 peerName = peer.name
                 if !dialedByUs { try await outbound.write(.hello(hello(for: peer, replica: own.replica))) }
-                guard theirs.protocolMajor == SyncMessage.protocolMajor else {
-                    let reason = "protocol version \(theirs.protocolMajor).\(theirs.protocolMinor) is not supported; this daemon speaks \(SyncMessage.protocolMajor).x"
-                    try? await outbound.write(.goodbye(reason: reason))
-                    throw SessionError.refused(reason)
-                }
                 // Protocol 1.2: each side proves its replica id (replication-model §3.3).
                 var theirNonce: [UInt8]?
-                if theirs.protocolMinor >= ReplicaProof.firstMinor {
+                if theirs.protocolMajor == SyncMessage.protocolMajor, HelloRules.expectsProof(from: theirs) {
                     try await outbound.write(.replicaProof(nonce: own.nonce ?? []))
                     guard let next = try await iterator.next() else { throw SessionError.closedByPeer("connection closed before the replica proof") }
                     guard case .replicaProof(let nonce) = next else {
                         if case .goodbye(let reason) = next { throw SessionError.closedByPeer(SessionError.bounded(reason)) }
                         throw SessionError.protocolViolation("expected replica-proof after the hellos, got \(next.kind)")
                     }
-                    theirNonce = nonce.isEmpty ? nil : nonce
+                    theirNonce = nonce
                 }
-                let ownReplica = own.replica
-                guard theirs.replica != ownReplica else {
-                    await registry.countRefusedReplica()
-                    let reason = "peer uses this daemon's own replica id \(ownReplica.short): a copied database?"
+                func refuse(_ reason: String, countsAsReplica: Bool) async throws -> Never {
+                    if countsAsReplica { await registry.countRefusedReplica() }
                     try? await outbound.write(.goodbye(reason: reason))
                     throw SessionError.refused(reason)
                 }
-                let proof = ReplicaProof.judge(replica: theirs.replica, minor: theirs.protocolMinor, nonce: theirNonce, device: device)
-                if case .failed(let why) = proof {
-                    await registry.countRefusedReplica()
-                    let reason = "replica proof failed: \(why)"
-                    try? await outbound.write(.goodbye(reason: reason))
-                    throw SessionError.refused(reason)
+                let proven: Bool
+                switch HelloRules.admit(theirs, ownReplica: own.replica, proofNonce: theirNonce, device: device) {
+                case .refuse(let reason, let countsAsReplica): try await refuse(reason, countsAsReplica: countsAsReplica)
+                case .bind(let isProven): proven = isProven
                 }
                 let store = self.store
-                let binding = try await Blocking.run { try store.bindPeer(replica: theirs.replica, device: device.description, proven: proof == .proven) }
-                if case .ours = binding {
-                    await registry.countRefusedReplica()
-                    let reason = "peer presents replica id \(theirs.replica), which this database had itself: a copy of this database, or a peer posing as it"
-                    try? await outbound.write(.goodbye(reason: reason))
-                    throw SessionError.refused(reason)
-                }
-                if case .reclaimed(let previous) = binding {
+                let binding = try await Blocking.run { try store.bindPeer(replica: theirs.replica, device: device.description, proven: proven) }
+                switch HelloRules.verdict(on: binding, replica: theirs.replica, device: device) {
+                case .refuse(let reason): try await refuse(reason, countsAsReplica: true)
+                case .accept: break
+                case .acceptTakingBack(let previous):
                     await registry.countRefusedReplica()
                     logger.warning("replica id was bound, without proof, to another device; this device proved it, so the binding moves and the other device is refused from now on", metadata: [
                         "replica": "\(theirs.replica)", "device": "\(device)", "previous_device": "\(previous)"])
                     if let previousDevice = DeviceID(previous), let squatter = await registry.session(of: previousDevice) {
                         await closeSession(squatter)
                     }
-                }
-                if case .conflicting(let recorded) = binding {
-                    await registry.countRefusedReplica()
-                    let reason = "replica id \(theirs.replica) was seen before with device \(recorded), now presented by \(device)"
-                    try? await outbound.write(.goodbye(reason: reason))
-                    throw SessionError.refused(reason)
                 }
                 if theirs.schemaHash != store.schema.hash {
                     logger.warning("peer runs a different schema: its changes are kept, and those that fail ours are reported",
