@@ -79,7 +79,7 @@ final class IdleTimeoutHandler: ChannelInboundHandler, @unchecked Sendable {
 }
 
 /// Why a session ended.
-public enum SessionError: Error, CustomStringConvertible {
+public enum SessionError: Error, Equatable, CustomStringConvertible {
     case idle(seconds: Double)
     case protocolViolation(String)
     case refused(String)

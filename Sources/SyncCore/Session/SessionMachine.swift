@@ -1,0 +1,522 @@
+/// The rules of one session after the hellos, as a state machine without
+/// I/O, clock or randomness (docs/protocol.md, "A session"; replication-model
+/// §4). A driver feeds it events (a message received, a merge finished, a
+/// feed page read, a local commit, a timer) and carries out the actions it
+/// returns (send, merge, read the feed, read a digest, wake me at, close).
+/// `PeerSession` drives it over NIO; the simulator drives it over a
+/// simulated network with real stores.
+///
+/// Bounds (operations, "Limits"): at most `outboxLimit` messages queued
+/// for a peer that does not read; at most `inboundQueueLimit` pulls, batches
+/// and digest reports waiting; one merge, one feed read, one digest read at
+/// a time; repair requests of at most `maxRepairBuckets` buckets, served at
+/// most `repairsPerMinute` a minute, a page at a time.
+public struct SessionMachine: Sendable {
+    /// Milliseconds on a monotonic clock the driver chooses (the simulator's
+    /// virtual clock, or `ContinuousClock` since the session started).
+    public typealias Millis = UInt64
+
+    public struct Settings: Sendable, Equatable {
+        /// We answer the peer's pulls (our mode sends, its hello receives).
+        public var sends: Bool
+        /// We pull from the peer (our mode receives, its hello sends).
+        public var receives: Bool
+        /// The peer decodes tabled batches (minor ≥ 1).
+        public var tabled: Bool
+        public var batchMaxSlots: Int
+        public var batchMaxBytes: Int
+        public var maxFrameBytes: Int
+        public var digestIntervalMillis: Millis
+        public var keepaliveMillis: Millis
+
+        public init(sends: Bool, receives: Bool, tabled: Bool, batchMaxSlots: Int, batchMaxBytes: Int, maxFrameBytes: Int,
+                    digestIntervalMillis: Millis, keepaliveMillis: Millis) {
+            self.sends = sends
+            self.receives = receives
+            self.tabled = tabled
+            self.batchMaxSlots = batchMaxSlots
+            self.batchMaxBytes = batchMaxBytes
+            self.maxFrameBytes = maxFrameBytes
+            self.digestIntervalMillis = digestIntervalMillis
+            self.keepaliveMillis = keepaliveMillis
+        }
+
+        /// The most bytes of states a batch may carry, either way: a batch
+        /// must fit our own frame limit, whatever the sender's batch size.
+        var batchBytes: Int { min(batchMaxBytes, maxFrameBytes / 2) }
+    }
+
+    /// Messages queued for a peer before it counts as not reading.
+    public static let outboxLimit = 64
+    /// Requests of one kind a peer may have waiting with us.
+    public static let inboundQueueLimit = 4
+    /// Buckets one repair request may name (an honest peer asks for at most 32).
+    public static let maxRepairBuckets = 32
+    /// Repair requests served per minute; more wait for the minute.
+    public static let repairsPerMinute = 4
+    /// Repair pages are read only while fewer messages than this wait to be written.
+    static let repairRoom = 4
+    /// How soon a digest check skipped for changes in flight is first tried again.
+    public static let digestRetryMillis: Millis = 2_000
+    /// How long a held pull may sit on a cursor advanced only over echoes.
+    public static let echoCursorMillis: Millis = 1_000
+
+    /// What happens to the machine from outside.
+    public enum Event: Sendable {
+        /// The hellos are done: start pulling, serving and checking.
+        case start(highestSeq: UInt64)
+        case received(SyncMessage)
+        /// Our stored cursor for the peer (after `loadCursor`).
+        case cursorLoaded(UInt64)
+        /// A `merge` finished; `changed` slots changed.
+        case merged(changed: Int)
+        /// A `readFeed` finished.
+        case feedRead(changes: [SlotChange], cursor: UInt64, hasMore: Bool)
+        /// Something committed locally (or was merged from any peer): the
+        /// highest seq now.
+        case committed(highestSeq: UInt64)
+        /// A `readHighestSeq` (for a digest question) finished.
+        case highestSeqRead(UInt64)
+        /// A `readDigestPoint` finished.
+        case digestPointRead(Store.DigestPoint, forAnswer: Bool)
+        /// A `readRepairPage` finished.
+        case repairPageRead(changes: [SlotChange], next: Int64?)
+        /// One queued message was handed to the connection.
+        case written
+        /// `syncctl sync`: check digests now.
+        case syncRequested
+        /// Time passed (at a `wake` the machine asked for, or any other time).
+        case tick
+    }
+
+    /// What the driver is to do, in order.
+    public enum Action: Sendable, Equatable {
+        case send(SyncMessage)
+        case loadCursor
+        /// Merge `changes` from the peer, storing `cursor` with them (nil for repairs).
+        case merge([SlotChange], cursor: UInt64?)
+        case readFeed(since: UInt64, maxCount: Int, maxBytes: Int)
+        case readHighestSeq
+        /// Read digest, highest seq and cursor in one transaction: to answer
+        /// the peer's question (`forAnswer`), or to compare with its answer.
+        case readDigestPoint(forAnswer: Bool)
+        case readRepairPage(buckets: [UInt8], after: Int64, maxCount: Int, maxBytes: Int)
+        /// Fold a database kept aside by a restore back in (after catching up).
+        case mergeKeptAside
+        /// Deliver a `tick` at this time (earliest wins; later ones may be dropped).
+        case wake(at: Millis)
+        case close(SessionError)
+        case report(Report)
+    }
+
+    /// What the driver logs, counts and shows in `syncctl status`.
+    public enum Report: Sendable, Equatable {
+        /// A pull's answer was merged: where the peer's feed stands.
+        case pulled(cursor: UInt64, remoteHighestSeq: UInt64, caughtUp: Bool, slots: Int, changed: Int)
+        /// Caught up with the peer after a catch-up of `received` slots.
+        case caughtUp(received: Int, changed: Int, cursor: UInt64, millis: Millis)
+        case sentSlots(Int)
+        case digestMatched
+        case digestSkipped
+        case digestMismatch(buckets: Int)
+        case repairSent(buckets: Int, slots: Int)
+        case repairReceived(changed: Int)
+        /// A repair request waits for the per-minute limit.
+        case repairDelayed
+    }
+
+    public let settings: Settings
+    public private(set) var now: Millis
+    /// The inbound half is read only while this holds: a merge of a repair
+    /// batch or the answer to a digest question is in progress (the peer
+    /// waits for us, as it would on a slow socket).
+    public var readsInbound: Bool { inline == nil && !closed }
+    public private(set) var closed = false
+    /// Messages queued for writing.
+    public private(set) var queued = 0
+
+    private var highestSeq: UInt64 = 0
+    private var started = false
+    private var inline: Inline?
+    private enum Inline: Equatable { case repairMerge(last: Bool), digestAnswer(theirHighest: UInt64) }
+
+    // Puller.
+    private var requested: UInt64?
+    private var cursorLoading = false
+    private var waitNext = false
+    private var batches: [SyncMessage.Batch] = []
+    private var merging: SyncMessage.Batch?
+    private var catchUp: (started: Millis, received: Int, changed: Int) = (0, 0, 0)
+    private var caughtUp = false
+
+    // Server.
+    private struct Pull: Equatable { var cursor: UInt64; var maxCount: UInt32; var maxBytes: UInt32; var wait: Bool }
+    private var pulls: [Pull] = []
+    private var serving: Pull?
+    private var servingCursor: UInt64 = 0
+    private var feedReading = false
+    private var holding = false
+    private var echoDeadline: Millis?
+
+    // Repairs we serve.
+    private var repairs: [[UInt8]] = []
+    private var repairing: (buckets: [UInt8], after: Int64, total: Int)?
+    private var repairReading = false
+    private var repairsServed: [Millis] = []
+
+    // Digest checks we make.
+    private enum Digest: Equatable { case idle, readingAsked, awaiting(asked: UInt64), readingLocal(asked: UInt64) }
+    private var digest = Digest.idle
+    private var reports: [SyncMessage.DigestReport] = []
+    private var nextCheck: Millis = 0
+    private var retryMillis = SessionMachine.digestRetryMillis
+    private var syncRequested = false
+    private var pendingReport: SyncMessage.DigestReport?
+
+    private var nextPing: Millis = 0
+
+    public init(settings: Settings, now: Millis) {
+        self.settings = settings
+        self.now = now
+    }
+
+    /// Feeds one event at time `now` (never earlier than the last) and returns what to do.
+    public mutating func handle(_ event: Event, at now: Millis) -> [Action] {
+        self.now = max(self.now, now)
+        guard !closed else { return [] }
+        var out = Output()
+        step(event, &out)
+        if !closed { advance(&out) }
+        if let error = out.failure {
+            closed = true
+            return out.actions + [.close(error)]
+        }
+        return out.actions
+    }
+
+    private struct Output {
+        var actions: [Action] = []
+        var failure: SessionError?
+    }
+
+    // MARK: - Events
+
+    private mutating func step(_ event: Event, _ out: inout Output) {
+        switch event {
+        case .start(let highest):
+            guard !started else { return }
+            started = true
+            highestSeq = highest
+            nextCheck = now + settings.digestIntervalMillis
+            nextPing = now + settings.keepaliveMillis
+        case .received(let message):
+            receive(message, &out)
+        case .cursorLoaded(let cursor):
+            cursorLoading = false
+            if requested == nil { pull(from: cursor, wait: waitNext, &out) }
+        case .merged(let changed):
+            mergeFinished(changed: changed, &out)
+        case .feedRead(let changes, let cursor, let hasMore):
+            feedReading = false
+            feedRead(changes: changes, cursor: cursor, hasMore: hasMore, &out)
+        case .committed(let highest):
+            highestSeq = max(highestSeq, highest)
+        case .highestSeqRead(let asked):
+            guard digest == .readingAsked else { return }
+            send(.digestRequest(highestSeq: asked), &out)
+            digest = .awaiting(asked: asked)
+        case .digestPointRead(let point, let forAnswer):
+            digestPointRead(point, forAnswer: forAnswer, &out)
+        case .repairPageRead(let changes, let next):
+            repairReading = false
+            guard var current = repairing else { return }
+            current.total += changes.count
+            send(.repairBatch(changes: changes, last: next == nil), &out)
+            if let next {
+                current.after = next
+                repairing = current
+            } else {
+                repairing = nil
+                out.actions.append(.report(.repairSent(buckets: current.buckets.count, slots: current.total)))
+            }
+        case .written:
+            queued = max(0, queued - 1)
+        case .syncRequested:
+            syncRequested = true
+        case .tick:
+            break
+        }
+    }
+
+    private mutating func receive(_ message: SyncMessage, _ out: inout Output) {
+        switch message {
+        case .ping:
+            send(.pong, &out)
+        case .pong:
+            break
+        case .pull(let cursor, let maxCount, let maxBytes, let wait):
+            guard settings.sends else { return fail(.protocolViolation("pulled, but this daemon does not send to the peer"), &out) }
+            guard cursor <= ReceiveLimits.maxCounter else { return fail(.protocolViolation("pull from seq \(cursor), above 2^63-1"), &out) }
+            guard pulls.count < Self.inboundQueueLimit else { return fail(.protocolViolation("more than \(Self.inboundQueueLimit) pulls outstanding"), &out) }
+            pulls.append(Pull(cursor: cursor, maxCount: maxCount, maxBytes: maxBytes, wait: wait))
+        case .batch(let batch):
+            guard settings.receives else { return fail(.protocolViolation("sent a batch, but this daemon does not take changes from the peer"), &out) }
+            guard batches.count < Self.inboundQueueLimit else { return fail(.protocolViolation("more than \(Self.inboundQueueLimit) batches outstanding"), &out) }
+            batches.append(batch)
+        case .digestRequest(let theirHighest):
+            guard settings.sends else {
+                // Our digest tells what we hold: not for a peer we do not
+                // send to. An empty report answers without telling.
+                return send(.digest(SyncMessage.DigestReport(buckets: [], highestSeq: 0, caughtUp: false)), &out)
+            }
+            // Digest, seq and cursor from one read: answered before the next message is read.
+            inline = .digestAnswer(theirHighest: theirHighest)
+            out.actions.append(.readDigestPoint(forAnswer: true))
+        case .digest(let report):
+            guard reports.count < Self.inboundQueueLimit else { return fail(.protocolViolation("more than \(Self.inboundQueueLimit) digests outstanding"), &out) }
+            reports.append(report)
+        case .repairRequest(let buckets):
+            guard settings.sends else { return fail(.protocolViolation("asked for a repair, but this daemon does not send to the peer"), &out) }
+            guard buckets.count <= Self.maxRepairBuckets else {
+                return fail(.protocolViolation("repair request for \(buckets.count) buckets (limit \(Self.maxRepairBuckets))"), &out)
+            }
+            guard repairs.count < Self.inboundQueueLimit else { return fail(.protocolViolation("more than \(Self.inboundQueueLimit) repair requests outstanding"), &out) }
+            repairs.append(buckets)
+        case .repairBatch(let changes, let last):
+            guard settings.receives else { return fail(.protocolViolation("sent a repair batch, but this daemon does not take changes from the peer"), &out) }
+            inline = .repairMerge(last: last)
+            out.actions.append(.merge(changes, cursor: nil))
+        case .hello:
+            fail(.protocolViolation("a second hello"), &out)
+        case .replicaProof:
+            fail(.protocolViolation("a replica proof after the session started"), &out)
+        case .goodbye(let reason):
+            fail(.closedByPeer(SessionError.bounded(reason)), &out)
+        }
+    }
+
+    // MARK: - Puller
+
+    private mutating func pull(from cursor: UInt64, wait: Bool, _ out: inout Output) {
+        send(.pull(cursor: cursor, maxCount: UInt32(clamping: settings.batchMaxSlots), maxBytes: UInt32(clamping: settings.batchBytes), wait: wait), &out)
+        requested = cursor
+    }
+
+    private mutating func mergeFinished(changed: Int, _ out: inout Output) {
+        if case .repairMerge(let last) = inline {
+            inline = nil
+            if last { out.actions.append(.report(.repairReceived(changed: changed))) }
+            return
+        }
+        guard let batch = merging else { return }
+        merging = nil
+        catchUp.received += batch.changes.count
+        catchUp.changed += changed
+        finishBatch(batch, changed: changed, &out)
+    }
+
+    /// After a pull's answer is merged (or needed no merge).
+    private mutating func finishBatch(_ batch: SyncMessage.Batch, changed: Int, _ out: inout Output) {
+        if !waitNext && !batch.hasMore {
+            out.actions.append(.report(.caughtUp(received: catchUp.received, changed: catchUp.changed, cursor: batch.cursor,
+                                                 millis: now - catchUp.started)))
+            out.actions.append(.mergeKeptAside)
+        }
+        waitNext = !batch.hasMore
+        caughtUp = !batch.hasMore
+        out.actions.append(.report(.pulled(cursor: batch.cursor, remoteHighestSeq: max(batch.highestSeq, batch.cursor), caughtUp: caughtUp,
+                                           slots: batch.changes.count, changed: changed)))
+    }
+
+    // MARK: - Server
+
+    private mutating func feedRead(changes: [SlotChange], cursor: UInt64, hasMore: Bool, _ out: inout Output) {
+        guard let pull = serving else { return }
+        if changes.isEmpty && pull.wait {
+            // Nothing to send, or only echoes of what this peer sent us: keep
+            // holding the pull rather than answer with an empty batch (a frame
+            // each way per write). An advance over echoes is told within
+            // `echoCursorMillis` if no real change carries it sooner, so the
+            // peer's cursor, which gates digest checks, still catches up.
+            servingCursor = cursor
+            if hasMore { return readFeed(&out) }
+            if cursor == pull.cursor {
+                holding = true
+                return
+            }
+            let deadline = echoDeadline ?? now + Self.echoCursorMillis
+            echoDeadline = deadline
+            if now < deadline {
+                holding = true
+                return
+            }
+        }
+        send(.batch(.init(changes: changes, cursor: cursor, hasMore: hasMore, highestSeq: highestSeq, tabled: settings.tabled)), &out)
+        if !changes.isEmpty { out.actions.append(.report(.sentSlots(changes.count))) }
+        serving = nil
+        holding = false
+        echoDeadline = nil
+    }
+
+    private mutating func readFeed(_ out: inout Output) {
+        guard let pull = serving else { return }
+        feedReading = true
+        holding = false
+        let maxCount = Int(min(pull.maxCount, UInt32(clamping: settings.batchMaxSlots)))
+        let maxBytes = Int(min(pull.maxBytes, UInt32(clamping: settings.batchBytes)))
+        out.actions.append(.readFeed(since: servingCursor, maxCount: max(1, maxCount), maxBytes: max(1_024, maxBytes)))
+    }
+
+    // MARK: - Digest checks
+
+    private mutating func digestPointRead(_ point: Store.DigestPoint, forAnswer: Bool, _ out: inout Output) {
+        if forAnswer {
+            guard case .digestAnswer(let theirHighest) = inline else { return }
+            inline = nil
+            return send(.digest(SyncMessage.DigestReport(buckets: point.digest.buckets, highestSeq: point.highestSeq,
+                                                         caughtUp: point.cursor >= theirHighest)), &out)
+        }
+        guard case .readingLocal(let asked) = digest, let report = pendingReport else { return }
+        digest = .idle
+        pendingReport = nil
+        // Compare only two states that hold the same changes (replication-model §4.5).
+        guard DigestComparison.comparable(askedAt: asked, report: report, local: point) else {
+            // Changes in flight: try again soon, backing off (2 s, 4 s, … up
+            // to the interval) so a steadily busy link does not pay a round
+            // trip every 2 s.
+            out.actions.append(.report(.digestSkipped))
+            nextCheck = now + retryMillis
+            retryMillis = min(retryMillis * 2, settings.digestIntervalMillis)
+            return
+        }
+        retryMillis = Self.digestRetryMillis
+        let differing = point.digest.differingBuckets(from: StateDigest(buckets: report.buckets))
+        guard !differing.isEmpty else { return out.actions.append(.report(.digestMatched)) }
+        out.actions.append(.report(.digestMismatch(buckets: differing.count)))
+        send(.repairRequest(buckets: differing.prefix(Self.maxRepairBuckets).map { UInt8($0) }), &out)
+    }
+
+    // MARK: - Moving on
+
+    /// Starts whatever can start now, and asks to be woken for what waits on time.
+    private mutating func advance(_ out: inout Output) {
+        guard started else { return }
+        var wake: Millis?
+        func wakeAt(_ time: Millis) { wake = min(wake ?? time, time) }
+
+        // Keepalive.
+        if now >= nextPing {
+            send(.ping, &out)
+            nextPing = now + settings.keepaliveMillis
+        }
+        wakeAt(nextPing)
+
+        // Puller: a pull outstanding (or the cursor being read), batches merged in order.
+        if settings.receives {
+            if requested == nil && merging == nil && !cursorLoading {
+                cursorLoading = true
+                out.actions.append(.loadCursor)
+            }
+            if merging == nil, let cursor = requested, !batches.isEmpty {
+                let batch = batches.removeFirst()
+                requested = nil
+                // While this batch is merged, the peer reads and sends the next.
+                if batch.hasMore { pull(from: batch.cursor, wait: false, &out) }
+                if !batch.changes.isEmpty || batch.cursor != cursor {
+                    merging = batch
+                    out.actions.append(.merge(batch.changes, cursor: batch.cursor))
+                } else {
+                    finishBatch(batch, changed: 0, &out)
+                    if requested == nil && !cursorLoading {
+                        cursorLoading = true
+                        out.actions.append(.loadCursor)
+                    }
+                }
+            }
+        }
+
+        // Server: one pull at a time, held while nothing new commits.
+        if settings.sends {
+            if serving == nil, !pulls.isEmpty {
+                let pull = pulls.removeFirst()
+                serving = pull
+                servingCursor = pull.cursor
+                echoDeadline = nil
+                readFeed(&out)
+            } else if holding, let pull = serving {
+                if highestSeq > servingCursor {
+                    readFeed(&out)
+                } else if let deadline = echoDeadline {
+                    if now >= deadline {
+                        send(.batch(.init(changes: [], cursor: servingCursor, hasMore: false, highestSeq: highestSeq, tabled: settings.tabled)), &out)
+                        serving = nil
+                        holding = false
+                        echoDeadline = nil
+                        _ = pull
+                    } else {
+                        wakeAt(deadline)
+                    }
+                }
+            }
+
+            // Repairs: page by page while the outbox has room, at most `repairsPerMinute` a minute.
+            if repairing == nil, !repairs.isEmpty {
+                repairsServed.removeAll { now - $0 > 60_000 }
+                if repairsServed.count >= Self.repairsPerMinute, let oldest = repairsServed.first {
+                    if !repairDelayReported {
+                        repairDelayReported = true
+                        out.actions.append(.report(.repairDelayed))
+                    }
+                    wakeAt(oldest + 60_001)
+                } else {
+                    repairDelayReported = false
+                    repairsServed.append(now)
+                    repairing = (repairs.removeFirst(), 0, 0)
+                }
+            }
+            if let current = repairing, !repairReading, queued < Self.repairRoom {
+                repairReading = true
+                out.actions.append(.readRepairPage(buckets: current.buckets, after: current.after, maxCount: max(1, settings.batchMaxSlots),
+                                                   maxBytes: settings.batchBytes))
+            }
+        }
+
+        // Digest checks: both ways only, once caught up, every interval or on request.
+        if settings.sends && settings.receives {
+            switch digest {
+            case .idle:
+                let due = now >= nextCheck
+                if (due || syncRequested) && caughtUp {
+                    syncRequested = false
+                    nextCheck = now + settings.digestIntervalMillis
+                    digest = .readingAsked
+                    out.actions.append(.readHighestSeq)
+                } else if !due {
+                    wakeAt(nextCheck)
+                }
+            case .awaiting(let asked):
+                if !reports.isEmpty {
+                    pendingReport = reports.removeFirst()
+                    digest = .readingLocal(asked: asked)
+                    out.actions.append(.readDigestPoint(forAnswer: false))
+                }
+            case .readingAsked, .readingLocal:
+                break
+            }
+        }
+
+        if queued > Self.outboxLimit { out.failure = out.failure ?? .notReading(queued: queued) }
+        if let wake { out.actions.append(.wake(at: wake)) }
+    }
+
+    private var repairDelayReported = false
+
+    private mutating func send(_ message: SyncMessage, _ out: inout Output) {
+        queued += 1
+        out.actions.append(.send(message))
+    }
+
+    private mutating func fail(_ error: SessionError, _ out: inout Output) {
+        if out.failure == nil { out.failure = error }
+    }
+}

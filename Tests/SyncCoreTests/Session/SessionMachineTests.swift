@@ -1,0 +1,116 @@
+import Testing
+@testable import SyncCore
+
+/// The session's rules without sockets, clocks or stores: each test feeds
+/// events and checks the actions (docs/protocol.md, "A session").
+@Suite("Session machine", .timeLimit(.minutes(3)))
+struct SessionMachineTests {
+    static let settings = SessionMachine.Settings(sends: true, receives: true, tabled: true, batchMaxSlots: 100, batchMaxBytes: 1 << 20,
+                                                  maxFrameBytes: 16 << 20, digestIntervalMillis: 60_000, keepaliveMillis: 10_000)
+    let change = SlotChange(key: SlotKey(collection: "countries", record: "cn", field: "notes"), state: SlotState(versions: [], context: VersionContext()))
+
+    func sent(_ actions: [SessionMachine.Action]) -> [SyncMessage] {
+        actions.compactMap { if case .send(let message) = $0 { message } else { nil } }
+    }
+
+    @Test func thePullerPullsMergesInOrderAndThenWaits() {
+        var machine = SessionMachine(settings: Self.settings, now: 0)
+        #expect(machine.handle(.start(highestSeq: 0), at: 0).contains(.loadCursor))
+        #expect(sent(machine.handle(.cursorLoaded(5), at: 1)) == [.pull(cursor: 5, maxCount: 100, maxBytes: 1 << 20, wait: false)])
+        // A page with more behind it: the next pull goes out before the merge.
+        let first = machine.handle(.received(.batch(.init(changes: [change], cursor: 10, hasMore: true, highestSeq: 12))), at: 2)
+        #expect(first.contains(.send(.pull(cursor: 10, maxCount: 100, maxBytes: 1 << 20, wait: false))))
+        #expect(first.contains(.merge([change], cursor: 10)))
+        // The next page waits for the merge in progress.
+        #expect(!machine.handle(.received(.batch(.init(changes: [change], cursor: 12, hasMore: false, highestSeq: 12))), at: 3).contains { if case .merge = $0 { true } else { false } })
+        #expect(machine.handle(.merged(changed: 1), at: 4).contains(.merge([change], cursor: 12)))
+        let done = machine.handle(.merged(changed: 1), at: 5)
+        #expect(done.contains(.report(.caughtUp(received: 2, changed: 2, cursor: 12, millis: 5))))
+        #expect(done.contains(.mergeKeptAside) && done.contains(.loadCursor))
+        // Caught up: the next pull is held by the peer until something is new.
+        #expect(sent(machine.handle(.cursorLoaded(12), at: 6)) == [.pull(cursor: 12, maxCount: 100, maxBytes: 1 << 20, wait: true)])
+    }
+
+    @Test func aHeldPullIsAnsweredWhenSomethingCommits() {
+        var machine = SessionMachine(settings: Self.settings, now: 0)
+        _ = machine.handle(.start(highestSeq: 7), at: 0)
+        #expect(machine.handle(.received(.pull(cursor: 7, maxCount: 50, maxBytes: 1 << 30, wait: true)), at: 1)
+            .contains(.readFeed(since: 7, maxCount: 50, maxBytes: 1 << 20)))
+        #expect(sent(machine.handle(.feedRead(changes: [], cursor: 7, hasMore: false), at: 2)).isEmpty)
+        #expect(machine.handle(.committed(highestSeq: 8), at: 3).contains(.readFeed(since: 7, maxCount: 50, maxBytes: 1 << 20)))
+        let answer = sent(machine.handle(.feedRead(changes: [change], cursor: 8, hasMore: false), at: 4))
+        #expect(answer == [.batch(.init(changes: [change], cursor: 8, hasMore: false, highestSeq: 8, tabled: true))])
+    }
+
+    /// Only echoes of the peer's own changes: the cursor's advance is told
+    /// within a second, as an empty batch, if nothing real carries it sooner.
+    @Test func anAdvanceOverEchoesIsToldWithinASecond() {
+        var machine = SessionMachine(settings: Self.settings, now: 0)
+        _ = machine.handle(.start(highestSeq: 9), at: 0)
+        _ = machine.handle(.received(.pull(cursor: 7, maxCount: 50, maxBytes: 1 << 20, wait: true)), at: 0)
+        let held = machine.handle(.feedRead(changes: [], cursor: 9, hasMore: false), at: 100)
+        #expect(sent(held).isEmpty)
+        #expect(held.contains(.wake(at: 1_100)))
+        #expect(sent(machine.handle(.tick, at: 600)).isEmpty)
+        #expect(sent(machine.handle(.tick, at: 1_100)) == [.batch(.init(changes: [], cursor: 9, hasMore: false, highestSeq: 9, tabled: true))])
+    }
+
+    @Test func whatAPeerMayHaveWaitingIsBounded() {
+        var machine = SessionMachine(settings: Self.settings, now: 0)
+        _ = machine.handle(.start(highestSeq: 0), at: 0)
+        var closed: SessionError?
+        for index in 0..<6 where closed == nil {
+            for action in machine.handle(.received(.pull(cursor: UInt64(index), maxCount: 1, maxBytes: 1, wait: true)), at: 1) {
+                if case .close(let error) = action { closed = error }
+            }
+        }
+        guard case .protocolViolation(let reason)? = closed else { Issue.record("five pulls waiting were accepted"); return }
+        #expect(reason.contains("pulls outstanding"))
+        #expect(machine.closed && machine.handle(.received(.ping), at: 2).isEmpty)
+    }
+
+    @Test func aPeerThatDoesNotReadIsCutOff() {
+        var machine = SessionMachine(settings: Self.settings, now: 0)
+        _ = machine.handle(.start(highestSeq: 0), at: 0)
+        var closed: SessionError?
+        for _ in 0..<100 where closed == nil {
+            for action in machine.handle(.received(.ping), at: 1) { if case .close(let error) = action { closed = error } }
+        }
+        #expect(closed == .notReading(queued: SessionMachine.outboxLimit + 1))
+        // Written messages make room: a reading peer is never cut off.
+        var reading = SessionMachine(settings: Self.settings, now: 0)
+        _ = reading.handle(.start(highestSeq: 0), at: 0)
+        for _ in 0..<1_000 {
+            #expect(!reading.handle(.received(.ping), at: 1).contains { if case .close = $0 { true } else { false } })
+            _ = reading.handle(.written, at: 1)
+        }
+    }
+
+    @Test func modesAreEnforcedOnEachEnd() {
+        var receiveOnly = Self.settings
+        receiveOnly.sends = false
+        var machine = SessionMachine(settings: receiveOnly, now: 0)
+        _ = machine.handle(.start(highestSeq: 0), at: 0)
+        // A digest question gets an empty answer; a pull is a violation.
+        #expect(sent(machine.handle(.received(.digestRequest(highestSeq: 3)), at: 1)) == [.digest(.init(buckets: [], highestSeq: 0, caughtUp: false))])
+        #expect(machine.handle(.received(.pull(cursor: 0, maxCount: 1, maxBytes: 1, wait: false)), at: 2).contains { if case .close = $0 { true } else { false } })
+    }
+
+    /// Digest checks: once caught up and due; compared only when nothing moved.
+    @Test func digestChecksWaitForQuietAndBackOff() {
+        var machine = SessionMachine(settings: Self.settings, now: 0)
+        _ = machine.handle(.start(highestSeq: 0), at: 0)
+        _ = machine.handle(.cursorLoaded(0), at: 0)
+        _ = machine.handle(.received(.batch(.init(changes: [], cursor: 0, hasMore: false, highestSeq: 0))), at: 1)
+        #expect(!machine.handle(.tick, at: 30_000).contains(.readHighestSeq))
+        #expect(machine.handle(.tick, at: 60_000).contains(.readHighestSeq))
+        #expect(sent(machine.handle(.highestSeqRead(4), at: 60_001)).contains(.digestRequest(highestSeq: 4)))
+        let empty = [[UInt8]](repeating: [0], count: StateDigest.bucketCount)
+        #expect(machine.handle(.received(.digest(.init(buckets: empty, highestSeq: 0, caughtUp: true))), at: 60_002).contains(.readDigestPoint(forAnswer: false)))
+        // A local write since the question: skipped, tried again 2 s later.
+        let moved = Store.DigestPoint(digest: StateDigest(buckets: empty), highestSeq: 5, cursor: 0)
+        #expect(machine.handle(.digestPointRead(moved, forAnswer: false), at: 60_003).contains(.report(.digestSkipped)))
+        #expect(!machine.handle(.tick, at: 61_000).contains(.readHighestSeq))
+        #expect(machine.handle(.tick, at: 62_003).contains(.readHighestSeq))
+    }
+}
