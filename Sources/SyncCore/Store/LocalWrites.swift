@@ -156,7 +156,7 @@ extension Store {
                 // Counter space used up (only a damaged file gets here): a new
                 // id rather than a trap or a reused dot.
                 exhausted = replica
-                replica = try Self.startNewReplica(reason: "counter \(stored) reached 2^63-1", device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, in: db)
+                replica = try Self.startNewReplica(reason: "counter \(stored) reached 2^63-1", device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, random: options.random, in: db)
                 stored = 0
             }
             let counter = stored + 1

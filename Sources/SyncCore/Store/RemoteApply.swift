@@ -93,7 +93,7 @@ extension Store {
                 report.retiredReplica = storedReplica
                 report.renewedReplica = try Self.startNewReplica(
                     reason: "replica \(storedReplica) came back from \(peer.map { "peer \($0)" } ?? "a batch") with counter \(claimed) above ours (\(storedCounter)): another database issues dots under it",
-                    device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, in: db)
+                    device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, random: options.random, in: db)
             }
             var clock = HybridClock(last: HLC(raw: UInt64(bitPattern: Int64.fromDatabaseValue(try db.meta(MetaKey.hlc)) ?? 0)),
                                     maxDriftMillis: maxDrift)

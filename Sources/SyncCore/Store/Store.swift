@@ -15,6 +15,12 @@ public final class Store: Sendable {
         public var maxClockDriftMillis: UInt64 = HybridClock.defaultMaxDriftMillis
         /// Unix milliseconds now; replaced in tests and simulations.
         public var wallClock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }
+        /// 64 random bits (new replica ids and their nonces); the system's
+        /// secure generator, replaced by a seeded one in simulations.
+        public var random: @Sendable () -> UInt64 = {
+            var generator = SystemRandomNumberGenerator()
+            return generator.next()
+        }
         /// `PRAGMA synchronous`: NORMAL survives a crash of the process (WAL); FULL also a power cut.
         public var synchronousFull = false
         public var logger = Logger(label: "syncd.store")
@@ -91,7 +97,7 @@ public final class Store: Sendable {
                 throw StoreError.unsupportedFormat(path: path, found: format, supported: StoreTables.formatVersion)
             }
             if try db.meta(MetaKey.replica).isNull {
-                let replica = try Self.issueReplica(device: deviceID, in: db)
+                let replica = try Self.issueReplica(device: deviceID, random: options.random, in: db)
                 try db.setMeta(MetaKey.format, StoreTables.formatVersion)
                 try db.setMeta(MetaKey.counter, 0)
                 try db.setMeta(MetaKey.hlc, 0)
@@ -102,13 +108,13 @@ public final class Store: Sendable {
             if let deviceID {
                 let recorded = String.fromDatabaseValue(try db.meta(MetaKey.device))
                 if let recorded, recorded != deviceID {
-                    let replica = try Self.startNewReplica(reason: "opened by device \(deviceID), recorded \(recorded)", device: deviceID, at: wall, in: db)
+                    let replica = try Self.startNewReplica(reason: "opened by device \(deviceID), recorded \(recorded)", device: deviceID, at: wall, random: options.random, in: db)
                     logger.warning("database was opened by another device: new replica id", metadata: [
                         "path": "\(path)", "recorded_device": "\(recorded)", "device": "\(deviceID)", "replica": "\(replica)"])
                 }
                 try db.setMeta(MetaKey.device, deviceID)
                 if !(try Self.holdsProvableReplica(db, device: deviceID)) {
-                    let replica = try Self.startNewReplica(reason: "a replica id derived from this device's key, which peers of protocol 1.2 can check", device: deviceID, at: wall, in: db)
+                    let replica = try Self.startNewReplica(reason: "a replica id derived from this device's key, which peers of protocol 1.2 can check", device: deviceID, at: wall, random: options.random, in: db)
                     logger.notice("took a replica id that peers can check against this device's certificate (replication-model §3.3); each peer reads this replica's changes once more", metadata: [
                         "path": "\(path)", "replica": "\(replica)"])
                 }
@@ -117,7 +123,7 @@ public final class Store: Sendable {
                 let recorded = String.fromDatabaseValue(try db.meta(MetaKey.fileIdentity))
                 if let recorded, recorded != identity {
                     let replica = try Self.startNewReplica(reason: "the database file is a copy (file \(identity), recorded \(recorded))",
-                                                           device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, in: db)
+                                                           device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, random: options.random, in: db)
                     logger.warning("the database file is a copy of another (copied, restored or moved across file systems): new replica id, so the two never issue the same dot", metadata: [
                         "path": "\(path)", "replica": "\(replica)"])
                 }
@@ -127,7 +133,7 @@ public final class Store: Sendable {
             if CounterMark.isBehind(replica: try db.replicaID(), counter: counter, for: path) {
                 let mark = CounterMark.read(try db.replicaID(), for: path) ?? 0
                 let replica = try Self.startNewReplica(reason: "the database went back in time: counter \(counter), but \(mark) was issued (overwritten in place by an older copy?)",
-                                                       device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, in: db)
+                                                       device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, random: options.random, in: db)
                 logger.warning("the database is older than the dots it issued (overwritten in place by a backup, or a file-system rollback): new replica id, so no dot is issued twice; restore with `syncctl snapshot restore` instead", metadata: [
                     "path": "\(path)", "counter": "\(counter)", "issued": "\(mark)", "replica": "\(replica)"])
             }
@@ -199,14 +205,15 @@ public final class Store: Sendable {
     public func startNewReplica(reason: String) throws -> ReplicaID {
         let wall = options.wallClock()
         let (old, new) = try pool.write { db in
-            (try db.replicaID(), try Self.startNewReplica(reason: reason, device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, in: db))
+            (try db.replicaID(), try Self.startNewReplica(reason: reason, device: String.fromDatabaseValue(try db.meta(MetaKey.device)), at: wall, random: options.random, in: db))
         }
         retireInMark(old)
         return new
     }
 
-    static func startNewReplica(reason: String, device: String?, at wall: UInt64, in db: Database) throws -> ReplicaID {
-        let replica = try issueReplica(device: device, in: db)
+    static func startNewReplica(reason: String, device: String?, at wall: UInt64, random: @Sendable () -> UInt64 = Options().random,
+                                in db: Database) throws -> ReplicaID {
+        let replica = try issueReplica(device: device, random: random, in: db)
         try db.setMeta(MetaKey.counter, 0)
         try logReplica(replica, device: device, reason: reason, at: wall, in: db)
         return replica
@@ -226,15 +233,14 @@ public final class Store: Sendable {
     /// Records a new replica id: derived from `device` with a fresh nonce
     /// (`ReplicaProof`) when `device` is a device ID, random otherwise (a
     /// store opened without one, as in tests and tools).
-    static func issueReplica(device: String?, in db: Database) throws -> ReplicaID {
-        var generator = SystemRandomNumberGenerator()
+    static func issueReplica(device: String?, random: @Sendable () -> UInt64, in db: Database) throws -> ReplicaID {
         guard let device = device.flatMap(DeviceID.init) else {
             try db.execute(sql: "DELETE FROM sync_meta WHERE key = ?", arguments: [MetaKey.replicaNonce])
-            let replica = ReplicaID(high: generator.next(), low: generator.next())
+            let replica = ReplicaID(high: random(), low: random())
             try db.setMeta(MetaKey.replica, replica.data)
             return replica
         }
-        let nonce = (0..<ReplicaProof.nonceBytes).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        let nonce = ReplicaID(high: random(), low: random()).bytes
         let replica = ReplicaProof.replica(device: device, nonce: nonce)
         try db.setMeta(MetaKey.replicaNonce, Data(nonce))
         try db.setMeta(MetaKey.replica, replica.data)
