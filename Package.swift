@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "syncd", targets: ["syncd"]),
         .executable(name: "syncctl", targets: ["syncctl"]),
         .executable(name: "syncbench", targets: ["syncbench"]),
+        .executable(name: "simulate", targets: ["simulate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -73,6 +74,13 @@ let package = Package(
             ],
             path: "Benchmarks/syncbench"
         ),
+        // Deterministic simulation: replicas with real stores, session
+        // machines over a simulated network, one seeded scheduler.
+        .target(name: "SyncSimulation", dependencies: ["SyncCore", .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(
+            name: "simulate",
+            dependencies: ["SyncSimulation", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // Test helper: applies remote batches in a loop so a test can SIGKILL it mid-transaction.
         .executableTarget(
             name: "store-crash-helper",
@@ -93,6 +101,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .testTarget(name: "SimulationTests", dependencies: ["SyncSimulation", "SyncCore"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

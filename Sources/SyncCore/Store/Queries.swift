@@ -66,6 +66,18 @@ extension Store {
         try pool.read { try $0.slotState(key) }
     }
 
+    /// Every stored slot, record by record in storage order (oracles and
+    /// checks that read the whole replicated state; one read transaction).
+    public func forEachSlot(_ body: (SlotKey, SlotState) throws -> Void) throws {
+        try pool.read { db in
+            try db.forEachStoredRecord { ref, slots in
+                for (name, slot) in slots {
+                    try body(SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element), slot.state)
+                }
+            }
+        }
+    }
+
     public func record(_ ref: RecordRef) throws -> RecordView? {
         try pool.read { try RecordView.load(ref, from: $0) }
     }

@@ -1,0 +1,49 @@
+import SyncCore
+
+/// A connection between two replicas over the simulated network: a
+/// `SessionMachine` on each side, and a FIFO queue each way whose delays
+/// come from the seed (messages of different connections reorder freely).
+final class SimLink {
+    let index: Int
+    /// Side 0 and side 1.
+    let ends: [Int]
+    /// Whether side s sends to / receives from the other (its mode).
+    let modes: [PeerMode]
+    /// Bumped at each connect and drop: events of an older connection are stale.
+    var generation: UInt64 = 0
+    var machines: [SessionMachine?] = [nil, nil]
+    /// The peer's replica id as each side saw it in the hello.
+    var peerReplica: [ReplicaID?] = [nil, nil]
+    /// Messages delivered to side s and not yet read (the machine reads
+    /// only while `readsInbound`).
+    var inbox: [[SyncMessage]] = [[], []]
+    /// Last delivery time each way (FIFO per direction).
+    var lastDelivery: [UInt64] = [0, 0]
+    /// Batches sent toward side s and not yet read.
+    var batchesInFlight: [Int] = [0, 0]
+    /// The earliest tick asked for by each side.
+    var wake: [UInt64?] = [nil, nil]
+    /// The link is cut (a partition) until this time.
+    var cutUntil: UInt64 = 0
+    /// A connect is already scheduled.
+    var connecting = false
+
+    init(index: Int, ends: [Int], modes: [PeerMode]) {
+        self.index = index
+        self.ends = ends
+        self.modes = modes
+    }
+
+    var isUp: Bool { machines[0] != nil }
+
+    func side(of replica: Int) -> Int? { ends.firstIndex(of: replica) }
+
+    func drop() {
+        generation += 1
+        machines = [nil, nil]
+        peerReplica = [nil, nil]
+        inbox = [[], []]
+        batchesInFlight = [0, 0]
+        wake = [nil, nil]
+    }
+}

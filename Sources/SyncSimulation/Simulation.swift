@@ -1,0 +1,72 @@
+import Foundation
+import SyncCore
+
+/// What one simulated run does (docs/architecture.md, "Simulation").
+public struct SimulationOptions: Sendable {
+    public var seed: UInt64
+    public var replicas: ClosedRange<Int> = 3...5
+    /// How long faults and writes go on, in virtual milliseconds.
+    public var chaosMillis: UInt64 = 60_000
+    /// How long the healed network has to converge.
+    public var healLimitMillis: UInt64 = 180_000
+    /// How long a converged network is watched for traffic that should not be.
+    public var quietMillis: UInt64 = 15_000
+    /// Chaos steps (writes and faults) taken before the world heals; nil for
+    /// all of them. The replay shrinks a failing run by lowering it.
+    public var maxChaosSteps: Int?
+    /// Keep a trace of every event (for replays).
+    public var trace = false
+    /// Where the replicas' files go (a fresh temporary folder when nil).
+    public var directory: URL?
+
+    public init(seed: UInt64) { self.seed = seed }
+}
+
+/// What a run found.
+public struct SimulationResult: Sendable {
+    public let seed: UInt64
+    public var violations: [String] = []
+    public var trace: [String] = []
+    public var chaosSteps = 0
+    public var writes = 0
+    public var messages = 0
+    public var drops = 0
+    public var crashes = 0
+    public var refusals = 0
+    /// Virtual milliseconds from the heal to equal digests, when reached.
+    public var convergedAfter: UInt64?
+    /// The invariants checked at the end, by name.
+    public var checked: [String] = []
+    public var passed: Bool { violations.isEmpty }
+}
+
+public enum Simulation {
+    /// The invariants every run checks.
+    public static let invariants = ["dots issued once", "cursors only forward", "at most 2 batches in flight per direction",
+                                    "no protocol violation or refusal between honest peers", "equal digests after the heal",
+                                    "no lost write", "readers show every conflict", "quiet after convergence"]
+
+    /// Runs one seed to the end and checks every invariant.
+    public static func run(_ options: SimulationOptions) -> SimulationResult {
+        let directory = options.directory ?? FileManager.default.temporaryDirectory
+            .appendingPathComponent("syncd-sim-\(options.seed)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))")
+        defer { if options.directory == nil { try? FileManager.default.removeItem(at: directory) } }
+        let world = World(options: options, directory: directory)
+        return world.run()
+    }
+
+    /// Runs `seed`, and if it fails, the shortest prefix of its chaos steps
+    /// that still fails (binary search): what `simulate --seed` replays.
+    public static func shrink(_ failing: SimulationResult, options: SimulationOptions) -> (steps: Int, result: SimulationResult) {
+        var low = 0, high = failing.chaosSteps
+        var best = failing
+        while low < high {
+            let middle = (low + high) / 2
+            var trial = options
+            trial.maxChaosSteps = middle
+            let result = run(trial)
+            if result.passed { low = middle + 1 } else { high = middle; best = result }
+        }
+        return (high, best)
+    }
+}

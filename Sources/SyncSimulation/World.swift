@@ -1,0 +1,327 @@
+import Foundation
+import SyncCore
+
+/// One simulated world: replicas with real stores, links running
+/// `SessionMachine`s over a simulated network, and one scheduler in virtual
+/// time. Everything random is drawn from the seed, in one thread, so a seed
+/// replays exactly.
+final class World {
+    enum Event {
+        case chaos
+        case connect(link: Int)
+        case deliver(link: Int, to: Int, generation: UInt64, message: SyncMessage)
+        case complete(link: Int, side: Int, generation: UInt64, action: SessionMachine.Action)
+        case written(link: Int, side: Int, generation: UInt64)
+        case tick(link: Int, side: Int, generation: UInt64)
+        case restart(replica: Int)
+        case heal
+        case check
+    }
+
+    let options: SimulationOptions
+    let directory: URL
+    var rng: SeededRandom
+    let clock = WorldClock()
+    var queue = EventQueue<Event>()
+    var replicas: [SimReplica] = []
+    var links: [SimLink] = []
+    var oracle = WriteOracle()
+    var result: SimulationResult
+    var now: UInt64 { clock.now }
+    var healed = false
+    var healedAt: UInt64 = 0
+    var convergedAt: UInt64?
+    /// Counted after convergence: changes still travelling (echoes).
+    var lateChanges = 0
+    /// When a link last came up: a link that comes up re-reads its peer's
+    /// feed from its cursor, so quiet is measured from then too.
+    var lastConnect: UInt64 = 0
+
+    /// How long after equal digests relays may still offer known states.
+    static let settleMillis: UInt64 = 5_000
+    static let settings = (batchMaxSlots: 40, batchMaxBytes: 64 << 10, maxFrameBytes: 9 << 20, digestIntervalMillis: UInt64(10_000),
+                           keepaliveMillis: UInt64(5_000))
+
+    init(options: SimulationOptions, directory: URL) {
+        self.options = options
+        self.directory = directory
+        rng = SeededRandom(seed: options.seed)
+        result = SimulationResult(seed: options.seed)
+    }
+
+    func note(_ text: @autoclosure () -> String) {
+        if options.trace { result.trace.append("\(String(format: "%8.3f", Double(now) / 1_000)) \(text())") }
+    }
+
+    func violation(_ text: String) {
+        note("VIOLATION \(text)")
+        result.violations.append("t=\(now) ms: \(text)")
+    }
+
+    // MARK: - Setup and run
+
+    func run() -> SimulationResult {
+        let count = rng.int(options.replicas)
+        for index in 0..<count {
+            let spki = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let replica = SimReplica(index: index, device: DeviceID(spki: spki), directory: directory.appendingPathComponent("r\(index)"),
+                                     random: rng.split(), world: clock)
+            do { try replica.open() } catch {
+                violation("cannot open \(replica.name): \(error)")
+                return result
+            }
+            replicas.append(replica)
+        }
+        // A random spanning tree (both ways), then a few more links, some one-way.
+        for index in 1..<count {
+            addLink(rng.int(0...(index - 1)), index, modes: [.sendReceive, .sendReceive])
+        }
+        for _ in 0..<rng.int(0...count) {
+            let a = rng.int(0...(count - 1)), b = rng.int(0...(count - 1))
+            guard a != b, !links.contains(where: { Set($0.ends) == Set([a, b]) }) else { continue }
+            let modes: [[PeerMode]] = [[.sendReceive, .sendReceive], [.sendOnly, .receiveOnly], [.receiveOnly, .sendOnly]]
+            addLink(a, b, modes: rng.pick(modes))
+        }
+        note("replicas \(count), links " + links.map { "\($0.ends[0])-\($0.ends[1])(\($0.modes[0].rawValue))" }.joined(separator: " "))
+        for link in links { schedule(.connect(link: link.index), in: rng.millis(0...500)) }
+        schedule(.chaos, in: rng.millis(50...400))
+        schedule(.heal, in: options.chaosMillis)
+
+        let end = options.chaosMillis + options.healLimitMillis + options.quietMillis
+        while let (time, event) = queue.pop() {
+            guard time <= end else { break }
+            clock.set(time)
+            handle(event)
+            if let converged = convergedAt, now >= converged + options.quietMillis { break }
+        }
+        finish()
+        return result
+    }
+
+    func schedule(_ event: Event, in delay: UInt64) { queue.schedule(event, at: now + delay) }
+
+    func addLink(_ a: Int, _ b: Int, modes: [PeerMode]) {
+        links.append(SimLink(index: links.count, ends: [a, b], modes: modes))
+    }
+
+    // MARK: - Events
+
+    func handle(_ event: Event) {
+        switch event {
+        case .chaos:
+            guard !healed else { return }
+            if let limit = options.maxChaosSteps, result.chaosSteps >= limit { return }
+            result.chaosSteps += 1
+            chaosStep()
+            schedule(.chaos, in: rng.millis(20...600))
+        case .connect(let index):
+            connect(links[index])
+        case .deliver(let index, let side, let generation, let message):
+            let link = links[index]
+            guard link.generation == generation, link.isUp else { return }
+            if case .batch(let batch) = message {
+                link.batchesInFlight[side] -= 1
+                // Equal digests do not mean drained feeds: a relay still offers
+                // what a peer already got another way, until the cursors catch
+                // up. Past `settleMillis` after convergence, nothing may move.
+                if let converged = convergedAt, now > max(converged, lastConnect) + Self.settleMillis, !batch.changes.isEmpty {
+                    lateChanges += batch.changes.count
+                    note("late batch of \(batch.changes.count) to r\(link.ends[side]) on link \(link.index)")
+                }
+            }
+            link.inbox[side].append(message)
+            pump(link, side)
+        case .complete(let index, let side, let generation, let action):
+            let link = links[index]
+            guard link.generation == generation, link.isUp else { return }
+            complete(link, side, action)
+        case .written(let index, let side, let generation):
+            let link = links[index]
+            guard link.generation == generation, link.isUp else { return }
+            feed(link, side, .written)
+        case .tick(let index, let side, let generation):
+            let link = links[index]
+            guard link.generation == generation, link.isUp else { return }
+            if let wake = link.wake[side], wake <= now { link.wake[side] = nil }
+            feed(link, side, .tick)
+        case .restart(let index):
+            let replica = replicas[index]
+            do { try replica.open() } catch { violation("\(replica.name) does not reopen after a crash: \(error)") }
+            note("\(replica.name) restarted")
+            for link in links where link.ends.contains(index) { scheduleConnect(link) }
+        case .heal:
+            heal()
+        case .check:
+            checkConvergence()
+        }
+    }
+
+    /// Reads what waits for side `side`, while its machine reads.
+    func pump(_ link: SimLink, _ side: Int) {
+        while let machine = link.machines[side], machine.readsInbound, !link.inbox[side].isEmpty {
+            let message = link.inbox[side].removeFirst()
+            feed(link, side, .received(message))
+        }
+    }
+
+    /// One event into one machine, and its actions carried out.
+    func feed(_ link: SimLink, _ side: Int, _ event: SessionMachine.Event) {
+        guard var machine = link.machines[side] else { return }
+        let actions = machine.handle(event, at: now)
+        link.machines[side] = machine
+        let generation = link.generation
+        for action in actions {
+            guard link.generation == generation else { return }
+            carryOut(action, link, side)
+        }
+        if link.generation == generation, case .received = event {} else if link.generation == generation { pump(link, side) }
+    }
+
+    func carryOut(_ action: SessionMachine.Action, _ link: SimLink, _ side: Int) {
+        switch action {
+        case .send(let message):
+            result.messages += 1
+            let to = 1 - side
+            if case .batch = message {
+                link.batchesInFlight[to] += 1
+                // One held pull answered plus one asked beyond the batch being merged.
+                if link.batchesInFlight[to] > 2 { violation("\(link.batchesInFlight[to]) batches in flight toward r\(link.ends[to]) on link \(link.index)") }
+            }
+            let at = max(now + rng.millis(1...120), link.lastDelivery[to])
+            link.lastDelivery[to] = at
+            queue.schedule(.deliver(link: link.index, to: to, generation: link.generation, message: message), at: at)
+            queue.schedule(.written(link: link.index, side: side, generation: link.generation), at: now + rng.millis(0...5))
+        case .wake(let at):
+            if let current = link.wake[side], current > now, current <= at { return }
+            link.wake[side] = at
+            queue.schedule(.tick(link: link.index, side: side, generation: link.generation), at: max(at, now))
+        case .close(let error):
+            note("link \(link.index) side \(side) closes: \(error)")
+            if case .protocolViolation = error { violation("honest peers broke the protocol on link \(link.index): \(error)") }
+            drop(link, reason: "\(error)")
+        case .report:
+            break
+        case .mergeKeptAside:
+            break
+        default:
+            // Store work: done when it completes, so a crash before then loses it.
+            queue.schedule(.complete(link: link.index, side: side, generation: link.generation, action: action), at: now + rng.millis(0...8))
+        }
+    }
+
+    /// Store work the machine asked for, done now against the real store.
+    func complete(_ link: SimLink, _ side: Int, _ action: SessionMachine.Action) {
+        let replica = replicas[link.ends[side]]
+        guard let store = replica.store, let peer = link.peerReplica[side] else { return }
+        let peerDevice = replicas[link.ends[1 - side]].device
+        do {
+            switch action {
+            case .loadCursor:
+                feed(link, side, .cursorLoaded(try store.cursor(for: peer)))
+            case .merge(let changes, let cursor):
+                if let cursor {
+                    let stored = try store.cursor(for: peer)
+                    if cursor < stored { violation("\(replica.name)'s cursor for \(peer.short) would go back from \(stored) to \(cursor)") }
+                }
+                let report = try store.apply(changes, from: peer, device: peerDevice.description, cursor: cursor)
+                if report.dotCollisions > 0 { violation("\(replica.name) merged \(report.dotCollisions) dot collisions") }
+                committed(replica)
+                feed(link, side, .merged(changed: report.changed))
+            case .readFeed(let since, let maxCount, let maxBytes):
+                let batch = try store.changes(since: since, maxCount: maxCount, maxBytes: maxBytes, for: peer)
+                feed(link, side, .feedRead(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore))
+            case .readHighestSeq:
+                feed(link, side, .highestSeqRead(try store.highestSeq()))
+            case .readDigestPoint(let forAnswer):
+                feed(link, side, .digestPointRead(try store.digestPoint(peer: peer), forAnswer: forAnswer))
+            case .readRepairPage(let buckets, let after, let maxCount, let maxBytes):
+                let page = try store.slots(inBuckets: buckets, afterRecord: after, maxCount: maxCount, maxBytes: maxBytes)
+                feed(link, side, .repairPageRead(changes: page.changes, next: page.next))
+            default:
+                break
+            }
+        } catch {
+            violation("\(replica.name): store work \(action) failed: \(error)")
+            drop(link, reason: "\(error)")
+        }
+    }
+
+    /// Something committed on `replica`: every session of it hears.
+    func committed(_ replica: SimReplica) {
+        guard let store = replica.store, let highest = try? store.highestSeq() else { return }
+        for link in links where link.isUp {
+            guard let side = link.side(of: replica.index) else { continue }
+            feed(link, side, .committed(highestSeq: highest))
+        }
+    }
+
+    // MARK: - Connections
+
+    func scheduleConnect(_ link: SimLink) {
+        guard !link.connecting, !link.isUp else { return }
+        link.connecting = true
+        queue.schedule(.connect(link: link.index), at: max(now + rng.millis(200...2_000), link.cutUntil))
+    }
+
+    /// The hellos and replica proofs, checked on both sides by the same
+    /// rules as `SyncNode`; then a machine each.
+    func connect(_ link: SimLink) {
+        link.connecting = false
+        guard !link.isUp else { return }
+        guard now >= link.cutUntil else { return scheduleConnect(link) }
+        let ends = link.ends.map { replicas[$0] }
+        guard let storeA = ends[0].store, let storeB = ends[1].store else { return }
+        do {
+            let identities = [try storeA.replicaIdentity(), try storeB.replicaIdentity()]
+            let stores = [storeA, storeB]
+            var hellos: [SyncMessage.Hello] = []
+            for side in 0...1 {
+                hellos.append(SyncMessage.Hello(replica: identities[side].replica, deviceName: ends[side].name, schemaHash: stores[side].schema.hash,
+                                                willSend: link.modes[side].sends, willReceive: link.modes[side].receives,
+                                                highestSeq: try stores[side].highestSeq()))
+            }
+            for side in 0...1 {
+                let theirs = hellos[1 - side]
+                switch HelloRules.admit(theirs, ownReplica: identities[side].replica, proofNonce: identities[1 - side].nonce, device: ends[1 - side].device) {
+                case .refuse(let reason, _):
+                    return refuse(link, side, reason)
+                case .bind(let proven):
+                    let binding = try stores[side].bindPeer(replica: theirs.replica, device: ends[1 - side].device.description, proven: proven)
+                    if case .refuse(let reason) = HelloRules.verdict(on: binding, replica: theirs.replica, device: ends[1 - side].device) {
+                        return refuse(link, side, reason)
+                    }
+                }
+            }
+            link.generation += 1
+            for side in 0...1 {
+                let theirs = hellos[1 - side]
+                link.peerReplica[side] = theirs.replica
+                link.machines[side] = SessionMachine(settings: .init(
+                    sends: link.modes[side].sends && theirs.willReceive, receives: link.modes[side].receives && theirs.willSend,
+                    tabled: true, batchMaxSlots: Self.settings.batchMaxSlots, batchMaxBytes: Self.settings.batchMaxBytes,
+                    maxFrameBytes: Self.settings.maxFrameBytes, digestIntervalMillis: Self.settings.digestIntervalMillis,
+                    keepaliveMillis: Self.settings.keepaliveMillis), now: now)
+            }
+            lastConnect = now
+            note("link \(link.index) up: r\(link.ends[0]) \(identities[0].replica.short) ⇄ r\(link.ends[1]) \(identities[1].replica.short)")
+            for side in 0...1 { feed(link, side, .start(highestSeq: try stores[side].highestSeq())) }
+        } catch {
+            violation("connecting link \(link.index) failed: \(error)")
+        }
+    }
+
+    func refuse(_ link: SimLink, _ side: Int, _ reason: String) {
+        result.refusals += 1
+        note("link \(link.index): r\(link.ends[side]) refuses: \(reason)")
+        violation("r\(link.ends[side]) refused an honest peer: \(reason)")
+        scheduleConnect(link)
+    }
+
+    func drop(_ link: SimLink, reason: String) {
+        guard link.isUp else { return }
+        result.drops += 1
+        note("link \(link.index) down: \(reason)")
+        link.drop()
+        scheduleConnect(link)
+    }
+}
