@@ -7,7 +7,7 @@ import SyncSimulation
 struct SimulationTests {
     /// A batch of seeds: every invariant holds on each.
     @Test func seedsPass() {
-        for seed in UInt64(1)...20 {
+        for seed in UInt64(1)...10 {
             let result = Simulation.run(SimulationOptions(seed: seed))
             #expect(result.passed, "seed \(seed): \(result.violations.prefix(3)); replay: swift run simulate --seed \(seed)")
             #expect(result.writes > 0 && result.convergedAfter != nil)
