@@ -53,7 +53,7 @@ extension World {
             let receipt: WriteReceipt
             let kind = rng.int(0...9)
             if kind < 6 {
-                let ref = RecordRef(collection: "countries", id: "c\(rng.int(0...5))")
+                let ref = RecordRef(collection: "countries", id: "c\(rng.int(0...29))")
                 let field = rng.pick(["name", "role", "notes"])
                 let value = Value.text("\(rng.pick(values)) \(rng.int(0...99))")
                 if try store.record(ref)?.exists == true {
@@ -62,7 +62,7 @@ extension World {
                     receipt = try store.create(ref, field == "name" ? [.set(field, value)] : [.set("name", .text(ref.id)), .set(field, value)], author: author)
                 }
             } else if kind < 8 {
-                let ref = RecordRef(collection: "minerals", id: "m\(rng.int(0...3))")
+                let ref = RecordRef(collection: "minerals", id: "m\(rng.int(0...9))")
                 let member = rng.pick(values)
                 let edit: FieldEdit = rng.chance(0.7) ? .add("uses", member) : .remove("uses", member)
                 if try store.record(ref)?.exists == true {
@@ -71,7 +71,7 @@ extension World {
                     receipt = try store.create(ref, [.set("name", .text(member)), edit], author: author)
                 }
             } else if kind < 9 {
-                let ref = RecordRef(collection: "countries", id: "c\(rng.int(0...5))")
+                let ref = RecordRef(collection: "countries", id: "c\(rng.int(0...29))")
                 guard try store.record(ref)?.exists == true else { return }
                 receipt = try store.delete(ref, author: author)
             } else {

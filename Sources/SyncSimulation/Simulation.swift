@@ -44,7 +44,8 @@ public enum Simulation {
     /// The invariants every run checks.
     public static let invariants = ["dots issued once", "cursors only forward", "at most 2 batches in flight per direction",
                                     "no protocol violation or refusal between honest peers", "equal digests after the heal",
-                                    "no lost write", "readers show every conflict", "quiet after convergence"]
+                                    "no lost write", "readers show every conflict", "quiet after convergence",
+                                    "no digest mismatch after catching up"]
 
     /// Runs one seed to the end and checks every invariant.
     public static func run(_ options: SimulationOptions) -> SimulationResult {

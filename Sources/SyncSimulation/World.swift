@@ -39,7 +39,7 @@ final class World {
 
     /// How long after equal digests relays may still offer known states.
     static let settleMillis: UInt64 = 5_000
-    static let settings = (batchMaxSlots: 40, batchMaxBytes: 64 << 10, maxFrameBytes: 9 << 20, digestIntervalMillis: UInt64(10_000),
+    static let settings = (batchMaxSlots: 16, batchMaxBytes: 64 << 10, maxFrameBytes: 9 << 20, digestIntervalMillis: UInt64(10_000),
                            keepaliveMillis: UInt64(5_000))
 
     init(options: SimulationOptions, directory: URL) {
@@ -199,8 +199,12 @@ final class World {
             note("link \(link.index) side \(side) closes: \(error)")
             if case .protocolViolation = error { violation("honest peers broke the protocol on link \(link.index): \(error)") }
             drop(link, reason: "\(error)")
-        case .report:
-            break
+        case .report(let report):
+            // Among honest peers the feed alone must converge: a mismatch the
+            // digest check finds after catching up is a feed bug that repair hides.
+            if case .digestMismatch(let buckets) = report {
+                violation("r\(link.ends[side]) found \(buckets) digest bucket(s) differing from r\(link.ends[1 - side]) after catching up")
+            }
         case .mergeKeptAside:
             break
         default:
