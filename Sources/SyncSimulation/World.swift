@@ -230,7 +230,7 @@ final class World {
                 let report = try store.apply(changes, from: peer, device: peerDevice.description, cursor: cursor)
                 if report.dotCollisions > 0 { violation("\(replica.name) merged \(report.dotCollisions) dot collisions") }
                 committed(replica)
-                feed(link, side, .merged(changed: report.changed))
+                feed(link, side, .merged(changed: report.changed, repair: cursor == nil))
             case .readFeed(let since, let maxCount, let maxBytes):
                 let batch = try store.changes(since: since, maxCount: maxCount, maxBytes: maxBytes, for: peer)
                 feed(link, side, .feedRead(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore))

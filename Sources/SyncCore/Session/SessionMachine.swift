@@ -68,8 +68,9 @@ public struct SessionMachine: Sendable {
         case received(SyncMessage)
         /// Our stored cursor for the peer (after `loadCursor`).
         case cursorLoaded(UInt64)
-        /// A `merge` finished; `changed` slots changed.
-        case merged(changed: Int)
+        /// A `merge` finished; `changed` slots changed. `repair` tells which
+        /// merge (a repair batch's, or a pull's answer's): both can run at once.
+        case merged(changed: Int, repair: Bool)
         /// A `readFeed` finished.
         case feedRead(changes: [SlotChange], cursor: UInt64, hasMore: Bool)
         /// Something committed locally (or was merged from any peer): the
@@ -154,7 +155,6 @@ public struct SessionMachine: Sendable {
     private var pulls: [Pull] = []
     private var serving: Pull?
     private var servingCursor: UInt64 = 0
-    private var feedReading = false
     private var holding = false
     private var echoDeadline: Millis?
 
@@ -206,7 +206,8 @@ public struct SessionMachine: Sendable {
         case .start(let highest):
             guard !started else { return }
             started = true
-            highestSeq = highest
+            highestSeq = max(highestSeq, highest)
+            catchUp.started = now
             nextCheck = now + settings.digestIntervalMillis
             nextPing = now + settings.keepaliveMillis
         case .received(let message):
@@ -214,10 +215,9 @@ public struct SessionMachine: Sendable {
         case .cursorLoaded(let cursor):
             cursorLoading = false
             if requested == nil { pull(from: cursor, wait: waitNext, &out) }
-        case .merged(let changed):
-            mergeFinished(changed: changed, &out)
+        case .merged(let changed, let repair):
+            mergeFinished(changed: changed, repair: repair, &out)
         case .feedRead(let changes, let cursor, let hasMore):
-            feedReading = false
             feedRead(changes: changes, cursor: cursor, hasMore: hasMore, &out)
         case .committed(let highest):
             highestSeq = max(highestSeq, highest)
@@ -302,8 +302,9 @@ public struct SessionMachine: Sendable {
         requested = cursor
     }
 
-    private mutating func mergeFinished(changed: Int, _ out: inout Output) {
-        if case .repairMerge(let last) = inline {
+    private mutating func mergeFinished(changed: Int, repair: Bool, _ out: inout Output) {
+        if repair {
+            guard case .repairMerge(let last) = inline else { return }
             inline = nil
             if last { out.actions.append(.report(.repairReceived(changed: changed))) }
             return
@@ -360,7 +361,6 @@ public struct SessionMachine: Sendable {
 
     private mutating func readFeed(_ out: inout Output) {
         guard let pull = serving else { return }
-        feedReading = true
         holding = false
         let maxCount = Int(min(pull.maxCount, UInt32(clamping: settings.batchMaxSlots)))
         let maxBytes = Int(min(pull.maxBytes, UInt32(clamping: settings.batchBytes)))
@@ -459,19 +459,24 @@ public struct SessionMachine: Sendable {
                 }
             }
 
-            // Repairs: page by page while the outbox has room, at most `repairsPerMinute` a minute.
-            if repairing == nil, !repairs.isEmpty {
+            // Repairs: page by page while the outbox has room, at most
+            // `repairsPerMinute` a minute. A request waiting for the minute
+            // is out of the queue, so the peer may still have four waiting.
+            if repairing == nil, delayedRepair != nil || !repairs.isEmpty {
+                let next = delayedRepair ?? repairs.removeFirst()
                 repairsServed.removeAll { now - $0 > 60_000 }
                 if repairsServed.count >= Self.repairsPerMinute, let oldest = repairsServed.first {
+                    delayedRepair = next
                     if !repairDelayReported {
                         repairDelayReported = true
                         out.actions.append(.report(.repairDelayed))
                     }
                     wakeAt(oldest + 60_001)
                 } else {
+                    delayedRepair = nil
                     repairDelayReported = false
                     repairsServed.append(now)
-                    repairing = (repairs.removeFirst(), 0, 0)
+                    repairing = (next, 0, 0)
                 }
             }
             if let current = repairing, !repairReading, queued < Self.repairRoom {
@@ -510,6 +515,7 @@ public struct SessionMachine: Sendable {
     }
 
     private var repairDelayReported = false
+    private var delayedRepair: [UInt8]?
 
     private mutating func send(_ message: SyncMessage, _ out: inout Output) {
         queued += 1

@@ -36,6 +36,12 @@ final class PeerSession: @unchecked Sendable {
     private let reported: AsyncStream<SessionMachine.Report>.Continuation
     private let failure = FailureBox()
     private let started = ContinuousClock.now
+    /// Store work started and not finished: `run` returns only after it
+    /// ends, so a reconnect never reads a cursor that an old merge is about
+    /// to write.
+    private let inflight = Mutex(0)
+    /// Folding a kept-aside database back in runs once at a time.
+    private let foldingKeptAside = Mutex(false)
 
     init(node: SyncNode, channel: Channel, peer: PeerConfig, hello: SyncMessage.Hello, connection: ConnectionContext, logger: Logger) {
         self.node = node
@@ -73,6 +79,10 @@ final class PeerSession: @unchecked Sendable {
                                                maxFrameBytes: config.maxFrameBytes,
                                                digestIntervalMillis: UInt64(config.digestIntervalSeconds * 1_000),
                                                keepaliveMillis: UInt64(config.keepaliveSeconds * 1_000))
+        // Reports are turned into status until the last one, after the session ends.
+        let reporter = Task { for await report in self.reports { await self.report(report) } }
+        // The commits the machine hears about start from the value it starts from.
+        let startSeq = node.notifier.highestSeq
         await withTaskGroup(of: Void.self) { group in
             let channel = self.channel
             let failure = self.failure
@@ -94,10 +104,9 @@ final class PeerSession: @unchecked Sendable {
                 }
             }
             supervise { try await self.accountTraffic() }
-            supervise { for await report in self.reports { await self.report(report) } }
-            supervise { try await self.watchCommits() }
+            supervise { try await self.watchCommits(from: startSeq) }
             supervise { try await self.watchSyncRequests() }
-            group.addTask { await self.runMachine(settings) }
+            group.addTask { await self.runMachine(settings, startSeq: startSeq) }
 
             // The reader, on this task (it owns the inbound half): one message
             // per permit, so the machine decides when the next one is read.
@@ -111,14 +120,16 @@ final class PeerSession: @unchecked Sendable {
             }
             post.finish()
             outbox.finish()
-            reported.finish()
             group.cancelAll()
         }
+        while inflight.withLock({ $0 }) > 0 { try? await Task.sleep(for: .milliseconds(5)) }
+        reported.finish()
+        await reporter.value
         if let error = failure.error { throw error }
     }
 
     /// The loop that owns the machine: every event, in order.
-    private func runMachine(_ settings: SessionMachine.Settings) async {
+    private func runMachine(_ settings: SessionMachine.Settings, startSeq: UInt64) async {
         var machine = SessionMachine(settings: settings, now: now)
         var permitOut = false
         var wake: (at: SessionMachine.Millis, task: Task<Void, Never>)?
@@ -143,7 +154,7 @@ final class PeerSession: @unchecked Sendable {
                 permit.yield()
             }
         }
-        handle(.start(highestSeq: node.notifier.highestSeq))
+        handle(.start(highestSeq: startSeq))
         for await event in events {
             handle(event)
             if machine.closed { break }
@@ -163,8 +174,11 @@ final class PeerSession: @unchecked Sendable {
         case .loadCursor:
             work { .cursorLoaded(try store.cursor(for: replica)) }
         case .merge(let changes, let cursor):
-            Task {
-                do { post.yield(.merged(changed: try await merge(changes, cursor: cursor).changed)) } catch { fail(error) }
+            track {
+                do {
+                    let changed = try await self.merge(changes, cursor: cursor).changed
+                    self.post.yield(.merged(changed: changed, repair: cursor == nil))
+                } catch { self.fail(error) }
             }
         case .readFeed(let since, let maxCount, let maxBytes):
             work {
@@ -185,7 +199,14 @@ final class PeerSession: @unchecked Sendable {
             }
         case .mergeKeptAside:
             let logger = self.logger
-            Task { try? await Blocking.run { Snapshots.mergeAndRemoveKeptAside(into: store, logger: logger) } }
+            guard foldingKeptAside.withLock({ folding in
+                defer { folding = true }
+                return !folding
+            }) else { break }
+            track {
+                try? await Blocking.run { Snapshots.mergeAndRemoveKeptAside(into: store, logger: logger) }
+                self.foldingKeptAside.withLock { $0 = false }
+            }
         case .close(let error):
             fail(error)
         case .report(let report):
@@ -197,8 +218,17 @@ final class PeerSession: @unchecked Sendable {
 
     /// Runs store work on the blocking pool and posts what it returns.
     private func work(_ body: @escaping @Sendable () throws -> SessionMachine.Event) {
+        track {
+            do { self.post.yield(try await Blocking.run(body)) } catch { self.fail(error) }
+        }
+    }
+
+    /// Starts `body`, counted in `inflight` until it ends.
+    private func track(_ body: @escaping @Sendable () async -> Void) {
+        inflight.withLock { $0 += 1 }
         Task {
-            do { post.yield(try await Blocking.run(body)) } catch { fail(error) }
+            await body()
+            self.inflight.withLock { $0 -= 1 }
         }
     }
 
@@ -294,9 +324,9 @@ final class PeerSession: @unchecked Sendable {
         return report
     }
 
-    /// Tells the machine about every commit, ours or merged from any peer.
-    private func watchCommits() async throws {
-        var seen = node.notifier.highestSeq
+    /// Tells the machine about every commit after `start`, ours or merged from any peer.
+    private func watchCommits(from start: UInt64) async throws {
+        var seen = start
         while !Task.isCancelled {
             try await node.notifier.wait(beyond: seen)
             seen = node.notifier.highestSeq

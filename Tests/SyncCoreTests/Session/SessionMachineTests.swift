@@ -23,12 +23,28 @@ struct SessionMachineTests {
         #expect(first.contains(.merge([change], cursor: 10)))
         // The next page waits for the merge in progress.
         #expect(!machine.handle(.received(.batch(.init(changes: [change], cursor: 12, hasMore: false, highestSeq: 12))), at: 3).contains { if case .merge = $0 { true } else { false } })
-        #expect(machine.handle(.merged(changed: 1), at: 4).contains(.merge([change], cursor: 12)))
-        let done = machine.handle(.merged(changed: 1), at: 5)
+        #expect(machine.handle(.merged(changed: 1, repair: false), at: 4).contains(.merge([change], cursor: 12)))
+        let done = machine.handle(.merged(changed: 1, repair: false), at: 5)
         #expect(done.contains(.report(.caughtUp(received: 2, changed: 2, cursor: 12, millis: 5))))
         #expect(done.contains(.mergeKeptAside) && done.contains(.loadCursor))
         // Caught up: the next pull is held by the peer until something is new.
         #expect(sent(machine.handle(.cursorLoaded(12), at: 6)) == [.pull(cursor: 12, maxCount: 100, maxBytes: 1 << 20, wait: true)])
+    }
+
+    /// A pull's answer and a repair batch merge at once: each completion
+    /// goes to its own merge, and reading waits for the repair's.
+    @Test func mergesCompleteEachToItsOwn() {
+        var machine = SessionMachine(settings: Self.settings, now: 0)
+        _ = machine.handle(.start(highestSeq: 0), at: 0)
+        _ = machine.handle(.cursorLoaded(0), at: 0)
+        #expect(machine.handle(.received(.batch(.init(changes: [change], cursor: 5, hasMore: false, highestSeq: 5))), at: 1).contains(.merge([change], cursor: 5)))
+        #expect(machine.handle(.received(.repairBatch(changes: [change], last: true)), at: 2).contains(.merge([change], cursor: nil)))
+        #expect(!machine.readsInbound)
+        let batchDone = machine.handle(.merged(changed: 1, repair: false), at: 3)
+        #expect(batchDone.contains { if case .report(.pulled(cursor: 5, _, _, _, _)) = $0 { true } else { false } })
+        #expect(!machine.readsInbound)
+        #expect(machine.handle(.merged(changed: 1, repair: true), at: 4).contains(.report(.repairReceived(changed: 1))))
+        #expect(machine.readsInbound)
     }
 
     @Test func aHeldPullIsAnsweredWhenSomethingCommits() {
