@@ -76,7 +76,8 @@ let package = Package(
         ),
         // Deterministic simulation: replicas with real stores, session
         // machines over a simulated network, one seeded scheduler.
-        .target(name: "SyncSimulation", dependencies: ["SyncCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "SyncSimulation", dependencies: ["SyncCore", .product(name: "Logging", package: "swift-log"),
+                                                 .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(
             name: "simulate",
             dependencies: ["SyncSimulation", .product(name: "ArgumentParser", package: "swift-argument-parser")]

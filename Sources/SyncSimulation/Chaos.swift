@@ -22,14 +22,90 @@ extension World {
             note("partition until \(until)")
         case 78..<82:
             crash(replicas[rng.int(0...(replicas.count - 1))])
-        case 82..<88:
+        case 82..<87:
             // Clock skew and jumps, within the drift cap.
             let replica = replicas[rng.int(0...(replicas.count - 1))]
             let skew = Int64(rng.int(-30_000...30_000))
             replica.skew.withLock { $0 = skew }
             note("\(replica.name) clock skew \(skew) ms")
+        case 87:
+            // A jump back beyond the drift cap: local writes are refused
+            // until the clock is right (the heal sets it right).
+            let replica = replicas[rng.int(0...(replicas.count - 1))]
+            replica.skew.withLock { $0 = -2 * 3_600_000 }
+            note("\(replica.name) clock jumps back 2 h")
+        case 88:
+            copyDatabase()
+        case 89:
+            changeMode()
+        case 90..<93:
+            importRows(replicas[rng.int(0...(replicas.count - 1))])
         default:
             localWrite(replicas[rng.int(0...(replicas.count - 1))])
+        }
+    }
+
+    /// `cp` of a replica's database into a new data directory on another
+    /// device, which then joins the team: it must take its own replica id
+    /// before it writes (replication-model §3.3).
+    func copyDatabase() {
+        guard replicas.count < 7 else { return }
+        let source = replicas[rng.int(0...(replicas.count - 1))]
+        guard source.isUp else { return }
+        let index = replicas.count
+        let spki = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        // The old bug: the copy is not noticed (the whole data directory,
+        // device key included, copied; the file's identity as if its own).
+        let bug = options.reintroduce.contains("copied-database")
+        let copy = SimReplica(index: index, device: bug ? source.device : DeviceID(spki: spki), directory: directory.appendingPathComponent("r\(index)"),
+                              random: rng.split(), world: clock)
+        do {
+            try FileManager.default.createDirectory(at: copy.directory, withIntermediateDirectories: true)
+            for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: source.path + suffix) {
+                try FileManager.default.copyItem(atPath: source.path + suffix, toPath: copy.path + suffix)
+            }
+            if bug { try BugSwitches.hideCopy(at: copy.path) }
+            try copy.open()
+        } catch {
+            return violation("copying \(source.name)'s database failed: \(error)")
+        }
+        replicas.append(copy)
+        note("\(copy.name) is a copy of \(source.name)'s database")
+        let peer = rng.int(0...(index - 1))
+        addLink(peer, index, modes: [.sendReceive, .sendReceive], essential: true)
+        scheduleConnect(links[links.count - 1])
+    }
+
+    /// A link that is not needed to keep the team one changes mode, and
+    /// reconnects under it.
+    func changeMode() {
+        let optional = links.filter { !$0.essential }
+        guard !optional.isEmpty else { return }
+        let link = rng.pick(optional)
+        let modes: [[PeerMode]] = [[.sendReceive, .sendReceive], [.sendOnly, .receiveOnly], [.receiveOnly, .sendOnly], [.sendReceive, .receiveOnly]]
+        link.modes = rng.pick(modes)
+        note("link \(link.index) modes now \(link.modes.map(\.rawValue))")
+        drop(link, reason: "mode changed")
+        scheduleConnect(link)
+    }
+
+    /// A CSV import of a few rows (create or change), one transaction.
+    func importRows(_ replica: SimReplica) {
+        guard let store = replica.store else { return }
+        var lines = ["id,name,role"]
+        for _ in 0..<rng.int(1...4) {
+            lines.append("c\(rng.int(0...29)),imported \(rng.int(0...9)),role \(rng.int(0...9))")
+        }
+        do {
+            let rows = try RecordFile.parse(lines.joined(separator: "\n") + "\n", format: .csv, collection: "countries", schema: store.schema)
+            let report = try store.importRows(rows, author: replica.name)
+            guard let dot = report.dot else { return }
+            try recordWrite(dot, by: replica, store: store)
+        } catch StoreError.clockBehind {
+        } catch {
+            // Rows an analyst's import would refuse (a record whose existence
+            // is in conflict) write nothing.
+            note("\(replica.name) import refused: \(error)")
         }
     }
 
@@ -82,22 +158,27 @@ extension World {
                 receipt = try store.resolve(conflict.key, expecting: conflict.siblings.map(\.dot), value: pick.value, author: author)
             }
             guard let dot = receipt.dot else { return }
-            result.writes += 1
-            if let previous = oracle.record(dot: dot, by: replica.index) {
-                violation("dot \(dot) issued twice: by r\(previous) and by \(replica.name)")
-            }
-            var keys: [SlotKey] = []
-            try store.forEachSlot { key, state in
-                if state.versions.contains(where: { $0.dot == dot }) { keys.append(key) }
-            }
-            oracle.written(dot: dot, keys: keys)
-            note("\(replica.name) wrote \(dot) to \(keys.count) slot(s)")
-            committed(replica)
-        } catch StoreError.existenceConflicted, StoreError.recordNotFound, StoreError.siblingsChanged, StoreError.notConflicted {
+            try recordWrite(dot, by: replica, store: store)
+        } catch StoreError.existenceConflicted, StoreError.recordNotFound, StoreError.siblingsChanged, StoreError.notConflicted, StoreError.clockBehind {
             // Refused as an analyst's edit would be: nothing written.
         } catch {
             violation("\(replica.name): a local write failed: \(error)")
         }
+    }
+
+    /// A committed local write: into the oracle, and every session hears.
+    func recordWrite(_ dot: Dot, by replica: SimReplica, store: Store) throws {
+        result.writes += 1
+        if let previous = oracle.record(dot: dot, by: replica.index) {
+            violation("dot \(dot) issued twice: by r\(previous) and by \(replica.name)")
+        }
+        var keys: [SlotKey] = []
+        try store.forEachSlot { key, state in
+            if state.versions.contains(where: { $0.dot == dot }) { keys.append(key) }
+        }
+        oracle.written(dot: dot, keys: keys)
+        note("\(replica.name) wrote \(dot) to \(keys.count) slot(s)")
+        committed(replica)
     }
 
     /// Faults stop, every replica comes back, every link may connect.

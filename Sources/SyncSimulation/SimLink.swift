@@ -8,7 +8,9 @@ final class SimLink {
     /// Side 0 and side 1.
     let ends: [Int]
     /// Whether side s sends to / receives from the other (its mode).
-    let modes: [PeerMode]
+    var modes: [PeerMode]
+    /// Part of the spanning tree: always both ways, so the team stays one.
+    let essential: Bool
     /// Bumped at each connect and drop: events of an older connection are stale.
     var generation: UInt64 = 0
     var machines: [SessionMachine?] = [nil, nil]
@@ -28,10 +30,11 @@ final class SimLink {
     /// A connect is already scheduled.
     var connecting = false
 
-    init(index: Int, ends: [Int], modes: [PeerMode]) {
+    init(index: Int, ends: [Int], modes: [PeerMode], essential: Bool) {
         self.index = index
         self.ends = ends
         self.modes = modes
+        self.essential = essential
     }
 
     var isUp: Bool { machines[0] != nil }

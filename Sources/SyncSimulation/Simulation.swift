@@ -18,6 +18,11 @@ public struct SimulationOptions: Sendable {
     public var trace = false
     /// Where the replicas' files go (a fresh temporary folder when nil).
     public var directory: URL?
+    /// Old bugs put back, to show that the simulation finds them:
+    /// `copied-database` (a copy of a data directory keeps its replica id,
+    /// as before issue 19). The same-dot merge bug is compiled in with
+    /// `-Xswiftc -DSYNCD_REINTRODUCE_SAME_DOT_BUG`.
+    public var reintroduce: Set<String> = []
 
     public init(seed: UInt64) { self.seed = seed }
 }
@@ -41,6 +46,9 @@ public struct SimulationResult: Sendable {
 }
 
 public enum Simulation {
+    /// The old bugs `SimulationOptions.reintroduce` knows.
+    public static let knownBugs = ["copied-database"]
+
     /// The invariants every run checks.
     public static let invariants = ["dots issued once", "cursors only forward", "at most 2 batches in flight per direction",
                                     "no protocol violation or refusal between honest peers", "equal digests after the heal",

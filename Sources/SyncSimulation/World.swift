@@ -74,13 +74,13 @@ final class World {
         }
         // A random spanning tree (both ways), then a few more links, some one-way.
         for index in 1..<count {
-            addLink(rng.int(0...(index - 1)), index, modes: [.sendReceive, .sendReceive])
+            addLink(rng.int(0...(index - 1)), index, modes: [.sendReceive, .sendReceive], essential: true)
         }
         for _ in 0..<rng.int(0...count) {
             let a = rng.int(0...(count - 1)), b = rng.int(0...(count - 1))
             guard a != b, !links.contains(where: { Set($0.ends) == Set([a, b]) }) else { continue }
             let modes: [[PeerMode]] = [[.sendReceive, .sendReceive], [.sendOnly, .receiveOnly], [.receiveOnly, .sendOnly]]
-            addLink(a, b, modes: rng.pick(modes))
+            addLink(a, b, modes: rng.pick(modes), essential: false)
         }
         note("replicas \(count), links " + links.map { "\($0.ends[0])-\($0.ends[1])(\($0.modes[0].rawValue))" }.joined(separator: " "))
         for link in links { schedule(.connect(link: link.index), in: rng.millis(0...500)) }
@@ -100,8 +100,8 @@ final class World {
 
     func schedule(_ event: Event, in delay: UInt64) { queue.schedule(event, at: now + delay) }
 
-    func addLink(_ a: Int, _ b: Int, modes: [PeerMode]) {
-        links.append(SimLink(index: links.count, ends: [a, b], modes: modes))
+    func addLink(_ a: Int, _ b: Int, modes: [PeerMode], essential: Bool) {
+        links.append(SimLink(index: links.count, ends: [a, b], modes: modes, essential: essential))
     }
 
     // MARK: - Events

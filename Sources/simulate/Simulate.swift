@@ -18,6 +18,7 @@ struct Simulate: ParsableCommand {
               swift run simulate --runs 200            # seeds 1…200
               swift run simulate --seed 42 --trace     # replay one seed with its events
               swift run simulate --runs 10000 --first 5000
+              swift run simulate --runs 50 --reintroduce copied-database   # show it finds an old bug
             """)
 
     @Option(help: "Run this one seed (replay).") var seed: UInt64?
@@ -25,10 +26,23 @@ struct Simulate: ParsableCommand {
     @Option(help: "The first seed of a batch.") var first: UInt64 = 1
     @Flag(help: "Print every event of a failing (or --seed) run.") var trace = false
     @Option(help: "Chaos steps to run before healing (replays a shrunk prefix).") var steps: Int?
+    @Option(help: "Put an old bug back to see the simulation find it: copied-database.") var reintroduce: [String] = []
+
+    func options(_ seed: UInt64) -> SimulationOptions {
+        var options = SimulationOptions(seed: seed)
+        options.reintroduce = Set(reintroduce)
+        return options
+    }
+
+    func validate() throws {
+        for bug in reintroduce where !Simulation.knownBugs.contains(bug) {
+            throw ValidationError("unknown bug '\(bug)': known are \(Simulation.knownBugs.joined(separator: ", "))")
+        }
+    }
 
     func run() throws {
         if let seed {
-            var options = SimulationOptions(seed: seed)
+            var options = options(seed)
             options.trace = true
             options.maxChaosSteps = steps
             let result = Simulation.run(options)
@@ -41,7 +55,7 @@ struct Simulate: ParsableCommand {
         var failed: [UInt64] = []
         var totals = (writes: 0, messages: 0, drops: 0, crashes: 0, converge: UInt64(0), slowest: UInt64(0))
         for seed in first..<(first + UInt64(runs)) {
-            let result = Simulation.run(SimulationOptions(seed: seed))
+            let result = Simulation.run(options(seed))
             totals.writes += result.writes
             totals.messages += result.messages
             totals.drops += result.drops
@@ -52,8 +66,9 @@ struct Simulate: ParsableCommand {
                 failed.append(seed)
                 print("seed \(seed) FAILED:")
                 for violation in result.violations.prefix(5) { print("  \(violation)") }
-                let shrunk = Simulation.shrink(result, options: SimulationOptions(seed: seed))
-                print("  shortest failing prefix: \(shrunk.steps) of \(result.chaosSteps) chaos steps; replay: swift run simulate --seed \(seed) --steps \(shrunk.steps)")
+                let shrunk = Simulation.shrink(result, options: options(seed))
+                let bugs = reintroduce.map { " --reintroduce \($0)" }.joined()
+                print("  shortest failing prefix: \(shrunk.steps) of \(result.chaosSteps) chaos steps; replay: swift run simulate --seed \(seed) --steps \(shrunk.steps)\(bugs) --trace")
             }
             let done = seed - first + 1
             if done % 100 == 0 || done == UInt64(runs) {

@@ -28,7 +28,13 @@ public enum SlotMerge {
                 // is on, so the merge stays a join (replication-model §2.3).
                 let left = a.versions[i]
                 let right = b.versions[j]
+                #if SYNCD_REINTRODUCE_SAME_DOT_BUG
+                // The bug before issue 19, put back for the simulation's
+                // demonstration only: whichever side is `a` wins.
+                kept.append(left)
+                #else
                 kept.append(left == right || !contentPrecedes(left, right) ? left : right)
+                #endif
                 i += 1
                 j += 1
             }

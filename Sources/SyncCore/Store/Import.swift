@@ -8,6 +8,8 @@ public struct ImportReport: Sendable, Equatable {
     /// Slots written (one version each, all under one dot), counting the
     /// `_exists = true` every edited record also gets (replication-model §2).
     public var slotsWritten = 0
+    /// The one dot every written slot got; nil when nothing was written.
+    public var dot: Dot?
 }
 
 extension Store {
@@ -92,6 +94,7 @@ extension Store {
             if !problems.isEmpty { throw RecordFileErrors(errors: problems) }
         }
         report.slotsWritten = receipt.slotsWritten
+        report.dot = receipt.dot
         return report
     }
 }
