@@ -102,7 +102,7 @@ extension Integration {
                                  state: SlotState(versions: [], context: VersionContext([(own, 1_000_000)])))
             try await answerPull(peer, with: [lie])
             #expect(try await eventually(timeout: .seconds(10)) { try b.store().replicaID != own }, "\(b.log(last: 15))")
-            #expect(b.log().contains("took a new replica id"))
+            #expect(try await eventually(timeout: .seconds(5)) { b.log().contains("took a new replica id") })
             peer.close()
             // b's next local write (as `syncctl set` makes it) reaches a.
             let ref = RecordRef(parsing: "countries/us")!
@@ -181,7 +181,7 @@ extension Integration {
 
             let again = try await session(b, prober, replica: cReplica, sends: false, receives: false)
             #expect(try await again.waitUntilClosed(timeout: .seconds(5)))
-            #expect(b.log().contains("was seen before with device"))
+            #expect(try await eventually(timeout: .seconds(5)) { b.log().contains("was seen before with device") })
             // A wrong proof from a peer that speaks 1.2 is refused as well.
             let liar = try await RawPeer.connect(port: b.port, identity: prober)
             try await liar.send(.hello(.init(replica: cReplica, deviceName: "prober", schemaHash: "test", willSend: false, willReceive: false, highestSeq: 0)))
@@ -206,7 +206,7 @@ extension Integration {
                 if peer.inbox.isClosed { closed = true; break }
             }
             #expect(closed)
-            #expect(b.log().contains("did not arrive whole"), "\(b.log(last: 10))")
+            #expect(try await eventually(timeout: .seconds(5)) { b.log().contains("did not arrive whole") }, "\(b.log(last: 10))")
             try await expectHealthy(a, b, "trickled frame")
             for daemon in [a, b] { try await daemon.stop() }
         }
@@ -221,7 +221,7 @@ extension Integration {
                 peers.append(peer)
             }
             for peer in peers { #expect(try await peer.waitUntilClosed(timeout: .seconds(5))) }
-            #expect(b.log().contains("exceeds the 65536-byte limit"))
+            #expect(try await eventually(timeout: .seconds(5)) { b.log().contains("exceeds the 65536-byte limit") })
             try await expectHealthy(a, b, "48 huge partial frames")
             for daemon in [a, b] { try await daemon.stop() }
         }

@@ -96,7 +96,8 @@ extension Integration {
             }
             #expect(sawGoodbye, "impostor was not told why:\n\(b.log(last: 20))")
             #expect(try await impostor.waitUntilClosed(timeout: .seconds(5)))
-            #expect(b.log().contains("was seen before with device"))
+            // The daemon logs the refusal after sending the goodbye.
+            #expect(try await eventually(timeout: .seconds(5)) { b.log().contains("was seen before with device") })
             #expect(try b.status().refusedReplicas == 1)
             try await b.stop()
         }
