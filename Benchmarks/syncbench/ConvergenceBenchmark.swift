@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SyncCore
+import SyncSimulation
 import TestSupport
 
 /// Benchmark 5: ten daemons in a random 3-regular graph, 1,000 concurrent
@@ -19,7 +20,7 @@ struct ConvergenceBenchmark: AsyncParsableCommand {
     @Option(help: "Seed of the random graph and writes.") var seed: UInt64 = 42
 
     func run() async throws {
-        var rng = SplitMix(state: seed)
+        var rng = SeededRandom(seed: seed)
         let edges = try Self.regularGraph(nodes: daemons, degree: 3, rng: &rng)
         print("converge: \(daemons) daemons, \(edges.count) links (\(edges.map { "\($0.0)-\($0.1)" }.joined(separator: " "))), \(writes) writes, \(repetitions) repetitions")
         var delays: [Double] = [], ratios: [Double] = []
@@ -94,7 +95,7 @@ struct ConvergenceBenchmark: AsyncParsableCommand {
     }
 
     /// A random connected graph where every node has `degree` neighbours (pairing model, retried).
-    static func regularGraph(nodes: Int, degree: Int, rng: inout SplitMix) throws -> [(Int, Int)] {
+    static func regularGraph(nodes: Int, degree: Int, rng: inout SeededRandom) throws -> [(Int, Int)] {
         guard nodes > degree, (nodes * degree) % 2 == 0 else { throw ValidationError("\(nodes) daemons cannot each have \(degree) peers") }
         for _ in 0..<10_000 {
             var stubs = (0..<nodes).flatMap { Array(repeating: $0, count: degree) }

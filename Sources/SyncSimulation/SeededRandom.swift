@@ -1,5 +1,7 @@
 /// A seeded generator (SplitMix64): the simulator's only source of
-/// randomness, so a seed replays a run exactly.
+/// randomness, so a seed replays a run exactly; also the seeded shuffles of
+/// the property tests and the benchmark workloads (the same sequence the
+/// former `TestSupport.SplitMix` gave for the same seed).
 public struct SeededRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
 

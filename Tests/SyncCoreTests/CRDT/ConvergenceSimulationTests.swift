@@ -1,5 +1,6 @@
 import PropertyBased
 import Testing
+import SyncSimulation
 import TestSupport
 @testable import SyncCore
 
@@ -23,7 +24,7 @@ struct ConvergenceSimulationTests {
         var replicas = (0..<replicaCount).map { SimulatedReplica(id: replica($0)) }
         var network: [[SlotKey: SlotState]] = []
         var wall: UInt64 = 1_000_000
-        var rng = SplitMix(state: UInt64(bitPattern: Int64(ops.reduce(replicaCount) { $0 &* 31 &+ $1 })))
+        var rng = SeededRandom(seed: UInt64(bitPattern: Int64(ops.reduce(replicaCount) { $0 &* 31 &+ $1 })))
         for op in ops {
             wall += UInt64(op % 3)
             let i = (op / 10) % replicaCount

@@ -1,5 +1,6 @@
 import PropertyBased
 import Testing
+import SyncSimulation
 import TestSupport
 @testable import SyncCore
 
@@ -13,7 +14,7 @@ struct ReaderSemanticsPropertyTests {
 
     /// Every replica receives every other's state, in its own shuffled order, some twice.
     static func deliverAll(_ replicas: inout [SimulatedReplica], seed: Int) {
-        var rng = SplitMix(state: UInt64(bitPattern: Int64(seed)))
+        var rng = SeededRandom(seed: UInt64(bitPattern: Int64(seed)))
         let states = replicas.map(\.slots)
         for index in replicas.indices {
             var inbox = states + states.filter { _ in rng.next() % 2 == 0 }
