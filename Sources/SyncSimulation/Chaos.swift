@@ -40,6 +40,12 @@ extension World {
             changeMode()
         case 90..<93:
             importRows(replicas[rng.int(0...(replicas.count - 1))])
+        case 93..<95:
+            takeSnapshot(replicas[rng.int(0...(replicas.count - 1))])
+        case 95:
+            restoreSnapshot(replicas[rng.int(0...(replicas.count - 1))])
+        case 96:
+            legacyCopyWrites()
         default:
             localWrite(replicas[rng.int(0...(replicas.count - 1))])
         }
@@ -107,6 +113,73 @@ extension World {
             // is in conflict) write nothing.
             note("\(replica.name) import refused: \(error)")
         }
+    }
+
+    /// A snapshot taken while the replica runs (`syncctl snapshot create`).
+    func takeSnapshot(_ replica: SimReplica) {
+        guard let store = replica.store else { return }
+        let url = directory.appendingPathComponent("snapshots/\(replica.name)-\(snapshots.count).\(Snapshots.fileExtension)")
+        do {
+            let manifest = try Snapshots.create(from: store, to: url)
+            snapshots.append((url, replica.index))
+            result.snapshots += 1
+            note("\(replica.name) snapshot \(url.lastPathComponent): \(manifest.slots) slots up to seq \(manifest.highestSeq)")
+        } catch {
+            violation("\(replica.name): a snapshot failed: \(error)")
+        }
+    }
+
+    /// The replica stops, restores a snapshot (mostly its own; sometimes a
+    /// team-mate's, as a backup put on a new machine) and rejoins: the
+    /// restored file takes a new replica id, and the database it replaced is
+    /// kept aside and merged back after the first sync, so writes made after
+    /// the snapshot are not lost (replication-model §7).
+    func restoreSnapshot(_ replica: SimReplica) {
+        guard replica.isUp, !snapshots.isEmpty else { return }
+        let own = snapshots.filter { $0.of == replica.index }
+        let pick = !own.isEmpty && rng.chance(0.8) ? rng.pick(own) : rng.pick(snapshots)
+        for link in links where link.ends.contains(replica.index) && link.isUp {
+            drop(link, reason: "\(replica.name) stops for a restore")
+        }
+        replica.crash()
+        result.restores += 1
+        do {
+            let restored = try Snapshots.restore(pick.url, into: replica.dataDirectory, deviceID: replica.device.description, wallClock: replica.wallClock)
+            note("\(replica.name) restored \(pick.url.lastPathComponent) as \(restored.replica.short), kept aside: \(restored.keptAside?.lastPathComponent ?? "none")")
+        } catch {
+            violation("\(replica.name): restoring \(pick.url.lastPathComponent) failed: \(error)")
+        }
+        schedule(.restart(replica: replica.index), in: rng.millis(200...2_000))
+    }
+
+    /// Two replicas hear one dot with two contents: a data directory copied
+    /// by a daemon older than issue 19 (which kept the original's replica id)
+    /// issued the same next dot on both machines. Such peers exist in the
+    /// field; the merge must stay a join over them (replication-model §2.3),
+    /// whichever replica hears which version first.
+    func legacyCopyWrites() {
+        let up = replicas.filter(\.isUp)
+        guard up.count >= 2 else { return }
+        let first = rng.pick(up)
+        let second = rng.pick(up.filter { $0 !== first })
+        let legacy = legacyReplica ?? ReplicaID(high: rng.next(), low: rng.next())
+        legacyReplica = legacy
+        legacyCounter += 1
+        let dot = Dot(replica: legacy, counter: legacyCounter)
+        let key = SlotKey(collection: "countries", record: "c\(rng.int(0...29))", field: "notes")
+        let hlc = HLC(millis: clock.wallMillis, logical: 0)
+        for (replica, text) in [(first, "legacy copy A \(legacyCounter)"), (second, "legacy copy B \(legacyCounter)")] {
+            guard let store = replica.store else { continue }
+            let state = SlotState(versions: [Version(dot: dot, hlc: hlc, author: "legacy", value: .text(text))],
+                                  context: VersionContext([(legacy, legacyCounter)]))
+            do {
+                _ = try store.apply([SlotChange(key: key, state: state)], from: legacy)
+                committed(replica)
+            } catch {
+                violation("\(replica.name) refused a legacy peer's version: \(error)")
+            }
+        }
+        note("legacy copy issued \(dot) to \(key) twice: on \(first.name) and \(second.name)")
     }
 
     func crash(_ replica: SimReplica) {

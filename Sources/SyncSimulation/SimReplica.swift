@@ -26,13 +26,19 @@ final class SimReplica {
 
     var path: String { directory.appendingPathComponent("data.db").path }
 
-    var options: Store.Options {
-        var options = Store.Options()
-        let world = self.world, skew = self.skew, random = self.random
-        options.wallClock = {
+    /// This replica's wall clock: virtual time plus its skew.
+    var wallClock: @Sendable () -> UInt64 {
+        let world = self.world, skew = self.skew
+        return {
             let now = Int64(world.wallMillis) + skew.withLock { $0 }
             return UInt64(max(1, now))
         }
+    }
+
+    var options: Store.Options {
+        var options = Store.Options()
+        let random = self.random
+        options.wallClock = wallClock
         options.random = { random.withLock { $0.next() } }
         options.logger.logLevel = .critical
         return options
@@ -48,6 +54,9 @@ final class SimReplica {
     /// been asked for and not yet done never happens (a transaction that
     /// had not committed rolls back).
     func crash() { store = nil }
+
+    /// The data directory, as `syncctl snapshot restore` sees it.
+    var dataDirectory: DataDirectory { DataDirectory(url: directory) }
 
     var isUp: Bool { store != nil }
 }

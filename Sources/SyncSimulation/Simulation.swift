@@ -37,6 +37,8 @@ public struct SimulationResult: Sendable {
     public var messages = 0
     public var drops = 0
     public var crashes = 0
+    public var snapshots = 0
+    public var restores = 0
     public var refusals = 0
     /// Virtual milliseconds from the heal to equal digests, when reached.
     public var convergedAfter: UInt64?
@@ -53,7 +55,7 @@ public enum Simulation {
     public static let invariants = ["dots issued once", "cursors only forward", "at most 2 batches in flight per direction",
                                     "no protocol violation or refusal between honest peers", "equal digests after the heal",
                                     "no lost write", "readers show every conflict", "quiet after convergence",
-                                    "no digest mismatch after catching up"]
+                                    "no digest mismatch after catching up", "no slot travels against a peer's mode"]
 
     /// Runs one seed to the end and checks every invariant.
     public static func run(_ options: SimulationOptions) -> SimulationResult {

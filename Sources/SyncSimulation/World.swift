@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SyncCore
 
 /// One simulated world: replicas with real stores, links running
@@ -26,6 +27,11 @@ final class World {
     var replicas: [SimReplica] = []
     var links: [SimLink] = []
     var oracle = WriteOracle()
+    /// Snapshots taken so far, and whose.
+    var snapshots: [(url: URL, of: Int)] = []
+    /// The replica id of the legacy copy that issues dots twice, and its counter.
+    var legacyReplica: ReplicaID?
+    var legacyCounter: UInt64 = 0
     var result: SimulationResult
     var now: UInt64 { clock.now }
     var healed = false
@@ -182,6 +188,17 @@ final class World {
         case .send(let message):
             result.messages += 1
             let to = 1 - side
+            // Modes, checked outside the machines that enforce them: slots
+            // go only from a side that sends to one that receives.
+            let slots: Int
+            switch message {
+            case .batch(let batch): slots = batch.changes.count
+            case .repairBatch(let changes, _): slots = changes.count
+            default: slots = 0
+            }
+            if slots > 0 && !(link.modes[side].sends && link.modes[to].receives) {
+                violation("r\(link.ends[side]) sent \(slots) slot(s) to r\(link.ends[to]) on link \(link.index) against the modes \(link.modes.map(\.rawValue))")
+            }
             if case .batch = message {
                 link.batchesInFlight[to] += 1
                 // One held pull answered plus one asked beyond the batch being merged.
@@ -205,8 +222,6 @@ final class World {
             if case .digestMismatch(let buckets) = report {
                 violation("r\(link.ends[side]) found \(buckets) digest bucket(s) differing from r\(link.ends[1 - side]) after catching up")
             }
-        case .mergeKeptAside:
-            break
         default:
             // Store work: done when it completes, so a crash before then loses it.
             queue.schedule(.complete(link: link.index, side: side, generation: link.generation, action: action), at: now + rng.millis(0...8))
@@ -228,7 +243,10 @@ final class World {
                     if cursor < stored { violation("\(replica.name)'s cursor for \(peer.short) would go back from \(stored) to \(cursor)") }
                 }
                 let report = try store.apply(changes, from: peer, device: peerDevice.description, cursor: cursor)
-                if report.dotCollisions > 0 { violation("\(replica.name) merged \(report.dotCollisions) dot collisions") }
+                if report.dotCollisions > 0 {
+                    let honest = try store.dotCollisions().filter { $0.dot.replica != legacyReplica }
+                    if !honest.isEmpty { violation("\(replica.name) merged dot collisions of honest replicas: \(honest.map(\.dot))") }
+                }
                 committed(replica)
                 feed(link, side, .merged(changed: report.changed, repair: cursor == nil))
             case .readFeed(let since, let maxCount, let maxBytes):
@@ -241,6 +259,8 @@ final class World {
             case .readRepairPage(let buckets, let after, let maxCount, let maxBytes):
                 let page = try store.slots(inBuckets: buckets, afterRecord: after, maxCount: maxCount, maxBytes: maxBytes)
                 feed(link, side, .repairPageRead(changes: page.changes, next: page.next))
+            case .mergeKeptAside:
+                try mergeKeptAside(replica, store: store)
             default:
                 break
             }
@@ -248,6 +268,20 @@ final class World {
             violation("\(replica.name): store work \(action) failed: \(error)")
             drop(link, reason: "\(error)")
         }
+    }
+
+    /// A sync succeeded: the database a restore kept aside is merged back and
+    /// removed, as `PeerSession` does. One that stays is a violation.
+    func mergeKeptAside(_ replica: SimReplica, store: Store) throws {
+        let aside = { (try? FileManager.default.contentsOfDirectory(atPath: replica.directory.path))?
+            .filter { $0.hasPrefix(Snapshots.keptAsidePrefix) && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") } ?? [] }
+        guard !aside().isEmpty else { return }
+        var logger = Logger(label: "sim")
+        logger.logLevel = .critical
+        Snapshots.mergeAndRemoveKeptAside(into: store, logger: logger)
+        if !aside().isEmpty { violation("\(replica.name) could not merge the database kept aside: \(aside())") }
+        note("\(replica.name) merged the database its restore kept aside")
+        committed(replica)
     }
 
     /// Something committed on `replica`: every session of it hears.

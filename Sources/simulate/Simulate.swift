@@ -17,7 +17,7 @@ struct Simulate: ParsableCommand {
             Examples:
               swift run simulate --runs 200            # seeds 1…200
               swift run simulate --seed 42 --trace     # replay one seed with its events
-              swift run simulate --runs 10000 --first 5000
+              swift run simulate --runs 10000 --jobs 2   # both cores
               swift run simulate --runs 50 --reintroduce copied-database   # show it finds an old bug
             """)
 
@@ -26,6 +26,7 @@ struct Simulate: ParsableCommand {
     @Option(help: "The first seed of a batch.") var first: UInt64 = 1
     @Flag(help: "Print every event of a failing (or --seed) run.") var trace = false
     @Option(help: "Chaos steps to run before healing (replays a shrunk prefix).") var steps: Int?
+    @Option(help: "Seeds run at once (one world per thread; a seed replays the same on any count).") var jobs = 1
     @Option(help: "Put an old bug back to see the simulation find it: copied-database.") var reintroduce: [String] = []
 
     func options(_ seed: UInt64) -> SimulationOptions {
@@ -52,45 +53,89 @@ struct Simulate: ParsableCommand {
             return
         }
         let started = Date()
-        var failed: [UInt64] = []
-        var totals = (writes: 0, messages: 0, drops: 0, crashes: 0, converge: UInt64(0), slowest: UInt64(0))
-        for seed in first..<(first + UInt64(runs)) {
-            let result = Simulation.run(options(seed))
-            totals.writes += result.writes
-            totals.messages += result.messages
-            totals.drops += result.drops
-            totals.crashes += result.crashes
-            totals.converge += result.convergedAfter ?? 0
-            totals.slowest = max(totals.slowest, result.convergedAfter ?? 0)
-            if !result.passed {
-                failed.append(seed)
-                print("seed \(seed) FAILED:")
-                for violation in result.violations.prefix(5) { print("  \(violation)") }
-                let shrunk = Simulation.shrink(result, options: options(seed))
-                let bugs = reintroduce.map { " --reintroduce \($0)" }.joined()
-                print("  shortest failing prefix: \(shrunk.steps) of \(result.chaosSteps) chaos steps; replay: swift run simulate --seed \(seed) --steps \(shrunk.steps)\(bugs) --trace")
-            }
-            let done = seed - first + 1
-            if done % 100 == 0 || done == UInt64(runs) {
-                let elapsed = Date().timeIntervalSince(started)
-                print("\(done)/\(runs) seeds, \(failed.count) failed, \(String(format: "%.1f", elapsed)) s")
+        let tally = Tally(first: first, runs: runs)
+        // Seeds are independent worlds: each worker takes the next one.
+        DispatchQueue.concurrentPerform(iterations: max(1, jobs)) { _ in
+            while let seed = tally.nextSeed() {
+                let result = Simulation.run(options(seed))
+                var lines: [String] = []
+                if !result.passed {
+                    lines.append("seed \(seed) FAILED:")
+                    lines += result.violations.prefix(5).map { "  \($0)" }
+                    let shrunk = Simulation.shrink(result, options: options(seed))
+                    let bugs = reintroduce.map { " --reintroduce \($0)" }.joined()
+                    lines.append("  shortest failing prefix: \(shrunk.steps) of \(result.chaosSteps) chaos steps; replay: swift run simulate --seed \(seed) --steps \(shrunk.steps)\(bugs) --trace")
+                }
+                tally.add(result, lines: lines, elapsed: Date().timeIntervalSince(started))
             }
         }
         let elapsed = Date().timeIntervalSince(started)
+        let totals = tally.totals
         print("""
-            ran \(runs) seeds (\(first)…\(first + UInt64(runs) - 1)) in \(String(format: "%.1f", elapsed)) s: \(runs - failed.count) passed, \(failed.count) failed
-            totals: \(totals.writes) writes, \(totals.messages) messages, \(totals.drops) link drops, \(totals.crashes) crashes
+            ran \(runs) seeds (\(first)…\(first + UInt64(runs) - 1)) with \(max(1, jobs)) job(s) in \(String(format: "%.1f", elapsed)) s: \(runs - totals.failed.count) passed, \(totals.failed.count) failed
+            totals: \(totals.writes) writes, \(totals.messages) messages, \(totals.drops) link drops, \(totals.crashes) crashes, \(totals.restores) snapshot restores
             convergence after the heal: mean \(runs > 0 ? totals.converge / UInt64(runs) : 0) ms, slowest \(totals.slowest) ms (virtual)
             invariants: \(Simulation.invariants.joined(separator: "; "))
             """)
-        if !failed.isEmpty {
-            print("failed seeds: \(failed.map(String.init).joined(separator: " "))")
+        if !totals.failed.isEmpty {
+            print("failed seeds: \(totals.failed.sorted().map(String.init).joined(separator: " "))")
             throw ExitCode(1)
         }
     }
 
     func report(_ result: SimulationResult) {
-        print("seed \(result.seed): \(result.passed ? "passed" : "FAILED"), \(result.chaosSteps) chaos steps, \(result.writes) writes, \(result.messages) messages, \(result.drops) drops, \(result.crashes) crashes, converged after \(result.convergedAfter.map { "\($0) ms" } ?? "never")")
+        print("seed \(result.seed): \(result.passed ? "passed" : "FAILED"), \(result.chaosSteps) chaos steps, \(result.writes) writes, \(result.messages) messages, \(result.drops) drops, \(result.crashes) crashes, \(result.snapshots) snapshots, \(result.restores) restores, converged after \(result.convergedAfter.map { "\($0) ms" } ?? "never")")
         for violation in result.violations { print("  \(violation)") }
     }
+}
+
+/// The seeds handed out and the results gathered, across worker threads.
+final class Tally: @unchecked Sendable {
+    struct Totals {
+        var writes = 0, messages = 0, drops = 0, crashes = 0, restores = 0
+        var converge: UInt64 = 0, slowest: UInt64 = 0
+        var done = 0
+        var failed: [UInt64] = []
+    }
+
+    private let lock = NSLock()
+    private var next: UInt64
+    private let end: UInt64
+    private let runs: Int
+    private var sums = Totals()
+
+    init(first: UInt64, runs: Int) {
+        next = first
+        end = first + UInt64(runs)
+        self.runs = runs
+    }
+
+    func nextSeed() -> UInt64? {
+        lock.withLock {
+            guard next < end else { return nil }
+            defer { next += 1 }
+            return next
+        }
+    }
+
+    func add(_ result: SimulationResult, lines: [String], elapsed: Double) {
+        lock.withLock {
+            sums.writes += result.writes
+            sums.messages += result.messages
+            sums.drops += result.drops
+            sums.crashes += result.crashes
+            sums.restores += result.restores
+            sums.converge += result.convergedAfter ?? 0
+            sums.slowest = max(sums.slowest, result.convergedAfter ?? 0)
+            sums.done += 1
+            if !result.passed { sums.failed.append(result.seed) }
+            for line in lines { print(line) }
+            if sums.done % 100 == 0 || sums.done == runs {
+                print("\(sums.done)/\(runs) seeds, \(sums.failed.count) failed, \(String(format: "%.1f", elapsed)) s")
+            }
+            fflush(nil)
+        }
+    }
+
+    var totals: Totals { lock.withLock { sums } }
 }

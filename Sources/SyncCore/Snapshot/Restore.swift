@@ -28,8 +28,7 @@ extension Snapshots {
         var keptAside: URL?
         if FileManager.default.fileExists(atPath: database.path) {
             try foldWAL(of: database.path)
-            let stamp = defaultName().replacingOccurrences(of: "." + fileExtension, with: "")
-            let aside = directory.url.appendingPathComponent(keptAsidePrefix + stamp)
+            let aside = keptAsideName(in: directory.url, at: wallClock())
             // A second name for the current file, not a move: data.db exists
             // at every instant, so a crash never leaves the directory empty
             // (which would make syncd seed a fresh database).
@@ -49,6 +48,20 @@ extension Snapshots {
         }
         CrashPoint.hit("restore.renamed")
         return (replica, keptAside)
+    }
+
+    /// A free name for the database a restore keeps aside, stamped with the
+    /// wall clock: a clock set back (or two restores within a millisecond)
+    /// would otherwise name a file already kept aside, and the restore fail.
+    static func keptAsideName(in directory: URL, at wall: UInt64) -> URL {
+        let stamp = defaultName(at: Date(timeIntervalSince1970: Double(wall) / 1_000)).replacingOccurrences(of: "." + fileExtension, with: "")
+        var aside = directory.appendingPathComponent(keptAsidePrefix + stamp)
+        var suffix = 2
+        while FileManager.default.fileExists(atPath: aside.path) {
+            aside = directory.appendingPathComponent(keptAsidePrefix + stamp + "-\(suffix)")
+            suffix += 1
+        }
+        return aside
     }
 
     /// Folds the WAL of the database at `path` into the file and checks that
