@@ -104,7 +104,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .testTarget(name: "SimulationTests", dependencies: ["SyncSimulation", "SyncCore"]),
+        .testTarget(name: "SimulationTests", dependencies: ["SyncSimulation", "SyncCore", "TestSupport"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -11,14 +11,18 @@ extension World {
         case 60..<72:
             let up = links.filter(\.isUp)
             guard !up.isEmpty else { return }
+            count("link drop")
             drop(rng.pick(up), reason: "dropped by the network")
         case 72..<78:
             // A partition: some links cut for a while, then they heal.
             let until = now + rng.millis(1_000...15_000)
+            var cut = 0
             for link in links where rng.chance(0.4) {
                 link.cutUntil = max(link.cutUntil, until)
                 drop(link, reason: "partitioned")
+                cut += 1
             }
+            if cut > 0 { count("partition") }
             note("partition until \(until)")
         case 78..<82:
             crash(replicas[rng.int(0...(replicas.count - 1))])
@@ -27,12 +31,14 @@ extension World {
             let replica = replicas[rng.int(0...(replicas.count - 1))]
             let skew = Int64(rng.int(-30_000...30_000))
             replica.skew.withLock { $0 = skew }
+            count("clock skew")
             note("\(replica.name) clock skew \(skew) ms")
         case 87:
             // A jump back beyond the drift cap: local writes are refused
             // until the clock is right (the heal sets it right).
             let replica = replicas[rng.int(0...(replicas.count - 1))]
             replica.skew.withLock { $0 = -2 * 3_600_000 }
+            count("clock jump back 2 h")
             note("\(replica.name) clock jumps back 2 h")
         case 88:
             copyDatabase()
@@ -76,6 +82,7 @@ extension World {
             return violation("copying \(source.name)'s database failed: \(error)")
         }
         replicas.append(copy)
+        count("copied database")
         note("\(copy.name) is a copy of \(source.name)'s database")
         let peer = rng.int(0...(index - 1))
         addLink(peer, index, modes: [.sendReceive, .sendReceive], essential: true)
@@ -90,6 +97,7 @@ extension World {
         let link = rng.pick(optional)
         let modes: [[PeerMode]] = [[.sendReceive, .sendReceive], [.sendOnly, .receiveOnly], [.receiveOnly, .sendOnly], [.sendReceive, .receiveOnly]]
         link.modes = rng.pick(modes)
+        count("mode change")
         note("link \(link.index) modes now \(link.modes.map(\.rawValue))")
         drop(link, reason: "mode changed")
         scheduleConnect(link)
@@ -106,12 +114,15 @@ extension World {
             let rows = try RecordFile.parse(lines.joined(separator: "\n") + "\n", format: .csv, collection: "countries", schema: store.schema)
             let report = try store.importRows(rows, author: replica.name)
             guard let dot = report.dot else { return }
+            count("import")
             try recordWrite(dot, by: replica, store: store)
         } catch StoreError.clockBehind {
-        } catch {
+        } catch let error as RecordFileErrors {
             // Rows an analyst's import would refuse (a record whose existence
             // is in conflict) write nothing.
             note("\(replica.name) import refused: \(error)")
+        } catch {
+            violation("\(replica.name): an import failed: \(error)")
         }
     }
 
@@ -122,7 +133,7 @@ extension World {
         do {
             let manifest = try Snapshots.create(from: store, to: url)
             snapshots.append((url, replica.index))
-            result.snapshots += 1
+            count("snapshot")
             note("\(replica.name) snapshot \(url.lastPathComponent): \(manifest.slots) slots up to seq \(manifest.highestSeq)")
         } catch {
             violation("\(replica.name): a snapshot failed: \(error)")
@@ -142,9 +153,10 @@ extension World {
             drop(link, reason: "\(replica.name) stops for a restore")
         }
         replica.crash()
-        result.restores += 1
         do {
-            let restored = try Snapshots.restore(pick.url, into: replica.dataDirectory, deviceID: replica.device.description, wallClock: replica.wallClock)
+            let restored = try Snapshots.restore(pick.url, into: replica.dataDirectory, deviceID: replica.device.description, wallClock: replica.wallClock,
+                                                 random: replica.options.random)
+            count("restore")
             note("\(replica.name) restored \(pick.url.lastPathComponent) as \(restored.replica.short), kept aside: \(restored.keptAside?.lastPathComponent ?? "none")")
         } catch {
             violation("\(replica.name): restoring \(pick.url.lastPathComponent) failed: \(error)")
@@ -179,12 +191,19 @@ extension World {
                 violation("\(replica.name) refused a legacy peer's version: \(error)")
             }
         }
+        count("legacy dot collision")
         note("legacy copy issued \(dot) to \(key) twice: on \(first.name) and \(second.name)")
+    }
+
+    func count(_ fault: String) {
+        assert(Simulation.faultKinds.contains(fault), "unnamed fault \(fault)")
+        result.faults[fault, default: 0] += 1
     }
 
     func crash(_ replica: SimReplica) {
         guard replica.isUp else { return }
         result.crashes += 1
+        count("crash")
         note("\(replica.name) crashes")
         for link in links where link.ends.contains(replica.index) && link.isUp {
             drop(link, reason: "\(replica.name) crashed")
@@ -200,6 +219,7 @@ extension World {
         let values = ["lithium", "cobalt", "nickel", "graphite", "gallium", "germanium", "tungsten", "rare earths"]
         do {
             let receipt: WriteReceipt
+            let kindName: String
             let kind = rng.int(0...9)
             if kind < 6 {
                 let ref = RecordRef(collection: "countries", id: "c\(rng.int(0...29))")
@@ -207,8 +227,10 @@ extension World {
                 let value = Value.text("\(rng.pick(values)) \(rng.int(0...99))")
                 if try store.record(ref)?.exists == true {
                     receipt = try store.update(ref, [.set(field, value)], author: author)
+                    kindName = "write: set"
                 } else {
                     receipt = try store.create(ref, field == "name" ? [.set(field, value)] : [.set("name", .text(ref.id)), .set(field, value)], author: author)
+                    kindName = "write: create"
                 }
             } else if kind < 8 {
                 let ref = RecordRef(collection: "minerals", id: "m\(rng.int(0...9))")
@@ -219,18 +241,22 @@ extension World {
                 } else {
                     receipt = try store.create(ref, [.set("name", .text(member)), edit], author: author)
                 }
+                kindName = "write: set member"
             } else if kind < 9 {
                 let ref = RecordRef(collection: "countries", id: "c\(rng.int(0...29))")
                 guard try store.record(ref)?.exists == true else { return }
                 receipt = try store.delete(ref, author: author)
+                kindName = "write: delete"
             } else {
                 let conflicts = try store.conflicts()
                 guard !conflicts.isEmpty else { return }
                 let conflict = rng.pick(conflicts)
                 let pick = rng.pick(conflict.siblings)
                 receipt = try store.resolve(conflict.key, expecting: conflict.siblings.map(\.dot), value: pick.value, author: author)
+                kindName = "write: resolve"
             }
             guard let dot = receipt.dot else { return }
+            count(kindName)
             try recordWrite(dot, by: replica, store: store)
         } catch StoreError.existenceConflicted, StoreError.recordNotFound, StoreError.siblingsChanged, StoreError.notConflicted, StoreError.clockBehind {
             // Refused as an analyst's edit would be: nothing written.
@@ -245,12 +271,13 @@ extension World {
         if let previous = oracle.record(dot: dot, by: replica.index) {
             violation("dot \(dot) issued twice: by r\(previous) and by \(replica.name)")
         }
-        var keys: [SlotKey] = []
+        var keys = 0
         try store.forEachSlot { key, state in
-            if state.versions.contains(where: { $0.dot == dot }) { keys.append(key) }
+            guard state.versions.contains(where: { $0.dot == dot }) else { return }
+            keys += 1
+            oracle.written(dot: dot, key: key, context: state.context)
         }
-        oracle.written(dot: dot, keys: keys)
-        note("\(replica.name) wrote \(dot) to \(keys.count) slot(s)")
+        note("\(replica.name) wrote \(dot) to \(keys) slot(s)")
         committed(replica)
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import SyncCore
 
 /// The checks at the end of a run (docs/architecture.md, "Simulation").
@@ -10,32 +11,86 @@ extension World {
             return
         }
         if lateChanges > 0 { violation("\(lateChanges) slot(s) still sent after convergence (echo traffic)") }
-        guard let reference = replicas.first?.store else { return }
-        // No lost write: present with its dot, or covered by the context.
+        if let quiet = quietBaseline {
+            let seqs = replicas.map { (try? $0.store?.highestSeq()) ?? nil }
+            for (replica, (then, now)) in zip(replicas, zip(quiet.seqs, seqs)) where then != now {
+                violation("\(replica.name) committed after the network went quiet: seq \(then.map(String.init) ?? "-") → \(now.map(String.init) ?? "-")")
+            }
+        }
         do {
-            for (dot, keys) in oracle.written {
-                for key in keys {
-                    let state = try reference.slotState(key)
-                    if state.versions.contains(where: { $0.dot == dot }) { continue }
-                    if state.context.covers(dot) { continue }
-                    violation("write \(dot) to \(key) is lost: neither present nor superseded")
-                }
-            }
-            // Readers show exactly the conflicts the states hold, on every replica.
-            for replica in replicas {
-                guard let store = replica.store else { continue }
-                var expected: [SlotKey] = []
-                try store.forEachSlot { key, state in
-                    if key.element.isEmpty, SlotReader.scalar(state).isConflicted { expected.append(key) }
-                }
-                let shown = try store.conflicts().map(\.key)
-                let sortKey: (SlotKey) -> [UInt8] = { Array("\($0.collection)/\($0.record)/\($0.field)".utf8) }
-                if expected.map(sortKey).sorted(by: { $0.lexicographicallyPrecedes($1) }) != shown.map(sortKey).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-                    violation("\(replica.name) shows conflicts \(shown) but its states hold \(expected)")
-                }
-            }
+            try checkEqualStates()
+            try checkExpectedVersions()
+            try checkConflictsShown()
         } catch {
             violation("final checks failed to read: \(error)")
+        }
+        for replica in replicas {
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: replica.directory.path))?
+                .filter { $0.hasPrefix(Snapshots.keptAsidePrefix) } ?? []
+            if !left.isEmpty { violation("\(replica.name) still keeps a database aside after syncing: \(left)") }
+        }
+    }
+
+    /// Every replica holds the same slot states, byte for byte: read from the
+    /// states themselves, not from the digest (which is kept incrementally).
+    func checkEqualStates() throws {
+        var reference: (name: String, rows: [[UInt8]])?
+        for replica in replicas {
+            guard let store = replica.store else { violation("\(replica.name) is down at the end"); continue }
+            var rows: [[UInt8]] = []
+            try store.forEachSlot { key, state in
+                var writer = BinaryWriter()
+                SlotStateCodec.encode(key, into: &writer)
+                rows.append(writer.bytes + SlotStateCodec.encode(state))
+            }
+            rows.sort { $0.lexicographicallyPrecedes($1) }
+            guard let first = reference else { reference = (replica.name, rows); continue }
+            if rows != first.rows {
+                let differing = Set(rows.map { Data($0) }).symmetricDifference(Set(first.rows.map { Data($0) })).count
+                violation("\(replica.name)'s slot states differ from \(first.name)'s (\(rows.count) against \(first.rows.count) slots, \(differing) encodings differ) although their digests are equal")
+            }
+        }
+    }
+
+    /// No lost write and no superseded version left, on every replica: the
+    /// live versions of each slot written are exactly those of the oracle
+    /// (legacy peers' versions aside).
+    func checkExpectedVersions() throws {
+        let expected = oracle.expectedLive()
+        for replica in replicas {
+            guard let store = replica.store else { continue }
+            var reported = 0
+            for (key, dots) in expected {
+                let state = try store.slotState(key)
+                let live = WriteOracle.sorted(state.versions.map(\.dot).filter { $0.replica != legacyReplica })
+                guard live != dots else { continue }
+                reported += 1
+                guard reported <= 10 else { continue }
+                let missing = dots.filter { !live.contains($0) }, extra = live.filter { !dots.contains($0) }
+                if !missing.isEmpty {
+                    violation("\(replica.name): write(s) \(missing) to \(key) lost: no write that saw them, and not live")
+                }
+                if !extra.isEmpty {
+                    violation("\(replica.name): version(s) \(extra) of \(key) still live although a later write saw them")
+                }
+            }
+            if reported > 10 { violation("\(replica.name): \(reported - 10) more slot(s) with other versions than the oracle's") }
+        }
+    }
+
+    /// Readers show exactly the conflicts the states hold, on every replica.
+    func checkConflictsShown() throws {
+        let sortKey: (SlotKey) -> [UInt8] = { Array("\($0.collection)/\($0.record)/\($0.field)".utf8) }
+        for replica in replicas {
+            guard let store = replica.store else { continue }
+            var expected: [SlotKey] = []
+            try store.forEachSlot { key, state in
+                if key.element.isEmpty, SlotReader.scalar(state).isConflicted { expected.append(key) }
+            }
+            let shown = try store.conflicts().map(\.key)
+            if expected.map(sortKey).sorted(by: { $0.lexicographicallyPrecedes($1) }) != shown.map(sortKey).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                violation("\(replica.name) shows conflicts \(shown) but its states hold \(expected)")
+            }
         }
     }
 }

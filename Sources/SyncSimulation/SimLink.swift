@@ -21,8 +21,14 @@ final class SimLink {
     var inbox: [[SyncMessage]] = [[], []]
     /// Last delivery time each way (FIFO per direction).
     var lastDelivery: [UInt64] = [0, 0]
-    /// Batches sent toward side s and not yet read.
-    var batchesInFlight: [Int] = [0, 0]
+    /// Pulls side s sent that the other side has not answered.
+    var pullsUnanswered: [Int] = [0, 0]
+    /// Batches sent toward side s that its machine has not finished with
+    /// (merged, or found nothing to merge).
+    var batchesUnfinished: [Int] = [0, 0]
+    /// The peers' replica ids of each connection so far (a merge of a closed
+    /// connection still completes under them).
+    var peersByGeneration: [UInt64: [ReplicaID?]] = [:]
     /// The earliest tick asked for by each side.
     var wake: [UInt64?] = [nil, nil]
     /// The link is cut (a partition) until this time.
@@ -41,12 +47,15 @@ final class SimLink {
 
     func side(of replica: Int) -> Int? { ends.firstIndex(of: replica) }
 
+    func peerReplica(at generation: UInt64, _ side: Int) -> ReplicaID? { peersByGeneration[generation]?[side] ?? nil }
+
     func drop() {
         generation += 1
         machines = [nil, nil]
         peerReplica = [nil, nil]
         inbox = [[], []]
-        batchesInFlight = [0, 0]
+        pullsUnanswered = [0, 0]
+        batchesUnfinished = [0, 0]
         wake = [nil, nil]
     }
 }

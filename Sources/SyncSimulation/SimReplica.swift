@@ -14,6 +14,8 @@ final class SimReplica {
     let random: Locked<SeededRandom>
     let world: WorldClock
     private(set) var store: Store?
+    /// Bumped at each open: store work asked of an earlier open never happens.
+    private(set) var epoch = 0
     var name: String { "r\(index)" }
 
     init(index: Int, device: DeviceID, directory: URL, random: SeededRandom, world: WorldClock) {
@@ -48,6 +50,7 @@ final class SimReplica {
     func open() throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         store = try Store(path: path, deviceID: device.description, options: options)
+        epoch += 1
     }
 
     /// A crash: the store object is dropped without a goodbye. Work it had

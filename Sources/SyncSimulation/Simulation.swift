@@ -37,8 +37,8 @@ public struct SimulationResult: Sendable {
     public var messages = 0
     public var drops = 0
     public var crashes = 0
-    public var snapshots = 0
-    public var restores = 0
+    /// How often each fault and each kind of write happened (`Simulation.faultKinds`).
+    public var faults: [String: Int] = [:]
     public var refusals = 0
     /// Virtual milliseconds from the heal to equal digests, when reached.
     public var convergedAfter: UInt64?
@@ -51,11 +51,20 @@ public enum Simulation {
     /// The old bugs `SimulationOptions.reintroduce` knows.
     public static let knownBugs = ["copied-database"]
 
+    /// The faults and writes a run draws, by the names `SimulationResult.faults` counts.
+    public static let faultKinds = ["link drop", "partition", "crash", "clock skew", "clock jump back 2 h", "copied database",
+                                    "mode change", "import", "snapshot", "restore", "legacy dot collision",
+                                    "write: set", "write: create", "write: delete", "write: set member", "write: resolve"]
+
     /// The invariants every run checks.
-    public static let invariants = ["dots issued once", "cursors only forward", "at most 2 batches in flight per direction",
-                                    "no protocol violation or refusal between honest peers", "equal digests after the heal",
-                                    "no lost write", "readers show every conflict", "quiet after convergence",
-                                    "no digest mismatch after catching up", "no slot travels against a peer's mode"]
+    public static let invariants = ["dots issued once (no honest dot collision merged)", "cursors only forward (stale merges included)",
+                                    "one pull unanswered and at most 2 batches unmerged per direction",
+                                    "no protocol violation, refusal, id taken back or link closed between honest peers after the heal",
+                                    "equal digests within the heal limit", "equal slot states byte for byte",
+                                    "live versions exactly the oracle's (no lost write, no superseded version left)",
+                                    "readers show every conflict", "quiet after convergence (no slot sent, no commit)",
+                                    "no digest mismatch after catching up", "no slot travels against a peer's mode",
+                                    "no database kept aside after syncing"]
 
     /// Runs one seed to the end and checks every invariant.
     public static func run(_ options: SimulationOptions) -> SimulationResult {
@@ -68,16 +77,25 @@ public enum Simulation {
 
     /// Runs `seed`, and if it fails, the shortest prefix of its chaos steps
     /// that still fails (binary search): what `simulate --seed` replays.
+    /// A shorter prefix counts only if it fails the same way (a violation of
+    /// the same kind as the run's first), not for some other reason.
     public static func shrink(_ failing: SimulationResult, options: SimulationOptions) -> (steps: Int, result: SimulationResult) {
         var low = 0, high = failing.chaosSteps
         var best = failing
+        let wanted = failing.violations.first.map(kind)
         while low < high {
             let middle = (low + high) / 2
             var trial = options
             trial.maxChaosSteps = middle
             let result = run(trial)
-            if result.passed { low = middle + 1 } else { high = middle; best = result }
+            if result.violations.contains(where: { kind($0) == wanted }) { high = middle; best = result } else { low = middle + 1 }
         }
         return (high, best)
+    }
+
+    /// A violation without its time, numbers, names and ids: what kind it is.
+    static func kind(_ violation: String) -> String {
+        let text = violation.split(separator: ":", maxSplits: 1).dropFirst().first.map(String.init) ?? violation
+        return text.split(separator: " ").filter { word in !word.contains(where: \.isNumber) }.joined(separator: " ")
     }
 }

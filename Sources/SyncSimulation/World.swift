@@ -11,7 +11,8 @@ final class World {
         case chaos
         case connect(link: Int)
         case deliver(link: Int, to: Int, generation: UInt64, message: SyncMessage)
-        case complete(link: Int, side: Int, generation: UInt64, action: SessionMachine.Action)
+        /// Store work done; `epoch` is the replica's store it was asked of.
+        case complete(link: Int, side: Int, generation: UInt64, epoch: Int, action: SessionMachine.Action)
         case written(link: Int, side: Int, generation: UInt64)
         case tick(link: Int, side: Int, generation: UInt64)
         case restart(replica: Int)
@@ -42,6 +43,9 @@ final class World {
     /// When a link last came up: a link that comes up re-reads its peer's
     /// feed from its cursor, so quiet is measured from then too.
     var lastConnect: UInt64 = 0
+    /// Each replica's highest seq once the network should be quiet, and
+    /// from when: nothing may commit after it.
+    var quietBaseline: (since: UInt64, seqs: [UInt64?])?
 
     /// How long after equal digests relays may still offer known states.
     static let settleMillis: UInt64 = 5_000
@@ -98,7 +102,14 @@ final class World {
             guard time <= end else { break }
             clock.set(time)
             handle(event)
-            if let converged = convergedAt, now >= converged + options.quietMillis { break }
+            guard let converged = convergedAt else { continue }
+            // Quiet is measured from convergence or the last reconnect (a link
+            // that comes up re-reads its peer's feed), whichever is later.
+            let settled = max(converged, lastConnect) + Self.settleMillis
+            if now >= settled, quietBaseline.map({ $0.since < settled }) ?? true {
+                quietBaseline = (settled, replicas.map { (try? $0.store?.highestSeq()) ?? nil })
+            }
+            if now >= settled + options.quietMillis { break }
         }
         finish()
         return result
@@ -125,22 +136,32 @@ final class World {
         case .deliver(let index, let side, let generation, let message):
             let link = links[index]
             guard link.generation == generation, link.isUp else { return }
-            if case .batch(let batch) = message {
-                link.batchesInFlight[side] -= 1
-                // Equal digests do not mean drained feeds: a relay still offers
-                // what a peer already got another way, until the cursors catch
-                // up. Past `settleMillis` after convergence, nothing may move.
-                if let converged = convergedAt, now > max(converged, lastConnect) + Self.settleMillis, !batch.changes.isEmpty {
-                    lateChanges += batch.changes.count
-                    note("late batch of \(batch.changes.count) to r\(link.ends[side]) on link \(link.index)")
-                }
+            // Equal digests do not mean drained feeds: a relay still offers
+            // what a peer already got another way, until the cursors catch
+            // up. Past `settleMillis` after convergence, no slot may move.
+            let slots = Self.slots(in: message)
+            if let converged = convergedAt, now > max(converged, lastConnect) + Self.settleMillis, slots > 0 {
+                lateChanges += slots
+                note("late \(message.kind) of \(slots) slot(s) to r\(link.ends[side]) on link \(link.index)")
             }
             link.inbox[side].append(message)
             pump(link, side)
-        case .complete(let index, let side, let generation, let action):
+        case .complete(let index, let side, let generation, let epoch, let action):
             let link = links[index]
-            guard link.generation == generation, link.isUp else { return }
-            complete(link, side, action)
+            let replica = replicas[link.ends[side]]
+            guard replica.epoch == epoch else { return }  // the store crashed since: the work never happened
+            if link.generation == generation, link.isUp {
+                complete(link, side, action)
+            } else if case .merge(let changes, let cursor) = action, let store = replica.store, let peer = link.peerReplica(at: generation, side) {
+                // The connection is gone but the merge was under way: the
+                // driver lets it finish (its cursor may land after a newer
+                // session's), as `PeerSession` awaits its store work.
+                do {
+                    try merge(changes, cursor: cursor, from: peer, device: replicas[link.ends[1 - side]].device, into: store, of: replica)
+                } catch {
+                    violation("\(replica.name): a merge of a closed connection failed: \(error)")
+                }
+            }
         case .written(let index, let side, let generation):
             let link = links[index]
             guard link.generation == generation, link.isUp else { return }
@@ -152,6 +173,7 @@ final class World {
             feed(link, side, .tick)
         case .restart(let index):
             let replica = replicas[index]
+            guard !replica.isUp else { return }  // the heal reopened it first
             do { try replica.open() } catch { violation("\(replica.name) does not reopen after a crash: \(error)") }
             note("\(replica.name) restarted")
             for link in links where link.ends.contains(index) { scheduleConnect(link) }
@@ -190,19 +212,26 @@ final class World {
             let to = 1 - side
             // Modes, checked outside the machines that enforce them: slots
             // go only from a side that sends to one that receives.
-            let slots: Int
-            switch message {
-            case .batch(let batch): slots = batch.changes.count
-            case .repairBatch(let changes, _): slots = changes.count
-            default: slots = 0
-            }
+            let slots = Self.slots(in: message)
             if slots > 0 && !(link.modes[side].sends && link.modes[to].receives) {
                 violation("r\(link.ends[side]) sent \(slots) slot(s) to r\(link.ends[to]) on link \(link.index) against the modes \(link.modes.map(\.rawValue))")
             }
-            if case .batch = message {
-                link.batchesInFlight[to] += 1
-                // One held pull answered plus one asked beyond the batch being merged.
-                if link.batchesInFlight[to] > 2 { violation("\(link.batchesInFlight[to]) batches in flight toward r\(link.ends[to]) on link \(link.index)") }
+            switch message {
+            case .pull:
+                // One pull outstanding at a time (docs/protocol.md).
+                link.pullsUnanswered[side] += 1
+                if link.pullsUnanswered[side] > 1 { violation("r\(link.ends[side]) has \(link.pullsUnanswered[side]) pulls unanswered on link \(link.index)") }
+            case .batch:
+                link.pullsUnanswered[to] -= 1
+                // A batch counts from its sending until the puller has merged
+                // it (or found nothing to merge): the one being merged plus
+                // the answer to the one pull asked meanwhile.
+                link.batchesUnfinished[to] += 1
+                if link.batchesUnfinished[to] > 2 {
+                    violation("\(link.batchesUnfinished[to]) batches sent toward r\(link.ends[to]) and not yet merged on link \(link.index)")
+                }
+            default:
+                break
             }
             let at = max(now + rng.millis(1...120), link.lastDelivery[to])
             link.lastDelivery[to] = at
@@ -215,7 +244,10 @@ final class World {
         case .close(let error):
             note("link \(link.index) side \(side) closes: \(error)")
             if case .protocolViolation = error { violation("honest peers broke the protocol on link \(link.index): \(error)") }
+            else if healed { violation("link \(link.index) closed after the heal: \(error)") }
             drop(link, reason: "\(error)")
+        case .report(.pulled):
+            link.batchesUnfinished[side] -= 1
         case .report(let report):
             // Among honest peers the feed alone must converge: a mismatch the
             // digest check finds after catching up is a feed bug that repair hides.
@@ -223,8 +255,12 @@ final class World {
                 violation("r\(link.ends[side]) found \(buckets) digest bucket(s) differing from r\(link.ends[1 - side]) after catching up")
             }
         default:
-            // Store work: done when it completes, so a crash before then loses it.
-            queue.schedule(.complete(link: link.index, side: side, generation: link.generation, action: action), at: now + rng.millis(0...8))
+            // Store work: done when it completes, so a crash before then loses
+            // it. Now and then the disk stalls (a checkpoint, a slow fsync):
+            // the connection may drop and a new one start meanwhile.
+            let delay = rng.chance(0.02) ? rng.millis(300...4_000) : rng.millis(0...8)
+            queue.schedule(.complete(link: link.index, side: side, generation: link.generation, epoch: replicas[link.ends[side]].epoch, action: action),
+                           at: now + delay)
         }
     }
 
@@ -238,17 +274,8 @@ final class World {
             case .loadCursor:
                 feed(link, side, .cursorLoaded(try store.cursor(for: peer)))
             case .merge(let changes, let cursor):
-                if let cursor {
-                    let stored = try store.cursor(for: peer)
-                    if cursor < stored { violation("\(replica.name)'s cursor for \(peer.short) would go back from \(stored) to \(cursor)") }
-                }
-                let report = try store.apply(changes, from: peer, device: peerDevice.description, cursor: cursor)
-                if report.dotCollisions > 0 {
-                    let honest = try store.dotCollisions().filter { $0.dot.replica != legacyReplica }
-                    if !honest.isEmpty { violation("\(replica.name) merged dot collisions of honest replicas: \(honest.map(\.dot))") }
-                }
-                committed(replica)
-                feed(link, side, .merged(changed: report.changed, repair: cursor == nil))
+                let changed = try merge(changes, cursor: cursor, from: peer, device: peerDevice, into: store, of: replica)
+                feed(link, side, .merged(changed: changed, repair: cursor == nil))
             case .readFeed(let since, let maxCount, let maxBytes):
                 let batch = try store.changes(since: since, maxCount: maxCount, maxBytes: maxBytes, for: peer)
                 feed(link, side, .feedRead(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore))
@@ -267,6 +294,31 @@ final class World {
         } catch {
             violation("\(replica.name): store work \(action) failed: \(error)")
             drop(link, reason: "\(error)")
+        }
+    }
+
+    /// A batch merged into `replica`'s store, checked: its cursor for the
+    /// peer never goes back, and no honest replica's dot collides.
+    @discardableResult
+    func merge(_ changes: [SlotChange], cursor: UInt64?, from peer: ReplicaID, device: DeviceID, into store: Store, of replica: SimReplica) throws -> Int {
+        let before = try store.cursor(for: peer)
+        let report = try store.apply(changes, from: peer, device: device.description, cursor: cursor)
+        let after = try store.cursor(for: peer)
+        if after < before { violation("\(replica.name)'s cursor for \(peer.short) went back from \(before) to \(after)") }
+        if report.dotCollisions > 0 {
+            let honest = try store.dotCollisions().filter { $0.dot.replica != legacyReplica }
+            if !honest.isEmpty { violation("\(replica.name) merged dot collisions of honest replicas: \(honest.map(\.dot))") }
+        }
+        committed(replica)
+        return report.changed
+    }
+
+    /// Slots a message carries.
+    static func slots(in message: SyncMessage) -> Int {
+        switch message {
+        case .batch(let batch): batch.changes.count
+        case .repairBatch(let changes, _): changes.count
+        default: 0
         }
     }
 
@@ -325,8 +377,12 @@ final class World {
                     return refuse(link, side, reason)
                 case .bind(let proven):
                     let binding = try stores[side].bindPeer(replica: theirs.replica, device: ends[1 - side].device.description, proven: proven)
-                    if case .refuse(let reason) = HelloRules.verdict(on: binding, replica: theirs.replica, device: ends[1 - side].device) {
-                        return refuse(link, side, reason)
+                    switch HelloRules.verdict(on: binding, replica: theirs.replica, device: ends[1 - side].device) {
+                    case .accept: break
+                    case .refuse(let reason): return refuse(link, side, reason)
+                    case .acceptTakingBack(let previous):
+                        // Among honest devices no id is ever squatted.
+                        violation("r\(link.ends[side]) took \(theirs.replica.short) back from \(previous): an honest id was bound to another device")
                     }
                 }
             }
@@ -334,13 +390,14 @@ final class World {
             for side in 0...1 {
                 let theirs = hellos[1 - side]
                 link.peerReplica[side] = theirs.replica
+                let ways = SessionMachine.Settings.directions(mode: link.modes[side], theirs: theirs)
                 link.machines[side] = SessionMachine(settings: .init(
-                    sends: link.modes[side].sends && theirs.willReceive, receives: link.modes[side].receives && theirs.willSend,
-                    tabled: true, batchMaxSlots: Self.settings.batchMaxSlots, batchMaxBytes: Self.settings.batchMaxBytes,
+                    sends: ways.sends, receives: ways.receives, tabled: ways.tabled, batchMaxSlots: Self.settings.batchMaxSlots, batchMaxBytes: Self.settings.batchMaxBytes,
                     maxFrameBytes: Self.settings.maxFrameBytes, digestIntervalMillis: Self.settings.digestIntervalMillis,
                     keepaliveMillis: Self.settings.keepaliveMillis), now: now)
             }
             lastConnect = now
+            link.peersByGeneration[link.generation] = link.peerReplica
             note("link \(link.index) up: r\(link.ends[0]) \(identities[0].replica.short) ⇄ r\(link.ends[1]) \(identities[1].replica.short)")
             for side in 0...1 { feed(link, side, .start(highestSeq: try stores[side].highestSeq())) }
         } catch {

@@ -13,6 +13,9 @@ struct DaemonSetup: Sendable {
     let seeded: Bool
     let listenOverride: HostPort?
     let logger: Logger
+    /// The config file's version when it was read at startup: an edit made
+    /// between that read and the watcher's first look is reloaded.
+    let configModified: FileVersion?
 
     static func prepare(dataDir: String?, configPath explicitConfig: String?, listen: String?, logger: Logger) throws -> DaemonSetup {
         let environment = ProcessInfo.processInfo.environment
@@ -28,6 +31,7 @@ struct DaemonSetup: Sendable {
             throw ConfigError(path: configPath, key: nil, message: "no such file")
         }
         let defaults = DaemonConfig.machineDefaults(environment: environment)
+        let modifiedBeforeRead = Self.modified(configPath)
         // An existing config (environment included) is checked before anything is created.
         let existing = FileManager.default.fileExists(atPath: configPath)
             ? try Self.load(configPath, defaults: defaults, listen: listenOverride, environment: environment) : nil
@@ -46,7 +50,8 @@ struct DaemonSetup: Sendable {
         let store = initialized.store
         let seeded = initialized.created.contains("database")
         return DaemonSetup(directory: directory, configPath: configPath, configBox: ConfigBox(config), identity: identity, store: store,
-                           created: created, seeded: seeded, listenOverride: listenOverride, logger: logger)
+                           created: created, seeded: seeded, listenOverride: listenOverride, logger: logger,
+                           configModified: existing == nil ? Self.modified(configPath) : modifiedBeforeRead)
     }
 
     static func load(_ path: String, defaults: DaemonConfig, listen: HostPort?, environment: [String: String]) throws -> DaemonConfig {
@@ -58,7 +63,7 @@ struct DaemonSetup: Sendable {
     /// Reloads the config when the file changes (peers added or removed take
     /// effect without a restart). A bad edit is logged and the old config kept.
     func watchConfig() async {
-        var lastModified = Self.modified(configPath)
+        var lastModified = configModified
         let defaults = DaemonConfig.machineDefaults()
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
@@ -78,7 +83,19 @@ struct DaemonSetup: Sendable {
         }
     }
 
-    static func modified(_ path: String) -> Date? {
-        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+    /// What tells one version of the config file from the next: two saves
+    /// within one timestamp tick differ in inode (editors and `syncctl`
+    /// save by rename) or size.
+    struct FileVersion: Equatable, Sendable {
+        let modified: Date?
+        let inode: UInt64?
+        let size: UInt64?
+    }
+
+    static func modified(_ path: String) -> FileVersion? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
+        return FileVersion(modified: attributes[.modificationDate] as? Date,
+                           inode: (attributes[.systemFileNumber] as? NSNumber)?.uint64Value,
+                           size: (attributes[.size] as? NSNumber)?.uint64Value)
     }
 }

@@ -43,6 +43,14 @@ extension Integration {
             }
         }
 
+        /// Waits for b's next pull (other messages skipped): false if none comes.
+        func nextPull(_ peer: RawPeer) async throws -> Bool {
+            while let message = try await peer.nextMessage() {
+                if case .pull = message { return true }
+            }
+            return false
+        }
+
         /// The honest pair still syncs, and b's peak memory stayed under the bound.
         func expectHealthy(_ a: DaemonProcess, _ b: DaemonProcess, _ label: String) async throws {
             #expect(b.isRunning, "b died: \(b.log(last: 20))")
@@ -130,7 +138,8 @@ extension Integration {
             for round in 0..<5 {
                 let peer = try await session(b, prober, replica: writer, sends: true, receives: false)
                 try await answerPull(peer, with: [change], cursor: 1)
-                try await Task.sleep(for: .milliseconds(300))
+                // b asks for the next batch once this one is merged.
+                #expect(try await nextPull(peer), "round \(round): b never asked again:\n\(b.log(last: 15))")
                 peer.close()
                 if round == 0 { #expect(try await eventually(timeout: .seconds(10)) { try b.store().slotState(change.key).versions.contains { $0.dot.replica == writer } }) }
             }

@@ -18,14 +18,20 @@ extension Integration {
                 for daemon in [a, b] { try await daemon.start() }
                 // Only b restricts; a is send-receive towards b.
                 try connect([(a, b)], modes: ["b-\(mode.rawValue)->a-\(mode.rawValue)": mode])
-                try await Task.sleep(for: .milliseconds(1_500))
-                try a.store().update(cn, [.set("notes", .text("from a"))], author: "a")
-                try b.store().update(us, [.set("notes", .text("from b"))], author: "b")
+                #expect(try await eventually { try [a, b].allSatisfy { try $0.status().peers.first?.state == "connected" } })
                 let takes = mode == .receiveOnly  // b takes from a; sends nothing
-                let fromA = try await eventually(timeout: .seconds(5)) { try b.store().record(cn)?.value("notes") == .text("from a") }
-                let fromB = try await eventually(timeout: .seconds(takes ? 3 : 5)) { try a.store().record(us)?.value("notes") == .text("from b") }
-                #expect(fromA == takes, "\(mode): a's edit \(fromA ? "reached" : "did not reach") b\n\(b.log(last: 15))")
-                #expect(fromB == !takes, "\(mode): b's edit \(fromB ? "reached" : "did not reach") a\n\(a.log(last: 15))")
+                // The edit that must not travel is made first; the one that
+                // must travel second. When the second has arrived, the link
+                // has carried traffic after the first: no sleep proves more.
+                let (held, heldBy, heard, heardBy) = takes ? (us, b, cn, a) : (cn, a, us, b)
+                let receiver = takes ? b : a, other = takes ? a : b
+                try heldBy.store().update(held, [.set("notes", .text("held"))], author: heldBy.name)
+                try heardBy.store().update(heard, [.set("notes", .text("heard"))], author: heardBy.name)
+                #expect(try await eventually(timeout: .seconds(10)) { try receiver.store().record(heard)?.value("notes") == .text("heard") },
+                        "\(mode): the allowed direction carried nothing\n\(receiver.log(last: 15))")
+                #expect(try other.store().record(held)?.value("notes") != .text("held"), "\(mode): an edit went against the mode\n\(other.log(last: 15))")
+                #expect(try other.status().peers.first?.slotsReceived == 0, "\(mode): \(other.name) took slots against the mode")
+                #expect(try heldBy.status().peers.first?.slotsSent == 0, "\(mode): \(heldBy.name) sent slots against the mode")
                 for daemon in [a, b] { try await daemon.stop() }
             }
         }

@@ -21,8 +21,7 @@ extension Integration {
                 peers.append(PeerConfig(deviceID: identity.deviceID, name: "prober-\(minor)", address: nil, mode: .sendReceive))
                 probers.append((minor, identity))
             }
-            try daemon.setPeers(peers)
-            try await Task.sleep(for: .milliseconds(1_200))  // the daemon reloads its config
+            try await daemon.setPeersAndWaitForReload(peers)
 
             var received: [UInt16: SyncMessage.Batch] = [:]
             for (minor, identity) in probers {

@@ -25,7 +25,9 @@ extension Integration {
             }
             var sizes: [Int] = []
             for round in 0..<3 {
-                try await Task.sleep(for: .milliseconds(400))
+                // The writer has committed more since the last snapshot.
+                let seen = sizes.last ?? 0
+                #expect(try await eventually(timeout: .seconds(20)) { (try store.recordCounts()["countries"] ?? 0) > seen + size })
                 let url = root.url.appendingPathComponent("busy-\(round).\(Snapshots.fileExtension)")
                 let manifest = try Snapshots.create(from: store, to: url)
                 #expect(try Snapshots.verify(url) == [])

@@ -72,11 +72,19 @@ extension Integration {
             try await a.waitUntilInSync()
             try b.store().update(RecordRef(parsing: "countries/cn")!, [.set("notes", .text("metered"))], author: "b")
             #expect(try await eventually { try a.store().record(RecordRef(parsing: "countries/cn")!)?.value("notes") == .text("metered") })
-            try await Task.sleep(for: .seconds(1))
-            let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
-            #expect((response as? HTTPURLResponse)?.statusCode == 200)
-            let text = String(decoding: data, as: UTF8.self)
-            for name in ["syncd_slots_applied_total", "syncd_peer_connected", "syncd_peer_lag_slots", "syncd_bytes_received_total", "syncd_conflicts_open"] {
+            // Metrics are updated as the daemon applies and reports: poll, no fixed wait.
+            var text = "", status = 0
+            let names = ["syncd_slots_applied_total", "syncd_peer_connected", "syncd_peer_lag_slots", "syncd_bytes_received_total", "syncd_conflicts_open"]
+            let deadline = ContinuousClock.now + .seconds(15)
+            while ContinuousClock.now < deadline {
+                let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
+                status = (response as? HTTPURLResponse)?.statusCode ?? 0
+                text = String(decoding: data, as: UTF8.self)
+                if status == 200 && names.allSatisfy(text.contains) { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(status == 200)
+            for name in names {
                 #expect(text.contains(name), "\(name) missing from /metrics")
             }
             for daemon in [a, b] { try await daemon.stop() }

@@ -73,9 +73,8 @@ extension Integration {
             let b = try DaemonProcess("b", in: root)
             try await b.start()
             let first = try identity("first"), second = try identity("second")
-            try b.setPeers([PeerConfig(deviceID: first.deviceID, name: "first", address: nil, mode: .sendReceive),
-                            PeerConfig(deviceID: second.deviceID, name: "second", address: nil, mode: .sendReceive)])
-            try await Task.sleep(for: .milliseconds(1_500))  // config reload
+            try await b.setPeersAndWaitForReload([PeerConfig(deviceID: first.deviceID, name: "first", address: nil, mode: .sendReceive),
+                                                  PeerConfig(deviceID: second.deviceID, name: "second", address: nil, mode: .sendReceive)])
             // Protocol 1.1 (no proof): ids are bound first come, first bound.
             let replica = ReplicaID.random()
             let hello = SyncMessage.Hello(protocolMinor: 1, replica: replica, deviceName: "x", schemaHash: "test", willSend: false, willReceive: false, highestSeq: 0)

@@ -141,6 +141,21 @@ public final class DaemonProcess: @unchecked Sendable {
         try PeerListEditor(path: configPath, defaults: DaemonConfig.machineDefaults()).save(peers)
     }
 
+    /// Saves the peer list and waits until the running daemon has reloaded
+    /// this list (a "config reloaded" log line, written after the save, with
+    /// this many peers), instead of sleeping.
+    public func setPeersAndWaitForReload(_ peers: [PeerConfig], timeout: Duration = .seconds(15)) async throws {
+        let before = log().utf8.count
+        try setPeers(peers)
+        let reloaded = {
+            let after = String(decoding: self.log().utf8.dropFirst(before), as: UTF8.self)
+            return after.split(separator: "\n").contains { $0.contains("config reloaded") && $0.contains("peers=\(peers.count)") }
+        }
+        guard try await eventually(timeout: timeout, every: .milliseconds(20), reloaded) else {
+            throw HarnessError("\(name) did not reload its config:\n\(log(last: 20))")
+        }
+    }
+
     /// A peer entry for this daemon, as another daemon would configure it.
     public func asPeer(dial: Bool = true, mode: PeerMode = .sendReceive) -> PeerConfig {
         PeerConfig(deviceID: deviceID, name: name, address: dial ? address : nil, mode: mode)

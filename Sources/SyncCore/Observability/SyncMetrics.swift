@@ -46,6 +46,9 @@ public struct SyncMetrics: Sendable {
 extension Duration {
     public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 
+    /// Whole milliseconds, never negative (what the pure machines take as time).
+    var millis: UInt64 { UInt64(max(0, nanoseconds / 1_000_000)) }
+
     var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000

@@ -41,6 +41,13 @@ public struct SessionMachine: Sendable {
             self.keepaliveMillis = keepaliveMillis
         }
 
+        /// Which ways changes go on a session: we send if our mode sends and
+        /// the peer's hello takes changes, we pull if our mode receives and
+        /// the peer's hello sends; tabled batches from minor 1 on.
+        public static func directions(mode: PeerMode, theirs: SyncMessage.Hello) -> (sends: Bool, receives: Bool, tabled: Bool) {
+            (mode.sends && theirs.willReceive, mode.receives && theirs.willSend, theirs.protocolMinor >= 1)
+        }
+
         /// The most bytes of states a batch may carry, either way: a batch
         /// must fit our own frame limit, whatever the sender's batch size.
         var batchBytes: Int { min(batchMaxBytes, maxFrameBytes / 2) }
@@ -157,6 +164,7 @@ public struct SessionMachine: Sendable {
     private var servingCursor: UInt64 = 0
     private var holding = false
     private var echoDeadline: Millis?
+    private var servedToEnd = false
 
     // Repairs we serve.
     private var repairs: [[UInt8]] = []
@@ -354,6 +362,15 @@ public struct SessionMachine: Sendable {
         }
         send(.batch(.init(changes: changes, cursor: cursor, hasMore: hasMore, highestSeq: highestSeq, tabled: settings.tabled)), &out)
         if !changes.isEmpty { out.actions.append(.report(.sentSlots(changes.count))) }
+        if !hasMore && !settings.receives && !servedToEnd {
+            // A session that only sends succeeds when the peer has read our
+            // feed to its end: that is its sync, after which a database kept
+            // aside by a restore is merged back (replication-model §7). A
+            // replica that sends on every link would otherwise keep it aside
+            // for ever, with the writes made after the snapshot in it.
+            servedToEnd = true
+            out.actions.append(.mergeKeptAside)
+        }
         serving = nil
         holding = false
         echoDeadline = nil

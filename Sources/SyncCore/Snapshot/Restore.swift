@@ -4,6 +4,7 @@ import Logging
 
 extension Snapshots {
     public static let keptAsidePrefix = "data.db.before-restore-"
+    private static let foldLock = NSLock()
 
     /// Replaces the database in `directory` with a verified snapshot. The
     /// daemon must be stopped (the caller checks). The current database is
@@ -11,7 +12,8 @@ extension Snapshots {
     /// daemon's next successful sync; the restored database takes a new
     /// replica id, so no dot issued after the snapshot is ever issued again.
     public static func restore(_ url: URL, into directory: DataDirectory, deviceID: String?,
-                               wallClock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }) throws -> (replica: ReplicaID, keptAside: URL?) {
+                               wallClock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) },
+                               random: @Sendable () -> UInt64 = Store.Options().random) throws -> (replica: ReplicaID, keptAside: URL?) {
         _ = try requireVerified(url)
         let database = URL(fileURLWithPath: directory.databasePath)
         let incoming = database.appendingPathExtension("restoring")
@@ -23,7 +25,7 @@ extension Snapshots {
         // point of a crash can a file named data.db hold the snapshot's own
         // replica id, so no dot is ever issued twice (replication-model §7).
         // A rename keeps the file identity, so the next open keeps this id.
-        let replica = try prepareRestored(at: incoming.path, from: url.lastPathComponent, deviceID: deviceID, wall: wallClock())
+        let replica = try prepareRestored(at: incoming.path, from: url.lastPathComponent, deviceID: deviceID, wall: wallClock(), random: random)
         CrashPoint.hit("restore.staged")
         var keptAside: URL?
         if FileManager.default.fileExists(atPath: database.path) {
@@ -78,10 +80,10 @@ extension Snapshots {
 
     /// Gives the staged copy at `path` a new replica id, records the device and
     /// its file identity, and checkpoints it so that it is one self-contained file.
-    static func prepareRestored(at path: String, from name: String, deviceID: String?, wall: UInt64) throws -> ReplicaID {
+    static func prepareRestored(at path: String, from name: String, deviceID: String?, wall: UInt64, random: @Sendable () -> UInt64) throws -> ReplicaID {
         let queue = try DatabaseQueue(path: path)
         let replica = try queue.write { db in
-            let replica = try Store.startNewReplica(reason: "restored from snapshot \(name)", device: deviceID, at: wall, in: db)
+            let replica = try Store.startNewReplica(reason: "restored from snapshot \(name)", device: deviceID, at: wall, random: random, in: db)
             if let deviceID { try db.setMeta(MetaKey.device, deviceID) }
             if let identity = FileIdentity.of(path: path) { try db.setMeta(MetaKey.fileIdentity, identity) }
             return replica
@@ -99,10 +101,16 @@ extension Snapshots {
     /// (a join, idempotent) brings them back instead of deleting them
     /// (replication-model §7). A file that cannot be merged is kept and logged.
     public static func mergeAndRemoveKeptAside(into store: Store, logger: Logger) {
+        // Sessions with different peers can catch up at once: one fold at a
+        // time in the process, so none opens a file another is removing.
+        foldLock.lock()
+        defer { foldLock.unlock() }
         let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent()
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
         for name in names.sorted() where name.hasPrefix(keptAsidePrefix) && !name.hasSuffix("-wal") && !name.hasSuffix("-shm") {
             let path = directory.appendingPathComponent(name).path
+            // Merged and removed by another process (syncctl) since the listing.
+            guard FileManager.default.fileExists(atPath: path) else { continue }
             // A restore that died between the hard link and the rename left a
             // second name for the live file itself: nothing to merge, and
             // opening it under that name would bypass the live WAL.

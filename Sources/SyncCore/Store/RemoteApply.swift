@@ -157,7 +157,7 @@ extension Store {
             if let peer, let cursor {
                 try db.cachedStatement(sql: """
                     INSERT INTO sync_cursors(peer, cursor, updated_at) VALUES (?, ?, ?)
-                    ON CONFLICT(peer) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at
+                    ON CONFLICT(peer) DO UPDATE SET cursor = max(cursor, excluded.cursor), updated_at = excluded.updated_at
                     """).execute(arguments: [peer.data, Int64(bitPattern: cursor), Int64(wall)])
             }
             if report.futureVersions > 0 {

@@ -48,9 +48,7 @@ final class PeerSession: @unchecked Sendable {
         self.channel = channel
         self.peer = peer
         peerReplica = hello.replica
-        sendsToPeer = peer.mode.sends && hello.willReceive
-        receivesFromPeer = peer.mode.receives && hello.willSend
-        peerTakesTabledBatches = hello.protocolMinor >= 1
+        (sendsToPeer, receivesFromPeer, peerTakesTabledBatches) = SessionMachine.Settings.directions(mode: peer.mode, theirs: hello)
         self.connection = connection
         self.logger = logger
         // The machine closes the session first (`notReading`); the outbox's
@@ -65,10 +63,7 @@ final class PeerSession: @unchecked Sendable {
     var config: DaemonConfig { node.configBox.config }
 
     /// The machine's clock: milliseconds since the session started.
-    private var now: SessionMachine.Millis {
-        let elapsed = (ContinuousClock.now - started).components
-        return UInt64(max(0, elapsed.seconds)) * 1_000 + UInt64(max(0, elapsed.attoseconds) / 1_000_000_000_000_000)
-    }
+    private var now: SessionMachine.Millis { (ContinuousClock.now - started).millis }
 
     /// Runs until the connection ends; throws the reason it ended.
     func run(inbound: inout NIOAsyncChannelInboundStream<SyncMessage>.AsyncIterator,

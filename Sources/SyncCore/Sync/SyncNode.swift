@@ -113,7 +113,8 @@ public final class SyncNode: Sendable {
 
     /// Dials one peer until cancelled, reconnecting with capped exponential backoff and jitter.
     func dial(_ device: DeviceID) async {
-        var backoff = configBox.config.reconnectInitialMillis
+        var backoff = ReconnectBackoff(initialMillis: UInt64(configBox.config.reconnectInitialMillis),
+                                       maxMillis: UInt64(configBox.config.reconnectMaxMillis))
         while !Task.isCancelled {
             let config = configBox.config
             guard let peer = config.peer(device), let address = peer.address else { return }
@@ -141,10 +142,8 @@ public final class SyncNode: Sendable {
                 logger.info("cannot reach peer", metadata: ["peer": "\(peer.name)", "address": "\(address)", "error": "\(error)"])
                 await registry.update(device) { $0.state = "disconnected"; $0.lastError = "\(error)" }
             }
-            if ContinuousClock.now - started > .seconds(10) { backoff = config.reconnectInitialMillis }
-            let jittered = Int.random(in: (backoff / 2)...max(backoff / 2, backoff))
-            try? await Task.sleep(for: .milliseconds(jittered))
-            backoff = min(backoff * 2, config.reconnectMaxMillis)
+            let wait = backoff.next(lastedMillis: (ContinuousClock.now - started).millis, random: store.options.random())
+            try? await Task.sleep(for: .milliseconds(wait))
         }
     }
 

@@ -19,9 +19,8 @@ struct ProbedPair {
         try connect([(a, b)])
         var peers = try PeerListEditor(path: b.configPath, defaults: .machineDefaults()).load().peers
         peers.append(PeerConfig(deviceID: prober.deviceID, name: "prober", address: nil, mode: proberMode))
-        try b.setPeers(peers)
+        try await b.setPeersAndWaitForReload(peers)
         try await a.waitUntilInSync()
-        try await Task.sleep(for: .milliseconds(1_200))  // b reloads its config
         return ProbedPair(a: a, b: b, prober: prober)
     }
 }

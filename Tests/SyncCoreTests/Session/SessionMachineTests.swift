@@ -47,6 +47,22 @@ struct SessionMachineTests {
         #expect(machine.readsInbound)
     }
 
+    /// A session that only sends has synced when the peer has read our feed
+    /// to its end: then (once) a database kept aside by a restore is merged
+    /// back, or a replica that sends on every link would keep it aside for ever.
+    @Test func aSendOnlySessionMergesTheKeptAsideDatabaseOnceThePeerHasReadToTheEnd() {
+        var settings = Self.settings
+        settings.receives = false
+        var machine = SessionMachine(settings: settings, now: 0)
+        #expect(!machine.handle(.start(highestSeq: 9), at: 0).contains(.mergeKeptAside))
+        _ = machine.handle(.received(.pull(cursor: 0, maxCount: 1, maxBytes: 1 << 20, wait: false)), at: 1)
+        #expect(!machine.handle(.feedRead(changes: [change], cursor: 4, hasMore: true), at: 2).contains(.mergeKeptAside))
+        _ = machine.handle(.received(.pull(cursor: 4, maxCount: 1, maxBytes: 1 << 20, wait: false)), at: 3)
+        #expect(machine.handle(.feedRead(changes: [change], cursor: 9, hasMore: false), at: 4).contains(.mergeKeptAside))
+        _ = machine.handle(.received(.pull(cursor: 9, maxCount: 1, maxBytes: 1 << 20, wait: false)), at: 5)
+        #expect(!machine.handle(.feedRead(changes: [], cursor: 9, hasMore: false), at: 6).contains(.mergeKeptAside))
+    }
+
     @Test func aHeldPullIsAnsweredWhenSomethingCommits() {
         var machine = SessionMachine(settings: Self.settings, now: 0)
         _ = machine.handle(.start(highestSeq: 7), at: 0)

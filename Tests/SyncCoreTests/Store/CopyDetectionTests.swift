@@ -51,7 +51,7 @@ struct CopyDetectionTests {
         // identity, so the rename keeps it.
         let staged = dir.path("staged.db")
         try FileManager.default.copyItem(atPath: snapshot.path, toPath: staged)
-        let stagedID = try Snapshots.prepareRestored(at: staged, from: "s", deviceID: "DEV-A", wall: 1)
+        let stagedID = try Snapshots.prepareRestored(at: staged, from: "s", deviceID: "DEV-A", wall: 1, random: Store.Options().random)
         #expect(stagedID != before)
         #expect(!FileManager.default.fileExists(atPath: staged + "-wal"))
         try FileManager.default.moveItem(atPath: staged, toPath: dir.path("moved.db"))
@@ -100,6 +100,31 @@ struct CopyDetectionTests {
         #expect(try restored.record(ref("countries/xx"))?.value("name") == .text("unsynced"))
         let left = try FileManager.default.contentsOfDirectory(atPath: data.path).filter { $0.hasPrefix(Snapshots.keptAsidePrefix) }
         #expect(left.isEmpty, "\(left)")
+    }
+
+    /// Two restores stamped with the same wall time (a clock set back): the
+    /// second keeps its database aside under another name, and both come back.
+    @Test func twoRestoresAtTheSameWallTimeKeepBothDatabasesAside() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let snapshot = dir.url.appendingPathComponent("s.syncsnap")
+        do {
+            let (store, _) = try data.openStore(deviceID: "DEV-A")
+            try Snapshots.create(from: store, to: snapshot)
+            try store.create(ref("countries/xx"), [.set("name", .text("first"))], author: "ana")
+        }
+        let frozen: @Sendable () -> UInt64 = { 1_767_225_600_000 }
+        _ = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A", wallClock: frozen)
+        do {
+            let store = try Store(path: data.databasePath, deviceID: "DEV-A")
+            try store.create(ref("countries/yy"), [.set("name", .text("second"))], author: "ana")
+        }
+        let second = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A", wallClock: frozen)
+        #expect(second.keptAside?.lastPathComponent.hasSuffix("-2") == true, "\(String(describing: second.keptAside))")
+        let restored = try Store(path: data.databasePath, deviceID: "DEV-A")
+        Snapshots.mergeAndRemoveKeptAside(into: restored, logger: Logger(label: "test"))
+        #expect(try restored.record(ref("countries/xx"))?.value("name") == .text("first"))
+        #expect(try restored.record(ref("countries/yy"))?.value("name") == .text("second"))
     }
 
     /// `cp backup.db data.db` keeps the inode: the counter mark beside the
