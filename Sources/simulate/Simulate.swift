@@ -63,7 +63,7 @@ struct Simulate: ParsableCommand {
                     lines.append("seed \(seed) FAILED:")
                     lines += result.violations.prefix(5).map { "  \($0)" }
                     let shrunk = Simulation.shrink(result, options: options(seed))
-                    let bugs = reintroduce.map { " --reintroduce \($0)" }.joined()
+                    let bugs = reintroduce.map { " --reintroduce \($0)" }.joined() + Self.compiledBugs
                     lines.append("  shortest failing prefix: \(shrunk.steps) of \(result.chaosSteps) chaos steps; replay: swift run simulate --seed \(seed) --steps \(shrunk.steps)\(bugs) --trace")
                 }
                 tally.add(result, lines: lines, elapsed: Date().timeIntervalSince(started))
@@ -83,6 +83,13 @@ struct Simulate: ParsableCommand {
             throw ExitCode(1)
         }
     }
+
+    /// Bugs compiled in, named so a replay is run from the same build.
+    #if SYNCD_REINTRODUCE_SAME_DOT_BUG
+    static let compiledBugs = " (in the build made with -Xswiftc -DSYNCD_REINTRODUCE_SAME_DOT_BUG)"
+    #else
+    static let compiledBugs = ""
+    #endif
 
     func report(_ result: SimulationResult) {
         print("seed \(result.seed): \(result.passed ? "passed" : "FAILED"), \(result.chaosSteps) chaos steps, \(result.writes) writes, \(result.messages) messages, \(result.drops) drops, \(result.crashes) crashes, converged after \(result.convergedAfter.map { "\($0) ms" } ?? "never")")

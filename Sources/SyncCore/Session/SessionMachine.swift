@@ -314,7 +314,10 @@ public struct SessionMachine: Sendable {
         if repair {
             guard case .repairMerge(let last) = inline else { return }
             inline = nil
-            if last { out.actions.append(.report(.repairReceived(changed: changed))) }
+            if last {
+                repairAsked = false
+                out.actions.append(.report(.repairReceived(changed: changed)))
+            }
             return
         }
         guard let batch = merging else { return }
@@ -410,6 +413,7 @@ public struct SessionMachine: Sendable {
         let differing = point.digest.differingBuckets(from: StateDigest(buckets: report.buckets))
         guard !differing.isEmpty else { return out.actions.append(.report(.digestMatched)) }
         out.actions.append(.report(.digestMismatch(buckets: differing.count)))
+        repairAsked = true
         send(.repairRequest(buckets: differing.prefix(Self.maxRepairBuckets).map { UInt8($0) }), &out)
     }
 
@@ -508,7 +512,10 @@ public struct SessionMachine: Sendable {
             switch digest {
             case .idle:
                 let due = now >= nextCheck
-                if (due || syncRequested) && caughtUp {
+                // No new check while our repair request is unanswered: the peer
+                // serves a few a minute and keeps at most four waiting, so
+                // asking at every interval could get an honest puller cut off.
+                if (due || syncRequested) && caughtUp && !repairAsked {
                     syncRequested = false
                     nextCheck = now + settings.digestIntervalMillis
                     digest = .readingAsked
@@ -533,6 +540,8 @@ public struct SessionMachine: Sendable {
 
     private var repairDelayReported = false
     private var delayedRepair: [UInt8]?
+    /// We asked the peer for a repair and its last page has not been merged.
+    private var repairAsked = false
 
     private mutating func send(_ message: SyncMessage, _ out: inout Output) {
         queued += 1

@@ -145,4 +145,32 @@ struct SessionMachineTests {
         #expect(!machine.handle(.tick, at: 61_000).contains(.readHighestSeq))
         #expect(machine.handle(.tick, at: 62_003).contains(.readHighestSeq))
     }
+
+    /// A mismatch asks for a repair; no further check (and no further request)
+    /// until the repair's last page is merged, however many intervals pass:
+    /// the peer serves four a minute and keeps four waiting, so asking at
+    /// every interval would get an honest puller cut off (found by the
+    /// simulation with the same-dot bug put back: "more than 4 repair
+    /// requests outstanding" between honest peers).
+    @Test func noNewCheckWhileARepairIsAwaited() {
+        var settings = Self.settings
+        settings.digestIntervalMillis = 10_000
+        var machine = SessionMachine(settings: settings, now: 0)
+        _ = machine.handle(.start(highestSeq: 0), at: 0)
+        _ = machine.handle(.cursorLoaded(0), at: 0)
+        _ = machine.handle(.received(.batch(.init(changes: [], cursor: 0, hasMore: false, highestSeq: 0))), at: 1)
+        #expect(machine.handle(.tick, at: 10_000).contains(.readHighestSeq))
+        _ = machine.handle(.highestSeqRead(0), at: 10_001)
+        let theirs = [[UInt8]](repeating: [1], count: StateDigest.bucketCount)
+        let ours = [[UInt8]](repeating: [0], count: StateDigest.bucketCount)
+        _ = machine.handle(.received(.digest(.init(buckets: theirs, highestSeq: 0, caughtUp: true))), at: 10_002)
+        let compared = sent(machine.handle(.digestPointRead(Store.DigestPoint(digest: StateDigest(buckets: ours), highestSeq: 0, cursor: 0), forAnswer: false), at: 10_003))
+        #expect(compared.contains { if case .repairRequest = $0 { true } else { false } })
+        for time in stride(from: UInt64(20_000), through: 120_000, by: 10_000) {
+            #expect(!machine.handle(.tick, at: time).contains(.readHighestSeq), "a check at \(time) while the repair is awaited")
+        }
+        #expect(machine.handle(.received(.repairBatch(changes: [change], last: true)), at: 120_001).contains(.merge([change], cursor: nil)))
+        // The repair merged: the check that was due runs at once.
+        #expect(machine.handle(.merged(changed: 1, repair: true), at: 120_002).contains(.readHighestSeq))
+    }
 }
