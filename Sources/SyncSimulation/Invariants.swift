@@ -10,7 +10,12 @@ extension World {
             violation("no convergence within \(options.healLimitMillis) ms of the heal: digests \(digests.joined(separator: " "))")
             return
         }
-        if lateChanges > 0 { violation("\(lateChanges) slot(s) still sent after convergence (echo traffic)") }
+        guard quietBaseline != nil else {
+            let behind = links.filter { !drained($0) }.map { "\($0.index)\($0.isUp ? "" : " (down)")" }
+            violation("converged, but links \(behind.joined(separator: ", ")) never all caught up by the end")
+            return
+        }
+        if lateChanges > 0 { violation("\(lateChanges) slot(s) sent after every link had caught up on converged replicas (echo traffic)") }
         if let quiet = quietBaseline {
             let seqs = replicas.map { (try? $0.store?.highestSeq()) ?? nil }
             for (replica, (then, now)) in zip(replicas, zip(quiet.seqs, seqs)) where then != now {

@@ -26,6 +26,8 @@ final class SimLink {
     /// Batches sent toward side s that its machine has not finished with
     /// (merged, or found nothing to merge).
     var batchesUnfinished: [Int] = [0, 0]
+    /// Whether side s pulls from the other on this connection.
+    var receives: [Bool] = [false, false]
     /// The peers' replica ids of each connection so far (a merge of a closed
     /// connection still completes under them).
     var peersByGeneration: [UInt64: [ReplicaID?]] = [:]
@@ -45,6 +47,7 @@ final class SimLink {
 
     var isUp: Bool { machines[0] != nil }
 
+
     func side(of replica: Int) -> Int? { ends.firstIndex(of: replica) }
 
     func peerReplica(at generation: UInt64, _ side: Int) -> ReplicaID? { peersByGeneration[generation]?[side] ?? nil }
@@ -56,6 +59,7 @@ final class SimLink {
         inbox = [[], []]
         pullsUnanswered = [0, 0]
         batchesUnfinished = [0, 0]
+        receives = [false, false]
         wake = [nil, nil]
     }
 }

@@ -38,17 +38,15 @@ final class World {
     var healed = false
     var healedAt: UInt64 = 0
     var convergedAt: UInt64?
-    /// Counted after convergence: changes still travelling (echoes).
+    /// Slots sent once the network should be quiet (echoes).
     var lateChanges = 0
-    /// When a link last came up: a link that comes up re-reads its peer's
-    /// feed from its cursor, so quiet is measured from then too.
-    var lastConnect: UInt64 = 0
-    /// Each replica's highest seq once the network should be quiet, and
-    /// from when: nothing may commit after it.
+    /// When the network should be quiet: the digests are equal, every link
+    /// is up, and every side that pulls has caught up with its peer's feed
+    /// (equal digests do not mean drained feeds: a peer's new replica id,
+    /// after a restore, is re-read from seq 0). From then on no slot may be
+    /// sent and nothing may commit; `seqs` are the replicas' highest seqs then.
     var quietBaseline: (since: UInt64, seqs: [UInt64?])?
 
-    /// How long after equal digests relays may still offer known states.
-    static let settleMillis: UInt64 = 5_000
     static let settings = (batchMaxSlots: 16, batchMaxBytes: 64 << 10, maxFrameBytes: 9 << 20, digestIntervalMillis: UInt64(10_000),
                            keepaliveMillis: UInt64(5_000))
 
@@ -102,14 +100,12 @@ final class World {
             guard time <= end else { break }
             clock.set(time)
             handle(event)
-            guard let converged = convergedAt else { continue }
-            // Quiet is measured from convergence or the last reconnect (a link
-            // that comes up re-reads its peer's feed), whichever is later.
-            let settled = max(converged, lastConnect) + Self.settleMillis
-            if now >= settled, quietBaseline.map({ $0.since < settled }) ?? true {
-                quietBaseline = (settled, replicas.map { (try? $0.store?.highestSeq()) ?? nil })
+            guard convergedAt != nil else { continue }
+            if quietBaseline == nil, links.allSatisfy(drained) {
+                quietBaseline = (now, replicas.map { (try? $0.store?.highestSeq()) ?? nil })
+                note("every link caught up: quiet from now")
             }
-            if now >= settled + options.quietMillis { break }
+            if let quiet = quietBaseline, now >= quiet.since + options.quietMillis { break }
         }
         finish()
         return result
@@ -136,14 +132,6 @@ final class World {
         case .deliver(let index, let side, let generation, let message):
             let link = links[index]
             guard link.generation == generation, link.isUp else { return }
-            // Equal digests do not mean drained feeds: a relay still offers
-            // what a peer already got another way, until the cursors catch
-            // up. Past `settleMillis` after convergence, no slot may move.
-            let slots = Self.slots(in: message)
-            if let converged = convergedAt, now > max(converged, lastConnect) + Self.settleMillis, slots > 0 {
-                lateChanges += slots
-                note("late \(message.kind) of \(slots) slot(s) to r\(link.ends[side]) on link \(link.index)")
-            }
             link.inbox[side].append(message)
             pump(link, side)
         case .complete(let index, let side, let generation, let epoch, let action):
@@ -213,6 +201,10 @@ final class World {
             // Modes, checked outside the machines that enforce them: slots
             // go only from a side that sends to one that receives.
             let slots = Self.slots(in: message)
+            if slots > 0, let quiet = quietBaseline, now >= quiet.since {
+                lateChanges += slots
+                note("late \(message.kind) of \(slots) slot(s) to r\(link.ends[to]) on link \(link.index)")
+            }
             if slots > 0 && !(link.modes[side].sends && link.modes[to].receives) {
                 violation("r\(link.ends[side]) sent \(slots) slot(s) to r\(link.ends[to]) on link \(link.index) against the modes \(link.modes.map(\.rawValue))")
             }
@@ -313,6 +305,20 @@ final class World {
         return report.changed
     }
 
+    /// A link is drained when it is up and each side that pulls has merged
+    /// the other's feed to its highest seq (read from the stores: a puller's
+    /// last "caught up" can be stale while the other side reads its feed).
+    func drained(_ link: SimLink) -> Bool {
+        guard link.isUp else { return false }
+        return (0...1).allSatisfy { side in
+            guard link.receives[side] else { return true }
+            guard let store = replicas[link.ends[side]].store, let peer = link.peerReplica[side],
+                  let theirs = try? replicas[link.ends[1 - side]].store?.highestSeq(),
+                  let cursor = try? store.cursor(for: peer) else { return false }
+            return cursor >= theirs
+        }
+    }
+
     /// Slots a message carries.
     static func slots(in message: SyncMessage) -> Int {
         switch message {
@@ -391,12 +397,12 @@ final class World {
                 let theirs = hellos[1 - side]
                 link.peerReplica[side] = theirs.replica
                 let ways = SessionMachine.Settings.directions(mode: link.modes[side], theirs: theirs)
+                link.receives[side] = ways.receives
                 link.machines[side] = SessionMachine(settings: .init(
                     sends: ways.sends, receives: ways.receives, tabled: ways.tabled, batchMaxSlots: Self.settings.batchMaxSlots, batchMaxBytes: Self.settings.batchMaxBytes,
                     maxFrameBytes: Self.settings.maxFrameBytes, digestIntervalMillis: Self.settings.digestIntervalMillis,
                     keepaliveMillis: Self.settings.keepaliveMillis), now: now)
             }
-            lastConnect = now
             link.peersByGeneration[link.generation] = link.peerReplica
             note("link \(link.index) up: r\(link.ends[0]) \(identities[0].replica.short) ⇄ r\(link.ends[1]) \(identities[1].replica.short)")
             for side in 0...1 { feed(link, side, .start(highestSeq: try stores[side].highestSeq())) }
