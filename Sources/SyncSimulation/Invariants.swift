@@ -7,7 +7,9 @@ extension World {
         result.checked = Simulation.invariants
         guard convergedAt != nil else {
             let digests = replicas.map { replica in (try? replica.store?.digest().hex.prefix(12)).flatMap { $0 }.map(String.init) ?? "down" }
-            violation("no convergence within \(options.healLimitMillis) ms of the heal: digests \(digests.joined(separator: " "))")
+            let aside = replicas.filter { !keptAside($0).isEmpty }.map(\.name)
+            violation("no convergence within \(options.healLimitMillis) ms of the heal: digests \(digests.joined(separator: " "))"
+                      + (aside.isEmpty ? "" : "; still keeping a database aside: \(aside.joined(separator: ", "))"))
             return
         }
         guard quietBaseline != nil else {
@@ -30,8 +32,7 @@ extension World {
             violation("final checks failed to read: \(error)")
         }
         for replica in replicas {
-            let left = (try? FileManager.default.contentsOfDirectory(atPath: replica.directory.path))?
-                .filter { $0.hasPrefix(Snapshots.keptAsidePrefix) } ?? []
+            let left = keptAside(replica)
             if !left.isEmpty { violation("\(replica.name) still keeps a database aside after syncing: \(left)") }
         }
     }

@@ -331,8 +331,7 @@ final class World {
     /// A sync succeeded: the database a restore kept aside is merged back and
     /// removed, as `PeerSession` does. One that stays is a violation.
     func mergeKeptAside(_ replica: SimReplica, store: Store) throws {
-        let aside = { (try? FileManager.default.contentsOfDirectory(atPath: replica.directory.path))?
-            .filter { $0.hasPrefix(Snapshots.keptAsidePrefix) && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") } ?? [] }
+        let aside = { self.keptAside(replica) }
         guard !aside().isEmpty else { return }
         var logger = Logger(label: "sim")
         logger.logLevel = .critical
@@ -340,6 +339,12 @@ final class World {
         if !aside().isEmpty { violation("\(replica.name) could not merge the database kept aside: \(aside())") }
         note("\(replica.name) merged the database its restore kept aside")
         committed(replica)
+    }
+
+    /// The databases a restore of `replica` keeps aside.
+    func keptAside(_ replica: SimReplica) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: replica.directory.path))?
+            .filter { $0.hasPrefix(Snapshots.keptAsidePrefix) && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") } ?? []
     }
 
     /// Something committed on `replica`: every session of it hears.
