@@ -63,8 +63,8 @@ struct Simulate: ParsableCommand {
                     lines.append("seed \(seed) FAILED:")
                     lines += result.violations.prefix(5).map { "  \($0)" }
                     let shrunk = Simulation.shrink(result, options: options(seed))
-                    let bugs = reintroduce.map { " --reintroduce \($0)" }.joined() + Self.compiledBugs
-                    lines.append("  shortest failing prefix: \(shrunk.steps) of \(result.chaosSteps) chaos steps; replay: swift run simulate --seed \(seed) --steps \(shrunk.steps)\(bugs) --trace")
+                    let bugs = reintroduce.map { " --reintroduce \($0)" }.joined()
+                    lines.append("  shortest failing prefix: \(shrunk.steps) of \(result.chaosSteps) chaos steps; replay: swift run simulate --seed \(seed) --steps \(shrunk.steps)\(bugs) --trace\(Self.compiledBugs)")
                 }
                 tally.add(result, lines: lines, elapsed: Date().timeIntervalSince(started))
             }
