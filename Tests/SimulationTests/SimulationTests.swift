@@ -25,9 +25,10 @@ struct SimulationTests {
     /// Seeds that failed on code since fixed (docs/architecture.md,
     /// "Simulation"): 1, 8 and 9 moved a cursor back when a merge of a
     /// closed connection finished after the next session's (a disk stall);
-    /// 1156 and 4052 (of the 10,000-seed run) counted a replica as converged
-    /// while its restore still kept a database aside (the simulator's own check).
-    static let regressionSeeds: [UInt64] = [1, 8, 9, 1156, 4052]
+    /// 1156, 4052 and 6911 (of the 10,000-seed run) counted a replica as
+    /// converged while its restore still kept a database aside (the
+    /// simulator's own check).
+    static let regressionSeeds: [UInt64] = [1, 8, 9, 1156, 4052, 6911]
 
     @Test(arguments: regressionSeeds) func aSeedThatOnceFailedPasses(seed: UInt64) {
         let result = Simulation.run(SimulationOptions(seed: seed))
