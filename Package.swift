@@ -44,10 +44,25 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // The web app: HTTP server, security rules, JSON API, embedded pages.
+        .target(
+            name: "SyncWeb",
+            dependencies: [
+                "SyncCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .executableTarget(
             name: "syncd",
             dependencies: [
                 "SyncCore",
+                "SyncWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -57,6 +72,7 @@ let package = Package(
             name: "syncctl",
             dependencies: [
                 "SyncCore",
+                "SyncWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -105,6 +121,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SimulationTests", dependencies: ["SyncSimulation", "SyncCore", "TestSupport"]),
+        .testTarget(name: "SyncWebTests", dependencies: ["SyncWeb", "SyncCore", "TestSupport"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

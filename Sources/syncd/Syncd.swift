@@ -5,6 +5,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 import SyncCore
+import SyncWeb
 
 @main
 struct Syncd: AsyncParsableCommand {
@@ -19,7 +20,8 @@ struct Syncd: AsyncParsableCommand {
 
             Examples:
               syncd
-              syncd --data-dir /tmp/analyst-a --listen 127.0.0.1:22871
+              syncd --data-dir /tmp/analyst-a --listen 127.0.0.1:22871 --ui 127.0.0.1:22881
+              syncd --ui ""        # without the web app
               SYNCD_AUTHOR=ana syncd --config ~/syncd.yaml
             """)
 
@@ -31,6 +33,9 @@ struct Syncd: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Address for peers, overriding the config (for example 127.0.0.1:22871).", valueName: "host:port"))
     var listen: String?
+
+    @Option(name: .long, help: ArgumentHelp("Address of the web app, overriding the config (default 127.0.0.1:22880; \"\" turns it off).", valueName: "host:port"))
+    var ui: String?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
@@ -55,8 +60,22 @@ struct Syncd: AsyncParsableCommand {
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
         }
         let node = try SyncNode(store: setup.store, identity: setup.identity, config: setup.configBox, logger: logger)
-        let control = ControlServer(node: node, path: setup.directory.controlSocketPath, dataDirectory: setup.directory.path, logger: logger)
         let config = setup.configBox.config
+        let statusReader = ControlServer(node: node, path: setup.directory.controlSocketPath, dataDirectory: setup.directory.path, logger: logger)
+        let web: WebUI?
+        do {
+            web = try makeWebUI(setup: setup, node: node, status: { try await statusReader.status() }, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("syncd: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        let control = statusReader.adding("ui-login") { _ in
+            guard let web else {
+                return ControlResponse(ok: false, error: "the web app is off on this daemon: set `ui:` in the config (or start syncd with --ui 127.0.0.1:22880)")
+            }
+            guard let url = web.loginURL() else { return ControlResponse(ok: false, error: "the web app is still starting; try again in a moment") }
+            return ControlResponse(ok: true, url: url)
+        }
 
         var services: [Service] = [
             LoopService("listener") {
@@ -70,6 +89,14 @@ struct Syncd: AsyncParsableCommand {
             LoopService("config-watch") { await setup.watchConfig() },
             LoopService("control") { try await control.run() },
         ]
+        if let web {
+            services.append(LoopService("web") {
+                try await web.run { url in
+                    say("web app:        \(url)/ (log in with `syncctl ui --open`)")
+                    logger.info("web app listening", metadata: ["url": "\(url)/"])
+                }
+            })
+        }
         if let minutes = config.snapshots.intervalMinutes {
             let directory = config.snapshots.directory.map { URL(fileURLWithPath: $0) } ?? setup.directory.snapshotsURL
             let scheduler = SnapshotScheduler(store: setup.store, directory: directory, intervalMinutes: minutes, retain: config.snapshots.retain, logger: logger)
@@ -104,6 +131,28 @@ struct Syncd: AsyncParsableCommand {
             throw ExitCode.failure
         }
         logger.info("stopped")
+    }
+}
+
+extension Syncd {
+    /// The web app, unless turned off (`--ui ""` or `ui: ""`); throws when its
+    /// address is not allowed (non-loopback without a password).
+    func makeWebUI(setup: DaemonSetup, node: SyncNode, status: @escaping @Sendable () async throws -> DaemonStatus, logger: Logger) throws -> WebUI? {
+        var address = setup.configBox.config.ui
+        if let ui {
+            if ui.isEmpty { address = nil } else {
+                guard let parsed = HostPort(ui) else { throw ConfigError(path: "--ui", key: nil, message: "'\(ui)' is not HOST:PORT (or \"\" to turn the web app off)") }
+                address = parsed
+            }
+        }
+        guard let address else { return nil }
+        let config = setup.configBox
+        let snapshots = config.config.snapshots.directory.map { URL(fileURLWithPath: $0) } ?? setup.directory.snapshotsURL
+        let context = WebContext(store: setup.store, notifier: node.notifier, registry: node.registry,
+                                 identity: { (config.config.author, config.config.deviceName) },
+                                 status: status, snapshotsDirectory: snapshots,
+                                 credentials: UICredentials(directory: setup.directory), logger: logger)
+        return try WebUI(address: address, context: context, identity: setup.identity, logger: logger)
     }
 }
 

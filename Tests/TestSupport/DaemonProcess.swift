@@ -27,6 +27,10 @@ public final class DaemonProcess: @unchecked Sendable {
         local_poll_ms: 50
         """
 
+    /// The `--ui` argument: a free loopback port by default, so test daemons
+    /// never fight over the default 22880 ("" turns the web app off).
+    public var uiArgument = "127.0.0.1:0"
+
     /// How the process is told where its data lives (the default: `--data-dir`).
     private let passDataDir: Bool
     private let environment: [String: String]
@@ -85,8 +89,9 @@ public final class DaemonProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = BuiltProducts.executable("syncd")
         process.arguments = (passDataDir ? ["--data-dir", directory.path] : []) + ["--listen", "127.0.0.1:\(port)", "--log-level", "debug"]
+            + (uiArgument.isEmpty && uiPort == 0 ? ["--ui", ""] : ["--ui", uiPort == 0 ? uiArgument : "127.0.0.1:\(uiPort)"])
         var environment = ProcessInfo.processInfo.environment
-        for key in ["SYNCD_LISTEN", "SYNCD_AUTHOR", "SYNCD_DEVICE_NAME", "SYNCD_METRICS", "SYNCD_CONFIG", "SYNCD_DATA_DIR", "XDG_DATA_HOME"] { environment[key] = nil }
+        for key in ["SYNCD_UI", "SYNCD_LISTEN", "SYNCD_AUTHOR", "SYNCD_DEVICE_NAME", "SYNCD_METRICS", "SYNCD_CONFIG", "SYNCD_DATA_DIR", "XDG_DATA_HOME"] { environment[key] = nil }
         environment.merge(self.environment) { $1 }
         process.environment = environment
         let stdout = Pipe()
@@ -115,6 +120,25 @@ public final class DaemonProcess: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         throw HarnessError("\(name) did not start listening in time:\n\(log(last: 30))")
+    }
+
+    /// The web app's port once it is bound (kept across restarts, like `port`).
+    public private(set) var uiPort = 0
+
+    /// Waits for the "web app:" line and returns the app's base URL.
+    public func waitForUI(timeout: Duration = .seconds(15)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let line = lock.withLock({ output.split(separator: "\n").first { $0.hasPrefix("web app:") } }),
+               let url = line.dropFirst("web app:".count).split(separator: " ").first.map({ String($0).trimmingCharacters(in: CharacterSet(charactersIn: "/")) }),
+               let port = url.split(separator: ":").last.flatMap({ Int($0) }) {
+                uiPort = port
+                return url
+            }
+            guard isRunning else { throw HarnessError("\(name) exited before serving the web app:\n\(log(last: 30))") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw HarnessError("\(name) did not serve the web app in time:\n\(log(last: 30))")
     }
 
     /// SIGTERM, then waits for a clean exit.

@@ -66,6 +66,11 @@ public enum ConfigTemplate {
         # Prometheus metrics, e.g. 127.0.0.1:9187 (off when empty).
         metrics: ""
 
+        # The web app (`syncctl ui` prints its login link). Loopback only unless
+        # a password is set with `syncctl ui password`; then it is served over
+        # HTTPS with the device certificate. Off when empty.
+        ui: 127.0.0.1:22880
+
         # Scheduled snapshots (off unless interval_minutes is set).
         snapshots:
           # interval_minutes: 1440

@@ -25,9 +25,12 @@ public struct DaemonConfig: Sendable, Equatable {
     public var localPollMillis: Int
     public var maxClockDriftSeconds: Int
     public var metrics: HostPort?
+    /// Where the web app is served (`ui`, default 127.0.0.1:22880); nil turns it off.
+    public var ui: HostPort?
     public var snapshots: SnapshotSchedule
 
     public static let defaultPort = 22_870
+    public static let defaultUIPort = 22_880
 
     public struct SnapshotSchedule: Sendable, Equatable {
         public var intervalMinutes: Int?
@@ -53,6 +56,7 @@ public struct DaemonConfig: Sendable, Equatable {
         localPollMillis = 200
         maxClockDriftSeconds = 600
         metrics = nil
+        ui = HostPort(host: "127.0.0.1", port: Self.defaultUIPort)
         snapshots = SnapshotSchedule(intervalMinutes: nil, retain: 7, directory: nil)
     }
 
@@ -91,6 +95,7 @@ public struct DaemonConfig: Sendable, Equatable {
             config.teamCA = expanded.hasPrefix("/") ? expanded : URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(expanded).path
         }
         if let value = try reader.string("metrics") { config.metrics = value.isEmpty ? nil : try reader.hostPort("metrics", value) }
+        if let value = try reader.string("ui") { config.ui = value.isEmpty ? nil : try reader.hostPort("ui", value) }
         // A frame must carry the largest slot a replica may store (twice, with room).
         config.maxFrameBytes = try reader.int("max_frame_bytes", in: (2 * ReceiveLimits().maxSlotBytes + (1 << 20))...(256 << 20)) ?? config.maxFrameBytes
         config.keepaliveSeconds = try reader.double("keepalive_seconds", in: 0.1...3_600) ?? config.keepaliveSeconds
@@ -161,6 +166,12 @@ public struct DaemonConfig: Sendable, Equatable {
             if value.isEmpty { config.metrics = nil } else {
                 guard let hostPort = HostPort(value) else { throw ConfigError(path: "environment", key: "SYNCD_METRICS", message: "'\(value)' is not HOST:PORT") }
                 config.metrics = hostPort
+            }
+        }
+        if let value = environment["SYNCD_UI"] {
+            if value.isEmpty { config.ui = nil } else {
+                guard let hostPort = HostPort(value) else { throw ConfigError(path: "environment", key: "SYNCD_UI", message: "'\(value)' is not HOST:PORT") }
+                config.ui = hostPort
             }
         }
         return config

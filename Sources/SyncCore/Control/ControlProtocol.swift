@@ -22,12 +22,15 @@ public struct ControlResponse: Codable, Sendable {
     public var status: DaemonStatus?
     /// For `sync`: whether every peer asked for caught up before the timeout.
     public var caughtUp: Bool?
+    /// For `ui-login`: the web app's address with a one-time login token.
+    public var url: String?
 
-    public init(ok: Bool, error: String? = nil, status: DaemonStatus? = nil, caughtUp: Bool? = nil) {
+    public init(ok: Bool, error: String? = nil, status: DaemonStatus? = nil, caughtUp: Bool? = nil, url: String? = nil) {
         self.ok = ok
         self.error = error
         self.status = status
         self.caughtUp = caughtUp
+        self.url = url
     }
 }
 

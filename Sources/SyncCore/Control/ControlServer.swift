@@ -11,6 +11,8 @@ public struct ControlServer: Sendable {
     let dataDirectory: String
     let startedAt: Date
     let logger: Logger
+    /// Commands served by other parts of the daemon (the web app's `ui-login`).
+    private(set) var extraCommands: [String: @Sendable (ControlRequest) async throws -> ControlResponse] = [:]
 
     public init(node: SyncNode, path: String, dataDirectory: String, logger: Logger) {
         self.node = node
@@ -18,6 +20,13 @@ public struct ControlServer: Sendable {
         self.dataDirectory = dataDirectory
         startedAt = Date()
         self.logger = logger
+    }
+
+    /// This server with one more command.
+    public func adding(_ command: String, _ body: @escaping @Sendable (ControlRequest) async throws -> ControlResponse) -> ControlServer {
+        var copy = self
+        copy.extraCommands[command] = body
+        return copy
     }
 
     public func run() async throws {
@@ -80,11 +89,13 @@ public struct ControlServer: Sendable {
             try await node.notifier.checkForeignWrites()
             return ControlResponse(ok: true)
         default:
-            return ControlResponse(ok: false, error: "unknown command '\(request.command)' (known: status, sync, changed)")
+            if let command = extraCommands[request.command] { return try await command(request) }
+            let known = (["status", "sync", "changed"] + extraCommands.keys.sorted()).joined(separator: ", ")
+            return ControlResponse(ok: false, error: "unknown command '\(request.command)' (known: \(known))")
         }
     }
 
-    func status() async throws -> DaemonStatus {
+    public func status() async throws -> DaemonStatus {
         let store = node.store
         let (replica, conflicts, problems, clocks, collisions) = try await Blocking.run {
             (try store.replicaID, try store.conflictCount(), try store.schemaProblems().count, try store.clockReports(), try store.dotCollisions().count)

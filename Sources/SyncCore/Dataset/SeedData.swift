@@ -27,7 +27,7 @@ public struct SeedData: Sendable {
             struct Record: Decodable {
                 let dot: UInt64?
                 let ref: String
-                let fields: [String: JSONValue]
+                let fields: [String: SeedValue]
             }
             let records: [Record]
         }
@@ -107,7 +107,7 @@ public struct SeedData: Sendable {
 }
 
 /// The JSON values seed files use.
-enum JSONValue: Decodable, Sendable {
+enum SeedValue: Decodable, Sendable {
     case string(String)
     case number(Int64)
     case bool(Bool)

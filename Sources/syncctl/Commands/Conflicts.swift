@@ -28,10 +28,7 @@ struct Conflicts: ParsableCommand {
             let conflicts = try store.conflicts(in: parts.first, record: parts.count > 1 ? parts[1] : nil)
             let devices = try store.knownDevices()
             try ConflictListing(directory: global.directory).remember(conflicts)
-            let json = conflicts.map { conflict in
-                ConflictJSON(record: conflict.key.recordRef.description, field: conflict.key.field, token: conflict.token,
-                             siblings: conflict.siblings.enumerated().map { .init(number: $0.offset + 1, version: VersionJSON($0.element, devices: devices)) })
-            }
+            let json = conflicts.map { ConflictJSON($0, devices: devices) }
             try global.emit(json) {
                 for conflict in conflicts { ConflictDisplay.print(conflict, devices: devices) }
                 print(conflicts.isEmpty ? "no conflicts" : "\(conflicts.count) conflict(s); resolve with `syncctl resolve COLLECTION/ID FIELD --pick N` or `syncctl resolve --interactive`")

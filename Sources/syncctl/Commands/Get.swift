@@ -20,17 +20,7 @@ struct Get: ParsableCommand {
             let collection = try store.schema.requireCollection(ref.collection)
             guard let view = try store.record(ref) else { throw StoreError.recordNotFound(ref) }
             let devices = try store.knownDevices()
-            var fields: [String: FieldJSON] = [:]
-            var conflicts: [String: [VersionJSON]] = [:]
-            for field in collection.fields {
-                fields[field.name] = field.isSet ? .members(view.presentMembers(field.name)) : .scalar(JSONValue(view.value(field.name)))
-            }
-            for name in view.conflictedFields {
-                let siblings = name == SlotKey.existsField ? view.existence.siblings : view.scalars[name]?.siblings ?? []
-                conflicts[name] = siblings.map { VersionJSON($0, devices: devices) }
-            }
-            try global.emit(RecordJSON(collection: ref.collection, id: ref.id, exists: view.exists, conflicted: view.isConflicted,
-                                       fields: fields, conflicts: conflicts)) {
+            try global.emit(RecordJSON(view, schema: collection, devices: devices)) {
                 print(ref)
                 if view.existence.isConflicted {
                     print("  !! deleted on one replica, edited on another (`syncctl resolve \(ref) _exists --pick N`):")

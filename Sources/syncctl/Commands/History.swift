@@ -26,10 +26,7 @@ struct History: ParsableCommand {
                 throw CLIError("\(ref) has no versions of \(field ?? "any field")")
             }
             let devices = try store.knownDevices()
-            let json = HistoryJSON(record: ref.description, versions: entries.map { entry in
-                .init(field: entry.key.field, member: entry.key.element.isEmpty ? nil : entry.key.element,
-                      version: VersionJSON(entry.version, devices: devices), current: entry.isCurrent)
-            })
+            let json = HistoryJSON(record: ref, entries: entries, devices: devices)
             try global.emit(json) {
                 for entry in entries {
                     let slot = entry.key.element.isEmpty ? entry.key.field : "\(entry.key.field)[\(entry.key.element)]"

@@ -37,7 +37,7 @@ struct InteractiveResolver {
                     print("value: ", terminator: "")
                     fflush(nil)
                     guard let typed = readLine() else { break loop }
-                    do { chosen = try Resolution.value(for: conflict, pick: nil, typed: typed, schema: schema) } catch {
+                    do { chosen = try ResolutionChoice.value(for: conflict, pick: nil, typed: .text(typed), schema: schema) } catch {
                         print("  \(error)")
                         continue
                     }
@@ -46,7 +46,7 @@ struct InteractiveResolver {
                         print("  answer with a number, v, s or q")
                         continue
                     }
-                    do { chosen = try Resolution.value(for: conflict, pick: number, typed: nil, schema: schema) } catch {
+                    do { chosen = try ResolutionChoice.value(for: conflict, pick: number, typed: nil, schema: schema) } catch {
                         print("  \(error)")
                         continue
                     }

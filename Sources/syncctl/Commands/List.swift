@@ -34,9 +34,7 @@ struct List: ParsableCommand {
             guard !global.json else {
                 let records = try store.list(collection, where: parsed, conflictedOnly: conflicted)
                 let rows = records.map { record in
-                    ListJSON.Row(id: record.ref.id, conflicted: record.isConflicted, fields: Dictionary(uniqueKeysWithValues: schema.fields.map { field in
-                        (field.name, field.isSet ? FieldJSON.members(record.members[field.name] ?? []) : .scalar(JSONValue(record.values[field.name] ?? .null)))
-                    }))
+                    ListJSON.Row(id: record.ref.id, conflicted: record.isConflicted, fields: FieldJSON.fields(of: record, schema.fields))
                 }
                 return try global.emit(ListJSON(collection: collection, count: records.count, records: rows)) {}
             }

@@ -55,33 +55,12 @@ struct Resolve: ParsableCommand {
                 throw CLIError("list the conflict first (`syncctl conflicts \(ref)`), then pick from what it shows")
             }
             guard listed == conflict.token else { throw StoreError.siblingsChanged(key, current: conflict.siblings) }
-            let chosen = try Resolution.value(for: conflict, pick: pick, typed: value, schema: collection)
+            let chosen = try ResolutionChoice.value(for: conflict, pick: pick, typed: value.map(Value.text), schema: collection)
             try store.resolve(key, expecting: conflict.siblings.map(\.dot), value: chosen, author: try global.resolvedAuthor())
             global.nudgeDaemon()
             try global.emit(["resolved": key.description, "value": Display.value(chosen)]) {
                 print("resolved \(ref) \(key.field) = \(Display.value(chosen))")
             }
         }
-    }
-}
-
-/// Turns a pick or a typed value into the value to write.
-enum Resolution {
-    static func value(for conflict: SlotConflict, pick: Int?, typed: String?, schema: CollectionSchema) throws -> Value {
-        if let pick {
-            guard conflict.siblings.indices.contains(pick - 1) else {
-                throw ValidationError("--pick \(pick): choose 1 to \(conflict.siblings.count)")
-            }
-            return conflict.siblings[pick - 1].value
-        }
-        let text = typed ?? ""
-        if conflict.key.field == SlotKey.existsField {
-            switch text.lowercased() {
-            case "keep", "true": return .bool(true)
-            case "delete", "false": return .bool(false)
-            default: throw ValidationError("for _exists give keep or delete")
-            }
-        }
-        return try schema.requireField(conflict.key.field).parse(text)
     }
 }

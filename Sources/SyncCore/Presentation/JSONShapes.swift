@@ -1,0 +1,166 @@
+import Foundation
+
+/// The JSON shapes shared by `syncctl --json` (docs/cli-json.md) and the web
+/// API (docs/api.md). Keep them stable: add fields, never rename or remove.
+
+/// A field value: null, boolean, integer or string.
+public struct JSONValue: Codable, Equatable, Sendable {
+    public let value: Value
+
+    public init(_ value: Value) { self.value = value }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch value {
+        case .null: try container.encodeNil()
+        case .bool(let flag): try container.encode(flag)
+        case .int(let number): try container.encode(number)
+        case .text(let text): try container.encode(text)
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { value = .null }
+        else if let flag = try? container.decode(Bool.self) { value = .bool(flag) }
+        else if let number = try? container.decode(Int64.self) { value = .int(number) }
+        else { value = .text(try container.decode(String.self)) }
+    }
+}
+
+/// One version of a slot, as shown in conflicts and history.
+public struct VersionJSON: Encodable, Sendable {
+    public let value: JSONValue
+    public let author: String
+    public let replica: String
+    /// The device that wrote it, when this replica knows it.
+    public let device: String?
+    public let time: Date
+    public let hlc: String
+
+    public init(_ version: Version, devices: [ReplicaID: String]) {
+        value = JSONValue(version.value)
+        author = version.author
+        replica = version.dot.replica.hex
+        device = devices[version.dot.replica]
+        time = version.hlc.date
+        hlc = version.hlc.description
+    }
+}
+
+/// A record with every field; conflicted fields list their siblings.
+public struct RecordJSON: Encodable, Sendable {
+    public let collection: String
+    public let id: String
+    public let exists: Bool
+    public let conflicted: Bool
+    /// Scalars as values, sets as arrays of members.
+    public let fields: [String: FieldJSON]
+    /// Conflicted fields (and `_exists`), each with its siblings, winner first.
+    public let conflicts: [String: [VersionJSON]]
+
+    public init(_ view: RecordView, schema collection: CollectionSchema, devices: [ReplicaID: String]) {
+        var fields: [String: FieldJSON] = [:]
+        var conflicts: [String: [VersionJSON]] = [:]
+        for field in collection.fields {
+            fields[field.name] = field.isSet ? .members(view.presentMembers(field.name)) : .scalar(JSONValue(view.value(field.name)))
+        }
+        for name in view.conflictedFields {
+            let siblings = name == SlotKey.existsField ? view.existence.siblings : view.scalars[name]?.siblings ?? []
+            conflicts[name] = siblings.map { VersionJSON($0, devices: devices) }
+        }
+        self.collection = view.ref.collection
+        id = view.ref.id
+        exists = view.exists
+        conflicted = view.isConflicted
+        self.fields = fields
+        self.conflicts = conflicts
+    }
+}
+
+public enum FieldJSON: Encodable, Sendable {
+    case scalar(JSONValue)
+    case members([String])
+
+    public func encode(to encoder: Encoder) throws {
+        switch self {
+        case .scalar(let value): try value.encode(to: encoder)
+        case .members(let members): try members.encode(to: encoder)
+        }
+    }
+
+    /// A listed record's fields, every field of the schema present.
+    public static func fields(of record: ListedRecord, _ fields: [FieldSchema]) -> [String: FieldJSON] {
+        Dictionary(uniqueKeysWithValues: fields.map { field in
+            (field.name, field.isSet ? .members(record.members[field.name] ?? []) : .scalar(JSONValue(record.values[field.name] ?? .null)))
+        })
+    }
+}
+
+/// The records of a collection.
+public struct ListJSON: Encodable, Sendable {
+    public let collection: String
+    public let count: Int
+    public let records: [Row]
+
+    public init(collection: String, count: Int, records: [Row]) {
+        self.collection = collection
+        self.count = count
+        self.records = records
+    }
+
+    public struct Row: Encodable, Sendable {
+        public let id: String
+        public let conflicted: Bool
+        public let fields: [String: FieldJSON]
+
+        public init(id: String, conflicted: Bool, fields: [String: FieldJSON]) {
+            self.id = id
+            self.conflicted = conflicted
+            self.fields = fields
+        }
+    }
+}
+
+/// A conflicted slot with numbered siblings.
+public struct ConflictJSON: Encodable, Sendable {
+    public let record: String
+    public let field: String
+    /// Names the siblings shown; a resolution naming another token is refused.
+    public let token: String
+    public let siblings: [Sibling]
+
+    public init(_ conflict: SlotConflict, devices: [ReplicaID: String]) {
+        record = conflict.key.recordRef.description
+        field = conflict.key.field
+        token = conflict.token
+        siblings = conflict.siblings.enumerated().map { Sibling(number: $0.offset + 1, version: VersionJSON($0.element, devices: devices)) }
+    }
+
+    public struct Sibling: Encodable, Sendable {
+        public let number: Int
+        public let version: VersionJSON
+    }
+}
+
+/// Every version of a record, oldest first.
+public struct HistoryJSON: Encodable, Sendable {
+    public let record: String
+    public let versions: [Entry]
+
+    public init(record: RecordRef, entries: [HistoryEntry], devices: [ReplicaID: String]) {
+        self.record = record.description
+        versions = entries.map { entry in
+            Entry(field: entry.key.field, member: entry.key.element.isEmpty ? nil : entry.key.element,
+                  version: VersionJSON(entry.version, devices: devices), current: entry.isCurrent)
+        }
+    }
+
+    public struct Entry: Encodable, Sendable {
+        public let field: String
+        /// The set member, for set fields.
+        public let member: String?
+        public let version: VersionJSON
+        public let current: Bool
+    }
+}

@@ -1,0 +1,685 @@
+/// The app's script: views drawn by the URL's hash, data from /api/v1, live
+/// updates from the event stream (no inline script: the CSP forbids it).
+enum AppScript {
+    static let source = #"""
+"use strict";
+// The syncd web app: one page, views drawn by the URL's hash, data from
+// /api/v1, live updates from /api/v1/events. No inline script (CSP), no
+// innerHTML with data: every text goes through text nodes.
+
+const state = { csrf: null, author: "", device: "", schema: null, collections: [], lastEvent: 0, live: false, view: null };
+const main = () => document.getElementById("main");
+
+function h(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+async function api(method, path, body) {
+  const headers = { "Accept": "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && state.csrf) headers["X-CSRF-Token"] = state.csrf;
+  let response;
+  try {
+    response = await fetch("/api/v1" + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+  } catch (error) {
+    setConnection(false);
+    throw { status: 0, error: "The daemon is not reachable (it may have stopped): " + error.message };
+  }
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (_) { data = { error: text }; }
+  if (!response.ok) {
+    if (response.status === 401) showLoginNeeded(data && data.error);
+    throw Object.assign({ status: response.status }, data || { error: response.statusText });
+  }
+  return data;
+}
+
+function showLoginNeeded(message) {
+  document.title = "Log in · syncd";
+  main().replaceChildren(h("section", { class: "narrow" },
+    h("h1", { text: "Log in" }),
+    h("p", {}, "Run ", h("code", { text: "syncctl ui --open" }), " on this machine (or ", h("code", { text: "syncctl ui" }), " and open the link it prints)."),
+    message ? h("p", { class: "muted", text: message }) : null));
+}
+
+function toast(message) {
+  const box = document.getElementById("toast");
+  box.textContent = message;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { box.textContent = ""; }, 5000);
+}
+
+function setConnection(up, text) {
+  const box = document.getElementById("connection");
+  state.live = up;
+  box.className = "connection " + (up ? "up" : "down");
+  box.textContent = text || (up ? "live" : "Daemon stopped or unreachable — retrying…");
+}
+
+function formatValue(value) {
+  if (value === null || value === undefined) return "—";
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  return String(value);
+}
+
+function formatTime(text) {
+  if (!text) return "never";
+  const date = new Date(text);
+  return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+function ago(text) {
+  if (!text) return "never";
+  const seconds = Math.round((Date.now() - new Date(text).getTime()) / 1000);
+  if (seconds < 60) return seconds + " s ago";
+  if (seconds < 3600) return Math.round(seconds / 60) + " min ago";
+  if (seconds < 86400) return Math.round(seconds / 3600) + " h ago";
+  return Math.round(seconds / 86400) + " days ago";
+}
+
+const deviceNames = {};
+
+function deviceName(device, replica) {
+  if (device && deviceNames[device]) return deviceNames[device];
+  if (device) return device.split("-")[0];
+  return "replica " + replica.slice(0, 8);
+}
+
+function who(version) {
+  return version.author + " on " + deviceName(version.device, version.replica);
+}
+
+function collectionSchema(name) { return state.collections.find((c) => c.name === name); }
+
+function refLink(ref, titles) {
+  const title = titles && titles[ref];
+  const [collection, ...rest] = ref.split("/");
+  return h("a", { href: "#/r/" + encodeURIComponent(collection) + "/" + encodeURIComponent(rest.join("/")) }, title ? title + " (" + ref + ")" : ref);
+}
+
+function isRefField(field) { return field.type === "ref" || (field.type === "set" && field.of === "ref"); }
+
+// ---- Routing ---------------------------------------------------------------
+
+function parseHash() {
+  const raw = location.hash.replace(/^#/, "") || "/";
+  const [path, query] = raw.split("?");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  return { parts, params: new URLSearchParams(query || "") };
+}
+
+function setHash(parts, params) {
+  const path = "#/" + parts.map(encodeURIComponent).join("/");
+  const query = params && params.toString();
+  location.hash = query ? path + "?" + query : path;
+}
+
+async function route() {
+  const { parts, params } = parseHash();
+  const name = parts[0] || "overview";
+  for (const link of document.querySelectorAll("[data-nav]")) {
+    const active = link.dataset.nav === name || (link.dataset.nav === "collections" && ["c", "r", "new"].includes(name));
+    if (active) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
+  }
+  state.view = { name, parts, params };
+  try {
+    if (name === "overview") await viewOverview();
+    else if (name === "collections") await viewCollections();
+    else if (name === "c") await viewTable(parts[1], params);
+    else if (name === "r" && parts[3] === "edit") await viewEdit(parts[1], parts[2]);
+    else if (name === "r") await viewRecord(parts[1], parts[2]);
+    else if (name === "new") await viewEdit(parts[1], null);
+    else if (name === "conflicts") await viewConflicts();
+    else if (name === "changes") await viewChanges(params);
+    else main().replaceChildren(h("h1", { text: "Not found" }), h("p", {}, h("a", { href: "#/" }, "Back to the overview")));
+  } catch (error) {
+    if (error.status !== 401) main().replaceChildren(h("h1", { text: "Something went wrong" }), h("p", { class: "problem", role: "alert", text: error.error || String(error) }));
+  }
+}
+
+function focusMain(title) {
+  document.title = title + " · syncd";
+  const heading = main().querySelector("h1");
+  if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus({ preventScroll: true }); }
+}
+
+// ---- Overview --------------------------------------------------------------
+
+async function viewOverview() {
+  const [status, snapshots, collections] = await Promise.all([api("GET", "/status"), api("GET", "/snapshots"), api("GET", "/collections")]);
+  state.collections = collections;
+  const peers = status.peers || [];
+  const online = peers.filter((p) => p.state === "connected").length;
+  const problems = [];
+  if (status.schemaProblems) problems.push(status.schemaProblems + " stored value(s) do not fit the schema (`syncctl check`).");
+  if (status.dotCollisions) problems.push(status.dotCollisions + " version(s) held with two contents — a copied database (`syncctl check`).");
+  for (const skew of status.clockSkewedPeers || []) problems.push((skew.peer || skew.replica.slice(0, 8)) + " sent " + skew.versions + " version(s) dated up to " + Math.round(skew.maxAheadSeconds) + " s ahead: check its clock.");
+  for (const peer of peers) if (peer.lastError) problems.push(peer.name + ": " + peer.lastError);
+  if (status.refusedHandshakes) problems.push(status.refusedHandshakes + " connection(s) from unknown devices refused.");
+  const last = snapshots[0];
+  main().replaceChildren(
+    h("h1", { text: "Overview" }),
+    h("p", { class: "muted" }, "This is ", h("strong", { text: status.deviceName }), ", editing as ", h("strong", { text: state.author }), "."),
+    h("div", { class: "cards" },
+      h("a", { class: "card", href: "#/conflicts" }, h("div", { class: "big", text: String(status.conflicts) }), "open conflict(s)"),
+      h("div", { class: "card" }, h("div", { class: "big", text: online + " / " + peers.length }), "peers online"),
+      h("div", { class: "card" }, h("div", { class: "big", text: last ? ago(last.createdAt) : "none" }), "last snapshot", last ? h("div", { class: "muted", text: last.file }) : null),
+      h("div", { class: "card" }, h("div", { class: "big", text: String(collections.reduce((n, c) => n + c.records, 0)) }), "records")),
+    h("h2", { text: "Peers" }),
+    peers.length === 0 ? h("p", { class: "muted" }, "No peers yet: add one with ", h("code", { text: "syncctl peers add DEVICE-ID --address HOST:PORT" }), ".") :
+      h("div", { class: "table-wrap" }, h("table", { id: "peers" },
+        h("caption", { class: "muted", text: "Peers, their connection and lag" }),
+        h("thead", {}, h("tr", {}, ["Peer", "State", "Lag (changes)", "Last sync", "Mode", "Problem"].map((t) => h("th", { scope: "col", text: t })))),
+        h("tbody", {}, peers.map((p) => h("tr", {},
+          h("td", { text: p.name }), h("td", { text: p.state === "connected" ? "online" : "offline (" + p.state + ")" }),
+          h("td", { text: String(p.lag) }), h("td", { text: ago(p.lastSync) }), h("td", { text: p.mode }), h("td", { text: p.lastError || "" })))))),
+    h("h2", { text: "Problems" }),
+    problems.length ? h("ul", {}, problems.map((p) => h("li", { class: "problem", text: p }))) : h("p", { class: "ok", text: "None." }),
+    h("h2", { text: "Snapshots" }),
+    h("p", {}, last ? "Latest: " + last.file + ", " + formatTime(last.createdAt) + ", " + last.records + " records. " : "No snapshot yet. ",
+      h("button", { type: "button", id: "take-snapshot", onclick: takeSnapshot }, "Take a snapshot now")));
+  focusMain("Overview");
+}
+
+async function takeSnapshot(event) {
+  event.target.disabled = true;
+  try {
+    const manifest = await api("POST", "/snapshots", {});
+    toast("Snapshot taken: " + manifest.file);
+    await viewOverview();
+  } catch (error) { toast(error.error || "Snapshot failed"); event.target.disabled = false; }
+}
+
+// ---- Collections and tables ------------------------------------------------
+
+async function viewCollections() {
+  const collections = await api("GET", "/collections");
+  state.collections = collections;
+  main().replaceChildren(h("h1", { text: "Data" }),
+    h("ul", { class: "cards", role: "list" }, collections.map((c) => h("li", { class: "card" },
+      h("a", { href: "#/c/" + encodeURIComponent(c.name) }, h("strong", { text: c.name })),
+      h("div", { class: "muted", text: c.records + " records" }), c.description ? h("div", { text: c.description }) : null))));
+  focusMain("Data");
+}
+
+function visibleColumns(schema) {
+  const saved = localStorage.getItem("columns:" + schema.name);
+  if (saved) { try { return JSON.parse(saved).filter((name) => schema.fields.some((f) => f.name === name)); } catch (_) { /* fall through */ } }
+  return schema.fields.filter((f) => f.type !== "set" && !["notes", "summary", "terms", "excerpt"].includes(f.name)).slice(0, 4).map((f) => f.name);
+}
+
+async function viewTable(name, params) {
+  const schema = collectionSchema(name);
+  if (!schema) throw { error: "No collection named " + name };
+  const columns = visibleColumns(schema);
+  const query = new URLSearchParams();
+  for (const key of ["q", "sort", "order", "after", "conflicted"]) if (params.get(key)) query.set(key, params.get(key));
+  for (const filter of params.getAll("where")) query.append("where", filter);
+  query.set("limit", "50");
+  const page = await api("GET", "/collections/" + encodeURIComponent(name) + "/records?" + query.toString());
+  const sort = params.get("sort") || "id";
+  const descending = params.get("order") === "desc";
+  const history = (params.get("back") || "").split(",").filter(Boolean);
+
+  const navigate = (changes) => {
+    const next = new URLSearchParams(params);
+    for (const [key, value] of Object.entries(changes)) {
+      if (key === "where") { next.delete("where"); for (const w of value) next.append("where", w); }
+      else if (value === null || value === "") next.delete(key); else next.set(key, value);
+    }
+    if (!("after" in changes)) { next.delete("after"); next.delete("back"); }
+    setHash(["c", name], next);
+  };
+
+  const search = h("input", { id: "search", type: "search", value: params.get("q") || "", placeholder: "words in any text field", "aria-describedby": "search-help" });
+  const filters = schema.fields.filter((f) => f.type === "enum");
+  const current = Object.fromEntries(params.getAll("where").map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)]));
+  const filterControls = filters.map((f) => h("div", {},
+    h("label", { for: "filter-" + f.name, text: f.name }),
+    h("select", { id: "filter-" + f.name, "data-field": f.name }, h("option", { value: "", text: "any" }),
+      f.values.map((v) => h("option", { value: v, selected: current[f.name] === v, text: v })))));
+  const conflicted = h("input", { id: "only-conflicted", type: "checkbox", checked: params.get("conflicted") === "1" });
+  const apply = (event) => {
+    event.preventDefault();
+    const where = filterControls.map((d) => d.querySelector("select")).filter((s) => s.value).map((s) => s.dataset.field + "=" + s.value);
+    navigate({ q: search.value.trim(), where, conflicted: conflicted.checked ? "1" : null });
+  };
+  const columnChooser = h("fieldset", { class: "columns" }, h("legend", { text: "Columns" }),
+    schema.fields.map((f) => h("label", {}, h("input", { type: "checkbox", value: f.name, checked: columns.includes(f.name),
+      onchange: (event) => {
+        const chosen = [...columnChooser.querySelectorAll("input:checked")].map((i) => i.value);
+        localStorage.setItem("columns:" + name, JSON.stringify(chosen));
+        route();
+      } }), " " + f.name)));
+
+  const header = (label, field) => {
+    const active = sort === field;
+    return h("th", { scope: "col", "aria-sort": active ? (descending ? "descending" : "ascending") : "none" },
+      field && schema.fields.find((f) => f.name === field && f.type === "set") ? label :
+        h("button", { type: "button", onclick: () => navigate({ sort: field === "id" ? null : field, order: active && !descending ? "desc" : null }) },
+          label + (active ? (descending ? " ▼" : " ▲") : "")));
+  };
+  const cell = (record, field) => {
+    const value = record.fields[field.name];
+    if (Array.isArray(value)) return h("td", {}, value.join(", "));
+    if (field.type === "ref" && value) return h("td", {}, refLink(value));
+    return h("td", { text: formatValue(value) });
+  };
+  const rows = page.records.map((record) => h("tr", { "data-id": record.id },
+    h("td", {}, h("a", { href: "#/r/" + encodeURIComponent(name) + "/" + encodeURIComponent(record.id) }, record.id),
+      record.conflicted ? h("span", { class: "badge", title: "in conflict", text: "!" }) : null),
+    columns.map((c) => cell(record, schema.fields.find((f) => f.name === c)))));
+
+  main().replaceChildren(
+    h("h1", { text: name }),
+    h("p", {}, h("a", { href: "#/new/" + encodeURIComponent(name) }, "New record in " + name)),
+    h("form", { class: "toolbar", role: "search", onsubmit: apply },
+      h("div", {}, h("label", { for: "search", text: "Search" }), search, h("div", { id: "search-help", class: "muted", text: "" })),
+      filterControls,
+      h("div", {}, h("label", { for: "only-conflicted", text: "Only in conflict" }), conflicted),
+      h("div", {}, h("button", { type: "submit", class: "primary" }, "Apply"))),
+    columnChooser,
+    h("div", { class: "table-wrap" }, h("table", { id: "records" },
+      h("caption", { class: "muted", text: page.records.length ? "Records " + (history.length * 50 + 1) + "–" + (history.length * 50 + page.records.length) : "No records match." }),
+      h("thead", {}, h("tr", {}, header("id", "id"), columns.map((c) => header(c, c)))),
+      h("tbody", {}, rows))),
+    h("nav", { class: "pager", "aria-label": "Pages" },
+      h("button", { type: "button", disabled: history.length === 0, onclick: () => {
+        const back = history.slice(0, -1);
+        const next = new URLSearchParams(params);
+        const previous = history[history.length - 1];
+        if (previous === "-") next.delete("after"); else next.set("after", previous);
+        if (back.length) next.set("back", back.join(",")); else next.delete("back");
+        setHash(["c", name], next);
+      } }, "Previous page"),
+      h("button", { type: "button", id: "next-page", disabled: !page.next, onclick: () => {
+        const next = new URLSearchParams(params);
+        next.set("back", history.concat([params.get("after") || "-"]).join(","));
+        next.set("after", page.next);
+        setHash(["c", name], next);
+      } }, "Next page")));
+  focusMain(name);
+}
+
+// ---- One record ------------------------------------------------------------
+
+async function viewRecord(collection, id) {
+  const path = "/records/" + encodeURIComponent(collection) + "/" + encodeURIComponent(id);
+  const [detail, history] = await Promise.all([api("GET", path), api("GET", path + "/history")]);
+  const schema = collectionSchema(collection);
+  const record = detail.record;
+  const byField = {};
+  for (const entry of history.versions) (byField[entry.field] = byField[entry.field] || []).push(entry);
+  const title = (schema.titleField && record.fields[schema.titleField]) || id;
+
+  const valueOf = (field) => {
+    const value = record.fields[field.name];
+    if (Array.isArray(value)) {
+      return value.length ? h("ul", { class: "chips", "aria-label": field.name }, value.map((m) => h("li", { class: "chip" }, field.of === "ref" ? refLink(m, detail.titles) : m))) : h("span", { class: "muted", text: "none" });
+    }
+    if (field.type === "ref" && value) return refLink(value, detail.titles);
+    return h("span", { text: formatValue(value) });
+  };
+  const historyOf = (field) => {
+    const entries = (byField[field.name] || []).slice().reverse();
+    if (!entries.length) return null;
+    return h("details", { class: "history" }, h("summary", {}, "History (" + entries.length + ")"),
+      h("ol", {}, entries.map((e) => h("li", {},
+        (e.member ? (e.version.value.value === false || e.version.value === false ? "removed " : "added ") + e.member : formatValue(e.version.value)),
+        " — ", who(e.version), ", ", formatTime(e.version.time), e.current ? "" : " (superseded)"))));
+  };
+  const conflictNote = (name) => record.conflicts[name] ? h("div", { class: "problem" }, "In conflict: ",
+    record.conflicts[name].map((v) => formatValue(v.value) + " (" + who(v) + ")").join(" vs "), ". ", h("a", { href: "#/conflicts" }, "Resolve")) : null;
+
+  main().replaceChildren(
+    h("h1", {}, title, h("span", { class: "muted", text: "  " + collection + "/" + id })),
+    record.exists ? null : h("p", { class: "problem", text: "This record is deleted." }),
+    conflictNote("_exists"),
+    h("p", {}, h("a", { href: "#/r/" + encodeURIComponent(collection) + "/" + encodeURIComponent(id) + "/edit", id: "edit-link" }, "Edit"), " · ",
+      h("a", { href: "#/c/" + encodeURIComponent(collection) }, "All " + collection)),
+    h("dl", { class: "fields" }, schema.fields.map((field) => [
+      h("dt", { id: "label-" + field.name, text: field.name }),
+      h("dd", { "data-field": field.name, "aria-labelledby": "label-" + field.name }, valueOf(field), conflictNote(field.name), historyOf(field))])),
+    h("h2", { text: "What refers to it" }),
+    detail.referrers.length ? h("ul", {}, detail.referrers.map((r) => h("li", {}, refLink(r.ref, { [r.ref]: r.title }), " — as " + r.field))) :
+      h("p", { class: "muted", text: "Nothing refers to this record." }));
+  focusMain(title);
+}
+
+// ---- Editing ---------------------------------------------------------------
+
+const longText = ["notes", "summary", "terms", "excerpt"];
+
+function completion(field, input) {
+  const list = h("datalist", { id: "complete-" + field.name + "-" + Math.random().toString(36).slice(2) });
+  input.setAttribute("list", list.id);
+  input.setAttribute("autocomplete", "off");
+  let timer = null;
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const text = input.value;
+      const targets = field.targets || [];
+      const [collection, prefix] = text.includes("/") ? [text.slice(0, text.indexOf("/")), text.slice(text.indexOf("/") + 1)] : [null, text];
+      const options = [];
+      for (const target of targets) {
+        if (collection && collection !== target) continue;
+        try {
+          for (const m of await api("GET", "/collections/" + encodeURIComponent(target) + "/complete?prefix=" + encodeURIComponent(prefix))) options.push(m);
+        } catch (_) { /* completion is a help only */ }
+      }
+      list.replaceChildren(...options.map((m) => h("option", { value: m.ref, text: m.title || m.ref })));
+    }, 150);
+  });
+  return list;
+}
+
+function fieldControl(field, value) {
+  const id = "field-" + field.name;
+  const common = { id, name: field.name, "aria-describedby": "error-" + field.name };
+  if (field.type === "enum") {
+    return h("select", common, h("option", { value: "", text: "(empty)" }), field.values.map((v) => h("option", { value: v, selected: value === v, text: v })));
+  }
+  if (field.type === "bool") {
+    return h("select", common, h("option", { value: "", text: "(empty)" }), h("option", { value: "true", selected: value === true, text: "yes" }), h("option", { value: "false", selected: value === false, text: "no" }));
+  }
+  if (field.type === "date") {
+    const full = value === null || value === undefined || /^\d{4}-\d{2}-\d{2}$/.test(value);
+    return full ? h("input", Object.assign({ type: "date", value: value || "" }, common))
+      : h("input", Object.assign({ type: "text", value, pattern: "\\d{4}(-\\d{2}(-\\d{2})?)?", title: "YYYY, YYYY-MM or YYYY-MM-DD" }, common));
+  }
+  if (field.type === "integer") return h("input", Object.assign({ type: "number", step: "1", value: value ?? "" }, common));
+  if (field.type === "text" && longText.includes(field.name)) return h("textarea", common, value ?? "");
+  return h("input", Object.assign({ type: "text", value: value ?? "", inputmode: field.type === "decimal" ? "decimal" : null }, common));
+}
+
+function setEditor(field, members, pending) {
+  const chips = h("ul", { class: "chips", "aria-label": field.name + " members" });
+  const draw = () => chips.replaceChildren(...[...pending.current].map((m) => h("li", { class: "chip" }, m,
+    h("button", { type: "button", "aria-label": "Remove " + m + " from " + field.name, onclick: () => { pending.current.delete(m); draw(); } }, "×"))));
+  draw();
+  const input = h("input", { type: "text", id: "field-" + field.name, "aria-describedby": "error-" + field.name, placeholder: field.of === "ref" ? "collection/id" : "member" });
+  const add = () => {
+    const value = input.value.trim();
+    if (!value) return;
+    pending.current.add(value);
+    input.value = "";
+    draw();
+    input.focus();
+  };
+  input.addEventListener("keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); add(); } });
+  return h("div", {}, chips, h("div", { class: "toolbar" }, input, field.of === "ref" ? completion(field, input) : null,
+    h("button", { type: "button", onclick: add, "aria-label": "Add to " + field.name }, "Add")));
+}
+
+async function viewEdit(collection, id) {
+  const schema = collectionSchema(collection);
+  if (!schema) throw { error: "No collection named " + collection };
+  let record = null;
+  if (id) record = (await api("GET", "/records/" + encodeURIComponent(collection) + "/" + encodeURIComponent(id))).record;
+  const sets = {};
+  const idInput = id ? null : h("input", { id: "field-id", name: "id", type: "text", required: true, "aria-describedby": "error-id" });
+  const controls = schema.fields.map((field) => {
+    const value = record ? record.fields[field.name] : (field.type === "set" ? [] : null);
+    let control;
+    if (field.type === "set") {
+      sets[field.name] = { original: new Set(value), current: new Set(value) };
+      control = setEditor(field, value, sets[field.name]);
+    } else {
+      control = fieldControl(field, value);
+    }
+    const extra = field.type === "ref" ? completion(field, control) : null;
+    return h("div", { class: "field", "data-field": field.name },
+      h("label", { for: "field-" + field.name }, field.name + (field.required ? " (required)" : ""), field.description ? h("span", { class: "muted", text: " — " + field.description }) : null),
+      control, extra, h("div", { class: "error", id: "error-" + field.name, role: "alert" }));
+  });
+  const status = h("div", { id: "form-status", role: "alert" });
+  const form = h("form", { id: "edit-form", novalidate: true, onsubmit: async (event) => {
+    event.preventDefault();
+    for (const box of form.querySelectorAll(".error")) box.textContent = "";
+    for (const box of form.querySelectorAll("[aria-invalid]")) box.removeAttribute("aria-invalid");
+    status.textContent = "";
+    const body = { fields: {}, add: {}, remove: {} };
+    for (const field of schema.fields) {
+      if (field.type === "set") {
+        const s = sets[field.name];
+        const added = [...s.current].filter((m) => !s.original.has(m));
+        const removed = [...s.original].filter((m) => !s.current.has(m));
+        if (added.length) body.add[field.name] = added;
+        if (removed.length) body.remove[field.name] = removed;
+        continue;
+      }
+      const control = form.querySelector("#field-" + CSS.escape(field.name));
+      const text = control.value;
+      const old = record ? record.fields[field.name] : null;
+      const oldText = old === null || old === undefined ? "" : String(old);
+      if (record && text === oldText) continue;
+      if (!record && text === "") continue;
+      body.fields[field.name] = text === "" ? null : (field.type === "bool" ? text === "true" : text);
+    }
+    try {
+      let saved;
+      if (record) saved = await api("PATCH", "/records/" + encodeURIComponent(collection) + "/" + encodeURIComponent(id), body);
+      else saved = await api("POST", "/collections/" + encodeURIComponent(collection) + "/records", Object.assign({ id: idInput.value.trim() }, body));
+      toast("Saved " + collection + "/" + saved.record.id);
+      setHash(["r", collection, saved.record.id]);
+    } catch (error) {
+      const fields = error.fields || {};
+      let first = null;
+      for (const [name, message] of Object.entries(fields)) {
+        const box = form.querySelector("#error-" + CSS.escape(name));
+        const control = form.querySelector("#field-" + CSS.escape(name));
+        if (box) box.textContent = message;
+        if (control) { control.setAttribute("aria-invalid", "true"); first = first || control; }
+      }
+      status.textContent = Object.keys(fields).length ? "Not saved: fix the fields marked below." : "Not saved: " + (error.error || "unknown error");
+      status.className = "problem";
+      (first || status).focus();
+    }
+  } },
+    status,
+    idInput ? h("div", { class: "field" }, h("label", { for: "field-id", text: "id (required)" }), idInput, h("div", { class: "error", id: "error-id", role: "alert" })) : null,
+    controls,
+    h("div", { class: "toolbar" }, h("button", { type: "submit", class: "primary" }, id ? "Save" : "Create"),
+      h("a", { href: id ? "#/r/" + encodeURIComponent(collection) + "/" + encodeURIComponent(id) : "#/c/" + encodeURIComponent(collection) }, "Cancel"),
+      id ? h("button", { type: "button", class: "danger", onclick: async () => {
+        if (!confirm("Delete " + collection + "/" + id + "? (An edit made elsewhere at the same time surfaces as a conflict.)")) return;
+        try { await api("DELETE", "/records/" + encodeURIComponent(collection) + "/" + encodeURIComponent(id)); toast("Deleted " + collection + "/" + id); setHash(["c", collection]); }
+        catch (error) { status.textContent = error.error; status.className = "problem"; }
+      } }, "Delete") : null));
+  main().replaceChildren(h("h1", { text: (id ? "Edit " : "New record in ") + collection + (id ? "/" + id : "") }), form);
+  focusMain(id ? "Edit " + id : "New " + collection);
+}
+
+// ---- Conflicts -------------------------------------------------------------
+
+function conflictCard(conflict, message) {
+  const [collection, ...rest] = conflict.record.split("/");
+  const id = rest.join("/");
+  const schema = collectionSchema(collection);
+  const field = schema && schema.fields.find((f) => f.name === conflict.field);
+  const isExists = conflict.field === "_exists";
+  const show = (value) => isExists ? (value === true ? "keep the record" : "delete the record") : formatValue(value);
+  const card = h("section", { class: "conflict", "data-conflict": conflict.record + " " + conflict.field, "aria-label": "Conflict on " + conflict.record + " " + conflict.field });
+  const status = h("div", { role: "alert", class: message ? "problem" : "", text: message || "" });
+  const resolve = async (choice) => {
+    try {
+      await api("POST", "/records/" + encodeURIComponent(collection) + "/" + encodeURIComponent(id) + "/resolve", Object.assign({ field: conflict.field, token: conflict.token }, choice));
+      toast("Resolved " + conflict.record + " " + conflict.field);
+      card.remove();
+      refreshBadges();
+      if (!document.querySelector("[data-conflict]")) viewConflicts();
+    } catch (error) {
+      if (error.status === 409 && error.conflict) {
+        const fresh = conflictCard(error.conflict, "Not resolved: the versions changed since they were shown (another edit arrived). Here they are now; decide again.");
+        card.replaceWith(fresh);
+        fresh.querySelector("button").focus();
+      } else {
+        status.textContent = error.fields ? Object.values(error.fields).join(" ") : error.error;
+        status.className = "problem";
+        const input = card.querySelector("input, select");
+        if (input && error.fields) { input.setAttribute("aria-invalid", "true"); input.focus(); }
+      }
+    }
+  };
+  const typed = isExists ? null : (field ? fieldControl(field, null) : h("input", { type: "text" }));
+  if (typed) { typed.id = "typed-" + conflict.record.replace(/[^a-z0-9]/gi, "-") + "-" + conflict.field; typed.removeAttribute("aria-describedby"); }
+  card.append(
+    h("h2", {}, h("a", { href: "#/r/" + encodeURIComponent(collection) + "/" + encodeURIComponent(id) }, conflict.record), " — ", isExists ? "deleted on one side, edited on another" : conflict.field),
+    status,
+    h("div", { class: "siblings" }, conflict.siblings.map((s) => h("div", { class: "sibling" },
+      h("div", { class: "value", text: show(s.version.value) }),
+      h("div", { class: "muted", text: "by " + who(s.version) }),
+      h("div", { class: "muted", text: formatTime(s.version.time) }),
+      h("button", { type: "button", "aria-label": "Keep " + show(s.version.value) + " by " + s.version.author, onclick: () => resolve({ pick: s.number }) }, "Keep this")))),
+    typed ? h("form", { class: "toolbar", onsubmit: (event) => { event.preventDefault(); resolve({ value: typed.value }); } },
+      h("div", {}, h("label", { for: typed.id, text: "Or a new value" }), typed),
+      h("button", { type: "submit" }, "Use this value")) : null);
+  return card;
+}
+
+async function viewConflicts() {
+  const conflicts = await api("GET", "/conflicts");
+  setBadge("conflict-badge", conflicts.length);
+  main().replaceChildren(h("h1", { text: "Conflicts" }),
+    conflicts.length ? h("p", { class: "muted", text: conflicts.length + " open. Each shows the versions side by side; keep one or type a new value." })
+      : h("p", { class: "ok", text: "No open conflicts." }),
+    conflicts.map((c) => conflictCard(c)));
+  focusMain("Conflicts");
+}
+
+// ---- Recent changes --------------------------------------------------------
+
+function lastSeen() { return Number(localStorage.getItem("lastSeenSeq") || "0"); }
+
+async function viewChanges(params) {
+  const since = params.get("all") === "1" ? null : lastSeen();
+  const query = new URLSearchParams({ limit: "200" });
+  if (since) query.set("since_seq", String(since));
+  for (const key of ["author", "device", "collection"]) if (params.get(key)) query.set(key, params.get(key));
+  const changes = await api("GET", "/changes?" + query.toString());
+  const newest = changes.reduce((max, c) => Math.max(max, c.seq), since || 0);
+  localStorage.setItem("lastSeenSeq", String(Math.max(newest, state.lastEvent, lastSeen())));
+  setBadge("changes-badge", 0);
+  state.unseen = 0;
+  const author = h("input", { id: "filter-author", type: "text", value: params.get("author") || "" });
+  const device = h("input", { id: "filter-device", type: "text", value: params.get("device") || "" });
+  main().replaceChildren(h("h1", { text: "Recent changes" }),
+    h("p", { class: "muted", text: since ? "What the team changed since you last looked." : "The latest changes." }),
+    h("form", { class: "toolbar", onsubmit: (event) => {
+      event.preventDefault();
+      const next = new URLSearchParams(params);
+      for (const [key, input] of [["author", author], ["device", device]]) { if (input.value.trim()) next.set(key, input.value.trim()); else next.delete(key); }
+      setHash(["changes"], next);
+    } },
+      h("div", {}, h("label", { for: "filter-author", text: "Author" }), author),
+      h("div", {}, h("label", { for: "filter-device", text: "Device" }), device),
+      h("button", { type: "submit" }, "Filter"),
+      h("a", { href: "#/changes?all=1" }, "Show all recent")),
+    changes.length ? h("div", { class: "table-wrap" }, h("table", { id: "changes" },
+      h("thead", {}, h("tr", {}, ["When", "Who", "Record", "Field", "Value"].map((t) => h("th", { scope: "col", text: t })))),
+      h("tbody", {}, changes.map((c) => h("tr", {},
+        h("td", { text: formatTime(c.version.time) }), h("td", { text: who(c.version) }),
+        h("td", {}, refLink(c.record)), h("td", { text: c.member ? c.field + " [" + c.member + "]" : c.field }),
+        h("td", { text: c.member ? (c.version.value ? "added" : "removed") : formatValue(c.version.value) }))))))
+      : h("p", { class: "ok", text: "Nothing new." }));
+  focusMain("Recent changes");
+}
+
+// ---- Live updates ----------------------------------------------------------
+
+function setBadge(id, count) {
+  const badge = document.getElementById(id);
+  badge.textContent = count ? String(count) : "";
+}
+
+async function refreshBadges() {
+  try { setBadge("conflict-badge", (await api("GET", "/conflicts")).length); } catch (_) { /* shown by the connection state */ }
+}
+
+function onChange(change) {
+  state.lastEvent = Math.max(state.lastEvent, change.seq);
+  const mine = change.version.author === state.author && change.version.device === state.deviceID;
+  if (!mine && state.view && state.view.name !== "changes") {
+    state.unseen = (state.unseen || 0) + 1;
+    setBadge("changes-badge", state.unseen);
+  }
+  const view = state.view || {};
+  const label = who(change.version) + " changed " + change.record + " " + change.field;
+  if (view.name === "r" && view.parts[1] === change.collection && view.parts[2] === change.id && view.parts[3] !== "edit") {
+    clearTimeout(onChange.timer);
+    onChange.timer = setTimeout(async () => {
+      await viewRecord(change.collection, change.id);
+      const cell = main().querySelector('dd[data-field="' + CSS.escape(change.field) + '"]');
+      if (cell) { cell.append(h("span", { class: "changed-by", "data-changed-by": change.version.author, text: "changed by " + who(change.version) })); cell.classList.add("flash"); }
+    }, 50);
+  } else if (view.name === "c" && view.parts[1] === change.collection) {
+    const row = main().querySelector('tr[data-id="' + CSS.escape(change.id) + '"]');
+    if (row) {
+      clearTimeout(onChange.timer);
+      onChange.timer = setTimeout(async () => {
+        await viewTable(view.parts[1], view.params);
+        const fresh = main().querySelector('tr[data-id="' + CSS.escape(change.id) + '"]');
+        if (fresh) { fresh.classList.add("flash"); fresh.firstChild.append(h("span", { class: "changed-by", "data-changed-by": change.version.author, text: "changed by " + who(change.version) })); }
+      }, 50);
+    }
+  } else if (view.name === "overview") {
+    clearTimeout(onChange.timer);
+    onChange.timer = setTimeout(viewOverview, 300);
+  }
+  if (!mine) toast(label);
+}
+
+function connectEvents() {
+  const source = new EventSource("/api/v1/events");
+  source.addEventListener("open", () => setConnection(true));
+  source.addEventListener("error", () => setConnection(false));
+  source.addEventListener("hello", (event) => { const data = JSON.parse(event.data); state.lastEvent = Math.max(state.lastEvent, data.seq); });
+  source.addEventListener("change", (event) => onChange(JSON.parse(event.data)));
+  source.addEventListener("reload", () => { toast("Many changes arrived"); route(); });
+  source.addEventListener("conflicts", (event) => {
+    const open = JSON.parse(event.data).open;
+    setBadge("conflict-badge", open);
+    if (state.view && state.view.name === "conflicts" && !document.activeElement.closest(".conflict")) viewConflicts();
+  });
+  source.addEventListener("peers", (event) => {
+    for (const peer of JSON.parse(event.data)) deviceNames[peer.deviceID] = peer.name;
+    if (state.view && state.view.name === "overview") viewOverview(); });
+}
+
+async function start() {
+  try {
+    const session = await api("GET", "/session");
+    state.csrf = session.csrf;
+    state.author = session.author;
+    state.device = session.device;
+    state.deviceID = session.deviceID;
+    deviceNames[session.deviceID] = session.device + " (this device)";
+    state.collections = await api("GET", "/collections");
+    if (!localStorage.getItem("lastSeenSeq")) localStorage.setItem("lastSeenSeq", String(session.highestSeq));
+  } catch (error) {
+    if (error.status !== 401) main().replaceChildren(h("h1", { text: "Cannot reach the daemon" }), h("p", { class: "problem", text: error.error || String(error) }));
+    setConnection(false, error.status === 401 ? "not logged in" : undefined);
+    return;
+  }
+  connectEvents();
+  window.addEventListener("hashchange", route);
+  await route();
+  refreshBadges();
+}
+
+document.addEventListener("DOMContentLoaded", start);
+"""#
+}

@@ -1,0 +1,74 @@
+import Foundation
+import SyncCore
+
+/// The live feed behind `GET /api/v1/events`: changes as they are applied
+/// (with author and device), the open-conflict count and peer states.
+/// Resumes after `Last-Event-ID` (a local seq) when the browser reconnects.
+struct EventStream: Sendable {
+    let context: WebContext
+
+    /// Changes sent at most per wake-up; beyond it the page is told to reload.
+    static let maxChangesPerTick = 500
+    /// A comment is sent this often so a closed connection is noticed.
+    static let heartbeat: Duration = .seconds(5)
+
+    struct PeerState: Encodable, Equatable {
+        let name: String
+        let deviceID: String
+        let state: String
+        let mode: String
+        let lag: UInt64
+        let lastSync: Date?
+        let lastError: String?
+    }
+
+    func run(resumeAfter: UInt64?, send: @Sendable (String) async throws -> Void) async throws {
+        let store = context.store
+        let notifier = context.notifier
+        var lastSeq = min(resumeAfter ?? notifier.highestSeq, notifier.highestSeq)
+        var lastConflicts = -1
+        var lastPeers: [UInt8] = []
+        var lastBeat = ContinuousClock.now
+        try await send("retry: 2000\n\n")
+        try await send(ServerSentEvent(event: "hello", data: Self.json(["seq": lastSeq])).encoded)
+        while !Task.isCancelled {
+            let target = notifier.highestSeq
+            if target > lastSeq {
+                let since = lastSeq
+                let (changes, devices) = try await Blocking.run {
+                    (try store.recentChanges(ChangeFilter(sinceSeq: since, limit: Self.maxChangesPerTick + 1)), try store.knownDevices())
+                }
+                if changes.count > Self.maxChangesPerTick {
+                    try await send(ServerSentEvent(id: String(target), event: "reload", data: Self.json(["seq": target])).encoded)
+                } else {
+                    for change in changes.reversed() where change.seq <= target {
+                        try await send(ServerSentEvent(id: String(change.seq), event: "change", data: Self.json(ChangeJSON(change, devices: devices))).encoded)
+                    }
+                }
+                lastSeq = target
+            }
+            let conflicts = try await Blocking.run { try store.conflictCount() }
+            if conflicts != lastConflicts {
+                try await send(ServerSentEvent(event: "conflicts", data: Self.json(["open": conflicts])).encoded)
+                lastConflicts = conflicts
+            }
+            let peers = await context.registry.status().map {
+                PeerState(name: $0.name, deviceID: $0.deviceID, state: $0.state, mode: $0.mode, lag: $0.lag, lastSync: $0.lastSync, lastError: $0.lastError)
+            }
+            let encodedPeers = Array(Self.json(peers).utf8)
+            if encodedPeers != lastPeers {
+                try await send(ServerSentEvent(event: "peers", data: String(decoding: encodedPeers, as: UTF8.self)).encoded)
+                lastPeers = encodedPeers
+            }
+            if ContinuousClock.now - lastBeat >= Self.heartbeat {
+                try await send(ServerSentEvent.comment("ping"))
+                lastBeat = .now
+            }
+            _ = try await notifier.wait(beyond: lastSeq, timeout: .seconds(1))
+        }
+    }
+
+    static func json<T: Encodable>(_ value: T) -> String {
+        String(decoding: (try? WebResponse.encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+
+/// One HTTP request as the web app's rules see it: no sockets, no clock.
+public struct WebRequest: Sendable {
+    public var method: String
+    /// The path, percent-decoded per segment by `Route`, as sent.
+    public var path: String
+    public var query: [(name: String, value: String)]
+    /// Header names lowercased; a repeated header keeps its first value.
+    public var headers: [String: String]
+    public var body: [UInt8]
+
+    public init(method: String, uri: String, headers: [(String, String)], body: [UInt8] = []) {
+        self.method = method
+        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        path = parts.first.map(String.init) ?? "/"
+        query = parts.count > 1 ? QueryString.parse(String(parts[1])) : []
+        var map: [String: String] = [:]
+        for (name, value) in headers where map[name.lowercased()] == nil { map[name.lowercased()] = value }
+        self.headers = map
+        self.body = body
+    }
+
+    public func header(_ name: String) -> String? { headers[name.lowercased()] }
+
+    /// The last value of a query parameter.
+    public func parameter(_ name: String) -> String? { query.last { $0.name == name }?.value }
+
+    /// Whether the method may change state (needs the CSRF and origin checks).
+    public var isStateChanging: Bool { !["GET", "HEAD", "OPTIONS"].contains(method) }
+
+    /// A cookie's value from the `Cookie` header.
+    public func cookie(_ name: String) -> String? {
+        guard let header = header("cookie") else { return nil }
+        for pair in header.split(separator: ";") {
+            let trimmed = pair.trimmingCharacters(in: .whitespaces)
+            guard let equals = trimmed.firstIndex(of: "=") else { continue }
+            if trimmed[..<equals] == name { return String(trimmed[trimmed.index(after: equals)...]) }
+        }
+        return nil
+    }
+}
+
+/// `application/x-www-form-urlencoded` and query strings, with limits.
+public enum QueryString {
+    /// Parameters read at most from one query string.
+    public static let maxParameters = 64
+
+    public static func parse(_ text: String) -> [(name: String, value: String)] {
+        text.split(separator: "&").prefix(maxParameters).map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
+        }
+    }
+
+    static func decode(_ text: Substring) -> String {
+        let spaced = text.replacingOccurrences(of: "+", with: " ")
+        return spaced.removingPercentEncoding ?? spaced
+    }
+}
