@@ -121,7 +121,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SimulationTests", dependencies: ["SyncSimulation", "SyncCore", "TestSupport"]),
-        .testTarget(name: "SyncWebTests", dependencies: ["SyncWeb", "SyncCore", "TestSupport"]),
+        .testTarget(name: "SyncWebTests", dependencies: ["SyncWeb", "SyncCore", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

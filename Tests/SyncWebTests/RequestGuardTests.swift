@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 @testable import SyncWeb
@@ -50,9 +51,16 @@ import Testing
         do { let result = book.redeem("t1", now: now.addingTimeInterval(11)); #expect(!result) }
         do { let result = book.redeem("t2", now: now.addingTimeInterval(SessionBook.tokenLifetime + 1)); #expect(!result) }
         do { let result = book.redeem("never", now: now); #expect(!result) }
-        book.open(session: "s", csrf: "c", now: now)
-        do { let result = book.touch(session: "s", now: now.addingTimeInterval(60)); #expect(result == "c") }
-        do { let result = book.touch(session: "s", now: now.addingTimeInterval(60 + SessionBook.sessionIdleLifetime + 1)); #expect(result == nil) }
+        let key = SymmetricKey(size: .bits256)
+        let cookie = SessionCookie.make(id: "abc", expires: now.addingTimeInterval(SessionCookie.lifetime), key: key)
+        #expect(SessionCookie.verify(cookie, key: key, now: now.addingTimeInterval(60))?.id == "abc")
+        #expect(SessionCookie.verify(cookie, key: key, now: now.addingTimeInterval(SessionCookie.lifetime + 1)) == nil)
+        #expect(SessionCookie.verify(cookie, key: SymmetricKey(size: .bits256), now: now) == nil)
+        // A changed id or a pushed-back expiry breaks the signature.
+        let parts = cookie.split(separator: ".").map(String.init)
+        #expect(SessionCookie.verify("abd.\(parts[1]).\(parts[2])", key: key, now: now) == nil)
+        #expect(SessionCookie.verify("abc.\(Int(parts[1])! + 1000).\(parts[2])", key: key, now: now) == nil)
+        #expect(SessionCookie.csrf(for: "abc", key: key) != SessionCookie.csrf(for: "abd", key: key))
     }
 
     @Test func tokensAndSessionsAreBounded() {
@@ -61,9 +69,8 @@ import Testing
         for index in 0..<(SessionBook.maxTokens + 5) { book.issueToken("t\(index)", now: now) }
         do { let result = book.redeem("t0", now: now); #expect(!result) }
         do { let result = book.redeem("t\(SessionBook.maxTokens + 4)", now: now); #expect(result) }
-        for index in 0..<(SessionBook.maxSessions + 5) { book.open(session: "s\(index)", csrf: "c", now: now.addingTimeInterval(Double(index))) }
-        do { let result = book.touch(session: "s0", now: now.addingTimeInterval(100)); #expect(result == nil) }
-        do { let result = book.touch(session: "s\(SessionBook.maxSessions + 4)", now: now.addingTimeInterval(100)); #expect(result == "c") }
+        for index in 0..<(SessionBook.maxRevoked + 5) { book.revoke(session: "s\(index)", expires: now.addingTimeInterval(1_000), now: now) }
+        #expect(!book.isRevoked("s0") && book.isRevoked("s\(SessionBook.maxRevoked + 4)"))
     }
 
     @Test func addressPolicy() {

@@ -7,8 +7,12 @@ enum AppScript {
 // /api/v1, live updates from /api/v1/events. No inline script (CSP), no
 // innerHTML with data: every text goes through text nodes.
 
-const state = { csrf: null, author: "", device: "", schema: null, collections: [], lastEvent: 0, live: false, view: null };
+const state = { marks: {}, csrf: null, author: "", device: "", schema: null, collections: [], lastEvent: 0, live: false, view: null };
 const main = () => document.getElementById("main");
+
+function render(...children) {
+  main().replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+}
 
 function h(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -48,7 +52,7 @@ async function api(method, path, body) {
 
 function showLoginNeeded(message) {
   document.title = "Log in · syncd";
-  main().replaceChildren(h("section", { class: "narrow" },
+  render(h("section", { class: "narrow" },
     h("h1", { text: "Log in" }),
     h("p", {}, "Run ", h("code", { text: "syncctl ui --open" }), " on this machine (or ", h("code", { text: "syncctl ui" }), " and open the link it prints)."),
     message ? h("p", { class: "muted", text: message }) : null));
@@ -111,6 +115,12 @@ function refLink(ref, titles) {
 
 function isRefField(field) { return field.type === "ref" || (field.type === "set" && field.of === "ref"); }
 
+function changedMark(key) {
+  const mark = state.marks[key];
+  if (!mark || mark.until < Date.now()) return null;
+  return h("span", { class: "changed-by", "data-changed-by": mark.version.author, text: "changed by " + who(mark.version) });
+}
+
 // ---- Routing ---------------------------------------------------------------
 
 function parseHash() {
@@ -143,9 +153,9 @@ async function route() {
     else if (name === "new") await viewEdit(parts[1], null);
     else if (name === "conflicts") await viewConflicts();
     else if (name === "changes") await viewChanges(params);
-    else main().replaceChildren(h("h1", { text: "Not found" }), h("p", {}, h("a", { href: "#/" }, "Back to the overview")));
+    else render(h("h1", { text: "Not found" }), h("p", {}, h("a", { href: "#/" }, "Back to the overview")));
   } catch (error) {
-    if (error.status !== 401) main().replaceChildren(h("h1", { text: "Something went wrong" }), h("p", { class: "problem", role: "alert", text: error.error || String(error) }));
+    if (error.status !== 401) render(h("h1", { text: "Something went wrong" }), h("p", { class: "problem", role: "alert", text: error.error || String(error) }));
   }
 }
 
@@ -169,7 +179,7 @@ async function viewOverview() {
   for (const peer of peers) if (peer.lastError) problems.push(peer.name + ": " + peer.lastError);
   if (status.refusedHandshakes) problems.push(status.refusedHandshakes + " connection(s) from unknown devices refused.");
   const last = snapshots[0];
-  main().replaceChildren(
+  render(
     h("h1", { text: "Overview" }),
     h("p", { class: "muted" }, "This is ", h("strong", { text: status.deviceName }), ", editing as ", h("strong", { text: state.author }), "."),
     h("div", { class: "cards" },
@@ -207,7 +217,7 @@ async function takeSnapshot(event) {
 async function viewCollections() {
   const collections = await api("GET", "/collections");
   state.collections = collections;
-  main().replaceChildren(h("h1", { text: "Data" }),
+  render(h("h1", { text: "Data" }),
     h("ul", { class: "cards", role: "list" }, collections.map((c) => h("li", { class: "card" },
       h("a", { href: "#/c/" + encodeURIComponent(c.name) }, h("strong", { text: c.name })),
       h("div", { class: "muted", text: c.records + " records" }), c.description ? h("div", { text: c.description }) : null))));
@@ -277,12 +287,12 @@ async function viewTable(name, params) {
     if (field.type === "ref" && value) return h("td", {}, refLink(value));
     return h("td", { text: formatValue(value) });
   };
-  const rows = page.records.map((record) => h("tr", { "data-id": record.id },
+  const rows = page.records.map((record) => h("tr", { "data-id": record.id, class: changedMark(name + "/" + record.id) ? "flash" : null },
     h("td", {}, h("a", { href: "#/r/" + encodeURIComponent(name) + "/" + encodeURIComponent(record.id) }, record.id),
-      record.conflicted ? h("span", { class: "badge", title: "in conflict", text: "!" }) : null),
+      record.conflicted ? h("span", { class: "badge", title: "in conflict", text: "!" }) : null, changedMark(name + "/" + record.id)),
     columns.map((c) => cell(record, schema.fields.find((f) => f.name === c)))));
 
-  main().replaceChildren(
+  render(
     h("h1", { text: name }),
     h("p", {}, h("a", { href: "#/new/" + encodeURIComponent(name) }, "New record in " + name)),
     h("form", { class: "toolbar", role: "search", onsubmit: apply },
@@ -343,7 +353,7 @@ async function viewRecord(collection, id) {
   const conflictNote = (name) => record.conflicts[name] ? h("div", { class: "problem" }, "In conflict: ",
     record.conflicts[name].map((v) => formatValue(v.value) + " (" + who(v) + ")").join(" vs "), ". ", h("a", { href: "#/conflicts" }, "Resolve")) : null;
 
-  main().replaceChildren(
+  render(
     h("h1", {}, title, h("span", { class: "muted", text: "  " + collection + "/" + id })),
     record.exists ? null : h("p", { class: "problem", text: "This record is deleted." }),
     conflictNote("_exists"),
@@ -351,7 +361,8 @@ async function viewRecord(collection, id) {
       h("a", { href: "#/c/" + encodeURIComponent(collection) }, "All " + collection)),
     h("dl", { class: "fields" }, schema.fields.map((field) => [
       h("dt", { id: "label-" + field.name, text: field.name }),
-      h("dd", { "data-field": field.name, "aria-labelledby": "label-" + field.name }, valueOf(field), conflictNote(field.name), historyOf(field))])),
+      h("dd", { "data-field": field.name, "aria-labelledby": "label-" + field.name, class: changedMark(collection + "/" + id + " " + field.name) ? "flash" : null },
+        valueOf(field), changedMark(collection + "/" + id + " " + field.name), conflictNote(field.name), historyOf(field))])),
     h("h2", { text: "What refers to it" }),
     detail.referrers.length ? h("ul", {}, detail.referrers.map((r) => h("li", {}, refLink(r.ref, { [r.ref]: r.title }), " — as " + r.field))) :
       h("p", { class: "muted", text: "Nothing refers to this record." }));
@@ -499,7 +510,7 @@ async function viewEdit(collection, id) {
         try { await api("DELETE", "/records/" + encodeURIComponent(collection) + "/" + encodeURIComponent(id)); toast("Deleted " + collection + "/" + id); setHash(["c", collection]); }
         catch (error) { status.textContent = error.error; status.className = "problem"; }
       } }, "Delete") : null));
-  main().replaceChildren(h("h1", { text: (id ? "Edit " : "New record in ") + collection + (id ? "/" + id : "") }), form);
+  render(h("h1", { text: (id ? "Edit " : "New record in ") + collection + (id ? "/" + id : "") }), form);
   focusMain(id ? "Edit " + id : "New " + collection);
 }
 
@@ -553,7 +564,7 @@ function conflictCard(conflict, message) {
 async function viewConflicts() {
   const conflicts = await api("GET", "/conflicts");
   setBadge("conflict-badge", conflicts.length);
-  main().replaceChildren(h("h1", { text: "Conflicts" }),
+  render(h("h1", { text: "Conflicts" }),
     conflicts.length ? h("p", { class: "muted", text: conflicts.length + " open. Each shows the versions side by side; keep one or type a new value." })
       : h("p", { class: "ok", text: "No open conflicts." }),
     conflicts.map((c) => conflictCard(c)));
@@ -576,7 +587,7 @@ async function viewChanges(params) {
   state.unseen = 0;
   const author = h("input", { id: "filter-author", type: "text", value: params.get("author") || "" });
   const device = h("input", { id: "filter-device", type: "text", value: params.get("device") || "" });
-  main().replaceChildren(h("h1", { text: "Recent changes" }),
+  render(h("h1", { text: "Recent changes" }),
     h("p", { class: "muted", text: since ? "What the team changed since you last looked." : "The latest changes." }),
     h("form", { class: "toolbar", onsubmit: (event) => {
       event.preventDefault();
@@ -611,6 +622,8 @@ async function refreshBadges() {
 
 function onChange(change) {
   state.lastEvent = Math.max(state.lastEvent, change.seq);
+  // For tests and tools: the last change's seq and when it arrived.
+  document.body.dataset.lastChange = change.seq + ":" + Date.now();
   const mine = change.version.author === state.author && change.version.device === state.deviceID;
   if (!mine && state.view && state.view.name !== "changes") {
     state.unseen = (state.unseen || 0) + 1;
@@ -618,23 +631,16 @@ function onChange(change) {
   }
   const view = state.view || {};
   const label = who(change.version) + " changed " + change.record + " " + change.field;
+  if (!mine) {
+    // Marks stay for a minute, through any redraw of the page.
+    state.marks[change.record + " " + change.field] = { version: change.version, until: Date.now() + 60000 };
+    state.marks[change.record] = { version: change.version, until: Date.now() + 60000 };
+  }
+  const redraw = (draw) => { clearTimeout(onChange.timer); onChange.timer = setTimeout(draw, 50); };
   if (view.name === "r" && view.parts[1] === change.collection && view.parts[2] === change.id && view.parts[3] !== "edit") {
-    clearTimeout(onChange.timer);
-    onChange.timer = setTimeout(async () => {
-      await viewRecord(change.collection, change.id);
-      const cell = main().querySelector('dd[data-field="' + CSS.escape(change.field) + '"]');
-      if (cell) { cell.append(h("span", { class: "changed-by", "data-changed-by": change.version.author, text: "changed by " + who(change.version) })); cell.classList.add("flash"); }
-    }, 50);
-  } else if (view.name === "c" && view.parts[1] === change.collection) {
-    const row = main().querySelector('tr[data-id="' + CSS.escape(change.id) + '"]');
-    if (row) {
-      clearTimeout(onChange.timer);
-      onChange.timer = setTimeout(async () => {
-        await viewTable(view.parts[1], view.params);
-        const fresh = main().querySelector('tr[data-id="' + CSS.escape(change.id) + '"]');
-        if (fresh) { fresh.classList.add("flash"); fresh.firstChild.append(h("span", { class: "changed-by", "data-changed-by": change.version.author, text: "changed by " + who(change.version) })); }
-      }, 50);
-    }
+    redraw(() => viewRecord(change.collection, change.id));
+  } else if (view.name === "c" && view.parts[1] === change.collection && main().querySelector('tr[data-id="' + CSS.escape(change.id) + '"]')) {
+    redraw(() => viewTable(view.parts[1], view.params));
   } else if (view.name === "overview") {
     clearTimeout(onChange.timer);
     onChange.timer = setTimeout(viewOverview, 300);
@@ -670,7 +676,7 @@ async function start() {
     state.collections = await api("GET", "/collections");
     if (!localStorage.getItem("lastSeenSeq")) localStorage.setItem("lastSeenSeq", String(session.highestSeq));
   } catch (error) {
-    if (error.status !== 401) main().replaceChildren(h("h1", { text: "Cannot reach the daemon" }), h("p", { class: "problem", text: error.error || String(error) }));
+    if (error.status !== 401) render(h("h1", { text: "Cannot reach the daemon" }), h("p", { class: "problem", text: error.error || String(error) }));
     setConnection(false, error.status === 401 ? "not logged in" : undefined);
     return;
   }

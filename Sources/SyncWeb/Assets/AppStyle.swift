@@ -34,7 +34,7 @@ th { background: var(--soft); position: sticky; top: 0; }
 th button { all: unset; cursor: pointer; font-weight: 700; }
 th button:focus-visible { outline: 3px solid var(--focus); }
 .table-wrap { overflow-x: auto; }
-tr.flash td { animation: flash 2.5s ease-out; }
+tr.flash td, dd.flash { animation: flash 2.5s ease-out; }
 @keyframes flash { from { background: #fff3b0; } to { background: transparent; } }
 .changed-by { font-size: .8rem; color: var(--warn); margin-left: .4rem; }
 .toolbar { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: end; margin: .5rem 0 1rem; }
@@ -62,6 +62,7 @@ dl.fields dd { margin: 0; }
 .history li { margin-bottom: .3rem; }
 .toast:not(:empty) { position: fixed; bottom: 1rem; right: 1rem; background: var(--fg); color: #fff; padding: .6rem 1rem; border-radius: .4rem; z-index: 20; max-width: 30rem; }
 .pager { display: flex; gap: .5rem; margin: .75rem 0; align-items: center; }
+fieldset { min-width: 0; }
 .columns { border: 1px solid var(--line); padding: .4rem .6rem; border-radius: .3rem; }
 .columns legend { font-size: .85rem; color: var(--muted); }
 .columns label { display: inline-block; margin-right: .6rem; color: var(--fg); font-size: .9rem; }

@@ -6,6 +6,7 @@ enum Assets {
         "index.html": ("text/html; charset=utf-8", IndexPage.html),
         "app.js": ("text/javascript; charset=utf-8", AppScript.source),
         "app.css": ("text/css; charset=utf-8", AppStyle.source),
+        "favicon.ico": ("image/svg+xml", ##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="#0b5cad"/></svg>"##),
     ]
 
     static func response(for name: String) -> WebResponse {

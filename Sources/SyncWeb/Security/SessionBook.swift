@@ -1,25 +1,19 @@
+import Crypto
 import Foundation
 
-/// One-time login tokens and the sessions they become, kept in memory (a
-/// daemon restart logs everyone out). Pure: time is passed in, randomness is
-/// the caller's; `LockedSessionBook` wraps it for concurrent use.
+/// One-time login tokens, kept in memory (pure: time is passed in). A token
+/// becomes a signed session cookie (`SessionCookie`), which survives a
+/// daemon restart; `LockedSessionBook` wraps both for concurrent use.
 public struct SessionBook: Sendable {
-    public struct Session: Sendable {
-        public let csrf: String
-        public var lastSeen: Date
-    }
-
     /// How long a login link stays usable.
     public static let tokenLifetime: TimeInterval = 300
-    /// How long a session lasts without a request.
-    public static let sessionIdleLifetime: TimeInterval = 12 * 3_600
     /// Unused login tokens kept at most (the oldest goes first).
     public static let maxTokens = 32
-    /// Sessions kept at most (the least recently seen goes first).
-    public static let maxSessions = 64
+    /// Logged-out sessions remembered at most (until they expire anyway).
+    public static let maxRevoked = 1_024
 
     private var tokens: [(token: String, expires: Date)] = []
-    private var sessions: [String: Session] = [:]
+    private var revoked: [(id: String, expires: Date)] = []
 
     public init() {}
 
@@ -37,36 +31,58 @@ public struct SessionBook: Sendable {
         return true
     }
 
-    public mutating func open(session id: String, csrf: String, now: Date) {
-        expire(now: now)
-        if sessions.count >= Self.maxSessions, let oldest = sessions.min(by: { $0.value.lastSeen < $1.value.lastSeen })?.key {
-            sessions[oldest] = nil
-        }
-        sessions[id] = Session(csrf: csrf, lastSeen: now)
+    public mutating func revoke(session id: String, expires: Date, now: Date) {
+        revoked.removeAll { $0.expires <= now }
+        if revoked.count >= Self.maxRevoked { revoked.removeFirst() }
+        revoked.append((id, expires))
     }
 
-    /// The session's CSRF token when the session is live (and marks it seen).
-    public mutating func touch(session id: String, now: Date) -> String? {
-        expire(now: now)
-        guard var session = sessions[id] else { return nil }
-        session.lastSeen = now
-        sessions[id] = session
-        return session.csrf
+    public func isRevoked(_ id: String) -> Bool { revoked.contains { RequestGuard.constantTimeEqual($0.id, id) } }
+}
+
+/// A session cookie: `ID.EXPIRES.MAC`, where MAC is HMAC-SHA256 over the id
+/// and expiry with the key in `ui-session-key`. Nothing per session is
+/// stored, so sessions outlive a restart; deleting the key file logs every
+/// browser out. The CSRF token is derived from the id the same way (pure).
+public enum SessionCookie {
+    /// How long a session lasts.
+    public static let lifetime: TimeInterval = 7 * 86_400
+    /// The longest cookie value read (a cookie comes from a client).
+    public static let maxBytes = 256
+
+    public static func make(id: String, expires: Date, key: SymmetricKey) -> String {
+        let seconds = Int64(expires.timeIntervalSince1970)
+        return "\(id).\(seconds).\(mac("session:\(id).\(seconds)", key: key))"
     }
 
-    public mutating func close(session id: String) { sessions[id] = nil }
+    /// The session id when the cookie is genuine and not expired.
+    public static func verify(_ value: String, key: SymmetricKey, now: Date) -> (id: String, expires: Date)? {
+        guard value.utf8.count <= maxBytes else { return nil }
+        let parts = value.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3, let seconds = Int64(parts[1]) else { return nil }
+        guard RequestGuard.constantTimeEqual(parts[2], mac("session:\(parts[0]).\(seconds)", key: key)) else { return nil }
+        let expires = Date(timeIntervalSince1970: TimeInterval(seconds))
+        guard expires > now else { return nil }
+        return (parts[0], expires)
+    }
 
-    private mutating func expire(now: Date) {
-        sessions = sessions.filter { now.timeIntervalSince($0.value.lastSeen) < Self.sessionIdleLifetime }
+    public static func csrf(for id: String, key: SymmetricKey) -> String { mac("csrf:\(id)", key: key) }
+
+    static func mac(_ text: String, key: SymmetricKey) -> String {
+        let code = HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: key)
+        return Data(code).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
     }
 }
 
-/// `SessionBook` behind a lock, with the system clock and random tokens.
+/// `SessionBook` and `SessionCookie` behind a lock, with the system clock
+/// and random tokens.
 public final class LockedSessionBook: @unchecked Sendable {
     private let lock = NSLock()
     private var book = SessionBook()
+    private let key: SymmetricKey
 
-    public init() {}
+    public init(key: SymmetricKey) { self.key = key }
 
     /// 32 random bytes as base64url.
     public static func randomToken() -> String {
@@ -84,14 +100,19 @@ public final class LockedSessionBook: @unchecked Sendable {
 
     public func redeem(_ token: String) -> Bool { lock.withLock { book.redeem(token, now: Date()) } }
 
-    /// Opens a session; returns its id and CSRF token.
-    public func openSession() -> (id: String, csrf: String) {
-        let id = Self.randomToken(), csrf = Self.randomToken()
-        lock.withLock { book.open(session: id, csrf: csrf, now: Date()) }
-        return (id, csrf)
+    /// Opens a session; returns the cookie's value.
+    public func openSession() -> String {
+        SessionCookie.make(id: Self.randomToken(), expires: Date().addingTimeInterval(SessionCookie.lifetime), key: key)
     }
 
-    public func csrf(forSession id: String) -> String? { lock.withLock { book.touch(session: id, now: Date()) } }
+    /// The CSRF token of a live session's cookie; nil when it is not one.
+    public func csrf(forCookie value: String) -> String? {
+        guard let session = SessionCookie.verify(value, key: key, now: Date()), !lock.withLock({ book.isRevoked(session.id) }) else { return nil }
+        return SessionCookie.csrf(for: session.id, key: key)
+    }
 
-    public func close(session id: String) { lock.withLock { book.close(session: id) } }
+    public func close(cookie value: String) {
+        guard let session = SessionCookie.verify(value, key: key, now: Date()) else { return }
+        lock.withLock { book.revoke(session: session.id, expires: session.expires, now: Date()) }
+    }
 }

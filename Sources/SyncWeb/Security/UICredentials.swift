@@ -31,6 +31,20 @@ public struct UICredentials: Sendable {
         return try apiKey()
     }
 
+    public var sessionKeyPath: String { directory.url.appendingPathComponent("ui-session-key").path }
+
+    /// The key that signs session cookies, created on first use; deleting
+    /// the file logs every browser out at the next start.
+    public func sessionKey() throws -> SymmetricKey {
+        if let text = try? String(contentsOfFile: sessionKeyPath, encoding: .utf8),
+           let bytes = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32 {
+            return SymmetricKey(data: bytes)
+        }
+        let key = SymmetricKey(size: .bits256)
+        try Self.writeSecret(key.withUnsafeBytes { Data($0) }.base64EncodedString() + "\n", to: sessionKeyPath)
+        return key
+    }
+
     public var hasPassword: Bool { (try? PasswordHash.parse(String(contentsOfFile: passwordPath, encoding: .utf8))) != nil }
 
     public func setPassword(_ password: String) throws {

@@ -63,7 +63,7 @@ public struct WebApp: Sendable {
             return .eventStream(resumeAfter: request.header("last-event-id").flatMap(UInt64.init))
         case .logout:
             guard request.method == "POST" else { return .response(.error(405, "use POST")) }
-            if let id = request.cookie(cookieName) { sessions.close(session: id) }
+            if let value = request.cookie(cookieName) { sessions.close(cookie: value) }
             return .response(WebResponse(status: 204, headers: [("Set-Cookie", expiredCookie)]))
         default:
             return .response(await api.handle(route, request, csrf: csrf))
@@ -76,14 +76,16 @@ public struct WebApp: Sendable {
                   RequestGuard.constantTimeEqual(String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces), key) else { return .invalid }
             return .apiKey
         }
-        guard let id = request.cookie(cookieName) else { return .none }
-        guard let csrf = sessions.csrf(forSession: id) else { return .invalid }
+        guard let value = request.cookie(cookieName) else { return .none }
+        guard let csrf = sessions.csrf(forCookie: value) else { return .invalid }
         return .session(csrf: csrf)
     }
 
     var expiredCookie: String { "\(cookieName)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0\(https ? "; Secure" : "")" }
 
-    func sessionCookie(_ id: String) -> String { "\(cookieName)=\(id); Path=/; HttpOnly; SameSite=Strict\(https ? "; Secure" : "")" }
+    func sessionCookie(_ value: String) -> String {
+        "\(cookieName)=\(value); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(SessionCookie.lifetime))\(https ? "; Secure" : "")"
+    }
 
     /// `GET /login?token=…` (the link `syncctl ui` prints) and, on a
     /// non-loopback address, `POST /login` with the password.
@@ -96,9 +98,8 @@ public struct WebApp: Sendable {
                     return Assets.page(status: 401, title: "Login link not valid",
                                        body: "This login link was already used or has expired (links work once, for 5 minutes). Run <code>syncctl ui</code> for a new one.")
                 }
-                let session = sessions.openSession()
                 context.logger.info("web app: logged in with a one-time link")
-                return .redirect("/", headers: [("Set-Cookie", sessionCookie(session.id))])
+                return .redirect("/", headers: [("Set-Cookie", sessionCookie(sessions.openSession()))])
             }
             return Assets.page(status: 200, title: "Log in",
                                body: passwordLogin ? Assets.passwordForm
@@ -117,8 +118,7 @@ public struct WebApp: Sendable {
                 return Assets.page(status: 401, title: "Log in", body: "Wrong password.<br>" + Assets.passwordForm)
             }
             failedLogins.reset()
-            let session = sessions.openSession()
-            return .redirect("/", headers: [("Set-Cookie", sessionCookie(session.id))])
+            return .redirect("/", headers: [("Set-Cookie", sessionCookie(sessions.openSession()))])
         default:
             return .text(405, "use GET or POST\n")
         }

@@ -9,7 +9,7 @@ public final class WebUI: Sendable {
     public let address: HostPort
     public let mode: UIAddressPolicy.Mode
     let server: WebServer
-    let sessions = LockedSessionBook()
+    let sessions: LockedSessionBook
     private let bound = BoundAddress()
 
     /// Checks the policy and prepares the server (nothing is bound yet).
@@ -20,6 +20,7 @@ public final class WebUI: Sendable {
         case .success(let mode): self.mode = mode
         }
         _ = try context.credentials.apiKey()
+        sessions = LockedSessionBook(key: try context.credentials.sessionKey())
         let sessions = self.sessions, mode = self.mode
         server = try WebServer(address: address, mode: mode, identity: identity, logger: logger) { port in
             WebApp(context: context, address: address, boundPort: port, mode: mode, sessions: sessions)

@@ -1,0 +1,257 @@
+"""End-to-end tests of the web app: real daemons, a real headless Chromium.
+
+Run: python3 Tests/Browser/test_webapp.py   (after `swift build`)
+Screenshots of each page land in docs/ui/.
+"""
+import json
+import os
+import sys
+import time
+import unittest
+
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Browser, Daemon, eventually, temporary_root  # noqa: E402
+
+FIGURES = {}
+
+
+class WebAppTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root = temporary_root()
+        cls.ana = Daemon(cls.root, "ana")
+        cls.bo = Daemon(cls.root, "bo")
+        cls.ana.peer_with(cls.bo)
+        cls.bo.peer_with(cls.ana, dial=False)
+        cls.ana.start()
+        cls.bo.start()
+        cls.browsers = []
+
+    @classmethod
+    def tearDownClass(cls):
+        for browser in cls.browsers:
+            browser.quit()
+        for daemon in (cls.ana, cls.bo):
+            daemon.stop()
+
+    def browser(self, daemon, **size):
+        browser = Browser(**size)
+        self.browsers.append(browser)
+        browser.login(daemon)
+        return browser
+
+    def wait_in_sync(self):
+        eventually(lambda: self.ana.ctl("digest").strip() == self.bo.ctl("digest").strip(), timeout=30, message="ana and bo in sync")
+
+    def test_1_login_browse_and_search(self):
+        browser = self.browser(self.ana)
+        driver = browser.driver
+        browser.screenshot("overview")
+        driver.find_element(By.LINK_TEXT, "Data").click()
+        browser.wait_text("h1", "Data")
+        browser.screenshot("collections")
+        driver.find_element(By.LINK_TEXT, "agreements").click()
+        browser.wait_text("#records caption", "Records 1–")
+        rows = driver.find_elements(By.CSS_SELECTOR, "#records tbody tr")
+        self.assertGreater(len(rows), 5)
+        search = driver.find_element(By.ID, "search")
+        search.send_keys("truce")
+        search.send_keys(Keys.ENTER)
+        all_rows = len(rows)
+        eventually(lambda: "us-cn-trade-truce-2025" in [r.get_attribute("data-id") for r in driver.find_elements(By.CSS_SELECTOR, "#records tbody tr")]
+                   and len(driver.find_elements(By.CSS_SELECTOR, "#records tbody tr")) < all_rows, message="the records that mention 'truce'")
+        for row in driver.find_elements(By.CSS_SELECTOR, "#records tbody tr"):
+            detail = self.ana.get("agreements/" + row.get_attribute("data-id"))
+            self.assertIn("truce", json.dumps(detail["fields"], ensure_ascii=False).lower() + row.get_attribute("data-id"))
+        # A filter on an enum, and sorting by title, descending.
+        driver.get(self.ana.base + "/#/c/agreements")
+        browser.wait_text("#records caption", "Records 1–")
+        Select(driver.find_element(By.ID, "filter-kind")).select_by_value("export-control")
+        driver.find_element(By.CSS_SELECTOR, "form[role=search] button[type=submit]").click()
+        eventually(lambda: all(r.text.find("export-control") >= 0 for r in driver.find_elements(By.CSS_SELECTOR, "#records tbody tr"))
+                   and len(driver.find_elements(By.CSS_SELECTOR, "#records tbody tr")) >= 2, message="the export-control filter")
+        driver.find_element(By.XPATH, "//th/button[starts-with(normalize-space(.), 'title')]").click()
+        eventually(lambda: "sort=title" in driver.current_url, message="sorted by title")
+        browser.screenshot("table")
+        driver.find_element(By.LINK_TEXT, "cn-rare-earth-export-licensing").click()
+        browser.wait_text("h1", "China rare-earth export licensing")
+        # References as links with titles, set members as chips, history per field, what refers to it.
+        self.assertTrue(driver.find_elements(By.CSS_SELECTOR, "dd[data-field=parties] .chip a"))
+        self.assertTrue(driver.find_elements(By.CSS_SELECTOR, "dd[data-field=status] details.history"))
+        browser.screenshot("record")
+        self.assertEqual(browser.console_errors(), [])
+
+    def test_2_edit_appears_live_on_the_other_daemon(self):
+        editor = self.browser(self.ana)
+        watcher = self.browser(self.bo)
+        ref = "/r/agreements/green-minerals-initiative"
+        watcher.open(self.bo, ref)
+        watcher.wait_text("h1", "green minerals")
+        editor.open(self.ana, ref + "/edit")
+        editor.wait_text("h1", "Edit agreements/green-minerals-initiative")
+        Select(editor.driver.find_element(By.ID, "field-status")).select_by_value("suspended")
+        editor.screenshot("edit")
+        started = time.time()
+        editor.driver.find_element(By.CSS_SELECTOR, "#edit-form button[type=submit]").click()
+        eventually(lambda: "suspended" in watcher.driver.find_element(By.CSS_SELECTOR, "dd[data-field=status]").text
+                   and watcher.driver.find_elements(By.CSS_SELECTOR, "dd[data-field=status] [data-changed-by=ana]"), timeout=10,
+                   message="bo's open page to show ana's edit without a reload")
+        FIGURES["save in ana's browser → shown in bo's browser (s)"] = round(time.time() - started, 3)
+        watcher.screenshot("live-change")
+        # Commit on one daemon (syncctl) → event in a browser connected to the other.
+        latencies = []
+        for value in ["active", "suspended", "active", "suspended", "active"]:
+            before = watcher.driver.execute_script("return document.body.dataset.lastChange || ''")
+            started_ms = time.time() * 1000
+            self.ana.ctl("set", "agreements/green-minerals-initiative", f"status={value}")
+            arrived = eventually(lambda: (lambda now: now if now != before else None)(
+                watcher.driver.execute_script("return document.body.dataset.lastChange || ''")), timeout=10, every=0.01, message="the event")
+            latencies.append(float(arrived.split(":")[1]) - started_ms)
+        FIGURES["syncctl commit on ana → event in bo's browser (ms, 5 runs)"] = [round(x) for x in latencies]
+        self.assertLess(min(latencies), 1000)
+
+    def test_3_conflict_resolved_in_the_browser(self):
+        ref = "agreements/cn-africa-mining-concessions"
+        self.wait_in_sync()
+        self.bo.stop()
+        self.ana.ctl("set", ref, "status=active", "--author", "ana")
+        self.bo.ctl("set", ref, "status=expired", "--author", "bo")
+        self.bo.start()
+        eventually(lambda: len(self.ana.conflicts()) == 1 and len(self.bo.conflicts()) == 1, timeout=30, message="the conflict on both")
+        browser = self.browser(self.ana)
+        browser.open(self.ana, "/conflicts")
+        browser.wait_text("#conflict-badge", "1")
+        card = eventually(lambda: browser.driver.find_element(By.CSS_SELECTOR, "[data-conflict]"), message="the conflict card")
+        self.assertIn("active", card.text)
+        self.assertIn("expired", card.text)
+        self.assertIn("by bo on bo", card.text)
+        browser.screenshot("conflicts")
+        card.find_element(By.XPATH, ".//div[@class='sibling'][.//div[@class='value' and text()='expired']]/button").click()
+        browser.wait_text("main", "No open conflicts.")
+        eventually(lambda: self.ana.conflicts() == [] and self.bo.conflicts() == [], timeout=30, message="no conflicts on either daemon")
+        self.assertEqual(self.bo.get(ref)["fields"]["status"], "expired")
+
+    def test_4_stale_resolution_is_refused_with_the_new_siblings(self):
+        ref = "agreements/cn-africa-long-term-supply"
+        cy = Daemon(self.root, "cy")
+        try:
+            cy.peer_with(self.ana)
+            self.ana.peer_with(cy, dial=False)
+            # cy edits offline, before it ever meets ana.
+            cy.ctl("set", ref, "status=proposed", "--author", "cy")
+            self.wait_in_sync()
+            self.bo.stop()
+            self.ana.ctl("set", ref, "status=active", "--author", "ana")
+            self.bo.ctl("set", ref, "status=expired", "--author", "bo")
+            self.bo.start()
+            eventually(lambda: len(self.ana.conflicts()) == 1, timeout=30, message="the conflict on ana")
+            browser = self.browser(self.ana)
+            browser.open(self.ana, "/conflicts")
+            card = eventually(lambda: browser.driver.find_element(By.CSS_SELECTOR, "[data-conflict]"), message="the conflict card")
+            self.assertEqual(len(card.find_elements(By.CSS_SELECTOR, ".sibling")), 2)
+            # Focus inside the card keeps the inbox from redrawing while cy's version arrives.
+            button = card.find_element(By.XPATH, ".//div[@class='sibling'][.//div[@class='value' and text()='active']]/button")
+            browser.driver.execute_script("arguments[0].focus()", button)
+            cy.start()
+            eventually(lambda: len(self.ana.conflicts()[0]["siblings"]) == 3, timeout=30, message="cy's version to arrive")
+            button.click()
+            fresh = eventually(lambda: browser.driver.find_element(By.CSS_SELECTOR, "[data-conflict] [role=alert].problem"), message="the refusal")
+            self.assertIn("changed since they were shown", fresh.text)
+            card = browser.driver.find_element(By.CSS_SELECTOR, "[data-conflict]")
+            self.assertEqual(len(card.find_elements(By.CSS_SELECTOR, ".sibling")), 3)
+            self.assertIn("proposed", card.text)
+            browser.screenshot("conflict-stale")
+            self.assertEqual(len(self.ana.conflicts()), 1)
+            # Decide again, with a typed value this time.
+            Select(card.find_element(By.CSS_SELECTOR, "select")).select_by_value("negotiating")
+            card.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+            eventually(lambda: self.ana.conflicts() == [] and self.bo.conflicts() == [] and cy.conflicts() == [], timeout=30,
+                       message="no conflicts anywhere")
+            self.assertEqual(cy.get(ref)["fields"]["status"], "negotiating")
+        finally:
+            cy.stop()
+
+    def test_5_invalid_value_refused_next_to_its_field(self):
+        browser = self.browser(self.ana)
+        browser.open(self.ana, "/r/events/g20-johannesburg-2025/edit")
+        browser.wait_text("h1", "Edit events/")
+        country = browser.driver.find_element(By.ID, "field-country")
+        country.clear()
+        country.send_keys("minerals/lithium")
+        browser.driver.find_element(By.CSS_SELECTOR, "#edit-form button[type=submit]").click()
+        error = browser.wait_text("#error-country", "not a reference")
+        self.assertEqual(country.get_attribute("aria-invalid"), "true")
+        self.assertEqual(browser.driver.switch_to.active_element.get_attribute("id"), "field-country")
+        browser.screenshot("edit-invalid")
+        self.assertNotEqual(self.ana.get("events/g20-johannesburg-2025")["fields"]["country"], "minerals/lithium")
+
+    def test_6_keyboard_only(self):
+        browser = self.browser(self.ana)
+        driver = browser.driver
+        browser.open(self.ana, "/r/countries/cd")
+        browser.wait_text("h1", "Democratic")
+        actions = lambda *keys: ActionChains(driver).send_keys(*keys).perform()
+
+        def tab_to(predicate, limit=80):
+            for _ in range(limit):
+                actions(Keys.TAB)
+                element = driver.switch_to.active_element
+                if predicate(element):
+                    return element
+            raise AssertionError("never reached the element with Tab")
+
+        tab_to(lambda e: e.get_attribute("id") == "edit-link")
+        actions(Keys.ENTER)
+        browser.wait_text("h1", "Edit countries/cd")
+        tab_to(lambda e: e.get_attribute("id") == "field-role")
+        ActionChains(driver).key_down(Keys.CONTROL).send_keys("a").key_up(Keys.CONTROL).send_keys("Keyboard-only edit").perform()
+        tab_to(lambda e: e.tag_name == "button" and e.text == "Save")
+        actions(Keys.ENTER)
+        browser.wait_text("dd[data-field=role]", "Keyboard-only edit")
+        self.assertEqual(self.ana.get("countries/cd")["fields"]["role"], "Keyboard-only edit")
+        # The skip link and the navigation are reachable too: back up to the
+        # skip link, then Tab forward to "Conflicts" and open it.
+        for _ in range(40):
+            actions(Keys.SHIFT + Keys.TAB)
+            if driver.switch_to.active_element.text == "Skip to content":
+                break
+        self.assertEqual(driver.switch_to.active_element.text, "Skip to content")
+        tab_to(lambda e: e.get_attribute("data-nav") == "conflicts")
+        actions(Keys.ENTER)
+        browser.wait_text("h1", "Conflicts")
+
+    def test_7_recent_changes_and_narrow_window(self):
+        self.bo.ctl("set", "minerals/lithium", "notes=Seen by the recent-changes test", "--author", "bo")
+        browser = self.browser(self.ana)
+        eventually(lambda: self.ana.get("minerals/lithium")["fields"]["notes"] == "Seen by the recent-changes test", message="bo's edit on ana")
+        browser.open(self.ana, "/changes?all=1")
+        browser.wait_text("#changes", "minerals/lithium")
+        browser.screenshot("changes")
+        narrow = self.browser(self.ana, width=400, height=800)
+        narrow.open(self.ana, "/c/agreements")
+        narrow.wait_text("#records caption", "Records 1–")
+        # Chromium's smallest window is about 500 px; nothing may stick out of it.
+        widths = narrow.driver.execute_script("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        self.assertLessEqual(widths[0], widths[1])
+        self.assertLess(widths[1], 600)
+        narrow.screenshot("narrow")
+
+    def test_8_the_page_says_when_the_daemon_stops(self):
+        browser = self.browser(self.bo)
+        browser.wait_text("#connection", "live")
+        self.bo.stop()
+        browser.wait_text("#connection", "stopped", timeout=15)
+        browser.screenshot("daemon-stopped")
+        self.bo.start()
+        browser.wait_text("#connection", "live", timeout=20)
+
+
+if __name__ == "__main__":
+    result = unittest.main(exit=False, verbosity=2).result
+    print("figures:", json.dumps(FIGURES, ensure_ascii=False))
+    sys.exit(0 if result.wasSuccessful() else 1)
