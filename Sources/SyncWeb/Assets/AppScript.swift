@@ -630,10 +630,12 @@ function onChange(change) {
     setBadge("changes-badge", state.unseen);
   }
   const view = state.view || {};
-  const label = who(change.version) + " changed " + change.record + " " + change.field;
+  const exists = change.field === "_exists";
+  const label = who(change.version) + (exists ? (change.version.value === false ? " deleted " : " edited ") + change.record
+    : " changed " + change.record + " " + (change.member ? change.field + " [" + change.member + "]" : change.field));
   if (!mine) {
     // Marks stay for a minute, through any redraw of the page.
-    state.marks[change.record + " " + change.field] = { version: change.version, until: Date.now() + 60000 };
+    if (!exists) state.marks[change.record + " " + change.field] = { version: change.version, until: Date.now() + 60000 };
     state.marks[change.record] = { version: change.version, until: Date.now() + 60000 };
   }
   const redraw = (draw) => { clearTimeout(onChange.timer); onChange.timer = setTimeout(draw, 50); };
