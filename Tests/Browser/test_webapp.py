@@ -241,6 +241,21 @@ class WebAppTests(unittest.TestCase):
         self.assertLess(widths[1], 600)
         narrow.screenshot("narrow")
 
+    def test_5b_an_edit_of_a_field_that_changed_meanwhile_is_refused(self):
+        ref = "agreements/us-north-american-critical-minerals"
+        browser = self.browser(self.ana)
+        browser.open(self.ana, "/r/" + ref + "/edit")
+        browser.wait_text("h1", "Edit " + ref)
+        # bo edits the same field while ana's form is open; it reaches ana.
+        self.bo.ctl("set", ref, "status=expired", "--author", "bo")
+        eventually(lambda: self.ana.get(ref)["fields"]["status"] == "expired", message="bo's edit on ana")
+        Select(browser.driver.find_element(By.ID, "field-status")).select_by_value("negotiating")
+        browser.driver.find_element(By.CSS_SELECTOR, "#edit-form button[type=submit]").click()
+        browser.wait_text("#error-status", "changed since the form was opened")
+        self.assertIn("Not saved", browser.driver.find_element(By.ID, "form-status").text)
+        self.assertEqual(self.ana.get(ref)["fields"]["status"], "expired")
+        browser.screenshot("edit-stale")
+
     def test_8_the_page_says_when_the_daemon_stops(self):
         browser = self.browser(self.bo)
         browser.wait_text("#connection", "live")

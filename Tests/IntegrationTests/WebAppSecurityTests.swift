@@ -115,11 +115,16 @@ extension Integration {
 
         @Test func aNonLoopbackAddressNeedsAPassword() async throws {
             let daemon = try DaemonProcess("exposed", in: root)
-            // Refused before anything is bound, so no port opens on a real interface.
-            daemon.uiArgument = "0.0.0.0:0"
+            // Refused before anything is bound (192.0.2.1 is a documentation
+            // address, not on this machine), so no port opens on a real interface.
+            daemon.uiArgument = "192.0.2.1:0"
             await #expect(throws: HarnessError.self) { try await daemon.start(timeout: .seconds(20)) }
             #expect(daemon.log().contains("syncctl ui password"), "\(daemon.log(last: 5))")
             #expect(daemon.exitStatus != 0)
+            // Every interface is refused too, password or not: the Host check needs one name.
+            daemon.uiArgument = "0.0.0.0:0"
+            await #expect(throws: HarnessError.self) { try await daemon.start(timeout: .seconds(20)) }
+            #expect(daemon.log().contains("every interface"), "\(daemon.log(last: 5))")
             // With a password set, the policy allows it (served over HTTPS);
             // checked without binding a non-loopback address here.
             let cli = Syncctl(existing: daemon.directory)
@@ -148,5 +153,84 @@ extension Integration {
             #expect(cliRun.stderr.contains(fields["status"]!), "\(cliRun)")
             try await daemon.stop()
         }
+
+        @Test func hostileRequestsNeitherCrashNorOverwrite() async throws {
+            let (daemon, http, cli) = try await started()
+            let key = try cli.run(["ui", "api-key"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let auth = [("Authorization", "Bearer \(key)"), ("Content-Type", "application/json")]
+            // Creating over an existing record is refused, not a re-create that clears it.
+            let before = try #require(try daemon.store().record(RecordRef(collection: "countries", id: "cn")))
+            let create = try http.send("POST", "/api/v1/collections/countries/records", headers: auth, body: #"{"id": "cn", "fields": {"name": "Overwritten"}}"#)
+            #expect(create.status == 409, "\(create)")
+            #expect(try daemon.store().record(RecordRef(collection: "countries", id: "cn"))?.value("region") == before.value("region"))
+            // A pick that would overflow is a refusal, and the daemon lives on.
+            let resolve = try http.send("POST", "/api/v1/records/countries/cn/resolve", headers: auth,
+                                        body: #"{"field": "name", "token": "x", "pick": -9223372036854775808}"#)
+            #expect(resolve.status >= 400 && resolve.status < 500, "\(resolve)")
+            // An edit whose expected version is stale is refused per field.
+            let stale = try http.send("PATCH", "/api/v1/records/countries/cn", headers: auth,
+                                      body: #"{"fields": {"role": "late"}, "expect": {"role": "0000000000"}}"#)
+            #expect(stale.status == 409 && stale.body.contains("changed since the form was opened"), "\(stale)")
+            #expect(try daemon.store().record(RecordRef(collection: "countries", id: "cn"))?.value("role") != .text("late"))
+            // Too many query parameters are refused rather than cut.
+            let many = (0..<70).map { "where=name%3Dx\($0)" }.joined(separator: "&")
+            #expect(try http.send("GET", "/api/v1/collections/countries/records?\(many)", headers: auth).status == 400)
+            #expect(daemon.isRunning)
+            #expect(try http.send("GET", "/api/v1/status", headers: auth).status == 200)
+            try await daemon.stop()
+        }
+
+        @Test func idleConnectionsAreClosedSoTheyCannotHoldEverySlot() async throws {
+            let (daemon, http, _) = try await started()
+            var idle: [Int32] = []
+            for _ in 0..<140 {
+                let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = in_port_t(UInt16(daemon.uiPort).bigEndian)
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+                idle.append(descriptor)
+            }
+            defer { for descriptor in idle { close(descriptor) } }
+            // The sockets sent nothing: after the 10 s head deadline they are closed and the app answers again.
+            let served = try await eventually(timeout: .seconds(25), every: .milliseconds(500)) { (try? http.send("GET", "/app.css").status) == 200 }
+            #expect(served)
+            try await daemon.stop()
+        }
+
+        @Test func aLogoutHoldsAcrossARestartAndEndsTheEventStream() async throws {
+            let (daemon, http, cli) = try await started()
+            let (cookie, csrf) = try login(http, cli)
+            let own = "http://127.0.0.1:\(daemon.uiPort)"
+            #expect(try http.send("GET", "/api/v1/session", headers: [("Cookie", cookie)]).status == 200)
+            // An event stream open with the session ends within a second or two of the logout.
+            let ended = StreamEnd()
+            Task.detached { _ = try? http.send("GET", "/api/v1/events", headers: [("Cookie", cookie)]); ended.mark() }
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(!ended.isMarked)
+            let logout = try http.send("POST", "/api/v1/logout", headers: [("Cookie", cookie), ("Origin", own), ("X-CSRF-Token", csrf)])
+            #expect(logout.status == 204, "\(logout)")
+            #expect(try http.send("GET", "/api/v1/session", headers: [("Cookie", cookie)]).status == 401)
+            #expect(try await eventually(timeout: .seconds(4)) { ended.isMarked }, "the stream outlived the logout")
+            try await daemon.stop()
+            try await daemon.start()
+            _ = try await daemon.waitForUI()
+            #expect(try http.send("GET", "/api/v1/session", headers: [("Cookie", cookie)]).status == 401, "a logout survives the restart")
+            // A fresh session survives the restart too.
+            let (fresh, _) = try login(http, cli)
+            try await daemon.stop()
+            try await daemon.start()
+            _ = try await daemon.waitForUI()
+            #expect(try http.send("GET", "/api/v1/session", headers: [("Cookie", fresh)]).status == 200)
+            try await daemon.stop()
+        }
     }
+}
+
+final class StreamEnd: @unchecked Sendable {
+    private let lock = NSLock()
+    private var marked = false
+    var isMarked: Bool { lock.withLock { marked } }
+    func mark() { lock.withLock { marked = true } }
 }

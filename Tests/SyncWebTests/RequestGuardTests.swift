@@ -69,17 +69,28 @@ import Testing
         for index in 0..<(SessionBook.maxTokens + 5) { book.issueToken("t\(index)", now: now) }
         do { let result = book.redeem("t0", now: now); #expect(!result) }
         do { let result = book.redeem("t\(SessionBook.maxTokens + 4)", now: now); #expect(result) }
-        for index in 0..<(SessionBook.maxRevoked + 5) { book.revoke(session: "s\(index)", expires: now.addingTimeInterval(1_000), now: now) }
-        #expect(!book.isRevoked("s0") && book.isRevoked("s\(SessionBook.maxRevoked + 4)"))
+        var refused = 0
+        for index in 0..<(SessionBook.maxRevoked + 5) where !book.revoke(session: "s\(index)", expires: now.addingTimeInterval(1_000), now: now) { refused += 1 }
+        // Full: the book refuses (the caller changes the key) rather than forget a logout.
+        #expect(refused == 5 && book.isRevoked("s0"))
+        var reloaded = SessionBook()
+        reloaded.loadRevoked(book.revokedLines, now: now)
+        #expect(reloaded.isRevoked("s7"))
+        reloaded.loadRevoked("s9 \(Int(now.timeIntervalSince1970) - 1)\ngarbage\n", now: now)
+        #expect(!reloaded.isRevoked("garbage"))
     }
 
     @Test func addressPolicy() {
         #expect(UIAddressPolicy.isLoopback("127.0.0.1") && UIAddressPolicy.isLoopback("127.1.2.3") && UIAddressPolicy.isLoopback("::1") && UIAddressPolicy.isLoopback("localhost"))
         #expect(!UIAddressPolicy.isLoopback("0.0.0.0") && !UIAddressPolicy.isLoopback("192.168.1.2") && !UIAddressPolicy.isLoopback("::") && !UIAddressPolicy.isLoopback("127.0.0.1.example"))
-        if case .failure(let error) = UIAddressPolicy.mode(for: .init(host: "0.0.0.0", port: 22880), hasPassword: false) {
+        if case .failure(let error) = UIAddressPolicy.mode(for: .init(host: "192.168.1.20", port: 22880), hasPassword: false) {
             #expect(error.description.contains("syncctl ui password"))
         } else { Issue.record("allowed without a password") }
-        #expect((try? UIAddressPolicy.mode(for: .init(host: "0.0.0.0", port: 22880), hasPassword: true).get()) == .remoteHTTPS)
+        #expect((try? UIAddressPolicy.mode(for: .init(host: "192.168.1.20", port: 22880), hasPassword: true).get()) == .remoteHTTPS)
+        // A wildcard would answer to no Host at all: refused, password or not.
+        for host in ["0.0.0.0", "::"] {
+            if case .success = UIAddressPolicy.mode(for: .init(host: host, port: 22880), hasPassword: true) { Issue.record("allowed \(host)") }
+        }
         #expect((try? UIAddressPolicy.mode(for: .init(host: "127.0.0.1", port: 22880), hasPassword: false).get()) == .loopbackHTTP)
     }
 

@@ -91,9 +91,9 @@ public enum FieldJSON: Encodable, Sendable {
 
     /// A listed record's fields, every field of the schema present.
     public static func fields(of record: ListedRecord, _ fields: [FieldSchema]) -> [String: FieldJSON] {
-        Dictionary(uniqueKeysWithValues: fields.map { field in
+        Dictionary(fields.map { field in
             (field.name, field.isSet ? .members(record.members[field.name] ?? []) : .scalar(JSONValue(record.values[field.name] ?? .null)))
-        })
+        }, uniquingKeysWith: { first, _ in first })
     }
 }
 

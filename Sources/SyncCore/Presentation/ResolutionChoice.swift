@@ -6,7 +6,8 @@ public enum ResolutionChoice {
     ///   - typed: a new value; text is parsed as `syncctl set` parses it.
     public static func value(for conflict: SlotConflict, pick: Int?, typed: Value?, schema: CollectionSchema) throws -> Value {
         if let pick {
-            guard conflict.siblings.indices.contains(pick - 1) else {
+            // Compared before any arithmetic: a pick comes from a client.
+            guard pick >= 1, pick <= conflict.siblings.count else {
                 throw StoreError.invalidEdit("pick \(pick): choose 1 to \(conflict.siblings.count)")
             }
             return conflict.siblings[pick - 1].value

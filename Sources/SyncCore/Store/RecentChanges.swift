@@ -20,8 +20,10 @@ public struct ChangeFilter: Sendable {
     /// Only versions stamped at or after this time.
     public var since: Date?
     public var author: String?
-    /// Only versions written by this replica.
-    public var replica: ReplicaID?
+    /// Only changes applied before this local seq (the next page back).
+    public var beforeSeq: UInt64?
+    /// Only versions written by one of these replicas (a device's replicas).
+    public var replicas: [ReplicaID]?
     public var collection: String?
     public var limit: Int
 
@@ -30,12 +32,13 @@ public struct ChangeFilter: Sendable {
     /// nothing costs a bounded scan, not the whole history.
     public static let maxScannedRows = 50_000
 
-    public init(sinceSeq: UInt64? = nil, since: Date? = nil, author: String? = nil, replica: ReplicaID? = nil,
+    public init(sinceSeq: UInt64? = nil, beforeSeq: UInt64? = nil, since: Date? = nil, author: String? = nil, replicas: [ReplicaID]? = nil,
                 collection: String? = nil, limit: Int = 100) {
         self.sinceSeq = sinceSeq
+        self.beforeSeq = beforeSeq
         self.since = since
         self.author = author
-        self.replica = replica
+        self.replicas = replicas
         self.collection = collection
         self.limit = limit
     }
@@ -44,22 +47,36 @@ public struct ChangeFilter: Sendable {
         if let sinceSeq, change.seq <= sinceSeq { return false }
         if let since, change.version.hlc.date < since { return false }
         if let author, Array(change.version.author.utf8) != Array(author.utf8) { return false }
-        if let replica, change.version.dot.replica != replica { return false }
+        if let beforeSeq, change.seq >= beforeSeq { return false }
+        if let replicas, !replicas.contains(change.version.dot.replica) { return false }
         if let collection, change.ref.collection != collection { return false }
         return true
     }
 }
 
+/// What `recentChanges` found.
+public struct RecentChanges: Sendable {
+    /// Newest first, at most the filter's limit.
+    public let changes: [AppliedChange]
+    /// More matching changes remain (older than the last one given).
+    public let more: Bool
+    /// The scan stopped at `ChangeFilter.maxScannedRows` before the end:
+    /// older matches may exist that were not looked at.
+    public let truncated: Bool
+}
+
 extension Store {
     /// Applied changes, newest first (by local seq), filtered; reads history
-    /// backwards and stops at `sinceSeq`, at `limit` or after `maxScannedRows`.
-    public func recentChanges(_ filter: ChangeFilter) throws -> [AppliedChange] {
+    /// backwards and stops at `sinceSeq`, past `limit` or after `maxScannedRows`.
+    public func recentChanges(_ filter: ChangeFilter) throws -> RecentChanges {
         let limit = max(1, min(filter.limit, ChangeFilter.maxLimit))
         return try pool.read { db in
             let rows = try Row.fetchCursor(db, sql: "SELECT collection, record, seq, entries FROM sync_history ORDER BY rowid DESC")
             var found: [AppliedChange] = []
             var scanned = 0
-            while let row = try rows.next(), scanned < ChangeFilter.maxScannedRows {
+            var truncated = false
+            while let row = try rows.next() {
+                guard scanned < ChangeFilter.maxScannedRows else { truncated = true; break }
                 scanned += 1
                 let ref = RecordRef(collection: row[0], id: row[1])
                 let firstSeq = UInt64(row[2] as Int64)
@@ -67,11 +84,17 @@ extension Store {
                 guard let entries = try? HistoryEntries.decode([UInt8](blob)) else { continue }
                 let changes = entries.reversed().map { AppliedChange(ref: ref, field: $0.field, element: $0.element, seq: $0.seq, version: $0.version) }
                 found += changes.filter(filter.matches)
-                if found.count >= limit { break }
                 // Rows are appended in seq order: nothing older can match.
                 if let sinceSeq = filter.sinceSeq, firstSeq <= sinceSeq { break }
+                // Past the limit, read on only while rows may still hold the
+                // boundary seq: a page never splits the changes of one seq,
+                // so `before_seq` = the last seq shown skips nothing.
+                if found.count > limit, firstSeq < found[limit - 1].seq { break }
             }
-            return Array(found.prefix(limit))
+            guard found.count > limit else { return RecentChanges(changes: found, more: false, truncated: truncated) }
+            let boundary = found[limit - 1].seq
+            let page = found.filter { $0.seq >= boundary }
+            return RecentChanges(changes: page, more: page.count < found.count, truncated: truncated)
         }
     }
 }

@@ -64,10 +64,12 @@ public struct RecordPageSQL: Sendable {
             let column = field.name.quotedDatabaseIdentifier
             if field.isSet {
                 guard case .text(let member) = filter.value else { throw StoreError.invalidEdit("filter on \(field.name): give a member") }
-                // instr() first: a cheap test that skips json_each on most rows.
+                // instr() first, on the member as the view column spells it
+                // (JSON-escaped, quoted): a cheap test that skips json_each on
+                // most rows and never skips a row that has the member.
                 clauses.append("(instr(\(column), ?) > 0 AND EXISTS (SELECT 1 FROM json_each(\(column)) WHERE value = ?))")
                 let checked = try field.validateMember(member)
-                arguments.append(.text(checked))
+                arguments.append(.text(CollectionViews.jsonToken(checked)))
                 arguments.append(.text(checked))
             } else if filter.value == .null {
                 clauses.append("\(column) IS NULL")

@@ -33,7 +33,7 @@ extension Store {
                         : "\(column) = ? AND ? IS NOT NULL"
                     let ids = try String.fetchAll(db, sql: """
                         SELECT id FROM \(collection.name.quotedDatabaseIdentifier) WHERE \(condition) ORDER BY id LIMIT \(Self.maxReferrers)
-                        """, arguments: [name, name])
+                        """, arguments: [field.isSet ? CollectionViews.jsonToken(name) : name, name])
                     found += ids.map { Referrer(ref: RecordRef(collection: collection.name, id: $0), field: field.name) }
                     if found.count >= Self.maxReferrers { return Array(found.prefix(Self.maxReferrers)) }
                 }

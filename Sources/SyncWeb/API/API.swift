@@ -17,7 +17,7 @@ struct API: Sendable {
             switch error {
             case .unknownCollection, .unknownField: return .error(404, error.description)
             case .missingRequired(_, let fields):
-                return .error(422, error.description, fields: Dictionary(uniqueKeysWithValues: fields.map { ($0, "required: give a value") }))
+                return .error(422, error.description, fields: Dictionary(fields.map { ($0, "required: give a value") }, uniquingKeysWith: { first, _ in first }))
             case .invalidValue(let field, _, _), .notInEnum(let field, _, _), .notASet(let field), .isASet(let field):
                 return .error(422, error.description, fields: [field: error.description])
             default: return .error(400, error.description)
@@ -32,6 +32,10 @@ struct API: Sendable {
             }
         } catch let error as UIError {
             return .error(400, error.description)
+        } catch let error as RecordExists {
+            return .error(409, "\(error.ref) already exists: edit it instead (PATCH /api/v1/records/\(error.ref))", fields: ["id": "\(error.ref.id) is taken in \(error.ref.collection)"])
+        } catch let error as StaleEdit {
+            return .error(409, error.message, fields: error.fields)
         } catch {
             context.logger.error("web API request failed", metadata: ["path": "\(request.path)", "error": "\(error)"])
             return .error(500, "\(error)")
@@ -73,12 +77,14 @@ struct API: Sendable {
             let deviceID: String
             let replica: String
             let highestSeq: UInt64
+            /// The version token of a field never written (see `versions`).
+            let unwrittenToken: String
         }
         let store = self.store
         let (replica, device) = try await blocking { (try store.replicaID.hex, try store.deviceID ?? "") }
         let identity = context.identity()
         return .json(Session(csrf: csrf, author: identity.author, device: identity.deviceName, deviceID: device, replica: replica,
-                             highestSeq: context.notifier.highestSeq))
+                             highestSeq: context.notifier.highestSeq, unwrittenToken: Store.unwrittenToken))
     }
 
     private func collections() async throws -> WebResponse {
@@ -149,6 +155,9 @@ struct API: Sendable {
             let titles: [String: String]
             let referrers: [Referrer]
             let tokens: [String: String]
+            /// Per scalar field, the token of its live versions: send it back
+            /// as `expect` with an edit to refuse it if the field changed.
+            let versions: [String: String]
 
             struct Referrer: Encodable { let ref: String; let field: String; let title: String? }
         }
@@ -163,12 +172,16 @@ struct API: Sendable {
                 if field.isSet, field.of == .ref { targets += view.presentMembers(field.name).compactMap(RecordRef.init(parsing:)) }
             }
             let referrers = try store.referrers(to: ref)
+            let versions = try store.versionTokens(ref)
             let titles = try store.titles(of: targets + referrers.map(\.ref))
             let conflicts = try store.conflicts(in: ref.collection, record: ref.id)
             return .json(Detail(record: RecordJSON(view, schema: collection, devices: devices),
-                                titles: Dictionary(uniqueKeysWithValues: titles.map { ($0.key.description, $0.value) }),
+                                // Keys that differ in bytes but compare equal as Swift strings
+                                // (NFC and NFD ids from peers) must not trap: the first is kept.
+                                titles: Dictionary(titles.map { ($0.key.description, $0.value) }, uniquingKeysWith: { first, _ in first }),
                                 referrers: referrers.map { .init(ref: $0.ref.description, field: $0.field, title: titles[$0.ref]) },
-                                tokens: Dictionary(uniqueKeysWithValues: conflicts.map { ($0.key.field, $0.token) })))
+                                tokens: Dictionary(conflicts.map { ($0.key.field, $0.token) }, uniquingKeysWith: { first, _ in first }),
+                                versions: versions))
         }
     }
 
@@ -185,16 +198,37 @@ struct API: Sendable {
         let ref = RecordRef(collection: collection, id: id)
         let edits = try body.edits(for: try store.schema.requireCollection(collection))
         let store = self.store, author = context.identity().author
-        let receipt = try await blocking { try store.create(ref, edits, author: author) }
+        let receipt = try await blocking {
+            // `create` re-creates: on an existing record it would clear every
+            // field not given. The app only creates what does not exist.
+            if let current = try store.record(ref), current.exists || current.existence.isConflicted {
+                throw RecordExists(ref: ref)
+            }
+            return try store.create(ref, edits, author: author)
+        }
         var response = await written("created", ref, receipt)
         response.status = 201
         return response
     }
 
     private func update(_ ref: RecordRef, _ request: WebRequest) async throws -> WebResponse {
-        let edits = try EditBody.decode(request.body).edits(for: try store.schema.requireCollection(ref.collection))
+        let body = try EditBody.decode(request.body)
+        let collection = try store.schema.requireCollection(ref.collection)
+        let edits = try body.edits(for: collection)
         let store = self.store, author = context.identity().author
-        let receipt = try await blocking { try store.update(ref, edits, author: author) }
+        let receipt = try await blocking {
+            if let expected = body.expect, !expected.isEmpty {
+                let current = try store.versionTokens(ref)
+                let view = try store.record(ref)
+                var stale: [String: String] = [:]
+                for (field, token) in expected where !RequestGuard.constantTimeEqual(current[field] ?? Store.unwrittenToken, token) {
+                    let now = view.map { $0.scalars[field]?.isConflicted == true ? "in conflict" : "now \($0.value(field))" } ?? "deleted"
+                    stale[field] = "changed since the form was opened (\(now)); look again before saving"
+                }
+                if !stale.isEmpty { throw StaleEdit(fields: stale) }
+            }
+            return try store.update(ref, edits, author: author)
+        }
         return await written("updated", ref, receipt)
     }
 
@@ -263,9 +297,18 @@ struct API: Sendable {
     }
 
     struct StaleResolution: Error { let conflict: SlotConflict }
+    struct RecordExists: Error { let ref: RecordRef }
+    struct StaleEdit: Error {
+        let fields: [String: String]
+        var message: String { "the record changed since the form was opened; nothing was written. Look at the new values and edit again." }
+    }
 
     private func changes(_ request: WebRequest) async throws -> WebResponse {
         var filter = ChangeFilter()
+        if let text = request.parameter("before_seq") {
+            guard let seq = UInt64(text) else { throw UIError("before_seq must be a number, got '\(text)'") }
+            filter.beforeSeq = seq
+        }
         if let text = request.parameter("since_seq") {
             guard let seq = UInt64(text) else { throw UIError("since_seq must be a number, got '\(text)'") }
             filter.sinceSeq = seq
@@ -288,22 +331,37 @@ struct API: Sendable {
             var filter = requested
             let devices = try store.knownDevices()
             if let device {
-                // A device is named by its ID; its replicas are the ones bound to it.
-                let replicas = devices.filter { Array($0.value.utf8) == Array(device.utf8) }.map(\.key)
-                guard let replica = replicas.first else { return .json([ChangeJSON]()) }
-                filter.replica = replica
+                // A device is named by its ID; every replica bound to it counts.
+                filter.replicas = devices.filter { Array($0.value.utf8) == Array(device.utf8) }.map(\.key)
             }
-            return .json(try store.recentChanges(filter).map { ChangeJSON($0, devices: devices) })
+            let found = try store.recentChanges(filter)
+            return .json(ChangesJSON(changes: found.changes.map { ChangeJSON($0, devices: devices) }, truncated: found.truncated,
+                                     more: found.more))
         }
     }
 
     private func createSnapshot() async throws -> WebResponse {
+        // Each snapshot is a whole copy of the database: one at a time, and
+        // not more often than `SnapshotThrottle.minimumInterval`.
+        guard context.snapshotThrottle.begin() else {
+            return .error(429, "a snapshot was taken less than \(Int(SnapshotThrottle.minimumInterval)) s ago or is being taken; try again later")
+        }
+        defer { context.snapshotThrottle.end() }
         let store = self.store
         let url = context.snapshotsDirectory.appendingPathComponent(Snapshots.defaultName())
         let manifest = try await blocking { try Snapshots.create(from: store, to: url) }
         context.logger.info("web app: snapshot taken", metadata: ["file": "\(url.path)"])
         return .json(manifest, status: 201)
     }
+}
+
+/// `GET /changes`: the changes, newest first; `more` when older matching
+/// changes remain (ask again with `before_seq` = the oldest seq shown);
+/// `truncated` when the scan stopped at its row limit before reaching them all.
+struct ChangesJSON: Encodable, Sendable {
+    let changes: [ChangeJSON]
+    let truncated: Bool
+    let more: Bool
 }
 
 /// One applied change as the API and the event stream show it.

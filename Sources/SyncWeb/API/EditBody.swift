@@ -14,6 +14,9 @@ public struct EditBody: Decodable, Sendable {
     public var fields: [String: JSONValue]?
     public var add: [String: [String]]?
     public var remove: [String: [String]]?
+    /// Per field, the version token the editor was shown (`versions` of
+    /// `GET /records/…`); the edit is refused (409) if the field changed since.
+    public var expect: [String: String]?
 
     /// Fields edited at most by one request (a body comes from a client).
     public static let maxEdits = 256

@@ -14,6 +14,7 @@ public struct WebContext: Sendable {
     public let snapshotsDirectory: URL
     public let credentials: UICredentials
     public let logger: Logger
+    let snapshotThrottle = SnapshotThrottle()
 
     public init(store: Store, notifier: ChangeNotifier, registry: PeerRegistry,
                 identity: @escaping @Sendable () -> (author: String, deviceName: String),
@@ -28,4 +29,23 @@ public struct WebContext: Sendable {
         self.credentials = credentials
         self.logger = logger
     }
+}
+
+/// One snapshot from the web at a time, and at most one per minute.
+final class SnapshotThrottle: @unchecked Sendable {
+    static let minimumInterval: TimeInterval = 60
+    private let lock = NSLock()
+    private var running = false
+    private var last: Date?
+
+    func begin() -> Bool {
+        lock.withLock {
+            if running { return false }
+            if let last, Date().timeIntervalSince(last) < Self.minimumInterval { return false }
+            running = true
+            return true
+        }
+    }
+
+    func end() { lock.withLock { running = false; last = Date() } }
 }

@@ -372,6 +372,7 @@ async function viewRecord(collection, id) {
 // ---- Editing ---------------------------------------------------------------
 
 const longText = ["notes", "summary", "terms", "excerpt"];
+let unwrittenToken = "";
 
 function completion(field, input) {
   const list = h("datalist", { id: "complete-" + field.name + "-" + Math.random().toString(36).slice(2) });
@@ -439,7 +440,12 @@ async function viewEdit(collection, id) {
   const schema = collectionSchema(collection);
   if (!schema) throw { error: "No collection named " + collection };
   let record = null;
-  if (id) record = (await api("GET", "/records/" + encodeURIComponent(collection) + "/" + encodeURIComponent(id))).record;
+  let versions = {};
+  if (id) {
+    const detail = await api("GET", "/records/" + encodeURIComponent(collection) + "/" + encodeURIComponent(id));
+    record = detail.record;
+    versions = detail.versions || {};
+  }
   const sets = {};
   const idInput = id ? null : h("input", { id: "field-id", name: "id", type: "text", required: true, "aria-describedby": "error-id" });
   const controls = schema.fields.map((field) => {
@@ -452,12 +458,15 @@ async function viewEdit(collection, id) {
       control = fieldControl(field, value);
     }
     const extra = field.type === "ref" ? completion(field, control) : null;
+    const conflicted = record && record.conflicts && record.conflicts[field.name];
     return h("div", { class: "field", "data-field": field.name },
+      conflicted ? h("p", { class: "problem" }, "In conflict: saving a value here replaces every version. ", h("a", { href: "#/conflicts" }, "Resolve it instead")) : null,
       h("label", { for: "field-" + field.name }, field.name + (field.required ? " (required)" : ""), field.description ? h("span", { class: "muted", text: " — " + field.description }) : null),
       control, extra, h("div", { class: "error", id: "error-" + field.name, role: "alert" }));
   });
   const status = h("div", { id: "form-status", role: "alert" });
-  const form = h("form", { id: "edit-form", novalidate: true, onsubmit: async (event) => {
+  const markDirty = (event) => { if (event.target.id && event.target.id.startsWith("field-")) event.target.dataset.dirty = "1"; };
+  const form = h("form", { id: "edit-form", novalidate: true, oninput: markDirty, onchange: markDirty, onsubmit: async (event) => {
     event.preventDefault();
     for (const box of form.querySelectorAll(".error")) box.textContent = "";
     for (const box of form.querySelectorAll("[aria-invalid]")) box.removeAttribute("aria-invalid");
@@ -473,12 +482,15 @@ async function viewEdit(collection, id) {
         continue;
       }
       const control = form.querySelector("#field-" + CSS.escape(field.name));
+      // Only what the analyst touched is sent: a value the control cannot
+      // show (a peer's enum value unknown here, a partial date) is never
+      // overwritten by the control's idea of it.
+      if (control.dataset.dirty !== "1") continue;
       const text = control.value;
-      const old = record ? record.fields[field.name] : null;
-      const oldText = old === null || old === undefined ? "" : String(old);
-      if (record && text === oldText) continue;
       if (!record && text === "") continue;
       body.fields[field.name] = text === "" ? null : (field.type === "bool" ? text === "true" : text);
+      // Refuse the save if the field changed since the form was opened.
+      if (record) { body.expect = body.expect || {}; body.expect[field.name] = versions[field.name] || unwrittenToken; }
     }
     try {
       let saved;
@@ -495,7 +507,8 @@ async function viewEdit(collection, id) {
         if (box) box.textContent = message;
         if (control) { control.setAttribute("aria-invalid", "true"); first = first || control; }
       }
-      status.textContent = Object.keys(fields).length ? "Not saved: fix the fields marked below." : "Not saved: " + (error.error || "unknown error");
+      status.textContent = error.status === 409 ? "Not saved: " + error.error
+        : Object.keys(fields).length ? "Not saved: fix the fields marked below." : "Not saved: " + (error.error || "unknown error");
       status.className = "problem";
       (first || status).focus();
     }
@@ -580,13 +593,30 @@ async function viewChanges(params) {
   const query = new URLSearchParams({ limit: "200" });
   if (since) query.set("since_seq", String(since));
   for (const key of ["author", "device", "collection"]) if (params.get(key)) query.set(key, params.get(key));
-  const changes = await api("GET", "/changes?" + query.toString());
-  const newest = changes.reduce((max, c) => Math.max(max, c.seq), since || 0);
+  const first = await api("GET", "/changes?" + query.toString());
+  const newest = first.changes.reduce((max, c) => Math.max(max, c.seq), since || 0);
   localStorage.setItem("lastSeenSeq", String(Math.max(newest, state.lastEvent, lastSeen())));
   setBadge("changes-badge", 0);
   state.unseen = 0;
   const author = h("input", { id: "filter-author", type: "text", value: params.get("author") || "" });
   const device = h("input", { id: "filter-device", type: "text", value: params.get("device") || "" });
+  const rows = h("tbody", {});
+  const note = h("p", { class: "muted", role: "status" });
+  const older = h("button", { type: "button", id: "older-changes" }, "Show older changes");
+  const show = (page) => {
+    rows.append(...page.changes.map((c) => h("tr", {},
+      h("td", { text: formatTime(c.version.time) }), h("td", { text: who(c.version) }),
+      h("td", {}, refLink(c.record)), h("td", { text: c.member ? c.field + " [" + c.member + "]" : c.field }),
+      h("td", { text: c.member ? (c.version.value ? "added" : "removed") : formatValue(c.version.value) }))));
+    older.hidden = !page.more;
+    note.textContent = page.truncated ? "Stopped looking after the most recent 50,000 transactions; narrow the filter to see older ones." : "";
+    const oldest = page.changes.length ? page.changes[page.changes.length - 1].seq : null;
+    older.onclick = oldest === null ? null : async () => {
+      query.set("before_seq", String(oldest));
+      try { show(await api("GET", "/changes?" + query.toString())); } catch (error) { note.textContent = error.error; }
+    };
+  };
+  show(first);
   render(h("h1", { text: "Recent changes" }),
     h("p", { class: "muted", text: since ? "What the team changed since you last looked." : "The latest changes." }),
     h("form", { class: "toolbar", onsubmit: (event) => {
@@ -596,16 +626,13 @@ async function viewChanges(params) {
       setHash(["changes"], next);
     } },
       h("div", {}, h("label", { for: "filter-author", text: "Author" }), author),
-      h("div", {}, h("label", { for: "filter-device", text: "Device" }), device),
+      h("div", {}, h("label", { for: "filter-device", text: "Device ID" }), device),
       h("button", { type: "submit" }, "Filter"),
       h("a", { href: "#/changes?all=1" }, "Show all recent")),
-    changes.length ? h("div", { class: "table-wrap" }, h("table", { id: "changes" },
-      h("thead", {}, h("tr", {}, ["When", "Who", "Record", "Field", "Value"].map((t) => h("th", { scope: "col", text: t })))),
-      h("tbody", {}, changes.map((c) => h("tr", {},
-        h("td", { text: formatTime(c.version.time) }), h("td", { text: who(c.version) }),
-        h("td", {}, refLink(c.record)), h("td", { text: c.member ? c.field + " [" + c.member + "]" : c.field }),
-        h("td", { text: c.member ? (c.version.value ? "added" : "removed") : formatValue(c.version.value) }))))))
-      : h("p", { class: "ok", text: "Nothing new." }));
+    first.changes.length ? h("div", { class: "table-wrap" }, h("table", { id: "changes" },
+      h("thead", {}, h("tr", {}, ["When", "Who", "Record", "Field", "Value"].map((t) => h("th", { scope: "col", text: t })))), rows))
+      : h("p", { class: "ok", text: "Nothing new." }),
+    note, older);
   focusMain("Recent changes");
 }
 
@@ -674,6 +701,7 @@ async function start() {
     state.author = session.author;
     state.device = session.device;
     state.deviceID = session.deviceID;
+    unwrittenToken = session.unwrittenToken || "";
     deviceNames[session.deviceID] = session.device + " (this device)";
     state.collections = await api("GET", "/collections");
     if (!localStorage.getItem("lastSeenSeq")) localStorage.setItem("lastSeenSeq", String(session.highestSeq));

@@ -22,7 +22,10 @@ struct EventStream: Sendable {
         let lastError: String?
     }
 
-    func run(resumeAfter: UInt64?, send: @Sendable (String) async throws -> Void) async throws {
+    /// Streams until the client leaves, the task is cancelled, or
+    /// `stillAuthorized` turns false (a logout, a rotated API key): checked
+    /// on every tick, at most a second apart.
+    func run(resumeAfter: UInt64?, stillAuthorized: @Sendable () -> Bool = { true }, send: @Sendable (String) async throws -> Void) async throws {
         let store = context.store
         let notifier = context.notifier
         var lastSeq = min(resumeAfter ?? notifier.highestSeq, notifier.highestSeq)
@@ -31,18 +34,24 @@ struct EventStream: Sendable {
         var lastBeat = ContinuousClock.now
         try await send("retry: 2000\n\n")
         try await send(ServerSentEvent(event: "hello", data: Self.json(["seq": lastSeq])).encoded)
-        while !Task.isCancelled {
+        while !Task.isCancelled, stillAuthorized() {
             let target = notifier.highestSeq
             if target > lastSeq {
                 let since = lastSeq
                 let (changes, devices) = try await Blocking.run {
-                    (try store.recentChanges(ChangeFilter(sinceSeq: since, limit: Self.maxChangesPerTick + 1)), try store.knownDevices())
+                    (try store.recentChanges(ChangeFilter(sinceSeq: since, limit: Self.maxChangesPerTick)), try store.knownDevices())
                 }
-                if changes.count > Self.maxChangesPerTick {
+                if changes.more || changes.truncated {
                     try await send(ServerSentEvent(id: String(target), event: "reload", data: Self.json(["seq": target])).encoded)
                 } else {
-                    for change in changes.reversed() where change.seq <= target {
-                        try await send(ServerSentEvent(id: String(change.seq), event: "change", data: Self.json(ChangeJSON(change, devices: devices))).encoded)
+                    // Several changes share a seq (one transaction): only the
+                    // last of a seq carries the id, so a browser that drops
+                    // inside the group resumes with the whole group again.
+                    let ordered = changes.changes.reversed().filter { $0.seq <= target }
+                    for (index, change) in ordered.enumerated() {
+                        let lastOfSeq = index == ordered.count - 1 || ordered[index + 1].seq != change.seq
+                        try await send(ServerSentEvent(id: lastOfSeq ? String(change.seq) : nil, event: "change",
+                                                       data: Self.json(ChangeJSON(change, devices: devices))).encoded)
                     }
                 }
                 lastSeq = target

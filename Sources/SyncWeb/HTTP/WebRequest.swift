@@ -9,12 +9,18 @@ public struct WebRequest: Sendable {
     /// Header names lowercased; a repeated header keeps its first value.
     public var headers: [String: String]
     public var body: [UInt8]
+    /// The client's IP address, when the server knows it.
+    public var remote: String?
+    /// Whether the query string had more parameters than `QueryString.maxParameters`.
+    public var tooManyParameters = false
 
-    public init(method: String, uri: String, headers: [(String, String)], body: [UInt8] = []) {
+    public init(method: String, uri: String, headers: [(String, String)], body: [UInt8] = [], remote: String? = nil) {
         self.method = method
+        self.remote = remote
         let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         path = parts.first.map(String.init) ?? "/"
         query = parts.count > 1 ? QueryString.parse(String(parts[1])) : []
+        tooManyParameters = parts.count > 1 && parts[1].split(separator: "&").count > QueryString.maxParameters
         var map: [String: String] = [:]
         for (name, value) in headers where map[name.lowercased()] == nil { map[name.lowercased()] = value }
         self.headers = map

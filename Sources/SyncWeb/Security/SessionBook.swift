@@ -31,13 +31,32 @@ public struct SessionBook: Sendable {
         return true
     }
 
-    public mutating func revoke(session id: String, expires: Date, now: Date) {
+    /// Remembers a logged-out session until it would have expired. Returns
+    /// false when the list is full: the caller must then change the signing
+    /// key (logging every browser out) rather than forget a logout.
+    public mutating func revoke(session id: String, expires: Date, now: Date) -> Bool {
         revoked.removeAll { $0.expires <= now }
-        if revoked.count >= Self.maxRevoked { revoked.removeFirst() }
+        guard revoked.count < Self.maxRevoked else { return false }
         revoked.append((id, expires))
+        return true
     }
 
     public func isRevoked(_ id: String) -> Bool { revoked.contains { RequestGuard.constantTimeEqual($0.id, id) } }
+
+    public mutating func forgetRevocations() { revoked.removeAll() }
+
+    /// The logged-out sessions, one `ID EXPIRES` line each (for `ui-revoked`).
+    public var revokedLines: String { revoked.map { "\($0.id) \(Int64($0.expires.timeIntervalSince1970))\n" }.joined() }
+
+    /// Reads `revokedLines` back, dropping expired and malformed lines.
+    public mutating func loadRevoked(_ text: String, now: Date) {
+        for line in text.split(separator: "\n").prefix(Self.maxRevoked) {
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, let seconds = Int64(parts[1]) else { continue }
+            let expires = Date(timeIntervalSince1970: TimeInterval(seconds))
+            if expires > now { revoked.append((String(parts[0]), expires)) }
+        }
+    }
 }
 
 /// A session cookie: `ID.EXPIRES.MAC`, where MAC is HMAC-SHA256 over the id
@@ -75,14 +94,28 @@ public enum SessionCookie {
     }
 }
 
-/// `SessionBook` and `SessionCookie` behind a lock, with the system clock
-/// and random tokens.
+/// `SessionBook` and `SessionCookie` behind a lock, with the system clock,
+/// random tokens and the data directory's files: the signing key
+/// (`ui-session-key`) and the logged-out sessions (`ui-revoked`), so a
+/// logout holds across restarts.
 public final class LockedSessionBook: @unchecked Sendable {
     private let lock = NSLock()
     private var book = SessionBook()
-    private let key: SymmetricKey
+    private var key: SymmetricKey
+    private let credentials: UICredentials?
 
-    public init(key: SymmetricKey) { self.key = key }
+    /// A book whose key and logouts live in the data directory.
+    public init(credentials: UICredentials) throws {
+        self.credentials = credentials
+        key = try credentials.sessionKey()
+        if let text = try? String(contentsOfFile: credentials.revokedPath, encoding: .utf8) { book.loadRevoked(text, now: Date()) }
+    }
+
+    /// A book in memory only (tests).
+    public init(key: SymmetricKey) {
+        self.key = key
+        credentials = nil
+    }
 
     /// 32 random bytes as base64url.
     public static func randomToken() -> String {
@@ -102,17 +135,28 @@ public final class LockedSessionBook: @unchecked Sendable {
 
     /// Opens a session; returns the cookie's value.
     public func openSession() -> String {
-        SessionCookie.make(id: Self.randomToken(), expires: Date().addingTimeInterval(SessionCookie.lifetime), key: key)
+        let key = lock.withLock { self.key }
+        return SessionCookie.make(id: Self.randomToken(), expires: Date().addingTimeInterval(SessionCookie.lifetime), key: key)
     }
 
     /// The CSRF token of a live session's cookie; nil when it is not one.
     public func csrf(forCookie value: String) -> String? {
-        guard let session = SessionCookie.verify(value, key: key, now: Date()), !lock.withLock({ book.isRevoked(session.id) }) else { return nil }
-        return SessionCookie.csrf(for: session.id, key: key)
+        lock.withLock {
+            guard let session = SessionCookie.verify(value, key: key, now: Date()), !book.isRevoked(session.id) else { return nil }
+            return SessionCookie.csrf(for: session.id, key: key)
+        }
     }
 
-    public func close(cookie value: String) {
-        guard let session = SessionCookie.verify(value, key: key, now: Date()) else { return }
-        lock.withLock { book.revoke(session: session.id, expires: session.expires, now: Date()) }
+    /// Logs one session out, on disk too. When too many logouts are
+    /// remembered, the signing key changes instead: every browser is logged out.
+    public func close(cookie value: String) throws {
+        try lock.withLock {
+            guard let session = SessionCookie.verify(value, key: key, now: Date()) else { return }
+            if !book.revoke(session: session.id, expires: session.expires, now: Date()) {
+                if let credentials { key = try credentials.rotateSessionKey() } else { key = SymmetricKey(size: .bits256) }
+                book.forgetRevocations()
+            }
+            if let credentials { try UICredentials.writeSecret(book.revokedLines, to: credentials.revokedPath) }
+        }
     }
 }

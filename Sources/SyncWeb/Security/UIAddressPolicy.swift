@@ -18,8 +18,21 @@ public enum UIAddressPolicy {
     }
 
     /// How to serve `address`, or why not (the daemon refuses to start).
+    /// Whether a host is a wildcard (every interface): the app answers only
+    /// to the name it is given, so a wildcard would answer to nothing.
+    public static func isWildcard(_ host: String) -> Bool {
+        ["0.0.0.0", "::", "0:0:0:0:0:0:0:0", "*"].contains(host)
+    }
+
     public static func mode(for address: HostPort, hasPassword: Bool) -> Result<Mode, UIError> {
         if isLoopback(address.host) { return .success(.loopbackHTTP) }
+        if isWildcard(address.host) {
+            return .failure(UIError("""
+                the web app cannot listen on \(address), every interface: it answers only to the address it is given \
+                (the Host header must name it, against DNS rebinding). Give the address browsers will use, for example \
+                192.168.1.20:\(DaemonConfig.defaultUIPort), or a loopback address.
+                """))
+        }
         guard hasPassword else {
             return .failure(UIError("""
                 the web app is set to listen on \(address), which is not a loopback address: that needs a password. \

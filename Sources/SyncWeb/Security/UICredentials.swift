@@ -45,6 +45,14 @@ public struct UICredentials: Sendable {
         return key
     }
 
+    public var revokedPath: String { directory.url.appendingPathComponent("ui-revoked").path }
+
+    /// A new signing key (every session cookie stops working).
+    public func rotateSessionKey() throws -> SymmetricKey {
+        try? FileManager.default.removeItem(atPath: sessionKeyPath)
+        return try sessionKey()
+    }
+
     public var hasPassword: Bool { (try? PasswordHash.parse(String(contentsOfFile: passwordPath, encoding: .utf8))) != nil }
 
     public func setPassword(_ password: String) throws {

@@ -6,7 +6,8 @@ import SyncCore
 public struct WebApp: Sendable {
     public enum Outcome: Sendable {
         case response(WebResponse)
-        case eventStream(resumeAfter: UInt64?)
+        /// The stream, and how to tell that its credential still holds.
+        case eventStream(resumeAfter: UInt64?, stillAuthorized: @Sendable () -> Bool)
     }
 
     public let context: WebContext
@@ -35,6 +36,9 @@ public struct WebApp: Sendable {
 
     public func respond(to request: WebRequest) async -> Outcome {
         let route = Route.parse(request.path)
+        if request.tooManyParameters {
+            return .response(.error(400, "more than \(QueryString.maxParameters) query parameters; narrow the request"))
+        }
         guard guardRules.hostAllowed(request.header("host")) else {
             return .response(.text(421, "This server does not answer to the host '\(request.header("host") ?? "")'. Open the address `syncctl ui` prints.\n"))
         }
@@ -60,10 +64,16 @@ public struct WebApp: Sendable {
         switch route {
         case .events:
             guard request.method == "GET" else { return .response(.error(405, "use GET")) }
-            return .eventStream(resumeAfter: request.header("last-event-id").flatMap(UInt64.init))
+            let app = self
+            return .eventStream(resumeAfter: request.header("last-event-id").flatMap(UInt64.init),
+                                stillAuthorized: { app.credential(for: request) == credential })
         case .logout:
             guard request.method == "POST" else { return .response(.error(405, "use POST")) }
-            if let value = request.cookie(cookieName) { sessions.close(cookie: value) }
+            if let value = request.cookie(cookieName) {
+                do { try sessions.close(cookie: value) } catch {
+                    return .response(.error(500, "could not record the logout: \(error)"))
+                }
+            }
             return .response(WebResponse(status: 204, headers: [("Set-Cookie", expiredCookie)]))
         default:
             return .response(await api.handle(route, request, csrf: csrf))
@@ -111,13 +121,19 @@ public struct WebApp: Sendable {
             }
             guard request.body.count <= PasswordHash.maxLength * 3 + 64 else { return .error(413, "the form is too large") }
             let password = QueryString.parse(String(decoding: request.body, as: UTF8.self)).last { $0.name == "password" }?.value ?? ""
-            await failedLogins.delay()
-            guard context.credentials.checkPassword(password) else {
-                failedLogins.record()
-                context.logger.notice("web app: refused a wrong password")
+            let client = request.remote ?? "?"
+            guard failedLogins.begin() else { return .error(429, "too many logins at once; try again in a moment") }
+            defer { failedLogins.end() }
+            await failedLogins.delay(for: client)
+            let credentials = context.credentials
+            // PBKDF2 takes a while: off the event loops and the cooperative pool.
+            let matches = (try? await Blocking.run { credentials.checkPassword(password) }) ?? false
+            guard matches else {
+                failedLogins.record(client)
+                context.logger.notice("web app: refused a wrong password", metadata: ["client": "\(client)"])
                 return Assets.page(status: 401, title: "Log in", body: "Wrong password.<br>" + Assets.passwordForm)
             }
-            failedLogins.reset()
+            failedLogins.reset(client)
             return .redirect("/", headers: [("Set-Cookie", sessionCookie(sessions.openSession()))])
         default:
             return .text(405, "use GET or POST\n")
@@ -125,15 +141,35 @@ public struct WebApp: Sendable {
     }
 }
 
-/// Slows password guessing: each failure adds a second of delay, up to 30 s.
+/// Slows password guessing per client address: each failure adds a second
+/// of delay for that address, up to 30 s; at most `maxConcurrent` checks run
+/// at once (more get 429), so parallel guesses cannot skip the delay and one
+/// client cannot keep another waiting.
 final class FailedLogins: @unchecked Sendable {
-    private let lock = NSLock()
-    private var failures = 0
+    static let maxConcurrent = 2
+    /// Addresses remembered at most (the one with the fewest failures goes first).
+    static let maxClients = 1_024
 
-    func record() { lock.withLock { failures += 1 } }
-    func reset() { lock.withLock { failures = 0 } }
-    func delay() async {
-        let seconds = lock.withLock { min(failures, 30) }
+    private let lock = NSLock()
+    private var failures: [String: Int] = [:]
+    private var running = 0
+
+    func begin() -> Bool { lock.withLock { running < Self.maxConcurrent ? { running += 1; return true }() : false } }
+    func end() { lock.withLock { running -= 1 } }
+
+    func record(_ client: String) {
+        lock.withLock {
+            if failures[client] == nil, failures.count >= Self.maxClients, let least = failures.min(by: { $0.value < $1.value })?.key {
+                failures[least] = nil
+            }
+            failures[client, default: 0] += 1
+        }
+    }
+
+    func reset(_ client: String) { lock.withLock { failures[client] = nil } }
+
+    func delay(for client: String) async {
+        let seconds = lock.withLock { min(failures[client] ?? 0, 30) }
         if seconds > 0 { try? await Task.sleep(for: .seconds(seconds)) }
     }
 }

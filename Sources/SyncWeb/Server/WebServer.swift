@@ -17,7 +17,9 @@ public struct WebServer: Sendable {
 
     /// Request bodies are read up to this size; larger ones get 413.
     public static let maxBodyBytes = 1 << 20
-    /// Connections served at once; more are closed on arrival.
+    /// Connections served at once; more are closed on arrival. A connection
+    /// that sends no request head for 10 s, or takes 30 s over one request,
+    /// is closed (`ConnectionDeadlines`), so idle sockets cannot hold them all.
     public static let maxConnections = 128
     /// Event streams open at once; more get 503.
     public static let maxEventStreams = 32
@@ -51,7 +53,7 @@ public struct WebServer: Sendable {
     /// Binds, reports the bound port through `onBound`, and serves until cancelled.
     public func run(onBound: @Sendable (Int) -> Void = { _ in }) async throws {
         let tls = self.tls
-        let server: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
+        let server: NIOAsyncChannel<(NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, StreamingFlag), Never>
         do {
             server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -60,7 +62,9 @@ public struct WebServer: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                        let deadlines = ConnectionDeadlines()
+                        try channel.pipeline.syncOperations.addHandler(deadlines)
+                        return (try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel), deadlines.streaming)
                     }
                 }
         } catch {
@@ -72,21 +76,22 @@ public struct WebServer: Sendable {
         let counter = ConnectionCounter()
         try await withThrowingDiscardingTaskGroup { group in
             try await server.executeThenClose { inbound in
-                for try await client in inbound {
+                for try await (client, streaming) in inbound {
                     guard counter.enter(limit: Self.maxConnections) else {
                         try? await client.channel.close()
                         continue
                     }
                     group.addTask {
                         defer { counter.leave() }
-                        try? await serve(client, app: app, streams: counter)
+                        try? await serve(client, app: app, streams: counter, streaming: streaming)
                     }
                 }
             }
         }
     }
 
-    private func serve(_ client: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, app: WebApp, streams: ConnectionCounter) async throws {
+    private func serve(_ client: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, app: WebApp, streams: ConnectionCounter,
+                       streaming: StreamingFlag) async throws {
         try await client.executeThenClose { inbound, outbound in
             var head: HTTPRequestHead?
             var body: [UInt8] = []
@@ -106,18 +111,20 @@ public struct WebServer: Sendable {
                         return
                     }
                     let request = WebRequest(method: requestHead.method.rawValue, uri: requestHead.uri,
-                                             headers: requestHead.headers.map { ($0.name, $0.value) }, body: body)
+                                             headers: requestHead.headers.map { ($0.name, $0.value) }, body: body,
+                                             remote: client.channel.remoteAddress?.ipAddress)
                     switch await app.respond(to: request) {
                     case .response(let response):
                         try await write(response, head: requestHead, to: outbound, keepAlive: requestHead.isKeepAlive)
                         if !requestHead.isKeepAlive { return }
-                    case .eventStream(let resumeAfter):
+                    case .eventStream(let resumeAfter, let stillAuthorized):
                         guard streams.enterStream(limit: Self.maxEventStreams) else {
                             try await write(.error(503, "too many live pages open (\(Self.maxEventStreams)); close some tabs"), head: requestHead, to: outbound, keepAlive: false)
                             return
                         }
                         defer { streams.leaveStream() }
-                        try await stream(app, resumeAfter: resumeAfter, head: requestHead, to: outbound)
+                        streaming.set()
+                        try await stream(app, resumeAfter: resumeAfter, stillAuthorized: stillAuthorized, head: requestHead, to: outbound)
                         return
                     }
                 }
@@ -136,13 +143,13 @@ public struct WebServer: Sendable {
         try await outbound.write(.end(nil))
     }
 
-    private func stream(_ app: WebApp, resumeAfter: UInt64?, head: HTTPRequestHead,
+    private func stream(_ app: WebApp, resumeAfter: UInt64?, stillAuthorized: @escaping @Sendable () -> Bool, head: HTTPRequestHead,
                         to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
         var headers = HTTPHeaders(Self.securityHeaders)
         headers.add(name: "Content-Type", value: "text/event-stream; charset=utf-8")
         headers.add(name: "Cache-Control", value: "no-store")
         try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers)))
-        try await EventStream(context: app.context).run(resumeAfter: resumeAfter) { text in
+        try await EventStream(context: app.context).run(resumeAfter: resumeAfter, stillAuthorized: stillAuthorized) { text in
             try await outbound.write(.body(.byteBuffer(ByteBuffer(string: text))))
         }
     }

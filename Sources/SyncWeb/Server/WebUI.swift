@@ -20,7 +20,7 @@ public final class WebUI: Sendable {
         case .success(let mode): self.mode = mode
         }
         _ = try context.credentials.apiKey()
-        sessions = LockedSessionBook(key: try context.credentials.sessionKey())
+        sessions = try LockedSessionBook(credentials: context.credentials)
         let sessions = self.sessions, mode = self.mode
         server = try WebServer(address: address, mode: mode, identity: identity, logger: logger) { port in
             WebApp(context: context, address: address, boundPort: port, mode: mode, sessions: sessions)

@@ -8,8 +8,8 @@ struct UI: ParsableCommand {
         commandName: "ui",
         abstract: "Open the web app: print (or open) a one-time login link; set its password; show its API key.",
         discussion: """
-            The link logs one browser in (it works once, for 5 minutes) and the session
-            lasts until 12 hours without use or until the daemon restarts. Scripts use the
+            The link logs one browser in (it works once, for 5 minutes); the session lasts
+            7 days, across daemon restarts, or until logged out. Scripts use the
             API key instead: `curl -H "Authorization: Bearer $(syncctl ui api-key)" ...`
             (see docs/api.md).
 

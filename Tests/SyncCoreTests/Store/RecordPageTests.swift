@@ -1,0 +1,124 @@
+import Foundation
+import PropertyBased
+import Testing
+@testable import SyncCore
+import TestSupport
+
+/// The web app's table: keyset pages over a filtered, searched, sorted
+/// collection. Walking every page must give each matching record exactly
+/// once, in SQLite's byte order of (sort value, id), whatever writes and
+/// page size; and `sqlite3` must be able to run the very same SQL.
+@Suite struct RecordPageTests {
+    static let statuses = ["proposed", "negotiating", "active", "suspended", "expired"]
+
+    @Test func walkingEveryPageGivesEachMatchOnceInByteOrder() async throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store("pages.db")
+        // Titles collide often and differ by spelling only (NFC vs NFD "é",
+        // case), ids include characters LIKE treats specially.
+        let titles = ["Café", "Cafe\u{301}", "cafe", "Zinc 50% deal", "A_b", nil, "Lithium", "lithium", "Ω"]
+        for n in 0..<60 {
+            var edits: [FieldEdit] = [.set("title", .text(titles[n % titles.count] ?? "untitled"))]
+            if titles[n % titles.count] == nil { edits = [.set("title", .text("t\(n)"))] }
+            edits.append(.set("status", n % 7 == 0 ? .null : .text(Self.statuses[n % Self.statuses.count])))
+            if n % 3 == 0 { edits.append(.add("minerals", "minerals/m\(n % 4)")) }
+            try store.create(RecordRef(collection: "agreements", id: "r\(n % 10)_\(n)"), edits, author: "t")
+        }
+        let all = try store.list("agreements")
+        await propertyCheck(count: 60, input: Gen.int(in: 0...4), Gen.int(in: 1...17), Gen.bool, Gen.int(in: 0...5)) { sortChoice, limit, descending, filterChoice in
+            let sort = [nil, "title", "status", "kind", "announced"][sortChoice]
+            var query = RecordPageQuery(collection: "agreements", sort: sort, descending: descending, limit: limit)
+            var expected = all
+            switch filterChoice {
+            case 1:
+                query.filters = [("status", .text("active"))]
+                expected = all.filter { $0.values["status"] == .text("active") }
+            case 2:
+                query.search = "caf"
+                expected = all.filter { record in ["title"].contains { (record.values[$0]?.description ?? "").lowercased().contains("caf") } || record.ref.id.contains("caf") }
+            case 3:
+                query.search = "50%"
+                expected = all.filter { ($0.values["title"]?.description ?? "").contains("50%") }
+            case 4:
+                query.filters = [("minerals", .text("minerals/m0"))]
+                expected = all.filter { $0.members["minerals"]?.contains("minerals/m0") == true }
+            case 5:
+                query.search = "_"
+                expected = all.filter { ($0.values["title"]?.description ?? "").contains("_") || $0.ref.id.contains("_") }
+            default: break
+            }
+            func key(_ record: ListedRecord) -> ([UInt8], [UInt8]) {
+                let value = sort.flatMap { record.values[$0] }
+                let bytes: [UInt8] = if case .text(let text) = value { Array(text.utf8) } else { [] }
+                return (bytes, Array(record.ref.id.utf8))
+            }
+            expected.sort { a, b in
+                let (ka, kb) = (key(a), key(b))
+                let ascending = ka.0 == kb.0 ? ka.1.lexicographicallyPrecedes(kb.1) : ka.0.lexicographicallyPrecedes(kb.0)
+                return descending ? !ascending && (ka.0 != kb.0 || ka.1 != kb.1) : ascending
+            }
+            var walked: [String] = []
+            var pages = 0
+            repeat {
+                let page = try store.page(query)
+                walked += page.records.map(\.ref.id)
+                #expect(page.records.count <= limit)
+                query.after = page.next
+                pages += 1
+            } while query.after != nil && pages < 200
+            #expect(walked == expected.map(\.ref.id), "sort \(sort ?? "id") \(descending ? "desc" : "asc") limit \(limit) filter \(filterChoice)")
+        }
+    }
+
+    @Test func aMemberThatJSONEscapesIsFoundByTheFilter() throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store("escape.db")
+        let member = "say \"hi\" \\ back\u{1}"
+        try store.create(RecordRef(collection: "minerals", id: "lithium"), [.set("name", .text("Lithium")), .add("uses", member)], author: "t")
+        try store.create(RecordRef(collection: "minerals", id: "cobalt"), [.set("name", .text("Cobalt")), .add("uses", "say")], author: "t")
+        let page = try store.page(RecordPageQuery(collection: "minerals", filters: [("uses", .text(member))]))
+        #expect(page.records.map(\.ref.id) == ["lithium"])
+        #expect(try store.list("minerals", where: [("uses", .text(member))]).map(\.ref.id) == ["lithium"])
+    }
+
+    @Test func aForgedCursorIsRefusedNotTrusted() throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store("cursor.db")
+        for bad in ["", "!!!", String(repeating: "A", count: 5_000), "WyJhIl0", "eyJhIjoxfQ"] {
+            #expect(throws: StoreError.self) { try store.page(RecordPageQuery(collection: "agreements", after: bad)) }
+        }
+        #expect(throws: StoreError.self) { try store.page(RecordPageQuery(collection: "agreements", search: String(repeating: "x", count: 300))) }
+        #expect(throws: SchemaError.self) { try store.page(RecordPageQuery(collection: "agreements", sort: "nope")) }
+        #expect(throws: StoreError.self) { try store.page(RecordPageQuery(collection: "agreements", sort: "parties")) }
+        // The limit is capped, whatever is asked.
+        #expect(try store.page(RecordPageQuery(collection: "countries", limit: 1_000_000)).records.count <= RecordPageQuery.maxLimit)
+    }
+
+    @Test func recentChangesFilterByAuthorBytesAndStopAtTheSeq() throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store("changes.db")
+        let ref = RecordRef(collection: "countries", id: "xx")
+        try store.create(ref, [.set("name", .text("First"))], author: "Zoë")
+        let seq = try store.highestSeq()
+        try store.update(ref, [.set("name", .text("Second"))], author: "Zoe\u{308}")
+        try store.update(ref, [.set("role", .text("Third"))], author: "Zoë")
+        let since = try store.recentChanges(ChangeFilter(sinceSeq: seq)).changes
+        #expect(since.allSatisfy { $0.seq > seq } && since.contains { $0.version.value == .text("Third") })
+        #expect(!since.contains { $0.version.value == .text("First") })
+        // NFC and NFD spellings of an author are two authors (bytes decide).
+        let nfc = try store.recentChanges(ChangeFilter(author: "Zoë")).changes
+        #expect(nfc.contains { $0.version.value == .text("First") } && !nfc.contains { $0.version.value == .text("Second") })
+        let newestFirst = try store.recentChanges(ChangeFilter(limit: 1_000)).changes
+        #expect(newestFirst.map(\.seq) == newestFirst.map(\.seq).sorted(by: >))
+        // Paging back with before_seq reaches every seq, newest to oldest.
+        var walked: [UInt64] = []
+        var before: UInt64?
+        while true {
+            let page = try store.recentChanges(ChangeFilter(beforeSeq: before, limit: 1))
+            walked += page.changes.map(\.seq)
+            guard page.more, let last = page.changes.last else { break }
+            before = last.seq
+        }
+        #expect(walked == newestFirst.map(\.seq), "every change once, newest first, none skipped at a page boundary")
+    }
+}
