@@ -343,8 +343,7 @@ final class World {
 
     /// The databases a restore of `replica` keeps aside.
     func keptAside(_ replica: SimReplica) -> [String] {
-        (try? FileManager.default.contentsOfDirectory(atPath: replica.directory.path))?
-            .filter { $0.hasPrefix(Snapshots.keptAsidePrefix) && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") } ?? []
+        Snapshots.keptAside(in: replica.directory)
     }
 
     /// Something committed on `replica`: every session of it hears.

@@ -28,7 +28,7 @@ struct SimulationTests {
     /// 1156, 4052 and 6911 (of the 10,000-seed run) counted a replica as
     /// converged while its restore still kept a database aside (the
     /// simulator's own check).
-    static let regressionSeeds: [UInt64] = [1, 8, 9, 1156, 4052, 6911]
+    static let regressionSeeds: [UInt64] = [1, 8, 9, 1156, 4052, 6911, 9535]
 
     @Test(arguments: regressionSeeds) func aSeedThatOnceFailedPasses(seed: UInt64) {
         let result = Simulation.run(SimulationOptions(seed: seed))

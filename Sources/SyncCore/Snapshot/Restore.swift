@@ -100,14 +100,20 @@ extension Snapshots {
     /// that never reached a peer are in the kept-aside file only: merging
     /// (a join, idempotent) brings them back instead of deleting them
     /// (replication-model §7). A file that cannot be merged is kept and logged.
+    /// The databases restores kept aside in a data directory (their `-wal`
+    /// and `-shm` companions left out), by name.
+    public static func keptAside(in directory: URL) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return [] }
+        return names.sorted().filter { $0.hasPrefix(keptAsidePrefix) && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }
+    }
+
     public static func mergeAndRemoveKeptAside(into store: Store, logger: Logger) {
         // Sessions with different peers can catch up at once: one fold at a
         // time in the process, so none opens a file another is removing.
         foldLock.lock()
         defer { foldLock.unlock() }
         let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent()
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
-        for name in names.sorted() where name.hasPrefix(keptAsidePrefix) && !name.hasSuffix("-wal") && !name.hasSuffix("-shm") {
+        for name in keptAside(in: directory) {
             let path = directory.appendingPathComponent(name).path
             // Merged and removed by another process (syncctl) since the listing.
             guard FileManager.default.fileExists(atPath: path) else { continue }
