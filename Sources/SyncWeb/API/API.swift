@@ -126,18 +126,12 @@ struct API: Sendable {
     }
 
     private func records(_ collection: String, _ request: WebRequest) async throws -> WebResponse {
-        struct Page: Encodable {
-            let collection: String
-            let records: [ListJSON.Row]
-            let next: String?
-        }
         let store = self.store
         let query = try Self.pageQuery(collection, request, schema: store.schema)
         let fields = try store.schema.requireCollection(collection).fields
         let page = try await blocking { try store.page(query) }
-        return .json(Page(collection: collection, records: page.records.map {
-            ListJSON.Row(id: $0.ref.id, conflicted: $0.isConflicted, fields: FieldJSON.fields(of: $0, fields))
-        }, next: page.next))
+        return WebResponse(status: 200, headers: [("Content-Type", "application/json; charset=utf-8")],
+                           body: JSONWriter.page(collection: collection, records: page.records, fields: fields, next: page.next))
     }
 
     private func complete(_ collection: String, _ request: WebRequest) async throws -> WebResponse {
