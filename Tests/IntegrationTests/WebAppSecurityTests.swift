@@ -137,6 +137,42 @@ extension Integration {
             #expect(short.status != 0 && short.stderr.contains("at least"), "\(short)")
         }
 
+        /// A non-loopback address with a password: HTTPS with the device
+        /// certificate and the password form. Tried on the IPv4-mapped
+        /// loopback address (::ffff:127.0.0.1), which the policy treats as
+        /// not loopback, so no traffic leaves the machine.
+        @Test func withAPasswordTheAppIsServedOverHTTPSAndThePasswordLogsIn() async throws {
+            let daemon = try DaemonProcess("https", in: root)
+            let cli = Syncctl(existing: daemon.directory)
+            #expect(try cli.run(["ui", "password", "--stdin"], input: "a long enough secret\n").status == 0)
+            daemon.uiArgument = "[::ffff:127.0.0.1]:0"
+            try await daemon.start()
+            let base = try await daemon.waitForUI()
+            #expect(base.hasPrefix("https://[::ffff:127.0.0.1]:"), "\(base)")
+            func curl(_ arguments: [String]) throws -> String {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                process.arguments = ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code} %header{set-cookie}", "--max-time", "20"] + arguments
+                let output = Pipe()
+                process.standardOutput = output
+                try process.run()
+                process.waitUntilExit()
+                return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            }
+            let origin = ["-H", "Origin: \(base)"]
+            #expect(try curl(origin + ["-d", "password=wrong password", "\(base)/login"]).hasPrefix("401"))
+            // Straight after a failure the next try must wait: 429 at once, no hashing.
+            #expect(try curl(origin + ["-d", "password=a long enough secret", "\(base)/login"]).hasPrefix("429"))
+            try await Task.sleep(for: .seconds(1.2))
+            let ok = try curl(origin + ["-d", "password=a long enough secret", "\(base)/login"])
+            #expect(ok.hasPrefix("303") && ok.contains("Secure") && ok.contains("HttpOnly"), "\(ok)")
+            let cookie = String(ok.split(separator: " ", maxSplits: 1)[1].split(separator: ";")[0])
+            #expect(try curl(["-H", "Cookie: \(cookie)", "\(base)/api/v1/status"]).hasPrefix("200"))
+            // Plain HTTP on that port is not served.
+            #expect(!(try curl([base.replacingOccurrences(of: "https://", with: "http://") + "/"]).hasPrefix("200")))
+            try await daemon.stop()
+        }
+
         @Test func invalidValuesAreRefusedPerFieldWithSyncctlsMessages() async throws {
             let (daemon, http, cli) = try await started()
             let key = try cli.run(["ui", "api-key"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -241,14 +241,14 @@ struct CollectionViews {
         }
     }
 
-    /// A JSON array of strings, escaped per RFC 8259 (hot path: no Foundation;
-    /// a member with nothing to escape is copied whole).
     /// One member as it appears inside a `jsonArray` column: quoted and
     /// escaped (what an `instr` pre-filter must look for).
     static func jsonToken(_ member: String) -> String {
         String(jsonArray([member]).dropFirst().dropLast())
     }
 
+    /// A JSON array of strings, escaped per RFC 8259 (hot path: no Foundation;
+    /// a member with nothing to escape is copied whole).
     static func jsonArray(_ members: [String]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(members.reduce(2) { $0 + $1.utf8.count + 3 })

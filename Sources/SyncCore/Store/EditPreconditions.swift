@@ -8,15 +8,37 @@ extension Store {
     /// these; an edit that carries them is refused if a version arrived or
     /// was superseded since (the web app's PATCH, docs/api.md).
     public func versionTokens(_ ref: RecordRef) throws -> [String: String] {
+        try pool.read { try Self.versionTokens(ref, in: $0) }
+    }
+
+    /// A record's view and its version tokens from one read transaction:
+    /// what an editor shows and the tokens that name it, never a mix.
+    public func recordForEditing(_ ref: RecordRef) throws -> (view: RecordView, tokens: [String: String])? {
         try pool.read { db in
-            var tokens: [String: String] = [:]
-            for (name, slot) in try db.storedSlots(ref) where name.element.isEmpty {
-                // Field names that differ only in Unicode normalization (a
-                // peer's non-schema slots) keep the first; never trap.
-                if tokens[name.field] == nil { tokens[name.field] = SlotConflict.token(for: slot.state.versions) }
-            }
-            return tokens
+            guard let view = try RecordView.load(ref, from: db) else { return nil }
+            return (view, try Self.versionTokens(ref, in: db))
         }
+    }
+
+    static func versionTokens(_ ref: RecordRef, in db: Database) throws -> [String: String] {
+        var tokens: [String: String] = [:]
+        for (name, slot) in try db.storedSlots(ref) where name.element.isEmpty {
+            // Field names that differ only in Unicode normalization (a
+            // peer's non-schema slots) keep the first; never trap.
+            if tokens[name.field] == nil { tokens[name.field] = SlotConflict.token(for: slot.state.versions) }
+        }
+        return tokens
+    }
+
+    /// Throws `fieldsChanged` naming each field whose live versions are no
+    /// longer the ones its token names (inside the caller's transaction).
+    static func checkTokens(_ expected: [String: String], of ref: RecordRef, in db: Database) throws {
+        let current = try versionTokens(ref, in: db)
+        var changed: [String] = []
+        for (field, token) in expected where Array((current[field] ?? unwrittenToken).utf8) != Array(token.utf8) {
+            changed.append(field)
+        }
+        if !changed.isEmpty { throw StoreError.fieldsChanged(ref, fields: changed.sorted()) }
     }
 
     /// The token of a field never written (no live versions).

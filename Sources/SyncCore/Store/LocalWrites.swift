@@ -21,8 +21,12 @@ public struct WriteReceipt: Hashable, Sendable {
 extension Store {
     /// Creates a record, or re-creates one that existed before: fields it does
     /// not set are written null and set members it does not list are removed.
+    ///
+    /// - Parameter onlyIfAbsent: refuse (`recordExists`) when the record
+    ///   exists or its existence is in conflict, checked inside the write
+    ///   transaction (the web app never re-creates over a record).
     @discardableResult
-    public func create(_ ref: RecordRef, _ edits: [FieldEdit], author: String) throws -> WriteReceipt {
+    public func create(_ ref: RecordRef, _ edits: [FieldEdit], author: String, onlyIfAbsent: Bool = false) throws -> WriteReceipt {
         let collection = try schema.requireCollection(ref.collection)
         try RecordIDRule.check(ref.id)
         let planned = try plan(edits, for: ref, in: collection)
@@ -30,6 +34,7 @@ extension Store {
         guard missing.isEmpty else { throw SchemaError.missingRequired(record: ref.description, fields: missing.map(\.name)) }
         return try localTransaction(author: author) { tx in
             let current = try RecordView.load(ref, from: tx.db)
+            if onlyIfAbsent, let current, current.exists || current.existence.isConflicted { throw StoreError.recordExists(ref) }
             if let current, current.existence.isConflicted { throw StoreError.existenceConflicted(ref) }
             try tx.write(SlotKey(collection: ref.collection, record: ref.id, field: SlotKey.existsField), .bool(true))
             for (key, value) in planned { try tx.write(key, value) }
@@ -41,8 +46,13 @@ extension Store {
     }
 
     /// Edits fields and set members of an existing record.
+    ///
+    /// - Parameter expecting: per field, the version token the editor was
+    ///   shown (`versionTokens`); checked inside the write transaction, so a
+    ///   version that arrived since refuses the edit (`fieldsChanged`) and
+    ///   nothing is superseded unseen.
     @discardableResult
-    public func update(_ ref: RecordRef, _ edits: [FieldEdit], author: String) throws -> WriteReceipt {
+    public func update(_ ref: RecordRef, _ edits: [FieldEdit], author: String, expecting: [String: String] = [:]) throws -> WriteReceipt {
         let collection = try schema.requireCollection(ref.collection)
         let planned = try plan(edits, for: ref, in: collection)
         for field in collection.requiredFields where planned.contains(where: { $0.key.field == field.name && $0.value == .null }) {
@@ -51,6 +61,7 @@ extension Store {
         guard !planned.isEmpty else { throw StoreError.invalidEdit("nothing to change in \(ref): give FIELD=VALUE, SET+=MEMBER or SET-=MEMBER.") }
         return try localTransaction(author: author) { tx in
             try Self.requireExisting(ref, in: tx.db)
+            if !expecting.isEmpty { try Self.checkTokens(expecting, of: ref, in: tx.db) }
             try tx.write(SlotKey(collection: ref.collection, record: ref.id, field: SlotKey.existsField), .bool(true))
             for (key, value) in planned { try tx.write(key, value) }
         }

@@ -31,6 +31,11 @@ public struct ChangeFilter: Sendable {
     /// History rows read at most per request, so a filter that matches
     /// nothing costs a bounded scan, not the whole history.
     public static let maxScannedRows = 50_000
+    /// Rows read on past the point where the page looks complete: a record
+    /// given more than 1,000 slots in one transaction has its history row
+    /// hold a later seq than rows written after it (one seq per 1,000 slots),
+    /// and those stragglers are within one transaction's rows.
+    public static let stragglerRows = 2_000
 
     public init(sinceSeq: UInt64? = nil, beforeSeq: UInt64? = nil, since: Date? = nil, author: String? = nil, replicas: [ReplicaID]? = nil,
                 collection: String? = nil, limit: Int = 100) {
@@ -75,7 +80,9 @@ extension Store {
             var found: [AppliedChange] = []
             var scanned = 0
             var truncated = false
+            var stopAfter: Int?
             while let row = try rows.next() {
+                if let stopAfter, scanned >= stopAfter { break }
                 guard scanned < ChangeFilter.maxScannedRows else { truncated = true; break }
                 scanned += 1
                 let ref = RecordRef(collection: row[0], id: row[1])
@@ -84,14 +91,19 @@ extension Store {
                 guard let entries = try? HistoryEntries.decode([UInt8](blob)) else { continue }
                 let changes = entries.reversed().map { AppliedChange(ref: ref, field: $0.field, element: $0.element, seq: $0.seq, version: $0.version) }
                 found += changes.filter(filter.matches)
-                // Rows are appended in seq order: nothing older can match.
-                if let sinceSeq = filter.sinceSeq, firstSeq <= sinceSeq { break }
-                // Past the limit, read on only while rows may still hold the
-                // boundary seq: a page never splits the changes of one seq,
-                // so `before_seq` = the last seq shown skips nothing.
-                if found.count > limit, firstSeq < found[limit - 1].seq { break }
+                guard stopAfter == nil else { continue }
+                // Rows are (almost) in seq order: once a row starts at or
+                // below the boundary, only stragglers can still match.
+                if let sinceSeq = filter.sinceSeq, firstSeq <= sinceSeq { stopAfter = scanned + ChangeFilter.stragglerRows }
+                if found.count > limit {
+                    let boundary = found.map(\.seq).sorted(by: >)[limit - 1]
+                    if firstSeq < boundary { stopAfter = scanned + ChangeFilter.stragglerRows }
+                }
             }
+            found.sort { $0.seq > $1.seq }
             guard found.count > limit else { return RecentChanges(changes: found, more: false, truncated: truncated) }
+            // A page never splits the changes of one seq, so `before_seq` =
+            // the smallest seq shown skips nothing.
             let boundary = found[limit - 1].seq
             let page = found.filter { $0.seq >= boundary }
             return RecentChanges(changes: page, more: page.count < found.count, truncated: truncated)

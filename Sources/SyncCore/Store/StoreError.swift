@@ -16,6 +16,10 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case clockBehind(millis: UInt64, limit: UInt64)
     /// A local write of a value larger than the limit.
     case valueTooLarge(SlotKey, bytes: Int, limit: Int)
+    /// A create of a record that exists (when asked to create only).
+    case recordExists(RecordRef)
+    /// An edit made against versions that are no longer the live ones.
+    case fieldsChanged(RecordRef, fields: [String])
 
     public var description: String {
         switch self {
@@ -42,6 +46,10 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
             return "refused a received batch, nothing of it was stored: \(refusal)"
         case .clockBehind(let millis, let limit):
             return "the system clock is \(millis / 1_000) s behind the last change this database stamped (more than the \(limit / 1_000) s allowed): set the clock right (`timedatectl`, or the machine's date settings) and try again. Nothing was written."
+        case .recordExists(let ref):
+            return "\(ref) already exists: edit it instead (`syncctl set \(ref) FIELD=VALUE`)."
+        case .fieldsChanged(let ref, let fields):
+            return "\(fields.joined(separator: ", ")) of \(ref) changed since they were shown; nothing was written. Look at the new values and edit again."
         case .valueTooLarge(let key, let bytes, let limit):
             return "the value for \(key) is \(bytes) bytes, more than the limit of \(limit): shorten it, or keep the long text in a source's url."
         }

@@ -25,6 +25,10 @@ struct API: Sendable {
         } catch let error as StoreError {
             switch error {
             case .recordNotFound: return .error(404, error.description)
+            case .recordExists(let ref): return .error(409, error.description, fields: ["id": "\(ref.id) is taken in \(ref.collection)"])
+            case .fieldsChanged(_, let fields):
+                return .error(409, error.description, fields: Dictionary(fields.map { ($0, "changed since the form was opened; look at the new value before saving") },
+                                                                          uniquingKeysWith: { first, _ in first }))
             case .siblingsChanged, .existenceConflicted: return .error(409, error.description)
             case .valueTooLarge(let key, _, _): return .error(422, error.description, fields: [key.field: error.description])
             case .clockBehind: return .error(503, error.description)
@@ -32,10 +36,7 @@ struct API: Sendable {
             }
         } catch let error as UIError {
             return .error(400, error.description)
-        } catch let error as RecordExists {
-            return .error(409, "\(error.ref) already exists: edit it instead (PATCH /api/v1/records/\(error.ref))", fields: ["id": "\(error.ref.id) is taken in \(error.ref.collection)"])
-        } catch let error as StaleEdit {
-            return .error(409, error.message, fields: error.fields)
+
         } catch {
             context.logger.error("web API request failed", metadata: ["path": "\(request.path)", "error": "\(error)"])
             return .error(500, "\(error)")
@@ -158,7 +159,7 @@ struct API: Sendable {
         let store = self.store
         let collection = try store.schema.requireCollection(ref.collection)
         return try await blocking {
-            guard let view = try store.record(ref) else { throw StoreError.recordNotFound(ref) }
+            guard let (view, versions) = try store.recordForEditing(ref) else { throw StoreError.recordNotFound(ref) }
             let devices = try store.knownDevices()
             var targets: [RecordRef] = []
             for field in collection.fields {
@@ -166,7 +167,6 @@ struct API: Sendable {
                 if field.isSet, field.of == .ref { targets += view.presentMembers(field.name).compactMap(RecordRef.init(parsing:)) }
             }
             let referrers = try store.referrers(to: ref)
-            let versions = try store.versionTokens(ref)
             let titles = try store.titles(of: targets + referrers.map(\.ref))
             let conflicts = try store.conflicts(in: ref.collection, record: ref.id)
             return .json(Detail(record: RecordJSON(view, schema: collection, devices: devices),
@@ -192,14 +192,9 @@ struct API: Sendable {
         let ref = RecordRef(collection: collection, id: id)
         let edits = try body.edits(for: try store.schema.requireCollection(collection))
         let store = self.store, author = context.identity().author
-        let receipt = try await blocking {
-            // `create` re-creates: on an existing record it would clear every
-            // field not given. The app only creates what does not exist.
-            if let current = try store.record(ref), current.exists || current.existence.isConflicted {
-                throw RecordExists(ref: ref)
-            }
-            return try store.create(ref, edits, author: author)
-        }
+        // Checked inside the write: `create` alone re-creates, clearing
+        // every field not given; the app only creates what does not exist.
+        let receipt = try await blocking { try store.create(ref, edits, author: author, onlyIfAbsent: true) }
         var response = await written("created", ref, receipt)
         response.status = 201
         return response
@@ -210,19 +205,9 @@ struct API: Sendable {
         let collection = try store.schema.requireCollection(ref.collection)
         let edits = try body.edits(for: collection)
         let store = self.store, author = context.identity().author
-        let receipt = try await blocking {
-            if let expected = body.expect, !expected.isEmpty {
-                let current = try store.versionTokens(ref)
-                let view = try store.record(ref)
-                var stale: [String: String] = [:]
-                for (field, token) in expected where !RequestGuard.constantTimeEqual(current[field] ?? Store.unwrittenToken, token) {
-                    let now = view.map { $0.scalars[field]?.isConflicted == true ? "in conflict" : "now \($0.value(field))" } ?? "deleted"
-                    stale[field] = "changed since the form was opened (\(now)); look again before saving"
-                }
-                if !stale.isEmpty { throw StaleEdit(fields: stale) }
-            }
-            return try store.update(ref, edits, author: author)
-        }
+        // The version tokens are checked inside the write transaction.
+        let expected = body.expect ?? [:]
+        let receipt = try await blocking { try store.update(ref, edits, author: author, expecting: expected) }
         return await written("updated", ref, receipt)
     }
 
@@ -291,11 +276,7 @@ struct API: Sendable {
     }
 
     struct StaleResolution: Error { let conflict: SlotConflict }
-    struct RecordExists: Error { let ref: RecordRef }
-    struct StaleEdit: Error {
-        let fields: [String: String]
-        var message: String { "the record changed since the form was opened; nothing was written. Look at the new values and edit again." }
-    }
+
 
     private func changes(_ request: WebRequest) async throws -> WebResponse {
         var filter = ChangeFilter()
@@ -325,12 +306,17 @@ struct API: Sendable {
             var filter = requested
             let devices = try store.knownDevices()
             if let device {
-                // A device is named by its ID; every replica bound to it counts.
-                filter.replicas = devices.filter { Array($0.value.utf8) == Array(device.utf8) }.map(\.key)
+                // A device is named by its ID; every replica bound to it counts,
+                // and for this device also the ids it had before a restore or copy.
+                var replicas = devices.filter { Array($0.value.utf8) == Array(device.utf8) }.map(\.key)
+                if let own = try store.deviceID, Array(own.utf8) == Array(device.utf8) {
+                    replicas += try store.replicaLog().map(\.replica)
+                }
+                filter.replicas = replicas
             }
             let found = try store.recentChanges(filter)
             return .json(ChangesJSON(changes: found.changes.map { ChangeJSON($0, devices: devices) }, truncated: found.truncated,
-                                     more: found.more))
+                                     more: found.more, nextBefore: found.more ? found.changes.last?.seq : nil))
         }
     }
 
@@ -356,6 +342,8 @@ struct ChangesJSON: Encodable, Sendable {
     let changes: [ChangeJSON]
     let truncated: Bool
     let more: Bool
+    /// `before_seq` for the next page back (the smallest seq on this one).
+    let nextBefore: UInt64?
 }
 
 /// One applied change as the API and the event stream show it.

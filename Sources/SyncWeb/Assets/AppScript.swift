@@ -330,7 +330,8 @@ async function viewRecord(collection, id) {
   const [detail, history] = await Promise.all([api("GET", path), api("GET", path + "/history")]);
   const schema = collectionSchema(collection);
   const record = detail.record;
-  const byField = {};
+  // Null-prototype maps: a field may be named "constructor" or "__proto__".
+  const byField = Object.create(null);
   for (const entry of history.versions) (byField[entry.field] = byField[entry.field] || []).push(entry);
   const title = (schema.titleField && record.fields[schema.titleField]) || id;
 
@@ -471,10 +472,13 @@ async function viewEdit(collection, id) {
     for (const box of form.querySelectorAll(".error")) box.textContent = "";
     for (const box of form.querySelectorAll("[aria-invalid]")) box.removeAttribute("aria-invalid");
     status.textContent = "";
-    const body = { fields: {}, add: {}, remove: {} };
+    const body = { fields: Object.create(null), add: Object.create(null), remove: Object.create(null) };
     for (const field of schema.fields) {
       if (field.type === "set") {
         const s = sets[field.name];
+        // A member typed but not yet added with Enter or "Add" still counts.
+        const pending = form.querySelector("#field-" + CSS.escape(field.name));
+        if (pending && pending.value.trim()) { s.current.add(pending.value.trim()); pending.value = ""; }
         const added = [...s.current].filter((m) => !s.original.has(m));
         const removed = [...s.original].filter((m) => !s.current.has(m));
         if (added.length) body.add[field.name] = added;
@@ -490,7 +494,10 @@ async function viewEdit(collection, id) {
       if (!record && text === "") continue;
       body.fields[field.name] = text === "" ? null : (field.type === "bool" ? text === "true" : text);
       // Refuse the save if the field changed since the form was opened.
-      if (record) { body.expect = body.expect || {}; body.expect[field.name] = versions[field.name] || unwrittenToken; }
+      if (record) {
+        body.expect = body.expect || Object.create(null);
+        body.expect[field.name] = Object.prototype.hasOwnProperty.call(versions, field.name) ? versions[field.name] : unwrittenToken;
+      }
     }
     try {
       let saved;
@@ -506,6 +513,19 @@ async function viewEdit(collection, id) {
         const control = form.querySelector("#field-" + CSS.escape(name));
         if (box) box.textContent = message;
         if (control) { control.setAttribute("aria-invalid", "true"); first = first || control; }
+      }
+      if (error.status === 409 && record) {
+        // Take the versions as they are now: the next Save is judged against
+        // what the messages below show, not against what the form first showed.
+        try {
+          const fresh = await api("GET", "/records/" + encodeURIComponent(collection) + "/" + encodeURIComponent(id));
+          versions = fresh.versions || {};
+          for (const name of Object.keys(fields)) {
+            const now = fresh.record.fields[name];
+            if (Object.prototype.hasOwnProperty.call(fields, name)) fields[name] += " Now: " + formatValue(now) + ". Save again to replace it.";
+          }
+          record = fresh.record;
+        } catch (_) { /* the message below still says what happened */ }
       }
       status.textContent = error.status === 409 ? "Not saved: " + error.error
         : Object.keys(fields).length ? "Not saved: fix the fields marked below." : "Not saved: " + (error.error || "unknown error");
@@ -586,7 +606,10 @@ async function viewConflicts() {
 
 // ---- Recent changes --------------------------------------------------------
 
-function lastSeen() { return Number(localStorage.getItem("lastSeenSeq") || "0"); }
+// Seqs are this replica's: after a restore (a new replica id) they start
+// again, so what was seen is kept per replica.
+function seenKey() { return "lastSeenSeq:" + (state.replica || ""); }
+function lastSeen() { return Number(localStorage.getItem(seenKey()) || "0"); }
 
 async function viewChanges(params) {
   const since = params.get("all") === "1" ? null : lastSeen();
@@ -595,7 +618,7 @@ async function viewChanges(params) {
   for (const key of ["author", "device", "collection"]) if (params.get(key)) query.set(key, params.get(key));
   const first = await api("GET", "/changes?" + query.toString());
   const newest = first.changes.reduce((max, c) => Math.max(max, c.seq), since || 0);
-  localStorage.setItem("lastSeenSeq", String(Math.max(newest, state.lastEvent, lastSeen())));
+  localStorage.setItem(seenKey(), String(Math.max(newest, state.lastEvent, lastSeen())));
   setBadge("changes-badge", 0);
   state.unseen = 0;
   const author = h("input", { id: "filter-author", type: "text", value: params.get("author") || "" });
@@ -610,7 +633,7 @@ async function viewChanges(params) {
       h("td", { text: c.member ? (c.version.value ? "added" : "removed") : formatValue(c.version.value) }))));
     older.hidden = !page.more;
     note.textContent = page.truncated ? "Stopped looking after the most recent 50,000 transactions; narrow the filter to see older ones." : "";
-    const oldest = page.changes.length ? page.changes[page.changes.length - 1].seq : null;
+    const oldest = page.nextBefore ?? null;
     older.onclick = oldest === null ? null : async () => {
       query.set("before_seq", String(oldest));
       try { show(await api("GET", "/changes?" + query.toString())); } catch (error) { note.textContent = error.error; }
@@ -683,7 +706,13 @@ function connectEvents() {
   source.addEventListener("error", () => setConnection(false));
   source.addEventListener("hello", (event) => { const data = JSON.parse(event.data); state.lastEvent = Math.max(state.lastEvent, data.seq); });
   source.addEventListener("change", (event) => onChange(JSON.parse(event.data)));
-  source.addEventListener("reload", () => { toast("Many changes arrived"); route(); });
+  source.addEventListener("reload", () => {
+    const view = state.view || {};
+    const editing = (view.name === "r" && view.parts[3] === "edit") || view.name === "new" || document.activeElement.closest(".conflict");
+    if (editing) { toast("Many changes arrived; the page will show them when you leave this form."); return; }
+    toast("Many changes arrived");
+    route();
+  });
   source.addEventListener("conflicts", (event) => {
     const open = JSON.parse(event.data).open;
     setBadge("conflict-badge", open);
@@ -704,7 +733,8 @@ async function start() {
     unwrittenToken = session.unwrittenToken || "";
     deviceNames[session.deviceID] = session.device + " (this device)";
     state.collections = await api("GET", "/collections");
-    if (!localStorage.getItem("lastSeenSeq")) localStorage.setItem("lastSeenSeq", String(session.highestSeq));
+    state.replica = session.replica;
+    if (!localStorage.getItem(seenKey()) || lastSeen() > session.highestSeq) localStorage.setItem(seenKey(), String(session.highestSeq));
   } catch (error) {
     if (error.status !== 401) render(h("h1", { text: "Cannot reach the daemon" }), h("p", { class: "problem", text: error.error || String(error) }));
     setConnection(false, error.status === 401 ? "not logged in" : undefined);

@@ -36,6 +36,7 @@ public struct SessionBook: Sendable {
     /// key (logging every browser out) rather than forget a logout.
     public mutating func revoke(session id: String, expires: Date, now: Date) -> Bool {
         revoked.removeAll { $0.expires <= now }
+        if isRevoked(id) { return true }
         guard revoked.count < Self.maxRevoked else { return false }
         revoked.append((id, expires))
         return true
@@ -103,6 +104,8 @@ public final class LockedSessionBook: @unchecked Sendable {
     private var book = SessionBook()
     private var key: SymmetricKey
     private let credentials: UICredentials?
+    /// Serializes writes of `ui-revoked`, outside the lock every request takes.
+    private let fileLock = NSLock()
 
     /// A book whose key and logouts live in the data directory.
     public init(credentials: UICredentials) throws {
@@ -150,13 +153,18 @@ public final class LockedSessionBook: @unchecked Sendable {
     /// Logs one session out, on disk too. When too many logouts are
     /// remembered, the signing key changes instead: every browser is logged out.
     public func close(cookie value: String) throws {
-        try lock.withLock {
-            guard let session = SessionCookie.verify(value, key: key, now: Date()) else { return }
-            if !book.revoke(session: session.id, expires: session.expires, now: Date()) {
-                if let credentials { key = try credentials.rotateSessionKey() } else { key = SymmetricKey(size: .bits256) }
-                book.forgetRevocations()
+        // The file is written outside the lock (a slow disk must not stall
+        // every request), in order, by one writer at a time.
+        try fileLock.withLock {
+            let lines: String? = try lock.withLock {
+                guard let session = SessionCookie.verify(value, key: key, now: Date()) else { return nil }
+                if !book.revoke(session: session.id, expires: session.expires, now: Date()) {
+                    if let credentials { key = try credentials.rotateSessionKey() } else { key = SymmetricKey(size: .bits256) }
+                    book.forgetRevocations()
+                }
+                return book.revokedLines
             }
-            if let credentials { try UICredentials.writeSecret(book.revokedLines, to: credentials.revokedPath) }
+            if let lines, let credentials { try UICredentials.writeSecret(lines, to: credentials.revokedPath) }
         }
     }
 }

@@ -21,7 +21,7 @@ public enum UIAddressPolicy {
     /// Whether a host is a wildcard (every interface): the app answers only
     /// to the name it is given, so a wildcard would answer to nothing.
     public static func isWildcard(_ host: String) -> Bool {
-        ["0.0.0.0", "::", "0:0:0:0:0:0:0:0", "*"].contains(host)
+        ["0.0.0.0", "0", "::", "::0", "0:0:0:0:0:0:0:0", "*", ""].contains(host.lowercased())
     }
 
     public static func mode(for address: HostPort, hasPassword: Bool) -> Result<Mode, UIError> {

@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import SyncCore
 
 /// Answers one request: security checks, login, assets, the API. The event
@@ -121,13 +122,18 @@ public struct WebApp: Sendable {
             }
             guard request.body.count <= PasswordHash.maxLength * 3 + 64 else { return .error(413, "the form is too large") }
             let password = QueryString.parse(String(decoding: request.body, as: UTF8.self)).last { $0.name == "password" }?.value ?? ""
-            let client = request.remote ?? "?"
-            guard failedLogins.begin() else { return .error(429, "too many logins at once; try again in a moment") }
+            let client = FailedLogins.client(request.remote)
+            let wait = failedLogins.wait(for: client)
+            guard wait == 0 else {
+                var response = Assets.page(status: 429, title: "Log in", body: "Too many wrong passwords: wait \(wait) s, then try again.<br>" + Assets.passwordForm)
+                response.headers.append(("Retry-After", String(wait)))
+                return response
+            }
+            guard failedLogins.begin() else { return .error(429, "another login is being checked; try again in a moment") }
             defer { failedLogins.end() }
-            await failedLogins.delay(for: client)
             let credentials = context.credentials
-            // PBKDF2 takes a while: off the event loops and the cooperative pool.
-            let matches = (try? await Blocking.run { credentials.checkPassword(password) }) ?? false
+            // PBKDF2 takes a while: on its own thread, not the store's or the loops'.
+            let matches = (try? await FailedLogins.hashingPool.runIfActive { credentials.checkPassword(password) }) ?? false
             guard matches else {
                 failedLogins.record(client)
                 context.logger.notice("web app: refused a wrong password", metadata: ["client": "\(client)"])
@@ -141,35 +147,55 @@ public struct WebApp: Sendable {
     }
 }
 
-/// Slows password guessing per client address: each failure adds a second
-/// of delay for that address, up to 30 s; at most `maxConcurrent` checks run
-/// at once (more get 429), so parallel guesses cannot skip the delay and one
-/// client cannot keep another waiting.
+/// Slows password guessing per client (an IPv4 address, or an IPv6 /64):
+/// each failure makes that client wait a second longer before its next try
+/// (up to 30 s; a try too early is answered 429 at once, without hashing),
+/// failures are forgotten after an hour, and one password check runs at a
+/// time on a thread of its own, so guesses can neither skip the delay nor
+/// take the threads the store and the sync sessions use.
 final class FailedLogins: @unchecked Sendable {
-    static let maxConcurrent = 2
-    /// Addresses remembered at most (the one with the fewest failures goes first).
+    /// Clients remembered at most (the one that failed longest ago goes first).
     static let maxClients = 1_024
+    static let forgetAfter: TimeInterval = 3_600
+    /// PBKDF2 runs here, never on the store's or the event loops' threads.
+    static let hashingPool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        return pool
+    }()
 
     private let lock = NSLock()
-    private var failures: [String: Int] = [:]
-    private var running = 0
+    private var failures: [String: (count: Int, last: Date)] = [:]
+    private var checking = false
 
-    func begin() -> Bool { lock.withLock { running < Self.maxConcurrent ? { running += 1; return true }() : false } }
-    func end() { lock.withLock { running -= 1 } }
+    /// The key a client's failures are counted under.
+    static func client(_ address: String?) -> String {
+        guard let address else { return "?" }
+        guard address.contains(":") else { return address }
+        // IPv6: the /64 (an attacker may hold every address in it).
+        return address.split(separator: ":", omittingEmptySubsequences: false).prefix(4).joined(separator: ":") + "::/64"
+    }
 
-    func record(_ client: String) {
+    /// Seconds this client must still wait; 0 when it may try now.
+    func wait(for client: String, now: Date = Date()) -> Int {
         lock.withLock {
-            if failures[client] == nil, failures.count >= Self.maxClients, let least = failures.min(by: { $0.value < $1.value })?.key {
-                failures[least] = nil
+            guard let entry = failures[client] else { return 0 }
+            if now.timeIntervalSince(entry.last) > Self.forgetAfter { failures[client] = nil; return 0 }
+            return max(0, Int((Double(min(entry.count, 30)) - now.timeIntervalSince(entry.last)).rounded(.up)))
+        }
+    }
+
+    func begin() -> Bool { lock.withLock { checking ? false : { checking = true; return true }() } }
+    func end() { lock.withLock { checking = false } }
+
+    func record(_ client: String, now: Date = Date()) {
+        lock.withLock {
+            if failures[client] == nil, failures.count >= Self.maxClients, let oldest = failures.min(by: { $0.value.last < $1.value.last })?.key {
+                failures[oldest] = nil
             }
-            failures[client, default: 0] += 1
+            failures[client] = ((failures[client]?.count ?? 0) + 1, now)
         }
     }
 
     func reset(_ client: String) { lock.withLock { failures[client] = nil } }
-
-    func delay(for client: String) async {
-        let seconds = lock.withLock { min(failures[client] ?? 0, 30) }
-        if seconds > 0 { try? await Task.sleep(for: .seconds(seconds)) }
-    }
 }

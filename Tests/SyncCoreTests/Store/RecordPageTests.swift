@@ -70,6 +70,44 @@ import TestSupport
         }
     }
 
+    /// A record given more than 1,000 slots in one batch has its history
+    /// row hold a later seq than rows written after it; paging back with
+    /// `before_seq` must still give every change exactly once.
+    @Test func pagingBackGivesEveryChangeOnceEvenWhenHistoryRowsAreOutOfSeqOrder() throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store("stragglers.db")
+        let replica = ReplicaID(hex: "77777777777777777777777777777777")!
+        var counter: UInt64 = 0
+        func change(_ collection: String, _ id: String, _ field: String, _ element: String = "", _ value: Value) -> SlotChange {
+            counter += 1
+            let version = Version(dot: Dot(replica: replica, counter: counter), hlc: HLC(millis: 1_763_942_400_000 + counter, logical: 0), author: "peer", value: value)
+            return SlotChange(key: SlotKey(collection: collection, record: id, field: field, element: element), state: SlotMerge.write(version, over: .empty))
+        }
+        var batch = [change("minerals", "big", "_exists", "", .bool(true)), change("minerals", "big", "name", "", .text("Big"))]
+        batch += (0..<1_000).map { change("minerals", "big", "uses", "use \($0)", .bool(true)) }
+        for n in 0..<150 { batch += [change("countries", "c\(n)", "_exists", "", .bool(true)), change("countries", "c\(n)", "name", "", .text("C\(n)"))] }
+        batch.append(change("minerals", "big", "uses", "the last use", .bool(true)))
+        try store.apply(batch, from: replica)
+        let all = try store.recentChanges(ChangeFilter(limit: ChangeFilter.maxLimit)).changes
+        for limit in [7, 100, 333] {
+            var walked: [String] = []
+            var before: UInt64?
+            var pages = 0
+            while pages < 2_000 {
+                let page = try store.recentChanges(ChangeFilter(beforeSeq: before, limit: limit))
+                walked += page.changes.map { "\($0.ref) \($0.field) \($0.element)" }
+                pages += 1
+                guard page.more, let last = page.changes.last else { break }
+                before = last.seq
+            }
+            #expect(walked.count == batch.count, "limit \(limit): \(walked.count) of \(batch.count) changes")
+            #expect(Set(walked).count == walked.count, "limit \(limit): a change shown twice")
+            #expect(walked.contains("minerals/big uses the last use"))
+        }
+        // A page never splits a seq: the 1,002 changes sharing the first seq come whole.
+        #expect(all.count == batch.count)
+    }
+
     @Test func aMemberThatJSONEscapesIsFoundByTheFilter() throws {
         let dir = TemporaryDirectory()
         let store = try dir.store("escape.db")
