@@ -225,7 +225,7 @@ class WebAppTests(unittest.TestCase):
         actions(Keys.ENTER)
         browser.wait_text("h1", "Conflicts")
 
-    def test_7_recent_changes_and_narrow_window(self):
+    def test_7_recent_changes_and_narrow_and_wide_windows(self):
         self.bo.ctl("set", "minerals/lithium", "notes=Seen by the recent-changes test", "--author", "bo")
         browser = self.browser(self.ana)
         eventually(lambda: self.ana.get("minerals/lithium")["fields"]["notes"] == "Seen by the recent-changes test", message="bo's edit on ana")
@@ -240,6 +240,13 @@ class WebAppTests(unittest.TestCase):
         self.assertLessEqual(widths[0], widths[1])
         self.assertLess(widths[1], 600)
         narrow.screenshot("narrow")
+        wide = self.browser(self.ana, width=1920, height=1080)
+        wide.open(self.ana, "/c/agreements")
+        wide.wait_text("#records caption", "Records 1–")
+        widths = wide.driver.execute_script("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        self.assertLessEqual(widths[0], widths[1])
+        self.assertGreater(widths[1], 1800)
+        wide.screenshot("wide")
 
     def test_5b_an_edit_of_a_field_that_changed_meanwhile_is_refused(self):
         ref = "agreements/us-north-american-critical-minerals"
