@@ -48,6 +48,8 @@ for records in "${sizes[@]}"; do
     "$bench" sync --records "$records" --repetitions "$slow_repetitions"
     echo "-- 6. beside Loro and Yrs --"
     "$bench" libraries --records "$records" --repetitions "$repetitions"
+    echo "-- 8. the web API beside sqlite3 --"
+    "$bench" web --records "$records" --repetitions "$repetitions"
 done
 echo
 echo "-- 5. convergence of 10 daemons --"
