@@ -4,16 +4,22 @@ import SyncCore
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Report schema problems, dangling references, missing required fields, future-dated versions and dot collisions.",
+        abstract: "Report schema problems, dangling references, missing required fields, future-dated versions, dot collisions and table rows that disagree with the replicated state.",
         discussion: """
-            Exits 0 when nothing is found, 1 otherwise. Nothing is changed.
+            Exits 0 when nothing is found, 1 otherwise. Nothing is changed, except with
+            --repair, which rewrites the collection tables (agreements, countries, …)
+            from the replicated state. A row disagrees when someone wrote the table with
+            plain SQL: such a write is not a replicated edit, and no peer sees it.
 
             Examples:
               syncctl check
               syncctl check --json
+              syncctl check --repair
             """)
 
     @OptionGroup var global: GlobalOptions
+    @Flag(help: "Rewrite table rows that disagree with the replicated state (the replicated data itself is not changed).")
+    var repair = false
 
     struct Output: Encodable {
         let clean: Bool
@@ -24,6 +30,11 @@ struct Check: ParsableCommand {
         let clockSkewedPeers: [Item]
         let dotCollisions: [Item]
         let replicaIDs: [Item]
+        /// Table rows that disagree with the replicated state (at most 1,000 listed).
+        let tableRows: [Item]
+        let tableRowsCount: Int
+        /// Rows rewritten by --repair.
+        let repaired: Int?
 
         struct Item: Encodable {
             let slot: String
@@ -33,9 +44,14 @@ struct Check: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let report = try global.openStore(readOnly: true).integrityReport()
+            let store = try global.openStore(readOnly: !repair)
+            // Repaired first: the other checks read the tables too (a
+            // deleted row makes references to it look dangling).
+            let repaired = repair ? try store.repairViews() : nil
+            let report = try store.integrityReport()
+            let drift = try store.viewDrift()
             let output = Output(
-                clean: report.isClean,
+                clean: report.isClean && drift.count == 0,
                 schemaProblems: report.schemaProblems.map { .init(slot: $0.key.description, detail: $0.problem + ($0.peer.map { " (from replica \($0.short))" } ?? "")) },
                 danglingReferences: report.danglingReferences.map { .init(slot: "\($0.record).\($0.field)", detail: "refers to \($0.target), which does not exist") },
                 missingRequired: report.missingRequired.map { .init(slot: "\($0.record).\($0.field)", detail: "required field is empty") },
@@ -46,7 +62,15 @@ struct Check: ParsableCommand {
                 dotCollisions: report.dotCollisions.map {
                     .init(slot: $0.key.description, detail: "dot \($0.dot) held with two contents (two databases shared replica \($0.dot.replica.short): a copied database?); every replica keeps the same one\($0.peer.map { ", seen from replica \($0.short)" } ?? "")")
                 },
-                replicaIDs: report.replicaLog.map { .init(slot: "replica \($0.replica.short)", detail: "since \(Display.time($0.startedAt)): \($0.reason)") })
+                replicaIDs: report.replicaLog.map { .init(slot: "replica \($0.replica.short)", detail: "since \(Display.time($0.startedAt)): \($0.reason)") },
+                tableRows: drift.drift.map { item in
+                    switch item.kind {
+                    case .missingRow: .init(slot: item.ref.description, detail: "the record exists but its table row is missing")
+                    case .extraRow: .init(slot: item.ref.description, detail: "a table row for a record that does not exist")
+                    case .differs(let columns): .init(slot: item.ref.description, detail: "the table row differs in \(columns.joined(separator: ", ")) from the replicated state")
+                    }
+                },
+                tableRowsCount: drift.count, repaired: repaired)
             try global.emit(output) {
                 let sections: [(String, [Output.Item])] = [
                     ("changes stored but failing the local schema", output.schemaProblems),
@@ -55,16 +79,19 @@ struct Check: ParsableCommand {
                     ("future-dated versions", output.futureVersions),
                     ("peers with clocks ahead", output.clockSkewedPeers),
                     ("dots held with two contents", output.dotCollisions),
+                    ("table rows that disagree with the replicated state", output.tableRows),
                 ]
                 for (title, items) in sections {
                     print("\(title): \(items.isEmpty ? "none" : String(items.count))")
                     for item in items.prefix(50) { print("  \(item.slot): \(item.detail)") }
                     if items.count > 50 { print("  … and \(items.count - 50) more (see --json)") }
                 }
+                if let repaired, repaired > 0 { print("repaired: rewrote the tables from the replicated state (\(repaired) row(s) had drifted)") }
+                else if drift.count > 0 { print("table rows drifted: \(drift.count); `syncctl check --repair` rewrites them from the replicated state (a plain-SQL edit is not replicated: make it with `syncctl set`)") }
                 print("replica ids of this database: \(output.replicaIDs.count)")
                 for item in output.replicaIDs.prefix(5) { print("  \(item.slot): \(item.detail)") }
             }
-            if !report.isClean { throw ExitCode(1) }
+            if !report.isClean || drift.count > 0 { throw ExitCode(1) }
         }
     }
 }

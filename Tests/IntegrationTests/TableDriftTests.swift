@@ -1,0 +1,70 @@
+import Foundation
+import SyncCore
+import Testing
+import TestSupport
+
+extension Integration {
+    /// A plain-SQL edit of a collection table is not a replicated edit: the
+    /// table disagrees with the replicated state. `syncctl check` says so,
+    /// naming the row, and `--repair` rewrites the table from the slots.
+    @Suite struct TableDrift {
+        let root = TemporaryDirectory("syncd-table-drift")
+
+        func sqlite(_ database: String, _ sql: String) throws -> String {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["sqlite3", database, sql]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "sqlite3 \(sql)")
+            return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        @Test func checkNamesADriftedRowAndRepairRewritesIt() throws {
+            let cli = try Syncctl(in: root)
+            let database = cli.directory.appendingPathComponent("data.db").path
+            #expect(try cli.run(["check"]).status == 0)
+            let digest = try cli.digest()
+            let before = try sqlite(database, "select status from agreements where id = 'green-minerals-initiative'")
+            // What a new user tries: three kinds of plain-SQL edit.
+            _ = try sqlite(database, "update agreements set status = 'expired' where id = 'green-minerals-initiative'")
+            _ = try sqlite(database, "delete from countries where id = 'cn'")
+            _ = try sqlite(database, "insert into minerals(id, name) values ('unobtainium', 'Unobtainium')")
+            let check = try cli.run(["check", "--json"])
+            #expect(check.status == 1, "\(check)")
+            let output = try #require(try check.json() as? [String: Any])
+            let rows = try #require(output["tableRows"] as? [[String: String]])
+            #expect(output["tableRowsCount"] as? Int == 3)
+            #expect(rows.contains { $0["slot"] == "agreements/green-minerals-initiative" && $0["detail"]?.contains("status") == true }, "\(rows)")
+            #expect(rows.contains { $0["slot"] == "countries/cn" && $0["detail"]?.contains("missing") == true })
+            #expect(rows.contains { $0["slot"] == "minerals/unobtainium" && $0["detail"]?.contains("does not exist") == true })
+            let human = try cli.run(["check"])
+            #expect(human.stdout.contains("agreements/green-minerals-initiative") && human.stdout.contains("--repair"), "\(human)")
+
+            let repair = try cli.run(["check", "--repair"])
+            #expect(repair.status == 0, "\(repair)")
+            #expect(repair.stdout.contains("repaired"))
+            #expect(try sqlite(database, "select status from agreements where id = 'green-minerals-initiative'") == before)
+            #expect(try sqlite(database, "select name from countries where id = 'cn'") == "China")
+            #expect(try sqlite(database, "select count(*) from minerals where id = 'unobtainium'") == "0")
+            #expect(try cli.run(["check"]).status == 0)
+            // The replicated state was never touched.
+            #expect(try cli.digest() == digest)
+        }
+
+        @Test func textThatLooksEqualButIsNotIsADifference() throws {
+            let cli = try Syncctl(in: root, name: "nfc")
+            let database = cli.directory.appendingPathComponent("data.db").path
+            try cli.run(["set", "countries/de", "name=Café"])
+            // The same word with a combining accent (NFD): equal as Swift strings, not as bytes.
+            _ = try sqlite(database, "update countries set name = 'Cafe' || char(769) where id = 'de'")
+            let check = try cli.run(["check", "--json"])
+            #expect(check.status == 1, "\(check)")
+            #expect(check.stdout.contains("countries/de"))
+            #expect(try cli.run(["check", "--repair"]).status == 0)
+            #expect(try sqlite(database, "select hex(name) from countries where id = 'de'") == "436166C3A9")
+        }
+    }
+}
