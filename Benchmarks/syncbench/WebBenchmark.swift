@@ -88,37 +88,15 @@ struct WebBenchmark: AsyncParsableCommand {
     }
 }
 
-/// A one-request-per-connection HTTP client, as a browser's first request pays.
+/// Timed requests through `RawHTTP`: a new connection per request.
 struct BenchHTTP {
     let port: Int
     let apiKey: String
 
     /// Seconds from connect to the last byte of the response; fails on non-200.
     func time(_ path: String, authorized: Bool = true) throws -> Double {
-        let started = ContinuousClock.now
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw HarnessError("cannot connect to the web app on \(port)") }
-        let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n" + (authorized ? "Authorization: Bearer \(apiKey)\r\n" : "") + "\r\n"
-        _ = Array(request.utf8).withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = read(descriptor, &buffer, buffer.count)
-            if count <= 0 { break }
-            received += buffer[0..<count]
-        }
-        let elapsed = (ContinuousClock.now - started).seconds
-        guard String(decoding: received.prefix(12), as: UTF8.self).hasSuffix("200") else {
-            throw HarnessError("GET \(path): \(String(decoding: received.prefix(300), as: UTF8.self))")
-        }
-        return elapsed
+        let response = try RawHTTP(port: port).send("GET", path, headers: authorized ? [("Authorization", "Bearer \(apiKey)")] : [])
+        guard response.status == 200 else { throw HarnessError("GET \(path): \(response.description.prefix(300))") }
+        return response.elapsed.seconds
     }
 }

@@ -219,15 +219,7 @@ extension Integration {
         @Test func idleConnectionsAreClosedSoTheyCannotHoldEverySlot() async throws {
             let (daemon, http, _) = try await started()
             var idle: [Int32] = []
-            for _ in 0..<140 {
-                let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                var address = sockaddr_in()
-                address.sin_family = sa_family_t(AF_INET)
-                address.sin_port = in_port_t(UInt16(daemon.uiPort).bigEndian)
-                address.sin_addr.s_addr = inet_addr("127.0.0.1")
-                _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-                idle.append(descriptor)
-            }
+            for _ in 0..<140 { idle.append(try RawHTTP.connectSocket(port: daemon.uiPort)) }
             defer { for descriptor in idle { close(descriptor) } }
             // The sockets sent nothing: after the 10 s head deadline they are closed and the app answers again.
             let served = try await eventually(timeout: .seconds(25), every: .milliseconds(500)) { (try? http.send("GET", "/app.css").status) == 200 }
