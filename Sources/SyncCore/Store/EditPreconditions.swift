@@ -8,7 +8,7 @@ extension Store {
     /// these; an edit that carries them is refused if a version arrived or
     /// was superseded since (the web app's PATCH, docs/api.md).
     public func versionTokens(_ ref: RecordRef) throws -> [String: String] {
-        try pool.read { try Self.versionTokens(ref, in: $0) }
+        try pool.read { try Self.versionTokens(ref, schema: schema, in: $0) }
     }
 
     /// A record's view and its version tokens from one read transaction:
@@ -16,24 +16,28 @@ extension Store {
     public func recordForEditing(_ ref: RecordRef) throws -> (view: RecordView, tokens: [String: String])? {
         try pool.read { db in
             guard let view = try RecordView.load(ref, from: db) else { return nil }
-            return (view, try Self.versionTokens(ref, in: db))
+            return (view, try Self.versionTokens(ref, schema: schema, in: db))
         }
     }
 
-    static func versionTokens(_ ref: RecordRef, in db: Database) throws -> [String: String] {
+    /// Only `_exists` and the schema's fields, matched by their UTF-8 bytes:
+    /// a peer's slot whose name differs from a field only in Unicode
+    /// normalization is another slot, and must not stand in for the field
+    /// (Swift's `String` keys would treat the two names as one).
+    static func versionTokens(_ ref: RecordRef, schema: Schema, in db: Database) throws -> [String: String] {
+        let names = [SlotKey.existsField] + (schema.collection(ref.collection)?.fields.map(\.name) ?? [])
         var tokens: [String: String] = [:]
         for (name, slot) in try db.storedSlots(ref) where name.element.isEmpty {
-            // Field names that differ only in Unicode normalization (a
-            // peer's non-schema slots) keep the first; never trap.
-            if tokens[name.field] == nil { tokens[name.field] = SlotConflict.token(for: slot.state.versions) }
+            guard let field = names.first(where: { Array($0.utf8) == Array(name.field.utf8) }) else { continue }
+            tokens[field] = SlotConflict.token(for: slot.state.versions)
         }
         return tokens
     }
 
     /// Throws `fieldsChanged` naming each field whose live versions are no
     /// longer the ones its token names (inside the caller's transaction).
-    static func checkTokens(_ expected: [String: String], of ref: RecordRef, in db: Database) throws {
-        let current = try versionTokens(ref, in: db)
+    static func checkTokens(_ expected: [String: String], of ref: RecordRef, schema: Schema, in db: Database) throws {
+        let current = try versionTokens(ref, schema: schema, in: db)
         var changed: [String] = []
         for (field, token) in expected where Array((current[field] ?? unwrittenToken).utf8) != Array(token.utf8) {
             changed.append(field)

@@ -61,7 +61,7 @@ extension Store {
         guard !planned.isEmpty else { throw StoreError.invalidEdit("nothing to change in \(ref): give FIELD=VALUE, SET+=MEMBER or SET-=MEMBER.") }
         return try localTransaction(author: author) { tx in
             try Self.requireExisting(ref, in: tx.db)
-            if !expecting.isEmpty { try Self.checkTokens(expecting, of: ref, in: tx.db) }
+            if !expecting.isEmpty { try Self.checkTokens(expecting, of: ref, schema: schema, in: tx.db) }
             try tx.write(SlotKey(collection: ref.collection, record: ref.id, field: SlotKey.existsField), .bool(true))
             for (key, value) in planned { try tx.write(key, value) }
         }
