@@ -26,9 +26,12 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
+        // One C wrapper: SQLite's per-connection switches are variadic C.
+        .target(name: "CSQLiteSwitches", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(
             name: "SyncCore",
             dependencies: [
+                "CSQLiteSwitches",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -164,3 +164,60 @@ public struct HistoryJSON: Encodable, Sendable {
         public let current: Bool
     }
 }
+
+extension SQLCell: Encodable {
+    /// null, a number, a string (text that is not valid UTF-8 with U+FFFD in
+    /// place of the bad bytes), or `{"base64": …}` for a BLOB.
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .integer(let number): try container.encode(number)
+        case .real(let number): try container.encode(number)
+        case .text(let bytes): try container.encode(String(decoding: bytes, as: UTF8.self))
+        case .blob(let bytes): try container.encode(["base64": Data(bytes).base64EncodedString()])
+        }
+    }
+}
+
+/// A SQL edit of a collection table waiting to be taken up, or refused (docs/sql.md).
+public struct SQLEditJSON: Encodable, Sendable {
+    public let edit: Int64
+    public let collection: String
+    public let id: SQLCell
+    /// insert, update or delete.
+    public let operation: String
+    public let at: Date
+    /// Why it was refused; null while pending.
+    public let reason: String?
+    public let refusedAt: Date?
+    /// The columns the statement wrote: before (null for an insert) and after (null for a delete).
+    public let changes: [Change]
+
+    public struct Change: Encodable, Sendable {
+        public let column: String
+        public let before: SQLCell?
+        public let after: SQLCell?
+    }
+
+    public init(_ edit: QueuedSQLEdit, schema: Schema) {
+        self.edit = edit.edit
+        collection = edit.collection
+        id = edit.idCell
+        operation = edit.operation.rawValue
+        at = Date(timeIntervalSince1970: Double(edit.at) / 1_000)
+        reason = edit.reason
+        refusedAt = edit.refusedAt.map { Date(timeIntervalSince1970: Double($0) / 1_000) }
+        let columns = ["id"] + (schema.collection(edit.collection)?.fields.map(\.name) ?? [])
+        changes = columns.indices.compactMap { index in
+            let before = edit.old.indices.contains(index) ? edit.old[index] : nil
+            let after = edit.new.indices.contains(index) ? edit.new[index] : nil
+            switch edit.operation {
+            case .update: guard before != after else { return nil }
+            case .insert: guard after != .null, index > 0 else { return nil }
+            case .delete: return nil
+            }
+            return Change(column: columns[index], before: before, after: after)
+        }
+    }
+}

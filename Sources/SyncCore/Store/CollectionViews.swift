@@ -11,7 +11,8 @@ struct CollectionViews {
     let schema: Schema
 
     /// Bumped when the shape of view tables changes (columns, indexes).
-    static let layoutVersion = 2
+    /// 3: triggers and queue tables for SQL writes (`SQLEditQueue`).
+    static let layoutVersion = 3
 
     /// What `prepare` records in `sync_meta` once the views match this schema.
     private var layoutToken: String { "\(Self.layoutVersion):\(schema.hash)" }
@@ -46,6 +47,7 @@ struct CollectionViews {
             let existing = try existingColumns(collection, in: db)
             if existing == expected {
                 for field in indexedFields(collection) { try createIndex(collection, field, in: db) }
+                try SQLEditQueue(collection: collection).prepare(in: db)
                 continue
             }
             if !existing.isEmpty { try db.execute(sql: "DROP TABLE \(collection.name.quotedDatabaseIdentifier)") }
@@ -61,6 +63,7 @@ struct CollectionViews {
             for field in indexedFields(collection) { try createIndex(collection, field, in: db) }
             let records = try String.fetchAll(db, sql: "SELECT record FROM sync_records WHERE collection = ?", arguments: [collection.name])
             for record in records { try refresh(RecordRef(collection: collection.name, id: record), in: db) }
+            try SQLEditQueue(collection: collection).prepare(in: db)
         }
         try db.setMeta(MetaKey.viewsLayout, layoutToken)
     }

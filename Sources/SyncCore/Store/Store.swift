@@ -1,3 +1,4 @@
+import CSQLiteSwitches
 import Foundation
 import GRDB
 import Logging
@@ -158,17 +159,29 @@ public final class Store: Sendable {
         configuration.busyMode = .timeout(30)
         configuration.readonly = readOnly
         let synchronous = options.synchronousFull ? "FULL" : "NORMAL"
-        if !readOnly {
-            configuration.prepareDatabase { db in
-                try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
-                try db.execute(sql: "PRAGMA journal_size_limit = \(options.walSizeLimit)")
-            }
+        configuration.prepareDatabase { db in
+            // The store writes the collection tables itself; the triggers
+            // that turn other clients' writes into queued edits must not
+            // see those rewrites (docs/sql.md).
+            try Self.disableTriggers(db)
+            guard !readOnly else { return }
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            try db.execute(sql: "PRAGMA journal_size_limit = \(options.walSizeLimit)")
         }
         do {
             return readOnly ? try DatabaseQueue(path: path, configuration: configuration)
                             : try DatabasePool(path: path, configuration: configuration)
         } catch {
             throw StoreError.cannotOpen(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Turns off the triggers of one of the store's connections, and checks that they are off.
+    static func disableTriggers(_ db: Database) throws {
+        var enabled: Int32 = 1
+        let code = syncd_sqlite_enable_triggers(UnsafeMutableRawPointer(db.sqliteConnection), 0, &enabled)
+        guard code == 0, enabled == 0 else {
+            throw StoreError.cannotOpen(path: db.description, reason: "SQLite would not turn triggers off on the store's connection (code \(code))")
         }
     }
 

@@ -6,14 +6,20 @@ import Logging
 /// Merges from peers report their new seq directly; writes by other processes
 /// (`syncctl`) are announced by a `changed` nudge on the control socket, and
 /// found by polling `max(seq)` every `local_poll_ms` when nobody nudges
-/// (`sqlite3` edits of the views do not exist; other writers may forget).
+/// (SQL clients writing the collection tables never do; other writers may forget).
 public final class ChangeNotifier: @unchecked Sendable {
     private let lock = NSLock()
     private var highest: UInt64
     private let store: Store
+    /// Takes up edits made to the collection tables with SQL before each
+    /// check, so they ship like any local write (docs/sql.md).
+    private let sqlEdits: SQLEditTakeUp?
 
-    public init(store: Store) throws {
+    private var logger: Logger? { sqlEdits?.logger }
+
+    public init(store: Store, sqlEdits: SQLEditTakeUp? = nil) throws {
         self.store = store
+        self.sqlEdits = sqlEdits
         highest = try store.highestSeq()
     }
 
@@ -73,6 +79,12 @@ public final class ChangeNotifier: @unchecked Sendable {
     @discardableResult
     public func checkForeignWrites() async throws -> UInt64? {
         let store = self.store
+        if let sqlEdits {
+            do { _ = try await Blocking.run { try sqlEdits.run() } } catch is CancellationError { throw CancellationError() } catch {
+                // Kept in the queue; the next poll tries again.
+                logger?.warning("cannot take up SQL edits of the collection tables now; they stay queued", metadata: ["error": "\(error)"])
+            }
+        }
         let seq = try await Blocking.run { try store.highestSeq() }
         guard seq > highestSeq else { return nil }
         advance(to: seq)

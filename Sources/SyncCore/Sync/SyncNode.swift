@@ -33,7 +33,7 @@ public final class SyncNode: Sendable {
         self.identity = identity
         configBox = config
         registry = PeerRegistry()
-        notifier = try ChangeNotifier(store: store)
+        notifier = try ChangeNotifier(store: store, sqlEdits: SQLEditTakeUp(store: store, author: { config.config.author }, logger: logger))
         metrics = SyncMetrics()
         tls = try TLSSetup(identity: identity)
         self.logger = logger

@@ -1,0 +1,121 @@
+import GRDB
+
+/// How a write to a collection's table from another SQLite client becomes a
+/// replicated edit (docs/sql.md, replication-model §8.1).
+///
+/// Triggers on each collection table copy every inserted, updated or deleted
+/// row — before and after, byte for byte — into a queue table in the same
+/// transaction as the user's statement, so a statement or transaction that
+/// rolls back leaves no queued edit. The store takes the queue up later
+/// (`Store.takeUpSQLEdits`) as ordinary local writes. What cannot be an edit
+/// at all (changing an `id`, inserting an id that exists, writing
+/// `conflicted`) is refused by the trigger, and the statement fails with the
+/// reason. The store's own connections run with triggers off, so its
+/// rewrites of the tables queue nothing.
+struct SQLEditQueue {
+    let collection: CollectionSchema
+
+    /// The queue table of `collection`.
+    static func tableName(_ collection: String) -> String { "sync_sql_edits_\(collection)" }
+    /// One counter shared by every queue table: edits are numbered in the
+    /// order their statements ran, across collections.
+    static let counterTable = "sync_sql_counter"
+
+    var table: String { Self.tableName(collection.name) }
+
+    /// The table's columns in order: `id`, the fields, `conflicted`.
+    var rowColumns: [String] { ["id"] + collection.fields.map(\.name) }
+
+    static let fixedColumns = ["edit", "op", "at", "reason", "refused_at", "forced"]
+
+    var expectedColumns: [String] {
+        Self.fixedColumns + rowColumns.map { "old \($0)" } + rowColumns.map { "new \($0)" }
+    }
+
+    /// Creates (or brings up to date) the queue table and the triggers.
+    /// Pending and refused edits survive a change of the table's columns:
+    /// the columns both layouts have are copied over.
+    func prepare(in db: Database) throws {
+        try db.execute(sql: "CREATE TABLE IF NOT EXISTS \(Self.counterTable)(n INTEGER NOT NULL)")
+        if try Int.fetchOne(db, sql: "SELECT count(*) FROM \(Self.counterTable)") == 0 {
+            try db.execute(sql: "INSERT INTO \(Self.counterTable)(n) VALUES (0)")
+        }
+        let quoted = table.quotedDatabaseIdentifier
+        let existing = try db.tableExists(table) ? try db.columns(in: table).map(\.name) : []
+        if existing != expectedColumns {
+            let scratch = (table + "_new").quotedDatabaseIdentifier
+            try db.execute(sql: "DROP TABLE IF EXISTS \(scratch)")
+            // No declared type on the row columns: values keep the class
+            // and bytes they had in the collection table.
+            try db.execute(sql: """
+                CREATE TABLE \(scratch)(
+                    edit INTEGER PRIMARY KEY,
+                    op TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    reason TEXT,
+                    refused_at INTEGER,
+                    forced INTEGER NOT NULL DEFAULT 0,
+                    \(expectedColumns.dropFirst(Self.fixedColumns.count).map(\.quotedDatabaseIdentifier).joined(separator: ", ")))
+                """)
+            if !existing.isEmpty {
+                let common = expectedColumns.filter(existing.contains).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+                try db.execute(sql: "INSERT INTO \(scratch)(\(common)) SELECT \(common) FROM \(quoted)")
+                try db.execute(sql: "DROP TABLE \(quoted)")
+            }
+            try db.execute(sql: "ALTER TABLE \(scratch) RENAME TO \(quoted)")
+        }
+        try db.execute(sql: "CREATE INDEX IF NOT EXISTS \((table + "_pending").quotedDatabaseIdentifier) ON \(quoted)(edit) WHERE reason IS NULL")
+        try createTriggers(in: db)
+    }
+
+    private func triggerName(_ suffix: String) -> String { "sync_sql_\(collection.name)_\(suffix)".quotedDatabaseIdentifier }
+
+    private static let triggerSuffixes = ["refuse_insert", "refuse_id", "refuse_conflicted", "insert", "update", "delete"]
+
+    /// Drops the triggers (before the collection table is rebuilt).
+    func dropTriggers(in db: Database) throws {
+        for suffix in Self.triggerSuffixes { try db.execute(sql: "DROP TRIGGER IF EXISTS \(triggerName(suffix))") }
+    }
+
+    /// SQL text of a literal: single quotes doubled.
+    private static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+
+    private func createTriggers(in db: Database) throws {
+        try dropTriggers(in: db)
+        let name = collection.name.quotedDatabaseIdentifier
+        let now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+        let columns = expectedColumns.dropFirst(Self.fixedColumns.count).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+        let oldValues = rowColumns.map { "OLD.\($0.quotedDatabaseIdentifier)" }
+        let newValues = rowColumns.map { "NEW.\($0.quotedDatabaseIdentifier)" }
+        let nulls = rowColumns.map { _ in "NULL" }
+        func queue(_ op: String, _ old: [String], _ new: [String]) -> String {
+            """
+            UPDATE \(Self.counterTable) SET n = n + 1;
+            INSERT INTO \(table.quotedDatabaseIdentifier)(edit, op, at, \(columns))
+            VALUES ((SELECT n FROM \(Self.counterTable)), '\(op)', \(now), \((old + new).joined(separator: ", ")));
+            """
+        }
+        let refuseInsert = Self.literal("syncd: \(collection.name) already has a record with this id: change it with UPDATE, or DELETE it first (docs/sql.md)")
+        let refuseID = Self.literal("syncd: the id of a record cannot change: INSERT a record with the new id and DELETE the old one (docs/sql.md)")
+        let refuseConflicted = Self.literal("syncd: conflicted is computed from the replicated state and cannot be written: settle conflicts with `syncctl resolve` (docs/sql.md)")
+        try db.execute(sql: """
+            CREATE TRIGGER \(triggerName("refuse_insert")) BEFORE INSERT ON \(name)
+            WHEN EXISTS (SELECT 1 FROM \(name) WHERE id = NEW.id) OR NEW.conflicted IS NOT 0
+            BEGIN
+                SELECT CASE WHEN NEW.conflicted IS NOT 0 THEN RAISE(ABORT, \(refuseConflicted)) ELSE RAISE(ABORT, \(refuseInsert)) END;
+            END;
+            CREATE TRIGGER \(triggerName("refuse_id")) BEFORE UPDATE OF id ON \(name)
+            WHEN NEW.id IS NOT OLD.id
+            BEGIN SELECT RAISE(ABORT, \(refuseID)); END;
+            CREATE TRIGGER \(triggerName("refuse_conflicted")) BEFORE UPDATE OF conflicted ON \(name)
+            WHEN NEW.conflicted IS NOT OLD.conflicted
+            BEGIN SELECT RAISE(ABORT, \(refuseConflicted)); END;
+            CREATE TRIGGER \(triggerName("insert")) AFTER INSERT ON \(name)
+            BEGIN \(queue("insert", nulls, newValues)) END;
+            CREATE TRIGGER \(triggerName("update")) AFTER UPDATE ON \(name)
+            BEGIN \(queue("update", oldValues, newValues)) END;
+            CREATE TRIGGER \(triggerName("delete")) AFTER DELETE ON \(name)
+            BEGIN \(queue("delete", oldValues, nulls)) END;
+            """)
+    }
+}

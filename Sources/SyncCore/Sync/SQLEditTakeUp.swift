@@ -1,0 +1,41 @@
+import Logging
+
+/// The daemon's side of SQL writes (docs/sql.md): when the collection tables
+/// hold queued edits, takes them up as local writes by the configured author
+/// and logs what it did, refusals with their reason and the command that
+/// settles them.
+public struct SQLEditTakeUp: Sendable {
+    let store: Store
+    let author: @Sendable () -> String
+    let logger: Logger
+
+    public init(store: Store, author: @escaping @Sendable () -> String, logger: Logger) {
+        self.store = store
+        self.author = author
+        self.logger = logger
+    }
+
+    /// Refusals logged one by one per take-up; the rest are counted.
+    static let refusalsLogged = 20
+
+    /// Takes up what waits; nil when nothing did (one indexed probe per collection).
+    @discardableResult
+    public func run() throws -> SQLEditReport? {
+        guard try store.hasPendingSQLEdits() else { return nil }
+        let report = try store.takeUpSQLEdits(author: author())
+        if report.applied > 0 || report.unchanged > 0 {
+            logger.info("took up SQL edits of the collection tables as local writes", metadata: [
+                "applied": "\(report.applied)", "unchanged": "\(report.unchanged)", "refused": "\(report.refused.count)",
+                "dots": "\(report.dots.map(\.description).joined(separator: " "))"])
+        }
+        for edit in report.refused.prefix(Self.refusalsLogged) {
+            logger.warning("refused a SQL edit; it is kept: `syncctl sql list` shows it, `syncctl sql retry \(edit.edit)` or `syncctl sql discard \(edit.edit)` settles it", metadata: [
+                "edit": "\(edit.edit)", "collection": "\(edit.collection)", "id": "\(edit.idCell.display)",
+                "operation": "\(edit.operation.rawValue)", "reason": "\(edit.reason ?? "")"])
+        }
+        if report.refused.count > Self.refusalsLogged {
+            logger.warning("refused more SQL edits than are logged one by one", metadata: ["not_logged": "\(report.refused.count - Self.refusalsLogged)"])
+        }
+        return report
+    }
+}
