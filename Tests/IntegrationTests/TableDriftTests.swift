@@ -4,22 +4,18 @@ import Testing
 import TestSupport
 
 extension Integration {
-    /// A plain-SQL edit of a collection table is not a replicated edit: the
-    /// table disagrees with the replicated state. `syncctl check` says so,
-    /// naming the row, and `--repair` rewrites the table from the slots.
+    /// A write to a collection table that bypasses the triggers (a client
+    /// with triggers off) is not a replicated edit: the table disagrees with
+    /// the replicated state. `syncctl check` says so, naming the row, and
+    /// `--repair` rewrites the table from the slots.
     @Suite struct TableDrift {
         let root = TemporaryDirectory("syncd-table-drift")
 
+        /// Writes the table the way no replicated edit can: with triggers off.
         func sqlite(_ database: String, _ sql: String) throws -> String {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["sqlite3", database, sql]
-            let output = Pipe()
-            process.standardOutput = output
-            try process.run()
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "sqlite3 \(sql)")
-            return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let result = try SQLiteShell.run(database, sql, triggersOff: true)
+            #expect(result.status == 0, "sqlite3 \(sql): \(result)")
+            return result.stdout
         }
 
         @Test func checkNamesADriftedRowAndRepairRewritesIt() throws {
@@ -28,7 +24,7 @@ extension Integration {
             #expect(try cli.run(["check"]).status == 0)
             let digest = try cli.digest()
             let before = try sqlite(database, "select status from agreements where id = 'green-minerals-initiative'")
-            // What a new user tries: three kinds of plain-SQL edit.
+            // Three kinds of write behind the store's back.
             _ = try sqlite(database, "update agreements set status = 'expired' where id = 'green-minerals-initiative'")
             _ = try sqlite(database, "delete from countries where id = 'cn'")
             _ = try sqlite(database, "insert into minerals(id, name) values ('unobtainium', 'Unobtainium')")

@@ -53,6 +53,8 @@ public struct DaemonStatus: Codable, Sendable {
     public var schemaProblems: Int
     /// Dots held with two contents (replication-model §2.3); absent from older daemons.
     public var dotCollisions: Int?
+    /// SQL edits of the collection tables waiting and refused (docs/sql.md); absent from older daemons.
+    public var sqlEdits: SQLEditCounts?
     public var clockSkewedPeers: [ClockSkew]
     public var peers: [PeerRegistry.PeerStatus]
 

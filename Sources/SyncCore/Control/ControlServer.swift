@@ -97,8 +97,9 @@ public struct ControlServer: Sendable {
 
     public func status() async throws -> DaemonStatus {
         let store = node.store
-        let (replica, conflicts, problems, clocks, collisions) = try await Blocking.run {
-            (try store.replicaID, try store.conflictCount(), try store.schemaProblems().count, try store.clockReports(), try store.dotCollisions().count)
+        let (replica, conflicts, problems, clocks, collisions, sqlEdits) = try await Blocking.run {
+            (try store.replicaID, try store.conflictCount(), try store.schemaProblems().count, try store.clockReports(), try store.dotCollisions().count,
+             try store.sqlEditCounts())
         }
         let peers = await node.registry.status()
         let config = node.configBox.config
@@ -112,7 +113,7 @@ public struct ControlServer: Sendable {
                             highestSeq: node.notifier.highestSeq, conflicts: conflicts,
                             refusedHandshakes: await node.registry.refusedHandshakes, refusedReplicas: await node.registry.refusedReplicas,
                             refusedBatches: await node.registry.refusedBatches, protocolViolations: await node.registry.protocolViolations,
-                            schemaProblems: problems, dotCollisions: collisions, clockSkewedPeers: skews, peers: peers)
+                            schemaProblems: problems, dotCollisions: collisions, sqlEdits: sqlEdits, clockSkewedPeers: skews, peers: peers)
     }
 }
 

@@ -8,8 +8,10 @@ struct Check: ParsableCommand {
         discussion: """
             Exits 0 when nothing is found, 1 otherwise. Nothing is changed, except with
             --repair, which rewrites the collection tables (agreements, countries, …)
-            from the replicated state. A row disagrees when someone wrote the table with
-            plain SQL: such a write is not a replicated edit, and no peer sees it.
+            from the replicated state. SQL writes to the tables are replicated edits
+            (docs/sql.md); a row still disagrees when a client wrote it with triggers
+            turned off, or the file was edited outside SQLite. Refused SQL edits are
+            listed too (`syncctl sql`).
 
             Examples:
               syncctl check
@@ -33,6 +35,8 @@ struct Check: ParsableCommand {
         /// Table rows that disagree with the replicated state (at most 1,000 listed).
         let tableRows: [Item]
         let tableRowsCount: Int
+        /// SQL edits of the tables refused and kept (docs/sql.md).
+        let refusedSQLEdits: [Item]
         /// Rows rewritten by --repair.
         let repaired: Int?
 
@@ -50,8 +54,9 @@ struct Check: ParsableCommand {
             let repaired = repair ? try store.repairViews() : nil
             let report = try store.integrityReport()
             let drift = try store.viewDrift()
+            let refusedSQL = try store.sqlEdits(refusedOnly: true, limit: 1_000)
             let output = Output(
-                clean: report.isClean && drift.count == 0,
+                clean: report.isClean && drift.count == 0 && refusedSQL.isEmpty,
                 schemaProblems: report.schemaProblems.map { .init(slot: $0.key.description, detail: $0.problem + ($0.peer.map { " (from replica \($0.short))" } ?? "")) },
                 danglingReferences: report.danglingReferences.map { .init(slot: "\($0.record).\($0.field)", detail: "refers to \($0.target), which does not exist") },
                 missingRequired: report.missingRequired.map { .init(slot: "\($0.record).\($0.field)", detail: "required field is empty") },
@@ -70,7 +75,9 @@ struct Check: ParsableCommand {
                     case .differs(let columns): .init(slot: item.ref.description, detail: "the table row differs in \(columns.joined(separator: ", ")) from the replicated state")
                     }
                 },
-                tableRowsCount: drift.count, repaired: repaired)
+                tableRowsCount: drift.count,
+                refusedSQLEdits: refusedSQL.map { .init(slot: "SQL edit #\($0.edit) (\($0.operation.rawValue) \($0.collection) \($0.idCell.display))", detail: $0.reason ?? "") },
+                repaired: repaired)
             try global.emit(output) {
                 let sections: [(String, [Output.Item])] = [
                     ("changes stored but failing the local schema", output.schemaProblems),
@@ -80,6 +87,7 @@ struct Check: ParsableCommand {
                     ("peers with clocks ahead", output.clockSkewedPeers),
                     ("dots held with two contents", output.dotCollisions),
                     ("table rows that disagree with the replicated state", output.tableRows),
+                    ("SQL edits refused and kept (settle with `syncctl sql retry` or `discard`)", output.refusedSQLEdits),
                 ]
                 for (title, items) in sections {
                     print("\(title): \(items.isEmpty ? "none" : String(items.count))")
@@ -87,11 +95,11 @@ struct Check: ParsableCommand {
                     if items.count > 50 { print("  … and \(items.count - 50) more (see --json)") }
                 }
                 if let repaired, repaired > 0 { print("repaired: rewrote the tables from the replicated state (\(repaired) row(s) had drifted)") }
-                else if drift.count > 0 { print("table rows drifted: \(drift.count); `syncctl check --repair` rewrites them from the replicated state (a plain-SQL edit is not replicated: make it with `syncctl set`)") }
+                else if drift.count > 0 { print("table rows drifted: \(drift.count); `syncctl check --repair` rewrites them from the replicated state (written with triggers off: such a write is not replicated)") }
                 print("replica ids of this database: \(output.replicaIDs.count)")
                 for item in output.replicaIDs.prefix(5) { print("  \(item.slot): \(item.detail)") }
             }
-            if !report.isClean || drift.count > 0 { throw ExitCode(1) }
+            if !report.isClean || drift.count > 0 || !refusedSQL.isEmpty { throw ExitCode(1) }
         }
     }
 }

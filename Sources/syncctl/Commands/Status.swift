@@ -29,6 +29,10 @@ enum StatusDisplay {
         if let collisions = status.dotCollisions, collisions > 0 {
             problems.append("\(collisions) dots held with two contents: a copied database (`syncctl check`)")
         }
+        if let sql = status.sqlEdits, sql.refused > 0 {
+            problems.append("\(sql.refused) SQL edits of the tables refused and kept (`syncctl sql list`)")
+        }
+        if let sql = status.sqlEdits, sql.pending > 0 { problems.append("\(sql.pending) SQL edits waiting to be taken up") }
         if status.refusedHandshakes > 0 { problems.append("\(status.refusedHandshakes) refused handshakes") }
         if let refused = status.refusedBatches, refused > 0 { problems.append("\(refused) received batches refused for breaking a limit (see the log)") }
         if let violations = status.protocolViolations, violations > 0 { problems.append("\(violations) connections closed for a protocol violation or not reading") }

@@ -1,0 +1,241 @@
+import Foundation
+import GRDB
+import PropertyBased
+import Testing
+@testable import SyncCore
+import TestSupport
+
+/// Writes to the collection tables from another SQLite connection (triggers
+/// on, as in any client) become local writes when the store takes them up
+/// (docs/sql.md).
+@Suite("SQL writes to the collection tables", .serialized, .timeLimit(.minutes(3)))
+struct SQLEditTests {
+    /// Another client's connection: plain GRDB, triggers on.
+    static func client(_ store: Store) throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        return try DatabaseQueue(path: store.path, configuration: configuration)
+    }
+
+    static func seeded(_ dir: TemporaryDirectory, _ name: String = "data.db") throws -> Store {
+        let store = try dir.store(name)
+        try store.seed(SeedData.criticalMinerals())
+        return store
+    }
+
+    @Test func anUpdateBecomesALocalWriteWithAuthorAndHistory() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        let digest = try store.digest()
+        try Self.client(store).write { db in
+            try db.execute(sql: "UPDATE agreements SET status = 'active' WHERE id = 'green-minerals-initiative'")
+        }
+        #expect(try store.hasPendingSQLEdits())
+        let report = try store.takeUpSQLEdits(author: "ana")
+        #expect(report.applied == 1 && report.refused.isEmpty && report.dots.count == 1)
+        #expect(try store.record(ref("agreements/green-minerals-initiative"))?.value("status") == .text("active"))
+        let history = try store.history(ref("agreements/green-minerals-initiative"), field: "status")
+        #expect(history.contains { $0.version.author == "ana" && $0.version.value == .text("active") && $0.isCurrent })
+        #expect(try store.digest() != digest)
+        #expect(try !store.hasPendingSQLEdits())
+        #expect(try store.viewDrift().count == 0)
+        // Only the field the statement changed was written (and `_exists`).
+        #expect(try store.history(ref("agreements/green-minerals-initiative"), field: "title").allSatisfy { $0.version.author == "seed" })
+    }
+
+    @Test func aRolledBackTransactionLeavesNothing() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        let client = try Self.client(store)
+        try client.inDatabase { db in
+            try db.execute(sql: "BEGIN")
+            try db.execute(sql: "UPDATE agreements SET status = 'expired'")
+            try db.execute(sql: "DELETE FROM countries")
+            try db.execute(sql: "ROLLBACK")
+        }
+        #expect(try !store.hasPendingSQLEdits())
+        #expect(try store.takeUpSQLEdits(author: "ana").isEmpty)
+        #expect(try store.sqlEditCounts() == SQLEditCounts())
+    }
+
+    @Test func aMultiRowUpdateIsTakenUpInOneTransaction() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        let count = try store.list("agreements").count
+        try Self.client(store).write { db in try db.execute(sql: "UPDATE agreements SET summary = 'checked ' || id") }
+        let report = try store.takeUpSQLEdits(author: "ana")
+        #expect(report.applied == count && report.dots.count == 1)
+        for record in try store.list("agreements") {
+            #expect(try store.record(record.ref)?.value("summary") == .text("checked \(record.ref.id)"))
+        }
+    }
+
+    @Test func insertAndDeleteAndSetColumns() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        try Self.client(store).write { db in
+            try db.execute(sql: """
+                INSERT INTO agreements(id, title, kind, status, minerals, parties)
+                VALUES ('new-deal', 'A new deal', 'supply', 'proposed', '["minerals/lithium","minerals/cobalt"]', NULL);
+                DELETE FROM countries WHERE id = 'zw';
+                """)
+        }
+        #expect(try store.takeUpSQLEdits(author: "ana").applied == 2)
+        let deal = try #require(try store.record(ref("agreements/new-deal")))
+        #expect(deal.exists && deal.presentMembers("minerals") == ["minerals/cobalt", "minerals/lithium"])
+        #expect(try store.record(ref("countries/zw"))?.exists == false)
+        // A peer adds a member meanwhile; the SQL edit removes one and adds one: the peer's stays.
+        try Self.client(store).write { db in
+            try db.execute(sql: #"UPDATE agreements SET minerals = '["minerals/cobalt","minerals/nickel"]' WHERE id = 'new-deal'"#)
+        }
+        try store.update(ref("agreements/new-deal"), [.add("minerals", "minerals/copper")], author: "peer")
+        #expect(try store.takeUpSQLEdits(author: "ana").applied == 1)
+        #expect(try store.record(ref("agreements/new-deal"))?.presentMembers("minerals") == ["minerals/cobalt", "minerals/copper", "minerals/nickel"])
+        #expect(try store.viewDrift().count == 0)
+    }
+
+    @Test func triggersRefuseWhatCannotBeAnEdit() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        let client = try Self.client(store)
+        for (sql, words) in [
+            ("INSERT INTO countries(id, name) VALUES ('cn', 'Again')", "already has a record"),
+            ("INSERT OR REPLACE INTO countries(id, name) VALUES ('cn', 'Again')", "already has a record"),
+            ("UPDATE countries SET id = 'xx' WHERE id = 'cn'", "id of a record cannot change"),
+            ("UPDATE countries SET conflicted = 1 WHERE id = 'cn'", "conflicted is computed"),
+            ("INSERT INTO countries(id, name, conflicted) VALUES ('qq', 'Q', 1)", "conflicted is computed"),
+        ] {
+            #expect(throws: DatabaseError.self, "\(sql)") { try client.write { db in try db.execute(sql: sql) } }
+            do { try client.write { db in try db.execute(sql: sql) } } catch let error as DatabaseError {
+                #expect(error.message?.contains(words) == true, "\(sql): \(error)")
+            }
+        }
+        #expect(try !store.hasPendingSQLEdits())
+    }
+
+    @Test func anInvalidValueIsRefusedAndKeptAndALaterValidEditStillGoesThrough() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        let client = try Self.client(store)
+        try client.write { db in try db.execute(sql: "UPDATE agreements SET status = 'bogus' WHERE id = 'green-minerals-initiative'") }
+        let first = try store.takeUpSQLEdits(author: "ana")
+        #expect(first.applied == 0 && first.refused.count == 1)
+        #expect(first.refused[0].reason?.contains("not an allowed value") == true)
+        // The table shows the replicated state again; the edit is kept.
+        #expect(try client.read { db in try String.fetchOne(db, sql: "SELECT status FROM agreements WHERE id = 'green-minerals-initiative'") } == "proposed")
+        #expect(try store.sqlEditCounts() == SQLEditCounts(pending: 0, refused: 1))
+        #expect(try store.sqlEdits().first?.reason?.contains("bogus") == true)
+        try client.write { db in try db.execute(sql: "UPDATE agreements SET status = 'active' WHERE id = 'green-minerals-initiative'") }
+        #expect(try store.takeUpSQLEdits(author: "ana").applied == 1)
+        #expect(try store.record(ref("agreements/green-minerals-initiative"))?.value("status") == .text("active"))
+        // Discarded on request.
+        #expect(try store.discardSQLEdits(nil) == 1)
+        #expect(try store.sqlEditCounts() == SQLEditCounts())
+    }
+
+    @Test func anEditOnTopOfAPendingRefusedOneReadsItsOwnRow() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        try Self.client(store).write { db in
+            try db.execute(sql: "UPDATE agreements SET status = 'bogus' WHERE id = 'green-minerals-initiative'")
+            try db.execute(sql: "UPDATE agreements SET status = 'active' WHERE id = 'green-minerals-initiative'")
+        }
+        let report = try store.takeUpSQLEdits(author: "ana")
+        #expect(report.applied == 1 && report.refused.count == 1)
+        #expect(try store.record(ref("agreements/green-minerals-initiative"))?.value("status") == .text("active"))
+    }
+
+    @Test func aFieldChangedBeforeTheTakeUpRefusesTheEditUntilRetried() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        try Self.client(store).write { db in try db.execute(sql: "UPDATE countries SET notes = 'from SQL' WHERE id = 'cn'") }
+        // A peer's edit lands before the daemon takes the SQL edit up.
+        try store.update(ref("countries/cn"), [.set("notes", .text("from a peer"))], author: "peer")
+        let report = try store.takeUpSQLEdits(author: "ana")
+        #expect(report.refused.count == 1 && report.refused[0].reason?.contains("changed after this edit was made") == true)
+        #expect(try store.record(ref("countries/cn"))?.value("notes") == .text("from a peer"))
+        let edit = try #require(try store.sqlEdits().first)
+        let (retried, again) = try store.retrySQLEdits([edit.edit], author: "ana")
+        #expect(retried == 1 && again.applied == 1)
+        #expect(try store.record(ref("countries/cn"))?.value("notes") == .text("from SQL"))
+        #expect(throws: StoreError.self) { try store.retrySQLEdits([9_999], author: "ana") }
+    }
+
+    @Test func textKeepsItsBytes() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        // NFD "Café": equal to the NFC spelling as a Swift String, not as bytes.
+        try Self.client(store).write { db in try db.execute(sql: "UPDATE countries SET notes = 'Cafe' || char(769) WHERE id = 'cn'") }
+        try store.takeUpSQLEdits(author: "ana")
+        guard case .text(let text) = try store.record(ref("countries/cn"))?.value("notes") else { Issue.record("no text"); return }
+        #expect(Array(text.utf8) == Array("Cafe\u{301}".utf8))
+        // Then NFC over NFD: a change, though Swift calls the two equal.
+        try Self.client(store).write { db in try db.execute(sql: "UPDATE countries SET notes = 'Caf' || char(233) WHERE id = 'cn'") }
+        #expect(try store.takeUpSQLEdits(author: "ana").applied == 1)
+        guard case .text(let after) = try store.record(ref("countries/cn"))?.value("notes") else { Issue.record("no text"); return }
+        #expect(Array(after.utf8) == Array("Caf\u{E9}".utf8))
+        #expect(try store.viewDrift().count == 0)
+    }
+
+    // MARK: - Search
+
+    static let statusValues = ["'active'", "'proposed'", "'bogus'", "NULL"]
+    static let titleValues = ["'T1'", "'Caf' || char(233)", "'Cafe' || char(769)", "NULL", "x'00ff'", "2.5"]
+    static let mineralValues = [#"'["minerals/cobalt"]'"#, #"'["minerals/lithium","minerals/cobalt"]'"#, "'[]'", "'not json'", "NULL"]
+    static let ids = ["green-minerals-initiative", "cn-rare-earth-export-licensing", "fresh-1", "fresh-2"]
+
+    /// One step of the workload: a SQL statement, a peer's write, or a take-up.
+    static func statement(_ op: Int) -> String? {
+        let id = "'\(ids[op / 7 % ids.count])'"
+        switch op % 7 {
+        case 0: return "UPDATE agreements SET status = \(statusValues[op / 31 % statusValues.count]) WHERE id = \(id)"
+        case 1: return "UPDATE agreements SET title = \(titleValues[op / 31 % titleValues.count]) WHERE id = \(id)"
+        case 2: return "UPDATE agreements SET minerals = \(mineralValues[op / 31 % mineralValues.count]) WHERE id = \(id)"
+        case 3: return "INSERT OR IGNORE INTO agreements(id, title, status, minerals) VALUES (\(id), \(titleValues[op / 31 % 4]), \(statusValues[op / 13 % 4]), \(mineralValues[op / 17 % 5]))"
+        case 4: return "DELETE FROM agreements WHERE id = \(id)"
+        default: return nil
+        }
+    }
+
+    /// Random statements (valid and not), peers' writes between a statement
+    /// and its take-up, and take-ups at random points: after the last
+    /// take-up nothing waits, every edit was written or kept with a reason,
+    /// the tables equal the replicated state byte for byte, and a second
+    /// replica that pulls ends with the same digest.
+    @Test func randomStatementsNeverLeaveTablesAndStateApart() async throws {
+        await propertyCheck(count: 40, input: Gen.int(in: 0...1_000_000).array(of: 1...30)) { ops in
+            let dir = TemporaryDirectory()
+            let store = try! Self.seeded(dir)
+            let client = try! Self.client(store)
+            var queued = 0, written = 0, refused = 0
+            func takeUp() {
+                let report = try! store.takeUpSQLEdits(author: "ana", batch: 3)
+                written += report.applied + report.unchanged
+                refused += report.refused.count
+                #expect(report.refused.allSatisfy { !($0.reason ?? "").isEmpty })
+            }
+            for op in ops {
+                if let sql = Self.statement(op) {
+                    // Some statements fail in the trigger or on a constraint: nothing is queued then.
+                    let before = try! client.read { db in try Int.fetchOne(db, sql: "SELECT n FROM sync_sql_counter") ?? 0 }
+                    try? client.write { db in try db.execute(sql: sql) }
+                    let after = try! client.read { db in try Int.fetchOne(db, sql: "SELECT n FROM sync_sql_counter") ?? 0 }
+                    queued += after - before
+                } else if op % 7 == 5 {
+                    let target = ref("agreements/\(Self.ids[op / 7 % Self.ids.count])")
+                    try? store.update(target, [.set(op % 2 == 0 ? "status" : "summary", .text(op % 2 == 0 ? "expired" : "peer \(op)"))], author: "peer")
+                } else {
+                    takeUp()
+                }
+            }
+            takeUp()
+            #expect(try! !store.hasPendingSQLEdits())
+            #expect(written + refused == queued, "every queued edit was written or kept")
+            #expect(try! store.sqlEditCounts().refused == refused)
+            #expect(try! store.viewDrift().count == 0, "tables equal the replicated state")
+            let other = try! dir.store("other.db")
+            try! pull(into: other, from: store)
+            #expect(try! other.digest() == store.digest())
+        }
+    }
+}

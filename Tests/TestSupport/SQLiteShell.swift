@@ -1,0 +1,37 @@
+import Foundation
+
+/// The real `sqlite3` shell (Debian's `sqlite3` package), as an analyst runs it.
+public enum SQLiteShell {
+    public struct Result: CustomStringConvertible, Sendable {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
+        public var description: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
+    }
+
+    /// Runs `sql` on `database`. `triggersOff` runs it the way a client that
+    /// bypasses syncd's triggers would (`.dbconfig enable_trigger off`).
+    @discardableResult
+    public static func run(_ database: String, _ sql: String, triggersOff: Bool = false) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        var arguments = ["sqlite3", "-bail"]
+        if triggersOff { arguments += ["-cmd", ".output /dev/null", "-cmd", ".dbconfig enable_trigger off", "-cmd", ".output stdout"] }
+        process.arguments = arguments + [database, sql]
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus,
+                      stdout: String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
+                      stderr: String(decoding: err, as: UTF8.self))
+    }
+
+    /// Whether the shell is installed.
+    public static var isAvailable: Bool {
+        (try? run(":memory:", "select 1").stdout) == "1"
+    }
+}
