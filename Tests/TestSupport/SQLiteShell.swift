@@ -13,11 +13,16 @@ public enum SQLiteShell {
     /// bypasses syncd's triggers would (`.dbconfig enable_trigger off`).
     @discardableResult
     public static func run(_ database: String, _ sql: String, triggersOff: Bool = false) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         var arguments = ["sqlite3", "-bail"]
         if triggersOff { arguments += ["-cmd", ".output /dev/null", "-cmd", ".dbconfig enable_trigger off", "-cmd", ".output stdout"] }
-        process.arguments = arguments + [database, sql]
+        return try command(arguments + [database, sql])
+    }
+
+    /// Runs a command found on PATH (`sqlite3`, `python3`), capturing its output.
+    public static func command(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
         process.standardError = errors

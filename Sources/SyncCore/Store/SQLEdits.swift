@@ -19,6 +19,11 @@ public struct SQLEditReport: Sendable, Equatable {
 public struct SQLEditCounts: Sendable, Equatable, Codable {
     public var pending = 0
     public var refused = 0
+
+    public init(pending: Int = 0, refused: Int = 0) {
+        self.pending = pending
+        self.refused = refused
+    }
 }
 
 extension Store {
