@@ -20,6 +20,7 @@ public enum Route: Equatable, Sendable {
     case peers
     case snapshots
     case events
+    case watch
     case notFound
 
     /// Path segments read at most, and the longest segment: paths come from clients.
@@ -51,6 +52,7 @@ public enum Route: Equatable, Sendable {
             case "peers": return .peers
             case "snapshots": return .snapshots
             case "events": return .events
+            case "watch": return .watch
             default: return .notFound
             }
         case 3 where rest[0] == "collections" && rest[2] == "records": return .records(collection: rest[1])

@@ -9,6 +9,8 @@ public struct WebApp: Sendable {
         case response(WebResponse)
         /// The stream, and how to tell that its credential still holds.
         case eventStream(resumeAfter: UInt64?, stillAuthorized: @Sendable () -> Bool)
+        /// A watched SQL query (`GET /api/v1/watch`), checked and ready to run.
+        case watchStream(QueryWatch, stillAuthorized: @Sendable () -> Bool)
     }
 
     public let context: WebContext
@@ -68,6 +70,17 @@ public struct WebApp: Sendable {
             let app = self
             return .eventStream(resumeAfter: request.header("last-event-id").flatMap(UInt64.init),
                                 stillAuthorized: { app.credential(for: request) == credential })
+        case .watch:
+            guard request.method == "GET" else { return .response(.error(405, "use GET")) }
+            guard let sql = request.parameter("sql"), !sql.isEmpty else {
+                return .response(.error(400, "give the query as ?sql=SELECT… (URL-encoded); see docs/api.md"))
+            }
+            let watch: QueryWatch
+            do { watch = try QueryWatch(path: context.store.path, sql: sql) } catch {
+                return .response(.error(400, "\(error)"))
+            }
+            let app = self
+            return .watchStream(watch, stillAuthorized: { app.credential(for: request) == credential })
         case .logout:
             guard request.method == "POST" else { return .response(.error(405, "use POST")) }
             if let value = request.cookie(cookieName) {

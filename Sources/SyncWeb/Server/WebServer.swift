@@ -118,13 +118,14 @@ public struct WebServer: Sendable {
                         try await write(response, head: requestHead, to: outbound, keepAlive: requestHead.isKeepAlive)
                         if !requestHead.isKeepAlive { return }
                     case .eventStream(let resumeAfter, let stillAuthorized):
-                        guard streams.enterStream(limit: Self.maxEventStreams) else {
-                            try await write(.error(503, "too many live pages open (\(Self.maxEventStreams)); close some tabs"), head: requestHead, to: outbound, keepAlive: false)
-                            return
+                        try await stream(head: requestHead, to: outbound, streams: streams, streaming: streaming) { send in
+                            try await EventStream(context: app.context).run(resumeAfter: resumeAfter, stillAuthorized: stillAuthorized, send: send)
                         }
-                        defer { streams.leaveStream() }
-                        streaming.set()
-                        try await stream(app, resumeAfter: resumeAfter, stillAuthorized: stillAuthorized, head: requestHead, to: outbound)
+                        return
+                    case .watchStream(let watch, let stillAuthorized):
+                        try await stream(head: requestHead, to: outbound, streams: streams, streaming: streaming) { send in
+                            try await WatchStream(watch: watch).run(stillAuthorized: stillAuthorized, send: send)
+                        }
                         return
                     }
                 }
@@ -143,13 +144,22 @@ public struct WebServer: Sendable {
         try await outbound.write(.end(nil))
     }
 
-    private func stream(_ app: WebApp, resumeAfter: UInt64?, stillAuthorized: @escaping @Sendable () -> Bool, head: HTTPRequestHead,
-                        to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws {
+    /// Runs one live stream (events or a watched query) on this connection,
+    /// within the limit of streams open at once.
+    private func stream(head: HTTPRequestHead, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
+                        streams: ConnectionCounter, streaming: StreamingFlag,
+                        _ body: (@Sendable (String) async throws -> Void) async throws -> Void) async throws {
+        guard streams.enterStream(limit: Self.maxEventStreams) else {
+            try await write(.error(503, "too many live pages open (\(Self.maxEventStreams)); close some tabs"), head: head, to: outbound, keepAlive: false)
+            return
+        }
+        defer { streams.leaveStream() }
+        streaming.set()
         var headers = HTTPHeaders(Self.securityHeaders)
         headers.add(name: "Content-Type", value: "text/event-stream; charset=utf-8")
         headers.add(name: "Cache-Control", value: "no-store")
         try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers)))
-        try await EventStream(context: app.context).run(resumeAfter: resumeAfter, stillAuthorized: stillAuthorized) { text in
+        try await body { text in
             try await outbound.write(.body(.byteBuffer(ByteBuffer(string: text))))
         }
     }
