@@ -190,6 +190,22 @@ class WebAppTests(unittest.TestCase):
         browser.screenshot("edit-invalid")
         self.assertNotEqual(self.ana.get("events/g20-johannesburg-2025")["fields"]["country"], "minerals/lithium")
 
+    def test_5c_a_refused_sql_edit_is_shown_on_the_overview(self):
+        import sqlite3
+        database = sqlite3.connect(os.path.join(self.bo.dir, "data.db"))
+        with database:
+            database.execute("update agreements set status = 'bogus' where id = 'us-cn-trade-truce-2025'")
+        database.close()
+        eventually(lambda: "refused" in self.bo.ctl("sql", "list", check=False), message="bo refused the SQL edit")
+        browser = self.browser(self.bo)
+        browser.open(self.bo, "/")
+        def refused_problem():
+            return [e.text for e in browser.driver.find_elements(By.CSS_SELECTOR, "li.problem") if "bogus" in e.text]
+        eventually(refused_problem, message="the refused SQL edit on the overview")
+        self.assertIn("syncctl sql retry", refused_problem()[0])
+        browser.screenshot("overview-refused-sql-edit")
+        self.bo.ctl("sql", "discard", "--all")
+
     def test_6_keyboard_only(self):
         browser = self.browser(self.ana)
         driver = browser.driver

@@ -59,6 +59,7 @@ struct API: Sendable {
         case (.conflicts, "GET"): return try await conflicts(collection: request.parameter("collection"), record: request.parameter("record"))
         case (.changes, "GET"): return try await changes(request)
         case (.status, "GET"): return .json(try await context.status())
+        case (.sqlEdits, "GET"): return try await sqlEdits()
         case (.peers, "GET"): return .json(await context.registry.status())
         case (.snapshots, "GET"): return .json(Snapshots.list(in: context.snapshotsDirectory).compactMap(\.manifest))
         case (.snapshots, "POST"): return try await createSnapshot()
@@ -227,6 +228,22 @@ struct API: Sendable {
             if entries.isEmpty, try store.record(ref) == nil { throw StoreError.recordNotFound(ref) }
             return .json(HistoryJSON(record: ref, entries: entries, devices: try store.knownDevices()))
         }
+    }
+
+    /// SQL edits of the tables: counts, and the refused ones with their reasons (docs/sql.md).
+    private func sqlEdits() async throws -> WebResponse {
+        let store = self.store
+        return try await blocking {
+            let counts = try store.sqlEditCounts()
+            return .json(SQLEditsJSON(pending: counts.pending, refused: counts.refused,
+                                      edits: try store.sqlEdits(refusedOnly: true, limit: 200).map { SQLEditJSON($0, schema: store.schema) }))
+        }
+    }
+
+    struct SQLEditsJSON: Encodable {
+        let pending: Int
+        let refused: Int
+        let edits: [SQLEditJSON]
     }
 
     private func conflicts(collection: String?, record: String?) async throws -> WebResponse {

@@ -21,6 +21,7 @@ public enum Route: Equatable, Sendable {
     case snapshots
     case events
     case watch
+    case sqlEdits
     case notFound
 
     /// Path segments read at most, and the longest segment: paths come from clients.
@@ -53,6 +54,7 @@ public enum Route: Equatable, Sendable {
             case "snapshots": return .snapshots
             case "events": return .events
             case "watch": return .watch
+            case "sql-edits": return .sqlEdits
             default: return .notFound
             }
         case 3 where rest[0] == "collections" && rest[2] == "records": return .records(collection: rest[1])

@@ -178,6 +178,14 @@ async function viewOverview() {
   for (const skew of status.clockSkewedPeers || []) problems.push((skew.peer || skew.replica.slice(0, 8)) + " sent " + skew.versions + " version(s) dated up to " + Math.round(skew.maxAheadSeconds) + " s ahead: check its clock.");
   for (const peer of peers) if (peer.lastError) problems.push(peer.name + ": " + peer.lastError);
   if (status.refusedHandshakes) problems.push(status.refusedHandshakes + " connection(s) from unknown devices refused.");
+  if (status.sqlEdits && status.sqlEdits.refused) {
+    const refused = await api("GET", "/sql-edits");
+    for (const edit of refused.edits) {
+      problems.push("SQL edit #" + edit.edit + " (" + edit.operation + " " + edit.collection + "/" + edit.id + ") was refused and is kept: " + edit.reason +
+        " Settle it with `syncctl sql retry " + edit.edit + "` or `syncctl sql discard " + edit.edit + "`.");
+    }
+  }
+  if (status.sqlEdits && status.sqlEdits.pending) problems.push(status.sqlEdits.pending + " SQL edit(s) of the tables waiting to be taken up.");
   const last = snapshots[0];
   render(
     h("h1", { text: "Overview" }),
@@ -194,7 +202,7 @@ async function viewOverview() {
         h("thead", {}, h("tr", {}, ["Peer", "State", "Lag (changes)", "Last sync", "Mode", "Problem"].map((t) => h("th", { scope: "col", text: t })))),
         h("tbody", {}, peers.map((p) => h("tr", {},
           h("td", { text: p.name }), h("td", { text: p.state === "connected" ? "online" : "offline (" + p.state + ")" }),
-          h("td", { text: String(p.lag) }), h("td", { text: ago(p.lastSync) }), h("td", { text: p.mode }), h("td", { text: p.lastError || "" })))))),
+          h("td", { text: String(p.lag ?? Math.max(0, (p.remoteHighestSeq || 0) - (p.cursor || 0))) }), h("td", { text: ago(p.lastSync) }), h("td", { text: p.mode }), h("td", { text: p.lastError || "" })))))),
     h("h2", { text: "Problems" }),
     problems.length ? h("ul", {}, problems.map((p) => h("li", { class: "problem", text: p }))) : h("p", { class: "ok", text: "None." }),
     h("h2", { text: "Snapshots" }),
