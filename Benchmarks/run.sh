@@ -52,5 +52,8 @@ for records in "${sizes[@]}"; do
     "$bench" web --records "$records" --repetitions "$repetitions"
 done
 echo
+echo "-- 9. a 10,000-row SQL UPDATE beside syncctl import --"
+"$bench" sql --records 10000 --repetitions "$slow_repetitions"
+echo
 echo "-- 5. convergence of 10 daemons --"
 "$bench" converge --repetitions "$slow_repetitions"
