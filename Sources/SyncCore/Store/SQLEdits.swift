@@ -46,52 +46,107 @@ extension Store {
         var bases: [RecordRef: [SQLCell]] = [:]
         let maxTextBytes = options.receiveLimits.maxTextBytes
         let wall = Int64(options.wallClock())
+        var limit = batch
         while true {
             var more = false
-            let receipt = try localTransaction(author: author) { tx in
-                let pending = try Self.queuedSQLEdits(schema: schema, pendingOnly: true, limit: batch, in: tx.db)
-                more = pending.count == batch
-                var touched = Set<RecordRef>()
-                let views = CollectionViews(schema: schema)
-                for edit in pending {
-                    guard let collection = schema.collection(edit.collection) else { continue }
-                    let ref = edit.idCell.utf8Text.map { RecordRef(collection: collection.name, id: $0) }
-                    if let ref, touched.contains(ref) {
-                        // One version per slot per dot: the next edit of this record goes in the next transaction.
-                        more = true
-                        break
+            // Counted into the report only once the transaction commits.
+            var chunk = SQLEditReport()
+            let receipt: WriteReceipt
+            do {
+                receipt = try localTransaction(author: author) { tx in
+                    let pending = try Self.queuedSQLEdits(schema: schema, pendingOnly: true, limit: limit, in: tx.db)
+                    more = pending.count == limit
+                    var touched = Set<RecordRef>()
+                    var processed: Int64?
+                    let views = CollectionViews(schema: schema)
+                    for edit in pending {
+                        guard let collection = schema.collection(edit.collection) else { continue }
+                        let ref = edit.idCell.utf8Text.map { RecordRef(collection: collection.name, id: $0) }
+                        if let ref, touched.contains(ref) {
+                            // One version per slot per dot: the next edit of this record goes in the next transaction.
+                            more = true
+                            break
+                        }
+                        let current = try ref.flatMap { try tx.writer.view(of: $0) }
+                        let plan = SQLEditPlanner.plan(edit, collection: collection, current: current, base: ref.flatMap { bases[$0] }, maxTextBytes: maxTextBytes)
+                        switch plan {
+                        case .write(let ref, let writes):
+                            for write in writes { try tx.write(write.key, write.value) }
+                            chunk.applied += 1
+                        case .nothing(let ref):
+                            if let ref { try views.refresh(ref, in: tx.db) }
+                            chunk.unchanged += 1
+                        case .refused(let ref, let reason):
+                            try tx.db.execute(sql: "UPDATE \(SQLEditQueue.tableName(edit.collection).quotedDatabaseIdentifier) SET reason = ?, refused_at = ?, forced = 0 WHERE edit = ?",
+                                              arguments: [reason, wall, edit.edit])
+                            if let ref { try views.refresh(ref, in: tx.db) }
+                            chunk.refused.append(QueuedSQLEdit(edit: edit.edit, collection: edit.collection, operation: edit.operation, at: edit.at,
+                                                                old: edit.old, new: edit.new, reason: reason, refusedAt: wall))
+                        }
+                        if let ref {
+                            touched.insert(ref)
+                            bases[ref] = edit.new.isEmpty ? nil : edit.new
+                        }
+                        processed = edit.edit
                     }
-                    let current = try ref.flatMap { try tx.writer.view(of: $0) }
-                    let plan = SQLEditPlanner.plan(edit, collection: collection, current: current, base: ref.flatMap { bases[$0] }, maxTextBytes: maxTextBytes)
-                    switch plan {
-                    case .write(let ref, let writes):
-                        for write in writes { try tx.write(write.key, write.value) }
-                        try Self.removeQueuedSQLEdit(edit, in: tx.db)
-                        report.applied += 1
-                    case .nothing(let ref):
-                        try Self.removeQueuedSQLEdit(edit, in: tx.db)
-                        if let ref { try views.refresh(ref, in: tx.db) }
-                        report.unchanged += 1
-                    case .refused(let ref, let reason):
-                        try tx.db.execute(sql: "UPDATE \(SQLEditQueue.tableName(edit.collection).quotedDatabaseIdentifier) SET reason = ?, refused_at = ?, forced = 0 WHERE edit = ?",
-                                          arguments: [reason, wall, edit.edit])
-                        if let ref { try views.refresh(ref, in: tx.db) }
-                        report.refused.append(QueuedSQLEdit(edit: edit.edit, collection: edit.collection, operation: edit.operation, at: edit.at,
-                                                            old: edit.old, new: edit.new, reason: reason, refusedAt: wall))
-                    }
-                    if let ref {
-                        touched.insert(ref)
-                        bases[ref] = edit.new.isEmpty ? nil : edit.new
-                    }
+                    // Every pending edit up to the last one handled was written
+                    // (refused ones now carry a reason): removed in one statement
+                    // per collection, in the transaction that wrote them.
+                    if let processed { try Self.removeTakenUpSQLEdits(upTo: processed, schema: schema, in: tx.db) }
                 }
+            } catch where !Self.isTransient(error) {
+                // An edit the planner passed but the write refused (nothing
+                // was written: the transaction rolled back). So that one edit
+                // never holds up the queue: the batch again one edit at a
+                // time, and the edit that fails alone is kept with the error.
+                if limit > 1 {
+                    limit = 1
+                    continue
+                }
+                guard let edit = try refuseFirstPendingSQLEdit(reason: "could not be written: \(error)", at: wall) else { return report }
+                report.refused.append(edit)
+                limit = batch
+                continue
             }
+            report.applied += chunk.applied
+            report.unchanged += chunk.unchanged
+            report.refused += chunk.refused
             if let dot = receipt.dot { report.dots.append(dot) }
             if !more { return report }
         }
     }
 
-    private static func removeQueuedSQLEdit(_ edit: QueuedSQLEdit, in db: Database) throws {
-        try db.execute(sql: "DELETE FROM \(SQLEditQueue.tableName(edit.collection).quotedDatabaseIdentifier) WHERE edit = ?", arguments: [edit.edit])
+    /// Failures that say nothing about the edit (a busy or full disk, a
+    /// clock behind): the queue stays as it is and the next poll tries again.
+    static func isTransient(_ error: Error) -> Bool {
+        if let error = error as? DatabaseError {
+            return [.SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_READONLY, .SQLITE_INTERRUPT, .SQLITE_NOMEM, .SQLITE_CANTOPEN]
+                .contains(error.resultCode)
+        }
+        if case StoreError.clockBehind = error { return true }
+        return false
+    }
+
+    /// Marks the oldest pending edit refused with `reason` and rewrites its row.
+    private func refuseFirstPendingSQLEdit(reason: String, at wall: Int64) throws -> QueuedSQLEdit? {
+        try pool.write { db in
+            guard let edit = try Self.queuedSQLEdits(schema: schema, pendingOnly: true, limit: 1, in: db).first else { return nil }
+            try db.execute(sql: "UPDATE \(SQLEditQueue.tableName(edit.collection).quotedDatabaseIdentifier) SET reason = ?, refused_at = ?, forced = 0 WHERE edit = ?",
+                           arguments: [reason, wall, edit.edit])
+            if let id = edit.idCell.utf8Text { try CollectionViews(schema: schema).refresh(RecordRef(collection: edit.collection, id: id), in: db) }
+            return QueuedSQLEdit(edit: edit.edit, collection: edit.collection, operation: edit.operation, at: edit.at,
+                                 old: edit.old, new: edit.new, reason: reason, refusedAt: wall)
+        }
+    }
+
+    /// `queuedSQLEdits` returns the lowest pending edits in number order, so
+    /// every pending edit numbered up to `last` was among those handled.
+    private static func removeTakenUpSQLEdits(upTo last: Int64, schema: Schema, in db: Database) throws {
+        for collection in schema.collections {
+            let table = SQLEditQueue.tableName(collection.name)
+            guard try db.tableExists(table) else { continue }
+            try db.execute(sql: "DELETE FROM \(table.quotedDatabaseIdentifier) WHERE reason IS NULL AND edit <= ?", arguments: [last])
+        }
     }
 
     /// Whether any SQL edit waits to be taken up (cheap: one indexed probe per collection).

@@ -161,6 +161,23 @@ struct SQLEditTests {
         #expect(throws: StoreError.self) { try store.retrySQLEdits([9_999], author: "ana") }
     }
 
+    @Test func anEditTheWriteRefusesIsKeptAndDoesNotHoldUpTheQueue() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        try Self.client(store).write { db in
+            try db.execute(sql: "UPDATE countries SET notes = 'one' WHERE id = 'cn'; UPDATE countries SET notes = 'two' WHERE id = 'de'")
+        }
+        // Every write transaction fails (an author with NUL): each edit is
+        // kept with the error, one at a time, instead of blocking the queue.
+        let report = try store.takeUpSQLEdits(author: "bad\u{0}author")
+        #expect(report.applied == 0 && report.refused.count == 2)
+        #expect(report.refused.allSatisfy { $0.reason?.contains("could not be written") == true })
+        #expect(try !store.hasPendingSQLEdits())
+        let (retried, again) = try store.retrySQLEdits(nil, author: "ana")
+        #expect(retried == 2 && again.applied == 2)
+        #expect(try store.record(ref("countries/de"))?.value("notes") == .text("two"))
+    }
+
     @Test func textKeepsItsBytes() throws {
         let dir = TemporaryDirectory()
         let store = try Self.seeded(dir)
