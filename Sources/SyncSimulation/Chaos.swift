@@ -52,6 +52,8 @@ extension World {
             restoreSnapshot(replicas[rng.int(0...(replicas.count - 1))])
         case 96:
             legacyCopyWrites()
+        case 97, 98:
+            sqlWrite(replicas[rng.int(0...(replicas.count - 1))])
         default:
             localWrite(replicas[rng.int(0...(replicas.count - 1))])
         }
@@ -265,6 +267,52 @@ extension World {
         }
     }
 
+    /// A write to a collection table from another SQLite client (docs/sql.md),
+    /// sometimes rolled back, sometimes invalid, sometimes while the
+    /// replica is down; taken up at once or later (as syncd's poll would).
+    func sqlWrite(_ replica: SimReplica) {
+        let id = "c\(rng.int(0...29))", mineral = "m\(rng.int(0...9))"
+        let statement = rng.pick([
+            "UPDATE countries SET notes = 'sql \(rng.int(0...99))' WHERE id = '\(id)'",
+            "UPDATE countries SET name = 'sql name \(rng.int(0...9))', role = NULL WHERE id = '\(id)'",
+            "UPDATE countries SET region = 'nowhere' WHERE id = '\(id)'",
+            "UPDATE countries SET name = NULL WHERE id = '\(id)'",
+            "INSERT INTO countries(id, name, notes) VALUES ('\(id)', 'sql \(id)', 'inserted')",
+            "DELETE FROM countries WHERE id = '\(id)'",
+            "UPDATE minerals SET uses = json_insert(coalesce(uses, '[]'), '$[#]', 'sql use \(rng.int(0...3))') WHERE id = '\(mineral)'",
+            "UPDATE minerals SET uses = '[]' WHERE id = '\(mineral)'",
+            "UPDATE countries SET notes = 'Cafe' || char(769) WHERE id = '\(id)'",
+        ])
+        let rollBack = rng.chance(0.1)
+        do {
+            let client = try SQLClient(path: replica.path)
+            let done = try client.run(statement, rollBack: rollBack)
+            count(rollBack ? "sql: rolled back" : done ? "sql: statement" : "sql: refused by a trigger")
+            note("\(replica.name) sql\(rollBack ? " (rolled back)" : ""): \(statement)\(done ? "" : " — refused")")
+        } catch {
+            violation("\(replica.name): a SQL client could not write: \(error)")
+            return
+        }
+        if replica.store != nil, rng.chance(0.6) { takeUpSQLEdits(replica) }
+    }
+
+    /// What `syncd` does on its local-write poll: SQL edits become local writes.
+    func takeUpSQLEdits(_ replica: SimReplica) {
+        guard let store = replica.store else { return }
+        do {
+            let report = try store.takeUpSQLEdits(author: replica.name)
+            if !report.refused.isEmpty { count("sql: refused and kept") }
+            for dot in report.dots {
+                count("sql: taken up")
+                try recordWrite(dot, by: replica, store: store)
+            }
+        } catch StoreError.clockBehind {
+            // Kept in the queue; taken up once the clock is right.
+        } catch {
+            violation("\(replica.name): taking up SQL edits failed: \(error)")
+        }
+    }
+
     /// A committed local write: into the oracle, and every session hears.
     func recordWrite(_ dot: Dot, by replica: SimReplica, store: Store) throws {
         result.writes += 1
@@ -290,6 +338,7 @@ extension World {
             do { try replica.open() } catch { violation("\(replica.name) does not reopen: \(error)") }
         }
         for replica in replicas { replica.skew.withLock { $0 = 0 } }
+        for replica in replicas { takeUpSQLEdits(replica) }
         for link in links {
             link.cutUntil = 0
             link.connecting = false

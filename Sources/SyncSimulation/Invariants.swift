@@ -34,6 +34,23 @@ extension World {
         for replica in replicas {
             let left = keptAside(replica)
             if !left.isEmpty { violation("\(replica.name) still keeps a database aside after syncing: \(left)") }
+            checkTablesAgree(replica)
+        }
+    }
+
+    /// SQL writes all taken up (written or kept with a reason), and every
+    /// collection table equal to the replicated state, byte for byte.
+    func checkTablesAgree(_ replica: SimReplica) {
+        guard let store = replica.store else { return }
+        do {
+            if try store.hasPendingSQLEdits() { violation("\(replica.name) still has SQL edits waiting after the heal") }
+            let drift = try store.viewDrift()
+            if drift.count > 0 { violation("\(replica.name)'s tables disagree with its replicated state: \(drift.drift.prefix(3))") }
+            if try store.sqlEdits(refusedOnly: true).contains(where: { ($0.reason ?? "").isEmpty }) {
+                violation("\(replica.name) holds a refused SQL edit without a reason")
+            }
+        } catch {
+            violation("\(replica.name): cannot compare its tables: \(error)")
         }
     }
 

@@ -54,6 +54,7 @@ public enum Simulation {
     /// The faults and writes a run draws, by the names `SimulationResult.faults` counts.
     public static let faultKinds = ["link drop", "partition", "crash", "clock skew", "clock jump back 2 h", "copied database",
                                     "mode change", "import", "snapshot", "restore", "legacy dot collision",
+                                    "sql: statement", "sql: rolled back", "sql: refused by a trigger", "sql: taken up", "sql: refused and kept",
                                     "write: set", "write: create", "write: delete", "write: set member", "write: resolve"]
 
     /// The invariants every run checks.
@@ -64,7 +65,8 @@ public enum Simulation {
                                     "live versions exactly the oracle's (no lost write, no superseded version left)",
                                     "readers show every conflict", "quiet after convergence (no slot sent, no commit)",
                                     "no digest mismatch after catching up", "no slot travels against a peer's mode",
-                                    "no database kept aside after syncing"]
+                                    "no database kept aside after syncing",
+                                    "SQL writes all taken up or kept with a reason; tables equal the replicated state byte for byte"]
 
     /// Runs one seed to the end and checks every invariant.
     public static func run(_ options: SimulationOptions) -> SimulationResult {
