@@ -173,7 +173,9 @@ extension SQLCell: Encodable {
         switch self {
         case .null: try container.encodeNil()
         case .integer(let number): try container.encode(number)
-        case .real(let number): try container.encode(number)
+        case .real(let number):
+            // JSON has no infinities or NaN: those as strings ("inf", "-inf", "nan").
+            if number.isFinite { try container.encode(number) } else { try container.encode(String(number)) }
         case .text(let bytes): try container.encode(String(decoding: bytes, as: UTF8.self))
         case .blob(let bytes): try container.encode(["base64": Data(bytes).base64EncodedString()])
         }

@@ -14,13 +14,14 @@ struct CollectionViews {
     /// 3: triggers and queue tables for SQL writes (`SQLEditQueue`).
     static let layoutVersion = 3
 
-    /// What `prepare` records in `sync_meta` once the views match this schema.
+    /// What `prepare` records in `sync_meta` once the views match this schema
+    /// (`isCurrent` also checks that the SQL-write triggers are in place).
     private var layoutToken: String { "\(Self.layoutVersion):\(schema.hash)" }
 
     /// Whether every view table exists with the schema's columns and indexes,
     /// as recorded by `prepare` (one meta read: this runs on every open).
     func isCurrent(in db: Database) throws -> Bool {
-        String.fromDatabaseValue(try db.meta(MetaKey.viewsLayout)) == layoutToken
+        try String.fromDatabaseValue(db.meta(MetaKey.viewsLayout)) == layoutToken && SQLEditQueue.isInPlace(schema, in: db)
     }
 
     private func expectedColumns(_ collection: CollectionSchema) -> [String] {

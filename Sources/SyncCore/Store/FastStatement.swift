@@ -38,6 +38,15 @@ struct FastStatement {
         }
     }
 
+    /// Text given as bytes (kept as they are, valid UTF-8 or not).
+    func bind(_ index: Int32, textBytes: [UInt8]) {
+        textBytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                _ = sqlite3_bind_text(handle, index, chars.baseAddress ?? UnsafePointer(bitPattern: 1), Int32(chars.count), Self.transient)
+            }
+        }
+    }
+
     func bind(_ index: Int32, blob: [UInt8]) {
         blob.withUnsafeBytes { bind(index, blob: $0) }
     }

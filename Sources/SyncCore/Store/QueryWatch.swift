@@ -14,6 +14,12 @@ public final class QueryWatch: @unchecked Sendable {
         public var maxRows = 100_000
         /// Bytes of SQL text.
         public var maxSQLBytes = 64 << 10
+        /// Bytes of all cells of one run.
+        public var maxBytes = 64 << 20
+        /// Bytes of one text or BLOB value the query makes (`SQLITE_LIMIT_LENGTH`).
+        public var maxValueBytes = 4 << 20
+        /// Seconds one run may take before it is interrupted.
+        public var maxSeconds = 5.0
         public init() {}
     }
 
@@ -21,6 +27,9 @@ public final class QueryWatch: @unchecked Sendable {
         case notReadOnly
         case tooLong(Int)
         case tooManyRows(Int)
+        case tooManyBytes(Int)
+        case tooSlow(Double)
+        case stopped
         case invalid(String)
 
         public var description: String {
@@ -28,6 +37,9 @@ public final class QueryWatch: @unchecked Sendable {
             case .notReadOnly: "only a query that reads can be watched (one SELECT statement)"
             case .tooLong(let limit): "the query is longer than \(limit) bytes"
             case .tooManyRows(let limit): "the query returns more than \(limit) rows: narrow it with WHERE or LIMIT"
+            case .tooManyBytes(let limit): "the query returns more than \(limit) bytes: select fewer columns or rows"
+            case .tooSlow(let seconds): "the query took longer than \(seconds) s and was stopped: narrow it, or add an index"
+            case .stopped: "the watch was stopped"
             case .invalid(let reason): "the query cannot run: \(reason)"
             }
         }
@@ -36,6 +48,9 @@ public final class QueryWatch: @unchecked Sendable {
     private let queue: DatabaseQueue
     private let sql: String
     private let limits: Limits
+    /// When the current run must stop, and whether the watch was stopped:
+    /// read by SQLite's progress handler on the query's thread.
+    private let guardState = RunGuard()
     private var version: Int64?
     public private(set) var current: QueryRows?
 
@@ -46,6 +61,17 @@ public final class QueryWatch: @unchecked Sendable {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(10)
+        let guardState = self.guardState
+        configuration.prepareDatabase { db in
+            guard let connection = db.sqliteConnection else { return }
+            // No ATTACH (a query must not open other files, nor tell whether they exist).
+            sqlite3_limit(connection, SQLITE_LIMIT_ATTACHED, 0)
+            sqlite3_limit(connection, SQLITE_LIMIT_LENGTH, Int32(limits.maxValueBytes))
+            sqlite3_progress_handler(connection, 1_000, { context in
+                guard let context else { return 0 }
+                return Unmanaged<RunGuard>.fromOpaque(context).takeUnretainedValue().shouldStop ? 1 : 0
+            }, Unmanaged.passUnretained(guardState).toOpaque())
+        }
         queue = try DatabaseQueue(path: path, configuration: configuration)
         self.sql = sql
         self.limits = limits
@@ -58,8 +84,21 @@ public final class QueryWatch: @unchecked Sendable {
         }
     }
 
-    /// Runs the query now.
+    /// Stops the watch: a run in progress is interrupted (from any thread).
+    public func stop() { guardState.stop() }
+
+    /// Runs the query now, within the limits.
     public func run() throws -> QueryRows {
+        guardState.begin(seconds: limits.maxSeconds)
+        defer { guardState.end() }
+        do {
+            return try runOnce()
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_INTERRUPT {
+            throw guardState.isStopped ? WatchError.stopped : WatchError.tooSlow(limits.maxSeconds)
+        }
+    }
+
+    private func runOnce() throws -> QueryRows {
         try queue.read { db in
             let statement: Statement
             do { statement = try db.makeStatement(sql: sql) } catch let error as DatabaseError { throw WatchError.invalid(error.message ?? "\(error)") }
@@ -67,12 +106,17 @@ public final class QueryWatch: @unchecked Sendable {
             defer { sqlite3_reset(handle) }
             let columns = statement.columnNames
             var rows: [[SQLCell]] = []
+            var bytes = 0
             while true {
                 let code = sqlite3_step(handle)
                 if code == SQLITE_DONE { break }
+                if code == SQLITE_INTERRUPT { throw DatabaseError(resultCode: .SQLITE_INTERRUPT) }
                 guard code == SQLITE_ROW else { throw WatchError.invalid(String(cString: sqlite3_errmsg(db.sqliteConnection))) }
                 guard rows.count < limits.maxRows else { throw WatchError.tooManyRows(limits.maxRows) }
-                rows.append((0..<Int32(columns.count)).map { SQLCell.read(handle, $0) })
+                let row = (0..<Int32(columns.count)).map { SQLCell.read(handle, $0) }
+                bytes += row.reduce(0) { $0 + $1.byteCount }
+                guard bytes <= limits.maxBytes else { throw WatchError.tooManyBytes(limits.maxBytes) }
+                rows.append(row)
             }
             return QueryRows(columns: columns, rows: rows)
         }
@@ -100,6 +144,20 @@ public final class QueryWatch: @unchecked Sendable {
     private func dataVersion() throws -> Int64 {
         try queue.inDatabase { try Int64.fetchOne($0, sql: "PRAGMA data_version") ?? 0 }
     }
+}
+
+/// The deadline of a watched query's run and its stop flag, read by
+/// SQLite's progress handler every 1,000 virtual-machine steps.
+final class RunGuard: @unchecked Sendable {
+    private let lock = NSLock()
+    private var deadline: Date?
+    private var stopped = false
+
+    func begin(seconds: Double) { lock.withLock { deadline = Date().addingTimeInterval(seconds) } }
+    func end() { lock.withLock { deadline = nil } }
+    func stop() { lock.withLock { stopped = true } }
+    var isStopped: Bool { lock.withLock { stopped } }
+    var shouldStop: Bool { lock.withLock { stopped || (deadline.map { Date() > $0 } ?? false) } }
 }
 
 /// One line of a watch's output (docs/cli-json.md, docs/api.md): a row of

@@ -44,6 +44,15 @@ public enum SQLCell: Hashable, Sendable {
         }
     }
 
+    /// Bytes it holds (8 for a number), for memory limits.
+    var byteCount: Int {
+        switch self {
+        case .null: 0
+        case .integer, .real: 8
+        case .text(let bytes), .blob(let bytes): bytes.count
+        }
+    }
+
     /// The text, when the cell is text in valid UTF-8.
     var utf8Text: String? {
         guard case .text(let bytes) = self else { return nil }

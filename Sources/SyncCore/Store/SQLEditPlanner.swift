@@ -61,18 +61,51 @@ enum SQLEditPlan: Equatable {
 ///
 /// - An UPDATE writes only the columns whose cells it changed (class and
 ///   bytes), so it does not supersede edits of other fields. A scalar
-///   column changed since the statement read it — by a peer or another
-///   writer, before this edit was taken up — refuses the edit (`stale`)
-///   unless it is retried with force: nothing is superseded unseen.
-/// - A set column's JSON array is compared with the array before: members
-///   added and removed there become member adds and removes, so members a
-///   peer added meanwhile stay.
+///   column that no longer holds what the statement read (`effectiveRead`)
+///   — a peer's merge landed before the take-up — refuses the edit unless
+///   it is retried with force: nothing is superseded unseen.
+/// - A set column's members, in canonical spelling (`validateMember`), are
+///   compared with the array before: members added and removed there
+///   become member adds and removes, so members a peer added meanwhile stay.
 /// - An INSERT creates the record (re-creates one that was deleted); a
 ///   record created meanwhile elsewhere refuses it.
-/// - A DELETE deletes the record.
+/// - A DELETE deletes the record, unless a column changed since the
+///   statement read it (the delete would undo that edit unseen).
+/// - Each slot is written at most once (`Writes`): one version per slot per dot.
 enum SQLEditPlanner {
+    /// What the statement read, column by column (`id` first): its row
+    /// before, except where that row was the previous queued edit's row of
+    /// the same record — then what that edit had read (it was not replicated
+    /// when refused) or what it wrote (when it was). `seen` is that per
+    /// column, from the previous edit of the record in this take-up.
+    static func effectiveRead(old: [SQLCell], last: [SQLCell]?, seen: [SQLCell]?) -> [SQLCell] {
+        guard let last, let seen, last.count == old.count, seen.count == old.count else { return old }
+        return old.indices.map { old[$0] == last[$0] ? seen[$0] : old[$0] }
+    }
+
+    /// `seen` after an edit: the cells the replicated state now holds where
+    /// the edit wrote (`after`), what it read elsewhere.
+    static func seenAfter(read: [SQLCell], plan: SQLEditPlan, after: [SQLCell], collection: CollectionSchema) -> [SQLCell] {
+        guard case .write(_, let writes) = plan, read.count == after.count, after.count == collection.fields.count + 1 else { return read }
+        let written = Set(writes.map { UTF8Key($0.key.field) })
+        return read.indices.map { index in
+            index > 0 && written.contains(UTF8Key(collection.fields[index - 1].name)) ? after[index] : read[index]
+        }
+    }
+
+    /// The cells of a record's row as the readers compute it (nil: no row).
+    static func cells(_ view: RecordView?, _ collection: CollectionSchema) -> [SQLCell]? {
+        guard let view, view.exists else { return nil }
+        let row = ViewRow(collection, view: view)
+        return [.text(Array(view.ref.id.utf8))] + collection.fields.indices.map { index in
+            collection.fields[index].isSet ? .text(Array(CollectionViews.jsonArray(row.members[index]).utf8)) : SQLCell(row.values[index])
+        }
+    }
+
+    /// - Parameter read: what the statement read (`effectiveRead`); the
+    ///   row before when nil.
     static func plan(_ edit: QueuedSQLEdit, collection: CollectionSchema, current: RecordView?,
-                     base: [SQLCell]? = nil, maxTextBytes: Int = ReceiveLimits().maxTextBytes) -> SQLEditPlan {
+                     read: [SQLCell]? = nil, maxTextBytes: Int = ReceiveLimits().maxTextBytes) -> SQLEditPlan {
         let width = collection.fields.count + 1
         let hasOld = edit.operation != .insert, hasNew = edit.operation != .delete
         guard edit.old.count == (hasOld ? width : 0), edit.new.count == (hasNew ? width : 0) else {
@@ -81,89 +114,127 @@ enum SQLEditPlanner {
         guard let id = edit.idCell.utf8Text else { return .refused(nil, "the id \(edit.idCell.display) is not text") }
         do { try RecordIDRule.check(id) } catch { return .refused(nil, "\(error)") }
         let ref = RecordRef(collection: collection.name, id: id)
+        let read = read ?? edit.old
         func key(_ field: String, _ element: String = "") -> SlotKey {
             SlotKey(collection: collection.name, record: id, field: field, element: element)
         }
-        let existence = current?.existence
-        if existence?.isConflicted == true, !(edit.operation == .insert && edit.forced) {
+        if current?.existence.isConflicted == true, !(edit.operation == .insert && edit.forced) {
             return .refused(ref, "\(ref) was deleted on one replica and edited on another: settle that first with `syncctl resolve \(ref) _exists`")
         }
         let exists = current?.exists ?? false
+        let now = cells(current, collection)
+        var writes = Writes()
         do {
             switch edit.operation {
             case .delete:
-                return exists ? .write(ref, [.init(key: key(SlotKey.existsField), value: .bool(false))]) : .nothing(ref)
+                guard exists, let now else { return .nothing(ref) }
+                // A delete supersedes the `_exists` every edit writes: a
+                // change made since the statement read the row would be
+                // undone unseen.
+                if !edit.forced, let changed = collection.fields.indices.first(where: { now[$0 + 1] != read[$0 + 1] }) {
+                    let field = collection.fields[changed].name
+                    return .refused(ref, "\(field) of \(ref) changed after this delete was made (it read \(read[changed + 1].display), it is now \(now[changed + 1].display)): `syncctl sql retry \(edit.edit)` deletes it anyway, `syncctl sql discard \(edit.edit)` keeps the record")
+                }
+                writes.append(key(SlotKey.existsField), .bool(false))
+                return .write(ref, writes.list)
             case .insert:
                 if exists, !edit.forced {
-                    return .refused(ref, "\(ref) was created meanwhile on another replica: edit it with UPDATE, or `syncctl sql retry` to create it over that one")
+                    return .refused(ref, "\(ref) was created meanwhile on another replica: edit it with UPDATE, or `syncctl sql retry \(edit.edit)` to create it over that one")
                 }
-                var writes = [SQLEditPlan.SlotWrite(key: key(SlotKey.existsField), value: .bool(true))]
+                writes.append(key(SlotKey.existsField), .bool(true))
                 var missing: [String] = []
                 for (offset, field) in collection.fields.enumerated() {
                     let cell = edit.new[offset + 1]
                     if field.isSet {
-                        let wanted = try members(cell, field)
-                        let present = current?.presentMembers(field.name) ?? []
-                        for member in wanted where !present.contains(where: { UTF8Identity.equal($0, member) }) {
-                            writes.append(.init(key: key(field.name, try field.validateMember(member)), value: .bool(true)))
-                        }
+                        let wanted = try canonicalMembers(cell, field)
+                        let present = presentMembers(current, field)
+                        for member in wanted where present[UTF8Key(member)] == nil { writes.append(key(field.name, member), .bool(true)) }
                         // A re-created record keeps none of the old members it does not list.
-                        for member in present where !wanted.contains(where: { UTF8Identity.equal($0, member) }) {
-                            writes.append(.init(key: key(field.name, member), value: .bool(false)))
+                        for (canonical, stored) in present where !wanted.contains(where: { UTF8Identity.equal($0, canonical.string) }) {
+                            for member in stored { writes.append(key(field.name, member), .bool(false)) }
                         }
                     } else {
                         let value = try scalar(cell, field, maxTextBytes: maxTextBytes)
                         if value == .null, field.isRequired { missing.append(field.name) }
                         // A re-created record writes every field, null included
                         // (replication-model §2.2).
-                        if value != .null || current != nil { writes.append(.init(key: key(field.name), value: value)) }
+                        if value != .null || current != nil { writes.append(key(field.name), value) }
                     }
                 }
                 if !missing.isEmpty { throw SchemaError.missingRequired(record: ref.description, fields: missing) }
-                return .write(ref, writes)
+                return .write(ref, writes.list)
             case .update:
-                guard exists else {
+                guard exists, let now else {
                     return .refused(ref, "\(ref) was deleted before this edit was taken up: INSERT it again to bring it back")
                 }
-                let now = current.map { ViewRow(collection, view: $0) }
-                var writes: [SQLEditPlan.SlotWrite] = []
                 for (offset, field) in collection.fields.enumerated() {
                     let before = edit.old[offset + 1], after = edit.new[offset + 1]
                     guard before != after else { continue }
                     if field.isSet {
-                        let was = (try? members(before, field)) ?? []
-                        let wanted = try members(after, field)
-                        let present = current?.presentMembers(field.name) ?? []
-                        for member in wanted where !was.contains(where: { UTF8Identity.equal($0, member) }) {
-                            let valid = try field.validateMember(member)
-                            if !present.contains(where: { UTF8Identity.equal($0, valid) }) {
-                                writes.append(.init(key: key(field.name, valid), value: .bool(true)))
-                            }
+                        let was = Set(canonicalMembersLeniently(before, field).map(UTF8Key.init))
+                        let wanted = try canonicalMembers(after, field)
+                        let wantedKeys = Set(wanted.map(UTF8Key.init))
+                        let present = presentMembers(current, field)
+                        for member in wanted where !was.contains(UTF8Key(member)) && present[UTF8Key(member)] == nil {
+                            writes.append(key(field.name, member), .bool(true))
                         }
-                        for member in was where !wanted.contains(where: { UTF8Identity.equal($0, member) }) {
-                            if present.contains(where: { UTF8Identity.equal($0, member) }) {
-                                writes.append(.init(key: key(field.name, member), value: .bool(false)))
-                            }
+                        for removed in was.subtracting(wantedKeys) {
+                            for member in present[removed] ?? [] { writes.append(key(field.name, member), .bool(false)) }
                         }
                         continue
                     }
                     let value = try scalar(after, field, maxTextBytes: maxTextBytes)
                     if value == .null, field.isRequired { throw SchemaError.missingRequired(record: ref.description, fields: [field.name]) }
-                    let stored = SQLCell(now?.values[offset] ?? .null)
+                    let stored = now[offset + 1]
                     // Already what the edit asks (and not in conflict): nothing to supersede.
                     if stored == SQLCell(value), !(current?.scalars[field.name]?.isConflicted ?? false) { continue }
-                    if !edit.forced, stored != before, base?[offset + 1] != before {
-                        return .refused(ref, "\(field.name) of \(ref) changed after this edit was made (it read \(before.display), it is now \(stored.display)): `syncctl sql retry \(edit.edit)` writes it anyway, `syncctl sql discard \(edit.edit)` drops it")
+                    if !edit.forced, stored != read[offset + 1] {
+                        return .refused(ref, "\(field.name) of \(ref) changed after this edit was made (it read \(read[offset + 1].display), it is now \(stored.display)): `syncctl sql retry \(edit.edit)` writes it anyway, `syncctl sql discard \(edit.edit)` drops it")
                     }
-                    writes.append(.init(key: key(field.name), value: value))
+                    writes.append(key(field.name), value)
                 }
                 guard !writes.isEmpty else { return .nothing(ref) }
                 // replication-model §2.2: every edit writes `_exists = true`, so a concurrent delete conflicts.
-                return .write(ref, [.init(key: key(SlotKey.existsField), value: .bool(true))] + writes)
+                return .write(ref, [.init(key: key(SlotKey.existsField), value: .bool(true))] + writes.list)
             }
         } catch {
             return .refused(ref, "\(error)")
         }
+    }
+
+    /// Slot writes with one value per slot (the last said wins), in order.
+    struct Writes {
+        private(set) var list: [SQLEditPlan.SlotWrite] = []
+        private var index: [SlotKey: Int] = [:]
+        var isEmpty: Bool { list.isEmpty }
+
+        mutating func append(_ key: SlotKey, _ value: Value) {
+            if let at = index[key] { list[at] = .init(key: key, value: value); return }
+            index[key] = list.count
+            list.append(.init(key: key, value: value))
+        }
+    }
+
+    /// The present members of a set field, by canonical spelling (what
+    /// `validateMember` makes of them), each with the stored spellings.
+    static func presentMembers(_ view: RecordView?, _ field: FieldSchema) -> [UTF8Key: [String]] {
+        var present: [UTF8Key: [String]] = [:]
+        for member in view?.presentMembers(field.name) ?? [] {
+            present[UTF8Key((try? field.validateMember(member)) ?? member), default: []].append(member)
+        }
+        return present
+    }
+
+    /// A set column's members in canonical spelling, each once (by bytes).
+    static func canonicalMembers(_ cell: SQLCell, _ field: FieldSchema) throws -> [String] {
+        var seen = Set<UTF8Key>()
+        return try members(cell, field).map { try field.validateMember($0) }.filter { seen.insert(UTF8Key($0)).inserted }
+    }
+
+    /// The members a column held before (as the table showed them): canonical
+    /// where they are valid, as written where not.
+    static func canonicalMembersLeniently(_ cell: SQLCell, _ field: FieldSchema) -> [String] {
+        ((try? members(cell, field)) ?? []).map { (try? field.validateMember($0)) ?? $0 }
     }
 
     /// A scalar column's cell as the field's value, checked against the schema.

@@ -70,7 +70,20 @@ struct SQLEditQueue {
 
     private func triggerName(_ suffix: String) -> String { "sync_sql_\(collection.name)_\(suffix)".quotedDatabaseIdentifier }
 
-    private static let triggerSuffixes = ["refuse_insert", "refuse_id", "refuse_conflicted", "insert", "update", "delete"]
+    static let triggerSuffixes = ["refuse_insert", "refuse_id", "refuse_conflicted", "insert", "update", "delete"]
+
+    /// Whether the queue table and every trigger are in place (one read of
+    /// `sqlite_master`): a client that dropped a trigger, or replaced the
+    /// table (pandas `to_sql(if_exists="replace")`), stops SQL writes from
+    /// being captured until `prepare` runs again.
+    static func isInPlace(_ schema: Schema, in db: Database) throws -> Bool {
+        let names = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type IN ('trigger', 'table') AND name LIKE 'sync_sql_%'"))
+        for collection in schema.collections {
+            guard names.contains(tableName(collection.name)) else { return false }
+            for suffix in triggerSuffixes where !names.contains("sync_sql_\(collection.name)_\(suffix)") { return false }
+        }
+        return true
+    }
 
     /// Drops the triggers (before the collection table is rebuilt).
     func dropTriggers(in db: Database) throws {
@@ -98,11 +111,18 @@ struct SQLEditQueue {
         let refuseInsert = Self.literal("syncd: \(collection.name) already has a record with this id: change it with UPDATE, or DELETE it first (docs/sql.md)")
         let refuseID = Self.literal("syncd: the id of a record cannot change: INSERT a record with the new id and DELETE the old one (docs/sql.md)")
         let refuseConflicted = Self.literal("syncd: conflicted is computed from the replicated state and cannot be written: settle conflicts with `syncctl resolve` (docs/sql.md)")
+        let refuseBadID = Self.literal("syncd: an id is text of 1 to 128 ASCII letters, digits, '-', '_' or '.', not starting with '.' or '_' (docs/sql.md)")
+        // RecordIDRule in SQL; `id` must be text (a BLOB id would pass the
+        // primary key beside the same id as text).
+        let validID = "typeof(NEW.id) = 'text' AND length(CAST(NEW.id AS BLOB)) BETWEEN 1 AND 128 AND NEW.id NOT GLOB '*[^A-Za-z0-9._-]*' AND substr(NEW.id, 1, 1) NOT IN ('.', '_')"
         try db.execute(sql: """
             CREATE TRIGGER \(triggerName("refuse_insert")) BEFORE INSERT ON \(name)
-            WHEN EXISTS (SELECT 1 FROM \(name) WHERE id = NEW.id) OR NEW.conflicted IS NOT 0
+            WHEN NOT (\(validID)) OR EXISTS (SELECT 1 FROM \(name) WHERE id = NEW.id) OR NEW.conflicted IS NOT 0
             BEGIN
-                SELECT CASE WHEN NEW.conflicted IS NOT 0 THEN RAISE(ABORT, \(refuseConflicted)) ELSE RAISE(ABORT, \(refuseInsert)) END;
+                SELECT CASE
+                    WHEN NOT (\(validID)) THEN RAISE(ABORT, \(refuseBadID))
+                    WHEN NEW.conflicted IS NOT 0 THEN RAISE(ABORT, \(refuseConflicted))
+                    ELSE RAISE(ABORT, \(refuseInsert)) END;
             END;
             CREATE TRIGGER \(triggerName("refuse_id")) BEFORE UPDATE OF id ON \(name)
             WHEN NEW.id IS NOT OLD.id

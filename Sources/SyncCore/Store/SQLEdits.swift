@@ -27,92 +27,155 @@ public struct SQLEditCounts: Sendable, Equatable, Codable {
 }
 
 extension Store {
-    /// At most this many queued edits are read per write transaction, so a
-    /// million-row UPDATE is taken up in bounded memory (docs/sql.md).
+    /// At most this many queued edits are read at once, and at most
+    /// `sqlEditBatchBytes` of their cells, so a million-row UPDATE (or rows
+    /// of megabyte texts) is taken up in bounded memory (docs/sql.md).
     public static let sqlEditBatch = 10_000
+    public static let sqlEditBatchBytes = 32 << 20
 
     /// Takes up the edits other SQLite clients made to the collection tables
     /// (`SQLEditQueue`), oldest first, as local writes by `author`: one
-    /// transaction (one dot) per batch, each edit's queue row removed in the
-    /// transaction that writes it. An edit that cannot be written stays in
-    /// the queue with its reason, and its table row is rewritten from the
-    /// replicated state, so the table never shows what was not replicated.
+    /// transaction (one dot) per run of edits that touch each record once,
+    /// each edit's queue row removed in the transaction that writes it. An
+    /// edit that cannot be written stays in the queue with its reason, and
+    /// its table row is rewritten from the replicated state, so the table
+    /// never shows what was not replicated.
     @discardableResult
     public func takeUpSQLEdits(author: String, batch: Int = Store.sqlEditBatch) throws -> SQLEditReport {
         var report = SQLEditReport()
-        // What each record's row was after its last edit taken up in this
-        // run: an edit made on top of an earlier one (refused or not) read
-        // that, not the replicated state.
-        var bases: [RecordRef: [SQLCell]] = [:]
+        // Per record, the last queued row taken up in this run and what it
+        // had read (`SQLEditPlanner.effectiveRead`): an edit made on top of
+        // an earlier one read that, not the replicated state.
+        var chains: [RecordRef: (last: [SQLCell], seen: [SQLCell])] = [:]
         let maxTextBytes = options.receiveLimits.maxTextBytes
         let wall = Int64(options.wallClock())
         var limit = batch
         while true {
-            var more = false
-            // Counted into the report only once the transaction commits.
-            var chunk = SQLEditReport()
-            let receipt: WriteReceipt
-            do {
-                receipt = try localTransaction(author: author) { tx in
-                    let pending = try Self.queuedSQLEdits(schema: schema, pendingOnly: true, limit: limit, in: tx.db)
-                    more = pending.count == limit
-                    var touched = Set<RecordRef>()
-                    var processed: Int64?
-                    let views = CollectionViews(schema: schema)
-                    for edit in pending {
-                        guard let collection = schema.collection(edit.collection) else { continue }
-                        let ref = edit.idCell.utf8Text.map { RecordRef(collection: collection.name, id: $0) }
-                        if let ref, touched.contains(ref) {
-                            // One version per slot per dot: the next edit of this record goes in the next transaction.
-                            more = true
-                            break
-                        }
-                        let current = try ref.flatMap { try tx.writer.view(of: $0) }
-                        let plan = SQLEditPlanner.plan(edit, collection: collection, current: current, base: ref.flatMap { bases[$0] }, maxTextBytes: maxTextBytes)
-                        switch plan {
-                        case .write(let ref, let writes):
-                            for write in writes { try tx.write(write.key, write.value) }
-                            chunk.applied += 1
-                        case .nothing(let ref):
-                            if let ref { try views.refresh(ref, in: tx.db) }
-                            chunk.unchanged += 1
-                        case .refused(let ref, let reason):
-                            try tx.db.execute(sql: "UPDATE \(SQLEditQueue.tableName(edit.collection).quotedDatabaseIdentifier) SET reason = ?, refused_at = ?, forced = 0 WHERE edit = ?",
-                                              arguments: [reason, wall, edit.edit])
-                            if let ref { try views.refresh(ref, in: tx.db) }
-                            chunk.refused.append(QueuedSQLEdit(edit: edit.edit, collection: edit.collection, operation: edit.operation, at: edit.at,
-                                                                old: edit.old, new: edit.new, reason: reason, refusedAt: wall))
-                        }
-                        if let ref {
-                            touched.insert(ref)
-                            bases[ref] = edit.new.isEmpty ? nil : edit.new
-                        }
-                        processed = edit.edit
-                    }
-                    // Every pending edit up to the last one handled was written
-                    // (refused ones now carry a reason): removed in one statement
-                    // per collection, in the transaction that wrote them.
-                    if let processed { try Self.removeTakenUpSQLEdits(upTo: processed, schema: schema, in: tx.db) }
-                }
-            } catch where !Self.isTransient(error) {
-                // An edit the planner passed but the write refused (nothing
-                // was written: the transaction rolled back). So that one edit
-                // never holds up the queue: the batch again one edit at a
-                // time, and the edit that fails alone is kept with the error.
-                if limit > 1 {
-                    limit = 1
-                    continue
-                }
-                guard let edit = try refuseFirstPendingSQLEdit(reason: "could not be written: \(error)", at: wall) else { return report }
-                report.refused.append(edit)
-                limit = batch
-                continue
+            let pending = try pool.read { db in
+                try Self.queuedSQLEdits(schema: schema, pendingOnly: true, limit: limit, maxBytes: Self.sqlEditBatchBytes, in: db)
             }
-            report.applied += chunk.applied
-            report.unchanged += chunk.unchanged
-            report.refused += chunk.refused
-            if let dot = receipt.dot { report.dots.append(dot) }
-            if !more { return report }
+            guard let first = pending.first, let last = pending.last else { return report }
+            var start = 0
+            var failed = false
+            while start < pending.count {
+                // Counted (and chained) only once the transaction commits.
+                var chunk = SQLEditReport()
+                var next = start
+                var chunkChains = chains
+                do {
+                    let receipt = try localTransaction(author: author) { tx in
+                        next = start
+                        chunkChains = chains
+                        // Another process (syncd and syncctl both take up) may have
+                        // taken some up since they were read: only those still waiting.
+                        let waiting = try Self.pendingSQLEditNumbers(from: pending[start].edit, to: last.edit, schema: schema, in: tx.db)
+                        var touched = Set<RecordRef>()
+                        var processed: Int64?
+                        let views = CollectionViews(schema: schema)
+                        while next < pending.count {
+                            let edit = pending[next]
+                            guard waiting.contains(edit.edit), let collection = schema.collection(edit.collection) else { next += 1; continue }
+                            let ref = edit.idCell.utf8Text.map { RecordRef(collection: collection.name, id: $0) }
+                            // One version per slot per dot: the next edit of this record goes in the next transaction.
+                            if let ref, touched.contains(ref) { break }
+                            let current = try ref.flatMap { try tx.writer.view(of: $0) }
+                            let chain = ref.flatMap { chunkChains[$0] }
+                            let read = edit.old.isEmpty ? nil : SQLEditPlanner.effectiveRead(old: edit.old, last: chain?.last, seen: chain?.seen)
+                            let plan = SQLEditPlanner.plan(edit, collection: collection, current: current, read: read, maxTextBytes: maxTextBytes)
+                            switch plan {
+                            case .write(_, let writes):
+                                for write in writes { try tx.write(write.key, write.value) }
+                                chunk.applied += 1
+                            case .nothing(let ref):
+                                if let ref { try views.refresh(ref, in: tx.db) }
+                                chunk.unchanged += 1
+                            case .refused(let ref, let reason):
+                                try tx.db.execute(sql: "UPDATE \(SQLEditQueue.tableName(edit.collection).quotedDatabaseIdentifier) SET reason = ?, refused_at = ?, forced = 0 WHERE edit = ?",
+                                                  arguments: [reason, wall, edit.edit])
+                                if let ref {
+                                    try views.refresh(ref, in: tx.db)
+                                } else {
+                                    // No record to read it from: the row goes.
+                                    try Self.deleteTableRow(id: edit.idCell, collection: collection.name, in: tx.db)
+                                }
+                                chunk.refused.append(QueuedSQLEdit(edit: edit.edit, collection: edit.collection, operation: edit.operation, at: edit.at,
+                                                                    old: edit.old, new: edit.new, reason: reason, refusedAt: wall))
+                            }
+                            if let ref {
+                                touched.insert(ref)
+                                if edit.new.isEmpty {
+                                    chunkChains[ref] = nil
+                                } else {
+                                    let readNow = read ?? edit.new.map { _ in SQLCell.null }
+                                    let after = SQLEditPlanner.cells(try tx.writer.view(of: ref), collection) ?? readNow
+                                    chunkChains[ref] = (edit.new, SQLEditPlanner.seenAfter(read: readNow, plan: plan, after: after, collection: collection))
+                                }
+                            }
+                            processed = edit.edit
+                            next += 1
+                        }
+                        // Every edit still waiting up to the last one handled was
+                        // written (refused ones now carry a reason): removed in
+                        // one statement per collection, in this transaction.
+                        if let processed { try Self.removeTakenUpSQLEdits(from: first.edit, to: processed, schema: schema, in: tx.db) }
+                    }
+                    report.applied += chunk.applied
+                    report.unchanged += chunk.unchanged
+                    report.refused += chunk.refused
+                    if let dot = receipt.dot { report.dots.append(dot) }
+                    chains = chunkChains
+                    start = next
+                } catch where !Self.isTransient(error) {
+                    // An edit the planner passed but the write refused (nothing
+                    // was written: the transaction rolled back). So that one edit
+                    // never holds up the queue: one edit at a time, and the edit
+                    // that fails alone is kept with the error.
+                    failed = true
+                    if limit > 1 {
+                        limit = 1
+                        break
+                    }
+                    guard let edit = try refuseFirstPendingSQLEdit(reason: "could not be written: \(error)", at: wall) else { return report }
+                    report.refused.append(edit)
+                    limit = batch
+                    break
+                }
+            }
+            if !failed, limit == 1 { limit = batch }
+        }
+    }
+
+    /// The numbers of the edits still waiting between `from` and `to`.
+    private static func pendingSQLEditNumbers(from: Int64, to: Int64, schema: Schema, in db: Database) throws -> Set<Int64> {
+        var numbers = Set<Int64>()
+        for collection in schema.collections {
+            let table = SQLEditQueue.tableName(collection.name)
+            guard try db.tableExists(table) else { continue }
+            numbers.formUnion(try Int64.fetchAll(db, sql: "SELECT edit FROM \(table.quotedDatabaseIdentifier) WHERE reason IS NULL AND edit BETWEEN ? AND ?", arguments: [from, to]))
+        }
+        return numbers
+    }
+
+    /// Removes the table row with this exact id cell (an edit refused with no record to read the row from).
+    private static func deleteTableRow(id: SQLCell, collection: String, in db: Database) throws {
+        let statement = try FastStatement(db, "DELETE FROM \(collection.quotedDatabaseIdentifier) WHERE id IS ?")
+        switch id {
+        case .text(let bytes): statement.bind(1, textBytes: bytes)
+        case .blob(let bytes): statement.bind(1, blob: bytes)
+        case .integer(let number): statement.bind(1, number)
+        case .real(let number): sqlite3_bind_double(statement.handle, 1, number)
+        case .null: statement.bindNull(1)
+        }
+        try statement.execute()
+    }
+
+    /// `queuedSQLEdits` returns the lowest waiting edits in number order, so
+    /// every edit still waiting numbered from `from` to `to` was handled.
+    private static func removeTakenUpSQLEdits(from: Int64, to last: Int64, schema: Schema, in db: Database) throws {
+        for collection in schema.collections {
+            let table = SQLEditQueue.tableName(collection.name)
+            guard try db.tableExists(table) else { continue }
+            try db.execute(sql: "DELETE FROM \(table.quotedDatabaseIdentifier) WHERE reason IS NULL AND edit BETWEEN ? AND ?", arguments: [from, last])
         }
     }
 
@@ -139,14 +202,12 @@ extension Store {
         }
     }
 
-    /// `queuedSQLEdits` returns the lowest pending edits in number order, so
-    /// every pending edit numbered up to `last` was among those handled.
-    private static func removeTakenUpSQLEdits(upTo last: Int64, schema: Schema, in db: Database) throws {
-        for collection in schema.collections {
-            let table = SQLEditQueue.tableName(collection.name)
-            guard try db.tableExists(table) else { continue }
-            try db.execute(sql: "DELETE FROM \(table.quotedDatabaseIdentifier) WHERE reason IS NULL AND edit <= ?", arguments: [last])
-        }
+    /// Puts back the SQL-write triggers and queue tables if a client dropped
+    /// them while the store was open; true when it had to.
+    public func restoreSQLCapture() throws -> Bool {
+        guard try !pool.read({ db in try SQLEditQueue.isInPlace(schema, in: db) }) else { return false }
+        try pool.write { db in try CollectionViews(schema: schema).prepare(in: db) }
+        return true
     }
 
     /// Whether any SQL edit waits to be taken up (cheap: one indexed probe per collection).
@@ -223,8 +284,16 @@ extension Store {
     }
 
     /// Reads queued edits from every collection's queue table, merged in edit order.
-    static func queuedSQLEdits(schema: Schema, pendingOnly: Bool, refusedOnly: Bool = false, limit: Int, in db: Database) throws -> [QueuedSQLEdit] {
+    ///
+    /// At most `limit` edits, and about `maxBytes` of cells (at least one
+    /// edit per table). The result is always the lowest edits in number
+    /// order: where a table stopped early, nothing numbered after its last
+    /// row read is returned.
+    static func queuedSQLEdits(schema: Schema, pendingOnly: Bool, refusedOnly: Bool = false, limit: Int, maxBytes: Int = .max,
+                               in db: Database) throws -> [QueuedSQLEdit] {
         var all: [QueuedSQLEdit] = []
+        var boundary = Int64.max
+        let tableBytes = max(1, maxBytes / max(1, schema.collections.count))
         for collection in schema.collections {
             let queue = SQLEditQueue(collection: collection)
             guard try db.tableExists(queue.table) else { continue }
@@ -235,12 +304,22 @@ extension Store {
             let statement = try db.makeStatement(sql: "SELECT \(columns) FROM \(queue.table.quotedDatabaseIdentifier) \(filter) ORDER BY edit LIMIT \(limit)")
             let handle = statement.sqliteStatement
             defer { sqlite3_reset(handle) }
+            var rows = 0, bytes = 0
             while true {
+                if rows > 0, bytes >= tableBytes {
+                    boundary = min(boundary, all.last?.edit ?? boundary)
+                    break
+                }
                 let code = sqlite3_step(handle)
-                if code == SQLITE_DONE { break }
+                if code == SQLITE_DONE {
+                    if rows == limit { boundary = min(boundary, all.last?.edit ?? boundary) }
+                    break
+                }
                 guard code == SQLITE_ROW else { throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection))) }
                 let operation = QueuedSQLEdit.Operation(rawValue: String(cString: sqlite3_column_text(handle, 1))) ?? .update
                 let cells = (0..<(2 * width)).map { SQLCell.read(handle, Int32(SQLEditQueue.fixedColumns.count + $0)) }
+                rows += 1
+                bytes += cells.reduce(0) { $0 + $1.byteCount }
                 all.append(QueuedSQLEdit(
                     edit: sqlite3_column_int64(handle, 0), collection: collection.name, operation: operation,
                     at: sqlite3_column_int64(handle, 2), forced: sqlite3_column_int64(handle, 5) != 0,
@@ -251,6 +330,6 @@ extension Store {
             }
         }
         all.sort { $0.edit < $1.edit }
-        return Array(all.prefix(limit))
+        return Array(all.prefix { $0.edit <= boundary }.prefix(limit))
     }
 }

@@ -11,8 +11,12 @@ import GRDB
 /// was new to the slot, so never twice); `sync_buckets` the
 /// XOR of slot hashes per bucket, kept current so the digest is cheap.
 enum StoreTables {
-    /// Bumped when the on-disk layout changes incompatibly.
-    static let formatVersion = 2
+    /// Bumped when the on-disk layout changes incompatibly. 3: triggers on
+    /// the collection tables queue SQL writes (replication-model §8.1); a
+    /// build of format 2 would write those tables with triggers on and
+    /// have its own view refreshes refused or queued, so it must refuse the
+    /// file instead.
+    static let formatVersion = 3
 
     static func migrator() -> DatabaseMigrator {
         var migrator = DatabaseMigrator()

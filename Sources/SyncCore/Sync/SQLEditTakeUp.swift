@@ -1,4 +1,12 @@
+import Foundation
 import Logging
+
+/// Counts runs across copies of a `SQLEditTakeUp`.
+final class RunCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func next() -> Int { lock.withLock { count += 1; return count } }
+}
 
 /// The daemon's side of SQL writes (docs/sql.md): when the collection tables
 /// hold queued edits, takes them up as local writes by the configured author
@@ -18,9 +26,16 @@ public struct SQLEditTakeUp: Sendable {
     /// Refusals logged one by one per take-up; the rest are counted.
     static let refusalsLogged = 20
 
+    /// How often (in runs) the triggers are checked to be in place.
+    static let captureCheckEvery = 25
+    private let runs = RunCounter()
+
     /// Takes up what waits; nil when nothing did (one indexed probe per collection).
     @discardableResult
     public func run() throws -> SQLEditReport? {
+        if runs.next() % Self.captureCheckEvery == 0, try store.restoreSQLCapture() {
+            logger.warning("the triggers that turn SQL writes to the collection tables into replicated edits were missing (dropped, or a table replaced by a client) and are back; writes made meanwhile were not replicated: `syncctl check` names the rows, `syncctl check --repair` rewrites them")
+        }
         guard try store.hasPendingSQLEdits() else { return nil }
         let report = try store.takeUpSQLEdits(author: author())
         if report.applied > 0 || report.unchanged > 0 {

@@ -10,6 +10,7 @@ struct Watch: ParsableCommand {
             read-only connection; it runs again whenever the database changes — an edit from
             a peer, syncctl, the web app or SQL — and every difference is printed as it
             happens. Rows are matched by their `id` column when the query selects one.
+            A run may take 5 s and return 64 MiB; past that the watch stops with the reason.
             Lines are documented in docs/cli-json.md; stop with Ctrl-C.
 
             Examples:
@@ -40,7 +41,8 @@ struct Watch: ParsableCommand {
             do { watch = try QueryWatch(path: global.directory.databasePath, sql: query, limits: limits) } catch let error as QueryWatch.WatchError {
                 throw CLIError("\(error)")
             }
-            let rows = try watch.start()
+            let rows: QueryRows
+            do { rows = try watch.start() } catch let error as QueryWatch.WatchError { throw CLIError("\(error)") }
             if global.json {
                 for row in rows.rows { emit(RowEventJSON.row(row, columns: rows.columns, at: Date()).line) }
             } else {
@@ -49,9 +51,15 @@ struct Watch: ParsableCommand {
                 if !once { FileHandle.standardError.write(Data("syncctl: \(rows.rows.count) row(s); watching for changes (Ctrl-C to stop)\n".utf8)) }
             }
             if once { return }
+            let database = global.directory.databasePath
             while true {
                 Thread.sleep(forTimeInterval: Double(intervalMs) / 1_000)
-                for event in try watch.poll() { emit(RowEventJSON(event, columns: rows.columns, at: Date()).line) }
+                guard FileManager.default.fileExists(atPath: database) else {
+                    throw CLIError("the database \(database) is gone; the watch stops")
+                }
+                let events: [RowEvent]
+                do { events = try watch.poll() } catch let error as QueryWatch.WatchError { throw CLIError("\(error)") }
+                for event in events { emit(RowEventJSON(event, columns: rows.columns, at: Date()).line) }
             }
         }
     }

@@ -194,6 +194,146 @@ struct SQLEditTests {
         #expect(try store.viewDrift().count == 0)
     }
 
+    // MARK: - Found by review
+
+    @Test func aSetMemberWrittenInShortFormOrTwiceIsNotLost() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        let gmi = ref("agreements/green-minerals-initiative")
+        #expect(try store.record(gmi)?.presentMembers("minerals") == ["minerals/rare-earths"])
+        try Self.client(store).write { db in
+            try db.execute(sql: #"UPDATE agreements SET minerals = '["rare-earths"]' WHERE id = 'green-minerals-initiative'"#)
+        }
+        try store.takeUpSQLEdits(author: "ana")
+        #expect(try store.record(gmi)?.presentMembers("minerals") == ["minerals/rare-earths"])
+        try Self.client(store).write { db in
+            try db.execute(sql: #"UPDATE agreements SET minerals = '["cobalt","minerals/cobalt","rare-earths"]' WHERE id = 'green-minerals-initiative'"#)
+        }
+        let report = try store.takeUpSQLEdits(author: "ana")
+        #expect(report.applied == 1)
+        #expect(try store.record(gmi)?.presentMembers("minerals") == ["minerals/cobalt", "minerals/rare-earths"])
+        // One version per slot per dot: the history holds the member once.
+        let dot = try #require(report.dots.first)
+        let cobalt = try store.history(gmi).filter { $0.key.element == "minerals/cobalt" && $0.version.dot == dot }
+        #expect(cobalt.count == 1)
+        // Deleted, then inserted again with a short-form member: the member is there.
+        try Self.client(store).write { db in
+            try db.execute(sql: "DELETE FROM agreements WHERE id = 'green-minerals-initiative'")
+            try db.execute(sql: #"INSERT INTO agreements(id, title, minerals) VALUES ('green-minerals-initiative', 'Back', '["rare-earths"]')"#)
+        }
+        try store.takeUpSQLEdits(author: "ana")
+        #expect(try store.record(gmi)?.presentMembers("minerals") == ["minerals/rare-earths"])
+        #expect(try store.viewDrift().count == 0)
+    }
+
+    /// A table row showing what the replicated state does not hold (as when a
+    /// peer's merge lands between a statement and its take-up).
+    static func drift(_ store: Store, _ sql: String) throws {
+        try store.withWriteTransaction { db in try db.execute(sql: sql) }   // the store's connection: triggers off
+    }
+
+    @Test func anEditOnTopOfAnotherStillSeesAPeersChange() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        // The state holds 'proposed'; the table is made to show 'suspended'.
+        try Self.drift(store, "UPDATE agreements SET status = 'suspended' WHERE id = 'green-minerals-initiative'")
+        try Self.client(store).write { db in
+            try db.execute(sql: "UPDATE agreements SET summary = 's2' WHERE id = 'green-minerals-initiative'")
+            try db.execute(sql: "UPDATE agreements SET status = 'expired' WHERE id = 'green-minerals-initiative'")
+        }
+        let report = try store.takeUpSQLEdits(author: "ana")
+        #expect(report.applied == 1 && report.refused.count == 1, "\(report)")
+        #expect(try store.record(ref("agreements/green-minerals-initiative"))?.value("status") == .text("proposed"))
+        // Stacked on a refused stale edit: refused too.
+        try Self.drift(store, "UPDATE agreements SET status = 'suspended' WHERE id = 'green-minerals-initiative'")
+        try Self.client(store).write { db in
+            try db.execute(sql: "UPDATE agreements SET status = 'expired' WHERE id = 'green-minerals-initiative'")
+            try db.execute(sql: "UPDATE agreements SET status = 'active' WHERE id = 'green-minerals-initiative'")
+        }
+        let stacked = try store.takeUpSQLEdits(author: "ana")
+        #expect(stacked.applied == 0 && stacked.refused.count == 2, "\(stacked)")
+        #expect(try store.record(ref("agreements/green-minerals-initiative"))?.value("status") == .text("proposed"))
+        // Stacked on an applied edit: goes through.
+        try Self.client(store).write { db in
+            try db.execute(sql: "UPDATE agreements SET status = 'negotiating' WHERE id = 'green-minerals-initiative'")
+            try db.execute(sql: "UPDATE agreements SET status = 'active' WHERE id = 'green-minerals-initiative'")
+        }
+        #expect(try store.takeUpSQLEdits(author: "ana").applied == 2)
+        #expect(try store.record(ref("agreements/green-minerals-initiative"))?.value("status") == .text("active"))
+    }
+
+    @Test func aDeleteOfARecordChangedMeanwhileIsRefusedUntilRetried() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        try Self.client(store).write { db in try db.execute(sql: "DELETE FROM countries WHERE id = 'cn'") }
+        try store.update(ref("countries/cn"), [.set("notes", .text("a peer's edit"))], author: "peer")
+        let report = try store.takeUpSQLEdits(author: "ana")
+        #expect(report.refused.count == 1 && report.refused[0].reason?.contains("changed after this delete") == true)
+        #expect(try store.record(ref("countries/cn"))?.exists == true)
+        #expect(try store.retrySQLEdits(nil, author: "ana").report.applied == 1)
+        #expect(try store.record(ref("countries/cn"))?.exists == false)
+    }
+
+    @Test func idsThatAreNotRecordIDsAreRefusedByTheTrigger() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        let client = try Self.client(store)
+        for sql in ["INSERT INTO countries(id, name) VALUES ('Bad Id', 'x')", "INSERT INTO countries(id, name) VALUES (x'6364', 'x')",
+                    "INSERT INTO countries(id, name) VALUES (' cn', 'x')", "INSERT INTO countries(id, name) VALUES ('_x', 'x')",
+                    "INSERT INTO countries(id, name) VALUES ('é', 'x')", "INSERT INTO countries(id, name) VALUES ('', 'x')"] {
+            do {
+                try client.write { db in try db.execute(sql: sql) }
+                Issue.record("accepted: \(sql)")
+            } catch let error as DatabaseError {
+                #expect(error.message?.contains("an id is text of 1 to 128") == true, "\(sql): \(error)")
+            }
+        }
+        #expect(try !store.hasPendingSQLEdits())
+        try client.write { db in try db.execute(sql: "INSERT INTO countries(id, name) VALUES ('ok-1.x_y', 'Fine')") }
+        #expect(try store.takeUpSQLEdits(author: "ana").applied == 1)
+    }
+
+    @Test func droppedTriggersComeBackOnTheNextOpen() throws {
+        let dir = TemporaryDirectory()
+        var store: Store? = try Self.seeded(dir)
+        try Self.client(store!).write { db in try db.execute(sql: "DROP TRIGGER sync_sql_countries_update") }
+        #expect(try store!.restoreSQLCapture())
+        #expect(try !store!.restoreSQLCapture())
+        try Self.client(store!).write { db in try db.execute(sql: "DROP TRIGGER sync_sql_countries_update") }
+        store = nil
+        let reopened = try dir.store()
+        try Self.client(reopened).write { db in try db.execute(sql: "UPDATE countries SET notes = 'captured' WHERE id = 'cn'") }
+        #expect(try reopened.takeUpSQLEdits(author: "ana").applied == 1)
+    }
+
+    @Test func manyEditsOfOneRecordAreTakenUpInOrderWithoutReReading() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        try Self.client(store).write { db in
+            for index in 0..<300 { try db.execute(sql: "UPDATE countries SET notes = 'n\(index)' WHERE id = 'cn'; UPDATE countries SET notes = 'm\(index)' WHERE id = 'de'") }
+        }
+        let report = try store.takeUpSQLEdits(author: "ana")
+        #expect(report.applied == 600 && report.dots.count == 300)
+        #expect(try store.record(ref("countries/cn"))?.value("notes") == .text("n299"))
+        #expect(try store.record(ref("countries/de"))?.value("notes") == .text("m299"))
+    }
+
+    @Test func aBatchCutByBytesIsStillTheLowestEditsInOrder() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        let big = String(repeating: "x", count: 100_000)
+        try Self.client(store).write { db in
+            for index in 0..<20 {
+                try db.execute(sql: "UPDATE countries SET notes = '\(big)\(index)' WHERE id = 'cn'")
+                try db.execute(sql: "UPDATE minerals SET notes = 'small \(index)' WHERE id = 'cobalt'")
+            }
+        }
+        let batch = try store.read { db in try Store.queuedSQLEdits(schema: store.schema, pendingOnly: true, limit: 1_000, maxBytes: 7 * 250_000, in: db) }
+        #expect(batch.count < 40 && !batch.isEmpty)
+        #expect(batch.map(\.edit) == Array(batch.first!.edit...batch.last!.edit), "no gap: the lowest edits, in order")
+        #expect(try store.takeUpSQLEdits(author: "ana").applied == 40)
+    }
+
     // MARK: - Search
 
     static let statusValues = ["'active'", "'proposed'", "'bogus'", "NULL"]
