@@ -301,7 +301,7 @@ extension World {
         guard let store = replica.store else { return }
         do {
             let report = try store.takeUpSQLEdits(author: replica.name)
-            if !report.refused.isEmpty { count("sql: refused and kept") }
+            if report.refusedCount > 0 { count("sql: refused and kept") }
             for dot in report.dots {
                 count("sql: taken up")
                 try recordWrite(dot, by: replica, store: store)

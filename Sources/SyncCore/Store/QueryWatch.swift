@@ -58,6 +58,10 @@ public final class QueryWatch: @unchecked Sendable {
     /// statement that only reads.
     public init(path: String, sql: String, limits: Limits = Limits()) throws {
         guard sql.utf8.count <= limits.maxSQLBytes else { throw WatchError.tooLong(limits.maxSQLBytes) }
+        // Only a query, checked before SQLite even prepares it: some PRAGMAs
+        // count as read-only yet change the whole process, and take effect
+        // when prepared (`hard_heap_limit`, `soft_heap_limit`).
+        guard ["select", "with", "values"].contains(Self.firstKeyword(sql)) else { throw WatchError.notReadOnly }
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(10)
@@ -82,6 +86,23 @@ public final class QueryWatch: @unchecked Sendable {
             }
             guard statement.isReadonly else { throw WatchError.notReadOnly }
         }
+    }
+
+    /// The statement's first keyword, lower-cased, after spaces and comments.
+    static func firstKeyword(_ sql: String) -> String {
+        var rest = Substring(sql)
+        while true {
+            rest = rest.drop { $0.isWhitespace }
+            if rest.hasPrefix("--") {
+                rest = rest.drop { $0 != "\n" }
+            } else if rest.hasPrefix("/*") {
+                guard let end = rest.range(of: "*/") else { return "" }
+                rest = rest[end.upperBound...]
+            } else {
+                break
+            }
+        }
+        return String(rest.prefix { $0.isLetter }).lowercased()
     }
 
     /// Stops the watch: a run in progress is interrupted (from any thread).

@@ -84,9 +84,14 @@ enum SQLEditPlanner {
     }
 
     /// `seen` after an edit: the cells the replicated state now holds where
-    /// the edit wrote (`after`), what it read elsewhere.
-    static func seenAfter(read: [SQLCell], plan: SQLEditPlan, after: [SQLCell], collection: CollectionSchema) -> [SQLCell] {
-        guard case .write(_, let writes) = plan, read.count == after.count, after.count == collection.fields.count + 1 else { return read }
+    /// the edit wrote (`after`), what it read elsewhere. After a written
+    /// INSERT the whole row is what the state holds (an empty set writes
+    /// nothing, yet reads `[]`); after a refused one, nothing was seen.
+    static func seenAfter(read: [SQLCell]?, inserted: [SQLCell], plan: SQLEditPlan, after: [SQLCell]?, collection: CollectionSchema) -> [SQLCell] {
+        let width = collection.fields.count + 1
+        let read = read ?? Array(repeating: .null, count: width)
+        guard case .write(_, let writes) = plan, let after, after.count == width, read.count == width else { return read }
+        if read.allSatisfy({ $0 == .null }), inserted.count == width { return after }
         let written = Set(writes.map { UTF8Key($0.key.field) })
         return read.indices.map { index in
             index > 0 && written.contains(UTF8Key(collection.fields[index - 1].name)) ? after[index] : read[index]

@@ -37,8 +37,14 @@ struct SQLEditQueue {
     /// the columns both layouts have are copied over.
     func prepare(in db: Database) throws {
         try db.execute(sql: "CREATE TABLE IF NOT EXISTS \(Self.counterTable)(n INTEGER NOT NULL)")
-        if try Int.fetchOne(db, sql: "SELECT count(*) FROM \(Self.counterTable)") == 0 {
-            try db.execute(sql: "INSERT INTO \(Self.counterTable)(n) VALUES (0)")
+        if try Int.fetchOne(db, sql: "SELECT count(*) FROM \(Self.counterTable)") != 1 {
+            // Missing or doubled (a client's doing): past every edit number in use.
+            var highest: Int64 = try Int64.fetchOne(db, sql: "SELECT max(n) FROM \(Self.counterTable)") ?? 0
+            for other in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'sync_sql_edits_%'") {
+                highest = max(highest, try Int64.fetchOne(db, sql: "SELECT max(edit) FROM \(other.quotedDatabaseIdentifier)") ?? 0)
+            }
+            try db.execute(sql: "DELETE FROM \(Self.counterTable)")
+            try db.execute(sql: "INSERT INTO \(Self.counterTable)(n) VALUES (?)", arguments: [highest])
         }
         let quoted = table.quotedDatabaseIdentifier
         let existing = try db.tableExists(table) ? try db.columns(in: table).map(\.name) : []
@@ -78,6 +84,8 @@ struct SQLEditQueue {
     /// being captured until `prepare` runs again.
     static func isInPlace(_ schema: Schema, in db: Database) throws -> Bool {
         let names = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type IN ('trigger', 'table') AND name LIKE 'sync_sql_%'"))
+        // One counter row: edit numbers are shared by every queue table.
+        guard names.contains(counterTable), try Int.fetchOne(db, sql: "SELECT count(*) FROM \(counterTable)") == 1 else { return false }
         for collection in schema.collections {
             guard names.contains(tableName(collection.name)) else { return false }
             for suffix in triggerSuffixes where !names.contains("sync_sql_\(collection.name)_\(suffix)") { return false }
@@ -114,7 +122,9 @@ struct SQLEditQueue {
         let refuseBadID = Self.literal("syncd: an id is text of 1 to 128 ASCII letters, digits, '-', '_' or '.', not starting with '.' or '_' (docs/sql.md)")
         // RecordIDRule in SQL; `id` must be text (a BLOB id would pass the
         // primary key beside the same id as text).
-        let validID = "typeof(NEW.id) = 'text' AND length(CAST(NEW.id AS BLOB)) BETWEEN 1 AND 128 AND NEW.id NOT GLOB '*[^A-Za-z0-9._-]*' AND substr(NEW.id, 1, 1) NOT IN ('.', '_')"
+        // length() of text stops at a NUL and counts characters: equal to the
+        // byte count only for ASCII without NUL.
+        let validID = "typeof(NEW.id) = 'text' AND length(CAST(NEW.id AS BLOB)) BETWEEN 1 AND 128 AND length(NEW.id) = length(CAST(NEW.id AS BLOB)) AND NEW.id NOT GLOB '*[^A-Za-z0-9._-]*' AND substr(NEW.id, 1, 1) NOT IN ('.', '_')"
         try db.execute(sql: """
             CREATE TRIGGER \(triggerName("refuse_insert")) BEFORE INSERT ON \(name)
             WHEN NOT (\(validID)) OR EXISTS (SELECT 1 FROM \(name) WHERE id = NEW.id) OR NEW.conflicted IS NOT 0

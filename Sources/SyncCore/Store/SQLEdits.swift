@@ -7,12 +7,57 @@ public struct SQLEditReport: Sendable, Equatable {
     public var applied = 0
     /// Edits that changed nothing (an UPDATE that wrote what was there).
     public var unchanged = 0
-    /// Edits refused this time, with their reasons (kept in the queue).
+    /// Edits refused this time, with their reasons (kept in the queue): the
+    /// first `keptRefusals` of them; `refusedCount` counts them all.
     public var refused: [QueuedSQLEdit] = []
+    public var refusedCount = 0
+    public static let keptRefusals = 100
     /// The dots of the local writes (one per transaction).
     public var dots: [Dot] = []
 
-    public var isEmpty: Bool { applied == 0 && unchanged == 0 && refused.isEmpty }
+    public var isEmpty: Bool { applied == 0 && unchanged == 0 && refusedCount == 0 }
+
+    mutating func noteRefused(_ edit: QueuedSQLEdit) {
+        refusedCount += 1
+        if refused.count < Self.keptRefusals { refused.append(edit) }
+    }
+
+    mutating func add(_ other: SQLEditReport) {
+        applied += other.applied
+        unchanged += other.unchanged
+        for edit in other.refused where refused.count < Self.keptRefusals { refused.append(edit) }
+        refusedCount += other.refusedCount
+    }
+}
+
+/// The queue rows of one write transaction: whether an edit still waits,
+/// and its removal, by number, through prepared statements (indexed).
+final class SQLEditQueueRows {
+    let db: Database
+    private var waiting: [String: FastStatement] = [:]
+    private var removing: [String: FastStatement] = [:]
+
+    init(db: Database) { self.db = db }
+
+    func isWaiting(_ edit: QueuedSQLEdit) throws -> Bool {
+        let statement = try statement(&waiting, edit.collection, "SELECT 1 FROM %@ WHERE edit = ? AND reason IS NULL")
+        statement.bind(1, edit.edit)
+        defer { statement.reset() }
+        return try statement.step()
+    }
+
+    func remove(_ edit: QueuedSQLEdit) throws {
+        let statement = try statement(&removing, edit.collection, "DELETE FROM %@ WHERE edit = ? AND reason IS NULL")
+        statement.bind(1, edit.edit)
+        try statement.execute()
+    }
+
+    private func statement(_ cache: inout [String: FastStatement], _ collection: String, _ sql: String) throws -> FastStatement {
+        if let statement = cache[collection] { return statement }
+        let statement = try FastStatement(db, sql.replacingOccurrences(of: "%@", with: SQLEditQueue.tableName(collection).quotedDatabaseIdentifier))
+        cache[collection] = statement
+        return statement
+    }
 }
 
 /// How many SQL edits wait, and how many were refused.
@@ -32,6 +77,8 @@ extension Store {
     /// of megabyte texts) is taken up in bounded memory (docs/sql.md).
     public static let sqlEditBatch = 10_000
     public static let sqlEditBatchBytes = 32 << 20
+    /// Cells read at most for a listing (`sql list`, the web app).
+    public static let sqlEditListBytes = 8 << 20
 
     /// Takes up the edits other SQLite clients made to the collection tables
     /// (`SQLEditQueue`), oldest first, as local writes by `author`: one
@@ -49,14 +96,18 @@ extension Store {
         var chains: [RecordRef: (last: [SQLCell], seen: [SQLCell])] = [:]
         let maxTextBytes = options.receiveLimits.maxTextBytes
         let wall = Int64(options.wallClock())
+        // A setting that fails every write is not the edits' fault: say so, keep them all.
+        if author.utf8.contains(0) { throw StoreError.invalidEdit("the author name contains a NUL character (U+0000): fix `author` in the config; the SQL edits stay queued.") }
         var limit = batch
+        // After a write failed: one edit per transaction up to this edit number.
+        var singleUntil: Int64?
         while true {
             let pending = try pool.read { db in
                 try Self.queuedSQLEdits(schema: schema, pendingOnly: true, limit: limit, maxBytes: Self.sqlEditBatchBytes, in: db)
             }
-            guard let first = pending.first, let last = pending.last else { return report }
+            guard let last = pending.last else { return report }
+            let single = limit == 1
             var start = 0
-            var failed = false
             while start < pending.count {
                 // Counted (and chained) only once the transaction commits.
                 var chunk = SQLEditReport()
@@ -67,14 +118,14 @@ extension Store {
                         next = start
                         chunkChains = chains
                         // Another process (syncd and syncctl both take up) may have
-                        // taken some up since they were read: only those still waiting.
-                        let waiting = try Self.pendingSQLEditNumbers(from: pending[start].edit, to: last.edit, schema: schema, in: tx.db)
+                        // taken some up since they were read: only those still waiting,
+                        // and exactly those handled are removed.
+                        let queue = SQLEditQueueRows(db: tx.db)
                         var touched = Set<RecordRef>()
-                        var processed: Int64?
                         let views = CollectionViews(schema: schema)
                         while next < pending.count {
                             let edit = pending[next]
-                            guard waiting.contains(edit.edit), let collection = schema.collection(edit.collection) else { next += 1; continue }
+                            guard let collection = schema.collection(edit.collection), try queue.isWaiting(edit) else { next += 1; continue }
                             let ref = edit.idCell.utf8Text.map { RecordRef(collection: collection.name, id: $0) }
                             // One version per slot per dot: the next edit of this record goes in the next transaction.
                             if let ref, touched.contains(ref) { break }
@@ -84,10 +135,13 @@ extension Store {
                             let plan = SQLEditPlanner.plan(edit, collection: collection, current: current, read: read, maxTextBytes: maxTextBytes)
                             switch plan {
                             case .write(_, let writes):
+                                if let fault = options.sqlEditWriteFault, let error = fault(edit.edit) { throw error }
                                 for write in writes { try tx.write(write.key, write.value) }
+                                try queue.remove(edit)
                                 chunk.applied += 1
                             case .nothing(let ref):
                                 if let ref { try views.refresh(ref, in: tx.db) }
+                                try queue.remove(edit)
                                 chunk.unchanged += 1
                             case .refused(let ref, let reason):
                                 try tx.db.execute(sql: "UPDATE \(SQLEditQueue.tableName(edit.collection).quotedDatabaseIdentifier) SET reason = ?, refused_at = ?, forced = 0 WHERE edit = ?",
@@ -98,62 +152,47 @@ extension Store {
                                     // No record to read it from: the row goes.
                                     try Self.deleteTableRow(id: edit.idCell, collection: collection.name, in: tx.db)
                                 }
-                                chunk.refused.append(QueuedSQLEdit(edit: edit.edit, collection: edit.collection, operation: edit.operation, at: edit.at,
-                                                                    old: edit.old, new: edit.new, reason: reason, refusedAt: wall))
+                                chunk.noteRefused(QueuedSQLEdit(edit: edit.edit, collection: edit.collection, operation: edit.operation, at: edit.at,
+                                                                old: edit.old, new: edit.new, reason: reason, refusedAt: wall))
                             }
                             if let ref {
                                 touched.insert(ref)
                                 if edit.new.isEmpty {
                                     chunkChains[ref] = nil
                                 } else {
-                                    let readNow = read ?? edit.new.map { _ in SQLCell.null }
-                                    let after = SQLEditPlanner.cells(try tx.writer.view(of: ref), collection) ?? readNow
-                                    chunkChains[ref] = (edit.new, SQLEditPlanner.seenAfter(read: readNow, plan: plan, after: after, collection: collection))
+                                    let after = SQLEditPlanner.cells(try tx.writer.view(of: ref), collection)
+                                    chunkChains[ref] = (edit.new, SQLEditPlanner.seenAfter(read: read, inserted: edit.new, plan: plan, after: after, collection: collection))
                                 }
                             }
-                            processed = edit.edit
                             next += 1
+                            if limit == 1 { break }
                         }
-                        // Every edit still waiting up to the last one handled was
-                        // written (refused ones now carry a reason): removed in
-                        // one statement per collection, in this transaction.
-                        if let processed { try Self.removeTakenUpSQLEdits(from: first.edit, to: processed, schema: schema, in: tx.db) }
                     }
-                    report.applied += chunk.applied
-                    report.unchanged += chunk.unchanged
-                    report.refused += chunk.refused
+                    report.add(chunk)
                     if let dot = receipt.dot { report.dots.append(dot) }
                     chains = chunkChains
                     start = next
                 } catch where !Self.isTransient(error) {
                     // An edit the planner passed but the write refused (nothing
                     // was written: the transaction rolled back). So that one edit
-                    // never holds up the queue: one edit at a time, and the edit
-                    // that fails alone is kept with the error.
-                    failed = true
-                    if limit > 1 {
+                    // never holds up the queue: one edit per transaction up to the
+                    // end of this batch, and the edit that fails alone is kept
+                    // with the error.
+                    if singleUntil == nil {
+                        singleUntil = last.edit
                         limit = 1
                         break
                     }
-                    guard let edit = try refuseFirstPendingSQLEdit(reason: "could not be written: \(error)", at: wall) else { return report }
-                    report.refused.append(edit)
-                    limit = batch
-                    break
+                    let failing = pending[start]
+                    if let edit = try refuseSQLEdit(failing, reason: "could not be written: \(error)", at: wall) { report.noteRefused(edit) }
+                    start += 1
                 }
             }
-            if !failed, limit == 1 { limit = batch }
+            if single, let until = singleUntil, last.edit >= until {
+                singleUntil = nil
+                limit = batch
+            }
         }
-    }
-
-    /// The numbers of the edits still waiting between `from` and `to`.
-    private static func pendingSQLEditNumbers(from: Int64, to: Int64, schema: Schema, in db: Database) throws -> Set<Int64> {
-        var numbers = Set<Int64>()
-        for collection in schema.collections {
-            let table = SQLEditQueue.tableName(collection.name)
-            guard try db.tableExists(table) else { continue }
-            numbers.formUnion(try Int64.fetchAll(db, sql: "SELECT edit FROM \(table.quotedDatabaseIdentifier) WHERE reason IS NULL AND edit BETWEEN ? AND ?", arguments: [from, to]))
-        }
-        return numbers
     }
 
     /// Removes the table row with this exact id cell (an edit refused with no record to read the row from).
@@ -169,16 +208,6 @@ extension Store {
         try statement.execute()
     }
 
-    /// `queuedSQLEdits` returns the lowest waiting edits in number order, so
-    /// every edit still waiting numbered from `from` to `to` was handled.
-    private static func removeTakenUpSQLEdits(from: Int64, to last: Int64, schema: Schema, in db: Database) throws {
-        for collection in schema.collections {
-            let table = SQLEditQueue.tableName(collection.name)
-            guard try db.tableExists(table) else { continue }
-            try db.execute(sql: "DELETE FROM \(table.quotedDatabaseIdentifier) WHERE reason IS NULL AND edit BETWEEN ? AND ?", arguments: [from, last])
-        }
-    }
-
     /// Failures that say nothing about the edit (a busy or full disk, a
     /// clock behind): the queue stays as it is and the next poll tries again.
     static func isTransient(_ error: Error) -> Bool {
@@ -190,12 +219,12 @@ extension Store {
         return false
     }
 
-    /// Marks the oldest pending edit refused with `reason` and rewrites its row.
-    private func refuseFirstPendingSQLEdit(reason: String, at wall: Int64) throws -> QueuedSQLEdit? {
+    /// Marks `edit` refused with `reason` (if it still waits) and rewrites its row.
+    private func refuseSQLEdit(_ edit: QueuedSQLEdit, reason: String, at wall: Int64) throws -> QueuedSQLEdit? {
         try pool.write { db in
-            guard let edit = try Self.queuedSQLEdits(schema: schema, pendingOnly: true, limit: 1, in: db).first else { return nil }
-            try db.execute(sql: "UPDATE \(SQLEditQueue.tableName(edit.collection).quotedDatabaseIdentifier) SET reason = ?, refused_at = ?, forced = 0 WHERE edit = ?",
+            try db.execute(sql: "UPDATE \(SQLEditQueue.tableName(edit.collection).quotedDatabaseIdentifier) SET reason = ?, refused_at = ?, forced = 0 WHERE edit = ? AND reason IS NULL",
                            arguments: [reason, wall, edit.edit])
+            guard db.changesCount > 0 else { return nil }
             if let id = edit.idCell.utf8Text { try CollectionViews(schema: schema).refresh(RecordRef(collection: edit.collection, id: id), in: db) }
             return QueuedSQLEdit(edit: edit.edit, collection: edit.collection, operation: edit.operation, at: edit.at,
                                  old: edit.old, new: edit.new, reason: reason, refusedAt: wall)
@@ -240,7 +269,7 @@ extension Store {
     /// The queued SQL edits (refused ones only, unless `pendingOnly` is
     /// false and `refusedOnly` is false: all), oldest first, at most `limit`.
     public func sqlEdits(refusedOnly: Bool = true, limit: Int = 1_000) throws -> [QueuedSQLEdit] {
-        try pool.read { db in try Self.queuedSQLEdits(schema: schema, pendingOnly: false, refusedOnly: refusedOnly, limit: limit, in: db) }
+        try pool.read { db in try Self.queuedSQLEdits(schema: schema, pendingOnly: false, refusedOnly: refusedOnly, limit: limit, maxBytes: Self.sqlEditListBytes, in: db) }
     }
 
     /// Makes refused edits pending again, to be written even where the

@@ -43,6 +43,9 @@ public final class Store: Sendable {
         /// whole feed again, and a peer could otherwise force one per batch.
         /// Evidence within the interval refuses its batch instead.
         public var ownIdRenewalIntervalMillis: UInt64 = 10 * 60 * 1_000
+        /// Tests only: an error to throw instead of writing the SQL edit
+        /// with this number (the take-up's fallback for a failing write).
+        var sqlEditWriteFault: (@Sendable (Int64) -> Error?)?
 
         public init() {}
     }

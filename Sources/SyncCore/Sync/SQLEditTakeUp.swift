@@ -40,7 +40,7 @@ public struct SQLEditTakeUp: Sendable {
         let report = try store.takeUpSQLEdits(author: author())
         if report.applied > 0 || report.unchanged > 0 {
             logger.info("took up SQL edits of the collection tables as local writes", metadata: [
-                "applied": "\(report.applied)", "unchanged": "\(report.unchanged)", "refused": "\(report.refused.count)",
+                "applied": "\(report.applied)", "unchanged": "\(report.unchanged)", "refused": "\(report.refusedCount)",
                 "dots": "\(report.dots.map(\.description).joined(separator: " "))"])
         }
         for edit in report.refused.prefix(Self.refusalsLogged) {
@@ -48,8 +48,8 @@ public struct SQLEditTakeUp: Sendable {
                 "edit": "\(edit.edit)", "collection": "\(edit.collection)", "id": "\(edit.idCell.display)",
                 "operation": "\(edit.operation.rawValue)", "reason": "\(edit.reason ?? "")"])
         }
-        if report.refused.count > Self.refusalsLogged {
-            logger.warning("refused more SQL edits than are logged one by one", metadata: ["not_logged": "\(report.refused.count - Self.refusalsLogged)"])
+        if report.refusedCount > Self.refusalsLogged {
+            logger.warning("refused more SQL edits than are logged one by one", metadata: ["not_logged": "\(report.refusedCount - Self.refusalsLogged)"])
         }
         return report
     }

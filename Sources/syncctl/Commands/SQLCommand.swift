@@ -94,10 +94,10 @@ struct SQLCommand: ParsableCommand {
                 if report.applied > 0 { global.nudgeDaemon() }
                 let refused = report.refused.map { SQLEditJSON($0, schema: store.schema) }
                 try global.emit(Output(retried: retried, applied: report.applied + report.unchanged, refused: refused)) {
-                    print("retried \(retried) edit(s): \(report.applied + report.unchanged) written, \(refused.count) refused again")
+                    print("retried \(retried) edit(s): \(report.applied + report.unchanged) written, \(report.refusedCount) refused again")
                     for edit in refused { print(SQLEditLines.describe(edit)) }
                 }
-                if !refused.isEmpty { throw ExitCode(1) }
+                if report.refusedCount > 0 { throw ExitCode(1) }
             }
         }
     }

@@ -4,8 +4,8 @@ import SyncCore
 enum SQLEditSummary {
     static func line(_ report: SQLEditReport) -> String {
         var parts = ["took up \(report.applied + report.unchanged) SQL edit(s) of the collection tables first"]
-        if !report.refused.isEmpty {
-            parts.append("\(report.refused.count) refused and kept (`syncctl sql list` shows why)")
+        if report.refusedCount > 0 {
+            parts.append("\(report.refusedCount) refused and kept (`syncctl sql list` shows why)")
         }
         return "syncctl: " + parts.joined(separator: "; ") + "\n"
     }

@@ -46,6 +46,11 @@ struct QueryWatchTests {
         let other = dir.path("other.db")
         #expect(throws: (any Error).self) { try QueryWatch(path: store.path, sql: "ATTACH '\(other)' AS other").start() }
         #expect(throws: QueryWatch.WatchError.self) { try QueryWatch(path: store.path, sql: "DELETE FROM countries") }
+        // Read-only to SQLite, yet they change the whole process.
+        for pragma in ["PRAGMA hard_heap_limit=100000", "PRAGMA soft_heap_limit=1000", " /* c */ pragma table_info(countries)"] {
+            #expect(throws: QueryWatch.WatchError.self, "\(pragma)") { try QueryWatch(path: store.path, sql: pragma) }
+        }
+        #expect(QueryWatch.firstKeyword("-- a\n /* b */ WITH x AS (SELECT 1) SELECT * FROM x") == "with")
         #expect(!FileManager.default.fileExists(atPath: other))
     }
 

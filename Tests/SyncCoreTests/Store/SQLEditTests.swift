@@ -163,19 +163,41 @@ struct SQLEditTests {
 
     @Test func anEditTheWriteRefusesIsKeptAndDoesNotHoldUpTheQueue() throws {
         let dir = TemporaryDirectory()
+        let seeded = try Self.seeded(dir)
+        try Self.client(seeded).write { db in
+            for (index, id) in ["cn", "de", "fr", "zw", "cd"].enumerated() {
+                try db.execute(sql: "UPDATE countries SET notes = 'n\(index)' WHERE id = '\(id)'")
+            }
+        }
+        // The third edit's write fails (nothing the planner could see).
+        var options = Store.Options()
+        let failing = try seeded.read { db in try Int64.fetchOne(db, sql: "SELECT edit FROM sync_sql_edits_countries ORDER BY edit LIMIT 1 OFFSET 2") }!
+        options.sqlEditWriteFault = { $0 == failing ? StoreError.invalidEdit("injected") : nil }
+        let store = try dir.store(options: options)
+        let report = try store.takeUpSQLEdits(author: "ana")
+        #expect(report.applied == 4 && report.refusedCount == 1, "\(report)")
+        #expect(report.refused.first?.edit == failing && report.refused.first?.reason?.contains("could not be written") == true)
+        #expect(try !store.hasPendingSQLEdits())
+        #expect(try store.record(ref("countries/cd"))?.value("notes") == .text("n4"))
+        // A NUL in the author fails every write: nothing is refused, all stay queued.
+        try Self.client(store).write { db in try db.execute(sql: "UPDATE countries SET notes = 'later' WHERE id = 'cn'") }
+        #expect(throws: StoreError.self) { try store.takeUpSQLEdits(author: "bad\u{0}author") }
+        #expect(try store.sqlEditCounts() == SQLEditCounts(pending: 1, refused: 1))
+    }
+
+    @Test func anInsertThenADeleteInOneTransactionBothGoThrough() throws {
+        let dir = TemporaryDirectory()
         let store = try Self.seeded(dir)
         try Self.client(store).write { db in
-            try db.execute(sql: "UPDATE countries SET notes = 'one' WHERE id = 'cn'; UPDATE countries SET notes = 'two' WHERE id = 'de'")
+            try db.execute(sql: "INSERT INTO agreements(id, title, kind, status) VALUES ('t2', 'T', 'supply', 'proposed')")
+            try db.execute(sql: "DELETE FROM agreements WHERE id = 't2'")
+            try db.execute(sql: "INSERT INTO agreements(id, title, parties) VALUES ('t3', 'T', '[]')")
+            try db.execute(sql: "UPDATE agreements SET status = 'active' WHERE id = 't3'")
         }
-        // Every write transaction fails (an author with NUL): each edit is
-        // kept with the error, one at a time, instead of blocking the queue.
-        let report = try store.takeUpSQLEdits(author: "bad\u{0}author")
-        #expect(report.applied == 0 && report.refused.count == 2)
-        #expect(report.refused.allSatisfy { $0.reason?.contains("could not be written") == true })
-        #expect(try !store.hasPendingSQLEdits())
-        let (retried, again) = try store.retrySQLEdits(nil, author: "ana")
-        #expect(retried == 2 && again.applied == 2)
-        #expect(try store.record(ref("countries/de"))?.value("notes") == .text("two"))
+        let report = try store.takeUpSQLEdits(author: "ana")
+        #expect(report.applied == 4 && report.refusedCount == 0, "\(report.refused.map { $0.reason ?? "" })")
+        #expect(try store.record(ref("agreements/t2"))?.exists == false)
+        #expect(try store.record(ref("agreements/t3"))?.value("status") == .text("active"))
     }
 
     @Test func textKeepsItsBytes() throws {
@@ -280,7 +302,8 @@ struct SQLEditTests {
         let client = try Self.client(store)
         for sql in ["INSERT INTO countries(id, name) VALUES ('Bad Id', 'x')", "INSERT INTO countries(id, name) VALUES (x'6364', 'x')",
                     "INSERT INTO countries(id, name) VALUES (' cn', 'x')", "INSERT INTO countries(id, name) VALUES ('_x', 'x')",
-                    "INSERT INTO countries(id, name) VALUES ('é', 'x')", "INSERT INTO countries(id, name) VALUES ('', 'x')"] {
+                    "INSERT INTO countries(id, name) VALUES ('é', 'x')", "INSERT INTO countries(id, name) VALUES ('', 'x')",
+                    "INSERT INTO countries(id, name) VALUES ('ab' || char(0) || ' bad id!', 'x')"] {
             do {
                 try client.write { db in try db.execute(sql: sql) }
                 Issue.record("accepted: \(sql)")
@@ -368,7 +391,7 @@ struct SQLEditTests {
             func takeUp() {
                 let report = try! store.takeUpSQLEdits(author: "ana", batch: 3)
                 written += report.applied + report.unchanged
-                refused += report.refused.count
+                refused += report.refusedCount
                 #expect(report.refused.allSatisfy { !($0.reason ?? "").isEmpty })
             }
             for op in ops {
