@@ -55,6 +55,9 @@ public struct DaemonStatus: Codable, Sendable {
     public var dotCollisions: Int?
     /// SQL edits of the collection tables waiting and refused (docs/sql.md); absent from older daemons.
     public var sqlEdits: SQLEditCounts?
+    /// Devices that asked to connect without being peers, not ignored
+    /// (`syncctl peers pending`); absent from older daemons.
+    public var pendingDevices: Int?
     public var clockSkewedPeers: [ClockSkew]
     public var peers: [PeerRegistry.PeerStatus]
 

@@ -113,7 +113,9 @@ public struct ControlServer: Sendable {
                             highestSeq: node.notifier.highestSeq, conflicts: conflicts,
                             refusedHandshakes: await node.registry.refusedHandshakes, refusedReplicas: await node.registry.refusedReplicas,
                             refusedBatches: await node.registry.refusedBatches, protocolViolations: await node.registry.protocolViolations,
-                            schemaProblems: problems, dotCollisions: collisions, sqlEdits: sqlEdits, clockSkewedPeers: skews, peers: peers)
+                            schemaProblems: problems, dotCollisions: collisions, sqlEdits: sqlEdits,
+                            pendingDevices: PendingDeviceFile(directory: URL(fileURLWithPath: dataDirectory)).load().devices.filter { !$0.ignored }.count,
+                            clockSkewedPeers: skews, peers: peers)
     }
 }
 

@@ -20,6 +20,8 @@ public final class SyncNode: Sendable {
     let teamCA: TeamCACache
     /// Inbound connections open now, handshaking or in session.
     let inbound = InboundCount()
+    /// Devices that dialed without being peers (`syncctl peers pending`).
+    let pending: PendingRecorder
 
     /// Inbound connections held at once; more are closed on accept. Each
     /// buffers at most one frame, and before its hello at most
@@ -39,6 +41,7 @@ public final class SyncNode: Sendable {
         self.logger = logger
         group = MultiThreadedEventLoopGroup.singleton
         teamCA = TeamCACache(logger: logger)
+        pending = PendingRecorder(file: PendingDeviceFile(directory: URL(fileURLWithPath: store.path).deletingLastPathComponent()), logger: logger)
     }
 
     /// Accepts peers on the configured address until cancelled.
@@ -165,12 +168,14 @@ public final class SyncNode: Sendable {
         let registry = self.registry
         let metrics = self.metrics
         let teamCA = self.teamCA
+        let pending = self.pending
         return TLSSetup.verifier(context: connection, admit: { device, leaf in
             if let expected {
                 return device == expected ? .configured : .refused("dialed \(expected.short)… but \(device) answered")
             }
             if configBox.config.peer(device) != nil { return .configured }
             if let ca = teamCA.current(path: configBox.config.teamCA), let der = try? leaf.toDERBytes(), ca.signed(der) { return .teamCA }
+            pending.note(device, leafDER: try? leaf.toDERBytes(), address: connection.remote)
             return .refused("device \(device) is not a configured peer\(configBox.config.teamCA == nil ? "" : " and its certificate is not signed by the team CA")")
         }, onRefuse: { reason in
             logger.warning("refused TLS handshake", metadata: ["remote": "\(connection.remote)", "reason": "\(reason)"])

@@ -185,6 +185,7 @@ async function viewOverview() {
         " Settle it with `syncctl sql retry " + edit.edit + "` or `syncctl sql discard " + edit.edit + "`.");
     }
   }
+  if (status.pendingDevices) problems.push(status.pendingDevices + " device(s) asked to connect and are not peers: `syncctl peers pending` lists them, `syncctl peers accept NAME` makes one a peer.");
   if (status.sqlEdits && status.sqlEdits.pending) problems.push(status.sqlEdits.pending + " SQL edit(s) of the tables waiting to be taken up.");
   const last = snapshots[0];
   render(

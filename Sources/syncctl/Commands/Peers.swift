@@ -11,8 +11,11 @@ struct Peers: ParsableCommand {
               syncctl peers add QX3F-...-7B2A --address 192.0.2.10:22870 --name bob-laptop
               syncctl peers add QX3F-...-7B2A --mode receive-only
               syncctl peers remove bob-laptop
+              syncctl peers pending
+              syncctl peers accept bob-laptop --mode receive-only
+              syncctl peers ignore QX3F-...-7B2A
             """,
-        subcommands: [ListPeers.self, AddPeer.self, RemovePeer.self],
+        subcommands: [ListPeers.self, AddPeer.self, RemovePeer.self, PendingPeers.self, AcceptPeer.self, IgnorePeer.self],
         defaultSubcommand: ListPeers.self)
 }
 
@@ -92,6 +95,110 @@ struct RemovePeer: ParsableCommand {
             let removed = peers.remove(at: index)
             try editor.save(peers)
             print("removed peer \(removed.name)")
+        }
+    }
+}
+
+/// Devices that dialed without being peers (docs/operations.md "Pending devices").
+struct PendingPeers: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pending", abstract: "List devices that asked to connect without being peers; none is accepted on its own.",
+        discussion: """
+            A device that dials this daemon and is not a configured peer is refused, and
+            recorded here with its device ID, the name its owner gave it, where it dialed
+            from and when. Accept it with `syncctl peers accept`, or stop listing it with
+            `syncctl peers ignore`. Check its device ID with its owner (`syncctl id` there)
+            before accepting.
+
+            Examples:
+              syncctl peers pending
+              syncctl peers pending --all --json
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Also list ignored devices.") var all = false
+
+    func run() throws {
+        try reportingErrors {
+            let configured = Swift.Set(((try? global.peerEditor().load().peers) ?? []).map(\.deviceID.description))
+            let devices = PendingDeviceFile(directory: global.directory.url).load().devices
+                .filter { (all || !$0.ignored) && !configured.contains($0.deviceID) }
+            try global.emit(devices) {
+                guard !devices.isEmpty else { print("no device is waiting to be accepted"); return }
+                print("\(Display.fit("NAME", 16)) \(Display.fit("DEVICE ID", 64)) \(Display.fit("FROM", 22)) LAST SEEN")
+                for device in devices {
+                    print("\(Display.fit(device.name.isEmpty ? "?" : device.name, 16)) \(Display.fit(device.deviceID, 64)) \(Display.fit(device.address, 22)) \(Display.ago(device.lastSeen))\(device.ignored ? " (ignored)" : "") ×\(device.attempts)")
+                }
+                print("accept one with `syncctl peers accept NAME-OR-ID [--mode send-receive|send-only|receive-only]`")
+            }
+        }
+    }
+}
+
+struct AcceptPeer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "accept", abstract: "Make a pending device a peer (a running daemon picks it up).",
+        discussion: """
+            Examples:
+              syncctl peers accept bob-laptop
+              syncctl peers accept QX3F-...-7B2A --mode receive-only --name bob
+              syncctl peers accept bob-laptop --address 192.0.2.10:22870   # also dial it
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("The pending device's name or device ID (`syncctl peers pending`).", valueName: "device-id-or-name")) var device: String
+    @Option(help: "send-receive (default), send-only or receive-only.") var mode: String = PeerMode.sendReceive.rawValue
+    @Option(help: "A name for the peer (default: the name it gave).") var name: String?
+    @Option(help: ArgumentHelp("Where to dial it (default: it dials us).", valueName: "host:port")) var address: String?
+
+    func validate() throws {
+        guard PeerMode(rawValue: mode) != nil else { throw ValidationError("--mode '\(mode)' is not a mode: use send-receive, send-only or receive-only") }
+        if let address, HostPort(address) == nil { throw ValidationError("--address '\(address)' is not HOST:PORT, for example 192.0.2.10:22870") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let file = PendingDeviceFile(directory: global.directory.url)
+            let list = file.load()
+            guard let pending = list.find(device), let id = DeviceID(pending.deviceID) else {
+                let names = list.devices.map { $0.name.isEmpty ? String($0.deviceID.prefix(9)) : $0.name }.joined(separator: ", ")
+                throw CLIError("no pending device '\(device)'\(names.isEmpty ? "" : " (pending: \(names))"); `syncctl peers pending` lists them")
+            }
+            let editor = try global.peerEditor()
+            var peers = try editor.load().peers
+            var peerName = name ?? (pending.name.isEmpty ? id.short : pending.name.replacingOccurrences(of: " ", with: "-"))
+            if peers.contains(where: { $0.name == peerName && $0.deviceID != id }) {
+                guard name == nil else { throw CLIError("the name '\(peerName)' is taken by another peer; choose another with --name") }
+                peerName = "\(peerName)-\(id.short.prefix(4))"
+            }
+            let peer = PeerConfig(deviceID: id, name: peerName, address: address.flatMap(HostPort.init), mode: PeerMode(rawValue: mode)!)
+            if let index = peers.firstIndex(where: { $0.deviceID == id }) { peers[index] = peer } else { peers.append(peer) }
+            try editor.save(peers)
+            try file.update { $0.remove(id.description) }
+            print("accepted \(peer.name) (\(id.short)…) as a \(peer.mode.rawValue) peer\(peer.address.map { ", dialed at \($0)" } ?? "; it connects at its next attempt")")
+        }
+    }
+}
+
+struct IgnorePeer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ignore", abstract: "Stop listing a pending device (it stays refused).",
+        discussion: """
+            Examples:
+              syncctl peers ignore QX3F-...-7B2A
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("The pending device's name or device ID.", valueName: "device-id-or-name")) var device: String
+
+    func run() throws {
+        try reportingErrors {
+            let file = PendingDeviceFile(directory: global.directory.url)
+            guard let pending = file.load().find(device) else {
+                throw CLIError("no pending device '\(device)'; `syncctl peers pending` lists them")
+            }
+            try file.update { $0.ignore(pending.deviceID) }
+            print("ignoring \(pending.name.isEmpty ? pending.deviceID : pending.name); it stays refused (`syncctl peers pending --all` still shows it)")
         }
     }
 }

@@ -29,6 +29,9 @@ enum StatusDisplay {
         if let collisions = status.dotCollisions, collisions > 0 {
             problems.append("\(collisions) dots held with two contents: a copied database (`syncctl check`)")
         }
+        if let pending = status.pendingDevices, pending > 0 {
+            problems.append("\(pending) device(s) asked to connect and wait for you (`syncctl peers pending`)")
+        }
         if let sql = status.sqlEdits, sql.refused > 0 {
             problems.append("\(sql.refused) SQL edits of the tables refused and kept (`syncctl sql list`)")
         }

@@ -1,0 +1,113 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A device that dialed us without being a configured peer (docs/operations.md
+/// "Pending devices"): never accepted on its own; `syncctl peers accept`
+/// makes it a peer, `syncctl peers ignore` stops listing it.
+public struct PendingDevice: Codable, Sendable, Equatable {
+    public var deviceID: String
+    /// The name in its certificate (what its owner called the device), cut and cleaned.
+    public var name: String
+    /// Where it dialed from (its address, not the port it listens on).
+    public var address: String
+    public var firstSeen: Date
+    public var lastSeen: Date
+    public var attempts: Int
+    public var ignored: Bool
+}
+
+/// The pending devices (pure): recording an attempt, accepting, ignoring,
+/// each bounded (`maxEntries`, `maxNameCharacters`): a stranger controls
+/// all of it.
+public struct PendingDeviceList: Codable, Sendable, Equatable {
+    public private(set) var devices: [PendingDevice] = []
+
+    /// Devices kept; past it the one seen longest ago goes (ignored ones last).
+    public static let maxEntries = 100
+    public static let maxNameCharacters = 64
+
+    public init(devices: [PendingDevice] = []) { self.devices = devices }
+
+    /// Notes one attempt by `device`.
+    public mutating func record(_ device: DeviceID, name: String, address: String, at time: Date) {
+        let id = device.description
+        if let index = devices.firstIndex(where: { $0.deviceID == id }) {
+            devices[index].lastSeen = time
+            devices[index].attempts += 1
+            devices[index].address = Self.clean(address, limit: 128)
+            devices[index].name = Self.clean(name, limit: Self.maxNameCharacters)
+            return
+        }
+        devices.append(PendingDevice(deviceID: id, name: Self.clean(name, limit: Self.maxNameCharacters), address: Self.clean(address, limit: 128),
+                                     firstSeen: time, lastSeen: time, attempts: 1, ignored: false))
+        while devices.count > Self.maxEntries {
+            let victim = devices.indices.min { a, b in
+                (devices[a].ignored ? 1 : 0, devices[a].lastSeen) < (devices[b].ignored ? 1 : 0, devices[b].lastSeen)
+            }!
+            devices.remove(at: victim)
+        }
+    }
+
+    /// The device named by its ID or its name (a unique one), if pending.
+    public func find(_ text: String) -> PendingDevice? {
+        if let id = DeviceID(text) { return devices.first { $0.deviceID == id.description } }
+        let named = devices.filter { $0.name == text }
+        return named.count == 1 ? named[0] : nil
+    }
+
+    public mutating func remove(_ deviceID: String) { devices.removeAll { $0.deviceID == deviceID } }
+
+    public mutating func ignore(_ deviceID: String) {
+        for index in devices.indices where devices[index].deviceID == deviceID { devices[index].ignored = true }
+    }
+
+    /// Printable characters only (no control characters, no newlines), at most `limit`.
+    static func clean(_ text: String, limit: Int) -> String {
+        String(String(text.unicodeScalars.filter { !$0.properties.generalCategory.isControlOrFormat }).prefix(limit))
+    }
+}
+
+private extension Unicode.GeneralCategory {
+    var isControlOrFormat: Bool { self == .control || self == .format || self == .lineSeparator || self == .paragraphSeparator }
+}
+
+/// `pending-devices.json` in the data directory, read and written under an
+/// exclusive lock (syncd records, syncctl accepts and ignores).
+public struct PendingDeviceFile: Sendable {
+    public let path: String
+    /// A file larger than this is not read (it is not ours): treated as empty.
+    public static let maxFileBytes = 1 << 20
+
+    public init(directory: URL) { path = directory.appendingPathComponent("pending-devices.json").path }
+
+    public func load() -> PendingDeviceList {
+        guard let data = FileManager.default.contents(atPath: path), data.count <= Self.maxFileBytes,
+              let list = try? Self.decoder.decode(PendingDeviceList.self, from: data) else { return PendingDeviceList() }
+        return list
+    }
+
+    /// Reads, changes and writes the list under the lock; returns what `body` returns.
+    @discardableResult
+    public func update<T>(_ body: (inout PendingDeviceList) throws -> T) throws -> T {
+        let lock = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path + ".lock"]) }
+        defer { close(lock) }
+        guard flock(lock, LOCK_EX) == 0 else { throw CocoaError(.fileLocking) }
+        defer { flock(lock, LOCK_UN) }
+        var list = load()
+        let result = try body(&list)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        try encoder.encode(list).write(to: URL(fileURLWithPath: path), options: .atomic)
+        return result
+    }
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+}

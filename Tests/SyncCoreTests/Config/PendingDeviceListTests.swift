@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+@testable import SyncCore
+
+/// The pending-device list a stranger fills: bounded, cleaned, never accepting.
+@Suite("Pending devices")
+struct PendingDeviceListTests {
+    static func device(_ index: Int) -> DeviceID { DeviceID(spki: Array("device \(index)".utf8)) }
+
+    @Test func attemptsAreCountedAndTheListIsBounded() {
+        var list = PendingDeviceList()
+        let start = Date(timeIntervalSince1970: 1_000_000)
+        list.record(Self.device(0), name: "bo\u{7}\n-laptop", address: "192.0.2.1:5000", at: start)
+        list.record(Self.device(0), name: "bo-laptop", address: "192.0.2.1:5001", at: start.addingTimeInterval(5))
+        #expect(list.devices.count == 1 && list.devices[0].attempts == 2 && list.devices[0].name == "bo-laptop")
+        list.ignore(Self.device(0).description)
+        for index in 1...150 { list.record(Self.device(index), name: String(repeating: "x", count: 500), address: "a", at: start.addingTimeInterval(Double(index))) }
+        #expect(list.devices.count == PendingDeviceList.maxEntries)
+        #expect(list.devices.allSatisfy { $0.name.count <= PendingDeviceList.maxNameCharacters })
+        // The ignored one outlives the oldest not ignored; those go first.
+        #expect(list.devices.contains { $0.deviceID == Self.device(0).description })
+        #expect(!list.devices.contains { $0.deviceID == Self.device(1).description })
+        #expect(list.devices.contains { $0.deviceID == Self.device(150).description })
+    }
+
+    @Test func foundByIDOrByAUniqueName() {
+        var list = PendingDeviceList()
+        list.record(Self.device(1), name: "ana", address: "a", at: Date())
+        list.record(Self.device(2), name: "twin", address: "a", at: Date())
+        list.record(Self.device(3), name: "twin", address: "a", at: Date())
+        #expect(list.find("ana")?.deviceID == Self.device(1).description)
+        #expect(list.find(Self.device(3).description)?.deviceID == Self.device(3).description)
+        #expect(list.find("twin") == nil)
+        list.remove(Self.device(1).description)
+        #expect(list.find("ana") == nil)
+    }
+
+    @Test func theFileSurvivesGarbage() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pending-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = PendingDeviceFile(directory: directory)
+        try Data("not json".utf8).write(to: URL(fileURLWithPath: file.path))
+        #expect(file.load().devices.isEmpty)
+        try file.update { $0.record(Self.device(7), name: "cy", address: "b", at: Date()) }
+        #expect(file.load().find("cy") != nil)
+    }
+}
