@@ -73,41 +73,55 @@ private extension Unicode.GeneralCategory {
     var isControlOrFormat: Bool { self == .control || self == .format || self == .lineSeparator || self == .paragraphSeparator }
 }
 
-/// `pending-devices.json` in the data directory, read and written under an
-/// exclusive lock (syncd records, syncctl accepts and ignores).
-public struct PendingDeviceFile: Sendable {
+/// A small JSON file in the data directory, read and written under an
+/// exclusive lock (syncd and syncctl both write it); unreadable or too
+/// large, it reads as empty.
+public struct LockedJSONFile<Content: Codable & Sendable>: Sendable {
     public let path: String
+    let empty: @Sendable () -> Content
     /// A file larger than this is not read (it is not ours): treated as empty.
-    public static let maxFileBytes = 1 << 20
+    public static var maxFileBytes: Int { 1 << 20 }
 
-    public init(directory: URL) { path = directory.appendingPathComponent("pending-devices.json").path }
-
-    public func load() -> PendingDeviceList {
-        guard let data = FileManager.default.contents(atPath: path), data.count <= Self.maxFileBytes,
-              let list = try? Self.decoder.decode(PendingDeviceList.self, from: data) else { return PendingDeviceList() }
-        return list
+    public init(path: String, empty: @escaping @Sendable () -> Content) {
+        self.path = path
+        self.empty = empty
     }
 
-    /// Reads, changes and writes the list under the lock; returns what `body` returns.
+    public func load() -> Content {
+        guard let data = FileManager.default.contents(atPath: path), data.count <= Self.maxFileBytes,
+              let content = try? Self.decoder.decode(Content.self, from: data) else { return empty() }
+        return content
+    }
+
+    /// Reads, changes and writes the content under the lock; returns what `body` returns.
     @discardableResult
-    public func update<T>(_ body: (inout PendingDeviceList) throws -> T) throws -> T {
+    public func update<T>(_ body: (inout Content) throws -> T) throws -> T {
         let lock = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard lock >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path + ".lock"]) }
         defer { close(lock) }
         guard flock(lock, LOCK_EX) == 0 else { throw CocoaError(.fileLocking) }
         defer { flock(lock, LOCK_UN) }
-        var list = load()
-        let result = try body(&list)
+        var content = load()
+        let result = try body(&content)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        try encoder.encode(list).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try encoder.encode(content).write(to: URL(fileURLWithPath: path), options: .atomic)
         return result
     }
 
-    static let decoder: JSONDecoder = {
+    static var decoder: JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return decoder
-    }()
+    }
+}
+
+/// `pending-devices.json` in the data directory.
+public typealias PendingDeviceFile = LockedJSONFile<PendingDeviceList>
+
+extension LockedJSONFile where Content == PendingDeviceList {
+    public init(directory: URL) {
+        self.init(path: directory.appendingPathComponent("pending-devices.json").path, empty: { PendingDeviceList() })
+    }
 }

@@ -88,9 +88,14 @@ public struct ControlServer: Sendable {
         case "changed":
             try await node.notifier.checkForeignWrites()
             return ControlResponse(ok: true)
+        case "blocked":
+            // `syncctl peers block`: the list is read again and sessions of
+            // blocked devices close now, not at their next handshake.
+            await node.enforceBlockList()
+            return ControlResponse(ok: true)
         default:
             if let command = extraCommands[request.command] { return try await command(request) }
-            let known = (["status", "sync", "changed"] + extraCommands.keys.sorted()).joined(separator: ", ")
+            let known = (["status", "sync", "changed", "blocked"] + extraCommands.keys.sorted()).joined(separator: ", ")
             return ControlResponse(ok: false, error: "unknown command '\(request.command)' (known: \(known))")
         }
     }

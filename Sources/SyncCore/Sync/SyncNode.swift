@@ -22,6 +22,8 @@ public final class SyncNode: Sendable {
     let inbound = InboundCount()
     /// Devices that dialed without being peers (`syncctl peers pending`).
     let pending: PendingRecorder
+    /// Devices shut out (`syncctl peers block`), the team CA notwithstanding.
+    public let blocked: BlockedDevices
 
     /// Inbound connections held at once; more are closed on accept. Each
     /// buffers at most one frame, and before its hello at most
@@ -41,7 +43,9 @@ public final class SyncNode: Sendable {
         self.logger = logger
         group = MultiThreadedEventLoopGroup.singleton
         teamCA = TeamCACache(logger: logger)
-        pending = PendingRecorder(file: PendingDeviceFile(directory: URL(fileURLWithPath: store.path).deletingLastPathComponent()), logger: logger)
+        let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent()
+        pending = PendingRecorder(file: PendingDeviceFile(directory: directory), logger: logger)
+        blocked = BlockedDevices(file: BlockListFile(directory: directory))
     }
 
     /// Accepts peers on the configured address until cancelled.
@@ -169,7 +173,9 @@ public final class SyncNode: Sendable {
         let metrics = self.metrics
         let teamCA = self.teamCA
         let pending = self.pending
+        let blocked = self.blocked
         return TLSSetup.verifier(context: connection, admit: { device, leaf in
+            if blocked.contains(device) { return .refused("device \(device) is blocked (`syncctl peers unblock` lifts it)") }
             if let expected {
                 return device == expected ? .configured : .refused("dialed \(expected.short)… but \(device) answered")
             }
@@ -322,6 +328,16 @@ public final class SyncNode: Sendable {
     private func registerCloser(_ id: UUID, _ channel: Channel) async { closers.set(id, channel) }
     private func unregisterCloser(_ id: UUID) async { closers.set(id, nil) }
     private func closeSession(_ id: UUID) async { closers.get(id)?.close(promise: nil) }
+
+    /// Reads the block list again and closes the sessions of blocked devices.
+    public func enforceBlockList() async {
+        blocked.reload()
+        for device in blocked.devices.compactMap({ DeviceID($0.deviceID) }) {
+            guard let session = await registry.session(of: device) else { continue }
+            logger.notice("closing the connection of a blocked device", metadata: ["device": "\(device)"])
+            await closeSession(session)
+        }
+    }
 }
 
 /// The team CA named in the config, loaded once per path.

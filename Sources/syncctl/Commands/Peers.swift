@@ -14,8 +14,9 @@ struct Peers: ParsableCommand {
               syncctl peers pending
               syncctl peers accept bob-laptop --mode receive-only
               syncctl peers ignore QX3F-...-7B2A
+              syncctl peers block QX3F-...-7B2A --reason "laptop stolen 2026-12-01"
             """,
-        subcommands: [ListPeers.self, AddPeer.self, RemovePeer.self, PendingPeers.self, AcceptPeer.self, IgnorePeer.self],
+        subcommands: [ListPeers.self, AddPeer.self, RemovePeer.self, PendingPeers.self, AcceptPeer.self, IgnorePeer.self, BlockPeer.self, UnblockPeer.self],
         defaultSubcommand: ListPeers.self)
 }
 
@@ -199,6 +200,84 @@ struct IgnorePeer: ParsableCommand {
             }
             try file.update { $0.ignore(pending.deviceID) }
             print("ignoring \(pending.name.isEmpty ? pending.deviceID : pending.name); it stays refused (`syncctl peers pending --all` still shows it)")
+        }
+    }
+}
+
+/// Shuts a device out: refused even when the team CA signed it, disconnected now.
+struct BlockPeer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "block", abstract: "Shut a device out: disconnected at once and refused from then on, even when the team CA signed it.",
+        discussion: """
+            The device is removed from the peers and from the pending list, added to
+            blocked-devices.json in the data directory, and a running daemon closes its
+            connection now. What it wrote before stays (it is part of the dataset).
+
+            Examples:
+              syncctl peers block bo-laptop --reason "stolen on 2026-12-01"
+              syncctl peers block QX3F-...-7B2A
+              syncctl peers unblock QX3F-...-7B2A
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("The device ID, or the name of a peer or pending device.", valueName: "device-id-or-name")) var device: String
+    @Option(help: "Why, kept with the block.") var reason = ""
+
+    func run() throws {
+        try reportingErrors {
+            let editor = try global.peerEditor()
+            var peers = try editor.load().peers
+            let pendingFile = PendingDeviceFile(directory: global.directory.url)
+            let id: DeviceID
+            var name = ""
+            if let parsed = DeviceID(device) {
+                id = parsed
+                name = peers.first { $0.deviceID == parsed }?.name ?? ""
+            } else if let peer = peers.first(where: { $0.name == device }) {
+                id = peer.deviceID
+                name = peer.name
+            } else if let pending = pendingFile.load().find(device), let parsed = DeviceID(pending.deviceID) {
+                id = parsed
+                name = pending.name
+            } else {
+                throw CLIError("no peer or pending device named '\(device)'; give its device ID")
+            }
+            if let own = try DeviceIdentity.existingDeviceID(in: global.directory.url), own == id {
+                throw CLIError("\(id.short)… is this device's own ID")
+            }
+            let added = try BlockListFile(directory: global.directory.url).update { $0.block(id, name: name, reason: reason, at: Date()) }
+            guard added else { throw CLIError("the block list is full (\(BlockList.maxEntries) devices)") }
+            if peers.contains(where: { $0.deviceID == id }) {
+                peers.removeAll { $0.deviceID == id }
+                try editor.save(peers)
+            }
+            try pendingFile.update { $0.remove(id.description) }
+            let running = (try? ControlClient(path: global.directory.controlSocketPath).send(ControlRequest(command: "blocked"), timeout: 5))?.ok == true
+            print("blocked \(name.isEmpty ? id.short + "…" : name) (\(id)); \(running ? "the daemon closed its connection" : "no daemon running: refused from its next start")")
+        }
+    }
+}
+
+struct UnblockPeer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unblock", abstract: "Lift a block (the device is not made a peer again: `syncctl peers add` or `accept`).",
+        discussion: """
+            Examples:
+              syncctl peers unblock QX3F-...-7B2A
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("The blocked device's ID.", valueName: "device-id")) var device: String
+
+    func run() throws {
+        try reportingErrors {
+            guard let id = DeviceID(device) ?? BlockListFile(directory: global.directory.url).load().devices.first(where: { $0.name == device }).flatMap({ DeviceID($0.deviceID) }) else {
+                throw CLIError("'\(device)' is neither a device ID nor the name of a blocked device")
+            }
+            let removed = try BlockListFile(directory: global.directory.url).update { $0.unblock(id) }
+            guard removed else { throw CLIError("\(id.short)… is not blocked") }
+            _ = try? ControlClient(path: global.directory.controlSocketPath).send(ControlRequest(command: "blocked"), timeout: 5)
+            print("unblocked \(id.short)…")
         }
     }
 }

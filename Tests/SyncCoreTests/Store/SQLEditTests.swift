@@ -403,7 +403,7 @@ struct SQLEditTests {
                     queued += after - before
                 } else if op % 7 == 5 {
                     let target = ref("agreements/\(Self.ids[op / 7 % Self.ids.count])")
-                    try? store.update(target, [.set(op % 2 == 0 ? "status" : "summary", .text(op % 2 == 0 ? "expired" : "peer \(op)"))], author: "peer")
+                    _ = try? store.update(target, [.set(op % 2 == 0 ? "status" : "summary", .text(op % 2 == 0 ? "expired" : "peer \(op)"))], author: "peer")
                 } else {
                     takeUp()
                 }
