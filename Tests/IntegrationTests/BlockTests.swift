@@ -10,15 +10,7 @@ extension Integration {
         let root = TemporaryDirectory("syncd-block")
 
         @Test func aBlockedDeviceSignedByTheTeamCAIsDisconnectedAndRefused() async throws {
-            let caDirectory = root.url.appendingPathComponent("ca")
-            let caCertificate = try TeamCA.create(in: caDirectory, name: "minerals desk")
-            let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root)
-            for daemon in [a, b] {
-                _ = try TeamCA.sign(deviceDirectory: daemon.directory, caDirectory: caDirectory, deviceName: daemon.name)
-                try PeerListEditor(path: daemon.configPath, defaults: .machineDefaults()).set("team_ca", to: caCertificate.path)
-            }
-            for daemon in [a, b] { try await daemon.start() }
-            try a.setPeers([b.asPeer()])  // b lists nobody: a is admitted through the team CA
+            let (a, b) = try await startTeamCAPair(in: root)  // b lists nobody: a is admitted through the team CA
             #expect(try await eventually { try b.status().peers.first?.state == "connected" }, "\(b.log(last: 20))")
 
             let cli = Syncctl(existing: b.directory)

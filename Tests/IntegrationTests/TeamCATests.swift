@@ -10,15 +10,7 @@ extension Integration {
         let root = TemporaryDirectory("syncd-teamca")
 
         @Test func aSignedDeviceIsAcceptedWithoutBeingListed() async throws {
-            let caDirectory = root.url.appendingPathComponent("ca")
-            let caCertificate = try TeamCA.create(in: caDirectory, name: "minerals desk")
-            let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root)
-            for daemon in [a, b] {
-                _ = try TeamCA.sign(deviceDirectory: daemon.directory, caDirectory: caDirectory, deviceName: daemon.name)
-                try PeerListEditor(path: daemon.configPath, defaults: .machineDefaults()).set("team_ca", to: caCertificate.path)
-            }
-            for daemon in [a, b] { try await daemon.start() }
-            try a.setPeers([b.asPeer()])  // b lists nobody
+            let (a, b) = try await startTeamCAPair(in: root)  // b lists nobody: a is admitted through the team CA
 
             try a.store().update(RecordRef(parsing: "countries/cn")!, [.set("notes", .text("via team CA"))], author: "a")
             #expect(try await eventually { try b.store().record(RecordRef(parsing: "countries/cn")!)?.value("notes") == .text("via team CA") },

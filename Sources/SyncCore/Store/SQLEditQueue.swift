@@ -28,9 +28,10 @@ struct SQLEditQueue {
 
     static let fixedColumns = ["edit", "op", "at", "reason", "refused_at", "forced"]
 
-    var expectedColumns: [String] {
-        Self.fixedColumns + rowColumns.map { "old \($0)" } + rowColumns.map { "new \($0)" }
-    }
+    /// The row's cells before and after, as the queue table names them.
+    var cellColumns: [String] { rowColumns.map { "old \($0)" } + rowColumns.map { "new \($0)" } }
+
+    var expectedColumns: [String] { Self.fixedColumns + cellColumns }
 
     /// Creates (or brings up to date) the queue table and the triggers.
     /// Pending and refused edits survive a change of the table's columns:
@@ -61,7 +62,7 @@ struct SQLEditQueue {
                     reason TEXT,
                     refused_at INTEGER,
                     forced INTEGER NOT NULL DEFAULT 0,
-                    \(expectedColumns.dropFirst(Self.fixedColumns.count).map(\.quotedDatabaseIdentifier).joined(separator: ", ")))
+                    \(cellColumns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")))
                 """)
             if !existing.isEmpty {
                 let common = expectedColumns.filter(existing.contains).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
@@ -105,7 +106,7 @@ struct SQLEditQueue {
         try dropTriggers(in: db)
         let name = collection.name.quotedDatabaseIdentifier
         let now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
-        let columns = expectedColumns.dropFirst(Self.fixedColumns.count).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+        let columns = cellColumns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
         let oldValues = rowColumns.map { "OLD.\($0.quotedDatabaseIdentifier)" }
         let newValues = rowColumns.map { "NEW.\($0.quotedDatabaseIdentifier)" }
         let nulls = rowColumns.map { _ in "NULL" }

@@ -327,8 +327,7 @@ extension Store {
             let queue = SQLEditQueue(collection: collection)
             guard try db.tableExists(queue.table) else { continue }
             let width = queue.rowColumns.count
-            let columns = (SQLEditQueue.fixedColumns + queue.rowColumns.map { "old \($0)" } + queue.rowColumns.map { "new \($0)" })
-                .map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+            let columns = queue.expectedColumns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
             let filter = pendingOnly ? "WHERE reason IS NULL" : refusedOnly ? "WHERE reason IS NOT NULL" : ""
             let statement = try db.makeStatement(sql: "SELECT \(columns) FROM \(queue.table.quotedDatabaseIdentifier) \(filter) ORDER BY edit LIMIT \(limit)")
             let handle = statement.sqliteStatement
