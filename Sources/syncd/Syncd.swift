@@ -59,7 +59,7 @@ struct Syncd: AsyncParsableCommand {
         if setup.configBox.config.metrics != nil {
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
         }
-        let node = try SyncNode(store: setup.store, identity: setup.identity, config: setup.configBox, logger: logger)
+        let node = try SyncNode(store: setup.store, identity: setup.identity, config: setup.configBox, configPath: setup.configPath, logger: logger)
         let config = setup.configBox.config
         let statusReader = ControlServer(node: node, path: setup.directory.controlSocketPath, dataDirectory: setup.directory.path, logger: logger)
         let web: WebUI?

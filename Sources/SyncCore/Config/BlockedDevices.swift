@@ -46,43 +46,10 @@ extension LockedJSONFile where Content == BlockList {
     }
 }
 
-/// The daemon's view of the block list: re-read when the file changes
-/// (checked at most once a second, and at once on `reload`).
-public final class BlockedDevices: @unchecked Sendable {
-    let file: BlockListFile
-    private let lock = NSLock()
-    private var list = BlockList()
-    private var version: [FileAttributeKey: Any]?
-    private var checked = Date.distantPast
+/// The daemon's view of the block list (re-read when the file changes).
+public typealias BlockedDevices = WatchedJSONFile<BlockList>
 
-    public init(file: BlockListFile) {
-        self.file = file
-        reload()
-    }
-
-    public func reload() {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
-        let loaded = file.load()
-        lock.withLock {
-            list = loaded
-            version = attributes
-            checked = Date()
-        }
-    }
-
-    public func contains(_ device: DeviceID) -> Bool {
-        let stale = lock.withLock { Date().timeIntervalSince(checked) >= 1 }
-        if stale {
-            let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
-            let changed = lock.withLock {
-                checked = Date()
-                return attributes?[.modificationDate] as? Date != version?[.modificationDate] as? Date
-                    || attributes?[.systemFileNumber] as? Int != version?[.systemFileNumber] as? Int
-            }
-            if changed { reload() }
-        }
-        return lock.withLock { list.contains(device) }
-    }
-
-    public var devices: [BlockedDevice] { lock.withLock { list.devices } }
+extension WatchedJSONFile where Content == BlockList {
+    public func contains(_ device: DeviceID) -> Bool { current.contains(device) }
+    public var devices: [BlockedDevice] { current.devices }
 }

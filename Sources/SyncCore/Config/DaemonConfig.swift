@@ -207,6 +207,18 @@ public struct PeerConfig: Sendable, Equatable {
     }
 }
 
+extension PeerConfig {
+    /// A peer name for `device` that no other peer has: `preferred` cleaned
+    /// (spaces become dashes; empty becomes the ID's first group), with the
+    /// start of the device ID appended when another device holds it.
+    public static func uniqueName(_ preferred: String, for device: DeviceID, among peers: [PeerConfig]) -> String {
+        let cleaned = PendingDeviceList.clean(preferred, limit: PendingDeviceList.maxNameCharacters).replacingOccurrences(of: " ", with: "-")
+        let name = cleaned.isEmpty ? device.short : cleaned
+        guard peers.contains(where: { $0.name == name && $0.deviceID != device }) else { return name }
+        return "\(name)-\(device.short.prefix(4))"
+    }
+}
+
 /// `HOST:PORT` (IPv6 as `[::1]:PORT`).
 public struct HostPort: Sendable, Equatable, CustomStringConvertible {
     public var host: String

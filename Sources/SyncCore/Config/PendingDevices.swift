@@ -78,12 +78,15 @@ private extension Unicode.GeneralCategory {
 /// large, it reads as empty.
 public struct LockedJSONFile<Content: Codable & Sendable>: Sendable {
     public let path: String
+    /// The file's mode: 0600 for files that hold secrets.
+    let permissions: Int
     let empty: @Sendable () -> Content
     /// A file larger than this is not read (it is not ours): treated as empty.
     public static var maxFileBytes: Int { 1 << 20 }
 
-    public init(path: String, empty: @escaping @Sendable () -> Content) {
+    public init(path: String, permissions: Int = 0o644, empty: @escaping @Sendable () -> Content) {
         self.path = path
+        self.permissions = permissions
         self.empty = empty
     }
 
@@ -106,7 +109,15 @@ public struct LockedJSONFile<Content: Codable & Sendable>: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        try encoder.encode(content).write(to: URL(fileURLWithPath: path), options: .atomic)
+        // Written whole under a temporary name with its mode, then renamed.
+        let temporary = path + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: try encoder.encode(content), attributes: [.posixPermissions: permissions]) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: temporary])
+        }
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
         return result
     }
 

@@ -58,8 +58,21 @@ public struct DaemonStatus: Codable, Sendable {
     /// Devices that asked to connect without being peers, not ignored
     /// (`syncctl peers pending`); absent from older daemons.
     public var pendingDevices: Int?
+    /// Invitations open and claims refused by reason (`syncctl invite`); absent from older daemons.
+    public var invitations: InvitationCounts?
     public var clockSkewedPeers: [ClockSkew]
     public var peers: [PeerRegistry.PeerStatus]
+
+    public struct InvitationCounts: Codable, Sendable {
+        public var open: Int
+        /// Refused claims by reason (`unknown-invitation`, `already-used`, `expired`, `wrong-secret`, `malformed`).
+        public var refused: [String: Int]
+
+        public init(_ book: InvitationBook, now: Date) {
+            open = book.open(now: now).count
+            refused = book.refusals
+        }
+    }
 
     public struct ClockSkew: Codable, Sendable {
         public var replica: String

@@ -114,12 +114,13 @@ public struct ControlServer: Sendable {
         }
         node.metrics.conflictsOpen(conflicts)
         return DaemonStatus(deviceID: node.identity.deviceID.description, deviceName: config.deviceName, replica: replica.hex,
-                            listen: config.listen.description, dataDirectory: dataDirectory, startedAt: startedAt,
+                            listen: node.listenAddress.description, dataDirectory: dataDirectory, startedAt: startedAt,
                             highestSeq: node.notifier.highestSeq, conflicts: conflicts,
                             refusedHandshakes: await node.registry.refusedHandshakes, refusedReplicas: await node.registry.refusedReplicas,
                             refusedBatches: await node.registry.refusedBatches, protocolViolations: await node.registry.protocolViolations,
                             schemaProblems: problems, dotCollisions: collisions, sqlEdits: sqlEdits,
                             pendingDevices: PendingDeviceFile(directory: URL(fileURLWithPath: dataDirectory)).load().devices.filter { !$0.ignored }.count,
+                            invitations: DaemonStatus.InvitationCounts(InvitationFile(directory: URL(fileURLWithPath: dataDirectory)).load(), now: Date()),
                             clockSkewedPeers: skews, peers: peers)
     }
 }

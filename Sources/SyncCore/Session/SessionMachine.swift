@@ -298,6 +298,8 @@ public struct SessionMachine: Sendable {
             fail(.protocolViolation("a second hello"), &out)
         case .replicaProof:
             fail(.protocolViolation("a replica proof after the session started"), &out)
+        case .invitationClaim:
+            fail(.protocolViolation("an invitation claim after the session started"), &out)
         case .goodbye(let reason):
             fail(.closedByPeer(SessionError.bounded(reason)), &out)
         }

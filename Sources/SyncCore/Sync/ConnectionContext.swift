@@ -8,6 +8,9 @@ public final class ConnectionContext: Sendable {
     private struct State {
         var device: DeviceID?
         var viaTeamCA = false
+        var viaInvitation = false
+        var onProbation = false
+        var certificateName: String?
         var bytesIn: UInt64 = 0
         var bytesOut: UInt64 = 0
     }
@@ -26,6 +29,27 @@ public final class ConnectionContext: Sendable {
     public var viaTeamCA: Bool {
         get { state.withLock { $0.viaTeamCA } }
         set { state.withLock { $0.viaTeamCA = newValue } }
+    }
+
+    /// Admitted only to claim an invitation (replication-model §6.2): an
+    /// unknown device, held to the hello's frame limit (`onProbation`) until
+    /// its claim is accepted.
+    public var viaInvitation: Bool {
+        get { state.withLock { $0.viaInvitation } }
+        set { state.withLock { $0.viaInvitation = newValue; $0.onProbation = newValue } }
+    }
+
+    /// The common name in the presented certificate (what its owner named
+    /// the device), kept for a device admitted to claim an invitation.
+    public var certificateName: String? {
+        get { state.withLock { $0.certificateName } }
+        set { state.withLock { $0.certificateName = newValue } }
+    }
+
+    /// Frames are held to `FrameDecoder.helloFrameLimit` while true.
+    public var onProbation: Bool {
+        get { state.withLock { $0.onProbation } }
+        set { state.withLock { $0.onProbation = newValue } }
     }
 
     func addIn(_ count: Int) { state.withLock { $0.bytesIn += UInt64(count) } }

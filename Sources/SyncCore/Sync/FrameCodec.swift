@@ -14,6 +14,9 @@ public struct FrameDecoder: ByteToMessageDecoder {
     /// a byte at a time (which keeps the read-idle timer quiet) is cut off.
     public let frameDeadline: TimeAmount
     private let now: @Sendable () -> NIODeadline
+    /// True while the connection has not been admitted yet (an unknown
+    /// device claiming an invitation): every frame is held to the hello limit.
+    private let probation: @Sendable () -> Bool
     /// When the first byte of the frame now being buffered arrived.
     private var partialSince: NIODeadline?
     /// Whether the first frame (the hello) has been decoded.
@@ -23,10 +26,12 @@ public struct FrameDecoder: ByteToMessageDecoder {
     /// not said who it is may not make us buffer more than this.
     public static let helloFrameLimit = 64 << 10
 
-    public init(maxFrameBytes: Int, frameDeadline: TimeAmount = .seconds(120), now: @escaping @Sendable () -> NIODeadline = { .now() }) {
+    public init(maxFrameBytes: Int, frameDeadline: TimeAmount = .seconds(120), now: @escaping @Sendable () -> NIODeadline = { .now() },
+                probation: @escaping @Sendable () -> Bool = { false }) {
         self.maxFrameBytes = maxFrameBytes
         self.frameDeadline = frameDeadline
         self.now = now
+        self.probation = probation
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
@@ -39,7 +44,7 @@ public struct FrameDecoder: ByteToMessageDecoder {
         if now() - started > frameDeadline { throw FrameError.tooSlow(limit: frameDeadline) }
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return .needMoreData }
         guard length > 0 else { throw FrameError.empty }
-        let limit = sawFirstFrame ? maxFrameBytes : min(maxFrameBytes, Self.helloFrameLimit)
+        let limit = sawFirstFrame && !probation() ? maxFrameBytes : min(maxFrameBytes, Self.helloFrameLimit)
         guard Int(length) <= limit else { throw FrameError.tooLarge(length: Int(length), limit: limit) }
         guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
         partialSince = nil

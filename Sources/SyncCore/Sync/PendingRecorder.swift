@@ -20,8 +20,8 @@ final class PendingRecorder: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Notes an attempt (the name is the certificate's common name).
-    func note(_ device: DeviceID, leafDER: [UInt8]?, address: String, now: Date = Date()) {
+    /// Notes an attempt; the name is `name`, else the certificate's common name.
+    func note(_ device: DeviceID, leafDER: [UInt8]?, name given: String? = nil, address: String, now: Date = Date()) {
         let admitted: Bool = lock.withLock {
             if let last = lastWrite[device], now.timeIntervalSince(last) < Self.perDeviceInterval { return false }
             if now.timeIntervalSince(window.start) >= 60 { window = (now, 0) }
@@ -32,7 +32,7 @@ final class PendingRecorder: @unchecked Sendable {
             return true
         }
         guard admitted else { return }
-        let name = leafDER.flatMap(Self.commonName) ?? ""
+        let name = given ?? leafDER.flatMap(Self.commonName) ?? ""
         let file = self.file, logger = self.logger
         Task.detached {
             do {

@@ -20,6 +20,11 @@ public enum SyncMessage: Equatable, Sendable {
     /// (`ReplicaProof`), sent right after the hellos to a peer of minor ≥ 2;
     /// empty when the id was not derived.
     case replicaProof(nonce: [UInt8])
+    /// Protocol 1.3: a joiner's proof of an invitation (replication-model
+    /// §6.2), sent right after its hello to the inviter it dialed, before
+    /// the inviter's hello; the inviter answers with its hello (accepted)
+    /// or a goodbye (refused).
+    case invitationClaim(id: [UInt8], secret: [UInt8])
 
     public struct Hello: Equatable, Sendable {
         public var protocolMajor: UInt16
@@ -74,8 +79,9 @@ public enum SyncMessage: Equatable, Sendable {
     }
 
     public static let protocolMajor: UInt16 = 1
-    /// 1: tabled batches (`ChangeTableCodec`). 2: `replicaProof` after the hellos.
-    public static let protocolMinor: UInt16 = 2
+    /// 1: tabled batches (`ChangeTableCodec`). 2: `replicaProof` after the
+    /// hellos. 3: `invitationClaim`.
+    public static let protocolMinor: UInt16 = 3
 
     /// A short name for logs and errors.
     public var kind: String {
@@ -91,6 +97,7 @@ public enum SyncMessage: Equatable, Sendable {
         case .pong: "pong"
         case .goodbye: "goodbye"
         case .replicaProof: "replica-proof"
+        case .invitationClaim: "invitation-claim"
         }
     }
 }

@@ -10,6 +10,8 @@ public enum SyncMessageCodec {
         case tabledBatch = 11
         /// Protocol 1.2: the replica proof's nonce.
         case replicaProof = 12
+        /// Protocol 1.3: an invitation's id and secret.
+        case invitationClaim = 13
     }
 
     public static func encode(_ message: SyncMessage) -> [UInt8] {
@@ -66,6 +68,10 @@ public enum SyncMessageCodec {
         case .replicaProof(let nonce):
             writer.writeByte(Tag.replicaProof.rawValue)
             writer.writeBlob(nonce)
+        case .invitationClaim(let id, let secret):
+            writer.writeByte(Tag.invitationClaim.rawValue)
+            writer.writeBlob(id)
+            writer.writeBlob(secret)
         }
         return writer.bytes
     }
@@ -130,6 +136,11 @@ public enum SyncMessageCodec {
             let nonce = try reader.readBlob()
             guard nonce.count <= 64 else { throw .malformed("replica proof nonce of \(nonce.count) bytes", at: reader.offset) }
             message = .replicaProof(nonce: nonce)
+        case .invitationClaim:
+            let id = try reader.readBlob()
+            let secret = try reader.readBlob()
+            guard id.count <= 64, secret.count <= 64 else { throw .malformed("invitation claim of \(id.count)+\(secret.count) bytes", at: reader.offset) }
+            message = .invitationClaim(id: id, secret: secret)
         }
         // Bytes after the fields this version knows are a later minor's
         // additions (docs/protocol.md, "Versions"): ignored, not refused.

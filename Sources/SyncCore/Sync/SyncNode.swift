@@ -24,6 +24,16 @@ public final class SyncNode: Sendable {
     let pending: PendingRecorder
     /// Devices shut out (`syncctl peers block`), the team CA notwithstanding.
     public let blocked: BlockedDevices
+    /// Invitations this daemon made (`syncctl invite`; replication-model §6.2).
+    let invitations: WatchedJSONFile<InvitationBook>
+    /// Invitations this daemon is to prove to the inviters it dials (`syncctl join`).
+    let joinClaims: JoinClaimFile
+    /// The config file invited devices are added to; nil refuses every claim.
+    let configPath: String?
+
+    /// The address the listener is bound to (the real port when the config says 0).
+    private let bound = Mutex<HostPort?>(nil)
+    public var listenAddress: HostPort { bound.withLock { $0 } ?? configBox.config.listen }
 
     /// Inbound connections held at once; more are closed on accept. Each
     /// buffers at most one frame, and before its hello at most
@@ -32,7 +42,7 @@ public final class SyncNode: Sendable {
     /// Inbound connections from one address at once (handshaking ones too).
     public static let maxInboundConnectionsPerHost = 32
 
-    public init(store: Store, identity: DeviceIdentity, config: ConfigBox, logger: Logger) throws {
+    public init(store: Store, identity: DeviceIdentity, config: ConfigBox, configPath: String? = nil, logger: Logger) throws {
         self.store = store
         self.identity = identity
         configBox = config
@@ -46,6 +56,9 @@ public final class SyncNode: Sendable {
         let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent()
         pending = PendingRecorder(file: PendingDeviceFile(directory: directory), logger: logger)
         blocked = BlockedDevices(file: BlockListFile(directory: directory))
+        invitations = WatchedJSONFile(file: InvitationFile(directory: directory))
+        joinClaims = JoinClaimFile(directory: directory)
+        self.configPath = configPath
     }
 
     /// Accepts peers on the configured address until cancelled.
@@ -64,7 +77,10 @@ public final class SyncNode: Sendable {
                     return (try NIOAsyncChannel<SyncMessage, SyncMessage>(wrappingChannelSynchronously: channel), connection)
                 }
             }
-        if let address = server.channel.localAddress { onBound(address) }
+        if let address = server.channel.localAddress {
+            if let ip = address.ipAddress, let port = address.port { bound.withLock { $0 = HostPort(host: ip, port: port) } }
+            onBound(address)
+        }
         logger.info("listening for peers", metadata: ["address": "\(server.channel.localAddress?.description ?? "\(listen)")"])
         try await withThrowingDiscardingTaskGroup { group in
             try await server.executeThenClose { inbound in
@@ -162,7 +178,8 @@ public final class SyncNode: Sendable {
         try operations.addHandler(IdleStateHandler(readTimeout: .milliseconds(Int64(config.idleTimeoutSeconds * 1_000))))
         try operations.addHandler(IdleTimeoutHandler(seconds: config.idleTimeoutSeconds))
         try operations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: config.maxFrameBytes,
-                                                                        frameDeadline: .milliseconds(Int64(config.frameTimeoutSeconds * 1_000)))))
+                                                                        frameDeadline: .milliseconds(Int64(config.frameTimeoutSeconds * 1_000)),
+                                                                        probation: { connection.onProbation })))
         try operations.addHandler(MessageToByteHandler(FrameEncoder()))
     }
 
@@ -174,6 +191,7 @@ public final class SyncNode: Sendable {
         let teamCA = self.teamCA
         let pending = self.pending
         let blocked = self.blocked
+        let invitations = self.invitations
         return TLSSetup.verifier(context: connection, admit: { device, leaf in
             if blocked.contains(device) { return .refused("device \(device) is blocked (`syncctl peers unblock` lifts it)") }
             if let expected {
@@ -181,6 +199,10 @@ public final class SyncNode: Sendable {
             }
             if configBox.config.peer(device) != nil { return .configured }
             if let ca = teamCA.current(path: configBox.config.teamCA), let der = try? leaf.toDERBytes(), ca.signed(der) { return .teamCA }
+            // While invitations are kept, an unknown device may come in to
+            // claim one; if its first message is not a claim it is refused
+            // (and noted as pending) before anything else is read.
+            if invitations.current.admitsUnknownDevices(now: Date()) { return .invitation }
             pending.note(device, leafDER: try? leaf.toDERBytes(), address: connection.remote)
             return .refused("device \(device) is not a configured peer\(configBox.config.teamCA == nil ? "" : " and its certificate is not signed by the team CA")")
         }, onRefuse: { reason in
@@ -215,15 +237,32 @@ public final class SyncNode: Sendable {
                 var iterator = inbound.makeAsyncIterator()
                 // Read once: the hello's id and the proof's nonce must match.
                 let own = try store.replicaIdentity()
+                var claimed = false
                 if let expected, let peer = configBox.config.peer(expected) {
+                    // Protocol 1.3: a joiner proves its invitation before its hello.
+                    let claims = joinClaims
+                    if let claim = try await Blocking.run({ claims.load().pending(for: expected) }) {
+                        try await outbound.write(.invitationClaim(id: claim.id, secret: claim.secret))
+                        claimed = true
+                    }
                     try await outbound.write(.hello(hello(for: peer, replica: own.replica)))
                 }
-                guard let first = try await iterator.next() else { throw SessionError.closedByPeer("connection closed before hello") }
+                guard var first = try await iterator.next() else { throw SessionError.closedByPeer("connection closed before hello") }
+                if !dialedByUs, case .invitationClaim(let id, let secret) = first {
+                    try await judgeClaim(id: id, secret: secret, connection: connection, outbound: outbound)
+                    guard let next = try await iterator.next() else { throw SessionError.closedByPeer("connection closed before hello") }
+                    first = next
+                }
+                if claimed, let expected { try await settleClaim(with: expected, answer: first) }
                 guard case .hello(let theirs) = first else {
                     if case .goodbye(let reason) = first { throw SessionError.closedByPeer(SessionError.bounded(reason)) }
                     throw SessionError.protocolViolation("expected hello, got \(first.kind)")
                 }
                 guard let device = connection.device, let peer = peerConfig(for: device, connection: connection, hello: theirs) else {
+                    if let device = connection.device, connection.viaInvitation {
+                        pending.note(device, leafDER: nil, name: theirs.deviceName, address: connection.remote)
+                        throw SessionError.refused("device \(device) is not a configured peer and claimed no invitation")
+                    }
                     throw SessionError.refused("peer is no longer configured")
                 }
                 await registry.admit(peer, viaTeamCA: connection.viaTeamCA)

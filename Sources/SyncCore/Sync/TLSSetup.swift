@@ -44,6 +44,8 @@ public struct TLSSetup: Sendable {
         case configured
         /// It is signed by the configured team CA (replication-model §6).
         case teamCA
+        /// Unknown, let in only to claim an open invitation (replication-model §6.2).
+        case invitation
         case refused(String)
     }
 
@@ -72,6 +74,11 @@ public struct TLSSetup: Sendable {
                 case .teamCA:
                     context.device = device
                     context.viaTeamCA = true
+                    promise.succeed(.certificateVerified)
+                case .invitation:
+                    context.device = device
+                    context.viaInvitation = true
+                    context.certificateName = (try? leaf.toDERBytes()).flatMap(PendingRecorder.commonName)
                     promise.succeed(.certificateVerified)
                 }
             } catch {

@@ -167,11 +167,10 @@ struct AcceptPeer: ParsableCommand {
             }
             let editor = try global.peerEditor()
             var peers = try editor.load().peers
-            var peerName = name ?? (pending.name.isEmpty ? id.short : pending.name.replacingOccurrences(of: " ", with: "-"))
-            if peers.contains(where: { $0.name == peerName && $0.deviceID != id }) {
-                guard name == nil else { throw CLIError("the name '\(peerName)' is taken by another peer; choose another with --name") }
-                peerName = "\(peerName)-\(id.short.prefix(4))"
+            if let name, peers.contains(where: { $0.name == name && $0.deviceID != id }) {
+                throw CLIError("the name '\(name)' is taken by another peer; choose another with --name")
             }
+            let peerName = name ?? PeerConfig.uniqueName(pending.name, for: id, among: peers)
             let peer = PeerConfig(deviceID: id, name: peerName, address: address.flatMap(HostPort.init), mode: PeerMode(rawValue: mode)!)
             if let index = peers.firstIndex(where: { $0.deviceID == id }) { peers[index] = peer } else { peers.append(peer) }
             try editor.save(peers)

@@ -23,6 +23,9 @@ enum StatusDisplay {
         Swift.print("device:     \(status.deviceName)")
         Swift.print("device ID:  \(status.deviceID)")
         Swift.print("replica:    \(status.replica)  (highest seq \(status.highestSeq))")
+        if let open = status.invitations?.open, open > 0 {
+            Swift.print("invites:    \(open) open (`syncctl invite list`)")
+        }
         Swift.print("conflicts:  \(status.conflicts) open\(status.conflicts > 0 ? " (see `syncctl conflicts`)" : "")")
         var problems: [String] = []
         if status.schemaProblems > 0 { problems.append("\(status.schemaProblems) changes fail the local schema (`syncctl check`)") }
@@ -31,6 +34,13 @@ enum StatusDisplay {
         }
         if let pending = status.pendingDevices, pending > 0 {
             problems.append("\(pending) device(s) asked to connect and wait for you (`syncctl peers pending`)")
+        }
+        if let invitations = status.invitations {
+            let refused = invitations.refused.values.reduce(0, +)
+            if refused > 0 {
+                let reasons = invitations.refused.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                problems.append("\(refused) invitation claims refused (\(reasons); see the log)")
+            }
         }
         if let sql = status.sqlEdits, sql.refused > 0 {
             problems.append("\(sql.refused) SQL edits of the tables refused and kept (`syncctl sql list`)")

@@ -40,6 +40,16 @@ enum Display {
         return "\(seconds / 86_400)d ago"
     }
 
+    /// "in 5h" for a time ahead (rounded down), "now" when it is past.
+    static func until(_ date: Date) -> String {
+        let seconds = Int(date.timeIntervalSinceNow)
+        if seconds <= 0 { return "now" }
+        if seconds < 60 { return "in \(seconds)s" }
+        if seconds < 3_600 { return "in \(seconds / 60)m" }
+        if seconds < 86_400 { return "in \(seconds / 3_600)h" }
+        return "in \(seconds / 86_400)d"
+    }
+
     static func bytes(_ count: UInt64) -> String {
         let units = ["B", "K", "M", "G", "T"]
         var value = Double(count)
