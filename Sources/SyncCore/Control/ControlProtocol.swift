@@ -58,10 +58,23 @@ public struct DaemonStatus: Codable, Sendable {
     /// Devices that asked to connect without being peers, not ignored
     /// (`syncctl peers pending`); absent from older daemons.
     public var pendingDevices: Int?
+    /// Team-CA revocations held, and refused since start (bad signature or
+    /// another CA's); absent from older daemons.
+    public var revocations: RevocationCounts?
     /// Invitations open and claims refused by reason (`syncctl invite`); absent from older daemons.
     public var invitations: InvitationCounts?
     public var clockSkewedPeers: [ClockSkew]
     public var peers: [PeerRegistry.PeerStatus]
+
+    public struct RevocationCounts: Codable, Sendable {
+        public var held: Int
+        public var refused: UInt64
+
+        public init(held: Int, refused: UInt64) {
+            self.held = held
+            self.refused = refused
+        }
+    }
 
     public struct InvitationCounts: Codable, Sendable {
         public var open: Int

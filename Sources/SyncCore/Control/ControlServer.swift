@@ -93,9 +93,13 @@ public struct ControlServer: Sendable {
             // blocked devices close now, not at their next handshake.
             await node.enforceBlockList()
             return ControlResponse(ok: true)
+        case "revoked":
+            // `syncctl ca revoke` wrote a revocation here: obeyed and passed on now.
+            await node.enforceRevocations()
+            return ControlResponse(ok: true)
         default:
             if let command = extraCommands[request.command] { return try await command(request) }
-            let known = (["status", "sync", "changed", "blocked"] + extraCommands.keys.sorted()).joined(separator: ", ")
+            let known = (["status", "sync", "changed", "blocked", "revoked"] + extraCommands.keys.sorted()).joined(separator: ", ")
             return ControlResponse(ok: false, error: "unknown command '\(request.command)' (known: \(known))")
         }
     }
@@ -120,6 +124,7 @@ public struct ControlServer: Sendable {
                             refusedBatches: await node.registry.refusedBatches, protocolViolations: await node.registry.protocolViolations,
                             schemaProblems: problems, dotCollisions: collisions, sqlEdits: sqlEdits,
                             pendingDevices: PendingDeviceFile(directory: URL(fileURLWithPath: dataDirectory)).load().devices.filter { !$0.ignored }.count,
+                            revocations: DaemonStatus.RevocationCounts(held: node.revocations.current.revocations.count, refused: node.refusedRevocations),
                             invitations: DaemonStatus.InvitationCounts(InvitationFile(directory: URL(fileURLWithPath: dataDirectory)).load(), now: Date()),
                             clockSkewedPeers: skews, peers: peers)
     }

@@ -63,15 +63,19 @@ public struct TeamCA: Sendable {
         return certURL
     }
 
+    /// The CA's private key in `caDirectory`.
+    public static func loadKey(in caDirectory: URL) throws -> P256.Signing.PrivateKey {
+        let caKeyURL = caDirectory.appendingPathComponent(keyFile)
+        do { return try P256.Signing.PrivateKey(pemRepresentation: String(contentsOf: caKeyURL, encoding: .utf8)) } catch {
+            throw TeamCAError("cannot read the CA key \(caKeyURL.path): \(error)")
+        }
+    }
+
     /// Re-issues the device certificate in `deviceDirectory` signed by the CA
     /// in `caDirectory`, for the same key (so the device ID does not change).
     public static func sign(deviceDirectory: URL, caDirectory: URL, deviceName: String) throws -> DeviceID {
-        let caKeyURL = caDirectory.appendingPathComponent(keyFile)
         let ca = try TeamCA(path: caDirectory.appendingPathComponent(certificateFile).path)
-        let caKey: P256.Signing.PrivateKey
-        do { caKey = try P256.Signing.PrivateKey(pemRepresentation: String(contentsOf: caKeyURL, encoding: .utf8)) } catch {
-            throw TeamCAError("cannot read the CA key \(caKeyURL.path): \(error)")
-        }
+        let caKey = try loadKey(in: caDirectory)
         let deviceKeyURL = deviceDirectory.appendingPathComponent(DeviceIdentity.keyFile)
         let deviceKey: P256.Signing.PrivateKey
         do { deviceKey = try P256.Signing.PrivateKey(pemRepresentation: String(contentsOf: deviceKeyURL, encoding: .utf8)) } catch {

@@ -32,6 +32,8 @@ public struct SyncMetrics: Sendable {
 
     func refusedHandshake() { Counter(label: "syncd_refused_handshakes_total").increment() }
 
+    func refusedRevocation() { Counter(label: "syncd_refused_revocations_total").increment() }
+
     func refusedInvitation(reason: String) { Counter(label: "syncd_refused_invitations_total", dimensions: [("reason", reason)]).increment() }
 
     func digestSkipped(peer: String) { Counter(label: "syncd_digest_checks_skipped_total", dimensions: [("peer", peer)]).increment() }

@@ -28,6 +28,8 @@ public struct SessionMachine: Sendable {
         public var maxFrameBytes: Int
         public var digestIntervalMillis: Millis
         public var keepaliveMillis: Millis
+        /// The peer takes team-CA revocations (minor ≥ 3).
+        public var revocations = false
 
         public init(sends: Bool, receives: Bool, tabled: Bool, batchMaxSlots: Int, batchMaxBytes: Int, maxFrameBytes: Int,
                     digestIntervalMillis: Millis, keepaliveMillis: Millis) {
@@ -93,6 +95,9 @@ public struct SessionMachine: Sendable {
         case written
         /// `syncctl sync`: check digests now.
         case syncRequested
+        /// The revocations this daemon holds, at the start and when they change:
+        /// sent to a peer that takes them.
+        case revocationsChanged([SignedRevocation])
         /// Time passed (at a `wake` the machine asked for, or any other time).
         case tick
     }
@@ -111,6 +116,8 @@ public struct SessionMachine: Sendable {
         case readRepairPage(buckets: [UInt8], after: Int64, maxCount: Int, maxBytes: Int)
         /// Fold a database kept aside by a restore back in (after catching up).
         case mergeKeptAside
+        /// Check the peer's revocations against the team CA and keep the good ones.
+        case takeRevocations([SignedRevocation])
         /// Deliver a `tick` at this time (earliest wins; later ones may be dropped).
         case wake(at: Millis)
         case close(SessionError)
@@ -182,6 +189,14 @@ public struct SessionMachine: Sendable {
     private var pendingReport: SyncMessage.DigestReport?
 
     private var nextPing: Millis = 0
+    /// When the peer's last revocation messages came (for `maxRevocationMessagesPerMinute`).
+    private var revocationMessages: [Millis] = []
+
+    /// Revocation messages a peer may send a minute: an honest one sends one
+    /// at the start and one per new revocation, relayed at most every
+    /// `revocationRelayMillis`; each costs a signature check per entry.
+    public static let maxRevocationMessagesPerMinute = 30
+    public static let revocationRelayMillis: Millis = 2_000
 
     public init(settings: Settings, now: Millis) {
         self.settings = settings
@@ -251,6 +266,8 @@ public struct SessionMachine: Sendable {
             queued = max(0, queued - 1)
         case .syncRequested:
             syncRequested = true
+        case .revocationsChanged(let list):
+            if settings.revocations, !list.isEmpty { send(.revocations(list), &out) }
         case .tick:
             break
         }
@@ -300,6 +317,12 @@ public struct SessionMachine: Sendable {
             fail(.protocolViolation("a replica proof after the session started"), &out)
         case .invitationClaim:
             fail(.protocolViolation("an invitation claim after the session started"), &out)
+        case .revocations(let list):
+            revocationMessages = revocationMessages.filter { now - $0 < 60_000 } + [now]
+            guard revocationMessages.count <= Self.maxRevocationMessagesPerMinute else {
+                return fail(.protocolViolation("more than \(Self.maxRevocationMessagesPerMinute) revocation messages in a minute"), &out)
+            }
+            if !list.isEmpty { out.actions.append(.takeRevocations(list)) }
         case .goodbye(let reason):
             fail(.closedByPeer(SessionError.bounded(reason)), &out)
         }

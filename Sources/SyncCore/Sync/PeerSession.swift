@@ -23,6 +23,8 @@ final class PeerSession: @unchecked Sendable {
     let receivesFromPeer: Bool
     /// The peer decodes tabled batches (its hello says protocol 1.1 or later).
     let peerTakesTabledBatches: Bool
+    /// The peer takes team-CA revocations (its hello says protocol 1.3 or later).
+    let peerTakesRevocations: Bool
     let connection: ConnectionContext
     let logger: Logger
 
@@ -49,6 +51,7 @@ final class PeerSession: @unchecked Sendable {
         self.peer = peer
         peerReplica = hello.replica
         (sendsToPeer, receivesFromPeer, peerTakesTabledBatches) = SessionMachine.Settings.directions(mode: peer.mode, theirs: hello)
+        peerTakesRevocations = hello.protocolMajor == SyncMessage.protocolMajor && hello.protocolMinor >= 3
         self.connection = connection
         self.logger = logger
         // The machine closes the session first (`notReading`); the outbox's
@@ -69,11 +72,13 @@ final class PeerSession: @unchecked Sendable {
     func run(inbound: inout NIOAsyncChannelInboundStream<SyncMessage>.AsyncIterator,
              outbound: NIOAsyncChannelOutboundWriter<SyncMessage>) async throws {
         let config = self.config
-        let settings = SessionMachine.Settings(sends: sendsToPeer, receives: receivesFromPeer, tabled: peerTakesTabledBatches,
+        var initial = SessionMachine.Settings(sends: sendsToPeer, receives: receivesFromPeer, tabled: peerTakesTabledBatches,
                                                batchMaxSlots: config.batchMaxSlots, batchMaxBytes: config.batchMaxBytes,
                                                maxFrameBytes: config.maxFrameBytes,
                                                digestIntervalMillis: UInt64(config.digestIntervalSeconds * 1_000),
                                                keepaliveMillis: UInt64(config.keepaliveSeconds * 1_000))
+        initial.revocations = peerTakesRevocations
+        let settings = initial
         // Reports are turned into status until the last one, after the session ends.
         let reporter = Task { for await report in self.reports { await self.report(report) } }
         // The commits the machine hears about start from the value it starts from.
@@ -101,6 +106,7 @@ final class PeerSession: @unchecked Sendable {
             supervise { try await self.accountTraffic() }
             supervise { try await self.watchCommits(from: startSeq) }
             supervise { try await self.watchSyncRequests() }
+            if peerTakesRevocations { supervise { try await self.watchRevocations() } }
             group.addTask { await self.runMachine(settings, startSeq: startSeq) }
 
             // The reader, on this task (it owns the inbound half): one message
@@ -202,6 +208,9 @@ final class PeerSession: @unchecked Sendable {
                 try? await Blocking.run { Snapshots.mergeAndRemoveKeptAside(into: store, logger: logger) }
                 self.foldingKeptAside.withLock { $0 = false }
             }
+        case .takeRevocations(let list):
+            let peerName = peer.name
+            track { await self.node.takeRevocations(list, from: peerName) }
         case .close(let error):
             fail(error)
         case .report(let report):
@@ -339,6 +348,21 @@ final class PeerSession: @unchecked Sendable {
                 seen = requests
                 post.yield(.syncRequested)
             }
+        }
+    }
+
+    /// Hands the machine the revocations held, at the start and after each
+    /// change (at most every `revocationRelayMillis`).
+    private func watchRevocations() async throws {
+        var seen = -1
+        while !Task.isCancelled {
+            let generation = node.revocationGeneration
+            if generation != seen {
+                seen = generation
+                let list = node.revocations.current.revocations
+                if !list.isEmpty { post.yield(.revocationsChanged(list)) }
+            }
+            try await Task.sleep(for: .milliseconds(Int64(SessionMachine.revocationRelayMillis)))
         }
     }
 

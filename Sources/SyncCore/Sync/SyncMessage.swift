@@ -25,6 +25,9 @@ public enum SyncMessage: Equatable, Sendable {
     /// the inviter's hello; the inviter answers with its hello (accepted)
     /// or a goodbye (refused).
     case invitationClaim(id: [UInt8], secret: [UInt8])
+    /// Protocol 1.3: the team-CA revocations the sender holds (replication-model
+    /// §6.3), sent at the start of a session and whenever it learns a new one.
+    case revocations([SignedRevocation])
 
     public struct Hello: Equatable, Sendable {
         public var protocolMajor: UInt16
@@ -80,7 +83,7 @@ public enum SyncMessage: Equatable, Sendable {
 
     public static let protocolMajor: UInt16 = 1
     /// 1: tabled batches (`ChangeTableCodec`). 2: `replicaProof` after the
-    /// hellos. 3: `invitationClaim`.
+    /// hellos. 3: `invitationClaim`, `revocations`.
     public static let protocolMinor: UInt16 = 3
 
     /// A short name for logs and errors.
@@ -98,6 +101,7 @@ public enum SyncMessage: Equatable, Sendable {
         case .goodbye: "goodbye"
         case .replicaProof: "replica-proof"
         case .invitationClaim: "invitation-claim"
+        case .revocations: "revocations"
         }
     }
 }

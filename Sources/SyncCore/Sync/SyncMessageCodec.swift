@@ -1,3 +1,5 @@
+import Foundation
+
 /// Encodes and decodes `SyncMessage` payloads: one type byte, then fields
 /// written with `BinaryWriter`. Decoding refuses unknown types and short or
 /// malformed input, and ignores bytes after the last known field (a later
@@ -12,6 +14,8 @@ public enum SyncMessageCodec {
         case replicaProof = 12
         /// Protocol 1.3: an invitation's id and secret.
         case invitationClaim = 13
+        /// Protocol 1.3: signed revocations.
+        case revocations = 14
     }
 
     public static func encode(_ message: SyncMessage) -> [UInt8] {
@@ -72,6 +76,16 @@ public enum SyncMessageCodec {
             writer.writeByte(Tag.invitationClaim.rawValue)
             writer.writeBlob(id)
             writer.writeBlob(secret)
+        case .revocations(let list):
+            writer.writeByte(Tag.revocations.rawValue)
+            writer.writeVarint(UInt64(list.count))
+            for revocation in list {
+                writer.writeRaw(revocation.device.bytes)
+                writer.writeVarint(SignedRevocation.seconds(revocation.revokedAt))
+                writer.writeString(revocation.reason)
+                writer.writeBlob(revocation.caKeyID)
+                writer.writeBlob(revocation.signature)
+            }
         }
         return writer.bytes
     }
@@ -141,6 +155,25 @@ public enum SyncMessageCodec {
             let secret = try reader.readBlob()
             guard id.count <= 64, secret.count <= 64 else { throw .malformed("invitation claim of \(id.count)+\(secret.count) bytes", at: reader.offset) }
             message = .invitationClaim(id: id, secret: secret)
+        case .revocations:
+            let count = try reader.readVarint()
+            guard count <= UInt64(RevocationList.maxEntries) else { throw .malformed("\(count) revocations in one message (limit \(RevocationList.maxEntries))", at: reader.offset) }
+            guard count <= UInt64(reader.remaining / 36) else { throw .truncated(at: reader.offset) }
+            var list: [SignedRevocation] = []
+            for _ in 0..<count {
+                let device = DeviceID(hash: Array(try reader.readRaw(count: 32)))
+                let seconds = try reader.readVarint()
+                guard seconds <= 1 << 40 else { throw .malformed("revocation time out of range", at: reader.offset) }
+                let reason = try reader.readString()
+                let key = try reader.readBlob()
+                let signature = try reader.readBlob()
+                guard reason.utf8.count <= SignedRevocation.maxReasonBytes, key.count == 32, signature.count <= SignedRevocation.maxSignatureBytes else {
+                    throw .malformed("revocation field over its limit", at: reader.offset)
+                }
+                list.append(SignedRevocation(device: device, revokedAt: Date(timeIntervalSince1970: TimeInterval(seconds)), reason: reason,
+                                             caKeyID: key, signature: signature))
+            }
+            message = .revocations(list)
         }
         // Bytes after the fields this version knows are a later minor's
         // additions (docs/protocol.md, "Versions"): ignored, not refused.

@@ -30,6 +30,9 @@ public final class SyncNode: Sendable {
     let joinClaims: JoinClaimFile
     /// The config file invited devices are added to; nil refuses every claim.
     let configPath: String?
+    /// Revocations signed by the team CA, checked and held (replication-model §6.3).
+    public let revocations: WatchedJSONFile<RevocationList>
+    let revocationState = Mutex((generation: 0, refused: UInt64(0)))
 
     /// The address the listener is bound to (the real port when the config says 0).
     private let bound = Mutex<HostPort?>(nil)
@@ -59,6 +62,7 @@ public final class SyncNode: Sendable {
         invitations = WatchedJSONFile(file: InvitationFile(directory: directory))
         joinClaims = JoinClaimFile(directory: directory)
         self.configPath = configPath
+        revocations = WatchedJSONFile(file: RevocationFile(directory: directory))
     }
 
     /// Accepts peers on the configured address until cancelled.
@@ -192,8 +196,10 @@ public final class SyncNode: Sendable {
         let pending = self.pending
         let blocked = self.blocked
         let invitations = self.invitations
+        let revocations = self.revocations
         return TLSSetup.verifier(context: connection, admit: { device, leaf in
             if blocked.contains(device) { return .refused("device \(device) is blocked (`syncctl peers unblock` lifts it)") }
+            if revocations.current.revokes(device) { return .refused("device \(device) was revoked by the team CA") }
             if let expected {
                 return device == expected ? .configured : .refused("dialed \(expected.short)… but \(device) answered")
             }
@@ -371,9 +377,14 @@ public final class SyncNode: Sendable {
     /// Reads the block list again and closes the sessions of blocked devices.
     public func enforceBlockList() async {
         blocked.reload()
-        for device in blocked.devices.compactMap({ DeviceID($0.deviceID) }) {
+        await closeSessions(of: blocked.devices.compactMap { DeviceID($0.deviceID) }, why: "blocked")
+    }
+
+    /// Closes the sessions of `devices` at once.
+    func closeSessions(of devices: [DeviceID], why: String) async {
+        for device in devices {
             guard let session = await registry.session(of: device) else { continue }
-            logger.notice("closing the connection of a blocked device", metadata: ["device": "\(device)"])
+            logger.notice("closing the connection of a device that was \(why)", metadata: ["device": "\(device)"])
             await closeSession(session)
         }
     }

@@ -26,6 +26,9 @@ enum StatusDisplay {
         if let open = status.invitations?.open, open > 0 {
             Swift.print("invites:    \(open) open (`syncctl invite list`)")
         }
+        if let held = status.revocations?.held, held > 0 {
+            Swift.print("revoked:    \(held) device(s) shut out by the team CA (`syncctl ca revoked`)")
+        }
         Swift.print("conflicts:  \(status.conflicts) open\(status.conflicts > 0 ? " (see `syncctl conflicts`)" : "")")
         var problems: [String] = []
         if status.schemaProblems > 0 { problems.append("\(status.schemaProblems) changes fail the local schema (`syncctl check`)") }
@@ -34,6 +37,9 @@ enum StatusDisplay {
         }
         if let pending = status.pendingDevices, pending > 0 {
             problems.append("\(pending) device(s) asked to connect and wait for you (`syncctl peers pending`)")
+        }
+        if let refused = status.revocations?.refused, refused > 0 {
+            problems.append("\(refused) revocations from peers refused (bad signature or another CA; see the log)")
         }
         if let invitations = status.invitations {
             let refused = invitations.refused.values.reduce(0, +)

@@ -15,8 +15,10 @@ struct TeamCACommand: ParsableCommand {
               syncctl ca create ~/team-ca --name "Minerals desk"
               syncctl ca sign --ca ~/team-ca
               syncctl ca sign --ca ~/team-ca --data-dir /srv/syncd-b
+              syncctl ca revoke bo-laptop --ca ~/team-ca --reason "stolen 2026-12-01"
+              syncctl ca revoked
             """,
-        subcommands: [CreateCA.self, SignDevice.self])
+        subcommands: [CreateCA.self, SignDevice.self, RevokeDevice.self, ListRevocations.self])
 }
 
 struct CreateCA: ParsableCommand {
@@ -50,6 +52,80 @@ struct SignDevice: ParsableCommand {
             try editor.set("team_ca", to: caDirectory.appendingPathComponent(TeamCA.certificateFile).standardizedFileURL.path)
             print("signed device \(id) with the team CA; team_ca set in \(editor.path)")
             print("restart syncd so it presents the signed certificate")
+        }
+    }
+}
+
+/// `syncctl ca revoke`: a revocation signed with the CA key, obeyed by every
+/// daemon that trusts the CA (replication-model §6.3).
+struct RevokeDevice: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "revoke", abstract: "Shut a device out of every daemon that trusts the team CA (needs the CA key).",
+        discussion: """
+            Makes a revocation signed with the CA key and gives it to this machine's
+            daemon, which disconnects the device, refuses it from then on (even when it is
+            a configured peer) and passes the revocation to its peers; they check the
+            signature against their team CA, obey it and pass it on, so it reaches every
+            daemon connected to the team. A revocation cannot be taken back: the device
+            needs a new key (a new device ID) to rejoin. For one machine only, and
+            reversible, use `syncctl peers block`.
+
+            Examples:
+              syncctl ca revoke QX3F-...-7B2A --ca ~/team-ca --reason "stolen 2026-12-01"
+              syncctl ca revoke bo-laptop --ca ~/team-ca
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("The device ID, or the name of a configured peer.", valueName: "device-id-or-name")) var device: String
+    @Option(help: ArgumentHelp("The team CA directory (with ca-key.pem).", valueName: "dir")) var ca: String
+    @Option(help: "Why, signed into the revocation (at most 200 bytes).") var reason = ""
+
+    func run() throws {
+        try reportingErrors {
+            let peers = (try? global.peerEditor().load().peers) ?? []
+            guard let id = DeviceID(device) ?? peers.first(where: { $0.name == device })?.deviceID else {
+                throw CLIError("'\(device)' is neither a device ID nor the name of a configured peer")
+            }
+            if let own = try DeviceIdentity.existingDeviceID(in: global.directory.url), own == id {
+                throw CLIError("\(id.short)… is this device's own ID; revoke it from another machine")
+            }
+            let caDirectory = URL(fileURLWithPath: ca)
+            let authority = try TeamCA(path: caDirectory.appendingPathComponent(TeamCA.certificateFile).path)
+            let key = try TeamCA.loadKey(in: caDirectory)
+            let revocation = try SignedRevocation.make(device: id, reason: reason, at: Date(), caKey: key)
+            guard revocation.check(against: authority.certificate) == .valid else {
+                throw CLIError("\(caDirectory.path): ca-key.pem does not belong to ca-cert.pem")
+            }
+            if let configured = try? global.peerEditor().load().teamCA, let local = try? TeamCA(path: configured),
+               SignedRevocation.keyID(of: local.certificate.publicKey) != revocation.caKeyID {
+                FileHandle.standardError.write(Data("note: this daemon's team CA (\(configured)) is another one; it keeps the revocation but its peers that trust only their CA refuse it\n".utf8))
+            }
+            let added = try RevocationFile(directory: global.directory.url).update { $0.add(revocation) }
+            let running = (try? ControlClient(path: global.directory.controlSocketPath).send(ControlRequest(command: "revoked"), timeout: 5))?.ok == true
+            let name = peers.first { $0.deviceID == id }?.name
+            print("\(added ? "revoked" : "already revoked:") \(name.map { "\($0) " } ?? "")\(id)")
+            print(running ? "the daemon disconnected it and passes the revocation to its peers now" : "no daemon runs here: the revocation is obeyed and passed on from its next start")
+        }
+    }
+}
+
+struct ListRevocations: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "revoked", abstract: "List the team-CA revocations this daemon holds and obeys.",
+        discussion: "Example: syncctl ca revoked --json")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try reportingErrors {
+            let list = RevocationFile(directory: global.directory.url).load().revocations
+            try global.emit(list) {
+                guard !list.isEmpty else { print("no revocations held"); return }
+                print("\(Display.fit("DEVICE ID", 64)) \(Display.fit("REVOKED", 20)) REASON")
+                for revocation in list {
+                    print("\(Display.fit(revocation.device.description, 64)) \(Display.fit(Display.time(revocation.revokedAt), 20)) \(revocation.reason)")
+                }
+            }
         }
     }
 }

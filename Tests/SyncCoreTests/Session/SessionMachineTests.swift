@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SyncCore
 
@@ -172,5 +173,30 @@ struct SessionMachineTests {
         #expect(machine.handle(.received(.repairBatch(changes: [change], last: true)), at: 120_001).contains(.merge([change], cursor: nil)))
         // The repair merged: the check that was due runs at once.
         #expect(machine.handle(.merged(changed: 1, repair: true), at: 120_002).contains(.readHighestSeq))
+    }
+
+    /// Revocations go to a peer that takes them, and a peer's are handed to
+    /// the driver; a flood of them closes the session.
+    @Test func revocationsAreRelayedAndAFloodIsAViolation() {
+        let revocation = SignedRevocation(device: DeviceID(spki: [1]), revokedAt: Date(timeIntervalSince1970: 0), reason: "", caKeyID: Array(repeating: 0, count: 32), signature: [])
+        var old = SessionMachine(settings: Self.settings, now: 0)
+        _ = old.handle(.start(highestSeq: 0), at: 0)
+        #expect(sent(old.handle(.revocationsChanged([revocation]), at: 1)).isEmpty)
+        var settings = Self.settings
+        settings.revocations = true
+        var machine = SessionMachine(settings: settings, now: 0)
+        _ = machine.handle(.start(highestSeq: 0), at: 0)
+        #expect(sent(machine.handle(.revocationsChanged([revocation]), at: 1)) == [.revocations([revocation])])
+        #expect(machine.handle(.received(.revocations([revocation])), at: 2).contains(.takeRevocations([revocation])))
+        var last: [SessionMachine.Action] = []
+        for index in 0..<SessionMachine.maxRevocationMessagesPerMinute { last = machine.handle(.received(.revocations([revocation])), at: 3 + UInt64(index)) }
+        #expect(last.contains { if case .close(.protocolViolation) = $0 { true } else { false } })
+        // Spread over minutes, as many are fine.
+        var patient = SessionMachine(settings: settings, now: 0)
+        _ = patient.handle(.start(highestSeq: 0), at: 0)
+        for index in 0..<60 {
+            let actions = patient.handle(.received(.revocations([revocation])), at: UInt64(index) * 2_100)
+            #expect(!actions.contains { if case .close = $0 { true } else { false } }, "\(actions)")
+        }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOEmbedded
 import PropertyBased
@@ -21,6 +22,10 @@ struct WireCodecTests {
             .repairRequest(buckets: [0, 17, 255]),
             .repairBatch(changes: changes, last: true),
             .ping, .pong, .goodbye(reason: text), .replicaProof(nonce: Array(repeating: 5, count: 16)), .replicaProof(nonce: []),
+            .invitationClaim(id: Array(1...8), secret: Array(repeating: 9, count: 16)),
+            .revocations([SignedRevocation(device: DeviceID(spki: Array(text.utf8)), revokedAt: Date(timeIntervalSince1970: 1_800_000_000),
+                                           reason: text, caKeyID: Array(repeating: 3, count: 32), signature: Array(repeating: 4, count: 70))]),
+            .revocations([]),
         ]
     }
 
