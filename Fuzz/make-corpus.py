@@ -270,6 +270,11 @@ def frame_corpus():
         "ping": b"\x08",
         "pong": b"\x09",
         "goodbye": goodbye("schema hash differs"),
+        "replica-proof": b"\x0c" + string(bytes(range(16))),
+        "invitation-claim": b"\x0d" + string(bytes(range(1, 9))) + string(bytes(range(16))),
+        "revocations": b"\x0e" + varint(2) + b"".join(
+            bytes([i] * 32) + varint(1_800_000_000) + string("stolen") + string(bytes([7] * 32)) + string(bytes([0x30] + [1] * 69))
+            for i in (1, 2)),
     }
     for name, payload in payloads.items():
         write(t, "payload-" + name, payload)
