@@ -90,10 +90,25 @@ public struct LockedJSONFile<Content: Codable & Sendable>: Sendable {
         self.empty = empty
     }
 
-    public func load() -> Content {
-        guard let data = FileManager.default.contents(atPath: path), data.count <= Self.maxFileBytes,
-              let content = try? Self.decoder.decode(Content.self, from: data) else { return empty() }
-        return content
+    /// The content; empty when the file is missing, and also when it cannot
+    /// be read (for listing: `loadChecked` says why).
+    public func load() -> Content { (try? loadChecked()) ?? empty() }
+
+    /// The content, empty only when there is no file: a file that is too
+    /// large or does not decode is an error, so that nobody writes over it
+    /// (a block or revocation list must not be lost to a damaged file).
+    public func loadChecked() throws -> Content {
+        guard FileManager.default.fileExists(atPath: path) else { return empty() }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LockedJSONFileError(path: path, reason: "cannot be read")
+        }
+        guard data.count <= Self.maxFileBytes else {
+            throw LockedJSONFileError(path: path, reason: "is \(data.count) bytes, over the \(Self.maxFileBytes)-byte limit")
+        }
+        if data.isEmpty { return empty() }
+        do { return try Self.decoder.decode(Content.self, from: data) } catch {
+            throw LockedJSONFileError(path: path, reason: "is not what this build writes (\(error))")
+        }
     }
 
     /// Reads, changes and writes the content under the lock; returns what `body` returns.
@@ -104,7 +119,7 @@ public struct LockedJSONFile<Content: Codable & Sendable>: Sendable {
         defer { close(lock) }
         guard flock(lock, LOCK_EX) == 0 else { throw CocoaError(.fileLocking) }
         defer { flock(lock, LOCK_UN) }
-        var content = load()
+        var content = try loadChecked()
         let result = try body(&content)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -126,6 +141,12 @@ public struct LockedJSONFile<Content: Codable & Sendable>: Sendable {
         decoder.dateDecodingStrategy = .iso8601
         return decoder
     }
+}
+
+public struct LockedJSONFileError: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "\(path) \(reason); it was left as it is: fix it, or move it aside to start it empty" }
 }
 
 /// `pending-devices.json` in the data directory.

@@ -4,6 +4,9 @@ import Synchronization
 /// A daemon's view of a `LockedJSONFile` that syncctl edits: read again when
 /// the file changes (looked at, with one `stat`, at most once a second, and
 /// at once on `reload`), so a check on every handshake costs no file read.
+/// A file that cannot be read keeps what was read before (a damaged block
+/// or revocation list does not let anyone back in) and is reported once
+/// per change through `onProblem`.
 public final class WatchedJSONFile<Content: Codable & Sendable>: Sendable {
     public let file: LockedJSONFile<Content>
     private struct State {
@@ -19,15 +22,26 @@ public final class WatchedJSONFile<Content: Codable & Sendable>: Sendable {
         let size: Int?
     }
 
-    public init(file: LockedJSONFile<Content>) {
+    private let onProblem: @Sendable (LockedJSONFileError) -> Void
+
+    public init(file: LockedJSONFile<Content>, onProblem: @escaping @Sendable (LockedJSONFileError) -> Void = { _ in }) {
         self.file = file
-        state = Mutex(State(content: file.load(), version: Self.version(of: file.path), checked: Date()))
+        self.onProblem = onProblem
+        state = Mutex(State(content: file.empty(), version: nil, checked: .distantPast))
+        reload()
     }
 
     public func reload() {
         let version = Self.version(of: file.path)
-        let content = file.load()
-        state.withLock { $0 = State(content: content, version: version, checked: Date()) }
+        do {
+            let content = try file.loadChecked()
+            state.withLock { $0 = State(content: content, version: version, checked: Date()) }
+        } catch let error as LockedJSONFileError {
+            state.withLock { $0.version = version; $0.checked = Date() }
+            onProblem(error)
+        } catch {
+            state.withLock { $0.version = version; $0.checked = Date() }
+        }
     }
 
     /// The content, re-read first if the file changed.

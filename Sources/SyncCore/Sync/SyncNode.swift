@@ -58,11 +58,14 @@ public final class SyncNode: Sendable {
         teamCA = TeamCACache(logger: logger)
         let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent()
         pending = PendingRecorder(file: PendingDeviceFile(directory: directory), logger: logger)
-        blocked = BlockedDevices(file: BlockListFile(directory: directory))
-        invitations = WatchedJSONFile(file: InvitationFile(directory: directory))
+        let report: @Sendable (LockedJSONFileError) -> Void = { problem in
+            logger.error("a file this daemon obeys is damaged; what was read before still holds", metadata: ["problem": "\(problem)"])
+        }
+        blocked = BlockedDevices(file: BlockListFile(directory: directory), onProblem: report)
+        invitations = WatchedJSONFile(file: InvitationFile(directory: directory), onProblem: report)
         joinClaims = JoinClaimFile(directory: directory)
         self.configPath = configPath
-        revocations = WatchedJSONFile(file: RevocationFile(directory: directory))
+        revocations = WatchedJSONFile(file: RevocationFile(directory: directory), onProblem: report)
     }
 
     /// Accepts peers on the configured address until cancelled.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import SyncCore
 
@@ -42,7 +43,27 @@ struct PendingDeviceListTests {
         let file = PendingDeviceFile(directory: directory)
         try Data("not json".utf8).write(to: URL(fileURLWithPath: file.path))
         #expect(file.load().devices.isEmpty)
+        // A damaged file is never written over: it may be a block list.
+        #expect(throws: LockedJSONFileError.self) { try file.update { $0.record(Self.device(7), name: "cy", address: "b", at: Date()) } }
+        #expect(try String(contentsOfFile: file.path, encoding: .utf8) == "not json")
+        try FileManager.default.removeItem(atPath: file.path)
         try file.update { $0.record(Self.device(7), name: "cy", address: "b", at: Date()) }
         #expect(file.load().find("cy") != nil)
+    }
+
+    /// The daemon's cached view keeps what it read when the file is damaged later.
+    @Test func aDamagedBlockListKeepsTheBlocksReadBefore() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("blocks-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = BlockListFile(directory: directory)
+        try file.update { _ = $0.block(Self.device(1), name: "bo", reason: "stolen", at: Date()) }
+        let problems = Mutex<[String]>([])
+        let watched = BlockedDevices(file: file, onProblem: { problem in problems.withLock { $0.append(problem.description) } })
+        #expect(watched.contains(Self.device(1)))
+        try Data("{ truncated".utf8).write(to: URL(fileURLWithPath: file.path))
+        watched.reload()
+        #expect(watched.contains(Self.device(1)))
+        #expect(problems.withLock { $0.count } == 1 && problems.withLock { $0[0] }.contains("blocked-devices.json"))
     }
 }
