@@ -60,6 +60,21 @@ public struct DaemonStatus: Codable, Sendable {
     public var pendingDevices: Int?
     public var clockSkewedPeers: [ClockSkew]
     public var peers: [PeerRegistry.PeerStatus]
+    /// LAN discovery, when the config turns it on (absent otherwise, and from older daemons).
+    public var discovery: DiscoveryStatus?
+
+    public struct DiscoveryStatus: Codable, Sendable {
+        public var port: Int
+        /// Per configured peer, the addresses learned for it, most recently heard first.
+        public var learned: [LearnedAddress]
+    }
+
+    public struct LearnedAddress: Codable, Sendable, Equatable {
+        public var peer: String
+        public var deviceID: String
+        public var address: String
+        public var lastSeen: Date
+    }
 
     public struct ClockSkew: Codable, Sendable {
         public var replica: String

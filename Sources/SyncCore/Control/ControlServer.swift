@@ -113,7 +113,7 @@ public struct ControlServer: Sendable {
                                    versions: report.count, maxAheadSeconds: Double(report.maxAheadMillis) / 1_000)
         }
         node.metrics.conflictsOpen(conflicts)
-        return DaemonStatus(deviceID: node.identity.deviceID.description, deviceName: config.deviceName, replica: replica.hex,
+        var status = DaemonStatus(deviceID: node.identity.deviceID.description, deviceName: config.deviceName, replica: replica.hex,
                             listen: config.listen.description, dataDirectory: dataDirectory, startedAt: startedAt,
                             highestSeq: node.notifier.highestSeq, conflicts: conflicts,
                             refusedHandshakes: await node.registry.refusedHandshakes, refusedReplicas: await node.registry.refusedReplicas,
@@ -121,6 +121,16 @@ public struct ControlServer: Sendable {
                             schemaProblems: problems, dotCollisions: collisions, sqlEdits: sqlEdits,
                             pendingDevices: PendingDeviceFile(directory: URL(fileURLWithPath: dataDirectory)).load().devices.filter { !$0.ignored }.count,
                             clockSkewedPeers: skews, peers: peers)
+        if config.discovery == .lan {
+            let book = node.addresses.book
+            let learned = config.peers.flatMap { peer in
+                (book.learned[peer.deviceID] ?? []).map {
+                    DaemonStatus.LearnedAddress(peer: peer.name, deviceID: peer.deviceID.description, address: $0.address.description, lastSeen: $0.lastSeen)
+                }
+            }
+            status.discovery = DaemonStatus.DiscoveryStatus(port: config.discoveryPort, learned: learned)
+        }
+        return status
     }
 }
 
