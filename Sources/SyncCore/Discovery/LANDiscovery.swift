@@ -110,7 +110,7 @@ public final class LANDiscovery: Sendable {
         schedule.withLock { $0 = AnnounceSchedule(interval: interval, start: 0) }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await datagram in stream { self.handle(datagram.bytes, from: datagram.from, now: seconds()) }
+                for await datagram in stream { self.handle(datagram.bytes, from: datagram.from, at: seconds()) }
             }
             group.addTask {
                 var joined = Set<Int>()
@@ -227,7 +227,7 @@ public final class LANDiscovery: Sendable {
         }
     }
 
-    private func handle(_ bytes: [UInt8], from address: SocketAddress, now: Double) {
+    private func handle(_ bytes: [UInt8], from address: SocketAddress, at seconds: Double) {
         let announcement: Announcement
         do { announcement = try Announcement.decode(bytes) } catch {
             logger.trace("ignored a datagram on the discovery port", metadata: ["from": "\(address)", "reason": "\(error)"])
@@ -257,7 +257,7 @@ public final class LANDiscovery: Sendable {
             logger.debug("ignored a peer's announcement from an address it cannot be dialed at", metadata: ["peer": "\(name)", "from": "\(address)"])
         }
         if announcement.device != device, peers.contains(announcement.device) {
-            schedule.withLock { _ = $0.heard(announcement.device, instance: announcement.instance, at: now) }
+            schedule.withLock { _ = $0.heard(announcement.device, instance: announcement.instance, at: seconds) }
         }
     }
 
