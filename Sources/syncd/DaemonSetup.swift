@@ -16,6 +16,10 @@ struct DaemonSetup: Sendable {
     /// The config file's version when it was read at startup: an edit made
     /// between that read and the watcher's first look is reloaded.
     let configModified: FileVersion?
+    /// Whether the config said `discovery: lan` at start: only then does the
+    /// discovery service run (turned off and on again by reloads, it follows them).
+    var discoveryRuns: Bool { discoveryAtStart == .lan }
+    let discoveryAtStart: DaemonConfig.Discovery
 
     static func prepare(dataDir: String?, configPath explicitConfig: String?, listen: String?, logger: Logger) throws -> DaemonSetup {
         let environment = ProcessInfo.processInfo.environment
@@ -51,7 +55,7 @@ struct DaemonSetup: Sendable {
         let seeded = initialized.created.contains("database")
         return DaemonSetup(directory: directory, configPath: configPath, configBox: ConfigBox(config), identity: identity, store: store,
                            created: created, seeded: seeded, listenOverride: listenOverride, logger: logger,
-                           configModified: existing == nil ? Self.modified(configPath) : modifiedBeforeRead)
+                           configModified: existing == nil ? Self.modified(configPath) : modifiedBeforeRead, discoveryAtStart: config.discovery)
     }
 
     static func load(_ path: String, defaults: DaemonConfig, listen: HostPort?, environment: [String: String]) throws -> DaemonConfig {
@@ -72,6 +76,9 @@ struct DaemonSetup: Sendable {
             lastModified = modified
             do {
                 let config = try Self.load(configPath, defaults: defaults, listen: listenOverride, environment: ProcessInfo.processInfo.environment)
+                if config.discovery == .lan, configBox.config.discovery != .lan, !discoveryRuns {
+                    logger.warning("LAN discovery turned on in the config; it starts when syncd restarts")
+                }
                 if config.listen != configBox.config.listen {
                     logger.warning("listen address changed in the config; it takes effect on restart", metadata: ["new": "\(config.listen)"])
                 }

@@ -77,9 +77,16 @@ struct Syncd: AsyncParsableCommand {
             return ControlResponse(ok: true, url: url)
         }
 
+        // LAN discovery sends nothing unless this config says `discovery: lan`
+        // (no flag or environment variable turns it on).
+        let discovery = setup.discoveryRuns
+            ? LANDiscovery(device: setup.identity.deviceID, config: setup.configBox, addresses: node.addresses, logger: logger,
+                           instance: UInt64.random(in: 1...UInt64.max))
+            : nil
         var services: [Service] = [
             LoopService("listener") {
                 try await node.runListener { address in
+                    discovery?.listening(on: address)
                     say("listening:      \(address.ipAddress ?? "?"):\(address.port ?? 0)")
                     say("running; stop with Ctrl-C or SIGTERM")
                 }
@@ -96,6 +103,9 @@ struct Syncd: AsyncParsableCommand {
                     logger.info("web app listening", metadata: ["url": "\(url)/"])
                 }
             })
+        }
+        if let discovery {
+            services.append(LoopService("discovery") { await discovery.run() })
         }
         if let minutes = config.snapshots.intervalMinutes {
             let directory = config.snapshots.directory.map { URL(fileURLWithPath: $0) } ?? setup.directory.snapshotsURL
@@ -120,6 +130,7 @@ struct Syncd: AsyncParsableCommand {
         say("config:         \(setup.configPath)")
         say("replica:        \(try setup.store.replicaID)")
         say("records:        \(try setup.store.recordCounts().values.reduce(0, +))\(setup.seeded ? " (seeded with the critical-minerals dataset)" : "")")
+        say("discovery:      \(config.discovery == .lan ? "lan (UDP port \(config.discoveryPort))" : "off")")
         say("peers:          \(config.peers.isEmpty ? "none yet (add them with `syncctl peers add`)" : config.peers.map(\.name).joined(separator: ", "))")
 
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

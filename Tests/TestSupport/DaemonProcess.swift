@@ -31,6 +31,14 @@ public final class DaemonProcess: @unchecked Sendable {
     /// never fight over the default 22880 ("" turns the web app off).
     public var uiArgument = "127.0.0.1:0"
 
+    /// The network namespace to run the daemon in (`ip netns exec`), one the
+    /// test made itself. Only a daemon in such a namespace may have
+    /// `discovery: lan` in its config: `start` refuses one outside.
+    public var namespace: String?
+    /// The host of the `--listen` argument (a daemon in a namespace listens
+    /// on that namespace's addresses, "0.0.0.0" or "::").
+    public var listenHost = "127.0.0.1"
+
     /// How the process is told where its data lives (the default: `--data-dir`).
     private let passDataDir: Bool
     private let environment: [String: String]
@@ -86,10 +94,22 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// Starts the daemon and waits until it listens; later starts reuse the port.
     public func start(timeout: Duration = .seconds(30)) async throws {
+        // LAN discovery broadcasts: never from the test machine's own network.
+        if namespace == nil, FileManager.default.fileExists(atPath: configPath),
+           (try? DaemonConfig.load(from: URL(fileURLWithPath: configPath), defaults: .machineDefaults()))?.discovery == .lan {
+            throw HarnessError("\(name): its config says `discovery: lan`; a test runs such a daemon only inside a network namespace it made (DaemonProcess.namespace)")
+        }
         let process = Process()
-        process.executableURL = BuiltProducts.executable("syncd")
-        process.arguments = (passDataDir ? ["--data-dir", directory.path] : []) + ["--listen", "127.0.0.1:\(port)", "--log-level", "debug"]
+        let arguments = (passDataDir ? ["--data-dir", directory.path] : [])
+            + ["--listen", HostPort(host: listenHost, port: port).description, "--log-level", "debug"]
             + (uiArgument.isEmpty && uiPort == 0 ? ["--ui", ""] : ["--ui", uiPort == 0 ? uiArgument : "127.0.0.1:\(uiPort)"])
+        if let namespace {
+            process.executableURL = URL(fileURLWithPath: NetworkNamespace.ipTool)
+            process.arguments = ["netns", "exec", namespace, BuiltProducts.executable("syncd").path] + arguments
+        } else {
+            process.executableURL = BuiltProducts.executable("syncd")
+            process.arguments = arguments
+        }
         var environment = ProcessInfo.processInfo.environment
         for key in ["SYNCD_UI", "SYNCD_LISTEN", "SYNCD_AUTHOR", "SYNCD_DEVICE_NAME", "SYNCD_METRICS", "SYNCD_CONFIG", "SYNCD_DATA_DIR", "XDG_DATA_HOME"] { environment[key] = nil }
         environment.merge(self.environment) { $1 }

@@ -1,6 +1,7 @@
 /// The commented config file `syncd` writes on first start.
 public enum ConfigTemplate {
-    public static func text(deviceName: String, author: String, listen: HostPort) -> String {
+    /// `discovery` is `.lan` only for `syncctl init --discovery`.
+    public static func text(deviceName: String, author: String, listen: HostPort, discovery: DaemonConfig.Discovery = .off) -> String {
         """
         # syncd configuration (YAML). Every key is optional; defaults are shown.
         # Environment variables override this file: SYNCD_LISTEN, SYNCD_AUTHOR,
@@ -70,6 +71,17 @@ public enum ConfigTemplate {
         # a password is set with `syncctl ui password`; then it is served over
         # HTTPS with the device certificate. Off when empty.
         ui: 127.0.0.1:22880
+
+        # LAN discovery: off | lan. With lan, this daemon announces its device ID
+        # and listen port on the local network (UDP broadcast and IPv6 multicast
+        # to discovery_port, every discovery_interval_seconds) and learns the
+        # address of listed peers from their announcements, so a peer needs no
+        # address above. Announcements carry no data; a peer is still trusted
+        # only by its device ID in the TLS handshake. Learned addresses are kept
+        # in learned-addresses.json and tried first next time.
+        discovery: \(discovery == .off ? "\"off\"" : discovery.rawValue)
+        discovery_port: \(DaemonConfig.defaultDiscoveryPort)
+        discovery_interval_seconds: 30
 
         # Scheduled snapshots (off unless interval_minutes is set).
         snapshots:

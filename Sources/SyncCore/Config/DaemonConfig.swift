@@ -28,9 +28,25 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Where the web app is served (`ui`, default 127.0.0.1:22880); nil turns it off.
     public var ui: HostPort?
     public var snapshots: SnapshotSchedule
+    /// LAN discovery (docs/operations.md "LAN discovery"): off unless the
+    /// file says `discovery: lan`. No environment variable or flag turns it
+    /// on, so nothing but the config file makes a daemon broadcast.
+    public var discovery: Discovery
+    /// The UDP port announcements are sent to and heard on.
+    public var discoveryPort: Int
+    /// Seconds between two announcements.
+    public var discoveryIntervalSeconds: Double
 
     public static let defaultPort = 22_870
     public static let defaultUIPort = 22_880
+    public static let defaultDiscoveryPort = 21_127
+
+    /// Whether the daemon announces itself on the local network and learns
+    /// its peers' addresses from their announcements.
+    public enum Discovery: String, Sendable, Equatable, CaseIterable {
+        case off
+        case lan
+    }
 
     public struct SnapshotSchedule: Sendable, Equatable {
         public var intervalMinutes: Int?
@@ -58,6 +74,9 @@ public struct DaemonConfig: Sendable, Equatable {
         metrics = nil
         ui = HostPort(host: "127.0.0.1", port: Self.defaultUIPort)
         snapshots = SnapshotSchedule(intervalMinutes: nil, retain: 7, directory: nil)
+        discovery = .off
+        discoveryPort = Self.defaultDiscoveryPort
+        discoveryIntervalSeconds = 30
     }
 
     /// Defaults for this machine: its host name and the login name.
@@ -104,6 +123,9 @@ public struct DaemonConfig: Sendable, Equatable {
         config.digestIntervalSeconds = try reader.double("digest_interval_seconds", in: 0.1...86_400) ?? config.digestIntervalSeconds
         config.localPollMillis = try reader.int("local_poll_ms", in: 10...60_000) ?? config.localPollMillis
         config.maxClockDriftSeconds = try reader.int("max_clock_drift_seconds", in: 1...86_400) ?? config.maxClockDriftSeconds
+        config.discovery = try reader.discovery("discovery") ?? config.discovery
+        config.discoveryPort = try reader.int("discovery_port", in: 1_024...65_535) ?? config.discoveryPort
+        config.discoveryIntervalSeconds = try reader.double("discovery_interval_seconds", in: 0.2...3_600) ?? config.discoveryIntervalSeconds
         if var batch = try reader.section("batch") {
             config.batchMaxSlots = try batch.int("max_slots", in: 1...SyncMessageCodec.maxSlotsPerMessage) ?? config.batchMaxSlots
             config.batchMaxBytes = try batch.int("max_bytes", in: 1_024...(128 << 20)) ?? config.batchMaxBytes
@@ -312,6 +334,21 @@ struct ConfigReader {
         }
         guard range.contains(number) else { throw error(key, "\(number) is out of range: use \(range.lowerBound)…\(range.upperBound)") }
         return number
+    }
+
+    /// `off` or `lan`. Unquoted, YAML reads `off` (and `no`, `false`) as a
+    /// boolean false, which means off; a boolean true (`on`, `yes`, `true`)
+    /// is refused, because it does not say which discovery.
+    mutating func discovery(_ key: String) throws -> DaemonConfig.Discovery? {
+        guard let value = raw(key) else { return nil }
+        if let flag = value as? Bool {
+            if !flag { return .off }
+            throw error(key, "'\(value)' does not say which discovery: use lan (or off)")
+        }
+        guard let text = value as? String, let mode = DaemonConfig.Discovery(rawValue: text) else {
+            throw error(key, "'\(value)' is not a discovery mode: use off or lan")
+        }
+        return mode
     }
 
     mutating func section(_ key: String) throws -> ConfigReader? {

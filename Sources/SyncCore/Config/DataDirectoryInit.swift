@@ -11,14 +11,16 @@ extension DataDirectory {
 
     /// Creates whatever is missing of a data directory: the directory (0700),
     /// the device identity, a commented config and the seeded database.
-    /// Shared by `syncd`'s first start and `syncctl init`.
+    /// Shared by `syncd`'s first start and `syncctl init`; a new config says
+    /// `discovery` (off unless `syncctl init --discovery`).
     public static func initialize(_ directory: DataDirectory, configPath: String, defaults: DaemonConfig, listen: HostPort?,
-                                  options: Store.Options = Store.Options()) throws -> Initialized {
+                                  discovery: DaemonConfig.Discovery = .off, options: Store.Options = Store.Options()) throws -> Initialized {
         var created: [String] = []
         if !FileManager.default.fileExists(atPath: directory.path) { created.append("directory") }
         try directory.create()
         if !FileManager.default.fileExists(atPath: configPath) {
-            let text = ConfigTemplate.text(deviceName: defaults.deviceName, author: defaults.author, listen: listen ?? defaults.listen)
+            let text = ConfigTemplate.text(deviceName: defaults.deviceName, author: defaults.author, listen: listen ?? defaults.listen,
+                                           discovery: discovery)
             try Data(text.utf8).write(to: URL(fileURLWithPath: configPath))
             created.append("config")
         }

@@ -65,6 +65,21 @@ public struct DaemonStatus: Codable, Sendable {
     public var invitations: InvitationCounts?
     public var clockSkewedPeers: [ClockSkew]
     public var peers: [PeerRegistry.PeerStatus]
+    /// LAN discovery, when the config turns it on (absent otherwise, and from older daemons).
+    public var discovery: DiscoveryStatus?
+
+    public struct DiscoveryStatus: Codable, Sendable {
+        public var port: Int
+        /// Per configured peer, the addresses learned for it, most recently heard first.
+        public var learned: [LearnedAddress]
+    }
+
+    public struct LearnedAddress: Codable, Sendable, Equatable {
+        public var peer: String
+        public var deviceID: String
+        public var address: String
+        public var lastSeen: Date
+    }
 
     public struct RevocationCounts: Codable, Sendable {
         public var held: Int

@@ -117,7 +117,7 @@ public struct ControlServer: Sendable {
                                    versions: report.count, maxAheadSeconds: Double(report.maxAheadMillis) / 1_000)
         }
         node.metrics.conflictsOpen(conflicts)
-        return DaemonStatus(deviceID: node.identity.deviceID.description, deviceName: config.deviceName, replica: replica.hex,
+        var status = DaemonStatus(deviceID: node.identity.deviceID.description, deviceName: config.deviceName, replica: replica.hex,
                             listen: node.listenAddress.description, dataDirectory: dataDirectory, startedAt: startedAt,
                             highestSeq: node.notifier.highestSeq, conflicts: conflicts,
                             refusedHandshakes: await node.registry.refusedHandshakes, refusedReplicas: await node.registry.refusedReplicas,
@@ -127,6 +127,16 @@ public struct ControlServer: Sendable {
                             revocations: DaemonStatus.RevocationCounts(held: node.revocations.current.revocations.count, refused: node.refusedRevocations),
                             invitations: DaemonStatus.InvitationCounts(InvitationFile(directory: URL(fileURLWithPath: dataDirectory)).load(), now: Date()),
                             clockSkewedPeers: skews, peers: peers)
+        if config.discovery == .lan {
+            let book = node.addresses.book
+            let learned = config.peers.flatMap { peer in
+                (book.learned[peer.deviceID] ?? []).map {
+                    DaemonStatus.LearnedAddress(peer: peer.name, deviceID: peer.deviceID.description, address: $0.address.description, lastSeen: $0.lastSeen)
+                }
+            }
+            status.discovery = DaemonStatus.DiscoveryStatus(port: config.discoveryPort, learned: learned)
+        }
+        return status
     }
 }
 

@@ -37,6 +37,9 @@ public final class SyncNode: Sendable {
     /// The address the listener is bound to (the real port when the config says 0).
     private let bound = Mutex<HostPort?>(nil)
     public var listenAddress: HostPort { bound.withLock { $0 } ?? configBox.config.listen }
+    /// Peers' addresses learned by LAN discovery (`learned-addresses.json`),
+    /// dialed before the configured ones when the config says `discovery: lan`.
+    public let addresses: PeerAddresses
 
     /// Inbound connections held at once; more are closed on accept. Each
     /// buffers at most one frame, and before its hello at most
@@ -62,6 +65,7 @@ public final class SyncNode: Sendable {
             logger.error("a file this daemon obeys is damaged; what was read before still holds", metadata: ["problem": "\(problem)"])
         }
         blocked = BlockedDevices(file: BlockListFile(directory: directory), onProblem: report)
+        addresses = PeerAddresses(file: LearnedAddressFile(directory: directory))
         invitations = WatchedJSONFile(file: InvitationFile(directory: directory), onProblem: report)
         joinClaims = JoinClaimFile(directory: directory)
         self.configPath = configPath
@@ -109,10 +113,12 @@ public final class SyncNode: Sendable {
         }
     }
 
-    /// Keeps one dialer per configured peer with an address, following config reloads.
+    /// Keeps one dialer per configured peer that has somewhere to be dialed
+    /// (a configured address, or with LAN discovery a learned one),
+    /// following config reloads and newly learned addresses.
     public func runDialers() async {
         await withDiscardingTaskGroup { group in
-            var running: [DeviceID: (address: HostPort, task: Task<Void, Never>)] = [:]
+            var running: [DeviceID: (address: HostPort?, task: Task<Void, Never>)] = [:]
             var generation = -1
             while !Task.isCancelled {
                 if configBox.generation != generation {
@@ -122,17 +128,19 @@ public final class SyncNode: Sendable {
                         logger.info("closing a connection: its peer was removed from the config or changed mode")
                         await closeSession(session)
                     }
-                    for peer in config.peers {
-                        guard let address = peer.address else { continue }
-                        if let current = running[peer.deviceID], current.address == address { continue }
-                        running[peer.deviceID]?.task.cancel()
-                        let task = Task { await self.dial(peer.deviceID) }
-                        running[peer.deviceID] = (address, task)
-                    }
-                    for (device, entry) in running where config.peer(device)?.address == nil {
-                        entry.task.cancel()
-                        running[device] = nil
-                    }
+                    if config.discovery == .lan { addresses.prune(keeping: Set(config.peers.map(\.deviceID)), now: Date()) }
+                }
+                let config = configBox.config
+                for peer in config.peers where !dialCandidates(for: peer, config: config).isEmpty {
+                    // A new configured address restarts the dialer (and its backoff).
+                    if let current = running[peer.deviceID], current.address == peer.address { continue }
+                    running[peer.deviceID]?.task.cancel()
+                    let task = Task { await self.dial(peer.deviceID) }
+                    running[peer.deviceID] = (peer.address, task)
+                }
+                for (device, entry) in running where config.peer(device).map({ dialCandidates(for: $0, config: config).isEmpty }) ?? true {
+                    entry.task.cancel()
+                    running[device] = nil
                 }
                 try? await Task.sleep(for: .milliseconds(500))
             }
@@ -141,17 +149,40 @@ public final class SyncNode: Sendable {
         }
     }
 
-    /// Dials one peer until cancelled, reconnecting with capped exponential backoff and jitter.
+    /// Where to dial `peer`, in the order to try: with `discovery: lan`, the
+    /// addresses learned for it (most recently heard first), then its
+    /// configured address; otherwise the configured address alone.
+    func dialCandidates(for peer: PeerConfig, config: DaemonConfig) -> [HostPort] {
+        guard config.discovery == .lan else { return peer.address.map { [$0] } ?? [] }
+        return addresses.candidates(for: peer.deviceID, configured: peer.address, now: Date())
+    }
+
+    /// Dials one peer until cancelled, reconnecting with capped exponential
+    /// backoff and jitter. Each attempt takes the next of its candidates, so
+    /// a peer whose configured address stopped answering is reached at the
+    /// address it was last heard from; a connection that got through, or a
+    /// newly learned address, starts again from the first candidate.
     func dial(_ device: DeviceID) async {
         var backoff = ReconnectBackoff(initialMillis: UInt64(configBox.config.reconnectInitialMillis),
                                        maxMillis: UInt64(configBox.config.reconnectMaxMillis))
+        var attempt = 0
+        var seenAddresses = addresses.version(of: device)
         while !Task.isCancelled {
             let config = configBox.config
-            guard let peer = config.peer(device), let address = peer.address else { return }
+            guard let peer = config.peer(device) else { return }
+            let candidates = dialCandidates(for: peer, config: config)
+            guard !candidates.isEmpty else { return }
             if await registry.isConnected(device) {
+                attempt = 0
                 try? await Task.sleep(for: .milliseconds(500))
                 continue
             }
+            if addresses.version(of: device) != seenAddresses {
+                seenAddresses = addresses.version(of: device)
+                attempt = 0
+            }
+            let address = candidates[attempt % candidates.count]
+            attempt += 1
             await registry.update(device) { $0.state = "connecting" }
             let started = ContinuousClock.now
             do {
@@ -168,12 +199,20 @@ public final class SyncNode: Sendable {
                         }
                     }
                 await runConnection(channel, connection: connection, dialedByUs: true, expected: device)
+                if connection.device == device {
+                    attempt = 0
+                    if config.discovery == .lan { addresses.connected(device, via: address, now: Date()) }
+                }
             } catch {
                 logger.info("cannot reach peer", metadata: ["peer": "\(peer.name)", "address": "\(address)", "error": "\(error)"])
                 await registry.update(device) { $0.state = "disconnected"; $0.lastError = "\(error)" }
             }
             let wait = backoff.next(lastedMillis: (ContinuousClock.now - started).millis, random: store.options.random())
-            try? await Task.sleep(for: .milliseconds(wait))
+            // A newly learned address cuts the wait short: it is tried at once.
+            let deadline = ContinuousClock.now + .milliseconds(wait)
+            while !Task.isCancelled, ContinuousClock.now < deadline, addresses.version(of: device) == seenAddresses {
+                try? await Task.sleep(for: min(.milliseconds(250), deadline - ContinuousClock.now))
+            }
         }
     }
 

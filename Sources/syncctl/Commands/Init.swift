@@ -7,16 +7,21 @@ struct Init: ParsableCommand {
         abstract: "Create the data directory: identity, config and the seeded database; print the device ID.",
         discussion: """
             Safe to run again: what exists is kept (the config is not rewritten).
+            --discovery writes `discovery: lan` into the new config: the daemon then
+            announces itself on the local network and finds its peers' addresses
+            there (docs/operations.md, "LAN discovery"). Off without it.
 
             Examples:
               syncctl init
               syncctl init --name ana-laptop --author "Ana Duarte" --listen 0.0.0.0:22870
               syncctl init --data-dir /tmp/analyst-b --listen 127.0.0.1:22872
+              syncctl init --discovery --listen 0.0.0.0:22870
             """)
 
     @OptionGroup var global: GlobalOptions
     @Option(help: "This machine's name, shown to peers (default: the host name).") var name: String?
     @Option(help: ArgumentHelp("Address syncd listens on.", valueName: "host:port")) var listen: String?
+    @Flag(help: "Turn on LAN discovery in the new config (`discovery: lan`): peers are found on the local network.") var discovery = false
 
     func validate() throws {
         if let listen, HostPort(listen) == nil { throw ValidationError("--listen '\(listen)' is not HOST:PORT, for example 127.0.0.1:22870") }
@@ -28,14 +33,23 @@ struct Init: ParsableCommand {
             if let name { defaults.deviceName = name }
             if let author = global.author { defaults.author = author }
             let result = try DataDirectory.initialize(global.directory, configPath: global.configPath, defaults: defaults,
-                                                      listen: listen.flatMap(HostPort.init))
-            struct Output: Encodable { let deviceID: String; let dataDirectory: String; let config: String; let created: [String] }
+                                                      listen: listen.flatMap(HostPort.init), discovery: discovery ? .lan : .off)
+            let mode = (try? DaemonConfig.load(from: URL(fileURLWithPath: global.configPath), defaults: defaults).discovery) ?? .off
+            struct Output: Encodable { let deviceID: String; let dataDirectory: String; let config: String; let created: [String]; let discovery: String }
             try global.emit(Output(deviceID: result.deviceID.description, dataDirectory: global.directory.path,
-                                   config: global.configPath, created: result.created)) {
+                                   config: global.configPath, created: result.created, discovery: mode.rawValue)) {
                 print("device ID:      \(result.deviceID)")
                 print("data directory: \(global.directory.path)")
                 print("config:         \(global.configPath)")
                 print(result.created.isEmpty ? "everything already existed; nothing changed" : "created: \(result.created.joined(separator: ", "))")
+                print("discovery:      \(mode.rawValue)")
+                if discovery, mode != .lan {
+                    print("note: the config already existed and was kept; to turn LAN discovery on, set `discovery: lan` in \(global.configPath)")
+                }
+                if mode == .lan, let listen = try? DaemonConfig.load(from: URL(fileURLWithPath: global.configPath), defaults: defaults).listen,
+                   !AnnouncementTargets.announces(listen: listen) {
+                    print("note: syncd listens on \(listen), which peers on the network cannot reach, so it will not announce itself; use --listen 0.0.0.0:\(DaemonConfig.defaultPort)")
+                }
                 print("next: start the daemon with `syncd --data-dir \(global.directory.path)` and add peers with `syncctl peers add`")
             }
         }

@@ -30,6 +30,9 @@ enum StatusDisplay {
             Swift.print("revoked:    \(held) device(s) shut out by the team CA (`syncctl ca revoked`)")
         }
         Swift.print("conflicts:  \(status.conflicts) open\(status.conflicts > 0 ? " (see `syncctl conflicts`)" : "")")
+        if let discovery = status.discovery {
+            Swift.print("discovery:  LAN, UDP port \(discovery.port), \(discovery.learned.count) peer address(es) learned")
+        }
         var problems: [String] = []
         if status.schemaProblems > 0 { problems.append("\(status.schemaProblems) changes fail the local schema (`syncctl check`)") }
         if let collisions = status.dotCollisions, collisions > 0 {
@@ -71,6 +74,9 @@ enum StatusDisplay {
             let traffic = "\(Display.bytes(peer.bytesIn))/\(Display.bytes(peer.bytesOut))"
             Swift.print("\(Display.fit(peer.name, 14)) \(Display.fit(state, 12)) \(Display.fit(peer.mode, 12)) \(Display.fit(String(peer.lag), 7)) \(Display.fit(peer.lastSync.map(Display.ago) ?? "never", 10)) \(Display.fit(traffic, 17))")
             if let error = peer.lastError, peer.state != "connected" { Swift.print("  last error: \(Display.fit(error, 66))") }
+            for learned in status.discovery?.learned ?? [] where learned.deviceID == peer.deviceID {
+                Swift.print("  learned address: \(learned.address) (heard \(Display.ago(learned.lastSeen)))")
+            }
         }
     }
 }

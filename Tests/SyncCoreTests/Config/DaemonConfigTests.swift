@@ -83,6 +83,39 @@ struct DaemonConfigTests {
         #expect(try parse(PeerListEditor.replacingPeers(in: "author: x\n", with: [peer])).peers == [peer])
     }
 
+    /// LAN discovery is off unless the file says `lan`; `off` reads as off
+    /// quoted or not (unquoted, YAML makes it a boolean); anything else is refused.
+    @Test func discoveryIsOffByDefaultAndTakesOnlyOffOrLan() throws {
+        #expect(try parse("").discovery == .off)
+        #expect(defaults.discovery == .off && defaults.discoveryPort == 21_127 && defaults.discoveryIntervalSeconds == 30)
+        #expect(try parse("discovery: lan").discovery == .lan)
+        #expect(try parse("discovery: off").discovery == .off)
+        #expect(try parse("discovery: \"off\"").discovery == .off)
+        #expect(try parse("discovery: no").discovery == .off)
+        let lan = try parse("discovery: lan\ndiscovery_port: 40000\ndiscovery_interval_seconds: 0.5")
+        #expect(lan.discoveryPort == 40_000 && lan.discoveryIntervalSeconds == 0.5)
+        #expect(error("discovery: on")?.message == "'true' does not say which discovery: use lan (or off)")
+        #expect(error("discovery: yes")?.key == "discovery")
+        #expect(error("discovery: LAN")?.message == "'LAN' is not a discovery mode: use off or lan")
+        #expect(error("discovery: multicast")?.message.contains("use off or lan") == true)
+        #expect(error("discovery: 1")?.key == "discovery")
+        #expect(error("discovery_port: 80")?.message.contains("out of range: use 1024…65535") == true)
+        #expect(error("discovery_port: 70000")?.key == "discovery_port")
+        #expect(error("discovery_interval_seconds: 0.1")?.message.contains("out of range") == true)
+        #expect(error("discovery_interval_seconds: 3601")?.message.contains("out of range") == true)
+        #expect(error("discovery_intervall_seconds: 1")?.message.contains("did you mean 'discovery_interval_seconds'") == true)
+        // No environment variable turns it on.
+        #expect(try parse("").applyingEnvironment(["SYNCD_DISCOVERY": "lan"]).discovery == .off)
+    }
+
+    /// `syncctl init --discovery` writes a template that says lan, and only then.
+    @Test func theTemplateSaysOffUnlessAskedForLan() throws {
+        let listen = HostPort(host: "0.0.0.0", port: DaemonConfig.defaultPort)
+        #expect(try parse(ConfigTemplate.text(deviceName: "laptop", author: "ana", listen: listen)).discovery == .off)
+        let lan = try parse(ConfigTemplate.text(deviceName: "laptop", author: "ana", listen: listen, discovery: .lan))
+        #expect(lan.discovery == .lan && lan.discoveryPort == DaemonConfig.defaultDiscoveryPort && lan.discoveryIntervalSeconds == 30)
+    }
+
     @Test func deviceIDsRoundTripThroughText() {
         let id = DeviceID(spki: [1, 2, 3])
         #expect(id.description.count == 52 + 12)
