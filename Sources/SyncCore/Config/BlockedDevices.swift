@@ -12,8 +12,10 @@ public struct BlockedDevice: Codable, Sendable, Equatable {
 
 public struct BlockList: Codable, Sendable, Equatable {
     public private(set) var devices: [BlockedDevice] = []
-    /// Devices kept; blocking more is refused (an operator's list, not a stranger's).
-    public static let maxEntries = 10_000
+    /// Devices kept; blocking more is refused (an operator's list, not a
+    /// stranger's). At most ~420 bytes each in the file, so the list stays
+    /// under `LockedJSONFile.maxFileBytes`.
+    public static let maxEntries = 2_000
 
     public init(devices: [BlockedDevice] = []) { self.devices = devices }
 

@@ -17,8 +17,6 @@ public struct Invitation: Codable, Sendable, Equatable {
     /// The device that used it, and when: an invitation admits one device.
     public var usedBy: String?
     public var usedAt: Date?
-    /// Claims refused for it (wrong secret, second device, too late).
-    public var refusals: Int
 }
 
 /// The inviter's invitations (pure; replication-model §6.2): creating one,
@@ -29,11 +27,10 @@ public struct Invitation: Codable, Sendable, Equatable {
 /// expired, and no other device used it. The device that used it may claim
 /// again (its first answer may have been lost); any other is refused.
 /// Bounded: at most `maxInvitations` kept, records dropped `retention` after
-/// they expire or are used.
+/// they expire or are used. Judging writes nothing: only an accepted claim
+/// changes the book, so a stranger's claims cost the inviter no file write.
 public struct InvitationBook: Codable, Sendable, Equatable {
     public private(set) var invitations: [Invitation] = []
-    /// Refused claims by reason (`Refusal.rawValue`), over the book's life.
-    public private(set) var refusals: [String: Int] = [:]
 
     public static let maxInvitations = 100
     /// How long an expired or used invitation is kept: a late claim is then
@@ -75,26 +72,40 @@ public struct InvitationBook: Codable, Sendable, Equatable {
         invitations.append(Invitation(id: Self.hex(id), secretHash: Self.hex(Array(SHA256.hash(data: secret))), mode: mode,
                                       name: name.map { PendingDeviceList.clean($0, limit: PendingDeviceList.maxNameCharacters) },
                                       createdAt: now, expiresAt: now.addingTimeInterval(min(lifetime, Self.maxLifetime)),
-                                      usedBy: nil, usedAt: nil, refusals: 0))
+                                      usedBy: nil, usedAt: nil))
         return true
     }
 
-    /// Judges a claim by `device`, marking the invitation used or counting the refusal.
-    public mutating func claim(id: [UInt8], secret: [UInt8], device: DeviceID, now: Date) -> Verdict {
-        guard id.count == InvitationCode.idBytes, secret.count == InvitationCode.secretBytes else { return refuse(.malformed, index: nil) }
+    /// Judges a claim by `device` without changing anything.
+    public func judge(id: [UInt8], secret: [UInt8], device: DeviceID, now: Date) -> Verdict {
+        guard id.count == InvitationCode.idBytes, secret.count == InvitationCode.secretBytes else { return .refused(.malformed) }
         let idHex = Self.hex(id)
-        guard let index = invitations.firstIndex(where: { $0.id == idHex }) else { return refuse(.unknown, index: nil) }
-        let invitation = invitations[index]
+        guard let invitation = invitations.first(where: { $0.id == idHex }) else { return .refused(.unknown) }
         guard Self.constantTimeEqual(Array(Self.hex(Array(SHA256.hash(data: secret))).utf8), Array(invitation.secretHash.utf8)) else {
-            return refuse(.wrongSecret, index: index)
+            return .refused(.wrongSecret)
         }
-        if let usedBy = invitation.usedBy {
-            return usedBy == device.description ? .accepted(invitation) : refuse(.used, index: index)
-        }
-        guard now < invitation.expiresAt else { return refuse(.expired, index: index) }
+        if let usedBy = invitation.usedBy { return usedBy == device.description ? .accepted(invitation) : .refused(.used) }
+        guard now < invitation.expiresAt else { return .refused(.expired) }
+        return .accepted(invitation)
+    }
+
+    /// Judges a claim and, accepted, marks the invitation used by `device`.
+    public mutating func claim(id: [UInt8], secret: [UInt8], device: DeviceID, now: Date) -> Verdict {
+        let verdict = judge(id: id, secret: secret, device: device, now: now)
+        guard case .accepted(let invitation) = verdict, invitation.usedBy == nil,
+              let index = invitations.firstIndex(where: { $0.id == invitation.id }) else { return verdict }
         invitations[index].usedBy = device.description
         invitations[index].usedAt = now
         return .accepted(invitations[index])
+    }
+
+    /// Undoes `claim` for `device` (its admission could not be completed).
+    public mutating func release(id: [UInt8], device: DeviceID) {
+        let idHex = Self.hex(id)
+        for index in invitations.indices where invitations[index].id == idHex && invitations[index].usedBy == device.description {
+            invitations[index].usedBy = nil
+            invitations[index].usedAt = nil
+        }
     }
 
     /// Whether the handshake should let an unknown device in to make a claim:
@@ -121,12 +132,6 @@ public struct InvitationBook: Codable, Sendable, Equatable {
     static func keeps(_ invitation: Invitation, now: Date) -> Bool {
         let closed = invitation.usedAt ?? invitation.expiresAt
         return now.timeIntervalSince(min(closed, invitation.expiresAt)) < Self.retention
-    }
-
-    private mutating func refuse(_ reason: Refusal, index: Int?) -> Verdict {
-        refusals[reason.rawValue, default: 0] += 1
-        if let index { invitations[index].refusals += 1 }
-        return .refused(reason)
     }
 
     public static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }

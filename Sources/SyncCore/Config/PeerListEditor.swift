@@ -37,19 +37,36 @@ public struct PeerListEditor {
         }
     }
 
+    /// Loads the peers, lets `change` edit them and saves them, all under
+    /// the config's lock: a daemon adding an invited device and `syncctl`
+    /// adding another at the same moment keep both.
+    @discardableResult
+    public func updatePeers<T>(_ change: (inout [PeerConfig]) throws -> T) throws -> T {
+        try AtomicFile.locked(path) {
+            var peers = try load().peers
+            let result = try change(&peers)
+            try write { Self.replacingPeers(in: $0, with: peers) }
+            return result
+        }
+    }
+
     private func edit(_ change: (String) -> String) throws {
+        try AtomicFile.locked(path) { try write(change) }
+    }
+
+    /// Reads, changes, checks and replaces the file (the caller holds the lock).
+    private func write(_ change: (String) -> String) throws {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw ConfigError(path: path, key: nil, message: "cannot read the file: \(error.localizedDescription)")
         }
         let edited = change(text)
         _ = try DaemonConfig.parse(edited, path: path, defaults: defaults)
-        let temporary = path + ".tmp-\(getpid())"
         do {
-            try Data(edited.utf8).write(to: URL(fileURLWithPath: temporary))
-            guard rename(temporary, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            // The config's own mode is kept (it may hold nothing secret, but the analyst chose it).
+            let mode = ((try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int).map { mode_t($0) } ?? 0o644
+            try AtomicFile.write(Data(edited.utf8), to: path, mode: mode)
         } catch {
-            unlink(temporary)
             throw ConfigError(path: path, key: nil, message: "cannot save the file: \(error)")
         }
     }

@@ -111,29 +111,24 @@ public struct LockedJSONFile<Content: Codable & Sendable>: Sendable {
         }
     }
 
-    /// Reads, changes and writes the content under the lock; returns what `body` returns.
+    /// Reads, changes and writes the content under the lock; returns what
+    /// `body` returns. A content that would not fit `maxFileBytes` is not
+    /// written (the caller's change is refused whole).
     @discardableResult
     public func update<T>(_ body: (inout Content) throws -> T) throws -> T {
-        let lock = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
-        guard lock >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path + ".lock"]) }
-        defer { close(lock) }
-        guard flock(lock, LOCK_EX) == 0 else { throw CocoaError(.fileLocking) }
-        defer { flock(lock, LOCK_UN) }
-        var content = try loadChecked()
-        let result = try body(&content)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        // Written whole under a temporary name with its mode, then renamed.
-        let temporary = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: try encoder.encode(content), attributes: [.posixPermissions: permissions]) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: temporary])
+        try AtomicFile.locked(path) {
+            var content = try loadChecked()
+            let result = try body(&content)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.dateEncodingStrategy = .iso8601
+            let data = try encoder.encode(content)
+            guard data.count <= Self.maxFileBytes else {
+                throw LockedJSONFileError(path: path, reason: "would grow to \(data.count) bytes, over the \(Self.maxFileBytes)-byte limit: the change was not made")
+            }
+            try AtomicFile.write(data, to: path, mode: mode_t(permissions))
+            return result
         }
-        guard rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-        }
-        return result
     }
 
     static var decoder: JSONDecoder {

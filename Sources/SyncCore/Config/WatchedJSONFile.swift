@@ -55,6 +55,17 @@ public final class WatchedJSONFile<Content: Codable & Sendable>: Sendable {
         return state.withLock { $0.content }
     }
 
+    /// The content as last read, without looking at the file.
+    public var cached: Content { state.withLock { $0.content } }
+
+    /// The content, re-read first if the file changed since it was read
+    /// (one `stat` every call, no throttle): for a check that must see an
+    /// edit made a moment ago.
+    public var fresh: Content {
+        if Self.version(of: file.path) != state.withLock({ $0.version }) { reload() }
+        return state.withLock { $0.content }
+    }
+
     static func version(of path: String) -> FileVersion? {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
         return FileVersion(modified: attributes[.modificationDate] as? Date, inode: attributes[.systemFileNumber] as? Int,

@@ -93,12 +93,12 @@ public struct DaemonStatus: Codable, Sendable {
 
     public struct InvitationCounts: Codable, Sendable {
         public var open: Int
-        /// Refused claims by reason (`unknown-invitation`, `already-used`, `expired`, `wrong-secret`, `malformed`).
+        /// Refused claims since the daemon started, by reason (`unknown-invitation`, `already-used`, `expired`, `wrong-secret`, `malformed`).
         public var refused: [String: Int]
 
-        public init(_ book: InvitationBook, now: Date) {
+        public init(_ book: InvitationBook, refused: [String: Int], now: Date) {
             open = book.open(now: now).count
-            refused = book.refusals
+            self.refused = refused
         }
     }
 

@@ -125,7 +125,7 @@ public struct ControlServer: Sendable {
                             schemaProblems: problems, dotCollisions: collisions, sqlEdits: sqlEdits,
                             pendingDevices: PendingDeviceFile(directory: URL(fileURLWithPath: dataDirectory)).load().devices.filter { !$0.ignored }.count,
                             revocations: DaemonStatus.RevocationCounts(held: node.revocations.current.revocations.count, refused: node.refusedRevocations),
-                            invitations: DaemonStatus.InvitationCounts(InvitationFile(directory: URL(fileURLWithPath: dataDirectory)).load(), now: Date()),
+                            invitations: DaemonStatus.InvitationCounts(node.invitations.fresh, refused: node.refusedClaims, now: Date()),
                             clockSkewedPeers: skews, peers: peers)
         if config.discovery == .lan {
             let book = node.addresses.book

@@ -123,12 +123,14 @@ public struct RevocationList: Codable, Sendable, Equatable {
 
     public func revokes(_ device: DeviceID) -> Bool { revocations.contains { $0.device == device } }
 
-    /// Adds a checked revocation; false when it is held already (or the list is full).
-    public mutating func add(_ revocation: SignedRevocation) -> Bool {
-        guard !revocations.contains(where: { $0.device == revocation.device && $0.caKeyID == revocation.caKeyID }) else { return false }
-        guard revocations.count < Self.maxEntries else { return false }
+    public enum Addition: Equatable, Sendable { case added, held, full }
+
+    /// Adds a checked revocation.
+    public mutating func add(_ revocation: SignedRevocation) -> Addition {
+        guard !holds(revocation) else { return .held }
+        guard revocations.count < Self.maxEntries else { return .full }
         revocations.append(revocation)
-        return true
+        return .added
     }
 
     /// Whether this exact revocation is held (no need to check it again).

@@ -32,7 +32,7 @@ public struct SyncMetrics: Sendable {
 
     func refusedHandshake() { Counter(label: "syncd_refused_handshakes_total").increment() }
 
-    func refusedRevocation() { Counter(label: "syncd_refused_revocations_total").increment() }
+    func refusedRevocations(_ count: Int) { Counter(label: "syncd_refused_revocations_total").increment(by: count) }
 
     func refusedInvitation(reason: String) { Counter(label: "syncd_refused_invitations_total", dimensions: [("reason", reason)]).increment() }
 

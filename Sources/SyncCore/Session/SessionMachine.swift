@@ -193,9 +193,10 @@ public struct SessionMachine: Sendable {
     private var revocationMessages: [Millis] = []
 
     /// Revocation messages a peer may send a minute: an honest one sends one
-    /// at the start and one per new revocation, relayed at most every
-    /// `revocationRelayMillis`; each costs a signature check per entry.
-    public static let maxRevocationMessagesPerMinute = 30
+    /// at the start and one per change of its list, at most every
+    /// `revocationRelayMillis` (30 a minute); twice that leaves room for
+    /// jitter. Each new entry costs a signature check.
+    public static let maxRevocationMessagesPerMinute = 60
     public static let revocationRelayMillis: Millis = 2_000
 
     public init(settings: Settings, now: Millis) {

@@ -12,7 +12,7 @@ public enum LocalAddresses {
         let devices = (try? System.enumerateDevices()) ?? []
         var v4: [HostPort] = []
         var v6: [HostPort] = []
-        for device in devices {
+        for device in devices where !isVirtualBridge(device.name) {
             guard let address = device.address, let ip = address.ipAddress else { continue }
             switch address.protocol {
             case .inet:
@@ -25,6 +25,17 @@ public enum LocalAddresses {
         }
         let found = Array((v4 + v6).prefix(InvitationCode.maxAddresses))
         return found.isEmpty ? [HostPort(host: "127.0.0.1", port: listen.port)] : found
+    }
+
+    /// Container and VM bridges: every machine has the same 172.17.0.1, so
+    /// such an address in a code would lead the joiner to itself.
+    static func isVirtualBridge(_ name: String) -> Bool {
+        ["docker", "br-", "virbr", "veth", "lxc", "lxd", "cni", "flannel", "podman", "vmnet", "vboxnet"].contains { name.hasPrefix($0) }
+    }
+
+    /// This machine's own interface addresses (loopback left out).
+    public static func own() -> Set<String> {
+        Set(((try? System.enumerateDevices()) ?? []).compactMap { $0.address?.ipAddress }.filter { !$0.hasPrefix("127.") && $0 != "::1" })
     }
 
     /// Whether only this machine can dial `listen`.

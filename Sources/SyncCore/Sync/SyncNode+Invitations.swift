@@ -10,33 +10,68 @@ extension SyncNode {
     /// it and stops sending the claim.
     static let claimRefusedPrefix = "invitation refused: "
 
-    /// Judges a claim on an inbound connection. Accepted: the device is added
-    /// to the config (mode and name from the invitation) and leaves
-    /// probation. Refused: counted, logged, answered with a goodbye; throws.
+    /// Judges a claim on an inbound connection. Accepted: the invitation is
+    /// marked used, the device added to the config (mode and name from the
+    /// invitation) and taken off probation. Refused: counted, logged,
+    /// answered with a goodbye; throws. Judging reads the cached book and
+    /// writes nothing; only an accepted claim takes the file's lock.
     func judgeClaim(id: [UInt8], secret: [UInt8], connection: ConnectionContext,
                     outbound: NIOAsyncChannelOutboundWriter<SyncMessage>) async throws {
         guard let device = connection.device else { throw SessionError.refused("no device") }
-        // A joiner whose acceptance it did not hear claims again: it is a peer now.
-        if configBox.config.peer(device) != nil { return }
-        let file = invitations.file
         let now = Date()
-        let verdict = try await Blocking.run { try file.update { $0.claim(id: id, secret: secret, device: device, now: now) } }
-        invitations.reload()
         let idText = InvitationBook.hex(Array(id.prefix(InvitationCode.idBytes)))
-        switch verdict {
-        case .refused(let refusal):
-            metrics.refusedInvitation(reason: refusal.rawValue)
+        let file = invitations.file
+        let verdict = invitations.fresh.judge(id: id, secret: secret, device: device, now: now)
+        if configBox.config.peer(device) != nil {
+            // A peer already (added by hand, or its first answer was lost):
+            // a good claim still uses the invitation up, so the code cannot
+            // admit anyone else; a bad one is not its business any more.
+            if case .accepted = verdict {
+                _ = try? await Blocking.run { try file.update { $0.claim(id: id, secret: secret, device: device, now: now) } }
+                invitations.reload()
+            }
+            return
+        }
+        func refuse(_ refusal: InvitationBook.Refusal) async throws -> Never {
+            countRefusedClaim(refusal)
             logger.warning("refused an invitation claim", metadata: [
                 "device": "\(device)", "remote": "\(connection.remote)", "invitation": "\(idText)", "reason": "\(refusal.rawValue)"])
             let reason = Self.claimRefusedPrefix + refusal.explanation
             try? await outbound.write(.goodbye(reason: reason))
             throw SessionError.refused(reason)
-        case .accepted(let invitation):
-            let peer = try await addInvitedPeer(device, invitation: invitation, certificateName: connection.certificateName ?? "")
-            connection.onProbation = false
-            logger.notice("invitation accepted: the device is a peer now", metadata: [
-                "device": "\(device)", "peer": "\(peer.name)", "mode": "\(peer.mode.rawValue)", "invitation": "\(idText)"])
         }
+        if case .refused(let refusal) = verdict { try await refuse(refusal) }
+        // Under the lock: another connection may have used it meanwhile.
+        let marked = try await Blocking.run { try file.update { $0.claim(id: id, secret: secret, device: device, now: now) } }
+        invitations.reload()
+        guard case .accepted(let invitation) = marked else {
+            if case .refused(let refusal) = marked { try await refuse(refusal) }
+            return
+        }
+        let peer: PeerConfig
+        do {
+            peer = try await addInvitedPeer(device, invitation: invitation, certificateName: connection.certificateName ?? "")
+        } catch {
+            // Not admitted after all: the invitation is free again and the
+            // joiner keeps its claim (this goodbye does not refuse it).
+            _ = try? await Blocking.run { try file.update { $0.release(id: id, device: device) } }
+            invitations.reload()
+            logger.error("accepted an invitation claim but cannot add the device to the config; the invitation stays open", metadata: [
+                "device": "\(device)", "invitation": "\(idText)", "error": "\(error)"])
+            try? await outbound.write(.goodbye(reason: "the inviter cannot save its config now; the invitation is still valid, try again later"))
+            throw SessionError.refused("cannot add the invited device to the config: \(error)")
+        }
+        connection.onProbation = false
+        logger.notice("invitation accepted: the device is a peer now", metadata: [
+            "device": "\(device)", "peer": "\(peer.name)", "mode": "\(peer.mode.rawValue)", "invitation": "\(idText)"])
+    }
+
+    /// Refused claims since start, by reason (`syncctl status`).
+    public var refusedClaims: [String: Int] { claimRefusals.withLock { $0 } }
+
+    private func countRefusedClaim(_ refusal: InvitationBook.Refusal) {
+        claimRefusals.withLock { $0[refusal.rawValue, default: 0] += 1 }
+        metrics.refusedInvitation(reason: refusal.rawValue)
     }
 
     /// Adds the joiner to the config file (other lines untouched) and to
@@ -48,12 +83,13 @@ extension SyncNode {
         let pendingFile = pending.file
         let added: PeerConfig = try await Blocking.run {
             let editor = PeerListEditor(path: configPath, defaults: DaemonConfig.machineDefaults())
-            var peers = try editor.load().peers
-            let preferred = invitation.name ?? certificateName
-            let peer = PeerConfig(deviceID: device, name: PeerConfig.uniqueName(preferred, for: device, among: peers), address: nil, mode: invitation.mode)
-            peers.removeAll { $0.deviceID == device }
-            peers.append(peer)
-            try editor.save(peers)
+            let peer = try editor.updatePeers { peers in
+                let preferred = invitation.name ?? certificateName
+                let peer = PeerConfig(deviceID: device, name: PeerConfig.uniqueName(preferred, for: device, among: peers), address: nil, mode: invitation.mode)
+                peers.removeAll { $0.deviceID == device }
+                peers.append(peer)
+                return peer
+            }
             try? pendingFile.update { $0.remove(device.description) }
             return peer
         }

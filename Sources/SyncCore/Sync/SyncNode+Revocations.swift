@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 
@@ -10,61 +11,86 @@ extension SyncNode {
     /// Revocations refused since start (bad signature, or another CA's).
     public var refusedRevocations: UInt64 { revocationState.withLock { $0.refused } }
 
+    /// Refused revocations remembered (by a hash of their bytes), so a peer
+    /// that sends them again costs no signature check and no log line.
+    static let refusedRevocationMemory = 4_096
+
     /// Checks revocations a peer passed on and keeps the good new ones.
+    /// Signature checks run on the blocking pool; one log line per message.
     func takeRevocations(_ list: [SignedRevocation], from peer: String) async {
         let held = revocations.current
-        let fresh = list.filter { !held.holds($0) }
+        let seen = refusedRevocationHashes
+        let fresh = list.filter { !held.holds($0) && !seen.contains(Self.fingerprint($0)) }
         guard !fresh.isEmpty else { return }
         guard let ca = teamCA.current(path: configBox.config.teamCA) else {
             logger.info("a peer passed on revocations, but no team CA is configured to check them: not kept", metadata: [
                 "peer": "\(peer)", "count": "\(fresh.count)"])
             return
         }
-        var good: [SignedRevocation] = []
-        for revocation in fresh {
-            switch revocation.check(against: ca.certificate) {
-            case .valid:
-                good.append(revocation)
-            case .otherCA:
-                refuseRevocation(revocation, from: peer, reason: "signed by another CA than this daemon's team CA")
-            case .badSignature:
-                refuseRevocation(revocation, from: peer, reason: "bad signature")
-            }
+        let checked = (try? await Blocking.run { fresh.map { ($0, $0.check(against: ca.certificate)) } }) ?? []
+        let good = checked.filter { $0.1 == .valid }.map(\.0)
+        let bad = checked.filter { $0.1 == .badSignature }.map(\.0)
+        let foreign = checked.filter { $0.1 == .otherCA }.map(\.0)
+        if !bad.isEmpty || !foreign.isEmpty {
+            rememberRefused(bad + foreign)
+            metrics.refusedRevocations(bad.count + foreign.count)
+            logger.warning("refused a revocation", metadata: [
+                "peer": "\(peer)", "bad_signature": "\(bad.count)", "other_ca": "\(foreign.count)",
+                "devices": "\((bad + foreign).prefix(3).map(\.device.short).joined(separator: ", "))\(bad.count + foreign.count > 3 ? ", …" : "")",
+                "reason": "\(bad.isEmpty ? "signed by another CA than this daemon's team CA" : "bad signature")"])
         }
         guard !good.isEmpty else { return }
-        await keep(good, from: peer)
+        let file = revocations.file
+        let results: [(SignedRevocation, RevocationList.Addition)]
+        do {
+            results = try await Blocking.run { try file.update { list in good.map { ($0, list.add($0)) } } }
+        } catch {
+            logger.error("cannot save revocations; they are obeyed from the next time a peer passes them", metadata: ["error": "\(error)"])
+            return
+        }
+        revocations.reload()
+        let full = results.filter { $0.1 == .full }.count
+        if full > 0 {
+            logger.error("the revocation list is full: revocations were not kept", metadata: ["count": "\(full)", "limit": "\(RevocationList.maxEntries)"])
+        }
+        let added = results.filter { $0.1 == .added }.map(\.0)
+        guard !added.isEmpty else { return }
+        await obey(added, via: peer)
     }
 
     /// Reads the revocations again after `syncctl ca revoke` wrote one here,
     /// closes the revoked devices' sessions and relays the list.
     public func enforceRevocations() async {
         revocations.reload()
-        revocationState.withLock { $0.generation += 1 }
+        let added = revocations.current.revocations.filter { !revocationState.withLock { $0.obeyed }.contains(Self.fingerprint($0)) }
+        if !added.isEmpty { await obey(added, via: "syncctl ca revoke") }
+        // Whatever the file said before, no revoked device keeps a session.
         await closeSessions(of: revocations.current.revocations.map(\.device), why: "revoked by the team CA")
     }
 
-    private func keep(_ good: [SignedRevocation], from peer: String) async {
-        let file = revocations.file
-        let added: [SignedRevocation]
-        do {
-            added = try await Blocking.run { try file.update { list in good.filter { list.add($0) } } }
-        } catch {
-            logger.error("cannot save revocations; they are obeyed from the next time a peer passes them", metadata: ["error": "\(error)"])
-            return
+    private func obey(_ added: [SignedRevocation], via: String) async {
+        revocationState.withLock { state in
+            state.generation += 1
+            for revocation in added { state.obeyed.insert(Self.fingerprint(revocation)) }
         }
-        revocations.reload()
-        guard !added.isEmpty else { return }
-        revocationState.withLock { $0.generation += 1 }
         for revocation in added {
             logger.notice("a device was revoked by the team CA: disconnected and refused from now on", metadata: [
-                "device": "\(revocation.device)", "reason": "\(revocation.reason)", "revoked_at": "\(revocation.revokedAt)", "via": "\(peer)"])
+                "device": "\(revocation.device)", "reason": "\(revocation.reason)", "revoked_at": "\(revocation.revokedAt)", "via": "\(via)"])
         }
         await closeSessions(of: added.map(\.device), why: "revoked by the team CA")
     }
 
-    private func refuseRevocation(_ revocation: SignedRevocation, from peer: String, reason: String) {
-        revocationState.withLock { $0.refused += 1 }
-        metrics.refusedRevocation()
-        logger.warning("refused a revocation", metadata: ["peer": "\(peer)", "device": "\(revocation.device)", "reason": "\(reason)"])
+    private var refusedRevocationHashes: Set<[UInt8]> { revocationState.withLock { $0.refusedHashes } }
+
+    private func rememberRefused(_ list: [SignedRevocation]) {
+        revocationState.withLock { state in
+            state.refused += UInt64(list.count)
+            if state.refusedHashes.count + list.count > Self.refusedRevocationMemory { state.refusedHashes.removeAll() }
+            for revocation in list { state.refusedHashes.insert(Self.fingerprint(revocation)) }
+        }
+    }
+
+    static func fingerprint(_ revocation: SignedRevocation) -> [UInt8] {
+        Array(SHA256.hash(data: revocation.signedBytes + revocation.signature))
     }
 }

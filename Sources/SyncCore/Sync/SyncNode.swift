@@ -32,7 +32,11 @@ public final class SyncNode: Sendable {
     let configPath: String?
     /// Revocations signed by the team CA, checked and held (replication-model §6.3).
     public let revocations: WatchedJSONFile<RevocationList>
-    let revocationState = Mutex((generation: 0, refused: UInt64(0)))
+    /// Relay generation, refused count, refused revocations remembered, and
+    /// the revocations already obeyed (logged and enforced), by fingerprint.
+    let revocationState = Mutex((generation: 0, refused: UInt64(0), refusedHashes: Set<[UInt8]>(), obeyed: Set<[UInt8]>()))
+    /// Invitation claims refused since start, by reason.
+    let claimRefusals = Mutex<[String: Int]>([:])
 
     /// The address the listener is bound to (the real port when the config says 0).
     private let bound = Mutex<HostPort?>(nil)
@@ -64,12 +68,18 @@ public final class SyncNode: Sendable {
         let report: @Sendable (LockedJSONFileError) -> Void = { problem in
             logger.error("a file this daemon obeys is damaged; what was read before still holds", metadata: ["problem": "\(problem)"])
         }
+        // The lists that keep devices out must be readable at start: a
+        // damaged one would let everyone on it back in.
+        _ = try BlockListFile(directory: directory).loadChecked()
+        _ = try RevocationFile(directory: directory).loadChecked()
         blocked = BlockedDevices(file: BlockListFile(directory: directory), onProblem: report)
         addresses = PeerAddresses(file: LearnedAddressFile(directory: directory))
         invitations = WatchedJSONFile(file: InvitationFile(directory: directory), onProblem: report)
         joinClaims = JoinClaimFile(directory: directory)
         self.configPath = configPath
         revocations = WatchedJSONFile(file: RevocationFile(directory: directory), onProblem: report)
+        let held = Set(revocations.cached.revocations.map(Self.fingerprint))
+        revocationState.withLock { $0.obeyed = held }
     }
 
     /// Accepts peers on the configured address until cancelled.
@@ -363,6 +373,12 @@ public final class SyncNode: Sendable {
                 }
                 registeredDevice = device
                 await registerCloser(sessionID, channel.channel)
+                // A block or revocation made while this connection was past
+                // its handshake but not registered closed nothing here: look
+                // again now that closing it would reach it.
+                if blocked.contains(device) || revocations.current.revokes(device) {
+                    try await refuse("device \(device) was blocked or revoked while connecting", countsAsReplica: false)
+                }
                 let now = Date()
                 await registry.update(device) { status in
                     status.state = "connected"

@@ -97,22 +97,22 @@ struct CreateInvitation: ParsableCommand {
 
 struct ListInvitations: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "list", abstract: "List the invitations kept here: open, used and expired (kept 7 days), with refused claims.",
+        commandName: "list", abstract: "List the invitations kept here: open, used and expired (kept 7 days); `syncctl status` counts refused claims.",
         discussion: "Example: syncctl invite list --json")
 
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try reportingErrors {
-            let book = InvitationFile(directory: global.directory.url).load()
+            let book = try InvitationFile(directory: global.directory.url).loadChecked()
             try global.emit(book.invitations) {
                 guard !book.invitations.isEmpty else { print("no invitations; make one with `syncctl invite`"); return }
                 let now = Date()
-                print("\(Display.fit("ID", 10)) \(Display.fit("STATE", 26)) \(Display.fit("MODE", 13)) \(Display.fit("NAME", 14)) REFUSED")
+                print("\(Display.fit("ID", 10)) \(Display.fit("STATE", 26)) \(Display.fit("MODE", 13)) NAME")
                 for invitation in book.invitations {
                     let state = invitation.usedBy.map { "used by \($0.prefix(9))…" }
                         ?? (now < invitation.expiresAt ? "open, expires \(Display.until(invitation.expiresAt))" : "expired")
-                    print("\(Display.fit(String(invitation.id.prefix(8)), 10)) \(Display.fit(state, 26)) \(Display.fit(invitation.mode.rawValue, 13)) \(Display.fit(invitation.name ?? "-", 14)) \(invitation.refusals)")
+                    print("\(Display.fit(String(invitation.id.prefix(8)), 10)) \(Display.fit(state, 26)) \(Display.fit(invitation.mode.rawValue, 13)) \(invitation.name ?? "-")")
                 }
             }
         }

@@ -55,7 +55,7 @@ struct Join: ParsableCommand {
                 dial = HostPort(address)!
             } else if let only = invitation.addresses.first, invitation.addresses.count == 1 {
                 dial = only
-            } else if let answering = AddressProbe.firstAnswering(invitation.addresses) {
+            } else if let answering = AddressProbe.firstAnswering(invitation.addresses.filter { !LocalAddresses.own().contains($0.host) }) {
                 dial = answering
             } else {
                 guard let first = invitation.addresses.first else { throw CLIError("the code lists no address; give one with --address HOST:PORT") }

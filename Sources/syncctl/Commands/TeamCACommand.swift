@@ -96,14 +96,21 @@ struct RevokeDevice: ParsableCommand {
             guard revocation.check(against: authority.certificate) == .valid else {
                 throw CLIError("\(caDirectory.path): ca-key.pem does not belong to ca-cert.pem")
             }
-            if let configured = try? global.peerEditor().load().teamCA, let local = try? TeamCA(path: configured),
-               SignedRevocation.keyID(of: local.certificate.publicKey) != revocation.caKeyID {
-                FileHandle.standardError.write(Data("note: this daemon's team CA (\(configured)) is another one; it keeps the revocation but its peers that trust only their CA refuse it\n".utf8))
+            // This daemon passes the revocation on only if it trusts the same CA.
+            let configured = try global.peerEditor().load().teamCA
+            guard let configured, let local = try? TeamCA(path: configured) else {
+                throw CLIError("this daemon (\(global.directory.path)) has no team CA configured, so it would not pass the revocation on; run this on a machine whose config sets team_ca to \(caDirectory.appendingPathComponent(TeamCA.certificateFile).path) (`syncctl ca sign --ca \(ca)` sets it)")
+            }
+            guard SignedRevocation.keyID(of: local.certificate.publicKey) == revocation.caKeyID else {
+                throw CLIError("this daemon trusts another team CA (\(configured)); its peers would refuse this revocation. Use the CA in its team_ca, or a machine that trusts \(ca)")
             }
             let added = try RevocationFile(directory: global.directory.url).update { $0.add(revocation) }
+            if added == .full {
+                throw CLIError("this daemon already holds \(RevocationList.maxEntries) revocations, the most it keeps; the device was NOT revoked")
+            }
             let running = (try? ControlClient(path: global.directory.controlSocketPath).send(ControlRequest(command: "revoked"), timeout: 5))?.ok == true
             let name = peers.first { $0.deviceID == id }?.name
-            print("\(added ? "revoked" : "already revoked:") \(name.map { "\($0) " } ?? "")\(id)")
+            print("\(added == .added ? "revoked" : "already revoked:") \(name.map { "\($0) " } ?? "")\(id)")
             print(running ? "the daemon disconnected it and passes the revocation to its peers now" : "no daemon runs here: the revocation is obeyed and passed on from its next start")
         }
     }
@@ -118,7 +125,7 @@ struct ListRevocations: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let list = RevocationFile(directory: global.directory.url).load().revocations
+            let list = try RevocationFile(directory: global.directory.url).loadChecked().revocations
             try global.emit(list) {
                 guard !list.isEmpty else { print("no revocations held"); return }
                 print("\(Display.fit("DEVICE ID", 64)) \(Display.fit("REVOKED", 20)) REASON")

@@ -46,8 +46,12 @@ struct RevocationTests {
         let first = try SignedRevocation.make(device: DeviceID(spki: [1]), reason: "a", at: Date(), caKey: key)
         let added = list.add(first)
         let again = list.add(try SignedRevocation.make(device: DeviceID(spki: [1]), reason: "again", at: Date(), caKey: key))
-        #expect(added && !again)
+        #expect(added == .added && again == .held)
         #expect(list.revokes(DeviceID(spki: [1])) && !list.revokes(DeviceID(spki: [2])))
+        var full = RevocationList()
+        for index in 0..<RevocationList.maxEntries { _ = full.add(try SignedRevocation.make(device: DeviceID(spki: [UInt8(index % 256), UInt8(index / 256)]), reason: "", at: Date(), caKey: key)) }
+        let over = full.add(try SignedRevocation.make(device: DeviceID(spki: [9, 9, 9]), reason: "", at: Date(), caKey: key))
+        #expect(over == .full && full.revocations.count == RevocationList.maxEntries)
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         let decoder = JSONDecoder()
