@@ -95,8 +95,16 @@ public final class DaemonProcess: @unchecked Sendable {
     /// Starts the daemon and waits until it listens; later starts reuse the port.
     public func start(timeout: Duration = .seconds(30)) async throws {
         // LAN discovery broadcasts: never from the test machine's own network.
-        if namespace == nil, FileManager.default.fileExists(atPath: configPath),
-           (try? DaemonConfig.load(from: URL(fileURLWithPath: configPath), defaults: .machineDefaults()))?.discovery == .lan {
+        // Fails closed: a config it cannot read, or another one named in the environment, counts as discovery on.
+        let configs = [configPath] + [environment["SYNCD_CONFIG"]].compactMap { $0 }
+        let mayDiscover = configs.contains { path in
+            guard FileManager.default.fileExists(atPath: path) else { return false }
+            if let config = try? DaemonConfig.load(from: URL(fileURLWithPath: path), defaults: .machineDefaults()) { return config.discovery == .lan }
+            // Not a config syncd would start with; still, any line that could turn discovery on counts.
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            return text.range(of: #"(?m)^\s*discovery\s*:\s*["']?\s*lan"#, options: .regularExpression) != nil
+        }
+        if namespace == nil, mayDiscover {
             throw HarnessError("\(name): its config says `discovery: lan`; a test runs such a daemon only inside a network namespace it made (DaemonProcess.namespace)")
         }
         let process = Process()

@@ -129,14 +129,19 @@ public struct AddressBook: Sendable, Equatable {
         return true
     }
 
-    /// Where to dial `device`, in order: learned addresses heard within
-    /// `maxAge`, most recent first, then the configured one; no repeats.
+    /// Where to dial `device`, in order: learned addresses a session went
+    /// through (most recent session first), then the configured one, then
+    /// learned addresses never confirmed (most recently heard first); only
+    /// those heard within `maxAge`, no repeats. What anyone on the LAN can
+    /// add (an unconfirmed address) comes after what proved itself.
     public func candidates(for device: DeviceID, configured: HostPort?, now: Date) -> [HostPort] {
+        let fresh = (learned[device] ?? []).filter { now.timeIntervalSince($0.lastSeen) <= Self.maxAge }
+        let confirmed = fresh.filter { $0.lastConnected != nil }.sorted { $0.lastConnected! > $1.lastConnected! }
+        let unconfirmed = fresh.filter { $0.lastConnected == nil }
         var result: [HostPort] = []
-        for entry in learned[device] ?? [] where now.timeIntervalSince(entry.lastSeen) <= Self.maxAge && !result.contains(entry.address) {
-            result.append(entry.address)
+        for address in confirmed.map(\.address) + (configured.map { [$0] } ?? []) + unconfirmed.map(\.address) where !result.contains(address) {
+            result.append(address)
         }
-        if let configured, !result.contains(configured) { result.append(configured) }
         return result
     }
 
@@ -163,7 +168,8 @@ extension AddressBook: Codable {
 
     /// `{"devices": {"DEVICE-ID": [{address, firstSeen, lastSeen, lastConnected}]}}`.
     /// A key that is not a device ID is dropped; a file that does not parse
-    /// reads as empty (`LockedJSONFile`), which costs only a rediscovery.
+    /// reads as empty and is written over (it is a cache), which costs only a
+    /// rediscovery.
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let devices = try container.decodeIfPresent([String: [Learned]].self, forKey: .devices) ?? [:]

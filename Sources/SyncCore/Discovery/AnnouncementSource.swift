@@ -24,8 +24,43 @@ public struct AnnouncementSource: Sendable, Equatable {
     /// loopback, multicast, broadcast, a link-local IPv6 address without its
     /// interface, a malformed length): such an announcement is dropped.
     public func dialAddress(port: UInt16) -> HostPort? {
-        guard port != 0, let host else { return nil }
+        // Below 1024 are the system's services (mail, SSH, …): a forged
+        // announcement must not make every daemon on the LAN dial them.
+        guard port >= Self.lowestPort, let host else { return nil }
         return HostPort(host: host, port: Int(port))
+    }
+
+    /// The lowest listen port an announcement may name.
+    public static let lowestPort: UInt16 = 1_024
+
+    /// One of this machine's subnets: an interface address and its netmask, as bytes.
+    public struct Subnet: Sendable, Equatable {
+        public var address: [UInt8]
+        public var mask: [UInt8]
+        public init(address: [UInt8], mask: [UInt8]) {
+            self.address = address
+            self.mask = mask
+        }
+    }
+
+    /// Whether the source is on one of `subnets` (an IPv6 link-local source
+    /// always is): a datagram whose source is off-link was routed or forged,
+    /// and no honest daemon's announcement is either.
+    public func isOnLink(_ subnets: [Subnet]) -> Bool {
+        let bytes: [UInt8]
+        switch ip {
+        case .v4(let v4): bytes = v4
+        case .v6(let v6, _):
+            if v6.count == 16, v6[0] == 0xFE, v6[1] & 0xC0 == 0x80 { return true }
+            if v6.count == 16, v6[0..<10].allSatisfy({ $0 == 0 }), v6[10] == 0xFF, v6[11] == 0xFF {
+                return AnnouncementSource(.v4(Array(v6[12..<16]))).isOnLink(subnets)
+            }
+            bytes = v6
+        }
+        return subnets.contains { subnet in
+            subnet.address.count == bytes.count && subnet.mask.count == bytes.count
+                && bytes.indices.allSatisfy { bytes[$0] & subnet.mask[$0] == subnet.address[$0] & subnet.mask[$0] }
+        }
     }
 
     var host: String? {

@@ -37,6 +37,9 @@ public final class LANDiscovery: Sendable {
     private let listenPort = Mutex<Int?>(nil)
     /// Per peer, when its last learned addresses were logged at info.
     private let logged = Mutex<[DeviceID: [Date]]>([:])
+    /// This machine's subnets, read with the interfaces at each announcement:
+    /// an announcement from off-link is dropped.
+    private let subnets = Mutex<[AnnouncementSource.Subnet]>([])
     /// When to announce; one per socket period (`runSockets`).
     private let schedule = Mutex(AnnounceSchedule(interval: 30, start: 0))
 
@@ -81,7 +84,9 @@ public final class LANDiscovery: Sendable {
                 logger.warning("LAN discovery is on but syncd listens on loopback, which peers cannot reach: it learns peers' addresses and does not announce itself",
                                metadata: ["listen": "\(config.listen)"])
             }
+            addresses.active = true
             await runSockets(port: config.discoveryPort, interval: config.discoveryIntervalSeconds)
+            addresses.active = false
         }
     }
 
@@ -127,6 +132,7 @@ public final class LANDiscovery: Sendable {
                             self.logger.warning("LAN discovery cannot list the network interfaces", metadata: ["error": "\(error)"])
                             devices = []
                         }
+                        self.subnets.withLock { $0 = Self.subnets(of: devices) }
                         // Interfaces come and go (a cable, a new address): join the group on new ones.
                         if let v6 { self.join(v6, on: devices, joined: &joined) }
                         let families = AnnouncementTargets.families(listen: config.listen)
@@ -234,6 +240,10 @@ public final class LANDiscovery: Sendable {
             return
         }
         guard let source = Self.source(of: address) else { return }
+        guard source.isOnLink(subnets.withLock({ $0 })) else {
+            logger.trace("ignored an announcement from off-link", metadata: ["from": "\(address)"])
+            return
+        }
         let config = configBox.config
         let peers = Set(config.peers.map(\.deviceID))
         let outcome = addresses.receive(announcement, from: source, own: device, peers: peers, now: Date())
@@ -270,6 +280,20 @@ public final class LANDiscovery: Sendable {
     }
 
     static func bytes<T>(_ value: T) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
+
+    /// Each interface's address and netmask as bytes.
+    static func subnets(of devices: [NIONetworkDevice]) -> [AnnouncementSource.Subnet] {
+        devices.compactMap { device in
+            switch (device.address, device.netmask) {
+            case (.v4(let address), .v4(let mask)):
+                return .init(address: bytes(address.address.sin_addr), mask: bytes(mask.address.sin_addr))
+            case (.v6(let address), .v6(let mask)):
+                return .init(address: bytes(address.address.sin6_addr), mask: bytes(mask.address.sin6_addr))
+            default:
+                return nil
+            }
+        }
+    }
 
     static func v4Bytes(_ address: SocketAddress) -> [UInt8]? {
         if case .v4(let v4) = address { return bytes(v4.address.sin_addr) }

@@ -23,12 +23,13 @@ public final class PeerAddresses: Sendable {
         var changed = false
         var refreshed = false
         var lastSaved: Date
+        var active = false
     }
 
     /// Reads the file (a missing or unreadable one is an empty book).
     public init(file: LearnedAddressFile, now: Date = Date()) {
         self.file = file
-        state = Mutex(State(book: file.load(), lastSaved: now))
+        state = Mutex(State(book: file.load(), lastSaved: .distantPast))
     }
 
     public func receive(_ announcement: Announcement, from source: AnnouncementSource, own: DeviceID,
@@ -37,12 +38,10 @@ public final class PeerAddresses: Sendable {
             let outcome = state.book.receive(announcement, from: source, own: own, peers: peers, now: now)
             switch outcome {
             case .learned, .refreshed:
-                if outcome.changesList {
-                    state.changed = true
-                    state.versions[announcement.device, default: 0] += 1
-                } else {
-                    state.refreshed = true
-                }
+                if outcome.changesList { state.changed = true } else { state.refreshed = true }
+                // Only a new address wakes a dialer; a known one heard again
+                // (a forger alternating two) does not.
+                if case .learned = outcome { state.versions[announcement.device, default: 0] += 1 }
             case .own, .notAPeer, .unusableSource: break
             }
             return outcome
@@ -63,8 +62,23 @@ public final class PeerAddresses: Sendable {
         state.withLock { $0.book.candidates(for: device, configured: configured, now: now) }
     }
 
-    /// Changes when `device`'s learned addresses change.
+    /// Changes when a new address is learned for `device`.
     public func version(of device: DeviceID) -> Int { state.withLock { $0.versions[device, default: 0] } }
+
+    /// The address learned last for `device` (the one a woken dialer tries).
+    public func newest(for device: DeviceID) -> HostPort? {
+        state.withLock { $0.book.learned[device]?.max { $0.firstSeen < $1.firstSeen }?.address }
+    }
+
+    /// Whether LAN discovery runs in this daemon (learned addresses are dialed only then).
+    public var active: Bool {
+        get { state.withLock { $0.active } }
+        set { state.withLock { $0.active = newValue } }
+    }
+
+    /// A list change is written at most this often (a flood of forged
+    /// announcements must not turn into a flood of fsyncs).
+    public static let changeSaveInterval: TimeInterval = 5
 
     public var book: AddressBook { state.withLock { $0.book } }
 
@@ -80,7 +94,8 @@ public final class PeerAddresses: Sendable {
     /// The book to write now, if a write is due; the caller writes it.
     public func takeSave(now: Date) -> AddressBook? {
         state.withLock { state in
-            guard state.changed || (state.refreshed && now.timeIntervalSince(state.lastSaved) >= Self.refreshSaveInterval) else { return nil }
+            let since = now.timeIntervalSince(state.lastSaved)
+            guard (state.changed && since >= Self.changeSaveInterval) || (state.refreshed && since >= Self.refreshSaveInterval) else { return nil }
             state.changed = false
             state.refreshed = false
             state.lastSaved = now
@@ -89,7 +104,12 @@ public final class PeerAddresses: Sendable {
     }
 
     /// Writes `book` to the file (blocking: call it off the event loops).
+    /// The file is a cache: a damaged one is written over, not kept.
     public func write(_ book: AddressBook) throws {
-        try file.update { $0 = book }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        let data = try encoder.encode(book)
+        try AtomicFile.locked(file.path) { try AtomicFile.write(data, to: file.path, mode: 0o644) }
     }
 }

@@ -163,7 +163,7 @@ public final class SyncNode: Sendable {
     /// addresses learned for it (most recently heard first), then its
     /// configured address; otherwise the configured address alone.
     func dialCandidates(for peer: PeerConfig, config: DaemonConfig) -> [HostPort] {
-        guard config.discovery == .lan else { return peer.address.map { [$0] } ?? [] }
+        guard config.discovery == .lan, addresses.active else { return peer.address.map { [$0] } ?? [] }
         return addresses.candidates(for: peer.deviceID, configured: peer.address, now: Date())
     }
 
@@ -177,6 +177,12 @@ public final class SyncNode: Sendable {
                                        maxMillis: UInt64(configBox.config.reconnectMaxMillis))
         var attempt = 0
         var seenAddresses = addresses.version(of: device)
+        // A newly learned address is tried at once, at most this often (a
+        // forger announcing new ports must not set our dialing rate).
+        var lastWoken = ContinuousClock.now - .seconds(60)
+        var priority: HostPort?
+        var lastFailure = ""
+        var lastFailureLogged = ContinuousClock.now - .seconds(60)
         while !Task.isCancelled {
             let config = configBox.config
             guard let peer = config.peer(device) else { return }
@@ -189,10 +195,19 @@ public final class SyncNode: Sendable {
             }
             if addresses.version(of: device) != seenAddresses {
                 seenAddresses = addresses.version(of: device)
-                attempt = 0
+                if ContinuousClock.now - lastWoken >= Self.newAddressInterval, let newest = addresses.newest(for: device), candidates.contains(newest) {
+                    lastWoken = ContinuousClock.now
+                    priority = newest
+                }
             }
-            let address = candidates[attempt % candidates.count]
-            attempt += 1
+            let address: HostPort
+            if let next = priority {
+                address = next
+                priority = nil
+            } else {
+                address = candidates[attempt % candidates.count]
+                attempt += 1
+            }
             await registry.update(device) { $0.state = "connecting" }
             let started = ContinuousClock.now
             do {
@@ -214,20 +229,34 @@ public final class SyncNode: Sendable {
                     if config.discovery == .lan { addresses.connected(device, via: address, now: Date()) }
                 }
             } catch {
-                logger.info("cannot reach peer", metadata: ["peer": "\(peer.name)", "address": "\(address)", "error": "\(error)"])
+                // The same failure again is logged once a minute (a forged address fails every time).
+                let failure = "\(address) \(error)"
+                let loud = failure != lastFailure || ContinuousClock.now - lastFailureLogged >= .seconds(60)
+                if loud { lastFailure = failure; lastFailureLogged = ContinuousClock.now }
+                logger.log(level: loud ? .info : .debug, "cannot reach peer", metadata: ["peer": "\(peer.name)", "address": "\(address)", "error": "\(error)"])
                 await registry.update(device) { $0.state = "disconnected"; $0.lastError = "\(error)" }
             }
             let wait = backoff.next(lastedMillis: (ContinuousClock.now - started).millis, random: store.options.random())
-            // A newly learned address cuts the wait short: it is tried at once.
+            // A newly learned address cuts the wait short (at most every `newAddressInterval`).
             let deadline = ContinuousClock.now + .milliseconds(wait)
-            while !Task.isCancelled, ContinuousClock.now < deadline, addresses.version(of: device) == seenAddresses {
+            while !Task.isCancelled, ContinuousClock.now < deadline,
+                  addresses.version(of: device) == seenAddresses || ContinuousClock.now - lastWoken < Self.newAddressInterval {
                 try? await Task.sleep(for: min(.milliseconds(250), deadline - ContinuousClock.now))
             }
         }
     }
 
+    /// How often a newly learned address may cut a dialer's wait short.
+    static let newAddressInterval: Duration = .seconds(5)
+    /// A TLS handshake must finish within this: a peer (or a forged address
+    /// pointing at a tarpit) that accepts TCP and stalls is dropped.
+    public static let handshakeTimeout: TimeAmount = .seconds(10)
+
     private func configure(_ channel: Channel, ssl: ChannelHandler, connection: ConnectionContext) throws {
         let config = configBox.config
+        channel.eventLoop.scheduleTask(in: Self.handshakeTimeout) {
+            if connection.device == nil { channel.close(promise: nil) }
+        }
         let operations = channel.pipeline.syncOperations
         try operations.addHandler(ByteCounter(connection))
         try operations.addHandler(ssl)

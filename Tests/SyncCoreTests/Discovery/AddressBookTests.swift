@@ -43,35 +43,41 @@ struct AddressBookTests {
 
     @Test func ipv6SourcesBecomeDialableAddresses() {
         let global = [0x20, 0x01, 0x0D, 0xB8] + Array(repeating: UInt8(0), count: 11) + [7]
-        #expect(AnnouncementSource(.v6(global, zone: nil)).dialAddress(port: 5)?.description == "[2001:db8::7]:5")
+        #expect(AnnouncementSource(.v6(global, zone: nil)).dialAddress(port: 5_000)?.description == "[2001:db8::7]:5000")
         let linkLocal = [0xFE, 0x80] + Array(repeating: UInt8(0), count: 13) + [5]
         let address = AnnouncementSource(.v6(linkLocal, zone: "veth0")).dialAddress(port: 22_870)
         #expect(address?.description == "[fe80::5%veth0]:22870")
         #expect(address.flatMap { HostPort($0.description) } == address)
         let mapped = Array(repeating: UInt8(0), count: 10) + [0xFF, 0xFF, 192, 0, 2, 1]
-        #expect(AnnouncementSource(.v6(mapped, zone: nil)).dialAddress(port: 1)?.description == "192.0.2.1:1")
+        #expect(AnnouncementSource(.v6(mapped, zone: nil)).dialAddress(port: 1_024)?.description == "192.0.2.1:1024")
+        // A system port is never dialed on an announcement's word.
+        #expect(AnnouncementSource(.v6(mapped, zone: nil)).dialAddress(port: 25) == nil)
     }
 
-    /// A peer that moved is tried at its newest address first, then the
-    /// older ones, then the configured one; a known address heard again
-    /// moves to the front without growing the list.
+    /// What proved itself comes first: addresses a session went through,
+    /// then the configured one, then the unconfirmed ones newest first (what
+    /// anyone on the LAN can add); a known address heard again moves up
+    /// among the unconfirmed without growing the list.
     @Test func candidatesAreLearnedMostRecentFirstThenConfigured() {
         var book = AddressBook()
         let configured = HostPort(host: "192.0.2.20", port: 22_870)
         _ = book.receive(Self.hearing(Self.peer), from: Self.source(10, 0, 0, 2), own: Self.own, peers: Self.peers, now: Self.at(0))
         _ = book.receive(Self.hearing(Self.peer), from: Self.source(10, 0, 0, 3), own: Self.own, peers: Self.peers, now: Self.at(10))
-        #expect(book.candidates(for: Self.peer, configured: configured, now: Self.at(10)).map(\.host) == ["10.0.0.3", "10.0.0.2", "192.0.2.20"])
+        #expect(book.candidates(for: Self.peer, configured: configured, now: Self.at(10)).map(\.host) == ["192.0.2.20", "10.0.0.3", "10.0.0.2"])
         #expect(book.receive(Self.hearing(Self.peer), from: Self.source(10, 0, 0, 2), own: Self.own, peers: Self.peers, now: Self.at(20))
                 == .refreshed(HostPort(host: "10.0.0.2", port: 22_870), becameFirst: true))
         #expect(book.receive(Self.hearing(Self.peer), from: Self.source(10, 0, 0, 2), own: Self.own, peers: Self.peers, now: Self.at(21))
                 == .refreshed(HostPort(host: "10.0.0.2", port: 22_870), becameFirst: false))
-        #expect(book.candidates(for: Self.peer, configured: configured, now: Self.at(21)).map(\.host) == ["10.0.0.2", "10.0.0.3", "192.0.2.20"])
+        #expect(book.candidates(for: Self.peer, configured: configured, now: Self.at(21)).map(\.host) == ["192.0.2.20", "10.0.0.2", "10.0.0.3"])
+        // Once a session went through one, it leads.
+        book.connected(Self.peer, via: HostPort(host: "10.0.0.3", port: 22_870), now: Self.at(21))
+        #expect(book.candidates(for: Self.peer, configured: configured, now: Self.at(21)).map(\.host) == ["10.0.0.3", "192.0.2.20", "10.0.0.2"])
         // The configured address is not repeated when it was also heard.
         let heardConfigured = HostPort(host: "10.0.0.3", port: 22_870)
         #expect(book.candidates(for: Self.peer, configured: heardConfigured, now: Self.at(21)).count == 2)
         // A new announced port is a new address.
-        _ = book.receive(Self.hearing(Self.peer, port: 9), from: Self.source(10, 0, 0, 2), own: Self.own, peers: Self.peers, now: Self.at(22))
-        #expect(book.candidates(for: Self.peer, configured: nil, now: Self.at(22)).first == HostPort(host: "10.0.0.2", port: 9))
+        _ = book.receive(Self.hearing(Self.peer, port: 4_009), from: Self.source(10, 0, 0, 2), own: Self.own, peers: Self.peers, now: Self.at(22))
+        #expect(book.candidates(for: Self.peer, configured: nil, now: Self.at(22)).dropFirst().first == HostPort(host: "10.0.0.2", port: 4_009))
     }
 
     @Test func oldAddressesAreForgottenAndRemovedPeersPruned() {
@@ -101,13 +107,29 @@ struct AddressBookTests {
         #expect(outcome == .learned(HostPort(host: "10.0.0.99", port: 22_870), replaced: HostPort(host: "10.0.0.11", port: 22_870)))
         let hosts = book.candidates(for: Self.peer, configured: nil, now: Self.at(6)).map(\.host)
         #expect(hosts.count == AddressBook.maxPerDevice)
-        #expect(hosts.first == "10.0.0.99" && hosts.contains("10.0.0.10"))
+        #expect(hosts.first == "10.0.0.10" && hosts.dropFirst().first == "10.0.0.99")
+    }
+
+    /// A forger alternating two ports never wakes a dialer again, and an
+    /// announcement from off-link is not from this network.
+    @Test func aForgerCannotSetTheDialingRateOrComeFromAfar() {
+        let addresses = PeerAddresses(file: LearnedAddressFile(directory: FileManager.default.temporaryDirectory.appendingPathComponent("unused-\(UUID().uuidString)")))
+        for index in 0..<50 {
+            _ = addresses.receive(Self.hearing(Self.peer, port: index % 2 == 0 ? 4_000 : 4_001), from: Self.source(10, 0, 0, 66),
+                                  own: Self.own, peers: Self.peers, now: Self.at(Double(index)))
+        }
+        #expect(addresses.version(of: Self.peer) == 2)
+        let lan = [AnnouncementSource.Subnet(address: [10, 0, 0, 1], mask: [255, 255, 255, 0])]
+        #expect(Self.source(10, 0, 0, 66).isOnLink(lan))
+        #expect(!Self.source(10, 0, 1, 66).isOnLink(lan) && !Self.source(192, 0, 2, 1).isOnLink(lan))
+        #expect(AnnouncementSource(.v6([0xFE, 0x80] + Array(repeating: 0, count: 13) + [5], zone: "eth0")).isOnLink([]))
+        #expect(!AnnouncementSource(.v6([0x20, 0x01] + Array(repeating: 0, count: 13) + [5], zone: nil)).isOnLink(lan))
     }
 
     /// Whatever a forger sends, the book stays within its bounds and every
     /// list stays ordered and free of repeats.
     @Test func anyStreamOfAnnouncementsKeepsTheBounds() async {
-        let event = zip(Gen.int(in: 0...3), Gen.uint8(in: 0...20), Gen.int(in: 0...100))
+        let event = zip(Gen.int(in: 0...3), Gen.uint8(in: 0...20), Gen.int(in: 1_000...1_100))
         await propertyCheck(count: 300, input: event.array(of: 0...60)) { events in
             var book = AddressBook()
             let devices = [Self.own, Self.peer, Self.other, Self.stranger]
