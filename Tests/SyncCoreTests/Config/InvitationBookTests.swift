@@ -1,4 +1,5 @@
 import Foundation
+import PropertyBased
 import Testing
 @testable import SyncCore
 
@@ -109,5 +110,42 @@ struct InvitationBookTests {
         #expect(PeerConfig.uniqueName("bo", for: Self.device(2), among: peers) == "bo-\(Self.device(2).short.prefix(4))")
         #expect(PeerConfig.uniqueName("ana desk\n", for: Self.device(2), among: peers) == "ana-desk")
         #expect(PeerConfig.uniqueName("", for: Self.device(2), among: peers) == Self.device(2).short)
+    }
+
+    /// Any sequence of claims (right and wrong secrets, several devices, any
+    /// time, with releases and cancellations between): an invitation is
+    /// never held by two devices, never first taken after it expired, and
+    /// judging alone never changes the book.
+    @Test func anySequenceOfClaimsAdmitsAtMostOneDeviceInTime() async {
+        let step = zip(Gen.int(in: 0...5), Gen.int(in: 0...3), Gen.int(in: 0...7_200))
+        await propertyCheck(count: 300, input: step.array(of: 1...40)) { steps in
+            var book = Self.book(lifetime: 3_600)
+            var holder: DeviceID?
+            for (kind, device, seconds) in steps {
+                let now = Self.start.addingTimeInterval(Double(seconds))
+                var secret = Self.secret
+                if kind == 1 { secret[0] ^= 1 }
+                let before = book
+                let judged = book.judge(id: Self.id, secret: secret, device: Self.device(device), now: now)
+                #expect(book == before)
+                switch kind {
+                case 4:
+                    if let current = holder, current == Self.device(device) {
+                        book.release(id: Self.id, device: current)
+                        holder = nil
+                    }
+                default:
+                    let verdict = book.claim(id: Self.id, secret: secret, device: Self.device(device), now: now)
+                    #expect(verdict == judged || { if case .accepted = verdict, case .accepted = judged { true } else { false } }())
+                    if case .accepted = verdict {
+                        #expect(kind != 1)
+                        if let holder { #expect(holder == Self.device(device)) } else { #expect(now < Self.start.addingTimeInterval(3_600)) }
+                        holder = Self.device(device)
+                    }
+                }
+                #expect(book.invitations.count == 1)
+                #expect(book.invitations[0].usedBy == holder?.description)
+            }
+        }
     }
 }
