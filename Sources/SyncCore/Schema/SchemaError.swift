@@ -11,6 +11,8 @@ public enum SchemaError: Error, Equatable, CustomStringConvertible {
     case isASet(field: String)
     case missingRequired(record: String, fields: [String])
     case invalidRecordID(String)
+    /// A schema change that is not additive (removing, retyping, narrowing), with what to do instead.
+    case refusedChange(String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,8 @@ public enum SchemaError: Error, Equatable, CustomStringConvertible {
         case .unknownField(let collection, let field, let suggestion, let known):
             let hint = suggestion.map { " Did you mean '\($0)'?" } ?? ""
             return "collection '\(collection)' has no field '\(field)'.\(hint) Fields: \(known.joined(separator: ", "))."
+        case .refusedChange(let reason):
+            return "schema change refused: \(reason)"
         case .invalidValue(let field, let value, let expected):
             return "field '\(field)': '\(value)' is not \(expected)."
         case .notInEnum(let field, let value, let allowed):
