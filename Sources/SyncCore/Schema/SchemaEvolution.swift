@@ -223,6 +223,20 @@ public enum SchemaEvolution {
         }
     }
 
+    /// Why a received `_schema` slot cannot be part of a schema record, or
+    /// nil (what the record then means is judged by `effective`).
+    public static func problem(for key: SlotKey, state: SlotState) -> String? {
+        guard Key(key.record) != nil else { return "'\(key.record.prefix(64))' is not a schema record id (c.COLLECTION or f.COLLECTION.FIELD)" }
+        let scalars: Set<String> = [SlotKey.existsField, "type", "values", "targets", "label", "description", "deprecated"]
+        let sets: Set<String> = ["more_values", "more_targets"]
+        if sets.contains(key.field) {
+            return key.element.isEmpty || !state.versions.allSatisfy({ if case .bool = $0.value { true } else { false } })
+                ? "set field '\(key.field)' of a schema record needs members marked true or false" : nil
+        }
+        guard scalars.contains(key.field), key.element.isEmpty else { return "'\(key.field)' is not a field of a schema record" }
+        return nil
+    }
+
     // MARK: - Helpers
 
     enum Key: Equatable {

@@ -62,13 +62,14 @@ extension Store {
         }
         let wall = options.wallClock()
         let maxDrift = options.maxClockDriftMillis
+        var evolved: SchemaEvolution.Effective?
         let report = try pool.write { db -> ApplyReport in
             if let peer, let device,
                let bound = try String.fetchOne(db, sql: "SELECT device FROM sync_peer_devices WHERE replica = ?", arguments: [peer.data]),
                !bound.utf8.elementsEqual(device.utf8) {
                 throw StoreError.bindingMoved(replica: peer, device: bound)
             }
-            let writer = try SlotWriter(db: db, schema: schema)
+            let writer = try SlotWriter(db: db, schema: schema, seed: seedSchema)
             var report = ApplyReport()
             // Our own replica id with a counter we never issued: someone else
             // writes under it (a copied database, a hostile peer). Take a new
@@ -153,6 +154,7 @@ extension Store {
                 report.changed += 1
             }
             try writer.finish()
+            evolved = writer.evolved
             try db.setMeta(MetaKey.hlc, Int64(bitPattern: clock.last.raw))
             if let peer, let cursor {
                 try db.cachedStatement(sql: """
@@ -171,6 +173,7 @@ extension Store {
             return report
         }
         if let retired = report.retiredReplica { retireInMark(retired) }
+        if let evolved { schemaBox.replace(evolved) }
         return report
     }
 

@@ -36,7 +36,11 @@ final class SlotWriter {
     }
 
     let db: Database
-    let schema: Schema
+    private(set) var schema: Schema
+    /// The seed of the replicated schema (nil: `_schema` records are not followed).
+    let seed: Schema?
+    /// The schema after this transaction's `_schema` changes, when there were any.
+    private(set) var evolved: SchemaEvolution.Effective?
     private var seq: Int64
     /// XOR of old and new hashes per bucket, applied to `sync_buckets` at the end.
     private var bucketDeltas = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
@@ -55,7 +59,8 @@ final class SlotWriter {
     private let rows: RecordRowWriter
     private let viewStatements: CollectionViews.Statements
 
-    init(db: Database, schema: Schema) throws {
+    init(db: Database, schema: Schema, seed: Schema? = nil) throws {
+        self.seed = seed
         self.db = db
         self.schema = schema
         seq = try Database.highestSeq(db)
@@ -165,9 +170,38 @@ final class SlotWriter {
             try insert.execute()
             entry.history = nil
         }
+        // A schema record changed: the schema follows in this transaction,
+        // and so do the SQL tables (a new field is a new column, a new
+        // collection a new table; rows refilled from the slots).
+        if touched.contains(where: { $0.ref.collection == SchemaEvolution.collection }), let seed {
+            let next = try db.effectiveSchema(seed: seed)
+            if next.schema.hash != schema.hash {
+                try CollectionViews(schema: next.schema).prepare(in: db)
+                try db.setMeta(MetaKey.schemaHash, next.schema.hash)
+                try Self.recheckProblems(under: next.schema, in: db)
+                schema = next.schema
+            }
+            evolved = next
+        }
         let views = CollectionViews(schema: schema)
         for (ref, entry) in touched {
             try views.write(ref, slots: entry.slots, in: db, statements: viewStatements)
+        }
+    }
+}
+
+extension SlotWriter {
+    /// Received slots reported as not fitting the schema are judged again
+    /// under a new one: data for a field that has just arrived is no longer
+    /// a problem (it shows in the tables already, refilled from the slots).
+    static func recheckProblems(under schema: Schema, in db: Database) throws {
+        let rows = try Row.fetchAll(db, sql: "SELECT collection, record, field, element FROM sync_schema_problems LIMIT 100000")
+        for row in rows {
+            let key = SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3])
+            if schema.problem(for: key, state: try db.slotState(key)) == nil {
+                try db.execute(sql: "DELETE FROM sync_schema_problems WHERE collection = ? AND record = ? AND field = ? AND element = ?",
+                               arguments: [key.collection, key.record, key.field, key.element])
+            }
         }
     }
 }
