@@ -23,6 +23,14 @@ public enum SchemaEvolution {
     /// The reserved collection that holds the schema records.
     public static let collection = "_schema"
 
+    /// The shape of a schema record, for reading and resolving its scalar
+    /// fields like any record's (`syncctl conflicts`, `resolve`).
+    public static let recordSchema = CollectionSchema(name: collection, description: "the replicated schema", fields: [
+        FieldSchema(name: "type", type: .text), FieldSchema(name: "values", type: .text), FieldSchema(name: "targets", type: .text),
+        FieldSchema(name: "label", type: .text), FieldSchema(name: "description", type: .text), FieldSchema(name: "deprecated", type: .bool),
+        FieldSchema(name: "more_values", type: .set, of: .text), FieldSchema(name: "more_targets", type: .set, of: .text),
+    ])
+
     /// One `_schema` record as read from the store: every live version of
     /// each scalar field (more than one is a conflict) and the members of
     /// each set field.

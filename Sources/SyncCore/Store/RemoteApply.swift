@@ -105,7 +105,7 @@ extension Store {
             var locals: [(state: SlotState, hash: SlotHash?)] = []
             locals.reserveCapacity(changes.count)
             for change in changes { locals.append(try writer.load(change.key)) }
-            let outcomes = BatchMerge.merge(changes, locals: locals.map(\.state), schema: schema)
+            let outcomes = BatchMerge.merge(changes, locals: locals.map(\.state), schema: writer.schema)
             var scratch = BinaryWriter(capacity: 512)
             for (index, change) in changes.enumerated() {
                 var outcome = outcomes[index]
@@ -115,7 +115,7 @@ extension Store {
                 let current = try writer.load(change.key)
                 if current.hash != previousHash {
                     previousHash = current.hash
-                    outcome = BatchMerge.merge(change, local: current.state, schema: schema, scratch: &scratch)
+                    outcome = BatchMerge.merge(change, local: current.state, schema: writer.schema, scratch: &scratch)
                 }
                 for dot in SlotMerge.collidingDots(current.state, change.state) {
                     report.dotCollisions += 1

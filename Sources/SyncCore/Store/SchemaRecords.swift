@@ -40,6 +40,22 @@ final class SchemaBox: Sendable {
 }
 
 extension Store {
+    /// Reads the schema again if another process changed it (one meta read);
+    /// the daemon calls it on its poll for foreign writes.
+    public func refreshSchemaIfChanged() throws {
+        let seed = seedSchema
+        let current = schemaBox.schema.hash
+        let next = try pool.read { db -> SchemaEvolution.Effective? in
+            String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) == current ? nil : try db.effectiveSchema(seed: seed)
+        }
+        if let next { schemaBox.replace(next) }
+    }
+
+    /// A collection of the schema, or the shape of the `_schema` records.
+    public func collectionOrSchemaRecords(_ name: String) throws -> CollectionSchema {
+        name == SchemaEvolution.collection ? SchemaEvolution.recordSchema : try schema.requireCollection(name)
+    }
+
     /// Makes a schema change (`syncctl schema …`): planned against the schema
     /// held now (only additive changes pass), written as `_schema` slots under
     /// one dot like any edit; the SQL tables follow in the same transaction.

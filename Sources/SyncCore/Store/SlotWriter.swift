@@ -63,6 +63,13 @@ final class SlotWriter {
         self.seed = seed
         self.db = db
         self.schema = schema
+        // Another process (syncctl) may have changed the schema since this
+        // store read it: the tables have its columns, so write with it.
+        if let seed, String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) != schema.hash {
+            let current = try db.effectiveSchema(seed: seed)
+            self.schema = current.schema
+            evolved = current
+        }
         seq = try Database.highestSeq(db)
         rows = RecordRowWriter(db: db)
         viewStatements = CollectionViews.Statements(db: db)

@@ -109,3 +109,29 @@ struct SchemaReplicationTests {
         #expect(try a.digest() != b.digest())
     }
 }
+
+/// A schema changed by another process (syncctl beside a running syncd).
+@Suite("Schema changed by another process", .timeLimit(.minutes(3)))
+struct SchemaChangedElsewhereTests {
+    @Test func aStoreOpenBeforeTheChangeWritesAndReadsWithTheNewSchema() throws {
+        let dir = TemporaryDirectory()
+        let daemon = try dir.store("a.db")
+        try daemon.seed(SeedData.criticalMinerals())
+        let cli = try Store(path: dir.path("a.db"))
+        try cli.changeSchema(SchemaReplicationTests.valueUSD, author: "ana")
+        // The other store has not looked yet; its next write sees the new table shape.
+        #expect(daemon.schema.collection("agreements")?.field("value_usd") == nil)
+        try daemon.update(SchemaReplicationTests.truce, [.set("status", .text("suspended"))], author: "ana")
+        #expect(daemon.schema.collection("agreements")?.field("value_usd") != nil)
+        // And a merge into a store that has not looked either.
+        let other = try Store(path: dir.path("b.db"))
+        try pull(into: other, from: daemon)
+        let stale = try Store(path: dir.path("b.db"))
+        try Store(path: dir.path("b.db")).changeSchema(.addField(collection: "countries", field: "iso3", type: "text", values: [], targets: [], description: nil), author: "ben")
+        try daemon.update(ref("countries/cn"), [.set("notes", .text("after"))], author: "ana")
+        _ = try pull(into: stale, from: daemon)
+        #expect(try stale.record(ref("countries/cn"))?.value("notes") == .text("after"))
+        try stale.refreshSchemaIfChanged()
+        #expect(stale.schema.collection("countries")?.field("iso3") != nil)
+    }
+}
