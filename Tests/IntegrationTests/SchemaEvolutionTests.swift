@@ -73,5 +73,28 @@ extension Integration {
             #expect(narrow.status == 1 && narrow.stderr.contains("allowed already"), "\(narrow)")
             #expect(try a.status().highestSeq == before)
         }
+
+        /// Another team's dataset (`init --schema`) is refused at hello, with the reason in both logs.
+        @Test func aDataDirectoryOnAnotherSchemaIsRefusedAtHello() async throws {
+            let schemaFile = root.url.appendingPathComponent("trade.json"), seedFile = root.url.appendingPathComponent("trade-seed.json")
+            try Data(#"{"name": "trade-desk", "version": 1, "collections": [{"name": "shipments", "fields": [{"name": "name", "type": "text", "required": true}, {"name": "tonnes", "type": "integer"}]}]}"#.utf8).write(to: schemaFile)
+            try Data(#"{"records": [{"dot": 1, "ref": "shipments/first", "fields": {"name": "First", "tonnes": 12}}]}"#.utf8).write(to: seedFile)
+            let directory = root.url.appendingPathComponent("t")
+            let initialized = try Syncctl.run(["init", "--data-dir", directory.path, "--name", "t", "--listen", "127.0.0.1:0",
+                                               "--schema", schemaFile.path, "--seed", seedFile.path])
+            #expect(initialized.status == 0, "\(initialized)")
+            #expect(try Syncctl(existing: directory).run(["list", "shipments"]).stdout.contains("First"))
+            // The same directory cannot be moved to another schema.
+            #expect(try Syncctl.run(["init", "--data-dir", directory.path, "--schema", root.url.appendingPathComponent("missing.json").path]).status == 1)
+            let a = try DaemonProcess("a", in: root), t = try DaemonProcess(existing: "t", directory: directory)
+            for daemon in [a, t] { try await daemon.start() }
+            try connect([(a, t)])
+            #expect(try await eventually(timeout: .seconds(15)) {
+                a.log().contains("the peer holds another dataset (schema 'trade-desk'") && t.log().contains("the peer holds another dataset (schema 'critical-minerals'")
+            })
+            #expect(try t.status().peers.allSatisfy { $0.state != "connected" })
+            #expect(try !Syncctl(existing: a.directory).run(["list", "countries"]).stdout.isEmpty)
+            #expect(try Syncctl(existing: directory).run(["list", "countries"]).status == 1)
+        }
     }
 }
