@@ -21,8 +21,7 @@ struct DaemonSetup: Sendable {
     var discoveryRuns: Bool { discoveryAtStart == .lan }
     let discoveryAtStart: DaemonConfig.Discovery
 
-    static func prepare(dataDir: String?, configPath explicitConfig: String?, listen: String?, schemaFile: String? = nil, seedFile: String? = nil,
-                        logger: Logger) throws -> DaemonSetup {
+    static func prepare(dataDir: String?, configPath explicitConfig: String?, listen: String?, logger: Logger) throws -> DaemonSetup {
         let environment = ProcessInfo.processInfo.environment
         let directory = DataDirectory.resolve(explicit: dataDir, environment: environment)
         let created = !FileManager.default.fileExists(atPath: directory.path)
@@ -46,8 +45,7 @@ struct DaemonSetup: Sendable {
         var options = Store.Options()
         options.logger = logger
         if let existing { options.maxClockDriftMillis = UInt64(existing.maxClockDriftSeconds) * 1_000 }
-        let initialized = try DataDirectory.initialize(directory, configPath: configPath, defaults: defaults, listen: listenOverride,
-                                                       schemaFile: schemaFile, seedFile: seedFile, options: options)
+        let initialized = try DataDirectory.initialize(directory, configPath: configPath, defaults: defaults, listen: listenOverride, options: options)
         // A config written just now is the template: it holds the defaults.
         let config = try existing ?? Self.load(configPath, defaults: defaults, listen: listenOverride, environment: environment)
         if initialized.created.contains("config") { logger.info("wrote a default config", metadata: ["path": "\(configPath)"]) }

@@ -40,12 +40,6 @@ struct Syncd: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
-    @Option(name: .long, help: ArgumentHelp("First start only: another team's dataset on this schema file instead of the shipped one (docs/schema.md).", valueName: "file"))
-    var schema: String?
-
-    @Option(name: .long, help: ArgumentHelp("First start only: seed records for --schema.", valueName: "file"))
-    var seed: String?
-
     func run() async throws {
         let level = logLevel
         LoggingSystem.bootstrap { label in
@@ -56,7 +50,7 @@ struct Syncd: AsyncParsableCommand {
         let logger = Logger(label: "syncd")
         let setup: DaemonSetup
         do {
-            setup = try DaemonSetup.prepare(dataDir: dataDir, configPath: config, listen: listen, schemaFile: schema, seedFile: seed, logger: logger)
+            setup = try DaemonSetup.prepare(dataDir: dataDir, configPath: config, listen: listen, logger: logger)
         } catch {
             FileHandle.standardError.write(Data("syncd: \(error)\n".utf8))
             throw ExitCode.failure

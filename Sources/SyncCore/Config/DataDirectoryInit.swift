@@ -14,15 +14,9 @@ extension DataDirectory {
     /// Shared by `syncd`'s first start and `syncctl init`; a new config says
     /// `discovery` (off unless `syncctl init --discovery`).
     public static func initialize(_ directory: DataDirectory, configPath: String, defaults: DaemonConfig, listen: HostPort?,
-                                  discovery: DaemonConfig.Discovery = .off, schemaFile: String? = nil, seedFile: String? = nil,
-                                  options: Store.Options = Store.Options()) throws -> Initialized {
+                                  discovery: DaemonConfig.Discovery = .off, options: Store.Options = Store.Options()) throws -> Initialized {
         var created: [String] = []
         if !FileManager.default.fileExists(atPath: directory.path) { created.append("directory") }
-        if let schemaFile {
-            try directory.adopt(schemaFile: schemaFile, seedFile: seedFile)
-        } else if seedFile != nil {
-            throw SchemaError.invalidSchema(path: seedFile ?? "", reason: "--seed goes with --schema (the shipped dataset has its own seed)")
-        }
         try directory.create()
         if !FileManager.default.fileExists(atPath: configPath) {
             let text = ConfigTemplate.text(deviceName: defaults.deviceName, author: defaults.author, listen: listen ?? defaults.listen,

@@ -175,7 +175,6 @@ extension Schema {
     /// Used on states received from peers: they are stored whatever this says
     /// (a newer peer may know more), and the problem is reported.
     public func problem(for key: SlotKey, state: SlotState) -> String? {
-        if key.collection == SchemaEvolution.collection { return SchemaEvolution.problem(for: key, state: state) }
         guard let collection = collection(key.collection) else { return "unknown collection '\(key.collection)'" }
         do { try RecordIDRule.check(key.record) } catch {
             return "record id '\(key.record.prefix(64))\(key.record.utf8.count > 64 ? "…" : "")' is not a valid id (\(key.record.utf8.count) bytes; ids are 1–128 ASCII letters, digits, '-', '_' or '.')"

@@ -23,14 +23,6 @@ public enum SchemaEvolution {
     /// The reserved collection that holds the schema records.
     public static let collection = "_schema"
 
-    /// The shape of a schema record, for reading and resolving its scalar
-    /// fields like any record's (`syncctl conflicts`, `resolve`).
-    public static let recordSchema = CollectionSchema(name: collection, description: "the replicated schema", fields: [
-        FieldSchema(name: "type", type: .text), FieldSchema(name: "values", type: .text), FieldSchema(name: "targets", type: .text),
-        FieldSchema(name: "label", type: .text), FieldSchema(name: "description", type: .text), FieldSchema(name: "deprecated", type: .bool),
-        FieldSchema(name: "more_values", type: .set, of: .text), FieldSchema(name: "more_targets", type: .set, of: .text),
-    ])
-
     /// One `_schema` record as read from the store: every live version of
     /// each scalar field (more than one is a conflict) and the members of
     /// each set field.
@@ -229,20 +221,6 @@ public enum SchemaEvolution {
             guard !field.isRequired else { throw .refusedChange("'\(collectionName).\(fieldName)' is required; a required field cannot be hidden") }
             return Writes(record: "f.\(collectionName).\(fieldName)", scalars: [("deprecated", .bool(true))], members: [])
         }
-    }
-
-    /// Why a received `_schema` slot cannot be part of a schema record, or
-    /// nil (what the record then means is judged by `effective`).
-    public static func problem(for key: SlotKey, state: SlotState) -> String? {
-        guard Key(key.record) != nil else { return "'\(key.record.prefix(64))' is not a schema record id (c.COLLECTION or f.COLLECTION.FIELD)" }
-        let scalars: Set<String> = [SlotKey.existsField, "type", "values", "targets", "label", "description", "deprecated"]
-        let sets: Set<String> = ["more_values", "more_targets"]
-        if sets.contains(key.field) {
-            return key.element.isEmpty || !state.versions.allSatisfy({ if case .bool = $0.value { true } else { false } })
-                ? "set field '\(key.field)' of a schema record needs members marked true or false" : nil
-        }
-        guard scalars.contains(key.field), key.element.isEmpty else { return "'\(key.field)' is not a field of a schema record" }
-        return nil
     }
 
     // MARK: - Helpers

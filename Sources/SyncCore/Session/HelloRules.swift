@@ -19,14 +19,10 @@ public enum HelloRules {
     }
 
     /// The checks before binding: the major version, our own id, the proof.
-    public static func admit(_ theirs: SyncMessage.Hello, ownReplica: ReplicaID, proofNonce: [UInt8]?, device: DeviceID, lineage: String = "") -> Admission {
+    public static func admit(_ theirs: SyncMessage.Hello, ownReplica: ReplicaID, proofNonce: [UInt8]?, device: DeviceID) -> Admission {
         guard theirs.protocolMajor == SyncMessage.protocolMajor else {
             return .refuse(reason: "protocol version \(theirs.protocolMajor).\(theirs.protocolMinor) is not supported; this daemon speaks \(SyncMessage.protocolMajor).x",
                            countsAsReplica: false)
-        }
-        // Compared as bytes: two names that look alike are two datasets.
-        if !theirs.lineage.isEmpty, !lineage.isEmpty, !theirs.lineage.utf8.elementsEqual(lineage.utf8) {
-            return .refuse(reason: "the peer holds another dataset (schema '\(theirs.lineage.prefix(64))', this daemon's is '\(lineage)'): peers share one dataset; check the peer's --schema", countsAsReplica: false)
         }
         guard theirs.replica.bytes != ownReplica.bytes else {
             return .refuse(reason: "peer uses this daemon's own replica id \(ownReplica.short): a copied database?", countsAsReplica: true)

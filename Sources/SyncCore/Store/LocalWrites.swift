@@ -84,15 +84,10 @@ extension Store {
     /// The write supersedes the versions the analyst saw, and nothing that arrived since.
     @discardableResult
     public func resolve(_ key: SlotKey, expecting expected: [Dot], value: Value, author: String) throws -> WriteReceipt {
-        // A schema conflict is settled by picking one of the definitions
-        // (docs/schema.md): any other value would be a new definition.
-        let isSchema = key.collection == SchemaEvolution.collection
-        let collection = isSchema ? CollectionSchema(name: key.collection, fields: []) : try schema.requireCollection(key.collection)
+        let collection = try schema.requireCollection(key.collection)
         let ref = key.recordRef
         var checked = value
-        if isSchema {
-            // Checked against the siblings below.
-        } else if key.field == SlotKey.existsField {
+        if key.field == SlotKey.existsField {
             guard case .bool = value else { throw SchemaError.invalidValue(field: SlotKey.existsField, value: value.description, expected: "true (keep) or false (delete)") }
         } else {
             checked = try collection.requireField(key.field).validate(value)
@@ -109,9 +104,6 @@ extension Store {
             // Resolving a field of a deleted record must not bring it back.
             if let existence, !existence.isConflicted, existence.value != .bool(true) { throw StoreError.recordNotFound(ref) }
             guard Set(state.versions.map(\.dot)) == Set(expected) else { throw StoreError.siblingsChanged(key, current: reading.siblings) }
-            if isSchema, !reading.siblings.contains(where: { $0.value == checked }) {
-                throw StoreError.invalidEdit("a schema conflict is settled by picking one of its definitions (\(reading.siblings.map(\.value.description).joined(separator: " / "))); to change a definition, add a new field")
-            }
             if let existence {
                 if existence.isConflicted { throw StoreError.existenceConflicted(ref) }
                 try tx.write(existsKey, .bool(true))
@@ -168,7 +160,6 @@ extension Store {
         // Checked once per transaction, not per slot: every version carries it.
         if author.utf8.contains(0) { throw StoreError.invalidEdit("the author name contains a NUL character (U+0000): fix `author` in the config.") }
         var exhausted: ReplicaID?
-        var evolved: SchemaEvolution.Effective?
         let receipt = try pool.write { db in
             var replica = try db.replicaID()
             var stored = UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0)
@@ -188,18 +179,16 @@ extension Store {
             // until the clock is right; nothing is written.
             if clock.last.millis > wall + maxDrift { throw StoreError.clockBehind(millis: clock.last.millis - wall, limit: maxDrift) }
             let hlc = clock.tick(wallMillis: wall)
-            let tx = LocalTransaction(writer: try SlotWriter(db: db, schema: schema, seed: seedSchema),
+            let tx = LocalTransaction(writer: try SlotWriter(db: db, schema: schema),
                                       dot: Dot(replica: replica, counter: counter), hlc: hlc, author: author, maxTextBytes: maxTextBytes)
             try body(tx)
             guard tx.writer.slotsChanged > 0 else { return WriteReceipt(dot: nil, hlc: nil, slotsWritten: 0) }
             try tx.writer.finish()
-            evolved = tx.writer.evolved
             try db.setMeta(MetaKey.counter, Int64(counter))
             try db.setMeta(MetaKey.hlc, Int64(bitPattern: hlc.raw))
             return WriteReceipt(dot: tx.dot, hlc: hlc, slotsWritten: tx.writer.slotsChanged)
         }
         if let exhausted { retireInMark(exhausted) }
-        if let evolved { schemaBox.replace(evolved) }
         if let dot = receipt.dot { markCounter(dot) }
         return receipt
     }

@@ -62,14 +62,13 @@ extension Store {
         }
         let wall = options.wallClock()
         let maxDrift = options.maxClockDriftMillis
-        var evolved: SchemaEvolution.Effective?
         let report = try pool.write { db -> ApplyReport in
             if let peer, let device,
                let bound = try String.fetchOne(db, sql: "SELECT device FROM sync_peer_devices WHERE replica = ?", arguments: [peer.data]),
                !bound.utf8.elementsEqual(device.utf8) {
                 throw StoreError.bindingMoved(replica: peer, device: bound)
             }
-            let writer = try SlotWriter(db: db, schema: schema, seed: seedSchema)
+            let writer = try SlotWriter(db: db, schema: schema)
             var report = ApplyReport()
             // Our own replica id with a counter we never issued: someone else
             // writes under it (a copied database, a hostile peer). Take a new
@@ -105,7 +104,7 @@ extension Store {
             var locals: [(state: SlotState, hash: SlotHash?)] = []
             locals.reserveCapacity(changes.count)
             for change in changes { locals.append(try writer.load(change.key)) }
-            let outcomes = BatchMerge.merge(changes, locals: locals.map(\.state), schema: writer.schema)
+            let outcomes = BatchMerge.merge(changes, locals: locals.map(\.state), schema: schema)
             var scratch = BinaryWriter(capacity: 512)
             for (index, change) in changes.enumerated() {
                 var outcome = outcomes[index]
@@ -115,7 +114,7 @@ extension Store {
                 let current = try writer.load(change.key)
                 if current.hash != previousHash {
                     previousHash = current.hash
-                    outcome = BatchMerge.merge(change, local: current.state, schema: writer.schema, scratch: &scratch)
+                    outcome = BatchMerge.merge(change, local: current.state, schema: schema, scratch: &scratch)
                 }
                 for dot in SlotMerge.collidingDots(current.state, change.state) {
                     report.dotCollisions += 1
@@ -154,7 +153,6 @@ extension Store {
                 report.changed += 1
             }
             try writer.finish()
-            evolved = writer.evolved
             try db.setMeta(MetaKey.hlc, Int64(bitPattern: clock.last.raw))
             if let peer, let cursor {
                 try db.cachedStatement(sql: """
@@ -173,7 +171,6 @@ extension Store {
             return report
         }
         if let retired = report.retiredReplica { retireInMark(retired) }
-        if let evolved { schemaBox.replace(evolved) }
         return report
     }
 

@@ -36,11 +36,7 @@ final class SlotWriter {
     }
 
     let db: Database
-    private(set) var schema: Schema
-    /// The seed of the replicated schema (nil: `_schema` records are not followed).
-    let seed: Schema?
-    /// The schema after this transaction's `_schema` changes, when there were any.
-    private(set) var evolved: SchemaEvolution.Effective?
+    let schema: Schema
     private var seq: Int64
     /// XOR of old and new hashes per bucket, applied to `sync_buckets` at the end.
     private var bucketDeltas = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
@@ -59,17 +55,9 @@ final class SlotWriter {
     private let rows: RecordRowWriter
     private let viewStatements: CollectionViews.Statements
 
-    init(db: Database, schema: Schema, seed: Schema? = nil) throws {
-        self.seed = seed
+    init(db: Database, schema: Schema) throws {
         self.db = db
         self.schema = schema
-        // Another process (syncctl) may have changed the schema since this
-        // store read it: the tables have its columns, so write with it.
-        if let seed, String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) != schema.hash {
-            let current = try db.effectiveSchema(seed: seed)
-            self.schema = current.schema
-            evolved = current
-        }
         seq = try Database.highestSeq(db)
         rows = RecordRowWriter(db: db)
         viewStatements = CollectionViews.Statements(db: db)
@@ -177,38 +165,9 @@ final class SlotWriter {
             try insert.execute()
             entry.history = nil
         }
-        // A schema record changed: the schema follows in this transaction,
-        // and so do the SQL tables (a new field is a new column, a new
-        // collection a new table; rows refilled from the slots).
-        if touched.contains(where: { $0.ref.collection == SchemaEvolution.collection }), let seed {
-            let next = try db.effectiveSchema(seed: seed)
-            if next.schema.hash != schema.hash {
-                try CollectionViews(schema: next.schema).prepare(in: db)
-                try db.setMeta(MetaKey.schemaHash, next.schema.hash)
-                try Self.recheckProblems(under: next.schema, in: db)
-                schema = next.schema
-            }
-            evolved = next
-        }
         let views = CollectionViews(schema: schema)
         for (ref, entry) in touched {
             try views.write(ref, slots: entry.slots, in: db, statements: viewStatements)
-        }
-    }
-}
-
-extension SlotWriter {
-    /// Received slots reported as not fitting the schema are judged again
-    /// under a new one: data for a field that has just arrived is no longer
-    /// a problem (it shows in the tables already, refilled from the slots).
-    static func recheckProblems(under schema: Schema, in db: Database) throws {
-        let rows = try Row.fetchAll(db, sql: "SELECT collection, record, field, element FROM sync_schema_problems LIMIT 100000")
-        for row in rows {
-            let key = SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3])
-            if schema.problem(for: key, state: try db.slotState(key)) == nil {
-                try db.execute(sql: "DELETE FROM sync_schema_problems WHERE collection = ? AND record = ? AND field = ? AND element = ?",
-                               arguments: [key.collection, key.record, key.field, key.element])
-            }
         }
     }
 }

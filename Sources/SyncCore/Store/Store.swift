@@ -51,14 +51,7 @@ public final class Store: Sendable {
     }
 
     public let path: String
-    /// The shipped (or `--schema`) schema: the seed of the replicated one.
-    public let seedSchema: Schema
-    /// The schema this store validates against now: the seed with the
-    /// `_schema` records it holds (docs/schema.md), replaced when they change.
-    public var schema: Schema { schemaBox.schema }
-    /// The replicated schema with its problems (conflicting or unusable definitions).
-    public var effectiveSchema: SchemaEvolution.Effective { schemaBox.effective }
-    let schemaBox: SchemaBox
+    public let schema: Schema
     public let options: Options
     /// A `DatabasePool` (concurrent readers); a single read-only connection
     /// when opened `readOnly` and already set up.
@@ -71,16 +64,11 @@ public final class Store: Sendable {
     /// two devices never write under one id (replication-model §3).
     public init(path: String, schema: Schema = .criticalMinerals, deviceID: String? = nil, options: Options = Options()) throws {
         self.path = path
-        seedSchema = schema
+        self.schema = schema
         self.options = options
-        let box = SchemaBox(SchemaEvolution.effective(seed: schema, records: []))
-        schemaBox = box
         let isCurrent: @Sendable (any DatabaseWriter) -> Bool = { pool in
             (try? pool.read { db in
-                guard try StoreTables.migrator().hasCompletedMigrations(db) else { return false }
-                let effective = try db.effectiveSchema(seed: schema)
-                box.replace(effective)
-                return try Self.isSetUp(db, path: path, schema: effective.schema, deviceID: deviceID)
+                try StoreTables.migrator().hasCompletedMigrations(db) && Self.isSetUp(db, path: path, schema: schema, deviceID: deviceID)
             }) == true
         }
         // Fast path (every `syncctl` command): a database that is already set
@@ -153,11 +141,9 @@ public final class Store: Sendable {
                 logger.warning("the database is older than the dots it issued (overwritten in place by a backup, or a file-system rollback): new replica id, so no dot is issued twice; restore with `syncctl snapshot restore` instead", metadata: [
                     "path": "\(path)", "counter": "\(counter)", "issued": "\(mark)", "replica": "\(replica)"])
             }
-            let effective = try db.effectiveSchema(seed: schema)
-            box.replace(effective)
-            try db.setMeta(MetaKey.schemaHash, effective.schema.hash)
-            let triggersWereMissing = try db.tableExists(SQLEditQueue.counterTable) && !(try SQLEditQueue.isInPlace(effective.schema, in: db))
-            try CollectionViews(schema: effective.schema).prepare(in: db)
+            try db.setMeta(MetaKey.schemaHash, schema.hash)
+            let triggersWereMissing = try db.tableExists(SQLEditQueue.counterTable) && !(try SQLEditQueue.isInPlace(schema, in: db))
+            try CollectionViews(schema: schema).prepare(in: db)
             try db.setMeta(MetaKey.format, StoreTables.formatVersion)
             if triggersWereMissing {
                 logger.warning("the triggers that turn SQL writes to the collection tables into replicated edits were missing (dropped, or a table replaced by a client) and are back; writes made meanwhile were not replicated: `syncctl check` names the rows, `syncctl check --repair` rewrites them", metadata: ["path": "\(path)"])

@@ -85,10 +85,7 @@ public final class ChangeNotifier: @unchecked Sendable {
                 logger?.warning("cannot take up SQL edits of the collection tables now; they stay queued", metadata: ["error": "\(error)"])
             }
         }
-        let seq = try await Blocking.run {
-            try store.refreshSchemaIfChanged()
-            return try store.highestSeq()
-        }
+        let seq = try await Blocking.run { try store.highestSeq() }
         guard seq > highestSeq else { return nil }
         advance(to: seq)
         return seq

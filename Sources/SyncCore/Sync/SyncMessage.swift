@@ -40,16 +40,9 @@ public enum SyncMessage: Equatable, Sendable {
         /// This side will pull from the other.
         public var willReceive: Bool
         public var highestSeq: UInt64
-        /// Protocol 1.3, a trailing field: the name of the seed schema this
-        /// replica's dataset grew from (docs/schema.md). Peers of different
-        /// lineages hold different datasets and refuse each other; empty
-        /// from an older peer (not checked).
-        public var lineage: String
 
         public init(protocolMajor: UInt16 = SyncMessage.protocolMajor, protocolMinor: UInt16 = SyncMessage.protocolMinor,
-                    replica: ReplicaID, deviceName: String, schemaHash: String, willSend: Bool, willReceive: Bool, highestSeq: UInt64,
-                    lineage: String = "") {
-            self.lineage = lineage
+                    replica: ReplicaID, deviceName: String, schemaHash: String, willSend: Bool, willReceive: Bool, highestSeq: UInt64) {
             self.protocolMajor = protocolMajor
             self.protocolMinor = protocolMinor
             self.replica = replica

@@ -30,7 +30,6 @@ public enum SyncMessageCodec {
             writer.writeString(hello.schemaHash)
             writer.writeByte((hello.willSend ? 1 : 0) | (hello.willReceive ? 2 : 0))
             writer.writeVarint(hello.highestSeq)
-            writer.writeString(hello.lineage)
         case .pull(let cursor, let maxCount, let maxBytes, let wait):
             writer.writeByte(Tag.pull.rawValue)
             writer.writeVarint(cursor)
@@ -111,12 +110,8 @@ public enum SyncMessageCodec {
             let schemaHash = try reader.readString()
             let flags = try reader.readByte()
             let highest = try reader.readVarint()
-            // 1.3 appends the lineage; an older hello ends here.
-            let lineage = reader.remaining > 0 ? try reader.readString() : ""
-            guard lineage.utf8.count <= 256 else { throw .malformed("schema lineage of \(lineage.utf8.count) bytes", at: reader.offset) }
             message = .hello(.init(protocolMajor: UInt16(major), protocolMinor: UInt16(minor), replica: replica, deviceName: name,
-                                   schemaHash: schemaHash, willSend: flags & 1 != 0, willReceive: flags & 2 != 0, highestSeq: highest,
-                                   lineage: lineage))
+                                   schemaHash: schemaHash, willSend: flags & 1 != 0, willReceive: flags & 2 != 0, highestSeq: highest))
         case .pull:
             let cursor = try reader.readVarint()
             let count = try reader.readVarint()

@@ -311,8 +311,7 @@ public final class SyncNode: Sendable {
     private func hello(for peer: PeerConfig, replica: ReplicaID) -> SyncMessage.Hello {
         SyncMessage.Hello(protocolMajor: SyncMessage.protocolMajor, protocolMinor: SyncMessage.protocolMinor,
                           replica: replica, deviceName: configBox.config.deviceName, schemaHash: store.schema.hash,
-                          willSend: peer.mode.sends, willReceive: peer.mode.receives, highestSeq: notifier.highestSeq,
-                          lineage: store.seedSchema.name)
+                          willSend: peer.mode.sends, willReceive: peer.mode.receives, highestSeq: notifier.highestSeq)
     }
 
     /// Runs one connection: hello exchange, checks, then the session.
@@ -373,7 +372,7 @@ public final class SyncNode: Sendable {
                     throw SessionError.refused(reason)
                 }
                 let proven: Bool
-                switch HelloRules.admit(theirs, ownReplica: own.replica, proofNonce: theirNonce, device: device, lineage: store.seedSchema.name) {
+                switch HelloRules.admit(theirs, ownReplica: own.replica, proofNonce: theirNonce, device: device) {
                 case .refuse(let reason, let countsAsReplica): try await refuse(reason, countsAsReplica: countsAsReplica)
                 case .bind(let isProven): proven = isProven
                 }

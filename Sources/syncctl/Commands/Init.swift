@@ -16,15 +16,12 @@ struct Init: ParsableCommand {
               syncctl init --name ana-laptop --author "Ana Duarte" --listen 0.0.0.0:22870
               syncctl init --data-dir /tmp/analyst-b --listen 127.0.0.1:22872
               syncctl init --discovery --listen 0.0.0.0:22870
-              syncctl init --data-dir ~/trade-desk --schema trade.json --seed trade-seed.json
             """)
 
     @OptionGroup var global: GlobalOptions
     @Option(help: "This machine's name, shown to peers (default: the host name).") var name: String?
     @Option(help: ArgumentHelp("Address syncd listens on.", valueName: "host:port")) var listen: String?
     @Flag(help: "Turn on LAN discovery in the new config (`discovery: lan`): peers are found on the local network.") var discovery = false
-    @Option(help: ArgumentHelp("Start another team's dataset on this schema file (docs/schema.md) instead of the shipped one.", valueName: "file")) var schema: String?
-    @Option(help: ArgumentHelp("Seed records for --schema (docs/schema.md, \"Seed files\").", valueName: "file")) var seed: String?
 
     func validate() throws {
         if let listen, HostPort(listen) == nil { throw ValidationError("--listen '\(listen)' is not HOST:PORT, for example 127.0.0.1:22870") }
@@ -36,8 +33,7 @@ struct Init: ParsableCommand {
             if let name { defaults.deviceName = name }
             if let author = global.author { defaults.author = author }
             let result = try DataDirectory.initialize(global.directory, configPath: global.configPath, defaults: defaults,
-                                                      listen: listen.flatMap(HostPort.init), discovery: discovery ? .lan : .off,
-                                                      schemaFile: schema, seedFile: seed)
+                                                      listen: listen.flatMap(HostPort.init), discovery: discovery ? .lan : .off)
             let mode = (try? DaemonConfig.load(from: URL(fileURLWithPath: global.configPath), defaults: defaults).discovery) ?? .off
             struct Output: Encodable { let deviceID: String; let dataDirectory: String; let config: String; let created: [String]; let discovery: String }
             try global.emit(Output(deviceID: result.deviceID.description, dataDirectory: global.directory.path,

@@ -20,7 +20,7 @@ struct InteractiveResolver {
         loop: for (index, listed) in conflicts.enumerated() {
             // Re-read: an earlier answer (or a sync) may have changed it.
             guard let conflict = try store.conflict(at: listed.key) else { continue }
-            let schema = try store.collectionOrSchemaRecords(conflict.key.collection)
+            let schema = try store.schema.requireCollection(conflict.key.collection)
             print("\nconflict \(index + 1) of \(conflicts.count)")
             ConflictDisplay.print(conflict, devices: devices)
             while true {

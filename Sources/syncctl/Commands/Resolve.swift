@@ -40,14 +40,14 @@ struct Resolve: ParsableCommand {
         try reportingErrors {
             let store = try global.openStore()
             if interactive {
-                if let record { _ = try store.collectionOrSchemaRecords(record) }
+                if let record { _ = try store.schema.requireCollection(record) }
                 try InteractiveResolver(store: store, author: try global.resolvedAuthor(), listing: ConflictListing(directory: global.directory),
                                         committed: global.nudgeDaemon)
                     .run(collection: record)
                 return
             }
             let ref = try parseRecordRef(record!)
-            let collection = try store.collectionOrSchemaRecords(ref.collection)
+            let collection = try store.schema.requireCollection(ref.collection)
             if field! != SlotKey.existsField { _ = try collection.requireField(field!) }
             let key = SlotKey(collection: ref.collection, record: ref.id, field: field!)
             guard let conflict = try store.conflict(at: key) else { throw StoreError.notConflicted(key) }

@@ -75,11 +75,11 @@ struct GlobalOptions: ParsableArguments {
         let device: String?
         do { device = try DeviceIdentity.existingDeviceID(in: directory.url)?.description } catch { throw CLIError("\(error)") }
         do {
-            let store = try Store(path: directory.databasePath, schema: try directory.seedSchema(), deviceID: device, options: options)
+            let store = try Store(path: directory.databasePath, deviceID: device, options: options)
             guard try store.hasPendingSQLEdits() else { return store }
             // Edits made to the collection tables with SQL while no daemon
             // took them up: written now, so this command sees them (docs/sql.md).
-            let writer = readOnly ? try Store(path: directory.databasePath, schema: try directory.seedSchema(), deviceID: device) : store
+            let writer = readOnly ? try Store(path: directory.databasePath, deviceID: device) : store
             let report = try writer.takeUpSQLEdits(author: try resolvedAuthor())
             if !report.isEmpty {
                 FileHandle.standardError.write(Data(SQLEditSummary.line(report).utf8))
