@@ -35,7 +35,7 @@ struct DaemonSetup: Sendable {
             throw ConfigError(path: configPath, key: nil, message: "no such file")
         }
         let defaults = DaemonConfig.machineDefaults(environment: environment)
-        let modifiedBeforeRead = Self.modified(configPath)
+        let modifiedBeforeRead = FileVersion.of(configPath)
         // An existing config (environment included) is checked before anything is created.
         let existing = FileManager.default.fileExists(atPath: configPath)
             ? try Self.load(configPath, defaults: defaults, listen: listenOverride, environment: environment) : nil
@@ -55,7 +55,7 @@ struct DaemonSetup: Sendable {
         let seeded = initialized.created.contains("database")
         return DaemonSetup(directory: directory, configPath: configPath, configBox: ConfigBox(config), identity: identity, store: store,
                            created: created, seeded: seeded, listenOverride: listenOverride, logger: logger,
-                           configModified: existing == nil ? Self.modified(configPath) : modifiedBeforeRead, discoveryAtStart: config.discovery)
+                           configModified: existing == nil ? FileVersion.of(configPath) : modifiedBeforeRead, discoveryAtStart: config.discovery)
     }
 
     static func load(_ path: String, defaults: DaemonConfig, listen: HostPort?, environment: [String: String]) throws -> DaemonConfig {
@@ -71,7 +71,7 @@ struct DaemonSetup: Sendable {
         let defaults = DaemonConfig.machineDefaults()
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
-            let modified = Self.modified(configPath)
+            let modified = FileVersion.of(configPath)
             guard modified != lastModified else { continue }
             lastModified = modified
             do {
@@ -88,21 +88,5 @@ struct DaemonSetup: Sendable {
                 logger.error("config change ignored: \(error)")
             }
         }
-    }
-
-    /// What tells one version of the config file from the next: two saves
-    /// within one timestamp tick differ in inode (editors and `syncctl`
-    /// save by rename) or size.
-    struct FileVersion: Equatable, Sendable {
-        let modified: Date?
-        let inode: UInt64?
-        let size: UInt64?
-    }
-
-    static func modified(_ path: String) -> FileVersion? {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
-        return FileVersion(modified: attributes[.modificationDate] as? Date,
-                           inode: (attributes[.systemFileNumber] as? NSNumber)?.uint64Value,
-                           size: (attributes[.size] as? NSNumber)?.uint64Value)
     }
 }

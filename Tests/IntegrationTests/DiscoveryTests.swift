@@ -55,6 +55,16 @@ extension Integration {
             }
         }
 
+        /// Starts both daemons and waits until each is in sync; how long that took.
+        func startInSync(_ a: DaemonProcess, _ b: DaemonProcess) async throws -> Duration {
+            let started = ContinuousClock.now
+            try await a.start()
+            try await b.start()
+            try await a.waitUntilInSync(timeout: .seconds(20))
+            try await b.waitUntilInSync(timeout: .seconds(20))
+            return ContinuousClock.now - started
+        }
+
         /// IPv4 (broadcast): two peers configured without addresses find
         /// each other and sync. Then both move to another subnet, so neither
         /// old address answers; each finds the other at its new address
@@ -67,12 +77,8 @@ extension Integration {
                 b.kill()
                 network.remove()
             }
-            let started = ContinuousClock.now
-            try await a.start()
-            try await b.start()
-            try await a.waitUntilInSync(timeout: .seconds(20))
-            try await b.waitUntilInSync(timeout: .seconds(20))
-            print("LAN discovery: peers without addresses in sync \(Int((ContinuousClock.now - started).seconds * 1_000)) ms after the first start")
+            let inSync = try await startInSync(a, b)
+            print("LAN discovery: peers without addresses in sync \(Int(inSync.seconds * 1_000)) ms after the first start")
             #expect(try learned(a, b).first == "10.231.0.2:\(b.port)", "\(a.log(last: 20))")
             #expect(try learned(b, a).first == "10.231.0.1:\(a.port)", "\(b.log(last: 20))")
             #expect(try await edit(on: a, arrivesOn: b, "found by discovery", within: .seconds(5)))
@@ -113,12 +119,8 @@ extension Integration {
                 b.kill()
                 network.remove()
             }
-            let started = ContinuousClock.now
-            try await a.start()
-            try await b.start()
-            try await a.waitUntilInSync(timeout: .seconds(20))
-            try await b.waitUntilInSync(timeout: .seconds(20))
-            print("LAN discovery over IPv6: in sync \(Int((ContinuousClock.now - started).seconds * 1_000)) ms after the first start")
+            let inSync = try await startInSync(a, b)
+            print("LAN discovery over IPv6: in sync \(Int(inSync.seconds * 1_000)) ms after the first start")
             let address = try #require(try learned(a, b).first)
             #expect(address.hasPrefix("[fe80::") && address.hasSuffix("%\(network.a.link)]:\(b.port)"), "\(address)")
             #expect(try await edit(on: b, arrivesOn: a, "found over IPv6", within: .seconds(5)))

@@ -38,7 +38,7 @@ extension Integration {
             #expect(try a.digest() == b.digest())
             // The secret is stored only hashed; the joiner drops it once answered.
             let book = try String(contentsOf: a.directory.appendingPathComponent("invitations.json"), encoding: .utf8)
-            let secret = InvitationBook.hex(try InvitationCode(parsing: code).secret)
+            let secret = Hex.encode(try InvitationCode(parsing: code).secret)
             #expect(!book.contains(secret))
             #expect(try !String(contentsOf: b.directory.appendingPathComponent("join-claims.json"), encoding: .utf8).contains(secret))
             #expect(try Syncctl(existing: a.directory).run(["invite", "list"]).stdout.contains("used by"))

@@ -91,19 +91,10 @@ public struct NetworkNamespace: Sendable {
     /// Runs `ip` and fails with what it printed.
     @discardableResult
     public static func ip(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ipTool)
-        process.arguments = arguments
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let printed = output.fileHandleForReading.readDataToEndOfFile()
-        let complaint = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw HarnessError("ip \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): \(String(decoding: complaint, as: UTF8.self))")
+        let run = try CapturedProcess.run(ipTool, arguments)
+        guard run.status == 0 else {
+            throw HarnessError("ip \(arguments.joined(separator: " ")) failed (\(run.status)): \(run.stderr)")
         }
-        return String(decoding: printed, as: UTF8.self)
+        return run.stdout
     }
 }

@@ -20,19 +20,8 @@ public enum SQLiteShell {
 
     /// Runs a command found on PATH (`sqlite3`, `python3`), capturing its output.
     public static func command(_ arguments: [String]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus,
-                      stdout: String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
-                      stderr: String(decoding: err, as: UTF8.self))
+        let run = try CapturedProcess.run("/usr/bin/env", arguments)
+        return Result(status: run.status, stdout: run.stdout.trimmingCharacters(in: .whitespacesAndNewlines), stderr: run.stderr)
     }
 
     /// Whether the shell is installed.

@@ -69,7 +69,7 @@ public struct InvitationBook: Codable, Sendable, Equatable {
     public mutating func add(id: [UInt8], secret: [UInt8], mode: PeerMode, name: String?, now: Date, lifetime: TimeInterval) -> Bool {
         prune(now: now)
         guard invitations.count < Self.maxInvitations else { return false }
-        invitations.append(Invitation(id: Self.hex(id), secretHash: Self.hex(Array(SHA256.hash(data: secret))), mode: mode,
+        invitations.append(Invitation(id: Hex.encode(id), secretHash: Hex.encode(Array(SHA256.hash(data: secret))), mode: mode,
                                       name: name.map { PendingDeviceList.clean($0, limit: PendingDeviceList.maxNameCharacters) },
                                       createdAt: now, expiresAt: now.addingTimeInterval(min(lifetime, Self.maxLifetime)),
                                       usedBy: nil, usedAt: nil))
@@ -79,9 +79,9 @@ public struct InvitationBook: Codable, Sendable, Equatable {
     /// Judges a claim by `device` without changing anything.
     public func judge(id: [UInt8], secret: [UInt8], device: DeviceID, now: Date) -> Verdict {
         guard id.count == InvitationCode.idBytes, secret.count == InvitationCode.secretBytes else { return .refused(.malformed) }
-        let idHex = Self.hex(id)
+        let idHex = Hex.encode(id)
         guard let invitation = invitations.first(where: { $0.id == idHex }) else { return .refused(.unknown) }
-        guard Self.constantTimeEqual(Array(Self.hex(Array(SHA256.hash(data: secret))).utf8), Array(invitation.secretHash.utf8)) else {
+        guard Self.constantTimeEqual(Array(Hex.encode(Array(SHA256.hash(data: secret))).utf8), Array(invitation.secretHash.utf8)) else {
             return .refused(.wrongSecret)
         }
         if let usedBy = invitation.usedBy { return usedBy == device.description ? .accepted(invitation) : .refused(.used) }
@@ -101,7 +101,7 @@ public struct InvitationBook: Codable, Sendable, Equatable {
 
     /// Undoes `claim` for `device` (its admission could not be completed).
     public mutating func release(id: [UInt8], device: DeviceID) {
-        let idHex = Self.hex(id)
+        let idHex = Hex.encode(id)
         for index in invitations.indices where invitations[index].id == idHex && invitations[index].usedBy == device.description {
             invitations[index].usedBy = nil
             invitations[index].usedAt = nil
@@ -133,8 +133,6 @@ public struct InvitationBook: Codable, Sendable, Equatable {
         let closed = invitation.usedAt ?? invitation.expiresAt
         return now.timeIntervalSince(min(closed, invitation.expiresAt)) < Self.retention
     }
-
-    public static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
@@ -175,15 +173,15 @@ public struct JoinClaimList: Codable, Sendable, Equatable {
 
     public mutating func add(_ code: InvitationCode, now: Date) {
         claims.removeAll { $0.inviter == code.inviter.description }
-        claims.append(JoinClaim(inviter: code.inviter.description, invitationID: InvitationBook.hex(code.invitationID),
-                                secret: InvitationBook.hex(code.secret), createdAt: now, expiresAt: code.expires, acceptedAt: nil, refusal: nil))
+        claims.append(JoinClaim(inviter: code.inviter.description, invitationID: Hex.encode(code.invitationID),
+                                secret: Hex.encode(code.secret), createdAt: now, expiresAt: code.expires, acceptedAt: nil, refusal: nil))
         if claims.count > Self.maxClaims { claims.removeFirst(claims.count - Self.maxClaims) }
     }
 
     /// The claim to send to `inviter`, if one is waiting: (id, secret).
     public func pending(for inviter: DeviceID) -> (id: [UInt8], secret: [UInt8])? {
         guard let claim = claims.first(where: { $0.inviter == inviter.description && $0.acceptedAt == nil && $0.refusal == nil }),
-              let id = Self.bytes(claim.invitationID), let secret = Self.bytes(claim.secret) else { return nil }
+              let id = Hex.decode(claim.invitationID), let secret = Hex.decode(claim.secret) else { return nil }
         return (id, secret)
     }
 
@@ -196,17 +194,6 @@ public struct JoinClaimList: Codable, Sendable, Equatable {
             // The secret is of no more use: it is not kept.
             claims[index].secret = ""
         }
-    }
-
-    static func bytes(_ hex: String) -> [UInt8]? {
-        let utf8 = Array(hex.utf8)
-        guard utf8.count % 2 == 0, !utf8.isEmpty else { return nil }
-        var out: [UInt8] = []
-        for index in stride(from: 0, to: utf8.count, by: 2) {
-            guard let byte = UInt8(String(decoding: utf8[index..<index + 2], as: UTF8.self), radix: 16) else { return nil }
-            out.append(byte)
-        }
-        return out
     }
 }
 

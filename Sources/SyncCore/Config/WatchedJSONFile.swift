@@ -16,12 +16,6 @@ public final class WatchedJSONFile<Content: Codable & Sendable>: Sendable {
     }
     private let state: Mutex<State>
 
-    struct FileVersion: Equatable {
-        let modified: Date?
-        let inode: Int?
-        let size: Int?
-    }
-
     private let onProblem: @Sendable (LockedJSONFileError) -> Void
 
     public init(file: LockedJSONFile<Content>, onProblem: @escaping @Sendable (LockedJSONFileError) -> Void = { _ in }) {
@@ -32,7 +26,7 @@ public final class WatchedJSONFile<Content: Codable & Sendable>: Sendable {
     }
 
     public func reload() {
-        let version = Self.version(of: file.path)
+        let version = FileVersion.of(file.path)
         do {
             let content = try file.loadChecked()
             state.withLock { $0 = State(content: content, version: version, checked: Date()) }
@@ -51,7 +45,7 @@ public final class WatchedJSONFile<Content: Codable & Sendable>: Sendable {
             state.checked = Date()
             return true
         }
-        if stale, Self.version(of: file.path) != state.withLock({ $0.version }) { reload() }
+        if stale, FileVersion.of(file.path) != state.withLock({ $0.version }) { reload() }
         return state.withLock { $0.content }
     }
 
@@ -62,13 +56,7 @@ public final class WatchedJSONFile<Content: Codable & Sendable>: Sendable {
     /// (one `stat` every call, no throttle): for a check that must see an
     /// edit made a moment ago.
     public var fresh: Content {
-        if Self.version(of: file.path) != state.withLock({ $0.version }) { reload() }
+        if FileVersion.of(file.path) != state.withLock({ $0.version }) { reload() }
         return state.withLock { $0.content }
-    }
-
-    static func version(of path: String) -> FileVersion? {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
-        return FileVersion(modified: attributes[.modificationDate] as? Date, inode: attributes[.systemFileNumber] as? Int,
-                           size: attributes[.size] as? Int)
     }
 }

@@ -112,11 +112,7 @@ public struct InvitationCode: Equatable, Sendable {
         }
     }
 
-    static func cut(_ name: String) -> String {
-        var out = ""
-        for character in name where out.utf8.count + character.utf8.count <= maxNameBytes { out.append(character) }
-        return out
-    }
+    static func cut(_ name: String) -> String { UTF8Identity.fitting(name, maxBytes: maxNameBytes) }
 
     static func modeByte(_ mode: PeerMode) -> UInt8 {
         switch mode {

@@ -52,10 +52,7 @@ public struct SignedRevocation: Codable, Sendable, Equatable {
 
     /// Signs a revocation of `device` with the CA key (the reason is cut to its limit).
     public static func make(device: DeviceID, reason: String, at time: Date, caKey: P256.Signing.PrivateKey) throws -> SignedRevocation {
-        var reasonCut = ""
-        for character in PendingDeviceList.clean(reason, limit: maxReasonBytes) where reasonCut.utf8.count + character.utf8.count <= maxReasonBytes {
-            reasonCut.append(character)
-        }
+        let reasonCut = UTF8Identity.fitting(PendingDeviceList.clean(reason, limit: maxReasonBytes), maxBytes: maxReasonBytes)
         var revocation = SignedRevocation(device: device, revokedAt: Date(timeIntervalSince1970: TimeInterval(seconds(time))), reason: reasonCut,
                                           caKeyID: keyID(of: Certificate.PublicKey(caKey.publicKey)), signature: [])
         revocation.signature = Array(try caKey.signature(for: revocation.signedBytes).derRepresentation)
@@ -92,8 +89,8 @@ public struct SignedRevocation: Codable, Sendable, Equatable {
         device = try container.decode(DeviceID.self, forKey: .device)
         revokedAt = try container.decode(Date.self, forKey: .revokedAt)
         reason = try container.decode(String.self, forKey: .reason)
-        guard let key = JoinClaimList.bytes(try container.decode(String.self, forKey: .caKeyID)),
-              let signature = JoinClaimList.bytes(try container.decode(String.self, forKey: .signature)) else {
+        guard let key = Hex.decode(try container.decode(String.self, forKey: .caKeyID)),
+              let signature = Hex.decode(try container.decode(String.self, forKey: .signature)) else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "caKeyID and signature must be hex"))
         }
         caKeyID = key
@@ -105,8 +102,8 @@ public struct SignedRevocation: Codable, Sendable, Equatable {
         try container.encode(device, forKey: .device)
         try container.encode(revokedAt, forKey: .revokedAt)
         try container.encode(reason, forKey: .reason)
-        try container.encode(InvitationBook.hex(caKeyID), forKey: .caKeyID)
-        try container.encode(InvitationBook.hex(signature), forKey: .signature)
+        try container.encode(Hex.encode(caKeyID), forKey: .caKeyID)
+        try container.encode(Hex.encode(signature), forKey: .signature)
     }
 }
 

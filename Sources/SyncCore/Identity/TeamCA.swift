@@ -99,11 +99,6 @@ public struct TeamCAError: Error, CustomStringConvertible {
 /// Writes key and certificate files with the right mode from the start.
 enum PEMFile {
     static func write(_ text: String, to url: URL, mode: Int) throws {
-        let temporary = url.appendingPathExtension("tmp")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: Data(text.utf8), attributes: [.posixPermissions: mode]) else {
-            throw TeamCAError("cannot write \(url.path)")
-        }
-        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: temporary.path)
-        guard rename(temporary.path, url.path) == 0 else { throw TeamCAError("cannot write \(url.path): \(String(cString: strerror(errno)))") }
+        do { try AtomicFile.write(Data(text.utf8), to: url.path, mode: mode_t(mode)) } catch { throw TeamCAError("\(error)") }
     }
 }

@@ -41,6 +41,14 @@ public enum UTF8Identity {
 
     /// Feeds the UTF-8 bytes (and their count) to `hasher`.
     @inlinable
+    /// The characters of `text`, in order, that fit in `maxBytes` of UTF-8
+    /// (never a character split): for names and reasons with a byte limit.
+    public static func fitting(_ text: String, maxBytes: Int) -> String {
+        var out = ""
+        for character in text where out.utf8.count + character.utf8.count <= maxBytes { out.append(character) }
+        return out
+    }
+
     public static func hash(_ text: String, into hasher: inout Hasher) {
         hasher.combine(text.utf8.count)
         let done: Void? = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }

@@ -36,7 +36,7 @@ public struct Schema: Codable, Hashable, Sendable {
     private static func canonicalHash(_ canonical: Canonical) -> String {
         let bytes = CanonicalSchemaJSON.encode(name: canonical.name, version: canonical.version, collections: canonical.collections)
             ?? canonicalJSONByEncoder(canonical)
-        return hex(SHA256.hash(data: bytes))
+        return Hex.encode(SHA256.hash(data: bytes))
     }
 
     /// The canonical JSON as `JSONEncoder` writes it, for strings that
@@ -51,16 +51,6 @@ public struct Schema: Codable, Hashable, Sendable {
         return [UInt8]((try? encoder.encode(canonical)) ?? Data())
     }
 
-    private static func hex(_ digest: SHA256.Digest) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(SHA256.byteCount * 2)
-        for byte in digest {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: text, as: UTF8.self)
-    }
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)

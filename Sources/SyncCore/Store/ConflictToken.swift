@@ -19,7 +19,7 @@ extension SlotConflict {
             hasher.update(data: withUnsafeBytes(of: UInt32(entry.count).bigEndian) { Array($0) })
             hasher.update(data: entry)
         }
-        return hasher.finalize().prefix(5).map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(hasher.finalize().prefix(5))
     }
 }
 

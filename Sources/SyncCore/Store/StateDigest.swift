@@ -19,7 +19,7 @@ public struct StateDigest: Hashable, Sendable, CustomStringConvertible {
     public var hex: String {
         var hasher = SHA256()
         for bucket in buckets { hasher.update(data: bucket) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(hasher.finalize())
     }
 
     public var description: String { hex }

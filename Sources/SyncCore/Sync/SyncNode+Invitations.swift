@@ -19,7 +19,7 @@ extension SyncNode {
                     outbound: NIOAsyncChannelOutboundWriter<SyncMessage>) async throws {
         guard let device = connection.device else { throw SessionError.refused("no device") }
         let now = Date()
-        let idText = InvitationBook.hex(Array(id.prefix(InvitationCode.idBytes)))
+        let idText = Hex.encode(Array(id.prefix(InvitationCode.idBytes)))
         let file = invitations.file
         let verdict = invitations.fresh.judge(id: id, secret: secret, device: device, now: now)
         if configBox.config.peer(device) != nil {

@@ -55,7 +55,8 @@ extension SyncNode {
         }
         let added = results.filter { $0.1 == .added }.map(\.0)
         guard !added.isEmpty else { return }
-        await obey(added, via: peer)
+        obey(added, via: peer)
+        await closeSessions(of: added.map(\.device), why: "revoked by the team CA")
     }
 
     /// Reads the revocations again after `syncctl ca revoke` wrote one here,
@@ -63,12 +64,14 @@ extension SyncNode {
     public func enforceRevocations() async {
         revocations.reload()
         let added = revocations.current.revocations.filter { !revocationState.withLock { $0.obeyed }.contains(Self.fingerprint($0)) }
-        if !added.isEmpty { await obey(added, via: "syncctl ca revoke") }
+        if !added.isEmpty { obey(added, via: "syncctl ca revoke") }
         // Whatever the file said before, no revoked device keeps a session.
         await closeSessions(of: revocations.current.revocations.map(\.device), why: "revoked by the team CA")
     }
 
-    private func obey(_ added: [SignedRevocation], via: String) async {
+    /// Counts newly held revocations as obeyed, logs them and has the
+    /// sessions relay the list; the caller closes the sessions.
+    private func obey(_ added: [SignedRevocation], via: String) {
         revocationState.withLock { state in
             state.generation += 1
             for revocation in added { state.obeyed.insert(Self.fingerprint(revocation)) }
@@ -77,7 +80,6 @@ extension SyncNode {
             logger.notice("a device was revoked by the team CA: disconnected and refused from now on", metadata: [
                 "device": "\(revocation.device)", "reason": "\(revocation.reason)", "revoked_at": "\(revocation.revokedAt)", "via": "\(via)"])
         }
-        await closeSessions(of: added.map(\.device), why: "revoked by the team CA")
     }
 
     private var refusedRevocationHashes: Set<[UInt8]> { revocationState.withLock { $0.refusedHashes } }

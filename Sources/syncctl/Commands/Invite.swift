@@ -77,7 +77,7 @@ struct CreateInvitation: ParsableCommand {
             }
             let code = InvitationCode(inviter: device, inviterName: config.deviceName, addresses: addresses, invitationID: id, secret: secret,
                                       mode: grantedMode, expires: now.addingTimeInterval(lifetime))
-            let idText = id.map { String(format: "%02x", $0) }.joined()
+            let idText = Hex.encode(id)
             try global.emit(Output(code: code.text, id: idText, mode: grantedMode.rawValue, name: name, addresses: addresses.map(\.description),
                                    expiresAt: code.expires)) {
                 // The code alone on standard output (`code=$(syncctl invite)` works); the rest on stderr.

@@ -22,7 +22,7 @@ struct InvitationBookTests {
     @Test func theSecretIsKeptOnlyAsAHash() throws {
         let book = Self.book()
         let stored = String(decoding: try JSONEncoder().encode(book), as: UTF8.self)
-        #expect(!stored.contains(InvitationBook.hex(Self.secret)))
+        #expect(!stored.contains(Hex.encode(Self.secret)))
         #expect(book.invitations[0].secretHash.count == 64)
     }
 
