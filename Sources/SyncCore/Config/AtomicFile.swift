@@ -41,6 +41,11 @@ public enum AtomicFile {
             unlink(temporary)
             throw Failure(path: path, reason: failure)
         }
+        // The new name itself must survive a power cut before the change is reported done.
+        let directory = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else { throw Failure(path: path, reason: "cannot open its directory to sync it: \(String(cString: strerror(errno)))") }
+        defer { close(directory) }
+        guard fsync(directory) == 0 else { throw Failure(path: path, reason: "cannot sync its directory: \(String(cString: strerror(errno)))") }
     }
 
     /// Runs `body` holding an exclusive lock on `path + ".lock"`.

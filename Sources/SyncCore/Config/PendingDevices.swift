@@ -63,9 +63,11 @@ public struct PendingDeviceList: Codable, Sendable, Equatable {
         for index in devices.indices where devices[index].deviceID == deviceID { devices[index].ignored = true }
     }
 
-    /// Printable characters only (no control characters, no newlines), at most `limit`.
+    /// Printable characters only (no control characters, no newlines), at
+    /// most `limit` characters and 4 × `limit` bytes (one character can
+    /// carry any number of combining marks).
     static func clean(_ text: String, limit: Int) -> String {
-        String(String(text.unicodeScalars.filter { !$0.properties.generalCategory.isControlOrFormat }).prefix(limit))
+        UTF8Identity.fitting(String(String(text.unicodeScalars.filter { !$0.properties.generalCategory.isControlOrFormat }).prefix(limit)), maxBytes: 4 * limit)
     }
 }
 

@@ -30,6 +30,7 @@ extension SyncNode {
                 _ = try? await Blocking.run { try file.update { $0.claim(id: id, secret: secret, device: device, now: now) } }
                 invitations.reload()
             }
+            connection.onProbation = false
             return
         }
         func refuse(_ refusal: InvitationBook.Refusal) async throws -> Never {

@@ -83,7 +83,12 @@ struct RevokeDevice: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let peers = (try? global.peerEditor().load().peers) ?? []
-            guard let id = DeviceID(device) ?? peers.first(where: { $0.name == device })?.deviceID else {
+            // A revocation cannot be taken back: a name must name exactly one peer, byte for byte.
+            let named = peers.filter { Array($0.name.utf8) == Array(device.utf8) }
+            if DeviceID(device) == nil, named.count > 1 {
+                throw CLIError("'\(device)' names \(named.count) peers (\(named.map(\.deviceID.short).joined(separator: ", "))); give the device ID")
+            }
+            guard let id = DeviceID(device) ?? named.first?.deviceID else {
                 throw CLIError("'\(device)' is neither a device ID nor the name of a configured peer")
             }
             if let own = try DeviceIdentity.existingDeviceID(in: global.directory.url), own == id {

@@ -18,6 +18,9 @@ struct PendingDeviceListTests {
         for index in 1...150 { list.record(Self.device(index), name: String(repeating: "x", count: 500), address: "a", at: start.addingTimeInterval(Double(index))) }
         #expect(list.devices.count == PendingDeviceList.maxEntries)
         #expect(list.devices.allSatisfy { $0.name.count <= PendingDeviceList.maxNameCharacters })
+        // One character with thousands of combining marks is still bounded in bytes.
+        list.record(Self.device(500), name: "a" + String(repeating: "\u{0301}", count: 10_000), address: "a", at: start.addingTimeInterval(500))
+        #expect(list.devices.allSatisfy { $0.name.utf8.count <= 4 * PendingDeviceList.maxNameCharacters })
         // The ignored one outlives the oldest not ignored; those go first.
         #expect(list.devices.contains { $0.deviceID == Self.device(0).description })
         #expect(!list.devices.contains { $0.deviceID == Self.device(1).description })
