@@ -29,7 +29,7 @@ struct SyncCtl: ParsableCommand {
         subcommands: [Init.self, Id.self, Peers.self, Status.self, Sync.self,
                       Get.self, List.self, Create.self, Set.self, Delete.self,
                       Import.self, Export.self, Conflicts.self, Resolve.self, History.self,
-                      Check.self, Digest.self, SQLCommand.self, Watch.self, Snapshot.self, Invite.self, Join.self, TeamCACommand.self, UI.self])
+                      Check.self, Digest.self, SQLCommand.self, Watch.self, Snapshot.self, Invite.self, Join.self, TeamCACommand.self, SchemaCommand.self, UI.self])
 
     /// Runs a command with the documented exit codes: ArgumentParser's usage
     /// errors (64 by default) become 2; errors for the analyst are 1.

@@ -74,7 +74,9 @@ enum CanonicalSchemaJSON {
         mutating func field(_ field: FieldSchema) {
             byte(UInt8(ascii: "{"))
             var first = true
+            if let deprecated = field.deprecated { key("deprecated", first: first); bytes.append(contentsOf: (deprecated ? "true" : "false").utf8); first = false }
             if let description = field.description { key("description", first: first); string(description); first = false }
+            if let label = field.label { key("label", first: first); string(label); first = false }
             key("name", first: first)
             string(field.name)
             if let of = field.of { key("of", first: false); string(of.rawValue) }

@@ -58,6 +58,10 @@ public struct Schema: Codable, Hashable, Sendable {
                   collections: try container.decode([CollectionSchema].self, forKey: .collections))
     }
 
+    /// The collections that have an SQL table: all but the reserved ones
+    /// (`_schema`, replicated schema additions, has none).
+    public var tableCollections: [CollectionSchema] { collections.filter { !$0.name.hasPrefix("_") } }
+
     public func collection(_ name: String) -> CollectionSchema? {
         collectionIndex[name].map { collections[$0] }
     }
@@ -100,8 +104,8 @@ public struct Schema: Codable, Hashable, Sendable {
     private func check(source: String) throws(SchemaError) {
         var seen = Set<String>()
         for collection in collections {
-            guard Self.isIdentifier(collection.name), !collection.name.hasPrefix("sync_"), !collection.name.hasPrefix("sqlite_") else {
-                throw .invalidSchema(path: source, reason: "collection name '\(collection.name)' must be lower-case letters, digits and '_', and not start with sync_ or sqlite_")
+            guard Self.isIdentifier(collection.name), !["sync_", "sqlite_", "grdb_", "_"].contains(where: { collection.name.hasPrefix($0) }) else {
+                throw .invalidSchema(path: source, reason: "collection name '\(collection.name)' must be lower-case letters, digits and '_', and not start with '_', sync_, sqlite_ or grdb_")
             }
             guard seen.insert(collection.name).inserted else {
                 throw .invalidSchema(path: source, reason: "collection '\(collection.name)' is defined twice")
@@ -214,9 +218,14 @@ public struct FieldSchema: Codable, Hashable, Sendable {
     /// What a set holds.
     public let of: MemberKind?
     public let description: String?
+    /// A short name for forms and tables (`syncctl schema describe --label`).
+    public let label: String?
+    /// Hidden from forms and tables; its data is kept and still readable
+    /// (`syncctl schema deprecate-field`).
+    public let deprecated: Bool?
 
     public init(name: String, type: Kind, required: Bool? = nil, values: [String]? = nil,
-                targets: [String]? = nil, of: MemberKind? = nil, description: String? = nil) {
+                targets: [String]? = nil, of: MemberKind? = nil, description: String? = nil, label: String? = nil, deprecated: Bool? = nil) {
         self.name = name
         self.type = type
         self.required = required
@@ -224,7 +233,11 @@ public struct FieldSchema: Codable, Hashable, Sendable {
         self.targets = targets
         self.of = of
         self.description = description
+        self.label = label
+        self.deprecated = deprecated
     }
+
+    public var isDeprecated: Bool { deprecated ?? false }
 
     public var isRequired: Bool { required ?? false }
     public var isSet: Bool { type == .set }

@@ -50,94 +50,175 @@ public enum SchemaEvolution {
     }
 
     public struct Effective: Sendable, Equatable {
+        /// The seed, the usable additions (deprecated fields marked), and `_schema`.
         public var schema: Schema
-        /// Fields hidden from forms and tables (data kept and readable), by collection.
-        public var deprecated: [String: Set<String>]
         public var problems: [Problem]
     }
 
     /// The schema a replica validates against: the seed with every usable
     /// addition, in a stable order (seed order, then additions by name).
-    public static func effective(seed: Schema, records: [Record]) -> Effective {
+    /// Bounds on what `_schema` records may define (a peer writes them);
+    /// what passes a bound is a problem, never an error.
+    public enum Limits {
+        /// Collections in all, the seed's included.
+        public static let collections = 64
+        /// Fields of one collection, the seed's included.
+        public static let fieldsPerCollection = 200
+        /// Values of an enum or targets of a reference.
+        public static let listEntries = 1_000
+        /// Bytes of a collection or field name.
+        public static let nameBytes = 64
+    }
+
+    /// The scalar fields of a `_schema` record; only these names (compared
+    /// by their bytes when the store reads the record) are ever looked at.
+    public static let scalarFields = ["type", "values", "targets", "label", "description", "deprecated"]
+    /// Its set fields.
+    public static let setFields = ["more_values", "more_targets"]
+
+    /// The reserved collection itself, part of every effective schema so
+    /// its records validate, conflict and resolve like any others; it has
+    /// no SQL table.
+    public static let definition = CollectionSchema(name: collection, description: "The team's schema additions (syncctl schema)", fields: [
+        FieldSchema(name: "type", type: .text), FieldSchema(name: "values", type: .text), FieldSchema(name: "targets", type: .text),
+        FieldSchema(name: "label", type: .text), FieldSchema(name: "description", type: .text), FieldSchema(name: "deprecated", type: .bool),
+        FieldSchema(name: "more_values", type: .set, of: .text), FieldSchema(name: "more_targets", type: .set, of: .text),
+    ])
+
+    /// Whether `name` may name a collection added by a record: an
+    /// identifier of at most `Limits.nameBytes` bytes that cannot be taken
+    /// for one of the store's own objects.
+    public static func isCollectionName(_ name: String) -> Bool {
+        Schema.isIdentifier(name) && name.utf8.count <= Limits.nameBytes
+            && !["sync_", "sqlite_", "grdb_", "_"].contains { name.hasPrefix($0) }
+    }
+
+    public static func isFieldName(_ name: String) -> Bool {
+        Schema.isIdentifier(name) && name.utf8.count <= Limits.nameBytes && !["id", "conflicted"].contains(name)
+    }
+
+    /// The schema a replica validates against: the seed with every usable
+    /// addition, in a stable order (seed order, then additions by the bytes
+    /// of their names), then `_schema` itself. A function of the records
+    /// alone, so replicas holding equal records compute equal schemas.
+    ///
+    /// Only a disagreement on what decides validation (`type`, `values`,
+    /// `targets`) withholds a definition; concurrent labels or descriptions
+    /// show as ordinary conflicts and the greatest (by bytes) is shown
+    /// meanwhile; a field is deprecated when any version says so.
+    ///
+    /// - Parameter unavailable: names (lower case) taken in this replica's
+    ///   file by objects the store did not make; an added collection by such
+    ///   a name is withheld here (and reported) rather than take them over.
+    public static func effective(seed: Schema, records: [Record], unavailable: Set<String> = []) -> Effective {
         var problems: [Problem] = []
-        var deprecated: [String: Set<String>] = [:]
-        var collections = seed.collections.map { Draft(collection: $0) }
-        func index(of name: String) -> Int? { collections.firstIndex { $0.name == name } }
+        var collections = seed.collections.filter { $0.name != collection }.map { Draft(collection: $0) }
+        func index(of name: String) -> Int? { collections.firstIndex { $0.name.utf8.elementsEqual(name.utf8) } }
+        func problem(_ record: Record, _ field: String?, _ reason: String, conflict: Bool = false) {
+            problems.append(Problem(record: record.id, field: field, reason: reason, isConflict: conflict))
+        }
 
         let sorted = records.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
         // Collections first: a field may name a collection added in the same breath.
         for record in sorted {
             guard case .collection(let name)? = Key(record.id) else { continue }
-            guard let description = single(record, "description", &problems) else { continue }
+            let description = greatestText(record.scalars["description"])
             if let existing = index(of: name) {
-                if case .text(let text) = description { collections[existing].description = text }
-            } else {
-                guard Schema.isIdentifier(name), !name.hasPrefix("sync_"), !name.hasPrefix("sqlite_"), !name.hasPrefix("_") else {
-                    problems.append(Problem(record: record.id, field: nil, reason: "'\(name)' is not a collection name", isConflict: false))
-                    continue
-                }
-                collections.append(Draft(name: name, description: description.textValue))
+                if let description { collections[existing].description = description }
+                continue
             }
-            if case .bool(true)? = (try? single(record, "deprecated")) ?? nil { deprecated[name, default: []].insert("*") }
+            guard isCollectionName(name) else { problem(record, nil, "'\(name)' is not a collection name"); continue }
+            guard !unavailable.contains(name) else {
+                problem(record, nil, "this replica's database holds another table, view, index or trigger named '\(name)' (not made by syncd): rename or drop it, and the collection appears at the next open")
+                continue
+            }
+            guard collections.count < Limits.collections else {
+                problem(record, nil, "more than \(Limits.collections) collections"); continue
+            }
+            collections.append(Draft(name: name, description: description))
         }
         for record in sorted {
             guard case .field(let collectionName, let fieldName)? = Key(record.id) else {
-                if Key(record.id) == nil {
-                    problems.append(Problem(record: record.id, field: nil, reason: "not a schema record id (c.COLLECTION or f.COLLECTION.FIELD)", isConflict: false))
-                }
+                if Key(record.id) == nil { problem(record, nil, "not a schema record id (c.COLLECTION or f.COLLECTION.FIELD)") }
                 continue
             }
             guard let at = index(of: collectionName) else {
-                problems.append(Problem(record: record.id, field: nil, reason: "collection '\(collectionName)' is not in the schema", isConflict: false))
+                problem(record, nil, "collection '\(collectionName)' is not in the schema")
                 continue
             }
-            let seedField = collections[at].fields.first { $0.name == fieldName }
-            // Every scalar must have one value; a conflict withholds the whole field.
+            let value = { (name: String) -> Value? in record.scalars[name]?.first }
+            let deprecated = (record.scalars["deprecated"] ?? []).contains(.bool(true)) ? true : nil
+            let label = greatestText(record.scalars["label"])
+            let description = greatestText(record.scalars["description"])
+            let moreValues = record.sets["more_values"] ?? []
+            let moreTargets = record.sets["more_targets"] ?? []
+            if let seedField = collections[at].fields.first(where: { $0.name.utf8.elementsEqual(fieldName.utf8) }) {
+                let types = distinct(record.scalars["type"] ?? [])
+                if types.contains(where: { $0.textValue != Self.typeText(seedField) }) {
+                    problem(record, "type", "the field is '\(Self.typeText(seedField))' already; a type is never changed")
+                }
+                if record.scalars["values"] != nil || record.scalars["targets"] != nil {
+                    problem(record, nil, "the lists of an existing field only grow through more_values and more_targets")
+                }
+                let grown = seedField.adding(values: moreValues, targets: moreTargets.filter { index(of: $0) != nil },
+                                             label: label, description: description, deprecated: deprecated)
+                if (grown.values?.count ?? 0) > Limits.listEntries || (grown.targets?.count ?? 0) > Limits.listEntries {
+                    problem(record, nil, "more than \(Limits.listEntries) values or targets; the additions are withheld")
+                } else {
+                    collections[at].replace(grown)
+                }
+                continue
+            }
+            guard isFieldName(fieldName) else { problem(record, nil, "'\(fieldName)' is not a field name"); continue }
+            // A disagreement on what decides validation withholds the field.
             var conflicted = false
-            for (name, versions) in record.scalars.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) where distinct(versions).count > 1 {
-                problems.append(Problem(record: record.id, field: name, reason: "concurrent definitions disagree: \(versions.map(\.description).joined(separator: " / ")); resolve it with `syncctl resolve \(collection)/\(record.id) \(name)`", isConflict: true))
+            for name in ["type", "values", "targets"] {
+                let versions = distinct(record.scalars[name] ?? [])
+                guard versions.count > 1 else { continue }
+                problem(record, name, "concurrent definitions disagree: \(versions.map(\.description).joined(separator: " / ")); resolve it with `syncctl resolve \(collection)/\(record.id) \(name)`", conflict: true)
                 conflicted = true
             }
             if conflicted { continue }
-            let value = { (name: String) -> Value? in record.scalars[name]?.first }
-            if value("deprecated") == .bool(true) { deprecated[collectionName, default: []].insert(fieldName) }
-            let description = value("description")?.textValue
-            if let seedField {
-                if let typeText = value("type")?.textValue, typeText != Self.typeText(seedField) {
-                    problems.append(Problem(record: record.id, field: "type", reason: "the field is '\(Self.typeText(seedField))' already; a type is never changed", isConflict: false))
-                    continue
-                }
-                collections[at].replace(seedField.adding(values: record.sets["more_values"] ?? [], targets: record.sets["more_targets"] ?? [],
-                                                          description: description))
-                continue
-            }
-            guard Schema.isIdentifier(fieldName), !["id", "conflicted"].contains(fieldName) else {
-                problems.append(Problem(record: record.id, field: nil, reason: "'\(fieldName)' is not a field name", isConflict: false))
-                continue
-            }
             guard let typeText = value("type")?.textValue, let kind = Self.kind(typeText) else {
-                problems.append(Problem(record: record.id, field: "type", reason: "no usable type", isConflict: false))
+                problem(record, "type", "no usable type")
                 continue
             }
-            let values = Self.list(value("values")) + (record.sets["more_values"] ?? [])
-            let targets = Self.list(value("targets")) + (record.sets["more_targets"] ?? [])
-            let field = FieldSchema(name: fieldName, type: kind.type, required: nil, values: kind.type == .enumeration ? unique(values) : nil,
-                                    targets: kind.needsTargets ? unique(targets) : nil, of: kind.of, description: description)
-            if kind.type == .enumeration, field.values?.isEmpty ?? true {
-                problems.append(Problem(record: record.id, field: "values", reason: "an enum needs values", isConflict: false))
+            guard collections[at].fields.count < Limits.fieldsPerCollection else {
+                problem(record, nil, "more than \(Limits.fieldsPerCollection) fields in '\(collectionName)'")
                 continue
             }
+            let values = unique(Self.list(value("values")) + moreValues)
+            let targets = unique(Self.list(value("targets")) + moreTargets)
+            guard values.count <= Limits.listEntries, targets.count <= Limits.listEntries else {
+                problem(record, nil, "more than \(Limits.listEntries) values or targets")
+                continue
+            }
+            if kind.type == .enumeration, values.isEmpty {
+                problem(record, "values", "an enum needs values")
+                continue
+            }
+            var usableTargets: [String]?
             if kind.needsTargets {
-                let unknown = (field.targets ?? []).filter { index(of: $0) == nil }
-                guard !(field.targets ?? []).isEmpty, unknown.isEmpty else {
-                    problems.append(Problem(record: record.id, field: "targets", reason: unknown.isEmpty ? "a reference needs targets" : "unknown target collection \(unknown.joined(separator: ", "))", isConflict: false))
+                // A target added later by `add-target` that names no
+                // collection is left out; the first list must hold.
+                let first = Self.list(value("targets"))
+                let unknown = first.filter { index(of: $0) == nil }
+                guard !first.isEmpty, unknown.isEmpty else {
+                    problem(record, "targets", unknown.isEmpty ? "a reference needs targets" : "unknown target collection \(unknown.joined(separator: ", "))")
                     continue
                 }
+                usableTargets = targets.filter { index(of: $0) != nil }
             }
-            collections[at].add(field)
+            collections[at].add(FieldSchema(name: fieldName, type: kind.type, required: nil, values: kind.type == .enumeration ? values : nil,
+                                            targets: usableTargets, of: kind.of, description: description, label: label, deprecated: deprecated))
         }
-        let schema = Schema(name: seed.name, version: seed.version, collections: collections.map(\.collection))
-        return Effective(schema: schema, deprecated: deprecated, problems: problems)
+        let schema = Schema(name: seed.name, version: seed.version, collections: collections.map(\.collection) + [definition])
+        return Effective(schema: schema, problems: problems)
+    }
+
+    /// The greatest text among concurrent versions, by bytes (nil when none is text).
+    static func greatestText(_ versions: [Value]?) -> String? {
+        (versions ?? []).compactMap(\.textValue).max { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
     // MARK: - Changes an analyst asks for
@@ -148,7 +229,7 @@ public enum SchemaEvolution {
         case addField(collection: String, field: String, type: String, values: [String], targets: [String], description: String?)
         case addValue(collection: String, field: String, value: String)
         case addTarget(collection: String, field: String, target: String)
-        case describe(collection: String, field: String?, description: String)
+        case describe(collection: String, field: String?, label: String?, description: String?)
         case deprecateField(collection: String, field: String)
     }
 
@@ -169,19 +250,27 @@ public enum SchemaEvolution {
     public static func plan(_ change: Change, against current: Schema) throws(SchemaError) -> Writes {
         switch change {
         case .addCollection(let name, let description):
-            guard Schema.isIdentifier(name), !name.hasPrefix("sync_"), !name.hasPrefix("sqlite_"), !name.hasPrefix("_") else {
-                throw .refusedChange("'\(name)' is not a collection name: lower-case letters, digits and '_', not starting with '_', sync_ or sqlite_")
+            guard isCollectionName(name) else {
+                throw .refusedChange("'\(name)' is not a collection name: lower-case letters, digits and '_', at most \(Limits.nameBytes) bytes, not starting with '_', sync_, sqlite_ or grdb_")
             }
             guard current.collection(name) == nil else { throw .refusedChange("collection '\(name)' exists already") }
+            guard current.collections.count - 1 < Limits.collections else { throw .refusedChange("the schema has \(Limits.collections) collections, the most it may hold") }
             return Writes(record: "c.\(name)", scalars: [("description", description.map(Value.text) ?? .null)], members: [])
         case .addField(let collectionName, let fieldName, let typeText, let values, let targets, let description):
             let collection = try current.requireCollection(collectionName)
+            guard collectionName != Self.collection else { throw .refusedChange("'\(Self.collection)' holds the schema itself; it takes no fields") }
             if let existing = collection.field(fieldName) {
                 let hint = existing.type == .enumeration ? "; to allow more values use `syncctl schema add-value`" : ""
                 throw .refusedChange("field '\(collectionName).\(fieldName)' exists already as \(Self.typeText(existing)); a type is never changed: add a field under a new name and move the values with `syncctl export`/`import`\(hint)")
             }
-            guard Schema.isIdentifier(fieldName), !["id", "conflicted"].contains(fieldName) else {
-                throw .refusedChange("'\(fieldName)' is not a field name: lower-case letters, digits and '_'; 'id' and 'conflicted' are reserved")
+            guard isFieldName(fieldName) else {
+                throw .refusedChange("'\(fieldName)' is not a field name: lower-case letters, digits and '_', at most \(Limits.nameBytes) bytes; 'id' and 'conflicted' are reserved")
+            }
+            guard collection.fields.count < Limits.fieldsPerCollection else {
+                throw .refusedChange("'\(collectionName)' has \(Limits.fieldsPerCollection) fields, the most a collection may hold")
+            }
+            guard values.count <= Limits.listEntries, targets.count <= Limits.listEntries else {
+                throw .refusedChange("at most \(Limits.listEntries) values or targets")
             }
             guard let kind = kind(typeText) else {
                 throw .refusedChange("'\(typeText)' is not a type: use text, integer, decimal, date, bool, enum, ref, set:text or set:ref")
@@ -211,11 +300,18 @@ public enum SchemaEvolution {
             guard current.collection(target) != nil else { throw .refusedChange("target collection '\(target)' is not in the schema") }
             guard !(field.targets ?? []).contains(target) else { throw .refusedChange("'\(target)' is a target already") }
             return Writes(record: "f.\(collectionName).\(fieldName)", scalars: [], members: [("more_targets", target)])
-        case .describe(let collectionName, let fieldName, let description):
+        case .describe(let collectionName, let fieldName, let label, let description):
             let collection = try current.requireCollection(collectionName)
-            guard let fieldName else { return Writes(record: "c.\(collectionName)", scalars: [("description", .text(description))], members: []) }
+            guard label != nil || description != nil else { throw .refusedChange("give --label or --description (or both)") }
+            guard let fieldName else {
+                guard label == nil else { throw .refusedChange("a collection has a description, not a label") }
+                return Writes(record: "c.\(collectionName)", scalars: [("description", .text(description ?? ""))], members: [])
+            }
             _ = try collection.requireField(fieldName)
-            return Writes(record: "f.\(collectionName).\(fieldName)", scalars: [("description", .text(description))], members: [])
+            var scalars: [(String, Value)] = []
+            if let label { scalars.append(("label", .text(label))) }
+            if let description { scalars.append(("description", .text(description))) }
+            return Writes(record: "f.\(collectionName).\(fieldName)", scalars: scalars, members: [])
         case .deprecateField(let collectionName, let fieldName):
             let field = try current.requireCollection(collectionName).requireField(fieldName)
             guard !field.isRequired else { throw .refusedChange("'\(collectionName).\(fieldName)' is required; a required field cannot be hidden") }
@@ -261,15 +357,13 @@ public enum SchemaEvolution {
     /// A list as the JSON text that is stored: sorted by UTF-8 bytes, no
     /// repeats, so two replicas that add the same list write equal bytes.
     static func canonicalList(_ items: [String]) -> String {
-        let sorted = unique(items).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        let data = (try? JSONSerialization.data(withJSONObject: sorted, options: [.withoutEscapingSlashes])) ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self)
+        CollectionViews.jsonArray(unique(items).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
     }
 
+    /// A stored list, byte for byte (Foundation's parser would drop U+FEFF); empty when it is not one.
     static func list(_ value: Value?) -> [String] {
-        guard let text = value?.textValue, let data = text.data(using: .utf8),
-              let items = try? JSONSerialization.jsonObject(with: data) as? [String] else { return [] }
-        return items
+        guard let text = value?.textValue else { return [] }
+        return CollectionViews.parseEscapedJSONArray(Array(text.utf8)) ?? []
     }
 
     /// The values that differ, compared as values (text by its UTF-8 bytes).
@@ -287,20 +381,6 @@ public enum SchemaEvolution {
             seen.append(bytes)
             return true
         }
-    }
-
-    private static func single(_ record: Record, _ field: String, _ problems: inout [Problem]) -> Value? {
-        let versions = record.scalars[field] ?? []
-        guard distinct(versions).count <= 1 else {
-            problems.append(Problem(record: record.id, field: field, reason: "concurrent definitions disagree", isConflict: true))
-            return nil
-        }
-        return versions.first ?? .null
-    }
-
-    private static func single(_ record: Record, _ field: String) throws -> Value? {
-        let versions = record.scalars[field] ?? []
-        return distinct(versions).count == 1 ? versions.first : nil
     }
 
     /// A collection being assembled.
@@ -333,11 +413,13 @@ public enum SchemaEvolution {
 
 extension FieldSchema {
     /// The same field with more enum values or targets (never fewer) and
-    /// perhaps a new description.
-    func adding(values more: [String], targets moreTargets: [String], description newDescription: String?) -> FieldSchema {
+    /// perhaps a new label, description or deprecation.
+    func adding(values more: [String], targets moreTargets: [String], label newLabel: String?, description newDescription: String?,
+                deprecated newDeprecated: Bool?) -> FieldSchema {
         FieldSchema(name: name, type: type, required: required,
                     values: values.map { SchemaEvolution.unique($0 + (type == .enumeration ? more : [])) },
-                    targets: targets.map { SchemaEvolution.unique($0 + moreTargets) }, of: of, description: newDescription ?? description)
+                    targets: targets.map { SchemaEvolution.unique($0 + moreTargets) }, of: of, description: newDescription ?? description,
+                    label: newLabel ?? label, deprecated: newDeprecated ?? deprecated)
     }
 }
 

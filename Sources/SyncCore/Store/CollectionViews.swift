@@ -41,37 +41,75 @@ struct CollectionViews {
         indexedFields(collection).map { "\(collection.name)_by_\($0.name)" }
     }
 
-    /// Creates missing tables and rebuilds any whose columns no longer match the schema.
+    /// Creates missing tables, adds the columns of added fields (`ALTER
+    /// TABLE … ADD COLUMN`: the table is not rewritten, only the rows of
+    /// records that hold a value for a new field), and rebuilds a table
+    /// whose columns no longer match otherwise (a layout change).
     func prepare(in db: Database) throws {
-        for collection in schema.collections {
+        var made = try Self.tablesMade(in: db)
+        for collection in schema.tableCollections {
             let expected = expectedColumns(collection)
             let existing = try existingColumns(collection, in: db)
-            if existing == expected {
-                for field in indexedFields(collection) { try createIndex(collection, field, in: db) }
-                try SQLEditQueue(collection: collection).prepare(in: db)
-                continue
+            let missing = expected.filter { column in !existing.contains { $0.utf8.elementsEqual(column.utf8) } }
+            let extra = existing.filter { column in !expected.contains { $0.utf8.elementsEqual(column.utf8) } }
+            if existing.isEmpty || !extra.isEmpty || missing.contains("id") || missing.contains("conflicted") {
+                try rebuild(collection, dropping: !existing.isEmpty, in: db)
+            } else if !missing.isEmpty {
+                // The triggers name the queue table, which is rebuilt with the new columns.
+                try SQLEditQueue(collection: collection).dropTriggers(in: db)
+                for name in missing {
+                    guard let field = collection.field(name) else { continue }
+                    try db.execute(sql: "ALTER TABLE \(collection.name.quotedDatabaseIdentifier) ADD COLUMN \(name.quotedDatabaseIdentifier) \(Self.columnType(field))")
+                }
+                try refreshRecords(holding: missing, of: collection, in: db)
             }
-            if !existing.isEmpty { try db.execute(sql: "DROP TABLE \(collection.name.quotedDatabaseIdentifier)") }
-            let columns = collection.fields.map { field in
-                "\(field.name.quotedDatabaseIdentifier) \(Self.columnType(field))"
-            }
-            try db.execute(sql: """
-                CREATE TABLE \(collection.name.quotedDatabaseIdentifier)(
-                    id TEXT PRIMARY KEY NOT NULL,
-                    \(columns.joined(separator: ",\n    ")),
-                    conflicted INTEGER NOT NULL DEFAULT 0)
-                """)
             for field in indexedFields(collection) { try createIndex(collection, field, in: db) }
-            let records = try String.fetchAll(db, sql: "SELECT record FROM sync_records WHERE collection = ?", arguments: [collection.name])
-            for record in records { try refresh(RecordRef(collection: collection.name, id: record), in: db) }
             try SQLEditQueue(collection: collection).prepare(in: db)
+            if !made.contains(collection.name) { made.append(collection.name) }
         }
+        try db.setMeta(MetaKey.viewTables, Self.jsonArray(made))
         try db.setMeta(MetaKey.viewsLayout, layoutToken)
     }
 
+    /// The collection tables this store has made (their names stay taken
+    /// by it even when a collection is withheld for a while).
+    static func tablesMade(in db: Database) throws -> [String] {
+        guard try db.tableExists("sync_meta") else { return [] }
+        return String.fromDatabaseValue(try db.meta(MetaKey.viewTables)).map(parseJSONArray) ?? []
+    }
+
+    private func rebuild(_ collection: CollectionSchema, dropping: Bool, in db: Database) throws {
+        if dropping { try db.execute(sql: "DROP TABLE \(collection.name.quotedDatabaseIdentifier)") }
+        let columns = ["id TEXT PRIMARY KEY NOT NULL"] + collection.fields.map { field in
+            "\(field.name.quotedDatabaseIdentifier) \(Self.columnType(field))"
+        } + ["conflicted INTEGER NOT NULL DEFAULT 0"]
+        try db.execute(sql: "CREATE TABLE \(collection.name.quotedDatabaseIdentifier)(\(columns.joined(separator: ", ")))")
+        let records = try String.fetchAll(db, sql: "SELECT record FROM sync_records WHERE collection = ?", arguments: [collection.name])
+        for record in records { try refresh(RecordRef(collection: collection.name, id: record), in: db) }
+    }
+
+    /// Rewrites the rows of the records that hold a slot of one of `fields`
+    /// (data that arrived before its field was defined).
+    private func refreshRecords(holding fields: [String], of collection: CollectionSchema, in db: Database) throws {
+        var refs: [RecordRef] = []
+        try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "id") { ref, slots in
+            if slots.keys.contains(where: { slot in fields.contains { $0.utf8.elementsEqual(slot.field.utf8) } }) { refs.append(ref) }
+        }
+        for ref in refs { try refresh(ref, in: db) }
+    }
+
+    /// Creates the index of a filtered field unless its name is taken by
+    /// another object (an analyst's table, say): the index only speeds
+    /// `list --where` up, and a taken name must never fail the transaction
+    /// that applies a schema change.
     private func createIndex(_ collection: CollectionSchema, _ field: FieldSchema, in db: Database) throws {
+        let name = "\(collection.name)_by_\(field.name)"
+        if let row = try Row.fetchOne(db, sql: "SELECT type, tbl_name FROM sqlite_master WHERE lower(name) = lower(?)", arguments: [name]) {
+            let type: String = row[0], table: String = row[1]
+            guard type == "index", table == collection.name else { return }
+        }
         try db.execute(sql: """
-            CREATE INDEX IF NOT EXISTS \("\(collection.name)_by_\(field.name)".quotedDatabaseIdentifier)
+            CREATE INDEX IF NOT EXISTS \(name.quotedDatabaseIdentifier)
             ON \(collection.name.quotedDatabaseIdentifier)(\(field.name.quotedDatabaseIdentifier))
             """)
     }
@@ -84,13 +122,13 @@ struct CollectionViews {
     /// Writes the view row of one record from its reading (removes it when the
     /// record does not exist).
     func write(_ ref: RecordRef, view: RecordView?, in db: Database, statements: Statements? = nil) throws {
-        guard let collection = schema.collection(ref.collection) else { return }
+        guard let collection = schema.collection(ref.collection), !collection.name.hasPrefix("_") else { return }
         try write(ref, row: view.map { ViewRow(collection, view: $0) }, collection, in: db, statements: statements)
     }
 
     /// Writes the view row of one record straight from its stored slots.
     func write(_ ref: RecordRef, slots: [FieldElement: StoredSlot], in db: Database, statements: Statements? = nil) throws {
-        guard let collection = schema.collection(ref.collection) else { return }
+        guard let collection = schema.collection(ref.collection), !collection.name.hasPrefix("_") else { return }
         try write(ref, row: ViewRow(collection, slots: slots), collection, in: db, statements: statements)
     }
 
@@ -126,8 +164,10 @@ struct CollectionViews {
 
         func upsert(_ collection: CollectionSchema) throws -> FastStatement {
             if let statement = upserts[collection.name] { return statement }
+            // Columns named: a field added later is a column at the end.
+            let columns = (["id"] + collection.fields.map(\.name) + ["conflicted"]).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
             let placeholders = Array(repeating: "?", count: collection.fields.count + 2).joined(separator: ", ")
-            let statement = try FastStatement(db, "INSERT OR REPLACE INTO \(collection.name.quotedDatabaseIdentifier) VALUES (\(placeholders))")
+            let statement = try FastStatement(db, "INSERT OR REPLACE INTO \(collection.name.quotedDatabaseIdentifier)(\(columns)) VALUES (\(placeholders))")
             upserts[collection.name] = statement
             return statement
         }

@@ -26,7 +26,7 @@ extension Store {
         let receipt = try localTransaction(author: author) { tx in
             for (index, row) in rows.enumerated() {
                 if index % 1_000 == 0 { progress(index) }
-                let collection = try schema.requireCollection(row.ref.collection)
+                let collection = try editableCollection(row.ref.collection)
                 let current = try tx.writer.view(of: row.ref)
                 func key(_ field: String, _ element: String = "") -> SlotKey {
                     SlotKey(collection: row.ref.collection, record: row.ref.id, field: field, element: element)

@@ -46,7 +46,7 @@ extension Store {
     public func integrityReport() throws -> IntegrityReport {
         var existing = Set<RecordRef>()
         var listed: [ListedRecord] = []
-        for collection in schema.collections {
+        for collection in schema.tableCollections {
             let records = try list(collection.name)
             listed += records
             existing.formUnion(records.map(\.ref))

@@ -27,7 +27,7 @@ extension Store {
     ///   transaction (the web app never re-creates over a record).
     @discardableResult
     public func create(_ ref: RecordRef, _ edits: [FieldEdit], author: String, onlyIfAbsent: Bool = false) throws -> WriteReceipt {
-        let collection = try schema.requireCollection(ref.collection)
+        let collection = try editableCollection(ref.collection)
         try RecordIDRule.check(ref.id)
         let planned = try plan(edits, for: ref, in: collection)
         let missing = collection.requiredFields.filter { field in !planned.contains { $0.key.field == field.name && $0.value != .null } }
@@ -53,7 +53,7 @@ extension Store {
     ///   nothing is superseded unseen.
     @discardableResult
     public func update(_ ref: RecordRef, _ edits: [FieldEdit], author: String, expecting: [String: String] = [:]) throws -> WriteReceipt {
-        let collection = try schema.requireCollection(ref.collection)
+        let collection = try editableCollection(ref.collection)
         let planned = try plan(edits, for: ref, in: collection)
         for field in collection.requiredFields where planned.contains(where: { $0.key.field == field.name && $0.value == .null }) {
             throw SchemaError.missingRequired(record: ref.description, fields: [field.name])
@@ -71,7 +71,7 @@ extension Store {
     /// edit elsewhere surfaces as a conflict on `_exists`.
     @discardableResult
     public func delete(_ ref: RecordRef, author: String) throws -> WriteReceipt {
-        _ = try schema.requireCollection(ref.collection)
+        _ = try editableCollection(ref.collection)
         return try localTransaction(author: author) { tx in
             try Self.requireExisting(ref, in: tx.db)
             try tx.write(SlotKey(collection: ref.collection, record: ref.id, field: SlotKey.existsField), .bool(false))
@@ -110,6 +110,15 @@ extension Store {
             }
             try tx.write(key, checked)
         }
+    }
+
+    /// A collection that record edits may write: `_schema` is changed only
+    /// through `changeSchema` (additive, checked) and `resolve`.
+    func editableCollection(_ name: String) throws -> CollectionSchema {
+        if name.hasPrefix("_") {
+            throw StoreError.invalidEdit("'\(name)' holds the team's schema: change it with `syncctl schema add-field|add-value|describe|…` (see `syncctl schema --help`), settle its conflicts with `syncctl resolve`.")
+        }
+        return try schema.requireCollection(name)
     }
 
     /// Checks edits against the schema; returns the slots to write with canonical values.
@@ -179,7 +188,7 @@ extension Store {
             // until the clock is right; nothing is written.
             if clock.last.millis > wall + maxDrift { throw StoreError.clockBehind(millis: clock.last.millis - wall, limit: maxDrift) }
             let hlc = clock.tick(wallMillis: wall)
-            let tx = LocalTransaction(writer: try SlotWriter(db: db, schema: schema),
+            let tx = LocalTransaction(writer: try SlotWriter(db: db, store: self),
                                       dot: Dot(replica: replica, counter: counter), hlc: hlc, author: author, maxTextBytes: maxTextBytes)
             try body(tx)
             guard tx.writer.slotsChanged > 0 else { return WriteReceipt(dot: nil, hlc: nil, slotsWritten: 0) }

@@ -97,7 +97,7 @@ extension Store {
     public func list(_ collectionName: String, where filters: [(field: String, value: Value)] = [],
                      conflictedOnly: Bool = false, limit: Int? = nil, fields: [String]? = nil,
                      _ body: (ListedRecord) throws -> Void) throws {
-        let collection = try schema.requireCollection(collectionName)
+        let collection = try tableCollection(collectionName)
         var clauses: [String] = []
         var arguments: [DatabaseValueConvertible?] = []
         for filter in filters {
@@ -147,6 +147,16 @@ extension Store {
         case .double(let number): return .text(String(number))
         case .blob: return nil
         }
+    }
+
+    /// A collection with an SQL table; `_schema` has none (`syncctl schema show` reads it).
+    func tableCollection(_ name: String) throws -> CollectionSchema { try Self.tableCollection(name, in: schema) }
+
+    static func tableCollection(_ name: String, in schema: Schema) throws -> CollectionSchema {
+        if name.hasPrefix("_") {
+            throw StoreError.invalidEdit("'\(name)' holds the team's schema and is not listed like data: `syncctl schema show` prints it, `syncctl get \(name)/ID` one definition, `syncctl conflicts` its conflicts.")
+        }
+        return try schema.requireCollection(name)
     }
 
     /// Every conflicted slot, optionally within one collection or record.
@@ -247,7 +257,7 @@ extension Store {
     public func recordCounts() throws -> [String: Int] {
         try pool.read { db in
             var counts: [String: Int] = [:]
-            for collection in schema.collections {
+            for collection in schema.tableCollections {
                 counts[collection.name] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(collection.name.quotedDatabaseIdentifier)") ?? 0
             }
             return counts

@@ -56,7 +56,7 @@ public struct RecordPageSQL: Sendable {
     let sortField: FieldSchema?
 
     public init(_ query: RecordPageQuery, schema: Schema) throws {
-        let collection = try schema.requireCollection(query.collection)
+        let collection = try Store.tableCollection(query.collection, in: schema)
         var clauses: [String] = []
         var arguments: [Value] = []
         for filter in query.filters {

@@ -68,7 +68,7 @@ extension Store {
                !bound.utf8.elementsEqual(device.utf8) {
                 throw StoreError.bindingMoved(replica: peer, device: bound)
             }
-            let writer = try SlotWriter(db: db, schema: schema)
+            let writer = try SlotWriter(db: db, store: self)
             var report = ApplyReport()
             // Our own replica id with a counter we never issued: someone else
             // writes under it (a copied database, a hostile peer). Take a new
@@ -104,7 +104,7 @@ extension Store {
             var locals: [(state: SlotState, hash: SlotHash?)] = []
             locals.reserveCapacity(changes.count)
             for change in changes { locals.append(try writer.load(change.key)) }
-            let outcomes = BatchMerge.merge(changes, locals: locals.map(\.state), schema: schema)
+            let outcomes = BatchMerge.merge(changes, locals: locals.map(\.state), schema: writer.schema)
             var scratch = BinaryWriter(capacity: 512)
             for (index, change) in changes.enumerated() {
                 var outcome = outcomes[index]
@@ -114,7 +114,7 @@ extension Store {
                 let current = try writer.load(change.key)
                 if current.hash != previousHash {
                     previousHash = current.hash
-                    outcome = BatchMerge.merge(change, local: current.state, schema: schema, scratch: &scratch)
+                    outcome = BatchMerge.merge(change, local: current.state, schema: writer.schema, scratch: &scratch)
                 }
                 for dot in SlotMerge.collidingDots(current.state, change.state) {
                     report.dotCollisions += 1

@@ -87,7 +87,7 @@ struct SQLEditQueue {
         let names = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type IN ('trigger', 'table') AND name LIKE 'sync_sql_%'"))
         // One counter row: edit numbers are shared by every queue table.
         guard names.contains(counterTable), try Int.fetchOne(db, sql: "SELECT count(*) FROM \(counterTable)") == 1 else { return false }
-        for collection in schema.collections {
+        for collection in schema.tableCollections {
             guard names.contains(tableName(collection.name)) else { return false }
             for suffix in triggerSuffixes where !names.contains("sync_sql_\(collection.name)_\(suffix)") { return false }
         }

@@ -242,7 +242,7 @@ extension Store {
     /// Whether any SQL edit waits to be taken up (cheap: one indexed probe per collection).
     public func hasPendingSQLEdits() throws -> Bool {
         try pool.read { db in
-            for collection in schema.collections {
+            for collection in schema.tableCollections {
                 let table = SQLEditQueue.tableName(collection.name)
                 guard try db.tableExists(table) else { continue }
                 if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table.quotedDatabaseIdentifier) WHERE reason IS NULL)") == true { return true }
@@ -255,7 +255,7 @@ extension Store {
     public func sqlEditCounts() throws -> SQLEditCounts {
         try pool.read { db in
             var counts = SQLEditCounts()
-            for collection in schema.collections {
+            for collection in schema.tableCollections {
                 let table = SQLEditQueue.tableName(collection.name)
                 guard try db.tableExists(table), let row = try Row.fetchOne(db, sql: "SELECT count(*), count(reason) FROM \(table.quotedDatabaseIdentifier)") else { continue }
                 let total: Int = row[0], refused: Int = row[1]
@@ -290,7 +290,7 @@ extension Store {
         try pool.write { db in
             var count = 0
             var found = Set<Int64>()
-            for collection in schema.collections {
+            for collection in schema.tableCollections {
                 let table = SQLEditQueue.tableName(collection.name)
                 guard try db.tableExists(table) else { continue }
                 let statement = sql.replacingOccurrences(of: "%@", with: table.quotedDatabaseIdentifier)
@@ -322,8 +322,8 @@ extension Store {
                                in db: Database) throws -> [QueuedSQLEdit] {
         var all: [QueuedSQLEdit] = []
         var boundary = Int64.max
-        let tableBytes = max(1, maxBytes / max(1, schema.collections.count))
-        for collection in schema.collections {
+        let tableBytes = max(1, maxBytes / max(1, schema.tableCollections.count))
+        for collection in schema.tableCollections {
             let queue = SQLEditQueue(collection: collection)
             guard try db.tableExists(queue.table) else { continue }
             let width = queue.rowColumns.count

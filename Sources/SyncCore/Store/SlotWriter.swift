@@ -36,7 +36,10 @@ final class SlotWriter {
     }
 
     let db: Database
-    let schema: Schema
+    /// The schema this transaction validates against; replaced in `finish`
+    /// when the transaction changed `_schema`.
+    private(set) var schema: Schema
+    private let store: Store
     private var seq: Int64
     /// XOR of old and new hashes per bucket, applied to `sync_buckets` at the end.
     private var bucketDeltas = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
@@ -55,9 +58,20 @@ final class SlotWriter {
     private let rows: RecordRowWriter
     private let viewStatements: CollectionViews.Statements
 
-    init(db: Database, schema: Schema) throws {
+    /// A writer for one transaction of `store`. When another process
+    /// changed the schema since this store last looked (the hash in
+    /// `sync_meta` differs), the schema is read again first, so no row is
+    /// written with the columns of an older one.
+    init(db: Database, store: Store) throws {
         self.db = db
-        self.schema = schema
+        self.store = store
+        var effective = store.current.effective
+        if String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) != effective.schema.hash {
+            effective = try SchemaEvolution.effective(seed: store.seed, in: db)
+            if String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) != effective.schema.hash { try Store.adopt(effective, in: db) }
+            store.current.replace(effective)
+        }
+        schema = effective.schema
         seq = try Database.highestSeq(db)
         rows = RecordRowWriter(db: db)
         viewStatements = CollectionViews.Statements(db: db)
@@ -164,6 +178,16 @@ final class SlotWriter {
             insert.bind(5, blob: history.writer.bytes)
             try insert.execute()
             entry.history = nil
+        }
+        if touched.contains(where: { $0.ref.collection == SchemaEvolution.collection }) {
+            // A schema change and the data that uses it may come in either
+            // order: the new columns are filled from slots already stored.
+            let effective = try SchemaEvolution.effective(seed: store.seed, in: db)
+            if effective.schema.hash != schema.hash {
+                try Store.adopt(effective, in: db)
+                schema = effective.schema
+                store.current.replace(effective)
+            }
         }
         let views = CollectionViews(schema: schema)
         for (ref, entry) in touched {

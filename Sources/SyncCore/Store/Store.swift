@@ -51,7 +51,14 @@ public final class Store: Sendable {
     }
 
     public let path: String
-    public let schema: Schema
+    /// The schema the dataset started from (shipped, or `init --schema`).
+    public let seed: Schema
+    /// The seed plus the `_schema` records this database holds.
+    let current: CurrentSchema
+    /// The schema this store validates against now (docs/schema.md "How the schema evolves").
+    public var schema: Schema { current.effective.schema }
+    /// `_schema` records that cannot be used as they stand (conflicts, names taken).
+    public var schemaDefinitionProblems: [SchemaEvolution.Problem] { current.effective.problems }
     public let options: Options
     /// A `DatabasePool` (concurrent readers); a single read-only connection
     /// when opened `readOnly` and already set up.
@@ -62,26 +69,36 @@ public final class Store: Sendable {
     /// When `deviceID` is given and differs from the device recorded in the file,
     /// the database was copied to another machine: it takes a new replica id so
     /// two devices never write under one id (replication-model §3).
-    public init(path: String, schema: Schema = .criticalMinerals, deviceID: String? = nil, options: Options = Options()) throws {
+    ///
+    /// - Parameter schema: the seed schema; the store validates against it
+    ///   plus the `_schema` records the database holds.
+    public init(path: String, schema seed: Schema = .criticalMinerals, deviceID: String? = nil, options: Options = Options()) throws {
         self.path = path
-        self.schema = schema
+        self.seed = seed
         self.options = options
-        let isCurrent: @Sendable (any DatabaseWriter) -> Bool = { pool in
-            (try? pool.read { db in
-                try StoreTables.migrator().hasCompletedMigrations(db) && Self.isSetUp(db, path: path, schema: schema, deviceID: deviceID)
-            }) == true
+        current = CurrentSchema(SchemaEvolution.effective(seed: seed, records: []))
+        let setUp: @Sendable (any DatabaseWriter) -> SchemaEvolution.Effective? = { pool in
+            try? pool.read { db in
+                guard try StoreTables.migrator().hasCompletedMigrations(db) else { return nil }
+                let effective = try SchemaEvolution.effective(seed: seed, in: db)
+                return try Self.isSetUp(db, path: path, schema: effective.schema, deviceID: deviceID) ? effective : nil
+            }
         }
         // Fast path (every `syncctl` command): a database that is already set
         // up for this schema and device is opened without a write transaction.
         if options.readOnly, FileManager.default.fileExists(atPath: path),
-           let readOnly = try? Self.openPool(path: path, options: options, readOnly: true), isCurrent(readOnly) {
+           let readOnly = try? Self.openPool(path: path, options: options, readOnly: true), let effective = setUp(readOnly) {
             pool = readOnly
+            current.replace(effective)
             return
         }
         pool = try Self.openPool(path: path, options: options, readOnly: false)
         let wall = options.wallClock()
         let logger = options.logger
-        if isCurrent(pool) { return }
+        if let effective = setUp(pool) {
+            current.replace(effective)
+            return
+        }
         let movingFromFormatOne = (try? pool.read { db in try db.tableExists("sync_slots") && !db.tableExists("sync_records") }) == true
         if movingFromFormatOne {
             logger.notice("moving the database to one row per record (format 2): the whole file is rewritten in one transaction, about 100 s per million records on 2 cores, with free disk of 1.6 times the file's size; if stopped, it rolls back and starts over at the next open", metadata: ["path": "\(path)"])
@@ -95,7 +112,7 @@ public final class Store: Sendable {
         if movingFromFormatOne {
             logger.notice("moved the database to format 2", metadata: ["path": "\(path)", "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(started)))"])
         }
-        let retired = try pool.write { db -> ReplicaID? in
+        let (retired, effective) = try pool.write { db -> (ReplicaID?, SchemaEvolution.Effective) in
             let before = try db.meta(MetaKey.replica).isNull ? nil : try db.replicaID()
             if let format = Int.fromDatabaseValue(try db.meta(MetaKey.format)), format > StoreTables.formatVersion {
                 throw StoreError.unsupportedFormat(path: path, found: format, supported: StoreTables.formatVersion)
@@ -141,15 +158,22 @@ public final class Store: Sendable {
                 logger.warning("the database is older than the dots it issued (overwritten in place by a backup, or a file-system rollback): new replica id, so no dot is issued twice; restore with `syncctl snapshot restore` instead", metadata: [
                     "path": "\(path)", "counter": "\(counter)", "issued": "\(mark)", "replica": "\(replica)"])
             }
+            let effective = try SchemaEvolution.effective(seed: seed, in: db)
+            let schema = effective.schema
             try db.setMeta(MetaKey.schemaHash, schema.hash)
             let triggersWereMissing = try db.tableExists(SQLEditQueue.counterTable) && !(try SQLEditQueue.isInPlace(schema, in: db))
             try CollectionViews(schema: schema).prepare(in: db)
+            try Self.recheckSchemaProblems(schema, in: db)
             try db.setMeta(MetaKey.format, StoreTables.formatVersion)
             if triggersWereMissing {
                 logger.warning("the triggers that turn SQL writes to the collection tables into replicated edits were missing (dropped, or a table replaced by a client) and are back; writes made meanwhile were not replicated: `syncctl check` names the rows, `syncctl check --repair` rewrites them", metadata: ["path": "\(path)"])
             }
             let now = try db.replicaID()
-            return before.flatMap { $0 == now ? nil : $0 }
+            return (before.flatMap { $0 == now ? nil : $0 }, effective)
+        }
+        current.replace(effective)
+        for problem in effective.problems {
+            logger.warning("a schema definition is withheld", metadata: ["path": "\(path)", "problem": "\(problem)"])
         }
         if let retired { retireInMark(retired) }
         // Setting up may have rewritten the whole file in one transaction

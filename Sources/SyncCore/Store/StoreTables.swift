@@ -98,6 +98,8 @@ enum MetaKey {
     static let schemaHash = "schema_hash"
     static let createdAt = "created_at"
     static let viewsLayout = "views_layout"
+    /// JSON array: the collection tables the store has made (`CollectionViews.tablesMade`).
+    static let viewTables = "view_tables"
     /// `FileIdentity` of the file when last opened for writing.
     static let fileIdentity = "file_identity"
     /// The nonce the replica id was derived with (`ReplicaProof`); absent for a random id.

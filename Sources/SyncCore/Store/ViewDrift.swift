@@ -35,7 +35,7 @@ extension Store {
                 count += 1
                 if drift.count < Self.maxDriftListed { drift.append(item) }
             }
-            for collection in schema.collections {
+            for collection in schema.tableCollections {
                 let columns = ["id"] + collection.fields.map(\.name) + ["conflicted"]
                 let table = try Row.fetchCursor(db, sql: "SELECT \(columns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")) FROM \(collection.name.quotedDatabaseIdentifier) ORDER BY id")
                 var pendingRow: Row? = try table.next().map { $0.copy() }
@@ -102,7 +102,7 @@ extension Store {
         guard count > 0 else { return 0 }
         try pool.write { db in
             let views = CollectionViews(schema: schema)
-            for collection in schema.collections {
+            for collection in schema.tableCollections {
                 try db.execute(sql: "DELETE FROM \(collection.name.quotedDatabaseIdentifier)")
                 let statements = CollectionViews.Statements(db: db)
                 try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in

@@ -33,6 +33,13 @@ public struct SQLEditTakeUp: Sendable {
     /// Takes up what waits; nil when nothing did (one indexed probe per collection).
     @discardableResult
     public func run() throws -> SQLEditReport? {
+        // A schema change committed by `syncctl schema` (another process):
+        // the tables, forms and checks of this daemon follow it.
+        if try store.refreshSchemaIfChanged() {
+            for problem in store.schemaDefinitionProblems {
+                logger.warning("a schema definition is withheld", metadata: ["problem": "\(problem)"])
+            }
+        }
         if runs.next() % Self.captureCheckEvery == 0, try store.restoreSQLCapture() {
             logger.warning("the triggers that turn SQL writes to the collection tables into replicated edits were missing (dropped, or a table replaced by a client) and are back; writes made meanwhile were not replicated: `syncctl check` names the rows, `syncctl check --repair` rewrites them")
         }

@@ -68,7 +68,7 @@ struct Export: ParsableCommand {
         try reportingErrors {
             let format = format ?? output.flatMap(RecordFileFormat.init(path:)) ?? .json
             let store = try global.openStore(readOnly: true)
-            let collections = try collection.map { [try store.schema.requireCollection($0)] } ?? store.schema.collections
+            let collections = try collection.map { [try store.schema.requireCollection($0)] } ?? store.schema.tableCollections
             if format == .csv && collections.count != 1 { throw ValidationError("a CSV file holds one collection: give --collection") }
             var sink = try OutputSink(path: output)
             var count = 0

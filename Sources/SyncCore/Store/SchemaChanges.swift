@@ -1,0 +1,74 @@
+import GRDB
+
+/// Schema changes as replicated writes (docs/schema.md "How the schema
+/// evolves", replication-model §8.2): an analyst's change is a local write
+/// to `_schema`; any transaction that changes `_schema` (local or received)
+/// brings the SQL tables and the stored problems up to the new schema before
+/// it commits (`SlotWriter.finish`).
+extension Store {
+    /// Makes one additive change (`syncctl schema …`): planned against the
+    /// schema inside the write transaction, so two processes changing the
+    /// schema at once are each checked against the other's change.
+    @discardableResult
+    public func changeSchema(_ change: SchemaEvolution.Change, author: String) throws -> (receipt: WriteReceipt, writes: SchemaEvolution.Writes) {
+        var planned: SchemaEvolution.Writes?
+        let receipt = try localTransaction(author: author) { tx in
+            let writes = try SchemaEvolution.plan(change, against: tx.writer.schema)
+            planned = writes
+            let record = writes.record
+            func key(_ field: String, _ element: String = "") -> SlotKey {
+                SlotKey(collection: SchemaEvolution.collection, record: record, field: field, element: element)
+            }
+            try tx.write(key(SlotKey.existsField), .bool(true))
+            for (field, value) in writes.scalars { try tx.write(key(field), value) }
+            for (field, member) in writes.members { try tx.write(key(field, member), .bool(true)) }
+        }
+        return (receipt, planned!)
+    }
+
+    /// Takes up a schema change that another process (`syncctl schema`, a
+    /// second store on the file) committed: true when the schema changed.
+    /// One meta read when nothing changed; the daemon calls it on its poll.
+    @discardableResult
+    public func refreshSchemaIfChanged() throws -> Bool {
+        let known = current.effective.schema.hash
+        let seed = self.seed
+        let fresh = try pool.read { db -> SchemaEvolution.Effective? in
+            guard String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) != known else { return nil }
+            return try SchemaEvolution.effective(seed: seed, in: db)
+        }
+        guard let fresh, fresh.schema.hash != known else { return false }
+        current.replace(fresh)
+        options.logger.notice("the schema changed", metadata: ["path": "\(path)", "collections": "\(fresh.schema.tableCollections.count)",
+                                                               "withheld": "\(fresh.problems.count)"])
+        return true
+    }
+
+    /// Brings a database up to `effective` inside the caller's transaction:
+    /// SQL tables and columns, the schema hash, and the received slots kept
+    /// as problems that the new schema accepts.
+    static func adopt(_ effective: SchemaEvolution.Effective, in db: Database) throws {
+        try CollectionViews(schema: effective.schema).prepare(in: db)
+        try db.setMeta(MetaKey.schemaHash, effective.schema.hash)
+        try recheckSchemaProblems(effective.schema, in: db)
+    }
+
+    /// Forgets the stored problems that `schema` no longer objects to (data
+    /// that arrived before its field was defined), and updates the others' reasons.
+    static func recheckSchemaProblems(_ schema: Schema, in db: Database) throws {
+        let rows = try Row.fetchAll(db, sql: "SELECT collection, record, field, element, problem FROM sync_schema_problems")
+        for row in rows {
+            let key = SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3])
+            let problem = schema.problem(for: key, state: try db.slotState(key))
+            let stored: String = row[4]
+            if problem == stored { continue }
+            if let problem {
+                try db.execute(sql: "UPDATE sync_schema_problems SET problem = ? WHERE collection = ? AND record = ? AND field = ? AND element = ?",
+                               arguments: [problem, key.collection, key.record, key.field, key.element])
+            } else {
+                try db.execute(sql: "DELETE FROM sync_schema_problems WHERE collection = ? AND record = ? AND field = ? AND element = ?",
+                               arguments: [key.collection, key.record, key.field, key.element])
+            }
+        }
+    }
+}
