@@ -99,7 +99,7 @@ struct API: Sendable {
         }
         let store = self.store
         let counts = try await blocking { try store.recordCounts() }
-        return .json(store.schema.collections.map {
+        return .json(store.schema.tableCollections.map {
             Collection(name: $0.name, description: $0.description, records: counts[$0.name] ?? 0, titleField: $0.titleField, fields: $0.fields)
         })
     }
