@@ -125,7 +125,7 @@ extension Integration {
             #expect(try await eventually { try b.store().record(RecordRef(parsing: "countries/cn")!)?.value("notes") == .text("after the restore") })
             #expect(try store.history(RecordRef(parsing: "countries/cn")!, field: "notes").last?.version.dot.replica == store.replicaID)
             var transactions: [Dot: Set<HLC>] = [:]
-            for collection in store.schema.collections {
+            for collection in store.schema.tableCollections {
                 for record in try store.list(collection.name) + [] {
                     for entry in try store.history(record.ref) { transactions[entry.version.dot, default: []].insert(entry.version.hlc) }
                 }

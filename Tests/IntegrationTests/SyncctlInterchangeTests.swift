@@ -8,7 +8,7 @@ extension Integration {
         let root = TemporaryDirectory("syncctl-io")
 
         func fieldVersions(_ store: Store) throws -> Int {
-            try store.schema.collections.flatMap { try store.list($0.name) }.map { record in
+            try store.schema.tableCollections.flatMap { try store.list($0.name) }.map { record in
                 try store.history(record.ref).filter { $0.key.field != SlotKey.existsField }.count
             }.reduce(0, +)
         }

@@ -23,7 +23,8 @@ struct SchemaEvolutionTests {
 
     @Test func withoutRecordsTheSeedIsTheSchema() {
         let effective = SchemaEvolution.effective(seed: Self.seed, records: [])
-        #expect(effective.schema.hash == Self.seed.hash && effective.problems.isEmpty)
+        #expect(effective.schema.tableCollections == Self.seed.collections && effective.problems.isEmpty)
+        #expect(effective.schema.collections.last == SchemaEvolution.definition)
     }
 
     @Test func addedFieldsAndCollectionsAppear() throws {
@@ -101,7 +102,50 @@ struct SchemaEvolutionTests {
         let record = try Self.plan(.deprecateField(collection: "countries", field: "notes"))
         let effective = SchemaEvolution.effective(seed: Self.seed, records: [record])
         #expect(effective.schema.collection("countries")?.field("notes") != nil)
-        #expect(effective.deprecated["countries"] == ["notes"])
+        #expect(effective.schema.collection("countries")?.field("notes")?.isDeprecated == true)
+    }
+
+    /// A disagreement on a label, a description or a deprecation is an
+    /// ordinary conflict: it withholds nothing, and every replica shows the
+    /// same (greatest by bytes) meanwhile.
+    @Test func harmlessConflictsWithholdNothing() throws {
+        var record = try Self.plan(.addField(collection: "agreements", field: "value_usd", type: "decimal", values: [], targets: [], description: "b"))
+        record.scalars["description"] = [.text("b"), .text("a")]
+        record.scalars["label"] = [.text("Value"), .text("USD")]
+        record.scalars["deprecated"] = [.bool(false), .bool(true)]
+        let field = try #require(SchemaEvolution.effective(seed: Self.seed, records: [record]).schema.collection("agreements")?.field("value_usd"))
+        #expect(field.description == "b" && field.label == "Value" && field.isDeprecated)
+        var collection = try Self.plan(.addCollection(name: "mines", description: "x"))
+        collection.scalars["description"] = [.text("x"), .text("y")]
+        #expect(SchemaEvolution.effective(seed: Self.seed, records: [collection]).schema.collection("mines")?.description == "y")
+    }
+
+    /// Names a peer chooses cannot reach the store's own objects, and a
+    /// name taken in this file by something the store did not make is left alone.
+    @Test func reservedTakenAndOversizedNamesAreWithheld() {
+        let names = ["grdb_migrations", "sqlite_x", "sync_records", "_schema", "a" + String(repeating: "b", count: 64), "Mines", "mines.x", "analyst_notes"]
+        let records = names.map { SchemaEvolution.Record(id: "c.\($0)", scalars: [:]) }
+        let effective = SchemaEvolution.effective(seed: Self.seed, records: records, unavailable: ["analyst_notes"])
+        #expect(effective.schema.tableCollections.map(\.name) == Self.seed.collections.map(\.name))
+        #expect(effective.problems.count == names.count)
+    }
+
+    /// Bounds: a peer cannot grow the schema without limit.
+    @Test func boundsHold() {
+        let many = (0..<100).map { SchemaEvolution.Record(id: "c.extra\($0)", scalars: [:]) }
+        let effective = SchemaEvolution.effective(seed: Self.seed, records: many)
+        #expect(effective.schema.tableCollections.count == SchemaEvolution.Limits.collections)
+        let values = SchemaEvolution.canonicalList((0...SchemaEvolution.Limits.listEntries).map { "v\($0)" })
+        let big = SchemaEvolution.Record(id: "f.countries.size", scalars: ["type": [.text("enum")], "values": [.text(values)]])
+        #expect(SchemaEvolution.effective(seed: Self.seed, records: [big]).schema.collection("countries")?.field("size") == nil)
+    }
+
+    /// Lists keep their bytes: U+FEFF and NFC/NFD spellings are distinct values.
+    @Test func listsKeepTheirBytes() throws {
+        let values = ["\u{FEFF}a", "é", "e\u{301}"]
+        let record = SchemaEvolution.Record(id: "f.countries.mark", scalars: ["type": [.text("enum")], "values": [.text(SchemaEvolution.canonicalList(values))]])
+        let field = try #require(SchemaEvolution.effective(seed: Self.seed, records: [record]).schema.collection("countries")?.field("mark"))
+        #expect(field.values?.map { Array($0.utf8) }.sorted { $0.lexicographicallyPrecedes($1) } == values.map { Array($0.utf8) }.sorted { $0.lexicographicallyPrecedes($1) })
     }
 
     /// Every replica that holds the same records computes the same schema,
