@@ -55,7 +55,34 @@ extension World {
         case 97, 98:
             sqlWrite(replicas[rng.int(0...(replicas.count - 1))])
         default:
-            localWrite(replicas[rng.int(0...(replicas.count - 1))])
+            schemaChange(replicas[rng.int(0...(replicas.count - 1))])
+        }
+    }
+
+    /// `syncctl schema …` on one replica (docs/schema.md "How the schema
+    /// evolves"): drawn from changes that agree, disagree (the same field
+    /// with another type or list: a conflict) and only describe.
+    func schemaChange(_ replica: SimReplica) {
+        guard let store = replica.store else { return }
+        let changes: [SchemaEvolution.Change] = [
+            .addField(collection: "countries", field: "size", type: rng.pick(["integer", "text"]), values: [], targets: [], description: nil),
+            .addField(collection: "countries", field: "tier", type: "enum", values: rng.pick([["a", "b"], ["a", "c"]]), targets: [], description: nil),
+            .addValue(collection: "countries", field: "tier", value: rng.pick(["d", "e"])),
+            .addCollection(name: "mines", description: rng.pick(["mines", "deposits"])),
+            .addField(collection: "mines", field: "country", type: "ref", values: [], targets: ["countries"], description: nil),
+            .describe(collection: "countries", field: "notes", label: rng.pick(["Notes", "Remarks"]), description: nil),
+            .deprecateField(collection: "countries", field: "role"),
+        ]
+        do {
+            let (receipt, _) = try store.changeSchema(rng.pick(changes), author: replica.name)
+            guard let dot = receipt.dot else { return }
+            count("schema change")
+            try recordWrite(dot, by: replica, store: store)
+        } catch is SchemaError {
+            // Refused as `syncctl schema` refuses it (exists already, not additive): nothing written.
+        } catch StoreError.clockBehind {
+        } catch {
+            violation("\(replica.name): a schema change failed: \(error)")
         }
     }
 
@@ -225,8 +252,11 @@ extension World {
             let kind = rng.int(0...9)
             if kind < 6 {
                 let ref = RecordRef(collection: "countries", id: "c\(rng.int(0...29))")
-                let field = rng.pick(["name", "role", "notes"])
-                let value = Value.text("\(rng.pick(values)) \(rng.int(0...99))")
+                // Fields the team added (schemaChange) are written too, once this replica knows them.
+                let added = ["size", "tier"].filter { store.schema.collection("countries")?.field($0) != nil }
+                let field = rng.pick(["name", "role", "notes"] + added)
+                let value: Value = field == "size" ? .text("\(rng.int(0...99))") : field == "tier" ? .text("a")
+                    : .text("\(rng.pick(values)) \(rng.int(0...99))")
                 if try store.record(ref)?.exists == true {
                     receipt = try store.update(ref, [.set(field, value)], author: author)
                     kindName = "write: set"
@@ -262,6 +292,8 @@ extension World {
             try recordWrite(dot, by: replica, store: store)
         } catch StoreError.existenceConflicted, StoreError.recordNotFound, StoreError.siblingsChanged, StoreError.notConflicted, StoreError.clockBehind {
             // Refused as an analyst's edit would be: nothing written.
+        } catch is SchemaError {
+            // A value the replica's schema refuses (an added field's type, withheld while in conflict).
         } catch {
             violation("\(replica.name): a local write failed: \(error)")
         }

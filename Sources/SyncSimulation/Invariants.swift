@@ -24,6 +24,8 @@ extension World {
                 violation("\(replica.name) committed after the network went quiet: seq \(then.map(String.init) ?? "-") → \(now.map(String.init) ?? "-")")
             }
         }
+        let schemas = replicas.compactMap { $0.store.map { String($0.schema.hash.prefix(12)) } }
+        if Set(schemas).count > 1 { violation("converged replicas validate against different schemas: \(schemas.joined(separator: " "))") }
         do {
             try checkEqualStates()
             try checkExpectedVersions()

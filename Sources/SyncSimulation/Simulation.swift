@@ -55,7 +55,7 @@ public enum Simulation {
     public static let faultKinds = ["link drop", "partition", "crash", "clock skew", "clock jump back 2 h", "copied database",
                                     "mode change", "import", "snapshot", "restore", "legacy dot collision",
                                     "sql: statement", "sql: rolled back", "sql: refused by a trigger", "sql: taken up", "sql: refused and kept",
-                                    "write: set", "write: create", "write: delete", "write: set member", "write: resolve"]
+                                    "write: set", "write: create", "write: delete", "write: set member", "write: resolve", "schema change"]
 
     /// The invariants every run checks.
     public static let invariants = ["dots issued once (no honest dot collision merged)", "cursors only forward (stale merges included)",
@@ -66,7 +66,8 @@ public enum Simulation {
                                     "readers show every conflict", "quiet after convergence (no slot sent, no commit)",
                                     "no digest mismatch after catching up", "no slot travels against a peer's mode",
                                     "no database kept aside after syncing",
-                                    "SQL writes all taken up or kept with a reason; tables equal the replicated state byte for byte"]
+                                    "SQL writes all taken up or kept with a reason; tables equal the replicated state byte for byte",
+                                    "converged replicas validate against one schema (replicated schema changes)"]
 
     /// Runs one seed to the end and checks every invariant.
     public static func run(_ options: SimulationOptions) -> SimulationResult {

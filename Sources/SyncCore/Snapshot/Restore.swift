@@ -140,7 +140,7 @@ extension Snapshots {
     /// from the replica recorded in it; returns the slots that changed.
     static func mergeKeptAside(at path: String, into store: Store) throws -> Int {
         let replica = try DatabaseQueue(path: path).read { try $0.replicaID() }
-        let source = try Store(path: path, schema: store.schema)
+        let source = try Store(path: path, schema: store.seed)
         var cursor: UInt64 = 0
         var changed = 0
         while true {

@@ -172,7 +172,7 @@ public enum Snapshots {
         // gives the copy a new replica id (it is another file), and the
         // batches must be credited to the replica that wrote them.
         let replica = try DatabaseQueue(path: scratch.path).read { try $0.replicaID() }
-        let source = try Store(path: scratch.path, schema: store.schema)
+        let source = try Store(path: scratch.path, schema: store.seed)
         guard replica != (try store.replicaID) else { throw SnapshotError.failedVerification(url.path, ["it is a snapshot of this very replica; use restore"]) }
         var total = ApplyReport()
         var cursor: UInt64 = 0
