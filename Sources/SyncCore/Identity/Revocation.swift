@@ -118,7 +118,19 @@ public struct RevocationList: Codable, Sendable, Equatable {
 
     public init() {}
 
-    public func revokes(_ device: DeviceID) -> Bool { revocations.contains { $0.device == device } }
+    /// Whether a revocation by the CA with key id `caKeyID` (the team CA
+    /// now) names the device. A list copied from another team, or kept after
+    /// `team_ca` changed, revokes nothing: no CA, no revocation.
+    public func revokes(_ device: DeviceID, underCA caKeyID: [UInt8]?) -> Bool {
+        guard let caKeyID else { return false }
+        return revocations.contains { $0.device == device && $0.caKeyID == caKeyID }
+    }
+
+    /// The revocations by the CA with key id `caKeyID` (none without one).
+    public func signed(by caKeyID: [UInt8]?) -> [SignedRevocation] {
+        guard let caKeyID else { return [] }
+        return revocations.filter { $0.caKeyID == caKeyID }
+    }
 
     public enum Addition: Equatable, Sendable { case added, held, full }
 

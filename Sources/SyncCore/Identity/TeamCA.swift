@@ -29,7 +29,11 @@ public struct TeamCA: Sendable {
         guard case .isCertificateAuthority = (try? certificate.extensions.basicConstraints) ?? .notCertificateAuthority else {
             throw TeamCAError("\(path) is not a CA certificate (basic constraints say it cannot sign others); `syncctl ca create` makes one")
         }
+        keyID = SignedRevocation.keyID(of: certificate.publicKey)
     }
+
+    /// The key id revocations name (`SignedRevocation.caKeyID`).
+    public let keyID: [UInt8]
 
     /// Whether `leaf` (DER) was issued and signed by this CA and is valid now.
     public func signed(_ leafDER: [UInt8], now: Date = Date()) -> Bool {

@@ -359,7 +359,7 @@ final class PeerSession: @unchecked Sendable {
             let generation = node.revocationGeneration
             if generation != seen {
                 seen = generation
-                let list = node.revocations.current.revocations
+                let list = node.teamRevocations
                 if !list.isEmpty { post.yield(.revocationsChanged(list)) }
             }
             try await Task.sleep(for: .milliseconds(Int64(SessionMachine.revocationRelayMillis)))

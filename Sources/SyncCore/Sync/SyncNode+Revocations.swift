@@ -63,10 +63,17 @@ extension SyncNode {
     /// closes the revoked devices' sessions and relays the list.
     public func enforceRevocations() async {
         revocations.reload()
-        let added = revocations.current.revocations.filter { !revocationState.withLock { $0.obeyed }.contains(Self.fingerprint($0)) }
+        let added = teamRevocations.filter { !revocationState.withLock { $0.obeyed }.contains(Self.fingerprint($0)) }
         if !added.isEmpty { obey(added, via: "syncctl ca revoke") }
         // Whatever the file said before, no revoked device keeps a session.
-        await closeSessions(of: revocations.current.revocations.map(\.device), why: "revoked by the team CA")
+        await closeSessions(of: teamRevocations.map(\.device), why: "revoked by the team CA")
+    }
+
+    /// The held revocations signed by the team CA configured now: only
+    /// those are obeyed and relayed (`revocations.json` may have been copied
+    /// from another team, or kept after `team_ca` changed).
+    var teamRevocations: [SignedRevocation] {
+        revocations.current.signed(by: teamCA.current(path: configBox.config.teamCA)?.keyID)
     }
 
     /// Counts newly held revocations as obeyed, logs them and has the

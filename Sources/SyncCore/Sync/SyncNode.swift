@@ -280,7 +280,9 @@ public final class SyncNode: Sendable {
         let revocations = self.revocations
         return TLSSetup.verifier(context: connection, admit: { device, leaf in
             if blocked.contains(device) { return .refused("device \(device) is blocked (`syncctl peers unblock` lifts it)") }
-            if revocations.current.revokes(device) { return .refused("device \(device) was revoked by the team CA") }
+            if revocations.current.revokes(device, underCA: teamCA.current(path: configBox.config.teamCA)?.keyID) {
+                return .refused("device \(device) was revoked by the team CA")
+            }
             if let expected {
                 return device == expected ? .configured : .refused("dialed \(expected.short)… but \(device) answered")
             }
@@ -405,7 +407,7 @@ public final class SyncNode: Sendable {
                 // A block or revocation made while this connection was past
                 // its handshake but not registered closed nothing here: look
                 // again now that closing it would reach it.
-                if blocked.contains(device) || revocations.current.revokes(device) {
+                if blocked.contains(device) || revocations.current.revokes(device, underCA: teamCA.current(path: configBox.config.teamCA)?.keyID) {
                     try await refuse("device \(device) was blocked or revoked while connecting", countsAsReplica: false)
                 }
                 let now = Date()

@@ -41,13 +41,18 @@ struct RevocationTests {
     }
 
     @Test func theListKeepsOnePerDeviceAndCAAndSurvivesJSON() throws {
-        let (_, key) = try Self.ca("desk")
+        let (desk, key) = try Self.ca("desk")
         var list = RevocationList()
         let first = try SignedRevocation.make(device: DeviceID(spki: [1]), reason: "a", at: Date(), caKey: key)
         let added = list.add(first)
         let again = list.add(try SignedRevocation.make(device: DeviceID(spki: [1]), reason: "again", at: Date(), caKey: key))
         #expect(added == .added && again == .held)
-        #expect(list.revokes(DeviceID(spki: [1])) && !list.revokes(DeviceID(spki: [2])))
+        let deskID = SignedRevocation.keyID(of: desk.publicKey)
+        #expect(list.revokes(DeviceID(spki: [1]), underCA: deskID) && !list.revokes(DeviceID(spki: [2]), underCA: deskID))
+        // A list from another team's CA (or kept after team_ca changed), or no CA at all: it revokes nothing.
+        let otherID = SignedRevocation.keyID(of: try Self.ca("someone else").certificate.publicKey)
+        #expect(!list.revokes(DeviceID(spki: [1]), underCA: otherID) && !list.revokes(DeviceID(spki: [1]), underCA: nil))
+        #expect(list.signed(by: deskID).count == 1 && list.signed(by: otherID).isEmpty)
         var full = RevocationList()
         for index in 0..<RevocationList.maxEntries { _ = full.add(try SignedRevocation.make(device: DeviceID(spki: [UInt8(index % 256), UInt8(index / 256)]), reason: "", at: Date(), caKey: key)) }
         let over = full.add(try SignedRevocation.make(device: DeviceID(spki: [9, 9, 9]), reason: "", at: Date(), caKey: key))
