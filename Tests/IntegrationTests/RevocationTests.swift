@@ -51,6 +51,27 @@ extension Integration {
             #expect(try Syncctl(existing: c.directory).run(["ca", "revoked"]).stdout.contains(x.deviceID.description))
         }
 
+        /// b cannot write revocations.json (here: damaged while it runs):
+        /// the good revocation is obeyed and passed on from memory at once,
+        /// and saved once the file can be written again.
+        @Test func aRevocationThatCannotBeSavedIsObeyedAndRelayedFromMemory() async throws {
+            let (a, b, c, x, ca) = try await startTeam()
+            let bFile = b.directory.appendingPathComponent("revocations.json")
+            try Data("{ not json".utf8).write(to: bFile)
+            let revoke = try Syncctl(existing: a.directory).run(["ca", "revoke", x.deviceID.description, "--ca", ca.path])
+            #expect(revoke.status == 0, "\(revoke)")
+            #expect(try await eventually(timeout: .seconds(20)) { try c.status().revocations?.held == 1 }, "\(b.log(last: 20))")
+            #expect(try await eventually(timeout: .seconds(5)) { try !c.status().peers.contains { $0.deviceID == x.deviceID.description && $0.state == "connected" } })
+            #expect(b.log().contains("cannot save revocations") && b.log().contains("a device was revoked by the team CA"))
+            #expect(try b.status().revocations?.held == 1)
+            #expect(try String(contentsOf: bFile, encoding: .utf8) == "{ not json")
+            // The file is fixed (here: removed); the next look saves what memory held.
+            try FileManager.default.removeItem(at: bFile)
+            _ = try b.control(ControlRequest(command: "revoked"))
+            #expect(try await eventually(timeout: .seconds(10)) { (try? String(contentsOf: bFile, encoding: .utf8))?.contains(x.deviceID.description) == true }, "\(b.log(last: 10))")
+            #expect(b.log().contains("saved the revocations held in memory"))
+        }
+
         @Test func aRevocationWithABadSignatureIsRefused() async throws {
             let (a, b, c, x, ca) = try await startTeam()
             // A revocation of x whose signature does not match, planted in a's

@@ -124,7 +124,7 @@ public struct ControlServer: Sendable {
                             refusedBatches: await node.registry.refusedBatches, protocolViolations: await node.registry.protocolViolations,
                             schemaProblems: problems, dotCollisions: collisions, sqlEdits: sqlEdits,
                             pendingDevices: PendingDeviceFile(directory: URL(fileURLWithPath: dataDirectory)).load().devices.filter { !$0.ignored }.count,
-                            revocations: DaemonStatus.RevocationCounts(held: node.revocations.current.revocations.count, refused: node.refusedRevocations),
+                            revocations: DaemonStatus.RevocationCounts(held: node.teamRevocations.count, refused: node.refusedRevocations),
                             invitations: DaemonStatus.InvitationCounts(node.invitations.fresh, refused: node.refusedClaims, now: Date()),
                             clockSkewedPeers: skews, peers: peers)
         if config.discovery == .lan {

@@ -18,9 +18,11 @@ extension SyncNode {
     /// Checks revocations a peer passed on and keeps the good new ones.
     /// Signature checks run on the blocking pool; one log line per message.
     func takeRevocations(_ list: [SignedRevocation], from peer: String) async {
+        await saveUnsavedRevocations()
         let held = revocations.current
         let seen = refusedRevocationHashes
-        let fresh = list.filter { !held.holds($0) && !seen.contains(Self.fingerprint($0)) }
+        let unsaved = Set(revocationState.withLock { $0.unsaved }.map(Self.fingerprint))
+        let fresh = list.filter { !held.holds($0) && !seen.contains(Self.fingerprint($0)) && !unsaved.contains(Self.fingerprint($0)) }
         guard !fresh.isEmpty else { return }
         guard let ca = teamCA.current(path: configBox.config.teamCA) else {
             logger.info("a peer passed on revocations, but no team CA is configured to check them: not kept", metadata: [
@@ -45,7 +47,18 @@ extension SyncNode {
         do {
             results = try await Blocking.run { try file.update { list in good.map { ($0, list.add($0)) } } }
         } catch {
-            logger.error("cannot save revocations; they are obeyed from the next time a peer passes them", metadata: ["error": "\(error)"])
+            // Checked and good: obeyed and relayed from memory now, saved when the file can be written.
+            let kept = revocationState.withLock { state -> [SignedRevocation] in
+                let known = Set(state.unsaved.map(Self.fingerprint))
+                let new = good.filter { !known.contains(Self.fingerprint($0)) }.prefix(max(0, RevocationList.maxEntries - state.unsaved.count))
+                state.unsaved += new
+                return Array(new)
+            }
+            logger.error("cannot save revocations to revocations.json: they are obeyed and passed on from memory, and saved as soon as the file can be written (free disk space, or fix the file); a restart before that forgets them until a peer passes them again", metadata: [
+                "error": "\(error)", "count": "\(kept.count)"])
+            guard !kept.isEmpty else { return }
+            obey(kept, via: peer)
+            await closeSessions(of: kept.map(\.device), why: "revoked by the team CA")
             return
         }
         revocations.reload()
@@ -63,6 +76,7 @@ extension SyncNode {
     /// closes the revoked devices' sessions and relays the list.
     public func enforceRevocations() async {
         revocations.reload()
+        await saveUnsavedRevocations()
         let added = teamRevocations.filter { !revocationState.withLock { $0.obeyed }.contains(Self.fingerprint($0)) }
         if !added.isEmpty { obey(added, via: "syncctl ca revoke") }
         // Whatever the file said before, no revoked device keeps a session.
@@ -73,7 +87,34 @@ extension SyncNode {
     /// those are obeyed and relayed (`revocations.json` may have been copied
     /// from another team, or kept after `team_ca` changed).
     var teamRevocations: [SignedRevocation] {
-        revocations.current.signed(by: teamCA.current(path: configBox.config.teamCA)?.keyID)
+        let keyID = teamCA.current(path: configBox.config.teamCA)?.keyID
+        let unsaved = revocationState.withLock { $0.unsaved }.filter { keyID != nil && $0.caKeyID == keyID }
+        return revocations.current.signed(by: keyID) + unsaved
+    }
+
+    /// Whether the team CA configured now revoked the device (kept in the file, or in memory while it cannot be saved).
+    func isRevoked(_ device: DeviceID) -> Bool {
+        let keyID = teamCA.current(path: configBox.config.teamCA)?.keyID
+        return revocations.current.revokes(device, underCA: keyID)
+            || revocationState.withLock { $0.unsaved.contains { $0.device == device && keyID != nil && $0.caKeyID == keyID } }
+    }
+
+    /// Writes the revocations held only in memory, once the file can be written.
+    func saveUnsavedRevocations() async {
+        let unsaved = revocationState.withLock { $0.unsaved }
+        guard !unsaved.isEmpty else { return }
+        let file = revocations.file
+        do {
+            _ = try await Blocking.run { try file.update { list in unsaved.map { list.add($0) } } }
+        } catch {
+            return
+        }
+        revocations.reload()
+        revocationState.withLock { state in
+            let saved = Set(unsaved.map(Self.fingerprint))
+            state.unsaved.removeAll { saved.contains(Self.fingerprint($0)) }
+        }
+        logger.notice("saved the revocations held in memory to revocations.json", metadata: ["count": "\(unsaved.count)"])
     }
 
     /// Counts newly held revocations as obeyed, logs them and has the

@@ -34,7 +34,10 @@ public final class SyncNode: Sendable {
     public let revocations: WatchedJSONFile<RevocationList>
     /// Relay generation, refused count, refused revocations remembered, and
     /// the revocations already obeyed (logged and enforced), by fingerprint.
-    let revocationState = Mutex((generation: 0, refused: UInt64(0), refusedHashes: Set<[UInt8]>(), obeyed: Set<[UInt8]>()))
+    /// `unsaved`: checked revocations that could not be written to
+    /// `revocations.json` (full disk, damaged file): obeyed and relayed from
+    /// memory meanwhile, saved at the next chance.
+    let revocationState = Mutex((generation: 0, refused: UInt64(0), refusedHashes: Set<[UInt8]>(), obeyed: Set<[UInt8]>(), unsaved: [SignedRevocation]()))
     /// Invitation claims refused since start, by reason.
     let claimRefusals = Mutex<[String: Int]>([:])
 
@@ -280,7 +283,7 @@ public final class SyncNode: Sendable {
         let revocations = self.revocations
         return TLSSetup.verifier(context: connection, admit: { device, leaf in
             if blocked.contains(device) { return .refused("device \(device) is blocked (`syncctl peers unblock` lifts it)") }
-            if revocations.current.revokes(device, underCA: teamCA.current(path: configBox.config.teamCA)?.keyID) {
+            if self.isRevoked(device) {
                 return .refused("device \(device) was revoked by the team CA")
             }
             if let expected {
@@ -407,7 +410,7 @@ public final class SyncNode: Sendable {
                 // A block or revocation made while this connection was past
                 // its handshake but not registered closed nothing here: look
                 // again now that closing it would reach it.
-                if blocked.contains(device) || revocations.current.revokes(device, underCA: teamCA.current(path: configBox.config.teamCA)?.keyID) {
+                if blocked.contains(device) || isRevoked(device) {
                     try await refuse("device \(device) was blocked or revoked while connecting", countsAsReplica: false)
                 }
                 let now = Date()
