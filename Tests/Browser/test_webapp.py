@@ -289,6 +289,171 @@ class WebAppTests(unittest.TestCase):
         browser.wait_text("#connection", "live", timeout=20)
 
 
+    # ---- The schema, changed in the app and followed by every page --------
+
+    @staticmethod
+    def submit(browser, form_id):
+        """Clicks a form's submit button, scrolled to the middle of the window (the toast sits bottom right)."""
+        button = browser.driver.find_element(By.CSS_SELECTOR, f"#{form_id} button[type=submit]")
+        browser.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+        button.click()
+
+    def schema_form(self, browser, daemon):
+        browser.open(daemon, "/schema")
+        browser.wait_text("h1", "Schema")
+        return eventually(lambda: browser.driver.find_element(By.ID, "add-field-form"), message="the Schema page's forms")
+
+    def test_9a_a_field_added_in_one_browser_appears_in_the_other_without_a_restart(self):
+        self.wait_in_sync()
+        pids = (self.ana.process.pid, self.bo.process.pid)
+        author = self.browser(self.ana)
+        watcher = self.browser(self.bo)
+        watcher.open(self.bo, "/c/agreements")
+        watcher.wait_text("#records caption", "Records 1–")
+        # Anything the page was told since it loaded would be lost by a reload.
+        watcher.driver.execute_script("window.__sameDocument = true")
+        self.assertFalse(watcher.driver.find_elements(By.CSS_SELECTOR, "#records th[data-field=value_usd]"))
+
+        self.schema_form(author, self.ana)
+        driver = author.driver
+        Select(driver.find_element(By.ID, "add-field-collection")).select_by_value("agreements")
+        driver.find_element(By.ID, "add-field-name").send_keys("value_usd")
+        Select(driver.find_element(By.ID, "add-field-type")).select_by_value("decimal")
+        driver.find_element(By.ID, "add-field-description").send_keys("Headline value in USD")
+        started = time.time()
+        self.submit(author, "add-field-form")
+        author.wait_text("#schema-result", "_schema/f.agreements.value_usd")
+        self.assertIn("decimal", driver.find_element(By.CSS_SELECTOR, "#schema-agreements tr[data-field=value_usd]").text)
+        driver.execute_script("window.scrollTo(0, 0)")
+        author.screenshot("schema")
+
+        # bo's open table gains the column: the schema record came from ana, no reload, no restart.
+        eventually(lambda: watcher.driver.find_elements(By.CSS_SELECTOR, "#records th[data-field=value_usd]"), timeout=15,
+                   message="the new column in bo's open table")
+        FIGURES["field added in ana's browser → column in bo's browser (s)"] = round(time.time() - started, 3)
+        self.assertTrue(watcher.driver.execute_script("return window.__sameDocument === true"))
+        watcher.screenshot("schema-new-column")
+        # …and the form: bo gives the new field a value, and it reaches ana.
+        watcher.driver.find_element(By.CSS_SELECTOR, "#records tbody tr[data-id=us-cn-trade-truce-2025] a").click()
+        watcher.wait_text("h1", "truce")
+        watcher.driver.find_element(By.ID, "edit-link").click()
+        watcher.wait_text("h1", "Edit agreements/us-cn-trade-truce-2025")
+        value = watcher.driver.find_element(By.ID, "field-value_usd")
+        self.assertIn("Headline value in USD", watcher.driver.find_element(By.CSS_SELECTOR, "label[for=field-value_usd]").text)
+        value.send_keys("1250.5")
+        watcher.driver.find_element(By.CSS_SELECTOR, "#edit-form button[type=submit]").click()
+        watcher.wait_text("dd[data-field=value_usd]", "1250.5")
+        eventually(lambda: self.ana.get("agreements/us-cn-trade-truce-2025")["fields"].get("value_usd") == "1250.5", timeout=15,
+                   message="bo's value for the new field on ana")
+        self.assertTrue(watcher.driver.execute_script("return window.__sameDocument === true"))
+
+        # A collection added on bo shows in ana's open list of collections.
+        author.open(self.ana, "/collections")
+        author.wait_text("h1", "Data")
+        watcher.open(self.bo, "/schema")
+        form = eventually(lambda: watcher.driver.find_element(By.ID, "add-collection-form"), message="bo's Schema page")
+        form.find_element(By.ID, "add-collection-name").send_keys("mines")
+        form.find_element(By.ID, "add-collection-description").send_keys("Mines and deposits")
+        self.submit(watcher, "add-collection-form")
+        watcher.wait_text("#schema-result", "_schema/c.mines")
+        eventually(lambda: "mines" in [e.text for e in author.driver.find_elements(By.CSS_SELECTOR, "main .card strong")], timeout=15,
+                   message="the new collection in ana's open list")
+        self.assertEqual((self.ana.process.pid, self.bo.process.pid), pids)
+        self.assertEqual(author.console_errors(), [])
+        self.assertEqual(watcher.console_errors(), [])
+
+    def test_9b_a_refused_change_shows_its_reason(self):
+        browser = self.browser(self.ana)
+        self.schema_form(browser, self.ana)
+        driver = browser.driver
+        hash_before = driver.execute_script("return document.body.dataset.schema")
+        # A field that exists, with another type: a type is never changed.
+        Select(driver.find_element(By.ID, "add-field-collection")).select_by_value("agreements")
+        driver.find_element(By.ID, "add-field-name").send_keys("title")
+        Select(driver.find_element(By.ID, "add-field-type")).select_by_value("integer")
+        self.submit(browser, "add-field-form")
+        browser.wait_text("#add-field-status", "a type is never changed")
+        message = driver.find_element(By.ID, "add-field-status").text
+        self.assertIn("Not changed: schema change refused: field 'agreements.title' exists already as text", message)
+        self.assertEqual(driver.switch_to.active_element.get_attribute("id"), "add-field-status")
+        browser.screenshot("schema-refused")
+        # An enum value that is allowed already.
+        Select(driver.find_element(By.ID, "add-value-field")).select_by_value("agreements.status")
+        driver.find_element(By.ID, "add-value-value").send_keys("active")
+        self.submit(browser, "add-value-form")
+        browser.wait_text("#add-value-status", "'active' is allowed already")
+        self.assertEqual(json.loads(self.ana.ctl("schema", "show", "agreements", "--json"))["collections"][0]["fields"][0]["type"], "text")
+        self.assertEqual(driver.execute_script("return document.body.dataset.schema"), hash_before)
+
+    def test_9c_a_deprecated_field_leaves_forms_and_tables_and_stays_readable(self):
+        ref = "agreements/us-cn-trade-truce-2025"
+        kind = self.bo.get(ref)["fields"]["kind"]
+        self.assertTrue(kind)
+        author = self.browser(self.ana)
+        watcher = self.browser(self.bo)
+        watcher.open(self.bo, "/c/agreements")
+        watcher.wait_text("#records caption", "Records 1–")
+        self.assertTrue(watcher.driver.find_elements(By.CSS_SELECTOR, "#records th[data-field=kind]"))
+        self.assertTrue(watcher.driver.find_elements(By.ID, "filter-kind"))
+
+        self.schema_form(author, self.ana)
+        driver = author.driver
+        # A label first: forms and tables show it instead of the name.
+        Select(driver.find_element(By.ID, "describe-field")).select_by_value("agreements.value_usd")
+        label = driver.find_element(By.ID, "describe-label")
+        label.clear()
+        label.send_keys("Value (USD)")
+        self.submit(author, "describe-form")
+        author.wait_text("#schema-result", "changed the schema")
+        eventually(lambda: watcher.driver.find_element(By.XPATH, "//fieldset[contains(@class, 'columns')]//label[input[@value='value_usd']]").text.strip()
+                   == "Value (USD)", timeout=15, message="the label in bo's column choice")
+        # Then deprecate agreements.kind (the browser asks first).
+        Select(driver.find_element(By.ID, "deprecate-field-field")).select_by_value("agreements.kind")
+        self.submit(author, "deprecate-field-form")
+        alert = eventually(lambda: driver.switch_to.alert, message="the confirmation")
+        self.assertIn("agreements.kind", alert.text)
+        alert.accept()
+        author.wait_text("#schema-result", "_schema/f.agreements.kind")
+        self.assertIn("deprecated", driver.find_element(By.CSS_SELECTOR, "#schema-agreements tr[data-field=kind]").text)
+
+        # bo's open table loses the column, its filter and its column choice.
+        eventually(lambda: not watcher.driver.find_elements(By.CSS_SELECTOR, "#records th[data-field=kind]")
+                   and not watcher.driver.find_elements(By.ID, "filter-kind")
+                   and not watcher.driver.find_elements(By.CSS_SELECTOR, ".columns input[value=kind]"), timeout=15,
+                   message="kind gone from bo's table")
+        watcher.open(self.bo, "/r/" + ref + "/edit")
+        watcher.wait_text("h1", "Edit " + ref)
+        self.assertFalse(watcher.driver.find_elements(By.ID, "field-kind"))
+        self.assertTrue(watcher.driver.find_elements(By.ID, "field-status"))
+        # Saving another field leaves kind as it was.
+        Select(watcher.driver.find_element(By.ID, "field-status")).select_by_value("negotiating")
+        watcher.driver.find_element(By.CSS_SELECTOR, "#edit-form button[type=submit]").click()
+        watcher.wait_text("dd[data-field=status]", "negotiating")
+        self.assertEqual(self.bo.get(ref)["fields"]["kind"], kind)
+        # The record's page still shows its value, under "Deprecated fields".
+        self.assertFalse(watcher.driver.find_elements(By.CSS_SELECTOR, "main > dl.fields dd[data-field=kind]"))
+        section = watcher.driver.find_element(By.ID, "deprecated-fields")
+        self.assertIn(kind, section.find_element(By.CSS_SELECTOR, "dd[data-field=kind]").text)
+        self.assertIn("Value (USD)", watcher.driver.find_element(By.CSS_SELECTOR, "#label-value_usd").text)
+        watcher.screenshot("record-deprecated-field")
+        self.assertEqual(watcher.console_errors(), [])
+    def test_9d_a_change_made_with_syncctl_reaches_open_pages_on_both_daemons(self):
+        here = self.browser(self.bo)
+        there = self.browser(self.ana)
+        for browser, daemon in ((here, self.bo), (there, self.ana)):
+            browser.open(daemon, "/c/countries")
+            browser.wait_text("#records caption", "Records 1–")
+        started = time.time()
+        # Another process on bo's machine: bo's daemon takes it up on its poll, ana's receives it.
+        self.bo.ctl("schema", "add-field", "countries", "capital", "text", "--description", "Seat of government")
+        for browser, where in ((here, "bo"), (there, "ana")):
+            eventually(lambda: browser.driver.find_elements(By.CSS_SELECTOR, "#records th[data-field=capital]"), timeout=15,
+                       message=f"the column made with syncctl in {where}'s open table")
+        FIGURES["syncctl schema add-field on bo → column in ana's browser (s)"] = round(time.time() - started, 3)
+        self.assertEqual(here.console_errors(), [])
+        self.assertEqual(there.console_errors(), [])
+
+
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result
     print("figures:", json.dumps(FIGURES, ensure_ascii=False))

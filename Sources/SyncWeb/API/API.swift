@@ -8,7 +8,19 @@ struct API: Sendable {
 
     var store: Store { context.store }
 
+    /// Carries the hash of the schema an answer was made with (the schema
+    /// changes while the daemon runs): a page that holds another reloads it.
+    static let schemaHashHeader = "X-Schema-Hash"
+
     func handle(_ route: Route, _ request: WebRequest, csrf: String?) async -> WebResponse {
+        var response = await answer(route, request, csrf: csrf)
+        if !response.headers.contains(where: { $0.0.utf8.elementsEqual(Self.schemaHashHeader.utf8) }) {
+            response.headers.append((Self.schemaHashHeader, store.schema.hash))
+        }
+        return response
+    }
+
+    private func answer(_ route: Route, _ request: WebRequest, csrf: String?) async -> WebResponse {
         do {
             return try await dispatch(route, request, csrf: csrf)
         } catch let problems as EditBody.Problems {
@@ -46,7 +58,8 @@ struct API: Sendable {
     private func dispatch(_ route: Route, _ request: WebRequest, csrf: String?) async throws -> WebResponse {
         switch (route, request.method) {
         case (.session, "GET"): return try await session(csrf: csrf)
-        case (.schema, "GET"): return .json(store.schema)
+        case (.schema, "GET"): return schema()
+        case (.schemaChange(let action), "POST"): return try await changeSchema(action, request)
         case (.collections, "GET"): return try await collections()
         case (.records(let collection), "GET"): return try await records(collection, request)
         case (.records(let collection), "POST"): return try await create(collection, request)
@@ -67,7 +80,7 @@ struct API: Sendable {
         }
     }
 
-    private func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await Blocking.run(body)
     }
 
@@ -99,9 +112,13 @@ struct API: Sendable {
         }
         let store = self.store
         let counts = try await blocking { try store.recordCounts() }
-        return .json(store.schema.tableCollections.map {
+        // One read of the schema: the collections and the hash they carry agree.
+        let schema = store.schema
+        var response = WebResponse.json(schema.tableCollections.map {
             Collection(name: $0.name, description: $0.description, records: counts[$0.name] ?? 0, titleField: $0.titleField, fields: $0.fields)
         })
+        response.headers.append((Self.schemaHashHeader, schema.hash))
+        return response
     }
 
     /// `where=FIELD=VALUE` (repeatable), `q`, `sort`, `order=desc`, `conflicted=1`, `after`, `limit`.

@@ -8,6 +8,8 @@ public enum Route: Equatable, Sendable {
     case logout
     case session
     case schema
+    /// `POST /api/v1/schema/ACTION` (`SchemaChangeBody.Action`).
+    case schemaChange(action: String)
     case collections
     case records(collection: String)
     case complete(collection: String)
@@ -57,6 +59,7 @@ public enum Route: Equatable, Sendable {
             case "sql-edits": return .sqlEdits
             default: return .notFound
             }
+        case 2 where rest[0].utf8.elementsEqual("schema".utf8): return .schemaChange(action: rest[1])
         case 3 where rest[0] == "collections" && rest[2] == "records": return .records(collection: rest[1])
         case 3 where rest[0] == "collections" && rest[2] == "complete": return .complete(collection: rest[1])
         case 3 where rest[0] == "records": return .record(collection: rest[1], id: rest[2])

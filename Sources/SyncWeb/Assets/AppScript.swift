@@ -7,7 +7,7 @@ enum AppScript {
 // /api/v1, live updates from /api/v1/events. No inline script (CSP), no
 // innerHTML with data: every text goes through text nodes.
 
-const state = { marks: {}, csrf: null, author: "", device: "", schema: null, collections: [], lastEvent: 0, live: false, view: null };
+const state = { marks: {}, csrf: null, author: "", device: "", schemaHash: null, collections: [], lastEvent: 0, live: false, view: null };
 const main = () => document.getElementById("main");
 
 function render(...children) {
@@ -29,7 +29,10 @@ function h(tag, attrs, ...children) {
   return node;
 }
 
-async function api(method, path, body) {
+// `withHash`: answer { data, hash } with the hash of the schema the answer
+// was made with (X-Schema-Hash); any answer made with another schema than
+// the page holds makes the page reload it.
+async function api(method, path, body, withHash) {
   const headers = { "Accept": "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && state.csrf) headers["X-CSRF-Token"] = state.csrf;
@@ -43,10 +46,13 @@ async function api(method, path, body) {
   const text = await response.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (_) { data = { error: text }; }
+  const hash = response.headers.get("X-Schema-Hash");
   if (!response.ok) {
     if (response.status === 401) showLoginNeeded(data && data.error);
     throw Object.assign({ status: response.status }, data || { error: response.statusText });
   }
+  if (withHash) return { data, hash };
+  noticeSchema(hash);
   return data;
 }
 
@@ -107,9 +113,18 @@ function who(version) {
 
 function collectionSchema(name) { return state.collections.find((c) => c.name === name); }
 
+// A field's display name: its label where the team gave one.
+function fieldLabel(field) { return field.label || field.name; }
+
+// The fields forms and tables show: deprecated ones are hidden (their data
+// stays readable on the record's page).
+function shownFields(schema) { return schema.fields.filter((f) => !f.deprecated); }
+
 function refLink(ref, titles) {
   const title = titles && titles[ref];
   const [collection, ...rest] = ref.split("/");
+  // The team's schema records are shown on the Schema page.
+  if (collection === "_schema") return h("a", { href: "#/schema" }, ref);
   return h("a", { href: "#/r/" + encodeURIComponent(collection) + "/" + encodeURIComponent(rest.join("/")) }, title ? title + " (" + ref + ")" : ref);
 }
 
@@ -119,6 +134,81 @@ function changedMark(key) {
   const mark = state.marks[key];
   if (!mark || mark.until < Date.now()) return null;
   return h("span", { class: "changed-by", "data-changed-by": mark.version.author, text: "changed by " + who(mark.version) });
+}
+
+// ---- The schema, followed while the page is open ---------------------------
+
+// The collections and the hash of the schema they were made with.
+async function loadCollections() {
+  const { data, hash } = await api("GET", "/collections", undefined, true);
+  state.collections = data;
+  state.schemaHash = hash;
+  return data;
+}
+
+// A hash from an answer or the event stream: another schema than the one
+// the page holds means the team changed it (here, on another replica, or
+// with syncctl); reload it, once, however many answers say so.
+function noticeSchema(hash) {
+  if (!hash || !state.schemaHash || hash === state.schemaHash) return;
+  // Noticed while a reload runs: looked at again when it ends.
+  if (reloadSchema.running) { reloadSchema.pending = hash; return; }
+  clearTimeout(noticeSchema.timer);
+  noticeSchema.timer = setTimeout(reloadSchema, 50);
+}
+
+function isEditing() {
+  const view = state.view || {};
+  const active = document.activeElement;
+  return (view.name === "r" && view.parts[3] === "edit") || view.name === "new" || Boolean(active && active.closest && active.closest(".conflict, .schema-form"));
+}
+
+// What a new schema changed against the collections the page held, in
+// words; a field just added becomes a column of its table, where the
+// analyst looks.
+function schemaChanges(before) {
+  const words = [];
+  for (const collection of state.collections) {
+    const old = before.find((c) => c.name === collection.name);
+    if (!old) { words.push("new collection " + collection.name); continue; }
+    const fresh = shownFields(collection).filter((f) => !old.fields.some((o) => o.name === f.name));
+    for (const field of fresh) words.push("new field " + collection.name + "." + field.name);
+    for (const field of collection.fields) {
+      const was = old.fields.find((o) => o.name === field.name);
+      if (field.deprecated && was && !was.deprecated) words.push(collection.name + "." + field.name + " deprecated");
+    }
+    const columns = fresh.filter((f) => f.type !== "set");
+    if (columns.length) {
+      const shown = visibleColumns(collection);
+      for (const field of columns) if (!shown.includes(field.name)) shown.push(field.name);
+      localStorage.setItem("columns:" + collection.name, JSON.stringify(shown));
+    }
+  }
+  return words;
+}
+
+async function reloadSchema() {
+  if (reloadSchema.running) return;
+  reloadSchema.running = true;
+  const before = state.collections;
+  const hashBefore = state.schemaHash;
+  try {
+    await loadCollections();
+  } catch (_) {
+    return; // the connection state says why; the next answer or event tries again
+  } finally {
+    reloadSchema.running = false;
+    const pending = reloadSchema.pending;
+    reloadSchema.pending = null;
+    if (pending) noticeSchema(pending);
+  }
+  document.body.dataset.schema = state.schemaHash;
+  if (state.schemaHash === hashBefore) return; // taken up already (this page's own change)
+  const words = schemaChanges(before);
+  const what = words.length ? words.join(", ") : "labels or descriptions";
+  if (isEditing()) { toast("The schema changed (" + what + "); leave this form to see it."); return; }
+  toast("The schema changed: " + what);
+  await route();
 }
 
 // ---- Routing ---------------------------------------------------------------
@@ -144,6 +234,7 @@ async function route() {
     if (active) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
   }
   state.view = { name, parts, params };
+  if (name !== "schema") state.schemaNotice = null;
   try {
     if (name === "overview") await viewOverview();
     else if (name === "collections") await viewCollections();
@@ -153,6 +244,7 @@ async function route() {
     else if (name === "new") await viewEdit(parts[1], null);
     else if (name === "conflicts") await viewConflicts();
     else if (name === "changes") await viewChanges(params);
+    else if (name === "schema") await viewSchema();
     else render(h("h1", { text: "Not found" }), h("p", {}, h("a", { href: "#/" }, "Back to the overview")));
   } catch (error) {
     if (error.status !== 401) render(h("h1", { text: "Something went wrong" }), h("p", { class: "problem", role: "alert", text: error.error || String(error) }));
@@ -168,8 +260,7 @@ function focusMain(title) {
 // ---- Overview --------------------------------------------------------------
 
 async function viewOverview() {
-  const [status, snapshots, collections] = await Promise.all([api("GET", "/status"), api("GET", "/snapshots"), api("GET", "/collections")]);
-  state.collections = collections;
+  const [status, snapshots, collections] = await Promise.all([api("GET", "/status"), api("GET", "/snapshots"), loadCollections()]);
   const peers = status.peers || [];
   const online = peers.filter((p) => p.state === "connected").length;
   const problems = [];
@@ -224,8 +315,7 @@ async function takeSnapshot(event) {
 // ---- Collections and tables ------------------------------------------------
 
 async function viewCollections() {
-  const collections = await api("GET", "/collections");
-  state.collections = collections;
+  const collections = await loadCollections();
   render(h("h1", { text: "Data" }),
     h("ul", { class: "cards", role: "list" }, collections.map((c) => h("li", { class: "card" },
       h("a", { href: "#/c/" + encodeURIComponent(c.name) }, h("strong", { text: c.name })),
@@ -234,9 +324,10 @@ async function viewCollections() {
 }
 
 function visibleColumns(schema) {
+  const fields = shownFields(schema);
   const saved = localStorage.getItem("columns:" + schema.name);
-  if (saved) { try { return JSON.parse(saved).filter((name) => schema.fields.some((f) => f.name === name)); } catch (_) { /* fall through */ } }
-  return schema.fields.filter((f) => f.type !== "set" && !["notes", "summary", "terms", "excerpt"].includes(f.name)).slice(0, 4).map((f) => f.name);
+  if (saved) { try { return JSON.parse(saved).filter((name) => fields.some((f) => f.name === name)); } catch (_) { /* fall through */ } }
+  return fields.filter((f) => f.type !== "set" && !["notes", "summary", "terms", "excerpt"].includes(f.name)).slice(0, 4).map((f) => f.name);
 }
 
 async function viewTable(name, params) {
@@ -263,10 +354,11 @@ async function viewTable(name, params) {
   };
 
   const search = h("input", { id: "search", type: "search", value: params.get("q") || "", placeholder: "words in any text field", "aria-describedby": "search-help" });
-  const filters = schema.fields.filter((f) => f.type === "enum");
+  const fields = shownFields(schema);
+  const filters = fields.filter((f) => f.type === "enum");
   const current = Object.fromEntries(params.getAll("where").map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)]));
   const filterControls = filters.map((f) => h("div", {},
-    h("label", { for: "filter-" + f.name, text: f.name }),
+    h("label", { for: "filter-" + f.name, text: fieldLabel(f) }),
     h("select", { id: "filter-" + f.name, "data-field": f.name }, h("option", { value: "", text: "any" }),
       f.values.map((v) => h("option", { value: v, selected: current[f.name] === v, text: v })))));
   const conflicted = h("input", { id: "only-conflicted", type: "checkbox", checked: params.get("conflicted") === "1" });
@@ -276,16 +368,16 @@ async function viewTable(name, params) {
     navigate({ q: search.value.trim(), where, conflicted: conflicted.checked ? "1" : null });
   };
   const columnChooser = h("fieldset", { class: "columns" }, h("legend", { text: "Columns" }),
-    schema.fields.map((f) => h("label", {}, h("input", { type: "checkbox", value: f.name, checked: columns.includes(f.name),
+    fields.map((f) => h("label", {}, h("input", { type: "checkbox", value: f.name, checked: columns.includes(f.name),
       onchange: (event) => {
         const chosen = [...columnChooser.querySelectorAll("input:checked")].map((i) => i.value);
         localStorage.setItem("columns:" + name, JSON.stringify(chosen));
         route();
-      } }), " " + f.name)));
+      } }), " " + fieldLabel(f))));
 
   const header = (label, field) => {
     const active = sort === field;
-    return h("th", { scope: "col", "aria-sort": active ? (descending ? "descending" : "ascending") : "none" },
+    return h("th", { scope: "col", "data-field": field, "aria-sort": active ? (descending ? "descending" : "ascending") : "none" },
       field && schema.fields.find((f) => f.name === field && f.type === "set") ? label :
         h("button", { type: "button", onclick: () => navigate({ sort: field === "id" ? null : field, order: active && !descending ? "desc" : null }) },
           label + (active ? (descending ? " ▼" : " ▲") : "")));
@@ -312,7 +404,7 @@ async function viewTable(name, params) {
     columnChooser,
     h("div", { class: "table-wrap" }, h("table", { id: "records" },
       h("caption", { class: "muted", text: page.records.length ? "Records " + (history.length * 50 + 1) + "–" + (history.length * 50 + page.records.length) : "No records match." }),
-      h("thead", {}, h("tr", {}, header("id", "id"), columns.map((c) => header(c, c)))),
+      h("thead", {}, h("tr", {}, header("id", "id"), columns.map((c) => header(fieldLabel(fields.find((f) => f.name === c)), c)))),
       h("tbody", {}, rows))),
     h("nav", { class: "pager", "aria-label": "Pages" },
       h("button", { type: "button", disabled: history.length === 0, onclick: () => {
@@ -338,6 +430,7 @@ async function viewRecord(collection, id) {
   const path = "/records/" + encodeURIComponent(collection) + "/" + encodeURIComponent(id);
   const [detail, history] = await Promise.all([api("GET", path), api("GET", path + "/history")]);
   const schema = collectionSchema(collection);
+  if (!schema) throw { error: "No collection named " + collection };
   const record = detail.record;
   // Null-prototype maps: a field may be named "constructor" or "__proto__".
   const byField = Object.create(null);
@@ -360,6 +453,13 @@ async function viewRecord(collection, id) {
         (e.member ? (e.version.value.value === false || e.version.value === false ? "removed " : "added ") + e.member : formatValue(e.version.value)),
         " — ", who(e.version), ", ", formatTime(e.version.time), e.current ? "" : " (superseded)"))));
   };
+  const fieldEntry = (field) => [
+    h("dt", { id: "label-" + field.name, text: fieldLabel(field), title: field.label ? field.name : null }),
+    h("dd", { "data-field": field.name, "aria-labelledby": "label-" + field.name, class: changedMark(collection + "/" + id + " " + field.name) ? "flash" : null },
+      valueOf(field), changedMark(collection + "/" + id + " " + field.name), conflictNote(field.name), historyOf(field))];
+  // Deprecated fields that hold something (a value, members, history or a conflict).
+  const deprecated = schema.fields.filter((f) => f.deprecated && (byField[f.name] || record.conflicts[f.name] ||
+    (Array.isArray(record.fields[f.name]) ? record.fields[f.name].length : record.fields[f.name] !== null && record.fields[f.name] !== undefined)));
   const conflictNote = (name) => record.conflicts[name] ? h("div", { class: "problem" }, "In conflict: ",
     record.conflicts[name].map((v) => formatValue(v.value) + " (" + who(v) + ")").join(" vs "), ". ", h("a", { href: "#/conflicts" }, "Resolve")) : null;
 
@@ -369,10 +469,11 @@ async function viewRecord(collection, id) {
     conflictNote("_exists"),
     h("p", {}, h("a", { href: "#/r/" + encodeURIComponent(collection) + "/" + encodeURIComponent(id) + "/edit", id: "edit-link" }, "Edit"), " · ",
       h("a", { href: "#/c/" + encodeURIComponent(collection) }, "All " + collection)),
-    h("dl", { class: "fields" }, schema.fields.map((field) => [
-      h("dt", { id: "label-" + field.name, text: field.name }),
-      h("dd", { "data-field": field.name, "aria-labelledby": "label-" + field.name, class: changedMark(collection + "/" + id + " " + field.name) ? "flash" : null },
-        valueOf(field), changedMark(collection + "/" + id + " " + field.name), conflictNote(field.name), historyOf(field))])),
+    h("dl", { class: "fields" }, shownFields(schema).map(fieldEntry)),
+    deprecated.length ? h("section", { id: "deprecated-fields", "aria-labelledby": "deprecated-heading" },
+      h("h2", { id: "deprecated-heading", text: "Deprecated fields" }),
+      h("p", { class: "muted", text: "The team deprecated these fields: forms and tables no longer show them; their data is kept and shown here." }),
+      h("dl", { class: "fields" }, deprecated.map(fieldEntry))) : null,
     h("h2", { text: "What refers to it" }),
     detail.referrers.length ? h("ul", {}, detail.referrers.map((r) => h("li", {}, refLink(r.ref, { [r.ref]: r.title }), " — as " + r.field))) :
       h("p", { class: "muted", text: "Nothing refers to this record." }));
@@ -458,7 +559,8 @@ async function viewEdit(collection, id) {
   }
   const sets = {};
   const idInput = id ? null : h("input", { id: "field-id", name: "id", type: "text", required: true, "aria-describedby": "error-id" });
-  const controls = schema.fields.map((field) => {
+  const fields = shownFields(schema);
+  const controls = fields.map((field) => {
     const value = record ? record.fields[field.name] : (field.type === "set" ? [] : null);
     let control;
     if (field.type === "set") {
@@ -471,7 +573,7 @@ async function viewEdit(collection, id) {
     const conflicted = record && record.conflicts && record.conflicts[field.name];
     return h("div", { class: "field", "data-field": field.name },
       conflicted ? h("p", { class: "problem" }, "In conflict: saving a value here replaces every version. ", h("a", { href: "#/conflicts" }, "Resolve it instead")) : null,
-      h("label", { for: "field-" + field.name }, field.name + (field.required ? " (required)" : ""), field.description ? h("span", { class: "muted", text: " — " + field.description }) : null),
+      h("label", { for: "field-" + field.name }, fieldLabel(field) + (field.required ? " (required)" : ""), field.description ? h("span", { class: "muted", text: " — " + field.description }) : null),
       control, extra, h("div", { class: "error", id: "error-" + field.name, role: "alert" }));
   });
   const status = h("div", { id: "form-status", role: "alert" });
@@ -482,7 +584,7 @@ async function viewEdit(collection, id) {
     for (const box of form.querySelectorAll("[aria-invalid]")) box.removeAttribute("aria-invalid");
     status.textContent = "";
     const body = { fields: Object.create(null), add: Object.create(null), remove: Object.create(null) };
-    for (const field of schema.fields) {
+    for (const field of fields) {
       if (field.type === "set") {
         const s = sets[field.name];
         // A member typed but not yet added with Enter or "Add" still counts.
@@ -668,6 +770,197 @@ async function viewChanges(params) {
   focusMain("Recent changes");
 }
 
+// ---- Schema ----------------------------------------------------------------
+
+const fieldTypes = ["text", "integer", "decimal", "date", "bool", "enum", "ref", "set:text", "set:ref"];
+
+function typeText(field) { return field.type === "set" ? "set:" + (field.of || "text") : field.type; }
+
+// A comma-separated list, as `syncctl schema add-field --values` reads it.
+function splitList(text) { return text.split(",").map((item) => item.trim()).filter(Boolean); }
+
+function redrawSchemaSoon() {
+  clearTimeout(redrawSchemaSoon.timer);
+  redrawSchemaSoon.timer = setTimeout(() => { if (state.view && state.view.name === "schema" && !isEditing()) viewSchema(); }, 300);
+}
+
+// A select of fields ("collection.field"), grouped by collection.
+function fieldSelect(id, collections, keep, withCollections) {
+  return h("select", { id }, collections.map((c) => {
+    const fields = c.fields.filter(keep);
+    if (!fields.length && !withCollections) return null;
+    return h("optgroup", { label: c.name },
+      withCollections ? h("option", { value: c.name, text: c.name + " (the collection)" }) : null,
+      fields.map((f) => h("option", { value: c.name + "." + f.name, text: c.name + "." + f.name + (f.label ? " “" + f.label + "”" : "") })));
+  }));
+}
+
+// "collection.field" (names never hold a dot) → [collection, field or null].
+function splitFieldName(value) {
+  const dot = value.indexOf(".");
+  return dot < 0 ? [value, null] : [value.slice(0, dot), value.slice(dot + 1)];
+}
+
+function labelled(control, text) {
+  return h("div", {}, h("label", { for: control.id, text }), control);
+}
+
+// One change: its controls, a line for the refusal, and a submit that posts
+// the change; when it is made, the schema is reloaded and this page drawn
+// again with what was done.
+function schemaForm(action, title, help, controls, body, confirmText) {
+  const status = h("div", { id: action + "-status", role: "alert", tabindex: "-1" });
+  const form = h("form", { id: action + "-form", class: "schema-form card", "aria-labelledby": action + "-heading", novalidate: true, onsubmit: async (event) => {
+    event.preventDefault();
+    status.textContent = "";
+    status.className = "";
+    state.schemaNotice = null;
+    const shown = document.getElementById("schema-result");
+    if (shown) shown.remove();
+    let request;
+    try { request = body(); } catch (message) { status.textContent = String(message); status.className = "problem"; status.focus(); return; }
+    if (confirmText && !confirm(confirmText(request))) return;
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      const answer = await api("POST", "/schema/" + action, request);
+      const before = state.collections;
+      await loadCollections();
+      schemaChanges(before);
+      // Kept for a while: the event stream may redraw this page meanwhile.
+      state.schemaNotice = { until: Date.now() + 15000,
+        text: answer.message + (answer.withheld.length ? ". Withheld on this replica: " + answer.withheld.map((w) => w.message).join("; ") : "") };
+      toast(answer.message);
+      document.activeElement.blur();
+      await viewSchema();
+    } catch (error) {
+      status.textContent = "Not changed: " + (error.error || "unknown error");
+      status.className = "problem";
+      button.disabled = false;
+      status.focus();
+    }
+  } },
+    h("h2", { id: action + "-heading", text: title }),
+    help ? h("p", { class: "muted", text: help }) : null,
+    controls,
+    h("div", { class: "toolbar" }, h("button", { type: "submit", class: "primary" }, title)),
+    status);
+  return form;
+}
+
+async function viewSchema() {
+  const [schema, collections] = await Promise.all([api("GET", "/schema"), loadCollections()]);
+  const notice = state.schemaNotice && state.schemaNotice.until > Date.now() ? state.schemaNotice.text : null;
+  const names = collections.map((c) => c.name);
+
+  // Add a field.
+  const fieldCollection = h("select", { id: "add-field-collection" }, names.map((n) => h("option", { value: n, text: n })));
+  const fieldName = h("input", { id: "add-field-name", type: "text", autocomplete: "off", placeholder: "value_usd" });
+  const fieldType = h("select", { id: "add-field-type" }, fieldTypes.map((t) => h("option", { value: t, text: t })));
+  const fieldValues = h("input", { id: "add-field-values", type: "text", placeholder: "producing, exploration" });
+  const valuesBox = labelled(fieldValues, "Values (comma-separated)");
+  const targetsBox = h("fieldset", { id: "add-field-targets", class: "columns" }, h("legend", { text: "Targets" }),
+    names.map((n) => h("label", {}, h("input", { type: "checkbox", value: n }), " " + n)));
+  const fieldDescription = h("input", { id: "add-field-description", type: "text" });
+  const showLists = () => {
+    valuesBox.hidden = fieldType.value !== "enum";
+    targetsBox.hidden = !["ref", "set:ref"].includes(fieldType.value);
+  };
+  fieldType.addEventListener("change", showLists);
+  showLists();
+  const addField = schemaForm("add-field", "Add a field", "A new column on every replica. It is never required; its type is never changed.",
+    [h("div", { class: "toolbar" }, labelled(fieldCollection, "Collection"), labelled(fieldName, "Name"), labelled(fieldType, "Type")),
+     valuesBox, targetsBox, labelled(fieldDescription, "Description")],
+    () => ({ collection: fieldCollection.value, field: fieldName.value.trim(), type: fieldType.value,
+      values: fieldType.value === "enum" ? splitList(fieldValues.value) : [],
+      targets: [...targetsBox.querySelectorAll("input:checked")].filter(() => !targetsBox.hidden).map((i) => i.value),
+      description: fieldDescription.value.trim() || undefined }));
+
+  // Add a collection.
+  const collectionName = h("input", { id: "add-collection-name", type: "text", autocomplete: "off", placeholder: "mines" });
+  const collectionDescription = h("input", { id: "add-collection-description", type: "text" });
+  const addCollection = schemaForm("add-collection", "Add a collection", "A new table on every replica; add its fields next.",
+    [labelled(collectionName, "Name"), labelled(collectionDescription, "Description")],
+    () => ({ collection: collectionName.value.trim(), description: collectionDescription.value.trim() || undefined }));
+
+  // Allow one more value in an enum.
+  const valueField = fieldSelect("add-value-field", collections, (f) => f.type === "enum" && !f.deprecated);
+  const valueText = h("input", { id: "add-value-value", type: "text", autocomplete: "off" });
+  const addValue = schemaForm("add-value", "Add an enum value", "Values are only ever added: every replica accepts the old ones too.",
+    [labelled(valueField, "Field"), labelled(valueText, "Value")],
+    () => { const [collection, field] = splitFieldName(valueField.value); return { collection, field, value: valueText.value.trim() }; });
+
+  // Let a reference point into one more collection.
+  const targetField = fieldSelect("add-target-field", collections, (f) => (f.type === "ref" || (f.type === "set" && f.of === "ref")) && !f.deprecated);
+  const targetCollection = h("select", { id: "add-target-target" }, names.map((n) => h("option", { value: n, text: n })));
+  const addTarget = schemaForm("add-target", "Add a target", "A reference field may then point into one more collection.",
+    [labelled(targetField, "Field"), labelled(targetCollection, "Target collection")],
+    () => { const [collection, field] = splitFieldName(targetField.value); return { collection, field, target: targetCollection.value }; });
+
+  // Label and describe a field (or describe a collection).
+  const describeWhat = fieldSelect("describe-field", collections, (f) => !f.deprecated, true);
+  const describeLabel = h("input", { id: "describe-label", type: "text" });
+  const describeDescription = h("input", { id: "describe-description", type: "text" });
+  const current = () => {
+    const [collection, field] = splitFieldName(describeWhat.value);
+    const c = collections.find((x) => x.name === collection) || { fields: [] };
+    return field === null ? { collection, field, label: "", description: c.description || "" }
+      : Object.assign({ collection, field }, (({ label, description }) => ({ label: label || "", description: description || "" }))(c.fields.find((f) => f.name === field) || {}));
+  };
+  const fill = () => {
+    const now = current();
+    describeLabel.value = now.label;
+    describeDescription.value = now.description;
+    describeLabel.disabled = now.field === null;
+  };
+  describeWhat.addEventListener("change", fill);
+  fill();
+  const describe = schemaForm("describe", "Label or describe", "The label is the name forms and tables show; the description says what it means.",
+    [labelled(describeWhat, "Field or collection"), labelled(describeLabel, "Label"), labelled(describeDescription, "Description")],
+    () => {
+      // Only what was changed is written: an unchanged text would supersede a peer's concurrent edit of it.
+      const now = current();
+      const request = { collection: now.collection, field: now.field || undefined };
+      if (now.field !== null && describeLabel.value.trim() !== now.label) request.label = describeLabel.value.trim();
+      if (describeDescription.value.trim() !== now.description) request.description = describeDescription.value.trim();
+      if (request.label === undefined && request.description === undefined) throw "Nothing to change: type a new label or description.";
+      return request;
+    });
+
+  // Deprecate a field.
+  const deprecateWhat = fieldSelect("deprecate-field-field", collections, (f) => !f.deprecated && !f.required);
+  const deprecate = schemaForm("deprecate-field", "Deprecate a field",
+    "Hides the field from forms and tables on every replica; its data is kept and shown on each record's page. It cannot be undone.",
+    [labelled(deprecateWhat, "Field")],
+    () => { const [collection, field] = splitFieldName(deprecateWhat.value); return { collection, field }; },
+    (request) => "Deprecate " + request.collection + "." + request.field + "? Forms and tables on every replica stop showing it; its data is kept. This cannot be undone.");
+
+  const describeField = (f) => [
+    f.values ? "values: " + f.values.join(", ") : null,
+    f.targets ? "targets: " + f.targets.join(", ") : null].filter(Boolean).join("; ");
+  render(
+    h("h1", { text: "Schema" }),
+    h("p", { class: "muted" }, "The team's schema is data: a change made here reaches every peer like an edit, and every page follows it. ",
+      "Changes only add: a field is never removed or retyped (deprecate it and add another). The same changes: ", h("code", { text: "syncctl schema" }), "."),
+    notice ? h("p", { id: "schema-result", class: "ok", role: "status", text: notice }) : null,
+    schema.withheld.length ? h("section", { id: "withheld", "aria-label": "Withheld definitions" },
+      h("h2", { text: "Withheld definitions" }),
+      h("p", { class: "muted", text: "These definitions cannot be used as they stand on this replica; their data is kept. Conflicting ones are in the Conflicts inbox." }),
+      h("ul", {}, schema.withheld.map((w) => h("li", { class: "problem", text: w.message })))) : null,
+    h("div", { class: "schema-forms" }, addField, addCollection, addValue, addTarget, describe, deprecate),
+    h("h2", { text: "The schema now" }),
+    h("p", { class: "muted", text: "Hash " + schema.hash.slice(0, 12) + " (peers compare it)." }),
+    schema.collections.map((c) => h("section", { id: "schema-" + c.name, class: "schema-collection" },
+      h("h3", {}, c.name, c.description ? h("span", { class: "muted", text: " — " + c.description }) : null),
+      h("div", { class: "table-wrap" }, h("table", {},
+        h("thead", {}, h("tr", {}, ["Field", "Label", "Type", "Values or targets", "Description", "Note"].map((t) => h("th", { scope: "col", text: t })))),
+        h("tbody", {}, c.fields.map((f) => h("tr", { "data-field": f.name, class: f.deprecated ? "deprecated" : null },
+          h("td", {}, h("code", { text: f.name })), h("td", { text: f.label || "" }), h("td", { text: typeText(f) }),
+          h("td", { text: describeField(f) }), h("td", { text: f.description || "" }),
+          h("td", { text: [f.required ? "required" : null, f.deprecated ? "deprecated: hidden from forms and tables" : null].filter(Boolean).join("; ") })))))))));
+  focusMain("Schema");
+}
+
 // ---- Live updates ----------------------------------------------------------
 
 function setBadge(id, count) {
@@ -683,6 +976,8 @@ function onChange(change) {
   state.lastEvent = Math.max(state.lastEvent, change.seq);
   // For tests and tools: the last change's seq and when it arrived.
   document.body.dataset.lastChange = change.seq + ":" + Date.now();
+  // A schema record: the "schema" event reloads the schema and says what changed.
+  if (change.collection === "_schema") { if (state.view && state.view.name === "schema" && !isEditing()) redrawSchemaSoon(); return; }
   const mine = change.version.author === state.author && change.version.device === state.deviceID;
   if (!mine && state.view && state.view.name !== "changes") {
     state.unseen = (state.unseen || 0) + 1;
@@ -713,7 +1008,13 @@ function connectEvents() {
   const source = new EventSource("/api/v1/events");
   source.addEventListener("open", () => setConnection(true));
   source.addEventListener("error", () => setConnection(false));
-  source.addEventListener("hello", (event) => { const data = JSON.parse(event.data); state.lastEvent = Math.max(state.lastEvent, data.seq); });
+  source.addEventListener("hello", (event) => {
+    const data = JSON.parse(event.data);
+    state.lastEvent = Math.max(state.lastEvent, data.seq);
+    // Reconnected after the schema changed: reload it.
+    noticeSchema(data.schema);
+  });
+  source.addEventListener("schema", (event) => noticeSchema(JSON.parse(event.data).hash));
   source.addEventListener("change", (event) => onChange(JSON.parse(event.data)));
   source.addEventListener("reload", () => {
     const view = state.view || {};
@@ -741,7 +1042,8 @@ async function start() {
     state.deviceID = session.deviceID;
     unwrittenToken = session.unwrittenToken || "";
     deviceNames[session.deviceID] = session.device + " (this device)";
-    state.collections = await api("GET", "/collections");
+    await loadCollections();
+    document.body.dataset.schema = state.schemaHash;
     state.replica = session.replica;
     if (!localStorage.getItem(seenKey()) || lastSeen() > session.highestSeq) localStorage.setItem(seenKey(), String(session.highestSeq));
   } catch (error) {

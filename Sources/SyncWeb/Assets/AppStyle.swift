@@ -69,6 +69,16 @@ fieldset { min-width: 0; }
 .completion { list-style: none; margin: .2rem 0 0; padding: 0; border: 1px solid var(--line); max-height: 12rem; overflow: auto; }
 .completion li { padding: .25rem .5rem; cursor: pointer; }
 .completion li[aria-selected="true"] { background: var(--soft); outline: 2px solid var(--focus); }
+.schema-forms { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 22rem), 1fr)); gap: .75rem; margin-bottom: 1rem; }
+.schema-form h2 { margin-top: 0; }
+.schema-form .toolbar { margin: .4rem 0; }
+.schema-form input[type="text"] { width: 100%; }
+.schema-form label { display: block; font-size: .85rem; color: var(--muted); margin: .4rem 0 .15rem; }
+.schema-form .columns label { display: inline-block; color: var(--fg); font-size: .9rem; margin: 0 .6rem 0 0; }
+.schema-form select { max-width: 100%; }
+.schema-collection h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
+tr.deprecated td { color: var(--muted); }
+#deprecated-fields { border-top: 1px solid var(--line); margin-top: 1.5rem; }
 @media (max-width: 40rem) {
   dl.fields { grid-template-columns: 1fr; }
   .top { padding: .5rem; }

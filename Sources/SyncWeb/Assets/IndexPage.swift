@@ -20,6 +20,7 @@ enum IndexPage {
       <li><a href="#/collections" data-nav="collections">Data</a></li>
       <li><a href="#/conflicts" data-nav="conflicts">Conflicts <span id="conflict-badge" class="badge" aria-label="open conflicts"></span></a></li>
       <li><a href="#/changes" data-nav="changes">Recent changes <span id="changes-badge" class="badge" aria-label="changes since you last looked"></span></a></li>
+      <li><a href="#/schema" data-nav="schema">Schema</a></li>
     </ul>
   </nav>
   <div id="connection" class="connection" role="status" aria-live="polite">connecting…</div>

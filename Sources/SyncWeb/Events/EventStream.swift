@@ -2,7 +2,9 @@ import Foundation
 import SyncCore
 
 /// The live feed behind `GET /api/v1/events`: changes as they are applied
-/// (with author and device), the open-conflict count and peer states.
+/// (with author and device), the schema's hash when it changes (a change
+/// made here, by `syncctl schema`, or received from a peer), the
+/// open-conflict count and peer states.
 /// Resumes after `Last-Event-ID` (a local seq) when the browser reconnects.
 struct EventStream: Sendable {
     let context: WebContext
@@ -32,9 +34,16 @@ struct EventStream: Sendable {
         var lastConflicts = -1
         var lastPeers: [UInt8] = []
         var lastBeat = ContinuousClock.now
+        var lastSchema = store.schema.hash
         try await send("retry: 2000\n\n")
-        try await send(ServerSentEvent(event: "hello", data: Self.json(["seq": lastSeq])).encoded)
+        try await send(ServerSentEvent(event: "hello", data: Self.json(Hello(seq: lastSeq, schema: lastSchema))).encoded)
         while !Task.isCancelled, stillAuthorized() {
+            // Before the changes: a page redrawn for them knows the new fields.
+            let schema = store.schema.hash
+            if !schema.utf8.elementsEqual(lastSchema.utf8) {
+                try await send(ServerSentEvent(event: "schema", data: Self.json(["hash": schema])).encoded)
+                lastSchema = schema
+            }
             let target = notifier.highestSeq
             if target > lastSeq {
                 let since = lastSeq
@@ -75,6 +84,12 @@ struct EventStream: Sendable {
             }
             _ = try await notifier.wait(beyond: lastSeq, timeout: .seconds(1))
         }
+    }
+
+    struct Hello: Encodable {
+        let seq: UInt64
+        /// The schema's hash: a page that loaded another one reloads it.
+        let schema: String
     }
 
     static func json<T: Encodable>(_ value: T) -> String {
