@@ -68,6 +68,9 @@ public enum SchemaEvolution {
         public static let listEntries = 1_000
         /// Bytes of a collection or field name.
         public static let nameBytes = 64
+        /// Bytes of one enum value (a set member's key part on the wire is
+        /// bounded too; a longer value would be refused by peers).
+        public static let valueBytes = 256
     }
 
     /// The scalar fields of a `_schema` record; only these names (compared
@@ -150,8 +153,12 @@ public enum SchemaEvolution {
             let deprecated = (record.scalars["deprecated"] ?? []).contains(.bool(true)) ? true : nil
             let label = greatestText(record.scalars["label"])
             let description = greatestText(record.scalars["description"])
-            let moreValues = record.sets["more_values"] ?? []
+            var moreValues = record.sets["more_values"] ?? []
             let moreTargets = record.sets["more_targets"] ?? []
+            if moreValues.contains(where: { $0.utf8.count > Limits.valueBytes }) {
+                problem(record, "more_values", "values over \(Limits.valueBytes) bytes are left out")
+                moreValues = moreValues.filter { $0.utf8.count <= Limits.valueBytes }
+            }
             if let seedField = collections[at].fields.first(where: { $0.name.utf8.elementsEqual(fieldName.utf8) }) {
                 let types = distinct(record.scalars["type"] ?? [])
                 if types.contains(where: { $0.textValue != Self.typeText(seedField) }) {
@@ -188,6 +195,10 @@ public enum SchemaEvolution {
                 continue
             }
             let values = unique(Self.list(value("values")) + moreValues)
+            guard values.allSatisfy({ $0.utf8.count <= Limits.valueBytes }) else {
+                problem(record, "values", "a value over \(Limits.valueBytes) bytes")
+                continue
+            }
             let targets = unique(Self.list(value("targets")) + moreTargets)
             guard values.count <= Limits.listEntries, targets.count <= Limits.listEntries else {
                 problem(record, nil, "more than \(Limits.listEntries) values or targets")
@@ -276,6 +287,9 @@ public enum SchemaEvolution {
                 throw .refusedChange("'\(typeText)' is not a type: use text, integer, decimal, date, bool, enum, ref, set:text or set:ref")
             }
             if kind.type == .enumeration, values.isEmpty { throw .refusedChange("an enum field needs --values") }
+            if let long = values.first(where: { $0.utf8.count > Limits.valueBytes || $0.isEmpty }) {
+                throw .refusedChange("an enum value is 1 to \(Limits.valueBytes) bytes; '\(long.prefix(40))…' is \(long.utf8.count)")
+            }
             if kind.needsTargets {
                 guard !targets.isEmpty else { throw .refusedChange("a reference field needs --targets") }
                 for target in targets where current.collection(target) == nil {
@@ -290,6 +304,9 @@ public enum SchemaEvolution {
         case .addValue(let collectionName, let fieldName, let value):
             let field = try current.requireCollection(collectionName).requireField(fieldName)
             guard field.type == .enumeration else { throw .refusedChange("'\(collectionName).\(fieldName)' is not an enum") }
+            guard !value.isEmpty, value.utf8.count <= Limits.valueBytes else {
+                throw .refusedChange("an enum value is 1 to \(Limits.valueBytes) bytes; this one is \(value.utf8.count)")
+            }
             guard !(field.values ?? []).contains(where: { UTF8Identity.equal($0, value) }) else {
                 throw .refusedChange("'\(value)' is allowed already")
             }
@@ -315,6 +332,7 @@ public enum SchemaEvolution {
         case .deprecateField(let collectionName, let fieldName):
             let field = try current.requireCollection(collectionName).requireField(fieldName)
             guard !field.isRequired else { throw .refusedChange("'\(collectionName).\(fieldName)' is required; a required field cannot be hidden") }
+            guard !field.isDeprecated else { throw .refusedChange("'\(collectionName).\(fieldName)' is deprecated already") }
             return Writes(record: "f.\(collectionName).\(fieldName)", scalars: [("deprecated", .bool(true))], members: [])
         }
     }

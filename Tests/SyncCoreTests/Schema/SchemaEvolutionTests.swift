@@ -89,6 +89,11 @@ struct SchemaEvolutionTests {
         #expect(refused(.addCollection(name: "_private", description: nil)).contains("not a collection name"))
         #expect(refused(.deprecateField(collection: "countries", field: "name")).contains("required"))
         #expect(refused(.addTarget(collection: "countries", field: "notes", target: "countries")).contains("not a reference"))
+        #expect(refused(.addValue(collection: "countries", field: "region", value: String(repeating: "x", count: 257))).contains("1 to 256 bytes"))
+        let deprecated = SchemaEvolution.effective(seed: Self.seed, records: [try! Self.plan(.deprecateField(collection: "countries", field: "notes"))]).schema
+        do { _ = try SchemaEvolution.plan(.deprecateField(collection: "countries", field: "notes"), against: deprecated); Issue.record("deprecated twice") } catch {
+            #expect(error.description.contains("deprecated already"))
+        }
     }
 
     @Test func aRecordThatRetypesASeedFieldIsWithheld() {
