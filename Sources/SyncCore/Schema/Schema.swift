@@ -104,8 +104,8 @@ public struct Schema: Codable, Hashable, Sendable {
     private func check(source: String) throws(SchemaError) {
         var seen = Set<String>()
         for collection in collections {
-            guard Self.isIdentifier(collection.name), !["sync_", "sqlite_", "grdb_", "_"].contains(where: { collection.name.hasPrefix($0) }) else {
-                throw .invalidSchema(path: source, reason: "collection name '\(collection.name)' must be lower-case letters, digits and '_', and not start with '_', sync_, sqlite_ or grdb_")
+            guard Self.isIdentifier(collection.name), Self.isFreeOfDerivedNames(collection.name) else {
+                throw .invalidSchema(path: source, reason: "collection name '\(collection.name)' must be lower-case letters, digits and '_', not start with '_', sync_, sqlite_ or grdb_, not contain _by_ and not end with _new, _pending or _refuse (names the store derives for its own tables, indexes and triggers)")
             }
             guard seen.insert(collection.name).inserted else {
                 throw .invalidSchema(path: source, reason: "collection '\(collection.name)' is defined twice")
@@ -135,6 +135,17 @@ public struct Schema: Codable, Hashable, Sendable {
                 }
             }
         }
+    }
+
+    /// Whether no name the store derives from a collection's (its index
+    /// `X_by_F`, queue `sync_sql_edits_X` with `_new` and `_pending`,
+    /// triggers `sync_sql_X_refuse_…`) can be one derived from another's:
+    /// the collection name contains no `_by_`, does not end with `_new`,
+    /// `_pending` or `_refuse`, and does not start with a reserved prefix.
+    /// Deterministic, so every replica withholds the same names.
+    static func isFreeOfDerivedNames(_ name: String) -> Bool {
+        !["sync_", "sqlite_", "grdb_", "_"].contains { name.hasPrefix($0) }
+            && !name.contains("_by_") && !["_new", "_pending", "_refuse"].contains { name.hasSuffix($0) }
     }
 
     static func isIdentifier(_ name: String) -> Bool {

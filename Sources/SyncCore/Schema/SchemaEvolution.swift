@@ -92,12 +92,11 @@ public enum SchemaEvolution {
     /// identifier of at most `Limits.nameBytes` bytes that cannot be taken
     /// for one of the store's own objects.
     public static func isCollectionName(_ name: String) -> Bool {
-        Schema.isIdentifier(name) && name.utf8.count <= Limits.nameBytes
-            && !["sync_", "sqlite_", "grdb_", "_"].contains { name.hasPrefix($0) }
+        Schema.isIdentifier(name) && name.utf8.count <= Limits.nameBytes && Schema.isFreeOfDerivedNames(name)
     }
 
     public static func isFieldName(_ name: String) -> Bool {
-        Schema.isIdentifier(name) && name.utf8.count <= Limits.nameBytes && !["id", "conflicted"].contains(name)
+        Schema.isIdentifier(name) && name.utf8.count <= Limits.nameBytes && !name.hasPrefix("_") && !["id", "conflicted"].contains(name)
     }
 
     /// The schema a replica validates against: the seed with every usable
@@ -153,8 +152,9 @@ public enum SchemaEvolution {
             let deprecated = (record.scalars["deprecated"] ?? []).contains(.bool(true)) ? true : nil
             let label = greatestText(record.scalars["label"])
             let description = greatestText(record.scalars["description"])
-            var moreValues = record.sets["more_values"] ?? []
-            let moreTargets = record.sets["more_targets"] ?? []
+            // Bounded before any work: a peer may send any number of members.
+            var moreValues = Array((record.sets["more_values"] ?? []).prefix(Limits.listEntries * 4))
+            let moreTargets = Array((record.sets["more_targets"] ?? []).prefix(Limits.listEntries * 4))
             if moreValues.contains(where: { $0.utf8.count > Limits.valueBytes }) {
                 problem(record, "more_values", "values over \(Limits.valueBytes) bytes are left out")
                 moreValues = moreValues.filter { $0.utf8.count <= Limits.valueBytes }
@@ -167,13 +167,14 @@ public enum SchemaEvolution {
                 if record.scalars["values"] != nil || record.scalars["targets"] != nil {
                     problem(record, nil, "the lists of an existing field only grow through more_values and more_targets")
                 }
-                let grown = seedField.adding(values: moreValues, targets: moreTargets.filter { index(of: $0) != nil },
+                var grown = seedField.adding(values: moreValues, targets: moreTargets.filter { index(of: $0) != nil },
                                              label: label, description: description, deprecated: deprecated)
                 if (grown.values?.count ?? 0) > Limits.listEntries || (grown.targets?.count ?? 0) > Limits.listEntries {
-                    problem(record, nil, "more than \(Limits.listEntries) values or targets; the additions are withheld")
-                } else {
-                    collections[at].replace(grown)
+                    // Never narrowed: the first ones (seed, then additions by bytes) are kept.
+                    problem(record, nil, "more than \(Limits.listEntries) values or targets; those past the limit are left out")
+                    grown = grown.truncated(to: Limits.listEntries)
                 }
+                collections[at].replace(grown)
                 continue
             }
             guard isFieldName(fieldName) else { problem(record, nil, "'\(fieldName)' is not a field name"); continue }
@@ -194,15 +195,17 @@ public enum SchemaEvolution {
                 problem(record, nil, "more than \(Limits.fieldsPerCollection) fields in '\(collectionName)'")
                 continue
             }
-            let values = unique(Self.list(value("values")) + moreValues)
-            guard values.allSatisfy({ $0.utf8.count <= Limits.valueBytes }) else {
-                problem(record, "values", "a value over \(Limits.valueBytes) bytes")
+            let firstValues = Self.list(value("values"))
+            guard firstValues.count <= Limits.listEntries, firstValues.allSatisfy({ $0.utf8.count <= Limits.valueBytes }) else {
+                problem(record, "values", "more than \(Limits.listEntries) values, or a value over \(Limits.valueBytes) bytes")
                 continue
             }
-            let targets = unique(Self.list(value("targets")) + moreTargets)
-            guard values.count <= Limits.listEntries, targets.count <= Limits.listEntries else {
-                problem(record, nil, "more than \(Limits.listEntries) values or targets")
-                continue
+            var values = unique(firstValues + moreValues)
+            var targets = unique(Self.list(value("targets")) + moreTargets)
+            if values.count > Limits.listEntries || targets.count > Limits.listEntries {
+                problem(record, nil, "more than \(Limits.listEntries) values or targets; those past the limit are left out")
+                values = Array(values.prefix(Limits.listEntries))
+                targets = Array(targets.prefix(Limits.listEntries))
             }
             if kind.type == .enumeration, values.isEmpty {
                 problem(record, "values", "an enum needs values")
@@ -262,7 +265,7 @@ public enum SchemaEvolution {
         switch change {
         case .addCollection(let name, let description):
             guard isCollectionName(name) else {
-                throw .refusedChange("'\(name)' is not a collection name: lower-case letters, digits and '_', at most \(Limits.nameBytes) bytes, not starting with '_', sync_, sqlite_ or grdb_")
+                throw .refusedChange("'\(name)' is not a collection name: lower-case letters, digits and '_', at most \(Limits.nameBytes) bytes, not starting with '_', sync_, sqlite_ or grdb_, without _by_ and not ending with _new, _pending or _refuse (the store derives those names for its own indexes, queues and triggers)")
             }
             guard current.collection(name) == nil else { throw .refusedChange("collection '\(name)' exists already") }
             guard current.collections.count - 1 < Limits.collections else { throw .refusedChange("the schema has \(Limits.collections) collections, the most it may hold") }
@@ -275,7 +278,7 @@ public enum SchemaEvolution {
                 throw .refusedChange("field '\(collectionName).\(fieldName)' exists already as \(Self.typeText(existing)); a type is never changed: add a field under a new name and move the values with `syncctl export`/`import`\(hint)")
             }
             guard isFieldName(fieldName) else {
-                throw .refusedChange("'\(fieldName)' is not a field name: lower-case letters, digits and '_', at most \(Limits.nameBytes) bytes; 'id' and 'conflicted' are reserved")
+                throw .refusedChange("'\(fieldName)' is not a field name: lower-case letters, digits and '_', not starting with '_', at most \(Limits.nameBytes) bytes; 'id' and 'conflicted' are reserved")
             }
             guard collection.fields.count < Limits.fieldsPerCollection else {
                 throw .refusedChange("'\(collectionName)' has \(Limits.fieldsPerCollection) fields, the most a collection may hold")
@@ -304,6 +307,7 @@ public enum SchemaEvolution {
         case .addValue(let collectionName, let fieldName, let value):
             let field = try current.requireCollection(collectionName).requireField(fieldName)
             guard field.type == .enumeration else { throw .refusedChange("'\(collectionName).\(fieldName)' is not an enum") }
+            guard (field.values?.count ?? 0) < Limits.listEntries else { throw .refusedChange("'\(collectionName).\(fieldName)' has \(Limits.listEntries) values, the most a field may hold") }
             guard !value.isEmpty, value.utf8.count <= Limits.valueBytes else {
                 throw .refusedChange("an enum value is 1 to \(Limits.valueBytes) bytes; this one is \(value.utf8.count)")
             }
@@ -315,6 +319,7 @@ public enum SchemaEvolution {
             let field = try current.requireCollection(collectionName).requireField(fieldName)
             guard field.type == .ref || (field.type == .set && field.of == .ref) else { throw .refusedChange("'\(collectionName).\(fieldName)' is not a reference") }
             guard current.collection(target) != nil else { throw .refusedChange("target collection '\(target)' is not in the schema") }
+            guard (field.targets?.count ?? 0) < Limits.listEntries else { throw .refusedChange("'\(collectionName).\(fieldName)' has \(Limits.listEntries) targets, the most a field may hold") }
             guard !(field.targets ?? []).contains(target) else { throw .refusedChange("'\(target)' is a target already") }
             return Writes(record: "f.\(collectionName).\(fieldName)", scalars: [], members: [("more_targets", target)])
         case .describe(let collectionName, let fieldName, let label, let description):
@@ -379,8 +384,12 @@ public enum SchemaEvolution {
     }
 
     /// A stored list, byte for byte (Foundation's parser would drop U+FEFF); empty when it is not one.
+    /// Texts longer than this (a list of `Limits.listEntries` values of
+    /// `Limits.valueBytes`, escaped) are not parsed: the field is withheld.
+    static let maxListTextBytes = Limits.listEntries * (Limits.valueBytes * 6 + 3) + 2
+
     static func list(_ value: Value?) -> [String] {
-        guard let text = value?.textValue else { return [] }
+        guard let text = value?.textValue, text.utf8.count <= maxListTextBytes else { return [] }
         return CollectionViews.parseEscapedJSONArray(Array(text.utf8)) ?? []
     }
 
@@ -391,14 +400,10 @@ public enum SchemaEvolution {
         return out
     }
 
+    /// The items without repeats (by bytes), first kept; linear.
     static func unique(_ items: [String]) -> [String] {
-        var seen: [[UInt8]] = []
-        return items.filter { item in
-            let bytes = Array(item.utf8)
-            guard !seen.contains(bytes) else { return false }
-            seen.append(bytes)
-            return true
-        }
+        var seen = Set<[UInt8]>()
+        return items.filter { seen.insert(Array($0.utf8)).inserted }
     }
 
     /// A collection being assembled.
@@ -430,6 +435,12 @@ public enum SchemaEvolution {
 }
 
 extension FieldSchema {
+    /// The same field with at most `count` values and targets (the first ones).
+    func truncated(to count: Int) -> FieldSchema {
+        FieldSchema(name: name, type: type, required: required, values: values.map { Array($0.prefix(count)) },
+                    targets: targets.map { Array($0.prefix(count)) }, of: of, description: description, label: label, deprecated: deprecated)
+    }
+
     /// The same field with more enum values or targets (never fewer) and
     /// perhaps a new label, description or deprecation.
     func adding(values more: [String], targets moreTargets: [String], label newLabel: String?, description newDescription: String?,

@@ -52,7 +52,13 @@ struct CollectionViews {
             let existing = try existingColumns(collection, in: db)
             let missing = expected.filter { column in !existing.contains { $0.utf8.elementsEqual(column.utf8) } }
             let extra = existing.filter { column in !expected.contains { $0.utf8.elementsEqual(column.utf8) } }
-            if existing.isEmpty || !extra.isEmpty || missing.contains("id") || missing.contains("conflicted") {
+            // A column declared with another type than its field's (a field
+            // retyped by a peer's dominating write) is rebuilt, so every
+            // replica stores the same values the same way.
+            let retyped = try db.tableExists(collection.name) ? try db.columns(in: collection.name).contains { column in
+                collection.field(column.name).map { Self.columnType($0) != column.type.uppercased() } ?? false
+            } : false
+            if existing.isEmpty || !extra.isEmpty || retyped || missing.contains("id") || missing.contains("conflicted") {
                 try rebuild(collection, dropping: !existing.isEmpty, in: db)
             } else if !missing.isEmpty {
                 // The triggers name the queue table, which is rebuilt with the new columns.

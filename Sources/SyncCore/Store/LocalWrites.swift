@@ -87,6 +87,9 @@ extension Store {
         let collection = try schema.requireCollection(key.collection)
         let ref = key.recordRef
         var checked = value
+        // What decides validation is settled by picking a proposal, never by
+        // a new definition: a resolve cannot retype or narrow (docs/schema.md).
+        let decidesValidation = key.collection == SchemaEvolution.collection && ["type", "values", "targets"].contains(key.field)
         if key.field == SlotKey.existsField {
             guard case .bool = value else { throw SchemaError.invalidValue(field: SlotKey.existsField, value: value.description, expected: "true (keep) or false (delete)") }
         } else {
@@ -104,6 +107,9 @@ extension Store {
             // Resolving a field of a deleted record must not bring it back.
             if let existence, !existence.isConflicted, existence.value != .bool(true) { throw StoreError.recordNotFound(ref) }
             guard Set(state.versions.map(\.dot)) == Set(expected) else { throw StoreError.siblingsChanged(key, current: reading.siblings) }
+            if decidesValidation, !reading.siblings.contains(where: { $0.value == checked }) {
+                throw StoreError.invalidEdit("\(key.field) of \(ref) is settled by picking one of the definitions proposed (`--pick N`), not by a new one: a schema change is additive only")
+            }
             if let existence {
                 if existence.isConflicted { throw StoreError.existenceConflicted(ref) }
                 try tx.write(existsKey, .bool(true))

@@ -65,6 +65,7 @@ struct SQLEditQueue {
                     \(cellColumns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")))
                 """)
             if !existing.isEmpty {
+                try refuseEditsOfDroppedColumns(existing: existing, in: db)
                 let common = expectedColumns.filter(existing.contains).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
                 try db.execute(sql: "INSERT INTO \(scratch)(\(common)) SELECT \(common) FROM \(quoted)")
                 try db.execute(sql: "DROP TABLE \(quoted)")
@@ -73,6 +74,22 @@ struct SQLEditQueue {
         }
         try db.execute(sql: "CREATE INDEX IF NOT EXISTS \((table + "_pending").quotedDatabaseIdentifier) ON \(quoted)(edit) WHERE reason IS NULL")
         try createTriggers(in: db)
+    }
+
+    /// Waiting edits that wrote a column the new layout no longer has (its
+    /// field withheld by a schema conflict) are refused, the values they
+    /// wrote named in the reason, instead of being taken up without them.
+    private func refuseEditsOfDroppedColumns(existing: [String], in db: Database) throws {
+        let dropped = existing.filter { $0.hasPrefix("new ") && !expectedColumns.contains($0) }.map { String($0.dropFirst(4)) }
+        guard !dropped.isEmpty, existing.contains("reason") else { return }
+        let changed = dropped.map { "\("new \($0)".quotedDatabaseIdentifier) IS NOT \("old \($0)".quotedDatabaseIdentifier)" }.joined(separator: " OR ")
+        let listed = dropped.map { "'\($0)=' || quote(\("new \($0)".quotedDatabaseIdentifier))" }.joined(separator: " || ', ' || ")
+        let now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+        try db.execute(sql: """
+            UPDATE \(table.quotedDatabaseIdentifier)
+            SET reason = 'the schema no longer has ' || \(Self.literal(dropped.joined(separator: ", "))) || ' (a schema conflict withholds it: syncctl schema show); this edit wrote ' || \(listed) || ': settle the conflict with syncctl resolve, then write the value again', refused_at = \(now)
+            WHERE reason IS NULL AND (\(changed))
+            """)
     }
 
     private func triggerName(_ suffix: String) -> String { "sync_sql_\(collection.name)_\(suffix)".quotedDatabaseIdentifier }

@@ -69,7 +69,7 @@ final class SlotWriter {
         if String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) != effective.schema.hash {
             effective = try SchemaEvolution.effective(seed: store.seed, in: db)
             if String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) != effective.schema.hash { try Store.adopt(effective, in: db) }
-            store.current.replace(effective)
+            Self.takeUp(effective, store: store, in: db)
         }
         schema = effective.schema
         seq = try Database.highestSeq(db)
@@ -148,6 +148,18 @@ final class SlotWriter {
         slotsChanged += 1
     }
 
+    /// The store's schema becomes `effective` when this transaction commits
+    /// (a rolled-back one leaves it as it was); newly withheld definitions are logged.
+    private static func takeUp(_ effective: SchemaEvolution.Effective, store: Store, in db: Database) {
+        db.afterNextTransaction(onCommit: { _ in
+            let before = Set(store.current.effective.problems.map(\.description))
+            store.current.replace(effective)
+            for problem in effective.problems where !before.contains(problem.description) {
+                store.options.logger.warning("a schema definition is withheld", metadata: ["path": "\(store.path)", "problem": "\(problem)"])
+            }
+        })
+    }
+
     /// Writes bucket digests, record rows, history and view rows; call once,
     /// before the transaction commits.
     func finish() throws {
@@ -186,8 +198,9 @@ final class SlotWriter {
             if effective.schema.hash != schema.hash {
                 try Store.adopt(effective, in: db)
                 schema = effective.schema
-                store.current.replace(effective)
             }
+            // Also when only what is withheld changed: it is reported.
+            Self.takeUp(effective, store: store, in: db)
         }
         let views = CollectionViews(schema: schema)
         for (ref, entry) in touched {

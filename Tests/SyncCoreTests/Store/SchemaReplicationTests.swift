@@ -193,8 +193,15 @@ struct SchemaReplicationTests {
             .describe(collection: "countries", field: "notes", label: "Remarks", description: "x"),
             .deprecateField(collection: "countries", field: "notes"),
         ]
+        let hostile: [(String, String, Value)] = [
+            ("c.mines_pending", "description", .text("x")), ("c.mm_by_kind", "description", .null), ("c.countries_refuse", "description", .null),
+            ("c.mm", "description", .text("m")), ("f.mm.kind", "type", .text("enum")), ("f.mm.kind", "values", .text("[\"x\",\"y\"]")),
+            ("f.countries.stage", "type", .text("text")), ("f.countries.size", "type", .text("decimal")), ("f.agreements._exists", "type", .text("text")),
+            ("f.countries.stage", "more_values", .text("z")), ("f.nowhere.x", "type", .text("text")), ("c.grdb_migrations", "description", .null),
+        ]
         let seed = try SeedData.criticalMinerals()
         await propertyCheck(count: 12, input: Gen.int(in: 0...1_000_000)) { number in
+            var hostileCounter: UInt64 = UInt64(number) * 100
             var generator = SplitMix(seed: UInt64(number))
             let dir = TemporaryDirectory()
             let stores = try! (0..<3).map { try dir.store("r\($0).db") }
@@ -202,9 +209,21 @@ struct SchemaReplicationTests {
             for store in stores.dropFirst() { _ = try! pull(into: store, from: stores[0]) }
             for _ in 0..<14 {
                 let store = stores[Int.random(in: 0..<3, using: &generator)]
-                switch Int.random(in: 0..<4, using: &generator) {
+                switch Int.random(in: 0..<5, using: &generator) {
                 case 0, 1:
-                    _ = try? store.changeSchema(pool[Int.random(in: 0..<pool.count, using: &generator)], author: "a")
+                    do { _ = try store.changeSchema(pool[Int.random(in: 0..<pool.count, using: &generator)], author: "a") } catch is SchemaError {
+                        // refused as not additive, or exists already
+                    } catch { Issue.record("a schema change failed: \(error)") }
+                case 4:
+                    // A peer's own `_schema` records: names that collide with
+                    // what the store derives, a retype, an odd list.
+                    let (id, field, value) = hostile[Int.random(in: 0..<hostile.count, using: &generator)]
+                    let replica = ReplicaID(high: 9, low: UInt64(Int.random(in: 1...3, using: &generator)))
+                    hostileCounter += 1
+                    let version = Version(dot: Dot(replica: replica, counter: hostileCounter), hlc: HLC(millis: UInt64(Date().timeIntervalSince1970 * 1000), logical: 0), author: "peer", value: value)
+                    let change = SlotChange(key: SlotKey(collection: SchemaEvolution.collection, record: id, field: field),
+                                            state: SlotState(versions: [version], context: VersionContext([(replica, hostileCounter)])))
+                    _ = try! store.apply([change], from: nil, cursor: nil)
                 case 2:
                     let edits: [(String, FieldEdit)] = [("agreements/us-cn-trade-truce-2025", .set("value_usd", .text("5"))),
                                                         ("countries/cn", .set("stage", .text("a"))), ("mines/m1", .set("name", .text("M")))]
