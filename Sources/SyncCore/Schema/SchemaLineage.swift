@@ -36,18 +36,15 @@ public enum SchemaLineage {
     }
 
     /// Checks a schema meant to seed another team's dataset, beyond what
-    /// `Schema.load` checks: its name is a usable lineage (1–256 bytes, no
-    /// control characters), and no collection name starts with `_`, which
-    /// the replicated schema's own collection (`_schema`) reserves.
+    /// `Schema.load` checks (which refuses collection names starting with
+    /// `_`, reserved for the replicated schema): its name is a usable
+    /// lineage (1–256 bytes, no control characters).
     public static func checkSeed(_ schema: Schema, source: String) throws(SchemaError) {
         guard !schema.name.isEmpty, schema.name.utf8.count <= maxBytes else {
             throw .invalidSchema(path: source, reason: "\"name\" is the dataset's lineage, which peers compare: give 1 to \(maxBytes) bytes (it has \(schema.name.utf8.count))")
         }
         guard !schema.name.unicodeScalars.contains(where: { [.control, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory) }) else {
             throw .invalidSchema(path: source, reason: "\"name\" '\(display(schema.name))' holds a control character or line break; the name is shown in logs and status, use printable text")
-        }
-        for collection in schema.collections where collection.name.hasPrefix("_") {
-            throw .invalidSchema(path: source, reason: "collection name '\(collection.name)' starts with '_', which is reserved for the replicated schema (\(SchemaEvolution.collection)); rename the collection")
         }
     }
 }

@@ -59,10 +59,10 @@ public final class SyncNode: Sendable {
     public static let maxInboundConnectionsPerHost = 32
 
     /// `lineage` is the name of the seed schema the store was opened on
-    /// (`DataDirectory.seedSchema()`); by default the store's schema's.
+    /// (`DataDirectory.seedSchema()`); by default `store.seed`'s.
     public init(store: Store, identity: DeviceIdentity, config: ConfigBox, configPath: String? = nil, lineage: String? = nil, logger: Logger) throws {
         self.store = store
-        self.lineage = lineage ?? store.schema.name
+        self.lineage = lineage ?? store.seed.name
         self.identity = identity
         configBox = config
         registry = PeerRegistry()
@@ -391,11 +391,13 @@ public final class SyncNode: Sendable {
                     throw SessionError.refused(reason)
                 }
                 let proven: Bool
-                switch HelloRules.admit(theirs, ownReplica: own.replica, proofNonce: theirNonce, device: device, lineage: lineage) {
+                let admission = HelloRules.admit(theirs, ownReplica: own.replica, proofNonce: theirNonce, device: device, lineage: lineage)
+                // Shown with the peer in `syncctl status` until it comes back with this dataset.
+                let otherDataset: String? = if case .otherDataset(_, let theirLineage) = admission { theirLineage } else { nil }
+                await registry.update(device) { $0.otherDataset = otherDataset }
+                switch admission {
                 case .refuse(let reason, let countsAsReplica): try await refuse(reason, countsAsReplica: countsAsReplica)
-                case .otherDataset(let reason, let theirLineage):
-                    await registry.update(device) { $0.otherDataset = theirLineage }
-                    try await refuse(reason, countsAsReplica: false)
+                case .otherDataset(let reason, _): try await refuse(reason, countsAsReplica: false)
                 case .bind(let isProven): proven = isProven
                 }
                 let store = self.store
@@ -438,7 +440,6 @@ public final class SyncNode: Sendable {
                     status.remoteDeviceName = theirs.deviceName
                     status.remoteHighestSeq = theirs.highestSeq
                     status.schemaMismatch = theirs.schemaHash != store.schema.hash
-                    status.otherDataset = nil
                     status.lastError = nil
                 }
                 metrics.connected(peer: peer.name, true)

@@ -29,7 +29,7 @@ struct DataDirectoryDatasetTests {
         #expect(try data.seedSchema().name == "trade-desk")
         let (store, seeded) = try data.openStore(deviceID: nil)
         #expect(seeded && !data.seedPending)
-        #expect(store.schema.name == "trade-desk")
+        #expect(store.seed.name == "trade-desk")
         #expect(try store.recordCounts() == ["shipments": 1])
         // Opened again: not seeded again.
         #expect(try data.openStore(deviceID: nil).seeded == false)
@@ -49,7 +49,7 @@ struct DataDirectoryDatasetTests {
         let data = directory()
         _ = try data.startDataset(schemaFile: try file("team.json", Self.schema), seedFile: nil)
         let (store, seeded) = try data.openStore(deviceID: nil)
-        #expect(seeded && store.schema.name == "trade-desk")
+        #expect(seeded && store.seed.name == "trade-desk")
         #expect(try store.recordCounts().values.reduce(0, +) == 0)
         // schema.json removed later: noticed (by the empty seed.json), never opened as the shipped dataset.
         try FileManager.default.removeItem(atPath: data.schemaPath)
@@ -61,7 +61,7 @@ struct DataDirectoryDatasetTests {
         let data = directory()
         let (store, seeded) = try data.openStore(deviceID: nil)
         let countries = try store.recordCounts()["countries"] ?? 0
-        #expect(seeded && store.schema == .criticalMinerals && countries > 0)
+        #expect(seeded && store.seed == .criticalMinerals && countries > 0)
         let refusal = try #require(throws: DatasetError.self) {
             try data.startDataset(schemaFile: try file("team.json", Self.schema), seedFile: nil)
         }
@@ -75,7 +75,7 @@ struct DataDirectoryDatasetTests {
     @Test func aDamagedOrUnfitFileLeavesNoDirectory() throws {
         let cases: [(schema: String, seed: String?, says: String)] = [
             (#"{"name": "trade-desk", "version": 1, "collections": [{"name": "shipments""#, nil, "team.json is invalid"),
-            (Self.schema.replacingOccurrences(of: "\"shipments\"", with: "\"_shipments\""), nil, "reserved for the replicated schema"),
+            (Self.schema.replacingOccurrences(of: "\"shipments\"", with: "\"_shipments\""), nil, "not start with '_'"),
             (Self.schema.replacingOccurrences(of: "trade-desk", with: String(repeating: "t", count: 257)), nil, "1 to 256 bytes"),
             (Self.schema.replacingOccurrences(of: "trade-desk", with: ""), nil, "1 to 256 bytes"),
             (Self.schema.replacingOccurrences(of: "trade-desk", with: "trade\\ndesk"), nil, "control character"),
