@@ -120,8 +120,10 @@ def changes_tabled(changes):
 
 # --- messages ---------------------------------------------------------------
 
-def hello(rep=PEER, name="laptop", schema_hash="abc123", flags=3, highest=42, major=1, minor=1):
-    return b"\x01" + varint(major) + varint(minor) + replica(rep) + string(name) + string(schema_hash) + bytes([flags]) + varint(highest)
+def hello(rep=PEER, name="laptop", schema_hash="abc123", flags=3, highest=42, major=1, minor=1, lineage=None):
+    out = b"\x01" + varint(major) + varint(minor) + replica(rep) + string(name) + string(schema_hash) + bytes([flags]) + varint(highest)
+    # 1.4: the dataset's lineage, a trailing string
+    return out if lineage is None else out + string(lineage)
 
 
 def pull(cursor=0, count=2000, nbytes=1 << 20, wait=1):
@@ -254,6 +256,7 @@ def frame_corpus():
     payloads = {
         "hello": hello(),
         "hello-minor0": hello(minor=0, flags=1, name="desk", highest=0),
+        "hello-lineage": hello(minor=4, lineage="trade-desk"),
         "pull": pull(),
         "pull-wait0": pull(cursor=123456789, wait=0),
         "batch-empty": batch([]),

@@ -378,12 +378,13 @@ final class World {
             for side in 0...1 {
                 hellos.append(SyncMessage.Hello(replica: identities[side].replica, deviceName: ends[side].name, schemaHash: stores[side].schema.hash,
                                                 willSend: link.modes[side].sends, willReceive: link.modes[side].receives,
-                                                highestSeq: try stores[side].highestSeq()))
+                                                highestSeq: try stores[side].highestSeq(), lineage: stores[side].seed.name))
             }
             for side in 0...1 {
                 let theirs = hellos[1 - side]
-                switch HelloRules.admit(theirs, ownReplica: identities[side].replica, proofNonce: identities[1 - side].nonce, device: ends[1 - side].device) {
-                case .refuse(let reason, _):
+                switch HelloRules.admit(theirs, ownReplica: identities[side].replica, proofNonce: identities[1 - side].nonce, device: ends[1 - side].device,
+                                        lineage: stores[side].seed.name) {
+                case .refuse(let reason, _), .otherDataset(let reason, _):
                     return refuse(link, side, reason)
                 case .bind(let proven):
                     let binding = try stores[side].bindPeer(replica: theirs.replica, device: ends[1 - side].device.description, proven: proven)

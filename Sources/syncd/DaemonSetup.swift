@@ -9,6 +9,8 @@ struct DaemonSetup: Sendable {
     let configBox: ConfigBox
     let identity: DeviceIdentity
     let store: Store
+    /// The schema the dataset grew from; its name is the lineage sent in the hello.
+    let seedSchema: Schema
     let created: Bool
     let seeded: Bool
     let listenOverride: HostPort?
@@ -21,7 +23,11 @@ struct DaemonSetup: Sendable {
     var discoveryRuns: Bool { discoveryAtStart == .lan }
     let discoveryAtStart: DaemonConfig.Discovery
 
-    static func prepare(dataDir: String?, configPath explicitConfig: String?, listen: String?, logger: Logger) throws -> DaemonSetup {
+    /// `schemaFile` and `seedFile` (`--schema`, `--seed`) start another team's
+    /// dataset in a new data directory; on one that holds it already they
+    /// change nothing, on one that holds another dataset they are refused.
+    static func prepare(dataDir: String?, configPath explicitConfig: String?, listen: String?, schemaFile: String? = nil, seedFile: String? = nil,
+                        logger: Logger) throws -> DaemonSetup {
         let environment = ProcessInfo.processInfo.environment
         let directory = DataDirectory.resolve(explicit: dataDir, environment: environment)
         let created = !FileManager.default.fileExists(atPath: directory.path)
@@ -45,15 +51,23 @@ struct DaemonSetup: Sendable {
         var options = Store.Options()
         options.logger = logger
         if let existing { options.maxClockDriftMillis = UInt64(existing.maxClockDriftSeconds) * 1_000 }
-        let initialized = try DataDirectory.initialize(directory, configPath: configPath, defaults: defaults, listen: listenOverride, options: options)
+        let initialized = try DataDirectory.initialize(directory, configPath: configPath, defaults: defaults, listen: listenOverride,
+                                                       schemaFile: schemaFile, seedFile: seedFile, options: options)
         // A config written just now is the template: it holds the defaults.
         let config = try existing ?? Self.load(configPath, defaults: defaults, listen: listenOverride, environment: environment)
         if initialized.created.contains("config") { logger.info("wrote a default config", metadata: ["path": "\(configPath)"]) }
         if initialized.created.contains("identity") { logger.info("created the device identity", metadata: ["device": "\(initialized.deviceID)"]) }
+        if initialized.created.contains("schema") {
+            logger.notice("started another team's dataset in the data directory", metadata: [
+                "dataset": "\(SchemaLineage.display(initialized.seedSchema.name))", "schema": "\(schemaFile ?? "")", "seed": "\(seedFile ?? "none: it starts empty")"])
+        } else if initialized.schemaAlreadyHeld, seedFile != nil {
+            logger.notice("--schema names the dataset this data directory holds already; --seed only seeds a new database, so it was ignored")
+        }
         let identity = initialized.identity
         let store = initialized.store
         let seeded = initialized.created.contains("database")
         return DaemonSetup(directory: directory, configPath: configPath, configBox: ConfigBox(config), identity: identity, store: store,
+                           seedSchema: initialized.seedSchema,
                            created: created, seeded: seeded, listenOverride: listenOverride, logger: logger,
                            configModified: existing == nil ? FileVersion.of(configPath) : modifiedBeforeRead, discoveryAtStart: config.discovery)
     }

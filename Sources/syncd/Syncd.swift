@@ -11,18 +11,24 @@ import SyncWeb
 struct Syncd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "syncd",
-        abstract: "The replication daemon: keeps this analyst's copy of the critical-minerals dataset in sync with peers.",
+        abstract: "The replication daemon: keeps this analyst's copy of the team's dataset (critical minerals unless started on another schema) in sync with peers.",
         discussion: """
             With no arguments it uses the default data directory ($SYNCD_DATA_DIR, else
             $XDG_DATA_HOME/syncd, else ~/.local/share/syncd). The first start creates the
             directory, the device key and certificate, a commented config.yaml and the
             seeded database; later starts reuse them. It runs until SIGINT or SIGTERM.
 
+            --schema FILE [--seed FILE] make the first start begin another team's dataset
+            instead of the shipped one (docs/operations.md, "Another team's dataset");
+            later starts need neither. On a data directory that holds another dataset
+            they are refused. Peers of another dataset are refused at hello.
+
             Examples:
               syncd
               syncd --data-dir /tmp/analyst-a --listen 127.0.0.1:22871 --ui 127.0.0.1:22881
               syncd --ui ""        # without the web app
               SYNCD_AUTHOR=ana syncd --config ~/syncd.yaml
+              syncd --data-dir ~/trade-desk --schema team.json --seed seed.json
             """)
 
     @Option(name: .long, help: ArgumentHelp("Data directory (database, identity, default config).", valueName: "dir"))
@@ -40,6 +46,16 @@ struct Syncd: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(name: .long, help: ArgumentHelp("First start: another team's dataset on this schema file instead of the shipped one (kept as schema.json in the data directory).", valueName: "file"))
+    var schema: String?
+
+    @Option(name: .long, help: ArgumentHelp("First start, with --schema: the dataset's seed records (without it, it starts empty).", valueName: "file"))
+    var seed: String?
+
+    func validate() throws {
+        if seed != nil, schema == nil { throw ValidationError(DatasetError.seedOptionWithoutSchema.description) }
+    }
+
     func run() async throws {
         let level = logLevel
         LoggingSystem.bootstrap { label in
@@ -50,7 +66,7 @@ struct Syncd: AsyncParsableCommand {
         let logger = Logger(label: "syncd")
         let setup: DaemonSetup
         do {
-            setup = try DaemonSetup.prepare(dataDir: dataDir, configPath: config, listen: listen, logger: logger)
+            setup = try DaemonSetup.prepare(dataDir: dataDir, configPath: config, listen: listen, schemaFile: schema, seedFile: seed, logger: logger)
         } catch {
             FileHandle.standardError.write(Data("syncd: \(error)\n".utf8))
             throw ExitCode.failure
@@ -59,7 +75,8 @@ struct Syncd: AsyncParsableCommand {
         if setup.configBox.config.metrics != nil {
             MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
         }
-        let node = try SyncNode(store: setup.store, identity: setup.identity, config: setup.configBox, configPath: setup.configPath, logger: logger)
+        let node = try SyncNode(store: setup.store, identity: setup.identity, config: setup.configBox, configPath: setup.configPath,
+                                lineage: setup.seedSchema.name, logger: logger)
         let config = setup.configBox.config
         let statusReader = ControlServer(node: node, path: setup.directory.controlSocketPath, dataDirectory: setup.directory.path, logger: logger)
         let web: WebUI?
@@ -129,7 +146,10 @@ struct Syncd: AsyncParsableCommand {
         say("data directory: \(setup.directory.path)\(setup.created ? " (new)" : "")")
         say("config:         \(setup.configPath)")
         say("replica:        \(try setup.store.replicaID)")
-        say("records:        \(try setup.store.recordCounts().values.reduce(0, +))\(setup.seeded ? " (seeded with the critical-minerals dataset)" : "")")
+        let dataset = SchemaLineage.display(setup.seedSchema.name)
+        say("dataset:        \(dataset)\(FileManager.default.fileExists(atPath: setup.directory.schemaPath) ? " (schema.json in the data directory)" : " (shipped)")")
+        let records = try setup.store.recordCounts().values.reduce(0, +)
+        say("records:        \(records)\(setup.seeded ? records == 0 ? " (a new, empty \(dataset) dataset)" : " (seeded with the \(dataset) dataset)" : "")")
         say("discovery:      \(config.discovery == .lan ? "lan (UDP port \(config.discoveryPort))" : "off")")
         say("peers:          \(config.peers.isEmpty ? "none yet (add them with `syncctl peers add`)" : config.peers.map(\.name).joined(separator: ", "))")
 

@@ -39,6 +39,9 @@ public final class DaemonProcess: @unchecked Sendable {
     /// on that namespace's addresses, "0.0.0.0" or "::").
     public var listenHost = "127.0.0.1"
 
+    /// More arguments for the next starts (`--schema FILE --seed FILE`).
+    public var extraArguments: [String] = []
+
     /// How the process is told where its data lives (the default: `--data-dir`).
     private let passDataDir: Bool
     private let environment: [String: String]
@@ -111,6 +114,7 @@ public final class DaemonProcess: @unchecked Sendable {
         let arguments = (passDataDir ? ["--data-dir", directory.path] : [])
             + ["--listen", HostPort(host: listenHost, port: port).description, "--log-level", "debug"]
             + (uiArgument.isEmpty && uiPort == 0 ? ["--ui", ""] : ["--ui", uiPort == 0 ? uiArgument : "127.0.0.1:\(uiPort)"])
+            + extraArguments
         if let namespace {
             process.executableURL = URL(fileURLWithPath: NetworkNamespace.ipTool)
             process.arguments = ["netns", "exec", namespace, BuiltProducts.executable("syncd").path] + arguments

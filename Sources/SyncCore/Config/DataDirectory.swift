@@ -30,15 +30,26 @@ public struct DataDirectory: Sendable {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     }
 
-    /// Opens the store, creating and seeding it with the shipped dataset on first use.
-    public func openStore(schema: Schema = .criticalMinerals, deviceID: String? = nil, options: Store.Options = Store.Options()) throws -> (store: Store, seeded: Bool) {
+    /// Opens the store on this directory's seed schema (`seedSchema()`),
+    /// creating and seeding it on first use: with `seed.json` beside
+    /// `schema.json` (none: it starts empty), else with the shipped dataset.
+    ///
+    /// A new database is marked `seed-pending` before it is created and
+    /// the mark removed once its seed records are in, so a seeding cut
+    /// short (a crash, a full disk) is done again at the next open instead
+    /// of leaving a database without its seed. Seeding twice changes nothing.
+    /// `seeded` is true when this call did the seeding.
+    public func openStore(deviceID: String? = nil, options: Store.Options = Store.Options()) throws -> (store: Store, seeded: Bool) {
+        let schema = try seedSchema()
         try create()
-        let isNew = !databaseExists
-        let store = try Store(path: databasePath, schema: schema, deviceID: deviceID, options: options)
-        if isNew, schema == .criticalMinerals {
-            try store.seed(SeedData.criticalMinerals(schema: schema))
-            return (store, true)
+        if !databaseExists {
+            try AtomicFile.write(Data("data.db is new and gets its seed records; syncd and syncctl remove this file once they are in\n".utf8),
+                                 to: seedPendingPath, mode: 0o600)
         }
-        return (store, false)
+        let store = try Store(path: databasePath, schema: schema, deviceID: deviceID, options: options)
+        guard seedPending else { return (store, false) }
+        if let seed = try seedRecords(for: schema) { try store.seed(seed) }
+        try clearSeedPending()
+        return (store, true)
     }
 }

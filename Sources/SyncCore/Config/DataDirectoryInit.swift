@@ -4,19 +4,40 @@ extension DataDirectory {
     public struct Initialized: Sendable {
         public let identity: DeviceIdentity
         public let store: Store
+        /// The schema the dataset grew from; its name is the lineage.
+        public let seedSchema: Schema
         public var deviceID: DeviceID { identity.deviceID }
-        /// What this call created: "directory", "identity", "config", "database".
+        /// What this call created: "directory", "schema" (another team's
+        /// dataset started), "identity", "config", "database".
         public let created: [String]
+        /// `--schema` named the schema the directory held already: nothing
+        /// changed, and a `--seed` given with it was not used.
+        public let schemaAlreadyHeld: Bool
     }
 
     /// Creates whatever is missing of a data directory: the directory (0700),
     /// the device identity, a commented config and the seeded database.
     /// Shared by `syncd`'s first start and `syncctl init`; a new config says
-    /// `discovery` (off unless `syncctl init --discovery`).
+    /// `discovery` (off unless `syncctl init --discovery`). With `schemaFile`
+    /// (and `seedFile`), a new directory starts another team's dataset
+    /// (`startDataset`: both files are checked before anything is created);
+    /// a directory that holds another dataset is refused, untouched.
     public static func initialize(_ directory: DataDirectory, configPath: String, defaults: DaemonConfig, listen: HostPort?,
-                                  discovery: DaemonConfig.Discovery = .off, options: Store.Options = Store.Options()) throws -> Initialized {
+                                  discovery: DaemonConfig.Discovery = .off, schemaFile: String? = nil, seedFile: String? = nil,
+                                  options: Store.Options = Store.Options()) throws -> Initialized {
         var created: [String] = []
         if !FileManager.default.fileExists(atPath: directory.path) { created.append("directory") }
+        var alreadyHeld = false
+        if let schemaFile {
+            switch try directory.startDataset(schemaFile: schemaFile, seedFile: seedFile) {
+            case .started: created.append("schema")
+            case .alreadyHeld: alreadyHeld = true
+            }
+        } else if seedFile != nil {
+            throw DatasetError.seedOptionWithoutSchema
+        } else {
+            _ = try directory.seedSchema()  // a damaged dataset is refused before anything is added to it
+        }
         try directory.create()
         if !FileManager.default.fileExists(atPath: configPath) {
             let text = ConfigTemplate.text(deviceName: defaults.deviceName, author: defaults.author, listen: listen ?? defaults.listen,
@@ -29,6 +50,6 @@ extension DataDirectory {
         if newIdentity { created.append("identity") }
         let (store, seeded) = try directory.openStore(deviceID: identity.deviceID.description, options: options)
         if seeded { created.append("database") }
-        return Initialized(identity: identity, store: store, created: created)
+        return Initialized(identity: identity, store: store, seedSchema: try directory.seedSchema(), created: created, schemaAlreadyHeld: alreadyHeld)
     }
 }

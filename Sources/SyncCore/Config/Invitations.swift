@@ -48,9 +48,13 @@ public struct InvitationBook: Codable, Sendable, Equatable {
         case expired
         case wrongSecret = "wrong-secret"
         case malformed
+        /// A good claim from a device of another dataset (lineage); the
+        /// invitation stays open. Not a verdict of `judge`: `SyncNode` adds it.
+        case otherDataset = "other-dataset"
 
         public var explanation: String {
             switch self {
+            case .otherDataset: "the joining device holds another dataset (another seed schema)"
             case .unknown: "no such invitation (cancelled, or made on another machine)"
             case .used: "the invitation was already used by another device; invitations are single-use"
             case .expired: "the invitation expired"

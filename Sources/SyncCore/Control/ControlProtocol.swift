@@ -67,6 +67,8 @@ public struct DaemonStatus: Codable, Sendable {
     public var peers: [PeerRegistry.PeerStatus]
     /// LAN discovery, when the config turns it on (absent otherwise, and from older daemons).
     public var discovery: DiscoveryStatus?
+    /// The dataset's lineage (its seed schema's name); absent from older daemons.
+    public var dataset: String?
 
     public struct DiscoveryStatus: Codable, Sendable {
         public var port: Int

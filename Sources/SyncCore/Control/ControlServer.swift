@@ -127,6 +127,7 @@ public struct ControlServer: Sendable {
                             revocations: DaemonStatus.RevocationCounts(held: node.teamRevocations.count, refused: node.refusedRevocations),
                             invitations: DaemonStatus.InvitationCounts(node.invitations.fresh, refused: node.refusedClaims, now: Date()),
                             clockSkewedPeers: skews, peers: peers)
+        status.dataset = node.lineage
         if config.discovery == .lan {
             let book = node.addresses.book
             let learned = config.peers.flatMap { peer in

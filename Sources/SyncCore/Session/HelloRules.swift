@@ -11,6 +11,9 @@ public enum HelloRules {
         /// Close with `reason` (sent in a goodbye); `replica` when it is
         /// counted with the refused replicas.
         case refuse(reason: String, countsAsReplica: Bool)
+        /// Close with `reason`: the peer holds another dataset, of lineage
+        /// `theirs` (shown with the peer in `syncctl status`).
+        case otherDataset(reason: String, theirs: String)
     }
 
     /// Whether the peer must send a replica proof after the hellos.
@@ -18,11 +21,15 @@ public enum HelloRules {
         hello.protocolMinor >= ReplicaProof.firstMinor
     }
 
-    /// The checks before binding: the major version, our own id, the proof.
-    public static func admit(_ theirs: SyncMessage.Hello, ownReplica: ReplicaID, proofNonce: [UInt8]?, device: DeviceID) -> Admission {
+    /// The checks before binding: the major version, the dataset's lineage,
+    /// our own id, the proof. `lineage` is this daemon's (its seed schema's name).
+    public static func admit(_ theirs: SyncMessage.Hello, ownReplica: ReplicaID, proofNonce: [UInt8]?, device: DeviceID, lineage: String) -> Admission {
         guard theirs.protocolMajor == SyncMessage.protocolMajor else {
             return .refuse(reason: "protocol version \(theirs.protocolMajor).\(theirs.protocolMinor) is not supported; this daemon speaks \(SyncMessage.protocolMajor).x",
                            countsAsReplica: false)
+        }
+        if let reason = lineageRefusal(theirs: Self.lineage(of: theirs), ours: lineage) {
+            return .otherDataset(reason: reason, theirs: Self.lineage(of: theirs))
         }
         guard theirs.replica.bytes != ownReplica.bytes else {
             return .refuse(reason: "peer uses this daemon's own replica id \(ownReplica.short): a copied database?", countsAsReplica: true)
@@ -33,6 +40,27 @@ public enum HelloRules {
         case .proven: return .bind(proven: true)
         case .unprovable: return .bind(proven: false)
         }
+    }
+
+    /// The lineage a hello stands for: the one it carries, else (a peer
+    /// older than protocol 1.4) the shipped dataset's, the only one such a
+    /// peer can hold.
+    public static func lineage(of hello: SyncMessage.Hello) -> String {
+        hello.lineage ?? SchemaLineage.shipped
+    }
+
+    /// The start of every lineage refusal (`syncctl join` recognises it).
+    public static let lineageRefusalLead = "another dataset: "
+
+    /// Why two daemons must not sync, when their datasets grew from seed
+    /// schemas of different names; nil for one lineage. The names are
+    /// compared as bytes: two that merely look alike are two datasets.
+    public static func lineageRefusal(theirs: String, ours: String) -> String? {
+        guard !SchemaLineage.same(theirs, ours) else { return nil }
+        // Swift's == (canonical equivalence) only explains the refusal; the bytes decided it.
+        let lookAlike = theirs == ours ? " (the two names look alike but differ in their UTF-8 bytes, such as a composed and a decomposed accent)" : ""
+        return lineageRefusalLead + "this daemon's is '\(SchemaLineage.display(ours))' and the other side's '\(SchemaLineage.display(theirs))' (the names of their seed schemas)\(lookAlike); "
+            + "daemons of two datasets never sync: remove this peer, or give it a data directory started on the same schema file (`syncctl init --schema FILE`)"
     }
 
     /// What the binding means for the session.

@@ -24,6 +24,10 @@ public actor PeerRegistry {
         public var futureVersions: UInt64 = 0
         public var schemaProblems: UInt64 = 0
         public var schemaMismatch = false
+        /// The peer's dataset lineage when its last hello was refused for
+        /// holding another dataset (`HelloRules.lineageRefusal`); nil once a
+        /// hello of this dataset arrives.
+        public var otherDataset: String?
         public var digestMismatches: UInt64 = 0
         /// Accepted because the team CA signed its certificate.
         public var viaTeamCA = false

@@ -40,9 +40,16 @@ public enum SyncMessage: Equatable, Sendable {
         /// This side will pull from the other.
         public var willReceive: Bool
         public var highestSeq: UInt64
+        /// Protocol 1.4, a trailing field: the dataset's lineage, the name of
+        /// the seed schema it grew from (at most `SchemaLineage.maxBytes`).
+        /// Nil from an older peer, which holds the shipped dataset
+        /// (`HelloRules.lineage(of:)`). Peers of two lineages refuse each other.
+        public var lineage: String?
 
         public init(protocolMajor: UInt16 = SyncMessage.protocolMajor, protocolMinor: UInt16 = SyncMessage.protocolMinor,
-                    replica: ReplicaID, deviceName: String, schemaHash: String, willSend: Bool, willReceive: Bool, highestSeq: UInt64) {
+                    replica: ReplicaID, deviceName: String, schemaHash: String, willSend: Bool, willReceive: Bool, highestSeq: UInt64,
+                    lineage: String? = nil) {
+            self.lineage = lineage
             self.protocolMajor = protocolMajor
             self.protocolMinor = protocolMinor
             self.replica = replica
@@ -83,8 +90,8 @@ public enum SyncMessage: Equatable, Sendable {
 
     public static let protocolMajor: UInt16 = 1
     /// 1: tabled batches (`ChangeTableCodec`). 2: `replicaProof` after the
-    /// hellos. 3: `invitationClaim`, `revocations`.
-    public static let protocolMinor: UInt16 = 3
+    /// hellos. 3: `invitationClaim`, `revocations`. 4: the hello's lineage.
+    public static let protocolMinor: UInt16 = 4
 
     /// A short name for logs and errors.
     public var kind: String {

@@ -30,6 +30,8 @@ public enum SyncMessageCodec {
             writer.writeString(hello.schemaHash)
             writer.writeByte((hello.willSend ? 1 : 0) | (hello.willReceive ? 2 : 0))
             writer.writeVarint(hello.highestSeq)
+            // 1.4: appended, so an older reader ignores it.
+            if let lineage = hello.lineage { writer.writeString(lineage) }
         case .pull(let cursor, let maxCount, let maxBytes, let wait):
             writer.writeByte(Tag.pull.rawValue)
             writer.writeVarint(cursor)
@@ -110,8 +112,22 @@ public enum SyncMessageCodec {
             let schemaHash = try reader.readString()
             let flags = try reader.readByte()
             let highest = try reader.readVarint()
+            // 1.4 appends the lineage; an older peer's hello ends here.
+            var lineage: String?
+            if reader.remaining > 0 {
+                let start = reader.offset
+                let length = try reader.readLength()
+                guard length <= SchemaLineage.maxBytes else {
+                    throw .malformed("lineage of \(length) bytes (limit \(SchemaLineage.maxBytes))", at: start)
+                }
+                guard let text = String(validating: try reader.readRaw(count: length), as: UTF8.self) else {
+                    throw .malformed("lineage is not valid UTF-8", at: start)
+                }
+                lineage = text
+            }
             message = .hello(.init(protocolMajor: UInt16(major), protocolMinor: UInt16(minor), replica: replica, deviceName: name,
-                                   schemaHash: schemaHash, willSend: flags & 1 != 0, willReceive: flags & 2 != 0, highestSeq: highest))
+                                   schemaHash: schemaHash, willSend: flags & 1 != 0, willReceive: flags & 2 != 0, highestSeq: highest,
+                                   lineage: lineage))
         case .pull:
             let cursor = try reader.readVarint()
             let count = try reader.readVarint()

@@ -10,18 +10,34 @@ extension SyncNode {
     /// it and stops sending the claim.
     static let claimRefusedPrefix = "invitation refused: "
 
-    /// Judges a claim on an inbound connection. Accepted: the invitation is
+    /// Judges a claim on an inbound connection; `lineage` is the joiner's
+    /// (from the hello it sent behind the claim). Accepted: the invitation is
     /// marked used, the device added to the config (mode and name from the
     /// invitation) and taken off probation. Refused: counted, logged,
     /// answered with a goodbye; throws. Judging reads the cached book and
-    /// writes nothing; only an accepted claim takes the file's lock.
-    func judgeClaim(id: [UInt8], secret: [UInt8], connection: ConnectionContext,
+    /// writes nothing; only an accepted claim takes the file's lock. A good
+    /// claim from a device of another dataset is refused without using the
+    /// invitation up, and only after the secret was checked, so that no one
+    /// without a valid code learns this daemon's lineage.
+    func judgeClaim(id: [UInt8], secret: [UInt8], lineage joinerLineage: String, connection: ConnectionContext,
                     outbound: NIOAsyncChannelOutboundWriter<SyncMessage>) async throws {
         guard let device = connection.device else { throw SessionError.refused("no device") }
         let now = Date()
         let idText = Hex.encode(Array(id.prefix(InvitationCode.idBytes)))
         let file = invitations.file
         let verdict = invitations.fresh.judge(id: id, secret: secret, device: device, now: now)
+        func refuse(_ refusal: InvitationBook.Refusal, detail: String? = nil) async throws -> Never {
+            countRefusedClaim(refusal)
+            logger.warning("refused an invitation claim", metadata: [
+                "device": "\(device)", "remote": "\(connection.remote)", "invitation": "\(idText)", "reason": "\(refusal.rawValue)",
+                "detail": "\(detail ?? refusal.explanation)"])
+            let reason = Self.claimRefusedPrefix + (detail ?? refusal.explanation)
+            try? await outbound.write(.goodbye(reason: reason))
+            throw SessionError.refused(reason)
+        }
+        if case .accepted = verdict, let reason = HelloRules.lineageRefusal(theirs: joinerLineage, ours: lineage) {
+            try await refuse(.otherDataset, detail: reason)
+        }
         if configBox.config.peer(device) != nil {
             // A peer already (added by hand, or its first answer was lost):
             // a good claim still uses the invitation up, so the code cannot
@@ -32,14 +48,6 @@ extension SyncNode {
             }
             connection.onProbation = false
             return
-        }
-        func refuse(_ refusal: InvitationBook.Refusal) async throws -> Never {
-            countRefusedClaim(refusal)
-            logger.warning("refused an invitation claim", metadata: [
-                "device": "\(device)", "remote": "\(connection.remote)", "invitation": "\(idText)", "reason": "\(refusal.rawValue)"])
-            let reason = Self.claimRefusedPrefix + refusal.explanation
-            try? await outbound.write(.goodbye(reason: reason))
-            throw SessionError.refused(reason)
         }
         if case .refused(let refusal) = verdict { try await refuse(refusal) }
         // Under the lock: another connection may have used it meanwhile.
@@ -111,8 +119,12 @@ extension SyncNode {
             try await Blocking.run { try claims.update { $0.settle(inviter, acceptedAt: now, refusal: nil) } }
             logger.notice("joined: the inviter accepted the invitation", metadata: ["inviter": "\(inviter)"])
         case .goodbye(let reason) where reason.hasPrefix(Self.claimRefusedPrefix):
-            try await Blocking.run { try claims.update { $0.settle(inviter, acceptedAt: nil, refusal: String(reason.dropFirst(Self.claimRefusedPrefix.count))) } }
-            logger.error("the inviter refused the invitation; ask for a new one (`syncctl invite` on its machine)", metadata: [
+            let refusal = String(reason.dropFirst(Self.claimRefusedPrefix.count))
+            try await Blocking.run { try claims.update { $0.settle(inviter, acceptedAt: nil, refusal: refusal) } }
+            let advice = refusal.hasPrefix(HelloRules.lineageRefusalLead)
+                ? "the inviter holds another dataset; join it from a data directory started on its schema (`syncctl init --schema FILE`)"
+                : "ask for a new one (`syncctl invite` on its machine)"
+            logger.error("the inviter refused the invitation; \(advice)", metadata: [
                 "inviter": "\(inviter)", "reason": "\(SessionError.bounded(reason))"])
         default:
             break

@@ -14,6 +14,9 @@ public final class SyncNode: Sendable {
     public let registry: PeerRegistry
     public let notifier: ChangeNotifier
     public let metrics: SyncMetrics
+    /// This daemon's dataset lineage: its seed schema's name, sent in the
+    /// hello; peers of another lineage are refused (`HelloRules`).
+    public let lineage: String
     let tls: TLSSetup
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
@@ -55,8 +58,11 @@ public final class SyncNode: Sendable {
     /// Inbound connections from one address at once (handshaking ones too).
     public static let maxInboundConnectionsPerHost = 32
 
-    public init(store: Store, identity: DeviceIdentity, config: ConfigBox, configPath: String? = nil, logger: Logger) throws {
+    /// `lineage` is the name of the seed schema the store was opened on
+    /// (`DataDirectory.seedSchema()`); by default `store.seed`'s.
+    public init(store: Store, identity: DeviceIdentity, config: ConfigBox, configPath: String? = nil, lineage: String? = nil, logger: Logger) throws {
         self.store = store
+        self.lineage = lineage ?? store.seed.name
         self.identity = identity
         configBox = config
         registry = PeerRegistry()
@@ -316,7 +322,8 @@ public final class SyncNode: Sendable {
     private func hello(for peer: PeerConfig, replica: ReplicaID) -> SyncMessage.Hello {
         SyncMessage.Hello(protocolMajor: SyncMessage.protocolMajor, protocolMinor: SyncMessage.protocolMinor,
                           replica: replica, deviceName: configBox.config.deviceName, schemaHash: store.schema.hash,
-                          willSend: peer.mode.sends, willReceive: peer.mode.receives, highestSeq: notifier.highestSeq)
+                          willSend: peer.mode.sends, willReceive: peer.mode.receives, highestSeq: notifier.highestSeq,
+                          lineage: lineage)
     }
 
     /// Runs one connection: hello exchange, checks, then the session.
@@ -341,8 +348,15 @@ public final class SyncNode: Sendable {
                 }
                 guard var first = try await iterator.next() else { throw SessionError.closedByPeer("connection closed before hello") }
                 if !dialedByUs, case .invitationClaim(let id, let secret) = first {
-                    try await judgeClaim(id: id, secret: secret, connection: connection, outbound: outbound)
+                    // The joiner sends its hello right behind its claim: read
+                    // it before judging, so that a device of another dataset
+                    // is refused before it uses the invitation up.
                     guard let next = try await iterator.next() else { throw SessionError.closedByPeer("connection closed before hello") }
+                    guard case .hello(let joining) = next else {
+                        if case .goodbye(let reason) = next { throw SessionError.closedByPeer(SessionError.bounded(reason)) }
+                        throw SessionError.protocolViolation("expected hello after the invitation claim, got \(next.kind)")
+                    }
+                    try await judgeClaim(id: id, secret: secret, lineage: HelloRules.lineage(of: joining), connection: connection, outbound: outbound)
                     first = next
                 }
                 if claimed, let expected { try await settleClaim(with: expected, answer: first) }
@@ -377,8 +391,13 @@ public final class SyncNode: Sendable {
                     throw SessionError.refused(reason)
                 }
                 let proven: Bool
-                switch HelloRules.admit(theirs, ownReplica: own.replica, proofNonce: theirNonce, device: device) {
+                let admission = HelloRules.admit(theirs, ownReplica: own.replica, proofNonce: theirNonce, device: device, lineage: lineage)
+                // Shown with the peer in `syncctl status` until it comes back with this dataset.
+                let otherDataset: String? = if case .otherDataset(_, let theirLineage) = admission { theirLineage } else { nil }
+                await registry.update(device) { $0.otherDataset = otherDataset }
+                switch admission {
                 case .refuse(let reason, let countsAsReplica): try await refuse(reason, countsAsReplica: countsAsReplica)
+                case .otherDataset(let reason, _): try await refuse(reason, countsAsReplica: false)
                 case .bind(let isProven): proven = isProven
                 }
                 let store = self.store

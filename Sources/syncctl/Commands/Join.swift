@@ -97,6 +97,10 @@ struct Join: ParsableCommand {
                     return
                 }
                 if let refusal = claim.refusal {
+                    guard !refusal.hasPrefix(HelloRules.lineageRefusalLead) else {
+                        // A new code would not help: this data directory holds another dataset.
+                        throw CLIError("\(peerName) refused the invitation: \(refusal). The invitation stays open for a device of its dataset")
+                    }
                     throw CLIError("\(peerName) refused the invitation: \(refusal). Ask for a new code (`syncctl invite` there)")
                 }
             }

@@ -75,11 +75,17 @@ struct GlobalOptions: ParsableArguments {
         let device: String?
         do { device = try DeviceIdentity.existingDeviceID(in: directory.url)?.description } catch { throw CLIError("\(error)") }
         do {
-            let store = try Store(path: directory.databasePath, deviceID: device, options: options)
+            // The schema the dataset grew from (another team's, kept by
+            // `init --schema`); a damaged one is an error, never the shipped one.
+            let schema = try directory.seedSchema()
+            // A first start that was cut short before the seed records were
+            // in: they go in now (opening for writing), before anything reads.
+            if directory.seedPending { _ = try directory.openStore(deviceID: device) }
+            let store = try Store(path: directory.databasePath, schema: schema, deviceID: device, options: options)
             guard try store.hasPendingSQLEdits() else { return store }
             // Edits made to the collection tables with SQL while no daemon
             // took them up: written now, so this command sees them (docs/sql.md).
-            let writer = readOnly ? try Store(path: directory.databasePath, deviceID: device) : store
+            let writer = readOnly ? try Store(path: directory.databasePath, schema: schema, deviceID: device) : store
             let report = try writer.takeUpSQLEdits(author: try resolvedAuthor())
             if !report.isEmpty {
                 FileHandle.standardError.write(Data(SQLEditSummary.line(report).utf8))

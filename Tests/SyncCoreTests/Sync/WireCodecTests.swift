@@ -14,6 +14,8 @@ struct WireCodecTests {
         let changes = states.enumerated().map { SlotChange(key: SlotKey(collection: "countries", record: "r\($0.offset)\(text)", field: "notes"), state: $0.element) }
         return [
             .hello(.init(replica: replica(1), deviceName: text, schemaHash: "abc", willSend: true, willReceive: false, highestSeq: 42)),
+            .hello(.init(replica: replica(2), deviceName: "d", schemaHash: "abc", willSend: false, willReceive: true, highestSeq: 1,
+                         lineage: String(text.prefix(SchemaLineage.maxBytes / 4)))),
             .pull(cursor: 7, maxCount: 2_000, maxBytes: 1 << 20, wait: true),
             .batch(.init(changes: changes, cursor: 99, hasMore: !changes.isEmpty, highestSeq: 120)),
             .batch(.init(changes: changes + recordChanges(states, text), cursor: 99, hasMore: false, highestSeq: 120, tabled: true)),
@@ -137,8 +139,42 @@ struct WireCodecTests {
     @Test func trailingFieldsOfALaterMinorAreIgnored() throws {
         #expect(try SyncMessageCodec.decode([8, 0, 1, 2]) == .ping)
         let hello = SyncMessage.hello(.init(protocolMajor: 1, protocolMinor: 9, replica: ReplicaID(high: 1, low: 2), deviceName: "x",
-                                            schemaHash: "h", willSend: true, willReceive: false, highestSeq: 7))
+                                            schemaHash: "h", willSend: true, willReceive: false, highestSeq: 7, lineage: "trade-desk"))
         #expect(try SyncMessageCodec.decode(SyncMessageCodec.encode(hello) + [0x42, 0x00]) == hello)
+    }
+
+    /// Protocol 1.4 appends the lineage to the hello: a 1.3 hello (no
+    /// lineage) still decodes, as the shipped dataset's; a 1.3 reader
+    /// decodes a 1.4 hello by ignoring the field; the field is bounded.
+    @Test func theHelloLineageIsATrailingOptionalField() throws {
+        let old = SyncMessage.Hello(protocolMinor: 3, replica: ReplicaID(high: 1, low: 2), deviceName: "x", schemaHash: "h",
+                                    willSend: true, willReceive: true, highestSeq: 7)
+        let oldBytes = SyncMessageCodec.encode(.hello(old))
+        guard case .hello(let decodedOld) = try SyncMessageCodec.decode(oldBytes) else { Issue.record("no hello"); return }
+        #expect(decodedOld.lineage == nil && HelloRules.lineage(of: decodedOld) == SchemaLineage.shipped)
+
+        var new = old
+        new.protocolMinor = SyncMessage.protocolMinor
+        let plain = SyncMessageCodec.encode(.hello(new))
+        for lineage in ["trade-desk", "", "r\u{E9}seau", String(repeating: "é", count: SchemaLineage.maxBytes / 2)] {
+            new.lineage = lineage
+            let bytes = SyncMessageCodec.encode(.hello(new))
+            #expect(try SyncMessageCodec.decode(bytes) == .hello(new))
+            // A 1.3 reader reads the fields it knows, which come first, unchanged.
+            #expect(Array(bytes.prefix(plain.count)) == plain && bytes.count > plain.count)
+        }
+        // The decomposed spelling is another lineage, and survives the wire byte for byte.
+        new.lineage = "re\u{301}seau"
+        guard case .hello(let decomposed) = try SyncMessageCodec.decode(SyncMessageCodec.encode(.hello(new))) else { Issue.record("no hello"); return }
+        #expect(Array(decomposed.lineage!.utf8) == Array("re\u{301}seau".utf8))
+
+        new.lineage = String(repeating: "a", count: SchemaLineage.maxBytes + 1)
+        #expect(throws: BinaryDecodingError.self) { try SyncMessageCodec.decode(SyncMessageCodec.encode(.hello(new))) }
+        // Not UTF-8, or a length past the frame: refused.
+        new.lineage = nil
+        let base = SyncMessageCodec.encode(.hello(new))
+        #expect(throws: BinaryDecodingError.self) { try SyncMessageCodec.decode(base + [2, 0xC3, 0x28]) }
+        #expect(throws: BinaryDecodingError.self) { try SyncMessageCodec.decode(base + [9, 0x61]) }
     }
 
     @Test func unknownTypesAndGarbageAreUndecodable() throws {
