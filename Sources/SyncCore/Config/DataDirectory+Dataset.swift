@@ -63,7 +63,7 @@ extension DataDirectory {
     func seedRecords(for schema: Schema) throws -> SeedData? {
         let files = FileManager.default
         guard files.fileExists(atPath: schemaPath) else { return try SeedData.criticalMinerals(schema: schema) }
-        guard files.fileExists(atPath: seedPath) else { return nil }
+        guard files.fileExists(atPath: seedPath) else { throw DatasetError.schemaWithoutSeed(directory: path) }
         return try SeedData.parse(try Self.read(seedPath), schema: schema, source: seedPath)
     }
 
@@ -139,6 +139,8 @@ public enum DatasetError: Error, CustomStringConvertible {
     case seedWithoutSchema(directory: String, databaseExists: Bool)
     /// `--seed` without `--schema`.
     case seedOptionWithoutSchema
+    /// A new database beside `schema.json` but no `seed.json` (an empty one is written by `init --schema` without `--seed`).
+    case schemaWithoutSeed(directory: String)
     case holdsAnotherDataset(directory: String, held: Schema, shipped: Bool, given: Schema, file: String)
 
     public var description: String {
@@ -151,6 +153,8 @@ public enum DatasetError: Error, CustomStringConvertible {
             return databaseExists
                 ? "\(directory) holds seed.json but no schema.json, so its database was started on another team's schema, which is missing: put that schema file back as \(directory)/schema.json (the shipped schema would mix two datasets)"
                 : "\(directory) holds seed.json but no schema.json: a `syncctl init --schema FILE --seed FILE` was cut short. Run it again with the same files, or remove seed.json to start the shipped dataset"
+        case .schemaWithoutSeed(let directory):
+            return "\(directory) holds schema.json but no seed.json, so the new database cannot get its seed records: put the team's seed.json back (or run `syncctl init --schema FILE [--seed FILE]` again with the same files); nothing was seeded"
         case .seedOptionWithoutSchema:
             return "--seed goes with --schema (the shipped dataset has its own seed records): give the team's schema file too, `--schema FILE --seed FILE`"
         case .holdsAnotherDataset(let directory, let held, let shipped, let given, let file):

@@ -50,6 +50,6 @@ extension DataDirectory {
         if newIdentity { created.append("identity") }
         let (store, seeded) = try directory.openStore(deviceID: identity.deviceID.description, options: options)
         if seeded { created.append("database") }
-        return Initialized(identity: identity, store: store, seedSchema: try directory.seedSchema(), created: created, schemaAlreadyHeld: alreadyHeld)
+        return Initialized(identity: identity, store: store, seedSchema: store.seed, created: created, schemaAlreadyHeld: alreadyHeld)
     }
 }

@@ -71,6 +71,10 @@ public enum SchemaEvolution {
         /// Bytes of one enum value (a set member's key part on the wire is
         /// bounded too; a longer value would be refused by peers).
         public static let valueBytes = 256
+        /// Bytes of a label (shown as a field's name in every analyst's forms).
+        public static let labelBytes = 128
+        /// Bytes of a description.
+        public static let descriptionBytes = 2_048
     }
 
     /// The scalar fields of a `_schema` record; only these names (compared
@@ -124,7 +128,7 @@ public enum SchemaEvolution {
         // Collections first: a field may name a collection added in the same breath.
         for record in sorted {
             guard case .collection(let name)? = Key(record.id) else { continue }
-            let description = greatestText(record.scalars["description"])
+            let description = greatestText(record.scalars["description"]).map { UTF8Identity.fitting($0, maxBytes: Limits.descriptionBytes) }
             if let existing = index(of: name) {
                 if let description { collections[existing].description = description }
                 continue
@@ -150,8 +154,13 @@ public enum SchemaEvolution {
             }
             let value = { (name: String) -> Value? in record.scalars[name]?.first }
             let deprecated = (record.scalars["deprecated"] ?? []).contains(.bool(true)) ? true : nil
-            let label = greatestText(record.scalars["label"])
-            let description = greatestText(record.scalars["description"])
+            var label = greatestText(record.scalars["label"])
+            if let text = label, !isLabel(text) {
+                problem(record, "label", "a label is 1 to \(Limits.labelBytes) bytes without control or invisible characters; the field's name is shown instead")
+                label = nil
+            }
+            // Cut at a character boundary, alike on every replica.
+            let description = greatestText(record.scalars["description"]).map { UTF8Identity.fitting($0, maxBytes: Limits.descriptionBytes) }
             // Bounded before any work: a peer may send any number of members.
             var moreValues = Array((record.sets["more_values"] ?? []).prefix(Limits.listEntries * 4))
             let moreTargets = Array((record.sets["more_targets"] ?? []).prefix(Limits.listEntries * 4))
@@ -235,6 +244,15 @@ public enum SchemaEvolution {
         (versions ?? []).compactMap(\.textValue).max { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
+    /// Whether a label can stand for a field's name in a form: at most
+    /// `Limits.labelBytes`, no control, format (bidi overrides, zero-width)
+    /// or line-separator characters that could make it look like another.
+    public static func isLabel(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= Limits.labelBytes && !text.unicodeScalars.contains { scalar in
+            [.control, .format, .lineSeparator, .paragraphSeparator, .unassigned, .privateUse, .surrogate].contains(scalar.properties.generalCategory)
+        }
+    }
+
     // MARK: - Changes an analyst asks for
 
     /// One change by command (`syncctl schema …`).
@@ -269,6 +287,9 @@ public enum SchemaEvolution {
             }
             guard current.collection(name) == nil else { throw .refusedChange("collection '\(name)' exists already") }
             guard current.collections.count - 1 < Limits.collections else { throw .refusedChange("the schema has \(Limits.collections) collections, the most it may hold") }
+            if let description, description.utf8.count > Limits.descriptionBytes {
+                throw .refusedChange("a description is at most \(Limits.descriptionBytes) bytes; this one is \(description.utf8.count)")
+            }
             return Writes(record: "c.\(name)", scalars: [("description", description.map(Value.text) ?? .null)], members: [])
         case .addField(let collectionName, let fieldName, let typeText, let values, let targets, let description):
             let collection = try current.requireCollection(collectionName)
@@ -302,7 +323,12 @@ public enum SchemaEvolution {
             var scalars: [(String, Value)] = [("type", .text(typeText))]
             if kind.type == .enumeration { scalars.append(("values", .text(canonicalList(values)))) }
             if kind.needsTargets { scalars.append(("targets", .text(canonicalList(targets)))) }
-            if let description { scalars.append(("description", .text(description))) }
+            if let description {
+                guard description.utf8.count <= Limits.descriptionBytes else {
+                    throw .refusedChange("a description is at most \(Limits.descriptionBytes) bytes; this one is \(description.utf8.count)")
+                }
+                scalars.append(("description", .text(description)))
+            }
             return Writes(record: "f.\(collectionName).\(fieldName)", scalars: scalars, members: [])
         case .addValue(let collectionName, let fieldName, let value):
             let field = try current.requireCollection(collectionName).requireField(fieldName)
@@ -325,6 +351,12 @@ public enum SchemaEvolution {
         case .describe(let collectionName, let fieldName, let label, let description):
             let collection = try current.requireCollection(collectionName)
             guard label != nil || description != nil else { throw .refusedChange("give --label or --description (or both)") }
+            if let label, !isLabel(label) {
+                throw .refusedChange("a label is 1 to \(Limits.labelBytes) bytes on one line, without control or invisible characters")
+            }
+            if let description, description.utf8.count > Limits.descriptionBytes {
+                throw .refusedChange("a description is at most \(Limits.descriptionBytes) bytes; this one is \(description.utf8.count)")
+            }
             guard let fieldName else {
                 guard label == nil else { throw .refusedChange("a collection has a description, not a label") }
                 return Writes(record: "c.\(collectionName)", scalars: [("description", .text(description ?? ""))], members: [])

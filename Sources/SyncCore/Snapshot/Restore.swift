@@ -15,6 +15,7 @@ extension Snapshots {
                                wallClock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) },
                                random: @Sendable () -> UInt64 = Store.Options().random) throws -> (replica: ReplicaID, keptAside: URL?) {
         _ = try requireVerified(url)
+        try requireDataset(of: url.path, named: try directory.seedSchema().name)
         let database = URL(fileURLWithPath: directory.databasePath)
         let incoming = database.appendingPathExtension("restoring")
         for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: incoming.path + suffix) }
@@ -50,6 +51,19 @@ extension Snapshots {
         }
         CrashPoint.hit("restore.renamed")
         return (replica, keptAside)
+    }
+
+    /// Refuses a snapshot whose database records another dataset (older
+    /// snapshots record none, and are taken as the directory's own).
+    static func requireDataset(of path: String, named expected: String) throws {
+        var configuration = Configuration()
+        configuration.readonly = true
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        defer { try? queue.close() }
+        let held = try queue.read { db in
+            try db.tableExists("sync_meta") ? try String.fetchOne(db, sql: "SELECT value FROM sync_meta WHERE key = ?", arguments: [MetaKey.dataset]) : nil
+        }
+        if let held, !held.utf8.elementsEqual(expected.utf8) { throw SnapshotError.otherDataset(path, held: held, here: expected) }
     }
 
     /// A free name for the database a restore keeps aside, stamped with the

@@ -55,9 +55,12 @@ public enum SnapshotError: Error, CustomStringConvertible, Equatable {
     /// The current database could not be made one self-contained file, or kept aside.
     case databaseBusy(String)
     case cannotKeepAside(String, reason: String)
+    /// The snapshot holds another dataset than the data directory.
+    case otherDataset(String, held: String, here: String)
 
     public var description: String {
         switch self {
+        case .otherDataset(let path, let held, let here): "snapshot \(path) holds the dataset '\(SchemaLineage.display(held))', and this data directory holds '\(SchemaLineage.display(here))': a snapshot is restored or merged only into its own dataset (restore it into a data directory started with `syncctl init --schema` of its team's schema)"
         case .noManifest(let path): "no manifest at \(path): a snapshot is the database file plus its .manifest.json (made by `syncctl snapshot create`)"
         case .badManifest(let path, let reason): "unreadable manifest \(path): \(reason)"
         case .failedVerification(let path, let problems): "snapshot \(path) failed verification:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")

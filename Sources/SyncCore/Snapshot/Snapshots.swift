@@ -165,6 +165,7 @@ public enum Snapshots {
     /// changes nothing.
     public static func merge(_ url: URL, into store: Store, progress: (Int, Int) -> Void = { _, _ in }) throws -> ApplyReport {
         let manifest = try requireVerified(url)
+        try requireDataset(of: url.path, named: store.seed.name)
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("syncd-merge-\(UUID().uuidString).db")
         try FileManager.default.copyItem(at: url, to: scratch)
         defer { try? FileManager.default.removeItem(at: scratch) }

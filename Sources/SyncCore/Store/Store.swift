@@ -117,6 +117,13 @@ public final class Store: Sendable {
             if let format = Int.fromDatabaseValue(try db.meta(MetaKey.format)), format > StoreTables.formatVersion {
                 throw StoreError.unsupportedFormat(path: path, found: format, supported: StoreTables.formatVersion)
             }
+            // The dataset this file holds decides, not the files beside it:
+            // a stray or missing schema.json must not open one team's
+            // records as another's (replication-model §8.2).
+            if let held = String.fromDatabaseValue(try db.meta(MetaKey.dataset)), !held.utf8.elementsEqual(seed.name.utf8) {
+                throw StoreError.cannotOpen(path: path, reason: "it holds the dataset '\(SchemaLineage.display(held))', but it is being opened as '\(SchemaLineage.display(seed.name))': put back the schema.json (and seed.json) its data directory was started with, or give the data directory that holds '\(SchemaLineage.display(seed.name))'; a snapshot of another dataset cannot be restored or merged here")
+            }
+            try db.setMeta(MetaKey.dataset, seed.name)
             if try db.meta(MetaKey.replica).isNull {
                 let replica = try Self.issueReplica(device: deviceID, random: options.random, in: db)
                 try db.setMeta(MetaKey.format, StoreTables.formatVersion)
@@ -222,7 +229,8 @@ public final class Store: Sendable {
     static func isSetUp(_ db: Database, path: String, schema: Schema, deviceID: String?) throws -> Bool {
         guard let format = Int.fromDatabaseValue(try db.meta(MetaKey.format)), format == StoreTables.formatVersion,
               !(try db.meta(MetaKey.replica)).isNull,
-              String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) == schema.hash else { return false }
+              String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) == schema.hash,
+              String.fromDatabaseValue(try db.meta(MetaKey.dataset)).map({ $0.utf8.elementsEqual(schema.name.utf8) }) == true else { return false }
         if let deviceID {
             guard String.fromDatabaseValue(try db.meta(MetaKey.device)) == deviceID,
                   try holdsProvableReplica(db, device: deviceID) else { return false }

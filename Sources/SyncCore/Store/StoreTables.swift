@@ -100,6 +100,9 @@ enum MetaKey {
     static let viewsLayout = "views_layout"
     /// JSON array: the collection tables the store has made (`CollectionViews.tablesMade`).
     static let viewTables = "view_tables"
+    /// The name of the seed schema the database was created on (its
+    /// lineage); opening it on another is refused.
+    static let dataset = "dataset"
     /// `FileIdentity` of the file when last opened for writing.
     static let fileIdentity = "file_identity"
     /// The nonce the replica id was derived with (`ReplicaProof`); absent for a random id.

@@ -145,6 +145,17 @@ struct SchemaEvolutionTests {
         #expect(SchemaEvolution.effective(seed: Self.seed, records: [big]).schema.collection("countries")?.field("size") == nil)
     }
 
+    /// A peer's label that could pose as another name, or an oversized
+    /// description, is not shown as it stands, alike on every replica.
+    @Test func labelsAndDescriptionsAreBounded() throws {
+        let record = SchemaEvolution.Record(id: "f.countries.notes", scalars: ["label": [.text("status\n\u{202E}evil")], "description": [.text(String(repeating: "é", count: 2_000))]])
+        let effective = SchemaEvolution.effective(seed: Self.seed, records: [record])
+        let field = try #require(effective.schema.collection("countries")?.field("notes"))
+        #expect(field.label == nil && (field.description?.utf8.count ?? 0) == SchemaEvolution.Limits.descriptionBytes)
+        #expect(effective.problems.map(\.field) == ["label"])
+        #expect(throws: SchemaError.self) { try SchemaEvolution.plan(.describe(collection: "countries", field: "notes", label: "a\u{200B}b", description: nil), against: Self.seed) }
+    }
+
     /// Lists keep their bytes: U+FEFF and NFC/NFD spellings are distinct values.
     @Test func listsKeepTheirBytes() throws {
         let values = ["\u{FEFF}a", "é", "e\u{301}"]
