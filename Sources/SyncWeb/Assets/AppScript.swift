@@ -160,7 +160,11 @@ function noticeSchema(hash) {
 function isEditing() {
   const view = state.view || {};
   const active = document.activeElement;
-  return (view.name === "r" && view.parts[3] === "edit") || view.name === "new" || Boolean(active && active.closest && active.closest(".conflict, .schema-form"));
+  // A Schema-page form with something typed in it counts too, focused or not:
+  // a redraw would wipe what the analyst typed.
+  const typed = Array.from(document.querySelectorAll(".schema-form input, .schema-form textarea"))
+    .some((input) => input.type !== "hidden" && input.value !== input.defaultValue);
+  return (view.name === "r" && view.parts[3] === "edit") || view.name === "new" || typed || Boolean(active && active.closest && active.closest(".conflict, .schema-form"));
 }
 
 // What a new schema changed against the collections the page held, in
@@ -208,6 +212,15 @@ async function reloadSchema() {
   const what = words.length ? words.join(", ") : "labels or descriptions";
   if (isEditing()) { toast("The schema changed (" + what + "); leave this form to see it."); return; }
   toast("The schema changed: " + what);
+  // At most one redraw per 2 s however many changes arrive (a burst of
+  // schema changes from a peer would otherwise redraw the page for each).
+  const wait = 2000 - (Date.now() - (reloadSchema.routedAt || 0));
+  if (wait > 0) {
+    clearTimeout(reloadSchema.routeTimer);
+    reloadSchema.routeTimer = setTimeout(() => { reloadSchema.routedAt = Date.now(); if (!isEditing()) route(); }, wait);
+    return;
+  }
+  reloadSchema.routedAt = Date.now();
   await route();
 }
 
