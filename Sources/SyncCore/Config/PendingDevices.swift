@@ -71,10 +71,6 @@ public struct PendingDeviceList: Codable, Sendable, Equatable {
     }
 }
 
-private extension Unicode.GeneralCategory {
-    var isControlOrFormat: Bool { self == .control || self == .format || self == .lineSeparator || self == .paragraphSeparator }
-}
-
 /// A small JSON file in the data directory, read and written under an
 /// exclusive lock (syncd and syncctl both write it); unreadable or too
 /// large, it reads as empty.

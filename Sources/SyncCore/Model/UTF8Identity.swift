@@ -70,3 +70,11 @@ public struct UTF8Key: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     public var description: String { string }
 }
+
+extension Unicode.GeneralCategory {
+    var isControlOrFormat: Bool { self == .control || self == .format || self == .lineSeparator || self == .paragraphSeparator }
+    /// Control, format, separator, unassigned, surrogate or private-use:
+    /// characters that do not show as themselves (labels and dataset names
+    /// refuse or escape them).
+    var isHiddenOrUnassigned: Bool { isControlOrFormat || self == .unassigned || self == .surrogate || self == .privateUse }
+}

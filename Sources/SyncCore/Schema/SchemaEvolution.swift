@@ -248,9 +248,7 @@ public enum SchemaEvolution {
     /// `Limits.labelBytes`, no control, format (bidi overrides, zero-width)
     /// or line-separator characters that could make it look like another.
     public static func isLabel(_ text: String) -> Bool {
-        !text.isEmpty && text.utf8.count <= Limits.labelBytes && !text.unicodeScalars.contains { scalar in
-            [.control, .format, .lineSeparator, .paragraphSeparator, .unassigned, .privateUse, .surrogate].contains(scalar.properties.generalCategory)
-        }
+        !text.isEmpty && text.utf8.count <= Limits.labelBytes && !text.unicodeScalars.contains { $0.properties.generalCategory.isHiddenOrUnassigned }
     }
 
     // MARK: - Changes an analyst asks for

@@ -25,10 +25,9 @@ public enum SchemaLineage {
     public static func display(_ name: String) -> String {
         var out = ""
         for scalar in name.unicodeScalars {
-            switch scalar.properties.generalCategory {
-            case .control, .format, .lineSeparator, .paragraphSeparator, .unassigned, .surrogate, .privateUse:
+            if scalar.properties.generalCategory.isHiddenOrUnassigned {
                 out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
-            default:
+            } else {
                 out.unicodeScalars.append(scalar)
             }
         }

@@ -66,9 +66,10 @@ final class SlotWriter {
         self.db = db
         self.store = store
         var effective = store.current.effective
-        if String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) != effective.schema.hash {
+        let recorded = String.fromDatabaseValue(try db.meta(MetaKey.schemaHash))
+        if recorded != effective.schema.hash {
             effective = try SchemaEvolution.effective(seed: store.seed, in: db)
-            if String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) != effective.schema.hash { try Store.adopt(effective, in: db) }
+            if recorded != effective.schema.hash { try Store.adopt(effective, in: db) }
             Self.takeUp(effective, store: store, in: db)
         }
         schema = effective.schema

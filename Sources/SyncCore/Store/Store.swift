@@ -166,11 +166,8 @@ public final class Store: Sendable {
                     "path": "\(path)", "counter": "\(counter)", "issued": "\(mark)", "replica": "\(replica)"])
             }
             let effective = try SchemaEvolution.effective(seed: seed, in: db)
-            let schema = effective.schema
-            try db.setMeta(MetaKey.schemaHash, schema.hash)
-            let triggersWereMissing = try db.tableExists(SQLEditQueue.counterTable) && !(try SQLEditQueue.isInPlace(schema, in: db))
-            try CollectionViews(schema: schema).prepare(in: db)
-            try Self.recheckSchemaProblems(schema, in: db)
+            let triggersWereMissing = try db.tableExists(SQLEditQueue.counterTable) && !(try SQLEditQueue.isInPlace(effective.schema, in: db))
+            try Self.adopt(effective, in: db)
             try db.setMeta(MetaKey.format, StoreTables.formatVersion)
             if triggersWereMissing {
                 logger.warning("the triggers that turn SQL writes to the collection tables into replicated edits were missing (dropped, or a table replaced by a client) and are back; writes made meanwhile were not replicated: `syncctl check` names the rows, `syncctl check --repair` rewrites them", metadata: ["path": "\(path)"])
