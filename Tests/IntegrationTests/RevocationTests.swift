@@ -72,6 +72,21 @@ extension Integration {
             #expect(b.log().contains("saved the revocations held in memory"))
         }
 
+        /// A revoked device that is also a listed peer stays out while the
+        /// configured team CA cannot be read (fail closed).
+        @Test func aRevocationHoldsWhileTheTeamCAIsUnreadable() async throws {
+            let (a, b, c, x, ca) = try await startTeam()
+            #expect(try Syncctl(existing: a.directory).run(["ca", "revoke", x.deviceID.description, "--ca", ca.path]).status == 0)
+            #expect(try await eventually(timeout: .seconds(20)) { try c.status().revocations?.held == 1 })
+            let refusedBefore = c.log().components(separatedBy: "was revoked by the team CA").count
+            // While c runs, its config lists x as a peer and points team_ca at a file that cannot be read.
+            try PeerListEditor(path: c.configPath, defaults: .machineDefaults()).set("team_ca", to: root.url.appendingPathComponent("moved-away.pem").path)
+            try await c.setPeersAndWaitForReload([b.asPeer(dial: false), x.asPeer(dial: false)])
+            try await Task.sleep(for: .seconds(3))
+            #expect(try !c.status().peers.contains { $0.deviceID == x.deviceID.description && $0.state == "connected" }, "\(c.log(last: 20))")
+            #expect(try await eventually(timeout: .seconds(10)) { c.log().components(separatedBy: "was revoked by the team CA").count > refusedBefore }, "\(c.log(last: 20))")
+        }
+
         @Test func aRevocationWithABadSignatureIsRefused() async throws {
             let (a, b, c, x, ca) = try await startTeam()
             // A revocation of x whose signature does not match, planted in a's

@@ -54,7 +54,7 @@ extension Snapshots {
     }
 
     /// Refuses a snapshot whose database records another dataset (older
-    /// snapshots record none, and are taken as the directory's own).
+    /// snapshots record none: they hold the shipped one).
     static func requireDataset(of path: String, named expected: String) throws {
         var configuration = Configuration()
         configuration.readonly = true
@@ -63,7 +63,8 @@ extension Snapshots {
         let held = try queue.read { db in
             try db.tableExists("sync_meta") ? try String.fetchOne(db, sql: "SELECT value FROM sync_meta WHERE key = ?", arguments: [MetaKey.dataset]) : nil
         }
-        if let held, !held.utf8.elementsEqual(expected.utf8) { throw SnapshotError.otherDataset(path, held: held, here: expected) }
+        let dataset = held ?? SchemaLineage.shipped
+        if !dataset.utf8.elementsEqual(expected.utf8) { throw SnapshotError.otherDataset(path, held: dataset, here: expected) }
     }
 
     /// A free name for the database a restore keeps aside, stamped with the

@@ -66,6 +66,9 @@ struct CollectionViews {
                 for name in missing {
                     guard let field = collection.field(name) else { continue }
                     try db.execute(sql: "ALTER TABLE \(collection.name.quotedDatabaseIdentifier) ADD COLUMN \(name.quotedDatabaseIdentifier) \(Self.columnType(field))")
+                    // Every row is an existing record: a set it holds no member
+                    // of reads '[]', as a row written afresh has it.
+                    if field.isSet { try db.execute(sql: "UPDATE \(collection.name.quotedDatabaseIdentifier) SET \(name.quotedDatabaseIdentifier) = '[]'") }
                 }
                 try refreshRecords(holding: missing, of: collection, in: db)
             }

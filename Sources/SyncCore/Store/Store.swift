@@ -120,7 +120,10 @@ public final class Store: Sendable {
             // The dataset this file holds decides, not the files beside it:
             // a stray or missing schema.json must not open one team's
             // records as another's (replication-model §8.2).
-            if let held = String.fromDatabaseValue(try db.meta(MetaKey.dataset)), !held.utf8.elementsEqual(seed.name.utf8) {
+            // A database made before datasets were recorded could only hold
+            // the shipped one (as a peer's hello without a lineage does).
+            let held = String.fromDatabaseValue(try db.meta(MetaKey.dataset)) ?? (before == nil ? nil : SchemaLineage.shipped)
+            if let held, !held.utf8.elementsEqual(seed.name.utf8) {
                 throw StoreError.cannotOpen(path: path, reason: "it holds the dataset '\(SchemaLineage.display(held))', but it is being opened as '\(SchemaLineage.display(seed.name))': put back the schema.json (and seed.json) its data directory was started with, or give the data directory that holds '\(SchemaLineage.display(seed.name))'; a snapshot of another dataset cannot be restored or merged here")
             }
             try db.setMeta(MetaKey.dataset, seed.name)

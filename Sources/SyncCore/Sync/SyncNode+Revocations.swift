@@ -94,7 +94,14 @@ extension SyncNode {
 
     /// Whether the team CA configured now revoked the device (kept in the file, or in memory while it cannot be saved).
     func isRevoked(_ device: DeviceID) -> Bool {
-        let keyID = teamCA.current(path: configBox.config.teamCA)?.keyID
+        let configured = configBox.config.teamCA
+        let keyID = teamCA.current(path: configured)?.keyID
+        // A team CA is configured but cannot be read now (damaged, being
+        // replaced): fail closed, every held revocation counts.
+        if configured != nil, keyID == nil {
+            return revocations.current.revocations.contains { $0.device == device }
+                || revocationState.withLock { $0.unsaved.contains { $0.device == device } }
+        }
         return revocations.current.revokes(device, underCA: keyID)
             || revocationState.withLock { $0.unsaved.contains { $0.device == device && keyID != nil && $0.caKeyID == keyID } }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 @testable import SyncCore
 import TestSupport
@@ -86,5 +87,27 @@ struct DatasetHeldByDatabaseTests {
             Issue.record("seeded=\(opened.seeded), records \(try opened.store.recordCounts().values.reduce(0, +)), seed-pending cleared: \(!data.seedPending)")
         }
         #expect(data.seedPending)
+    }
+
+    /// A database made before datasets were recorded holds the shipped
+    /// one: opened under another team's schema it is refused, and a snapshot
+    /// of it is not merged into another team's directory.
+    @Test func anOldDatabaseHoldsTheShippedDataset() throws {
+        let data = directory("old")
+        let (store, _) = try data.openStore(deviceID: nil)
+        let snapshot = root.url.appendingPathComponent("old.syncsnap")
+        try DatabaseQueue(path: data.databasePath).write { db in try db.execute(sql: "DELETE FROM sync_meta WHERE key IN ('dataset', 'view_tables')") }
+        _ = try Snapshots.create(from: store, to: snapshot)
+        try Data(Self.schema.utf8).write(to: URL(fileURLWithPath: data.schemaPath))
+        try Data(Self.seed.utf8).write(to: URL(fileURLWithPath: data.seedPath))
+        #expect(throws: (any Error).self) { _ = try data.openStore(deviceID: nil) }
+        try FileManager.default.removeItem(atPath: data.schemaPath)
+        try FileManager.default.removeItem(atPath: data.seedPath)
+        #expect(try data.openStore(deviceID: nil).store.seed.name == SchemaLineage.shipped)
+
+        let team = directory("team-old")
+        _ = try team.startDataset(schemaFile: try file("team.json", Self.schema), seedFile: try file("seed-in.json", Self.seed))
+        let (teamStore, _) = try team.openStore(deviceID: nil)
+        #expect(throws: SnapshotError.self) { _ = try Snapshots.merge(snapshot, into: teamStore) }
     }
 }

@@ -55,6 +55,17 @@ struct SchemaReplicationTests {
         #expect(try Store(path: dir.path("b.db")).schema.hash == a.schema.hash)
     }
 
+    /// A set field added to a collection reads '[]' in every existing row,
+    /// as rows written afresh (and on a replica that learns it later) have it.
+    @Test func anAddedSetColumnReadsEmptyNotNull() throws {
+        let dir = TemporaryDirectory()
+        let a = try dir.store("a.db")
+        try a.seed(SeedData.criticalMinerals())
+        try a.changeSchema(Self.addField("agreements", "labels", "set:text"), author: "ana")
+        #expect(try a.viewDrift().count == 0)
+        #expect(try a.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM agreements WHERE labels IS NULL") } == 0)
+    }
+
     /// Data for a field this replica does not know yet is stored, and shows
     /// in the table as soon as the definition arrives, with no further sync.
     @Test func dataMayArriveBeforeItsField() throws {
