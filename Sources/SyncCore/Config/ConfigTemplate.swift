@@ -39,6 +39,17 @@ public enum ConfigTemplate {
           max_slots: 2000
           max_bytes: 1048576
 
+        # Joining by snapshot: a daemon at least min_behind_seqs behind a peer
+        # (a new one, or one long offline, holding at most a quarter as much of
+        # its own) asks it for a checked copy of its database instead of pulling
+        # every change (0: never). A bigger snapshot than max_snapshot_bytes is
+        # refused and pulled instead; served_per_hour bounds the copies this
+        # daemon makes for joining peers (docs/operations.md, "Joining by snapshot").
+        join:
+          min_behind_seqs: 50000
+          max_snapshot_bytes: 68719476736
+          served_per_hour: 10
+
         # Largest frame accepted from a peer; a bigger one closes that connection.
         max_frame_bytes: 16777216
 

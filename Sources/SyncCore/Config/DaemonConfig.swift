@@ -36,6 +36,19 @@ public struct DaemonConfig: Sendable, Equatable {
     public var discoveryPort: Int
     /// Seconds between two announcements.
     public var discoveryIntervalSeconds: Double
+    /// Joining by snapshot (replication-model §4.6).
+    public var join: JoinSettings
+
+    public struct JoinSettings: Sendable, Equatable {
+        /// Ask a peer for a snapshot when at least this many seqs behind it
+        /// (and holding at most a quarter as many of our own); 0: never.
+        public var minBehindSeqs: Int = 50_000
+        /// The largest snapshot a peer may send (a bigger one is refused and pulled instead).
+        public var maxSnapshotBytes: Int = 64 << 30
+        /// Snapshots this daemon takes for joining peers in an hour (each is a
+        /// copy of the database on its disk); more are refused, and those peers pull.
+        public var servedPerHour: Int = 10
+    }
 
     public static let defaultPort = 22_870
     public static let defaultUIPort = 22_880
@@ -77,6 +90,7 @@ public struct DaemonConfig: Sendable, Equatable {
         discovery = .off
         discoveryPort = Self.defaultDiscoveryPort
         discoveryIntervalSeconds = 30
+        join = JoinSettings()
     }
 
     /// Defaults for this machine: its host name and the login name.
@@ -130,6 +144,12 @@ public struct DaemonConfig: Sendable, Equatable {
             config.batchMaxSlots = try batch.int("max_slots", in: 1...SyncMessageCodec.maxSlotsPerMessage) ?? config.batchMaxSlots
             config.batchMaxBytes = try batch.int("max_bytes", in: 1_024...(128 << 20)) ?? config.batchMaxBytes
             try batch.finish()
+        }
+        if var join = try reader.section("join") {
+            config.join.minBehindSeqs = try join.int("min_behind_seqs", in: 0...Int(Int64.max >> 1)) ?? config.join.minBehindSeqs
+            config.join.maxSnapshotBytes = try join.int("max_snapshot_bytes", in: (1 << 20)...(1 << 50)) ?? config.join.maxSnapshotBytes
+            config.join.servedPerHour = try join.int("served_per_hour", in: 0...1_000) ?? config.join.servedPerHour
+            try join.finish()
         }
         if var reconnect = try reader.section("reconnect") {
             config.reconnectInitialMillis = try reconnect.int("initial_ms", in: 10...600_000) ?? config.reconnectInitialMillis

@@ -318,6 +318,8 @@ public struct SessionMachine: Sendable {
             fail(.protocolViolation("a replica proof after the session started"), &out)
         case .invitationClaim:
             fail(.protocolViolation("an invitation claim after the session started"), &out)
+        case .snapshotPull, .snapshotChunk, .snapshotEnd:
+            fail(.protocolViolation("\(message.kind) after the session started (a join snapshot is exchanged only before it)"), &out)
         case .revocations(let list):
             revocationMessages = revocationMessages.filter { now - $0 < 60_000 } + [now]
             guard revocationMessages.count <= Self.maxRevocationMessagesPerMinute else {

@@ -109,6 +109,10 @@ enum MetaKey {
     static let replicaNonce = "replica_nonce"
     /// Wall millis of the last renewal forced by a received batch (`Store.apply`).
     static let ownIdRenewedAt = "own_id_renewed_at"
+    /// Set when the replica joined by snapshot (replication-model §4.6): the
+    /// replica it is a snapshot of (16 bytes) and that replica's highest seq then.
+    static let joinOriginReplica = "join_origin_replica"
+    static let joinOriginSeq = "join_origin_seq"
 }
 
 extension Database {

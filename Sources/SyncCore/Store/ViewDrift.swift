@@ -28,44 +28,48 @@ extension Store {
     /// compared as UTF-8 bytes, not as Swift strings). Streams both sides in
     /// id order (a merge join), so a million rows are never held at once.
     public func viewDrift() throws -> (drift: [ViewDrift], count: Int) {
-        try pool.read { db in
-            var drift: [ViewDrift] = []
-            var count = 0
-            func note(_ item: ViewDrift) {
-                count += 1
-                if drift.count < Self.maxDriftListed { drift.append(item) }
-            }
-            for collection in schema.tableCollections {
-                let columns = ["id"] + collection.fields.map(\.name) + ["conflicted"]
-                let table = try Row.fetchCursor(db, sql: "SELECT \(columns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")) FROM \(collection.name.quotedDatabaseIdentifier) ORDER BY id")
-                var pendingRow: Row? = try table.next().map { $0.copy() }
-                func advanceRowsBefore(_ id: [UInt8]?) throws {
-                    while let row = pendingRow {
-                        let rowID = Array((String.fromDatabaseValue(row[0]) ?? "").utf8)
-                        if let id, !rowID.lexicographicallyPrecedes(id) { return }
-                        note(ViewDrift(ref: RecordRef(collection: collection.name, id: String(decoding: rowID, as: UTF8.self)), kind: .extraRow))
-                        pendingRow = try table.next().map { $0.copy() }
-                    }
-                }
-                try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
-                    let expected = ViewRow(collection, slots: slots)
-                    let id = Array(ref.id.utf8)
-                    try advanceRowsBefore(id)
-                    let matching = pendingRow.flatMap { Array((String.fromDatabaseValue($0[0]) ?? "").utf8) == id ? $0 : nil }
-                    if let row = matching { pendingRow = try table.next().map { $0.copy() } }
-                    switch (expected.exists, matching) {
-                    case (false, nil): break
-                    case (false, .some): note(ViewDrift(ref: ref, kind: .extraRow))
-                    case (true, nil): note(ViewDrift(ref: ref, kind: .missingRow))
-                    case (true, .some(let row)):
-                        let differing = Self.differingColumns(row, expected: expected, collection)
-                        if !differing.isEmpty { note(ViewDrift(ref: ref, kind: .differs(columns: differing))) }
-                    }
-                }
-                try advanceRowsBefore(nil)
-            }
-            return (drift, count)
+        try pool.read { db in try Self.viewDrift(in: db, schema: schema) }
+    }
+
+    /// `viewDrift()` on any database holding the store's tables (a join
+    /// snapshot is checked with it before it is adopted).
+    static func viewDrift(in db: Database, schema: Schema, listing limit: Int = maxDriftListed) throws -> (drift: [ViewDrift], count: Int) {
+        var drift: [ViewDrift] = []
+        var count = 0
+        func note(_ item: ViewDrift) {
+            count += 1
+            if drift.count < limit { drift.append(item) }
         }
+        for collection in schema.tableCollections {
+            let columns = ["id"] + collection.fields.map(\.name) + ["conflicted"]
+            let table = try Row.fetchCursor(db, sql: "SELECT \(columns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")) FROM \(collection.name.quotedDatabaseIdentifier) ORDER BY id")
+            var pendingRow: Row? = try table.next().map { $0.copy() }
+            func advanceRowsBefore(_ id: [UInt8]?) throws {
+                while let row = pendingRow {
+                    let rowID = Array((String.fromDatabaseValue(row[0]) ?? "").utf8)
+                    if let id, !rowID.lexicographicallyPrecedes(id) { return }
+                    note(ViewDrift(ref: RecordRef(collection: collection.name, id: String(decoding: rowID, as: UTF8.self)), kind: .extraRow))
+                    pendingRow = try table.next().map { $0.copy() }
+                }
+            }
+            try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
+                let expected = ViewRow(collection, slots: slots)
+                let id = Array(ref.id.utf8)
+                try advanceRowsBefore(id)
+                let matching = pendingRow.flatMap { Array((String.fromDatabaseValue($0[0]) ?? "").utf8) == id ? $0 : nil }
+                if let row = matching { pendingRow = try table.next().map { $0.copy() } }
+                switch (expected.exists, matching) {
+                case (false, nil): break
+                case (false, .some): note(ViewDrift(ref: ref, kind: .extraRow))
+                case (true, nil): note(ViewDrift(ref: ref, kind: .missingRow))
+                case (true, .some(let row)):
+                    let differing = Self.differingColumns(row, expected: expected, collection)
+                    if !differing.isEmpty { note(ViewDrift(ref: ref, kind: .differs(columns: differing))) }
+                }
+            }
+            try advanceRowsBefore(nil)
+        }
+        return (drift, count)
     }
 
     /// The columns of `row` whose stored value differs from `expected`.

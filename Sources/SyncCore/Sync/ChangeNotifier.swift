@@ -39,6 +39,17 @@ public final class ChangeNotifier: @unchecked Sendable {
         for waiter in woken.values { waiter.continuation.resume() }
     }
 
+    /// After the store's feed was replaced (a join by snapshot): the highest
+    /// seq is `seq`, which may be lower than before; every waiter wakes.
+    public func rebase(to seq: UInt64) {
+        lock.lock()
+        highest = seq
+        let woken = waiters
+        waiters = [:]
+        lock.unlock()
+        for waiter in woken.values { waiter.continuation.resume() }
+    }
+
     private var waiters: [UUID: (seq: UInt64, continuation: CheckedContinuation<Void, Error>)] = [:]
 
     /// Returns once the highest seq exceeds `seq` (woken by `advance`; cancellable).

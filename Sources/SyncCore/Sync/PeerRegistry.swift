@@ -29,6 +29,9 @@ public actor PeerRegistry {
         /// hello of this dataset arrives.
         public var otherDataset: String?
         public var digestMismatches: UInt64 = 0
+        /// Joining by snapshot from this peer, or serving one to it: what is
+        /// happening or last happened (replication-model §4.6).
+        public var join: String?
         /// Accepted because the team CA signed its certificate.
         public var viaTeamCA = false
 

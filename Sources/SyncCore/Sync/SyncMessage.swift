@@ -28,6 +28,14 @@ public enum SyncMessage: Equatable, Sendable {
     /// Protocol 1.3: the team-CA revocations the sender holds (replication-model
     /// §6.3), sent at the start of a session and whenever it learns a new one.
     case revocations([SignedRevocation])
+    /// Protocol 1.5: a joiner asks for `maxBytes` of the peer's snapshot from
+    /// `offset` (replication-model §4.6); the first, at offset 0, makes the peer take it.
+    case snapshotPull(offset: UInt64, maxBytes: UInt32)
+    /// Protocol 1.5: one piece of the snapshot, or the peer's refusal.
+    case snapshotChunk(SnapshotChunk)
+    /// Protocol 1.5: the joiner's word that no (more) snapshot is wanted and
+    /// the ordinary session begins; `reason` says why (for both logs).
+    case snapshotEnd(reason: String)
 
     public struct Hello: Equatable, Sendable {
         public var protocolMajor: UInt16
@@ -45,6 +53,13 @@ public enum SyncMessage: Equatable, Sendable {
         /// Nil from an older peer, which holds the shipped dataset
         /// (`HelloRules.lineage(of:)`). Peers of two lineages refuse each other.
         public var lineage: String?
+        /// Protocol 1.5, flag 4: the sender's first message after the hellos
+        /// (and proofs) is `snapshotPull` or `snapshotEnd` (replication-model §4.6).
+        public var joinDecisionFollows: Bool = false
+        /// Protocol 1.5, a trailing field after the lineage: the sender joined
+        /// by a snapshot of `replica` taken at `seq`, so its feed up to `seq`
+        /// is that replica's feed then (`JoinRules.initialCursor`).
+        public var origin: JoinOrigin?
 
         public init(protocolMajor: UInt16 = SyncMessage.protocolMajor, protocolMinor: UInt16 = SyncMessage.protocolMinor,
                     replica: ReplicaID, deviceName: String, schemaHash: String, willSend: Bool, willReceive: Bool, highestSeq: UInt64,
@@ -91,7 +106,9 @@ public enum SyncMessage: Equatable, Sendable {
     public static let protocolMajor: UInt16 = 1
     /// 1: tabled batches (`ChangeTableCodec`). 2: `replicaProof` after the
     /// hellos. 3: `invitationClaim`, `revocations`. 4: the hello's lineage.
-    public static let protocolMinor: UInt16 = 4
+    /// 5: join by snapshot (`snapshotPull`, `snapshotChunk`, `snapshotEnd`,
+    /// the hello's flag 4 and trailing origin).
+    public static let protocolMinor: UInt16 = 5
 
     /// A short name for logs and errors.
     public var kind: String {
@@ -109,6 +126,44 @@ public enum SyncMessage: Equatable, Sendable {
         case .replicaProof: "replica-proof"
         case .invitationClaim: "invitation-claim"
         case .revocations: "revocations"
+        case .snapshotPull: "snapshot-pull"
+        case .snapshotChunk: "snapshot-chunk"
+        case .snapshotEnd: "snapshot-end"
         }
+    }
+}
+
+/// A piece of a join snapshot (protocol 1.5).
+public struct SnapshotChunk: Equatable, Sendable {
+    /// Where `data` starts in the snapshot file.
+    public var offset: UInt64
+    /// The file's whole size (0 with a refusal).
+    public var total: UInt64
+    public var data: [UInt8]
+    /// SHA-256 of the whole file, on the chunk that reaches `total`; empty otherwise.
+    public var sha256: [UInt8]
+    /// Non-empty: the peer will not send a snapshot, and why.
+    public var refusal: String
+
+    public init(offset: UInt64, total: UInt64, data: [UInt8], sha256: [UInt8] = [], refusal: String = "") {
+        self.offset = offset
+        self.total = total
+        self.data = data
+        self.sha256 = sha256
+        self.refusal = refusal
+    }
+
+    public static func refused(_ reason: String) -> SnapshotChunk { SnapshotChunk(offset: 0, total: 0, data: [], refusal: reason) }
+}
+
+/// Where a replica's feed came from when it joined by snapshot: its seqs up
+/// to `seq` are those of `replica`'s feed when the snapshot was taken.
+public struct JoinOrigin: Equatable, Sendable {
+    public var replica: ReplicaID
+    public var seq: UInt64
+
+    public init(replica: ReplicaID, seq: UInt64) {
+        self.replica = replica
+        self.seq = seq
     }
 }

@@ -16,7 +16,12 @@ public enum SyncMessageCodec {
         case invitationClaim = 13
         /// Protocol 1.3: signed revocations.
         case revocations = 14
+        /// Protocol 1.5: join by snapshot.
+        case snapshotPull = 15, snapshotChunk = 16, snapshotEnd = 17
     }
+
+    /// Bytes of snapshot data one chunk may carry.
+    public static let maxSnapshotChunkBytes = 4 << 20
 
     public static func encode(_ message: SyncMessage) -> [UInt8] {
         var writer = BinaryWriter(capacity: 64)
@@ -28,10 +33,17 @@ public enum SyncMessageCodec {
             writer.writeReplica(hello.replica)
             writer.writeString(hello.deviceName)
             writer.writeString(hello.schemaHash)
-            writer.writeByte((hello.willSend ? 1 : 0) | (hello.willReceive ? 2 : 0))
+            writer.writeByte((hello.willSend ? 1 : 0) | (hello.willReceive ? 2 : 0) | (hello.joinDecisionFollows ? 4 : 0))
             writer.writeVarint(hello.highestSeq)
             // 1.4: appended, so an older reader ignores it.
-            if let lineage = hello.lineage { writer.writeString(lineage) }
+            if let lineage = hello.lineage {
+                writer.writeString(lineage)
+                // 1.5: after the lineage; a seq of 0 says "not joined by snapshot".
+                if let origin = hello.origin {
+                    writer.writeVarint(origin.seq)
+                    writer.writeReplica(origin.replica)
+                }
+            }
         case .pull(let cursor, let maxCount, let maxBytes, let wait):
             writer.writeByte(Tag.pull.rawValue)
             writer.writeVarint(cursor)
@@ -88,6 +100,20 @@ public enum SyncMessageCodec {
                 writer.writeBlob(revocation.caKeyID)
                 writer.writeBlob(revocation.signature)
             }
+        case .snapshotPull(let offset, let maxBytes):
+            writer.writeByte(Tag.snapshotPull.rawValue)
+            writer.writeVarint(offset)
+            writer.writeVarint(UInt64(maxBytes))
+        case .snapshotChunk(let chunk):
+            writer.writeByte(Tag.snapshotChunk.rawValue)
+            writer.writeVarint(chunk.offset)
+            writer.writeVarint(chunk.total)
+            writer.writeBlob(chunk.data)
+            writer.writeBlob(chunk.sha256)
+            writer.writeString(chunk.refusal)
+        case .snapshotEnd(let reason):
+            writer.writeByte(Tag.snapshotEnd.rawValue)
+            writer.writeString(reason)
         }
         return writer.bytes
     }
@@ -125,9 +151,18 @@ public enum SyncMessageCodec {
                 }
                 lineage = text
             }
-            message = .hello(.init(protocolMajor: UInt16(major), protocolMinor: UInt16(minor), replica: replica, deviceName: name,
-                                   schemaHash: schemaHash, willSend: flags & 1 != 0, willReceive: flags & 2 != 0, highestSeq: highest,
-                                   lineage: lineage))
+            // 1.5 appends the origin of a replica that joined by snapshot.
+            var origin: JoinOrigin?
+            if reader.remaining > 0 {
+                let seq = try reader.readVarint()
+                if seq > 0 { origin = JoinOrigin(replica: try reader.readReplica(), seq: seq) }
+            }
+            var hello = SyncMessage.Hello(protocolMajor: UInt16(major), protocolMinor: UInt16(minor), replica: replica, deviceName: name,
+                                          schemaHash: schemaHash, willSend: flags & 1 != 0, willReceive: flags & 2 != 0, highestSeq: highest,
+                                          lineage: lineage)
+            hello.joinDecisionFollows = flags & 4 != 0
+            hello.origin = origin
+            message = .hello(hello)
         case .pull:
             let cursor = try reader.readVarint()
             let count = try reader.readVarint()
@@ -190,6 +225,24 @@ public enum SyncMessageCodec {
                                              caKeyID: key, signature: signature))
             }
             message = .revocations(list)
+        case .snapshotPull:
+            let offset = try reader.readVarint()
+            let maxBytes = try reader.readVarint()
+            message = .snapshotPull(offset: offset, maxBytes: UInt32(clamping: maxBytes))
+        case .snapshotChunk:
+            let offset = try reader.readVarint()
+            let total = try reader.readVarint()
+            let data = try reader.readBlob()
+            let sha = try reader.readBlob()
+            let refusal = try reader.readString()
+            guard data.count <= maxSnapshotChunkBytes, sha.count == 0 || sha.count == 32, refusal.utf8.count <= 1_024 else {
+                throw .malformed("snapshot chunk over its limits (\(data.count) bytes of data, \(sha.count) of checksum, \(refusal.utf8.count) of reason)", at: reader.offset)
+            }
+            message = .snapshotChunk(SnapshotChunk(offset: offset, total: total, data: data, sha256: sha, refusal: refusal))
+        case .snapshotEnd:
+            let reason = try reader.readString()
+            guard reason.utf8.count <= 1_024 else { throw .malformed("snapshot-end reason of \(reason.utf8.count) bytes", at: reader.offset) }
+            message = .snapshotEnd(reason: reason)
         }
         // Bytes after the fields this version knows are a later minor's
         // additions (docs/protocol.md, "Versions"): ignored, not refused.

@@ -43,6 +43,8 @@ public final class SyncNode: Sendable {
     let revocationState = Mutex((generation: 0, refused: UInt64(0), refusedHashes: Set<[UInt8]>(), obeyed: Set<[UInt8]>(), unsaved: [SignedRevocation]()))
     /// Invitation claims refused since start, by reason.
     let claimRefusals = Mutex<[String: Int]>([:])
+    /// Joins by snapshot: failures per peer, snapshots served (`SyncNode+Join`).
+    let joins = JoinBook()
 
     /// The address the listener is bound to (the real port when the config says 0).
     private let bound = Mutex<HostPort?>(nil)
@@ -74,6 +76,11 @@ public final class SyncNode: Sendable {
         teamCA = TeamCACache(logger: logger)
         let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent()
         pending = PendingRecorder(file: PendingDeviceFile(directory: directory), logger: logger)
+        // Join snapshots a killed daemon left behind (taken for a peer, or half received).
+        try? FileManager.default.removeItem(at: directory.appendingPathComponent("join-snapshots"))
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] where name.hasPrefix("joining-") {
+            try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+        }
         let report: @Sendable (LockedJSONFileError) -> Void = { problem in
             logger.error("a file this daemon obeys is damaged; what was read before still holds", metadata: ["problem": "\(problem)"])
         }
@@ -319,11 +326,14 @@ public final class SyncNode: Sendable {
         return PeerConfig(deviceID: device, name: name, address: nil, mode: .sendReceive)
     }
 
-    private func hello(for peer: PeerConfig, replica: ReplicaID) -> SyncMessage.Hello {
-        SyncMessage.Hello(protocolMajor: SyncMessage.protocolMajor, protocolMinor: SyncMessage.protocolMinor,
-                          replica: replica, deviceName: configBox.config.deviceName, schemaHash: store.schema.hash,
-                          willSend: peer.mode.sends, willReceive: peer.mode.receives, highestSeq: notifier.highestSeq,
-                          lineage: lineage)
+    private func hello(for peer: PeerConfig, replica: ReplicaID, origin: JoinOrigin?) -> SyncMessage.Hello {
+        var hello = SyncMessage.Hello(protocolMajor: SyncMessage.protocolMajor, protocolMinor: SyncMessage.protocolMinor,
+                                      replica: replica, deviceName: configBox.config.deviceName, schemaHash: store.schema.hash,
+                                      willSend: peer.mode.sends, willReceive: peer.mode.receives, highestSeq: notifier.highestSeq,
+                                      lineage: lineage)
+        hello.joinDecisionFollows = offersJoinDecision(to: peer)
+        hello.origin = origin
+        return hello
     }
 
     /// Runs one connection: hello exchange, checks, then the session.
@@ -336,6 +346,8 @@ public final class SyncNode: Sendable {
                 var iterator = inbound.makeAsyncIterator()
                 // Read once: the hello's id and the proof's nonce must match.
                 let own = try store.replicaIdentity()
+                let origin = try store.joinOrigin()
+                var sentHello: SyncMessage.Hello?
                 var claimed = false
                 if let expected, let peer = configBox.config.peer(expected) {
                     // Protocol 1.3: a joiner proves its invitation before its hello.
@@ -344,7 +356,9 @@ public final class SyncNode: Sendable {
                         try await outbound.write(.invitationClaim(id: claim.id, secret: claim.secret))
                         claimed = true
                     }
-                    try await outbound.write(.hello(hello(for: peer, replica: own.replica)))
+                    let ours = hello(for: peer, replica: own.replica, origin: origin)
+                    sentHello = ours
+                    try await outbound.write(.hello(ours))
                 }
                 guard var first = try await iterator.next() else { throw SessionError.closedByPeer("connection closed before hello") }
                 if !dialedByUs, case .invitationClaim(let id, let secret) = first {
@@ -373,7 +387,11 @@ public final class SyncNode: Sendable {
                 }
                 await registry.admit(peer, viaTeamCA: connection.viaTeamCA)
                 peerName = peer.name
-                if !dialedByUs { try await outbound.write(.hello(hello(for: peer, replica: own.replica))) }
+                if !dialedByUs {
+                    let ours = hello(for: peer, replica: own.replica, origin: origin)
+                    sentHello = ours
+                    try await outbound.write(.hello(ours))
+                }
                 // Protocol 1.2: each side proves its replica id (replication-model §3.3).
                 var theirNonce: [UInt8]?
                 if theirs.protocolMajor == SyncMessage.protocolMajor, HelloRules.expectsProof(from: theirs) {
@@ -443,6 +461,17 @@ public final class SyncNode: Sendable {
                     status.lastError = nil
                 }
                 metrics.connected(peer: peer.name, true)
+                // A peer that joined by snapshot: what we read of its origin we hold (replication-model §4.6).
+                if let theirOrigin = theirs.origin {
+                    let replica = theirs.replica
+                    if let cursor = try await Blocking.run({ try store.startCursor(for: replica, joinedFrom: theirOrigin) }) {
+                        logger.info("the peer joined by snapshot: reading it from where its origin's feed was already read", metadata: [
+                            "peer": "\(peer.name)", "origin": "\(theirOrigin.replica.short)", "cursor": "\(cursor)"])
+                    }
+                }
+                if let ours = sentHello, try await runJoinPhase(ours: ours, theirs: theirs, peer: peer, device: device, inbound: &iterator, outbound: outbound) {
+                    return
+                }
                 let logger = self.logger.with(peer: peer.name)
                 let session = PeerSession(node: self, channel: channel.channel, peer: peer, hello: theirs, connection: connection, logger: logger)
                 logger.info("peer connected", metadata: ["direction": "\(dialedByUs ? "outbound" : "inbound")", "replica": "\(theirs.replica.short)",
@@ -480,7 +509,7 @@ public final class SyncNode: Sendable {
         }
     }
 
-    private let closers = ClosersBox()
+    let closers = ClosersBox()
     private func registerCloser(_ id: UUID, _ channel: Channel) async { closers.set(id, channel) }
     private func unregisterCloser(_ id: UUID) async { closers.set(id, nil) }
     private func closeSession(_ id: UUID) async { closers.get(id)?.close(promise: nil) }
@@ -524,6 +553,7 @@ final class ClosersBox: Sendable {
     private let channels = Mutex<[UUID: any Channel]>([:])
     func set(_ id: UUID, _ channel: (any Channel)?) { channels.withLock { $0[id] = channel } }
     func get(_ id: UUID) -> (any Channel)? { channels.withLock { $0[id] } }
+    func all() -> [any Channel] { channels.withLock { Array($0.values) } }
 }
 
 extension Logger {

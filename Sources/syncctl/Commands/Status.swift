@@ -75,6 +75,7 @@ enum StatusDisplay {
             let traffic = "\(Display.bytes(peer.bytesIn))/\(Display.bytes(peer.bytesOut))"
             Swift.print("\(Display.fit(peer.name, 14)) \(Display.fit(state, 12)) \(Display.fit(peer.mode, 12)) \(Display.fit(String(peer.lag), 7)) \(Display.fit(peer.lastSync.map(Display.ago) ?? "never", 10)) \(Display.fit(traffic, 17))")
             if let error = peer.lastError, peer.state != "connected" { Swift.print("  last error: \(Display.fit(error, 66))") }
+            if let join = peer.join { Swift.print("  snapshot: \(Display.fit(join, 68))") }
             if let other = peer.otherDataset, peer.state != "connected" {
                 let theirs = SchemaLineage.display(other), ours = SchemaLineage.display(status.dataset ?? "")
                 Swift.print("  another dataset: the peer's is '\(theirs.count > 60 ? theirs.prefix(59) + "…" : theirs)', this daemon's '\(ours)'; they never sync (remove the peer: `syncctl peers remove \(peer.name)`)")

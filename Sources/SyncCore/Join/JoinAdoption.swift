@@ -1,0 +1,165 @@
+import Foundation
+import GRDB
+
+extension Store {
+    /// What adopting a join snapshot did.
+    public struct JoinAdoption: Sendable {
+        /// The replica id this store writes under from now on.
+        public let replica: ReplicaID
+        /// The one it wrote under before (it issues no more dots).
+        public let previous: ReplicaID
+        /// The database as it was, kept aside and merged back in after the
+        /// next successful sync (as after a restore).
+        public let keptAside: URL
+    }
+
+    /// Replaces the replicated state with a checked join snapshot, in one
+    /// transaction (replication-model §4.6): every reader sees the old state
+    /// or the new one. The database as it was is first copied aside under
+    /// the same write lock (`data.db.before-restore-…`), so whatever only this
+    /// replica held is merged back after the next successful sync. The store
+    /// takes a new replica id (no dot the peer or the old id issued is ever
+    /// issued again), the snapshot's feed, the peer's cursors for others and
+    /// a cursor for the peer at the snapshot's highest seq, and records where
+    /// its feed came from for the hellos (`JoinOrigin`).
+    public func adoptJoinSnapshot(at path: String, facts: JoinSnapshotFacts, reason: String) throws -> JoinAdoption {
+        let directory = URL(fileURLWithPath: self.path).deletingLastPathComponent()
+        let wall = options.wallClock()
+        let aside = Snapshots.keptAsideName(in: directory, at: wall)
+        let seed = self.seed
+        let random = options.random
+        // The database as it is, copied aside first (SQLite's online backup,
+        // one read transaction); the replacement below then checks that no
+        // replicated write came in since (every one takes a higher seq), so
+        // nothing held only here can fall between the copy and the swap.
+        let copiedAt = try keepAside(at: aside)
+        let result: (ReplicaID, ReplicaID, SchemaEvolution.Effective)
+        do {
+            result = try pool.writeWithoutTransaction { db -> (ReplicaID, ReplicaID, SchemaEvolution.Effective) in
+                try db.execute(sql: "ATTACH DATABASE ? AS joined", arguments: [path])
+                defer { try? db.execute(sql: "DETACH DATABASE joined") }
+                var outcome: (ReplicaID, ReplicaID, SchemaEvolution.Effective)?
+                try db.inTransaction(.immediate) {
+                    guard try Database.highestSeq(db) == copiedAt else { throw JoinSnapshotRefusal("this replica wrote while the snapshot was adopted; it pulls instead") }
+                    let previous = try db.replicaID()
+                    outcome = try Self.replaceState(db, facts: facts, seed: seed, reason: reason, wall: wall, random: random, previous: previous)
+                    return .commit
+                }
+                guard let outcome else { throw StoreError.invalidEdit("the join transaction did not run") }
+                return outcome
+            }
+        } catch {
+            for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: aside.path + suffix) }
+            throw error
+        }
+        current.replace(result.2)
+        retireInMark(result.1)
+        do {
+            try pool.writeWithoutTransaction { db in try db.truncateWAL() }
+        } catch {
+            options.logger.warning("could not cut the WAL back after adopting a join snapshot", metadata: ["error": "\(error)"])
+        }
+        return JoinAdoption(replica: result.0, previous: result.1, keptAside: aside)
+    }
+
+    /// Copies the database to `url` (SQLite's online backup in one step,
+    /// inside one read transaction) and returns the highest seq of the copy.
+    private func keepAside(at url: URL) throws -> Int64 {
+        let copy = try DatabaseQueue(path: url.path)
+        do {
+            try pool.backup(to: copy)
+            let highest = try copy.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA journal_mode = DELETE")
+                return try Database.highestSeq(db)
+            }
+            try copy.close()
+            return highest
+        } catch {
+            try? copy.close()
+            for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: url.path + suffix) }
+            throw error
+        }
+    }
+
+    private static func replaceState(_ db: Database, facts: JoinSnapshotFacts, seed: Schema, reason: String, wall: UInt64,
+                                     random: @Sendable () -> UInt64, previous: ReplicaID) throws -> (ReplicaID, ReplicaID, SchemaEvolution.Effective) {
+        // The collection tables first, while they still match the records.
+        for collection in try CollectionViews.tablesMade(in: db) where try db.tableExists(collection) {
+            try db.execute(sql: "DELETE FROM main.\(collection.quotedDatabaseIdentifier)")
+        }
+        for table in ["sync_records", "sync_feed", "sync_history", "sync_buckets", "sync_schema_problems", "sync_dot_collisions", "sync_cursors"] {
+            try db.execute(sql: "DELETE FROM main.\(table)")
+        }
+        let recordColumns = "id, collection, record, slots, slot_count, conflicted"
+        // The schema's own records, then the tables that schema makes (empty
+        // yet, so making them costs nothing), then everything else.
+        try db.execute(sql: "INSERT INTO main.sync_records(\(recordColumns)) SELECT \(recordColumns) FROM joined.sync_records WHERE collection = ?",
+                       arguments: [SchemaEvolution.collection])
+        let effective = try SchemaEvolution.effective(seed: seed, in: db)
+        try Self.adopt(effective, in: db)
+        try db.execute(sql: "INSERT INTO main.sync_records(\(recordColumns)) SELECT \(recordColumns) FROM joined.sync_records WHERE collection <> ?",
+                       arguments: [SchemaEvolution.collection])
+        try db.execute(sql: "INSERT INTO main.sync_feed(seq, record_id) SELECT seq, record_id FROM joined.sync_feed")
+        try db.execute(sql: "INSERT INTO main.sync_history(record_key, collection, record, seq, entries) SELECT record_key, collection, record, seq, entries FROM joined.sync_history")
+        try db.execute(sql: "INSERT INTO main.sync_schema_problems(collection, record, field, element, problem, peer, seen_at) SELECT collection, record, field, element, problem, peer, seen_at FROM joined.sync_schema_problems")
+        // The digest as recomputed by the check, not as the file says.
+        let bucket = try db.makeStatement(sql: "INSERT INTO main.sync_buckets(bucket, digest) VALUES (?, ?)")
+        for (index, digest) in facts.digest.buckets.enumerated() where digest.contains(where: { $0 != 0 }) {
+            try bucket.execute(arguments: [index, Data(digest)])
+        }
+        // The collection tables: the snapshot's rows (checked equal to their
+        // records) when its schema is ours, else written from the records.
+        let views = CollectionViews(schema: effective.schema)
+        if Array(effective.schema.hash.utf8) == Array(facts.schemaHash.utf8) {
+            for collection in effective.schema.tableCollections {
+                let columns = (["id"] + collection.fields.map(\.name) + ["conflicted"]).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+                try db.execute(sql: "INSERT INTO main.\(collection.name.quotedDatabaseIdentifier)(\(columns)) SELECT \(columns) FROM joined.\(collection.name.quotedDatabaseIdentifier)")
+            }
+        } else {
+            let statements = CollectionViews.Statements(db: db)
+            for collection in effective.schema.tableCollections {
+                try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
+                    try views.write(ref, slots: slots, in: db, statements: statements)
+                }
+            }
+        }
+        try Self.recheckSchemaProblems(effective.schema, in: db)
+        // A new id: this replica's feed is now another's, and its old id's
+        // dots may be in the snapshot or not.
+        let device = String.fromDatabaseValue(try db.meta(MetaKey.device))
+        let replica = try Self.startNewReplica(reason: reason, device: device, at: wall, random: random, in: db)
+        let cursor = try db.makeStatement(sql: "INSERT INTO main.sync_cursors(peer, cursor, updated_at) VALUES (?, ?, ?) ON CONFLICT(peer) DO UPDATE SET cursor = excluded.cursor")
+        for (peer, value) in facts.cursors where peer != replica && peer != facts.replica && value > 0 {
+            try cursor.execute(arguments: [peer.data, Int64(value), Int64(wall)])
+        }
+        try cursor.execute(arguments: [facts.replica.data, Int64(facts.highestSeq), Int64(wall)])
+        try db.setMeta(MetaKey.joinOriginReplica, facts.replica.data)
+        try db.setMeta(MetaKey.joinOriginSeq, Int64(facts.highestSeq))
+        return (replica, previous, effective)
+    }
+
+    /// Where this replica's feed came from, if it joined by snapshot.
+    public func joinOrigin() throws -> JoinOrigin? {
+        try pool.read { db in
+            guard let data = Data.fromDatabaseValue(try db.meta(MetaKey.joinOriginReplica)), let replica = ReplicaID(bytes: data),
+                  let seq = Int64.fromDatabaseValue(try db.meta(MetaKey.joinOriginSeq)), seq > 0 else { return nil }
+            return JoinOrigin(replica: replica, seq: UInt64(seq))
+        }
+    }
+
+    /// Sets the cursor for `peer` from its join origin when there is none yet
+    /// (`JoinRules.initialCursor`); returns the cursor set, or nil.
+    @discardableResult
+    public func startCursor(for peer: ReplicaID, joinedFrom origin: JoinOrigin) throws -> UInt64? {
+        let wall = options.wallClock()
+        return try pool.write { db in
+            guard try Int64.fetchOne(db, sql: "SELECT cursor FROM sync_cursors WHERE peer = ?", arguments: [peer.data]) == nil else { return nil }
+            let own = try db.replicaID()
+            let forOrigin = UInt64(try Int64.fetchOne(db, sql: "SELECT cursor FROM sync_cursors WHERE peer = ?", arguments: [origin.replica.data]) ?? 0)
+            let cursor = JoinRules.initialCursor(origin: origin, ownReplica: own, cursorForOrigin: forOrigin)
+            guard cursor > 0 else { return nil }
+            try db.execute(sql: "INSERT INTO sync_cursors(peer, cursor, updated_at) VALUES (?, ?, ?)", arguments: [peer.data, Int64(cursor), Int64(wall)])
+            return cursor
+        }
+    }
+}

@@ -1,0 +1,218 @@
+import Foundation
+import GRDB
+
+/// What a checked join snapshot holds, for its adoption.
+public struct JoinSnapshotFacts: Sendable {
+    /// The replica the snapshot is of (the peer it came from).
+    public let replica: ReplicaID
+    /// Its highest seq when it was taken: the joiner's cursor for it.
+    public let highestSeq: UInt64
+    /// The digest recomputed from every slot (equal to the one it recorded).
+    public let digest: StateDigest
+    public let records: Int
+    public let slots: Int
+    /// The peer's cursors for other replicas, taken over by the joiner.
+    public let cursors: [ReplicaID: UInt64]
+    /// The hash of the schema its tables were made for.
+    public let schemaHash: String
+}
+
+/// A snapshot refused by the check, and why.
+public struct JoinSnapshotRefusal: Error, Equatable, Sendable, CustomStringConvertible {
+    public let reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { "the snapshot was refused: \(reason)" }
+}
+
+/// Checks a received join snapshot before anything of it is used
+/// (replication-model §4.6): SQLite's integrity check; the layout, the
+/// dataset and the replica it claims; every slot decoded canonically,
+/// within the receive limits, covered by its context, its hash recomputed
+/// and equal to the stored one; the 256 bucket digests recomputed from those
+/// hashes and equal to the stored ones; the change feed equal to the seqs the
+/// slots carry; every collection table row equal to the row its record reads
+/// as. The three passes run side by side on their own connections.
+/// Reads only; the file is never changed.
+public enum JoinSnapshotCheck {
+    /// Cursors a snapshot may carry.
+    public static let maxCursors = 100_000
+    /// Problems named in a refusal.
+    static let maxNamed = 3
+
+    public static func verify(path: String, expectedReplica: ReplicaID, seed: Schema, limits: ReceiveLimits = ReceiveLimits()) throws -> JoinSnapshotFacts {
+        let header: (schema: Schema, schemaHash: String, cursors: [ReplicaID: UInt64])
+        do {
+            header = try read(path) { db in try checkHeader(db, expectedReplica: expectedReplica, seed: seed) }
+        } catch let refusal as JoinSnapshotRefusal { throw refusal } catch {
+            throw JoinSnapshotRefusal("it cannot be read as the store's database: \(error)")
+        }
+        // Three passes on their own connections, one per core and more.
+        let results = Results()
+        DispatchQueue.concurrentPerform(iterations: 3) { pass in
+            do {
+                switch pass {
+                case 0:
+                    let integrity = try read(path) { db in try String.fetchAll(db, sql: "PRAGMA integrity_check(20)") }
+                    if integrity != ["ok"] { results.fail("SQLite's integrity check: " + integrity.prefix(maxNamed).joined(separator: "; ")) }
+                case 1:
+                    results.slots = try read(path) { db in try checkSlots(db, limits: limits) }
+                default:
+                    let drift = try read(path) { db in try Store.viewDrift(in: db, schema: header.schema, listing: maxNamed) }
+                    if drift.count > 0 {
+                        results.fail("\(drift.count) collection table row(s) differ from their records, e.g. " + drift.drift.map { "\($0.ref) \($0.kind)" }.joined(separator: ", "))
+                    }
+                }
+            } catch let refusal as JoinSnapshotRefusal {
+                results.fail(refusal.reason)
+            } catch {
+                results.fail("cannot be read: \(error)")
+            }
+        }
+        if let reason = results.failure { throw JoinSnapshotRefusal(reason) }
+        guard let slots = results.slots else { throw JoinSnapshotRefusal("the slot check did not finish") }
+        return JoinSnapshotFacts(replica: expectedReplica, highestSeq: slots.highest, digest: slots.digest, records: slots.records,
+                                 slots: slots.count, cursors: header.cursors, schemaHash: header.schemaHash)
+    }
+
+    private final class Results: @unchecked Sendable {
+        private let lock = NSLock()
+        private var _failure: String?
+        private var _slots: SlotFacts?
+        var failure: String? { lock.withLock { _failure } }
+        var slots: SlotFacts? {
+            get { lock.withLock { _slots } }
+            set { lock.withLock { _slots = newValue } }
+        }
+        func fail(_ reason: String) { lock.withLock { if _failure == nil { _failure = reason } } }
+    }
+
+    struct SlotFacts {
+        var highest: UInt64
+        var digest: StateDigest
+        var records: Int
+        var count: Int
+    }
+
+    private static func read<T>(_ path: String, _ body: (Database) throws -> T) throws -> T {
+        var configuration = Configuration()
+        configuration.readonly = true
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        defer { try? queue.close() }
+        return try queue.read(body)
+    }
+
+    /// The layout, dataset, replica, schema and cursors.
+    static func checkHeader(_ db: Database, expectedReplica: ReplicaID, seed: Schema) throws -> (schema: Schema, schemaHash: String, cursors: [ReplicaID: UInt64]) {
+        for table in ["sync_meta", "sync_records", "sync_feed", "sync_history", "sync_buckets", "sync_cursors", "sync_schema_problems"] {
+            guard try db.tableExists(table) else { throw JoinSnapshotRefusal("it has no table \(table)") }
+        }
+        let format = Int.fromDatabaseValue(try db.meta(MetaKey.format))
+        guard format == StoreTables.formatVersion else {
+            throw JoinSnapshotRefusal("its storage format is \(format.map(String.init) ?? "missing"), this daemon's \(StoreTables.formatVersion)")
+        }
+        guard let replica = try? db.replicaID(), replica == expectedReplica else {
+            throw JoinSnapshotRefusal("it is not a snapshot of the peer's replica \(expectedReplica.short)")
+        }
+        let dataset = String.fromDatabaseValue(try db.meta(MetaKey.dataset)) ?? SchemaLineage.shipped
+        guard dataset.utf8.elementsEqual(seed.name.utf8) else {
+            throw JoinSnapshotRefusal("it holds the dataset '\(SchemaLineage.display(dataset))', this daemon '\(SchemaLineage.display(seed.name))'")
+        }
+        let effective = try SchemaEvolution.effective(seed: seed, in: db)
+        let recorded = String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) ?? ""
+        guard Array(recorded.utf8) == Array(effective.schema.hash.utf8) else {
+            throw JoinSnapshotRefusal("its tables were made for schema \(recorded.prefix(12)), but its records define \(effective.schema.hash.prefix(12))")
+        }
+        var cursors: [ReplicaID: UInt64] = [:]
+        let rows = try Row.fetchCursor(db, sql: "SELECT peer, cursor FROM sync_cursors")
+        while let row = try rows.next() {
+            guard cursors.count < maxCursors else { throw JoinSnapshotRefusal("more than \(maxCursors) cursors") }
+            guard let data = row[0] as Data?, let peer = ReplicaID(bytes: data), let cursor = row[1] as Int64?, cursor >= 0 else {
+                throw JoinSnapshotRefusal("a cursor that is not a replica id and a seq")
+            }
+            cursors[peer] = UInt64(cursor)
+        }
+        return (effective.schema, recorded, cursors)
+    }
+
+    /// Every record row: slots, hashes, buckets, feed.
+    static func checkSlots(_ db: Database, limits: ReceiveLimits) throws -> SlotFacts {
+        var buckets = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
+        var seqs: [(seq: Int64, record: Int64)] = []
+        var records = 0
+        var count = 0
+        var scratch = BinaryWriter(capacity: 256)
+        let rows = try Row.fetchCursor(db, sql: "SELECT id, collection, record, slots, slot_count, conflicted FROM sync_records ORDER BY id")
+        while let row = try rows.next() {
+            let id: Int64 = row[0]
+            guard let collection = String.fromDatabaseValue(row[1]), let record = String.fromDatabaseValue(row[2]), let blob = row[3] as Data? else {
+                throw JoinSnapshotRefusal("record row \(id) is not text names and a blob")
+            }
+            let ref = RecordRef(collection: collection, id: record)
+            var slots: [FieldElement: StoredSlot] = [:]
+            var rowSeqs: Set<Int64> = []
+            var twice: FieldElement?
+            do {
+                try StoredRecord.forEach([UInt8](blob), ref: ref) { name, slot in
+                    if slots.updateValue(slot, forKey: name) != nil { twice = name }
+                }
+            } catch {
+                throw JoinSnapshotRefusal("\(error)")
+            }
+            if let twice { throw JoinSnapshotRefusal("\(ref): slot \(twice.field) \(twice.element) twice in its row") }
+            for (name, slot) in slots {
+                let key = SlotKey(collection: collection, record: record, field: name.field, element: name.element)
+                if let refusal = ReceivedStateCheck.refusal(for: SlotChange(key: key, state: slot.state), limits: limits) {
+                    throw JoinSnapshotRefusal("\(key): \(refusal)")
+                }
+                guard slot.state.satisfiesInvariant else { throw JoinSnapshotRefusal("\(key): a version is not covered by its context") }
+                scratch.removeAll()
+                SlotStateCodec.encode(key, into: &scratch)
+                let keyCount = scratch.bytes.count
+                scratch.writeRaw(slot.encoded)
+                let (hash, bucket) = scratch.bytes.withUnsafeBytes { encoded in
+                    (SlotHash(ofKeyAndState: encoded), StateDigest.bucket(forKeyBytes: UnsafeRawBufferPointer(rebasing: encoded[..<keyCount])))
+                }
+                guard hash == slot.hash else { throw JoinSnapshotRefusal("\(key): its stored hash is not the hash of its state") }
+                buckets[bucket] ^= hash
+                guard slot.seq > 0 else { throw JoinSnapshotRefusal("\(key): seq 0") }
+                rowSeqs.insert(slot.seq)
+            }
+            guard (row[4] as Int64?) == Int64(slots.count) else { throw JoinSnapshotRefusal("\(ref): slot count \(row[4] as Int64? ?? -1), holds \(slots.count)") }
+            guard (row[5] as Int64?) == (StoredRecord.isConflicted(slots) ? 1 : 0) else { throw JoinSnapshotRefusal("\(ref): its conflicted flag is wrong") }
+            for seq in rowSeqs { seqs.append((seq, id)) }
+            records += 1
+            count += slots.count
+        }
+        // The feed must list exactly the seqs the slots carry, each with its record.
+        seqs.sort { $0.seq < $1.seq }
+        var index = 0
+        var highest: Int64 = 0
+        let feed = try Row.fetchCursor(db, sql: "SELECT seq, record_id FROM sync_feed ORDER BY seq")
+        while let row = try feed.next() {
+            let seq: Int64 = row[0]
+            let record: Int64 = row[1]
+            guard index < seqs.count, seqs[index].seq == seq, seqs[index].record == record else {
+                throw JoinSnapshotRefusal("its change feed lists seq \(seq) for record row \(record), which no slot of that record carries")
+            }
+            highest = seq
+            index += 1
+        }
+        guard index == seqs.count else {
+            throw JoinSnapshotRefusal("seq \(seqs[index].seq) of record row \(seqs[index].record) is missing from its change feed (or carried by two records)")
+        }
+        // The digest it keeps must be the one its slots make.
+        var stored = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
+        for row in try Row.fetchAll(db, sql: "SELECT bucket, digest FROM sync_buckets") {
+            guard let bucket = row[0] as Int64?, (0..<Int64(StateDigest.bucketCount)).contains(bucket),
+                  let digest = row[1] as Data?, let hash = digest.withUnsafeBytes({ SlotHash(stored: $0) }) else {
+                throw JoinSnapshotRefusal("a bucket digest row that is not a bucket and 16 bytes")
+            }
+            stored[Int(bucket)] = hash
+        }
+        for bucket in 0..<StateDigest.bucketCount where stored[bucket] != buckets[bucket] {
+            throw JoinSnapshotRefusal("the digest of bucket \(bucket) is not the one its slots make")
+        }
+        let digest = StateDigest(buckets: buckets.map { hash in hash.withUnsafeBytes { [UInt8]($0) } })
+        return SlotFacts(highest: UInt64(highest), digest: digest, records: records, count: count)
+    }
+}

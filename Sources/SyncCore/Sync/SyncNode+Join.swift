@@ -1,0 +1,335 @@
+import Crypto
+import Foundation
+import GRDB
+import Logging
+import NIOCore
+import Synchronization
+
+/// Failures of joins per peer, and the snapshots this daemon served.
+final class JoinBook: Sendable {
+    /// How long a peer whose snapshot failed its check is pulled from instead.
+    static let failureMemorySeconds: TimeInterval = 3_600
+    private let state = Mutex((failed: [DeviceID: Date](), served: [Date](), serving: 0))
+
+    func failedRecently(_ device: DeviceID, now: Date = Date()) -> Bool {
+        state.withLock { $0.failed[device].map { now.timeIntervalSince($0) < Self.failureMemorySeconds } ?? false }
+    }
+
+    func noteFailure(_ device: DeviceID) { state.withLock { $0.failed[device] = Date() } }
+
+    /// Takes a serving slot: one snapshot at a time, `perHour` an hour; nil when granted, else why not.
+    func startServing(perHour: Int, now: Date = Date()) -> String? {
+        state.withLock { book in
+            book.served = book.served.filter { now.timeIntervalSince($0) < 3_600 }
+            if book.serving > 0 { return "it is sending a snapshot to another peer now" }
+            if book.served.count >= perHour { return "it has sent \(book.served.count) snapshots in the last hour (join.served_per_hour)" }
+            book.serving += 1
+            book.served.append(now)
+            return nil
+        }
+    }
+
+    func stopServing() { state.withLock { $0.serving -= 1 } }
+}
+
+/// Joining by snapshot (replication-model §4.6), between the hellos and the
+/// session: the rules are `JoinRules` and `JoinSnapshotCheck`; this drives
+/// them over one connection.
+extension SyncNode {
+    /// Bytes a joiner asks for per chunk.
+    static let joinChunkBytes: UInt32 = 1 << 20
+
+    /// Whether our hello to `peer` says our first message after the hellos
+    /// is a join decision: we take changes from it and joining is on.
+    func offersJoinDecision(to peer: PeerConfig) -> Bool {
+        configBox.config.join.minBehindSeqs > 0 && peer.mode.receives
+    }
+
+    /// The phase between the hellos and the session. Returns true when this
+    /// daemon adopted a snapshot: the connection ends, and every session
+    /// starts again under the new replica id.
+    func runJoinPhase(ours: SyncMessage.Hello, theirs: SyncMessage.Hello, peer: PeerConfig, device: DeviceID,
+                      inbound: inout NIOAsyncChannelInboundStream<SyncMessage>.AsyncIterator,
+                      outbound: NIOAsyncChannelOutboundWriter<SyncMessage>) async throws -> Bool {
+        let sameMajor = theirs.protocolMajor == SyncMessage.protocolMajor
+        let weDecide = ours.joinDecisionFollows && sameMajor && theirs.protocolMinor >= 5
+        let theyDecide = theirs.joinDecisionFollows && sameMajor
+        var weAsk = false
+        if weDecide {
+            let store = self.store
+            let replica = theirs.replica
+            let facts = try await Blocking.run { (cursor: try store.cursor(for: replica), own: try store.highestSeq(), sql: try store.hasPendingSQLEdits()) }
+            let situation = JoinRules.Situation(peerUnderstands: true, peerSends: theirs.willSend, peerHighest: theirs.highestSeq, cursor: facts.cursor,
+                                                ownHighest: facts.own, sqlEditsWaiting: facts.sql, failedRecently: joins.failedRecently(device))
+            switch JoinRules.decide(situation, minBehind: UInt64(configBox.config.join.minBehindSeqs)) {
+            case .askForSnapshot:
+                weAsk = true
+                logger.notice("far behind the peer: asking it for a snapshot instead of pulling every change", metadata: [
+                    "peer": "\(peer.name)", "peer_highest_seq": "\(theirs.highestSeq)", "cursor": "\(facts.cursor)"])
+            case .pull(let reason):
+                try await outbound.write(.snapshotEnd(reason: reason))
+                logger.debug("no join snapshot", metadata: ["peer": "\(peer.name)", "reason": "\(reason)"])
+            }
+        }
+        var theyAsk = false
+        if theyDecide {
+            guard let first = try await inbound.next() else { throw SessionError.closedByPeer("connection closed before its join decision") }
+            switch first {
+            case .snapshotEnd: break
+            case .snapshotPull(let offset, let maxBytes):
+                guard !weAsk else { throw SessionError.protocolViolation("both sides asked for a snapshot") }
+                theyAsk = true
+                try await serveSnapshot(first: (offset, maxBytes), theirs: theirs, peer: peer, device: device, inbound: &inbound, outbound: outbound)
+            case .goodbye(let reason): throw SessionError.closedByPeer(SessionError.bounded(reason))
+            default: throw SessionError.protocolViolation("expected a join decision after the hellos, got \(first.kind)")
+            }
+        }
+        _ = theyAsk
+        guard weAsk else { return false }
+        return try await takeSnapshot(theirs: theirs, peer: peer, device: device, inbound: &inbound, outbound: outbound)
+    }
+
+    // MARK: The joiner
+
+    private func takeSnapshot(theirs: SyncMessage.Hello, peer: PeerConfig, device: DeviceID,
+                              inbound: inout NIOAsyncChannelInboundStream<SyncMessage>.AsyncIterator,
+                              outbound: NIOAsyncChannelOutboundWriter<SyncMessage>) async throws -> Bool {
+        let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent()
+        let file = directory.appendingPathComponent("joining-\(UUID().uuidString).syncsnap")
+        defer { for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: file.path + suffix) } }
+        let started = ContinuousClock.now
+        var receiver = JoinRules.Receiver(chunkBytes: Self.joinChunkBytes, maxTotal: UInt64(configBox.config.join.maxSnapshotBytes))
+        for offset in receiver.start() { try await outbound.write(.snapshotPull(offset: offset, maxBytes: Self.joinChunkBytes)) }
+        guard FileManager.default.createFile(atPath: file.path, contents: nil), let handle = try? FileHandle(forWritingTo: file) else {
+            return try await fallBack("cannot write \(file.path)", peer: peer, device: device, outbound: outbound)
+        }
+        var hasher = SHA256()
+        var reported = 0
+        let expected: [UInt8]
+        receiving: while true {
+            guard let message = try await inbound.next() else { try? handle.close(); throw SessionError.closedByPeer("connection closed while sending a snapshot") }
+            switch message {
+            case .ping: try await outbound.write(.pong)
+            case .pong: continue
+            case .goodbye(let reason): try? handle.close(); throw SessionError.closedByPeer(SessionError.bounded(reason))
+            case .snapshotChunk(let chunk):
+                switch receiver.take(chunk) {
+                case .violation(let why): try? handle.close(); throw SessionError.protocolViolation("join snapshot: \(why)")
+                case .refused(let why):
+                    try? handle.close()
+                    return try await fallBack("the peer sends none: \(why)", peer: peer, device: device, outbound: outbound, remember: false)
+                case .take(let next):
+                    do { try handle.write(contentsOf: chunk.data) } catch {
+                        try? handle.close()
+                        return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound, remember: false)
+                    }
+                    hasher.update(data: chunk.data)
+                    for offset in next { try await outbound.write(.snapshotPull(offset: offset, maxBytes: Self.joinChunkBytes)) }
+                    let total = receiver.total ?? 1
+                    let tenth = Int(receiver.received * 10 / max(1, total))
+                    if tenth > reported {
+                        reported = tenth
+                        let text = "receiving from \(peer.name): \(receiver.received >> 20) of \(total >> 20) MB"
+                        await registry.update(device) { $0.join = text }
+                        logger.info("receiving a join snapshot", metadata: ["peer": "\(peer.name)", "received_mb": "\(receiver.received >> 20)", "total_mb": "\(total >> 20)"])
+                    }
+                case .complete(let sha):
+                    do { try handle.write(contentsOf: chunk.data) } catch {
+                        try? handle.close()
+                        return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound, remember: false)
+                    }
+                    hasher.update(data: chunk.data)
+                    expected = sha
+                    break receiving
+                }
+            default:
+                try? handle.close()
+                throw SessionError.protocolViolation("expected a snapshot chunk, got \(message.kind)")
+            }
+        }
+        do { try handle.synchronize(); try handle.close() } catch {
+            return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound, remember: false)
+        }
+        guard Array(hasher.finalize()) == expected else {
+            return try await fallBack("its checksum does not match its bytes (changed on the way)", peer: peer, device: device, outbound: outbound)
+        }
+        let received = receiver.received
+        await registry.update(device) { $0.join = "checking the snapshot from \(peer.name) (\(received >> 20) MB)" }
+        logger.info("received a join snapshot; checking every slot before using it", metadata: [
+            "peer": "\(peer.name)", "mb": "\(received >> 20)", "seconds": "\(String(format: "%.1f", Double((ContinuousClock.now - started).millis) / 1_000))"])
+        // The peer waits meanwhile: pings keep its idle timer quiet.
+        let keepalive = Task { [outbound] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(5))
+                if !Task.isCancelled { try? await outbound.write(.ping) }
+            }
+        }
+        defer { keepalive.cancel() }
+        let store = self.store
+        let path = file.path
+        let facts: JoinSnapshotFacts
+        do {
+            facts = try await Blocking.run {
+                try JoinSnapshotCheck.verify(path: path, expectedReplica: theirs.replica, seed: store.seed, limits: store.options.receiveLimits)
+            }
+        } catch let refusal as JoinSnapshotRefusal {
+            keepalive.cancel()
+            return try await fallBack(refusal.reason, peer: peer, device: device, outbound: outbound)
+        }
+        let checked = ContinuousClock.now
+        let adoption: Store.JoinAdoption
+        do {
+            adoption = try await Blocking.run {
+                try store.adoptJoinSnapshot(at: path, facts: facts, reason: "joined by a snapshot of replica \(theirs.replica.short) at seq \(facts.highestSeq)")
+            }
+        } catch {
+            keepalive.cancel()
+            return try await fallBack("cannot adopt it here: \(error)", peer: peer, device: device, outbound: outbound, remember: false)
+        }
+        keepalive.cancel()
+        notifier.rebase(to: facts.highestSeq)
+        let seconds = Double((ContinuousClock.now - started).millis) / 1_000
+        logger.notice("joined by snapshot: this replica now holds the peer's state and writes under a new replica id; the database as it was is merged back after the next sync", metadata: [
+            "peer": "\(peer.name)", "records": "\(facts.records)", "slots": "\(facts.slots)", "seq": "\(facts.highestSeq)",
+            "digest": "\(facts.digest.hex.prefix(16))", "replica": "\(adoption.replica)", "previous_replica": "\(adoption.previous)",
+            "kept_aside": "\(adoption.keptAside.lastPathComponent)", "mb": "\(received >> 20)",
+            "check_seconds": "\(String(format: "%.1f", Double((checked - started).millis) / 1_000))", "seconds": "\(String(format: "%.1f", seconds))"])
+        let text = "joined by snapshot from \(peer.name): \(facts.records) records at seq \(facts.highestSeq) in \(String(format: "%.1f", seconds)) s"
+        await registry.update(device) { $0.join = text }
+        try? await outbound.write(.goodbye(reason: "joined by snapshot; reconnecting under the new replica id"))
+        // Every session was opened under the old id: peers must learn the new one.
+        for channel in closers.all() { channel.close(promise: nil) }
+        return true
+    }
+
+    /// Refuses the snapshot, tells the peer, and goes on with the ordinary pull.
+    private func fallBack(_ reason: String, peer: PeerConfig, device: DeviceID, outbound: NIOAsyncChannelOutboundWriter<SyncMessage>,
+                          remember: Bool = true) async throws -> Bool {
+        if remember { joins.noteFailure(device) }
+        logger.warning("refused the join snapshot; pulling every change instead", metadata: ["peer": "\(peer.name)", "reason": "\(reason)"])
+        await registry.update(device) { $0.join = "snapshot refused, pulling instead: \(reason)" }
+        try await outbound.write(.snapshotEnd(reason: "snapshot refused: \(String(reason.prefix(900)))"))
+        return false
+    }
+
+    // MARK: The peer that sends one
+
+    private func serveSnapshot(first: (offset: UInt64, maxBytes: UInt32), theirs: SyncMessage.Hello, peer: PeerConfig, device: DeviceID,
+                               inbound: inout NIOAsyncChannelInboundStream<SyncMessage>.AsyncIterator,
+                               outbound: NIOAsyncChannelOutboundWriter<SyncMessage>) async throws {
+        var refusal: String?
+        if !(peer.mode.sends && theirs.willReceive) { refusal = "this daemon does not send to the joiner" }
+        if refusal == nil, let busy = joins.startServing(perHour: configBox.config.join.servedPerHour) { refusal = busy }
+        if let refusal {
+            logger.info("refused to send a join snapshot", metadata: ["peer": "\(peer.name)", "reason": "\(refusal)"])
+            try await outbound.write(.snapshotChunk(.refused(refusal)))
+            try await awaitEnd(&inbound, outbound: outbound, allowingPulls: true)
+            return
+        }
+        defer { joins.stopServing() }
+        let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("join-snapshots")
+        let file = directory.appendingPathComponent("\(UUID().uuidString).syncsnap")
+        defer { for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: file.path + suffix) } }
+        let store = self.store
+        let started = ContinuousClock.now
+        await registry.update(device) { $0.join = "taking a snapshot for \(peer.name)" }
+        logger.notice("the peer is far behind: taking a snapshot for it to join by", metadata: ["peer": "\(peer.name)", "peer_highest_seq": "\(theirs.highestSeq)"])
+        let keepalive = Task { [outbound] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(5))
+                if !Task.isCancelled { try? await outbound.write(.ping) }
+            }
+        }
+        let total: UInt64
+        do {
+            total = try await Blocking.run { try Self.takeJoinSnapshot(of: store, to: file) }
+            keepalive.cancel()
+        } catch {
+            keepalive.cancel()
+            logger.warning("could not take a snapshot for a joining peer; it pulls instead", metadata: ["peer": "\(peer.name)", "error": "\(error)"])
+            try await outbound.write(.snapshotChunk(.refused("the peer could not take a snapshot: \(String("\(error)".prefix(300)))")))
+            try await awaitEnd(&inbound, outbound: outbound, allowingPulls: true)
+            return
+        }
+        guard let handle = try? FileHandle(forReadingFrom: file) else {
+            try await outbound.write(.snapshotChunk(.refused("the peer could not read its snapshot")))
+            try await awaitEnd(&inbound, outbound: outbound, allowingPulls: true)
+            return
+        }
+        defer { try? handle.close() }
+        let flip = ProcessInfo.processInfo.environment["SYNCD_TEST_FLIP_SNAPSHOT_BYTE"].flatMap(UInt64.init)
+        var sender = JoinRules.Sender()
+        var hasher = SHA256()
+        var pull: (offset: UInt64, maxBytes: UInt32)? = first
+        while true {
+            if let (offset, maxBytes) = pull {
+                pull = nil
+                let range: Range<UInt64>
+                switch sender.serve(offset: offset, maxBytes: maxBytes, total: total) {
+                case .success(let served): range = served
+                case .failure(let violation): throw SessionError.protocolViolation("join snapshot: \(violation)")
+                }
+                try handle.seek(toOffset: range.lowerBound)
+                var data = [UInt8](try handle.read(upToCount: Int(range.count)) ?? Data())
+                guard data.count == range.count else { throw SessionError.refused("the snapshot file for the joiner shrank while it was sent") }
+                hasher.update(data: data)
+                // Tests only: one byte changed on the way, after the checksum saw it.
+                if let flip, range.contains(flip) { data[Int(flip - range.lowerBound)] ^= 0x01 }
+                let last = range.upperBound == total
+                try await outbound.write(.snapshotChunk(SnapshotChunk(offset: range.lowerBound, total: total, data: data,
+                                                                      sha256: last ? Array(hasher.finalize()) : [])))
+                if last {
+                    let seconds = Double((ContinuousClock.now - started).millis) / 1_000
+                    logger.info("sent a join snapshot", metadata: ["peer": "\(peer.name)", "mb": "\(total >> 20)", "seconds": "\(String(format: "%.1f", seconds))"])
+                    let text = "sent a snapshot to \(peer.name): \(total >> 20) MB in \(String(format: "%.1f", seconds)) s"
+                    await registry.update(device) { $0.join = text }
+                }
+            }
+            guard let message = try await inbound.next() else { throw SessionError.closedByPeer("connection closed while taking a snapshot") }
+            switch message {
+            case .snapshotPull(let offset, let maxBytes): pull = (offset, maxBytes)
+            case .snapshotEnd(let reason):
+                if !reason.isEmpty { logger.info("the joiner ended the snapshot", metadata: ["peer": "\(peer.name)", "reason": "\(reason)"]) }
+                return
+            case .ping: try await outbound.write(.pong)
+            case .pong: continue
+            case .goodbye(let reason): throw SessionError.closedByPeer(SessionError.bounded(reason))
+            default: throw SessionError.protocolViolation("expected a snapshot pull, got \(message.kind)")
+            }
+        }
+    }
+
+    /// After a refusal: the joiner's end (pulls it sent before the refusal
+    /// reached it are read and dropped).
+    private func awaitEnd(_ inbound: inout NIOAsyncChannelInboundStream<SyncMessage>.AsyncIterator, outbound: NIOAsyncChannelOutboundWriter<SyncMessage>,
+                          allowingPulls: Bool) async throws {
+        var pulls = 0
+        while let message = try await inbound.next() {
+            switch message {
+            case .snapshotEnd: return
+            case .snapshotPull where allowingPulls && pulls < 4: pulls += 1
+            case .ping: try await outbound.write(.pong)
+            case .pong: continue
+            case .goodbye(let reason): throw SessionError.closedByPeer(SessionError.bounded(reason))
+            default: throw SessionError.protocolViolation("expected the end of the join decision, got \(message.kind)")
+            }
+        }
+        throw SessionError.closedByPeer("connection closed before the end of the join decision")
+    }
+
+    /// A consistent copy of the store's database at `url` (SQLite's online
+    /// backup in one step, inside one read transaction), as one file; returns its size.
+    static func takeJoinSnapshot(of store: Store, to url: URL) throws -> UInt64 {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let copy = try DatabaseQueue(path: url.path)
+        do {
+            try store.pool.backup(to: copy)
+            try copy.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+            try copy.close()
+        } catch {
+            try? copy.close()
+            throw error
+        }
+        return UInt64((try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0)
+    }
+}

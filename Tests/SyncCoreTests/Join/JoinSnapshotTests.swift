@@ -1,0 +1,188 @@
+import Foundation
+import GRDB
+import PropertyBased
+import Testing
+@testable import SyncCore
+import TestSupport
+
+/// Joining by snapshot through real stores on disk (replication-model §4.6):
+/// the snapshot a peer takes is checked slot by slot, adopted in one
+/// transaction under a new replica id, and the joiner then syncs with a
+/// third replica without reading anything twice; a damaged snapshot is
+/// refused whatever byte is changed.
+@Suite("Join by snapshot through the store", .timeLimit(.minutes(5)))
+struct JoinSnapshotTests {
+    /// Pulls like the daemon does; returns the slots received.
+    @discardableResult
+    static func pullCounting(into target: Store, from source: Store) throws -> Int {
+        let sourceID = try source.replicaID, targetID = try target.replicaID
+        var slots = 0
+        while true {
+            let cursor = try target.cursor(for: sourceID)
+            let batch = try source.changes(since: cursor, maxCount: 500, maxBytes: 1 << 20, for: targetID)
+            if batch.cursor == cursor { return slots }
+            slots += batch.changes.count
+            try target.apply(batch.changes, from: sourceID, cursor: batch.cursor)
+            if !batch.hasMore { return slots }
+        }
+    }
+
+    /// A peer with the seed, 300 more agreements, an added field with data,
+    /// and changes pulled from a third replica `r`.
+    static func peer(in dir: TemporaryDirectory) throws -> (p: Store, r: Store, rReadOfP: Int) {
+        try FileManager.default.createDirectory(atPath: dir.path("p"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.path("r"), withIntermediateDirectories: true)
+        let p = try dir.store("p/data.db"), r = try dir.store("r/data.db")
+        try p.seed(SeedData.criticalMinerals())
+        try pullCounting(into: r, from: p)
+        try p.changeSchema(.addField(collection: "agreements", field: "value_usd", type: "decimal", values: [], targets: [], description: nil), author: "ana")
+        for index in 0..<300 {
+            try p.create(ref("agreements/join-\(index)"), [.set("title", .text("Agreement \(index)")), .set("status", .text("active")),
+                                                         .set("value_usd", .text("\(index).5"))], author: "ana")
+        }
+        try r.create(ref("agreements/from-r"), [.set("title", .text("Written on r")), .set("status", .text("negotiating"))], author: "rui")
+        try pullCounting(into: p, from: r)
+        // What r reads of p after p read r: p's writes, which r would pass on to anyone.
+        let rReadOfP = try pullCounting(into: r, from: p)
+        return (p, r, rReadOfP)
+    }
+
+    static func snapshot(of store: Store, in dir: TemporaryDirectory, name: String = "snap.syncsnap") throws -> String {
+        let url = URL(fileURLWithPath: dir.path(name))
+        _ = try SyncNode.takeJoinSnapshot(of: store, to: url)
+        return url.path
+    }
+
+    static func joiner(in dir: TemporaryDirectory, _ name: String = "j") throws -> Store {
+        try FileManager.default.createDirectory(atPath: dir.path(name), withIntermediateDirectories: true)
+        let j = try dir.store("\(name)/data.db")
+        try j.seed(SeedData.criticalMinerals())
+        return j
+    }
+
+    @Test func aJoinedReplicaEndsEqualAndReadsNothingTwice() throws {
+        let dir = TemporaryDirectory()
+        let (p, r, rReadOfP) = try Self.peer(in: dir)
+        let j = try Self.joiner(in: dir)
+        let before = try j.replicaID
+        let path = try Self.snapshot(of: p, in: dir)
+        let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: j.seed)
+        #expect(facts.digest == (try p.digest()))
+        #expect(facts.highestSeq == (try p.highestSeq()))
+        let adoption = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        // Equal state, tables and schema; a replica id of its own.
+        #expect(try j.digest() == p.digest())
+        #expect(try SchemaReplicationTests.tables(j) == SchemaReplicationTests.tables(p))
+        #expect(j.schema.hash == p.schema.hash)
+        #expect(try j.viewDrift().count == 0)
+        #expect(try j.replicaID == adoption.replica)
+        #expect(adoption.replica != (try p.replicaID) && adoption.replica != before && adoption.previous == before)
+        #expect(try j.cursor(for: p.replicaID) == p.highestSeq())
+        #expect(try j.cursor(for: r.replicaID) == p.cursor(for: r.replicaID))
+        #expect(try j.joinOrigin() == JoinOrigin(replica: p.replicaID, seq: p.highestSeq()))
+        // Nothing to pull from p; from r nothing that p had read of it (only
+        // what r read of p since, as any replica would be sent it).
+        #expect(try Self.pullCounting(into: j, from: p) == 0)
+        let fromR = try Self.pullCounting(into: j, from: r)
+        #expect(fromR <= rReadOfP && rReadOfP < 3_000, "\(fromR) slots read from r")
+        #expect(try j.digest() == p.digest())
+        // r starts reading j where its origin's feed was read already.
+        let origin = try #require(try j.joinOrigin())
+        #expect(try r.startCursor(for: j.replicaID, joinedFrom: origin) == min(origin.seq, try r.cursor(for: p.replicaID)))
+        #expect(try Self.pullCounting(into: r, from: j) == 0)
+        // p, the origin, starts at the seq of its own snapshot.
+        #expect(try p.startCursor(for: j.replicaID, joinedFrom: origin) == origin.seq)
+        #expect(try Self.pullCounting(into: p, from: j) == 0)
+        // j's own write carries j's new id only, and reaches both, read once.
+        try j.create(ref("agreements/from-j"), [.set("title", .text("Written on j")), .set("status", .text("active"))], author: "jo")
+        let written = try j.history(ref("agreements/from-j"))
+        #expect(!written.isEmpty && written.allSatisfy { $0.version.dot.replica == adoption.replica })
+        #expect(try Self.pullCounting(into: r, from: j) == 3)
+        #expect(try Self.pullCounting(into: p, from: j) == 3)
+        #expect(try p.digest() == j.digest() && r.digest() == j.digest())
+        // The database as it was is kept aside and merges back to nothing new.
+        #expect(FileManager.default.fileExists(atPath: adoption.keptAside.path))
+        Snapshots.mergeAndRemoveKeptAside(into: j, logger: j.options.logger)
+        #expect(!FileManager.default.fileExists(atPath: adoption.keptAside.path))
+        #expect(try j.digest() == p.digest())
+    }
+
+    /// A replica far behind that wrote offline: its writes are kept aside and
+    /// come back after the join, and travel on.
+    @Test func offlineWritesOfAReplicaFarBehindComeBack() throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try Self.peer(in: dir)
+        let j = try Self.joiner(in: dir)
+        try j.create(ref("agreements/offline"), [.set("title", .text("Written on the plane")), .set("status", .text("proposed"))], author: "jo")
+        try j.update(ref("agreements/us-cn-trade-truce-2025"), [.set("title", .text("Renamed offline"))], author: "jo")
+        let path = try Self.snapshot(of: p, in: dir)
+        let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: j.seed)
+        _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        #expect(try j.record(ref("agreements/offline")) == nil)
+        Snapshots.mergeAndRemoveKeptAside(into: j, logger: j.options.logger)
+        #expect(try j.record(ref("agreements/offline")) != nil)
+        try Self.pullCounting(into: p, from: j)
+        #expect(try p.digest() == j.digest())
+        #expect(try SchemaReplicationTests.tables(j) == SchemaReplicationTests.tables(p))
+    }
+
+    /// Hostile edits of a snapshot, each refused with its reason.
+    @Test(arguments: [
+        ("UPDATE sync_records SET slots = substr(slots, 1, length(slots) - 1) || x'00' WHERE id = (SELECT max(id) FROM sync_records)", "agreements/"),
+        ("DELETE FROM sync_feed WHERE seq = (SELECT max(seq) FROM sync_feed)", "feed"),
+        ("UPDATE sync_buckets SET digest = zeroblob(16) WHERE bucket = (SELECT min(bucket) FROM sync_buckets)", "bucket"),
+        ("UPDATE agreements SET title = 'Planted' WHERE id = 'join-7'", "table row"),
+        ("UPDATE sync_meta SET value = 'another-team' WHERE key = 'dataset'", "dataset"),
+        ("UPDATE sync_meta SET value = zeroblob(16) WHERE key = 'replica_id'", "replica"),
+        ("UPDATE sync_meta SET value = 'x' WHERE key = 'schema_hash'", "schema"),
+        ("UPDATE sync_records SET conflicted = 1 WHERE id = 3", "conflicted"),
+    ])
+    func aChangedSnapshotIsRefused(_ edit: (sql: String, reason: String)) throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try Self.peer(in: dir)
+        let path = try Self.snapshot(of: p, in: dir)
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            try Store.disableTriggers(db)
+            try db.execute(sql: edit.sql)
+        }
+        try queue.close()
+        let error = #expect(throws: JoinSnapshotRefusal.self) { try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: p.seed) }
+        #expect(error?.reason.contains(edit.reason) == true, "\(error?.reason ?? "")")
+    }
+
+    /// The search: one byte of the snapshot file changed anywhere. Either the
+    /// check refuses it, or the byte did not matter (free space in a page)
+    /// and the adopted state equals the peer's, tables and all.
+    @Test func anyFlippedByteIsRefusedOrHarmless() throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try Self.peer(in: dir)
+        let path = try Self.snapshot(of: p, in: dir)
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        var generator = SystemRandomNumberGenerator()
+        let seed = UInt64.random(in: 0...UInt64.max, using: &generator)
+        var random = SplitMix(seed: seed)
+        var refused = 0, harmless = 0
+        for round in 0..<40 {
+            var bytes = original
+            // Half the flips in the first pages (header, schema, meta), half anywhere.
+            let offset = round % 2 == 0 ? Int(random.next() % UInt64(min(16_384, bytes.count))) : Int(random.next() % UInt64(bytes.count))
+            bytes[offset] ^= UInt8(1 << (random.next() % 8))
+            let damaged = dir.path("flip-\(round).syncsnap")
+            try bytes.write(to: URL(fileURLWithPath: damaged))
+            do {
+                let facts = try JoinSnapshotCheck.verify(path: damaged, expectedReplica: try p.replicaID, seed: p.seed)
+                let j = try Self.joiner(in: dir, "j\(round)")
+                _ = try j.adoptJoinSnapshot(at: damaged, facts: facts, reason: "test")
+                #expect(try j.digest() == p.digest(), "seed \(seed): flip at \(offset) passed the check and changed the state")
+                #expect(try SchemaReplicationTests.tables(j) == SchemaReplicationTests.tables(p), "seed \(seed): flip at \(offset) changed a table")
+                harmless += 1
+            } catch is JoinSnapshotRefusal {
+                refused += 1
+            }
+        }
+        #expect(refused + harmless == 40)
+        #expect(refused > 0)
+    }
+}
+
