@@ -120,10 +120,28 @@ def changes_tabled(changes):
 
 # --- messages ---------------------------------------------------------------
 
-def hello(rep=PEER, name="laptop", schema_hash="abc123", flags=3, highest=42, major=1, minor=1, lineage=None):
+def hello(rep=PEER, name="laptop", schema_hash="abc123", flags=3, highest=42, major=1, minor=1, lineage=None, origin=None):
     out = b"\x01" + varint(major) + varint(minor) + replica(rep) + string(name) + string(schema_hash) + bytes([flags]) + varint(highest)
     # 1.4: the dataset's lineage, a trailing string
-    return out if lineage is None else out + string(lineage)
+    if lineage is None:
+        return out
+    out += string(lineage)
+    # 1.5: the join origin (seq, then replica when seq > 0)
+    if origin is None:
+        return out + varint(0)
+    return out + varint(origin[1]) + replica(origin[0])
+
+
+def snapshot_pull(offset=0, nbytes=1 << 20):
+    return b"\x0f" + varint(offset) + varint(nbytes)
+
+
+def snapshot_chunk(offset=0, total=5, data=b"SQLit", sha=b"", refusal=""):
+    return b"\x10" + varint(offset) + varint(total) + varint(len(data)) + data + varint(len(sha)) + sha + string(refusal)
+
+
+def snapshot_end(reason=""):
+    return b"\x11" + string(reason)
 
 
 def pull(cursor=0, count=2000, nbytes=1 << 20, wait=1):
@@ -257,6 +275,12 @@ def frame_corpus():
         "hello": hello(),
         "hello-minor0": hello(minor=0, flags=1, name="desk", highest=0),
         "hello-lineage": hello(minor=4, lineage="trade-desk"),
+        "hello-joined": hello(minor=5, flags=7, lineage="critical-minerals", origin=(PEER, 12345)),
+        "snapshot-pull": snapshot_pull(offset=1 << 20),
+        "snapshot-chunk": snapshot_chunk(),
+        "snapshot-chunk-last": snapshot_chunk(offset=0, total=5, sha=bytes(range(32))),
+        "snapshot-refused": snapshot_chunk(total=0, data=b"", refusal="busy"),
+        "snapshot-end": snapshot_end("seed only"),
         "pull": pull(),
         "pull-wait0": pull(cursor=123456789, wait=0),
         "batch-empty": batch([]),

@@ -41,6 +41,8 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// More arguments for the next starts (`--schema FILE --seed FILE`).
     public var extraArguments: [String] = []
+    /// More environment for the next starts (test hooks such as `SYNCD_TEST_FLIP_SNAPSHOT_BYTE`).
+    public var extraEnvironment: [String: String] = [:]
 
     /// How the process is told where its data lives (the default: `--data-dir`).
     private let passDataDir: Bool
@@ -125,6 +127,7 @@ public final class DaemonProcess: @unchecked Sendable {
         var environment = ProcessInfo.processInfo.environment
         for key in ["SYNCD_UI", "SYNCD_LISTEN", "SYNCD_AUTHOR", "SYNCD_DEVICE_NAME", "SYNCD_METRICS", "SYNCD_CONFIG", "SYNCD_DATA_DIR", "XDG_DATA_HOME"] { environment[key] = nil }
         environment.merge(self.environment) { $1 }
+        environment.merge(extraEnvironment) { $1 }
         process.environment = environment
         let stdout = Pipe()
         process.standardOutput = stdout

@@ -110,18 +110,20 @@ extension Snapshots {
         return replica
     }
 
+    /// The databases restores and joins kept aside in a data directory
+    /// (their `-wal`, `-shm`, `-journal` and `.counter` companions left out), by name.
+    public static func keptAside(in directory: URL) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return [] }
+        return names.sorted().filter { name in
+            name.hasPrefix(keptAsidePrefix) && !["-wal", "-shm", "-journal", ".counter"].contains { name.hasSuffix($0) }
+        }
+    }
+
     /// Merges each database kept aside by a restore into `store`, then
     /// removes it (once a sync has succeeded). Writes made after the snapshot
     /// that never reached a peer are in the kept-aside file only: merging
     /// (a join, idempotent) brings them back instead of deleting them
     /// (replication-model §7). A file that cannot be merged is kept and logged.
-    /// The databases restores kept aside in a data directory (their `-wal`
-    /// and `-shm` companions left out), by name.
-    public static func keptAside(in directory: URL) -> [String] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return [] }
-        return names.sorted().filter { $0.hasPrefix(keptAsidePrefix) && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }
-    }
-
     public static func mergeAndRemoveKeptAside(into store: Store, logger: Logger) {
         // Sessions with different peers can catch up at once: one fold at a
         // time in the process, so none opens a file another is removing.
@@ -142,7 +144,7 @@ extension Snapshots {
             }
             do {
                 let changed = try mergeKeptAside(at: path, into: store)
-                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+                for suffix in ["", "-wal", "-shm", "-journal", ".counter"] { try? FileManager.default.removeItem(atPath: path + suffix) }
                 logger.info("merged and removed the database kept aside by a restore: a sync has succeeded since", metadata: [
                     "file": "\(name)", "slots_changed": "\(changed)"])
             } catch {

@@ -38,10 +38,13 @@ public enum SyncMessageCodec {
             // 1.4: appended, so an older reader ignores it.
             if let lineage = hello.lineage {
                 writer.writeString(lineage)
-                // 1.5: after the lineage; a seq of 0 says "not joined by snapshot".
-                if let origin = hello.origin {
+                // 1.5: after the lineage, always (so a later minor can append
+                // after it); a seq of 0 says "not joined by snapshot".
+                if let origin = hello.origin, origin.seq > 0 {
                     writer.writeVarint(origin.seq)
                     writer.writeReplica(origin.replica)
+                } else {
+                    writer.writeVarint(0)
                 }
             }
         case .pull(let cursor, let maxCount, let maxBytes, let wait):

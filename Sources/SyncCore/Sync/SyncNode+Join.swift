@@ -233,7 +233,7 @@ extension SyncNode {
         let store = self.store
         let started = ContinuousClock.now
         await registry.update(device) { $0.join = "taking a snapshot for \(peer.name)" }
-        logger.notice("the peer is far behind: taking a snapshot for it to join by", metadata: ["peer": "\(peer.name)", "peer_highest_seq": "\(theirs.highestSeq)"])
+        logger.notice("the peer is far behind: taking a snapshot for it to join by", metadata: ["peer": "\(peer.name)", "joiner_highest_seq": "\(theirs.highestSeq)"])
         let keepalive = Task { [outbound] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(5))

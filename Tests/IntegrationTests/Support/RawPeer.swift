@@ -78,7 +78,10 @@ struct RawPeer {
     func introduce(as identity: DeviceIdentity, name: String = "prober", sends: Bool, receives: Bool, highestSeq: UInt64 = 0) async throws -> ReplicaID {
         let nonce = (0..<ReplicaProof.nonceBytes).map { _ in UInt8.random(in: 0...255) }
         let replica = ReplicaProof.replica(device: identity.deviceID, nonce: nonce)
-        try await send(.hello(.init(replica: replica, deviceName: name, schemaHash: "test", willSend: sends, willReceive: receives, highestSeq: highestSeq)))
+        // Protocol 1.4: the probes predate join by snapshot, so no join
+        // decision comes between the hellos and the session.
+        try await send(.hello(.init(protocolMinor: 4, replica: replica, deviceName: name, schemaHash: "test", willSend: sends, willReceive: receives,
+                                    highestSeq: highestSeq, lineage: SchemaLineage.shipped)))
         try await send(.replicaProof(nonce: nonce))
         return replica
     }

@@ -28,7 +28,22 @@ struct WireCodecTests {
             .revocations([SignedRevocation(device: DeviceID(spki: Array(text.utf8)), revokedAt: Date(timeIntervalSince1970: 1_800_000_000),
                                            reason: text, caKeyID: Array(repeating: 3, count: 32), signature: Array(repeating: 4, count: 70))]),
             .revocations([]),
+            .hello(joiningHello(text)),
+            .snapshotPull(offset: 3 << 20, maxBytes: 1 << 20),
+            .snapshotChunk(SnapshotChunk(offset: 1 << 20, total: 5 << 20, data: Array(text.utf8))),
+            .snapshotChunk(SnapshotChunk(offset: 0, total: UInt64(text.utf8.count), data: Array(text.utf8), sha256: Array(repeating: 7, count: 32))),
+            .snapshotChunk(.refused("busy: " + text)),
+            .snapshotEnd(reason: text),
         ]
+    }
+
+    /// A 1.5 hello: a join decision follows, and the sender joined by snapshot.
+    static func joiningHello(_ text: String) -> SyncMessage.Hello {
+        var hello = SyncMessage.Hello(replica: replica(3), deviceName: text, schemaHash: "abc", willSend: true, willReceive: true, highestSeq: 9,
+                                      lineage: "critical-minerals")
+        hello.joinDecisionFollows = true
+        hello.origin = JoinOrigin(replica: replica(4), seq: 12_345)
+        return hello
     }
 
     /// Several slots of one record, as a batch carries them (shared names and replicas).

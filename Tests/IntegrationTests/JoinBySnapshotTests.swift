@@ -1,0 +1,106 @@
+import Foundation
+import SyncCore
+import Testing
+import TestSupport
+
+extension Integration {
+    /// Joining by snapshot between real daemons over TLS (replication-model
+    /// §4.6, docs/protocol.md 1.5): a new daemon far behind a peer takes a
+    /// checked copy of the peer's database instead of pulling every change,
+    /// ends with the peer's digest under a replica id of its own, and then
+    /// syncs with a third daemon without either reading anything twice. A
+    /// snapshot changed on the way is refused and the ordinary pull follows.
+    @Suite struct JoinBySnapshot {
+        let root = TemporaryDirectory("syncd-join")
+        static let joinSettings = """
+            join:
+              min_behind_seqs: 500
+            """
+
+        /// A daemon holding the seed and `count` more agreements.
+        func filledDaemon(_ name: String, count: Int) async throws -> DaemonProcess {
+            let daemon = try DaemonProcess(name, in: root)
+            try await daemon.start()
+            try await daemon.stop()
+            let store = try daemon.store()
+            for index in 0..<count {
+                try store.create(RecordRef(collection: "agreements", id: "\(name)-\(index)"),
+                                 [.set("title", .text("Agreement \(index) of \(name)")), .set("status", .text("active"))], author: name)
+            }
+            return daemon
+        }
+
+        @Test func aNewDaemonJoinsBySnapshotAndSyncsOnWithoutReadingTwice() async throws {
+            let a = try await filledDaemon("a", count: 1_500)
+            let c = try DaemonProcess("c", in: root)
+            try connect([(c, a)])
+            try await a.start()
+            try await c.start()
+            try await c.waitUntilInSync()
+            _ = try Syncctl(existing: c.directory).run(["create", "agreements/written-on-c", "title=Written on c", "status=negotiating"])
+            #expect(try await eventually { try a.store().record(RecordRef(collection: "agreements", id: "written-on-c")) != nil })
+            try await c.waitUntilInSync()
+
+            // b starts with nothing but the seed, a peer of a only.
+            let b = try DaemonProcess("b", in: root, extraConfig: Self.joinSettings)
+            try await b.start()
+            let bBefore = try b.store().replicaID
+            try await b.setPeersAndWaitForReload([a.asPeer(dial: true)])
+            try await a.setPeersAndWaitForReload([c.asPeer(dial: false), b.asPeer(dial: false)])
+            #expect(try await eventually(timeout: .seconds(60)) { b.log().contains("joined by snapshot") }, "\(b.log(last: 30))")
+            try await b.waitUntilInSync()
+            let aStore = try a.store(), bStore = try b.store()
+            #expect(try bStore.digest() == aStore.digest())
+            let bReplica = try bStore.replicaID
+            #expect(bReplica != (try aStore.replicaID) && bReplica != bBefore)
+            #expect(try b.status().peers.first?.join?.contains("joined by snapshot from a") == true)
+            #expect(try a.status().peers.first { $0.name == "b" }?.join?.contains("sent a snapshot to b") == true)
+            // It read almost nothing through the ordinary pull.
+            let received = try b.status().peers.first?.slotsReceived ?? 0
+            #expect(received < 100, "b pulled \(received) slots after joining")
+
+            // c and b meet: neither reads what the other holds already.
+            try await b.setPeersAndWaitForReload([a.asPeer(dial: true), c.asPeer(dial: true)])
+            try await c.setPeersAndWaitForReload([a.asPeer(dial: true), b.asPeer(dial: false)])
+            try await b.waitUntilInSync()
+            try await c.waitUntilInSync()
+            let bFromC = try b.status().peers.first { $0.name == "c" }?.slotsReceived
+            let cFromB = try c.status().peers.first { $0.name == "b" }?.slotsReceived
+            #expect(bFromC == 0 && cFromB == 0, "b read \(bFromC ?? 0) slots from c and c \(cFromB ?? 0) from b\n\(c.log(last: 20))")
+            #expect(c.log().contains("the peer joined by snapshot"))
+
+            // b's own write carries its new id, and reaches both.
+            _ = try Syncctl(existing: b.directory).run(["create", "agreements/written-on-b", "title=Written on b", "status=active"])
+            let written = RecordRef(collection: "agreements", id: "written-on-b")
+            #expect(try await eventually { try a.store().record(written) != nil && c.store().record(written) != nil })
+            let dots = try bStore.history(written).map(\.version.dot.replica)
+            #expect(!dots.isEmpty && dots.allSatisfy { $0 == bReplica })
+            try await a.waitUntilInSync()
+            #expect(try await eventually { try a.digest() == b.digest() && c.digest() == b.digest() })
+            // The database b held before is merged back and gone, companions and all.
+            #expect(try await eventually { try FileManager.default.contentsOfDirectory(atPath: b.directory.path).allSatisfy { !$0.hasPrefix(Snapshots.keptAsidePrefix) } },
+                    "\((try? FileManager.default.contentsOfDirectory(atPath: b.directory.path)) ?? [])")
+            #expect(!b.log().contains("could not merge"))
+            for daemon in [a, b, c] { try await daemon.stop() }
+        }
+
+        @Test func aSnapshotChangedOnTheWayIsRefusedAndPulledInstead() async throws {
+            let a = try await filledDaemon("fa", count: 800)
+            a.extraEnvironment = ["SYNCD_TEST_FLIP_SNAPSHOT_BYTE": "40000"]
+            try await a.start()
+            let b = try DaemonProcess("fb", in: root, extraConfig: Self.joinSettings)
+            try await b.start()
+            try await b.setPeersAndWaitForReload([a.asPeer(dial: true)])
+            try await a.setPeersAndWaitForReload([b.asPeer(dial: false)])
+            #expect(try await eventually(timeout: .seconds(60)) { b.log().contains("refused the join snapshot") }, "\(b.log(last: 30))")
+            #expect(b.log().contains("checksum does not match"))
+            try await b.waitUntilInSync()
+            #expect(try b.digest() == a.digest())
+            #expect(!b.log().contains("joined by snapshot"))
+            #expect(try b.status().peers.first?.join?.contains("snapshot refused") == true)
+            // It pulled every change instead.
+            #expect((try b.status().peers.first?.slotsReceived ?? 0) > 800)
+            for daemon in [a, b] { try await daemon.stop() }
+        }
+    }
+}
