@@ -14,11 +14,15 @@ enum BenchDaemons {
         idle_timeout_seconds: 1200
         digest_interval_seconds: 3600
         """
+    /// A target that pulls every change (the first round's initial sync).
+    static let pullOnly = "join:\n  min_behind_seqs: 0"
+    /// A target that joins by snapshot at every benchmark size.
+    static let joining = "join:\n  min_behind_seqs: 1000"
 
     /// A daemon whose data directory is initialised (identity, config,
     /// seeded database) and which is stopped again.
-    static func prepared(_ name: String, in root: TemporaryDirectory) async throws -> DaemonProcess {
-        let daemon = try DaemonProcess(name, in: root, settings: settings)
+    static func prepared(_ name: String, in root: TemporaryDirectory, extraConfig: String = "") async throws -> DaemonProcess {
+        let daemon = try DaemonProcess(name, in: root, settings: settings, extraConfig: extraConfig)
         try await daemon.start()
         try await daemon.stop()
         return daemon

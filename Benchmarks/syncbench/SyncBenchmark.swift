@@ -39,7 +39,8 @@ struct SyncBenchmark: AsyncParsableCommand {
         var seconds: [Double] = [], bytes: [Double] = [], sourceRSS: [Double] = [], targetRSS: [Double] = []
         var target: DaemonProcess?
         for repetition in 1...repetitions {
-            let pair = try await BenchDaemons.prepared("target-\(repetition)", in: root)
+            // Pulling every change, as before joining by snapshot (`syncbench join` measures that).
+            let pair = try await BenchDaemons.prepared("target-\(repetition)", in: root, extraConfig: BenchDaemons.pullOnly)
             try connect([(pair, source)])
             try await source.start()
             let started = ContinuousClock.now

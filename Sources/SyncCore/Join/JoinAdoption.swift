@@ -37,7 +37,13 @@ extension Store {
         do {
             result = try pool.writeWithoutTransaction { db -> (ReplicaID, ReplicaID, SchemaEvolution.Effective) in
                 try db.execute(sql: "ATTACH DATABASE ? AS joined", arguments: [path])
-                defer { try? db.execute(sql: "DETACH DATABASE joined") }
+                // The commit would copy the whole WAL into the file before
+                // the join is done: `checkpointAfterJoin` does it afterwards.
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+                defer {
+                    try? db.execute(sql: "PRAGMA wal_autocheckpoint = 1000")
+                    try? db.execute(sql: "DETACH DATABASE joined")
+                }
                 var outcome: (ReplicaID, ReplicaID, SchemaEvolution.Effective)?
                 try db.inTransaction(.immediate) {
                     guard try Database.highestSeq(db) == copiedAt else { throw JoinSnapshotRefusal("this replica wrote while the snapshot was adopted; it pulls instead") }
@@ -54,11 +60,6 @@ extension Store {
         }
         current.replace(result.2)
         retireInMark(result.1)
-        do {
-            try pool.writeWithoutTransaction { db in try db.truncateWAL() }
-        } catch {
-            options.logger.warning("could not cut the WAL back after adopting a join snapshot", metadata: ["error": "\(error)"])
-        }
         return JoinAdoption(replica: result.0, previous: result.1, keptAside: aside)
     }
 
@@ -136,6 +137,16 @@ extension Store {
         try db.setMeta(MetaKey.joinOriginReplica, facts.replica.data)
         try db.setMeta(MetaKey.joinOriginSeq, Int64(facts.highestSeq))
         return (replica, previous, effective)
+    }
+
+    /// Copies the WAL a join left into the file and cuts it back (a passive
+    /// wait for readers); what the adoption skipped so as to serve sooner.
+    public func checkpointAfterJoin() {
+        do {
+            try pool.writeWithoutTransaction { db in try db.truncateWAL() }
+        } catch {
+            options.logger.warning("could not cut the WAL back after adopting a join snapshot", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Where this replica's feed came from, if it joined by snapshot.

@@ -46,21 +46,22 @@ public enum JoinSnapshotCheck {
         } catch let refusal as JoinSnapshotRefusal { throw refusal } catch {
             throw JoinSnapshotRefusal("it cannot be read as the store's database: \(error)")
         }
-        // Three passes on their own connections, one per core and more.
-        let results = Results()
-        DispatchQueue.concurrentPerform(iterations: 3) { pass in
+        // SQLite's integrity check beside the record pass, which runs in as
+        // many parts as there are cores, each on its own read-only connection.
+        let bounds = try read(path) { db in
+            (try Int64.fetchOne(db, sql: "SELECT min(id) FROM sync_records") ?? 0, try Int64.fetchOne(db, sql: "SELECT max(id) FROM sync_records") ?? -1)
+        }
+        let parts = max(2, ProcessInfo.processInfo.activeProcessorCount)
+        let ranges = Self.split(bounds.0...max(bounds.0, bounds.1), into: parts)
+        let results = Results(parts: ranges.count)
+        DispatchQueue.concurrentPerform(iterations: ranges.count + 1) { pass in
             do {
-                switch pass {
-                case 0:
+                if pass == ranges.count {
                     let integrity = try read(path) { db in try String.fetchAll(db, sql: "PRAGMA integrity_check(20)") }
                     if integrity != ["ok"] { results.fail("SQLite's integrity check: " + integrity.prefix(maxNamed).joined(separator: "; ")) }
-                case 1:
-                    results.slots = try read(path) { db in try checkSlots(db, limits: limits) }
-                default:
-                    let drift = try read(path) { db in try Store.viewDrift(in: db, schema: header.schema, listing: maxNamed) }
-                    if drift.count > 0 {
-                        results.fail("\(drift.count) collection table row(s) differ from their records, e.g. " + drift.drift.map { "\($0.ref) \($0.kind)" }.joined(separator: ", "))
-                    }
+                } else {
+                    let part = try read(path) { db in try checkRecords(db, ids: ranges[pass], schema: header.schema, limits: limits) }
+                    results.set(part, at: pass)
                 }
             } catch let refusal as JoinSnapshotRefusal {
                 results.fail(refusal.reason)
@@ -69,21 +70,38 @@ public enum JoinSnapshotCheck {
             }
         }
         if let reason = results.failure { throw JoinSnapshotRefusal(reason) }
-        guard let slots = results.slots else { throw JoinSnapshotRefusal("the slot check did not finish") }
+        let slots = try read(path) { db in try checkTotals(db, parts: results.parts, schema: header.schema) }
         return JoinSnapshotFacts(replica: expectedReplica, highestSeq: slots.highest, digest: slots.digest, records: slots.records,
                                  slots: slots.count, cursors: header.cursors, schemaHash: header.schemaHash)
+    }
+
+    /// `range` cut into `parts` contiguous pieces (fewer when it is short).
+    static func split(_ range: ClosedRange<Int64>, into parts: Int) -> [ClosedRange<Int64>] {
+        let size = (range.upperBound - range.lowerBound) / Int64(parts) + 1
+        return stride(from: range.lowerBound, through: range.upperBound, by: Int(size)).map { start in
+            start...min(range.upperBound, start + size - 1)
+        }
     }
 
     private final class Results: @unchecked Sendable {
         private let lock = NSLock()
         private var _failure: String?
-        private var _slots: SlotFacts?
+        private var _parts: [RecordFacts?]
+        init(parts: Int) { _parts = Array(repeating: nil, count: parts) }
         var failure: String? { lock.withLock { _failure } }
-        var slots: SlotFacts? {
-            get { lock.withLock { _slots } }
-            set { lock.withLock { _slots = newValue } }
-        }
+        var parts: [RecordFacts] { lock.withLock { _parts.compactMap { $0 } } }
+        func set(_ part: RecordFacts, at index: Int) { lock.withLock { _parts[index] = part } }
         func fail(_ reason: String) { lock.withLock { if _failure == nil { _failure = reason } } }
+    }
+
+    /// What one part of the record pass found.
+    struct RecordFacts {
+        var buckets = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
+        var seqs: [(seq: Int64, record: Int64)] = []
+        var records = 0
+        var slots = 0
+        /// Records that exist, by collection (each must have exactly one table row).
+        var existing: [String: Int] = [:]
     }
 
     struct SlotFacts {
@@ -134,14 +152,17 @@ public enum JoinSnapshotCheck {
         return (effective.schema, recorded, cursors)
     }
 
-    /// Every record row: slots, hashes, buckets, feed.
-    static func checkSlots(_ db: Database, limits: ReceiveLimits) throws -> SlotFacts {
-        var buckets = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
-        var seqs: [(seq: Int64, record: Int64)] = []
-        var records = 0
-        var count = 0
+    /// The record rows with ids in `ids`, each decoded once: every slot
+    /// canonical, within the limits, covered, its stored hash recomputed;
+    /// the row's counts and flag; and the record's collection table row equal
+    /// to the row the record reads as (or absent when it does not exist).
+    static func checkRecords(_ db: Database, ids: ClosedRange<Int64>, schema: Schema, limits: ReceiveLimits) throws -> RecordFacts {
+        var facts = RecordFacts()
         var scratch = BinaryWriter(capacity: 256)
-        let rows = try Row.fetchCursor(db, sql: "SELECT id, collection, record, slots, slot_count, conflicted FROM sync_records ORDER BY id")
+        var lookups: [String: Statement] = [:]
+        let tables = Dictionary(schema.tableCollections.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let rows = try Row.fetchCursor(db, sql: "SELECT id, collection, record, slots, slot_count, conflicted FROM sync_records WHERE id BETWEEN ? AND ? ORDER BY id",
+                                       arguments: [ids.lowerBound, ids.upperBound])
         while let row = try rows.next() {
             let id: Int64 = row[0]
             guard let collection = String.fromDatabaseValue(row[1]), let record = String.fromDatabaseValue(row[2]), let blob = row[3] as Data? else {
@@ -173,17 +194,60 @@ public enum JoinSnapshotCheck {
                     (SlotHash(ofKeyAndState: encoded), StateDigest.bucket(forKeyBytes: UnsafeRawBufferPointer(rebasing: encoded[..<keyCount])))
                 }
                 guard hash == slot.hash else { throw JoinSnapshotRefusal("\(key): its stored hash is not the hash of its state") }
-                buckets[bucket] ^= hash
+                facts.buckets[bucket] ^= hash
                 guard slot.seq > 0 else { throw JoinSnapshotRefusal("\(key): seq 0") }
                 rowSeqs.insert(slot.seq)
             }
             guard (row[4] as Int64?) == Int64(slots.count) else { throw JoinSnapshotRefusal("\(ref): slot count \(row[4] as Int64? ?? -1), holds \(slots.count)") }
             guard (row[5] as Int64?) == (StoredRecord.isConflicted(slots) ? 1 : 0) else { throw JoinSnapshotRefusal("\(ref): its conflicted flag is wrong") }
-            for seq in rowSeqs { seqs.append((seq, id)) }
-            records += 1
-            count += slots.count
+            for seq in rowSeqs { facts.seqs.append((seq, id)) }
+            facts.records += 1
+            facts.slots += slots.count
+            // The record's table row, read as the readers read it.
+            if let table = tables[collection] {
+                let expected = ViewRow(table, slots: slots)
+                let lookup: Statement
+                if let cached = lookups[collection] { lookup = cached } else {
+                    let columns = (["id"] + table.fields.map(\.name) + ["conflicted"]).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+                    lookup = try db.makeStatement(sql: "SELECT \(columns) FROM \(collection.quotedDatabaseIdentifier) WHERE id = ?")
+                    lookups[collection] = lookup
+                }
+                let found = try Row.fetchOne(lookup, arguments: [record])
+                switch (expected.exists, found) {
+                case (false, nil): break
+                case (false, .some): throw JoinSnapshotRefusal("\(ref): a collection table row for a record that does not exist")
+                case (true, nil): throw JoinSnapshotRefusal("\(ref): its collection table row is missing")
+                case (true, .some(let row)):
+                    let differing = Store.differingColumns(row, expected: expected, table)
+                    guard differing.isEmpty else { throw JoinSnapshotRefusal("\(ref): its collection table row differs in \(differing.joined(separator: ", "))") }
+                    facts.existing[collection, default: 0] += 1
+                }
+            }
         }
-        // The feed must list exactly the seqs the slots carry, each with its record.
+        return facts
+    }
+
+    /// The parts together: the feed lists exactly the seqs the slots carry,
+    /// the stored bucket digests are the ones the slots make, and each
+    /// collection table holds no row besides those of existing records.
+    static func checkTotals(_ db: Database, parts: [RecordFacts], schema: Schema) throws -> SlotFacts {
+        var buckets = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
+        var seqs: [(seq: Int64, record: Int64)] = []
+        var records = 0, count = 0
+        var existing: [String: Int] = [:]
+        for part in parts {
+            for bucket in 0..<StateDigest.bucketCount { buckets[bucket] ^= part.buckets[bucket] }
+            seqs += part.seqs
+            records += part.records
+            count += part.slots
+            existing.merge(part.existing, uniquingKeysWith: +)
+        }
+        for table in schema.tableCollections {
+            let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table.name.quotedDatabaseIdentifier)") ?? 0
+            guard rows == existing[table.name, default: 0] else {
+                throw JoinSnapshotRefusal("table \(table.name) holds \(rows) rows for \(existing[table.name, default: 0]) records")
+            }
+        }
         seqs.sort { $0.seq < $1.seq }
         var index = 0
         var highest: Int64 = 0
@@ -200,7 +264,6 @@ public enum JoinSnapshotCheck {
         guard index == seqs.count else {
             throw JoinSnapshotRefusal("seq \(seqs[index].seq) of record row \(seqs[index].record) is missing from its change feed (or carried by two records)")
         }
-        // The digest it keeps must be the one its slots make.
         var stored = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
         for row in try Row.fetchAll(db, sql: "SELECT bucket, digest FROM sync_buckets") {
             guard let bucket = row[0] as Int64?, (0..<Int64(StateDigest.bucketCount)).contains(bucket),

@@ -37,7 +37,7 @@ final class JoinBook: Sendable {
 /// them over one connection.
 extension SyncNode {
     /// Bytes a joiner asks for per chunk.
-    static let joinChunkBytes: UInt32 = 1 << 20
+    static let joinChunkBytes: UInt32 = 4 << 20
 
     /// Whether our hello to `peer` says our first message after the hellos
     /// is a join decision: we take changes from it and joining is on.
@@ -177,6 +177,8 @@ extension SyncNode {
             return try await fallBack(refusal.reason, peer: peer, device: device, outbound: outbound)
         }
         let checked = ContinuousClock.now
+        logger.info("the join snapshot passed its check; adopting it", metadata: [
+            "peer": "\(peer.name)", "records": "\(facts.records)", "check_seconds": "\(String(format: "%.1f", Double((checked - started).millis) / 1_000))"])
         let adoption: Store.JoinAdoption
         do {
             adoption = try await Blocking.run {
@@ -193,12 +195,13 @@ extension SyncNode {
             "peer": "\(peer.name)", "records": "\(facts.records)", "slots": "\(facts.slots)", "seq": "\(facts.highestSeq)",
             "digest": "\(facts.digest.hex.prefix(16))", "replica": "\(adoption.replica)", "previous_replica": "\(adoption.previous)",
             "kept_aside": "\(adoption.keptAside.lastPathComponent)", "mb": "\(received >> 20)",
-            "check_seconds": "\(String(format: "%.1f", Double((checked - started).millis) / 1_000))", "seconds": "\(String(format: "%.1f", seconds))"])
+            "until_checked_seconds": "\(String(format: "%.1f", Double((checked - started).millis) / 1_000))", "seconds": "\(String(format: "%.1f", seconds))"])
         let text = "joined by snapshot from \(peer.name): \(facts.records) records at seq \(facts.highestSeq) in \(String(format: "%.1f", seconds)) s"
         await registry.update(device) { $0.join = text }
         try? await outbound.write(.goodbye(reason: "joined by snapshot; reconnecting under the new replica id"))
         // Every session was opened under the old id: peers must learn the new one.
         for channel in closers.all() { channel.close(promise: nil) }
+        Task.detached { try? await Task.sleep(for: .seconds(2)); store.checkpointAfterJoin() }
         return true
     }
 
