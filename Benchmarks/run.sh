@@ -15,9 +15,10 @@ cd "$(dirname "$0")/.."
 repetitions=3
 slow_repetitions=3   # the daemon benchmarks
 sizes=()
+smoke=0
 for argument in "$@"; do
     case "$argument" in
-        --smoke) sizes=(10000); slow_repetitions=1 ;;
+        --smoke) sizes=(10000); slow_repetitions=1; smoke=1 ;;
         -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) sizes+=("$argument") ;;
     esac
@@ -44,8 +45,10 @@ for records in "${sizes[@]}"; do
     "$bench" import --records "$records" --repetitions "$repetitions"
     echo "-- 2. apply remote slot states --"
     "$bench" apply --slots $((records * 8)) --repetitions "$repetitions"
-    echo "-- 3, 4, 7. initial sync, one changed field, syncctl queries --"
+    echo "-- 3, 4, 7. initial sync (pulling every change), one changed field, syncctl queries --"
     "$bench" sync --records "$records" --repetitions "$slow_repetitions"
+    echo "-- 10. a new daemon joining by snapshot (issue 24, aim 1) --"
+    "$bench" join --records "$records" --repetitions "$slow_repetitions"
     echo "-- 6. beside Loro and Yrs --"
     "$bench" libraries --records "$records" --repetitions "$repetitions"
     echo "-- 8. the web API beside sqlite3 --"
@@ -57,3 +60,9 @@ echo "-- 9. a 10,000-row SQL UPDATE beside syncctl import --"
 echo
 echo "-- 5. convergence of 10 daemons --"
 "$bench" converge --repetitions "$slow_repetitions"
+if [ "$smoke" = 0 ]; then
+    # Not in CI (--smoke): 50 processes on a 2-core machine.
+    echo
+    echo "-- 11. convergence of 50 daemons, random graph of degree 3 (issue 24, aim 5) --"
+    "$bench" converge --daemons 50 --repetitions 1
+fi

@@ -23,7 +23,7 @@ struct ConvergenceBenchmark: AsyncParsableCommand {
         var rng = SeededRandom(seed: seed)
         let edges = try Self.regularGraph(nodes: daemons, degree: 3, rng: &rng)
         print("converge: \(daemons) daemons, \(edges.count) links (\(edges.map { "\($0.0)-\($0.1)" }.joined(separator: " "))), \(writes) writes, \(repetitions) repetitions")
-        var delays: [Double] = [], ratios: [Double] = []
+        var delays: [Double] = [], ratios: [Double] = [], copies: [Double] = []
         for repetition in 1...repetitions {
             let root = TemporaryDirectory("syncbench-converge")
             var nodes: [DaemonProcess] = []
@@ -38,6 +38,7 @@ struct ConvergenceBenchmark: AsyncParsableCommand {
             let stores = try nodes.map { try $0.store() }
             try await Task.sleep(for: .seconds(1.2))
             let before = try nodes.reduce(UInt64(0)) { $0 + (try BenchDaemons.traffic(of: $1)) }
+            let sentBefore = try nodes.reduce(UInt64(0)) { $0 + (try Self.slotsSent(by: $1)) }
 
             // Each daemon's writer sets a random field of a random record, as `syncctl set` would.
             let perDaemon = writes / daemons
@@ -72,14 +73,25 @@ struct ConvergenceBenchmark: AsyncParsableCommand {
             let perWritePerLink = wire / Double(perDaemon * daemons) / Double(edges.count)
             let slotsPerWrite = Double(written.count) / Double(perDaemon * daemons)
             let ratio = perWritePerLink / (slotBytes / Double(perDaemon * daemons))
+            // Each written slot must reach the other daemons once: a slot sent
+            // more often than that is a duplicate (the same change by two paths).
+            let sent = Double(try nodes.reduce(UInt64(0)) { $0 + (try Self.slotsSent(by: $1)) } - sentBefore)
+            let receipts = sent / (Double(written.count) * Double(daemons - 1))
             delays.append(delay)
             ratios.append(ratio)
+            copies.append(receipts)
             print("  run \(repetition): equal digests \((delay * 1_000).f0) ms after the last write; \((wire / 1_024).f1) KB on the wire,"
                   + " \(perWritePerLink.f0) bytes per write per link; a write is \(slotsPerWrite.f0) slots of \((slotBytes / Double(perDaemon * daemons)).f0) encoded bytes (ratio \(ratio.f2)x)")
             for daemon in nodes { try await daemon.stop() }
         }
         print("convergence: best \((delays.min()! * 1_000).f0) ms, median \((median(delays) * 1_000).f0) ms after the last write (aim: < 3000 ms)")
-        print("bytes per write per link / encoded size of its slots: best \(ratios.min()!.f2)x, median \(median(ratios).f2)x (aim: <= 1.5x)")
+        print("bytes per write per link / encoded size of its slots: best \(ratios.min()!.f2)x, median \(median(ratios).f2)x (aim: <= 1.5x; issue 24 at 50 daemons: <= 1.2x)")
+        print("slot sends per written slot per daemon reached: median \(median(copies).f2) (1.00: every change reached each daemon once)")
+    }
+
+    /// Slots a daemon has sent to all its peers so far.
+    static func slotsSent(by daemon: DaemonProcess) throws -> UInt64 {
+        try daemon.status().peers.reduce(0) { $0 + $1.slotsSent }
     }
 
     /// Encoded size (key and state, as in a batch) of the final state of `keys`, summed.
