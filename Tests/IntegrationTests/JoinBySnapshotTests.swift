@@ -102,5 +102,34 @@ extension Integration {
             #expect((try b.status().peers.first?.slotsReceived ?? 0) > 800)
             for daemon in [a, b] { try await daemon.stop() }
         }
+
+        /// A joiner killed (SIGKILL) with the file received, with its database
+        /// kept aside, and right after the swap: started again it ends equal to
+        /// the peer, its offline write is on both, and nothing is left behind.
+        @Test(arguments: ["join.received", "join.keptAside", "join.adopted"])
+        func aJoinerKilledAtAnyStepLosesNothing(_ point: String) async throws {
+            let a = try await filledDaemon("k-\(point)-a", count: 800)
+            try await a.start()
+            let b = try DaemonProcess("k-\(point)-b", in: root, extraConfig: Self.joinSettings)
+            try await b.start()
+            try await b.stop()
+            let marker = RecordRef(collection: "agreements", id: "written-offline")
+            try b.store().create(marker, [.set("title", .text("Offline")), .set("status", .text("proposed"))], author: "b")
+            try b.setPeers([a.asPeer(dial: true)])
+            try await a.setPeersAndWaitForReload([b.asPeer(dial: false)])
+            b.extraEnvironment = ["SYNCD_TEST_CRASH_AT": point]
+            try await b.start()
+            #expect(try await eventually(timeout: .seconds(60)) { !b.isRunning }, "\(point): b was not killed\n\(b.log(last: 20))")
+            b.extraEnvironment = [:]
+            try await b.start()
+            try await b.waitUntilInSync(timeout: .seconds(60))
+            #expect(try await eventually(timeout: .seconds(30)) { try a.store().record(marker)?.exists == true }, "\(point): the offline write was lost\n\(b.log(last: 30))")
+            #expect(try await eventually(timeout: .seconds(30)) { try a.digest() == b.digest() })
+            #expect(try b.store().replicaID != a.store().replicaID)
+            #expect(try await eventually(timeout: .seconds(30)) {
+                try FileManager.default.contentsOfDirectory(atPath: b.directory.path).allSatisfy { !$0.hasPrefix("joining-") && !$0.hasPrefix(Snapshots.keptAsidePrefix) }
+            }, "\(point): \((try? FileManager.default.contentsOfDirectory(atPath: b.directory.path)) ?? [])")
+            for daemon in [a, b] { try await daemon.stop() }
+        }
     }
 }

@@ -33,6 +33,7 @@ extension Store {
         // replicated write came in since (every one takes a higher seq), so
         // nothing held only here can fall between the copy and the swap.
         let copiedAt = try keepAside(at: aside)
+        CrashPoint.hit("join.keptAside")
         let result: (ReplicaID, ReplicaID, SchemaEvolution.Effective)
         do {
             result = try pool.writeWithoutTransaction { db -> (ReplicaID, ReplicaID, SchemaEvolution.Effective) in

@@ -150,6 +150,7 @@ extension SyncNode {
         do { try handle.synchronize(); try handle.close() } catch {
             return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound, remember: false)
         }
+        CrashPoint.hit("join.received")
         guard Array(hasher.finalize()) == expected else {
             return try await fallBack("its checksum does not match its bytes (changed on the way)", peer: peer, device: device, outbound: outbound)
         }
@@ -189,6 +190,7 @@ extension SyncNode {
             return try await fallBack("cannot adopt it here: \(error)", peer: peer, device: device, outbound: outbound, remember: false)
         }
         keepalive.cancel()
+        CrashPoint.hit("join.adopted")
         notifier.rebase(to: facts.highestSeq)
         let seconds = Double((ContinuousClock.now - started).millis) / 1_000
         logger.notice("joined by snapshot: this replica now holds the peer's state and writes under a new replica id; the database as it was is merged back after the next sync", metadata: [
