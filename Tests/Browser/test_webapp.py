@@ -453,6 +453,34 @@ class WebAppTests(unittest.TestCase):
         self.assertEqual(here.console_errors(), [])
         self.assertEqual(there.console_errors(), [])
 
+    def test_9f_a_daemon_that_joined_by_snapshot_says_so_on_its_overview(self):
+        # ana holds 400 more agreements; cy starts with the seed only, far behind.
+        rows = "id,title,status\n" + "".join(f"join-{n},Agreement {n},active\n" for n in range(400))
+        path = os.path.join(self.root, "join-import.csv")
+        with open(path, "w") as f:
+            f.write(rows)
+        self.ana.ctl("import", path, "--collection", "agreements")
+        cy = Daemon(self.root, "cy")
+        with open(os.path.join(cy.dir, "config.yaml"), "a") as f:
+            f.write("join:\n  min_behind_seqs: 200\n")
+        cy.peer_with(self.ana)
+        self.ana.peer_with(cy, dial=False)
+        try:
+            cy.start()
+            eventually(lambda: "joined by snapshot" in open(cy.log_path).read(), timeout=60, message="cy joined by snapshot")
+            eventually(lambda: cy.ctl("digest").strip() == self.ana.ctl("digest").strip(), timeout=30, message="cy equal to ana")
+            browser = self.browser(cy)
+            driver = browser.driver
+            browser.wait_text("h1", "Overview")
+            eventually(lambda: "joined by snapshot from ana" in driver.find_element(By.ID, "peers").text, message="the join on cy's overview")
+            headers = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#peers thead th")]
+            self.assertIn("Snapshot (joining)", headers)
+            browser.screenshot("overview-joined-by-snapshot")
+            self.assertEqual(browser.console_errors(), [])
+        finally:
+            cy.stop()
+            self.ana.ctl("peers", "remove", "cy")
+
     def test_9e_text_typed_in_a_schema_form_survives_a_schema_change(self):
         browser = self.browser(self.ana)
         self.schema_form(browser, self.ana)

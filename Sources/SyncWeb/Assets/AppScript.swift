@@ -304,10 +304,11 @@ async function viewOverview() {
     peers.length === 0 ? h("p", { class: "muted" }, "No peers yet: add one with ", h("code", { text: "syncctl peers add DEVICE-ID --address HOST:PORT" }), ".") :
       h("div", { class: "table-wrap" }, h("table", { id: "peers" },
         h("caption", { class: "muted", text: "Peers, their connection and lag" }),
-        h("thead", {}, h("tr", {}, ["Peer", "State", "Lag (changes)", "Last sync", "Mode", "Problem"].map((t) => h("th", { scope: "col", text: t })))),
+        h("thead", {}, h("tr", {}, ["Peer", "State", "Lag (changes)", "Last sync", "Mode", "Problem", "Snapshot (joining)"].map((t) => h("th", { scope: "col", text: t })))),
         h("tbody", {}, peers.map((p) => h("tr", {},
           h("td", { text: p.name }), h("td", { text: p.state === "connected" ? "online" : "offline (" + p.state + ")" }),
-          h("td", { text: String(p.lag ?? Math.max(0, (p.remoteHighestSeq || 0) - (p.cursor || 0))) }), h("td", { text: ago(p.lastSync) }), h("td", { text: p.mode }), h("td", { text: p.lastError || "" })))))),
+          h("td", { text: String(p.lag ?? Math.max(0, (p.remoteHighestSeq || 0) - (p.cursor || 0))) }), h("td", { text: ago(p.lastSync) }), h("td", { text: p.mode }), h("td", { text: p.lastError || "" }),
+          h("td", { class: "muted", text: p.join || "" })))))),
     h("h2", { text: "Problems" }),
     problems.length ? h("ul", {}, problems.map((p) => h("li", { class: "problem", text: p }))) : h("p", { class: "ok", text: "None." }),
     h("h2", { text: "Snapshots" }),
