@@ -83,8 +83,23 @@ extension Store {
         }
     }
 
+    /// Whether `table` is, in the attached snapshot, a plain table declared
+    /// exactly as here: only then do rows read from it read as the check read
+    /// them (not a view, not a table of other columns or types).
+    static func declaredAlike(_ table: String, in db: Database) throws -> Bool {
+        let sql = "SELECT type, sql FROM %@.sqlite_master WHERE name = ? AND type IN ('table', 'view')"
+        let here = try Row.fetchAll(db, sql: sql.replacingOccurrences(of: "%@", with: "main"), arguments: [table])
+        let there = try Row.fetchAll(db, sql: sql.replacingOccurrences(of: "%@", with: "joined"), arguments: [table])
+        guard here.count == 1, there.count == 1, (here[0][0] as String?) == "table", (there[0][0] as String?) == "table",
+              let ours = here[0][1] as String?, let theirs = there[0][1] as String? else { return false }
+        return Array(ours.utf8) == Array(theirs.utf8)
+    }
+
     private static func replaceState(_ db: Database, facts: JoinSnapshotFacts, seed: Schema, reason: String, wall: UInt64,
                                      random: @Sendable () -> UInt64, previous: ReplicaID) throws -> (ReplicaID, ReplicaID, SchemaEvolution.Effective) {
+        for table in ["sync_records", "sync_feed", "sync_history", "sync_schema_problems"] where try !declaredAlike(table, in: db) {
+            throw JoinSnapshotRefusal("its table \(table) is not declared as this daemon's")
+        }
         // The collection tables first, while they still match the records.
         for collection in try CollectionViews.tablesMade(in: db) where try db.tableExists(collection) {
             try db.execute(sql: "DELETE FROM main.\(collection.quotedDatabaseIdentifier)")
@@ -112,14 +127,15 @@ extension Store {
         // The collection tables: the snapshot's rows (checked equal to their
         // records) when its schema is ours, else written from the records.
         let views = CollectionViews(schema: effective.schema)
-        if Array(effective.schema.hash.utf8) == Array(facts.schemaHash.utf8) {
-            for collection in effective.schema.tableCollections {
+        // (A table declared otherwise there — columns added in another order
+        // — is written from the records here.)
+        let sameSchema = Array(effective.schema.hash.utf8) == Array(facts.schemaHash.utf8)
+        let statements = CollectionViews.Statements(db: db)
+        for collection in effective.schema.tableCollections {
+            if sameSchema, try declaredAlike(collection.name, in: db) {
                 let columns = (["id"] + collection.fields.map(\.name) + ["conflicted"]).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
                 try db.execute(sql: "INSERT INTO main.\(collection.name.quotedDatabaseIdentifier)(\(columns)) SELECT \(columns) FROM joined.\(collection.name.quotedDatabaseIdentifier)")
-            }
-        } else {
-            let statements = CollectionViews.Statements(db: db)
-            for collection in effective.schema.tableCollections {
+            } else {
                 try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
                     try views.write(ref, slots: slots, in: db, statements: statements)
                 }
