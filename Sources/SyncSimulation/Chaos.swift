@@ -51,7 +51,7 @@ extension World {
         case 95:
             restoreSnapshot(replicas[rng.int(0...(replicas.count - 1))])
         case 96:
-            legacyCopyWrites()
+            if rng.chance(0.5) { legacyCopyWrites() } else { joinBySnapshot(replicas[rng.int(0...(replicas.count - 1))]) }
         case 97, 98:
             sqlWrite(replicas[rng.int(0...(replicas.count - 1))])
         default:
@@ -191,6 +191,34 @@ extension World {
             violation("\(replica.name): restoring \(pick.url.lastPathComponent) failed: \(error)")
         }
         schedule(.restart(replica: replica.index), in: rng.millis(200...2_000))
+    }
+
+    /// The replica joins by a snapshot of a team-mate (replication-model
+    /// §4.6), whatever it holds: the snapshot is taken, checked and adopted
+    /// under a new replica id, what the replica held is kept aside and merged
+    /// back after its next sync, and replicas that meet it again start
+    /// reading it from its origin (`JoinRules.initialCursor`).
+    func joinBySnapshot(_ replica: SimReplica) {
+        guard let store = replica.store else { return }
+        let others = replicas.filter { $0 !== replica && $0.isUp }
+        guard !others.isEmpty else { return }
+        let peer = rng.pick(others)
+        guard let source = peer.store else { return }
+        for link in links where link.ends.contains(replica.index) && link.isUp {
+            drop(link, reason: "\(replica.name) joins by snapshot")
+        }
+        let url = directory.appendingPathComponent("joins/\(replica.name)-\(result.faults["join by snapshot", default: 0]).syncsnap")
+        do {
+            _ = try source.takeJoinSnapshot(to: url)
+            defer { try? FileManager.default.removeItem(at: url) }
+            let facts = try JoinSnapshotCheck.verify(path: url.path, expectedReplica: try source.replicaID, seed: store.seed)
+            let adoption = try store.adoptJoinSnapshot(at: url.path, facts: facts, reason: "joined by a snapshot of \(peer.name)")
+            count("join by snapshot")
+            note("\(replica.name) joined by a snapshot of \(peer.name) at seq \(facts.highestSeq): \(adoption.previous.short) → \(adoption.replica.short)")
+            committed(replica)
+        } catch {
+            violation("\(replica.name): joining by a snapshot of \(peer.name) failed: \(error)")
+        }
     }
 
     /// Two replicas hear one dot with two contents: a data directory copied

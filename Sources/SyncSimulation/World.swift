@@ -376,9 +376,11 @@ final class World {
             let stores = [storeA, storeB]
             var hellos: [SyncMessage.Hello] = []
             for side in 0...1 {
-                hellos.append(SyncMessage.Hello(replica: identities[side].replica, deviceName: ends[side].name, schemaHash: stores[side].schema.hash,
-                                                willSend: link.modes[side].sends, willReceive: link.modes[side].receives,
-                                                highestSeq: try stores[side].highestSeq(), lineage: stores[side].seed.name))
+                var hello = SyncMessage.Hello(replica: identities[side].replica, deviceName: ends[side].name, schemaHash: stores[side].schema.hash,
+                                              willSend: link.modes[side].sends, willReceive: link.modes[side].receives,
+                                              highestSeq: try stores[side].highestSeq(), lineage: stores[side].seed.name)
+                hello.origin = try stores[side].joinOrigin()
+                hellos.append(hello)
             }
             for side in 0...1 {
                 let theirs = hellos[1 - side]
@@ -396,6 +398,10 @@ final class World {
                         violation("r\(link.ends[side]) took \(theirs.replica.short) back from \(previous): an honest id was bound to another device")
                     }
                 }
+            }
+            // A peer that joined by snapshot: read it from where its origin was read (as SyncNode does).
+            for side in 0...1 {
+                if let origin = hellos[1 - side].origin { try stores[side].startCursor(for: hellos[1 - side].replica, joinedFrom: origin) }
             }
             link.generation += 1
             for side in 0...1 {

@@ -2,6 +2,45 @@ import Foundation
 import GRDB
 
 extension Store {
+    /// A consistent copy of this database at `url` for a peer to join by
+    /// (SQLite's online backup in one step, inside one read transaction, so
+    /// whole transactions only), as one file; returns its size.
+    public func takeJoinSnapshot(to url: URL) throws -> UInt64 {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let copy = try DatabaseQueue(path: url.path)
+        let seed = self.seed
+        do {
+            try pool.backup(to: copy)
+            try copy.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+            try copy.write { db in try Self.dropSQLEdits(db, seed: seed) }
+            try copy.close()
+        } catch {
+            try? copy.close()
+            throw error
+        }
+        return UInt64((try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0)
+    }
+
+    /// SQL edits waiting or refused here are this analyst's, not replicated:
+    /// in the copy a joiner gets, their queue rows go and the table rows they
+    /// touched read again as their records do (docs/sql.md), so the copy's
+    /// tables are exactly the replicated state.
+    static func dropSQLEdits(_ db: Database, seed: Schema) throws {
+        try disableTriggers(db)
+        let schema = try SchemaEvolution.effective(seed: seed, in: db).schema
+        let views = CollectionViews(schema: schema)
+        for collection in schema.tableCollections {
+            let queue = SQLEditQueue.tableName(collection.name)
+            guard try db.tableExists(queue) else { continue }
+            let ids = try DatabaseValue.fetchAll(db, sql: "SELECT \"old id\" FROM \(queue.quotedDatabaseIdentifier) UNION SELECT \"new id\" FROM \(queue.quotedDatabaseIdentifier)")
+            for id in ids {
+                guard let text = String.fromDatabaseValue(id) else { continue }
+                try views.refresh(RecordRef(collection: collection.name, id: text), in: db)
+            }
+            try db.execute(sql: "DELETE FROM \(queue.quotedDatabaseIdentifier)")
+        }
+    }
+
     /// What adopting a join snapshot did.
     public struct JoinAdoption: Sendable {
         /// The replica id this store writes under from now on.

@@ -29,7 +29,7 @@ struct CollectionViews {
     }
 
     private func existingColumns(_ collection: CollectionSchema, in db: Database) throws -> [String] {
-        try db.tableExists(collection.name) ? try db.columns(in: collection.name).map(\.name) : []
+        try db.tableExists(collection.name, in: "main") ? try db.columns(in: collection.name, in: "main").map(\.name) : []
     }
 
     /// Indexed fields: enums and references, what `list --where` filters on.
@@ -55,7 +55,7 @@ struct CollectionViews {
             // A column declared with another type than its field's (a field
             // retyped by a peer's dominating write) is rebuilt, so every
             // replica stores the same values the same way.
-            let retyped = try db.tableExists(collection.name) ? try db.columns(in: collection.name).contains { column in
+            let retyped = try db.tableExists(collection.name, in: "main") ? try db.columns(in: collection.name, in: "main").contains { column in
                 collection.field(column.name).map { Self.columnType($0) != column.type.uppercased() } ?? false
             } : false
             if existing.isEmpty || !extra.isEmpty || retyped || missing.contains("id") || missing.contains("conflicted") {
@@ -83,7 +83,7 @@ struct CollectionViews {
     /// The collection tables this store has made (their names stay taken
     /// by it even when a collection is withheld for a while).
     static func tablesMade(in db: Database) throws -> [String] {
-        guard try db.tableExists("sync_meta") else { return [] }
+        guard try db.tableExists("sync_meta", in: "main") else { return [] }
         return String.fromDatabaseValue(try db.meta(MetaKey.viewTables)).map(parseJSONArray) ?? []
     }
 

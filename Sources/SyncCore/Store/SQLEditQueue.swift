@@ -48,7 +48,7 @@ struct SQLEditQueue {
             try db.execute(sql: "INSERT INTO \(Self.counterTable)(n) VALUES (?)", arguments: [highest])
         }
         let quoted = table.quotedDatabaseIdentifier
-        let existing = try db.tableExists(table) ? try db.columns(in: table).map(\.name) : []
+        let existing = try db.tableExists(table, in: "main") ? try db.columns(in: table, in: "main").map(\.name) : []
         if existing != expectedColumns {
             let scratch = (table + "_new").quotedDatabaseIdentifier
             try db.execute(sql: "DROP TABLE IF EXISTS \(scratch)")

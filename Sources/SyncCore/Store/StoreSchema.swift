@@ -20,7 +20,7 @@ extension SchemaEvolution {
     /// The effective schema of the database `db` opens (inside the caller's
     /// transaction, so it sees that transaction's writes).
     static func effective(seed: Schema, in db: Database) throws -> Effective {
-        guard try db.tableExists("sync_records") else { return effective(seed: seed, records: []) }
+        guard try db.tableExists("sync_records", in: "main") else { return effective(seed: seed, records: []) }
         return effective(seed: seed, records: try db.schemaRecords(), unavailable: try db.foreignObjectNames(seed: seed))
     }
 }

@@ -247,7 +247,7 @@ extension SyncNode {
         }
         let total: UInt64
         do {
-            total = try await Blocking.run { try Self.takeJoinSnapshot(of: store, to: file) }
+            total = try await Blocking.run { try store.takeJoinSnapshot(to: file) }
             keepalive.cancel()
         } catch {
             keepalive.cancel()
@@ -320,21 +320,5 @@ extension SyncNode {
             }
         }
         throw SessionError.closedByPeer("connection closed before the end of the join decision")
-    }
-
-    /// A consistent copy of the store's database at `url` (SQLite's online
-    /// backup in one step, inside one read transaction), as one file; returns its size.
-    static func takeJoinSnapshot(of store: Store, to url: URL) throws -> UInt64 {
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let copy = try DatabaseQueue(path: url.path)
-        do {
-            try store.pool.backup(to: copy)
-            try copy.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
-            try copy.close()
-        } catch {
-            try? copy.close()
-            throw error
-        }
-        return UInt64((try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0)
     }
 }

@@ -49,7 +49,7 @@ struct JoinSnapshotTests {
 
     static func snapshot(of store: Store, in dir: TemporaryDirectory, name: String = "snap.syncsnap") throws -> String {
         let url = URL(fileURLWithPath: dir.path(name))
-        _ = try SyncNode.takeJoinSnapshot(of: store, to: url)
+        _ = try store.takeJoinSnapshot(to: url)
         return url.path
     }
 
@@ -175,6 +175,32 @@ struct JoinSnapshotTests {
         #expect(try SchemaReplicationTests.tables(j) == SchemaReplicationTests.tables(p))
         #expect(try j.viewDrift().count == 0)
         #expect(try j.digest() == p.digest())
+    }
+
+    /// Found by the simulation (seeds 3 and 7 of the first run with joins):
+    /// a peer with an SQL edit waiting in its queue (its table row shows the
+    /// analyst's value, not yet the record's), and a collection the joiner
+    /// has never seen (its tables made while the snapshot is attached).
+    @Test func aPeerWithWaitingSQLEditsAndANewCollectionIsJoined() throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try Self.peer(in: dir)
+        try p.changeSchema(.addCollection(name: "mines", description: "Mines"), author: "ana")
+        try p.changeSchema(.addField(collection: "mines", field: "stage", type: "enum", values: ["producing", "exploration"], targets: [], description: nil), author: "ana")
+        try p.create(ref("mines/bayan-obo"), [.set("stage", .text("producing"))], author: "ana")
+        let edit = try SQLiteShell.run(dir.path("p/data.db"), "UPDATE agreements SET title = 'Typed in sqlite3' WHERE id = 'join-3'")
+        #expect(edit.status == 0, "\(edit)")
+        #expect(try p.sqlEditCounts().pending == 1)
+        let path = try Self.snapshot(of: p, in: dir)
+        let j = try Self.joiner(in: dir)
+        let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: j.seed)
+        _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        #expect(try j.digest() == p.digest())
+        #expect(try j.viewDrift().count == 0)
+        #expect(try j.sqlEditCounts().pending == 0)
+        #expect(try j.read { try String.fetchOne($0, sql: "SELECT title FROM agreements WHERE id = 'join-3'") } == "Agreement 3")
+        #expect(try j.read { try String.fetchOne($0, sql: "SELECT stage FROM mines WHERE id = 'bayan-obo'") } == "producing")
+        // The peer's own queue is untouched: its analyst's edit still waits there.
+        #expect(try p.sqlEditCounts().pending == 1)
     }
 
     /// The search: one byte of the snapshot file changed anywhere. Either the
