@@ -27,6 +27,12 @@ extension Store {
     /// tables are exactly the replicated state.
     static func dropSQLEdits(_ db: Database, seed: Schema) throws {
         try disableTriggers(db)
+        // This replica's own records of devices, ids, clocks and collisions
+        // are not a joiner's to take, and freed pages are zeroed.
+        try db.execute(sql: "PRAGMA secure_delete = ON")
+        for table in ["sync_peer_devices", "sync_replica_log", "sync_clock_reports", "sync_dot_collisions"] where try db.tableExists(table, in: "main") {
+            try db.execute(sql: "DELETE FROM main.\(table)")
+        }
         let schema = try SchemaEvolution.effective(seed: seed, in: db).schema
         let views = CollectionViews(schema: schema)
         for collection in schema.tableCollections {
@@ -54,9 +60,11 @@ extension Store {
 
     /// Replaces the replicated state with a checked join snapshot, in one
     /// transaction (replication-model §4.6): every reader sees the old state
-    /// or the new one. The database as it was is first copied aside under
-    /// the same write lock (`data.db.before-restore-…`), so whatever only this
-    /// replica held is merged back after the next successful sync. The store
+    /// or the new one. The database as it was is first copied aside (SQLite's
+    /// backup); the transaction checks that no replicated write came in
+    /// since, and names the copy `data.db.before-restore-…` before it
+    /// commits, so whatever only this replica held is merged back after the
+    /// next successful sync. The store
     /// takes a new replica id (no dot the peer or the old id issued is ever
     /// issued again), the snapshot's feed, the peer's cursors for others and
     /// a cursor for the peer at the snapshot's highest seq, and records where
@@ -65,13 +73,17 @@ extension Store {
         let directory = URL(fileURLWithPath: self.path).deletingLastPathComponent()
         let wall = options.wallClock()
         let aside = Snapshots.keptAsideName(in: directory, at: wall)
+        // Written under a name no kept-aside merge takes, and given its name
+        // inside the swap's transaction: a merge that found it any earlier
+        // would merge it into the state about to be replaced, and remove it.
+        let staging = directory.appendingPathComponent("joining-aside-\(UUID().uuidString)")
         let seed = self.seed
         let random = options.random
         // The database as it is, copied aside first (SQLite's online backup,
         // one read transaction); the replacement below then checks that no
         // replicated write came in since (every one takes a higher seq), so
         // nothing held only here can fall between the copy and the swap.
-        let copiedAt = try keepAside(at: aside)
+        let copiedAt = try keepAside(at: staging)
         CrashPoint.hit("join.keptAside")
         let result: (ReplicaID, ReplicaID, SchemaEvolution.Effective)
         do {
@@ -89,12 +101,19 @@ extension Store {
                     guard try Database.highestSeq(db) == copiedAt else { throw JoinSnapshotRefusal("this replica wrote while the snapshot was adopted; it pulls instead") }
                     let previous = try db.replicaID()
                     outcome = try Self.replaceState(db, facts: facts, seed: seed, reason: reason, wall: wall, random: random, previous: previous)
+                    // Still under the write lock: a crash before the commit
+                    // leaves the old state and a copy of it (merged later: no change).
+                    guard rename(staging.path, aside.path) == 0 else {
+                        throw StoreError.invalidEdit("cannot name the database kept aside \(aside.lastPathComponent): \(String(cString: strerror(errno)))")
+                    }
                     return .commit
                 }
                 guard let outcome else { throw StoreError.invalidEdit("the join transaction did not run") }
                 return outcome
             }
         } catch {
+            for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: staging.path + suffix) }
+            // Renamed before a commit that failed: it is a copy of the state kept, merging it changes nothing.
             for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: aside.path + suffix) }
             throw error
         }
@@ -224,7 +243,7 @@ extension Store {
             let own = try db.replicaID()
             let forOrigin = UInt64(try Int64.fetchOne(db, sql: "SELECT cursor FROM sync_cursors WHERE peer = ?", arguments: [origin.replica.data]) ?? 0)
             let cursor = JoinRules.initialCursor(origin: origin, ownReplica: own, cursorForOrigin: forOrigin)
-            guard cursor > 0 else { return nil }
+            guard cursor > 0, cursor <= UInt64(Int64.max) else { return nil }
             try db.execute(sql: "INSERT INTO sync_cursors(peer, cursor, updated_at) VALUES (?, ?, ?)", arguments: [peer.data, Int64(cursor), Int64(wall)])
             return cursor
         }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// What a checked join snapshot holds, for its adoption.
 public struct JoinSnapshotFacts: Sendable {
@@ -49,10 +50,11 @@ public enum JoinSnapshotCheck {
         // SQLite's integrity check beside the record pass, which runs in as
         // many parts as there are cores, each on its own read-only connection.
         let bounds = try read(path) { db in
-            (try Int64.fetchOne(db, sql: "SELECT min(id) FROM sync_records") ?? 0, try Int64.fetchOne(db, sql: "SELECT max(id) FROM sync_records") ?? -1)
+            (try Int64.fetchOne(db, sql: "SELECT min(id) FROM sync_records") ?? 1, try Int64.fetchOne(db, sql: "SELECT max(id) FROM sync_records") ?? 0)
         }
+        guard bounds.0 >= 1 else { throw JoinSnapshotRefusal("a record row with id \(bounds.0) (ids start at 1)") }
         let parts = max(2, ProcessInfo.processInfo.activeProcessorCount)
-        let ranges = Self.split(bounds.0...max(bounds.0, bounds.1), into: parts)
+        let ranges = bounds.1 >= bounds.0 ? Self.split(bounds.0...bounds.1, into: parts) : []
         let results = Results(parts: ranges.count)
         DispatchQueue.concurrentPerform(iterations: ranges.count + 1) { pass in
             do {
@@ -75,13 +77,38 @@ public enum JoinSnapshotCheck {
                                  slots: slots.count, cursors: header.cursors, schemaHash: header.schemaHash)
     }
 
-    /// `range` cut into `parts` contiguous pieces (fewer when it is short).
+    /// `range` cut into `parts` contiguous pieces (fewer when it is short),
+    /// without overflowing at either end of Int64.
     static func split(_ range: ClosedRange<Int64>, into parts: Int) -> [ClosedRange<Int64>] {
-        let size = (range.upperBound - range.lowerBound) / Int64(parts) + 1
-        return stride(from: range.lowerBound, through: range.upperBound, by: Int(size)).map { start in
-            start...min(range.upperBound, start + size - 1)
+        let width = UInt64(bitPattern: range.upperBound &- range.lowerBound)
+        let size = width / UInt64(max(1, parts)) + 1
+        var pieces: [ClosedRange<Int64>] = []
+        var start = range.lowerBound
+        while true {
+            let (end, overflow) = start.addingReportingOverflow(Int64(clamping: size - 1))
+            let last = overflow || end >= range.upperBound
+            pieces.append(start...(last ? range.upperBound : end))
+            if last { return pieces }
+            start = end + 1
         }
     }
+
+    /// The store tables a snapshot is read from, with this build's declarations
+    /// (from `sqlite_master` of a database the migrator made).
+    static func expectedDeclarations() throws -> [(String, String)] {
+        try declarations.withLock { cached in
+            if let cached { return cached }
+            let queue = try DatabaseQueue()
+            try StoreTables.migrator().migrate(queue)
+            let names = ["sync_meta", "sync_records", "sync_feed", "sync_history", "sync_buckets", "sync_cursors", "sync_schema_problems"]
+            let found = try queue.read { db in
+                try names.map { name in (name, try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", arguments: [name]) ?? "") }
+            }
+            cached = found
+            return found
+        }
+    }
+    private static let declarations = Mutex<[(String, String)]?>(nil)
 
     private final class Results: @unchecked Sendable {
         private let lock = NSLock()
@@ -114,6 +141,8 @@ public enum JoinSnapshotCheck {
     private static func read<T>(_ path: String, _ body: (Database) throws -> T) throws -> T {
         var configuration = Configuration()
         configuration.readonly = true
+        // Nothing the file declares (a view's or a trigger's SQL) runs functions here.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA trusted_schema = OFF") }
         let queue = try DatabaseQueue(path: path, configuration: configuration)
         defer { try? queue.close() }
         return try queue.read(body)
@@ -121,8 +150,15 @@ public enum JoinSnapshotCheck {
 
     /// The layout, dataset, replica, schema and cursors.
     static func checkHeader(_ db: Database, expectedReplica: ReplicaID, seed: Schema) throws -> (schema: Schema, schemaHash: String, cursors: [ReplicaID: UInt64]) {
-        for table in ["sync_meta", "sync_records", "sync_feed", "sync_history", "sync_buckets", "sync_cursors", "sync_schema_problems"] {
-            guard try db.tableExists(table) else { throw JoinSnapshotRefusal("it has no table \(table)") }
+        // Every store table read here is a plain table declared exactly as
+        // this build declares it (so ids and seqs are integers, rows are
+        // what a read returns, and what the adoption copies is what was read).
+        for (table, declaration) in try expectedDeclarations() {
+            let found = try Row.fetchAll(db, sql: "SELECT type, sql FROM main.sqlite_master WHERE name = ?", arguments: [table])
+            guard found.count == 1, (found[0][0] as String?) == "table", let sql = found[0][1] as String?,
+                  Array(sql.utf8) == Array(declaration.utf8) else {
+                throw JoinSnapshotRefusal("its table \(table) is missing or not declared as this daemon's")
+            }
         }
         let format = Int.fromDatabaseValue(try db.meta(MetaKey.format))
         guard format == StoreTables.formatVersion else {
@@ -136,6 +172,10 @@ public enum JoinSnapshotCheck {
             throw JoinSnapshotRefusal("it holds the dataset '\(SchemaLineage.display(dataset))', this daemon '\(SchemaLineage.display(seed.name))'")
         }
         let effective = try SchemaEvolution.effective(seed: seed, in: db)
+        for collection in effective.schema.tableCollections {
+            let types = try String.fetchAll(db, sql: "SELECT type FROM main.sqlite_master WHERE name = ?", arguments: [collection.name])
+            guard types == ["table"] else { throw JoinSnapshotRefusal("its collection table \(collection.name) is missing or not a table") }
+        }
         let recorded = String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) ?? ""
         guard Array(recorded.utf8) == Array(effective.schema.hash.utf8) else {
             throw JoinSnapshotRefusal("its tables were made for schema \(recorded.prefix(12)), but its records define \(effective.schema.hash.prefix(12))")
@@ -242,6 +282,9 @@ public enum JoinSnapshotCheck {
             count += part.slots
             existing.merge(part.existing, uniquingKeysWith: +)
         }
+        guard try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_records") == records else {
+            throw JoinSnapshotRefusal("it holds record rows the check did not read")
+        }
         for table in schema.tableCollections {
             let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table.name.quotedDatabaseIdentifier)") ?? 0
             guard rows == existing[table.name, default: 0] else {
@@ -253,8 +296,7 @@ public enum JoinSnapshotCheck {
         var highest: Int64 = 0
         let feed = try Row.fetchCursor(db, sql: "SELECT seq, record_id FROM sync_feed ORDER BY seq")
         while let row = try feed.next() {
-            let seq: Int64 = row[0]
-            let record: Int64 = row[1]
+            guard let seq = row[0] as Int64?, let record = row[1] as Int64? else { throw JoinSnapshotRefusal("a change feed row that is not two integers") }
             guard index < seqs.count, seqs[index].seq == seq, seqs[index].record == record else {
                 throw JoinSnapshotRefusal("its change feed lists seq \(seq) for record row \(record), which no slot of that record carries")
             }
@@ -275,7 +317,28 @@ public enum JoinSnapshotCheck {
         for bucket in 0..<StateDigest.bucketCount where stored[bucket] != buckets[bucket] {
             throw JoinSnapshotRefusal("the digest of bucket \(bucket) is not the one its slots make")
         }
+        try checkHistory(db, highest: highest)
         let digest = StateDigest(buckets: buckets.map { hash in hash.withUnsafeBytes { [UInt8]($0) } })
         return SlotFacts(highest: UInt64(highest), digest: digest, records: records, count: count)
+    }
+
+    /// The history rows are taken as they are (what the peer applied: no
+    /// replica can check a superseded version it never held), but each must
+    /// be one a store writes: names, a seq within the feed, entries that
+    /// decode with seqs within it, and the record key of its names.
+    static func checkHistory(_ db: Database, highest: Int64) throws {
+        let rows = try Row.fetchCursor(db, sql: "SELECT record_key, collection, record, seq, entries FROM sync_history")
+        while let row = try rows.next() {
+            guard let key = row[0] as Int64?, let collection = row[1] as String?, let record = row[2] as String?,
+                  let seq = row[3] as Int64?, let blob = row[4] as Data?, (1...max(1, highest)).contains(seq) else {
+                throw JoinSnapshotRefusal("a history row that is not a record's names, a seq within the feed and entries")
+            }
+            let ref = RecordRef(collection: collection, id: record)
+            guard key == HistoryKey.of(ref) else { throw JoinSnapshotRefusal("\(ref): a history row under another record's key") }
+            guard let entries = try? HistoryEntries.decode([UInt8](blob)),
+                  entries.allSatisfy({ $0.seq >= 1 && $0.seq <= UInt64(max(1, highest)) }) else {
+                throw JoinSnapshotRefusal("\(ref): history entries that do not decode, or name seqs outside the feed")
+            }
+        }
     }
 }

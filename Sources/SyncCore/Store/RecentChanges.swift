@@ -85,9 +85,11 @@ extension Store {
                 if let stopAfter, scanned >= stopAfter { break }
                 guard scanned < ChangeFilter.maxScannedRows else { truncated = true; break }
                 scanned += 1
-                let ref = RecordRef(collection: row[0], id: row[1])
-                let firstSeq = UInt64(row[2] as Int64)
-                let blob: Data = row[3]
+                // A row that is not names, a seq and a blob (a damaged file) is skipped, not a trap.
+                guard let collection = row[0] as String?, let id = row[1] as String?, let seqValue = row[2] as Int64?, seqValue >= 0,
+                      let blob = row[3] as Data? else { continue }
+                let ref = RecordRef(collection: collection, id: id)
+                let firstSeq = UInt64(seqValue)
                 guard let entries = try? HistoryEntries.decode([UInt8](blob)) else { continue }
                 let changes = entries.reversed().map { AppliedChange(ref: ref, field: $0.field, element: $0.element, seq: $0.seq, version: $0.version) }
                 found += changes.filter(filter.matches)

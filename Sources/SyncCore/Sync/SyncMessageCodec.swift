@@ -157,7 +157,9 @@ public enum SyncMessageCodec {
             // 1.5 appends the origin of a replica that joined by snapshot.
             var origin: JoinOrigin?
             if reader.remaining > 0 {
+                let start = reader.offset
                 let seq = try reader.readVarint()
+                guard seq <= UInt64(Int64.max) else { throw .malformed("join origin seq \(seq) above 2^63-1", at: start) }
                 if seq > 0 { origin = JoinOrigin(replica: try reader.readReplica(), seq: seq) }
             }
             var hello = SyncMessage.Hello(protocolMajor: UInt16(major), protocolMinor: UInt16(minor), replica: replica, deviceName: name,

@@ -7,15 +7,47 @@ import Synchronization
 
 /// Failures of joins per peer, and the snapshots this daemon served.
 final class JoinBook: Sendable {
-    /// How long a peer whose snapshot failed its check is pulled from instead.
+    /// How long a peer whose snapshot failed (its check, its transfer, its
+    /// adoption, or a join cut short by a crash) is pulled from instead.
     static let failureMemorySeconds: TimeInterval = 3_600
-    private let state = Mutex((failed: [DeviceID: Date](), served: [Date](), serving: 0))
+    /// How long after a peer said it was busy (another joiner, its hourly limit).
+    static let busyMemorySeconds: TimeInterval = 600
+    private let state = Mutex((failed: [DeviceID: Date](), served: [Date](), serving: 0, joining: false))
 
     func failedRecently(_ device: DeviceID, now: Date = Date()) -> Bool {
-        state.withLock { $0.failed[device].map { now.timeIntervalSince($0) < Self.failureMemorySeconds } ?? false }
+        state.withLock { $0.failed[device].map { now < $0 } ?? false }
     }
 
-    func noteFailure(_ device: DeviceID) { state.withLock { $0.failed[device] = Date() } }
+    /// Not asked again before `seconds` have passed.
+    func noteFailure(_ device: DeviceID, for seconds: TimeInterval = failureMemorySeconds) {
+        state.withLock { $0.failed[device] = Date().addingTimeInterval(seconds) }
+    }
+
+    /// One join at a time in this daemon: true when this one may start.
+    func startJoining() -> Bool { state.withLock { joining in defer { joining.joining = true }; return !joining.joining } }
+    func stopJoining() { state.withLock { $0.joining = false } }
+
+    /// The file a joiner receives into, named after the peer (so a leftover
+    /// of a crash says whose snapshot it was).
+    static func receivingName(from device: DeviceID) -> String {
+        "joining-\(device.bytes.map { String(format: "%02x", $0) }.joined()).\(UUID().uuidString).syncsnap"
+    }
+
+    /// The peer a leftover `receivingName` file came from.
+    static func device(inLeftover name: String) -> DeviceID? {
+        guard name.hasPrefix("joining-") else { return nil }
+        let hex = name.dropFirst("joining-".count).prefix { $0 != "." }
+        guard hex.count == 64 else { return nil }
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+            bytes.append(byte)
+            index = next
+        }
+        return DeviceID(hash: bytes)
+    }
 
     /// Takes a serving slot: one snapshot at a time, `perHour` an hour; nil when granted, else why not.
     func startServing(perHour: Int, now: Date = Date()) -> String? {
@@ -62,6 +94,8 @@ extension SyncNode {
             let situation = JoinRules.Situation(peerUnderstands: true, peerSends: theirs.willSend, peerHighest: theirs.highestSeq, cursor: facts.cursor,
                                                 ownHighest: facts.own, sqlEditsWaiting: facts.sql, failedRecently: joins.failedRecently(device))
             switch JoinRules.decide(situation, minBehind: UInt64(configBox.config.join.minBehindSeqs)) {
+            case .askForSnapshot where !joins.startJoining():
+                try await outbound.write(.snapshotEnd(reason: "another join by snapshot is in progress here"))
             case .askForSnapshot:
                 weAsk = true
                 logger.notice("far behind the peer: asking it for a snapshot instead of pulling every change", metadata: [
@@ -86,6 +120,7 @@ extension SyncNode {
         }
         _ = theyAsk
         guard weAsk else { return false }
+        defer { joins.stopJoining() }
         return try await takeSnapshot(theirs: theirs, peer: peer, device: device, inbound: &inbound, outbound: outbound)
     }
 
@@ -95,7 +130,7 @@ extension SyncNode {
                               inbound: inout NIOAsyncChannelInboundStream<SyncMessage>.AsyncIterator,
                               outbound: NIOAsyncChannelOutboundWriter<SyncMessage>) async throws -> Bool {
         let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent()
-        let file = directory.appendingPathComponent("joining-\(UUID().uuidString).syncsnap")
+        let file = directory.appendingPathComponent(JoinBook.receivingName(from: device))
         defer { for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: file.path + suffix) } }
         let started = ContinuousClock.now
         var receiver = JoinRules.Receiver(chunkBytes: Self.joinChunkBytes, maxTotal: UInt64(configBox.config.join.maxSnapshotBytes))
@@ -117,11 +152,16 @@ extension SyncNode {
                 case .violation(let why): try? handle.close(); throw SessionError.protocolViolation("join snapshot: \(why)")
                 case .refused(let why):
                     try? handle.close()
-                    return try await fallBack("the peer sends none: \(why)", peer: peer, device: device, outbound: outbound, remember: false)
+                    return try await fallBack("the peer sends none: \(why)", peer: peer, device: device, outbound: outbound, forSeconds: JoinBook.busyMemorySeconds)
                 case .take(let next):
+                    if chunk.offset == 0, let free = Self.freeBytes(at: directory.path), let total = receiver.total, free < 2 * total {
+                        try? handle.close()
+                        return try await fallBack("\(total >> 20) MB to receive and as much again to adopt it, but only \(free >> 20) MB free here",
+                                                  peer: peer, device: device, outbound: outbound)
+                    }
                     do { try handle.write(contentsOf: chunk.data) } catch {
                         try? handle.close()
-                        return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound, remember: false)
+                        return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound)
                     }
                     hasher.update(data: chunk.data)
                     for offset in next { try await outbound.write(.snapshotPull(offset: offset, maxBytes: Self.joinChunkBytes)) }
@@ -136,7 +176,7 @@ extension SyncNode {
                 case .complete(let sha):
                     do { try handle.write(contentsOf: chunk.data) } catch {
                         try? handle.close()
-                        return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound, remember: false)
+                        return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound)
                     }
                     hasher.update(data: chunk.data)
                     expected = sha
@@ -148,7 +188,7 @@ extension SyncNode {
             }
         }
         do { try handle.synchronize(); try handle.close() } catch {
-            return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound, remember: false)
+            return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound)
         }
         CrashPoint.hit("join.received")
         guard Array(hasher.finalize()) == expected else {
@@ -187,11 +227,11 @@ extension SyncNode {
             }
         } catch {
             keepalive.cancel()
-            return try await fallBack("cannot adopt it here: \(error)", peer: peer, device: device, outbound: outbound, remember: false)
+            return try await fallBack("cannot adopt it here: \(error)", peer: peer, device: device, outbound: outbound)
         }
         keepalive.cancel()
         CrashPoint.hit("join.adopted")
-        notifier.rebase(to: facts.highestSeq)
+        notifier.rebase(to: (try? await Blocking.run { try store.highestSeq() }) ?? facts.highestSeq)
         let seconds = Double((ContinuousClock.now - started).millis) / 1_000
         logger.notice("joined by snapshot: this replica now holds the peer's state and writes under a new replica id; the database as it was is merged back after the next sync", metadata: [
             "peer": "\(peer.name)", "records": "\(facts.records)", "slots": "\(facts.slots)", "seq": "\(facts.highestSeq)",
@@ -209,8 +249,8 @@ extension SyncNode {
 
     /// Refuses the snapshot, tells the peer, and goes on with the ordinary pull.
     private func fallBack(_ reason: String, peer: PeerConfig, device: DeviceID, outbound: NIOAsyncChannelOutboundWriter<SyncMessage>,
-                          remember: Bool = true) async throws -> Bool {
-        if remember { joins.noteFailure(device) }
+                          forSeconds seconds: TimeInterval = JoinBook.failureMemorySeconds) async throws -> Bool {
+        joins.noteFailure(device, for: seconds)
         logger.warning("refused the join snapshot; pulling every change instead", metadata: ["peer": "\(peer.name)", "reason": "\(reason)"])
         await registry.update(device) { $0.join = "snapshot refused, pulling instead: \(reason)" }
         try await outbound.write(.snapshotEnd(reason: "snapshot refused: \(String(reason.prefix(900)))"))
@@ -224,6 +264,11 @@ extension SyncNode {
                                outbound: NIOAsyncChannelOutboundWriter<SyncMessage>) async throws {
         var refusal: String?
         if !(peer.mode.sends && theirs.willReceive) { refusal = "this daemon does not send to the joiner" }
+        let databasePath = self.store.path
+        let databaseBytes = ["", "-wal"].reduce(UInt64(0)) { $0 + UInt64((try? FileManager.default.attributesOfItem(atPath: databasePath + $1)[.size] as? Int) ?? 0) }
+        if refusal == nil, let free = Self.freeBytes(at: URL(fileURLWithPath: databasePath).deletingLastPathComponent().path), free < databaseBytes {
+            refusal = "it has \(free >> 20) MB free, less than its database (\(databaseBytes >> 20) MB) to copy"
+        }
         if refusal == nil, let busy = joins.startServing(perHour: configBox.config.join.servedPerHour) { refusal = busy }
         if let refusal {
             logger.info("refused to send a join snapshot", metadata: ["peer": "\(peer.name)", "reason": "\(refusal)"])
@@ -320,5 +365,12 @@ extension SyncNode {
             }
         }
         throw SessionError.closedByPeer("connection closed before the end of the join decision")
+    }
+
+    /// Bytes free for this user on the file system holding `path`.
+    static func freeBytes(at path: String) -> UInt64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return UInt64(info.f_bavail) * UInt64(info.f_frsize)
     }
 }

@@ -75,10 +75,14 @@ public final class SyncNode: Sendable {
         group = MultiThreadedEventLoopGroup.singleton
         teamCA = TeamCACache(logger: logger)
         let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent()
+        var interruptedJoins: [DeviceID] = []
         pending = PendingRecorder(file: PendingDeviceFile(directory: directory), logger: logger)
         // Join snapshots a killed daemon left behind (taken for a peer, or half received).
         try? FileManager.default.removeItem(at: directory.appendingPathComponent("join-snapshots"))
+        // A join cut short: not asked of that peer again for a while (a
+        // snapshot that kills the joiner must not be taken in a loop).
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] where name.hasPrefix("joining-") {
+            if let device = JoinBook.device(inLeftover: name) { interruptedJoins.append(device) }
             try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
         }
         let report: @Sendable (LockedJSONFileError) -> Void = { problem in
@@ -96,6 +100,7 @@ public final class SyncNode: Sendable {
         revocations = WatchedJSONFile(file: RevocationFile(directory: directory), onProblem: report)
         let held = Set(revocations.cached.revocations.map(Self.fingerprint))
         revocationState.withLock { $0.obeyed = held }
+        for device in interruptedJoins { joins.noteFailure(device) }
     }
 
     /// Accepts peers on the configured address until cancelled.
@@ -471,6 +476,13 @@ public final class SyncNode: Sendable {
                 }
                 if let ours = sentHello, try await runJoinPhase(ours: ours, theirs: theirs, peer: peer, device: device, inbound: &iterator, outbound: outbound) {
                     return
+                }
+                // A join by snapshot on another connection may have given this
+                // store a new replica id since our hello: this session would
+                // serve the new feed under the old id.
+                if try store.replicaIdentity().replica != own.replica {
+                    try? await outbound.write(.goodbye(reason: "this daemon's replica id changed (joined by snapshot); reconnecting"))
+                    throw SessionError.refused("the replica id changed while connecting")
                 }
                 let logger = self.logger.with(peer: peer.name)
                 let session = PeerSession(node: self, channel: channel.channel, peer: peer, hello: theirs, connection: connection, logger: logger)

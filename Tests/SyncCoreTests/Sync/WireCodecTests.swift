@@ -192,6 +192,16 @@ struct WireCodecTests {
         #expect(throws: BinaryDecodingError.self) { try SyncMessageCodec.decode(base + [9, 0x61]) }
     }
 
+    /// A hello's join origin is a seq the store can hold: above 2^63-1 the
+    /// hello does not decode (a receiver would otherwise store it as a cursor).
+    @Test func aJoinOriginAboveTheLargestSeqIsRefused() throws {
+        var hello = Self.joiningHello("x")
+        hello.origin = JoinOrigin(replica: ReplicaID(high: 5, low: 6), seq: UInt64(Int64.max))
+        #expect(try SyncMessageCodec.decode(SyncMessageCodec.encode(.hello(hello))) == .hello(hello))
+        hello.origin = JoinOrigin(replica: ReplicaID(high: 5, low: 6), seq: UInt64(Int64.max) + 1)
+        #expect(throws: BinaryDecodingError.self) { try SyncMessageCodec.decode(SyncMessageCodec.encode(.hello(hello))) }
+    }
+
     @Test func unknownTypesAndGarbageAreUndecodable() throws {
         for payload: [UInt8] in [[0xEE], [3, 0xFF, 0xFF, 0xFF], [1, 1]] {
             let channel = try self.channel()

@@ -1,0 +1,181 @@
+import Foundation
+import GRDB
+import Testing
+@testable import SyncCore
+import TestSupport
+
+/// Found by the adversarial review of join by snapshot: hostile snapshots
+/// and hellos that trapped, planted rows the check did not read, and the one
+/// case where the origin shortcut leaves a third replica short (repaired by
+/// the digest check). Each test states what must hold.
+@Suite("Join by snapshot, review findings", .timeLimit(.minutes(5)))
+struct JoinReviewTests {
+    typealias T = JoinSnapshotTests
+
+    static func edit(_ path: String, _ sql: String) throws {
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            try Store.disableTriggers(db)
+            try db.execute(sql: sql)
+        }
+        try queue.close()
+    }
+
+    /// A peer whose schema gained a collection (the common case for a replica
+    /// months behind): the joiner must be able to adopt its snapshot.
+    @Test func aSnapshotWithACollectionTheJoinerLacksIsAdopted() throws {
+        let dir = TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir.path("p"), withIntermediateDirectories: true)
+        let p = try dir.store("p/data.db")
+        try p.seed(SeedData.criticalMinerals())
+        try p.changeSchema(.addCollection(name: "mines", description: "Mines"), author: "ana")
+        try p.changeSchema(.addField(collection: "mines", field: "stage", type: "enum", values: ["producing", "exploration"], targets: [], description: nil), author: "ana")
+        try p.create(ref("mines/bayan-obo"), [.set("stage", .text("producing"))], author: "ana")
+        let j = try T.joiner(in: dir)
+        let path = try T.snapshot(of: p, in: dir)
+        let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: j.seed)
+        _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        #expect(try j.digest() == p.digest())
+        #expect(try SchemaReplicationTests.tables(j) == SchemaReplicationTests.tables(p))
+    }
+
+    /// A record row whose id is NULL (the snapshot's sync_records declared
+    /// without INTEGER PRIMARY KEY) is skipped by the check's id ranges but
+    /// copied by the adoption's INSERT … SELECT (main's rowid fills it in).
+    @Test func aRecordRowTheCheckNeverReadIsNotAdopted() throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try T.peer(in: dir)
+        let path = try T.snapshot(of: p, in: dir)
+        try Self.edit(path, """
+            CREATE TABLE r2(id, collection TEXT NOT NULL, record TEXT NOT NULL, slots BLOB NOT NULL, slot_count INTEGER NOT NULL, conflicted INTEGER NOT NULL DEFAULT 0);
+            INSERT INTO r2 SELECT id, collection, record, slots, slot_count, conflicted FROM sync_records;
+            INSERT INTO r2 SELECT NULL, collection, 'planted', slots, slot_count, conflicted FROM sync_records WHERE collection = 'agreements' AND record = 'join-7';
+            DROP TABLE sync_records;
+            ALTER TABLE r2 RENAME TO sync_records;
+            """)
+        let j = try T.joiner(in: dir)
+        do {
+            let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: j.seed)
+            _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        } catch is JoinSnapshotRefusal { return }
+        #expect(try j.record(ref("agreements/planted")) == nil, "a record the check never read was adopted")
+        #expect(try j.viewDrift().count == 0)
+    }
+
+    /// A collection "table" that is a VIEW whose rows depend on the
+    /// connection (total_changes() is 0 on the check's fresh read-only
+    /// connection, not on the adopting writer): the check reads one thing,
+    /// the adoption copies another.
+    @Test func aCollectionTableThatIsAViewCannotPlantRows() throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try T.peer(in: dir)
+        let path = try T.snapshot(of: p, in: dir)
+        let queue = try DatabaseQueue(path: path)
+        let columns = try queue.read { db in try db.columns(in: "agreements").map(\.name) }
+        try queue.close()
+        let select = columns.map { $0 == "title" ? "CASE WHEN total_changes() = 0 THEN title ELSE 'Planted' END AS title" : $0.quotedDatabaseIdentifier }
+        try Self.edit(path, """
+            ALTER TABLE agreements RENAME TO agreements_real;
+            CREATE VIEW agreements AS SELECT \(select.joined(separator: ", ")) FROM agreements_real;
+            """)
+        let j = try T.joiner(in: dir)
+        do {
+            let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: j.seed)
+            _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        } catch is JoinSnapshotRefusal { return }
+        #expect(try SchemaReplicationTests.tables(j) == SchemaReplicationTests.tables(p), "planted table rows were adopted")
+        #expect(try j.viewDrift().count == 0)
+    }
+
+    /// A feed row with NULL in it (sync_feed declared without constraints):
+    /// must be a refusal, not a trap (`let seq: Int64 = row[0]` is `try!`).
+    @Test func aNullFeedRowIsRefusedNotATrap() throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try T.peer(in: dir)
+        let path = try T.snapshot(of: p, in: dir)
+        try Self.edit(path, """
+            CREATE TABLE f2(seq, record_id);
+            INSERT INTO f2 SELECT seq, record_id FROM sync_feed;
+            INSERT INTO f2 VALUES (NULL, NULL);
+            DROP TABLE sync_feed;
+            ALTER TABLE f2 RENAME TO sync_feed;
+            """)
+        #expect(throws: JoinSnapshotRefusal.self) { try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: p.seed) }
+    }
+
+    /// JoinRules.initialCursor: a third replica c that read the origin o up
+    /// to the snapshot's seq AFTER the snapshot was taken does not hold every
+    /// state of the joined feed up to there: a slot that moved past c's
+    /// cursor after the snapshot is in j's feed at its old seq, which c skips.
+    /// The origin changes a slot after its snapshot, and the third replica
+    /// reads the origin up to the snapshot's seq but not that change: starting
+    /// to read the joined replica at that seq skips the slot's older state
+    /// there (replication-model §4.6 says so). The digest check finds the
+    /// bucket and the repair brings the state over: nothing stays missing.
+    @Test func aStateTheOriginShortcutSkipsIsRepairedByTheDigestCheck() throws {
+        let dir = TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir.path("o"), withIntermediateDirectories: true)
+        let o = try dir.store("o/data.db")
+        try o.seed(SeedData.criticalMinerals())
+        try o.create(ref("agreements/x"), [.set("title", .text("X first")), .set("status", .text("active"))], author: "ana")
+        try o.create(ref("agreements/y"), [.set("title", .text("Y")), .set("status", .text("active"))], author: "ana")
+        let path = try T.snapshot(of: o, in: dir)
+        let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try o.replicaID, seed: o.seed)
+        try o.update(ref("agreements/x"), [.set("title", .text("X second"))], author: "ana")
+        let c = try T.joiner(in: dir, "c")
+        let oID = try o.replicaID, cID = try c.replicaID
+        while try c.cursor(for: oID) < facts.highestSeq {
+            let batch = try o.changes(since: try c.cursor(for: oID), maxCount: 1, maxBytes: 1 << 20, for: cID)
+            try c.apply(batch.changes, from: oID, cursor: batch.cursor)
+        }
+        let j = try T.joiner(in: dir, "j")
+        _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        let origin = try #require(try j.joinOrigin())
+        try c.startCursor(for: j.replicaID, joinedFrom: origin)
+        try T.pullCounting(into: c, from: j)
+        let title = SlotKey(collection: "agreements", record: "x", field: "title", element: "")
+        #expect(try c.read { try $0.slotState(title) } == .empty, "the shortcut no longer skips: update replication-model §4.6")
+        // The digest check between c and j: the differing buckets, repaired.
+        let buckets = try c.digest().differingBuckets(from: j.digest())
+        #expect(!buckets.isEmpty)
+        try c.apply(try j.slots(inBuckets: buckets.map(UInt8.init)), from: try j.replicaID, cursor: nil)
+        #expect(try c.digest() == j.digest())
+        #expect(try c.read { try $0.slotState(title) } != .empty)
+    }
+
+    @Test func aPlantedHistoryRowCannotTrapRecentChanges() throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try T.peer(in: dir)
+        let path = try T.snapshot(of: p, in: dir)
+        try Self.edit(path, "INSERT INTO sync_history(record_key, collection, record, seq, entries) SELECT record_key, collection, record, -1, entries FROM sync_history LIMIT 1")
+        let j = try T.joiner(in: dir)
+        do {
+            let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: j.seed)
+            _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        } catch is JoinSnapshotRefusal { return }
+        _ = try j.recentChanges(ChangeFilter())
+    }
+
+    /// A hello whose origin names us, with a seq at or over 2^63: the cursor
+    /// is stored as `Int64(cursor)`, which traps (a remote crash by any peer).
+    @Test func anOriginSeqOverInt64MaxIsNotATrap() throws {
+        let dir = TemporaryDirectory()
+        let c = try dir.store("c.db")
+        let stranger = ReplicaID(high: 1, low: 2)
+        _ = try? c.startCursor(for: stranger, joinedFrom: JoinOrigin(replica: try c.replicaID, seq: UInt64(Int64.max) + 1))
+        #expect(try c.cursor(for: stranger) <= UInt64(Int64.max))
+    }
+
+    /// Record row ids at both ends of Int64 (valid rowids, no DDL change):
+    /// `split` computes `upperBound - lowerBound`, which overflows and traps.
+    @Test func extremeRecordIdsAreRefusedNotATrap() throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try T.peer(in: dir)
+        let path = try T.snapshot(of: p, in: dir)
+        try Self.edit(path, """
+            UPDATE sync_records SET id = -9223372036854775808 WHERE id = (SELECT min(id) FROM sync_records);
+            UPDATE sync_records SET id = 9223372036854775807 WHERE id = (SELECT max(id) FROM sync_records);
+            """)
+        #expect(throws: JoinSnapshotRefusal.self) { try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: p.seed) }
+    }
+}
