@@ -140,7 +140,7 @@ final class World {
             guard replica.epoch == epoch else { return }  // the store crashed since: the work never happened
             if link.generation == generation, link.isUp {
                 complete(link, side, action)
-            } else if case .merge(let changes, let cursor) = action, let store = replica.store, let peer = link.peerReplica(at: generation, side) {
+            } else if case .merge(let changes, let cursor, let peerHighest) = action, let store = replica.store, let peer = link.peerReplica(at: generation, side) {
                 // The connection is gone but the merge was under way: the
                 // driver lets it finish (its cursor may land after a newer
                 // session's), as `PeerSession` awaits its store work.
@@ -265,12 +265,12 @@ final class World {
             switch action {
             case .loadCursor:
                 feed(link, side, .cursorLoaded(try store.cursor(for: peer)))
-            case .merge(let changes, let cursor):
+            case .merge(let changes, let cursor, let peerHighest):
                 let changed = try merge(changes, cursor: cursor, from: peer, device: peerDevice, into: store, of: replica)
                 feed(link, side, .merged(changed: changed, repair: cursor == nil))
             case .readFeed(let since, let maxCount, let maxBytes):
                 let batch = try store.changes(since: since, maxCount: maxCount, maxBytes: maxBytes, for: peer)
-                feed(link, side, .feedRead(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore))
+                feed(link, side, .feedRead(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highest: batch.highest))
             case .readHighestSeq:
                 feed(link, side, .highestSeqRead(try store.highestSeq()))
             case .readDigestPoint(let forAnswer):

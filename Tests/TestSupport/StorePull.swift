@@ -11,7 +11,7 @@ public func pull(into target: Store, from source: Store, batchSize: Int = 100, m
         let cursor = try target.cursor(for: sourceID)
         let batch = try source.changes(since: cursor, maxCount: batchSize, maxBytes: maxBytes, for: targetID)
         if batch.cursor == cursor { return batches }
-        try target.apply(batch.changes, from: sourceID, cursor: batch.cursor)
+        try target.apply(batch.changes, from: sourceID, cursor: batch.cursor, peerHighest: batch.highest)
         batches += 1
         if !batch.hasMore { return batches }
     }

@@ -204,11 +204,15 @@ extension Store {
         // dots may be in the snapshot or not.
         let device = String.fromDatabaseValue(try db.meta(MetaKey.device))
         let replica = try Self.startNewReplica(reason: reason, device: device, at: wall, random: random, in: db)
-        let cursor = try db.makeStatement(sql: "INSERT INTO main.sync_cursors(peer, cursor, updated_at) VALUES (?, ?, ?) ON CONFLICT(peer) DO UPDATE SET cursor = excluded.cursor")
-        for (peer, value) in facts.cursors where peer != replica && peer != facts.replica && value > 0 {
-            try cursor.execute(arguments: [peer.data, Int64(value), Int64(wall)])
+        let cursor = try db.makeStatement(sql: """
+            INSERT INTO main.sync_cursors(peer, cursor, updated_at, peer_highest) VALUES (?, ?, ?, ?)
+            ON CONFLICT(peer) DO UPDATE SET cursor = excluded.cursor, peer_highest = excluded.peer_highest
+            """)
+        for (peer, value) in facts.cursors where peer != replica && peer != facts.replica && value.cursor > 0 {
+            try cursor.execute(arguments: [peer.data, Int64(value.cursor), Int64(wall), value.peerHighest.map { Int64(clamping: $0) }])
         }
-        try cursor.execute(arguments: [facts.replica.data, Int64(facts.highestSeq), Int64(wall)])
+        // The peer, read whole: up to its highest seq, which it was.
+        try cursor.execute(arguments: [facts.replica.data, Int64(facts.highestSeq), Int64(wall), Int64(facts.highestSeq)])
         try db.setMeta(MetaKey.joinOriginReplica, facts.replica.data)
         try db.setMeta(MetaKey.joinOriginSeq, Int64(facts.highestSeq))
         return (replica, previous, effective)
@@ -241,8 +245,10 @@ extension Store {
         return try pool.write { db in
             guard try Int64.fetchOne(db, sql: "SELECT cursor FROM sync_cursors WHERE peer = ?", arguments: [peer.data]) == nil else { return nil }
             let own = try db.replicaID()
-            let forOrigin = UInt64(try Int64.fetchOne(db, sql: "SELECT cursor FROM sync_cursors WHERE peer = ?", arguments: [origin.replica.data]) ?? 0)
-            let cursor = JoinRules.initialCursor(origin: origin, ownReplica: own, cursorForOrigin: forOrigin)
+            let row = try Row.fetchOne(db, sql: "SELECT cursor, peer_highest FROM sync_cursors WHERE peer = ?", arguments: [origin.replica.data])
+            let forOrigin = UInt64(max(0, (row?[0] as Int64?) ?? 0))
+            let highestThen = (row?[1] as Int64?).map { UInt64(max(0, $0)) }
+            let cursor = JoinRules.initialCursor(origin: origin, ownReplica: own, cursorForOrigin: forOrigin, originHighestThen: highestThen)
             guard cursor > 0, cursor <= UInt64(Int64.max) else { return nil }
             try db.execute(sql: "INSERT INTO sync_cursors(peer, cursor, updated_at) VALUES (?, ?, ?)", arguments: [peer.data, Int64(cursor), Int64(wall)])
             return cursor

@@ -61,13 +61,19 @@ public enum JoinRules {
     }
 
     /// Where we start reading a replica we have no cursor for, when it says
-    /// it joined by a snapshot of `origin.replica` at `origin.seq`: its feed up
-    /// to that seq is the origin's feed then, so what we read of the origin up
-    /// to our cursor for it we hold already (a slot only leaves a seq for a
-    /// higher one, whose state is greater). Our own replica as the origin:
-    /// we hold all of it.
-    public static func initialCursor(origin: JoinOrigin, ownReplica: ReplicaID, cursorForOrigin: UInt64) -> UInt64 {
-        origin.replica == ownReplica ? origin.seq : min(origin.seq, cursorForOrigin)
+    /// it joined by a snapshot of `origin.replica` at `origin.seq` (S): its
+    /// feed up to S is the origin's feed then. Our own replica as the origin:
+    /// we hold all of it, start at S. Otherwise our cursor c for the origin,
+    /// read while the origin's highest seq was H (`originHighestThen`, as its
+    /// batch said), covers that feed up to min(S, c) only if no slot there
+    /// moved between the snapshot and our read to a seq we have not read:
+    /// so when H ≤ S (nothing was written there since the snapshot when we
+    /// read), or c ≥ H (we had read everything there was, so a slot that
+    /// moved, we read where it moved to). Else, or H unknown: from 0.
+    public static func initialCursor(origin: JoinOrigin, ownReplica: ReplicaID, cursorForOrigin: UInt64, originHighestThen: UInt64?) -> UInt64 {
+        if origin.replica == ownReplica { return origin.seq }
+        guard let highest = originHighestThen, highest <= origin.seq || cursorForOrigin >= highest else { return 0 }
+        return min(origin.seq, cursorForOrigin)
     }
 
     /// The receiving half of one snapshot transfer: which chunk to ask for

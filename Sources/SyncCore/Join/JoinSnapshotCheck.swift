@@ -12,8 +12,9 @@ public struct JoinSnapshotFacts: Sendable {
     public let digest: StateDigest
     public let records: Int
     public let slots: Int
-    /// The peer's cursors for other replicas, taken over by the joiner.
-    public let cursors: [ReplicaID: UInt64]
+    /// The peer's cursors for other replicas (with the highest seq each
+    /// replica had when read that far, if known), taken over by the joiner.
+    public let cursors: [ReplicaID: (cursor: UInt64, peerHighest: UInt64?)]
     /// The hash of the schema its tables were made for.
     public let schemaHash: String
 }
@@ -41,7 +42,7 @@ public enum JoinSnapshotCheck {
     static let maxNamed = 3
 
     public static func verify(path: String, expectedReplica: ReplicaID, seed: Schema, limits: ReceiveLimits = ReceiveLimits()) throws -> JoinSnapshotFacts {
-        let header: (schema: Schema, schemaHash: String, cursors: [ReplicaID: UInt64])
+        let header: (schema: Schema, schemaHash: String, cursors: [ReplicaID: (cursor: UInt64, peerHighest: UInt64?)])
         do {
             header = try read(path) { db in try checkHeader(db, expectedReplica: expectedReplica, seed: seed) }
         } catch let refusal as JoinSnapshotRefusal { throw refusal } catch {
@@ -149,13 +150,13 @@ public enum JoinSnapshotCheck {
     }
 
     /// The layout, dataset, replica, schema and cursors.
-    static func checkHeader(_ db: Database, expectedReplica: ReplicaID, seed: Schema) throws -> (schema: Schema, schemaHash: String, cursors: [ReplicaID: UInt64]) {
+    static func checkHeader(_ db: Database, expectedReplica: ReplicaID, seed: Schema) throws -> (schema: Schema, schemaHash: String, cursors: [ReplicaID: (cursor: UInt64, peerHighest: UInt64?)]) {
         // Every store table read here is a plain table declared exactly as
         // this build declares it (so ids and seqs are integers, rows are
         // what a read returns, and what the adoption copies is what was read).
         for (table, declaration) in try expectedDeclarations() {
             let found = try Row.fetchAll(db, sql: "SELECT type, sql FROM main.sqlite_master WHERE name = ?", arguments: [table])
-            guard found.count == 1, (found[0][0] as String?) == "table", let sql = found[0][1] as String?,
+            guard found.count == 1, (text(found[0], 0)) == "table", let sql = text(found[0], 1),
                   Array(sql.utf8) == Array(declaration.utf8) else {
                 throw JoinSnapshotRefusal("its table \(table) is missing or not declared as this daemon's")
             }
@@ -171,6 +172,12 @@ public enum JoinSnapshotCheck {
         guard dataset.utf8.elementsEqual(seed.name.utf8) else {
             throw JoinSnapshotRefusal("it holds the dataset '\(SchemaLineage.display(dataset))', this daemon '\(SchemaLineage.display(seed.name))'")
         }
+        // Cells of the types the store writes, before any store code reads them.
+        let mistyped = try Int.fetchOne(db, sql: """
+            SELECT count(*) FROM sync_records WHERE typeof(collection) <> 'text' OR typeof(record) <> 'text' OR typeof(slots) <> 'blob'
+                OR typeof(slot_count) <> 'integer' OR typeof(conflicted) <> 'integer'
+            """) ?? 0
+        guard mistyped == 0 else { throw JoinSnapshotRefusal("\(mistyped) record row(s) with cells of other types than the store writes") }
         let effective = try SchemaEvolution.effective(seed: seed, in: db)
         for collection in effective.schema.tableCollections {
             let types = try String.fetchAll(db, sql: "SELECT type FROM main.sqlite_master WHERE name = ?", arguments: [collection.name])
@@ -180,14 +187,16 @@ public enum JoinSnapshotCheck {
         guard Array(recorded.utf8) == Array(effective.schema.hash.utf8) else {
             throw JoinSnapshotRefusal("its tables were made for schema \(recorded.prefix(12)), but its records define \(effective.schema.hash.prefix(12))")
         }
-        var cursors: [ReplicaID: UInt64] = [:]
-        let rows = try Row.fetchCursor(db, sql: "SELECT peer, cursor FROM sync_cursors")
+        var cursors: [ReplicaID: (cursor: UInt64, peerHighest: UInt64?)] = [:]
+        let rows = try Row.fetchCursor(db, sql: "SELECT peer, cursor, peer_highest FROM sync_cursors")
         while let row = try rows.next() {
             guard cursors.count < maxCursors else { throw JoinSnapshotRefusal("more than \(maxCursors) cursors") }
-            guard let data = row[0] as Data?, let peer = ReplicaID(bytes: data), let cursor = row[1] as Int64?, cursor >= 0 else {
+            guard let data = blob(row, 0), let peer = ReplicaID(bytes: data), let cursor = int(row, 1), cursor >= 0 else {
                 throw JoinSnapshotRefusal("a cursor that is not a replica id and a seq")
             }
-            cursors[peer] = UInt64(cursor)
+            let highest = int(row, 2)
+            if !(row[2] as DatabaseValue).isNull, (highest ?? -1) < 0 { throw JoinSnapshotRefusal("a cursor's peer highest seq that is not a seq") }
+            cursors[peer] = (UInt64(cursor), highest.map { UInt64($0) })
         }
         return (effective.schema, recorded, cursors)
     }
@@ -204,8 +213,8 @@ public enum JoinSnapshotCheck {
         let rows = try Row.fetchCursor(db, sql: "SELECT id, collection, record, slots, slot_count, conflicted FROM sync_records WHERE id BETWEEN ? AND ? ORDER BY id",
                                        arguments: [ids.lowerBound, ids.upperBound])
         while let row = try rows.next() {
-            let id: Int64 = row[0]
-            guard let collection = String.fromDatabaseValue(row[1]), let record = String.fromDatabaseValue(row[2]), let blob = row[3] as Data? else {
+            guard let id = int(row, 0) else { throw JoinSnapshotRefusal("a record row without an integer id") }
+            guard let collection = String.fromDatabaseValue(row[1]), let record = String.fromDatabaseValue(row[2]), let blob = blob(row, 3) else {
                 throw JoinSnapshotRefusal("record row \(id) is not text names and a blob")
             }
             let ref = RecordRef(collection: collection, id: record)
@@ -238,8 +247,8 @@ public enum JoinSnapshotCheck {
                 guard slot.seq > 0 else { throw JoinSnapshotRefusal("\(key): seq 0") }
                 rowSeqs.insert(slot.seq)
             }
-            guard (row[4] as Int64?) == Int64(slots.count) else { throw JoinSnapshotRefusal("\(ref): slot count \(row[4] as Int64? ?? -1), holds \(slots.count)") }
-            guard (row[5] as Int64?) == (StoredRecord.isConflicted(slots) ? 1 : 0) else { throw JoinSnapshotRefusal("\(ref): its conflicted flag is wrong") }
+            guard int(row, 4) == Int64(slots.count) else { throw JoinSnapshotRefusal("\(ref): slot count \(int(row, 4) ?? -1), holds \(slots.count)") }
+            guard int(row, 5) == (StoredRecord.isConflicted(slots) ? 1 : 0) else { throw JoinSnapshotRefusal("\(ref): its conflicted flag is wrong") }
             for seq in rowSeqs { facts.seqs.append((seq, id)) }
             facts.records += 1
             facts.slots += slots.count
@@ -296,7 +305,7 @@ public enum JoinSnapshotCheck {
         var highest: Int64 = 0
         let feed = try Row.fetchCursor(db, sql: "SELECT seq, record_id FROM sync_feed ORDER BY seq")
         while let row = try feed.next() {
-            guard let seq = row[0] as Int64?, let record = row[1] as Int64? else { throw JoinSnapshotRefusal("a change feed row that is not two integers") }
+            guard let seq = int(row, 0), let record = int(row, 1) else { throw JoinSnapshotRefusal("a change feed row that is not two integers") }
             guard index < seqs.count, seqs[index].seq == seq, seqs[index].record == record else {
                 throw JoinSnapshotRefusal("its change feed lists seq \(seq) for record row \(record), which no slot of that record carries")
             }
@@ -308,8 +317,8 @@ public enum JoinSnapshotCheck {
         }
         var stored = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
         for row in try Row.fetchAll(db, sql: "SELECT bucket, digest FROM sync_buckets") {
-            guard let bucket = row[0] as Int64?, (0..<Int64(StateDigest.bucketCount)).contains(bucket),
-                  let digest = row[1] as Data?, let hash = digest.withUnsafeBytes({ SlotHash(stored: $0) }) else {
+            guard let bucket = int(row, 0), (0..<Int64(StateDigest.bucketCount)).contains(bucket),
+                  let digest = blob(row, 1), let hash = digest.withUnsafeBytes({ SlotHash(stored: $0) }) else {
                 throw JoinSnapshotRefusal("a bucket digest row that is not a bucket and 16 bytes")
             }
             stored[Int(bucket)] = hash
@@ -329,8 +338,8 @@ public enum JoinSnapshotCheck {
     static func checkHistory(_ db: Database, highest: Int64) throws {
         let rows = try Row.fetchCursor(db, sql: "SELECT record_key, collection, record, seq, entries FROM sync_history")
         while let row = try rows.next() {
-            guard let key = row[0] as Int64?, let collection = row[1] as String?, let record = row[2] as String?,
-                  let seq = row[3] as Int64?, let blob = row[4] as Data?, (1...max(1, highest)).contains(seq) else {
+            guard let key = int(row, 0), let collection = text(row, 1), let record = text(row, 2),
+                  let seq = int(row, 3), let blob = blob(row, 4), (1...max(1, highest)).contains(seq) else {
                 throw JoinSnapshotRefusal("a history row that is not a record's names, a seq within the feed and entries")
             }
             let ref = RecordRef(collection: collection, id: record)
@@ -340,5 +349,25 @@ public enum JoinSnapshotCheck {
                 throw JoinSnapshotRefusal("\(ref): history entries that do not decode, or name seqs outside the feed")
             }
         }
+    }
+
+    // Cells read as stored, never forced: a cell of another type (text in an
+    // integer column; SQLite's affinity allows it) reads as nil, not a trap.
+    static func int(_ row: Row, _ index: Int) -> Int64? {
+        let value: DatabaseValue = row[index]
+        if case .int64(let number) = value.storage { return number }
+        return nil
+    }
+
+    static func text(_ row: Row, _ index: Int) -> String? {
+        let value: DatabaseValue = row[index]
+        if case .string(let string) = value.storage { return string }
+        return nil
+    }
+
+    static func blob(_ row: Row, _ index: Int) -> Data? {
+        let value: DatabaseValue = row[index]
+        if case .blob(let data) = value.storage { return data }
+        return nil
     }
 }

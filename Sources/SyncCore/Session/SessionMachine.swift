@@ -81,7 +81,8 @@ public struct SessionMachine: Sendable {
         /// merge (a repair batch's, or a pull's answer's): both can run at once.
         case merged(changed: Int, repair: Bool)
         /// A `readFeed` finished.
-        case feedRead(changes: [SlotChange], cursor: UInt64, hasMore: Bool)
+        /// `highest`: our highest seq in the read that found them (0: unknown).
+        case feedRead(changes: [SlotChange], cursor: UInt64, hasMore: Bool, highest: UInt64 = 0)
         /// Something committed locally (or was merged from any peer): the
         /// highest seq now.
         case committed(highestSeq: UInt64)
@@ -107,7 +108,8 @@ public struct SessionMachine: Sendable {
         case send(SyncMessage)
         case loadCursor
         /// Merge `changes` from the peer, storing `cursor` with them (nil for repairs).
-        case merge([SlotChange], cursor: UInt64?)
+        /// `peerHighest`: the peer's highest seq as its batch said (stored with the cursor).
+        case merge([SlotChange], cursor: UInt64?, peerHighest: UInt64? = nil)
         case readFeed(since: UInt64, maxCount: Int, maxBytes: Int)
         case readHighestSeq
         /// Read digest, highest seq and cursor in one transaction: to answer
@@ -241,7 +243,10 @@ public struct SessionMachine: Sendable {
             if requested == nil { pull(from: cursor, wait: waitNext, &out) }
         case .merged(let changed, let repair):
             mergeFinished(changed: changed, repair: repair, &out)
-        case .feedRead(let changes, let cursor, let hasMore):
+        case .feedRead(let changes, let cursor, let hasMore, let highest):
+            // The batch tells the highest seq of the read it comes from, never
+            // less: the puller's record of how far we were (`peer_highest`).
+            highestSeq = max(highestSeq, highest)
             feedRead(changes: changes, cursor: cursor, hasMore: hasMore, &out)
         case .committed(let highest):
             highestSeq = max(highestSeq, highest)
@@ -473,7 +478,7 @@ public struct SessionMachine: Sendable {
                 if batch.hasMore { pull(from: batch.cursor, wait: false, &out) }
                 if !batch.changes.isEmpty || batch.cursor != cursor {
                     merging = batch
-                    out.actions.append(.merge(batch.changes, cursor: batch.cursor))
+                    out.actions.append(.merge(batch.changes, cursor: batch.cursor, peerHighest: max(batch.highestSeq, batch.cursor)))
                 } else {
                     finishBatch(batch, changed: 0, &out)
                     if requested == nil && !cursorLoading {

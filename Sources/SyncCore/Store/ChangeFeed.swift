@@ -11,6 +11,9 @@ public struct ChangeBatch: Sendable {
     public let hasMore: Bool
     /// Encoded size of the states in this batch.
     public let bytes: Int
+    /// The highest seq when the batch was read (same read transaction): what
+    /// the puller has read of us up to `cursor` it read while we were there.
+    public var highest: UInt64 = 0
 }
 
 extension Store {
@@ -63,7 +66,9 @@ extension Store {
                 last = UInt64(seq)
                 if fetched == limit { hasMore = true }
             }
-            return ChangeBatch(changes: changes, cursor: last, hasMore: hasMore, bytes: bytes)
+            var batch = ChangeBatch(changes: changes, cursor: last, hasMore: hasMore, bytes: bytes)
+            batch.highest = UInt64(try Database.highestSeq(db))
+            return batch
         }
     }
 }

@@ -52,7 +52,13 @@ extension Store {
     ///     batch is refused if `peer` is no longer bound to it (a proven owner
     ///     took the id back, replication-model §3.3), so a squatter's session
     ///     cannot set the owner's cursor or echo marks after that.
-    public func apply(_ changes: [SlotChange], from peer: ReplicaID?, device: String? = nil, cursor: UInt64? = nil) throws -> ApplyReport {
+    ///
+    /// - Parameter peerHighest: the peer's highest seq as the batch carrying
+    ///   `cursor` said; kept with the cursor when the cursor moves (for where
+    ///   to start reading a replica that joined by the peer's snapshot,
+    ///   `JoinRules.initialCursor`). Nil: not known.
+    public func apply(_ changes: [SlotChange], from peer: ReplicaID?, device: String? = nil, cursor: UInt64? = nil,
+                      peerHighest: UInt64? = nil) throws -> ApplyReport {
         let limits = options.receiveLimits
         if let refusal = ReceivedStateCheck.refusal(for: changes, limits: limits) {
             throw StoreError.batchRefused(refusal)
@@ -156,9 +162,14 @@ extension Store {
             try db.setMeta(MetaKey.hlc, Int64(bitPattern: clock.last.raw))
             if let peer, let cursor {
                 try db.cachedStatement(sql: """
-                    INSERT INTO sync_cursors(peer, cursor, updated_at) VALUES (?, ?, ?)
-                    ON CONFLICT(peer) DO UPDATE SET cursor = max(cursor, excluded.cursor), updated_at = excluded.updated_at
-                    """).execute(arguments: [peer.data, Int64(bitPattern: cursor), Int64(wall)])
+                    INSERT INTO sync_cursors(peer, cursor, updated_at, peer_highest) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(peer) DO UPDATE SET
+                        peer_highest = CASE WHEN excluded.cursor > cursor THEN excluded.peer_highest
+                                            WHEN excluded.cursor = cursor THEN max(coalesce(peer_highest, 0), coalesce(excluded.peer_highest, 0))
+                                            ELSE peer_highest END,
+                        cursor = max(cursor, excluded.cursor), updated_at = excluded.updated_at
+                    """).execute(arguments: [peer.data, Int64(bitPattern: cursor), Int64(wall),
+                                             peerHighest.map { Int64(clamping: max($0, cursor)) }])
             }
             if report.futureVersions > 0 {
                 try db.execute(sql: """

@@ -84,6 +84,11 @@ enum StoreTables {
             // device that had claimed the id without proof: not honoured.
             try db.execute(sql: "ALTER TABLE sync_peer_devices ADD COLUMN echo_since INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v5 cursor peer highest") { db in
+            // Additive: an older build leaves it NULL ("not known"). The
+            // peer's highest seq as the batch that moved the cursor said.
+            try db.execute(sql: "ALTER TABLE sync_cursors ADD COLUMN peer_highest INTEGER")
+        }
         return migrator
     }
 }

@@ -174,17 +174,17 @@ final class PeerSession: @unchecked Sendable {
             do { try outbox.send(message) } catch { fail(error) }
         case .loadCursor:
             work { .cursorLoaded(try store.cursor(for: replica)) }
-        case .merge(let changes, let cursor):
+        case .merge(let changes, let cursor, let peerHighest):
             track {
                 do {
-                    let changed = try await self.merge(changes, cursor: cursor).changed
+                    let changed = try await self.merge(changes, cursor: cursor, peerHighest: peerHighest).changed
                     self.post.yield(.merged(changed: changed, repair: cursor == nil))
                 } catch { self.fail(error) }
             }
         case .readFeed(let since, let maxCount, let maxBytes):
             work {
                 let batch = try store.changes(since: since, maxCount: maxCount, maxBytes: maxBytes, for: replica)
-                return .feedRead(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore)
+                return .feedRead(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highest: batch.highest)
             }
         case .readHighestSeq:
             work { .highestSeqRead(try store.highestSeq()) }
@@ -285,7 +285,7 @@ final class PeerSession: @unchecked Sendable {
 
     /// Merges received slots (with the cursor, if any) and wakes our own servers
     /// so the changes travel on to other peers.
-    private func merge(_ changes: [SlotChange], cursor: UInt64?) async throws -> ApplyReport {
+    private func merge(_ changes: [SlotChange], cursor: UInt64?, peerHighest: UInt64? = nil) async throws -> ApplyReport {
         let store = self.store
         let replica = peerReplica
         let device = peer.deviceID.description
@@ -293,7 +293,7 @@ final class PeerSession: @unchecked Sendable {
         let (report, highest): (ApplyReport, UInt64)
         do {
             (report, highest) = try await Blocking.run {
-                let report = try store.apply(changes, from: replica, device: device, cursor: cursor)
+                let report = try store.apply(changes, from: replica, device: device, cursor: cursor, peerHighest: peerHighest)
                 return (report, try store.highestSeq())
             }
         } catch StoreError.batchRefused(let refusal) {

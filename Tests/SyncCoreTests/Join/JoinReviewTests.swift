@@ -108,11 +108,11 @@ struct JoinReviewTests {
     /// state of the joined feed up to there: a slot that moved past c's
     /// cursor after the snapshot is in j's feed at its old seq, which c skips.
     /// The origin changes a slot after its snapshot, and the third replica
-    /// reads the origin up to the snapshot's seq but not that change: starting
-    /// to read the joined replica at that seq skips the slot's older state
-    /// there (replication-model §4.6 says so). The digest check finds the
-    /// bucket and the repair brings the state over: nothing stays missing.
-    @Test func aStateTheOriginShortcutSkipsIsRepairedByTheDigestCheck() throws {
+    /// reads the origin up to the snapshot's seq but not that change (the
+    /// origin was further by then): the origin's feed it read is not the one
+    /// the joined replica holds, so it reads the joined replica from the
+    /// start (`JoinRules.initialCursor`) and misses nothing.
+    @Test func aThirdReplicaNeverSkipsAStateItDoesNotHold() throws {
         let dir = TemporaryDirectory()
         try FileManager.default.createDirectory(atPath: dir.path("o"), withIntermediateDirectories: true)
         let o = try dir.store("o/data.db")
@@ -126,21 +126,21 @@ struct JoinReviewTests {
         let oID = try o.replicaID, cID = try c.replicaID
         while try c.cursor(for: oID) < facts.highestSeq {
             let batch = try o.changes(since: try c.cursor(for: oID), maxCount: 1, maxBytes: 1 << 20, for: cID)
-            try c.apply(batch.changes, from: oID, cursor: batch.cursor)
+            try c.apply(batch.changes, from: oID, cursor: batch.cursor, peerHighest: batch.highest)
         }
         let j = try T.joiner(in: dir, "j")
         _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
         let origin = try #require(try j.joinOrigin())
-        try c.startCursor(for: j.replicaID, joinedFrom: origin)
+        #expect(try c.startCursor(for: j.replicaID, joinedFrom: origin) == nil)
         try T.pullCounting(into: c, from: j)
         let title = SlotKey(collection: "agreements", record: "x", field: "title", element: "")
-        #expect(try c.read { try $0.slotState(title) } == .empty, "the shortcut no longer skips: update replication-model §4.6")
-        // The digest check between c and j: the differing buckets, repaired.
-        let buckets = try c.digest().differingBuckets(from: j.digest())
-        #expect(!buckets.isEmpty)
-        try c.apply(try j.slots(inBuckets: buckets.map(UInt8.init)), from: try j.replicaID, cursor: nil)
-        #expect(try c.digest() == j.digest())
-        #expect(try c.read { try $0.slotState(title) } != .empty)
+        #expect(try c.read { try $0.slotState(title) } != .empty, "c skipped j's state of x's title")
+        // Had c read the origin to its end, or before it wrote again, the shortcut holds.
+        let d = try T.joiner(in: dir, "d")
+        try T.pullCounting(into: d, from: o)
+        #expect(try d.startCursor(for: j.replicaID, joinedFrom: origin) == origin.seq)
+        #expect(try T.pullCounting(into: d, from: j) == 0)
+        #expect(try d.read { try $0.slotState(title) } == o.read { try $0.slotState(title) })
     }
 
     @Test func aPlantedHistoryRowCannotTrapRecentChanges() throws {

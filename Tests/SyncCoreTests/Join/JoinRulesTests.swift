@@ -148,15 +148,24 @@ struct JoinRulesTests {
     }
 
     /// A third replica starts reading a joined one no further than the
-    /// origin's seq and than its own cursor for the origin (all of it when
-    /// it is the origin).
+    /// origin's seq and its own cursor for the origin, all of it when it is
+    /// the origin, and from 0 unless what it read of the origin is provably
+    /// the feed the joined one holds (read before the origin wrote past the
+    /// snapshot, or read to the origin's end).
     @Test func aThirdReplicaNeverStartsPastWhatItHolds() async {
-        await propertyCheck(count: 500, input: Gen.int(in: 1...1_000_000), Gen.int(in: 0...1_000_000), Gen.bool) { seq, cursor, isOrigin in
+        await propertyCheck(count: 1_000, input: Gen.int(in: 1...1_000_000), Gen.int(in: 0...1_000_000), Gen.int(in: -1...1_000_000), Gen.bool) { seq, cursor, highest, isOrigin in
             let own = ReplicaID(high: 1, low: 1), other = ReplicaID(high: 2, low: 2)
             let origin = JoinOrigin(replica: isOrigin ? own : other, seq: UInt64(seq))
-            let start = JoinRules.initialCursor(origin: origin, ownReplica: own, cursorForOrigin: UInt64(cursor))
+            let then: UInt64? = highest < 0 ? nil : UInt64(max(highest, cursor))
+            let start = JoinRules.initialCursor(origin: origin, ownReplica: own, cursorForOrigin: UInt64(cursor), originHighestThen: then)
             #expect(start <= UInt64(seq))
-            if isOrigin { #expect(start == UInt64(seq)) } else { #expect(start <= UInt64(cursor)) }
+            if isOrigin {
+                #expect(start == UInt64(seq))
+            } else if let then, then <= UInt64(seq) || UInt64(cursor) >= then {
+                #expect(start == min(UInt64(seq), UInt64(cursor)))
+            } else {
+                #expect(start == 0)
+            }
         }
     }
 }

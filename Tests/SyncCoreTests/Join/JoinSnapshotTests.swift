@@ -22,7 +22,7 @@ struct JoinSnapshotTests {
             let batch = try source.changes(since: cursor, maxCount: 500, maxBytes: 1 << 20, for: targetID)
             if batch.cursor == cursor { return slots }
             slots += batch.changes.count
-            try target.apply(batch.changes, from: sourceID, cursor: batch.cursor)
+            try target.apply(batch.changes, from: sourceID, cursor: batch.cursor, peerHighest: batch.highest)
             if !batch.hasMore { return slots }
         }
     }
@@ -128,7 +128,9 @@ struct JoinSnapshotTests {
 
     /// Hostile edits of a snapshot, each refused with its reason.
     @Test(arguments: [
-        ("UPDATE sync_records SET slots = substr(slots, 1, length(slots) - 1) || x'00' WHERE id = (SELECT max(id) FROM sync_records)", "agreements/"),
+        ("UPDATE sync_records SET slots = substr(slots, 1, length(slots) - 1) || x'00' WHERE id = (SELECT max(id) FROM sync_records)", "other types"),
+        ("UPDATE sync_records SET slots = CAST(substr(slots, 1, length(slots) - 1) || x'00' AS BLOB) WHERE id = (SELECT max(id) FROM sync_records)", "agreements/"),
+        ("UPDATE sync_cursors SET peer_highest = 'many'", "peer highest"),
         ("DELETE FROM sync_feed WHERE seq = (SELECT max(seq) FROM sync_feed)", "feed"),
         ("UPDATE sync_buckets SET digest = zeroblob(16) WHERE bucket = (SELECT min(bucket) FROM sync_buckets)", "bucket"),
         ("UPDATE agreements SET title = 'Planted' WHERE id = 'join-7'", "table row"),

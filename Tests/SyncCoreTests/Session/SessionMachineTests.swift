@@ -21,10 +21,10 @@ struct SessionMachineTests {
         // A page with more behind it: the next pull goes out before the merge.
         let first = machine.handle(.received(.batch(.init(changes: [change], cursor: 10, hasMore: true, highestSeq: 12))), at: 2)
         #expect(first.contains(.send(.pull(cursor: 10, maxCount: 100, maxBytes: 1 << 20, wait: false))))
-        #expect(first.contains(.merge([change], cursor: 10)))
+        #expect(first.contains(.merge([change], cursor: 10, peerHighest: 12)))
         // The next page waits for the merge in progress.
         #expect(!machine.handle(.received(.batch(.init(changes: [change], cursor: 12, hasMore: false, highestSeq: 12))), at: 3).contains { if case .merge = $0 { true } else { false } })
-        #expect(machine.handle(.merged(changed: 1, repair: false), at: 4).contains(.merge([change], cursor: 12)))
+        #expect(machine.handle(.merged(changed: 1, repair: false), at: 4).contains(.merge([change], cursor: 12, peerHighest: 12)))
         let done = machine.handle(.merged(changed: 1, repair: false), at: 5)
         #expect(done.contains(.report(.caughtUp(received: 2, changed: 2, cursor: 12, millis: 5))))
         #expect(done.contains(.mergeKeptAside) && done.contains(.loadCursor))
@@ -38,7 +38,7 @@ struct SessionMachineTests {
         var machine = SessionMachine(settings: Self.settings, now: 0)
         _ = machine.handle(.start(highestSeq: 0), at: 0)
         _ = machine.handle(.cursorLoaded(0), at: 0)
-        #expect(machine.handle(.received(.batch(.init(changes: [change], cursor: 5, hasMore: false, highestSeq: 5))), at: 1).contains(.merge([change], cursor: 5)))
+        #expect(machine.handle(.received(.batch(.init(changes: [change], cursor: 5, hasMore: false, highestSeq: 5))), at: 1).contains(.merge([change], cursor: 5, peerHighest: 5)))
         #expect(machine.handle(.received(.repairBatch(changes: [change], last: true)), at: 2).contains(.merge([change], cursor: nil)))
         #expect(!machine.readsInbound)
         let batchDone = machine.handle(.merged(changed: 1, repair: false), at: 3)
