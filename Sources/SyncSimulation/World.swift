@@ -145,7 +145,7 @@ final class World {
                 // driver lets it finish (its cursor may land after a newer
                 // session's), as `PeerSession` awaits its store work.
                 do {
-                    try merge(changes, cursor: cursor, from: peer, device: replicas[link.ends[1 - side]].device, into: store, of: replica)
+                    try merge(changes, cursor: cursor, peerHighest: peerHighest, from: peer, device: replicas[link.ends[1 - side]].device, into: store, of: replica)
                 } catch {
                     violation("\(replica.name): a merge of a closed connection failed: \(error)")
                 }
@@ -266,7 +266,7 @@ final class World {
             case .loadCursor:
                 feed(link, side, .cursorLoaded(try store.cursor(for: peer)))
             case .merge(let changes, let cursor, let peerHighest):
-                let changed = try merge(changes, cursor: cursor, from: peer, device: peerDevice, into: store, of: replica)
+                let changed = try merge(changes, cursor: cursor, peerHighest: peerHighest, from: peer, device: peerDevice, into: store, of: replica)
                 feed(link, side, .merged(changed: changed, repair: cursor == nil))
             case .readFeed(let since, let maxCount, let maxBytes):
                 let batch = try store.changes(since: since, maxCount: maxCount, maxBytes: maxBytes, for: peer)
@@ -292,9 +292,10 @@ final class World {
     /// A batch merged into `replica`'s store, checked: its cursor for the
     /// peer never goes back, and no honest replica's dot collides.
     @discardableResult
-    func merge(_ changes: [SlotChange], cursor: UInt64?, from peer: ReplicaID, device: DeviceID, into store: Store, of replica: SimReplica) throws -> Int {
+    func merge(_ changes: [SlotChange], cursor: UInt64?, peerHighest: UInt64? = nil, from peer: ReplicaID, device: DeviceID, into store: Store,
+               of replica: SimReplica) throws -> Int {
         let before = try store.cursor(for: peer)
-        let report = try store.apply(changes, from: peer, device: device.description, cursor: cursor)
+        let report = try store.apply(changes, from: peer, device: device.description, cursor: cursor, peerHighest: peerHighest)
         let after = try store.cursor(for: peer)
         if after < before { violation("\(replica.name)'s cursor for \(peer.short) went back from \(before) to \(after)") }
         if report.dotCollisions > 0 {
@@ -401,7 +402,9 @@ final class World {
             }
             // A peer that joined by snapshot: read it from where its origin was read (as SyncNode does).
             for side in 0...1 {
-                if let origin = hellos[1 - side].origin { try stores[side].startCursor(for: hellos[1 - side].replica, joinedFrom: origin) }
+                if let origin = hellos[1 - side].origin, let start = try stores[side].startCursor(for: hellos[1 - side].replica, joinedFrom: origin) {
+                    note("r\(link.ends[side]) starts reading \(hellos[1 - side].replica.short) at \(start): it joined by a snapshot of \(origin.replica.short) at \(origin.seq)")
+                }
             }
             link.generation += 1
             for side in 0...1 {

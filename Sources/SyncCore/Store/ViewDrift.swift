@@ -57,7 +57,7 @@ extension Store {
                 let id = Array(ref.id.utf8)
                 try advanceRowsBefore(id)
                 let matching = pendingRow.flatMap { Array((String.fromDatabaseValue($0[0]) ?? "").utf8) == id ? $0 : nil }
-                if let row = matching { pendingRow = try table.next().map { $0.copy() } }
+                if matching != nil { pendingRow = try table.next().map { $0.copy() } }
                 switch (expected.exists, matching) {
                 case (false, nil): break
                 case (false, .some): note(ViewDrift(ref: ref, kind: .extraRow))

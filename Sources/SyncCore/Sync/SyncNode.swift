@@ -298,7 +298,6 @@ public final class SyncNode: Sendable {
         let pending = self.pending
         let blocked = self.blocked
         let invitations = self.invitations
-        let revocations = self.revocations
         return TLSSetup.verifier(context: connection, admit: { device, leaf in
             if blocked.contains(device) { return .refused("device \(device) is blocked (`syncctl peers unblock` lifts it)") }
             if self.isRevoked(device) {
