@@ -8,7 +8,7 @@ import TestSupport
 /// and hellos that trapped, planted rows the check did not read, and the one
 /// case where the origin shortcut leaves a third replica short (repaired by
 /// the digest check). Each test states what must hold.
-@Suite("Join by snapshot, review findings", .timeLimit(.minutes(5)))
+@Suite("Join by snapshot, review findings", .serialized, .timeLimit(.minutes(5)))
 struct JoinReviewTests {
     typealias T = JoinSnapshotTests
 
