@@ -62,12 +62,16 @@ extension Integration {
             // c and b meet: neither reads what the other holds already.
             try await b.setPeersAndWaitForReload([a.asPeer(dial: true), c.asPeer(dial: true)])
             try await c.setPeersAndWaitForReload([a.asPeer(dial: true), b.asPeer(dial: false)])
-            try await b.waitUntilInSync()
-            try await c.waitUntilInSync()
+            // Both sessions up and caught up (on a busy machine the reloads and dials take a while).
+            #expect(try await eventually(timeout: .seconds(60)) {
+                let bPeers = try b.status().peers, cPeers = try c.status().peers
+                return bPeers.contains { $0.name == "c" && $0.state == "connected" && $0.caughtUp }
+                    && cPeers.contains { $0.name == "b" && $0.state == "connected" && $0.caughtUp }
+            }, "b and c did not meet:\n\(b.log(last: 20))")
+            #expect(try await eventually(timeout: .seconds(30)) { c.log().contains("the peer joined by snapshot") })
             let bFromC = try b.status().peers.first { $0.name == "c" }?.slotsReceived
             let cFromB = try c.status().peers.first { $0.name == "b" }?.slotsReceived
-            #expect(bFromC == 0 && cFromB == 0, "b read \(bFromC ?? 0) slots from c and c \(cFromB ?? 0) from b\n\(c.log(last: 20))")
-            #expect(c.log().contains("the peer joined by snapshot"))
+            #expect(bFromC == 0 && cFromB == 0, "b read \(bFromC.map(String.init) ?? "nil") slots from c and c \(cFromB.map(String.init) ?? "nil") from b\n\(c.log(last: 20))")
 
             // b's own write carries its new id, and reaches both.
             _ = try Syncctl(existing: b.directory).run(["create", "agreements/written-on-b", "title=Written on b", "status=active"])

@@ -223,10 +223,15 @@ struct JoinSnapshotTests {
             var random = SplitMix(seed: seed)
             var refused = 0, harmless = 0
             var failures: [String] = []
+            // Round 0 flips a byte of a record's title, which the check must
+            // refuse (its slot hash); the others search: half in the first
+            // pages (header, schema, meta), half anywhere.
+            let title = Array("Agreement 57".utf8)
+            let titleOffset = (0...(original.count - title.count)).first { original[$0..<($0 + title.count)].elementsEqual(title) }
             for round in 0..<rounds {
                 var bytes = original
-                // Half the flips in the first pages (header, schema, meta), half anywhere.
-                let offset = round % 2 == 0 ? Int(random.next() % UInt64(min(16_384, bytes.count))) : Int(random.next() % UInt64(bytes.count))
+                let offset = round == 0 ? (titleOffset ?? 0) + title.count - 1
+                    : round % 2 == 0 ? Int(random.next() % UInt64(min(16_384, bytes.count))) : Int(random.next() % UInt64(bytes.count))
                 bytes[offset] ^= UInt8(1 << (random.next() % 8))
                 let damaged = dir.path("flip-\(round).syncsnap")
                 try bytes.write(to: URL(fileURLWithPath: damaged))
@@ -241,6 +246,7 @@ struct JoinSnapshotTests {
                     refused += 1
                 }
             }
+            if titleOffset == nil { failures.append("no record title found in the snapshot file") }
             return (seed, refused, harmless, failures)
         }
         #expect(outcome.failures.isEmpty, "seed \(outcome.seed): \(outcome.failures)")
