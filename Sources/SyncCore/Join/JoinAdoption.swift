@@ -7,18 +7,33 @@ extension Store {
     /// whole transactions only), as one file; returns its size.
     public func takeJoinSnapshot(to url: URL) throws -> UInt64 {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let copy = try DatabaseQueue(path: url.path)
         let seed = self.seed
+        try copyDatabase(to: url) { db in try Self.dropSQLEdits(db, seed: seed) }
+        return UInt64((try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0)
+    }
+
+    /// Copies this database to `url` as one self-contained file (SQLite's
+    /// online backup in one step, inside one read transaction: whole
+    /// transactions only), then runs `finish` in a transaction on the copy.
+    /// A copy that fails is removed.
+    private func copyDatabase<T>(to url: URL, finish: (Database) throws -> T) throws -> T {
+        let copy = try DatabaseQueue(path: url.path)
         do {
             try pool.backup(to: copy)
             try copy.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
-            try copy.write { db in try Self.dropSQLEdits(db, seed: seed) }
+            let result = try copy.write(finish)
             try copy.close()
+            return result
         } catch {
             try? copy.close()
+            Self.removeDatabaseFiles(url.path)
             throw error
         }
-        return UInt64((try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0)
+    }
+
+    /// Removes a database file and whatever SQLite keeps beside it.
+    static func removeDatabaseFiles(_ path: String) {
+        for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 
     /// SQL edits waiting or refused here are this analyst's, not replicated:
@@ -112,9 +127,9 @@ extension Store {
                 return outcome
             }
         } catch {
-            for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: staging.path + suffix) }
+            Self.removeDatabaseFiles(staging.path)
             // Renamed before a commit that failed: it is a copy of the state kept, merging it changes nothing.
-            for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: aside.path + suffix) }
+            Self.removeDatabaseFiles(aside.path)
             throw error
         }
         current.replace(result.2)
@@ -125,20 +140,7 @@ extension Store {
     /// Copies the database to `url` (SQLite's online backup in one step,
     /// inside one read transaction) and returns the highest seq of the copy.
     private func keepAside(at url: URL) throws -> Int64 {
-        let copy = try DatabaseQueue(path: url.path)
-        do {
-            try pool.backup(to: copy)
-            let highest = try copy.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA journal_mode = DELETE")
-                return try Database.highestSeq(db)
-            }
-            try copy.close()
-            return highest
-        } catch {
-            try? copy.close()
-            for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: url.path + suffix) }
-            throw error
-        }
+        try copyDatabase(to: url) { db in try Database.highestSeq(db) }
     }
 
     /// Whether `table` is, in the attached snapshot, a plain table declared
