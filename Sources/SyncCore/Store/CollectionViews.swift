@@ -132,16 +132,20 @@ struct CollectionViews {
     /// record does not exist).
     func write(_ ref: RecordRef, view: RecordView?, in db: Database, statements: Statements? = nil) throws {
         guard let collection = schema.collection(ref.collection), !collection.name.hasPrefix("_") else { return }
-        try write(ref, row: view.map { ViewRow(collection, view: $0) }, collection, in: db, statements: statements)
+        try write(ref, row: view.map { ViewRow(collection, view: $0) }, collection, in: db, statements: statements, new: false)
     }
 
     /// Writes the view row of one record straight from its stored slots.
-    func write(_ ref: RecordRef, slots: [FieldElement: StoredSlot], in db: Database, statements: Statements? = nil) throws {
+    ///
+    /// - Parameter new: the record had no stored row before this
+    ///   transaction: its row is written whole, without reading what stands
+    ///   (a row an outside client inserted is replaced, as always).
+    func write(_ ref: RecordRef, slots: [FieldElement: StoredSlot], in db: Database, statements: Statements? = nil, new: Bool = false) throws {
         guard let collection = schema.collection(ref.collection), !collection.name.hasPrefix("_") else { return }
-        try write(ref, row: ViewRow(collection, slots: slots), collection, in: db, statements: statements)
+        try write(ref, row: ViewRow(collection, slots: slots), collection, in: db, statements: statements, new: new)
     }
 
-    private func write(_ ref: RecordRef, row: ViewRow?, _ collection: CollectionSchema, in db: Database, statements: Statements?) throws {
+    private func write(_ ref: RecordRef, row: ViewRow?, _ collection: CollectionSchema, in db: Database, statements: Statements?, new: Bool) throws {
         let statements = statements ?? Statements(db: db)
         guard let row, row.exists else {
             let delete = try statements.delete(collection)
@@ -149,35 +153,97 @@ struct CollectionViews {
             try delete.execute()
             return
         }
-        let upsert = try statements.upsert(collection)
-        upsert.bind(1, ref.id)
+        // The row as it stands: only the columns whose bytes differ are
+        // written, so an index whose column did not change is not touched
+        // (a replaced row rewrites every index entry and its primary key).
+        let select = try statements.select(collection)
+        select.bind(1, ref.id)
+        guard !new, try select.step() else {
+            select.reset()
+            let insert = try statements.insert(collection)
+            insert.bind(1, ref.id)
+            for offset in collection.fields.indices { bind(row, offset, collection, to: insert, at: Int32(offset + 2)) }
+            insert.bind(Int32(collection.fields.count + 2), row.conflicted ? 1 : 0)
+            try insert.execute()
+            return
+        }
+        var changed: [Int] = []
         for (offset, field) in collection.fields.enumerated() {
-            let index = Int32(offset + 2)
-            if field.isSet {
-                upsert.bind(index, Self.jsonArray(row.members[offset]))
+            let same = field.isSet ? select.column(Int32(offset), holdsText: Self.jsonArray(row.members[offset]))
+                                   : select.column(Int32(offset), holds: row.values[offset])
+            if !same { changed.append(offset) }
+        }
+        if !select.column(Int32(collection.fields.count), holds: .int(row.conflicted ? 1 : 0)) { changed.append(collection.fields.count) }
+        select.reset()
+        guard !changed.isEmpty else { return }
+        let update = try statements.update(collection, columns: changed)
+        for (position, offset) in changed.enumerated() {
+            if offset == collection.fields.count {
+                update.bind(Int32(position + 1), row.conflicted ? 1 : 0)
             } else {
-                upsert.bind(index, row.values[offset])
+                bind(row, offset, collection, to: update, at: Int32(position + 1))
             }
         }
-        upsert.bind(Int32(collection.fields.count + 2), row.conflicted ? 1 : 0)
-        try upsert.execute()
+        update.bind(Int32(changed.count + 1), ref.id)
+        try update.execute()
+    }
+
+    /// Binds field `offset` of `row` as its column holds it (a set as a JSON array).
+    private func bind(_ row: ViewRow, _ offset: Int, _ collection: CollectionSchema, to statement: FastStatement, at index: Int32) {
+        if collection.fields[offset].isSet {
+            statement.bind(index, Self.jsonArray(row.members[offset]))
+        } else {
+            statement.bind(index, row.values[offset])
+        }
     }
 
     /// The view statements of one transaction, prepared once per collection.
     final class Statements {
         let db: Database
-        private var upserts: [String: FastStatement] = [:]
+        private var inserts: [String: FastStatement] = [:]
+        private var selects: [String: FastStatement] = [:]
+        private var updates: [String: FastStatement] = [:]
         private var deletes: [String: FastStatement] = [:]
 
         init(db: Database) { self.db = db }
 
-        func upsert(_ collection: CollectionSchema) throws -> FastStatement {
-            if let statement = upserts[collection.name] { return statement }
+        /// The fields' columns in order, then `conflicted`.
+        private static func columns(_ collection: CollectionSchema) -> [String] {
+            collection.fields.map(\.name.quotedDatabaseIdentifier) + ["conflicted"]
+        }
+
+        /// Statements are kept per collection and field count: a schema
+        /// taken up inside the transaction adds fields (columns at the end).
+        private static func key(_ collection: CollectionSchema) -> String {
+            "\(collection.name)\u{0}\(collection.fields.count)"
+        }
+
+        func insert(_ collection: CollectionSchema) throws -> FastStatement {
+            if let statement = inserts[Self.key(collection)] { return statement }
             // Columns named: a field added later is a column at the end.
-            let columns = (["id"] + collection.fields.map(\.name) + ["conflicted"]).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+            let columns = (["id"] + Self.columns(collection)).joined(separator: ", ")
             let placeholders = Array(repeating: "?", count: collection.fields.count + 2).joined(separator: ", ")
             let statement = try FastStatement(db, "INSERT OR REPLACE INTO \(collection.name.quotedDatabaseIdentifier)(\(columns)) VALUES (\(placeholders))")
-            upserts[collection.name] = statement
+            inserts[Self.key(collection)] = statement
+            return statement
+        }
+
+        func select(_ collection: CollectionSchema) throws -> FastStatement {
+            if let statement = selects[Self.key(collection)] { return statement }
+            let statement = try FastStatement(db, "SELECT \(Self.columns(collection).joined(separator: ", ")) FROM \(collection.name.quotedDatabaseIdentifier) WHERE id = ?")
+            selects[Self.key(collection)] = statement
+            return statement
+        }
+
+        /// `UPDATE … SET` the given columns (offsets into the fields, the
+        /// field count meaning `conflicted`), then `WHERE id = ?`.
+        func update(_ collection: CollectionSchema, columns offsets: [Int]) throws -> FastStatement {
+            let key = Self.key(collection) + "\u{0}" + offsets.map(String.init).joined(separator: ",")
+            if let statement = updates[key] { return statement }
+            let names = Self.columns(collection)
+            let assignments = offsets.map { "\(names[$0]) = ?" }.joined(separator: ", ")
+            let statement = try FastStatement(db, "UPDATE \(collection.name.quotedDatabaseIdentifier) SET \(assignments) WHERE id = ?")
+            updates[key] = statement
             return statement
         }
 

@@ -108,4 +108,25 @@ struct FastStatement {
     func int(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
 
     func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
+
+    /// Whether the column holds exactly what binding `value` to a column of
+    /// the view's types (INTEGER or TEXT) stores: the same storage class and
+    /// the same bytes. A false "different" only costs a write.
+    func column(_ column: Int32, holds value: Value) -> Bool {
+        switch value {
+        case .null: return isNull(column)
+        case .bool(let flag): return sqlite3_column_type(handle, column) == SQLITE_INTEGER && int(column) == (flag ? 1 : 0)
+        case .int(let number): return sqlite3_column_type(handle, column) == SQLITE_INTEGER && int(column) == number
+        case .text(let text): return self.column(column, holdsText: text)
+        }
+    }
+
+    /// Whether the column is TEXT with exactly these UTF-8 bytes.
+    func column(_ column: Int32, holdsText text: String) -> Bool {
+        guard sqlite3_column_type(handle, column) == SQLITE_TEXT else { return false }
+        let pointer = sqlite3_column_text(handle, column)  // before _bytes, as SQLite asks
+        let count = Int(sqlite3_column_bytes(handle, column))
+        let stored = UnsafeBufferPointer(start: count > 0 ? pointer : nil, count: count)
+        return stored.elementsEqual(text.utf8)
+    }
 }

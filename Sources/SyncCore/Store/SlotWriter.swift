@@ -28,8 +28,12 @@ final class SlotWriter {
         var history: HistoryEntries?
         var touched = false
 
+        /// Whether the record had a stored row before this transaction.
+        let wasStored: Bool
+
         init(id: Int64?, slots: [FieldElement: StoredSlot]) {
             self.id = id
+            wasStored = id != nil
             self.slots = slots
             previousSeqs = RecordRowWriter.distinctSeqs(slots)
         }
@@ -205,7 +209,7 @@ final class SlotWriter {
         }
         let views = CollectionViews(schema: schema)
         for (ref, entry) in touched {
-            try views.write(ref, slots: entry.slots, in: db, statements: viewStatements)
+            try views.write(ref, slots: entry.slots, in: db, statements: viewStatements, new: !entry.wasStored)
         }
     }
 }

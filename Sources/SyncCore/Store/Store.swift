@@ -34,6 +34,13 @@ public final class Store: Sendable {
         /// size of the largest transaction so far (a seed, an import, the
         /// move from format 1) for as long as the daemon runs.
         public var walSizeLimit = 64 << 20
+        /// `PRAGMA cache_size` of the writing connection, in bytes (at least
+        /// 1 MiB). A merge reads and rewrites a few pages in each of several
+        /// B-trees per record (record row, feed, history, table row); with
+        /// SQLite's 2 MB default a 1,000-change delta on a million records
+        /// reread most of them from the OS. Memory grows to it only as pages
+        /// are used (docs/operations.md "Limits").
+        public var writerCacheBytes = 64 << 20
         /// What a received state may hold (replication-model §2.5); the text
         /// limit also bounds local writes.
         public var receiveLimits = ReceiveLimits()
@@ -206,6 +213,10 @@ public final class Store: Sendable {
             guard !readOnly else { return }
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             try db.execute(sql: "PRAGMA journal_size_limit = \(options.walSizeLimit)")
+            // The writer's page cache (readers keep SQLite's 2 MB each).
+            if !db.configuration.readonly {
+                try db.execute(sql: "PRAGMA cache_size = -\(max(options.writerCacheBytes, 1 << 20) >> 10)")
+            }
         }
         do {
             return readOnly ? try DatabaseQueue(path: path, configuration: configuration)
