@@ -45,6 +45,8 @@ for records in "${sizes[@]}"; do
     "$bench" import --records "$records" --repetitions "$repetitions"
     echo "-- 2. apply remote slot states --"
     "$bench" apply --slots $((records * 8)) --repetitions "$repetitions"
+    echo "-- 12. a 1,000-change delta on a replica of N beside plain upserts; the store's size beside a plain table (issue 24, aims 2 and 4) --"
+    "$bench" delta --records "$records" --repetitions "$repetitions"
     echo "-- 3, 4, 7. initial sync (pulling every change), one changed field, syncctl queries --"
     "$bench" sync --records "$records" --repetitions "$slow_repetitions"
     echo "-- 10. a new daemon joining by snapshot (issue 24, aim 1) --"

@@ -135,7 +135,7 @@ struct DeltaBenchmark: ParsableCommand {
         [row.ref.id] + ["title", "kind", "status", "announced", "summary", "parties", "minerals"].map { field in
             switch row.cells[field] {
             case .scalar(.text(let value))?: value
-            case .members(let members)?: "[\"" + members.joined(separator: "\",\"") + "\"]"
+            case .members(let members)?: members.isEmpty ? "[]" : "[\"" + members.joined(separator: "\",\"") + "\"]"
             default: ""
             }
         }

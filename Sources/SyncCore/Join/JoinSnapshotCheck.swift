@@ -208,7 +208,7 @@ public enum JoinSnapshotCheck {
     static func checkRecords(_ db: Database, ids: ClosedRange<Int64>, schema: Schema, limits: ReceiveLimits) throws -> RecordFacts {
         var facts = RecordFacts()
         var scratch = BinaryWriter(capacity: 256)
-        var lookups: [String: Statement] = [:]
+        var lookups: [String: FastStatement] = [:]
         let tables = Dictionary(schema.tableCollections.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let rows = try Row.fetchCursor(db, sql: "SELECT id, collection, record, slots, slot_count, conflicted FROM sync_records WHERE id BETWEEN ? AND ? ORDER BY id",
                                        arguments: [ids.lowerBound, ids.upperBound])
@@ -255,19 +255,21 @@ public enum JoinSnapshotCheck {
             // The record's table row, read as the readers read it.
             if let table = tables[collection] {
                 let expected = ViewRow(table, slots: slots)
-                let lookup: Statement
+                let lookup: FastStatement
                 if let cached = lookups[collection] { lookup = cached } else {
                     let columns = (["id"] + table.fields.map(\.name) + ["conflicted"]).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
-                    lookup = try db.makeStatement(sql: "SELECT \(columns) FROM \(collection.quotedDatabaseIdentifier) WHERE id = ?")
+                    lookup = try FastStatement(db, "SELECT \(columns) FROM \(collection.quotedDatabaseIdentifier) WHERE id = ?")
                     lookups[collection] = lookup
                 }
-                let found = try Row.fetchOne(lookup, arguments: [record])
-                switch (expected.exists, found) {
-                case (false, nil): break
-                case (false, .some): throw JoinSnapshotRefusal("\(ref): a collection table row for a record that does not exist")
-                case (true, nil): throw JoinSnapshotRefusal("\(ref): its collection table row is missing")
-                case (true, .some(let row)):
-                    let differing = Store.differingColumns(row, expected: expected, table)
+                lookup.bind(1, record)
+                defer { lookup.reset() }
+                // Compared through the C API, as bytes (GRDB reads text up to a NUL).
+                switch (expected.exists, try lookup.step()) {
+                case (false, false): break
+                case (false, true): throw JoinSnapshotRefusal("\(ref): a collection table row for a record that does not exist")
+                case (true, false): throw JoinSnapshotRefusal("\(ref): its collection table row is missing")
+                case (true, true):
+                    let differing = Store.differingColumns(lookup, expected: expected, table)
                     guard differing.isEmpty else { throw JoinSnapshotRefusal("\(ref): its collection table row differs in \(differing.joined(separator: ", "))") }
                     facts.existing[collection, default: 0] += 1
                 }

@@ -167,13 +167,7 @@ struct CollectionViews {
             try insert.execute()
             return
         }
-        var changed: [Int] = []
-        for (offset, field) in collection.fields.enumerated() {
-            let same = field.isSet ? select.column(Int32(offset), holdsText: Self.jsonArray(row.members[offset]))
-                                   : select.column(Int32(offset), holds: row.values[offset])
-            if !same { changed.append(offset) }
-        }
-        if !select.column(Int32(collection.fields.count), holds: .int(row.conflicted ? 1 : 0)) { changed.append(collection.fields.count) }
+        let changed = Self.differingColumns(select, from: 0, row, collection)
         select.reset()
         guard !changed.isEmpty else { return }
         let update = try statements.update(collection, columns: changed)
@@ -186,6 +180,22 @@ struct CollectionViews {
         }
         update.bind(Int32(changed.count + 1), ref.id)
         try update.execute()
+    }
+
+    /// The columns (offsets into the fields; the field count meaning
+    /// `conflicted`) whose stored value, read from `statement` at `first`
+    /// on, is not exactly what writing `row` stores: the same storage class
+    /// and the same bytes, NUL and all (never through a Swift `String`).
+    static func differingColumns(_ statement: FastStatement, from first: Int32, _ row: ViewRow, _ collection: CollectionSchema) -> [Int] {
+        var changed: [Int] = []
+        for (offset, field) in collection.fields.enumerated() {
+            let column = first + Int32(offset)
+            let same = field.isSet ? statement.column(column, holdsText: jsonArray(row.members[offset]))
+                                   : statement.column(column, holds: row.values[offset])
+            if !same { changed.append(offset) }
+        }
+        if !statement.column(first + Int32(collection.fields.count), holds: .int(row.conflicted ? 1 : 0)) { changed.append(collection.fields.count) }
+        return changed
     }
 
     /// Binds field `offset` of `row` as its column holds it (a set as a JSON array).
@@ -202,7 +212,9 @@ struct CollectionViews {
         let db: Database
         private var inserts: [String: FastStatement] = [:]
         private var selects: [String: FastStatement] = [:]
-        private var updates: [String: FastStatement] = [:]
+        /// Prepared outside GRDB's cache: one per set of changed columns, up
+        /// to 2^fields of them, finalized with this object (one transaction).
+        private var updates: [String: OwnedStatement] = [:]
         private var deletes: [String: FastStatement] = [:]
 
         init(db: Database) { self.db = db }
@@ -239,12 +251,12 @@ struct CollectionViews {
         /// field count meaning `conflicted`), then `WHERE id = ?`.
         func update(_ collection: CollectionSchema, columns offsets: [Int]) throws -> FastStatement {
             let key = Self.key(collection) + "\u{0}" + offsets.map(String.init).joined(separator: ",")
-            if let statement = updates[key] { return statement }
+            if let statement = updates[key] { return FastStatement(statement) }
             let names = Self.columns(collection)
             let assignments = offsets.map { "\(names[$0]) = ?" }.joined(separator: ", ")
-            let statement = try FastStatement(db, "UPDATE \(collection.name.quotedDatabaseIdentifier) SET \(assignments) WHERE id = ?")
+            let statement = try OwnedStatement(db, "UPDATE \(collection.name.quotedDatabaseIdentifier) SET \(assignments) WHERE id = ?")
             updates[key] = statement
-            return statement
+            return FastStatement(statement)
         }
 
         func delete(_ collection: CollectionSchema) throws -> FastStatement {

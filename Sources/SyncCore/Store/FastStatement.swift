@@ -18,6 +18,12 @@ struct FastStatement {
         sqlite3_clear_bindings(handle)
     }
 
+    /// A statement that `owner` prepared and finalizes.
+    init(_ owner: OwnedStatement) {
+        db = owner.db
+        handle = owner.handle
+    }
+
     /// `statement`, prepared from `sql` on first use and kept there, so a
     /// writer looks its statements up once per transaction, not per row.
     static func prepared(_ statement: inout FastStatement?, _ db: Database, _ sql: String) throws -> FastStatement {
@@ -121,6 +127,13 @@ struct FastStatement {
         }
     }
 
+    /// The column's bytes as text (a BLOB's bytes as they are), NUL included.
+    func textBytes(_ column: Int32) -> [UInt8] {
+        let pointer = sqlite3_column_text(handle, column)
+        let count = Int(sqlite3_column_bytes(handle, column))
+        return count > 0 && pointer != nil ? Array(UnsafeBufferPointer(start: pointer, count: count)) : []
+    }
+
     /// Whether the column is TEXT with exactly these UTF-8 bytes.
     func column(_ column: Int32, holdsText text: String) -> Bool {
         guard sqlite3_column_type(handle, column) == SQLITE_TEXT else { return false }
@@ -129,4 +142,26 @@ struct FastStatement {
         let stored = UnsafeBufferPointer(start: count > 0 ? pointer : nil, count: count)
         return stored.elementsEqual(text.utf8)
     }
+}
+
+/// A statement prepared outside GRDB's statement cache, finalized with its
+/// owner: for statements made per set of columns (`CollectionViews`), which
+/// the cache would keep for the connection's lifetime. Use it only inside
+/// the transaction that made it (on the writer's queue).
+final class OwnedStatement {
+    let db: Database
+    let handle: OpaquePointer
+
+    init(_ db: Database, _ sql: String) throws {
+        var statement: OpaquePointer?
+        let code = sqlite3_prepare_v2(db.sqliteConnection, sql, -1, &statement, nil)
+        guard code == SQLITE_OK, let statement else {
+            sqlite3_finalize(statement)
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
+        }
+        self.db = db
+        handle = statement
+    }
+
+    deinit { sqlite3_finalize(handle) }
 }

@@ -41,58 +41,45 @@ extension Store {
             if drift.count < limit { drift.append(item) }
         }
         for collection in schema.tableCollections {
+            // Read through the C API: GRDB reads text up to a NUL, and a row
+            // that differs after one must be found (compared as bytes).
             let columns = ["id"] + collection.fields.map(\.name) + ["conflicted"]
-            let table = try Row.fetchCursor(db, sql: "SELECT \(columns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")) FROM \(collection.name.quotedDatabaseIdentifier) ORDER BY id")
-            var pendingRow: Row? = try table.next().map { $0.copy() }
+            let table = try FastStatement(db, "SELECT \(columns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")) FROM \(collection.name.quotedDatabaseIdentifier) ORDER BY id")
+            defer { table.reset() }
+            var hasRow = try table.step()
             func advanceRowsBefore(_ id: [UInt8]?) throws {
-                while let row = pendingRow {
-                    let rowID = Array((String.fromDatabaseValue(row[0]) ?? "").utf8)
+                while hasRow {
+                    let rowID = table.textBytes(0)
                     if let id, !rowID.lexicographicallyPrecedes(id) { return }
                     note(ViewDrift(ref: RecordRef(collection: collection.name, id: String(decoding: rowID, as: UTF8.self)), kind: .extraRow))
-                    pendingRow = try table.next().map { $0.copy() }
+                    hasRow = try table.step()
                 }
             }
             try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
                 let expected = ViewRow(collection, slots: slots)
                 let id = Array(ref.id.utf8)
                 try advanceRowsBefore(id)
-                let matching = pendingRow.flatMap { Array((String.fromDatabaseValue($0[0]) ?? "").utf8) == id ? $0 : nil }
-                if matching != nil { pendingRow = try table.next().map { $0.copy() } }
+                let matching = hasRow && table.textBytes(0) == id
                 switch (expected.exists, matching) {
-                case (false, nil): break
-                case (false, .some): note(ViewDrift(ref: ref, kind: .extraRow))
-                case (true, nil): note(ViewDrift(ref: ref, kind: .missingRow))
-                case (true, .some(let row)):
-                    let differing = Self.differingColumns(row, expected: expected, collection)
+                case (false, false): break
+                case (false, true): note(ViewDrift(ref: ref, kind: .extraRow))
+                case (true, false): note(ViewDrift(ref: ref, kind: .missingRow))
+                case (true, true):
+                    let differing = differingColumns(table, expected: expected, collection)
                     if !differing.isEmpty { note(ViewDrift(ref: ref, kind: .differs(columns: differing))) }
                 }
+                if matching { hasRow = try table.step() }
             }
             try advanceRowsBefore(nil)
         }
         return (drift, count)
     }
 
-    /// The columns of `row` whose stored value differs from `expected`.
-    static func differingColumns(_ row: Row, expected: ViewRow, _ collection: CollectionSchema) -> [String] {
-        var differing: [String] = []
-        for (offset, field) in collection.fields.enumerated() {
-            let want = field.isSet ? CollectionViews.jsonArray(expected.members[offset]).databaseValue
-                                   : CollectionViews.databaseValue(expected.values[offset])
-            if !sameStoredValue(row[offset + 1], want) { differing.append(field.name) }
-        }
-        if !sameStoredValue(row[collection.fields.count + 1], (expected.conflicted ? 1 : 0).databaseValue) { differing.append("conflicted") }
-        return differing
-    }
-
-    /// Equal as SQLite stores them: same type, same bytes.
-    static func sameStoredValue(_ lhs: DatabaseValue, _ rhs: DatabaseValue) -> Bool {
-        switch (lhs.storage, rhs.storage) {
-        case (.null, .null): true
-        case (.int64(let a), .int64(let b)): a == b
-        case (.double(let a), .double(let b)): a.bitPattern == b.bitPattern
-        case (.string(let a), .string(let b)): Array(a.utf8) == Array(b.utf8)
-        case (.blob(let a), .blob(let b)): a == b
-        default: false
+    /// The names of the columns of the row `statement` stands on (`id`
+    /// first) whose stored value differs from `expected`, as bytes.
+    static func differingColumns(_ statement: FastStatement, expected: ViewRow, _ collection: CollectionSchema) -> [String] {
+        CollectionViews.differingColumns(statement, from: 1, expected, collection).map { offset in
+            offset == collection.fields.count ? "conflicted" : collection.fields[offset].name
         }
     }
 

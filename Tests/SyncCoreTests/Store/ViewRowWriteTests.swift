@@ -147,4 +147,37 @@ struct ViewRowWriteTests {
         #expect(try flag() == 0)
         #expect(try bo.viewDrift().count == 0)
     }
+
+    /// A changed column of a stored record is updated in place: the row
+    /// keeps its rowid (a replaced row would get a new one, and with it a
+    /// new primary-key entry and new entries in every index).
+    @Test func aChangedRowIsUpdatedInPlace() throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store()
+        _ = try store.create(ref("agreements/x"), [.set("title", .text("A")), .set("kind", .text("supply"))], author: "t")
+        _ = try store.create(ref("agreements/y"), [.set("title", .text("B"))], author: "t")
+        func rowid() throws -> Int64? { try store.read { try Int64.fetchOne($0, sql: "SELECT rowid FROM agreements WHERE id = 'x'") } }
+        let before = try rowid()
+        _ = try store.update(ref("agreements/x"), [.set("title", .text("A2"))], author: "t")
+        _ = try store.update(ref("agreements/x"), [.set("kind", .text("license"))], author: "t")
+        #expect(try rowid() == before)
+        #expect(try store.viewDrift().count == 0)
+    }
+
+    /// Review finding (a77fdf8): text that differs only after a NUL byte.
+    /// The drift check (`syncctl check`, and the join snapshot check through
+    /// the same comparison) reads the row as bytes and reports it; touching
+    /// the record rewrites it.
+    @Test func driftSeesBytesAfterANul() throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store()
+        _ = try store.create(ref("agreements/x"), [.set("title", .text("A")), .set("summary", .text("s"))], author: "t")
+        try store.withWriteTransaction { db in
+            try db.execute(sql: "UPDATE agreements SET title = 'A' || char(0) || 'hidden' WHERE id = 'x'")
+        }
+        #expect(try store.viewDrift().drift == [ViewDrift(ref: ref("agreements/x"), kind: .differs(columns: ["title"]))])
+        _ = try store.update(ref("agreements/x"), [.set("summary", .text("t"))], author: "t")
+        #expect(try store.read { try Int.fetchOne($0, sql: "SELECT length(CAST(title AS BLOB)) FROM agreements WHERE id = 'x'") } == 1)
+        #expect(try store.viewDrift().count == 0)
+    }
 }
