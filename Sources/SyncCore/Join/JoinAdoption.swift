@@ -176,11 +176,8 @@ extension Store {
         try Self.adopt(effective, in: db)
         try db.execute(sql: "INSERT INTO main.sync_records(\(recordColumns)) SELECT \(recordColumns) FROM joined.sync_records WHERE collection <> ?",
                        arguments: [SchemaEvolution.collection])
-        // `SELECT *` from a table declared byte for byte as ours into an
-        // empty one: SQLite copies the pages' records as they are (its
-        // transfer optimization), several times faster than row by row.
-        try db.execute(sql: "INSERT INTO main.sync_feed SELECT * FROM joined.sync_feed")
-        try db.execute(sql: "INSERT INTO main.sync_history SELECT * FROM joined.sync_history")
+        try db.execute(sql: "INSERT INTO main.sync_feed(seq, record_id) SELECT seq, record_id FROM joined.sync_feed")
+        try db.execute(sql: "INSERT INTO main.sync_history(record_key, collection, record, seq, entries) SELECT record_key, collection, record, seq, entries FROM joined.sync_history")
         try db.execute(sql: "INSERT INTO main.sync_schema_problems(collection, record, field, element, problem, peer, seen_at) SELECT collection, record, field, element, problem, peer, seen_at FROM joined.sync_schema_problems")
         // The digest as recomputed by the check, not as the file says.
         let bucket = try db.makeStatement(sql: "INSERT INTO main.sync_buckets(bucket, digest) VALUES (?, ?)")
@@ -196,7 +193,8 @@ extension Store {
         let statements = CollectionViews.Statements(db: db)
         for collection in effective.schema.tableCollections {
             if sameSchema, try declaredAlike(collection.name, in: db) {
-                try db.execute(sql: "INSERT INTO main.\(collection.name.quotedDatabaseIdentifier) SELECT * FROM joined.\(collection.name.quotedDatabaseIdentifier)")
+                let columns = (["id"] + collection.fields.map(\.name) + ["conflicted"]).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+                try db.execute(sql: "INSERT INTO main.\(collection.name.quotedDatabaseIdentifier)(\(columns)) SELECT \(columns) FROM joined.\(collection.name.quotedDatabaseIdentifier)")
             } else {
                 try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
                     try views.write(ref, slots: slots, in: db, statements: statements)
