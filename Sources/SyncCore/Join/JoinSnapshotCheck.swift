@@ -210,12 +210,21 @@ public enum JoinSnapshotCheck {
         var scratch = BinaryWriter(capacity: 256)
         var lookups: [String: FastStatement] = [:]
         let tables = Dictionary(schema.tableCollections.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let rows = try Row.fetchCursor(db, sql: "SELECT id, collection, record, slots, slot_count, conflicted FROM sync_records WHERE id BETWEEN ? AND ? ORDER BY id",
-                                       arguments: [ids.lowerBound, ids.upperBound])
+        // The names also as bytes: GRDB reads text up to a NUL (and mends
+        // invalid UTF-8), so a name is taken only when its String is its bytes.
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT id, collection, record, slots, slot_count, conflicted, CAST(collection AS BLOB), CAST(record AS BLOB)
+            FROM sync_records WHERE id BETWEEN ? AND ? ORDER BY id
+            """, arguments: [ids.lowerBound, ids.upperBound])
         while let row = try rows.next() {
             guard let id = int(row, 0) else { throw JoinSnapshotRefusal("a record row without an integer id") }
             guard let collection = String.fromDatabaseValue(row[1]), let record = String.fromDatabaseValue(row[2]), let blob = blob(row, 3) else {
                 throw JoinSnapshotRefusal("record row \(id) is not text names and a blob")
+            }
+            guard let collectionBytes = Self.blob(row, 6), let recordBytes = Self.blob(row, 7),
+                  collectionBytes.elementsEqual(collection.utf8), recordBytes.elementsEqual(record.utf8),
+                  !collectionBytes.contains(0), !recordBytes.contains(0) else {
+                throw JoinSnapshotRefusal("record row \(id): a name with a NUL byte or bytes that are not UTF-8")
             }
             let ref = RecordRef(collection: collection, id: record)
             var slots: [FieldElement: StoredSlot] = [:]

@@ -94,7 +94,8 @@ struct CollectionViews {
         } + ["conflicted INTEGER NOT NULL DEFAULT 0"]
         try db.execute(sql: "CREATE TABLE \(collection.name.quotedDatabaseIdentifier)(\(columns.joined(separator: ", ")))")
         let records = try String.fetchAll(db, sql: "SELECT record FROM sync_records WHERE collection = ?", arguments: [collection.name])
-        for record in records { try refresh(RecordRef(collection: collection.name, id: record), in: db) }
+        let statements = Statements(db: db)
+        for record in records { try refresh(RecordRef(collection: collection.name, id: record), in: db, statements: statements) }
     }
 
     /// Rewrites the rows of the records that hold a slot of one of `fields`
@@ -104,7 +105,8 @@ struct CollectionViews {
         try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "id") { ref, slots in
             if slots.keys.contains(where: { slot in fields.contains { $0.utf8.elementsEqual(slot.field.utf8) } }) { refs.append(ref) }
         }
-        for ref in refs { try refresh(ref, in: db) }
+        let statements = Statements(db: db)
+        for ref in refs { try refresh(ref, in: db, statements: statements) }
     }
 
     /// Creates the index of a filtered field unless its name is taken by
@@ -124,8 +126,8 @@ struct CollectionViews {
     }
 
     /// Rewrites (or removes) the view row of one record, reading its slots.
-    func refresh(_ ref: RecordRef, in db: Database) throws {
-        try write(ref, view: try RecordView.load(ref, from: db), in: db)
+    func refresh(_ ref: RecordRef, in db: Database, statements: Statements? = nil) throws {
+        try write(ref, view: try RecordView.load(ref, from: db), in: db, statements: statements)
     }
 
     /// Writes the view row of one record from its reading (removes it when the

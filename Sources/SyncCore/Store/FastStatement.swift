@@ -115,6 +115,8 @@ struct FastStatement {
 
     func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
 
+    func isText(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_TEXT }
+
     /// Whether the column holds exactly what binding `value` to a column of
     /// the view's types (INTEGER or TEXT) stores: the same storage class and
     /// the same bytes. A false "different" only costs a write.

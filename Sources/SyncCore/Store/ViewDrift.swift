@@ -59,7 +59,8 @@ extension Store {
                 let expected = ViewRow(collection, slots: slots)
                 let id = Array(ref.id.utf8)
                 try advanceRowsBefore(id)
-                let matching = hasRow && table.textBytes(0) == id
+                // A BLOB id is no record's row (`WHERE id = ?` with text never finds it).
+                let matching = hasRow && table.isText(0) && table.textBytes(0) == id
                 switch (expected.exists, matching) {
                 case (false, false): break
                 case (false, true): note(ViewDrift(ref: ref, kind: .extraRow))

@@ -87,6 +87,21 @@ struct JoinReviewTests {
         #expect(try j.viewDrift().count == 0)
     }
 
+    /// Review of the row-by-difference write (ea8c8fd): a table row whose
+    /// text differs from the reading only after a NUL byte (GRDB read both as
+    /// "A"), and a record whose name has a NUL in it (read as the name before
+    /// it, with a matching table row): each snapshot is refused.
+    @Test func textThatDiffersAfterANulIsRefused() throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try T.peer(in: dir)
+        let rowPath = try T.snapshot(of: p, in: dir, name: "row.syncsnap")
+        try Self.edit(rowPath, "UPDATE agreements SET title = title || char(0) || 'hidden' WHERE id = 'join-7'")
+        #expect(throws: JoinSnapshotRefusal.self) { try JoinSnapshotCheck.verify(path: rowPath, expectedReplica: try p.replicaID, seed: p.seed) }
+        let namePath = try T.snapshot(of: p, in: dir, name: "name.syncsnap")
+        try Self.edit(namePath, "UPDATE sync_records SET record = record || char(0) || 'x' WHERE collection = 'agreements' AND record = 'join-7'")
+        #expect(throws: JoinSnapshotRefusal.self) { try JoinSnapshotCheck.verify(path: namePath, expectedReplica: try p.replicaID, seed: p.seed) }
+    }
+
     /// A feed row with NULL in it (sync_feed declared without constraints):
     /// must be a refusal, not a trap (`let seq: Int64 = row[0]` is `try!`).
     @Test func aNullFeedRowIsRefusedNotATrap() throws {
