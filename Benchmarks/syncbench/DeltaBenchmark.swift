@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import GRDB
 import SyncCore
+import SyncSimulation
+import TestSupport
 
 /// Issue 24, aims 2 and 4: applying a 1,000-change delta (random records) on
 /// a replica of N records beside plain SQLite upserts of the same rows, and
@@ -56,17 +58,14 @@ struct DeltaBenchmark: ParsableCommand {
                 for start in stride(from: 0, to: rows.count, by: 10_000) {
                     _ = try source.importRows(Array(rows[start..<min(start + 10_000, rows.count)]), author: "bench")
                 }
-                try Self.pull(peer, from: source, replica: sourceReplica)
+                try pull(into: peer, from: source, batchSize: 5_000, maxBytes: 4 << 20)
                 try plain.write { db in
-                    try db.execute(sql: """
-                        CREATE TABLE plain_agreements(id TEXT PRIMARY KEY, title TEXT, kind TEXT, status TEXT, announced TEXT,
-                            summary TEXT, parties TEXT, minerals TEXT) WITHOUT ROWID
-                        """)
+                    try db.execute(sql: ImportBenchmark.plainTable)
                     let insert = try db.makeStatement(sql: "INSERT INTO plain_agreements VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                    for row in rows { try insert.execute(arguments: StatementArguments(Self.plainColumns(row))) }
+                    for row in rows { try insert.execute(arguments: StatementArguments(ImportBenchmark.plainColumns(row))) }
                 }
             }
-            FileManager.default.createFile(atPath: marker.path, contents: Data())
+            _ = FileManager.default.createFile(atPath: marker.path, contents: Data())
             print(String(format: "  built the source (import), the peer (pulled it all) and the plain table in %.1f s", seconds))
         }
 
@@ -79,7 +78,7 @@ struct DeltaBenchmark: ParsableCommand {
                      Double(storeBytes) / 1e6, Double(plainBytes) / 1e6, Double(storeBytes) / Double(plainBytes)))
 
         var figures = SideBySide(count: changes, unit: "changes/s", storeLabel: "store apply of the delta", baselineLabel: "plain upsert")
-        var generator = SplitMix(seed: UInt64(records))
+        var generator = SeededRandom(seed: UInt64(records))
         for repetition in (1 - warmup)...repetitions {
             let before = try source.highestSeq()
             var picked = Set<Int>()
@@ -104,7 +103,7 @@ struct DeltaBenchmark: ParsableCommand {
                         ON CONFLICT(id) DO UPDATE SET title = excluded.title, kind = excluded.kind, status = excluded.status,
                             announced = excluded.announced, summary = excluded.summary, parties = excluded.parties, minerals = excluded.minerals
                         """)
-                    for row in changed { try upsert.execute(arguments: StatementArguments(Self.plainColumns(row))) }
+                    for row in changed { try upsert.execute(arguments: StatementArguments(ImportBenchmark.plainColumns(row))) }
                 }
             }
             guard repetition > 0 else {
@@ -119,45 +118,10 @@ struct DeltaBenchmark: ParsableCommand {
                      median(figures.storeTimes) * 1_000, median(figures.baselineTimes) * 1_000))
     }
 
-    /// Pulls everything `source` has into `peer`, batch after batch.
-    static func pull(_ peer: Store, from source: Store, replica: ReplicaID) throws {
-        var cursor: UInt64 = 0
-        while true {
-            let batch = try source.changes(since: cursor, maxCount: 5_000, maxBytes: 4 << 20)
-            if !batch.changes.isEmpty { try peer.apply(batch.changes, from: replica, cursor: batch.cursor) }
-            cursor = batch.cursor
-            if !batch.hasMore { break }
-        }
-    }
-
-    /// The plain table's columns of a row (sets as JSON text).
-    static func plainColumns(_ row: RecordRow) -> [String] {
-        [row.ref.id] + ["title", "kind", "status", "announced", "summary", "parties", "minerals"].map { field in
-            switch row.cells[field] {
-            case .scalar(.text(let value))?: value
-            case .members(let members)?: members.isEmpty ? "[]" : "[\"" + members.joined(separator: "\",\"") + "\"]"
-            default: ""
-            }
-        }
-    }
-
     /// A database's bytes: the file and its WAL.
     static func fileBytes(_ path: String) -> Int {
         [path, path + "-wal"].reduce(0) { total, file in
             total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so every run picks the same records.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -36,33 +36,38 @@ struct ImportBenchmark: ParsableCommand {
         }
     }
 
+    /// The baseline's plain table: one row per agreement, the fields as text.
+    static let plainTable = """
+        CREATE TABLE plain_agreements(id TEXT PRIMARY KEY, title TEXT, kind TEXT, status TEXT, announced TEXT,
+            summary TEXT, parties TEXT, minerals TEXT) WITHOUT ROWID
+        """
+
+    /// A row's columns in the plain table: the id, then the fields (sets as JSON text).
+    static func plainColumns(_ row: RecordRow) -> [String] {
+        [row.ref.id] + ["title", "kind", "status", "announced", "summary", "parties", "minerals"].map { field in
+            switch row.cells[field] {
+            case .scalar(.text(let value))?: value
+            case .members(let members)?: members.isEmpty ? "[]" : "[\"" + members.joined(separator: "\",\"") + "\"]"
+            default: ""
+            }
+        }
+    }
+
     func run() throws {
         let rows = Self.rows(records)
         print("import: \(records) agreements (8 slots each) in transactions of \(batch), \(repetitions) repetitions")
         var figures = SideBySide(count: records, unit: "records/s", storeLabel: "store import", baselineLabel: "plain insert")
         for repetition in 1...repetitions {
             try withScratchStore(in: scratch) { store in
-                try store.withWriteTransaction { db in
-                    try db.execute(sql: """
-                        CREATE TABLE plain_agreements(id TEXT PRIMARY KEY, title TEXT, kind TEXT, status TEXT, announced TEXT,
-                            summary TEXT, parties TEXT, minerals TEXT) WITHOUT ROWID
-                        """)
-                }
+                try store.withWriteTransaction { db in try db.execute(sql: Self.plainTable) }
                 let plain = try timed {
                     for start in stride(from: 0, to: rows.count, by: batch) {
                         try store.withWriteTransaction { db in
                             let statement = try db.cachedStatement(sql: "INSERT INTO plain_agreements VALUES (?, ?, ?, ?, ?, ?, ?, ?)").sqliteStatement
                             let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
                             for row in rows[start..<min(start + batch, rows.count)] {
-                                sqlite3_bind_text(statement, 1, row.ref.id, -1, transient)
-                                for (column, field) in ["title", "kind", "status", "announced", "summary", "parties", "minerals"].enumerated() {
-                                    let text: String
-                                    switch row.cells[field] {
-                                    case .scalar(.text(let value))?: text = value
-                                    case .members(let members)?: text = "[\"" + members.joined(separator: "\",\"") + "\"]"
-                                    default: text = ""
-                                    }
-                                    sqlite3_bind_text(statement, Int32(column + 2), text, -1, transient)
+                                for (column, text) in Self.plainColumns(row).enumerated() {
+                                    sqlite3_bind_text(statement, Int32(column + 1), text, -1, transient)
                                 }
                                 guard sqlite3_step(statement) == SQLITE_DONE else { throw ValidationError("plain insert failed") }
                                 sqlite3_reset(statement)

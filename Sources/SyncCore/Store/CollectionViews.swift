@@ -164,8 +164,7 @@ struct CollectionViews {
             select.reset()
             let insert = try statements.insert(collection)
             insert.bind(1, ref.id)
-            for offset in collection.fields.indices { bind(row, offset, collection, to: insert, at: Int32(offset + 2)) }
-            insert.bind(Int32(collection.fields.count + 2), row.conflicted ? 1 : 0)
+            for offset in 0...collection.fields.count { bind(row, offset, collection, to: insert, at: Int32(offset + 2)) }
             try insert.execute()
             return
         }
@@ -173,13 +172,7 @@ struct CollectionViews {
         select.reset()
         guard !changed.isEmpty else { return }
         let update = try statements.update(collection, columns: changed)
-        for (position, offset) in changed.enumerated() {
-            if offset == collection.fields.count {
-                update.bind(Int32(position + 1), row.conflicted ? 1 : 0)
-            } else {
-                bind(row, offset, collection, to: update, at: Int32(position + 1))
-            }
-        }
+        for (position, offset) in changed.enumerated() { bind(row, offset, collection, to: update, at: Int32(position + 1)) }
         update.bind(Int32(changed.count + 1), ref.id)
         try update.execute()
     }
@@ -200,9 +193,12 @@ struct CollectionViews {
         return changed
     }
 
-    /// Binds field `offset` of `row` as its column holds it (a set as a JSON array).
+    /// Binds column `offset` of `row` as the table holds it: a field (a set
+    /// as a JSON array), or `conflicted` at the field count.
     private func bind(_ row: ViewRow, _ offset: Int, _ collection: CollectionSchema, to statement: FastStatement, at index: Int32) {
-        if collection.fields[offset].isSet {
+        if offset == collection.fields.count {
+            statement.bind(index, row.conflicted ? 1 : 0)
+        } else if collection.fields[offset].isSet {
             statement.bind(index, Self.jsonArray(row.members[offset]))
         } else {
             statement.bind(index, row.values[offset])

@@ -131,18 +131,19 @@ struct FastStatement {
 
     /// The column's bytes as text (a BLOB's bytes as they are), NUL included.
     func textBytes(_ column: Int32) -> [UInt8] {
-        let pointer = sqlite3_column_text(handle, column)
-        let count = Int(sqlite3_column_bytes(handle, column))
-        return count > 0 && pointer != nil ? Array(UnsafeBufferPointer(start: pointer, count: count)) : []
+        withText(column) { Array($0) }
     }
 
     /// Whether the column is TEXT with exactly these UTF-8 bytes.
     func column(_ column: Int32, holdsText text: String) -> Bool {
-        guard sqlite3_column_type(handle, column) == SQLITE_TEXT else { return false }
+        isText(column) && withText(column) { $0.elementsEqual(text.utf8) }
+    }
+
+    /// The column's text bytes, valid only inside `body`.
+    private func withText<Result>(_ column: Int32, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
         let pointer = sqlite3_column_text(handle, column)  // before _bytes, as SQLite asks
         let count = Int(sqlite3_column_bytes(handle, column))
-        let stored = UnsafeBufferPointer(start: count > 0 ? pointer : nil, count: count)
-        return stored.elementsEqual(text.utf8)
+        return body(UnsafeBufferPointer(start: count > 0 ? pointer : nil, count: count))
     }
 }
 
