@@ -222,8 +222,11 @@ struct CollectionViews {
             collection.fields.map(\.name.quotedDatabaseIdentifier) + ["conflicted"]
         }
 
-        /// Statements are kept per collection and field count: a schema
-        /// taken up inside the transaction adds fields (columns at the end).
+        /// Statements are kept per collection and field count, so one
+        /// prepared for fewer columns is never bound as another. Make a
+        /// `Statements` after the transaction's schema changes: a schema
+        /// change clears GRDB's statement cache, whose handles the select,
+        /// insert and delete statements borrow (the updates are owned).
         private static func key(_ collection: CollectionSchema) -> String {
             "\(collection.name)\u{0}\(collection.fields.count)"
         }

@@ -46,13 +46,20 @@ extension Store {
             let columns = ["id"] + collection.fields.map(\.name) + ["conflicted"]
             let table = try FastStatement(db, "SELECT \(columns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")) FROM \(collection.name.quotedDatabaseIdentifier) ORDER BY id")
             defer { table.reset() }
-            var hasRow = try table.step()
+            // The row's id, read once per step: its type first (reading a
+            // BLOB as text makes SQLite report it as TEXT afterwards).
+            var hasRow = false, rowIsText = false, rowID: [UInt8] = []
+            func step() throws {
+                hasRow = try table.step()
+                rowIsText = hasRow && table.isText(0)
+                rowID = hasRow ? table.textBytes(0) : []
+            }
+            try step()
             func advanceRowsBefore(_ id: [UInt8]?) throws {
                 while hasRow {
-                    let rowID = table.textBytes(0)
                     if let id, !rowID.lexicographicallyPrecedes(id) { return }
                     note(ViewDrift(ref: RecordRef(collection: collection.name, id: String(decoding: rowID, as: UTF8.self)), kind: .extraRow))
-                    hasRow = try table.step()
+                    try step()
                 }
             }
             try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
@@ -60,7 +67,7 @@ extension Store {
                 let id = Array(ref.id.utf8)
                 try advanceRowsBefore(id)
                 // A BLOB id is no record's row (`WHERE id = ?` with text never finds it).
-                let matching = hasRow && table.isText(0) && table.textBytes(0) == id
+                let matching = hasRow && rowIsText && rowID == id
                 switch (expected.exists, matching) {
                 case (false, false): break
                 case (false, true): note(ViewDrift(ref: ref, kind: .extraRow))
@@ -69,7 +76,7 @@ extension Store {
                     let differing = differingColumns(table, expected: expected, collection)
                     if !differing.isEmpty { note(ViewDrift(ref: ref, kind: .differs(columns: differing))) }
                 }
-                if matching { hasRow = try table.step() }
+                if matching { try step() }
             }
             try advanceRowsBefore(nil)
         }

@@ -180,4 +180,17 @@ struct ViewRowWriteTests {
         #expect(try store.read { try Int.fetchOne($0, sql: "SELECT length(CAST(title AS BLOB)) FROM agreements WHERE id = 'x'") } == 1)
         #expect(try store.viewDrift().count == 0)
     }
+
+    /// Review finding: a row whose id was turned into a BLOB is no record's
+    /// row (`WHERE id = ?` never finds it): the drift check reports the
+    /// record's row missing and the BLOB row extra, rather than taking one
+    /// for the other.
+    @Test func aBlobIdIsNoRecordsRow() throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store()
+        _ = try store.create(ref("agreements/x"), [.set("title", .text("A"))], author: "t")
+        try store.withWriteTransaction { db in try db.execute(sql: "UPDATE agreements SET id = CAST(id AS BLOB) WHERE id = 'x'") }
+        let kinds = try store.viewDrift().drift.filter { $0.ref == ref("agreements/x") }.map(\.kind)
+        #expect(kinds.contains(.missingRow) && kinds.contains(.extraRow))
+    }
 }
