@@ -40,6 +40,8 @@ public struct SimulationResult: Sendable {
     /// How often each fault and each kind of write happened (`Simulation.faultKinds`).
     public var faults: [String: Int] = [:]
     public var refusals = 0
+    /// Slots a feed held back because the puller said it held them (§4.7).
+    public var slotsHeld = 0
     /// Virtual milliseconds from the heal to equal digests, when reached.
     public var convergedAfter: UInt64?
     /// The invariants checked at the end, by name.

@@ -140,12 +140,13 @@ final class World {
             guard replica.epoch == epoch else { return }  // the store crashed since: the work never happened
             if link.generation == generation, link.isUp {
                 complete(link, side, action)
-            } else if case .merge(let changes, let cursor, let peerHighest) = action, let store = replica.store, let peer = link.peerReplica(at: generation, side) {
+            } else if case .merge(let changes, let cursor, let peerHighest, let claims) = action, let store = replica.store, let peer = link.peerReplica(at: generation, side) {
                 // The connection is gone but the merge was under way: the
                 // driver lets it finish (its cursor may land after a newer
                 // session's), as `PeerSession` awaits its store work.
                 do {
-                    try merge(changes, cursor: cursor, peerHighest: peerHighest, from: peer, device: replicas[link.ends[1 - side]].device, into: store, of: replica)
+                    try merge(changes, cursor: cursor, peerHighest: peerHighest, claims: claims, from: peer, device: replicas[link.ends[1 - side]].device,
+                              into: store, of: replica)
                 } catch {
                     violation("\(replica.name): a merge of a closed connection failed: \(error)")
                 }
@@ -265,12 +266,23 @@ final class World {
             switch action {
             case .loadCursor:
                 feed(link, side, .cursorLoaded(try store.cursor(for: peer)))
-            case .merge(let changes, let cursor, let peerHighest):
-                let changed = try merge(changes, cursor: cursor, peerHighest: peerHighest, from: peer, device: peerDevice, into: store, of: replica)
+            case .merge(let changes, let cursor, let peerHighest, let claims):
+                let changed = try merge(changes, cursor: cursor, peerHighest: peerHighest, claims: claims, from: peer, device: peerDevice,
+                                        into: store, of: replica)
                 feed(link, side, .merged(changed: changed, repair: cursor == nil))
-            case .readFeed(let since, let maxCount, let maxBytes):
-                let batch = try store.changes(since: since, maxCount: maxCount, maxBytes: maxBytes, for: peer)
-                feed(link, side, .feedRead(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highest: batch.highest))
+            case .readFeed(let since, let maxCount, let maxBytes, let knowledge):
+                let batch = try store.changes(since: since, maxCount: maxCount, maxBytes: maxBytes, for: peer, knowledge: knowledge)
+                if batch.held > 0 {
+                    result.slotsHeld += batch.held
+                    checkHeld(by: replicas[link.ends[1 - side]], from: store, of: replica, since: since, maxCount: maxCount, maxBytes: maxBytes,
+                              peer: peer, knowledge: knowledge ?? [:])
+                }
+                feed(link, side, .feedRead(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highest: batch.highest,
+                                           knowledge: knowledge == nil ? nil : batch.knowledge))
+            case .readKnowledge:
+                feed(link, side, .knowledgeRead(try store.knowledge()))
+            case .forgetKnowledge:
+                try store.forgetKnowledge()
             case .readHighestSeq:
                 feed(link, side, .highestSeqRead(try store.highestSeq()))
             case .readDigestPoint(let forAnswer):
@@ -289,13 +301,34 @@ final class World {
         }
     }
 
+    /// Gossip without duplicates never holds back a state the puller lacks
+    /// (replication-model §4.7): every slot the feed left out of `batch`
+    /// for knowledge (not an echo) changes nothing when merged into the
+    /// puller's store as it is now (states only grow, so if it holds it now
+    /// it held it when it made the claim). Compared as encoded bytes.
+    func checkHeld(by puller: SimReplica, from store: Store, of replica: SimReplica, since: UInt64, maxCount: Int, maxBytes: Int,
+                   peer: ReplicaID, knowledge: [ReplicaID: UInt64]) {
+        guard let pullerStore = puller.store else { return }
+        do {
+            let listed = try store.changes(since: since, maxCount: maxCount, maxBytes: maxBytes, for: peer, knowledge: knowledge, listHeld: true)
+            for change in listed.heldBack {
+                let local = try pullerStore.slotState(change.key)
+                if SlotStateCodec.encode(SlotMerge.merge(local, change.state)) != SlotStateCodec.encode(local) {
+                    violation("\(replica.name) held back \(change.key) from \(puller.name) for knowledge, but \(puller.name) does not hold it")
+                }
+            }
+        } catch {
+            violation("checking what \(replica.name) held back from \(puller.name) failed: \(error)")
+        }
+    }
+
     /// A batch merged into `replica`'s store, checked: its cursor for the
     /// peer never goes back, and no honest replica's dot collides.
     @discardableResult
-    func merge(_ changes: [SlotChange], cursor: UInt64?, peerHighest: UInt64? = nil, from peer: ReplicaID, device: DeviceID, into store: Store,
-               of replica: SimReplica) throws -> Int {
+    func merge(_ changes: [SlotChange], cursor: UInt64?, peerHighest: UInt64? = nil, claims: [KnowledgeEntry] = [], from peer: ReplicaID, device: DeviceID,
+               into store: Store, of replica: SimReplica) throws -> Int {
         let before = try store.cursor(for: peer)
-        let report = try store.apply(changes, from: peer, device: device.description, cursor: cursor, peerHighest: peerHighest)
+        let report = try store.apply(changes, from: peer, device: device.description, cursor: cursor, peerHighest: peerHighest, claims: claims)
         let after = try store.cursor(for: peer)
         if after < before { violation("\(replica.name)'s cursor for \(peer.short) went back from \(before) to \(after)") }
         if report.dotCollisions > 0 {
@@ -412,10 +445,12 @@ final class World {
                 link.peerReplica[side] = theirs.replica
                 let ways = SessionMachine.Settings.directions(mode: link.modes[side], theirs: theirs)
                 link.receives[side] = ways.receives
-                link.machines[side] = SessionMachine(settings: .init(
+                var settings = SessionMachine.Settings(
                     sends: ways.sends, receives: ways.receives, tabled: ways.tabled, batchMaxSlots: Self.settings.batchMaxSlots, batchMaxBytes: Self.settings.batchMaxBytes,
                     maxFrameBytes: Self.settings.maxFrameBytes, digestIntervalMillis: Self.settings.digestIntervalMillis,
-                    keepaliveMillis: Self.settings.keepaliveMillis), now: now)
+                    keepaliveMillis: Self.settings.keepaliveMillis)
+                settings.gossip = theirs.protocolMinor >= 6
+                link.machines[side] = SessionMachine(settings: settings, now: now)
             }
             link.peersByGeneration[link.generation] = link.peerReplica
             note("link \(link.index) up: r\(link.ends[0]) \(identities[0].replica.short) ⇄ r\(link.ends[1]) \(identities[1].replica.short)")

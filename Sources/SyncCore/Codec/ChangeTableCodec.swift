@@ -7,7 +7,12 @@
 /// Decoding checks what `SlotStateCodec` checks (order, coverage, UTF-8) plus
 /// every index against its table: hostile input fails with an error.
 enum ChangeTableCodec {
-    static func encode(_ changes: [SlotChange], into writer: inout BinaryWriter) {
+    /// - Parameter knowledge: protocol 1.6 (replication-model §4.7): when
+    ///   any change has an origin or `knowledge` is not empty, a trailing
+    ///   section follows the changes: the count of origins (0 or one per
+    ///   change), each a replica index and a seq; the count of knowledge
+    ///   entries, each a replica index and a seq. An older reader ignores it.
+    static func encode(_ changes: [SlotChange], knowledge: [KnowledgeEntry] = [], into writer: inout BinaryWriter) {
         var strings: [UTF8Key: Int] = [:]  // by bytes: NFC and NFD spellings stay two entries
         var stringList: [String] = []
         var replicas: [ReplicaID: Int] = [:]
@@ -35,6 +40,22 @@ enum ChangeTableCodec {
             string(change.key.element, &body)
             SlotStateCodec.encode(change.state, into: &body, replica: replica, author: string)
         }
+        if !knowledge.isEmpty || changes.contains(where: { $0.origin != nil }) {
+            if changes.allSatisfy({ $0.origin != nil }) {
+                body.writeVarint(UInt64(changes.count))
+                for change in changes {
+                    replica(change.origin!.replica, &body)
+                    body.writeVarint(change.origin!.seq)
+                }
+            } else {
+                body.writeVarint(0)
+            }
+            body.writeVarint(UInt64(knowledge.count))
+            for entry in knowledge {
+                replica(entry.replica, &body)
+                body.writeVarint(entry.seq)
+            }
+        }
         writer.writeVarint(UInt64(replicaList.count))
         for id in replicaList { writer.writeReplica(id) }
         writer.writeVarint(UInt64(stringList.count))
@@ -43,6 +64,12 @@ enum ChangeTableCodec {
     }
 
     static func decode(from reader: inout BinaryReader) throws(BinaryDecodingError) -> [SlotChange] {
+        try decodeWithKnowledge(from: &reader).changes
+    }
+
+    /// The changes, with their origins and the knowledge when the 1.6
+    /// section follows them (else none).
+    static func decodeWithKnowledge(from reader: inout BinaryReader) throws(BinaryDecodingError) -> (changes: [SlotChange], knowledge: [KnowledgeEntry]) {
         let replicaCount = try reader.readVarint()
         guard replicaCount <= UInt64(reader.remaining / 16) else { throw .truncated(at: reader.offset) }
         var replicas: [ReplicaID] = []
@@ -76,6 +103,25 @@ enum ChangeTableCodec {
             let key = SlotKey(collection: try string(&reader), record: try string(&reader), field: try string(&reader), element: try string(&reader))
             changes.append(SlotChange(key: key, state: try SlotStateCodec.decodeState(from: &reader, entryBytes: 2, replica: replica, author: string)))
         }
-        return changes
+        guard !reader.isAtEnd else { return (changes, []) }
+        func seq(_ reader: inout BinaryReader) throws(BinaryDecodingError) -> UInt64 {
+            let seq = try reader.readVarint()
+            guard seq > 0, seq <= ReceiveLimits.maxCounter else { throw .malformed("seq \(seq) outside 1...2^63-1", at: reader.offset) }
+            return seq
+        }
+        let origins = try reader.readVarint()
+        guard origins == 0 || origins == UInt64(changes.count) else {
+            throw .malformed("\(origins) origins for \(changes.count) slots", at: reader.offset)
+        }
+        if origins > 0 {
+            for index in changes.indices { changes[index].origin = FeedOrigin(replica: try replica(&reader), seq: try seq(&reader)) }
+        }
+        let count2 = try reader.readVarint()
+        guard count2 <= UInt64(GossipRules.maxKnowledgeEntries) else {
+            throw .malformed("\(count2) knowledge entries (limit \(GossipRules.maxKnowledgeEntries))", at: reader.offset)
+        }
+        var knowledge: [KnowledgeEntry] = []
+        for _ in 0..<count2 { knowledge.append(KnowledgeEntry(try replica(&reader), try seq(&reader))) }
+        return (changes, knowledge)
     }
 }

@@ -164,7 +164,10 @@ extension Store {
         for collection in try CollectionViews.tablesMade(in: db) where try db.tableExists(collection) {
             try db.execute(sql: "DELETE FROM main.\(collection.quotedDatabaseIdentifier)")
         }
-        for table in ["sync_records", "sync_feed", "sync_history", "sync_buckets", "sync_schema_problems", "sync_dot_collisions", "sync_cursors"] {
+        // Knowledge is not taken over (it would be true, the snapshot holding
+        // what the peer held; none is merely safe): it starts again.
+        for table in ["sync_records", "sync_feed", "sync_history", "sync_buckets", "sync_schema_problems", "sync_dot_collisions", "sync_cursors",
+                      "sync_knowledge"] {
             try db.execute(sql: "DELETE FROM main.\(table)")
         }
         let recordColumns = "id, collection, record, slots, slot_count, conflicted"

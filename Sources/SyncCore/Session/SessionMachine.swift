@@ -30,6 +30,13 @@ public struct SessionMachine: Sendable {
         public var keepaliveMillis: Millis
         /// The peer takes team-CA revocations (minor ≥ 3).
         public var revocations = false
+        /// The peer speaks gossip without duplicates (minor ≥ 6,
+        /// replication-model §4.7): knowledge goes both ways, batches carry
+        /// origins, and a held pull waits `relayDelayMillis` after a commit.
+        public var gossip = false
+        public var relayDelayMillis: Millis = GossipRules.relayDelayMillis
+        /// How long the puller gathers changes of its knowledge into one message.
+        public var knowledgeGatherMillis: Millis = 5
 
         public init(sends: Bool, receives: Bool, tabled: Bool, batchMaxSlots: Int, batchMaxBytes: Int, maxFrameBytes: Int,
                     digestIntervalMillis: Millis, keepaliveMillis: Millis) {
@@ -82,7 +89,11 @@ public struct SessionMachine: Sendable {
         case merged(changed: Int, repair: Bool)
         /// A `readFeed` finished.
         /// `highest`: our highest seq in the read that found them (0: unknown).
-        case feedRead(changes: [SlotChange], cursor: UInt64, hasMore: Bool, highest: UInt64 = 0)
+        /// `knowledge`: ours, read with a batch that reached our highest seq
+        /// for a 1.6 peer (nil: not read).
+        case feedRead(changes: [SlotChange], cursor: UInt64, hasMore: Bool, highest: UInt64 = 0, knowledge: [KnowledgeEntry]? = nil)
+        /// A `readKnowledge` finished: what we hold of others' feeds.
+        case knowledgeRead([ReplicaID: UInt64])
         /// Something committed locally (or was merged from any peer): the
         /// highest seq now.
         case committed(highestSeq: UInt64)
@@ -109,8 +120,14 @@ public struct SessionMachine: Sendable {
         case loadCursor
         /// Merge `changes` from the peer, storing `cursor` with them (nil for repairs).
         /// `peerHighest`: the peer's highest seq as its batch said (stored with the cursor).
-        case merge([SlotChange], cursor: UInt64?, peerHighest: UInt64? = nil)
-        case readFeed(since: UInt64, maxCount: Int, maxBytes: Int)
+        /// `claims`: the knowledge the batch carried (kept if it completes a read).
+        case merge([SlotChange], cursor: UInt64?, peerHighest: UInt64? = nil, claims: [KnowledgeEntry] = [])
+        /// `knowledge`: what the puller said it holds (nil: a peer below 1.6).
+        case readFeed(since: UInt64, maxCount: Int, maxBytes: Int, knowledge: [ReplicaID: UInt64]? = nil)
+        /// Read what we hold of others' feeds (`Store.knowledge`), to tell the peer.
+        case readKnowledge
+        /// A repair changed slots here: forget every claim (`Store.forgetKnowledge`).
+        case forgetKnowledge
         case readHighestSeq
         /// Read digest, highest seq and cursor in one transaction: to answer
         /// the peer's question (`forAnswer`), or to compare with its answer.
@@ -165,6 +182,11 @@ public struct SessionMachine: Sendable {
     private var merging: SyncMessage.Batch?
     private var catchUp: (started: Millis, received: Int, changed: Int) = (0, 0, 0)
     private var caughtUp = false
+    // Puller, 1.6: what we told the peer we hold; a read of it under way;
+    // another wanted after it (something committed meanwhile), from when.
+    private var toldServer: [ReplicaID: UInt64] = [:]
+    private var knowledgeReading = false
+    private var knowledgeWanted: Millis?
 
     // Server.
     private struct Pull: Equatable { var cursor: UInt64; var maxCount: UInt32; var maxBytes: UInt32; var wait: Bool }
@@ -174,6 +196,11 @@ public struct SessionMachine: Sendable {
     private var holding = false
     private var echoDeadline: Millis?
     private var servedToEnd = false
+    // Server, 1.6: what the puller said it holds; what we told it we hold;
+    // when a held pull woken by a commit is read.
+    private var pullerKnowledge: [ReplicaID: UInt64] = [:]
+    private var toldPuller: [ReplicaID: UInt64] = [:]
+    private var relayAt: Millis?
 
     // Repairs we serve.
     private var repairs: [[UInt8]] = []
@@ -234,6 +261,7 @@ public struct SessionMachine: Sendable {
             started = true
             highestSeq = max(highestSeq, highest)
             catchUp.started = now
+            if settings.gossip && settings.receives { knowledgeWanted = now }
             nextCheck = now + settings.digestIntervalMillis
             nextPing = now + settings.keepaliveMillis
         case .received(let message):
@@ -243,13 +271,21 @@ public struct SessionMachine: Sendable {
             if requested == nil { pull(from: cursor, wait: waitNext, &out) }
         case .merged(let changed, let repair):
             mergeFinished(changed: changed, repair: repair, &out)
-        case .feedRead(let changes, let cursor, let hasMore, let highest):
+        case .feedRead(let changes, let cursor, let hasMore, let highest, let knowledge):
             // The batch tells the highest seq of the read it comes from, never
             // less: the puller's record of how far we were (`peer_highest`).
             highestSeq = max(highestSeq, highest)
-            feedRead(changes: changes, cursor: cursor, hasMore: hasMore, &out)
+            feedRead(changes: changes, cursor: cursor, hasMore: hasMore, knowledge: knowledge, &out)
         case .committed(let highest):
             highestSeq = max(highestSeq, highest)
+            if settings.gossip && settings.receives && knowledgeWanted == nil { knowledgeWanted = now + settings.knowledgeGatherMillis }
+        case .knowledgeRead(let known):
+            knowledgeReading = false
+            let entries = GossipRules.changes(from: toldServer, to: known)
+            if !entries.isEmpty {
+                GossipRules.told(entries, into: &toldServer)
+                send(.knowledge(entries), &out)
+            }
         case .highestSeqRead(let asked):
             guard digest == .readingAsked else { return }
             send(.digestRequest(highestSeq: asked), &out)
@@ -325,6 +361,9 @@ public struct SessionMachine: Sendable {
             fail(.protocolViolation("an invitation claim after the session started"), &out)
         case .snapshotPull, .snapshotChunk, .snapshotEnd:
             fail(.protocolViolation("\(message.kind) after the session started (a join snapshot is exchanged only before it)"), &out)
+        case .knowledge(let entries):
+            // Only ever used to skip what the peer holds: kept within the limit.
+            if settings.gossip && settings.sends { GossipRules.take(entries, into: &pullerKnowledge) }
         case .revocations(let list):
             revocationMessages = revocationMessages.filter { now - $0 < 60_000 } + [now]
             guard revocationMessages.count <= Self.maxRevocationMessagesPerMinute else {
@@ -347,6 +386,9 @@ public struct SessionMachine: Sendable {
         if repair {
             guard case .repairMerge(let last) = inline else { return }
             inline = nil
+            // A repair that changed something: a claim may have been wrong
+            // (replication-model §4.7), so none is kept.
+            if changed > 0 && settings.gossip { out.actions.append(.forgetKnowledge) }
             if last {
                 repairAsked = false
                 out.actions.append(.report(.repairReceived(changed: changed)))
@@ -375,7 +417,7 @@ public struct SessionMachine: Sendable {
 
     // MARK: - Server
 
-    private mutating func feedRead(changes: [SlotChange], cursor: UInt64, hasMore: Bool, _ out: inout Output) {
+    private mutating func feedRead(changes: [SlotChange], cursor: UInt64, hasMore: Bool, knowledge: [KnowledgeEntry]?, _ out: inout Output) {
         guard let pull = serving else { return }
         if changes.isEmpty && pull.wait {
             // Nothing to send, or only echoes of what this peer sent us: keep
@@ -396,7 +438,15 @@ public struct SessionMachine: Sendable {
                 return
             }
         }
-        send(.batch(.init(changes: changes, cursor: cursor, hasMore: hasMore, highestSeq: highestSeq, tabled: settings.tabled)), &out)
+        var batch = SyncMessage.Batch(changes: changes, cursor: cursor, hasMore: hasMore, highestSeq: highestSeq, tabled: settings.tabled)
+        // Our knowledge goes with a batch that brings the peer to our highest
+        // seq as it will read it (only then does it take it), what rose since
+        // this session last sent it.
+        if settings.gossip, settings.tabled, let knowledge, !hasMore, cursor >= highestSeq {
+            batch.knowledge = knowledge.filter { $0.seq > (toldPuller[$0.replica] ?? 0) }.prefix(GossipRules.maxKnowledgeEntries).map { $0 }
+            for entry in batch.knowledge { toldPuller[entry.replica] = entry.seq }
+        }
+        send(.batch(batch), &out)
         if !changes.isEmpty { out.actions.append(.report(.sentSlots(changes.count))) }
         if !hasMore && !settings.receives && !servedToEnd {
             // A session that only sends succeeds when the peer has read our
@@ -410,14 +460,17 @@ public struct SessionMachine: Sendable {
         serving = nil
         holding = false
         echoDeadline = nil
+        relayAt = nil
     }
 
     private mutating func readFeed(_ out: inout Output) {
         guard let pull = serving else { return }
         holding = false
+        relayAt = nil
         let maxCount = Int(min(pull.maxCount, UInt32(clamping: settings.batchMaxSlots)))
         let maxBytes = Int(min(pull.maxBytes, UInt32(clamping: settings.batchBytes)))
-        out.actions.append(.readFeed(since: servingCursor, maxCount: max(1, maxCount), maxBytes: max(1_024, maxBytes)))
+        out.actions.append(.readFeed(since: servingCursor, maxCount: max(1, maxCount), maxBytes: max(1_024, maxBytes),
+                                     knowledge: settings.gossip ? pullerKnowledge : nil))
     }
 
     // MARK: - Digest checks
@@ -478,7 +531,8 @@ public struct SessionMachine: Sendable {
                 if batch.hasMore { pull(from: batch.cursor, wait: false, &out) }
                 if !batch.changes.isEmpty || batch.cursor != cursor {
                     merging = batch
-                    out.actions.append(.merge(batch.changes, cursor: batch.cursor, peerHighest: max(batch.highestSeq, batch.cursor)))
+                    out.actions.append(.merge(batch.changes, cursor: batch.cursor, peerHighest: max(batch.highestSeq, batch.cursor),
+                                              claims: settings.gossip ? batch.knowledge : []))
                 } else {
                     finishBatch(batch, changed: 0, &out)
                     if requested == nil && !cursorLoading {
@@ -499,7 +553,15 @@ public struct SessionMachine: Sendable {
                 readFeed(&out)
             } else if holding, let pull = serving {
                 if highestSeq > servingCursor {
-                    readFeed(&out)
+                    // 1.6: wait a moment, so a puller that got the change
+                    // from another peer can say so first (§4.7).
+                    if settings.gossip && settings.relayDelayMillis > 0 {
+                        let at = relayAt ?? now + settings.relayDelayMillis
+                        relayAt = at
+                        if now >= at { readFeed(&out) } else { wakeAt(at) }
+                    } else {
+                        readFeed(&out)
+                    }
                 } else if let deadline = echoDeadline {
                     if now >= deadline {
                         send(.batch(.init(changes: [], cursor: servingCursor, hasMore: false, highestSeq: highestSeq, tabled: settings.tabled)), &out)
@@ -537,6 +599,17 @@ public struct SessionMachine: Sendable {
                 repairReading = true
                 out.actions.append(.readRepairPage(buckets: current.buckets, after: current.after, maxCount: max(1, settings.batchMaxSlots),
                                                    maxBytes: settings.batchBytes))
+            }
+        }
+
+        // Puller, 1.6: tell the peer what we hold once a gathering moment has passed.
+        if let wanted = knowledgeWanted, !knowledgeReading {
+            if now >= wanted {
+                knowledgeWanted = nil
+                knowledgeReading = true
+                out.actions.append(.readKnowledge)
+            } else {
+                wakeAt(wanted)
             }
         }
 

@@ -14,6 +14,13 @@ public struct ChangeBatch: Sendable {
     /// The highest seq when the batch was read (same read transaction): what
     /// the puller has read of us up to `cursor` it read while we were there.
     public var highest: UInt64 = 0
+    /// Our knowledge (replication-model §4.7), read with the batch when it
+    /// reached the highest seq and the puller speaks 1.6; empty otherwise.
+    public var knowledge: [KnowledgeEntry] = []
+    /// Slots left out because the puller's knowledge says it holds them.
+    public var held = 0
+    /// Those slots, when asked for (`listHeld`: the simulator checks them).
+    public var heldBack: [SlotChange] = []
 }
 
 extension Store {
@@ -25,8 +32,17 @@ extension Store {
     ///
     /// - Parameter peer: the puller; a slot whose state is exactly what that peer
     ///   sent us is skipped (replication-model §4 echo suppression).
-    public func changes(since cursor: UInt64, maxCount: Int, maxBytes: Int, for peer: ReplicaID? = nil) throws -> ChangeBatch {
+    /// - Parameter knowledge: what the puller said it holds (protocol 1.6);
+    ///   a slot whose origin it covers is skipped too (§4.7), and each slot
+    ///   carries its origin. Nil for an older puller: neither.
+    public func changes(since cursor: UInt64, maxCount: Int, maxBytes: Int, for peer: ReplicaID? = nil,
+                        knowledge: [ReplicaID: UInt64]? = nil, listHeld: Bool = false) throws -> ChangeBatch {
         try pool.read { db in
+            let own = try db.replicaID()
+            var held = 0
+            var heldBack: [SlotChange] = []
+            var groupHeldBack: [SlotChange] = []
+            var slotHeld = false
             // Echo marks at or below `echoSince` were set by a device that
             // claimed the peer's id without proof (`Store.bindPeer`).
             let echoSince = try peer.map { peer in
@@ -51,23 +67,43 @@ extension Store {
                 let blob: Data = row[3]
                 group.removeAll(keepingCapacity: true)
                 var groupBytes = 0
-                try StoredRecord.forEach([UInt8](blob), ref: ref, where: { $0 == seq && (peer == nil || $1 != peer || seq <= echoSince) }) { name, slot in
+                var groupHeld = 0
+                groupHeldBack.removeAll()
+                try StoredRecord.forEach([UInt8](blob), ref: ref, where: { slotSeq, echo, origin in
+                    guard slotSeq == seq, peer == nil || echo != peer || seq <= echoSince else { return false }
+                    slotHeld = false
+                    if let knowledge, GossipRules.pullerHolds(origin ?? FeedOrigin(replica: own, seq: UInt64(seq)), knowledge: knowledge) {
+                        groupHeld += 1
+                        slotHeld = true
+                        return listHeld
+                    }
+                    return true
+                }) { name, slot in
                     let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
+                    if slotHeld { return groupHeldBack.append(SlotChange(key: key, state: slot.state, origin: slot.origin)) }
                     groupBytes += slot.encoded.count + ref.collection.utf8.count + ref.id.utf8.count
                         + name.field.utf8.count + name.element.utf8.count
-                    group.append(SlotChange(key: key, state: slot.state))
+                    group.append(SlotChange(key: key, state: slot.state,
+                                            origin: knowledge == nil ? nil : slot.origin ?? FeedOrigin(replica: own, seq: UInt64(seq))))
                 }
                 if !changes.isEmpty, changes.count + group.count > maxCount || bytes + groupBytes > maxBytes {
                     hasMore = true
                     break
                 }
                 changes.append(contentsOf: group)
+                held += groupHeld
+                heldBack += groupHeldBack
                 bytes += groupBytes
                 last = UInt64(seq)
                 if fetched == limit { hasMore = true }
             }
             var batch = ChangeBatch(changes: changes, cursor: last, hasMore: hasMore, bytes: bytes)
             batch.highest = UInt64(try Database.highestSeq(db))
+            batch.held = held
+            batch.heldBack = heldBack
+            if knowledge != nil, !hasMore, last >= batch.highest {
+                batch.knowledge = try Self.storedKnowledge(in: db)
+            }
             return batch
         }
     }

@@ -5,10 +5,14 @@ import GRDB
 public struct SlotChange: Hashable, Sendable {
     public let key: SlotKey
     public let state: SlotState
+    /// Where the sender's feed had this state (protocol 1.6, replication-model
+    /// §4.7); nil from an older peer, a repair, or a local read.
+    public var origin: FeedOrigin?
 
-    public init(key: SlotKey, state: SlotState) {
+    public init(key: SlotKey, state: SlotState, origin: FeedOrigin? = nil) {
         self.key = key
         self.state = state
+        self.origin = origin
     }
 }
 
@@ -57,8 +61,12 @@ extension Store {
     ///   `cursor` said; kept with the cursor when the cursor moves (for where
     ///   to start reading a replica that joined by the peer's snapshot,
     ///   `JoinRules.initialCursor`). Nil: not known.
+    ///
+    /// - Parameter claims: the peer's knowledge, sent with a batch that
+    ///   reached its highest seq (protocol 1.6): kept when this batch brings
+    ///   us there too (`GossipRules.learned`, replication-model §4.7).
     public func apply(_ changes: [SlotChange], from peer: ReplicaID?, device: String? = nil, cursor: UInt64? = nil,
-                      peerHighest: UInt64? = nil) throws -> ApplyReport {
+                      peerHighest: UInt64? = nil, claims: [KnowledgeEntry] = []) throws -> ApplyReport {
         let limits = options.receiveLimits
         if let refusal = ReceivedStateCheck.refusal(for: changes, limits: limits) {
             throw StoreError.batchRefused(refusal)
@@ -155,7 +163,8 @@ extension Store {
                                                  problem, peer?.data, Int64(wall)])
                 }
                 try writer.store(change.key, state: outcome.merged, encoded: outcome.encoded, previousHash: previousHash,
-                                 newVersions: outcome.unseen, echo: outcome.equalsRemote ? peer : nil)
+                                 newVersions: outcome.unseen, echo: outcome.equalsRemote ? peer : nil,
+                                 origin: peer == nil ? nil : GossipRules.origin(equalsRemote: outcome.equalsRemote, remote: change.origin))
                 report.changed += 1
             }
             try writer.finish()
@@ -170,6 +179,11 @@ extension Store {
                         cursor = max(cursor, excluded.cursor), updated_at = excluded.updated_at
                     """).execute(arguments: [peer.data, Int64(bitPattern: cursor), Int64(wall),
                                              peerHighest.map { Int64(clamping: max($0, cursor)) }])
+                if let peerHighest {
+                    let learned = GossipRules.learned(peer: peer, cursor: cursor, peerHighest: peerHighest, claims: claims,
+                                                      own: try db.replicaID())
+                    try Self.learn(learned, in: db)
+                }
             }
             if report.futureVersions > 0 {
                 try db.execute(sql: """

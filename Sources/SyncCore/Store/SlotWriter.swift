@@ -120,13 +120,16 @@ final class SlotWriter {
     ///   - previousHash: the hash of the state it replaces (nil if new), for the bucket digest.
     ///   - newVersions: versions this replica had never seen, appended to history.
     ///   - echo: the peer whose state equals this one exactly, so the feed does not send it back.
-    func store(_ key: SlotKey, state: SlotState, previousHash: SlotHash?, newVersions: [Version], echo: ReplicaID?) throws {
+    ///   - origin: where another replica's feed had this state exactly (§4.7); nil: ours.
+    func store(_ key: SlotKey, state: SlotState, previousHash: SlotHash?, newVersions: [Version], echo: ReplicaID?,
+               origin: FeedOrigin? = nil) throws {
         try store(key, state: state, encoded: EncodedSlot(key, state, scratch: &scratch),
-                  previousHash: previousHash, newVersions: newVersions, echo: echo)
+                  previousHash: previousHash, newVersions: newVersions, echo: echo, origin: origin)
     }
 
     /// Stores a state already encoded and hashed (see `BatchMerge`).
-    func store(_ key: SlotKey, state: SlotState, encoded: EncodedSlot, previousHash: SlotHash?, newVersions: [Version], echo: ReplicaID?) throws {
+    func store(_ key: SlotKey, state: SlotState, encoded: EncodedSlot, previousHash: SlotHash?, newVersions: [Version], echo: ReplicaID?,
+               origin: FeedOrigin? = nil) throws {
         let ref = key.recordRef
         let entry = try entry(ref)
         if entry.seq == nil || entry.seqUses == Self.groupLimit {
@@ -145,7 +148,7 @@ final class SlotWriter {
             entry.history!.append(field: key.field, element: key.element, versions: newVersions, seq: slotSeq)
         }
         entry.slots[FieldElement(field: key.field, element: key.element)] =
-            StoredSlot(seq: slotSeq, echo: echo, hash: encoded.hash, encoded: ArraySlice(encoded.state), state: state)
+            StoredSlot(seq: slotSeq, echo: echo, origin: origin, hash: encoded.hash, encoded: ArraySlice(encoded.state), state: state)
         if !entry.touched {
             entry.touched = true
             touched.append((ref, entry))

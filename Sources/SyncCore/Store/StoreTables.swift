@@ -89,6 +89,11 @@ enum StoreTables {
             // peer's highest seq as the batch that moved the cursor said.
             try db.execute(sql: "ALTER TABLE sync_cursors ADD COLUMN peer_highest INTEGER")
         }
+        migrator.registerMigration("v6 knowledge") { db in
+            // Additive: per replica, the highest seq of its feed we hold all
+            // of (replication-model §4.7). An older build ignores it.
+            try db.execute(sql: "CREATE TABLE sync_knowledge(replica BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID")
+        }
         return migrator
     }
 }

@@ -22,6 +22,9 @@ struct StoredSlot {
     var seq: Int64
     /// The peer whose state this is exactly (echo suppression), if any.
     var echo: ReplicaID?
+    /// Where another replica's feed had this state exactly (gossip without
+    /// duplicates, replication-model §4.7); nil: ours, at `seq`.
+    var origin: FeedOrigin? = nil
     var hash: SlotHash
     /// The canonical encoding of `state`, so a row is rewritten without
     /// re-encoding the slots a transaction did not change.
@@ -32,7 +35,9 @@ struct StoredSlot {
 /// The `slots` column of `sync_records`: a record's slots side by side.
 ///
 /// Layout: varint count, then per slot: field, element (strings), seq
-/// (varint), flags (bit 0: an echo replica follows), [echo replica], hash
+/// (varint), flags (bit 0: an echo replica follows; bit 1: an origin
+/// follows; no other bit may be set), [echo replica], [origin replica,
+/// origin seq (varint)], hash
 /// (16 raw bytes), state (length-prefixed canonical encoding).
 enum StoredRecord {
     static func encode(_ slots: [FieldElement: StoredSlot], into writer: inout BinaryWriter) {
@@ -41,11 +46,11 @@ enum StoredRecord {
             writer.writeString(name.field)
             writer.writeString(name.element)
             writer.writeVarint(UInt64(slot.seq))
-            if let echo = slot.echo {
-                writer.writeByte(1)
-                writer.writeReplica(echo)
-            } else {
-                writer.writeByte(0)
+            writer.writeByte((slot.echo == nil ? 0 : 1) | (slot.origin == nil ? 0 : 2))
+            if let echo = slot.echo { writer.writeReplica(echo) }
+            if let origin = slot.origin {
+                writer.writeReplica(origin.replica)
+                writer.writeVarint(origin.seq)
             }
             slot.hash.withUnsafeBytes { writer.writeRaw($0) }
             writer.writeBlob(slot.encoded)
@@ -61,10 +66,10 @@ enum StoredRecord {
 
     /// Calls `body` for each slot of a stored row, in stored order.
     ///
-    /// - Parameter include: given a slot's seq and echo peer, whether to
+    /// - Parameter include: given a slot's seq, echo peer and origin, whether to
     ///   decode it and call `body`; the state of a slot left out is skipped
     ///   undecoded (the change feed wants the few slots carrying one seq).
-    static func forEach(_ bytes: [UInt8], ref: RecordRef, where include: ((Int64, ReplicaID?) -> Bool)? = nil,
+    static func forEach(_ bytes: [UInt8], ref: RecordRef, where include: ((Int64, ReplicaID?, FeedOrigin?) -> Bool)? = nil,
                         _ body: (FieldElement, StoredSlot) throws(StoreError) -> Void) throws(StoreError) {
         var reader = BinaryReader(bytes)
         var name = FieldElement(field: "", element: "")
@@ -76,17 +81,25 @@ enum StoredRecord {
                 let seq = try reader.readVarint()
                 guard seq <= UInt64(Int64.max) else { throw BinaryDecodingError.malformed("seq out of range", at: reader.offset) }
                 let flags = try reader.readByte()
+                guard flags & ~3 == 0 else { throw BinaryDecodingError.malformed("unknown slot flags \(flags)", at: reader.offset) }
                 let echo = flags & 1 == 1 ? try reader.readReplica() : nil
+                var origin: FeedOrigin?
+                if flags & 2 == 2 {
+                    let replica = try reader.readReplica()
+                    let originSeq = try reader.readVarint()
+                    guard originSeq > 0, originSeq <= UInt64(Int64.max) else { throw BinaryDecodingError.malformed("origin seq out of range", at: reader.offset) }
+                    origin = FeedOrigin(replica: replica, seq: originSeq)
+                }
                 let hash = try reader.readRaw(count: StateDigest.hashSize).withUnsafeBytes { SlotHash(stored: $0)! }
                 let length = try reader.readLength()
-                if let include, !include(Int64(seq), echo) {
+                if let include, !include(Int64(seq), echo, origin) {
                     _ = try reader.readRaw(count: length)
                     continue
                 }
                 let start = reader.offset
                 let state = try SlotStateCodec.decodeState(from: &reader)
                 guard reader.offset == start + length else { throw BinaryDecodingError.malformed("slot state length does not match", at: start) }
-                try body(name, StoredSlot(seq: Int64(seq), echo: echo, hash: hash, encoded: bytes[start..<reader.offset], state: state))
+                try body(name, StoredSlot(seq: Int64(seq), echo: echo, origin: origin, hash: hash, encoded: bytes[start..<reader.offset], state: state))
             }
             guard reader.isAtEnd else { throw BinaryDecodingError.malformed("trailing bytes after the slots", at: reader.offset) }
         } catch let error as BinaryDecodingError {

@@ -21,6 +21,10 @@ public actor PeerRegistry {
         public var bytesOut: UInt64 = 0
         public var slotsReceived: UInt64 = 0
         public var slotsSent: UInt64 = 0
+        /// Slots not sent because the peer said it already holds them
+        /// (gossip without duplicates, replication-model §4.7). Optional in
+        /// JSON: a status from an older daemon has none.
+        public var slotsHeld: UInt64? = 0
         public var futureVersions: UInt64 = 0
         public var schemaProblems: UInt64 = 0
         public var schemaMismatch = false

@@ -25,6 +25,8 @@ final class PeerSession: @unchecked Sendable {
     let peerTakesTabledBatches: Bool
     /// The peer takes team-CA revocations (its hello says protocol 1.3 or later).
     let peerTakesRevocations: Bool
+    /// The peer speaks 1.6: gossip without duplicates (replication-model §4.7).
+    let peerGossips: Bool
     let connection: ConnectionContext
     let logger: Logger
 
@@ -52,6 +54,7 @@ final class PeerSession: @unchecked Sendable {
         peerReplica = hello.replica
         (sendsToPeer, receivesFromPeer, peerTakesTabledBatches) = SessionMachine.Settings.directions(mode: peer.mode, theirs: hello)
         peerTakesRevocations = hello.protocolMajor == SyncMessage.protocolMajor && hello.protocolMinor >= 3
+        peerGossips = hello.protocolMajor == SyncMessage.protocolMajor && hello.protocolMinor >= 6
         self.connection = connection
         self.logger = logger
         // The machine closes the session first (`notReading`); the outbox's
@@ -78,6 +81,7 @@ final class PeerSession: @unchecked Sendable {
                                                digestIntervalMillis: UInt64(config.digestIntervalSeconds * 1_000),
                                                keepaliveMillis: UInt64(config.keepaliveSeconds * 1_000))
         initial.revocations = peerTakesRevocations
+        initial.gossip = peerGossips
         let settings = initial
         // Reports are turned into status until the last one, after the session ends.
         let reporter = Task { for await report in self.reports { await self.report(report) } }
@@ -174,17 +178,30 @@ final class PeerSession: @unchecked Sendable {
             do { try outbox.send(message) } catch { fail(error) }
         case .loadCursor:
             work { .cursorLoaded(try store.cursor(for: replica)) }
-        case .merge(let changes, let cursor, let peerHighest):
+        case .merge(let changes, let cursor, let peerHighest, let claims):
             track {
                 do {
-                    let changed = try await self.merge(changes, cursor: cursor, peerHighest: peerHighest).changed
+                    let changed = try await self.merge(changes, cursor: cursor, peerHighest: peerHighest, claims: claims).changed
                     self.post.yield(.merged(changed: changed, repair: cursor == nil))
                 } catch { self.fail(error) }
             }
-        case .readFeed(let since, let maxCount, let maxBytes):
+        case .readFeed(let since, let maxCount, let maxBytes, let knowledge):
+            let registry = node.registry, device = peer.deviceID
             work {
-                let batch = try store.changes(since: since, maxCount: maxCount, maxBytes: maxBytes, for: replica)
-                return .feedRead(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highest: batch.highest)
+                let batch = try store.changes(since: since, maxCount: maxCount, maxBytes: maxBytes, for: replica, knowledge: knowledge)
+                if batch.held > 0 { Task { await registry.update(device) { $0.slotsHeld = ($0.slotsHeld ?? 0) + UInt64(batch.held) } } }
+                return .feedRead(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highest: batch.highest,
+                                 knowledge: knowledge == nil ? nil : batch.knowledge)
+            }
+        case .readKnowledge:
+            work { .knowledgeRead(try store.knowledge()) }
+        case .forgetKnowledge:
+            let logger = self.logger
+            track {
+                do {
+                    try await Blocking.run { try store.forgetKnowledge() }
+                    logger.notice("a digest repair changed slots here: forgot what this replica knew it held of others' feeds (peers send everything until it is learned again)")
+                } catch { self.fail(error) }
             }
         case .readHighestSeq:
             work { .highestSeqRead(try store.highestSeq()) }
@@ -285,7 +302,7 @@ final class PeerSession: @unchecked Sendable {
 
     /// Merges received slots (with the cursor, if any) and wakes our own servers
     /// so the changes travel on to other peers.
-    private func merge(_ changes: [SlotChange], cursor: UInt64?, peerHighest: UInt64? = nil) async throws -> ApplyReport {
+    private func merge(_ changes: [SlotChange], cursor: UInt64?, peerHighest: UInt64? = nil, claims: [KnowledgeEntry] = []) async throws -> ApplyReport {
         let store = self.store
         let replica = peerReplica
         let device = peer.deviceID.description
@@ -293,7 +310,7 @@ final class PeerSession: @unchecked Sendable {
         let (report, highest): (ApplyReport, UInt64)
         do {
             (report, highest) = try await Blocking.run {
-                let report = try store.apply(changes, from: replica, device: device, cursor: cursor, peerHighest: peerHighest)
+                let report = try store.apply(changes, from: replica, device: device, cursor: cursor, peerHighest: peerHighest, claims: claims)
                 return (report, try store.highestSeq())
             }
         } catch StoreError.batchRefused(let refusal) {

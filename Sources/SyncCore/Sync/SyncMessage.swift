@@ -36,6 +36,10 @@ public enum SyncMessage: Equatable, Sendable {
     /// Protocol 1.5: the joiner's word that no (more) snapshot is wanted and
     /// the ordinary session begins; `reason` says why (for both logs).
     case snapshotEnd(reason: String)
+    /// Protocol 1.6: what the sender, a puller, holds of others' feeds
+    /// (replication-model §4.7): entries that changed since it last said,
+    /// 0 for one it no longer claims. The server skips what it covers.
+    case knowledge([KnowledgeEntry])
 
     public struct Hello: Equatable, Sendable {
         public var protocolMajor: UInt16
@@ -86,6 +90,10 @@ public enum SyncMessage: Equatable, Sendable {
         /// Encoded with per-batch string and replica tables (protocol 1.1;
         /// sent only to peers whose hello says minor ≥ 1).
         public var tabled: Bool
+        /// Protocol 1.6, in tabled batches that reach the sender's highest
+        /// seq: its knowledge entries that changed since this session last
+        /// sent them (replication-model §4.7).
+        public var knowledge: [KnowledgeEntry] = []
 
         public init(changes: [SlotChange], cursor: UInt64, hasMore: Bool, highestSeq: UInt64, tabled: Bool = false) {
             self.changes = changes
@@ -107,8 +115,9 @@ public enum SyncMessage: Equatable, Sendable {
     /// 1: tabled batches (`ChangeTableCodec`). 2: `replicaProof` after the
     /// hellos. 3: `invitationClaim`, `revocations`. 4: the hello's lineage.
     /// 5: join by snapshot (`snapshotPull`, `snapshotChunk`, `snapshotEnd`,
-    /// the hello's flag 4 and trailing origin).
-    public static let protocolMinor: UInt16 = 5
+    /// the hello's flag 4 and trailing origin). 6: gossip without duplicates
+    /// (`knowledge`, a tabled batch's origins and knowledge).
+    public static let protocolMinor: UInt16 = 6
 
     /// A short name for logs and errors.
     public var kind: String {
@@ -129,6 +138,7 @@ public enum SyncMessage: Equatable, Sendable {
         case .snapshotPull: "snapshot-pull"
         case .snapshotChunk: "snapshot-chunk"
         case .snapshotEnd: "snapshot-end"
+        case .knowledge: "knowledge"
         }
     }
 }

@@ -18,6 +18,8 @@ public enum SyncMessageCodec {
         case revocations = 14
         /// Protocol 1.5: join by snapshot.
         case snapshotPull = 15, snapshotChunk = 16, snapshotEnd = 17
+        /// Protocol 1.6: what the sender holds of others' feeds.
+        case knowledge = 18
     }
 
     /// Bytes of snapshot data one chunk may carry.
@@ -59,7 +61,7 @@ public enum SyncMessageCodec {
             writer.writeByte(batch.hasMore ? 1 : 0)
             writer.writeVarint(batch.highestSeq)
             if batch.tabled {
-                ChangeTableCodec.encode(batch.changes, into: &writer)
+                ChangeTableCodec.encode(batch.changes, knowledge: batch.knowledge, into: &writer)
             } else {
                 writeChanges(batch.changes, into: &writer)
             }
@@ -117,6 +119,13 @@ public enum SyncMessageCodec {
         case .snapshotEnd(let reason):
             writer.writeByte(Tag.snapshotEnd.rawValue)
             writer.writeString(reason)
+        case .knowledge(let entries):
+            writer.writeByte(Tag.knowledge.rawValue)
+            writer.writeVarint(UInt64(entries.count))
+            for entry in entries {
+                writer.writeReplica(entry.replica)
+                writer.writeVarint(entry.seq)
+            }
         }
         return writer.bytes
     }
@@ -179,8 +188,10 @@ public enum SyncMessageCodec {
             let hasMore = try reader.readByte() != 0
             let highest = try reader.readVarint()
             let tabled = tag == .tabledBatch
-            let changes = tabled ? try ChangeTableCodec.decode(from: &reader) : try readChanges(&reader)
-            message = .batch(.init(changes: changes, cursor: cursor, hasMore: hasMore, highestSeq: highest, tabled: tabled))
+            let (changes, knowledge) = tabled ? try ChangeTableCodec.decodeWithKnowledge(from: &reader) : (try readChanges(&reader), [])
+            var batch = SyncMessage.Batch(changes: changes, cursor: cursor, hasMore: hasMore, highestSeq: highest, tabled: tabled)
+            batch.knowledge = knowledge
+            message = .batch(batch)
         case .digestRequest:
             message = .digestRequest(highestSeq: try reader.readVarint())
         case .digest:
@@ -248,6 +259,20 @@ public enum SyncMessageCodec {
             let reason = try reader.readString()
             guard reason.utf8.count <= 1_024 else { throw .malformed("snapshot-end reason of \(reason.utf8.count) bytes", at: reader.offset) }
             message = .snapshotEnd(reason: reason)
+        case .knowledge:
+            let count = try reader.readVarint()
+            guard count <= UInt64(GossipRules.maxKnowledgeEntries) else {
+                throw .malformed("\(count) knowledge entries (limit \(GossipRules.maxKnowledgeEntries))", at: reader.offset)
+            }
+            guard count <= UInt64(reader.remaining / 17) else { throw .truncated(at: reader.offset) }
+            var entries: [KnowledgeEntry] = []
+            for _ in 0..<count {
+                let replica = try reader.readReplica()
+                let seq = try reader.readVarint()
+                guard seq <= ReceiveLimits.maxCounter else { throw .malformed("knowledge seq \(seq) above 2^63-1", at: reader.offset) }
+                entries.append(KnowledgeEntry(replica, seq))
+            }
+            message = .knowledge(entries)
         }
         // Bytes after the fields this version knows are a later minor's
         // additions (docs/protocol.md, "Versions"): ignored, not refused.

@@ -34,7 +34,20 @@ struct WireCodecTests {
             .snapshotChunk(SnapshotChunk(offset: 0, total: UInt64(text.utf8.count), data: Array(text.utf8), sha256: Array(repeating: 7, count: 32))),
             .snapshotChunk(.refused("busy: " + text)),
             .snapshotEnd(reason: text),
+            .batch(gossipBatch(changes, text)),
+            .knowledge([KnowledgeEntry(replica(1), 1), KnowledgeEntry(replica(9), UInt64(Int64.max)), KnowledgeEntry(replica(2), 0)]),
+            .knowledge([]),
         ]
+    }
+
+    /// A 1.6 batch: each change with its origin, and the sender's knowledge.
+    static func gossipBatch(_ changes: [SlotChange], _ text: String) -> SyncMessage.Batch {
+        let withOrigins = changes.enumerated().map { index, change in
+            SlotChange(key: change.key, state: change.state, origin: FeedOrigin(replica: replica(index % 3 + 1), seq: UInt64(index + 1) << 20))
+        }
+        var batch = SyncMessage.Batch(changes: withOrigins, cursor: 99, hasMore: false, highestSeq: 99, tabled: true)
+        batch.knowledge = [KnowledgeEntry(replica(7), UInt64(text.utf8.count + 1)), KnowledgeEntry(replica(1), 3)]
+        return batch
     }
 
     /// A 1.5 hello: a join decision follows, and the sender joined by snapshot.

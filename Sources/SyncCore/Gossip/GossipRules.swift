@@ -1,0 +1,107 @@
+/// Where a slot state stood in a replica's feed: the state is contained in
+/// what `replica` held whenever its highest seq was `seq` or more
+/// (replication-model §4.7). A state a replica wrote or merged itself has
+/// its own replica and the seq it got; a state taken unchanged from a peer
+/// keeps the origin the peer sent with it.
+public struct FeedOrigin: Hashable, Sendable {
+    public var replica: ReplicaID
+    public var seq: UInt64
+
+    public init(replica: ReplicaID, seq: UInt64) {
+        self.replica = replica
+        self.seq = seq
+    }
+}
+
+/// One line of a replica's knowledge: it holds everything `replica` held
+/// when `replica`'s highest seq was `seq` (0: nothing known).
+public struct KnowledgeEntry: Hashable, Sendable {
+    public var replica: ReplicaID
+    public var seq: UInt64
+
+    public init(_ replica: ReplicaID, _ seq: UInt64) {
+        self.replica = replica
+        self.seq = seq
+    }
+}
+
+/// Gossip without duplicates (replication-model §4.7), as pure functions:
+/// which slots a puller already holds, what a merged state's origin is,
+/// what a completed read of a peer's feed teaches, and what to tell a peer.
+/// A claim is only ever used to skip sending a state the claimant holds, so
+/// a wrong claim (a bug, a hostile peer) can only delay a state until the
+/// digest check (§4.5) repairs it, and a repair that changes anything
+/// makes the repaired replica forget what it knew.
+public enum GossipRules {
+    /// Entries one `knowledge` message or batch may carry, and entries a
+    /// session keeps of what its peer said it knows (more are ignored).
+    public static let maxKnowledgeEntries = 1_024
+    /// Replicas this replica keeps knowledge of (`sync_knowledge` rows); a
+    /// claim about another replica beyond it is not kept.
+    public static let maxKnowledgeRows = 4_096
+    /// How long a server holds a waiting pull after a commit before it reads
+    /// its feed, so that the puller's word that it already holds the change
+    /// (from another peer) can arrive first. Local writes wait too.
+    public static let relayDelayMillis: UInt64 = 25
+
+    /// Whether a puller whose knowledge is `knowledge` holds the state that
+    /// came from `origin`: it holds everything `origin.replica` held at a
+    /// highest seq of at least `origin.seq`.
+    public static func pullerHolds(_ origin: FeedOrigin, knowledge: [ReplicaID: UInt64]) -> Bool {
+        guard origin.seq > 0, let known = knowledge[origin.replica] else { return false }
+        return known >= origin.seq
+    }
+
+    /// The origin a merged state is stored with: the sender's when the
+    /// result is, byte for byte, the state it sent (so it is contained in
+    /// whatever contained that); none otherwise (the state is ours, at the
+    /// seq it gets here).
+    public static func origin(equalsRemote: Bool, remote: FeedOrigin?) -> FeedOrigin? {
+        equalsRemote ? remote : nil
+    }
+
+    /// What merging a batch of `peer`'s feed teaches us: nothing unless it
+    /// brought us to the peer's highest seq as the peer read it (so we hold
+    /// everything the peer held then); then that highest seq for the peer,
+    /// and each claim the peer sent with it about a third replica (it held
+    /// that, so we do). Claims about ourselves or the peer are not taken.
+    public static func learned(peer: ReplicaID, cursor: UInt64, peerHighest: UInt64, claims: [KnowledgeEntry],
+                               own: ReplicaID) -> [KnowledgeEntry] {
+        guard peerHighest > 0, cursor >= peerHighest else { return [] }
+        var entries = [KnowledgeEntry(peer, peerHighest)]
+        for claim in claims.prefix(maxKnowledgeEntries) where claim.seq > 0 && claim.replica != own && claim.replica != peer {
+            entries.append(claim)
+        }
+        return entries
+    }
+
+    /// The entries that tell a peer `now` when it was last told `told`:
+    /// each that differs, and a 0 for each it no longer holds; at most
+    /// `maxKnowledgeEntries` (the rest next time). Sorted by replica, so the
+    /// same knowledge gives the same message.
+    public static func changes(from told: [ReplicaID: UInt64], to now: [ReplicaID: UInt64]) -> [KnowledgeEntry] {
+        var entries: [KnowledgeEntry] = []
+        for (replica, seq) in now where told[replica] != seq { entries.append(KnowledgeEntry(replica, seq)) }
+        for replica in told.keys where now[replica] == nil { entries.append(KnowledgeEntry(replica, 0)) }
+        entries.sort { $0.replica < $1.replica }
+        return Array(entries.prefix(maxKnowledgeEntries))
+    }
+
+    /// Folds entries told by a peer into what we keep of its knowledge: a
+    /// 0 removes, anything else replaces; a new replica beyond `limit` is
+    /// not kept (we then send it that state: safe).
+    public static func take(_ entries: [KnowledgeEntry], into known: inout [ReplicaID: UInt64], limit: Int = maxKnowledgeEntries) {
+        for entry in entries {
+            if entry.seq == 0 {
+                known[entry.replica] = nil
+            } else if known[entry.replica] != nil || known.count < limit {
+                known[entry.replica] = entry.seq
+            }
+        }
+    }
+
+    /// Records what `sent` told the peer, as `changes` computed it.
+    public static func told(_ sent: [KnowledgeEntry], into told: inout [ReplicaID: UInt64]) {
+        for entry in sent { told[entry.replica] = entry.seq == 0 ? nil : entry.seq }
+    }
+}

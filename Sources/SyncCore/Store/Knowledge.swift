@@ -1,0 +1,51 @@
+import Foundation
+import GRDB
+
+/// `sync_knowledge`: per replica, the highest seq of its feed this replica is
+/// known to hold everything of (replication-model §4.7). Only ever used to
+/// skip sending a peer what it holds; at most `GossipRules.maxKnowledgeRows`.
+extension Store {
+    /// Raises the stored knowledge to `entries` (never lowers it), in the
+    /// caller's transaction; a replica not yet known is added only below the
+    /// row limit.
+    static func learn(_ entries: [KnowledgeEntry], in db: Database) throws {
+        guard !entries.isEmpty else { return }
+        var rows = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM sync_knowledge")) ?? 0
+        let update = try db.cachedStatement(sql: "UPDATE sync_knowledge SET seq = max(seq, ?) WHERE replica = ?")
+        let insert = try db.cachedStatement(sql: "INSERT INTO sync_knowledge(replica, seq) VALUES (?, ?)")
+        for entry in entries where entry.seq > 0 {
+            let seq = Int64(clamping: entry.seq)
+            try update.execute(arguments: [seq, entry.replica.data])
+            if db.changesCount == 0, rows < GossipRules.maxKnowledgeRows {
+                try insert.execute(arguments: [entry.replica.data, seq])
+                rows += 1
+            }
+        }
+    }
+
+    /// The stored knowledge, in the caller's transaction.
+    static func storedKnowledge(in db: Database) throws -> [KnowledgeEntry] {
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT replica, seq FROM sync_knowledge ORDER BY replica")).compactMap { row in
+            guard let replica = ReplicaID(bytes: row[0] as Data), let seq = row[1] as Int64?, seq > 0 else { return nil }
+            return KnowledgeEntry(replica, UInt64(seq))
+        }
+    }
+
+    /// What this replica tells a peer it pulls from: the stored knowledge and
+    /// its own feed up to its highest seq (it holds all of it).
+    public func knowledge() throws -> [ReplicaID: UInt64] {
+        try pool.read { db in
+            var known: [ReplicaID: UInt64] = [:]
+            for entry in try Self.storedKnowledge(in: db) { known[entry.replica] = entry.seq }
+            let highest = UInt64(try Database.highestSeq(db))
+            if highest > 0 { known[try db.replicaID()] = highest }
+            return known
+        }
+    }
+
+    /// Forgets every claim: after a digest repair changed something here, a
+    /// claim may have been wrong (a hostile peer's), so none is trusted.
+    public func forgetKnowledge() throws {
+        try pool.write { db in try db.execute(sql: "DELETE FROM sync_knowledge") }
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import GRDB
+import PropertyBased
+import Testing
+@testable import SyncCore
+import TestSupport
+
+/// Gossip without duplicates (replication-model §4.7): a feed leaves out
+/// what the puller said it holds, and never anything it does not hold.
+@Suite("Gossip without duplicates", .serialized, .timeLimit(.minutes(3)))
+struct GossipTests {
+    static func ref(_ id: String) -> RecordRef { RecordRef(collection: "agreements", id: id) }
+
+    /// One pull as a 1.6 session makes it: the puller's knowledge goes with
+    /// the pull, the batch's origins and knowledge come back and are merged
+    /// with the cursor. Returns what the feed held back (listed, to check).
+    @discardableResult
+    static func gossipPull(into target: Store, from source: Store, batchSize: Int = 7) throws -> (sent: Int, held: [SlotChange]) {
+        var sent = 0
+        var held: [SlotChange] = []
+        while true {
+            let cursor = try target.cursor(for: source.replicaID)
+            let batch = try source.changes(since: cursor, maxCount: batchSize, maxBytes: 1 << 20, for: target.replicaID,
+                                           knowledge: try target.knowledge(), listHeld: true)
+            if batch.cursor == cursor { return (sent, held) }
+            sent += batch.changes.count
+            held += batch.heldBack
+            try target.apply(batch.changes, from: source.replicaID, cursor: batch.cursor, peerHighest: batch.highest, claims: batch.knowledge)
+            if !batch.hasMore { return (sent, held) }
+        }
+    }
+
+    static func write(_ store: Store, _ id: String, _ title: String) throws {
+        if try store.record(ref(id)) == nil {
+            _ = try store.create(ref(id), [.set("title", .text(title))], author: "t")
+        } else {
+            _ = try store.update(ref(id), [.set("title", .text(title))], author: "t")
+        }
+    }
+
+    /// Whether merging `change` into `store` would change nothing (compared as bytes).
+    static func holds(_ store: Store, _ change: SlotChange) throws -> Bool {
+        let local = try store.slotState(change.key)
+        return SlotStateCodec.encode(SlotMerge.merge(local, change.state)) == SlotStateCodec.encode(local)
+    }
+
+    /// A line a → b → c, then c pulls from a: everything a wrote reached c
+    /// through b, so a sends c nothing, yet c's cursor for a moves to a's end
+    /// and the three digests are equal.
+    @Test func aChangeThatCameByAnotherPathIsNotSentAgain() throws {
+        let dir = TemporaryDirectory()
+        let a = try dir.store("a.db"), b = try dir.store("b.db"), c = try dir.store("c.db")
+        for index in 0..<20 { try Self.write(a, "r\(index)", "title \(index)") }
+        try Self.gossipPull(into: b, from: a)
+        let throughB = try Self.gossipPull(into: c, from: b)
+        #expect(throughB.sent > 0)
+        let direct = try Self.gossipPull(into: c, from: a)
+        #expect(direct.sent == 0, "a sent c \(direct.sent) slots it already had from b")
+        #expect(direct.held.count == throughB.sent)
+        #expect(try c.cursor(for: a.replicaID) == a.highestSeq())
+        #expect(try a.digest().hex == c.digest().hex && b.digest().hex == c.digest().hex)
+        // And a change a makes after that is sent to c.
+        try Self.write(a, "r3", "changed")
+        #expect(try Self.gossipPull(into: c, from: a).sent > 0)
+        #expect(try a.digest().hex == c.digest().hex)
+    }
+
+    /// A state b merged into something new is b's, not a's: c, which read a
+    /// but not b, still gets it from b.
+    @Test func aMergedStateIsTheMergersOwn() throws {
+        let dir = TemporaryDirectory()
+        let a = try dir.store("a.db"), b = try dir.store("b.db"), c = try dir.store("c.db")
+        try Self.write(a, "r1", "from a")
+        try Self.gossipPull(into: b, from: a)
+        try Self.write(b, "r1", "from b")  // b's own write over a's
+        try Self.gossipPull(into: c, from: a)
+        let fromB = try Self.gossipPull(into: c, from: b)
+        #expect(fromB.sent > 0)
+        #expect(try b.digest().hex == c.digest().hex)
+    }
+
+    /// Random writes on four stores and random 1.6 pulls between them:
+    /// every slot a feed holds back merges to nothing at the puller (it
+    /// holds it), and after a final round of pulls all digests are equal.
+    /// Titles include look-alikes (NFC and NFD), so equal-looking states
+    /// from two writers are two states.
+    @Test func nothingHeldBackIsMissing() async throws {
+        let titles = ["Caf\u{E9}", "Cafe\u{301}", "x", "x ", ""]
+        await propertyCheck(count: 25, input: Gen.int(in: 0...Int(UInt32.max)), Gen.int(in: 20...80)) { seed, length in
+            var random = UInt64(seed) &+ 1
+            func next() -> Int {
+                random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return Int(random >> 33)
+            }
+            let dir = TemporaryDirectory()
+            let stores = try (0..<4).map { try dir.store("s\($0).db") }
+            var heldTotal = 0
+            for _ in 0..<length {
+                let number = next()
+                let from = number % 4, to = (number / 4) % 4
+                if number / 16 % 3 == 0 || from == to {
+                    try Self.write(stores[from], "r\(number / 64 % 5)", titles[number / 512 % titles.count])
+                } else {
+                    let result = try Self.gossipPull(into: stores[to], from: stores[from], batchSize: 1 + number / 1024 % 6)
+                    heldTotal += result.held.count
+                    for change in result.held {
+                        #expect(try Self.holds(stores[to], change), "s\(from) held back \(change.key) from s\(to), which does not hold it")
+                    }
+                }
+            }
+            for _ in 0..<2 {
+                for to in 0..<4 {
+                    for from in 0..<4 where from != to {
+                        for change in try Self.gossipPull(into: stores[to], from: stores[from]).held {
+                            #expect(try Self.holds(stores[to], change))
+                        }
+                    }
+                }
+            }
+            let digests = Set(try stores.map { try $0.digest().hex })
+            #expect(digests.count == 1, "seed \(seed): digests differ after every pull")
+            _ = heldTotal
+        }
+    }
+
+    /// Knowledge is kept only from a batch that reaches the peer's highest
+    /// seq, never about ourselves, and never lowered.
+    @Test func knowledgeIsLearnedOnlyFromACompleteRead() throws {
+        let own = replica(1), peer = replica(2), third = replica(3)
+        #expect(GossipRules.learned(peer: peer, cursor: 9, peerHighest: 10, claims: [KnowledgeEntry(third, 5)], own: own).isEmpty)
+        let learned = GossipRules.learned(peer: peer, cursor: 10, peerHighest: 10,
+                                          claims: [KnowledgeEntry(third, 5), KnowledgeEntry(own, 99), KnowledgeEntry(peer, 99)], own: own)
+        #expect(learned == [KnowledgeEntry(peer, 10), KnowledgeEntry(third, 5)])
+
+        let dir = TemporaryDirectory()
+        let store = try dir.store("k.db")
+        try store.withWriteTransaction { db in
+            try Store.learn([KnowledgeEntry(third, 8)], in: db)
+            try Store.learn([KnowledgeEntry(third, 5)], in: db)
+        }
+        #expect(try store.knowledge()[third] == 8)
+        try store.forgetKnowledge()
+        #expect(try store.knowledge()[third] == nil)
+    }
+
+    /// What a puller tells: only what changed, 0 for what it dropped; what a
+    /// server keeps of it is bounded.
+    @Test func knowledgeMessagesCarryChangesAndAreBounded() {
+        let told: [ReplicaID: UInt64] = [replica(1): 5, replica(2): 7]
+        let now: [ReplicaID: UInt64] = [replica(1): 5, replica(2): 9, replica(3): 1]
+        let entries = GossipRules.changes(from: told, to: now)
+        #expect(entries == [KnowledgeEntry(replica(2), 9), KnowledgeEntry(replica(3), 1)])
+        #expect(GossipRules.changes(from: now, to: [:]).allSatisfy { $0.seq == 0 })
+        var kept: [ReplicaID: UInt64] = [:]
+        GossipRules.take((0..<10).map { KnowledgeEntry(replica($0 + 10), 3) }, into: &kept, limit: 4)
+        #expect(kept.count == 4)
+        GossipRules.take([KnowledgeEntry(replica(10), 0)], into: &kept, limit: 4)
+        #expect(kept.count == 3)
+    }
+
+    /// A session machine of 1.6: a repair that changed something makes the
+    /// store forget its knowledge; a commit makes the puller tell its peer.
+    @Test func aRepairThatChangedSomethingForgetsKnowledge() {
+        var settings = SessionMachine.Settings(sends: true, receives: true, tabled: true, batchMaxSlots: 100, batchMaxBytes: 1 << 20,
+                                               maxFrameBytes: 1 << 22, digestIntervalMillis: 60_000, keepaliveMillis: 30_000)
+        settings.gossip = true
+        var machine = SessionMachine(settings: settings, now: 0)
+        #expect(machine.handle(.start(highestSeq: 0), at: 0).contains(.readKnowledge))
+        let told = machine.handle(.knowledgeRead([replica(1): 4]), at: 11)
+        #expect(told.contains(.send(.knowledge([KnowledgeEntry(replica(1), 4)]))))
+        // Nothing changed: nothing more to tell.
+        _ = machine.handle(.committed(highestSeq: 4), at: 12)
+        _ = machine.handle(.tick, at: 20)
+        #expect(!machine.handle(.knowledgeRead([replica(1): 4]), at: 21).contains { if case .send(.knowledge) = $0 { true } else { false } })
+        _ = machine.handle(.received(.repairBatch(changes: [], last: true)), at: 30)
+        #expect(machine.handle(.merged(changed: 2, repair: true), at: 31).contains(.forgetKnowledge))
+    }
+}
