@@ -92,7 +92,9 @@ def changes_plain(changes):
     return out
 
 
-def changes_tabled(changes):
+def changes_tabled(changes, origins=None, knowledge=None):
+    """origins (one (replica, seq) per change) and knowledge ((replica, seq)
+    pairs): the 1.6 gossip section after the changes."""
     strings, replicas = {}, {}
 
     def s_index(s):
@@ -109,6 +111,15 @@ def changes_tabled(changes):
         for part in k:
             body += s_index(part)
         body += state(ctx, vs, rep=r_index, author=s_index)
+    if origins is not None or knowledge is not None:
+        origins = origins or []
+        body += varint(len(origins))
+        for r, seq in origins:
+            body += r_index(r) + varint(seq)
+        knowledge = knowledge or []
+        body += varint(len(knowledge))
+        for r, seq in knowledge:
+            body += r_index(r) + varint(seq)
     out = varint(len(replicas))
     for r in replicas:  # insertion order
         out += replica(r)
@@ -148,9 +159,16 @@ def pull(cursor=0, count=2000, nbytes=1 << 20, wait=1):
     return b"\x02" + varint(cursor) + varint(count) + varint(nbytes) + bytes([wait])
 
 
-def batch(changes, cursor=7, more=0, highest=9, tabled=False):
+def batch(changes, cursor=7, more=0, highest=9, tabled=False, origins=None, knowledge=None):
     head = bytes([11 if tabled else 3]) + varint(cursor) + bytes([more]) + varint(highest)
-    return head + (changes_tabled(changes) if tabled else changes_plain(changes))
+    return head + (changes_tabled(changes, origins, knowledge) if tabled else changes_plain(changes))
+
+
+def knowledge_message(entries):
+    out = b"\x12" + varint(len(entries))
+    for r, seq in entries:
+        out += replica(r) + varint(seq)
+    return out
 
 
 def digest_request(highest=5):
@@ -290,6 +308,10 @@ def frame_corpus():
         "batch-ints": batch(INTS + BIG_COUNTER),
         "tabled-country": batch(COUNTRY + MINERAL_SET, tabled=True),
         "tabled-conflict": batch(CONFLICT + UNICODE_KEYS, tabled=True),
+        "tabled-gossip": batch(COUNTRY + MINERAL_SET, cursor=9, tabled=True,
+                               origins=[(OTHER, 5 + i) for i in range(len(COUNTRY + MINERAL_SET))],
+                               knowledge=[(OTHER, 40), (SEED, 1)]),
+        "knowledge": knowledge_message([(OTHER, 12), (PEER, 0), (OWN, 1 << 62)]),
         "digest-request": digest_request(),
         "digest": digest([[1] * 16, [0] * 16, []]),
         "repair-request": repair_request([0, 17, 255]),
@@ -326,6 +348,8 @@ def apply_corpus():
     seeds = {
         "country": [batch(COUNTRY)],
         "country-tabled": [batch(COUNTRY + MINERAL_SET, tabled=True)],
+        "country-gossip": [batch(COUNTRY + MINERAL_SET, cursor=9, tabled=True,
+                                 origins=[(OTHER, 3)] * len(COUNTRY + MINERAL_SET), knowledge=[(OTHER, 7)])],
         "then-deleted": [batch(COUNTRY), batch(DELETED, cursor=8)],
         "conflict": [batch(COUNTRY), batch(CONFLICT + CONTEXT_ONLY, tabled=True)],
         "own-replica-back": [batch(OWN_BACK)],

@@ -111,12 +111,14 @@ func fuzzOne(_ input: [UInt8]) {
     for message in messages {
         let changes: [SlotChange]
         var cursor: UInt64?
+        var highest: UInt64?
+        var claims: [KnowledgeEntry] = []
         switch message {
-        case .batch(let batch): changes = batch.changes; cursor = batch.cursor
+        case .batch(let batch): changes = batch.changes; cursor = batch.cursor; highest = batch.highestSeq; claims = batch.knowledge
         case .repairBatch(let list, _): changes = list
         default: continue
         }
-        applyChecked(changes, cursor: cursor, store: store, scratch: scratch, input: input)
+        applyChecked(changes, cursor: cursor, highest: highest, claims: claims, store: store, scratch: scratch, input: input)
     }
     checkWholeStore(store, input: input)
 }
@@ -141,7 +143,8 @@ func keyBytes(_ key: SlotKey) -> [UInt8] {
     return writer.bytes
 }
 
-func applyChecked(_ changes: [SlotChange], cursor: UInt64?, store: Store, scratch: Scratch, input: [UInt8]) {
+func applyChecked(_ changes: [SlotChange], cursor: UInt64?, highest: UInt64? = nil, claims: [KnowledgeEntry] = [], store: Store, scratch: Scratch,
+                  input: [UInt8]) {
     // The slots the batch names, by key bytes, in first-appearance order.
     var order: [[UInt8]] = []
     var keys: [[UInt8]: SlotKey] = [:]
@@ -161,7 +164,7 @@ func applyChecked(_ changes: [SlotChange], cursor: UInt64?, store: Store, scratc
     }
     let report: ApplyReport
     do {
-        report = try store.apply(changes, from: peerReplica, cursor: cursor)
+        report = try store.apply(changes, from: peerReplica, cursor: cursor, peerHighest: highest, claims: claims)
         if verbose { print("batch of \(changes.count): \(report)") }
     } catch {
         if verbose { print("batch of \(changes.count): threw \(String(describing: error).prefix(200))") }

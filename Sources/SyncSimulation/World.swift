@@ -278,11 +278,9 @@ final class World {
                               peer: peer, knowledge: knowledge ?? [:])
                 }
                 feed(link, side, .feedRead(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highest: batch.highest,
-                                           knowledge: knowledge == nil ? nil : batch.knowledge))
+                                           knowledge: knowledge == nil ? nil : batch.knowledge, relayedOnly: batch.relayedOnly))
             case .readKnowledge:
                 feed(link, side, .knowledgeRead(try store.knowledge()))
-            case .forgetKnowledge:
-                try store.forgetKnowledge()
             case .readHighestSeq:
                 feed(link, side, .highestSeqRead(try store.highestSeq()))
             case .readDigestPoint(let forAnswer):
@@ -325,10 +323,11 @@ final class World {
     /// A batch merged into `replica`'s store, checked: its cursor for the
     /// peer never goes back, and no honest replica's dot collides.
     @discardableResult
-    func merge(_ changes: [SlotChange], cursor: UInt64?, peerHighest: UInt64? = nil, claims: [KnowledgeEntry] = [], from peer: ReplicaID, device: DeviceID,
+    func merge(_ changes: [SlotChange], cursor: UInt64?, peerHighest: UInt64? = nil, claims: [KnowledgeEntry]? = nil, from peer: ReplicaID, device: DeviceID,
                into store: Store, of replica: SimReplica) throws -> Int {
         let before = try store.cursor(for: peer)
-        let report = try store.apply(changes, from: peer, device: device.description, cursor: cursor, peerHighest: peerHighest, claims: claims)
+        let report = try store.apply(changes, from: peer, device: device.description, cursor: cursor, peerHighest: peerHighest, claims: claims,
+                                     repair: cursor == nil)
         let after = try store.cursor(for: peer)
         if after < before { violation("\(replica.name)'s cursor for \(peer.short) went back from \(before) to \(after)") }
         if report.dotCollisions > 0 {
@@ -449,7 +448,7 @@ final class World {
                     sends: ways.sends, receives: ways.receives, tabled: ways.tabled, batchMaxSlots: Self.settings.batchMaxSlots, batchMaxBytes: Self.settings.batchMaxBytes,
                     maxFrameBytes: Self.settings.maxFrameBytes, digestIntervalMillis: Self.settings.digestIntervalMillis,
                     keepaliveMillis: Self.settings.keepaliveMillis)
-                settings.gossip = theirs.protocolMinor >= 6
+                settings.gossip = theirs.protocolMinor >= 6 && ways.sends && ways.receives
                 link.machines[side] = SessionMachine(settings: settings, now: now)
             }
             link.peersByGeneration[link.generation] = link.peerReplica

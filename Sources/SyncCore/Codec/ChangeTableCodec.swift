@@ -10,9 +10,9 @@ enum ChangeTableCodec {
     /// - Parameter knowledge: protocol 1.6 (replication-model §4.7): when
     ///   any change has an origin or `knowledge` is not empty, a trailing
     ///   section follows the changes: the count of origins (0 or one per
-    ///   change), each a replica index and a seq; the count of knowledge
+    ///   change), each a replica index and a seq; the knowledge words
     ///   entries, each a replica index and a seq. An older reader ignores it.
-    static func encode(_ changes: [SlotChange], knowledge: [KnowledgeEntry] = [], into writer: inout BinaryWriter) {
+    static func encode(_ changes: [SlotChange], knowledge: [KnowledgeWord] = [], into writer: inout BinaryWriter) {
         var strings: [UTF8Key: Int] = [:]  // by bytes: NFC and NFD spellings stay two entries
         var stringList: [String] = []
         var replicas: [ReplicaID: Int] = [:]
@@ -50,11 +50,7 @@ enum ChangeTableCodec {
             } else {
                 body.writeVarint(0)
             }
-            body.writeVarint(UInt64(knowledge.count))
-            for entry in knowledge {
-                replica(entry.replica, &body)
-                body.writeVarint(entry.seq)
-            }
+            body.writeKnowledgeWords(knowledge)
         }
         writer.writeVarint(UInt64(replicaList.count))
         for id in replicaList { writer.writeReplica(id) }
@@ -69,7 +65,7 @@ enum ChangeTableCodec {
 
     /// The changes, with their origins and the knowledge when the 1.6
     /// section follows them (else none).
-    static func decodeWithKnowledge(from reader: inout BinaryReader) throws(BinaryDecodingError) -> (changes: [SlotChange], knowledge: [KnowledgeEntry]) {
+    static func decodeWithKnowledge(from reader: inout BinaryReader) throws(BinaryDecodingError) -> (changes: [SlotChange], knowledge: [KnowledgeWord]) {
         let replicaCount = try reader.readVarint()
         guard replicaCount <= UInt64(reader.remaining / 16) else { throw .truncated(at: reader.offset) }
         var replicas: [ReplicaID] = []
@@ -116,12 +112,6 @@ enum ChangeTableCodec {
         if origins > 0 {
             for index in changes.indices { changes[index].origin = FeedOrigin(replica: try replica(&reader), seq: try seq(&reader)) }
         }
-        let count2 = try reader.readVarint()
-        guard count2 <= UInt64(GossipRules.maxKnowledgeEntries) else {
-            throw .malformed("\(count2) knowledge entries (limit \(GossipRules.maxKnowledgeEntries))", at: reader.offset)
-        }
-        var knowledge: [KnowledgeEntry] = []
-        for _ in 0..<count2 { knowledge.append(KnowledgeEntry(try replica(&reader), try seq(&reader))) }
-        return (changes, knowledge)
+        return (changes, try reader.readKnowledgeWords())
     }
 }

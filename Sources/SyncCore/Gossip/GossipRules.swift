@@ -39,16 +39,27 @@ public enum GossipRules {
     /// Replicas this replica keeps knowledge of (`sync_knowledge` rows); a
     /// claim about another replica beyond it is not kept.
     public static let maxKnowledgeRows = 4_096
-    /// How long a server holds a waiting pull after a commit before it reads
-    /// its feed, so that the puller's word that it already holds the change
-    /// (from another peer) can arrive first. Local writes wait too.
-    public static let relayDelayMillis: UInt64 = 25
+    /// How long a server holds a waiting pull whose answer holds only states
+    /// it relays (none of its own) before it reads its feed again, so that
+    /// the puller's word that it already holds them (from another peer) can
+    /// arrive first. Its own writes go at once.
+    public static let relayDelayMillis: UInt64 = 60
+    /// How long a puller gathers changes of its knowledge into one message.
+    public static let knowledgeGatherMillis: UInt64 = 20
+    /// The least time between two batches of one session that carry the
+    /// server's knowledge (what rises meanwhile goes with the next).
+    public static let claimsIntervalMillis: UInt64 = 100
 
     /// Whether a puller whose knowledge is `knowledge` holds the state that
     /// came from `origin`: it holds everything `origin.replica` held at a
     /// highest seq of at least `origin.seq`.
-    public static func pullerHolds(_ origin: FeedOrigin, knowledge: [ReplicaID: UInt64]) -> Bool {
-        guard origin.seq > 0, let known = knowledge[origin.replica] else { return false }
+    ///
+    /// A state whose origin is the puller itself it holds without a word (a
+    /// replica's states only grow); the puller's word about the server itself
+    /// is not taken (`own`), so the server's own writes always reach it.
+    public static func pullerHolds(_ origin: FeedOrigin, puller: ReplicaID?, knowledge: [ReplicaID: UInt64], own: ReplicaID) -> Bool {
+        if origin.replica == puller { return true }
+        guard origin.seq > 0, origin.replica != own, let known = knowledge[origin.replica] else { return false }
         return known >= origin.seq
     }
 

@@ -31,12 +31,16 @@ public struct SessionMachine: Sendable {
         /// The peer takes team-CA revocations (minor ≥ 3).
         public var revocations = false
         /// The peer speaks gossip without duplicates (minor ≥ 6,
-        /// replication-model §4.7): knowledge goes both ways, batches carry
-        /// origins, and a held pull waits `relayDelayMillis` after a commit.
+        /// replication-model §4.7) and the session goes both ways (so digest
+        /// checks correct a false claim): knowledge goes both ways, batches
+        /// carry origins, and a waiting pull whose answer holds only
+        /// relayed states is read again `relayDelayMillis` later.
         public var gossip = false
         public var relayDelayMillis: Millis = GossipRules.relayDelayMillis
         /// How long the puller gathers changes of its knowledge into one message.
-        public var knowledgeGatherMillis: Millis = 5
+        public var knowledgeGatherMillis: Millis = GossipRules.knowledgeGatherMillis
+        /// The least time between two batches that carry our knowledge.
+        public var claimsIntervalMillis: Millis = GossipRules.claimsIntervalMillis
 
         public init(sends: Bool, receives: Bool, tabled: Bool, batchMaxSlots: Int, batchMaxBytes: Int, maxFrameBytes: Int,
                     digestIntervalMillis: Millis, keepaliveMillis: Millis) {
@@ -90,8 +94,10 @@ public struct SessionMachine: Sendable {
         /// A `readFeed` finished.
         /// `highest`: our highest seq in the read that found them (0: unknown).
         /// `knowledge`: ours, read with a batch that reached our highest seq
-        /// for a 1.6 peer (nil: not read).
-        case feedRead(changes: [SlotChange], cursor: UInt64, hasMore: Bool, highest: UInt64 = 0, knowledge: [KnowledgeEntry]? = nil)
+        /// for a 1.6 peer (nil: not read). `relayedOnly`: every change in it
+        /// came unchanged from another replica (none is ours).
+        case feedRead(changes: [SlotChange], cursor: UInt64, hasMore: Bool, highest: UInt64 = 0, knowledge: [KnowledgeEntry]? = nil,
+                      relayedOnly: Bool = false)
         /// A `readKnowledge` finished: what we hold of others' feeds.
         case knowledgeRead([ReplicaID: UInt64])
         /// Something committed locally (or was merged from any peer): the
@@ -120,14 +126,13 @@ public struct SessionMachine: Sendable {
         case loadCursor
         /// Merge `changes` from the peer, storing `cursor` with them (nil for repairs).
         /// `peerHighest`: the peer's highest seq as its batch said (stored with the cursor).
-        /// `claims`: the knowledge the batch carried (kept if it completes a read).
-        case merge([SlotChange], cursor: UInt64?, peerHighest: UInt64? = nil, claims: [KnowledgeEntry] = [])
+        /// `claims`: the knowledge a 1.6 batch that reached the peer's highest
+        /// seq carried (maybe none): learn from it. Nil: learn nothing.
+        case merge([SlotChange], cursor: UInt64?, peerHighest: UInt64? = nil, claims: [KnowledgeEntry]? = nil)
         /// `knowledge`: what the puller said it holds (nil: a peer below 1.6).
         case readFeed(since: UInt64, maxCount: Int, maxBytes: Int, knowledge: [ReplicaID: UInt64]? = nil)
         /// Read what we hold of others' feeds (`Store.knowledge`), to tell the peer.
         case readKnowledge
-        /// A repair changed slots here: forget every claim (`Store.forgetKnowledge`).
-        case forgetKnowledge
         case readHighestSeq
         /// Read digest, highest seq and cursor in one transaction: to answer
         /// the peer's question (`forAnswer`), or to compare with its answer.
@@ -187,6 +192,11 @@ public struct SessionMachine: Sendable {
     private var toldServer: [ReplicaID: UInt64] = [:]
     private var knowledgeReading = false
     private var knowledgeWanted: Millis?
+    /// The claims each queued batch carried, resolved on arrival (in order).
+    private var batchClaims: [[KnowledgeEntry]?] = []
+    // 1.6: replicas numbered in the knowledge we send and in what we receive.
+    private var numberingOut = KnowledgeNumbering()
+    private var numberingIn = KnowledgeNumbering()
 
     // Server.
     private struct Pull: Equatable { var cursor: UInt64; var maxCount: UInt32; var maxBytes: UInt32; var wait: Bool }
@@ -201,6 +211,9 @@ public struct SessionMachine: Sendable {
     private var pullerKnowledge: [ReplicaID: UInt64] = [:]
     private var toldPuller: [ReplicaID: UInt64] = [:]
     private var relayAt: Millis?
+    /// The pull being served was read again after the relay delay already.
+    private var relayWaited = false
+    private var lastClaims: Millis?
 
     // Repairs we serve.
     private var repairs: [[UInt8]] = []
@@ -271,20 +284,30 @@ public struct SessionMachine: Sendable {
             if requested == nil { pull(from: cursor, wait: waitNext, &out) }
         case .merged(let changed, let repair):
             mergeFinished(changed: changed, repair: repair, &out)
-        case .feedRead(let changes, let cursor, let hasMore, let highest, let knowledge):
+        case .feedRead(let changes, let cursor, let hasMore, let highest, let knowledge, let relayedOnly):
             // The batch tells the highest seq of the read it comes from, never
             // less: the puller's record of how far we were (`peer_highest`).
             highestSeq = max(highestSeq, highest)
+            // 1.6: a waiting pull whose answer holds only states we relay
+            // waits a moment and is read again, so a puller that got them
+            // from another peer can say so first (§4.7). Our own writes go at once.
+            if settings.gossip, relayedOnly, !changes.isEmpty, !relayWaited, settings.relayDelayMillis > 0, serving?.wait == true {
+                relayWaited = true
+                relayAt = now + settings.relayDelayMillis
+                holding = true
+                return
+            }
             feedRead(changes: changes, cursor: cursor, hasMore: hasMore, knowledge: knowledge, &out)
         case .committed(let highest):
             highestSeq = max(highestSeq, highest)
             if settings.gossip && settings.receives && knowledgeWanted == nil { knowledgeWanted = now + settings.knowledgeGatherMillis }
         case .knowledgeRead(let known):
             knowledgeReading = false
-            let entries = GossipRules.changes(from: toldServer, to: known)
-            if !entries.isEmpty {
-                GossipRules.told(entries, into: &toldServer)
-                send(.knowledge(entries), &out)
+            let words = numberingOut.words(GossipRules.changes(from: toldServer, to: known))
+            if !words.isEmpty {
+                // What was numbered was told; an entry past the numbering limit was not.
+                GossipRules.told(words.map { KnowledgeEntry(numberingOut.replica(words: $0), $0.seq) }, into: &toldServer)
+                send(.knowledge(words), &out)
             }
         case .highestSeqRead(let asked):
             guard digest == .readingAsked else { return }
@@ -329,7 +352,17 @@ public struct SessionMachine: Sendable {
         case .batch(let batch):
             guard settings.receives else { return fail(.protocolViolation("sent a batch, but this daemon does not take changes from the peer"), &out) }
             guard batches.count < Self.inboundQueueLimit else { return fail(.protocolViolation("more than \(Self.inboundQueueLimit) batches outstanding"), &out) }
-            batches.append(batch)
+            guard let claims = numberingIn.entries(settings.gossip ? batch.knowledge : []) else {
+                return fail(.protocolViolation("a batch's knowledge breaks the replica numbering"), &out)
+            }
+            var received = batch
+            // Origins count only from a 1.6 peer on a two-way session (§4.7).
+            if !settings.gossip, received.changes.contains(where: { $0.origin != nil }) {
+                received.changes = received.changes.map { SlotChange(key: $0.key, state: $0.state) }
+            }
+            batches.append(received)
+            // Learned from only when it reaches the peer's highest seq as read with it.
+            batchClaims.append(settings.gossip && !received.hasMore && received.cursor >= received.highestSeq ? claims : nil)
         case .digestRequest(let theirHighest):
             guard settings.sends else {
                 // Our digest tells what we hold: not for a peer we do not
@@ -361,7 +394,10 @@ public struct SessionMachine: Sendable {
             fail(.protocolViolation("an invitation claim after the session started"), &out)
         case .snapshotPull, .snapshotChunk, .snapshotEnd:
             fail(.protocolViolation("\(message.kind) after the session started (a join snapshot is exchanged only before it)"), &out)
-        case .knowledge(let entries):
+        case .knowledge(let words):
+            guard let entries = numberingIn.entries(words) else {
+                return fail(.protocolViolation("knowledge that breaks the replica numbering"), &out)
+            }
             // Only ever used to skip what the peer holds: kept within the limit.
             if settings.gossip && settings.sends { GossipRules.take(entries, into: &pullerKnowledge) }
         case .revocations(let list):
@@ -386,9 +422,9 @@ public struct SessionMachine: Sendable {
         if repair {
             guard case .repairMerge(let last) = inline else { return }
             inline = nil
-            // A repair that changed something: a claim may have been wrong
-            // (replication-model §4.7), so none is kept.
-            if changed > 0 && settings.gossip { out.actions.append(.forgetKnowledge) }
+            // A repair that changed something dropped our knowledge (`Store.apply`):
+            // tell the peer what is left.
+            if changed > 0 && settings.gossip && knowledgeWanted == nil { knowledgeWanted = now }
             if last {
                 repairAsked = false
                 out.actions.append(.report(.repairReceived(changed: changed)))
@@ -442,9 +478,14 @@ public struct SessionMachine: Sendable {
         // Our knowledge goes with a batch that brings the peer to our highest
         // seq as it will read it (only then does it take it), what rose since
         // this session last sent it.
-        if settings.gossip, settings.tabled, let knowledge, !hasMore, cursor >= highestSeq {
-            batch.knowledge = knowledge.filter { $0.seq > (toldPuller[$0.replica] ?? 0) }.prefix(GossipRules.maxKnowledgeEntries).map { $0 }
-            for entry in batch.knowledge { toldPuller[entry.replica] = entry.seq }
+        // At most one such batch per `claimsIntervalMillis`: what rises
+        // meanwhile goes with the next.
+        if settings.gossip, settings.tabled, let knowledge, !hasMore, cursor >= highestSeq,
+           lastClaims.map({ now >= $0 + settings.claimsIntervalMillis }) ?? true {
+            let rose = knowledge.filter { $0.seq > (toldPuller[$0.replica] ?? 0) }
+            batch.knowledge = numberingOut.words(rose)
+            for word in batch.knowledge { toldPuller[numberingOut.replica(words: word)] = word.seq }
+            if !batch.knowledge.isEmpty { lastClaims = now }
         }
         send(.batch(batch), &out)
         if !changes.isEmpty { out.actions.append(.report(.sentSlots(changes.count))) }
@@ -461,6 +502,7 @@ public struct SessionMachine: Sendable {
         holding = false
         echoDeadline = nil
         relayAt = nil
+        relayWaited = false
     }
 
     private mutating func readFeed(_ out: inout Output) {
@@ -526,13 +568,14 @@ public struct SessionMachine: Sendable {
             }
             if merging == nil, let cursor = requested, !batches.isEmpty {
                 let batch = batches.removeFirst()
+                let claims = batchClaims.removeFirst()
                 requested = nil
                 // While this batch is merged, the peer reads and sends the next.
                 if batch.hasMore { pull(from: batch.cursor, wait: false, &out) }
-                if !batch.changes.isEmpty || batch.cursor != cursor {
+                if !batch.changes.isEmpty || batch.cursor != cursor || !(claims?.isEmpty ?? true) {
                     merging = batch
                     out.actions.append(.merge(batch.changes, cursor: batch.cursor, peerHighest: max(batch.highestSeq, batch.cursor),
-                                              claims: settings.gossip ? batch.knowledge : []))
+                                              claims: claims))
                 } else {
                     finishBatch(batch, changed: 0, &out)
                     if requested == nil && !cursorLoading {
@@ -552,16 +595,10 @@ public struct SessionMachine: Sendable {
                 echoDeadline = nil
                 readFeed(&out)
             } else if holding, let pull = serving {
-                if highestSeq > servingCursor {
-                    // 1.6: wait a moment, so a puller that got the change
-                    // from another peer can say so first (§4.7).
-                    if settings.gossip && settings.relayDelayMillis > 0 {
-                        let at = relayAt ?? now + settings.relayDelayMillis
-                        relayAt = at
-                        if now >= at { readFeed(&out) } else { wakeAt(at) }
-                    } else {
-                        readFeed(&out)
-                    }
+                if let at = relayAt {
+                    if now >= at { readFeed(&out) } else { wakeAt(at) }
+                } else if highestSeq > servingCursor {
+                    readFeed(&out)
                 } else if let deadline = echoDeadline {
                     if now >= deadline {
                         send(.batch(.init(changes: [], cursor: servingCursor, hasMore: false, highestSeq: highestSeq, tabled: settings.tabled)), &out)

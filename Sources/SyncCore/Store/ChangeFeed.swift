@@ -21,6 +21,8 @@ public struct ChangeBatch: Sendable {
     public var held = 0
     /// Those slots, when asked for (`listHeld`: the simulator checks them).
     public var heldBack: [SlotChange] = []
+    /// Every change in it came unchanged from another replica (has a stored origin).
+    public var relayedOnly = false
 }
 
 extension Store {
@@ -43,6 +45,7 @@ extension Store {
             var heldBack: [SlotChange] = []
             var groupHeldBack: [SlotChange] = []
             var slotHeld = false
+            var anyOwn = false
             // Echo marks at or below `echoSince` were set by a device that
             // claimed the peer's id without proof (`Store.bindPeer`).
             let echoSince = try peer.map { peer in
@@ -68,11 +71,13 @@ extension Store {
                 group.removeAll(keepingCapacity: true)
                 var groupBytes = 0
                 var groupHeld = 0
+                var ownInGroup = false
                 groupHeldBack.removeAll()
                 try StoredRecord.forEach([UInt8](blob), ref: ref, where: { slotSeq, echo, origin in
                     guard slotSeq == seq, peer == nil || echo != peer || seq <= echoSince else { return false }
                     slotHeld = false
-                    if let knowledge, GossipRules.pullerHolds(origin ?? FeedOrigin(replica: own, seq: UInt64(seq)), knowledge: knowledge) {
+                    if let knowledge, GossipRules.pullerHolds(origin ?? FeedOrigin(replica: own, seq: UInt64(seq)), puller: peer,
+                                                              knowledge: knowledge, own: own) {
                         groupHeld += 1
                         slotHeld = true
                         return listHeld
@@ -81,6 +86,7 @@ extension Store {
                 }) { name, slot in
                     let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
                     if slotHeld { return groupHeldBack.append(SlotChange(key: key, state: slot.state, origin: slot.origin)) }
+                    if slot.origin == nil { ownInGroup = true }
                     groupBytes += slot.encoded.count + ref.collection.utf8.count + ref.id.utf8.count
                         + name.field.utf8.count + name.element.utf8.count
                     group.append(SlotChange(key: key, state: slot.state,
@@ -92,6 +98,7 @@ extension Store {
                 }
                 changes.append(contentsOf: group)
                 held += groupHeld
+                if ownInGroup { anyOwn = true }
                 heldBack += groupHeldBack
                 bytes += groupBytes
                 last = UInt64(seq)
@@ -101,6 +108,7 @@ extension Store {
             batch.highest = UInt64(try Database.highestSeq(db))
             batch.held = held
             batch.heldBack = heldBack
+            batch.relayedOnly = !changes.isEmpty && !anyOwn
             if knowledge != nil, !hasMore, last >= batch.highest {
                 batch.knowledge = try Self.storedKnowledge(in: db)
             }

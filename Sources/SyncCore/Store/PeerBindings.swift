@@ -50,6 +50,10 @@ extension Store {
                 try db.execute(sql: "UPDATE sync_peer_devices SET device = ?, proven = 1, echo_since = ? WHERE replica = ?",
                                arguments: [device, try Database.highestSeq(db), replica.data])
                 try db.execute(sql: "DELETE FROM sync_cursors WHERE peer = ?", arguments: [replica.data])
+                // And what we learned from the squatter's batches (about the
+                // owner's feed, or passed on about others): none of it is
+                // known to be true (replication-model §4.7).
+                try db.execute(sql: "DELETE FROM sync_knowledge")
                 return .reclaimed(previousDevice: recorded)
             }
             try db.execute(sql: "INSERT INTO sync_peer_devices(replica, device, first_seen, proven) VALUES (?, ?, ?, ?)",

@@ -29,6 +29,9 @@ public struct ApplyReport: Hashable, Sendable {
     /// Dots that the batch and this replica hold with different content
     /// (a reused replica id): merged deterministically and recorded.
     public var dotCollisions = 0
+    /// A repair batch changed slots here, so every claim of `sync_knowledge`
+    /// was dropped in the same transaction (replication-model §4.7).
+    public var forgotKnowledge = false
     /// Set when the batch carried our own replica id with a counter we never
     /// issued: the store took this new replica id in the same transaction.
     public var renewedReplica: ReplicaID?
@@ -63,10 +66,14 @@ extension Store {
     ///   `JoinRules.initialCursor`). Nil: not known.
     ///
     /// - Parameter claims: the peer's knowledge, sent with a batch that
-    ///   reached its highest seq (protocol 1.6): kept when this batch brings
-    ///   us there too (`GossipRules.learned`, replication-model §4.7).
+    ///   reached its highest seq (protocol 1.6, maybe none): given only for
+    ///   such a batch of a 1.6 peer; then what it teaches is kept
+    ///   (`GossipRules.learned`, replication-model §4.7). Nil: learn nothing.
+    /// - Parameter repair: a repair batch; if it changes a slot, every claim
+    ///   in `sync_knowledge` is dropped in the same transaction (one of them
+    ///   may have been false).
     public func apply(_ changes: [SlotChange], from peer: ReplicaID?, device: String? = nil, cursor: UInt64? = nil,
-                      peerHighest: UInt64? = nil, claims: [KnowledgeEntry] = []) throws -> ApplyReport {
+                      peerHighest: UInt64? = nil, claims: [KnowledgeEntry]? = nil, repair: Bool = false) throws -> ApplyReport {
         let limits = options.receiveLimits
         if let refusal = ReceivedStateCheck.refusal(for: changes, limits: limits) {
             throw StoreError.batchRefused(refusal)
@@ -179,11 +186,15 @@ extension Store {
                         cursor = max(cursor, excluded.cursor), updated_at = excluded.updated_at
                     """).execute(arguments: [peer.data, Int64(bitPattern: cursor), Int64(wall),
                                              peerHighest.map { Int64(clamping: max($0, cursor)) }])
-                if let peerHighest {
+                if let peerHighest, let claims {
                     let learned = GossipRules.learned(peer: peer, cursor: cursor, peerHighest: peerHighest, claims: claims,
                                                       own: try db.replicaID())
                     try Self.learn(learned, in: db)
                 }
+            }
+            if repair, report.changed > 0 {
+                try db.execute(sql: "DELETE FROM sync_knowledge")
+                report.forgotKnowledge = db.changesCount > 0
             }
             if report.futureVersions > 0 {
                 try db.execute(sql: """

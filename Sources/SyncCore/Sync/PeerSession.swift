@@ -81,7 +81,8 @@ final class PeerSession: @unchecked Sendable {
                                                digestIntervalMillis: UInt64(config.digestIntervalSeconds * 1_000),
                                                keepaliveMillis: UInt64(config.keepaliveSeconds * 1_000))
         initial.revocations = peerTakesRevocations
-        initial.gossip = peerGossips
+        // Only where digest checks run (both ways) can a false claim be corrected (§4.7).
+        initial.gossip = peerGossips && sendsToPeer && receivesFromPeer
         let settings = initial
         // Reports are turned into status until the last one, after the session ends.
         let reporter = Task { for await report in self.reports { await self.report(report) } }
@@ -191,18 +192,10 @@ final class PeerSession: @unchecked Sendable {
                 let batch = try store.changes(since: since, maxCount: maxCount, maxBytes: maxBytes, for: replica, knowledge: knowledge)
                 if batch.held > 0 { Task { await registry.update(device) { $0.slotsHeld = ($0.slotsHeld ?? 0) + UInt64(batch.held) } } }
                 return .feedRead(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highest: batch.highest,
-                                 knowledge: knowledge == nil ? nil : batch.knowledge)
+                                 knowledge: knowledge == nil ? nil : batch.knowledge, relayedOnly: batch.relayedOnly)
             }
         case .readKnowledge:
             work { .knowledgeRead(try store.knowledge()) }
-        case .forgetKnowledge:
-            let logger = self.logger
-            track {
-                do {
-                    try await Blocking.run { try store.forgetKnowledge() }
-                    logger.notice("a digest repair changed slots here: forgot what this replica knew it held of others' feeds (peers send everything until it is learned again)")
-                } catch { self.fail(error) }
-            }
         case .readHighestSeq:
             work { .highestSeqRead(try store.highestSeq()) }
         case .readDigestPoint(let forAnswer):
@@ -302,7 +295,7 @@ final class PeerSession: @unchecked Sendable {
 
     /// Merges received slots (with the cursor, if any) and wakes our own servers
     /// so the changes travel on to other peers.
-    private func merge(_ changes: [SlotChange], cursor: UInt64?, peerHighest: UInt64? = nil, claims: [KnowledgeEntry] = []) async throws -> ApplyReport {
+    private func merge(_ changes: [SlotChange], cursor: UInt64?, peerHighest: UInt64? = nil, claims: [KnowledgeEntry]? = nil) async throws -> ApplyReport {
         let store = self.store
         let replica = peerReplica
         let device = peer.deviceID.description
@@ -310,7 +303,8 @@ final class PeerSession: @unchecked Sendable {
         let (report, highest): (ApplyReport, UInt64)
         do {
             (report, highest) = try await Blocking.run {
-                let report = try store.apply(changes, from: replica, device: device, cursor: cursor, peerHighest: peerHighest, claims: claims)
+                let report = try store.apply(changes, from: replica, device: device, cursor: cursor, peerHighest: peerHighest, claims: claims,
+                                             repair: cursor == nil)
                 return (report, try store.highestSeq())
             }
         } catch StoreError.batchRefused(let refusal) {
@@ -328,6 +322,10 @@ final class PeerSession: @unchecked Sendable {
         if let renewed = report.renewedReplica {
             logger.warning("our own replica id came back with a counter we never issued (a copy of this database, or a lying peer): took a new replica id, so no dot is issued twice",
                            metadata: ["peer": "\(peer.name)", "replica": "\(renewed)"])
+        }
+        if report.forgotKnowledge {
+            logger.notice("a digest repair changed slots here: forgot what this replica knew it held of others' feeds (peers send everything until it is learned again)",
+                          metadata: ["peer": "\(peer.name)"])
         }
         if report.dotCollisions > 0 {
             logger.warning("peer holds dots with other content than ours (two databases shared a replica id): merged deterministically, listed by `syncctl check`",

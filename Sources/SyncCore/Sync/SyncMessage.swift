@@ -39,7 +39,7 @@ public enum SyncMessage: Equatable, Sendable {
     /// Protocol 1.6: what the sender, a puller, holds of others' feeds
     /// (replication-model §4.7): entries that changed since it last said,
     /// 0 for one it no longer claims. The server skips what it covers.
-    case knowledge([KnowledgeEntry])
+    case knowledge([KnowledgeWord])
 
     public struct Hello: Equatable, Sendable {
         public var protocolMajor: UInt16
@@ -93,7 +93,7 @@ public enum SyncMessage: Equatable, Sendable {
         /// Protocol 1.6, in tabled batches that reach the sender's highest
         /// seq: its knowledge entries that changed since this session last
         /// sent them (replication-model §4.7).
-        public var knowledge: [KnowledgeEntry] = []
+        public var knowledge: [KnowledgeWord] = []
 
         public init(changes: [SlotChange], cursor: UInt64, hasMore: Bool, highestSeq: UInt64, tabled: Bool = false) {
             self.changes = changes

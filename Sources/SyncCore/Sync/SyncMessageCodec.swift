@@ -121,11 +121,7 @@ public enum SyncMessageCodec {
             writer.writeString(reason)
         case .knowledge(let entries):
             writer.writeByte(Tag.knowledge.rawValue)
-            writer.writeVarint(UInt64(entries.count))
-            for entry in entries {
-                writer.writeReplica(entry.replica)
-                writer.writeVarint(entry.seq)
-            }
+            writer.writeKnowledgeWords(entries)
         }
         return writer.bytes
     }
@@ -260,19 +256,7 @@ public enum SyncMessageCodec {
             guard reason.utf8.count <= 1_024 else { throw .malformed("snapshot-end reason of \(reason.utf8.count) bytes", at: reader.offset) }
             message = .snapshotEnd(reason: reason)
         case .knowledge:
-            let count = try reader.readVarint()
-            guard count <= UInt64(GossipRules.maxKnowledgeEntries) else {
-                throw .malformed("\(count) knowledge entries (limit \(GossipRules.maxKnowledgeEntries))", at: reader.offset)
-            }
-            guard count <= UInt64(reader.remaining / 17) else { throw .truncated(at: reader.offset) }
-            var entries: [KnowledgeEntry] = []
-            for _ in 0..<count {
-                let replica = try reader.readReplica()
-                let seq = try reader.readVarint()
-                guard seq <= ReceiveLimits.maxCounter else { throw .malformed("knowledge seq \(seq) above 2^63-1", at: reader.offset) }
-                entries.append(KnowledgeEntry(replica, seq))
-            }
-            message = .knowledge(entries)
+            message = .knowledge(try reader.readKnowledgeWords())
         }
         // Bytes after the fields this version knows are a later minor's
         // additions (docs/protocol.md, "Versions"): ignored, not refused.

@@ -25,7 +25,9 @@ struct GossipTests {
             if batch.cursor == cursor { return (sent, held) }
             sent += batch.changes.count
             held += batch.heldBack
-            try target.apply(batch.changes, from: source.replicaID, cursor: batch.cursor, peerHighest: batch.highest, claims: batch.knowledge)
+            let complete = !batch.hasMore && batch.cursor >= batch.highest
+            try target.apply(batch.changes, from: source.replicaID, cursor: batch.cursor, peerHighest: batch.highest,
+                             claims: complete ? batch.knowledge : nil)
             if !batch.hasMore { return (sent, held) }
         }
     }
@@ -44,24 +46,30 @@ struct GossipTests {
         return SlotStateCodec.encode(SlotMerge.merge(local, change.state)) == SlotStateCodec.encode(local)
     }
 
-    /// A line a → b → c, then c pulls from a: everything a wrote reached c
-    /// through b, so a sends c nothing, yet c's cursor for a moves to a's end
-    /// and the three digests are equal.
+    /// a's writes reach b and d directly; c pulls them from b, then from d:
+    /// d relays nothing c already had (c learned from b that it holds a's
+    /// feed), yet c's cursor for d moves to d's end and the digests are
+    /// equal. A writer's own states always go to its direct pullers (their
+    /// word about the writer itself is not taken).
     @Test func aChangeThatCameByAnotherPathIsNotSentAgain() throws {
         let dir = TemporaryDirectory()
-        let a = try dir.store("a.db"), b = try dir.store("b.db"), c = try dir.store("c.db")
+        let a = try dir.store("a.db"), b = try dir.store("b.db"), c = try dir.store("c.db"), d = try dir.store("d.db")
         for index in 0..<20 { try Self.write(a, "r\(index)", "title \(index)") }
         try Self.gossipPull(into: b, from: a)
+        try Self.gossipPull(into: d, from: a)
         let throughB = try Self.gossipPull(into: c, from: b)
         #expect(throughB.sent > 0)
-        let direct = try Self.gossipPull(into: c, from: a)
-        #expect(direct.sent == 0, "a sent c \(direct.sent) slots it already had from b")
-        #expect(direct.held.count == throughB.sent)
-        #expect(try c.cursor(for: a.replicaID) == a.highestSeq())
-        #expect(try a.digest().hex == c.digest().hex && b.digest().hex == c.digest().hex)
-        // And a change a makes after that is sent to c.
+        let relayed = try Self.gossipPull(into: c, from: d)
+        #expect(relayed.sent == 0, "d sent c \(relayed.sent) slots it already had from b")
+        #expect(relayed.held.count == throughB.sent)
+        #expect(try c.cursor(for: d.replicaID) == d.highestSeq())
+        #expect(try Set([a, b, c, d].map { try $0.digest().hex }).count == 1)
+        // a's own writes go to c directly even though c says it holds a's feed.
+        #expect(try Self.gossipPull(into: c, from: a).sent == throughB.sent)
+        // A change a makes after that is relayed by d to c.
         try Self.write(a, "r3", "changed")
-        #expect(try Self.gossipPull(into: c, from: a).sent > 0)
+        try Self.gossipPull(into: d, from: a)
+        #expect(try Self.gossipPull(into: c, from: d).sent > 0)
         #expect(try a.digest().hex == c.digest().hex)
     }
 
@@ -158,21 +166,69 @@ struct GossipTests {
         #expect(kept.count == 3)
     }
 
+    /// Replicas are numbered per connection and direction: the 16 bytes go
+    /// once; a word out of turn breaks the numbering and is refused.
+    @Test func knowledgeWordsNumberReplicasOnce() {
+        var out = KnowledgeNumbering(), into = KnowledgeNumbering()
+        let first = out.words([KnowledgeEntry(replica(1), 5), KnowledgeEntry(replica(2), 6)])
+        #expect(first.allSatisfy { $0.replica != nil })
+        let second = out.words([KnowledgeEntry(replica(2), 9)])
+        #expect(second == [KnowledgeWord(slot: 1, seq: 9)])
+        #expect(into.entries(first) == [KnowledgeEntry(replica(1), 5), KnowledgeEntry(replica(2), 6)])
+        #expect(into.entries(second) == [KnowledgeEntry(replica(2), 9)])
+        var fresh = KnowledgeNumbering()
+        #expect(fresh.entries([KnowledgeWord(slot: 3, seq: 1)]) == nil)
+        #expect(fresh.entries([KnowledgeWord(slot: 1, replica: replica(4), seq: 1)]) == nil)
+    }
+
     /// A session machine of 1.6: a repair that changed something makes the
     /// store forget its knowledge; a commit makes the puller tell its peer.
     @Test func aRepairThatChangedSomethingForgetsKnowledge() {
         var settings = SessionMachine.Settings(sends: true, receives: true, tabled: true, batchMaxSlots: 100, batchMaxBytes: 1 << 20,
                                                maxFrameBytes: 1 << 22, digestIntervalMillis: 60_000, keepaliveMillis: 30_000)
         settings.gossip = true
+        settings.knowledgeGatherMillis = 5
         var machine = SessionMachine(settings: settings, now: 0)
         #expect(machine.handle(.start(highestSeq: 0), at: 0).contains(.readKnowledge))
         let told = machine.handle(.knowledgeRead([replica(1): 4]), at: 11)
-        #expect(told.contains(.send(.knowledge([KnowledgeEntry(replica(1), 4)]))))
+        #expect(told.contains(.send(.knowledge([KnowledgeWord(slot: 0, replica: replica(1), seq: 4)]))))
         // Nothing changed: nothing more to tell.
         _ = machine.handle(.committed(highestSeq: 4), at: 12)
         _ = machine.handle(.tick, at: 20)
         #expect(!machine.handle(.knowledgeRead([replica(1): 4]), at: 21).contains { if case .send(.knowledge) = $0 { true } else { false } })
+        // A repair that changed something: the store dropped its knowledge
+        // (`Store.apply`), so the puller reads and tells again.
         _ = machine.handle(.received(.repairBatch(changes: [], last: true)), at: 30)
-        #expect(machine.handle(.merged(changed: 2, repair: true), at: 31).contains(.forgetKnowledge))
+        #expect(machine.handle(.merged(changed: 2, repair: true), at: 31).contains(.readKnowledge))
+        let zeroed = machine.handle(.knowledgeRead([:]), at: 32)
+        #expect(zeroed.contains(.send(.knowledge([KnowledgeWord(slot: 0, seq: 0)]))))
+    }
+
+    /// A repair batch that changes a slot drops every claim in the same
+    /// transaction; one that changes nothing keeps them.
+    @Test func aRepairThatChangesSomethingDropsKnowledge() throws {
+        let dir = TemporaryDirectory()
+        let a = try dir.store("a.db"), b = try dir.store("b.db")
+        try b.withWriteTransaction { db in try Store.learn([KnowledgeEntry(replica(7), 9)], in: db) }
+        try Self.write(a, "r1", "x")
+        let all = try a.changes(since: 0, maxCount: 1_000, maxBytes: 1 << 20).changes
+        let report = try b.apply(all, from: a.replicaID, repair: true)
+        #expect(report.changed > 0 && report.forgotKnowledge)
+        #expect(try b.knowledge()[replica(7)] == nil)
+        try b.withWriteTransaction { db in try Store.learn([KnowledgeEntry(replica(7), 9)], in: db) }
+        #expect(try !b.apply(all, from: a.replicaID, repair: true).forgotKnowledge)
+        #expect(try b.knowledge()[replica(7)] == 9)
+    }
+
+    /// A replica id taken back by its proven owner: what the squatter's
+    /// batches taught goes too.
+    @Test func aReclaimedIdDropsKnowledge() throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store("k.db")
+        let owner = replica(5)
+        _ = try store.bindPeer(replica: owner, device: "squatter", proven: false)
+        try store.withWriteTransaction { db in try Store.learn([KnowledgeEntry(owner, 1 << 40), KnowledgeEntry(replica(6), 3)], in: db) }
+        _ = try store.bindPeer(replica: owner, device: "owner", proven: true)
+        #expect(try store.knowledge()[owner] == nil && store.knowledge()[replica(6)] == nil)
     }
 }

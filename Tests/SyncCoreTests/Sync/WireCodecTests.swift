@@ -35,7 +35,8 @@ struct WireCodecTests {
             .snapshotChunk(.refused("busy: " + text)),
             .snapshotEnd(reason: text),
             .batch(gossipBatch(changes, text)),
-            .knowledge([KnowledgeEntry(replica(1), 1), KnowledgeEntry(replica(9), UInt64(Int64.max)), KnowledgeEntry(replica(2), 0)]),
+            .knowledge([KnowledgeWord(slot: 0, replica: replica(1), seq: 1), KnowledgeWord(slot: 1, replica: replica(9), seq: UInt64(Int64.max)),
+                        KnowledgeWord(slot: 0, seq: 0)]),
             .knowledge([]),
         ]
     }
@@ -46,7 +47,7 @@ struct WireCodecTests {
             SlotChange(key: change.key, state: change.state, origin: FeedOrigin(replica: replica(index % 3 + 1), seq: UInt64(index + 1) << 20))
         }
         var batch = SyncMessage.Batch(changes: withOrigins, cursor: 99, hasMore: false, highestSeq: 99, tabled: true)
-        batch.knowledge = [KnowledgeEntry(replica(7), UInt64(text.utf8.count + 1)), KnowledgeEntry(replica(1), 3)]
+        batch.knowledge = [KnowledgeWord(slot: 2, replica: replica(7), seq: UInt64(text.utf8.count + 1)), KnowledgeWord(slot: 0, seq: 3)]
         return batch
     }
 
