@@ -43,12 +43,12 @@ public enum GossipRules {
     /// it relays (none of its own) before it reads its feed again, so that
     /// the puller's word that it already holds them (from another peer) can
     /// arrive first. Its own writes go at once.
-    public static let relayDelayMillis: UInt64 = 60
+    public static let relayDelayMillis: UInt64 = 100
     /// How long a puller gathers changes of its knowledge into one message.
-    public static let knowledgeGatherMillis: UInt64 = 20
+    public static let knowledgeGatherMillis: UInt64 = 40
     /// The least time between two batches of one session that carry the
     /// server's knowledge (what rises meanwhile goes with the next).
-    public static let claimsIntervalMillis: UInt64 = 100
+    public static let claimsIntervalMillis: UInt64 = 200
 
     /// Whether a puller whose knowledge is `knowledge` holds the state that
     /// came from `origin`: it holds everything `origin.replica` held at a

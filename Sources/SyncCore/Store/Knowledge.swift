@@ -31,14 +31,13 @@ extension Store {
         }
     }
 
-    /// What this replica tells a peer it pulls from: the stored knowledge and
-    /// its own feed up to its highest seq (it holds all of it).
+    /// What this replica tells a peer it pulls from: the stored knowledge.
+    /// (Its own feed it holds without saying: a server leaves out a state
+    /// whose origin is the puller, `GossipRules.pullerHolds`.)
     public func knowledge() throws -> [ReplicaID: UInt64] {
         try pool.read { db in
             var known: [ReplicaID: UInt64] = [:]
             for entry in try Self.storedKnowledge(in: db) { known[entry.replica] = entry.seq }
-            let highest = UInt64(try Database.highestSeq(db))
-            if highest > 0 { known[try db.replicaID()] = highest }
             return known
         }
     }
