@@ -1,9 +1,6 @@
-/// Where a slot state stood in a replica's feed: the state is contained in
-/// what `replica` held whenever its highest seq was `seq` or more
-/// (replication-model §4.7). A state a replica wrote or merged itself has
-/// its own replica and the seq it got; a state taken unchanged from a peer
-/// keeps the origin the peer sent with it.
-public struct FeedOrigin: Hashable, Sendable {
+/// A position in a replica's feed: its replica and a seq of it. Three
+/// names say what the position means where it is used.
+public struct FeedPosition: Hashable, Sendable {
     public var replica: ReplicaID
     public var seq: UInt64
 
@@ -11,19 +8,22 @@ public struct FeedOrigin: Hashable, Sendable {
         self.replica = replica
         self.seq = seq
     }
+
+    public init(_ replica: ReplicaID, _ seq: UInt64) {
+        self.init(replica: replica, seq: seq)
+    }
 }
+
+/// Where a slot state stood in a replica's feed: the state is contained in
+/// what `replica` held whenever its highest seq was `seq` or more
+/// (replication-model §4.7). A state a replica wrote or merged itself has
+/// its own replica and the seq it got; a state taken unchanged from a peer
+/// keeps the origin the peer sent with it.
+public typealias FeedOrigin = FeedPosition
 
 /// One line of a replica's knowledge: it holds everything `replica` held
 /// when `replica`'s highest seq was `seq` (0: nothing known).
-public struct KnowledgeEntry: Hashable, Sendable {
-    public var replica: ReplicaID
-    public var seq: UInt64
-
-    public init(_ replica: ReplicaID, _ seq: UInt64) {
-        self.replica = replica
-        self.seq = seq
-    }
-}
+public typealias KnowledgeEntry = FeedPosition
 
 /// Gossip without duplicates (replication-model §4.7), as pure functions:
 /// which slots a puller already holds, what a merged state's origin is,

@@ -168,12 +168,4 @@ public struct SnapshotChunk: Equatable, Sendable {
 
 /// Where a replica's feed came from when it joined by snapshot: its seqs up
 /// to `seq` are those of `replica`'s feed when the snapshot was taken.
-public struct JoinOrigin: Equatable, Sendable {
-    public var replica: ReplicaID
-    public var seq: UInt64
-
-    public init(replica: ReplicaID, seq: UInt64) {
-        self.replica = replica
-        self.seq = seq
-    }
-}
+public typealias JoinOrigin = FeedPosition
