@@ -54,12 +54,12 @@ public enum GossipRules {
     /// came from `origin`: it holds everything `origin.replica` held at a
     /// highest seq of at least `origin.seq`.
     ///
-    /// A state whose origin is the puller itself it holds without a word (a
-    /// replica's states only grow); the puller's word about the server itself
-    /// is not taken (`own`), so the server's own writes always reach it.
+    /// The puller's word about the server itself is not taken (`own`), so
+    /// the server's own writes always reach it; nor about the puller itself
+    /// (a replica whose database went back under the same id, §3.3, must be
+    /// sent its own later states: that is how it finds out).
     public static func pullerHolds(_ origin: FeedOrigin, puller: ReplicaID?, knowledge: [ReplicaID: UInt64], own: ReplicaID) -> Bool {
-        if origin.replica == puller { return true }
-        guard origin.seq > 0, origin.replica != own, let known = knowledge[origin.replica] else { return false }
+        guard origin.seq > 0, origin.replica != own, origin.replica != puller, let known = knowledge[origin.replica] else { return false }
         return known >= origin.seq
     }
 

@@ -361,8 +361,9 @@ public struct SessionMachine: Sendable {
                 received.changes = received.changes.map { SlotChange(key: $0.key, state: $0.state) }
             }
             batches.append(received)
-            // Learned from only when it reaches the peer's highest seq as read with it.
-            batchClaims.append(settings.gossip && !received.hasMore && received.cursor >= received.highestSeq ? claims : nil)
+            // Learned from only when it ends exactly at the peer's highest seq
+            // as read with it (a cursor past it: the peer's feed went back).
+            batchClaims.append(settings.gossip && !received.hasMore && received.cursor == received.highestSeq ? claims : nil)
         case .digestRequest(let theirHighest):
             guard settings.sends else {
                 // Our digest tells what we hold: not for a peer we do not
@@ -462,6 +463,8 @@ public struct SessionMachine: Sendable {
             // `echoCursorMillis` if no real change carries it sooner, so the
             // peer's cursor, which gates digest checks, still catches up.
             servingCursor = cursor
+            // Held again: the next relayed answer waits again.
+            relayWaited = false
             if hasMore { return readFeed(&out) }
             if cursor == pull.cursor {
                 holding = true
@@ -605,6 +608,7 @@ public struct SessionMachine: Sendable {
                         serving = nil
                         holding = false
                         echoDeadline = nil
+                        relayWaited = false
                         _ = pull
                     } else {
                         wakeAt(deadline)

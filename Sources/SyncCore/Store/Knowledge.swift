@@ -31,9 +31,9 @@ extension Store {
         }
     }
 
-    /// What this replica tells a peer it pulls from: the stored knowledge.
-    /// (Its own feed it holds without saying: a server leaves out a state
-    /// whose origin is the puller, `GossipRules.pullerHolds`.)
+    /// What this replica tells a peer it pulls from: the stored knowledge
+    /// (never about itself: a server does not take a puller's word about the
+    /// puller, `GossipRules.pullerHolds`).
     public func knowledge() throws -> [ReplicaID: UInt64] {
         try pool.read { db in
             var known: [ReplicaID: UInt64] = [:]

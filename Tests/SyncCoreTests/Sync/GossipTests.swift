@@ -204,6 +204,63 @@ struct GossipTests {
         #expect(zeroed.contains(.send(.knowledge([KnowledgeWord(slot: 0, seq: 0)]))))
     }
 
+    static func gossipMachine() -> SessionMachine {
+        var settings = SessionMachine.Settings(sends: true, receives: true, tabled: true, batchMaxSlots: 100, batchMaxBytes: 1 << 20,
+                                               maxFrameBytes: 1 << 22, digestIntervalMillis: 60_000, keepaliveMillis: 30_000)
+        settings.gossip = true
+        var machine = SessionMachine(settings: settings, now: 0)
+        _ = machine.handle(.start(highestSeq: 0), at: 0)
+        return machine
+    }
+
+    static func sentBatch(_ actions: [SessionMachine.Action]) -> SyncMessage.Batch? {
+        for case .send(.batch(let batch)) in actions { return batch }
+        return nil
+    }
+
+    /// An answer of only relayed states waits `relayDelayMillis` and is read
+    /// again; an answer with one of our own states goes at once; a wait is
+    /// taken once per pull.
+    @Test func onlyRelayedAnswersWait() {
+        let change = SlotChange(key: SlotKey(collection: "agreements", record: "r", field: "title"), state: .empty)
+        for relayed in [true, false] {
+            var machine = Self.gossipMachine()
+            let asked = machine.handle(.received(.pull(cursor: 0, maxCount: 100, maxBytes: 1 << 20, wait: true)), at: 1)
+            #expect(asked.contains { if case .readFeed = $0 { true } else { false } })
+            let first = machine.handle(.feedRead(changes: [change], cursor: 3, hasMore: false, highest: 3, knowledge: [], relayedOnly: relayed), at: 2)
+            if relayed {
+                #expect(Self.sentBatch(first) == nil)
+                #expect(first.contains(.wake(at: 2 + GossipRules.relayDelayMillis)))
+                let again = machine.handle(.tick, at: 2 + GossipRules.relayDelayMillis)
+                #expect(again.contains { if case .readFeed = $0 { true } else { false } })
+                let second = machine.handle(.feedRead(changes: [change], cursor: 3, hasMore: false, highest: 3, knowledge: [], relayedOnly: true),
+                                            at: 3 + GossipRules.relayDelayMillis)
+                #expect(Self.sentBatch(second)?.changes == [change])
+            } else {
+                #expect(Self.sentBatch(first)?.changes == [change])
+            }
+        }
+    }
+
+    /// Claims are learned only from a batch that ends exactly at the peer's
+    /// highest seq: one whose cursor is past it (the peer's feed went back)
+    /// or that has more to come teaches nothing.
+    @Test func onlyABatchEndingAtTheHighestSeqTeaches() {
+        for (cursor, highest, more, learns) in [(9 as UInt64, 9 as UInt64, false, true), (10, 9, false, false), (5, 9, false, false), (9, 9, true, false)] {
+            var machine = Self.gossipMachine()
+            _ = machine.handle(.cursorLoaded(0), at: 1)
+            var batch = SyncMessage.Batch(changes: [], cursor: cursor, hasMore: more, highestSeq: highest, tabled: true)
+            batch.knowledge = [KnowledgeWord(slot: 0, replica: replica(3), seq: 4)]
+            let actions = machine.handle(.received(.batch(batch)), at: 2)
+            let claims = actions.compactMap { action -> [KnowledgeEntry]?? in
+                if case .merge(_, _, _, let claims) = action { return claims }
+                return nil
+            }.first
+            #expect(claims != nil, "the batch was merged")
+            #expect((claims! != nil) == learns, "cursor \(cursor), highest \(highest), more \(more)")
+        }
+    }
+
     /// A repair batch that changes a slot drops every claim in the same
     /// transaction; one that changes nothing keeps them.
     @Test func aRepairThatChangesSomethingDropsKnowledge() throws {
