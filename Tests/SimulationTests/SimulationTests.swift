@@ -40,15 +40,17 @@ struct SimulationTests {
     /// A seed replays exactly: the same trace in this process and in a new
     /// one (`simulate --seed`), for a seed with restores, copies and crashes.
     @Test func aSeedReplaysExactlyInAnotherProcess() throws {
-        var options = SimulationOptions(seed: 7)
+        // Seed 3 (7 until gossip without duplicates changed the timing of
+        // every run): restores, copies and crashes.
+        var options = SimulationOptions(seed: 3)
         options.trace = true
         let first = Simulation.run(options)
         #expect(first.faults["restore", default: 0] > 0 && first.faults["copied database", default: 0] > 0 && first.crashes > 0,
-                "seed 7 no longer restores, copies and crashes: pick another \(first.faults)")
+                "seed 3 no longer restores, copies and crashes: pick another \(first.faults)")
         #expect(first.trace == Simulation.run(options).trace)
         let process = Process()
         process.executableURL = BuiltProducts.executable("simulate")
-        process.arguments = ["--seed", "7", "--trace"]
+        process.arguments = ["--seed", "3", "--trace"]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
