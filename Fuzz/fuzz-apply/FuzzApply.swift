@@ -108,13 +108,18 @@ func fuzzOne(_ input: [UInt8]) {
     let store: Store = scratch.store
     let messages = frames(input)
     if verbose { print("frames: \(messages.map(\.kind))") }
+    var numbering = KnowledgeNumbering()
     for message in messages {
         let changes: [SlotChange]
         var cursor: UInt64?
         var highest: UInt64?
-        var claims: [KnowledgeEntry] = []
+        var claims: [KnowledgeEntry]?
         switch message {
-        case .batch(let batch): changes = batch.changes; cursor = batch.cursor; highest = batch.highestSeq; claims = batch.knowledge
+        case .batch(let batch): changes = batch.changes; cursor = batch.cursor; highest = batch.highestSeq
+            // Resolved as a session does (numbered per stream); learned from
+            // only when the batch ends at the highest seq read with it.
+            let entries = numbering.entries(batch.knowledge)
+            if let entries, !batch.hasMore, batch.cursor == batch.highestSeq { claims = entries }
         case .repairBatch(let list, _): changes = list
         default: continue
         }
@@ -143,7 +148,7 @@ func keyBytes(_ key: SlotKey) -> [UInt8] {
     return writer.bytes
 }
 
-func applyChecked(_ changes: [SlotChange], cursor: UInt64?, highest: UInt64? = nil, claims: [KnowledgeEntry] = [], store: Store, scratch: Scratch,
+func applyChecked(_ changes: [SlotChange], cursor: UInt64?, highest: UInt64? = nil, claims: [KnowledgeEntry]? = nil, store: Store, scratch: Scratch,
                   input: [UInt8]) {
     // The slots the batch names, by key bytes, in first-appearance order.
     var order: [[UInt8]] = []
