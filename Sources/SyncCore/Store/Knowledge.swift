@@ -45,6 +45,13 @@ extension Store {
     /// Forgets every claim: after a digest repair changed something here, a
     /// claim may have been wrong (a hostile peer's), so none is trusted.
     public func forgetKnowledge() throws {
-        try pool.write { db in try db.execute(sql: "DELETE FROM sync_knowledge") }
+        try pool.write { db in _ = try Self.forgetKnowledge(in: db) }
+    }
+
+    /// Drops every claim in the caller's transaction (a repair that changed
+    /// something, a replica id taken back); returns whether there were any.
+    static func forgetKnowledge(in db: Database) throws -> Bool {
+        try db.execute(sql: "DELETE FROM sync_knowledge")
+        return db.changesCount > 0
     }
 }

@@ -53,7 +53,7 @@ extension Store {
                 // And what we learned from the squatter's batches (about the
                 // owner's feed, or passed on about others): none of it is
                 // known to be true (replication-model §4.7).
-                try db.execute(sql: "DELETE FROM sync_knowledge")
+                _ = try Self.forgetKnowledge(in: db)
                 return .reclaimed(previousDevice: recorded)
             }
             try db.execute(sql: "INSERT INTO sync_peer_devices(replica, device, first_seen, proven) VALUES (?, ?, ?, ?)",

@@ -193,8 +193,7 @@ extension Store {
                 }
             }
             if repair, report.changed > 0 {
-                try db.execute(sql: "DELETE FROM sync_knowledge")
-                report.forgotKnowledge = db.changesCount > 0
+                report.forgotKnowledge = try Self.forgetKnowledge(in: db)
             }
             if report.futureVersions > 0 {
                 try db.execute(sql: """
