@@ -448,7 +448,7 @@ final class World {
                     sends: ways.sends, receives: ways.receives, tabled: ways.tabled, batchMaxSlots: Self.settings.batchMaxSlots, batchMaxBytes: Self.settings.batchMaxBytes,
                     maxFrameBytes: Self.settings.maxFrameBytes, digestIntervalMillis: Self.settings.digestIntervalMillis,
                     keepaliveMillis: Self.settings.keepaliveMillis)
-                settings.gossip = theirs.protocolMinor >= 6 && ways.sends && ways.receives
+                settings.gossip = theirs.protocolMinor >= SyncMessage.originsMinor && ways.sends && ways.receives
                 link.machines[side] = SessionMachine(settings: settings, now: now)
             }
             link.peersByGeneration[link.generation] = link.peerReplica

@@ -59,5 +59,50 @@ extension Integration {
             #expect(received[0]?.changes == received[1]?.changes)
             try await daemon.stop()
         }
+
+        /// Storage format 4 (origins in record rows, protocol 1.6) is what a
+        /// join snapshot holds now; a joiner of protocol 1.5 reads format 3
+        /// only, so it is refused before any byte crosses, with the reason,
+        /// and pulls instead.
+        @Test func aJoinerOfMinorFiveIsRefusedTheSnapshotAndPulls() async throws {
+            let daemon = try DaemonProcess("a", in: root)
+            try await daemon.start()
+            let directory = root.url.appendingPathComponent("joiner-5")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let identity = try DeviceIdentity.loadOrCreate(in: directory, deviceName: "joiner-5").identity
+            var peers = try PeerListEditor(path: daemon.configPath, defaults: .machineDefaults()).load().peers
+            peers.append(PeerConfig(deviceID: identity.deviceID, name: "joiner-5", address: nil, mode: .sendReceive))
+            try await daemon.setPeersAndWaitForReload(peers)
+
+            let peer = try await RawPeer.connect(port: daemon.port, identity: identity)
+            let nonce = (0..<ReplicaProof.nonceBytes).map { _ in UInt8.random(in: 0...255) }
+            var hello = SyncMessage.Hello(protocolMinor: 5, replica: ReplicaProof.replica(device: identity.deviceID, nonce: nonce), deviceName: "joiner-5",
+                                          schemaHash: "test", willSend: false, willReceive: true, highestSeq: 0, lineage: SchemaLineage.shipped)
+            hello.joinDecisionFollows = true
+            try await peer.send(.hello(hello))
+            try await peer.send(.replicaProof(nonce: nonce))
+            try await peer.send(.snapshotPull(offset: 0, maxBytes: 1 << 20))
+            var refusal: String?
+            for _ in 0..<4 {
+                guard let message = try await peer.nextMessage() else { break }
+                if case .snapshotChunk(let chunk) = message {
+                    #expect(chunk.data.isEmpty)
+                    refusal = chunk.refusal
+                    break
+                }
+            }
+            #expect(refusal?.contains("storage format 4") == true, "\(refusal ?? "no refusal"):\n\(daemon.log(last: 20))")
+            try await peer.send(.snapshotEnd(reason: "refused"))
+            try await peer.send(.pull(cursor: 0, maxCount: 100, maxBytes: 1 << 20, wait: false))
+            var batch: SyncMessage.Batch?
+            for _ in 0..<4 {
+                guard let message = try await peer.nextMessage() else { break }
+                if case .batch(let received) = message { batch = received; break }
+            }
+            #expect(batch?.changes.isEmpty == false, "no batch after the refusal:\n\(daemon.log(last: 20))")
+            #expect(batch?.changes.allSatisfy { $0.origin == nil } == true)
+            peer.close()
+            try await daemon.stop()
+        }
     }
 }

@@ -162,8 +162,8 @@ public enum JoinSnapshotCheck {
             }
         }
         let format = Int.fromDatabaseValue(try db.meta(MetaKey.format))
-        guard format == StoreTables.formatVersion else {
-            throw JoinSnapshotRefusal("its storage format is \(format.map(String.init) ?? "missing"), this daemon's \(StoreTables.formatVersion)")
+        guard let format, StoreTables.readableFormats.contains(format) else {
+            throw JoinSnapshotRefusal("its storage format is \(format.map(String.init) ?? "missing"), this daemon reads \(StoreTables.readableFormats.lowerBound) to \(StoreTables.formatVersion)")
         }
         guard let replica = try? db.replicaID(), replica == expectedReplica else {
             throw JoinSnapshotRefusal("it is not a snapshot of the peer's replica \(expectedReplica.short)")

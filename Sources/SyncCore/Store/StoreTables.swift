@@ -15,8 +15,15 @@ enum StoreTables {
     /// the collection tables queue SQL writes (replication-model §8.1); a
     /// build of format 2 would write those tables with triggers on and
     /// have its own view refreshes refused or queued, so it must refuse the
-    /// file instead.
-    static let formatVersion = 3
+    /// file instead. 4: a record row's slot may carry an origin (flag bit
+    /// 1, replication-model §4.7), which a build of format 3 cannot read;
+    /// a format-3 file is taken as it is (its rows carry none) and marked 4
+    /// at open.
+    static let formatVersion = 4
+
+    /// The formats whose files this build reads as they are: a join
+    /// snapshot of a peer of protocol 1.5 is format 3.
+    static let readableFormats = 3...formatVersion
 
     static func migrator() -> DatabaseMigrator {
         var migrator = DatabaseMigrator()

@@ -54,7 +54,7 @@ final class PeerSession: @unchecked Sendable {
         peerReplica = hello.replica
         (sendsToPeer, receivesFromPeer, peerTakesTabledBatches) = SessionMachine.Settings.directions(mode: peer.mode, theirs: hello)
         peerTakesRevocations = hello.protocolMajor == SyncMessage.protocolMajor && hello.protocolMinor >= 3
-        peerGossips = hello.protocolMajor == SyncMessage.protocolMajor && hello.protocolMinor >= 6
+        peerGossips = hello.protocolMajor == SyncMessage.protocolMajor && hello.protocolMinor >= SyncMessage.originsMinor
         self.connection = connection
         self.logger = logger
         // The machine closes the session first (`notReading`); the outbox's

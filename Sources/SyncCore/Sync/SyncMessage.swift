@@ -118,6 +118,9 @@ public enum SyncMessage: Equatable, Sendable {
     /// the hello's flag 4 and trailing origin). 6: gossip without duplicates
     /// (`knowledge`, a tabled batch's origins and knowledge).
     public static let protocolMinor: UInt16 = 6
+    /// The first minor whose record rows (and so join snapshots, storage
+    /// format 4) may carry origins.
+    public static let originsMinor: UInt16 = 6
 
     /// A short name for logs and errors.
     public var kind: String {

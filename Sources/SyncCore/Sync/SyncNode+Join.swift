@@ -264,6 +264,9 @@ extension SyncNode {
                                outbound: NIOAsyncChannelOutboundWriter<SyncMessage>) async throws {
         var refusal: String?
         if !(peer.mode.sends && theirs.willReceive) { refusal = "this daemon does not send to the joiner" }
+        if refusal == nil, theirs.protocolMinor < SyncMessage.originsMinor {
+            refusal = "this daemon's database is storage format \(StoreTables.formatVersion), which a daemon of protocol 1.\(theirs.protocolMinor) cannot read: upgrade it to join by snapshot"
+        }
         let databasePath = self.store.path
         let databaseBytes = ["", "-wal"].reduce(UInt64(0)) { $0 + UInt64((try? FileManager.default.attributesOfItem(atPath: databasePath + $1)[.size] as? Int) ?? 0) }
         if refusal == nil, let free = Self.freeBytes(at: URL(fileURLWithPath: databasePath).deletingLastPathComponent().path), free < databaseBytes {

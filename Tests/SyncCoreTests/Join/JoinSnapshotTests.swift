@@ -137,6 +137,7 @@ struct JoinSnapshotTests {
         ("UPDATE sync_meta SET value = 'another-team' WHERE key = 'dataset'", "dataset"),
         ("UPDATE sync_meta SET value = zeroblob(16) WHERE key = 'replica_id'", "replica"),
         ("UPDATE sync_meta SET value = 'x' WHERE key = 'schema_hash'", "schema"),
+        ("UPDATE sync_meta SET value = 5 WHERE key = 'format'", "storage format is 5"),
         ("UPDATE sync_records SET conflicted = 1 WHERE id = 3", "conflicted"),
         ("ALTER TABLE sync_feed RENAME TO feed_rows; CREATE VIEW sync_feed AS SELECT * FROM feed_rows", "sync_feed"),
     ])
@@ -152,6 +153,23 @@ struct JoinSnapshotTests {
         try queue.close()
         let error = #expect(throws: JoinSnapshotRefusal.self) { try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: p.seed) }
         #expect(error?.reason.contains(edit.reason) == true, "\(error?.reason ?? "")")
+    }
+
+    /// A snapshot of a peer of protocol 1.5 is storage format 3 (no slot
+    /// carries an origin): it is read as it is and adopted.
+    @Test func aFormatThreeSnapshotIsAdopted() throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try Self.peer(in: dir)
+        let path = try Self.snapshot(of: p, in: dir)
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in try db.execute(sql: "UPDATE sync_meta SET value = 3 WHERE key = 'format'") }
+        try queue.close()
+        let j = try Self.joiner(in: dir)
+        let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: j.seed)
+        #expect(facts.digest == (try p.digest()))
+        _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        #expect(try p.digest() == j.digest())
+        #expect(try j.read { try Int.fetchOne($0, sql: "SELECT value FROM sync_meta WHERE key = 'format'") } == StoreTables.formatVersion)
     }
 
     /// A collection table declared otherwise in the snapshot (its columns in

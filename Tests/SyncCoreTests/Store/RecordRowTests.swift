@@ -120,6 +120,33 @@ struct RecordRowTests {
         #expect(try store.record(ref("countries/no"))?.value("notes") == .text("after"))
     }
 
+    /// Format 4 only adds what a format-3 file never holds (slot origins):
+    /// a format-3 file opens as it is and is marked 4; a file of a later
+    /// format than this build's is refused at open with what to do.
+    @Test func aFormatThreeFileOpensAndALaterOneIsRefused() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path("f.db")
+        let digest: StateDigest
+        do {
+            let store = try dir.store("f.db")
+            try store.seed(SeedData.criticalMinerals())
+            digest = try store.digest()
+        }
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in try db.execute(sql: "UPDATE sync_meta SET value = 3 WHERE key = 'format'") }
+        try queue.close()
+        do {
+            let store = try dir.store("f.db")
+            #expect(try store.digest() == digest)
+            #expect(try store.read { try Int.fetchOne($0, sql: "SELECT value FROM sync_meta WHERE key = 'format'") } == 4)
+        }
+        let later = try DatabaseQueue(path: path)
+        try later.write { db in try db.execute(sql: "UPDATE sync_meta SET value = 5 WHERE key = 'format'") }
+        try later.close()
+        let error = #expect(throws: StoreError.self) { try dir.store("f.db") }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("5"))
+    }
+
     @Test func aFormatOneSnapshotVerifiesAndMerges() throws {
         let dir = TemporaryDirectory()
         let a = try dir.store("a.db")
