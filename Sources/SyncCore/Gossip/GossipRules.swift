@@ -111,7 +111,14 @@ public enum GossipRules {
         }
     }
 
-    /// Records what `sent` told the peer, as `changes` computed it.
+    /// The claims a batch carries: the entries of `knowledge` above what
+    /// the puller was last told (claims only rise; a puller keeps the
+    /// highest it was told).
+    public static func risen(_ knowledge: [KnowledgeEntry], since told: [ReplicaID: UInt64]) -> [KnowledgeEntry] {
+        knowledge.filter { $0.seq > (told[$0.replica] ?? 0) }
+    }
+
+    /// Records what `sent` told the peer, as `changes` or `risen` computed it.
     public static func told(_ sent: [KnowledgeEntry], into told: inout [ReplicaID: UInt64]) {
         for entry in sent { told[entry.replica] = entry.seq == 0 ? nil : entry.seq }
     }

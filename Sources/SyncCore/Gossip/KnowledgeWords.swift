@@ -39,8 +39,11 @@ public struct KnowledgeNumbering: Sendable, Equatable {
         }
     }
 
-    /// Sender: the replica a word it made stands for.
-    public func replica(words word: KnowledgeWord) -> ReplicaID { replicas[Int(word.slot)] }
+    /// Sender: the entries words it made stand for (what was told; an
+    /// entry past the numbering limit was not).
+    public func sent(_ words: [KnowledgeWord]) -> [KnowledgeEntry] {
+        words.map { KnowledgeEntry(replicas[Int($0.slot)], $0.seq) }
+    }
 
     /// Receiver: the entries `words` stand for; nil when a word breaks the
     /// numbering (a number not given yet, or a new replica out of turn).

@@ -306,7 +306,7 @@ public struct SessionMachine: Sendable {
             let words = numberingOut.words(GossipRules.changes(from: toldServer, to: known))
             if !words.isEmpty {
                 // What was numbered was told; an entry past the numbering limit was not.
-                GossipRules.told(words.map { KnowledgeEntry(numberingOut.replica(words: $0), $0.seq) }, into: &toldServer)
+                GossipRules.told(numberingOut.sent(words), into: &toldServer)
                 send(.knowledge(words), &out)
             }
         case .highestSeqRead(let asked):
@@ -485,9 +485,8 @@ public struct SessionMachine: Sendable {
         // meanwhile goes with the next.
         if settings.gossip, settings.tabled, let knowledge, !hasMore, cursor >= highestSeq,
            lastClaims.map({ now >= $0 + settings.claimsIntervalMillis }) ?? true {
-            let rose = knowledge.filter { $0.seq > (toldPuller[$0.replica] ?? 0) }
-            batch.knowledge = numberingOut.words(rose)
-            for word in batch.knowledge { toldPuller[numberingOut.replica(words: word)] = word.seq }
+            batch.knowledge = numberingOut.words(GossipRules.risen(knowledge, since: toldPuller))
+            GossipRules.told(numberingOut.sent(batch.knowledge), into: &toldPuller)
             if !batch.knowledge.isEmpty { lastClaims = now }
         }
         send(.batch(batch), &out)
