@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Testing
 @testable import SyncCore
+import SyncSimulation
 
 /// The invitation code: round trip, damage caught, hostile text bounded.
 @Suite("Invitation codes")
@@ -55,7 +56,7 @@ struct InvitationCodeTests {
     /// Random payloads with a valid checksum: decoding never crashes and
     /// never accepts what breaks a limit.
     @Test func randomPayloadsAreDecodedOrRefused() throws {
-        var generator = SplitMix(seed: 7)
+        var generator = SeededRandom(seed: 7)
         var accepted = 0
         for _ in 0..<5_000 {
             let count = Int(generator.next() % 200)
@@ -79,14 +80,3 @@ enum SHA256Prefix {
     static func of(_ bytes: [UInt8]) -> [UInt8] { Array(Array(SHA256.hash(data: bytes)).prefix(4)) }
 }
 
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

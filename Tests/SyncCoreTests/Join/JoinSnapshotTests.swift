@@ -3,6 +3,7 @@ import GRDB
 import PropertyBased
 import Testing
 @testable import SyncCore
+import SyncSimulation
 import TestSupport
 
 /// Joining by snapshot through real stores on disk (replication-model §4.6):
@@ -238,7 +239,7 @@ struct JoinSnapshotTests {
             let original = try Data(contentsOf: URL(fileURLWithPath: path))
             var generator = SystemRandomNumberGenerator()
             let seed = UInt64.random(in: 0...UInt64.max, using: &generator)
-            var random = SplitMix(seed: seed)
+            var random = SeededRandom(seed: seed)
             var refused = 0, harmless = 0
             var failures: [String] = []
             // Round 0 flips a byte of a record's title, which the check must

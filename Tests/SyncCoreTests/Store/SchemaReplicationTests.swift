@@ -3,6 +3,7 @@ import GRDB
 import PropertyBased
 import Testing
 @testable import SyncCore
+import SyncSimulation
 import TestSupport
 
 /// The schema as replicated data, through real stores on disk: changes
@@ -213,7 +214,7 @@ struct SchemaReplicationTests {
         let seed = try SeedData.criticalMinerals()
         await propertyCheck(count: 12, input: Gen.int(in: 0...1_000_000)) { number in
             var hostileCounter: UInt64 = UInt64(number) * 100
-            var generator = SplitMix(seed: UInt64(number))
+            var generator = SeededRandom(seed: UInt64(number))
             let dir = TemporaryDirectory()
             let stores = try! (0..<3).map { try dir.store("r\($0).db") }
             try! stores[0].seed(seed)
