@@ -73,29 +73,51 @@ public enum GossipRules {
 
     /// What merging a batch of `peer`'s feed teaches us: nothing unless it
     /// brought us to the peer's highest seq as the peer read it (so we hold
-    /// everything the peer held then); then that highest seq for the peer,
-    /// and each claim the peer sent with it about a third replica (it held
-    /// that, so we do). Claims about ourselves or the peer are not taken.
+    /// everything the peer held then); then that highest seq for the peer
+    /// (`direct`: the peer's own word on its feed, which replaces whatever
+    /// we held about it, higher or lower), and each claim the peer sent with
+    /// it about a third replica (it held that, so we do; claims only raise
+    /// what we hold). Claims about ourselves or the peer are not taken.
     public static func learned(peer: ReplicaID, cursor: UInt64, peerHighest: UInt64, claims: [KnowledgeEntry],
-                               own: ReplicaID) -> [KnowledgeEntry] {
-        guard peerHighest > 0, cursor >= peerHighest else { return [] }
-        var entries = [KnowledgeEntry(peer, peerHighest)]
-        for claim in claims.prefix(maxKnowledgeEntries) where claim.seq > 0 && claim.replica != own && claim.replica != peer {
-            entries.append(claim)
-        }
-        return entries
+                               own: ReplicaID) -> Lesson? {
+        guard peerHighest > 0, cursor >= peerHighest else { return nil }
+        let taken = claims.prefix(maxKnowledgeEntries).filter { $0.seq > 0 && $0.replica != own && $0.replica != peer }
+        return Lesson(direct: KnowledgeEntry(peer, peerHighest), claims: taken)
     }
+
+    /// What one complete read of a peer's feed teaches (`learned`).
+    public struct Lesson: Equatable, Sendable {
+        public var direct: KnowledgeEntry
+        public var claims: [KnowledgeEntry]
+    }
+
+    /// Rows of `sync_knowledge` kept for direct entries (a peer's word on
+    /// its own feed): claims about third replicas stop being added at
+    /// `maxKnowledgeRows - directReserve` rows, so made-up claims cannot
+    /// crowd out what a replica learns from its own peers.
+    public static let directReserve = 1_024
 
     /// The entries that tell a peer `now` when it was last told `told`:
     /// each that differs, and a 0 for each it no longer holds; at most
     /// `maxKnowledgeEntries` (the rest next time). Sorted by replica, so the
     /// same knowledge gives the same message.
+    ///
+    /// Taken back first (a 0, or a word lowered), then raised words about
+    /// replicas already told (numbered on the connection), then new ones:
+    /// when more than fit, what makes the server send more is never what
+    /// waits, and new replicas cannot push out the ones already numbered.
     public static func changes(from told: [ReplicaID: UInt64], to now: [ReplicaID: UInt64]) -> [KnowledgeEntry] {
-        var entries: [KnowledgeEntry] = []
-        for (replica, seq) in now where told[replica] != seq { entries.append(KnowledgeEntry(replica, seq)) }
-        for replica in told.keys where now[replica] == nil { entries.append(KnowledgeEntry(replica, 0)) }
-        entries.sort { $0.replica < $1.replica }
-        return Array(entries.prefix(maxKnowledgeEntries))
+        var lowered: [KnowledgeEntry] = [], raised: [KnowledgeEntry] = [], new: [KnowledgeEntry] = []
+        for (replica, seq) in now where told[replica] != seq {
+            switch told[replica] {
+            case let before? where seq < before: lowered.append(KnowledgeEntry(replica, seq))
+            case .some: raised.append(KnowledgeEntry(replica, seq))
+            case nil: new.append(KnowledgeEntry(replica, seq))
+            }
+        }
+        for replica in told.keys where now[replica] == nil { lowered.append(KnowledgeEntry(replica, 0)) }
+        let byReplica: (KnowledgeEntry, KnowledgeEntry) -> Bool = { $0.replica < $1.replica }
+        return Array((lowered.sorted(by: byReplica) + raised.sorted(by: byReplica) + new.sorted(by: byReplica)).prefix(maxKnowledgeEntries))
     }
 
     /// Folds entries told by a peer into what we keep of its knowledge: a

@@ -5,22 +5,42 @@ import GRDB
 /// known to hold everything of (replication-model §4.7). Only ever used to
 /// skip sending a peer what it holds; at most `GossipRules.maxKnowledgeRows`.
 extension Store {
-    /// Raises the stored knowledge to `entries` (never lowers it), in the
-    /// caller's transaction; a replica not yet known is added only below the
-    /// row limit.
-    static func learn(_ entries: [KnowledgeEntry], in db: Database) throws {
-        guard !entries.isEmpty else { return }
-        var rows = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM sync_knowledge")) ?? 0
+    /// Stores what a complete read of a peer's feed taught, in the
+    /// caller's transaction: the peer's own highest seq replaces what was
+    /// held about it (a higher word was false, or its feed went back:
+    /// lowering only ever sends more); claims raise (never lower) what is
+    /// held about third replicas. A replica not yet known is added only
+    /// below the row limit, claims only below it less `directReserve`.
+    static func learn(_ lesson: GossipRules.Lesson, in db: Database) throws {
+        try db.cachedStatement(sql: "UPDATE sync_knowledge SET seq = ? WHERE replica = ?")
+            .execute(arguments: [Int64(clamping: lesson.direct.seq), lesson.direct.replica.data])
+        if db.changesCount == 0, try knowledgeRows(in: db) < GossipRules.maxKnowledgeRows {
+            try db.cachedStatement(sql: "INSERT INTO sync_knowledge(replica, seq) VALUES (?, ?)")
+                .execute(arguments: [lesson.direct.replica.data, Int64(clamping: lesson.direct.seq)])
+        }
+        try learn(lesson.claims, in: db)
+    }
+
+    /// Raises the stored knowledge to `claims` (never lowers it), in the
+    /// caller's transaction; a replica not yet known is added only below
+    /// `maxKnowledgeRows - directReserve` rows.
+    static func learn(_ claims: [KnowledgeEntry], in db: Database) throws {
+        guard !claims.isEmpty else { return }
+        var rows = try knowledgeRows(in: db)
         let update = try db.cachedStatement(sql: "UPDATE sync_knowledge SET seq = max(seq, ?) WHERE replica = ?")
         let insert = try db.cachedStatement(sql: "INSERT INTO sync_knowledge(replica, seq) VALUES (?, ?)")
-        for entry in entries where entry.seq > 0 {
+        for entry in claims where entry.seq > 0 {
             let seq = Int64(clamping: entry.seq)
             try update.execute(arguments: [seq, entry.replica.data])
-            if db.changesCount == 0, rows < GossipRules.maxKnowledgeRows {
+            if db.changesCount == 0, rows < GossipRules.maxKnowledgeRows - GossipRules.directReserve {
                 try insert.execute(arguments: [entry.replica.data, seq])
                 rows += 1
             }
         }
+    }
+
+    private static func knowledgeRows(in db: Database) throws -> Int {
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM sync_knowledge")) ?? 0
     }
 
     /// The stored knowledge, in the caller's transaction.

@@ -187,9 +187,10 @@ extension Store {
                     """).execute(arguments: [peer.data, Int64(bitPattern: cursor), Int64(wall),
                                              peerHighest.map { Int64(clamping: max($0, cursor)) }])
                 if let peerHighest, let claims {
-                    let learned = GossipRules.learned(peer: peer, cursor: cursor, peerHighest: peerHighest, claims: claims,
-                                                      own: try db.replicaID())
-                    try Self.learn(learned, in: db)
+                    if let lesson = GossipRules.learned(peer: peer, cursor: cursor, peerHighest: peerHighest, claims: claims,
+                                                        own: try db.replicaID()) {
+                        try Self.learn(lesson, in: db)
+                    }
                 }
             }
             if repair, report.changed > 0 {

@@ -135,10 +135,10 @@ struct GossipTests {
     /// seq, never about ourselves, and never lowered.
     @Test func knowledgeIsLearnedOnlyFromACompleteRead() throws {
         let own = replica(1), peer = replica(2), third = replica(3)
-        #expect(GossipRules.learned(peer: peer, cursor: 9, peerHighest: 10, claims: [KnowledgeEntry(third, 5)], own: own).isEmpty)
+        #expect(GossipRules.learned(peer: peer, cursor: 9, peerHighest: 10, claims: [KnowledgeEntry(third, 5)], own: own) == nil)
         let learned = GossipRules.learned(peer: peer, cursor: 10, peerHighest: 10,
                                           claims: [KnowledgeEntry(third, 5), KnowledgeEntry(own, 99), KnowledgeEntry(peer, 99)], own: own)
-        #expect(learned == [KnowledgeEntry(peer, 10), KnowledgeEntry(third, 5)])
+        #expect(learned == GossipRules.Lesson(direct: KnowledgeEntry(peer, 10), claims: [KnowledgeEntry(third, 5)]))
 
         let dir = TemporaryDirectory()
         let store = try dir.store("k.db")
@@ -151,6 +151,44 @@ struct GossipTests {
         #expect(try store.knowledge()[third] == nil)
     }
 
+    /// A false claim about a replica (one of 2^63 - 1, or one left from
+    /// before its feed went back) lasts only until this replica reads that
+    /// replica's feed itself: its own highest seq replaces what was held.
+    @Test func aPeersOwnWordReplacesAClaimAboutIt() throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store("k.db")
+        let peer = replica(2), liar = replica(3)
+        try store.withWriteTransaction { db in
+            try Store.learn(GossipRules.Lesson(direct: KnowledgeEntry(liar, 4), claims: [KnowledgeEntry(peer, UInt64(Int64.max))]), in: db)
+        }
+        #expect(try store.knowledge()[peer] == UInt64(Int64.max))
+        try store.withWriteTransaction { db in try Store.learn(GossipRules.Lesson(direct: KnowledgeEntry(peer, 12), claims: []), in: db) }
+        #expect(try store.knowledge()[peer] == 12)
+        try store.withWriteTransaction { db in try Store.learn(GossipRules.Lesson(direct: KnowledgeEntry(peer, 15), claims: []), in: db) }
+        #expect(try store.knowledge()[peer] == 15)
+    }
+
+    /// Made-up claims fill at most the rows not kept for direct entries:
+    /// what a replica learns from its own peers still fits.
+    @Test func madeUpClaimsCannotCrowdOutDirectKnowledge() throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store("k.db")
+        let claims = (0..<GossipRules.maxKnowledgeRows).map { KnowledgeEntry(replica(1_000 + $0), 7) }
+        try store.withWriteTransaction { db in
+            for chunk in stride(from: 0, to: claims.count, by: GossipRules.maxKnowledgeEntries) {
+                try Store.learn(GossipRules.Lesson(direct: KnowledgeEntry(replica(2), 3), claims: Array(claims[chunk..<min(chunk + GossipRules.maxKnowledgeEntries, claims.count)])), in: db)
+            }
+        }
+        #expect(try store.knowledge().count == GossipRules.maxKnowledgeRows - GossipRules.directReserve)
+        let peers = (0..<GossipRules.directReserve).map { replica(100_000 + $0) }
+        try store.withWriteTransaction { db in
+            for peer in peers { try Store.learn(GossipRules.Lesson(direct: KnowledgeEntry(peer, 9), claims: []), in: db) }
+        }
+        let known = try store.knowledge()
+        #expect(known.count == GossipRules.maxKnowledgeRows)
+        #expect(peers.allSatisfy { known[$0] == 9 })
+    }
+
     /// What a puller tells: only what changed, 0 for what it dropped; what a
     /// server keeps of it is bounded.
     @Test func knowledgeMessagesCarryChangesAndAreBounded() {
@@ -159,6 +197,13 @@ struct GossipTests {
         let entries = GossipRules.changes(from: told, to: now)
         #expect(entries == [KnowledgeEntry(replica(2), 9), KnowledgeEntry(replica(3), 1)])
         #expect(GossipRules.changes(from: now, to: [:]).allSatisfy { $0.seq == 0 })
+        // More than fit: what is taken back goes first, then words about
+        // replicas already told, and new replicas (sorting before them) wait.
+        var many: [ReplicaID: UInt64] = [replica(500_000): 2, replica(500_001): 3]
+        for index in 0..<GossipRules.maxKnowledgeEntries { many[replica(index)] = 1 }
+        let crowded = GossipRules.changes(from: [replica(500_000): 9, replica(500_001): 1, replica(600_000): 4], to: many)
+        #expect(crowded.count == GossipRules.maxKnowledgeEntries)
+        #expect(Array(crowded.prefix(3)) == [KnowledgeEntry(replica(500_000), 2), KnowledgeEntry(replica(600_000), 0), KnowledgeEntry(replica(500_001), 3)])
         var kept: [ReplicaID: UInt64] = [:]
         GossipRules.take((0..<10).map { KnowledgeEntry(replica($0 + 10), 3) }, into: &kept, limit: 4)
         #expect(kept.count == 4)
