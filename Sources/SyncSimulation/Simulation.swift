@@ -23,6 +23,14 @@ public struct SimulationOptions: Sendable {
     /// as before issue 19). The same-dot merge bug is compiled in with
     /// `-Xswiftc -DSYNCD_REINTRODUCE_SAME_DOT_BUG`.
     public var reintroduce: Set<String> = []
+    /// One replica lies (replication-model §4.7, "What a lie costs"): with
+    /// every batch that carries its knowledge it also claims to hold third
+    /// replicas' feeds far beyond what it holds (up to 2^63 - 1), before and
+    /// after the heal. Its pullers then hold back states they lack, which
+    /// only digest repair brings; so the checks that every hold is true
+    /// and that no repair is needed after catching up are off, and every
+    /// other invariant (convergence, no lost write, quiet) must still hold.
+    public var liar = false
 
     public init(seed: UInt64) { self.seed = seed }
 }
@@ -42,6 +50,8 @@ public struct SimulationResult: Sendable {
     public var refusals = 0
     /// Slots a feed held back because the puller said it held them (§4.7).
     public var slotsHeld = 0
+    /// False claims the liar sent (`SimulationOptions.liar`).
+    public var lies = 0
     /// Virtual milliseconds from the heal to equal digests, when reached.
     public var convergedAfter: UInt64?
     /// The invariants checked at the end, by name.

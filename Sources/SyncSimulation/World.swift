@@ -140,7 +140,8 @@ final class World {
             guard replica.epoch == epoch else { return }  // the store crashed since: the work never happened
             if link.generation == generation, link.isUp {
                 complete(link, side, action)
-            } else if case .merge(let changes, let cursor, let peerHighest, let claims) = action, let store = replica.store, let peer = link.peerReplica(at: generation, side) {
+            } else if case .merge(let changes, let cursor, let peerHighest, let given) = action, let store = replica.store, let peer = link.peerReplica(at: generation, side) {
+                let claims = lies(added: given, by: link.ends[1 - side], to: link.ends[side])
                 // The connection is gone but the merge was under way: the
                 // driver lets it finish (its cursor may land after a newer
                 // session's), as `PeerSession` awaits its store work.
@@ -244,7 +245,7 @@ final class World {
         case .report(let report):
             // Among honest peers the feed alone must converge: a mismatch the
             // digest check finds after catching up is a feed bug that repair hides.
-            if case .digestMismatch(let buckets) = report {
+            if case .digestMismatch(let buckets) = report, !options.liar {
                 violation("r\(link.ends[side]) found \(buckets) digest bucket(s) differing from r\(link.ends[1 - side]) after catching up")
             }
         default:
@@ -266,7 +267,8 @@ final class World {
             switch action {
             case .loadCursor:
                 feed(link, side, .cursorLoaded(try store.cursor(for: peer)))
-            case .merge(let changes, let cursor, let peerHighest, let claims):
+            case .merge(let changes, let cursor, let peerHighest, let given):
+                let claims = lies(added: given, by: link.ends[1 - side], to: link.ends[side])
                 let changed = try merge(changes, cursor: cursor, peerHighest: peerHighest, claims: claims, from: peer, device: peerDevice,
                                         into: store, of: replica)
                 feed(link, side, .merged(changed: changed, repair: cursor == nil))
@@ -274,8 +276,8 @@ final class World {
                 let batch = try store.changes(since: since, maxCount: maxCount, maxBytes: maxBytes, for: peer, knowledge: knowledge)
                 if batch.held > 0 {
                     result.slotsHeld += batch.held
-                    checkHeld(by: replicas[link.ends[1 - side]], from: store, of: replica, since: since, maxCount: maxCount, maxBytes: maxBytes,
-                              peer: peer, knowledge: knowledge ?? [:])
+                    if !options.liar { checkHeld(by: replicas[link.ends[1 - side]], from: store, of: replica, since: since, maxCount: maxCount, maxBytes: maxBytes,
+                              peer: peer, knowledge: knowledge ?? [:]) }
                 }
                 feed(link, side, .feedRead(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highest: batch.highest,
                                            knowledge: knowledge == nil ? nil : batch.knowledge, relayedOnly: batch.relayedOnly))
@@ -297,6 +299,23 @@ final class World {
             violation("\(replica.name): store work \(action) failed: \(error)")
             drop(link, reason: "\(error)")
         }
+    }
+
+    /// The claims a batch from `server` brings `puller`, with the liar's
+    /// added (`SimulationOptions.liar`, replica 0): about a third replica, a
+    /// seq just past its highest, far past it, or 2^63 - 1.
+    func lies(added claims: [KnowledgeEntry]?, by server: Int, to puller: Int) -> [KnowledgeEntry]? {
+        guard options.liar, server == 0, var claims else { return claims }
+        let thirds = replicas.filter { $0.index != server && $0.index != puller }
+        guard !thirds.isEmpty else { return claims }
+        let third = rng.pick(thirds)
+        guard let replica = try? third.store?.replicaID else { return claims }
+        let highest = (try? third.store?.highestSeq()) ?? 0
+        let seq = rng.pick([highest + UInt64(rng.int(1...20)), highest + 10_000, UInt64(Int64.max)])
+        claims.append(KnowledgeEntry(replica, seq))
+        result.lies += 1
+        note("r\(server) tells r\(puller) it holds \(third.name) up to \(seq)")
+        return claims
     }
 
     /// Gossip without duplicates never holds back a state the puller lacks

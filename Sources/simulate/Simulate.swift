@@ -19,6 +19,7 @@ struct Simulate: ParsableCommand {
               swift run simulate --seed 42 --trace     # replay one seed with its events
               swift run simulate --runs 10000 --jobs 2   # both cores
               swift run simulate --runs 50 --reintroduce copied-database   # show it finds an old bug
+              swift run simulate --runs 40 --liar      # one replica sends false knowledge claims
             """)
 
     @Option(help: "Run this one seed (replay).") var seed: UInt64?
@@ -28,10 +29,12 @@ struct Simulate: ParsableCommand {
     @Option(help: "Chaos steps to run before healing (replays a shrunk prefix).") var steps: Int?
     @Option(help: "Seeds run at once (one world per thread; a seed replays the same on any count).") var jobs = 1
     @Option(help: "Put an old bug back to see the simulation find it: copied-database.") var reintroduce: [String] = []
+    @Flag(help: "Replica r0 lies: each batch carrying its knowledge also claims third replicas' feeds far beyond what it holds (replication-model §4.7).") var liar = false
 
     func options(_ seed: UInt64) -> SimulationOptions {
         var options = SimulationOptions(seed: seed)
         options.reintroduce = Set(reintroduce)
+        options.liar = liar
         return options
     }
 
@@ -63,7 +66,7 @@ struct Simulate: ParsableCommand {
                     lines.append("seed \(seed) FAILED:")
                     lines += result.violations.prefix(5).map { "  \($0)" }
                     let shrunk = Simulation.shrink(result, options: options(seed))
-                    let bugs = reintroduce.map { " --reintroduce \($0)" }.joined()
+                    let bugs = reintroduce.map { " --reintroduce \($0)" }.joined() + (liar ? " --liar" : "")
                     lines.append("  shortest failing prefix: \(shrunk.steps) of \(result.chaosSteps) chaos steps; replay: swift run simulate --seed \(seed) --steps \(shrunk.steps)\(bugs) --trace\(Self.compiledBugs)")
                 }
                 tally.add(result, lines: lines, elapsed: Date().timeIntervalSince(started))
@@ -73,7 +76,7 @@ struct Simulate: ParsableCommand {
         let totals = tally.totals
         print("""
             ran \(runs) seeds (\(first)…\(first + UInt64(runs) - 1)) with \(max(1, jobs)) job(s) in \(String(format: "%.1f", elapsed)) s: \(runs - totals.failed.count) passed, \(totals.failed.count) failed
-            totals: \(totals.writes) writes, \(totals.messages) messages, \(totals.drops) link drops (all causes), \(totals.crashes) crashes, \(totals.slotsHeld) slots held back as already held (each checked)
+            totals: \(totals.writes) writes, \(totals.messages) messages, \(totals.drops) link drops (all causes), \(totals.crashes) crashes, \(totals.slotsHeld) slots held back as already held (\(liar ? "\(totals.lies) false claims sent; holds not checked" : "each checked"))
             faults and writes drawn: \(Simulation.faultKinds.map { "\($0) \(totals.faults[$0] ?? 0)" }.joined(separator: ", "))
             convergence after the heal: mean \(runs > 0 ? totals.converge / UInt64(runs) : 0) ms, slowest \(totals.slowest) ms (virtual)
             invariants: \(Simulation.invariants.joined(separator: "; "))
@@ -92,7 +95,7 @@ struct Simulate: ParsableCommand {
     #endif
 
     func report(_ result: SimulationResult) {
-        print("seed \(result.seed): \(result.passed ? "passed" : "FAILED"), \(result.chaosSteps) chaos steps, \(result.writes) writes, \(result.messages) messages, \(result.drops) drops, \(result.crashes) crashes, converged after \(result.convergedAfter.map { "\($0) ms" } ?? "never"), \(result.slotsHeld) slots held back")
+        print("seed \(result.seed): \(result.passed ? "passed" : "FAILED"), \(result.chaosSteps) chaos steps, \(result.writes) writes, \(result.messages) messages, \(result.drops) drops, \(result.crashes) crashes, converged after \(result.convergedAfter.map { "\($0) ms" } ?? "never"), \(result.slotsHeld) slots held back\(liar ? ", \(result.lies) false claims" : "")")
         print("  faults and writes: " + Simulation.faultKinds.map { "\($0) \(result.faults[$0] ?? 0)" }.joined(separator: ", "))
         for violation in result.violations { print("  \(violation)") }
     }
@@ -101,7 +104,7 @@ struct Simulate: ParsableCommand {
 /// The seeds handed out and the results gathered, across worker threads.
 final class Tally: @unchecked Sendable {
     struct Totals {
-        var writes = 0, messages = 0, drops = 0, crashes = 0, slotsHeld = 0
+        var writes = 0, messages = 0, drops = 0, crashes = 0, slotsHeld = 0, lies = 0
         var faults: [String: Int] = [:]
         var converge: UInt64 = 0, slowest: UInt64 = 0
         var done = 0
@@ -135,6 +138,7 @@ final class Tally: @unchecked Sendable {
             sums.drops += result.drops
             sums.crashes += result.crashes
             sums.slotsHeld += result.slotsHeld
+            sums.lies += result.lies
             sums.faults.merge(result.faults, uniquingKeysWith: +)
             sums.converge += result.convergedAfter ?? 0
             sums.slowest = max(sums.slowest, result.convergedAfter ?? 0)

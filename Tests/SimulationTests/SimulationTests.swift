@@ -22,6 +22,23 @@ struct SimulationTests {
         }
     }
 
+    /// One replica sends false knowledge claims (up to 2^63 - 1) with every
+    /// batch that carries its knowledge, before and after the heal: the
+    /// others still converge with no write lost, through digest repair
+    /// (replication-model §4.7, "What a lie costs").
+    @Test func aLyingReplicaCostsRepairsNotWrites() {
+        var lies = 0
+        for seed in UInt64(1)...3 {
+            var options = SimulationOptions(seed: seed)
+            options.liar = true
+            let result = Simulation.run(options)
+            #expect(result.passed, "seed \(seed): \(result.violations.prefix(3)); replay: swift run simulate --seed \(seed) --liar")
+            #expect(result.convergedAfter != nil)
+            lies += result.lies
+        }
+        #expect(lies > 0)
+    }
+
     /// Seeds that failed on code since fixed (docs/architecture.md,
     /// "Simulation"): 1, 8 and 9 moved a cursor back when a merge of a
     /// closed connection finished after the next session's (a disk stall);
