@@ -79,7 +79,7 @@ struct Simulate: ParsableCommand {
             totals: \(totals.writes) writes, \(totals.messages) messages, \(totals.drops) link drops (all causes), \(totals.crashes) crashes, \(totals.slotsHeld) slots held back as already held (\(liar ? "\(totals.lies) false claims sent; holds not checked" : "each checked"))
             faults and writes drawn: \(Simulation.faultKinds.map { "\($0) \(totals.faults[$0] ?? 0)" }.joined(separator: ", "))
             convergence after the heal: mean \(runs > 0 ? totals.converge / UInt64(runs) : 0) ms, slowest \(totals.slowest) ms (virtual)
-            invariants: \(Simulation.invariants.joined(separator: "; "))
+            invariants: \(Simulation.invariants.filter { !liar || !Simulation.offWithLiar.contains($0) }.joined(separator: "; "))\(liar ? " (off with --liar: \(Simulation.offWithLiar.joined(separator: "; ")))" : "")
             """)
         if !totals.failed.isEmpty {
             print("failed seeds: \(totals.failed.sorted().map(String.init).joined(separator: " "))")

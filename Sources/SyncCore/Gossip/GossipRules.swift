@@ -99,25 +99,32 @@ public enum GossipRules {
 
     /// The entries that tell a peer `now` when it was last told `told`:
     /// each that differs, and a 0 for each it no longer holds; at most
-    /// `maxKnowledgeEntries` (the rest next time). Sorted by replica, so the
-    /// same knowledge gives the same message.
+    /// `maxKnowledgeEntries` (the rest next time).
     ///
     /// Taken back first (a 0, or a word lowered), then raised words about
-    /// replicas already told (numbered on the connection), then new ones:
-    /// when more than fit, what makes the server send more is never what
-    /// waits, and new replicas cannot push out the ones already numbered.
-    public static func changes(from told: [ReplicaID: UInt64], to now: [ReplicaID: UInt64]) -> [KnowledgeEntry] {
-        var lowered: [KnowledgeEntry] = [], raised: [KnowledgeEntry] = [], new: [KnowledgeEntry] = []
-        for (replica, seq) in now where told[replica] != seq {
-            switch told[replica] {
-            case let before? where seq < before: lowered.append(KnowledgeEntry(replica, seq))
-            case .some: raised.append(KnowledgeEntry(replica, seq))
-            case nil: new.append(KnowledgeEntry(replica, seq))
+    /// replicas already told, then the others: those `numbered` on the
+    /// connection first, the rest in the order of `now` (this replica's own
+    /// peers first, `Store.storedKnowledge`). When more than fit, what makes
+    /// the server send more never waits, and made-up ids cannot push out
+    /// real replicas. The same knowledge gives the same message.
+    public static func changes(from told: [ReplicaID: UInt64], to now: [KnowledgeEntry],
+                               numbered: (ReplicaID) -> Bool = { _ in false }) -> [KnowledgeEntry] {
+        var lowered: [KnowledgeEntry] = [], raised: [KnowledgeEntry] = [], renumbered: [KnowledgeEntry] = [], new: [KnowledgeEntry] = []
+        var present: [ReplicaID: UInt64] = [:]
+        for entry in now where present[entry.replica] == nil {
+            present[entry.replica] = entry.seq
+            switch told[entry.replica] {
+            case let before? where before == entry.seq: continue
+            case let before? where entry.seq < before: lowered.append(entry)
+            case .some: raised.append(entry)
+            case nil where numbered(entry.replica): renumbered.append(entry)
+            case nil: new.append(entry)
             }
         }
-        for replica in told.keys where now[replica] == nil { lowered.append(KnowledgeEntry(replica, 0)) }
+        for replica in told.keys where present[replica] == nil { lowered.append(KnowledgeEntry(replica, 0)) }
         let byReplica: (KnowledgeEntry, KnowledgeEntry) -> Bool = { $0.replica < $1.replica }
-        return Array((lowered.sorted(by: byReplica) + raised.sorted(by: byReplica) + new.sorted(by: byReplica)).prefix(maxKnowledgeEntries))
+        return Array((lowered.sorted(by: byReplica) + raised.sorted(by: byReplica) + renumbered.sorted(by: byReplica) + new)
+            .prefix(maxKnowledgeEntries))
     }
 
     /// Folds entries told by a peer into what we keep of its knowledge: a
@@ -135,7 +142,8 @@ public enum GossipRules {
 
     /// The claims a batch carries: the entries of `knowledge` above what
     /// the puller was last told (claims only rise; a puller keeps the
-    /// highest it was told).
+    /// highest it was told), in the order of `knowledge` (this replica's
+    /// own peers first, so they are numbered first).
     public static func risen(_ knowledge: [KnowledgeEntry], since told: [ReplicaID: UInt64]) -> [KnowledgeEntry] {
         knowledge.filter { $0.seq > (told[$0.replica] ?? 0) }
     }

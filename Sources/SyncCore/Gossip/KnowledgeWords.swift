@@ -39,6 +39,9 @@ public struct KnowledgeNumbering: Sendable, Equatable {
         }
     }
 
+    /// Whether `replica` has a number on this connection.
+    public func isNumbered(_ replica: ReplicaID) -> Bool { slots[replica] != nil }
+
     /// Sender: the entries words it made stand for (what was told; an
     /// entry past the numbering limit was not).
     public func sent(_ words: [KnowledgeWord]) -> [KnowledgeEntry] {

@@ -99,7 +99,7 @@ public struct SessionMachine: Sendable {
         case feedRead(changes: [SlotChange], cursor: UInt64, hasMore: Bool, highest: UInt64 = 0, knowledge: [KnowledgeEntry]? = nil,
                       relayedOnly: Bool = false)
         /// A `readKnowledge` finished: what we hold of others' feeds.
-        case knowledgeRead([ReplicaID: UInt64])
+        case knowledgeRead([KnowledgeEntry])
         /// Something committed locally (or was merged from any peer): the
         /// highest seq now.
         case committed(highestSeq: UInt64)
@@ -303,7 +303,7 @@ public struct SessionMachine: Sendable {
             if settings.gossip && settings.receives && knowledgeWanted == nil { knowledgeWanted = now + settings.knowledgeGatherMillis }
         case .knowledgeRead(let known):
             knowledgeReading = false
-            let words = numberingOut.words(GossipRules.changes(from: toldServer, to: known))
+            let words = numberingOut.words(GossipRules.changes(from: toldServer, to: known, numbered: numberingOut.isNumbered))
             if !words.isEmpty {
                 // What was numbered was told; an entry past the numbering limit was not.
                 GossipRules.told(numberingOut.sent(words), into: &toldServer)

@@ -8,11 +8,14 @@ extension Store {
     /// Stores what a complete read of a peer's feed taught, in the
     /// caller's transaction: the peer's own highest seq replaces what was
     /// held about it (a higher word was false, or its feed went back:
-    /// lowering only ever sends more); claims raise (never lower) what is
-    /// held about third replicas. A replica not yet known is added only
-    /// below the row limit, claims only below it less `directReserve`.
-    static func learn(_ lesson: GossipRules.Lesson, in db: Database) throws {
-        try db.cachedStatement(sql: "UPDATE sync_knowledge SET seq = ? WHERE replica = ?")
+    /// lowering only ever sends more), unless `replacing` is false (a read
+    /// older than one already merged: then it only raises); claims raise
+    /// (never lower) what is held about third replicas. A replica not yet
+    /// known is added only below the row limit, claims only below it less
+    /// `directReserve`.
+    static func learn(_ lesson: GossipRules.Lesson, replacing: Bool = true, in db: Database) throws {
+        try db.cachedStatement(sql: replacing ? "UPDATE sync_knowledge SET seq = ? WHERE replica = ?"
+                                              : "UPDATE sync_knowledge SET seq = max(seq, ?) WHERE replica = ?")
             .execute(arguments: [Int64(clamping: lesson.direct.seq), lesson.direct.replica.data])
         if db.changesCount == 0, try knowledgeRows(in: db) < GossipRules.maxKnowledgeRows {
             try db.cachedStatement(sql: "INSERT INTO sync_knowledge(replica, seq) VALUES (?, ?)")
@@ -43,9 +46,17 @@ extension Store {
         try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM sync_knowledge")) ?? 0
     }
 
-    /// The stored knowledge, in the caller's transaction.
+    /// The stored knowledge, in the caller's transaction: first the
+    /// replicas this one pulls from itself (a `sync_cursors` row), then
+    /// the others, each by id. A connection numbers at most
+    /// `maxKnowledgeEntries` replicas in the order they are first told, so
+    /// made-up ids spread by a hostile peer cannot take the numbers of
+    /// real peers.
     static func storedKnowledge(in db: Database) throws -> [KnowledgeEntry] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT replica, seq FROM sync_knowledge ORDER BY replica")).compactMap { row in
+        try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT k.replica, k.seq FROM sync_knowledge k
+            ORDER BY EXISTS (SELECT 1 FROM sync_cursors c WHERE c.peer = k.replica) DESC, k.replica
+            """)).compactMap { row in
             guard let replica = ReplicaID(bytes: row[0] as Data), let seq = row[1] as Int64?, seq > 0 else { return nil }
             return KnowledgeEntry(replica, UInt64(seq))
         }
@@ -55,11 +66,14 @@ extension Store {
     /// (never about itself: a server does not take a puller's word about the
     /// puller, `GossipRules.pullerHolds`).
     public func knowledge() throws -> [ReplicaID: UInt64] {
-        try pool.read { db in
-            var known: [ReplicaID: UInt64] = [:]
-            for entry in try Self.storedKnowledge(in: db) { known[entry.replica] = entry.seq }
-            return known
-        }
+        var known: [ReplicaID: UInt64] = [:]
+        for entry in try knowledgeInOrder() { known[entry.replica] = entry.seq }
+        return known
+    }
+
+    /// The same, in the order it is told (`storedKnowledge`).
+    public func knowledgeInOrder() throws -> [KnowledgeEntry] {
+        try pool.read { db in try Self.storedKnowledge(in: db) }
     }
 
     /// Forgets every claim: after a digest repair changed something here, a

@@ -177,6 +177,11 @@ extension Store {
             try writer.finish()
             try db.setMeta(MetaKey.hlc, Int64(bitPattern: clock.last.raw))
             if let peer, let cursor {
+                // A merge of a closed connection may finish after a newer
+                // session's (its cursor then below the stored one): what it
+                // read of the peer is older, and must not replace newer knowledge.
+                let stale = cursor < UInt64(bitPattern: try Int64.fetchOne(db.cachedStatement(sql: "SELECT cursor FROM sync_cursors WHERE peer = ?"),
+                                                                           arguments: [peer.data]) ?? 0)
                 try db.cachedStatement(sql: """
                     INSERT INTO sync_cursors(peer, cursor, updated_at, peer_highest) VALUES (?, ?, ?, ?)
                     ON CONFLICT(peer) DO UPDATE SET
@@ -189,7 +194,7 @@ extension Store {
                 if let peerHighest, let claims {
                     if let lesson = GossipRules.learned(peer: peer, cursor: cursor, peerHighest: peerHighest, claims: claims,
                                                         own: try db.replicaID()) {
-                        try Self.learn(lesson, in: db)
+                        try Self.learn(lesson, replacing: !stale, in: db)
                     }
                 }
             }

@@ -84,17 +84,20 @@ public final class Store: Sendable {
         self.seed = seed
         self.options = options
         current = CurrentSchema(SchemaEvolution.effective(seed: seed, records: []))
-        let setUp: @Sendable (any DatabaseWriter) -> SchemaEvolution.Effective? = { pool in
+        // A read-only open takes a file of an older readable format as it is
+        // (so `syncctl get` does not mark a format-3 file 4 behind a 1.5
+        // daemon); one that may write marks it current first.
+        let setUp: @Sendable (any DatabaseWriter, ClosedRange<Int>) -> SchemaEvolution.Effective? = { pool, formats in
             try? pool.read { db in
                 guard try StoreTables.migrator().hasCompletedMigrations(db) else { return nil }
                 let effective = try SchemaEvolution.effective(seed: seed, in: db)
-                return try Self.isSetUp(db, path: path, schema: effective.schema, deviceID: deviceID) ? effective : nil
+                return try Self.isSetUp(db, path: path, schema: effective.schema, deviceID: deviceID, formats: formats) ? effective : nil
             }
         }
         // Fast path (every `syncctl` command): a database that is already set
         // up for this schema and device is opened without a write transaction.
         if options.readOnly, FileManager.default.fileExists(atPath: path),
-           let readOnly = try? Self.openPool(path: path, options: options, readOnly: true), let effective = setUp(readOnly) {
+           let readOnly = try? Self.openPool(path: path, options: options, readOnly: true), let effective = setUp(readOnly, StoreTables.readableFormats) {
             pool = readOnly
             current.replace(effective)
             return
@@ -102,7 +105,7 @@ public final class Store: Sendable {
         pool = try Self.openPool(path: path, options: options, readOnly: false)
         let wall = options.wallClock()
         let logger = options.logger
-        if let effective = setUp(pool) {
+        if let effective = setUp(pool, StoreTables.formatVersion...StoreTables.formatVersion) {
             current.replace(effective)
             return
         }
@@ -235,10 +238,10 @@ public final class Store: Sendable {
         }
     }
 
-    /// Whether opening needs no write: format known, replica and device
+    /// Whether opening needs no write: format in `formats`, replica and device
     /// recorded as given, schema hash and view tables current.
-    static func isSetUp(_ db: Database, path: String, schema: Schema, deviceID: String?) throws -> Bool {
-        guard let format = Int.fromDatabaseValue(try db.meta(MetaKey.format)), format == StoreTables.formatVersion,
+    static func isSetUp(_ db: Database, path: String, schema: Schema, deviceID: String?, formats: ClosedRange<Int>) throws -> Bool {
+        guard let format = Int.fromDatabaseValue(try db.meta(MetaKey.format)), formats.contains(format),
               !(try db.meta(MetaKey.replica)).isNull,
               String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) == schema.hash,
               String.fromDatabaseValue(try db.meta(MetaKey.dataset)).map({ $0.utf8.elementsEqual(schema.name.utf8) }) == true else { return false }

@@ -195,7 +195,7 @@ final class PeerSession: @unchecked Sendable {
                                  knowledge: knowledge == nil ? nil : batch.knowledge, relayedOnly: batch.relayedOnly)
             }
         case .readKnowledge:
-            work { .knowledgeRead(try store.knowledge()) }
+            work { .knowledgeRead(try store.knowledgeInOrder()) }
         case .readHighestSeq:
             work { .highestSeqRead(try store.highestSeq()) }
         case .readDigestPoint(let forAnswer):

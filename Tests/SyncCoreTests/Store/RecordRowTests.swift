@@ -135,6 +135,14 @@ struct RecordRowTests {
         let queue = try DatabaseQueue(path: path)
         try queue.write { db in try db.execute(sql: "UPDATE sync_meta SET value = 3 WHERE key = 'format'") }
         try queue.close()
+        // A read-only open (every `syncctl` query) leaves it format 3.
+        do {
+            var options = Store.Options()
+            options.readOnly = true
+            let store = try dir.store("f.db", options: options)
+            #expect(try store.digest() == digest)
+            #expect(try store.read { try Int.fetchOne($0, sql: "SELECT value FROM sync_meta WHERE key = 'format'") } == 3)
+        }
         do {
             let store = try dir.store("f.db")
             #expect(try store.digest() == digest)

@@ -168,6 +168,26 @@ struct GossipTests {
         #expect(try store.knowledge()[peer] == 15)
     }
 
+    /// A read older than one already merged (a closed connection's merge
+    /// finishing after the next session's) does not lower what the newer
+    /// one taught; the replicas this one pulls from are told first.
+    @Test func aStaleReadDoesNotLowerAndOwnPeersComeFirst() throws {
+        let dir = TemporaryDirectory()
+        let a = try dir.store("a.db"), b = try dir.store("b.db")
+        try Self.write(a, "r1", "x")
+        try Self.write(a, "r2", "y")
+        let peer = try a.replicaID
+        let all = try a.changes(since: 0, maxCount: 1_000, maxBytes: 1 << 20)
+        try b.apply(all.changes, from: peer, cursor: all.cursor, peerHighest: all.highest, claims: [KnowledgeEntry(replica(1), 3)])
+        #expect(try b.knowledge()[peer] == all.highest)
+        let first = try a.changes(since: 0, maxCount: 1, maxBytes: 1 << 20)
+        try b.apply(first.changes, from: peer, cursor: first.cursor, peerHighest: first.cursor, claims: [])
+        #expect(try b.knowledge()[peer] == all.highest)
+        // (a random id sorts after replica(1): only the cursor rule puts it first)
+        #expect(replica(1) < peer)
+        #expect(try b.knowledgeInOrder().first?.replica == peer)
+    }
+
     /// Made-up claims fill at most the rows not kept for direct entries:
     /// what a replica learns from its own peers still fits.
     @Test func madeUpClaimsCannotCrowdOutDirectKnowledge() throws {
@@ -193,17 +213,22 @@ struct GossipTests {
     /// server keeps of it is bounded.
     @Test func knowledgeMessagesCarryChangesAndAreBounded() {
         let told: [ReplicaID: UInt64] = [replica(1): 5, replica(2): 7]
-        let now: [ReplicaID: UInt64] = [replica(1): 5, replica(2): 9, replica(3): 1]
+        let now = [KnowledgeEntry(replica(1), 5), KnowledgeEntry(replica(2), 9), KnowledgeEntry(replica(3), 1)]
         let entries = GossipRules.changes(from: told, to: now)
         #expect(entries == [KnowledgeEntry(replica(2), 9), KnowledgeEntry(replica(3), 1)])
-        #expect(GossipRules.changes(from: now, to: [:]).allSatisfy { $0.seq == 0 })
+        #expect(GossipRules.changes(from: [replica(1): 5, replica(2): 9], to: []).allSatisfy { $0.seq == 0 })
         // More than fit: what is taken back goes first, then words about
-        // replicas already told, and new replicas (sorting before them) wait.
-        var many: [ReplicaID: UInt64] = [replica(500_000): 2, replica(500_001): 3]
-        for index in 0..<GossipRules.maxKnowledgeEntries { many[replica(index)] = 1 }
-        let crowded = GossipRules.changes(from: [replica(500_000): 9, replica(500_001): 1, replica(600_000): 4], to: many)
+        // replicas already told, then replicas numbered on the connection,
+        // then new ones in the order given (own peers first): made-up ids
+        // sorting before them wait.
+        let peer = replica(700_000), numbered = replica(800_000)
+        var many = [KnowledgeEntry(peer, 6), KnowledgeEntry(replica(500_000), 2), KnowledgeEntry(replica(500_001), 3), KnowledgeEntry(numbered, 1)]
+        many += (0..<GossipRules.maxKnowledgeEntries).map { KnowledgeEntry(replica($0), 1) }
+        let crowded = GossipRules.changes(from: [replica(500_000): 9, replica(500_001): 1, replica(600_000): 4], to: many,
+                                          numbered: { $0 == numbered })
         #expect(crowded.count == GossipRules.maxKnowledgeEntries)
-        #expect(Array(crowded.prefix(3)) == [KnowledgeEntry(replica(500_000), 2), KnowledgeEntry(replica(600_000), 0), KnowledgeEntry(replica(500_001), 3)])
+        #expect(Array(crowded.prefix(5)) == [KnowledgeEntry(replica(500_000), 2), KnowledgeEntry(replica(600_000), 0), KnowledgeEntry(replica(500_001), 3),
+                                             KnowledgeEntry(numbered, 1), KnowledgeEntry(peer, 6)])
         var kept: [ReplicaID: UInt64] = [:]
         GossipRules.take((0..<10).map { KnowledgeEntry(replica($0 + 10), 3) }, into: &kept, limit: 4)
         #expect(kept.count == 4)
@@ -235,17 +260,17 @@ struct GossipTests {
         settings.knowledgeGatherMillis = 5
         var machine = SessionMachine(settings: settings, now: 0)
         #expect(machine.handle(.start(highestSeq: 0), at: 0).contains(.readKnowledge))
-        let told = machine.handle(.knowledgeRead([replica(1): 4]), at: 11)
+        let told = machine.handle(.knowledgeRead([KnowledgeEntry(replica(1), 4)]), at: 11)
         #expect(told.contains(.send(.knowledge([KnowledgeWord(slot: 0, replica: replica(1), seq: 4)]))))
         // Nothing changed: nothing more to tell.
         _ = machine.handle(.committed(highestSeq: 4), at: 12)
         _ = machine.handle(.tick, at: 20)
-        #expect(!machine.handle(.knowledgeRead([replica(1): 4]), at: 21).contains { if case .send(.knowledge) = $0 { true } else { false } })
+        #expect(!machine.handle(.knowledgeRead([KnowledgeEntry(replica(1), 4)]), at: 21).contains { if case .send(.knowledge) = $0 { true } else { false } })
         // A repair that changed something: the store dropped its knowledge
         // (`Store.apply`), so the puller reads and tells again.
         _ = machine.handle(.received(.repairBatch(changes: [], last: true)), at: 30)
         #expect(machine.handle(.merged(changed: 2, repair: true), at: 31).contains(.readKnowledge))
-        let zeroed = machine.handle(.knowledgeRead([:]), at: 32)
+        let zeroed = machine.handle(.knowledgeRead([]), at: 32)
         #expect(zeroed.contains(.send(.knowledge([KnowledgeWord(slot: 0, seq: 0)]))))
     }
 
