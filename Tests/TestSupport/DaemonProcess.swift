@@ -98,7 +98,57 @@ public final class DaemonProcess: @unchecked Sendable {
     public var exitStatus: Int32? { lock.withLock { process.flatMap { $0.isRunning ? nil : $0.terminationStatus } } }
 
     /// Starts the daemon and waits until it listens; later starts reuse the port.
+    ///
+    /// On 127.0.0.1 the first start takes a free port below the kernel's
+    /// ephemeral range (`ephemeralFloor`): a port the kernel handed out (port
+    /// 0) could, between a stop and the next start, be taken as the local
+    /// port of another daemon's outgoing connection, and the restart would
+    /// fail with "Address already in use" (seen with 50 daemons). A first
+    /// start that loses its port to another listener tries another.
     public func start(timeout: Duration = .seconds(30)) async throws {
+        let firstStart = port == 0 && namespace == nil && listenHost == "127.0.0.1"
+        let firstUI = uiPort == 0 && uiArgument == "127.0.0.1:0"
+        for attempt in 1...4 {
+            if firstStart { port = Self.freePortBelowEphemeral() }
+            if firstUI { uiPort = Self.freePortBelowEphemeral() }
+            do {
+                try await startOnce(timeout: timeout)
+                return
+            } catch let error as HarnessError where (firstStart || firstUI) && attempt < 4 && error.description.contains("Address already in use") {
+                if firstStart { port = 0 }
+                if firstUI { uiPort = 0 }
+            }
+        }
+    }
+
+    /// The lowest port of the kernel's ephemeral range (32768 when unknown).
+    static let ephemeralFloor: Int = {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        return text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) } ?? 32_768
+    }()
+
+    /// A loopback port nothing listens on now, drawn from
+    /// 20000 up to the ephemeral range (0: none found; the daemon then takes one).
+    static func freePortBelowEphemeral() -> Int {
+        let ceiling = max(20_001, min(ephemeralFloor, 32_768))
+        for _ in 0..<64 {
+            let candidate = Int.random(in: 20_000..<ceiling)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { return 0 }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(candidate).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            close(fd)
+            if bound == 0 { return candidate }
+        }
+        return 0
+    }
+
+    private func startOnce(timeout: Duration) async throws {
         // LAN discovery broadcasts: never from the test machine's own network.
         // Fails closed: a config it cannot read, or another one named in the environment, counts as discovery on.
         let configs = [configPath] + [environment["SYNCD_CONFIG"]].compactMap { $0 }
