@@ -14,13 +14,7 @@ extension Store {
     /// known is added only below the row limit, claims only below it less
     /// `directReserve`.
     static func learn(_ lesson: GossipRules.Lesson, replacing: Bool = true, in db: Database) throws {
-        try db.cachedStatement(sql: replacing ? "UPDATE sync_knowledge SET seq = ? WHERE replica = ?"
-                                              : "UPDATE sync_knowledge SET seq = max(seq, ?) WHERE replica = ?")
-            .execute(arguments: [Int64(clamping: lesson.direct.seq), lesson.direct.replica.data])
-        if db.changesCount == 0, try knowledgeRows(in: db) < GossipRules.maxKnowledgeRows {
-            try db.cachedStatement(sql: "INSERT INTO sync_knowledge(replica, seq) VALUES (?, ?)")
-                .execute(arguments: [lesson.direct.replica.data, Int64(clamping: lesson.direct.seq)])
-        }
+        try store([lesson.direct], replacing: replacing, upTo: GossipRules.maxKnowledgeRows, in: db)
         try learn(lesson.claims, in: db)
     }
 
@@ -28,22 +22,25 @@ extension Store {
     /// caller's transaction; a replica not yet known is added only below
     /// `maxKnowledgeRows - directReserve` rows.
     static func learn(_ claims: [KnowledgeEntry], in db: Database) throws {
-        guard !claims.isEmpty else { return }
-        var rows = try knowledgeRows(in: db)
-        let update = try db.cachedStatement(sql: "UPDATE sync_knowledge SET seq = max(seq, ?) WHERE replica = ?")
+        try store(claims, replacing: false, upTo: GossipRules.maxKnowledgeRows - GossipRules.directReserve, in: db)
+    }
+
+    /// Sets (`replacing`) or raises each entry's row; a replica without a
+    /// row gets one only while the table has fewer than `rowLimit`.
+    private static func store(_ entries: [KnowledgeEntry], replacing: Bool, upTo rowLimit: Int, in db: Database) throws {
+        guard entries.contains(where: { $0.seq > 0 }) else { return }
+        var rows = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM sync_knowledge")) ?? 0
+        let update = try db.cachedStatement(sql: replacing ? "UPDATE sync_knowledge SET seq = ? WHERE replica = ?"
+                                                           : "UPDATE sync_knowledge SET seq = max(seq, ?) WHERE replica = ?")
         let insert = try db.cachedStatement(sql: "INSERT INTO sync_knowledge(replica, seq) VALUES (?, ?)")
-        for entry in claims where entry.seq > 0 {
+        for entry in entries where entry.seq > 0 {
             let seq = Int64(clamping: entry.seq)
             try update.execute(arguments: [seq, entry.replica.data])
-            if db.changesCount == 0, rows < GossipRules.maxKnowledgeRows - GossipRules.directReserve {
+            if db.changesCount == 0, rows < rowLimit {
                 try insert.execute(arguments: [entry.replica.data, seq])
                 rows += 1
             }
         }
-    }
-
-    private static func knowledgeRows(in db: Database) throws -> Int {
-        try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM sync_knowledge")) ?? 0
     }
 
     /// The stored knowledge, in the caller's transaction: first the

@@ -179,9 +179,9 @@ extension Store {
             if let peer, let cursor {
                 // A merge of a closed connection may finish after a newer
                 // session's (its cursor then below the stored one): what it
-                // read of the peer is older, and must not replace newer knowledge.
-                let stale = cursor < UInt64(bitPattern: try Int64.fetchOne(db.cachedStatement(sql: "SELECT cursor FROM sync_cursors WHERE peer = ?"),
-                                                                           arguments: [peer.data]) ?? 0)
+                // read of the peer is older, and must not replace newer
+                // knowledge. Read only for a batch that may teach.
+                let stale = try claims != nil && cursor < db.cursor(for: peer)
                 try db.cachedStatement(sql: """
                     INSERT INTO sync_cursors(peer, cursor, updated_at, peer_highest) VALUES (?, ?, ?, ?)
                     ON CONFLICT(peer) DO UPDATE SET
@@ -218,7 +218,7 @@ extension Store {
     /// The seq of `peer`'s feed up to which this replica has merged (0 if never).
     public func cursor(for peer: ReplicaID) throws -> UInt64 {
         try pool.read { db in
-            UInt64(bitPattern: try Int64.fetchOne(db, sql: "SELECT cursor FROM sync_cursors WHERE peer = ?", arguments: [peer.data]) ?? 0)
+            try db.cursor(for: peer)
         }
     }
 }

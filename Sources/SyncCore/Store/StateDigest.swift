@@ -68,7 +68,7 @@ extension Store {
     public func digestPoint(peer: ReplicaID) throws -> DigestPoint {
         try pool.read { db in
             DigestPoint(digest: try StateDigest.read(from: db), highestSeq: UInt64(try Database.highestSeq(db)),
-                        cursor: UInt64(bitPattern: try Int64.fetchOne(db, sql: "SELECT cursor FROM sync_cursors WHERE peer = ?", arguments: [peer.data]) ?? 0))
+                        cursor: try db.cursor(for: peer))
         }
     }
 }

@@ -148,6 +148,11 @@ extension Database {
         _ = try Row.fetchAll(self, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
     }
 
+    /// The seq of `peer`'s feed up to which this replica has merged (0 if never).
+    func cursor(for peer: ReplicaID) throws -> UInt64 {
+        UInt64(bitPattern: try Int64.fetchOne(cachedStatement(sql: "SELECT cursor FROM sync_cursors WHERE peer = ?"), arguments: [peer.data]) ?? 0)
+    }
+
     /// The local replica id recorded in this database.
     func replicaID() throws -> ReplicaID {
         guard let data = Data.fromDatabaseValue(try meta(MetaKey.replica)), let id = ReplicaID(bytes: data) else {
