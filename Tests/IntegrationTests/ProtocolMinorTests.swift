@@ -45,7 +45,7 @@ extension Integration {
                     #expect(ReplicaProof.proves(replica: hello.replica, device: daemon.deviceID, nonce: nonce))
                 }
                 try await peer.send(.pull(cursor: 0, maxCount: 100, maxBytes: 1 << 20, wait: false))
-                guard case .batch(let batch)? = try await peer.nextMessage() else {
+                guard case .batch(let batch)? = try await peer.nextReply() else {
                     Issue.record("no batch for prober \(minor):\n\(daemon.log(last: 20))")
                     return
                 }

@@ -48,6 +48,20 @@ struct RawPeer {
         withUnsafeBytes(of: UInt32(length).bigEndian) { Array($0) }
     }
 
+    /// The next frame that is not a keepalive (`ping`, `pong`): a daemon
+    /// with `keepalive_seconds: 1` may ping between a request and its
+    /// answer when the machine is busy; nil if it closes first.
+    func nextReply(timeout: Duration = .seconds(10)) async throws -> SyncMessage? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            switch try await nextMessage(timeout: deadline - ContinuousClock.now) {
+            case .ping?, .pong?: continue
+            case let other: return other
+            }
+        }
+        return nil
+    }
+
     /// Waits for the next complete frame from the daemon; nil if it closes first.
     func nextMessage(timeout: Duration = .seconds(10)) async throws -> SyncMessage? {
         let deadline = ContinuousClock.now + timeout
