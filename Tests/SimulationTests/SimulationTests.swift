@@ -4,7 +4,10 @@ import SyncSimulation
 import TestSupport
 
 /// Seeds of the deterministic simulation (docs/architecture.md, "Simulation").
-@Suite("Simulation", .timeLimit(.minutes(5)))
+/// Serialized: each test is a long synchronous computation, and two at once
+/// hold both of a 2-core machine's pool threads, starving every other suite
+/// (whose time limits count from when they are queued).
+@Suite("Simulation", .serialized, .timeLimit(.minutes(5)))
 struct SimulationTests {
     /// A batch of seeds: every invariant holds on each.
     /// Every fault and kind of write fires somewhere in them, so none is

@@ -7,7 +7,7 @@ import Testing
 /// over random inputs: the transfer ends whole or not at all, whatever a
 /// sender does; two replicas never both ask each other; a third replica
 /// never starts reading a joined one past what it holds.
-@Suite("Join rules", .timeLimit(.minutes(2)))
+@Suite("Join rules", .timeLimit(.minutes(3)))
 struct JoinRulesTests {
     /// An honest sender: every pull the receiver makes is served in order,
     /// and the receiver ends with every byte, asking each offset once and
