@@ -23,13 +23,16 @@ public struct SimulationOptions: Sendable {
     /// as before issue 19). The same-dot merge bug is compiled in with
     /// `-Xswiftc -DSYNCD_REINTRODUCE_SAME_DOT_BUG`.
     public var reintroduce: Set<String> = []
-    /// One replica lies (replication-model §4.7, "What a lie costs"): with
-    /// every batch that carries its knowledge it also claims to hold third
-    /// replicas' feeds far beyond what it holds (up to 2^63 - 1), before and
-    /// after the heal. Its pullers then hold back states they lack, which
-    /// only digest repair brings; so the checks that every hold is true
-    /// and that no repair is needed after catching up are off, and every
-    /// other invariant (convergence, no lost write, quiet) must still hold.
+    /// One replica lies (replication-model §4.7, "What a lie costs"),
+    /// before and after the heal, in three ways: with every batch that
+    /// carries its knowledge it also claims to hold third replicas' feeds
+    /// far beyond what it holds (up to 2^63 - 1); half the slots of each of
+    /// its batches carry a false origin; and pulling, it tells its servers
+    /// it holds more than it does. Its pullers then hold back states they
+    /// lack, which only digest repair brings; so the checks that every hold
+    /// is true and that no repair is needed after catching up are off, and
+    /// every other invariant (convergence, no lost write, quiet) must still
+    /// hold.
     public var liar = false
 
     public init(seed: UInt64) { self.seed = seed }

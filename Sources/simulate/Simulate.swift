@@ -19,7 +19,7 @@ struct Simulate: ParsableCommand {
               swift run simulate --seed 42 --trace     # replay one seed with its events
               swift run simulate --runs 10000 --jobs 2   # both cores
               swift run simulate --runs 50 --reintroduce copied-database   # show it finds an old bug
-              swift run simulate --runs 40 --liar      # one replica sends false knowledge claims
+              swift run simulate --runs 40 --liar      # one replica sends false claims, origins and words
             """)
 
     @Option(help: "Run this one seed (replay).") var seed: UInt64?
@@ -29,7 +29,7 @@ struct Simulate: ParsableCommand {
     @Option(help: "Chaos steps to run before healing (replays a shrunk prefix).") var steps: Int?
     @Option(help: "Seeds run at once (one world per thread; a seed replays the same on any count).") var jobs = 1
     @Option(help: "Put an old bug back to see the simulation find it: copied-database.") var reintroduce: [String] = []
-    @Flag(help: "Replica r0 lies: each batch carrying its knowledge also claims third replicas' feeds far beyond what it holds (replication-model §4.7).") var liar = false
+    @Flag(help: "Replica r0 lies: its batches claim third replicas' feeds far beyond what it holds and give half their slots false origins, and its knowledge messages claim more than it holds (replication-model §4.7).") var liar = false
 
     func options(_ seed: UInt64) -> SimulationOptions {
         var options = SimulationOptions(seed: seed)
