@@ -386,6 +386,13 @@ def import_corpus():
     write(t, "csv-countries", sel(0, 0) + csv_countries.encode())
     write(t, "csv-countries-crlf-bom", sel(0, 0, True) + ("\ufeff" + csv_countries.replace("\n", "\r\n")).encode())
     write(t, "csv-minerals-set", sel(0, 1) + b"id,name,category,uses\ncobalt,Cobalt,battery,electric vehicles; renewable energy\n")
+    # Found by fuzz-import: a member opening with a combining mark (U+0742),
+    # exported after "; ", kept the space when members were split by Character.
+    write(t, "csv-member-opening-with-mark", sel(0, 1) + "id,name,category,uses\ncobalt,Cobalt,battery,\u0742b&lect; rergy\n".encode())
+    # Members holding the separator, a backslash or edge spaces: JSON in, CSV export.
+    write(t, "json-members-needing-escapes", sel(1, 1) + json.dumps([{"id": "w", "fields": {"name": "W", "category": "c",
+          "uses": ["a;b", "C:\\data\\", " edge ", "\u0301x", "\\;"]}}], ensure_ascii=False).encode())
+    write(t, "jsonl-crlf", sel(2, 0) + b'{"id": "fr", "fields": {"name": "France"}}\r\n{"id": "de", "fields": {"name": "Germany"}}\r\n')
     write(t, "csv-agreements-refs", sel(0, 5) + b"id,title,parties,announced,status\n"
           b"gmi,Green minerals,countries/cn; organizations/unido,2025-11-23,proposed\n")
     write(t, "csv-events-dates", sel(0, 4) + b"id,name,starts,ends\ng20,G20,2025-11-22,2025-11-23\n")

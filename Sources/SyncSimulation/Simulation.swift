@@ -27,7 +27,7 @@ public struct SimulationOptions: Sendable {
     /// before and after the heal, in three ways: with every batch that
     /// carries its knowledge it also claims to hold third replicas' feeds
     /// far beyond what it holds (up to 2^63 - 1); half the slots of each of
-    /// its batches carry a false origin; and pulling, it tells its servers
+    /// its gossip batches carry a false origin; and pulling, it tells its servers
     /// it holds more than it does. Its pullers then hold back states they
     /// lack, which only digest repair brings; so the checks that every hold
     /// is true and that no repair is needed after catching up are off, and
@@ -53,8 +53,8 @@ public struct SimulationResult: Sendable {
     public var refusals = 0
     /// Slots a feed held back because the puller said it held them (§4.7).
     public var slotsHeld = 0
-    /// False claims the liar sent (`SimulationOptions.liar`).
-    public var lies = 0
+    /// Lies the liar told (`SimulationOptions.liar`), by kind.
+    public var lies = LieCounts()
     /// Virtual milliseconds from the heal to equal digests, when reached.
     public var convergedAfter: UInt64?
     /// The invariants checked at the end, by name.
@@ -121,4 +121,27 @@ public enum Simulation {
         let text = violation.split(separator: ":", maxSplits: 1).dropFirst().first.map(String.init) ?? violation
         return text.split(separator: " ").filter { word in !word.contains(where: \.isNumber) }.joined(separator: " ")
     }
+}
+
+/// How often the liar lied, one count per kind, so a test can show that each
+/// kind was told (a kind never told proves nothing about what it costs).
+public struct LieCounts: Sendable, Equatable {
+    /// Batches that carried made-up knowledge claims.
+    public var claims = 0
+    /// Batches with slots whose origins were made up (gossip batches only).
+    public var origins = 0
+    /// Knowledge reads (the puller's word to its server) inflated.
+    public var words = 0
+
+    public init() {}
+
+    public var total: Int { claims + origins + words }
+
+    public static func += (lhs: inout LieCounts, rhs: LieCounts) {
+        lhs.claims += rhs.claims
+        lhs.origins += rhs.origins
+        lhs.words += rhs.words
+    }
+
+    public var summary: String { "\(claims) false claims, \(origins) batches with false origins, \(words) inflated words" }
 }

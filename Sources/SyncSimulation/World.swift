@@ -142,7 +142,7 @@ final class World {
                 complete(link, side, action)
             } else if case .merge(let changes, let cursor, let peerHighest, let given) = action, let store = replica.store, let peer = link.peerReplica(at: generation, side) {
                 let claims = lies(added: given, by: link.ends[1 - side], to: link.ends[side])
-                let changes = lyingOrigins(changes, by: link.ends[1 - side], to: link.ends[side])
+                let changes = lyingOrigins(changes, cursor: cursor, by: link.ends[1 - side], to: link.ends[side])
                 // The connection is gone but the merge was under way: the
                 // driver lets it finish (its cursor may land after a newer
                 // session's), as `PeerSession` awaits its store work.
@@ -273,7 +273,7 @@ final class World {
                 feed(link, side, .cursorLoaded(try store.cursor(for: peer)))
             case .merge(let changes, let cursor, let peerHighest, let given):
                 let claims = lies(added: given, by: link.ends[1 - side], to: link.ends[side])
-                let changes = lyingOrigins(changes, by: link.ends[1 - side], to: link.ends[side])
+                let changes = lyingOrigins(changes, cursor: cursor, by: link.ends[1 - side], to: link.ends[side])
                 let changed = try merge(changes, cursor: cursor, peerHighest: peerHighest, claims: claims, from: peer, device: peerDevice,
                                         into: store, of: replica)
                 feed(link, side, .merged(changed: changed, repair: cursor == nil))
@@ -287,7 +287,7 @@ final class World {
                 feed(link, side, .feedRead(changes: batch.changes, cursor: batch.cursor, hasMore: batch.hasMore, highest: batch.highest,
                                            knowledge: knowledge == nil ? nil : batch.knowledge, relayedOnly: batch.relayedOnly))
             case .readKnowledge:
-                feed(link, side, .knowledgeRead(lyingWords(try store.knowledgeInOrder(), by: link.ends[side])))
+                feed(link, side, .knowledgeRead(lyingWords(try store.knowledgeInOrder(), by: link.ends[side], to: link.ends[1 - side])))
             case .readHighestSeq:
                 feed(link, side, .highestSeqRead(try store.highestSeq()))
             case .readDigestPoint(let forAnswer):
@@ -325,19 +325,22 @@ final class World {
         if rng.chance(0.25) {
             claims += (0..<64).map { _ in KnowledgeEntry(ReplicaID(high: rng.next(), low: rng.next()), UInt64(rng.int(1...1_000_000))) }
         }
-        result.lies += 1
+        result.lies.claims += 1
         note("r\(server) tells r\(puller) it holds \(third.name) up to \(seq)")
         return claims
     }
 
     /// The liar's batches also carry false origins (`SimulationOptions.liar`):
-    /// half the slots of every batch from replica 0 say they came from
-    /// another replica's feed (any but the puller's, the liar's own too) at
-    /// a seq from 1 to that replica's highest, so a later puller whose word
-    /// for that replica is past it is left without the state. Added at the
-    /// merge, as the claims are.
-    func lyingOrigins(_ changes: [SlotChange], by server: Int, to puller: Int) -> [SlotChange] {
-        guard options.liar, server == 0, !changes.isEmpty else { return changes }
+    /// half the slots of every gossip batch from replica 0 say they came
+    /// from another replica's feed (any but the puller's, the liar's own
+    /// too) at a seq from 1 to that replica's highest, so a later puller
+    /// whose word for that replica is past it is left without the state.
+    /// Added at the merge, as the claims are, and only where origins travel
+    /// (a feed batch, `cursor` set, of a session with gossip): a repair
+    /// batch or a session without gossip carries none, and the puller's
+    /// store would never see one there.
+    func lyingOrigins(_ changes: [SlotChange], cursor: UInt64?, by server: Int, to puller: Int) -> [SlotChange] {
+        guard options.liar, server == 0, cursor != nil, changes.contains(where: { $0.origin != nil }) else { return changes }
         let others = replicas.filter { $0.index != puller }
         var lied = 0
         let result = changes.map { change -> SlotChange in
@@ -349,22 +352,25 @@ final class World {
             return told
         }
         if lied > 0 {
-            self.result.lies += 1
+            self.result.lies.origins += 1
             note("r\(server) gives r\(puller) \(lied) false origin(s)")
         }
         return result
     }
 
     /// The liar, pulling, tells its servers it holds third replicas' feeds
-    /// far past what it does (`SimulationOptions.liar`): a word for each of
-    /// two other replicas 1 to 10,000 past its highest (or 2^63 - 1), added
-    /// to every knowledge read, so those servers leave out for it states it
-    /// lacks; only digest repair then brings them.
-    func lyingWords(_ knowledge: [KnowledgeEntry], by reader: Int) -> [KnowledgeEntry] {
+    /// far past what it does (`SimulationOptions.liar`): each replica other
+    /// than itself and the server it pulls from, with chance 1/2, gets a
+    /// word 1 to 10,000 past its highest (or 2^63 - 1, one time in five),
+    /// added to every knowledge read, so that server leaves out for it
+    /// states it lacks; only digest repair then brings them. (A word about
+    /// the server itself is ignored by the server, `GossipRules`, so it
+    /// would be no lie that could cost anything.)
+    func lyingWords(_ knowledge: [KnowledgeEntry], by reader: Int, to server: Int) -> [KnowledgeEntry] {
         guard options.liar, reader == 0 else { return knowledge }
         var words = knowledge
         var lied = false
-        for other in replicas where other.index != reader {
+        for other in replicas where other.index != reader && other.index != server {
             guard let store = other.store, let replica = try? store.replicaID, rng.chance(0.5) else { continue }
             let highest = (try? store.highestSeq()) ?? 0
             let seq = rng.chance(0.2) ? UInt64(Int64.max) : highest + UInt64(rng.int(1...10_000))
@@ -373,7 +379,7 @@ final class World {
             lied = true
         }
         if lied {
-            result.lies += 1
+            result.lies.words += 1
             note("r\(reader) tells its servers it holds more than it does")
         }
         return words

@@ -76,7 +76,7 @@ struct Simulate: ParsableCommand {
         let totals = tally.totals
         print("""
             ran \(runs) seeds (\(first)…\(first + UInt64(runs) - 1)) with \(max(1, jobs)) job(s) in \(String(format: "%.1f", elapsed)) s: \(runs - totals.failed.count) passed, \(totals.failed.count) failed
-            totals: \(totals.writes) writes, \(totals.messages) messages, \(totals.drops) link drops (all causes), \(totals.crashes) crashes, \(totals.slotsHeld) slots held back as already held (\(liar ? "\(totals.lies) false claims sent; holds not checked" : "each checked"))
+            totals: \(totals.writes) writes, \(totals.messages) messages, \(totals.drops) link drops (all causes), \(totals.crashes) crashes, \(totals.slotsHeld) slots held back as already held (\(liar ? "liar: \(totals.lies.summary); holds not checked" : "each checked"))
             faults and writes drawn: \(Simulation.faultKinds.map { "\($0) \(totals.faults[$0] ?? 0)" }.joined(separator: ", "))
             convergence after the heal: mean \(runs > 0 ? totals.converge / UInt64(runs) : 0) ms, slowest \(totals.slowest) ms (virtual)
             invariants: \(Simulation.invariants.filter { !liar || !Simulation.offWithLiar.contains($0) }.joined(separator: "; "))\(liar ? " (off with --liar: \(Simulation.offWithLiar.joined(separator: "; ")))" : "")
@@ -95,7 +95,7 @@ struct Simulate: ParsableCommand {
     #endif
 
     func report(_ result: SimulationResult) {
-        print("seed \(result.seed): \(result.passed ? "passed" : "FAILED"), \(result.chaosSteps) chaos steps, \(result.writes) writes, \(result.messages) messages, \(result.drops) drops, \(result.crashes) crashes, converged after \(result.convergedAfter.map { "\($0) ms" } ?? "never"), \(result.slotsHeld) slots held back\(liar ? ", \(result.lies) false claims" : "")")
+        print("seed \(result.seed): \(result.passed ? "passed" : "FAILED"), \(result.chaosSteps) chaos steps, \(result.writes) writes, \(result.messages) messages, \(result.drops) drops, \(result.crashes) crashes, converged after \(result.convergedAfter.map { "\($0) ms" } ?? "never"), \(result.slotsHeld) slots held back\(liar ? ", liar: \(result.lies.summary)" : "")")
         print("  faults and writes: " + Simulation.faultKinds.map { "\($0) \(result.faults[$0] ?? 0)" }.joined(separator: ", "))
         for violation in result.violations { print("  \(violation)") }
     }
@@ -104,7 +104,8 @@ struct Simulate: ParsableCommand {
 /// The seeds handed out and the results gathered, across worker threads.
 final class Tally: @unchecked Sendable {
     struct Totals {
-        var writes = 0, messages = 0, drops = 0, crashes = 0, slotsHeld = 0, lies = 0
+        var writes = 0, messages = 0, drops = 0, crashes = 0, slotsHeld = 0
+        var lies = LieCounts()
         var faults: [String: Int] = [:]
         var converge: UInt64 = 0, slowest: UInt64 = 0
         var done = 0

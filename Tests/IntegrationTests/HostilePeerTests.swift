@@ -9,7 +9,7 @@ extension Integration {
     /// §2.5, operations "Limits"). Each time the daemon under attack stays
     /// up, keeps its peak memory under `rssBound`, logs and counts what it
     /// refused, and keeps syncing with its honest peer.
-    @Suite(.timeLimit(.minutes(2))) struct HostilePeer {
+    @Suite(.timeLimit(.minutes(5))) struct HostilePeer {
         let root = TemporaryDirectory("syncd-hostile")
         /// Peak resident memory allowed to the daemon under attack.
         static let rssBoundKiB = 200 * 1_024

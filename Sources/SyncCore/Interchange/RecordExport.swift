@@ -8,7 +8,7 @@ public enum RecordExport {
         var lines = [CSV.line(["id"] + collection.fields.map(\.name))]
         for record in records {
             lines.append(CSV.line([record.ref.id] + collection.fields.map { field in
-                field.isSet ? (record.members[field.name] ?? []).joined(separator: RecordFile.memberSeparator + " ") : text(record.values[field.name])
+                field.isSet ? SetCell.join(record.members[field.name] ?? []) : text(record.values[field.name])
             }))
         }
         return lines

@@ -60,8 +60,9 @@ public struct RecordFileErrors: Error, Sendable, CustomStringConvertible {
 }
 
 public enum RecordFile {
-    /// Set members in a CSV cell are separated by this (spaces around are ignored).
-    public static let memberSeparator = ";"
+    /// Set members in a CSV cell are separated by this (spaces around are
+    /// ignored; `\;`, `\\` and `\ ` escape; `SetCell`).
+    public static let memberSeparator = String(SetCell.separator)
 
     /// Parses a file into rows checked against the schema; all errors at once.
     public static func parse(_ text: String, format: RecordFileFormat, collection: String?, schema: Schema) throws -> [RecordRow] {
@@ -86,7 +87,11 @@ public enum RecordFile {
             guard case .array(let list) = root else { throw RecordFileErrors(errors: [RowError(origin: "file", message: "a JSON import file is an array of records")]) }
             return collect(list.enumerated().map { index, item in { try parseObject(item, origin: "record \(index + 1)", collection: collection, schema: schema) } })
         case .jsonl:
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().filter { !$0.element.trimmingCharacters(in: .whitespaces).isEmpty }
+            // Split on the scalar U+000A, not the `Character` "\n": a CRLF line
+            // ending is one `Character` "\r\n" that is not "\n" (the \r left on
+            // a line is JSON whitespace).
+            let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String(String.UnicodeScalarView($0)) }
+                .enumerated().filter { !$0.element.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
             return collect(lines.map { number, line in {
                 let object: AnyJSON
                 do { object = try JSONDecoder().decode(AnyJSON.self, from: Data(line.utf8)) } catch {
@@ -150,8 +155,7 @@ public enum RecordFile {
     static func cell(_ field: FieldSchema, text: String, origin: String) throws -> RecordRow.Cell {
         do {
             if field.isSet {
-                let members = text.split(separator: Character(memberSeparator)).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-                return .members(try members.map { try field.validateMember($0) })
+                return .members(try SetCell.split(text).map { try field.validateMember($0) })
             }
             return .scalar(try field.parse(text))
         } catch {

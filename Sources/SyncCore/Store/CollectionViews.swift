@@ -297,11 +297,15 @@ struct CollectionViews {
         }
         let trimmed = json.utf8
         guard trimmed.first == UInt8(ascii: "["), trimmed.last == UInt8(ascii: "]") else { return [] }
+        // Bytes, not `Character`s: a quote followed by a combining mark is
+        // one `Character` that is not `"`, so a member opening with a mark
+        // (U+0742, found by fuzz-import) was dropped from every read (§2.4).
+        let bytes = Array(trimmed)
         var members: [String] = []
-        var start: String.Index?
-        for index in json.indices where json[index] == "\"" {
+        var start: Int?
+        for index in bytes.indices where bytes[index] == UInt8(ascii: "\"") {
             if let open = start {
-                members.append(String(json[json.index(after: open)..<index]))
+                members.append(String(decoding: bytes[(open + 1)..<index], as: UTF8.self))
                 start = nil
             } else {
                 start = index

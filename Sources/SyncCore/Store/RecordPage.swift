@@ -121,12 +121,13 @@ public struct RecordPageSQL: Sendable {
     }
 
     static func escapeLike(_ text: String) -> String {
-        var escaped = ""
-        for character in text {
-            if character == "%" || character == "_" || character == "\\" { escaped.append("\\") }
-            escaped.append(character)
+        // By scalar: "%" followed by a combining mark is one `Character` (ScalarText).
+        var escaped = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if scalar == "%" || scalar == "_" || scalar == "\\" { escaped.append("\\") }
+            escaped.append(scalar)
         }
-        return escaped
+        return String(escaped)
     }
 
     /// The statement with its arguments inlined as SQL literals (for `sqlite3`).

@@ -126,9 +126,7 @@ struct API: Sendable {
         let collectionSchema = try schema.requireCollection(collection)
         var query = RecordPageQuery(collection: collection)
         for filter in request.query where filter.name == "where" {
-            guard let equals = filter.value.firstIndex(of: "=") else { throw UIError("where takes FIELD=VALUE, got '\(filter.value)'") }
-            let name = String(filter.value[..<equals])
-            let text = String(filter.value[filter.value.index(after: equals)...])
+            guard let (name, text) = ScalarText.splitOnce(filter.value, at: "=") else { throw UIError("where takes FIELD=VALUE, got '\(filter.value)'") }
             let field = try collectionSchema.requireField(name)
             query.filters.append((name, field.isSet ? .text(text) : try field.parse(text)))
         }

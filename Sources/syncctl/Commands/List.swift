@@ -25,9 +25,7 @@ struct List: ParsableCommand {
             let store = try global.openStore(readOnly: true)
             let schema = try store.schema.requireCollection(collection)
             let parsed = try filters.map { filter -> (field: String, value: Value) in
-                guard let equals = filter.firstIndex(of: "=") else { throw ValidationError("--where takes FIELD=VALUE, got '\(filter)'") }
-                let name = String(filter[..<equals])
-                let text = String(filter[filter.index(after: equals)...])
+                guard let (name, text) = ScalarText.splitOnce(filter, at: "=") else { throw ValidationError("--where takes FIELD=VALUE, got '\(filter)'") }
                 let field = try schema.requireField(name)
                 return (name, field.isSet ? .text(text) : try field.parse(text))
             }

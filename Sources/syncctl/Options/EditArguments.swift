@@ -6,11 +6,10 @@ import SyncCore
 enum EditArguments {
     static func parse(_ arguments: [String], for collection: CollectionSchema) throws -> [FieldEdit] {
         try arguments.map { argument in
-            guard let equals = argument.firstIndex(of: "=") else {
+            guard let (before, value) = ScalarText.splitOnce(argument, at: "=") else {
                 throw ValidationError("'\(argument)' is not an edit: write FIELD=VALUE, SETFIELD+=MEMBER or SETFIELD-=MEMBER")
             }
-            var name = String(argument[..<equals])
-            let value = String(argument[argument.index(after: equals)...])
+            var name = before
             var operation: Character = "="
             if let last = name.last, last == "+" || last == "-" {
                 operation = last

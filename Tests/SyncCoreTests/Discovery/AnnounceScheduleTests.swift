@@ -2,9 +2,10 @@ import Testing
 @testable import SyncCore
 
 /// When a daemon announces itself.
-/// The limit counts from when the test is queued, not from when it runs: on
-/// two cores the store and simulation suites beside it can hold both of the
-/// pool's threads for over a minute (CI saw 87 s), so even a pure suite gets 5.
+/// The limit counts from when the test case starts, and its body can then
+/// wait for a pool thread: on two cores the store and simulation suites
+/// beside it can hold both threads for over a minute (CI saw 87 s), so even
+/// a pure suite gets 5.
 @Suite("LAN discovery schedule", .timeLimit(.minutes(5)))
 struct AnnounceScheduleTests {
     static let peer = DeviceID(hash: Array(repeating: 2, count: 32))

@@ -3,7 +3,7 @@ import Testing
 
 /// Where announcements go: only the families a peer can dial back, only
 /// the interface's own broadcast address.
-/// 5 minutes: the limit counts from when the test is queued (see
+/// 5 minutes: the limit counts waiting for a pool thread too (see
 /// AnnounceScheduleTests).
 @Suite("LAN discovery targets", .timeLimit(.minutes(5)))
 struct AnnouncementTargetsTests {

@@ -7,7 +7,7 @@ import TestSupport
 
 /// A copied database never issues a dot that its original also issues
 /// (replication-model §3.3, §7).
-@Suite("Copied and restored databases take a new replica id", .timeLimit(.minutes(3)))
+@Suite("Copied and restored databases take a new replica id", .timeLimit(.minutes(5)))
 struct CopyDetectionTests {
     @Test func aCopiedFileTakesANewIdAtItsFirstOpenEvenOnTheSameDevice() throws {
         let dir = TemporaryDirectory()

@@ -6,7 +6,7 @@ import TestSupport
 
 /// A merge interrupted by SIGKILL leaves the previous state and cursor: the
 /// batch and its cursor commit together or not at all (replication-model §4).
-@Suite("Crash safety", .serialized, .timeLimit(.minutes(3)))
+@Suite("Crash safety", .serialized, .timeLimit(.minutes(5)))
 struct CrashSafetyTests {
     static let batchSize = 10_000  // records; two slots each
 

@@ -39,7 +39,7 @@ final class SmallDisk {
     static let available: Bool = SmallDisk(megabytes: 1) != nil
 }
 
-@Suite("A full disk (replication-model §4.2: nothing lost, nothing applied twice)", .serialized, .timeLimit(.minutes(3)),
+@Suite("A full disk (replication-model §4.2: nothing lost, nothing applied twice)", .serialized, .timeLimit(.minutes(5)),
        .enabled(if: SmallDisk.available, "needs root to mount a small tmpfs"))
 struct DiskFullTests {
     /// A batch of `count` slots, each with a text value of `size` bytes, from one peer.
