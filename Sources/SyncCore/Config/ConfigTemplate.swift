@@ -102,7 +102,11 @@ public enum ConfigTemplate {
         """
     }
 
+    /// A double-quoted YAML string. Escaped by scalar (ScalarText): the text
+    /// can come from a peer (an invitation's device name), and `"` followed
+    /// by a combining mark is one `Character` that `replacingOccurrences`
+    /// on Linux left unescaped, so the config then failed to parse.
     static func yamlString(_ text: String) -> String {
-        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        "\"" + ScalarText.replacing("\"", with: "\\\"", in: ScalarText.replacing("\\", with: "\\\\", in: text)) + "\""
     }
 }

@@ -1,5 +1,3 @@
-import Foundation
-
 /// The members of a set field in one CSV cell: `a; b; c`.
 ///
 /// Everything here works on Unicode scalars, never on `Character`s: a
@@ -10,53 +8,78 @@ import Foundation
 ///
 /// So that importing an export changes nothing whatever the members hold,
 /// `join` escapes with a backslash what `split` would otherwise read
-/// differently: `;`, `\`, and a space or tab that opens or closes a member.
-/// `split` reads `\` followed by one of those as that scalar; a backslash
-/// before anything else is kept as it is, so `C:\data` imports unchanged.
+/// differently. The escape is as narrow as it can be, so that hand-written
+/// files and exports of earlier versions read as before (docs/interchange.md):
+/// a run of backslashes is an escape only when it stands directly before a
+/// `;` or a blank; there `2n` backslashes are `n` backslashes, and `2n + 1`
+/// are `n` backslashes and the `;` or blank taken as part of the member.
+/// Anywhere else (`C:\data`, `\\server\share`, a backslash closing the cell)
+/// backslashes are kept as written.
 public enum SetCell {
     public static let separator: Unicode.Scalar = ";"
     static let escape: Unicode.Scalar = "\\"
 
-    /// Whitespace trimmed around unescaped members (as `CharacterSet.whitespaces`).
-    static func isBlank(_ scalar: Unicode.Scalar) -> Bool {
-        CharacterSet.whitespaces.contains(scalar)
+    /// Trimmed around unescaped members: tab and the Unicode space
+    /// separators (general category Zs), a fixed list so that every version
+    /// reads a cell alike (Foundation's `CharacterSet.whitespaces` also holds
+    /// U+200B on some platforms).
+    public static func isBlank(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09, 0x20, 0xA0, 0x1680, 0x2000...0x200A, 0x202F, 0x205F, 0x3000: true
+        default: false
+        }
     }
+
+    /// What a run of backslashes escapes when it stands before this scalar.
+    static func escapable(_ scalar: Unicode.Scalar) -> Bool { scalar == separator || isBlank(scalar) }
 
     /// The cell's members, in order, empty ones left out.
     public static func split(_ cell: String) -> [String] {
+        let scalars = Array(cell.unicodeScalars)
         var members: [String] = []
         var current = String.UnicodeScalarView()
-        // Scalars of `current` up to this count were escaped (never trimmed at the end).
+        var currentCount = 0
+        // Scalars of `current` up to this count are kept (escaped or not blank at the end).
         var keptThrough = 0
-        var leading = true
-        var scalars = cell.unicodeScalars.makeIterator()
         func finish() {
-            var end = current.count
+            var end = currentCount
             let array = Array(current)
             while end > keptThrough, isBlank(array[end - 1]) { end -= 1 }
             if end > 0 { members.append(String(String.UnicodeScalarView(array[0..<end]))) }
             current = String.UnicodeScalarView()
+            currentCount = 0
             keptThrough = 0
-            leading = true
         }
-        while let scalar = scalars.next() {
+        func append(_ scalar: Unicode.Scalar, kept: Bool) {
+            current.append(scalar)
+            currentCount += 1
+            if kept { keptThrough = currentCount }
+        }
+        var index = 0
+        while index < scalars.count {
+            let scalar = scalars[index]
             if scalar == escape {
-                guard let next = scalars.next() else { current.append(scalar); leading = false; keptThrough = current.count; break }
-                if next == separator || next == escape || isBlank(next) {
-                    current.append(next)
+                var end = index
+                while end < scalars.count, scalars[end] == escape { end += 1 }
+                let run = end - index
+                if end < scalars.count, escapable(scalars[end]) {
+                    for _ in 0..<(run / 2) { append(escape, kept: true) }
+                    if run % 2 == 1 {
+                        append(scalars[end], kept: true)
+                        end += 1
+                    }
                 } else {
-                    current.append(scalar)
-                    current.append(next)
+                    for _ in 0..<run { append(escape, kept: true) }
                 }
-                leading = false
-                keptThrough = current.count
+                index = end
             } else if scalar == separator {
                 finish()
-            } else if leading, isBlank(scalar) {
-                continue
+                index += 1
+            } else if currentCount == 0, isBlank(scalar) {
+                index += 1
             } else {
-                current.append(scalar)
-                leading = false
+                append(scalar, kept: !isBlank(scalar))
+                index += 1
             }
         }
         finish()
@@ -66,24 +89,33 @@ public enum SetCell {
     /// The members in one cell, separated by `; `, escaped so that `split`
     /// gives them back scalar for scalar.
     public static func join(_ members: [String]) -> String {
-        members.map(escaped).joined(separator: "\(separator) ")
+        members.enumerated().map { index, member in escaped(member, last: index == members.count - 1) }.joined(separator: "\(separator) ")
     }
 
-    static func escaped(_ member: String) -> String {
+    /// `member` escaped: `;` and the blanks that open or close it get one
+    /// backslash; a run of backslashes that `split` would read as an escape
+    /// (before a `;`, a blank, or, unless this is the last member, the
+    /// separator that follows) is doubled.
+    static func escaped(_ member: String, last: Bool) -> String {
         let scalars = Array(member.unicodeScalars)
         let firstKept = scalars.firstIndex { !isBlank($0) } ?? scalars.count
         let lastKept = scalars.lastIndex { !isBlank($0) } ?? -1
         var out = String.UnicodeScalarView()
-        for (index, scalar) in scalars.enumerated() {
+        var index = 0
+        while index < scalars.count {
+            let scalar = scalars[index]
+            if scalar == escape {
+                var end = index
+                while end < scalars.count, scalars[end] == escape { end += 1 }
+                let readAsEscape = end < scalars.count ? escapable(scalars[end]) : !last
+                for _ in 0..<((end - index) * (readAsEscape ? 2 : 1)) { out.append(escape) }
+                index = end
+                continue
+            }
             let edgeBlank = isBlank(scalar) && (index < firstKept || index > lastKept)
-            // A backslash needs escaping only where `split` would read it as one:
-            // before a separator, a backslash or a blank, or at the end.
-            let backslashRead = scalar == escape && (index + 1 == scalars.count || {
-                let next = scalars[index + 1]
-                return next == separator || next == escape || isBlank(next)
-            }())
-            if scalar == separator || edgeBlank || backslashRead { out.append(escape) }
+            if scalar == separator || edgeBlank { out.append(escape) }
             out.append(scalar)
+            index += 1
         }
         return String(out)
     }

@@ -50,8 +50,16 @@ extension FieldSchema {
             return value
         case (.enumeration, .text(let text)):
             let allowed = values ?? []
-            guard allowed.contains(text) else { throw .notInEnum(field: name, value: text, allowed: allowed) }
-            return value
+            // By bytes (§2.4): `contains` on Strings accepted the NFD spelling
+            // of an allowed "é" and stored bytes not in the list. Another
+            // spelling of an allowed value (same NFC bytes) stores the
+            // allowed value's own bytes.
+            if allowed.contains(where: { UTF8Identity.equal($0, text) }) { return value }
+            let normalized = text.precomposedStringWithCanonicalMapping
+            guard let match = allowed.first(where: { UTF8Identity.equal($0.precomposedStringWithCanonicalMapping, normalized) }) else {
+                throw .notInEnum(field: name, value: text, allowed: allowed)
+            }
+            return .text(match)
         case (.ref, .text(let text)):
             return .text(try normalizeRef(text))
         default:

@@ -89,20 +89,24 @@ public final class QueryWatch: @unchecked Sendable {
     }
 
     /// The statement's first keyword, lower-cased, after spaces and comments.
+    /// By scalar (ScalarText): a CRLF ending is one `Character` "\r\n" that
+    /// is not "\n", so a `--` comment ended by CRLF used to swallow the rest.
     static func firstKeyword(_ sql: String) -> String {
-        var rest = Substring(sql)
+        var rest = sql.unicodeScalars[...]
         while true {
-            rest = rest.drop { $0.isWhitespace }
-            if rest.hasPrefix("--") {
+            rest = rest.drop { $0.properties.isWhitespace }
+            if rest.starts(with: "--".unicodeScalars) {
                 rest = rest.drop { $0 != "\n" }
-            } else if rest.hasPrefix("/*") {
-                guard let end = rest.range(of: "*/") else { return "" }
-                rest = rest[end.upperBound...]
+            } else if rest.starts(with: "/*".unicodeScalars) {
+                rest = rest.dropFirst(2)
+                var previous: Unicode.Scalar = " "
+                guard let end = rest.firstIndex(where: { scalar in defer { previous = scalar }; return previous == "*" && scalar == "/" }) else { return "" }
+                rest = rest[rest.index(after: end)...]
             } else {
                 break
             }
         }
-        return String(rest.prefix { $0.isLetter }).lowercased()
+        return String(String.UnicodeScalarView(rest.prefix { $0.properties.isAlphabetic })).lowercased()
     }
 
     /// Stops the watch: a run in progress is interrupted (from any thread).

@@ -142,7 +142,7 @@ public struct RecordPageSQL: Sendable {
                 case .null: result += "NULL"
                 case .bool(let flag): result += flag ? "1" : "0"
                 case .int(let number): result += String(number)
-                case .text(let text): result += "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
+                case .text(let text): result += "'" + ScalarText.replacing("'", with: "''", in: text) + "'"
                 }
             } else {
                 result.append(character)

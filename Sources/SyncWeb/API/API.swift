@@ -128,7 +128,7 @@ struct API: Sendable {
         for filter in request.query where filter.name == "where" {
             guard let (name, text) = ScalarText.splitOnce(filter.value, at: "=") else { throw UIError("where takes FIELD=VALUE, got '\(filter.value)'") }
             let field = try collectionSchema.requireField(name)
-            query.filters.append((name, field.isSet ? .text(text) : try field.parse(text)))
+            query.filters.append((name, field.isSet ? .text(try field.validateMember(text)) : try field.parse(text)))
         }
         query.search = request.parameter("q")
         query.sort = request.parameter("sort").flatMap { $0.isEmpty ? nil : $0 }
@@ -154,7 +154,7 @@ struct API: Sendable {
     private func complete(_ collection: String, _ request: WebRequest) async throws -> WebResponse {
         struct Match: Encodable { let ref: String; let title: String? }
         let store = self.store
-        let prefix = String((request.parameter("prefix") ?? "").prefix(RecordPageQuery.maxSearchBytes))
+        let prefix = ScalarText.prefix(request.parameter("prefix") ?? "", maxBytes: RecordPageQuery.maxSearchBytes)
         let matches = try await blocking { try store.complete(collection, prefix: prefix, limit: 20) }
         return .json(matches.map { Match(ref: "\(collection)/\($0.id)", title: $0.title) })
     }

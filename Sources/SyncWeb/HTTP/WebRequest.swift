@@ -1,4 +1,5 @@
 import Foundation
+import SyncCore
 
 /// One HTTP request as the web app's rules see it: no sockets, no clock.
 public struct WebRequest: Sendable {
@@ -53,14 +54,16 @@ public enum QueryString {
     public static let maxParameters = 64
 
     public static func parse(_ text: String) -> [(name: String, value: String)] {
-        text.split(separator: "&").prefix(maxParameters).map { pair in
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
+        // By scalar (ScalarText): raw UTF-8 "&" or "=" followed by a combining
+        // mark is one `Character`, and would fold two parameters into one.
+        ScalarText.split(text, at: "&").filter { !$0.isEmpty }.prefix(maxParameters).map { pair in
+            guard let (name, value) = ScalarText.splitOnce(pair, at: "=") else { return (decode(pair), "") }
+            return (decode(name), decode(value))
         }
     }
 
-    static func decode(_ text: Substring) -> String {
-        let spaced = text.replacingOccurrences(of: "+", with: " ")
+    static func decode(_ text: String) -> String {
+        let spaced = ScalarText.replacing("+", with: " ", in: text)
         return spaced.removingPercentEncoding ?? spaced
     }
 }

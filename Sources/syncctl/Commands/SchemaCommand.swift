@@ -172,7 +172,7 @@ struct SchemaCommand: ParsableCommand {
 }
 
 private func list(_ text: String?) -> [String] {
-    (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    ScalarText.split(text ?? "", at: ",").map { ScalarText.trimming($0, where: SetCell.isBlank) }.filter { !$0.isEmpty }
 }
 
 /// Writes one change and says what it did and where it goes next.

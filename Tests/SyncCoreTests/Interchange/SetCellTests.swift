@@ -9,7 +9,7 @@ import Testing
 /// stayed in the member when members were split and trimmed by `Character`).
 @Suite("Set cell round trip", .timeLimit(.minutes(5)))
 struct SetCellTests {
-    static let alphabet: [Unicode.Scalar] = [";", "\\", " ", "\t", "\u{A0}", "a", "\u{301}", "\u{742}", "\n", "é"]
+    static let alphabet: [Unicode.Scalar] = [";", "\\", " ", "\t", "\u{A0}", "\u{200B}", "a", "\u{301}", "\u{742}", "\n", "é"]
 
     static let memberGen = Gen.int(in: 0...(alphabet.count - 1)).array(of: 1...6).map { indices in
         var scalars = String.UnicodeScalarView()
@@ -21,7 +21,7 @@ struct SetCellTests {
 
     @Test(arguments: [
         ["\u{742}b&lect", "rergy"], ["rergy", "\u{742}b&lect"], ["a;b"], ["C:\\data\\"], [" edge "], ["\\;"], ["\\"], ["  "],
-        ["\t\u{301}"], ["x\\ y"],
+        ["\t\u{301}"], ["x\\ y"], ["C:\\", "D:\\"], ["a\\ "], ["\\\\server\\share", "x"], ["\u{200B}"],
     ])
     func membersThatLookLikeSyntaxStayWhole(_ members: [String]) {
         #expect(Self.scalars(SetCell.split(SetCell.join(members))) == Self.scalars(members))
@@ -47,6 +47,12 @@ struct SetCellTests {
         #expect(SetCell.split("") == [])
         #expect(SetCell.split("C:\\data") == ["C:\\data"])
         #expect(SetCell.split("a\\;b; c") == ["a;b", "c"])
+        // Backslashes not before `;` or a blank are kept as written.
+        #expect(SetCell.split("\\\\server\\share; foo\\\\bar") == ["\\\\server\\share", "foo\\\\bar"])
+        #expect(SetCell.split("a\\") == ["a\\"])
+        #expect(SetCell.split("a\\\\; b") == ["a\\", "b"])
+        // U+200B is not a blank (a fixed list, not Foundation's).
+        #expect(SetCell.split("\u{200B}x\u{200B}").map { Array($0.unicodeScalars) } == [["\u{200B}", "x", "\u{200B}"]])
     }
 
     /// CRLF JSONL: the line ending is one `Character`, split on the scalar.

@@ -69,3 +69,39 @@ struct ScalarSyntaxTests {
         #expect(Array(RecordPageSQL.escapeLike("%\u{301}_").unicodeScalars) == Array("\\%\u{301}\\_".unicodeScalars))
     }
 }
+
+/// The other parsers of user or peer text that looked for ASCII syntax by
+/// `Character` (the review of the fuzz-import fix).
+@Suite("More syntax found by scalar", .timeLimit(.minutes(5)))
+struct MoreScalarSyntaxTests {
+    /// A device name comes from a peer (an invitation): a quote or a
+    /// backslash followed by a mark must still be escaped, or the written
+    /// config no longer parses.
+    @Test(arguments: ["a\"\u{301}b", "a\\\u{301}b", "\"\u{742}", "x\\"])
+    func aConfigWrittenWithAMarkedQuoteParsesBack(name: String) throws {
+        let text = ConfigTemplate.text(deviceName: name, author: name, listen: HostPort(host: "127.0.0.1", port: 7000))
+        let config = try DaemonConfig.parse(text, path: "/tmp/syncd.yaml", defaults: DaemonConfig(deviceName: "laptop", author: "ana"))
+        #expect(Array(config.deviceName.unicodeScalars) == Array(name.unicodeScalars))
+        #expect(Array(config.author.unicodeScalars) == Array(name.unicodeScalars))
+    }
+
+    @Test func aCommentEndedByCRLFDoesNotHideTheStatement() {
+        #expect(QueryWatch.firstKeyword("-- top\r\nSELECT 1") == "select")
+        #expect(QueryWatch.firstKeyword("/**/select 1") == "select")
+        #expect(QueryWatch.firstKeyword("/*/ select 1") == "")
+    }
+
+    @Test func anEnumValueIsMatchedByItsBytes() throws {
+        let field = FieldSchema(name: "tone", type: .enumeration, values: ["caf\u{E9}"])
+        // Another spelling stores the allowed value's bytes, not its own.
+        guard case .text(let stored) = try field.validate(.text("cafe\u{301}")) else { Issue.record("not text"); return }
+        #expect(Array(stored.utf8) == Array("caf\u{E9}".utf8))
+        #expect(throws: SchemaError.self) { try field.validate(.text("cafe")) }
+    }
+
+    @Test func aSearchPrefixIsCutByBytesNotCharacters() {
+        let long = "e" + String(repeating: "\u{301}", count: 1_000)
+        #expect(ScalarText.prefix(long, maxBytes: 256).utf8.count <= 256)
+        #expect(ScalarText.prefix("abc", maxBytes: 256) == "abc")
+    }
+}
