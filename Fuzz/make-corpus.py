@@ -416,8 +416,8 @@ def import_corpus():
 
 
 def main():
-    for target in ("fuzz-frame", "fuzz-apply", "fuzz-import"):
-        shutil.rmtree(os.path.join(CORPUS, target), ignore_errors=True)
+    # Files are overwritten, never removed: the corpora also hold inputs
+    # added by hand from fuzz findings (regression-*, replica-proof, ...).
     frame_corpus()
     apply_corpus()
     import_corpus()
