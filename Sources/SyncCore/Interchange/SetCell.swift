@@ -33,34 +33,34 @@ public enum SetCell {
     /// What a run of backslashes escapes when it stands before this scalar.
     static func escapable(_ scalar: Unicode.Scalar) -> Bool { scalar == separator || isBlank(scalar) }
 
+    /// Where the run of backslashes starting at `index` ends.
+    static func backslashRunEnd(_ scalars: [Unicode.Scalar], from index: Int) -> Int {
+        scalars[index...].firstIndex { $0 != escape } ?? scalars.count
+    }
+
     /// The cell's members, in order, empty ones left out.
     public static func split(_ cell: String) -> [String] {
         let scalars = Array(cell.unicodeScalars)
         var members: [String] = []
-        var current = String.UnicodeScalarView()
-        var currentCount = 0
+        var current: [Unicode.Scalar] = []
         // Scalars of `current` up to this count are kept (escaped or not blank at the end).
         var keptThrough = 0
         func finish() {
-            var end = currentCount
-            let array = Array(current)
-            while end > keptThrough, isBlank(array[end - 1]) { end -= 1 }
-            if end > 0 { members.append(String(String.UnicodeScalarView(array[0..<end]))) }
-            current = String.UnicodeScalarView()
-            currentCount = 0
+            var end = current.count
+            while end > keptThrough, isBlank(current[end - 1]) { end -= 1 }
+            if end > 0 { members.append(String(String.UnicodeScalarView(current[0..<end]))) }
+            current = []
             keptThrough = 0
         }
         func append(_ scalar: Unicode.Scalar, kept: Bool) {
             current.append(scalar)
-            currentCount += 1
-            if kept { keptThrough = currentCount }
+            if kept { keptThrough = current.count }
         }
         var index = 0
         while index < scalars.count {
             let scalar = scalars[index]
             if scalar == escape {
-                var end = index
-                while end < scalars.count, scalars[end] == escape { end += 1 }
+                var end = backslashRunEnd(scalars, from: index)
                 let run = end - index
                 if end < scalars.count, escapable(scalars[end]) {
                     for _ in 0..<(run / 2) { append(escape, kept: true) }
@@ -75,7 +75,7 @@ public enum SetCell {
             } else if scalar == separator {
                 finish()
                 index += 1
-            } else if currentCount == 0, isBlank(scalar) {
+            } else if current.isEmpty, isBlank(scalar) {
                 index += 1
             } else {
                 append(scalar, kept: !isBlank(scalar))
@@ -105,8 +105,7 @@ public enum SetCell {
         while index < scalars.count {
             let scalar = scalars[index]
             if scalar == escape {
-                var end = index
-                while end < scalars.count, scalars[end] == escape { end += 1 }
+                let end = backslashRunEnd(scalars, from: index)
                 let readAsEscape = end < scalars.count ? escapable(scalars[end]) : !last
                 for _ in 0..<((end - index) * (readAsEscape ? 2 : 1)) { out.append(escape) }
                 index = end

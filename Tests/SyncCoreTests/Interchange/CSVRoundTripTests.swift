@@ -10,11 +10,7 @@ import Testing
 struct CSVRoundTripTests {
     static let alphabet: [Unicode.Scalar] = [",", "\"", "\n", "\r", " ", "a", "\u{301}", "\u{200D}", "\u{FE0F}", "é", "\u{FEFF}"]
 
-    static let fieldGen = Gen.int(in: 0...(alphabet.count - 1)).array(of: 0...6).map { indices in
-        var scalars = String.UnicodeScalarView()
-        for index in indices { scalars.append(alphabet[index]) }
-        return String(scalars)
-    }
+    static let fieldGen = Gen.int(in: 0...(alphabet.count - 1)).array(of: 0...6).map(scalarText(from: alphabet))
     static let rowGen = fieldGen.array(of: 1...4)
 
     static func scalars(_ rows: [[String]]) -> [[[Unicode.Scalar]]] {

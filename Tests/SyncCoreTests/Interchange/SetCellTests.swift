@@ -11,25 +11,20 @@ import Testing
 struct SetCellTests {
     static let alphabet: [Unicode.Scalar] = [";", "\\", " ", "\t", "\u{A0}", "\u{200B}", "a", "\u{301}", "\u{742}", "\n", "é"]
 
-    static let memberGen = Gen.int(in: 0...(alphabet.count - 1)).array(of: 1...6).map { indices in
-        var scalars = String.UnicodeScalarView()
-        for index in indices { scalars.append(alphabet[index]) }
-        return String(scalars)
-    }
+    static let memberGen = Gen.int(in: 0...(alphabet.count - 1)).array(of: 1...6).map(scalarText(from: alphabet))
 
-    static func scalars(_ members: [String]) -> [[Unicode.Scalar]] { members.map { Array($0.unicodeScalars) } }
 
     @Test(arguments: [
         ["\u{742}b&lect", "rergy"], ["rergy", "\u{742}b&lect"], ["a;b"], ["C:\\data\\"], [" edge "], ["\\;"], ["\\"], ["  "],
         ["\t\u{301}"], ["x\\ y"], ["C:\\", "D:\\"], ["a\\ "], ["\\\\server\\share", "x"], ["\u{200B}"],
     ])
     func membersThatLookLikeSyntaxStayWhole(_ members: [String]) {
-        #expect(Self.scalars(SetCell.split(SetCell.join(members))) == Self.scalars(members))
+        #expect(scalarsOf(SetCell.split(SetCell.join(members))) == scalarsOf(members))
     }
 
     @Test func anyMembersRoundTrip() async {
         await propertyCheck(count: 3_000, input: Self.memberGen.array(of: 0...4)) { members in
-            #expect(Self.scalars(SetCell.split(SetCell.join(members))) == Self.scalars(members))
+            #expect(scalarsOf(SetCell.split(SetCell.join(members))) == scalarsOf(members))
         }
     }
 
@@ -37,7 +32,7 @@ struct SetCellTests {
     @Test func anyMembersRoundTripThroughCSV() async {
         await propertyCheck(count: 1_000, input: Self.memberGen.array(of: 1...4)) { members in
             let cell = try? CSV.parse(CSV.line(["id", SetCell.join(members)]) + "\n").first?.fields.last
-            #expect(cell.map { Self.scalars(SetCell.split($0)) } == Self.scalars(members))
+            #expect(cell.map { scalarsOf(SetCell.split($0)) } == scalarsOf(members))
         }
     }
 

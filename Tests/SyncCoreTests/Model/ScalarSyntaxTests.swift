@@ -13,22 +13,17 @@ import TestSupport
 struct ScalarSyntaxTests {
     static let alphabet: [Unicode.Scalar] = ["\"", "\\", "=", ",", "%", "_", " ", "a", "\u{301}", "\u{742}", "\u{FEFF}", "\n", "é"]
 
-    static let textGen = Gen.int(in: 0...(alphabet.count - 1)).array(of: 1...6).map { indices in
-        var scalars = String.UnicodeScalarView()
-        for index in indices { scalars.append(alphabet[index]) }
-        return String(scalars)
-    }
+    static let textGen = Gen.int(in: 0...(alphabet.count - 1)).array(of: 1...6).map(scalarText(from: alphabet))
 
-    static func scalars(_ texts: [String]) -> [[Unicode.Scalar]] { texts.map { Array($0.unicodeScalars) } }
 
     @Test func aMemberOpeningWithAMarkIsReadBackFromTheViewColumn() {
         let members = ["\u{742}b&lect", "rergy"]
-        #expect(Self.scalars(CollectionViews.parseJSONArray(CollectionViews.jsonArray(members))) == Self.scalars(members))
+        #expect(scalarsOf(CollectionViews.parseJSONArray(CollectionViews.jsonArray(members))) == scalarsOf(members))
     }
 
     @Test func anyMembersReadBackFromTheViewColumn() async {
         await propertyCheck(count: 3_000, input: Self.textGen.array(of: 0...4)) { members in
-            #expect(Self.scalars(CollectionViews.parseJSONArray(CollectionViews.jsonArray(members))) == Self.scalars(members))
+            #expect(scalarsOf(CollectionViews.parseJSONArray(CollectionViews.jsonArray(members))) == scalarsOf(members))
         }
     }
 
@@ -40,7 +35,7 @@ struct ScalarSyntaxTests {
         let rows = try RecordFile.parse(file, format: .csv, collection: "minerals", schema: store.schema)
         _ = try store.importRows(rows, author: "ana")
         let listed = try #require(try store.list("minerals").first { $0.ref.id == "cobalt" })
-        #expect(Self.scalars(listed.members["uses"] ?? []) == Self.scalars(["rergy", "\u{742}b&lect"]))
+        #expect(scalarsOf(listed.members["uses"] ?? []) == scalarsOf(["rergy", "\u{742}b&lect"]))
         let collection = try #require(store.schema.collection("minerals"))
         let export = RecordExport.csvLines([listed], collection: collection).map { $0 + "\n" }.joined()
         let again = try store.importRows(try RecordFile.parse(export, format: .csv, collection: "minerals", schema: store.schema), author: "ana")
