@@ -106,7 +106,33 @@ public enum ConfigTemplate {
     /// can come from a peer (an invitation's device name), and `"` followed
     /// by a combining mark is one `Character` that `replacingOccurrences`
     /// on Linux left unescaped, so the config then failed to parse.
+    ///
+    /// Scalars YAML does not allow as they stand, or reads as line breaks
+    /// that a double-quoted string folds (C0 and C1 controls, DEL, U+2028,
+    /// U+2029, U+FEFF, U+FFFE, U+FFFF), are written as `\xHH` or `\uHHHH`,
+    /// so that any text reads back as the same scalars — but for one leading
+    /// U+FEFF, which Yams drops when it reads the value (Foundation takes it
+    /// for a byte-order mark). Names from peers never hold one
+    /// (`PendingDeviceList.clean` drops format characters).
     static func yamlString(_ text: String) -> String {
-        "\"" + ScalarText.replacing("\"", with: "\\\"", in: ScalarText.replacing("\\", with: "\\\\", in: text)) + "\""
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0x22: out += "\\\""
+            case 0x5C: out += "\\\\"
+            case 0x00...0x1F, 0x7F...0x9F:
+                out += "\\x" + hex(scalar.value, digits: 2)
+            case 0x2028, 0x2029, 0xFEFF, 0xFFFE, 0xFFFF:
+                out += "\\u" + hex(scalar.value, digits: 4)
+            default:
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    private static func hex(_ value: UInt32, digits: Int) -> String {
+        let text = String(value, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, digits - text.count)) + text
     }
 }

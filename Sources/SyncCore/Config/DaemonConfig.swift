@@ -254,7 +254,7 @@ extension PeerConfig {
     /// (spaces become dashes; empty becomes the ID's first group), with the
     /// start of the device ID appended when another device holds it.
     public static func uniqueName(_ preferred: String, for device: DeviceID, among peers: [PeerConfig]) -> String {
-        let cleaned = PendingDeviceList.clean(preferred, limit: PendingDeviceList.maxNameCharacters).replacingOccurrences(of: " ", with: "-")
+        let cleaned = ScalarText.replacing(" ", with: "-", in: PendingDeviceList.clean(preferred, limit: PendingDeviceList.maxNameCharacters))
         let name = cleaned.isEmpty ? device.short : cleaned
         guard peers.contains(where: { $0.name == name && $0.deviceID != device }) else { return name }
         return "\(name)-\(device.short.prefix(4))"

@@ -19,13 +19,14 @@ public enum SetCell {
     public static let separator: Unicode.Scalar = ";"
     static let escape: Unicode.Scalar = "\\"
 
-    /// Trimmed around unescaped members: tab and the Unicode space
-    /// separators (general category Zs), a fixed list so that every version
-    /// reads a cell alike (Foundation's `CharacterSet.whitespaces` also holds
-    /// U+200B on some platforms).
+    /// Trimmed around unescaped members: tab, the Unicode space separators
+    /// (general category Zs) and U+200B ZERO WIDTH SPACE — the scalars of
+    /// Foundation's `CharacterSet.whitespaces` on Linux, which earlier
+    /// versions trimmed with — as a fixed list, so that every platform and
+    /// Unicode version reads a cell alike (docs/interchange.md).
     public static func isBlank(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
-        case 0x09, 0x20, 0xA0, 0x1680, 0x2000...0x200A, 0x202F, 0x205F, 0x3000: true
+        case 0x09, 0x20, 0xA0, 0x1680, 0x2000...0x200B, 0x202F, 0x205F, 0x3000: true
         default: false
         }
     }

@@ -103,8 +103,10 @@ extension Store {
         for filter in filters {
             let field = try collection.requireField(filter.field)
             let column = field.name.quotedDatabaseIdentifier
-            if field.isSet {
-                guard case .text(let member) = filter.value else { continue }
+            if field.isSet, filter.value == .null {
+                clauses.append(CollectionViews.emptySetClause(column))
+            } else if field.isSet {
+                guard case .text(let member) = filter.value else { throw StoreError.invalidEdit("filter on \(field.name): give a member") }
                 clauses.append("EXISTS (SELECT 1 FROM json_each(\(column)) WHERE value = ?)")
                 arguments.append(try field.validateMember(member))
             } else if filter.value == .null {

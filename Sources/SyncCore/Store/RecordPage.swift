@@ -62,7 +62,9 @@ public struct RecordPageSQL: Sendable {
         for filter in query.filters {
             let field = try collection.requireField(filter.field)
             let column = field.name.quotedDatabaseIdentifier
-            if field.isSet {
+            if field.isSet, filter.value == .null {
+                clauses.append(CollectionViews.emptySetClause(column))
+            } else if field.isSet {
                 guard case .text(let member) = filter.value else { throw StoreError.invalidEdit("filter on \(field.name): give a member") }
                 // instr() first, on the member as the view column spells it
                 // (JSON-escaped, quoted): a cheap test that skips json_each on

@@ -128,7 +128,8 @@ struct API: Sendable {
         for filter in request.query where filter.name == "where" {
             guard let (name, text) = ScalarText.splitOnce(filter.value, at: "=") else { throw UIError("where takes FIELD=VALUE, got '\(filter.value)'") }
             let field = try collectionSchema.requireField(name)
-            query.filters.append((name, field.isSet ? .text(try field.validateMember(text)) : try field.parse(text)))
+            // FIELD= on a set keeps records with no members (.null), as on a scalar.
+            query.filters.append((name, field.isSet ? (text.isEmpty ? .null : .text(try field.validateMember(text))) : try field.parse(text)))
         }
         query.search = request.parameter("q")
         query.sort = request.parameter("sort").flatMap { $0.isEmpty ? nil : $0 }

@@ -18,10 +18,11 @@ public struct WebRequest: Sendable {
     public init(method: String, uri: String, headers: [(String, String)], body: [UInt8] = [], remote: String? = nil) {
         self.method = method
         self.remote = remote
-        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        path = parts.first.map(String.init) ?? "/"
-        query = parts.count > 1 ? QueryString.parse(String(parts[1])) : []
-        tooManyParameters = parts.count > 1 && parts[1].split(separator: "&").count > QueryString.maxParameters
+        // By scalar (ScalarText): `?` or `&` followed by a combining mark is one Character.
+        let parts = ScalarText.splitOnce(uri, at: "?")
+        path = parts?.before ?? uri
+        query = parts.map { QueryString.parse($0.after) } ?? []
+        tooManyParameters = (parts?.after.unicodeScalars.split(separator: "&").count ?? 0) > QueryString.maxParameters
         var map: [String: String] = [:]
         for (name, value) in headers where map[name.lowercased()] == nil { map[name.lowercased()] = value }
         self.headers = map

@@ -27,7 +27,8 @@ struct List: ParsableCommand {
             let parsed = try filters.map { filter -> (field: String, value: Value) in
                 guard let (name, text) = ScalarText.splitOnce(filter, at: "=") else { throw ValidationError("--where takes FIELD=VALUE, got '\(filter)'") }
                 let field = try schema.requireField(name)
-                return (name, field.isSet ? .text(try field.validateMember(text)) : try field.parse(text))
+                // FIELD= on a set keeps records with no members (.null), as on a scalar.
+                return (name, field.isSet ? (text.isEmpty ? .null : .text(try field.validateMember(text))) : try field.parse(text))
             }
             guard !global.json else {
                 let records = try store.list(collection, where: parsed, conflictedOnly: conflicted)

@@ -119,6 +119,20 @@ import TestSupport
         #expect(try store.list("minerals", where: [("uses", .text(member))]).map(\.ref.id) == ["lithium"])
     }
 
+    /// `FIELD=` on a set (syncctl list --where uses=, the API's where=uses=)
+    /// keeps the records with no members, as it keeps empty scalars.
+    @Test func anEmptySetFilterKeepsRecordsWithNoMembers() throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store("empty.db")
+        try store.create(RecordRef(collection: "minerals", id: "lithium"), [.set("name", .text("Lithium")), .add("uses", "batteries")], author: "t")
+        try store.create(RecordRef(collection: "minerals", id: "cobalt"), [.set("name", .text("Cobalt"))], author: "t")
+        try store.create(RecordRef(collection: "minerals", id: "nickel"), [.set("name", .text("Nickel")), .add("uses", "steel")], author: "t")
+        try store.update(RecordRef(collection: "minerals", id: "nickel"), [.remove("uses", "steel")], author: "t")
+        let page = try store.page(RecordPageQuery(collection: "minerals", filters: [("uses", .null)]))
+        #expect(page.records.map(\.ref.id).filter { ["lithium", "cobalt", "nickel"].contains($0) } == ["cobalt", "nickel"])
+        #expect(try store.list("minerals", where: [("uses", .null)]).map(\.ref.id).filter { ["lithium", "cobalt", "nickel"].contains($0) } == ["cobalt", "nickel"])
+    }
+
     @Test func aForgedCursorIsRefusedNotTrusted() throws {
         let dir = TemporaryDirectory()
         let store = try dir.store("cursor.db")
