@@ -135,12 +135,22 @@ extension World {
     /// A CSV import of a few rows (create or change), one transaction.
     func importRows(_ replica: SimReplica) {
         guard let store = replica.store else { return }
-        var lines = ["id,name,role"]
+        // Countries with a name, or minerals with a name and a set cell
+        // (SetCell syntax); either may hold text that looks like other text.
+        let minerals = rng.chance(0.4)
+        var lines = [minerals ? "id,name,uses" : "id,name,role"]
+        func quoted(_ text: String) -> String { "\"" + ScalarText.replacing("\"", with: "\"\"", in: text) + "\"" }
         for _ in 0..<rng.int(1...4) {
-            lines.append("c\(rng.int(0...29)),imported \(rng.int(0...9)),role \(rng.int(0...9))")
+            let name = rng.chance(0.3) ? rng.pick(Self.lookAlikes) : "imported \(rng.int(0...9))"
+            if minerals {
+                let uses = (0..<rng.int(0...3)).map { _ in rng.pick(Self.lookAlikes + ["batteries", "magnets"]) }
+                lines.append("m\(rng.int(0...9)),\(quoted(name)),\(quoted(SetCell.join(uses)))")
+            } else {
+                lines.append("c\(rng.int(0...29)),\(quoted(name)),role \(rng.int(0...9))")
+            }
         }
         do {
-            let rows = try RecordFile.parse(lines.joined(separator: "\n") + "\n", format: .csv, collection: "countries", schema: store.schema)
+            let rows = try RecordFile.parse(lines.joined(separator: "\n") + "\n", format: .csv, collection: minerals ? "minerals" : "countries", schema: store.schema)
             let report = try store.importRows(rows, author: replica.name)
             guard let dot = report.dot else { return }
             count("import")
@@ -269,11 +279,19 @@ extension World {
         schedule(.restart(replica: replica.index), in: rng.millis(500...5_000))
     }
 
+    /// Text that looks like other text but is other bytes (replication-model
+    /// §2.4): NFC and NFD spellings, two code points for one glyph, marks
+    /// that join CSV and edit syntax into one Character, edge blanks.
+    /// Values keep their bytes (two spellings written concurrently are a
+    /// conflict); set members typed locally are normalized to NFC.
+    static let lookAlikes = ["caf\u{E9}", "cafe\u{301}", "\u{C5}ngstr\u{F6}m", "\u{212B}ngstro\u{308}m", "\u{742}b&lect",
+                             "x\"\u{301}", "a; b", "a\\; b", " edge ", "\u{200B}zw", "C:\\data\\"]
+
     /// A local write of a random kind, recorded in the oracle.
     func localWrite(_ replica: SimReplica) {
         guard let store = replica.store else { return }
         let author = replica.name
-        let values = ["lithium", "cobalt", "nickel", "graphite", "gallium", "germanium", "tungsten", "rare earths"]
+        let values = ["lithium", "cobalt", "nickel", "graphite", "gallium", "germanium", "tungsten", "rare earths"] + Self.lookAlikes
         do {
             let receipt: WriteReceipt
             let kindName: String

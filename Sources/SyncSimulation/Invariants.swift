@@ -38,6 +38,38 @@ extension World {
             if !left.isEmpty { violation("\(replica.name) still keeps a database aside after syncing: \(left)") }
             checkTablesAgree(replica)
         }
+        // Last, as it would write if it failed: every other check has read the converged state.
+        if let replica = replicas.first(where: { $0.store != nil }) { checkInterchangeRoundTrip(replica) }
+    }
+
+    /// Importing an export changes nothing (docs/interchange.md), whatever
+    /// the text holds: look-alike spellings, marks after CSV and set-cell
+    /// syntax, edge blanks. Checked for CSV and JSONL on every collection
+    /// the run writes.
+    func checkInterchangeRoundTrip(_ replica: SimReplica) {
+        guard let store = replica.store else { return }
+        for name in ["countries", "minerals"] {
+            do {
+                guard let collection = store.schema.collection(name) else { continue }
+                let records = try store.list(name)
+                let csv = RecordExport.csvLines(records, collection: collection).map { $0 + "\n" }.joined()
+                let jsonl = try records.map {
+                    String(decoding: try RecordExport.jsonData(RecordExport.jsonObject($0, collection: collection), pretty: false), as: UTF8.self) + "\n"
+                }.joined()
+                for (format, text) in [(RecordFileFormat.csv, csv), (.jsonl, jsonl)] {
+                    let rows = try RecordFile.parse(text, format: format, collection: name, schema: store.schema)
+                    let report = try store.importRows(rows, author: replica.name)
+                    if report.changed > 0 || report.created > 0 {
+                        violation("\(replica.name): importing its own \(format.rawValue) export of \(name) changed \(report.changed) and created \(report.created) record(s)")
+                    }
+                }
+            } catch let error as RecordFileErrors {
+                // A record whose existence is in conflict is refused, as for an analyst.
+                note("\(replica.name) round trip of \(name) refused: \(error)")
+            } catch {
+                violation("\(replica.name): exporting and importing \(name) failed: \(error)")
+            }
+        }
     }
 
     /// SQL writes all taken up (written or kept with a reason), and every

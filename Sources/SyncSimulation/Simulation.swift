@@ -82,7 +82,8 @@ public enum Simulation {
                                     "no digest mismatch after catching up", "every slot held back is held by the puller", "no slot travels against a peer's mode",
                                     "no database kept aside after syncing",
                                     "SQL writes all taken up or kept with a reason; tables equal the replicated state byte for byte",
-                                    "converged replicas validate against one schema (replicated schema changes)"]
+                                    "converged replicas validate against one schema (replicated schema changes)",
+                                    "importing an export (CSV, JSONL) changes nothing, look-alike text included"]
 
     /// The invariants a lying replica breaks by design (`SimulationOptions.liar`);
     /// "quiet" then counts feed batches only (a repair its lies made
