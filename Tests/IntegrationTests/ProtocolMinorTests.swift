@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import SyncCore
 import Testing
 import TestSupport
@@ -60,23 +61,24 @@ extension Integration {
             try await daemon.stop()
         }
 
-        /// Storage format 4 (origins in record rows, protocol 1.6) is what a
-        /// join snapshot holds now; a joiner of protocol 1.5 reads format 3
-        /// only, so it is refused before any byte crosses, with the reason,
-        /// and pulls instead.
-        @Test func aJoinerOfMinorFiveIsRefusedTheSnapshotAndPulls() async throws {
+        /// Storage format 5 (deferred history, protocol 1.7) is what a join
+        /// snapshot holds now; a joiner of protocol 1.5 reads format 3 only,
+        /// of 1.6 format 4 at most, so each is refused before any byte
+        /// crosses, with the reason, and pulls instead.
+        @Test(arguments: [UInt16(5), 6])
+        func aJoinerOfAnEarlierMinorIsRefusedTheSnapshotAndPulls(minor: UInt16) async throws {
             let daemon = try DaemonProcess("a", in: root)
             try await daemon.start()
-            let directory = root.url.appendingPathComponent("joiner-5")
+            let directory = root.url.appendingPathComponent("joiner-\(minor)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let identity = try DeviceIdentity.loadOrCreate(in: directory, deviceName: "joiner-5").identity
+            let identity = try DeviceIdentity.loadOrCreate(in: directory, deviceName: "joiner-\(minor)").identity
             var peers = try PeerListEditor(path: daemon.configPath, defaults: .machineDefaults()).load().peers
-            peers.append(PeerConfig(deviceID: identity.deviceID, name: "joiner-5", address: nil, mode: .sendReceive))
+            peers.append(PeerConfig(deviceID: identity.deviceID, name: "joiner-\(minor)", address: nil, mode: .sendReceive))
             try await daemon.setPeersAndWaitForReload(peers)
 
             let peer = try await RawPeer.connect(port: daemon.port, identity: identity)
             let nonce = (0..<ReplicaProof.nonceBytes).map { _ in UInt8.random(in: 0...255) }
-            var hello = SyncMessage.Hello(protocolMinor: 5, replica: ReplicaProof.replica(device: identity.deviceID, nonce: nonce), deviceName: "joiner-5",
+            var hello = SyncMessage.Hello(protocolMinor: minor, replica: ReplicaProof.replica(device: identity.deviceID, nonce: nonce), deviceName: "joiner-\(minor)",
                                           schemaHash: "test", willSend: false, willReceive: true, highestSeq: 0, lineage: SchemaLineage.shipped)
             hello.joinDecisionFollows = true
             try await peer.send(.hello(hello))
@@ -91,7 +93,7 @@ extension Integration {
                     break
                 }
             }
-            #expect(refusal?.contains("storage format 4") == true, "\(refusal ?? "no refusal"):\n\(daemon.log(last: 20))")
+            #expect(refusal?.contains("storage format 5") == true, "\(refusal ?? "no refusal"):\n\(daemon.log(last: 20))")
             try await peer.send(.snapshotEnd(reason: "refused"))
             try await peer.send(.pull(cursor: 0, maxCount: 100, maxBytes: 1 << 20, wait: false))
             var batch: SyncMessage.Batch?
@@ -103,6 +105,28 @@ extension Integration {
             #expect(batch?.changes.allSatisfy { $0.origin == nil } == true)
             peer.close()
             try await daemon.stop()
+        }
+    
+        /// A writing `syncctl` of this version does not mark the file with a
+        /// format the running daemon (of an earlier version, which read the
+        /// format when it opened the file) cannot read: it refuses, and says
+        /// what to do. Made here by lowering the format under a running daemon.
+        @Test func syncctlDoesNotUpgradeTheFileUnderAnOlderDaemon() async throws {
+            let daemon = try DaemonProcess("old", in: root)
+            try await daemon.start()
+            let path = daemon.directory.appendingPathComponent("data.db").path
+            let queue = try DatabaseQueue(path: path)
+            try await queue.write { try $0.execute(sql: "UPDATE sync_meta SET value = 4 WHERE key = 'format'") }
+            try queue.close()
+            let refused = try Syncctl(existing: daemon.directory).run(["set", "countries/cn", "notes=written by a newer syncctl"])
+            #expect(refused.status != 0 && refused.stderr.contains("storage format 4") && refused.stderr.contains("Stop syncd"), "\(refused)")
+            #expect(Store.storedFormat(path: path) == 4, "the file was marked anyway")
+            let reads = try Syncctl(existing: daemon.directory).run(["get", "countries/cn"])
+            #expect(reads.status == 0, "reading is not refused: \(reads)")
+            try await daemon.stop()
+            let allowed = try Syncctl(existing: daemon.directory).run(["set", "countries/cn", "notes=no daemon runs"])
+            #expect(allowed.status == 0, "\(allowed)")
+            #expect(Store.storedFormat(path: path) == Store.writtenFormat)
         }
     }
 }

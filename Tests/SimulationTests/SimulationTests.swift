@@ -66,17 +66,17 @@ struct SimulationTests {
     /// A seed replays exactly: the same trace in this process and in a new
     /// one (`simulate --seed`), for a seed with restores, copies and crashes.
     @Test func aSeedReplaysExactlyInAnotherProcess() throws {
-        // Seed 3 (7 until gossip without duplicates changed the timing of
-        // every run): restores, copies and crashes.
-        var options = SimulationOptions(seed: 3)
+        // Seed 4 (3 until look-alike text changed the draws of every run,
+        // 7 before gossip without duplicates): restores, copies and crashes.
+        var options = SimulationOptions(seed: 4)
         options.trace = true
         let first = Simulation.run(options)
         #expect(first.faults["restore", default: 0] > 0 && first.faults["copied database", default: 0] > 0 && first.crashes > 0,
-                "seed 3 no longer restores, copies and crashes: pick another \(first.faults)")
+                "seed 4 no longer restores, copies and crashes: pick another \(first.faults)")
         #expect(first.trace == Simulation.run(options).trace)
         let process = Process()
         process.executableURL = BuiltProducts.executable("simulate")
-        process.arguments = ["--seed", "3", "--trace"]
+        process.arguments = ["--seed", "4", "--trace"]
         let output = Pipe()
         process.standardOutput = output
         try process.run()

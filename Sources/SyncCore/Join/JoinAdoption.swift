@@ -218,6 +218,8 @@ extension Store {
         }
         // The peer, read whole: up to its highest seq, which it was.
         try cursor.execute(arguments: [facts.replica.data, Int64(facts.highestSeq), Int64(wall), Int64(facts.highestSeq)])
+        // The peer's slots, in its seqs, may have their history deferred anywhere.
+        try db.setMeta(MetaKey.deferredHistorySince, 0)
         try db.setMeta(MetaKey.joinOriginReplica, facts.replica.data)
         try db.setMeta(MetaKey.joinOriginSeq, Int64(facts.highestSeq))
         return (replica, previous, effective)

@@ -209,6 +209,10 @@ public enum JoinSnapshotCheck {
         var facts = RecordFacts()
         var scratch = BinaryWriter(capacity: 256)
         var lookups: [String: FastStatement] = [:]
+        // Flag bit 2 (deferred history) exists from format 5 on: in an older
+        // file a slot with it would show its versions twice once adopted.
+        let format = Int.fromDatabaseValue(try db.meta(MetaKey.format))
+        let deferredHistory = (format ?? 0) >= 5
         let tables = Dictionary(schema.tableCollections.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         // The names also as bytes: GRDB reads text up to a NUL (and mends
         // invalid UTF-8), so a name is taken only when its String is its bytes.
@@ -240,6 +244,9 @@ public enum JoinSnapshotCheck {
             if let twice { throw JoinSnapshotRefusal("\(ref): slot \(twice.field) \(twice.element) twice in its row") }
             for (name, slot) in slots {
                 let key = SlotKey(collection: collection, record: record, field: name.field, element: name.element)
+                if slot.historyPending, !deferredHistory {
+                    throw JoinSnapshotRefusal("\(key): a slot whose history is deferred (storage format 5) in a file of format \(format.map(String.init) ?? "missing")")
+                }
                 if let refusal = ReceivedStateCheck.refusal(for: SlotChange(key: key, state: slot.state), limits: limits) {
                     throw JoinSnapshotRefusal("\(key): \(refusal)")
                 }
@@ -345,8 +352,12 @@ public enum JoinSnapshotCheck {
     /// The history rows are taken as they are (what the peer applied: no
     /// replica can check a superseded version it never held), but each must
     /// be one a store writes: names, a seq within the feed, entries that
-    /// decode with seqs within it, and the record key of its names.
+    /// decode with seqs within it, and the record key of its names; and no
+    /// entry may be a live version of a slot whose history is deferred
+    /// (format 5: readers would show it twice).
     static func checkHistory(_ db: Database, highest: Int64) throws {
+        let deferred = (Int.fromDatabaseValue(try db.meta(MetaKey.format)) ?? 0) >= 5
+        let recordSlots = try db.makeStatement(sql: "SELECT slots FROM sync_records WHERE collection = ? AND record = ?")
         let rows = try Row.fetchCursor(db, sql: "SELECT record_key, collection, record, seq, entries FROM sync_history")
         while let row = try rows.next() {
             guard let key = int(row, 0), let collection = text(row, 1), let record = text(row, 2),
@@ -358,6 +369,14 @@ public enum JoinSnapshotCheck {
             guard let entries = try? HistoryEntries.decode([UInt8](blob)),
                   entries.allSatisfy({ $0.seq >= 1 && $0.seq <= UInt64(max(1, highest)) }) else {
                 throw JoinSnapshotRefusal("\(ref): history entries that do not decode, or name seqs outside the feed")
+            }
+            guard deferred, let blob = try Data.fetchOne(recordSlots, arguments: [collection, record]),
+                  let slots = try? StoredRecord.decode([UInt8](blob), ref: ref) else { continue }
+            for entry in entries {
+                guard let slot = slots[FieldElement(field: entry.field, element: entry.element)], slot.historyPending else { continue }
+                if slot.state.versions.contains(where: { $0.dot == entry.version.dot }) {
+                    throw JoinSnapshotRefusal("\(ref): a version both in history and in a slot whose history is deferred")
+                }
             }
         }
     }

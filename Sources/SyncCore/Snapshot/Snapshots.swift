@@ -130,7 +130,8 @@ public enum Snapshots {
                     for (name, slot) in slots {
                         let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
                         if !slot.state.satisfiesInvariant { problems.append("\(key): a version is not covered by its context") }
-                        live[key] = Set(slot.state.versions.map(\.dot))
+                        // A slot's first state is not in history until it changes (format 5).
+                        if !slot.historyPending { live[key] = Set(slot.state.versions.map(\.dot)) }
                     }
                     for seq in RecordRowWriter.distinctSeqs(slots) where try Int64.fetchOne(feedEntry, arguments: [seq]) != id {
                         problems.append("\(ref): seq \(seq) has no change-feed entry for the record")

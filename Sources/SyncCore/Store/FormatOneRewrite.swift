@@ -26,7 +26,15 @@ extension Store {
             // distinct ones, in order, above everything stamped so far.
             var next: Int64 = 0
             var keyBytes = BinaryWriter(capacity: 128)
+            // Format 1 kept every live version in history: a slot whose
+            // history is deferred (format 5) gets its row here.
+            let history = try db.cachedStatement(sql: "INSERT INTO sync_history(record_key, collection, record, seq, entries) VALUES (?, ?, ?, ?, ?)")
             try db.forEachStoredRecord { ref, slots in
+                for (name, slot) in slots where slot.historyPending && !slot.state.versions.isEmpty {
+                    var entries = HistoryEntries(rowSeq: slot.seq)
+                    entries.append(field: name.field, element: name.element, versions: slot.state.versions, seq: slot.seq)
+                    try history.execute(arguments: [HistoryKey.of(ref), ref.collection, ref.id, slot.seq, Data(entries.writer.bytes)])
+                }
                 for (name, slot) in slots.sorted(by: { $0.value.seq < $1.value.seq }) {
                     let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
                     next += 1
@@ -36,6 +44,15 @@ extension Store {
                         name.element.isEmpty && SlotReader.scalar(slot.state).isConflicted, slot.echo?.data])
                 }
             }
+            // History rows in seq order, as a format-1 build appended them
+            // (readers walk rows by rowid and stop by seq).
+            try db.execute(sql: """
+                CREATE TEMP TABLE history_in_order AS SELECT record_key, collection, record, seq, entries FROM sync_history ORDER BY seq, rowid;
+                DELETE FROM sync_history;
+                INSERT INTO sync_history(record_key, collection, record, seq, entries)
+                    SELECT record_key, collection, record, seq, entries FROM history_in_order ORDER BY rowid;
+                DROP TABLE history_in_order;
+                """)
             try db.execute(sql: """
                 DROP TABLE sync_records;
                 DROP TABLE sync_feed;

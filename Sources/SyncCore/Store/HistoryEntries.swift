@@ -1,15 +1,25 @@
-/// The versions one transaction added to one record, packed into one
-/// `sync_history` row: history is written for every slot but read a record
-/// at a time, so one row per record per transaction keeps writes cheap.
+/// The versions one transaction added to one record's history, packed into
+/// one `sync_history` row: history is read a record at a time, so one row
+/// per record per transaction keeps writes cheap.
+///
+/// Each entry carries the seq its version was applied at; the row's `seq`
+/// column is the seq of the transaction that wrote the row, never below
+/// any entry's (a version whose history was deferred, format 5, is written
+/// later than it was applied) but for a record given more than
+/// `SlotWriter.groupLimit` slots in one transaction (its later entries
+/// take later seqs: `ChangeFilter.stragglerRows`), so a reader walking rows
+/// newest first may stop soon after the first row below the seqs it wants.
 ///
 /// Layout: repeated `field, element, seq (varint), replica (16), counter
 /// (varint), hlc (fixed64), author, value` until the end of the blob.
 struct HistoryEntries {
     var writer = BinaryWriter(capacity: 256)
-    var firstSeq: Int64 = 0
+    /// The seq of the transaction writing the row (its `seq` column).
+    let rowSeq: Int64
+
+    init(rowSeq: Int64) { self.rowSeq = rowSeq }
 
     mutating func append(field: String, element: String, versions: [Version], seq: Int64) {
-        if firstSeq == 0 { firstSeq = seq }
         for version in versions {
             writer.writeString(field)
             writer.writeString(element)

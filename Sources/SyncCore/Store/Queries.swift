@@ -194,15 +194,24 @@ extension Store {
                 """, arguments: [HistoryKey.of(ref), ref.collection, ref.id])
             var live: [SlotKey: Set<Dot>] = [:]
             var result: [HistoryEntry] = []
+            // Versions of a slot's first state are not in the rows until the
+            // slot changes again (format 5): read from the record row.
+            let stored = try db.storedSlots(ref)
+            for (name, slot) in stored where slot.historyPending && (field == nil || UTF8Identity.equal(name.field, field!)) {
+                let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
+                for version in slot.state.versions {
+                    result.append(HistoryEntry(key: key, version: version, appliedSeq: UInt64(slot.seq), isCurrent: true))
+                }
+            }
             for row in rows {
                 let blob: Data = row[0]
                 let entries: [HistoryEntries.Entry]
                 do throws(BinaryDecodingError) { entries = try HistoryEntries.decode([UInt8](blob)) } catch {
                     throw StoreError.corruptSlot(SlotKey(collection: ref.collection, record: ref.id, field: "(history)"), reason: error.description)
                 }
-                for entry in entries where field == nil || entry.field == field {
+                for entry in entries where field == nil || UTF8Identity.equal(entry.field, field!) {
                     let key = SlotKey(collection: ref.collection, record: ref.id, field: entry.field, element: entry.element)
-                    if live[key] == nil { live[key] = Set(try db.slotState(key).versions.map(\.dot)) }
+                    if live[key] == nil { live[key] = Set((stored[FieldElement(field: entry.field, element: entry.element)]?.state.versions ?? []).map(\.dot)) }
                     result.append(HistoryEntry(key: key, version: entry.version, appliedSeq: entry.seq,
                                                isCurrent: live[key]?.contains(entry.version.dot) ?? false))
                 }

@@ -28,8 +28,9 @@ public struct ChangeFilter: Sendable {
     public var limit: Int
 
     public static let maxLimit = 1_000
-    /// History rows read at most per request, so a filter that matches
-    /// nothing costs a bounded scan, not the whole history.
+    /// History rows, and change-feed rows (for slots whose history is
+    /// deferred, format 5), read at most per request, each: a filter that
+    /// matches nothing costs a bounded scan, not the whole history.
     public static let maxScannedRows = 50_000
     /// Rows read on past the point where the page looks complete: a record
     /// given more than 1,000 slots in one transaction has its history row
@@ -71,38 +72,32 @@ public struct RecentChanges: Sendable {
 }
 
 extension Store {
-    /// Applied changes, newest first (by local seq), filtered; reads history
-    /// backwards and stops at `sinceSeq`, past `limit` or after `maxScannedRows`.
+    /// Applied changes, newest first (by local seq), filtered. Two sources:
+    /// history rows, read backwards until `sinceSeq`, past `limit` or after
+    /// `maxScannedRows`; and the versions of slots whose first state is not
+    /// in history yet (format 5), read through the change feed backwards
+    /// with the same bounds, down to the seq at which the file became
+    /// format 5 (no slot below it can hold one).
     public func recentChanges(_ filter: ChangeFilter) throws -> RecentChanges {
+        try recentChanges(filter, scanLimit: ChangeFilter.maxScannedRows)
+    }
+
+    /// The same with another bound on rows read per source (tests).
+    func recentChanges(_ filter: ChangeFilter, scanLimit: Int) throws -> RecentChanges {
         let limit = max(1, min(filter.limit, ChangeFilter.maxLimit))
         return try pool.read { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT collection, record, seq, entries FROM sync_history ORDER BY rowid DESC")
-            var found: [AppliedChange] = []
-            var scanned = 0
-            var truncated = false
-            var stopAfter: Int?
-            while let row = try rows.next() {
-                if let stopAfter, scanned >= stopAfter { break }
-                guard scanned < ChangeFilter.maxScannedRows else { truncated = true; break }
-                scanned += 1
-                // A row that is not names, a seq and a blob (a damaged file) is skipped, not a trap.
-                guard let collection = row[0] as String?, let id = row[1] as String?, let seqValue = row[2] as Int64?, seqValue >= 0,
-                      let blob = row[3] as Data? else { continue }
-                let ref = RecordRef(collection: collection, id: id)
-                let firstSeq = UInt64(seqValue)
-                guard let entries = try? HistoryEntries.decode([UInt8](blob)) else { continue }
-                let changes = entries.reversed().map { AppliedChange(ref: ref, field: $0.field, element: $0.element, seq: $0.seq, version: $0.version) }
-                found += changes.filter(filter.matches)
-                guard stopAfter == nil else { continue }
-                // Rows are (almost) in seq order: once a row starts at or
-                // below the boundary, only stragglers can still match.
-                if let sinceSeq = filter.sinceSeq, firstSeq <= sinceSeq { stopAfter = scanned + ChangeFilter.stragglerRows }
-                if found.count > limit {
-                    let boundary = found.map(\.seq).sorted(by: >)[limit - 1]
-                    if firstSeq < boundary { stopAfter = scanned + ChangeFilter.stragglerRows }
-                }
-            }
-            found.sort { $0.seq > $1.seq }
+            let history = try Self.recentFromHistory(db, filter, limit: limit, scanLimit: scanLimit)
+            let first = try Self.recentFromFirstStates(db, filter, limit: limit, scanLimit: scanLimit)
+            // Each source holds every one of its matches at or above its own
+            // limit-th seq, so the union holds every match of the page; a
+            // source that stopped at `maxScannedRows` holds its matches only
+            // down to where it stopped, and nothing below the higher of those
+            // points is shown (the page says it is truncated).
+            var found = history.found + first.found
+            let truncatedAt = [history.completeFrom, first.completeFrom].compactMap { $0 }.max()
+            if let truncatedAt { found.removeAll { $0.seq < truncatedAt } }
+            found.sort(by: AppliedChange.newestFirst)
+            let truncated = truncatedAt != nil
             guard found.count > limit else { return RecentChanges(changes: found, more: false, truncated: truncated) }
             // A page never splits the changes of one seq, so `before_seq` =
             // the smallest seq shown skips nothing.
@@ -110,5 +105,100 @@ extension Store {
             let page = found.filter { $0.seq >= boundary }
             return RecentChanges(changes: page, more: page.count < found.count, truncated: truncated)
         }
+    }
+
+    /// Matches in history rows. `completeFrom`: nil when the walk was not cut
+    /// by `maxScannedRows`; else the lowest seq from which every match is
+    /// held (a row's entries were applied at or below its own seq).
+    private static func recentFromHistory(_ db: Database, _ filter: ChangeFilter, limit: Int, scanLimit: Int) throws -> (found: [AppliedChange], completeFrom: UInt64?) {
+        let rows = try Row.fetchCursor(db, sql: "SELECT collection, record, seq, entries FROM sync_history ORDER BY rowid DESC")
+        var found: [AppliedChange] = []
+        var scanned = 0
+        var stopAfter: Int?
+        var lowestRowSeq = UInt64.max
+        while let row = try rows.next() {
+            if let stopAfter, scanned >= stopAfter { break }
+            guard scanned < scanLimit else { return (found, lowestRowSeq == .max ? .max : lowestRowSeq + 1) }
+            scanned += 1
+            // A row that is not names, a seq and a blob (a damaged file) is skipped, not a trap.
+            guard let collection = row[0] as String?, let id = row[1] as String?, let seqValue = row[2] as Int64?, seqValue >= 0,
+                  let blob = row[3] as Data? else { continue }
+            let ref = RecordRef(collection: collection, id: id)
+            // The seq of the transaction that wrote the row: no entry of it
+            // was applied later (HistoryEntries), stragglers aside.
+            let rowSeq = UInt64(seqValue)
+            lowestRowSeq = min(lowestRowSeq, rowSeq)
+            guard let entries = try? HistoryEntries.decode([UInt8](blob)) else { continue }
+            let changes = entries.reversed().map { AppliedChange(ref: ref, field: $0.field, element: $0.element, seq: $0.seq, version: $0.version) }
+            found += changes.filter(filter.matches)
+            guard stopAfter == nil else { continue }
+            // Rows are (almost) in seq order: once a row starts at or
+            // below the boundary, only stragglers can still match.
+            if let sinceSeq = filter.sinceSeq, rowSeq <= sinceSeq { stopAfter = scanned + ChangeFilter.stragglerRows }
+            if found.count > limit {
+                let boundary = found.map(\.seq).sorted(by: >)[limit - 1]
+                if rowSeq < boundary { stopAfter = scanned + ChangeFilter.stragglerRows }
+            }
+        }
+        return (found, nil)
+    }
+
+    /// The live versions of slots whose history is deferred, each at the seq
+    /// its slot carries (the seq it was applied at: any later change would
+    /// have written it to history). The feed is in exact seq order, so the
+    /// walk stops at `sinceSeq`, at the seq the file became format 5, or
+    /// once the page is full and one match below it shows there are more.
+    /// `completeFrom` as for history: the last seq read, when cut.
+    private static func recentFromFirstStates(_ db: Database, _ filter: ChangeFilter, limit: Int, scanLimit: Int) throws -> (found: [AppliedChange], completeFrom: UInt64?) {
+        var clauses = ["f.seq > ?"]
+        var arguments: StatementArguments = [max(Int64(clamping: filter.sinceSeq ?? 0), try db.deferredHistorySince())]
+        if let beforeSeq = filter.beforeSeq {
+            clauses.append("f.seq < ?")
+            arguments += [Int64(clamping: beforeSeq)]
+        }
+        if let collection = filter.collection {
+            clauses.append("r.collection = ?")
+            arguments += [collection]
+        }
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT f.seq, r.collection, r.record, r.slots FROM sync_feed f JOIN sync_records r ON r.id = f.record_id
+            WHERE \(clauses.joined(separator: " AND ")) ORDER BY f.seq DESC
+            """, arguments: arguments)
+        var found: [AppliedChange] = []
+        var scanned = 0
+        var lastSeq: UInt64?
+        while let row = try rows.next() {
+            // Done once the page is full and one match below it is known (so
+            // the caller can tell there are more).
+            if found.count > limit, found[found.count - 1].seq < found[limit - 1].seq { break }
+            guard scanned < scanLimit else { return (found, lastSeq ?? .max) }
+            scanned += 1
+            guard let seqValue = row[0] as Int64?, seqValue >= 0, let collection = row[1] as String?, let id = row[2] as String?,
+                  let blob = row[3] as Data? else { continue }
+            let seq = UInt64(seqValue)
+            lastSeq = seq
+            let ref = RecordRef(collection: collection, id: id)
+            var changes: [AppliedChange] = []
+            try? StoredRecord.forEach([UInt8](blob), ref: ref, where: { slotSeq, _, _ in slotSeq == seqValue }) { name, slot in
+                guard slot.historyPending else { return }
+                for version in slot.state.versions {
+                    changes.append(AppliedChange(ref: ref, field: name.field, element: name.element, seq: seq, version: version))
+                }
+            }
+            found += changes.filter(filter.matches)
+        }
+        return (found, nil)
+    }
+}
+
+extension AppliedChange {
+    /// Newest seq first; within one seq by slot and dot, so a page reads the
+    /// same whichever source a change came from.
+    static func newestFirst(_ a: AppliedChange, _ b: AppliedChange) -> Bool {
+        if a.seq != b.seq { return a.seq > b.seq }
+        let left = Array("\(a.ref.collection)\u{0}\(a.ref.id)\u{0}\(a.field)\u{0}\(a.element)".utf8)
+        let right = Array("\(b.ref.collection)\u{0}\(b.ref.id)\u{0}\(b.field)\u{0}\(b.element)".utf8)
+        if left != right { return left.lexicographicallyPrecedes(right) }
+        return a.version.dot < b.version.dot
     }
 }

@@ -7,6 +7,14 @@ extension Database {
         try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(seq) FROM sync_feed")) ?? 0
     }
 
+    /// The seq above which a slot may have its history deferred
+    /// (`MetaKey.deferredHistorySince`); a file a build of format 5 has not
+    /// yet written has none.
+    func deferredHistorySince() throws -> Int64 {
+        if let since = Int64.fromDatabaseValue(try meta(MetaKey.deferredHistorySince)) { return max(0, since) }
+        return (Int.fromDatabaseValue(try meta(MetaKey.format)) ?? 0) < 5 ? Int64.max : 0
+    }
+
     /// A record's stored slots; empty when no slot of it exists.
     func storedSlots(_ ref: RecordRef) throws -> [FieldElement: StoredSlot] {
         let statement = try cachedStatement(sql: "SELECT slots FROM sync_records WHERE collection = ? AND record = ?")

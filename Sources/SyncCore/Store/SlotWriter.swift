@@ -4,7 +4,8 @@ import GRDB
 /// Writes changed slot states inside one database transaction.
 ///
 /// Shared by local writes and remote merges: stamps a fresh seq on every slot
-/// whose state changes (never on a no-op), appends new versions to history,
+/// whose state changes (never on a no-op), appends new versions to history
+/// (a slot's first state defers them: docs/architecture.md "History"),
 /// keeps bucket digests current, and at the end writes each touched record's
 /// row (with its feed entries) and its per-collection view row.
 ///
@@ -143,17 +144,43 @@ final class SlotWriter {
         if let previousHash { bucketDeltas[encoded.bucket] ^= previousHash }
         bucketsTouched[encoded.bucket] = true
 
-        if !newVersions.isEmpty {
-            if entry.history == nil { entry.history = HistoryEntries() }
-            entry.history!.append(field: key.field, element: key.element, versions: newVersions, seq: slotSeq)
+        let name = FieldElement(field: key.field, element: key.element)
+        // History (docs/architecture.md "History"): a slot's first state
+        // keeps its versions out of history (an import, a join, a first
+        // pull write none); they go there, with the seq they were applied
+        // at, when the slot next changes. Versions new to a slot that had a
+        // state go at once, as before format 5.
+        let previous = entry.slots[name]
+        var pending = false
+        if let previous {
+            if previous.historyPending, !previous.state.versions.isEmpty {
+                appendHistory(entry, name, previous.state.versions, seq: previous.seq, writtenAt: slotSeq)
+            }
+            if !newVersions.isEmpty { appendHistory(entry, name, newVersions, seq: slotSeq, writtenAt: slotSeq) }
+        } else if store.options.deferFirstHistory, Self.sameVersions(newVersions, state.versions) {
+            pending = !state.versions.isEmpty
+        } else if !newVersions.isEmpty {
+            appendHistory(entry, name, newVersions, seq: slotSeq, writtenAt: slotSeq)
         }
-        entry.slots[FieldElement(field: key.field, element: key.element)] =
-            StoredSlot(seq: slotSeq, echo: echo, origin: origin, hash: encoded.hash, encoded: ArraySlice(encoded.state), state: state)
+        entry.slots[name] = StoredSlot(seq: slotSeq, echo: echo, origin: origin, hash: encoded.hash, historyPending: pending,
+                                       encoded: ArraySlice(encoded.state), state: state)
         if !entry.touched {
             entry.touched = true
             touched.append((ref, entry))
         }
         slotsChanged += 1
+    }
+
+    private func appendHistory(_ entry: Entry, _ name: FieldElement, _ versions: [Version], seq: Int64, writtenAt: Int64) {
+        if entry.history == nil { entry.history = HistoryEntries(rowSeq: writtenAt) }
+        entry.history!.append(field: name.field, element: name.element, versions: versions, seq: seq)
+    }
+
+    /// Whether the versions new to an empty slot are exactly its live
+    /// versions (always, for a local write or a merge into nothing; anything
+    /// else goes to history at once).
+    static func sameVersions(_ new: [Version], _ live: [Version]) -> Bool {
+        new.count == live.count && new.allSatisfy { live.contains($0) }
     }
 
     /// The store's schema becomes `effective` when this transaction commits
@@ -194,7 +221,7 @@ final class SlotWriter {
             insert.bind(1, HistoryKey.of(ref))
             insert.bind(2, ref.collection)
             insert.bind(3, ref.id)
-            insert.bind(4, history.firstSeq)
+            insert.bind(4, history.rowSeq)
             insert.bind(5, blob: history.writer.bytes)
             try insert.execute()
             entry.history = nil

@@ -41,6 +41,11 @@ public final class Store: Sendable {
         /// reread most of them from the OS. Memory grows to it only as pages
         /// are used (docs/operations.md "Limits").
         public var writerCacheBytes = 64 << 20
+        /// Whether a slot's first state leaves its versions out of
+        /// `sync_history` until the slot next changes (storage format 5,
+        /// docs/architecture.md "History"). Off only in tests, which compare
+        /// what readers show with it on and off.
+        public var deferFirstHistory = true
         /// What a received state may hold (replication-model §2.5); the text
         /// limit also bounds local writes.
         public var receiveLimits = ReceiveLimits()
@@ -181,6 +186,11 @@ public final class Store: Sendable {
             let effective = try SchemaEvolution.effective(seed: seed, in: db)
             let triggersWereMissing = try db.tableExists(SQLEditQueue.counterTable) && !(try SQLEditQueue.isInPlace(effective.schema, in: db))
             try Self.adopt(effective, in: db)
+            if try db.meta(MetaKey.deferredHistorySince).isNull {
+                // Slots below this seq were written by a build that kept every version in history.
+                let held = Int.fromDatabaseValue(try db.meta(MetaKey.format)) ?? StoreTables.formatVersion
+                try db.setMeta(MetaKey.deferredHistorySince, held >= 5 ? 0 : try Database.highestSeq(db))
+            }
             try db.setMeta(MetaKey.format, StoreTables.formatVersion)
             if triggersWereMissing {
                 logger.warning("the triggers that turn SQL writes to the collection tables into replicated edits were missing (dropped, or a table replaced by a client) and are back; writes made meanwhile were not replicated: `syncctl check` names the rows, `syncctl check --repair` rewrites them", metadata: ["path": "\(path)"])
@@ -336,6 +346,23 @@ public final class Store: Sendable {
     }
 
     /// The highest seq stamped so far (0 for an empty store).
+    /// The storage format this build writes; a file of a lower one is
+    /// marked with it at the first writing open (docs/operations.md "Upgrading").
+    public static let writtenFormat = StoreTables.formatVersion
+
+    /// The storage format a database file says it holds, read through a
+    /// read-only connection (nil when it cannot be read or says none).
+    public static func storedFormat(path: String) -> Int? {
+        var configuration = Configuration()
+        configuration.readonly = true
+        guard let queue = try? DatabaseQueue(path: path, configuration: configuration) else { return nil }
+        defer { try? queue.close() }
+        return try? queue.read { db in
+            guard try db.tableExists("sync_meta") else { return nil }
+            return Int.fromDatabaseValue(try db.meta(MetaKey.format))
+        }
+    }
+
     public func highestSeq() throws -> UInt64 {
         try pool.read { db in UInt64(try Database.highestSeq(db)) }
     }

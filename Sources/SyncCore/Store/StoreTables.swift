@@ -6,9 +6,10 @@ import GRDB
 /// every slot's state, hash, echo and the seq that last changed it);
 /// `sync_feed` maps each seq still carried by some slot to its record, so the
 /// change feed walks seqs in order and touches only what changed;
-/// `sync_history` every version ever applied, one row per record per
+/// `sync_history` the versions applied here, one row per record per
 /// transaction (see `HistoryEntries`; a version is added only when its dot
-/// was new to the slot, so never twice); `sync_buckets` the
+/// was new to the slot, so never twice; the versions of a slot's first state
+/// only when the slot next changes, format 5); `sync_buckets` the
 /// XOR of slot hashes per bucket, kept current so the digest is cheap.
 enum StoreTables {
     /// Bumped when the on-disk layout changes incompatibly. 3: triggers on
@@ -18,11 +19,15 @@ enum StoreTables {
     /// file instead. 4: a record row's slot may carry an origin (flag bit
     /// 1, replication-model §4.7), which a build of format 3 cannot read;
     /// a format-3 file is taken as it is (its rows carry none) and marked 4
-    /// at open.
-    static let formatVersion = 4
+    /// at open. 5: a slot's first state may keep its versions out of
+    /// history until the slot changes (flag bit 2, docs/architecture.md
+    /// "History"), which a build of format 4 cannot read; a format-3 or 4
+    /// file is taken as it is (every live version is in its history) and
+    /// marked 5 at open.
+    static let formatVersion = 5
 
     /// The formats whose files this build reads as they are: a join
-    /// snapshot of a peer of protocol 1.5 is format 3.
+    /// snapshot of a peer of protocol 1.5 is format 3, of 1.6 format 4.
     static let readableFormats = 3...formatVersion
 
     static func migrator() -> DatabaseMigrator {
@@ -130,6 +135,10 @@ enum MetaKey {
     /// replica it is a snapshot of (16 bytes) and that replica's highest seq then.
     static let joinOriginReplica = "join_origin_replica"
     static let joinOriginSeq = "join_origin_seq"
+    /// The highest seq when a build of format 5 first wrote the file (0 for
+    /// a file made by one, or after a join): only slots stamped above it can
+    /// have their history deferred, so readers look for them there only.
+    static let deferredHistorySince = "deferred_history_since"
 }
 
 extension Database {

@@ -26,6 +26,10 @@ struct StoredSlot {
     /// duplicates, replication-model §4.7); nil: ours, at `seq`.
     var origin: FeedOrigin? = nil
     var hash: SlotHash
+    /// Its live versions are not in `sync_history` (storage format 5,
+    /// docs/architecture.md "History"): they were the slot's first state
+    /// here, applied at `seq`, and go to history when the slot next changes.
+    var historyPending = false
     /// The canonical encoding of `state`, so a row is rewritten without
     /// re-encoding the slots a transaction did not change.
     var encoded: ArraySlice<UInt8>
@@ -36,7 +40,8 @@ struct StoredSlot {
 ///
 /// Layout: varint count, then per slot: field, element (strings), seq
 /// (varint), flags (bit 0: an echo replica follows; bit 1: an origin
-/// follows; no other bit may be set), [echo replica], [origin replica,
+/// follows; bit 2: the live versions are not in history yet, format 5; no
+/// other bit may be set), [echo replica], [origin replica,
 /// origin seq (varint)], hash
 /// (16 raw bytes), state (length-prefixed canonical encoding).
 enum StoredRecord {
@@ -46,7 +51,7 @@ enum StoredRecord {
             writer.writeString(name.field)
             writer.writeString(name.element)
             writer.writeVarint(UInt64(slot.seq))
-            writer.writeByte((slot.echo == nil ? 0 : 1) | (slot.origin == nil ? 0 : 2))
+            writer.writeByte((slot.echo == nil ? 0 : 1) | (slot.origin == nil ? 0 : 2) | (slot.historyPending ? 4 : 0))
             if let echo = slot.echo { writer.writeReplica(echo) }
             if let origin = slot.origin {
                 writer.writeReplica(origin.replica)
@@ -81,7 +86,7 @@ enum StoredRecord {
                 let seq = try reader.readVarint()
                 guard seq <= UInt64(Int64.max) else { throw BinaryDecodingError.malformed("seq out of range", at: reader.offset) }
                 let flags = try reader.readByte()
-                guard flags & ~3 == 0 else { throw BinaryDecodingError.malformed("unknown slot flags \(flags)", at: reader.offset) }
+                guard flags & ~7 == 0 else { throw BinaryDecodingError.malformed("unknown slot flags \(flags)", at: reader.offset) }
                 let echo = flags & 1 == 1 ? try reader.readReplica() : nil
                 var origin: FeedOrigin?
                 if flags & 2 == 2 {
@@ -99,7 +104,8 @@ enum StoredRecord {
                 let start = reader.offset
                 let state = try SlotStateCodec.decodeState(from: &reader)
                 guard reader.offset == start + length else { throw BinaryDecodingError.malformed("slot state length does not match", at: start) }
-                try body(name, StoredSlot(seq: Int64(seq), echo: echo, origin: origin, hash: hash, encoded: bytes[start..<reader.offset], state: state))
+                try body(name, StoredSlot(seq: Int64(seq), echo: echo, origin: origin, hash: hash, historyPending: flags & 4 == 4,
+                                          encoded: bytes[start..<reader.offset], state: state))
             }
             guard reader.isAtEnd else { throw BinaryDecodingError.malformed("trailing bytes after the slots", at: reader.offset) }
         } catch let error as BinaryDecodingError {

@@ -116,11 +116,15 @@ public enum SyncMessage: Equatable, Sendable {
     /// hellos. 3: `invitationClaim`, `revocations`. 4: the hello's lineage.
     /// 5: join by snapshot (`snapshotPull`, `snapshotChunk`, `snapshotEnd`,
     /// the hello's flag 4 and trailing origin). 6: gossip without duplicates
-    /// (`knowledge`, a tabled batch's origins and knowledge).
-    public static let protocolMinor: UInt16 = 6
+    /// (`knowledge`, a tabled batch's origins and knowledge). 7: join
+    /// snapshots are storage format 5 (no message changes).
+    public static let protocolMinor: UInt16 = 7
     /// The first minor whose record rows (and so join snapshots, storage
     /// format 4) may carry origins.
     public static let originsMinor: UInt16 = 6
+    /// The first minor that reads storage format 5 (slots whose first
+    /// state is not in history yet), and so a join snapshot of this build.
+    public static let deferredHistoryMinor: UInt16 = 7
 
     /// A short name for logs and errors.
     public var kind: String {

@@ -50,6 +50,18 @@ struct GlobalOptions: ParsableArguments {
         LocalWriteNudge.send(controlSocket: directory.controlSocketPath)
     }
 
+    /// A writing open marks an older file with this build's storage format,
+    /// which a running daemon of the older version cannot read (it checked
+    /// the format when it opened the file): refused while one answers.
+    func refuseUpgradeUnderAnOlderDaemon() throws {
+        guard let held = Store.storedFormat(path: directory.databasePath), held < Store.writtenFormat else { return }
+        let running = (try? ControlClient(path: directory.controlSocketPath).send(ControlRequest(command: "status"), timeout: 3))?.ok == true
+        guard running else { return }
+        throw CLIError("""
+            the database is storage format \(held) and a syncd of an earlier version is running on it; this syncctl             would mark it format \(Store.writtenFormat), which that syncd cannot read. Stop syncd and start this version's             syncd (it moves the file on at start), then run the command again (docs/operations.md "Upgrading").
+            """)
+    }
+
     /// Asks the running daemon over the control socket.
     func control(_ request: ControlRequest, timeout: Double = 10) throws -> ControlResponse {
         let response: ControlResponse
@@ -81,10 +93,12 @@ struct GlobalOptions: ParsableArguments {
             // A first start that was cut short before the seed records were
             // in: they go in now (opening for writing), before anything reads.
             if directory.seedPending { _ = try directory.openStore(deviceID: device) }
+            if !readOnly { try refuseUpgradeUnderAnOlderDaemon() }
             let store = try Store(path: directory.databasePath, schema: schema, deviceID: device, options: options)
             guard try store.hasPendingSQLEdits() else { return store }
             // Edits made to the collection tables with SQL while no daemon
             // took them up: written now, so this command sees them (docs/sql.md).
+            if readOnly { try refuseUpgradeUnderAnOlderDaemon() }
             let writer = readOnly ? try Store(path: directory.databasePath, schema: schema, deviceID: device) : store
             let report = try writer.takeUpSQLEdits(author: try resolvedAuthor())
             if !report.isEmpty {

@@ -30,10 +30,13 @@ struct JoinSnapshotTests {
 
     /// A peer with the seed, 300 more agreements, an added field with data,
     /// and changes pulled from a third replica `r`.
-    static func peer(in dir: TemporaryDirectory) throws -> (p: Store, r: Store, rReadOfP: Int) {
+    /// `deferredHistory: false` writes as builds before format 5 did.
+    static func peer(in dir: TemporaryDirectory, deferredHistory: Bool = true) throws -> (p: Store, r: Store, rReadOfP: Int) {
         try FileManager.default.createDirectory(atPath: dir.path("p"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir.path("r"), withIntermediateDirectories: true)
-        let p = try dir.store("p/data.db"), r = try dir.store("r/data.db")
+        var options = Store.Options()
+        options.deferFirstHistory = deferredHistory
+        let p = try dir.store("p/data.db", options: options), r = try dir.store("r/data.db", options: options)
         try p.seed(SeedData.criticalMinerals())
         try pullCounting(into: r, from: p)
         try p.changeSchema(.addField(collection: "agreements", field: "value_usd", type: "decimal", values: [], targets: [], description: nil), author: "ana")
@@ -138,8 +141,9 @@ struct JoinSnapshotTests {
         ("UPDATE sync_meta SET value = 'another-team' WHERE key = 'dataset'", "dataset"),
         ("UPDATE sync_meta SET value = zeroblob(16) WHERE key = 'replica_id'", "replica"),
         ("UPDATE sync_meta SET value = 'x' WHERE key = 'schema_hash'", "schema"),
-        ("UPDATE sync_meta SET value = 5 WHERE key = 'format'", "storage format is 5"),
+        ("UPDATE sync_meta SET value = \(StoreTables.formatVersion + 1) WHERE key = 'format'", "storage format is \(StoreTables.formatVersion + 1)"),
         ("UPDATE sync_records SET conflicted = 1 WHERE id = 3", "conflicted"),
+        ("UPDATE sync_meta SET value = 4 WHERE key = 'format'", "history is deferred"),
         ("ALTER TABLE sync_feed RENAME TO feed_rows; CREATE VIEW sync_feed AS SELECT * FROM feed_rows", "sync_feed"),
     ])
     func aChangedSnapshotIsRefused(_ edit: (sql: String, reason: String)) throws {
@@ -160,7 +164,7 @@ struct JoinSnapshotTests {
     /// carries an origin): it is read as it is and adopted.
     @Test func aFormatThreeSnapshotIsAdopted() throws {
         let dir = TemporaryDirectory()
-        let (p, _, _) = try Self.peer(in: dir)
+        let (p, _, _) = try Self.peer(in: dir, deferredHistory: false)
         let path = try Self.snapshot(of: p, in: dir)
         let queue = try DatabaseQueue(path: path)
         try queue.write { db in try db.execute(sql: "UPDATE sync_meta SET value = 3 WHERE key = 'format'") }
@@ -171,6 +175,10 @@ struct JoinSnapshotTests {
         _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
         #expect(try p.digest() == j.digest())
         #expect(try j.read { try Int.fetchOne($0, sql: "SELECT value FROM sync_meta WHERE key = 'format'") } == StoreTables.formatVersion)
+        // Every version once in the joiner's history, as in the peer's.
+        for name in ["agreements/join-7", "agreements/from-r", "countries/cn"] {
+            #expect(try j.history(ref(name)).map(\.version.dot) == p.history(ref(name)).map(\.version.dot))
+        }
     }
 
     /// A collection table declared otherwise in the snapshot (its columns in

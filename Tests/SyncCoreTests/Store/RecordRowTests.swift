@@ -120,15 +120,18 @@ struct RecordRowTests {
         #expect(try store.record(ref("countries/no"))?.value("notes") == .text("after"))
     }
 
-    /// Format 4 only adds what a format-3 file never holds (slot origins):
-    /// a format-3 file opens as it is and is marked 4; a file of a later
-    /// format than this build's is refused at open with what to do.
+    /// Formats 4 and 5 only add what a format-3 file never holds (slot
+    /// origins, deferred history): a format-3 file opens as it is and is
+    /// marked with this build's format; a file of a later format than this
+    /// build's is refused at open with what to do.
     @Test func aFormatThreeFileOpensAndALaterOneIsRefused() throws {
         let dir = TemporaryDirectory()
         let path = dir.path("f.db")
         let digest: StateDigest
         do {
-            let store = try dir.store("f.db")
+            var options = Store.Options()
+            options.deferFirstHistory = false  // as a build of format 3 wrote it
+            let store = try dir.store("f.db", options: options)
             try store.seed(SeedData.criticalMinerals())
             digest = try store.digest()
         }
@@ -146,13 +149,13 @@ struct RecordRowTests {
         do {
             let store = try dir.store("f.db")
             #expect(try store.digest() == digest)
-            #expect(try store.read { try Int.fetchOne($0, sql: "SELECT value FROM sync_meta WHERE key = 'format'") } == 4)
+            #expect(try store.read { try Int.fetchOne($0, sql: "SELECT value FROM sync_meta WHERE key = 'format'") } == StoreTables.formatVersion)
         }
         let later = try DatabaseQueue(path: path)
-        try later.write { db in try db.execute(sql: "UPDATE sync_meta SET value = 5 WHERE key = 'format'") }
+        try later.write { db in try db.execute(sql: "UPDATE sync_meta SET value = \(StoreTables.formatVersion + 1) WHERE key = 'format'") }
         try later.close()
         let error = #expect(throws: StoreError.self) { try dir.store("f.db") }
-        #expect("\(error.map { "\($0)" } ?? "")".contains("5"))
+        #expect("\(error.map { "\($0)" } ?? "")".contains("\(StoreTables.formatVersion + 1)"))
     }
 
     @Test func aFormatOneSnapshotVerifiesAndMerges() throws {
