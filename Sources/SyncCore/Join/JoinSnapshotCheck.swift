@@ -358,7 +358,10 @@ public enum JoinSnapshotCheck {
     static func checkHistory(_ db: Database, highest: Int64) throws {
         let deferred = (Int.fromDatabaseValue(try db.meta(MetaKey.format)) ?? 0) >= 5
         let recordSlots = try db.makeStatement(sql: "SELECT slots FROM sync_records WHERE collection = ? AND record = ?")
-        let rows = try Row.fetchCursor(db, sql: "SELECT record_key, collection, record, seq, entries FROM sync_history")
+        // By record key, so a record's rows come together and its row is
+        // decoded once however many history rows name it.
+        var last: (ref: RecordRef, slots: [FieldElement: StoredSlot])?
+        let rows = try Row.fetchCursor(db, sql: "SELECT record_key, collection, record, seq, entries FROM sync_history ORDER BY record_key")
         while let row = try rows.next() {
             guard let key = int(row, 0), let collection = text(row, 1), let record = text(row, 2),
                   let seq = int(row, 3), let blob = blob(row, 4), (1...max(1, highest)).contains(seq) else {
@@ -370,8 +373,15 @@ public enum JoinSnapshotCheck {
                   entries.allSatisfy({ $0.seq >= 1 && $0.seq <= UInt64(max(1, highest)) }) else {
                 throw JoinSnapshotRefusal("\(ref): history entries that do not decode, or name seqs outside the feed")
             }
-            guard deferred, let blob = try Data.fetchOne(recordSlots, arguments: [collection, record]),
-                  let slots = try? StoredRecord.decode([UInt8](blob), ref: ref) else { continue }
+            guard deferred else { continue }
+            if last.map({ UTF8Identity.equal($0.ref.collection, collection) && UTF8Identity.equal($0.ref.id, record) }) != true {
+                // Every record row decoded in checkRecords; a missing one has no slots.
+                let blob = try Data.fetchOne(recordSlots, arguments: [collection, record])
+                last = (ref, try blob.map { blob in
+                    do { return try StoredRecord.decode([UInt8](blob), ref: ref) } catch { throw JoinSnapshotRefusal("\(error)") }
+                } ?? [:])
+            }
+            let slots = last?.slots ?? [:]
             for entry in entries {
                 guard let slot = slots[FieldElement(field: entry.field, element: entry.element)], slot.historyPending else { continue }
                 if slot.state.versions.contains(where: { $0.dot == entry.version.dot }) {

@@ -32,10 +32,11 @@ public struct ChangeFilter: Sendable {
     /// deferred, format 5), read at most per request, each: a filter that
     /// matches nothing costs a bounded scan, not the whole history.
     public static let maxScannedRows = 50_000
-    /// Rows read on past the point where the page looks complete: a record
-    /// given more than 1,000 slots in one transaction has its history row
-    /// hold a later seq than rows written after it (one seq per 1,000 slots),
-    /// and those stragglers are within one transaction's rows.
+    /// Rows read on past the point where the page looks complete: builds
+    /// before format 5 gave a record that took more than 1,000 slots in one
+    /// transaction a history row holding a later seq than rows written after
+    /// it (one seq per 1,000 slots); those stragglers are within one
+    /// transaction's rows. (Format 5 writes a transaction's rows in seq order.)
     public static let stragglerRows = 2_000
 
     public init(sinceSeq: UInt64? = nil, beforeSeq: UInt64? = nil, since: Date? = nil, author: String? = nil, replicas: [ReplicaID]? = nil,
@@ -87,18 +88,29 @@ extension Store {
         let limit = max(1, min(filter.limit, ChangeFilter.maxLimit))
         return try pool.read { db in
             let history = try Self.recentFromHistory(db, filter, limit: limit, scanLimit: scanLimit)
-            let first = try Self.recentFromFirstStates(db, filter, limit: limit, scanLimit: scanLimit)
+            // A full page of history matches, complete: feed matches below
+            // its limit-th seq cannot enter the page, so the feed walk stops
+            // there (once one match below it is known, so `more` is right).
+            var floor: UInt64?
+            if history.completeFrom == nil, history.found.count > limit {
+                floor = history.found.map(\.seq).sorted(by: >)[limit - 1]
+            }
+            let first = try Self.recentFromFirstStates(db, filter, limit: limit, scanLimit: scanLimit, floor: floor,
+                                                       moreKnown: floor.map { floor in history.found.contains { $0.seq < floor } } ?? false)
             // Each source holds every one of its matches at or above its own
             // limit-th seq, so the union holds every match of the page; a
             // source that stopped at `maxScannedRows` holds its matches only
             // down to where it stopped, and nothing below the higher of those
-            // points is shown (the page says it is truncated).
+            // points is shown. The page says it is truncated only when that
+            // cut it short (a full page above the cut is whole).
             var found = history.found + first.found
             let truncatedAt = [history.completeFrom, first.completeFrom].compactMap { $0 }.max()
             if let truncatedAt { found.removeAll { $0.seq < truncatedAt } }
             found.sort(by: AppliedChange.newestFirst)
-            let truncated = truncatedAt != nil
-            guard found.count > limit else { return RecentChanges(changes: found, more: false, truncated: truncated) }
+            guard found.count > limit else {
+                return RecentChanges(changes: found, more: truncatedAt != nil && !found.isEmpty, truncated: truncatedAt != nil)
+            }
+            let truncated = false
             // A page never splits the changes of one seq, so `before_seq` =
             // the smallest seq shown skips nothing.
             let boundary = found[limit - 1].seq
@@ -149,7 +161,8 @@ extension Store {
     /// walk stops at `sinceSeq`, at the seq the file became format 5, or
     /// once the page is full and one match below it shows there are more.
     /// `completeFrom` as for history: the last seq read, when cut.
-    private static func recentFromFirstStates(_ db: Database, _ filter: ChangeFilter, limit: Int, scanLimit: Int) throws -> (found: [AppliedChange], completeFrom: UInt64?) {
+    private static func recentFromFirstStates(_ db: Database, _ filter: ChangeFilter, limit: Int, scanLimit: Int,
+                                              floor: UInt64?, moreKnown: Bool) throws -> (found: [AppliedChange], completeFrom: UInt64?) {
         var clauses = ["f.seq > ?"]
         var arguments: StatementArguments = [max(Int64(clamping: filter.sinceSeq ?? 0), try db.deferredHistorySince())]
         if let beforeSeq = filter.beforeSeq {
@@ -176,6 +189,7 @@ extension Store {
             guard let seqValue = row[0] as Int64?, seqValue >= 0, let collection = row[1] as String?, let id = row[2] as String?,
                   let blob = row[3] as Data? else { continue }
             let seq = UInt64(seqValue)
+            if let floor, seq < floor, moreKnown || (found.last.map { $0.seq < floor } ?? false) { break }
             lastSeq = seq
             let ref = RecordRef(collection: collection, id: id)
             var changes: [AppliedChange] = []

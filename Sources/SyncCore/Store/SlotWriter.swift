@@ -215,13 +215,17 @@ final class SlotWriter {
         for (ref, entry) in touched {
             entry.id = try rows.write(ref, id: entry.id, slots: entry.slots, previousSeqs: entry.previousSeqs)
         }
+        // A row's seq is the highest its record took in this transaction
+        // (a record given more than `groupLimit` slots takes several), and
+        // rows go in in that order: so rows read by rowid come in seq order
+        // and no entry is above its row (HistoryEntries, recentChanges).
         let insert = try FastStatement(db, "INSERT INTO sync_history(record_key, collection, record, seq, entries) VALUES (?, ?, ?, ?, ?)")
-        for (ref, entry) in touched {
+        for (ref, entry) in touched.sorted(by: { ($0.entry.seq ?? 0) < ($1.entry.seq ?? 0) }) {
             guard let history = entry.history else { continue }
             insert.bind(1, HistoryKey.of(ref))
             insert.bind(2, ref.collection)
             insert.bind(3, ref.id)
-            insert.bind(4, history.rowSeq)
+            insert.bind(4, max(history.rowSeq, entry.seq ?? history.rowSeq))
             insert.bind(5, blob: history.writer.bytes)
             try insert.execute()
             entry.history = nil

@@ -55,11 +55,21 @@ struct GlobalOptions: ParsableArguments {
     /// the format when it opened the file): refused while one answers.
     func refuseUpgradeUnderAnOlderDaemon() throws {
         guard let held = Store.storedFormat(path: directory.databasePath), held < Store.writtenFormat else { return }
-        let running = (try? ControlClient(path: directory.controlSocketPath).send(ControlRequest(command: "status"), timeout: 3))?.ok == true
+        // A daemon that accepts the connection runs, whatever it answers (a
+        // refusal, or nothing in time while it merges).
+        let running: Bool
+        do {
+            _ = try ControlClient(path: directory.controlSocketPath).send(ControlRequest(command: "status"), timeout: 3)
+            running = true
+        } catch ControlError.notRunning {
+            running = false
+        } catch {
+            running = true
+        }
         guard running else { return }
-        throw CLIError("""
-            the database is storage format \(held) and a syncd of an earlier version is running on it; this syncctl             would mark it format \(Store.writtenFormat), which that syncd cannot read. Stop syncd and start this version's             syncd (it moves the file on at start), then run the command again (docs/operations.md "Upgrading").
-            """)
+        throw CLIError("the database is storage format \(held) and a syncd of an earlier version is running on it; "
+            + "this syncctl would mark it format \(Store.writtenFormat), which that syncd cannot read. Stop syncd and start "
+            + "this version's syncd (it moves the file on at start), then run the command again (docs/operations.md \"Upgrading\").")
     }
 
     /// Asks the running daemon over the control socket.
@@ -92,8 +102,8 @@ struct GlobalOptions: ParsableArguments {
             let schema = try directory.seedSchema()
             // A first start that was cut short before the seed records were
             // in: they go in now (opening for writing), before anything reads.
+            if !readOnly || directory.seedPending { try refuseUpgradeUnderAnOlderDaemon() }
             if directory.seedPending { _ = try directory.openStore(deviceID: device) }
-            if !readOnly { try refuseUpgradeUnderAnOlderDaemon() }
             let store = try Store(path: directory.databasePath, schema: schema, deviceID: device, options: options)
             guard try store.hasPendingSQLEdits() else { return store }
             // Edits made to the collection tables with SQL while no daemon
