@@ -37,9 +37,45 @@ extension World {
             let left = keptAside(replica)
             if !left.isEmpty { violation("\(replica.name) still keeps a database aside after syncing: \(left)") }
             checkTablesAgree(replica)
+            checkHistoryShown(replica)
         }
         // Last, as it would write if it failed: every other check has read the converged state.
         if let replica = replicas.first(where: { $0.store != nil }) { checkInterchangeRoundTrip(replica) }
+    }
+
+    /// History shows each live version of every slot of the records the run
+    /// writes, as current, exactly once; no version twice; and recent
+    /// changes no version twice (storage format 5 keeps a slot's first state
+    /// out of history until it changes: docs/architecture.md "History").
+    func checkHistoryShown(_ replica: SimReplica) {
+        guard let store = replica.store else { return }
+        do {
+            for name in ["countries", "minerals"] {
+                for listed in try store.list(name) {
+                    guard let view = try store.record(listed.ref) else { continue }
+                    let history = try store.history(listed.ref)
+                    var seen = Set<String>()
+                    for entry in history where !seen.insert("\(entry.key) \(entry.version.dot)").inserted {
+                        violation("\(replica.name): history shows \(entry.key) \(entry.version.dot) twice")
+                    }
+                    var keys = [SlotKey(collection: name, record: listed.ref.id, field: SlotKey.existsField)]
+                    keys += view.scalars.keys.map { SlotKey(collection: name, record: listed.ref.id, field: $0) }
+                    for (field, members) in view.members {
+                        keys += members.keys.map { SlotKey(collection: name, record: listed.ref.id, field: field, element: $0.string) }
+                    }
+                    for key in keys {
+                        let live = Set(try store.slotState(key).versions.map(\.dot))
+                        let current = Set(history.filter { $0.isCurrent && $0.key == key }.map(\.version.dot))
+                        if live != current { violation("\(replica.name): history shows \(current.count) current version(s) of \(key), it holds \(live.count)") }
+                    }
+                }
+            }
+            let recent = try store.recentChanges(ChangeFilter(limit: ChangeFilter.maxLimit)).changes
+            let distinct = Set(recent.map { "\($0.ref) \($0.field) \(Array($0.element.utf8)) \($0.version.dot)" })
+            if distinct.count != recent.count { violation("\(replica.name): recent changes show \(recent.count - distinct.count) version(s) twice") }
+        } catch {
+            violation("\(replica.name): cannot read its history: \(error)")
+        }
     }
 
     /// Importing an export changes nothing (docs/interchange.md), whatever

@@ -83,6 +83,7 @@ public enum Simulation {
                                     "no database kept aside after syncing",
                                     "SQL writes all taken up or kept with a reason; tables equal the replicated state byte for byte",
                                     "converged replicas validate against one schema (replicated schema changes)",
+                                    "history shows every live version once, as current; recent changes no version twice",
                                     "importing an export (CSV, JSONL) changes nothing, look-alike text included"]
 
     /// The invariants a lying replica breaks by design (`SimulationOptions.liar`);
