@@ -345,7 +345,6 @@ public final class Store: Sendable {
                        arguments: [replica.data, device, Int64(wall), reason])
     }
 
-    /// The highest seq stamped so far (0 for an empty store).
     /// The storage format this build writes; a file of a lower one is
     /// marked with it at the first writing open (docs/operations.md "Upgrading").
     public static let writtenFormat = StoreTables.formatVersion
@@ -363,6 +362,7 @@ public final class Store: Sendable {
         }
     }
 
+    /// The highest seq stamped so far (0 for an empty store).
     public func highestSeq() throws -> UInt64 {
         try pool.read { db in UInt64(try Database.highestSeq(db)) }
     }
