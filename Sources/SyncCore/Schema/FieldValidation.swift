@@ -54,7 +54,7 @@ extension FieldSchema {
             // of an allowed "é" and stored bytes not in the list. Another
             // spelling of an allowed value (same NFC bytes) stores the
             // allowed value's own bytes. Earlier versions stored such a
-            // spelling as typed: `sameEnumValue` lets imports and checks of
+            // spelling as typed: `sameValue` lets imports and checks of
             // received states treat it as the value it spells.
             if allowed.contains(where: { UTF8Identity.equal($0, text) }) { return value }
             let normalized = text.precomposedStringWithCanonicalMapping

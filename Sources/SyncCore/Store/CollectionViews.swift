@@ -383,14 +383,14 @@ struct CollectionViews {
         String(jsonArray([member]).dropFirst().dropLast())
     }
 
-    /// A JSON array of strings, escaped per RFC 8259 (hot path: no Foundation;
-    /// a member with nothing to escape is copied whole).
     /// A WHERE clause true when the set column (quoted) holds no members:
     /// `FIELD=` on a set field (syncctl list --where, the API's where).
     static func emptySetClause(_ column: String) -> String {
         "(\(column) IS NULL OR \(column) = '[]')"
     }
 
+    /// A JSON array of strings, escaped per RFC 8259 (hot path: no Foundation;
+    /// a member with nothing to escape is copied whole).
     static func jsonArray(_ members: [String]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(members.reduce(2) { $0 + $1.utf8.count + 3 })

@@ -31,7 +31,7 @@ extension Store {
             let history = try db.cachedStatement(sql: "INSERT INTO sync_history(record_key, collection, record, seq, entries) VALUES (?, ?, ?, ?, ?)")
             try db.forEachStoredRecord { ref, slots in
                 for (name, slot) in slots where slot.historyPending && !slot.state.versions.isEmpty {
-                    var entries = HistoryEntries(rowSeq: slot.seq)
+                    var entries = HistoryEntries()
                     entries.append(field: name.field, element: name.element, versions: slot.state.versions, seq: slot.seq)
                     try history.execute(arguments: [HistoryKey.of(ref), ref.collection, ref.id, slot.seq, Data(entries.writer.bytes)])
                 }

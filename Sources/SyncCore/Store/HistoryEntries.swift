@@ -3,21 +3,17 @@
 /// per record per transaction keeps writes cheap.
 ///
 /// Each entry carries the seq its version was applied at; the row's `seq`
-/// column is the seq of the transaction that wrote the row, never below
-/// any entry's (a version whose history was deferred, format 5, is written
-/// later than it was applied) but for a record given more than
-/// `SlotWriter.groupLimit` slots in one transaction (its later entries
-/// take later seqs: `ChangeFilter.stragglerRows`), so a reader walking rows
-/// newest first may stop soon after the first row below the seqs it wants.
+/// column, set by the writer, is the highest seq its record took in the
+/// transaction that wrote the row, never below any entry's (a version whose
+/// history was deferred, format 5, is written later than it was applied),
+/// so a reader walking rows newest first may stop at the first row below
+/// the seqs it wants (rows of builds before format 5 aside:
+/// `ChangeFilter.stragglerRows`).
 ///
 /// Layout: repeated `field, element, seq (varint), replica (16), counter
 /// (varint), hlc (fixed64), author, value` until the end of the blob.
 struct HistoryEntries {
     var writer = BinaryWriter(capacity: 256)
-    /// The seq of the transaction writing the row (its `seq` column).
-    let rowSeq: Int64
-
-    init(rowSeq: Int64) { self.rowSeq = rowSeq }
 
     mutating func append(field: String, element: String, versions: [Version], seq: Int64) {
         for version in versions {

@@ -154,13 +154,13 @@ final class SlotWriter {
         var pending = false
         if let previous {
             if previous.historyPending, !previous.state.versions.isEmpty {
-                appendHistory(entry, name, previous.state.versions, seq: previous.seq, writtenAt: slotSeq)
+                appendHistory(entry, name, previous.state.versions, seq: previous.seq)
             }
-            if !newVersions.isEmpty { appendHistory(entry, name, newVersions, seq: slotSeq, writtenAt: slotSeq) }
+            if !newVersions.isEmpty { appendHistory(entry, name, newVersions, seq: slotSeq) }
         } else if store.options.deferFirstHistory, Self.sameVersions(newVersions, state.versions) {
             pending = !state.versions.isEmpty
         } else if !newVersions.isEmpty {
-            appendHistory(entry, name, newVersions, seq: slotSeq, writtenAt: slotSeq)
+            appendHistory(entry, name, newVersions, seq: slotSeq)
         }
         entry.slots[name] = StoredSlot(seq: slotSeq, echo: echo, origin: origin, hash: encoded.hash, historyPending: pending,
                                        encoded: ArraySlice(encoded.state), state: state)
@@ -171,8 +171,8 @@ final class SlotWriter {
         slotsChanged += 1
     }
 
-    private func appendHistory(_ entry: Entry, _ name: FieldElement, _ versions: [Version], seq: Int64, writtenAt: Int64) {
-        if entry.history == nil { entry.history = HistoryEntries(rowSeq: writtenAt) }
+    private func appendHistory(_ entry: Entry, _ name: FieldElement, _ versions: [Version], seq: Int64) {
+        if entry.history == nil { entry.history = HistoryEntries() }
         entry.history!.append(field: name.field, element: name.element, versions: versions, seq: seq)
     }
 
@@ -221,11 +221,11 @@ final class SlotWriter {
         // and no entry is above its row (HistoryEntries, recentChanges).
         let insert = try FastStatement(db, "INSERT INTO sync_history(record_key, collection, record, seq, entries) VALUES (?, ?, ?, ?, ?)")
         for (ref, entry) in touched.sorted(by: { ($0.entry.seq ?? 0) < ($1.entry.seq ?? 0) }) {
-            guard let history = entry.history else { continue }
+            guard let history = entry.history, let rowSeq = entry.seq else { continue }
             insert.bind(1, HistoryKey.of(ref))
             insert.bind(2, ref.collection)
             insert.bind(3, ref.id)
-            insert.bind(4, max(history.rowSeq, entry.seq ?? history.rowSeq))
+            insert.bind(4, rowSeq)
             insert.bind(5, blob: history.writer.bytes)
             try insert.execute()
             entry.history = nil
