@@ -36,10 +36,21 @@ public struct HybridClock: Sendable {
         return last
     }
 
+    /// How far `remote` is ahead of `wallMillis` when that is beyond the
+    /// drift cap (a reading `receive` ignores); nil when it is within it.
+    public func aheadBeyondCap(_ remote: HLC, wallMillis: UInt64) -> UInt64? {
+        remote.millis > wallMillis + maxDriftMillis ? remote.millis - wallMillis : nil
+    }
+
     /// Takes a remote reading into account (receive rule).
+    ///
+    /// Each call moves the clock past `remote` and by at least one step, so
+    /// where the order of many readings is not fixed (a batch), receive only
+    /// the highest: the clock then ends past all of them, the same whatever
+    /// their order (`Store.apply`).
     public mutating func receive(_ remote: HLC, wallMillis: UInt64) -> Observation {
-        if remote.millis > wallMillis + maxDriftMillis {
-            return .fromTheFuture(aheadMillis: remote.millis - wallMillis)
+        if let ahead = aheadBeyondCap(remote, wallMillis: wallMillis) {
+            return .fromTheFuture(aheadMillis: ahead)
         }
         let l = last.millis
         let newMillis = max(l, remote.millis, wallMillis)

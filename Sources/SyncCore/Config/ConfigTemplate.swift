@@ -113,7 +113,21 @@ public enum ConfigTemplate {
     /// so that any text reads back as the same scalars — but for one leading
     /// U+FEFF, which Yams drops when it reads the value (Foundation takes it
     /// for a byte-order mark). Names from peers never hold one
-    /// (`PendingDeviceList.clean` drops format characters).
+    /// (`PendingDeviceList.clean` drops format characters), and local ones
+    /// with one are refused (`checkKeepable`).
+    /// Refuses a name the config file cannot keep as given: one that starts
+    /// with U+FEFF (`yamlString` writes it, Yams drops it on reading, so the
+    /// author would be replicated without it) or holds NUL. `key` is the
+    /// config key (`author`, `device_name`) named in the error.
+    public static func checkKeepable(_ value: String, key: String, path: String) throws {
+        if value.unicodeScalars.first == "\u{FEFF}" {
+            throw ConfigError(path: path, key: key, message: "'\(value.unicodeScalars.dropFirst())' starts with U+FEFF (a byte-order mark), which the config file cannot keep: give it without that character")
+        }
+        if value.utf8.contains(0) {
+            throw ConfigError(path: path, key: key, message: "the value contains a NUL character (U+0000): give it without that character")
+        }
+    }
+
     static func yamlString(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {

@@ -25,6 +25,11 @@ extension DataDirectory {
     public static func initialize(_ directory: DataDirectory, configPath: String, defaults: DaemonConfig, listen: HostPort?,
                                   discovery: DaemonConfig.Discovery = .off, schemaFile: String? = nil, seedFile: String? = nil,
                                   options: Store.Options = Store.Options()) throws -> Initialized {
+        if !FileManager.default.fileExists(atPath: configPath) {
+            // Checked before anything is created: the config written below must read back the same names.
+            try ConfigTemplate.checkKeepable(defaults.author, key: "author", path: configPath)
+            try ConfigTemplate.checkKeepable(defaults.deviceName, key: "device_name", path: configPath)
+        }
         var created: [String] = []
         if !FileManager.default.fileExists(atPath: directory.path) { created.append("directory") }
         var alreadyHeld = false

@@ -24,6 +24,7 @@ public struct PeerListEditor {
 
     /// Sets a top-level scalar key (for example `team_ca`) and saves the file.
     public func set(_ key: String, to value: String) throws {
+        try ConfigTemplate.checkKeepable(value, key: key, path: path)
         try edit { text in
             var lines = text.components(separatedBy: "\n")
             let line = "\(key): \(ConfigTemplate.yamlString(value))"

@@ -70,9 +70,10 @@ extension Store {
                             problems.append(RowError(origin: row.origin, message: "\(field) is required and cannot be emptied"))
                             continue
                         }
-                        // A conflicted cell shows its winner; importing that same value changes nothing
-                        // (nor does another spelling of the enum value stored: FieldSchema.sameValue).
-                        if !(collection.field(field)?.sameValue(current.value(field), value) ?? (current.value(field) == value)) {
+                        // A conflicted cell shows its winner; importing that same value (same bytes) changes
+                        // nothing. An enum value an earlier version stored in another spelling differs in
+                        // bytes from the parsed one, so the import rewrites the allowed bytes.
+                        if current.value(field) != value {
                             try tx.write(key(field), value)
                             writes += 1
                         }

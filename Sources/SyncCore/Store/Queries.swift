@@ -220,12 +220,18 @@ extension Store {
         }
     }
 
-    /// Stored remote slots that fail the local schema.
+    /// Stored remote slots that fail the local schema, as they stand now: a
+    /// listed slot written since (a local edit, an import rewriting an enum
+    /// value's allowed bytes, a newer remote state) that now fits is left
+    /// out, and the reason is the current one. The row itself goes at the
+    /// next schema recheck (`SchemaChanges.recheckSchemaProblems`).
     public func schemaProblems() throws -> [SchemaProblem] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT collection, record, field, element, problem, peer FROM sync_schema_problems ORDER BY collection, record, field, element").map { row in
-                SchemaProblem(key: SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3]),
-                              problem: row[4], peer: (row[5] as Data?).flatMap { ReplicaID(bytes: [UInt8]($0)) })
+        let schema = self.schema
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT collection, record, field, element, peer FROM sync_schema_problems ORDER BY collection, record, field, element").compactMap { row in
+                let key = SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3])
+                guard let problem = schema.problem(for: key, state: try db.slotState(key)) else { return nil }
+                return SchemaProblem(key: key, problem: problem, peer: (row[4] as Data?).flatMap { ReplicaID(bytes: [UInt8]($0)) })
             }
         }
     }

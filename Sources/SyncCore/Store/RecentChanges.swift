@@ -140,7 +140,12 @@ extension Store {
             // was applied later (HistoryEntries), stragglers aside.
             let rowSeq = UInt64(seqValue)
             lowestRowSeq = min(lowestRowSeq, rowSeq)
-            guard let entries = try? HistoryEntries.decode([UInt8](blob)) else { continue }
+            // A blob that does not decode fails the read, as in `history(ref)`:
+            // a page that left it out would hide changes without saying so.
+            let entries: [HistoryEntries.Entry]
+            do throws(BinaryDecodingError) { entries = try HistoryEntries.decode([UInt8](blob)) } catch {
+                throw StoreError.corruptSlot(SlotKey(collection: collection, record: id, field: "(history)"), reason: error.description)
+            }
             let changes = entries.reversed().map { AppliedChange(ref: ref, field: $0.field, element: $0.element, seq: $0.seq, version: $0.version) }
             found += changes.filter(filter.matches)
             guard stopAfter == nil else { continue }
@@ -193,7 +198,8 @@ extension Store {
             lastSeq = seq
             let ref = RecordRef(collection: collection, id: id)
             var changes: [AppliedChange] = []
-            try? StoredRecord.forEach([UInt8](blob), ref: ref, where: { slotSeq, _, _ in slotSeq == seqValue }) { name, slot in
+            // A record row that does not decode fails the read (corruptSlot), as in `history(ref)`.
+            try StoredRecord.forEach([UInt8](blob), ref: ref, where: { slotSeq, _, _ in slotSeq == seqValue }) { name, slot in
                 guard slot.historyPending else { return }
                 for version in slot.state.versions {
                     changes.append(AppliedChange(ref: ref, field: name.field, element: name.element, seq: seq, version: version))

@@ -120,6 +120,7 @@ extension Store {
                                     maxDriftMillis: maxDrift)
             var maxAhead: UInt64 = 0
             var lastFuture = HLC.zero
+            var highestReceived: HLC?
             // Read every local state first, merge and encode them on all
             // cores, then store them in order on this thread.
             var locals: [(state: SlotState, hash: SlotHash?)] = []
@@ -155,10 +156,12 @@ extension Store {
                     throw StoreError.batchRefused(refusal)
                 }
                 for version in outcome.unseen {
-                    if case .fromTheFuture(let ahead) = clock.receive(version.hlc, wallMillis: wall) {
+                    if let ahead = clock.aheadBeyondCap(version.hlc, wallMillis: wall) {
                         report.futureVersions += 1
                         maxAhead = max(maxAhead, ahead)
                         lastFuture = max(lastFuture, version.hlc)
+                    } else {
+                        highestReceived = max(highestReceived ?? version.hlc, version.hlc)
                     }
                 }
                 if let problem = outcome.problem {
@@ -174,6 +177,11 @@ extension Store {
                                  origin: peer == nil ? nil : GossipRules.origin(equalsRemote: outcome.equalsRemote, remote: change.origin))
                 report.changed += 1
             }
+            // The clock moves past the highest reading once: one receive per
+            // version made it depend on the order of the batch, and a record's
+            // slots come in its row's order, which is not fixed
+            // (replication-model §3.2).
+            if let highestReceived { _ = clock.receive(highestReceived, wallMillis: wall) }
             try writer.finish()
             try db.setMeta(MetaKey.hlc, Int64(bitPattern: clock.last.raw))
             if let peer, let cursor {

@@ -205,5 +205,25 @@ struct DeferredHistoryTests {
         let all = try store.recentChanges(ChangeFilter(limit: ChangeFilter.maxLimit)).changes
         #expect(Set(all.map { "\($0.ref) \($0.field) \($0.element) \($0.version.dot)" }).count == all.count, "a change shown twice")
     }
-}
 
+    /// A record row or a history row that does not decode (a damaged file)
+    /// fails the recent-changes read with the record it is in, as
+    /// `history(ref)` does, instead of a page that silently leaves it out.
+    @Test(arguments: ["UPDATE sync_records SET slots = x'05' WHERE collection = 'countries'",
+                      "UPDATE sync_history SET entries = x'05'"])
+    func aRowThatDoesNotDecodeFailsTheRead(damage: String) throws {
+        let dir = TemporaryDirectory()
+        do {
+            let store = try dir.store("data.db")
+            try store.seed(SeedData.criticalMinerals())
+            let ref = RecordRef(collection: "countries", id: try #require(store.list("countries").first).ref.id)
+            _ = try store.update(ref, [.set("name", .text("changed"))], author: "ana")
+            #expect(try store.recentChanges(ChangeFilter(limit: ChangeFilter.maxLimit)).changes.count > 0)
+        }
+        let queue = try DatabaseQueue(path: dir.path("data.db"))
+        try queue.write { try $0.execute(sql: damage) }
+        try queue.close()
+        let store = try dir.store("data.db")
+        #expect(throws: StoreError.self) { try store.recentChanges(ChangeFilter(limit: ChangeFilter.maxLimit)) }
+    }
+}

@@ -138,6 +138,40 @@ struct ReplicationTests {
         #expect(try #require(receipt.hlc).millis <= 1_800_000_000_000 + HybridClock.defaultMaxDriftMillis)
     }
 
+    /// The slots of a batch come in their row's order, which is not fixed:
+    /// two stores given the same batch in different orders end with the
+    /// same clock, so their next writes carry the same reading (one receive
+    /// per version made the clock depend on the order): past the highest
+    /// reading (logical 9), the batch moves it once, the write once more.
+    @Test func theClockAfterABatchDoesNotDependOnItsOrder() async throws {
+        let wall: UInt64 = 1_800_000_000_000
+        let peer = ReplicaID(high: 3, low: 4)
+        let versions = (0..<6).map { index in
+            SlotChange(key: SlotKey(collection: "countries", record: "x", field: ["name", "notes", "region", "iso2", "iso3", "_exists"][index]),
+                       state: SlotMerge.write(Version(dot: Dot(replica: peer, counter: UInt64(index + 1)),
+                                                      hlc: HLC(millis: wall, logical: UInt16([5, 0, 9, 2, 7, 1][index])), author: "p",
+                                                      value: index == 5 ? .bool(true) : .text("v\(index)")), over: .empty))
+        }
+        await propertyCheck(count: 20, input: Gen.int(in: 0...719)) { permutation in
+            var remaining = versions
+            var order: [SlotChange] = []
+            var code = permutation
+            while !remaining.isEmpty {
+                order.append(remaining.remove(at: code % remaining.count))
+                code /= max(1, remaining.count + 1)
+            }
+            let readings = try! [versions, order].map { batch -> HLC? in
+                let dir = TemporaryDirectory()
+                var options = Store.Options()
+                options.wallClock = { wall }
+                let store = try dir.store(options: options)
+                _ = try store.apply(batch, from: peer, cursor: 6)
+                return try store.create(RecordRef(collection: "countries", id: "y"), [.set("name", .text("Y"))], author: "a").hlc
+            }
+            #expect(readings[0] == readings[1] && readings[0] == HLC(millis: wall, logical: 11), "\(readings)")
+        }
+    }
+
     @Test func aDatabaseOpenedByAnotherDeviceTakesANewReplicaID() throws {
         let dir = TemporaryDirectory()
         let first = try dir.store(deviceID: "DEVICE-A").replicaID
