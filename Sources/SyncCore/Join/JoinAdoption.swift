@@ -218,8 +218,10 @@ extension Store {
         }
         // The peer, read whole: up to its highest seq, which it was.
         try cursor.execute(arguments: [facts.replica.data, Int64(facts.highestSeq), Int64(wall), Int64(facts.highestSeq)])
-        // The peer's slots, in its seqs, may have their history deferred anywhere.
-        try db.setMeta(MetaKey.deferredHistorySince, 0)
+        // The peer's slots keep its seqs: none defers its history at or
+        // below the peer's mark (checked slot by slot), so the feed walk of
+        // recentChanges stops there as it did on the peer.
+        try db.setMeta(MetaKey.deferredHistorySince, Int64(clamping: facts.deferredHistorySince))
         try db.setMeta(MetaKey.joinOriginReplica, facts.replica.data)
         try db.setMeta(MetaKey.joinOriginSeq, Int64(facts.highestSeq))
         return (replica, previous, effective)

@@ -17,6 +17,10 @@ public struct JoinSnapshotFacts: Sendable {
     public let cursors: [ReplicaID: (cursor: UInt64, peerHighest: UInt64?)]
     /// The hash of the schema its tables were made for.
     public let schemaHash: String
+    /// The seq at or below which no slot of it defers its history (the mark
+    /// it recorded, checked against every slot; its highest seq for a file
+    /// below format 5): the joiner's `deferred_history_since`.
+    public let deferredHistorySince: UInt64
 }
 
 /// A snapshot refused by the check, and why.
@@ -74,8 +78,10 @@ public enum JoinSnapshotCheck {
         }
         if let reason = results.failure { throw JoinSnapshotRefusal(reason) }
         let slots = try read(path) { db in try checkTotals(db, parts: results.parts, schema: header.schema) }
+        let since = try read(path) { db in try db.deferredHistorySince() }
         return JoinSnapshotFacts(replica: expectedReplica, highestSeq: slots.highest, digest: slots.digest, records: slots.records,
-                                 slots: slots.count, cursors: header.cursors, schemaHash: header.schemaHash)
+                                 slots: slots.count, cursors: header.cursors, schemaHash: header.schemaHash,
+                                 deferredHistorySince: min(UInt64(since), slots.highest))
     }
 
     /// `range` cut into `parts` contiguous pieces (fewer when it is short),
@@ -211,8 +217,11 @@ public enum JoinSnapshotCheck {
         var lookups: [String: FastStatement] = [:]
         // Flag bit 2 (deferred history) exists from format 5 on: in an older
         // file a slot with it would show its versions twice once adopted.
+        // Nor may a slot defer at or below the file's mark, which the joiner
+        // takes over: readers would not look for it there.
         let format = Int.fromDatabaseValue(try db.meta(MetaKey.format))
         let deferredHistory = (format ?? 0) >= 5
+        let deferredSince = try db.deferredHistorySince()
         let tables = Dictionary(schema.tableCollections.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         // The names also as bytes: GRDB reads text up to a NUL (and mends
         // invalid UTF-8), so a name is taken only when its String is its bytes.
@@ -246,6 +255,9 @@ public enum JoinSnapshotCheck {
                 let key = SlotKey(collection: collection, record: record, field: name.field, element: name.element)
                 if slot.historyPending, !deferredHistory {
                     throw JoinSnapshotRefusal("\(key): a slot whose history is deferred (storage format 5) in a file of format \(format.map(String.init) ?? "missing")")
+                }
+                if slot.historyPending, slot.seq <= deferredSince {
+                    throw JoinSnapshotRefusal("\(key): a slot whose history is deferred at seq \(slot.seq), at or below the file's mark \(deferredSince) (deferred_history_since)")
                 }
                 if let refusal = ReceivedStateCheck.refusal(for: SlotChange(key: key, state: slot.state), limits: limits) {
                     throw JoinSnapshotRefusal("\(key): \(refusal)")

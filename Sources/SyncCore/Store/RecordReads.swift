@@ -8,11 +8,11 @@ extension Database {
     }
 
     /// The seq above which a slot may have its history deferred
-    /// (`MetaKey.deferredHistorySince`); a file a build of format 5 has not
-    /// yet written has none.
+    /// (`MetaKey.deferredHistorySince`). A file below format 5 defers none,
+    /// whatever its meta says (a join snapshot is read with this too).
     func deferredHistorySince() throws -> Int64 {
-        if let since = Int64.fromDatabaseValue(try meta(MetaKey.deferredHistorySince)) { return max(0, since) }
-        return (Int.fromDatabaseValue(try meta(MetaKey.format)) ?? 0) < 5 ? Int64.max : 0
+        if (Int.fromDatabaseValue(try meta(MetaKey.format)) ?? 0) < 5 { return Int64.max }
+        return max(0, Int64.fromDatabaseValue(try meta(MetaKey.deferredHistorySince)) ?? 0)
     }
 
     /// A record's stored slots; empty when no slot of it exists.

@@ -186,10 +186,12 @@ public final class Store: Sendable {
             let effective = try SchemaEvolution.effective(seed: seed, in: db)
             let triggersWereMissing = try db.tableExists(SQLEditQueue.counterTable) && !(try SQLEditQueue.isInPlace(effective.schema, in: db))
             try Self.adopt(effective, in: db)
-            if try db.meta(MetaKey.deferredHistorySince).isNull {
-                // Slots below this seq were written by a build that kept every version in history.
-                let held = Int.fromDatabaseValue(try db.meta(MetaKey.format)) ?? StoreTables.formatVersion
-                try db.setMeta(MetaKey.deferredHistorySince, held >= 5 ? 0 : try Database.highestSeq(db))
+            let heldFormat = Int.fromDatabaseValue(try db.meta(MetaKey.format)) ?? StoreTables.formatVersion
+            if heldFormat < 5 {
+                // Slots at or below this seq were written by a build that kept every version in history.
+                try db.setMeta(MetaKey.deferredHistorySince, try Database.highestSeq(db))
+            } else if try db.meta(MetaKey.deferredHistorySince).isNull {
+                try db.setMeta(MetaKey.deferredHistorySince, 0)
             }
             try db.setMeta(MetaKey.format, StoreTables.formatVersion)
             if triggersWereMissing {

@@ -144,6 +144,7 @@ struct JoinSnapshotTests {
         ("UPDATE sync_meta SET value = \(StoreTables.formatVersion + 1) WHERE key = 'format'", "storage format is \(StoreTables.formatVersion + 1)"),
         ("UPDATE sync_records SET conflicted = 1 WHERE id = 3", "conflicted"),
         ("UPDATE sync_meta SET value = 4 WHERE key = 'format'", "history is deferred"),
+        ("INSERT OR REPLACE INTO sync_meta(key, value) VALUES ('deferred_history_since', (SELECT max(seq) FROM sync_feed))", "at or below the file's mark"),
         ("ALTER TABLE sync_feed RENAME TO feed_rows; CREATE VIEW sync_feed AS SELECT * FROM feed_rows", "sync_feed"),
     ])
     func aChangedSnapshotIsRefused(_ edit: (sql: String, reason: String)) throws {
@@ -172,9 +173,11 @@ struct JoinSnapshotTests {
         let j = try Self.joiner(in: dir)
         let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: j.seed)
         #expect(facts.digest == (try p.digest()))
+        #expect(facts.deferredHistorySince == facts.highestSeq, "no slot of a format-3 file defers its history")
         _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
         #expect(try p.digest() == j.digest())
         #expect(try j.read { try Int.fetchOne($0, sql: "SELECT value FROM sync_meta WHERE key = 'format'") } == StoreTables.formatVersion)
+        #expect(try j.read { try $0.deferredHistorySince() } == Int64(facts.highestSeq), "the feed walk stops where the peer's did")
         // Every version once in the joiner's history, as in the peer's.
         for name in ["agreements/join-7", "agreements/from-r", "countries/cn"] {
             #expect(try j.history(ref(name)).map(\.version.dot) == p.history(ref(name)).map(\.version.dot))
