@@ -72,7 +72,8 @@ public enum Snapshots {
     /// Checks the checksum, SQLite's integrity check, and every record: its
     /// slots decode canonically and satisfy the invariant (every version
     /// covered by its context), every seq they carry has its change-feed
-    /// entry, and every live version is in the history.
+    /// entry, and every live version is in the history, or (format 5) its
+    /// slot defers it, above the file's mark and not also in history.
     /// Returns the problems found (empty when the snapshot is sound).
     public static func verify(_ url: URL, progress: (Double) -> Void = { _ in }) throws -> [String] {
         let manifest = try SnapshotManifest.load(for: url)
@@ -113,6 +114,8 @@ public enum Snapshots {
                 if integrity != ["ok"] { problems.append("integrity_check: " + integrity.prefix(5).joined(separator: "; ")); return }
                 let total = max(1, try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_records") ?? 1)
                 let feedEntry = try db.makeStatement(sql: "SELECT record_id FROM sync_feed WHERE seq = ?")
+                // No slot defers its history at or below the mark (none at all below format 5).
+                let deferredSince = try db.deferredHistorySince()
                 var checked = 0
                 let rows = try Row.fetchCursor(db, sql: "SELECT id, collection, record, slots FROM sync_records ORDER BY id")
                 while let row = try rows.next() {
@@ -127,11 +130,17 @@ public enum Snapshots {
                         continue
                     }
                     var live: [SlotKey: Set<Dot>] = [:]
+                    var deferred: [FieldElement: Set<Dot>] = [:]
                     for (name, slot) in slots {
                         let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
                         if !slot.state.satisfiesInvariant { problems.append("\(key): a version is not covered by its context") }
                         // A slot's first state is not in history until it changes (format 5).
-                        if !slot.historyPending { live[key] = Set(slot.state.versions.map(\.dot)) }
+                        if !slot.historyPending {
+                            live[key] = Set(slot.state.versions.map(\.dot))
+                        } else {
+                            deferred[name] = Set(slot.state.versions.map(\.dot))
+                            if slot.seq <= deferredSince { problems.append("\(key): history deferred at seq \(slot.seq), at or below the file's mark (or in a file below format 5)") }
+                        }
                     }
                     for seq in RecordRowWriter.distinctSeqs(slots) where try Int64.fetchOne(feedEntry, arguments: [seq]) != id {
                         problems.append("\(ref): seq \(seq) has no change-feed entry for the record")
@@ -139,7 +148,13 @@ public enum Snapshots {
                     var recorded = Set<Dot>()
                     for entries in try Data.fetchAll(db, sql: "SELECT entries FROM sync_history WHERE record_key = ? AND collection = ? AND record = ?",
                                                      arguments: [HistoryKey.of(ref), ref.collection, ref.id]) {
-                        for entry in try HistoryEntries.decode([UInt8](entries)) { recorded.insert(entry.version.dot) }
+                        for entry in try HistoryEntries.decode([UInt8](entries)) {
+                            recorded.insert(entry.version.dot)
+                            // Readers add a deferred slot's versions to history: both would show it twice.
+                            if deferred[FieldElement(field: entry.field, element: entry.element)]?.contains(entry.version.dot) == true {
+                                problems.append("\(ref) \(entry.field) \(entry.element): a version both in history and in a slot whose history is deferred")
+                            }
+                        }
                     }
                     for (key, dots) in live where !dots.isSubset(of: recorded) {
                         problems.append("\(key): \(dots.subtracting(recorded).count) live version(s) missing from the history")

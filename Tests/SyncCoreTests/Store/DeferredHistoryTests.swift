@@ -135,6 +135,11 @@ struct DeferredHistoryTests {
         let snapshot = dir.url.appendingPathComponent("s.\(Snapshots.fileExtension)")
         _ = try Snapshots.create(from: store, to: snapshot)
         #expect(try Snapshots.verify(snapshot).isEmpty)
+        // A mark at or above yy's import seq says yy's deferred slots are in history: they are not.
+        let queue = try DatabaseQueue(path: snapshot.path)
+        try queue.write { try $0.execute(sql: "UPDATE sync_meta SET value = ? WHERE key = 'deferred_history_since'", arguments: [Int64(importSeq)]) }
+        try queue.close()
+        #expect(try Snapshots.verify(snapshot).contains { $0.contains("countries/yy") && $0.contains("at or below the file's mark") })
     }
 
     /// A scan cut by its row limit never leaves a hole in a page: with a
