@@ -123,6 +123,14 @@ extension Integration {
             #expect(Store.storedFormat(path: path) == 4, "the file was marked anyway")
             let reads = try Syncctl(existing: daemon.directory).run(["get", "countries/cn"])
             #expect(reads.status == 0, "reading is not refused: \(reads)")
+            // A read that needs setup work (here a schema hash that is not the
+            // tables') falls back to a writing open: refused the same way.
+            let again = try DatabaseQueue(path: path)
+            try await again.write { try $0.execute(sql: "UPDATE sync_meta SET value = 'x' WHERE key = 'schema_hash'") }
+            try again.close()
+            let fallback = try Syncctl(existing: daemon.directory).run(["get", "countries/cn"])
+            #expect(fallback.status != 0 && fallback.stderr.contains("storage format 4"), "\(fallback)")
+            #expect(Store.storedFormat(path: path) == 4, "the file was marked by a read")
             try await daemon.stop()
             let allowed = try Syncctl(existing: daemon.directory).run(["set", "countries/cn", "notes=no daemon runs"])
             #expect(allowed.status == 0, "\(allowed)")

@@ -29,6 +29,11 @@ public final class Store: Sendable {
         /// query commands): no WAL setup write and no checkpoint on close.
         /// Falls back to a normal open when setup work is needed.
         public var readOnly = false
+        /// Called before a `readOnly` open falls back to a writing open of a
+        /// file of an older storage format (which that open would mark
+        /// current); throwing stops the open before anything is written.
+        /// `syncctl` refuses there while an older daemon runs on the file.
+        public var beforeRaisingFormat: (@Sendable (_ held: Int) throws -> Void)?
         /// `PRAGMA journal_size_limit`: the size the WAL is cut back to when
         /// it starts over after a checkpoint. Without it the WAL keeps the
         /// size of the largest transaction so far (a seed, an import, the
@@ -106,6 +111,9 @@ public final class Store: Sendable {
             pool = readOnly
             current.replace(effective)
             return
+        }
+        if options.readOnly, let hook = options.beforeRaisingFormat, let held = Self.storedFormat(path: path), held < StoreTables.formatVersion {
+            try hook(held)
         }
         pool = try Self.openPool(path: path, options: options, readOnly: false)
         let wall = options.wallClock()

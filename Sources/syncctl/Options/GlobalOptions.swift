@@ -91,6 +91,11 @@ struct GlobalOptions: ParsableArguments {
         }
         var options = Store.Options()
         options.readOnly = readOnly
+        // A read-only open that needs setup work (another schema hash, a
+        // view layout to mend) falls back to a writing open, which would
+        // mark an older file current: refused while an older daemon runs.
+        let check = self
+        options.beforeRaisingFormat = { _ in try check.refuseUpgradeUnderAnOlderDaemon() }
         // The device this data directory belongs to: a database copied in
         // from another machine takes a new replica id before its first
         // write, whether syncd or syncctl opens it first (replication-model §3.3).
