@@ -102,19 +102,6 @@ public enum ConfigTemplate {
         """
     }
 
-    /// A double-quoted YAML string. Escaped by scalar (ScalarText): the text
-    /// can come from a peer (an invitation's device name), and `"` followed
-    /// by a combining mark is one `Character` that `replacingOccurrences`
-    /// on Linux left unescaped, so the config then failed to parse.
-    ///
-    /// Scalars YAML does not allow as they stand, or reads as line breaks
-    /// that a double-quoted string folds (C0 and C1 controls, DEL, U+2028,
-    /// U+2029, U+FEFF, U+FFFE, U+FFFF), are written as `\xHH` or `\uHHHH`,
-    /// so that any text reads back as the same scalars — but for one leading
-    /// U+FEFF, which Yams drops when it reads the value (Foundation takes it
-    /// for a byte-order mark). Names from peers never hold one
-    /// (`PendingDeviceList.clean` drops format characters), and local ones
-    /// with one are refused (`checkKeepable`).
     /// Refuses a name the config file cannot keep as given: one that starts
     /// with U+FEFF (`yamlString` writes it, Yams drops it on reading, so the
     /// author would be replicated without it) or holds NUL. `key` is the
@@ -128,6 +115,19 @@ public enum ConfigTemplate {
         }
     }
 
+    /// A double-quoted YAML string. Escaped by scalar (ScalarText): the text
+    /// can come from a peer (an invitation's device name), and `"` followed
+    /// by a combining mark is one `Character` that `replacingOccurrences`
+    /// on Linux left unescaped, so the config then failed to parse.
+    ///
+    /// Scalars YAML does not allow as they stand, or reads as line breaks
+    /// that a double-quoted string folds (C0 and C1 controls, DEL, U+2028,
+    /// U+2029, U+FEFF, U+FFFE, U+FFFF), are written as `\xHH` or `\uHHHH`,
+    /// so that any text reads back as the same scalars — but for one leading
+    /// U+FEFF, which Yams drops when it reads the value (Foundation takes it
+    /// for a byte-order mark). Names from peers never hold one
+    /// (`PendingDeviceList.clean` drops format characters), and local ones
+    /// with one are refused (`checkKeepable`).
     static func yamlString(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {

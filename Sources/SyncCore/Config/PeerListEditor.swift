@@ -19,7 +19,7 @@ public struct PeerListEditor {
 
     /// Replaces the peer list with `peers` and saves the file.
     public func save(_ peers: [PeerConfig]) throws {
-        try edit { Self.replacingPeers(in: $0, with: peers) }
+        try AtomicFile.locked(path) { try write({ Self.replacingPeers(in: $0, with: peers) }, expecting: peers) }
     }
 
     /// Sets a top-level scalar key (for example `team_ca`) and saves the file.
@@ -46,7 +46,7 @@ public struct PeerListEditor {
         try AtomicFile.locked(path) {
             var peers = try load().peers
             let result = try change(&peers)
-            try write { Self.replacingPeers(in: $0, with: peers) }
+            try write({ Self.replacingPeers(in: $0, with: peers) }, expecting: peers)
             return result
         }
     }
@@ -56,13 +56,21 @@ public struct PeerListEditor {
     }
 
     /// Reads, changes, checks and replaces the file (the caller holds the lock).
-    private func write(_ change: (String) -> String) throws {
+    /// With `peers`, the edited file must read back exactly those names, by
+    /// bytes (a leading U+FEFF would be dropped on reading, making two peers
+    /// of one name).
+    private func write(_ change: (String) -> String, expecting peers: [PeerConfig]? = nil) throws {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw ConfigError(path: path, key: nil, message: "cannot read the file: \(error.localizedDescription)")
         }
         let edited = change(text)
-        _ = try DaemonConfig.parse(edited, path: path, defaults: defaults)
+        let parsed = try DaemonConfig.parse(edited, path: path, defaults: defaults)
+        if let peers {
+            for (given, read) in zip(peers, parsed.peers) where !UTF8Identity.equal(given.name, read.name) {
+                throw ConfigError(path: path, key: "peers", message: "the peer name '\(read.name)' would not read back as given (it starts with U+FEFF?): choose another with --name")
+            }
+        }
         do {
             // The config's own mode is kept (it may hold nothing secret, but the analyst chose it).
             let mode = ((try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int).map { mode_t($0) } ?? 0o644

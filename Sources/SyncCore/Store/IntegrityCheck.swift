@@ -73,19 +73,30 @@ extension Store {
             }
         }
         let limit = options.wallClock() + options.maxClockDriftMillis
-        let future = try pool.read { db -> [IntegrityReport.Future] in
+        let schema = self.schema
+        // Every slot is checked against the schema, not only those a merge
+        // listed: a value stored before a rule existed here (an enum value
+        // an earlier version kept in another spelling) was never listed.
+        let (future, walked) = try pool.read { db -> ([IntegrityReport.Future], [(SlotKey, String)]) in
             var found: [IntegrityReport.Future] = []
+            var problems: [(SlotKey, String)] = []
             try db.forEachStoredRecord { ref, slots in
                 for (name, slot) in slots {
                     let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
                     for version in slot.state.versions where version.hlc.millis > limit {
                         found.append(.init(key: key, version: version, aheadMillis: version.hlc.millis - (limit - options.maxClockDriftMillis)))
                     }
+                    if let problem = schema.problem(for: key, state: slot.state) { problems.append((key, problem)) }
                 }
             }
-            return found
+            return (found, problems)
         }
-        return IntegrityReport(schemaProblems: try schemaProblems(), danglingReferences: dangling, missingRequired: missing,
+        // The peer that sent it, where a merge listed it.
+        let senders = Dictionary(try schemaProblems().map { ($0.key, $0.peer) }, uniquingKeysWith: { first, _ in first })
+        let problems = walked.map { SchemaProblem(key: $0.0, problem: $0.1, peer: senders[$0.0] ?? nil) }
+            .sorted { Array("\($0.key.collection)\u{0}\($0.key.record)\u{0}\($0.key.field)\u{0}\($0.key.element)".utf8)
+                .lexicographicallyPrecedes(Array("\($1.key.collection)\u{0}\($1.key.record)\u{0}\($1.key.field)\u{0}\($1.key.element)".utf8)) }
+        return IntegrityReport(schemaProblems: problems, danglingReferences: dangling, missingRequired: missing,
                                futureVersions: future, clockReports: try clockReports(), dotCollisions: try dotCollisions(),
                                replicaLog: try replicaLog())
     }

@@ -224,15 +224,32 @@ extension Store {
     /// listed slot written since (a local edit, an import rewriting an enum
     /// value's allowed bytes, a newer remote state) that now fits is left
     /// out, and the reason is the current one. The row itself goes at the
-    /// next schema recheck (`SchemaChanges.recheckSchemaProblems`).
+    /// next schema recheck (`SchemaChanges.recheckSchemaProblems`). Each
+    /// record row is decoded once (rows come by record); one that does not
+    /// decode is reported, not thrown, so `syncctl status` still answers.
+    /// `syncctl check` walks every slot instead (`integrityReport`).
     public func schemaProblems() throws -> [SchemaProblem] {
         let schema = self.schema
         return try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT collection, record, field, element, peer FROM sync_schema_problems ORDER BY collection, record, field, element").compactMap { row in
+            var found: [SchemaProblem] = []
+            var record: (ref: RecordRef, slots: Result<[FieldElement: StoredSlot], any Error>)?
+            let rows = try Row.fetchCursor(db, sql: "SELECT collection, record, field, element, peer FROM sync_schema_problems ORDER BY collection, record, field, element")
+            while let row = try rows.next() {
                 let key = SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3])
-                guard let problem = schema.problem(for: key, state: try db.slotState(key)) else { return nil }
-                return SchemaProblem(key: key, problem: problem, peer: (row[4] as Data?).flatMap { ReplicaID(bytes: [UInt8]($0)) })
+                let peer = (row[4] as Data?).flatMap { ReplicaID(bytes: [UInt8]($0)) }
+                if let current = record, UTF8Identity.equal(current.ref.collection, key.collection), UTF8Identity.equal(current.ref.id, key.record) {
+                } else {
+                    record = (key.recordRef, Result { try db.storedSlots(key.recordRef) })
+                }
+                switch record!.slots {
+                case .failure(let error):
+                    found.append(SchemaProblem(key: key, problem: "its record row does not decode (\(error)): restore a snapshot (`syncctl snapshot restore`)", peer: peer))
+                case .success(let slots):
+                    let state = slots[FieldElement(field: key.field, element: key.element)]?.state ?? .empty
+                    if let problem = schema.problem(for: key, state: state) { found.append(SchemaProblem(key: key, problem: problem, peer: peer)) }
+                }
             }
+            return found
         }
     }
 

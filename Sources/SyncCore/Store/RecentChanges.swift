@@ -132,9 +132,12 @@ extension Store {
             if let stopAfter, scanned >= stopAfter { break }
             guard scanned < scanLimit else { return (found, lowestRowSeq == .max ? .max : lowestRowSeq + 1) }
             scanned += 1
-            // A row that is not names, a seq and a blob (a damaged file) is skipped, not a trap.
-            guard let collection = row[0] as String?, let id = row[1] as String?, let seqValue = row[2] as Int64?, seqValue >= 0,
-                  let blob = row[3] as Data? else { continue }
+            // A row that is not names, a seq and a blob (a damaged file) fails the read, as one that does not decode.
+            // (Converted from the raw cell: GRDB's typed subscript traps on a cell of another type.)
+            guard let collection = String.fromDatabaseValue(row[0]), let id = String.fromDatabaseValue(row[1]),
+                  let seqValue = Int64.fromDatabaseValue(row[2]), seqValue >= 0, let blob = Data.fromDatabaseValue(row[3]) else {
+                throw StoreError.corruptSlot(SlotKey(collection: "(history)", record: "?", field: "(history)"), reason: "a history row whose cells are not names, a seq and entries")
+            }
             let ref = RecordRef(collection: collection, id: id)
             // The seq of the transaction that wrote the row: no entry of it
             // was applied later (HistoryEntries), stragglers aside.
@@ -191,8 +194,10 @@ extension Store {
             if found.count > limit, found[found.count - 1].seq < found[limit - 1].seq { break }
             guard scanned < scanLimit else { return (found, lastSeq ?? .max) }
             scanned += 1
-            guard let seqValue = row[0] as Int64?, seqValue >= 0, let collection = row[1] as String?, let id = row[2] as String?,
-                  let blob = row[3] as Data? else { continue }
+            guard let seqValue = Int64.fromDatabaseValue(row[0]), seqValue >= 0, let collection = String.fromDatabaseValue(row[1]),
+                  let id = String.fromDatabaseValue(row[2]), let blob = Data.fromDatabaseValue(row[3]) else {
+                throw StoreError.corruptSlot(SlotKey(collection: "(feed)", record: "?", field: "(record)"), reason: "a change-feed entry or record row whose cells are not a seq, names and slots")
+            }
             let seq = UInt64(seqValue)
             if let floor, seq < floor, moreKnown || (found.last.map { $0.seq < floor } ?? false) { break }
             lastSeq = seq

@@ -13,6 +13,11 @@ struct FieldElement: Hashable {
         UTF8Identity.hash(field, into: &hasher)
         UTF8Identity.hash(element, into: &hasher)
     }
+
+    /// Field bytes first, then element bytes.
+    static func precedes(_ a: FieldElement, _ b: FieldElement) -> Bool {
+        UTF8Identity.equal(a.field, b.field) ? UTF8Identity.less(a.element, b.element) : UTF8Identity.less(a.field, b.field)
+    }
 }
 
 /// One slot as kept in its record's `sync_records` row.
@@ -45,9 +50,13 @@ struct StoredSlot {
 /// origin seq (varint)], hash
 /// (16 raw bytes), state (length-prefixed canonical encoding).
 enum StoredRecord {
+    /// Slots go in by field, then element, by bytes: a Dictionary's order
+    /// differs per process, and the row's order is the order of its slots
+    /// in the change feed, in batches and in a split transaction's seqs,
+    /// so two replicas holding one state write one row.
     static func encode(_ slots: [FieldElement: StoredSlot], into writer: inout BinaryWriter) {
         writer.writeVarint(UInt64(slots.count))
-        for (name, slot) in slots {
+        for (name, slot) in slots.sorted(by: { FieldElement.precedes($0.key, $1.key) }) {
             writer.writeString(name.field)
             writer.writeString(name.element)
             writer.writeVarint(UInt64(slot.seq))

@@ -1037,6 +1037,7 @@ function connectEvents() {
     toast("Many changes arrived");
     route();
   });
+  source.addEventListener("problem", (event) => toast(JSON.parse(event.data).message));
   source.addEventListener("conflicts", (event) => {
     const open = JSON.parse(event.data).open;
     setBadge("conflict-badge", open);

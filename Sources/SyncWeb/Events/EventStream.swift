@@ -47,9 +47,23 @@ struct EventStream: Sendable {
             let target = notifier.highestSeq
             if target > lastSeq {
                 let since = lastSeq
-                let (changes, devices) = try await Blocking.run {
-                    (try store.recentChanges(ChangeFilter(sinceSeq: since, limit: Self.maxChangesPerTick)), try store.knownDevices())
+                let read: (changes: RecentChanges, devices: [ReplicaID: String])
+                do {
+                    read = try await Blocking.run {
+                        (try store.recentChanges(ChangeFilter(sinceSeq: since, limit: Self.maxChangesPerTick)), try store.knownDevices())
+                    }
+                } catch {
+                    // A damaged row (recentChanges fails rather than leave it
+                    // out): said once per batch of changes, and the stream
+                    // goes on with conflicts and peers instead of ending and
+                    // failing again at every reconnect.
+                    context.logger.warning("the live feed could not read the changes it shows; run `syncctl check`", metadata: ["error": "\(error)"])
+                    try await send(ServerSentEvent(id: String(target), event: "problem",
+                                                   data: Self.json(["message": "Changes arrived that this page cannot show (\(error)). Run `syncctl check`."])).encoded)
+                    lastSeq = target
+                    continue
                 }
+                let (changes, devices) = read
                 if changes.more || changes.truncated {
                     try await send(ServerSentEvent(id: String(target), event: "reload", data: Self.json(["seq": target])).encoded)
                 } else {

@@ -1,6 +1,7 @@
 import Foundation
 import PropertyBased
 import Testing
+import GRDB
 @testable import SyncCore
 import TestSupport
 
@@ -95,7 +96,13 @@ struct ScalarSyntaxTests {
         }
         _ = try DataDirectory.initialize(data, configPath: data.configPath, defaults: DaemonConfig(deviceName: "laptop", author: "ana\u{FEFF}"), listen: nil).store
         #expect(Array(try PeerListEditor(path: data.configPath, defaults: .machineDefaults()).load().author.unicodeScalars) == Array("ana\u{FEFF}".unicodeScalars))
-        #expect(throws: ConfigError.self) { try PeerListEditor(path: data.configPath, defaults: .machineDefaults()).set("author", to: "\u{FEFF}bo") }
+        let editor = PeerListEditor(path: data.configPath, defaults: .machineDefaults())
+        #expect(throws: ConfigError.self) { try editor.set("author", to: "\u{FEFF}bo") }
+        // A peer name that would read back as another (the review's two peers named bob).
+        let device = try editor.load().peers.first?.deviceID ?? DataDirectory.initialize(data, configPath: data.configPath, defaults: .machineDefaults(), listen: nil).deviceID
+        #expect(throws: ConfigError.self) { try editor.save([PeerConfig(deviceID: device, name: "\u{FEFF}bob", address: nil, mode: .sendReceive)]) }
+        try editor.save([PeerConfig(deviceID: device, name: "bob\u{FEFF}", address: nil, mode: .sendReceive)])
+        #expect(try editor.load().peers.map { Array($0.name.unicodeScalars) } == [Array("bob\u{FEFF}".unicodeScalars)])
     }
 
     @Test func aLikeWildcardFollowedByAMarkIsEscaped() {
@@ -155,8 +162,9 @@ struct MoreScalarSyntaxTests {
     /// an import of the value (in either spelling) rewrites the allowed
     /// bytes; the filter then finds it, the problem is gone, and importing
     /// again changes nothing.
-    @Test func importingAnEnumValueStoredInAnotherSpellingRewritesTheAllowedBytes() throws {
-        let dir = TemporaryDirectory()
+    /// A store whose `things/a` holds the tone "café" in NFD, written by a
+    /// peer of an earlier version (listed as a schema problem).
+    static func storeWithAnotherSpelling(_ dir: TemporaryDirectory) throws -> (Store, ApplyReport) {
         let field = FieldSchema(name: "tone", type: .enumeration, values: ["caf\u{E9}", "plain"])
         let schema = Schema(name: "tones", version: 1, collections: [CollectionSchema(name: "things", fields: [field])])
         let store = try Store(path: dir.path("data.db"), schema: schema)
@@ -166,9 +174,23 @@ struct MoreScalarSyntaxTests {
             return SlotChange(key: SlotKey(collection: "things", record: "a", field: field), state: SlotState(versions: [version], context: VersionContext()))
         }
         let report = try store.apply([change(SlotKey.existsField, .bool(true), 1), change("tone", .text("cafe\u{301}"), 2)], from: peer)
+        return (store, report)
+    }
+
+    @Test func importingAnEnumValueStoredInAnotherSpellingRewritesTheAllowedBytes() throws {
+        let dir = TemporaryDirectory()
+        let (store, report) = try Self.storeWithAnotherSpelling(dir)
         #expect(report.schemaProblems == 1)
         #expect(try store.list("things", where: [("tone", .text("caf\u{E9}"))]).isEmpty, "filters compare bytes")
         #expect(try store.schemaProblems().map(\.key.field) == ["tone"])
+        // `check` walks every slot: a value no merge listed (stored by an
+        // earlier version, the table empty) is found too, with its reason.
+        let queue = try DatabaseQueue(path: dir.path("data.db"))
+        try queue.write { try $0.execute(sql: "DELETE FROM sync_schema_problems") }
+        try queue.close()
+        #expect(try store.schemaProblems().isEmpty)
+        let checked = try store.integrityReport().schemaProblems
+        #expect(checked.map(\.key.field) == ["tone"] && checked.first?.problem.contains("another spelling") == true, "\(checked)")
 
         for (typed, writes) in [("cafe\u{301}", 1), ("caf\u{E9}", 0)] {
             let rows = try RecordFile.parse("id,tone\na,\(typed)\n", format: .csv, collection: "things", schema: store.schema)
@@ -181,6 +203,30 @@ struct MoreScalarSyntaxTests {
         #expect(Array(stored.utf8) == Array("caf\u{E9}".utf8))
         #expect(try store.list("things", where: [("tone", .text("caf\u{E9}"))]).count == 1)
         #expect(try store.schemaProblems().isEmpty, "the slot fits now")
+        #expect(try store.integrityReport().schemaProblems.isEmpty)
+    }
+
+    /// A listed slot whose record row does not decode is reported with the
+    /// reason, not thrown: `syncctl status` still answers.
+    @Test func aListedSlotWhoseRowDoesNotDecodeIsReported() throws {
+        let dir = TemporaryDirectory()
+        let (store, _) = try Self.storeWithAnotherSpelling(dir)
+        let queue = try DatabaseQueue(path: dir.path("data.db"))
+        try queue.write { try $0.execute(sql: "UPDATE sync_records SET slots = x'05' WHERE collection = 'things'") }
+        try queue.close()
+        let problems = try store.schemaProblems()
+        #expect(problems.count == 1 && problems.first?.problem.contains("does not decode") == true, "\(problems)")
+    }
+
+    /// `check` walks every slot against the schema: the seeded dataset with
+    /// a replicated schema change (the `_schema` records included) has none.
+    @Test func theSeededDatasetChecksWithoutSchemaProblems() throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store()
+        try store.seed(SeedData.criticalMinerals())
+        try store.changeSchema(.addField(collection: "agreements", field: "value_usd", type: "decimal", values: [], targets: [], description: nil), author: "ana")
+        try store.update(RecordRef(collection: "agreements", id: try #require(store.list("agreements").first).ref.id), [.set("value_usd", .text("12.5"))], author: "ana")
+        #expect(try store.integrityReport().schemaProblems.isEmpty)
     }
 
     @Test func aSearchPrefixIsCutByBytesNotCharacters() {

@@ -215,7 +215,8 @@ struct DeferredHistoryTests {
     /// fails the recent-changes read with the record it is in, as
     /// `history(ref)` does, instead of a page that silently leaves it out.
     @Test(arguments: ["UPDATE sync_records SET slots = x'05' WHERE collection = 'countries'",
-                      "UPDATE sync_history SET entries = x'05'"])
+                      "UPDATE sync_history SET entries = x'05'",
+                      "UPDATE sync_history SET seq = 'x'"])
     func aRowThatDoesNotDecodeFailsTheRead(damage: String) throws {
         let dir = TemporaryDirectory()
         do {

@@ -184,4 +184,33 @@ struct RecordRowTests {
         // Verify and merge leave the snapshot file as it was.
         #expect(try SnapshotManifest.sha256(of: snapshot) == manifest.sha256)
     }
+
+    /// A row's bytes do not depend on the order its slots were gathered in
+    /// (a Dictionary's, which differs per instance and per process): the
+    /// slots go in by field and element bytes.
+    @Test func aRowIsWrittenInOneOrder() throws {
+        let names = (0..<40).map { FieldElement(field: ["name", "uses", "notes", "_exists"][$0 % 4], element: $0 % 4 == 1 ? "m\($0)" : "") }
+            .reduce(into: [FieldElement]()) { if !$0.contains($1) { $0.append($1) } }
+        func row(_ order: [FieldElement], reserving: Int) -> [UInt8] {
+            var slots: [FieldElement: StoredSlot] = [:]
+            slots.reserveCapacity(reserving)
+            for (index, name) in order.enumerated() {
+                slots[name] = StoredSlot(seq: Int64(index % 3 + 1), echo: nil, hash: .zero, encoded: [UInt8(index)], state: .empty)
+            }
+            // The same state for a name whatever the order (seq and bytes by name).
+            var scratch = BinaryWriter(capacity: 64)
+            let empty = EncodedSlot(SlotKey(collection: "minerals", record: "li", field: "name"), .empty, scratch: &scratch).state
+            for name in order { slots[name]?.seq = Int64(name.element.utf8.count + name.field.utf8.count); slots[name]?.encoded = empty[...] }
+            var writer = BinaryWriter(capacity: 64)
+            StoredRecord.encode(slots, into: &writer)
+            return writer.bytes
+        }
+        let first = row(names, reserving: 0)
+        for (reserving, order) in [(0, names.reversed()), (1_000, names), (64, names.shuffled())] {
+            #expect(row(Array(order), reserving: reserving) == first)
+        }
+        var decoded: [String] = []
+        try StoredRecord.forEach(first, ref: RecordRef(collection: "minerals", id: "li")) { name, _ in decoded.append(name.field + "/" + name.element) }
+        #expect(decoded.map { Array($0.utf8) } == decoded.map { Array($0.utf8) }.sorted { $0.lexicographicallyPrecedes($1) })
+    }
 }
