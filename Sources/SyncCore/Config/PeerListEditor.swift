@@ -67,6 +67,9 @@ public struct PeerListEditor {
         let edited = change(text)
         let parsed = try DaemonConfig.parse(edited, path: path, defaults: defaults)
         if let peers {
+            guard parsed.peers.count == peers.count, zip(peers, parsed.peers).allSatisfy({ $0.deviceID == $1.deviceID }) else {
+                throw ConfigError(path: path, key: "peers", message: "the edited peer list would not read back as written; nothing was saved")
+            }
             for (given, read) in zip(peers, parsed.peers) where !UTF8Identity.equal(given.name, read.name) {
                 throw ConfigError(path: path, key: "peers", message: "the peer name '\(read.name)' would not read back as given (it starts with U+FEFF?): choose another with --name")
             }

@@ -119,13 +119,19 @@ public enum Snapshots {
                 var checked = 0
                 let rows = try Row.fetchCursor(db, sql: "SELECT id, collection, record, slots FROM sync_records ORDER BY id")
                 while let row = try rows.next() {
-                    let id: Int64 = row[0]
-                    let ref = RecordRef(collection: row[1], id: row[2])
                     checked += 1
                     if checked % 10_000 == 0 { progress(Double(checked) / Double(total)) }
                     if problems.count > 100 { break }
+                    // From the raw cells: a snapshot is a file from anywhere, and
+                    // GRDB's typed subscript traps on a NULL.
+                    guard let id = Int64.fromDatabaseValue(row[0]), let collection = String.fromDatabaseValue(row[1]),
+                          let record = String.fromDatabaseValue(row[2]), let blob = Data.fromDatabaseValue(row[3]) else {
+                        problems.append("a record row whose cells are not an id, names and slots")
+                        continue
+                    }
+                    let ref = RecordRef(collection: collection, id: record)
                     let slots: [FieldElement: StoredSlot]
-                    do { slots = try StoredRecord.decode([UInt8](row[3] as Data), ref: ref) } catch {
+                    do { slots = try StoredRecord.decode([UInt8](blob), ref: ref) } catch {
                         problems.append("\(error)")
                         continue
                     }

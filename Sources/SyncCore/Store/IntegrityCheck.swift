@@ -93,9 +93,11 @@ extension Store {
         }
         // The peer that sent it, where a merge listed it.
         let senders = Dictionary(try schemaProblems().map { ($0.key, $0.peer) }, uniquingKeysWith: { first, _ in first })
-        let problems = walked.map { SchemaProblem(key: $0.0, problem: $0.1, peer: senders[$0.0] ?? nil) }
-            .sorted { Array("\($0.key.collection)\u{0}\($0.key.record)\u{0}\($0.key.field)\u{0}\($0.key.element)".utf8)
-                .lexicographicallyPrecedes(Array("\($1.key.collection)\u{0}\($1.key.record)\u{0}\($1.key.field)\u{0}\($1.key.element)".utf8)) }
+        // In key byte order, each sort key built once.
+        let problems = walked.map { key, problem in
+            (Array("\(key.collection)\u{0}\(key.record)\u{0}\(key.field)\u{0}\(key.element)".utf8),
+             SchemaProblem(key: key, problem: problem, peer: senders[key] ?? nil))
+        }.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map(\.1)
         return IntegrityReport(schemaProblems: problems, danglingReferences: dangling, missingRequired: missing,
                                futureVersions: future, clockReports: try clockReports(), dotCollisions: try dotCollisions(),
                                replicaLog: try replicaLog())

@@ -58,10 +58,13 @@ extension Store {
     static func recheckSchemaProblems(_ schema: Schema, in db: Database) throws {
         let rows = try Row.fetchAll(db, sql: "SELECT collection, record, field, element, problem FROM sync_schema_problems")
         for row in rows {
-            let key = SlotKey(collection: row[0], record: row[1], field: row[2], element: row[3])
+            // From the raw cells: GRDB's typed subscript traps on a cell it cannot convert.
+            guard let collection = String.fromDatabaseValue(row[0]), let record = String.fromDatabaseValue(row[1]),
+                  let field = String.fromDatabaseValue(row[2]), let element = String.fromDatabaseValue(row[3]) else { continue }
+            let key = SlotKey(collection: collection, record: record, field: field, element: element)
             let problem = schema.problem(for: key, state: try db.slotState(key))
-            let stored: String = row[4]
-            if problem == stored { continue }
+            let stored = String.fromDatabaseValue(row[4])
+            if let stored, let problem, UTF8Identity.equal(problem, stored) { continue }
             if let problem {
                 try db.execute(sql: "UPDATE sync_schema_problems SET problem = ? WHERE collection = ? AND record = ? AND field = ? AND element = ?",
                                arguments: [problem, key.collection, key.record, key.field, key.element])

@@ -52,8 +52,9 @@ struct StoredSlot {
 enum StoredRecord {
     /// Slots go in by field, then element, by bytes: a Dictionary's order
     /// differs per process, and the row's order is the order of its slots
-    /// in the change feed, in batches and in a split transaction's seqs,
-    /// so two replicas holding one state write one row.
+    /// in the change feed and in batches (which a receiver stores in that
+    /// order, splitting a record of many slots over seqs by it), so two
+    /// replicas holding one state write one row.
     static func encode(_ slots: [FieldElement: StoredSlot], into writer: inout BinaryWriter) {
         writer.writeVarint(UInt64(slots.count))
         for (name, slot) in slots.sorted(by: { FieldElement.precedes($0.key, $1.key) }) {

@@ -35,6 +35,7 @@ struct EventStream: Sendable {
         var lastPeers: [UInt8] = []
         var lastBeat = ContinuousClock.now
         var lastSchema = store.schema.hash
+        var toldProblem = false
         try await send("retry: 2000\n\n")
         try await send(ServerSentEvent(event: "hello", data: Self.json(Hello(seq: lastSeq, schema: lastSchema))).encoded)
         while !Task.isCancelled, stillAuthorized() {
@@ -47,26 +48,26 @@ struct EventStream: Sendable {
             let target = notifier.highestSeq
             if target > lastSeq {
                 let since = lastSeq
-                let read: (changes: RecentChanges, devices: [ReplicaID: String])
+                let read: (changes: RecentChanges, devices: [ReplicaID: String])?
                 do {
                     read = try await Blocking.run {
                         (try store.recentChanges(ChangeFilter(sinceSeq: since, limit: Self.maxChangesPerTick)), try store.knownDevices())
                     }
                 } catch {
+                    if Task.isCancelled { throw error }
                     // A damaged row (recentChanges fails rather than leave it
-                    // out): said once per batch of changes, and the stream
-                    // goes on with conflicts and peers instead of ending and
-                    // failing again at every reconnect.
-                    context.logger.warning("the live feed could not read the changes it shows; run `syncctl check`", metadata: ["error": "\(error)"])
-                    try await send(ServerSentEvent(id: String(target), event: "problem",
-                                                   data: Self.json(["message": "Changes arrived that this page cannot show (\(error)). Run `syncctl check`."])).encoded)
-                    lastSeq = target
-                    continue
+                    // out): said once per connection and logged; the page is
+                    // told to reload (its views read what they can), and the
+                    // stream goes on with conflicts and peers.
+                    if !toldProblem {
+                        context.logger.warning("the live feed could not read the changes it shows; run `syncctl check`", metadata: ["error": "\(error)"])
+                        try await send(ServerSentEvent(event: "problem",
+                                                       data: Self.json(["message": "Changes arrived that this page cannot list (\(error)). Run `syncctl check`."])).encoded)
+                        toldProblem = true
+                    }
+                    read = nil
                 }
-                let (changes, devices) = read
-                if changes.more || changes.truncated {
-                    try await send(ServerSentEvent(id: String(target), event: "reload", data: Self.json(["seq": target])).encoded)
-                } else {
+                if let (changes, devices) = read, !(changes.more || changes.truncated) {
                     // Several changes share a seq (one transaction): only the
                     // last of a seq carries the id, so a browser that drops
                     // inside the group resumes with the whole group again.
@@ -76,6 +77,8 @@ struct EventStream: Sendable {
                         try await send(ServerSentEvent(id: lastOfSeq ? String(change.seq) : nil, event: "change",
                                                        data: Self.json(ChangeJSON(change, devices: devices))).encoded)
                     }
+                } else {
+                    try await send(ServerSentEvent(id: String(target), event: "reload", data: Self.json(["seq": target])).encoded)
                 }
                 lastSeq = target
             }

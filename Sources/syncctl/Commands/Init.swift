@@ -46,6 +46,9 @@ struct Init: ParsableCommand {
             var defaults = DaemonConfig.machineDefaults()
             if let name { defaults.deviceName = name }
             if let author = global.author { defaults.author = author }
+            // Run again on a directory whose database an older syncd holds: the
+            // open below would mark the file with this build's format.
+            if global.directory.databaseExists { try global.refuseUpgradeUnderAnOlderDaemon() }
             let result = try DataDirectory.initialize(global.directory, configPath: global.configPath, defaults: defaults,
                                                       listen: listen.flatMap(HostPort.init), discovery: discovery ? .lan : .off,
                                                       schemaFile: schema, seedFile: seed)

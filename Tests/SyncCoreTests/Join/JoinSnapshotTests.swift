@@ -145,6 +145,8 @@ struct JoinSnapshotTests {
         ("UPDATE sync_records SET conflicted = 1 WHERE id = 3", "conflicted"),
         ("UPDATE sync_meta SET value = 4 WHERE key = 'format'", "history is deferred"),
         ("INSERT OR REPLACE INTO sync_meta(key, value) VALUES ('deferred_history_since', (SELECT max(seq) FROM sync_feed))", "at or below the file's mark"),
+        // A listed problem whose names are bytes, not text: every later open of the joiner rechecks the table.
+        ("INSERT INTO sync_schema_problems(collection, record, field, element, problem, peer, seen_at) VALUES (x'ff00', 'a', 'b', '', 'p', NULL, 1)", "schema problem row"),
         ("ALTER TABLE sync_feed RENAME TO feed_rows; CREATE VIEW sync_feed AS SELECT * FROM feed_rows", "sync_feed"),
     ])
     func aChangedSnapshotIsRefused(_ edit: (sql: String, reason: String)) throws {
