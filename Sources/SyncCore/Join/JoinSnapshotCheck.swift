@@ -187,13 +187,7 @@ public enum JoinSnapshotCheck {
         // The listed schema problems are copied as they are: cells of the
         // types the store writes, names that hold no NUL (readers of the
         // table would trap or misread otherwise).
-        let mistypedProblems = try Int.fetchOne(db, sql: """
-            SELECT count(*) FROM sync_schema_problems WHERE typeof(collection) <> 'text' OR typeof(record) <> 'text'
-                OR typeof(field) <> 'text' OR typeof(element) <> 'text' OR typeof(problem) <> 'text'
-                OR (peer IS NOT NULL AND (typeof(peer) <> 'blob' OR length(peer) <> 16)) OR typeof(seen_at) <> 'integer'
-                OR instr(CAST(collection AS BLOB), x'00') > 0 OR instr(CAST(record AS BLOB), x'00') > 0
-                OR instr(CAST(field AS BLOB), x'00') > 0 OR instr(CAST(element AS BLOB), x'00') > 0
-            """) ?? 0
+        let mistypedProblems = try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_schema_problems WHERE \(SchemaProblemRows.mistyped)") ?? 0
         guard mistypedProblems == 0 else { throw JoinSnapshotRefusal("\(mistypedProblems) schema problem row(s) with cells of other types than the store writes") }
         let effective = try SchemaEvolution.effective(seed: seed, in: db)
         for collection in effective.schema.tableCollections {

@@ -56,6 +56,9 @@ extension Store {
     /// Forgets the stored problems that `schema` no longer objects to (data
     /// that arrived before its field was defined), and updates the others' reasons.
     static func recheckSchemaProblems(_ schema: Schema, in db: Database) throws {
+        // Rows of other types than the store writes (taken in by a join
+        // before the join check refused them) match no DELETE by name: gone first.
+        try db.execute(sql: "DELETE FROM sync_schema_problems WHERE \(SchemaProblemRows.mistyped)")
         let rows = try Row.fetchAll(db, sql: "SELECT collection, record, field, element, problem FROM sync_schema_problems")
         for row in rows {
             // From the raw cells: GRDB's typed subscript traps on a cell it cannot convert.
@@ -74,4 +77,17 @@ extension Store {
             }
         }
     }
+}
+
+/// `sync_schema_problems` rows as the store writes them.
+enum SchemaProblemRows {
+    /// An SQL condition true for a row with cells of other types than the
+    /// store writes, or names holding NUL: the join check refuses a snapshot
+    /// with one, and the recheck deletes them.
+    static let mistyped = """
+        typeof(collection) <> 'text' OR typeof(record) <> 'text' OR typeof(field) <> 'text' OR typeof(element) <> 'text'
+        OR typeof(problem) <> 'text' OR (peer IS NOT NULL AND (typeof(peer) <> 'blob' OR length(peer) <> 16))
+        OR typeof(seen_at) <> 'integer' OR instr(CAST(collection AS BLOB), x'00') > 0 OR instr(CAST(record AS BLOB), x'00') > 0
+        OR instr(CAST(field AS BLOB), x'00') > 0 OR instr(CAST(element AS BLOB), x'00') > 0
+        """
 }
