@@ -91,13 +91,17 @@ extension Store {
             }
             return (found, problems)
         }
-        // The peer that sent it, where a merge listed it.
-        let senders = Dictionary(try schemaProblems().map { ($0.key, $0.peer) }, uniquingKeysWith: { first, _ in first })
-        // In key byte order, each sort key built once.
-        let problems = walked.map { key, problem in
-            (Array("\(key.collection)\u{0}\(key.record)\u{0}\(key.field)\u{0}\(key.element)".utf8),
-             SchemaProblem(key: key, problem: problem, peer: senders[key] ?? nil))
-        }.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map(\.1)
+        // The peer that sent it, where a merge listed it (the table's own column: no record is decoded again).
+        let senders = try pool.read { db in
+            var senders: [SlotKey: ReplicaID] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT collection, record, field, element, peer FROM sync_schema_problems")
+            while let row = try rows.next() {
+                if let key = SchemaProblemRows.key(row), let peer = SchemaProblemRows.peer(row) { senders[key] = peer }
+            }
+            return senders
+        }
+        // In key byte order (`SlotKey.<`).
+        let problems = walked.sorted { $0.0 < $1.0 }.map { SchemaProblem(key: $0.0, problem: $0.1, peer: senders[$0.0]) }
         return IntegrityReport(schemaProblems: problems, danglingReferences: dangling, missingRequired: missing,
                                futureVersions: future, clockReports: try clockReports(), dotCollisions: try dotCollisions(),
                                replicaLog: try replicaLog())

@@ -235,14 +235,9 @@ extension Store {
             var record: (ref: RecordRef, slots: Result<[FieldElement: StoredSlot], any Error>)?
             let rows = try Row.fetchCursor(db, sql: "SELECT collection, record, field, element, peer FROM sync_schema_problems ORDER BY collection, record, field, element")
             while let row = try rows.next() {
-                guard let collection = String.fromDatabaseValue(row[0]), let id = String.fromDatabaseValue(row[1]),
-                      let field = String.fromDatabaseValue(row[2]), let element = String.fromDatabaseValue(row[3]) else { continue }
-                let key = SlotKey(collection: collection, record: id, field: field, element: element)
-                let peer = Data.fromDatabaseValue(row[4]).flatMap { ReplicaID(bytes: [UInt8]($0)) }
-                if let current = record, UTF8Identity.equal(current.ref.collection, key.collection), UTF8Identity.equal(current.ref.id, key.record) {
-                } else {
-                    record = (key.recordRef, Result { try db.storedSlots(key.recordRef) })
-                }
+                guard let key = SchemaProblemRows.key(row) else { continue }
+                let peer = SchemaProblemRows.peer(row)
+                if record?.ref != key.recordRef { record = (key.recordRef, Result { try db.storedSlots(key.recordRef) }) }
                 switch record!.slots {
                 case .failure(let error):
                     found.append(SchemaProblem(key: key, problem: "its record row does not decode (\(error)): restore a snapshot (`syncctl snapshot restore`)", peer: peer))

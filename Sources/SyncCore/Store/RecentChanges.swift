@@ -221,9 +221,10 @@ extension AppliedChange {
     /// same whichever source a change came from.
     static func newestFirst(_ a: AppliedChange, _ b: AppliedChange) -> Bool {
         if a.seq != b.seq { return a.seq > b.seq }
-        let left = Array("\(a.ref.collection)\u{0}\(a.ref.id)\u{0}\(a.field)\u{0}\(a.element)".utf8)
-        let right = Array("\(b.ref.collection)\u{0}\(b.ref.id)\u{0}\(b.field)\u{0}\(b.element)".utf8)
-        if left != right { return left.lexicographicallyPrecedes(right) }
+        // By slot bytes (`SlotKey.<`), then dot.
+        let left = SlotKey(collection: a.ref.collection, record: a.ref.id, field: a.field, element: a.element)
+        let right = SlotKey(collection: b.ref.collection, record: b.ref.id, field: b.field, element: b.element)
+        if left != right { return left < right }
         return a.version.dot < b.version.dot
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// Schema changes as replicated writes (docs/schema.md "How the schema
@@ -61,10 +62,7 @@ extension Store {
         try db.execute(sql: "DELETE FROM sync_schema_problems WHERE \(SchemaProblemRows.mistyped)")
         let rows = try Row.fetchAll(db, sql: "SELECT collection, record, field, element, problem FROM sync_schema_problems")
         for row in rows {
-            // From the raw cells: GRDB's typed subscript traps on a cell it cannot convert.
-            guard let collection = String.fromDatabaseValue(row[0]), let record = String.fromDatabaseValue(row[1]),
-                  let field = String.fromDatabaseValue(row[2]), let element = String.fromDatabaseValue(row[3]) else { continue }
-            let key = SlotKey(collection: collection, record: record, field: field, element: element)
+            guard let key = SchemaProblemRows.key(row) else { continue }
             let problem = schema.problem(for: key, state: try db.slotState(key))
             let stored = String.fromDatabaseValue(row[4])
             if let stored, let problem, UTF8Identity.equal(problem, stored) { continue }
@@ -90,4 +88,18 @@ enum SchemaProblemRows {
         OR typeof(seen_at) <> 'integer' OR instr(CAST(collection AS BLOB), x'00') > 0 OR instr(CAST(record AS BLOB), x'00') > 0
         OR instr(CAST(field AS BLOB), x'00') > 0 OR instr(CAST(element AS BLOB), x'00') > 0
         """
+
+    /// The slot a row names (its first four columns: collection, record,
+    /// field, element), from the raw cells: GRDB's typed subscript traps on
+    /// a cell it cannot convert. Nil for a row of other types.
+    static func key(_ row: Row) -> SlotKey? {
+        guard let collection = String.fromDatabaseValue(row[0]), let record = String.fromDatabaseValue(row[1]),
+              let field = String.fromDatabaseValue(row[2]), let element = String.fromDatabaseValue(row[3]) else { return nil }
+        return SlotKey(collection: collection, record: record, field: field, element: element)
+    }
+
+    /// The peer a row names (its fifth column), if any.
+    static func peer(_ row: Row) -> ReplicaID? {
+        Data.fromDatabaseValue(row[4]).flatMap { ReplicaID(bytes: [UInt8]($0)) }
+    }
 }
