@@ -212,8 +212,9 @@ extension Schema {
                     // By bytes: an enum value in another spelling (NFD) of an
                     // allowed one is held as written, and a filter on the
                     // allowed value does not find it until it is rewritten.
-                    // In a conflict an import compares with the winner and may write nothing.
-                    let fix = state.versions.count > 1 ? "resolve the conflict (`syncctl resolve`) with the allowed value"
+                    // In a conflict (versions whose values differ) an import
+                    // compares with the winner and may write nothing.
+                    let fix = SlotReader.scalar(state).isConflicted ? "resolve the conflict (`syncctl resolve`) with the allowed value"
                         : "import or set the value again to store the allowed bytes"
                     return field.type == .enumeration
                         ? "value '\(version.value)' is another spelling (other bytes) of the allowed '\(normalized)'; filters on '\(normalized)' miss it: \(fix)"

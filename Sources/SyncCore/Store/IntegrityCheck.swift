@@ -94,7 +94,7 @@ extension Store {
         // The peer that sent it, where a merge listed it (the table's own column: no record is decoded again).
         let senders = try pool.read { db in
             var senders: [SlotKey: ReplicaID] = [:]
-            let rows = try Row.fetchCursor(db, sql: "SELECT collection, record, field, element, peer FROM sync_schema_problems")
+            let rows = try Row.fetchCursor(db, sql: "SELECT \(SchemaProblemRows.columns) FROM sync_schema_problems")
             while let row = try rows.next() {
                 if let key = SchemaProblemRows.key(row), let peer = SchemaProblemRows.peer(row) { senders[key] = peer }
             }

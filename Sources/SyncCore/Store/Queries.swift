@@ -223,7 +223,8 @@ extension Store {
     /// Stored remote slots that fail the local schema, as they stand now: a
     /// listed slot written since (a local edit, an import rewriting an enum
     /// value's allowed bytes, a newer remote state) that now fits is left
-    /// out, and the reason is the current one. The row itself goes at the
+    /// out, as is a row naming a slot this store does not hold, and the
+    /// reason is the current one. The row itself goes at the
     /// next schema recheck (`SchemaChanges.recheckSchemaProblems`). Each
     /// record row is decoded once (rows come by record); one that does not
     /// decode is reported, not thrown, so `syncctl status` still answers.
@@ -233,7 +234,7 @@ extension Store {
         return try pool.read { db in
             var found: [SchemaProblem] = []
             var record: (ref: RecordRef, slots: Result<[FieldElement: StoredSlot], any Error>)?
-            let rows = try Row.fetchCursor(db, sql: "SELECT collection, record, field, element, peer FROM sync_schema_problems ORDER BY collection, record, field, element")
+            let rows = try Row.fetchCursor(db, sql: "SELECT \(SchemaProblemRows.columns) FROM sync_schema_problems ORDER BY collection, record, field, element")
             while let row = try rows.next() {
                 guard let key = SchemaProblemRows.key(row) else { continue }
                 let peer = SchemaProblemRows.peer(row)
@@ -242,8 +243,9 @@ extension Store {
                 case .failure(let error):
                     found.append(SchemaProblem(key: key, problem: "its record row does not decode (\(error)): restore a snapshot (`syncctl snapshot restore`)", peer: peer))
                 case .success(let slots):
-                    let state = slots[FieldElement(field: key.field, element: key.element)]?.state ?? .empty
-                    if let problem = schema.problem(for: key, state: state) { found.append(SchemaProblem(key: key, problem: problem, peer: peer)) }
+                    // A row naming no stored slot is no problem of this store (the recheck drops it).
+                    guard let slot = slots[FieldElement(field: key.field, element: key.element)] else { continue }
+                    if let problem = schema.problem(for: key, state: slot.state) { found.append(SchemaProblem(key: key, problem: problem, peer: peer)) }
                 }
             }
             return found

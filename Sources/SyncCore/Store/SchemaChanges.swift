@@ -56,22 +56,29 @@ extension Store {
 
     /// Forgets the stored problems that `schema` no longer objects to (data
     /// that arrived before its field was defined), and updates the others' reasons.
+    /// Rows the store would not write go too: other cell types, names that
+    /// are not UTF-8 (taken in by a join before the join check refused
+    /// them), and rows naming a slot this store does not hold.
     static func recheckSchemaProblems(_ schema: Schema, in db: Database) throws {
-        // Rows of other types than the store writes (taken in by a join
-        // before the join check refused them) match no DELETE by name: gone first.
         try db.execute(sql: "DELETE FROM sync_schema_problems WHERE \(SchemaProblemRows.mistyped)")
-        let rows = try Row.fetchAll(db, sql: "SELECT collection, record, field, element, problem FROM sync_schema_problems")
+        let rows = try Row.fetchAll(db, sql: "SELECT \(SchemaProblemRows.columns) FROM sync_schema_problems ORDER BY collection, record, field, element")
+        var record: (ref: RecordRef, slots: [FieldElement: StoredSlot])?
         for row in rows {
-            guard let key = SchemaProblemRows.key(row) else { continue }
-            let problem = schema.problem(for: key, state: try db.slotState(key))
-            let stored = String.fromDatabaseValue(row[4])
+            guard let key = SchemaProblemRows.key(row) else {
+                try db.execute(sql: "DELETE FROM sync_schema_problems WHERE \(SchemaProblemRows.byRawNames)", arguments: SchemaProblemRows.rawNames(row))
+                continue
+            }
+            if record.map({ UTF8Identity.equal($0.ref.collection, key.collection) && UTF8Identity.equal($0.ref.id, key.record) }) != true {
+                record = (key.recordRef, try db.storedSlots(key.recordRef))
+            }
+            let problem = record!.slots[FieldElement(field: key.field, element: key.element)].flatMap { schema.problem(for: key, state: $0.state) }
+            let stored = String.fromDatabaseValue(row[5])
             if let stored, let problem, UTF8Identity.equal(problem, stored) { continue }
             if let problem {
-                try db.execute(sql: "UPDATE sync_schema_problems SET problem = ? WHERE collection = ? AND record = ? AND field = ? AND element = ?",
-                               arguments: [problem, key.collection, key.record, key.field, key.element])
+                try db.execute(sql: "UPDATE sync_schema_problems SET problem = ? WHERE \(SchemaProblemRows.byRawNames)",
+                               arguments: [problem] + SchemaProblemRows.rawNames(row))
             } else {
-                try db.execute(sql: "DELETE FROM sync_schema_problems WHERE collection = ? AND record = ? AND field = ? AND element = ?",
-                               arguments: [key.collection, key.record, key.field, key.element])
+                try db.execute(sql: "DELETE FROM sync_schema_problems WHERE \(SchemaProblemRows.byRawNames)", arguments: SchemaProblemRows.rawNames(row))
             }
         }
     }
@@ -89,16 +96,32 @@ enum SchemaProblemRows {
         OR instr(CAST(field AS BLOB), x'00') > 0 OR instr(CAST(element AS BLOB), x'00') > 0
         """
 
-    /// The slot a row names (its first four columns: collection, record,
-    /// field, element), from the raw cells: GRDB's typed subscript traps on
-    /// a cell it cannot convert. Nil for a row of other types.
+    /// What the readers select, in this order: the four names as bytes
+    /// (GRDB reads text up to a NUL and mends invalid UTF-8, so names are
+    /// read raw), the sending peer, the stored reason.
+    static let columns = "CAST(collection AS BLOB), CAST(record AS BLOB), CAST(field AS BLOB), CAST(element AS BLOB), peer, problem"
+
+    /// A condition naming one row by the raw bytes of its four names
+    /// (`rawNames`), through the primary key.
+    static let byRawNames = "collection = CAST(? AS TEXT) AND record = CAST(? AS TEXT) AND field = CAST(? AS TEXT) AND element = CAST(? AS TEXT)"
+
+    /// The slot a row of `columns` names; nil when a name is not valid
+    /// UTF-8 (or a cell is of another type).
     static func key(_ row: Row) -> SlotKey? {
-        guard let collection = String.fromDatabaseValue(row[0]), let record = String.fromDatabaseValue(row[1]),
-              let field = String.fromDatabaseValue(row[2]), let element = String.fromDatabaseValue(row[3]) else { return nil }
-        return SlotKey(collection: collection, record: record, field: field, element: element)
+        var names: [String] = []
+        for index in 0..<4 {
+            guard let bytes = Data.fromDatabaseValue(row[index]), let name = String(validating: bytes, as: UTF8.self) else { return nil }
+            names.append(name)
+        }
+        return SlotKey(collection: names[0], record: names[1], field: names[2], element: names[3])
     }
 
-    /// The peer a row names (its fifth column), if any.
+    /// The four names of a row of `columns` as stored, for `byRawNames`.
+    static func rawNames(_ row: Row) -> StatementArguments {
+        StatementArguments((0..<4).map { index -> DatabaseValue in row[index] })
+    }
+
+    /// The peer a row of `columns` names, if any.
     static func peer(_ row: Row) -> ReplicaID? {
         Data.fromDatabaseValue(row[4]).flatMap { ReplicaID(bytes: [UInt8]($0)) }
     }

@@ -56,14 +56,20 @@ struct EventStream: Sendable {
                 } catch {
                     if Task.isCancelled { throw error }
                     // A damaged row (recentChanges fails rather than leave it
-                    // out): said once per connection and logged; the page is
-                    // told to reload (its views read what they can), and the
-                    // stream goes on with conflicts and peers.
-                    if !toldProblem {
-                        context.logger.warning("the live feed could not read the changes it shows; run `syncctl check`", metadata: ["error": "\(error)"])
-                        try await send(ServerSentEvent(event: "problem",
-                                                       data: Self.json(["message": "Changes arrived that this page cannot list (\(error)). Run `syncctl check`."])).encoded)
-                        toldProblem = true
+                    // out): said once per connection and logged. Any other
+                    // failure (a busy database, a full disk) passes: logged,
+                    // not shown. Either way the page is told to reload (its
+                    // views read what they can), and the stream goes on
+                    // with conflicts and peers.
+                    if case StoreError.corruptSlot = error {
+                        if !toldProblem {
+                            context.logger.warning("the live feed could not read the changes it shows; run `syncctl check`", metadata: ["error": "\(error)"])
+                            try await send(ServerSentEvent(event: "problem",
+                                                           data: Self.json(["message": "Changes arrived that this page cannot list (\(error)). Run `syncctl check`."])).encoded)
+                            toldProblem = true
+                        }
+                    } else {
+                        context.logger.notice("the live feed could not read the changes it shows; the page reloads", metadata: ["error": "\(error)"])
                     }
                     read = nil
                 }

@@ -155,6 +155,18 @@ struct MoreScalarSyntaxTests {
         #expect(schema.problem(for: key, state: state("caf\u{E9}")) == nil)
         #expect(schema.problem(for: key, state: state("cafe")) == nil)
         #expect(schema.problem(for: key, state: state("cafx")) != nil)
+        // Two versions of one value are no conflict: the advice is to
+        // import; two values are one, and the advice is to resolve.
+        func two(_ first: String, _ second: String) -> SlotState {
+            let versions = [(first, 1), (second, 2)].map { value, high in
+                Version(dot: Dot(replica: ReplicaID(high: UInt64(high), low: 2), counter: 1), hlc: HLC(millis: 1, logical: 0), author: "old", value: .text(value))
+            }
+            return SlotState(versions: versions, context: VersionContext())
+        }
+        let same = schema.problem(for: key, state: two("cafe\u{301}", "cafe\u{301}"))
+        #expect(same?.contains("import or set") == true, "\(same ?? "no problem")")
+        let differ = schema.problem(for: key, state: two("cafe\u{301}", "cafe"))
+        #expect(differ?.contains("syncctl resolve") == true, "\(differ ?? "no problem")")
     }
 
     /// Through a real store: a peer of an earlier version wrote the NFD
