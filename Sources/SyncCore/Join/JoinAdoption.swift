@@ -155,6 +155,23 @@ extension Store {
         return Array(ours.utf8) == Array(theirs.utf8)
     }
 
+    /// Copies the attached snapshot's `table` into this database's, which
+    /// is empty and declared alike (`declaredAlike`, checked by the caller).
+    /// The statement has the one form SQLite copies by rows and index
+    /// entries as stored, without decoding them or building the indexes
+    /// again (its transfer optimization: `INSERT INTO t SELECT * FROM u`, no
+    /// column list, an empty table without triggers, indexes alike on both
+    /// sides); where a condition fails it inserts row by row, to the same
+    /// end. Sound because the join check read every cell as stored, of the
+    /// types the store writes (the optimized copy applies no type affinity,
+    /// the row-by-row one finds nothing to convert), and SQLite's integrity
+    /// check vouched that each index of the snapshot holds exactly its
+    /// table's rows, unique where declared so.
+    static func copyWhole(_ table: String, in db: Database) throws {
+        let name = table.quotedDatabaseIdentifier
+        try db.execute(sql: "INSERT INTO main.\(name) SELECT * FROM joined.\(name)")
+    }
+
     private static func replaceState(_ db: Database, facts: JoinSnapshotFacts, seed: Schema, reason: String, wall: UInt64,
                                      random: @Sendable () -> UInt64, previous: ReplicaID) throws -> (ReplicaID, ReplicaID, SchemaEvolution.Effective) {
         for table in ["sync_records", "sync_feed", "sync_history", "sync_schema_problems"] where try !declaredAlike(table, in: db) {
@@ -172,16 +189,13 @@ extension Store {
         }
         let recordColumns = "id, collection, record, slots, slot_count, conflicted"
         // The schema's own records, then the tables that schema makes (empty
-        // yet, so making them costs nothing), then everything else.
+        // yet, so making them costs nothing), then every record.
         try db.execute(sql: "INSERT INTO main.sync_records(\(recordColumns)) SELECT \(recordColumns) FROM joined.sync_records WHERE collection = ?",
                        arguments: [SchemaEvolution.collection])
         let effective = try SchemaEvolution.effective(seed: seed, in: db)
         try Self.adopt(effective, in: db)
-        try db.execute(sql: "INSERT INTO main.sync_records(\(recordColumns)) SELECT \(recordColumns) FROM joined.sync_records WHERE collection <> ?",
-                       arguments: [SchemaEvolution.collection])
-        try db.execute(sql: "INSERT INTO main.sync_feed(seq, record_id) SELECT seq, record_id FROM joined.sync_feed")
-        try db.execute(sql: "INSERT INTO main.sync_history(record_key, collection, record, seq, entries) SELECT record_key, collection, record, seq, entries FROM joined.sync_history")
-        try db.execute(sql: "INSERT INTO main.sync_schema_problems(collection, record, field, element, problem, peer, seen_at) SELECT collection, record, field, element, problem, peer, seen_at FROM joined.sync_schema_problems")
+        try db.execute(sql: "DELETE FROM main.sync_records")
+        for table in ["sync_records", "sync_feed", "sync_history", "sync_schema_problems"] { try copyWhole(table, in: db) }
         // The digest as recomputed by the check, not as the file says.
         let bucket = try db.makeStatement(sql: "INSERT INTO main.sync_buckets(bucket, digest) VALUES (?, ?)")
         for (index, digest) in facts.digest.buckets.enumerated() where digest.contains(where: { $0 != 0 }) {
@@ -196,8 +210,13 @@ extension Store {
         let statements = CollectionViews.Statements(db: db)
         for collection in effective.schema.tableCollections {
             if sameSchema, try declaredAlike(collection.name, in: db) {
-                let columns = (["id"] + collection.fields.map(\.name) + ["conflicted"]).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
-                try db.execute(sql: "INSERT INTO main.\(collection.name.quotedDatabaseIdentifier)(\(columns)) SELECT \(columns) FROM joined.\(collection.name.quotedDatabaseIdentifier)")
+                // Without its SQL-write triggers meanwhile (the copy below
+                // is not an analyst's edit; they do not fire on this
+                // connection anyway): a table with triggers is copied row by row.
+                let queue = SQLEditQueue(collection: collection)
+                try queue.dropTriggers(in: db)
+                try copyWhole(collection.name, in: db)
+                try queue.prepare(in: db)
             } else {
                 try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
                     try views.write(ref, slots: slots, in: db, statements: statements)

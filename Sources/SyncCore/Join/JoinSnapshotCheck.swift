@@ -362,7 +362,6 @@ public enum JoinSnapshotCheck {
             throw JoinSnapshotRefusal("the digest of bucket \(bucket) is not the one its slots make")
         }
         try checkHistory(db, highest: highest)
-        try checkProblemRows(db)
         let digest = StateDigest(buckets: buckets.map { hash in hash.withUnsafeBytes { [UInt8]($0) } })
         return SlotFacts(highest: UInt64(highest), digest: digest, records: records, count: count)
     }
@@ -405,30 +404,6 @@ public enum JoinSnapshotCheck {
                 if slot.state.versions.contains(where: { $0.dot == entry.version.dot }) {
                     throw JoinSnapshotRefusal("\(ref): a version both in history and in a slot whose history is deferred")
                 }
-            }
-        }
-    }
-
-    /// The listed schema problems are taken over as they are (what the
-    /// peer's merges found), but each must name, in UTF-8, a slot the file
-    /// holds: a row naming none would stay listed at the joiner, blaming
-    /// the peer it names, and pass on to every later joiner. (Their cell
-    /// types are checked in `checkHeader`; the primary key and this check
-    /// bound them by the slots.)
-    static func checkProblemRows(_ db: Database) throws {
-        let recordSlots = try db.makeStatement(sql: "SELECT slots FROM sync_records WHERE collection = ? AND record = ?")
-        var last: (ref: RecordRef, slots: [FieldElement: StoredSlot])?
-        let rows = try Row.fetchCursor(db, sql: "SELECT \(SchemaProblemRows.columns) FROM sync_schema_problems ORDER BY collection, record, field, element")
-        while let row = try rows.next() {
-            guard let key = SchemaProblemRows.key(row) else { throw JoinSnapshotRefusal("a schema problem row whose names are not UTF-8 text") }
-            if last.map({ UTF8Identity.equal($0.ref.collection, key.collection) && UTF8Identity.equal($0.ref.id, key.record) }) != true {
-                let blob = try Data.fetchOne(recordSlots, arguments: [key.collection, key.record])
-                last = (key.recordRef, try blob.map { blob in
-                    do { return try StoredRecord.decode([UInt8](blob), ref: key.recordRef) } catch { throw JoinSnapshotRefusal("\(error)") }
-                } ?? [:])
-            }
-            guard last?.slots[FieldElement(field: key.field, element: key.element)] != nil else {
-                throw JoinSnapshotRefusal("\(key): a schema problem listed for a slot the snapshot does not hold")
             }
         }
     }

@@ -57,21 +57,26 @@ extension Store {
     /// Forgets the stored problems that `schema` no longer objects to (data
     /// that arrived before its field was defined), and updates the others' reasons.
     /// Rows the store would not write go too: other cell types, names that
-    /// are not UTF-8 (taken in by a join before the join check refused
-    /// them), and rows naming a slot this store does not hold.
+    /// are not UTF-8, and rows naming a slot this store does not hold (a
+    /// merge writes a problem row in the transaction that stores its slot,
+    /// so only a join snapshot, a peer's file, brings such rows: the
+    /// adoption runs this in its transaction). The rows of a record whose
+    /// row does not decode are left as they are: the store still opens,
+    /// and `syncctl check` names the damage.
     static func recheckSchemaProblems(_ schema: Schema, in db: Database) throws {
         try db.execute(sql: "DELETE FROM sync_schema_problems WHERE \(SchemaProblemRows.mistyped)")
         let rows = try Row.fetchAll(db, sql: "SELECT \(SchemaProblemRows.columns) FROM sync_schema_problems ORDER BY collection, record, field, element")
-        var record: (ref: RecordRef, slots: [FieldElement: StoredSlot])?
+        var record: (ref: RecordRef, slots: [FieldElement: StoredSlot]?)?
         for row in rows {
             guard let key = SchemaProblemRows.key(row) else {
                 try db.execute(sql: "DELETE FROM sync_schema_problems WHERE \(SchemaProblemRows.byRawNames)", arguments: SchemaProblemRows.rawNames(row))
                 continue
             }
             if record.map({ UTF8Identity.equal($0.ref.collection, key.collection) && UTF8Identity.equal($0.ref.id, key.record) }) != true {
-                record = (key.recordRef, try db.storedSlots(key.recordRef))
+                do { record = (key.recordRef, try db.storedSlots(key.recordRef)) } catch is StoreError { record = (key.recordRef, nil) }
             }
-            let problem = record!.slots[FieldElement(field: key.field, element: key.element)].flatMap { schema.problem(for: key, state: $0.state) }
+            guard let slots = record?.slots else { continue }
+            let problem = slots[FieldElement(field: key.field, element: key.element)].flatMap { schema.problem(for: key, state: $0.state) }
             let stored = String.fromDatabaseValue(row[5])
             if let stored, let problem, UTF8Identity.equal(problem, stored) { continue }
             if let problem {
@@ -103,7 +108,11 @@ enum SchemaProblemRows {
 
     /// A condition naming one row by the raw bytes of its four names
     /// (`rawNames`), through the primary key.
-    static let byRawNames = "collection = CAST(? AS TEXT) AND record = CAST(? AS TEXT) AND field = CAST(? AS TEXT) AND element = CAST(? AS TEXT)"
+    /// (`coalesce`: an empty name must not bind as NULL and match nothing.)
+    static let byRawNames = """
+        collection = CAST(coalesce(?, x'') AS TEXT) AND record = CAST(coalesce(?, x'') AS TEXT)
+        AND field = CAST(coalesce(?, x'') AS TEXT) AND element = CAST(coalesce(?, x'') AS TEXT)
+        """
 
     /// The slot a row of `columns` names; nil when a name is not valid
     /// UTF-8 (or a cell is of another type).

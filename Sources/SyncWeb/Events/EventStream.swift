@@ -55,13 +55,14 @@ struct EventStream: Sendable {
                     }
                 } catch {
                     if Task.isCancelled { throw error }
-                    // A damaged row (recentChanges fails rather than leave it
-                    // out): said once per connection and logged. Any other
-                    // failure (a busy database, a full disk) passes: logged,
+                    // Damage (a row recentChanges cannot read, rather than
+                    // leave it out; SQLite's corrupt or I/O errors): said
+                    // once per connection and logged. A failure that passes
+                    // by itself (a busy database, a full disk) is logged,
                     // not shown. Either way the page is told to reload (its
                     // views read what they can), and the stream goes on
                     // with conflicts and peers.
-                    if case StoreError.corruptSlot = error {
+                    if !ReadFailure.passes(error) {
                         if !toldProblem {
                             context.logger.warning("the live feed could not read the changes it shows; run `syncctl check`", metadata: ["error": "\(error)"])
                             try await send(ServerSentEvent(event: "problem",

@@ -230,6 +230,35 @@ struct DeferredHistoryTests {
         try queue.write { try $0.execute(sql: damage) }
         try queue.close()
         let store = try dir.store("data.db")
-        #expect(throws: StoreError.self) { try store.recentChanges(ChangeFilter(limit: ChangeFilter.maxLimit)) }
+        let error = #expect(throws: StoreError.self) { try store.recentChanges(ChangeFilter(limit: ChangeFilter.maxLimit)) }
+        #expect(error.map { !ReadFailure.passes($0) } == true, "damage, which the live feed tells (run `syncctl check`)")
+    }
+
+    /// What the live feed tells apart: a database locked by another
+    /// connection passes (it reloads quietly); a file that is not a
+    /// database is damage.
+    @Test func busyPassesAndAFileThatIsNotADatabaseIsDamage() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.path("data.db")
+        let writer = try DatabaseQueue(path: path)
+        try writer.write { try $0.execute(sql: "CREATE TABLE t(x)") }
+        var configuration = Configuration()
+        configuration.busyMode = .immediateError
+        let reader = try DatabaseQueue(path: path, configuration: configuration)
+        try writer.writeWithoutTransaction { db in
+            try db.execute(sql: "BEGIN EXCLUSIVE")
+            let busy = #expect(throws: DatabaseError.self) { try reader.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM t") } }
+            #expect(busy?.resultCode == .SQLITE_BUSY && busy.map(ReadFailure.passes) == true, "\(String(describing: busy))")
+            try db.execute(sql: "ROLLBACK")
+        }
+        try FileManager.default.createDirectory(atPath: dir.path("x"), withIntermediateDirectories: true)
+        let garbage = dir.path("x/not.db")
+        try Data(repeating: 0x5A, count: 8_192).write(to: URL(fileURLWithPath: garbage))
+        let damaged = #expect(throws: DatabaseError.self) {
+            let queue = try DatabaseQueue(path: garbage)
+            _ = try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sqlite_master") }
+        }
+        #expect(damaged.map(ReadFailure.passes) == false, "\(String(describing: damaged))")
+        #expect(ReadFailure.passes(CancellationError()))
     }
 }
