@@ -62,15 +62,18 @@ struct JoinBenchmark: AsyncParsableCommand {
             joins.append(elapsed)
             targetRSS.append(BenchDaemons.peakRSS(of: target) ?? .nan)
             sourceRSS.append(BenchDaemons.peakRSS(of: source) ?? .nan)
-            let line = target.log().split(separator: "\n").last { $0.contains("joined by snapshot") }.map(String.init) ?? ""
+            let log = target.log().split(separator: "\n")
+            let line = log.last { $0.contains("joined by snapshot") }.map(String.init) ?? ""
+            let receivedLine = log.last { $0.contains("received a join snapshot") }.map(String.init) ?? ""
             // Where the join's time went, from the joiner's log: until the
             // snapshot was checked, and until it was adopted (the rest is
             // reconnecting and catching up).
-            func figure(_ key: String) -> String {
+            func figure(_ key: String, in line: String = line) -> String {
                 line.range(of: #"(^|[ \[])"# + key + #"=[0-9.]+"#, options: .regularExpression)
                     .map { String(line[$0]).trimmingCharacters(in: CharacterSet(charactersIn: " [")) } ?? ""
             }
-            let check = [figure("until_checked_seconds"), figure("seconds").replacingOccurrences(of: "seconds", with: "until_adopted_seconds")]
+            let check = [figure("seconds", in: receivedLine).replacingOccurrences(of: "seconds", with: "until_received_seconds"),
+                         figure("until_checked_seconds"), figure("seconds").replacingOccurrences(of: "seconds", with: "until_adopted_seconds")]
                 .filter { !$0.isEmpty }.joined(separator: ", ")
             print("  run \(repetition): join \(elapsed.f2) s (\(check)), \((Double(records) / elapsed).f0) records/s, \(received) slots pulled after it;"
                   + " baseline \((backup + send).f2) s (.backup \(backup.f2) s + \((Double(fileBytes) / 1_048_576).f0) MB over TLS \(send.f2) s);"

@@ -17,7 +17,7 @@ struct SyncBench: AsyncParsableCommand {
             Example:
               swift run -c release syncbench apply --slots 100000 --repetitions 3
             """,
-        subcommands: [ApplyBenchmark.self, ImportBenchmark.self, SyncBenchmark.self, ConvergenceBenchmark.self, LibrariesBenchmark.self, SnapshotBenchmark.self, FeedBenchmark.self, MigrateBenchmark.self, WebBenchmark.self, SQLWriteBenchmark.self, JoinBenchmark.self, DeltaBenchmark.self],
+        subcommands: [ApplyBenchmark.self, ImportBenchmark.self, SyncBenchmark.self, ConvergenceBenchmark.self, LibrariesBenchmark.self, SnapshotBenchmark.self, FeedBenchmark.self, MigrateBenchmark.self, WebBenchmark.self, SQLWriteBenchmark.self, JoinBenchmark.self, JoinCheckBenchmark.self, DeltaBenchmark.self],
         defaultSubcommand: ApplyBenchmark.self)
 
     static func main() async {

@@ -64,8 +64,8 @@ public enum ReceivedStateCheck {
             if case .text(let text) = version.value, text.utf8.count > limits.maxTextBytes {
                 return "text value of \(text.utf8.count) bytes (limit \(limits.maxTextBytes))"
             }
-            if case .text(let text) = version.value, text.utf8.contains(0) { return "text value contains a NUL byte" }
-            if version.author.utf8.contains(0) { return "author contains a NUL byte" }
+            if case .text(let text) = version.value, UTF8Identity.containsNUL(text) { return "text value contains a NUL byte" }
+            if UTF8Identity.containsNUL(version.author) { return "author contains a NUL byte" }
         }
         return nil
     }
@@ -74,7 +74,7 @@ public enum ReceivedStateCheck {
         if part.utf8.count > limits.maxKeyPartBytes { return "\(name) of \(part.utf8.count) bytes (limit \(limits.maxKeyPartBytes))" }
         // SQLite's C text API ends a string at NUL: such a key would be read
         // back as another slot.
-        if part.utf8.contains(0) { return "\(name) contains a NUL byte" }
+        if UTF8Identity.containsNUL(part) { return "\(name) contains a NUL byte" }
         return nil
     }
 

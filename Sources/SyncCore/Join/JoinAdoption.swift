@@ -155,21 +155,18 @@ extension Store {
         return Array(ours.utf8) == Array(theirs.utf8)
     }
 
-    /// Copies the attached snapshot's `table` into this database's, which
-    /// is empty and declared alike (`declaredAlike`, checked by the caller).
-    /// The statement has the one form SQLite copies by rows and index
-    /// entries as stored, without decoding them or building the indexes
-    /// again (its transfer optimization: `INSERT INTO t SELECT * FROM u`, no
-    /// column list, an empty table without triggers, indexes alike on both
-    /// sides); where a condition fails it inserts row by row, to the same
-    /// end. Sound because the join check read every cell as stored, of the
-    /// types the store writes (the optimized copy applies no type affinity,
-    /// the row-by-row one finds nothing to convert), and SQLite's integrity
-    /// check vouched that each index of the snapshot holds exactly its
-    /// table's rows, unique where declared so.
+    /// Copies the attached snapshot's `table` into this database's (declared
+    /// alike, `declaredAlike`, checked by the caller), naming its columns.
+    /// Named, not `SELECT *`: that form lets SQLite copy rows and index
+    /// entries as stored (its transfer optimization), which would carry over
+    /// what the check never reads — cells past a table's declared columns
+    /// (SQLite ignores them on reading; a column added later would show
+    /// them) and the snapshot's rowids (recent changes walk history by
+    /// rowid). Measured, it saved 0.2 s of 3 s at 100,000 records.
     static func copyWhole(_ table: String, in db: Database) throws {
+        let columns = try db.columns(in: table, in: "main").map(\.name.quotedDatabaseIdentifier).joined(separator: ", ")
         let name = table.quotedDatabaseIdentifier
-        try db.execute(sql: "INSERT INTO main.\(name) SELECT * FROM joined.\(name)")
+        try db.execute(sql: "INSERT INTO main.\(name)(\(columns)) SELECT \(columns) FROM joined.\(name)")
     }
 
     private static func replaceState(_ db: Database, facts: JoinSnapshotFacts, seed: Schema, reason: String, wall: UInt64,
@@ -210,13 +207,7 @@ extension Store {
         let statements = CollectionViews.Statements(db: db)
         for collection in effective.schema.tableCollections {
             if sameSchema, try declaredAlike(collection.name, in: db) {
-                // Without its SQL-write triggers meanwhile (the copy below
-                // is not an analyst's edit; they do not fire on this
-                // connection anyway): a table with triggers is copied row by row.
-                let queue = SQLEditQueue(collection: collection)
-                try queue.dropTriggers(in: db)
                 try copyWhole(collection.name, in: db)
-                try queue.prepare(in: db)
             } else {
                 try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
                     try views.write(ref, slots: slots, in: db, statements: statements)

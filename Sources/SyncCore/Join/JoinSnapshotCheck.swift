@@ -240,8 +240,7 @@ public enum JoinSnapshotCheck {
                 throw JoinSnapshotRefusal("record row \(id) is not text names and a blob")
             }
             guard let collectionBytes = Self.blob(row, 6), let recordBytes = Self.blob(row, 7),
-                  collectionBytes.elementsEqual(collection.utf8), recordBytes.elementsEqual(record.utf8),
-                  !collectionBytes.contains(0), !recordBytes.contains(0) else {
+                  Self.isText(collectionBytes, collection), Self.isText(recordBytes, record) else {
                 throw JoinSnapshotRefusal("record row \(id): a name with a NUL byte or bytes that are not UTF-8")
             }
             let ref = RecordRef(collection: collection, id: record)
@@ -362,6 +361,10 @@ public enum JoinSnapshotCheck {
             throw JoinSnapshotRefusal("the digest of bucket \(bucket) is not the one its slots make")
         }
         try checkHistory(db, highest: highest)
+        // Listed problems are taken over as they are and rechecked inside the
+        // adoption's transaction; an honest store lists at most one per slot.
+        let problems = try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_schema_problems") ?? 0
+        guard problems <= count else { throw JoinSnapshotRefusal("\(problems) listed schema problems for \(count) slots") }
         let digest = StateDigest(buckets: buckets.map { hash in hash.withUnsafeBytes { [UInt8]($0) } })
         return SlotFacts(highest: UInt64(highest), digest: digest, records: records, count: count)
     }
@@ -420,6 +423,11 @@ public enum JoinSnapshotCheck {
         let value: DatabaseValue = row[index]
         if case .string(let string) = value.storage { return string }
         return nil
+    }
+
+    /// Whether `bytes` are exactly `text`'s UTF-8 bytes and hold no NUL.
+    static func isText(_ bytes: Data, _ text: String) -> Bool {
+        bytes.withUnsafeBytes { raw in UTF8Identity.bytes(raw.bindMemory(to: UInt8.self), equal: text) } && !UTF8Identity.containsNUL(text)
     }
 
     static func blob(_ row: Row, _ index: Int) -> Data? {

@@ -39,8 +39,26 @@ public enum UTF8Identity {
         return a.utf8.lexicographicallyPrecedes(b.utf8)
     }
 
-    /// Feeds the UTF-8 bytes (and their count) to `hasher`.
+    /// Whether `bytes` are the UTF-8 bytes of `text` (a memcmp, not a walk
+    /// of the UTF-8 view).
     @inlinable
+    public static func bytes(_ bytes: UnsafeBufferPointer<UInt8>, equal text: String) -> Bool {
+        let fast = text.utf8.withContiguousStorageIfAvailable { utf8 in
+            utf8.count == bytes.count && (bytes.count == 0 || memcmp(utf8.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
+        }
+        return fast ?? bytes.elementsEqual(text.utf8)
+    }
+
+    /// Whether `text` holds a NUL byte (which SQLite's C text API takes for
+    /// its end).
+    @inlinable
+    public static func containsNUL(_ text: String) -> Bool {
+        let fast = text.utf8.withContiguousStorageIfAvailable { utf8 in
+            utf8.count > 0 && memchr(utf8.baseAddress!, 0, utf8.count) != nil
+        }
+        return fast ?? text.utf8.contains(0)
+    }
+
     /// The characters of `text`, in order, that fit in `maxBytes` of UTF-8
     /// (never a character split): for names and reasons with a byte limit.
     public static func fitting(_ text: String, maxBytes: Int) -> String {
@@ -49,6 +67,8 @@ public enum UTF8Identity {
         return out
     }
 
+    /// Feeds the UTF-8 bytes (and their count) to `hasher`.
+    @inlinable
     public static func hash(_ text: String, into hasher: inout Hasher) {
         hasher.combine(text.utf8.count)
         let done: Void? = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }

@@ -79,7 +79,7 @@ extension FieldSchema {
         guard isSet else { throw .notASet(field: name) }
         let member = member.precomposedStringWithCanonicalMapping
         guard !member.isEmpty else { throw .invalidValue(field: name, value: member, expected: "a non-empty member") }
-        guard !member.utf8.contains(0), member.utf8.count <= ReceiveLimits().maxKeyPartBytes else {
+        guard !UTF8Identity.containsNUL(member), member.utf8.count <= ReceiveLimits().maxKeyPartBytes else {
             throw .invalidValue(field: name, value: String(member.prefix(64)), expected: "a member of at most \(ReceiveLimits().maxKeyPartBytes) bytes without NUL")
         }
         return of == .ref ? try normalizeRef(member) : member

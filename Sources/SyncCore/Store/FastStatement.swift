@@ -136,7 +136,7 @@ struct FastStatement {
 
     /// Whether the column is TEXT with exactly these UTF-8 bytes.
     func column(_ column: Int32, holdsText text: String) -> Bool {
-        isText(column) && withText(column) { $0.elementsEqual(text.utf8) }
+        isText(column) && withText(column) { stored in UTF8Identity.bytes(stored, equal: text) }
     }
 
     /// The column's text bytes, valid only inside `body`.

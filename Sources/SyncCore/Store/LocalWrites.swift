@@ -250,7 +250,7 @@ final class LocalTransaction {
             if text.utf8.count > maxTextBytes { throw StoreError.valueTooLarge(key, bytes: text.utf8.count, limit: maxTextBytes) }
             // SQLite's C text API ends a string at NUL: the view tables, `list`
             // and exports would show another value than the one replicated.
-            if text.utf8.contains(0) {
+            if UTF8Identity.containsNUL(text) {
                 throw StoreError.invalidEdit("the value for \(key) contains a NUL character (U+0000), which cannot be stored: remove it and try again.")
             }
         }

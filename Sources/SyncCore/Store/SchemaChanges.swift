@@ -65,6 +65,12 @@ extension Store {
     /// and `syncctl check` names the damage.
     static func recheckSchemaProblems(_ schema: Schema, in db: Database) throws {
         try db.execute(sql: "DELETE FROM sync_schema_problems WHERE \(SchemaProblemRows.mistyped)")
+        // Rows naming no record at all go in one statement (a file may bring many).
+        try db.execute(sql: """
+            DELETE FROM sync_schema_problems WHERE NOT EXISTS (
+                SELECT 1 FROM sync_records WHERE sync_records.collection = sync_schema_problems.collection
+                AND sync_records.record = sync_schema_problems.record)
+            """)
         let rows = try Row.fetchAll(db, sql: "SELECT \(SchemaProblemRows.columns) FROM sync_schema_problems ORDER BY collection, record, field, element")
         var record: (ref: RecordRef, slots: [FieldElement: StoredSlot]?)?
         for row in rows {
@@ -73,7 +79,9 @@ extension Store {
                 continue
             }
             if record.map({ UTF8Identity.equal($0.ref.collection, key.collection) && UTF8Identity.equal($0.ref.id, key.record) }) != true {
-                do { record = (key.recordRef, try db.storedSlots(key.recordRef)) } catch is StoreError { record = (key.recordRef, nil) }
+                // Any failure to read the record row (it does not decode, a
+                // cell of another type) leaves its rows as they are.
+                do { record = (key.recordRef, try db.storedSlots(key.recordRef)) } catch { record = (key.recordRef, nil) }
             }
             guard let slots = record?.slots else { continue }
             let problem = slots[FieldElement(field: key.field, element: key.element)].flatMap { schema.problem(for: key, state: $0.state) }

@@ -147,6 +147,8 @@ struct JoinSnapshotTests {
         ("INSERT OR REPLACE INTO sync_meta(key, value) VALUES ('deferred_history_since', (SELECT max(seq) FROM sync_feed))", "at or below the file's mark"),
         // A listed problem whose names are bytes, not text: every later open of the joiner rechecks the table.
         ("INSERT INTO sync_schema_problems(collection, record, field, element, problem, peer, seen_at) VALUES (x'ff00', 'a', 'b', '', 'p', NULL, 1)", "schema problem row"),
+        // More listed problems than slots: each is rechecked inside the adoption's transaction.
+        ("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 20000) INSERT INTO sync_schema_problems(collection, record, field, element, problem, peer, seen_at) SELECT 'countries', 'p' || x, 'name', '', 'p', NULL, 1 FROM n", "listed schema problems for"),
         ("ALTER TABLE sync_feed RENAME TO feed_rows; CREATE VIEW sync_feed AS SELECT * FROM feed_rows", "sync_feed"),
     ])
     func aChangedSnapshotIsRefused(_ edit: (sql: String, reason: String)) throws {

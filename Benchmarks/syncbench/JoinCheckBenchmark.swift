@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import GRDB
+import SyncCore
+
+/// The check of a join snapshot alone (replication-model §4.6), on the
+/// snapshot of a store of N imported agreements: what the joiner spends
+/// between receiving the file and adopting it, beside SQLite's integrity
+/// check of the same file (which the check runs beside its record pass).
+struct JoinCheckBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "join-check",
+        abstract: "Time of checking a join snapshot of N records, beside SQLite's integrity check of the same file.",
+        discussion: "Example: swift run -c release syncbench join-check --records 100000 --repetitions 3")
+
+    @Option(help: "Records in the snapshot.") var records = 100_000
+    @Option(help: "Repetitions; min and median are printed.") var repetitions = 3
+    @Option(help: "Directory for the scratch files.") var scratch = FileManager.default.temporaryDirectory.path
+
+    func run() throws {
+        try withScratchStore(in: scratch) { store in
+            let rows = ImportBenchmark.rows(records)
+            for start in stride(from: 0, to: rows.count, by: 10_000) {
+                _ = try store.importRows(Array(rows[start..<min(start + 10_000, rows.count)]), author: "bench")
+            }
+            let path = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("join.snapshot")
+            let bytes = try store.takeJoinSnapshot(to: path)
+            print(String(format: "join-check: a snapshot of %d records, %.1f MB, %d repetitions", records, Double(bytes) / 1e6, repetitions))
+            var checks: [Double] = [], integrity: [Double] = []
+            for repetition in 1...repetitions {
+                let replica = try store.replicaID
+                let checked = try timed { _ = try JoinSnapshotCheck.verify(path: path.path, expectedReplica: replica, seed: store.seed) }
+                var configuration = Configuration()
+                configuration.readonly = true
+                let queue = try DatabaseQueue(path: path.path, configuration: configuration)
+                let alone = try timed { _ = try queue.read { try String.fetchAll($0, sql: "PRAGMA integrity_check(20)") } }
+                try queue.close()
+                checks.append(checked)
+                integrity.append(alone)
+                print(String(format: "  run %d: the join check %.2f s (%.0f records/s); SQLite's integrity check alone %.2f s", repetition, checked,
+                             Double(records) / checked, alone))
+            }
+            print(String(format: "join check of %d records: median %.2f s (best %.2f s); integrity check alone, median %.2f s",
+                         records, median(checks), checks.min()!, median(integrity)))
+        }
+    }
+}
