@@ -48,7 +48,7 @@ public enum JoinSnapshotCheck {
     public static func verify(path: String, expectedReplica: ReplicaID, seed: Schema, limits: ReceiveLimits = ReceiveLimits()) throws -> JoinSnapshotFacts {
         let header: (schema: Schema, schemaHash: String, cursors: [ReplicaID: (cursor: UInt64, peerHighest: UInt64?)])
         do {
-            header = try read(path) { db in try checkHeader(db, expectedReplica: expectedReplica, seed: seed) }
+            header = try read(path) { db in try checkHeader(db, expectedReplica: expectedReplica, seed: seed, limits: limits) }
         } catch let refusal as JoinSnapshotRefusal { throw refusal } catch {
             throw JoinSnapshotRefusal("it cannot be read as the store's database: \(error)")
         }
@@ -156,7 +156,7 @@ public enum JoinSnapshotCheck {
     }
 
     /// The layout, dataset, replica, schema and cursors.
-    static func checkHeader(_ db: Database, expectedReplica: ReplicaID, seed: Schema) throws -> (schema: Schema, schemaHash: String, cursors: [ReplicaID: (cursor: UInt64, peerHighest: UInt64?)]) {
+    static func checkHeader(_ db: Database, expectedReplica: ReplicaID, seed: Schema, limits: ReceiveLimits) throws -> (schema: Schema, schemaHash: String, cursors: [ReplicaID: (cursor: UInt64, peerHighest: UInt64?)]) {
         // Every store table read here is a plain table declared exactly as
         // this build declares it (so ids and seqs are integers, rows are
         // what a read returns, and what the adoption copies is what was read).
@@ -189,6 +189,12 @@ public enum JoinSnapshotCheck {
         // table would trap or misread otherwise).
         let mistypedProblems = try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_schema_problems WHERE \(SchemaProblemRows.mistyped)") ?? 0
         guard mistypedProblems == 0 else { throw JoinSnapshotRefusal("\(mistypedProblems) schema problem row(s) with cells of other types than the store writes") }
+        // Names within the receive limit on a key part (the recheck reads them whole).
+        let longNames = try Int.fetchOne(db, sql: """
+            SELECT count(*) FROM sync_schema_problems WHERE max(length(CAST(collection AS BLOB)), length(CAST(record AS BLOB)),
+                length(CAST(field AS BLOB)), length(CAST(element AS BLOB))) > ?
+            """, arguments: [limits.maxKeyPartBytes]) ?? 0
+        guard longNames == 0 else { throw JoinSnapshotRefusal("\(longNames) schema problem row(s) naming a slot past the limit on a name") }
         let effective = try SchemaEvolution.effective(seed: seed, in: db)
         for collection in effective.schema.tableCollections {
             let types = try String.fetchAll(db, sql: "SELECT type FROM main.sqlite_master WHERE name = ?", arguments: [collection.name])

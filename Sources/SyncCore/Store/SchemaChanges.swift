@@ -71,29 +71,49 @@ extension Store {
                 SELECT 1 FROM sync_records WHERE sync_records.collection = sync_schema_problems.collection
                 AND sync_records.record = sync_schema_problems.record)
             """)
-        let rows = try Row.fetchAll(db, sql: "SELECT \(SchemaProblemRows.columns) FROM sync_schema_problems ORDER BY collection, record, field, element")
+        // A page of rows at a time, in key order, so memory stays bounded
+        // however many rows a file brought (`columns` cuts the reason short).
+        var after: StatementArguments?
         var record: (ref: RecordRef, slots: [FieldElement: StoredSlot]?)?
-        for row in rows {
-            guard let key = SchemaProblemRows.key(row) else {
-                try db.execute(sql: "DELETE FROM sync_schema_problems WHERE \(SchemaProblemRows.byRawNames)", arguments: SchemaProblemRows.rawNames(row))
-                continue
-            }
-            if record.map({ UTF8Identity.equal($0.ref.collection, key.collection) && UTF8Identity.equal($0.ref.id, key.record) }) != true {
-                // Any failure to read the record row (it does not decode, a
-                // cell of another type) leaves its rows as they are.
-                do { record = (key.recordRef, try db.storedSlots(key.recordRef)) } catch { record = (key.recordRef, nil) }
-            }
-            guard let slots = record?.slots else { continue }
-            let problem = slots[FieldElement(field: key.field, element: key.element)].flatMap { schema.problem(for: key, state: $0.state) }
-            let stored = String.fromDatabaseValue(row[5])
-            if let stored, let problem, UTF8Identity.equal(problem, stored) { continue }
-            if let problem {
-                try db.execute(sql: "UPDATE sync_schema_problems SET problem = ? WHERE \(SchemaProblemRows.byRawNames)",
-                               arguments: [problem] + SchemaProblemRows.rawNames(row))
-            } else {
-                try db.execute(sql: "DELETE FROM sync_schema_problems WHERE \(SchemaProblemRows.byRawNames)", arguments: SchemaProblemRows.rawNames(row))
+        while true {
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT \(SchemaProblemRows.columns) FROM sync_schema_problems
+                \(after == nil ? "" : "WHERE (collection, record, field, element) > (\(SchemaProblemRows.rawNameValues))")
+                ORDER BY collection, record, field, element LIMIT \(SchemaProblemRows.recheckPage)
+                """, arguments: after ?? [])
+            guard let last = rows.last else { return }
+            after = SchemaProblemRows.rawNames(last)
+            for row in rows {
+                guard let key = SchemaProblemRows.key(row) else {
+                    try db.execute(sql: "DELETE FROM sync_schema_problems WHERE \(SchemaProblemRows.byRawNames)", arguments: SchemaProblemRows.rawNames(row))
+                    continue
+                }
+                if record.map({ UTF8Identity.equal($0.ref.collection, key.collection) && UTF8Identity.equal($0.ref.id, key.record) }) != true {
+                    record = (key.recordRef, try Self.readableSlots(key.recordRef, in: db))
+                }
+                guard let slots = record?.slots else { continue }
+                let problem = slots[FieldElement(field: key.field, element: key.element)].flatMap { schema.problem(for: key, state: $0.state) }
+                let stored = String.fromDatabaseValue(row[5])
+                if let stored, let problem, UTF8Identity.equal(problem, stored) { continue }
+                if let problem {
+                    try db.execute(sql: "UPDATE sync_schema_problems SET problem = ? WHERE \(SchemaProblemRows.byRawNames)",
+                                   arguments: [problem] + SchemaProblemRows.rawNames(row))
+                } else {
+                    try db.execute(sql: "DELETE FROM sync_schema_problems WHERE \(SchemaProblemRows.byRawNames)", arguments: SchemaProblemRows.rawNames(row))
+                }
             }
         }
+    }
+
+    /// A record's slots for the recheck: empty when it has no row, nil when
+    /// its row cannot be read as one (a slots cell that is not a blob, or
+    /// does not decode: local damage `syncctl check` names). SQLite's own
+    /// errors are thrown, so the transaction fails rather than skip rows.
+    private static func readableSlots(_ ref: RecordRef, in db: Database) throws -> [FieldElement: StoredSlot]? {
+        let statement = try db.cachedStatement(sql: "SELECT slots FROM sync_records WHERE collection = ? AND record = ?")
+        guard let cell = try DatabaseValue.fetchOne(statement, arguments: [ref.collection, ref.id]) else { return [:] }
+        guard case .blob(let data) = cell.storage else { return nil }
+        return try? StoredRecord.decode([UInt8](data), ref: ref)
     }
 }
 
@@ -111,8 +131,16 @@ enum SchemaProblemRows {
 
     /// What the readers select, in this order: the four names as bytes
     /// (GRDB reads text up to a NUL and mends invalid UTF-8, so names are
-    /// read raw), the sending peer, the stored reason.
-    static let columns = "CAST(collection AS BLOB), CAST(record AS BLOB), CAST(field AS BLOB), CAST(element AS BLOB), peer, problem"
+    /// read raw), the sending peer, the stored reason (its first 4,096
+    /// characters: a file may bring any length; a longer reason is written
+    /// again at each recheck).
+    static let columns = "CAST(collection AS BLOB), CAST(record AS BLOB), CAST(field AS BLOB), CAST(element AS BLOB), peer, substr(problem, 1, 4096)"
+
+    /// Rows the recheck reads at a time.
+    static let recheckPage = 256
+
+    /// The four raw names as a row value, after `rawNames`.
+    static let rawNameValues = "CAST(coalesce(?, x'') AS TEXT), CAST(coalesce(?, x'') AS TEXT), CAST(coalesce(?, x'') AS TEXT), CAST(coalesce(?, x'') AS TEXT)"
 
     /// A condition naming one row by the raw bytes of its four names
     /// (`rawNames`), through the primary key.

@@ -187,10 +187,11 @@ extension SyncNode {
                 throw SessionError.protocolViolation("expected a snapshot chunk, got \(message.kind)")
             }
         }
-        // Not synced to disk: the file is removed when this join ends, and
-        // the check reads back every byte before anything is taken from it
-        // (a write lost on the way fails the check, not the store).
-        do { try handle.close() } catch {
+        // Synced before the check: the check and the adoption read the file
+        // separately, and a write that fails only on its way to the disk
+        // (a full thin volume) must fail here, not hand the adoption bytes
+        // the check never saw.
+        do { try handle.synchronize(); try handle.close() } catch {
             return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound)
         }
         CrashPoint.hit("join.received")

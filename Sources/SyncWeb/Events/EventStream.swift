@@ -66,7 +66,7 @@ struct EventStream: Sendable {
                         if !toldProblem {
                             context.logger.warning("the live feed could not read the changes it shows; run `syncctl check`", metadata: ["error": "\(error)"])
                             try await send(ServerSentEvent(event: "problem",
-                                                           data: Self.json(["message": "Changes arrived that this page cannot list: a stored row does not read. Run `syncctl check`."])).encoded)
+                                                           data: Self.json(["message": "Changes arrived that this page cannot list: the store could not be read. Run `syncctl check`."])).encoded)
                             toldProblem = true
                         }
                     } else {

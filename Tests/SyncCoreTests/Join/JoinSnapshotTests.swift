@@ -147,6 +147,8 @@ struct JoinSnapshotTests {
         ("INSERT OR REPLACE INTO sync_meta(key, value) VALUES ('deferred_history_since', (SELECT max(seq) FROM sync_feed))", "at or below the file's mark"),
         // A listed problem whose names are bytes, not text: every later open of the joiner rechecks the table.
         ("INSERT INTO sync_schema_problems(collection, record, field, element, problem, peer, seen_at) VALUES (x'ff00', 'a', 'b', '', 'p', NULL, 1)", "schema problem row"),
+        // A listed problem naming a slot past the limit on a name (the recheck reads names whole).
+        ("INSERT INTO sync_schema_problems(collection, record, field, element, problem, peer, seen_at) VALUES ('countries', 'cn', hex(zeroblob(600)), '', 'p', NULL, 1)", "past the limit on a name"),
         // More listed problems than slots: each is rechecked inside the adoption's transaction.
         ("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 20000) INSERT INTO sync_schema_problems(collection, record, field, element, problem, peer, seen_at) SELECT 'countries', 'p' || x, 'name', '', 'p', NULL, 1 FROM n", "listed schema problems for"),
         ("ALTER TABLE sync_feed RENAME TO feed_rows; CREATE VIEW sync_feed AS SELECT * FROM feed_rows", "sync_feed"),
@@ -192,6 +194,12 @@ struct JoinSnapshotTests {
                 try db.execute(sql: "INSERT INTO sync_schema_problems(collection, record, field, element, problem, peer, seen_at) VALUES (\(values), 'p', zeroblob(16), 1)")
             }
             try db.execute(sql: "UPDATE sync_schema_problems SET problem = 'stale' WHERE field = 'unknown_0'")
+            // Enough rows naming absent slots of held records for the recheck to read several pages.
+            try db.execute(sql: """
+                WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < \(SchemaProblemRows.recheckPage * 2 + 10))
+                INSERT INTO sync_schema_problems(collection, record, field, element, problem, peer, seen_at)
+                SELECT 'countries', 'cn', 'nick_' || x, '', 'p', NULL, 1 FROM n
+                """)
         }
         try snapshot.close()
         let j = try Self.joiner(in: dir)
@@ -206,12 +214,15 @@ struct JoinSnapshotTests {
         // Rows of other types (left by a join before the check refused
         // them) go at the next recheck; those of a record whose row does not
         // decode stay, and the recheck does not fail.
-        try queue.write { db in
-            try db.execute(sql: "INSERT INTO sync_schema_problems(collection, record, field, element, problem, peer, seen_at) VALUES (CAST('countries' AS BLOB), 'a', 'b', '', 'p', NULL, 1)")
-            try db.execute(sql: "UPDATE sync_records SET slots = x'05' WHERE collection = 'countries' AND record = 'zz'")
+        for damage in ["x'05'", "5"] {
+            try queue.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO sync_schema_problems(collection, record, field, element, problem, peer, seen_at) VALUES (CAST('countries' AS BLOB), 'a', 'b', '', 'p', NULL, 1)")
+                try db.execute(sql: "UPDATE sync_records SET slots = \(damage) WHERE collection = 'countries' AND record = 'zz'")
+            }
+            try queue.write { try Store.recheckSchemaProblems(j.schema, in: $0) }
+            #expect(try queue.read { try String.fetchAll($0, sql: "SELECT field FROM sync_schema_problems ORDER BY field") } == ["unknown_0", "unknown_1"],
+                    "a record row of \(damage)")
         }
-        try queue.write { try Store.recheckSchemaProblems(j.schema, in: $0) }
-        #expect(try queue.read { try String.fetchAll($0, sql: "SELECT field FROM sync_schema_problems ORDER BY field") } == ["unknown_0", "unknown_1"])
         try queue.close()
     }
 
