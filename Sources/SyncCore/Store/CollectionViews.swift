@@ -185,8 +185,16 @@ struct CollectionViews {
         var changed: [Int] = []
         for (offset, field) in collection.fields.enumerated() {
             let column = first + Int32(offset)
-            let same = field.isSet ? statement.column(column, holdsText: jsonArray(row.members[offset]))
-                                   : statement.column(column, holds: row.values[offset])
+            let same: Bool
+            if field.isSet {
+                same = statement.column(column, holdsText: jsonArray(row.members[offset]))
+            } else if case .text(let text) = row.values[offset], columnType(field) == "INTEGER", !statement.isText(column) {
+                // Text of a listed schema problem in an INTEGER column: SQLite
+                // keeps text that reads as a number as that number.
+                same = statement.column(column, holdsNumberIn: text)
+            } else {
+                same = statement.column(column, holds: row.values[offset])
+            }
             if !same { changed.append(offset) }
         }
         if !statement.column(first + Int32(collection.fields.count), holds: .int(row.conflicted ? 1 : 0)) { changed.append(collection.fields.count) }

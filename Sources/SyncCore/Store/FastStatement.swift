@@ -129,6 +129,24 @@ struct FastStatement {
         }
     }
 
+    /// Whether the column holds the number `text` reads as, the way a column
+    /// of INTEGER affinity stores text that is a well-formed number (spaces
+    /// around it allowed): an integer, or a real without a fraction as an integer.
+    func column(_ column: Int32, holdsNumberIn text: String) -> Bool {
+        let trimmed = text.trimmingCharacters(in: CharacterSet(charactersIn: " \t\n\r\u{0B}\u{0C}"))
+        switch sqlite3_column_type(handle, column) {
+        case SQLITE_INTEGER:
+            let stored = int(column)
+            if let number = Int64(trimmed) { return number == stored }
+            if let number = Double(trimmed) { return number == Double(stored) && number.rounded() == number }
+            return false
+        case SQLITE_FLOAT:
+            return Double(trimmed).map { $0 == sqlite3_column_double(handle, column) } ?? false
+        default:
+            return false
+        }
+    }
+
     /// The column's bytes as text (a BLOB's bytes as they are), NUL included.
     func textBytes(_ column: Int32) -> [UInt8] {
         withText(column) { Array($0) }

@@ -226,6 +226,43 @@ struct JoinSnapshotTests {
         try queue.close()
     }
 
+    /// Values of another type than their field's, received from a peer (a
+    /// schema problem: a newer peer, a field retyped by a concurrent
+    /// definition): the table row shows them as SQLite stores them in the
+    /// column (an integer or a boolean in a TEXT column as its decimal
+    /// text), the view reads as not drifted, and a snapshot holding them is
+    /// checked and joined, not refused.
+    @Test func valuesOfAnotherTypeThanTheirFieldAreJoined() throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try Self.peer(in: dir)
+        let other = ReplicaID(high: 9, low: 7)
+        try p.changeSchema(.addField(collection: "countries", field: "rank", type: "integer", values: [], targets: [], description: nil), author: "ana")
+        // Text in an INTEGER column: SQLite keeps " 12 " and "3.0e+5" as numbers, "abc" as text.
+        let records: [(String, [(String, Value)])] = [
+            ("typed", [("name", .int(42)), ("region", .bool(true)), ("notes", .int(-7)), ("rank", .text(" 12 "))]),
+            ("typed-2", [("rank", .text("3.0e+5"))]),
+            ("typed-3", [("rank", .text("abc"))]),
+        ]
+        var counter: UInt64 = 0
+        for (record, fields) in records {
+            let changes = ([(SlotKey.existsField, Value.bool(true))] + fields).map { field, value in
+                counter += 1
+                let version = Version(dot: Dot(replica: other, counter: counter), hlc: HLC(millis: 1_000, logical: 0), author: "x", value: value)
+                return SlotChange(key: SlotKey(collection: "countries", record: record, field: field), state: SlotMerge.write(version, over: .empty))
+            }
+            _ = try p.apply(changes, from: other)
+        }
+        #expect(try p.schemaProblems().count == 6)
+        let drift = try p.viewDrift()
+        #expect(drift.count == 0, "\(drift.drift)")
+        let path = try Self.snapshot(of: p, in: dir)
+        let j = try Self.joiner(in: dir)
+        let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: j.seed)
+        _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        #expect(try j.digest() == p.digest())
+        #expect(try j.viewDrift().count == 0)
+    }
+
     /// A snapshot of a peer of protocol 1.5 is storage format 3 (no slot
     /// carries an origin): it is read as it is and adopted.
     @Test func aFormatThreeSnapshotIsAdopted() throws {
