@@ -188,10 +188,8 @@ struct CollectionViews {
             let same: Bool
             if field.isSet {
                 same = statement.column(column, holdsText: jsonArray(row.members[offset]))
-            } else if case .text(let text) = row.values[offset], columnType(field) == "INTEGER", !statement.isText(column) {
-                // Text of a listed schema problem in an INTEGER column: SQLite
-                // keeps text that reads as a number as that number.
-                same = statement.column(column, holdsNumberIn: text)
+            } else if let cell = SQLCell.converted(row.values[offset], in: field) {
+                same = statement.column(column, holds: cell)
             } else {
                 same = statement.column(column, holds: row.values[offset])
             }
@@ -208,6 +206,8 @@ struct CollectionViews {
             statement.bind(index, row.conflicted ? 1 : 0)
         } else if collection.fields[offset].isSet {
             statement.bind(index, Self.jsonArray(row.members[offset]))
+        } else if let cell = SQLCell.converted(row.values[offset], in: collection.fields[offset]) {
+            statement.bind(index, cell)
         } else {
             statement.bind(index, row.values[offset])
         }

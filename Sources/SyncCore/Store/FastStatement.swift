@@ -129,21 +129,35 @@ struct FastStatement {
         }
     }
 
-    /// Whether the column holds the number `text` reads as, the way a column
-    /// of INTEGER affinity stores text that is a well-formed number (spaces
-    /// around it allowed): an integer, or a real without a fraction as an integer.
-    func column(_ column: Int32, holdsNumberIn text: String) -> Bool {
-        let trimmed = text.trimmingCharacters(in: CharacterSet(charactersIn: " \t\n\r\u{0B}\u{0C}"))
-        switch sqlite3_column_type(handle, column) {
-        case SQLITE_INTEGER:
-            let stored = int(column)
-            if let number = Int64(trimmed) { return number == stored }
-            if let number = Double(trimmed) { return number == Double(stored) && number.rounded() == number }
-            return false
-        case SQLITE_FLOAT:
-            return Double(trimmed).map { $0 == sqlite3_column_double(handle, column) } ?? false
-        default:
-            return false
+    /// Whether the column holds exactly `cell`: the same storage class and
+    /// the same value (a real by its bits, text and blobs by their bytes).
+    func column(_ column: Int32, holds cell: SQLCell) -> Bool {
+        switch cell {
+        case .null: return isNull(column)
+        case .integer(let number): return sqlite3_column_type(handle, column) == SQLITE_INTEGER && int(column) == number
+        case .real(let number):
+            return sqlite3_column_type(handle, column) == SQLITE_FLOAT && sqlite3_column_double(handle, column).bitPattern == number.bitPattern
+        case .text(let bytes):
+            return isText(column) && withText(column) { stored in
+                stored.count == bytes.count && (bytes.isEmpty || bytes.withUnsafeBufferPointer { memcmp(stored.baseAddress!, $0.baseAddress!, bytes.count) == 0 })
+            }
+        case .blob(let bytes):
+            guard sqlite3_column_type(handle, column) == SQLITE_BLOB else { return false }
+            let count = Int(sqlite3_column_bytes(handle, column))
+            guard count == bytes.count else { return false }
+            guard count > 0, let pointer = sqlite3_column_blob(handle, column) else { return count == 0 }
+            return bytes.withUnsafeBytes { memcmp($0.baseAddress!, pointer, count) == 0 }
+        }
+    }
+
+    /// Binds `cell` as it is.
+    func bind(_ index: Int32, _ cell: SQLCell) {
+        switch cell {
+        case .null: bindNull(index)
+        case .integer(let number): bind(index, number)
+        case .real(let number): sqlite3_bind_double(handle, index, number)
+        case .text(let bytes): bind(index, textBytes: bytes)
+        case .blob(let bytes): bind(index, blob: bytes)
         }
     }
 

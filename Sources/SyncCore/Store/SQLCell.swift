@@ -34,14 +34,80 @@ public enum SQLCell: Hashable, Sendable {
         }
     }
 
-    /// The cell a view table holds for a field's reading.
-    init(_ value: Value) {
+    /// The cell a view table holds for a field's reading: decided here and
+    /// bound as it is, so that SQLite converts nothing (its conversion of
+    /// text to numbers differs between its versions and platforms, and the
+    /// table is compared byte for byte on every replica). A value of the
+    /// field's type is its plain cell. A value of another type (a listed
+    /// schema problem) is the cell the column's affinity would make of it:
+    /// in a TEXT column an integer or a boolean is its decimal text; in an
+    /// INTEGER column text that is a number in SQLite's grammar
+    /// (`number(inText:)`) is that number, other text stays text.
+    init(_ value: Value, in field: FieldSchema) {
+        let integerColumn = CollectionViews.columnType(field) == "INTEGER"
         switch value {
         case .null: self = .null
-        case .bool(let flag): self = .integer(flag ? 1 : 0)
-        case .int(let number): self = .integer(number)
-        case .text(let text): self = .text(Array(text.utf8))
+        case .bool(let flag): self = integerColumn ? .integer(flag ? 1 : 0) : .text(Array((flag ? "1" : "0").utf8))
+        case .int(let number): self = integerColumn ? .integer(number) : .text(Array(String(number).utf8))
+        case .text(let text):
+            let bytes = Array(text.utf8)
+            self = integerColumn ? Self.number(inText: bytes) ?? .text(bytes) : .text(bytes)
         }
+    }
+
+    /// `init(_:in:)` for a value the column does not keep as it is (one of
+    /// another type than the field's); nil for the usual case, which the
+    /// writer binds and compares straight from the `Value`.
+    static func converted(_ value: Value, in field: FieldSchema) -> SQLCell? {
+        let integerColumn = CollectionViews.columnType(field) == "INTEGER"
+        switch value {
+        case .null: return nil
+        case .text: return integerColumn ? SQLCell(value, in: field) : nil
+        case .int, .bool: return integerColumn ? nil : SQLCell(value, in: field)
+        }
+    }
+
+    /// The number a column of INTEGER affinity keeps for `bytes`, or nil
+    /// when SQLite keeps them as text: spaces (0x09–0x0D, 0x20) around an
+    /// optional sign, digits with at most one decimal point (one digit at
+    /// least) and an optional exponent (`e`, a sign, digits). An integer
+    /// literal within Int64 is that integer; any other number is the
+    /// correctly rounded double, an integer when it is whole and strictly
+    /// between Int64's ends (as SQLite turns such a real into an integer), else a real.
+    static func number(inText bytes: [UInt8]) -> SQLCell? {
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
+        func isDigit(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) }
+        var start = 0, end = bytes.count
+        while start < end, isSpace(bytes[start]) { start += 1 }
+        while end > start, isSpace(bytes[end - 1]) { end -= 1 }
+        var at = start
+        if at < end, bytes[at] == UInt8(ascii: "+") || bytes[at] == UInt8(ascii: "-") { at += 1 }
+        var digits = 0
+        while at < end, isDigit(bytes[at]) { at += 1; digits += 1 }
+        var plainInteger = true
+        if at < end, bytes[at] == UInt8(ascii: ".") {
+            plainInteger = false
+            at += 1
+            while at < end, isDigit(bytes[at]) { at += 1; digits += 1 }
+        }
+        guard digits > 0 else { return nil }
+        if at < end, bytes[at] == UInt8(ascii: "e") || bytes[at] == UInt8(ascii: "E") {
+            plainInteger = false
+            at += 1
+            if at < end, bytes[at] == UInt8(ascii: "+") || bytes[at] == UInt8(ascii: "-") { at += 1 }
+            var exponentDigits = 0
+            while at < end, isDigit(bytes[at]) { at += 1; exponentDigits += 1 }
+            guard exponentDigits > 0 else { return nil }
+        }
+        guard at == end else { return nil }
+        let literal = String(decoding: bytes[start..<end], as: UTF8.self)
+        if plainInteger, let integer = Int64(literal) { return .integer(integer) }
+        guard let real = Double(literal) else { return nil }
+        if real.isFinite, real.rounded(.towardZero) == real, real > -9_223_372_036_854_775_808.0, real < 9_223_372_036_854_775_808.0 {
+            let integer = Int64(real)
+            if integer > Int64.min, integer < Int64.max { return .integer(integer) }
+        }
+        return .real(real)
     }
 
     /// Bytes it holds (8 for a number), for memory limits.

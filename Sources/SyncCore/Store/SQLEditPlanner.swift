@@ -103,7 +103,7 @@ enum SQLEditPlanner {
         guard let view, view.exists else { return nil }
         let row = ViewRow(collection, view: view)
         return [.text(Array(view.ref.id.utf8))] + collection.fields.indices.map { index in
-            collection.fields[index].isSet ? .text(Array(CollectionViews.jsonArray(row.members[index]).utf8)) : SQLCell(row.values[index])
+            collection.fields[index].isSet ? .text(Array(CollectionViews.jsonArray(row.members[index]).utf8)) : SQLCell(row.values[index], in: collection.fields[index])
         }
     }
 
@@ -192,7 +192,7 @@ enum SQLEditPlanner {
                     if value == .null, field.isRequired { throw SchemaError.missingRequired(record: ref.description, fields: [field.name]) }
                     let stored = now[offset + 1]
                     // Already what the edit asks (and not in conflict): nothing to supersede.
-                    if stored == SQLCell(value), !(current?.scalars[field.name]?.isConflicted ?? false) { continue }
+                    if stored == SQLCell(value, in: field), !(current?.scalars[field.name]?.isConflicted ?? false) { continue }
                     if !edit.forced, stored != read[offset + 1] {
                         return .refused(ref, "\(field.name) of \(ref) changed after this edit was made (it read \(read[offset + 1].display), it is now \(stored.display)): `syncctl sql retry \(edit.edit)` writes it anyway, `syncctl sql discard \(edit.edit)` drops it")
                     }

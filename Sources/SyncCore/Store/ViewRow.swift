@@ -29,7 +29,7 @@ struct ViewRow: Equatable {
                 if name.field == SlotKey.existsField {
                     exists = reading.value == .bool(true)
                 } else if let index = collection.position(of: name.field), !collection.fields[index].isSet {
-                    values[index] = Self.asStored(reading.value, collection.fields[index])
+                    values[index] = reading.value
                 }
             } else if let index = collection.position(of: name.field), collection.fields[index].isSet,
                       SlotReader.memberPresent(slot.state) {
@@ -47,23 +47,8 @@ struct ViewRow: Equatable {
             if field.isSet {
                 members[index] = view.presentMembers(field.name)
             } else {
-                values[index] = Self.asStored(view.value(field.name), field)
+                values[index] = view.value(field.name)
             }
-        }
-    }
-
-    /// A value as its column keeps it. A value of another type than its
-    /// field's (a listed schema problem) is held as written in its slot,
-    /// but SQLite turns an integer written to a TEXT column into its
-    /// decimal text (a boolean is bound as 1 or 0): the row expects that
-    /// text, so it is written and compared alike and reads as no drift.
-    /// (Text in an INTEGER column is compared by `CollectionViews`.)
-    static func asStored(_ value: Value, _ field: FieldSchema) -> Value {
-        guard CollectionViews.columnType(field) == "TEXT" else { return value }
-        switch value {
-        case .int(let number): return .text(String(number))
-        case .bool(let flag): return .text(flag ? "1" : "0")
-        case .null, .text: return value
         }
     }
 }
