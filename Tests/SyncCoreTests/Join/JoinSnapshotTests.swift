@@ -57,6 +57,14 @@ struct JoinSnapshotTests {
         return url.path
     }
 
+    /// A new joiner that checked and adopted the snapshot of `p` at `path`.
+    static func joined(from p: Store, snapshot path: String, in dir: TemporaryDirectory) throws -> Store {
+        let j = try joiner(in: dir)
+        let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: j.seed)
+        _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        return j
+    }
+
     static func joiner(in dir: TemporaryDirectory, _ name: String = "j") throws -> Store {
         try FileManager.default.createDirectory(atPath: dir.path(name), withIntermediateDirectories: true)
         let j = try dir.store("\(name)/data.db")
@@ -202,9 +210,7 @@ struct JoinSnapshotTests {
                 """)
         }
         try snapshot.close()
-        let j = try Self.joiner(in: dir)
-        let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: j.seed)
-        _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        let j = try Self.joined(from: p, snapshot: path, in: dir)
         #expect(try j.schemaProblems().map(\.key.field) == ["unknown_0", "unknown_1"])
         let queue = try DatabaseQueue(path: dir.path("j/data.db"))
         #expect(try queue.read { try String.fetchAll($0, sql: "SELECT field FROM sync_schema_problems ORDER BY field") } == ["unknown_0", "unknown_1"])
@@ -256,9 +262,7 @@ struct JoinSnapshotTests {
         let drift = try p.viewDrift()
         #expect(drift.count == 0, "\(drift.drift)")
         let path = try Self.snapshot(of: p, in: dir)
-        let j = try Self.joiner(in: dir)
-        let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: j.seed)
-        _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        let j = try Self.joined(from: p, snapshot: path, in: dir)
         #expect(try j.digest() == p.digest())
         #expect(try j.viewDrift().count == 0)
     }
@@ -303,9 +307,7 @@ struct JoinSnapshotTests {
             try db.execute(sql: "ALTER TABLE countries_reordered RENAME TO countries")
         }
         try queue.close()
-        let j = try Self.joiner(in: dir)
-        let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: j.seed)
-        _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        let j = try Self.joined(from: p, snapshot: path, in: dir)
         #expect(try SchemaReplicationTests.tables(j) == SchemaReplicationTests.tables(p))
         #expect(try j.viewDrift().count == 0)
         #expect(try j.digest() == p.digest())
@@ -325,9 +327,7 @@ struct JoinSnapshotTests {
         #expect(edit.status == 0, "\(edit)")
         #expect(try p.sqlEditCounts().pending == 1)
         let path = try Self.snapshot(of: p, in: dir)
-        let j = try Self.joiner(in: dir)
-        let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: j.seed)
-        _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        let j = try Self.joined(from: p, snapshot: path, in: dir)
         #expect(try j.digest() == p.digest())
         #expect(try j.viewDrift().count == 0)
         #expect(try j.sqlEditCounts().pending == 0)
