@@ -55,9 +55,7 @@ struct DeltaBenchmark: ParsableCommand {
         let sourceReplica = try source.replicaID
         if !built {
             let seconds = try timed {
-                for start in stride(from: 0, to: rows.count, by: 10_000) {
-                    _ = try source.importRows(Array(rows[start..<min(start + 10_000, rows.count)]), author: "bench")
-                }
+                try ImportBenchmark.importAll(rows, into: source)
                 try pull(into: peer, from: source, batchSize: 5_000, maxBytes: 4 << 20)
                 try plain.write { db in
                     try db.execute(sql: ImportBenchmark.plainTable)

@@ -53,6 +53,13 @@ struct ImportBenchmark: ParsableCommand {
         }
     }
 
+    /// Imports `rows` into `store` in transactions of `batch` records.
+    static func importAll(_ rows: [RecordRow], into store: Store, batch: Int = 10_000) throws {
+        for start in stride(from: 0, to: rows.count, by: batch) {
+            _ = try store.importRows(Array(rows[start..<min(start + batch, rows.count)]), author: "bench")
+        }
+    }
+
     func run() throws {
         let rows = Self.rows(records)
         print("import: \(records) agreements (8 slots each) in transactions of \(batch), \(repetitions) repetitions")
@@ -75,11 +82,7 @@ struct ImportBenchmark: ParsableCommand {
                         }
                     }
                 }
-                let stored = try timed {
-                    for start in stride(from: 0, to: rows.count, by: batch) {
-                        _ = try store.importRows(Array(rows[start..<min(start + batch, rows.count)]), author: "bench")
-                    }
-                }
+                let stored = try timed { try Self.importAll(rows, into: store, batch: batch) }
                 figures.record(repetition: repetition, store: stored, baseline: plain)
             }
         }

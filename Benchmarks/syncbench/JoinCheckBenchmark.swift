@@ -19,10 +19,7 @@ struct JoinCheckBenchmark: ParsableCommand {
 
     func run() throws {
         try withScratchStore(in: scratch) { store in
-            let rows = ImportBenchmark.rows(records)
-            for start in stride(from: 0, to: rows.count, by: 10_000) {
-                _ = try store.importRows(Array(rows[start..<min(start + 10_000, rows.count)]), author: "bench")
-            }
+            try ImportBenchmark.importAll(ImportBenchmark.rows(records), into: store)
             let path = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("join.snapshot")
             let bytes = try store.takeJoinSnapshot(to: path)
             print(String(format: "join-check: a snapshot of %d records, %.1f MB, %d repetitions", records, Double(bytes) / 1e6, repetitions))

@@ -72,9 +72,7 @@ struct LibrariesBenchmark: ParsableCommand {
                 try withScratchStore(in: scratch) { peer in
                     let sourceReplica = try source.replicaID
                     times["build_s", default: []].append(try timed {
-                        for start in stride(from: 0, to: rows.count, by: 10_000) {
-                            _ = try source.importRows(Array(rows[start..<min(start + 10_000, rows.count)]), author: "bench")
-                        }
+                        try ImportBenchmark.importAll(rows, into: source)
                     })
                     var batches: [SyncMessage.Batch] = []
                     var exported = 0

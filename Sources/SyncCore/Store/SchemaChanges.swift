@@ -88,9 +88,7 @@ extension Store {
                     try db.execute(sql: "DELETE FROM sync_schema_problems WHERE \(SchemaProblemRows.byRawNames)", arguments: SchemaProblemRows.rawNames(row))
                     continue
                 }
-                if record.map({ UTF8Identity.equal($0.ref.collection, key.collection) && UTF8Identity.equal($0.ref.id, key.record) }) != true {
-                    record = (key.recordRef, try Self.readableSlots(key.recordRef, in: db))
-                }
+                if record?.ref != key.recordRef { record = (key.recordRef, try Self.readableSlots(key.recordRef, in: db)) }
                 guard let slots = record?.slots else { continue }
                 let problem = slots[FieldElement(field: key.field, element: key.element)].flatMap { schema.problem(for: key, state: $0.state) }
                 let stored = String.fromDatabaseValue(row[5])
@@ -139,16 +137,13 @@ enum SchemaProblemRows {
     /// Rows the recheck reads at a time.
     static let recheckPage = 256
 
-    /// The four raw names as a row value, after `rawNames`.
+    /// The four raw names as a row value, after `rawNames` (`coalesce`: an
+    /// empty name must not bind as NULL and match nothing).
     static let rawNameValues = "CAST(coalesce(?, x'') AS TEXT), CAST(coalesce(?, x'') AS TEXT), CAST(coalesce(?, x'') AS TEXT), CAST(coalesce(?, x'') AS TEXT)"
 
     /// A condition naming one row by the raw bytes of its four names
     /// (`rawNames`), through the primary key.
-    /// (`coalesce`: an empty name must not bind as NULL and match nothing.)
-    static let byRawNames = """
-        collection = CAST(coalesce(?, x'') AS TEXT) AND record = CAST(coalesce(?, x'') AS TEXT)
-        AND field = CAST(coalesce(?, x'') AS TEXT) AND element = CAST(coalesce(?, x'') AS TEXT)
-        """
+    static let byRawNames = "(collection, record, field, element) = (\(rawNameValues))"
 
     /// The slot a row of `columns` names; nil when a name is not valid
     /// UTF-8 (or a cell is of another type).
