@@ -141,6 +141,17 @@ extension Store {
         }
     }
 
+    /// A view cell as a listing shows it: an integer of a boolean field is
+    /// the boolean, a real its shortest decimal text; a blob is not shown.
+    static func value(_ cell: SQLCell, for field: FieldSchema) -> Value? {
+        switch cell {
+        case .null, .blob: return nil
+        case .integer(let number): return field.type == .bool ? .bool(number != 0) : .int(number)
+        case .real(let number): return .text(String(number))
+        case .text(let bytes): return .text(String(decoding: bytes, as: UTF8.self))
+        }
+    }
+
     static func value(_ dbValue: DatabaseValue, for field: FieldSchema) -> Value? {
         switch dbValue.storage {
         case .null: return nil

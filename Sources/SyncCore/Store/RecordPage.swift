@@ -51,14 +51,18 @@ public struct RecordPage: Sendable {
 /// benchmark can run the very same statement in `sqlite3`.
 public struct RecordPageSQL: Sendable {
     public let sql: String
-    public let arguments: [Value]
+    /// Bound as they are (`FastStatement.bind(_:_: SQLCell)`): the cursor's
+    /// sort cell is the very cell the view held, of whatever storage class.
+    public let arguments: [SQLCell]
     let selected: [FieldSchema]
     let sortField: FieldSchema?
 
-    public init(_ query: RecordPageQuery, schema: Schema) throws {
+    /// `cursor` is the decoded `query.after` with a cut sort value looked up
+    /// (`Store.resolve`); when nil, `query.after` is decoded here as it is.
+    public init(_ query: RecordPageQuery, schema: Schema, cursor resolved: PageCursor? = nil) throws {
         let collection = try Store.tableCollection(query.collection, in: schema)
         var clauses: [String] = []
-        var arguments: [Value] = []
+        var arguments: [SQLCell] = []
         for filter in query.filters {
             let field = try collection.requireField(filter.field)
             let column = field.name.quotedDatabaseIdentifier
@@ -71,13 +75,13 @@ public struct RecordPageSQL: Sendable {
                 // most rows and never skips a row that has the member.
                 clauses.append("(instr(\(column), ?) > 0 AND EXISTS (SELECT 1 FROM json_each(\(column)) WHERE value = ?))")
                 let checked = try field.validateMember(member)
-                arguments.append(.text(CollectionViews.jsonToken(checked)))
-                arguments.append(.text(checked))
+                arguments.append(.text(Array(CollectionViews.jsonToken(checked).utf8)))
+                arguments.append(.text(Array(checked.utf8)))
             } else if filter.value == .null {
                 clauses.append("\(column) IS NULL")
             } else {
                 clauses.append("\(column) = ?")
-                arguments.append(try field.validate(filter.value))
+                arguments.append(SQLCell(try field.validate(filter.value), in: field))
             }
         }
         if let search = query.search, !search.isEmpty {
@@ -87,7 +91,7 @@ public struct RecordPageSQL: Sendable {
             let pattern = "%" + Self.escapeLike(search) + "%"
             let columns = ["id"] + collection.fields.filter { $0.type == .text }.map(\.name)
             clauses.append("(" + columns.map { "\($0.quotedDatabaseIdentifier) LIKE ? ESCAPE '\\'" }.joined(separator: " OR ") + ")")
-            arguments.append(contentsOf: Array(repeating: .text(pattern), count: columns.count))
+            arguments.append(contentsOf: Array(repeating: .text(Array(pattern.utf8)), count: columns.count))
         }
         if query.conflictedOnly { clauses.append("conflicted = 1") }
         let sortField: FieldSchema?
@@ -101,16 +105,18 @@ public struct RecordPageSQL: Sendable {
         let direction = query.descending ? "DESC" : "ASC"
         let comparison = query.descending ? "<" : ">"
         // Nulls sort as the empty string, so the keyset comparison stays total.
-        let sortExpression = sortField.map { "ifnull(\($0.name.quotedDatabaseIdentifier), '')" }
+        let sortExpression = sortField.map(Self.sortExpression)
         if let after = query.after {
-            let cursor = try PageCursor.decode(after)
+            let cursor = try resolved ?? PageCursor.decode(after)
             if let sortExpression {
+                // The row value compares the cursor's cell with SQLite's own
+                // order (numbers, then text, then blobs), whatever class it is.
                 clauses.append("(\(sortExpression), id) \(comparison) (?, ?)")
-                arguments.append(cursor.sortValue ?? .text(""))
+                arguments.append(cursor.sortCell ?? .text([]))
             } else {
                 clauses.append("id \(comparison) ?")
             }
-            arguments.append(.text(cursor.id))
+            arguments.append(.text(Array(cursor.id.utf8)))
         }
         let limit = max(1, min(query.limit, RecordPageQuery.maxLimit))
         let whereClause = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
@@ -120,6 +126,11 @@ public struct RecordPageSQL: Sendable {
         self.arguments = arguments
         selected = collection.fields
         self.sortField = sortField
+    }
+
+    /// The expression a page sorts by: the field's cell, null as ''.
+    static func sortExpression(_ field: FieldSchema) -> String {
+        "ifnull(\(field.name.quotedDatabaseIdentifier), '')"
     }
 
     static func escapeLike(_ text: String) -> String {
@@ -142,9 +153,10 @@ public struct RecordPageSQL: Sendable {
             if character == "?", !inString, let value = remaining.popFirst() {
                 switch value {
                 case .null: result += "NULL"
-                case .bool(let flag): result += flag ? "1" : "0"
-                case .int(let number): result += String(number)
-                case .text(let text): result += "'" + ScalarText.replacing("'", with: "''", in: text) + "'"
+                case .integer(let number): result += String(number)
+                case .real(let number): result += String(number)
+                case .text(let bytes): result += "CAST(X'" + Hex.encode(bytes) + "' AS TEXT)"
+                case .blob(let bytes): result += "X'" + Hex.encode(bytes) + "'"
                 }
             } else {
                 result.append(character)
@@ -154,62 +166,62 @@ public struct RecordPageSQL: Sendable {
     }
 }
 
-/// The position after the last row of a page: its sort value and id, as
-/// base64url of a small JSON array. Opaque to clients; checked when read back.
-public struct PageCursor: Equatable, Sendable {
-    public let sortValue: Value?
-    public let id: String
-
-    /// The longest cursor accepted (a cursor comes from a client).
-    public static let maxBytes = 2_048
-
-    public func encode() -> String {
-        let parts: [JSONValue] = [JSONValue(sortValue ?? .null), JSONValue(.text(id))]
-        let data = (try? JSONEncoder().encode(parts)) ?? Data()
-        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    public static func decode(_ text: String) throws -> PageCursor {
-        let invalid = StoreError.invalidEdit("the page cursor is not one this server made: start again from the first page")
-        guard text.utf8.count <= maxBytes else { throw invalid }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64), let parts = try? JSONDecoder().decode([JSONValue].self, from: data),
-              parts.count == 2, case .text(let id) = parts[1].value else { throw invalid }
-        return PageCursor(sortValue: parts[0].value == .null ? nil : parts[0].value, id: id)
+extension Store {
+    /// One page of records; `next` is set when more rows follow.
+    public func page(_ query: RecordPageQuery) throws -> RecordPage {
+        let collection = try tableCollection(query.collection)
+        let limit = max(1, min(query.limit, RecordPageQuery.maxLimit))
+        return try pool.read { db in
+            var cursor: PageCursor?
+            if let after = query.after {
+                cursor = try Self.resolve(PageCursor.decode(after), query: query, collection: collection, db)
+            }
+            let statement = try RecordPageSQL(query, schema: schema, cursor: cursor)
+            let fast = try FastStatement(db, statement.sql)
+            defer { fast.reset() }
+            for (index, argument) in statement.arguments.enumerated() { fast.bind(Int32(index + 1), argument) }
+            let sortColumn = statement.sortField.flatMap { field in statement.selected.firstIndex { $0.name == field.name } }
+            var records: [ListedRecord] = []
+            var lastSort: SQLCell?
+            var next: String?
+            while try fast.step() {
+                guard records.count < limit else {
+                    // One row more than the page: the cursor is the last row's.
+                    next = PageCursor(sortCell: lastSort, id: records[records.count - 1].ref.id).encode()
+                    break
+                }
+                var values: [String: Value] = [:]
+                var members: [String: [String]] = [:]
+                for (offset, field) in statement.selected.enumerated() {
+                    let cell = SQLCell.read(fast.handle, Int32(offset + 2))
+                    if field.isSet {
+                        members[field.name] = CollectionViews.parseJSONArray(cell.utf8Text ?? "[]")
+                    } else if let value = Self.value(cell, for: field) {
+                        values[field.name] = value
+                    }
+                }
+                if let sortColumn {
+                    // As the sort expression reads it: null is ''.
+                    let cell = SQLCell.read(fast.handle, Int32(sortColumn + 2))
+                    lastSort = cell == .null ? .text([]) : cell
+                }
+                records.append(ListedRecord(ref: RecordRef(collection: query.collection, id: fast.text(0)), values: values,
+                                            members: members, isConflicted: fast.int(1) != 0))
+            }
+            return RecordPage(records: records, next: next)
+        }
     }
 }
 
 extension Store {
-    /// One page of records; `next` is set when more rows follow.
-    public func page(_ query: RecordPageQuery) throws -> RecordPage {
-        let statement = try RecordPageSQL(query, schema: schema)
-        let limit = max(1, min(query.limit, RecordPageQuery.maxLimit))
-        return try pool.read { db in
-            let arguments = StatementArguments(statement.arguments.map { CollectionViews.databaseValue($0) })
-            let rows = try Row.fetchAll(db, sql: statement.sql, arguments: arguments)
-            var records: [ListedRecord] = []
-            for row in rows.prefix(limit) {
-                var values: [String: Value] = [:]
-                var members: [String: [String]] = [:]
-                for (offset, field) in statement.selected.enumerated() {
-                    let dbValue: DatabaseValue = row[offset + 2]
-                    if field.isSet {
-                        members[field.name] = CollectionViews.parseJSONArray(String.fromDatabaseValue(dbValue) ?? "[]")
-                    } else if let value = Self.value(dbValue, for: field) {
-                        values[field.name] = value
-                    }
-                }
-                records.append(ListedRecord(ref: RecordRef(collection: query.collection, id: row[0]), values: values,
-                                            members: members, isConflicted: row[1]))
-            }
-            var next: String?
-            if rows.count > limit, let last = records.last {
-                let sortValue = statement.sortField.map { last.values[$0.name] ?? .text("") }
-                next = PageCursor(sortValue: sortValue, id: last.ref.id).encode()
-            }
-            return RecordPage(records: records, next: next)
-        }
+    /// `cursor` with a cut sort cell read again, by id, from the view as it
+    /// is now (`PageCursor.resolved`).
+    static func resolve(_ cursor: PageCursor, query: RecordPageQuery, collection: CollectionSchema, _ db: Database) throws -> PageCursor {
+        guard cursor.isCut, let sort = query.sort, let field = collection.fields.first(where: { $0.name == sort }) else { return cursor }
+        let lookup = try FastStatement(db, "SELECT \(RecordPageSQL.sortExpression(field)) FROM \(collection.name.quotedDatabaseIdentifier) WHERE id = ?")
+        defer { lookup.reset() }
+        lookup.bind(1, cursor.id)
+        let current = try lookup.step() ? SQLCell.read(lookup.handle, 0) : nil
+        return cursor.resolved(current: current, descending: query.descending)
     }
 }
