@@ -12,7 +12,11 @@ struct CollectionViews {
 
     /// Bumped when the shape of view tables changes (columns, indexes).
     /// 3: triggers and queue tables for SQL writes (`SQLEditQueue`).
-    static let layoutVersion = 3
+    /// 4: a value of another type than its field is the cell `SQLCell`
+    /// decides, not the one SQLite's conversion made (which differs between
+    /// its versions for long numbers): the rows of records with a schema
+    /// problem are rewritten once (`rewriteRowsOfProblemRecords`).
+    static let layoutVersion = 4
 
     /// What `prepare` records in `sync_meta` once the views match this schema
     /// (`isCurrent` also checks that the SQL-write triggers are in place).
@@ -46,6 +50,7 @@ struct CollectionViews {
     /// records that hold a value for a new field), and rebuilds a table
     /// whose columns no longer match otherwise (a layout change).
     func prepare(in db: Database) throws {
+        let previousLayout = String.fromDatabaseValue(try db.meta(MetaKey.viewsLayout)).flatMap { Int($0.prefix { $0 != ":" }) }
         var made = try Self.tablesMade(in: db)
         for collection in schema.tableCollections {
             let expected = expectedColumns(collection)
@@ -76,8 +81,25 @@ struct CollectionViews {
             try SQLEditQueue(collection: collection).prepare(in: db)
             if !made.contains(collection.name) { made.append(collection.name) }
         }
+        if let previousLayout, previousLayout < 4 { try rewriteRowsOfProblemRecords(in: db) }
         try db.setMeta(MetaKey.viewTables, Self.jsonArray(made))
         try db.setMeta(MetaKey.viewsLayout, layoutToken)
+    }
+
+    /// Rewrites the rows of the records a schema problem names (only they
+    /// can hold a value of another type than its field), so that a cell an
+    /// older build let SQLite convert becomes the one every replica writes
+    /// now; a row that already holds it is left as it is (`write` compares
+    /// bytes). Runs once, when the layout moves up to 4.
+    private func rewriteRowsOfProblemRecords(in db: Database) throws {
+        let rows = try Row.fetchCursor(db, sql: "SELECT DISTINCT CAST(collection AS BLOB), CAST(record AS BLOB) FROM sync_schema_problems")
+        let statements = Statements(db: db)
+        while let row = try rows.next() {
+            let collection: Data = row[0], record: Data = row[1]
+            guard let name = String(validating: collection, as: UTF8.self), let id = String(validating: record, as: UTF8.self),
+                  schema.tableCollections.contains(where: { $0.name.utf8.elementsEqual(name.utf8) }) else { continue }
+            try refresh(RecordRef(collection: name, id: id), in: db, statements: statements)
+        }
     }
 
     /// The collection tables this store has made (their names stay taken
