@@ -85,6 +85,26 @@ extension Store {
     /// a cursor for the peer at the snapshot's highest seq, and records where
     /// its feed came from for the hellos (`JoinOrigin`).
     public func adoptJoinSnapshot(at path: String, facts: JoinSnapshotFacts, reason: String) throws -> JoinAdoption {
+        try adoptJoinSnapshot(at: path, reason: { _ in reason }, checkingWith: { facts }).adoption
+    }
+
+    /// What `adoptJoinSnapshot(at:reason:checkingWith:)` found and did.
+    public struct CheckedJoinAdoption: Sendable {
+        public let facts: JoinSnapshotFacts
+        public let adoption: JoinAdoption
+        /// When the check ended (the copy may have gone on after it).
+        public let checkedAt: ContinuousClock.Instant
+    }
+
+    /// `adoptJoinSnapshot(at:facts:reason:)` with the check (`check`,
+    /// normally `JoinSnapshotCheck.verify`) running on threads of its own
+    /// while the transaction copies the file's rows: the copy waits for the
+    /// check's facts before it writes anything that depends on them (the
+    /// digest, the cursors, the new replica id) and before it commits. A
+    /// check that refuses rolls the copy back, so a snapshot is adopted only
+    /// once checked, as before; only the time of the two overlaps.
+    public func adoptJoinSnapshot(at path: String, reason: @escaping @Sendable (JoinSnapshotFacts) -> String,
+                                  checkingWith check: @escaping @Sendable () throws -> JoinSnapshotFacts) throws -> CheckedJoinAdoption {
         let directory = URL(fileURLWithPath: self.path).deletingLastPathComponent()
         let wall = options.wallClock()
         let aside = Snapshots.keptAsideName(in: directory, at: wall)
@@ -100,9 +120,12 @@ extension Store {
         // nothing held only here can fall between the copy and the swap.
         let copiedAt = try keepAside(at: staging)
         CrashPoint.hit("join.keptAside")
-        let result: (ReplicaID, ReplicaID, SchemaEvolution.Effective)
+        let checking = BackgroundCheck(check)
+        // Never returns before the check has ended: it reads the file the caller removes.
+        defer { _ = try? checking.facts() }
+        let result: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts)
         do {
-            result = try pool.writeWithoutTransaction { db -> (ReplicaID, ReplicaID, SchemaEvolution.Effective) in
+            result = try pool.writeWithoutTransaction { db -> (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts) in
                 try db.execute(sql: "ATTACH DATABASE ? AS joined", arguments: [path])
                 // The commit would copy the whole WAL into the file before
                 // the join is done: `checkpointAfterJoin` does it afterwards.
@@ -111,11 +134,15 @@ extension Store {
                     try? db.execute(sql: "PRAGMA wal_autocheckpoint = 1000")
                     try? db.execute(sql: "DETACH DATABASE joined")
                 }
-                var outcome: (ReplicaID, ReplicaID, SchemaEvolution.Effective)?
+                var outcome: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts)?
                 try db.inTransaction(.immediate) {
                     guard try Database.highestSeq(db) == copiedAt else { throw JoinSnapshotRefusal("this replica wrote while the snapshot was adopted; it pulls instead") }
                     let previous = try db.replicaID()
-                    outcome = try Self.replaceState(db, facts: facts, seed: seed, reason: reason, wall: wall, random: random, previous: previous)
+                    let copied = try Self.copyState(db, seed: seed)
+                    // Nothing below runs, and nothing commits, unless the check passed.
+                    let facts = try checking.facts()
+                    let (replica, effective) = try Self.finishState(db, copied: copied, facts: facts, reason: reason(facts), wall: wall, random: random)
+                    outcome = (replica, previous, effective, facts)
                     // Still under the write lock: a crash before the commit
                     // leaves the old state and a copy of it (merged later: no change).
                     guard rename(staging.path, aside.path) == 0 else {
@@ -130,11 +157,15 @@ extension Store {
             Self.removeDatabaseFiles(staging.path)
             // Renamed before a commit that failed: it is a copy of the state kept, merging it changes nothing.
             Self.removeDatabaseFiles(aside.path)
+            // A refusal by the check is the reason, whatever the copy met
+            // meanwhile (a damaged file fails to attach or to read).
+            do { _ = try checking.facts() } catch let refusal as JoinSnapshotRefusal { throw refusal } catch {}
             throw error
         }
         current.replace(result.2)
         retireInMark(result.1)
-        return JoinAdoption(replica: result.0, previous: result.1, keptAside: aside)
+        return CheckedJoinAdoption(facts: result.3, adoption: JoinAdoption(replica: result.0, previous: result.1, keptAside: aside),
+                                   checkedAt: checking.endedAt ?? .now)
     }
 
     /// Copies the database to `url` (SQLite's online backup in one step,
@@ -173,9 +204,18 @@ extension Store {
                            + (condition.map { " WHERE \($0)" } ?? "") + (inOrder ? " ORDER BY rowid" : ""), arguments: arguments)
     }
 
-    private static func replaceState(_ db: Database, facts: JoinSnapshotFacts, seed: Schema, reason: String, wall: UInt64,
-                                     random: @Sendable () -> UInt64, previous: ReplicaID) throws -> (ReplicaID, ReplicaID, SchemaEvolution.Effective) {
-        for table in ["sync_records", "sync_feed", "sync_history", "sync_schema_problems"] where try !declaredAlike(table, in: db) {
+    /// What `copyState` copied that the rest depends on.
+    struct CopiedState {
+        let effective: SchemaEvolution.Effective
+        /// The schema hash the snapshot's tables were made for, as its file
+        /// says (the check compares it with the one its records define).
+        let snapshotSchemaHash: [UInt8]
+    }
+
+    /// The adoption's first part, which needs nothing the check finds: the
+    /// replicated tables emptied and filled from the snapshot's.
+    private static func copyState(_ db: Database, seed: Schema) throws -> CopiedState {
+        for table in ["sync_meta", "sync_records", "sync_feed", "sync_history", "sync_schema_problems"] where try !declaredAlike(table, in: db) {
             throw JoinSnapshotRefusal("its table \(table) is not declared as this daemon's")
         }
         // The collection tables first, while they still match the records.
@@ -195,17 +235,14 @@ extension Store {
         try Self.adopt(effective, in: db)
         try copyWhole("sync_records", where: "collection <> ?", arguments: [SchemaEvolution.collection], in: db)
         for table in ["sync_feed", "sync_history", "sync_schema_problems"] { try copyWhole(table, inOrder: table == "sync_history", in: db) }
-        // The digest as recomputed by the check, not as the file says.
-        let bucket = try db.makeStatement(sql: "INSERT INTO main.sync_buckets(bucket, digest) VALUES (?, ?)")
-        for (index, digest) in facts.digest.buckets.enumerated() where digest.contains(where: { $0 != 0 }) {
-            try bucket.execute(arguments: [index, Data(digest)])
-        }
         // The collection tables: the snapshot's rows (checked equal to their
         // records) when its schema is ours, else written from the records.
-        let views = CollectionViews(schema: effective.schema)
         // (A table declared otherwise there — columns added in another order
         // — is written from the records here.)
-        let sameSchema = Array(effective.schema.hash.utf8) == Array(facts.schemaHash.utf8)
+        let views = CollectionViews(schema: effective.schema)
+        let recorded = try Data.fetchOne(db, sql: "SELECT CAST(value AS BLOB) FROM joined.sync_meta WHERE key = ?", arguments: [MetaKey.schemaHash])
+        let snapshotSchemaHash = recorded.map { [UInt8]($0) } ?? []
+        let sameSchema = Array(effective.schema.hash.utf8) == snapshotSchemaHash
         let statements = CollectionViews.Statements(db: db)
         for collection in effective.schema.tableCollections {
             if sameSchema, try declaredAlike(collection.name, in: db) {
@@ -217,6 +254,24 @@ extension Store {
             }
         }
         try Self.recheckSchemaProblems(effective.schema, in: db)
+        return CopiedState(effective: effective, snapshotSchemaHash: snapshotSchemaHash)
+    }
+
+    /// The adoption's second part, once the check passed: the digest as the
+    /// check recomputed it, a new replica id, the cursors, the marks.
+    private static func finishState(_ db: Database, copied: CopiedState, facts: JoinSnapshotFacts, reason: String, wall: UInt64,
+                                    random: @Sendable () -> UInt64) throws -> (ReplicaID, SchemaEvolution.Effective) {
+        // The check read the same file; a hash other than the one the copy
+        // read means the file changed between them.
+        guard Array(facts.schemaHash.utf8) == copied.snapshotSchemaHash else {
+            throw JoinSnapshotRefusal("its schema hash changed while it was adopted")
+        }
+        let effective = copied.effective
+        // The digest as recomputed by the check, not as the file says.
+        let bucket = try db.makeStatement(sql: "INSERT INTO main.sync_buckets(bucket, digest) VALUES (?, ?)")
+        for (index, digest) in facts.digest.buckets.enumerated() where digest.contains(where: { $0 != 0 }) {
+            try bucket.execute(arguments: [index, Data(digest)])
+        }
         // A new id: this replica's feed is now another's, and its old id's
         // dots may be in the snapshot or not.
         let device = String.fromDatabaseValue(try db.meta(MetaKey.device))
@@ -236,7 +291,7 @@ extension Store {
         try db.setMeta(MetaKey.deferredHistorySince, Int64(clamping: facts.deferredHistorySince))
         try db.setMeta(MetaKey.joinOriginReplica, facts.replica.data)
         try db.setMeta(MetaKey.joinOriginSeq, Int64(facts.highestSeq))
-        return (replica, previous, effective)
+        return (replica, effective)
     }
 
     /// Copies the WAL a join left into the file and cuts it back (a passive
@@ -247,6 +302,33 @@ extension Store {
         } catch {
             options.logger.warning("could not cut the WAL back after adopting a join snapshot", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// A check run on a thread of its own, its facts waited for once needed.
+    final class BackgroundCheck: @unchecked Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private let lock = NSLock()
+        private var result: Result<JoinSnapshotFacts, Error>?
+        private var ended: ContinuousClock.Instant?
+
+        init(_ check: @escaping @Sendable () throws -> JoinSnapshotFacts) {
+            Thread.detachNewThread { [self] in
+                let result = Result { try check() }
+                lock.withLock { self.result = result; ended = .now }
+                done.signal()
+            }
+        }
+
+        /// The check's facts, waiting for it to end; its refusal rethrown.
+        func facts() throws -> JoinSnapshotFacts {
+            if let outcome { return try outcome.get() }
+            done.wait()
+            done.signal()
+            return try outcome!.get()
+        }
+
+        private var outcome: Result<JoinSnapshotFacts, Error>? { lock.withLock { result } }
+        var endedAt: ContinuousClock.Instant? { lock.withLock { ended } }
     }
 
     /// Where this replica's feed came from, if it joined by snapshot.

@@ -200,7 +200,7 @@ extension SyncNode {
         }
         let received = receiver.received
         await registry.update(device) { $0.join = "checking the snapshot from \(peer.name) (\(received >> 20) MB)" }
-        logger.info("received a join snapshot; checking every slot before using it", metadata: [
+        logger.info("received a join snapshot; checking every slot while copying it (nothing is kept unless the check passes)", metadata: [
             "peer": "\(peer.name)", "mb": "\(received >> 20)", "seconds": "\(String(format: "%.1f", Double((ContinuousClock.now - started).millis) / 1_000))"])
         // The peer waits meanwhile: pings keep its idle timer quiet.
         let keepalive = Task { [outbound] in
@@ -212,27 +212,25 @@ extension SyncNode {
         defer { keepalive.cancel() }
         let store = self.store
         let path = file.path
-        let facts: JoinSnapshotFacts
+        let limits = store.options.receiveLimits
+        let replica = theirs.replica
+        // The check runs on threads of its own while the adoption's
+        // transaction copies the rows; nothing commits unless it passes.
+        let checked: Store.CheckedJoinAdoption
         do {
-            facts = try await Blocking.run {
-                try JoinSnapshotCheck.verify(path: path, expectedReplica: theirs.replica, seed: store.seed, limits: store.options.receiveLimits)
+            checked = try await Blocking.run {
+                try store.adoptJoinSnapshot(at: path, reason: { "joined by a snapshot of replica \(replica.short) at seq \($0.highestSeq)" }) {
+                    try JoinSnapshotCheck.verify(path: path, expectedReplica: replica, seed: store.seed, limits: limits)
+                }
             }
         } catch let refusal as JoinSnapshotRefusal {
             keepalive.cancel()
             return try await fallBack(refusal.reason, peer: peer, device: device, outbound: outbound)
-        }
-        let checked = ContinuousClock.now
-        logger.info("the join snapshot passed its check; adopting it", metadata: [
-            "peer": "\(peer.name)", "records": "\(facts.records)", "check_seconds": "\(String(format: "%.1f", Double((checked - started).millis) / 1_000))"])
-        let adoption: Store.JoinAdoption
-        do {
-            adoption = try await Blocking.run {
-                try store.adoptJoinSnapshot(at: path, facts: facts, reason: "joined by a snapshot of replica \(theirs.replica.short) at seq \(facts.highestSeq)")
-            }
         } catch {
             keepalive.cancel()
             return try await fallBack("cannot adopt it here: \(error)", peer: peer, device: device, outbound: outbound)
         }
+        let facts = checked.facts, adoption = checked.adoption
         keepalive.cancel()
         CrashPoint.hit("join.adopted")
         notifier.rebase(to: (try? await Blocking.run { try store.highestSeq() }) ?? facts.highestSeq)
@@ -241,7 +239,7 @@ extension SyncNode {
             "peer": "\(peer.name)", "records": "\(facts.records)", "slots": "\(facts.slots)", "seq": "\(facts.highestSeq)",
             "digest": "\(facts.digest.hex.prefix(16))", "replica": "\(adoption.replica)", "previous_replica": "\(adoption.previous)",
             "kept_aside": "\(adoption.keptAside.lastPathComponent)", "mb": "\(received >> 20)",
-            "until_checked_seconds": "\(String(format: "%.1f", Double((checked - started).millis) / 1_000))", "seconds": "\(String(format: "%.1f", seconds))"])
+            "until_checked_seconds": "\(String(format: "%.1f", Double((checked.checkedAt - started).millis) / 1_000))", "seconds": "\(String(format: "%.1f", seconds))"])
         let text = "joined by snapshot from \(peer.name): \(facts.records) records at seq \(facts.highestSeq) in \(String(format: "%.1f", seconds)) s"
         await registry.update(device) { $0.join = text }
         try? await outbound.write(.goodbye(reason: "joined by snapshot; reconnecting under the new replica id"))

@@ -60,8 +60,11 @@ struct JoinSnapshotTests {
     /// A new joiner that checked and adopted the snapshot of `p` at `path`.
     static func joined(from p: Store, snapshot path: String, in dir: TemporaryDirectory) throws -> Store {
         let j = try joiner(in: dir)
-        let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: j.seed)
-        _ = try j.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        let replica = try p.replicaID, seed = j.seed
+        // As the daemon does: the check beside the copy.
+        _ = try j.adoptJoinSnapshot(at: path, reason: { _ in "test" }) {
+            try JoinSnapshotCheck.verify(path: path, expectedReplica: replica, seed: seed)
+        }
         return j
     }
 
@@ -337,6 +340,37 @@ struct JoinSnapshotTests {
         #expect(try p.sqlEditCounts().pending == 1)
     }
 
+    /// The copy runs beside the check and waits for it: a check that ends
+    /// after the copy and refuses leaves the joiner as it was (no state, no
+    /// new replica id, no database kept aside); one that passes late is
+    /// adopted with its own facts.
+    @Test func aCheckThatRefusesAfterTheCopyLeavesNothing() throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try Self.peer(in: dir)
+        let path = try Self.snapshot(of: p, in: dir)
+        let j = try Self.joiner(in: dir)
+        let (digest, replica) = (try j.digest(), try j.replicaID)
+        let entries = { try FileManager.default.contentsOfDirectory(atPath: dir.path("j")).filter { !$0.hasPrefix("data.db") }.sorted() }
+        let before = try entries()
+        #expect(throws: JoinSnapshotRefusal.self) {
+            try j.adoptJoinSnapshot(at: path, reason: { _ in "test" }) {
+                Thread.sleep(forTimeInterval: 0.5)
+                throw JoinSnapshotRefusal("refused late on purpose")
+            }
+        }
+        #expect(try j.digest() == digest)
+        #expect(try j.replicaID == replica)
+        #expect(try entries() == before, "nothing kept aside or staged")
+        let (peer, seed) = (try p.replicaID, j.seed)
+        let adopted = try j.adoptJoinSnapshot(at: path, reason: { "at \($0.highestSeq)" }) {
+            Thread.sleep(forTimeInterval: 0.5)
+            return try JoinSnapshotCheck.verify(path: path, expectedReplica: peer, seed: seed)
+        }
+        #expect(try j.digest() == p.digest())
+        #expect(adopted.facts.digest == (try p.digest()))
+        #expect(adopted.adoption.previous == replica && adopted.adoption.replica != replica)
+    }
+
     /// The search: one byte of the snapshot file changed anywhere. Either the
     /// check refuses it, or the byte did not matter (free space in a page)
     /// and the adopted state equals the peer's, tables and all.
@@ -367,14 +401,21 @@ struct JoinSnapshotTests {
                 bytes[offset] ^= UInt8(1 << (random.next() % 8))
                 let damaged = dir.path("flip-\(round).syncsnap")
                 try bytes.write(to: URL(fileURLWithPath: damaged))
+                // As the daemon does: the check on threads of its own while
+                // the transaction copies the damaged file's rows.
+                let j = try Self.joiner(in: dir, "j\(round)")
+                let (digestBefore, replicaBefore) = (try j.digest(), try j.replicaID)
+                let (replica, seed) = (try p.replicaID, p.seed)
                 do {
-                    let facts = try JoinSnapshotCheck.verify(path: damaged, expectedReplica: try p.replicaID, seed: p.seed)
-                    let j = try Self.joiner(in: dir, "j\(round)")
-                    _ = try j.adoptJoinSnapshot(at: damaged, facts: facts, reason: "test")
+                    _ = try j.adoptJoinSnapshot(at: damaged, reason: { _ in "test" }) {
+                        try JoinSnapshotCheck.verify(path: damaged, expectedReplica: replica, seed: seed)
+                    }
                     if try j.digest() != p.digest() { failures.append("flip at \(offset) passed the check and changed the state") }
                     if try SchemaReplicationTests.tables(j) != SchemaReplicationTests.tables(p) { failures.append("flip at \(offset) changed a table") }
                     harmless += 1
                 } catch is JoinSnapshotRefusal {
+                    // Refused: the copy made meanwhile is rolled back.
+                    if try j.digest() != digestBefore || j.replicaID != replicaBefore { failures.append("flip at \(offset) was refused but left copied state") }
                     refused += 1
                 }
             }
