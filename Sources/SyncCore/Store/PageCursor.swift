@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// The position after the last row of a page: the sort column's cell as the
@@ -8,17 +9,25 @@ import Foundation
 ///
 /// Form 2: `02`, a tag byte (1 integer, 2 real, 3 text, 4 blob, 0 no sort
 /// field; `0x80` set when the bytes are cut), then 8 bytes big-endian for a
-/// number or a 2-byte big-endian length and the bytes for text or a blob,
-/// then the id's UTF-8 bytes to the end. Cursors of form 1 (base64url of the
+/// number or a 2-byte big-endian length and the bytes for text or a blob
+/// (when cut, then 16 bytes of the SHA-256 of the whole cell), then the
+/// id's bytes to the end. Cursors of form 1 (base64url of the
 /// JSON array `[value, id]`), handed out before, are still read.
 public struct PageCursor: Equatable, Sendable {
     /// The sort cell, or its first `maxSortBytes` bytes when `isCut`; nil
     /// when the page is sorted by id.
     public let sortCell: SQLCell?
-    public let id: String
+    /// The row's id as the view holds it (bytes, never mended).
+    public let idBytes: [UInt8]
     /// Whether `sortCell` holds only the first bytes of a longer text or blob:
     /// the page reads the whole cell again by id (`Store.resolve`).
     public let isCut: Bool
+    /// Of a cut cell, the first 16 bytes of the SHA-256 of the whole cell:
+    /// the row read again is taken as the position only when it still
+    /// holds exactly that cell.
+    let wholeDigest: [UInt8]
+
+    public var id: String { String(decoding: idBytes, as: UTF8.self) }
 
     /// The longest cursor accepted (a cursor comes from a client in a URL).
     public static let maxBytes = 2_048
@@ -26,26 +35,39 @@ public struct PageCursor: Equatable, Sendable {
     /// one is cut and looked up again by id.
     public static let maxSortBytes = 256
 
-    public init(sortCell: SQLCell?, id: String) {
+    public init(sortCell: SQLCell?, id: [UInt8]) {
         switch sortCell {
         case .text(let bytes) where bytes.count > Self.maxSortBytes:
             self.sortCell = .text(Array(bytes.prefix(Self.maxSortBytes)))
+            wholeDigest = Self.digest(bytes)
             isCut = true
         case .blob(let bytes) where bytes.count > Self.maxSortBytes:
             self.sortCell = .blob(Array(bytes.prefix(Self.maxSortBytes)))
+            wholeDigest = Self.digest(bytes)
             isCut = true
         default:
             self.sortCell = sortCell
+            wholeDigest = []
             isCut = false
         }
-        self.id = id
+        idBytes = id
     }
 
-    init(exact sortCell: SQLCell?, id: String) {
+    init(exact sortCell: SQLCell?, id: [UInt8]) {
         self.sortCell = sortCell
-        self.id = id
+        idBytes = id
         isCut = false
+        wholeDigest = []
     }
+
+    private init(cut sortCell: SQLCell?, id: [UInt8], digest: [UInt8]) {
+        self.sortCell = sortCell
+        idBytes = id
+        isCut = true
+        wholeDigest = digest
+    }
+
+    static func digest(_ bytes: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: bytes).prefix(16)) }
 
     public func encode() -> String {
         var bytes: [UInt8] = [2]
@@ -58,6 +80,7 @@ public struct PageCursor: Equatable, Sendable {
             bytes.append(UInt8(truncatingIfNeeded: payload.count >> 8))
             bytes.append(UInt8(truncatingIfNeeded: payload.count))
             bytes.append(contentsOf: payload)
+            if isCut { bytes.append(contentsOf: wholeDigest) }
         }
         switch sortCell {
         case nil, .null?: bytes.append(0)
@@ -66,7 +89,7 @@ public struct PageCursor: Equatable, Sendable {
         case .text(let payload)?: append(3, counted: payload)
         case .blob(let payload)?: append(4, counted: payload)
         }
-        bytes.append(contentsOf: id.utf8)
+        bytes.append(contentsOf: idBytes)
         return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
@@ -86,7 +109,7 @@ public struct PageCursor: Equatable, Sendable {
             case .int(let number): .integer(number)
             case .text(let text): .text(Array(text.utf8))
             }
-            return PageCursor(exact: cell, id: id)
+            return PageCursor(exact: cell, id: Array(id.utf8))
         }
         let bytes = [UInt8](data)
         guard bytes.count >= 2, bytes[0] == 2 else { throw invalid }
@@ -105,6 +128,12 @@ public struct PageCursor: Equatable, Sendable {
             defer { at += count }
             return Array(bytes[at..<at + count])
         }
+        func digest() throws -> [UInt8] {
+            guard isCut else { return [] }
+            guard bytes.count - at >= 16 else { throw invalid }
+            defer { at += 16 }
+            return Array(bytes[at..<at + 16])
+        }
         let cell: SQLCell?
         switch bytes[1] & 0x7F {
         case 0: cell = nil
@@ -115,22 +144,19 @@ public struct PageCursor: Equatable, Sendable {
         default: throw invalid
         }
         if isCut, bytes[1] & 0x7F < 3 { throw invalid }
-        guard let id = String(validating: bytes[at...], as: UTF8.self) else { throw invalid }
-        return isCut ? PageCursor(sortCell: cell, id: id, cut: true) : PageCursor(exact: cell, id: id)
-    }
-
-    private init(sortCell: SQLCell?, id: String, cut: Bool) {
-        self.sortCell = sortCell
-        self.id = id
-        isCut = cut
+        let whole = try digest()
+        let id = Array(bytes[at...])
+        return isCut ? PageCursor(cut: cell, id: id, digest: whole) : PageCursor(exact: cell, id: id)
     }
 
     /// The cursor to page from once a cut cell has been read again by id:
-    /// the whole cell when the row still starts with the carried bytes, else
-    /// a bound next to those bytes that repeats rows rather than skip any
-    /// (ascending: the bytes themselves with the empty id, below every cell
-    /// they begin; descending: the bytes and 0xFF, above every such cell,
-    /// as no valid UTF-8 holds that byte).
+    /// the whole cell when the row still holds exactly the cell the page
+    /// ended on (same bytes: its digest), else a bound next to the carried
+    /// bytes that repeats rows rather than skip any (ascending: the bytes
+    /// themselves with the empty id, below every cell they begin;
+    /// descending: the least cell above every cell they begin — for text,
+    /// the bytes and 0xFF, which no valid UTF-8 holds; for a blob, the bytes
+    /// up to their last byte under 0xFF, that byte one more).
     func resolved(current: SQLCell?, descending: Bool) -> PageCursor {
         guard isCut, let sortCell else { return self }
         let (prefix, isText): ([UInt8], Bool) = switch sortCell {
@@ -139,11 +165,18 @@ public struct PageCursor: Equatable, Sendable {
         default: ([], true)
         }
         switch current {
-        case .text(let whole)? where isText && whole.starts(with: prefix): return PageCursor(exact: .text(whole), id: id)
-        case .blob(let whole)? where !isText && whole.starts(with: prefix): return PageCursor(exact: .blob(whole), id: id)
+        case .text(let whole)? where isText && Self.digest(whole) == wholeDigest: return PageCursor(exact: .text(whole), id: idBytes)
+        case .blob(let whole)? where !isText && Self.digest(whole) == wholeDigest: return PageCursor(exact: .blob(whole), id: idBytes)
         default:
-            let bound = descending ? prefix + [0xFF] : prefix
-            return PageCursor(exact: isText ? .text(bound) : .blob(bound), id: "")
+            guard descending else { return PageCursor(exact: isText ? .text(prefix) : .blob(prefix), id: []) }
+            if isText { return PageCursor(exact: .text(prefix + [0xFF]), id: []) }
+            guard let last = prefix.lastIndex(where: { $0 < 0xFF }) else {
+                // 256 bytes 0xFF have no successor of their length: one more
+                // 0xFF is above every blob but those that begin with 257 of
+                // them (which only a write with the triggers off can make).
+                return PageCursor(exact: .blob(prefix + [0xFF]), id: [])
+            }
+            return PageCursor(exact: .blob(Array(prefix[..<last]) + [prefix[last] + 1]), id: [])
         }
     }
 }

@@ -116,7 +116,7 @@ public struct RecordPageSQL: Sendable {
             } else {
                 clauses.append("id \(comparison) ?")
             }
-            arguments.append(.text(Array(cursor.id.utf8)))
+            arguments.append(.text(cursor.idBytes))
         }
         let limit = max(1, min(query.limit, RecordPageQuery.maxLimit))
         let whereClause = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
@@ -183,13 +183,16 @@ extension Store {
             let sortColumn = statement.sortField.flatMap { field in statement.selected.firstIndex { $0.name == field.name } }
             var records: [ListedRecord] = []
             var lastSort: SQLCell?
+            var lastID: [UInt8] = []
             var next: String?
             while try fast.step() {
                 guard records.count < limit else {
                     // One row more than the page: the cursor is the last row's.
-                    next = PageCursor(sortCell: lastSort, id: records[records.count - 1].ref.id).encode()
+                    next = PageCursor(sortCell: lastSort, id: lastID).encode()
                     break
                 }
+                // The id as bytes: the cursor must name the row as stored.
+                lastID = fast.textBytes(0)
                 var values: [String: Value] = [:]
                 var members: [String: [String]] = [:]
                 for (offset, field) in statement.selected.enumerated() {
@@ -205,7 +208,7 @@ extension Store {
                     let cell = SQLCell.read(fast.handle, Int32(sortColumn + 2))
                     lastSort = cell == .null ? .text([]) : cell
                 }
-                records.append(ListedRecord(ref: RecordRef(collection: query.collection, id: fast.text(0)), values: values,
+                records.append(ListedRecord(ref: RecordRef(collection: query.collection, id: String(decoding: lastID, as: UTF8.self)), values: values,
                                             members: members, isConflicted: fast.int(1) != 0))
             }
             return RecordPage(records: records, next: next)
@@ -220,7 +223,7 @@ extension Store {
         guard cursor.isCut, let sort = query.sort, let field = collection.fields.first(where: { $0.name == sort }) else { return cursor }
         let lookup = try FastStatement(db, "SELECT \(RecordPageSQL.sortExpression(field)) FROM \(collection.name.quotedDatabaseIdentifier) WHERE id = ?")
         defer { lookup.reset() }
-        lookup.bind(1, cursor.id)
+        lookup.bind(1, textBytes: cursor.idBytes)
         let current = try lookup.step() ? SQLCell.read(lookup.handle, 0) : nil
         return cursor.resolved(current: current, descending: query.descending)
     }
