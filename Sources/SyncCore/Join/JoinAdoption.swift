@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 extension Store {
     /// A consistent copy of this database at `url` for a peer to join by
@@ -126,6 +127,14 @@ extension Store {
         let result: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts)
         do {
             result = try pool.writeWithoutTransaction { db -> (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts) in
+                // A check that refuses interrupts the copy at its next
+                // statement (SQLite asks every 10,000 steps), so a refused
+                // file does not hold the write lock for the whole copy.
+                sqlite3_progress_handler(db.sqliteConnection, 10_000, { context in
+                    guard let context else { return 0 }
+                    return Unmanaged<BackgroundCheck>.fromOpaque(context).takeUnretainedValue().hasFailed ? 1 : 0
+                }, Unmanaged.passUnretained(checking).toOpaque())
+                defer { sqlite3_progress_handler(db.sqliteConnection, 0, nil, nil) }
                 try db.execute(sql: "ATTACH DATABASE ? AS joined", arguments: [path])
                 // The commit would copy the whole WAL into the file before
                 // the join is done: `checkpointAfterJoin` does it afterwards.
@@ -157,8 +166,11 @@ extension Store {
             Self.removeDatabaseFiles(staging.path)
             // Renamed before a commit that failed: it is a copy of the state kept, merging it changes nothing.
             Self.removeDatabaseFiles(aside.path)
+            // What the rolled-back copy spilled into the WAL goes (autocheckpoint was off).
+            checkpointAfterJoin()
             // A refusal by the check is the reason, whatever the copy met
-            // meanwhile (a damaged file fails to attach or to read).
+            // meanwhile (a damaged file fails to attach or to read; a refusal
+            // interrupts the copy).
             do { _ = try checking.facts() } catch let refusal as JoinSnapshotRefusal { throw refusal } catch {}
             throw error
         }
@@ -328,6 +340,11 @@ extension Store {
         }
 
         private var outcome: Result<JoinSnapshotFacts, Error>? { lock.withLock { result } }
+
+        /// Whether the check ended and refused (read by SQLite's progress handler).
+        var hasFailed: Bool {
+            lock.withLock { if case .failure? = result { true } else { false } }
+        }
         var endedAt: ContinuousClock.Instant? { lock.withLock { ended } }
     }
 

@@ -45,6 +45,18 @@ public enum JoinSnapshotCheck {
     /// Problems named in a refusal.
     static let maxNamed = 3
 
+    /// The header part of `verify` alone (layout, format, replica, dataset,
+    /// the cell types and names of the rows store code reads first, schema,
+    /// cursors): milliseconds, so a snapshot of another replica or a file
+    /// that is not a store is refused before a byte is copied or kept aside.
+    public static func verifyHeader(path: String, expectedReplica: ReplicaID, seed: Schema, limits: ReceiveLimits = ReceiveLimits()) throws {
+        do {
+            _ = try read(path) { db in try checkHeader(db, expectedReplica: expectedReplica, seed: seed, limits: limits) }
+        } catch let refusal as JoinSnapshotRefusal { throw refusal } catch {
+            throw JoinSnapshotRefusal("it cannot be read as the store's database: \(error)")
+        }
+    }
+
     public static func verify(path: String, expectedReplica: ReplicaID, seed: Schema, limits: ReceiveLimits = ReceiveLimits()) throws -> JoinSnapshotFacts {
         let header: (schema: Schema, schemaHash: String, cursors: [ReplicaID: (cursor: UInt64, peerHighest: UInt64?)])
         do {

@@ -81,24 +81,39 @@ struct CollectionViews {
             try SQLEditQueue(collection: collection).prepare(in: db)
             if !made.contains(collection.name) { made.append(collection.name) }
         }
-        if let previousLayout, previousLayout < 4 { try rewriteRowsOfProblemRecords(in: db) }
+        // A store without a token was laid out before tokens (or is new and empty).
+        if (previousLayout ?? 0) < 4 { try rewriteRowsOfMistypedCells(in: db) }
         try db.setMeta(MetaKey.viewTables, Self.jsonArray(made))
         try db.setMeta(MetaKey.viewsLayout, layoutToken)
     }
 
-    /// Rewrites the rows of the records a schema problem names (only they
-    /// can hold a value of another type than its field), so that a cell an
-    /// older build let SQLite convert becomes the one every replica writes
-    /// now; a row that already holds it is left as it is (`write` compares
-    /// bytes). Runs once, when the layout moves up to 4.
-    private func rewriteRowsOfProblemRecords(in db: Database) throws {
-        let rows = try Row.fetchCursor(db, sql: "SELECT DISTINCT CAST(collection AS BLOB), CAST(record AS BLOB) FROM sync_schema_problems")
+    /// Rewrites the rows that can hold a cell an older build let SQLite
+    /// convert, so that it becomes the one every replica writes now: those
+    /// of the records a schema problem names (a received value of another
+    /// type than its field), and those whose INTEGER column holds a real or
+    /// text (a local value written before its field was retyped, which no
+    /// problem names; SQLite's conversion of text to a real is what differs
+    /// between its versions). A row that already holds the right cells is
+    /// left as it is (`write` compares bytes). Runs once, when the layout
+    /// moves up to 4, in the transaction of the open.
+    private func rewriteRowsOfMistypedCells(in db: Database) throws {
         let statements = Statements(db: db)
+        func rewrite(_ name: String, _ id: String) throws {
+            guard schema.tableCollections.contains(where: { $0.name.utf8.elementsEqual(name.utf8) }) else { return }
+            try refresh(RecordRef(collection: name, id: id), in: db, statements: statements)
+        }
+        let rows = try Row.fetchCursor(db, sql: "SELECT DISTINCT CAST(collection AS BLOB), CAST(record AS BLOB) FROM sync_schema_problems")
         while let row = try rows.next() {
             let collection: Data = row[0], record: Data = row[1]
-            guard let name = String(validating: collection, as: UTF8.self), let id = String(validating: record, as: UTF8.self),
-                  schema.tableCollections.contains(where: { $0.name.utf8.elementsEqual(name.utf8) }) else { continue }
-            try refresh(RecordRef(collection: name, id: id), in: db, statements: statements)
+            guard let name = String(validating: collection, as: UTF8.self), let id = String(validating: record, as: UTF8.self) else { continue }
+            try rewrite(name, id)
+        }
+        for collection in schema.tableCollections {
+            let columns = collection.fields.filter { !$0.isSet && Self.columnType($0) == "INTEGER" }.map(\.name.quotedDatabaseIdentifier)
+            guard !columns.isEmpty, try db.tableExists(collection.name, in: "main") else { continue }
+            let condition = columns.map { "typeof(\($0)) IN ('real', 'text')" }.joined(separator: " OR ")
+            let ids = try Data.fetchAll(db, sql: "SELECT CAST(id AS BLOB) FROM \(collection.name.quotedDatabaseIdentifier) WHERE \(condition)")
+            for id in ids { if let text = String(validating: id, as: UTF8.self) { try rewrite(collection.name, text) } }
         }
     }
 

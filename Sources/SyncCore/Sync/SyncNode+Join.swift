@@ -219,7 +219,10 @@ extension SyncNode {
         let checked: Store.CheckedJoinAdoption
         do {
             checked = try await Blocking.run {
-                try store.adoptJoinSnapshot(at: path, reason: { "joined by a snapshot of replica \(replica.short) at seq \($0.highestSeq)" }) {
+                // The header first: another replica's file, or no store at
+                // all, is refused before anything is kept aside or copied.
+                try JoinSnapshotCheck.verifyHeader(path: path, expectedReplica: replica, seed: store.seed, limits: limits)
+                return try store.adoptJoinSnapshot(at: path, reason: { "joined by a snapshot of replica \(replica.short) at seq \($0.highestSeq)" }) {
                     try JoinSnapshotCheck.verify(path: path, expectedReplica: replica, seed: store.seed, limits: limits)
                 }
             }

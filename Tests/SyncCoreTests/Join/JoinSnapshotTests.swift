@@ -361,6 +361,11 @@ struct JoinSnapshotTests {
         #expect(try j.digest() == digest)
         #expect(try j.replicaID == replica)
         #expect(try entries() == before, "nothing kept aside or staged")
+        // Refused at once: the copy is interrupted, the check's reason given.
+        #expect(throws: JoinSnapshotRefusal("refused at once")) {
+            try j.adoptJoinSnapshot(at: path, reason: { _ in "test" }) { throw JoinSnapshotRefusal("refused at once") }
+        }
+        #expect(try j.digest() == digest && j.replicaID == replica && entries() == before)
         let (peer, seed) = (try p.replicaID, j.seed)
         let adopted = try j.adoptJoinSnapshot(at: path, reason: { "at \($0.highestSeq)" }) {
             Thread.sleep(forTimeInterval: 0.5)

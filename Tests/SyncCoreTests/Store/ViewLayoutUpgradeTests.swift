@@ -12,7 +12,7 @@ import TestSupport
     /// every replica writes now, and joiners refuse a snapshot holding it.
     /// Opening moves the layout up and rewrites the rows of the records a
     /// schema problem names, once; other rows are not touched.
-    @Test func rowsOfRecordsWithSchemaProblemsAreRewrittenWhenTheLayoutMovesUp() throws {
+    @Test(arguments: [true, false]) func rowsOfRecordsWithSchemaProblemsAreRewrittenWhenTheLayoutMovesUp(withToken: Bool) throws {
         let dir = TemporaryDirectory()
         let other = ReplicaID(high: 9, low: 7)
         do {
@@ -27,6 +27,7 @@ import TestSupport
                 }
             _ = try store.apply(changes, from: other)
             try store.create(RecordRef(collection: "countries", id: "plain"), [.set("name", .text("Plain"))], author: "t")
+            try store.create(RecordRef(collection: "countries", id: "local"), [.set("name", .text("Local"))], author: "t")
             #expect(try store.schemaProblems().count == 1)
         }
         // What an older build left: the cell as a real (rounded), the layout 3.
@@ -37,7 +38,14 @@ import TestSupport
             }
             try db.execute(sql: "UPDATE countries SET rank = 9007199254740992.0 WHERE id = 'typed'")
             try db.execute(sql: "UPDATE countries SET notes = 'edited by hand' WHERE id = 'plain'")
-            try db.execute(sql: "UPDATE sync_meta SET value = '3' || substr(value, instr(value, ':')) WHERE key = 'views_layout'")
+            // A real in an INTEGER column of a record no problem names (a
+            // local value of a field retyped since).
+            try db.execute(sql: "UPDATE countries SET rank = 2.5 WHERE id = 'local'")
+            if withToken {
+                try db.execute(sql: "UPDATE sync_meta SET value = '3' || substr(value, instr(value, ':')) WHERE key = 'views_layout'")
+            } else {
+                try db.execute(sql: "DELETE FROM sync_meta WHERE key = 'views_layout'")
+            }
         }
         try queue.close()
         let store = try dir.store("old.db")
@@ -45,6 +53,7 @@ import TestSupport
             try Row.fetchOne(db, sql: "SELECT typeof(rank), rank FROM countries WHERE id = 'typed'").map { [$0[0] as String, String(describing: $0[1] as DatabaseValue)] }
         }
         #expect(cells == ["integer", "9007199254740993"])
+        #expect(try store.read { try DatabaseValue.fetchOne($0, sql: "SELECT rank FROM countries WHERE id = 'local'") } == .null)
         let drift = try store.viewDrift()
         #expect(drift.drift.map(\.ref) == [RecordRef(collection: "countries", id: "plain")], "only the row no schema problem names still drifts: \(drift.drift)")
     }
