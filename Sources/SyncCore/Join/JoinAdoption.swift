@@ -127,14 +127,6 @@ extension Store {
         let result: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts)
         do {
             result = try pool.writeWithoutTransaction { db -> (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts) in
-                // A check that refuses interrupts the copy at its next
-                // statement (SQLite asks every 10,000 steps), so a refused
-                // file does not hold the write lock for the whole copy.
-                sqlite3_progress_handler(db.sqliteConnection, 10_000, { context in
-                    guard let context else { return 0 }
-                    return Unmanaged<BackgroundCheck>.fromOpaque(context).takeUnretainedValue().hasFailed ? 1 : 0
-                }, Unmanaged.passUnretained(checking).toOpaque())
-                defer { sqlite3_progress_handler(db.sqliteConnection, 0, nil, nil) }
                 try db.execute(sql: "ATTACH DATABASE ? AS joined", arguments: [path])
                 // The commit would copy the whole WAL into the file before
                 // the join is done: `checkpointAfterJoin` does it afterwards.
@@ -147,7 +139,7 @@ extension Store {
                 try db.inTransaction(.immediate) {
                     guard try Database.highestSeq(db) == copiedAt else { throw JoinSnapshotRefusal("this replica wrote while the snapshot was adopted; it pulls instead") }
                     let previous = try db.replicaID()
-                    let copied = try Self.copyState(db, seed: seed)
+                    let copied = try Self.interruptible(db, by: checking) { try Self.copyState(db, seed: seed) }
                     // Nothing below runs, and nothing commits, unless the check passed.
                     let facts = try checking.facts()
                     let (replica, effective) = try Self.finishState(db, copied: copied, facts: facts, reason: reason(facts), wall: wall, random: random)
@@ -166,12 +158,13 @@ extension Store {
             Self.removeDatabaseFiles(staging.path)
             // Renamed before a commit that failed: it is a copy of the state kept, merging it changes nothing.
             Self.removeDatabaseFiles(aside.path)
-            // What the rolled-back copy spilled into the WAL goes (autocheckpoint was off).
-            checkpointAfterJoin()
-            // A refusal by the check is the reason, whatever the copy met
-            // meanwhile (a damaged file fails to attach or to read; a refusal
-            // interrupts the copy).
-            do { _ = try checking.facts() } catch let refusal as JoinSnapshotRefusal { throw refusal } catch {}
+            // (What the rolled-back copy spilled into the WAL is reused and
+            // cut back at the next checkpoint, `journal_size_limit`: a
+            // checkpoint here would wait for readers with the write lock.)
+            // The check's failure is the reason, whatever the copy met
+            // meanwhile (a damaged file fails to attach or to read; a failed
+            // check interrupts the copy).
+            if checking.hasFailed { _ = try checking.facts() }
             throw error
         }
         current.replace(result.2)
@@ -306,14 +299,36 @@ extension Store {
         return (replica, effective)
     }
 
-    /// Copies the WAL a join left into the file and cuts it back (a passive
-    /// wait for readers); what the adoption skipped so as to serve sooner.
+    /// Copies the WAL a join left into the file and cuts it back; what the
+    /// adoption skipped so as to serve sooner. It does not wait for readers
+    /// (a wait would hold the write lock): when one still reads, the WAL is
+    /// copied as far as it can be and cut back at its next restart
+    /// (`journal_size_limit`).
     public func checkpointAfterJoin() {
         do {
-            try pool.writeWithoutTransaction { db in try db.truncateWAL() }
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA busy_timeout = 0")
+                defer { try? db.execute(sql: "PRAGMA busy_timeout = \(Int(Store.busySeconds * 1_000))") }
+                try db.truncateWAL()
+            }
         } catch {
             options.logger.warning("could not cut the WAL back after adopting a join snapshot", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Runs `body` (the copy) with SQLite's progress handler set on the
+    /// writer: once the check has failed, the running statement stops at its
+    /// next 10,000 steps (SQLITE_INTERRUPT, which rolls the transaction
+    /// back), so a refused file does not hold the write lock for the whole
+    /// copy. Set only around the copy: the statements around it (the
+    /// rollback, DETACH, the pragmas) never see it.
+    private static func interruptible<T>(_ db: Database, by check: BackgroundCheck, _ body: () throws -> T) throws -> T {
+        sqlite3_progress_handler(db.sqliteConnection, 10_000, { context in
+            guard let context else { return 0 }
+            return Unmanaged<BackgroundCheck>.fromOpaque(context).takeUnretainedValue().hasFailed ? 1 : 0
+        }, Unmanaged.passUnretained(check).toOpaque())
+        defer { sqlite3_progress_handler(db.sqliteConnection, 0, nil, nil) }
+        return try body()
     }
 
     /// A check run on a thread of its own, its facts waited for once needed.

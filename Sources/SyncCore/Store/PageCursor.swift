@@ -173,7 +173,11 @@ public struct PageCursor: Equatable, Sendable {
             guard let last = prefix.lastIndex(where: { $0 < 0xFF }) else {
                 // 256 bytes 0xFF have no successor of their length: one more
                 // 0xFF is above every blob but those that begin with 257 of
-                // them (which only a write with the triggers off can make).
+                // them. (Such a blob, or text that is not UTF-8 after the
+                // carried bytes, reaches a view row only through an SQL edit
+                // still waiting in the queue, or a write with the triggers
+                // off; a descending walk whose cursor row changed may then
+                // skip rows that sort between.)
                 return PageCursor(exact: .blob(prefix + [0xFF]), id: [])
             }
             return PageCursor(exact: .blob(Array(prefix[..<last]) + [prefix[last] + 1]), id: [])

@@ -223,9 +223,12 @@ public final class Store: Sendable {
         }
     }
 
+    /// How long a connection of the store waits for a lock before SQLITE_BUSY.
+    static let busySeconds: TimeInterval = 30
+
     private static func openPool(path: String, options: Options, readOnly: Bool) throws -> any DatabaseWriter {
         var configuration = Configuration()
-        configuration.busyMode = .timeout(30)
+        configuration.busyMode = .timeout(busySeconds)
         configuration.readonly = readOnly
         let synchronous = options.synchronousFull ? "FULL" : "NORMAL"
         configuration.prepareDatabase { db in
