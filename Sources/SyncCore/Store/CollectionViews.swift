@@ -14,8 +14,8 @@ struct CollectionViews {
     /// 3: triggers and queue tables for SQL writes (`SQLEditQueue`).
     /// 4: a value of another type than its field is the cell `SQLCell`
     /// decides, not the one SQLite's conversion made (which differs between
-    /// its versions for long numbers): the rows of records with a schema
-    /// problem are rewritten once (`rewriteRowsOfProblemRecords`).
+    /// its versions for long numbers): the rows that can hold such a cell
+    /// are rewritten once (`rewriteRowsOfMistypedCells`).
     static let layoutVersion = 4
 
     /// What `prepare` records in `sync_meta` once the views match this schema

@@ -19,13 +19,14 @@ public struct PageCursor: Equatable, Sendable {
     public let sortCell: SQLCell?
     /// The row's id as the view holds it (bytes, never mended).
     public let idBytes: [UInt8]
-    /// Whether `sortCell` holds only the first bytes of a longer text or blob:
-    /// the page reads the whole cell again by id (`Store.resolve`).
-    public let isCut: Bool
     /// Of a cut cell, the first 16 bytes of the SHA-256 of the whole cell:
     /// the row read again is taken as the position only when it still
-    /// holds exactly that cell.
+    /// holds exactly that cell. Empty when the cell is whole.
     let wholeDigest: [UInt8]
+
+    /// Whether `sortCell` holds only the first bytes of a longer text or blob:
+    /// the page reads the whole cell again by id (`Store.resolve`).
+    public var isCut: Bool { !wholeDigest.isEmpty }
 
     public var id: String { String(decoding: idBytes, as: UTF8.self) }
 
@@ -40,30 +41,20 @@ public struct PageCursor: Equatable, Sendable {
         case .text(let bytes) where bytes.count > Self.maxSortBytes:
             self.sortCell = .text(Array(bytes.prefix(Self.maxSortBytes)))
             wholeDigest = Self.digest(bytes)
-            isCut = true
         case .blob(let bytes) where bytes.count > Self.maxSortBytes:
             self.sortCell = .blob(Array(bytes.prefix(Self.maxSortBytes)))
             wholeDigest = Self.digest(bytes)
-            isCut = true
         default:
             self.sortCell = sortCell
             wholeDigest = []
-            isCut = false
         }
         idBytes = id
     }
 
-    init(exact sortCell: SQLCell?, id: [UInt8]) {
+    /// A cursor as it is: `digest` non-empty for a cut cell.
+    init(exact sortCell: SQLCell?, id: [UInt8], digest: [UInt8] = []) {
         self.sortCell = sortCell
         idBytes = id
-        isCut = false
-        wholeDigest = []
-    }
-
-    private init(cut sortCell: SQLCell?, id: [UInt8], digest: [UInt8]) {
-        self.sortCell = sortCell
-        idBytes = id
-        isCut = true
         wholeDigest = digest
     }
 
@@ -146,7 +137,7 @@ public struct PageCursor: Equatable, Sendable {
         if isCut, bytes[1] & 0x7F < 3 { throw invalid }
         let whole = try digest()
         let id = Array(bytes[at...])
-        return isCut ? PageCursor(cut: cell, id: id, digest: whole) : PageCursor(exact: cell, id: id)
+        return PageCursor(exact: cell, id: id, digest: whole)
     }
 
     /// The cursor to page from once a cut cell has been read again by id:
