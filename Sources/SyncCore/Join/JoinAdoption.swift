@@ -163,8 +163,9 @@ extension Store {
             // checkpoint here would wait for readers with the write lock.)
             // The check's failure is the reason, whatever the copy met
             // meanwhile (a damaged file fails to attach or to read; a failed
-            // check interrupts the copy).
-            if checking.hasFailed { _ = try checking.facts() }
+            // check interrupts the copy): waited for, as the copy can fail
+            // before the check has ended.
+            _ = try checking.facts()
             throw error
         }
         current.replace(result.2)

@@ -366,6 +366,16 @@ struct JoinSnapshotTests {
             try j.adoptJoinSnapshot(at: path, reason: { _ in "test" }) { throw JoinSnapshotRefusal("refused at once") }
         }
         #expect(try j.digest() == digest && j.replicaID == replica && entries() == before)
+        // A file the copy cannot even attach, refused by a check that ends
+        // later: the reason is the check's, not SQLite's error.
+        let garbage = dir.path("garbage.syncsnap")
+        try Data(repeating: 0x5A, count: 8_192).write(to: URL(fileURLWithPath: garbage))
+        #expect(throws: JoinSnapshotRefusal("refused after the copy failed")) {
+            try j.adoptJoinSnapshot(at: garbage, reason: { _ in "test" }) {
+                Thread.sleep(forTimeInterval: 0.5)
+                throw JoinSnapshotRefusal("refused after the copy failed")
+            }
+        }
         let (peer, seed) = (try p.replicaID, j.seed)
         let adopted = try j.adoptJoinSnapshot(at: path, reason: { "at \($0.highestSeq)" }) {
             Thread.sleep(forTimeInterval: 0.5)
