@@ -72,7 +72,9 @@ struct JoinBenchmark: AsyncParsableCommand {
                 line.range(of: #"(^|[ \[])"# + key + #"=[0-9.]+"#, options: .regularExpression)
                     .map { String(line[$0]).trimmingCharacters(in: CharacterSet(charactersIn: " [")) } ?? ""
             }
-            let check = [figure("seconds", in: receivedLine).replacingOccurrences(of: "seconds", with: "until_received_seconds"),
+            let sentLine = source.log().split(separator: "\n").last { $0.contains("sent a join snapshot") }.map(String.init) ?? ""
+            let check = [figure("snapshot_seconds", in: sentLine).replacingOccurrences(of: "snapshot_seconds", with: "peer_snapshot_seconds"),
+                         figure("seconds", in: receivedLine).replacingOccurrences(of: "seconds", with: "until_received_seconds"),
                          figure("until_checked_seconds"), figure("seconds").replacingOccurrences(of: "seconds", with: "until_adopted_seconds")]
                 .filter { !$0.isEmpty }.joined(separator: ", ")
             print("  run \(repetition): join \(elapsed.f2) s (\(check)), \((Double(records) / elapsed).f0) records/s, \(received) slots pulled after it;"

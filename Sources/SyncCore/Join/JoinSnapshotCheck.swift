@@ -37,13 +37,15 @@ public struct JoinSnapshotRefusal: Error, Equatable, Sendable, CustomStringConve
 /// and equal to the stored one; the 256 bucket digests recomputed from those
 /// hashes and equal to the stored ones; the change feed equal to the seqs the
 /// slots carry; every collection table row equal to the row its record reads
-/// as. The three passes run side by side on their own connections.
-/// Reads only; the file is never changed.
+/// as. The integrity check and the parts of the record pass run side by
+/// side on their own connections. Reads only; the file is never changed.
 public enum JoinSnapshotCheck {
     /// Cursors a snapshot may carry.
     public static let maxCursors = 100_000
     /// Problems named in a refusal.
     static let maxNamed = 3
+    /// Parts of the record pass per core (contiguous id ranges).
+    static let recordPartsPerCore = 4
 
     /// The header part of `verify` alone (layout, format, replica, dataset,
     /// the cell types and names of the rows store code reads first, schema,
@@ -64,23 +66,26 @@ public enum JoinSnapshotCheck {
         } catch let refusal as JoinSnapshotRefusal { throw refusal } catch {
             throw JoinSnapshotRefusal("it cannot be read as the store's database: \(error)")
         }
-        // SQLite's integrity check beside the record pass, which runs in as
-        // many parts as there are cores, each on its own read-only connection.
+        // SQLite's integrity check beside the record pass, each part on its
+        // own read-only connection. The integrity check is one pass that
+        // cannot be cut, so it starts first and the records go in several
+        // parts per core: the cores that are not busy with it take them up,
+        // and none waits for another at the end.
         let bounds = try read(path) { db in
             (try Int64.fetchOne(db, sql: "SELECT min(id) FROM sync_records") ?? 1, try Int64.fetchOne(db, sql: "SELECT max(id) FROM sync_records") ?? 0)
         }
         guard bounds.0 >= 1 else { throw JoinSnapshotRefusal("a record row with id \(bounds.0) (ids start at 1)") }
-        let parts = max(2, ProcessInfo.processInfo.activeProcessorCount)
+        let parts = recordPartsPerCore * max(2, ProcessInfo.processInfo.activeProcessorCount)
         let ranges = bounds.1 >= bounds.0 ? Self.split(bounds.0...bounds.1, into: parts) : []
         let results = Results(parts: ranges.count)
         DispatchQueue.concurrentPerform(iterations: ranges.count + 1) { pass in
             do {
-                if pass == ranges.count {
+                if pass == 0 {
                     let integrity = try read(path) { db in try String.fetchAll(db, sql: "PRAGMA integrity_check(20)") }
                     if integrity != ["ok"] { results.fail("SQLite's integrity check: " + integrity.prefix(maxNamed).joined(separator: "; ")) }
-                } else {
-                    let part = try read(path) { db in try checkRecords(db, ids: ranges[pass], schema: header.schema, limits: limits) }
-                    results.set(part, at: pass)
+                } else if results.failure == nil {
+                    let part = try read(path) { db in try checkRecords(db, ids: ranges[pass - 1], schema: header.schema, limits: limits) }
+                    results.set(part, at: pass - 1)
                 }
             } catch let refusal as JoinSnapshotRefusal {
                 results.fail(refusal.reason)
@@ -246,27 +251,28 @@ public enum JoinSnapshotCheck {
         let deferredHistory = (format ?? 0) >= 5
         let deferredSince = try db.deferredHistorySince()
         let tables = Dictionary(schema.tableCollections.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        // The names also as bytes: GRDB reads text up to a NUL (and mends
-        // invalid UTF-8), so a name is taken only when its String is its bytes.
-        let rows = try Row.fetchCursor(db, sql: """
-            SELECT id, collection, record, slots, slot_count, conflicted, CAST(collection AS BLOB), CAST(record AS BLOB)
-            FROM sync_records WHERE id BETWEEN ? AND ? ORDER BY id
-            """, arguments: [ids.lowerBound, ids.upperBound])
-        while let row = try rows.next() {
-            guard let id = int(row, 0) else { throw JoinSnapshotRefusal("a record row without an integer id") }
-            guard let collection = String.fromDatabaseValue(row[1]), let record = String.fromDatabaseValue(row[2]), let blob = blob(row, 3) else {
-                throw JoinSnapshotRefusal("record row \(id) is not text names and a blob")
-            }
-            guard let collectionBytes = Self.blob(row, 6), let recordBytes = Self.blob(row, 7),
-                  Self.isText(collectionBytes, collection), Self.isText(recordBytes, record) else {
+        // Read through the C API: names taken from their bytes (GRDB reads
+        // text up to a NUL and mends invalid UTF-8), cells of another storage
+        // class refused, not converted.
+        let rows = try FastStatement(db, "SELECT id, collection, record, slots, slot_count, conflicted FROM sync_records WHERE id BETWEEN ? AND ? ORDER BY id")
+        rows.bind(1, ids.lowerBound)
+        rows.bind(2, ids.upperBound)
+        defer { rows.reset() }
+        while try rows.step() {
+            guard rows.isInteger(0) else { throw JoinSnapshotRefusal("a record row without an integer id") }
+            let id = rows.int(0)
+            guard rows.isText(1), rows.isText(2), rows.isBlob(3) else { throw JoinSnapshotRefusal("record row \(id) is not text names and a blob") }
+            guard let collection = rows.strictText(1), let record = rows.strictText(2) else {
                 throw JoinSnapshotRefusal("record row \(id): a name with a NUL byte or bytes that are not UTF-8")
             }
+            let blob = rows.blob(3)
             let ref = RecordRef(collection: collection, id: record)
             var slots: [FieldElement: StoredSlot] = [:]
+            slots.reserveCapacity(StoredRecord.slotCountBound(blob))
             var rowSeqs: Set<Int64> = []
             var twice: FieldElement?
             do {
-                try StoredRecord.forEach([UInt8](blob), ref: ref) { name, slot in
+                try StoredRecord.forEach(blob, ref: ref) { name, slot in
                     if slots.updateValue(slot, forKey: name) != nil { twice = name }
                 }
             } catch {
@@ -297,14 +303,18 @@ public enum JoinSnapshotCheck {
                 guard slot.seq > 0 else { throw JoinSnapshotRefusal("\(key): seq 0") }
                 rowSeqs.insert(slot.seq)
             }
-            guard int(row, 4) == Int64(slots.count) else { throw JoinSnapshotRefusal("\(ref): slot count \(int(row, 4) ?? -1), holds \(slots.count)") }
-            guard int(row, 5) == (StoredRecord.isConflicted(slots) ? 1 : 0) else { throw JoinSnapshotRefusal("\(ref): its conflicted flag is wrong") }
+            guard rows.isInteger(4), rows.int(4) == Int64(slots.count) else {
+                throw JoinSnapshotRefusal("\(ref): slot count \(rows.isInteger(4) ? rows.int(4) : -1), holds \(slots.count)")
+            }
             for seq in rowSeqs { facts.seqs.append((seq, id)) }
             facts.records += 1
             facts.slots += slots.count
-            // The record's table row, read as the readers read it.
-            if let table = tables[collection] {
-                let expected = ViewRow(table, slots: slots)
+            // The record's table row, read as the readers read it (its
+            // conflicted column is the row's flag, counted the same way).
+            let expected = tables[collection].map { ViewRow($0, slots: slots) }
+            let conflicted = expected?.conflicted ?? StoredRecord.isConflicted(slots)
+            guard rows.isInteger(5), rows.int(5) == (conflicted ? 1 : 0) else { throw JoinSnapshotRefusal("\(ref): its conflicted flag is wrong") }
+            if let table = tables[collection], let expected {
                 let lookup: FastStatement
                 if let cached = lookups[collection] { lookup = cached } else {
                     let columns = (["id"] + table.fields.map(\.name) + ["conflicted"]).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
@@ -441,11 +451,6 @@ public enum JoinSnapshotCheck {
         let value: DatabaseValue = row[index]
         if case .string(let string) = value.storage { return string }
         return nil
-    }
-
-    /// Whether `bytes` are exactly `text`'s UTF-8 bytes and hold no NUL.
-    static func isText(_ bytes: Data, _ text: String) -> Bool {
-        bytes.withUnsafeBytes { raw in UTF8Identity.bytes(raw.bindMemory(to: UInt8.self), equal: text) } && !UTF8Identity.containsNUL(text)
     }
 
     static func blob(_ row: Row, _ index: Int) -> Data? {

@@ -117,6 +117,10 @@ struct FastStatement {
 
     func isText(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_TEXT }
 
+    func isInteger(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_INTEGER }
+
+    func isBlob(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_BLOB }
+
     /// Whether the column holds exactly what binding `value` to a column of
     /// the view's types (INTEGER or TEXT) stores: the same storage class and
     /// the same bytes. A false "different" only costs a write.
@@ -164,6 +168,18 @@ struct FastStatement {
     /// The column's bytes as text (a BLOB's bytes as they are), NUL included.
     func textBytes(_ column: Int32) -> [UInt8] {
         withText(column) { Array($0) }
+    }
+
+    /// The column's text when it is TEXT of valid UTF-8 without a NUL byte,
+    /// taken from its bytes (GRDB reads text up to a NUL and mends invalid
+    /// UTF-8); nil for another storage class or other bytes.
+    func strictText(_ column: Int32) -> String? {
+        guard isText(column) else { return nil }
+        return withText(column) { stored -> String? in
+            let text = String(decoding: stored, as: UTF8.self)
+            guard UTF8Identity.bytes(stored, equal: text), stored.isEmpty || memchr(stored.baseAddress!, 0, stored.count) == nil else { return nil }
+            return text
+        }
     }
 
     /// Whether the column is TEXT with exactly these UTF-8 bytes.

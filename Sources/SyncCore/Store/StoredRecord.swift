@@ -72,9 +72,18 @@ enum StoredRecord {
         }
     }
 
+    /// The slot count a row's bytes claim, bounded by what they can hold
+    /// (a slot takes at least 21 bytes): a capacity to reserve, not a fact.
+    static func slotCountBound(_ bytes: [UInt8]) -> Int {
+        var reader = BinaryReader(bytes)
+        guard let count = try? reader.readVarint() else { return 0 }
+        return Int(min(count, UInt64(bytes.count / 21)))
+    }
+
     /// Every slot of a stored row; a failure names the record.
     static func decode(_ bytes: [UInt8], ref: RecordRef) throws(StoreError) -> [FieldElement: StoredSlot] {
         var slots: [FieldElement: StoredSlot] = [:]
+        slots.reserveCapacity(slotCountBound(bytes))
         try forEach(bytes, ref: ref) { name, slot in slots[name] = slot }
         return slots
     }

@@ -299,9 +299,11 @@ extension SyncNode {
             }
         }
         let total: UInt64
+        let taken: Double
         do {
             total = try await Blocking.run { try store.takeJoinSnapshot(to: file) }
             keepalive.cancel()
+            taken = Double((ContinuousClock.now - started).millis) / 1_000
         } catch {
             keepalive.cancel()
             logger.warning("could not take a snapshot for a joining peer; it pulls instead", metadata: ["peer": "\(peer.name)", "error": "\(error)"])
@@ -338,7 +340,8 @@ extension SyncNode {
                                                                       sha256: last ? Array(hasher.finalize()) : [])))
                 if last {
                     let seconds = Double((ContinuousClock.now - started).millis) / 1_000
-                    logger.info("sent a join snapshot", metadata: ["peer": "\(peer.name)", "mb": "\(total >> 20)", "seconds": "\(String(format: "%.1f", seconds))"])
+                    logger.info("sent a join snapshot", metadata: ["peer": "\(peer.name)", "mb": "\(total >> 20)", "seconds": "\(String(format: "%.1f", seconds))",
+                                                                  "snapshot_seconds": "\(String(format: "%.1f", taken))"])
                     let text = "sent a snapshot to \(peer.name): \(total >> 20) MB in \(String(format: "%.1f", seconds)) s"
                     await registry.update(device) { $0.join = text }
                 }

@@ -100,6 +100,14 @@ struct JoinReviewTests {
         let namePath = try T.snapshot(of: p, in: dir, name: "name.syncsnap")
         try Self.edit(namePath, "UPDATE sync_records SET record = record || char(0) || 'x' WHERE collection = 'agreements' AND record = 'join-7'")
         #expect(throws: JoinSnapshotRefusal.self) { try JoinSnapshotCheck.verify(path: namePath, expectedReplica: try p.replicaID, seed: p.seed) }
+        // The record pass reads names as bytes: a NUL, or bytes that are not
+        // UTF-8 (which a String would mend), is refused by name.
+        for (index, name) in ["CAST(CAST(record AS BLOB) || x'00' AS TEXT)", "CAST(x'ff' || CAST(record AS BLOB) AS TEXT)", "CAST(x'c0af' AS TEXT)"].enumerated() {
+            let path = try T.snapshot(of: p, in: dir, name: "bytes-\(index).syncsnap")
+            try Self.edit(path, "UPDATE sync_records SET record = \(name) WHERE collection = 'agreements' AND record = 'join-7'")
+            let refusal = #expect(throws: JoinSnapshotRefusal.self) { try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: p.seed) }
+            #expect(refusal?.reason.contains("a name with a NUL byte or bytes that are not UTF-8") == true, "\(name): \(refusal?.reason ?? "")")
+        }
     }
 
     /// A feed row with NULL in it (sync_feed declared without constraints):
