@@ -301,11 +301,24 @@ extension Store {
     }
 
     /// Copies the WAL a join left into the file and cuts it back; what the
-    /// adoption skipped so as to serve sooner. It does not wait for readers
+    /// adoption skipped so as to serve sooner. The copy (the file's size
+    /// again, seconds at a million records) runs on a connection of its own
+    /// and blocks no one (a passive checkpoint): the store's writer stays
+    /// free for the sessions that reconnect meanwhile. Then the writer cuts
+    /// the WAL back, with nothing left to copy; it does not wait for readers
     /// (a wait would hold the write lock): when one still reads, the WAL is
-    /// copied as far as it can be and cut back at its next restart
-    /// (`journal_size_limit`).
+    /// cut back at its next restart (`journal_size_limit`). Blocking: call it
+    /// off the cooperative pool.
     public func checkpointAfterJoin() {
+        do {
+            var configuration = Configuration()
+            configuration.label = "join checkpoint"
+            let own = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? own.close() }
+            _ = try own.writeWithoutTransaction { db in try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+        } catch {
+            options.logger.warning("could not copy the WAL into the database after adopting a join snapshot", metadata: ["error": "\(error)"])
+        }
         do {
             try pool.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA busy_timeout = 0")

@@ -220,12 +220,13 @@ struct CollectionViews {
     /// and the same bytes, NUL and all (never through a Swift `String`).
     static func differingColumns(_ statement: FastStatement, from first: Int32, _ row: ViewRow, _ collection: CollectionSchema) -> [Int] {
         var changed: [Int] = []
-        for (offset, field) in collection.fields.enumerated() {
+        // By index: a FieldSchema copied per column costs retains of its strings.
+        for offset in collection.fields.indices {
             let column = first + Int32(offset)
             let same: Bool
-            if field.isSet {
-                same = statement.column(column, holdsText: jsonArray(row.members[offset]))
-            } else if let cell = SQLCell.converted(row.values[offset], in: field) {
+            if collection.fields[offset].isSet {
+                same = statement.column(column, holds: .text(jsonArrayBytes(row.members[offset])))
+            } else if let cell = SQLCell.converted(row.values[offset], in: collection.fields[offset]) {
                 same = statement.column(column, holds: cell)
             } else {
                 same = statement.column(column, holds: row.values[offset])
@@ -437,6 +438,11 @@ struct CollectionViews {
     /// A JSON array of strings, escaped per RFC 8259 (hot path: no Foundation;
     /// a member with nothing to escape is copied whole).
     static func jsonArray(_ members: [String]) -> String {
+        String(decoding: jsonArrayBytes(members), as: UTF8.self)
+    }
+
+    /// `jsonArray` as its UTF-8 bytes.
+    static func jsonArrayBytes(_ members: [String]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(members.reduce(2) { $0 + $1.utf8.count + 3 })
         out.append(UInt8(ascii: "["))
@@ -451,7 +457,7 @@ struct CollectionViews {
             out.append(UInt8(ascii: "\""))
         }
         out.append(UInt8(ascii: "]"))
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     private static func appendEscaped(_ member: String, to out: inout [UInt8]) {

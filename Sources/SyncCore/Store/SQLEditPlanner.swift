@@ -103,7 +103,7 @@ enum SQLEditPlanner {
         guard let view, view.exists else { return nil }
         let row = ViewRow(collection, view: view)
         return [.text(Array(view.ref.id.utf8))] + collection.fields.indices.map { index in
-            collection.fields[index].isSet ? .text(Array(CollectionViews.jsonArray(row.members[index]).utf8)) : SQLCell(row.values[index], in: collection.fields[index])
+            collection.fields[index].isSet ? .text(CollectionViews.jsonArrayBytes(row.members[index])) : SQLCell(row.values[index], in: collection.fields[index])
         }
     }
 

@@ -57,7 +57,11 @@ enum StoredRecord {
     /// replicas holding one state write one row.
     static func encode(_ slots: [FieldElement: StoredSlot], into writer: inout BinaryWriter) {
         writer.writeVarint(UInt64(slots.count))
-        for (name, slot) in slots.sorted(by: { FieldElement.precedes($0.key, $1.key) }) {
+        // The positions are sorted, not the pairs: a pair moved by the sort
+        // is a slot copied, with a retain of everything it holds.
+        let order = slots.indices.sorted { FieldElement.precedes(slots[$0].key, slots[$1].key) }
+        for index in order {
+            let (name, slot) = slots[index]
             writer.writeString(name.field)
             writer.writeString(name.element)
             writer.writeVarint(UInt64(slot.seq))

@@ -248,7 +248,7 @@ extension SyncNode {
         try? await outbound.write(.goodbye(reason: "joined by snapshot; reconnecting under the new replica id"))
         // Every session was opened under the old id: peers must learn the new one.
         for channel in closers.all() { channel.close(promise: nil) }
-        Task.detached { try? await Task.sleep(for: .seconds(2)); store.checkpointAfterJoin() }
+        Task.detached { try? await Task.sleep(for: .seconds(2)); try? await Blocking.run { store.checkpointAfterJoin() } }
         return true
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 @_spi(Testing) @testable import SyncCore
 import TestSupport
@@ -41,6 +42,42 @@ struct WALSizeTests {
         let wal = try fileSize(dir.path("data.db") + "-wal")
         #expect(wal <= 256 << 10, "the WAL should be under 256 KB once the move is done, it is \(wal) bytes")
         #expect(try store.digest() == expected)
+    }
+
+    /// The WAL an adopted join snapshot leaves (the size of the database)
+    /// is copied into the file on a connection of its own and cut back to
+    /// nothing; with a reader still in the WAL the call does not wait for it
+    /// (it returns, the data intact, and the next write cuts the WAL back).
+    @Test func theWALAJoinLeavesIsCopiedAndCutBack() throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try JoinSnapshotTests.peer(in: dir)
+        try p.apply(SyntheticDataset.records(2_000, replica: ReplicaID.random()), from: nil)
+        let path = try JoinSnapshotTests.snapshot(of: p, in: dir)
+        for readerStaysOpen in [false, true] {
+            let name = readerStaysOpen ? "j-reading" : "j"
+            let j = try JoinSnapshotTests.joiner(in: dir, name)
+            let replica = try p.replicaID, seed = j.seed
+            _ = try j.adoptJoinSnapshot(at: path, reason: { _ in "test" }) { try JoinSnapshotCheck.verify(path: path, expectedReplica: replica, seed: seed) }
+            let wal = dir.path("\(name)/data.db") + "-wal"
+            #expect(try fileSize(wal) > 1 << 20, "the adoption should leave its copy in the WAL")
+            if readerStaysOpen {
+                let reader = try DatabaseQueue(path: dir.path("\(name)/data.db"))
+                try reader.inDatabase { db in
+                    try db.beginTransaction(.deferred)
+                    _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_records")
+                    let started = ContinuousClock.now
+                    j.checkpointAfterJoin()
+                    #expect(ContinuousClock.now - started < .seconds(10), "the cut must not wait for the reader")
+                    try db.rollback()
+                }
+                try reader.close()
+            }
+            #expect(try j.digest() == p.digest())
+            // Once no one reads in it, the WAL is cut back to nothing.
+            j.checkpointAfterJoin()
+            #expect(try fileSize(wal) == 0)
+            #expect(try j.viewDrift().count == 0)
+        }
     }
 
     private func fileSize(_ path: String) throws -> Int {
