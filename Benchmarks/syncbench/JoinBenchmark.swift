@@ -80,7 +80,6 @@ struct JoinBenchmark: AsyncParsableCommand {
             print("  run \(repetition): join \(elapsed.f2) s (\(check)), \((Double(records) / elapsed).f0) records/s, \(received) slots pulled after it;"
                   + " baseline \((backup + send).f2) s (.backup \(backup.f2) s + \((Double(fileBytes) / 1_048_576).f0) MB over TLS \(send.f2) s);"
                   + " peak RSS target \(targetRSS.last!.f0) MB, source \(sourceRSS.last!.f0) MB")
-            if ProcessInfo.processInfo.environment["JOINLOG"] != nil { print(target.log(last: 60)) }
             try await target.stop()
             try? FileManager.default.removeItem(at: target.directory)
         }

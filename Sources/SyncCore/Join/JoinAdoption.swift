@@ -32,6 +32,9 @@ extension Store {
         }
     }
 
+    /// SQLite's default for `wal_autocheckpoint`, which the writer uses.
+    static let walAutocheckpointPages = 1000
+
     /// Removes a database file and whatever SQLite keeps beside it.
     static func removeDatabaseFiles(_ path: String) {
         for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
@@ -129,10 +132,14 @@ extension Store {
             result = try pool.writeWithoutTransaction { db -> (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts) in
                 try db.execute(sql: "ATTACH DATABASE ? AS joined", arguments: [path])
                 // The commit would copy the whole WAL into the file before
-                // the join is done: `checkpointAfterJoin` does it afterwards.
+                // the join is done: `checkpointAfterJoin` does it afterwards,
+                // and turns the writer's automatic checkpoints back on (until
+                // then the first commit after the join would make one, the
+                // whole WAL copied while holding the writer).
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+                var committed = false
                 defer {
-                    try? db.execute(sql: "PRAGMA wal_autocheckpoint = 1000")
+                    if !committed { try? db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.walAutocheckpointPages)") }
                     try? db.execute(sql: "DETACH DATABASE joined")
                 }
                 var outcome: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts)?
@@ -152,6 +159,7 @@ extension Store {
                     return .commit
                 }
                 guard let outcome else { throw StoreError.invalidEdit("the join transaction did not run") }
+                committed = true
                 return outcome
             }
         } catch {
@@ -308,9 +316,12 @@ extension Store {
     /// the WAL back, with nothing left to copy; it does not wait for readers
     /// (a wait would hold the write lock): when one still reads, the WAL is
     /// cut back at its next restart (`journal_size_limit`). Blocking: call it
-    /// off the cooperative pool.
+    /// off the cooperative pool. The adoption leaves the writer's automatic
+    /// checkpoints off until this has run: call it after every adoption.
     public func checkpointAfterJoin() {
         do {
+            // Opened only if the file is there (a connection would make an empty one).
+            guard FileManager.default.fileExists(atPath: path) else { throw StoreError.invalidEdit("\(path) is gone") }
             var configuration = Configuration()
             configuration.label = "join checkpoint"
             let own = try DatabaseQueue(path: path, configuration: configuration)
@@ -321,6 +332,7 @@ extension Store {
         }
         do {
             try pool.writeWithoutTransaction { db in
+                defer { try? db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.walAutocheckpointPages)") }
                 try db.execute(sql: "PRAGMA busy_timeout = 0")
                 defer { try? db.execute(sql: "PRAGMA busy_timeout = \(Int(Store.busySeconds * 1_000))") }
                 try db.truncateWAL()

@@ -174,6 +174,11 @@ public enum JoinSnapshotCheck {
 
     /// The layout, dataset, replica, schema and cursors.
     static func checkHeader(_ db: Database, expectedReplica: ReplicaID, seed: Schema, limits: ReceiveLimits) throws -> (schema: Schema, schemaHash: String, cursors: [ReplicaID: (cursor: UInt64, peerHighest: UInt64?)]) {
+        // Text as the store keeps it: SQLite would hand UTF-16 text over
+        // converted (mending lone surrogates), and the joiner's database
+        // cannot attach a file of another encoding.
+        let encoding = try String.fetchOne(db, sql: "PRAGMA encoding")
+        guard encoding == "UTF-8" else { throw JoinSnapshotRefusal("its text encoding is \(encoding ?? "unknown"), not UTF-8") }
         // Every store table read here is a plain table declared exactly as
         // this build declares it (so ids and seqs are integers, rows are
         // what a read returns, and what the adoption copies is what was read).

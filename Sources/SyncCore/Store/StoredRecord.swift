@@ -77,12 +77,17 @@ enum StoredRecord {
     }
 
     /// The slot count a row's bytes claim, bounded by what they can hold
-    /// (a slot takes at least 21 bytes): a capacity to reserve, not a fact.
+    /// (a slot takes at least 21 bytes) and by `maxReservedSlots`: a
+    /// capacity to reserve, not a fact (a row of junk claiming 2^63 slots
+    /// must not make a reader reserve memory for millions).
     static func slotCountBound(_ bytes: [UInt8]) -> Int {
         var reader = BinaryReader(bytes)
         guard let count = try? reader.readVarint() else { return 0 }
-        return Int(min(count, UInt64(bytes.count / 21)))
+        return Int(min(count, UInt64(bytes.count / 21), UInt64(maxReservedSlots)))
     }
+
+    /// The most slots reserved ahead of decoding a row (a larger record grows as usual).
+    static let maxReservedSlots = 256
 
     /// Every slot of a stored row; a failure names the record.
     static func decode(_ bytes: [UInt8], ref: RecordRef) throws(StoreError) -> [FieldElement: StoredSlot] {

@@ -23,6 +23,37 @@ struct JoinReviewTests {
 
     /// A peer whose schema gained a collection (the common case for a replica
     /// months behind): the joiner must be able to adopt its snapshot.
+    /// Review of d803c1d: a file whose text is UTF-16 (SQLite would hand
+    /// its text over converted, and the joiner cannot attach it) is refused
+    /// by the header check, before any record is read.
+    @Test func aSnapshotOfAnotherTextEncodingIsRefused() throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try T.peer(in: dir)
+        let path = dir.path("utf16.syncsnap")
+        let queue = try DatabaseQueue(path: path)
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA encoding = 'UTF-16le'")
+            try db.execute(sql: "CREATE TABLE sync_meta(key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID")
+        }
+        try queue.close()
+        let whole = #expect(throws: JoinSnapshotRefusal.self) { _ = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: p.seed) }
+        #expect(whole?.reason == "its text encoding is UTF-16le, not UTF-8")
+        let header = #expect(throws: JoinSnapshotRefusal.self) { try JoinSnapshotCheck.verifyHeader(path: path, expectedReplica: try p.replicaID, seed: p.seed) }
+        #expect(header?.reason == "its text encoding is UTF-16le, not UTF-8")
+    }
+
+    /// A row of junk claiming 2^63 slots reserves room for a few hundred at most.
+    @Test func aSlotCountClaimReservesLittle() {
+        var claim = BinaryWriter(capacity: 16)
+        claim.writeVarint(UInt64(Int64.max))
+        #expect(StoredRecord.slotCountBound(claim.bytes + [UInt8](repeating: 0, count: 1 << 20)) == StoredRecord.maxReservedSlots)
+        var small = BinaryWriter(capacity: 16)
+        small.writeVarint(3)
+        #expect(StoredRecord.slotCountBound(small.bytes + [UInt8](repeating: 0, count: 100)) == 3)
+        #expect(StoredRecord.slotCountBound(small.bytes + [UInt8](repeating: 0, count: 10)) == 0)
+        #expect(StoredRecord.slotCountBound([]) == 0)
+    }
+
     @Test func aSnapshotWithACollectionTheJoinerLacksIsAdopted() throws {
         let dir = TemporaryDirectory()
         try FileManager.default.createDirectory(atPath: dir.path("p"), withIntermediateDirectories: true)

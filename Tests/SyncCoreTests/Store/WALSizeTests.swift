@@ -60,6 +60,8 @@ struct WALSizeTests {
             _ = try j.adoptJoinSnapshot(at: path, reason: { _ in "test" }) { try JoinSnapshotCheck.verify(path: path, expectedReplica: replica, seed: seed) }
             let wal = dir.path("\(name)/data.db") + "-wal"
             #expect(try fileSize(wal) > 1 << 20, "the adoption should leave its copy in the WAL")
+            // Until the copy has run, no commit makes one holding the writer.
+            #expect(try j.pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") } == 0)
             if readerStaysOpen {
                 let reader = try DatabaseQueue(path: dir.path("\(name)/data.db"))
                 try reader.inDatabase { db in
@@ -76,6 +78,7 @@ struct WALSizeTests {
             // Once no one reads in it, the WAL is cut back to nothing.
             j.checkpointAfterJoin()
             #expect(try fileSize(wal) == 0)
+            #expect(try j.pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") } == 1000)
             #expect(try j.viewDrift().count == 0)
         }
     }
