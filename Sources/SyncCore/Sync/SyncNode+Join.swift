@@ -248,7 +248,12 @@ extension SyncNode {
         try? await outbound.write(.goodbye(reason: "joined by snapshot; reconnecting under the new replica id"))
         // Every session was opened under the old id: peers must learn the new one.
         for channel in closers.all() { channel.close(promise: nil) }
-        Task.detached { try? await Task.sleep(for: .seconds(2)); try? await Blocking.run { store.checkpointAfterJoin() } }
+        // Seconds of disk writing at a million records: on a thread of its
+        // own, not one of the pools the sessions and the store run on.
+        Task.detached {
+            try? await Task.sleep(for: .seconds(2))
+            DispatchQueue.global(qos: .utility).async { store.checkpointAfterJoin() }
+        }
         return true
     }
 
