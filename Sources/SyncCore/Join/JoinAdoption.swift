@@ -35,6 +35,14 @@ extension Store {
     /// SQLite's default for `wal_autocheckpoint`, which the writer uses.
     static let walAutocheckpointPages = 1000
 
+    /// `removeDatabaseFiles` on a thread of its own, for a snapshot just
+    /// used: unlinking gigabytes whose pages are cached takes a second or
+    /// more, which a connection's close must not wait for. A crash before it
+    /// leaves the file to the next start's cleanup (`SyncNode`).
+    static func removeDatabaseFilesLater(_ path: String) {
+        DispatchQueue.global(qos: .utility).async { removeDatabaseFiles(path) }
+    }
+
     /// Removes a database file and whatever SQLite keeps beside it.
     static func removeDatabaseFiles(_ path: String) {
         for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }

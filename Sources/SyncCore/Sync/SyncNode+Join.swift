@@ -131,7 +131,7 @@ extension SyncNode {
                               outbound: NIOAsyncChannelOutboundWriter<SyncMessage>) async throws -> Bool {
         let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent()
         let file = directory.appendingPathComponent(JoinBook.receivingName(from: device))
-        defer { Store.removeDatabaseFiles(file.path) }
+        defer { Store.removeDatabaseFilesLater(file.path) }
         let started = ContinuousClock.now
         var receiver = JoinRules.Receiver(chunkBytes: Self.joinChunkBytes, maxTotal: UInt64(configBox.config.join.maxSnapshotBytes))
         for offset in receiver.start() { try await outbound.write(.snapshotPull(offset: offset, maxBytes: Self.joinChunkBytes)) }
@@ -292,7 +292,7 @@ extension SyncNode {
         defer { joins.stopServing() }
         let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("join-snapshots")
         let file = directory.appendingPathComponent("\(UUID().uuidString).syncsnap")
-        defer { Store.removeDatabaseFiles(file.path) }
+        defer { Store.removeDatabaseFilesLater(file.path) }
         let store = self.store
         let started = ContinuousClock.now
         await registry.update(device) { $0.join = "taking a snapshot for \(peer.name)" }
