@@ -223,6 +223,8 @@ extension World {
             defer { try? FileManager.default.removeItem(at: url) }
             let facts = try JoinSnapshotCheck.verify(path: url.path, expectedReplica: try source.replicaID, seed: store.seed)
             let adoption = try store.adoptJoinSnapshot(at: url.path, facts: facts, reason: "joined by a snapshot of \(peer.name)")
+            // As the daemon does after a join (it also turns the writer's automatic checkpoints back on).
+            store.checkpointAfterJoin()
             count("join by snapshot")
             note("\(replica.name) joined by a snapshot of \(peer.name) at seq \(facts.highestSeq): \(adoption.previous.short) → \(adoption.replica.short)")
             committed(replica)

@@ -37,11 +37,26 @@ extension Store {
 
     /// `removeDatabaseFiles` on a thread of its own, for a snapshot just
     /// used: unlinking gigabytes whose pages are cached takes a second or
-    /// more, which a connection's close must not wait for. A crash before it
-    /// leaves the file to the next start's cleanup (`SyncNode`).
-    static func removeDatabaseFilesLater(_ path: String) {
-        DispatchQueue.global(qos: .utility).async { removeDatabaseFiles(path) }
+    /// more, which a connection's close must not wait for. The files are
+    /// first moved (at once) into `trash`, which the next start empties
+    /// whatever a crash or a stop left there: a leftover there is not a join
+    /// cut short (`SyncNode`).
+    static func removeDatabaseFilesLater(_ path: String, via trash: URL) {
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        let moved = trash.appendingPathComponent("\(UUID().uuidString)-\(name)").path
+        do {
+            try FileManager.default.createDirectory(at: trash, withIntermediateDirectories: true)
+            for suffix in ["", "-journal", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+                try FileManager.default.moveItem(atPath: path + suffix, toPath: moved + suffix)
+            }
+        } catch {
+            removeDatabaseFiles(path)
+        }
+        DispatchQueue.global(qos: .utility).async { removeDatabaseFiles(moved) }
     }
+
+    /// The folder, beside the database, of used snapshots being removed.
+    static let joinTrashFolder = "join-trash"
 
     /// Removes a database file and whatever SQLite keeps beside it.
     static func removeDatabaseFiles(_ path: String) {

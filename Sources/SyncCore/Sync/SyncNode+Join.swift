@@ -71,6 +71,11 @@ extension SyncNode {
     /// Bytes a joiner asks for per chunk.
     static let joinChunkBytes: UInt32 = 4 << 20
 
+    /// Where used snapshot files go to be removed (`Store.removeDatabaseFilesLater`).
+    var joinTrash: URL {
+        URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent(Store.joinTrashFolder)
+    }
+
     /// Whether our hello to `peer` says our first message after the hellos
     /// is a join decision: we take changes from it and joining is on.
     func offersJoinDecision(to peer: PeerConfig) -> Bool {
@@ -131,7 +136,7 @@ extension SyncNode {
                               outbound: NIOAsyncChannelOutboundWriter<SyncMessage>) async throws -> Bool {
         let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent()
         let file = directory.appendingPathComponent(JoinBook.receivingName(from: device))
-        defer { Store.removeDatabaseFilesLater(file.path) }
+        defer { Store.removeDatabaseFilesLater(file.path, via: joinTrash) }
         let started = ContinuousClock.now
         var receiver = JoinRules.Receiver(chunkBytes: Self.joinChunkBytes, maxTotal: UInt64(configBox.config.join.maxSnapshotBytes))
         for offset in receiver.start() { try await outbound.write(.snapshotPull(offset: offset, maxBytes: Self.joinChunkBytes)) }
@@ -292,7 +297,7 @@ extension SyncNode {
         defer { joins.stopServing() }
         let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("join-snapshots")
         let file = directory.appendingPathComponent("\(UUID().uuidString).syncsnap")
-        defer { Store.removeDatabaseFilesLater(file.path) }
+        defer { Store.removeDatabaseFilesLater(file.path, via: joinTrash) }
         let store = self.store
         let started = ContinuousClock.now
         await registry.update(device) { $0.join = "taking a snapshot for \(peer.name)" }

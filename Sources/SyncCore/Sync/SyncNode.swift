@@ -79,6 +79,8 @@ public final class SyncNode: Sendable {
         pending = PendingRecorder(file: PendingDeviceFile(directory: directory), logger: logger)
         // Join snapshots a killed daemon left behind (taken for a peer, or half received).
         try? FileManager.default.removeItem(at: directory.appendingPathComponent("join-snapshots"))
+        // Used snapshots whose removal a stop cut short (not joins cut short).
+        try? FileManager.default.removeItem(at: directory.appendingPathComponent(Store.joinTrashFolder))
         // A join cut short: not asked of that peer again for a while (a
         // snapshot that kills the joiner must not be taken in a loop).
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] where name.hasPrefix("joining-") {

@@ -42,6 +42,20 @@ struct JoinReviewTests {
         #expect(header?.reason == "its text encoding is UTF-16le, not UTF-8")
     }
 
+    /// A used snapshot leaves its name at once (moved into the trash, so a
+    /// stop before its removal leaves no `joining-` file to be taken for a
+    /// join cut short) and is removed in the background.
+    @Test func aUsedSnapshotIsMovedAsideAtOnceAndRemovedLater() async throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try T.peer(in: dir)
+        let path = try T.snapshot(of: p, in: dir, name: "joining-used.syncsnap")
+        FileManager.default.createFile(atPath: path + "-wal", contents: Data([1, 2, 3]))
+        let trash = URL(fileURLWithPath: dir.path("join-trash"))
+        Store.removeDatabaseFilesLater(path, via: trash)
+        #expect(!FileManager.default.fileExists(atPath: path) && !FileManager.default.fileExists(atPath: path + "-wal"))
+        #expect(try await eventually(timeout: .seconds(10)) { (try FileManager.default.contentsOfDirectory(atPath: trash.path)).isEmpty })
+    }
+
     /// A row of junk claiming 2^63 slots reserves room for a few hundred at most.
     @Test func aSlotCountClaimReservesLittle() {
         var claim = BinaryWriter(capacity: 16)
