@@ -13,11 +13,6 @@ public struct BinaryWriter: Sendable {
     /// Empties the buffer and keeps its capacity, to reuse it for the next value.
     public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
 
-    /// Keeps the first `count` bytes written (all if fewer were).
-    public mutating func truncate(to count: Int) {
-        if count < bytes.count { bytes.removeSubrange(max(0, count)...) }
-    }
-
     public mutating func writeByte(_ byte: UInt8) { bytes.append(byte) }
 
     public mutating func writeVarint(_ value: UInt64) {

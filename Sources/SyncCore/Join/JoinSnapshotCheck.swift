@@ -284,13 +284,6 @@ public enum JoinSnapshotCheck {
                 throw JoinSnapshotRefusal("\(error)")
             }
             if let twice { throw JoinSnapshotRefusal("\(ref): slot \(twice.field) \(twice.element) twice in its row") }
-            // Every slot's key (as SlotStateCodec.encode(_: SlotKey) writes it:
-            // collection, record, field, element) starts with the record's two
-            // names: written once.
-            scratch.removeAll()
-            scratch.writeString(collection)
-            scratch.writeString(record)
-            let prefixCount = scratch.bytes.count
             for (name, slot) in slots {
                 let key = SlotKey(collection: collection, record: record, field: name.field, element: name.element)
                 if slot.historyPending, !deferredHistory {
@@ -303,9 +296,8 @@ public enum JoinSnapshotCheck {
                     throw JoinSnapshotRefusal("\(key): \(refusal)")
                 }
                 guard slot.state.satisfiesInvariant else { throw JoinSnapshotRefusal("\(key): a version is not covered by its context") }
-                scratch.truncate(to: prefixCount)
-                scratch.writeString(name.field)
-                scratch.writeString(name.element)
+                scratch.removeAll()
+                SlotStateCodec.encode(key, into: &scratch)
                 let keyCount = scratch.bytes.count
                 scratch.writeRaw(slot.encoded)
                 let (hash, bucket) = scratch.bytes.withUnsafeBytes { encoded in
