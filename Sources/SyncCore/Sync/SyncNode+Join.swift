@@ -159,7 +159,7 @@ extension SyncNode {
                     try? handle.close()
                     return try await fallBack("the peer sends none: \(why)", peer: peer, device: device, outbound: outbound, forSeconds: JoinBook.busyMemorySeconds)
                 case .take(let next):
-                    if chunk.offset == 0, let free = Self.freeBytes(at: directory.path), let total = receiver.total, free < 2 * total {
+                    if chunk.offset == 0, let free = Self.freeBytes(at: directory.path, countingTrash: joinTrash), let total = receiver.total, free < 2 * total {
                         try? handle.close()
                         return try await fallBack("\(total >> 20) MB to receive and as much again to adopt it, but only \(free >> 20) MB free here",
                                                   peer: peer, device: device, outbound: outbound)
@@ -284,7 +284,8 @@ extension SyncNode {
         }
         let databasePath = self.store.path
         let databaseBytes = ["", "-wal"].reduce(UInt64(0)) { $0 + UInt64((try? FileManager.default.attributesOfItem(atPath: databasePath + $1)[.size] as? Int) ?? 0) }
-        if refusal == nil, let free = Self.freeBytes(at: URL(fileURLWithPath: databasePath).deletingLastPathComponent().path), free < databaseBytes {
+        if refusal == nil, let free = Self.freeBytes(at: URL(fileURLWithPath: databasePath).deletingLastPathComponent().path, countingTrash: joinTrash),
+           free < databaseBytes {
             refusal = "it has \(free >> 20) MB free, less than its database (\(databaseBytes >> 20) MB) to copy"
         }
         if refusal == nil, let busy = joins.startServing(perHour: configBox.config.join.servedPerHour) { refusal = busy }
@@ -388,10 +389,21 @@ extension SyncNode {
         throw SessionError.closedByPeer("connection closed before the end of the join decision")
     }
 
-    /// Bytes free for this user on the file system holding `path`.
-    static func freeBytes(at path: String) -> UInt64? {
+    /// Bytes free for this user on the file system holding `path`, counting
+    /// as free what the used snapshots in `trash` take: a thread is removing
+    /// them (`Store.removeDatabaseFilesLater`), and a join or a snapshot
+    /// refused for room they hold for a second would keep the peer from
+    /// joining for an hour. The disk is read before the folder, so a file
+    /// removed in between is counted once at most.
+    static func freeBytes(at path: String, countingTrash trash: URL) -> UInt64? {
         var info = statvfs()
         guard statvfs(path, &info) == 0 else { return nil }
-        return UInt64(info.f_bavail) * UInt64(info.f_frsize)
+        let free = UInt64(info.f_bavail) * UInt64(info.f_frsize)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: trash.path)) ?? []
+        return names.reduce(free) { sum, name in
+            var file = stat()
+            guard lstat(trash.appendingPathComponent(name).path, &file) == 0, (file.st_mode & S_IFMT) == S_IFREG else { return sum }
+            return sum + UInt64(max(0, file.st_blocks)) * 512
+        }
     }
 }

@@ -88,4 +88,23 @@ struct DiskFullTests {
         try Snapshots.create(from: store, to: destination)
         #expect(try Snapshots.verify(destination) == [])
     }
+
+    /// A used snapshot waiting in join-trash is room a thread is freeing:
+    /// the free-space checks of a join count it (else a join right after
+    /// another is refused and the peer is not asked again for an hour).
+    @Test func freeSpaceCountsTheUsedSnapshotsBeingRemoved() throws {
+        let disk = try #require(SmallDisk(megabytes: 16))
+        let trash = disk.url.appendingPathComponent(Store.joinTrashFolder)
+        let plain = try #require(SyncNode.freeBytes(at: disk.url.path, countingTrash: trash))
+        try FileManager.default.createDirectory(at: trash, withIntermediateDirectories: true)
+        try Data(repeating: 7, count: 8 << 20).write(to: trash.appendingPathComponent("used.syncsnap"))
+        try FileManager.default.createDirectory(at: trash.appendingPathComponent("a-folder"), withIntermediateDirectories: true)
+        let counted = try #require(SyncNode.freeBytes(at: disk.url.path, countingTrash: trash))
+        // The file's 8 MB left the disk's free space and came back through the folder.
+        #expect(counted >= plain - (64 << 10) && counted <= plain + (64 << 10), "\(plain) free before, \(counted) counted with the trash")
+        let elsewhere = disk.url.appendingPathComponent("kept.bin")
+        try Data(repeating: 7, count: 4 << 20).write(to: elsewhere)
+        let less = try #require(SyncNode.freeBytes(at: disk.url.path, countingTrash: trash))
+        #expect(counted - less >= 4 << 20, "a file outside the trash is not counted: \(counted) then \(less)")
+    }
 }
