@@ -107,6 +107,34 @@ extension Integration {
             for daemon in [a, b] { try await daemon.stop() }
         }
 
+        /// A joiner that cannot write the snapshot midway (its disk filled
+        /// under it) refuses it and pulls instead; the chunks its peer was
+        /// still sending are read and dropped, so neither side takes the
+        /// other for a protocol breaker and the session that follows is the
+        /// first one.
+        @Test func aJoinerThatCannotWriteMidwayPullsInsteadAndBlamesNoOne() async throws {
+            let a = try await filledDaemon("wa", count: 800)
+            try await a.start()
+            let b = try DaemonProcess("wb", in: root, extraConfig: Self.joinSettings)
+            // 64 KiB chunks, two asked ahead; writes fail past 256 KiB (chunk 5, one pull in flight).
+            b.extraEnvironment = ["SYNCD_TEST_JOIN_CHUNK_BYTES": "65536", "SYNCD_TEST_SNAPSHOT_WRITES_FAIL_PAST": "262144"]
+            try await b.start()
+            try await b.setPeersAndWaitForReload([a.asPeer(dial: true)])
+            try await a.setPeersAndWaitForReload([b.asPeer(dial: false)])
+            #expect(try await eventually(timeout: .seconds(60)) { b.log().contains("refused the join snapshot") }, "\(b.log(last: 30))")
+            #expect(b.log().contains("cannot write the snapshot here"), "\(b.log(last: 30))")
+            try await b.waitUntilInSync()
+            #expect(try b.digest() == a.digest())
+            #expect((try b.status().peers.first?.slotsReceived ?? 0) > 800)
+            for (daemon, other) in [(a, "b"), (b, "a")] {
+                #expect(try daemon.status().protocolViolations == 0, "\(other) was taken for a protocol breaker:\n\(daemon.log(last: 30))")
+                #expect(!daemon.log().contains("protocol violation"), "\(daemon.log(last: 30))")
+            }
+            // One connection: the session after the refusal was the first.
+            #expect(b.log().components(separatedBy: "far behind the peer: asking it for a snapshot").count == 2, "\(b.log(last: 40))")
+            for daemon in [a, b] { try await daemon.stop() }
+        }
+
         /// A joiner killed (SIGKILL) with the file received, with its database
         /// kept aside, and right after the swap: started again it ends equal to
         /// the peer, its offline write is on both, and nothing is left behind.

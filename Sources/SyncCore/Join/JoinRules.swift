@@ -88,6 +88,10 @@ public enum JoinRules {
         public private(set) var total: UInt64?
         /// The next offset to ask for.
         private var asked: UInt64 = 0
+        /// Pulls asked for and not yet answered: the chunks still on their
+        /// way when the joiner gives up midway, which it reads and drops
+        /// before the session, whose first message comes after them.
+        public private(set) var inFlight = 0
 
         public init(chunkBytes: UInt32, maxTotal: UInt64) {
             self.chunkBytes = max(1, chunkBytes)
@@ -109,10 +113,19 @@ public enum JoinRules {
         /// the sender reads the next chunk while we write this one.
         public mutating func start() -> [UInt64] {
             asked = UInt64(chunkBytes)
+            inFlight = 1
             return [0]
         }
 
+        /// Pulls `take` returned that the driver did not send (it gave up first).
+        public mutating func withdraw(_ pulls: [UInt64]) {
+            inFlight -= min(inFlight, pulls.count)
+        }
+
         public mutating func take(_ chunk: SnapshotChunk) -> Verdict {
+            // Every chunk, a refusal too, answers one pull.
+            guard inFlight > 0 else { return .violation("a snapshot chunk nobody asked for") }
+            inFlight -= 1
             if !chunk.refusal.isEmpty { return received == 0 ? .refused(chunk.refusal) : .violation("a refusal in the middle of a snapshot") }
             if let total, chunk.total != total { return .violation("the snapshot's size changed from \(total) to \(chunk.total)") }
             if total == nil {
@@ -137,6 +150,7 @@ public enum JoinRules {
                 next.append(asked)
                 asked += UInt64(chunkBytes)
             }
+            inFlight += next.count
             return .take(askNext: next)
         }
     }

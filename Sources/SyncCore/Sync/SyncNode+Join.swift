@@ -138,10 +138,18 @@ extension SyncNode {
         let file = directory.appendingPathComponent(JoinBook.receivingName(from: device))
         defer { Store.removeDatabaseFilesLater(file.path, via: joinTrash) }
         let started = ContinuousClock.now
-        var receiver = JoinRules.Receiver(chunkBytes: Self.joinChunkBytes, maxTotal: UInt64(configBox.config.join.maxSnapshotBytes))
-        for offset in receiver.start() { try await outbound.write(.snapshotPull(offset: offset, maxBytes: Self.joinChunkBytes)) }
+        let environment = ProcessInfo.processInfo.environment
+        // Tests only: smaller chunks, and writes that fail past a byte count.
+        let chunkBytes = environment["SYNCD_TEST_JOIN_CHUNK_BYTES"].flatMap(UInt32.init) ?? Self.joinChunkBytes
+        let failWritesPast = environment["SYNCD_TEST_SNAPSHOT_WRITES_FAIL_PAST"].flatMap(UInt64.init)
+        var receiver = JoinRules.Receiver(chunkBytes: chunkBytes, maxTotal: UInt64(configBox.config.join.maxSnapshotBytes))
+        for offset in receiver.start() { try await outbound.write(.snapshotPull(offset: offset, maxBytes: chunkBytes)) }
         guard FileManager.default.createFile(atPath: file.path, contents: nil), let handle = try? FileHandle(forWritingTo: file) else {
-            return try await fallBack("cannot write \(file.path)", peer: peer, device: device, outbound: outbound)
+            return try await fallBack("cannot write \(file.path)", peer: peer, device: device, outbound: outbound, draining: receiver, inbound: &inbound)
+        }
+        func write(_ data: [UInt8]) throws {
+            if let failWritesPast, receiver.received > failWritesPast { throw CocoaError(.fileWriteOutOfSpace) }
+            try handle.write(contentsOf: data)
         }
         var hasher = SHA256()
         var reported = 0
@@ -161,15 +169,18 @@ extension SyncNode {
                 case .take(let next):
                     if chunk.offset == 0, let free = Self.freeBytes(at: directory.path, countingTrash: joinTrash), let total = receiver.total, free < 2 * total {
                         try? handle.close()
+                        receiver.withdraw(next)
                         return try await fallBack("\(total >> 20) MB to receive and as much again to adopt it, but only \(free >> 20) MB free here",
-                                                  peer: peer, device: device, outbound: outbound)
+                                                  peer: peer, device: device, outbound: outbound, draining: receiver, inbound: &inbound)
                     }
-                    do { try handle.write(contentsOf: chunk.data) } catch {
+                    do { try write(chunk.data) } catch {
                         try? handle.close()
-                        return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound)
+                        receiver.withdraw(next)
+                        return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound,
+                                                  draining: receiver, inbound: &inbound)
                     }
                     hasher.update(data: chunk.data)
-                    for offset in next { try await outbound.write(.snapshotPull(offset: offset, maxBytes: Self.joinChunkBytes)) }
+                    for offset in next { try await outbound.write(.snapshotPull(offset: offset, maxBytes: chunkBytes)) }
                     let total = receiver.total ?? 1
                     let tenth = Int(receiver.received * 10 / max(1, total))
                     if tenth > reported {
@@ -179,7 +190,7 @@ extension SyncNode {
                         logger.info("receiving a join snapshot", metadata: ["peer": "\(peer.name)", "received_mb": "\(receiver.received >> 20)", "total_mb": "\(total >> 20)"])
                     }
                 case .complete(let sha):
-                    do { try handle.write(contentsOf: chunk.data) } catch {
+                    do { try write(chunk.data) } catch {
                         try? handle.close()
                         return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound)
                     }
@@ -260,6 +271,28 @@ extension SyncNode {
             DispatchQueue.global(qos: .utility).async { store.checkpointAfterJoin() }
         }
         return true
+    }
+
+    /// `fallBack` midway through a transfer: then the chunks the peer sends
+    /// for the pulls it read before our end are read and dropped, so the
+    /// session that follows starts at its first message (else an honest
+    /// peer's chunk would read there as a protocol violation, and cost the
+    /// connection).
+    private func fallBack(_ reason: String, peer: PeerConfig, device: DeviceID, outbound: NIOAsyncChannelOutboundWriter<SyncMessage>,
+                          draining receiver: JoinRules.Receiver, inbound: inout NIOAsyncChannelInboundStream<SyncMessage>.AsyncIterator) async throws -> Bool {
+        let result = try await fallBack(reason, peer: peer, device: device, outbound: outbound)
+        var left = receiver.inFlight
+        while left > 0 {
+            guard let message = try await inbound.next() else { throw SessionError.closedByPeer("connection closed while sending a snapshot") }
+            switch message {
+            case .snapshotChunk: left -= 1
+            case .ping: try await outbound.write(.pong)
+            case .pong: continue
+            case .goodbye(let reason): throw SessionError.closedByPeer(SessionError.bounded(reason))
+            default: throw SessionError.protocolViolation("expected \(left) more snapshot chunks after ending the join, got \(message.kind)")
+            }
+        }
+        return result
     }
 
     /// Refuses the snapshot, tells the peer, and goes on with the ordinary pull.

@@ -21,6 +21,8 @@ struct JoinRulesTests {
             var outcome: JoinRules.Receiver.Verdict?
             while outcome == nil, !asked.isEmpty {
                 #expect(asked.count <= 2)
+                // What a joiner giving up here would read and drop: the pulls still unanswered.
+                #expect(receiver.inFlight == asked.count)
                 let offset = asked.removeFirst()
                 guard case .success(let range) = sender.serve(offset: offset, maxBytes: UInt32(chunk), total: UInt64(total)) else {
                     Issue.record("the sender refused pull \(offset)")
@@ -36,7 +38,49 @@ struct JoinRulesTests {
             }
             #expect(outcome == .complete(sha256: [UInt8](repeating: 9, count: 32)))
             #expect(served == total && receiver.received == UInt64(total))
+            #expect(receiver.inFlight == 0)
         }
+    }
+
+    /// A joiner that gives up midway, before sending the pulls a chunk
+    /// called for, expects exactly the chunks of the pulls it did send; a
+    /// chunk beyond them is a violation (a refusal answers a pull too).
+    @Test func givingUpMidwayLeavesTheSentPullsToDrain() async {
+        await propertyCheck(count: 300, input: Gen.int(in: 2...2_000_000), Gen.int(in: 1...65_536), Gen.int(in: 0...40)) { total, chunk, stop in
+            var receiver = JoinRules.Receiver(chunkBytes: UInt32(chunk), maxTotal: 1 << 30)
+            var sent = receiver.start()
+            var index = 0
+            while let offset = sent.first {
+                sent.removeFirst()
+                let end = min(UInt64(total), offset + UInt64(chunk))
+                let verdict = receiver.take(SnapshotChunk(offset: offset, total: UInt64(total), data: [UInt8](repeating: 0, count: Int(end - offset)),
+                                                          sha256: end == UInt64(total) ? [UInt8](repeating: 1, count: 32) : []))
+                guard case .take(let next) = verdict else { return }
+                if index == stop {
+                    receiver.withdraw(next)
+                    #expect(receiver.inFlight == sent.count)
+                    // The peer answers those, and nothing more.
+                    for offset in sent {
+                        let end = min(UInt64(total), offset + UInt64(chunk))
+                        let verdict = receiver.take(SnapshotChunk(offset: offset, total: UInt64(total), data: [UInt8](repeating: 0, count: Int(end - offset)),
+                                                                  sha256: end == UInt64(total) ? [UInt8](repeating: 1, count: 32) : []))
+                        if case .take(let more) = verdict { receiver.withdraw(more) }
+                    }
+                    #expect(receiver.inFlight == 0)
+                    #expect(receiver.take(SnapshotChunk(offset: receiver.received, total: UInt64(total), data: [0])) == .violation("a snapshot chunk nobody asked for"))
+                    return
+                }
+                sent += next
+                index += 1
+            }
+        }
+    }
+
+    @Test func aRefusalAnswersThePullItRefuses() {
+        var receiver = JoinRules.Receiver(chunkBytes: 1_024, maxTotal: 10_000)
+        _ = receiver.start()
+        #expect(receiver.take(.refused("busy")) == .refused("busy"))
+        #expect(receiver.inFlight == 0)
     }
 
     /// A sender that lies about one chunk (offset, size, total, checksum,
