@@ -64,6 +64,34 @@ final class JoinBook: Sendable {
     func stopServing() { state.withLock { $0.serving -= 1 } }
 }
 
+/// `fsync` of a file on a thread of its own, through a duplicate of its
+/// descriptor (the caller may close its own meanwhile), waited for later.
+final class BackgroundFileSync: Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let failure = Mutex<String?>(nil)
+
+    init(_ descriptor: Int32) {
+        let copy = dup(descriptor)
+        guard copy >= 0 else {
+            failure.withLock { $0 = String(cString: strerror(errno)) }
+            done.signal()
+            return
+        }
+        Thread.detachNewThread { [self] in
+            if fsync(copy) != 0 { let why = String(cString: strerror(errno)); failure.withLock { $0 = why } }
+            close(copy)
+            done.signal()
+        }
+    }
+
+    /// Waits for the sync; throws a refusal when it failed.
+    func wait() throws {
+        done.wait()
+        done.signal()
+        if let why = failure.withLock({ $0 }) { throw JoinSnapshotRefusal("cannot write the snapshot here: \(why)") }
+    }
+}
+
 /// Joining by snapshot (replication-model §4.6), between the hellos and the
 /// session: the rules are `JoinRules` and `JoinSnapshotCheck`; this drives
 /// them over one connection.
@@ -203,11 +231,14 @@ extension SyncNode {
                 throw SessionError.protocolViolation("expected a snapshot chunk, got \(message.kind)")
             }
         }
-        // Synced before the check: the check and the adoption read the file
-        // separately, and a write that fails only on its way to the disk
-        // (a full thin volume) must fail here, not hand the adoption bytes
-        // the check never saw.
-        do { try handle.synchronize(); try handle.close() } catch {
+        // The file goes to the disk while it is checked (seconds at a
+        // million records, which the check need not wait for); the check
+        // passes only once it is there. The check and the adoption read the
+        // file separately: a write that fails only on its way to the disk (a
+        // full thin volume) must refuse the snapshot before anything
+        // commits, not hand the adoption bytes the check never saw.
+        let syncing = BackgroundFileSync(handle.fileDescriptor)
+        do { try handle.close() } catch {
             return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound)
         }
         CrashPoint.hit("join.received")
@@ -239,7 +270,9 @@ extension SyncNode {
                 // all, is refused before anything is kept aside or copied.
                 try JoinSnapshotCheck.verifyHeader(path: path, expectedReplica: replica, seed: store.seed, limits: limits)
                 return try store.adoptJoinSnapshot(at: path, reason: { "joined by a snapshot of replica \(replica.short) at seq \($0.highestSeq)" }) {
-                    try JoinSnapshotCheck.verify(path: path, expectedReplica: replica, seed: store.seed, limits: limits)
+                    let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: replica, seed: store.seed, limits: limits)
+                    try syncing.wait()
+                    return facts
                 }
             }
         } catch let refusal as JoinSnapshotRefusal {

@@ -246,4 +246,20 @@ struct JoinReviewTests {
             """)
         #expect(throws: JoinSnapshotRefusal.self) { try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: p.seed) }
     }
+
+    /// The received file goes to the disk beside the check, through a
+    /// descriptor of its own: the sync succeeds after the caller closed its
+    /// descriptor, and one that cannot be made is a refusal (the fall back to
+    /// the pull), never a pass.
+    @Test func theReceivedFileIsSyncedBesideTheCheckOrRefused() throws {
+        let dir = TemporaryDirectory()
+        let url = URL(fileURLWithPath: dir.path("received.syncsnap"))
+        #expect(FileManager.default.createFile(atPath: url.path, contents: Data(repeating: 1, count: 1 << 20)))
+        let handle = try FileHandle(forWritingTo: url)
+        let syncing = BackgroundFileSync(handle.fileDescriptor)
+        try handle.close()
+        try syncing.wait()
+        try syncing.wait()  // waited for twice: the same answer
+        #expect(throws: JoinSnapshotRefusal.self) { try BackgroundFileSync(-1).wait() }
+    }
 }
