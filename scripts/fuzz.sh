@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of the decoders, the remote apply and the import
-# parsers with libFuzzer (the toolchain's -sanitize=fuzzer). Targets, their
+# Coverage-guided fuzzing of the decoders, the remote apply, the import
+# parsers and the join snapshot check and adoption with libFuzzer (the toolchain's -sanitize=fuzzer). Targets, their
 # invariants and seed corpora: Fuzz/ (Fuzz/README.md).
 #
-#   scripts/fuzz.sh TARGET SECONDS [libFuzzer flags…]   TARGET: fuzz-frame | fuzz-apply | fuzz-import | all
+#   scripts/fuzz.sh TARGET SECONDS [libFuzzer flags…]   TARGET: fuzz-frame | fuzz-apply | fuzz-import | fuzz-join | all
 #   scripts/fuzz.sh build [TARGET]                      build only
 #
 # Builds in release with the fuzzer sanitizer under .build-fuzz (never .build),
@@ -26,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-all_targets=(fuzz-frame fuzz-apply fuzz-import)
+all_targets=(fuzz-frame fuzz-apply fuzz-import fuzz-join)
 nice_level=${FUZZ_NICE:-10}
 scratch=.build-fuzz
 # lld: ld.gold fails (internal error in format_file_lineno) linking libFuzzer with these objects.
@@ -97,7 +97,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
-        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),
+        .target(
+            name: "FuzzSupport",
+            dependencies: [
+                .product(name: "SyncCore", package: "syncd"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Fuzz/FuzzSupport"
+        ),
         .executableTarget(
             name: "fuzz-frame",
             dependencies: [
@@ -128,6 +135,15 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Fuzz/fuzz-import"
+        ),
+        .executableTarget(
+            name: "fuzz-join",
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "SyncCore", package: "syncd"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Fuzz/fuzz-join"
         ),
     ]
 )

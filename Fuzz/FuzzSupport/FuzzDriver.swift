@@ -54,6 +54,15 @@ public enum FuzzDriver {
         fatalError("\(target): \(message)")
     }
 
+    /// Removes the scratch directories (`PREFIX-PID-…` in `temp`, the temp
+    /// dir by default) of earlier fuzz processes that are gone: a crash skips `atexit`.
+    public static func removeStaleScratch(prefix: String, in temp: URL = FileManager.default.temporaryDirectory) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temp.path)) ?? [] where name.hasPrefix(prefix + "-") {
+            guard let pid = Int32(name.dropFirst(prefix.count + 1).prefix { $0 != "-" }), pid != getpid(), kill(pid, 0) != 0 else { continue }
+            try? FileManager.default.removeItem(at: temp.appendingPathComponent(name))
+        }
+    }
+
     public static func hex(_ bytes: [UInt8]) -> String {
         let shown = bytes.prefix(512).map { String(format: "%02x", $0) }.joined()
         return bytes.count > 512 ? shown + "…" : shown

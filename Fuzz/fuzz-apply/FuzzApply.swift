@@ -56,7 +56,7 @@ final class Scratch {
     var reportedErrors = Set<String>()
 
     init() {
-        removeStaleScratch(prefix: "fuzz-apply")
+        FuzzDriver.removeStaleScratch(prefix: "fuzz-apply")
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-apply-\(getpid())-\(UUID().uuidString)")
         try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         store = Self.open(directory)
@@ -142,11 +142,7 @@ func frames(_ bytes: [UInt8]) -> [SyncMessage] {
 }
 
 /// A slot's identity: its key's canonical encoding (names by UTF-8 bytes).
-func keyBytes(_ key: SlotKey) -> [UInt8] {
-    var writer = BinaryWriter()
-    SlotStateCodec.encode(key, into: &writer)
-    return writer.bytes
-}
+func keyBytes(_ key: SlotKey) -> [UInt8] { StoreChecks.keyBytes(key) }
 
 func applyChecked(_ changes: [SlotChange], cursor: UInt64?, highest: UInt64? = nil, claims: [KnowledgeEntry]? = nil, store: Store, scratch: Scratch,
                   input: [UInt8]) {
@@ -211,45 +207,12 @@ func readSlot(_ store: Store, _ key: SlotKey, _ input: [UInt8]) -> SlotState {
 
 /// Every slot once, valid, and the digest they add up to.
 func checkWholeStore(_ store: Store, input: [UInt8]) {
-    let feed: ChangeBatch
-    let digest: StateDigest
     do {
-        feed = try store.changes(since: 0, maxCount: 1_000_000, maxBytes: Int.max / 2)
-        digest = try store.digest()
+        if let problem = try StoreChecks.feedAndDigestProblem(store) { fail(problem, input) }
     } catch {
         fail("the store cannot be read: \(error)", input)
     }
-    require(!feed.hasMore, "feed did not fit one page", input)
-    var buckets = [[UInt8]](repeating: [UInt8](repeating: 0, count: 16), count: StateDigest.bucketCount)
-    var seen = Set<[UInt8]>()
-    for change in feed.changes {
-        let key = keyBytes(change.key)
-        require(seen.insert(key).inserted, "the feed lists slot \(change.key) twice", input)
-        require(change.state.satisfiesInvariant, "stored state of \(change.key) breaks the invariant", input)
-        var hasher = SHA256()
-        hasher.update(data: key)
-        hasher.update(data: SlotStateCodec.encode(change.state))
-        let hash = Array(hasher.finalize().prefix(16))
-        var fnv: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in key { fnv = (fnv ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        let bucket = Int((fnv ^ (fnv >> 32)) & 0xFF)
-        for index in 0..<16 { buckets[bucket][index] ^= hash[index] }
-    }
-    if digest.buckets != buckets {
-        let differing = (0..<StateDigest.bucketCount).filter { digest.buckets[$0] != buckets[$0] }
-        fail("the digest does not match the stored slots (buckets \(differing.prefix(8)))", input)
-    }
     do { _ = try store.integrityReport() } catch { fail("integrityReport() throws: \(error)", input) }
-}
-
-/// Removes the scratch directories (`PREFIX-PID-…` in the temp dir) of
-/// earlier fuzz processes that are gone: a crash skips `atexit`.
-func removeStaleScratch(prefix: String) {
-    let temp = FileManager.default.temporaryDirectory
-    for name in (try? FileManager.default.contentsOfDirectory(atPath: temp.path)) ?? [] where name.hasPrefix(prefix + "-") {
-        guard let pid = Int32(name.dropFirst(prefix.count + 1).prefix { $0 != "-" }), pid != getpid(), kill(pid, 0) != 0 else { continue }
-        try? FileManager.default.removeItem(at: temp.appendingPathComponent(name))
-    }
 }
 
 // MARK: - reporting

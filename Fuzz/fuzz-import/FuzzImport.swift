@@ -39,7 +39,7 @@ nonisolated(unsafe) var scratchDirectory: URL?
 
 func scratch() -> Store {
     if let store = scratchStore { return store }
-    removeStaleScratch(prefix: "fuzz-import")
+    FuzzDriver.removeStaleScratch(prefix: "fuzz-import")
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-import-\(getpid())-\(UUID().uuidString)")
     try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     scratchDirectory = directory
@@ -154,16 +154,6 @@ func checkExportReimports(_ store: Store, collections: Set<String>, json: Bool, 
         if report.created != 0 || report.changed != 0 || report.slotsWritten != 0 {
             fail("importing the export of \(name) changed something: \(report)\n  export: \(file.debugDescription.prefix(600))", input)
         }
-    }
-}
-
-/// Removes the scratch directories (`PREFIX-PID-…` in the temp dir) of
-/// earlier fuzz processes that are gone: a crash skips `atexit`.
-func removeStaleScratch(prefix: String) {
-    let temp = FileManager.default.temporaryDirectory
-    for name in (try? FileManager.default.contentsOfDirectory(atPath: temp.path)) ?? [] where name.hasPrefix(prefix + "-") {
-        guard let pid = Int32(name.dropFirst(prefix.count + 1).prefix { $0 != "-" }), pid != getpid(), kill(pid, 0) != 0 else { continue }
-        try? FileManager.default.removeItem(at: temp.appendingPathComponent(name))
     }
 }
 
