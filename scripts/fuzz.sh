@@ -142,6 +142,7 @@ let package = Package(
                 "FuzzSupport",
                 .product(name: "SyncCore", package: "syncd"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Fuzz/fuzz-join"
         ),

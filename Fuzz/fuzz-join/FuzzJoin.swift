@@ -2,7 +2,9 @@
 // SQLite file a peer sends a replica that joins by it (replication-model
 // §4.6). The peer controls every byte of that file.
 //
-// Once per process, deterministically (a fixed clock, seeded replica ids), a
+// Once per process, deterministically (a fixed clock, seeded replica ids,
+// the file identity cell fixed and the file vacuumed: its SHA-256 is
+// printed at the start, the same in every process), a
 // peer store is made (the seed, an added field, agreements created, updated
 // and deleted, a conflict with a second replica, set members added and
 // removed), its join snapshot taken (`takeJoinSnapshot`), and a joiner store
@@ -18,22 +20,26 @@
 // `JoinSnapshotCheck.verify` as its check.
 //
 // Invariants (a violation traps, which libFuzzer reports as a crash):
-//  - the check and the adoption never trap; they adopt, or throw (a
-//    `JoinSnapshotRefusal`, or an SQLite error for a file it cannot read);
+//  - the check and the adoption never trap; they adopt, or throw a
+//    `JoinSnapshotRefusal` (anything else is a file the check passed that
+//    the copy could not take, or a joiner left unusable);
 //  - a refused snapshot leaves the joiner as it was: its replica id and
-//    digest unchanged;
+//    digest unchanged, nothing left beside its database (no copy kept
+//    aside, no staging file);
 //  - an adopted one leaves a consistent store: the digest it keeps is the
 //    check's and equals the one recomputed from its slots; its replica id is
 //    new (neither the peer's nor its own before); its collection tables
 //    show exactly its records (`viewDrift` finds nothing); every record,
 //    history, conflict list, the recent changes and `integrityReport()`
-//    read without an error;
+//    read without an error; the database kept aside to be merged back
+//    holds the joiner's digest from before the join;
 //  - the snapshot as taken (the empty input) is adopted.
 //
 // Built with `-sanitize=fuzzer -DFUZZING` this is a libFuzzer binary; built
 // without (plain `swift build`) it replays the files and directories given
 // as arguments through the same checks.
 
+import Crypto
 import Foundation
 import FuzzSupport
 import GRDB
@@ -88,6 +94,8 @@ final class Template {
     let indexes: [String]
     let metaKeys: [String]
     var inputs = 0
+    var adopted = 0
+    var refused = 0
     /// The joiner, open while its inputs are refused.
     var joiner: Store?
 
@@ -109,6 +117,15 @@ final class Template {
             _ = try peer!.takeJoinSnapshot(to: file)
             peer = nil
             other = nil
+            // The one cell that differs from process to process (the peer
+            // file's device and inode): the same in every template, so a
+            // crash input replays on the same bytes.
+            let fixing = try DatabaseQueue(path: file.path)
+            try fixing.writeWithoutTransaction { db in
+                try db.execute(sql: "UPDATE sync_meta SET value = '0:0' WHERE key = 'file_identity'")
+                try db.execute(sql: "VACUUM")
+            }
+            try fixing.close()
             snapshot = [UInt8](try Data(contentsOf: file))
             let joinerPath = make.appendingPathComponent("joiner.db").path
             var joiner: Store? = try Store(path: joinerPath, options: deterministicOptions(seed: 3))
@@ -139,7 +156,8 @@ final class Template {
             fatalError("fuzz-join: cannot make the template: \(error)")
         }
         atexit { if let template = FuzzJoin.template { try? FileManager.default.removeItem(at: template.directory) } }
-        if verbose { print("template: snapshot of \(snapshot.count) bytes, tables \(tables.map(\.name))") }
+        print("fuzz-join: template snapshot of \(snapshot.count) bytes, SHA-256 \(FuzzDriver.hex(Array(SHA256.hash(data: snapshot))))")
+        if verbose { print("tables \(tables.map(\.name))") }
     }
 
     /// The peer's data: the seed, an added field, creates, updates, a
@@ -435,21 +453,49 @@ func fuzzOne(_ input: [UInt8]) {
         adopted = try joiner.adoptJoinSnapshot(at: snapshotPath, reason: { _ in "fuzz" }) {
             try JoinSnapshotCheck.verify(path: snapshotPath, expectedReplica: expected, seed: seed)
         }
-    } catch {
-        if verbose { print("refused: \(error)") }
-        require(planned.count > 0, "the snapshot as taken was refused: \(error)", input)
+    } catch let refusal as JoinSnapshotRefusal {
+        template.refused += 1
+        if verbose { print("refused: \(refusal)") }
+        require(planned.count > 0, "the snapshot as taken was refused: \(refusal)", input)
         do {
             require(try joiner.replicaID == before.0, "a refused snapshot changed the joiner's replica id", input)
             require(try joiner.digest() == before.1, "a refused snapshot changed the joiner's digest", input)
         } catch {
             fail("the joiner cannot be read after a refused snapshot: \(error)", input)
         }
+        // Nothing left behind: no copy kept aside, no staging file.
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: run.path)) ?? []).filter { !["data.db", "data.db-wal", "data.db-shm", "data.db.counter"].contains($0) }
+        require(left.isEmpty, "a refused snapshot left \(left) beside the joiner", input)
         return
+    } catch {
+        // Only a refusal may stop a join: anything else is a file the check
+        // passed that the copy could not take, or a joiner left unusable.
+        template.joiner = nil
+        fail("the join ended in an error that is not a refusal: \(error)", input)
     }
     if verbose { print("adopted: \(adopted.facts.records) records, \(adopted.facts.slots) slots, seq \(adopted.facts.highestSeq)") }
+    template.adopted += 1
     template.joiner = nil
     joiner.checkpointAfterJoin()
     checkAdopted(joiner, adopted, previous: before.0, peer: expected, input: input)
+    // What the joiner held is kept aside whole, to be merged back.
+    require(keptDigest(adopted.adoption.keptAside) == before.1.buckets, "the database kept aside does not hold the joiner's state before the join", input)
+    if verbose || template.inputs % 1_000 == 0 { print("fuzz-join: \(template.adopted) adopted, \(template.refused) refused of \(template.inputs) inputs") }
+}
+
+/// The digest a database file keeps (its buckets), read without opening it as a store.
+func keptDigest(_ url: URL) -> [[UInt8]]? {
+    guard let queue = try? DatabaseQueue(path: url.path) else { return nil }
+    defer { try? queue.close() }
+    return try? queue.read { db in
+        var buckets = [[UInt8]](repeating: [UInt8](repeating: 0, count: 16), count: StateDigest.bucketCount)
+        for row in try Row.fetchAll(db, sql: "SELECT bucket, digest FROM sync_buckets") {
+            let index: Int = row[0]
+            guard buckets.indices.contains(index), let bytes = row[1] as Data?, bytes.count == 16 else { return nil }
+            buckets[index] = [UInt8](bytes)
+        }
+        return buckets
+    }
 }
 
 /// What must hold of a store that adopted a snapshot.

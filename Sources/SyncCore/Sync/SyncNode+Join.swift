@@ -167,23 +167,31 @@ extension SyncNode {
         defer { Store.removeDatabaseFilesLater(file.path, via: joinTrash) }
         let started = ContinuousClock.now
         let environment = ProcessInfo.processInfo.environment
-        // Tests only: smaller chunks, and writes that fail past a byte count.
-        let chunkBytes = environment["SYNCD_TEST_JOIN_CHUNK_BYTES"].flatMap(UInt32.init) ?? Self.joinChunkBytes
+        // Tests only: smaller chunks (within what a peer serves), writes that
+        // fail past a byte count, a sync of the file that fails.
+        let chunkBytes = environment["SYNCD_TEST_JOIN_CHUNK_BYTES"].flatMap(UInt32.init).map { min(max($0, 1), Self.joinChunkBytes) } ?? Self.joinChunkBytes
         let failWritesPast = environment["SYNCD_TEST_SNAPSHOT_WRITES_FAIL_PAST"].flatMap(UInt64.init)
+        let failSync = environment["SYNCD_TEST_SNAPSHOT_SYNC_FAILS"] == "1"
+        // The file first: one that cannot be made is refused before the
+        // peer takes a snapshot for nothing (our decision is then the end).
+        guard FileManager.default.createFile(atPath: file.path, contents: nil), let handle = try? FileHandle(forWritingTo: file) else {
+            return try await fallBack("cannot write \(file.path)", peer: peer, device: device, outbound: outbound)
+        }
         var receiver = JoinRules.Receiver(chunkBytes: chunkBytes, maxTotal: UInt64(configBox.config.join.maxSnapshotBytes))
         for offset in receiver.start() { try await outbound.write(.snapshotPull(offset: offset, maxBytes: chunkBytes)) }
-        guard FileManager.default.createFile(atPath: file.path, contents: nil), let handle = try? FileHandle(forWritingTo: file) else {
-            return try await fallBack("cannot write \(file.path)", peer: peer, device: device, outbound: outbound, draining: receiver, inbound: &inbound)
-        }
         func write(_ data: [UInt8]) throws {
             if let failWritesPast, receiver.received > failWritesPast { throw CocoaError(.fileWriteOutOfSpace) }
             try handle.write(contentsOf: data)
         }
         var hasher = SHA256()
         var reported = 0
+        var lastChunk = ContinuousClock.now
         let expected: [UInt8]
         receiving: while true {
             guard let message = try await inbound.next() else { try? handle.close(); throw SessionError.closedByPeer("connection closed while sending a snapshot") }
+            if case .snapshotChunk = message { lastChunk = .now } else if receiver.received > 0 {
+                do { try Self.requireChunkSoon(since: lastChunk) } catch { try? handle.close(); throw error }
+            }
             switch message {
             case .ping: try await outbound.write(.pong)
             case .pong: continue
@@ -237,7 +245,7 @@ extension SyncNode {
         // file separately: a write that fails only on its way to the disk (a
         // full thin volume) must refuse the snapshot before anything
         // commits, not hand the adoption bytes the check never saw.
-        let syncing = BackgroundFileSync(handle.fileDescriptor)
+        let syncing = BackgroundFileSync(failSync ? -1 : handle.fileDescriptor)
         do { try handle.close() } catch {
             return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound)
         }
@@ -315,8 +323,10 @@ extension SyncNode {
                           draining receiver: JoinRules.Receiver, inbound: inout NIOAsyncChannelInboundStream<SyncMessage>.AsyncIterator) async throws -> Bool {
         let result = try await fallBack(reason, peer: peer, device: device, outbound: outbound)
         var left = receiver.inFlight
+        var lastChunk = ContinuousClock.now
         while left > 0 {
             guard let message = try await inbound.next() else { throw SessionError.closedByPeer("connection closed while sending a snapshot") }
+            if case .snapshotChunk = message { lastChunk = .now } else { try Self.requireChunkSoon(since: lastChunk) }
             switch message {
             case .snapshotChunk: left -= 1
             case .ping: try await outbound.write(.pong)
@@ -326,6 +336,19 @@ extension SyncNode {
             }
         }
         return result
+    }
+
+    /// Once a transfer has begun, the longest a joiner waits for the next
+    /// chunk: an honest peer sends each as soon as it is asked (it read the
+    /// file already), and its pings, which keep the idle timeout quiet while
+    /// it takes the snapshot, must not keep a transfer that stalled alive.
+    static let joinChunkSilenceSeconds: Int64 = 120
+
+    /// Throws a violation when no chunk came for `joinChunkSilenceSeconds` (other messages did).
+    static func requireChunkSoon(since lastChunk: ContinuousClock.Instant) throws {
+        guard ContinuousClock.now - lastChunk <= .seconds(joinChunkSilenceSeconds) else {
+            throw SessionError.protocolViolation("no snapshot chunk for \(joinChunkSilenceSeconds) s in the middle of a transfer")
+        }
     }
 
     /// Refuses the snapshot, tells the peer, and goes on with the ordinary pull.

@@ -262,4 +262,13 @@ struct JoinReviewTests {
         try syncing.wait()  // waited for twice: the same answer
         #expect(throws: JoinSnapshotRefusal.self) { try BackgroundFileSync(-1).wait() }
     }
+
+    /// Once a transfer has begun, pings do not keep a stalled one alive:
+    /// without a chunk for two minutes, the joiner calls it a violation.
+    @Test func aTransferThatStallsBetweenChunksIsCut() throws {
+        try SyncNode.requireChunkSoon(since: .now - .seconds(5))
+        #expect(throws: SessionError.protocolViolation("no snapshot chunk for 120 s in the middle of a transfer")) {
+            try SyncNode.requireChunkSoon(since: .now - .seconds(SyncNode.joinChunkSilenceSeconds + 1))
+        }
+    }
 }
