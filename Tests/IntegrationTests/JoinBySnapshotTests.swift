@@ -107,25 +107,37 @@ extension Integration {
             for daemon in [a, b] { try await daemon.stop() }
         }
 
-        /// A joiner that cannot write the snapshot midway (its disk filled
-        /// under it) refuses it and pulls instead; the chunks its peer was
-        /// still sending are read and dropped, so neither side takes the
-        /// other for a protocol breaker and the session that follows is the
-        /// first one.
-        @Test func aJoinerThatCannotWriteMidwayPullsInsteadAndBlamesNoOne() async throws {
-            let a = try await filledDaemon("wa", count: 800)
+        /// A daemon `name`-a with 800 agreements, and `name`-b joining it
+        /// with the test hooks `environment`, which make it fail to write
+        /// the snapshot: b refuses it, pulls instead and ends equal to a,
+        /// under its own replica id, never having joined.
+        func joinerThatCannotWrite(_ name: String, environment: [String: String]) async throws -> (a: DaemonProcess, b: DaemonProcess) {
+            let a = try await filledDaemon("\(name)-a", count: 800)
             try await a.start()
-            let b = try DaemonProcess("wb", in: root, extraConfig: Self.joinSettings)
-            // 64 KiB chunks, two asked ahead; writes fail past 256 KiB (chunk 5, one pull in flight).
-            b.extraEnvironment = ["SYNCD_TEST_JOIN_CHUNK_BYTES": "65536", "SYNCD_TEST_SNAPSHOT_WRITES_FAIL_PAST": "262144"]
+            let b = try DaemonProcess("\(name)-b", in: root, extraConfig: Self.joinSettings)
+            b.extraEnvironment = environment
             try await b.start()
+            let before = try b.store().replicaID
             try await b.setPeersAndWaitForReload([a.asPeer(dial: true)])
             try await a.setPeersAndWaitForReload([b.asPeer(dial: false)])
             #expect(try await eventually(timeout: .seconds(60)) { b.log().contains("refused the join snapshot") }, "\(b.log(last: 30))")
             #expect(b.log().contains("cannot write the snapshot here"), "\(b.log(last: 30))")
             try await b.waitUntilInSync()
             #expect(try b.digest() == a.digest())
+            #expect(!b.log().contains("joined by snapshot"))
+            #expect(try b.store().replicaID == before)
             #expect((try b.status().peers.first?.slotsReceived ?? 0) > 800)
+            return (a, b)
+        }
+
+        /// A joiner that cannot write the snapshot midway (its disk filled
+        /// under it) refuses it and pulls instead; the chunks its peer was
+        /// still sending are read and dropped, so neither side takes the
+        /// other for a protocol breaker.
+        @Test func aJoinerThatCannotWriteMidwayPullsInsteadAndBlamesNoOne() async throws {
+            // 64 KiB chunks, two asked ahead; writes fail past 256 KiB (chunk 5, one pull in flight).
+            let (a, b) = try await joinerThatCannotWrite("w", environment: ["SYNCD_TEST_JOIN_CHUNK_BYTES": "65536",
+                                                                            "SYNCD_TEST_SNAPSHOT_WRITES_FAIL_PAST": "262144"])
             for (daemon, other) in [(a, "b"), (b, "a")] {
                 #expect(try daemon.status().protocolViolations == 0, "\(other) was taken for a protocol breaker:\n\(daemon.log(last: 30))")
                 #expect(!daemon.log().contains("protocol violation"), "\(daemon.log(last: 30))")
@@ -138,21 +150,7 @@ extension Integration {
         /// snapshot although the check passed: nothing is adopted, the
         /// ordinary pull follows.
         @Test func aSnapshotThatCannotReachTheDiskIsRefusedAfterItsCheck() async throws {
-            let a = try await filledDaemon("sa", count: 800)
-            try await a.start()
-            let b = try DaemonProcess("sb", in: root, extraConfig: Self.joinSettings)
-            b.extraEnvironment = ["SYNCD_TEST_SNAPSHOT_SYNC_FAILS": "1"]
-            try await b.start()
-            let before = try b.store().replicaID
-            try await b.setPeersAndWaitForReload([a.asPeer(dial: true)])
-            try await a.setPeersAndWaitForReload([b.asPeer(dial: false)])
-            #expect(try await eventually(timeout: .seconds(60)) { b.log().contains("refused the join snapshot") }, "\(b.log(last: 30))")
-            #expect(b.log().contains("cannot write the snapshot here"), "\(b.log(last: 30))")
-            try await b.waitUntilInSync()
-            #expect(try b.digest() == a.digest())
-            #expect(!b.log().contains("joined by snapshot"))
-            #expect(try b.store().replicaID == before)
-            #expect((try b.status().peers.first?.slotsReceived ?? 0) > 800)
+            let (a, b) = try await joinerThatCannotWrite("s", environment: ["SYNCD_TEST_SNAPSHOT_SYNC_FAILS": "1"])
             for daemon in [a, b] { try await daemon.stop() }
         }
 
