@@ -154,7 +154,17 @@ extension SyncNode {
         _ = theyAsk
         guard weAsk else { return false }
         defer { joins.stopJoining() }
-        return try await takeSnapshot(theirs: theirs, peer: peer, device: device, inbound: &inbound, outbound: outbound)
+        do {
+            return try await takeSnapshot(theirs: theirs, peer: peer, device: device, inbound: &inbound, outbound: outbound)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // A transfer cut short (a violation, a timeout, a dropped
+            // connection) is a failed join too: the next connection pulls
+            // instead of asking the peer for another whole snapshot.
+            joins.noteFailure(device)
+            throw error
+        }
     }
 
     // MARK: The joiner
@@ -175,7 +185,8 @@ extension SyncNode {
         // The file first: one that cannot be made is refused before the
         // peer takes a snapshot for nothing (our decision is then the end).
         guard FileManager.default.createFile(atPath: file.path, contents: nil), let handle = try? FileHandle(forWritingTo: file) else {
-            return try await fallBack("cannot write \(file.path)", peer: peer, device: device, outbound: outbound)
+            return try await fallBack("cannot make \(file.path) here (this daemon's disk, not the peer)", peer: peer, device: device, outbound: outbound,
+                                      forSeconds: JoinBook.busyMemorySeconds)
         }
         var receiver = JoinRules.Receiver(chunkBytes: chunkBytes, maxTotal: UInt64(configBox.config.join.maxSnapshotBytes))
         for offset in receiver.start() { try await outbound.write(.snapshotPull(offset: offset, maxBytes: chunkBytes)) }
@@ -185,16 +196,14 @@ extension SyncNode {
         }
         var hasher = SHA256()
         var reported = 0
-        var lastChunk = ContinuousClock.now
+        var lastChunk: ContinuousClock.Instant?
         let expected: [UInt8]
         receiving: while true {
             guard let message = try await inbound.next() else { try? handle.close(); throw SessionError.closedByPeer("connection closed while sending a snapshot") }
-            if case .snapshotChunk = message { lastChunk = .now } else if receiver.received > 0 {
-                do { try Self.requireChunkSoon(since: lastChunk) } catch { try? handle.close(); throw error }
-            }
             switch message {
-            case .ping: try await outbound.write(.pong)
-            case .pong: continue
+            case .ping, .pong:
+                do { try Self.requireProgress(asked: started, lastChunk: lastChunk) } catch { try? handle.close(); throw error }
+                if case .ping = message { try await outbound.write(.pong) }
             case .goodbye(let reason): try? handle.close(); throw SessionError.closedByPeer(SessionError.bounded(reason))
             case .snapshotChunk(let chunk):
                 switch receiver.take(chunk) {
@@ -216,6 +225,7 @@ extension SyncNode {
                                                   draining: receiver, inbound: &inbound)
                     }
                     hasher.update(data: chunk.data)
+                    lastChunk = .now
                     for offset in next { try await outbound.write(.snapshotPull(offset: offset, maxBytes: chunkBytes)) }
                     let total = receiver.total ?? 1
                     let tenth = Int(receiver.received * 10 / max(1, total))
@@ -326,11 +336,11 @@ extension SyncNode {
         var lastChunk = ContinuousClock.now
         while left > 0 {
             guard let message = try await inbound.next() else { throw SessionError.closedByPeer("connection closed while sending a snapshot") }
-            if case .snapshotChunk = message { lastChunk = .now } else { try Self.requireChunkSoon(since: lastChunk) }
             switch message {
-            case .snapshotChunk: left -= 1
-            case .ping: try await outbound.write(.pong)
-            case .pong: continue
+            case .snapshotChunk: left -= 1; lastChunk = .now
+            case .ping, .pong:
+                try Self.requireProgress(asked: lastChunk, lastChunk: lastChunk)
+                if case .ping = message { try await outbound.write(.pong) }
             case .goodbye(let reason): throw SessionError.closedByPeer(SessionError.bounded(reason))
             default: throw SessionError.protocolViolation("expected \(left) more snapshot chunks after ending the join, got \(message.kind)")
             }
@@ -338,16 +348,29 @@ extension SyncNode {
         return result
     }
 
-    /// Once a transfer has begun, the longest a joiner waits for the next
-    /// chunk: an honest peer sends each as soon as it is asked (it read the
-    /// file already), and its pings, which keep the idle timeout quiet while
-    /// it takes the snapshot, must not keep a transfer that stalled alive.
+    /// Once a transfer has begun, how long a joiner that is sent pings
+    /// but no chunk waits: an honest peer sends each chunk as soon as it is
+    /// asked (it read the file already) and no longer pings then; its
+    /// pings, which keep the idle timeout quiet while it takes the snapshot,
+    /// must not keep a transfer that stalled alive (a slow link that sends
+    /// nothing is cut by the frame deadline instead).
     static let joinChunkSilenceSeconds: Int64 = 120
+    /// How long a joiner that is sent pings waits for the first chunk: the
+    /// peer takes its snapshot meanwhile (seconds at a million records).
+    static let joinFirstChunkSeconds: Int64 = 1_800
 
-    /// Throws a violation when no chunk came for `joinChunkSilenceSeconds` (other messages did).
-    static func requireChunkSoon(since lastChunk: ContinuousClock.Instant) throws {
-        guard ContinuousClock.now - lastChunk <= .seconds(joinChunkSilenceSeconds) else {
-            throw SessionError.protocolViolation("no snapshot chunk for \(joinChunkSilenceSeconds) s in the middle of a transfer")
+    /// Throws a violation when a ping or pong comes `joinFirstChunkSeconds`
+    /// after the first pull (`asked`) with no chunk yet, or
+    /// `joinChunkSilenceSeconds` after the last chunk.
+    static func requireProgress(asked: ContinuousClock.Instant, lastChunk: ContinuousClock.Instant?) throws {
+        if let lastChunk {
+            guard ContinuousClock.now - lastChunk <= .seconds(joinChunkSilenceSeconds) else {
+                throw SessionError.protocolViolation("pings but no snapshot chunk for \(joinChunkSilenceSeconds) s in the middle of a transfer")
+            }
+        } else {
+            guard ContinuousClock.now - asked <= .seconds(joinFirstChunkSeconds) else {
+                throw SessionError.protocolViolation("pings but no snapshot chunk for \(joinFirstChunkSeconds) s after asking for one")
+            }
         }
     }
 

@@ -266,9 +266,15 @@ struct JoinReviewTests {
     /// Once a transfer has begun, pings do not keep a stalled one alive:
     /// without a chunk for two minutes, the joiner calls it a violation.
     @Test func aTransferThatStallsBetweenChunksIsCut() throws {
-        try SyncNode.requireChunkSoon(since: .now - .seconds(5))
-        #expect(throws: SessionError.protocolViolation("no snapshot chunk for 120 s in the middle of a transfer")) {
-            try SyncNode.requireChunkSoon(since: .now - .seconds(SyncNode.joinChunkSilenceSeconds + 1))
+        let asked = ContinuousClock.now - .seconds(SyncNode.joinChunkSilenceSeconds * 2)
+        try SyncNode.requireProgress(asked: asked, lastChunk: .now - .seconds(5))
+        #expect(throws: SessionError.protocolViolation("pings but no snapshot chunk for 120 s in the middle of a transfer")) {
+            try SyncNode.requireProgress(asked: asked, lastChunk: .now - .seconds(SyncNode.joinChunkSilenceSeconds + 1))
+        }
+        // Before the first chunk the peer is taking its snapshot: half an hour.
+        try SyncNode.requireProgress(asked: asked, lastChunk: nil)
+        #expect(throws: SessionError.protocolViolation("pings but no snapshot chunk for 1800 s after asking for one")) {
+            try SyncNode.requireProgress(asked: .now - .seconds(SyncNode.joinFirstChunkSeconds + 1), lastChunk: nil)
         }
     }
 }
