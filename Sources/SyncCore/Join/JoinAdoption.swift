@@ -149,7 +149,7 @@ extension Store {
         CrashPoint.hit("join.keptAside")
         let checking = BackgroundCheck(check)
         // Never returns before the check has ended: it reads the file the caller removes.
-        defer { _ = try? checking.facts() }
+        defer { _ = try? checking.value() }
         let result: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts)
         do {
             result = try pool.writeWithoutTransaction { db -> (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts) in
@@ -171,7 +171,7 @@ extension Store {
                     let previous = try db.replicaID()
                     let copied = try Self.interruptible(db, by: checking) { try Self.copyState(db, seed: seed) }
                     // Nothing below runs, and nothing commits, unless the check passed.
-                    let facts = try checking.facts()
+                    let facts = try checking.value()
                     let (replica, effective) = try Self.finishState(db, copied: copied, facts: facts, reason: reason(facts), wall: wall, random: random)
                     outcome = (replica, previous, effective, facts)
                     // Still under the write lock: a crash before the commit
@@ -196,7 +196,7 @@ extension Store {
             // meanwhile (a damaged file fails to attach or to read; a failed
             // check interrupts the copy): waited for, as the copy can fail
             // before the check has ended.
-            _ = try checking.facts()
+            _ = try checking.value()
             throw error
         }
         current.replace(result.2)
@@ -380,37 +380,8 @@ extension Store {
         return try body()
     }
 
-    /// A check run on a thread of its own, its facts waited for once needed.
-    final class BackgroundCheck: @unchecked Sendable {
-        private let done = DispatchSemaphore(value: 0)
-        private let lock = NSLock()
-        private var result: Result<JoinSnapshotFacts, Error>?
-        private var ended: ContinuousClock.Instant?
-
-        init(_ check: @escaping @Sendable () throws -> JoinSnapshotFacts) {
-            Thread.detachNewThread { [self] in
-                let result = Result { try check() }
-                lock.withLock { self.result = result; ended = .now }
-                done.signal()
-            }
-        }
-
-        /// The check's facts, waiting for it to end; its refusal rethrown.
-        func facts() throws -> JoinSnapshotFacts {
-            if let outcome { return try outcome.get() }
-            done.wait()
-            done.signal()
-            return try outcome!.get()
-        }
-
-        private var outcome: Result<JoinSnapshotFacts, Error>? { lock.withLock { result } }
-
-        /// Whether the check ended and refused (read by SQLite's progress handler).
-        var hasFailed: Bool {
-            lock.withLock { if case .failure? = result { true } else { false } }
-        }
-        var endedAt: ContinuousClock.Instant? { lock.withLock { ended } }
-    }
+    /// The check, run on a thread of its own, its facts waited for once needed.
+    typealias BackgroundCheck = BackgroundWork<JoinSnapshotFacts>
 
     /// Where this replica's feed came from, if it joined by snapshot.
     public func joinOrigin() throws -> JoinOrigin? {

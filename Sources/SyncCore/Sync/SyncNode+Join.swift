@@ -64,34 +64,6 @@ final class JoinBook: Sendable {
     func stopServing() { state.withLock { $0.serving -= 1 } }
 }
 
-/// `fsync` of a file on a thread of its own, through a duplicate of its
-/// descriptor (the caller may close its own meanwhile), waited for later.
-final class BackgroundFileSync: Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private let failure = Mutex<String?>(nil)
-
-    init(_ descriptor: Int32) {
-        let copy = dup(descriptor)
-        guard copy >= 0 else {
-            failure.withLock { $0 = String(cString: strerror(errno)) }
-            done.signal()
-            return
-        }
-        Thread.detachNewThread { [self] in
-            if fsync(copy) != 0 { let why = String(cString: strerror(errno)); failure.withLock { $0 = why } }
-            close(copy)
-            done.signal()
-        }
-    }
-
-    /// Waits for the sync; throws a refusal when it failed.
-    func wait() throws {
-        done.wait()
-        done.signal()
-        if let why = failure.withLock({ $0 }) { throw JoinSnapshotRefusal("cannot write the snapshot here: \(why)") }
-    }
-}
-
 /// Joining by snapshot (replication-model §4.6), between the hellos and the
 /// session: the rules are `JoinRules` and `JoinSnapshotCheck`; this drives
 /// them over one connection.
@@ -255,7 +227,7 @@ extension SyncNode {
         // file separately: a write that fails only on its way to the disk (a
         // full thin volume) must refuse the snapshot before anything
         // commits, not hand the adoption bytes the check never saw.
-        let syncing = BackgroundFileSync(failSync ? -1 : handle.fileDescriptor)
+        let syncing = BackgroundWork.fileSync(failSync ? -1 : handle.fileDescriptor)
         do { try handle.close() } catch {
             return try await fallBack("cannot write the snapshot here: \(error)", peer: peer, device: device, outbound: outbound)
         }
@@ -289,7 +261,7 @@ extension SyncNode {
                 try JoinSnapshotCheck.verifyHeader(path: path, expectedReplica: replica, seed: store.seed, limits: limits)
                 return try store.adoptJoinSnapshot(at: path, reason: { "joined by a snapshot of replica \(replica.short) at seq \($0.highestSeq)" }) {
                     let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: replica, seed: store.seed, limits: limits)
-                    try syncing.wait()
+                    try syncing.value()
                     return facts
                 }
             }

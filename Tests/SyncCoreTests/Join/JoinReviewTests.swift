@@ -256,11 +256,11 @@ struct JoinReviewTests {
         let url = URL(fileURLWithPath: dir.path("received.syncsnap"))
         #expect(FileManager.default.createFile(atPath: url.path, contents: Data(repeating: 1, count: 1 << 20)))
         let handle = try FileHandle(forWritingTo: url)
-        let syncing = BackgroundFileSync(handle.fileDescriptor)
+        let syncing = BackgroundWork.fileSync(handle.fileDescriptor)
         try handle.close()
-        try syncing.wait()
-        try syncing.wait()  // waited for twice: the same answer
-        #expect(throws: JoinSnapshotRefusal.self) { try BackgroundFileSync(-1).wait() }
+        try syncing.value()
+        try syncing.value()  // waited for twice: the same answer
+        #expect(throws: JoinSnapshotRefusal.self) { try BackgroundWork.fileSync(-1).value() }
     }
 
     /// Once a transfer has begun, pings do not keep a stalled one alive:
