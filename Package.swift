@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SyncCore", targets: ["SyncCore"]),
+        // Test helpers, a product so the fuzz targets (a package of their own, scripts/fuzz.sh) can use them too.
+        .library(name: "TestSupport", targets: ["TestSupport"]),
         .executable(name: "syncd", targets: ["syncd"]),
         .executable(name: "syncctl", targets: ["syncctl"]),
         .executable(name: "syncbench", targets: ["syncbench"]),

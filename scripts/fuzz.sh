@@ -143,6 +143,7 @@ let package = Package(
                 .product(name: "SyncCore", package: "syncd"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "TestSupport", package: "syncd"),
             ],
             path: "Fuzz/fuzz-join"
         ),

@@ -45,6 +45,7 @@ import FuzzSupport
 import GRDB
 import Synchronization
 import SyncCore
+import TestSupport
 
 let verbose = ProcessInfo.processInfo.environment["FUZZ_VERBOSE"] == "1"
 /// The stores' wall clock (2026-01-01T00:00:00Z).
@@ -164,7 +165,7 @@ final class Template {
     /// delete, set members, and a conflict with `other`.
     static func fill(_ peer: Store, _ other: Store) throws {
         try peer.seed(SeedData.criticalMinerals())
-        try pull(into: other, from: peer)
+        try TestSupport.pull(into: other, from: peer, batchSize: 500)
         try peer.changeSchema(.addField(collection: "agreements", field: "value_usd", type: "decimal", values: [], targets: [], description: nil), author: "ana")
         for index in 0..<12 {
             try peer.create(RecordRef(collection: "agreements", id: "fuzz-\(index)"),
@@ -173,25 +174,13 @@ final class Template {
         }
         try peer.update(RecordRef(collection: "agreements", id: "fuzz-1"), [.set("status", .text("suspended"))], author: "ana")
         try peer.delete(RecordRef(collection: "agreements", id: "fuzz-2"), author: "ana")
-        try pull(into: other, from: peer)
+        try TestSupport.pull(into: other, from: peer, batchSize: 500)
         // Concurrent writes of one field: a conflict on both.
         try peer.update(RecordRef(collection: "agreements", id: "fuzz-3"), [.set("status", .text("expired"))], author: "ana")
         try other.update(RecordRef(collection: "agreements", id: "fuzz-3"), [.set("status", .text("negotiating"))], author: "rui")
         try other.create(RecordRef(collection: "agreements", id: "from-other"), [.set("title", .text("Written elsewhere")), .set("status", .text("active"))],
                          author: "rui")
-        try pull(into: peer, from: other)
-    }
-
-    /// Pulls everything `source` has that `target` lacks, as a session does.
-    static func pull(into target: Store, from source: Store) throws {
-        let sourceID = try source.replicaID, targetID = try target.replicaID
-        while true {
-            let cursor = try target.cursor(for: sourceID)
-            let batch = try source.changes(since: cursor, maxCount: 500, maxBytes: 1 << 20, for: targetID)
-            if batch.cursor == cursor { return }
-            try target.apply(batch.changes, from: sourceID, cursor: batch.cursor, peerHighest: batch.highest)
-            if !batch.hasMore { return }
-        }
+        try TestSupport.pull(into: peer, from: other, batchSize: 500)
     }
 }
 
