@@ -155,10 +155,15 @@ extension Integration {
         }
 
         /// A joiner killed (SIGKILL) with the file received, with its database
-        /// kept aside, and right after the swap: started again it ends equal to
-        /// the peer, its offline write is on both, and nothing is left behind.
-        @Test(arguments: ["join.received", "join.keptAside", "join.adopted"])
-        func aJoinerKilledAtAnyStepLosesNothing(_ point: String) async throws {
+        /// kept aside, with that copy named just before the swap's commit, and
+        /// right after the swap: started again it ends equal to the peer, its
+        /// offline write is on both, and nothing is left behind.
+        /// `join.adopted, name lost`: killed after the swap, then the copy
+        /// given its staging name back, as a power cut that kept the commit
+        /// and lost the rename would leave it.
+        @Test(arguments: ["join.received", "join.keptAside", "join.named", "join.adopted", "join.adopted, name lost"])
+        func aJoinerKilledAtAnyStepLosesNothing(_ step: String) async throws {
+            let point = String(step.prefix { $0 != "," })
             let a = try await filledDaemon("k-\(point)-a", count: 800)
             try await a.start()
             let b = try DaemonProcess("k-\(point)-b", in: root, extraConfig: Self.joinSettings)
@@ -171,6 +176,12 @@ extension Integration {
             b.extraEnvironment = ["SYNCD_TEST_CRASH_AT": point]
             try await b.start()
             #expect(try await eventually(timeout: .seconds(60)) { !b.isRunning }, "\(point): b was not killed\n\(b.log(last: 20))")
+            if step.hasSuffix("name lost") {
+                let aside = try FileManager.default.contentsOfDirectory(atPath: b.directory.path).filter { $0.hasPrefix(Snapshots.keptAsidePrefix) }
+                try #require(aside.count == 1, "\(aside)")
+                try FileManager.default.moveItem(at: b.directory.appendingPathComponent(aside[0]),
+                                                  to: b.directory.appendingPathComponent("joining-aside-\(UUID().uuidString)"))
+            }
             b.extraEnvironment = [:]
             try await b.start()
             try await b.waitUntilInSync(timeout: .seconds(60))

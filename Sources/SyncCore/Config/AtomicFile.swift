@@ -42,7 +42,15 @@ public enum AtomicFile {
             throw Failure(path: path, reason: failure)
         }
         // The new name itself must survive a power cut before the change is reported done.
-        let directory = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        try syncDirectory(of: path)
+    }
+
+    /// `fsync` of the directory holding `path`: until it returns, a name
+    /// given there (a rename, a link) may be lost by a power cut even when
+    /// the file's own contents are on the disk.
+    public static func syncDirectory(of path: String) throws {
+        let name = (path as NSString).deletingLastPathComponent
+        let directory = open(name.isEmpty ? "." : name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard directory >= 0 else { throw Failure(path: path, reason: "cannot open its directory to sync it: \(String(cString: strerror(errno)))") }
         defer { close(directory) }
         guard fsync(directory) == 0 else { throw Failure(path: path, reason: "cannot sync its directory: \(String(cString: strerror(errno)))") }

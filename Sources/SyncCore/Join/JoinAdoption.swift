@@ -138,7 +138,7 @@ extension Store {
         // Written under a name no kept-aside merge takes, and given its name
         // inside the swap's transaction: a merge that found it any earlier
         // would merge it into the state about to be replaced, and remove it.
-        let staging = directory.appendingPathComponent("joining-aside-\(UUID().uuidString)")
+        let staging = directory.appendingPathComponent(Self.joinAsideStagingPrefix + UUID().uuidString)
         let seed = self.seed
         let random = options.random
         // The database as it is, copied aside first (SQLite's online backup,
@@ -179,6 +179,14 @@ extension Store {
                     guard rename(staging.path, aside.path) == 0 else {
                         throw StoreError.invalidEdit("cannot name the database kept aside \(aside.lastPathComponent): \(String(cString: strerror(errno)))")
                     }
+                    // The name on the disk before the commit is: a power cut
+                    // could otherwise keep the commit and lose the name, and
+                    // the copy would be the only one of what this replica
+                    // alone held (a leftover staging copy is merged too,
+                    // `keepLeftoverJoinAsides`, but not every file system
+                    // keeps the staging name either).
+                    try AtomicFile.syncDirectory(of: aside.path)
+                    CrashPoint.hit("join.named")
                     return .commit
                 }
                 guard let outcome else { throw StoreError.invalidEdit("the join transaction did not run") }

@@ -38,6 +38,9 @@ extension Snapshots {
             guard link(database.path, aside.path) == 0 else {
                 throw SnapshotError.cannotKeepAside(aside.path, reason: String(cString: strerror(errno)))
             }
+            // On the disk before the rename below: a power cut must not keep
+            // the new data.db and lose the only name of the old one.
+            try AtomicFile.syncDirectory(of: aside.path)
             keptAside = aside
             CrashPoint.hit("restore.linked")
         }
@@ -49,6 +52,8 @@ extension Snapshots {
         guard rename(incoming.path, database.path) == 0 else {
             throw SnapshotError.cannotKeepAside(database.path, reason: "rename: " + String(cString: strerror(errno)))
         }
+        // Reported done only once the new name is on the disk.
+        try AtomicFile.syncDirectory(of: database.path)
         CrashPoint.hit("restore.renamed")
         return (replica, keptAside)
     }
