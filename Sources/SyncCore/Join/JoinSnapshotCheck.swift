@@ -151,8 +151,8 @@ public enum JoinSnapshotCheck {
         var seqs: [(seq: Int64, record: Int64)] = []
         var records = 0
         var slots = 0
-        /// Records that exist, by collection (each must have exactly one table row).
-        var existing: [String: Int] = [:]
+        /// Records that exist, by collection's bytes (each must have exactly one table row).
+        var existing: [UTF8Key: Int] = [:]
     }
 
     struct SlotFacts {
@@ -247,7 +247,9 @@ public enum JoinSnapshotCheck {
     static func checkRecords(_ db: Database, ids: ClosedRange<Int64>, schema: Schema, limits: ReceiveLimits) throws -> RecordFacts {
         var facts = RecordFacts()
         var scratch = BinaryWriter(capacity: 256)
-        var lookups: [String: FastStatement] = [:]
+        // Keyed by bytes: a name the file spells otherwise, even one Swift
+        // takes for the same text, is no table of the schema.
+        var lookups: [UTF8Key: FastStatement] = [:]
         // Flag bit 2 (deferred history) exists from format 5 on: in an older
         // file a slot with it would show its versions twice once adopted.
         // Nor may a slot defer at or below the file's mark, which the joiner
@@ -255,7 +257,7 @@ public enum JoinSnapshotCheck {
         let format = Int.fromDatabaseValue(try db.meta(MetaKey.format))
         let deferredHistory = (format ?? 0) >= 5
         let deferredSince = try db.deferredHistorySince()
-        let tables = Dictionary(schema.tableCollections.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let tables = Dictionary(schema.tableCollections.map { (UTF8Key($0.name), $0) }, uniquingKeysWith: { first, _ in first })
         // Read through the C API: names taken from their bytes (GRDB reads
         // text up to a NUL and mends invalid UTF-8), cells of another storage
         // class refused, not converted.
@@ -316,15 +318,16 @@ public enum JoinSnapshotCheck {
             facts.slots += slots.count
             // The record's table row, read as the readers read it (its
             // conflicted column is the row's flag, counted the same way).
-            let expected = tables[collection].map { ViewRow($0, slots: slots) }
+            let table = tables[UTF8Key(collection)]
+            let expected = table.map { ViewRow($0, slots: slots) }
             let conflicted = expected?.conflicted ?? StoredRecord.isConflicted(slots)
             guard rows.isInteger(5), rows.int(5) == (conflicted ? 1 : 0) else { throw JoinSnapshotRefusal("\(ref): its conflicted flag is wrong") }
-            if let table = tables[collection], let expected {
+            if let table, let expected {
                 let lookup: FastStatement
-                if let cached = lookups[collection] { lookup = cached } else {
+                if let cached = lookups[UTF8Key(table.name)] { lookup = cached } else {
                     let columns = (["id"] + table.fields.map(\.name) + ["conflicted"]).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
-                    lookup = try FastStatement(db, "SELECT \(columns) FROM \(collection.quotedDatabaseIdentifier) WHERE id = ?")
-                    lookups[collection] = lookup
+                    lookup = try FastStatement(db, "SELECT \(columns) FROM \(table.name.quotedDatabaseIdentifier) WHERE id = ?")
+                    lookups[UTF8Key(table.name)] = lookup
                 }
                 lookup.bind(1, record)
                 defer { lookup.reset() }
@@ -336,7 +339,7 @@ public enum JoinSnapshotCheck {
                 case (true, true):
                     let differing = Store.differingColumns(lookup, expected: expected, table)
                     guard differing.isEmpty else { throw JoinSnapshotRefusal("\(ref): its collection table row differs in \(differing.joined(separator: ", "))") }
-                    facts.existing[collection, default: 0] += 1
+                    facts.existing[UTF8Key(table.name), default: 0] += 1
                 }
             }
         }
@@ -350,7 +353,7 @@ public enum JoinSnapshotCheck {
         var buckets = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
         var seqs: [(seq: Int64, record: Int64)] = []
         var records = 0, count = 0
-        var existing: [String: Int] = [:]
+        var existing: [UTF8Key: Int] = [:]
         for part in parts {
             for bucket in 0..<StateDigest.bucketCount { buckets[bucket] ^= part.buckets[bucket] }
             seqs += part.seqs
@@ -363,8 +366,8 @@ public enum JoinSnapshotCheck {
         }
         for table in schema.tableCollections {
             let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table.name.quotedDatabaseIdentifier)") ?? 0
-            guard rows == existing[table.name, default: 0] else {
-                throw JoinSnapshotRefusal("table \(table.name) holds \(rows) rows for \(existing[table.name, default: 0]) records")
+            guard rows == existing[UTF8Key(table.name), default: 0] else {
+                throw JoinSnapshotRefusal("table \(table.name) holds \(rows) rows for \(existing[UTF8Key(table.name), default: 0]) records")
             }
         }
         seqs.sort { $0.seq < $1.seq }
