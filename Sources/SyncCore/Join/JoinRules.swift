@@ -76,6 +76,18 @@ public enum JoinRules {
         return min(origin.seq, cursorForOrigin)
     }
 
+    /// Why a joiner with `free` bytes on its disk cannot take a snapshot of
+    /// `snapshotBytes`, or nil when it can: the file received, as much again
+    /// while the adoption copies it into the database (its WAL, until the
+    /// checkpoint after the join), and a copy of the database as it is
+    /// (`ownDatabaseBytes`, file and WAL), kept aside until it is merged back.
+    public static func joinerSpaceShortfall(snapshotBytes: UInt64, ownDatabaseBytes: UInt64, free: UInt64) -> String? {
+        let (twice, over) = snapshotBytes.multipliedReportingOverflow(by: 2)
+        let (needed, overAgain) = twice.addingReportingOverflow(ownDatabaseBytes)
+        guard over || overAgain || free < needed else { return nil }
+        return "\(snapshotBytes >> 20) MB to receive, as much again to adopt it and \(ownDatabaseBytes >> 20) MB to keep this database aside, but only \(free >> 20) MB free here"
+    }
+
     /// The receiving half of one snapshot transfer: which chunk to ask for
     /// next, and whether a chunk that arrived is the one expected. Pure; the
     /// driver writes the bytes and feeds the hash.

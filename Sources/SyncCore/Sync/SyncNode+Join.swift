@@ -184,11 +184,11 @@ extension SyncNode {
                     try? handle.close()
                     return try await fallBack("the peer sends none: \(why)", peer: peer, device: device, outbound: outbound, forSeconds: JoinBook.busyMemorySeconds)
                 case .take(let next):
-                    if chunk.offset == 0, let free = Self.freeBytes(at: directory.path, countingTrash: joinTrash), let total = receiver.total, free < 2 * total {
+                    if chunk.offset == 0, let free = Self.freeBytes(at: directory.path, countingTrash: joinTrash), let total = receiver.total,
+                       let shortfall = JoinRules.joinerSpaceShortfall(snapshotBytes: total, ownDatabaseBytes: Self.databaseBytes(store.path), free: free) {
                         try? handle.close()
                         receiver.withdraw(next)
-                        return try await fallBack("\(total >> 20) MB to receive and as much again to adopt it, but only \(free >> 20) MB free here",
-                                                  peer: peer, device: device, outbound: outbound, draining: receiver, inbound: &inbound)
+                        return try await fallBack(shortfall, peer: peer, device: device, outbound: outbound, draining: receiver, inbound: &inbound)
                     }
                     do { try write(chunk.data) } catch {
                         try? handle.close()
@@ -367,7 +367,7 @@ extension SyncNode {
             refusal = "this daemon's database is storage format \(StoreTables.formatVersion), which a daemon of protocol 1.\(theirs.protocolMinor) cannot read: upgrade it to join by snapshot"
         }
         let databasePath = self.store.path
-        let databaseBytes = ["", "-wal"].reduce(UInt64(0)) { $0 + UInt64((try? FileManager.default.attributesOfItem(atPath: databasePath + $1)[.size] as? Int) ?? 0) }
+        let databaseBytes = Self.databaseBytes(databasePath)
         if refusal == nil, let free = Self.freeBytes(at: URL(fileURLWithPath: databasePath).deletingLastPathComponent().path, countingTrash: joinTrash),
            free < databaseBytes {
             refusal = "it has \(free >> 20) MB free, less than its database (\(databaseBytes >> 20) MB) to copy"
@@ -471,6 +471,11 @@ extension SyncNode {
             }
         }
         throw SessionError.closedByPeer("connection closed before the end of the join decision")
+    }
+
+    /// The bytes of the database at `path` and its WAL: what a copy of it takes.
+    static func databaseBytes(_ path: String) -> UInt64 {
+        ["", "-wal"].reduce(UInt64(0)) { $0 + UInt64((try? FileManager.default.attributesOfItem(atPath: path + $1)[.size] as? Int) ?? 0) }
     }
 
     /// Bytes free for this user on the file system holding `path`, counting

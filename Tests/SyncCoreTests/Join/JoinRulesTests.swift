@@ -141,6 +141,26 @@ struct JoinRulesTests {
         #expect(receiver.received == 0)
     }
 
+    /// A joiner takes a snapshot only with room for it twice (the file, then
+    /// its rows in the WAL) and for the copy of its own database it keeps
+    /// aside; sizes near the top of the range do not wrap round to "room enough".
+    @Test func aJoinerNeedsRoomForTheSnapshotTwiceAndItsOwnDatabase() async {
+        #expect(JoinRules.joinerSpaceShortfall(snapshotBytes: 100 << 20, ownDatabaseBytes: 30 << 20, free: 230 << 20) == nil)
+        #expect(JoinRules.joinerSpaceShortfall(snapshotBytes: 100 << 20, ownDatabaseBytes: 30 << 20, free: (230 << 20) - 1)
+                == "100 MB to receive, as much again to adopt it and 30 MB to keep this database aside, but only 229 MB free here")
+        // Free space at the boundary (within 3 bytes of what is needed) and anywhere.
+        await propertyCheck(count: 500, input: Gen.uint64(in: 0...UInt64.max >> 1), Gen.uint64(in: 0...UInt64.max >> 1), Gen.int(in: -3...3),
+                            Gen.uint64(in: 0...UInt64.max)) { snapshot, own, delta, anywhere in
+            let needed: Int128 = Int128(snapshot) * 2 + Int128(own)
+            let boundary: Int128 = max(0, needed + Int128(delta))
+            for free in [UInt64(clamping: boundary), anywhere] {
+                let roomEnough: Bool = Int128(free) >= needed
+                let shortfall = JoinRules.joinerSpaceShortfall(snapshotBytes: snapshot, ownDatabaseBytes: own, free: free)
+                #expect((shortfall == nil) == roomEnough, "snapshot \(snapshot), own \(own), free \(free)")
+            }
+        }
+    }
+
     /// The sender serves pulls only in order, from the start, within its chunk limit.
     @Test func theSenderServesPullsInOrderOnly() {
         var sender = JoinRules.Sender()
