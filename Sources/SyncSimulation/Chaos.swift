@@ -228,6 +228,21 @@ extension World {
             count("join by snapshot")
             note("\(replica.name) joined by a snapshot of \(peer.name) at seq \(facts.highestSeq): \(adoption.previous.short) → \(adoption.replica.short)")
             committed(replica)
+            // A power cut right after the commit, which the disk kept while
+            // it lost the copy's new name (as file systems may without a
+            // directory sync): the copy is left under its staging name, and
+            // the next start must merge it, not remove it (§4.6).
+            if rng.chance(0.3) {
+                let staging = replica.directory.appendingPathComponent("joining-aside-sim-\(result.faults["join: kept-aside name lost", default: 0])")
+                do {
+                    try FileManager.default.moveItem(at: adoption.keptAside, to: staging)
+                } catch {
+                    violation("\(replica.name): could not move \(adoption.keptAside.lastPathComponent) back to its staging name: \(error)")
+                }
+                count("join: kept-aside name lost")
+                note("\(replica.name): a power cut kept the join and lost the name of \(adoption.keptAside.lastPathComponent)")
+                crash(replica)
+            }
         } catch {
             violation("\(replica.name): joining by a snapshot of \(peer.name) failed: \(error)")
         }
