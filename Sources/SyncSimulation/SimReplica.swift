@@ -50,10 +50,11 @@ final class SimReplica {
     func open() throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let options = self.options
-        store = try Store(path: path, deviceID: device.description, options: options)
+        let opened = try Store(path: path, deviceID: device.description, options: options)
+        store = opened
         // What a daemon's start does before its sessions (`SyncNode`): a
         // join's staging copy a crash left becomes a database kept aside.
-        Store.keepLeftoverJoinAsides(in: directory, wall: options.wallClock(), logger: options.logger)
+        Store.keepLeftoverJoinAsides(in: directory, liveReplica: try opened.replicaID, wall: options.wallClock(), logger: options.logger)
         epoch += 1
     }
 

@@ -32,9 +32,6 @@ extension Store {
         }
     }
 
-    /// SQLite's default for `wal_autocheckpoint`, which the writer uses.
-    static let walAutocheckpointPages = 1000
-
     /// `removeDatabaseFiles` on a thread of its own, for a snapshot just
     /// used: unlinking gigabytes whose pages are cached takes a second or
     /// more, which a connection's close must not wait for. The files are
@@ -154,15 +151,14 @@ extension Store {
         do {
             result = try pool.writeWithoutTransaction { db -> (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts) in
                 try db.execute(sql: "ATTACH DATABASE ? AS joined", arguments: [path])
-                // The commit would copy the whole WAL into the file before
-                // the join is done: `checkpointAfterJoin` does it afterwards,
-                // and turns the writer's automatic checkpoints back on (until
-                // then the first commit after the join would make one, the
-                // whole WAL copied while holding the writer).
-                try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+                // A checkpoint right after the commit would copy the whole
+                // WAL into the file while the sessions reconnect:
+                // `checkpointAfterJoin` does it afterwards, and lets the
+                // checkpoints start again.
+                checkpointer.pause()
                 var committed = false
                 defer {
-                    if !committed { try? db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.walAutocheckpointPages)") }
+                    if !committed { checkpointer.resume() }
                     try? db.execute(sql: "DETACH DATABASE joined")
                 }
                 var outcome: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts)?
@@ -176,9 +172,12 @@ extension Store {
                     outcome = (replica, previous, effective, facts)
                     // Still under the write lock: a crash before the commit
                     // leaves the old state and a copy of it (merged later: no change).
-                    guard rename(staging.path, aside.path) == 0 else {
+                    // A second name, then the first removed: never over a
+                    // file of that name (a restore's, taken meanwhile).
+                    guard link(staging.path, aside.path) == 0 else {
                         throw StoreError.invalidEdit("cannot name the database kept aside \(aside.lastPathComponent): \(String(cString: strerror(errno)))")
                     }
+                    unlink(staging.path)
                     // The name on the disk before the commit is: a power cut
                     // could otherwise keep the commit and lose the name, and
                     // the copy would be the only one of what this replica
@@ -195,8 +194,10 @@ extension Store {
             }
         } catch {
             Self.removeDatabaseFiles(staging.path)
-            // Renamed before a commit that failed: it is a copy of the state kept, merging it changes nothing.
-            Self.removeDatabaseFiles(aside.path)
+            // Named before a commit that failed, it is kept: merging it
+            // changes nothing if the commit is lost, and a commit that
+            // failed on its way to the disk may still be found in the WAL
+            // at the next open (then it holds what only this replica held).
             // (What the rolled-back copy spilled into the WAL is reused and
             // cut back at the next checkpoint, `journal_size_limit`: a
             // checkpoint here would wait for readers with the write lock.)
@@ -347,9 +348,10 @@ extension Store {
     /// the WAL back, with nothing left to copy; it does not wait for readers
     /// (a wait would hold the write lock): when one still reads, the WAL is
     /// cut back at its next restart (`journal_size_limit`). Blocking: call it
-    /// off the cooperative pool. The adoption leaves the writer's automatic
-    /// checkpoints off until this has run: call it after every adoption.
+    /// off the cooperative pool. The adoption leaves the store's checkpoints
+    /// (`WALCheckpointer`) paused until this has run: call it after every adoption.
     public func checkpointAfterJoin() {
+        defer { checkpointer.resume() }
         do {
             // Opened only if the file is there (a connection would make an empty one).
             guard FileManager.default.fileExists(atPath: path) else { throw StoreError.invalidEdit("\(path) is gone") }
@@ -363,7 +365,6 @@ extension Store {
         }
         do {
             try pool.writeWithoutTransaction { db in
-                defer { try? db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.walAutocheckpointPages)") }
                 try db.execute(sql: "PRAGMA busy_timeout = 0")
                 defer { try? db.execute(sql: "PRAGMA busy_timeout = \(Int(Store.busySeconds * 1_000))") }
                 try db.truncateWAL()

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Logging
 
 extension Store {
@@ -12,68 +13,147 @@ extension Store {
     public enum LeftoverJoinAside: Equatable, Sendable {
         /// Named as a database kept aside: merged after the next successful sync.
         case keptAside(String)
-        /// Not a whole copy of a store (a copy cut short): removed.
+        /// Not a store, read cleanly (a copy cut short before it held one): removed.
         case removed(String)
-        /// Could not be renamed: left where it is, for the next start.
+        /// Unreadable, or could not be renamed: left where it is, for the next
+        /// start or the operator (never removed without proof it holds nothing).
         case left(String, reason: String)
     }
 
     /// Makes each staging copy a crash left in `directory` (`joining-aside-…`)
     /// a database kept aside, so the next successful sync merges it back
-    /// (replication-model §4.6). Such a copy is the database as it was
-    /// before a join: if the join did not commit, merging it changes
-    /// nothing (merging is idempotent); if it did commit and a power cut
-    /// lost the copy's new name, it is the only place left of what this
-    /// replica alone held. A copy that is not a whole store (the backup was
-    /// cut short, so the join never began) is removed: data.db still holds
-    /// everything it would have held. Call at start, before anything else
-    /// removes leftovers named `joining-…`.
+    /// (replication-model §4.6). The copy is the database as it was before a
+    /// join. Under another replica id than `liveReplica` (the database's
+    /// now) the join committed and a power cut lost the copy's new name: it
+    /// is the only place left of what this replica alone held, and since its
+    /// backup had committed, a rollback journal beside it is stale and is
+    /// removed unread (rolling it back would empty the copy). Under the same
+    /// id the join did not commit: the copy is opened as SQLite opens any
+    /// file (a backup cut short rolls back to nothing) and merged if it
+    /// holds a store — merging a copy of the state kept changes nothing.
+    /// Only a file read cleanly that holds no store is removed; one that
+    /// cannot be read is left, with an error logged. Call at start, before
+    /// anything else removes leftovers named `joining-…`.
     @discardableResult
-    public static func keepLeftoverJoinAsides(in directory: URL, wall: UInt64, logger: Logger) -> [LeftoverJoinAside] {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).sorted().filter { name in
-            name.hasPrefix(joinAsideStagingPrefix) && !["-wal", "-shm", "-journal"].contains { name.hasSuffix($0) }
-        }
+    public static func keepLeftoverJoinAsides(in directory: URL, liveReplica: ReplicaID, wall: UInt64, logger: Logger) -> [LeftoverJoinAside] {
+        let all = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        let companions = ["-wal", "-shm", "-journal"]
         var outcomes: [LeftoverJoinAside] = []
-        for name in names {
+        for name in all.sorted() where name.hasPrefix(joinAsideStagingPrefix) {
             let path = directory.appendingPathComponent(name).path
-            guard let replica = wholeStoreCopy(at: path) else {
-                removeDatabaseFiles(path)
-                logger.notice("removed a copy of the database that a join cut short had begun (the join never started: data.db holds everything)",
-                              metadata: ["file": "\(name)"])
-                outcomes.append(.removed(name))
+            // Companions whose database is gone (a crash between a rename and their removal).
+            if let suffix = companions.first(where: { name.hasSuffix($0) }) {
+                if !FileManager.default.fileExists(atPath: String(path.dropLast(suffix.count))) { try? FileManager.default.removeItem(atPath: path) }
                 continue
             }
-            let aside = Snapshots.keptAsideName(in: directory, at: wall)
-            do {
-                guard rename(path, aside.path) == 0 else { throw AtomicFile.Failure(path: path, reason: String(cString: strerror(errno))) }
-                for suffix in ["-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-                try AtomicFile.syncDirectory(of: aside.path)
-                logger.notice("kept aside the database as it was before a join a crash interrupted; it is merged back after the next sync", metadata: [
-                    "file": "\(aside.lastPathComponent)", "was": "\(name)", "replica": "\(replica)"])
-                outcomes.append(.keptAside(aside.lastPathComponent))
-            } catch {
-                logger.error("could not keep aside the database as it was before an interrupted join; it stays as it is until the next start", metadata: [
-                    "file": "\(name)", "error": "\(error)"])
-                outcomes.append(.left(name, reason: "\(error)"))
+            var found = probe(path)
+            if case .store(let replica) = found, replica == liveReplica {
+                // The join did not commit: opened as any file is, its journal rolled back.
+                found = foldedIntoOneFile(path)
+            } else if case .store = found {
+                // Committed: the backup had committed before, so this journal is stale.
+                try? FileManager.default.removeItem(atPath: path + "-journal")
+                _ = foldedIntoOneFile(path)
+            }
+            switch found {
+            case .notAStore:
+                removeDatabaseFiles(path)
+                logger.notice("removed a copy of the database that a join had begun and a crash cut short (it held no store; data.db holds everything)",
+                              metadata: ["file": "\(name)"])
+                outcomes.append(.removed(name))
+            case .unreadable(let reason):
+                logger.error("cannot read a copy of the database that a join kept aside before a crash; it is left as it is (it may hold offline writes: open it with `sqlite3` to see, or move it away once data.db is known to hold them)",
+                             metadata: ["file": "\(name)", "error": "\(reason)"])
+                outcomes.append(.left(name, reason: reason))
+            case .store(let replica):
+                outcomes.append(keepAside(name, in: directory, replica: replica, wall: wall, logger: logger))
             }
         }
         return outcomes
     }
 
-    /// The replica id of the store at `path` once it is one self-contained
-    /// file, or nil when it is not a whole store. Opening it rolls back what
-    /// a backup cut short left (its hot journal), which leaves no store.
-    private static func wholeStoreCopy(at path: String) -> ReplicaID? {
+    /// Gives the leftover `name` a kept-aside name, never over an existing file.
+    private static func keepAside(_ name: String, in directory: URL, replica: ReplicaID, wall: UInt64, logger: Logger) -> LeftoverJoinAside {
+        let path = directory.appendingPathComponent(name).path
+        let aside = Snapshots.keptAsideName(in: directory, at: wall)
+        guard link(path, aside.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            logger.error("could not keep aside the database as it was before an interrupted join; it stays as it is until the next start", metadata: [
+                "file": "\(name)", "error": "\(reason)"])
+            return .left(name, reason: reason)
+        }
+        unlink(path)
+        for suffix in ["-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        do {
+            try AtomicFile.syncDirectory(of: aside.path)
+        } catch {
+            logger.warning("kept aside the database as it was before an interrupted join, but could not sync its new name to the disk", metadata: [
+                "file": "\(aside.lastPathComponent)", "error": "\(error)"])
+        }
+        logger.notice("kept aside the database as it was before a join a crash interrupted; it is merged back after the next sync", metadata: [
+            "file": "\(aside.lastPathComponent)", "was": "\(name)", "replica": "\(replica)"])
+        return .keptAside(aside.lastPathComponent)
+    }
+
+    /// What a leftover copy holds, read as it stands.
+    enum LeftoverContent: Equatable {
+        case store(ReplicaID)
+        /// Read cleanly: no store tables (or an empty file).
+        case notAStore
+        case unreadable(String)
+    }
+
+    /// Reads the file at `path` as it stands: read-only and `immutable`, so
+    /// no lock is taken and no journal beside it is rolled back.
+    static func probe(_ path: String) -> LeftoverContent {
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? Int else { return .unreadable("cannot read its size") }
+        if size == 0 { return .notAStore }
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "?#%")
+        guard let escaped = path.addingPercentEncoding(withAllowedCharacters: allowed) else { return .unreadable("cannot name it as a URI") }
+        var connection: OpaquePointer?
+        defer { sqlite3_close_v2(connection) }
+        guard sqlite3_open_v2("file:\(escaped)?immutable=1", &connection, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nil) == SQLITE_OK, let connection else {
+            return .unreadable(connection.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open it")
+        }
+        func rows(_ sql: String, _ row: (OpaquePointer) -> Void) -> String? {
+            var statement: OpaquePointer?
+            defer { sqlite3_finalize(statement) }
+            guard sqlite3_prepare_v2(connection, sql, -1, &statement, nil) == SQLITE_OK, let statement else { return String(cString: sqlite3_errmsg(connection)) }
+            while true {
+                switch sqlite3_step(statement) {
+                case SQLITE_ROW: row(statement)
+                case SQLITE_DONE: return nil
+                default: return String(cString: sqlite3_errmsg(connection))
+                }
+            }
+        }
+        var tables = 0
+        if let failure = rows("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('sync_meta', 'sync_records')", { tables = Int(sqlite3_column_int64($0, 0)) }) {
+            return .unreadable(failure)
+        }
+        guard tables == 2 else { return .notAStore }
+        var replica: ReplicaID?
+        if let failure = rows("SELECT value FROM sync_meta WHERE key = '\(MetaKey.replica)'", { statement in
+            guard sqlite3_column_type(statement, 0) == SQLITE_BLOB, let bytes = sqlite3_column_blob(statement, 0) else { return }
+            replica = ReplicaID(bytes: Data(bytes: bytes, count: Int(sqlite3_column_bytes(statement, 0))))
+        }) {
+            return .unreadable(failure)
+        }
+        return replica.map { .store($0) } ?? .unreadable("it has store tables but no replica id")
+    }
+
+    /// Opens the file at `path` as SQLite opens any file (rolling back a hot
+    /// journal, folding a WAL) and leaves it one self-contained file; then
+    /// what it holds then (unreadable when it cannot be opened: locked, damaged).
+    private static func foldedIntoOneFile(_ path: String) -> LeftoverContent {
         do {
             let queue = try DatabaseQueue(path: path)
             defer { try? queue.close() }
-            let replica = try queue.read { db in try db.tableExists("sync_meta") && db.tableExists("sync_records") ? try db.replicaID() : nil }
-            // A backup that stopped before its copy left WAL mode (what it
-            // copied) folds back into the file, as the merge expects it.
             try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
-            return replica
         } catch {
-            return nil
+            return .unreadable("\(error)")
         }
+        return probe(path)
     }
 }

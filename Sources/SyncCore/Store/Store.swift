@@ -46,6 +46,10 @@ public final class Store: Sendable {
         /// reread most of them from the OS. Memory grows to it only as pages
         /// are used (docs/operations.md "Limits").
         public var writerCacheBytes = 64 << 20
+        /// WAL pages after which a commit schedules a checkpoint on a thread
+        /// of its own (`WALCheckpointer`; SQLite's automatic checkpoint, run
+        /// inside the commit, has the same threshold by default).
+        public var walCheckpointPages: Int32 = 1_000
         /// Whether a slot's first state leaves its versions out of
         /// `sync_history` until the slot next changes (storage format 5,
         /// docs/architecture.md "History"). Off only in tests, which compare
@@ -80,6 +84,8 @@ public final class Store: Sendable {
     /// A `DatabasePool` (concurrent readers); a single read-only connection
     /// when opened `readOnly` and already set up.
     let pool: any DatabaseWriter
+    /// Checkpoints the writer's WAL off the commits (`WALCheckpointer`).
+    let checkpointer: WALCheckpointer
 
     /// Opens (creating if needed) the database at `path`.
     ///
@@ -94,6 +100,8 @@ public final class Store: Sendable {
         self.seed = seed
         self.options = options
         current = CurrentSchema(SchemaEvolution.effective(seed: seed, records: []))
+        let checkpointer = WALCheckpointer(path: path, pages: max(1, options.walCheckpointPages))
+        self.checkpointer = checkpointer
         // A read-only open takes a file of an older readable format as it is
         // (so `syncctl get` does not mark a format-3 file 4 behind a 1.5
         // daemon); one that may write marks it current first.
@@ -107,7 +115,8 @@ public final class Store: Sendable {
         // Fast path (every `syncctl` command): a database that is already set
         // up for this schema and device is opened without a write transaction.
         if options.readOnly, FileManager.default.fileExists(atPath: path),
-           let readOnly = try? Self.openPool(path: path, options: options, readOnly: true), let effective = setUp(readOnly, StoreTables.readableFormats) {
+           let readOnly = try? Self.openPool(path: path, options: options, readOnly: true, checkpointer: checkpointer),
+           let effective = setUp(readOnly, StoreTables.readableFormats) {
             pool = readOnly
             current.replace(effective)
             return
@@ -115,7 +124,7 @@ public final class Store: Sendable {
         if options.readOnly, let hook = options.beforeRaisingFormat, let held = Self.storedFormat(path: path), held < StoreTables.formatVersion {
             try hook(held)
         }
-        pool = try Self.openPool(path: path, options: options, readOnly: false)
+        pool = try Self.openPool(path: path, options: options, readOnly: false, checkpointer: checkpointer)
         let wall = options.wallClock()
         let logger = options.logger
         if let effective = setUp(pool, StoreTables.formatVersion...StoreTables.formatVersion) {
@@ -217,6 +226,8 @@ public final class Store: Sendable {
         // (the move from format 1, a view rebuild): do not keep a WAL of that
         // size for as long as the store is open.
         do {
+            // After the checkpoint the setup's commit may have started (it would keep this one from running).
+            checkpointer.waitUntilIdle()
             try pool.writeWithoutTransaction { db in try db.truncateWAL() }
         } catch {
             logger.warning("could not cut the WAL back after setting up the database", metadata: ["path": "\(path)", "error": "\(error)"])
@@ -226,7 +237,10 @@ public final class Store: Sendable {
     /// How long a connection of the store waits for a lock before SQLITE_BUSY.
     static let busySeconds: TimeInterval = 30
 
-    private static func openPool(path: String, options: Options, readOnly: Bool) throws -> any DatabaseWriter {
+    /// No checkpoint of this store's runs once it is gone.
+    deinit { checkpointer.close() }
+
+    private static func openPool(path: String, options: Options, readOnly: Bool, checkpointer: WALCheckpointer) throws -> any DatabaseWriter {
         var configuration = Configuration()
         configuration.busyMode = .timeout(busySeconds)
         configuration.readonly = readOnly
@@ -242,6 +256,8 @@ public final class Store: Sendable {
             // The writer's page cache (readers keep SQLite's 2 MB each).
             if !db.configuration.readonly {
                 try db.execute(sql: "PRAGMA cache_size = -\(max(options.writerCacheBytes, 1 << 20) >> 10)")
+                // Its commits schedule checkpoints instead of running them.
+                if let connection = db.sqliteConnection { checkpointer.install(on: connection) }
             }
         }
         do {

@@ -13,6 +13,9 @@ import TestSupport
 struct JoinLeftoversTests {
     let logger = Logger(label: "test")
 
+    /// Copies `store`'s WAL into its file, so the file alone holds every commit.
+    func fold(_ store: Store) throws { try store.pool.writeWithoutTransaction { try $0.truncateWAL() } }
+
     /// A store in `dir/live` with one record written offline, still open.
     func liveStore(in dir: TemporaryDirectory) throws -> Store {
         try FileManager.default.createDirectory(atPath: dir.path("live"), withIntermediateDirectories: true)
@@ -21,7 +24,10 @@ struct JoinLeftoversTests {
         return store
     }
 
-    @Test func aWholeCopyIsKeptAsideAndItsRecordsMergeBack() throws {
+    /// A whole copy, whether the join committed (the live database has
+    /// another replica id now) or not: kept aside, and its offline write merges back.
+    @Test(arguments: [true, false])
+    func aWholeCopyIsKeptAsideAndItsRecordsMergeBack(joinCommitted: Bool) throws {
         let dir = TemporaryDirectory("leftover-whole")
         let live = try liveStore(in: dir)
         let data = URL(fileURLWithPath: dir.path("joiner"))
@@ -33,7 +39,8 @@ struct JoinLeftoversTests {
         try FileManager.default.copyItem(atPath: live.path + "-wal", toPath: staging.path + "-wal")
         #expect(((try FileManager.default.attributesOfItem(atPath: staging.path + "-wal")[.size] as? Int) ?? 0) > 0)
 
-        let outcomes = Store.keepLeftoverJoinAsides(in: data, wall: 1_800_000_000_000, logger: logger)
+        let liveReplica = joinCommitted ? ReplicaID.random() : try live.replicaID
+        let outcomes = Store.keepLeftoverJoinAsides(in: data, liveReplica: liveReplica, wall: 1_800_000_000_000, logger: logger)
         guard case .keptAside(let name) = outcomes.first, outcomes.count == 1 else { Issue.record("\(outcomes)"); return }
         #expect(name.hasPrefix(Snapshots.keptAsidePrefix))
         let left = try FileManager.default.contentsOfDirectory(atPath: data.path)
@@ -49,12 +56,36 @@ struct JoinLeftoversTests {
         _ = live
     }
 
-    @Test(arguments: ["empty", "garbage", "notAStore", "cutShort"])
-    func aCopyThatIsNotAWholeStoreIsRemoved(_ kind: String) throws {
+    /// The join committed and a power cut lost both the copy's new name and
+    /// the removal of its backup's journal: rolled back, that journal would
+    /// empty the only copy of the offline write. It is removed unread.
+    @Test func aStaleJournalBesideACommittedJoinsCopyIsNotRolledBack() throws {
+        let dir = TemporaryDirectory("leftover-stale-journal")
+        let live = try liveStore(in: dir)
+        try fold(live)
+        let data = URL(fileURLWithPath: dir.path("joiner"))
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        let staging = data.appendingPathComponent(Store.joinAsideStagingPrefix + "B")
+        try FileManager.default.copyItem(atPath: live.path, toPath: staging.path)
+        try hotJournal(restoring: 0, pageSize: 4_096).write(to: URL(fileURLWithPath: staging.path + "-journal"))
+
+        let outcomes = Store.keepLeftoverJoinAsides(in: data, liveReplica: ReplicaID.random(), wall: 1_800_000_000_000, logger: logger)
+        guard case .keptAside = outcomes.first, outcomes.count == 1 else { Issue.record("\(outcomes)"); return }
+        let other = try dir.store("joiner/data.db")
+        Snapshots.mergeAndRemoveKeptAside(into: other, logger: logger)
+        #expect(try other.record(ref("agreements/offline"))?.exists == true)
+    }
+
+    /// Read cleanly and holding no store (an empty file, another database, a
+    /// backup cut short that rolls back to nothing): removed. Unreadable
+    /// bytes are never proof of that: left, with the reason.
+    @Test(arguments: ["empty", "notAStore", "cutShort", "garbage"])
+    func aCopyIsRemovedOnlyWhenItHoldsNoStore(_ kind: String) throws {
         let dir = TemporaryDirectory("leftover-\(kind)")
         let data = URL(fileURLWithPath: dir.path("joiner"))
         try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
         let staging = data.appendingPathComponent(Store.joinAsideStagingPrefix + kind)
+        var liveReplica = ReplicaID.random()
         switch kind {
         case "empty":
             #expect(FileManager.default.createFile(atPath: staging.path, contents: Data()))
@@ -65,17 +96,26 @@ struct JoinLeftoversTests {
             try queue.write { db in try db.execute(sql: "CREATE TABLE t(x)") }
             try queue.close()
         default:
-            // A backup's transaction cut short: the new file's pages written,
-            // its hot journal beside it says they were never committed.
-            // The store's bytes under the staging name, the empty file's
-            // hot journal beside it: opening it rolls back to no store.
+            // A backup's transaction cut short (the join never began, so the
+            // live database has the copy's id): the store's bytes under the
+            // staging name, the empty file's hot journal beside it.
             let live = try liveStore(in: dir)
+            try fold(live)
+            liveReplica = try live.replicaID
             try FileManager.default.copyItem(atPath: live.path, toPath: staging.path)
             try hotJournal(restoring: 0, pageSize: 4_096).write(to: URL(fileURLWithPath: staging.path + "-journal"))
         }
-        let outcomes = Store.keepLeftoverJoinAsides(in: data, wall: 1_800_000_000_000, logger: logger)
-        #expect(outcomes == [.removed(staging.lastPathComponent)])
-        #expect(try FileManager.default.contentsOfDirectory(atPath: data.path).isEmpty)
+        // A companion whose database is gone goes too.
+        #expect(FileManager.default.createFile(atPath: data.appendingPathComponent(Store.joinAsideStagingPrefix + "gone-wal").path, contents: Data([1])))
+        let outcomes = Store.keepLeftoverJoinAsides(in: data, liveReplica: liveReplica, wall: 1_800_000_000_000, logger: logger)
+        let left = try FileManager.default.contentsOfDirectory(atPath: data.path)
+        if kind == "garbage" {
+            guard case .left(staging.lastPathComponent, _) = outcomes.first, outcomes.count == 1 else { Issue.record("\(outcomes)"); return }
+            #expect(left == [staging.lastPathComponent])
+        } else {
+            #expect(outcomes == [.removed(staging.lastPathComponent)])
+            #expect(left.isEmpty, "\(left)")
+        }
     }
 
     /// A rollback journal that says the database had `restoring` pages before
