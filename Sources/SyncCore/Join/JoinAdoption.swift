@@ -352,6 +352,8 @@ extension Store {
     /// (`WALCheckpointer`) paused until this has run: call it after every adoption.
     public func checkpointAfterJoin() {
         defer { checkpointer.resume() }
+        // One started before the join's pause would keep the cut below from running.
+        checkpointer.waitUntilIdle()
         do {
             // Opened only if the file is there (a connection would make an empty one).
             guard FileManager.default.fileExists(atPath: path) else { throw StoreError.invalidEdit("\(path) is gone") }

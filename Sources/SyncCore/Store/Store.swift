@@ -67,6 +67,8 @@ public final class Store: Sendable {
         /// Tests only: an error to throw instead of writing the SQL edit
         /// with this number (the take-up's fallback for a failing write).
         var sqlEditWriteFault: (@Sendable (Int64) -> Error?)?
+        /// Tests only: runs on the checkpoint's thread before each checkpoint (`WALCheckpointer`).
+        var beforeWALCheckpoint: (@Sendable () -> Void)?
 
         public init() {}
     }
@@ -100,7 +102,8 @@ public final class Store: Sendable {
         self.seed = seed
         self.options = options
         current = CurrentSchema(SchemaEvolution.effective(seed: seed, records: []))
-        let checkpointer = WALCheckpointer(path: path, pages: max(1, options.walCheckpointPages))
+        let checkpointer = WALCheckpointer(path: path, pages: max(1, options.walCheckpointPages), logger: options.logger,
+                                           beforeCheckpoint: options.beforeWALCheckpoint)
         self.checkpointer = checkpointer
         // A read-only open takes a file of an older readable format as it is
         // (so `syncctl get` does not mark a format-3 file 4 behind a 1.5

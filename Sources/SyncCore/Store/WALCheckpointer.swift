@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GRDBSQLite
+import Logging
 import Synchronization
 
 /// Copies the WAL into the database file on a thread of its own, instead of
@@ -9,34 +10,47 @@ import Synchronization
 /// commit, so one apply in so many paid for copying every page the last
 /// ones wrote and syncing the file, holding up the caller (a peer's batch,
 /// an analyst's edit). This one is scheduled by the writer's WAL hook (which
-/// replaces the automatic checkpoint) once the WAL holds `pages` pages and
-/// runs a passive checkpoint on a connection of its own: it never blocks
-/// the writer or a reader, and what it cannot copy (a reader still on older
-/// pages) is copied by the next one. Durability does not change: a commit is
-/// as durable in the WAL as in the file.
+/// replaces the automatic checkpoint) once the WAL holds `pages` pages, and
+/// runs a passive checkpoint on a connection of its own: it never waits for
+/// the writer or a reader. What it cannot copy (a reader still on older
+/// pages) waits until the WAL has grown by `pages` more, so a long reader
+/// does not make every commit schedule a checkpoint that copies nothing.
 final class WALCheckpointer: Sendable {
     let path: String
     let pages: Int32
+    private let logger: Logger
     private struct State {
         var scheduled = false
-        var paused = 0
+        var paused = false
         var closed = false
         /// A commit crossed the threshold while paused: checkpoint on resuming.
         var missed = false
+        /// The WAL's pages at the last commit (fewer: it started over).
+        var lastSeen: Int32 = 0
+        /// Not before the WAL holds this many pages: the last checkpoint
+        /// could not copy all of it (a reader holds older pages).
+        var retryAt: Int32 = 0
+        var failures = 0
     }
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "syncd.store.checkpoint", qos: .utility)
     private let idle = DispatchGroup()
+    /// The job's own connection, opened at its first run; used on `queue` only.
+    private let connection = Mutex<OpaquePointer?>(nil)
+    /// Tests only: runs on the checkpoint's thread before each checkpoint.
+    let beforeCheckpoint: (@Sendable () -> Void)?
 
-    init(path: String, pages: Int32) {
+    init(path: String, pages: Int32, logger: Logger, beforeCheckpoint: (@Sendable () -> Void)? = nil) {
         self.path = path
         self.pages = pages
+        self.logger = logger
+        self.beforeCheckpoint = beforeCheckpoint
     }
 
     /// Makes `connection` (the store's writer) schedule checkpoints here
-    /// instead of running SQLite's automatic one in its commits. The hook
-    /// holds a weak reference: a connection that outlives the store
-    /// schedules nothing.
+    /// instead of running SQLite's automatic one in its commits. The
+    /// context is a small box, kept for the connection's life (never
+    /// freed); what stops work once the store is gone is `close`.
     func install(on connection: OpaquePointer) {
         let box = Unmanaged.passRetained(WeakBox(self)).toOpaque()
         sqlite3_wal_hook(connection, { context, _, _, pages in
@@ -49,43 +63,46 @@ final class WALCheckpointer: Sendable {
 
     /// Called after each commit of the writer, the write lock released.
     func committed(walPages: Int32) {
-        guard walPages >= pages else { return }
-        schedule()
+        let due = state.withLock { state -> Bool in
+            if walPages < state.lastSeen { state.retryAt = 0 }  // started over: someone copied it all
+            state.lastSeen = walPages
+            return walPages >= max(pages, state.retryAt)
+        }
+        if due { schedule() }
     }
 
-    /// No checkpoint starts until `resume` (one already running ends): a
-    /// join copies the whole file into the WAL and checkpoints it itself
-    /// once sessions are back (`Store.checkpointAfterJoin`).
-    /// Returns once a checkpoint already running has ended.
-    func pause() {
-        state.withLock { $0.paused += 1 }
-        idle.wait()
-    }
-
-    var isPaused: Bool { state.withLock { $0.paused > 0 } }
+    /// No checkpoint starts until `resume` (one already running goes on: a
+    /// passive checkpoint beside the writer is harmless). A join copies the
+    /// whole file into the WAL and checkpoints it itself once sessions are
+    /// back (`Store.checkpointAfterJoin`). Not counted: one resume ends any
+    /// number of pauses (one join at a time holds the writer).
+    func pause() { state.withLock { $0.paused = true } }
 
     func resume() {
         let run = state.withLock { state -> Bool in
-            state.paused = max(0, state.paused - 1)
-            defer { if state.paused == 0 { state.missed = false } }
-            return state.paused == 0 && state.missed
+            defer { state.paused = false; state.missed = false }
+            return state.paused && state.missed
         }
         if run { schedule() }
     }
 
+    var isPaused: Bool { state.withLock { $0.paused } }
+
     /// Waits for a checkpoint scheduled or running to end.
     func waitUntilIdle() { idle.wait() }
 
-    /// No checkpoint starts after this; waits for the one running.
+    /// No checkpoint is scheduled after this; one already scheduled runs,
+    /// then the connection closes.
     func close() {
         state.withLock { $0.closed = true }
         idle.wait()
+        queue.sync { connection.withLock { open in sqlite3_close_v2(open); open = nil } }
     }
 
     private func schedule() {
         let start = state.withLock { state -> Bool in
             guard !state.closed else { return false }
-            guard state.paused == 0 else { state.missed = true; return false }
+            guard !state.paused else { state.missed = true; return false }
             guard !state.scheduled else { return false }
             state.scheduled = true
             return true
@@ -95,24 +112,59 @@ final class WALCheckpointer: Sendable {
         queue.async { [self] in
             // Taken down first: a commit during the checkpoint schedules the next one.
             state.withLock { $0.scheduled = false }
-            if !state.withLock({ $0.closed || $0.paused > 0 }) { checkpoint() }
+            if !isPaused {
+                beforeCheckpoint?()
+                checkpoint()
+            }
             idle.leave()
         }
     }
 
-    /// A passive checkpoint on a connection opened for it. The file must be
-    /// there already: the connection never creates one (a store removed
-    /// meanwhile must not come back empty). Failures are left to the next one.
+    /// A passive checkpoint on the job's connection, opened at the first run
+    /// without creating the file (a store removed meanwhile must not come
+    /// back empty). A failure is logged once, then counted; the next commit
+    /// past the threshold tries again.
     private func checkpoint() {
-        var connection: OpaquePointer?
-        defer { sqlite3_close_v2(connection) }
-        guard sqlite3_open_v2(path, &connection, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let connection else { return }
-        sqlite3_busy_timeout(connection, 0)
-        var log: Int32 = 0, copied: Int32 = 0
-        // A first read makes the connection see the file's WAL mode (until then it checkpoints nothing).
-        guard sqlite3_exec(connection, "SELECT count(*) FROM sqlite_master", nil, nil, nil) == SQLITE_OK else { return }
-        _ = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &copied)
+        var log: Int32 = -1, copied: Int32 = -1
+        let failure: String? = connection.withLock { open in
+            if open == nil {
+                var fresh: OpaquePointer?
+                guard sqlite3_open_v2(path, &fresh, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let fresh else {
+                    let reason = fresh.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open it"
+                    sqlite3_close_v2(fresh)
+                    return reason
+                }
+                sqlite3_busy_timeout(fresh, 0)
+                // A first read makes the connection see the file's WAL mode (until then it checkpoints nothing).
+                guard sqlite3_exec(fresh, "SELECT count(*) FROM sqlite_master", nil, nil, nil) == SQLITE_OK else {
+                    let reason = String(cString: sqlite3_errmsg(fresh))
+                    sqlite3_close_v2(fresh)
+                    return reason
+                }
+                open = fresh
+            }
+            guard let open, sqlite3_wal_checkpoint_v2(open, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) == SQLITE_OK else {
+                return open.map { String(cString: sqlite3_errmsg($0)) } ?? "no connection"
+            }
+            return nil
+        }
+        let first = state.withLock { state -> Bool in
+            if failure != nil {
+                state.failures += 1
+                return state.failures == 1
+            }
+            // Copied less than the WAL held: again once it has grown by `pages`.
+            state.retryAt = copied < log ? log &+ pages : 0
+            return false
+        }
+        if let failure, first {
+            logger.warning("could not copy the WAL into the database file; it is tried again after the next commits, and the WAL grows meanwhile",
+                           metadata: ["path": "\(path)", "error": "\(failure)"])
+        }
     }
+
+    /// Checkpoints that failed since the store opened.
+    var failures: Int { state.withLock { $0.failures } }
 
     private final class WeakBox: @unchecked Sendable {
         // Written once, at init; read by the hook on the writer's thread.

@@ -361,6 +361,7 @@ struct JoinSnapshotTests {
         #expect(try j.digest() == digest)
         #expect(try j.replicaID == replica)
         #expect(try entries() == before, "nothing kept aside or staged")
+        #expect(!j.checkpointer.isPaused, "a refused join leaves the store's checkpoints running")
         // Refused at once: the copy is interrupted, the check's reason given.
         #expect(throws: JoinSnapshotRefusal("refused at once")) {
             try j.adoptJoinSnapshot(at: path, reason: { _ in "test" }) { throw JoinSnapshotRefusal("refused at once") }
@@ -384,6 +385,7 @@ struct JoinSnapshotTests {
         #expect(try j.digest() == p.digest())
         #expect(adopted.facts.digest == (try p.digest()))
         #expect(adopted.adoption.previous == replica && adopted.adoption.replica != replica)
+        #expect(j.checkpointer.isPaused, "an adopted join pauses checkpoints until checkpointAfterJoin")
     }
 
     /// The search: one byte of the snapshot file changed anywhere. Either the
