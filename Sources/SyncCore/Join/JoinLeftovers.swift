@@ -35,7 +35,10 @@ extension Store {
     /// cannot be read is left, with an error logged. Call at start, before
     /// anything else removes leftovers named `joining-…`.
     @discardableResult
-    public static func keepLeftoverJoinAsides(in directory: URL, liveReplica: ReplicaID, wall: UInt64, logger: Logger) -> [LeftoverJoinAside] {
+    /// `raiseCounter`: called with a same-id copy's counter, to raise the
+    /// live database's to at least it (`Store.raiseCounter(atLeast:)`).
+    public static func keepLeftoverJoinAsides(in directory: URL, liveReplica: ReplicaID, wall: UInt64, logger: Logger,
+                                              raiseCounter: ((UInt64) throws -> Void)? = nil) -> [LeftoverJoinAside] {
         let all = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         let companions = ["-wal", "-shm", "-journal"]
         var outcomes: [LeftoverJoinAside] = []
@@ -50,6 +53,13 @@ extension Store {
             if case .store(let replica) = found, replica == liveReplica {
                 // The join did not commit: opened as any file is, its journal rolled back.
                 found = foldedIntoOneFile(path)
+                // Dots it holds that the database lost (a WAL tail a power cut
+                // took): never issued again before it is merged.
+                if case .store = found, let counter = counter(of: path), let raise = raiseCounter {
+                    do { try raise(counter) } catch {
+                        logger.error("could not raise this replica's counter past a copy kept aside before an interrupted join", metadata: ["file": "\(name)", "error": "\(error)"])
+                    }
+                }
             } else if case .store = found {
                 // Committed: the backup had committed before, so this journal is stale.
                 try? FileManager.default.removeItem(atPath: path + "-journal")
@@ -141,6 +151,26 @@ extension Store {
             return .unreadable(failure)
         }
         return replica.map { .store($0) } ?? .unreadable("it has store tables but no replica id")
+    }
+
+    /// The counter the store at `path` records (one self-contained file).
+    private static func counter(of path: String) -> UInt64? {
+        var configuration = Configuration()
+        configuration.readonly = true
+        guard let queue = try? DatabaseQueue(path: path, configuration: configuration) else { return nil }
+        defer { try? queue.close() }
+        return try? queue.read { db in Int64.fromDatabaseValue(try db.meta(MetaKey.counter)).map { UInt64(max(0, $0)) } }
+    }
+
+    /// Raises this replica's counter to at least `counter` (never lowers
+    /// it): the next dot is issued above every dot a copy of this replica
+    /// holds.
+    public func raiseCounter(atLeast counter: UInt64) throws {
+        guard counter <= ReceiveLimits.maxCounter else { return }
+        try pool.write { db in
+            let stored = UInt64(max(0, Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0))
+            if counter > stored { try db.setMeta(MetaKey.counter, Int64(counter)) }
+        }
     }
 
     /// Opens the file at `path` as SQLite opens any file (rolling back a hot

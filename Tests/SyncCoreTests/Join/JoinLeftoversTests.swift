@@ -56,6 +56,29 @@ struct JoinLeftoversTests {
         _ = live
     }
 
+    /// The join did not commit, and a power cut took the live WAL's tail,
+    /// which the copy (a backup, synced) still holds: the counter is raised
+    /// past the copy's, so the next dot is not one the copy already holds
+    /// with other content.
+    @Test func aSameIdCopyHoldingDotsTheDatabaseLostRaisesItsCounter() throws {
+        let dir = TemporaryDirectory("leftover-counter")
+        let live = try liveStore(in: dir)  // dot 1
+        _ = try live.create(ref("agreements/second"), [.set("title", .text("Second")), .set("status", .text("active"))], author: "ana")  // dot 2
+        try fold(live)
+        let data = URL(fileURLWithPath: dir.path("live"))
+        try FileManager.default.copyItem(atPath: live.path, toPath: data.appendingPathComponent(Store.joinAsideStagingPrefix + "C").path)
+        // What the power cut took from the live database: dot 2's counter.
+        try live.pool.write { db in try db.setMeta(MetaKey.counter, 1) }
+        let outcomes = Store.keepLeftoverJoinAsides(in: data, liveReplica: try live.replicaID, wall: 1_800_000_000_000, logger: logger,
+                                                    raiseCounter: { try live.raiseCounter(atLeast: $0) })
+        guard case .keptAside = outcomes.first, outcomes.count == 1 else { Issue.record("\(outcomes)"); return }
+        let next = try live.create(ref("agreements/third"), [.set("title", .text("Third")), .set("status", .text("active"))], author: "ana")
+        #expect(next.dot?.counter == 3, "dot \(String(describing: next.dot)) would collide with the copy's dot 2")
+        // Never lowered.
+        try live.raiseCounter(atLeast: 1)
+        #expect(try live.create(ref("agreements/fourth"), [.set("title", .text("Fourth")), .set("status", .text("active"))], author: "ana").dot?.counter == 4)
+    }
+
     /// The join committed and a power cut lost both the copy's new name and
     /// the removal of its backup's journal: rolled back, that journal would
     /// empty the only copy of the offline write. It is removed unread.
