@@ -33,10 +33,10 @@ extension Store {
     /// holds a store — merging a copy of the state kept changes nothing.
     /// Only a file read cleanly that holds no store is removed; one that
     /// cannot be read is left, with an error logged. Call at start, before
-    /// anything else removes leftovers named `joining-…`.
+    /// anything else removes leftovers named `joining-…`. `raiseCounter`:
+    /// called with a same-id copy's counter, to raise the live database's to
+    /// at least it (`Store.raiseCounter(atLeast:)`).
     @discardableResult
-    /// `raiseCounter`: called with a same-id copy's counter, to raise the
-    /// live database's to at least it (`Store.raiseCounter(atLeast:)`).
     public static func keepLeftoverJoinAsides(in directory: URL, liveReplica: ReplicaID, wall: UInt64, logger: Logger,
                                               raiseCounter: ((UInt64) throws -> Void)? = nil) -> [LeftoverJoinAside] {
         let all = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
@@ -50,12 +50,12 @@ extension Store {
                 continue
             }
             var found = probe(path)
-            if case .store(let replica) = found, replica == liveReplica {
+            if case .store(let replica, _) = found, replica == liveReplica {
                 // The join did not commit: opened as any file is, its journal rolled back.
                 found = foldedIntoOneFile(path)
                 // Dots it holds that the database lost (a WAL tail a power cut
                 // took): never issued again before it is merged.
-                if case .store = found, let counter = counter(of: path), let raise = raiseCounter {
+                if case .store(_, let counter) = found, let raise = raiseCounter {
                     do { try raise(counter) } catch {
                         logger.error("could not raise this replica's counter past a copy kept aside before an interrupted join", metadata: ["file": "\(name)", "error": "\(error)"])
                     }
@@ -75,7 +75,7 @@ extension Store {
                 logger.error("cannot read a copy of the database that a join kept aside before a crash; it is left as it is (it may hold offline writes: open it with `sqlite3` to see, or move it away once data.db is known to hold them)",
                              metadata: ["file": "\(name)", "error": "\(reason)"])
                 outcomes.append(.left(name, reason: reason))
-            case .store(let replica):
+            case .store(let replica, _):
                 outcomes.append(keepAside(name, in: directory, replica: replica, wall: wall, logger: logger))
             }
         }
@@ -92,8 +92,7 @@ extension Store {
                 "file": "\(name)", "error": "\(reason)"])
             return .left(name, reason: reason)
         }
-        unlink(path)
-        for suffix in ["-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        removeDatabaseFiles(path)
         do {
             try AtomicFile.syncDirectory(of: aside.path)
         } catch {
@@ -107,7 +106,8 @@ extension Store {
 
     /// What a leftover copy holds, read as it stands.
     enum LeftoverContent: Equatable {
-        case store(ReplicaID)
+        /// A store of `ReplicaID`, whose dots go up to `counter`.
+        case store(ReplicaID, counter: UInt64)
         /// Read cleanly: no store tables (or an empty file).
         case notAStore
         case unreadable(String)
@@ -150,16 +150,10 @@ extension Store {
         }) {
             return .unreadable(failure)
         }
-        return replica.map { .store($0) } ?? .unreadable("it has store tables but no replica id")
-    }
-
-    /// The counter the store at `path` records (one self-contained file).
-    private static func counter(of path: String) -> UInt64? {
-        var configuration = Configuration()
-        configuration.readonly = true
-        guard let queue = try? DatabaseQueue(path: path, configuration: configuration) else { return nil }
-        defer { try? queue.close() }
-        return try? queue.read { db in Int64.fromDatabaseValue(try db.meta(MetaKey.counter)).map { UInt64(max(0, $0)) } }
+        // None read (or none recorded): 0, which raises nothing.
+        var counter: UInt64 = 0
+        _ = rows("SELECT value FROM sync_meta WHERE key = '\(MetaKey.counter)'") { counter = UInt64(max(0, sqlite3_column_int64($0, 0))) }
+        return replica.map { .store($0, counter: counter) } ?? .unreadable("it has store tables but no replica id")
     }
 
     /// Raises this replica's counter to at least `counter` (never lowers
