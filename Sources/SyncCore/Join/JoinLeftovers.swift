@@ -63,7 +63,8 @@ extension Store {
             } else if case .store = found {
                 // Committed: the backup had committed before, so this journal is stale.
                 try? FileManager.default.removeItem(atPath: path + "-journal")
-                _ = foldedIntoOneFile(path)
+                // Its WAL folded in before anything beside it is removed; left as it is if that fails.
+                found = foldedIntoOneFile(path)
             }
             switch found {
             case .notAStore:
@@ -86,19 +87,23 @@ extension Store {
     private static func keepAside(_ name: String, in directory: URL, replica: ReplicaID, wall: UInt64, logger: Logger) -> LeftoverJoinAside {
         let path = directory.appendingPathComponent(name).path
         let aside = Snapshots.keptAsideName(in: directory, at: wall)
-        guard link(path, aside.path) == 0 else {
-            let reason = String(cString: strerror(errno))
+        // The new name on the disk before the old one goes: a power cut
+        // must not keep the removal and lose the link.
+        var failure: String?
+        if link(path, aside.path) != 0 {
+            failure = String(cString: strerror(errno))
+        } else {
+            do { try AtomicFile.syncDirectory(of: aside.path) } catch {
+                unlink(aside.path)
+                failure = "\(error)"
+            }
+        }
+        if let failure {
             logger.error("could not keep aside the database as it was before an interrupted join; it stays as it is until the next start", metadata: [
-                "file": "\(name)", "error": "\(reason)"])
-            return .left(name, reason: reason)
+                "file": "\(name)", "error": "\(failure)"])
+            return .left(name, reason: failure)
         }
         removeDatabaseFiles(path)
-        do {
-            try AtomicFile.syncDirectory(of: aside.path)
-        } catch {
-            logger.warning("kept aside the database as it was before an interrupted join, but could not sync its new name to the disk", metadata: [
-                "file": "\(aside.lastPathComponent)", "error": "\(error)"])
-        }
         logger.notice("kept aside the database as it was before a join a crash interrupted; it is merged back after the next sync", metadata: [
             "file": "\(aside.lastPathComponent)", "was": "\(name)", "replica": "\(replica)"])
         return .keptAside(aside.lastPathComponent)
@@ -161,6 +166,9 @@ extension Store {
     /// holds.
     public func raiseCounter(atLeast counter: UInt64) throws {
         guard counter <= ReceiveLimits.maxCounter else { return }
+        // The mark first: every later open (syncctl's too) then takes a new
+        // replica id if the raise below is lost (`CounterMark.isBehind`).
+        try CounterMark.write(try replicaID, counter, for: path)
         try pool.write { db in
             let stored = UInt64(max(0, Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0))
             if counter > stored { try db.setMeta(MetaKey.counter, Int64(counter)) }
