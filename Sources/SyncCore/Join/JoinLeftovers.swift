@@ -33,12 +33,11 @@ extension Store {
     /// holds a store — merging a copy of the state kept changes nothing.
     /// Only a file read cleanly that holds no store is removed; one that
     /// cannot be read is left, with an error logged. Call at start, before
-    /// anything else removes leftovers named `joining-…`. `raiseCounter`:
-    /// called with a same-id copy's counter, to raise the live database's to
-    /// at least it (`Store.raiseCounter(atLeast:)`).
+    /// anything else removes leftovers named `joining-…`. (The counter was
+    /// raised past a same-id copy's when the store opened:
+    /// `raiseCounterPastLeftoverJoinCopies`.)
     @discardableResult
-    public static func keepLeftoverJoinAsides(in directory: URL, liveReplica: ReplicaID, wall: UInt64, logger: Logger,
-                                              raiseCounter: ((UInt64) throws -> Void)? = nil) -> [LeftoverJoinAside] {
+    public static func keepLeftoverJoinAsides(in directory: URL, liveReplica: ReplicaID, wall: UInt64, logger: Logger) -> [LeftoverJoinAside] {
         let all = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         let companions = ["-wal", "-shm", "-journal"]
         var outcomes: [LeftoverJoinAside] = []
@@ -53,13 +52,6 @@ extension Store {
             if case .store(let replica, _) = found, replica == liveReplica {
                 // The join did not commit: opened as any file is, its journal rolled back.
                 found = foldedIntoOneFile(path)
-                // Dots it holds that the database lost (a WAL tail a power cut
-                // took): never issued again before it is merged.
-                if case .store(_, let counter) = found, let raise = raiseCounter {
-                    do { try raise(counter) } catch {
-                        logger.error("could not raise this replica's counter past a copy kept aside before an interrupted join", metadata: ["file": "\(name)", "error": "\(error)"])
-                    }
-                }
             } else if case .store = found {
                 // Committed: the backup had committed before, so this journal is stale.
                 try? FileManager.default.removeItem(atPath: path + "-journal")
@@ -159,6 +151,33 @@ extension Store {
         var counter: UInt64 = 0
         _ = rows("SELECT value FROM sync_meta WHERE key = '\(MetaKey.counter)'") { counter = UInt64(max(0, sqlite3_column_int64($0, 0))) }
         return replica.map { .store($0, counter: counter) } ?? .unreadable("it has store tables but no replica id")
+    }
+
+    /// Raises this replica's counter past every dot a leftover staging copy
+    /// of the same replica holds (`joining-aside-…` beside the database):
+    /// with `synchronous = NORMAL` a power cut during a join's copy can take
+    /// the live WAL's last commits while the copy (a synced backup) keeps
+    /// them, and the copy is merged back only after the daemon's next sync.
+    /// Done by every open that may write (`syncctl` too, which may write
+    /// before the daemon starts again), so no process issues one of those
+    /// dots again with other content (replication-model §4.6). The copy is
+    /// read as it stands (`probe`); a daemon's join may be writing it at
+    /// that moment, but every counter such a copy holds was issued by this
+    /// replica, so raising past it skips dots at worst. Failures are logged:
+    /// the counter mark written first makes a later open that finds the
+    /// raise lost take a new replica id.
+    func raiseCounterPastLeftoverJoinCopies() {
+        let directory = (path as NSString).deletingLastPathComponent
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory) else { return }
+        let copies = names.filter { $0.hasPrefix(Self.joinAsideStagingPrefix) && !["-wal", "-shm", "-journal"].contains(where: $0.hasSuffix) }
+        guard !copies.isEmpty, let live = try? replicaID else { return }
+        for name in copies.sorted() {
+            guard case .store(let replica, let counter) = Self.probe((directory as NSString).appendingPathComponent(name)), replica == live else { continue }
+            do { try raiseCounter(atLeast: counter) } catch {
+                options.logger.error("could not raise this replica's counter past a copy of the database a join kept aside before a crash", metadata: [
+                    "file": "\(name)", "error": "\(error)"])
+            }
+        }
     }
 
     /// Raises this replica's counter to at least `counter` (never lowers

@@ -57,10 +57,11 @@ struct JoinLeftoversTests {
     }
 
     /// The join did not commit, and a power cut took the live WAL's tail,
-    /// which the copy (a backup, synced) still holds: the counter is raised
-    /// past the copy's, so the next dot is not one the copy already holds
-    /// with other content.
-    @Test func aSameIdCopyHoldingDotsTheDatabaseLostRaisesItsCounter() throws {
+    /// which the copy (a backup, synced) still holds: every open that may
+    /// write (`syncctl`'s before the daemon starts again too) raises the
+    /// counter past the copy's, so the next dot is not one the copy already
+    /// holds with other content.
+    @Test func aSameIdCopyHoldingDotsTheDatabaseLostRaisesTheCounterOnOpen() throws {
         let dir = TemporaryDirectory("leftover-counter")
         let live = try liveStore(in: dir)  // dot 1
         _ = try live.create(ref("agreements/second"), [.set("title", .text("Second")), .set("status", .text("active"))], author: "ana")  // dot 2
@@ -71,13 +72,15 @@ struct JoinLeftoversTests {
         try live.pool.write { db in try db.setMeta(MetaKey.counter, 1) }
         // And the counter mark beside it (replaced by a rename, never synced).
         try FileManager.default.removeItem(atPath: CounterMark.path(for: live.path))
-        let outcomes = Store.keepLeftoverJoinAsides(in: data, liveReplica: try live.replicaID, wall: 1_800_000_000_000, logger: logger,
-                                                    raiseCounter: { try live.raiseCounter(atLeast: $0) })
-        guard case .keptAside = outcomes.first, outcomes.count == 1 else { Issue.record("\(outcomes)"); return }
+        // Another process opens the database to write (`syncctl edit`), before any daemon start.
+        let writer = try Store(path: live.path)
         // Marked beside the database too: an open that finds the raise lost takes a new id.
-        #expect((CounterMark.read(try live.replicaID, for: live.path) ?? 0) >= 2)
-        let next = try live.create(ref("agreements/third"), [.set("title", .text("Third")), .set("status", .text("active"))], author: "ana")
+        #expect((CounterMark.read(try writer.replicaID, for: writer.path) ?? 0) >= 2)
+        let next = try writer.create(ref("agreements/third"), [.set("title", .text("Third")), .set("status", .text("active"))], author: "ana")
         #expect(next.dot?.counter == 3, "dot \(String(describing: next.dot)) would collide with the copy's dot 2")
+        // The daemon's start then keeps the copy aside, to be merged.
+        let outcomes = Store.keepLeftoverJoinAsides(in: data, liveReplica: try live.replicaID, wall: 1_800_000_000_000, logger: logger)
+        guard case .keptAside = outcomes.first, outcomes.count == 1 else { Issue.record("\(outcomes)"); return }
         // Never lowered.
         try live.raiseCounter(atLeast: 1)
         #expect(try live.create(ref("agreements/fourth"), [.set("title", .text("Fourth")), .set("status", .text("active"))], author: "ana").dot?.counter == 4)
