@@ -215,9 +215,14 @@ extension Store {
     }
 
     /// Copies the database to `url` (SQLite's online backup in one step,
-    /// inside one read transaction) and returns the highest seq of the copy.
+    /// inside one read transaction), marks the copy whole
+    /// (`MetaKey.joinAsideComplete`, in the copy's last transaction) and
+    /// returns the highest seq of the copy.
     private func keepAside(at url: URL) throws -> Int64 {
-        try copyDatabase(to: url) { db in try Database.highestSeq(db) }
+        try copyDatabase(to: url) { db in
+            try db.setMeta(MetaKey.joinAsideComplete, 1)
+            return try Database.highestSeq(db)
+        }
     }
 
     /// Whether `table` is, in the attached snapshot, a plain table declared

@@ -23,21 +23,23 @@ extension Store {
     /// Makes each staging copy a crash left in `directory` (`joining-aside-…`)
     /// a database kept aside, so the next successful sync merges it back
     /// (replication-model §4.6). The copy is the database as it was before a
-    /// join. Under another replica id than `liveReplica` (the database's
-    /// now) the join committed and a power cut lost the copy's new name: it
-    /// is the only place left of what this replica alone held, and since its
-    /// backup had committed, a rollback journal beside it is stale and is
-    /// removed unread (rolling it back would empty the copy). Under the same
-    /// id the join did not commit: the copy is opened as SQLite opens any
-    /// file (a backup cut short rolls back to nothing) and merged if it
-    /// holds a store — merging a copy of the state kept changes nothing.
-    /// Only a file read cleanly that holds no store is removed; one that
-    /// cannot be read is left, with an error logged. Call at start, before
-    /// anything else removes leftovers named `joining-…`. (The counter was
-    /// raised past a same-id copy's when the store opened:
-    /// `raiseCounterPastLeftoverJoinCopies`.)
+    /// join: if the join committed and a power cut lost the copy's new name,
+    /// it is the only place left of what this replica alone held; if not,
+    /// merging a copy of the state kept changes nothing. It is first read as
+    /// it stands (`probe`: no lock, no journal rolled back). A copy marked
+    /// whole (`MetaKey.joinAsideComplete`, written by the copy's last
+    /// transaction) had committed, so a rollback journal beside it is stale
+    /// (a power cut can lose its removal) and is removed unread: rolling it
+    /// back would empty the copy. Any other copy is opened as SQLite opens
+    /// any file (a backup cut short rolls back to nothing). Whether the
+    /// database's replica id changed since decides nothing: a restore or a
+    /// copy found changes it too. Only a file read cleanly that holds no
+    /// store is removed; one that cannot be read is left, with an error
+    /// logged. Call at start, before anything else removes leftovers named
+    /// `joining-…`. (The counter was raised past a same-id copy's when the
+    /// store opened: `raiseCounterPastLeftoverJoinCopies`.)
     @discardableResult
-    public static func keepLeftoverJoinAsides(in directory: URL, liveReplica: ReplicaID, wall: UInt64, logger: Logger) -> [LeftoverJoinAside] {
+    public static func keepLeftoverJoinAsides(in directory: URL, wall: UInt64, logger: Logger) -> [LeftoverJoinAside] {
         let all = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         let companions = ["-wal", "-shm", "-journal"]
         var outcomes: [LeftoverJoinAside] = []
@@ -48,16 +50,12 @@ extension Store {
                 if !FileManager.default.fileExists(atPath: String(path.dropLast(suffix.count))) { try? FileManager.default.removeItem(atPath: path) }
                 continue
             }
-            var found = probe(path)
-            if case .store(let replica, _) = found, replica == liveReplica {
-                // The join did not commit: opened as any file is, its journal rolled back.
-                found = foldedIntoOneFile(path)
-            } else if case .store = found {
-                // Committed: the backup had committed before, so this journal is stale.
+            if case .store(_, _, complete: true) = probe(path) {
                 try? FileManager.default.removeItem(atPath: path + "-journal")
-                // Its WAL folded in before anything beside it is removed; left as it is if that fails.
-                found = foldedIntoOneFile(path)
             }
+            // Its journal rolled back or its WAL folded in before anything
+            // beside it is removed; left as it is if that fails.
+            let found = foldedIntoOneFile(path)
             switch found {
             case .notAStore:
                 removeDatabaseFiles(path)
@@ -68,7 +66,7 @@ extension Store {
                 logger.error("cannot read a copy of the database that a join kept aside before a crash; it is left as it is (it may hold offline writes: open it with `sqlite3` to see, or move it away once data.db is known to hold them)",
                              metadata: ["file": "\(name)", "error": "\(reason)"])
                 outcomes.append(.left(name, reason: reason))
-            case .store(let replica, _):
+            case .store(let replica, _, _):
                 outcomes.append(keepAside(name, in: directory, replica: replica, wall: wall, logger: logger))
             }
         }
@@ -103,8 +101,9 @@ extension Store {
 
     /// What a leftover copy holds, read as it stands.
     enum LeftoverContent: Equatable {
-        /// A store of `ReplicaID`, whose dots go up to `counter`.
-        case store(ReplicaID, counter: UInt64)
+        /// A store of `ReplicaID`, whose dots go up to `counter`; `complete`
+        /// when marked whole by a join (`MetaKey.joinAsideComplete`).
+        case store(ReplicaID, counter: UInt64, complete: Bool)
         /// Read cleanly: no store tables (or an empty file).
         case notAStore
         case unreadable(String)
@@ -150,7 +149,9 @@ extension Store {
         // None read (or none recorded): 0, which raises nothing.
         var counter: UInt64 = 0
         _ = rows("SELECT value FROM sync_meta WHERE key = '\(MetaKey.counter)'") { counter = UInt64(max(0, sqlite3_column_int64($0, 0))) }
-        return replica.map { .store($0, counter: counter) } ?? .unreadable("it has store tables but no replica id")
+        var complete = false
+        _ = rows("SELECT value FROM sync_meta WHERE key = '\(MetaKey.joinAsideComplete)'") { complete = sqlite3_column_int64($0, 0) == 1 }
+        return replica.map { .store($0, counter: counter, complete: complete) } ?? .unreadable("it has store tables but no replica id")
     }
 
     /// Raises this replica's counter past every dot a leftover staging copy
@@ -172,7 +173,7 @@ extension Store {
         let copies = names.filter { $0.hasPrefix(Self.joinAsideStagingPrefix) && !["-wal", "-shm", "-journal"].contains(where: $0.hasSuffix) }
         guard !copies.isEmpty, let live = try? replicaID else { return }
         for name in copies.sorted() {
-            guard case .store(let replica, let counter) = Self.probe((directory as NSString).appendingPathComponent(name)), replica == live else { continue }
+            guard case .store(let replica, let counter, _) = Self.probe((directory as NSString).appendingPathComponent(name)), replica == live else { continue }
             do { try raiseCounter(atLeast: counter) } catch {
                 options.logger.error("could not raise this replica's counter past a copy of the database a join kept aside before a crash", metadata: [
                     "file": "\(name)", "error": "\(error)"])

@@ -139,6 +139,10 @@ enum MetaKey {
     /// a file made by one, or after a join): only slots stamped above it can
     /// have their history deferred, so readers look for them there only.
     static let deferredHistorySince = "deferred_history_since"
+    /// Set (1) in a join's copy of the database kept aside, by the last
+    /// transaction that writes the copy (`Store.keepAside(at:)`): the copy
+    /// is whole, so a rollback journal found beside it later is stale.
+    static let joinAsideComplete = "join_aside_complete"
 }
 
 extension Database {

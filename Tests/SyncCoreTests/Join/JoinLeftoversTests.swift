@@ -24,10 +24,17 @@ struct JoinLeftoversTests {
         return store
     }
 
-    /// A whole copy, whether the join committed (the live database has
-    /// another replica id now) or not: kept aside, and its offline write merges back.
+    /// Marks the copy at `path` whole, as the join's copy marks itself in its last transaction.
+    func markWhole(_ path: String) throws {
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in try db.setMeta(MetaKey.joinAsideComplete, 1) }
+        try queue.close()
+    }
+
+    /// A whole copy, marked so or not (a copy whose marking a crash cut
+    /// short): kept aside, and its offline write merges back.
     @Test(arguments: [true, false])
-    func aWholeCopyIsKeptAsideAndItsRecordsMergeBack(joinCommitted: Bool) throws {
+    func aWholeCopyIsKeptAsideAndItsRecordsMergeBack(marked: Bool) throws {
         let dir = TemporaryDirectory("leftover-whole")
         let live = try liveStore(in: dir)
         let data = URL(fileURLWithPath: dir.path("joiner"))
@@ -38,9 +45,10 @@ struct JoinLeftoversTests {
         try FileManager.default.copyItem(atPath: live.path, toPath: staging.path)
         try FileManager.default.copyItem(atPath: live.path + "-wal", toPath: staging.path + "-wal")
         #expect(((try FileManager.default.attributesOfItem(atPath: staging.path + "-wal")[.size] as? Int) ?? 0) > 0)
+        // (Marking it folds the WAL in, as the join's copy has none.)
+        if marked { try markWhole(staging.path) }
 
-        let liveReplica = joinCommitted ? ReplicaID.random() : try live.replicaID
-        let outcomes = Store.keepLeftoverJoinAsides(in: data, liveReplica: liveReplica, wall: 1_800_000_000_000, logger: logger)
+        let outcomes = Store.keepLeftoverJoinAsides(in: data, wall: 1_800_000_000_000, logger: logger)
         guard case .keptAside(let name) = outcomes.first, outcomes.count == 1 else { Issue.record("\(outcomes)"); return }
         #expect(name.hasPrefix(Snapshots.keptAsidePrefix))
         let left = try FileManager.default.contentsOfDirectory(atPath: data.path)
@@ -79,17 +87,18 @@ struct JoinLeftoversTests {
         let next = try writer.create(ref("agreements/third"), [.set("title", .text("Third")), .set("status", .text("active"))], author: "ana")
         #expect(next.dot?.counter == 3, "dot \(String(describing: next.dot)) would collide with the copy's dot 2")
         // The daemon's start then keeps the copy aside, to be merged.
-        let outcomes = Store.keepLeftoverJoinAsides(in: data, liveReplica: try live.replicaID, wall: 1_800_000_000_000, logger: logger)
+        let outcomes = Store.keepLeftoverJoinAsides(in: data, wall: 1_800_000_000_000, logger: logger)
         guard case .keptAside = outcomes.first, outcomes.count == 1 else { Issue.record("\(outcomes)"); return }
         // Never lowered.
         try live.raiseCounter(atLeast: 1)
         #expect(try live.create(ref("agreements/fourth"), [.set("title", .text("Fourth")), .set("status", .text("active"))], author: "ana").dot?.counter == 4)
     }
 
-    /// The join committed and a power cut lost both the copy's new name and
-    /// the removal of its backup's journal: rolled back, that journal would
-    /// empty the only copy of the offline write. It is removed unread.
-    @Test func aStaleJournalBesideACommittedJoinsCopyIsNotRolledBack() throws {
+    /// The copy was marked whole, and a power cut lost the removal of its
+    /// journal (and, the join committed, the copy's new name): rolled back,
+    /// that journal would empty the only copy of the offline write. It is
+    /// removed unread.
+    @Test func aStaleJournalBesideAWholeCopyIsNotRolledBack() throws {
         let dir = TemporaryDirectory("leftover-stale-journal")
         let live = try liveStore(in: dir)
         try fold(live)
@@ -97,9 +106,10 @@ struct JoinLeftoversTests {
         try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
         let staging = data.appendingPathComponent(Store.joinAsideStagingPrefix + "B")
         try FileManager.default.copyItem(atPath: live.path, toPath: staging.path)
+        try markWhole(staging.path)
         try hotJournal(restoring: 0, pageSize: 4_096).write(to: URL(fileURLWithPath: staging.path + "-journal"))
 
-        let outcomes = Store.keepLeftoverJoinAsides(in: data, liveReplica: ReplicaID.random(), wall: 1_800_000_000_000, logger: logger)
+        let outcomes = Store.keepLeftoverJoinAsides(in: data, wall: 1_800_000_000_000, logger: logger)
         guard case .keptAside = outcomes.first, outcomes.count == 1 else { Issue.record("\(outcomes)"); return }
         let other = try dir.store("joiner/data.db")
         Snapshots.mergeAndRemoveKeptAside(into: other, logger: logger)
@@ -115,7 +125,6 @@ struct JoinLeftoversTests {
         let data = URL(fileURLWithPath: dir.path("joiner"))
         try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
         let staging = data.appendingPathComponent(Store.joinAsideStagingPrefix + kind)
-        var liveReplica = ReplicaID.random()
         switch kind {
         case "empty":
             #expect(FileManager.default.createFile(atPath: staging.path, contents: Data()))
@@ -126,18 +135,18 @@ struct JoinLeftoversTests {
             try queue.write { db in try db.execute(sql: "CREATE TABLE t(x)") }
             try queue.close()
         default:
-            // A backup's transaction cut short (the join never began, so the
-            // live database has the copy's id): the store's bytes under the
-            // staging name, the empty file's hot journal beside it.
+            // A backup's transaction cut short: the store's bytes under the
+            // staging name, not marked whole, the empty file's hot journal
+            // beside it. Rolled back whether or not the live database's id
+            // changed since (a restore or a copy found changes it too).
             let live = try liveStore(in: dir)
             try fold(live)
-            liveReplica = try live.replicaID
             try FileManager.default.copyItem(atPath: live.path, toPath: staging.path)
             try hotJournal(restoring: 0, pageSize: 4_096).write(to: URL(fileURLWithPath: staging.path + "-journal"))
         }
         // A companion whose database is gone goes too.
         #expect(FileManager.default.createFile(atPath: data.appendingPathComponent(Store.joinAsideStagingPrefix + "gone-wal").path, contents: Data([1])))
-        let outcomes = Store.keepLeftoverJoinAsides(in: data, liveReplica: liveReplica, wall: 1_800_000_000_000, logger: logger)
+        let outcomes = Store.keepLeftoverJoinAsides(in: data, wall: 1_800_000_000_000, logger: logger)
         let left = try FileManager.default.contentsOfDirectory(atPath: data.path)
         if kind == "garbage" {
             guard case .left(staging.lastPathComponent, _) = outcomes.first, outcomes.count == 1 else { Issue.record("\(outcomes)"); return }

@@ -117,6 +117,10 @@ struct JoinSnapshotTests {
         #expect(try p.digest() == j.digest() && r.digest() == j.digest())
         // The database as it was is kept aside and merges back to nothing new.
         #expect(FileManager.default.fileExists(atPath: adoption.keptAside.path))
+        // Marked whole, under the old id: a stale journal a power cut left beside it is never rolled back.
+        guard case .store(adoption.previous, _, complete: true) = Store.probe(adoption.keptAside.path) else {
+            Issue.record("\(Store.probe(adoption.keptAside.path))"); return
+        }
         Snapshots.mergeAndRemoveKeptAside(into: j, logger: j.options.logger)
         #expect(!FileManager.default.fileExists(atPath: adoption.keptAside.path))
         #expect(try j.digest() == p.digest())
