@@ -10,8 +10,10 @@ public struct Schema: Codable, Hashable, Sendable {
     public let name: String
     public let version: Int
     public let collections: [CollectionSchema]
-    /// Collection index by name: lookups run once per received slot.
-    private let collectionIndex: [String: Int]
+    /// Collection index by name (its UTF-8 bytes: a name a peer sends is
+    /// never taken for another that only compares equal as text); lookups
+    /// run once per received slot.
+    private let collectionIndex: [UTF8Key: Int]
     /// SHA-256 (hex) of the schema's canonical JSON (sorted keys): equal
     /// schemas, equal hashes. Computed once; every store open compares it.
     public let hash: String
@@ -22,7 +24,7 @@ public struct Schema: Codable, Hashable, Sendable {
         self.name = name
         self.version = version
         self.collections = collections
-        collectionIndex = Dictionary(collections.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { first, _ in first })
+        collectionIndex = Dictionary(collections.enumerated().map { (UTF8Key($0.element.name), $0.offset) }, uniquingKeysWith: { first, _ in first })
         hash = Self.canonicalHash(Canonical(name: name, version: version, collections: collections))
     }
 
@@ -63,7 +65,7 @@ public struct Schema: Codable, Hashable, Sendable {
     public var tableCollections: [CollectionSchema] { collections.filter { !$0.name.hasPrefix("_") } }
 
     public func collection(_ name: String) -> CollectionSchema? {
-        collectionIndex[name].map { collections[$0] }
+        collectionIndex[UTF8Key(name)].map { collections[$0] }
     }
 
     /// The collection, or an error naming the closest existing one.
@@ -172,7 +174,8 @@ public struct CollectionSchema: Codable, Hashable, Sendable {
     public let name: String
     public let description: String?
     public let fields: [FieldSchema]
-    private let fieldIndex: [String: Int]
+    /// Field index by name, as bytes (as `Schema.collectionIndex`).
+    private let fieldIndex: [UTF8Key: Int]
 
     private enum CodingKeys: String, CodingKey { case name, description, fields }
 
@@ -180,7 +183,7 @@ public struct CollectionSchema: Codable, Hashable, Sendable {
         self.name = name
         self.description = description
         self.fields = fields
-        fieldIndex = Dictionary(fields.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { first, _ in first })
+        fieldIndex = Dictionary(fields.enumerated().map { (UTF8Key($0.element.name), $0.offset) }, uniquingKeysWith: { first, _ in first })
     }
 
     public init(from decoder: Decoder) throws {
@@ -190,10 +193,10 @@ public struct CollectionSchema: Codable, Hashable, Sendable {
                   fields: try container.decode([FieldSchema].self, forKey: .fields))
     }
 
-    public func field(_ name: String) -> FieldSchema? { fieldIndex[name].map { fields[$0] } }
+    public func field(_ name: String) -> FieldSchema? { fieldIndex[UTF8Key(name)].map { fields[$0] } }
 
     /// The position of a field in `fields`; nil for an unknown name.
-    func position(of name: String) -> Int? { fieldIndex[name] }
+    func position(of name: String) -> Int? { fieldIndex[UTF8Key(name)] }
 
     /// The field, or an error naming the closest existing one.
     public func requireField(_ name: String) throws(SchemaError) -> FieldSchema {

@@ -26,6 +26,17 @@ struct TextIdentityTests {
         #expect(!UTF8Identity.less(nfc, nfc))
     }
 
+    /// The schema finds a collection or a field by its name's bytes: a
+    /// name a peer sends in another spelling is unknown, never taken for it.
+    @Test func theSchemaLooksNamesUpByTheirBytes() {
+        let collection = CollectionSchema(name: nfc, fields: [FieldSchema(name: nfc, type: .text)])
+        let schema = Schema(name: "t", version: 1, collections: [collection])
+        #expect(schema.collection(nfc)?.name == nfc)
+        #expect(schema.collection(nfd) == nil)
+        #expect(collection.field(nfc) != nil && collection.position(of: nfc) == 0)
+        #expect(collection.field(nfd) == nil && collection.position(of: nfd) == nil)
+    }
+
     @Test func aBatchKeepsBothSpellingsOfAMemberAndAnAuthor() throws {
         let dot = Dot(replica: replica(1), counter: 1)
         let context = VersionContext([(replica(1), 1)])
