@@ -22,6 +22,8 @@ struct DaemonSetup: Sendable {
     /// discovery service run (turned off and on again by reloads, it follows them).
     var discoveryRuns: Bool { discoveryAtStart == .lan }
     let discoveryAtStart: DaemonConfig.Discovery
+    /// This daemon's claim on the data directory, held while it runs.
+    let lock: DaemonLock
 
     /// `schemaFile` and `seedFile` (`--schema`, `--seed`) start another team's
     /// dataset in a new data directory; on one that holds it already they
@@ -51,6 +53,10 @@ struct DaemonSetup: Sendable {
         var options = Store.Options()
         options.logger = logger
         if let existing { options.maxClockDriftMillis = UInt64(existing.maxClockDriftSeconds) * 1_000 }
+        // Before anything in an existing directory is touched; a new one is
+        // claimed as soon as it exists (nothing is created before the
+        // dataset files are checked).
+        let claimed = FileManager.default.fileExists(atPath: directory.path) ? try DaemonLock(directory: directory.url) : nil
         let initialized = try DataDirectory.initialize(directory, configPath: configPath, defaults: defaults, listen: listenOverride,
                                                        schemaFile: schemaFile, seedFile: seedFile, options: options)
         // A config written just now is the template: it holds the defaults.
@@ -63,13 +69,15 @@ struct DaemonSetup: Sendable {
         } else if initialized.schemaAlreadyHeld, seedFile != nil {
             logger.notice("--schema names the dataset this data directory holds already; --seed only seeds a new database, so it was ignored")
         }
+        let lock = try claimed ?? DaemonLock(directory: directory.url)
         let identity = initialized.identity
         let store = initialized.store
         let seeded = initialized.created.contains("database")
         return DaemonSetup(directory: directory, configPath: configPath, configBox: ConfigBox(config), identity: identity, store: store,
                            seedSchema: initialized.seedSchema,
                            created: created, seeded: seeded, listenOverride: listenOverride, logger: logger,
-                           configModified: existing == nil ? FileVersion.of(configPath) : modifiedBeforeRead, discoveryAtStart: config.discovery)
+                           configModified: existing == nil ? FileVersion.of(configPath) : modifiedBeforeRead, discoveryAtStart: config.discovery,
+                           lock: lock)
     }
 
     static func load(_ path: String, defaults: DaemonConfig, listen: HostPort?, environment: [String: String]) throws -> DaemonConfig {

@@ -63,6 +63,25 @@ extension Integration {
             #expect(!FileManager.default.fileExists(atPath: daemon.directory.appendingPathComponent("data.db").path), "started half-configured")
         }
 
+        /// A second daemon on a data directory one runs on is refused at
+        /// start, before it touches anything: the first keeps its control
+        /// socket and its files.
+        @Test func aSecondDaemonOnTheSameDataDirectoryIsRefused() async throws {
+            let first = try DaemonProcess("first", in: root)
+            try await first.start()
+            let pid = try #require(first.pid)
+            let second = try DaemonProcess(existing: "second", directory: first.directory)
+            await #expect(throws: HarnessError.self) { try await second.start(timeout: .seconds(20)) }
+            #expect(second.exitStatus == 1)
+            #expect(second.log().contains("another syncd (pid \(pid)) is already running on the data directory \(first.directory.path)"), "\(second.log(last: 5))")
+            // The first still answers on its control socket.
+            #expect(try first.status().highestSeq > 0)
+            try await first.stop()
+            // Stopped, it leaves the directory free.
+            try await second.start()
+            try await second.stop()
+        }
+
         @Test func metricsAreServedOnTheConfiguredAddress() async throws {
             let port = try freePort()
             let a = try DaemonProcess("a", in: root, extraConfig: "metrics: 127.0.0.1:\(port)")
