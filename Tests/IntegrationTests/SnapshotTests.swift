@@ -102,8 +102,9 @@ extension Integration {
             #expect(try await eventually { try a.digest() == b.digest() })
 
             try await a.stop()
+            let running = try #require(b.pid)
             let refusedWhileRunning = try cliB.run(["snapshot", "restore", snapshot])
-            #expect(refusedWhileRunning.status == 1 && refusedWhileRunning.stderr.contains("daemon is running"), "\(refusedWhileRunning)")
+            #expect(refusedWhileRunning.status == 1 && refusedWhileRunning.stderr.contains("syncd (pid \(running)) is running on the data directory"), "\(refusedWhileRunning)")
             let restore = try cliA.run(["snapshot", "restore", snapshot])
             #expect(restore.status == 0, "\(restore)")
             #expect(try a.store().record(RecordRef(parsing: "countries/mn")!) == nil, "the restore did not roll back")

@@ -17,8 +17,9 @@ private let systemClose = Darwin.close
 /// Two daemons on one directory would each take the other's control
 /// socket, and each would treat the other's join files as a crash's
 /// leftovers at its start (`SyncNode`: removed, or kept aside mid-copy).
-/// `syncctl` takes no such lock: it works beside the daemon, through
-/// SQLite's own locks.
+/// `syncctl` works beside the daemon, through SQLite's own locks, and
+/// takes this lock only to replace the database (`snapshot restore`), so
+/// no daemon starts on the directory meanwhile.
 public final class DaemonLock: Sendable {
     public static let fileName = "syncd.lock"
 
@@ -62,8 +63,8 @@ public enum DaemonLockError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .held(let directory, let pid):
-            let who = pid.map { "another syncd (pid \($0))" } ?? "another syncd"
-            return "\(who) is already running on the data directory \(directory): stop it first (SIGTERM, or Ctrl-C where it runs), or start this one with another --data-dir; `syncctl status` talks to the one running"
+            let who = pid.map { "syncd (pid \($0))" } ?? "syncd"
+            return "\(who) is running on the data directory \(directory) and holds it (\(DaemonLock.fileName)): stop it first (SIGTERM, or Ctrl-C where it runs), or give another --data-dir"
         case .cannotOpen(let path, let reason):
             return "cannot take the data directory's lock \(path): \(reason); check the directory's owner and permissions"
         }

@@ -100,6 +100,13 @@ struct RestoreSnapshot: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            // Held until this process ends: no daemon starts on the directory mid-restore.
+            // (A directory that cannot hold it: the restore below says what is wrong with it.)
+            var claim: DaemonLock?
+            do { claim = try DaemonLock(directory: global.directory.url) } catch let error as DaemonLockError {
+                if case .held = error { throw CLIError("\(error)") }
+            }
+            defer { withExtendedLifetime(claim) {} }
             let socket = global.directory.controlSocketPath
             if (try? ControlClient(path: socket).send(ControlRequest(command: "status"), timeout: 2)) != nil {
                 throw CLIError(SnapshotError.daemonRunning(socket).description)
