@@ -241,6 +241,17 @@ extension World {
                 }
                 count("join: kept-aside name lost")
                 note("\(replica.name): a power cut kept the join and lost the name of \(adoption.keptAside.lastPathComponent)")
+                // And, half the time, the removal of the copy's journal: that
+                // journal is stale (the copy is marked whole) and rolling it
+                // back would empty the copy.
+                if rng.chance(0.5) {
+                    do {
+                        try RollbackJournal.header(restoringPages: 0, pageSize: 4_096).write(to: URL(fileURLWithPath: staging.path + "-journal"))
+                        count("join: copy's journal removal lost")
+                    } catch {
+                        violation("\(replica.name): could not leave a journal beside \(staging.lastPathComponent): \(error)")
+                    }
+                }
                 crash(replica)
             }
         } catch {

@@ -54,7 +54,7 @@ final class SimReplica {
         store = opened
         // What a daemon's start does before its sessions (`SyncNode`): a
         // join's staging copy a crash left becomes a database kept aside.
-        Store.keepLeftoverJoinAsides(in: directory, wall: options.wallClock(), logger: options.logger)
+        Store.keepLeftoverJoinAsides(in: directory, liveReplica: try opened.replicaID, wall: options.wallClock(), logger: options.logger)
         epoch += 1
     }
 

@@ -53,12 +53,11 @@ struct DaemonSetup: Sendable {
         var options = Store.Options()
         options.logger = logger
         if let existing { options.maxClockDriftMillis = UInt64(existing.maxClockDriftSeconds) * 1_000 }
-        // Before anything in an existing directory is touched; a new one is
-        // claimed as soon as it exists (nothing is created before the
-        // dataset files are checked).
-        let claimed = FileManager.default.fileExists(atPath: directory.path) ? try DaemonLock(directory: directory.url) : nil
+        // Claimed as soon as the directory exists, before anything in it is
+        // written or opened (only another dataset's files are checked first).
         let initialized = try DataDirectory.initialize(directory, configPath: configPath, defaults: defaults, listen: listenOverride,
-                                                       schemaFile: schemaFile, seedFile: seedFile, options: options)
+                                                       schemaFile: schemaFile, seedFile: seedFile, options: options,
+                                                       claimFor: "syncd")
         // A config written just now is the template: it holds the defaults.
         let config = try existing ?? Self.load(configPath, defaults: defaults, listen: listenOverride, environment: environment)
         if initialized.created.contains("config") { logger.info("wrote a default config", metadata: ["path": "\(configPath)"]) }
@@ -69,7 +68,7 @@ struct DaemonSetup: Sendable {
         } else if initialized.schemaAlreadyHeld, seedFile != nil {
             logger.notice("--schema names the dataset this data directory holds already; --seed only seeds a new database, so it was ignored")
         }
-        let lock = try claimed ?? DaemonLock(directory: directory.url)
+        guard let lock = initialized.lock else { throw DaemonLockError.cannotOpen(path: directory.path, reason: "not claimed") }
         let identity = initialized.identity
         let store = initialized.store
         let seeded = initialized.created.contains("database")

@@ -25,46 +25,62 @@ public final class DaemonLock: Sendable {
 
     private let descriptor: Int32
 
-    /// Takes the lock on `directory` (which must exist), or throws
-    /// `DaemonLockError.held` naming the daemon that holds it.
-    public init(directory: URL) throws {
+    /// Takes the lock on `directory` (which must exist) for `holder` (what
+    /// a refused process's message names: "syncd", "syncctl snapshot
+    /// restore"), or throws `DaemonLockError.held` naming the one that holds it.
+    public init(directory: URL, holder: String = "syncd") throws {
         let path = directory.appendingPathComponent(Self.fileName).path
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        // A file this user cannot write (made by another user of a shared
+        // directory): `flock` works on a read-only descriptor as well.
+        if fd < 0, errno == EACCES { fd = open(path, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else { throw DaemonLockError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
             _ = systemClose(fd)
             if code == EWOULDBLOCK {
-                throw DaemonLockError.held(directory: directory.path, pid: Self.holder(path))
+                throw DaemonLockError.held(directory: directory.path, by: Self.holder(path))
             }
             throw DaemonLockError.cannotOpen(path: path, reason: String(cString: strerror(code)))
         }
-        // The pid is only for that message: a failure to write it is no reason not to run.
-        let pid = Array("\(getpid())\n".utf8)
-        if ftruncate(fd, 0) == 0 { _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, pid.count, 0) } }
+        // Who holds it is only for that message: a failure to write it is no
+        // reason not to run. Written over the old text, then cut to length,
+        // so a reader never finds the file empty.
+        let text = Array("\(getpid()) \(holder)\n".utf8)
+        if text.withUnsafeBytes({ pwrite(fd, $0.baseAddress, text.count, 0) }) == text.count { _ = ftruncate(fd, off_t(text.count)) }
         descriptor = fd
     }
 
     deinit { _ = systemClose(descriptor) }
 
-    /// The pid written by the holder, when the file holds one (at most 32 bytes read).
-    static func holder(_ path: String) -> Int32? {
+    /// The pid and name the holder wrote, when the file holds them (at most 256 bytes read).
+    static func holder(_ path: String) -> Holder? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
-        let bytes = (try? handle.read(upToCount: 32)) ?? Data()
-        return Int32(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        let bytes = (try? handle.read(upToCount: 256)) ?? Data()
+        guard let line = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first,
+              let space = line.firstIndex(of: " "), let pid = Int32(line[..<space]) else { return nil }
+        return Holder(pid: pid, name: String(line[line.index(after: space)...]))
+    }
+
+    public struct Holder: Equatable, Sendable {
+        public let pid: Int32
+        public let name: String
     }
 }
 
 public enum DaemonLockError: Error, CustomStringConvertible, Equatable {
-    case held(directory: String, pid: Int32?)
+    case held(directory: String, by: DaemonLock.Holder?)
     case cannotOpen(path: String, reason: String)
 
     public var description: String {
         switch self {
-        case .held(let directory, let pid):
-            let who = pid.map { "syncd (pid \($0))" } ?? "syncd"
-            return "\(who) is running on the data directory \(directory) and holds it (\(DaemonLock.fileName)): stop it first (SIGTERM, or Ctrl-C where it runs), or give another --data-dir"
+        case .held(let directory, let holder):
+            let who = holder.map { "\($0.name) (pid \($0.pid))" } ?? "syncd or a restore"
+            let what = holder?.name == "syncd" || holder == nil
+                ? "stop it first (SIGTERM, or Ctrl-C where it runs), or give another --data-dir"
+                : "wait until it is done, or give another --data-dir"
+            return "\(who) is running on the data directory \(directory) and holds it (\(DaemonLock.fileName)): \(what)"
         case .cannotOpen(let path, let reason):
             return "cannot take the data directory's lock \(path): \(reason); check the directory's owner and permissions"
         }

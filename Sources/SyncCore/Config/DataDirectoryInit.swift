@@ -13,6 +13,8 @@ extension DataDirectory {
         /// `--schema` named the schema the directory held already: nothing
         /// changed, and a `--seed` given with it was not used.
         public let schemaAlreadyHeld: Bool
+        /// The directory's lock, when asked for (`claimFor`).
+        public let lock: DaemonLock?
     }
 
     /// Creates whatever is missing of a data directory: the directory (0700),
@@ -24,7 +26,7 @@ extension DataDirectory {
     /// a directory that holds another dataset is refused, untouched.
     public static func initialize(_ directory: DataDirectory, configPath: String, defaults: DaemonConfig, listen: HostPort?,
                                   discovery: DaemonConfig.Discovery = .off, schemaFile: String? = nil, seedFile: String? = nil,
-                                  options: Store.Options = Store.Options()) throws -> Initialized {
+                                  options: Store.Options = Store.Options(), claimFor holder: String? = nil) throws -> Initialized {
         if !FileManager.default.fileExists(atPath: configPath) {
             // Checked before anything is created: the config written below must read back the same names.
             try ConfigTemplate.checkKeepable(defaults.author, key: "author", path: configPath)
@@ -44,6 +46,8 @@ extension DataDirectory {
             _ = try directory.seedSchema()  // a damaged dataset is refused before anything is added to it
         }
         try directory.create()
+        // Claimed (`holder`: a daemon) before anything else is written or read in it.
+        let lock = try holder.map { try DaemonLock(directory: directory.url, holder: $0) }
         if !FileManager.default.fileExists(atPath: configPath) {
             let text = ConfigTemplate.text(deviceName: defaults.deviceName, author: defaults.author, listen: listen ?? defaults.listen,
                                            discovery: discovery)
@@ -55,6 +59,7 @@ extension DataDirectory {
         if newIdentity { created.append("identity") }
         let (store, seeded) = try directory.openStore(deviceID: identity.deviceID.description, options: options)
         if seeded { created.append("database") }
-        return Initialized(identity: identity, store: store, seedSchema: store.seed, created: created, schemaAlreadyHeld: alreadyHeld)
+        return Initialized(identity: identity, store: store, seedSchema: store.seed, created: created, schemaAlreadyHeld: alreadyHeld,
+                           lock: lock)
     }
 }

@@ -26,20 +26,18 @@ extension Store {
     /// join: if the join committed and a power cut lost the copy's new name,
     /// it is the only place left of what this replica alone held; if not,
     /// merging a copy of the state kept changes nothing. It is first read as
-    /// it stands (`probe`: no lock, no journal rolled back). A copy marked
-    /// whole (`MetaKey.joinAsideComplete`, written by the copy's last
-    /// transaction) had committed, so a rollback journal beside it is stale
-    /// (a power cut can lose its removal) and is removed unread: rolling it
-    /// back would empty the copy. Any other copy is opened as SQLite opens
-    /// any file (a backup cut short rolls back to nothing). Whether the
-    /// database's replica id changed since decides nothing: a restore or a
-    /// copy found changes it too. Only a file read cleanly that holds no
-    /// store is removed; one that cannot be read is left, with an error
-    /// logged. Call at start, before anything else removes leftovers named
-    /// `joining-…`. (The counter was raised past a same-id copy's when the
-    /// store opened: `raiseCounterPastLeftoverJoinCopies`.)
+    /// it stands (`probe`: no lock, no journal rolled back), and a rollback
+    /// journal beside it is removed unread when `LeftoverJournal.isStale`
+    /// says rolling it back would empty a copy whose backup had committed;
+    /// otherwise the copy is opened as SQLite opens any file (a backup cut
+    /// short rolls back to nothing). `liveReplica`: the database's replica id
+    /// now. Only a file read cleanly that holds no store is removed; one
+    /// that cannot be read is left, with an error logged. Call at start,
+    /// before anything else removes leftovers named `joining-…`. (The
+    /// counter was raised past a same-id copy's when the store opened:
+    /// `raiseCounterPastKeptCopies`.)
     @discardableResult
-    public static func keepLeftoverJoinAsides(in directory: URL, wall: UInt64, logger: Logger) -> [LeftoverJoinAside] {
+    public static func keepLeftoverJoinAsides(in directory: URL, liveReplica: ReplicaID, wall: UInt64, logger: Logger) -> [LeftoverJoinAside] {
         let all = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         let companions = ["-wal", "-shm", "-journal"]
         var outcomes: [LeftoverJoinAside] = []
@@ -50,7 +48,9 @@ extension Store {
                 if !FileManager.default.fileExists(atPath: String(path.dropLast(suffix.count))) { try? FileManager.default.removeItem(atPath: path) }
                 continue
             }
-            if case .store(_, _, complete: true) = probe(path) {
+            if case .store(let replica, _, let complete) = probe(path),
+               LeftoverJournal.isStale(copyMarkedWhole: complete, pagesBefore: LeftoverJournal.pagesBefore(journalAt: path + "-journal"),
+                                       copyHasLiveReplica: replica == liveReplica) {
                 try? FileManager.default.removeItem(atPath: path + "-journal")
             }
             // Its journal rolled back or its WAL folded in before anything
@@ -154,44 +154,59 @@ extension Store {
         return replica.map { .store($0, counter: counter, complete: complete) } ?? .unreadable("it has store tables but no replica id")
     }
 
-    /// Raises this replica's counter past every dot a leftover staging copy
-    /// of the same replica holds (`joining-aside-…` beside the database):
-    /// with `synchronous = NORMAL` a power cut during a join's copy can take
-    /// the live WAL's last commits while the copy (a synced backup) keeps
-    /// them, and the copy is merged back only after the daemon's next sync.
-    /// Done by every open that may write (`syncctl` too, which may write
-    /// before the daemon starts again), so no process issues one of those
-    /// dots again with other content (replication-model §4.6). The copy is
-    /// read as it stands (`probe`); a daemon's join may be writing it at
-    /// that moment, but every counter such a copy holds was issued by this
-    /// replica, so raising past it skips dots at worst. Failures are logged:
-    /// the counter mark written first makes a later open that finds the
-    /// raise lost take a new replica id.
-    func raiseCounterPastLeftoverJoinCopies() {
+    /// Raises this replica's counter past every dot a copy of the database
+    /// kept beside it holds under the same replica id: a join's staging copy
+    /// (`joining-aside-…`) or a database kept aside (`data.db.before-restore-…`,
+    /// which a join names inside its transaction). With `synchronous =
+    /// NORMAL` a power cut can take the live WAL's last commits (a join's
+    /// commit among them) while the copy, a synced backup, keeps them, and
+    /// the copy is merged back only after the daemon's next sync. Done by
+    /// every open that may write (`syncctl` too, which may write before the
+    /// daemon starts again), so no process issues one of those dots again
+    /// with other content (replication-model §4.6). A copy is read as it
+    /// stands (`probe`); a running join may be writing it, but every counter
+    /// such a copy holds was issued by this replica, so raising past it
+    /// skips dots at worst. A second name of the live file (a restore cut
+    /// short) is skipped. Throws when a copy holds dots above the counter
+    /// and the raise fails: the store must not be opened to write then.
+    func raiseCounterPastKeptCopies() throws {
         let directory = (path as NSString).deletingLastPathComponent
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory) else { return }
+        let folder = URL(fileURLWithPath: directory.isEmpty ? "." : directory)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
         let copies = names.filter { $0.hasPrefix(Self.joinAsideStagingPrefix) && !["-wal", "-shm", "-journal"].contains(where: $0.hasSuffix) }
-        guard !copies.isEmpty, let live = try? replicaID else { return }
+            + Snapshots.keptAside(in: folder)
+        guard !copies.isEmpty else { return }
+        let live = try replicaID
+        let liveFile = FileIdentity.of(path: path)
         for name in copies.sorted() {
-            guard case .store(let replica, let counter, _) = Self.probe((directory as NSString).appendingPathComponent(name)), replica == live else { continue }
+            let copy = folder.appendingPathComponent(name).path
+            if liveFile != nil, FileIdentity.of(path: copy) == liveFile { continue }
+            guard case .store(let replica, let counter, _) = Self.probe(copy), replica == live else { continue }
             do { try raiseCounter(atLeast: counter) } catch {
-                options.logger.error("could not raise this replica's counter past a copy of the database a join kept aside before a crash", metadata: [
-                    "file": "\(name)", "error": "\(error)"])
+                throw StoreError.cannotOpen(path: path, reason: "\(name) beside it holds this replica's dots up to \(counter), which the database lost (a power cut), and its counter could not be raised past them: \(error). Try again once no other process holds a write on the database and the disk has room; until then nothing may write to it")
             }
         }
     }
 
     /// Raises this replica's counter to at least `counter` (never lowers
     /// it): the next dot is issued above every dot a copy of this replica
-    /// holds.
+    /// holds. Writes nothing when the counter is there already.
     public func raiseCounter(atLeast counter: UInt64) throws {
         guard counter <= ReceiveLimits.maxCounter else { return }
+        let (replica, stored) = try pool.read { db in (try db.replicaID(), UInt64(max(0, Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0))) }
+        guard counter > stored else { return }
         // The mark first: every later open (syncctl's too) then takes a new
         // replica id if the raise below is lost (`CounterMark.isBehind`).
-        try CounterMark.write(try replicaID, counter, for: path)
+        // Its failure costs that detection only: the raise still runs.
+        var markFailure: (any Error)?
+        do { try CounterMark.write(replica, counter, for: path) } catch { markFailure = error }
         try pool.write { db in
             let stored = UInt64(max(0, Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0))
             if counter > stored { try db.setMeta(MetaKey.counter, Int64(counter)) }
+        }
+        if let markFailure {
+            options.logger.warning("the counter is raised, but the counter mark beside the database was not, so a later overwrite of data.db by an older copy may go unnoticed; check the data directory's permissions and free space", metadata: [
+                "error": "\(markFailure)"])
         }
     }
 
@@ -207,5 +222,41 @@ extension Store {
             return .unreadable("\(error)")
         }
         return probe(path)
+    }
+}
+
+/// Whether a rollback journal beside a leftover join copy is stale
+/// (replication-model §4.6): pure rules over what the copy and the
+/// journal's header say.
+enum LeftoverJournal {
+    /// The journal's "pages before the transaction" (bytes 16–19 of
+    /// SQLite's journal header), when it is a journal with a header
+    /// (at most 28 bytes read); nil otherwise.
+    static func pagesBefore(journalAt path: String) -> UInt32? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let bytes = try? handle.read(upToCount: 28) else { return nil }
+        return pagesBefore(header: [UInt8](bytes))
+    }
+
+    static func pagesBefore(header bytes: [UInt8]) -> UInt32? {
+        let magic: [UInt8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]
+        guard bytes.count >= 20, Array(bytes[0..<8]) == magic else { return nil }
+        return bytes[16..<20].reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    /// A journal that says the file was empty (0 pages) is the backup's,
+    /// which wrote the copy into a new file: stale when the backup is known
+    /// to have committed, that is when the copy is marked whole (the mark is
+    /// written after it) — or, for a copy made before copies were marked,
+    /// when the database has another replica id now (the join committed;
+    /// a restore or a copy found since can also have changed it, and a copy
+    /// cut short is then kept aside torn: its merge fails and is logged,
+    /// nothing is lost). A journal of a file that had pages is the marking
+    /// transaction's, cut short: rolled back, it gives the whole copy,
+    /// unmarked. No header: SQLite decides.
+    static func isStale(copyMarkedWhole: Bool, pagesBefore: UInt32?, copyHasLiveReplica: Bool) -> Bool {
+        guard pagesBefore == 0 else { return false }
+        return copyMarkedWhole || !copyHasLiveReplica
     }
 }

@@ -132,7 +132,7 @@ public final class Store: Sendable {
         let logger = options.logger
         if let effective = setUp(pool, StoreTables.formatVersion...StoreTables.formatVersion) {
             current.replace(effective)
-            raiseCounterPastLeftoverJoinCopies()
+            try raiseCounterPastKeptCopies()
             return
         }
         let movingFromFormatOne = (try? pool.read { db in try db.tableExists("sync_slots") && !db.tableExists("sync_records") }) == true
@@ -226,7 +226,7 @@ public final class Store: Sendable {
             logger.warning("a schema definition is withheld", metadata: ["path": "\(path)", "problem": "\(problem)"])
         }
         if let retired { retireInMark(retired) }
-        raiseCounterPastLeftoverJoinCopies()
+        try raiseCounterPastKeptCopies()
         // Setting up may have rewritten the whole file in one transaction
         // (the move from format 1, a view rebuild): do not keep a WAL of that
         // size for as long as the store is open.

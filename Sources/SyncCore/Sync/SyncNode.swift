@@ -83,7 +83,7 @@ public final class SyncNode: Sendable {
         try? FileManager.default.removeItem(at: directory.appendingPathComponent(Store.joinTrashFolder))
         // The database as it was before a join a crash interrupted: merged
         // back after the next sync, never removed with the leftovers below.
-        Store.keepLeftoverJoinAsides(in: directory, wall: store.options.wallClock(), logger: logger)
+        Store.keepLeftoverJoinAsides(in: directory, liveReplica: try store.replicaID, wall: store.options.wallClock(), logger: logger)
         // A join cut short: not asked of that peer again for a while (a
         // snapshot that kills the joiner must not be taken in a loop).
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []

@@ -101,10 +101,10 @@ struct RestoreSnapshot: ParsableCommand {
     func run() throws {
         try reportingErrors {
             // Held until this process ends: no daemon starts on the directory mid-restore.
-            // (A directory that cannot hold it: the restore below says what is wrong with it.)
+            // (No directory: the restore below says so.)
             var claim: DaemonLock?
-            do { claim = try DaemonLock(directory: global.directory.url) } catch let error as DaemonLockError {
-                if case .held = error { throw CLIError("\(error)") }
+            if FileManager.default.fileExists(atPath: global.directory.path) {
+                do { claim = try DaemonLock(directory: global.directory.url, holder: "syncctl snapshot restore") } catch { throw CLIError("\(error)") }
             }
             defer { withExtendedLifetime(claim) {} }
             let socket = global.directory.controlSocketPath

@@ -9,14 +9,19 @@ struct DaemonLockTests {
     @Test func aSecondClaimIsRefusedWithTheHoldersPidUntilTheFirstIsGone() throws {
         let dir = TemporaryDirectory("daemon-lock")
         var first: DaemonLock? = try DaemonLock(directory: dir.url)
+        let daemon = DaemonLock.Holder(pid: getpid(), name: "syncd")
         // A second open of the file is another claim, even in this process (flock).
-        #expect(throws: DaemonLockError.held(directory: dir.url.path, pid: getpid())) { try DaemonLock(directory: dir.url) }
-        let message = "\(DaemonLockError.held(directory: dir.url.path, pid: getpid()))"
-        #expect(message.contains("pid \(getpid())") && message.contains("--data-dir"))
+        #expect(throws: DaemonLockError.held(directory: dir.url.path, by: daemon)) { try DaemonLock(directory: dir.url, holder: "syncctl snapshot restore") }
+        let message = "\(DaemonLockError.held(directory: dir.url.path, by: daemon))"
+        #expect(message.contains("syncd (pid \(getpid()))") && message.contains("stop it first") && message.contains("--data-dir"))
         _ = first
         first = nil
-        let second = try DaemonLock(directory: dir.url)
-        _ = second
+        // Free again; a restore's claim names the restore, and asks to wait for it.
+        let restore = try DaemonLock(directory: dir.url, holder: "syncctl snapshot restore")
+        let refused = #expect(throws: DaemonLockError.self) { try DaemonLock(directory: dir.url) }
+        #expect(refused == .held(directory: dir.url.path, by: .init(pid: getpid(), name: "syncctl snapshot restore")))
+        #expect(refused.map { "\($0)".contains("wait until it is done") } == true)
+        _ = restore
     }
 
     @Test func aDirectoryThatCannotHoldTheLockSaysSo() throws {

@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import Testing
 @testable import SyncCore
+import SyncSimulation
 import TestSupport
 
 /// What a start makes of the staging copy a join keeps aside
@@ -48,7 +49,7 @@ struct JoinLeftoversTests {
         // (Marking it folds the WAL in, as the join's copy has none.)
         if marked { try markWhole(staging.path) }
 
-        let outcomes = Store.keepLeftoverJoinAsides(in: data, wall: 1_800_000_000_000, logger: logger)
+        let outcomes = Store.keepLeftoverJoinAsides(in: data, liveReplica: try live.replicaID, wall: 1_800_000_000_000, logger: logger)
         guard case .keptAside(let name) = outcomes.first, outcomes.count == 1 else { Issue.record("\(outcomes)"); return }
         #expect(name.hasPrefix(Snapshots.keptAsidePrefix))
         let left = try FileManager.default.contentsOfDirectory(atPath: data.path)
@@ -65,17 +66,20 @@ struct JoinLeftoversTests {
     }
 
     /// The join did not commit, and a power cut took the live WAL's tail,
-    /// which the copy (a backup, synced) still holds: every open that may
-    /// write (`syncctl`'s before the daemon starts again too) raises the
-    /// counter past the copy's, so the next dot is not one the copy already
-    /// holds with other content.
-    @Test func aSameIdCopyHoldingDotsTheDatabaseLostRaisesTheCounterOnOpen() throws {
+    /// which the copy (a backup, synced) still holds — under its staging
+    /// name, or under the kept-aside name the join gives it before its
+    /// commit: every open that may write (`syncctl`'s before the daemon
+    /// starts again too) raises the counter past the copy's, so the next
+    /// dot is not one the copy already holds with other content.
+    @Test(arguments: [true, false])
+    func aSameIdCopyHoldingDotsTheDatabaseLostRaisesTheCounterOnOpen(staging: Bool) throws {
         let dir = TemporaryDirectory("leftover-counter")
         let live = try liveStore(in: dir)  // dot 1
         _ = try live.create(ref("agreements/second"), [.set("title", .text("Second")), .set("status", .text("active"))], author: "ana")  // dot 2
         try fold(live)
         let data = URL(fileURLWithPath: dir.path("live"))
-        try FileManager.default.copyItem(atPath: live.path, toPath: data.appendingPathComponent(Store.joinAsideStagingPrefix + "C").path)
+        let copy = staging ? data.appendingPathComponent(Store.joinAsideStagingPrefix + "C") : Snapshots.keptAsideName(in: data, at: 1_800_000_000_000)
+        try FileManager.default.copyItem(atPath: live.path, toPath: copy.path)
         // What the power cut took from the live database: dot 2's counter.
         try live.pool.write { db in try db.setMeta(MetaKey.counter, 1) }
         // And the counter mark beside it (replaced by a rename, never synced).
@@ -86,12 +90,37 @@ struct JoinLeftoversTests {
         #expect((CounterMark.read(try writer.replicaID, for: writer.path) ?? 0) >= 2)
         let next = try writer.create(ref("agreements/third"), [.set("title", .text("Third")), .set("status", .text("active"))], author: "ana")
         #expect(next.dot?.counter == 3, "dot \(String(describing: next.dot)) would collide with the copy's dot 2")
-        // The daemon's start then keeps the copy aside, to be merged.
-        let outcomes = Store.keepLeftoverJoinAsides(in: data, wall: 1_800_000_000_000, logger: logger)
-        guard case .keptAside = outcomes.first, outcomes.count == 1 else { Issue.record("\(outcomes)"); return }
-        // Never lowered.
+        if staging {
+            // The daemon's start then keeps the copy aside, to be merged.
+            let outcomes = Store.keepLeftoverJoinAsides(in: data, liveReplica: try live.replicaID, wall: 1_800_000_000_000, logger: logger)
+            guard case .keptAside = outcomes.first, outcomes.count == 1 else { Issue.record("\(outcomes)"); return }
+        }
+        // Never lowered; a raise to where the counter is already writes nothing, not even the mark.
+        try FileManager.default.removeItem(atPath: CounterMark.path(for: live.path))
         try live.raiseCounter(atLeast: 1)
+        #expect(CounterMark.read(try live.replicaID, for: live.path) == nil)
         #expect(try live.create(ref("agreements/fourth"), [.set("title", .text("Fourth")), .set("status", .text("active"))], author: "ana").dot?.counter == 4)
+    }
+
+    /// When a journal beside a leftover copy is stale (removed unread) and
+    /// when it is rolled back: every combination, with the header parsed
+    /// from the bytes SQLite writes.
+    @Test func whichJournalsAreStale() {
+        for pages: UInt32 in [0, 1, 7, .max] {
+            #expect(LeftoverJournal.pagesBefore(header: [UInt8](RollbackJournal.header(restoringPages: pages, pageSize: 4_096))) == pages)
+        }
+        #expect(LeftoverJournal.pagesBefore(header: [UInt8](repeating: 0, count: 28)) == nil)  // a zeroed header: not hot
+        #expect(LeftoverJournal.pagesBefore(header: Array([UInt8](RollbackJournal.header(restoringPages: 0, pageSize: 4_096)).prefix(19))) == nil)
+        for marked in [true, false] {
+            for sameId in [true, false] {
+                for pages: UInt32? in [nil, 0, 3] {
+                    let stale = LeftoverJournal.isStale(copyMarkedWhole: marked, pagesBefore: pages, copyHasLiveReplica: sameId)
+                    // Only the backup's journal (the file was empty), and only
+                    // once the backup is known to have committed.
+                    #expect(stale == (pages == 0 && (marked || !sameId)), "marked \(marked), same id \(sameId), pages \(String(describing: pages))")
+                }
+            }
+        }
     }
 
     /// The copy was marked whole, and a power cut lost the removal of its
@@ -107,9 +136,10 @@ struct JoinLeftoversTests {
         let staging = data.appendingPathComponent(Store.joinAsideStagingPrefix + "B")
         try FileManager.default.copyItem(atPath: live.path, toPath: staging.path)
         try markWhole(staging.path)
-        try hotJournal(restoring: 0, pageSize: 4_096).write(to: URL(fileURLWithPath: staging.path + "-journal"))
+        try RollbackJournal.header(restoringPages: 0, pageSize: 4_096).write(to: URL(fileURLWithPath: staging.path + "-journal"))
 
-        let outcomes = Store.keepLeftoverJoinAsides(in: data, wall: 1_800_000_000_000, logger: logger)
+        // The same replica id as the copy's: the mark decides, not the id.
+        let outcomes = Store.keepLeftoverJoinAsides(in: data, liveReplica: try live.replicaID, wall: 1_800_000_000_000, logger: logger)
         guard case .keptAside = outcomes.first, outcomes.count == 1 else { Issue.record("\(outcomes)"); return }
         let other = try dir.store("joiner/data.db")
         Snapshots.mergeAndRemoveKeptAside(into: other, logger: logger)
@@ -125,6 +155,7 @@ struct JoinLeftoversTests {
         let data = URL(fileURLWithPath: dir.path("joiner"))
         try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
         let staging = data.appendingPathComponent(Store.joinAsideStagingPrefix + kind)
+        var liveReplica = ReplicaID.random()
         switch kind {
         case "empty":
             #expect(FileManager.default.createFile(atPath: staging.path, contents: Data()))
@@ -135,18 +166,19 @@ struct JoinLeftoversTests {
             try queue.write { db in try db.execute(sql: "CREATE TABLE t(x)") }
             try queue.close()
         default:
-            // A backup's transaction cut short: the store's bytes under the
+            // A backup's transaction cut short (the join never began, so the
+            // live database has the copy's id): the store's bytes under the
             // staging name, not marked whole, the empty file's hot journal
-            // beside it. Rolled back whether or not the live database's id
-            // changed since (a restore or a copy found changes it too).
+            // beside it.
             let live = try liveStore(in: dir)
             try fold(live)
+            liveReplica = try live.replicaID
             try FileManager.default.copyItem(atPath: live.path, toPath: staging.path)
-            try hotJournal(restoring: 0, pageSize: 4_096).write(to: URL(fileURLWithPath: staging.path + "-journal"))
+            try RollbackJournal.header(restoringPages: 0, pageSize: 4_096).write(to: URL(fileURLWithPath: staging.path + "-journal"))
         }
         // A companion whose database is gone goes too.
         #expect(FileManager.default.createFile(atPath: data.appendingPathComponent(Store.joinAsideStagingPrefix + "gone-wal").path, contents: Data([1])))
-        let outcomes = Store.keepLeftoverJoinAsides(in: data, wall: 1_800_000_000_000, logger: logger)
+        let outcomes = Store.keepLeftoverJoinAsides(in: data, liveReplica: liveReplica, wall: 1_800_000_000_000, logger: logger)
         let left = try FileManager.default.contentsOfDirectory(atPath: data.path)
         if kind == "garbage" {
             guard case .left(staging.lastPathComponent, _) = outcomes.first, outcomes.count == 1 else { Issue.record("\(outcomes)"); return }
@@ -155,20 +187,5 @@ struct JoinLeftoversTests {
             #expect(outcomes == [.removed(staging.lastPathComponent)])
             #expect(left.isEmpty, "\(left)")
         }
-    }
-
-    /// A rollback journal that says the database had `restoring` pages before
-    /// the transaction (SQLite's journal header, no page records: the file
-    /// is cut back to that size on rollback).
-    func hotJournal(restoring pages: UInt32, pageSize: UInt32) -> Data {
-        var header = Data([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7])
-        func be(_ value: UInt32) { header.append(contentsOf: [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]) }
-        be(0)            // page records: none
-        be(0x1234_5678)  // checksum nonce
-        be(pages)        // database size before the transaction
-        be(512)          // sector size
-        be(pageSize)     // page size
-        header.append(Data(count: 512 - header.count))
-        return header
     }
 }
