@@ -55,6 +55,7 @@ final class SimReplica {
         // What a daemon's start does before its sessions (`SyncNode`): a
         // join's staging copy a crash left becomes a database kept aside.
         Store.keepLeftoverJoinAsides(in: directory, liveReplica: try opened.replicaID, wall: options.wallClock(), logger: options.logger)
+        try opened.raiseCounterPastKeptCopies()
         epoch += 1
     }
 

@@ -53,8 +53,7 @@ struct DaemonSetup: Sendable {
         var options = Store.Options()
         options.logger = logger
         if let existing { options.maxClockDriftMillis = UInt64(existing.maxClockDriftSeconds) * 1_000 }
-        // Claimed as soon as the directory exists, before anything in it is
-        // written or opened (only another dataset's files are checked first).
+        // Claimed before anything in the directory is read or written.
         let initialized = try DataDirectory.initialize(directory, configPath: configPath, defaults: defaults, listen: listenOverride,
                                                        schemaFile: schemaFile, seedFile: seedFile, options: options,
                                                        claimFor: "syncd")

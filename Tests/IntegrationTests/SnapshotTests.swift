@@ -122,8 +122,9 @@ extension Integration {
             #expect(try store.record(RecordRef(parsing: "countries/us")!)?.value("notes") == .text("edited on b after the snapshot"))
 
             // A write after the restore uses the new replica id, and no dot names two transactions.
-            try cliA.run(["set", "countries/cn", "notes=after the restore"])
-            #expect(try await eventually { try b.store().record(RecordRef(parsing: "countries/cn")!)?.value("notes") == .text("after the restore") })
+            let afterRestore = try cliA.run(["set", "countries/cn", "notes=after the restore"])
+            #expect(try await eventually { try b.store().record(RecordRef(parsing: "countries/cn")!)?.value("notes") == .text("after the restore") },
+                    "\(afterRestore)\n--- a:\n\(a.log(last: 30))\n--- b:\n\(b.log(last: 15))")
             #expect(try store.history(RecordRef(parsing: "countries/cn")!, field: "notes").last?.version.dot.replica == store.replicaID)
             var transactions: [Dot: Set<HLC>] = [:]
             for collection in store.schema.tableCollections {

@@ -30,10 +30,10 @@ public final class DaemonLock: Sendable {
     /// restore"), or throws `DaemonLockError.held` naming the one that holds it.
     public init(directory: URL, holder: String = "syncd") throws {
         let path = directory.appendingPathComponent(Self.fileName).path
-        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        // A file this user cannot write (made by another user of a shared
-        // directory): `flock` works on a read-only descriptor as well.
-        if fd < 0, errno == EACCES { fd = open(path, O_RDONLY | O_CLOEXEC) }
+        // Written by its holder: a file this user cannot write (another
+        // user's, in a directory that should be this user's alone, 0700) is
+        // refused with the reason rather than held without a holder's name.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw DaemonLockError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno

@@ -33,21 +33,35 @@ extension DataDirectory {
             try ConfigTemplate.checkKeepable(defaults.deviceName, key: "device_name", path: configPath)
         }
         var created: [String] = []
-        if !FileManager.default.fileExists(atPath: directory.path) { created.append("directory") }
+        let isNew = !FileManager.default.fileExists(atPath: directory.path)
+        if isNew { created.append("directory") }
+        // Claimed (`holder`: a daemon) before anything in it is read or
+        // written; a new directory refused below is removed again, lock and all.
+        var lock: DaemonLock?
+        if let holder {
+            try directory.create()
+            lock = try DaemonLock(directory: directory.url, holder: holder)
+        }
         var alreadyHeld = false
-        if let schemaFile {
-            switch try directory.startDataset(schemaFile: schemaFile, seedFile: seedFile) {
-            case .started: created.append("schema")
-            case .alreadyHeld: alreadyHeld = true
+        do {
+            if let schemaFile {
+                switch try directory.startDataset(schemaFile: schemaFile, seedFile: seedFile) {
+                case .started: created.append("schema")
+                case .alreadyHeld: alreadyHeld = true
+                }
+            } else if seedFile != nil {
+                throw DatasetError.seedOptionWithoutSchema
+            } else {
+                _ = try directory.seedSchema()  // a damaged dataset is refused before anything is added to it
             }
-        } else if seedFile != nil {
-            throw DatasetError.seedOptionWithoutSchema
-        } else {
-            _ = try directory.seedSchema()  // a damaged dataset is refused before anything is added to it
+        } catch {
+            if isNew, lock != nil {
+                unlink(directory.url.appendingPathComponent(DaemonLock.fileName).path)
+                rmdir(directory.path)
+            }
+            throw error
         }
         try directory.create()
-        // Claimed (`holder`: a daemon) before anything else is written or read in it.
-        let lock = try holder.map { try DaemonLock(directory: directory.url, holder: $0) }
         if !FileManager.default.fileExists(atPath: configPath) {
             let text = ConfigTemplate.text(deviceName: defaults.deviceName, author: defaults.author, listen: listen ?? defaults.listen,
                                            discovery: discovery)

@@ -169,7 +169,7 @@ extension Store {
     /// skips dots at worst. A second name of the live file (a restore cut
     /// short) is skipped. Throws when a copy holds dots above the counter
     /// and the raise fails: the store must not be opened to write then.
-    func raiseCounterPastKeptCopies() throws {
+    public func raiseCounterPastKeptCopies() throws {
         let directory = (path as NSString).deletingLastPathComponent
         let folder = URL(fileURLWithPath: directory.isEmpty ? "." : directory)
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
@@ -181,9 +181,38 @@ extension Store {
         for name in copies.sorted() {
             let copy = folder.appendingPathComponent(name).path
             if liveFile != nil, FileIdentity.of(path: copy) == liveFile { continue }
-            guard case .store(let replica, let counter, _) = Self.probe(copy), replica == live else { continue }
+            let found = Self.probe(copy)
+            if case .unreadable(let reason) = found, name.hasPrefix(Self.joinAsideStagingPrefix) {
+                // A join writing it now, or a copy a power cut tore: the
+                // daemon's start rolls it back and raises past it then.
+                options.logger.info("a copy of the database beside it cannot be read as it stands; if it is left from a crash, the daemon's next start takes it up", metadata: [
+                    "file": "\(name)", "reason": "\(reason)"])
+            }
+            guard case .store(let replica, let counter, _) = found, replica == live else { continue }
             do { try raiseCounter(atLeast: counter) } catch {
                 throw StoreError.cannotOpen(path: path, reason: "\(name) beside it holds this replica's dots up to \(counter), which the database lost (a power cut), and its counter could not be raised past them: \(error). Try again once no other process holds a write on the database and the disk has room; until then nothing may write to it")
+            }
+        }
+    }
+
+    /// Puts every commit made so far on the disk: one commit under
+    /// `synchronous = FULL` syncs the whole WAL, every earlier frame in it.
+    /// (With `NORMAL` a commit survives a crash of the process but not
+    /// always a power cut until the next checkpoint.) For a caller about to
+    /// remove the only other copy of what it merged. Done through SQLite:
+    /// a descriptor of the database opened and closed here would drop this
+    /// process's POSIX locks on it, and another process's connection would
+    /// then take itself for the last one and remove the WAL under ours.
+    public func syncCommittedToDisk() throws {
+        let normal = options.synchronousFull ? "FULL" : "NORMAL"
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            defer { try? db.execute(sql: "PRAGMA synchronous = \(normal)") }
+            // A value that changes, so the commit writes a frame (SQLite skips an unchanged cell).
+            try db.inTransaction(.immediate) {
+                let count = Int64.fromDatabaseValue(try db.meta(MetaKey.durableSyncs)) ?? 0
+                try db.setMeta(MetaKey.durableSyncs, count &+ 1)
+                return .commit
             }
         }
     }

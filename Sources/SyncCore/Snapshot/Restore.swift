@@ -151,9 +151,14 @@ extension Snapshots {
             }
             do {
                 let changed = try mergeKeptAside(at: path, into: store)
+                // The merge on the disk before the copy goes: its commits
+                // (synchronous = NORMAL) are in the WAL, which a power cut
+                // could take while keeping the removal below.
+                try store.syncCommittedToDisk()
                 for suffix in ["", "-wal", "-shm", "-journal", ".counter"] { try? FileManager.default.removeItem(atPath: path + suffix) }
                 logger.info("merged and removed the database kept aside by a restore: a sync has succeeded since", metadata: [
                     "file": "\(name)", "slots_changed": "\(changed)"])
+                try? AtomicFile.syncDirectory(of: path)
             } catch {
                 logger.warning("could not merge the database kept aside by a restore; it is kept", metadata: ["file": "\(name)", "error": "\(error)"])
             }

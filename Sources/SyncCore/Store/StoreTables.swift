@@ -143,6 +143,9 @@ enum MetaKey {
     /// transaction that writes the copy (`Store.keepAside(at:)`): the copy
     /// is whole, so a rollback journal found beside it later is stale.
     static let joinAsideComplete = "join_aside_complete"
+    /// How many times `Store.syncCommittedToDisk` made the commits durable
+    /// (the commit that syncs the WAL must change a row).
+    static let durableSyncs = "durable_syncs"
 }
 
 extension Database {
