@@ -30,18 +30,24 @@ public final class DaemonLock: Sendable {
     /// restore"), or throws `DaemonLockError.held` naming the one that holds it.
     public init(directory: URL, holder: String = "syncd") throws {
         let path = directory.appendingPathComponent(Self.fileName).path
-        // Written by its holder: a file this user cannot write (another
-        // user's, in a directory that should be this user's alone, 0700) is
-        // refused with the reason rather than held without a holder's name.
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw DaemonLockError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let code = errno
-            _ = systemClose(fd)
-            if code == EWOULDBLOCK {
-                throw DaemonLockError.held(directory: directory.path, by: Self.holder(path))
+        var fd: Int32 = -1
+        while true {
+            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw DaemonLockError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+                let code = errno
+                _ = systemClose(fd)
+                if code == EWOULDBLOCK {
+                    throw DaemonLockError.held(directory: directory.path, by: Self.holder(path))
+                }
+                throw DaemonLockError.cannotOpen(path: path, reason: String(cString: strerror(code)))
             }
-            throw DaemonLockError.cannotOpen(path: path, reason: String(cString: strerror(code)))
+            // Locked the file the name still gives: one unlinked meanwhile (a
+            // refused first start removes its new directory's lock file)
+            // would be a lock nobody else can see.
+            var locked = stat(), current = stat()
+            if fstat(fd, &locked) == 0, stat(path, &current) == 0, locked.st_ino == current.st_ino, locked.st_dev == current.st_dev { break }
+            _ = systemClose(fd)
         }
         // Who holds it is only for that message: a failure to write it is no
         // reason not to run. Written over the old text, then cut to length,

@@ -154,7 +154,11 @@ extension Snapshots {
                 // The merge on the disk before the copy goes: its commits
                 // (synchronous = NORMAL) are in the WAL, which a power cut
                 // could take while keeping the removal below.
-                try store.syncCommittedToDisk()
+                do { try store.syncCommittedToDisk() } catch {
+                    logger.warning("merged the database kept aside by a restore, but could not make the merge durable; the copy is kept and merged again (no change) after the next sync", metadata: [
+                        "file": "\(name)", "error": "\(error)"])
+                    continue
+                }
                 for suffix in ["", "-wal", "-shm", "-journal", ".counter"] { try? FileManager.default.removeItem(atPath: path + suffix) }
                 logger.info("merged and removed the database kept aside by a restore: a sync has succeeded since", metadata: [
                     "file": "\(name)", "slots_changed": "\(changed)"])
