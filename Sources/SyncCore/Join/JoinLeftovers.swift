@@ -167,32 +167,50 @@ extension Store {
     /// stands (`probe`); a running join may be writing it, but every counter
     /// such a copy holds was issued by this replica, so raising past it
     /// skips dots at worst. A second name of the live file (a restore cut
-    /// short) is skipped. Throws when a copy holds dots above the counter
-    /// and the raise fails: the store must not be opened to write then.
+    /// short) is skipped. A staging copy that cannot be read as it stands
+    /// (a power cut tore it) is taken up first when no daemon runs on the
+    /// directory (its lock can be taken, so no join is writing the copy):
+    /// as the daemon's start would (`keepLeftoverJoinAsides`), then raised
+    /// past. Throws when a copy holds dots above the counter and the raise
+    /// fails: the store must not be opened to write then.
     public func raiseCounterPastKeptCopies() throws {
         let directory = (path as NSString).deletingLastPathComponent
         let folder = URL(fileURLWithPath: directory.isEmpty ? "." : directory)
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return }
+        guard try raisePastCopies(in: folder, logUnreadable: false) else { return }
+        // Held by a daemon (this process's own one too): its start took up
+        // what a crash left, so an unreadable copy is a join writing it now.
+        guard let claim = try? DaemonLock(directory: folder, holder: "a syncctl write taking up a crash's leftovers") else { return }
+        defer { withExtendedLifetime(claim) {} }
+        Self.keepLeftoverJoinAsides(in: folder, liveReplica: try replicaID, wall: options.wallClock(), logger: options.logger)
+        _ = try raisePastCopies(in: folder, logUnreadable: true)
+    }
+
+    /// One pass of `raiseCounterPastKeptCopies`; whether a staging copy could not be read.
+    private func raisePastCopies(in folder: URL, logUnreadable: Bool) throws -> Bool {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return false }
         let copies = names.filter { $0.hasPrefix(Self.joinAsideStagingPrefix) && !["-wal", "-shm", "-journal"].contains(where: $0.hasSuffix) }
             + Snapshots.keptAside(in: folder)
-        guard !copies.isEmpty else { return }
+        guard !copies.isEmpty else { return false }
         let live = try replicaID
         let liveFile = FileIdentity.of(path: path)
+        var unreadable = false
         for name in copies.sorted() {
             let copy = folder.appendingPathComponent(name).path
             if liveFile != nil, FileIdentity.of(path: copy) == liveFile { continue }
             let found = Self.probe(copy)
             if case .unreadable(let reason) = found, name.hasPrefix(Self.joinAsideStagingPrefix) {
-                // A join writing it now, or a copy a power cut tore: the
-                // daemon's start rolls it back and raises past it then.
-                options.logger.info("a copy of the database beside it cannot be read as it stands; if it is left from a crash, the daemon's next start takes it up", metadata: [
-                    "file": "\(name)", "reason": "\(reason)"])
+                unreadable = true
+                if logUnreadable {
+                    options.logger.warning("a copy of the database beside it cannot be read; no dot it may hold is known to be past", metadata: [
+                        "file": "\(name)", "reason": "\(reason)"])
+                }
             }
             guard case .store(let replica, let counter, _) = found, replica == live else { continue }
             do { try raiseCounter(atLeast: counter) } catch {
                 throw StoreError.cannotOpen(path: path, reason: "\(name) beside it holds this replica's dots up to \(counter), which the database lost (a power cut), and its counter could not be raised past them: \(error). Try again once no other process holds a write on the database and the disk has room; until then nothing may write to it")
             }
         }
+        return unreadable
     }
 
     /// Puts every commit made so far on the disk: one commit under

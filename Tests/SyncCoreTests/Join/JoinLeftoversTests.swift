@@ -102,6 +102,49 @@ struct JoinLeftoversTests {
         #expect(try live.create(ref("agreements/fourth"), [.set("title", .text("Fourth")), .set("status", .text("active"))], author: "ana").dot?.counter == 4)
     }
 
+    /// A power cut tore the copy's first page while its last transaction
+    /// wrote it (its journal holds the page as it was) and took the live
+    /// WAL's tail: read as it stands, the copy is unreadable. With no daemon
+    /// on the directory, a writer's open takes it up as the daemon's start
+    /// would (rolled back: whole, readable) and raises past it.
+    @Test func aTornCopyIsTakenUpByAWriterWhenNoDaemonRuns() throws {
+        let dir = TemporaryDirectory("leftover-torn")
+        let live = try liveStore(in: dir)  // dot 1
+        _ = try live.create(ref("agreements/second"), [.set("title", .text("Second")), .set("status", .text("active"))], author: "ana")  // dot 2
+        try fold(live)
+        let data = URL(fileURLWithPath: dir.path("live"))
+        // A copy of the live file, its first page torn, its journal holding the page as it was.
+        func tornCopy(_ name: String) throws -> URL {
+            let staging = data.appendingPathComponent(Store.joinAsideStagingPrefix + name)
+            try FileManager.default.copyItem(atPath: live.path, toPath: staging.path)
+            var bytes = try Data(contentsOf: staging)
+            let pageSize = UInt32(bytes[16]) << 8 | UInt32(bytes[17])
+            let pages = UInt32(bytes.count) / pageSize
+            try RollbackJournal.restoring([(1, bytes.prefix(Int(pageSize)))], pagesBefore: pages, pageSize: pageSize)
+                .write(to: URL(fileURLWithPath: staging.path + "-journal"))
+            bytes.replaceSubrange(0..<100, with: Data(repeating: 0xA5, count: 100))
+            try bytes.write(to: staging)
+            return staging
+        }
+        let staging = try tornCopy("T")
+        guard case .unreadable = Store.probe(staging.path) else { Issue.record("the torn copy reads as \(Store.probe(staging.path))"); return }
+        try live.pool.write { db in try db.setMeta(MetaKey.counter, 1) }
+        try FileManager.default.removeItem(atPath: CounterMark.path(for: live.path))
+
+        let writer = try Store(path: live.path)
+        let next = try writer.create(ref("agreements/third"), [.set("title", .text("Third")), .set("status", .text("active"))], author: "ana")
+        #expect(next.dot?.counter == 3, "dot \(String(describing: next.dot)) would collide with the torn copy's dot 2")
+        let kept = Snapshots.keptAside(in: data)
+        let names = try FileManager.default.contentsOfDirectory(atPath: data.path)
+        #expect(kept.count == 1 && !FileManager.default.fileExists(atPath: staging.path), "\(names)")
+        // While a daemon holds the directory, an unreadable copy is a join writing it: left alone.
+        let staging2 = try tornCopy("U")
+        let daemon = try DaemonLock(directory: data)
+        _ = try Store(path: live.path)
+        #expect(FileManager.default.fileExists(atPath: staging2.path + "-journal") && Snapshots.keptAside(in: data) == kept)
+        _ = daemon
+    }
+
     /// When a journal beside a leftover copy is stale (removed unread) and
     /// when it is rolled back: every combination, with the header parsed
     /// from the bytes SQLite writes.
