@@ -56,7 +56,7 @@ struct DaemonSetup: Sendable {
         // Claimed before anything in the directory is read or written.
         let initialized = try DataDirectory.initialize(directory, configPath: configPath, defaults: defaults, listen: listenOverride,
                                                        schemaFile: schemaFile, seedFile: seedFile, options: options,
-                                                       claimFor: "syncd")
+                                                       claimFor: DaemonLock.daemonStarting)
         // A config written just now is the template: it holds the defaults.
         let config = try existing ?? Self.load(configPath, defaults: defaults, listen: listenOverride, environment: environment)
         if initialized.created.contains("config") { logger.info("wrote a default config", metadata: ["path": "\(configPath)"]) }

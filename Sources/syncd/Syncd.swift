@@ -77,6 +77,9 @@ struct Syncd: AsyncParsableCommand {
         }
         let node = try SyncNode(store: setup.store, identity: setup.identity, config: setup.configBox, configPath: setup.configPath,
                                 lineage: setup.seedSchema.name, logger: logger)
+        // What a crash left is taken up (`SyncNode`): a syncctl write that
+        // meets a copy it cannot read may now take it for a join in progress.
+        setup.lock.name(DaemonLock.daemonRunning)
         let config = setup.configBox.config
         let statusReader = ControlServer(node: node, path: setup.directory.controlSocketPath, dataDirectory: setup.directory.path, logger: logger)
         let web: WebUI?

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 private let systemWrite = Glibc.write
@@ -22,16 +23,36 @@ private let systemClose = Darwin.close
 /// no daemon starts on the directory meanwhile.
 public final class DaemonLock: Sendable {
     public static let fileName = "syncd.lock"
+    /// What a daemon writes as its holder name once its start has taken up
+    /// what a crash left (`ready(_:)`); before that it is `starting`.
+    public static let daemonRunning = "syncd"
+    public static let daemonStarting = "syncd, starting"
+    /// How often the name may turn out to give another file than the one
+    /// locked before the lock is given up (`cannotOpen`).
+    static let maxRetries = 100
 
     private let descriptor: Int32
+    private let directoryKey: String
+    /// The directories this process holds the lock of: a second claim from
+    /// the same process (through another descriptor) is refused by `flock`,
+    /// but on a file system that emulates `flock` with POSIX locks it would
+    /// be granted, and its release would drop the first.
+    private static let heldHere = Mutex<Set<UTF8Key>>([])
 
     /// Takes the lock on `directory` (which must exist) for `holder` (what
     /// a refused process's message names: "syncd", "syncctl snapshot
     /// restore"), or throws `DaemonLockError.held` naming the one that holds it.
     public init(directory: URL, holder: String = "syncd") throws {
         let path = directory.appendingPathComponent(Self.fileName).path
+        let key = directory.standardizedFileURL.path
+        if Self.isHeldHere(directory) { throw DaemonLockError.held(directory: directory.path, by: Self.holder(path)) }
         var fd: Int32 = -1
+        var attempts = 0
         while true {
+            attempts += 1
+            guard attempts <= Self.maxRetries else {
+                throw DaemonLockError.cannotOpen(path: path, reason: "the file changed under the lock \(Self.maxRetries) times")
+            }
             fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw DaemonLockError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
             guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
@@ -49,15 +70,31 @@ public final class DaemonLock: Sendable {
             if fstat(fd, &locked) == 0, stat(path, &current) == 0, locked.st_ino == current.st_ino, locked.st_dev == current.st_dev { break }
             _ = systemClose(fd)
         }
-        // Who holds it is only for that message: a failure to write it is no
-        // reason not to run. Written over the old text, then cut to length,
-        // so a reader never finds the file empty.
-        let text = Array("\(getpid()) \(holder)\n".utf8)
-        if text.withUnsafeBytes({ pwrite(fd, $0.baseAddress, text.count, 0) }) == text.count { _ = ftruncate(fd, off_t(text.count)) }
         descriptor = fd
+        directoryKey = key
+        Self.heldHere.withLock { _ = $0.insert(UTF8Key(key)) }
+        name(holder)
     }
 
-    deinit { _ = systemClose(descriptor) }
+    deinit {
+        Self.heldHere.withLock { _ = $0.remove(UTF8Key(directoryKey)) }
+        _ = systemClose(descriptor)
+    }
+
+    /// Whether this process holds the lock of `directory`.
+    public static func isHeldHere(_ directory: URL) -> Bool {
+        heldHere.withLock { $0.contains(UTF8Key(directory.standardizedFileURL.path)) }
+    }
+
+    /// Writes `holder` as the holder's name (with this pid): a daemon names
+    /// itself `daemonRunning` once its start has taken up what a crash left.
+    /// The name is for other processes' decisions and messages: a failure to
+    /// write it is no reason not to run. Written over the old text, then cut
+    /// to length, so a reader never finds the file empty.
+    public func name(_ holder: String) {
+        let text = Array("\(getpid()) \(holder)\n".utf8)
+        if text.withUnsafeBytes({ pwrite(descriptor, $0.baseAddress, text.count, 0) }) == text.count { _ = ftruncate(descriptor, off_t(text.count)) }
+    }
 
     /// The pid and name the holder wrote, when the file holds them (at most 256 bytes read).
     static func holder(_ path: String) -> Holder? {
@@ -83,7 +120,7 @@ public enum DaemonLockError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .held(let directory, let holder):
             let who = holder.map { "\($0.name) (pid \($0.pid))" } ?? "syncd or a restore"
-            let what = holder?.name == "syncd" || holder == nil
+            let what = holder == nil || holder!.name.hasPrefix(DaemonLock.daemonRunning)
                 ? "stop it first (SIGTERM, or Ctrl-C where it runs), or give another --data-dir"
                 : "wait until it is done, or give another --data-dir"
             return "\(who) is running on the data directory \(directory) and holds it (\(DaemonLock.fileName)): \(what)"

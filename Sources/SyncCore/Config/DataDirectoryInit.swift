@@ -41,6 +41,7 @@ extension DataDirectory {
         if let holder {
             try directory.create()
             lock = try DaemonLock(directory: directory.url, holder: holder)
+            // (The daemon renames itself running once its start has taken up a crash's leftovers.)
         }
         var alreadyHeld = false
         do {

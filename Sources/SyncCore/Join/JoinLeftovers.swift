@@ -176,30 +176,37 @@ extension Store {
     public func raiseCounterPastKeptCopies() throws {
         let directory = (path as NSString).deletingLastPathComponent
         let folder = URL(fileURLWithPath: directory.isEmpty ? "." : directory)
-        guard try raisePastCopies(in: folder, logUnreadable: false) else { return }
-        // Held by a daemon (this process's own one too): its start took up
-        // what a crash left, so an unreadable copy is a join writing it now.
-        guard let claim = try? DaemonLock(directory: folder, holder: "a syncctl write taking up a crash's leftovers") else { return }
+        guard let unreadable = try raisePastCopies(in: folder, logUnreadable: false) else { return }
+        // This process is the daemon: its start takes up what a crash left.
+        if DaemonLock.isHeldHere(folder) { return }
+        let claim: DaemonLock
+        do { claim = try DaemonLock(directory: folder, holder: "a syncctl write taking up a crash's leftovers") } catch {
+            // A running daemon took up what a crash left at its start: the
+            // copy is a join writing it now, and holds only dots issued here.
+            if case .held(_, let holder?) = error as? DaemonLockError, holder.name == DaemonLock.daemonRunning { return }
+            throw StoreError.cannotOpen(path: path, reason: "a copy of the database a join left (\(unreadable)) cannot be read as it stands, and the data directory cannot be taken to take it up (\(error)), so whether it holds dots this open would issue again is not known; try again in a moment (once the daemon has started, or the other syncctl is done)")
+        }
         defer { withExtendedLifetime(claim) {} }
         Self.keepLeftoverJoinAsides(in: folder, liveReplica: try replicaID, wall: options.wallClock(), logger: options.logger)
-        _ = try raisePastCopies(in: folder, logUnreadable: true)
+        try raisePastCopies(in: folder, logUnreadable: true)
     }
 
-    /// One pass of `raiseCounterPastKeptCopies`; whether a staging copy could not be read.
-    private func raisePastCopies(in folder: URL, logUnreadable: Bool) throws -> Bool {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return false }
+    /// One pass of `raiseCounterPastKeptCopies`; the name of a staging copy that could not be read, if any.
+    @discardableResult
+    private func raisePastCopies(in folder: URL, logUnreadable: Bool) throws -> String? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return nil }
         let copies = names.filter { $0.hasPrefix(Self.joinAsideStagingPrefix) && !["-wal", "-shm", "-journal"].contains(where: $0.hasSuffix) }
             + Snapshots.keptAside(in: folder)
-        guard !copies.isEmpty else { return false }
+        guard !copies.isEmpty else { return nil }
         let live = try replicaID
         let liveFile = FileIdentity.of(path: path)
-        var unreadable = false
+        var unreadable: String?
         for name in copies.sorted() {
             let copy = folder.appendingPathComponent(name).path
             if liveFile != nil, FileIdentity.of(path: copy) == liveFile { continue }
             let found = Self.probe(copy)
             if case .unreadable(let reason) = found, name.hasPrefix(Self.joinAsideStagingPrefix) {
-                unreadable = true
+                unreadable = name
                 if logUnreadable {
                     options.logger.warning("a copy of the database beside it cannot be read; no dot it may hold is known to be past", metadata: [
                         "file": "\(name)", "reason": "\(reason)"])

@@ -9,7 +9,7 @@ struct DaemonLockTests {
     @Test func aSecondClaimIsRefusedWithTheHoldersPidUntilTheFirstIsGone() throws {
         let dir = TemporaryDirectory("daemon-lock")
         var first: DaemonLock? = try DaemonLock(directory: dir.url)
-        let daemon = DaemonLock.Holder(pid: getpid(), name: "syncd")
+        let daemon = DaemonLock.Holder(pid: getpid(), name: DaemonLock.daemonRunning)
         // A second open of the file is another claim, even in this process (flock).
         #expect(throws: DaemonLockError.held(directory: dir.url.path, by: daemon)) { try DaemonLock(directory: dir.url, holder: "syncctl snapshot restore") }
         let message = "\(DaemonLockError.held(directory: dir.url.path, by: daemon))"

@@ -137,11 +137,25 @@ struct JoinLeftoversTests {
         let kept = Snapshots.keptAside(in: data)
         let names = try FileManager.default.contentsOfDirectory(atPath: data.path)
         #expect(kept.count == 1 && !FileManager.default.fileExists(atPath: staging.path), "\(names)")
-        // While a daemon holds the directory, an unreadable copy is a join writing it: left alone.
+        // Another process holds the directory (a raw flock here, as another
+        // process's would be): a daemon still starting has not taken up what
+        // the crash left, so a writer refuses to open; a running one has,
+        // so the copy is a join writing it, and is left to it.
         let staging2 = try tornCopy("U")
-        let daemon = try DaemonLock(directory: data)
+        let lockPath = data.appendingPathComponent(DaemonLock.fileName).path
+        let other = open(lockPath, O_RDWR | O_CREAT, 0o600)
+        defer { close(other) }
+        #expect(flock(other, LOCK_EX | LOCK_NB) == 0)
+        try Data("999999 \(DaemonLock.daemonStarting)\n".utf8).write(to: URL(fileURLWithPath: lockPath))
+        #expect(throws: StoreError.self) { _ = try Store(path: live.path) }
+        try Data("999999 \(DaemonLock.daemonRunning)\n".utf8).write(to: URL(fileURLWithPath: lockPath))
         _ = try Store(path: live.path)
         #expect(FileManager.default.fileExists(atPath: staging2.path + "-journal") && Snapshots.keptAside(in: data) == kept)
+        // This process holding it (the daemon's own opens, while it starts): left to its start.
+        flock(other, LOCK_UN)
+        let daemon = try DaemonLock(directory: data, holder: DaemonLock.daemonStarting)
+        _ = try Store(path: live.path)
+        #expect(FileManager.default.fileExists(atPath: staging2.path + "-journal"))
         _ = daemon
     }
 
