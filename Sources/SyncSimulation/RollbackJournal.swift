@@ -1,4 +1,5 @@
 import Foundation
+import SyncCore
 
 /// SQLite rollback journals, as a power cut can leave them beside a file.
 public enum RollbackJournal {
@@ -8,7 +9,7 @@ public enum RollbackJournal {
     /// it). Beside a copy whose transaction committed, it is the journal a
     /// power cut kept when it lost the journal's removal.
     public static func header(restoringPages pages: UInt32, pageSize: UInt32) -> Data {
-        var header = Data([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7])
+        var header = Data(LeftoverJournal.magic)
         func be(_ value: UInt32) { header.append(contentsOf: [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]) }
         be(0)            // page records: none
         be(0x1234_5678)  // checksum nonce

@@ -54,8 +54,7 @@ final class SimReplica {
         store = opened
         // What a daemon's start does before its sessions (`SyncNode`): a
         // join's staging copy a crash left becomes a database kept aside.
-        Store.keepLeftoverJoinAsides(in: directory, liveReplica: try opened.replicaID, wall: options.wallClock(), logger: options.logger)
-        try opened.raiseCounterPastKeptCopies()
+        try opened.takeUpLeftoverJoinCopies(logger: options.logger)
         epoch += 1
     }
 

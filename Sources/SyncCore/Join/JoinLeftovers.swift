@@ -8,6 +8,8 @@ extension Store {
     /// the swap's transaction names it `data.db.before-restore-…`
     /// (`adoptJoinSnapshot`).
     static let joinAsideStagingPrefix = "joining-aside-"
+    /// The files SQLite keeps beside a database, by suffix.
+    static let databaseCompanions = ["-wal", "-shm", "-journal"]
 
     /// What `keepLeftoverJoinAsides` did with one leftover staging copy.
     public enum LeftoverJoinAside: Equatable, Sendable {
@@ -39,12 +41,11 @@ extension Store {
     @discardableResult
     public static func keepLeftoverJoinAsides(in directory: URL, liveReplica: ReplicaID, wall: UInt64, logger: Logger) -> [LeftoverJoinAside] {
         let all = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        let companions = ["-wal", "-shm", "-journal"]
         var outcomes: [LeftoverJoinAside] = []
         for name in all.sorted() where name.hasPrefix(joinAsideStagingPrefix) {
             let path = directory.appendingPathComponent(name).path
             // Companions whose database is gone (a crash between a rename and their removal).
-            if let suffix = companions.first(where: { name.hasSuffix($0) }) {
+            if let suffix = databaseCompanions.first(where: { name.hasSuffix($0) }) {
                 if !FileManager.default.fileExists(atPath: String(path.dropLast(suffix.count))) { try? FileManager.default.removeItem(atPath: path) }
                 continue
             }
@@ -187,16 +188,28 @@ extension Store {
             throw StoreError.cannotOpen(path: path, reason: "a copy of the database a join left (\(unreadable)) cannot be read as it stands, and the data directory cannot be taken to take it up (\(error)), so whether it holds dots this open would issue again is not known; try again in a moment (once the daemon has started, or the other syncctl is done)")
         }
         defer { withExtendedLifetime(claim) {} }
-        Self.keepLeftoverJoinAsides(in: folder, liveReplica: try replicaID, wall: options.wallClock(), logger: options.logger)
+        try takeUpLeftoverJoinCopies(logger: options.logger)
+    }
+
+    /// What the daemon's start does with what a crash left beside the
+    /// database (`SyncNode`, the simulator's restart, and a writer's open
+    /// that took the directory's lock): staging copies kept aside
+    /// (`keepLeftoverJoinAsides`), then the counter raised past every
+    /// same-id copy, readable now that journals are rolled back.
+    @discardableResult
+    public func takeUpLeftoverJoinCopies(logger: Logger) throws -> [LeftoverJoinAside] {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+        let outcomes = Self.keepLeftoverJoinAsides(in: folder, liveReplica: try replicaID, wall: options.wallClock(), logger: logger)
         try raisePastCopies(in: folder, logUnreadable: true)
+        return outcomes
     }
 
     /// One pass of `raiseCounterPastKeptCopies`; the name of a staging copy that could not be read, if any.
     @discardableResult
     private func raisePastCopies(in folder: URL, logUnreadable: Bool) throws -> String? {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return nil }
-        let copies = names.filter { $0.hasPrefix(Self.joinAsideStagingPrefix) && !["-wal", "-shm", "-journal"].contains(where: $0.hasSuffix) }
-            + Snapshots.keptAside(in: folder)
+        let copies = names.filter { $0.hasPrefix(Self.joinAsideStagingPrefix) && !Self.databaseCompanions.contains(where: $0.hasSuffix) }
+            + Snapshots.keptAside(among: names)
         guard !copies.isEmpty else { return nil }
         let live = try replicaID
         let liveFile = FileIdentity.of(path: path)
@@ -218,28 +231,6 @@ extension Store {
             }
         }
         return unreadable
-    }
-
-    /// Puts every commit made so far on the disk: one commit under
-    /// `synchronous = FULL` syncs the whole WAL, every earlier frame in it.
-    /// (With `NORMAL` a commit survives a crash of the process but not
-    /// always a power cut until the next checkpoint.) For a caller about to
-    /// remove the only other copy of what it merged. Done through SQLite:
-    /// a descriptor of the database opened and closed here would drop this
-    /// process's POSIX locks on it, and another process's connection would
-    /// then take itself for the last one and remove the WAL under ours.
-    public func syncCommittedToDisk() throws {
-        let normal = options.synchronousFull ? "FULL" : "NORMAL"
-        try pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            defer { try? db.execute(sql: "PRAGMA synchronous = \(normal)") }
-            // A value that changes, so the commit writes a frame (SQLite skips an unchanged cell).
-            try db.inTransaction(.immediate) {
-                let count = Int64.fromDatabaseValue(try db.meta(MetaKey.durableSyncs)) ?? 0
-                try db.setMeta(MetaKey.durableSyncs, count &+ 1)
-                return .commit
-            }
-        }
     }
 
     /// Raises this replica's counter to at least `counter` (never lowers
@@ -282,7 +273,10 @@ extension Store {
 /// Whether a rollback journal beside a leftover join copy is stale
 /// (replication-model §4.6): pure rules over what the copy and the
 /// journal's header say.
-enum LeftoverJournal {
+public enum LeftoverJournal {
+    /// The first 8 bytes of a rollback journal's header, as SQLite writes them once the journal is synced.
+    public static let magic: [UInt8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]
+
     /// The journal's "pages before the transaction" (bytes 16–19 of
     /// SQLite's journal header), when it is a journal with a header
     /// (at most 28 bytes read); nil otherwise.
@@ -294,7 +288,6 @@ enum LeftoverJournal {
     }
 
     static func pagesBefore(header bytes: [UInt8]) -> UInt32? {
-        let magic: [UInt8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]
         guard bytes.count >= 20, Array(bytes[0..<8]) == magic else { return nil }
         return bytes[16..<20].reduce(0) { $0 << 8 | UInt32($1) }
     }

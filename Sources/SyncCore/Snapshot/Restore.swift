@@ -120,9 +120,13 @@ extension Snapshots {
     /// The databases restores and joins kept aside in a data directory
     /// (their `-wal`, `-shm`, `-journal` and `.counter` companions left out), by name.
     public static func keptAside(in directory: URL) -> [String] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return [] }
-        return names.sorted().filter { name in
-            name.hasPrefix(keptAsidePrefix) && !["-wal", "-shm", "-journal", ".counter"].contains { name.hasSuffix($0) }
+        keptAside(among: (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
+    }
+
+    /// `keptAside(in:)` among the names of a directory listed already.
+    static func keptAside(among names: [String]) -> [String] {
+        names.sorted().filter { name in
+            name.hasPrefix(keptAsidePrefix) && !(Store.databaseCompanions + [".counter"]).contains { name.hasSuffix($0) }
         }
     }
 

@@ -83,10 +83,9 @@ public final class SyncNode: Sendable {
         try? FileManager.default.removeItem(at: directory.appendingPathComponent(Store.joinTrashFolder))
         // The database as it was before a join a crash interrupted: merged
         // back after the next sync, never removed with the leftovers below.
-        Store.keepLeftoverJoinAsides(in: directory, liveReplica: try store.replicaID, wall: store.options.wallClock(), logger: logger)
         // A copy the open could not read as it stands (torn, its journal
-        // now rolled back) is readable now: never a dot it holds again.
-        try store.raiseCounterPastKeptCopies()
+        // now rolled back) is readable then: never a dot it holds again.
+        try store.takeUpLeftoverJoinCopies(logger: logger)
         // A join cut short: not asked of that peer again for a while (a
         // snapshot that kills the joiner must not be taken in a loop).
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
