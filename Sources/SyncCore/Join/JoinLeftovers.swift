@@ -195,12 +195,19 @@ extension Store {
     /// database (`SyncNode`, the simulator's restart, and a writer's open
     /// that took the directory's lock): staging copies kept aside
     /// (`keepLeftoverJoinAsides`), then the counter raised past every
-    /// same-id copy, readable now that journals are rolled back.
+    /// same-id copy, readable now that journals are rolled back. A staging
+    /// copy that still cannot be read may hold dots a power cut took from
+    /// the database, which no raise can know: the replica takes a new id,
+    /// so none of them is issued again.
     @discardableResult
     public func takeUpLeftoverJoinCopies(logger: Logger) throws -> [LeftoverJoinAside] {
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
         let outcomes = Self.keepLeftoverJoinAsides(in: folder, liveReplica: try replicaID, wall: options.wallClock(), logger: logger)
-        try raisePastCopies(in: folder, logUnreadable: true)
+        if let unreadable = try raisePastCopies(in: folder, logUnreadable: true) {
+            let replica = try startNewReplica(reason: "a copy of the database a join left (\(unreadable)) cannot be read, so the dots it may hold are unknown")
+            logger.warning("a copy of the database a join left cannot be read, so which dots it holds is unknown: new replica id, so none is issued twice; each peer reads this replica's changes once more. Look at the copy with `sqlite3`, and move it away once data.db is known to hold its writes", metadata: [
+                "file": "\(unreadable)", "replica": "\(replica)"])
+        }
         return outcomes
     }
 

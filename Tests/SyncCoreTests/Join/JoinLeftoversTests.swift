@@ -159,6 +159,22 @@ struct JoinLeftoversTests {
         _ = daemon
     }
 
+    /// A staging copy that cannot be read even after the take-up (damaged)
+    /// may hold dots the database lost: the replica takes a new id, so none
+    /// is issued twice; the copy is left for the operator.
+    @Test func aCopyStillUnreadableAfterTheTakeUpRenewsTheReplicaId() throws {
+        let dir = TemporaryDirectory("leftover-unreadable")
+        let live = try liveStore(in: dir)
+        let before = try live.replicaID
+        let data = URL(fileURLWithPath: dir.path("live"))
+        let staging = data.appendingPathComponent(Store.joinAsideStagingPrefix + "garbage")
+        #expect(FileManager.default.createFile(atPath: staging.path, contents: Data((0..<9_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })))
+        let outcomes = try live.takeUpLeftoverJoinCopies(logger: logger)
+        guard case .left = outcomes.first, outcomes.count == 1 else { Issue.record("\(outcomes)"); return }
+        #expect(try live.replicaID != before)
+        #expect(FileManager.default.fileExists(atPath: staging.path))
+    }
+
     /// When a journal beside a leftover copy is stale (removed unread) and
     /// when it is rolled back: every combination, with the header parsed
     /// from the bytes SQLite writes.
