@@ -49,7 +49,8 @@ final class SimReplica {
     /// Opens (or reopens, after a crash) the store.
     func open() throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let options = self.options
+        var options = self.options
+        options.holdsUseLock = true
         let opened = try Store(path: path, deviceID: device.description, options: options)
         store = opened
         // What a daemon's start does before its sessions (`SyncNode`): a

@@ -37,6 +37,8 @@ public final class StreamingProcess: @unchecked Sendable {
     /// Complete lines printed so far.
     public var lines: [String] { output.split(separator: "\n", omittingEmptySubsequences: true).map(String.init) }
     public var isRunning: Bool { process.isRunning }
+    /// The exit status once the process has ended (nil while it runs).
+    public var exitStatus: Int32? { process.isRunning ? nil : process.terminationStatus }
 
     /// Waits until `condition` holds for the lines printed; false on timeout.
     public func waitFor(timeout: Duration = .seconds(10), _ condition: ([String]) -> Bool) async throws -> Bool {

@@ -46,6 +46,8 @@ public struct DataDirectory: Sendable {
             try AtomicFile.write(Data("data.db is new and gets its seed records; syncd and syncctl remove this file once they are in\n".utf8),
                                  to: seedPendingPath, mode: 0o600)
         }
+        var options = options
+        options.holdsUseLock = true
         let store = try Store(path: databasePath, schema: schema, deviceID: deviceID, options: options)
         guard seedPending else { return (store, false) }
         if let seed = try seedRecords(for: schema) { try store.seed(seed) }

@@ -7,13 +7,19 @@ extension Snapshots {
     private static let foldLock = NSLock()
 
     /// Replaces the database in `directory` with a verified snapshot. The
-    /// daemon must be stopped (the caller checks). The current database is
+    /// daemon must be stopped (the caller checks); no other process may have
+    /// the database open (`StoreUseLock`, refused otherwise). The current database is
     /// checkpointed and kept aside as `data.db.before-restore-TIME` until the
     /// daemon's next successful sync; the restored database takes a new
     /// replica id, so no dot issued after the snapshot is ever issued again.
     public static func restore(_ url: URL, into directory: DataDirectory, deviceID: String?,
                                wallClock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) },
                                random: @Sendable () -> UInt64 = Store.Options().random) throws -> (replica: ReplicaID, keptAside: URL?) {
+        // Held until the restored file has the name: no process has the old
+        // data.db open, so none writes a WAL the restored file would inherit.
+        // (No directory: the dataset check below says so.)
+        let useLock = FileManager.default.fileExists(atPath: directory.path) ? try StoreUseLock(directory: directory.url, mode: .exclusive) : nil
+        defer { withExtendedLifetime(useLock) {} }
         _ = try requireVerified(url)
         try requireDataset(of: url.path, named: try directory.seedSchema().name)
         let database = URL(fileURLWithPath: directory.databasePath)

@@ -29,6 +29,12 @@ public final class Store: Sendable {
         /// query commands): no WAL setup write and no checkpoint on close.
         /// Falls back to a normal open when setup work is needed.
         public var readOnly = false
+        /// Hold `StoreUseLock` shared (beside the database) from before the
+        /// open until the store is released, so a `snapshot restore` never
+        /// renames a file over a database this process has open. On for a
+        /// data directory's `data.db` (`DataDirectory.openStore`, `syncctl`),
+        /// off for copies and scratch files.
+        public var holdsUseLock = false
         /// Called before a `readOnly` open falls back to a writing open of a
         /// file of an older storage format (which that open would mark
         /// current); throwing stops the open before anything is written.
@@ -88,6 +94,8 @@ public final class Store: Sendable {
     let pool: any DatabaseWriter
     /// Checkpoints the writer's WAL off the commits (`WALCheckpointer`).
     let checkpointer: WALCheckpointer
+    /// Held for the store's life when `Options.holdsUseLock`.
+    let useLock: StoreUseLock?
 
     /// Opens (creating if needed) the database at `path`.
     ///
@@ -102,6 +110,7 @@ public final class Store: Sendable {
         self.seed = seed
         self.options = options
         current = CurrentSchema(SchemaEvolution.effective(seed: seed, records: []))
+        useLock = try options.holdsUseLock ? Self.takeUseLock(beside: path, readOnly: options.readOnly) : nil
         let checkpointer = WALCheckpointer(path: path, pages: max(1, options.walCheckpointPages), logger: options.logger,
                                            beforeCheckpoint: options.beforeWALCheckpoint)
         self.checkpointer = checkpointer
@@ -244,6 +253,14 @@ public final class Store: Sendable {
 
     /// No checkpoint of this store's runs once it is gone.
     deinit { checkpointer.close() }
+
+    /// The shared use lock of the database at `path`. A reader that cannot
+    /// open the lock file (a directory it may not write) opens without it:
+    /// it writes nothing a restore could misplace.
+    private static func takeUseLock(beside path: String, readOnly: Bool) throws -> StoreUseLock? {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        do { return try StoreUseLock(directory: directory, mode: .shared) } catch StoreUseLockError.cannotOpen where readOnly { return nil }
+    }
 
     private static func openPool(path: String, options: Options, readOnly: Bool, checkpointer: WALCheckpointer) throws -> any DatabaseWriter {
         var configuration = Configuration()

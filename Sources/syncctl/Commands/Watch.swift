@@ -33,8 +33,11 @@ struct Watch: ParsableCommand {
     func run() throws {
         try reportingErrors {
             // Opened (and pending SQL edits taken up) like every command; the
-            // watch itself reads on its own read-only connection.
-            _ = try global.openStore(readOnly: true)
+            // watch itself reads on its own read-only connection. The store
+            // stays open for the watch's life: its use lock keeps a snapshot
+            // restore from replacing the file under the watch's connection.
+            let store = try global.openStore(readOnly: true)
+            defer { withExtendedLifetime(store) {} }
             var limits = QueryWatch.Limits()
             limits.maxRows = maxRows
             let watch: QueryWatch

@@ -91,6 +91,7 @@ struct GlobalOptions: ParsableArguments {
         }
         var options = Store.Options()
         options.readOnly = readOnly
+        options.holdsUseLock = true
         // A read-only open that needs setup work (another schema hash, a
         // view layout to mend) falls back to a writing open, which would
         // mark an older file current: refused while an older daemon runs.
@@ -114,7 +115,9 @@ struct GlobalOptions: ParsableArguments {
             // Edits made to the collection tables with SQL while no daemon
             // took them up: written now, so this command sees them (docs/sql.md).
             if readOnly { try refuseUpgradeUnderAnOlderDaemon() }
-            let writer = readOnly ? try Store(path: directory.databasePath, schema: schema, deviceID: device) : store
+            var writing = options
+            writing.readOnly = false
+            let writer = readOnly ? try Store(path: directory.databasePath, schema: schema, deviceID: device, options: writing) : store
             let report = try writer.takeUpSQLEdits(author: try resolvedAuthor())
             if !report.isEmpty {
                 FileHandle.standardError.write(Data(SQLEditSummary.line(report).utf8))
