@@ -109,6 +109,11 @@ public final class DaemonLock: Sendable {
     public struct Holder: Equatable, Sendable {
         public let pid: Int32
         public let name: String
+
+        /// Whether a process with the pid runs (on this machine's pid
+        /// namespace). The name a new holder has not yet written over is its
+        /// dead predecessor's: between its `flock` and its `name(_:)`.
+        public var isAlive: Bool { kill(pid, 0) == 0 || errno == EPERM }
     }
 }
 

@@ -184,7 +184,9 @@ extension Store {
         do { claim = try DaemonLock(directory: folder, holder: "a syncctl write taking up a crash's leftovers") } catch {
             // A running daemon took up what a crash left at its start: the
             // copy is a join writing it now, and holds only dots issued here.
-            if case .held(_, let holder?) = error as? DaemonLockError, holder.name == DaemonLock.daemonRunning { return }
+            // (A dead pid is a crashed daemon's name, not yet written over by
+            // the new holder: no more than "try again".)
+            if case .held(_, let holder?) = error as? DaemonLockError, holder.name == DaemonLock.daemonRunning, holder.isAlive { return }
             throw StoreError.cannotOpen(path: path, reason: "a copy of the database a join left (\(unreadable)) cannot be read as it stands, and the data directory cannot be taken to take it up (\(error)), so whether it holds dots this open would issue again is not known; try again in a moment (once the daemon has started, or the other syncctl is done)")
         }
         defer { withExtendedLifetime(claim) {} }

@@ -67,7 +67,7 @@ enum CounterMark {
     /// (with the errno's text) when the mark cannot be read or replaced.
     static func write(_ replica: ReplicaID, _ counter: UInt64, for database: String) throws {
         let file = path(for: database)
-        while true {
+        for _ in 0..<maxReplacedRetries {
             let fd = open(file, O_RDONLY | O_CREAT | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw MarkError(file: file, step: "open", errno: errno) }
             defer { _ = systemClose(fd) }
@@ -103,7 +103,12 @@ enum CounterMark {
             }
             return
         }
+        throw MarkError(file: file, step: "lock (another writer replaced it \(maxReplacedRetries) times meanwhile)", errno: EAGAIN)
     }
+
+    /// How often the mark may turn out replaced by another writer after
+    /// this one took its lock before the write gives up (and throws).
+    static let maxReplacedRetries = 100
 
     /// Marks `replica` as retired: no copy of the database may come back to
     /// it, whatever its counter (after a renewal, the id issues no more dots).

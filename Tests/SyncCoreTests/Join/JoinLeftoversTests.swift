@@ -148,7 +148,11 @@ struct JoinLeftoversTests {
         #expect(flock(other, LOCK_EX | LOCK_NB) == 0)
         try Data("999999 \(DaemonLock.daemonStarting)\n".utf8).write(to: URL(fileURLWithPath: lockPath))
         #expect(throws: StoreError.self) { _ = try Store(path: live.path) }
+        // A dead pid under the running name: a crashed daemon's, which a new
+        // holder has not yet written over (it may be starting): refused too.
         try Data("999999 \(DaemonLock.daemonRunning)\n".utf8).write(to: URL(fileURLWithPath: lockPath))
+        #expect(throws: StoreError.self) { _ = try Store(path: live.path) }
+        try Data("\(getpid()) \(DaemonLock.daemonRunning)\n".utf8).write(to: URL(fileURLWithPath: lockPath))
         _ = try Store(path: live.path)
         #expect(FileManager.default.fileExists(atPath: staging2.path + "-journal") && Snapshots.keptAside(in: data) == kept)
         // This process holding it (the daemon's own opens, while it starts): left to its start.
