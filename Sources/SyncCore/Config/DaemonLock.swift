@@ -37,7 +37,8 @@ public final class DaemonLock: Sendable {
     /// the same process (through another descriptor) is refused by `flock`,
     /// but on a file system that emulates `flock` with POSIX locks it would
     /// be granted, and its release would drop the first.
-    private static let heldHere = Mutex<Set<UTF8Key>>([])
+    /// The holder name each of them last wrote.
+    private static let heldHere = Mutex<[UTF8Key: String]>([:])
 
     /// Takes the lock on `directory` (which must exist) for `holder` (what
     /// a refused process's message names: "syncd", "syncctl snapshot
@@ -45,7 +46,11 @@ public final class DaemonLock: Sendable {
     public init(directory: URL, holder: String = "syncd") throws {
         let path = directory.appendingPathComponent(Self.fileName).path
         let key = directory.standardizedFileURL.path
-        if Self.isHeldHere(directory) { throw DaemonLockError.held(directory: directory.path, by: Self.holder(path)) }
+        // Not read from the file: a descriptor of it opened and closed here
+        // would drop this process's lock where `flock` is emulated by POSIX locks.
+        if let name = Self.heldHere.withLock({ $0[UTF8Key(key)] }) {
+            throw DaemonLockError.held(directory: directory.path, by: Holder(pid: getpid(), name: name))
+        }
         var fd: Int32 = -1
         var attempts = 0
         while true {
@@ -72,18 +77,17 @@ public final class DaemonLock: Sendable {
         }
         descriptor = fd
         directoryKey = key
-        Self.heldHere.withLock { _ = $0.insert(UTF8Key(key)) }
         name(holder)
     }
 
     deinit {
-        Self.heldHere.withLock { _ = $0.remove(UTF8Key(directoryKey)) }
+        Self.heldHere.withLock { $0[UTF8Key(directoryKey)] = nil }
         _ = systemClose(descriptor)
     }
 
     /// Whether this process holds the lock of `directory`.
     public static func isHeldHere(_ directory: URL) -> Bool {
-        heldHere.withLock { $0.contains(UTF8Key(directory.standardizedFileURL.path)) }
+        heldHere.withLock { $0[UTF8Key(directory.standardizedFileURL.path)] != nil }
     }
 
     /// Writes `holder` as the holder's name (with this pid): a daemon names
@@ -92,6 +96,7 @@ public final class DaemonLock: Sendable {
     /// write it is no reason not to run. Written over the old text, then cut
     /// to length, so a reader never finds the file empty.
     public func name(_ holder: String) {
+        Self.heldHere.withLock { $0[UTF8Key(directoryKey)] = holder }
         let text = Array("\(getpid()) \(holder)\n".utf8)
         if text.withUnsafeBytes({ pwrite(descriptor, $0.baseAddress, text.count, 0) }) == text.count { _ = ftruncate(descriptor, off_t(text.count)) }
     }
