@@ -225,6 +225,16 @@ extension Store {
         }
     }
 
+    /// Removes a join's mark of a whole copy from a data directory's live
+    /// database: it is there only when a copy a join kept aside was moved
+    /// back to `data.db` by hand, and every later copy would inherit it from
+    /// its first pages, so a copy a crash cut short could read as whole
+    /// (`LeftoverJournal.isStale`) and its journal be removed unread.
+    static func clearInheritedJoinMark(in db: Database) throws {
+        guard !(try db.meta(MetaKey.joinAsideComplete)).isNull else { return }
+        try db.execute(sql: "DELETE FROM sync_meta WHERE key = ?", arguments: [MetaKey.joinAsideComplete])
+    }
+
     /// Whether `table` is, in the attached snapshot, a plain table declared
     /// exactly as here: only then do rows read from it read as the check read
     /// them (not a view, not a table of other columns or types).

@@ -121,7 +121,7 @@ public final class Store: Sendable {
             try? pool.read { db in
                 guard try StoreTables.migrator().hasCompletedMigrations(db) else { return nil }
                 let effective = try SchemaEvolution.effective(seed: seed, in: db)
-                return try Self.isSetUp(db, path: path, schema: effective.schema, deviceID: deviceID, formats: formats) ? effective : nil
+                return try Self.isSetUp(db, path: path, schema: effective.schema, deviceID: deviceID, formats: formats, live: options.holdsUseLock) ? effective : nil
             }
         }
         // Fast path (every `syncctl` command): a database that is already set
@@ -213,6 +213,7 @@ public final class Store: Sendable {
                 logger.warning("the database is older than the dots it issued (overwritten in place by a backup, or a file-system rollback): new replica id, so no dot is issued twice; restore with `syncctl snapshot restore` instead", metadata: [
                     "path": "\(path)", "counter": "\(counter)", "issued": "\(mark)", "replica": "\(replica)"])
             }
+            if options.holdsUseLock { try Self.clearInheritedJoinMark(in: db) }
             let effective = try SchemaEvolution.effective(seed: seed, in: db)
             let triggersWereMissing = try db.tableExists(SQLEditQueue.counterTable) && !(try SQLEditQueue.isInPlace(effective.schema, in: db))
             try Self.adopt(effective, in: db)
@@ -300,8 +301,9 @@ public final class Store: Sendable {
     }
 
     /// Whether opening needs no write: format in `formats`, replica and device
-    /// recorded as given, schema hash and view tables current.
-    static func isSetUp(_ db: Database, path: String, schema: Schema, deviceID: String?, formats: ClosedRange<Int>) throws -> Bool {
+    /// recorded as given, schema hash and view tables current; for a `live`
+    /// database, no join's mark of a whole copy (`clearInheritedJoinMark`).
+    static func isSetUp(_ db: Database, path: String, schema: Schema, deviceID: String?, formats: ClosedRange<Int>, live: Bool) throws -> Bool {
         guard let format = Int.fromDatabaseValue(try db.meta(MetaKey.format)), formats.contains(format),
               !(try db.meta(MetaKey.replica)).isNull,
               String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)) == schema.hash,
@@ -311,6 +313,7 @@ public final class Store: Sendable {
                   try holdsProvableReplica(db, device: deviceID) else { return false }
         }
         if String.fromDatabaseValue(try db.meta(MetaKey.fileIdentity)) != FileIdentity.of(path: path) { return false }
+        if live, !(try db.meta(MetaKey.joinAsideComplete)).isNull { return false }
         if CounterMark.isBehind(replica: try db.replicaID(), counter: UInt64(Int64.fromDatabaseValue(try db.meta(MetaKey.counter)) ?? 0), for: path) {
             return false
         }

@@ -179,6 +179,30 @@ struct JoinLeftoversTests {
         #expect(FileManager.default.fileExists(atPath: staging.path))
     }
 
+    /// A join's copy moved back to data.db by hand carries the mark of a
+    /// whole copy, which every later copy would inherit before its own last
+    /// transaction: a live database's open removes it; a copy's keeps it.
+    @Test func aLiveDatabaseDropsAnInheritedMarkOfAWholeCopy() throws {
+        let dir = TemporaryDirectory("leftover-inherited-mark")
+        let data = DataDirectory(url: dir.url.appendingPathComponent("live"))
+        do { _ = try data.openStore(deviceID: "DEV-A") }
+        try markWhole(data.databasePath)
+        let copy = dir.path("copy.db")
+        try FileManager.default.copyItem(atPath: data.databasePath, toPath: copy)
+        func marked(_ path: String) throws -> Bool {
+            try DatabaseQueue(path: path).read { db in !(try db.meta(MetaKey.joinAsideComplete)).isNull }
+        }
+        for readOnly in [false, true] {  // a read-only open falls through to the set-up
+            var options = Store.Options()
+            options.readOnly = readOnly
+            _ = try data.openStore(deviceID: "DEV-A", options: options)
+            #expect(try !marked(data.databasePath))
+            try markWhole(data.databasePath)
+        }
+        _ = try Store(path: copy, deviceID: "DEV-A")
+        #expect(try marked(copy))
+    }
+
     /// When a journal beside a leftover copy is stale (removed unread) and
     /// when it is rolled back: every combination, with the header parsed
     /// from the bytes SQLite writes.
