@@ -35,6 +35,10 @@ extension Integration {
             #expect(write.status == 1 && write.stderr.contains("a snapshot restore is replacing the database"), "\(write)")
             let read = try cli.run(["get", marker.description])
             #expect(read.status == 1 && read.stderr.contains("a snapshot restore is replacing the database"), "\(read)")
+            // Refused before anything opened the old file (even a read-only
+            // open would leave a -wal and -shm the restored file then finds).
+            let beside = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path)
+            #expect(!beside.contains("data.db-wal") && !beside.contains("data.db-shm"), "\(beside)")
             try FileManager.default.removeItem(atPath: pause)
             #expect(try await eventually(timeout: .seconds(30)) { restore.exitStatus != nil })
             #expect(restore.exitStatus == 0, "\(restore.output) \(restore.errorOutput)")
@@ -54,12 +58,33 @@ extension Integration {
             }
         }
 
+        /// A program that knows nothing of `store.lock` (the `sqlite3` shell),
+        /// idle after one query: what it wrote after the rename would be
+        /// lost (SQLite skips the checkpoint of a renamed file), so the
+        /// restore is refused and changes nothing.
+        @Test func aRestoreIsRefusedWhileAnIdleSQLiteShellHasTheDatabaseOpen() async throws {
+            let (cli, snapshot) = try prepare("shell")
+            let shell = try StreamingProcess(URL(fileURLWithPath: "/usr/bin/sqlite3"), [cli.directory.appendingPathComponent("data.db").path])
+            defer { shell.stop() }
+            shell.send("SELECT count(*) > 0 FROM sync_meta;\n")
+            #expect(try await shell.waitFor(timeout: .seconds(30)) { $0 == ["1"] }, "\(shell.output) \(shell.errorOutput)")
+            let refused = try cli.run(["snapshot", "restore", snapshot])
+            #expect(refused.status == 1 && refused.stderr.contains("another program has"), "\(refused)")
+            #expect(try cli.run(["get", marker.description]).status == 0)
+            let left = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path)
+            #expect(!left.contains { $0.hasPrefix(Snapshots.keptAsidePrefix) || $0.contains(".restoring") }, "\(left)")
+            shell.closeInput()
+            #expect(try await eventually(timeout: .seconds(30)) { !shell.isRunning })
+            let restored = try cli.run(["snapshot", "restore", snapshot])
+            #expect(restored.status == 0, "\(restored)")
+        }
+
         @Test func aRestoreIsRefusedWhileACommandHasTheDatabaseOpen() async throws {
             let (cli, snapshot) = try prepare("watched")
             let watch = try StreamingProcess(BuiltProducts.executable("syncctl"),
                                              ["watch", "SELECT id FROM countries WHERE id = 'cn'", "--data-dir", cli.directory.path])
             defer { watch.stop() }
-            #expect(try await watch.waitFor { $0.contains("cn") }, "\(watch.output) \(watch.errorOutput)")
+            #expect(try await watch.waitFor(timeout: .seconds(30)) { $0.contains("cn") }, "\(watch.output) \(watch.errorOutput)")
             let refused = try cli.run(["snapshot", "restore", snapshot])
             #expect(refused.status == 1 && refused.stderr.contains("another process has the database"), "\(refused)")
             // Nothing changed: the marker is there, nothing was kept aside or staged.

@@ -4,7 +4,7 @@ import Foundation
 /// watch`, `curl -N` on an event stream), so a test can wait for a line.
 public final class StreamingProcess: @unchecked Sendable {
     private let process = Process()
-    private let pipes = (output: Pipe(), errors: Pipe())
+    private let pipes = (output: Pipe(), errors: Pipe(), input: Pipe())
     private let lock = NSLock()
     private var buffer = Data()
     private var errors = Data()
@@ -16,6 +16,7 @@ public final class StreamingProcess: @unchecked Sendable {
         let output = pipes.output, errorPipe = pipes.errors
         process.standardOutput = output
         process.standardError = errorPipe
+        process.standardInput = pipes.input
         output.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
             guard let self, !data.isEmpty else { return }
@@ -37,6 +38,11 @@ public final class StreamingProcess: @unchecked Sendable {
     /// Complete lines printed so far.
     public var lines: [String] { output.split(separator: "\n", omittingEmptySubsequences: true).map(String.init) }
     public var isRunning: Bool { process.isRunning }
+    /// Writes `text` to the process's standard input.
+    public func send(_ text: String) { pipes.input.fileHandleForWriting.write(Data(text.utf8)) }
+    /// Closes its standard input (end of file).
+    public func closeInput() { try? pipes.input.fileHandleForWriting.close() }
+
     /// The exit status once the process has ended (nil while it runs).
     public var exitStatus: Int32? { process.isRunning ? nil : process.terminationStatus }
 

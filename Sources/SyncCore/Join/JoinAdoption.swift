@@ -57,7 +57,7 @@ extension Store {
 
     /// Removes a database file and whatever SQLite keeps beside it.
     static func removeDatabaseFiles(_ path: String) {
-        for suffix in ["", "-journal", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        for suffix in [""] + databaseCompanions { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 
     /// SQL edits waiting or refused here are this analyst's, not replicated:

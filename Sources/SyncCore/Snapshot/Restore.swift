@@ -24,7 +24,7 @@ extension Snapshots {
         try requireDataset(of: url.path, named: try directory.seedSchema().name)
         let database = URL(fileURLWithPath: directory.databasePath)
         let incoming = database.appendingPathExtension("restoring")
-        for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: incoming.path + suffix) }
+        Store.removeDatabaseFiles(incoming.path)
         try FileManager.default.copyItem(at: url, to: incoming)
         CrashPoint.hit("restore.copied")
         // The staged copy takes its new replica id, its device and its file
@@ -36,7 +36,11 @@ extension Snapshots {
         CrashPoint.hit("restore.staged")
         var keptAside: URL?
         if FileManager.default.fileExists(atPath: database.path) {
-            try foldWAL(of: database.path)
+            do { try foldWAL(of: database.path) } catch {
+                // Refused before anything of the current database changed: the staged copy goes too.
+                Store.removeDatabaseFiles(incoming.path)
+                throw error
+            }
             let aside = keptAsideName(in: directory.url, at: wallClock())
             // A second name for the current file, not a move: data.db exists
             // at every instant, so a crash never leaves the directory empty
@@ -97,6 +101,9 @@ extension Snapshots {
     /// Folds the WAL of the database at `path` into the file and checks that
     /// nothing is left in it: a reader elsewhere can block the checkpoint,
     /// and the file alone would then lack the latest commits.
+    /// Then refuses while another program has the file open, even idle
+    /// (`isOpenElsewhere`): what it wrote after the rename would go to the
+    /// renamed file, whose checkpoint SQLite skips on close, and be lost.
     static func foldWAL(of path: String) throws {
         let queue = try DatabaseQueue(path: path)
         let row = try queue.writeWithoutTransaction { db in try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
@@ -104,6 +111,26 @@ extension Snapshots {
         let busy = (row?[0] as Int?) ?? 0
         let walBytes = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
         guard busy == 0, walBytes == 0 else { throw SnapshotError.databaseBusy(path) }
+        if isOpenElsewhere(path) { throw SnapshotError.databaseOpenElsewhere(path) }
+    }
+
+    /// Whether another process holds a SQLite lock on the database file at
+    /// `path`: a connection in WAL mode holds a shared one (in the bytes
+    /// from SQLite's pending byte, 2^30, on) for as long as it is open,
+    /// idle or not. Asked with `F_GETLK`, which takes no lock. Called only
+    /// while this process has no connection to the file: closing the
+    /// descriptor opened here drops every POSIX lock the process holds on it.
+    static func isOpenElsewhere(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var probe = flock()
+        probe.l_type = Int16(F_WRLCK)
+        probe.l_whence = Int16(SEEK_SET)
+        probe.l_start = 0x4000_0000  // PENDING_BYTE; then RESERVED_BYTE and the 510 shared bytes
+        probe.l_len = 512
+        guard fcntl(fd, F_GETLK, &probe) == 0 else { return false }
+        return probe.l_type != Int16(F_UNLCK)
     }
 
     /// Gives the staged copy at `path` a new replica id, records the device and

@@ -110,7 +110,8 @@ public final class Store: Sendable {
         self.seed = seed
         self.options = options
         current = CurrentSchema(SchemaEvolution.effective(seed: seed, records: []))
-        useLock = try options.holdsUseLock ? Self.takeUseLock(beside: path, readOnly: options.readOnly) : nil
+        let (useLock, lockUnavailable) = try Self.takeUseLock(beside: path, options: options)
+        self.useLock = useLock
         let checkpointer = WALCheckpointer(path: path, pages: max(1, options.walCheckpointPages), logger: options.logger,
                                            beforeCheckpoint: options.beforeWALCheckpoint)
         self.checkpointer = checkpointer
@@ -136,6 +137,9 @@ public final class Store: Sendable {
         if options.readOnly, let hook = options.beforeRaisingFormat, let held = Self.storedFormat(path: path), held < StoreTables.formatVersion {
             try hook(held)
         }
+        // A reader that could not take the use lock writes nothing: no
+        // falling back to a writing open without it.
+        if let lockUnavailable { throw lockUnavailable }
         pool = try Self.openPool(path: path, options: options, readOnly: false, checkpointer: checkpointer)
         let wall = options.wallClock()
         let logger = options.logger
@@ -255,12 +259,18 @@ public final class Store: Sendable {
     /// No checkpoint of this store's runs once it is gone.
     deinit { checkpointer.close() }
 
-    /// The shared use lock of the database at `path`. A reader that cannot
-    /// open the lock file (a directory it may not write) opens without it:
-    /// it writes nothing a restore could misplace.
-    private static func takeUseLock(beside path: String, readOnly: Bool) throws -> StoreUseLock? {
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-        do { return try StoreUseLock(directory: directory, mode: .shared) } catch StoreUseLockError.cannotOpen where readOnly { return nil }
+    /// This process's shared use lock of the database at `path`, when
+    /// `holdsUseLock`. A reader that cannot open the lock file (a directory
+    /// it may not write, and no lock file yet) may open without it, if it
+    /// needs no set-up write: the failure is returned for that case.
+    private static func takeUseLock(beside path: String, options: Options) throws -> (StoreUseLock?, StoreUseLockError?) {
+        guard options.holdsUseLock else { return (nil, nil) }
+        do {
+            return (try StoreUseLock.shared(in: URL(fileURLWithPath: path).deletingLastPathComponent()), nil)
+        } catch let error as StoreUseLockError {
+            guard options.readOnly, error.allowsUnlockedRead else { throw error }
+            return (nil, error)
+        }
     }
 
     private static func openPool(path: String, options: Options, readOnly: Bool, checkpointer: WALCheckpointer) throws -> any DatabaseWriter {

@@ -89,6 +89,16 @@ struct GlobalOptions: ParsableArguments {
         guard directory.databaseExists else {
             throw CLIError("no database in \(directory.path). Start the daemon once (`syncd --data-dir \(directory.path)`) to create it.")
         }
+        // Taken before anything opens the database (the format check below
+        // does, and even a read-only open creates a missing -wal and -shm),
+        // and held until the store has it: no restore replaces the file
+        // meanwhile (StoreUseLock).
+        let useLock: StoreUseLock?
+        do { useLock = try StoreUseLock.shared(in: directory.url) } catch let error as StoreUseLockError {
+            guard readOnly, error.allowsUnlockedRead else { throw CLIError("\(error)") }
+            useLock = nil
+        }
+        defer { withExtendedLifetime(useLock) {} }
         var options = Store.Options()
         options.readOnly = readOnly
         options.holdsUseLock = true
