@@ -39,7 +39,7 @@ extension Integration {
             #expect(check.status == 0 || check.stderr.contains("no record"), "\(label): \(check)")
         }
 
-        @Test(arguments: ["restore.copied", "restore.staged", "restore.linked", "restore.unlinked", "restore.renamed"])
+        @Test(arguments: ["restore.copied", "restore.staged", "restore.linked", "restore.swapped", "restore.renamed"])
         func killedAtAStep(_ point: String) throws {
             let (cli, snapshot, replica) = try prepare(point.replacingOccurrences(of: ".", with: "-"))
             let killed = try cli.run(["snapshot", "restore", snapshot], environment: ["SYNCD_TEST_CRASH_AT": point])

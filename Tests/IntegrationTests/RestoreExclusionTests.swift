@@ -21,25 +21,54 @@ extension Integration {
             return (cli, snapshot)
         }
 
-        @Test func commandsAreRefusedWhileARestoreReplacesTheDatabase() async throws {
-            let (cli, snapshot) = try prepare("paused")
-            let pause = root.path("paused-at-unlinked")
+        /// A `syncctl snapshot restore` stopped at `point` (`CrashPoint`), with the file that resumes it.
+        func pausedRestore(_ cli: Syncctl, _ snapshot: String, at point: String) async throws -> (StreamingProcess, resume: String) {
+            let pause = root.path("\(cli.directory.lastPathComponent)-paused")
             var environment = ProcessInfo.processInfo.environment
-            environment["SYNCD_TEST_PAUSE_AT"] = "restore.unlinked"  // folded, kept aside, old WAL removed; not yet renamed
+            environment["SYNCD_TEST_PAUSE_AT"] = point
             environment["SYNCD_TEST_PAUSE_FILE"] = pause
             let restore = try StreamingProcess(BuiltProducts.executable("syncctl"), ["snapshot", "restore", snapshot, "--data-dir", cli.directory.path],
                                                environment: environment)
-            defer { restore.stop() }
             #expect(try await eventually(timeout: .seconds(30)) { FileManager.default.fileExists(atPath: pause) }, "\(restore.errorOutput)")
+            return (restore, pause)
+        }
+
+        /// The names and sizes of what the data directory holds.
+        func listing(_ cli: Syncctl) throws -> [String: Int] {
+            var sizes: [String: Int] = [:]
+            for name in try FileManager.default.contentsOfDirectory(atPath: cli.directory.path) {
+                sizes[name] = (try? FileManager.default.attributesOfItem(atPath: cli.directory.appendingPathComponent(name).path)[.size] as? Int) ?? -1
+            }
+            return sizes
+        }
+
+        /// The `sqlite3` shell on the data directory's database, a program
+        /// that knows nothing of `store.lock`; once it has the file open.
+        func shell(on cli: Syncctl) async throws -> StreamingProcess {
+            let database = cli.directory.appendingPathComponent("data.db").path
+            let shell = try StreamingProcess(URL(fileURLWithPath: "/usr/bin/env"), ["sqlite3", database])
+            let opened = try await eventually(timeout: .seconds(30)) {
+                let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(shell.pid)/fd")) ?? []
+                return descriptors.contains { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(shell.pid)/fd/\($0)")) == database }
+            }
+            #expect(opened, "\(shell.errorOutput)")
+            return shell
+        }
+
+        @Test func commandsAreRefusedWhileARestoreReplacesTheDatabase() async throws {
+            let (cli, snapshot) = try prepare("paused")
+            // Folded, kept aside, not yet renamed.
+            let (restore, resume) = try await pausedRestore(cli, snapshot, at: "restore.linked")
+            defer { restore.stop() }
+            let before = try listing(cli)
             let write = try cli.run(["create", "countries/during-restore", "name=During"])
             #expect(write.status == 1 && write.stderr.contains("a snapshot restore is replacing the database"), "\(write)")
             let read = try cli.run(["get", marker.description])
             #expect(read.status == 1 && read.stderr.contains("a snapshot restore is replacing the database"), "\(read)")
             // Refused before anything opened the old file (even a read-only
             // open would leave a -wal and -shm the restored file then finds).
-            let beside = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path)
-            #expect(!beside.contains("data.db-wal") && !beside.contains("data.db-shm"), "\(beside)")
-            try FileManager.default.removeItem(atPath: pause)
+            #expect(try listing(cli) == before)
+            try FileManager.default.removeItem(atPath: resume)
             #expect(try await eventually(timeout: .seconds(30)) { restore.exitStatus != nil })
             #expect(restore.exitStatus == 0, "\(restore.output) \(restore.errorOutput)")
 
@@ -59,17 +88,20 @@ extension Integration {
         }
 
         /// A program that knows nothing of `store.lock` (the `sqlite3` shell),
-        /// idle after one query: what it wrote after the rename would be
-        /// lost (SQLite skips the checkpoint of a renamed file), so the
-        /// restore is refused and changes nothing.
-        @Test func aRestoreIsRefusedWhileAnIdleSQLiteShellHasTheDatabaseOpen() async throws {
-            let (cli, snapshot) = try prepare("shell")
-            let shell = try StreamingProcess(URL(fileURLWithPath: "/usr/bin/sqlite3"), [cli.directory.appendingPathComponent("data.db").path])
+        /// idle, before or after its first statement: what it wrote after
+        /// the rename would go to the restored file's WAL by name, or be
+        /// lost, so the restore is refused and changes nothing.
+        @Test(arguments: [false, true])
+        func aRestoreIsRefusedWhileAnIdleSQLiteShellHasTheDatabaseOpen(ranAQuery: Bool) async throws {
+            let (cli, snapshot) = try prepare("shell-\(ranAQuery)")
+            let shell = try await shell(on: cli)
             defer { shell.stop() }
-            shell.send("SELECT count(*) > 0 FROM sync_meta;\n")
-            #expect(try await shell.waitFor(timeout: .seconds(30)) { $0 == ["1"] }, "\(shell.output) \(shell.errorOutput)")
+            if ranAQuery {
+                shell.send("SELECT count(*) > 0 FROM sync_meta;\n")
+                #expect(try await shell.waitFor(timeout: .seconds(30)) { $0 == ["1"] }, "\(shell.output) \(shell.errorOutput)")
+            }
             let refused = try cli.run(["snapshot", "restore", snapshot])
-            #expect(refused.status == 1 && refused.stderr.contains("another program has"), "\(refused)")
+            #expect(refused.status == 1 && refused.stderr.contains("another program (pid \(shell.pid)) has"), "\(refused)")
             #expect(try cli.run(["get", marker.description]).status == 0)
             let left = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path)
             #expect(!left.contains { $0.hasPrefix(Snapshots.keptAsidePrefix) || $0.contains(".restoring") }, "\(left)")
@@ -77,6 +109,53 @@ extension Integration {
             #expect(try await eventually(timeout: .seconds(30)) { !shell.isRunning })
             let restored = try cli.run(["snapshot", "restore", snapshot])
             #expect(restored.status == 0, "\(restored)")
+        }
+
+        /// A shell that opens the old file after the restore's check and
+        /// writes in it: the old file takes its name back (with its WAL),
+        /// the restore is refused, and the shell's write is kept.
+        @Test func aProgramThatOpensTheDatabaseDuringTheRestoreKeepsItsWrite() async throws {
+            let (cli, snapshot) = try prepare("late")
+            let (restore, resume) = try await pausedRestore(cli, snapshot, at: "restore.linked")
+            defer { restore.stop() }
+            let shell = try await shell(on: cli)
+            defer { shell.stop() }
+            shell.send("UPDATE countries SET name = 'edited in the shell' WHERE id = 'cn'; SELECT name FROM countries WHERE id = 'cn';\n")
+            #expect(try await shell.waitFor(timeout: .seconds(30)) { $0 == ["edited in the shell"] }, "\(shell.output) \(shell.errorOutput)")
+            try FileManager.default.removeItem(atPath: resume)
+            #expect(try await eventually(timeout: .seconds(30)) { restore.exitStatus != nil })
+            #expect(restore.exitStatus == 1 && restore.errorOutput.contains("opened") && restore.errorOutput.contains("while the restore ran"),
+                    "\(restore.output) \(restore.errorOutput)")
+            shell.closeInput()
+            #expect(try await eventually(timeout: .seconds(30)) { !shell.isRunning })
+            // As before the restore, with the shell's write.
+            let database = cli.directory.appendingPathComponent("data.db").path
+            let integrity = try SQLiteShell.run(database, "PRAGMA integrity_check")
+            #expect(integrity.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "ok", "\(integrity)")
+            #expect(try SQLiteShell.run(database, "SELECT name FROM countries WHERE id = 'cn'").stdout == "edited in the shell")
+            #expect(try cli.run(["get", marker.description]).status == 0)
+            let left = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path)
+            #expect(!left.contains { $0.hasPrefix(Snapshots.keptAsidePrefix) || $0.contains(".restoring") }, "\(left)")
+            // Closed: the restore goes ahead.
+            #expect(try cli.run(["snapshot", "restore", snapshot]).status == 0)
+        }
+
+        /// Whatever the umask, and when root creates it (`sudo syncctl
+        /// list`), the lock file is 0644 and the directory owner's, so the
+        /// owner's own commands and restores can take it.
+        @Test func theLockFileIsReadableByAllAndRootGivesItToTheDirectorysOwner() throws {
+            let cli = try Syncctl(in: root, name: "owner")
+            let lock = cli.directory.appendingPathComponent(StoreUseLock.fileName).path
+            try FileManager.default.removeItem(atPath: lock)
+            let root = geteuid() == 0
+            if root { #expect(chown(cli.directory.path, 65_534, 65_534) == 0) }
+            let listed = try SQLiteShell.command(["sh", "-c", "umask 077 && exec \"$0\" list countries --data-dir \"$1\" > /dev/null",
+                                                  BuiltProducts.executable("syncctl").path, cli.directory.path])
+            #expect(listed.status == 0, "\(listed)")
+            var info = stat()
+            #expect(stat(lock, &info) == 0)
+            #expect(info.st_mode & 0o777 == 0o644)
+            if root { #expect(info.st_uid == 65_534 && info.st_gid == 65_534) }
         }
 
         @Test func aRestoreIsRefusedWhileACommandHasTheDatabaseOpen() async throws {

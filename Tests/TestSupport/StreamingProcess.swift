@@ -38,6 +38,7 @@ public final class StreamingProcess: @unchecked Sendable {
     /// Complete lines printed so far.
     public var lines: [String] { output.split(separator: "\n", omittingEmptySubsequences: true).map(String.init) }
     public var isRunning: Bool { process.isRunning }
+    public var pid: Int32 { process.processIdentifier }
     /// Writes `text` to the process's standard input.
     public func send(_ text: String) { pipes.input.fileHandleForWriting.write(Data(text.utf8)) }
     /// Closes its standard input (end of file).

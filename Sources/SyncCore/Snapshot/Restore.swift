@@ -54,13 +54,30 @@ extension Snapshots {
             keptAside = aside
             CrashPoint.hit("restore.linked")
         }
-        // The old file's WAL is empty (checked above): remove it and its index
-        // before the new file takes the name, so they can never be read as
-        // the new file's.
-        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database.path + suffix) }
-        CrashPoint.hit("restore.unlinked")
+        // The old file's WAL is empty (checked above) and stays, with its
+        // index: removed, they would be lost to a program that opened the
+        // old file after the check and wrote, and they read as nothing for
+        // the new file (an empty WAL; the index is rebuilt by the first
+        // opener, which finds no other process holding it).
         guard rename(incoming.path, database.path) == 0 else {
             throw SnapshotError.cannotKeepAside(database.path, reason: "rename: " + String(cString: strerror(errno)))
+        }
+        CrashPoint.hit("restore.swapped")
+        // A program that opened the old file after the check has it open
+        // still, or wrote and closed and left frames in the WAL (SQLite
+        // skips the checkpoint of a renamed file): the old file takes its
+        // name back, with the WAL and index that are its own, and the
+        // restore is refused.
+        if let aside = keptAside {
+            let late = FileOpeners.pids(of: aside.path)
+            let walBytes = (try? FileManager.default.attributesOfItem(atPath: database.path + "-wal")[.size] as? Int) ?? 0
+            if !late.isEmpty || walBytes > 0 {
+                guard rename(aside.path, database.path) == 0 else {
+                    throw SnapshotError.cannotKeepAside(database.path, reason: "putting the database back after another program opened it: " + String(cString: strerror(errno)))
+                }
+                try? AtomicFile.syncDirectory(of: database.path)
+                throw SnapshotError.databaseOpenedDuringRestore(database.path, pids: late)
+            }
         }
         // The new name to the disk; data.db is replaced already, so a
         // failure here is no failure of the restore (a retry would keep the
@@ -102,8 +119,8 @@ extension Snapshots {
     /// nothing is left in it: a reader elsewhere can block the checkpoint,
     /// and the file alone would then lack the latest commits.
     /// Then refuses while another program has the file open, even idle
-    /// (`isOpenElsewhere`): what it wrote after the rename would go to the
-    /// renamed file, whose checkpoint SQLite skips on close, and be lost.
+    /// (`FileOpeners`): what it wrote after the rename would go to the
+    /// restored file's WAL by name, or to the renamed file and be lost.
     static func foldWAL(of path: String) throws {
         let queue = try DatabaseQueue(path: path)
         let row = try queue.writeWithoutTransaction { db in try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
@@ -111,26 +128,8 @@ extension Snapshots {
         let busy = (row?[0] as Int?) ?? 0
         let walBytes = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
         guard busy == 0, walBytes == 0 else { throw SnapshotError.databaseBusy(path) }
-        if isOpenElsewhere(path) { throw SnapshotError.databaseOpenElsewhere(path) }
-    }
-
-    /// Whether another process holds a SQLite lock on the database file at
-    /// `path`: a connection in WAL mode holds a shared one (in the bytes
-    /// from SQLite's pending byte, 2^30, on) for as long as it is open,
-    /// idle or not. Asked with `F_GETLK`, which takes no lock. Called only
-    /// while this process has no connection to the file: closing the
-    /// descriptor opened here drops every POSIX lock the process holds on it.
-    static func isOpenElsewhere(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var probe = flock()
-        probe.l_type = Int16(F_WRLCK)
-        probe.l_whence = Int16(SEEK_SET)
-        probe.l_start = 0x4000_0000  // PENDING_BYTE; then RESERVED_BYTE and the 510 shared bytes
-        probe.l_len = 512
-        guard fcntl(fd, F_GETLK, &probe) == 0 else { return false }
-        return probe.l_type != Int16(F_UNLCK)
+        let openers = FileOpeners.pids(of: path)
+        if !openers.isEmpty || FileOpeners.isLocked(path) { throw SnapshotError.databaseOpenElsewhere(path, pids: openers) }
     }
 
     /// Gives the staged copy at `path` a new replica id, records the device and

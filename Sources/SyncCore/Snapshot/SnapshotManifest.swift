@@ -47,6 +47,11 @@ public struct SnapshotManifest: Codable, Sendable, Equatable {
 }
 
 public enum SnapshotError: Error, CustomStringConvertible, Equatable {
+    /// " (pid 12, 34)", or nothing when no pid is known.
+    static func naming(_ pids: [Int32]) -> String {
+        pids.isEmpty ? "" : " (pid \(pids.map(String.init).joined(separator: ", ")))"
+    }
+
     case noManifest(String)
     case badManifest(String, String)
     case failedVerification(String, [String])
@@ -55,7 +60,9 @@ public enum SnapshotError: Error, CustomStringConvertible, Equatable {
     /// The current database could not be made one self-contained file, or kept aside.
     case databaseBusy(String)
     /// Another program (no `syncctl`: it would hold `store.lock`) has the database open, if idle.
-    case databaseOpenElsewhere(String)
+    case databaseOpenElsewhere(String, pids: [Int32])
+    /// Another program opened the database while the restore ran: the old file was put back.
+    case databaseOpenedDuringRestore(String, pids: [Int32])
     case cannotKeepAside(String, reason: String)
     /// The snapshot holds another dataset than the data directory.
     case otherDataset(String, held: String, here: String)
@@ -69,7 +76,8 @@ public enum SnapshotError: Error, CustomStringConvertible, Equatable {
         case .daemonRunning(let socket): "the daemon is running (\(socket) answers). Stop it first (Ctrl-C, `kill -TERM`, or `systemctl stop syncd`), restore, then start it again: it catches up from its peers."
         case .exists(let path): "\(path) already exists; choose another name"
         case .databaseBusy(let path): "another process holds \(path) open (the sqlite3 shell, Datasette, a running syncctl?), so its last changes cannot be folded into the file: close it and try again. Nothing was changed."
-        case .databaseOpenElsewhere(let path): "another program has \(path) open (the sqlite3 shell, Datasette, a script?): what it wrote after the restore would be lost, so close it and try again. Nothing was changed."
+        case .databaseOpenElsewhere(let path, let pids): "another program\(Self.naming(pids)) has \(path) open (the sqlite3 shell, Datasette, a script?): what it wrote after the restore would be lost or mixed into the restored file, so close it and try again. Nothing was changed."
+        case .databaseOpenedDuringRestore(let path, let pids): "another program\(Self.naming(pids)) opened \(path) while the restore ran: the database was put back as it was, and nothing was restored. Close it and try again."
         case .cannotKeepAside(let path, let reason): "cannot keep the current database aside as \(path) (\(reason)); nothing was changed. On file systems without hard links (FAT, exFAT, some network shares), copy data.db somewhere safe, remove it, and restore again."
         }
     }

@@ -65,8 +65,13 @@ public final class StoreUseLock: Sendable {
         var fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         let created = fd >= 0
         if fd < 0, errno == EEXIST { fd = open(path, O_RDWR | O_CLOEXEC) }
-        if fd < 0, errno == EACCES || errno == EROFS { fd = open(path, O_RDONLY | O_CLOEXEC) }
-        guard fd >= 0 else { throw StoreUseLockError.cannotOpen(path: path, reason: String(cString: strerror(errno)), code: errno) }
+        var code = errno
+        if fd < 0, code == EACCES || code == EROFS {
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            // No file, and none can be made here: the first reason says why.
+            if fd < 0, errno != ENOENT { code = errno }
+        }
+        guard fd >= 0 else { throw StoreUseLockError.cannotOpen(path: path, reason: String(cString: strerror(code)), code: code) }
         if created { Self.handOver(fd, like: directory.path) }
         guard flock(fd, (mode == .shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0 else {
             let code = errno

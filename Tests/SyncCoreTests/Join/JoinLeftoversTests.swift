@@ -150,7 +150,11 @@ struct JoinLeftoversTests {
         #expect(throws: StoreError.self) { _ = try Store(path: live.path) }
         // A dead pid under the running name: a crashed daemon's, which a new
         // holder has not yet written over (it may be starting): refused too.
-        try Data("999999 \(DaemonLock.daemonRunning)\n".utf8).write(to: URL(fileURLWithPath: lockPath))
+        let ended = Process()
+        ended.executableURL = URL(fileURLWithPath: "/bin/true")
+        try ended.run()
+        ended.waitUntilExit()  // reaped: its pid names no process
+        try Data("\(ended.processIdentifier) \(DaemonLock.daemonRunning)\n".utf8).write(to: URL(fileURLWithPath: lockPath))
         #expect(throws: StoreError.self) { _ = try Store(path: live.path) }
         try Data("\(getpid()) \(DaemonLock.daemonRunning)\n".utf8).write(to: URL(fileURLWithPath: lockPath))
         _ = try Store(path: live.path)

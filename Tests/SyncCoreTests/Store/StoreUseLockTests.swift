@@ -79,24 +79,6 @@ struct StoreUseLockTests {
         withExtendedLifetime(first) {}
     }
 
-    /// Whatever the umask, and when root creates it, the owner's own
-    /// commands can take the lock (a `sudo syncctl get` must not lock the
-    /// owner out of their data directory).
-    @Test func theLockFileIsReadableByAllAndRootGivesItToTheDirectorysOwner() throws {
-        let dir = TemporaryDirectory()
-        let data = dir.url.appendingPathComponent("data")
-        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
-        let root = geteuid() == 0
-        if root { #expect(chown(data.path, 65_534, 65_534) == 0) }
-        let previous = umask(0o077)
-        defer { umask(previous) }
-        _ = try StoreUseLock(directory: data, mode: .shared)
-        var info = stat()
-        #expect(stat(data.appendingPathComponent(StoreUseLock.fileName).path, &info) == 0)
-        #expect(info.st_mode & 0o777 == 0o644)
-        if root { #expect(info.st_uid == 65_534 && info.st_gid == 65_534) }
-    }
-
     @Test func theMessagesSayWhatToDo() {
         #expect(StoreUseLockError.beingReplaced(directory: "/d").description.contains("try again when it is done"))
         #expect(StoreUseLockError.inUse(directory: "/d").description.contains("fuser -v /d/store.lock"))
