@@ -257,13 +257,7 @@ public final class Store: Sendable {
     static let busySeconds: TimeInterval = 30
 
     /// No checkpoint of this store's runs once it is gone.
-    /// The connections are closed here, before the use lock goes with the
-    /// stored properties (in an order Swift does not promise): no restore
-    /// may take the file while one of them is still open.
-    deinit {
-        checkpointer.close()
-        try? pool.close()
-    }
+    deinit { checkpointer.close() }
 
     /// This process's shared use lock of the database at `path`, when
     /// `holdsUseLock`. A reader that cannot open the lock file (a directory
