@@ -33,6 +33,16 @@ extension Integration {
             return (restore, pause)
         }
 
+        /// A restore refused with `message`, which changed nothing: the
+        /// marker is there, nothing was kept aside or staged.
+        func expectRefusedRestore(_ cli: Syncctl, _ snapshot: String, saying message: String) throws {
+            let refused = try cli.run(["snapshot", "restore", snapshot])
+            #expect(refused.status == 1 && refused.stderr.contains(message), "\(refused)")
+            #expect(try cli.run(["get", marker.description]).status == 0)
+            let left = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path)
+            #expect(!left.contains { $0.hasPrefix(Snapshots.keptAsidePrefix) || $0.contains(".restoring") }, "\(left)")
+        }
+
         /// The names and sizes of what the data directory holds.
         func listing(_ cli: Syncctl) throws -> [String: Int] {
             var sizes: [String: Int] = [:]
@@ -100,44 +110,72 @@ extension Integration {
                 shell.send("SELECT count(*) > 0 FROM sync_meta;\n")
                 #expect(try await shell.waitFor(timeout: .seconds(30)) { $0 == ["1"] }, "\(shell.output) \(shell.errorOutput)")
             }
-            let refused = try cli.run(["snapshot", "restore", snapshot])
-            #expect(refused.status == 1 && refused.stderr.contains("another program (pid \(shell.pid)) has"), "\(refused)")
-            #expect(try cli.run(["get", marker.description]).status == 0)
-            let left = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path)
-            #expect(!left.contains { $0.hasPrefix(Snapshots.keptAsidePrefix) || $0.contains(".restoring") }, "\(left)")
+            try expectRefusedRestore(cli, snapshot, saying: "another program (pid \(shell.pid)) has")
             shell.closeInput()
             #expect(try await eventually(timeout: .seconds(30)) { !shell.isRunning })
             let restored = try cli.run(["snapshot", "restore", snapshot])
             #expect(restored.status == 0, "\(restored)")
         }
 
-        /// A shell that opens the old file after the restore's check and
-        /// writes in it: the old file takes its name back (with its WAL),
-        /// the restore is refused, and the shell's write is kept.
-        @Test func aProgramThatOpensTheDatabaseDuringTheRestoreKeepsItsWrite() async throws {
+        /// A shell that opens the old file after the restore's check: it can
+        /// neither read nor write it while the files swap names (told so:
+        /// "database is locked"), and since it would go on with the old file
+        /// afterwards, that file takes its name back and the restore is refused.
+        @Test func aProgramThatOpensTheOldFileDuringTheRestoreMakesItPutTheFileBack() async throws {
             let (cli, snapshot) = try prepare("late")
             let (restore, resume) = try await pausedRestore(cli, snapshot, at: "restore.linked")
             defer { restore.stop() }
             let shell = try await shell(on: cli)
             defer { shell.stop() }
-            shell.send("UPDATE countries SET name = 'edited in the shell' WHERE id = 'cn'; SELECT name FROM countries WHERE id = 'cn';\n")
-            #expect(try await shell.waitFor(timeout: .seconds(30)) { $0 == ["edited in the shell"] }, "\(shell.output) \(shell.errorOutput)")
+            shell.send("UPDATE countries SET name = 'edited in the shell' WHERE id = 'cn';\n")
+            #expect(try await eventually(timeout: .seconds(30)) { shell.errorOutput.contains("database is locked") }, "\(shell.output) \(shell.errorOutput)")
             try FileManager.default.removeItem(atPath: resume)
             #expect(try await eventually(timeout: .seconds(30)) { restore.exitStatus != nil })
             #expect(restore.exitStatus == 1 && restore.errorOutput.contains("opened") && restore.errorOutput.contains("while the restore ran"),
                     "\(restore.output) \(restore.errorOutput)")
+            // The shell goes on with the file it opened, which is data.db again.
+            shell.send("UPDATE countries SET name = 'edited in the shell' WHERE id = 'cn';\nSELECT name FROM countries WHERE id = 'cn';\n")
+            #expect(try await shell.waitFor(timeout: .seconds(30)) { $0.last == "edited in the shell" }, "\(shell.output) \(shell.errorOutput)")
             shell.closeInput()
             #expect(try await eventually(timeout: .seconds(30)) { !shell.isRunning })
-            // As before the restore, with the shell's write.
             let database = cli.directory.appendingPathComponent("data.db").path
             let integrity = try SQLiteShell.run(database, "PRAGMA integrity_check")
-            #expect(integrity.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "ok", "\(integrity)")
+            #expect(integrity.stdout == "ok", "\(integrity)")
             #expect(try SQLiteShell.run(database, "SELECT name FROM countries WHERE id = 'cn'").stdout == "edited in the shell")
             #expect(try cli.run(["get", marker.description]).status == 0)
             let left = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path)
             #expect(!left.contains { $0.hasPrefix(Snapshots.keptAsidePrefix) || $0.contains(".restoring") }, "\(left)")
             // Closed: the restore goes ahead.
             #expect(try cli.run(["snapshot", "restore", snapshot]).status == 0)
+        }
+
+        /// A program that opens data.db between the rename and the end of the
+        /// restore gets the restored file, and can neither read nor write it
+        /// until the restore is done: the restore completes, and both the
+        /// restored file and the one kept aside are whole.
+        @Test func aProgramThatOpensTheRestoredFileBeforeTheEndWaitsForIt() async throws {
+            let (cli, snapshot) = try prepare("early")
+            let (restore, resume) = try await pausedRestore(cli, snapshot, at: "restore.swapped")
+            defer { restore.stop() }
+            let shell = try await shell(on: cli)
+            defer { shell.stop() }
+            shell.send("PRAGMA journal_mode = wal;\nCREATE TABLE early(y);\n")
+            #expect(try await eventually(timeout: .seconds(30)) { shell.errorOutput.contains("database is locked") }, "\(shell.output) \(shell.errorOutput)")
+            try FileManager.default.removeItem(atPath: resume)
+            #expect(try await eventually(timeout: .seconds(30)) { restore.exitStatus != nil })
+            #expect(restore.exitStatus == 0, "\(restore.output) \(restore.errorOutput)")
+            shell.closeInput()
+            #expect(try await eventually(timeout: .seconds(30)) { !shell.isRunning })
+            let database = cli.directory.appendingPathComponent("data.db").path
+            #expect(try SQLiteShell.run(database, "PRAGMA integrity_check").stdout == "ok")
+            #expect(try cli.run(["get", marker.description]).stderr.contains("no record"))
+            let aside = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path).filter { $0.hasPrefix(Snapshots.keptAsidePrefix) }
+            #expect(aside.count == 1, "\(aside)")
+            if let name = aside.first {
+                let path = cli.directory.appendingPathComponent(name).path
+                #expect(try SQLiteShell.run(path, "PRAGMA integrity_check").stdout == "ok")
+                #expect(try Store(path: path).record(marker)?.exists == true)
+            }
         }
 
         /// Whatever the umask, and when root creates it (`sudo syncctl
@@ -164,12 +202,7 @@ extension Integration {
                                              ["watch", "SELECT id FROM countries WHERE id = 'cn'", "--data-dir", cli.directory.path])
             defer { watch.stop() }
             #expect(try await watch.waitFor(timeout: .seconds(30)) { $0.contains("cn") }, "\(watch.output) \(watch.errorOutput)")
-            let refused = try cli.run(["snapshot", "restore", snapshot])
-            #expect(refused.status == 1 && refused.stderr.contains("another process has the database"), "\(refused)")
-            // Nothing changed: the marker is there, nothing was kept aside or staged.
-            #expect(try cli.run(["get", marker.description]).status == 0)
-            let left = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path)
-            #expect(!left.contains { $0.hasPrefix(Snapshots.keptAsidePrefix) || $0.contains(".restoring") }, "\(left)")
+            try expectRefusedRestore(cli, snapshot, saying: "another process has the database")
             watch.stop()
             let restored = try cli.run(["snapshot", "restore", snapshot])
             #expect(restored.status == 0, "\(restored)")

@@ -35,43 +35,52 @@ extension Snapshots {
         let replica = try prepareRestored(at: incoming.path, from: url.lastPathComponent, deviceID: deviceID, wall: wallClock(), random: random)
         CrashPoint.hit("restore.staged")
         var keptAside: URL?
-        if FileManager.default.fileExists(atPath: database.path) {
-            do { try foldWAL(of: database.path) } catch {
-                // Refused before anything of the current database changed: the staged copy goes too.
-                Store.removeDatabaseFiles(incoming.path)
-                throw error
+        // Both files locked against every SQLite connection from the check
+        // until the end (`FileOpeners.Guard`): no other program reads or
+        // writes either of them while they swap names.
+        var guards: [FileOpeners.Guard] = []
+        defer { withExtendedLifetime(guards) {} }
+        do {
+            if FileManager.default.fileExists(atPath: database.path) {
+                try foldWAL(of: database.path)
+                guards = [try FileOpeners.Guard(database.path), try FileOpeners.Guard(incoming.path)]
+                let aside = keptAsideName(in: directory.url, at: wallClock())
+                // A second name for the current file, not a move: data.db exists
+                // at every instant, so a crash never leaves the directory empty
+                // (which would make syncd seed a fresh database).
+                guard link(database.path, aside.path) == 0 else {
+                    throw SnapshotError.cannotKeepAside(aside.path, reason: String(cString: strerror(errno)))
+                }
+                keptAside = aside
+                // On the disk before the rename below: a power cut must not keep
+                // the new data.db and lose the only name of the old one.
+                try AtomicFile.syncDirectory(of: aside.path)
+                CrashPoint.hit("restore.linked")
             }
-            let aside = keptAsideName(in: directory.url, at: wallClock())
-            // A second name for the current file, not a move: data.db exists
-            // at every instant, so a crash never leaves the directory empty
-            // (which would make syncd seed a fresh database).
-            guard link(database.path, aside.path) == 0 else {
-                throw SnapshotError.cannotKeepAside(aside.path, reason: String(cString: strerror(errno)))
+            // The old file's WAL is empty (checked above) and stays, with its
+            // index: for the new file they read as nothing (an empty WAL; the
+            // index is rebuilt by the first opener, which finds no other
+            // process holding it).
+            guard rename(incoming.path, database.path) == 0 else {
+                throw SnapshotError.cannotKeepAside(database.path, reason: "rename: " + String(cString: strerror(errno)))
             }
-            // On the disk before the rename below: a power cut must not keep
-            // the new data.db and lose the only name of the old one.
-            try AtomicFile.syncDirectory(of: aside.path)
-            keptAside = aside
-            CrashPoint.hit("restore.linked")
-        }
-        // The old file's WAL is empty (checked above) and stays, with its
-        // index: removed, they would be lost to a program that opened the
-        // old file after the check and wrote, and they read as nothing for
-        // the new file (an empty WAL; the index is rebuilt by the first
-        // opener, which finds no other process holding it).
-        guard rename(incoming.path, database.path) == 0 else {
-            throw SnapshotError.cannotKeepAside(database.path, reason: "rename: " + String(cString: strerror(errno)))
+        } catch {
+            // Nothing of the current database changed: the staged copy goes,
+            // and the second name, which is the live file's.
+            Store.removeDatabaseFiles(incoming.path)
+            if let keptAside { unlink(keptAside.path) }
+            throw error
         }
         CrashPoint.hit("restore.swapped")
-        // A program that opened the old file after the check has it open
-        // still, or wrote and closed and left frames in the WAL (SQLite
-        // skips the checkpoint of a renamed file): the old file takes its
-        // name back, with the WAL and index that are its own, and the
-        // restore is refused.
+        // A program that opened the old file after the check (it could
+        // neither read nor write it: the guard) and still has it open would
+        // go on with it once the guard goes, and its frames would land in
+        // the restored file's WAL by name: the old file takes its name back
+        // and the restore is refused. (The WAL cannot tell: frames written
+        // since the check are impossible on either file.)
         if let aside = keptAside {
             let late = FileOpeners.pids(of: aside.path)
-            let walBytes = (try? FileManager.default.attributesOfItem(atPath: database.path + "-wal")[.size] as? Int) ?? 0
-            if !late.isEmpty || walBytes > 0 {
+            if !late.isEmpty {
                 guard rename(aside.path, database.path) == 0 else {
                     throw SnapshotError.cannotKeepAside(database.path, reason: "putting the database back after another program opened it: " + String(cString: strerror(errno)))
                 }
@@ -129,7 +138,7 @@ extension Snapshots {
         let walBytes = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
         guard busy == 0, walBytes == 0 else { throw SnapshotError.databaseBusy(path) }
         let openers = FileOpeners.pids(of: path)
-        if !openers.isEmpty || FileOpeners.isLocked(path) { throw SnapshotError.databaseOpenElsewhere(path, pids: openers) }
+        if !openers.isEmpty { throw SnapshotError.databaseOpenElsewhere(path, pids: openers) }
     }
 
     /// Gives the staged copy at `path` a new replica id, records the device and

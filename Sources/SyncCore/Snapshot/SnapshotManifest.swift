@@ -63,6 +63,8 @@ public enum SnapshotError: Error, CustomStringConvertible, Equatable {
     case databaseOpenElsewhere(String, pids: [Int32])
     /// Another program opened the database while the restore ran: the old file was put back.
     case databaseOpenedDuringRestore(String, pids: [Int32])
+    /// A database file could not be locked against other programs for the swap.
+    case cannotLock(String, reason: String)
     case cannotKeepAside(String, reason: String)
     /// The snapshot holds another dataset than the data directory.
     case otherDataset(String, held: String, here: String)
@@ -78,6 +80,7 @@ public enum SnapshotError: Error, CustomStringConvertible, Equatable {
         case .databaseBusy(let path): "another process holds \(path) open (the sqlite3 shell, Datasette, a running syncctl?), so its last changes cannot be folded into the file: close it and try again. Nothing was changed."
         case .databaseOpenElsewhere(let path, let pids): "another program\(Self.naming(pids)) has \(path) open (the sqlite3 shell, Datasette, a script?): what it wrote after the restore would be lost or mixed into the restored file, so close it and try again. Nothing was changed."
         case .databaseOpenedDuringRestore(let path, let pids): "another program\(Self.naming(pids)) opened \(path) while the restore ran: the database was put back as it was, and nothing was restored. Close it and try again."
+        case .cannotLock(let path, let reason): "cannot lock \(path) against other programs while the restore swaps the files (\(reason)); nothing was changed. Keep the data directory on a local file system (docs/operations.md, \"Files\")."
         case .cannotKeepAside(let path, let reason): "cannot keep the current database aside as \(path) (\(reason)); nothing was changed. On file systems without hard links (FAT, exFAT, some network shares), copy data.db somewhere safe, remove it, and restore again."
         }
     }
