@@ -151,9 +151,9 @@ extension Integration {
 
         /// A program that opens data.db between the rename and the end of the
         /// restore gets the restored file, and can neither read nor write it
-        /// until the restore is done: the restore completes, and both the
-        /// restored file and the one kept aside are whole.
-        @Test func aProgramThatOpensTheRestoredFileBeforeTheEndWaitsForIt() async throws {
+        /// until the restore is done ("database is locked"): the restore
+        /// completes, and both the restored file and the one kept aside are whole.
+        @Test func aProgramThatOpensTheRestoredFileBeforeTheEndIsKeptOffIt() async throws {
             let (cli, snapshot) = try prepare("early")
             let (restore, resume) = try await pausedRestore(cli, snapshot, at: "restore.swapped")
             defer { restore.stop() }

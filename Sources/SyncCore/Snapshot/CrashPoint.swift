@@ -5,7 +5,7 @@ import Foundation
 /// multi-file operation leaves a state that opens safely, or stop there
 /// while another process acts (`SYNCD_TEST_PAUSE_AT=restore.linked` with
 /// `SYNCD_TEST_PAUSE_FILE=PATH`: the file is created on arrival and the
-/// process goes on once it is removed, or after 60 s). Unset, it costs a
+/// process goes on once it is removed, or after 300 s). Unset, it costs a
 /// string comparison.
 enum CrashPoint {
     static let armed = ProcessInfo.processInfo.environment["SYNCD_TEST_CRASH_AT"]
@@ -14,7 +14,7 @@ enum CrashPoint {
     static func hit(_ name: String) {
         if pause == name, let file = ProcessInfo.processInfo.environment["SYNCD_TEST_PAUSE_FILE"] {
             FileManager.default.createFile(atPath: file, contents: nil)
-            for _ in 0..<600 where FileManager.default.fileExists(atPath: file) { usleep(100_000) }
+            for _ in 0..<3_000 where FileManager.default.fileExists(atPath: file) { usleep(100_000) }
         }
         guard armed == name else { return }
         kill(getpid(), SIGKILL)

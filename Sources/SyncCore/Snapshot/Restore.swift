@@ -57,10 +57,9 @@ extension Snapshots {
                 try AtomicFile.syncDirectory(of: aside.path)
                 CrashPoint.hit("restore.linked")
             }
-            // The old file's WAL is empty (checked above) and stays, with its
-            // index: for the new file they read as nothing (an empty WAL; the
-            // index is rebuilt by the first opener, which finds no other
-            // process holding it).
+            // The old file's WAL, folded and empty, is normally gone with the
+            // fold's connection; if not, it stays: the restored file is in
+            // rollback mode, and its first store's open finds no frames in it.
             guard rename(incoming.path, database.path) == 0 else {
                 throw SnapshotError.cannotKeepAside(database.path, reason: "rename: " + String(cString: strerror(errno)))
             }
@@ -142,7 +141,7 @@ extension Snapshots {
     }
 
     /// Gives the staged copy at `path` a new replica id, records the device and
-    /// its file identity, and checkpoints it so that it is one self-contained file.
+    /// its file identity, and makes it one self-contained file in rollback mode.
     static func prepareRestored(at path: String, from name: String, deviceID: String?, wall: UInt64, random: @Sendable () -> UInt64) throws -> ReplicaID {
         let queue = try DatabaseQueue(path: path)
         let replica = try queue.write { db in
@@ -151,8 +150,13 @@ extension Snapshots {
             if let identity = FileIdentity.of(path: path) { try db.setMeta(MetaKey.fileIdentity, identity) }
             return replica
         }
+        // One file in rollback mode until its first store opens it (which
+        // turns WAL on): a program that opened it while the restore was
+        // put back (`restore`) finds it moved at its first write and is
+        // refused ("readonly database") instead of writing a WAL by name.
         try queue.writeWithoutTransaction { db in
             if try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal" { try db.truncateWAL() }
+            try db.execute(sql: "PRAGMA journal_mode = DELETE")
         }
         try queue.close()
         return replica
