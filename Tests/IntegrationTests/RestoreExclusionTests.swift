@@ -33,6 +33,20 @@ extension Integration {
             return (restore, pause)
         }
 
+        /// A restore paused at `point`, a `sqlite3` shell that opens the
+        /// database then and sends `sql` (told "database is locked"), then the
+        /// restore resumed and ended.
+        func shellDuringRestore(_ cli: Syncctl, _ snapshot: String, pausedAt point: String,
+                                sending sql: String) async throws -> (restore: StreamingProcess, shell: StreamingProcess) {
+            let (restore, resume) = try await pausedRestore(cli, snapshot, at: point)
+            let shell = try await shell(on: cli)
+            shell.send(sql)
+            #expect(try await eventually(timeout: .seconds(30)) { shell.errorOutput.contains("database is locked") }, "\(shell.output) \(shell.errorOutput)")
+            try FileManager.default.removeItem(atPath: resume)
+            #expect(try await eventually(timeout: .seconds(30)) { restore.exitStatus != nil })
+            return (restore, shell)
+        }
+
         /// A restore refused with `message`, which changed nothing: the
         /// marker is there, nothing was kept aside or staged.
         func expectRefusedRestore(_ cli: Syncctl, _ snapshot: String, saying message: String) throws {
@@ -123,14 +137,9 @@ extension Integration {
         /// afterwards, that file takes its name back and the restore is refused.
         @Test func aProgramThatOpensTheOldFileDuringTheRestoreMakesItPutTheFileBack() async throws {
             let (cli, snapshot) = try prepare("late")
-            let (restore, resume) = try await pausedRestore(cli, snapshot, at: "restore.linked")
-            defer { restore.stop() }
-            let shell = try await shell(on: cli)
-            defer { shell.stop() }
-            shell.send("UPDATE countries SET name = 'edited in the shell' WHERE id = 'cn';\n")
-            #expect(try await eventually(timeout: .seconds(30)) { shell.errorOutput.contains("database is locked") }, "\(shell.output) \(shell.errorOutput)")
-            try FileManager.default.removeItem(atPath: resume)
-            #expect(try await eventually(timeout: .seconds(30)) { restore.exitStatus != nil })
+            let (restore, shell) = try await shellDuringRestore(cli, snapshot, pausedAt: "restore.linked",
+                                                               sending: "UPDATE countries SET name = 'edited in the shell' WHERE id = 'cn';\n")
+            defer { restore.stop(); shell.stop() }
             #expect(restore.exitStatus == 1 && restore.errorOutput.contains("opened") && restore.errorOutput.contains("while the restore ran"),
                     "\(restore.output) \(restore.errorOutput)")
             // The shell goes on with the file it opened, which is data.db again.
@@ -155,14 +164,9 @@ extension Integration {
         /// completes, and both the restored file and the one kept aside are whole.
         @Test func aProgramThatOpensTheRestoredFileBeforeTheEndIsKeptOffIt() async throws {
             let (cli, snapshot) = try prepare("early")
-            let (restore, resume) = try await pausedRestore(cli, snapshot, at: "restore.swapped")
-            defer { restore.stop() }
-            let shell = try await shell(on: cli)
-            defer { shell.stop() }
-            shell.send("PRAGMA journal_mode = wal;\nCREATE TABLE early(y);\n")
-            #expect(try await eventually(timeout: .seconds(30)) { shell.errorOutput.contains("database is locked") }, "\(shell.output) \(shell.errorOutput)")
-            try FileManager.default.removeItem(atPath: resume)
-            #expect(try await eventually(timeout: .seconds(30)) { restore.exitStatus != nil })
+            let (restore, shell) = try await shellDuringRestore(cli, snapshot, pausedAt: "restore.swapped",
+                                                               sending: "PRAGMA journal_mode = wal;\nCREATE TABLE early(y);\n")
+            defer { restore.stop(); shell.stop() }
             #expect(restore.exitStatus == 0, "\(restore.output) \(restore.errorOutput)")
             shell.closeInput()
             #expect(try await eventually(timeout: .seconds(30)) { !shell.isRunning })
