@@ -208,7 +208,7 @@ extension Snapshots {
                         "file": "\(name)", "error": "\(error)"])
                     continue
                 }
-                for suffix in ["", "-wal", "-shm", "-journal", ".counter"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+                for suffix in [""] + Store.databaseCompanions + [".counter"] { try? FileManager.default.removeItem(atPath: path + suffix) }
                 logger.info("merged and removed the database kept aside by a restore: a sync has succeeded since", metadata: [
                     "file": "\(name)", "slots_changed": "\(changed)"])
                 try? AtomicFile.syncDirectory(of: path)

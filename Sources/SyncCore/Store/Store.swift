@@ -260,17 +260,10 @@ public final class Store: Sendable {
     deinit { checkpointer.close() }
 
     /// This process's shared use lock of the database at `path`, when
-    /// `holdsUseLock`. A reader that cannot open the lock file (a directory
-    /// it may not write, and no lock file yet) may open without it, if it
-    /// needs no set-up write: the failure is returned for that case.
+    /// `holdsUseLock` (`StoreUseLock.shared(in:readOnly:)`).
     private static func takeUseLock(beside path: String, options: Options) throws -> (StoreUseLock?, StoreUseLockError?) {
         guard options.holdsUseLock else { return (nil, nil) }
-        do {
-            return (try StoreUseLock.shared(in: URL(fileURLWithPath: path).deletingLastPathComponent()), nil)
-        } catch let error as StoreUseLockError {
-            guard options.readOnly, error.allowsUnlockedRead else { throw error }
-            return (nil, error)
-        }
+        return try StoreUseLock.shared(in: URL(fileURLWithPath: path).deletingLastPathComponent(), readOnly: options.readOnly)
     }
 
     private static func openPool(path: String, options: Options, readOnly: Bool, checkpointer: WALCheckpointer) throws -> any DatabaseWriter {

@@ -55,6 +55,18 @@ public final class StoreUseLock: Sendable {
         }
     }
 
+    /// `shared(in:)` for an open that is `readOnly` or not: a reader that
+    /// cannot create or open the lock file (`allowsUnlockedRead`) gets no
+    /// lock and the reason, and may read without it; anything else throws.
+    public static func shared(in directory: URL, readOnly: Bool) throws -> (lock: StoreUseLock?, unavailable: StoreUseLockError?) {
+        do {
+            return (try shared(in: directory), nil)
+        } catch let error as StoreUseLockError {
+            guard readOnly, error.allowsUnlockedRead else { throw error }
+            return (nil, error)
+        }
+    }
+
     /// Takes the lock of the database in `directory` in `mode` (a new one;
     /// `shared(in:)` for a store's), or throws `StoreUseLockError`. A file it
     /// creates is readable by all (0644, whatever the umask), and given to

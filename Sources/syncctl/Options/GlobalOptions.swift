@@ -94,10 +94,7 @@ struct GlobalOptions: ParsableArguments {
         // and held until the store has it: no restore replaces the file
         // meanwhile (StoreUseLock).
         let useLock: StoreUseLock?
-        do { useLock = try StoreUseLock.shared(in: directory.url) } catch let error as StoreUseLockError {
-            guard readOnly, error.allowsUnlockedRead else { throw CLIError("\(error)") }
-            useLock = nil
-        }
+        do { useLock = try StoreUseLock.shared(in: directory.url, readOnly: readOnly).lock } catch { throw CLIError("\(error)") }
         defer { withExtendedLifetime(useLock) {} }
         var options = Store.Options()
         options.readOnly = readOnly
