@@ -4,11 +4,13 @@ import Testing
 import TestSupport
 
 extension Integration {
-    /// `syncctl snapshot restore` and the other `syncctl` commands, each a
-    /// real process on one data directory: a restore never renames its file
-    /// over a database another process has open (whose later commits would
-    /// go to a WAL the restored file inherits by name), and no command opens
-    /// the database while a restore replaces it (`StoreUseLock`).
+    /// `syncctl snapshot restore` beside other programs, each a real process
+    /// on one data directory: no `syncctl` command opens the database while
+    /// a restore replaces it (`StoreUseLock`); a program that knows nothing
+    /// of that lock (the `sqlite3` shell) goes through SQLite's own locks,
+    /// is kept off the file while the restore copies into it, and then reads
+    /// and writes the restored content, never the old one nor a mix
+    /// (replication-model §7).
     @Suite struct RestoreExclusion {
         let root = TemporaryDirectory("syncd-restore-exclusion")
         let marker = RecordRef(parsing: "countries/after-snapshot")!
@@ -47,6 +49,28 @@ extension Integration {
             return (restore, shell)
         }
 
+        /// What a shell that had data.db open across a restore then sees and
+        /// does: the restored content (no marker), and its edit lands in it;
+        /// the file is whole, `syncctl` opens it, and the database kept aside
+        /// holds the marker.
+        func expectShellOnRestoredContent(_ cli: Syncctl, _ shell: StreamingProcess) async throws {
+            shell.send("SELECT count(*) FROM countries WHERE id = 'after-snapshot';\nUPDATE countries SET name = 'edited in the shell' WHERE id = 'cn';\nSELECT name FROM countries WHERE id = 'cn';\n")
+            #expect(try await shell.waitFor(timeout: .seconds(30)) { $0.suffix(2) == ["0", "edited in the shell"] }, "\(shell.output) \(shell.errorOutput)")
+            shell.closeInput()
+            #expect(try await eventually(timeout: .seconds(30)) { !shell.isRunning })
+            let database = cli.directory.appendingPathComponent("data.db").path
+            #expect(try SQLiteShell.run(database, "PRAGMA integrity_check").stdout == "ok")
+            #expect(try SQLiteShell.run(database, "SELECT name FROM countries WHERE id = 'cn'").stdout == "edited in the shell")
+            #expect(try cli.run(["get", marker.description]).stderr.contains("no record"))
+            let aside = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path).filter { $0.hasPrefix(Snapshots.keptAsidePrefix) }
+            #expect(aside.count == 1, "\(aside)")
+            if let name = aside.first {
+                let path = cli.directory.appendingPathComponent(name).path
+                #expect(try SQLiteShell.run(path, "PRAGMA integrity_check").stdout == "ok")
+                #expect(try Store(path: path).record(marker)?.exists == true)
+            }
+        }
+
         /// A restore refused with `message`, which changed nothing: the
         /// marker is there, nothing was kept aside or staged.
         func expectRefusedRestore(_ cli: Syncctl, _ snapshot: String, saying message: String) throws {
@@ -81,28 +105,27 @@ extension Integration {
 
         @Test func commandsAreRefusedWhileARestoreReplacesTheDatabase() async throws {
             let (cli, snapshot) = try prepare("paused")
-            // Folded, kept aside, not yet renamed.
-            let (restore, resume) = try await pausedRestore(cli, snapshot, at: "restore.linked")
+            // The database taken and kept aside, not yet replaced.
+            let (restore, resume) = try await pausedRestore(cli, snapshot, at: "restore.keptAside")
             defer { restore.stop() }
             let before = try listing(cli)
             let write = try cli.run(["create", "countries/during-restore", "name=During"])
             #expect(write.status == 1 && write.stderr.contains("a snapshot restore is replacing the database"), "\(write)")
             let read = try cli.run(["get", marker.description])
             #expect(read.status == 1 && read.stderr.contains("a snapshot restore is replacing the database"), "\(read)")
-            // Refused before anything opened the old file (even a read-only
-            // open would leave a -wal and -shm the restored file then finds).
+            // Refused before anything opened the file.
             #expect(try listing(cli) == before)
             try FileManager.default.removeItem(atPath: resume)
             #expect(try await eventually(timeout: .seconds(30)) { restore.exitStatus != nil })
             #expect(restore.exitStatus == 0, "\(restore.output) \(restore.errorOutput)")
 
-            // The restored file alone, whole, with the snapshot's content.
+            // The restored file, whole, with the snapshot's content.
             let database = cli.directory.appendingPathComponent("data.db").path
             let integrity = try SQLiteShell.run(database, "PRAGMA integrity_check")
             #expect(integrity.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "ok", "\(integrity)")
             #expect(try cli.run(["get", marker.description]).stderr.contains("no record"))
             #expect(try cli.run(["get", "countries/during-restore"]).stderr.contains("no record"))
-            // The replaced database is kept aside with the marker, for the merge after the next sync.
+            // A copy of the replaced database is kept aside with the marker, for the merge after the next sync.
             let aside = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path).filter { $0.hasPrefix(Snapshots.keptAsidePrefix) }
             #expect(aside.count == 1, "\(aside)")
             if let name = aside.first {
@@ -111,19 +134,16 @@ extension Integration {
             }
         }
 
-        /// A program that knows nothing of `store.lock` (the `sqlite3` shell),
-        /// idle, before or after its first statement: what it wrote after
-        /// the rename would go to the restored file's WAL by name, or be
-        /// lost, so the restore is refused and changes nothing.
-        @Test(arguments: [false, true])
-        func aRestoreIsRefusedWhileAnIdleSQLiteShellHasTheDatabaseOpen(ranAQuery: Bool) async throws {
-            let (cli, snapshot) = try prepare("shell-\(ranAQuery)")
+        /// A program that knows nothing of `store.lock` (the `sqlite3` shell)
+        /// and holds the database (in WAL mode since its first statement,
+        /// it keeps a shared lock until it closes): the restore cannot take
+        /// the file, is refused with the program's pid, and changes nothing.
+        @Test func aRestoreIsRefusedWhileAnSQLiteShellHoldsTheDatabase() async throws {
+            let (cli, snapshot) = try prepare("shell-holds")
             let shell = try await shell(on: cli)
             defer { shell.stop() }
-            if ranAQuery {
-                shell.send("SELECT count(*) > 0 FROM sync_meta;\n")
-                #expect(try await shell.waitFor(timeout: .seconds(30)) { $0 == ["1"] }, "\(shell.output) \(shell.errorOutput)")
-            }
+            shell.send("SELECT count(*) > 0 FROM sync_meta;\n")
+            #expect(try await shell.waitFor(timeout: .seconds(30)) { $0 == ["1"] }, "\(shell.output) \(shell.errorOutput)")
             try expectRefusedRestore(cli, snapshot, saying: "another program (pid \(shell.pid)) has")
             shell.closeInput()
             #expect(try await eventually(timeout: .seconds(30)) { !shell.isRunning })
@@ -131,55 +151,50 @@ extension Integration {
             #expect(restored.status == 0, "\(restored)")
         }
 
-        /// A shell that opens the old file after the restore's check: it can
-        /// neither read nor write it while the files swap names (told so:
-        /// "database is locked"), and since it would go on with the old file
-        /// afterwards, that file takes its name back and the restore is refused.
-        @Test func aProgramThatOpensTheOldFileDuringTheRestoreMakesItPutTheFileBack() async throws {
-            let (cli, snapshot) = try prepare("late")
-            let (restore, shell) = try await shellDuringRestore(cli, snapshot, pausedAt: "restore.linked",
-                                                               sending: "UPDATE countries SET name = 'edited in the shell' WHERE id = 'cn';\n")
-            defer { restore.stop(); shell.stop() }
-            #expect(restore.exitStatus == 1 && restore.errorOutput.contains("opened") && restore.errorOutput.contains("while the restore ran"),
-                    "\(restore.output) \(restore.errorOutput)")
-            // The shell goes on with the file it opened, which is data.db again.
-            shell.send("UPDATE countries SET name = 'edited in the shell' WHERE id = 'cn';\nSELECT name FROM countries WHERE id = 'cn';\n")
-            #expect(try await shell.waitFor(timeout: .seconds(30)) { $0.last == "edited in the shell" }, "\(shell.output) \(shell.errorOutput)")
-            shell.closeInput()
-            #expect(try await eventually(timeout: .seconds(30)) { !shell.isRunning })
-            let database = cli.directory.appendingPathComponent("data.db").path
-            let integrity = try SQLiteShell.run(database, "PRAGMA integrity_check")
-            #expect(integrity.stdout == "ok", "\(integrity)")
-            #expect(try SQLiteShell.run(database, "SELECT name FROM countries WHERE id = 'cn'").stdout == "edited in the shell")
-            #expect(try cli.run(["get", marker.description]).status == 0)
-            let left = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path)
-            #expect(!left.contains { $0.hasPrefix(Snapshots.keptAsidePrefix) || $0.contains(".restoring") }, "\(left)")
-            // Closed: the restore goes ahead.
-            #expect(try cli.run(["snapshot", "restore", snapshot]).status == 0)
+        /// A shell that opened the database and has not run a statement
+        /// holds nothing: the restore goes ahead, and the shell's first
+        /// statement finds the restored content (the file kept its name and
+        /// inode; no WAL of the old content is left to be read).
+        @Test func aShellOpenedBeforeTheRestoreThenSeesTheRestoredContent() async throws {
+            let (cli, snapshot) = try prepare("shell-idle")
+            let shell = try await shell(on: cli)
+            defer { shell.stop() }
+            let restored = try cli.run(["snapshot", "restore", snapshot])
+            #expect(restored.status == 0, "\(restored)")
+            try await expectShellOnRestoredContent(cli, shell)
         }
 
-        /// A program that opens data.db between the rename and the end of the
-        /// restore gets the restored file, and can neither read nor write it
-        /// until the restore is done ("database is locked"): the restore
-        /// completes, and both the restored file and the one kept aside are whole.
-        @Test func aProgramThatOpensTheRestoredFileBeforeTheEndIsKeptOffIt() async throws {
-            let (cli, snapshot) = try prepare("early")
-            let (restore, shell) = try await shellDuringRestore(cli, snapshot, pausedAt: "restore.swapped",
-                                                               sending: "PRAGMA journal_mode = wal;\nCREATE TABLE early(y);\n")
+        /// A shell that opens the database while the restore holds it, before
+        /// or in the middle of the copy's transaction: it can neither read
+        /// nor write ("database is locked"), and once the restore is done
+        /// it reads and edits the restored content.
+        @Test(arguments: ["restore.keptAside", "restore.copying"])
+        func aShellThatOpensTheDatabaseDuringTheRestoreIsKeptOffItUntilTheEnd(_ point: String) async throws {
+            let (cli, snapshot) = try prepare("during-\(point.replacingOccurrences(of: ".", with: "-"))")
+            let (restore, shell) = try await shellDuringRestore(cli, snapshot, pausedAt: point,
+                                                               sending: "UPDATE countries SET name = 'too early' WHERE id = 'cn';\n")
             defer { restore.stop(); shell.stop() }
             #expect(restore.exitStatus == 0, "\(restore.output) \(restore.errorOutput)")
-            shell.closeInput()
-            #expect(try await eventually(timeout: .seconds(30)) { !shell.isRunning })
+            try await expectShellOnRestoredContent(cli, shell)
+        }
+
+        /// A data.db that is no SQLite database (garbage written over its
+        /// header): the restore still brings the snapshot back, and keeps
+        /// the unreadable file aside under a name no merge picks up.
+        @Test func aRestoreReplacesAnUnreadableDatabaseAndKeepsItAside() throws {
+            let (cli, snapshot) = try prepare("unreadable")
             let database = cli.directory.appendingPathComponent("data.db").path
+            for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database + suffix) }
+            let garbage = Data(repeating: 0xA5, count: 8_192)
+            try garbage.write(to: URL(fileURLWithPath: database))
+            let restored = try cli.run(["snapshot", "restore", snapshot])
+            #expect(restored.status == 0 && restored.stdout.contains("no SQLite database"), "\(restored)")
             #expect(try SQLiteShell.run(database, "PRAGMA integrity_check").stdout == "ok")
-            #expect(try cli.run(["get", marker.description]).stderr.contains("no record"))
-            let aside = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path).filter { $0.hasPrefix(Snapshots.keptAsidePrefix) }
-            #expect(aside.count == 1, "\(aside)")
-            if let name = aside.first {
-                let path = cli.directory.appendingPathComponent(name).path
-                #expect(try SQLiteShell.run(path, "PRAGMA integrity_check").stdout == "ok")
-                #expect(try Store(path: path).record(marker)?.exists == true)
-            }
+            #expect(try cli.run(["get", "countries/cn"]).status == 0)
+            let kept = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path).filter { $0.hasPrefix(Snapshots.unreadableAsidePrefix) }
+            #expect(kept.count == 1, "\(kept)")
+            if let name = kept.first { #expect(try Data(contentsOf: cli.directory.appendingPathComponent(name)) == garbage) }
+            #expect(Snapshots.keptAside(in: cli.directory).isEmpty)
         }
 
         /// Whatever the umask, and when root creates it (`sudo syncctl

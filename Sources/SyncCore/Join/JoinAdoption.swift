@@ -216,11 +216,13 @@ extension Store {
 
     /// Copies the database to `url` (SQLite's online backup in one step,
     /// inside one read transaction), marks the copy whole
-    /// (`MetaKey.joinAsideComplete`, in the copy's last transaction) and
-    /// returns the highest seq of the copy.
+    /// (`MetaKey.joinAsideComplete`, in the copy's last transaction, with
+    /// the copy's own file identity: merging it back is not taken for
+    /// opening a copy) and returns the highest seq of the copy.
     private func keepAside(at url: URL) throws -> Int64 {
         try copyDatabase(to: url) { db in
             try db.setMeta(MetaKey.joinAsideComplete, 1)
+            if let identity = FileIdentity.of(path: url.path) { try db.setMeta(MetaKey.fileIdentity, identity) }
             return try Database.highestSeq(db)
         }
     }

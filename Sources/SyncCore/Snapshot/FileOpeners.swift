@@ -1,13 +1,8 @@
 import Foundation
 
-/// Which other processes have a database file open: what a restore must
-/// know before it renames another file over it. SQLite finds a database's
-/// WAL by name, so a program that keeps the old file open across the rename
-/// (the `sqlite3` shell, even one that has not run a statement yet) would
-/// write frames built from the old file into a `data.db-wal` the restored
-/// file then reads as its own. `syncd` and `syncctl` are kept out by their
-/// locks (`DaemonLock`, `StoreUseLock`); these find the others, and keep
-/// them off the files while they swap names (`Guard`).
+/// Which other processes have a database file open: named in the message
+/// when a restore cannot take the file (`ExclusiveDatabase`), so the
+/// operator knows what to close.
 enum FileOpeners {
     /// The pids of the processes other than this one with a descriptor of
     /// the file at `path` (Linux: `/proc/PID/fd`, compared by device and
@@ -31,42 +26,5 @@ enum FileOpeners {
             }
         }
         return found.sorted()
-    }
-
-    /// SQLite's lock bytes of a database file: the pending byte (2^30), the
-    /// reserved byte and the 510 shared bytes. A connection in WAL mode
-    /// holds a shared lock there from its first statement until it closes.
-    static let lockBytes = (start: off_t(0x4000_0000), count: off_t(512))
-
-    /// A write lock on a database file's lock bytes, held by this process
-    /// while it lives: no SQLite connection of another process can start a
-    /// read or a write on the file meanwhile (it gets "database is locked"),
-    /// so none can put frames in a WAL while a restore swaps the files.
-    /// Taken only on a file this process has no SQLite connection to, and
-    /// released by closing its descriptor (closing any other descriptor of
-    /// the file would drop it too).
-    final class Guard {
-        private let descriptor: Int32
-
-        /// Throws `SnapshotError.databaseOpenElsewhere` when another process
-        /// holds a lock there, `.cannotLock` when the file cannot be locked.
-        init(_ path: String) throws {
-            let fd = open(path, O_RDWR | O_CLOEXEC)
-            guard fd >= 0 else { throw SnapshotError.cannotLock(path, reason: String(cString: strerror(errno))) }
-            var lock = flock()
-            lock.l_type = Int16(F_WRLCK)
-            lock.l_whence = Int16(SEEK_SET)
-            lock.l_start = FileOpeners.lockBytes.start
-            lock.l_len = FileOpeners.lockBytes.count
-            guard fcntl(fd, F_SETLK, &lock) == 0 else {
-                let code = errno
-                close(fd)
-                if code == EAGAIN || code == EACCES { throw SnapshotError.databaseOpenElsewhere(path, pids: FileOpeners.pids(of: path)) }
-                throw SnapshotError.cannotLock(path, reason: String(cString: strerror(code)))
-            }
-            descriptor = fd
-        }
-
-        deinit { close(descriptor) }
     }
 }

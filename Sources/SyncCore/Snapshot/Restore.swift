@@ -7,93 +7,112 @@ extension Snapshots {
     private static let foldLock = NSLock()
 
     /// Replaces the database in `directory` with a verified snapshot. The
-    /// daemon must be stopped (the caller checks); no other process may have
-    /// the database open (`StoreUseLock`, refused otherwise). The current database is
-    /// checkpointed and kept aside as `data.db.before-restore-TIME` until the
-    /// daemon's next successful sync; the restored database takes a new
-    /// replica id, so no dot issued after the snapshot is ever issued again.
+    /// daemon must be stopped (the caller checks); no `syncctl` may have the
+    /// database open (`StoreUseLock`, refused otherwise). The snapshot is
+    /// copied into the live `data.db` in place, through SQLite's backup API
+    /// in one transaction (`ExclusiveDatabase`): the file keeps its name and
+    /// inode, so a program that has it open goes through SQLite's locks and
+    /// then sees the restored content, and no WAL is ever matched to another
+    /// file. A copy of the current database is kept aside as
+    /// `data.db.before-restore-TIME` until the daemon's next successful
+    /// sync; the restored database takes a new replica id, so no dot issued
+    /// after the snapshot is ever issued again (replication-model §7).
+    /// `progress` gets the phase and the fraction of it done.
     public static func restore(_ url: URL, into directory: DataDirectory, deviceID: String?,
                                wallClock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) },
-                               random: @Sendable () -> UInt64 = Store.Options().random) throws -> (replica: ReplicaID, keptAside: URL?) {
-        // Held until the restored file has the name: no process has the old
-        // data.db open, so none writes a WAL the restored file would inherit.
-        // (No directory: the dataset check below says so.)
+                               random: @Sendable () -> UInt64 = Store.Options().random,
+                               progress: (RestorePhase, Double) -> Void = { _, _ in }) throws -> (replica: ReplicaID, keptAside: URL?) {
+        // Held to the end: no store of this program or of syncctl opens the
+        // database meanwhile. (No directory: the dataset check below says so.)
         let useLock = FileManager.default.fileExists(atPath: directory.path) ? try StoreUseLock(directory: directory.url, mode: .exclusive) : nil
         defer { withExtendedLifetime(useLock) {} }
-        _ = try requireVerified(url)
+        let manifest = try requireVerified(url) { progress(.verifying, $0) }
         try requireDataset(of: url.path, named: try directory.seedSchema().name)
-        let database = URL(fileURLWithPath: directory.databasePath)
-        let incoming = database.appendingPathExtension("restoring")
-        Store.removeDatabaseFiles(incoming.path)
-        try FileManager.default.copyItem(at: url, to: incoming)
+        let database = directory.databasePath
+        let incoming = database + ".restoring"
+        let asideCopy = database + ".restoring-aside"
+        for leftover in [incoming, asideCopy] { Store.removeDatabaseFiles(leftover) }
+        // The staged copy goes at the end whatever happens: copied in, or not wanted.
+        defer { Store.removeDatabaseFiles(incoming) }
+        try FileManager.default.copyItem(atPath: url.path, toPath: incoming)
+        // The copy is what was verified (the snapshot may have changed since).
+        let copied = try SnapshotManifest.sha256(of: URL(fileURLWithPath: incoming))
+        guard copied.utf8.elementsEqual(manifest.sha256.utf8) else {
+            throw SnapshotError.failedVerification(url.path, ["the file changed while it was restored (checksum \(copied.prefix(16))…, manifest \(manifest.sha256.prefix(16))…)"])
+        }
         CrashPoint.hit("restore.copied")
-        // The staged copy takes its new replica id, its device and its file
-        // identity before it is moved into place, in one transaction: at no
-        // point of a crash can a file named data.db hold the snapshot's own
-        // replica id, so no dot is ever issued twice (replication-model §7).
-        // A rename keeps the file identity, so the next open keeps this id.
-        let replica = try prepareRestored(at: incoming.path, from: url.lastPathComponent, deviceID: deviceID, wall: wallClock(), random: random)
+        let existed = FileManager.default.fileExists(atPath: database)
+        let live: ExclusiveDatabase
+        do { live = try ExclusiveDatabase(path: database) } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
+            return try restoreOverUnreadable(database, staged: incoming, from: url.lastPathComponent, in: directory.url,
+                                             deviceID: deviceID, wall: wallClock(), random: random)
+        }
+        defer { try? live.close() }
+        // The staged copy takes its new replica id, its device and the live
+        // file's identity in one transaction before it is copied in: at no
+        // point of a crash does data.db hold the snapshot's content under
+        // the snapshot's own replica id, so no dot is ever issued twice.
+        let replica = try prepareRestored(at: incoming, from: url.lastPathComponent, deviceID: deviceID, identity: FileIdentity.of(path: database),
+                                          wall: wallClock(), random: random)
         CrashPoint.hit("restore.staged")
         var keptAside: URL?
-        // Both files locked against every SQLite connection from the check
-        // until the end (`FileOpeners.Guard`): no other program reads or
-        // writes either of them while they swap names.
-        var guards: [FileOpeners.Guard] = []
-        defer { withExtendedLifetime(guards) {} }
+        if existed, try live.hasContent() {
+            // A copy, made under the restore's lock: it holds every commit
+            // up to the instant the restore took the file.
+            let aside = keptAsideName(in: directory.url, at: wallClock())
+            do {
+                try live.copy(to: asideCopy)
+                guard rename(asideCopy, aside.path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            } catch {
+                Store.removeDatabaseFiles(asideCopy)
+                throw SnapshotError.cannotKeepAside(aside.path, reason: "\(error)")
+            }
+            // On the disk before the live file changes.
+            try AtomicFile.syncDirectory(of: aside.path)
+            keptAside = aside
+            CrashPoint.hit("restore.keptAside")
+        }
         do {
-            if FileManager.default.fileExists(atPath: database.path) {
-                try foldWAL(of: database.path)
-                guards = [try FileOpeners.Guard(database.path), try FileOpeners.Guard(incoming.path)]
-                let aside = keptAsideName(in: directory.url, at: wallClock())
-                // A second name for the current file, not a move: data.db exists
-                // at every instant, so a crash never leaves the directory empty
-                // (which would make syncd seed a fresh database).
-                guard link(database.path, aside.path) == 0 else {
-                    throw SnapshotError.cannotKeepAside(aside.path, reason: String(cString: strerror(errno)))
-                }
-                keptAside = aside
-                // On the disk before the rename below: a power cut must not keep
-                // the new data.db and lose the only name of the old one.
-                try AtomicFile.syncDirectory(of: aside.path)
-                CrashPoint.hit("restore.linked")
-            }
-            // The old file's WAL, folded and empty, is normally gone with the
-            // fold's connection; if not, it stays: the restored file is in
-            // rollback mode, and its first store's open finds no frames in it.
-            guard rename(incoming.path, database.path) == 0 else {
-                throw SnapshotError.cannotKeepAside(database.path, reason: "rename: " + String(cString: strerror(errno)))
-            }
+            try live.replace(with: incoming, progress: { progress(.copyingIn, $0) }, afterFirstStep: { CrashPoint.hit("restore.copying") })
         } catch {
-            // Nothing of the current database changed: the staged copy goes,
-            // and the second name, which is the live file's.
-            Store.removeDatabaseFiles(incoming.path)
-            if let keptAside { unlink(keptAside.path) }
-            throw error
+            // Rolled back: the live file is as it was, and so is its copy.
+            if let keptAside { Store.removeDatabaseFiles(keptAside.path) }
+            throw SnapshotError.cannotCopyIn(database, reason: "\(error)")
         }
-        CrashPoint.hit("restore.swapped")
-        // A program that opened the old file after the check (it could
-        // neither read nor write it: the guard) and still has it open would
-        // go on with it once the guard goes, and its frames would land in
-        // the restored file's WAL by name: the old file takes its name back
-        // and the restore is refused. (The WAL cannot tell: frames written
-        // since the check are impossible on either file.)
-        if let aside = keptAside {
-            let late = FileOpeners.pids(of: aside.path)
-            if !late.isEmpty {
-                guard rename(aside.path, database.path) == 0 else {
-                    throw SnapshotError.cannotKeepAside(database.path, reason: "putting the database back after another program opened it: " + String(cString: strerror(errno)))
-                }
-                try? AtomicFile.syncDirectory(of: database.path)
-                throw SnapshotError.databaseOpenedDuringRestore(database.path, pids: late)
-            }
-        }
-        // The new name to the disk; data.db is replaced already, so a
-        // failure here is no failure of the restore (a retry would keep the
-        // restored file aside and take another id).
-        try? AtomicFile.syncDirectory(of: database.path)
-        CrashPoint.hit("restore.renamed")
+        CrashPoint.hit("restore.replaced")
+        try live.close()
         return (replica, keptAside)
     }
+
+    /// The phases of a restore that report progress.
+    public enum RestorePhase: String, Sendable {
+        case verifying = "verifying the snapshot"
+        case copyingIn = "copying it into the database"
+    }
+
+    /// A data.db that is no SQLite database (its header is garbage): no
+    /// SQLite program can be using it, so it is renamed aside, under a name
+    /// no merge picks up, and the staged copy takes its place.
+    private static func restoreOverUnreadable(_ database: String, staged: String, from name: String, in directory: URL,
+                                              deviceID: String?, wall: UInt64, random: @Sendable () -> UInt64) throws -> (replica: ReplicaID, keptAside: URL?) {
+        let replica = try prepareRestored(at: staged, from: name, deviceID: deviceID, identity: FileIdentity.of(path: staged), wall: wall, random: random)
+        let aside = keptAsideName(in: directory, at: wall, prefix: unreadableAsidePrefix)
+        // A second name first: data.db exists at every instant, so a crash
+        // never leaves the directory without one (syncd would seed afresh).
+        guard link(database, aside.path) == 0 else {
+            throw SnapshotError.cannotKeepAside(aside.path, reason: String(cString: strerror(errno)))
+        }
+        try AtomicFile.syncDirectory(of: aside.path)
+        guard rename(staged, database) == 0 else {
+            unlink(aside.path)
+            throw SnapshotError.cannotKeepAside(database, reason: "rename: " + String(cString: strerror(errno)))
+        }
+        try? AtomicFile.syncDirectory(of: database)
+        return (replica, aside)
+    }
+
+    /// Where a restore keeps a data.db that was no database.
+    public static let unreadableAsidePrefix = "data.db.unreadable-before-restore-"
 
     /// Refuses a snapshot whose database records another dataset (older
     /// snapshots record none: they hold the shipped one).
@@ -112,53 +131,36 @@ extension Snapshots {
     /// A free name for the database a restore keeps aside, stamped with the
     /// wall clock: a clock set back (or two restores within a millisecond)
     /// would otherwise name a file already kept aside, and the restore fail.
-    static func keptAsideName(in directory: URL, at wall: UInt64) -> URL {
+    static func keptAsideName(in directory: URL, at wall: UInt64, prefix: String = keptAsidePrefix) -> URL {
         let stamp = defaultName(at: Date(timeIntervalSince1970: Double(wall) / 1_000)).replacingOccurrences(of: "." + fileExtension, with: "")
-        var aside = directory.appendingPathComponent(keptAsidePrefix + stamp)
+        var aside = directory.appendingPathComponent(prefix + stamp)
         var suffix = 2
         while FileManager.default.fileExists(atPath: aside.path) {
-            aside = directory.appendingPathComponent(keptAsidePrefix + stamp + "-\(suffix)")
+            aside = directory.appendingPathComponent(prefix + stamp + "-\(suffix)")
             suffix += 1
         }
         return aside
     }
 
-    /// Folds the WAL of the database at `path` into the file and checks that
-    /// nothing is left in it: a reader elsewhere can block the checkpoint,
-    /// and the file alone would then lack the latest commits.
-    /// Then refuses while another program has the file open, even idle
-    /// (`FileOpeners`): what it wrote after the rename would go to the
-    /// restored file's WAL by name, or to the renamed file and be lost.
-    static func foldWAL(of path: String) throws {
+    /// Gives the staged copy at `path` a new replica id, records the device
+    /// and `identity` (that of the file it will be copied into, or its own
+    /// when it is renamed into place), and makes it one self-contained file
+    /// in rollback mode, the mode the restored data.db keeps until its first
+    /// store opens it (which turns WAL on).
+    static func prepareRestored(at path: String, from name: String, deviceID: String?, identity: String?,
+                                wall: UInt64, random: @Sendable () -> UInt64) throws -> ReplicaID {
         let queue = try DatabaseQueue(path: path)
-        let row = try queue.writeWithoutTransaction { db in try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
-        try queue.close()
-        let busy = (row?[0] as Int?) ?? 0
-        let walBytes = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
-        guard busy == 0, walBytes == 0 else { throw SnapshotError.databaseBusy(path) }
-        let openers = FileOpeners.pids(of: path)
-        if !openers.isEmpty { throw SnapshotError.databaseOpenElsewhere(path, pids: openers) }
-    }
-
-    /// Gives the staged copy at `path` a new replica id, records the device and
-    /// its file identity, and makes it one self-contained file in rollback mode.
-    static func prepareRestored(at path: String, from name: String, deviceID: String?, wall: UInt64, random: @Sendable () -> UInt64) throws -> ReplicaID {
-        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
         let replica = try queue.write { db in
             let replica = try Store.startNewReplica(reason: "restored from snapshot \(name)", device: deviceID, at: wall, random: random, in: db)
             if let deviceID { try db.setMeta(MetaKey.device, deviceID) }
-            if let identity = FileIdentity.of(path: path) { try db.setMeta(MetaKey.fileIdentity, identity) }
+            if let identity { try db.setMeta(MetaKey.fileIdentity, identity) }
             return replica
         }
-        // One file in rollback mode until its first store opens it (which
-        // turns WAL on): a program that opened it while the restore was
-        // put back (`restore`) finds it moved at its first write and is
-        // refused ("readonly database") instead of writing a WAL by name.
         try queue.writeWithoutTransaction { db in
             if try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal" { try db.truncateWAL() }
             try db.execute(sql: "PRAGMA journal_mode = DELETE")
         }
-        try queue.close()
         return replica
     }
 

@@ -57,15 +57,14 @@ public enum SnapshotError: Error, CustomStringConvertible, Equatable {
     case failedVerification(String, [String])
     case daemonRunning(String)
     case exists(String)
-    /// The current database could not be made one self-contained file, or kept aside.
+    /// Another connection holds the database (in a transaction, or in WAL
+    /// mode since its first statement), and no process can be named.
     case databaseBusy(String)
-    /// Another program (no `syncctl`: it would hold `store.lock`) has the database open, if idle.
+    /// Another program (no `syncctl`: it would hold `store.lock`) holds the database.
     case databaseOpenElsewhere(String, pids: [Int32])
-    /// Another program opened the database while the restore ran: the old file was put back.
-    case databaseOpenedDuringRestore(String, pids: [Int32])
-    /// A database file could not be locked against other programs for the swap.
-    case cannotLock(String, reason: String)
     case cannotKeepAside(String, reason: String)
+    /// The snapshot could not be copied into the live file (rolled back).
+    case cannotCopyIn(String, reason: String)
     /// The snapshot holds another dataset than the data directory.
     case otherDataset(String, held: String, here: String)
 
@@ -77,11 +76,10 @@ public enum SnapshotError: Error, CustomStringConvertible, Equatable {
         case .failedVerification(let path, let problems): "snapshot \(path) failed verification:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
         case .daemonRunning(let socket): "the daemon is running (\(socket) answers). Stop it first (Ctrl-C, `kill -TERM`, or `systemctl stop syncd`), restore, then start it again: it catches up from its peers."
         case .exists(let path): "\(path) already exists; choose another name"
-        case .databaseBusy(let path): "another process holds \(path) open (the sqlite3 shell, Datasette, a running syncctl?), so its last changes cannot be folded into the file: close it and try again. Nothing was changed."
-        case .databaseOpenElsewhere(let path, let pids): "another program\(Self.naming(pids)) has \(path) open (the sqlite3 shell, Datasette, a script?): what it wrote after the restore would be lost or mixed into the restored file, so close it and try again. Nothing was changed."
-        case .databaseOpenedDuringRestore(let path, let pids): "another program\(Self.naming(pids)) opened \(path) while the restore ran: the database was put back as it was, and nothing was restored. Close it and try again."
-        case .cannotLock(let path, let reason): "cannot lock \(path) against other programs while the restore swaps the files (\(reason)); nothing was changed. Keep the data directory on a local file system (docs/operations.md, \"Files\")."
-        case .cannotKeepAside(let path, let reason): "cannot keep the current database aside as \(path) (\(reason)); nothing was changed. On file systems without hard links (FAT, exFAT, some network shares), copy data.db somewhere safe, remove it, and restore again."
+        case .databaseBusy(let path): "another connection holds \(path) (the sqlite3 shell, Datasette, a script of another account?), and the restore needs the file to itself for a moment: close it and try again. Nothing was changed."
+        case .databaseOpenElsewhere(let path, let pids): "another program\(Self.naming(pids)) has \(path) open and holds it (the sqlite3 shell, Datasette, a script?), and the restore needs the file to itself for a moment: close it and try again. Nothing was changed."
+        case .cannotCopyIn(let path, let reason): "could not copy the snapshot into \(path) (\(reason)); the copy was rolled back and nothing was changed. Check the free space of the data directory (a restore needs room for a copy of the current database, one of the snapshot, and a journal of the pages it replaces) and try again."
+        case .cannotKeepAside(let path, let reason): "cannot keep the current database aside as \(path) (\(reason)); nothing was changed. Check the free space and permissions of the data directory (on file systems without hard links, FAT, exFAT, some network shares, an unreadable data.db cannot be kept aside: copy it somewhere safe, remove it, and restore again)."
         }
     }
 }

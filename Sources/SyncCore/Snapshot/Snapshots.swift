@@ -176,8 +176,8 @@ public enum Snapshots {
     }
 
     /// Verifies, and throws with every problem when the snapshot is unsound.
-    public static func requireVerified(_ url: URL) throws -> SnapshotManifest {
-        let problems = try verify(url)
+    public static func requireVerified(_ url: URL, progress: (Double) -> Void = { _ in }) throws -> SnapshotManifest {
+        let problems = try verify(url, progress: progress)
         guard problems.isEmpty else { throw SnapshotError.failedVerification(url.path, problems) }
         return try SnapshotManifest.load(for: url)
     }

@@ -90,9 +90,17 @@ struct RestoreSnapshot: ParsableCommand {
         commandName: "restore",
         abstract: "Replace this database with a verified snapshot (the daemon must be stopped).",
         discussion: """
-            The current database is kept aside (data.db.before-restore-TIME) until the
-            daemon's next successful sync. The restored database takes a new replica id;
-            when syncd starts again it catches up from its peers.
+            The snapshot is verified, then copied into data.db in place, in one
+            transaction: a program that has the database open (the sqlite3 shell) is
+            kept off it meanwhile and sees the restored content afterwards; one that
+            holds it (in a transaction, or in WAL mode since its first statement)
+            makes the restore refuse until it is closed. A copy of the current
+            database is kept aside (data.db.before-restore-TIME) until the daemon's
+            next successful sync, then merged back. The restored database takes a
+            new replica id; when syncd starts again it catches up from its peers.
+
+            Example:
+              syncctl snapshot restore ~/.local/share/syncd/snapshots/2026-11-22T21-00-00Z.syncsnap
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -112,10 +120,22 @@ struct RestoreSnapshot: ParsableCommand {
                 throw CLIError(SnapshotError.daemonRunning(socket).description)
             }
             let deviceID = try DeviceIdentity.existingDeviceID(in: global.directory.url)?.description
-            let (replica, aside) = try Snapshots.restore(URL(fileURLWithPath: file), into: global.directory, deviceID: deviceID)
+            var progress: Progress?
+            let (replica, aside) = try Snapshots.restore(URL(fileURLWithPath: file), into: global.directory, deviceID: deviceID, progress: { phase, done in
+                if progress?.label != phase.rawValue + ", percent done:" {
+                    progress?.finish()
+                    progress = Progress(label: phase.rawValue + ", percent done:", total: 100, enabled: !global.json && isatty(2) != 0)
+                }
+                progress?.update(Int(done * 100))
+            })
+            progress?.finish()
             try global.emit(["restored": file, "replica": replica.hex, "keptAside": aside?.path ?? ""]) {
                 print("restored \(file); new replica id \(replica.short)")
-                if let aside { print("the previous database is kept as \(aside.path) until the next successful sync") }
+                if let aside, aside.lastPathComponent.hasPrefix(Snapshots.unreadableAsidePrefix) {
+                    print("the previous data.db was no SQLite database; it is kept as \(aside.path) (not merged back: inspect it, then remove it)")
+                } else if let aside {
+                    print("a copy of the previous database is kept as \(aside.path) until the next successful sync, and what it holds that the snapshot lacks is merged back then")
+                }
                 print("start syncd to catch up from peers")
             }
         }

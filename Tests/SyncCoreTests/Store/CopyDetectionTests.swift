@@ -50,15 +50,21 @@ struct CopyDetectionTests {
             try Snapshots.create(from: store, to: snapshot)
             before = try store.replicaID
         }
-        // The staged copy alone: its id is new and recorded with its file
-        // identity, so the rename keeps it.
+        // The staged copy alone: its id is new and recorded with the
+        // identity of the file it is copied into, which keeps it.
         let staged = dir.path("staged.db")
+        let target = dir.path("target.db")
         try FileManager.default.copyItem(atPath: snapshot.path, toPath: staged)
-        let stagedID = try Snapshots.prepareRestored(at: staged, from: "s", deviceID: "DEV-A", wall: 1, random: Store.Options().random)
+        FileManager.default.createFile(atPath: target, contents: nil)
+        let stagedID = try Snapshots.prepareRestored(at: staged, from: "s", deviceID: "DEV-A", identity: FileIdentity.of(path: target),
+                                                     wall: 1, random: Store.Options().random)
         #expect(stagedID != before)
         #expect(!FileManager.default.fileExists(atPath: staged + "-wal"))
+        try DatabaseQueue(path: staged).backup(to: DatabaseQueue(path: target))
+        #expect(try Store(path: target, deviceID: "DEV-A").replicaID == stagedID)
+        // Moved elsewhere instead, it is a copy, and takes another id.
         try FileManager.default.moveItem(atPath: staged, toPath: dir.path("moved.db"))
-        #expect(try Store(path: dir.path("moved.db"), deviceID: "DEV-A").replicaID == stagedID)
+        #expect(try Store(path: dir.path("moved.db"), deviceID: "DEV-A").replicaID != stagedID)
         // The whole restore.
         let (restored, aside) = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
         #expect(restored != before)

@@ -1,0 +1,104 @@
+import Foundation
+import GRDB
+
+/// The live `data.db`, held by one connection of this process that keeps
+/// every other SQLite connection off it, so that a restore can copy a
+/// snapshot into the file in place (replication-model §7).
+///
+/// The file keeps its name and its inode throughout: a program that has it
+/// open (the `sqlite3` shell, Datasette, a script), even one this process
+/// cannot see, goes through SQLite's own locks like any other connection,
+/// is told "database is locked" while the restore holds the file, and then
+/// reads and writes the restored content. No WAL is ever matched to the
+/// wrong file, because no file ever takes another's name.
+///
+/// Taking the file: `locking_mode = EXCLUSIVE`, then the move out of WAL
+/// mode (which folds the WAL into the file and needs every other connection
+/// gone: one that has run a statement holds a shared lock until it closes),
+/// then an exclusive transaction, whose lock the connection keeps until it
+/// closes. Each copy into the file is one rollback-journal transaction: a
+/// crash leaves a hot journal that the next opener rolls back.
+final class ExclusiveDatabase {
+    let path: String
+    private let queue: DatabaseQueue
+
+    /// How long another connection's transaction may hold the file before
+    /// the restore is refused (`SnapshotError.databaseBusy`).
+    static let busyTimeout: TimeInterval = 2
+
+    /// Takes the file at `path` (creating an empty database if there is
+    /// none). Throws `SnapshotError.databaseOpenElsewhere` (or
+    /// `.databaseBusy` when no process can be named) while another
+    /// connection uses it, and SQLite's error when the file is no database.
+    init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(Self.busyTimeout)
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        do {
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA locking_mode = EXCLUSIVE")
+                let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE")
+                guard mode == "delete" else { throw DatabaseError(resultCode: .SQLITE_BUSY, message: "journal mode stayed \(mode ?? "unknown")") }
+                try db.execute(sql: "BEGIN EXCLUSIVE; COMMIT")
+            }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+            try? queue.close()
+            let others = FileOpeners.pids(of: path)
+            throw others.isEmpty ? SnapshotError.databaseBusy(path) : SnapshotError.databaseOpenElsewhere(path, pids: others)
+        } catch {
+            try? queue.close()
+            throw error
+        }
+        self.queue = queue
+    }
+
+    /// Whether the file holds a database (an empty file holds none).
+    func hasContent() throws -> Bool {
+        try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 } > 0
+    }
+
+    /// Copies the whole file, as it is, to a new database at `destination`,
+    /// which records its own file identity: opening it to merge it back is
+    /// not taken for opening a copy (which would give it another replica
+    /// id). On the disk when this returns (the copy commits with
+    /// `synchronous = FULL`); its directory entry is the caller's.
+    func copy(to destination: String) throws {
+        let copy = try DatabaseQueue(path: destination)
+        defer { try? copy.close() }
+        try queue.backup(to: copy)
+        guard let identity = FileIdentity.of(path: destination) else { return }
+        try copy.write { db in
+            if try db.tableExists("sync_meta") { try db.setMeta(MetaKey.fileIdentity, identity) }
+        }
+    }
+
+    /// Replaces the file's content with the database at `source`, in one
+    /// transaction; `progress` gets the fraction copied after each step.
+    /// A failure (a full disk) rolls the file back to what it held.
+    func replace(with source: String, progress: (Double) -> Void = { _ in }, afterFirstStep: () -> Void = {}) throws {
+        let from = try DatabaseQueue(path: source)
+        defer { try? from.close() }
+        let pages = try from.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
+        // About a hundred steps: progress on a large file, and a point
+        // inside the transaction where a test can kill the process.
+        let perStep = CInt(clamping: max(16, pages / 100))
+        var first = true
+        try withoutActuallyEscaping(progress) { progress in
+            try withoutActuallyEscaping(afterFirstStep) { afterFirstStep in
+                try from.backup(to: queue, pagesPerStep: perStep) { step in
+                    if step.totalPageCount > 0 { progress(Double(step.completedPageCount) / Double(step.totalPageCount)) }
+                    if first, !step.isCompleted {
+                        first = false
+                        afterFirstStep()
+                    }
+                }
+            }
+        }
+    }
+
+    /// Lets other connections in again.
+    func close() throws {
+        try queue.close()
+    }
+}
