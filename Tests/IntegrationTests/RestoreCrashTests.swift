@@ -60,6 +60,36 @@ extension Integration {
             #expect(try cli.store().record(marker)?.exists != true)
         }
 
+        /// A database larger than SQLite's page cache, killed half-way
+        /// through the copy: pages of the snapshot are in data.db already,
+        /// and the journal beside it is hot (it holds the pages they
+        /// replaced). The first command after the crash rolls the file back
+        /// to the original, whole, marker included.
+        @Test func killedHalfWayThroughTheCopyOfALargeDatabase() throws {
+            let cli = try Syncctl(in: root, name: "large")
+            let rows = root.path("large.csv")
+            let lines = ["id,name,region"] + (0..<20_000).map { "x\($0),Country \($0) with a name long enough to fill pages,asia" }
+            try lines.joined(separator: "\n").write(toFile: rows, atomically: true, encoding: .utf8)
+            #expect(try cli.run(["import", rows, "--collection", "countries"]).status == 0)
+            let snapshot = root.path("large.\(Snapshots.fileExtension)")
+            #expect(try cli.run(["snapshot", "create", snapshot]).status == 0)
+            #expect(try cli.run(["create", marker.description, "name=After"]).status == 0)
+            let database = cli.directory.appendingPathComponent("data.db").path
+            let killed = try cli.run(["snapshot", "restore", snapshot], environment: ["SYNCD_TEST_CRASH_AT": "restore.copying"])
+            #expect(killed.status != 0)
+            let journal = try Data(contentsOf: URL(fileURLWithPath: database + "-journal"))
+            #expect(journal.prefix(8) == Data([0xD9, 0xD5, 0x05, 0xF9, 0x20, 0xA1, 0x63, 0xD7]), "the journal is not hot")
+            #expect(journal.count > 1 << 20, "\(journal.count) bytes of journal: nothing was written to data.db yet")
+            let read = try cli.run(["get", marker.description])
+            #expect(read.status == 0 && read.stdout.contains("After"), "\(read)")
+            #expect(!FileManager.default.fileExists(atPath: database + "-journal"))
+            #expect(try SQLiteShell.run(database, "PRAGMA integrity_check").stdout == "ok")
+            #expect(try SQLiteShell.run(database, "SELECT count(*) FROM countries WHERE id LIKE 'x%'").stdout == "20000")
+            let again = try cli.run(["snapshot", "restore", snapshot])
+            #expect(again.status == 0, "\(again)")
+            #expect(try cli.run(["get", marker.description]).stderr.contains("no record"))
+        }
+
         @Test func killedAtRandomMoments() async throws {
             var generator = SystemRandomNumberGenerator()
             for round in 0..<8 {

@@ -1,9 +1,9 @@
 import Foundation
 
 /// Named points where a test can make this process die as by `kill -9`
-/// (`SYNCD_TEST_CRASH_AT=restore.linked`), to prove that every step of a
+/// (`SYNCD_TEST_CRASH_AT=restore.keptAside`), to prove that every step of a
 /// multi-file operation leaves a state that opens safely, or stop there
-/// while another process acts (`SYNCD_TEST_PAUSE_AT=restore.linked` with
+/// while another process acts (`SYNCD_TEST_PAUSE_AT=restore.keptAside` with
 /// `SYNCD_TEST_PAUSE_FILE=PATH`: the file is created on arrival and the
 /// process goes on once it is removed, or after 300 s). Unset, it costs a
 /// string comparison.

@@ -74,23 +74,27 @@ final class ExclusiveDatabase {
     }
 
     /// Replaces the file's content with the database at `source`, in one
-    /// transaction; `progress` gets the fraction copied after each step.
-    /// A failure (a full disk) rolls the file back to what it held.
-    func replace(with source: String, progress: (Double) -> Void = { _ in }, afterFirstStep: () -> Void = {}) throws {
+    /// transaction; `progress` gets the fraction copied after each step,
+    /// and `midway` is called once, half-way (on a file larger than the
+    /// page cache, some pages are in the file by then, and the journal
+    /// that restores them is on the disk). A failure (a full disk) rolls
+    /// the file back to what it held.
+    func replace(with source: String, progress: (Double) -> Void = { _ in }, midway: () -> Void = {}) throws {
         let from = try DatabaseQueue(path: source)
         defer { try? from.close() }
         let pages = try from.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
         // About a hundred steps: progress on a large file, and a point
         // inside the transaction where a test can kill the process.
         let perStep = CInt(clamping: max(16, pages / 100))
-        var first = true
+        var halfway = false
         try withoutActuallyEscaping(progress) { progress in
-            try withoutActuallyEscaping(afterFirstStep) { afterFirstStep in
+            try withoutActuallyEscaping(midway) { midway in
                 try from.backup(to: queue, pagesPerStep: perStep) { step in
-                    if step.totalPageCount > 0 { progress(Double(step.completedPageCount) / Double(step.totalPageCount)) }
-                    if first, !step.isCompleted {
-                        first = false
-                        afterFirstStep()
+                    guard step.totalPageCount > 0 else { return }
+                    progress(Double(step.completedPageCount) / Double(step.totalPageCount))
+                    if !halfway, !step.isCompleted, step.completedPageCount * 2 >= step.totalPageCount {
+                        halfway = true
+                        midway()
                     }
                 }
             }

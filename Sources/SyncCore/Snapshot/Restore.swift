@@ -73,7 +73,7 @@ extension Snapshots {
             CrashPoint.hit("restore.keptAside")
         }
         do {
-            try live.replace(with: incoming, progress: { progress(.copyingIn, $0) }, afterFirstStep: { CrashPoint.hit("restore.copying") })
+            try live.replace(with: incoming, progress: { progress(.copyingIn, $0) }, midway: { CrashPoint.hit("restore.copying") })
         } catch {
             // Rolled back: the live file is as it was, and so is its copy.
             if let keptAside { Store.removeDatabaseFiles(keptAside.path) }

@@ -9,9 +9,10 @@ import Darwin
 /// Recorded in the database when it is opened; a copy of the file (`cp`,
 /// a restored backup, a synced folder) is another file, so the next open by
 /// `syncd` or `syncctl` sees a different identity and gives the copy a new
-/// replica id before it writes (replication-model §3.3). Renaming a file
-/// keeps its identity, which is how a restore's staged copy keeps the id it
-/// was given before it was moved into place.
+/// replica id before it writes (replication-model §3.3). A restore copies
+/// the snapshot into the live file, whose identity the staged copy records
+/// first, so the restored file keeps the id it was given; renaming a file
+/// keeps its identity too.
 enum FileIdentity {
     /// The identity of the file at `path`, or nil if it cannot be read.
     static func of(path: String) -> String? {
