@@ -90,6 +90,22 @@ extension Integration {
             #expect(try cli.run(["get", marker.description]).stderr.contains("no record"))
         }
 
+        /// The staged copy a killed restore left (as large as the
+        /// snapshot) is removed by the daemon's next start, which says so.
+        @Test func aDaemonStartRemovesWhatAKilledRestoreLeft() async throws {
+            let (cli, snapshot, _) = try prepare("leftover")
+            let killed = try cli.run(["snapshot", "restore", snapshot], environment: ["SYNCD_TEST_CRASH_AT": "restore.staged"])
+            #expect(killed.status != 0)
+            let staged = cli.directory.appendingPathComponent("data.db.restoring").path
+            #expect(FileManager.default.fileExists(atPath: staged))
+            let daemon = try DaemonProcess(existing: "leftover", directory: cli.directory)
+            try await daemon.start()
+            try await daemon.stop()
+            #expect(!FileManager.default.fileExists(atPath: staged))
+            #expect(daemon.log().contains("removed what a restore killed before its end left"), "\(daemon.log(last: 20))")
+            #expect(try cli.run(["get", marker.description]).status == 0)
+        }
+
         @Test func killedAtRandomMoments() async throws {
             var generator = SystemRandomNumberGenerator()
             for round in 0..<8 {

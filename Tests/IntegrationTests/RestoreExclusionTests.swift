@@ -197,6 +197,53 @@ extension Integration {
             #expect(Snapshots.keptAside(in: cli.directory).isEmpty)
         }
 
+        /// A data.db garbled in place while a shell held it in WAL mode:
+        /// the shell would go on with it by name, so the restore refuses
+        /// (SQLite's lock, seen whatever account holds it). A garbled
+        /// data.db whose WAL survived a crash: none of the WAL's frames
+        /// reaches the restored file (SQLite folds them into the garbled
+        /// file as the restore's open fails; what is left goes aside with it).
+        @Test func anUnreadableDatabaseWithAHolderOrAWALLeftIsNeverMixedIntoTheRestore() async throws {
+            let (cli, snapshot) = try prepare("unreadable-wal")
+            let database = cli.directory.appendingPathComponent("data.db").path
+            let shell = try await shell(on: cli)
+            defer { shell.stop() }
+            shell.send("PRAGMA wal_autocheckpoint = 0;\nUPDATE countries SET name = 'from the old WAL' WHERE id = 'cn';\nSELECT name FROM countries WHERE id = 'cn';\n")
+            #expect(try await shell.waitFor(timeout: .seconds(30)) { $0.last == "from the old WAL" }, "\(shell.output) \(shell.errorOutput)")
+            let wal = try Data(contentsOf: URL(fileURLWithPath: database + "-wal"))
+            #expect(wal.count > 0)
+            let garble = { () throws -> Void in
+                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: database))
+                try handle.write(contentsOf: Data(repeating: 0xA5, count: 100))
+                try handle.close()
+            }
+            try garble()
+            let refused = try cli.run(["snapshot", "restore", snapshot])
+            #expect(refused.status == 1 && refused.stderr.contains("another program (pid \(shell.pid)) has"), "\(refused)")
+            shell.closeInput()
+            #expect(try await eventually(timeout: .seconds(30)) { !shell.isRunning })
+            // As a crash would leave it: the file garbled, its WAL beside it.
+            try garble()
+            try wal.write(to: URL(fileURLWithPath: database + "-wal"))
+            let restored = try cli.run(["snapshot", "restore", snapshot])
+            #expect(restored.status == 0 && restored.stdout.contains("no SQLite database"), "\(restored)")
+            #expect(!FileManager.default.fileExists(atPath: database + "-wal"))
+            #expect(try cli.run(["get", "countries/cn"]).stdout.contains("China"))
+            #expect(try SQLiteShell.run(database, "PRAGMA integrity_check").stdout == "ok")
+            #expect(try SQLiteShell.run(database, "SELECT name FROM countries WHERE id = 'cn'").stdout == "China")
+        }
+
+        /// A restore run by another account than the data directory's owner
+        /// (`sudo` by habit) would leave it files the owner's daemon cannot
+        /// use (the copy kept aside, a journal after a crash): refused.
+        @Test func aRestoreByAnotherAccountThanTheOwnerIsRefused() throws {
+            guard geteuid() == 0 else { return }  // only root can run as another account here
+            let (cli, snapshot) = try prepare("owner-restore")
+            #expect(chown(cli.directory.path, 65_534, 65_534) == 0)
+            defer { _ = chown(cli.directory.path, 0, 0) }
+            try expectRefusedRestore(cli, snapshot, saying: "belongs to uid 65534, and this restore runs as uid 0")
+        }
+
         /// Whatever the umask, and when root creates it (`sudo syncctl
         /// list`), the lock file is 0644 and the directory owner's, so the
         /// owner's own commands and restores can take it.

@@ -34,23 +34,32 @@ final class ExclusiveDatabase {
         self.path = path
         var configuration = Configuration()
         configuration.busyMode = .timeout(Self.busyTimeout)
-        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        // Before the first read (GRDB reads the schema as it opens): a
+        // holder is then met as "locked", never behind a header it garbled.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA locking_mode = EXCLUSIVE") }
+        var opened: DatabaseQueue?
         do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            opened = queue
             try queue.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA locking_mode = EXCLUSIVE")
                 let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE")
                 guard mode == "delete" else { throw DatabaseError(resultCode: .SQLITE_BUSY, message: "journal mode stayed \(mode ?? "unknown")") }
                 try db.execute(sql: "BEGIN EXCLUSIVE; COMMIT")
             }
+            self.queue = queue
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
-            try? queue.close()
+            try? opened?.close()
             let others = FileOpeners.pids(of: path)
             throw others.isEmpty ? SnapshotError.databaseBusy(path) : SnapshotError.databaseOpenElsewhere(path, pids: others)
         } catch {
-            try? queue.close()
+            try? opened?.close()
             throw error
         }
-        self.queue = queue
+    }
+
+    /// The replica id the file holds now, if it can be read.
+    func replicaID() -> ReplicaID? {
+        try? queue.read { db in try db.replicaID() }
     }
 
     /// Whether the file holds a database (an empty file holds none).
@@ -67,8 +76,10 @@ final class ExclusiveDatabase {
         let copy = try DatabaseQueue(path: destination)
         defer { try? copy.close() }
         try queue.backup(to: copy)
+        // Best effort: a damaged page there must not stop the restore of a
+        // damaged database (the copy then takes a new id when merged).
         guard let identity = FileIdentity.of(path: destination) else { return }
-        try copy.write { db in
+        try? copy.write { db in
             if try db.tableExists("sync_meta") { try db.setMeta(MetaKey.fileIdentity, identity) }
         }
     }

@@ -28,3 +28,28 @@ enum FileOpeners {
         return found.sorted()
     }
 }
+
+extension FileOpeners {
+    /// Whether another process holds one of SQLite's locks on the database
+    /// at `path`: its lock bytes (2^30 and the 511 after), or the WAL locks
+    /// and the "a connection is open" byte of its `-shm` (offsets 120–128).
+    /// Seen whatever account runs it (`F_GETLK` only asks; it takes
+    /// nothing). For a file no SQLite connection of this process has open:
+    /// the descriptors opened to ask are closed again.
+    static func sqliteLockHeld(on path: String) -> Bool {
+        lockHeld(on: path, start: 0x4000_0000, count: 512) || lockHeld(on: path + "-shm", start: 120, count: 9)
+    }
+
+    private static func lockHeld(on path: String, start: off_t, count: off_t) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var lock = flock()
+        lock.l_type = Int16(F_WRLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        lock.l_start = start
+        lock.l_len = count
+        guard fcntl(fd, F_GETLK, &lock) == 0 else { return false }
+        return lock.l_type != Int16(F_UNLCK)
+    }
+}

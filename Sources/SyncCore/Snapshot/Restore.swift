@@ -26,11 +26,12 @@ extension Snapshots {
         // database meanwhile. (No directory: the dataset check below says so.)
         let useLock = FileManager.default.fileExists(atPath: directory.path) ? try StoreUseLock(directory: directory.url, mode: .exclusive) : nil
         defer { withExtendedLifetime(useLock) {} }
+        try requireOwner(of: directory.path)
         let manifest = try requireVerified(url) { progress(.verifying, $0) }
         try requireDataset(of: url.path, named: try directory.seedSchema().name)
         let database = directory.databasePath
-        let incoming = database + ".restoring"
-        let asideCopy = database + ".restoring-aside"
+        let incoming = database + stagedSuffix
+        let asideCopy = database + asideCopySuffix
         for leftover in [incoming, asideCopy] { Store.removeDatabaseFiles(leftover) }
         // The staged copy goes at the end whatever happens: copied in, or not wanted.
         defer { Store.removeDatabaseFiles(incoming) }
@@ -75,9 +76,15 @@ extension Snapshots {
         do {
             try live.replace(with: incoming, progress: { progress(.copyingIn, $0) }, midway: { CrashPoint.hit("restore.copying") })
         } catch {
-            // Rolled back: the live file is as it was, and so is its copy.
-            if let keptAside { Store.removeDatabaseFiles(keptAside.path) }
-            throw SnapshotError.cannotCopyIn(database, reason: "\(error)")
+            // Rolled back as a rule (the live file is as it was, and its copy
+            // aside not needed); but an error after the commit point leaves
+            // the restored content in, so the file itself says which.
+            let now = live.replicaID()
+            if now == nil || now != replica {
+                // The copy aside goes only when the original is seen back.
+                if now != nil, let keptAside { Store.removeDatabaseFiles(keptAside.path) }
+                throw SnapshotError.cannotCopyIn(database, reason: "\(error)")
+            }
         }
         CrashPoint.hit("restore.replaced")
         try live.close()
@@ -95,6 +102,12 @@ extension Snapshots {
     /// no merge picks up, and the staged copy takes its place.
     private static func restoreOverUnreadable(_ database: String, staged: String, from name: String, in directory: URL,
                                               deviceID: String?, wall: UInt64, random: @Sendable () -> UInt64) throws -> (replica: ReplicaID, keptAside: URL?) {
+        // A program that opened the file while it was a database (in WAL
+        // mode, holding its -shm) would go on with it by name: refused.
+        if FileOpeners.sqliteLockHeld(on: database) {
+            let others = FileOpeners.pids(of: database)
+            throw others.isEmpty ? SnapshotError.databaseBusy(database) : SnapshotError.databaseOpenElsewhere(database, pids: others)
+        }
         let replica = try prepareRestored(at: staged, from: name, deviceID: deviceID, identity: FileIdentity.of(path: staged), wall: wall, random: random)
         let aside = keptAsideName(in: directory, at: wall, prefix: unreadableAsidePrefix)
         // A second name first: data.db exists at every instant, so a crash
@@ -102,14 +115,48 @@ extension Snapshots {
         guard link(database, aside.path) == 0 else {
             throw SnapshotError.cannotKeepAside(aside.path, reason: String(cString: strerror(errno)))
         }
+        // Its WAL, index and journal go with it: SQLite takes a -wal beside
+        // a file as that file's (and a hot journal too), and would apply
+        // the old file's frames to the restored one.
+        for suffix in Store.databaseCompanions where FileManager.default.fileExists(atPath: database + suffix) {
+            guard rename(database + suffix, aside.path + suffix) == 0 else {
+                throw SnapshotError.cannotKeepAside(aside.path + suffix, reason: "rename: " + String(cString: strerror(errno)))
+            }
+        }
         try AtomicFile.syncDirectory(of: aside.path)
         guard rename(staged, database) == 0 else {
-            unlink(aside.path)
             throw SnapshotError.cannotKeepAside(database, reason: "rename: " + String(cString: strerror(errno)))
         }
         try? AtomicFile.syncDirectory(of: database)
         return (replica, aside)
     }
+
+    /// Refuses a restore run by another account than the data directory's
+    /// owner (`sudo`): the files it creates (the copy kept aside, SQLite's
+    /// journal of the copy) would be its own, and the owner's daemon could
+    /// not merge that copy, nor roll back that journal after a crash.
+    static func requireOwner(of directory: String) throws {
+        var owner = stat()
+        guard stat(directory, &owner) == 0, owner.st_uid != geteuid() else { return }
+        throw SnapshotError.notOwner(directory, owner: owner.st_uid, running: geteuid())
+    }
+
+    /// What a restore killed before its end leaves beside the database
+    /// (the snapshot's staged copy, a copy of the database not yet kept
+    /// aside): removed by a daemon at its start, which holds `syncd.lock`
+    /// as every restore does (`syncctl snapshot restore`), so none runs.
+    public static func removeRestoreLeftovers(in directory: URL) -> [String] {
+        let database = DataDirectory(url: directory).databasePath
+        return [database + stagedSuffix, database + asideCopySuffix].filter { FileManager.default.fileExists(atPath: $0) }.map { path in
+            Store.removeDatabaseFiles(path)
+            return URL(fileURLWithPath: path).lastPathComponent
+        }
+    }
+
+    /// The names, beside data.db, of the snapshot's copy a restore copies
+    /// in and of the copy of the database it is about to keep aside.
+    static let stagedSuffix = ".restoring"
+    static let asideCopySuffix = ".restoring-aside"
 
     /// Where a restore keeps a data.db that was no database.
     public static let unreadableAsidePrefix = "data.db.unreadable-before-restore-"

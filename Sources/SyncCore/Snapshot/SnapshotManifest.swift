@@ -63,6 +63,8 @@ public enum SnapshotError: Error, CustomStringConvertible, Equatable {
     /// Another program (no `syncctl`: it would hold `store.lock`) holds the database.
     case databaseOpenElsewhere(String, pids: [Int32])
     case cannotKeepAside(String, reason: String)
+    /// The restore runs as another account than the data directory's owner.
+    case notOwner(String, owner: UInt32, running: UInt32)
     /// The snapshot could not be copied into the live file (rolled back).
     case cannotCopyIn(String, reason: String)
     /// The snapshot holds another dataset than the data directory.
@@ -78,6 +80,7 @@ public enum SnapshotError: Error, CustomStringConvertible, Equatable {
         case .exists(let path): "\(path) already exists; choose another name"
         case .databaseBusy(let path): "another connection holds \(path) (the sqlite3 shell, Datasette, a script of another account?), and the restore needs the file to itself for a moment: close it and try again. Nothing was changed."
         case .databaseOpenElsewhere(let path, let pids): "another program\(Self.naming(pids)) has \(path) open and holds it (the sqlite3 shell, Datasette, a script?), and the restore needs the file to itself for a moment: close it and try again. Nothing was changed."
+        case .notOwner(let path, let owner, let running): "the data directory \(path) belongs to uid \(owner), and this restore runs as uid \(running): the files it creates (the copy of the database it keeps aside, SQLite's journal) would be out of the owner's reach, so its daemon could not merge that copy back or recover from a crash. Run it as the owner, e.g. `sudo -u \\#\(owner) syncctl snapshot restore …`. Nothing was changed."
         case .cannotCopyIn(let path, let reason): "could not copy the snapshot into \(path) (\(reason)); the copy was rolled back and nothing was changed. Check the free space of the data directory (a restore needs room for a copy of the current database, one of the snapshot, and a journal of the pages it replaces) and try again."
         case .cannotKeepAside(let path, let reason): "cannot keep the current database aside as \(path) (\(reason)); nothing was changed. Check the free space and permissions of the data directory (on file systems without hard links, FAT, exFAT, some network shares, an unreadable data.db cannot be kept aside: copy it somewhere safe, remove it, and restore again)."
         }

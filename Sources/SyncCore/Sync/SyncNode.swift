@@ -77,6 +77,10 @@ public final class SyncNode: Sendable {
         let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent()
         var interruptedJoins: [DeviceID] = []
         pending = PendingRecorder(file: PendingDeviceFile(directory: directory), logger: logger)
+        // A killed restore's staged copies (the restore holds syncd.lock, as this daemon does now).
+        for name in Snapshots.removeRestoreLeftovers(in: directory) {
+            logger.info("removed what a restore killed before its end left (the database was not changed by it, or was restored whole)", metadata: ["file": "\(name)"])
+        }
         // Join snapshots a killed daemon left behind (taken for a peer, or half received).
         try? FileManager.default.removeItem(at: directory.appendingPathComponent("join-snapshots"))
         // Used snapshots whose removal a stop cut short (not joins cut short).
