@@ -188,13 +188,39 @@ extension Integration {
             let garbage = Data(repeating: 0xA5, count: 8_192)
             try garbage.write(to: URL(fileURLWithPath: database))
             let restored = try cli.run(["snapshot", "restore", snapshot])
-            #expect(restored.status == 0 && restored.stdout.contains("no SQLite database"), "\(restored)")
+            #expect(restored.status == 0 && restored.stdout.contains("could not be opened as a database"), "\(restored)")
             #expect(try SQLiteShell.run(database, "PRAGMA integrity_check").stdout == "ok")
             #expect(try cli.run(["get", "countries/cn"]).status == 0)
             let kept = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path).filter { $0.hasPrefix(Snapshots.unreadableAsidePrefix) }
             #expect(kept.count == 1, "\(kept)")
             if let name = kept.first { #expect(try Data(contentsOf: cli.directory.appendingPathComponent(name)) == garbage) }
             #expect(Snapshots.keptAside(in: cli.directory).isEmpty)
+        }
+
+        /// A damaged database, which is what a restore is for: with its
+        /// `sync_meta` page garbage, it is copied aside as it is (the copy
+        /// cannot record its identity there) and the snapshot comes back;
+        /// with every page past the first garbage (its schema too), SQLite
+        /// cannot open it, and it is kept aside whole, never merged.
+        @Test(arguments: [false, true])
+        func aRestoreReplacesADamagedDatabase(schemaToo: Bool) throws {
+            let (cli, snapshot) = try prepare("damaged-\(schemaToo)")
+            let database = cli.directory.appendingPathComponent("data.db").path
+            #expect(!FileManager.default.fileExists(atPath: database + "-wal"))
+            let size = try #require(try FileManager.default.attributesOfItem(atPath: database)[.size] as? Int)
+            let page = try #require(Int(try SQLiteShell.run(database, "SELECT rootpage FROM sqlite_master WHERE name = 'sync_meta'").stdout))
+            let (offset, count) = schemaToo ? (4_096, size - 4_096) : ((page - 1) * 4_096, 4_096)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: database))
+            try handle.seek(toOffset: UInt64(offset))
+            try handle.write(contentsOf: Data(repeating: 0x5A, count: count))
+            try handle.close()
+            #expect(try SQLiteShell.run(database, "PRAGMA integrity_check").stdout != "ok")
+            let restored = try cli.run(["snapshot", "restore", snapshot])
+            #expect(restored.status == 0 && restored.stdout.contains("is kept as"), "\(restored)")
+            #expect(restored.stdout.contains("could not be opened as a database") == schemaToo, "\(restored)")
+            #expect(try SQLiteShell.run(database, "PRAGMA integrity_check").stdout == "ok")
+            #expect(try cli.run(["get", "countries/cn"]).stdout.contains("China"))
+            #expect(Snapshots.keptAside(in: cli.directory).count == (schemaToo ? 0 : 1))
         }
 
         /// A data.db garbled in place while a shell held it in WAL mode:
@@ -226,7 +252,7 @@ extension Integration {
             try garble()
             try wal.write(to: URL(fileURLWithPath: database + "-wal"))
             let restored = try cli.run(["snapshot", "restore", snapshot])
-            #expect(restored.status == 0 && restored.stdout.contains("no SQLite database"), "\(restored)")
+            #expect(restored.status == 0 && restored.stdout.contains("could not be opened as a database"), "\(restored)")
             #expect(!FileManager.default.fileExists(atPath: database + "-wal"))
             #expect(try cli.run(["get", "countries/cn"]).stdout.contains("China"))
             #expect(try SQLiteShell.run(database, "PRAGMA integrity_check").stdout == "ok")

@@ -44,7 +44,7 @@ extension Snapshots {
         CrashPoint.hit("restore.copied")
         let existed = FileManager.default.fileExists(atPath: database)
         let live: ExclusiveDatabase
-        do { live = try ExclusiveDatabase(path: database) } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB {
+        do { live = try ExclusiveDatabase(path: database) } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
             return try restoreOverUnreadable(database, staged: incoming, from: url.lastPathComponent, in: directory.url,
                                              deviceID: deviceID, wall: wallClock(), random: random)
         }
@@ -97,9 +97,10 @@ extension Snapshots {
         case copyingIn = "copying it into the database"
     }
 
-    /// A data.db that is no SQLite database (its header is garbage): no
-    /// SQLite program can be using it, so it is renamed aside, under a name
-    /// no merge picks up, and the staged copy takes its place.
+    /// A data.db that SQLite cannot open as a database (its header or its
+    /// schema is garbage): unless a program holds it, it is renamed aside
+    /// with its companions, under a name no merge picks up, and the staged
+    /// copy takes its place.
     private static func restoreOverUnreadable(_ database: String, staged: String, from name: String, in directory: URL,
                                               deviceID: String?, wall: UInt64, random: @Sendable () -> UInt64) throws -> (replica: ReplicaID, keptAside: URL?) {
         // A program that opened the file while it was a database (in WAL
@@ -158,7 +159,7 @@ extension Snapshots {
     static let stagedSuffix = ".restoring"
     static let asideCopySuffix = ".restoring-aside"
 
-    /// Where a restore keeps a data.db that was no database.
+    /// Where a restore keeps a data.db SQLite could not open as a database.
     public static let unreadableAsidePrefix = "data.db.unreadable-before-restore-"
 
     /// Refuses a snapshot whose database records another dataset (older

@@ -132,7 +132,7 @@ struct RestoreSnapshot: ParsableCommand {
             try global.emit(["restored": file, "replica": replica.hex, "keptAside": aside?.path ?? ""]) {
                 print("restored \(file); new replica id \(replica.short)")
                 if let aside, aside.lastPathComponent.hasPrefix(Snapshots.unreadableAsidePrefix) {
-                    print("the previous data.db was no SQLite database; it is kept as \(aside.path) (not merged back: inspect it, then remove it)")
+                    print("the previous data.db could not be opened as a database (damaged); it is kept as \(aside.path) (not merged back: inspect it, then remove it)")
                 } else if let aside {
                     print("a copy of the previous database is kept as \(aside.path) until the next successful sync, and what it holds that the snapshot lacks is merged back then")
                 }
