@@ -73,10 +73,10 @@ extension Integration {
 
         /// A restore refused with `message`, which changed nothing: the
         /// marker is there, nothing was kept aside or staged.
-        func expectRefusedRestore(_ cli: Syncctl, _ snapshot: String, saying message: String) throws {
+        func expectRefusedRestore(_ cli: Syncctl, _ snapshot: String, saying message: String, markerKept: Bool = true) throws {
             let refused = try cli.run(["snapshot", "restore", snapshot])
             #expect(refused.status == 1 && refused.stderr.contains(message), "\(refused)")
-            #expect(try cli.run(["get", marker.description]).status == 0)
+            if markerKept { #expect(try cli.run(["get", marker.description]).status == 0) }
             let left = try FileManager.default.contentsOfDirectory(atPath: cli.directory.path)
             #expect(!left.contains { $0.hasPrefix(Snapshots.keptAsidePrefix) || $0.contains(".restoring") }, "\(left)")
         }
@@ -181,12 +181,19 @@ extension Integration {
         /// A data.db that is no SQLite database (garbage written over its
         /// header): the restore still brings the snapshot back, and keeps
         /// the unreadable file aside under a name no merge picks up.
-        @Test func aRestoreReplacesAnUnreadableDatabaseAndKeepsItAside() throws {
+        @Test func aRestoreReplacesAnUnreadableDatabaseAndKeepsItAside() async throws {
             let (cli, snapshot) = try prepare("unreadable")
             let database = cli.directory.appendingPathComponent("data.db").path
             for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database + suffix) }
             let garbage = Data(repeating: 0xA5, count: 8_192)
             try garbage.write(to: URL(fileURLWithPath: database))
+            // A shell left open on it (idle, no lock): it would find the
+            // restored file's WAL and journal by name, so the restore waits.
+            let shell = try await shell(on: cli)
+            defer { shell.stop() }
+            try expectRefusedRestore(cli, snapshot, saying: "another program (pid \(shell.pid)) has", markerKept: false)
+            shell.closeInput()
+            #expect(try await eventually(timeout: .seconds(30)) { !shell.isRunning })
             let restored = try cli.run(["snapshot", "restore", snapshot])
             #expect(restored.status == 0 && restored.stdout.contains("could not be opened as a database"), "\(restored)")
             #expect(try SQLiteShell.run(database, "PRAGMA integrity_check").stdout == "ok")
@@ -265,9 +272,30 @@ extension Integration {
         @Test func aRestoreByAnotherAccountThanTheOwnerIsRefused() throws {
             guard geteuid() == 0 else { return }  // only root can run as another account here
             let (cli, snapshot) = try prepare("owner-restore")
-            #expect(chown(cli.directory.path, 65_534, 65_534) == 0)
-            defer { _ = chown(cli.directory.path, 0, 0) }
-            try expectRefusedRestore(cli, snapshot, saying: "belongs to uid 65534, and this restore runs as uid 0")
+            let database = cli.directory.appendingPathComponent("data.db").path
+            let daemonLock = cli.directory.appendingPathComponent("syncd.lock").path
+            try? FileManager.default.removeItem(atPath: daemonLock)
+            for path in [cli.directory.path, database] { #expect(chown(path, 65_534, 65_534) == 0) }
+            defer { for path in [cli.directory.path, database] { _ = chown(path, 0, 0) } }
+            try expectRefusedRestore(cli, snapshot, saying: "data.db belongs to uid 65534, and this restore runs as uid 0")
+            // Refused before it created anything the owner's daemon could not open.
+            #expect(!FileManager.default.fileExists(atPath: daemonLock))
+        }
+
+        /// A database whose schema this SQLite cannot parse (a view written
+        /// by a newer one) is not damaged: the restore copies into it in
+        /// place and keeps a copy of it aside, to be merged back.
+        @Test func aRestoreTakesADatabaseWhoseSchemaThisSQLiteCannotParseInPlace() throws {
+            let (cli, snapshot) = try prepare("newer-schema")
+            let database = cli.directory.appendingPathComponent("data.db").path
+            let inserted = try SQLiteShell.run(database, "PRAGMA writable_schema = ON; INSERT INTO sqlite_master(type, name, tbl_name, rootpage, sql) VALUES ('view', 'newer', 'newer', 0, 'CREATE VIEW newer AS SELECT group_concat(id ORDER BY id) FROM countries')")
+            #expect(inserted.status == 0, "\(inserted)")
+            #expect(try SQLiteShell.run(database, "SELECT count(*) FROM countries").stderr.contains("malformed database schema"))
+            let restored = try cli.run(["snapshot", "restore", snapshot])
+            #expect(restored.status == 0 && restored.stdout.contains("a copy of the previous database is kept"), "\(restored)")
+            #expect(try SQLiteShell.run(database, "PRAGMA integrity_check").stdout == "ok")
+            #expect(try cli.run(["get", "countries/cn"]).stdout.contains("China"))
+            #expect(Snapshots.keptAside(in: cli.directory).count == 1)
         }
 
         /// Whatever the umask, and when root creates it (`sudo syncctl

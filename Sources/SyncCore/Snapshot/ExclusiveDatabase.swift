@@ -35,8 +35,10 @@ final class ExclusiveDatabase {
         var configuration = Configuration()
         configuration.busyMode = .timeout(Self.busyTimeout)
         // Before the first read (GRDB reads the schema as it opens): a
-        // holder is then met as "locked", never behind a header it garbled.
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA locking_mode = EXCLUSIVE") }
+        // holder is then met as "locked", never behind a header it garbled;
+        // a schema this SQLite cannot parse (a view of a newer one) is no
+        // reason to take the file for damaged: only pages are copied.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA locking_mode = EXCLUSIVE; PRAGMA writable_schema = ON") }
         var opened: DatabaseQueue?
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)

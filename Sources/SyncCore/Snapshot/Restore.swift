@@ -26,7 +26,7 @@ extension Snapshots {
         // database meanwhile. (No directory: the dataset check below says so.)
         let useLock = FileManager.default.fileExists(atPath: directory.path) ? try StoreUseLock(directory: directory.url, mode: .exclusive) : nil
         defer { withExtendedLifetime(useLock) {} }
-        try requireOwner(of: directory.path)
+        try requireOwner(of: directory)
         let manifest = try requireVerified(url) { progress(.verifying, $0) }
         try requireDataset(of: url.path, named: try directory.seedSchema().name)
         let database = directory.databasePath
@@ -103,12 +103,13 @@ extension Snapshots {
     /// copy takes its place.
     private static func restoreOverUnreadable(_ database: String, staged: String, from name: String, in directory: URL,
                                               deviceID: String?, wall: UInt64, random: @Sendable () -> UInt64) throws -> (replica: ReplicaID, keptAside: URL?) {
-        // A program that opened the file while it was a database (in WAL
-        // mode, holding its -shm) would go on with it by name: refused.
-        if FileOpeners.sqliteLockHeld(on: database) {
-            let others = FileOpeners.pids(of: database)
-            throw others.isEmpty ? SnapshotError.databaseBusy(database) : SnapshotError.databaseOpenElsewhere(database, pids: others)
-        }
+        // A program that has the file open would go on with it, and find
+        // the restored file's WAL and journal by name: refused, whether it
+        // holds SQLite's locks (seen whatever account runs it) or, idle,
+        // none (seen by its descriptors: another account's only by root).
+        let others = Array(Set(([""] + Store.databaseCompanions).flatMap { FileOpeners.pids(of: database + $0) })).sorted()
+        if !others.isEmpty { throw SnapshotError.databaseOpenElsewhere(database, pids: others) }
+        if FileOpeners.sqliteLockHeld(on: database) { throw SnapshotError.databaseBusy(database) }
         let replica = try prepareRestored(at: staged, from: name, deviceID: deviceID, identity: FileIdentity.of(path: staged), wall: wall, random: random)
         let aside = keptAsideName(in: directory, at: wall, prefix: unreadableAsidePrefix)
         // A second name first: data.db exists at every instant, so a crash
@@ -132,14 +133,17 @@ extension Snapshots {
         return (replica, aside)
     }
 
-    /// Refuses a restore run by another account than the data directory's
-    /// owner (`sudo`): the files it creates (the copy kept aside, SQLite's
-    /// journal of the copy) would be its own, and the owner's daemon could
-    /// not merge that copy, nor roll back that journal after a crash.
-    static func requireOwner(of directory: String) throws {
+    /// Refuses a restore run by another account than the owner of the
+    /// database (of the data directory when there is none yet), as with
+    /// `sudo`: the files it creates (the copy kept aside, SQLite's journal
+    /// of the copy) would be its own, and the owner's daemon could not
+    /// merge that copy, nor roll back that journal after a crash.
+    /// `syncctl` asks before it creates anything (`syncd.lock`).
+    public static func requireOwner(of directory: DataDirectory) throws {
         var owner = stat()
-        guard stat(directory, &owner) == 0, owner.st_uid != geteuid() else { return }
-        throw SnapshotError.notOwner(directory, owner: owner.st_uid, running: geteuid())
+        let path = FileManager.default.fileExists(atPath: directory.databasePath) ? directory.databasePath : directory.path
+        guard stat(path, &owner) == 0, owner.st_uid != geteuid() else { return }
+        throw SnapshotError.notOwner(path, owner: owner.st_uid, running: geteuid())
     }
 
     /// What a restore killed before its end leaves beside the database

@@ -110,6 +110,8 @@ struct RestoreSnapshot: ParsableCommand {
         try reportingErrors {
             // Held until this process ends: no daemon starts on the directory mid-restore.
             // (No directory: the restore below says so.)
+            // Before syncd.lock is created: as another account, it would be out of the daemon's reach.
+            do { try Snapshots.requireOwner(of: global.directory) } catch { throw CLIError("\(error)") }
             var claim: DaemonLock?
             if FileManager.default.fileExists(atPath: global.directory.path) {
                 do { claim = try DaemonLock(directory: global.directory.url, holder: "syncctl snapshot restore") } catch { throw CLIError("\(error)") }
