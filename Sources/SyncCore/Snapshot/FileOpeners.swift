@@ -1,8 +1,9 @@
 import Foundation
 
-/// Which other processes have a database file open: named in the message
-/// when a restore cannot take the file (`ExclusiveDatabase`), so the
-/// operator knows what to close.
+/// Which other processes have a database file open, or hold SQLite's
+/// locks on it: named in the message when a restore cannot take the file
+/// (`ExclusiveDatabase`), so the operator knows what to close, and asked
+/// before a file SQLite cannot open is renamed aside (`Snapshots.restore`).
 enum FileOpeners {
     /// The pids of the processes other than this one with a descriptor of
     /// the file at `path` (Linux: `/proc/PID/fd`, compared by device and
