@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import SyncCore
 
 /// The writes and faults a run draws from its seed, and the heal.
@@ -192,11 +193,26 @@ extension World {
             drop(link, reason: "\(replica.name) stops for a restore")
         }
         replica.crash()
+        // Sometimes abandoned half-way through the copy into the live file
+        // (as by a full disk): rolled back, the database as it was, under
+        // its own id, and nothing kept aside by this restore.
+        let abandon = rng.chance(0.25)
+        let before = Set(Snapshots.keptAside(in: replica.dataDirectory.url))
+        let id = recordedReplica(of: replica)
         do {
             let restored = try Snapshots.restore(pick.url, into: replica.dataDirectory, deviceID: replica.device.description, wallClock: replica.wallClock,
-                                                 random: replica.options.random)
+                                                 random: replica.options.random) { phase, done in
+                if abandon, phase == .copyingIn, done >= 0.5, done < 1 { throw AbandonedRestore() }
+            }
             count("restore")
             note("\(replica.name) restored \(pick.url.lastPathComponent) as \(restored.replica.short), kept aside: \(restored.keptAside?.lastPathComponent ?? "none")")
+        } catch SnapshotError.cannotCopyIn(_, let reason) where abandon && reason.contains("\(AbandonedRestore())") {
+            count("restore abandoned mid-copy")
+            let now = recordedReplica(of: replica)
+            if now == nil || now != id { violation("\(replica.name): an abandoned restore left replica id \(now.map { ReplicaID(bytes: $0)?.hex ?? "?" } ?? "none"), not \(id.map { ReplicaID(bytes: $0)?.hex ?? "?" } ?? "none")") }
+            let after = Set(Snapshots.keptAside(in: replica.dataDirectory.url))
+            if after != before { violation("\(replica.name): an abandoned restore changed what is kept aside: \(after.symmetricDifference(before).sorted())") }
+            note("\(replica.name) abandoned restoring \(pick.url.lastPathComponent) half-way through the copy: rolled back")
         } catch {
             violation("\(replica.name): restoring \(pick.url.lastPathComponent) failed: \(error)")
         }
@@ -468,4 +484,19 @@ extension World {
         }
         schedule(.check, in: 1_000)
     }
+}
+
+extension World {
+    /// The replica id bytes recorded in a stopped replica's database, read
+    /// as any SQLite client would (opening a store would write).
+    func recordedReplica(of replica: SimReplica) -> Data? {
+        try? DatabaseQueue(path: replica.dataDirectory.databasePath).read { db in
+            try Data.fetchOne(db, sql: "SELECT value FROM sync_meta WHERE key = 'replica_id'")
+        }
+    }
+}
+
+/// What the simulation throws to abandon a restore half-way through its copy.
+struct AbandonedRestore: Error, CustomStringConvertible {
+    var description: String { "abandoned by the simulation" }
 }

@@ -68,7 +68,7 @@ public enum Simulation {
 
     /// The faults and writes a run draws, by the names `SimulationResult.faults` counts.
     public static let faultKinds = ["link drop", "partition", "crash", "clock skew", "clock jump back 2 h", "copied database",
-                                    "mode change", "import", "snapshot", "restore", "join by snapshot", "join: kept-aside name lost", "join: copy's journal removal lost", "legacy dot collision",
+                                    "mode change", "import", "snapshot", "restore", "restore abandoned mid-copy", "join by snapshot", "join: kept-aside name lost", "join: copy's journal removal lost", "legacy dot collision",
                                     "sql: statement", "sql: rolled back", "sql: refused by a trigger", "sql: taken up", "sql: refused and kept",
                                     "write: set", "write: create", "write: delete", "write: set member", "write: resolve", "schema change"]
 

@@ -87,12 +87,13 @@ final class ExclusiveDatabase {
     }
 
     /// Replaces the file's content with the database at `source`, in one
-    /// transaction; `progress` gets the fraction copied after each step,
-    /// and `midway` is called once, half-way (on a file larger than the
-    /// page cache, some pages are in the file by then, and the journal
-    /// that restores them is on the disk). A failure (a full disk) rolls
-    /// the file back to what it held.
-    func replace(with source: String, progress: (Double) -> Void = { _ in }, midway: () -> Void = {}) throws {
+    /// transaction; `progress` gets the fraction copied after each step
+    /// (an error it throws before the end abandons the copy), and `midway`
+    /// is called once, half-way (on a file larger than the page cache,
+    /// some pages are in the file by then, and the journal that restores
+    /// them is on the disk). A failure (a full disk) rolls the file back
+    /// to what it held.
+    func replace(with source: String, progress: (Double) throws -> Void = { _ in }, midway: () -> Void = {}) throws {
         let from = try DatabaseQueue(path: source)
         defer { try? from.close() }
         let pages = try from.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
@@ -104,7 +105,7 @@ final class ExclusiveDatabase {
             try withoutActuallyEscaping(midway) { midway in
                 try from.backup(to: queue, pagesPerStep: perStep) { step in
                     guard step.totalPageCount > 0 else { return }
-                    progress(Double(step.completedPageCount) / Double(step.totalPageCount))
+                    try progress(Double(step.completedPageCount) / Double(step.totalPageCount))
                     if !halfway, !step.isCompleted, step.completedPageCount * 2 >= step.totalPageCount {
                         halfway = true
                         midway()

@@ -17,17 +17,23 @@ extension Snapshots {
     /// `data.db.before-restore-TIME` until the daemon's next successful
     /// sync; the restored database takes a new replica id, so no dot issued
     /// after the snapshot is ever issued again (replication-model §7).
-    /// `progress` gets the phase and the fraction of it done.
+    /// `progress` gets the phase and the fraction of it done; an error it
+    /// throws abandons the restore (while copying in: the copy is rolled
+    /// back, and the database is as it was).
     public static func restore(_ url: URL, into directory: DataDirectory, deviceID: String?,
                                wallClock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) },
                                random: @Sendable () -> UInt64 = Store.Options().random,
-                               progress: (RestorePhase, Double) -> Void = { _, _ in }) throws -> (replica: ReplicaID, keptAside: URL?) {
+                               progress: (RestorePhase, Double) throws -> Void = { _, _ in }) throws -> (replica: ReplicaID, keptAside: URL?) {
         // Held to the end: no store of this program or of syncctl opens the
         // database meanwhile. (No directory: the dataset check below says so.)
         let useLock = FileManager.default.fileExists(atPath: directory.path) ? try StoreUseLock(directory: directory.url, mode: .exclusive) : nil
         defer { withExtendedLifetime(useLock) {} }
         try requireOwner(of: directory)
-        let manifest = try requireVerified(url) { progress(.verifying, $0) }
+        var abandoned: Error?
+        let manifest = try requireVerified(url) { done in
+            if abandoned == nil { do { try progress(.verifying, done) } catch { abandoned = error } }
+        }
+        if let abandoned { throw abandoned }
         try requireDataset(of: url.path, named: try directory.seedSchema().name)
         let database = directory.databasePath
         let incoming = database + stagedSuffix
@@ -74,7 +80,7 @@ extension Snapshots {
             CrashPoint.hit("restore.keptAside")
         }
         do {
-            try live.replace(with: incoming, progress: { progress(.copyingIn, $0) }, midway: { CrashPoint.hit("restore.copying") })
+            try live.replace(with: incoming, progress: { try progress(.copyingIn, $0) }, midway: { CrashPoint.hit("restore.copying") })
         } catch {
             // Rolled back as a rule (the live file is as it was, and its copy
             // aside not needed); but an error after the commit point leaves
