@@ -189,12 +189,16 @@ public final class DaemonProcess: @unchecked Sendable {
         try process.run()
         lock.withLock { self.process = process }
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
+        // Looks once more after the deadline: on a loaded 2-core machine this
+        // task can be resumed only after it, while the daemon listened in
+        // time (its output is read on another thread).
+        while true {
             if let line = lock.withLock({ output.split(separator: "\n").first { $0.hasPrefix("listening:") } }),
                let bound = HostPort(String(line.dropFirst("listening:".count)).trimmingCharacters(in: .whitespaces)) {
                 port = bound.port
                 return
             }
+            guard ContinuousClock.now < deadline else { break }
             guard process.isRunning else { throw HarnessError("\(name) exited with \(process.terminationStatus) before listening:\n\(log(last: 30))") }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -207,13 +211,14 @@ public final class DaemonProcess: @unchecked Sendable {
     /// Waits for the "web app:" line and returns the app's base URL.
     public func waitForUI(timeout: Duration = .seconds(15)) async throws -> String {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
+        while true {  // once more after the deadline, as in `startOnce`
             if let line = lock.withLock({ output.split(separator: "\n").first { $0.hasPrefix("web app:") } }),
                let url = line.dropFirst("web app:".count).split(separator: " ").first.map({ String($0).trimmingCharacters(in: CharacterSet(charactersIn: "/")) }),
                let port = url.split(separator: ":").last.flatMap({ Int($0) }) {
                 uiPort = port
                 return url
             }
+            guard ContinuousClock.now < deadline else { break }
             guard isRunning else { throw HarnessError("\(name) exited before serving the web app:\n\(log(last: 30))") }
             try await Task.sleep(for: .milliseconds(20))
         }
