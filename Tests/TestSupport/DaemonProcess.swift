@@ -110,7 +110,10 @@ public final class DaemonProcess: @unchecked Sendable {
         let firstUI = uiPort == 0 && uiArgument == "127.0.0.1:0"
         for attempt in 1...4 {
             if firstStart { port = Self.freePortBelowEphemeral() }
-            if firstUI { uiPort = Self.freePortBelowEphemeral() }
+            // Drawn apart: both are free when drawn, so they can be the same
+            // port (CI of d0d0cc8: the daemon listened for peers, then its
+            // web app failed on its own port, and it stopped).
+            if firstUI { repeat { uiPort = Self.freePortBelowEphemeral() } while uiPort != 0 && uiPort == port }
             do {
                 try await startOnce(timeout: timeout)
                 return
