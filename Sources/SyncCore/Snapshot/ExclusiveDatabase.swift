@@ -19,7 +19,6 @@ import GRDB
 /// closes. Each copy into the file is one rollback-journal transaction: a
 /// crash leaves a hot journal that the next opener rolls back.
 final class ExclusiveDatabase {
-    let path: String
     private let queue: DatabaseQueue
 
     /// How long another connection's transaction may hold the file before
@@ -31,7 +30,6 @@ final class ExclusiveDatabase {
     /// `.databaseBusy` when no process can be named) while another
     /// connection uses it, and SQLite's error when the file is no database.
     init(path: String) throws {
-        self.path = path
         var configuration = Configuration()
         configuration.busyMode = .timeout(Self.busyTimeout)
         // Before the first read (GRDB reads the schema as it opens): a

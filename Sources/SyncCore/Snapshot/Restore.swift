@@ -48,7 +48,6 @@ extension Snapshots {
             throw SnapshotError.failedVerification(url.path, ["the file changed while it was restored (checksum \(copied.prefix(16))…, manifest \(manifest.sha256.prefix(16))…)"])
         }
         CrashPoint.hit("restore.copied")
-        let existed = FileManager.default.fileExists(atPath: database)
         let live: ExclusiveDatabase
         do { live = try ExclusiveDatabase(path: database) } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
             return try restoreOverUnreadable(database, staged: incoming, from: url.lastPathComponent, in: directory.url,
@@ -63,7 +62,8 @@ extension Snapshots {
                                           wall: wallClock(), random: random)
         CrashPoint.hit("restore.staged")
         var keptAside: URL?
-        if existed, try live.hasContent() {
+        // (A file the open above created is empty: nothing to keep.)
+        if try live.hasContent() {
             // A copy, made under the restore's lock: it holds every commit
             // up to the instant the restore took the file.
             let aside = keptAsideName(in: directory.url, at: wallClock())
