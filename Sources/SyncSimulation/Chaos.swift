@@ -197,13 +197,18 @@ extension World {
         // (as by a full disk): rolled back, the database as it was, under
         // its own id, and nothing kept aside by this restore.
         let abandon = rng.chance(0.25)
+        var threw = false
         let before = Set(Snapshots.keptAside(in: replica.dataDirectory.url))
         let id = recordedReplica(of: replica)
         do {
             let restored = try Snapshots.restore(pick.url, into: replica.dataDirectory, deviceID: replica.device.description, wallClock: replica.wallClock,
                                                  random: replica.options.random) { phase, done in
-                if abandon, phase == .copyingIn, done >= 0.5, done < 1 { throw AbandonedRestore() }
+                if abandon, phase == .copyingIn, done >= 0.5, done < 1 {
+                    threw = true
+                    throw AbandonedRestore()
+                }
             }
+            if threw { violation("\(replica.name): a restore abandoned half-way through its copy reported success") }
             count("restore")
             note("\(replica.name) restored \(pick.url.lastPathComponent) as \(restored.replica.short), kept aside: \(restored.keptAside?.lastPathComponent ?? "none")")
         } catch SnapshotError.cannotCopyIn(_, let reason) where abandon && reason.contains("\(AbandonedRestore())") {

@@ -113,7 +113,9 @@ public final class DaemonProcess: @unchecked Sendable {
             // Drawn apart: both are free when drawn, so they can be the same
             // port (CI of d0d0cc8: the daemon listened for peers, then its
             // web app failed on its own port, and it stopped).
-            if firstUI { repeat { uiPort = Self.freePortBelowEphemeral() } while uiPort != 0 && uiPort == port }
+            if firstUI {
+                uiPort = (0..<64).lazy.map { _ in Self.freePortBelowEphemeral() }.first { $0 == 0 || $0 != self.port } ?? 0
+            }
             do {
                 try await startOnce(timeout: timeout)
                 return

@@ -18,8 +18,9 @@ extension Snapshots {
     /// sync; the restored database takes a new replica id, so no dot issued
     /// after the snapshot is ever issued again (replication-model §7).
     /// `progress` gets the phase and the fraction of it done; an error it
-    /// throws abandons the restore (while copying in: the copy is rolled
-    /// back, and the database is as it was).
+    /// throws before the copy in is complete abandons the restore (while
+    /// copying in: the copy is rolled back, and the database is as it was);
+    /// one thrown at the end (1.0, the copy committed) is ignored.
     public static func restore(_ url: URL, into directory: DataDirectory, deviceID: String?,
                                wallClock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) },
                                random: @Sendable () -> UInt64 = Store.Options().random,
