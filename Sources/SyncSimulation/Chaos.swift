@@ -200,6 +200,7 @@ extension World {
         var threw = false
         let before = Set(Snapshots.keptAside(in: replica.dataDirectory.url))
         let id = recordedReplica(of: replica)
+        let content = recordedContent(of: replica)
         do {
             let restored = try Snapshots.restore(pick.url, into: replica.dataDirectory, deviceID: replica.device.description, wallClock: replica.wallClock,
                                                  random: replica.options.random) { phase, done in
@@ -217,6 +218,9 @@ extension World {
             if now == nil || now != id { violation("\(replica.name): an abandoned restore left replica id \(now.map { ReplicaID(bytes: $0)?.hex ?? "?" } ?? "none"), not \(id.map { ReplicaID(bytes: $0)?.hex ?? "?" } ?? "none")") }
             let after = Set(Snapshots.keptAside(in: replica.dataDirectory.url))
             if after != before { violation("\(replica.name): an abandoned restore changed what is kept aside: \(after.symmetricDifference(before).sorted())") }
+            if let changed = Self.firstDifference(content, recordedContent(of: replica)) {
+                violation("\(replica.name): an abandoned restore changed the database's content (\(changed))")
+            }
             note("\(replica.name) abandoned restoring \(pick.url.lastPathComponent) half-way through the copy: rolled back")
         } catch {
             violation("\(replica.name): restoring \(pick.url.lastPathComponent) failed: \(error)")
@@ -498,6 +502,51 @@ extension World {
         try? DatabaseQueue(path: replica.dataDirectory.databasePath).read { db in
             try Data.fetchOne(db, sql: "SELECT value FROM sync_meta WHERE key = 'replica_id'")
         }
+    }
+}
+
+extension World {
+    /// Every row of every table of a stopped replica's database, as bytes
+    /// (each value tagged by its storage class; a table's rows sorted
+    /// bytewise), by table name; nil when it cannot be read. Compared by
+    /// bytes, so a rolled-back copy that left one cell different is seen.
+    func recordedContent(of replica: SimReplica) -> [String: [Data]]? {
+        try? DatabaseQueue(path: replica.dataDirectory.databasePath).read { db in
+            var tables: [String: [Data]] = [:]
+            let names = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+            for name in names {
+                var rows: [Data] = []
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM \(name.quotedDatabaseIdentifier)") {
+                    var bytes = Data()
+                    for value in row.databaseValues { Self.append(value, to: &bytes) }
+                    rows.append(bytes)
+                }
+                tables[name] = rows.sorted { $0.lexicographicallyPrecedes($1) }
+            }
+            return tables
+        }
+    }
+
+    private static func append(_ value: DatabaseValue, to bytes: inout Data) {
+        func length(_ count: Int) { withUnsafeBytes(of: UInt64(count).littleEndian) { bytes.append(contentsOf: $0) } }
+        switch value.storage {
+        case .null: bytes.append(0)
+        case .int64(let int): bytes.append(1); withUnsafeBytes(of: int.littleEndian) { bytes.append(contentsOf: $0) }
+        case .double(let double): bytes.append(2); withUnsafeBytes(of: double.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+        case .string(let text): bytes.append(3); length(text.utf8.count); bytes.append(contentsOf: text.utf8)
+        case .blob(let blob): bytes.append(4); length(blob.count); bytes.append(blob)
+        }
+    }
+
+    /// The first table whose rows differ between two `recordedContent`s
+    /// (or why they cannot be compared); nil when they are equal.
+    static func firstDifference(_ before: [String: [Data]]?, _ after: [String: [Data]]?) -> String? {
+        guard let before else { return "unreadable before the restore" }
+        guard let after else { return "unreadable after it" }
+        for name in Set(before.keys).union(after.keys).sorted() where before[name] != after[name] {
+            return "table \(name): \(before[name]?.count ?? 0) rows before, \(after[name]?.count ?? 0) after"
+        }
+        return nil
     }
 }
 
