@@ -13,7 +13,7 @@ enum CrashPoint {
 
     static func hit(_ name: String) {
         if pause == name, let file = ProcessInfo.processInfo.environment["SYNCD_TEST_PAUSE_FILE"] {
-            FileManager.default.createFile(atPath: file, contents: nil)
+            _ = FileManager.default.createFile(atPath: file, contents: nil)
             for _ in 0..<3_000 where FileManager.default.fileExists(atPath: file) { usleep(100_000) }
         }
         guard armed == name else { return }

@@ -31,7 +31,16 @@ final class WALCheckpointer: Sendable {
         /// could not copy all of it (a reader holds older pages).
         var retryAt: Int32 = 0
         var failures = 0
+        /// Checkpoints in a row that found another one running.
+        var busyInARow = 0
+        var busyTotal = 0
     }
+    /// Checkpoints in a row that find another connection's checkpoint
+    /// running (SQLite runs one at a time and the other returns at once)
+    /// before that is logged as a warning: a daemon that starts beside
+    /// `syncctl` or a closing connection meets one now and then, which is
+    /// no fault; a checkpoint lock held on and on is.
+    static let busyWarningAfter = 16
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "syncd.store.checkpoint", qos: .utility)
     private let idle = DispatchGroup()
@@ -120,51 +129,84 @@ final class WALCheckpointer: Sendable {
         }
     }
 
-    /// A passive checkpoint on the job's connection, opened at the first run
-    /// without creating the file (a store removed meanwhile must not come
-    /// back empty). A failure is logged once, then counted; the next commit
-    /// past the threshold tries again.
-    private func checkpoint() {
-        var log: Int32 = -1, copied: Int32 = -1
-        let failure: String? = connection.withLock { open in
-            if open == nil {
-                var fresh: OpaquePointer?
-                guard sqlite3_open_v2(path, &fresh, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK, let fresh else {
-                    let reason = fresh.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open it"
-                    sqlite3_close_v2(fresh)
-                    return reason
-                }
-                sqlite3_busy_timeout(fresh, 0)
-                // A first read makes the connection see the file's WAL mode (until then it checkpoints nothing).
-                guard sqlite3_exec(fresh, "SELECT count(*) FROM sqlite_master", nil, nil, nil) == SQLITE_OK else {
-                    let reason = String(cString: sqlite3_errmsg(fresh))
-                    sqlite3_close_v2(fresh)
-                    return reason
-                }
-                open = fresh
+    /// What one checkpoint came to.
+    private enum Outcome {
+        case done
+        /// SQLITE_BUSY or SQLITE_LOCKED: another connection was checkpointing
+        /// (or, opening, recovering the WAL); nothing is wrong.
+        case busy(String)
+        case failed(String)
+
+        init(_ code: Int32, _ connection: OpaquePointer?, step: String) {
+            let reason = "\(step): \(connection.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open it")"
+            switch code & 0xff {
+            case SQLITE_OK: self = .done
+            case SQLITE_BUSY, SQLITE_LOCKED: self = .busy(reason)
+            default: self = .failed(reason)
             }
-            guard let open, sqlite3_wal_checkpoint_v2(open, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) == SQLITE_OK else {
-                return open.map { String(cString: sqlite3_errmsg($0)) } ?? "no connection"
-            }
-            return nil
-        }
-        let first = state.withLock { state -> Bool in
-            if failure != nil {
-                state.failures += 1
-                return state.failures == 1
-            }
-            // Copied less than the WAL held: again once it has grown by `pages`.
-            state.retryAt = copied < log ? log &+ pages : 0
-            return false
-        }
-        if let failure, first {
-            logger.warning("could not copy the WAL into the database file; it is tried again after the next commits, and the WAL grows meanwhile",
-                           metadata: ["path": "\(path)", "error": "\(failure)"])
         }
     }
 
-    /// Checkpoints that failed since the store opened.
+    /// A passive checkpoint on the job's connection, opened at the first run
+    /// without creating the file (a store removed meanwhile must not come
+    /// back empty). A failure is logged once, then counted; finding another
+    /// connection's checkpoint running is not a failure, and is logged only
+    /// after `busyWarningAfter` in a row. The next commit past the threshold
+    /// tries again.
+    private func checkpoint() {
+        var log: Int32 = -1, copied: Int32 = -1
+        let outcome: Outcome = connection.withLock { open in
+            if open == nil {
+                var fresh: OpaquePointer?
+                let opened = Outcome(sqlite3_open_v2(path, &fresh, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil), fresh, step: "opening")
+                guard case .done = opened, let fresh else {
+                    sqlite3_close_v2(fresh)
+                    return opened
+                }
+                sqlite3_busy_timeout(fresh, 0)
+                // A first read makes the connection see the file's WAL mode (until then it checkpoints nothing).
+                let read = Outcome(sqlite3_exec(fresh, "SELECT count(*) FROM sqlite_master", nil, nil, nil), fresh, step: "first read")
+                guard case .done = read else {
+                    sqlite3_close_v2(fresh)
+                    return read
+                }
+                open = fresh
+            }
+            guard let open else { return .failed("no connection") }
+            return Outcome(sqlite3_wal_checkpoint_v2(open, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &copied), open, step: "checkpoint")
+        }
+        let warning = state.withLock { state -> String? in
+            switch outcome {
+            case .done:
+                state.busyInARow = 0
+                // Copied less than the WAL held: again once it has grown by `pages`.
+                state.retryAt = copied < log ? log &+ pages : 0
+                return nil
+            case .busy(let reason):
+                state.busyTotal += 1
+                state.busyInARow += 1
+                return state.busyInARow == Self.busyWarningAfter
+                    ? "\(reason) (\(Self.busyWarningAfter) times in a row: another connection keeps SQLite's checkpoint lock)" : nil
+            case .failed(let reason):
+                state.busyInARow = 0
+                state.failures += 1
+                return state.failures == 1 ? reason : nil
+            }
+        }
+        if let warning {
+            logger.warning("could not copy the WAL into the database file; it is tried again after the next commits, and the WAL grows meanwhile",
+                           metadata: ["path": "\(path)", "error": "\(warning)"])
+        } else if case .busy(let reason) = outcome {
+            logger.debug("another connection was copying the WAL; tried again after the next commits", metadata: ["path": "\(path)", "error": "\(reason)"])
+        }
+    }
+
+    /// Checkpoints that failed since the store opened (finding another
+    /// connection's checkpoint running is not counted: `busy`).
     var failures: Int { state.withLock { $0.failures } }
+
+    /// Checkpoints that found another connection's checkpoint running.
+    var busy: Int { state.withLock { $0.busyTotal } }
 
     private final class WeakBox: @unchecked Sendable {
         // Written once, at init; read by the hook on the writer's thread.

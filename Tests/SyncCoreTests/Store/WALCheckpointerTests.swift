@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import Synchronization
 import Testing
 @testable import SyncCore
@@ -127,5 +128,69 @@ struct WALCheckpointerTests {
         #expect(runs.withLock { $0 } == 2, "none after the close")
         #expect(!FileManager.default.fileExists(atPath: path))
         #expect(checkpointer.failures == 2, "both could not open the file")
+    }
+    /// Another connection's checkpoint running (SQLite runs one at a time)
+    /// makes this one return at once: not a failure, logged as a warning
+    /// only once it has happened `busyWarningAfter` times in a row, and the
+    /// next checkpoint after it copies the WAL.
+    @Test func anotherConnectionsCheckpointIsNoFailure() throws {
+        let dir = TemporaryDirectory("wal-checkpointer-busy")
+        let store = try dir.store()
+        try write(5, into: store)
+        let warnings = Warnings()
+        let checkpointer = WALCheckpointer(path: store.path, pages: 1, logger: Logger(label: "test") { _ in WarningLog(warnings: warnings) })
+        defer { checkpointer.close() }
+        let holder = try DatabaseQueue(path: store.path)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        let other = try DatabaseQueue(path: store.path, configuration: configuration)
+        let tries = WALCheckpointer.busyWarningAfter + 2
+        try holder.inDatabase { db in
+            // A FULL checkpoint takes SQLite's checkpoint lock, then waits for this writer.
+            try db.beginTransaction(.immediate)
+            let ended = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                _ = try? other.writeWithoutTransaction { try Row.fetchAll($0, sql: "PRAGMA wal_checkpoint(FULL)") }
+                ended.signal()
+            }
+            Thread.sleep(forTimeInterval: 0.5)
+            for pages in 1...tries {
+                checkpointer.committed(walPages: Int32(pages))
+                checkpointer.waitUntilIdle()
+            }
+            #expect(checkpointer.busy == tries)
+            #expect(checkpointer.failures == 0)
+            let logged = warnings.list.withLock { $0 }
+            #expect(logged.count == 1, "\(logged)")
+            #expect(logged.first?.contains("\(WALCheckpointer.busyWarningAfter) times in a row") == true, "\(logged)")
+            try db.rollback()
+            #expect(ended.wait(timeout: .now() + 30) == .success)
+        }
+        try write(5, into: store, from: 5)
+        let wal = bytes(store.path + "-wal")
+        checkpointer.committed(walPages: Int32(tries + 1))
+        checkpointer.waitUntilIdle()
+        #expect(checkpointer.busy == tries && checkpointer.failures == 0)
+        try write(1, into: store, from: 10)
+        #expect(bytes(store.path + "-wal") <= wal, "the WAL started over: the last checkpoint copied it all")
+    }
+}
+
+/// The message of every warning logged.
+private final class Warnings: Sendable {
+    let list = Mutex<[String]>([])
+}
+
+private struct WarningLog: LogHandler {
+    let warnings: Warnings
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .debug
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        guard level == .warning else { return }
+        warnings.list.withLock { $0.append("\(message) \(metadata?["error"].map { "\($0)" } ?? "")") }
     }
 }
