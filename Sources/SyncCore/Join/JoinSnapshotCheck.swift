@@ -298,13 +298,7 @@ public enum JoinSnapshotCheck {
                     throw JoinSnapshotRefusal("\(key): \(refusal)")
                 }
                 guard slot.state.satisfiesInvariant else { throw JoinSnapshotRefusal("\(key): a version is not covered by its context") }
-                scratch.removeAll()
-                SlotStateCodec.encode(key, into: &scratch)
-                let keyCount = scratch.bytes.count
-                scratch.writeRaw(slot.encoded)
-                let (hash, bucket) = scratch.bytes.withUnsafeBytes { encoded in
-                    (SlotHash(ofKeyAndState: encoded), StateDigest.bucket(forKeyBytes: UnsafeRawBufferPointer(rebasing: encoded[..<keyCount])))
-                }
+                let (hash, bucket) = slot.recomputedHash(under: key, scratch: &scratch)
                 guard hash == slot.hash else { throw JoinSnapshotRefusal("\(key): its stored hash is not the hash of its state") }
                 facts.buckets[bucket] ^= hash
                 guard slot.seq > 0 else { throw JoinSnapshotRefusal("\(key): seq 0") }

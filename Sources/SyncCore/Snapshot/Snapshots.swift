@@ -71,10 +71,14 @@ public enum Snapshots {
 
     /// Checks the checksum, SQLite's integrity check, and every record: its
     /// slots decode canonically and satisfy the invariant (every version
-    /// covered by its context), every seq they carry has its change-feed
-    /// entry, and every live version is in the history, or (format 5) its
-    /// slot defers it, above the file's mark and not also in history.
-    /// Returns the problems found (empty when the snapshot is sound).
+    /// covered by its context), each one's stored hash is the hash of its
+    /// state, every seq they carry has its change-feed entry, and every live
+    /// version is in the history, or (format 5) its slot defers it, above
+    /// the file's mark and not also in history; then the 256 bucket digests
+    /// the file records are those its slots make (a restored replica whose
+    /// digest is not its slots' would never be seen equal to a peer holding
+    /// the same slots). Returns the problems found (empty when the snapshot
+    /// is sound).
     public static func verify(_ url: URL, progress: (Double) -> Void = { _ in }) throws -> [String] {
         let manifest = try SnapshotManifest.load(for: url)
         var problems: [String] = []
@@ -117,22 +121,30 @@ public enum Snapshots {
                 // No slot defers its history at or below the mark (none at all below format 5).
                 let deferredSince = try db.deferredHistorySince()
                 var checked = 0
+                // The bucket digests the slots make (replication-model §4): a
+                // file whose recorded digest is not its slots' would never be
+                // seen equal to a peer holding the same slots.
+                var buckets = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
+                var scratch = BinaryWriter(capacity: 256)
+                var cutShort = false
                 let rows = try Row.fetchCursor(db, sql: "SELECT id, collection, record, slots FROM sync_records ORDER BY id")
                 while let row = try rows.next() {
                     checked += 1
                     if checked % 10_000 == 0 { progress(Double(checked) / Double(total)) }
-                    if problems.count > 100 { break }
+                    if problems.count > 100 { cutShort = true; break }
                     // From the raw cells: a snapshot is a file from anywhere, and
                     // GRDB's typed subscript traps on a NULL.
                     guard let id = Int64.fromDatabaseValue(row[0]), let collection = String.fromDatabaseValue(row[1]),
                           let record = String.fromDatabaseValue(row[2]), let blob = Data.fromDatabaseValue(row[3]) else {
                         problems.append("a record row whose cells are not an id, names and slots")
+                        cutShort = true
                         continue
                     }
                     let ref = RecordRef(collection: collection, id: record)
                     let slots: [FieldElement: StoredSlot]
                     do { slots = try StoredRecord.decode([UInt8](blob), ref: ref) } catch {
                         problems.append("\(error)")
+                        cutShort = true
                         continue
                     }
                     var live: [SlotKey: Set<Dot>] = [:]
@@ -140,6 +152,9 @@ public enum Snapshots {
                     for (name, slot) in slots {
                         let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
                         if !slot.state.satisfiesInvariant { problems.append("\(key): a version is not covered by its context") }
+                        let (hash, bucket) = slot.recomputedHash(under: key, scratch: &scratch)
+                        if hash != slot.hash { problems.append("\(key): its stored hash is not the hash of its state") }
+                        buckets[bucket] ^= hash
                         // A slot's first state is not in history until it changes (format 5).
                         if !slot.historyPending {
                             live[key] = Set(slot.state.versions.map(\.dot))
@@ -166,12 +181,33 @@ public enum Snapshots {
                         problems.append("\(key): \(dots.subtracting(recorded).count) live version(s) missing from the history")
                     }
                 }
+                if !cutShort { problems += try Self.digestProblems(db, recomputed: buckets) }
                 if let own = try? db.replicaID(), own.hex != replica { problems.append("replica id differs from the manifest") }
             }
         } catch {
             problems.append("cannot read: \(error)")
         }
         progress(1)
+        return problems
+    }
+
+    /// How the bucket digests a snapshot records differ from those its
+    /// slots make (`recomputed`), compared by bytes; empty when equal.
+    static func digestProblems(_ db: Database, recomputed: [SlotHash]) throws -> [String] {
+        var stored = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
+        var problems: [String] = []
+        for row in try Row.fetchAll(db, sql: "SELECT bucket, digest FROM sync_buckets") {
+            guard let bucket = Int64.fromDatabaseValue(row[0]), (0..<Int64(StateDigest.bucketCount)).contains(bucket),
+                  let digest = Data.fromDatabaseValue(row[1]), let hash = digest.withUnsafeBytes({ SlotHash(stored: $0) }) else {
+                problems.append("a bucket digest row that is not a bucket and 16 bytes")
+                continue
+            }
+            stored[Int(bucket)] = hash
+        }
+        let differing = (0..<StateDigest.bucketCount).filter { stored[$0] != recomputed[$0] }
+        if !differing.isEmpty {
+            problems.append("the digest of bucket\(differing.count == 1 ? "" : "s") \(differing.prefix(5).map(String.init).joined(separator: ", "))\(differing.count > 5 ? " and \(differing.count - 5) more" : "") is not the one its slots make")
+        }
         return problems
     }
 

@@ -25,3 +25,20 @@ struct EncodedSlot: Sendable, Equatable {
         self.state = Array(scratch.bytes[keyCount...])
     }
 }
+
+extension StoredSlot {
+    /// The hash and bucket this slot's stored encoding makes under `key`,
+    /// recomputed (a check compares them with the stored hash and the
+    /// bucket digests: a file from anywhere may hold any).
+    ///
+    /// - Parameter scratch: a buffer reused from slot to slot.
+    func recomputedHash(under key: SlotKey, scratch: inout BinaryWriter) -> (hash: SlotHash, bucket: Int) {
+        scratch.removeAll()
+        SlotStateCodec.encode(key, into: &scratch)
+        let keyCount = scratch.bytes.count
+        scratch.writeRaw(encoded)
+        return scratch.bytes.withUnsafeBytes { bytes in
+            (SlotHash(ofKeyAndState: bytes), StateDigest.bucket(forKeyBytes: UnsafeRawBufferPointer(rebasing: bytes[..<keyCount])))
+        }
+    }
+}

@@ -49,7 +49,7 @@ struct JoinReviewTests {
         let dir = TemporaryDirectory()
         let (p, _, _) = try T.peer(in: dir)
         let path = try T.snapshot(of: p, in: dir, name: "joining-used.syncsnap")
-        FileManager.default.createFile(atPath: path + "-wal", contents: Data([1, 2, 3]))
+        _ = FileManager.default.createFile(atPath: path + "-wal", contents: Data([1, 2, 3]))
         let trash = URL(fileURLWithPath: dir.path("join-trash"))
         Store.removeDatabaseFilesLater(path, via: trash)
         #expect(!FileManager.default.fileExists(atPath: path) && !FileManager.default.fileExists(atPath: path + "-wal"))

@@ -55,7 +55,7 @@ struct CopyDetectionTests {
         let staged = dir.path("staged.db")
         let target = dir.path("target.db")
         try FileManager.default.copyItem(atPath: snapshot.path, toPath: staged)
-        FileManager.default.createFile(atPath: target, contents: nil)
+        _ = FileManager.default.createFile(atPath: target, contents: nil)
         let stagedID = try Snapshots.prepareRestored(at: staged, from: "s", deviceID: "DEV-A", identity: FileIdentity.of(path: target),
                                                      wall: 1, random: Store.Options().random)
         #expect(stagedID != before)

@@ -73,7 +73,7 @@ struct SchemaHostileTests {
         #expect(try a.hasPendingSQLEdits())
         try b.changeSchema(Self.addField("agreements", "value_usd", "text"), author: "ben")
         try pull(into: a, from: b)
-        let report = try a.takeUpSQLEdits(author: "ana")
+        _ = try a.takeUpSQLEdits(author: "ana")
         let conflict = try #require(try a.conflicts(in: SchemaEvolution.collection).first)
         try a.resolve(conflict.key, expecting: conflict.siblings.map(\.dot), value: .text("decimal"), author: "ana")
         let value = try a.read { try String.fetchOne($0, sql: "SELECT value_usd FROM agreements WHERE id = 'us-cn-trade-truce-2025'") }
@@ -92,7 +92,7 @@ struct SchemaHostileTests {
         try a.changeSchema(Self.addField("countries", "code", "text"), author: "ana")
         try pull(into: b, from: a)
         // An older/hostile client: a plain write of `type`.
-        try a.localTransaction(author: "old-client") { tx in
+        _ = try a.localTransaction(author: "old-client") { tx in
             try tx.write(SlotKey(collection: SchemaEvolution.collection, record: "f.countries.code", field: "type"), .text("integer"))
         }
         try a.update(ref("countries/cn"), [.set("code", .int(5))], author: "ana")

@@ -189,8 +189,8 @@ private struct WarningLog: LogHandler {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-        guard level == .warning else { return }
-        warnings.list.withLock { $0.append("\(message) \(metadata?["error"].map { "\($0)" } ?? "")") }
+    func log(event: LogEvent) {
+        guard event.level == .warning else { return }
+        warnings.list.withLock { $0.append("\(event.message) \(event.metadata?["error"].map { "\($0)" } ?? "")") }
     }
 }
