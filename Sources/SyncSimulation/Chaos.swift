@@ -200,7 +200,7 @@ extension World {
         var threw = false
         let before = Set(Snapshots.keptAside(in: replica.dataDirectory.url))
         let id = recordedReplica(of: replica)
-        let content = recordedContent(of: replica)
+        let content = abandon ? recordedContent(of: replica) : nil
         do {
             let restored = try Snapshots.restore(pick.url, into: replica.dataDirectory, deviceID: replica.device.description, wallClock: replica.wallClock,
                                                  random: replica.options.random) { phase, done in
@@ -513,10 +513,22 @@ extension World {
     func recordedContent(of replica: SimReplica) -> [String: [Data]]? {
         try? DatabaseQueue(path: replica.dataDirectory.databasePath).read { db in
             var tables: [String: [Data]] = [:]
-            let names = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+            // The schema too (tables, indexes, triggers, views), and the
+            // rowids of tables that have them (history is read in rowid order).
+            var schema: [Data] = []
+            for row in try Row.fetchAll(db, sql: "SELECT type, name, tbl_name, sql FROM sqlite_master") {
+                var bytes = Data()
+                for value in row.databaseValues { Self.append(value, to: &bytes) }
+                schema.append(bytes)
+            }
+            tables["(sqlite_master)"] = schema.sorted { $0.lexicographicallyPrecedes($1) }
+            tables["(user_version)"] = [Data("\(try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0)".utf8)]
+            let names = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, 7) != 'sqlite_'")
             for name in names {
                 var rows: [Data] = []
-                for row in try Row.fetchAll(db, sql: "SELECT * FROM \(name.quotedDatabaseIdentifier)") {
+                let withoutRowid = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = ?", arguments: [name])?
+                    .uppercased().contains("WITHOUT ROWID") ?? false
+                for row in try Row.fetchAll(db, sql: "SELECT \(withoutRowid ? "" : "rowid, ")* FROM \(name.quotedDatabaseIdentifier)") {
                     var bytes = Data()
                     for value in row.databaseValues { Self.append(value, to: &bytes) }
                     rows.append(bytes)

@@ -94,6 +94,8 @@ public enum Snapshots {
         var problems: [String] = []
         var configuration = Configuration()
         configuration.readonly = true
+        // Nothing the file declares (a view's or a trigger's SQL) runs functions here.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA trusted_schema = OFF") }
         let queue: DatabaseQueue
         do { queue = try DatabaseQueue(path: url.path, configuration: configuration) } catch {
             return ["not a readable SQLite database: \(error)"]
@@ -116,6 +118,16 @@ public enum Snapshots {
             try queue.read { db in
                 let integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check")
                 if integrity != ["ok"] { problems.append("integrity_check: " + integrity.prefix(5).joined(separator: "; ")); return }
+                // Text as the store keeps it (SQLite would convert UTF-16,
+                // mending what is not valid), and the tables read below are
+                // tables, not views that read otherwise.
+                let encoding = try String.fetchOne(db, sql: "PRAGMA encoding")
+                guard encoding == "UTF-8" else { problems.append("its text encoding is \(encoding ?? "unknown"), not UTF-8"); return }
+                for table in ["sync_meta", "sync_records", "sync_feed", "sync_history", "sync_buckets"] {
+                    let type = try String.fetchAll(db, sql: "SELECT type FROM sqlite_master WHERE name = ?", arguments: [table])
+                    if type != ["table"] { problems.append("\(table) is missing or not a table") }
+                }
+                if !problems.isEmpty { return }
                 let total = max(1, try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_records") ?? 1)
                 let feedEntry = try db.makeStatement(sql: "SELECT record_id FROM sync_feed WHERE seq = ?")
                 // No slot defers its history at or below the mark (none at all below format 5).
@@ -127,26 +139,45 @@ public enum Snapshots {
                 var buckets = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
                 var scratch = BinaryWriter(capacity: 256)
                 var cutShort = false
-                let rows = try Row.fetchCursor(db, sql: "SELECT id, collection, record, slots FROM sync_records ORDER BY id")
-                while let row = try rows.next() {
+                let rows = try FastStatement(db, "SELECT id, collection, record, slots, slot_count FROM sync_records ORDER BY id")
+                defer { rows.reset() }
+                while try rows.step() {
                     checked += 1
                     if checked % 10_000 == 0 { progress(Double(checked) / Double(total)) }
                     if problems.count > 100 { cutShort = true; break }
-                    // From the raw cells: a snapshot is a file from anywhere, and
-                    // GRDB's typed subscript traps on a NULL.
-                    guard let id = Int64.fromDatabaseValue(row[0]), let collection = String.fromDatabaseValue(row[1]),
-                          let record = String.fromDatabaseValue(row[2]), let blob = Data.fromDatabaseValue(row[3]) else {
-                        problems.append("a record row whose cells are not an id, names and slots")
+                    // From the raw cells, by storage class (a snapshot is a file
+                    // from anywhere): names from their bytes, since GRDB would
+                    // read a blob as text and text up to a NUL, and two rows
+                    // would read as one record whose hashes cancel in the digest.
+                    guard rows.isInteger(0), rows.isText(1), rows.isText(2), rows.isBlob(3), rows.isInteger(4) else {
+                        problems.append("a record row whose cells are not an id, names, slots and a slot count")
+                        cutShort = true
+                        continue
+                    }
+                    let id = rows.int(0)
+                    guard let collection = rows.strictText(1), let record = rows.strictText(2) else {
+                        problems.append("record row \(id): a name with a NUL byte or bytes that are not UTF-8")
                         cutShort = true
                         continue
                     }
                     let ref = RecordRef(collection: collection, id: record)
-                    let slots: [FieldElement: StoredSlot]
-                    do { slots = try StoredRecord.decode([UInt8](blob), ref: ref) } catch {
+                    var slots: [FieldElement: StoredSlot] = [:]
+                    var twice: FieldElement?
+                    do {
+                        try StoredRecord.forEach(rows.blob(3), ref: ref) { name, slot in
+                            if slots.updateValue(slot, forKey: name) != nil { twice = name }
+                        }
+                    } catch {
                         problems.append("\(error)")
                         cutShort = true
                         continue
                     }
+                    if let twice {
+                        problems.append("\(ref): slot \(twice.field) \(twice.element) twice in its row")
+                        cutShort = true
+                        continue
+                    }
+                    if rows.int(4) != Int64(slots.count) { problems.append("\(ref): slot count \(rows.int(4)), holds \(slots.count)") }
                     var live: [SlotKey: Set<Dot>] = [:]
                     var deferred: [FieldElement: Set<Dot>] = [:]
                     for (name, slot) in slots {
@@ -181,6 +212,12 @@ public enum Snapshots {
                         problems.append("\(key): \(dots.subtracting(recorded).count) live version(s) missing from the history")
                     }
                 }
+                // One row per record, names compared as bytes (a file need not
+                // carry the store's unique index).
+                let repeated = try Int.fetchOne(db, sql: """
+                    SELECT count(*) FROM (SELECT 1 FROM sync_records GROUP BY collection COLLATE BINARY, record COLLATE BINARY HAVING count(*) > 1)
+                    """) ?? 0
+                if repeated > 0 { problems.append("\(repeated) record(s) with more than one row"); cutShort = true }
                 if !cutShort { problems += try Self.digestProblems(db, recomputed: buckets) }
                 if let own = try? db.replicaID(), own.hex != replica { problems.append("replica id differs from the manifest") }
             }
@@ -195,14 +232,22 @@ public enum Snapshots {
     /// slots make (`recomputed`), compared by bytes; empty when equal.
     static func digestProblems(_ db: Database, recomputed: [SlotHash]) throws -> [String] {
         var stored = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
+        var seen = [Bool](repeating: false, count: StateDigest.bucketCount)
         var problems: [String] = []
-        for row in try Row.fetchAll(db, sql: "SELECT bucket, digest FROM sync_buckets") {
-            guard let bucket = Int64.fromDatabaseValue(row[0]), (0..<Int64(StateDigest.bucketCount)).contains(bucket),
-                  let digest = Data.fromDatabaseValue(row[1]), let hash = digest.withUnsafeBytes({ SlotHash(stored: $0) }) else {
-                problems.append("a bucket digest row that is not a bucket and 16 bytes")
+        // By storage class, as the store's writer reads them (a digest kept
+        // as text would read back as other bytes there).
+        let rows = try FastStatement(db, "SELECT bucket, digest FROM sync_buckets")
+        defer { rows.reset() }
+        while try rows.step() {
+            guard rows.isInteger(0), (0..<Int64(StateDigest.bucketCount)).contains(rows.int(0)), rows.isBlob(1),
+                  let hash = rows.withBlob(1, { SlotHash(stored: $0) }) else {
+                problems.append("a bucket digest row that is not a bucket number and 16 bytes")
                 continue
             }
-            stored[Int(bucket)] = hash
+            let bucket = Int(rows.int(0))
+            if seen[bucket] { problems.append("bucket \(bucket) has more than one digest row") }
+            seen[bucket] = true
+            stored[bucket] = hash
         }
         let differing = (0..<StateDigest.bucketCount).filter { stored[$0] != recomputed[$0] }
         if !differing.isEmpty {

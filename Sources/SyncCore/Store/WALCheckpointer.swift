@@ -132,8 +132,9 @@ final class WALCheckpointer: Sendable {
     /// What one checkpoint came to.
     private enum Outcome {
         case done
-        /// SQLITE_BUSY or SQLITE_LOCKED: another connection was checkpointing
-        /// (or, opening, recovering the WAL); nothing is wrong.
+        /// SQLITE_BUSY: another connection was checkpointing (or, on the
+        /// first read, recovering the WAL); nothing is wrong. (SQLITE_LOCKED,
+        /// this connection's own state, is a failure.)
         case busy(String)
         case failed(String)
 
@@ -141,7 +142,7 @@ final class WALCheckpointer: Sendable {
             let reason = "\(step): \(connection.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open it")"
             switch code & 0xff {
             case SQLITE_OK: self = .done
-            case SQLITE_BUSY, SQLITE_LOCKED: self = .busy(reason)
+            case SQLITE_BUSY: self = .busy(reason)
             default: self = .failed(reason)
             }
         }

@@ -73,4 +73,40 @@ struct SnapshotDigestCheckTests {
         #expect(problems.contains { $0.hasPrefix("the digest of bucket") }, "\(problems)")
         #expect(throws: SnapshotError.self) { try Snapshots.restore(url, into: data, deviceID: "DEV-A") }
     }
+    /// Files whose rows GRDB would read as something else than the store's
+    /// writer does (helper-70): every one is refused, and restores nothing.
+    @Test(arguments: [
+        // A second row of countries/x3 whose collection is a blob: GRDB reads it as the same text.
+        ("blob name", "INSERT INTO sync_records(collection, record, slots, slot_count, conflicted) SELECT CAST(collection AS BLOB), record, slots, slot_count, conflicted FROM sync_records WHERE record = 'x3'",
+         "a record row whose cells are not an id, names, slots and a slot count"),
+        // One whose id has a NUL after x3: GRDB reads text up to the NUL.
+        ("NUL in a name", "INSERT INTO sync_records(collection, record, slots, slot_count, conflicted) SELECT collection, record || char(0) || 'z', slots, slot_count, conflicted FROM sync_records WHERE record = 'x3'",
+         "a name with a NUL byte or bytes that are not UTF-8"),
+        // Each slot of x3 twice in its row (the count doubled, the slots repeated).
+        ("slots twice", "UPDATE sync_records SET slots = CAST(CAST(char(2 * slot_count) AS BLOB) || substr(slots, 2) || substr(slots, 2) AS BLOB) WHERE record = 'x3'",
+         "twice in its row"),
+        ("slot count", "UPDATE sync_records SET slot_count = slot_count + 1 WHERE record = 'x3'", "slot count"),
+        // A digest kept as text: the writer reads it through sqlite3_column_blob as other bytes.
+        ("digest as text", "UPDATE sync_buckets SET digest = CAST(digest AS TEXT) WHERE bucket = (SELECT min(bucket) FROM sync_buckets)",
+         "a bucket digest row that is not a bucket number and 16 bytes"),
+        ("records a view", "ALTER TABLE sync_records RENAME TO records_kept; CREATE VIEW sync_records AS SELECT * FROM records_kept",
+         "sync_records is missing or not a table"),
+    ])
+    func aFileReadOtherwiseThanTheWriterReadsItIsRefused(_ case: (name: String, sql: String, problem: String)) throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let url = try snapshot(in: dir, data: data) { db in
+            // The file's own triggers (SQL writes) stay out of the way of these edits.
+            for name in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'") {
+                try db.execute(sql: "DROP TRIGGER \(name.quotedDatabaseIdentifier)")
+            }
+            try db.execute(sql: `case`.sql)
+        }
+        let problems = try Snapshots.verify(url)
+        #expect(problems.contains { $0.contains(`case`.problem) }, "\(`case`.name): \(problems)")
+        let before = try state(of: data)
+        #expect(throws: SnapshotError.self) { try Snapshots.restore(url, into: data, deviceID: "DEV-A") }
+        let after = try state(of: data)
+        #expect(after.0 == before.0 && after.1 == before.1, "\(`case`.name): the database as it was")
+    }
 }
