@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// Snapshots (replication-model §7): consistent copies of the database taken while the
 /// daemon runs, verified by checksum and by re-reading every slot; restored
@@ -123,13 +124,11 @@ public enum Snapshots {
                 // tables, not views that read otherwise.
                 let encoding = try String.fetchOne(db, sql: "PRAGMA encoding")
                 guard encoding == "UTF-8" else { problems.append("its text encoding is \(encoding ?? "unknown"), not UTF-8"); return }
-                for table in ["sync_meta", "sync_records", "sync_feed", "sync_history", "sync_buckets"] {
-                    let type = try String.fetchAll(db, sql: "SELECT type FROM sqlite_master WHERE name = ?", arguments: [table])
-                    if type != ["table"] { problems.append("\(table) is missing or not a table") }
-                }
+                problems += try Self.layoutProblems(db)
                 if !problems.isEmpty { return }
                 let total = max(1, try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_records") ?? 1)
-                let feedEntry = try db.makeStatement(sql: "SELECT record_id FROM sync_feed WHERE seq = ?")
+                // Every seq a slot carries, with its record row: the feed must be exactly these.
+                var carried: [(seq: Int64, record: Int64)] = []
                 // No slot defers its history at or below the mark (none at all below format 5).
                 let deferredSince = try db.deferredHistorySince()
                 var checked = 0
@@ -194,9 +193,7 @@ public enum Snapshots {
                             if slot.seq <= deferredSince { problems.append("\(key): history deferred at seq \(slot.seq), at or below the file's mark (or in a file below format 5)") }
                         }
                     }
-                    for seq in RecordRowWriter.distinctSeqs(slots) where try Int64.fetchOne(feedEntry, arguments: [seq]) != id {
-                        problems.append("\(ref): seq \(seq) has no change-feed entry for the record")
-                    }
+                    for seq in RecordRowWriter.distinctSeqs(slots) { carried.append((seq, id)) }
                     var recorded = Set<Dot>()
                     for entries in try Data.fetchAll(db, sql: "SELECT entries FROM sync_history WHERE record_key = ? AND collection = ? AND record = ?",
                                                      arguments: [HistoryKey.of(ref), ref.collection, ref.id]) {
@@ -218,7 +215,10 @@ public enum Snapshots {
                     SELECT count(*) FROM (SELECT 1 FROM sync_records GROUP BY collection COLLATE BINARY, record COLLATE BINARY HAVING count(*) > 1)
                     """) ?? 0
                 if repeated > 0 { problems.append("\(repeated) record(s) with more than one row"); cutShort = true }
-                if !cutShort { problems += try Self.digestProblems(db, recomputed: buckets) }
+                if !cutShort {
+                    problems += try Self.feedProblems(db, carried: carried)
+                    problems += try Self.digestProblems(db, recomputed: buckets)
+                }
                 if let own = try? db.replicaID(), own.hex != replica { problems.append("replica id differs from the manifest") }
             }
         } catch {
@@ -226,6 +226,81 @@ public enum Snapshots {
         }
         progress(1)
         return problems
+    }
+
+    /// The store tables a snapshot is read from, and which the store
+    /// writes once it is restored: declared exactly as this build declares
+    /// them (so a bucket or an id is an integer key, names are unique by
+    /// bytes, and a write lands where a read looks), with the unique index of
+    /// record names; no trigger on them (it would fire on the store's first
+    /// write, after verification), and no trigger but the store's own SQL-edit
+    /// ones (`sync_sql_…`, docs/sql.md) anywhere. Its storage format is one
+    /// this build opens.
+    static func layoutProblems(_ db: Database) throws -> [String] {
+        var problems: [String] = []
+        let tables = ["sync_meta", "sync_records", "sync_feed", "sync_history", "sync_buckets"]
+        let declared = Dictionary(try JoinSnapshotCheck.expectedDeclarations(), uniquingKeysWith: { first, _ in first })
+        for table in tables {
+            let found = try Row.fetchAll(db, sql: "SELECT type, sql FROM sqlite_master WHERE name = ?", arguments: [table])
+            guard found.count == 1, String.fromDatabaseValue(found[0][0]) == "table", let sql = String.fromDatabaseValue(found[0][1]),
+                  let expected = declared[table], Array(sql.utf8) == Array(expected.utf8) else {
+                problems.append("its table \(table) is missing or not declared as this build declares it")
+                continue
+            }
+        }
+        let index = try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'sync_records_by_name' AND tbl_name = 'sync_records'")
+        if index.map({ Array($0.utf8) }) != [Array(try expectedNameIndex().utf8)] {
+            problems.append("its unique index of record names (sync_records_by_name) is missing or not this build's")
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'") {
+            let name = String.fromDatabaseValue(row[0]) ?? "?", table = String.fromDatabaseValue(row[1]) ?? "?"
+            if table.hasPrefix("sync_") || !name.hasPrefix("sync_sql_") {
+                problems.append("a trigger the store does not make: \(name) on \(table)")
+            }
+        }
+        if let format = Int.fromDatabaseValue(try db.meta(MetaKey.format)), format > StoreTables.formatVersion {
+            problems.append("its storage format is \(format); this build reads up to \(StoreTables.formatVersion)")
+        }
+        return problems
+    }
+
+    /// This build's declaration of `sync_records_by_name` (from a database
+    /// the migrator made).
+    static func expectedNameIndex() throws -> String {
+        try nameIndex.withLock { cached in
+            if let cached { return cached }
+            let queue = try DatabaseQueue()
+            try StoreTables.migrator().migrate(queue)
+            let sql = try queue.read { db in try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'sync_records_by_name'") } ?? ""
+            cached = sql
+            return sql
+        }
+    }
+    private static let nameIndex = Mutex<String?>(nil)
+
+    /// How the change feed differs from the seqs the slots carry (`carried`:
+    /// each seq with its record row): one entry per seq, naming that row,
+    /// and no other (a seq no slot carries would become the store's highest).
+    static func feedProblems(_ db: Database, carried: [(seq: Int64, record: Int64)]) throws -> [String] {
+        let expected = carried.sorted { $0.seq < $1.seq }
+        let rows = try FastStatement(db, "SELECT seq, record_id FROM sync_feed ORDER BY seq")
+        defer { rows.reset() }
+        var index = 0
+        while try rows.step() {
+            guard rows.isInteger(0), rows.isInteger(1) else { return ["a change-feed row that is not two integers"] }
+            let (seq, record) = (rows.int(0), rows.int(1))
+            guard index < expected.count, expected[index].seq == seq, expected[index].record == record else {
+                if index < expected.count, expected[index].seq < seq {
+                    return ["seq \(expected[index].seq) of record row \(expected[index].record) has no change-feed entry for the record"]
+                }
+                return ["its change feed lists seq \(seq) for record row \(record), which no slot of that record carries"]
+            }
+            index += 1
+        }
+        if index < expected.count {
+            return ["seq \(expected[index].seq) of record row \(expected[index].record) has no change-feed entry for the record"]
+        }
+        return []
     }
 
     /// How the bucket digests a snapshot records differ from those its

@@ -90,7 +90,19 @@ struct SnapshotDigestCheckTests {
         ("digest as text", "UPDATE sync_buckets SET digest = CAST(digest AS TEXT) WHERE bucket = (SELECT min(bucket) FROM sync_buckets)",
          "a bucket digest row that is not a bucket number and 16 bytes"),
         ("records a view", "ALTER TABLE sync_records RENAME TO records_kept; CREATE VIEW sync_records AS SELECT * FROM records_kept",
-         "sync_records is missing or not a table"),
+         "its table sync_records is missing or not declared as this build declares it"),
+        // helper-71: what the file would do once restored, after the check.
+        ("a trigger on sync_meta", "CREATE TRIGGER evil AFTER UPDATE ON sync_meta BEGIN UPDATE sync_buckets SET digest = zeroblob(16); END",
+         "a trigger the store does not make: evil on sync_meta"),
+        ("a trigger of its own on a table", "CREATE TRIGGER mine AFTER UPDATE ON countries BEGIN SELECT 1; END",
+         "a trigger the store does not make: mine on countries"),
+        ("buckets without their key", "CREATE TABLE b2(bucket INTEGER NOT NULL, digest BLOB NOT NULL); INSERT INTO b2 SELECT * FROM sync_buckets; DROP TABLE sync_buckets; ALTER TABLE b2 RENAME TO sync_buckets",
+         "its table sync_buckets is missing or not declared as this build declares it"),
+        ("names unique in any case", "DROP INDEX sync_records_by_name; CREATE UNIQUE INDEX sync_records_by_name ON sync_records(collection COLLATE NOCASE, record)",
+         "its unique index of record names (sync_records_by_name) is missing or not this build's"),
+        ("a feed entry no slot carries", "INSERT INTO sync_feed VALUES (9223372036854775807, 1)", "which no slot of that record carries"),
+        ("a feed entry missing", "DELETE FROM sync_feed WHERE seq = (SELECT max(seq) FROM sync_feed)", "has no change-feed entry for the record"),
+        ("a newer format", "UPDATE sync_meta SET value = 6 WHERE key = 'format'", "its storage format is 6"),
     ])
     func aFileReadOtherwiseThanTheWriterReadsItIsRefused(_ case: (name: String, sql: String, problem: String)) throws {
         let dir = TemporaryDirectory()
