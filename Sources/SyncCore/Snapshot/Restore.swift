@@ -208,7 +208,10 @@ extension Snapshots {
     /// store opens it (which turns WAL on).
     static func prepareRestored(at path: String, from name: String, deviceID: String?, identity: String?,
                                 wall: UInt64, random: @Sendable () -> UInt64) throws -> ReplicaID {
-        let queue = try DatabaseQueue(path: path)
+        // As on the store's own connections: no trigger the file brings fires here.
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in try Store.disableTriggers(db) }
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
         defer { try? queue.close() }
         let replica = try queue.write { db in
             let replica = try Store.startNewReplica(reason: "restored from snapshot \(name)", device: deviceID, at: wall, random: random, in: db)

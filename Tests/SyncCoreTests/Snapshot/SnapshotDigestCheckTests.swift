@@ -121,4 +121,20 @@ struct SnapshotDigestCheckTests {
         let after = try state(of: data)
         #expect(after.0 == before.0 && after.1 == before.1, "\(`case`.name): the database as it was")
     }
+    /// Behind verification: the staged copy takes its new identity with
+    /// triggers off, as on the store's own connections, so a trigger the
+    /// file brings does not fire there.
+    @Test func theStagedCopyTakesItsIdentityWithTriggersOff() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let url = try snapshot(in: dir, data: data) { db in
+            try db.execute(sql: "CREATE TRIGGER evil AFTER UPDATE ON sync_meta BEGIN DELETE FROM sync_buckets; END")
+            try db.execute(sql: "CREATE TRIGGER evil_insert AFTER INSERT ON sync_meta BEGIN DELETE FROM sync_buckets; END")
+        }
+        let buckets = { (path: String) in try DatabaseQueue(path: path).read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_buckets") ?? 0 } }
+        let before = try buckets(url.path)
+        #expect(before > 0)
+        _ = try Snapshots.prepareRestored(at: url.path, from: "s", deviceID: "DEV-B", identity: nil, wall: 1, random: Store.Options().random)
+        #expect(try buckets(url.path) == before)
+    }
 }
