@@ -35,7 +35,8 @@ extension Snapshots {
             if abandoned == nil { do { try progress(.verifying, done) } catch { abandoned = error } }
         }
         if let abandoned { throw abandoned }
-        try requireDataset(of: url.path, named: try directory.seedSchema().name)
+        let seed = try directory.seedSchema()
+        try requireDataset(of: url.path, named: seed.name)
         let database = directory.databasePath
         let incoming = database + stagedSuffix
         let asideCopy = database + asideCopySuffix
@@ -51,7 +52,7 @@ extension Snapshots {
         CrashPoint.hit("restore.copied")
         let live: ExclusiveDatabase
         do { live = try ExclusiveDatabase(path: database) } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {
-            return try restoreOverUnreadable(database, staged: incoming, from: url.lastPathComponent, in: directory.url,
+            return try restoreOverUnreadable(database, staged: incoming, from: url.lastPathComponent, in: directory.url, seed: seed,
                                              deviceID: deviceID, wall: wallClock(), random: random)
         }
         defer { try? live.close() }
@@ -60,7 +61,7 @@ extension Snapshots {
         // point of a crash does data.db hold the snapshot's content under
         // the snapshot's own replica id, so no dot is ever issued twice.
         let replica = try prepareRestored(at: incoming, from: url.lastPathComponent, deviceID: deviceID, identity: FileIdentity.of(path: database),
-                                          wall: wallClock(), random: random)
+                                          wall: wallClock(), random: random, seed: seed)
         CrashPoint.hit("restore.staged")
         var keptAside: URL?
         // (A file the open above created is empty: nothing to keep.)
@@ -108,7 +109,7 @@ extension Snapshots {
     /// schema is garbage): unless a program holds it, it is renamed aside
     /// with its companions, under a name no merge picks up, and the staged
     /// copy takes its place.
-    private static func restoreOverUnreadable(_ database: String, staged: String, from name: String, in directory: URL,
+    private static func restoreOverUnreadable(_ database: String, staged: String, from name: String, in directory: URL, seed: Schema,
                                               deviceID: String?, wall: UInt64, random: @Sendable () -> UInt64) throws -> (replica: ReplicaID, keptAside: URL?) {
         // A program that has the file open would go on with it, and find
         // the restored file's WAL and journal by name: refused, whether it
@@ -117,7 +118,8 @@ extension Snapshots {
         let others = Array(Set(([""] + Store.databaseCompanions).flatMap { FileOpeners.pids(of: database + $0) })).sorted()
         if !others.isEmpty { throw SnapshotError.databaseOpenElsewhere(database, pids: others) }
         if FileOpeners.sqliteLockHeld(on: database) { throw SnapshotError.databaseBusy(database) }
-        let replica = try prepareRestored(at: staged, from: name, deviceID: deviceID, identity: FileIdentity.of(path: staged), wall: wall, random: random)
+        let replica = try prepareRestored(at: staged, from: name, deviceID: deviceID, identity: FileIdentity.of(path: staged), wall: wall, random: random,
+                                          seed: seed)
         let aside = keptAsideName(in: directory, at: wall, prefix: unreadableAsidePrefix)
         // A second name first: data.db exists at every instant, so a crash
         // never leaves the directory without one (syncd would seed afresh).
@@ -207,13 +209,26 @@ extension Snapshots {
     /// in rollback mode, the mode the restored data.db keeps until its first
     /// store opens it (which turns WAL on).
     static func prepareRestored(at path: String, from name: String, deviceID: String?, identity: String?,
-                                wall: UInt64, random: @Sendable () -> UInt64) throws -> ReplicaID {
+                                wall: UInt64, random: @Sendable () -> UInt64, seed: Schema? = nil) throws -> ReplicaID {
         // As on the store's own connections: no trigger the file brings fires here.
         var configuration = Configuration()
         configuration.prepareDatabase { db in try Store.disableTriggers(db) }
         let queue = try DatabaseQueue(path: path, configuration: configuration)
         defer { try? queue.close() }
         let replica = try queue.write { db in
+            // Nor later, on an analyst's SQL client: every trigger goes, and
+            // the store's own SQL-edit triggers are made again as this build
+            // makes them (verification lets only `sync_sql_…` names through,
+            // and cannot read what their bodies do).
+            if let seed {
+                for name in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'") {
+                    try db.execute(sql: "DROP TRIGGER \(name.quotedDatabaseIdentifier)")
+                }
+                let schema = try SchemaEvolution.effective(seed: seed, in: db).schema
+                for collection in schema.tableCollections where try db.tableExists(collection.name, in: "main") {
+                    try SQLEditQueue(collection: collection).prepare(in: db)
+                }
+            }
             let replica = try Store.startNewReplica(reason: "restored from snapshot \(name)", device: deviceID, at: wall, random: random, in: db)
             if let deviceID { try db.setMeta(MetaKey.device, deviceID) }
             if let identity { try db.setMeta(MetaKey.fileIdentity, identity) }

@@ -107,7 +107,13 @@ public enum Snapshots {
             try FileManager.default.copyItem(at: url, to: scratch)
             defer { try? FileManager.default.removeItem(at: scratch) }
             do {
-                let migrated = try DatabaseQueue(path: scratch.path)
+                // The file's triggers stay off while it is migrated, as on the store's connections.
+                var migration = Configuration()
+                migration.prepareDatabase { db in
+                    try db.execute(sql: "PRAGMA trusted_schema = OFF")
+                    try Store.disableTriggers(db)
+                }
+                let migrated = try DatabaseQueue(path: scratch.path, configuration: migration)
                 try StoreTables.migrator().migrate(migrated)
                 try migrated.close()
             } catch {
@@ -248,11 +254,13 @@ public enum Snapshots {
                 continue
             }
         }
-        let index = try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'sync_records_by_name' AND tbl_name = 'sync_records'")
-        if index.map({ Array($0.utf8) }) != [Array(try expectedNameIndex().utf8)] {
-            problems.append("its unique index of record names (sync_records_by_name) is missing or not this build's")
+        // Exactly this build's indexes on them (a unique index of its own
+        // would make the store's writes fail once restored).
+        if try indexes(of: tables, in: db) != (try expectedIndexes(of: tables)) {
+            problems.append("the indexes of its store tables are not this build's (sync_records_by_name and the others, no more, no less)")
         }
-        for row in try Row.fetchAll(db, sql: "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'") {
+        // Names compared in lower case, as SQLite compares them.
+        for row in try Row.fetchAll(db, sql: "SELECT lower(name), lower(tbl_name) FROM sqlite_master WHERE type = 'trigger'") {
             let name = String.fromDatabaseValue(row[0]) ?? "?", table = String.fromDatabaseValue(row[1]) ?? "?"
             if table.hasPrefix("sync_") || !name.hasPrefix("sync_sql_") {
                 problems.append("a trigger the store does not make: \(name) on \(table)")
@@ -264,19 +272,26 @@ public enum Snapshots {
         return problems
     }
 
-    /// This build's declaration of `sync_records_by_name` (from a database
-    /// the migrator made).
-    static func expectedNameIndex() throws -> String {
-        try nameIndex.withLock { cached in
+    /// The indexes of `tables` in `db` (their names and declarations as
+    /// bytes, `[]` for one SQLite makes itself), by name.
+    static func indexes(of tables: [String], in db: Database) throws -> [[UInt8]] {
+        let list = tables.map { "'\($0)'" }.joined(separator: ", ")
+        return try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND lower(tbl_name) IN (\(list)) ORDER BY name")
+            .map { row in Array((String.fromDatabaseValue(row[0]) ?? "").utf8) + [0] + Array((String.fromDatabaseValue(row[1]) ?? "").utf8) }
+    }
+
+    /// `indexes(of:in:)` of a database the migrator made.
+    static func expectedIndexes(of tables: [String]) throws -> [[UInt8]] {
+        try expected.withLock { cached in
             if let cached { return cached }
             let queue = try DatabaseQueue()
             try StoreTables.migrator().migrate(queue)
-            let sql = try queue.read { db in try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'sync_records_by_name'") } ?? ""
-            cached = sql
-            return sql
+            let found = try queue.read { db in try indexes(of: tables, in: db) }
+            cached = found
+            return found
         }
     }
-    private static let nameIndex = Mutex<String?>(nil)
+    private static let expected = Mutex<[[UInt8]]?>(nil)
 
     /// How the change feed differs from the seqs the slots carry (`carried`:
     /// each seq with its record row): one entry per seq, naming that row,

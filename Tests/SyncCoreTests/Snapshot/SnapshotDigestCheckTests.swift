@@ -99,10 +99,15 @@ struct SnapshotDigestCheckTests {
         ("buckets without their key", "CREATE TABLE b2(bucket INTEGER NOT NULL, digest BLOB NOT NULL); INSERT INTO b2 SELECT * FROM sync_buckets; DROP TABLE sync_buckets; ALTER TABLE b2 RENAME TO sync_buckets",
          "its table sync_buckets is missing or not declared as this build declares it"),
         ("names unique in any case", "DROP INDEX sync_records_by_name; CREATE UNIQUE INDEX sync_records_by_name ON sync_records(collection COLLATE NOCASE, record)",
-         "its unique index of record names (sync_records_by_name) is missing or not this build's"),
+         "the indexes of its store tables are not this build's"),
         ("a feed entry no slot carries", "INSERT INTO sync_feed VALUES (9223372036854775807, 1)", "which no slot of that record carries"),
         ("a feed entry missing", "DELETE FROM sync_feed WHERE seq = (SELECT max(seq) FROM sync_feed)", "has no change-feed entry for the record"),
         ("a newer format", "UPDATE sync_meta SET value = 6 WHERE key = 'format'", "its storage format is 6"),
+        // helper-72: a unique index of its own makes the store's later feed writes fail.
+        ("an index of its own", "CREATE UNIQUE INDEX u ON sync_feed(record_id >= 0) WHERE seq > 1000000",
+         "the indexes of its store tables are not this build's"),
+        ("a trigger on SYNC_META", "CREATE TRIGGER up AFTER UPDATE ON SYNC_META BEGIN SELECT 1; END",
+         "a trigger the store does not make: up on sync_meta"),
     ])
     func aFileReadOtherwiseThanTheWriterReadsItIsRefused(_ case: (name: String, sql: String, problem: String)) throws {
         let dir = TemporaryDirectory()
@@ -136,5 +141,30 @@ struct SnapshotDigestCheckTests {
         #expect(before > 0)
         _ = try Snapshots.prepareRestored(at: url.path, from: "s", deviceID: "DEV-B", identity: nil, wall: 1, random: Store.Options().random)
         #expect(try buckets(url.path) == before)
+    }
+    /// A trigger under one of the store's own names (which verification lets
+    /// through, not reading what it does) is gone once restored, and the
+    /// store's SQL-edit triggers are this build's: an analyst's SQL write
+    /// after the restore touches no store table.
+    @Test func aTriggerUnderTheStoresNameIsGoneOnceRestored() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let url = try snapshot(in: dir, data: data) { db in
+            try db.execute(sql: "DROP TRIGGER sync_sql_countries_update")
+            try db.execute(sql: "CREATE TRIGGER sync_sql_countries_update AFTER UPDATE ON countries BEGIN DELETE FROM sync_buckets; END")
+        }
+        #expect(try Snapshots.verify(url) == [])
+        _ = try Snapshots.restore(url, into: data, deviceID: "DEV-A")
+        let (store, _) = try data.openStore(deviceID: "DEV-A")
+        let digest = try store.digest()
+        let client = try DatabaseQueue(path: data.databasePath)
+        try client.write { db in try db.execute(sql: "UPDATE countries SET name = 'Renamed' WHERE id = 'x3'") }
+        let buckets = try client.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_buckets") ?? 0 }
+        let triggers = try client.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'countries' ORDER BY name") }
+        try client.close()
+        #expect(buckets > 0)
+        #expect(triggers == SQLEditQueue.triggerSuffixes.map { "sync_sql_countries_\($0)" }.sorted())
+        #expect(try store.digest() == digest)
+        #expect(try store.takeUpSQLEdits(author: "ana").applied == 1, "the analyst's write is taken up as an edit")
     }
 }

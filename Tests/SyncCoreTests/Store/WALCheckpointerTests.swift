@@ -150,7 +150,13 @@ struct WALCheckpointerTests {
             try db.beginTransaction(.immediate)
             let ended = DispatchSemaphore(value: 0)
             Thread.detachNewThread {
-                _ = try? other.writeWithoutTransaction { try Row.fetchAll($0, sql: "PRAGMA wal_checkpoint(FULL)") }
+                // SQLite answers busy at once when this one's passive checkpoint holds the lock: tried again.
+                let started = Date()
+                while true {
+                    let busy = (try? other.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA wal_checkpoint(FULL)") }) ?? 1
+                    if busy == 0 || Date().timeIntervalSince(started) > 20 { break }
+                    Thread.sleep(forTimeInterval: 0.002)
+                }
                 ended.signal()
             }
             // Until the FULL checkpoint holds the lock (a loaded machine may start it late).
