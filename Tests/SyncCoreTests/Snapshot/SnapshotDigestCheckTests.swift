@@ -31,6 +31,16 @@ struct SnapshotDigestCheckTests {
         return url
     }
 
+    /// A data directory and its snapshot edited by `statements`.
+    func edited(_ statements: String...) throws -> (dir: TemporaryDirectory, data: DataDirectory, url: URL) {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let url = try snapshot(in: dir, data: data) { db in
+            for sql in statements { try db.execute(sql: sql) }
+        }
+        return (dir, data, url)
+    }
+
     /// The replica id and the digest of the data directory's database.
     func state(of data: DataDirectory) throws -> (ReplicaID, StateDigest) {
         let (store, _) = try data.openStore(deviceID: "DEV-A")
@@ -126,33 +136,29 @@ struct SnapshotDigestCheckTests {
         let after = try state(of: data)
         #expect(after.0 == before.0 && after.1 == before.1, "\(`case`.name): the database as it was")
     }
+
     /// Behind verification: the staged copy takes its new identity with
     /// triggers off, as on the store's own connections, so a trigger the
     /// file brings does not fire there.
     @Test func theStagedCopyTakesItsIdentityWithTriggersOff() throws {
-        let dir = TemporaryDirectory()
-        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
-        let url = try snapshot(in: dir, data: data) { db in
-            try db.execute(sql: "CREATE TRIGGER evil AFTER UPDATE ON sync_meta BEGIN DELETE FROM sync_buckets; END")
-            try db.execute(sql: "CREATE TRIGGER evil_insert AFTER INSERT ON sync_meta BEGIN DELETE FROM sync_buckets; END")
-        }
+        let (dir, _, url) = try edited("CREATE TRIGGER evil AFTER UPDATE ON sync_meta BEGIN DELETE FROM sync_buckets; END",
+                                       "CREATE TRIGGER evil_insert AFTER INSERT ON sync_meta BEGIN DELETE FROM sync_buckets; END")
+        defer { withExtendedLifetime(dir) {} }
         let buckets = { (path: String) in try DatabaseQueue(path: path).read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_buckets") ?? 0 } }
         let before = try buckets(url.path)
         #expect(before > 0)
         _ = try Snapshots.prepareRestored(at: url.path, from: "s", deviceID: "DEV-B", identity: nil, wall: 1, random: Store.Options().random)
         #expect(try buckets(url.path) == before)
     }
+
     /// A trigger under one of the store's own names (which verification lets
     /// through, not reading what it does) is gone once restored, and the
     /// store's SQL-edit triggers are this build's: an analyst's SQL write
     /// after the restore touches no store table.
     @Test func aTriggerUnderTheStoresNameIsGoneOnceRestored() throws {
-        let dir = TemporaryDirectory()
-        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
-        let url = try snapshot(in: dir, data: data) { db in
-            try db.execute(sql: "DROP TRIGGER sync_sql_countries_update")
-            try db.execute(sql: "CREATE TRIGGER sync_sql_countries_update AFTER UPDATE ON countries BEGIN DELETE FROM sync_buckets; END")
-        }
+        let (dir, data, url) = try edited("DROP TRIGGER sync_sql_countries_update",
+                                          "CREATE TRIGGER sync_sql_countries_update AFTER UPDATE ON countries BEGIN DELETE FROM sync_buckets; END")
+        defer { withExtendedLifetime(dir) {} }
         #expect(try Snapshots.verify(url) == [])
         _ = try Snapshots.restore(url, into: data, deviceID: "DEV-A")
         let (store, _) = try data.openStore(deviceID: "DEV-A")
