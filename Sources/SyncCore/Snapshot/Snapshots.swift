@@ -244,7 +244,7 @@ public enum Snapshots {
     /// this build opens.
     static func layoutProblems(_ db: Database) throws -> [String] {
         var problems: [String] = []
-        let tables = ["sync_meta", "sync_records", "sync_feed", "sync_history", "sync_buckets"]
+        let tables = storeTables
         let declared = Dictionary(try JoinSnapshotCheck.expectedDeclarations(), uniquingKeysWith: { first, _ in first })
         for table in tables {
             let found = try Row.fetchAll(db, sql: "SELECT type, sql FROM sqlite_master WHERE name = ?", arguments: [table])
@@ -256,7 +256,7 @@ public enum Snapshots {
         }
         // Exactly this build's indexes on them (a unique index of its own
         // would make the store's writes fail once restored).
-        if try indexes(of: tables, in: db) != (try expectedIndexes(of: tables)) {
+        if try indexes(of: tables, in: db) != (try expectedIndexes()) {
             problems.append("the indexes of its store tables are not this build's (sync_records_by_name and the others, no more, no less)")
         }
         // Names compared in lower case, as SQLite compares them.
@@ -280,13 +280,17 @@ public enum Snapshots {
             .map { row in Array((String.fromDatabaseValue(row[0]) ?? "").utf8) + [0] + Array((String.fromDatabaseValue(row[1]) ?? "").utf8) }
     }
 
-    /// `indexes(of:in:)` of a database the migrator made.
-    static func expectedIndexes(of tables: [String]) throws -> [[UInt8]] {
+    /// The store tables `layoutProblems` holds to this build's declarations and indexes.
+    static let storeTables = ["sync_meta", "sync_records", "sync_feed", "sync_history", "sync_buckets"]
+
+    /// `indexes(of: storeTables, in:)` of a database the migrator made
+    /// (cached once: the list is fixed).
+    static func expectedIndexes() throws -> [[UInt8]] {
         try expected.withLock { cached in
             if let cached { return cached }
             let queue = try DatabaseQueue()
             try StoreTables.migrator().migrate(queue)
-            let found = try queue.read { db in try indexes(of: tables, in: db) }
+            let found = try queue.read { db in try indexes(of: storeTables, in: db) }
             cached = found
             return found
         }
