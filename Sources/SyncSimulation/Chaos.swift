@@ -201,6 +201,10 @@ extension World {
         let before = Set(Snapshots.keptAside(in: replica.dataDirectory.url))
         let id = recordedReplica(of: replica)
         let content = abandon ? recordedContent(of: replica) : nil
+        // SQL edits waiting or refused, in the live database and in the
+        // snapshot: all of them are in the restored one (none is a slot).
+        let liveEdits = Self.queuedSQLEditRows(at: replica.dataDirectory.databasePath)
+        let snapshotEdits = Self.queuedSQLEditRows(at: pick.url.path)
         do {
             let restored = try Snapshots.restore(pick.url, into: replica.dataDirectory, deviceID: replica.device.description, wallClock: replica.wallClock,
                                                  random: replica.options.random) { phase, done in
@@ -210,6 +214,11 @@ extension World {
                 }
             }
             if threw { violation("\(replica.name): a restore abandoned half-way through its copy reported success") }
+            let restoredEdits = Self.queuedSQLEditRows(at: replica.dataDirectory.databasePath)
+            if restored.sqlEditsCarried != liveEdits || restoredEdits != snapshotEdits + liveEdits {
+                violation("\(replica.name): a restore kept \(restoredEdits) SQL edits of the \(liveEdits) waiting or refused in the database and the \(snapshotEdits) in the snapshot (\(restored.sqlEditsCarried) carried over)")
+            }
+            if liveEdits > 0 { count("restore: SQL edits carried over") }
             count("restore")
             note("\(replica.name) restored \(pick.url.lastPathComponent) as \(restored.replica.short), kept aside: \(restored.keptAside?.lastPathComponent ?? "none")")
         } catch SnapshotError.cannotCopyIn(_, let reason) where abandon && reason.contains("\(AbandonedRestore())") {
@@ -496,6 +505,16 @@ extension World {
 }
 
 extension World {
+    /// The rows of every SQL-edit queue of the database at `path` (waiting
+    /// and refused), read as any SQLite client would; -1 when unreadable.
+    static func queuedSQLEditRows(at path: String) -> Int {
+        (try? DatabaseQueue(path: path).read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND lower(name) LIKE 'sync_sql_edits_%'").reduce(0) { total, table in
+                total + (try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table.quotedDatabaseIdentifier)") ?? 0)
+            }
+        }) ?? -1
+    }
+
     /// The replica id bytes recorded in a stopped replica's database, read
     /// as any SQLite client would (opening a store would write).
     func recordedReplica(of replica: SimReplica) -> Data? {

@@ -84,6 +84,22 @@ final class ExclusiveDatabase {
         }
     }
 
+    /// Copies the SQL edits waiting or refused in this file into the
+    /// database at `path` (`RestoredSQLEdits.carry`), in one transaction,
+    /// and returns how many; the file at `path` is detached again after.
+    func carrySQLEdits(into path: String) throws -> Int {
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "ATTACH DATABASE ? AS restored", arguments: [path])
+            defer { try? db.execute(sql: "DETACH DATABASE restored") }
+            var carried = 0
+            try db.inTransaction(.immediate) {
+                carried = try RestoredSQLEdits.carry(into: "restored", in: db)
+                return .commit
+            }
+            return carried
+        }
+    }
+
     /// Replaces the file's content with the database at `source`, in one
     /// transaction; `progress` gets the fraction copied after each step
     /// (an error it throws before the end abandons the copy), and `midway`

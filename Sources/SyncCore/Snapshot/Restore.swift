@@ -24,7 +24,7 @@ extension Snapshots {
     public static func restore(_ url: URL, into directory: DataDirectory, deviceID: String?,
                                wallClock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) },
                                random: @Sendable () -> UInt64 = Store.Options().random,
-                               progress: (RestorePhase, Double) throws -> Void = { _, _ in }) throws -> (replica: ReplicaID, keptAside: URL?) {
+                               progress: (RestorePhase, Double) throws -> Void = { _, _ in }) throws -> RestoreOutcome {
         // Held to the end: no store of this program or of syncctl opens the
         // database meanwhile. (No directory: the dataset check below says so.)
         let useLock = FileManager.default.fileExists(atPath: directory.path) ? try StoreUseLock(directory: directory.url, mode: .exclusive) : nil
@@ -63,6 +63,11 @@ extension Snapshots {
         let replica = try prepareRestored(at: incoming, from: url.lastPathComponent, deviceID: deviceID, identity: FileIdentity.of(path: database),
                                           wall: wallClock(), random: random, seed: seed)
         CrashPoint.hit("restore.staged")
+        // The SQL edits waiting here are no slot: the merge of the copy kept
+        // aside would not bring them back. A database too damaged to read
+        // them from is still restored; the caller says where they stay.
+        var carried = 0, carryProblem: String?
+        do { carried = try live.carrySQLEdits(into: incoming) } catch { carryProblem = "\(error)" }
         var keptAside: URL?
         // (A file the open above created is empty: nothing to keep.)
         if try live.hasContent() {
@@ -96,7 +101,22 @@ extension Snapshots {
         }
         CrashPoint.hit("restore.replaced")
         try live.close()
-        return (replica, keptAside)
+        return RestoreOutcome(replica: replica, keptAside: keptAside, sqlEditsCarried: carried, sqlEditsNotCarried: carryProblem)
+    }
+
+    /// What a restore did.
+    public struct RestoreOutcome: Sendable {
+        /// The restored database's new replica id.
+        public let replica: ReplicaID
+        /// The database as it was, kept aside (merged back after the next
+        /// sync; one SQLite could not open is only kept).
+        public let keptAside: URL?
+        /// SQL edits waiting or refused in the replaced database, carried
+        /// into the restored one (`RestoredSQLEdits`).
+        public var sqlEditsCarried = 0
+        /// Why they could not be read (a damaged database): they are in the
+        /// copy kept aside only.
+        public var sqlEditsNotCarried: String?
     }
 
     /// The phases of a restore that report progress.
@@ -110,7 +130,7 @@ extension Snapshots {
     /// with its companions, under a name no merge picks up, and the staged
     /// copy takes its place.
     private static func restoreOverUnreadable(_ database: String, staged: String, from name: String, in directory: URL, seed: Schema,
-                                              deviceID: String?, wall: UInt64, random: @Sendable () -> UInt64) throws -> (replica: ReplicaID, keptAside: URL?) {
+                                              deviceID: String?, wall: UInt64, random: @Sendable () -> UInt64) throws -> RestoreOutcome {
         // A program that has the file open would go on with it, and find
         // the restored file's WAL and journal by name: refused, whether it
         // holds SQLite's locks (seen whatever account runs it) or, idle,
@@ -139,7 +159,7 @@ extension Snapshots {
             throw SnapshotError.cannotKeepAside(database, reason: "rename: " + String(cString: strerror(errno)))
         }
         try? AtomicFile.syncDirectory(of: database)
-        return (replica, aside)
+        return RestoreOutcome(replica: replica, keptAside: aside)
     }
 
     /// Refuses a restore run by another account than the owner of the
@@ -216,17 +236,29 @@ extension Snapshots {
         let queue = try DatabaseQueue(path: path, configuration: configuration)
         defer { try? queue.close() }
         let replica = try queue.write { db in
-            // Nor later, on an analyst's SQL client: every trigger goes, and
-            // the store's own SQL-edit triggers are made again as this build
-            // makes them (verification lets only `sync_sql_…` names through,
-            // and cannot read what their bodies do).
+            // Nor later, on an analyst's SQL client: every trigger goes
+            // (verification lets only `sync_sql_…` names through, and cannot
+            // read what their bodies do); the queue tables are declared
+            // again as this build declares them; and the collection tables,
+            // which verification does not compare with the records, are
+            // written from the records, with this build's indexes and
+            // SQL-edit triggers (`CollectionViews`). In a file of an older
+            // storage format they are only dropped: the first store open,
+            // which brings the format up, writes them (until then an SQL
+            // client finds no table to write to).
             if let seed {
                 for name in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'") {
                     try db.execute(sql: "DROP TRIGGER \(name.quotedDatabaseIdentifier)")
                 }
+                try RestoredSQLEdits.redeclare(in: db)
                 let schema = try SchemaEvolution.effective(seed: seed, in: db).schema
-                for collection in schema.tableCollections where try db.tableExists(collection.name, in: "main") {
-                    try SQLEditQueue(collection: collection).prepare(in: db)
+                for collection in schema.tableCollections {
+                    let kind = try String.fetchOne(db, sql: "SELECT type FROM sqlite_master WHERE lower(name) = ? AND type IN ('table', 'view')",
+                                                   arguments: [collection.name])
+                    if let kind { try db.execute(sql: "DROP \(kind == "view" ? "VIEW" : "TABLE") \(collection.name.quotedDatabaseIdentifier)") }
+                }
+                if Int.fromDatabaseValue(try db.meta(MetaKey.format)) == StoreTables.formatVersion {
+                    try CollectionViews(schema: schema).prepare(in: db)
                 }
             }
             let replica = try Store.startNewReplica(reason: "restored from snapshot \(name)", device: deviceID, at: wall, random: random, in: db)

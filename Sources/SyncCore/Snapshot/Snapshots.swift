@@ -266,6 +266,8 @@ public enum Snapshots {
                 problems.append("a trigger the store does not make: \(name) on \(table)")
             }
         }
+        // The SQL-edit queues as far as their columns: a restore declares them again.
+        problems += try RestoredSQLEdits.layoutProblems(db)
         if let format = Int.fromDatabaseValue(try db.meta(MetaKey.format)), format > StoreTables.formatVersion {
             problems.append("its storage format is \(format); this build reads up to \(StoreTables.formatVersion)")
         }

@@ -50,30 +50,57 @@ struct SQLEditQueue {
         let quoted = table.quotedDatabaseIdentifier
         let existing = try db.tableExists(table, in: "main") ? try db.columns(in: table, in: "main").map(\.name) : []
         if existing != expectedColumns {
-            let scratch = (table + "_new").quotedDatabaseIdentifier
-            try db.execute(sql: "DROP TABLE IF EXISTS \(scratch)")
-            // No declared type on the row columns: values keep the class
-            // and bytes they had in the collection table.
-            try db.execute(sql: """
-                CREATE TABLE \(scratch)(
-                    edit INTEGER PRIMARY KEY,
-                    op TEXT NOT NULL,
-                    at INTEGER NOT NULL,
-                    reason TEXT,
-                    refused_at INTEGER,
-                    forced INTEGER NOT NULL DEFAULT 0,
-                    \(cellColumns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")))
-                """)
-            if !existing.isEmpty {
-                try refuseEditsOfDroppedColumns(existing: existing, in: db)
-                let common = expectedColumns.filter(existing.contains).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
-                try db.execute(sql: "INSERT INTO \(scratch)(\(common)) SELECT \(common) FROM \(quoted)")
-                try db.execute(sql: "DROP TABLE \(quoted)")
-            }
-            try db.execute(sql: "ALTER TABLE \(scratch) RENAME TO \(quoted)")
+            if !existing.isEmpty { try refuseEditsOfDroppedColumns(existing: existing, in: db) }
+            try Self.rewrite(table, as: table, cellColumns: cellColumns, copying: expectedColumns.filter(existing.contains), in: db)
         }
-        try db.execute(sql: "CREATE INDEX IF NOT EXISTS \((table + "_pending").quotedDatabaseIdentifier) ON \(quoted)(edit) WHERE reason IS NULL")
+        try db.execute(sql: Self.pendingIndex(table))
         try createTriggers(in: db)
+    }
+
+    /// Makes queue table `table` (if any) again as `name`, declared as this
+    /// build declares it, holding `cellColumns`, with the `copying` columns
+    /// of its rows, in edit order. Through a temporary table, not a rename:
+    /// SQLite refuses `ALTER TABLE … RENAME` while any view of the database
+    /// names a table that is missing (an analyst's view of a collection
+    /// table being rebuilt), and would fail the open.
+    static func rewrite(_ table: String, as name: String, cellColumns: [String], copying: [String], in db: Database) throws {
+        let scratch = "temp.\("sync_sql_rewrite".quotedDatabaseIdentifier)"
+        let listed = copying.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+        let old = "main.\(table.quotedDatabaseIdentifier)"
+        let exists = try db.tableExists(table, in: "main")
+        if exists, !copying.isEmpty {
+            try db.execute(sql: "DROP TABLE IF EXISTS \(scratch)")
+            // (A table a client made without `edit`: its rows are numbered anew.)
+            try db.execute(sql: "CREATE TABLE \(scratch) AS SELECT \(listed) FROM \(old)\(copying.contains("edit") ? " ORDER BY edit" : "")")
+        }
+        if exists { try db.execute(sql: "DROP TABLE \(old)") }
+        try db.execute(sql: declaration("main.\(name.quotedDatabaseIdentifier)", cellColumns: cellColumns))
+        if exists, !copying.isEmpty {
+            try db.execute(sql: "INSERT INTO main.\(name.quotedDatabaseIdentifier)(\(listed)) SELECT \(listed) FROM \(scratch) ORDER BY rowid")
+            try db.execute(sql: "DROP TABLE \(scratch)")
+        }
+    }
+
+    /// `CREATE TABLE` of a queue table (`name` quoted, and qualified by its
+    /// schema where needed) holding `cellColumns` (`old …`, `new …`). No
+    /// declared type on the cells: values keep the class and bytes they had
+    /// in the collection table.
+    static func declaration(_ name: String, cellColumns: [String]) -> String {
+        """
+        CREATE TABLE \(name)(
+            edit INTEGER PRIMARY KEY,
+            op TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            reason TEXT,
+            refused_at INTEGER,
+            forced INTEGER NOT NULL DEFAULT 0\(cellColumns.map { ",\n    " + $0.quotedDatabaseIdentifier }.joined()))
+        """
+    }
+
+    /// The index of the edits still waiting in queue table `table`, in
+    /// `schema` (`main`, or an attached database's name).
+    static func pendingIndex(_ table: String, schema: String = "main") -> String {
+        "CREATE INDEX IF NOT EXISTS \(schema.quotedDatabaseIdentifier).\((table + "_pending").quotedDatabaseIdentifier) ON \(table.quotedDatabaseIdentifier)(edit) WHERE reason IS NULL"
     }
 
     /// Waiting edits that wrote a column the new layout no longer has (its
@@ -100,13 +127,20 @@ struct SQLEditQueue {
     /// `sqlite_master`): a client that dropped a trigger, or replaced the
     /// table (pandas `to_sql(if_exists="replace")`), stops SQL writes from
     /// being captured until `prepare` runs again.
-    static func isInPlace(_ schema: Schema, in db: Database) throws -> Bool {
-        let names = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type IN ('trigger', 'table') AND name LIKE 'sync_sql_%'"))
+    ///
+    /// `ofTablesThatExist`: only for the collection tables that exist. A
+    /// table that is missing (a restore drops them, for the first open to
+    /// write them from the records) took no SQL write meanwhile.
+    static func isInPlace(_ schema: Schema, in db: Database, ofTablesThatExist: Bool = false) throws -> Bool {
+        // In lower case, as SQLite compares names: a table renamed to
+        // upper case is still the queue, not a reason to prepare again.
+        let names = Set(try String.fetchAll(db, sql: "SELECT lower(name) FROM sqlite_master WHERE type IN ('trigger', 'table')"))
         // One counter row: edit numbers are shared by every queue table.
         guard names.contains(counterTable), try Int.fetchOne(db, sql: "SELECT count(*) FROM \(counterTable)") == 1 else { return false }
         for collection in schema.tableCollections {
-            guard names.contains(tableName(collection.name)) else { return false }
-            for suffix in triggerSuffixes where !names.contains("sync_sql_\(collection.name)_\(suffix)") { return false }
+            if ofTablesThatExist, !names.contains(collection.name) { continue }
+            guard names.contains(tableName(collection.name).lowercased()) else { return false }
+            for suffix in triggerSuffixes where !names.contains("sync_sql_\(collection.name)_\(suffix)".lowercased()) { return false }
         }
         return true
     }

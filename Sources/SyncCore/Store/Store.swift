@@ -219,7 +219,7 @@ public final class Store: Sendable {
             }
             if options.holdsUseLock { try Self.clearInheritedJoinMark(in: db) }
             let effective = try SchemaEvolution.effective(seed: seed, in: db)
-            let triggersWereMissing = try db.tableExists(SQLEditQueue.counterTable) && !(try SQLEditQueue.isInPlace(effective.schema, in: db))
+            let triggersWereMissing = try db.tableExists(SQLEditQueue.counterTable) && !(try SQLEditQueue.isInPlace(effective.schema, in: db, ofTablesThatExist: true))
             try Self.adopt(effective, in: db)
             let heldFormat = Int.fromDatabaseValue(try db.meta(MetaKey.format)) ?? StoreTables.formatVersion
             if heldFormat < 5 {

@@ -123,7 +123,7 @@ struct RestoreSnapshot: ParsableCommand {
             }
             let deviceID = try DeviceIdentity.existingDeviceID(in: global.directory.url)?.description
             var progress: Progress?
-            let (replica, aside) = try Snapshots.restore(URL(fileURLWithPath: file), into: global.directory, deviceID: deviceID, progress: { phase, done in
+            let outcome = try Snapshots.restore(URL(fileURLWithPath: file), into: global.directory, deviceID: deviceID, progress: { phase, done in
                 if progress?.label != phase.rawValue + ", percent done:" {
                     progress?.finish()
                     progress = Progress(label: phase.rawValue + ", percent done:", total: 100, enabled: !global.json && isatty(2) != 0)
@@ -131,12 +131,23 @@ struct RestoreSnapshot: ParsableCommand {
                 progress?.update(Int(done * 100))
             })
             progress?.finish()
-            try global.emit(["restored": file, "replica": replica.hex, "keptAside": aside?.path ?? ""]) {
+            let (replica, aside) = (outcome.replica, outcome.keptAside)
+            struct Restored: Encodable {
+                let restored: String, replica: String, keptAside: String, sqlEditsCarried: Int, sqlEditsNotCarried: String?
+            }
+            try global.emit(Restored(restored: file, replica: replica.hex, keptAside: aside?.path ?? "", sqlEditsCarried: outcome.sqlEditsCarried,
+                                     sqlEditsNotCarried: outcome.sqlEditsNotCarried)) {
                 print("restored \(file); new replica id \(replica.short)")
                 if let aside, aside.lastPathComponent.hasPrefix(Snapshots.unreadableAsidePrefix) {
                     print("the previous data.db could not be opened as a database (damaged); it is kept as \(aside.path) (not merged back: inspect it, then remove it)")
                 } else if let aside {
                     print("a copy of the previous database is kept as \(aside.path) until the next successful sync, and what it holds that the snapshot lacks is merged back then")
+                }
+                if outcome.sqlEditsCarried > 0 {
+                    print("\(outcome.sqlEditsCarried) SQL edit(s) waiting or refused in the previous database were carried over: syncd takes up the waiting ones (`syncctl sql list` shows them)")
+                }
+                if let problem = outcome.sqlEditsNotCarried, let aside {
+                    print("warning: the SQL edits waiting in the previous database could not be read (\(problem)); they are only in \(aside.path), which is removed after the next successful sync: copy it elsewhere first to keep them (its sync_sql_edits_* tables)")
                 }
                 print("start syncd to catch up from peers")
             }

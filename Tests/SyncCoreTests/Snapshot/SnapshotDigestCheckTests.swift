@@ -10,43 +10,7 @@ import TestSupport
 /// same slots (replication-model §4, §7), and each slot's stored hash must
 /// be the hash of its state.
 @Suite("Snapshot verification: the digest its slots make")
-struct SnapshotDigestCheckTests {
-    /// A snapshot of a store of 20 countries; `edit` changes the file, and
-    /// its manifest's checksum is rewritten after (as a file made by hand
-    /// would carry one), so only the content checks can tell.
-    func snapshot(in dir: TemporaryDirectory, data: DataDirectory, edit: (Database) throws -> Void) throws -> URL {
-        let url = dir.url.appendingPathComponent("s.syncsnap")
-        do {  // Closed before any restore, which no open store may see.
-            let (store, _) = try data.openStore(deviceID: "DEV-A")
-            for index in 0..<20 { try store.create(ref("countries/x\(index)"), [.set("name", .text("Country \(index)"))], author: "ana") }
-            try Snapshots.create(from: store, to: url)
-        }
-        #expect(try Snapshots.verify(url) == [], "the snapshot as taken is sound")
-        let queue = try DatabaseQueue(path: url.path)
-        try queue.writeWithoutTransaction { db in try edit(db) }
-        try queue.close()
-        var manifest = try SnapshotManifest.load(for: url)
-        manifest.sha256 = try SnapshotManifest.sha256(of: url)
-        try manifest.write(beside: url)
-        return url
-    }
-
-    /// A data directory and its snapshot edited by `statements`.
-    func edited(_ statements: String...) throws -> (dir: TemporaryDirectory, data: DataDirectory, url: URL) {
-        let dir = TemporaryDirectory()
-        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
-        let url = try snapshot(in: dir, data: data) { db in
-            for sql in statements { try db.execute(sql: sql) }
-        }
-        return (dir, data, url)
-    }
-
-    /// The replica id and the digest of the data directory's database.
-    func state(of data: DataDirectory) throws -> (ReplicaID, StateDigest) {
-        let (store, _) = try data.openStore(deviceID: "DEV-A")
-        return (try store.replicaID, try store.digest())
-    }
-
+struct SnapshotDigestCheckTests: EditedSnapshots {
     @Test func aRecordedBucketDigestThatIsNotItsSlotsIsRefusedAndRestoresNothing() throws {
         let dir = TemporaryDirectory()
         let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
@@ -118,6 +82,12 @@ struct SnapshotDigestCheckTests {
          "the indexes of its store tables are not this build's"),
         ("a trigger on SYNC_META", "CREATE TRIGGER up AFTER UPDATE ON SYNC_META BEGIN SELECT 1; END",
          "a trigger the store does not make: up on sync_meta"),
+        // helper-73: the SQL-edit queues, which a restore declares again, as far as their columns.
+        ("a queue without its edit number", "CREATE TABLE sync_sql_edits_zz(op, at, reason, refused_at, forced, \"old id\", \"new id\")",
+         "its SQL-edit queue sync_sql_edits_zz is not laid out as a queue (missing: edit"),
+        ("a queue column of its own", "ALTER TABLE sync_sql_edits_countries ADD COLUMN sneaky",
+         "other columns: sneaky"),
+        ("a counter without its count", "DROP TABLE sync_sql_counter; CREATE TABLE sync_sql_counter(m)", "its table sync_sql_counter has no column n"),
     ])
     func aFileReadOtherwiseThanTheWriterReadsItIsRefused(_ case: (name: String, sql: String, problem: String)) throws {
         let dir = TemporaryDirectory()

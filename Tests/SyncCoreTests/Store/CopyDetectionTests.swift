@@ -66,7 +66,8 @@ struct CopyDetectionTests {
         try FileManager.default.moveItem(atPath: staged, toPath: dir.path("moved.db"))
         #expect(try Store(path: dir.path("moved.db"), deviceID: "DEV-A").replicaID != stagedID)
         // The whole restore.
-        let (restored, aside) = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
+        let outcome = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
+        let (restored, aside) = (outcome.replica, outcome.keptAside)
         #expect(restored != before)
         #expect(aside != nil)
         #expect(try Store(path: data.databasePath, deviceID: "DEV-A").replicaID == restored)

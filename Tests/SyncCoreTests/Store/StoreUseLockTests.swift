@@ -34,7 +34,8 @@ struct StoreUseLockTests {
             #expect(!left.contains { $0.hasPrefix(Snapshots.keptAsidePrefix) || $0.hasSuffix(".restoring") }, "\(left)")
         }
         // Closed: the restore goes ahead.
-        let (replica, aside) = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
+        let outcome = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
+        let (replica, aside) = (outcome.replica, outcome.keptAside)
         #expect(aside != nil)
         #expect(try data.openStore(deviceID: "DEV-A").store.replicaID == replica)
     }
