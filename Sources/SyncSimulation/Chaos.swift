@@ -201,8 +201,9 @@ extension World {
         let before = Set(Snapshots.keptAside(in: replica.dataDirectory.url))
         let id = recordedReplica(of: replica)
         let content = abandon ? recordedContent(of: replica) : nil
-        // SQL edits waiting or refused, in the live database and in the
-        // snapshot: all of them are in the restored one (none is a slot).
+        // SQL edits waiting or refused in the live database: all of them
+        // are in the restored one (none is a slot), and the only ones
+        // waiting there (the snapshot's are kept refused).
         let liveEdits = Self.queuedSQLEditRows(at: replica.dataDirectory.databasePath)
         let snapshotEdits = Self.queuedSQLEditRows(at: pick.url.path)
         do {
@@ -215,10 +216,11 @@ extension World {
             }
             if threw { violation("\(replica.name): a restore abandoned half-way through its copy reported success") }
             let restoredEdits = Self.queuedSQLEditRows(at: replica.dataDirectory.databasePath)
-            if restored.sqlEditsCarried != liveEdits || restoredEdits != snapshotEdits + liveEdits {
-                violation("\(replica.name): a restore kept \(restoredEdits) SQL edits of the \(liveEdits) waiting or refused in the database and the \(snapshotEdits) in the snapshot (\(restored.sqlEditsCarried) carried over)")
+            if liveEdits.all >= 0, restored.sqlEditsCarried != liveEdits.all || restoredEdits.all < liveEdits.all
+                || restoredEdits.all > liveEdits.all + snapshotEdits.all || restoredEdits.waiting != liveEdits.waiting {
+                violation("\(replica.name): a restore kept \(restoredEdits) SQL edits (all, waiting) of the \(liveEdits) in the database and the \(snapshotEdits) in the snapshot (\(restored.sqlEditsCarried) carried over)")
             }
-            if liveEdits > 0 { count("restore: SQL edits carried over") }
+            if liveEdits.all > 0 { count("restore: SQL edits carried over") }
             count("restore")
             note("\(replica.name) restored \(pick.url.lastPathComponent) as \(restored.replica.short), kept aside: \(restored.keptAside?.lastPathComponent ?? "none")")
         } catch SnapshotError.cannotCopyIn(_, let reason) where abandon && reason.contains("\(AbandonedRestore())") {
@@ -505,14 +507,18 @@ extension World {
 }
 
 extension World {
-    /// The rows of every SQL-edit queue of the database at `path` (waiting
-    /// and refused), read as any SQLite client would; -1 when unreadable.
-    static func queuedSQLEditRows(at path: String) -> Int {
+    /// The rows of every SQL-edit queue of the database at `path` (all,
+    /// and those waiting), read as any SQLite client would; -1 when unreadable.
+    static func queuedSQLEditRows(at path: String) -> (all: Int, waiting: Int) {
         (try? DatabaseQueue(path: path).read { db in
-            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND lower(name) LIKE 'sync_sql_edits_%'").reduce(0) { total, table in
-                total + (try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table.quotedDatabaseIdentifier)") ?? 0)
+            let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(lower(name), 1, 15) = 'sync_sql_edits_'")
+            var counts = (all: 0, waiting: 0)
+            for table in tables {
+                counts.all += try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table.quotedDatabaseIdentifier)") ?? 0
+                counts.waiting += try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table.quotedDatabaseIdentifier) WHERE reason IS NULL") ?? 0
             }
-        }) ?? -1
+            return counts
+        }) ?? (-1, -1)
     }
 
     /// The replica id bytes recorded in a stopped replica's database, read

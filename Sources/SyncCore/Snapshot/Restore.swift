@@ -20,10 +20,15 @@ extension Snapshots {
     /// `progress` gets the phase and the fraction of it done; an error it
     /// throws before the copy in is complete abandons the restore (while
     /// copying in: the copy is rolled back, and the database is as it was);
-    /// one thrown at the end (1.0, the copy committed) is ignored.
+    /// one thrown at the end (1.0, the copy committed) is ignored. The SQL
+    /// edits waiting or refused in the database are carried into the
+    /// restored one (`RestoredSQLEdits`); when they cannot be read the
+    /// restore is refused (`SnapshotError.cannotCarrySQLEdits`), unless
+    /// `abandonUnreadableSQLEdits`.
     public static func restore(_ url: URL, into directory: DataDirectory, deviceID: String?,
                                wallClock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) },
                                random: @Sendable () -> UInt64 = Store.Options().random,
+                               abandonUnreadableSQLEdits: Bool = false,
                                progress: (RestorePhase, Double) throws -> Void = { _, _ in }) throws -> RestoreOutcome {
         // Held to the end: no store of this program or of syncctl opens the
         // database meanwhile. (No directory: the dataset check below says so.)
@@ -64,10 +69,14 @@ extension Snapshots {
                                           wall: wallClock(), random: random, seed: seed)
         CrashPoint.hit("restore.staged")
         // The SQL edits waiting here are no slot: the merge of the copy kept
-        // aside would not bring them back. A database too damaged to read
-        // them from is still restored; the caller says where they stay.
+        // aside would not bring them back. Ones that cannot be read (a
+        // damaged database) stop the restore, unless the caller lets them go
+        // (they are then in the copy kept aside only, and it says so).
         var carried = 0, carryProblem: String?
-        do { carried = try live.carrySQLEdits(into: incoming) } catch { carryProblem = "\(error)" }
+        do { carried = try live.carrySQLEdits(into: incoming) } catch {
+            guard abandonUnreadableSQLEdits else { throw SnapshotError.cannotCarrySQLEdits(database, reason: "\(error)") }
+            carryProblem = "\(error)"
+        }
         var keptAside: URL?
         // (A file the open above created is empty: nothing to keep.)
         if try live.hasContent() {
@@ -233,6 +242,9 @@ extension Snapshots {
         // As on the store's own connections: no trigger the file brings fires here.
         var configuration = Configuration()
         configuration.prepareDatabase { db in try Store.disableTriggers(db) }
+        // As on the store's own connections: an analyst's foreign key to a
+        // collection table neither stops nor cascades its rebuild.
+        configuration.foreignKeysEnabled = false
         let queue = try DatabaseQueue(path: path, configuration: configuration)
         defer { try? queue.close() }
         let replica = try queue.write { db in
@@ -250,7 +262,7 @@ extension Snapshots {
                 for name in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'") {
                     try db.execute(sql: "DROP TRIGGER \(name.quotedDatabaseIdentifier)")
                 }
-                try RestoredSQLEdits.redeclare(in: db)
+                try RestoredSQLEdits.redeclare(in: db, reason: RestoredSQLEdits.snapshotReason(name), at: Int64(clamping: wall))
                 let schema = try SchemaEvolution.effective(seed: seed, in: db).schema
                 for collection in schema.tableCollections {
                     let kind = try String.fetchOne(db, sql: "SELECT type FROM sqlite_master WHERE lower(name) = ? AND type IN ('table', 'view')",

@@ -67,6 +67,8 @@ public enum SnapshotError: Error, CustomStringConvertible, Equatable {
     case notOwner(String, owner: UInt32, running: UInt32)
     /// The snapshot could not be copied into the live file (rolled back).
     case cannotCopyIn(String, reason: String)
+    /// The SQL edits waiting in the database being replaced could not be read.
+    case cannotCarrySQLEdits(String, reason: String)
     /// The snapshot holds another dataset than the data directory.
     case otherDataset(String, held: String, here: String)
 
@@ -81,6 +83,7 @@ public enum SnapshotError: Error, CustomStringConvertible, Equatable {
         case .databaseBusy(let path): "another connection holds \(path) (the sqlite3 shell, Datasette, a script of another account?), and the restore needs the file to itself for a moment: close it and try again. Nothing was changed."
         case .databaseOpenElsewhere(let path, let pids): "another program\(Self.naming(pids)) has \(path) open and holds it (the sqlite3 shell, Datasette, a script?), and the restore needs the file to itself for a moment: close it and try again. Nothing was changed."
         case .notOwner(let path, let owner, let running): "\(path) belongs to uid \(owner), and this restore runs as uid \(running): the files it creates (the copy of the database it keeps aside, SQLite's journal) would be out of the owner's reach, so its daemon could not merge that copy back or recover from a crash. Run it as the owner, e.g. `sudo -u \\#\(owner) syncctl snapshot restore …`. Nothing was changed."
+        case .cannotCarrySQLEdits(let path, let reason): "could not read the SQL edits waiting or refused in \(path) (\(reason)), which a restore carries into the restored database; nothing was changed. Keep a copy of \(path) if you want them (its sync_sql_edits_* tables hold each edit's row before and after), then restore with --abandon-unreadable-sql-edits."
         case .cannotCopyIn(let path, let reason): "could not copy the snapshot into \(path) (\(reason)); the copy was rolled back and nothing was changed. Check the free space of the data directory (a restore needs room for a copy of the current database, one of the snapshot, and a journal of the pages it replaces) and try again."
         case .cannotKeepAside(let path, let reason): "cannot keep the current database aside as \(path) (\(reason)); nothing was changed. Check the free space and permissions of the data directory (on file systems without hard links, FAT, exFAT, some network shares, an unreadable data.db cannot be kept aside: copy it somewhere safe, remove it, and restore again)."
         }

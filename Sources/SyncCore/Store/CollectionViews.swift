@@ -130,9 +130,12 @@ struct CollectionViews {
             "\(field.name.quotedDatabaseIdentifier) \(Self.columnType(field))"
         } + ["conflicted INTEGER NOT NULL DEFAULT 0"]
         try db.execute(sql: "CREATE TABLE \(collection.name.quotedDatabaseIdentifier)(\(columns.joined(separator: ", ")))")
-        let records = try String.fetchAll(db, sql: "SELECT record FROM sync_records WHERE collection = ?", arguments: [collection.name])
+        // Straight from the stored slots, in one pass, each row written
+        // whole (the table is new): as a join writes them.
         let statements = Statements(db: db)
-        for record in records { try refresh(RecordRef(collection: collection.name, id: record), in: db, statements: statements) }
+        try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
+            try write(ref, slots: slots, in: db, statements: statements, new: true)
+        }
     }
 
     /// Rewrites the rows of the records that hold a slot of one of `fields`

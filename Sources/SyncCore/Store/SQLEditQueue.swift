@@ -63,15 +63,20 @@ struct SQLEditQueue {
     /// SQLite refuses `ALTER TABLE … RENAME` while any view of the database
     /// names a table that is missing (an analyst's view of a collection
     /// table being rebuilt), and would fail the open.
-    static func rewrite(_ table: String, as name: String, cellColumns: [String], copying: [String], in db: Database) throws {
+    /// `number`: what each row's `edit` becomes, an expression over the
+    /// old table's row (`queued`); its own `edit` when nil.
+    static func rewrite(_ table: String, as name: String, cellColumns: [String], copying: [String], number: String? = nil, in db: Database) throws {
         let scratch = "temp.\("sync_sql_rewrite".quotedDatabaseIdentifier)"
         let listed = copying.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+        let selected = copying.map { column in
+            column == "edit" && number != nil ? "\(number!) AS edit" : "queued.\(column.quotedDatabaseIdentifier)"
+        }.joined(separator: ", ")
         let old = "main.\(table.quotedDatabaseIdentifier)"
         let exists = try db.tableExists(table, in: "main")
         if exists, !copying.isEmpty {
             try db.execute(sql: "DROP TABLE IF EXISTS \(scratch)")
             // (A table a client made without `edit`: its rows are numbered anew.)
-            try db.execute(sql: "CREATE TABLE \(scratch) AS SELECT \(listed) FROM \(old)\(copying.contains("edit") ? " ORDER BY edit" : "")")
+            try db.execute(sql: "CREATE TABLE \(scratch) AS SELECT \(selected) FROM \(old) AS queued\(copying.contains("edit") ? " ORDER BY queued.edit" : "")")
         }
         if exists { try db.execute(sql: "DROP TABLE \(old)") }
         try db.execute(sql: declaration("main.\(name.quotedDatabaseIdentifier)", cellColumns: cellColumns))

@@ -270,6 +270,10 @@ public final class Store: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(busySeconds)
         configuration.readonly = readOnly
+        // An analyst's own table may declare a foreign key to a collection
+        // table: the replicated state is not held to it (a record a peer
+        // deleted is deleted here too, and a table rebuilt is rebuilt).
+        configuration.foreignKeysEnabled = false
         let synchronous = options.synchronousFull ? "FULL" : "NORMAL"
         configuration.prepareDatabase { db in
             // The store writes the collection tables itself; the triggers

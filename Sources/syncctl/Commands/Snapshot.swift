@@ -99,12 +99,19 @@ struct RestoreSnapshot: ParsableCommand {
             next successful sync, then merged back. The restored database takes a
             new replica id; when syncd starts again it catches up from its peers.
 
-            Example:
+            SQL edits waiting or refused in the database are carried into the restored
+            one and taken up there; edits that were still waiting in the snapshot are
+            kept refused (they may have been taken up since): `syncctl sql list`.
+
+            Examples:
               syncctl snapshot restore ~/.local/share/syncd/snapshots/2026-11-22T21-00-00Z.syncsnap
+              syncctl snapshot restore --abandon-unreadable-sql-edits backup.syncsnap   # data.db damaged
             """)
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: ArgumentHelp("The snapshot.", valueName: "file")) var file: String
+    @Flag(name: .customLong("abandon-unreadable-sql-edits"), help: "Restore even when the SQL edits waiting in the damaged database cannot be read (they are then only in the copy kept aside).")
+    var abandonUnreadableSQLEdits = false
 
     func run() throws {
         try reportingErrors {
@@ -123,7 +130,8 @@ struct RestoreSnapshot: ParsableCommand {
             }
             let deviceID = try DeviceIdentity.existingDeviceID(in: global.directory.url)?.description
             var progress: Progress?
-            let outcome = try Snapshots.restore(URL(fileURLWithPath: file), into: global.directory, deviceID: deviceID, progress: { phase, done in
+            let outcome = try Snapshots.restore(URL(fileURLWithPath: file), into: global.directory, deviceID: deviceID,
+                                                abandonUnreadableSQLEdits: abandonUnreadableSQLEdits, progress: { phase, done in
                 if progress?.label != phase.rawValue + ", percent done:" {
                     progress?.finish()
                     progress = Progress(label: phase.rawValue + ", percent done:", total: 100, enabled: !global.json && isatty(2) != 0)
@@ -144,7 +152,7 @@ struct RestoreSnapshot: ParsableCommand {
                     print("a copy of the previous database is kept as \(aside.path) until the next successful sync, and what it holds that the snapshot lacks is merged back then")
                 }
                 if outcome.sqlEditsCarried > 0 {
-                    print("\(outcome.sqlEditsCarried) SQL edit(s) waiting or refused in the previous database were carried over: syncd takes up the waiting ones (`syncctl sql list` shows them)")
+                    print("\(outcome.sqlEditsCarried) SQL edit(s) waiting or refused in the previous database were carried over: syncd takes up the waiting ones (`syncctl sql list` shows those of the collections the schema has)")
                 }
                 if let problem = outcome.sqlEditsNotCarried, let aside {
                     print("warning: the SQL edits waiting in the previous database could not be read (\(problem)); they are only in \(aside.path), which is removed after the next successful sync: copy it elsewhere first to keep them (its sync_sql_edits_* tables)")

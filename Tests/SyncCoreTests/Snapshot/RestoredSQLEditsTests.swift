@@ -59,22 +59,37 @@ struct RestoredSQLEditsTests: EditedSnapshots {
                 == ["sync_sql_edits_countries_pending"])
     }
 
-    /// An edit waiting in the snapshot, and its counter set below it: the
-    /// restored counter is past it, so the next SQL write is numbered after
-    /// it (not refused as a number in use), and both are taken up.
-    @Test func theCounterIsPastEveryEditTheSnapshotHolds() throws {
+    /// An edit waiting in the snapshot, its number and the counter set near
+    /// 2^63 − 1 or below it: once restored the edits are numbered 1, 2…,
+    /// the counter past them, so the carried edits and the next SQL write
+    /// are numbered after them (no overflow, no number in use). The
+    /// snapshot's waiting edit is kept refused, not written again unasked
+    /// (it may have been taken up since); `sql retry` writes it.
+    @Test(arguments: [0, Int64.max - 1])
+    func theSnapshotsEditsAreNumberedAfreshAndKeptRefused(counter: Int64) throws {
         let dir = TemporaryDirectory()
         let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
         let url = try snapshot(in: dir, data: data) { db in
             try db.execute(sql: "UPDATE countries SET notes = 'waiting in the snapshot' WHERE id = 'x4'")
-            try db.execute(sql: "UPDATE sync_sql_counter SET n = 0")
+            try db.execute(sql: "UPDATE sync_sql_edits_countries SET edit = ?", arguments: [counter == 0 ? 7 : counter])
+            try db.execute(sql: "UPDATE sync_sql_counter SET n = ?", arguments: [counter])
         }
-        _ = try Snapshots.restore(url, into: data, deviceID: "DEV-A")
+        do {
+            _ = try data.openStore(deviceID: "DEV-A")
+            try client(data, "UPDATE countries SET notes = 'waiting here' WHERE id = 'x6'")
+        }
+        #expect(try Snapshots.restore(url, into: data, deviceID: "DEV-A").sqlEditsCarried == 1)
+        #expect(try rows("SELECT CAST(edit AS TEXT) || ' ' || \"new id\" FROM sync_sql_edits_countries ORDER BY edit", in: data) == ["1 x4", "2 x6"])
         let (store, _) = try data.openStore(deviceID: "DEV-A")
         try client(data, "UPDATE countries SET notes = 'written after' WHERE id = 'x5'")
         #expect(try store.takeUpSQLEdits(author: "ana").applied == 2)
-        #expect(try store.record(ref("countries/x4"))?.scalars["notes"]?.value == .text("waiting in the snapshot"))
+        #expect(try store.record(ref("countries/x6"))?.scalars["notes"]?.value == .text("waiting here"))
         #expect(try store.record(ref("countries/x5"))?.scalars["notes"]?.value == .text("written after"))
+        #expect(try store.record(ref("countries/x4"))?.scalars["notes"]?.value != .text("waiting in the snapshot"))
+        let reason = try rows("SELECT reason FROM sync_sql_edits_countries WHERE edit = 1", in: data)
+        #expect(reason.count == 1 && reason[0].contains("came with snapshot s.syncsnap") && reason[0].contains("syncctl sql retry 1"), "\(reason)")
+        #expect(try store.retrySQLEdits([1], author: "ana").report.applied == 1)
+        #expect(try store.record(ref("countries/x4"))?.scalars["notes"]?.value == .text("waiting in the snapshot"))
     }
 
     /// A queue renamed to upper case is the queue under its own name once
@@ -111,9 +126,9 @@ struct RestoredSQLEditsTests: EditedSnapshots {
     }
 
     /// Edits waiting and refused in the database a restore replaces are
-    /// carried into the restored one, after the snapshot's own waiting
-    /// edit and in the order they had: the waiting ones are taken up there,
-    /// the refused one stays listed with its reason.
+    /// carried into the restored one, after the snapshot's own (kept
+    /// refused) and in the order they had: the waiting ones are taken up
+    /// there, the refused ones stay listed with their reasons.
     @Test func theReplacedDatabasesEditsAreCarriedOver() throws {
         let dir = TemporaryDirectory()
         let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
@@ -133,14 +148,64 @@ struct RestoredSQLEditsTests: EditedSnapshots {
         #expect(try rows("SELECT \"new id\" FROM sync_sql_edits_countries ORDER BY edit", in: data) == ["x3", "x8", "x7", "x9"])
         let (store, _) = try data.openStore(deviceID: "DEV-A")
         let report = try store.takeUpSQLEdits(author: "ana")
-        #expect(report.applied == 3)
-        #expect(try store.record(ref("countries/x3"))?.scalars["notes"]?.value == .text("from the snapshot"))
+        #expect(report.applied == 2)
         #expect(try store.record(ref("countries/x7"))?.scalars["name"]?.value == .text("Live"))
         #expect(try store.record(ref("countries/x9"))?.scalars["notes"]?.value == .text("later"))
-        #expect(try rows("SELECT \"new id\" FROM sync_sql_edits_countries WHERE reason IS NOT NULL", in: data) == ["x8"])
+        #expect(try rows("SELECT \"new id\" FROM sync_sql_edits_countries WHERE reason IS NOT NULL ORDER BY edit", in: data) == ["x3", "x8"])
         // The next SQL write is numbered past every carried edit.
         try client(data, "UPDATE countries SET notes = 'next' WHERE id = 'x1'")
         #expect(try store.takeUpSQLEdits(author: "ana").applied == 1)
+    }
+
+    /// A snapshot of this very database taken while an edit waited and
+    /// another stood refused: once restored each is there once, as it
+    /// stands in the database (the waiting one taken up, not twice).
+    @Test func anEditInBothTheSnapshotAndTheDatabaseIsThereOnce() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let url = dir.url.appendingPathComponent("s.syncsnap")
+        do {
+            let (store, _) = try data.openStore(deviceID: "DEV-A")
+            for index in 0..<5 { try store.create(ref("countries/x\(index)"), [.set("name", .text("Country \(index)"))], author: "ana") }
+            try client(data, "UPDATE countries SET name = NULL WHERE id = 'x1'")
+            #expect(try store.takeUpSQLEdits(author: "ana").refusedCount == 1)
+            try client(data, "UPDATE countries SET notes = 'waits' WHERE id = 'x2'")
+            try Snapshots.create(from: store, to: url)
+        }
+        #expect(try Snapshots.restore(url, into: data, deviceID: "DEV-A").sqlEditsCarried == 2)
+        #expect(try rows("SELECT \"new id\" FROM sync_sql_edits_countries ORDER BY edit", in: data) == ["x1", "x2"])
+        #expect(try rows("SELECT \"new id\" FROM sync_sql_edits_countries WHERE reason IS NULL", in: data) == ["x2"])
+        let (store, _) = try data.openStore(deviceID: "DEV-A")
+        #expect(try store.takeUpSQLEdits(author: "ana").applied == 1)
+    }
+
+    /// Edits waiting in the database that cannot be carried (a number a
+    /// client set at 2^63 − 1, which no renumbering fits after): the restore
+    /// is refused and changes nothing; allowed to abandon them, it restores
+    /// and says so.
+    @Test func editsThatCannotBeCarriedStopTheRestoreUnlessAbandoned() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let url = try snapshot(in: dir, data: data) { db in
+            try db.execute(sql: "UPDATE countries SET notes = 'waiting in the snapshot' WHERE id = 'x4'")
+        }
+        do {
+            _ = try data.openStore(deviceID: "DEV-A")
+            try client(data, "UPDATE countries SET notes = 'waits' WHERE id = 'x6'", "UPDATE sync_sql_edits_countries SET edit = 9223372036854775807")
+        }
+        let before = try state(of: data)
+        #expect {
+            try Snapshots.restore(url, into: data, deviceID: "DEV-A")
+        } throws: { error in
+            guard case SnapshotError.cannotCarrySQLEdits = error else { return false }
+            return "\(error)".contains("--abandon-unreadable-sql-edits")
+        }
+        let after = try state(of: data)
+        #expect(after.0 == before.0 && after.1 == before.1)
+        #expect(try rows("SELECT \"new id\" FROM sync_sql_edits_countries", in: data) == ["x6"])
+        let outcome = try Snapshots.restore(url, into: data, deviceID: "DEV-A", abandonUnreadableSQLEdits: true)
+        #expect(outcome.sqlEditsCarried == 0)
+        #expect(outcome.sqlEditsNotCarried != nil)
     }
 
     /// A queue that must be laid out again (a column it has that the schema
@@ -162,5 +227,41 @@ struct RestoredSQLEditsTests: EditedSnapshots {
         let (store, _) = try data.openStore(deviceID: "DEV-A")
         #expect(try rows("SELECT CAST(count(*) AS TEXT) FROM sync_sql_edits_countries", in: data) == ["1"])
         #expect(try store.takeUpSQLEdits(author: "ana").applied == 1)
+    }
+}
+
+/// An analyst's own table whose foreign key names a collection table
+/// (helper-74): the store's connections do not enforce it, so a record a
+/// peer deletes is deleted, and a restore (which writes the collection
+/// tables again) neither fails nor empties the analyst's table.
+@Suite("An analyst's foreign key to a collection table")
+struct AnalystForeignKeyTests: EditedSnapshots {
+    @Test func aRestoreNeitherFailsNorEmptiesTheAnalystsTable() throws {
+        for action in ["NO ACTION", "CASCADE"] {
+            let dir = TemporaryDirectory()
+            let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+            let url = try snapshot(in: dir, data: data) { db in
+                try db.execute(sql: "CREATE TABLE my_notes(country TEXT REFERENCES countries(id) ON DELETE \(action), note TEXT)")
+                try db.execute(sql: "INSERT INTO my_notes VALUES ('x1', 'mine')")
+            }
+            _ = try Snapshots.restore(url, into: data, deviceID: "DEV-A")
+            let notes = try DatabaseQueue(path: data.databasePath).read { db in try String.fetchAll(db, sql: "SELECT note FROM my_notes") }
+            #expect(notes == ["mine"], "\(action)")
+        }
+    }
+
+    @Test func aRecordDeletedIsDeletedWhateverTheAnalystsKeySays() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url)
+        let (store, _) = try data.openStore(deviceID: "DEV-A")
+        try store.create(ref("countries/x1"), [.set("name", .text("One"))], author: "ana")
+        let client = try DatabaseQueue(path: data.databasePath)
+        try client.write { db in
+            try db.execute(sql: "CREATE TABLE my_notes(country TEXT REFERENCES countries(id), note TEXT)")
+            try db.execute(sql: "INSERT INTO my_notes VALUES ('x1', 'mine')")
+        }
+        try client.close()
+        try store.delete(ref("countries/x1"), author: "ana")
+        #expect(try store.record(ref("countries/x1"))?.exists == false)
     }
 }
