@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GRDB
 import SyncCore
 
 /// Benchmark: snapshot create and verify time and size on a large database.
@@ -11,6 +12,8 @@ struct SnapshotBenchmark: ParsableCommand {
 
     @Option(help: "Records in the database (3 slots each: existence, title, kind).") var records = 1_000_000
     @Option(help: "Directory for the scratch files.") var scratch = FileManager.default.temporaryDirectory.path
+    @Option(help: "SQL edits queued (one UPDATE of this many agreements) before the snapshot; the restore then also goes into a copy of the database holding them, as a restore of this database's own snapshot while they wait.")
+    var queuedSQLEdits = 0
 
     func run() throws {
         try withScratchStore(in: scratch) { store in
@@ -24,6 +27,15 @@ struct SnapshotBenchmark: ParsableCommand {
             print(String(format: "filled %d records (%d slots) in %.1f s; database %.1f MB (+ WAL)", records, records * 3,
                          Date().timeIntervalSince(fillStart), Double(databaseBytes) / 1e6))
 
+            if queuedSQLEdits > 0 {
+                let client = try DatabaseQueue(path: store.path)
+                try client.write { db in
+                    try db.execute(sql: "UPDATE agreements SET title = 'queued ' || id WHERE id IN (SELECT id FROM agreements ORDER BY id LIMIT ?)",
+                                   arguments: [queuedSQLEdits])
+                }
+                try client.close()
+                print("queued \(queuedSQLEdits) SQL edits (not taken up)")
+            }
             let snapshot = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("bench.\(Snapshots.fileExtension)")
             let createStart = Date()
             let manifest = try Snapshots.create(from: store, to: snapshot)
@@ -45,9 +57,12 @@ struct SnapshotBenchmark: ParsableCommand {
             let copied = Date().timeIntervalSince(copyStart)
             let target = base.appendingPathComponent("restored")
             try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+            // With queued edits: into a database holding them too (each in
+            // both queues: the carry keeps one of each).
+            if queuedSQLEdits > 0 { try FileManager.default.copyItem(at: snapshot, to: target.appendingPathComponent("data.db")) }
             var marks: [(phase: Snapshots.RestorePhase, at: Date)] = []
             let restoreStart = Date()
-            _ = try Snapshots.restore(snapshot, into: DataDirectory(url: target), deviceID: nil, progress: { phase, _ in
+            let outcome = try Snapshots.restore(snapshot, into: DataDirectory(url: target), deviceID: nil, progress: { phase, _ in
                 if marks.last?.phase != phase { marks.append((phase, Date())) }
             })
             let restored = Date().timeIntervalSince(restoreStart)
@@ -56,6 +71,7 @@ struct SnapshotBenchmark: ParsableCommand {
             // as the one above) and the copy in.
             print(String(format: "snapshot restore: %.2f s (verifying and staging %.2f s, of which staging about %.2f s; copying in %.2f s); baseline, a plain copy of the file: %.2f s (%.1fx)",
                          restored, before, before - verified, restored - before, copied, restored / copied))
+            if queuedSQLEdits > 0 { print("SQL edits carried over: \(outcome.sqlEditsCarried)") }
         }
     }
 }

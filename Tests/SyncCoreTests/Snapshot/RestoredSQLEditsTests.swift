@@ -179,11 +179,12 @@ struct RestoredSQLEditsTests: EditedSnapshots {
         #expect(try store.takeUpSQLEdits(author: "ana").applied == 1)
     }
 
-    /// Edits waiting in the database that cannot be carried (a number a
-    /// client set at 2^63 − 1, which no renumbering fits after): the restore
-    /// is refused and changes nothing; allowed to abandon them, it restores
-    /// and says so.
-    @Test func editsThatCannotBeCarriedStopTheRestoreUnlessAbandoned() throws {
+    /// Edits waiting in the database that cannot be read (the page of its
+    /// queue damaged): the restore is refused and changes nothing; allowed
+    /// to abandon them, it restores and says so. And an edit number a
+    /// client set at 2^63 − 1 is no reason to refuse: the carried edits are
+    /// numbered afresh.
+    @Test func editsThatCannotBeReadStopTheRestoreUnlessAbandoned() throws {
         let dir = TemporaryDirectory()
         let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
         let url = try snapshot(in: dir, data: data) { db in
@@ -193,19 +194,46 @@ struct RestoredSQLEditsTests: EditedSnapshots {
             _ = try data.openStore(deviceID: "DEV-A")
             try client(data, "UPDATE countries SET notes = 'waits' WHERE id = 'x6'", "UPDATE sync_sql_edits_countries SET edit = 9223372036854775807")
         }
-        let before = try state(of: data)
+        // The queue's one page overwritten, in the file itself (no WAL).
+        let replica = { try DatabaseQueue(path: data.databasePath).read { db in try Data.fetchOne(db, sql: "SELECT value FROM sync_meta WHERE key = 'replica_id'") } }
+        let (page, size) = try DatabaseQueue(path: data.databasePath).writeWithoutTransaction { db in
+            _ = try Row.fetchAll(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            try db.execute(sql: "PRAGMA journal_mode = DELETE")
+            return (try Int.fetchOne(db, sql: "SELECT rootpage FROM sqlite_master WHERE name = 'sync_sql_edits_countries'") ?? 0,
+                    try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 0)
+        }
+        let before = try replica()
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: data.databasePath))
+        try handle.seek(toOffset: UInt64((page - 1) * size))
+        try handle.write(contentsOf: Data(repeating: 0xA5, count: size))
+        try handle.close()
         #expect {
             try Snapshots.restore(url, into: data, deviceID: "DEV-A")
         } throws: { error in
             guard case SnapshotError.cannotCarrySQLEdits = error else { return false }
             return "\(error)".contains("--abandon-unreadable-sql-edits")
         }
-        let after = try state(of: data)
-        #expect(after.0 == before.0 && after.1 == before.1)
-        #expect(try rows("SELECT \"new id\" FROM sync_sql_edits_countries", in: data) == ["x6"])
+        #expect(try replica() == before, "nothing changed")
         let outcome = try Snapshots.restore(url, into: data, deviceID: "DEV-A", abandonUnreadableSQLEdits: true)
         #expect(outcome.sqlEditsCarried == 0)
         #expect(outcome.sqlEditsNotCarried != nil)
+        #expect(try replica() != before)
+    }
+
+    @Test func anEditNumberAClientSetAtTheTopIsCarriedAfresh() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let url = try snapshot(in: dir, data: data) { db in
+            try db.execute(sql: "UPDATE countries SET notes = 'waiting in the snapshot' WHERE id = 'x4'")
+        }
+        do {
+            _ = try data.openStore(deviceID: "DEV-A")
+            try client(data, "UPDATE countries SET notes = 'waits' WHERE id = 'x6'", "UPDATE sync_sql_edits_countries SET edit = 9223372036854775807",
+                       "UPDATE countries SET notes = 'waits too' WHERE id = 'x7'")
+        }
+        #expect(try Snapshots.restore(url, into: data, deviceID: "DEV-A").sqlEditsCarried == 2)
+        #expect(try rows("SELECT CAST(edit AS TEXT) || ' ' || \"new id\" FROM sync_sql_edits_countries ORDER BY edit", in: data) == ["1 x4", "2 x7", "3 x6"],
+                "in the order of their numbers, as the store takes them up")
     }
 
     /// A queue that must be laid out again (a column it has that the schema
