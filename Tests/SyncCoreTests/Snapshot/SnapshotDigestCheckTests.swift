@@ -89,7 +89,7 @@ struct SnapshotDigestCheckTests: EditedSnapshots {
          "other columns: sneaky"),
         ("a counter without its count", "DROP TABLE sync_sql_counter; CREATE TABLE sync_sql_counter(m)", "its table sync_sql_counter has no column n"),
         // helper-75: SQLite compares column names without case; the store's are lower case.
-        ("a queue column in upper case", "ALTER TABLE sync_sql_edits_countries ADD COLUMN \"new NAME\"", "other columns: new NAME"),
+        ("a queue column in upper case", "ALTER TABLE sync_sql_edits_countries ADD COLUMN \"new OTHER\"", "other columns: new OTHER"),
     ])
     func aFileReadOtherwiseThanTheWriterReadsItIsRefused(_ case: (name: String, sql: String, problem: String)) throws {
         let dir = TemporaryDirectory()
