@@ -12,10 +12,27 @@ import TestSupport
 @Suite("Restore: the SQL-edit queues")
 struct RestoredSQLEditsTests: EditedSnapshots {
     /// Runs `statements` as an analyst's SQL client would (triggers on).
-    func client(_ data: DataDirectory, _ statements: String...) throws {
+    func client(_ data: DataDirectory, _ statements: String...) throws { try client(data, statements) }
+
+    func client(_ data: DataDirectory, _ statements: [String]) throws {
         let queue = try DatabaseQueue(path: data.databasePath)
         defer { try? queue.close() }
         for sql in statements { try queue.write { db in try db.execute(sql: sql) } }
+    }
+
+    /// A data directory whose snapshot holds an edit still waiting (x4's
+    /// notes), and whose database then took the SQL statements `live`.
+    func waitingInBoth(_ live: String...) throws -> (dir: TemporaryDirectory, data: DataDirectory, url: URL) {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let url = try snapshot(in: dir, data: data) { db in
+            try db.execute(sql: "UPDATE countries SET notes = 'waiting in the snapshot' WHERE id = 'x4'")
+        }
+        do {
+            _ = try data.openStore(deviceID: "DEV-A")
+            try client(data, live)
+        }
+        return (dir, data, url)
     }
 
     func declaration(_ name: String, in path: String) throws -> [UInt8] {
@@ -181,19 +198,10 @@ struct RestoredSQLEditsTests: EditedSnapshots {
 
     /// Edits waiting in the database that cannot be read (the page of its
     /// queue damaged): the restore is refused and changes nothing; allowed
-    /// to abandon them, it restores and says so. And an edit number a
-    /// client set at 2^63 − 1 is no reason to refuse: the carried edits are
-    /// numbered afresh.
+    /// to abandon them, it restores and says so.
     @Test func editsThatCannotBeReadStopTheRestoreUnlessAbandoned() throws {
-        let dir = TemporaryDirectory()
-        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
-        let url = try snapshot(in: dir, data: data) { db in
-            try db.execute(sql: "UPDATE countries SET notes = 'waiting in the snapshot' WHERE id = 'x4'")
-        }
-        do {
-            _ = try data.openStore(deviceID: "DEV-A")
-            try client(data, "UPDATE countries SET notes = 'waits' WHERE id = 'x6'", "UPDATE sync_sql_edits_countries SET edit = 9223372036854775807")
-        }
+        let (dir, data, url) = try waitingInBoth("UPDATE countries SET notes = 'waits' WHERE id = 'x6'")
+        defer { withExtendedLifetime(dir) {} }
         // The queue's one page overwritten, in the file itself (no WAL).
         let replica = { try DatabaseQueue(path: data.databasePath).read { db in try Data.fetchOne(db, sql: "SELECT value FROM sync_meta WHERE key = 'replica_id'") } }
         let (page, size) = try DatabaseQueue(path: data.databasePath).writeWithoutTransaction { db in
@@ -220,17 +228,13 @@ struct RestoredSQLEditsTests: EditedSnapshots {
         #expect(try replica() != before)
     }
 
+    /// An edit number a client set at 2^63 − 1 is no reason to refuse: the
+    /// carried edits are numbered afresh, in the order of their numbers.
     @Test func anEditNumberAClientSetAtTheTopIsCarriedAfresh() throws {
-        let dir = TemporaryDirectory()
-        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
-        let url = try snapshot(in: dir, data: data) { db in
-            try db.execute(sql: "UPDATE countries SET notes = 'waiting in the snapshot' WHERE id = 'x4'")
-        }
-        do {
-            _ = try data.openStore(deviceID: "DEV-A")
-            try client(data, "UPDATE countries SET notes = 'waits' WHERE id = 'x6'", "UPDATE sync_sql_edits_countries SET edit = 9223372036854775807",
-                       "UPDATE countries SET notes = 'waits too' WHERE id = 'x7'")
-        }
+        let (dir, data, url) = try waitingInBoth("UPDATE countries SET notes = 'waits' WHERE id = 'x6'",
+                                                 "UPDATE sync_sql_edits_countries SET edit = 9223372036854775807",
+                                                 "UPDATE countries SET notes = 'waits too' WHERE id = 'x7'")
+        defer { withExtendedLifetime(dir) {} }
         #expect(try Snapshots.restore(url, into: data, deviceID: "DEV-A").sqlEditsCarried == 2)
         #expect(try rows("SELECT CAST(edit AS TEXT) || ' ' || \"new id\" FROM sync_sql_edits_countries ORDER BY edit", in: data) == ["1 x4", "2 x7", "3 x6"],
                 "in the order of their numbers, as the store takes them up")
