@@ -18,9 +18,7 @@ extension Store {
     /// transactions only), then runs `finish` in a transaction on the copy.
     /// A copy that fails is removed.
     private func copyDatabase<T>(to url: URL, finish: (Database) throws -> T) throws -> T {
-        var configuration = Configuration()
-        configuration.foreignKeysEnabled = false  // As the store's own connections.
-        let copy = try DatabaseQueue(path: url.path, configuration: configuration)
+        let copy = try DatabaseQueue(path: url.path, configuration: Self.ownConnectionConfiguration())
         do {
             try pool.backup(to: copy)
             try copy.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }

@@ -239,13 +239,10 @@ extension Snapshots {
     /// store opens it (which turns WAL on).
     static func prepareRestored(at path: String, from name: String, deviceID: String?, identity: String?,
                                 wall: UInt64, random: @Sendable () -> UInt64, seed: Schema? = nil) throws -> ReplicaID {
-        // As on the store's own connections: no trigger the file brings fires here.
-        var configuration = Configuration()
-        configuration.prepareDatabase { db in try Store.disableTriggers(db) }
-        // As on the store's own connections: an analyst's foreign key to a
-        // collection table neither stops nor cascades its rebuild.
-        configuration.foreignKeysEnabled = false
-        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        // As on the store's own connections: no trigger the file brings fires
+        // here, and an analyst's foreign key to a collection table neither
+        // stops nor cascades its rebuild.
+        let queue = try DatabaseQueue(path: path, configuration: Store.ownConnectionConfiguration())
         defer { try? queue.close() }
         let replica = try queue.write { db in
             // Nor later, on an analyst's SQL client: every trigger goes

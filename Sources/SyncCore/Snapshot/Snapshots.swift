@@ -108,11 +108,8 @@ public enum Snapshots {
             defer { try? FileManager.default.removeItem(at: scratch) }
             do {
                 // The file's triggers stay off while it is migrated, as on the store's connections.
-                var migration = Configuration()
-                migration.prepareDatabase { db in
-                    try db.execute(sql: "PRAGMA trusted_schema = OFF")
-                    try Store.disableTriggers(db)
-                }
+                var migration = Store.ownConnectionConfiguration()
+                migration.prepareDatabase { db in try db.execute(sql: "PRAGMA trusted_schema = OFF") }
                 let migrated = try DatabaseQueue(path: scratch.path, configuration: migration)
                 try StoreTables.migrator().migrate(migrated)
                 try migrated.close()

@@ -267,19 +267,11 @@ public final class Store: Sendable {
     }
 
     private static func openPool(path: String, options: Options, readOnly: Bool, checkpointer: WALCheckpointer) throws -> any DatabaseWriter {
-        var configuration = Configuration()
+        var configuration = ownConnectionConfiguration()
         configuration.busyMode = .timeout(busySeconds)
         configuration.readonly = readOnly
-        // An analyst's own table may declare a foreign key to a collection
-        // table: the replicated state is not held to it (a record a peer
-        // deleted is deleted here too, and a table rebuilt is rebuilt).
-        configuration.foreignKeysEnabled = false
         let synchronous = options.synchronousFull ? "FULL" : "NORMAL"
         configuration.prepareDatabase { db in
-            // The store writes the collection tables itself; the triggers
-            // that turn other clients' writes into queued edits must not
-            // see those rewrites (docs/sql.md).
-            try Self.disableTriggers(db)
             guard !readOnly else { return }
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             try db.execute(sql: "PRAGMA journal_size_limit = \(options.walSizeLimit)")
@@ -296,6 +288,24 @@ public final class Store: Sendable {
         } catch {
             throw StoreError.cannotOpen(path: path, reason: "\(error)")
         }
+    }
+
+    /// The configuration of a connection that writes a store's file as the
+    /// store's own connections do (theirs, a restore's staged copy, a join's
+    /// copy, a format-1 file migrated for verification):
+    /// - triggers off: the store writes the collection tables itself, and
+    ///   the triggers that turn other clients' writes into queued edits must
+    ///   not see those rewrites (docs/sql.md); nor may a trigger a file
+    ///   brings fire;
+    /// - foreign keys off: an analyst's own table may declare one to a
+    ///   collection table, and the replicated state is not held to it (a
+    ///   record a peer deleted is deleted here too, a table rebuilt is
+    ///   rebuilt).
+    static func ownConnectionConfiguration() -> Configuration {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = false
+        configuration.prepareDatabase { db in try disableTriggers(db) }
+        return configuration
     }
 
     /// Turns off the triggers of one of the store's connections, and checks that they are off.
