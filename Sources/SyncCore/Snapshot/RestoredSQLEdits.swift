@@ -20,31 +20,17 @@ import GRDB
 /// `SQLEditQueue.prepare` refuses the edits that wrote one, naming what
 /// they wrote).
 enum RestoredSQLEdits {
-    /// Whether `name` (as `sqlite_master` spells it) names a queue table.
-    static func isQueueTable(_ name: String) -> Bool {
-        name.lowercased().hasPrefix(queuePrefix)
-    }
-
-    static let queuePrefix = "sync_sql_edits_"
-
-    /// The queue tables of `schema` (`main` or an attached database), as named there.
-    static func queueTables(in db: Database, schema: String = "main") throws -> [String] {
-        try String.fetchAll(db, sql: "SELECT name FROM \(schema.quotedDatabaseIdentifier).sqlite_master WHERE type = 'table' ORDER BY name")
-            .filter(isQueueTable)
-    }
-
     /// What verification refuses in a queue table of a snapshot: one that
     /// lacks a column every queue has, or has a column that is not a row's
     /// cell before or after (`old …`, `new …`). Nothing else about its
     /// declaration is kept (`redeclare`).
     static func layoutProblems(_ db: Database) throws -> [String] {
         var problems: [String] = []
-        for table in try queueTables(in: db) {
+        for table in try SQLEditQueue.queueTables(in: db) {
             let columns = try db.columns(in: table, in: "main").map(\.name)
             let missing = SQLEditQueue.fixedColumns.filter { fixed in !columns.contains { $0.utf8.elementsEqual(fixed.utf8) } }
-            let strange = columns.filter { column in
-                !SQLEditQueue.fixedColumns.contains { $0.utf8.elementsEqual(column.utf8) }
-                    && (!column.hasPrefix("old ") && !column.hasPrefix("new ") || column.utf8.contains { (65...90).contains($0) })
+            let strange = SQLEditQueue.cells(among: columns).filter { column in
+                !column.hasPrefix("old ") && !column.hasPrefix("new ") || column.utf8.contains { (65...90).contains($0) }
             }
             if !missing.isEmpty || !strange.isEmpty {
                 problems.append("its SQL-edit queue \(table) is not laid out as a queue (missing: \(missing.joined(separator: ", ")); other columns: \(strange.joined(separator: ", ")))")
@@ -77,16 +63,16 @@ enum RestoredSQLEdits {
         if try db.tableExists(SQLEditQueue.counterTable, in: "main") {
             try db.execute(sql: "DROP TABLE \(SQLEditQueue.counterTable)")
         }
-        let tables = try queueTables(in: db)
+        let tables = try SQLEditQueue.queueTables(in: db)
         let count = try rank(tables, from: 0, in: db)
         for table in tables {
             let columns = try db.columns(in: table, in: "main").map(\.name)
-            let cells = columns.filter { column in !SQLEditQueue.fixedColumns.contains { $0.utf8.elementsEqual(column.utf8) } }
+            let cells = SQLEditQueue.cells(among: columns)
             let name = table.lowercased()
             try SQLEditQueue.rewrite(table, as: name, cellColumns: cells, copying: columns, number: rankOf(table, "queued"), in: db)
             try db.execute(sql: SQLEditQueue.pendingIndex(name))
             try db.execute(sql: """
-                UPDATE \(name.quotedDatabaseIdentifier) SET reason = \(literal(reason + " `syncctl sql retry ")) || edit || '` writes it, `syncctl sql discard ' || edit || '` drops it', refused_at = ?
+                UPDATE \(name.quotedDatabaseIdentifier) SET reason = \(SQLEditQueue.literal(reason + " `syncctl sql retry ")) || edit || '` writes it, `syncctl sql discard ' || edit || '` drops it', refused_at = ?
                 WHERE reason IS NULL
                 """, arguments: [wall])
         }
@@ -107,7 +93,7 @@ enum RestoredSQLEdits {
         // One statement: the numbers as the window gives them (a join back
         // to the rows would probe an unindexed subquery per row).
         let rows = tables.isEmpty ? "SELECT NULL AS tbl, NULL AS edit WHERE 0"
-            : tables.map { "SELECT \(literal($0)) AS tbl, edit FROM main.\($0.quotedDatabaseIdentifier)" }.joined(separator: " UNION ALL ")
+            : tables.map { "SELECT \(SQLEditQueue.literal($0)) AS tbl, edit FROM main.\($0.quotedDatabaseIdentifier)" }.joined(separator: " UNION ALL ")
         try db.execute(sql: "CREATE TABLE \(ranks) AS SELECT tbl, edit, ? + row_number() OVER (ORDER BY edit, tbl) AS n FROM (\(rows))", arguments: [start])
         try db.execute(sql: "CREATE INDEX temp.sync_sql_ranks_by_edit ON \("sync_sql_ranks".quotedDatabaseIdentifier)(tbl, edit)")
         return try Int64.fetchOne(db, sql: "SELECT count(*) FROM \(ranks)") ?? 0
@@ -118,16 +104,13 @@ enum RestoredSQLEdits {
     /// used (a number compared under the column's INTEGER affinity is not
     /// looked up in an index of a column without one: a scan per row).
     static func rankOf(_ table: String, _ alias: String) -> String {
-        "(SELECT n FROM \(ranks) AS ranks WHERE ranks.tbl = \(literal(table)) AND ranks.edit IS +\(alias).edit LIMIT 1)"
+        "(SELECT n FROM \(ranks) AS ranks WHERE ranks.tbl = \(SQLEditQueue.literal(table)) AND ranks.edit IS +\(alias).edit LIMIT 1)"
     }
 
     /// Why an edit that came waiting in a snapshot is kept refused.
     static func snapshotReason(_ name: String) -> String {
         "it came with snapshot \(name), still waiting to be taken up when the snapshot was taken; it may have been taken up or discarded since, and is not written again unless you say so:"
     }
-
-    /// SQL text of a literal: single quotes doubled.
-    static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
 
     /// Copies every queue row of `main` (the database a restore replaces)
     /// into the attached database `target` (the restored one, `redeclare`d),
@@ -142,7 +125,7 @@ enum RestoredSQLEdits {
     static func carry(into target: String, in db: Database) throws -> Int {
         let counter = "\(target.quotedDatabaseIdentifier).\(SQLEditQueue.counterTable)"
         var next = try Int64.fetchOne(db, sql: "SELECT n FROM \(counter)") ?? 0
-        let tables = try queueTables(in: db).map { table in (table, try db.columns(in: table, in: "main").map(\.name)) }
+        let tables = try SQLEditQueue.queueTables(in: db).map { table in (table, try db.columns(in: table, in: "main").map(\.name)) }
         // Numbered after the target's, 1, 2, 3… in edit order across the
         // queues (whatever numbers a client left), then those without.
         let numbered = tables.filter { $0.1.contains("edit") }
@@ -152,7 +135,7 @@ enum RestoredSQLEdits {
             let name = table.lowercased()
             let source = "main.\(table.quotedDatabaseIdentifier)"
             let qualified = "\(target.quotedDatabaseIdentifier).\(name.quotedDatabaseIdentifier)"
-            let cells = columns.filter { column in !SQLEditQueue.fixedColumns.contains { $0.utf8.elementsEqual(column.utf8) } }
+            let cells = SQLEditQueue.cells(among: columns)
             if try db.tableExists(name, in: target) {
                 // Names as SQLite compares them (ASCII case folded).
                 let there = try db.columns(in: name, in: target).map { $0.name.lowercased() }

@@ -23,6 +23,19 @@ struct SQLEditQueue {
 
     var table: String { Self.tableName(collection.name) }
 
+    /// Whether `name` (as `sqlite_master` spells it, in any case) names a queue table.
+    static func isQueueTable(_ name: String) -> Bool { name.lowercased().hasPrefix(tableName("")) }
+
+    /// The queue tables of the main database, as named there.
+    static func queueTables(in db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT name FROM main.sqlite_master WHERE type = 'table' ORDER BY name").filter(isQueueTable)
+    }
+
+    /// The row cells (`old …`, `new …`) among a queue table's `columns`: all but the fixed ones.
+    static func cells(among columns: [String]) -> [String] {
+        columns.filter { column in !fixedColumns.contains { $0.utf8.elementsEqual(column.utf8) } }
+    }
+
     /// The table's columns in order: `id`, the fields, `conflicted`.
     var rowColumns: [String] { ["id"] + collection.fields.map(\.name) }
 
@@ -41,7 +54,7 @@ struct SQLEditQueue {
         if try Int.fetchOne(db, sql: "SELECT count(*) FROM \(Self.counterTable)") != 1 {
             // Missing or doubled (a client's doing): past every edit number in use.
             var highest: Int64 = try Int64.fetchOne(db, sql: "SELECT max(n) FROM \(Self.counterTable)") ?? 0
-            for other in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'sync_sql_edits_%'") {
+            for other in try Self.queueTables(in: db) {
                 highest = max(highest, try Int64.fetchOne(db, sql: "SELECT max(edit) FROM \(other.quotedDatabaseIdentifier)") ?? 0)
             }
             try db.execute(sql: "DELETE FROM \(Self.counterTable)")
@@ -68,8 +81,9 @@ struct SQLEditQueue {
     static func rewrite(_ table: String, as name: String, cellColumns: [String], copying: [String], number: String? = nil, in db: Database) throws {
         let scratch = "temp.\("sync_sql_rewrite".quotedDatabaseIdentifier)"
         let listed = copying.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
-        let selected = copying.map { column in
-            column == "edit" && number != nil ? "\(number!) AS edit" : "queued.\(column.quotedDatabaseIdentifier)"
+        let selected = copying.map { column -> String in
+            if column == "edit", let number { return "\(number) AS edit" }
+            return "queued.\(column.quotedDatabaseIdentifier)"
         }.joined(separator: ", ")
         let old = "main.\(table.quotedDatabaseIdentifier)"
         let exists = try db.tableExists(table, in: "main")
@@ -156,7 +170,7 @@ struct SQLEditQueue {
     }
 
     /// SQL text of a literal: single quotes doubled.
-    private static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+    static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
 
     private func createTriggers(in db: Database) throws {
         try dropTriggers(in: db)
