@@ -4,10 +4,10 @@ take (docs/BENCHMARKS.md, "Where the size goes").
 
     python3 Benchmarks/row_bytes.py PATH/TO/data.db
 
-Reads `sync_records.slots` as docs/storage-format.md lays it out (format 5)
-and prints, per record, the bytes of each part. The projection re-encodes
-every row as a denser layout would (not built): no per-slot hash, the
-replica ids and authors of a row once in a row table (slots name them by
+Reads `sync_records.slots` as docs/storage-format.md lays it out (format 6;
+rows of format 5 and before, which hold a hash per slot, too) and prints, per record, the bytes of each part. The projection re-encodes
+every row as a denser layout would (not built): no per-slot hash (built in
+format 6), the replica ids and authors of a row once in a row table (slots name them by
 index), versions' HLCs as varint differences from the row's first, and the
 slots' seqs as differences from the row's highest. It changes no data.
 """
@@ -77,8 +77,9 @@ def main(path):
                 parts["origin"] += after - at
                 at = after
                 origin = (origin_replica, origin_seq)
-            at += 16
-            parts["slot hash"] += 16
+            if not flags & 8:  # a row written before format 6 keeps the slot's hash
+                at += 16
+                parts["slot hash"] += 16
             length, after = varint(row, at)
             parts["state length"] += after - at
             state = row[after:after + length]
@@ -117,7 +118,7 @@ def main(path):
                 parts["values (tag and bytes)"] += inner - value_start
                 versions.append((index, counter, hlc, author, state[value_start:inner]))
             if inner != len(state):
-                sys.exit(f"a state of {len(state)} bytes read as {inner}: not the format-5 layout")
+                sys.exit(f"a state of {len(state)} bytes read as {inner}: not the layout of format 5 or 6")
             for replica in [r for r, _ in context] + [x for x in (echo, origin and origin[0]) if x]:
                 if replica not in replicas:
                     replicas.append(replica)
@@ -145,7 +146,7 @@ def main(path):
     if records == 0:
         sys.exit("no record rows")
     total = sum(parts.values())
-    print(f"{records} record rows, {total / records:.0f} bytes of row per record (format 5):")
+    print(f"{records} record rows, {total / records:.0f} bytes of row per record:")
     for name, count in parts.most_common():
         print(f"  {name:24s} {count / records:7.1f} B/record  {100 * count / total:5.1f}%")
     print(f"a denser row (no per-slot hash; replica ids and authors once per row; HLC and seq differences):")

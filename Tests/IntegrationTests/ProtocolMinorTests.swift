@@ -61,11 +61,11 @@ extension Integration {
             try await daemon.stop()
         }
 
-        /// Storage format 5 (deferred history, protocol 1.7) is what a join
-        /// snapshot holds now; a joiner of protocol 1.5 reads format 3 only,
-        /// of 1.6 format 4 at most, so each is refused before any byte
-        /// crosses, with the reason, and pulls instead.
-        @Test(arguments: [UInt16(5), 6])
+        /// Storage format 6 (rows without slot hashes, protocol 1.8) is what
+        /// a join snapshot holds now; a joiner of protocol 1.5 reads format 3
+        /// only, of 1.6 format 4 at most, of 1.7 format 5 at most, so each is
+        /// refused before any byte crosses, with the reason, and pulls instead.
+        @Test(arguments: [UInt16(5), 6, 7])
         func aJoinerOfAnEarlierMinorIsRefusedTheSnapshotAndPulls(minor: UInt16) async throws {
             let daemon = try DaemonProcess("a", in: root)
             try await daemon.start()
@@ -93,7 +93,7 @@ extension Integration {
                     break
                 }
             }
-            #expect(refusal?.contains("storage format 5") == true, "\(refusal ?? "no refusal"):\n\(daemon.log(last: 20))")
+            #expect(refusal?.contains("storage format 6") == true, "\(refusal ?? "no refusal"):\n\(daemon.log(last: 20))")
             try await peer.send(.snapshotEnd(reason: "refused"))
             try await peer.send(.pull(cursor: 0, maxCount: 100, maxBytes: 1 << 20, wait: false))
             var batch: SyncMessage.Batch?

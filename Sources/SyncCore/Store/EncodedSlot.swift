@@ -27,9 +27,10 @@ struct EncodedSlot: Sendable, Equatable {
 }
 
 extension StoredSlot {
-    /// The hash and bucket this slot's stored encoding makes under `key`,
-    /// recomputed (a check compares them with the stored hash and the
-    /// bucket digests: a file from anywhere may hold any).
+    /// The hash and bucket this slot's stored encoding makes under `key`
+    /// (rows keep no hash since format 6: a writer replacing the slot takes
+    /// this one out of its bucket, a check adds up the bucket digests from
+    /// them).
     ///
     /// - Parameter scratch: a buffer reused from slot to slot.
     func recomputedHash(under key: SlotKey, scratch: inout BinaryWriter) -> (hash: SlotHash, bucket: Int) {

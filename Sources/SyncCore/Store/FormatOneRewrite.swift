@@ -25,7 +25,7 @@ extension Store {
             // Format 1 gave every slot its own seq: spread a shared seq over
             // distinct ones, in order, above everything stamped so far.
             var next: Int64 = 0
-            var keyBytes = BinaryWriter(capacity: 128)
+            var keyBytes = BinaryWriter(capacity: 128), hashScratch = BinaryWriter(capacity: 512)
             // Format 1 kept every live version in history: a slot whose
             // history is deferred (format 5) gets its row here.
             let history = try db.cachedStatement(sql: "INSERT INTO sync_history(record_key, collection, record, seq, entries) VALUES (?, ?, ?, ?, ?)")
@@ -40,7 +40,8 @@ extension Store {
                     next += 1
                     try insert.execute(arguments: [
                         key.collection, key.record, key.field, key.element, Data(slot.encoded), next,
-                        slot.hash.withUnsafeBytes { Data($0) }, StateDigest.bucket(of: key, scratch: &keyBytes),
+                        slot.recomputedHash(under: key, scratch: &hashScratch).hash.withUnsafeBytes { Data($0) },
+                        StateDigest.bucket(of: key, scratch: &keyBytes),
                         name.element.isEmpty && SlotReader.scalar(slot.state).isConflicted, slot.echo?.data])
                 }
             }

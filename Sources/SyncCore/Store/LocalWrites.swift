@@ -99,11 +99,11 @@ extension Store {
             }
         }
         return try localTransaction(author: author) { tx in
-            let state = try tx.writer.load(key).state
+            let state = try tx.writer.load(key)
             let reading = SlotReader.scalar(state)
             guard reading.isConflicted else { throw StoreError.notConflicted(key) }
             let existsKey = SlotKey(collection: key.collection, record: key.record, field: SlotKey.existsField)
-            let existence = key.field == SlotKey.existsField ? nil : SlotReader.exists(try tx.writer.load(existsKey).state)
+            let existence = key.field == SlotKey.existsField ? nil : SlotReader.exists(try tx.writer.load(existsKey))
             // Resolving a field of a deleted record must not bring it back.
             if let existence, !existence.isConflicted, existence.value != .bool(true) { throw StoreError.recordNotFound(ref) }
             guard Set(state.versions.map(\.dot)) == Set(expected) else { throw StoreError.siblingsChanged(key, current: reading.siblings) }
@@ -254,8 +254,8 @@ final class LocalTransaction {
                 throw StoreError.invalidEdit("the value for \(key) contains a NUL character (U+0000), which cannot be stored: remove it and try again.")
             }
         }
-        let (state, hash) = try writer.load(key)
+        let state = try writer.load(key)
         let version = Version(dot: dot, hlc: hlc, author: author, value: value)
-        try writer.store(key, state: SlotMerge.write(version, over: state), previousHash: hash, newVersions: [version], echo: nil)
+        try writer.store(key, state: SlotMerge.write(version, over: state), newVersions: [version], echo: nil)
     }
 }

@@ -25,13 +25,10 @@ enum RecordRowsMigration {
             }
             let key = SlotKey(collection: ref.collection, record: ref.id, field: row[2], element: row[3])
             let encoded = [UInt8](row[4] as Data)
-            let hashBytes = [UInt8](row[6] as Data)
-            guard let hash = hashBytes.withUnsafeBytes({ SlotHash(stored: $0) }) else {
-                throw StoreError.corruptSlot(key, reason: "stored hash is \(hashBytes.count) bytes, not \(StateDigest.hashSize)")
-            }
+            // Its hash (row[6]) is not carried: rows keep none since format 6.
             let echo = (row[7] as Data?).flatMap { ReplicaID(bytes: $0) }
             slots[FieldElement(field: key.field, element: key.element)] =
-                StoredSlot(seq: row[5], echo: echo, hash: hash, encoded: encoded[...], state: try SlotState.stored(encoded, key: key))
+                StoredSlot(seq: row[5], echo: echo, encoded: encoded[...], state: try SlotState.stored(encoded, key: key))
         }
         try flush()
         try db.setMeta(MetaKey.format, StoreTables.formatVersion)

@@ -123,19 +123,18 @@ extension Store {
             var highestReceived: HLC?
             // Read every local state first, merge and encode them on all
             // cores, then store them in order on this thread.
-            var locals: [(state: SlotState, hash: SlotHash?)] = []
+            var locals: [(state: SlotState, encoded: ArraySlice<UInt8>?)] = []
             locals.reserveCapacity(changes.count)
-            for change in changes { locals.append(try writer.load(change.key)) }
+            for change in changes { locals.append(try writer.loadEncoded(change.key)) }
             let outcomes = BatchMerge.merge(changes, locals: locals.map(\.state), schema: writer.schema)
             var scratch = BinaryWriter(capacity: 512)
             for (index, change) in changes.enumerated() {
                 var outcome = outcomes[index]
-                var previousHash = locals[index].hash
                 // A slot that comes twice in one batch: the later copy is merged
-                // with what the earlier one stored, not with what was read.
-                let current = try writer.load(change.key)
-                if current.hash != previousHash {
-                    previousHash = current.hash
+                // with what the earlier one stored, not with what was read
+                // (told apart by the stored bytes).
+                let current = try writer.loadEncoded(change.key)
+                if !Self.sameBytes(current.encoded, locals[index].encoded) {
                     outcome = BatchMerge.merge(change, local: current.state, schema: writer.schema, scratch: &scratch)
                 }
                 for dot in SlotMerge.collidingDots(current.state, change.state) {
@@ -172,7 +171,7 @@ extension Store {
                         """).execute(arguments: [change.key.collection, change.key.record, change.key.field, change.key.element,
                                                  problem, peer?.data, Int64(wall)])
                 }
-                try writer.store(change.key, state: outcome.merged, encoded: outcome.encoded, previousHash: previousHash,
+                try writer.store(change.key, state: outcome.merged, encoded: outcome.encoded,
                                  newVersions: outcome.unseen, echo: outcome.equalsRemote ? peer : nil,
                                  origin: peer == nil ? nil : GossipRules.origin(equalsRemote: outcome.equalsRemote, remote: change.origin))
                 report.changed += 1
@@ -221,6 +220,15 @@ extension Store {
         }
         if let retired = report.retiredReplica { retireInMark(retired) }
         return report
+    }
+
+    /// Whether two loads of a slot found the same stored bytes (or both none).
+    static func sameBytes(_ a: ArraySlice<UInt8>?, _ b: ArraySlice<UInt8>?) -> Bool {
+        switch (a, b) {
+        case (nil, nil): true
+        case (let a?, let b?): a.elementsEqual(b)
+        default: false
+        }
     }
 
     /// The seq of `peer`'s feed up to which this replica has merged (0 if never).

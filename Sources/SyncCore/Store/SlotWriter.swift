@@ -108,28 +108,37 @@ final class SlotWriter {
         RecordView(ref, try entry(ref).slots)
     }
 
-    /// The stored state of a slot and its hash; the empty state when absent.
-    func load(_ key: SlotKey) throws -> (state: SlotState, hash: SlotHash?) {
+    /// The stored state of a slot; the empty state when absent.
+    func load(_ key: SlotKey) throws -> SlotState {
+        try loadEncoded(key).state
+    }
+
+    /// The stored state of a slot and its canonical encoding (nil when
+    /// absent): two loads of one slot read the same state when these bytes
+    /// are equal.
+    func loadEncoded(_ key: SlotKey) throws -> (state: SlotState, encoded: ArraySlice<UInt8>?) {
         let stored = try entry(key.recordRef).slots[FieldElement(field: key.field, element: key.element)]
-        return (stored?.state ?? .empty, stored?.hash)
+        return (stored?.state ?? .empty, stored?.encoded)
     }
 
     /// Stores `state` as the slot's new state, stamped with the record's seq
     /// for this transaction.
     ///
+    /// The bucket digest loses the hash of the state it replaces (recomputed
+    /// from that state's bytes: rows keep no hash since format 6) and gains
+    /// the new one's.
+    ///
     /// - Parameters:
-    ///   - previousHash: the hash of the state it replaces (nil if new), for the bucket digest.
     ///   - newVersions: versions this replica had never seen, appended to history.
     ///   - echo: the peer whose state equals this one exactly, so the feed does not send it back.
     ///   - origin: where another replica's feed had this state exactly (§4.7); nil: ours.
-    func store(_ key: SlotKey, state: SlotState, previousHash: SlotHash?, newVersions: [Version], echo: ReplicaID?,
-               origin: FeedOrigin? = nil) throws {
+    func store(_ key: SlotKey, state: SlotState, newVersions: [Version], echo: ReplicaID?, origin: FeedOrigin? = nil) throws {
         try store(key, state: state, encoded: EncodedSlot(key, state, scratch: &scratch),
-                  previousHash: previousHash, newVersions: newVersions, echo: echo, origin: origin)
+                  newVersions: newVersions, echo: echo, origin: origin)
     }
 
     /// Stores a state already encoded and hashed (see `BatchMerge`).
-    func store(_ key: SlotKey, state: SlotState, encoded: EncodedSlot, previousHash: SlotHash?, newVersions: [Version], echo: ReplicaID?,
+    func store(_ key: SlotKey, state: SlotState, encoded: EncodedSlot, newVersions: [Version], echo: ReplicaID?,
                origin: FeedOrigin? = nil) throws {
         let ref = key.recordRef
         let entry = try entry(ref)
@@ -140,17 +149,17 @@ final class SlotWriter {
         }
         let slotSeq = entry.seq!
         entry.seqUses += 1
+        let name = FieldElement(field: key.field, element: key.element)
+        let previous = entry.slots[name]
         bucketDeltas[encoded.bucket] ^= encoded.hash
-        if let previousHash { bucketDeltas[encoded.bucket] ^= previousHash }
+        if let previous { bucketDeltas[encoded.bucket] ^= previous.recomputedHash(under: key, scratch: &scratch).hash }
         bucketsTouched[encoded.bucket] = true
 
-        let name = FieldElement(field: key.field, element: key.element)
         // History (docs/architecture.md "History"): a slot's first state
         // keeps its versions out of history (an import, a join, a first
         // pull write none); they go there, with the seq they were applied
         // at, when the slot next changes. Versions new to a slot that had a
         // state go at once, as before format 5.
-        let previous = entry.slots[name]
         var pending = false
         if let previous {
             if previous.historyPending, !previous.state.versions.isEmpty {
@@ -162,7 +171,7 @@ final class SlotWriter {
         } else if !newVersions.isEmpty {
             appendHistory(entry, name, newVersions, seq: slotSeq)
         }
-        entry.slots[name] = StoredSlot(seq: slotSeq, echo: echo, origin: origin, hash: encoded.hash, historyPending: pending,
+        entry.slots[name] = StoredSlot(seq: slotSeq, echo: echo, origin: origin, historyPending: pending,
                                        encoded: ArraySlice(encoded.state), state: state)
         if !entry.touched {
             entry.touched = true

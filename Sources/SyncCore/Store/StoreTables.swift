@@ -3,7 +3,7 @@ import GRDB
 /// The store's own tables (all prefixed `sync_`), created by a GRDB migrator.
 ///
 /// `sync_records` holds each record's slots in one row (`StoredRecord`:
-/// every slot's state, hash, echo and the seq that last changed it);
+/// every slot's state, echo, origin and the seq that last changed it);
 /// `sync_feed` maps each seq still carried by some slot to its record, so the
 /// change feed walks seqs in order and touches only what changed;
 /// `sync_history` the versions applied here, one row per record per
@@ -23,11 +23,16 @@ enum StoreTables {
     /// history until the slot changes (flag bit 2, docs/architecture.md
     /// "History"), which a build of format 4 cannot read; a format-3 or 4
     /// file is taken as it is (every live version is in its history) and
-    /// marked 5 at open.
-    static let formatVersion = 5
+    /// marked 5 at open. 6: a slot's row holds no hash of its state (flag
+    /// bit 3; the digest's hashes are made from the state where needed,
+    /// docs/storage-format.md), which a build of format 5 cannot read; a
+    /// file of format 3 to 5 is taken as it is (the hashes its rows hold are
+    /// skipped unread) and marked 6 at open.
+    static let formatVersion = 6
 
     /// The formats whose files this build reads as they are: a join
-    /// snapshot of a peer of protocol 1.5 is format 3, of 1.6 format 4.
+    /// snapshot of a peer of protocol 1.5 is format 3, of 1.6 format 4, of
+    /// 1.7 format 5.
     static let readableFormats = 3...formatVersion
 
     static func migrator() -> DatabaseMigrator {

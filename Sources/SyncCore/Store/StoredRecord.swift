@@ -30,7 +30,6 @@ struct StoredSlot {
     /// Where another replica's feed had this state exactly (gossip without
     /// duplicates, replication-model §4.7); nil: ours, at `seq`.
     var origin: FeedOrigin? = nil
-    var hash: SlotHash
     /// Its live versions are not in `sync_history` (storage format 5,
     /// docs/architecture.md "History"): they were the slot's first state
     /// here, applied at `seq`, and go to history when the slot next changes.
@@ -45,10 +44,12 @@ struct StoredSlot {
 ///
 /// Layout: varint count, then per slot: field, element (strings), seq
 /// (varint), flags (bit 0: an echo replica follows; bit 1: an origin
-/// follows; bit 2: the live versions are not in history yet, format 5; no
-/// other bit may be set), [echo replica], [origin replica,
-/// origin seq (varint)], hash
-/// (16 raw bytes), state (length-prefixed canonical encoding).
+/// follows; bit 2: the live versions are not in history yet, format 5;
+/// bit 3: no hash follows, format 6; no other bit may be set), [echo
+/// replica], [origin replica, origin seq (varint)], [hash (16 raw bytes),
+/// written by builds before format 6 and skipped unread: the digest's
+/// hashes are recomputed from the state wherever they are needed], state
+/// (length-prefixed canonical encoding). docs/storage-format.md.
 enum StoredRecord {
     /// Slots go in by field, then element, by bytes: a Dictionary's order
     /// differs per process, and the row's order is the order of its slots
@@ -65,25 +66,28 @@ enum StoredRecord {
             writer.writeString(name.field)
             writer.writeString(name.element)
             writer.writeVarint(UInt64(slot.seq))
-            writer.writeByte((slot.echo == nil ? 0 : 1) | (slot.origin == nil ? 0 : 2) | (slot.historyPending ? 4 : 0))
+            writer.writeByte((slot.echo == nil ? 0 : 1) | (slot.origin == nil ? 0 : 2) | (slot.historyPending ? 4 : 0) | Self.noHash)
             if let echo = slot.echo { writer.writeReplica(echo) }
             if let origin = slot.origin {
                 writer.writeReplica(origin.replica)
                 writer.writeVarint(origin.seq)
             }
-            slot.hash.withUnsafeBytes { writer.writeRaw($0) }
             writer.writeBlob(slot.encoded)
         }
     }
 
+    /// Flag bit 3 (format 6): the slot's row holds no hash of its state.
+    static let noHash: UInt8 = 8
+
     /// The slot count a row's bytes claim, bounded by what they can hold
-    /// (a slot takes at least 21 bytes) and by `maxReservedSlots`: a
+    /// (a slot takes at least 7 bytes: two empty names, seq, flags, and a
+    /// state of two counts behind its length) and by `maxReservedSlots`: a
     /// capacity to reserve, not a fact (a row of junk claiming 2^63 slots
     /// must not make a reader reserve memory for millions).
     static func slotCountBound(_ bytes: [UInt8]) -> Int {
         var reader = BinaryReader(bytes)
         guard let count = try? reader.readVarint() else { return 0 }
-        return Int(min(count, UInt64(bytes.count / 21), UInt64(maxReservedSlots)))
+        return Int(min(count, UInt64(bytes.count / 7), UInt64(maxReservedSlots)))
     }
 
     /// The most slots reserved ahead of decoding a row (a larger record grows as usual).
@@ -114,7 +118,7 @@ enum StoredRecord {
                 let seq = try reader.readVarint()
                 guard seq <= UInt64(Int64.max) else { throw BinaryDecodingError.malformed("seq out of range", at: reader.offset) }
                 let flags = try reader.readByte()
-                guard flags & ~7 == 0 else { throw BinaryDecodingError.malformed("unknown slot flags \(flags)", at: reader.offset) }
+                guard flags & ~15 == 0 else { throw BinaryDecodingError.malformed("unknown slot flags \(flags)", at: reader.offset) }
                 let echo = flags & 1 == 1 ? try reader.readReplica() : nil
                 var origin: FeedOrigin?
                 if flags & 2 == 2 {
@@ -123,7 +127,7 @@ enum StoredRecord {
                     guard originSeq > 0, originSeq <= UInt64(Int64.max) else { throw BinaryDecodingError.malformed("origin seq out of range", at: reader.offset) }
                     origin = FeedOrigin(replica: replica, seq: originSeq)
                 }
-                let hash = try reader.readRaw(count: StateDigest.hashSize).withUnsafeBytes { SlotHash(stored: $0)! }
+                if flags & Self.noHash == 0 { _ = try reader.readRaw(count: StateDigest.hashSize) }
                 let length = try reader.readLength()
                 if let include, !include(Int64(seq), echo, origin) {
                     _ = try reader.readRaw(count: length)
@@ -132,7 +136,7 @@ enum StoredRecord {
                 let start = reader.offset
                 let state = try SlotStateCodec.decodeState(from: &reader)
                 guard reader.offset == start + length else { throw BinaryDecodingError.malformed("slot state length does not match", at: start) }
-                try body(name, StoredSlot(seq: Int64(seq), echo: echo, origin: origin, hash: hash, historyPending: flags & 4 == 4,
+                try body(name, StoredSlot(seq: Int64(seq), echo: echo, origin: origin, historyPending: flags & 4 == 4,
                                           encoded: bytes[start..<reader.offset], state: state))
             }
             guard reader.isAtEnd else { throw BinaryDecodingError.malformed("trailing bytes after the slots", at: reader.offset) }

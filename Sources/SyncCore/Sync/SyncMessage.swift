@@ -117,14 +117,16 @@ public enum SyncMessage: Equatable, Sendable {
     /// 5: join by snapshot (`snapshotPull`, `snapshotChunk`, `snapshotEnd`,
     /// the hello's flag 4 and trailing origin). 6: gossip without duplicates
     /// (`knowledge`, a tabled batch's origins and knowledge). 7: join
-    /// snapshots are storage format 5 (no message changes).
-    public static let protocolMinor: UInt16 = 7
+    /// snapshots are storage format 5 (no message changes). 8: join
+    /// snapshots are storage format 6 (no message changes).
+    public static let protocolMinor: UInt16 = 8
     /// The first minor whose record rows (and so join snapshots, storage
     /// format 4) may carry origins.
     public static let originsMinor: UInt16 = 6
-    /// The first minor that reads storage format 5 (slots whose first
-    /// state is not in history yet), and so a join snapshot of this build.
-    public static let deferredHistoryMinor: UInt16 = 7
+    /// The first minor that reads storage format 6 (rows without slot
+    /// hashes; 1.7 read format 5, slots whose first state is not in history
+    /// yet), and so a join snapshot of this build.
+    public static let hashlessRowsMinor: UInt16 = 8
 
     /// A short name for logs and errors.
     public var kind: String {

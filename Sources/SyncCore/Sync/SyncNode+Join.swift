@@ -363,7 +363,7 @@ extension SyncNode {
                                outbound: NIOAsyncChannelOutboundWriter<SyncMessage>) async throws {
         var refusal: String?
         if !(peer.mode.sends && theirs.willReceive) { refusal = "this daemon does not send to the joiner" }
-        if refusal == nil, theirs.protocolMinor < SyncMessage.deferredHistoryMinor {
+        if refusal == nil, theirs.protocolMinor < SyncMessage.hashlessRowsMinor {
             refusal = "this daemon's database is storage format \(StoreTables.formatVersion), which a daemon of protocol 1.\(theirs.protocolMinor) cannot read: upgrade it to join by snapshot"
         }
         let databasePath = self.store.path

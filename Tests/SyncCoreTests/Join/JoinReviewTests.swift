@@ -64,7 +64,9 @@ struct JoinReviewTests {
         var small = BinaryWriter(capacity: 16)
         small.writeVarint(3)
         #expect(StoredRecord.slotCountBound(small.bytes + [UInt8](repeating: 0, count: 100)) == 3)
-        #expect(StoredRecord.slotCountBound(small.bytes + [UInt8](repeating: 0, count: 10)) == 0)
+        // A slot takes at least 7 bytes: 11 bytes hold one, 6 none.
+        #expect(StoredRecord.slotCountBound(small.bytes + [UInt8](repeating: 0, count: 10)) == 1)
+        #expect(StoredRecord.slotCountBound(small.bytes + [UInt8](repeating: 0, count: 5)) == 0)
         #expect(StoredRecord.slotCountBound([]) == 0)
     }
 

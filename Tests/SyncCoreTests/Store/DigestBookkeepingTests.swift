@@ -5,8 +5,9 @@ import Testing
 @testable import SyncCore
 import TestSupport
 
-/// The digest is kept incrementally (docs/storage-format.md): each slot row
-/// holds its hash and bucket, each bucket the XOR of its slots' hashes. These
+/// The digest is kept incrementally (docs/storage-format.md): each slot has a
+/// hash and a bucket (made from its key and state; rows keep no hash since
+/// format 6), each bucket the XOR of its slots' hashes. These
 /// tests recompute all of it from the stored states after inserts, updates,
 /// conflicts and merges, so a shortcut on the write path cannot drift from
 /// the documented format.
@@ -31,12 +32,13 @@ struct DigestBookkeepingTests {
         for store in [a, b] { try Self.checkBookkeeping(of: store) }
     }
 
-    /// Every row's hash is SHA-256(encoded key ‖ encoded state)[0..<16], its
+    /// Every slot's hash is SHA-256(encoded key ‖ encoded state)[0..<16], its
     /// bucket the FNV fold of the key, and every bucket the XOR of its rows.
     static func checkBookkeeping(of store: Store) throws {
         try store.read { db in
             var expected = [[UInt8]](repeating: [UInt8](repeating: 0, count: StateDigest.hashSize), count: StateDigest.bucketCount)
             var slotCount = 0
+            var scratch = BinaryWriter()
             try db.forEachStoredRecord { ref, slots in
                 for (name, slot) in slots {
                     slotCount += 1
@@ -46,7 +48,7 @@ struct DigestBookkeepingTests {
                     let keyBytes = writer.bytes
                     #expect(Array(slot.encoded) == SlotStateCodec.encode(slot.state), "stored encoding of \(key)")
                     let hash = Array(SHA256.hash(data: keyBytes + SlotStateCodec.encode(slot.state)).prefix(StateDigest.hashSize))
-                    #expect(slot.hash.withUnsafeBytes { Array($0) } == hash, "hash of \(key)")
+                    #expect(slot.recomputedHash(under: key, scratch: &scratch).hash.withUnsafeBytes { Array($0) } == hash, "hash of \(key)")
                     let bucket = keyBytes.withUnsafeBytes { StateDigest.bucket(forKeyBytes: $0) }
                     for index in hash.indices { expected[bucket][index] ^= hash[index] }
                 }

@@ -195,7 +195,7 @@ struct RecordRowTests {
             var slots: [FieldElement: StoredSlot] = [:]
             slots.reserveCapacity(reserving)
             for (index, name) in order.enumerated() {
-                slots[name] = StoredSlot(seq: Int64(index % 3 + 1), echo: nil, hash: .zero, encoded: [UInt8(index)], state: .empty)
+                slots[name] = StoredSlot(seq: Int64(index % 3 + 1), echo: nil, encoded: [UInt8(index)], state: .empty)
             }
             // The same state for a name whatever the order (seq and bytes by name).
             var scratch = BinaryWriter(capacity: 64)

@@ -38,7 +38,7 @@ struct ViewRowTests {
         var slots: [FieldElement: StoredSlot] = [:]
         for (index, numbers) in picks.enumerated() {
             let name = names[(numbers.first ?? index) % names.count]
-            slots[name] = StoredSlot(seq: Int64(index + 1), echo: nil, hash: .zero, encoded: [], state: state(numbers, for: name))
+            slots[name] = StoredSlot(seq: Int64(index + 1), echo: nil, encoded: [], state: state(numbers, for: name))
         }
         return slots
     }
