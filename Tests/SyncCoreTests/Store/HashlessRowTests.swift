@@ -10,7 +10,7 @@ import TestSupport
 /// which is skipped unread: such a file opens as it is, joins and restores,
 /// and its digest stays the one its states make as its slots change.
 @Suite("Record rows without slot hashes (format 6)", .timeLimit(.minutes(3)))
-struct HashlessRowTests {
+struct HashlessRowTests: EditedSnapshots {
     /// A record row as builds before format 6 wrote it: each slot's flags
     /// without bit 3, and 16 bytes of hash before its state (`hash` decides them).
     static func formatFiveRow(_ slots: [FieldElement: StoredSlot], hash: (FieldElement, StoredSlot) -> SlotHash) -> [UInt8] {
@@ -39,24 +39,27 @@ struct HashlessRowTests {
     static func rewriteAsFormatFive(_ path: String, junkHashes: Bool = false) throws -> Int {
         let queue = try DatabaseQueue(path: path)
         defer { try? queue.close() }
-        return try queue.write { db in
-            var scratch = BinaryWriter()
-            var rows: [(Int64, [UInt8])] = []
-            for row in try Row.fetchAll(db, sql: "SELECT id, collection, record, slots FROM sync_records") {
-                let ref = RecordRef(collection: row[1], id: row[2])
-                let slots = try StoredRecord.decode([UInt8](row[3] as Data), ref: ref)
-                rows.append((row[0], formatFiveRow(slots) { name, slot in
-                    junkHashes ? [UInt8](repeating: UInt8(truncatingIfNeeded: slot.seq), count: 16).withUnsafeBytes { SlotHash(stored: $0)! }
-                        : slot.recomputedHash(under: SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element),
-                                              scratch: &scratch).hash
-                }))
-            }
-            for (id, bytes) in rows {
-                try db.execute(sql: "UPDATE sync_records SET slots = ? WHERE id = ?", arguments: [Data(bytes), id])
-            }
-            try db.execute(sql: "UPDATE sync_meta SET value = 5 WHERE key = 'format'")
-            return rows.count
+        return try queue.write { db in try rewriteAsFormatFive(db, junkHashes: junkHashes) }
+    }
+
+    @discardableResult
+    static func rewriteAsFormatFive(_ db: Database, junkHashes: Bool = false) throws -> Int {
+        var scratch = BinaryWriter()
+        var rows: [(Int64, [UInt8])] = []
+        for row in try Row.fetchAll(db, sql: "SELECT id, collection, record, slots FROM sync_records") {
+            let ref = RecordRef(collection: row[1], id: row[2])
+            let slots = try StoredRecord.decode([UInt8](row[3] as Data), ref: ref)
+            rows.append((row[0], formatFiveRow(slots) { name, slot in
+                junkHashes ? [UInt8](repeating: UInt8(truncatingIfNeeded: slot.seq), count: 16).withUnsafeBytes { SlotHash(stored: $0)! }
+                    : slot.recomputedHash(under: SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element),
+                                          scratch: &scratch).hash
+            }))
         }
+        for (id, bytes) in rows {
+            try db.execute(sql: "UPDATE sync_records SET slots = ? WHERE id = ?", arguments: [Data(bytes), id])
+        }
+        try db.execute(sql: "UPDATE sync_meta SET value = 5 WHERE key = 'format'")
+        return rows.count
     }
 
     /// Bytes of every record row, and of the same rows in the format-5 layout.
@@ -139,5 +142,31 @@ struct HashlessRowTests {
         let j = try JoinSnapshotTests.joined(from: p, snapshot: path, in: dir)
         #expect(try j.digest() == p.digest())
         try DigestBookkeepingTests.checkBookkeeping(of: j)
+    }
+
+    /// A snapshot taken by a build of format 5 (its rows with their true
+    /// hashes or junk ones), or a file marked 5 whose rows have none: each
+    /// verifies, restores with the digest it was taken with, and a record
+    /// written after keeps the buckets those of the states.
+    @Test(arguments: [(true, false), (true, true), (false, false)])
+    func aFormatFiveSnapshotVerifiesAndRestores(rewriteRows: Bool, junkHashes: Bool) throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let url = try snapshot(in: dir, data: data) { db in
+            if rewriteRows {
+                #expect(try Self.rewriteAsFormatFive(db, junkHashes: junkHashes) > 20)
+            } else {
+                try db.execute(sql: "UPDATE sync_meta SET value = 5 WHERE key = 'format'")
+            }
+        }
+        #expect(try Snapshots.verify(url) == [])
+        let (_, taken) = try state(of: data)
+        _ = try Snapshots.restore(url, into: data, deviceID: "DEV-A")
+        let (store, _) = try data.openStore(deviceID: "DEV-A")
+        #expect(try store.digest() == taken)
+        try store.update(ref("countries/x3"), [.set("name", .text("Changed after the restore"))], author: "ana")
+        try store.delete(ref("countries/x4"), author: "ana")
+        #expect(try store.digest() != taken)
+        try DigestBookkeepingTests.checkBookkeeping(of: store)
     }
 }
