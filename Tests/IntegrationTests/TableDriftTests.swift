@@ -50,6 +50,35 @@ extension Integration {
             #expect(try cli.digest() == digest)
         }
 
+        /// A digest bucket written behind the store's back (`sqlite3` on
+        /// `sync_buckets`): no peer would see this replica equal. `check`
+        /// names the bucket and exits 1; `--repair` writes it again from the
+        /// states, and the digest is the one it was.
+        @Test func checkNamesADigestBucketThatIsNotTheStatesAndRepairWritesIt() throws {
+            let cli = try Syncctl(in: root, name: "digest")
+            let database = cli.directory.appendingPathComponent("data.db").path
+            let digest = try cli.digest()
+            _ = try sqlite(database, "update sync_buckets set digest = zeroblob(16) where bucket = 7")
+            _ = try sqlite(database, "update sync_buckets set digest = x'0102' where bucket = 200")
+            #expect(try cli.digest() != digest)
+            let check = try cli.run(["check", "--json"])
+            #expect(check.status == 1, "\(check)")
+            let output = try #require(try check.json() as? [String: Any])
+            let buckets = try #require(output["digestBuckets"] as? [[String: String]])
+            #expect(buckets.map { $0["slot"] } == ["bucket 7", "bucket 200"], "\(buckets)")
+            #expect(output["clean"] as? Bool == false)
+            let human = try cli.run(["check"])
+            #expect(human.stdout.contains("digest buckets that are not the ones the states make: 2") && human.stdout.contains("--repair"), "\(human)")
+
+            let repair = try cli.run(["check", "--repair", "--json"])
+            #expect(repair.status == 0, "\(repair)")
+            let repaired = try #require(try repair.json() as? [String: Any])
+            #expect(repaired["digestRepaired"] as? Int == 2)
+            #expect((repaired["digestBuckets"] as? [Any])?.isEmpty == true)
+            #expect(try cli.digest() == digest)
+            #expect(try cli.run(["check"]).status == 0)
+        }
+
         @Test func textThatLooksEqualButIsNotIsADifference() throws {
             let cli = try Syncctl(in: root, name: "nfc")
             let database = cli.directory.appendingPathComponent("data.db").path

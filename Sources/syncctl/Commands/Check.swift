@@ -4,11 +4,13 @@ import SyncCore
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Report schema problems, dangling references, missing required fields, future-dated versions, dot collisions and table rows that disagree with the replicated state.",
+        abstract: "Report schema problems, dangling references, missing required fields, future-dated versions, dot collisions, table rows that disagree with the replicated state, and a digest that is not the one the states make.",
         discussion: """
             Exits 0 when nothing is found, 1 otherwise. Nothing is changed, except with
             --repair, which rewrites the collection tables (agreements, countries, …)
-            from the replicated state. SQL writes to the tables are replicated edits
+            from the replicated state, and the digest buckets from the slots' states
+            (a replica whose recorded digest is not its states' is never seen equal to
+            a peer: the file was written outside syncd). SQL writes to the tables are replicated edits
             (docs/sql.md); a row still disagrees when a client wrote it with triggers
             turned off, or the file was edited outside SQLite. Refused SQL edits are
             listed too (`syncctl sql`).
@@ -20,7 +22,7 @@ struct Check: ParsableCommand {
             """)
 
     @OptionGroup var global: GlobalOptions
-    @Flag(help: "Rewrite table rows that disagree with the replicated state (the replicated data itself is not changed).")
+    @Flag(help: "Rewrite table rows that disagree with the replicated state, and digest buckets that are not the ones the states make (the replicated data itself is not changed).")
     var repair = false
 
     struct Output: Encodable {
@@ -39,6 +41,11 @@ struct Check: ParsableCommand {
         let refusedSQLEdits: [Item]
         /// Rows rewritten by --repair.
         let repaired: Int?
+        /// Digest buckets whose recorded digest is not the one their slots'
+        /// states make (after --repair: none, unless written meanwhile).
+        let digestBuckets: [Item]
+        /// Buckets --repair wrote again.
+        let digestRepaired: Int?
 
         struct Item: Encodable {
             let slot: String
@@ -52,11 +59,13 @@ struct Check: ParsableCommand {
             // Repaired first: the other checks read the tables too (a
             // deleted row makes references to it look dangling).
             let repaired = repair ? try store.repairViews() : nil
+            let digestRepaired = repair ? try store.repairDigest().differingBuckets.count : nil
             let report = try store.integrityReport()
             let drift = try store.viewDrift()
             let refusedSQL = try store.sqlEdits(refusedOnly: true, limit: 1_000)
+            let recount = try store.recountDigest()
             let output = Output(
-                clean: report.isClean && drift.count == 0 && refusedSQL.isEmpty,
+                clean: report.isClean && drift.count == 0 && refusedSQL.isEmpty && recount.isClean,
                 schemaProblems: report.schemaProblems.map { .init(slot: $0.key.description, detail: $0.problem + ($0.peer.map { " (from replica \($0.short))" } ?? "")) },
                 danglingReferences: report.danglingReferences.map { .init(slot: "\($0.record).\($0.field)", detail: "refers to \($0.target), which does not exist") },
                 missingRequired: report.missingRequired.map { .init(slot: "\($0.record).\($0.field)", detail: "required field is empty") },
@@ -77,7 +86,11 @@ struct Check: ParsableCommand {
                 },
                 tableRowsCount: drift.count,
                 refusedSQLEdits: refusedSQL.map { .init(slot: "SQL edit #\($0.edit) (\($0.operation.rawValue) \($0.collection) \($0.idCell.display))", detail: $0.reason ?? "") },
-                repaired: repaired)
+                repaired: repaired,
+                digestBuckets: recount.differingBuckets.map {
+                    .init(slot: "bucket \($0)", detail: "its recorded digest is not the one its slots' states make")
+                },
+                digestRepaired: digestRepaired)
             try global.emit(output) {
                 let sections: [(String, [Output.Item])] = [
                     ("changes stored but failing the local schema", output.schemaProblems),
@@ -88,6 +101,7 @@ struct Check: ParsableCommand {
                     ("dots held with two contents", output.dotCollisions),
                     ("table rows that disagree with the replicated state", output.tableRows),
                     ("SQL edits refused and kept (settle with `syncctl sql retry` or `discard`)", output.refusedSQLEdits),
+                    ("digest buckets that are not the ones the states make", output.digestBuckets),
                 ]
                 for (title, items) in sections {
                     print("\(title): \(items.isEmpty ? "none" : String(items.count))")
@@ -96,10 +110,15 @@ struct Check: ParsableCommand {
                 }
                 if let repaired, repaired > 0 { print("repaired: rewrote the tables from the replicated state (\(repaired) row(s) had drifted)") }
                 else if drift.count > 0 { print("table rows drifted: \(drift.count); `syncctl check --repair` rewrites them from the replicated state (written with triggers off: such a write is not replicated)") }
+                if let digestRepaired, digestRepaired > 0 {
+                    print("repaired: wrote \(digestRepaired) digest bucket(s) again from the states of \(recount.slots) slots")
+                } else if !recount.isClean {
+                    print("the digest is not the one the states make (the file was written outside syncd), so no peer will see this replica as equal; `syncctl check --repair` writes the buckets again from the states")
+                }
                 print("replica ids of this database: \(output.replicaIDs.count)")
                 for item in output.replicaIDs.prefix(5) { print("  \(item.slot): \(item.detail)") }
             }
-            if !report.isClean || drift.count > 0 || !refusedSQL.isEmpty { throw ExitCode(1) }
+            if !output.clean { throw ExitCode(1) }
         }
     }
 }

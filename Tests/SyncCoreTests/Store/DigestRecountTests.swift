@@ -1,0 +1,70 @@
+import Foundation
+import GRDB
+import Testing
+@testable import SyncCore
+import TestSupport
+
+/// `syncctl check` makes the digest again from the states (`DigestRecount`)
+/// and `--repair` writes the buckets that are not theirs again: a replica
+/// whose recorded digest is not its states' is never seen equal to a peer
+/// (replication-model §4.5).
+@Suite("Digest recount and repair", .timeLimit(.minutes(3)))
+struct DigestRecountTests {
+    func pair(_ dir: TemporaryDirectory) throws -> (a: Store, b: Store) {
+        let a = try dir.store("a.db"), b = try dir.store("b.db")
+        try a.seed(SeedData.criticalMinerals())
+        try pull(into: b, from: a)
+        try b.update(ref("countries/cn"), [.set("notes", .text("from b"))], author: "ben")
+        try pull(into: a, from: b)
+        #expect(try a.digest() == b.digest())
+        return (a, b)
+    }
+
+    @Test func aStoreWrittenBySyncdRecountsClean() throws {
+        let dir = TemporaryDirectory()
+        let (a, _) = try pair(dir)
+        let recount = try a.recountDigest()
+        #expect(recount.isClean && recount.slots > 100, "\(recount)")
+        #expect(try a.repairDigest() == recount)
+    }
+
+    /// Buckets written behind the store's back (another digest, a row of
+    /// the wrong size, a row gone) are named; the repair writes exactly
+    /// those, after which the replica is equal to its peer again and the
+    /// buckets add up to the states.
+    @Test func bucketsWrittenOutsideTheStoreAreNamedAndWrittenAgain() throws {
+        let dir = TemporaryDirectory()
+        let (a, b) = try pair(dir)
+        let nonEmpty = try a.read { db in try Int.fetchAll(db, sql: "SELECT bucket FROM sync_buckets WHERE digest != zeroblob(16) ORDER BY bucket LIMIT 3") }
+        try #require(nonEmpty.count == 3)
+        try a.withWriteTransaction { db in
+            try db.execute(sql: "UPDATE sync_buckets SET digest = zeroblob(16) WHERE bucket = ?", arguments: [nonEmpty[0]])
+            try db.execute(sql: "UPDATE sync_buckets SET digest = x'00' WHERE bucket = ?", arguments: [nonEmpty[1]])
+            try db.execute(sql: "DELETE FROM sync_buckets WHERE bucket = ?", arguments: [nonEmpty[2]])
+        }
+        #expect(try a.digest() != b.digest())
+        #expect(try a.recountDigest().differingBuckets == nonEmpty)
+        #expect(try a.repairDigest().differingBuckets == nonEmpty)
+        #expect(try a.recountDigest().isClean)
+        #expect(try a.digest() == b.digest())
+        try DigestBookkeepingTests.checkBookkeeping(of: a)
+    }
+
+    /// A state changed in place (`sqlite3` on `sync_records`, same length):
+    /// the recorded digest is still the one the peer has, but not the one
+    /// the states make, which is what the recount goes by.
+    @Test func aStateChangedInPlaceIsNamedByItsBucket() throws {
+        let dir = TemporaryDirectory()
+        let (a, _) = try pair(dir)
+        try a.withWriteTransaction { db in
+            var blob = try #require(try Data.fetchOne(db, sql: "SELECT slots FROM sync_records WHERE record = 'zw'"))
+            let range = try #require(blob.range(of: Data("Zimbabwe".utf8)))
+            blob.replaceSubrange(range, with: Data("Zimbabwa".utf8))
+            try db.execute(sql: "UPDATE sync_records SET slots = ? WHERE record = 'zw'", arguments: [blob])
+        }
+        let recount = try a.recountDigest()
+        #expect(recount.differingBuckets.count == 1, "\(recount)")
+        _ = try a.repairDigest()
+        try DigestBookkeepingTests.checkBookkeeping(of: a)
+    }
+}
