@@ -132,17 +132,29 @@ public final class DaemonProcess: @unchecked Sendable {
         return text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) } ?? 32_768
     }()
 
-    /// A loopback port nothing listens on now, drawn from
-    /// 20000 up to the ephemeral range (0: none found; the daemon then takes one).
+    /// Ports this process has handed out: a stopped daemon keeps its ports
+    /// for its next start, and nothing listens on them meanwhile, so a port
+    /// free now may still be another daemon's (50-daemon benchmark of
+    /// 2026-12-06: a daemon drew as its web app's port the listening port of
+    /// one stopped while it was prepared; at the final start its web app
+    /// failed there and it stopped, and its peers could not reach it).
+    private static let handedOut = NSLock()
+    nonisolated(unsafe) private static var portsHandedOut = Set<Int>()
+
+    /// A loopback port nothing listens on now and no daemon of this process
+    /// was given, drawn from 20000 up to the ephemeral range (0: none
+    /// found; the daemon then takes one).
     static func freePortBelowEphemeral() -> Int {
         let ceiling = max(20_001, min(ephemeralFloor, 32_768))
         for _ in 0..<64 {
             let candidate = Int.random(in: 20_000..<ceiling)
+            let taken = handedOut.withLock { portsHandedOut.contains(candidate) }
+            if taken { continue }
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { return 0 }
             let bound = withLoopbackAddress(port: candidate) { bind(fd, $0, $1) }
             close(fd)
-            if bound == 0 { return candidate }
+            if bound == 0, handedOut.withLock({ portsHandedOut.insert(candidate).inserted }) { return candidate }
         }
         return 0
     }

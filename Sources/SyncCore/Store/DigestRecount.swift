@@ -7,23 +7,64 @@ import GRDB
 /// equal unless something wrote the file otherwise: `sqlite3` run on
 /// `sync_records` or `sync_buckets`, a file edited or damaged outside
 /// SQLite, a bug of an earlier build. A replica whose recorded digest is not
-/// its states' is never seen equal to a peer holding the same states, and
+/// its states' is never seen equal to a peer holding those states, and
 /// every session with it ends in a repair pull that cannot help; `syncctl
 /// check` reports it, and `syncctl check --repair` writes the buckets again.
 public struct DigestRecount: Sendable, Equatable {
     /// The buckets whose recorded digest is not the XOR of their slots' hashes.
     public let differingBuckets: [Int]
+    /// `sync_buckets` rows numbered outside 0–255 (no digest reads them;
+    /// snapshot and join checks refuse a file holding one).
+    public let strayBucketRows: [Int64]
+    /// Record rows syncd never writes (names that are not text or hold a
+    /// NUL, a row that does not decode, a slot twice in its row), at most
+    /// `maxListed`: the digest cannot be made from them.
+    public let unreadableRows: [String]
     /// Slots read.
     public let slots: Int
 
-    public var isClean: Bool { differingBuckets.isEmpty }
+    public static let maxListed = 100
 
-    /// The 256 bucket digests the stored slots make, and how many slots.
-    static func bucketsOfStates(in db: Database) throws -> (buckets: [SlotHash], slots: Int) {
+    public var isClean: Bool { differingBuckets.isEmpty && strayBucketRows.isEmpty && unreadableRows.isEmpty }
+
+    /// The 256 bucket digests the stored slots make, how many slots, and
+    /// the rows that cannot be read. Names are read by storage class, from
+    /// their bytes, as snapshot verification reads them: GRDB would read a
+    /// blob as text and text up to a NUL, so two rows could read as one
+    /// record whose hashes cancel.
+    static func bucketsOfStates(in db: Database) throws -> (buckets: [SlotHash], slots: Int, unreadable: [String]) {
         var buckets = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
         var scratch = BinaryWriter(capacity: 512)
         var slots = 0
-        try db.forEachStoredRecord { ref, stored in
+        var unreadable: [String] = []
+        func note(_ problem: String) { if unreadable.count < maxListed { unreadable.append(problem) } }
+        let rows = try FastStatement(db, "SELECT id, collection, record, slots FROM sync_records ORDER BY id")
+        defer { rows.reset() }
+        while try rows.step() {
+            let id = rows.isInteger(0) ? String(rows.int(0)) : "?"
+            guard rows.isText(1), rows.isText(2), rows.isBlob(3) else {
+                note("record row \(id): its cells are not names and slots")
+                continue
+            }
+            guard let collection = rows.strictText(1), let record = rows.strictText(2) else {
+                note("record row \(id): a name with a NUL byte or bytes that are not UTF-8")
+                continue
+            }
+            let ref = RecordRef(collection: collection, id: record)
+            var stored: [FieldElement: StoredSlot] = [:]
+            var twice: FieldElement?
+            do {
+                try StoredRecord.forEach(rows.blob(3), ref: ref) { name, slot in
+                    if stored.updateValue(slot, forKey: name) != nil { twice = name }
+                }
+            } catch {
+                note("record row \(id): \(error)")
+                continue
+            }
+            if let twice {
+                note("record row \(id), \(ref): slot \(twice.field) \(twice.element) twice in its row")
+                continue
+            }
             for (name, slot) in stored {
                 let key = SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: name.element)
                 let (hash, bucket) = slot.recomputedHash(under: key, scratch: &scratch)
@@ -31,21 +72,26 @@ public struct DigestRecount: Sendable, Equatable {
                 slots += 1
             }
         }
-        return (buckets, slots)
+        return (buckets, slots, unreadable)
     }
 
-    /// The bucket digests `sync_buckets` records: zero where it has no
-    /// row, nil where its row is not 16 bytes (a digest no peer's equals).
-    static func recordedBuckets(in db: Database) throws -> [SlotHash?] {
+    /// The bucket digests `sync_buckets` records (zero where it has no row,
+    /// nil where its row is not a 16-byte blob: a digest no peer's equals),
+    /// and the numbers of rows outside 0–255.
+    static func recordedBuckets(in db: Database) throws -> (buckets: [SlotHash?], stray: [Int64]) {
         var buckets = [SlotHash?](repeating: .zero, count: StateDigest.bucketCount)
-        let rows = try FastStatement(db, "SELECT bucket, digest FROM sync_buckets")
+        var stray: [Int64] = []
+        let rows = try FastStatement(db, "SELECT bucket, digest FROM sync_buckets ORDER BY bucket")
         defer { rows.reset() }
         while try rows.step() {
             let bucket = rows.int(0)
-            guard (0..<Int64(StateDigest.bucketCount)).contains(bucket) else { continue }
+            guard rows.isInteger(0), (0..<Int64(StateDigest.bucketCount)).contains(bucket) else {
+                stray.append(bucket)
+                continue
+            }
             buckets[Int(bucket)] = rows.isBlob(1) ? rows.withBlob(1) { SlotHash(stored: $0) } : nil
         }
-        return buckets
+        return (buckets, stray)
     }
 
     /// Compares the two in one read of `db`; also returns the buckets the
@@ -53,25 +99,45 @@ public struct DigestRecount: Sendable, Equatable {
     static func check(in db: Database) throws -> (recount: DigestRecount, made: [SlotHash]) {
         let made = try bucketsOfStates(in: db)
         let recorded = try recordedBuckets(in: db)
-        let differing = (0..<StateDigest.bucketCount).filter { recorded[$0] != made.buckets[$0] }
-        return (DigestRecount(differingBuckets: differing, slots: made.slots), made.buckets)
+        let differing = (0..<StateDigest.bucketCount).filter { recorded.buckets[$0] != made.buckets[$0] }
+        return (DigestRecount(differingBuckets: differing, strayBucketRows: recorded.stray, unreadableRows: made.unreadable,
+                              slots: made.slots), made.buckets)
+    }
+}
+
+/// Why `Store.repairDigest` wrote nothing.
+public struct DigestRepairRefusal: Error, CustomStringConvertible {
+    public let unreadableRows: [String]
+
+    public var description: String {
+        "the digest cannot be made again: \(unreadableRows.count) record row(s) are not rows syncd writes (\(unreadableRows.first ?? "")); "
+            + "nothing was written. Restore the last good snapshot (`syncctl snapshot restore`) or pull the data again from a peer (a new data directory)"
     }
 }
 
 extension Store {
     /// Makes the digest again from every slot's state and names the buckets
     /// whose recorded digest differs (O(slots): one SHA-256 per slot; meant
-    /// for `syncctl check`).
+    /// for `syncctl check`). One read transaction.
     public func recountDigest() throws -> DigestRecount {
         try pool.read { db in try DigestRecount.check(in: db).recount }
     }
 
-    /// Writes every bucket whose recorded digest is not its slots' again,
-    /// in one transaction (the states themselves are not touched); returns
-    /// what it found before writing.
+    /// Writes every bucket whose recorded digest is not its slots' again and
+    /// removes bucket rows outside 0–255, in one transaction; the states
+    /// themselves are not touched. Counted first in a read transaction, so a
+    /// sound file holds no writer up; counted again under the write lock
+    /// before anything is written. Returns what that second count found.
+    ///
+    /// - Throws: `DigestRepairRefusal` when a record row cannot be read (the
+    ///   digest made without it would be another wrong one).
     public func repairDigest() throws -> DigestRecount {
-        try withWriteTransaction { db in
+        let first = try recountDigest()
+        if !first.unreadableRows.isEmpty { throw DigestRepairRefusal(unreadableRows: first.unreadableRows) }
+        guard !first.isClean else { return first }
+        return try withWriteTransaction { db in
             let (found, made) = try DigestRecount.check(in: db)
+            if !found.unreadableRows.isEmpty { throw DigestRepairRefusal(unreadableRows: found.unreadableRows) }
             guard !found.isClean else { return found }
             let write = try FastStatement(db, "INSERT OR REPLACE INTO sync_buckets(bucket, digest) VALUES (?, ?)")
             for bucket in found.differingBuckets {
@@ -79,8 +145,14 @@ extension Store {
                 made[bucket].withUnsafeBytes { write.bind(2, blob: $0) }
                 try write.execute()
             }
-            options.logger.warning("the recorded digest was not the one the states make: buckets written again", metadata: [
-                "path": "\(path)", "buckets": "\(found.differingBuckets.count)", "slots": "\(found.slots)"])
+            try db.execute(sql: "DELETE FROM sync_buckets WHERE typeof(bucket) != 'integer' OR bucket NOT BETWEEN 0 AND ?",
+                           arguments: [StateDigest.bucketCount - 1])
+            let logger = options.logger, path = self.path
+            db.afterNextTransaction(onCommit: { _ in
+                logger.warning("the recorded digest was not the one the states make: buckets written again", metadata: [
+                    "path": "\(path)", "buckets": "\(found.differingBuckets.count)", "stray_rows": "\(found.strayBucketRows.count)",
+                    "slots": "\(found.slots)"])
+            })
             return found
         }
     }

@@ -9,8 +9,9 @@ struct Check: ParsableCommand {
             Exits 0 when nothing is found, 1 otherwise. Nothing is changed, except with
             --repair, which rewrites the collection tables (agreements, countries, …)
             from the replicated state, and the digest buckets from the slots' states
-            (a replica whose recorded digest is not its states' is never seen equal to
-            a peer: the file was written outside syncd). SQL writes to the tables are replicated edits
+            (a recorded digest that is not the states' means the digest or a state was
+            written outside syncd; if a state was, peers see it once the digest is
+            repaired, and its copy and theirs compete as a dot held with two contents). SQL writes to the tables are replicated edits
             (docs/sql.md); a row still disagrees when a client wrote it with triggers
             turned off, or the file was edited outside SQLite. Refused SQL edits are
             listed too (`syncctl sql`).
@@ -59,7 +60,16 @@ struct Check: ParsableCommand {
             // Repaired first: the other checks read the tables too (a
             // deleted row makes references to it look dangling).
             let repaired = repair ? try store.repairViews() : nil
-            let digestRepaired = repair ? try store.repairDigest().differingBuckets.count : nil
+            var digestRepaired: Int?
+            var digestRefusal: String?
+            if repair {
+                do {
+                    let found = try store.repairDigest()
+                    digestRepaired = found.differingBuckets.count + found.strayBucketRows.count
+                } catch let refusal as DigestRepairRefusal {
+                    digestRefusal = refusal.description
+                }
+            }
             let report = try store.integrityReport()
             let drift = try store.viewDrift()
             let refusedSQL = try store.sqlEdits(refusedOnly: true, limit: 1_000)
@@ -89,6 +99,10 @@ struct Check: ParsableCommand {
                 repaired: repaired,
                 digestBuckets: recount.differingBuckets.map {
                     .init(slot: "bucket \($0)", detail: "its recorded digest is not the one its slots' states make")
+                } + recount.strayBucketRows.map {
+                    .init(slot: "bucket row \($0)", detail: "numbered outside 0-255: no digest reads it, snapshot verification and joiners refuse the file")
+                } + recount.unreadableRows.map {
+                    .init(slot: "record row", detail: "\($0): syncd never writes such a row, so the digest cannot be made from it")
                 },
                 digestRepaired: digestRepaired)
             try global.emit(output) {
@@ -110,10 +124,14 @@ struct Check: ParsableCommand {
                 }
                 if let repaired, repaired > 0 { print("repaired: rewrote the tables from the replicated state (\(repaired) row(s) had drifted)") }
                 else if drift.count > 0 { print("table rows drifted: \(drift.count); `syncctl check --repair` rewrites them from the replicated state (written with triggers off: such a write is not replicated)") }
-                if let digestRepaired, digestRepaired > 0 {
-                    print("repaired: wrote \(digestRepaired) digest bucket(s) again from the states of \(recount.slots) slots")
+                if let digestRefusal {
+                    print("could not repair the digest: \(digestRefusal)")
+                } else if let digestRepaired, digestRepaired > 0 {
+                    print("repaired: wrote \(digestRepaired) digest bucket row(s) again from the states of \(recount.slots) slots")
+                } else if !recount.unreadableRows.isEmpty {
+                    print("record rows that syncd never writes: the digest cannot be made from them; restore the last good snapshot (`syncctl snapshot restore`) or pull the data again into a new data directory")
                 } else if !recount.isClean {
-                    print("the digest is not the one the states make (the file was written outside syncd), so no peer will see this replica as equal; `syncctl check --repair` writes the buckets again from the states")
+                    print("the recorded digest is not the one the states make: the digest or a state was written outside syncd (sqlite3?). Until it is written again, this replica and its peers disagree on what it holds. `syncctl check --repair` writes the buckets from the states as they are; if a state was edited, peers then see the edit, and its copy and theirs compete as a dot held with two contents (listed here)")
                 }
                 print("replica ids of this database: \(output.replicaIDs.count)")
                 for item in output.replicaIDs.prefix(5) { print("  \(item.slot): \(item.detail)") }

@@ -67,4 +67,40 @@ struct DigestRecountTests {
         _ = try a.repairDigest()
         try DigestBookkeepingTests.checkBookkeeping(of: a)
     }
+
+    /// A bucket row numbered outside 0–255 reads in no digest, but snapshot
+    /// verification and joiners refuse the file: named, and removed by the repair.
+    @Test func aStrayBucketRowIsNamedAndRemoved() throws {
+        let dir = TemporaryDirectory()
+        let (a, b) = try pair(dir)
+        try a.withWriteTransaction { db in try db.execute(sql: "INSERT INTO sync_buckets(bucket, digest) VALUES (300, zeroblob(16)), (-1, x'01')") }
+        let recount = try a.recountDigest()
+        #expect(recount.strayBucketRows == [-1, 300] && recount.differingBuckets.isEmpty && !recount.isClean, "\(recount)")
+        #expect(try a.repairDigest().strayBucketRows == [-1, 300])
+        #expect(try a.recountDigest().isClean)
+        #expect(try a.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sync_buckets WHERE bucket NOT BETWEEN 0 AND 255") } == 0)
+        #expect(try a.digest() == b.digest())
+    }
+
+    /// A second row of a record whose collection is a blob (GRDB would read
+    /// it as the same text, and the two rows' hashes would cancel): named as
+    /// a row syncd never writes, and the repair is refused, writing nothing.
+    @Test func aRowSyncdNeverWritesRefusesTheRepair() throws {
+        let dir = TemporaryDirectory()
+        let (a, _) = try pair(dir)
+        let before = try a.digest()
+        try a.withWriteTransaction { db in
+            try db.execute(sql: """
+                INSERT INTO sync_records(collection, record, slots, slot_count, conflicted)
+                SELECT CAST(collection AS BLOB), record, slots, slot_count, conflicted FROM sync_records WHERE record = 'zw'
+                """)
+            try db.execute(sql: "UPDATE sync_buckets SET digest = zeroblob(16) WHERE bucket = (SELECT min(bucket) FROM sync_buckets)")
+        }
+        let recount = try a.recountDigest()
+        #expect(recount.unreadableRows.count == 1 && recount.unreadableRows[0].contains("not names and slots"), "\(recount)")
+        #expect(recount.differingBuckets.count == 1, "the blob row's slots are not counted: only the zeroed bucket differs")
+        let refusal = #expect(throws: DigestRepairRefusal.self) { try a.repairDigest() }
+        #expect(refusal?.description.contains("snapshot restore") == true)
+        #expect(try a.digest() != before, "nothing written: the zeroed bucket stays")
+    }
 }
