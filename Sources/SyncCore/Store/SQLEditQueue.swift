@@ -60,7 +60,6 @@ struct SQLEditQueue {
             try db.execute(sql: "DELETE FROM \(Self.counterTable)")
             try db.execute(sql: "INSERT INTO \(Self.counterTable)(n) VALUES (?)", arguments: [highest])
         }
-        let quoted = table.quotedDatabaseIdentifier
         let existing = try db.tableExists(table, in: "main") ? try db.columns(in: table, in: "main").map(\.name) : []
         if existing != expectedColumns {
             if !existing.isEmpty { try refuseEditsOfDroppedColumns(existing: existing, in: db) }
