@@ -77,6 +77,17 @@ extension Integration {
             #expect((repaired["digestBuckets"] as? [Any])?.isEmpty == true)
             #expect(try cli.digest() == digest)
             #expect(try cli.run(["check"]).status == 0)
+
+            // A row syncd never writes (a copy whose collection is a blob): the checks stop, naming it, and change nothing.
+            _ = try sqlite(database, """
+                insert into sync_records(collection, record, slots, slot_count, conflicted)
+                select cast(collection as blob), record, slots, slot_count, conflicted from sync_records where record = 'zw'
+                """)
+            for arguments in [["check"], ["check", "--repair"]] {
+                let stopped = try cli.run(arguments)
+                #expect(stopped.status != 0 && stopped.stderr.contains("not rows syncd writes") && stopped.stderr.contains("snapshot restore"), "\(stopped)")
+            }
+            #expect(try cli.digest() == digest)
         }
 
         @Test func textThatLooksEqualButIsNotIsADifference() throws {

@@ -146,35 +146,12 @@ public enum Snapshots {
                     checked += 1
                     if checked % 10_000 == 0 { progress(Double(checked) / Double(total)) }
                     if problems.count > 100 { cutShort = true; break }
-                    // From the raw cells, by storage class (a snapshot is a file
-                    // from anywhere): names from their bytes, since GRDB would
-                    // read a blob as text and text up to a NUL, and two rows
-                    // would read as one record whose hashes cancel in the digest.
-                    guard rows.isInteger(0), rows.isText(1), rows.isText(2), rows.isBlob(3), rows.isInteger(4) else {
-                        problems.append("a record row whose cells are not an id, names, slots and a slot count")
-                        cutShort = true
-                        continue
-                    }
-                    let id = rows.int(0)
-                    guard let collection = rows.strictText(1), let record = rows.strictText(2) else {
-                        problems.append("record row \(id): a name with a NUL byte or bytes that are not UTF-8")
-                        cutShort = true
-                        continue
-                    }
-                    let ref = RecordRef(collection: collection, id: record)
-                    var slots: [FieldElement: StoredSlot] = [:]
-                    var twice: FieldElement?
-                    do {
-                        try StoredRecord.forEach(rows.blob(3), ref: ref) { name, slot in
-                            if slots.updateValue(slot, forKey: name) != nil { twice = name }
-                        }
-                    } catch {
-                        problems.append("\(error)")
-                        cutShort = true
-                        continue
-                    }
-                    if let twice {
-                        problems.append("\(ref): slot \(twice.field) \(twice.element) twice in its row")
+                    // From the raw cells, by storage class (a snapshot is a file from anywhere).
+                    let id: Int64, ref: RecordRef, slots: [FieldElement: StoredSlot]
+                    switch CheckedRecordRow.read(rows, integerColumns: [4]) {
+                    case .success(let row): (id, ref, slots) = row
+                    case .failure(let problem):
+                        problems.append(problem.description)
                         cutShort = true
                         continue
                     }

@@ -28,10 +28,8 @@ public struct DigestRecount: Sendable, Equatable {
     public var isClean: Bool { differingBuckets.isEmpty && strayBucketRows.isEmpty && unreadableRows.isEmpty }
 
     /// The 256 bucket digests the stored slots make, how many slots, and
-    /// the rows that cannot be read. Names are read by storage class, from
-    /// their bytes, as snapshot verification reads them: GRDB would read a
-    /// blob as text and text up to a NUL, so two rows could read as one
-    /// record whose hashes cancel.
+    /// the rows that cannot be read (`CheckedRecordRow`: as snapshot
+    /// verification reads them).
     static func bucketsOfStates(in db: Database) throws -> (buckets: [SlotHash], slots: Int, unreadable: [String]) {
         var buckets = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
         var scratch = BinaryWriter(capacity: 512)
@@ -41,28 +39,11 @@ public struct DigestRecount: Sendable, Equatable {
         let rows = try FastStatement(db, "SELECT id, collection, record, slots FROM sync_records ORDER BY id")
         defer { rows.reset() }
         while try rows.step() {
-            let id = rows.isInteger(0) ? String(rows.int(0)) : "?"
-            guard rows.isText(1), rows.isText(2), rows.isBlob(3) else {
-                note("record row \(id): its cells are not names and slots")
-                continue
-            }
-            guard let collection = rows.strictText(1), let record = rows.strictText(2) else {
-                note("record row \(id): a name with a NUL byte or bytes that are not UTF-8")
-                continue
-            }
-            let ref = RecordRef(collection: collection, id: record)
-            var stored: [FieldElement: StoredSlot] = [:]
-            var twice: FieldElement?
-            do {
-                try StoredRecord.forEach(rows.blob(3), ref: ref) { name, slot in
-                    if stored.updateValue(slot, forKey: name) != nil { twice = name }
-                }
-            } catch {
-                note("record row \(id): \(error)")
-                continue
-            }
-            if let twice {
-                note("record row \(id), \(ref): slot \(twice.field) \(twice.element) twice in its row")
+            let ref: RecordRef, stored: [FieldElement: StoredSlot]
+            switch CheckedRecordRow.read(rows) {
+            case .success(let row): (_, ref, stored) = row
+            case .failure(let problem):
+                note(problem.description)
                 continue
             }
             for (name, slot) in stored {

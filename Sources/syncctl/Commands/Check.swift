@@ -57,6 +57,17 @@ struct Check: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let store = try global.openStore(readOnly: !repair)
+            // Every record row read first by storage class: the other checks
+            // would stop at a row syncd never writes with a bare decoding error.
+            let firstCount = try store.recountDigest()
+            if !firstCount.unreadableRows.isEmpty {
+                let listed = firstCount.unreadableRows.prefix(5).joined(separator: "; ")
+                throw CLIError("""
+                    \(firstCount.unreadableRows.count)\(firstCount.unreadableRows.count == DigestRecount.maxListed ? " or more" : "") record row(s) \
+                    are not rows syncd writes (\(listed)); the checks stop here and nothing was changed. Restore the last good \
+                    snapshot (`syncctl snapshot restore`), or start a new data directory and pull the data again from a peer
+                    """)
+            }
             // Repaired first: the other checks read the tables too (a
             // deleted row makes references to it look dangling).
             let repaired = repair ? try store.repairViews() : nil
@@ -73,7 +84,7 @@ struct Check: ParsableCommand {
             let report = try store.integrityReport()
             let drift = try store.viewDrift()
             let refusedSQL = try store.sqlEdits(refusedOnly: true, limit: 1_000)
-            let recount = try store.recountDigest()
+            let recount = repair ? try store.recountDigest() : firstCount
             let output = Output(
                 clean: report.isClean && drift.count == 0 && refusedSQL.isEmpty && recount.isClean,
                 schemaProblems: report.schemaProblems.map { .init(slot: $0.key.description, detail: $0.problem + ($0.peer.map { " (from replica \($0.short))" } ?? "")) },
@@ -101,8 +112,6 @@ struct Check: ParsableCommand {
                     .init(slot: "bucket \($0)", detail: "its recorded digest is not the one its slots' states make")
                 } + recount.strayBucketRows.map {
                     .init(slot: "bucket row \($0)", detail: "numbered outside 0-255: no digest reads it, snapshot verification and joiners refuse the file")
-                } + recount.unreadableRows.map {
-                    .init(slot: "record row", detail: "\($0): syncd never writes such a row, so the digest cannot be made from it")
                 },
                 digestRepaired: digestRepaired)
             try global.emit(output) {
@@ -128,10 +137,10 @@ struct Check: ParsableCommand {
                     print("could not repair the digest: \(digestRefusal)")
                 } else if let digestRepaired, digestRepaired > 0 {
                     print("repaired: wrote \(digestRepaired) digest bucket row(s) again from the states of \(recount.slots) slots")
-                } else if !recount.unreadableRows.isEmpty {
-                    print("record rows that syncd never writes: the digest cannot be made from them; restore the last good snapshot (`syncctl snapshot restore`) or pull the data again into a new data directory")
-                } else if !recount.isClean {
-                    print("the recorded digest is not the one the states make: the digest or a state was written outside syncd (sqlite3?). Until it is written again, this replica and its peers disagree on what it holds. `syncctl check --repair` writes the buckets from the states as they are; if a state was edited, peers then see the edit, and its copy and theirs compete as a dot held with two contents (listed here)")
+                } else if !recount.differingBuckets.isEmpty {
+                    print("the recorded digest is not the one the states make: the digest or a state was written outside syncd (sqlite3?), and this replica and its peers disagree on what it holds. `syncctl check --repair` writes the buckets from the states as they are; if a state was the thing edited, peers then receive the edit as if written here (a value changed under its version's dot competes with theirs as a dot held with two contents, listed here after the next sync)")
+                } else if !recount.strayBucketRows.isEmpty {
+                    print("digest bucket rows numbered outside 0-255: the digest is right, but snapshot verification and joiners refuse this file; `syncctl check --repair` removes them")
                 }
                 print("replica ids of this database: \(output.replicaIDs.count)")
                 for item in output.replicaIDs.prefix(5) { print("  \(item.slot): \(item.detail)") }

@@ -1,0 +1,45 @@
+/// A `sync_records` row read as a check reads a file from anywhere: the
+/// cells by storage class, names from their bytes (GRDB would read a blob
+/// as text and text up to a NUL, so two rows could read as one record whose
+/// hashes cancel in the digest), every slot decoded, none twice.
+/// Snapshot verification and `syncctl check`'s digest recount read rows so.
+enum CheckedRecordRow {
+    /// Why a row is not one syncd writes.
+    enum Problem: Error, CustomStringConvertible {
+        case cells
+        case names(id: Int64)
+        case undecodable(StoreError)
+        case twice(RecordRef, FieldElement)
+
+        var description: String {
+            switch self {
+            case .cells: "a record row whose cells are not an id, names, slots and a slot count"
+            case .names(let id): "record row \(id): a name with a NUL byte or bytes that are not UTF-8"
+            case .undecodable(let error): "\(error)"
+            case .twice(let ref, let name): "\(ref): slot \(name.field) \(name.element) twice in its row"
+            }
+        }
+    }
+
+    /// The row `rows` stands on, whose first four columns are `id,
+    /// collection, record, slots`; `also` names further columns that must
+    /// hold integers (a slot count).
+    static func read(_ rows: FastStatement, integerColumns also: [Int32] = [])
+        -> Result<(id: Int64, ref: RecordRef, slots: [FieldElement: StoredSlot]), Problem> {
+        guard rows.isInteger(0), rows.isText(1), rows.isText(2), rows.isBlob(3), also.allSatisfy(rows.isInteger) else { return .failure(.cells) }
+        let id = rows.int(0)
+        guard let collection = rows.strictText(1), let record = rows.strictText(2) else { return .failure(.names(id: id)) }
+        let ref = RecordRef(collection: collection, id: record)
+        var slots: [FieldElement: StoredSlot] = [:]
+        var twice: FieldElement?
+        do {
+            try StoredRecord.forEach(rows.blob(3), ref: ref) { name, slot in
+                if slots.updateValue(slot, forKey: name) != nil { twice = name }
+            }
+        } catch {
+            return .failure(.undecodable(error))
+        }
+        if let twice { return .failure(.twice(ref, twice)) }
+        return .success((id, ref, slots))
+    }
+}
