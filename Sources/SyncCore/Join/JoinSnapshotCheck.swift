@@ -266,26 +266,13 @@ public enum JoinSnapshotCheck {
         rows.bind(2, ids.upperBound)
         defer { rows.reset() }
         while try rows.step() {
-            guard rows.isInteger(0) else { throw JoinSnapshotRefusal("a record row without an integer id") }
-            let id = rows.int(0)
-            guard rows.isText(1), rows.isText(2), rows.isBlob(3) else { throw JoinSnapshotRefusal("record row \(id) is not text names and a blob") }
-            guard let collection = rows.strictText(1), let record = rows.strictText(2) else {
-                throw JoinSnapshotRefusal("record row \(id): a name with a NUL byte or bytes that are not UTF-8")
+            let id: Int64, ref: RecordRef, slots: [FieldElement: StoredSlot]
+            switch CheckedRecordRow.read(rows) {
+            case .success(let row): (id, ref, slots) = row
+            case .failure(let problem): throw JoinSnapshotRefusal(problem.description)
             }
-            let blob = rows.blob(3)
-            let ref = RecordRef(collection: collection, id: record)
-            var slots: [FieldElement: StoredSlot] = [:]
-            slots.reserveCapacity(StoredRecord.slotCountBound(blob))
+            let (collection, record) = (ref.collection, ref.id)
             var rowSeqs: Set<Int64> = []
-            var twice: FieldElement?
-            do {
-                try StoredRecord.forEach(blob, ref: ref) { name, slot in
-                    if slots.updateValue(slot, forKey: name) != nil { twice = name }
-                }
-            } catch {
-                throw JoinSnapshotRefusal("\(error)")
-            }
-            if let twice { throw JoinSnapshotRefusal("\(ref): slot \(twice.field) \(twice.element) twice in its row") }
             for (name, slot) in slots {
                 let key = SlotKey(collection: collection, record: record, field: name.field, element: name.element)
                 if slot.historyPending, !deferredHistory {

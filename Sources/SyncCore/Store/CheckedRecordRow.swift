@@ -2,7 +2,8 @@
 /// cells by storage class, names from their bytes (GRDB would read a blob
 /// as text and text up to a NUL, so two rows could read as one record whose
 /// hashes cancel in the digest), every slot decoded, none twice.
-/// Snapshot verification and `syncctl check`'s digest recount read rows so.
+/// The join check, snapshot verification and `syncctl check`'s digest
+/// recount read rows so.
 enum CheckedRecordRow {
     /// Why a row is not one syncd writes.
     enum Problem: Error, CustomStringConvertible {
@@ -30,10 +31,12 @@ enum CheckedRecordRow {
         let id = rows.int(0)
         guard let collection = rows.strictText(1), let record = rows.strictText(2) else { return .failure(.names(id: id)) }
         let ref = RecordRef(collection: collection, id: record)
+        let blob = rows.blob(3)
         var slots: [FieldElement: StoredSlot] = [:]
+        slots.reserveCapacity(StoredRecord.slotCountBound(blob))
         var twice: FieldElement?
         do {
-            try StoredRecord.forEach(rows.blob(3), ref: ref) { name, slot in
+            try StoredRecord.forEach(blob, ref: ref) { name, slot in
                 if slots.updateValue(slot, forKey: name) != nil { twice = name }
             }
         } catch {
