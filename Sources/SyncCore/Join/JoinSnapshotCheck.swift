@@ -367,15 +367,9 @@ public enum JoinSnapshotCheck {
         guard index == seqs.count else {
             throw JoinSnapshotRefusal("seq \(seqs[index].seq) of record row \(seqs[index].record) is missing from its change feed (or carried by two records)")
         }
-        var stored = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
-        for row in try Row.fetchAll(db, sql: "SELECT bucket, digest FROM sync_buckets") {
-            guard let bucket = int(row, 0), (0..<Int64(StateDigest.bucketCount)).contains(bucket),
-                  let digest = blob(row, 1), let hash = digest.withUnsafeBytes({ SlotHash(stored: $0) }) else {
-                throw JoinSnapshotRefusal("a bucket digest row that is not a bucket and 16 bytes")
-            }
-            stored[Int(bucket)] = hash
-        }
-        for bucket in 0..<StateDigest.bucketCount where stored[bucket] != buckets[bucket] {
+        let recorded = try RecordedBuckets.read(db)
+        guard recorded.isWellFormed else { throw JoinSnapshotRefusal("a bucket digest row that is not a bucket and 16 bytes") }
+        for bucket in 0..<StateDigest.bucketCount where recorded.digests[bucket] != buckets[bucket] {
             throw JoinSnapshotRefusal("the digest of bucket \(bucket) is not the one its slots make")
         }
         try checkHistory(db, highest: highest)

@@ -299,25 +299,11 @@ public enum Snapshots {
     /// How the bucket digests a snapshot records differ from those its
     /// slots make (`recomputed`), compared by bytes; empty when equal.
     static func digestProblems(_ db: Database, recomputed: [SlotHash]) throws -> [String] {
-        var stored = [SlotHash](repeating: .zero, count: StateDigest.bucketCount)
-        var seen = [Bool](repeating: false, count: StateDigest.bucketCount)
-        var problems: [String] = []
-        // By storage class, as the store's writer reads them (a digest kept
-        // as text would read back as other bytes there).
-        let rows = try FastStatement(db, "SELECT bucket, digest FROM sync_buckets")
-        defer { rows.reset() }
-        while try rows.step() {
-            guard rows.isInteger(0), (0..<Int64(StateDigest.bucketCount)).contains(rows.int(0)), rows.isBlob(1),
-                  let hash = rows.withBlob(1, { SlotHash(stored: $0) }) else {
-                problems.append("a bucket digest row that is not a bucket number and 16 bytes")
-                continue
-            }
-            let bucket = Int(rows.int(0))
-            if seen[bucket] { problems.append("bucket \(bucket) has more than one digest row") }
-            seen[bucket] = true
-            stored[bucket] = hash
-        }
-        let differing = (0..<StateDigest.bucketCount).filter { stored[$0] != recomputed[$0] }
+        let recorded = try RecordedBuckets.read(db)
+        let malformed = recorded.stray.count + recorded.digests.filter { $0 == nil }.count
+        var problems = [String](repeating: "a bucket digest row that is not a bucket number and 16 bytes", count: malformed)
+        problems += recorded.doubled.map { "bucket \($0) has more than one digest row" }
+        let differing = (0..<StateDigest.bucketCount).filter { (recorded.digests[$0] ?? .zero) != recomputed[$0] }
         if !differing.isEmpty {
             problems.append("the digest of bucket\(differing.count == 1 ? "" : "s") \(differing.prefix(5).map(String.init).joined(separator: ", "))\(differing.count > 5 ? " and \(differing.count - 5) more" : "") is not the one its slots make")
         }

@@ -27,6 +27,14 @@ public struct DigestRecount: Sendable, Equatable {
 
     public var isClean: Bool { differingBuckets.isEmpty && strayBucketRows.isEmpty && unreadableRows.isEmpty }
 
+    /// What the file holds once `Store.repairDigest` has written what this
+    /// count (the one it made under the write lock) found: the same slots,
+    /// every bucket theirs, no stray row (the transaction that wrote them
+    /// read them; syncd's own writes keep them so).
+    public var repaired: DigestRecount {
+        DigestRecount(differingBuckets: [], strayBucketRows: [], unreadableRows: unreadableRows, slots: slots)
+    }
+
     /// The 256 bucket digests the stored slots make, how many slots, and
     /// the rows that cannot be read (`CheckedRecordRow`: as snapshot
     /// verification reads them).
@@ -56,31 +64,12 @@ public struct DigestRecount: Sendable, Equatable {
         return (buckets, slots, unreadable)
     }
 
-    /// The bucket digests `sync_buckets` records (zero where it has no row,
-    /// nil where its row is not a 16-byte blob: a digest no peer's equals),
-    /// and the numbers of rows outside 0–255.
-    static func recordedBuckets(in db: Database) throws -> (buckets: [SlotHash?], stray: [Int64]) {
-        var buckets = [SlotHash?](repeating: .zero, count: StateDigest.bucketCount)
-        var stray: [Int64] = []
-        let rows = try FastStatement(db, "SELECT bucket, digest FROM sync_buckets ORDER BY bucket")
-        defer { rows.reset() }
-        while try rows.step() {
-            let bucket = rows.int(0)
-            guard rows.isInteger(0), (0..<Int64(StateDigest.bucketCount)).contains(bucket) else {
-                stray.append(bucket)
-                continue
-            }
-            buckets[Int(bucket)] = rows.isBlob(1) ? rows.withBlob(1) { SlotHash(stored: $0) } : nil
-        }
-        return (buckets, stray)
-    }
-
     /// Compares the two in one read of `db`; also returns the buckets the
     /// states make.
     static func check(in db: Database) throws -> (recount: DigestRecount, made: [SlotHash]) {
         let made = try bucketsOfStates(in: db)
-        let recorded = try recordedBuckets(in: db)
-        let differing = (0..<StateDigest.bucketCount).filter { recorded.buckets[$0] != made.buckets[$0] }
+        let recorded = try RecordedBuckets.read(db)
+        let differing = (0..<StateDigest.bucketCount).filter { recorded.digests[$0] != made.buckets[$0] }
         return (DigestRecount(differingBuckets: differing, strayBucketRows: recorded.stray, unreadableRows: made.unreadable,
                               slots: made.slots), made.buckets)
     }
@@ -110,10 +99,12 @@ extension Store {
     /// sound file holds no writer up; counted again under the write lock
     /// before anything is written. Returns what that second count found.
     ///
+    /// - Parameter first: that first count, when the caller has just made it
+    ///   (`recountDigest`), so it is not made twice.
     /// - Throws: `DigestRepairRefusal` when a record row cannot be read (the
     ///   digest made without it would be another wrong one).
-    public func repairDigest() throws -> DigestRecount {
-        let first = try recountDigest()
+    public func repairDigest(counted first: DigestRecount? = nil) throws -> DigestRecount {
+        let first = try first ?? recountDigest()
         if !first.unreadableRows.isEmpty { throw DigestRepairRefusal(unreadableRows: first.unreadableRows) }
         guard !first.isClean else { return first }
         return try withWriteTransaction { db in

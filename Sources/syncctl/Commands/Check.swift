@@ -45,7 +45,7 @@ struct Check: ParsableCommand {
         /// Digest buckets whose recorded digest is not the one their slots'
         /// states make (after --repair: none, unless written meanwhile).
         let digestBuckets: [Item]
-        /// Buckets --repair wrote again.
+        /// Bucket rows --repair wrote again or removed.
         let digestRepaired: Int?
 
         struct Item: Encodable {
@@ -73,18 +73,21 @@ struct Check: ParsableCommand {
             let repaired = repair ? try store.repairViews() : nil
             var digestRepaired: Int?
             var digestRefusal: String?
+            var recount = firstCount
             if repair {
                 do {
-                    let found = try store.repairDigest()
+                    let found = try store.repairDigest(counted: firstCount)
                     digestRepaired = found.differingBuckets.count + found.strayBucketRows.count
+                    recount = found.repaired
                 } catch let refusal as DigestRepairRefusal {
+                    // A row became unreadable since the first count: say what the file holds now.
                     digestRefusal = refusal.description
+                    recount = try store.recountDigest()
                 }
             }
             let report = try store.integrityReport()
             let drift = try store.viewDrift()
             let refusedSQL = try store.sqlEdits(refusedOnly: true, limit: 1_000)
-            let recount = repair ? try store.recountDigest() : firstCount
             let output = Output(
                 clean: report.isClean && drift.count == 0 && refusedSQL.isEmpty && recount.isClean,
                 schemaProblems: report.schemaProblems.map { .init(slot: $0.key.description, detail: $0.problem + ($0.peer.map { " (from replica \($0.short))" } ?? "")) },
