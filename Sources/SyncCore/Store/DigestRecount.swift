@@ -27,14 +27,6 @@ public struct DigestRecount: Sendable, Equatable {
 
     public var isClean: Bool { differingBuckets.isEmpty && strayBucketRows.isEmpty && unreadableRows.isEmpty }
 
-    /// What the file holds once `Store.repairDigest` has written what this
-    /// count (the one it made under the write lock) found: the same slots,
-    /// every bucket theirs, no stray row (the transaction that wrote them
-    /// read them; syncd's own writes keep them so).
-    public var repaired: DigestRecount {
-        DigestRecount(differingBuckets: [], strayBucketRows: [], unreadableRows: unreadableRows, slots: slots)
-    }
-
     /// The 256 bucket digests the stored slots make, how many slots, and
     /// the rows that cannot be read (`CheckedRecordRow`: as snapshot
     /// verification reads them).

@@ -78,7 +78,8 @@ struct Check: ParsableCommand {
                 do {
                     let found = try store.repairDigest(counted: firstCount)
                     digestRepaired = found.differingBuckets.count + found.strayBucketRows.count
-                    recount = found.repaired
+                    // Read back what the repair wrote, not assumed.
+                    if !found.isClean { recount = try store.recountDigest() }
                 } catch let refusal as DigestRepairRefusal {
                     // A row became unreadable since the first count: say what the file holds now.
                     digestRefusal = refusal.description
