@@ -90,6 +90,36 @@ extension Integration {
             #expect(try cli.digest() == digest)
         }
 
+        /// A store table declared otherwise (here `sync_buckets` without
+        /// its primary key, so a bucket can have two rows and a write may
+        /// land where a read does not look): `check` names it and exits 1;
+        /// `--repair` refuses to write anything, saying what to do.
+        @Test func checkNamesAStoreTableDeclaredOtherwiseAndRepairRefuses() throws {
+            let cli = try Syncctl(in: root, name: "layout")
+            let database = cli.directory.appendingPathComponent("data.db").path
+            #expect(try cli.run(["check"]).status == 0)
+            _ = try sqlite(database, """
+                create table loose_buckets(bucket integer, digest blob);
+                insert into loose_buckets select bucket, digest from sync_buckets;
+                insert into loose_buckets select bucket, zeroblob(16) from sync_buckets where bucket = (select min(bucket) from sync_buckets);
+                drop table sync_buckets;
+                alter table loose_buckets rename to sync_buckets;
+                """)
+            let digest = try cli.digest()
+            let check = try cli.run(["check", "--json"])
+            #expect(check.status == 1, "\(check)")
+            let output = try #require(try check.json() as? [String: Any])
+            let layout = try #require(output["storeLayout"] as? [String])
+            #expect(layout.contains { $0.contains("sync_buckets") }, "\(layout)")
+            #expect(output["clean"] as? Bool == false)
+            let human = try cli.run(["check"])
+            #expect(human.stdout.contains("store tables not as syncd makes them: 1") && human.stdout.contains("snapshot restore"), "\(human)")
+            let repair = try cli.run(["check", "--repair"])
+            #expect(repair.status != 0 && repair.stderr.contains("not as syncd makes them") && repair.stderr.contains("nothing was repaired"), "\(repair)")
+            #expect(try sqlite(database, "select max(n) from (select count(*) as n from sync_buckets group by bucket)") == "2")
+            #expect(try cli.digest() == digest)
+        }
+
         @Test func textThatLooksEqualButIsNotIsADifference() throws {
             let cli = try Syncctl(in: root, name: "nfc")
             let database = cli.directory.appendingPathComponent("data.db").path

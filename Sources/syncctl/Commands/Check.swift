@@ -4,7 +4,7 @@ import SyncCore
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Report schema problems, dangling references, missing required fields, future-dated versions, dot collisions, table rows that disagree with the replicated state, and a digest that is not the one the states make.",
+        abstract: "Report schema problems, dangling references, missing required fields, future-dated versions, dot collisions, table rows that disagree with the replicated state, a digest that is not the one the states make, and store tables not declared as syncd declares them.",
         discussion: """
             Exits 0 when nothing is found, 1 otherwise. Nothing is changed, except with
             --repair, which rewrites the collection tables (agreements, countries, …)
@@ -14,7 +14,10 @@ struct Check: ParsableCommand {
             repaired, and its copy and theirs compete as a dot held with two contents). SQL writes to the tables are replicated edits
             (docs/sql.md); a row still disagrees when a client wrote it with triggers
             turned off, or the file was edited outside SQLite. Refused SQL edits are
-            listed too (`syncctl sql`).
+            listed too (`syncctl sql`). Store tables, indexes or triggers that are not as
+            syncd makes them (a copied or hand-edited file) are reported and nothing can
+            repair them: --repair then changes nothing and says so (restore a snapshot, or
+            pull the data again into a new data directory).
 
             Examples:
               syncctl check
@@ -47,6 +50,11 @@ struct Check: ParsableCommand {
         let digestBuckets: [Item]
         /// Bucket rows --repair wrote again or removed.
         let digestRepaired: Int?
+        /// Why --repair wrote no digest bucket (a record row became unreadable meanwhile).
+        let digestRepairRefused: String?
+        /// Store tables, indexes or triggers not as syncd makes them
+        /// (nothing repairs these: a snapshot restore or a new pull does).
+        let storeLayout: [String]
 
         struct Item: Encodable {
             let slot: String
@@ -66,6 +74,16 @@ struct Check: ParsableCommand {
                     \(firstCount.unreadableRows.count)\(firstCount.unreadableRows.count == DigestRecount.maxListed ? " or more" : "") record row(s) \
                     are not rows syncd writes (\(listed)); the checks stop here and nothing was changed. Restore the last good \
                     snapshot (`syncctl snapshot restore`), or start a new data directory and pull the data again from a peer
+                    """)
+            }
+            // Store tables declared otherwise (a copied or hand-edited
+            // file): the repairs below would write where reads do not look.
+            let layout = try store.layoutProblems()
+            if repair, !layout.isEmpty {
+                throw CLIError("""
+                    the database's store tables are not as syncd makes them (\(layout.prefix(3).joined(separator: "; "))); \
+                    nothing was repaired or changed. Restore the last good snapshot (`syncctl snapshot restore`), or start a new \
+                    data directory and pull the data again from a peer
                     """)
             }
             // Repaired first: the other checks read the tables too (a
@@ -90,7 +108,7 @@ struct Check: ParsableCommand {
             let drift = try store.viewDrift()
             let refusedSQL = try store.sqlEdits(refusedOnly: true, limit: 1_000)
             let output = Output(
-                clean: report.isClean && drift.count == 0 && refusedSQL.isEmpty && recount.isClean,
+                clean: report.isClean && drift.count == 0 && refusedSQL.isEmpty && recount.isClean && layout.isEmpty,
                 schemaProblems: report.schemaProblems.map { .init(slot: $0.key.description, detail: $0.problem + ($0.peer.map { " (from replica \($0.short))" } ?? "")) },
                 danglingReferences: report.danglingReferences.map { .init(slot: "\($0.record).\($0.field)", detail: "refers to \($0.target), which does not exist") },
                 missingRequired: report.missingRequired.map { .init(slot: "\($0.record).\($0.field)", detail: "required field is empty") },
@@ -117,7 +135,9 @@ struct Check: ParsableCommand {
                 } + recount.strayBucketRows.map {
                     .init(slot: "bucket row \($0)", detail: "numbered outside 0-255: no digest reads it, snapshot verification and joiners refuse the file")
                 },
-                digestRepaired: digestRepaired)
+                digestRepaired: digestRepaired,
+                digestRepairRefused: digestRefusal,
+                storeLayout: layout)
             try global.emit(output) {
                 let sections: [(String, [Output.Item])] = [
                     ("changes stored but failing the local schema", output.schemaProblems),
@@ -129,6 +149,7 @@ struct Check: ParsableCommand {
                     ("table rows that disagree with the replicated state", output.tableRows),
                     ("SQL edits refused and kept (settle with `syncctl sql retry` or `discard`)", output.refusedSQLEdits),
                     ("digest buckets that are not the ones the states make", output.digestBuckets),
+                    ("store tables not as syncd makes them", layout.map { .init(slot: "data.db", detail: $0) }),
                 ]
                 for (title, items) in sections {
                     print("\(title): \(items.isEmpty ? "none" : String(items.count))")
@@ -145,6 +166,9 @@ struct Check: ParsableCommand {
                     print("the recorded digest is not the one the states make: the digest or a state was written outside syncd (sqlite3?), and this replica and its peers disagree on what it holds. `syncctl check --repair` writes the buckets from the states as they are; if a state was the thing edited, peers then receive the edit as if written here (a value changed under its version's dot competes with theirs as a dot held with two contents, listed here after the next sync)")
                 } else if !recount.strayBucketRows.isEmpty {
                     print("digest bucket rows numbered outside 0-255: the digest is right, but snapshot verification and joiners refuse this file; `syncctl check --repair` removes them")
+                }
+                if !layout.isEmpty {
+                    print("the store tables are not as syncd makes them (a copied or hand-edited file?): its writes may land where its reads do not look, and snapshots of it are refused. `--repair` cannot mend this: restore the last good snapshot (`syncctl snapshot restore`), or start a new data directory and pull the data again from a peer")
                 }
                 print("replica ids of this database: \(output.replicaIDs.count)")
                 for item in output.replicaIDs.prefix(5) { print("  \(item.slot): \(item.detail)") }
