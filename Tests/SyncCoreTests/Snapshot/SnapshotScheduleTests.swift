@@ -26,4 +26,57 @@ struct SnapshotScheduleTests {
         }
         #expect(left.first?.manifest?.highestSeq == (try store.highestSeq()))
     }
+
+    /// A live database whose digest is off makes every snapshot fail
+    /// verification. Each is moved into `failed/`, only the newest kept
+    /// there; the verified ones are left alone, and once the database is
+    /// mended the failed ones do not count towards `retain`.
+    @Test func failedSnapshotsAreSetAsideOneKeptAndNeverPushVerifiedOnesOut() throws {
+        let store = try root.store("failing.db")
+        let directory = root.url.appendingPathComponent("failing-snapshots")
+        let failedFolder = directory.appendingPathComponent(SnapshotScheduler.failedFolder)
+        let scheduler = SnapshotScheduler(store: store, directory: directory, intervalMinutes: 1, retain: 2, logger: Logger(label: "test"))
+        var round = 0
+        func write() throws {
+            round += 1
+            try store.create(RecordRef(parsing: "countries/f\(round)")!, [.set("name", .text("Country \(round)"))], author: "t")
+        }
+        for _ in 0..<2 { try write(); scheduler.takeOne() }
+        let verified = Snapshots.list(in: directory).map(\.url.lastPathComponent)
+        try #require(verified.count == 2)
+        // The recorded digest of one bucket off, as `sqlite3` would leave it.
+        try store.withWriteTransaction { db in
+            try db.execute(sql: "UPDATE sync_buckets SET digest = zeroblob(16) WHERE bucket = (SELECT min(bucket) FROM sync_buckets WHERE digest != zeroblob(16))")
+        }
+        var failedNames: [String] = []
+        for _ in 0..<3 {
+            try write()
+            scheduler.takeOne()
+            let failed = try FileManager.default.contentsOfDirectory(atPath: failedFolder.path).filter { $0.hasSuffix(".syncsnap") }
+            #expect(failed.count == 1, "\(failed)")
+            failedNames += failed
+            #expect(Snapshots.list(in: directory).map(\.url.lastPathComponent) == verified)
+        }
+        // Each round's failed snapshot replaced the one before, with its manifest.
+        #expect(Set(failedNames).count == 3)
+        let kept = failedFolder.appendingPathComponent(failedNames.last!)
+        #expect(try Snapshots.verify(kept) != [])
+        #expect(FileManager.default.fileExists(atPath: SnapshotManifest.url(for: kept).path))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: failedFolder.path).count == 2)
+
+        // Mended: the next round is verified; the two kept are it and the newest verified before.
+        _ = try store.repairDigest()
+        try write()
+        scheduler.takeOne()
+        let after = Snapshots.list(in: directory).map(\.url.lastPathComponent)
+        #expect(after.count == 2 && after[1] == verified[0], "\(after) \(verified)")
+        #expect(try Snapshots.verify(directory.appendingPathComponent(after[0])) == [])
+    }
+
+    @Test func failedOnesBeyondTheNewestAreRemovedByName() {
+        let names = ["2026-12-06T10-00-00.000Z.syncsnap", "2026-12-06T12-00-00.000Z.syncsnap", "2026-12-06T11-00-00.000Z.syncsnap"]
+        #expect(SnapshotScheduler.failedToRemove(names, keep: 1) == ["2026-12-06T11-00-00.000Z.syncsnap", "2026-12-06T10-00-00.000Z.syncsnap"])
+        #expect(SnapshotScheduler.failedToRemove(names, keep: 3) == [])
+        #expect(SnapshotScheduler.failedToRemove([], keep: 1) == [])
+    }
 }
