@@ -215,6 +215,19 @@ public enum Snapshots {
     /// ones (`sync_sql_…`, docs/sql.md) anywhere. Its storage format is one
     /// this build opens.
     static func layoutProblems(_ db: Database) throws -> [String] {
+        var problems = try storeTableProblems(db) + triggerProblems(db)
+        // The SQL-edit queues as far as their columns: a restore declares them again.
+        problems += try RestoredSQLEdits.layoutProblems(db)
+        if let format = Int.fromDatabaseValue(try db.meta(MetaKey.format)), format > StoreTables.formatVersion {
+            problems.append("its storage format is \(format); this build reads up to \(StoreTables.formatVersion)")
+        }
+        return problems
+    }
+
+    /// The part of `layoutProblems` about the store tables themselves, their
+    /// declarations and indexes: where one differs, a write may land where a
+    /// read does not look.
+    static func storeTableProblems(_ db: Database) throws -> [String] {
         var problems: [String] = []
         let tables = storeTables
         let declared = Dictionary(try JoinSnapshotCheck.expectedDeclarations(), uniquingKeysWith: { first, _ in first })
@@ -231,17 +244,19 @@ public enum Snapshots {
         if try indexes(of: tables, in: db) != (try expectedIndexes()) {
             problems.append("the indexes of its store tables are not this build's (sync_records_by_name and the others, no more, no less)")
         }
+        return problems
+    }
+
+    /// The part of `layoutProblems` about triggers: none on a store table,
+    /// none anywhere but the store's own SQL-edit ones (`sync_sql_…`).
+    static func triggerProblems(_ db: Database) throws -> [String] {
+        var problems: [String] = []
         // Names compared in lower case, as SQLite compares them.
         for row in try Row.fetchAll(db, sql: "SELECT lower(name), lower(tbl_name) FROM sqlite_master WHERE type = 'trigger'") {
             let name = String.fromDatabaseValue(row[0]) ?? "?", table = String.fromDatabaseValue(row[1]) ?? "?"
             if table.hasPrefix("sync_") || !name.hasPrefix("sync_sql_") {
                 problems.append("a trigger the store does not make: \(name) on \(table)")
             }
-        }
-        // The SQL-edit queues as far as their columns: a restore declares them again.
-        problems += try RestoredSQLEdits.layoutProblems(db)
-        if let format = Int.fromDatabaseValue(try db.meta(MetaKey.format)), format > StoreTables.formatVersion {
-            problems.append("its storage format is \(format); this build reads up to \(StoreTables.formatVersion)")
         }
         return problems
     }

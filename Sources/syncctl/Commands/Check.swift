@@ -14,10 +14,11 @@ struct Check: ParsableCommand {
             repaired, and its copy and theirs compete as a dot held with two contents). SQL writes to the tables are replicated edits
             (docs/sql.md); a row still disagrees when a client wrote it with triggers
             turned off, or the file was edited outside SQLite. Refused SQL edits are
-            listed too (`syncctl sql`). Store tables, indexes or triggers that are not as
-            syncd makes them (a copied or hand-edited file) are reported and nothing can
-            repair them: --repair then changes nothing and says so (restore a snapshot, or
-            pull the data again into a new data directory).
+            listed too (`syncctl sql`). Store tables or their indexes declared otherwise
+            than syncd declares them (a copied or hand-edited file) are reported, and
+            --repair then makes no repair (restore a snapshot, or pull the data again into a
+            new data directory). Triggers syncd does not make are reported too: every
+            snapshot of the database fails verification while one is there (drop it).
 
             Examples:
               syncctl check
@@ -52,9 +53,13 @@ struct Check: ParsableCommand {
         let digestRepaired: Int?
         /// Why --repair wrote no digest bucket (a record row became unreadable meanwhile).
         let digestRepairRefused: String?
-        /// Store tables, indexes or triggers not as syncd makes them
-        /// (nothing repairs these: a snapshot restore or a new pull does).
+        /// Store tables declared otherwise or their indexes not syncd's
+        /// (nothing repairs these in place: a snapshot restore or a new pull does).
         let storeLayout: [String]
+        /// Triggers syncd does not make, SQL-edit queues not laid out as
+        /// queues: every snapshot of the database fails verification while
+        /// one is there (drop it).
+        let snapshotBlockers: [String]
 
         struct Item: Encodable {
             let slot: String
@@ -79,10 +84,10 @@ struct Check: ParsableCommand {
             // Store tables declared otherwise (a copied or hand-edited
             // file): the repairs below would write where reads do not look.
             let layout = try store.layoutProblems()
-            if repair, !layout.isEmpty {
+            if repair, !layout.storeTables.isEmpty {
                 throw CLIError("""
-                    the database's store tables are not as syncd makes them (\(layout.prefix(3).joined(separator: "; "))); \
-                    nothing was repaired or changed. Restore the last good snapshot (`syncctl snapshot restore`), or start a new \
+                    the database's store tables are not as syncd declares them (\(layout.storeTables.prefix(3).joined(separator: "; "))); \
+                    no repair was made. Restore the last good snapshot (`syncctl snapshot restore`), or start a new \
                     data directory and pull the data again from a peer
                     """)
             }
@@ -137,7 +142,8 @@ struct Check: ParsableCommand {
                 },
                 digestRepaired: digestRepaired,
                 digestRepairRefused: digestRefusal,
-                storeLayout: layout)
+                storeLayout: layout.storeTables,
+                snapshotBlockers: layout.others)
             try global.emit(output) {
                 let sections: [(String, [Output.Item])] = [
                     ("changes stored but failing the local schema", output.schemaProblems),
@@ -149,26 +155,33 @@ struct Check: ParsableCommand {
                     ("table rows that disagree with the replicated state", output.tableRows),
                     ("SQL edits refused and kept (settle with `syncctl sql retry` or `discard`)", output.refusedSQLEdits),
                     ("digest buckets that are not the ones the states make", output.digestBuckets),
-                    ("store tables not as syncd makes them", layout.map { .init(slot: "data.db", detail: $0) }),
+                    ("store tables not as syncd declares them", layout.storeTables.map { .init(slot: "data.db", detail: $0) }),
+                    ("triggers or SQL-edit queues syncd does not make (every snapshot fails verification while they are there)",
+                     layout.others.map { .init(slot: "data.db", detail: $0) }),
                 ]
                 for (title, items) in sections {
                     print("\(title): \(items.isEmpty ? "none" : String(items.count))")
                     for item in items.prefix(50) { print("  \(item.slot): \(item.detail)") }
                     if items.count > 50 { print("  … and \(items.count - 50) more (see --json)") }
                 }
+                // No `--repair` hint where the store tables rule a repair out (said below).
+                let repairHelps = layout.storeTables.isEmpty
                 if let repaired, repaired > 0 { print("repaired: rewrote the tables from the replicated state (\(repaired) row(s) had drifted)") }
-                else if drift.count > 0 { print("table rows drifted: \(drift.count); `syncctl check --repair` rewrites them from the replicated state (written with triggers off: such a write is not replicated)") }
+                else if drift.count > 0, repairHelps { print("table rows drifted: \(drift.count); `syncctl check --repair` rewrites them from the replicated state (written with triggers off: such a write is not replicated)") }
                 if let digestRefusal {
                     print("could not repair the digest: \(digestRefusal)")
                 } else if let digestRepaired, digestRepaired > 0 {
                     print("repaired: wrote \(digestRepaired) digest bucket row(s) again from the states of \(recount.slots) slots")
-                } else if !recount.differingBuckets.isEmpty {
+                } else if !recount.differingBuckets.isEmpty, repairHelps {
                     print("the recorded digest is not the one the states make: the digest or a state was written outside syncd (sqlite3?), and this replica and its peers disagree on what it holds. `syncctl check --repair` writes the buckets from the states as they are; if a state was the thing edited, peers then receive the edit as if written here (a value changed under its version's dot competes with theirs as a dot held with two contents, listed here after the next sync)")
-                } else if !recount.strayBucketRows.isEmpty {
+                } else if !recount.strayBucketRows.isEmpty, repairHelps {
                     print("digest bucket rows numbered outside 0-255: the digest is right, but snapshot verification and joiners refuse this file; `syncctl check --repair` removes them")
                 }
-                if !layout.isEmpty {
-                    print("the store tables are not as syncd makes them (a copied or hand-edited file?): its writes may land where its reads do not look, and snapshots of it are refused. `--repair` cannot mend this: restore the last good snapshot (`syncctl snapshot restore`), or start a new data directory and pull the data again from a peer")
+                if !layout.storeTables.isEmpty {
+                    print("the store tables are not as syncd declares them (a copied or hand-edited file?): its writes may land where its reads do not look, and snapshots of it are refused. `--repair` cannot mend this and makes no repair while it is so: restore the last good snapshot (`syncctl snapshot restore`), or start a new data directory and pull the data again from a peer")
+                }
+                if !layout.others.isEmpty {
+                    print("snapshots of this database fail verification while these are there (syncd's own writes do not fire a trigger): drop a trigger of your own with sqlite3 (`DROP TRIGGER name`)")
                 }
                 print("replica ids of this database: \(output.replicaIDs.count)")
                 for item in output.replicaIDs.prefix(5) { print("  \(item.slot): \(item.detail)") }

@@ -51,7 +51,7 @@ struct SnapshotDigestCheckTests: EditedSnapshots {
     @Test(arguments: [
         // A second row of countries/x3 whose collection is a blob: GRDB reads it as the same text.
         ("blob name", "INSERT INTO sync_records(collection, record, slots, slot_count, conflicted) SELECT CAST(collection AS BLOB), record, slots, slot_count, conflicted FROM sync_records WHERE record = 'x3'",
-         "a record row whose cells are not an id, names, slots and a slot count"),
+         "its cells are not of the types syncd writes"),
         // One whose id has a NUL after x3: GRDB reads text up to the NUL.
         ("NUL in a name", "INSERT INTO sync_records(collection, record, slots, slot_count, conflicted) SELECT collection, record || char(0) || 'z', slots, slot_count, conflicted FROM sync_records WHERE record = 'x3'",
          "a name with a NUL byte or bytes that are not UTF-8"),

@@ -25,6 +25,9 @@ struct DigestRecountTests {
         let (a, _) = try pair(dir)
         let recount = try a.recountDigest()
         #expect(recount.isClean && recount.slots > 100, "\(recount)")
+        // Its SQL-edit queues and triggers are syncd's own: no layout problem.
+        #expect(try a.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'sync_sql_%'") ?? 0 } > 0)
+        #expect(try a.layoutProblems().isEmpty)
         #expect(try a.repairDigest() == recount)
     }
 
@@ -97,7 +100,7 @@ struct DigestRecountTests {
             try db.execute(sql: "UPDATE sync_buckets SET digest = zeroblob(16) WHERE bucket = (SELECT min(bucket) FROM sync_buckets WHERE digest != zeroblob(16))")
         }
         let recount = try a.recountDigest()
-        #expect(recount.unreadableRows.count == 1 && recount.unreadableRows[0].contains("whose cells are not an id, names, slots"), "\(recount)")
+        #expect(recount.unreadableRows.count == 1 && recount.unreadableRows[0].contains("its cells are not of the types syncd writes"), "\(recount)")
         #expect(recount.differingBuckets.count == 1, "the blob row's slots are not counted: only the zeroed bucket differs")
         let refusal = #expect(throws: DigestRepairRefusal.self) { try a.repairDigest() }
         #expect(refusal?.description.contains("snapshot restore") == true)

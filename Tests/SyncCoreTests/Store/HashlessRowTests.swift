@@ -113,6 +113,8 @@ struct HashlessRowTests: EditedSnapshots {
         let a = try dir.store("a.db")
         #expect(try a.read { try Int.fetchOne($0, sql: "SELECT value FROM sync_meta WHERE key = 'format'") } == StoreTables.formatVersion)
         #expect(try a.digest() == before)
+        // Upgraded on open: the layout `syncctl check` holds it to (helper-81).
+        #expect(try a.layoutProblems().isEmpty)
         #expect(try Self.rowBytes(of: a).now < (try a.read { db in
             try Data.fetchAll(db, sql: "SELECT slots FROM sync_records").reduce(0) { $0 + $1.count }
         }), "the rows are still in the format-5 layout")
@@ -141,6 +143,7 @@ struct HashlessRowTests: EditedSnapshots {
         #expect(facts.digest == (try p.digest()))
         let j = try JoinSnapshotTests.joined(from: p, snapshot: path, in: dir)
         #expect(try j.digest() == p.digest())
+        #expect(try j.layoutProblems().isEmpty)
         try DigestBookkeepingTests.checkBookkeeping(of: j)
     }
 
@@ -164,6 +167,7 @@ struct HashlessRowTests: EditedSnapshots {
         _ = try Snapshots.restore(url, into: data, deviceID: "DEV-A")
         let (store, _) = try data.openStore(deviceID: "DEV-A")
         #expect(try store.digest() == taken)
+        #expect(try store.layoutProblems().isEmpty)
         try store.update(ref("countries/x3"), [.set("name", .text("Changed after the restore"))], author: "ana")
         try store.delete(ref("countries/x4"), author: "ana")
         #expect(try store.digest() != taken)
