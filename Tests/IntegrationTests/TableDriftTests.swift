@@ -115,12 +115,34 @@ extension Integration {
             // A bucket written behind the store's back too: named, but no `--repair` hint while the table rules it out.
             _ = try sqlite(database, "update sync_buckets set digest = x'00000000000000000000000000000001' where bucket = 77")
             let human = try cli.run(["check"])
-            #expect(human.stdout.contains("store tables not as syncd declares them: 1") && human.stdout.contains("snapshot restore"), "\(human)")
+            #expect(human.stdout.contains("store tables or indexes not as syncd makes them: 1") && human.stdout.contains("snapshot restore"), "\(human)")
             #expect(!human.stdout.contains("`syncctl check --repair` writes"), "\(human)")
             let repair = try cli.run(["check", "--repair"])
             #expect(repair.status != 0 && repair.stderr.contains("not as syncd declares them") && repair.stderr.contains("no repair was made"), "\(repair)")
             #expect(try sqlite(database, "select hex(digest) from sync_buckets where bucket = 77") == "00000000000000000000000000000001")
             #expect(try sqlite(database, "select max(n) from (select count(*) as n from sync_buckets group by bucket)") == "2")
+        }
+
+        /// A UNIQUE index of the analyst's own on a collection table: syncd's
+        /// writes of the table (`INSERT OR REPLACE`) would remove another
+        /// record's row by it. `check` names it, `--repair` waits until it is
+        /// dropped.
+        @Test func checkNamesAUniqueIndexOfOneselfAndRepairWaitsForItsDrop() throws {
+            let cli = try Syncctl(in: root, name: "unique")
+            let database = cli.directory.appendingPathComponent("data.db").path
+            _ = try sqlite(database, "create unique index my_titles on agreements(title)")
+            _ = try sqlite(database, "update agreements set status = 'expired' where id = 'green-minerals-initiative'")
+            let check = try cli.run(["check", "--json"])
+            #expect(check.status == 1, "\(check)")
+            let output = try #require(try check.json() as? [String: Any])
+            let layout = try #require(output["storeLayout"] as? [String])
+            #expect(layout.count == 1 && layout[0].contains("my_titles") && layout[0].contains("agreements"), "\(layout)")
+            let repair = try cli.run(["check", "--repair"])
+            #expect(repair.status != 0 && repair.stderr.contains("no repair was made") && repair.stderr.contains("DROP INDEX"), "\(repair)")
+            #expect(try sqlite(database, "select status from agreements where id = 'green-minerals-initiative'") == "expired")
+            _ = try sqlite(database, "drop index my_titles")
+            #expect(try cli.run(["check", "--repair"]).status == 0)
+            #expect(try sqlite(database, "select status from agreements where id = 'green-minerals-initiative'") != "expired")
         }
 
         /// A trigger of the analyst's own (made with sqlite3) does not touch

@@ -7,7 +7,7 @@ import Logging
 ///
 /// A snapshot that fails verification is no backup: it is moved into
 /// `failed/` beside them (so it is never listed, counted or restored from)
-/// and kept there for a report, the newest `failedKept` only. Without that, a
+/// and kept there for a report, the newest failed one only. Without that, a
 /// live database whose own digest is off would leave a full-size failed
 /// snapshot every round until the disk filled, and once it was mended the
 /// failed ones would count towards `retain` and push the verified ones out.
@@ -35,63 +35,105 @@ public struct SnapshotScheduler: Sendable {
 
     /// One round: snapshot, verify, prune. Failures are logged, never fatal.
     public func takeOne() {
+        sweepLeftovers(now: Date())
         let url = directory.appendingPathComponent(Snapshots.defaultName())
         let started = ContinuousClock.now
+        let manifest: SnapshotManifest
         do {
-            let manifest = try Snapshots.create(from: store, to: url)
-            let problems = try Snapshots.verify(url)
-            guard problems.isEmpty else {
-                let aside = setAside(url)
-                logger.error("scheduled snapshot failed verification: it is no backup and was moved aside for a report (the newest failed one is kept); the verified snapshots are kept. Run `syncctl check`", metadata: [
-                    "file": "\(aside?.path ?? url.path)", "problems": "\(problems.prefix(3))"])
-                return
-            }
-            logger.info("scheduled snapshot taken", metadata: ["file": "\(url.lastPathComponent)", "records": "\(manifest.records)",
-                                                             "bytes": "\(manifest.bytes)", "seconds": "\(String(format: "%.2f", (ContinuousClock.now - started).seconds))"])
-            prune(newestVerified: url)
+            manifest = try Snapshots.create(from: store, to: url)
         } catch {
             logger.error("scheduled snapshot failed", metadata: ["error": "\(error)"])
+            return
         }
+        var problems: [String]
+        do { problems = try Snapshots.verify(url) } catch { problems = ["it could not be verified: \(error)"] }
+        guard problems.isEmpty else {
+            let aside = setAside(url)
+            logger.error("scheduled snapshot failed verification: it is no backup and was moved aside for a report (only the newest failed one is kept); the verified snapshots are kept. Run `syncctl check`", metadata: [
+                "file": "\(aside?.path ?? "removed")", "problems": "\(problems.prefix(3))"])
+            return
+        }
+        logger.info("scheduled snapshot taken", metadata: ["file": "\(url.lastPathComponent)", "records": "\(manifest.records)",
+                                                         "bytes": "\(manifest.bytes)", "seconds": "\(String(format: "%.2f", (ContinuousClock.now - started).seconds))"])
+        prune(newestVerified: url)
     }
 
     /// The folder, inside the snapshot directory, of failed snapshots.
     public static let failedFolder = "failed"
-    /// Failed snapshots kept for a report (the newest).
-    public static let failedKept = 1
 
-    /// Moves a snapshot that failed verification, with its manifest, into
-    /// `failed/`, and removes the failed ones there beyond `failedKept`.
-    /// Returns where it went; nil when it could not be moved, and then it is
-    /// removed (a failed snapshot is never left among the verified ones).
+    /// Moves a snapshot that failed verification into `failed/` (its
+    /// manifest first: a crash between the two leaves the snapshot where it
+    /// was, to be pruned as before), then removes the failed snapshots there
+    /// that syncd named (`Snapshots.defaultName`), all but this one: files
+    /// of other names are left alone. Returns where it went; nil when it
+    /// could not be moved, and then it is removed (a failed snapshot is
+    /// never left among the verified ones).
     func setAside(_ url: URL) -> URL? {
         let folder = directory.appendingPathComponent(Self.failedFolder)
         let target = folder.appendingPathComponent(url.lastPathComponent)
-        var moved: URL?
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            try FileManager.default.moveItem(at: url, to: target)
             try? FileManager.default.moveItem(at: SnapshotManifest.url(for: url), to: SnapshotManifest.url(for: target))
-            moved = target
+            try FileManager.default.moveItem(at: url, to: target)
         } catch {
             logger.warning("could not move a failed snapshot aside; removing it", metadata: ["file": "\(url.path)", "error": "\(error)"])
-            try? FileManager.default.removeItem(at: url)
-            try? FileManager.default.removeItem(at: SnapshotManifest.url(for: url))
+            for file in [url, SnapshotManifest.url(for: url), SnapshotManifest.url(for: target)] { try? FileManager.default.removeItem(at: file) }
+            return nil
         }
-        // Names are the times they were taken (`Snapshots.defaultName`): newest last.
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasSuffix("." + Snapshots.fileExtension) }
-        for name in Self.failedToRemove(names, keep: Self.failedKept) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        for name in Self.failedToRemove(names, keeping: target.lastPathComponent) {
             let old = folder.appendingPathComponent(name)
             try? FileManager.default.removeItem(at: old)
             try? FileManager.default.removeItem(at: SnapshotManifest.url(for: old))
             logger.info("removed an older failed snapshot", metadata: ["file": "\(old.path)"])
         }
-        return moved
+        return target
     }
 
-    /// Of the failed snapshots `names` (named by the time they were taken),
-    /// those beyond the newest `keep`.
-    static func failedToRemove(_ names: [String], keep: Int) -> [String] {
-        Array(names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }.reversed().dropFirst(max(0, keep)))
+    /// Of the files `names` in `failed/`, the failed snapshots to remove:
+    /// those named as syncd names snapshots, but `kept` (the one just set
+    /// aside; by identity, not by the time in its name, which a clock set
+    /// back would put below an older one's).
+    static func failedToRemove(_ names: [String], keeping kept: String) -> [String] {
+        names.filter { Snapshots.dateOfDefaultName($0) != nil && !Array($0.utf8).elementsEqual(Array(kept.utf8)) }
+    }
+
+    /// How old a snapshot's `.partial` file (or a manifest whose snapshot is
+    /// gone) must be before a round removes it: a crash in the middle of a
+    /// snapshot leaves one of the database's size, and a daemon that crashes
+    /// in a loop would fill the disk with them. An hour is far longer than
+    /// any copy takes, so a manual `syncctl snapshot create` in progress
+    /// into the same directory is never touched.
+    static let leftoverSeconds: TimeInterval = 3_600
+
+    /// Of the files in the snapshot directory (`name`, last modified), what
+    /// a crash left: `.partial` copies (and SQLite's files beside them) and
+    /// manifests without their snapshot, older than `leftoverSeconds`.
+    static func leftovers(_ files: [(name: String, modified: Date)], now: Date) -> [String] {
+        let names = Set(files.map { Array($0.name.utf8) })
+        let manifestSuffix = "." + Snapshots.fileExtension + ".manifest.json"
+        return files.filter { file in
+            guard now.timeIntervalSince(file.modified) > leftoverSeconds else { return false }
+            let partial = "." + Snapshots.fileExtension + ".partial"
+            if ["", "-journal", "-wal", "-shm"].contains(where: { file.name.hasSuffix(partial + $0) }) { return true }
+            if file.name.hasSuffix(manifestSuffix) {
+                let snapshot = String(file.name.dropLast(".manifest.json".count))
+                return !names.contains(Array(snapshot.utf8))
+            }
+            return false
+        }.map(\.name)
+    }
+
+    func sweepLeftovers(now: Date) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        let files = names.compactMap { name -> (name: String, modified: Date)? in
+            let attributes = try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)
+            return (attributes?[.modificationDate] as? Date).map { (name, $0) }
+        }
+        for name in Self.leftovers(files, now: now) {
+            try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+            logger.info("removed what an interrupted snapshot left", metadata: ["file": "\(name)"])
+        }
     }
 
     func prune(newestVerified: URL) {

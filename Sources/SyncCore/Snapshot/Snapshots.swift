@@ -15,6 +15,20 @@ public enum Snapshots {
         return formatter.string(from: date).replacingOccurrences(of: ":", with: "-") + "." + fileExtension
     }
 
+    /// The time in a name `defaultName` made; nil for any other name.
+    public static func dateOfDefaultName(_ name: String) -> Date? {
+        let suffix = "." + fileExtension
+        guard name.hasSuffix(suffix) else { return nil }
+        let stem = name.dropLast(suffix.count)
+        // Exactly the shape it makes (the parser below would take more).
+        guard stem.wholeMatch(of: /[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}(\.[0-9]{1,9})?Z/) != nil,
+              let t = stem.firstIndex(of: "T") else { return nil }
+        let text = String(stem[..<t]) + String(stem[t...]).replacingOccurrences(of: "-", with: ":")
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
+    }
+
     /// Copies `store` into `destination` with SQLite's online backup, in one
     /// step inside one read transaction (so the copy is the state at one
     /// instant, whatever writers do meanwhile; a stepwise backup would restart

@@ -1,30 +1,53 @@
 import GRDB
 
-/// How a database's layout differs from the one this build makes, as
-/// snapshot verification judges it (`Snapshots.layoutProblems`), in two
-/// parts by what they cost the live database.
+/// How a database's layout differs from the one this build makes (for
+/// `syncctl check`), in parts by what they cost the live database.
 public struct StoreLayoutProblems: Sendable, Equatable {
-    /// Store tables declared otherwise, or their indexes not this build's
-    /// (a `sync_buckets` without its primary key keeps two rows for a
-    /// bucket: the digest a write keeps is not the one a read finds). A
-    /// repair would write where reads do not look; nothing mends it in place.
+    /// Store tables declared otherwise, or their indexes not this build's,
+    /// as snapshot verification judges them (`Snapshots.storeTableProblems`):
+    /// a `sync_buckets` without its primary key keeps two rows for a bucket,
+    /// and the digest a write keeps is not the one a read finds. A repair
+    /// would write where reads do not look; nothing mends it in place.
     public let storeTables: [String]
+    /// UNIQUE indexes syncd does not make on a collection table (syncd makes
+    /// none): its writes of the table (`INSERT OR REPLACE`) would remove
+    /// another record's row by one, or fail on it; a repair of the table
+    /// would never settle. Dropping the index mends it.
+    public let uniqueIndexes: [String]
     /// Triggers syncd does not make, SQL-edit queues not laid out as
-    /// queues: syncd's own writes run with triggers off and never touch a
-    /// queue's layout, but every snapshot of the database fails verification
-    /// while one is there.
+    /// queues: syncd's own writes run with triggers off and do not fire
+    /// one, but other programs' writes do, and every snapshot of the
+    /// database fails verification while one is there.
     public let others: [String]
 
-    public var isEmpty: Bool { storeTables.isEmpty && others.isEmpty }
+    /// Whether a repair is ruled out (it would write where reads do not look, or never settle).
+    public var rulesOutRepair: Bool { !storeTables.isEmpty || !uniqueIndexes.isEmpty }
+    public var isEmpty: Bool { !rulesOutRepair && others.isEmpty }
 }
 
 extension Store {
-    /// The layout problems of this database (for `syncctl check`); empty
-    /// when sound. One read transaction.
+    /// The layout problems of this database; empty when sound. One read
+    /// transaction.
     public func layoutProblems() throws -> StoreLayoutProblems {
-        try pool.read { db in
+        let tables = schema.tableCollections.map(\.name)
+        return try pool.read { db in
             StoreLayoutProblems(storeTables: try Snapshots.storeTableProblems(db),
+                                uniqueIndexes: try Self.uniqueIndexProblems(db, tables: tables),
                                 others: try Snapshots.triggerProblems(db) + RestoredSQLEdits.layoutProblems(db))
         }
+    }
+
+    /// UNIQUE indexes made with CREATE INDEX on the collection tables
+    /// `tables` (not a primary key's: `origin` 'c').
+    static func uniqueIndexProblems(_ db: Database, tables: [String]) throws -> [String] {
+        var problems: [String] = []
+        for table in tables {
+            let rows = try Row.fetchAll(db, sql: "SELECT name, \"unique\", origin FROM pragma_index_list(?)", arguments: [table])
+            for row in rows where (row[1] as Int64?) == 1 && (row[2] as String?) == "c" {
+                let name = (row[0] as String?) ?? "?"
+                problems.append("a UNIQUE index syncd does not make on its table \(table): \(name) (syncd's writes of the table would remove another record's row by it, or fail); drop it (`DROP INDEX \(name.quotedDatabaseIdentifier)`)")
+            }
+        }
+        return problems
     }
 }

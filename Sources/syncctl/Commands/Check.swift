@@ -17,8 +17,10 @@ struct Check: ParsableCommand {
             listed too (`syncctl sql`). Store tables or their indexes declared otherwise
             than syncd declares them (a copied or hand-edited file) are reported, and
             --repair then makes no repair (restore a snapshot, or pull the data again into a
-            new data directory). Triggers syncd does not make are reported too: every
-            snapshot of the database fails verification while one is there (drop it).
+            new data directory); so are UNIQUE indexes of your own on a collection table
+            (drop them first). Triggers syncd does not make and SQL-edit queues not laid out
+            as queues are reported too: every snapshot of the database fails verification
+            while one is there.
 
             Examples:
               syncctl check
@@ -54,7 +56,9 @@ struct Check: ParsableCommand {
         /// Why --repair wrote no digest bucket (a record row became unreadable meanwhile).
         let digestRepairRefused: String?
         /// Store tables declared otherwise or their indexes not syncd's
-        /// (nothing repairs these in place: a snapshot restore or a new pull does).
+        /// (nothing repairs these in place: a snapshot restore or a new pull
+        /// does), UNIQUE indexes syncd does not make on a collection table
+        /// (drop them). Either rules --repair out.
         let storeLayout: [String]
         /// Triggers syncd does not make, SQL-edit queues not laid out as
         /// queues: every snapshot of the database fails verification while
@@ -90,6 +94,9 @@ struct Check: ParsableCommand {
                     no repair was made. Restore the last good snapshot (`syncctl snapshot restore`), or start a new \
                     data directory and pull the data again from a peer
                     """)
+            }
+            if repair, !layout.uniqueIndexes.isEmpty {
+                throw CLIError("no repair was made: \(layout.uniqueIndexes.prefix(3).joined(separator: "; ")); then run `syncctl check --repair` again")
             }
             // Repaired first: the other checks read the tables too (a
             // deleted row makes references to it look dangling).
@@ -142,7 +149,7 @@ struct Check: ParsableCommand {
                 },
                 digestRepaired: digestRepaired,
                 digestRepairRefused: digestRefusal,
-                storeLayout: layout.storeTables,
+                storeLayout: layout.storeTables + layout.uniqueIndexes,
                 snapshotBlockers: layout.others)
             try global.emit(output) {
                 let sections: [(String, [Output.Item])] = [
@@ -155,7 +162,7 @@ struct Check: ParsableCommand {
                     ("table rows that disagree with the replicated state", output.tableRows),
                     ("SQL edits refused and kept (settle with `syncctl sql retry` or `discard`)", output.refusedSQLEdits),
                     ("digest buckets that are not the ones the states make", output.digestBuckets),
-                    ("store tables not as syncd declares them", layout.storeTables.map { .init(slot: "data.db", detail: $0) }),
+                    ("store tables or indexes not as syncd makes them", output.storeLayout.map { .init(slot: "data.db", detail: $0) }),
                     ("triggers or SQL-edit queues syncd does not make (every snapshot fails verification while they are there)",
                      layout.others.map { .init(slot: "data.db", detail: $0) }),
                 ]
@@ -165,7 +172,7 @@ struct Check: ParsableCommand {
                     if items.count > 50 { print("  … and \(items.count - 50) more (see --json)") }
                 }
                 // No `--repair` hint where the store tables rule a repair out (said below).
-                let repairHelps = layout.storeTables.isEmpty
+                let repairHelps = !layout.rulesOutRepair
                 if let repaired, repaired > 0 { print("repaired: rewrote the tables from the replicated state (\(repaired) row(s) had drifted)") }
                 else if drift.count > 0, repairHelps { print("table rows drifted: \(drift.count); `syncctl check --repair` rewrites them from the replicated state (written with triggers off: such a write is not replicated)") }
                 if let digestRefusal {
@@ -180,8 +187,11 @@ struct Check: ParsableCommand {
                 if !layout.storeTables.isEmpty {
                     print("the store tables are not as syncd declares them (a copied or hand-edited file?): its writes may land where its reads do not look, and snapshots of it are refused. `--repair` cannot mend this and makes no repair while it is so: restore the last good snapshot (`syncctl snapshot restore`), or start a new data directory and pull the data again from a peer")
                 }
+                if !layout.uniqueIndexes.isEmpty {
+                    print("a UNIQUE index of your own on a collection table: syncd's writes of it would remove other records' rows, and `--repair` makes no repair while it is there: drop it with sqlite3 (`DROP INDEX name`), then `syncctl check --repair`")
+                }
                 if !layout.others.isEmpty {
-                    print("snapshots of this database fail verification while these are there (syncd's own writes do not fire a trigger): drop a trigger of your own with sqlite3 (`DROP TRIGGER name`)")
+                    print("every snapshot of this database fails verification while these are there. A trigger syncd does not make fires on other programs' writes (syncd's own run with triggers off): drop it with sqlite3 (`DROP TRIGGER name`). An SQL-edit queue not laid out as one was changed by another program: drop the column it added (`ALTER TABLE … DROP COLUMN`), or restore the last good snapshot (docs/sql.md)")
                 }
                 print("replica ids of this database: \(output.replicaIDs.count)")
                 for item in output.replicaIDs.prefix(5) { print("  \(item.slot): \(item.detail)") }

@@ -73,10 +73,28 @@ struct SnapshotScheduleTests {
         #expect(try Snapshots.verify(directory.appendingPathComponent(after[0])) == [])
     }
 
-    @Test func failedOnesBeyondTheNewestAreRemovedByName() {
-        let names = ["2026-12-06T10-00-00.000Z.syncsnap", "2026-12-06T12-00-00.000Z.syncsnap", "2026-12-06T11-00-00.000Z.syncsnap"]
-        #expect(SnapshotScheduler.failedToRemove(names, keep: 1) == ["2026-12-06T11-00-00.000Z.syncsnap", "2026-12-06T10-00-00.000Z.syncsnap"])
-        #expect(SnapshotScheduler.failedToRemove(names, keep: 3) == [])
-        #expect(SnapshotScheduler.failedToRemove([], keep: 1) == [])
+    /// Only failed snapshots syncd named go, never the one just set aside
+    /// (even when a clock set back gave it the oldest name), never a file
+    /// of another name (a copy made for a report).
+    @Test func failedOnesButTheOneJustSetAsideAreRemovedByName() {
+        let names = ["2026-12-06T10-00-00.000Z.syncsnap", "2026-12-06T12-00-00.000Z.syncsnap", "2026-12-06T09-00-00.000Z.syncsnap",
+                     "2026-12-06T12-00-00.000Z.syncsnap.manifest.json", "report.syncsnap", "2026-12-06T10-00-00.000Z-copy.syncsnap", "notes.txt"]
+        #expect(SnapshotScheduler.failedToRemove(names, keeping: "2026-12-06T09-00-00.000Z.syncsnap")
+                == ["2026-12-06T10-00-00.000Z.syncsnap", "2026-12-06T12-00-00.000Z.syncsnap"])
+        #expect(SnapshotScheduler.failedToRemove([], keeping: "x") == [])
+        #expect(Snapshots.dateOfDefaultName(Snapshots.defaultName(at: Date(timeIntervalSince1970: 1_765_000_000.25))) != nil)
+    }
+
+    /// What a crash in the middle of a snapshot leaves goes once it is an
+    /// hour old; a copy in progress, a snapshot and its manifest stay.
+    @Test func leftoversOfAnInterruptedSnapshotAreSweptOnceOld() {
+        let now = Date(timeIntervalSince1970: 1_765_000_000)
+        let old = now.addingTimeInterval(-2 * SnapshotScheduler.leftoverSeconds), fresh = now.addingTimeInterval(-60)
+        let files: [(name: String, modified: Date)] = [
+            ("a.syncsnap.partial", old), ("a.syncsnap.partial-journal", old), ("b.syncsnap.partial", fresh),
+            ("c.syncsnap", old), ("c.syncsnap.manifest.json", old), ("d.syncsnap.manifest.json", old), ("e.syncsnap.manifest.json", fresh),
+            ("failed", old), ("notes.partial", old),
+        ]
+        #expect(SnapshotScheduler.leftovers(files, now: now) == ["a.syncsnap.partial", "a.syncsnap.partial-journal", "d.syncsnap.manifest.json"])
     }
 }
