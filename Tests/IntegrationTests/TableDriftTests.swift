@@ -123,18 +123,24 @@ extension Integration {
             #expect(try sqlite(database, "select max(n) from (select count(*) as n from sync_buckets group by bucket)") == "2")
         }
 
+        /// A new data directory where `sql` ran (sqlite3, triggers off) and an
+        /// agreement's table row drifted: `check --json` exits 1; its output.
+        func checked(_ name: String, after sql: String) throws -> (cli: Syncctl, database: String, output: [String: Any]) {
+            let cli = try Syncctl(in: root, name: name)
+            let database = cli.directory.appendingPathComponent("data.db").path
+            _ = try sqlite(database, sql)
+            _ = try sqlite(database, "update agreements set status = 'expired' where id = 'green-minerals-initiative'")
+            let check = try cli.run(["check", "--json"])
+            #expect(check.status == 1, "\(check)")
+            return (cli, database, try #require(try check.json() as? [String: Any]))
+        }
+
         /// A UNIQUE index of the analyst's own on a collection table: syncd's
         /// writes of the table (`INSERT OR REPLACE`) would remove another
         /// record's row by it. `check` names it, `--repair` waits until it is
         /// dropped.
         @Test func checkNamesAUniqueIndexOfOneselfAndRepairWaitsForItsDrop() throws {
-            let cli = try Syncctl(in: root, name: "unique")
-            let database = cli.directory.appendingPathComponent("data.db").path
-            _ = try sqlite(database, "create unique index my_titles on agreements(title)")
-            _ = try sqlite(database, "update agreements set status = 'expired' where id = 'green-minerals-initiative'")
-            let check = try cli.run(["check", "--json"])
-            #expect(check.status == 1, "\(check)")
-            let output = try #require(try check.json() as? [String: Any])
+            let (cli, database, output) = try checked("unique", after: "create unique index my_titles on agreements(title)")
             let layout = try #require(output["storeLayout"] as? [String])
             #expect(layout.count == 1 && layout[0].contains("my_titles") && layout[0].contains("agreements"), "\(layout)")
             let repair = try cli.run(["check", "--repair"])
@@ -150,13 +156,7 @@ extension Integration {
         /// snapshot's verification: `check` names it and exits 1, `--repair`
         /// still repairs a drifted row, and once it is dropped all is clean.
         @Test func checkNamesATriggerOfOneselfAndRepairStillRepairs() throws {
-            let cli = try Syncctl(in: root, name: "trigger")
-            let database = cli.directory.appendingPathComponent("data.db").path
-            _ = try sqlite(database, "create trigger mine after update on countries begin select 1; end")
-            _ = try sqlite(database, "update agreements set status = 'expired' where id = 'green-minerals-initiative'")
-            let check = try cli.run(["check", "--json"])
-            #expect(check.status == 1, "\(check)")
-            let output = try #require(try check.json() as? [String: Any])
+            let (cli, database, output) = try checked("trigger", after: "create trigger mine after update on countries begin select 1; end")
             #expect((output["storeLayout"] as? [String])?.isEmpty == true)
             let blockers = try #require(output["snapshotBlockers"] as? [String])
             #expect(blockers == ["a trigger the store does not make: mine on countries"], "\(blockers)")
