@@ -64,14 +64,19 @@ public struct SnapshotScheduler: Sendable {
     /// Moves a snapshot that failed verification into `failed/` (its
     /// manifest first: a crash between the two leaves the snapshot where it
     /// was, to be pruned as before), then removes the failed snapshots there
-    /// that syncd named (`Snapshots.defaultName`), all but this one: files
-    /// of other names are left alone. Returns where it went; nil when it
-    /// could not be moved, and then it is removed (a failed snapshot is
-    /// never left among the verified ones).
+    /// that syncd named (`Snapshots.defaultName`, and their manifests), all
+    /// but this one: files of other names are left alone. `failed` must be
+    /// a directory of its own, not a link (to another daemon's snapshots,
+    /// say). Returns where it went; nil when it could not be moved, and then
+    /// it is removed (a failed snapshot is never left among the verified ones).
     func setAside(_ url: URL) -> URL? {
         let folder = directory.appendingPathComponent(Self.failedFolder)
         let target = folder.appendingPathComponent(url.lastPathComponent)
         do {
+            // Not following a link: its type as it stands in the directory.
+            if let type = (try? FileManager.default.attributesOfItem(atPath: folder.path))?[.type] as? FileAttributeType, type != .typeDirectory {
+                throw CocoaError(.fileWriteFileExists, userInfo: [NSFilePathErrorKey: folder.path, NSLocalizedDescriptionKey: "\(folder.path) is not a directory of its own"])
+            }
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             try? FileManager.default.moveItem(at: SnapshotManifest.url(for: url), to: SnapshotManifest.url(for: target))
             try FileManager.default.moveItem(at: url, to: target)
@@ -90,38 +95,45 @@ public struct SnapshotScheduler: Sendable {
         return target
     }
 
-    /// Of the files `names` in `failed/`, the failed snapshots to remove:
-    /// those named as syncd names snapshots, but `kept` (the one just set
-    /// aside; by identity, not by the time in its name, which a clock set
-    /// back would put below an older one's).
+    /// Of the files `names` in `failed/`, those to remove: the snapshots
+    /// named as syncd names them and their manifests (one a crash left
+    /// alone too), but `kept`'s (the one just set aside; by identity, not by
+    /// the time in its name, which a clock set back would put below an
+    /// older one's).
     static func failedToRemove(_ names: [String], keeping kept: String) -> [String] {
-        names.filter { Snapshots.dateOfDefaultName($0) != nil && !Array($0.utf8).elementsEqual(Array(kept.utf8)) }
+        let manifest = ".manifest.json"
+        return names.filter { name in
+            let snapshot = name.hasSuffix(manifest) ? String(name.dropLast(manifest.count)) : name
+            return Snapshots.dateOfDefaultName(snapshot) != nil && !Array(snapshot.utf8).elementsEqual(Array(kept.utf8))
+        }
     }
 
-    /// How old a snapshot's `.partial` file (or a manifest whose snapshot is
-    /// gone) must be before a round removes it: a crash in the middle of a
-    /// snapshot leaves one of the database's size, and a daemon that crashes
-    /// in a loop would fill the disk with them. An hour is far longer than
-    /// any copy takes, so a manual `syncctl snapshot create` in progress
-    /// into the same directory is never touched.
+    /// How old a snapshot's `.partial` copy must be before a round removes
+    /// it: a crash in the middle of a snapshot leaves one of the database's
+    /// size, and a daemon that crashes in a loop would fill the disk with
+    /// them. A copy takes seconds (a million records: about 1.3 GB, one
+    /// backup step); an hour leaves a `syncctl snapshot create` into the
+    /// same directory alone unless it was stopped that long.
     static let leftoverSeconds: TimeInterval = 3_600
 
     /// Of the files in the snapshot directory (`name`, last modified), what
-    /// a crash left: `.partial` copies (and SQLite's files beside them) and
-    /// manifests without their snapshot, older than `leftoverSeconds`.
+    /// a crash left: `.partial` copies older than `leftoverSeconds`, SQLite's
+    /// files beside them, and the manifest written for such a copy (written
+    /// before the copy takes its name) when no snapshot has that name.
+    /// Nothing else: a manifest alone is never removed (one restored by a
+    /// copy tool may come before its snapshot).
     static func leftovers(_ files: [(name: String, modified: Date)], now: Date) -> [String] {
         let names = Set(files.map { Array($0.name.utf8) })
-        let manifestSuffix = "." + Snapshots.fileExtension + ".manifest.json"
-        return files.filter { file in
-            guard now.timeIntervalSince(file.modified) > leftoverSeconds else { return false }
-            let partial = "." + Snapshots.fileExtension + ".partial"
-            if ["", "-journal", "-wal", "-shm"].contains(where: { file.name.hasSuffix(partial + $0) }) { return true }
-            if file.name.hasSuffix(manifestSuffix) {
-                let snapshot = String(file.name.dropLast(".manifest.json".count))
-                return !names.contains(Array(snapshot.utf8))
-            }
-            return false
-        }.map(\.name)
+        let partial = "." + Snapshots.fileExtension + ".partial"
+        var removed: [String] = []
+        for file in files where file.name.hasSuffix(partial) && now.timeIntervalSince(file.modified) > leftoverSeconds {
+            let snapshot = String(file.name.dropLast(".partial".count))
+            removed.append(file.name)
+            for suffix in ["-journal", "-wal", "-shm"] where names.contains(Array((file.name + suffix).utf8)) { removed.append(file.name + suffix) }
+            let manifest = snapshot + ".manifest.json"
+            if !names.contains(Array(snapshot.utf8)), names.contains(Array(manifest.utf8)) { removed.append(manifest) }
+        }
+        return removed
     }
 
     func sweepLeftovers(now: Date) {
@@ -139,8 +151,10 @@ public struct SnapshotScheduler: Sendable {
     func prune(newestVerified: URL) {
         let snapshots = Snapshots.list(in: directory)
         for old in snapshots.dropFirst(retain) where old.url != newestVerified {
-            try? FileManager.default.removeItem(at: old.url)
+            // The manifest first: a crash between leaves a snapshot without
+            // one, listed last and pruned next, never a manifest alone.
             try? FileManager.default.removeItem(at: SnapshotManifest.url(for: old.url))
+            try? FileManager.default.removeItem(at: old.url)
             logger.info("pruned an old snapshot", metadata: ["file": "\(old.url.lastPathComponent)"])
         }
     }

@@ -37,15 +37,21 @@ extension Store {
         }
     }
 
-    /// UNIQUE indexes made with CREATE INDEX on the collection tables
-    /// `tables` (not a primary key's: `origin` 'c').
+    /// UNIQUE indexes on the collection tables `tables` but the primary
+    /// key's: made with CREATE INDEX (`origin` 'c') or by a UNIQUE
+    /// constraint of a table made again (`u`). One that takes in `id` (the
+    /// primary key) can never hold two records' rows, and is left out.
     static func uniqueIndexProblems(_ db: Database, tables: [String]) throws -> [String] {
         var problems: [String] = []
         for table in tables {
             let rows = try Row.fetchAll(db, sql: "SELECT name, \"unique\", origin FROM pragma_index_list(?)", arguments: [table])
-            for row in rows where (row[1] as Int64?) == 1 && (row[2] as String?) == "c" {
+            for row in rows where (row[1] as Int64?) == 1 && ["c", "u"].contains((row[2] as String?) ?? "") {
                 let name = (row[0] as String?) ?? "?"
-                problems.append("a UNIQUE index syncd does not make on its table \(table): \(name) (syncd's writes of the table would remove another record's row by it, or fail); drop it (`DROP INDEX \(name.quotedDatabaseIdentifier)`)")
+                let columns = try String?.fetchAll(db, sql: "SELECT name FROM pragma_index_info(?)", arguments: [name])
+                if columns.contains(where: { $0?.utf8.elementsEqual("id".utf8) == true }) { continue }
+                problems.append(((row[2] as String?) == "u"
+                    ? "a UNIQUE constraint syncd does not make on its table \(table) (\(name)): syncd's writes of the table would remove another record's row by it, or fail; keep a copy of the file, then make the table again without it (or restore the last good snapshot)"
+                    : "a UNIQUE index syncd does not make on its table \(table): \(name) (syncd's writes of the table would remove another record's row by it, or fail); drop it (`DROP INDEX \(name.quotedDatabaseIdentifier)`)"))
             }
         }
         return problems

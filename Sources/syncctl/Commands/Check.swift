@@ -188,7 +188,7 @@ struct Check: ParsableCommand {
                     print("the store tables are not as syncd declares them (a copied or hand-edited file?): its writes may land where its reads do not look, and snapshots of it are refused. `--repair` cannot mend this and makes no repair while it is so: restore the last good snapshot (`syncctl snapshot restore`), or start a new data directory and pull the data again from a peer")
                 }
                 if !layout.uniqueIndexes.isEmpty {
-                    print("a UNIQUE index of your own on a collection table: syncd's writes of it would remove other records' rows, and `--repair` makes no repair while it is there: drop it with sqlite3 (`DROP INDEX name`), then `syncctl check --repair`")
+                    print("a UNIQUE index or constraint of your own on a collection table: syncd's writes of it would remove other records' rows, and `--repair` makes no repair while it is there. Remove it as its line above says, then `syncctl check --repair`")
                 }
                 if !layout.others.isEmpty {
                     print("every snapshot of this database fails verification while these are there. A trigger syncd does not make fires on other programs' writes (syncd's own run with triggers off): drop it with sqlite3 (`DROP TRIGGER name`). An SQL-edit queue not laid out as one was changed by another program: drop the column it added (`ALTER TABLE … DROP COLUMN`), or restore the last good snapshot (docs/sql.md)")

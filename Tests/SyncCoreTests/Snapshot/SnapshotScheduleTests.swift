@@ -73,28 +73,56 @@ struct SnapshotScheduleTests {
         #expect(try Snapshots.verify(directory.appendingPathComponent(after[0])) == [])
     }
 
-    /// Only failed snapshots syncd named go, never the one just set aside
-    /// (even when a clock set back gave it the oldest name), never a file
-    /// of another name (a copy made for a report).
+    /// Only failed snapshots syncd named go (with their manifests, or a
+    /// manifest alone), never the one just set aside (even when a clock set
+    /// back gave it the oldest name), never a file of another name (a copy
+    /// made for a report).
     @Test func failedOnesButTheOneJustSetAsideAreRemovedByName() {
         let names = ["2026-12-06T10-00-00.000Z.syncsnap", "2026-12-06T12-00-00.000Z.syncsnap", "2026-12-06T09-00-00.000Z.syncsnap",
-                     "2026-12-06T12-00-00.000Z.syncsnap.manifest.json", "report.syncsnap", "2026-12-06T10-00-00.000Z-copy.syncsnap", "notes.txt"]
+                     "2026-12-06T09-00-00.000Z.syncsnap.manifest.json", "2026-12-06T11-00-00.000Z.syncsnap.manifest.json",
+                     "report.syncsnap", "2026-12-06T10-00-00.000Z-copy.syncsnap", "notes.txt"]
         #expect(SnapshotScheduler.failedToRemove(names, keeping: "2026-12-06T09-00-00.000Z.syncsnap")
-                == ["2026-12-06T10-00-00.000Z.syncsnap", "2026-12-06T12-00-00.000Z.syncsnap"])
+                == ["2026-12-06T10-00-00.000Z.syncsnap", "2026-12-06T12-00-00.000Z.syncsnap", "2026-12-06T11-00-00.000Z.syncsnap.manifest.json"])
         #expect(SnapshotScheduler.failedToRemove([], keeping: "x") == [])
         #expect(Snapshots.dateOfDefaultName(Snapshots.defaultName(at: Date(timeIntervalSince1970: 1_765_000_000.25))) != nil)
     }
 
+    /// A `failed` that is a link (to another daemon's snapshots, say) is
+    /// not followed: the failed snapshot is removed instead, and nothing
+    /// behind the link is touched.
+    @Test func aFailedFolderThatIsALinkIsNotFollowed() throws {
+        let store = try root.store("linked.db")
+        let directory = root.url.appendingPathComponent("linked-snapshots")
+        let elsewhere = root.url.appendingPathComponent("elsewhere")
+        try FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let theirs = elsewhere.appendingPathComponent(Snapshots.defaultName(at: Date(timeIntervalSince1970: 1_700_000_000)))
+        try Data("theirs".utf8).write(to: theirs)
+        try FileManager.default.createSymbolicLink(at: directory.appendingPathComponent(SnapshotScheduler.failedFolder), withDestinationURL: elsewhere)
+        try store.create(RecordRef(parsing: "countries/l1")!, [.set("name", .text("Linked"))], author: "t")
+        try store.withWriteTransaction { db in
+            try db.execute(sql: "UPDATE sync_buckets SET digest = zeroblob(16) WHERE bucket = (SELECT min(bucket) FROM sync_buckets WHERE digest != zeroblob(16))")
+        }
+        let scheduler = SnapshotScheduler(store: store, directory: directory, intervalMinutes: 1, retain: 2, logger: Logger(label: "test"))
+        scheduler.takeOne()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere.path) == [theirs.lastPathComponent])
+        #expect(Snapshots.list(in: directory).isEmpty)
+    }
+
     /// What a crash in the middle of a snapshot leaves goes once it is an
-    /// hour old; a copy in progress, a snapshot and its manifest stay.
+    /// hour old: the copy, SQLite's files beside it, the manifest written
+    /// for it. A copy in progress, a snapshot and its manifest, and a
+    /// manifest alone (a copy tool may bring it before its snapshot) stay.
     @Test func leftoversOfAnInterruptedSnapshotAreSweptOnceOld() {
         let now = Date(timeIntervalSince1970: 1_765_000_000)
         let old = now.addingTimeInterval(-2 * SnapshotScheduler.leftoverSeconds), fresh = now.addingTimeInterval(-60)
         let files: [(name: String, modified: Date)] = [
-            ("a.syncsnap.partial", old), ("a.syncsnap.partial-journal", old), ("b.syncsnap.partial", fresh),
-            ("c.syncsnap", old), ("c.syncsnap.manifest.json", old), ("d.syncsnap.manifest.json", old), ("e.syncsnap.manifest.json", fresh),
-            ("failed", old), ("notes.partial", old),
+            ("a.syncsnap.partial", old), ("a.syncsnap.partial-journal", fresh), ("a.syncsnap.manifest.json", old),
+            ("b.syncsnap.partial", fresh), ("b.syncsnap.manifest.json", old),
+            ("c.syncsnap", old), ("c.syncsnap.manifest.json", old), ("c.syncsnap.partial", old),
+            ("d.syncsnap.manifest.json", old), ("failed", old), ("notes.partial", old),
         ]
-        #expect(SnapshotScheduler.leftovers(files, now: now) == ["a.syncsnap.partial", "a.syncsnap.partial-journal", "d.syncsnap.manifest.json"])
+        #expect(SnapshotScheduler.leftovers(files, now: now)
+                == ["a.syncsnap.partial", "a.syncsnap.partial-journal", "a.syncsnap.manifest.json", "c.syncsnap.partial"])
     }
 }

@@ -106,4 +106,31 @@ struct DigestRecountTests {
         #expect(refusal?.description.contains("snapshot restore") == true)
         #expect(try a.digest() != before, "nothing written: the zeroed bucket stays")
     }
+
+    /// UNIQUE indexes of one's own on a collection table are named (made
+    /// with CREATE INDEX, or a UNIQUE constraint of a table made again),
+    /// but not syncd's own indexes nor one that takes in `id`, which can
+    /// never hold two records' rows.
+    @Test func uniqueIndexesOfOnesOwnAreNamedButNotOnesOnID() throws {
+        let dir = TemporaryDirectory()
+        let a = try dir.store("a.db")
+        try a.seed(SeedData.criticalMinerals())
+        try a.withWriteTransaction { db in
+            try db.execute(sql: "CREATE UNIQUE INDEX by_id_and_name ON countries(id, name)")
+            try db.execute(sql: "CREATE INDEX plain_names ON countries(name)")
+        }
+        #expect(try a.layoutProblems().isEmpty)
+        try a.withWriteTransaction { db in try db.execute(sql: "CREATE UNIQUE INDEX by_name ON countries(name) WHERE name IS NOT NULL") }
+        #expect(try a.layoutProblems().uniqueIndexes.count == 1)
+        #expect(try a.layoutProblems().uniqueIndexes.first?.contains("by_name") == true)
+        #expect(try a.layoutProblems().rulesOutRepair)
+        try a.withWriteTransaction { db in try db.execute(sql: "DROP INDEX by_name") }
+        #expect(try a.layoutProblems().isEmpty)
+        // A UNIQUE constraint of a table made again: named too, unless it takes in `id`.
+        let found = try a.withWriteTransaction { db in
+            try db.execute(sql: "CREATE TABLE remade(id TEXT PRIMARY KEY, name TEXT, code TEXT, UNIQUE(name), UNIQUE(id, code))")
+            return try Store.uniqueIndexProblems(db, tables: ["remade"])
+        }
+        #expect(found.count == 1 && found[0].contains("UNIQUE constraint"), "\(found)")
+    }
 }
