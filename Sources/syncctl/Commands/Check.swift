@@ -191,7 +191,14 @@ struct Check: ParsableCommand {
                     print("a UNIQUE index or constraint of your own on a collection table: syncd's writes of it would remove other records' rows, and `--repair` makes no repair while it is there. Remove it as its line above says, then `syncctl check --repair`")
                 }
                 if !layout.others.isEmpty {
-                    print("every snapshot of this database fails verification while these are there. A trigger syncd does not make fires on other programs' writes (syncd's own run with triggers off): drop it with sqlite3 (`DROP TRIGGER name`). An SQL-edit queue not laid out as one was changed by another program: drop the column it added (`ALTER TABLE … DROP COLUMN`), or restore the last good snapshot (docs/sql.md)")
+                    var advice = ["every snapshot of this database fails verification while these are there."]
+                    if layout.others.contains(where: { $0.hasPrefix("a trigger") }) {
+                        advice.append("A trigger syncd does not make fires on other programs' writes (syncd's own run with triggers off): drop it with sqlite3 (`DROP TRIGGER name`).")
+                    }
+                    if layout.others.contains(where: { !$0.hasPrefix("a trigger") }) {
+                        advice.append("An SQL-edit queue not laid out as one was changed by another program: drop the column it added (`ALTER TABLE … DROP COLUMN`), or restore the last good snapshot (docs/sql.md).")
+                    }
+                    print(advice.joined(separator: " "))
                 }
                 print("replica ids of this database: \(output.replicaIDs.count)")
                 for item in output.replicaIDs.prefix(5) { print("  \(item.slot): \(item.detail)") }
