@@ -150,12 +150,29 @@ public struct SnapshotScheduler: Sendable {
 
     func prune(newestVerified: URL) {
         let snapshots = Snapshots.list(in: directory)
-        for old in snapshots.dropFirst(retain) where old.url != newestVerified {
+        let device = (try? store.deviceID) ?? nil
+        let listed = snapshots.map { (name: $0.url.lastPathComponent, device: $0.manifest.map { $0.deviceID }) }
+        for name in Self.toPrune(listed, retain: retain, newest: newestVerified.lastPathComponent, device: device) {
+            let old = directory.appendingPathComponent(name)
             // The manifest first: a crash between leaves a snapshot without
             // one, listed last and pruned next, never a manifest alone.
-            try? FileManager.default.removeItem(at: SnapshotManifest.url(for: old.url))
-            try? FileManager.default.removeItem(at: old.url)
-            logger.info("pruned an old snapshot", metadata: ["file": "\(old.url.lastPathComponent)"])
+            try? FileManager.default.removeItem(at: SnapshotManifest.url(for: old))
+            try? FileManager.default.removeItem(at: old)
+            logger.info("pruned an old snapshot", metadata: ["file": "\(name)"])
         }
+    }
+
+    /// Of the snapshots `listed` newest first (`device`: nil without a
+    /// manifest, else the device its manifest names), those to remove: this
+    /// daemon's beyond the newest `retain`, never `newest`. A snapshot whose
+    /// manifest names another device is another daemon's (two analysts
+    /// sharing a snapshot directory): neither counted nor removed. One
+    /// without a manifest (a crash mid-prune) is counted as this daemon's.
+    static func toPrune(_ listed: [(name: String, device: String??)], retain: Int, newest: String, device: String?) -> [String] {
+        let mine = listed.filter { snapshot in
+            guard let device, case .some(.some(let theirs)) = snapshot.device else { return true }
+            return Array(theirs.utf8) == Array(device.utf8)
+        }
+        return mine.dropFirst(max(1, retain)).map(\.name).filter { !Array($0.utf8).elementsEqual(Array(newest.utf8)) }
     }
 }

@@ -125,4 +125,19 @@ struct SnapshotScheduleTests {
         #expect(SnapshotScheduler.leftovers(files, now: now)
                 == ["a.syncsnap.partial", "a.syncsnap.partial-journal", "a.syncsnap.manifest.json", "c.syncsnap.partial"])
     }
+
+    /// Two daemons sharing a snapshot directory: each prunes only its own
+    /// (by the device its manifests name), never the other's newest; one
+    /// without a manifest counts as its own; a store of no device prunes
+    /// as before.
+    @Test func pruningLeavesAnotherDevicesSnapshotsAlone() {
+        let listed: [(name: String, device: String??)] = [
+            ("6", .some("A")), ("5", .some("B")), ("4", .some("A")), ("3", .some("B")), ("2", .some(nil)), ("1", .none), ("0", .some("A")),
+        ]
+        #expect(SnapshotScheduler.toPrune(listed, retain: 2, newest: "6", device: "A") == ["2", "1", "0"])
+        #expect(SnapshotScheduler.toPrune(listed, retain: 2, newest: "5", device: "B") == ["2", "1"])
+        #expect(SnapshotScheduler.toPrune(listed, retain: 2, newest: "6", device: nil) == ["4", "3", "2", "1", "0"])
+        // The newest listed stays with `retain` 1, and so does the one just verified.
+        #expect(SnapshotScheduler.toPrune(listed, retain: 1, newest: "4", device: "A") == ["2", "1", "0"])
+    }
 }
