@@ -55,7 +55,7 @@ public struct SnapshotScheduler: Sendable {
         }
         logger.info("scheduled snapshot taken", metadata: ["file": "\(url.lastPathComponent)", "records": "\(manifest.records)",
                                                          "bytes": "\(manifest.bytes)", "seconds": "\(String(format: "%.2f", (ContinuousClock.now - started).seconds))"])
-        prune(newestVerified: url)
+        prune(newestVerified: url, device: manifest.deviceID)
     }
 
     /// The folder, inside the snapshot directory, of failed snapshots.
@@ -148,10 +148,24 @@ public struct SnapshotScheduler: Sendable {
         }
     }
 
-    func prune(newestVerified: URL) {
-        let snapshots = Snapshots.list(in: directory)
-        let device = (try? store.deviceID) ?? nil
-        let listed = snapshots.map { (name: $0.url.lastPathComponent, device: $0.manifest.map { $0.deviceID }) }
+    /// Whose a listed snapshot is, as far as its manifest says.
+    enum Owner: Equatable {
+        /// Its manifest names this device (nil: none).
+        case device(String?)
+        /// No manifest beside it (a crash mid-prune, an older build's copy).
+        case noManifest
+        /// A manifest that cannot be read (another user's file, say).
+        case unreadableManifest
+    }
+
+    /// Removes this daemon's snapshots beyond `retain` (`toPrune`).
+    /// `device`: the device the newest verified one's manifest names.
+    func prune(newestVerified: URL, device: String?) {
+        let listed = Snapshots.list(in: directory).map { snapshot -> (name: String, owner: Owner) in
+            if let manifest = snapshot.manifest { return (snapshot.url.lastPathComponent, .device(manifest.deviceID)) }
+            let there = FileManager.default.fileExists(atPath: SnapshotManifest.url(for: snapshot.url).path)
+            return (snapshot.url.lastPathComponent, there ? .unreadableManifest : .noManifest)
+        }
         for name in Self.toPrune(listed, retain: retain, newest: newestVerified.lastPathComponent, device: device) {
             let old = directory.appendingPathComponent(name)
             // The manifest first: a crash between leaves a snapshot without
@@ -162,16 +176,22 @@ public struct SnapshotScheduler: Sendable {
         }
     }
 
-    /// Of the snapshots `listed` newest first (`device`: nil without a
-    /// manifest, else the device its manifest names), those to remove: this
-    /// daemon's beyond the newest `retain`, never `newest`. A snapshot whose
-    /// manifest names another device is another daemon's (two analysts
-    /// sharing a snapshot directory): neither counted nor removed. One
-    /// without a manifest (a crash mid-prune) is counted as this daemon's.
-    static func toPrune(_ listed: [(name: String, device: String??)], retain: Int, newest: String, device: String?) -> [String] {
+    /// Of the snapshots `listed` newest first, those to remove: this
+    /// daemon's beyond the newest `retain`, never `newest`. This daemon's:
+    /// a manifest naming `device`, or no device (a store of none, or a
+    /// manifest of before device ids), or no manifest at all. Not: a
+    /// manifest naming another device (two analysts' daemons sharing a
+    /// snapshot directory), or one that cannot be read; those are neither
+    /// counted nor removed.
+    static func toPrune(_ listed: [(name: String, owner: Owner)], retain: Int, newest: String, device: String?) -> [String] {
         let mine = listed.filter { snapshot in
-            guard let device, case .some(.some(let theirs)) = snapshot.device else { return true }
-            return Array(theirs.utf8) == Array(device.utf8)
+            switch snapshot.owner {
+            case .noManifest: return true
+            case .unreadableManifest: return false
+            case .device(let theirs):
+                guard let device, let theirs else { return true }
+                return Array(theirs.utf8) == Array(device.utf8)
+            }
         }
         return mine.dropFirst(max(1, retain)).map(\.name).filter { !Array($0.utf8).elementsEqual(Array(newest.utf8)) }
     }

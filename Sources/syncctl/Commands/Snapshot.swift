@@ -54,10 +54,11 @@ struct ListSnapshots: ParsableCommand {
             let snapshots = Snapshots.list(in: folder)
             try global.emit(snapshots.compactMap(\.manifest)) {
                 guard !snapshots.isEmpty else { return print("no snapshots in \(folder.path)") }
-                print("\(Display.fit("SNAPSHOT", 34)) \(Display.fit("SIZE", 9)) \(Display.fit("RECORDS", 9)) AGE")
+                print("\(Display.fit("SNAPSHOT", 34)) \(Display.fit("SIZE", 9)) \(Display.fit("RECORDS", 9)) \(Display.fit("AGE", 14)) DEVICE")
                 for snapshot in snapshots {
                     let manifest = snapshot.manifest
-                    print("\(Display.fit(snapshot.url.lastPathComponent, 34)) \(Display.fit(manifest.map { Display.bytes(UInt64($0.bytes)) } ?? "?", 9)) \(Display.fit(manifest.map { String($0.records) } ?? "?", 9)) \(manifest.map { Display.ago($0.createdAt) } ?? "no manifest")")
+                    // The device: a scheduled prune leaves other devices' snapshots alone.
+                    print("\(Display.fit(snapshot.url.lastPathComponent, 34)) \(Display.fit(manifest.map { Display.bytes(UInt64($0.bytes)) } ?? "?", 9)) \(Display.fit(manifest.map { String($0.records) } ?? "?", 9)) \(Display.fit(manifest.map { Display.ago($0.createdAt) } ?? "no manifest", 14)) \(manifest.map { $0.deviceID ?? "-" } ?? "?")")
                 }
             }
         }

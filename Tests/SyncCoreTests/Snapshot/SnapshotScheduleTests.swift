@@ -127,12 +127,14 @@ struct SnapshotScheduleTests {
     }
 
     /// Two daemons sharing a snapshot directory: each prunes only its own
-    /// (by the device its manifests name), never the other's newest; one
-    /// without a manifest counts as its own; a store of no device prunes
-    /// as before.
+    /// (by the device its manifests name), never the other's newest, nor a
+    /// snapshot whose manifest cannot be read; one without a manifest, or
+    /// whose manifest names no device, counts as its own; a store of no
+    /// device prunes all but those it cannot read.
     @Test func pruningLeavesAnotherDevicesSnapshotsAlone() {
-        let listed: [(name: String, device: String??)] = [
-            ("6", .some("A")), ("5", .some("B")), ("4", .some("A")), ("3", .some("B")), ("2", .some(nil)), ("1", .none), ("0", .some("A")),
+        let listed: [(name: String, owner: SnapshotScheduler.Owner)] = [
+            ("6", .device("A")), ("5", .device("B")), ("4", .device("A")), ("3", .device("B")), ("2", .device(nil)),
+            ("1", .noManifest), ("u", .unreadableManifest), ("0", .device("A")),
         ]
         #expect(SnapshotScheduler.toPrune(listed, retain: 2, newest: "6", device: "A") == ["2", "1", "0"])
         #expect(SnapshotScheduler.toPrune(listed, retain: 2, newest: "5", device: "B") == ["2", "1"])
