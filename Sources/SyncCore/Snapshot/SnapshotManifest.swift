@@ -19,7 +19,10 @@ public struct SnapshotManifest: Codable, Sendable, Equatable {
     /// SHA-256 of the snapshot file, hex.
     public var sha256: String
 
-    public static func url(for snapshot: URL) -> URL { snapshot.appendingPathExtension("manifest.json") }
+    public static func url(for snapshot: URL) -> URL { snapshot.appendingPathExtension(String(nameSuffix.dropFirst())) }
+
+    /// What a manifest's file name adds to its snapshot's.
+    static let nameSuffix = ".manifest.json"
 
     public static func load(for snapshot: URL) throws -> SnapshotManifest {
         let url = url(for: snapshot)

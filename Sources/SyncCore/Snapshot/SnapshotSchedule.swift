@@ -101,7 +101,7 @@ public struct SnapshotScheduler: Sendable {
     /// the time in its name, which a clock set back would put below an
     /// older one's).
     static func failedToRemove(_ names: [String], keeping kept: String) -> [String] {
-        let manifest = ".manifest.json"
+        let manifest = SnapshotManifest.nameSuffix
         return names.filter { name in
             let snapshot = name.hasSuffix(manifest) ? String(name.dropLast(manifest.count)) : name
             return Snapshots.dateOfDefaultName(snapshot) != nil && !Array(snapshot.utf8).elementsEqual(Array(kept.utf8))
@@ -130,7 +130,7 @@ public struct SnapshotScheduler: Sendable {
             let snapshot = String(file.name.dropLast(".partial".count))
             removed.append(file.name)
             for suffix in ["-journal", "-wal", "-shm"] where names.contains(Array((file.name + suffix).utf8)) { removed.append(file.name + suffix) }
-            let manifest = snapshot + ".manifest.json"
+            let manifest = snapshot + SnapshotManifest.nameSuffix
             if !names.contains(Array(snapshot.utf8)), names.contains(Array(manifest.utf8)) { removed.append(manifest) }
         }
         return removed

@@ -14,15 +14,18 @@ public struct StoreLayoutProblems: Sendable, Equatable {
     /// another record's row by one, or fail on it; a repair of the table
     /// would never settle. Dropping the index mends it.
     public let uniqueIndexes: [String]
-    /// Triggers syncd does not make, SQL-edit queues not laid out as
-    /// queues: syncd's own writes run with triggers off and do not fire
-    /// one, but other programs' writes do, and every snapshot of the
-    /// database fails verification while one is there.
-    public let others: [String]
+    /// Triggers syncd does not make: syncd's own writes run with triggers
+    /// off and do not fire one, but other programs' writes do.
+    public let triggers: [String]
+    /// SQL-edit queues not laid out as queues (changed by another program).
+    public let queues: [String]
 
+    /// What fails every snapshot's verification without ruling a repair
+    /// out: the triggers and the queues.
+    public var snapshotBlockers: [String] { triggers + queues }
     /// Whether a repair is ruled out (it would write where reads do not look, or never settle).
     public var rulesOutRepair: Bool { !storeTables.isEmpty || !uniqueIndexes.isEmpty }
-    public var isEmpty: Bool { !rulesOutRepair && others.isEmpty }
+    public var isEmpty: Bool { !rulesOutRepair && snapshotBlockers.isEmpty }
 }
 
 extension Store {
@@ -33,7 +36,7 @@ extension Store {
         return try pool.read { db in
             StoreLayoutProblems(storeTables: try Snapshots.storeTableProblems(db),
                                 uniqueIndexes: try Self.uniqueIndexProblems(db, tables: tables),
-                                others: try Snapshots.triggerProblems(db) + RestoredSQLEdits.layoutProblems(db))
+                                triggers: try Snapshots.triggerProblems(db), queues: try RestoredSQLEdits.layoutProblems(db))
         }
     }
 

@@ -150,7 +150,7 @@ struct Check: ParsableCommand {
                 digestRepaired: digestRepaired,
                 digestRepairRefused: digestRefusal,
                 storeLayout: layout.storeTables + layout.uniqueIndexes,
-                snapshotBlockers: layout.others)
+                snapshotBlockers: layout.snapshotBlockers)
             try global.emit(output) {
                 let sections: [(String, [Output.Item])] = [
                     ("changes stored but failing the local schema", output.schemaProblems),
@@ -164,7 +164,7 @@ struct Check: ParsableCommand {
                     ("digest buckets that are not the ones the states make", output.digestBuckets),
                     ("store tables or indexes not as syncd makes them", output.storeLayout.map { .init(slot: "data.db", detail: $0) }),
                     ("triggers or SQL-edit queues syncd does not make (every snapshot fails verification while they are there)",
-                     layout.others.map { .init(slot: "data.db", detail: $0) }),
+                     output.snapshotBlockers.map { .init(slot: "data.db", detail: $0) }),
                 ]
                 for (title, items) in sections {
                     print("\(title): \(items.isEmpty ? "none" : String(items.count))")
@@ -190,12 +190,12 @@ struct Check: ParsableCommand {
                 if !layout.uniqueIndexes.isEmpty {
                     print("a UNIQUE index or constraint of your own on a collection table: syncd's writes of it would remove other records' rows, and `--repair` makes no repair while it is there. Remove it as its line above says, then `syncctl check --repair`")
                 }
-                if !layout.others.isEmpty {
+                if !layout.snapshotBlockers.isEmpty {
                     var advice = ["every snapshot of this database fails verification while these are there."]
-                    if layout.others.contains(where: { $0.hasPrefix("a trigger") }) {
+                    if !layout.triggers.isEmpty {
                         advice.append("A trigger syncd does not make fires on other programs' writes (syncd's own run with triggers off): drop it with sqlite3 (`DROP TRIGGER name`).")
                     }
-                    if layout.others.contains(where: { !$0.hasPrefix("a trigger") }) {
+                    if !layout.queues.isEmpty {
                         advice.append("An SQL-edit queue not laid out as one was changed by another program: drop the column it added (`ALTER TABLE … DROP COLUMN`), or restore the last good snapshot (docs/sql.md).")
                     }
                     print(advice.joined(separator: " "))

@@ -8,6 +8,14 @@ import TestSupport
 struct SnapshotScheduleTests {
     let root = TemporaryDirectory("snapshot-schedule")
 
+    /// The recorded digest of one bucket off, as `sqlite3` would leave it:
+    /// every snapshot of `store` then fails verification.
+    static func putOneBucketOff(_ store: Store) throws {
+        try store.withWriteTransaction { db in
+            try db.execute(sql: "UPDATE sync_buckets SET digest = zeroblob(16) WHERE bucket = (SELECT min(bucket) FROM sync_buckets WHERE digest != zeroblob(16))")
+        }
+    }
+
     @Test func roundsKeepTheNewestVerifiedSnapshots() throws {
         let store = try root.store()
         let directory = root.url.appendingPathComponent("snapshots")
@@ -44,10 +52,7 @@ struct SnapshotScheduleTests {
         for _ in 0..<2 { try write(); scheduler.takeOne() }
         let verified = Snapshots.list(in: directory).map(\.url.lastPathComponent)
         try #require(verified.count == 2)
-        // The recorded digest of one bucket off, as `sqlite3` would leave it.
-        try store.withWriteTransaction { db in
-            try db.execute(sql: "UPDATE sync_buckets SET digest = zeroblob(16) WHERE bucket = (SELECT min(bucket) FROM sync_buckets WHERE digest != zeroblob(16))")
-        }
+        try Self.putOneBucketOff(store)
         var failedNames: [String] = []
         for _ in 0..<3 {
             try write()
@@ -100,9 +105,7 @@ struct SnapshotScheduleTests {
         try Data("theirs".utf8).write(to: theirs)
         try FileManager.default.createSymbolicLink(at: directory.appendingPathComponent(SnapshotScheduler.failedFolder), withDestinationURL: elsewhere)
         try store.create(RecordRef(parsing: "countries/l1")!, [.set("name", .text("Linked"))], author: "t")
-        try store.withWriteTransaction { db in
-            try db.execute(sql: "UPDATE sync_buckets SET digest = zeroblob(16) WHERE bucket = (SELECT min(bucket) FROM sync_buckets WHERE digest != zeroblob(16))")
-        }
+        try Self.putOneBucketOff(store)
         let scheduler = SnapshotScheduler(store: store, directory: directory, intervalMinutes: 1, retain: 2, logger: Logger(label: "test"))
         scheduler.takeOne()
         #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere.path) == [theirs.lastPathComponent])
