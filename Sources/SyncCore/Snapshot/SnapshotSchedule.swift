@@ -72,17 +72,22 @@ public struct SnapshotScheduler: Sendable {
     func setAside(_ url: URL) -> URL? {
         let folder = directory.appendingPathComponent(Self.failedFolder)
         let target = folder.appendingPathComponent(url.lastPathComponent)
+        var manifestMoved = false
         do {
             // Not following a link: its type as it stands in the directory.
             if let type = (try? FileManager.default.attributesOfItem(atPath: folder.path))?[.type] as? FileAttributeType, type != .typeDirectory {
                 throw CocoaError(.fileWriteFileExists, userInfo: [NSFilePathErrorKey: folder.path, NSLocalizedDescriptionKey: "\(folder.path) is not a directory of its own"])
             }
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            try? FileManager.default.moveItem(at: SnapshotManifest.url(for: url), to: SnapshotManifest.url(for: target))
+            manifestMoved = (try? FileManager.default.moveItem(at: SnapshotManifest.url(for: url), to: SnapshotManifest.url(for: target))) != nil
             try FileManager.default.moveItem(at: url, to: target)
         } catch {
             logger.warning("could not move a failed snapshot aside; removing it", metadata: ["file": "\(url.path)", "error": "\(error)"])
-            for file in [url, SnapshotManifest.url(for: url), SnapshotManifest.url(for: target)] { try? FileManager.default.removeItem(at: file) }
+            // Inside `failed` only what was moved there: through a link
+            // refused above, a name could be another daemon's manifest.
+            for file in [url, SnapshotManifest.url(for: url)] + (manifestMoved ? [SnapshotManifest.url(for: target)] : []) {
+                try? FileManager.default.removeItem(at: file)
+            }
             return nil
         }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []

@@ -108,8 +108,9 @@ struct Check: ParsableCommand {
                 do {
                     let found = try store.repairDigest(counted: firstCount)
                     digestRepaired = found.differingBuckets.count + found.strayBucketRows.count
-                    // Read back what the repair wrote, not assumed.
-                    if !found.isClean { recount = try store.recountDigest() }
+                    // Read back what the repair wrote, not assumed; a count
+                    // under the lock that found it clean is the state now.
+                    recount = found.isClean ? found : try store.recountDigest()
                 } catch let refusal as DigestRepairRefusal {
                     // A row became unreadable since the first count: say what the file holds now.
                     digestRefusal = refusal.description
