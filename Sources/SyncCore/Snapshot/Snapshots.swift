@@ -349,12 +349,18 @@ public enum Snapshots {
     /// Merges everything a (verified) snapshot holds into `store`, as if
     /// synced from the snapshot's replica. Idempotent: merging it again
     /// changes nothing.
-    public static func merge(_ url: URL, into store: Store, progress: (Int, Int) -> Void = { _, _ in }) throws -> ApplyReport {
+    /// The copy is opened in a folder of its own under `scratchParent`,
+    /// removed whole afterwards with whatever opening it made beside it (its
+    /// SQLite companions, its counter mark).
+    public static func merge(_ url: URL, into store: Store, scratchParent: URL = FileManager.default.temporaryDirectory,
+                             progress: (Int, Int) -> Void = { _, _ in }) throws -> ApplyReport {
         let manifest = try requireVerified(url)
         try requireDataset(of: url.path, named: store.seed.name)
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("syncd-merge-\(UUID().uuidString).db")
+        let folder = scratchParent.appendingPathComponent("syncd-merge-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let scratch = folder.appendingPathComponent("snapshot.db")
         try FileManager.default.copyItem(at: url, to: scratch)
-        defer { try? FileManager.default.removeItem(at: scratch) }
         // The snapshot's replica as recorded in it: opening the scratch copy
         // gives the copy a new replica id (it is another file), and the
         // batches must be credited to the replica that wrote them.

@@ -177,8 +177,12 @@ struct RecordRowTests {
         try manifest.write(beside: snapshot)
         #expect(try Snapshots.verify(snapshot) == [])
         let b = try dir.store("b.db")
-        let report = try Snapshots.merge(snapshot, into: b)
+        let scratch = dir.url.appendingPathComponent("scratch")
+        let report = try Snapshots.merge(snapshot, into: b, scratchParent: scratch)
         #expect(report.changed > 0)
+        // The copy merged from, and what opening it made beside it (its
+        // counter mark), are gone.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == [])
         #expect(try b.digest() == a.digest())
         #expect(try b.record(ref("countries/cn"))?.value("notes") == .text("before the upgrade"))
         // Verify and merge leave the snapshot file as it was.
