@@ -135,6 +135,36 @@ extension Integration {
             return (cli, database, try #require(try check.json() as? [String: Any]))
         }
 
+        /// A collection table made again by another program with its `id`
+        /// compared without case (`COLLATE NOCASE`): syncd finds a record's
+        /// row by `id = ?`, so a write of "CN" overwrites the row of "cn".
+        /// `check` names the table, and `--repair` makes it again from the
+        /// replicated state, keyed by id as bytes.
+        @Test func checkNamesATableKeyedWithoutCaseAndRepairMakesItAgain() throws {
+            let cli = try Syncctl(in: root, name: "key")
+            let database = cli.directory.appendingPathComponent("data.db").path
+            let declared = try sqlite(database, "select sql from sqlite_master where name = 'countries'")
+            #expect(declared.contains("id TEXT PRIMARY KEY NOT NULL"), "\(declared)")
+            let nocase = declared.replacingOccurrences(of: "id TEXT PRIMARY KEY NOT NULL", with: "id TEXT COLLATE NOCASE PRIMARY KEY NOT NULL")
+            _ = try sqlite(database, "alter table countries rename to countries_before; \(nocase); insert into countries select * from countries_before; drop table countries_before")
+            let check = try cli.run(["check", "--json"])
+            #expect(check.status == 1, "\(check)")
+            let tables = try #require(try check.json() as? [String: Any])["collectionTables"] as? [String]
+            #expect(tables?.count == 1 && tables?[0].contains("countries") == true && tables?[0].contains("NOCASE") == true, "\(tables ?? [])")
+            #expect(try cli.run(["check"]).stdout.contains("syncctl check --repair` makes it again"))
+            // What the check guards against: creating "CN" replaced China's row.
+            #expect(try cli.run(["create", "countries/CN", "name=Capitals"]).status == 0)
+            #expect(try sqlite(database, "select group_concat(id || '=' || name) from countries where lower(id) = 'cn'") == "CN=Capitals", "cn's row gone")
+
+            let repair = try cli.run(["check", "--repair", "--json"])
+            #expect(repair.status == 0, "\(repair)")
+            let repaired = try #require(try repair.json() as? [String: Any])
+            #expect(repaired["tablesRebuilt"] as? [String] == ["countries"])
+            #expect((repaired["collectionTables"] as? [Any])?.isEmpty == true)
+            #expect(try sqlite(database, "select id || '=' || name from countries where id in ('cn', 'CN') order by id") == "CN=Capitals\ncn=China")
+            #expect(try cli.run(["check"]).status == 0)
+        }
+
         /// A UNIQUE index of the analyst's own on a collection table: syncd's
         /// writes of the table (`INSERT OR REPLACE`) would remove another
         /// record's row by it. `check` names it, `--repair` waits until it is

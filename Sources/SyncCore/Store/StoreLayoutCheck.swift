@@ -14,6 +14,16 @@ public struct StoreLayoutProblems: Sendable, Equatable {
     /// another record's row by one, or fail on it; a repair of the table
     /// would never settle. Dropping the index mends it.
     public let uniqueIndexes: [String]
+    /// Collection tables whose `id` is not their primary key, declared TEXT
+    /// and compared as bytes (BINARY), as syncd declares it: syncd finds a
+    /// record's row by `id = ?` and writes a new one with `INSERT OR
+    /// REPLACE`, so under `COLLATE NOCASE` a write of "CN" overwrites the
+    /// row of "cn"; without the key the table can hold two rows for a
+    /// record (and every write scans it). Their names; `--repair` makes
+    /// them again from the replicated state (`Store.rebuildCollectionTables`).
+    public let collectionTables: [String]
+    /// One line per table in `collectionTables`, saying what is wrong.
+    public let collectionTableProblems: [String]
     /// Triggers syncd does not make: syncd's own writes run with triggers
     /// off and do not fire one, but other programs' writes do.
     public let triggers: [String]
@@ -25,7 +35,7 @@ public struct StoreLayoutProblems: Sendable, Equatable {
     public var snapshotBlockers: [String] { triggers + queues }
     /// Whether a repair is ruled out (it would write where reads do not look, or never settle).
     public var rulesOutRepair: Bool { !storeTables.isEmpty || !uniqueIndexes.isEmpty }
-    public var isEmpty: Bool { !rulesOutRepair && snapshotBlockers.isEmpty }
+    public var isEmpty: Bool { !rulesOutRepair && snapshotBlockers.isEmpty && collectionTables.isEmpty }
 }
 
 extension Store {
@@ -34,24 +44,70 @@ extension Store {
     public func layoutProblems() throws -> StoreLayoutProblems {
         let tables = schema.tableCollections.map(\.name)
         return try pool.read { db in
-            StoreLayoutProblems(storeTables: try Snapshots.storeTableProblems(db),
-                                uniqueIndexes: try Self.uniqueIndexProblems(db, tables: tables),
-                                triggers: try Snapshots.triggerProblems(db), queues: try RestoredSQLEdits.layoutProblems(db))
+            let keys = try Self.primaryKeyProblems(db, tables: tables)
+            return StoreLayoutProblems(storeTables: try Snapshots.storeTableProblems(db),
+                                       uniqueIndexes: try Self.uniqueIndexProblems(db, tables: tables),
+                                       collectionTables: keys.map(\.table), collectionTableProblems: keys.map(\.problem),
+                                       triggers: try Snapshots.triggerProblems(db), queues: try RestoredSQLEdits.layoutProblems(db))
+        }
+    }
+
+    /// The collection tables of `tables` whose primary key is not `id`
+    /// alone, declared TEXT and BINARY (SQLite's index of the key, origin
+    /// 'pk', tells both for rowid and WITHOUT ROWID tables; an `INTEGER
+    /// PRIMARY KEY` has none). A table that does not exist is left out
+    /// (the next open makes it).
+    static func primaryKeyProblems(_ db: Database, tables: [String]) throws -> [(table: String, problem: String)] {
+        var problems: [(String, String)] = []
+        for table in tables where try db.tableExists(table, in: "main") {
+            let idType = try String.fetchOne(db, sql: "SELECT upper(type) FROM pragma_table_info(?) WHERE name = 'id'", arguments: [table])
+            let key = try String.fetchOne(db, sql: "SELECT name FROM pragma_index_list(?) WHERE origin = 'pk'", arguments: [table])
+            let columns = try key.map { try Row.fetchAll(db, sql: "SELECT name, coll FROM pragma_index_xinfo(?) WHERE key = 1", arguments: [$0]) } ?? []
+            let alone = columns.count == 1 && (columns[0][0] as String?)?.utf8.elementsEqual("id".utf8) == true
+            let binary = alone && (columns[0][1] as String?)?.uppercased() == "BINARY"
+            let text = idType.map { Array($0.utf8) == Array("TEXT".utf8) } ?? false
+            if alone && binary && text { continue }
+            let what = !alone ? "its primary key is not id alone (the table can hold two rows for one record, and each write of a row searches the whole table)"
+                : !binary ? "its id is compared other than as bytes (\((columns[0][1] as String?) ?? "?")): a write of one record would overwrite the row of another whose id differs only in case"
+                : "its id is declared \(idType ?? "without a type"), not TEXT (ids would be stored converted)"
+            problems.append((table, "its table \(table) is not declared as syncd makes it: \(what)"))
+        }
+        return problems
+    }
+
+    /// Makes each collection table of `tables` that `primaryKeyProblems`
+    /// still finds again, in one transaction: dropped (its indexes and
+    /// triggers with it) and laid out again as on open (`CollectionViews.prepare`:
+    /// the table from the stored slots, its indexes, the SQL-edit triggers;
+    /// queued SQL edits are kept). Replicated state is not touched. Returns
+    /// the names of the tables made again.
+    @discardableResult
+    public func rebuildCollectionTables(_ tables: [String]) throws -> [String] {
+        let schema = self.schema
+        return try pool.write { db in
+            let found = try Self.primaryKeyProblems(db, tables: tables).map(\.table)
+            guard !found.isEmpty else { return [] }
+            for table in found { try db.execute(sql: "DROP TABLE \(table.quotedDatabaseIdentifier)") }
+            try CollectionViews(schema: schema).prepare(in: db)
+            return found
         }
     }
 
     /// UNIQUE indexes on the collection tables `tables` but the primary
     /// key's: made with CREATE INDEX (`origin` 'c') or by a UNIQUE
     /// constraint of a table made again (`u`). One that takes in `id` (the
-    /// primary key) can never hold two records' rows, and is left out.
+    /// primary key) compared as bytes can never hold two records' rows, and
+    /// is left out.
     static func uniqueIndexProblems(_ db: Database, tables: [String]) throws -> [String] {
         var problems: [String] = []
         for table in tables {
             let rows = try Row.fetchAll(db, sql: "SELECT name, \"unique\", origin FROM pragma_index_list(?)", arguments: [table])
             for row in rows where (row[1] as Int64?) == 1 && ["c", "u"].contains((row[2] as String?) ?? "") {
                 let name = (row[0] as String?) ?? "?"
-                let columns = try String?.fetchAll(db, sql: "SELECT name FROM pragma_index_info(?)", arguments: [name])
-                if columns.contains(where: { $0?.utf8.elementsEqual("id".utf8) == true }) { continue }
+                // `id` compared as bytes: an index on `id COLLATE NOCASE`
+                // holds "cn" and "CN" as one, and is not left out.
+                let columns = try Row.fetchAll(db, sql: "SELECT name, coll FROM pragma_index_xinfo(?) WHERE key = 1", arguments: [name])
+                if columns.contains(where: { ($0[0] as String?)?.utf8.elementsEqual("id".utf8) == true && ($0[1] as String?)?.uppercased() == "BINARY" }) { continue }
                 problems.append(((row[2] as String?) == "u"
                     ? "a UNIQUE constraint syncd does not make on its table \(table) (\(name)): syncd's writes of the table would remove another record's row by it, or fail; keep a copy of the file, then make the table again without it (or restore the last good snapshot)"
                     : "a UNIQUE index syncd does not make on its table \(table): \(name) (syncd's writes of the table would remove another record's row by it, or fail); drop it (`DROP INDEX \(name.quotedDatabaseIdentifier)`)"))

@@ -20,7 +20,10 @@ struct Check: ParsableCommand {
             new data directory); so are UNIQUE indexes of your own on a collection table
             (drop them first). Triggers syncd does not make and SQL-edit queues not laid out
             as queues are reported too: every snapshot of the database fails verification
-            while one is there.
+            while one is there. A collection table made again by another program with
+            another key than `id` (none, two columns, COLLATE NOCASE, not TEXT) is reported,
+            and --repair makes it again from the replicated state (queued SQL edits are
+            kept; indexes of your own on it go with it).
 
             Examples:
               syncctl check
@@ -64,6 +67,11 @@ struct Check: ParsableCommand {
         /// queues: every snapshot of the database fails verification while
         /// one is there (drop it).
         let snapshotBlockers: [String]
+        /// Collection tables whose key is not `id` alone, TEXT, compared
+        /// as bytes (after --repair: none, unless made so meanwhile).
+        let collectionTables: [String]
+        /// The tables --repair made again from the replicated state.
+        let tablesRebuilt: [String]?
 
         struct Item: Encodable {
             let slot: String
@@ -87,7 +95,7 @@ struct Check: ParsableCommand {
             }
             // Store tables declared otherwise (a copied or hand-edited
             // file): the repairs below would write where reads do not look.
-            let layout = try store.layoutProblems()
+            var layout = try store.layoutProblems()
             if repair, !layout.storeTables.isEmpty {
                 throw CLIError("""
                     the database's store tables are not as syncd declares them (\(layout.storeTables.prefix(3).joined(separator: "; "))); \
@@ -98,6 +106,10 @@ struct Check: ParsableCommand {
             if repair, !layout.uniqueIndexes.isEmpty {
                 throw CLIError("no repair was made: \(layout.uniqueIndexes.prefix(3).joined(separator: "; ")); then run `syncctl check --repair` again")
             }
+            // Tables keyed otherwise made again first: rows rewritten into
+            // them would double or replace other records' rows.
+            let rebuilt = repair && !layout.collectionTables.isEmpty ? try store.rebuildCollectionTables(layout.collectionTables) : nil
+            if rebuilt != nil { layout = try store.layoutProblems() }
             // Repaired first: the other checks read the tables too (a
             // deleted row makes references to it look dangling).
             let repaired = repair ? try store.repairViews() : nil
@@ -151,7 +163,9 @@ struct Check: ParsableCommand {
                 digestRepaired: digestRepaired,
                 digestRepairRefused: digestRefusal,
                 storeLayout: layout.storeTables + layout.uniqueIndexes,
-                snapshotBlockers: layout.snapshotBlockers)
+                snapshotBlockers: layout.snapshotBlockers,
+                collectionTables: layout.collectionTableProblems,
+                tablesRebuilt: rebuilt)
             try global.emit(output) {
                 let sections: [(String, [Output.Item])] = [
                     ("changes stored but failing the local schema", output.schemaProblems),
@@ -164,6 +178,7 @@ struct Check: ParsableCommand {
                     ("SQL edits refused and kept (settle with `syncctl sql retry` or `discard`)", output.refusedSQLEdits),
                     ("digest buckets that are not the ones the states make", output.digestBuckets),
                     ("store tables or indexes not as syncd makes them", output.storeLayout.map { .init(slot: "data.db", detail: $0) }),
+                    ("collection tables keyed otherwise than by id", output.collectionTables.map { .init(slot: "data.db", detail: $0) }),
                     ("triggers or SQL-edit queues syncd does not make (every snapshot fails verification while they are there)",
                      output.snapshotBlockers.map { .init(slot: "data.db", detail: $0) }),
                 ]
@@ -174,6 +189,11 @@ struct Check: ParsableCommand {
                 }
                 // No `--repair` hint where the store tables rule a repair out (said below).
                 let repairHelps = !layout.rulesOutRepair
+                if let rebuilt, !rebuilt.isEmpty {
+                    print("repaired: made \(rebuilt.joined(separator: ", ")) again from the replicated state, keyed by id (queued SQL edits kept)")
+                } else if !layout.collectionTables.isEmpty, repairHelps {
+                    print("a collection table keyed otherwise than syncd makes it (another program made it again?): it can hold two rows for one record, or a write of one record overwrites the row of another whose id differs only in case. `syncctl check --repair` makes it again from the replicated state (queued SQL edits are kept; indexes of your own on it go with it)")
+                }
                 if let repaired, repaired > 0 { print("repaired: rewrote the tables from the replicated state (\(repaired) row(s) had drifted)") }
                 else if drift.count > 0, repairHelps { print("table rows drifted: \(drift.count); `syncctl check --repair` rewrites them from the replicated state (written with triggers off: such a write is not replicated)") }
                 if let digestRefusal {
