@@ -71,11 +71,23 @@ struct DaemonSetup: Sendable {
         let identity = initialized.identity
         let store = initialized.store
         let seeded = initialized.created.contains("database")
+        warnOfLayoutProblems(store, logger: logger)
         return DaemonSetup(directory: directory, configPath: configPath, configBox: ConfigBox(config), identity: identity, store: store,
                            seedSchema: initialized.seedSchema,
                            created: created, seeded: seeded, listenOverride: listenOverride, logger: logger,
                            configModified: existing == nil ? FileVersion.of(configPath) : modifiedBeforeRead, discoveryAtStart: config.discovery,
                            lock: lock)
+    }
+
+    /// Says at start, once, when the database is not laid out as this build
+    /// makes it (`syncctl check` names the problems and what mends each):
+    /// a collection table keyed otherwise loses rows to syncd's writes, a
+    /// trigger of someone's own fails every snapshot's verification.
+    static func warnOfLayoutProblems(_ store: Store, logger: Logger) {
+        guard let layout = try? store.layoutProblems(), !layout.isEmpty else { return }
+        let problems = layout.storeTables + layout.uniqueIndexes + layout.collectionTableProblems + layout.snapshotBlockers
+        logger.warning("the database is not laid out as syncd makes it; run `syncctl check` for what to do", metadata: [
+            "problems": "\(problems.count)", "first": "\(problems.prefix(3).joined(separator: "; "))"])
     }
 
     static func load(_ path: String, defaults: DaemonConfig, listen: HostPort?, environment: [String: String]) throws -> DaemonConfig {

@@ -165,6 +165,20 @@ extension Integration {
             #expect(try cli.run(["check"]).status == 0)
         }
 
+        /// A daemon started on such a table says so once in its log, and
+        /// points at `syncctl check`.
+        @Test func aDaemonStartedOnATableKeyedOtherwiseSaysSo() async throws {
+            let daemon = try DaemonProcess("warned", in: root)
+            try await daemon.start()
+            try await daemon.stop()
+            #expect(!daemon.log().contains("not laid out as syncd makes it"))
+            let database = daemon.directory.appendingPathComponent("data.db").path
+            _ = try sqlite(database, "alter table countries rename to countries_before; create table countries as select * from countries_before; drop table countries_before")
+            try await daemon.start()
+            #expect(daemon.log().contains("not laid out as syncd makes it; run `syncctl check`") && daemon.log().contains("its table countries"), "\(daemon.log(last: 20))")
+            try await daemon.stop()
+        }
+
         /// A UNIQUE index of the analyst's own on a collection table: syncd's
         /// writes of the table (`INSERT OR REPLACE`) would remove another
         /// record's row by it. `check` names it, `--repair` waits until it is
