@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PropertyBased
 import Testing
 @testable import SyncCore
 import TestSupport
@@ -85,6 +86,78 @@ struct CollectionTableKeyTests {
         try a.rebuildCollectionTables(["countries"])
         #expect(try a.viewDrift().count == 0)
         #expect(try a.read { db in try String.fetchAll(db, sql: "SELECT id FROM countries WHERE id IN ('cn', 'CN') ORDER BY id") } == ["CN", "cn"])
+    }
+
+    /// `countries` declared from genes: its key, the type and collation of
+    /// `id`, WITHOUT ROWID, and an index of one's own. Nil when SQLite
+    /// would refuse the declaration.
+    static func declaration(genes: [Int]) -> (table: String, index: String?)? {
+        // Each gene drawn with syncd's own choice more often, so that one
+        // difference at a time is common.
+        let key = [1, 1, 0, 2, 3][genes[0] % 5]
+        let type = ["TEXT", "TEXT", "text", "INT", "", "VARCHAR(8)", "BLOB", "ANY"][genes[1] % 8]
+        let collation = ["", "", " COLLATE BINARY", " COLLATE NOCASE", " COLLATE RTRIM"][genes[2] % 5]
+        let withoutRowID = genes[3] % 3 == 0
+        let index = [nil, nil, nil, "CREATE UNIQUE INDEX mine ON countries(id COLLATE NOCASE)", "CREATE UNIQUE INDEX mine ON countries(name)",
+                     "CREATE UNIQUE INDEX mine ON countries(id, name)", "CREATE UNIQUE INDEX mine ON countries(id COLLATE RTRIM, region)",
+                     "CREATE INDEX mine ON countries(id COLLATE NOCASE)", "CREATE UNIQUE INDEX mine ON countries(lower(id))",
+                     "CREATE UNIQUE INDEX mine ON countries(id COLLATE NOCASE, name)"][genes[4] % 10]
+        if key == 0 && withoutRowID { return nil }
+        var columns = ["id \(type)\(collation)\(key == 1 ? " PRIMARY KEY" : "") NOT NULL", "\"name\" TEXT", "\"region\" TEXT", "\"role\" TEXT",
+                       "\"notes\" TEXT", "conflicted INTEGER NOT NULL DEFAULT 0"]
+        if key == 2 { columns.append("PRIMARY KEY(id, name)") }
+        if key == 3 { columns.append("PRIMARY KEY(name, id)") }
+        return ("CREATE TABLE countries(\(columns.joined(separator: ", ")))\(withoutRowID ? " WITHOUT ROWID" : "")", index)
+    }
+
+    /// The search behind the check: for any declaration of the table and
+    /// any writes (ids that differ only in case, or by leading zeros),
+    /// when `check` finds nothing wrong with the table, syncd's
+    /// writes succeed and leave it exactly the replicated state; when it
+    /// names the key, a rebuild does.
+    @Test func whenTheCheckFindsNothingTheTableStaysExact() async throws {
+        // Ids a local write accepts (letters, digits, '-', '_', '.').
+        let ids = ["cn", "CN", "Cn", "12", "012", "de", "DE"]
+        await propertyCheck(count: 150, input: Gen.int(in: 0...1_000).array(of: 5...5), Gen.int(in: 0...1_000_000).array(of: 1...25)) { genes, ops in
+            guard let (table, index) = Self.declaration(genes: genes) else { return }
+            let dir = TemporaryDirectory()
+            let a = try! dir.store("a.db")
+            try! a.seed(SeedData.criticalMinerals())
+            do {
+                try a.withWriteTransaction { db in
+                    try db.execute(sql: "ALTER TABLE countries RENAME TO countries_before")
+                    try db.execute(sql: table)
+                    try db.execute(sql: "INSERT INTO countries SELECT * FROM countries_before")
+                    try db.execute(sql: "DROP TABLE countries_before")
+                    if let index { try db.execute(sql: index) }
+                }
+            } catch { return }   // a declaration SQLite refuses with the seed's rows in it
+            let layout = try! a.layoutProblems()
+            let flagged = !layout.collectionTables.isEmpty || !layout.uniqueIndexes.isEmpty
+            var failed: [String] = []
+            for op in ops {
+                let ref = RecordRef(collection: "countries", id: ids[op % ids.count])
+                do {
+                    switch op / ids.count % 3 {
+                    case 0: try a.create(ref, [.set("name", .text("n\(op)"))], author: "ana")
+                    case 1: if try a.record(ref) != nil { try a.update(ref, [.set("notes", .text("v\(op)"))], author: "ana") }
+                    default: if try a.record(ref) != nil { try a.delete(ref, author: "ana") }
+                    }
+                } catch let error as DatabaseError {
+                    failed.append("\(ref): \(error)")
+                } catch {
+                    // Refused before the table is written (no such record): not the table's doing.
+                }
+            }
+            let drift = try! a.viewDrift().count
+            if !flagged {
+                #expect(failed.isEmpty && drift == 0, "\(table); \(index ?? "no index"): the check found nothing, yet \(failed) / \(drift) drifted rows")
+            }
+            if !layout.collectionTables.isEmpty, layout.uniqueIndexes.isEmpty {
+                try! a.rebuildCollectionTables(layout.collectionTables)
+                #expect(try! a.layoutProblems().isEmpty && a.viewDrift().count == 0, "\(table): a rebuild left it unsound")
+            }
+        }
     }
 
     /// The primary key as syncd declares it, or WITHOUT ROWID, is sound;
