@@ -8,6 +8,10 @@ public struct BlockedDevice: Codable, Sendable, Equatable {
     public var name: String
     public var reason: String
     public var blockedAt: Date
+
+    /// Whether this entry's id is `device` (compared as bytes; an id that
+    /// does not read as one names no device).
+    func names(_ device: DeviceID) -> Bool { DeviceID(deviceID)?.bytes == device.bytes }
 }
 
 public struct BlockList: Codable, Sendable, Equatable {
@@ -19,14 +23,17 @@ public struct BlockList: Codable, Sendable, Equatable {
 
     public init(devices: [BlockedDevice] = []) { self.devices = devices }
 
-    public func contains(_ device: DeviceID) -> Bool { devices.contains { $0.deviceID == device.description } }
+    /// By the id's bytes, not its text: an entry written by hand in another
+    /// form of the same id (lower case, no dashes, as `DeviceID` reads
+    /// everywhere) still blocks it.
+    public func contains(_ device: DeviceID) -> Bool { devices.contains { $0.names(device) } }
 
     /// Adds (or updates) a block; false when the list is full.
     @discardableResult
     public mutating func block(_ device: DeviceID, name: String, reason: String, at time: Date) -> Bool {
         let entry = BlockedDevice(deviceID: device.description, name: PendingDeviceList.clean(name, limit: 64),
                                   reason: PendingDeviceList.clean(reason, limit: 500), blockedAt: time)
-        if let index = devices.firstIndex(where: { $0.deviceID == entry.deviceID }) { devices[index] = entry; return true }
+        if let index = devices.firstIndex(where: { $0.names(device) }) { devices[index] = entry; return true }
         guard devices.count < Self.maxEntries else { return false }
         devices.append(entry)
         return true
@@ -34,7 +41,7 @@ public struct BlockList: Codable, Sendable, Equatable {
 
     public mutating func unblock(_ device: DeviceID) -> Bool {
         let before = devices.count
-        devices.removeAll { $0.deviceID == device.description }
+        devices.removeAll { $0.names(device) }
         return devices.count != before
     }
 }

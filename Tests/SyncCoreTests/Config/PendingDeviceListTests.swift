@@ -54,6 +54,25 @@ struct PendingDeviceListTests {
         #expect(file.load().find("cy") != nil)
     }
 
+    /// A block written into the file by hand, the id in lower case and
+    /// without dashes (as `syncctl` and the config read it), blocks the
+    /// device: matched by the id's bytes, not its text. Blocking or
+    /// unblocking it with `syncctl` then finds that entry.
+    @Test func aBlockWrittenInAnotherFormOfTheIDBlocks() throws {
+        let device = Self.device(3)
+        let written = device.description.lowercased().replacingOccurrences(of: "-", with: "")
+        #expect(written != device.description && DeviceID(written) == device)
+        var list = BlockList(devices: [BlockedDevice(deviceID: written, name: "lost", reason: "by hand", blockedAt: Date())])
+        #expect(list.contains(device))
+        #expect(!list.contains(Self.device(4)))
+        let blocked = list.block(device, name: "lost", reason: "again", at: Date())
+        #expect(blocked && list.devices.count == 1 && list.devices[0].reason == "again")
+        let unblocked = list.unblock(device)
+        #expect(unblocked && list.devices.isEmpty)
+        // An id that does not read as one names no device.
+        #expect(!BlockList(devices: [BlockedDevice(deviceID: "not-an-id", name: "", reason: "", blockedAt: Date())]).contains(device))
+    }
+
     /// The daemon's cached view keeps what it read when the file is damaged later.
     @Test func aDamagedBlockListKeepsTheBlocksReadBefore() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("blocks-\(UUID().uuidString)")
