@@ -14,13 +14,11 @@ public struct StoreLayoutProblems: Sendable, Equatable {
     /// another record's row by one, or fail on it; a repair of the table
     /// would never settle. Dropping the index mends it.
     public let uniqueIndexes: [String]
-    /// Collection tables whose `id` is not their primary key, declared TEXT
-    /// and compared as bytes (BINARY), as syncd declares it: syncd finds a
-    /// record's row by `id = ?` and writes a new one with `INSERT OR
-    /// REPLACE`, so under `COLLATE NOCASE` a write of "CN" overwrites the
-    /// row of "cn"; without the key the table can hold two rows for a
-    /// record (and every write scans it). Their names; `--repair` makes
-    /// them again from the replicated state (`Store.rebuildCollectionTables`).
+    /// Collection tables not declared so that syncd's writes keep them the
+    /// exact reading of the slots (`CollectionTableCheck`: the key, the
+    /// columns, constraints). Their names; `--repair` makes them again from
+    /// the replicated state (`Store.rebuildCollectionTables`). Their UNIQUE
+    /// indexes are not listed in `uniqueIndexes`: the rebuild drops them.
     public let collectionTables: [String]
     /// One line per table in `collectionTables`, saying what is wrong.
     public let collectionTableProblems: [String]
@@ -42,50 +40,34 @@ extension Store {
     /// The layout problems of this database; empty when sound. One read
     /// transaction.
     public func layoutProblems() throws -> StoreLayoutProblems {
+        let schema = self.schema
         let tables = schema.tableCollections.map(\.name)
         return try pool.read { db in
-            let keys = try Self.primaryKeyProblems(db, tables: tables)
+            let declared = try CollectionTableCheck.problems(db, schema: schema)
+            let rebuilt = declared.map(\.table)
             return StoreLayoutProblems(storeTables: try Snapshots.storeTableProblems(db),
-                                       uniqueIndexes: try Self.uniqueIndexProblems(db, tables: tables),
-                                       collectionTables: keys.map(\.table), collectionTableProblems: keys.map(\.problem),
+                                       uniqueIndexes: try Self.uniqueIndexProblems(db, tables: tables.filter { name in !rebuilt.contains { CollectionTableCheck.same($0, name) } }),
+                                       collectionTables: rebuilt, collectionTableProblems: declared.map(\.problem),
                                        triggers: try Snapshots.triggerProblems(db), queues: try RestoredSQLEdits.layoutProblems(db))
         }
     }
 
-    /// The collection tables of `tables` whose primary key is not `id`
-    /// alone, declared TEXT and BINARY (SQLite's index of the key, origin
-    /// 'pk', tells both for rowid and WITHOUT ROWID tables; an `INTEGER
-    /// PRIMARY KEY` has none). A table that does not exist is left out
-    /// (the next open makes it).
-    static func primaryKeyProblems(_ db: Database, tables: [String]) throws -> [(table: String, problem: String)] {
-        var problems: [(String, String)] = []
-        for table in tables where try db.tableExists(table, in: "main") {
-            let idType = try String.fetchOne(db, sql: "SELECT upper(type) FROM pragma_table_info(?) WHERE name = 'id'", arguments: [table])
-            let key = try String.fetchOne(db, sql: "SELECT name FROM pragma_index_list(?) WHERE origin = 'pk'", arguments: [table])
-            let columns = try key.map { try Row.fetchAll(db, sql: "SELECT name, coll FROM pragma_index_xinfo(?) WHERE key = 1", arguments: [$0]) } ?? []
-            let alone = columns.count == 1 && (columns[0][0] as String?)?.utf8.elementsEqual("id".utf8) == true
-            let binary = alone && (columns[0][1] as String?)?.uppercased() == "BINARY"
-            let text = idType.map { Array($0.utf8) == Array("TEXT".utf8) } ?? false
-            if alone && binary && text { continue }
-            let what = !alone ? "its primary key is not id alone (the table can hold two rows for one record, and each write of a row searches the whole table)"
-                : !binary ? "its id is compared other than as bytes (\((columns[0][1] as String?) ?? "?")): a write of one record would overwrite the row of another whose id differs only in case"
-                : "its id is declared \(idType ?? "without a type"), not TEXT (ids would be stored converted)"
-            problems.append((table, "its table \(table) is not declared as syncd makes it: \(what)"))
-        }
-        return problems
-    }
-
-    /// Makes each collection table of `tables` that `primaryKeyProblems`
-    /// still finds again, in one transaction: dropped (its indexes and
-    /// triggers with it) and laid out again as on open (`CollectionViews.prepare`:
-    /// the table from the stored slots, its indexes, the SQL-edit triggers;
-    /// queued SQL edits are kept). Replicated state is not touched. Returns
-    /// the names of the tables made again.
+    /// Makes each collection table of `tables` that `CollectionTableCheck`
+    /// still finds declared otherwise again, in one transaction: dropped
+    /// (its indexes and triggers with it) and laid out again as on open
+    /// (`CollectionViews.prepare`: the table from the stored slots, its
+    /// indexes, the SQL-edit triggers; queued SQL edits are kept).
+    /// Replicated state is not touched. Refused when the file's schema is
+    /// no longer the one this store opened with (a field added meanwhile
+    /// would lose its column). Returns the names of the tables made again.
     @discardableResult
     public func rebuildCollectionTables(_ tables: [String]) throws -> [String] {
         let schema = self.schema
         return try pool.write { db in
-            let found = try Self.primaryKeyProblems(db, tables: tables).map(\.table)
+            guard CollectionTableCheck.same(String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)), schema.hash) else {
+                throw StoreError.invalidEdit("the dataset's schema changed since this command opened the database; nothing was rebuilt. Run it again")
+            }
+            let found = try CollectionTableCheck.problems(db, schema: schema).map(\.table).filter { name in tables.contains { CollectionTableCheck.same($0, name) } }
             guard !found.isEmpty else { return [] }
             for table in found { try db.execute(sql: "DROP TABLE \(table.quotedDatabaseIdentifier)") }
             try CollectionViews(schema: schema).prepare(in: db)

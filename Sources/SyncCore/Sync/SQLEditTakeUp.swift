@@ -42,6 +42,11 @@ public struct SQLEditTakeUp: Sendable {
         }
         if runs.next() % Self.captureCheckEvery == 0, try store.restoreSQLCapture() {
             logger.warning("the triggers that turn SQL writes to the collection tables into replicated edits were missing (dropped, or a table replaced by a client) and are back; writes made meanwhile were not replicated: `syncctl check` names the rows, `syncctl check --repair` rewrites them")
+            // A table a client replaced may be declared otherwise too (no key: pandas' `to_sql`).
+            if let layout = try? store.layoutProblems(), !layout.collectionTables.isEmpty {
+                logger.warning("a collection table is not declared as syncd makes it; `syncctl check --repair` makes it again from the replicated state", metadata: [
+                    "tables": "\(layout.collectionTables.joined(separator: ", "))", "first": "\(layout.collectionTableProblems.first ?? "")"])
+            }
         }
         guard try store.hasPendingSQLEdits() else { return nil }
         let report = try store.takeUpSQLEdits(author: author())

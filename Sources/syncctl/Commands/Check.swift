@@ -21,9 +21,11 @@ struct Check: ParsableCommand {
             (drop them first). Triggers syncd does not make and SQL-edit queues not laid out
             as queues are reported too: every snapshot of the database fails verification
             while one is there. A collection table made again by another program with
-            another key than `id` (none, two columns, COLLATE NOCASE, not TEXT) is reported,
-            and --repair makes it again from the replicated state (queued SQL edits are
-            kept; indexes of your own on it go with it).
+            another key than `id` (none, two columns, COLLATE NOCASE, not TEXT), or with
+            columns or constraints syncd's writes trip on (NOT NULL, CHECK, STRICT, a
+            column of its own), is reported, and --repair makes it again from the
+            replicated state (queued SQL edits are kept; indexes of your own on it go
+            with it).
 
             Examples:
               syncctl check
@@ -108,8 +110,8 @@ struct Check: ParsableCommand {
             }
             // Tables keyed otherwise made again first: rows rewritten into
             // them would double or replace other records' rows.
-            let rebuilt = repair && !layout.collectionTables.isEmpty ? try store.rebuildCollectionTables(layout.collectionTables) : nil
-            if rebuilt != nil { layout = try store.layoutProblems() }
+            let rebuilt = repair ? (layout.collectionTables.isEmpty ? [] : try store.rebuildCollectionTables(layout.collectionTables)) : nil
+            if rebuilt?.isEmpty == false { layout = try store.layoutProblems() }
             // Repaired first: the other checks read the tables too (a
             // deleted row makes references to it look dangling).
             let repaired = repair ? try store.repairViews() : nil
@@ -178,7 +180,7 @@ struct Check: ParsableCommand {
                     ("SQL edits refused and kept (settle with `syncctl sql retry` or `discard`)", output.refusedSQLEdits),
                     ("digest buckets that are not the ones the states make", output.digestBuckets),
                     ("store tables or indexes not as syncd makes them", output.storeLayout.map { .init(slot: "data.db", detail: $0) }),
-                    ("collection tables keyed otherwise than by id", output.collectionTables.map { .init(slot: "data.db", detail: $0) }),
+                    ("collection tables not declared as syncd makes them", output.collectionTables.map { .init(slot: "data.db", detail: $0) }),
                     ("triggers or SQL-edit queues syncd does not make (every snapshot fails verification while they are there)",
                      output.snapshotBlockers.map { .init(slot: "data.db", detail: $0) }),
                 ]
@@ -192,7 +194,7 @@ struct Check: ParsableCommand {
                 if let rebuilt, !rebuilt.isEmpty {
                     print("repaired: made \(rebuilt.joined(separator: ", ")) again from the replicated state, keyed by id (queued SQL edits kept)")
                 } else if !layout.collectionTables.isEmpty, repairHelps {
-                    print("a collection table keyed otherwise than syncd makes it (another program made it again?): it can hold two rows for one record, or a write of one record overwrites the row of another whose id differs only in case. `syncctl check --repair` makes it again from the replicated state (queued SQL edits are kept; indexes of your own on it go with it)")
+                    print("a collection table declared otherwise than syncd makes it (another program made it again?): its rows can stop being the replicated state (two rows for a record, one record's cells in another's row) or syncd's writes of them fail. `syncctl check --repair` makes it again from the replicated state (queued SQL edits are kept; indexes of your own on it go with it)")
                 }
                 if let repaired, repaired > 0 { print("repaired: rewrote the tables from the replicated state (\(repaired) row(s) had drifted)") }
                 else if drift.count > 0, repairHelps { print("table rows drifted: \(drift.count); `syncctl check --repair` rewrites them from the replicated state (written with triggers off: such a write is not replicated)") }

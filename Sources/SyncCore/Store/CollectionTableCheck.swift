@@ -1,0 +1,120 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// Whether a collection table is declared so that syncd's writes keep it
+/// the exact reading of the slots (replication-model §8). syncd finds a
+/// record's row by `id = ?`, changes it with `UPDATE … WHERE id = ?`, and
+/// writes a new one whole with `INSERT OR REPLACE`, a NULL for each empty
+/// field. A table another program made again can break each step:
+/// - `id` not the primary key alone, not TEXT, or not compared as bytes (a
+///   collation on the key or on the column: `WHERE id = ?` compares by the
+///   column's): two rows for a record, or "CN" written over "cn";
+/// - a field column NOT NULL or of another type: the write of an empty
+///   field fails, or the cell is not the one syncd wrote (a default is
+///   harmless: syncd's writes give every column);
+/// - a generated, extra or missing column, a CHECK constraint, a STRICT
+///   table: writes fail (a peer's whole batch with them), or cells of one's
+///   own are cleared on each write.
+/// Nothing here reads a row: the declaration only (`pragma_table_xinfo`,
+/// the key's index, the column's declared collation, the table's text).
+enum CollectionTableCheck {
+    /// One line per table of `schema` declared otherwise, naming every
+    /// difference found. A table that does not exist is left out (the next
+    /// open makes it).
+    static func problems(_ db: Database, schema: Schema) throws -> [(table: String, problem: String)] {
+        var found: [(String, String)] = []
+        for collection in schema.tableCollections where try db.tableExists(collection.name, in: "main") {
+            let reasons = try differences(collection, in: db)
+            if !reasons.isEmpty {
+                found.append((collection.name, "its table \(collection.name) is not declared as syncd makes it: \(reasons.joined(separator: "; "))"))
+            }
+        }
+        return found
+    }
+
+    static func same(_ a: String?, _ b: String) -> Bool { a.map { Array($0.utf8) == Array(b.utf8) } ?? false }
+
+    private static func differences(_ collection: CollectionSchema, in db: Database) throws -> [String] {
+        let table = collection.name
+        var reasons: [String] = []
+        // The key: SQLite's index of it (origin 'pk'; an INTEGER PRIMARY KEY has none).
+        let key = try String.fetchOne(db, sql: "SELECT name FROM pragma_index_list(?) WHERE origin = 'pk'", arguments: [table])
+        let keyColumns = try key.map { try Row.fetchAll(db, sql: "SELECT name, coll FROM pragma_index_xinfo(?) WHERE key = 1", arguments: [$0]) } ?? []
+        if keyColumns.count != 1 || !same(keyColumns[0][0], "id") {
+            reasons.append("its primary key is not id alone (the table can hold two rows for one record, and each write of a row searches the whole table)")
+        } else if !same((keyColumns[0][1] as String?)?.uppercased(), "BINARY") {
+            reasons.append("its key compares id other than as bytes (\((keyColumns[0][1] as String?) ?? "?")): a write of one record would overwrite the row of another whose id differs only in case")
+        }
+        if let collation = try declaredCollation(of: "id", in: table, db), !same(collation.uppercased(), "BINARY") {
+            reasons.append("its id column compares other than as bytes (\(collation)): syncd finds a row by `id = ?`, and would write one record's cells into the row of another whose id differs only in case")
+        }
+        // Every column: its type, NOT NULL, default, generated.
+        // (A default is left alone: syncd's writes give every column.)
+        let columns = try Row.fetchAll(db, sql: "SELECT name, upper(type), \"notnull\", hidden FROM pragma_table_xinfo(?)", arguments: [table])
+        var seen: [String] = []
+        for column in columns {
+            let name: String = column[0] ?? "?"
+            seen.append(name)
+            let type: String = column[1] ?? ""
+            if (column[3] as Int64? ?? 0) != 0 {
+                reasons.append("a generated column \(name)")
+                continue
+            }
+            if same(name, "id") {
+                if !same(type, "TEXT") { reasons.append("its id is declared \(type.isEmpty ? "without a type" : type), not TEXT (ids would be stored converted)") }
+            } else if same(name, "conflicted") {
+                if !same(type, "INTEGER") { reasons.append("its conflicted column is declared \(type), not INTEGER") }
+            } else if let field = collection.fields.first(where: { same(name, $0.name) }) {
+                let expected = CollectionViews.columnType(field)
+                if !same(type, expected) { reasons.append("its column \(name) is declared \(type.isEmpty ? "without a type" : type), not \(expected)") }
+                if (column[2] as Int64? ?? 0) != 0 { reasons.append("its column \(name) is NOT NULL (an empty field is written as NULL)") }
+            } else {
+                reasons.append("a column syncd does not make (\(name)): each write of a row clears it, or fails")
+            }
+        }
+        for name in ["id"] + collection.fields.map(\.name) + ["conflicted"] where !seen.contains(where: { same($0, name) }) {
+            reasons.append("its column \(name) is missing")
+        }
+        if let strict = try? Int64.fetchOne(db, sql: "SELECT strict FROM pragma_table_list WHERE schema = 'main' AND name = ?", arguments: [table]), strict != 0 {
+            reasons.append("it is STRICT (a cell of another type than its column fails the write of its row, and a peer's whole batch with it)")
+        }
+        let declaration = try String.fetchOne(db, sql: "SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ?", arguments: [table]) ?? ""
+        if hasCheckConstraint(declaration) {
+            reasons.append("it has a CHECK constraint (a value it refuses fails the write of its row, and a peer's whole batch with it)")
+        }
+        return reasons
+    }
+
+    /// The collation a column is declared with (SQLite's own reading of
+    /// the declaration; "BINARY" when none is given), nil when unknown.
+    static func declaredCollation(of column: String, in table: String, _ db: Database) throws -> String? {
+        guard let connection = db.sqliteConnection else { return nil }
+        var type: UnsafePointer<CChar>?, collation: UnsafePointer<CChar>?
+        var notNull: Int32 = 0, primaryKey: Int32 = 0, autoincrement: Int32 = 0
+        guard sqlite3_table_column_metadata(connection, "main", table, column, &type, &collation, &notNull, &primaryKey, &autoincrement) == SQLITE_OK,
+              let collation else { return nil }
+        return String(cString: collation)
+    }
+
+    /// Whether a CREATE TABLE text holds the keyword CHECK outside quoted
+    /// names and string literals.
+    static func hasCheckConstraint(_ sql: String) -> Bool {
+        var bare: [UInt8] = []
+        var closing: UInt8?
+        for byte in sql.utf8 {
+            if let end = closing {
+                if byte == end { closing = nil }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "'"), UInt8(ascii: "\""), UInt8(ascii: "`"): closing = byte; bare.append(UInt8(ascii: " "))
+            case UInt8(ascii: "["): closing = UInt8(ascii: "]"); bare.append(UInt8(ascii: " "))
+            default: bare.append(byte)
+            }
+        }
+        // (A doubled quote inside a name closes and reopens it: still outside nothing.)
+        let words = String(decoding: bare, as: UTF8.self).uppercased().split { !($0.isLetter || $0.isNumber || $0 == "_") }
+        return words.contains { $0.utf8.elementsEqual("CHECK".utf8) }
+    }
+}
