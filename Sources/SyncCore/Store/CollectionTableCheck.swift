@@ -13,9 +13,10 @@ import GRDBSQLite
 /// - a field column NOT NULL or of another type: the write of an empty
 ///   field fails, or the cell is not the one syncd wrote (a default is
 ///   harmless: syncd's writes give every column);
-/// - a generated, extra or missing column, a CHECK constraint, a STRICT
-///   table: writes fail (a peer's whole batch with them), or cells of one's
-///   own are cleared on each write.
+/// - a generated, extra or missing column, a CHECK or UNIQUE constraint, a
+///   STRICT table, a view in the table's place: writes fail (a peer's whole
+///   batch with them), remove another record's row, or clear cells of
+///   one's own on each write.
 /// Nothing here reads a row: the declaration only (`pragma_table_xinfo`,
 /// the key's index, the column's declared collation, the table's text).
 enum CollectionTableCheck {
@@ -24,7 +25,13 @@ enum CollectionTableCheck {
     /// open makes it).
     static func problems(_ db: Database, schema: Schema) throws -> [(table: String, problem: String)] {
         var found: [(String, String)] = []
-        for collection in schema.tableCollections where try db.tableExists(collection.name, in: "main") {
+        for collection in schema.tableCollections {
+            let kind = try String.fetchOne(db, sql: "SELECT type FROM main.sqlite_master WHERE type IN ('table', 'view') AND name = ?", arguments: [collection.name])
+            if kind == "view" {
+                found.append((collection.name, "its table \(collection.name) is a view (syncd's writes of it fail)"))
+                continue
+            }
+            guard kind == "table" else { continue }
             let reasons = try differences(collection, in: db)
             if !reasons.isEmpty {
                 found.append((collection.name, "its table \(collection.name) is not declared as syncd makes it: \(reasons.joined(separator: "; "))"))
@@ -45,6 +52,15 @@ enum CollectionTableCheck {
             reasons.append("its primary key is not id alone (the table can hold two rows for one record, and each write of a row searches the whole table)")
         } else if !same((keyColumns[0][1] as String?)?.uppercased(), "BINARY") {
             reasons.append("its key compares id other than as bytes (\((keyColumns[0][1] as String?) ?? "?")): a write of one record would overwrite the row of another whose id differs only in case")
+        }
+        // UNIQUE constraints of the declaration (origin 'u'; a UNIQUE index
+        // made apart is `Store.uniqueIndexProblems`'s): one that takes in
+        // `id` compared as bytes can never hold two records' rows.
+        for unique in try String.fetchAll(db, sql: "SELECT name FROM pragma_index_list(?) WHERE origin = 'u'", arguments: [table]) {
+            let columns = try Row.fetchAll(db, sql: "SELECT name, coll FROM pragma_index_xinfo(?) WHERE key = 1", arguments: [unique])
+            if !columns.contains(where: { same($0[0], "id") && same(($0[1] as String?)?.uppercased(), "BINARY") }) {
+                reasons.append("a UNIQUE constraint (\(unique)) by which syncd's writes would remove another record's row, or fail")
+            }
         }
         if let collation = try declaredCollation(of: "id", in: table, db), !same(collation.uppercased(), "BINARY") {
             reasons.append("its id column compares other than as bytes (\(collation)): syncd finds a row by `id = ?`, and would write one record's cells into the row of another whose id differs only in case")
@@ -98,20 +114,32 @@ enum CollectionTableCheck {
     }
 
     /// Whether a CREATE TABLE text holds the keyword CHECK outside quoted
-    /// names and string literals.
+    /// names, string literals and comments (SQLite keeps comments in the
+    /// text: a quote inside one opens nothing).
     static func hasCheckConstraint(_ sql: String) -> Bool {
+        let bytes = Array(sql.utf8)
         var bare: [UInt8] = []
-        var closing: UInt8?
-        for byte in sql.utf8 {
-            if let end = closing {
-                if byte == end { closing = nil }
+        var at = 0
+        func skip(past end: [UInt8]) {
+            while at < bytes.count, !bytes[at...].starts(with: end) { at += 1 }
+            at = min(bytes.count, at + end.count)
+        }
+        while at < bytes.count {
+            let byte = bytes[at]
+            if bytes[at...].starts(with: Array("--".utf8)) {
+                skip(past: [UInt8(ascii: "\n")])
+            } else if bytes[at...].starts(with: Array("/*".utf8)) {
+                at += 2
+                skip(past: Array("*/".utf8))
+            } else if [UInt8(ascii: "'"), UInt8(ascii: "\""), UInt8(ascii: "`"), UInt8(ascii: "[")].contains(byte) {
+                at += 1
+                skip(past: [byte == UInt8(ascii: "[") ? UInt8(ascii: "]") : byte])
+            } else {
+                bare.append(byte)
+                at += 1
                 continue
             }
-            switch byte {
-            case UInt8(ascii: "'"), UInt8(ascii: "\""), UInt8(ascii: "`"): closing = byte; bare.append(UInt8(ascii: " "))
-            case UInt8(ascii: "["): closing = UInt8(ascii: "]"); bare.append(UInt8(ascii: " "))
-            default: bare.append(byte)
-            }
+            bare.append(UInt8(ascii: " "))
         }
         // (A doubled quote inside a name closes and reopens it: still outside nothing.)
         let words = String(decoding: bare, as: UTF8.self).uppercased().split { !($0.isLetter || $0.isNumber || $0 == "_") }

@@ -40,9 +40,13 @@ extension Store {
     /// The layout problems of this database; empty when sound. One read
     /// transaction.
     public func layoutProblems() throws -> StoreLayoutProblems {
-        let schema = self.schema
-        let tables = schema.tableCollections.map(\.name)
+        let opened = self.schema, seed = self.seed
         return try pool.read { db in
+            // The schema the file holds now (another process may have added
+            // a field since this store opened): its tables are made for it.
+            let schema = CollectionTableCheck.same(String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)), opened.hash)
+                ? opened : try SchemaEvolution.effective(seed: seed, in: db).schema
+            let tables = schema.tableCollections.map(\.name)
             let declared = try CollectionTableCheck.problems(db, schema: schema)
             let rebuilt = declared.map(\.table)
             return StoreLayoutProblems(storeTables: try Snapshots.storeTableProblems(db),
@@ -69,30 +73,31 @@ extension Store {
             }
             let found = try CollectionTableCheck.problems(db, schema: schema).map(\.table).filter { name in tables.contains { CollectionTableCheck.same($0, name) } }
             guard !found.isEmpty else { return [] }
-            for table in found { try db.execute(sql: "DROP TABLE \(table.quotedDatabaseIdentifier)") }
+            for table in found {
+                let kind = try String.fetchOne(db, sql: "SELECT type FROM main.sqlite_master WHERE type IN ('table', 'view') AND name = ?", arguments: [table])
+                try db.execute(sql: "DROP \(kind == "view" ? "VIEW" : "TABLE") \(table.quotedDatabaseIdentifier)")
+            }
             try CollectionViews(schema: schema).prepare(in: db)
             return found
         }
     }
 
-    /// UNIQUE indexes on the collection tables `tables` but the primary
-    /// key's: made with CREATE INDEX (`origin` 'c') or by a UNIQUE
-    /// constraint of a table made again (`u`). One that takes in `id` (the
-    /// primary key) compared as bytes can never hold two records' rows, and
-    /// is left out.
+    /// UNIQUE indexes made with CREATE INDEX (`origin` 'c') on the
+    /// collection tables `tables` (a UNIQUE constraint of the declaration,
+    /// 'u', is `CollectionTableCheck`'s: the table is made again). One that
+    /// takes in `id` (the primary key) compared as bytes can never hold two
+    /// records' rows, and is left out.
     static func uniqueIndexProblems(_ db: Database, tables: [String]) throws -> [String] {
         var problems: [String] = []
         for table in tables {
             let rows = try Row.fetchAll(db, sql: "SELECT name, \"unique\", origin FROM pragma_index_list(?)", arguments: [table])
-            for row in rows where (row[1] as Int64?) == 1 && ["c", "u"].contains((row[2] as String?) ?? "") {
+            for row in rows where (row[1] as Int64?) == 1 && (row[2] as String?) == "c" {
                 let name = (row[0] as String?) ?? "?"
                 // `id` compared as bytes: an index on `id COLLATE NOCASE`
                 // holds "cn" and "CN" as one, and is not left out.
                 let columns = try Row.fetchAll(db, sql: "SELECT name, coll FROM pragma_index_xinfo(?) WHERE key = 1", arguments: [name])
                 if columns.contains(where: { ($0[0] as String?)?.utf8.elementsEqual("id".utf8) == true && ($0[1] as String?)?.uppercased() == "BINARY" }) { continue }
-                problems.append(((row[2] as String?) == "u"
-                    ? "a UNIQUE constraint syncd does not make on its table \(table) (\(name)): syncd's writes of the table would remove another record's row by it, or fail; keep a copy of the file, then make the table again without it (or restore the last good snapshot)"
-                    : "a UNIQUE index syncd does not make on its table \(table): \(name) (syncd's writes of the table would remove another record's row by it, or fail); drop it (`DROP INDEX \(name.quotedDatabaseIdentifier)`)"))
+                problems.append("a UNIQUE index syncd does not make on its table \(table): \(name) (syncd's writes of the table would remove another record's row by it, or fail); drop it (`DROP INDEX \(name.quotedDatabaseIdentifier)`)")
             }
         }
         return problems

@@ -211,7 +211,7 @@ struct Check: ParsableCommand {
                     print("the store tables are not as syncd declares them (a copied or hand-edited file?): its writes may land where its reads do not look, and snapshots of it are refused. `--repair` cannot mend this and makes no repair while it is so: restore the last good snapshot (`syncctl snapshot restore`), or start a new data directory and pull the data again from a peer")
                 }
                 if !layout.uniqueIndexes.isEmpty {
-                    print("a UNIQUE index or constraint of your own on a collection table: syncd's writes of it would remove other records' rows, and `--repair` makes no repair while it is there. Remove it as its line above says, then `syncctl check --repair`")
+                    print("a UNIQUE index of your own on a collection table: syncd's writes of it would remove other records' rows, and `--repair` makes no repair while it is there. Remove it as its line above says, then `syncctl check --repair`")
                 }
                 if !layout.snapshotBlockers.isEmpty {
                     var advice = ["every snapshot of this database fails verification while these are there."]

@@ -110,7 +110,8 @@ struct CollectionTableKeyTests {
         // (A default is left alone: syncd's writes give every column.)
         let notes = pick(genes[5], "\"notes\" TEXT", ["\"notes\" TEXT NOT NULL", "\"notes\" TEXT DEFAULT 'none'", "\"notes\" INTEGER",
                                                         "\"notes\" TEXT CHECK (notes IS NULL OR notes NOT LIKE 'zzz%')", "\"notes\" TEXT COLLATE NOCASE"])
-        let more: String? = pick(genes[6], nil, ["mine TEXT", "shout TEXT AS (upper(name))", "CHECK (length(id) < 3)", "\"check\" TEXT"])
+        let more: String? = pick(genes[6], nil, ["mine TEXT", "shout TEXT AS (upper(name))", "CHECK (length(id) < 3)", "\"check\" TEXT",
+                                                 "-- don't\n CHECK (notes IS NULL OR notes NOT LIKE 'zzz%')", "UNIQUE (name)", "/* check's later */ UNIQUE (id, name)"])
         let strict = pick(genes[7], false, [true])
         if key == 0 && withoutRowID { return nil }
         if strict && !["TEXT", "text", "INT", "BLOB", "ANY"].contains(type) { return nil }
@@ -237,6 +238,46 @@ struct CollectionTableKeyTests {
         #expect(try other.rebuildCollectionTables(["countries"]) == ["countries"])
         #expect(try other.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM pragma_table_info('countries') WHERE name = 'iso3'") } == 1)
         #expect(try other.layoutProblems().isEmpty)
+    }
+
+    /// CHECK found as SQLite reads the text: not inside quoted names,
+    /// strings or comments, and not hidden by a quote inside a comment.
+    @Test func aCheckConstraintIsFoundAsSQLiteReadsTheText() {
+        #expect(CollectionTableCheck.hasCheckConstraint("CREATE TABLE t(a TEXT, CHECK (a <> 'x'))"))
+        #expect(CollectionTableCheck.hasCheckConstraint("CREATE TABLE t(a TEXT check(a > 1))"))
+        #expect(CollectionTableCheck.hasCheckConstraint("CREATE TABLE t(a TEXT -- don't\n, CHECK (a <> 'x'))"))
+        #expect(CollectionTableCheck.hasCheckConstraint("CREATE TABLE t(a TEXT /* \" */, CHECK (a <> 'x') /* \" */)"))
+        #expect(!CollectionTableCheck.hasCheckConstraint("CREATE TABLE t(\"check\" TEXT, [check] TEXT, `check` TEXT, b TEXT DEFAULT 'check')"))
+        #expect(!CollectionTableCheck.hasCheckConstraint("CREATE TABLE t(a TEXT /* check later */, checked TEXT -- check\n)"))
+        #expect(!CollectionTableCheck.hasCheckConstraint("CREATE TABLE \"a\"\"check\"(b TEXT)"))
+    }
+
+    /// A table another process changed after this store opened (a field
+    /// added) is judged by the schema the file holds: no false alarm.
+    @Test func aFieldAddedElsewhereAfterOpeningIsNoProblem() throws {
+        let dir = TemporaryDirectory()
+        let a = try dir.store("a.db")
+        try a.seed(SeedData.criticalMinerals())
+        let other = try Store(path: dir.url.appendingPathComponent("a.db").path)
+        try other.changeSchema(.addField(collection: "countries", field: "iso3", type: "text", values: [], targets: [], description: nil), author: "ana")
+        #expect(try a.layoutProblems().isEmpty)
+    }
+
+    /// A view in the table's place: syncd's writes of it fail. Named, and
+    /// made a table again.
+    @Test func aViewInPlaceOfTheTableIsNamedAndMadeATable() throws {
+        let dir = TemporaryDirectory()
+        let a = try dir.store("a.db")
+        try a.seed(SeedData.criticalMinerals())
+        try a.withWriteTransaction { db in
+            try db.execute(sql: "CREATE TABLE mine AS SELECT * FROM countries")
+            try db.execute(sql: "DROP TABLE countries")
+            try db.execute(sql: "CREATE VIEW countries AS SELECT * FROM mine")
+        }
+        let layout = try a.layoutProblems()
+        #expect(layout.collectionTables == ["countries"] && layout.collectionTableProblems[0].contains("view"), "\(layout)")
+        #expect(try a.rebuildCollectionTables(["countries"]) == ["countries"])
+        #expect(try a.layoutProblems().isEmpty && a.viewDrift().count == 0)
     }
 
     /// The primary key as syncd declares it, or WITHOUT ROWID, is sound;

@@ -126,11 +126,12 @@ struct DigestRecountTests {
         #expect(try a.layoutProblems().rulesOutRepair)
         try a.withWriteTransaction { db in try db.execute(sql: "DROP INDEX by_name") }
         #expect(try a.layoutProblems().isEmpty)
-        // A UNIQUE constraint of a table made again: named too, unless it takes in `id`.
+        // A UNIQUE constraint of a table made again is the table's
+        // declaration (`CollectionTableCheck`, which makes it again), not an index to drop.
         let found = try a.withWriteTransaction { db in
             try db.execute(sql: "CREATE TABLE remade(id TEXT PRIMARY KEY, name TEXT, code TEXT, UNIQUE(name), UNIQUE(id, code))")
             return try Store.uniqueIndexProblems(db, tables: ["remade"])
         }
-        #expect(found.count == 1 && found[0].contains("UNIQUE constraint"), "\(found)")
+        #expect(found.isEmpty, "\(found)")
     }
 }
