@@ -26,6 +26,14 @@ struct CollectionTableKeyTests {
 
     static let declaredID = "id TEXT PRIMARY KEY NOT NULL"
 
+    /// A store of the seeded dataset in a directory of its own.
+    func seeded() throws -> (TemporaryDirectory, Store) {
+        let dir = TemporaryDirectory()
+        let store = try dir.store("a.db")
+        try store.seed(SeedData.criticalMinerals())
+        return (dir, store)
+    }
+
     /// `countries` declared otherwise, by kind.
     static func declaration(_ kind: String, _ sql: String) -> String {
         switch kind {
@@ -40,9 +48,7 @@ struct CollectionTableKeyTests {
     @Test(arguments: ["no key", "NOCASE", "INT", "two columns"])
     func aTableKeyedOtherwiseIsNamedAndMadeAgain(_ kind: String) throws {
         let declare = { Self.declaration(kind, $0) }
-        let dir = TemporaryDirectory()
-        let a = try dir.store("a.db")
-        try a.seed(SeedData.criticalMinerals())
+        let (dir, a) = try seeded()
         let digest = try a.digest()
         let countries = try a.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM countries") ?? 0 }
         // An SQL edit queued (by a client, triggers on) before the table is made again.
@@ -76,9 +82,8 @@ struct CollectionTableKeyTests {
     /// What a NOCASE key does, which the check guards against: a record
     /// whose id differs only in case replaces another's row.
     @Test func aNocaseKeyLosesARowThatARebuildBringsBack() throws {
-        let dir = TemporaryDirectory()
-        let a = try dir.store("a.db")
-        try a.seed(SeedData.criticalMinerals())
+        let (dir, a) = try seeded()
+        defer { _ = dir }   // kept to the end: its files are the store's
         try remakeCountries(a) { $0.replacingOccurrences(of: Self.declaredID, with: "\"id\" TEXT COLLATE NOCASE PRIMARY KEY NOT NULL") }
         try a.create(ref("countries/CN"), [.set("name", .text("China, in capitals"))], author: "ana")
         let drift = try a.viewDrift()
@@ -194,9 +199,7 @@ struct CollectionTableKeyTests {
     /// Every table syncd makes passes, fields added later (`ALTER TABLE …
     /// ADD COLUMN`) of every type included, and after a store opened again.
     @Test func tablesSyncdMakesPassWithFieldsAddedOfEveryType() throws {
-        let dir = TemporaryDirectory()
-        let a = try dir.store("a.db")
-        try a.seed(SeedData.criticalMinerals())
+        let (dir, a) = try seeded()
         #expect(try a.layoutProblems().isEmpty)
         for (name, type) in [("t", "text"), ("i", "integer"), ("d", "decimal"), ("dt", "date"), ("b", "bool"), ("r", "ref"), ("s", "set:text"), ("sr", "set:ref")] {
             let targets = type.hasSuffix("ref") ? ["countries"] : []
@@ -213,9 +216,8 @@ struct CollectionTableKeyTests {
     /// A UNIQUE constraint on a table the repair makes again is not a
     /// reason to refuse the repair: the rebuild drops it.
     @Test func aUniqueConstraintOnATableMadeAgainDoesNotRuleTheRepairOut() throws {
-        let dir = TemporaryDirectory()
-        let a = try dir.store("a.db")
-        try a.seed(SeedData.criticalMinerals())
+        let (dir, a) = try seeded()
+        defer { _ = dir }   // kept to the end: its files are the store's
         try remakeCountries(a) { $0.replacingOccurrences(of: Self.declaredID, with: "id TEXT NOT NULL").replacingOccurrences(of: "\"name\" TEXT", with: "\"name\" TEXT UNIQUE") }
         let layout = try a.layoutProblems()
         #expect(layout.collectionTables == ["countries"] && layout.uniqueIndexes.isEmpty && !layout.rulesOutRepair, "\(layout)")
@@ -226,9 +228,7 @@ struct CollectionTableKeyTests {
     /// A rebuild made with the schema this store opened with, after another
     /// process added a field, would drop the field's column: refused.
     @Test func aRebuildAfterTheSchemaChangedElsewhereIsRefused() throws {
-        let dir = TemporaryDirectory()
-        let a = try dir.store("a.db")
-        try a.seed(SeedData.criticalMinerals())
+        let (dir, a) = try seeded()
         try remakeCountries(a) { $0.replacingOccurrences(of: Self.declaredID, with: "id TEXT NOT NULL") }
         let other = try Store(path: dir.url.appendingPathComponent("a.db").path)
         try other.changeSchema(.addField(collection: "countries", field: "iso3", type: "text", values: [], targets: [], description: nil), author: "ana")
@@ -255,9 +255,7 @@ struct CollectionTableKeyTests {
     /// A table another process changed after this store opened (a field
     /// added) is judged by the schema the file holds: no false alarm.
     @Test func aFieldAddedElsewhereAfterOpeningIsNoProblem() throws {
-        let dir = TemporaryDirectory()
-        let a = try dir.store("a.db")
-        try a.seed(SeedData.criticalMinerals())
+        let (dir, a) = try seeded()
         let other = try Store(path: dir.url.appendingPathComponent("a.db").path)
         try other.changeSchema(.addField(collection: "countries", field: "iso3", type: "text", values: [], targets: [], description: nil), author: "ana")
         #expect(try a.layoutProblems().isEmpty)
@@ -266,9 +264,8 @@ struct CollectionTableKeyTests {
     /// A view in the table's place: syncd's writes of it fail. Named, and
     /// made a table again.
     @Test func aViewInPlaceOfTheTableIsNamedAndMadeATable() throws {
-        let dir = TemporaryDirectory()
-        let a = try dir.store("a.db")
-        try a.seed(SeedData.criticalMinerals())
+        let (dir, a) = try seeded()
+        defer { _ = dir }   // kept to the end: its files are the store's
         try a.withWriteTransaction { db in
             try db.execute(sql: "CREATE TABLE mine AS SELECT * FROM countries")
             try db.execute(sql: "DROP TABLE countries")
@@ -284,9 +281,8 @@ struct CollectionTableKeyTests {
     /// a UNIQUE index that takes in `id` compared otherwise than as bytes
     /// is named (it holds "cn" and "CN" as one).
     @Test func soundKeysPassAndAUniqueIndexOnIDNocaseIsNamed() throws {
-        let dir = TemporaryDirectory()
-        let a = try dir.store("a.db")
-        try a.seed(SeedData.criticalMinerals())
+        let (dir, a) = try seeded()
+        defer { _ = dir }   // kept to the end: its files are the store's
         #expect(try a.layoutProblems().isEmpty)
         try remakeCountries(a) { $0 + " WITHOUT ROWID" }
         #expect(try a.layoutProblems().collectionTables == [])
