@@ -26,13 +26,17 @@ enum CollectionTableCheck {
     static func problems(_ db: Database, schema: Schema) throws -> [(table: String, problem: String)] {
         var found: [(String, String)] = []
         for collection in schema.tableCollections {
-            let kind = try String.fetchOne(db, sql: "SELECT type FROM main.sqlite_master WHERE type IN ('table', 'view') AND name = ?", arguments: [collection.name])
+            // Names as SQLite compares them, without case: a table made
+            // again as `Countries` is the table syncd writes.
+            guard let found1 = try Row.fetchOne(db, sql: "SELECT type, name FROM main.sqlite_master WHERE type IN ('table', 'view') AND lower(name) = lower(?)",
+                                                arguments: [collection.name]) else { continue }
+            let (kind, stored): (String?, String) = (found1[0], found1[1] ?? collection.name)
             if kind == "view" {
                 found.append((collection.name, "its table \(collection.name) is a view (syncd's writes of it fail)"))
                 continue
             }
             guard kind == "table" else { continue }
-            let reasons = try differences(collection, in: db)
+            let reasons = try differences(collection, storedAs: stored, in: db)
             if !reasons.isEmpty {
                 found.append((collection.name, "its table \(collection.name) is not declared as syncd makes it: \(reasons.joined(separator: "; "))"))
             }
@@ -42,8 +46,7 @@ enum CollectionTableCheck {
 
     static func same(_ a: String?, _ b: String) -> Bool { a.map { Array($0.utf8) == Array(b.utf8) } ?? false }
 
-    private static func differences(_ collection: CollectionSchema, in db: Database) throws -> [String] {
-        let table = collection.name
+    private static func differences(_ collection: CollectionSchema, storedAs table: String, in db: Database) throws -> [String] {
         var reasons: [String] = []
         // The key: SQLite's index of it (origin 'pk'; an INTEGER PRIMARY KEY has none).
         let key = try String.fetchOne(db, sql: "SELECT name FROM pragma_index_list(?) WHERE origin = 'pk'", arguments: [table])
@@ -92,10 +95,10 @@ enum CollectionTableCheck {
         for name in ["id"] + collection.fields.map(\.name) + ["conflicted"] where !seen.contains(where: { same($0, name) }) {
             reasons.append("its column \(name) is missing")
         }
-        if let strict = try? Int64.fetchOne(db, sql: "SELECT strict FROM pragma_table_list WHERE schema = 'main' AND name = ?", arguments: [table]), strict != 0 {
+        if let strict = try? Int64.fetchOne(db, sql: "SELECT strict FROM pragma_table_list WHERE schema = 'main' AND lower(name) = lower(?)", arguments: [table]), strict != 0 {
             reasons.append("it is STRICT (a cell of another type than its column fails the write of its row, and a peer's whole batch with it)")
         }
-        let declaration = try String.fetchOne(db, sql: "SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ?", arguments: [table]) ?? ""
+        let declaration = try String.fetchOne(db, sql: "SELECT sql FROM main.sqlite_master WHERE type = 'table' AND lower(name) = lower(?)", arguments: [table]) ?? ""
         if hasCheckConstraint(declaration) {
             reasons.append("it has a CHECK constraint (a value it refuses fails the write of its row, and a peer's whole batch with it)")
         }
@@ -142,7 +145,12 @@ enum CollectionTableCheck {
             bare.append(UInt8(ascii: " "))
         }
         // (A doubled quote inside a name closes and reopens it: still outside nothing.)
-        let words = String(decoding: bare, as: UTF8.self).uppercased().split { !($0.isLetter || $0.isNumber || $0 == "_") }
-        return words.contains { $0.utf8.elementsEqual("CHECK".utf8) }
+        // Words as SQLite's tokenizer makes them: ASCII letters, digits,
+        // '_', '$' and every byte past ASCII belong to an identifier.
+        let words = bare.split { byte in
+            !(byte >= 0x80 || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "$")
+              || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || ((byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z")))
+        }
+        return words.contains { word in word.count == 5 && zip(word, "check".utf8).allSatisfy { ($0 | 0x20) == $1 } }
     }
 }

@@ -126,6 +126,12 @@ struct CollectionViews {
 
     private func rebuild(_ collection: CollectionSchema, dropping: Bool, in db: Database) throws {
         if dropping { try db.execute(sql: "DROP TABLE \(collection.name.quotedDatabaseIdentifier)") }
+        // A view in the table's place (names compared as SQLite does, without
+        // case): said plainly, not SQLite's "already exists". Left for its
+        // owner to drop: it may be the only copy of what it reads.
+        if let view = try String.fetchOne(db, sql: "SELECT name FROM main.sqlite_master WHERE type = 'view' AND lower(name) = lower(?)", arguments: [collection.name]) {
+            throw StoreError.invalidEdit("a view named \(view) stands where syncd keeps its table \(collection.name); drop it (`DROP VIEW \(view.quotedDatabaseIdentifier)`) and start again: syncd makes the table from the replicated state")
+        }
         let columns = ["id TEXT PRIMARY KEY NOT NULL"] + collection.fields.map { field in
             "\(field.name.quotedDatabaseIdentifier) \(Self.columnType(field))"
         } + ["conflicted INTEGER NOT NULL DEFAULT 0"]

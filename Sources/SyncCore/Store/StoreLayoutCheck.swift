@@ -74,7 +74,7 @@ extension Store {
             let found = try CollectionTableCheck.problems(db, schema: schema).map(\.table).filter { name in tables.contains { CollectionTableCheck.same($0, name) } }
             guard !found.isEmpty else { return [] }
             for table in found {
-                let kind = try String.fetchOne(db, sql: "SELECT type FROM main.sqlite_master WHERE type IN ('table', 'view') AND name = ?", arguments: [table])
+                let kind = try String.fetchOne(db, sql: "SELECT type FROM main.sqlite_master WHERE type IN ('table', 'view') AND lower(name) = lower(?)", arguments: [table])
                 try db.execute(sql: "DROP \(kind == "view" ? "VIEW" : "TABLE") \(table.quotedDatabaseIdentifier)")
             }
             try CollectionViews(schema: schema).prepare(in: db)

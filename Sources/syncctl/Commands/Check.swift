@@ -95,6 +95,9 @@ struct Check: ParsableCommand {
                     snapshot (`syncctl snapshot restore`), or start a new data directory and pull the data again from a peer
                     """)
             }
+            // The schema the file holds now (a field syncd added during
+            // the count is no unknown field, nor a column of one's own).
+            _ = try store.refreshSchemaIfChanged()
             // Store tables declared otherwise (a copied or hand-edited
             // file): the repairs below would write where reads do not look.
             var layout = try store.layoutProblems()

@@ -250,6 +250,29 @@ struct CollectionTableKeyTests {
         #expect(!CollectionTableCheck.hasCheckConstraint("CREATE TABLE t(\"check\" TEXT, [check] TEXT, `check` TEXT, b TEXT DEFAULT 'check')"))
         #expect(!CollectionTableCheck.hasCheckConstraint("CREATE TABLE t(a TEXT /* check later */, checked TEXT -- check\n)"))
         #expect(!CollectionTableCheck.hasCheckConstraint("CREATE TABLE \"a\"\"check\"(b TEXT)"))
+        // '$' and bytes past ASCII belong to a name, as SQLite reads it.
+        #expect(!CollectionTableCheck.hasCheckConstraint("CREATE TABLE t(id TEXT CONSTRAINT pk$check PRIMARY KEY, a·check TEXT, b TEXT -- unterminated"))
+        #expect(CollectionTableCheck.hasCheckConstraint("CREATE TABLE t(a TEXT, [b] TEXT, 'it''s' TEXT, CHECK(a))"))
+    }
+
+    /// A table made again under another case of its name (`Countries`) is
+    /// the table syncd writes (SQLite compares names without case): judged
+    /// all the same.
+    @Test func aTableMadeAgainUnderAnotherCaseOfItsNameIsJudged() throws {
+        let (dir, a) = try seeded()
+        defer { _ = dir }   // kept to the end: its files are the store's
+        try a.withWriteTransaction { db in
+            let sql = try #require(try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'countries'"))
+            try db.execute(sql: "ALTER TABLE countries RENAME TO countries_before")
+            try db.execute(sql: sql.replacingOccurrences(of: "\"countries\"", with: "\"Countries\"").replacingOccurrences(of: Self.declaredID, with: "id TEXT COLLATE NOCASE PRIMARY KEY NOT NULL"))
+            try db.execute(sql: "INSERT INTO Countries SELECT * FROM countries_before")
+            try db.execute(sql: "DROP TABLE countries_before")
+        }
+        #expect(try a.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE lower(name) = 'countries'") } == ["Countries"])
+        let layout = try a.layoutProblems()
+        #expect(layout.collectionTables == ["countries"] && layout.collectionTableProblems[0].contains("NOCASE"), "\(layout)")
+        #expect(try a.rebuildCollectionTables(["countries"]) == ["countries"])
+        #expect(try a.layoutProblems().isEmpty && a.viewDrift().count == 0)
     }
 
     /// A table another process changed after this store opened (a field
@@ -273,8 +296,13 @@ struct CollectionTableKeyTests {
         }
         let layout = try a.layoutProblems()
         #expect(layout.collectionTables == ["countries"] && layout.collectionTableProblems[0].contains("view"), "\(layout)")
+        // Opened again (its triggers went with the table, so the open lays
+        // the tables out): refused, saying what to do.
+        let error = #expect(throws: (any Error).self) { _ = try Store(path: dir.url.appendingPathComponent("a.db").path) }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("DROP VIEW"), "\(error.map { "\($0)" } ?? "")")
         #expect(try a.rebuildCollectionTables(["countries"]) == ["countries"])
         #expect(try a.layoutProblems().isEmpty && a.viewDrift().count == 0)
+        _ = try Store(path: dir.url.appendingPathComponent("a.db").path)
     }
 
     /// The primary key as syncd declares it, or WITHOUT ROWID, is sound;
