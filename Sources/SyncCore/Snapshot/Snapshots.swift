@@ -93,18 +93,34 @@ public enum Snapshots {
     /// digest is not its slots' would never be seen equal to a peer holding
     /// the same slots). Returns the problems found (empty when the snapshot
     /// is sound).
-    public static func verify(_ url: URL, progress: (Double) -> Void = { _ in }) throws -> [String] {
+    /// `scratchParent`: where a format-1 snapshot's migrated copy is made
+    /// (`withScratchCopy`).
+    public static func verify(_ url: URL, scratchParent: URL = FileManager.default.temporaryDirectory,
+                              progress: (Double) -> Void = { _ in }) throws -> [String] {
         let manifest = try SnapshotManifest.load(for: url)
         var problems: [String] = []
         let sum = try SnapshotManifest.sha256(of: url)
         if sum != manifest.sha256 { problems.append("checksum mismatch: file \(sum.prefix(16))…, manifest \(manifest.sha256.prefix(16))…") }
         if manifest.formatVersion > SnapshotManifest.currentFormat { problems.append("manifest format \(manifest.formatVersion) is newer than this build") }
-        return problems + (try verifyContents(of: url, replica: manifest.replica, progress: progress))
+        return problems + (try verifyContents(of: url, replica: manifest.replica, scratchParent: scratchParent, progress: progress))
+    }
+
+    /// Runs `body` on a copy of the snapshot at `url`, made in a folder of
+    /// its own under `parent` (named `label-UUID`) and removed whole
+    /// afterwards, with whatever opening the copy made beside it (SQLite's
+    /// companions, a counter mark).
+    static func withScratchCopy<T>(of url: URL, in parent: URL, label: String, _ body: (URL) throws -> T) throws -> T {
+        let folder = parent.appendingPathComponent("\(label)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let copy = folder.appendingPathComponent("snapshot.db")
+        try FileManager.default.copyItem(at: url, to: copy)
+        return try body(copy)
     }
 
     /// The database checks of `verify`. A snapshot in the slot-row layout
     /// (format 1, made before record rows) is checked on a migrated scratch copy.
-    private static func verifyContents(of url: URL, replica: String, progress: (Double) -> Void) throws -> [String] {
+    private static func verifyContents(of url: URL, replica: String, scratchParent: URL, progress: (Double) -> Void) throws -> [String] {
         var problems: [String] = []
         var configuration = Configuration()
         configuration.readonly = true
@@ -116,20 +132,19 @@ public enum Snapshots {
         }
         defer { try? queue.close() }
         if try queue.read({ db in try !db.tableExists("sync_records") && db.tableExists("sync_slots") }) {
-            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("syncd-verify-\(UUID().uuidString).db")
-            try FileManager.default.copyItem(at: url, to: scratch)
-            defer { try? FileManager.default.removeItem(at: scratch) }
-            do {
-                // The file's triggers stay off while it is migrated, as on the store's connections.
-                var migration = Store.ownConnectionConfiguration()
-                migration.prepareDatabase { db in try db.execute(sql: "PRAGMA trusted_schema = OFF") }
-                let migrated = try DatabaseQueue(path: scratch.path, configuration: migration)
-                try StoreTables.migrator().migrate(migrated)
-                try migrated.close()
-            } catch {
-                return ["cannot move the format-1 layout to record rows: \(error)"]
+            return try withScratchCopy(of: url, in: scratchParent, label: "syncd-verify") { scratch in
+                do {
+                    // The file's triggers stay off while it is migrated, as on the store's connections.
+                    var migration = Store.ownConnectionConfiguration()
+                    migration.prepareDatabase { db in try db.execute(sql: "PRAGMA trusted_schema = OFF") }
+                    let migrated = try DatabaseQueue(path: scratch.path, configuration: migration)
+                    try StoreTables.migrator().migrate(migrated)
+                    try migrated.close()
+                } catch {
+                    return ["cannot move the format-1 layout to record rows: \(error)"]
+                }
+                return try verifyContents(of: scratch, replica: replica, scratchParent: scratchParent, progress: progress)
             }
-            return try verifyContents(of: scratch, replica: replica, progress: progress)
         }
         do {
             try queue.read { db in
@@ -356,11 +371,13 @@ public enum Snapshots {
                              progress: (Int, Int) -> Void = { _, _ in }) throws -> ApplyReport {
         let manifest = try requireVerified(url)
         try requireDataset(of: url.path, named: store.seed.name)
-        let folder = scratchParent.appendingPathComponent("syncd-merge-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let scratch = folder.appendingPathComponent("snapshot.db")
-        try FileManager.default.copyItem(at: url, to: scratch)
+        return try withScratchCopy(of: url, in: scratchParent, label: "syncd-merge") { scratch in
+            try merge(copy: scratch, of: url, manifest: manifest, into: store, progress: progress)
+        }
+    }
+
+    /// `merge` on its scratch copy.
+    private static func merge(copy scratch: URL, of url: URL, manifest: SnapshotManifest, into store: Store, progress: (Int, Int) -> Void) throws -> ApplyReport {
         // The snapshot's replica as recorded in it: opening the scratch copy
         // gives the copy a new replica id (it is another file), and the
         // batches must be credited to the replica that wrote them.

@@ -175,9 +175,11 @@ struct RecordRowTests {
         }
         manifest.sha256 = try SnapshotManifest.sha256(of: snapshot)
         try manifest.write(beside: snapshot)
-        #expect(try Snapshots.verify(snapshot) == [])
-        let b = try dir.store("b.db")
         let scratch = dir.url.appendingPathComponent("scratch")
+        // Verified on a migrated copy, removed whole with SQLite's files beside it.
+        #expect(try Snapshots.verify(snapshot, scratchParent: scratch) == [])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == [])
+        let b = try dir.store("b.db")
         let report = try Snapshots.merge(snapshot, into: b, scratchParent: scratch)
         #expect(report.changed > 0)
         // The copy merged from, and what opening it made beside it (its
