@@ -28,9 +28,7 @@ enum CollectionTableCheck {
         for collection in schema.tableCollections {
             // Names as SQLite compares them, without case: a table made
             // again as `Countries` is the table syncd writes.
-            guard let found1 = try Row.fetchOne(db, sql: "SELECT type, name FROM main.sqlite_master WHERE type IN ('table', 'view') AND lower(name) = lower(?)",
-                                                arguments: [collection.name]) else { continue }
-            let (kind, stored): (String?, String) = (found1[0], found1[1] ?? collection.name)
+            guard let (kind, stored) = try storedObject(named: collection.name, db) else { continue }
             if kind == "view" {
                 found.append((collection.name, "its table \(collection.name) is a view (syncd's writes of it fail)"))
                 continue
@@ -44,13 +42,33 @@ enum CollectionTableCheck {
         return found
     }
 
-    static func same(_ a: String?, _ b: String) -> Bool { a.map { Array($0.utf8) == Array(b.utf8) } ?? false }
+    /// The table or view standing under `name` in the main database, found
+    /// as SQLite finds names (without case), and the name as stored.
+    static func storedObject(named name: String, _ db: Database) throws -> (kind: String, name: String)? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT type, name FROM main.sqlite_master WHERE type IN ('table', 'view') AND lower(name) = lower(?)",
+                                         arguments: [name]) else { return nil }
+        return (row[0] ?? "", row[1] ?? name)
+    }
+
+    /// `UTF8Identity.equal` of a name SQLite may not have given.
+    static func same(_ a: String?, _ b: String) -> Bool { a.map { UTF8Identity.equal($0, b) } ?? false }
+
+    /// The key columns of index `index`, as (name, collation) rows.
+    static func keyColumns(of index: String, _ db: Database) throws -> [Row] {
+        try Row.fetchAll(db, sql: "SELECT name, coll FROM pragma_index_xinfo(?) WHERE key = 1", arguments: [index])
+    }
+
+    /// Whether index `index` takes in `id` compared as bytes: then it can
+    /// never hold two records' rows as one.
+    static func takesInIDAsBytes(_ index: String, _ db: Database) throws -> Bool {
+        try keyColumns(of: index, db).contains { same($0[0], "id") && same(($0[1] as String?)?.uppercased(), "BINARY") }
+    }
 
     private static func differences(_ collection: CollectionSchema, storedAs table: String, in db: Database) throws -> [String] {
         var reasons: [String] = []
         // The key: SQLite's index of it (origin 'pk'; an INTEGER PRIMARY KEY has none).
         let key = try String.fetchOne(db, sql: "SELECT name FROM pragma_index_list(?) WHERE origin = 'pk'", arguments: [table])
-        let keyColumns = try key.map { try Row.fetchAll(db, sql: "SELECT name, coll FROM pragma_index_xinfo(?) WHERE key = 1", arguments: [$0]) } ?? []
+        let keyColumns = try key.map { try Self.keyColumns(of: $0, db) } ?? []
         if keyColumns.count != 1 || !same(keyColumns[0][0], "id") {
             reasons.append("its primary key is not id alone (the table can hold two rows for one record, and each write of a row searches the whole table)")
         } else if !same((keyColumns[0][1] as String?)?.uppercased(), "BINARY") {
@@ -60,8 +78,7 @@ enum CollectionTableCheck {
         // made apart is `Store.uniqueIndexProblems`'s): one that takes in
         // `id` compared as bytes can never hold two records' rows.
         for unique in try String.fetchAll(db, sql: "SELECT name FROM pragma_index_list(?) WHERE origin = 'u'", arguments: [table]) {
-            let columns = try Row.fetchAll(db, sql: "SELECT name, coll FROM pragma_index_xinfo(?) WHERE key = 1", arguments: [unique])
-            if !columns.contains(where: { same($0[0], "id") && same(($0[1] as String?)?.uppercased(), "BINARY") }) {
+            if try !takesInIDAsBytes(unique, db) {
                 reasons.append("a UNIQUE constraint (\(unique)) by which syncd's writes would remove another record's row, or fail")
             }
         }

@@ -128,8 +128,9 @@ struct CollectionViews {
         if dropping { try db.execute(sql: "DROP TABLE \(collection.name.quotedDatabaseIdentifier)") }
         // A view in the table's place (names compared as SQLite does, without
         // case): said plainly, not SQLite's "already exists". Left for its
-        // owner to drop: it may be the only copy of what it reads.
-        if let view = try String.fetchOne(db, sql: "SELECT name FROM main.sqlite_master WHERE type = 'view' AND lower(name) = lower(?)", arguments: [collection.name]) {
+        // owner to drop (an open changes no object of theirs; `syncctl
+        // check --repair`, asked to, drops it).
+        if let (kind, view) = try CollectionTableCheck.storedObject(named: collection.name, db), kind == "view" {
             throw StoreError.invalidEdit("a view named \(view) stands where syncd keeps its table \(collection.name); drop it (`DROP VIEW \(view.quotedDatabaseIdentifier)`) and start again: syncd makes the table from the replicated state")
         }
         let columns = ["id TEXT PRIMARY KEY NOT NULL"] + collection.fields.map { field in

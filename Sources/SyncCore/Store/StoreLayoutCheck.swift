@@ -74,7 +74,7 @@ extension Store {
             let found = try CollectionTableCheck.problems(db, schema: schema).map(\.table).filter { name in tables.contains { CollectionTableCheck.same($0, name) } }
             guard !found.isEmpty else { return [] }
             for table in found {
-                let kind = try String.fetchOne(db, sql: "SELECT type FROM main.sqlite_master WHERE type IN ('table', 'view') AND lower(name) = lower(?)", arguments: [table])
+                let kind = try CollectionTableCheck.storedObject(named: table, db)?.kind
                 try db.execute(sql: "DROP \(kind == "view" ? "VIEW" : "TABLE") \(table.quotedDatabaseIdentifier)")
             }
             try CollectionViews(schema: schema).prepare(in: db)
@@ -95,8 +95,7 @@ extension Store {
                 let name = (row[0] as String?) ?? "?"
                 // `id` compared as bytes: an index on `id COLLATE NOCASE`
                 // holds "cn" and "CN" as one, and is not left out.
-                let columns = try Row.fetchAll(db, sql: "SELECT name, coll FROM pragma_index_xinfo(?) WHERE key = 1", arguments: [name])
-                if columns.contains(where: { ($0[0] as String?)?.utf8.elementsEqual("id".utf8) == true && ($0[1] as String?)?.uppercased() == "BINARY" }) { continue }
+                if try CollectionTableCheck.takesInIDAsBytes(name, db) { continue }
                 problems.append("a UNIQUE index syncd does not make on its table \(table): \(name) (syncd's writes of the table would remove another record's row by it, or fail); drop it (`DROP INDEX \(name.quotedDatabaseIdentifier)`)")
             }
         }
