@@ -48,7 +48,8 @@ extension Snapshots {
         for leftover in [incoming, asideCopy] { Store.removeDatabaseFiles(leftover) }
         // The staged copy goes at the end whatever happens: copied in, or not wanted.
         defer { Store.removeDatabaseFiles(incoming) }
-        try FileManager.default.copyItem(atPath: url.path, toPath: incoming)
+        // The file's bytes, never a link to it: the staged copy is written.
+        try FileManager.default.copyItem(atPath: url.resolvingSymlinksInPath().path, toPath: incoming)
         // The copy is what was verified (the snapshot may have changed since).
         let copied = try SnapshotManifest.sha256(of: URL(fileURLWithPath: incoming))
         guard copied.utf8.elementsEqual(manifest.sha256.utf8) else {

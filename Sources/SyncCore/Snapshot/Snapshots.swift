@@ -114,13 +114,19 @@ public enum Snapshots {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let copy = folder.appendingPathComponent("snapshot.db")
-        try FileManager.default.copyItem(at: url, to: copy)
+        // The file's bytes, never a link to it (`copyItem` copies a link as
+        // a link, and the copy is opened for writing).
+        try FileManager.default.copyItem(at: url.resolvingSymlinksInPath(), to: copy)
         return try body(copy)
     }
 
     /// The database checks of `verify`. A snapshot in the slot-row layout
     /// (format 1, made before record rows) is checked on a migrated scratch copy.
-    private static func verifyContents(of url: URL, replica: String, scratchParent: URL, progress: (Double) -> Void) throws -> [String] {
+    /// `migrated`: `url` is the scratch copy the format-1 layout was moved
+    /// on (a file that claims its migrations done yet still holds that
+    /// layout is refused, not migrated again without end).
+    private static func verifyContents(of url: URL, replica: String, scratchParent: URL, migrated: Bool = false,
+                                       progress: (Double) -> Void) throws -> [String] {
         var problems: [String] = []
         var configuration = Configuration()
         configuration.readonly = true
@@ -132,6 +138,7 @@ public enum Snapshots {
         }
         defer { try? queue.close() }
         if try queue.read({ db in try !db.tableExists("sync_records") && db.tableExists("sync_slots") }) {
+            if migrated { return ["its format-1 layout did not move to record rows (its migrations are marked done)"] }
             return try withScratchCopy(of: url, in: scratchParent, label: "syncd-verify") { scratch in
                 do {
                     // The file's triggers stay off while it is migrated, as on the store's connections.
@@ -143,7 +150,7 @@ public enum Snapshots {
                 } catch {
                     return ["cannot move the format-1 layout to record rows: \(error)"]
                 }
-                return try verifyContents(of: scratch, replica: replica, scratchParent: scratchParent, progress: progress)
+                return try verifyContents(of: scratch, replica: replica, scratchParent: scratchParent, migrated: true, progress: progress)
             }
         }
         do {
@@ -355,8 +362,9 @@ public enum Snapshots {
     }
 
     /// Verifies, and throws with every problem when the snapshot is unsound.
-    public static func requireVerified(_ url: URL, progress: (Double) -> Void = { _ in }) throws -> SnapshotManifest {
-        let problems = try verify(url, progress: progress)
+    public static func requireVerified(_ url: URL, scratchParent: URL = FileManager.default.temporaryDirectory,
+                                       progress: (Double) -> Void = { _ in }) throws -> SnapshotManifest {
+        let problems = try verify(url, scratchParent: scratchParent, progress: progress)
         guard problems.isEmpty else { throw SnapshotError.failedVerification(url.path, problems) }
         return try SnapshotManifest.load(for: url)
     }
@@ -369,7 +377,7 @@ public enum Snapshots {
     /// SQLite companions, its counter mark).
     public static func merge(_ url: URL, into store: Store, scratchParent: URL = FileManager.default.temporaryDirectory,
                              progress: (Int, Int) -> Void = { _, _ in }) throws -> ApplyReport {
-        let manifest = try requireVerified(url)
+        let manifest = try requireVerified(url, scratchParent: scratchParent)
         try requireDataset(of: url.path, named: store.seed.name)
         return try withScratchCopy(of: url, in: scratchParent, label: "syncd-merge") { scratch in
             try merge(copy: scratch, of: url, manifest: manifest, into: store, progress: progress)

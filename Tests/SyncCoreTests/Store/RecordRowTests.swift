@@ -189,6 +189,29 @@ struct RecordRowTests {
         #expect(try b.record(ref("countries/cn"))?.value("notes") == .text("before the upgrade"))
         // Verify and merge leave the snapshot file as it was.
         #expect(try SnapshotManifest.sha256(of: snapshot) == manifest.sha256)
+        // Merged through a link to it, too: the copy is of its bytes, not the link.
+        let link = dir.url.appendingPathComponent("linked.syncsnap")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: snapshot)
+        try FileManager.default.copyItem(at: SnapshotManifest.url(for: snapshot), to: SnapshotManifest.url(for: link))
+        let c = try dir.store("c.db")
+        #expect(try Snapshots.merge(link, into: c, scratchParent: scratch).changed > 0)
+        #expect(try SnapshotManifest.sha256(of: snapshot) == manifest.sha256)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == [])
+        // A file that claims its migrations done yet keeps the format-1
+        // layout is refused, not migrated again without end.
+        let stuck = dir.url.appendingPathComponent("stuck.syncsnap")
+        try FileManager.default.copyItem(at: snapshot, to: stuck)
+        let done = try a.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") }
+        try DatabaseQueue(path: stuck.path).writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA journal_mode = DELETE")
+            for identifier in done { try db.execute(sql: "INSERT OR IGNORE INTO grdb_migrations(identifier) VALUES (?)", arguments: [identifier]) }
+        }
+        #expect(try DatabaseQueue(path: stuck.path).read { db in try db.tableExists("sync_slots") && !db.tableExists("sync_records") })
+        var stuckManifest = manifest
+        stuckManifest.sha256 = try SnapshotManifest.sha256(of: stuck)
+        try stuckManifest.write(beside: stuck)
+        #expect(try Snapshots.verify(stuck, scratchParent: scratch).contains { $0.contains("did not move to record rows") })
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == [])
     }
 
     /// A row's bytes do not depend on the order its slots were gathered in
