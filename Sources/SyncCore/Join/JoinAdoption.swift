@@ -69,14 +69,14 @@ extension Store {
         // This replica's own records of devices, ids, clocks and collisions
         // are not a joiner's to take, and freed pages are zeroed.
         try db.execute(sql: "PRAGMA secure_delete = ON")
-        for table in ["sync_peer_devices", "sync_replica_log", "sync_clock_reports", "sync_dot_collisions"] where try db.tableExists(table, in: "main") {
+        for table in ["sync_peer_devices", "sync_replica_log", "sync_clock_reports", "sync_dot_collisions"] where try db.holdsTable(table, in: "main") {
             try db.execute(sql: "DELETE FROM main.\(table)")
         }
         let schema = try SchemaEvolution.effective(seed: seed, in: db).schema
         let views = CollectionViews(schema: schema)
         for collection in schema.tableCollections {
             let queue = SQLEditQueue.tableName(collection.name)
-            guard try db.tableExists(queue) else { continue }
+            guard try db.holdsTable(queue) else { continue }
             let ids = try DatabaseValue.fetchAll(db, sql: "SELECT \"old id\" FROM \(queue.quotedDatabaseIdentifier) UNION SELECT \"new id\" FROM \(queue.quotedDatabaseIdentifier)")
             for id in ids {
                 guard let text = String.fromDatabaseValue(id) else { continue }
@@ -282,7 +282,7 @@ extension Store {
             throw JoinSnapshotRefusal("its table \(table) is not declared as this daemon's")
         }
         // The collection tables first, while they still match the records.
-        for collection in try CollectionViews.tablesMade(in: db) where try db.tableExists(collection) {
+        for collection in try CollectionViews.tablesMade(in: db) where try db.holdsTable(collection) {
             try db.execute(sql: "DELETE FROM main.\(collection.quotedDatabaseIdentifier)")
         }
         // Knowledge is not taken over (it would be true, the snapshot holding

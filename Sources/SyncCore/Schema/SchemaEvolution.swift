@@ -113,10 +113,11 @@ public enum SchemaEvolution {
     /// show as ordinary conflicts and the greatest (by bytes) is shown
     /// meanwhile; a field is deprecated when any version says so.
     ///
-    /// - Parameter unavailable: names (lower case) taken in this replica's
-    ///   file by objects the store did not make; an added collection by such
-    ///   a name is withheld here (and reported) rather than take them over.
-    public static func effective(seed: Schema, records: [Record], unavailable: Set<String> = []) -> Effective {
+    /// - Parameter unavailable: names (as `SQLiteName.key`)
+    ///   taken in this replica's file by objects the store did not make; an
+    ///   added collection by such a name is withheld here (and reported)
+    ///   rather than take them over.
+    public static func effective(seed: Schema, records: [Record], unavailable: Set<[UInt8]> = []) -> Effective {
         var problems: [Problem] = []
         var collections = seed.collections.filter { $0.name != collection }.map { Draft(collection: $0) }
         func index(of name: String) -> Int? { collections.firstIndex { $0.name.utf8.elementsEqual(name.utf8) } }
@@ -134,7 +135,7 @@ public enum SchemaEvolution {
                 continue
             }
             guard isCollectionName(name) else { problem(record, nil, "'\(name)' is not a collection name"); continue }
-            guard !unavailable.contains(name) else {
+            guard !unavailable.contains(SQLiteName.key(name)) else {
                 problem(record, nil, "this replica's database holds another table, view, index or trigger named '\(name)' (not made by syncd): rename or drop it, and the collection appears at the next open")
                 continue
             }

@@ -80,7 +80,7 @@ final class ExclusiveDatabase {
         // damaged database (the copy then takes a new id when merged).
         guard let identity = FileIdentity.of(path: destination) else { return }
         try? copy.write { db in
-            if try db.tableExists("sync_meta") { try db.setMeta(MetaKey.fileIdentity, identity) }
+            if try db.holdsTable("sync_meta") { try db.setMeta(MetaKey.fileIdentity, identity) }
         }
     }
 

@@ -213,7 +213,7 @@ extension Snapshots {
         let queue = try DatabaseQueue(path: path, configuration: configuration)
         defer { try? queue.close() }
         let held = try queue.read { db in
-            try db.tableExists("sync_meta") ? try String.fetchOne(db, sql: "SELECT value FROM sync_meta WHERE key = ?", arguments: [MetaKey.dataset]) : nil
+            try db.holdsTable("sync_meta") ? try String.fetchOne(db, sql: "SELECT value FROM sync_meta WHERE key = ?", arguments: [MetaKey.dataset]) : nil
         }
         let dataset = held ?? SchemaLineage.shipped
         if !dataset.utf8.elementsEqual(expected.utf8) { throw SnapshotError.otherDataset(path, held: dataset, here: expected) }

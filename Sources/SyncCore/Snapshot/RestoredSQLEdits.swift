@@ -36,7 +36,7 @@ enum RestoredSQLEdits {
                 problems.append("its SQL-edit queue \(table) is not laid out as a queue (missing: \(missing.joined(separator: ", ")); other columns: \(strange.joined(separator: ", ")))")
             }
         }
-        if try db.tableExists(SQLEditQueue.counterTable, in: "main"),
+        if try db.holdsTable(SQLEditQueue.counterTable, in: "main"),
            !(try db.columns(in: SQLEditQueue.counterTable, in: "main").contains { $0.name == "n" }) {
             problems.append("its table \(SQLEditQueue.counterTable) has no column n")
         }
@@ -60,7 +60,7 @@ enum RestoredSQLEdits {
     ///   new edit. It is kept refused instead, with `reason`, for
     ///   `syncctl sql retry` or `discard` to settle.
     static func redeclare(in db: Database, reason: String, at wall: Int64) throws {
-        if try db.tableExists(SQLEditQueue.counterTable, in: "main") {
+        if try db.holdsTable(SQLEditQueue.counterTable, in: "main") {
             try db.execute(sql: "DROP TABLE \(SQLEditQueue.counterTable)")
         }
         let tables = try SQLEditQueue.queueTables(in: db)
@@ -68,7 +68,7 @@ enum RestoredSQLEdits {
         for table in tables {
             let columns = try db.columns(in: table, in: "main").map(\.name)
             let cells = SQLEditQueue.cells(among: columns)
-            let name = table.lowercased()
+            let name = SQLiteName.folded(table)
             try SQLEditQueue.rewrite(table, as: name, cellColumns: cells, copying: columns, number: rankOf(table, "queued"), in: db)
             try db.execute(sql: SQLEditQueue.pendingIndex(name))
             try db.execute(sql: """
@@ -132,15 +132,15 @@ enum RestoredSQLEdits {
         let ranked = try rank(numbered.map(\.0), from: next, in: db)
         var carried = 0
         for (table, columns) in tables {
-            let name = table.lowercased()
+            let name = SQLiteName.folded(table)
             let source = "main.\(table.quotedDatabaseIdentifier)"
             let qualified = "\(target.quotedDatabaseIdentifier).\(name.quotedDatabaseIdentifier)"
             let cells = SQLEditQueue.cells(among: columns)
-            if try db.tableExists(name, in: target) {
+            if try db.holdsTable(name, in: target) {
                 // Names as SQLite compares them (ASCII case folded).
-                let there = try db.columns(in: name, in: target).map { $0.name.lowercased() }
-                try dropSameEdits(of: source, columns: (["op", "at"] + cells).filter { there.contains($0.lowercased()) }, from: qualified, in: db)
-                for cell in cells where !there.contains(cell.lowercased()) {
+                let there = Set(try db.columns(in: name, in: target).map { SQLiteName.key($0.name) })
+                try dropSameEdits(of: source, columns: (["op", "at"] + cells).filter { there.contains(SQLiteName.key($0)) }, from: qualified, in: db)
+                for cell in cells where !there.contains(SQLiteName.key(cell)) {
                     try db.execute(sql: "ALTER TABLE \(qualified) ADD COLUMN \(cell.quotedDatabaseIdentifier)")
                 }
             } else {

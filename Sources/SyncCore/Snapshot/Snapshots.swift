@@ -137,7 +137,7 @@ public enum Snapshots {
             return ["not a readable SQLite database: \(error)"]
         }
         defer { try? queue.close() }
-        if try queue.read({ db in try !db.tableExists("sync_records") && db.tableExists("sync_slots") }) {
+        if try queue.read({ db in try !db.holdsTable("sync_records") && db.holdsTable("sync_slots") }) {
             if migrated { return ["its format-1 layout did not move to record rows (its migrations are marked done)"] }
             return try withScratchCopy(of: url, in: scratchParent, label: "syncd-verify") { scratch in
                 do {

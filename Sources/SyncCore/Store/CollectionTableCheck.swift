@@ -45,7 +45,7 @@ enum CollectionTableCheck {
     /// The table or view standing under `name` in the main database, found
     /// as SQLite finds names (without case), and the name as stored.
     static func storedObject(named name: String, _ db: Database) throws -> (kind: String, name: String)? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT type, name FROM main.sqlite_master WHERE type IN ('table', 'view') AND lower(name) = lower(?)",
+        guard let row = try Row.fetchOne(db, sql: "SELECT type, name FROM main.sqlite_master WHERE type IN ('table', 'view') AND name = ? COLLATE NOCASE",
                                          arguments: [name]) else { return nil }
         return (row[0] ?? "", row[1] ?? name)
     }
@@ -112,10 +112,10 @@ enum CollectionTableCheck {
         for name in ["id"] + collection.fields.map(\.name) + ["conflicted"] where !seen.contains(where: { same($0, name) }) {
             reasons.append("its column \(name) is missing")
         }
-        if let strict = try? Int64.fetchOne(db, sql: "SELECT strict FROM pragma_table_list WHERE schema = 'main' AND lower(name) = lower(?)", arguments: [table]), strict != 0 {
+        if let strict = try? Int64.fetchOne(db, sql: "SELECT strict FROM pragma_table_list WHERE schema = 'main' AND name = ? COLLATE NOCASE", arguments: [table]), strict != 0 {
             reasons.append("it is STRICT (a cell of another type than its column fails the write of its row, and a peer's whole batch with it)")
         }
-        let declaration = try String.fetchOne(db, sql: "SELECT sql FROM main.sqlite_master WHERE type = 'table' AND lower(name) = lower(?)", arguments: [table]) ?? ""
+        let declaration = try String.fetchOne(db, sql: "SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE", arguments: [table]) ?? ""
         if hasCheckConstraint(declaration) {
             reasons.append("it has a CHECK constraint (a value it refuses fails the write of its row, and a peer's whole batch with it)")
         }

@@ -33,7 +33,7 @@ struct CollectionViews {
     }
 
     private func existingColumns(_ collection: CollectionSchema, in db: Database) throws -> [String] {
-        try db.tableExists(collection.name, in: "main") ? try db.columns(in: collection.name, in: "main").map(\.name) : []
+        try db.holdsTable(collection.name, in: "main") ? try db.columns(in: collection.name, in: "main").map(\.name) : []
     }
 
     /// Indexed fields: enums and references, what `list --where` filters on.
@@ -60,7 +60,7 @@ struct CollectionViews {
             // A column declared with another type than its field's (a field
             // retyped by a peer's dominating write) is rebuilt, so every
             // replica stores the same values the same way.
-            let retyped = try db.tableExists(collection.name, in: "main") ? try db.columns(in: collection.name, in: "main").contains { column in
+            let retyped = try db.holdsTable(collection.name, in: "main") ? try db.columns(in: collection.name, in: "main").contains { column in
                 collection.field(column.name).map { Self.columnType($0) != column.type.uppercased() } ?? false
             } : false
             if existing.isEmpty || !extra.isEmpty || retyped || missing.contains("id") || missing.contains("conflicted") {
@@ -110,7 +110,7 @@ struct CollectionViews {
         }
         for collection in schema.tableCollections {
             let columns = collection.fields.filter { !$0.isSet && Self.columnType($0) == "INTEGER" }.map(\.name.quotedDatabaseIdentifier)
-            guard !columns.isEmpty, try db.tableExists(collection.name, in: "main") else { continue }
+            guard !columns.isEmpty, try db.holdsTable(collection.name, in: "main") else { continue }
             let condition = columns.map { "typeof(\($0)) IN ('real', 'text')" }.joined(separator: " OR ")
             let ids = try Data.fetchAll(db, sql: "SELECT CAST(id AS BLOB) FROM \(collection.name.quotedDatabaseIdentifier) WHERE \(condition)")
             for id in ids { if let text = String(validating: id, as: UTF8.self) { try rewrite(collection.name, text) } }
@@ -120,7 +120,7 @@ struct CollectionViews {
     /// The collection tables this store has made (their names stay taken
     /// by it even when a collection is withheld for a while).
     static func tablesMade(in db: Database) throws -> [String] {
-        guard try db.tableExists("sync_meta", in: "main") else { return [] }
+        guard try db.holdsTable("sync_meta", in: "main") else { return [] }
         return String.fromDatabaseValue(try db.meta(MetaKey.viewTables)).map(parseJSONArray) ?? []
     }
 
@@ -162,9 +162,9 @@ struct CollectionViews {
     /// that applies a schema change.
     private func createIndex(_ collection: CollectionSchema, _ field: FieldSchema, in db: Database) throws {
         let name = "\(collection.name)_by_\(field.name)"
-        if let row = try Row.fetchOne(db, sql: "SELECT type, tbl_name FROM sqlite_master WHERE lower(name) = lower(?)", arguments: [name]) {
+        if let row = try Row.fetchOne(db, sql: "SELECT type, tbl_name FROM sqlite_master WHERE name = ? COLLATE NOCASE", arguments: [name]) {
             let type: String = row[0], table: String = row[1]
-            guard type == "index", table == collection.name else { return }
+            guard type == "index", SQLiteName.same(table, collection.name) else { return }
         }
         try db.execute(sql: """
             CREATE INDEX IF NOT EXISTS \(name.quotedDatabaseIdentifier)

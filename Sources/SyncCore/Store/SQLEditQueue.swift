@@ -24,7 +24,7 @@ struct SQLEditQueue {
     var table: String { Self.tableName(collection.name) }
 
     /// Whether `name` (as `sqlite_master` spells it, in any case) names a queue table.
-    static func isQueueTable(_ name: String) -> Bool { name.lowercased().hasPrefix(tableName("")) }
+    static func isQueueTable(_ name: String) -> Bool { SQLiteName.key(name).starts(with: SQLiteName.key(tableName(""))) }
 
     /// The queue tables of the main database, as named there.
     static func queueTables(in db: Database) throws -> [String] {
@@ -60,7 +60,7 @@ struct SQLEditQueue {
             try db.execute(sql: "DELETE FROM \(Self.counterTable)")
             try db.execute(sql: "INSERT INTO \(Self.counterTable)(n) VALUES (?)", arguments: [highest])
         }
-        let existing = try db.tableExists(table, in: "main") ? try db.columns(in: table, in: "main").map(\.name) : []
+        let existing = try db.holdsTable(table, in: "main") ? try db.columns(in: table, in: "main").map(\.name) : []
         if existing != expectedColumns {
             if !existing.isEmpty { try refuseEditsOfDroppedColumns(existing: existing, in: db) }
             try Self.rewrite(table, as: table, cellColumns: cellColumns, copying: expectedColumns.filter(existing.contains), in: db)
@@ -85,7 +85,7 @@ struct SQLEditQueue {
             return "queued.\(column.quotedDatabaseIdentifier)"
         }.joined(separator: ", ")
         let old = "main.\(table.quotedDatabaseIdentifier)"
-        let exists = try db.tableExists(table, in: "main")
+        let exists = try db.holdsTable(table, in: "main")
         if exists, !copying.isEmpty {
             try db.execute(sql: "DROP TABLE IF EXISTS \(scratch)")
             // (A table a client made without `edit`: its rows are numbered anew.)
@@ -152,13 +152,14 @@ struct SQLEditQueue {
     static func isInPlace(_ schema: Schema, in db: Database, ofTablesThatExist: Bool = false) throws -> Bool {
         // In lower case, as SQLite compares names: a table renamed to
         // upper case is still the queue, not a reason to prepare again.
-        let names = Set(try String.fetchAll(db, sql: "SELECT lower(name) FROM sqlite_master WHERE type IN ('trigger', 'table')"))
+        let names = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type IN ('trigger', 'table')").map(SQLiteName.key))
+        func holds(_ name: String) -> Bool { names.contains(SQLiteName.key(name)) }
         // One counter row: edit numbers are shared by every queue table.
-        guard names.contains(counterTable), try Int.fetchOne(db, sql: "SELECT count(*) FROM \(counterTable)") == 1 else { return false }
+        guard holds(counterTable), try Int.fetchOne(db, sql: "SELECT count(*) FROM \(counterTable)") == 1 else { return false }
         for collection in schema.tableCollections {
-            if ofTablesThatExist, !names.contains(collection.name) { continue }
-            guard names.contains(tableName(collection.name).lowercased()) else { return false }
-            for suffix in triggerSuffixes where !names.contains("sync_sql_\(collection.name)_\(suffix)".lowercased()) { return false }
+            if ofTablesThatExist, !holds(collection.name) { continue }
+            guard holds(tableName(collection.name)) else { return false }
+            for suffix in triggerSuffixes where !holds("sync_sql_\(collection.name)_\(suffix)") { return false }
         }
         return true
     }

@@ -244,7 +244,7 @@ extension Store {
         try pool.read { db in
             for collection in schema.tableCollections {
                 let table = SQLEditQueue.tableName(collection.name)
-                guard try db.tableExists(table) else { continue }
+                guard try db.holdsTable(table) else { continue }
                 if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table.quotedDatabaseIdentifier) WHERE reason IS NULL)") == true { return true }
             }
             return false
@@ -257,7 +257,7 @@ extension Store {
             var counts = SQLEditCounts()
             for collection in schema.tableCollections {
                 let table = SQLEditQueue.tableName(collection.name)
-                guard try db.tableExists(table), let row = try Row.fetchOne(db, sql: "SELECT count(*), count(reason) FROM \(table.quotedDatabaseIdentifier)") else { continue }
+                guard try db.holdsTable(table), let row = try Row.fetchOne(db, sql: "SELECT count(*), count(reason) FROM \(table.quotedDatabaseIdentifier)") else { continue }
                 let total: Int = row[0], refused: Int = row[1]
                 counts.pending += total - refused
                 counts.refused += refused
@@ -292,7 +292,7 @@ extension Store {
             var found = Set<Int64>()
             for collection in schema.tableCollections {
                 let table = SQLEditQueue.tableName(collection.name)
-                guard try db.tableExists(table) else { continue }
+                guard try db.holdsTable(table) else { continue }
                 let statement = sql.replacingOccurrences(of: "%@", with: table.quotedDatabaseIdentifier)
                 if let edits {
                     for edit in edits {
@@ -325,7 +325,7 @@ extension Store {
         let tableBytes = max(1, maxBytes / max(1, schema.tableCollections.count))
         for collection in schema.tableCollections {
             let queue = SQLEditQueue(collection: collection)
-            guard try db.tableExists(queue.table) else { continue }
+            guard try db.holdsTable(queue.table) else { continue }
             let width = queue.rowColumns.count
             let columns = queue.expectedColumns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
             let filter = pendingOnly ? "WHERE reason IS NULL" : refusedOnly ? "WHERE reason IS NOT NULL" : ""

@@ -148,7 +148,7 @@ public final class Store: Sendable {
             try raiseCounterPastKeptCopies()
             return
         }
-        let movingFromFormatOne = (try? pool.read { db in try db.tableExists("sync_slots") && !db.tableExists("sync_records") }) == true
+        let movingFromFormatOne = (try? pool.read { db in try db.holdsTable("sync_slots") && !db.holdsTable("sync_records") }) == true
         if movingFromFormatOne {
             logger.notice("moving the database to one row per record (format 2): the whole file is rewritten in one transaction, about 100 s per million records on 2 cores, with free disk of 1.6 times the file's size; if stopped, it rolls back and starts over at the next open", metadata: ["path": "\(path)"])
         }
@@ -219,7 +219,7 @@ public final class Store: Sendable {
             }
             if options.holdsUseLock { try Self.clearInheritedJoinMark(in: db) }
             let effective = try SchemaEvolution.effective(seed: seed, in: db)
-            let triggersWereMissing = try db.tableExists(SQLEditQueue.counterTable) && !(try SQLEditQueue.isInPlace(effective.schema, in: db, ofTablesThatExist: true))
+            let triggersWereMissing = try db.holdsTable(SQLEditQueue.counterTable) && !(try SQLEditQueue.isInPlace(effective.schema, in: db, ofTablesThatExist: true))
             try Self.adopt(effective, in: db)
             let heldFormat = Int.fromDatabaseValue(try db.meta(MetaKey.format)) ?? StoreTables.formatVersion
             if heldFormat < 5 {
@@ -428,7 +428,7 @@ public final class Store: Sendable {
         guard let queue = try? DatabaseQueue(path: path, configuration: configuration) else { return nil }
         defer { try? queue.close() }
         return try? queue.read { db in
-            guard try db.tableExists("sync_meta") else { return nil }
+            guard try db.holdsTable("sync_meta") else { return nil }
             return Int.fromDatabaseValue(try db.meta(MetaKey.format))
         }
     }

@@ -20,7 +20,7 @@ extension SchemaEvolution {
     /// The effective schema of the database `db` opens (inside the caller's
     /// transaction, so it sees that transaction's writes).
     static func effective(seed: Schema, in db: Database) throws -> Effective {
-        guard try db.tableExists("sync_records", in: "main") else { return effective(seed: seed, records: []) }
+        guard try db.holdsTable("sync_records", in: "main") else { return effective(seed: seed, records: []) }
         return effective(seed: seed, records: try db.schemaRecords(), unavailable: try db.foreignObjectNames(seed: seed))
     }
 }
@@ -57,17 +57,21 @@ extension Database {
         return records
     }
 
-    /// Names (lower-cased: SQLite's names ignore ASCII case) of objects in
-    /// the file that the store did not make for a collection: an added
-    /// collection by such a name would take an analyst's table (or a
-    /// library's) for its own, so it is withheld on this replica.
-    func foreignObjectNames(seed: Schema) throws -> Set<String> {
-        let ours = Set(try CollectionViews.tablesMade(in: self) + seed.collections.map(\.name))
-        var names = Set<String>()
+    /// Names (as `SQLiteName.key`: SQLite's names ignore ASCII
+    /// case and nothing else) of objects in the file that the store did not
+    /// make for a collection: an added collection by such a name would take
+    /// an analyst's table (or a library's) for its own, so it is withheld on
+    /// this replica. A table syncd made and another program made again
+    /// under the same name in other ASCII case (pandas' `to_sql("Notes")`
+    /// for `notes`) is still the collection's: `syncctl check` reports how
+    /// it is declared and `--repair` makes it again.
+    func foreignObjectNames(seed: Schema) throws -> Set<[UInt8]> {
+        let ours = Set((try CollectionViews.tablesMade(in: self) + seed.collections.map(\.name)).map(SQLiteName.key))
+        var names = Set<[UInt8]>()
         for row in try Row.fetchAll(self, sql: "SELECT type, name FROM sqlite_master") {
-            let type: String = row[0], name: String = row[1]
+            let type: String = row[0], name = SQLiteName.key(row[1])
             if type == "table", ours.contains(name) { continue }
-            names.insert(name.lowercased())
+            names.insert(name)
         }
         return names
     }

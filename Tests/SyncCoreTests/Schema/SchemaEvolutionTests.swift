@@ -131,7 +131,7 @@ struct SchemaEvolutionTests {
     @Test func reservedTakenAndOversizedNamesAreWithheld() {
         let names = ["grdb_migrations", "sqlite_x", "sync_records", "_schema", "a" + String(repeating: "b", count: 64), "Mines", "mines.x", "analyst_notes"]
         let records = names.map { SchemaEvolution.Record(id: "c.\($0)", scalars: [:]) }
-        let effective = SchemaEvolution.effective(seed: Self.seed, records: records, unavailable: ["analyst_notes"])
+        let effective = SchemaEvolution.effective(seed: Self.seed, records: records, unavailable: [Array("analyst_notes".utf8)])
         #expect(effective.schema.tableCollections.map(\.name) == Self.seed.collections.map(\.name))
         #expect(effective.problems.count == names.count)
     }

@@ -164,6 +164,46 @@ struct SchemaReplicationTests {
         #expect(try queue.read { try String.fetchAll($0, sql: "SELECT name FROM Mines") } == ["mine"])
     }
 
+    /// A table syncd made for an added collection, made again by another
+    /// program under the same name in other ASCII case (pandas'
+    /// `to_sql("Notes")`), is still the collection's: not withheld, named by
+    /// the layout check and made again by the repair. A table whose name
+    /// only Swift's `lowercased()` folds onto the collection's (a Kelvin sign
+    /// for K) is another name to SQLite, and withholds nothing.
+    @Test func aCollectionTableMadeAgainInOtherCaseIsRepairedNotWithheld() throws {
+        let dir = TemporaryDirectory()
+        let a = try dir.store("a.db"), b = try dir.store("b.db")
+        try a.seed(SeedData.criticalMinerals())
+        try pull(into: b, from: a)
+        let queue = try DatabaseQueue(path: dir.path("b.db"))
+        try queue.write { db in try db.execute(sql: "CREATE TABLE \"\u{212A}ilns\"(x TEXT); INSERT INTO \"\u{212A}ilns\" VALUES ('theirs')") }
+        try a.changeSchema(.addCollection(name: "notes", description: nil), author: "ana")
+        try a.changeSchema(Self.addField("notes", "body", "text"), author: "ana")
+        try a.changeSchema(.addCollection(name: "kilns", description: nil), author: "ana")
+        try a.create(RecordRef(collection: "notes", id: "n1"), [.set("body", .text("first"))], author: "ana")
+        try pull(into: b, from: a)
+        #expect(b.schema.collection("notes") != nil && b.schema.collection("kilns") != nil, "\(b.schemaDefinitionProblems)")
+        #expect(b.schemaDefinitionProblems.isEmpty)
+        // Made again as pandas' `to_sql("Notes", index=False)` does: dropped,
+        // created under its own spelling without a key, rows copied.
+        try queue.write { db in
+            try db.execute(sql: "CREATE TABLE notes_copy AS SELECT * FROM notes; DROP TABLE notes")
+            try db.execute(sql: "CREATE TABLE \"Notes\"(id TEXT, body TEXT, conflicted INTEGER)")
+            try db.execute(sql: "INSERT INTO \"Notes\" SELECT id, body, conflicted FROM notes_copy; DROP TABLE notes_copy")
+        }
+        try queue.close()
+        let reopened = try Store(path: dir.path("b.db"))
+        #expect(reopened.schema.collection("notes") != nil, "\(reopened.schemaDefinitionProblems)")
+        #expect(reopened.schemaDefinitionProblems.isEmpty)
+        let layout = try reopened.layoutProblems()
+        #expect(layout.collectionTables == ["notes"], "\(layout)")
+        #expect(try reopened.rebuildCollectionTables(layout.collectionTables) == ["notes"])
+        #expect(try reopened.layoutProblems().isEmpty)
+        #expect(try reopened.read { db in try String.fetchAll(db, sql: "SELECT body FROM notes") } == ["first"])
+        #expect(try reopened.read { db in try String.fetchAll(db, sql: "SELECT x FROM \"\u{212A}ilns\"") } == ["theirs"])
+        #expect(try reopened.digest() == a.digest())
+    }
+
     /// A hostile `_schema` record naming the store's own tables, or a taken
     /// index name, never stops the batch or a later open.
     @Test func hostileDefinitionsNeverStopTheReplica() throws {
