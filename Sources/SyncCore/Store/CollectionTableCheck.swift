@@ -105,6 +105,12 @@ enum CollectionTableCheck {
                 let expected = CollectionViews.columnType(field)
                 if !same(type, expected) { reasons.append("its column \(name) is declared \(type.isEmpty ? "without a type" : type), not \(expected)") }
                 if (column[2] as Int64? ?? 0) != 0 { reasons.append("its column \(name) is NOT NULL (an empty field is written as NULL)") }
+                // Filters compare a column by its declared collation: under
+                // NOCASE, `list --where` and the web app's filters would
+                // take values differing in case for one, on this replica only.
+                if let collation = try declaredCollation(of: name, in: table, db), !same(collation.uppercased(), "BINARY") {
+                    reasons.append("its column \(name) compares other than as bytes (\(collation)): filters on it find values that differ in case or spelling as equal, on this replica only")
+                }
             } else {
                 reasons.append("a column syncd does not make (\(name)): each write of a row clears it, or fails")
             }

@@ -275,6 +275,22 @@ struct CollectionTableKeyTests {
         #expect(try a.layoutProblems().isEmpty && a.viewDrift().count == 0)
     }
 
+    /// A field column remade with `COLLATE NOCASE` leaves every write
+    /// exact, but a filter on it finds `FRANCE` as France on this replica
+    /// only: named, and made again with the column compared as bytes.
+    @Test func aFieldColumnComparedWithoutCaseIsNamed() throws {
+        let (dir, a) = try seeded()
+        defer { _ = dir }   // kept to the end: its files are the store's
+        try remakeCountries(a) { $0.replacingOccurrences(of: "\"name\" TEXT", with: "\"name\" TEXT COLLATE NOCASE") }
+        #expect(try a.list("countries", where: [("name", .text("FRANCE"))]).map(\.ref.id) == ["fr"], "the consequence the check is for")
+        let layout = try a.layoutProblems()
+        #expect(layout.collectionTables == ["countries"] && layout.collectionTableProblems[0].contains("its column name compares other than as bytes (NOCASE)"), "\(layout)")
+        #expect(try a.rebuildCollectionTables(["countries"]) == ["countries"])
+        #expect(try a.layoutProblems().isEmpty)
+        #expect(try a.list("countries", where: [("name", .text("FRANCE"))]).isEmpty)
+        #expect(try a.list("countries", where: [("name", .text("France"))]).map(\.ref.id) == ["fr"])
+    }
+
     /// A table another process changed after this store opened (a field
     /// added) is judged by the schema the file holds: no false alarm.
     @Test func aFieldAddedElsewhereAfterOpeningIsNoProblem() throws {
