@@ -23,6 +23,19 @@ public struct BlockList: Codable, Sendable, Equatable {
 
     public init(devices: [BlockedDevice] = []) { self.devices = devices }
 
+    enum CodingKeys: String, CodingKey { case devices }
+
+    /// An entry whose id does not read as a device id (typed by hand with
+    /// an en dash, `0` for `O`) would block nothing, without a word: the
+    /// whole list is refused instead, so the daemon does not start on it,
+    /// and a running one keeps the list it read before and logs why.
+    public init(from decoder: Decoder) throws {
+        devices = try decoder.container(keyedBy: CodingKeys.self).decode([BlockedDevice].self, forKey: .devices)
+        if let at = devices.firstIndex(where: { DeviceID($0.deviceID) == nil }) {
+            throw UnreadableBlockEntry(position: at + 1, entry: devices[at])
+        }
+    }
+
     /// By the id's bytes, not its text: an entry written by hand in another
     /// form of the same id (lower case, no dashes, as `DeviceID` reads
     /// everywhere) still blocks it.
@@ -43,6 +56,17 @@ public struct BlockList: Codable, Sendable, Equatable {
         let before = devices.count
         devices.removeAll { $0.names(device) }
         return devices.count != before
+    }
+}
+
+/// A block-list entry whose device id names no device.
+public struct UnreadableBlockEntry: JSONContentProblem {
+    public let position: Int
+    public let entry: BlockedDevice
+    public var description: String {
+        "has an entry (number \(position), \"\(PendingDeviceList.clean(entry.name, limit: 64))\") whose deviceID \"\(PendingDeviceList.clean(entry.deviceID, limit: 80))\" is not a device id, so it would block nothing: "
+            + "a device id is 52 letters A-Z and digits 2-7, in groups of 4 joined by '-' (`syncctl peers list` shows them); "
+            + "correct the entry, or remove it and block the device again with `syncctl peers block`"
     }
 }
 

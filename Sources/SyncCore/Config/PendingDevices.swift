@@ -104,7 +104,9 @@ public struct LockedJSONFile<Content: Codable & Sendable>: Sendable {
             throw LockedJSONFileError(path: path, reason: "is \(data.count) bytes, over the \(Self.maxFileBytes)-byte limit")
         }
         if data.isEmpty { return empty() }
-        do { return try Self.decoder.decode(Content.self, from: data) } catch {
+        do { return try Self.decoder.decode(Content.self, from: data) } catch let problem as JSONContentProblem {
+            throw LockedJSONFileError(path: path, reason: problem.description)
+        } catch {
             throw LockedJSONFileError(path: path, reason: "is not what this build writes (\(error))")
         }
     }
@@ -135,6 +137,10 @@ public struct LockedJSONFile<Content: Codable & Sendable>: Sendable {
         return decoder
     }
 }
+
+/// Content that decodes but must not be obeyed as it stands (thrown by a
+/// content's `init(from:)`); its description says what to correct.
+public protocol JSONContentProblem: Error, CustomStringConvertible {}
 
 public struct LockedJSONFileError: Error, CustomStringConvertible {
     public let path: String

@@ -88,4 +88,39 @@ struct PendingDeviceListTests {
         #expect(watched.contains(Self.device(1)))
         #expect(problems.withLock { $0.count } == 1 && problems.withLock { $0[0] }.contains("blocked-devices.json"))
     }
+
+    /// A hand-typed entry whose id names no device (an en dash between
+    /// groups, `0` for `O`) is not taken as blocking nothing: the file is
+    /// refused, saying which entry and what a device id is. The daemon does
+    /// not start on it (`loadChecked`), and a running one keeps the blocks
+    /// it read before, with the reason logged.
+    @Test(arguments: ["en dash", "zero for O"])
+    func aBlockEntryThatNamesNoDeviceRefusesTheList(_ typo: String) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("blocks-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = BlockListFile(directory: directory)
+        try file.update { _ = $0.block(Self.device(1), name: "bo", reason: "stolen", at: Date()) }
+        let problems = Mutex<[String]>([])
+        let watched = BlockedDevices(file: file, onProblem: { problem in problems.withLock { $0.append(problem.description) } })
+        #expect(watched.contains(Self.device(1)))
+        // The second device's id as an operator might type it.
+        let good = Self.device(2).description
+        let typed = typo == "en dash" ? good.replacingOccurrences(of: "-", with: "\u{2013}") : String(good.map { $0 == "O" ? "0" : $0 })
+        #expect(DeviceID(typed) == nil, "\(typed) must not read as an id for this test to mean anything")
+        var text = try String(contentsOfFile: file.path, encoding: .utf8)
+        let entry = #"{ "deviceID": "\#(typed)", "name": "lost laptop", "reason": "by hand", "blockedAt": "2026-12-01T00:00:00Z" }"#
+        text = text.replacingOccurrences(of: #""devices" : ["#, with: #""devices" : [ "# + entry + ",")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: file.path))
+        #expect(throws: LockedJSONFileError.self) { try file.loadChecked() }
+        do { _ = try file.loadChecked() } catch {
+            #expect("\(error)".contains("number 1, \"lost laptop\"") && "\(error)".contains("is not a device id"), "\(error)")
+        }
+        watched.reload()
+        #expect(watched.contains(Self.device(1)), "the blocks read before still hold")
+        #expect(problems.withLock { $0.count } == 1 && problems.withLock { $0[0] }.contains("would block nothing"))
+        // Nothing written over it: a block by `syncctl` is refused until the entry is corrected.
+        #expect(throws: LockedJSONFileError.self) { try file.update { _ = $0.block(Self.device(3), name: "x", reason: "y", at: Date()) } }
+        #expect(try String(contentsOfFile: file.path, encoding: .utf8) == text)
+    }
 }
