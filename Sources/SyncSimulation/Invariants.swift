@@ -59,9 +59,9 @@ extension World {
                         violation("\(replica.name): history shows \(entry.key) \(entry.version.dot) twice")
                     }
                     var keys = [SlotKey(collection: name, record: listed.ref.id, field: SlotKey.existsField)]
-                    keys += view.scalars.keys.map { SlotKey(collection: name, record: listed.ref.id, field: $0) }
+                    keys += view.scalars.keys.map { SlotKey(collection: name, record: listed.ref.id, field: $0.string) }
                     for (field, members) in view.members {
-                        keys += members.keys.map { SlotKey(collection: name, record: listed.ref.id, field: field, element: $0.string) }
+                        keys += members.keys.map { SlotKey(collection: name, record: listed.ref.id, field: field.string, element: $0.string) }
                     }
                     for key in keys {
                         let live = Set(try store.slotState(key).versions.map(\.dot))

@@ -66,7 +66,7 @@ public struct RecordJSON: Encodable, Sendable {
             fields[field.name] = field.isSet ? .members(view.presentMembers(field.name)) : .scalar(JSONValue(view.value(field.name)))
         }
         for name in view.conflictedFields {
-            let siblings = name == SlotKey.existsField ? view.existence.siblings : view.scalars[name]?.siblings ?? []
+            let siblings = name == SlotKey.existsField ? view.existence.siblings : view.scalar(name)?.siblings ?? []
             conflicts[name] = siblings.map { VersionJSON($0, devices: devices) }
         }
         self.collection = view.ref.collection

@@ -47,7 +47,7 @@ extension Store {
                     try tx.write(key(SlotKey.existsField), .bool(true))
                     for (field, cell) in row.cells.sorted(by: { $0.key < $1.key }) {
                         switch cell {
-                        case .scalar(let value): if value != .null || current?.scalars[field] != nil { try tx.write(key(field), value) }
+                        case .scalar(let value): if value != .null || current?.scalar(field) != nil { try tx.write(key(field), value) }
                         case .members(let members):
                             let present = Set((current?.presentMembers(field) ?? []).map(UTF8Key.init))
                             let wanted = Set(members.map(UTF8Key.init))

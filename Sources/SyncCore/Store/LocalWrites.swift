@@ -238,8 +238,8 @@ final class LocalTransaction {
             try write(SlotKey(collection: collection.name, record: current.ref.id, field: field.name), .null)
         }
         for (field, members) in current.members {
-            for (member, present) in members where present && !said(field, member.string) {
-                try write(SlotKey(collection: collection.name, record: current.ref.id, field: field, element: member.string), .bool(false))
+            for (member, present) in members where present && !said(field.string, member.string) {
+                try write(SlotKey(collection: collection.name, record: current.ref.id, field: field.string, element: member.string), .bool(false))
             }
         }
     }

@@ -195,7 +195,7 @@ enum SQLEditPlanner {
                     // supersede. As a value too, not only as a cell: text "12" and
                     // the integer 12 are one cell in an INTEGER column.
                     // A field never written reads as null.
-                    let reading = current?.scalars[field.name]
+                    let reading = current?.scalar(field.name)
                     if stored == SQLCell(value, in: field), !(reading?.isConflicted ?? false), (reading?.value ?? .null) == value { continue }
                     if !edit.forced, stored != read[offset + 1] {
                         return .refused(ref, "\(field.name) of \(ref) changed after this edit was made (it read \(read[offset + 1].display), it is now \(stored.display)): `syncctl sql retry \(edit.edit)` writes it anyway, `syncctl sql discard \(edit.edit)` drops it")

@@ -35,7 +35,7 @@ struct Get: ParsableCommand {
                     let label = field.name.padding(toLength: width, withPad: " ", startingAt: 0)
                     if field.isSet {
                         print("  \(label)  \(view.presentMembers(field.name).joined(separator: ", "))")
-                    } else if let reading = view.scalars[field.name], reading.isConflicted {
+                    } else if let reading = view.scalar(field.name), reading.isConflicted {
                         print("  \(label)  !! conflict:")
                         for (index, version) in reading.siblings.enumerated() {
                             print("     \(index + 1). \(Display.clip(Display.value(version.value), 40))  by \(version.author) on \(Display.device(version.dot.replica, devices))")

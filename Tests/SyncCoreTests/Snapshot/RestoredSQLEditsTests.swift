@@ -64,8 +64,8 @@ struct RestoredSQLEditsTests: EditedSnapshots {
         try client(data, "UPDATE countries SET name = 'First' WHERE id = 'x1'", "UPDATE countries SET name = 'Second' WHERE id = 'x2'")
         let report = try store.takeUpSQLEdits(author: "ana")
         #expect(report.applied == 2)
-        #expect(try store.record(ref("countries/x1"))?.scalars["name"]?.value == .text("First"))
-        #expect(try store.record(ref("countries/x2"))?.scalars["name"]?.value == .text("Second"))
+        #expect(try store.record(ref("countries/x1"))?.scalar("name")?.value == .text("First"))
+        #expect(try store.record(ref("countries/x2"))?.scalar("name")?.value == .text("Second"))
         // As a store of this build declares them.
         let fresh = TemporaryDirectory()
         _ = try DataDirectory(url: fresh.url).openStore(deviceID: "DEV-B")
@@ -100,13 +100,13 @@ struct RestoredSQLEditsTests: EditedSnapshots {
         let (store, _) = try data.openStore(deviceID: "DEV-A")
         try client(data, "UPDATE countries SET notes = 'written after' WHERE id = 'x5'")
         #expect(try store.takeUpSQLEdits(author: "ana").applied == 2)
-        #expect(try store.record(ref("countries/x6"))?.scalars["notes"]?.value == .text("waiting here"))
-        #expect(try store.record(ref("countries/x5"))?.scalars["notes"]?.value == .text("written after"))
-        #expect(try store.record(ref("countries/x4"))?.scalars["notes"]?.value != .text("waiting in the snapshot"))
+        #expect(try store.record(ref("countries/x6"))?.scalar("notes")?.value == .text("waiting here"))
+        #expect(try store.record(ref("countries/x5"))?.scalar("notes")?.value == .text("written after"))
+        #expect(try store.record(ref("countries/x4"))?.scalar("notes")?.value != .text("waiting in the snapshot"))
         let reason = try rows("SELECT reason FROM sync_sql_edits_countries WHERE edit = 1", in: data)
         #expect(reason.count == 1 && reason[0].contains("came with snapshot s.syncsnap") && reason[0].contains("syncctl sql retry 1"), "\(reason)")
         #expect(try store.retrySQLEdits([1], author: "ana").report.applied == 1)
-        #expect(try store.record(ref("countries/x4"))?.scalars["notes"]?.value == .text("waiting in the snapshot"))
+        #expect(try store.record(ref("countries/x4"))?.scalar("notes")?.value == .text("waiting in the snapshot"))
     }
 
     /// A queue renamed to upper case is the queue under its own name once
@@ -166,8 +166,8 @@ struct RestoredSQLEditsTests: EditedSnapshots {
         let (store, _) = try data.openStore(deviceID: "DEV-A")
         let report = try store.takeUpSQLEdits(author: "ana")
         #expect(report.applied == 2)
-        #expect(try store.record(ref("countries/x7"))?.scalars["name"]?.value == .text("Live"))
-        #expect(try store.record(ref("countries/x9"))?.scalars["notes"]?.value == .text("later"))
+        #expect(try store.record(ref("countries/x7"))?.scalar("name")?.value == .text("Live"))
+        #expect(try store.record(ref("countries/x9"))?.scalar("notes")?.value == .text("later"))
         #expect(try rows("SELECT \"new id\" FROM sync_sql_edits_countries WHERE reason IS NOT NULL ORDER BY edit", in: data) == ["x3", "x8"])
         // The next SQL write is numbered past every carried edit.
         try client(data, "UPDATE countries SET notes = 'next' WHERE id = 'x1'")
