@@ -106,18 +106,18 @@ public enum Snapshots {
     }
 
     /// Runs `body` on a copy of the snapshot at `url`, made in a folder of
-    /// its own under `parent` (named `label-UUID`) and removed whole
-    /// afterwards, with whatever opening the copy made beside it (SQLite's
-    /// companions, a counter mark).
+    /// its own under `parent` (`ScratchFolder`: named `label-UUID`, removed
+    /// whole afterwards with whatever opening the copy made beside it,
+    /// SQLite's companions, a counter mark; one a killed process left is
+    /// swept by the next).
     static func withScratchCopy<T>(of url: URL, in parent: URL, label: String, _ body: (URL) throws -> T) throws -> T {
-        let folder = parent.appendingPathComponent("\(label)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let copy = folder.appendingPathComponent("snapshot.db")
-        // The file's bytes, never a link to it (`copyItem` copies a link as
-        // a link, and the copy is opened for writing).
-        try FileManager.default.copyItem(at: url.resolvingSymlinksInPath(), to: copy)
-        return try body(copy)
+        try ScratchFolder.with(in: parent, label: label) { folder in
+            let copy = folder.appendingPathComponent("snapshot.db")
+            // The file's bytes, never a link to it (`copyItem` copies a link as
+            // a link, and the copy is opened for writing).
+            try FileManager.default.copyItem(at: url.resolvingSymlinksInPath(), to: copy)
+            return try body(copy)
+        }
     }
 
     /// The database checks of `verify`. A snapshot in the slot-row layout
