@@ -57,21 +57,23 @@ extension Database {
         return records
     }
 
-    /// Names (as `SQLiteName.key`: SQLite's names ignore ASCII
-    /// case and nothing else) of objects in the file that the store did not
-    /// make for a collection: an added collection by such a name would take
-    /// an analyst's table (or a library's) for its own, so it is withheld on
-    /// this replica. A table syncd made and another program made again
-    /// under the same name in other ASCII case (pandas' `to_sql("Notes")`
-    /// for `notes`) is still the collection's: `syncctl check` reports how
-    /// it is declared and `--repair` makes it again.
+    /// Names (as `SQLiteName.key`: SQLite's names ignore ASCII case and
+    /// nothing else) of objects in the file that the store did not make for
+    /// a collection: an added collection by such a name would take an
+    /// analyst's table (or a library's) for its own, so it is withheld on
+    /// this replica. A table counts as made by the store only under the
+    /// exact bytes of the name it was made under: one another program made
+    /// again in other case (pandas' `to_sql("Notes")` for `notes`) is that
+    /// program's, and may hold columns and rows of its own that an open,
+    /// rebuilding the table, would drop; so its collection is withheld too,
+    /// the table left as it is, until it is renamed or dropped.
     func foreignObjectNames(seed: Schema) throws -> Set<[UInt8]> {
-        let ours = Set((try CollectionViews.tablesMade(in: self) + seed.collections.map(\.name)).map(SQLiteName.key))
+        let ours = try CollectionViews.tablesMade(in: self) + seed.collections.map(\.name)
         var names = Set<[UInt8]>()
         for row in try Row.fetchAll(self, sql: "SELECT type, name FROM sqlite_master") {
-            let type: String = row[0], name = SQLiteName.key(row[1])
-            if type == "table", ours.contains(name) { continue }
-            names.insert(name)
+            let type: String = row[0], name: String = row[1]
+            if type == "table", ours.contains(where: { UTF8Identity.equal($0, name) }) { continue }
+            names.insert(SQLiteName.key(name))
         }
         return names
     }

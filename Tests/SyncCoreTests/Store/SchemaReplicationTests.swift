@@ -166,11 +166,14 @@ struct SchemaReplicationTests {
 
     /// A table syncd made for an added collection, made again by another
     /// program under the same name in other ASCII case (pandas'
-    /// `to_sql("Notes")`), is still the collection's: not withheld, named by
-    /// the layout check and made again by the repair. A table whose name
-    /// only Swift's `lowercased()` folds onto the collection's (a Kelvin sign
-    /// for K) is another name to SQLite, and withholds nothing.
-    @Test func aCollectionTableMadeAgainInOtherCaseIsRepairedNotWithheld() throws {
+    /// `to_sql("Notes", if_exists="replace")`: its own index column, a
+    /// column and a row of the analyst's) is that program's table: the
+    /// collection is withheld and the table left exactly as it is (an open
+    /// would otherwise rebuild it, dropping what it added), until it is
+    /// renamed. A table whose name only Swift's `lowercased()` folds onto
+    /// the collection's (a Kelvin sign for K) is another name to SQLite,
+    /// and withholds nothing.
+    @Test func aCollectionTableMadeAgainInOtherCaseIsLeftAsItIs() throws {
         let dir = TemporaryDirectory()
         let a = try dir.store("a.db"), b = try dir.store("b.db")
         try a.seed(SeedData.criticalMinerals())
@@ -184,24 +187,29 @@ struct SchemaReplicationTests {
         try pull(into: b, from: a)
         #expect(b.schema.collection("notes") != nil && b.schema.collection("kilns") != nil, "\(b.schemaDefinitionProblems)")
         #expect(b.schemaDefinitionProblems.isEmpty)
-        // Made again as pandas' `to_sql("Notes", index=False)` does: dropped,
-        // created under its own spelling without a key, rows copied.
         try queue.write { db in
             try db.execute(sql: "CREATE TABLE notes_copy AS SELECT * FROM notes; DROP TABLE notes")
-            try db.execute(sql: "CREATE TABLE \"Notes\"(id TEXT, body TEXT, conflicted INTEGER)")
-            try db.execute(sql: "INSERT INTO \"Notes\" SELECT id, body, conflicted FROM notes_copy; DROP TABLE notes_copy")
+            try db.execute(sql: "CREATE TABLE \"Notes\"(\"index\" INTEGER, id TEXT, body TEXT, conflicted INTEGER, sentiment TEXT)")
+            try db.execute(sql: "INSERT INTO \"Notes\" SELECT rowid, id, body, conflicted, 'calm' FROM notes_copy; DROP TABLE notes_copy")
+            try db.execute(sql: "INSERT INTO \"Notes\" VALUES (2, 'n2', 'the analyst''s own', 0, 'keen')")
         }
-        try queue.close()
+        let mine = { try queue.read { db in try Row.fetchAll(db, sql: "SELECT * FROM \"Notes\" ORDER BY id").map { $0.description } } }
+        let before = try mine()
         let reopened = try Store(path: dir.path("b.db"))
-        #expect(reopened.schema.collection("notes") != nil, "\(reopened.schemaDefinitionProblems)")
-        #expect(reopened.schemaDefinitionProblems.isEmpty)
-        let layout = try reopened.layoutProblems()
-        #expect(layout.collectionTables == ["notes"], "\(layout)")
-        #expect(try reopened.rebuildCollectionTables(layout.collectionTables) == ["notes"])
-        #expect(try reopened.layoutProblems().isEmpty)
-        #expect(try reopened.read { db in try String.fetchAll(db, sql: "SELECT body FROM notes") } == ["first"])
+        #expect(reopened.schema.collection("notes") == nil)
+        #expect(reopened.schemaDefinitionProblems.contains { $0.record == "c.notes" })
+        #expect(try mine() == before, "the analyst's table is left exactly as it was")
+        #expect(try reopened.digest() == a.digest(), "the replicated state is kept")
         #expect(try reopened.read { db in try String.fetchAll(db, sql: "SELECT x FROM \"\u{212A}ilns\"") } == ["theirs"])
-        #expect(try reopened.digest() == a.digest())
+        #expect(reopened.schema.collection("kilns") != nil)
+        // Renamed by its owner: the collection's table is made again from the replicated state.
+        try queue.write { db in try db.execute(sql: "ALTER TABLE \"Notes\" RENAME TO notes_mine") }
+        try queue.close()
+        let again = try Store(path: dir.path("b.db"))
+        #expect(again.schema.collection("notes") != nil && again.schemaDefinitionProblems.isEmpty, "\(again.schemaDefinitionProblems)")
+        #expect(try again.read { db in try String.fetchAll(db, sql: "SELECT body FROM notes") } == ["first"])
+        #expect(try again.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM notes_mine") } == 2)
+        #expect(try again.layoutProblems().isEmpty)
     }
 
     /// A hostile `_schema` record naming the store's own tables, or a taken
