@@ -29,6 +29,14 @@ struct ScratchFolderTests {
         _ = try folder(parent, "syncd-verify-old-build-recent", lockFile: false, age: 3600)
         _ = try folder(parent, "syncd-merge-dead", lockFile: true, age: 120)
         _ = try folder(parent, "mine", lockFile: true, age: 120)
+        // A link by a sweepable name (another user's trap, say) is not
+        // followed: the folder it points to, and the link, stay.
+        let target = try folder(dir.url, "elsewhere", lockFile: true, age: 120)
+        try FileManager.default.createSymbolicLink(at: parent.appendingPathComponent("syncd-verify-link"), withDestinationURL: target)
+        // A folder holding a folder is not one of ours.
+        let nested = try folder(parent, "syncd-verify-nested", lockFile: true, age: 120)
+        try FileManager.default.createDirectory(at: nested.appendingPathComponent("inner"), withIntermediateDirectories: false)
+        _ = try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-120)], ofItemAtPath: nested.path)
         // Held by another live process, as a verifying syncctl holds it: a
         // shell opens the lock file, locks it (flock(1) on the descriptor)
         // and becomes `sleep` with the descriptor open. Killed, its lock goes.
@@ -48,15 +56,19 @@ struct ScratchFolderTests {
         try ScratchFolder.with(in: parent, label: "syncd-verify") { url in
             seen = try names(parent)
             #expect(FileManager.default.fileExists(atPath: url.appendingPathComponent("in-use.lock").path))
+            let mode = try FileManager.default.attributesOfItem(atPath: url.path)[.posixPermissions] as? Int
+            #expect(mode == 0o700, "the copy holds the dataset: the folder is its owner's only")
         }
-        #expect(seen.count == 6 && !seen.contains("syncd-verify-dead") && !seen.contains("syncd-verify-old-build"), "\(seen)")
-        #expect(try names(parent) == ["mine", "syncd-merge-dead", "syncd-verify-just-made", "syncd-verify-live", "syncd-verify-old-build-recent"])
+        #expect(seen.count == 8 && !seen.contains("syncd-verify-dead") && !seen.contains("syncd-verify-old-build"), "\(seen)")
+        let kept = ["mine", "syncd-merge-dead", "syncd-verify-just-made", "syncd-verify-link", "syncd-verify-nested", "syncd-verify-old-build-recent"]
+        #expect(try names(parent) == (kept + ["syncd-verify-live"]).sorted())
+        #expect(try names(target) == ["in-use.lock", "snapshot.db"] && names(nested) == ["in-use.lock", "inner", "snapshot.db"])
 
         // The holder killed (its lock goes with it): the next one sweeps it.
         holder.terminate()
         holder.waitUntilExit()
         try ScratchFolder.with(in: parent, label: "syncd-verify") { _ in }
-        #expect(try names(parent) == ["mine", "syncd-merge-dead", "syncd-verify-just-made", "syncd-verify-old-build-recent"])
+        #expect(try names(parent) == kept)
     }
 
     /// A process killed in the middle of a merge of a real snapshot leaves
