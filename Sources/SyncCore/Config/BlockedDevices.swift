@@ -64,9 +64,12 @@ public struct UnreadableBlockEntry: JSONContentProblem {
     public let position: Int
     public let entry: BlockedDevice
     public var description: String {
-        "has an entry (number \(position), \"\(PendingDeviceList.clean(entry.name, limit: 64))\") whose deviceID \"\(PendingDeviceList.clean(entry.deviceID, limit: 80))\" is not a device id, so it would block nothing: "
-            + "a device id is 52 letters A-Z and digits 2-7, in groups of 4 joined by '-' (`syncctl peers list` shows them); "
-            + "correct the entry, or remove it and block the device again with `syncctl peers block`"
+        "has an entry (number \(position), \"\(PendingDeviceList.clean(entry.name, limit: 64))\") whose deviceID \"\(PendingDeviceList.clean(entry.deviceID, limit: 80))\" is not a device id, so it would block nothing "
+            + "(a device id is 52 letters A-Z and digits 2-7, in groups of 4 joined by '-', as `syncctl id` prints it on that device)"
+    }
+    /// Not "move it aside": an empty list unblocks every device on it.
+    public var advice: String {
+        "correct that entry by hand; do not move the file aside, which would unblock every device in it"
     }
 }
 

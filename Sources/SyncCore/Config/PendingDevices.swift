@@ -105,7 +105,9 @@ public struct LockedJSONFile<Content: Codable & Sendable>: Sendable {
         }
         if data.isEmpty { return empty() }
         do { return try Self.decoder.decode(Content.self, from: data) } catch let problem as JSONContentProblem {
-            throw LockedJSONFileError(path: path, reason: problem.description)
+            var error = LockedJSONFileError(path: path, reason: problem.description)
+            error.advice = problem.advice
+            throw error
         } catch {
             throw LockedJSONFileError(path: path, reason: "is not what this build writes (\(error))")
         }
@@ -140,12 +142,23 @@ public struct LockedJSONFile<Content: Codable & Sendable>: Sendable {
 
 /// Content that decodes but must not be obeyed as it stands (thrown by a
 /// content's `init(from:)`); its description says what to correct.
-public protocol JSONContentProblem: Error, CustomStringConvertible {}
+public protocol JSONContentProblem: Error, CustomStringConvertible {
+    /// What the operator should do about it.
+    var advice: String { get }
+}
 
 public struct LockedJSONFileError: Error, CustomStringConvertible {
     public let path: String
     public let reason: String
-    public var description: String { "\(path) \(reason); it was left as it is: fix it, or move it aside to start it empty" }
+    /// What to do; the reason says it already when the content must not be
+    /// obeyed as it stands (moving a block list aside would unblock all).
+    public var advice = "fix it, or move it aside to start it empty"
+    public var description: String { "\(path) \(reason); it was left as it is: \(advice)" }
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
 }
 
 /// `pending-devices.json` in the data directory.

@@ -270,7 +270,8 @@ struct UnblockPeer: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard let id = DeviceID(device) ?? BlockListFile(directory: global.directory.url).load().devices.first(where: { $0.name == device }).flatMap({ DeviceID($0.deviceID) }) else {
+            // By name through the checked read: a list refused as damaged says why, not "no such name".
+            guard let id = try DeviceID(device) ?? BlockListFile(directory: global.directory.url).loadChecked().devices.first(where: { $0.name == device }).flatMap({ DeviceID($0.deviceID) }) else {
                 throw CLIError("'\(device)' is neither a device ID nor the name of a blocked device")
             }
             let removed = try BlockListFile(directory: global.directory.url).update { $0.unblock(id) }

@@ -115,6 +115,7 @@ struct PendingDeviceListTests {
         #expect(throws: LockedJSONFileError.self) { try file.loadChecked() }
         do { _ = try file.loadChecked() } catch {
             #expect("\(error)".contains("number 1, \"lost laptop\"") && "\(error)".contains("is not a device id"), "\(error)")
+            #expect("\(error)".contains("do not move the file aside") && !"\(error)".contains("start it empty"), "\(error)")
         }
         watched.reload()
         #expect(watched.contains(Self.device(1)), "the blocks read before still hold")
