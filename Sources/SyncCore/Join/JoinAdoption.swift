@@ -282,7 +282,7 @@ extension Store {
             throw JoinSnapshotRefusal("its table \(table) is not declared as this daemon's")
         }
         // The collection tables first, while they still match the records.
-        for collection in try CollectionViews.tablesMade(in: db) where try db.holdsTable(collection) {
+        for collection in try CollectionViews.tablesMade(in: db) where try db.holdsTable(collection, in: "main") {
             try db.execute(sql: "DELETE FROM main.\(collection.quotedDatabaseIdentifier)")
         }
         // Knowledge is not taken over (it would be true, the snapshot holding

@@ -287,9 +287,10 @@ public enum Snapshots {
     /// none anywhere but the store's own SQL-edit ones (`sync_sql_…`).
     static func triggerProblems(_ db: Database) throws -> [String] {
         var problems: [String] = []
-        // Names compared in lower case, as SQLite compares them.
-        for row in try Row.fetchAll(db, sql: "SELECT lower(name), lower(tbl_name) FROM sqlite_master WHERE type = 'trigger'") {
-            let name = String.fromDatabaseValue(row[0]) ?? "?", table = String.fromDatabaseValue(row[1]) ?? "?"
+        // Names compared as SQLite compares them (ASCII case folded; SQL's
+        // lower() folds more where SQLite is built with ICU).
+        for row in try Row.fetchAll(db, sql: "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'") {
+            let name = SQLiteName.folded(String.fromDatabaseValue(row[0]) ?? "?"), table = SQLiteName.folded(String.fromDatabaseValue(row[1]) ?? "?")
             if table.hasPrefix("sync_") || !name.hasPrefix("sync_sql_") {
                 problems.append("a trigger the store does not make: \(name) on \(table)")
             }
@@ -301,7 +302,7 @@ public enum Snapshots {
     /// bytes, `[]` for one SQLite makes itself), by name.
     static func indexes(of tables: [String], in db: Database) throws -> [[UInt8]] {
         let list = tables.map { "'\($0)'" }.joined(separator: ", ")
-        return try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND lower(tbl_name) IN (\(list)) ORDER BY name")
+        return try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name COLLATE NOCASE IN (\(list)) ORDER BY name")
             .map { row in Array((String.fromDatabaseValue(row[0]) ?? "").utf8) + [0] + Array((String.fromDatabaseValue(row[1]) ?? "").utf8) }
     }
 
