@@ -52,7 +52,11 @@ extension World {
         case 95:
             restoreSnapshot(replicas[rng.int(0...(replicas.count - 1))])
         case 96:
-            if rng.chance(0.5) { legacyCopyWrites() } else { joinBySnapshot(replicas[rng.int(0...(replicas.count - 1))]) }
+            switch rng.int(0...2) {
+            case 0: legacyCopyWrites()
+            case 1: joinBySnapshot(replicas[rng.int(0...(replicas.count - 1))])
+            default: visitorWrites()
+            }
         case 97, 98:
             sqlWrite(replicas[rng.int(0...(replicas.count - 1))])
         default:
@@ -325,6 +329,45 @@ extension World {
         count("legacy dot collision")
         note("legacy copy issued \(dot) to \(key) twice: on \(first.name) and \(second.name)")
     }
+
+    /// A peer outside the run (a newer build whose schema has fields this
+    /// one's lacks, or a hostile one) brings one replica fields no replica
+    /// knows, and leaves: one field in conflict (two visitors' concurrent
+    /// versions, merged before they came) and another whose name looks the
+    /// same and is other bytes (replication-model §2.4: NFC and NFD, a
+    /// Kelvin sign beside `K`). Every replica must read and flag the record
+    /// alike, its table's `conflicted` column included.
+    func visitorWrites() {
+        let up = replicas.filter(\.isUp)
+        guard !up.isEmpty else { return }
+        let replica = rng.pick(up)
+        guard let store = replica.store else { return }
+        let ref = RecordRef(collection: "countries", id: "c\(rng.int(0...29))")
+        let pair = rng.pick(Self.lookAlikeFields)
+        let (conflicted, single) = rng.chance(0.5) ? (pair[0], pair[1]) : (pair[1], pair[0])
+        let visitors = (0..<3).map { _ in ReplicaID(high: rng.next(), low: rng.next()) }
+        let hlc = HLC(millis: clock.wallMillis, logical: 0)
+        func version(_ visitor: ReplicaID) -> Version {
+            Version(dot: Dot(replica: visitor, counter: 1), hlc: hlc, author: "visitor", value: .text(rng.pick(Self.lookAlikes)))
+        }
+        let changes = [
+            SlotChange(key: SlotKey(collection: ref.collection, record: ref.id, field: conflicted),
+                       state: SlotState(versions: [version(visitors[0]), version(visitors[1])], context: VersionContext([(visitors[0], 1), (visitors[1], 1)]))),
+            SlotChange(key: SlotKey(collection: ref.collection, record: ref.id, field: single),
+                       state: SlotState(versions: [version(visitors[2])], context: VersionContext([(visitors[2], 1)]))),
+        ]
+        do {
+            _ = try store.apply(changes, from: visitors[2])
+            committed(replica)
+        } catch {
+            violation("\(replica.name) refused a visiting peer's unknown fields: \(error)")
+        }
+        count("visitor's unknown field")
+        note("visitors wrote \(Array(conflicted.unicodeScalars)) (in conflict) and \(Array(single.unicodeScalars)) of \(ref) on \(replica.name)")
+    }
+
+    /// Pairs of field names no schema of the run has, alike to the eye.
+    static let lookAlikeFields = [["caf\u{E9}", "cafe\u{301}"], ["\u{212A}iln", "Kiln"], ["kiln", "Kiln"]]
 
     func count(_ fault: String) {
         assert(Simulation.faultKinds.contains(fault), "unnamed fault \(fault)")

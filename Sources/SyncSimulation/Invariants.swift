@@ -116,6 +116,16 @@ extension World {
             if try store.hasPendingSQLEdits() { violation("\(replica.name) still has SQL edits waiting after the heal") }
             let drift = try store.viewDrift()
             if drift.count > 0 { violation("\(replica.name)'s tables disagree with its replicated state: \(drift.drift.prefix(3))") }
+            // A reader and the table flag the same records as in conflict
+            // (fields no schema knows, with look-alike names, included).
+            for collection in store.schema.tableCollections {
+                for listed in try store.list(collection.name) {
+                    guard let view = try store.record(listed.ref) else { continue }
+                    if view.isConflicted != listed.isConflicted {
+                        violation("\(replica.name): \(listed.ref) reads \(view.isConflicted ? "" : "not ")in conflict, its table row says \(listed.isConflicted)")
+                    }
+                }
+            }
             if try store.sqlEdits(refusedOnly: true).contains(where: { ($0.reason ?? "").isEmpty }) {
                 violation("\(replica.name) holds a refused SQL edit without a reason")
             }

@@ -68,7 +68,7 @@ public enum Simulation {
 
     /// The faults and writes a run draws, by the names `SimulationResult.faults` counts.
     public static let faultKinds = ["link drop", "partition", "crash", "clock skew", "clock jump back 2 h", "copied database",
-                                    "mode change", "import", "snapshot", "restore", "restore abandoned mid-copy", "restore: SQL edits carried over", "join by snapshot", "join: kept-aside name lost", "join: copy's journal removal lost", "legacy dot collision",
+                                    "mode change", "import", "snapshot", "restore", "restore abandoned mid-copy", "restore: SQL edits carried over", "join by snapshot", "join: kept-aside name lost", "join: copy's journal removal lost", "legacy dot collision", "visitor's unknown field",
                                     "sql: statement", "sql: rolled back", "sql: refused by a trigger", "sql: taken up", "sql: refused and kept",
                                     "write: set", "write: create", "write: delete", "write: set member", "write: resolve", "schema change"]
 
@@ -81,7 +81,7 @@ public enum Simulation {
                                     "readers show every conflict", "quiet after convergence (no slot sent, no commit)",
                                     "no digest mismatch after catching up", "every slot held back is held by the puller", "no slot travels against a peer's mode",
                                     "no database kept aside after syncing",
-                                    "SQL writes all taken up or kept with a reason; tables equal the replicated state byte for byte",
+                                    "SQL writes all taken up or kept with a reason; tables equal the replicated state byte for byte, and flag in conflict the records a reader does",
                                     "a restore keeps every SQL edit waiting or refused (the database's and the snapshot's)",
                                     "converged replicas validate against one schema (replicated schema changes)",
                                     "history shows every live version once, as current; recent changes no version twice",

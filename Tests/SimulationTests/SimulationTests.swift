@@ -14,14 +14,16 @@ struct SimulationTests {
     /// dead code that the invariants never see.
     @Test func seedsPass() {
         var faults: [String: Int] = [:]
-        for seed in UInt64(1)...12 {
+        // 1-12, and three that draw the rarest faults (since visitors'
+        // unknown fields changed the draws).
+        for seed in Array(UInt64(1)...12) + [14, 21, 22] {
             let result = Simulation.run(SimulationOptions(seed: seed))
             #expect(result.passed, "seed \(seed): \(result.violations.prefix(3)); replay: swift run simulate --seed \(seed)")
             #expect(result.writes > 0 && result.convergedAfter != nil)
             faults.merge(result.faults, uniquingKeysWith: +)
         }
         for kind in Simulation.faultKinds {
-            #expect(faults[kind, default: 0] > 0, "no '\(kind)' in seeds 1-12")
+            #expect(faults[kind, default: 0] > 0, "no '\(kind)' in seeds 1-12, 14, 21, 22")
         }
     }
 
@@ -66,21 +68,22 @@ struct SimulationTests {
     /// A seed replays exactly: the same trace in this process and in a new
     /// one (`simulate --seed`), for a seed with restores, copies and crashes.
     @Test func aSeedReplaysExactlyInAnotherProcess() throws {
-        // Seed 27 (7 until a lost journal removal joined the power cuts
-        // after joins, 4 until those cuts changed the draws, 3 until
-        // look-alike text did, 7 before gossip without duplicates):
+        // Seed 21 (27 until visitors' unknown fields changed the draws, 7
+        // until a lost journal removal joined the power cuts after joins, 4
+        // until those cuts changed the draws, 3 until look-alike text did,
+        // 7 before gossip without duplicates):
         // restores, copies, crashes, a join's kept-aside name lost and its
         // copy's journal removal lost.
-        var options = SimulationOptions(seed: 27)
+        var options = SimulationOptions(seed: 21)
         options.trace = true
         let first = Simulation.run(options)
         #expect(first.faults["restore", default: 0] > 0 && first.faults["copied database", default: 0] > 0 && first.crashes > 0
                     && first.faults["join: kept-aside name lost", default: 0] > 0 && first.faults["join: copy's journal removal lost", default: 0] > 0,
-                "seed 27 no longer restores, copies, crashes and loses a name and a journal removal: pick another \(first.faults)")
+                "seed 21 no longer restores, copies, crashes and loses a name and a journal removal: pick another \(first.faults)")
         #expect(first.trace == Simulation.run(options).trace)
         let process = Process()
         process.executableURL = BuiltProducts.executable("simulate")
-        process.arguments = ["--seed", "27", "--trace"]
+        process.arguments = ["--seed", "21", "--trace"]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
