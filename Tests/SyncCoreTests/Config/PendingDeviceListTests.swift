@@ -73,8 +73,9 @@ struct PendingDeviceListTests {
         #expect(!BlockList(devices: [BlockedDevice(deviceID: "not-an-id", name: "", reason: "", blockedAt: Date())]).contains(device))
     }
 
-    /// The daemon's cached view keeps what it read when the file is damaged later.
-    @Test func aDamagedBlockListKeepsTheBlocksReadBefore() throws {
+    /// A block list in a directory of its own blocking device 1, watched as
+    /// the daemon watches it, with the problems it reports.
+    func withWatchedBlockList(_ body: (BlockListFile, BlockedDevices, borrowing Mutex<[String]>) throws -> Void) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("blocks-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -83,10 +84,17 @@ struct PendingDeviceListTests {
         let problems = Mutex<[String]>([])
         let watched = BlockedDevices(file: file, onProblem: { problem in problems.withLock { $0.append(problem.description) } })
         #expect(watched.contains(Self.device(1)))
-        try Data("{ truncated".utf8).write(to: URL(fileURLWithPath: file.path))
-        watched.reload()
-        #expect(watched.contains(Self.device(1)))
-        #expect(problems.withLock { $0.count } == 1 && problems.withLock { $0[0] }.contains("blocked-devices.json"))
+        try body(file, watched, problems)
+    }
+
+    /// The daemon's cached view keeps what it read when the file is damaged later.
+    @Test func aDamagedBlockListKeepsTheBlocksReadBefore() throws {
+        try withWatchedBlockList { file, watched, problems in
+            try Data("{ truncated".utf8).write(to: URL(fileURLWithPath: file.path))
+            watched.reload()
+            #expect(watched.contains(Self.device(1)))
+            #expect(problems.withLock { $0.count } == 1 && problems.withLock { $0[0] }.contains("blocked-devices.json"))
+        }
     }
 
     /// A hand-typed entry whose id names no device (an en dash between
@@ -96,32 +104,26 @@ struct PendingDeviceListTests {
     /// it read before, with the reason logged.
     @Test(arguments: ["en dash", "zero for O"])
     func aBlockEntryThatNamesNoDeviceRefusesTheList(_ typo: String) throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("blocks-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let file = BlockListFile(directory: directory)
-        try file.update { _ = $0.block(Self.device(1), name: "bo", reason: "stolen", at: Date()) }
-        let problems = Mutex<[String]>([])
-        let watched = BlockedDevices(file: file, onProblem: { problem in problems.withLock { $0.append(problem.description) } })
-        #expect(watched.contains(Self.device(1)))
-        // The second device's id as an operator might type it.
-        let good = Self.device(2).description
-        let typed = typo == "en dash" ? good.replacingOccurrences(of: "-", with: "\u{2013}") : String(good.map { $0 == "O" ? "0" : $0 })
-        #expect(DeviceID(typed) == nil, "\(typed) must not read as an id for this test to mean anything")
-        var text = try String(contentsOfFile: file.path, encoding: .utf8)
-        let entry = #"{ "deviceID": "\#(typed)", "name": "lost laptop", "reason": "by hand", "blockedAt": "2026-12-01T00:00:00Z" }"#
-        text = text.replacingOccurrences(of: #""devices" : ["#, with: #""devices" : [ "# + entry + ",")
-        try Data(text.utf8).write(to: URL(fileURLWithPath: file.path))
-        #expect(throws: LockedJSONFileError.self) { try file.loadChecked() }
-        do { _ = try file.loadChecked() } catch {
-            #expect("\(error)".contains("number 1, \"lost laptop\"") && "\(error)".contains("is not a device id"), "\(error)")
-            #expect("\(error)".contains("do not move the file aside") && !"\(error)".contains("start it empty"), "\(error)")
+        try withWatchedBlockList { file, watched, problems in
+            // The second device's id as an operator might type it.
+            let good = Self.device(2).description
+            let typed = typo == "en dash" ? good.replacingOccurrences(of: "-", with: "\u{2013}") : String(good.map { $0 == "O" ? "0" : $0 })
+            #expect(DeviceID(typed) == nil, "\(typed) must not read as an id for this test to mean anything")
+            var text = try String(contentsOfFile: file.path, encoding: .utf8)
+            let entry = #"{ "deviceID": "\#(typed)", "name": "lost laptop", "reason": "by hand", "blockedAt": "2026-12-01T00:00:00Z" }"#
+            text = text.replacingOccurrences(of: #""devices" : ["#, with: #""devices" : [ "# + entry + ",")
+            try Data(text.utf8).write(to: URL(fileURLWithPath: file.path))
+            #expect(throws: LockedJSONFileError.self) { try file.loadChecked() }
+            do { _ = try file.loadChecked() } catch {
+                #expect("\(error)".contains("number 1, \"lost laptop\"") && "\(error)".contains("is not a device id"), "\(error)")
+                #expect("\(error)".contains("do not move the file aside") && !"\(error)".contains("start it empty"), "\(error)")
+            }
+            watched.reload()
+            #expect(watched.contains(Self.device(1)), "the blocks read before still hold")
+            #expect(problems.withLock { $0.count } == 1 && problems.withLock { $0[0] }.contains("would block nothing"))
+            // Nothing written over it: a block by `syncctl` is refused until the entry is corrected.
+            #expect(throws: LockedJSONFileError.self) { try file.update { _ = $0.block(Self.device(3), name: "x", reason: "y", at: Date()) } }
+            #expect(try String(contentsOfFile: file.path, encoding: .utf8) == text)
         }
-        watched.reload()
-        #expect(watched.contains(Self.device(1)), "the blocks read before still hold")
-        #expect(problems.withLock { $0.count } == 1 && problems.withLock { $0[0] }.contains("would block nothing"))
-        // Nothing written over it: a block by `syncctl` is refused until the entry is corrected.
-        #expect(throws: LockedJSONFileError.self) { try file.update { _ = $0.block(Self.device(3), name: "x", reason: "y", at: Date()) } }
-        #expect(try String(contentsOfFile: file.path, encoding: .utf8) == text)
     }
 }

@@ -139,14 +139,20 @@ struct SchemaReplicationTests {
         #expect(other.schema.collection("agreements")?.field("status")?.values?.contains("renegotiating") == true)
     }
 
-    /// A collection named after a table an analyst made in this file is not
-    /// taken over: withheld here, reported, the analyst's rows untouched.
-    @Test func anAnalystsOwnTableIsNeverTakenOver() throws {
+    /// Store a seeded, store b pulled from it, and a plain connection to
+    /// b's file (an analyst's client), in a directory of their own.
+    static func seededPair() throws -> (TemporaryDirectory, Store, Store, DatabaseQueue) {
         let dir = TemporaryDirectory()
         let a = try dir.store("a.db"), b = try dir.store("b.db")
         try a.seed(SeedData.criticalMinerals())
         try pull(into: b, from: a)
-        let queue = try DatabaseQueue(path: dir.path("b.db"))
+        return (dir, a, b, try DatabaseQueue(path: dir.path("b.db")))
+    }
+
+    /// A collection named after a table an analyst made in this file is not
+    /// taken over: withheld here, reported, the analyst's rows untouched.
+    @Test func anAnalystsOwnTableIsNeverTakenOver() throws {
+        let (dir, a, b, queue) = try Self.seededPair()
         try queue.write { db in
             try db.execute(sql: "CREATE TABLE Mines(name TEXT); INSERT INTO Mines VALUES ('mine')")
         }
@@ -174,11 +180,7 @@ struct SchemaReplicationTests {
     /// the collection's (a Kelvin sign for K) is another name to SQLite,
     /// and withholds nothing.
     @Test func aCollectionTableMadeAgainInOtherCaseIsLeftAsItIs() throws {
-        let dir = TemporaryDirectory()
-        let a = try dir.store("a.db"), b = try dir.store("b.db")
-        try a.seed(SeedData.criticalMinerals())
-        try pull(into: b, from: a)
-        let queue = try DatabaseQueue(path: dir.path("b.db"))
+        let (dir, a, b, queue) = try Self.seededPair()
         try queue.write { db in try db.execute(sql: "CREATE TABLE \"\u{212A}ilns\"(x TEXT); INSERT INTO \"\u{212A}ilns\" VALUES ('theirs')") }
         try a.changeSchema(.addCollection(name: "notes", description: nil), author: "ana")
         try a.changeSchema(Self.addField("notes", "body", "text"), author: "ana")
@@ -215,11 +217,7 @@ struct SchemaReplicationTests {
     /// A hostile `_schema` record naming the store's own tables, or a taken
     /// index name, never stops the batch or a later open.
     @Test func hostileDefinitionsNeverStopTheReplica() throws {
-        let dir = TemporaryDirectory()
-        let a = try dir.store("a.db"), b = try dir.store("b.db")
-        try a.seed(SeedData.criticalMinerals())
-        try pull(into: b, from: a)
-        let queue = try DatabaseQueue(path: dir.path("b.db"))
+        let (dir, a, b, queue) = try Self.seededPair()
         try queue.write { db in try db.execute(sql: "CREATE TABLE countries_by_bloc(x)") }
         // Written through the store's transaction as a peer would send it.
         let wall = UInt64(Date().timeIntervalSince1970 * 1000)
