@@ -86,6 +86,36 @@ struct JoinReviewTests {
         #expect(try SchemaReplicationTests.tables(j) == SchemaReplicationTests.tables(p))
     }
 
+    /// Review of e8a9b79: a collection table another program made again in
+    /// other case (`Kilns` for `kilns`, its collection withheld) is the
+    /// analyst's; a join by snapshot leaves its rows alone.
+    @Test func aJoinLeavesATableRemadeInOtherCaseAlone() throws {
+        let dir = TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir.path("p"), withIntermediateDirectories: true)
+        let p = try dir.store("p/data.db")
+        try p.seed(SeedData.criticalMinerals())
+        try p.changeSchema(.addCollection(name: "kilns", description: nil), author: "ana")
+        try p.changeSchema(.addField(collection: "kilns", field: "temp", type: "text", values: [], targets: [], description: nil), author: "ana")
+        try p.create(ref("kilns/k1"), [.set("temp", .text("900"))], author: "ana")
+        let j = try T.joiner(in: dir)
+        _ = try pull(into: j, from: p)
+        #expect(j.schema.collection("kilns") != nil)
+        let mine = try DatabaseQueue(path: j.path)
+        try mine.write { db in
+            try db.execute(sql: "DROP TABLE kilns; CREATE TABLE \"Kilns\"(idx INTEGER, id TEXT, temp TEXT, conflicted INTEGER, mine TEXT)")
+            try db.execute(sql: "INSERT INTO \"Kilns\" VALUES (0, 'k1', '900', 0, 'mine'), (1, 'k9', '1200', 0, 'mine too')")
+        }
+        try mine.close()
+        let reopened = try Store(path: j.path)
+        #expect(reopened.schema.collection("kilns") == nil, "withheld: the table is its maker's")
+        let path = try T.snapshot(of: p, in: dir)
+        let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: reopened.seed)
+        _ = try reopened.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        #expect(try reopened.digest() == p.digest())
+        let rows = try reopened.read { db in try String.fetchAll(db, sql: "SELECT mine FROM \"Kilns\" ORDER BY idx") }
+        #expect(rows == ["mine", "mine too"], "the analyst's rows are kept")
+    }
+
     /// A record row whose id is NULL (the snapshot's sync_records declared
     /// without INTEGER PRIMARY KEY) is skipped by the check's id ranges but
     /// copied by the adoption's INSERT … SELECT (main's rowid fills it in).
