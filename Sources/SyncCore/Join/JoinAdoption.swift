@@ -286,7 +286,7 @@ extension Store {
         // another program made again in other case (`Kilns` for `kilns`)
         // is its maker's: its collection is withheld and its rows are theirs.
         for collection in try CollectionViews.tablesMade(in: db) {
-            guard let (kind, stored) = try CollectionTableCheck.storedObject(named: collection, db), kind == "table",
+            guard let (kind, stored) = try db.storedObject(named: collection), kind == "table",
                   UTF8Identity.equal(stored, collection) else { continue }
             try db.execute(sql: "DELETE FROM main.\(collection.quotedDatabaseIdentifier)")
         }

@@ -262,11 +262,7 @@ extension Snapshots {
                 }
                 try RestoredSQLEdits.redeclare(in: db, reason: RestoredSQLEdits.snapshotReason(name), at: Int64(clamping: wall))
                 let schema = try SchemaEvolution.effective(seed: seed, in: db).schema
-                for collection in schema.tableCollections {
-                    let kind = try String.fetchOne(db, sql: "SELECT type FROM sqlite_master WHERE name = ? COLLATE NOCASE AND type IN ('table', 'view')",
-                                                   arguments: [collection.name])
-                    if let kind { try db.execute(sql: "DROP \(kind == "view" ? "VIEW" : "TABLE") \(collection.name.quotedDatabaseIdentifier)") }
-                }
+                for collection in schema.tableCollections { try db.dropTableOrView(named: collection.name) }
                 if Int.fromDatabaseValue(try db.meta(MetaKey.format)) == StoreTables.formatVersion {
                     try CollectionViews(schema: schema).prepare(in: db)
                 }

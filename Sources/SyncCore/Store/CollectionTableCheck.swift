@@ -28,7 +28,7 @@ enum CollectionTableCheck {
         for collection in schema.tableCollections {
             // Names as SQLite compares them, without case: a table made
             // again as `Countries` is the table syncd writes.
-            guard let (kind, stored) = try storedObject(named: collection.name, db) else { continue }
+            guard let (kind, stored) = try db.storedObject(named: collection.name) else { continue }
             if kind == "view" {
                 found.append((collection.name, "its table \(collection.name) is a view (syncd's writes of it fail)"))
                 continue
@@ -42,16 +42,12 @@ enum CollectionTableCheck {
         return found
     }
 
-    /// The table or view standing under `name` in the main database, found
-    /// as SQLite finds names (without case), and the name as stored.
-    static func storedObject(named name: String, _ db: Database) throws -> (kind: String, name: String)? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT type, name FROM main.sqlite_master WHERE type IN ('table', 'view') AND name = ? COLLATE NOCASE",
-                                         arguments: [name]) else { return nil }
-        return (row[0] ?? "", row[1] ?? name)
-    }
-
     /// `UTF8Identity.equal` of a name SQLite may not have given.
     static func same(_ a: String?, _ b: String) -> Bool { a.map { UTF8Identity.equal($0, b) } ?? false }
+
+    /// Whether a collation SQLite names is BINARY (compare as bytes);
+    /// collation names are compared as SQLite compares names.
+    static func isBinary(_ collation: String?) -> Bool { collation.map { SQLiteName.same($0, "BINARY") } ?? false }
 
     /// The key columns of index `index`, as (name, collation) rows.
     static func keyColumns(of index: String, _ db: Database) throws -> [Row] {
@@ -61,7 +57,7 @@ enum CollectionTableCheck {
     /// Whether index `index` takes in `id` compared as bytes: then it can
     /// never hold two records' rows as one.
     static func takesInIDAsBytes(_ index: String, _ db: Database) throws -> Bool {
-        try keyColumns(of: index, db).contains { same($0[0], "id") && same(($0[1] as String?)?.uppercased(), "BINARY") }
+        try keyColumns(of: index, db).contains { same($0[0], "id") && isBinary($0[1]) }
     }
 
     private static func differences(_ collection: CollectionSchema, storedAs table: String, in db: Database) throws -> [String] {
@@ -71,7 +67,7 @@ enum CollectionTableCheck {
         let keyColumns = try key.map { try Self.keyColumns(of: $0, db) } ?? []
         if keyColumns.count != 1 || !same(keyColumns[0][0], "id") {
             reasons.append("its primary key is not id alone (the table can hold two rows for one record, and each write of a row searches the whole table)")
-        } else if !same((keyColumns[0][1] as String?)?.uppercased(), "BINARY") {
+        } else if !isBinary(keyColumns[0][1]) {
             reasons.append("its key compares id other than as bytes (\((keyColumns[0][1] as String?) ?? "?")): a write of one record would overwrite the row of another whose id differs only in case")
         }
         // UNIQUE constraints of the declaration (origin 'u'; a UNIQUE index
@@ -82,7 +78,7 @@ enum CollectionTableCheck {
                 reasons.append("a UNIQUE constraint (\(unique)) by which syncd's writes would remove another record's row, or fail")
             }
         }
-        if let collation = try declaredCollation(of: "id", in: table, db), !same(collation.uppercased(), "BINARY") {
+        if let collation = try declaredCollation(of: "id", in: table, db), !isBinary(collation) {
             reasons.append("its id column compares other than as bytes (\(collation)): syncd finds a row by `id = ?`, and would write one record's cells into the row of another whose id differs only in case")
         }
         // Every column: its type, NOT NULL, default, generated.
@@ -108,7 +104,7 @@ enum CollectionTableCheck {
                 // Filters compare a column by its declared collation: under
                 // NOCASE, `list --where` and the web app's filters would
                 // take values differing in case for one, on this replica only.
-                if let collation = try declaredCollation(of: name, in: table, db), !same(collation.uppercased(), "BINARY") {
+                if let collation = try declaredCollation(of: name, in: table, db), !isBinary(collation) {
                     reasons.append("its column \(name) compares other than as bytes (\(collation)): filters on it find values that differ in case or spelling as equal, on this replica only")
                 }
             } else {

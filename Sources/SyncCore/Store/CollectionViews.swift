@@ -32,8 +32,8 @@ struct CollectionViews {
         ["id"] + collection.fields.map(\.name) + ["conflicted"]
     }
 
-    private func existingColumns(_ collection: CollectionSchema, in db: Database) throws -> [String] {
-        try db.holdsTable(collection.name, in: "main") ? try db.columns(in: collection.name, in: "main").map(\.name) : []
+    private func existingColumns(_ collection: CollectionSchema, in db: Database) throws -> [ColumnInfo] {
+        try db.holdsTable(collection.name, in: "main") ? try db.columns(in: collection.name, in: "main") : []
     }
 
     /// Indexed fields: enums and references, what `list --where` filters on.
@@ -54,15 +54,16 @@ struct CollectionViews {
         var made = try Self.tablesMade(in: db)
         for collection in schema.tableCollections {
             let expected = expectedColumns(collection)
-            let existing = try existingColumns(collection, in: db)
+            let columns = try existingColumns(collection, in: db)
+            let existing = columns.map(\.name)
             let missing = expected.filter { column in !existing.contains { $0.utf8.elementsEqual(column.utf8) } }
             let extra = existing.filter { column in !expected.contains { $0.utf8.elementsEqual(column.utf8) } }
             // A column declared with another type than its field's (a field
             // retyped by a peer's dominating write) is rebuilt, so every
             // replica stores the same values the same way.
-            let retyped = try db.holdsTable(collection.name, in: "main") ? try db.columns(in: collection.name, in: "main").contains { column in
+            let retyped = columns.contains { column in
                 collection.field(column.name).map { Self.columnType($0) != column.type.uppercased() } ?? false
-            } : false
+            }
             if existing.isEmpty || !extra.isEmpty || retyped || missing.contains("id") || missing.contains("conflicted") {
                 try rebuild(collection, dropping: !existing.isEmpty, in: db)
             } else if !missing.isEmpty {
@@ -130,7 +131,7 @@ struct CollectionViews {
         // case): said plainly, not SQLite's "already exists". Left for its
         // owner to drop (an open changes no object of theirs; `syncctl
         // check --repair`, asked to, drops it).
-        if let (kind, view) = try CollectionTableCheck.storedObject(named: collection.name, db), kind == "view" {
+        if let (kind, view) = try db.storedObject(named: collection.name), kind == "view" {
             throw StoreError.invalidEdit("a view named \(view) stands where syncd keeps its table \(collection.name); drop it (`DROP VIEW \(view.quotedDatabaseIdentifier)`) and start again: syncd makes the table from the replicated state")
         }
         let columns = ["id TEXT PRIMARY KEY NOT NULL"] + collection.fields.map { field in

@@ -150,7 +150,7 @@ struct SQLEditQueue {
     /// table that is missing (a restore drops them, for the first open to
     /// write them from the records) took no SQL write meanwhile.
     static func isInPlace(_ schema: Schema, in db: Database, ofTablesThatExist: Bool = false) throws -> Bool {
-        // In lower case, as SQLite compares names: a table renamed to
+        // Names as SQLite compares them (`SQLiteName`): a table renamed to
         // upper case is still the queue, not a reason to prepare again.
         let names = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type IN ('trigger', 'table')").map(SQLiteName.key))
         func holds(_ name: String) -> Bool { names.contains(SQLiteName.key(name)) }

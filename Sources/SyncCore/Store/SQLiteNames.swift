@@ -39,4 +39,19 @@ extension Database {
         }
         return false
     }
+
+    /// The table or view standing under `name` in the main database, found
+    /// as SQLite finds names (without case), and the name as stored.
+    func storedObject(named name: String) throws -> (kind: String, name: String)? {
+        guard let row = try Row.fetchOne(self, sql: "SELECT type, name FROM main.sqlite_master WHERE type IN ('table', 'view') AND name = ? COLLATE NOCASE",
+                                         arguments: [name]) else { return nil }
+        return (row[0] ?? "", row[1] ?? name)
+    }
+
+    /// Drops the table or view SQLite finds under `name` in the main
+    /// database, whichever it is; nothing when there is none.
+    func dropTableOrView(named name: String) throws {
+        guard let (kind, _) = try storedObject(named: name) else { return }
+        try execute(sql: "DROP \(kind == "view" ? "VIEW" : "TABLE") main.\(name.quotedDatabaseIdentifier)")
+    }
 }

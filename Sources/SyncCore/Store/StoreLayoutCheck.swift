@@ -73,10 +73,7 @@ extension Store {
             }
             let found = try CollectionTableCheck.problems(db, schema: schema).map(\.table).filter { name in tables.contains { CollectionTableCheck.same($0, name) } }
             guard !found.isEmpty else { return [] }
-            for table in found {
-                let kind = try CollectionTableCheck.storedObject(named: table, db)?.kind
-                try db.execute(sql: "DROP \(kind == "view" ? "VIEW" : "TABLE") \(table.quotedDatabaseIdentifier)")
-            }
+            for table in found { try db.dropTableOrView(named: table) }
             try CollectionViews(schema: schema).prepare(in: db)
             return found
         }
