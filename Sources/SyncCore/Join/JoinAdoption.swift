@@ -281,13 +281,14 @@ extension Store {
         for table in ["sync_meta", "sync_records", "sync_feed", "sync_history", "sync_schema_problems"] where try !declaredAlike(table, in: db) {
             throw JoinSnapshotRefusal("its table \(table) is not declared as this daemon's")
         }
-        // The collection tables first, while they still match the records:
-        // only those under the exact name syncd made them under. A table
-        // another program made again in other case (`Kilns` for `kilns`)
-        // is its maker's: its collection is withheld and its rows are theirs.
+        // The collection tables first, while they still match the records.
+        // A table another program made again in other case (`Kilns` for an
+        // added `kilns`) is its maker's: its collection is withheld and its
+        // rows are theirs. A seed collection is never withheld: its table,
+        // under any case, is syncd's.
         for collection in try CollectionViews.tablesMade(in: db) {
             guard let (kind, stored) = try db.storedObject(named: collection), kind == "table",
-                  UTF8Identity.equal(stored, collection) else { continue }
+                  UTF8Identity.equal(stored, collection) || seed.collection(collection) != nil else { continue }
             try db.execute(sql: "DELETE FROM main.\(collection.quotedDatabaseIdentifier)")
         }
         // Knowledge is not taken over (it would be true, the snapshot holding

@@ -116,6 +116,33 @@ struct JoinReviewTests {
         #expect(rows == ["mine", "mine too"], "the analyst's rows are kept")
     }
 
+    /// Review of fd6c216: a seed collection is never withheld, so its table
+    /// made again in other case (`Countries`, same columns) is syncd's, and
+    /// a join empties it like any: no row of a record the adopted state
+    /// does not hold is left in it.
+    @Test func aJoinEmptiesASeedTableRemadeInOtherCase() throws {
+        let dir = TemporaryDirectory()
+        let (p, _, _) = try T.peer(in: dir)
+        let j = try T.joiner(in: dir)
+        let mine = try DatabaseQueue(path: j.path)
+        try mine.write { db in
+            let sql = try #require(try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'countries'"))
+            try db.execute(sql: "CREATE TABLE countries_copy AS SELECT * FROM countries; DROP TABLE countries")
+            try db.execute(sql: sql.replacingOccurrences(of: "\"countries\"", with: "\"Countries\""))
+            try db.execute(sql: "INSERT INTO \"Countries\" SELECT * FROM countries_copy; DROP TABLE countries_copy")
+            try db.execute(sql: "INSERT INTO \"Countries\"(id, name, conflicted) VALUES ('zz', 'only here', 0)")
+        }
+        try mine.close()
+        let reopened = try Store(path: j.path)
+        #expect(reopened.schema.collection("countries") != nil)
+        let path = try T.snapshot(of: p, in: dir)
+        let facts = try JoinSnapshotCheck.verify(path: path, expectedReplica: try p.replicaID, seed: reopened.seed)
+        _ = try reopened.adoptJoinSnapshot(at: path, facts: facts, reason: "test")
+        #expect(try reopened.digest() == p.digest())
+        #expect(try reopened.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM countries WHERE id = 'zz'") } == 0)
+        #expect(try reopened.viewDrift().count == 0)
+    }
+
     /// A record row whose id is NULL (the snapshot's sync_records declared
     /// without INTEGER PRIMARY KEY) is skipped by the check's id ranges but
     /// copied by the adoption's INSERT … SELECT (main's rowid fills it in).
