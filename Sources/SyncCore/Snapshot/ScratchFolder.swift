@@ -64,7 +64,12 @@ enum ScratchFolder {
         // descriptor of it from here on.
         var seen = stat()
         guard lstat(path, &seen) == 0, (seen.st_mode & S_IFMT) == S_IFDIR, seen.st_uid == geteuid() else { return }
-        let age = Date().timeIntervalSince1970 - TimeInterval(seen.st_mtim.tv_sec)
+        #if canImport(Darwin)
+        let modified = seen.st_mtimespec.tv_sec
+        #else
+        let modified = seen.st_mtim.tv_sec
+        #endif
+        let age = Date().timeIntervalSince1970 - TimeInterval(modified)
         guard age > freshAge else { return }
         let folder = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard folder >= 0 else { return }
