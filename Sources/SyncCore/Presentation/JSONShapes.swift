@@ -56,19 +56,33 @@ public struct RecordJSON: Encodable, Sendable {
     public let conflicted: Bool
     /// Scalars as values, sets as arrays of members.
     public let fields: [String: FieldJSON]
-    /// Conflicted fields (and `_exists`), each with its siblings, winner first.
+    /// Conflicted fields of the schema (and `_exists`), each with its siblings, winner first.
     public let conflicts: [String: [VersionJSON]]
+    /// Conflicted fields the schema does not know (a peer's), by bytes of
+    /// their names: a list, not an object, since two such names may differ
+    /// only in normalization and an object keyed by Swift strings would
+    /// keep one of them (replication-model §2.4).
+    public let unknownFieldConflicts: [UnknownFieldConflictJSON]
+
+    public struct UnknownFieldConflictJSON: Encodable, Sendable {
+        public let field: String
+        public let versions: [VersionJSON]
+    }
 
     public init(_ view: RecordView, schema collection: CollectionSchema, devices: [ReplicaID: String]) {
         var fields: [String: FieldJSON] = [:]
         var conflicts: [String: [VersionJSON]] = [:]
+        var unknown: [UnknownFieldConflictJSON] = []
         for field in collection.fields {
             fields[field.name] = field.isSet ? .members(view.presentMembers(field.name)) : .scalar(JSONValue(view.value(field.name)))
         }
         for name in view.conflictedFields {
-            let siblings = name == SlotKey.existsField ? view.existence.siblings : view.scalar(name)?.siblings ?? []
-            conflicts[name] = siblings.map { VersionJSON($0, devices: devices) }
+            let isExists = UTF8Identity.equal(name, SlotKey.existsField)
+            let siblings = (isExists ? view.existence.siblings : view.scalar(name)?.siblings ?? []).map { VersionJSON($0, devices: devices) }
+            // Schema names are ASCII identifiers, unique by bytes: no two fold together.
+            if isExists || collection.field(name) != nil { conflicts[name] = siblings } else { unknown.append(UnknownFieldConflictJSON(field: name, versions: siblings)) }
         }
+        unknownFieldConflicts = unknown
         self.collection = view.ref.collection
         id = view.ref.id
         exists = view.exists

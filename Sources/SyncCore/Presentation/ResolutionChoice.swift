@@ -21,7 +21,10 @@ public enum ResolutionChoice {
             default: throw StoreError.invalidEdit("for _exists give keep or delete")
             }
         }
-        let field = try schema.requireField(conflict.key.field)
+        guard let field = schema.field(conflict.key.field) else {
+            // A peer's field this schema does not know: no rule here says what a value of it may be.
+            throw StoreError.invalidEdit("\(conflict.key.field) is not a field of this replica's schema (a peer wrote it): pick one of its \(conflict.siblings.count) versions")
+        }
         if case .text(let text) = typed { return try field.parse(text) }
         return try field.validate(typed)
     }

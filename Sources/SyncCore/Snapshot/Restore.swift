@@ -46,15 +46,13 @@ extension Snapshots {
         let incoming = database + stagedSuffix
         let asideCopy = database + asideCopySuffix
         for leftover in [incoming, asideCopy] { Store.removeDatabaseFiles(leftover) }
+        CrashPoint.hit("restore.verified")
         // The staged copy goes at the end whatever happens: copied in, or not wanted.
         defer { Store.removeDatabaseFiles(incoming) }
         // The file's bytes, never a link to it: the staged copy is written.
         try FileManager.default.copyItem(atPath: url.resolvingSymlinksInPath().path, toPath: incoming)
         // The copy is what was verified (the snapshot may have changed since).
-        let copied = try SnapshotManifest.sha256(of: URL(fileURLWithPath: incoming))
-        guard copied.utf8.elementsEqual(manifest.sha256.utf8) else {
-            throw SnapshotError.failedVerification(url.path, ["the file changed while it was restored (checksum \(copied.prefix(16))…, manifest \(manifest.sha256.prefix(16))…)"])
-        }
+        try requireVerifiedBytes(in: URL(fileURLWithPath: incoming), of: url, manifest: manifest, while: "restored")
         CrashPoint.hit("restore.copied")
         let live: ExclusiveDatabase
         do { live = try ExclusiveDatabase(path: database) } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {

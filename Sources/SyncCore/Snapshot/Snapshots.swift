@@ -380,8 +380,21 @@ public enum Snapshots {
                              progress: (Int, Int) -> Void = { _, _ in }) throws -> ApplyReport {
         let manifest = try requireVerified(url, scratchParent: scratchParent)
         try requireDataset(of: url.path, named: store.seed.name)
+        CrashPoint.hit("merge.verified")
         return try withScratchCopy(of: url, in: scratchParent, label: "syncd-merge") { scratch in
-            try merge(copy: scratch, of: url, manifest: manifest, into: store, progress: progress)
+            try requireVerifiedBytes(in: scratch, of: url, manifest: manifest, while: "merged")
+            return try merge(copy: scratch, of: url, manifest: manifest, into: store, progress: progress)
+        }
+    }
+
+    /// Throws unless `copy`, made of the snapshot at `url` after it was
+    /// verified, holds the bytes the manifest lists (and so the bytes that
+    /// were verified): the file may have been replaced or written to in
+    /// between, and only what was verified is ever read.
+    static func requireVerifiedBytes(in copy: URL, of url: URL, manifest: SnapshotManifest, while doing: String) throws {
+        let copied = try SnapshotManifest.sha256(of: copy)
+        guard copied.utf8.elementsEqual(manifest.sha256.utf8) else {
+            throw SnapshotError.failedVerification(url.path, ["the file changed while it was \(doing) (checksum \(copied.prefix(16))…, manifest \(manifest.sha256.prefix(16))…); nothing of it was used. Take or copy the snapshot again and retry"])
         }
     }
 

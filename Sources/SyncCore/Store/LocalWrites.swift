@@ -90,8 +90,14 @@ extension Store {
         // What decides validation is settled by picking a proposal, never by
         // a new definition: a resolve cannot retype or narrow (docs/schema.md).
         let decidesValidation = key.collection == SchemaEvolution.collection && ["type", "values", "targets"].contains(key.field)
+        // A field this schema does not know (a peer's, replication-model
+        // §8): nothing here can validate a value for it, so it is settled
+        // only by picking one of the versions proposed, compared by bytes.
+        let unknownField = key.field != SlotKey.existsField && collection.field(key.field) == nil
         if key.field == SlotKey.existsField {
             guard case .bool = value else { throw SchemaError.invalidValue(field: SlotKey.existsField, value: value.description, expected: "true (keep) or false (delete)") }
+        } else if unknownField {
+            checked = value
         } else {
             checked = try collection.requireField(key.field).validate(value)
             if collection.field(key.field)?.isRequired == true, checked == .null {
@@ -107,6 +113,9 @@ extension Store {
             // Resolving a field of a deleted record must not bring it back.
             if let existence, !existence.isConflicted, existence.value != .bool(true) { throw StoreError.recordNotFound(ref) }
             guard Set(state.versions.map(\.dot)) == Set(expected) else { throw StoreError.siblingsChanged(key, current: reading.siblings) }
+            if unknownField, !reading.siblings.contains(where: { $0.value == checked }) {
+                throw StoreError.invalidEdit("\(key.field) of \(ref) is not a field of this replica's schema (a peer wrote it): settle it by picking one of its versions (`--pick N`), not with a new value")
+            }
             if decidesValidation, !reading.siblings.contains(where: { $0.value == checked }) {
                 throw StoreError.invalidEdit("\(key.field) of \(ref) is settled by picking one of the definitions proposed (`--pick N`), not by a new one: a schema change is additive only")
             }

@@ -181,7 +181,7 @@ extension Store {
         return try pool.read { db in
             var conflicts: [SlotConflict] = []
             try db.forEachStoredRecord(where: condition, arguments: StatementArguments(arguments), orderBy: "collection, record") { ref, slots in
-                for (name, slot) in slots.sorted(by: { $0.key.field < $1.key.field }) where name.element.isEmpty {
+                for (name, slot) in slots.sorted(by: { UTF8Identity.less($0.key.field, $1.key.field) }) where name.element.isEmpty {
                     let scalar = SlotReader.scalar(slot.state)
                     guard scalar.isConflicted else { continue }
                     conflicts.append(SlotConflict(key: SlotKey(collection: ref.collection, record: ref.id, field: name.field, element: ""),

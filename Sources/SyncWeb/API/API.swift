@@ -191,7 +191,11 @@ struct API: Sendable {
                                 // (NFC and NFD ids from peers) must not trap: the first is kept.
                                 titles: Dictionary(titles.map { ($0.key.description, $0.value) }, uniquingKeysWith: { first, _ in first }),
                                 referrers: referrers.map { .init(ref: $0.ref.description, field: $0.field, title: titles[$0.ref]) },
-                                tokens: Dictionary(conflicts.map { ($0.key.field, $0.token) }, uniquingKeysWith: { first, _ in first }),
+                                // The schema's fields and `_exists`, as `record.conflicts`: a
+                                // peer's unknown fields are resolved from the conflicts inbox,
+                                // whose list keeps look-alike names apart.
+                                tokens: Dictionary(conflicts.filter { $0.key.field == SlotKey.existsField || collection.field($0.key.field) != nil }
+                                    .map { ($0.key.field, $0.token) }, uniquingKeysWith: { first, _ in first }),
                                 versions: versions))
         }
     }
@@ -277,11 +281,15 @@ struct API: Sendable {
             throw UIError("the body is not the JSON expected ({\"field\": ..., \"token\": ..., \"pick\": N} or \"value\": ...): \(error)")
         }
         let collection = try store.schema.requireCollection(ref.collection)
-        if body.field != SlotKey.existsField { _ = try collection.requireField(body.field) }
         let key = SlotKey(collection: ref.collection, record: ref.id, field: body.field)
         let store = self.store, author = context.identity().author
         let outcome: Result<Value, StaleResolution> = try await blocking {
-            guard let conflict = try store.conflict(at: key) else { throw StoreError.notConflicted(key) }
+            // A peer's field this schema does not know may hold a conflict
+            // too, settled by picking (`syncctl resolve` does the same).
+            guard let conflict = try store.conflict(at: key) else {
+                if body.field != SlotKey.existsField { _ = try collection.requireField(body.field) }
+                throw StoreError.notConflicted(key)
+            }
             guard RequestGuard.constantTimeEqual(body.token, conflict.token) else { return .failure(StaleResolution(conflict: conflict)) }
             let value: Value
             do {

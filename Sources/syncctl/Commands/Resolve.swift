@@ -48,9 +48,14 @@ struct Resolve: ParsableCommand {
             }
             let ref = try parseRecordRef(record!)
             let collection = try store.schema.requireCollection(ref.collection)
-            if field! != SlotKey.existsField { _ = try collection.requireField(field!) }
             let key = SlotKey(collection: ref.collection, record: ref.id, field: field!)
-            guard let conflict = try store.conflict(at: key) else { throw StoreError.notConflicted(key) }
+            // A field the schema does not know may still hold a peer's
+            // conflict (replication-model §8), settled by picking; a name
+            // that is neither is a typo, answered with the schema's fields.
+            guard let conflict = try store.conflict(at: key) else {
+                if field! != SlotKey.existsField { _ = try collection.requireField(field!) }
+                throw StoreError.notConflicted(key)
+            }
             guard let listed = expect ?? ConflictListing(directory: global.directory).token(for: key) else {
                 throw CLIError("list the conflict first (`syncctl conflicts \(ref)`), then pick from what it shows")
             }
