@@ -31,6 +31,38 @@ extension Integration {
             #expect(try a.run(["get", ref.description]).stdout.contains("!! conflict"))
         }
 
+        /// Two fields no schema here knows, a peer's, each in conflict, whose
+        /// names read alike (KELVIN SIGN beside K): `syncctl conflicts` shows
+        /// them apart, remembers each listing by its bytes, and `resolve
+        /// --pick` settles each; a typed value is refused.
+        @Test func lookAlikeUnknownFieldsAreListedApartAndSettledByPicking() throws {
+            let a = try Syncctl(in: root, name: "lookalike")
+            let names = ["\u{212A}ind", "Kind"]
+            do {
+                let store = try a.store()
+                for name in names {
+                    let key = SlotKey(collection: ref.collection, record: ref.id, field: name)
+                    let peers = [ReplicaID.random(), ReplicaID.random()]
+                    let state = SlotState(versions: peers.enumerated().map { index, peer in
+                        Version(dot: Dot(replica: peer, counter: 1), hlc: HLC(millis: 1_000, logical: UInt16(index)), author: "peer", value: .text("\(name) \(index)"))
+                    }, context: VersionContext(peers.map { ($0, 1) }))
+                    _ = try store.apply([SlotChange(key: key, state: state)], from: peers[0])
+                }
+            }
+            let listing = try a.run(["conflicts"])
+            #expect(listing.stdout.contains("\\u{212A}ind") && listing.stdout.contains(" Kind "), "\(listing)")
+            let typed = try a.run(["resolve", ref.description, "Kind", "--value", "Kind 9"])
+            #expect(typed.status == 1 && typed.stderr.contains("pick one of its 2 versions"), "\(typed)")
+            for name in names {
+                // The winner (the later stamp) is listed first.
+                let run = try a.run(["resolve", ref.description, name, "--pick", "1"])
+                #expect(run.status == 0, "\(name.unicodeScalars.map(\.value)): \(run)")
+                #expect(try a.store().record(ref)?.scalar(name)?.value == .text("\(name) 1"))
+            }
+            #expect(try a.run(["conflicts", "--exit-code"]).status == 0)
+            #expect(try a.run(["resolve", ref.description, "kinds", "--pick", "1"]).stderr.contains("has no field 'kinds'"))
+        }
+
         @Test func resolveByPickAndByValue() throws {
             let (a, b) = try twoReplicasInConflict()
             #expect(try a.run(["resolve", ref.description, "status", "--pick", "1"]).status == 1, "resolving before listing must be refused")

@@ -13,6 +13,9 @@ public enum SchemaError: Error, Equatable, CustomStringConvertible {
     case invalidRecordID(String)
     /// A schema change that is not additive (removing, retyping, narrowing), with what to do instead.
     case refusedChange(String)
+    /// A field whose definition is here but withheld (in conflict, or one
+    /// this build cannot use): its values wait until that is settled.
+    case withheldField(field: String, definition: String)
 
     public var description: String {
         switch self {
@@ -28,6 +31,8 @@ public enum SchemaError: Error, Equatable, CustomStringConvertible {
             return "collection '\(collection)' has no field '\(field)'.\(hint) Fields: \(known.joined(separator: ", "))."
         case .refusedChange(let reason):
             return "schema change refused: \(reason)"
+        case .withheldField(let field, let definition):
+            return "field '\(field)' is withheld here: its definition \(definition) is in conflict or cannot be used. Settle that first (`syncctl conflicts \(definition)`; `syncctl status` says why a definition is withheld), then this conflict."
         case .invalidValue(let field, let value, let expected):
             return "field '\(field)': '\(value)' is not \(expected)."
         case .notInEnum(let field, let value, let allowed):

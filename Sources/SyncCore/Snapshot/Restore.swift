@@ -35,24 +35,26 @@ extension Snapshots {
         let useLock = FileManager.default.fileExists(atPath: directory.path) ? try StoreUseLock(directory: directory.url, mode: .exclusive) : nil
         defer { withExtendedLifetime(useLock) {} }
         try requireOwner(of: directory)
-        var abandoned: Error?
-        let manifest = try requireVerified(url) { done in
-            if abandoned == nil { do { try progress(.verifying, done) } catch { abandoned = error } }
-        }
-        if let abandoned { throw abandoned }
+        // Read once: the checksum and the contents are checked against it.
+        let manifest = try SnapshotManifest.load(for: url)
         let seed = try directory.seedSchema()
-        try requireDataset(of: url.path, named: seed.name)
         let database = directory.databasePath
         let incoming = database + stagedSuffix
         let asideCopy = database + asideCopySuffix
         for leftover in [incoming, asideCopy] { Store.removeDatabaseFiles(leftover) }
-        CrashPoint.hit("restore.verified")
-        // The staged copy goes at the end whatever happens: copied in, or not wanted.
+        // The staged copy goes at the end whatever happens: copied in, refused, or not wanted.
         defer { Store.removeDatabaseFiles(incoming) }
         // The file's bytes, never a link to it: the staged copy is written.
+        // It is what is verified, checked for the dataset and copied in,
+        // whatever happens to the snapshot file meanwhile.
         try FileManager.default.copyItem(atPath: url.resolvingSymlinksInPath().path, toPath: incoming)
-        // The copy is what was verified (the snapshot may have changed since).
-        try requireVerifiedBytes(in: URL(fileURLWithPath: incoming), of: url, manifest: manifest, while: "restored")
+        var abandoned: Error?
+        try requireVerified(copy: URL(fileURLWithPath: incoming), of: url, manifest: manifest) { done in
+            if abandoned == nil { do { try progress(.verifying, done) } catch { abandoned = error } }
+        }
+        if let abandoned { throw abandoned }
+        try requireDataset(of: incoming, named: seed.name)
+        CrashPoint.hit("restore.verified")
         CrashPoint.hit("restore.copied")
         let live: ExclusiveDatabase
         do { live = try ExclusiveDatabase(path: database) } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {

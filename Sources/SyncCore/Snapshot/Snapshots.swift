@@ -97,7 +97,11 @@ public enum Snapshots {
     /// (`withScratchCopy`).
     public static func verify(_ url: URL, scratchParent: URL = FileManager.default.temporaryDirectory,
                               progress: (Double) -> Void = { _ in }) throws -> [String] {
-        let manifest = try SnapshotManifest.load(for: url)
+        try verify(url, against: try SnapshotManifest.load(for: url), scratchParent: scratchParent, progress: progress)
+    }
+
+    /// `verify` of `url` against `manifest`, read once by the caller.
+    static func verify(_ url: URL, against manifest: SnapshotManifest, scratchParent: URL, progress: (Double) -> Void) throws -> [String] {
         var problems: [String] = []
         let sum = try SnapshotManifest.sha256(of: url)
         if sum != manifest.sha256 { problems.append("checksum mismatch: file \(sum.prefix(16))…, manifest \(manifest.sha256.prefix(16))…") }
@@ -362,39 +366,34 @@ public enum Snapshots {
         return problems
     }
 
-    /// Verifies, and throws with every problem when the snapshot is unsound.
-    public static func requireVerified(_ url: URL, scratchParent: URL = FileManager.default.temporaryDirectory,
-                                       progress: (Double) -> Void = { _ in }) throws -> SnapshotManifest {
-        let problems = try verify(url, scratchParent: scratchParent, progress: progress)
+    /// Verifies `copy`, a copy of the snapshot at `url` the caller made and
+    /// alone writes, against `manifest`, read once before: the checksum, the
+    /// contents and (by the caller, next) the dataset are all checked on the
+    /// bytes that are then restored or merged, whatever happens to `url`
+    /// meanwhile (replaced, written to, its manifest rewritten). Throws
+    /// `failedVerification`, naming `url`, with every problem.
+    static func requireVerified(copy: URL, of url: URL, manifest: SnapshotManifest, scratchParent: URL = FileManager.default.temporaryDirectory,
+                                progress: (Double) -> Void = { _ in }) throws {
+        let problems = try verify(copy, against: manifest, scratchParent: scratchParent, progress: progress)
         guard problems.isEmpty else { throw SnapshotError.failedVerification(url.path, problems) }
-        return try SnapshotManifest.load(for: url)
     }
 
     /// Merges everything a (verified) snapshot holds into `store`, as if
     /// synced from the snapshot's replica. Idempotent: merging it again
     /// changes nothing.
-    /// The copy is opened in a folder of its own under `scratchParent`,
-    /// removed whole afterwards with whatever opening it made beside it (its
-    /// SQLite companions, its counter mark).
+    /// The snapshot is copied into a folder of its own under
+    /// `scratchParent`, and that copy is verified, checked for the dataset
+    /// and merged (`requireVerified(copy:)`); the folder is removed whole
+    /// afterwards with whatever opening the copy made beside it (its SQLite
+    /// companions, its counter mark).
     public static func merge(_ url: URL, into store: Store, scratchParent: URL = FileManager.default.temporaryDirectory,
                              progress: (Int, Int) -> Void = { _, _ in }) throws -> ApplyReport {
-        let manifest = try requireVerified(url, scratchParent: scratchParent)
-        try requireDataset(of: url.path, named: store.seed.name)
-        CrashPoint.hit("merge.verified")
+        let manifest = try SnapshotManifest.load(for: url)
         return try withScratchCopy(of: url, in: scratchParent, label: "syncd-merge") { scratch in
-            try requireVerifiedBytes(in: scratch, of: url, manifest: manifest, while: "merged")
+            try requireVerified(copy: scratch, of: url, manifest: manifest, scratchParent: scratchParent)
+            try requireDataset(of: scratch.path, named: store.seed.name)
+            CrashPoint.hit("merge.verified")
             return try merge(copy: scratch, of: url, manifest: manifest, into: store, progress: progress)
-        }
-    }
-
-    /// Throws unless `copy`, made of the snapshot at `url` after it was
-    /// verified, holds the bytes the manifest lists (and so the bytes that
-    /// were verified): the file may have been replaced or written to in
-    /// between, and only what was verified is ever read.
-    static func requireVerifiedBytes(in copy: URL, of url: URL, manifest: SnapshotManifest, while doing: String) throws {
-        let copied = try SnapshotManifest.sha256(of: copy)
-        guard copied.utf8.elementsEqual(manifest.sha256.utf8) else {
-            throw SnapshotError.failedVerification(url.path, ["the file changed while it was \(doing) (checksum \(copied.prefix(16))…, manifest \(manifest.sha256.prefix(16))…); nothing of it was used. Take or copy the snapshot again and retry"])
         }
     }
 

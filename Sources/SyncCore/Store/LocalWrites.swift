@@ -84,27 +84,24 @@ extension Store {
     /// The write supersedes the versions the analyst saw, and nothing that arrived since.
     @discardableResult
     public func resolve(_ key: SlotKey, expecting expected: [Dot], value: Value, author: String) throws -> WriteReceipt {
-        let collection = try schema.requireCollection(key.collection)
+        _ = try schema.requireCollection(key.collection)
         let ref = key.recordRef
-        var checked = value
         // What decides validation is settled by picking a proposal, never by
         // a new definition: a resolve cannot retype or narrow (docs/schema.md).
         let decidesValidation = key.collection == SchemaEvolution.collection && ["type", "values", "targets"].contains(key.field)
-        // A field this schema does not know (a peer's, replication-model
-        // §8): nothing here can validate a value for it, so it is settled
-        // only by picking one of the versions proposed, compared by bytes.
-        let unknownField = key.field != SlotKey.existsField && collection.field(key.field) == nil
         if key.field == SlotKey.existsField {
             guard case .bool = value else { throw SchemaError.invalidValue(field: SlotKey.existsField, value: value.description, expected: "true (keep) or false (delete)") }
-        } else if unknownField {
-            checked = value
-        } else {
-            checked = try collection.requireField(key.field).validate(value)
-            if collection.field(key.field)?.isRequired == true, checked == .null {
-                throw SchemaError.missingRequired(record: ref.description, fields: [key.field])
-            }
         }
         return try localTransaction(author: author) { tx in
+            // Validated against the schema this transaction writes under (a
+            // sync may have brought a field's definition since the caller looked).
+            let collection = try tx.writer.schema.requireCollection(key.collection)
+            let field = key.field == SlotKey.existsField ? nil : collection.field(key.field)
+            var checked = value
+            if let field {
+                checked = try field.validate(value)
+                if field.isRequired, checked == .null { throw SchemaError.missingRequired(record: ref.description, fields: [key.field]) }
+            }
             let state = try tx.writer.load(key)
             let reading = SlotReader.scalar(state)
             guard reading.isConflicted else { throw StoreError.notConflicted(key) }
@@ -113,8 +110,8 @@ extension Store {
             // Resolving a field of a deleted record must not bring it back.
             if let existence, !existence.isConflicted, existence.value != .bool(true) { throw StoreError.recordNotFound(ref) }
             guard Set(state.versions.map(\.dot)) == Set(expected) else { throw StoreError.siblingsChanged(key, current: reading.siblings) }
-            if unknownField, !reading.siblings.contains(where: { $0.value == checked }) {
-                throw StoreError.invalidEdit("\(key.field) of \(ref) is not a field of this replica's schema (a peer wrote it): settle it by picking one of its versions (`--pick N`), not with a new value")
+            if key.field != SlotKey.existsField, field == nil {
+                try Self.requirePickable(key, value: checked, among: reading.siblings, in: tx.db)
             }
             if decidesValidation, !reading.siblings.contains(where: { $0.value == checked }) {
                 throw StoreError.invalidEdit("\(key.field) of \(ref) is settled by picking one of the definitions proposed (`--pick N`), not by a new one: a schema change is additive only")
@@ -124,6 +121,23 @@ extension Store {
                 try tx.write(existsKey, .bool(true))
             }
             try tx.write(key, checked)
+        }
+    }
+
+    /// A field this schema does not know (a peer's, replication-model §8) is
+    /// settled only by picking one of the versions proposed, compared by
+    /// bytes: nothing here can validate a new value for it. Nor while its
+    /// definition is here but withheld (two definitions in conflict, or one
+    /// this build cannot use): once that is settled the field has rules,
+    /// which a value picked before might break.
+    static func requirePickable(_ key: SlotKey, value: Value, among siblings: [Version], in db: Database) throws {
+        let ref = key.recordRef
+        let definition = RecordRef(collection: SchemaEvolution.collection, id: "f.\(key.collection).\(key.field)")
+        if !(try db.storedSlots(definition)).isEmpty {
+            throw SchemaError.withheldField(field: key.field, definition: definition.description)
+        }
+        guard siblings.contains(where: { $0.value == value }) else {
+            throw StoreError.invalidEdit("\(key.field) of \(ref) is not a field of this replica's schema (a peer wrote it): settle it by picking one of its versions (`--pick N`), not with a new value")
         }
     }
 

@@ -40,7 +40,7 @@ struct Conflicts: ParsableCommand {
 
 enum ConflictDisplay {
     static func print(_ conflict: SlotConflict, devices: [ReplicaID: String]) {
-        let field = conflict.key.field == SlotKey.existsField ? "_exists (deleted on one side, edited on another)" : conflict.key.field
+        let field = conflict.key.field == SlotKey.existsField ? "_exists (deleted on one side, edited on another)" : Display.name(conflict.key.field)
         Swift.print("\(conflict.key.recordRef) \(field)  [\(conflict.token)]")
         for (index, version) in conflict.siblings.enumerated() {
             let value = conflict.key.field == SlotKey.existsField ? (version.value == .bool(true) ? "keep" : "delete") : Display.value(version.value)
@@ -63,9 +63,19 @@ struct ConflictListing {
 
     func remember(_ conflicts: [SlotConflict]) throws {
         var listed = load()
-        for conflict in conflicts { listed[conflict.key.description] = conflict.token }
+        for conflict in conflicts { listed[Self.name(conflict.key)] = conflict.token }
         try? JSONEncoder().encode(listed).write(to: url, options: .atomic)
     }
 
-    func token(for key: SlotKey) -> String? { load()[key.description] }
+    func token(for key: SlotKey) -> String? { load()[Self.name(key)] }
+
+    /// The slot's four names, length-prefixed as the wire encodes them, in
+    /// hex: two keys are one entry only when their bytes are equal (not
+    /// when they merely read alike, NFC beside NFD, nor when a dot in a
+    /// record id makes `record.field` spell another slot).
+    static func name(_ key: SlotKey) -> String {
+        var writer = BinaryWriter(capacity: 64)
+        SlotStateCodec.encode(key, into: &writer)
+        return Hex.encode(writer.bytes)
+    }
 }

@@ -14,6 +14,17 @@ enum Display {
         "\(value(version.value))  (by \(version.author), replica \(version.dot.replica.short), \(version.hlc))"
     }
 
+    /// A name as its bytes spell it: printable ASCII as it is, every other
+    /// scalar as `\u{…}`, so two names that differ only in normalization
+    /// (NFC beside NFD, a Kelvin sign beside K) read differently (in bash,
+    /// `$'\u212A'` types U+212A back).
+    static func name(_ text: String) -> String {
+        guard !text.utf8.allSatisfy({ (0x20..<0x7F).contains($0) }) else { return text }
+        return text.unicodeScalars.map { scalar in
+            (0x20..<0x7F).contains(scalar.value) ? String(scalar) : "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+        }.joined()
+    }
+
     /// Cuts `text` to at most `width` columns (ellipsis when cut), without padding.
     static func clip(_ text: String, _ width: Int) -> String {
         fit(text, width).trimmingCharacters(in: .whitespaces)

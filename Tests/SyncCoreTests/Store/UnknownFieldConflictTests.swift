@@ -64,6 +64,28 @@ struct UnknownFieldConflictTests {
         #expect(Set(versions.map(\.value)).contains(picked))
     }
 
+    /// A field unknown here because its definition is withheld (two
+    /// definitions of its type in conflict) waits for that to be settled: a
+    /// value picked now might break the rules it then gets.
+    @Test func aFieldWhoseDefinitionIsWithheldIsNotSettledByPicking() throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store()
+        try store.seed(SeedData.criticalMinerals())
+        let definition = SlotKey(collection: SchemaEvolution.collection, record: "f.agreements.budget", field: "type")
+        let peers = [ReplicaID.random(), ReplicaID.random()]
+        let types = SlotState(versions: zip(peers, ["integer", "text"]).map { peer, type in
+            Version(dot: Dot(replica: peer, counter: 1), hlc: HLC(millis: 900, logical: 0), author: "peer", value: .text(type))
+        }, context: VersionContext(peers.map { ($0, 1) }))
+        _ = try store.apply([SlotChange(key: definition, state: types)], from: peers[0])
+        #expect(try store.schema.requireCollection("agreements").field("budget") == nil)
+        let versions = try conflicted("budget", ["12", "twelve"], into: store)
+        let key = SlotKey(collection: record.collection, record: record.id, field: "budget")
+        #expect(throws: SchemaError.withheldField(field: "budget", definition: "_schema/f.agreements.budget")) {
+            try store.resolve(key, expecting: versions.map(\.dot), value: .text("twelve"), author: "ana")
+        }
+        #expect(try store.conflicts().contains { $0.key == key })
+    }
+
     @Test func everyConflictedFieldShowsEvenWhenTwoNamesLookAlike() throws {
         let dir = TemporaryDirectory()
         let store = try dir.store()
