@@ -61,6 +61,10 @@ extension Integration {
             }
             #expect(try a.run(["conflicts", "--exit-code"]).status == 0)
             #expect(try a.run(["resolve", ref.description, "kinds", "--pick", "1"]).stderr.contains("has no field 'kinds'"))
+            // Each field's history, the versions it settled included.
+            let history = try a.run(["history", ref.description, names[0]])
+            #expect(history.status == 0 && history.stdout.contains("\\u{212A}ind = \u{212A}ind 0"), "\(history)")
+            #expect(try a.run(["history", ref.description, "kinds"]).stderr.contains("has no field 'kinds'"))
         }
 
         @Test func resolveByPickAndByValue() throws {

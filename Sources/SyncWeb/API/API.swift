@@ -241,11 +241,12 @@ struct API: Sendable {
 
     private func history(_ ref: RecordRef, field: String?) async throws -> WebResponse {
         let collection = try store.schema.requireCollection(ref.collection)
-        if let field, field != SlotKey.existsField { _ = try collection.requireField(field) }
         let store = self.store
         return try await blocking {
             let entries = try store.history(ref, field: field)
             if entries.isEmpty, try store.record(ref) == nil { throw StoreError.recordNotFound(ref) }
+            // A peer's field the schema does not know has a history too; a name with none is a typo.
+            if entries.isEmpty, let field, field != SlotKey.existsField { _ = try collection.requireField(field) }
             return .json(HistoryJSON(record: ref, entries: entries, devices: try store.knownDevices()))
         }
     }
