@@ -45,11 +45,23 @@ struct CollectionViews {
         indexedFields(collection).map { "\(collection.name)_by_\($0.name)" }
     }
 
+    /// The cells of columns of `collection`'s table that this schema does
+    /// not declare, copied aside before the table is dropped (`KeptColumns`).
+    func keepUndeclaredColumns(of collection: CollectionSchema, in db: Database) throws -> KeptColumns? {
+        let expected = expectedColumns(collection)
+        let extra = try existingColumns(collection, in: db).map(\.name).filter { column in !expected.contains { $0.utf8.elementsEqual(column.utf8) } }
+        return extra.isEmpty ? nil : try KeptColumns.keep(extra, of: collection.name, in: db)
+    }
+
     /// Creates missing tables, adds the columns of added fields (`ALTER
     /// TABLE … ADD COLUMN`: the table is not rewritten, only the rows of
     /// records that hold a value for a new field), and rebuilds a table
-    /// whose columns no longer match otherwise (a layout change).
-    func prepare(in db: Database) throws {
+    /// whose columns no longer match otherwise (a layout change), first
+    /// copying aside the cells of columns an analyst added (`KeptColumns`,
+    /// returned for the caller to log).
+    @discardableResult
+    func prepare(in db: Database) throws -> [KeptColumns] {
+        var kept: [KeptColumns] = []
         let previousLayout = String.fromDatabaseValue(try db.meta(MetaKey.viewsLayout)).flatMap { Int($0.prefix { $0 != ":" }) }
         var made = try Self.tablesMade(in: db)
         for collection in schema.tableCollections {
@@ -65,6 +77,7 @@ struct CollectionViews {
                 collection.field(column.name).map { Self.columnType($0) != column.type.uppercased() } ?? false
             }
             if existing.isEmpty || !extra.isEmpty || retyped || missing.contains("id") || missing.contains("conflicted") {
+                if !extra.isEmpty, let copied = try KeptColumns.keep(extra, of: collection.name, in: db) { kept.append(copied) }
                 try rebuild(collection, dropping: !existing.isEmpty, in: db)
             } else if !missing.isEmpty {
                 // The triggers name the queue table, which is rebuilt with the new columns.
@@ -86,6 +99,7 @@ struct CollectionViews {
         if (previousLayout ?? 0) < 4 { try rewriteRowsOfMistypedCells(in: db) }
         try db.setMeta(MetaKey.viewTables, Self.jsonArray(made))
         try db.setMeta(MetaKey.viewsLayout, layoutToken)
+        return kept
     }
 
     /// Rewrites the rows that can hold a cell an older build let SQLite

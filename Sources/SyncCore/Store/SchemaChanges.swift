@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 
 /// Schema changes as replicated writes (docs/schema.md "How the schema
 /// evolves", replication-model §8.2): an analyst's change is a local write
@@ -48,10 +49,22 @@ extension Store {
     /// Brings a database up to `effective` inside the caller's transaction:
     /// SQL tables and columns, the schema hash, and the received slots kept
     /// as problems that the new schema accepts.
-    static func adopt(_ effective: SchemaEvolution.Effective, in db: Database) throws {
-        try CollectionViews(schema: effective.schema).prepare(in: db)
+    /// Returns the analysts' columns copied aside (`KeptColumns`), for the caller to log.
+    @discardableResult
+    static func adopt(_ effective: SchemaEvolution.Effective, in db: Database) throws -> [KeptColumns] {
+        let kept = try CollectionViews(schema: effective.schema).prepare(in: db)
         try db.setMeta(MetaKey.schemaHash, effective.schema.hash)
         try recheckSchemaProblems(effective.schema, in: db)
+        return kept
+    }
+
+    /// Logs what `adopt` copied aside: no analyst's cells go unsaid.
+    static func logKept(_ kept: [KeptColumns], logger: Logger, path: String) {
+        for copy in kept {
+            logger.warning("a collection table was made again without the columns an analyst added; their cells were copied into a table of their own", metadata: [
+                "path": "\(path)", "collection": "\(copy.collection)", "columns": "\(copy.columns.joined(separator: ","))", "rows": "\(copy.rows)",
+                "kept_in": "\(copy.table)"])
+        }
     }
 
     /// Forgets the stored problems that `schema` no longer objects to (data

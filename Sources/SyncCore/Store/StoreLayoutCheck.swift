@@ -73,8 +73,18 @@ extension Store {
             }
             let found = try CollectionTableCheck.problems(db, schema: schema).map(\.table).filter { name in tables.contains { CollectionTableCheck.same($0, name) } }
             guard !found.isEmpty else { return [] }
-            for table in found { try db.dropTableOrView(named: table) }
-            try CollectionViews(schema: schema).prepare(in: db)
+            let views = CollectionViews(schema: schema)
+            var kept: [KeptColumns] = []
+            for table in found {
+                // Columns an analyst added are copied aside first, as an open does.
+                if let collection = schema.tableCollections.first(where: { CollectionTableCheck.same($0.name, table) }),
+                   try db.holdsTable(collection.name, in: "main"), let copied = try views.keepUndeclaredColumns(of: collection, in: db) {
+                    kept.append(copied)
+                }
+                try db.dropTableOrView(named: table)
+            }
+            kept += try views.prepare(in: db)
+            Self.logKept(kept, logger: options.logger, path: path)
             return found
         }
     }

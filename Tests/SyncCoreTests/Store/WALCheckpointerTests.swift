@@ -196,22 +196,3 @@ struct WALCheckpointerTests {
         #expect(bytes(store.path + "-wal") <= wal, "the WAL started over: the last checkpoint copied it all")
     }
 }
-
-/// The message of every warning logged.
-private final class Warnings: Sendable {
-    let list = Mutex<[String]>([])
-}
-
-private struct WarningLog: LogHandler {
-    let warnings: Warnings
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .debug
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) {
-        guard event.level == .warning else { return }
-        warnings.list.withLock { $0.append("\(event.message) \(event.metadata?["error"].map { "\($0)" } ?? "")") }
-    }
-}

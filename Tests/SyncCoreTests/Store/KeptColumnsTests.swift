@@ -1,0 +1,94 @@
+import Foundation
+import GRDB
+import Testing
+@testable import SyncCore
+import TestSupport
+
+/// A column an analyst adds to a collection table makes it a layout syncd
+/// does not declare; the next time syncd lays the tables out (a schema
+/// change, from here or a peer; an open that must) it makes that table
+/// again from the records (docs/sql.md). The analyst's cells are not lost
+/// with it: they are copied into a table of their own first, and the log
+/// says where.
+@Suite("An analyst's columns, kept when a table is made again", .timeLimit(.minutes(2)))
+struct KeptColumnsTests {
+    /// Runs `sql` as another SQLite client would, on the store's file.
+    func client(_ path: String, _ sql: String) throws {
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { try $0.execute(sql: sql) }
+        try queue.close()
+    }
+
+    func loggingStore(_ dir: TemporaryDirectory) throws -> (Store, Warnings) {
+        let warnings = Warnings()
+        var options = Store.Options()
+        options.logger = warnings.logger
+        let store = try dir.store(options: options)
+        try store.seed(SeedData.criticalMinerals())
+        return (store, warnings)
+    }
+
+    func addField(_ name: String, to store: Store) throws {
+        _ = try store.changeSchema(.addField(collection: "countries", field: name, type: "text", values: [], targets: [], description: nil), author: "ana")
+    }
+
+    func kept(_ warnings: Warnings) -> [String] { warnings.list.withLock { $0 }.filter { $0.contains("columns an analyst added") } }
+
+    @Test func anAddedColumnsCellsAreCopiedAsideWhenASchemaChangeMakesTheTableAgain() throws {
+        let dir = TemporaryDirectory()
+        let (store, warnings) = try loggingStore(dir)
+        try client(store.path, """
+            ALTER TABLE countries ADD COLUMN score INTEGER;
+            ALTER TABLE countries ADD COLUMN remark TEXT;
+            UPDATE countries SET score = 7, remark = 'watch' WHERE id = 'cn';
+            UPDATE countries SET remark = 'r\u{E9}sum\u{E9}' WHERE id = 'us';
+            """)
+        try addField("size", to: store)
+        let columns = try store.pool.read { db in try db.columns(in: "countries").map(\.name) }
+        #expect(columns.contains("size") && !columns.contains("score") && !columns.contains("remark"), "\(columns)")
+        let logged = kept(warnings)
+        #expect(logged.count == 1 && logged[0].contains("kept_in=countries_kept_columns") && logged[0].contains("rows=2"), "\(logged)")
+        let rows = try store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, score, CAST(remark AS BLOB) FROM countries_kept_columns ORDER BY id")
+        }
+        #expect(rows.map { $0[0] as String } == ["cn", "us"])
+        #expect(rows.map { $0[1] as Int? } == [7, nil])
+        #expect(rows.map { [UInt8]($0[2] as Data) } == [Array("watch".utf8), Array("r\u{E9}sum\u{E9}".utf8)])
+        #expect(try store.viewDrift().count == 0)
+
+        // Again: a second copy never goes over the first.
+        try client(store.path, "ALTER TABLE countries ADD COLUMN score INTEGER; UPDATE countries SET score = 8 WHERE id = 'cn';")
+        try addField("tier", to: store)
+        let scores = try store.pool.read { db in
+            [try Int.fetchOne(db, sql: "SELECT score FROM countries_kept_columns WHERE id = 'cn'"),
+             try Int.fetchOne(db, sql: "SELECT score FROM countries_kept_columns_2 WHERE id = 'cn'")]
+        }
+        #expect(scores == [7, 8])
+        #expect(kept(warnings).count == 2)
+    }
+
+    @Test func anAddedColumnWithNoValueIsDroppedWithoutACopy() throws {
+        let dir = TemporaryDirectory()
+        let (store, warnings) = try loggingStore(dir)
+        try client(store.path, "ALTER TABLE countries ADD COLUMN score INTEGER")
+        try addField("size", to: store)
+        #expect(kept(warnings).isEmpty)
+        #expect(try store.pool.read { try $0.storedObject(named: "countries_kept_columns") } == nil)
+    }
+
+    /// `syncctl check --repair` makes a table declared otherwise again: the
+    /// analyst's added column is copied aside there too.
+    @Test func aRepairKeepsAnAddedColumnToo() throws {
+        let dir = TemporaryDirectory()
+        let (store, warnings) = try loggingStore(dir)
+        // `check` names a table with a column syncd does not make.
+        try client(store.path, """
+            ALTER TABLE countries ADD COLUMN score INTEGER;
+            UPDATE countries SET score = 3 WHERE id = 'cn';
+            """)
+        _ = try store.rebuildCollectionTables(["countries"])
+        let found = try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT score FROM countries_kept_columns WHERE id = 'cn'") }
+        #expect(found == 3)
+        #expect(kept(warnings).count == 1)
+    }
+}
