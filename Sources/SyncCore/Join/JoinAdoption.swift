@@ -148,6 +148,7 @@ extension Store {
         // Never returns before the check has ended: it reads the file the caller removes.
         defer { _ = try? checking.value() }
         let result: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts)
+        var keptColumns: [KeptColumns] = []
         do {
             result = try pool.writeWithoutTransaction { db -> (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts) in
                 try db.execute(sql: "ATTACH DATABASE ? AS joined", arguments: [path])
@@ -166,6 +167,7 @@ extension Store {
                     guard try Database.highestSeq(db) == copiedAt else { throw JoinSnapshotRefusal("this replica wrote while the snapshot was adopted; it pulls instead") }
                     let previous = try db.replicaID()
                     let copied = try Self.interruptible(db, by: checking) { try Self.copyState(db, seed: seed) }
+                    keptColumns = copied.kept
                     // Nothing below runs, and nothing commits, unless the check passed.
                     let facts = try checking.value()
                     let (replica, effective) = try Self.finishState(db, copied: copied, facts: facts, reason: reason(facts), wall: wall, random: random)
@@ -210,6 +212,7 @@ extension Store {
         }
         current.replace(result.2)
         retireInMark(result.1)
+        Self.logKept(keptColumns, logger: options.logger, path: path)
         return CheckedJoinAdoption(facts: result.3, adoption: JoinAdoption(replica: result.0, previous: result.1, keptAside: aside),
                                    checkedAt: checking.endedAt ?? .now)
     }
@@ -273,6 +276,8 @@ extension Store {
         /// The schema hash the snapshot's tables were made for, as its file
         /// says (the check compares it with the one its records define).
         let snapshotSchemaHash: [UInt8]
+        /// Columns an analyst had added, copied aside (logged once committed).
+        let kept: [KeptColumns]
     }
 
     /// The adoption's first part, which needs nothing the check finds: the
@@ -280,6 +285,14 @@ extension Store {
     private static func copyState(_ db: Database, seed: Schema) throws -> CopiedState {
         for table in ["sync_meta", "sync_records", "sync_feed", "sync_history", "sync_schema_problems"] where try !declaredAlike(table, in: db) {
             throw JoinSnapshotRefusal("its table \(table) is not declared as this daemon's")
+        }
+        // Columns an analyst added to a collection table are copied aside
+        // first (`KeptColumns`): emptied below, the table would keep none of them.
+        let before = try SchemaEvolution.effective(seed: seed, in: db).schema
+        let views = CollectionViews(schema: before)
+        var kept: [KeptColumns] = []
+        for collection in before.tableCollections where try db.holdsTable(collection.name, in: "main") {
+            if let copied = try views.keepUndeclaredColumns(of: collection, in: db) { kept.append(copied) }
         }
         // The collection tables first, while they still match the records.
         // A table another program made again in other case (`Kilns` for an
@@ -301,14 +314,14 @@ extension Store {
         // yet, so making them costs nothing), then every other record.
         try copyWhole("sync_records", where: "collection = ?", arguments: [SchemaEvolution.collection], in: db)
         let effective = try SchemaEvolution.effective(seed: seed, in: db)
-        try Self.adopt(effective, in: db)
+        kept += try Self.adopt(effective, in: db)
         try copyWhole("sync_records", where: "collection <> ?", arguments: [SchemaEvolution.collection], in: db)
         for table in ["sync_feed", "sync_history", "sync_schema_problems"] { try copyWhole(table, inOrder: table == "sync_history", in: db) }
         // The collection tables: the snapshot's rows (checked equal to their
         // records) when its schema is ours, else written from the records.
         // (A table declared otherwise there — columns added in another order
         // — is written from the records here.)
-        let views = CollectionViews(schema: effective.schema)
+        let adopted = CollectionViews(schema: effective.schema)
         let recorded = try Data.fetchOne(db, sql: "SELECT CAST(value AS BLOB) FROM joined.sync_meta WHERE key = ?", arguments: [MetaKey.schemaHash])
         let snapshotSchemaHash = recorded.map { [UInt8]($0) } ?? []
         let sameSchema = Array(effective.schema.hash.utf8) == snapshotSchemaHash
@@ -318,12 +331,12 @@ extension Store {
                 try copyWhole(collection.name, in: db)
             } else {
                 try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
-                    try views.write(ref, slots: slots, in: db, statements: statements)
+                    try adopted.write(ref, slots: slots, in: db, statements: statements)
                 }
             }
         }
         try Self.recheckSchemaProblems(effective.schema, in: db)
-        return CopiedState(effective: effective, snapshotSchemaHash: snapshotSchemaHash)
+        return CopiedState(effective: effective, snapshotSchemaHash: snapshotSchemaHash, kept: kept)
     }
 
     /// The adoption's second part, once the check passed: the digest as the

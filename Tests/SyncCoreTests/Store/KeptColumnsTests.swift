@@ -76,6 +76,24 @@ struct KeptColumnsTests {
         #expect(try store.pool.read { try $0.storedObject(named: "countries_kept_columns") } == nil)
     }
 
+    /// A join by snapshot empties the collection tables and fills them from
+    /// the peer's: an added column's cells are copied aside first.
+    @Test func aJoinKeepsAnAddedColumn() throws {
+        let dir = TemporaryDirectory()
+        let (joiner, warnings) = try loggingStore(dir)
+        let peer = try dir.store("peer.db")
+        try peer.seed(SeedData.criticalMinerals())
+        try client(joiner.path, "ALTER TABLE countries ADD COLUMN score INTEGER; UPDATE countries SET score = 5 WHERE id = 'cn';")
+        let snapshot = URL(fileURLWithPath: dir.path("join.snapshot"))
+        _ = try peer.takeJoinSnapshot(to: snapshot)
+        let facts = try JoinSnapshotCheck.verify(path: snapshot.path, expectedReplica: try peer.replicaID, seed: peer.seed)
+        _ = try joiner.adoptJoinSnapshot(at: snapshot.path, facts: facts, reason: "test")
+        #expect(try joiner.digest() == peer.digest())
+        let found = try joiner.pool.read { db in try Int.fetchOne(db, sql: "SELECT score FROM countries_kept_columns WHERE id = 'cn'") }
+        #expect(found == 5)
+        #expect(kept(warnings).count == 1, "\(warnings.list.withLock { $0 })")
+    }
+
     /// `syncctl check --repair` makes a table declared otherwise again: the
     /// analyst's added column is copied aside there too.
     @Test func aRepairKeepsAnAddedColumnToo() throws {
