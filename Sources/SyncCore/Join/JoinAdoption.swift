@@ -137,6 +137,7 @@ extension Store {
         // would merge it into the state about to be replaced, and remove it.
         let staging = directory.appendingPathComponent(Self.joinAsideStagingPrefix + UUID().uuidString)
         let seed = self.seed
+        let logger = options.logger, livePath = self.path
         let random = options.random
         // The database as it is, copied aside first (SQLite's online backup,
         // one read transaction); the replacement below then checks that no
@@ -148,7 +149,6 @@ extension Store {
         // Never returns before the check has ended: it reads the file the caller removes.
         defer { _ = try? checking.value() }
         let result: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts)
-        var keptColumns: [KeptColumns] = []
         do {
             result = try pool.writeWithoutTransaction { db -> (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts) in
                 try db.execute(sql: "ATTACH DATABASE ? AS joined", arguments: [path])
@@ -167,7 +167,7 @@ extension Store {
                     guard try Database.highestSeq(db) == copiedAt else { throw JoinSnapshotRefusal("this replica wrote while the snapshot was adopted; it pulls instead") }
                     let previous = try db.replicaID()
                     let copied = try Self.interruptible(db, by: checking) { try Self.copyState(db, seed: seed) }
-                    keptColumns = copied.kept
+                    KeptColumns.log(copied.kept, logger: logger, path: livePath, in: db)
                     // Nothing below runs, and nothing commits, unless the check passed.
                     let facts = try checking.value()
                     let (replica, effective) = try Self.finishState(db, copied: copied, facts: facts, reason: reason(facts), wall: wall, random: random)
@@ -212,7 +212,6 @@ extension Store {
         }
         current.replace(result.2)
         retireInMark(result.1)
-        Self.logKept(keptColumns, logger: options.logger, path: path)
         return CheckedJoinAdoption(facts: result.3, adoption: JoinAdoption(replica: result.0, previous: result.1, keptAside: aside),
                                    checkedAt: checking.endedAt ?? .now)
     }

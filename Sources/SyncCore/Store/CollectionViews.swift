@@ -50,7 +50,7 @@ struct CollectionViews {
     func keepUndeclaredColumns(of collection: CollectionSchema, in db: Database) throws -> KeptColumns? {
         let expected = expectedColumns(collection)
         let extra = try existingColumns(collection, in: db).map(\.name).filter { column in !expected.contains { $0.utf8.elementsEqual(column.utf8) } }
-        return extra.isEmpty ? nil : try KeptColumns.keep(extra, of: collection.name, in: db)
+        return extra.isEmpty ? nil : KeptColumns.keep(extra, of: collection.name, in: db)
     }
 
     /// Creates missing tables, adds the columns of added fields (`ALTER
@@ -76,8 +76,18 @@ struct CollectionViews {
             let retyped = columns.contains { column in
                 collection.field(column.name).map { Self.columnType($0) != column.type.uppercased() } ?? false
             }
-            if existing.isEmpty || !extra.isEmpty || retyped || missing.contains("id") || missing.contains("conflicted") {
-                if !extra.isEmpty, let copied = try KeptColumns.keep(extra, of: collection.name, in: db) { kept.append(copied) }
+            // A column a field now names that syncd did not lay out (an
+            // analyst's, made a field since): its cells are the analyst's,
+            // copied aside, and the table is made again from the records.
+            let laidOut = String.fromDatabaseValue(try db.meta(MetaKey.viewColumns(collection.name))).map(Self.parseJSONArray)
+            let named = laidOut.map { laidOut in
+                existing.filter { column in
+                    !UTF8Identity.equal(column, "id") && !UTF8Identity.equal(column, "conflicted")
+                        && !extra.contains { UTF8Identity.equal($0, column) } && !laidOut.contains { UTF8Identity.equal($0, column) }
+                }
+            } ?? []
+            if existing.isEmpty || !extra.isEmpty || !named.isEmpty || retyped || missing.contains("id") || missing.contains("conflicted") {
+                if !(extra + named).isEmpty, let copied = KeptColumns.keep(extra + named, of: collection.name, in: db) { kept.append(copied) }
                 try rebuild(collection, dropping: !existing.isEmpty, in: db)
             } else if !missing.isEmpty {
                 // The triggers name the queue table, which is rebuilt with the new columns.
@@ -91,6 +101,7 @@ struct CollectionViews {
                 }
                 try refreshRecords(holding: missing, of: collection, in: db)
             }
+            try db.setMeta(MetaKey.viewColumns(collection.name), Self.jsonArray(expected))
             for field in indexedFields(collection) { try createIndex(collection, field, in: db) }
             try SQLEditQueue(collection: collection).prepare(in: db)
             if !made.contains(collection.name) { made.append(collection.name) }

@@ -235,7 +235,7 @@ extension Store {
     /// them while the store was open; true when it had to.
     public func restoreSQLCapture() throws -> Bool {
         guard try !pool.read({ db in try SQLEditQueue.isInPlace(schema, in: db) }) else { return false }
-        try pool.write { db in try CollectionViews(schema: schema).prepare(in: db) }
+        try pool.write { db in KeptColumns.log(try CollectionViews(schema: schema).prepare(in: db), logger: options.logger, path: path, in: db) }
         return true
     }
 

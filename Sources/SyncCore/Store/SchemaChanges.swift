@@ -58,15 +58,6 @@ extension Store {
         return kept
     }
 
-    /// Logs what `adopt` copied aside: no analyst's cells go unsaid.
-    static func logKept(_ kept: [KeptColumns], logger: Logger, path: String) {
-        for copy in kept {
-            logger.warning("a collection table was made again without the columns an analyst added; their cells were copied into a table of their own", metadata: [
-                "path": "\(path)", "collection": "\(copy.collection)", "columns": "\(copy.columns.joined(separator: ","))", "rows": "\(copy.rows)",
-                "kept_in": "\(copy.table)"])
-        }
-    }
-
     /// Forgets the stored problems that `schema` no longer objects to (data
     /// that arrived before its field was defined), and updates the others' reasons.
     /// Rows the store would not write go too: other cell types, names that

@@ -74,7 +74,7 @@ final class SlotWriter {
         let recorded = String.fromDatabaseValue(try db.meta(MetaKey.schemaHash))
         if recorded != effective.schema.hash {
             effective = try SchemaEvolution.effective(seed: store.seed, in: db)
-            if recorded != effective.schema.hash { Store.logKept(try Store.adopt(effective, in: db), logger: store.options.logger, path: store.path) }
+            if recorded != effective.schema.hash { KeptColumns.log(try Store.adopt(effective, in: db), logger: store.options.logger, path: store.path, in: db) }
             Self.takeUp(effective, store: store, in: db)
         }
         schema = effective.schema
@@ -244,7 +244,7 @@ final class SlotWriter {
             // order: the new columns are filled from slots already stored.
             let effective = try SchemaEvolution.effective(seed: store.seed, in: db)
             if effective.schema.hash != schema.hash {
-                Store.logKept(try Store.adopt(effective, in: db), logger: store.options.logger, path: store.path)
+                KeptColumns.log(try Store.adopt(effective, in: db), logger: store.options.logger, path: store.path, in: db)
                 schema = effective.schema
             }
             // Also when only what is withheld changed: it is reported.

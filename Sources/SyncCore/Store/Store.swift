@@ -220,7 +220,7 @@ public final class Store: Sendable {
             if options.holdsUseLock { try Self.clearInheritedJoinMark(in: db) }
             let effective = try SchemaEvolution.effective(seed: seed, in: db)
             let triggersWereMissing = try db.holdsTable(SQLEditQueue.counterTable) && !(try SQLEditQueue.isInPlace(effective.schema, in: db, ofTablesThatExist: true))
-            Self.logKept(try Self.adopt(effective, in: db), logger: logger, path: path)
+            KeptColumns.log(try Self.adopt(effective, in: db), logger: logger, path: path, in: db)
             let heldFormat = Int.fromDatabaseValue(try db.meta(MetaKey.format)) ?? StoreTables.formatVersion
             if heldFormat < 5 {
                 // Slots at or below this seq were written by a build that kept every version in history.

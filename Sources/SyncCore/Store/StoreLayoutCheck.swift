@@ -84,7 +84,7 @@ extension Store {
                 try db.dropTableOrView(named: table)
             }
             kept += try views.prepare(in: db)
-            Self.logKept(kept, logger: options.logger, path: path)
+            KeptColumns.log(kept, logger: options.logger, path: path, in: db)
             return found
         }
     }

@@ -127,6 +127,9 @@ enum MetaKey {
     static let viewsLayout = "views_layout"
     /// JSON array: the collection tables the store has made (`CollectionViews.tablesMade`).
     static let viewTables = "view_tables"
+    /// `view_columns:COLLECTION`, a JSON array: the columns syncd laid that
+    /// collection's table out with (any other is an analyst's, `KeptColumns`).
+    static func viewColumns(_ collection: String) -> String { "view_columns:\(collection)" }
     /// The name of the seed schema the database was created on (its
     /// lineage); opening it on another is refused.
     static let dataset = "dataset"

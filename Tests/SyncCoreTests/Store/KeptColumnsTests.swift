@@ -34,6 +34,10 @@ struct KeptColumnsTests {
 
     func kept(_ warnings: Warnings) -> [String] { warnings.list.withLock { $0 }.filter { $0.contains("columns an analyst added") } }
 
+    func keptScore(_ store: Store, in table: String = "countries_kept_columns", id: String = "cn") throws -> Int? {
+        try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT score FROM \(table) WHERE id = ?", arguments: [id]) }
+    }
+
     @Test func anAddedColumnsCellsAreCopiedAsideWhenASchemaChangeMakesTheTableAgain() throws {
         let dir = TemporaryDirectory()
         let (store, warnings) = try loggingStore(dir)
@@ -92,6 +96,70 @@ struct KeptColumnsTests {
         let found = try joiner.pool.read { db in try Int.fetchOne(db, sql: "SELECT score FROM countries_kept_columns WHERE id = 'cn'") }
         #expect(found == 5)
         #expect(kept(warnings).count == 1, "\(warnings.list.withLock { $0 })")
+    }
+
+    /// An index of someone's holding the name: the copy takes the next one.
+    @Test func theCopyNeverGoesOverAnotherObjectsName() throws {
+        let dir = TemporaryDirectory()
+        let (store, warnings) = try loggingStore(dir)
+        try client(store.path, """
+            CREATE TABLE mine(x); CREATE INDEX countries_kept_columns ON mine(x);
+            ALTER TABLE countries ADD COLUMN score INTEGER; UPDATE countries SET score = 4 WHERE id = 'cn';
+            """)
+        try addField("size", to: store)
+        #expect(try keptScore(store, in: "countries_kept_columns_2") == 4)
+        #expect(kept(warnings).count == 1)
+    }
+
+    /// A generated column is left out of the copy (its cells come from the
+    /// others, and reading it may fail: here on a row whose text is not JSON).
+    @Test func aGeneratedColumnIsLeftOutOfTheCopy() throws {
+        let dir = TemporaryDirectory()
+        let (store, warnings) = try loggingStore(dir)
+        try client(store.path, """
+            ALTER TABLE countries ADD COLUMN doc TEXT;
+            UPDATE countries SET doc = '{"score": 1}' WHERE id = 'cn';
+            UPDATE countries SET doc = 'not json' WHERE id = 'us';
+            ALTER TABLE countries ADD COLUMN score INTEGER AS (json_extract(doc, '$.score'));
+            """)
+        try addField("size", to: store)
+        let columns = try store.pool.read { db in try db.columns(in: "countries").map(\.name) }
+        #expect(columns.contains("size") && !columns.contains("doc"))
+        let docs = try store.pool.read { db in try String.fetchAll(db, sql: "SELECT doc FROM countries_kept_columns ORDER BY id") }
+        #expect(docs == ["{\"score\": 1}", "not json"])
+        let logged = kept(warnings)
+        #expect(logged.count == 1 && logged[0].contains("columns=doc ") && logged[0].contains("rows=2"), "\(logged)")
+        #expect(try store.viewDrift().count == 0)
+    }
+
+    /// A table another program made again without `id` (pandas
+    /// `to_sql(if_exists="replace")`): its rows are copied with their rowid.
+    @Test func aTableWithoutIdIsCopiedByRowid() throws {
+        let dir = TemporaryDirectory()
+        let (store, warnings) = try loggingStore(dir)
+        try client(store.path, "DROP TABLE countries; CREATE TABLE countries(name TEXT, score INTEGER); INSERT INTO countries VALUES ('Somewhere', 9);")
+        #expect(try store.restoreSQLCapture())
+        let found = try store.pool.read { db in try Row.fetchOne(db, sql: "SELECT rowid, name, score FROM countries_kept_columns") }
+        #expect(found?[1] as String? == "Somewhere" && found?[2] as Int? == 9)
+        #expect(kept(warnings).count == 1)
+        #expect(try store.viewDrift().count == 0)
+    }
+
+    /// An analyst's column that a field added later names: its cells are
+    /// the analyst's, not the field's values; copied aside, and the column
+    /// made again from the records.
+    @Test func aColumnAFieldNamesLaterIsCopiedAndMadeAgain() throws {
+        let dir = TemporaryDirectory()
+        let (store, warnings) = try loggingStore(dir)
+        try addField("tier", to: store)  // lays the tables out, recording the columns
+        try client(store.path, "ALTER TABLE countries ADD COLUMN size TEXT; UPDATE countries SET size = 'large' WHERE id = 'cn';")
+        try addField("size", to: store)
+        let found = try store.pool.read { db in try String.fetchOne(db, sql: "SELECT size FROM countries_kept_columns WHERE id = 'cn'") }
+        #expect(found == "large")
+        let now = try store.pool.read { db in try String.fetchOne(db, sql: "SELECT size FROM countries WHERE id = 'cn'") }
+        #expect(now == nil)
+        #expect(try store.viewDrift().count == 0)
+        #expect(kept(warnings).count == 1)
     }
 
     /// `syncctl check --repair` makes a table declared otherwise again: the
