@@ -48,9 +48,22 @@ struct CollectionViews {
     /// The cells of columns of `collection`'s table that this schema does
     /// not declare, copied aside before the table is dropped (`KeptColumns`).
     func keepUndeclaredColumns(of collection: CollectionSchema, in db: Database) throws -> KeptColumns? {
+        let theirs = try undeclaredColumns(collection, existing: try existingColumns(collection, in: db).map(\.name), in: db)
+        return theirs.isEmpty ? nil : try KeptColumns.keep(theirs, of: collection.name, in: db)
+    }
+
+    /// The columns of `collection`'s table that are not syncd's: those this
+    /// schema does not declare, and those a field added since names that
+    /// syncd did not lay out (an analyst's column, made a field later; per
+    /// `view_columns:C`, absent in a store laid out before it was kept).
+    private func undeclaredColumns(_ collection: CollectionSchema, existing: [String], in db: Database) throws -> [String] {
         let expected = expectedColumns(collection)
-        let extra = try existingColumns(collection, in: db).map(\.name).filter { column in !expected.contains { $0.utf8.elementsEqual(column.utf8) } }
-        return extra.isEmpty ? nil : KeptColumns.keep(extra, of: collection.name, in: db)
+        let laidOut = String.fromDatabaseValue(try db.meta(MetaKey.viewColumns(collection.name))).map(Self.parseJSONArray)
+        return existing.filter { column in
+            !expected.contains { UTF8Identity.equal($0, column) }
+                || (laidOut.map { laidOut in !laidOut.contains { UTF8Identity.equal($0, column) } } ?? false
+                    && !UTF8Identity.equal(column, "id") && !UTF8Identity.equal(column, "conflicted"))
+        }
     }
 
     /// Creates missing tables, adds the columns of added fields (`ALTER
@@ -69,25 +82,18 @@ struct CollectionViews {
             let columns = try existingColumns(collection, in: db)
             let existing = columns.map(\.name)
             let missing = expected.filter { column in !existing.contains { $0.utf8.elementsEqual(column.utf8) } }
-            let extra = existing.filter { column in !expected.contains { $0.utf8.elementsEqual(column.utf8) } }
             // A column declared with another type than its field's (a field
             // retyped by a peer's dominating write) is rebuilt, so every
             // replica stores the same values the same way.
             let retyped = columns.contains { column in
                 collection.field(column.name).map { Self.columnType($0) != column.type.uppercased() } ?? false
             }
-            // A column a field now names that syncd did not lay out (an
+            // Also a column a field now names that syncd did not lay out (an
             // analyst's, made a field since): its cells are the analyst's,
             // copied aside, and the table is made again from the records.
-            let laidOut = String.fromDatabaseValue(try db.meta(MetaKey.viewColumns(collection.name))).map(Self.parseJSONArray)
-            let named = laidOut.map { laidOut in
-                existing.filter { column in
-                    !UTF8Identity.equal(column, "id") && !UTF8Identity.equal(column, "conflicted")
-                        && !extra.contains { UTF8Identity.equal($0, column) } && !laidOut.contains { UTF8Identity.equal($0, column) }
-                }
-            } ?? []
-            if existing.isEmpty || !extra.isEmpty || !named.isEmpty || retyped || missing.contains("id") || missing.contains("conflicted") {
-                if !(extra + named).isEmpty, let copied = KeptColumns.keep(extra + named, of: collection.name, in: db) { kept.append(copied) }
+            let theirs = try undeclaredColumns(collection, existing: existing, in: db)
+            if existing.isEmpty || !theirs.isEmpty || retyped || missing.contains("id") || missing.contains("conflicted") {
+                if !theirs.isEmpty, let copied = try KeptColumns.keep(theirs, of: collection.name, in: db) { kept.append(copied) }
                 try rebuild(collection, dropping: !existing.isEmpty, in: db)
             } else if !missing.isEmpty {
                 // The triggers name the queue table, which is rebuilt with the new columns.

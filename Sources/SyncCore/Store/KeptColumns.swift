@@ -38,12 +38,12 @@ public struct KeptColumns: Sendable, Equatable, CustomStringConvertible {
     /// its column: its values stay in the records, and a copy of them is
     /// harmless); generated columns are left out (their cells come from the
     /// others, and reading one may fail).
-    static func keep(_ columns: [String], of collection: String, in db: Database) -> KeptColumns? {
+    static func keep(_ columns: [String], of collection: String, in db: Database) throws -> KeptColumns? {
         let source = "main.\(collection.quotedDatabaseIdentifier)"
         var kept: KeptColumns?
         do {
             try db.inSavepoint {
-                let all = try Row.fetchAll(db, sql: "SELECT name, hidden FROM pragma_table_xinfo(?)", arguments: [collection])
+                let all = try Row.fetchAll(db, sql: "SELECT name, hidden FROM pragma_table_xinfo(?, 'main')", arguments: [collection])
                 let generated = Set(all.filter { ($0[1] as Int64? ?? 0) >= 2 }.compactMap { ($0[0] as String?).map(UTF8Key.init) })
                 let hasID = all.contains { SQLiteName.same($0[0] as String? ?? "", "id") }
                 // Without `id` the table is another program's altogether (made
@@ -67,9 +67,18 @@ public struct KeptColumns: Sendable, Equatable, CustomStringConvertible {
                 return .commit
             }
             return kept
-        } catch {
+        } catch let error as DatabaseError where !Self.endsTheTransaction(error) && db.isInsideTransaction {
+            // Caused by the table's own content: the copy alone is rolled back.
             return KeptColumns(collection: collection, table: nil, columns: columns, rows: 0, failure: "\(error)")
         }
+    }
+
+    /// Errors of the disk, the memory, a lock or an interrupt: they end (or
+    /// must end) the whole transaction, which is tried again later, with the
+    /// cells still in the table; a copy is never skipped for them.
+    static func endsTheTransaction(_ error: DatabaseError) -> Bool {
+        [.SQLITE_FULL, .SQLITE_IOERR, .SQLITE_NOMEM, .SQLITE_INTERRUPT, .SQLITE_ABORT, .SQLITE_BUSY, .SQLITE_LOCKED,
+         .SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_READONLY, .SQLITE_CANTOPEN].contains(error.resultCode)
     }
 
     /// Logs `kept` once the transaction it was made in commits (a rolled

@@ -132,6 +132,27 @@ struct KeptColumnsTests {
         #expect(try store.viewDrift().count == 0)
     }
 
+    /// A full disk during the copy fails the whole schema change (nothing
+    /// dropped, the cells still in the table), never just the copy: it is
+    /// tried again and copies them once there is room.
+    @Test func aFullDiskFailsTheChangeNotTheCopyAlone() throws {
+        let dir = TemporaryDirectory()
+        let (store, warnings) = try loggingStore(dir)
+        let note = String(repeating: "x", count: 3_000)
+        try client(store.path, "ALTER TABLE countries ADD COLUMN remark TEXT; UPDATE countries SET remark = '\(note)' || id;")
+        let pages = try store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
+        try store.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = \(pages + 2)") }
+        #expect(throws: (any Error).self) { try addField("size", to: store) }
+        let remarks = try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(remark) FROM countries") ?? 0 }
+        #expect(remarks > 0)
+        #expect(kept(warnings).isEmpty)
+        try store.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = 1073741823") }
+        try addField("size", to: store)
+        let copied = try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM countries_kept_columns") ?? 0 }
+        #expect(copied == remarks)
+        #expect(kept(warnings).count == 1)
+    }
+
     /// A table another program made again without `id` (pandas
     /// `to_sql(if_exists="replace")`): its rows are copied with their rowid.
     @Test func aTableWithoutIdIsCopiedByRowid() throws {
