@@ -79,7 +79,7 @@ extension Integration {
             #expect(try other.run(["snapshot", "create", replacement]).status == 0)
             let pause = root.path("swap-\(command)-paused")
             var environment = ProcessInfo.processInfo.environment
-            environment["SYNCD_TEST_PAUSE_AT"] = "\(command).verified"
+            environment["SYNCD_TEST_PAUSE_AT"] = "\(command).copied"
             environment["SYNCD_TEST_PAUSE_FILE"] = pause
             let process = try StreamingProcess(BuiltProducts.executable("syncctl"), ["snapshot", command, file, "--data-dir", cli.directory.path],
                                                environment: environment)

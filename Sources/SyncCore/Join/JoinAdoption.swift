@@ -289,10 +289,7 @@ extension Store {
         // first (`KeptColumns`): emptied below, the table would keep none of them.
         let before = try SchemaEvolution.effective(seed: seed, in: db).schema
         let views = CollectionViews(schema: before)
-        var kept: [KeptColumns] = []
-        for collection in before.tableCollections where try db.holdsTable(collection.name, in: "main") {
-            if let copied = try views.keepUndeclaredColumns(of: collection, in: db) { kept.append(copied) }
-        }
+        var kept = try before.tableCollections.compactMap { try views.keepUndeclaredColumns(of: $0, in: db) }
         // The collection tables first, while they still match the records.
         // A table another program made again in other case (`Kilns` for an
         // added `kilns`) is its maker's: its collection is withheld and its

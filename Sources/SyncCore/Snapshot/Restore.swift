@@ -54,7 +54,6 @@ extension Snapshots {
         }
         if let abandoned { throw abandoned }
         try requireDataset(of: incoming, named: seed.name)
-        CrashPoint.hit("restore.verified")
         CrashPoint.hit("restore.copied")
         let live: ExclusiveDatabase
         do { live = try ExclusiveDatabase(path: database) } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode) {

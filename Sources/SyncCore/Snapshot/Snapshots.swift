@@ -392,7 +392,7 @@ public enum Snapshots {
         return try withScratchCopy(of: url, in: scratchParent, label: "syncd-merge") { scratch in
             try requireVerified(copy: scratch, of: url, manifest: manifest, scratchParent: scratchParent)
             try requireDataset(of: scratch.path, named: store.seed.name)
-            CrashPoint.hit("merge.verified")
+            CrashPoint.hit("merge.copied")
             return try merge(copy: scratch, of: url, manifest: manifest, into: store, progress: progress)
         }
     }

@@ -46,7 +46,8 @@ struct CollectionViews {
     }
 
     /// The cells of columns of `collection`'s table that this schema does
-    /// not declare, copied aside before the table is dropped (`KeptColumns`).
+    /// not declare, copied aside before the table is dropped (`KeptColumns`);
+    /// nil when there are none, or no table.
     func keepUndeclaredColumns(of collection: CollectionSchema, in db: Database) throws -> KeptColumns? {
         let theirs = try undeclaredColumns(collection, existing: try existingColumns(collection, in: db).map(\.name), in: db)
         return theirs.isEmpty ? nil : try KeptColumns.keep(theirs, of: collection.name, in: db)

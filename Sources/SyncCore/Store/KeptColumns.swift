@@ -12,9 +12,12 @@ import Logging
 /// then `…_2`, …), which syncd never reads or changes again; the warning
 /// goes to the log once the transaction commits.
 ///
-/// A copy that fails (a generated column whose expression fails on some
-/// row, say) is rolled back alone and logged as an error: it never fails
-/// the transaction that lays the tables out, which may carry a peer's batch.
+/// A copy that fails for what the table holds (a `WITHOUT ROWID` table
+/// without `id`, say) is rolled back alone and logged as an error: it never
+/// fails the transaction that lays the tables out, which may carry a peer's
+/// batch. One that fails for the disk, the memory, a lock or an interrupt
+/// fails that transaction (`endsTheTransaction`), tried again later with
+/// the cells still in place.
 public struct KeptColumns: Sendable, Equatable, CustomStringConvertible {
     public let collection: String
     /// The table the cells were copied into; nil when the copy failed.

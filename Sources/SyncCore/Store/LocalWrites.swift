@@ -84,7 +84,6 @@ extension Store {
     /// The write supersedes the versions the analyst saw, and nothing that arrived since.
     @discardableResult
     public func resolve(_ key: SlotKey, expecting expected: [Dot], value: Value, author: String) throws -> WriteReceipt {
-        _ = try schema.requireCollection(key.collection)
         let ref = key.recordRef
         // What decides validation is settled by picking a proposal, never by
         // a new definition: a resolve cannot retype or narrow (docs/schema.md).

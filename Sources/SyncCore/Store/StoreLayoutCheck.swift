@@ -78,7 +78,7 @@ extension Store {
             for table in found {
                 // Columns an analyst added are copied aside first, as an open does.
                 if let collection = schema.tableCollections.first(where: { CollectionTableCheck.same($0.name, table) }),
-                   try db.holdsTable(collection.name, in: "main"), let copied = try views.keepUndeclaredColumns(of: collection, in: db) {
+                   let copied = try views.keepUndeclaredColumns(of: collection, in: db) {
                     kept.append(copied)
                 }
                 try db.dropTableOrView(named: table)

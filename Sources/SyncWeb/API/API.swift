@@ -194,7 +194,7 @@ struct API: Sendable {
                                 // The schema's fields and `_exists`, as `record.conflicts`: a
                                 // peer's unknown fields are resolved from the conflicts inbox,
                                 // whose list keeps look-alike names apart.
-                                tokens: Dictionary(conflicts.filter { $0.key.field == SlotKey.existsField || collection.field($0.key.field) != nil }
+                                tokens: Dictionary(conflicts.filter { UTF8Identity.equal($0.key.field, SlotKey.existsField) || collection.field($0.key.field) != nil }
                                     .map { ($0.key.field, $0.token) }, uniquingKeysWith: { first, _ in first }),
                                 versions: versions))
         }

@@ -19,12 +19,15 @@ struct KeptColumnsTests {
         try queue.close()
     }
 
-    func loggingStore(_ dir: TemporaryDirectory) throws -> (Store, Warnings) {
+    /// A seeded store in `dir` whose warnings are kept, its tables then
+    /// changed by another client with `sql` (when given).
+    func loggingStore(_ dir: TemporaryDirectory, altered sql: String? = nil) throws -> (Store, Warnings) {
         let warnings = Warnings()
         var options = Store.Options()
         options.logger = warnings.logger
         let store = try dir.store(options: options)
         try store.seed(SeedData.criticalMinerals())
+        if let sql { try client(store.path, sql) }
         return (store, warnings)
     }
 
@@ -40,8 +43,7 @@ struct KeptColumnsTests {
 
     @Test func anAddedColumnsCellsAreCopiedAsideWhenASchemaChangeMakesTheTableAgain() throws {
         let dir = TemporaryDirectory()
-        let (store, warnings) = try loggingStore(dir)
-        try client(store.path, """
+        let (store, warnings) = try loggingStore(dir, altered: """
             ALTER TABLE countries ADD COLUMN score INTEGER;
             ALTER TABLE countries ADD COLUMN remark TEXT;
             UPDATE countries SET score = 7, remark = 'watch' WHERE id = 'cn';
@@ -63,18 +65,13 @@ struct KeptColumnsTests {
         // Again: a second copy never goes over the first.
         try client(store.path, "ALTER TABLE countries ADD COLUMN score INTEGER; UPDATE countries SET score = 8 WHERE id = 'cn';")
         try addField("tier", to: store)
-        let scores = try store.pool.read { db in
-            [try Int.fetchOne(db, sql: "SELECT score FROM countries_kept_columns WHERE id = 'cn'"),
-             try Int.fetchOne(db, sql: "SELECT score FROM countries_kept_columns_2 WHERE id = 'cn'")]
-        }
-        #expect(scores == [7, 8])
+        #expect(try [keptScore(store), keptScore(store, in: "countries_kept_columns_2")] == [7, 8])
         #expect(kept(warnings).count == 2)
     }
 
     @Test func anAddedColumnWithNoValueIsDroppedWithoutACopy() throws {
         let dir = TemporaryDirectory()
-        let (store, warnings) = try loggingStore(dir)
-        try client(store.path, "ALTER TABLE countries ADD COLUMN score INTEGER")
+        let (store, warnings) = try loggingStore(dir, altered: "ALTER TABLE countries ADD COLUMN score INTEGER")
         try addField("size", to: store)
         #expect(kept(warnings).isEmpty)
         #expect(try store.pool.read { try $0.storedObject(named: "countries_kept_columns") } == nil)
@@ -93,16 +90,14 @@ struct KeptColumnsTests {
         let facts = try JoinSnapshotCheck.verify(path: snapshot.path, expectedReplica: try peer.replicaID, seed: peer.seed)
         _ = try joiner.adoptJoinSnapshot(at: snapshot.path, facts: facts, reason: "test")
         #expect(try joiner.digest() == peer.digest())
-        let found = try joiner.pool.read { db in try Int.fetchOne(db, sql: "SELECT score FROM countries_kept_columns WHERE id = 'cn'") }
-        #expect(found == 5)
+        #expect(try keptScore(joiner) == 5)
         #expect(kept(warnings).count == 1, "\(warnings.list.withLock { $0 })")
     }
 
     /// An index of someone's holding the name: the copy takes the next one.
     @Test func theCopyNeverGoesOverAnotherObjectsName() throws {
         let dir = TemporaryDirectory()
-        let (store, warnings) = try loggingStore(dir)
-        try client(store.path, """
+        let (store, warnings) = try loggingStore(dir, altered: """
             CREATE TABLE mine(x); CREATE INDEX countries_kept_columns ON mine(x);
             ALTER TABLE countries ADD COLUMN score INTEGER; UPDATE countries SET score = 4 WHERE id = 'cn';
             """)
@@ -115,8 +110,7 @@ struct KeptColumnsTests {
     /// others, and reading it may fail: here on a row whose text is not JSON).
     @Test func aGeneratedColumnIsLeftOutOfTheCopy() throws {
         let dir = TemporaryDirectory()
-        let (store, warnings) = try loggingStore(dir)
-        try client(store.path, """
+        let (store, warnings) = try loggingStore(dir, altered: """
             ALTER TABLE countries ADD COLUMN doc TEXT;
             UPDATE countries SET doc = '{"score": 1}' WHERE id = 'cn';
             UPDATE countries SET doc = 'not json' WHERE id = 'us';
@@ -157,8 +151,7 @@ struct KeptColumnsTests {
     /// `to_sql(if_exists="replace")`): its rows are copied with their rowid.
     @Test func aTableWithoutIdIsCopiedByRowid() throws {
         let dir = TemporaryDirectory()
-        let (store, warnings) = try loggingStore(dir)
-        try client(store.path, "DROP TABLE countries; CREATE TABLE countries(name TEXT, score INTEGER); INSERT INTO countries VALUES ('Somewhere', 9);")
+        let (store, warnings) = try loggingStore(dir, altered: "DROP TABLE countries; CREATE TABLE countries(name TEXT, score INTEGER); INSERT INTO countries VALUES ('Somewhere', 9);")
         #expect(try store.restoreSQLCapture())
         let found = try store.pool.read { db in try Row.fetchOne(db, sql: "SELECT rowid, name, score FROM countries_kept_columns") }
         #expect(found?[1] as String? == "Somewhere" && found?[2] as Int? == 9)
@@ -187,15 +180,13 @@ struct KeptColumnsTests {
     /// analyst's added column is copied aside there too.
     @Test func aRepairKeepsAnAddedColumnToo() throws {
         let dir = TemporaryDirectory()
-        let (store, warnings) = try loggingStore(dir)
         // `check` names a table with a column syncd does not make.
-        try client(store.path, """
+        let (store, warnings) = try loggingStore(dir, altered: """
             ALTER TABLE countries ADD COLUMN score INTEGER;
             UPDATE countries SET score = 3 WHERE id = 'cn';
             """)
         _ = try store.rebuildCollectionTables(["countries"])
-        let found = try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT score FROM countries_kept_columns WHERE id = 'cn'") }
-        #expect(found == 3)
+        #expect(try keptScore(store) == 3)
         #expect(kept(warnings).count == 1)
     }
 }
