@@ -53,17 +53,20 @@ struct CollectionViews {
         return theirs.isEmpty ? nil : try KeptColumns.keep(theirs, of: collection.name, in: db)
     }
 
-    /// The columns of `collection`'s table that are not syncd's: those this
-    /// schema does not declare, and those a field added since names that
-    /// syncd did not lay out (an analyst's column, made a field later; per
-    /// `view_columns:C`, absent in a store laid out before it was kept).
+    /// The columns of `collection`'s table that are not syncd's: those it
+    /// did not lay out (`view_columns:C`), whether this schema declares
+    /// them or not (an analyst's column a field added since names); in a
+    /// store laid out before that was kept, those this schema does not
+    /// declare. A column syncd laid out for a field withheld since is its
+    /// own: dropped with the rebuild, its values still in the records, never
+    /// copied (a peer flipping a definition would otherwise copy it each time).
     private func undeclaredColumns(_ collection: CollectionSchema, existing: [String], in db: Database) throws -> [String] {
-        let expected = expectedColumns(collection)
-        let laidOut = String.fromDatabaseValue(try db.meta(MetaKey.viewColumns(collection.name))).map(Self.parseJSONArray)
+        guard let laidOut = String.fromDatabaseValue(try db.meta(MetaKey.viewColumns(collection.name))).map(Self.parseJSONArray) else {
+            let expected = expectedColumns(collection)
+            return existing.filter { column in !expected.contains { UTF8Identity.equal($0, column) } }
+        }
         return existing.filter { column in
-            !expected.contains { UTF8Identity.equal($0, column) }
-                || (laidOut.map { laidOut in !laidOut.contains { UTF8Identity.equal($0, column) } } ?? false
-                    && !UTF8Identity.equal(column, "id") && !UTF8Identity.equal(column, "conflicted"))
+            !laidOut.contains { UTF8Identity.equal($0, column) } && !UTF8Identity.equal(column, "id") && !UTF8Identity.equal(column, "conflicted")
         }
     }
 
@@ -92,8 +95,9 @@ struct CollectionViews {
             // Also a column a field now names that syncd did not lay out (an
             // analyst's, made a field since): its cells are the analyst's,
             // copied aside, and the table is made again from the records.
+            let extra = existing.filter { column in !expected.contains { UTF8Identity.equal($0, column) } }
             let theirs = try undeclaredColumns(collection, existing: existing, in: db)
-            if existing.isEmpty || !theirs.isEmpty || retyped || missing.contains("id") || missing.contains("conflicted") {
+            if existing.isEmpty || !extra.isEmpty || !theirs.isEmpty || retyped || missing.contains("id") || missing.contains("conflicted") {
                 if !theirs.isEmpty, let copied = try KeptColumns.keep(theirs, of: collection.name, in: db) { kept.append(copied) }
                 try rebuild(collection, dropping: !existing.isEmpty, in: db)
             } else if !missing.isEmpty {

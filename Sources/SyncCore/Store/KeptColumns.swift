@@ -36,11 +36,10 @@ public struct KeptColumns: Sendable, Equatable, CustomStringConvertible {
 
     /// Copies `columns` of the collection table `collection` into a new
     /// table, for the rows where any of them holds a value; nil when none
-    /// does; all of a table without `id`. Columns syncd derives nothing
-    /// from are copied whoever made them (a field withheld now also loses
-    /// its column: its values stay in the records, and a copy of them is
-    /// harmless); generated columns are left out (their cells come from the
-    /// others, and reading one may fail).
+    /// does; all of a table without `id`. The caller names the columns
+    /// that are not syncd's (`CollectionViews.undeclaredColumns`); generated
+    /// columns are left out (their cells come from the others, and reading
+    /// one may fail).
     static func keep(_ columns: [String], of collection: String, in db: Database) throws -> KeptColumns? {
         let source = "main.\(collection.quotedDatabaseIdentifier)"
         var kept: KeptColumns?

@@ -176,6 +176,26 @@ struct KeptColumnsTests {
         #expect(kept(warnings).count == 1)
     }
 
+    /// A field syncd laid a column out for, withheld since (a peer's
+    /// concurrent definition of its type): the column goes with the
+    /// rebuild, its values still in the records, and is not copied; a peer
+    /// flipping the definition would otherwise fill the disk with copies.
+    @Test func aWithheldFieldsColumnIsSyncdsAndNotCopied() throws {
+        let dir = TemporaryDirectory()
+        let (store, warnings) = try loggingStore(dir)
+        try addField("size", to: store)
+        try store.update(ref("countries/cn"), [.set("size", .text("large"))], author: "ana")
+        let peer = ReplicaID.random()
+        let definition = SlotKey(collection: SchemaEvolution.collection, record: "f.countries.size", field: "type")
+        let version = Version(dot: Dot(replica: peer, counter: 1), hlc: HLC(millis: 1_000, logical: 0), author: "peer", value: .text("integer"))
+        _ = try store.apply([SlotChange(key: definition, state: SlotState(versions: [version], context: VersionContext([(peer, 1)])))], from: peer)
+        let columns = try store.pool.read { db in try db.columns(in: "countries").map(\.name) }
+        #expect(!columns.contains("size"), "\(columns)")
+        #expect(try store.pool.read { try $0.storedObject(named: "countries_kept_columns") } == nil)
+        #expect(kept(warnings).isEmpty)
+        #expect(try store.record(ref("countries/cn"))?.value("size") == .text("large"))
+    }
+
     /// `syncctl check --repair` makes a table declared otherwise again: the
     /// analyst's added column is copied aside there too.
     @Test func aRepairKeepsAnAddedColumnToo() throws {
