@@ -30,14 +30,23 @@ public struct ControlServer: Sendable {
     }
 
     public func run() async throws {
+        // Bound under a side name, made 0600, then renamed into place: a
+        // socket bound at `path` itself would be reachable with the umask's
+        // mode until the chmod.
+        let binding = path + ".binding"
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
+            .bind(unixDomainSocketPath: binding, cleanupExistingSocketFile: true) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineDecoder()))
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
-        chmod(path, 0o600)
+        guard chmod(binding, 0o600) == 0, rename(binding, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(binding)
+            try? await server.channel.close()
+            throw ControlSocketError(path: path, reason: reason)
+        }
         logger.info("control socket ready", metadata: ["path": "\(path)"])
         defer { unlink(path) }
         try await withThrowingDiscardingTaskGroup { group in
@@ -155,5 +164,14 @@ struct LineDecoder: ByteToMessageDecoder {
         buffer.moveReaderIndex(forwardBy: 1)
         context.fireChannelRead(wrapInboundOut(line))
         return .continue
+    }
+}
+
+/// The control socket could not be made private and put in place.
+public struct ControlSocketError: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String {
+        "could not set up the control socket \(path) (\(reason)); check that the data directory is writable by this user"
     }
 }
