@@ -201,6 +201,11 @@ extension Snapshots {
     static let stagedSuffix = ".restoring"
     static let asideCopySuffix = ".restoring-aside"
 
+    /// What a database kept aside becomes, once merged, when it holds tables
+    /// or columns of the analyst's that the live database lacks
+    /// (`AnalystDataAside`): kept for them, never merged again.
+    public static let analystDataAsidePrefix = "data.db.own-data-before-restore-"
+
     /// Where a restore keeps a data.db SQLite could not open as a database.
     public static let unreadableAsidePrefix = "data.db.unreadable-before-restore-"
 
@@ -322,6 +327,31 @@ extension Snapshots {
                 do { try store.syncCommittedToDisk() } catch {
                     logger.warning("merged the database kept aside by a restore, but could not make the merge durable; the copy is kept and merged again (no change) after the next sync", metadata: [
                         "file": "\(name)", "error": "\(error)"])
+                    continue
+                }
+                // Tables, views and added columns of the analyst's are no
+                // slots: a copy holding any the live database lacks is kept.
+                let lacking: [String]
+                do { lacking = try AnalystDataAside.missing(in: path, from: store.path) } catch {
+                    lacking = ["(not compared with the live database: \(error))"]
+                }
+                if !lacking.isEmpty {
+                    let kept = directory.appendingPathComponent(analystDataAsidePrefix + name.dropFirst(keptAsidePrefix.count))
+                    do {
+                        // One self-contained file first (no WAL to part from it), then one rename.
+                        let queue = try DatabaseQueue(path: path)
+                        try queue.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_mode = DELETE") }
+                        try queue.close()
+                        try FileManager.default.moveItem(atPath: path, toPath: kept.path)
+                    } catch {
+                        logger.warning("merged the database kept aside by a restore, which holds tables or columns of your own the live database lacks, but could not rename it; it is kept under its name and merged again (no change) after the next sync", metadata: [
+                            "file": "\(name)", "error": "\(error)", "lacking": "\(lacking.joined(separator: "; "))"])
+                        continue
+                    }
+                    try? FileManager.default.removeItem(atPath: path + ".counter")
+                    try? AtomicFile.syncDirectory(of: path)
+                    logger.warning("merged the database kept aside by a restore or a join; it holds tables or columns of your own that the live database lacks (no replicated data), so it is kept: copy what you need from it with sqlite3, then remove it", metadata: [
+                        "file": "\(name)", "kept_as": "\(kept.lastPathComponent)", "slots_changed": "\(changed)", "lacking": "\(lacking.joined(separator: "; "))"])
                     continue
                 }
                 for suffix in [""] + Store.databaseCompanions + [".counter"] { try? FileManager.default.removeItem(atPath: path + suffix) }

@@ -97,8 +97,11 @@ struct RestoreSnapshot: ParsableCommand {
             holds it (in a transaction, or in WAL mode since its first statement)
             makes the restore refuse until it is closed. A copy of the current
             database is kept aside (data.db.before-restore-TIME) until the daemon's
-            next successful sync, then merged back. The restored database takes a
-            new replica id; when syncd starts again it catches up from its peers.
+            next successful sync, then merged back; if it holds tables, views or
+            added columns of yours that the restored one lacks, it is then kept as
+            data.db.own-data-before-restore-TIME (the log says what is in it). The
+            restored database takes a new replica id; when syncd starts again it
+            catches up from its peers.
 
             SQL edits waiting or refused in the database are carried into the restored
             one and taken up there; edits that were still waiting in the snapshot are

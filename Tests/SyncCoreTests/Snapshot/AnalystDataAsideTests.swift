@@ -1,0 +1,164 @@
+import Foundation
+import GRDB
+import Logging
+import Testing
+@testable import SyncCore
+import TestSupport
+
+/// A database kept aside by a restore or a join is merged back and removed
+/// after the next sync; what it holds of the analyst's own (tables, views,
+/// cells of added columns: no slots, so no merge brings them) is never
+/// removed with it (replication-model §7, "The kept-aside database").
+@Suite("Analyst's data in a database kept aside")
+struct AnalystDataAsideTests {
+    /// Runs `sql` as the analyst's `sqlite3` session would.
+    func analyst(_ data: DataDirectory, _ sql: String) throws {
+        let queue = try DatabaseQueue(path: data.databasePath)
+        try queue.write { try $0.execute(sql: sql) }
+        try queue.close()
+    }
+
+    func firstCountry(_ data: DataDirectory) throws -> String {
+        let queue = try DatabaseQueue(path: data.databasePath)
+        defer { try? queue.close() }
+        return try queue.read { try String.fetchOne($0, sql: "SELECT id FROM countries ORDER BY id LIMIT 1") } ?? ""
+    }
+
+    func files(_ data: DataDirectory, _ prefix: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: data.path).filter { $0.hasPrefix(prefix) }.sorted()
+    }
+
+    @Test func tablesViewsAndCellsMadeAfterTheSnapshotAreKeptWithTheCopy() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let snapshot = dir.url.appendingPathComponent("s.syncsnap")
+        do {
+            let (store, _) = try data.openStore(deviceID: "DEV-A")
+            try Snapshots.create(from: store, to: snapshot)
+        }
+        let country = try firstCountry(data)
+        try analyst(data, """
+            CREATE TABLE my_notes(id TEXT, note TEXT);
+            INSERT INTO my_notes VALUES ('\(country)', 'call the ministry');
+            CREATE VIEW top_countries AS SELECT id FROM countries;
+            ALTER TABLE countries ADD COLUMN score INTEGER;
+            UPDATE countries SET score = 7 WHERE id = '\(country)';
+            """)
+        _ = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
+        let restored = try Store(path: data.databasePath, deviceID: "DEV-A")
+        let warnings = Warnings()
+        Snapshots.mergeAndRemoveKeptAside(into: restored, logger: warnings.logger)
+
+        #expect(try files(data, Snapshots.keptAsidePrefix).isEmpty)
+        let kept = try files(data, Snapshots.analystDataAsidePrefix)
+        #expect(kept.count == 1, "\(kept)")
+        let logged = warnings.list.withLock { $0 }
+        #expect(logged.count == 1, "\(logged)")
+        for part in ["kept_as=\(kept.first ?? "?")", "table my_notes: 1 row(s)", "view top_countries", "column countries.score: 1 cell(s)"] {
+            #expect(logged.first?.contains(part) == true, "\(part) in \(logged)")
+        }
+        // One self-contained file, with everything the analyst made.
+        let path = data.url.appendingPathComponent(kept.first ?? "?").path
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+        let queue = try DatabaseQueue(path: path)
+        let (note, score, viewed) = try queue.read { db in
+            (try String.fetchOne(db, sql: "SELECT note FROM my_notes"),
+             try Int.fetchOne(db, sql: "SELECT score FROM countries WHERE id = ?", arguments: [country]),
+             try Int.fetchOne(db, sql: "SELECT count(*) FROM top_countries") ?? 0)
+        }
+        try queue.close()
+        #expect(note == "call the ministry")
+        #expect(score == 7)
+        #expect(viewed > 0)
+        // Never merged again, never removed by a later fold.
+        Snapshots.mergeAndRemoveKeptAside(into: restored, logger: warnings.logger)
+        #expect(try files(data, Snapshots.analystDataAsidePrefix) == kept)
+        #expect(warnings.list.withLock { $0.count } == 1)
+    }
+
+    /// A table of the analyst's that the snapshot holds as it stands, and a
+    /// view they never changed: the live database has them, the copy goes.
+    @Test func whatTheRestoredDatabaseStillHoldsDoesNotKeepTheCopy() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let snapshot = dir.url.appendingPathComponent("s.syncsnap")
+        do { _ = try data.openStore(deviceID: "DEV-A") }
+        try analyst(data, """
+            CREATE TABLE my_notes(id TEXT, note TEXT);
+            INSERT INTO my_notes VALUES ('x', 'kept in the snapshot');
+            CREATE VIEW top_countries AS SELECT id FROM countries;
+            """)
+        do {
+            let store = try Store(path: data.databasePath, deviceID: "DEV-A")
+            try Snapshots.create(from: store, to: snapshot)
+            // A record written after the snapshot still comes back.
+            try store.create(ref("countries/xx"), [.set("name", .text("unsynced"))], author: "ana")
+        }
+        _ = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
+        let restored = try Store(path: data.databasePath, deviceID: "DEV-A")
+        let warnings = Warnings()
+        Snapshots.mergeAndRemoveKeptAside(into: restored, logger: warnings.logger)
+        #expect(try restored.record(ref("countries/xx"))?.value("name") == .text("unsynced"))
+        #expect(try files(data, Snapshots.keptAsidePrefix).isEmpty)
+        #expect(try files(data, Snapshots.analystDataAsidePrefix).isEmpty)
+        #expect(warnings.list.withLock { $0 }.isEmpty)
+    }
+
+    /// One row the analyst added to their table after the snapshot: only
+    /// that row is missing, and it is enough to keep the copy.
+    @Test func oneRowAddedAfterTheSnapshotKeepsTheCopy() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let snapshot = dir.url.appendingPathComponent("s.syncsnap")
+        do { _ = try data.openStore(deviceID: "DEV-A") }
+        try analyst(data, "CREATE TABLE my_notes(id TEXT, note TEXT); INSERT INTO my_notes VALUES ('x', 'old')")
+        do {
+            let store = try Store(path: data.databasePath, deviceID: "DEV-A")
+            try Snapshots.create(from: store, to: snapshot)
+        }
+        // Text that looks the same and is not: "é" as e + U+0301 beside the precomposed one.
+        try analyst(data, "INSERT INTO my_notes VALUES ('x', 'cafe' || char(769)); INSERT INTO my_notes VALUES ('x', 'old')")
+        _ = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
+        let restored = try Store(path: data.databasePath, deviceID: "DEV-A")
+        let warnings = Warnings()
+        Snapshots.mergeAndRemoveKeptAside(into: restored, logger: warnings.logger)
+        #expect(try files(data, Snapshots.analystDataAsidePrefix).count == 1)
+        #expect(warnings.list.withLock { $0 }.first?.contains("table my_notes: 1 row(s) the live database lacks") == true,
+                "\(warnings.list.withLock { $0 })")
+    }
+
+    /// A join adopts in place: the analyst's tables stay live, and the
+    /// cells of a column they added are copied into `countries_kept_columns`,
+    /// so the copy kept aside holds nothing they lack and goes.
+    @Test func aJoinKeepsTheAnalystsDataLiveAndTheCopyGoes() throws {
+        let dir = TemporaryDirectory()
+        let peer = try dir.store("peer.db")
+        try peer.create(ref("countries/zz"), [.set("name", .text("from the peer"))], author: "bo")
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        do { _ = try data.openStore(deviceID: "DEV-A") }
+        let country = try firstCountry(data)
+        try analyst(data, """
+            CREATE TABLE my_notes(id TEXT, note TEXT);
+            INSERT INTO my_notes VALUES ('\(country)', 'mine');
+            ALTER TABLE countries ADD COLUMN score INTEGER;
+            UPDATE countries SET score = 7 WHERE id = '\(country)';
+            """)
+        let store = try Store(path: data.databasePath, deviceID: "DEV-A")
+        let url = dir.url.appendingPathComponent("join.syncsnap")
+        _ = try peer.takeJoinSnapshot(to: url)
+        let facts = try JoinSnapshotCheck.verify(path: url.path, expectedReplica: try peer.replicaID, seed: store.seed)
+        _ = try store.adoptJoinSnapshot(at: url.path, facts: facts, reason: "test")
+        #expect(try files(data, Snapshots.keptAsidePrefix).count == 1)
+        let warnings = Warnings()
+        Snapshots.mergeAndRemoveKeptAside(into: store, logger: warnings.logger)
+        #expect(try files(data, Snapshots.keptAsidePrefix).isEmpty)
+        #expect(try files(data, Snapshots.analystDataAsidePrefix).isEmpty)
+        #expect(!warnings.list.withLock { $0 }.contains { $0.contains("kept_as") }, "\(warnings.list.withLock { $0 })")
+        let (note, score) = try store.read { db in
+            (try String.fetchOne(db, sql: "SELECT note FROM my_notes"),
+             try Int.fetchOne(db, sql: "SELECT score FROM countries_kept_columns WHERE id = ?", arguments: [country]))
+        }
+        #expect(note == "mine")
+        #expect(score == 7)
+    }
+}
