@@ -33,6 +33,11 @@ final class World {
     /// The replica id of the legacy copy that issues dots twice, and its counter.
     var legacyReplica: ReplicaID?
     var legacyCounter: UInt64 = 0
+    /// The analyst's own column (`AnalystCells`): its own generator, the
+    /// last value written, and the cells to find, by replica and record id.
+    var analystRng: SeededRandom
+    var analystValue: Int64 = 0
+    var analystCells: [Int: [String: Int64]] = [:]
     var result: SimulationResult
     var now: UInt64 { clock.now }
     var healed = false
@@ -54,6 +59,7 @@ final class World {
         self.options = options
         self.directory = directory
         rng = SeededRandom(seed: options.seed)
+        analystRng = SeededRandom(seed: options.seed ^ 0x616E_616C_7973_7473)
         result = SimulationResult(seed: options.seed)
     }
 
@@ -100,6 +106,7 @@ final class World {
             guard time <= end else { break }
             clock.set(time)
             handle(event)
+            checkAnalystCells()
             guard convergedAt != nil else { continue }
             if quietBaseline == nil, links.allSatisfy(drained) {
                 quietBaseline = (now, replicas.map { (try? $0.store?.highestSeq()) ?? nil })
@@ -125,6 +132,7 @@ final class World {
             guard !healed else { return }
             if let limit = options.maxChaosSteps, result.chaosSteps >= limit { return }
             result.chaosSteps += 1
+            maybeAnalystCell()
             chaosStep()
             schedule(.chaos, in: rng.millis(20...600))
         case .connect(let index):
