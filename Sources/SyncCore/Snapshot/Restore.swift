@@ -65,8 +65,8 @@ extension Snapshots {
         // file's identity in one transaction before it is copied in: at no
         // point of a crash does data.db hold the snapshot's content under
         // the snapshot's own replica id, so no dot is ever issued twice.
-        let replica = try prepareRestored(at: incoming, from: url.lastPathComponent, deviceID: deviceID, identity: FileIdentity.of(path: database),
-                                          wall: wallClock(), random: random, seed: seed)
+        let (replica, keptColumns) = try prepareRestored(at: incoming, from: url.lastPathComponent, deviceID: deviceID, identity: FileIdentity.of(path: database),
+                                                         wall: wallClock(), random: random, seed: seed)
         CrashPoint.hit("restore.staged")
         // The SQL edits waiting here are no slot: the merge of the copy kept
         // aside would not bring them back. Ones that cannot be read (a
@@ -110,7 +110,7 @@ extension Snapshots {
         }
         CrashPoint.hit("restore.replaced")
         try live.close()
-        return RestoreOutcome(replica: replica, keptAside: keptAside, sqlEditsCarried: carried, sqlEditsNotCarried: carryProblem)
+        return RestoreOutcome(replica: replica, keptAside: keptAside, sqlEditsCarried: carried, sqlEditsNotCarried: carryProblem, keptColumns: keptColumns)
     }
 
     /// What a restore did.
@@ -126,6 +126,10 @@ extension Snapshots {
         /// Why they could not be read (a damaged database): they are in the
         /// copy kept aside only.
         public var sqlEditsNotCarried: String?
+        /// Cells of columns an analyst had added to the snapshot's
+        /// collection tables, copied into tables of their own in the
+        /// restored database (`KeptColumns`), which makes those tables again.
+        public var keptColumns: [KeptColumns] = []
     }
 
     /// The phases of a restore that report progress.
@@ -147,8 +151,8 @@ extension Snapshots {
         let others = Array(Set(([""] + Store.databaseCompanions).flatMap { FileOpeners.pids(of: database + $0) })).sorted()
         if !others.isEmpty { throw SnapshotError.databaseOpenElsewhere(database, pids: others) }
         if FileOpeners.sqliteLockHeld(on: database) { throw SnapshotError.databaseBusy(database) }
-        let replica = try prepareRestored(at: staged, from: name, deviceID: deviceID, identity: FileIdentity.of(path: staged), wall: wall, random: random,
-                                          seed: seed)
+        let (replica, keptColumns) = try prepareRestored(at: staged, from: name, deviceID: deviceID, identity: FileIdentity.of(path: staged), wall: wall,
+                                                         random: random, seed: seed)
         let aside = keptAsideName(in: directory, at: wall, prefix: unreadableAsidePrefix)
         // A second name first: data.db exists at every instant, so a crash
         // never leaves the directory without one (syncd would seed afresh).
@@ -168,7 +172,7 @@ extension Snapshots {
             throw SnapshotError.cannotKeepAside(database, reason: "rename: " + String(cString: strerror(errno)))
         }
         try? AtomicFile.syncDirectory(of: database)
-        return RestoreOutcome(replica: replica, keptAside: aside)
+        return RestoreOutcome(replica: replica, keptAside: aside, keptColumns: keptColumns)
     }
 
     /// Refuses a restore run by another account than the owner of the
@@ -242,13 +246,18 @@ extension Snapshots {
     /// when it is renamed into place), and makes it one self-contained file
     /// in rollback mode, the mode the restored data.db keeps until its first
     /// store opens it (which turns WAL on).
+    ///
+    /// Returns the new id, and the cells of columns an analyst had added to
+    /// the snapshot's collection tables, copied into tables of their own
+    /// before those are made again (`KeptColumns`).
     static func prepareRestored(at path: String, from name: String, deviceID: String?, identity: String?,
-                                wall: UInt64, random: @Sendable () -> UInt64, seed: Schema? = nil) throws -> ReplicaID {
+                                wall: UInt64, random: @Sendable () -> UInt64, seed: Schema? = nil) throws -> (replica: ReplicaID, kept: [KeptColumns]) {
         // As on the store's own connections: no trigger the file brings fires
         // here, and an analyst's foreign key to a collection table neither
         // stops nor cascades its rebuild.
         let queue = try DatabaseQueue(path: path, configuration: Store.ownConnectionConfiguration())
         defer { try? queue.close() }
+        var kept: [KeptColumns] = []
         let replica = try queue.write { db in
             // Nor later, on an analyst's SQL client: every trigger goes
             // (verification lets only `sync_sql_…` names through, and cannot
@@ -266,6 +275,9 @@ extension Snapshots {
                 }
                 try RestoredSQLEdits.redeclare(in: db, reason: RestoredSQLEdits.snapshotReason(name), at: Int64(clamping: wall))
                 let schema = try SchemaEvolution.effective(seed: seed, in: db).schema
+                // Columns an analyst had added, in the snapshot: copied aside first.
+                let views = CollectionViews(schema: schema)
+                kept = try schema.tableCollections.compactMap { try views.keepUndeclaredColumns(of: $0, in: db) }
                 for collection in schema.tableCollections { try db.dropTableOrView(named: collection.name) }
                 if Int.fromDatabaseValue(try db.meta(MetaKey.format)) == StoreTables.formatVersion {
                     try CollectionViews(schema: schema).prepare(in: db)
@@ -280,7 +292,7 @@ extension Snapshots {
             if try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal" { try db.truncateWAL() }
             try db.execute(sql: "PRAGMA journal_mode = DELETE")
         }
-        return replica
+        return (replica, kept)
     }
 
     /// The databases restores and joins kept aside in a data directory

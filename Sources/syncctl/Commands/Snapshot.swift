@@ -145,15 +145,19 @@ struct RestoreSnapshot: ParsableCommand {
             progress?.finish()
             let (replica, aside) = (outcome.replica, outcome.keptAside)
             struct Restored: Encodable {
-                let restored: String, replica: String, keptAside: String, sqlEditsCarried: Int, sqlEditsNotCarried: String?
+                let restored: String, replica: String, keptAside: String, sqlEditsCarried: Int, sqlEditsNotCarried: String?, keptColumns: [String]
             }
             try global.emit(Restored(restored: file, replica: replica.hex, keptAside: aside?.path ?? "", sqlEditsCarried: outcome.sqlEditsCarried,
-                                     sqlEditsNotCarried: outcome.sqlEditsNotCarried)) {
+                                     sqlEditsNotCarried: outcome.sqlEditsNotCarried, keptColumns: outcome.keptColumns.map(\.description))) {
                 print("restored \(file); new replica id \(replica.short)")
                 if let aside, aside.lastPathComponent.hasPrefix(Snapshots.unreadableAsidePrefix) {
                     print("the previous data.db could not be opened as a database (damaged); it is kept as \(aside.path) (not merged back: inspect it, then remove it)")
                 } else if let aside {
-                    print("a copy of the previous database is kept as \(aside.path) until the next successful sync, and what it holds that the snapshot lacks is merged back then")
+                    print("a copy of the previous database is kept as \(aside.path) until the next successful sync, and what it holds that the snapshot lacks is merged back then; if it holds tables, views or added columns of yours that the snapshot lacks, it is then kept as \(Snapshots.analystDataAsidePrefix)… (the log says what is in it)")
+                }
+                for copy in outcome.keptColumns {
+                    print(copy.failure == nil ? "the snapshot's \(copy.collection) table had columns someone added with SQL: \(copy)"
+                                              : "warning: the snapshot's \(copy.collection) table had columns someone added with SQL: \(copy) (the snapshot file still holds them)")
                 }
                 if outcome.sqlEditsCarried > 0 {
                     print("\(outcome.sqlEditsCarried) SQL edit(s) waiting or refused in the previous database were carried over: syncd takes up the waiting ones (`syncctl sql list` shows those of the collections the schema has)")

@@ -127,6 +127,37 @@ struct AnalystDataAsideTests {
                 "\(warnings.list.withLock { $0 })")
     }
 
+    /// A snapshot whose collection table held a column the analyst added:
+    /// the restore makes that table again from the records, and first copies
+    /// the column's cells into `countries_kept_columns` of the restored
+    /// database; the database it replaced (which held the same cell) goes.
+    @Test func aSnapshotsAddedColumnIsCopiedAsideByTheRestore() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let snapshot = dir.url.appendingPathComponent("s.syncsnap")
+        do { _ = try data.openStore(deviceID: "DEV-A") }
+        let country = try firstCountry(data)
+        try analyst(data, "ALTER TABLE countries ADD COLUMN score INTEGER; UPDATE countries SET score = 7 WHERE id = '\(country)'")
+        do {
+            let store = try Store(path: data.databasePath, deviceID: "DEV-A")
+            try Snapshots.create(from: store, to: snapshot)
+        }
+        let outcome = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
+        #expect(outcome.keptColumns.map(\.table) == ["countries_kept_columns"])
+        #expect(outcome.keptColumns.first?.rows == 1)
+        let restored = try Store(path: data.databasePath, deviceID: "DEV-A")
+        let (score, columns) = try restored.read { db in
+            (try Int.fetchOne(db, sql: "SELECT score FROM countries_kept_columns WHERE id = ?", arguments: [country]),
+             try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('countries')"))
+        }
+        #expect(score == 7)
+        #expect(!columns.contains("score"))
+        let warnings = Warnings()
+        Snapshots.mergeAndRemoveKeptAside(into: restored, logger: warnings.logger)
+        #expect(try files(data, Snapshots.keptAsidePrefix).isEmpty)
+        #expect(try files(data, Snapshots.analystDataAsidePrefix).isEmpty)
+    }
+
     /// A join adopts in place: the analyst's tables stay live, and the
     /// cells of a column they added are copied into `countries_kept_columns`,
     /// so the copy kept aside holds nothing they lack and goes.

@@ -57,7 +57,7 @@ struct CopyDetectionTests {
         try FileManager.default.copyItem(atPath: snapshot.path, toPath: staged)
         _ = FileManager.default.createFile(atPath: target, contents: nil)
         let stagedID = try Snapshots.prepareRestored(at: staged, from: "s", deviceID: "DEV-A", identity: FileIdentity.of(path: target),
-                                                     wall: 1, random: Store.Options().random)
+                                                     wall: 1, random: Store.Options().random).replica
         #expect(stagedID != before)
         #expect(!FileManager.default.fileExists(atPath: staged + "-wal"))
         try DatabaseQueue(path: staged).backup(to: DatabaseQueue(path: target))
