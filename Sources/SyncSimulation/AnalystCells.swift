@@ -3,23 +3,27 @@ import GRDB
 import SyncCore
 
 /// An analyst's own column on a collection table (docs/sql.md: `ALTER TABLE
-/// countries ADD COLUMN score`, then `UPDATE … SET score`): no replicated
-/// data, but theirs, and never to be lost without a copy — whatever syncd
-/// does to the table (schema changes from anyone, joins, restores, a crash)
-/// the cell is in the table, in a `countries_kept_columns…` table, or in a
-/// database kept aside (`data.db.before-restore-…` until its fold,
+/// countries ADD COLUMN score`, then `UPDATE … SET score`) and their own
+/// table (`analyst_notes`): no replicated data, but theirs, and never to be
+/// lost without a copy — whatever syncd does (schema changes from anyone,
+/// joins, restores, a crash) the cell is in the table, in a
+/// `countries_kept_columns…` table, or in a database kept aside
+/// (`data.db.before-restore-…` until its fold,
 /// `data.db.own-data-before-restore-…` after), unless its record's row went
-/// (a delete). Drawn from a generator of its own, so that the runs' other
-/// draws stay those of their seeds.
+/// with a delete; a row of their table, in the database or in such a copy.
+/// Drawn from a generator of its own, so that the runs' other draws stay
+/// those of their seeds.
 extension World {
     static let analystColumn = "score"
 
-    /// Now and then, before a chaos step: an analyst writes a cell of their
-    /// own column on one replica's table (adding the column if it is not there).
+    /// Now and then, before a chaos step: an analyst writes, on one
+    /// replica's file, a cell of their own column on its countries table
+    /// (adding the column if it is not there) or a row of a table of their own.
     func maybeAnalystCell() {
         guard analystRng.chance(0.04) else { return }
         let replica = replicas[analystRng.int(0...(replicas.count - 1))]
         let id = "c\(analystRng.int(0...29))"
+        let ownTable = analystRng.chance(0.3)
         analystValue += 1
         let value = 1_000 + analystValue
         do {
@@ -28,6 +32,11 @@ extension World {
             let queue = try DatabaseQueue(path: replica.path, configuration: configuration)
             defer { try? queue.close() }
             let changed = try queue.write { db -> Bool in
+                if ownTable {
+                    try db.execute(sql: "CREATE TABLE IF NOT EXISTS \(Self.analystTable)(note INTEGER)")
+                    try db.execute(sql: "INSERT INTO \(Self.analystTable)(note) VALUES (?)", arguments: [value])
+                    return true
+                }
                 guard try db.tableExists("countries") else { return false }
                 let columns = try db.columns(in: "countries").map(\.name)
                 if !columns.contains(Self.analystColumn) {
@@ -37,45 +46,72 @@ extension World {
                 return db.changesCount > 0
             }
             guard changed else { return }
-            analystCells[replica.index, default: [:]][id] = value
-            count("sql: analyst's column")
-            note("\(replica.name) analyst: countries.\(Self.analystColumn) = \(value) for \(id)")
+            if ownTable {
+                analystRows[replica.index, default: []].insert(value)
+                count("sql: analyst's own table")
+                note("\(replica.name) analyst: row \(value) of \(Self.analystTable)")
+            } else {
+                analystCells[replica.index, default: [:]][id] = value
+                count("sql: analyst's column")
+                note("\(replica.name) analyst: countries.\(Self.analystColumn) = \(value) for \(id)")
+            }
         } catch {
-            violation("\(replica.name): an analyst could not add or write their column: \(error)")
+            violation("\(replica.name): an analyst could not write their column or table: \(error)")
         }
     }
 
-    /// After every event: each cell written is where it must be.
+    static let analystTable = "analyst_notes"
+
+    /// After every event: each cell and row written is where it must be.
     func checkAnalystCells() {
-        for (index, cells) in analystCells where !cells.isEmpty {
+        for index in Set(analystCells.keys).union(analystRows.keys).sorted() {
             let replica = replicas[index]
             guard let store = replica.store else { continue }
-            for (id, value) in cells {
-                switch locate(id, value, replica: replica, store: store) {
-                case .inTable: break
-                case .rowGone, .keptForGood: analystCells[index]?[id] = nil
-                case .inFileAside: break  // checked again until the fold settles it
+            for (id, value) in analystCells[index] ?? [:] {
+                switch locate(replica: replica, store: store, { try Self.find(id, value, in: $0) }) {
+                case .here, .inFileAside: break  // asked again: a restore or its fold may still lose it
+                case .gone, .keptForGood: analystCells[index]?[id] = nil
                 case .lost:
                     violation("\(replica.name): the analyst's cell countries.\(Self.analystColumn) = \(value) of \(id) is lost: neither the table, a kept-columns table nor a database kept aside holds it")
                     analystCells[index]?[id] = nil
                 }
             }
+            for value in (analystRows[index] ?? []).sorted() {
+                switch locate(replica: replica, store: store, { try Self.findRow(value, in: $0) }) {
+                case .here, .inFileAside: break
+                case .gone, .keptForGood: analystRows[index]?.remove(value)
+                case .lost:
+                    violation("\(replica.name): row \(value) of the analyst's own table \(Self.analystTable) is lost: neither the database nor one kept aside holds it")
+                    analystRows[index]?.remove(value)
+                }
+            }
         }
     }
 
-    enum CellPlace { case inTable, rowGone, keptForGood, inFileAside, lost }
+    /// Where a cell or row is: live (in its place), kept for good (a
+    /// kept-columns table, a file kept for the analyst), in a copy kept
+    /// aside that a fold has yet to settle, gone with its row (a delete),
+    /// or nowhere.
+    enum CellPlace { case here, gone, keptForGood, inFileAside, lost }
 
-    func locate(_ id: String, _ value: Int64, replica: SimReplica, store: Store) -> CellPlace {
-        do {
-            let live: CellPlace? = try store.read { db in
-                guard let found = try Self.find(id, value, in: db) else { return .rowGone }
-                return found.inTable ? .inTable : found.inKeptTable ? .keptForGood : nil
-            }
-            if let live { return live }
-        } catch {
-            violation("\(replica.name): cannot read the analyst's column: \(error)")
-            return .rowGone
+    /// What one database holds of a cell or row.
+    enum Found { case here, keptTable, rowGone, absent }
+
+    func locate(replica: SimReplica, store: Store, _ find: (Database) throws -> Found) -> CellPlace {
+        let live: Found
+        do { live = try store.read(find) } catch {
+            violation("\(replica.name): cannot read the analyst's data: \(error)")
+            return .gone
         }
+        switch live {
+        case .here: return .here
+        case .keptTable: return .keptForGood
+        case .rowGone, .absent: break
+        }
+        // Not live: a copy kept aside by a restore (before its fold) or kept
+        // for the analyst after it. A row gone with a delete counts only when
+        // no copy holds the cell (a restore to a snapshot without the record
+        // removes the row too, until the fold brings the record back).
         let kept = ((try? FileManager.default.contentsOfDirectory(atPath: replica.directory.path)) ?? []).filter {
             $0.hasPrefix(Snapshots.analystDataAsidePrefix) && !["-wal", "-shm", "-journal"].contains(where: $0.hasSuffix)
         }
@@ -86,34 +122,39 @@ extension World {
             do {
                 let queue = try DatabaseQueue(path: replica.directory.appendingPathComponent(name).path, configuration: configuration)
                 defer { try? queue.close() }
-                let found = try queue.read { try Self.find(id, value, in: $0) }
-                if let found, found.inTable || found.inKeptTable {
-                    return name.hasPrefix(Snapshots.analystDataAsidePrefix) ? .keptForGood : .inFileAside
+                switch try queue.read(find) {
+                case .here, .keptTable: return name.hasPrefix(Snapshots.analystDataAsidePrefix) ? .keptForGood : .inFileAside
+                case .rowGone, .absent: continue
                 }
             } catch {
                 unread = true
             }
         }
         // A file that cannot be read now (a hot journal) may hold it: asked again later.
-        return unread ? .inFileAside : .lost
+        if unread { return .inFileAside }
+        return live == .rowGone ? .gone : .lost
     }
 
-    /// Whether the row of `id` is in `countries` (nil when not), and whether
-    /// `value` is its cell there or in a kept-columns table.
-    static func find(_ id: String, _ value: Int64, in db: Database) throws -> (inTable: Bool, inKeptTable: Bool)? {
-        guard try db.tableExists("countries") else { return nil }
-        guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM countries WHERE id = ?)", arguments: [id]) == true else { return nil }
+    /// Cell `value` of record `id` in one database.
+    static func find(_ id: String, _ value: Int64, in db: Database) throws -> Found {
+        guard try db.tableExists("countries"),
+              try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM countries WHERE id = ?)", arguments: [id]) == true else { return .rowGone }
         let hasColumn = try db.columns(in: "countries").contains { $0.name == analystColumn }
-        let inTable = try hasColumn && Bool.fetchOne(db, sql: "SELECT \(analystColumn) = ? FROM countries WHERE id = ?", arguments: [value, id]) == true
-        if inTable { return (true, false) }
+        if try hasColumn && Bool.fetchOne(db, sql: "SELECT \(analystColumn) = ? FROM countries WHERE id = ?", arguments: [value, id]) == true { return .here }
         for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'countries\\_kept\\_columns%' ESCAPE '\\'") {
             let columns = try db.columns(in: table).map(\.name)
             guard columns.contains("id"), columns.contains(analystColumn) else { continue }
             if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table.quotedDatabaseIdentifier) WHERE id = ? AND \(analystColumn) = ?)",
                                  arguments: [id, value]) == true {
-                return (false, true)
+                return .keptTable
             }
         }
-        return (false, false)
+        return .absent
+    }
+
+    /// Row `value` of the analyst's own table in one database.
+    static func findRow(_ value: Int64, in db: Database) throws -> Found {
+        guard try db.tableExists(analystTable) else { return .absent }
+        return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(analystTable) WHERE note = ?)", arguments: [value]) == true ? .here : .absent
     }
 }

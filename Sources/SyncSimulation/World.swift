@@ -38,6 +38,7 @@ final class World {
     var analystRng: SeededRandom
     var analystValue: Int64 = 0
     var analystCells: [Int: [String: Int64]] = [:]
+    var analystRows: [Int: Set<Int64>] = [:]
     var result: SimulationResult
     var now: UInt64 { clock.now }
     var healed = false
@@ -106,7 +107,12 @@ final class World {
             guard time <= end else { break }
             clock.set(time)
             handle(event)
-            checkAnalystCells()
+            // Store work happens only at these (a delivery or a tick only
+            // feeds the machines, which schedule it).
+            switch event {
+            case .deliver, .tick, .written: break
+            default: checkAnalystCells()
+            }
             guard convergedAt != nil else { continue }
             if quietBaseline == nil, links.allSatisfy(drained) {
                 quietBaseline = (now, replicas.map { (try? $0.store?.highestSeq()) ?? nil })

@@ -2,6 +2,8 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import NIOCore
+import NIOPosix
 import SyncCore
 import Testing
 import TestSupport
@@ -80,6 +82,46 @@ extension Integration {
             // Stopped, it leaves the directory free.
             try await second.start()
             try await second.stop()
+        }
+
+        /// The control socket is bound in a folder only this user enters,
+        /// made 0600, then renamed into place: never reachable with the
+        /// umask's mode. A binding folder a killed daemon left is removed; a
+        /// file that is not a socket where the socket goes stops the start
+        /// with what to do, and is left as it is.
+        @Test func theControlSocketIsPrivateFromItsFirstInstant() async throws {
+            let daemon = try DaemonProcess("socket", in: root)
+            let stale = daemon.directory.appendingPathComponent(".cAbC123")
+            try FileManager.default.createDirectory(at: stale, withIntermediateDirectories: true)
+            // The socket a killed daemon bound there (a file named so is not removed).
+            let left = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(unixDomainSocketPath: stale.appendingPathComponent("s").path).get()
+            try await left.close()
+            let socket = daemon.directory.appendingPathComponent("control.sock").path
+            // Watched from before the start: the first time it shows, it is 0600.
+            let watch = Task.detached { () -> Int? in
+                let deadline = ContinuousClock.now + .seconds(60)
+                while ContinuousClock.now < deadline {
+                    if let mode = try? FileManager.default.attributesOfItem(atPath: socket)[.posixPermissions] as? Int { return mode }
+                    try? await Task.sleep(for: .microseconds(200))
+                }
+                return nil
+            }
+            try await daemon.start()
+            #expect(await watch.value == 0o600)
+            #expect(!FileManager.default.fileExists(atPath: stale.path))
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: daemon.directory.path).filter { $0.hasPrefix(".c") }
+            #expect(leftovers.isEmpty, "\(leftovers)")
+            try await daemon.stop()
+
+            FileManager.default.createFile(atPath: socket, contents: Data("notes".utf8))
+            // (It may have printed its address before the socket's turn came.)
+            try? await daemon.start(timeout: .seconds(20))
+            let deadline = ContinuousClock.now + .seconds(20)
+            while daemon.exitStatus == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(daemon.exitStatus == 1)
+            #expect(daemon.log().contains("a file that is not a socket stands there"), "\(daemon.log(last: 5))")
+            #expect(FileManager.default.contents(atPath: socket) == Data("notes".utf8))
         }
 
         @Test func metricsAreServedOnTheConfiguredAddress() async throws {

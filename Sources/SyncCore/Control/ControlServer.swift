@@ -30,23 +30,42 @@ public struct ControlServer: Sendable {
     }
 
     public func run() async throws {
-        // Bound under a side name, made 0600, then renamed into place: a
-        // socket bound at `path` itself would be reachable with the umask's
-        // mode until the chmod.
-        let binding = path + ".binding"
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(unixDomainSocketPath: binding, cleanupExistingSocketFile: true) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineDecoder()))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+        // Bound inside a fresh folder only this user can enter (mkdtemp:
+        // 0700), made 0600 there, then renamed into place: bound at `path`
+        // itself (or beside it) it would take connections with the umask's
+        // mode until the chmod, and one made then outlives the chmod.
+        let directory = (path as NSString).deletingLastPathComponent
+        Self.removeStaleBindingFolders(in: directory)
+        var info = stat()
+        if lstat(path, &info) == 0, info.st_mode & S_IFMT != S_IFSOCK {
+            throw ControlSocketError(path: path, reason: "a file that is not a socket stands there; move it away and start again")
+        }
+        var template = Array((directory + "/" + Self.bindingFolderPrefix + "XXXXXX").utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw ControlSocketError(path: path, reason: String(cString: strerror(errno)))
+        }
+        let folder = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        defer { rmdir(folder) }
+        let binding = folder + "/s"
+        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        do {
+            server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(unixDomainSocketPath: binding, cleanupExistingSocketFile: true) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineDecoder()))
+                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
                 }
-            }
+        } catch {
+            throw ControlSocketError(path: path, reason: "\(error)")
+        }
         guard chmod(binding, 0o600) == 0, rename(binding, path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(binding)
             try? await server.channel.close()
             throw ControlSocketError(path: path, reason: reason)
         }
+        rmdir(folder)
         logger.info("control socket ready", metadata: ["path": "\(path)"])
         defer { unlink(path) }
         try await withThrowingDiscardingTaskGroup { group in
@@ -55,6 +74,25 @@ public struct ControlServer: Sendable {
                     group.addTask { await self.serve(client) }
                 }
             }
+        }
+    }
+
+    /// The folders a socket is bound in before it is renamed into place
+    /// (`.c` and six characters, short: a socket's path has at most 103 bytes).
+    static let bindingFolderPrefix = ".c"
+
+    /// Binding folders a killed daemon left (one daemon per data directory
+    /// holds `syncd.lock`, so none is in use).
+    static func removeStaleBindingFolders(in directory: String) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where name.hasPrefix(bindingFolderPrefix) && name.utf8.count == bindingFolderPrefix.utf8.count + 6 {
+            let folder = directory + "/" + name
+            var info = stat()
+            guard lstat(folder, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == getuid() else { continue }
+            // Only a socket goes, and the folder only when that leaves it empty.
+            var inside = stat()
+            if lstat(folder + "/s", &inside) == 0, inside.st_mode & S_IFMT == S_IFSOCK { unlink(folder + "/s") }
+            rmdir(folder)
         }
     }
 
@@ -172,6 +210,6 @@ public struct ControlSocketError: Error, CustomStringConvertible {
     public let path: String
     public let reason: String
     public var description: String {
-        "could not set up the control socket \(path) (\(reason)); check that the data directory is writable by this user"
+        "could not set up the control socket \(path) (\(reason)); check that the data directory is writable by this user and its path short enough for a socket (at most about 90 bytes)"
     }
 }

@@ -13,15 +13,33 @@ import GRDB
 /// is only in the copy; a join adopts in place, so the copy's tables are
 /// mostly still live (and the cells of added columns in
 /// `<collection>_kept_columns…`), and nothing is reported for them.
-/// Compared as SQLite compares rows (`EXCEPT`): a row counts as kept when
-/// the live table holds an equal one.
+/// Rows are compared as bytes with their storage class, duplicates
+/// counted; views and triggers (syncd's `sync_sql_…` left out) by their SQL
+/// text's bytes. What cannot be told the same counts as missing.
 enum AnalystDataAside {
-    /// One line per table, view or added column of the copy at `asidePath`
-    /// whose content the database at `livePath` lacks; empty when none.
-    /// Read-only on both.
+    /// The tables syncd makes in every store (and GRDB's migration record),
+    /// compared as SQLite compares names; with the SQL-edit queues and their
+    /// counter (`sync_sql_…`, carried by the restore itself), they are not
+    /// the analyst's. A test holds this list to what a store makes.
+    static let storeTables = ["grdb_migrations", "sync_meta", "sync_slots", "sync_history", "sync_buckets", "sync_cursors", "sync_peer_devices",
+                              "sync_replica_log", "sync_clock_reports", "sync_schema_problems", "sync_records", "sync_feed", "sync_dot_collisions",
+                              "sync_knowledge"]
+
+    /// Whether the table `name` is one syncd makes, not the analyst's.
+    static func isSyncdTable(_ name: String) -> Bool {
+        let key = SQLiteName.key(name)
+        return storeTables.contains { SQLiteName.key($0) == key } || key.starts(with: Array("sync_sql_".utf8)) || key.starts(with: Array("sqlite_".utf8))
+    }
+
+    /// One line per table, view, trigger or added column of the copy at
+    /// `asidePath` whose content the database at `livePath` lacks; empty
+    /// when none. Read-only on both; an error (a lock held past 5 s, a full
+    /// disk for the comparison's temporary rows) is thrown, and the caller
+    /// keeps the copy as it is and asks again later.
     static func missing(in asidePath: String, from livePath: String) throws -> [String] {
         var configuration = Configuration()
         configuration.readonly = true
+        configuration.busyMode = .timeout(5)
         let queue = try DatabaseQueue(path: asidePath, configuration: configuration)
         defer { try? queue.close() }
         return try queue.writeWithoutTransaction { db in
@@ -35,21 +53,30 @@ enum AnalystDataAside {
     /// database attached as `live`.
     static func missing(in db: Database) throws -> [String] {
         let made = try CollectionViews.tablesMade(in: db)
+        // A virtual table's shadow tables (FTS5's `_data`, …) hold its
+        // index, which differs with its history: its content is compared
+        // through the virtual table itself.
+        let shadows = (try? String.fetchAll(db, sql: "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'shadow'")) ?? []
         var lines: [String] = []
-        let objects = try Row.fetchAll(db, sql: "SELECT type, name, CAST(sql AS BLOB) FROM main.sqlite_master WHERE type IN ('table', 'view') ORDER BY name")
+        let objects = try Row.fetchAll(db, sql: """
+            SELECT type, name, CAST(sql AS BLOB) FROM main.sqlite_master
+            WHERE type IN ('table', 'view') OR (type = 'trigger' AND sql IS NOT NULL) ORDER BY name
+            """)
         for object in objects {
             let kind: String = object[0] ?? "", name: String = object[1] ?? ""
-            let key = SQLiteName.key(name)
-            if key.starts(with: Array("sqlite_".utf8)) || key.starts(with: Array("sync_".utf8)) { continue }
-            let isCollectionTable = kind == "table" && made.contains { SQLiteName.same($0, name) }
-            if kind == "view" {
-                let live = try Data.fetchOne(db, sql: "SELECT CAST(sql AS BLOB) FROM live.sqlite_master WHERE type = 'view' AND name = ? COLLATE NOCASE",
-                                             arguments: [name])
-                if live != (object[2] as Data?) { lines.append("view \(name)") }
+            if kind == "trigger" {
+                // syncd's are the SQL-edit triggers (`sync_sql_…`).
+                if SQLiteName.key(name).starts(with: Array("sync_sql_".utf8)) { continue }
+                if try !sameDefinition(kind, name, object[2], in: db) { lines.append("trigger \(name)") }
                 continue
             }
+            if kind == "view" {
+                if try !sameDefinition(kind, name, object[2], in: db) { lines.append("view \(name)") }
+                continue
+            }
+            if isSyncdTable(name) || shadows.contains(where: { SQLiteName.same($0, name) }) { continue }
             let columns = try ownColumns(of: name, in: db)
-            if isCollectionTable, columns.contains(where: { SQLiteName.same($0, "id") }) {
+            if made.contains(where: { SQLiteName.same($0, name) }), columns.contains(where: { SQLiteName.same($0, "id") }) {
                 lines += try addedCells(of: name, columns: columns, in: db)
             } else if try !db.holdsTable(name, in: "live") {
                 let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.\(name.quotedDatabaseIdentifier)") ?? 0
@@ -63,20 +90,40 @@ enum AnalystDataAside {
         return lines
     }
 
-    /// The table's columns that are not generated, in order.
-    private static func ownColumns(of table: String, in db: Database, schema: String = "main") throws -> [String] {
-        try Row.fetchAll(db, sql: "SELECT name, hidden FROM pragma_table_xinfo(?, ?)", arguments: [table, schema])
-            .filter { ($0[1] as Int64? ?? 0) < 2 }.compactMap { $0[0] as String? }
+    /// Whether the live database has an object of this kind and name with
+    /// the same SQL text, byte for byte.
+    private static func sameDefinition(_ kind: String, _ name: String, _ sql: Data?, in db: Database) throws -> Bool {
+        let live = try Data.fetchOne(db, sql: "SELECT CAST(sql AS BLOB) FROM live.sqlite_master WHERE type = ? AND name = ? COLLATE NOCASE",
+                                     arguments: [kind, name])
+        return live != nil && live == sql
     }
 
-    /// How many distinct rows of `main.table` (over `columns`) `live.table`
-    /// lacks; nil when they cannot be compared (another layout).
+    /// The table's columns that are neither generated nor hidden (a virtual
+    /// table's), in order.
+    private static func ownColumns(of table: String, in db: Database, schema: String = "main") throws -> [String] {
+        try Row.fetchAll(db, sql: "SELECT name, hidden FROM pragma_table_xinfo(?, ?)", arguments: [table, schema])
+            .filter { ($0[1] as Int64? ?? 0) == 0 }.compactMap { $0[0] as String? }
+    }
+
+    /// Each column as bytes (`COLLATE BINARY`: a column declared `NOCASE`
+    /// or `RTRIM` would take 'Paris' and 'paris' for one value) with its
+    /// storage class (text '1' is not integer 1).
+    private static func exact(_ columns: [String]) -> String {
+        columns.map { "\($0.quotedDatabaseIdentifier) COLLATE BINARY, typeof(\($0.quotedDatabaseIdentifier))" }.joined(separator: ", ")
+    }
+
+    /// How many rows of `main.table` (over `columns`) `live.table` lacks,
+    /// duplicates counted (a row twice in the copy and once live is one
+    /// lacking); nil when they cannot be compared (another layout).
     private static func rowsLacking(_ columns: [String], of table: String, in db: Database) throws -> Int? {
         guard !columns.isEmpty else { return nil }
-        let list = columns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
         let quoted = table.quotedDatabaseIdentifier
+        let values = exact(columns)
+        func numbered(_ schema: String) -> String {
+            "SELECT \(values), row_number() OVER (PARTITION BY \(values)) FROM \(schema).\(quoted)"
+        }
         do {
-            return try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT \(list) FROM main.\(quoted) EXCEPT SELECT \(list) FROM live.\(quoted))")
+            return try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(numbered("main")) EXCEPT \(numbered("live")))")
         } catch let error as DatabaseError where error.resultCode == .SQLITE_ERROR {
             return nil
         }
@@ -96,7 +143,7 @@ enum AnalystDataAside {
             .filter { SQLiteName.same($0, table) || SQLiteName.key($0).starts(with: prefix) }
         var lines: [String] = []
         for column in added {
-            let pair = "id, \(column.quotedDatabaseIdentifier)"
+            let pair = exact(["id", column])
             var sql = "SELECT \(pair) FROM main.\(table.quotedDatabaseIdentifier) WHERE \(column.quotedDatabaseIdentifier) IS NOT NULL"
             for candidate in candidates {
                 let names = try ownColumns(of: candidate, in: db, schema: "live")

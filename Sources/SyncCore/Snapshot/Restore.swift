@@ -341,29 +341,17 @@ extension Snapshots {
                         "file": "\(name)", "error": "\(error)"])
                     continue
                 }
-                // Tables, views and added columns of the analyst's are no
-                // slots: a copy holding any the live database lacks is kept.
+                // Tables, views, triggers and added columns of the analyst's
+                // are no slots: a copy holding any the live database lacks is
+                // kept for them (`AnalystDataAside`).
                 let lacking: [String]
                 do { lacking = try AnalystDataAside.missing(in: path, from: store.path) } catch {
-                    lacking = ["(not compared with the live database: \(error))"]
+                    logger.warning("merged the database kept aside by a restore, but could not compare it with the live database for tables or columns of your own; it is kept under its name and compared again after the next sync", metadata: [
+                        "file": "\(name)", "error": "\(error)"])
+                    continue
                 }
                 if !lacking.isEmpty {
-                    let kept = directory.appendingPathComponent(analystDataAsidePrefix + name.dropFirst(keptAsidePrefix.count))
-                    do {
-                        // One self-contained file first (no WAL to part from it), then one rename.
-                        let queue = try DatabaseQueue(path: path)
-                        try queue.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_mode = DELETE") }
-                        try queue.close()
-                        try FileManager.default.moveItem(atPath: path, toPath: kept.path)
-                    } catch {
-                        logger.warning("merged the database kept aside by a restore, which holds tables or columns of your own the live database lacks, but could not rename it; it is kept under its name and merged again (no change) after the next sync", metadata: [
-                            "file": "\(name)", "error": "\(error)", "lacking": "\(lacking.joined(separator: "; "))"])
-                        continue
-                    }
-                    try? FileManager.default.removeItem(atPath: path + ".counter")
-                    try? AtomicFile.syncDirectory(of: path)
-                    logger.warning("merged the database kept aside by a restore or a join; it holds tables or columns of your own that the live database lacks (no replicated data), so it is kept: copy what you need from it with sqlite3, then remove it", metadata: [
-                        "file": "\(name)", "kept_as": "\(kept.lastPathComponent)", "slots_changed": "\(changed)", "lacking": "\(lacking.joined(separator: "; "))"])
+                    keepForTheAnalyst(path, named: name, lacking: lacking, changed: changed, in: directory, logger: logger)
                     continue
                 }
                 for suffix in [""] + Store.databaseCompanions + [".counter"] { try? FileManager.default.removeItem(atPath: path + suffix) }
@@ -374,6 +362,46 @@ extension Snapshots {
                 logger.warning("could not merge the database kept aside by a restore; it is kept", metadata: ["file": "\(name)", "error": "\(error)"])
             }
         }
+    }
+
+    /// Renames a merged copy kept aside that holds the analyst's own data
+    /// to a free `data.db.own-data-before-restore-…` name (never merged
+    /// again), as one self-contained file, and says what it holds.
+    private static func keepForTheAnalyst(_ path: String, named name: String, lacking: [String], changed: Int, in directory: URL, logger: Logger) {
+        // A crash between the link and the unlink below left a second name:
+        // the copy is kept already.
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        if let identity = FileIdentity.of(path: path),
+           names.contains(where: { $0.hasPrefix(analystDataAsidePrefix) && FileIdentity.of(path: directory.appendingPathComponent($0).path) == identity }) {
+            unlink(path)
+            try? FileManager.default.removeItem(atPath: path + ".counter")
+            return
+        }
+        let suffix = String(name.dropFirst(keptAsidePrefix.count))
+        var kept = directory.appendingPathComponent(analystDataAsidePrefix + suffix)
+        var number = 2
+        while FileManager.default.fileExists(atPath: kept.path) {
+            kept = directory.appendingPathComponent(analystDataAsidePrefix + suffix + "-\(number)")
+            number += 1
+        }
+        do {
+            // No WAL to part from it; its counter mark (of a merged copy) goes first.
+            let queue = try DatabaseQueue(path: path)
+            try queue.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_mode = DELETE") }
+            try queue.close()
+            try? FileManager.default.removeItem(atPath: path + ".counter")
+            // A second name, which fails rather than replace a file made
+            // since the check above; then the first goes.
+            guard link(path, kept.path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            unlink(path)
+        } catch {
+            logger.warning("merged the database kept aside by a restore, which holds tables or columns of your own the live database lacks, but could not rename it (another program has it open?); it is kept under its name and merged again (no change) after the next sync", metadata: [
+                "file": "\(name)", "error": "\(error)", "lacking": "\(lacking.joined(separator: "; "))"])
+            return
+        }
+        try? AtomicFile.syncDirectory(of: path)
+        logger.warning("merged the database kept aside by a restore or a join; it holds tables or columns of your own that the live database lacks (no replicated data), so it is kept: copy what you need from it with sqlite3, then remove it", metadata: [
+            "file": "\(name)", "kept_as": "\(kept.lastPathComponent)", "slots_changed": "\(changed)", "lacking": "\(lacking.joined(separator: "; "))"])
     }
 
     /// Applies every slot of the database at `path` to `store`, as received

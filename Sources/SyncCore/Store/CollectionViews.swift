@@ -90,7 +90,7 @@ struct CollectionViews {
             // retyped by a peer's dominating write) is rebuilt, so every
             // replica stores the same values the same way.
             let retyped = columns.contains { column in
-                collection.field(column.name).map { Self.columnType($0) != column.type.uppercased() } ?? false
+                collection.field(column.name).map { !SQLiteName.same(Self.columnType($0), column.type) } ?? false
             }
             // Also a column a field now names that syncd did not lay out (an
             // analyst's, made a field since): its cells are the analyst's,

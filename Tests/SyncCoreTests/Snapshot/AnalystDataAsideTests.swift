@@ -28,6 +28,24 @@ struct AnalystDataAsideTests {
         try FileManager.default.contentsOfDirectory(atPath: data.path).filter { $0.hasPrefix(prefix) }.sorted()
     }
 
+    /// Every table a store makes (SQL edits taken up included), other than
+    /// the collection tables, is known as syncd's: none is compared as the
+    /// analyst's, so none keeps a copy for ever.
+    @Test func everyTableAStoreMakesIsKnownAsSyncds() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        do { _ = try data.openStore(deviceID: "DEV-A") }
+        let country = try firstCountry(data)
+        try analyst(data, "UPDATE countries SET notes = 'by sql' WHERE id = '\(country)'")
+        let store = try Store(path: data.databasePath, deviceID: "DEV-A")
+        _ = try store.takeUpSQLEdits(author: "ana")
+        let tables = try store.read { db in
+            (try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'"), try CollectionViews.tablesMade(in: db))
+        }
+        let unknown = tables.0.filter { name in !AnalystDataAside.isSyncdTable(name) && !tables.1.contains(name) }
+        #expect(unknown.isEmpty, "\(unknown)")
+    }
+
     @Test func tablesViewsAndCellsMadeAfterTheSnapshotAreKeptWithTheCopy() throws {
         let dir = TemporaryDirectory()
         let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
@@ -41,6 +59,7 @@ struct AnalystDataAsideTests {
             CREATE TABLE my_notes(id TEXT, note TEXT);
             INSERT INTO my_notes VALUES ('\(country)', 'call the ministry');
             CREATE VIEW top_countries AS SELECT id FROM countries;
+            CREATE TRIGGER stamp_notes AFTER INSERT ON my_notes BEGIN SELECT 1; END;
             ALTER TABLE countries ADD COLUMN score INTEGER;
             UPDATE countries SET score = 7 WHERE id = '\(country)';
             """)
@@ -54,7 +73,7 @@ struct AnalystDataAsideTests {
         #expect(kept.count == 1, "\(kept)")
         let logged = warnings.list.withLock { $0 }
         #expect(logged.count == 1, "\(logged)")
-        for part in ["kept_as=\(kept.first ?? "?")", "table my_notes: 1 row(s)", "view top_countries", "column countries.score: 1 cell(s)"] {
+        for part in ["kept_as=\(kept.first ?? "?")", "table my_notes: 1 row(s)", "view top_countries", "trigger stamp_notes", "column countries.score: 1 cell(s)"] {
             #expect(logged.first?.contains(part) == true, "\(part) in \(logged)")
         }
         // One self-contained file, with everything the analyst made.
@@ -104,8 +123,10 @@ struct AnalystDataAsideTests {
         #expect(warnings.list.withLock { $0 }.isEmpty)
     }
 
-    /// One row the analyst added to their table after the snapshot: only
-    /// that row is missing, and it is enough to keep the copy.
+    /// Rows the analyst added to their table after the snapshot: one that
+    /// looks like a row the snapshot holds and is other bytes, and a second
+    /// copy of one it holds (a log's repeated line): both are missing, and
+    /// they keep the copy.
     @Test func oneRowAddedAfterTheSnapshotKeepsTheCopy() throws {
         let dir = TemporaryDirectory()
         let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
@@ -123,7 +144,7 @@ struct AnalystDataAsideTests {
         let warnings = Warnings()
         Snapshots.mergeAndRemoveKeptAside(into: restored, logger: warnings.logger)
         #expect(try files(data, Snapshots.analystDataAsidePrefix).count == 1)
-        #expect(warnings.list.withLock { $0 }.first?.contains("table my_notes: 1 row(s) the live database lacks") == true,
+        #expect(warnings.list.withLock { $0 }.first?.contains("table my_notes: 2 row(s) the live database lacks") == true,
                 "\(warnings.list.withLock { $0 })")
     }
 
@@ -155,7 +176,28 @@ struct AnalystDataAsideTests {
         let warnings = Warnings()
         Snapshots.mergeAndRemoveKeptAside(into: restored, logger: warnings.logger)
         #expect(try files(data, Snapshots.keptAsidePrefix).isEmpty)
-        #expect(try files(data, Snapshots.analystDataAsidePrefix).isEmpty)
+        #expect(try files(data, Snapshots.analystDataAsidePrefix).isEmpty, "\(warnings.list.withLock { $0 })")
+    }
+
+    /// A column declared `COLLATE NOCASE` takes 'Paris' and 'paris' for one
+    /// value; the comparison does not: the copy's spelling is kept.
+    @Test func aRowThatDiffersOnlyInCaseUnderNocaseIsMissing() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let snapshot = dir.url.appendingPathComponent("s.syncsnap")
+        do { _ = try data.openStore(deviceID: "DEV-A") }
+        try analyst(data, "CREATE TABLE places(name TEXT COLLATE NOCASE, n INTEGER); INSERT INTO places VALUES ('Paris', 1)")
+        do {
+            let store = try Store(path: data.databasePath, deviceID: "DEV-A")
+            try Snapshots.create(from: store, to: snapshot)
+        }
+        try analyst(data, "UPDATE places SET name = 'paris'")
+        _ = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
+        let restored = try Store(path: data.databasePath, deviceID: "DEV-A")
+        let warnings = Warnings()
+        Snapshots.mergeAndRemoveKeptAside(into: restored, logger: warnings.logger)
+        #expect(try files(data, Snapshots.analystDataAsidePrefix).count == 1)
+        #expect(warnings.list.withLock { $0 }.first?.contains("table places: 1 row(s) the live database lacks") == true, "\(warnings.list.withLock { $0 })")
     }
 
     /// A join adopts in place: the analyst's tables stay live, and the
