@@ -28,6 +28,41 @@ struct AnalystDataAsideTests {
         try FileManager.default.contentsOfDirectory(atPath: data.path).filter { $0.hasPrefix(prefix) }.sorted()
     }
 
+    /// A data directory after a restore and the fold that follows its next sync.
+    struct Restored {
+        let dir: TemporaryDirectory
+        let data: DataDirectory
+        let country: String
+        let outcome: Snapshots.RestoreOutcome
+        let store: Store
+        let warnings = Warnings()
+        var logged: [String] { warnings.list.withLock { $0 } }
+        func fold() { Snapshots.mergeAndRemoveKeptAside(into: store, logger: warnings.logger) }
+    }
+
+    /// The analyst's SQL `before` (given the first country's id), a
+    /// snapshot, `afterSnapshot` on the store, the analyst's SQL `after`,
+    /// then a restore of the snapshot and the fold.
+    func restoreAndFold(before: (String) -> String = { _ in "" }, afterSnapshot: (Store) throws -> Void = { _ in },
+                        after: (String) -> String = { _ in "" }) throws -> Restored {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let snapshot = dir.url.appendingPathComponent("s.syncsnap")
+        do { _ = try data.openStore(deviceID: "DEV-A") }
+        let country = try firstCountry(data)
+        if !before(country).isEmpty { try analyst(data, before(country)) }
+        do {
+            let store = try Store(path: data.databasePath, deviceID: "DEV-A")
+            try Snapshots.create(from: store, to: snapshot)
+            try afterSnapshot(store)
+        }
+        if !after(country).isEmpty { try analyst(data, after(country)) }
+        let outcome = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
+        let restored = Restored(dir: dir, data: data, country: country, outcome: outcome, store: try Store(path: data.databasePath, deviceID: "DEV-A"))
+        restored.fold()
+        return restored
+    }
+
     /// Every table a store makes (SQL edits taken up included), other than
     /// the collection tables, is known as syncd's: none is compared as the
     /// analyst's, so none keeps a copy for ever.
@@ -47,31 +82,19 @@ struct AnalystDataAsideTests {
     }
 
     @Test func tablesViewsAndCellsMadeAfterTheSnapshotAreKeptWithTheCopy() throws {
-        let dir = TemporaryDirectory()
-        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
-        let snapshot = dir.url.appendingPathComponent("s.syncsnap")
-        do {
-            let (store, _) = try data.openStore(deviceID: "DEV-A")
-            try Snapshots.create(from: store, to: snapshot)
-        }
-        let country = try firstCountry(data)
-        try analyst(data, """
+        let restored = try restoreAndFold(after: { country in """
             CREATE TABLE my_notes(id TEXT, note TEXT);
             INSERT INTO my_notes VALUES ('\(country)', 'call the ministry');
             CREATE VIEW top_countries AS SELECT id FROM countries;
             CREATE TRIGGER stamp_notes AFTER INSERT ON my_notes BEGIN SELECT 1; END;
             ALTER TABLE countries ADD COLUMN score INTEGER;
             UPDATE countries SET score = 7 WHERE id = '\(country)';
-            """)
-        _ = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
-        let restored = try Store(path: data.databasePath, deviceID: "DEV-A")
-        let warnings = Warnings()
-        Snapshots.mergeAndRemoveKeptAside(into: restored, logger: warnings.logger)
-
+            """ })
+        let data = restored.data
         #expect(try files(data, Snapshots.keptAsidePrefix).isEmpty)
         let kept = try files(data, Snapshots.analystDataAsidePrefix)
         #expect(kept.count == 1, "\(kept)")
-        let logged = warnings.list.withLock { $0 }
+        let logged = restored.logged
         #expect(logged.count == 1, "\(logged)")
         for part in ["kept_as=\(kept.first ?? "?")", "table my_notes: 1 row(s)", "view top_countries", "trigger stamp_notes", "column countries.score: 1 cell(s)"] {
             #expect(logged.first?.contains(part) == true, "\(part) in \(logged)")
@@ -82,7 +105,7 @@ struct AnalystDataAsideTests {
         let queue = try DatabaseQueue(path: path)
         let (note, score, viewed) = try queue.read { db in
             (try String.fetchOne(db, sql: "SELECT note FROM my_notes"),
-             try Int.fetchOne(db, sql: "SELECT score FROM countries WHERE id = ?", arguments: [country]),
+             try Int.fetchOne(db, sql: "SELECT score FROM countries WHERE id = ?", arguments: [restored.country]),
              try Int.fetchOne(db, sql: "SELECT count(*) FROM top_countries") ?? 0)
         }
         try queue.close()
@@ -90,37 +113,26 @@ struct AnalystDataAsideTests {
         #expect(score == 7)
         #expect(viewed > 0)
         // Never merged again, never removed by a later fold.
-        Snapshots.mergeAndRemoveKeptAside(into: restored, logger: warnings.logger)
+        restored.fold()
         #expect(try files(data, Snapshots.analystDataAsidePrefix) == kept)
-        #expect(warnings.list.withLock { $0.count } == 1)
+        #expect(restored.logged.count == 1)
     }
 
     /// A table of the analyst's that the snapshot holds as it stands, and a
     /// view they never changed: the live database has them, the copy goes.
     @Test func whatTheRestoredDatabaseStillHoldsDoesNotKeepTheCopy() throws {
-        let dir = TemporaryDirectory()
-        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
-        let snapshot = dir.url.appendingPathComponent("s.syncsnap")
-        do { _ = try data.openStore(deviceID: "DEV-A") }
-        try analyst(data, """
+        let restored = try restoreAndFold(before: { _ in """
             CREATE TABLE my_notes(id TEXT, note TEXT);
             INSERT INTO my_notes VALUES ('x', 'kept in the snapshot');
             CREATE VIEW top_countries AS SELECT id FROM countries;
-            """)
-        do {
-            let store = try Store(path: data.databasePath, deviceID: "DEV-A")
-            try Snapshots.create(from: store, to: snapshot)
+            """ }, afterSnapshot: { store in
             // A record written after the snapshot still comes back.
             try store.create(ref("countries/xx"), [.set("name", .text("unsynced"))], author: "ana")
-        }
-        _ = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
-        let restored = try Store(path: data.databasePath, deviceID: "DEV-A")
-        let warnings = Warnings()
-        Snapshots.mergeAndRemoveKeptAside(into: restored, logger: warnings.logger)
-        #expect(try restored.record(ref("countries/xx"))?.value("name") == .text("unsynced"))
-        #expect(try files(data, Snapshots.keptAsidePrefix).isEmpty)
-        #expect(try files(data, Snapshots.analystDataAsidePrefix).isEmpty)
-        #expect(warnings.list.withLock { $0 }.isEmpty)
+        })
+        #expect(try restored.store.record(ref("countries/xx"))?.value("name") == .text("unsynced"))
+        #expect(try files(restored.data, Snapshots.keptAsidePrefix).isEmpty)
+        #expect(try files(restored.data, Snapshots.analystDataAsidePrefix).isEmpty)
+        #expect(restored.logged.isEmpty)
     }
 
     /// Rows the analyst added to their table after the snapshot: one that
@@ -128,24 +140,11 @@ struct AnalystDataAsideTests {
     /// copy of one it holds (a log's repeated line): both are missing, and
     /// they keep the copy.
     @Test func oneRowAddedAfterTheSnapshotKeepsTheCopy() throws {
-        let dir = TemporaryDirectory()
-        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
-        let snapshot = dir.url.appendingPathComponent("s.syncsnap")
-        do { _ = try data.openStore(deviceID: "DEV-A") }
-        try analyst(data, "CREATE TABLE my_notes(id TEXT, note TEXT); INSERT INTO my_notes VALUES ('x', 'old')")
-        do {
-            let store = try Store(path: data.databasePath, deviceID: "DEV-A")
-            try Snapshots.create(from: store, to: snapshot)
-        }
         // Text that looks the same and is not: "é" as e + U+0301 beside the precomposed one.
-        try analyst(data, "INSERT INTO my_notes VALUES ('x', 'cafe' || char(769)); INSERT INTO my_notes VALUES ('x', 'old')")
-        _ = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
-        let restored = try Store(path: data.databasePath, deviceID: "DEV-A")
-        let warnings = Warnings()
-        Snapshots.mergeAndRemoveKeptAside(into: restored, logger: warnings.logger)
-        #expect(try files(data, Snapshots.analystDataAsidePrefix).count == 1)
-        #expect(warnings.list.withLock { $0 }.first?.contains("table my_notes: 2 row(s) the live database lacks") == true,
-                "\(warnings.list.withLock { $0 })")
+        let restored = try restoreAndFold(before: { _ in "CREATE TABLE my_notes(id TEXT, note TEXT); INSERT INTO my_notes VALUES ('x', 'old')" },
+                                          after: { _ in "INSERT INTO my_notes VALUES ('x', 'cafe' || char(769)); INSERT INTO my_notes VALUES ('x', 'old')" })
+        #expect(try files(restored.data, Snapshots.analystDataAsidePrefix).count == 1)
+        #expect(restored.logged.first?.contains("table my_notes: 2 row(s) the live database lacks") == true, "\(restored.logged)")
     }
 
     /// A snapshot whose collection table held a column the analyst added:
@@ -153,51 +152,28 @@ struct AnalystDataAsideTests {
     /// the column's cells into `countries_kept_columns` of the restored
     /// database; the database it replaced (which held the same cell) goes.
     @Test func aSnapshotsAddedColumnIsCopiedAsideByTheRestore() throws {
-        let dir = TemporaryDirectory()
-        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
-        let snapshot = dir.url.appendingPathComponent("s.syncsnap")
-        do { _ = try data.openStore(deviceID: "DEV-A") }
-        let country = try firstCountry(data)
-        try analyst(data, "ALTER TABLE countries ADD COLUMN score INTEGER; UPDATE countries SET score = 7 WHERE id = '\(country)'")
-        do {
-            let store = try Store(path: data.databasePath, deviceID: "DEV-A")
-            try Snapshots.create(from: store, to: snapshot)
-        }
-        let outcome = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
-        #expect(outcome.keptColumns.map(\.table) == ["countries_kept_columns"])
-        #expect(outcome.keptColumns.first?.rows == 1)
-        let restored = try Store(path: data.databasePath, deviceID: "DEV-A")
-        let (score, columns) = try restored.read { db in
-            (try Int.fetchOne(db, sql: "SELECT score FROM countries_kept_columns WHERE id = ?", arguments: [country]),
+        let restored = try restoreAndFold(before: { country in
+            "ALTER TABLE countries ADD COLUMN score INTEGER; UPDATE countries SET score = 7 WHERE id = '\(country)'"
+        })
+        #expect(restored.outcome.keptColumns.map(\.table) == ["countries_kept_columns"])
+        #expect(restored.outcome.keptColumns.first?.rows == 1)
+        let (score, columns) = try restored.store.read { db in
+            (try Int.fetchOne(db, sql: "SELECT score FROM countries_kept_columns WHERE id = ?", arguments: [restored.country]),
              try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('countries')"))
         }
         #expect(score == 7)
         #expect(!columns.contains("score"))
-        let warnings = Warnings()
-        Snapshots.mergeAndRemoveKeptAside(into: restored, logger: warnings.logger)
-        #expect(try files(data, Snapshots.keptAsidePrefix).isEmpty)
-        #expect(try files(data, Snapshots.analystDataAsidePrefix).isEmpty, "\(warnings.list.withLock { $0 })")
+        #expect(try files(restored.data, Snapshots.keptAsidePrefix).isEmpty)
+        #expect(try files(restored.data, Snapshots.analystDataAsidePrefix).isEmpty, "\(restored.logged)")
     }
 
     /// A column declared `COLLATE NOCASE` takes 'Paris' and 'paris' for one
     /// value; the comparison does not: the copy's spelling is kept.
     @Test func aRowThatDiffersOnlyInCaseUnderNocaseIsMissing() throws {
-        let dir = TemporaryDirectory()
-        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
-        let snapshot = dir.url.appendingPathComponent("s.syncsnap")
-        do { _ = try data.openStore(deviceID: "DEV-A") }
-        try analyst(data, "CREATE TABLE places(name TEXT COLLATE NOCASE, n INTEGER); INSERT INTO places VALUES ('Paris', 1)")
-        do {
-            let store = try Store(path: data.databasePath, deviceID: "DEV-A")
-            try Snapshots.create(from: store, to: snapshot)
-        }
-        try analyst(data, "UPDATE places SET name = 'paris'")
-        _ = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
-        let restored = try Store(path: data.databasePath, deviceID: "DEV-A")
-        let warnings = Warnings()
-        Snapshots.mergeAndRemoveKeptAside(into: restored, logger: warnings.logger)
-        #expect(try files(data, Snapshots.analystDataAsidePrefix).count == 1)
-        #expect(warnings.list.withLock { $0 }.first?.contains("table places: 1 row(s) the live database lacks") == true, "\(warnings.list.withLock { $0 })")
+        let restored = try restoreAndFold(before: { _ in "CREATE TABLE places(name TEXT COLLATE NOCASE, n INTEGER); INSERT INTO places VALUES ('Paris', 1)" },
+                                          after: { _ in "UPDATE places SET name = 'paris'" })
+        #expect(try files(restored.data, Snapshots.analystDataAsidePrefix).count == 1)
+        #expect(restored.logged.first?.contains("table places: 1 row(s) the live database lacks") == true, "\(restored.logged)")
     }
 
     /// A join adopts in place: the analyst's tables stay live, and the
