@@ -31,6 +31,9 @@ extension World {
             configuration.busyMode = .timeout(10)
             let queue = try DatabaseQueue(path: replica.path, configuration: configuration)
             defer { try? queue.close() }
+            // The value the update replaces, when there was one: the analyst
+            // overwrote it on purpose, so it is watched no more.
+            var replaced: Int64?
             let changed = try queue.write { db -> Bool in
                 if ownTable {
                     try db.execute(sql: "CREATE TABLE IF NOT EXISTS \(Self.analystTable)(note INTEGER)")
@@ -42,16 +45,18 @@ extension World {
                 if !columns.contains(Self.analystColumn) {
                     try db.execute(sql: "ALTER TABLE countries ADD COLUMN \(Self.analystColumn) INTEGER")
                 }
+                replaced = try Int64.fetchOne(db, sql: "SELECT \(Self.analystColumn) FROM countries WHERE id = ?", arguments: [id])
                 try db.execute(sql: "UPDATE countries SET \(Self.analystColumn) = ? WHERE id = ?", arguments: [value, id])
                 return db.changesCount > 0
             }
             guard changed else { return }
+            if let replaced { analystCells[replica.index]?.remove(AnalystCell(id: id, value: replaced)) }
             if ownTable {
                 analystRows[replica.index, default: []].insert(value)
                 count("sql: analyst's own table")
                 note("\(replica.name) analyst: row \(value) of \(Self.analystTable)")
             } else {
-                analystCells[replica.index, default: [:]][id] = value
+                analystCells[replica.index, default: []].insert(AnalystCell(id: id, value: value))
                 count("sql: analyst's column")
                 note("\(replica.name) analyst: countries.\(Self.analystColumn) = \(value) for \(id)")
             }
@@ -67,13 +72,13 @@ extension World {
         for index in Set(analystCells.keys).union(analystRows.keys).sorted() {
             let replica = replicas[index]
             guard let store = replica.store else { continue }
-            for (id, value) in analystCells[index] ?? [:] {
-                switch locate(replica: replica, store: store, { try Self.find(id, value, in: $0) }) {
+            for cell in (analystCells[index] ?? []).sorted(by: { ($0.id, $0.value) < ($1.id, $1.value) }) {
+                switch locate(replica: replica, store: store, { try Self.find(cell.id, cell.value, in: $0) }) {
                 case .here, .inFileAside: break  // asked again: a restore or its fold may still lose it
-                case .gone, .keptForGood: analystCells[index]?[id] = nil
+                case .gone, .keptForGood: analystCells[index]?.remove(cell)
                 case .lost:
-                    violation("\(replica.name): the analyst's cell countries.\(Self.analystColumn) = \(value) of \(id) is lost: neither the table, a kept-columns table nor a database kept aside holds it")
-                    analystCells[index]?[id] = nil
+                    violation("\(replica.name): the analyst's cell countries.\(Self.analystColumn) = \(cell.value) of \(cell.id) is lost: neither the table, a kept-columns table nor a database kept aside holds it")
+                    analystCells[index]?.remove(cell)
                 }
             }
             for value in (analystRows[index] ?? []).sorted() {
@@ -88,11 +93,14 @@ extension World {
         }
     }
 
-    /// Where a cell or row is: live (in its place), kept for good (a
-    /// kept-columns table, a file kept for the analyst), in a copy kept
+    /// Where a cell or row is: live (in its place or a kept-columns table),
+    /// kept for good (a file kept for the analyst), in a copy kept
     /// aside that a fold has yet to settle, gone with its row (a delete),
     /// or nowhere.
     enum CellPlace { case here, gone, keptForGood, inFileAside, lost }
+
+    /// A cell the analyst wrote: their value for a record.
+    struct AnalystCell: Hashable { let id: String; let value: Int64 }
 
     /// What one database holds of a cell or row.
     enum Found { case here, keptTable, rowGone, absent }
@@ -104,8 +112,9 @@ extension World {
             return .gone
         }
         switch live {
-        case .here: return .here
-        case .keptTable: return .keptForGood
+        // A live kept-columns table is the analyst's too: a restore takes
+        // it into the copy it keeps aside, so it is watched as the cell is.
+        case .here, .keptTable: return .here
         case .rowGone, .absent: break
         }
         // Not live: a copy kept aside by a restore (before its fold) or kept

@@ -37,7 +37,7 @@ final class World {
     /// last value written, and the cells to find, by replica and record id.
     var analystRng: SeededRandom
     var analystValue: Int64 = 0
-    var analystCells: [Int: [String: Int64]] = [:]
+    var analystCells: [Int: Set<AnalystCell>] = [:]
     var analystRows: [Int: Set<Int64>] = [:]
     var result: SimulationResult
     var now: UInt64 { clock.now }

@@ -46,7 +46,19 @@ public struct ControlServer: Sendable {
         }
         let folder = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
         defer { rmdir(folder) }
-        let binding = folder + "/s"
+        // Held by a descriptor, checked as this user's own 0700 folder, and
+        // worked in through it: whoever may rename entries of the data
+        // directory (its owner, when root runs the daemon) cannot swap in
+        // a folder or a link of theirs.
+        let folderFD = open(folder, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard folderFD >= 0 else { throw ControlSocketError(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(folderFD) }
+        var folderInfo = stat()
+        guard fstat(folderFD, &folderInfo) == 0, folderInfo.st_uid == geteuid(), folderInfo.st_mode & 0o7777 == 0o700 else {
+            throw ControlSocketError(path: path, reason: "the folder \(folder) made to bind it in was replaced by another user")
+        }
+        let proc = "/proc/self/fd/\(folderFD)"
+        let binding = (FileManager.default.fileExists(atPath: proc) ? proc : folder) + "/s"
         let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
         do {
             server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -59,9 +71,9 @@ public struct ControlServer: Sendable {
         } catch {
             throw ControlSocketError(path: path, reason: "\(error)")
         }
-        guard chmod(binding, 0o600) == 0, rename(binding, path) == 0 else {
+        guard fchmodat(folderFD, "s", 0o600, 0) == 0, renameat(folderFD, "s", AT_FDCWD, path) == 0 else {
             let reason = String(cString: strerror(errno))
-            unlink(binding)
+            unlinkat(folderFD, "s", 0)
             try? await server.channel.close()
             throw ControlSocketError(path: path, reason: reason)
         }
@@ -88,7 +100,7 @@ public struct ControlServer: Sendable {
         where name.hasPrefix(bindingFolderPrefix) && name.utf8.count == bindingFolderPrefix.utf8.count + 6 {
             let folder = directory + "/" + name
             var info = stat()
-            guard lstat(folder, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == getuid() else { continue }
+            guard lstat(folder, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid() else { continue }
             // Only a socket goes, and the folder only when that leaves it empty.
             var inside = stat()
             if lstat(folder + "/s", &inside) == 0, inside.st_mode & S_IFMT == S_IFSOCK { unlink(folder + "/s") }

@@ -53,9 +53,6 @@ enum AnalystDataAside {
     /// database attached as `live`.
     static func missing(in db: Database) throws -> [String] {
         let made = try CollectionViews.tablesMade(in: db)
-        // A virtual table's shadow tables (FTS5's `_data`, …) hold its
-        // index, which differs with its history: its content is compared
-        // through the virtual table itself.
         let shadows = (try? String.fetchAll(db, sql: "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'shadow'")) ?? []
         var lines: [String] = []
         let objects = try Row.fetchAll(db, sql: """
@@ -64,30 +61,38 @@ enum AnalystDataAside {
             """)
         for object in objects {
             let kind: String = object[0] ?? "", name: String = object[1] ?? ""
-            if kind == "trigger" {
-                // syncd's are the SQL-edit triggers (`sync_sql_…`).
-                if SQLiteName.key(name).starts(with: Array("sync_sql_".utf8)) { continue }
-                if try !sameDefinition(kind, name, object[2], in: db) { lines.append("trigger \(name)") }
-                continue
-            }
-            if kind == "view" {
-                if try !sameDefinition(kind, name, object[2], in: db) { lines.append("view \(name)") }
-                continue
-            }
-            if isSyncdTable(name) || shadows.contains(where: { SQLiteName.same($0, name) }) { continue }
-            let columns = try ownColumns(of: name, in: db)
-            if made.contains(where: { SQLiteName.same($0, name) }), columns.contains(where: { SQLiteName.same($0, "id") }) {
-                lines += try addedCells(of: name, columns: columns, in: db)
-            } else if try !db.holdsTable(name, in: "live") {
-                let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.\(name.quotedDatabaseIdentifier)") ?? 0
-                lines.append("table \(name): \(rows) row(s), not in the live database")
-            } else if let count = try rowsLacking(columns, of: name, in: db) {
-                if count > 0 { lines.append("table \(name): \(count) row(s) the live database lacks") }
-            } else {
-                lines.append("table \(name): laid out otherwise in the live database")
+            // syncd's own: its tables, the SQL-edit triggers (`sync_sql_…`),
+            // and a virtual table's shadow tables (FTS5's `_data`, …), which
+            // hold its index: its content is compared through the virtual
+            // table itself.
+            if kind == "trigger", SQLiteName.key(name).starts(with: Array("sync_sql_".utf8)) { continue }
+            if kind == "table", isSyncdTable(name) || shadows.contains(where: { SQLiteName.same($0, name) }) { continue }
+            do {
+                lines += try lacking(kind, name, sql: object[2], made: made, in: db)
+            } catch let error as DatabaseError where KeptColumns.endsTheTransaction(error) {
+                throw error  // the disk, a lock, the memory: asked again later
+            } catch {
+                // What cannot be read here (a virtual table whose module this
+                // build lacks, a table too wide to compare) counts as missing.
+                lines.append("\(kind) \(name): could not be compared with the live database (\(error))")
             }
         }
         return lines
+    }
+
+    /// What the live database lacks of one object of the copy.
+    private static func lacking(_ kind: String, _ name: String, sql: Data?, made: [String], in db: Database) throws -> [String] {
+        if kind != "table" { return try sameDefinition(kind, name, sql, in: db) ? [] : ["\(kind) \(name)"] }
+        let columns = try ownColumns(of: name, in: db)
+        if made.contains(where: { SQLiteName.same($0, name) }), columns.contains(where: { SQLiteName.same($0, "id") }) {
+            return try addedCells(of: name, columns: columns, in: db)
+        }
+        if try !db.holdsTable(name, in: "live") {
+            let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.\(name.quotedDatabaseIdentifier)") ?? 0
+            return ["table \(name): \(rows) row(s), not in the live database"]
+        }
+        let count = try rowsLacking(columns, of: name, in: db)
+        return count == 0 ? [] : ["table \(name): \(count) row(s) the live database lacks"]
     }
 
     /// Whether the live database has an object of this kind and name with
@@ -114,19 +119,16 @@ enum AnalystDataAside {
 
     /// How many rows of `main.table` (over `columns`) `live.table` lacks,
     /// duplicates counted (a row twice in the copy and once live is one
-    /// lacking); nil when they cannot be compared (another layout).
-    private static func rowsLacking(_ columns: [String], of table: String, in db: Database) throws -> Int? {
-        guard !columns.isEmpty else { return nil }
+    /// lacking). Another layout live (a column it lacks), or a table too
+    /// wide for the comparison's 2 values per column, throws.
+    private static func rowsLacking(_ columns: [String], of table: String, in db: Database) throws -> Int {
         let quoted = table.quotedDatabaseIdentifier
         let values = exact(columns)
         func numbered(_ schema: String) -> String {
             "SELECT \(values), row_number() OVER (PARTITION BY \(values)) FROM \(schema).\(quoted)"
         }
-        do {
-            return try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(numbered("main")) EXCEPT \(numbered("live")))")
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_ERROR {
-            return nil
-        }
+        guard !columns.isEmpty else { return 0 }
+        return try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(numbered("main")) EXCEPT \(numbered("live")))") ?? 0
     }
 
     /// For each column of the collection table `table` that syncd did not

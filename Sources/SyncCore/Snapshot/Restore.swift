@@ -331,6 +331,15 @@ extension Snapshots {
                 logger.info("removed a second name of the live database left by an interrupted restore", metadata: ["file": "\(name)"])
                 continue
             }
+            // A crash between the two steps of `keepForTheAnalyst` left this
+            // name beside the one that keeps the copy: it goes, unopened.
+            if keptForTheAnalystAlready(path, in: directory) {
+                unlink(path)
+                try? FileManager.default.removeItem(atPath: path + ".counter")
+                try? AtomicFile.syncDirectory(of: path)
+                logger.info("removed a second name of a database kept for the analyst, left by an interrupted fold", metadata: ["file": "\(name)"])
+                continue
+            }
             do {
                 let changed = try mergeKeptAside(at: path, into: store)
                 // The merge on the disk before the copy goes: its commits
@@ -368,19 +377,12 @@ extension Snapshots {
     /// to a free `data.db.own-data-before-restore-…` name (never merged
     /// again), as one self-contained file, and says what it holds.
     private static func keepForTheAnalyst(_ path: String, named name: String, lacking: [String], changed: Int, in directory: URL, logger: Logger) {
-        // A crash between the link and the unlink below left a second name:
-        // the copy is kept already.
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        if let identity = FileIdentity.of(path: path),
-           names.contains(where: { $0.hasPrefix(analystDataAsidePrefix) && FileIdentity.of(path: directory.appendingPathComponent($0).path) == identity }) {
-            unlink(path)
-            try? FileManager.default.removeItem(atPath: path + ".counter")
-            return
-        }
         let suffix = String(name.dropFirst(keptAsidePrefix.count))
         var kept = directory.appendingPathComponent(analystDataAsidePrefix + suffix)
         var number = 2
-        while FileManager.default.fileExists(atPath: kept.path) {
+        var info = stat()
+        // Any entry, a dangling link included, takes a name.
+        while lstat(kept.path, &info) == 0 {
             kept = directory.appendingPathComponent(analystDataAsidePrefix + suffix + "-\(number)")
             number += 1
         }
@@ -393,6 +395,8 @@ extension Snapshots {
             // A second name, which fails rather than replace a file made
             // since the check above; then the first goes.
             guard link(path, kept.path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            // The new name on the disk before the old one goes.
+            try AtomicFile.syncDirectory(of: kept.path)
             unlink(path)
         } catch {
             logger.warning("merged the database kept aside by a restore, which holds tables or columns of your own the live database lacks, but could not rename it (another program has it open?); it is kept under its name and merged again (no change) after the next sync", metadata: [
@@ -402,6 +406,19 @@ extension Snapshots {
         try? AtomicFile.syncDirectory(of: path)
         logger.warning("merged the database kept aside by a restore or a join; it holds tables or columns of your own that the live database lacks (no replicated data), so it is kept: copy what you need from it with sqlite3, then remove it", metadata: [
             "file": "\(name)", "kept_as": "\(kept.lastPathComponent)", "slots_changed": "\(changed)", "lacking": "\(lacking.joined(separator: "; "))"])
+    }
+
+    /// Whether a regular file named `data.db.own-data-before-restore-…` is
+    /// the same file as the one at `path` (compared without following links).
+    static func keptForTheAnalystAlready(_ path: String, in directory: URL) -> Bool {
+        func identity(_ path: String) -> String? {
+            var info = stat()
+            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+            return "\(UInt64(info.st_dev)):\(UInt64(info.st_ino))"
+        }
+        guard let mine = identity(path) else { return false }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.contains { $0.hasPrefix(analystDataAsidePrefix) && identity(directory.appendingPathComponent($0).path) == mine }
     }
 
     /// Applies every slot of the database at `path` to `store`, as received

@@ -176,6 +176,17 @@ struct AnalystDataAsideTests {
         #expect(restored.logged.first?.contains("table places: 1 row(s) the live database lacks") == true, "\(restored.logged)")
     }
 
+    /// A table the comparison cannot read (1,001 columns: two values each
+    /// pass SQLite's 2,000) counts as missing for good: the copy is kept for
+    /// the analyst, not compared again after every sync.
+    @Test func aTableThatCannotBeComparedKeepsTheCopyForTheAnalyst() throws {
+        let columns = (0...1_000).map { "c\($0)" }.joined(separator: ", ")
+        let restored = try restoreAndFold(before: { _ in "CREATE TABLE wide(\(columns))" }, after: { _ in "INSERT INTO wide(c0) VALUES (1)" })
+        #expect(try files(restored.data, Snapshots.keptAsidePrefix).isEmpty)
+        #expect(try files(restored.data, Snapshots.analystDataAsidePrefix).count == 1)
+        #expect(restored.logged.first?.contains("table wide: could not be compared with the live database") == true, "\(restored.logged)")
+    }
+
     /// A join adopts in place: the analyst's tables stay live, and the
     /// cells of a column they added are copied into `countries_kept_columns`,
     /// so the copy kept aside holds nothing they lack and goes.
