@@ -329,7 +329,18 @@ struct CollectionViews {
             // Columns named: a field added later is a column at the end.
             let columns = (["id"] + Self.columns(collection)).joined(separator: ", ")
             let placeholders = Array(repeating: "?", count: collection.fields.count + 2).joined(separator: ", ")
-            let statement = try FastStatement(db, "INSERT OR REPLACE INTO \(collection.name.quotedDatabaseIdentifier)(\(columns)) VALUES (\(placeholders))")
+            let table = collection.name.quotedDatabaseIdentifier
+            // A row already there (one an SQL client inserted, not yet taken
+            // up) keeps the cells of columns an analyst added: only syncd's
+            // columns are set. A table another program made again without
+            // its key (put back at the next open) takes the plain insert.
+            let assignments = Self.columns(collection).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+            let statement: FastStatement
+            do {
+                statement = try FastStatement(db, "INSERT INTO \(table)(\(columns)) VALUES (\(placeholders)) ON CONFLICT(id) DO UPDATE SET \(assignments)")
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_ERROR {
+                statement = try FastStatement(db, "INSERT OR REPLACE INTO \(table)(\(columns)) VALUES (\(placeholders))")
+            }
             inserts[Self.key(collection)] = statement
             return statement
         }
