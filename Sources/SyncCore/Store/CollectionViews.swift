@@ -225,7 +225,8 @@ struct CollectionViews {
     ///
     /// - Parameter new: the record had no stored row before this
     ///   transaction: its row is written whole, without reading what stands
-    ///   (a row an outside client inserted is replaced, as always).
+    ///   (a row an outside client inserted gets syncd's columns, and keeps
+    ///   the cells of columns an analyst added).
     func write(_ ref: RecordRef, slots: [FieldElement: StoredSlot], in db: Database, statements: Statements? = nil, new: Bool = false) throws {
         guard let collection = schema.collection(ref.collection), !collection.name.hasPrefix("_") else { return }
         try write(ref, row: ViewRow(collection, slots: slots), collection, in: db, statements: statements, new: new)

@@ -187,6 +187,24 @@ struct AnalystDataAsideTests {
         #expect(restored.logged.first?.contains("table wide: could not be compared with the live database") == true, "\(restored.logged)")
     }
 
+    /// A row an SQL client inserted, given a cell of the analyst's own
+    /// column before syncd took the insert up: writing the new record's row
+    /// sets syncd's columns and keeps that cell (found by the simulator,
+    /// seed 153, when the row was written whole).
+    @Test func aRowInsertedWithSQLKeepsItsAddedCellWhenItsRecordIsWritten() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        do { _ = try data.openStore(deviceID: "DEV-A") }
+        try analyst(data, "INSERT INTO countries(id, name) VALUES ('zz', 'New')")
+        try analyst(data, "ALTER TABLE countries ADD COLUMN score INTEGER; UPDATE countries SET score = 9 WHERE id = 'zz'")
+        let store = try Store(path: data.databasePath, deviceID: "DEV-A")
+        _ = try store.takeUpSQLEdits(author: "ana")
+        #expect(try store.record(ref("countries/zz"))?.value("name") == .text("New"))
+        let score = try store.read { try Int.fetchOne($0, sql: "SELECT score FROM countries WHERE id = 'zz'") }
+        #expect(score == 9)
+        #expect(try store.viewDrift().count == 0)
+    }
+
     /// A join adopts in place: the analyst's tables stay live, and the
     /// cells of a column they added are copied into `countries_kept_columns`,
     /// so the copy kept aside holds nothing they lack and goes.
