@@ -335,7 +335,10 @@ struct CollectionViews {
             // up) keeps the cells of columns an analyst added: only syncd's
             // columns are set. A table another program made again without
             // its key (put back at the next open) takes the plain insert.
-            let assignments = Self.columns(collection).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+            // (`id` too: in a table keyed without case, as another program
+            // may make it, the row found is another spelling's, and is
+            // taken over as a replace would — `syncctl check` names such a table.)
+            let assignments = (["id"] + Self.columns(collection)).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
             let statement: FastStatement
             do {
                 statement = try FastStatement(db, "INSERT INTO \(table)(\(columns)) VALUES (\(placeholders)) ON CONFLICT(id) DO UPDATE SET \(assignments)")
