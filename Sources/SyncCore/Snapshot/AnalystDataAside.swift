@@ -135,11 +135,7 @@ enum AnalystDataAside {
     /// lay out (`view_columns:C`), a line when a cell holding a value is in
     /// neither the live table nor one of the live `<table>_kept_columns…`.
     private static func addedCells(of table: String, columns: [String], in db: Database) throws -> [String] {
-        guard let laidOut = String.fromDatabaseValue(try db.meta(MetaKey.viewColumns(table))).map(CollectionViews.parseJSONArray) else { return [] }
-        let added = columns.filter { column in
-            !SQLiteName.same(column, "id") && !SQLiteName.same(column, "conflicted") && !laidOut.contains { SQLiteName.same($0, column) }
-        }
-        guard !added.isEmpty else { return [] }
+        guard let added = try CollectionViews.notLaidOut(columns, of: table, in: db), !added.isEmpty else { return [] }
         let prefix = SQLiteName.key(table + "_kept_columns")
         let candidates = try String.fetchAll(db, sql: "SELECT name FROM live.sqlite_master WHERE type = 'table'")
             .filter { SQLiteName.same($0, table) || SQLiteName.key($0).starts(with: prefix) }

@@ -411,14 +411,9 @@ extension Snapshots {
     /// Whether a regular file named `data.db.own-data-before-restore-…` is
     /// the same file as the one at `path` (compared without following links).
     static func keptForTheAnalystAlready(_ path: String, in directory: URL) -> Bool {
-        func identity(_ path: String) -> String? {
-            var info = stat()
-            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
-            return "\(UInt64(info.st_dev)):\(UInt64(info.st_ino))"
-        }
-        guard let mine = identity(path) else { return false }
+        guard let mine = FileIdentity.ofRegularFile(path: path) else { return false }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        return names.contains { $0.hasPrefix(analystDataAsidePrefix) && identity(directory.appendingPathComponent($0).path) == mine }
+        return names.contains { $0.hasPrefix(analystDataAsidePrefix) && FileIdentity.ofRegularFile(path: directory.appendingPathComponent($0).path) == mine }
     }
 
     /// Applies every slot of the database at `path` to `store`, as received

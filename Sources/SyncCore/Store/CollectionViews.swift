@@ -61,10 +61,18 @@ struct CollectionViews {
     /// own: dropped with the rebuild, its values still in the records, never
     /// copied (a peer flipping a definition would otherwise copy it each time).
     private func undeclaredColumns(_ collection: CollectionSchema, existing: [String], in db: Database) throws -> [String] {
-        guard let laidOut = String.fromDatabaseValue(try db.meta(MetaKey.viewColumns(collection.name))).map(Self.parseJSONArray) else {
+        guard let theirs = try Self.notLaidOut(existing, of: collection.name, in: db) else {
             let expected = expectedColumns(collection)
             return existing.filter { column in !expected.contains { UTF8Identity.equal($0, column) } }
         }
+        return theirs
+    }
+
+    /// Of the `existing` columns of the collection table `table`, those
+    /// syncd did not lay out (`view_columns:C`, besides `id` and
+    /// `conflicted`); nil when the store never recorded its layout.
+    static func notLaidOut(_ existing: [String], of table: String, in db: Database) throws -> [String]? {
+        guard let laidOut = String.fromDatabaseValue(try db.meta(MetaKey.viewColumns(table))).map(parseJSONArray) else { return nil }
         return existing.filter { column in
             !laidOut.contains { UTF8Identity.equal($0, column) } && !UTF8Identity.equal(column, "id") && !UTF8Identity.equal(column, "conflicted")
         }

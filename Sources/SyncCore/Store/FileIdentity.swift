@@ -20,4 +20,12 @@ enum FileIdentity {
         guard stat(path, &info) == 0 else { return nil }
         return "\(UInt64(info.st_dev)):\(UInt64(info.st_ino))"
     }
+
+    /// The identity of the regular file at `path`, not following a link;
+    /// nil for anything else.
+    static func ofRegularFile(path: String) -> String? {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        return "\(UInt64(info.st_dev)):\(UInt64(info.st_ino))"
+    }
 }
