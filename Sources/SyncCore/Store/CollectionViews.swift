@@ -258,7 +258,16 @@ struct CollectionViews {
             let insert = try statements.insert(collection)
             insert.bind(1, ref.id)
             for offset in 0...collection.fields.count { bind(row, offset, collection, to: insert, at: Int32(offset + 2)) }
-            try insert.execute()
+            do {
+                try insert.execute()
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_ERROR {
+                // The upsert was prepared (and cached) before another program
+                // made the table again without its key: it fails only when run.
+                guard let plain = try statements.plainInsertInstead(collection) else { throw error }
+                plain.bind(1, ref.id)
+                for offset in 0...collection.fields.count { bind(row, offset, collection, to: plain, at: Int32(offset + 2)) }
+                try plain.execute()
+            }
             return
         }
         let changed = Self.differingColumns(select, from: 0, row, collection)
@@ -335,26 +344,52 @@ struct CollectionViews {
 
         func insert(_ collection: CollectionSchema) throws -> FastStatement {
             if let statement = inserts[Self.key(collection)] { return statement }
-            // Columns named: a field added later is a column at the end.
-            let columns = (["id"] + Self.columns(collection)).joined(separator: ", ")
-            let placeholders = Array(repeating: "?", count: collection.fields.count + 2).joined(separator: ", ")
-            let table = collection.name.quotedDatabaseIdentifier
-            // A row already there (one an SQL client inserted, not yet taken
-            // up) keeps the cells of columns an analyst added: only syncd's
-            // columns are set. A table another program made again without
-            // its key (put back at the next open) takes the plain insert.
-            // (`id` too: in a table keyed without case, as another program
-            // may make it, the row found is another spelling's, and is
-            // taken over as a replace would — `syncctl check` names such a table.)
-            let assignments = (["id"] + Self.columns(collection)).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
             let statement: FastStatement
             do {
-                statement = try FastStatement(db, "INSERT INTO \(table)(\(columns)) VALUES (\(placeholders)) ON CONFLICT(id) DO UPDATE SET \(assignments)")
+                statement = try FastStatement(db, Self.upsert(collection))
             } catch let error as DatabaseError where error.resultCode == .SQLITE_ERROR {
-                statement = try FastStatement(db, "INSERT OR REPLACE INTO \(table)(\(columns)) VALUES (\(placeholders))")
+                statement = try FastStatement(db, Self.plainInsert(collection))
             }
             inserts[Self.key(collection)] = statement
             return statement
+        }
+
+        /// The plain insert, after the upsert failed when run with
+        /// SQLITE_ERROR: nil unless the upsert no longer prepares (the table
+        /// lost its key since it was cached), so any other error stands.
+        func plainInsertInstead(_ collection: CollectionSchema) throws -> FastStatement? {
+            do {
+                _ = try OwnedStatement(db, Self.upsert(collection))
+                return nil
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_ERROR {
+                let statement = try FastStatement(db, Self.plainInsert(collection))
+                inserts[Self.key(collection)] = statement
+                return statement
+            }
+        }
+
+        /// Columns named: a field added later is a column at the end.
+        private static func insertColumns(_ collection: CollectionSchema) -> (columns: String, placeholders: String) {
+            ((["id"] + columns(collection)).joined(separator: ", "),
+             Array(repeating: "?", count: collection.fields.count + 2).joined(separator: ", "))
+        }
+
+        /// A row already there (one an SQL client inserted, not yet taken
+        /// up) keeps the cells of columns an analyst added: only syncd's
+        /// columns are set. (`id` too: in a table keyed without case, as
+        /// another program may make it, the row found is another spelling's,
+        /// and is taken over as a replace would — `syncctl check` names such a table.)
+        private static func upsert(_ collection: CollectionSchema) -> String {
+            let (columns, placeholders) = insertColumns(collection)
+            let assignments = (["id"] + Self.columns(collection)).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+            return "INSERT INTO \(collection.name.quotedDatabaseIdentifier)(\(columns)) VALUES (\(placeholders)) ON CONFLICT(id) DO UPDATE SET \(assignments)"
+        }
+
+        /// For a table another program made again without its key (put back
+        /// by the next check, or at the next open): no conflict target to name.
+        private static func plainInsert(_ collection: CollectionSchema) -> String {
+            let (columns, placeholders) = insertColumns(collection)
+            return "INSERT OR REPLACE INTO \(collection.name.quotedDatabaseIdentifier)(\(columns)) VALUES (\(placeholders))"
         }
 
         func select(_ collection: CollectionSchema) throws -> FastStatement {

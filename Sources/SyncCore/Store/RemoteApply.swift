@@ -37,6 +37,9 @@ public struct ApplyReport: Hashable, Sendable {
     public var renewedReplica: ReplicaID?
     /// The id it replaced (retired in the counter mark once committed).
     public var retiredReplica: ReplicaID?
+    /// Rows of received records that a constraint of the analyst's refused
+    /// (their slots are stored; `viewDrift` lists the rows).
+    public var refusedRows = RefusedRows()
 }
 
 extension Store {
@@ -181,7 +184,7 @@ extension Store {
             // slots come in its row's order, which is not fixed
             // (replication-model §3.2).
             if let highestReceived { _ = clock.receive(highestReceived, wallMillis: wall) }
-            try writer.finish()
+            report.refusedRows = try writer.finish(rowsMayBeRefused: true)
             try db.setMeta(MetaKey.hlc, Int64(bitPattern: clock.last.raw))
             if let peer, let cursor {
                 // A merge of a closed connection may finish after a newer
@@ -219,6 +222,11 @@ extension Store {
             return report
         }
         if let retired = report.retiredReplica { retireInMark(retired) }
+        if let first = report.refusedRows.listed.first {
+            options.logger.warning("a collection table refused rows of received records (an index, constraint or trigger of the analyst's own): their changes are stored and replicate, the rows stay as they were; `syncctl check` names the rows and what refuses them; drop it, then `syncctl check --repair` writes the rows",
+                                   metadata: ["path": "\(path)", "peer": "\(peer.map { "\($0)" } ?? "none")", "count": "\(report.refusedRows.count)",
+                                              "record": "\(first.ref)", "reason": "\(first.reason)"])
+        }
         return report
     }
 

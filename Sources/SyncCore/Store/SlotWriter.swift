@@ -206,7 +206,13 @@ final class SlotWriter {
 
     /// Writes bucket digests, record rows, history and view rows; call once,
     /// before the transaction commits.
-    func finish() throws {
+    ///
+    /// - Parameter rowsMayBeRefused: a received batch: a collection-table
+    ///   row that a constraint of the analyst's refuses is left as it was and
+    ///   returned, and the rest goes on (`RefusedRows`). A local write fails
+    ///   whole instead, so the analyst learns at once what refuses it.
+    @discardableResult
+    func finish(rowsMayBeRefused: Bool = false) throws -> RefusedRows {
         // A batch of a few thousand slots touches most of the 256 buckets.
         let readBucket = try FastStatement(db, "SELECT digest FROM sync_buckets WHERE bucket = ?")
         let writeBucket = try FastStatement(db, "INSERT OR REPLACE INTO sync_buckets(bucket, digest) VALUES (?, ?)")
@@ -251,9 +257,15 @@ final class SlotWriter {
             Self.takeUp(effective, store: store, in: db)
         }
         let views = CollectionViews(schema: schema)
+        var refused = RefusedRows()
         for (ref, entry) in touched {
-            try views.write(ref, slots: entry.slots, in: db, statements: viewStatements, new: !entry.wasStored)
+            do {
+                try views.write(ref, slots: entry.slots, in: db, statements: viewStatements, new: !entry.wasStored)
+            } catch where rowsMayBeRefused && RefusedRows.isRefusal(error, stillInTransaction: db.isInsideTransaction) {
+                refused.append(ref, reason: (error as? DatabaseError)?.message ?? "\(error)")
+            }
         }
+        return refused
     }
 }
 

@@ -103,7 +103,7 @@ extension Store {
                 // `id` compared as bytes: an index on `id COLLATE NOCASE`
                 // holds "cn" and "CN" as one, and is not left out.
                 if try CollectionTableCheck.takesInIDAsBytes(name, db) { continue }
-                problems.append("a UNIQUE index syncd does not make on its table \(table): \(name) (syncd's writes of the table would remove another record's row by it, or fail); drop it (`DROP INDEX \(name.quotedDatabaseIdentifier)`)")
+                problems.append("a UNIQUE index syncd does not make on its table \(table): \(name) (a received record's row it refuses is left out until it is dropped, and a local write it refuses fails); drop it (`DROP INDEX \(name.quotedDatabaseIdentifier)`)")
             }
         }
         return problems

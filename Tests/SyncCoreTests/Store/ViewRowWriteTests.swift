@@ -193,4 +193,100 @@ struct ViewRowWriteTests {
         let kinds = try store.viewDrift().drift.filter { $0.ref == ref("agreements/x") }.map(\.kind)
         #expect(kinds.contains(.missingRow) && kinds.contains(.extraRow))
     }
+
+    /// Another program makes a collection table again without its key
+    /// while a store is open (its upsert already prepared and cached): a
+    /// new record's row is still written (the plain insert, the key being
+    /// put back by the next check), not a write that fails until then.
+    @Test func aTableMadeAgainWithoutItsKeyWhileOpenStillTakesNewRows() throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store()
+        _ = try store.create(ref("agreements/x"), [.set("title", .text("first"))], author: "t")
+        let other = try DatabaseQueue(path: store.path)
+        try other.write { db in
+            try db.execute(sql: """
+                CREATE TABLE agreements_new AS SELECT * FROM agreements;
+                DROP TABLE agreements;
+                ALTER TABLE agreements_new RENAME TO agreements;
+                """)
+        }
+        try other.close()
+        _ = try store.create(ref("agreements/y"), [.set("title", .text("second"))], author: "t")
+        let titles = try store.read { try String.fetchAll($0, sql: "SELECT title FROM agreements WHERE id IN ('x', 'y') ORDER BY id") }
+        #expect(titles == ["first", "second"])
+    }
+
+    /// An analyst's UNIQUE index on a collection table that a peer's new
+    /// record clashes with: the batch is stored whole (slots, digest,
+    /// cursor), the other records' rows are written, and the one row the
+    /// index refuses is reported (the apply report, `viewDrift`), never the
+    /// other record's row removed. Dropping the index and repairing writes it.
+    @Test func aUniqueIndexOfTheAnalystsRefusesOneRowNotThePeersBatch() throws {
+        let dir = TemporaryDirectory()
+        let warnings = Warnings()
+        var options = Store.Options()
+        options.logger = warnings.logger
+        let ana = try dir.store("ana.db", options: options), bo = try dir.store("bo.db")
+        _ = try ana.create(ref("agreements/a"), [.set("title", .text("Same"))], author: "t")
+        _ = try pull(into: bo, from: ana)
+        try ana.withWriteTransaction { db in try db.execute(sql: "CREATE UNIQUE INDEX own_titles ON agreements(title)") }
+        _ = try bo.create(ref("agreements/b"), [.set("title", .text("Same"))], author: "t")
+        _ = try bo.create(ref("agreements/c"), [.set("title", .text("Other"))], author: "t")
+        let cursor = try ana.cursor(for: try bo.replicaID)
+        let batch = try bo.changes(since: cursor, maxCount: 100, maxBytes: 1 << 20, for: try ana.replicaID)
+        let report = try ana.apply(batch.changes, from: try bo.replicaID, cursor: batch.cursor, peerHighest: batch.highest)
+        #expect(report.refusedRows.count == 1 && report.refusedRows.listed.map(\.ref) == [ref("agreements/b")], "\(report.refusedRows)")
+        #expect(report.refusedRows.listed.first?.reason.contains("own_titles") == true || report.refusedRows.listed.first?.reason.contains("agreements.title") == true, "\(report.refusedRows)")
+        let logged = warnings.list.withLock { $0 }
+        #expect(logged.contains { $0.contains("refused rows of received records") && $0.contains("syncctl check") }, "\(logged)")
+        #expect(try ana.digest() == bo.digest())
+        #expect(try ana.record(ref("agreements/b")) != nil)
+        let ids = try ana.read { try String.fetchAll($0, sql: "SELECT id FROM agreements WHERE id IN ('a', 'b', 'c') ORDER BY id") }
+        #expect(ids == ["a", "c"], "the other record's row stays; the clashing one is not written")
+        #expect(try ana.viewDrift().drift.map(\.ref) == [ref("agreements/b")])
+        #expect(try ana.layoutProblems().uniqueIndexes.count == 1)
+        try ana.withWriteTransaction { db in try db.execute(sql: "DROP INDEX own_titles") }
+        _ = try ana.repairViews()
+        #expect(try ana.viewDrift().count == 0)
+    }
+
+    /// A table made again with its own conflict clause on a UNIQUE column
+    /// (the store's connections run with triggers off, so a constraint is
+    /// what can refuse a row): ABORT and FAIL undo that row's statement
+    /// alone, so the batch is stored and the row reported; ROLLBACK ends the
+    /// whole transaction, so nothing of the batch is stored (it comes again)
+    /// and the store goes on working.
+    @Test func aConflictClauseRefusesOneRowOrTheWholeBatch() throws {
+        for (clause, wholeBatch) in [("ABORT", false), ("ROLLBACK", true), ("FAIL", false)] {
+            let dir = TemporaryDirectory()
+            let ana = try dir.store("ana.db"), bo = try dir.store("bo.db")
+            _ = try ana.create(ref("agreements/a"), [.set("title", .text("Same"))], author: "t")
+            _ = try pull(into: bo, from: ana)
+            try ana.withWriteTransaction { db in
+                let declared = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'agreements'") ?? ""
+                let remade = declared.replacingOccurrences(of: "\"title\" TEXT", with: "\"title\" TEXT UNIQUE ON CONFLICT \(clause)")
+                #expect(remade != declared, "\(declared)")
+                try db.execute(sql: "ALTER TABLE agreements RENAME TO agreements_before")
+                try db.execute(sql: remade)
+                try db.execute(sql: "INSERT INTO agreements SELECT * FROM agreements_before; DROP TABLE agreements_before")
+            }
+            _ = try bo.create(ref("agreements/b"), [.set("title", .text("Same"))], author: "t")
+            _ = try bo.create(ref("agreements/c"), [.set("title", .text("Other"))], author: "t")
+            let before = try ana.digest(), cursor = try ana.cursor(for: try bo.replicaID)
+            if wholeBatch {
+                #expect(throws: DatabaseError.self, "\(clause)") { try pull(into: ana, from: bo) }
+                #expect(try ana.digest() == before, "\(clause): nothing of the batch stored")
+                #expect(try ana.cursor(for: try bo.replicaID) == cursor, "\(clause): the cursor stays, so the batch comes again")
+                #expect(try ana.record(ref("agreements/c")) == nil)
+                _ = try ana.create(ref("agreements/d"), [.set("title", .text("later"))], author: "t")
+                #expect(try ana.record(ref("agreements/d")) != nil, "the store goes on")
+            } else {
+                _ = try pull(into: ana, from: bo)
+                #expect(try ana.digest() == bo.digest(), "\(clause)")
+                let ids = try ana.read { try String.fetchAll($0, sql: "SELECT id FROM agreements ORDER BY id") }
+                #expect(ids == ["a", "c"], "\(clause)")
+                #expect(try ana.viewDrift().drift.map(\.ref) == [ref("agreements/b")], "\(clause)")
+            }
+        }
+    }
 }
