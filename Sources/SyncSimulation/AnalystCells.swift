@@ -22,6 +22,7 @@ extension World {
     func maybeAnalystCell() {
         guard analystRng.chance(0.04) else { return }
         let replica = replicas[analystRng.int(0...(replicas.count - 1))]
+        if analystRng.chance(0.1) { return analystUniqueIndex(replica) }
         let id = "c\(analystRng.int(0...29))"
         let ownTable = analystRng.chance(0.3)
         analystValue += 1

@@ -165,6 +165,8 @@ extension World {
             // Rows an analyst's import would refuse (a record whose existence
             // is in conflict) write nothing.
             note("\(replica.name) import refused: \(error)")
+        } catch where refusedByAnalystIndex(error, replica) {
+            count("write: refused by the analyst's index")
         } catch {
             violation("\(replica.name): an import failed: \(error)")
         }
@@ -447,6 +449,8 @@ extension World {
             // Refused as an analyst's edit would be: nothing written.
         } catch is SchemaError {
             // A value the replica's schema refuses (an added field's type, withheld while in conflict).
+        } catch where refusedByAnalystIndex(error, replica) {
+            count("write: refused by the analyst's index")
         } catch {
             violation("\(replica.name): a local write failed: \(error)")
         }

@@ -112,6 +112,7 @@ extension World {
     /// collection table equal to the replicated state, byte for byte.
     func checkTablesAgree(_ replica: SimReplica) {
         guard let store = replica.store else { return }
+        dropAnalystIndex(replica)
         do {
             if try store.hasPendingSQLEdits() { violation("\(replica.name) still has SQL edits waiting after the heal") }
             let drift = try store.viewDrift()

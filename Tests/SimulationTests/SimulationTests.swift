@@ -14,16 +14,17 @@ struct SimulationTests {
     /// dead code that the invariants never see.
     @Test func seedsPass() {
         var faults: [String: Int] = [:]
-        // 1-12, and four that draw the rarest faults (since visitors'
-        // unknown fields, and resolving them by picking, changed the draws).
-        for seed in Array(UInt64(1)...12) + [14, 21, 22, 48] {
+        // 1-14, and three that draw the rarest faults (since visitors'
+        // unknown fields, and resolving them by picking, changed the draws;
+        // 13 repairs rows an analyst's unique index held back).
+        for seed in Array(UInt64(1)...14) + [21, 22, 48] {
             let result = Simulation.run(SimulationOptions(seed: seed))
             #expect(result.passed, "seed \(seed): \(result.violations.prefix(3)); replay: swift run simulate --seed \(seed)")
             #expect(result.writes > 0 && result.convergedAfter != nil)
             faults.merge(result.faults, uniquingKeysWith: +)
         }
         for kind in Simulation.faultKinds {
-            #expect(faults[kind, default: 0] > 0, "no '\(kind)' in seeds 1-12, 14, 21, 22, 48")
+            #expect(faults[kind, default: 0] > 0, "no '\(kind)' in seeds 1-14, 21, 22, 48")
         }
     }
 

@@ -63,7 +63,10 @@ extension Store {
     /// SQL edits waiting or refused here are this analyst's, not replicated:
     /// in the copy a joiner gets, their queue rows go and the table rows they
     /// touched read again as their records do (docs/sql.md), so the copy's
-    /// tables are exactly the replicated state.
+    /// tables are exactly the replicated state. So do UNIQUE indexes of this
+    /// analyst's on the collection tables (`Store.uniqueIndexes`), and, when
+    /// there was one, any row that differs from the state (one it held
+    /// back, replication-model §8): the joiner checks every row.
     static func dropSQLEdits(_ db: Database, seed: Schema) throws {
         try disableTriggers(db)
         // This replica's own records of devices, ids, clocks and collisions
@@ -73,6 +76,11 @@ extension Store {
             try db.execute(sql: "DELETE FROM main.\(table)")
         }
         let schema = try SchemaEvolution.effective(seed: seed, in: db).schema
+        // First: a row read again below must not be refused by one.
+        let indexes = try uniqueIndexes(db, tables: schema.tableCollections.map(\.name))
+        for (_, index) in indexes {
+            try db.execute(sql: "DROP INDEX main.\(index.quotedDatabaseIdentifier)")
+        }
         let views = CollectionViews(schema: schema)
         for collection in schema.tableCollections {
             let queue = SQLEditQueue.tableName(collection.name)
@@ -84,6 +92,8 @@ extension Store {
             }
             try db.execute(sql: "DELETE FROM \(queue.quotedDatabaseIdentifier)")
         }
+        // (Only then: the full comparison costs seconds at a million records.)
+        if !indexes.isEmpty, try viewDrift(in: db, schema: schema, listing: 0).count > 0 { _ = try repairViews(in: db, schema: schema) }
     }
 
     /// What adopting a join snapshot did.

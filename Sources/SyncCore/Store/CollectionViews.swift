@@ -222,6 +222,20 @@ struct CollectionViews {
         try write(ref, view: try RecordView.load(ref, from: db), in: db, statements: statements)
     }
 
+    /// `refresh`, except that a row a constraint of the analyst's own
+    /// refuses is left as it stands, reported by `viewDrift` (`RefusedRows`):
+    /// a SQL edit's row put back, which must not hold up the edits after it.
+    /// False when it was refused.
+    @discardableResult
+    func refreshUnlessRefused(_ ref: RecordRef, in db: Database) throws -> Bool {
+        do {
+            try refresh(ref, in: db)
+            return true
+        } catch where RefusedRows.isRefusal(error, stillInTransaction: db.isInsideTransaction) {
+            return false
+        }
+    }
+
     /// Writes the view row of one record from its reading (removes it when the
     /// record does not exist).
     func write(_ ref: RecordRef, view: RecordView?, in db: Database, statements: Statements? = nil) throws {

@@ -26,12 +26,14 @@ public struct KeptColumns: Sendable, Equatable, CustomStringConvertible {
     public let rows: Int
     /// Why the copy failed, when it did.
     public let failure: String?
+    /// What the cells were copied before ("the table was made again").
+    public var before = "the table was made again"
 
     public var description: String {
         if let failure {
-            return "the cells of column(s) \(columns.joined(separator: ", ")) of \(collection), which syncd does not declare, could not be copied before the table was made again: \(failure)"
+            return "the cells of column(s) \(columns.joined(separator: ", ")) of \(collection), which syncd does not declare, could not be copied before \(before): \(failure)"
         }
-        return "\(rows) row(s) of column(s) \(columns.joined(separator: ", ")) of \(collection), which syncd does not declare, were copied into \(table ?? "?") before the table was made again"
+        return "\(rows) row(s) of column(s) \(columns.joined(separator: ", ")) of \(collection), which syncd does not declare, were copied into \(table ?? "?") before \(before)"
     }
 
     /// Copies `columns` of the collection table `collection` into a new

@@ -140,14 +140,14 @@ extension Store {
                                 try queue.remove(edit)
                                 chunk.applied += 1
                             case .nothing(let ref):
-                                if let ref { try views.refresh(ref, in: tx.db) }
+                                if let ref { try views.refreshUnlessRefused(ref, in: tx.db) }
                                 try queue.remove(edit)
                                 chunk.unchanged += 1
                             case .refused(let ref, let reason):
                                 try tx.db.execute(sql: "UPDATE \(SQLEditQueue.tableName(edit.collection).quotedDatabaseIdentifier) SET reason = ?, refused_at = ?, forced = 0 WHERE edit = ?",
                                                   arguments: [reason, wall, edit.edit])
                                 if let ref {
-                                    try views.refresh(ref, in: tx.db)
+                                    try views.refreshUnlessRefused(ref, in: tx.db)
                                 } else {
                                     // No record to read it from: the row goes.
                                     try Self.deleteTableRow(id: edit.idCell, collection: collection.name, in: tx.db)
@@ -225,7 +225,7 @@ extension Store {
             try db.execute(sql: "UPDATE \(SQLEditQueue.tableName(edit.collection).quotedDatabaseIdentifier) SET reason = ?, refused_at = ?, forced = 0 WHERE edit = ? AND reason IS NULL",
                            arguments: [reason, wall, edit.edit])
             guard db.changesCount > 0 else { return nil }
-            if let id = edit.idCell.utf8Text { try CollectionViews(schema: schema).refresh(RecordRef(collection: edit.collection, id: id), in: db) }
+            if let id = edit.idCell.utf8Text { try CollectionViews(schema: schema).refreshUnlessRefused(RecordRef(collection: edit.collection, id: id), in: db) }
             return QueuedSQLEdit(edit: edit.edit, collection: edit.collection, operation: edit.operation, at: edit.at,
                                  old: edit.old, new: edit.new, reason: reason, refusedAt: wall)
         }

@@ -95,7 +95,14 @@ extension Store {
     /// takes in `id` (the primary key) compared as bytes can never hold two
     /// records' rows, and is left out.
     static func uniqueIndexProblems(_ db: Database, tables: [String]) throws -> [String] {
-        var problems: [String] = []
+        try uniqueIndexes(db, tables: tables).map { table, name in
+            "a UNIQUE index syncd does not make on its table \(table): \(name) (a received record's row it refuses is left out until it is dropped, and a local write it refuses fails); drop it (`DROP INDEX \(name.quotedDatabaseIdentifier)`)"
+        }
+    }
+
+    /// The indexes `uniqueIndexProblems` names, as (table, index).
+    static func uniqueIndexes(_ db: Database, tables: [String]) throws -> [(table: String, index: String)] {
+        var found: [(table: String, index: String)] = []
         for table in tables {
             let rows = try Row.fetchAll(db, sql: "SELECT name, \"unique\", origin FROM pragma_index_list(?)", arguments: [table])
             for row in rows where (row[1] as Int64?) == 1 && (row[2] as String?) == "c" {
@@ -103,9 +110,9 @@ extension Store {
                 // `id` compared as bytes: an index on `id COLLATE NOCASE`
                 // holds "cn" and "CN" as one, and is not left out.
                 if try CollectionTableCheck.takesInIDAsBytes(name, db) { continue }
-                problems.append("a UNIQUE index syncd does not make on its table \(table): \(name) (a received record's row it refuses is left out until it is dropped, and a local write it refuses fails); drop it (`DROP INDEX \(name.quotedDatabaseIdentifier)`)")
+                found.append((table, name))
             }
         }
-        return problems
+        return found
     }
 }

@@ -91,24 +91,51 @@ extension Store {
         }
     }
 
-    /// Rewrites every collection table row from the stored slots (and drops
-    /// rows of records that do not exist), in one transaction. Replicated
-    /// state is not touched: no seq, no version, nothing sent to peers.
-    /// Returns how many rows were rewritten or removed.
+    /// Rewrites the collection table rows that differ from the stored
+    /// slots, in one transaction, by difference: only syncd's columns that
+    /// differ are written, so the cells of columns an analyst added stay
+    /// (docs/sql.md); a missing row is written, the row of a deleted record
+    /// goes, and rows of no record at all (never written, or an id that is
+    /// not text) go after the cells of added columns they hold are copied
+    /// into a `…_kept_columns` table (left in place if that copy fails).
+    /// Replicated state is not touched: no seq, no version, nothing sent to
+    /// peers. Returns how many rows differed, and the copies made.
     @discardableResult
-    public func repairViews() throws -> Int {
+    public func repairViews() throws -> (rows: Int, kept: [KeptColumns]) {
         let (_, count) = try viewDrift()
-        guard count > 0 else { return 0 }
-        try pool.write { db in
-            let views = CollectionViews(schema: schema)
-            for collection in schema.tableCollections {
-                try db.execute(sql: "DELETE FROM \(collection.name.quotedDatabaseIdentifier)")
-                let statements = CollectionViews.Statements(db: db)
-                try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
-                    try views.write(ref, slots: slots, in: db, statements: statements)
+        guard count > 0 else { return (0, []) }
+        let kept = try pool.write { db in try Self.repairViews(in: db, schema: schema) }
+        return (count, kept)
+    }
+
+    /// `repairViews()` on any database holding the store's tables, inside
+    /// the caller's transaction (a join snapshot's copy is repaired with it).
+    static func repairViews(in db: Database, schema: Schema) throws -> [KeptColumns] {
+        let views = CollectionViews(schema: schema)
+        var kept: [KeptColumns] = []
+        for collection in schema.tableCollections {
+            let table = collection.name.quotedDatabaseIdentifier
+            // Compared as bytes with the stored record's id, whatever the column's collation.
+            let stray = "typeof(\(table).id) != 'text' OR NOT EXISTS (SELECT 1 FROM sync_records AS r WHERE r.collection = ? AND r.record = \(table).id COLLATE BINARY)"
+            let strays = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table) WHERE \(stray)", arguments: [collection.name]) ?? 0
+            if strays > 0 {
+                let existing = try db.columns(in: collection.name).map(\.name)
+                let theirs = try CollectionViews.notLaidOut(existing, of: collection.name, in: db) ?? []
+                var copied = true
+                if !theirs.isEmpty, var copy = try KeptColumns.keep(theirs, of: collection.name, in: db) {
+                    copy.before = "rows of no record were removed from it"
+                    kept.append(copy)
+                    copied = copy.failure == nil
+                }
+                if copied {
+                    try db.execute(sql: "DELETE FROM \(table) WHERE \(stray)", arguments: [collection.name])
                 }
             }
+            let statements = CollectionViews.Statements(db: db)
+            try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
+                try views.write(ref, slots: slots, in: db, statements: statements)
+            }
         }
-        return count
+        return kept
     }
 }

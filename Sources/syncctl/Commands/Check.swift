@@ -53,6 +53,9 @@ struct Check: ParsableCommand {
         let refusedSQLEdits: [Item]
         /// Rows rewritten by --repair.
         let repaired: Int?
+        /// Cells of columns an analyst added, copied aside by --repair
+        /// before the rows of no record that held them were removed.
+        let keptColumns: [String]?
         /// Digest buckets whose recorded digest is not the one their slots'
         /// states make (after --repair: none, unless written meanwhile).
         let digestBuckets: [Item]
@@ -117,7 +120,8 @@ struct Check: ParsableCommand {
             if rebuilt?.isEmpty == false { layout = try store.layoutProblems() }
             // Repaired first: the other checks read the tables too (a
             // deleted row makes references to it look dangling).
-            let repaired = repair ? try store.repairViews() : nil
+            let viewRepair = repair ? try store.repairViews() : nil
+            let repaired = viewRepair?.rows
             var digestRepaired: Int?
             var digestRefusal: String?
             var recount = firstCount
@@ -160,6 +164,7 @@ struct Check: ParsableCommand {
                 tableRowsCount: drift.count,
                 refusedSQLEdits: refusedSQL.map { .init(slot: "SQL edit #\($0.edit) (\($0.operation.rawValue) \($0.collection) \($0.idCell.display))", detail: $0.reason ?? "") },
                 repaired: repaired,
+                keptColumns: viewRepair?.kept.map(\.description),
                 digestBuckets: recount.differingBuckets.map {
                     .init(slot: "bucket \($0)", detail: "its recorded digest is not the one its slots' states make")
                 } + recount.strayBucketRows.map {
@@ -199,8 +204,9 @@ struct Check: ParsableCommand {
                 } else if !layout.collectionTables.isEmpty, repairHelps {
                     print("a collection table declared otherwise than syncd makes it (another program made it again?): its rows can stop being the replicated state (two rows for a record, one record's cells in another's row) or syncd's writes of them fail. `syncctl check --repair` makes it again from the replicated state (queued SQL edits are kept; indexes of your own on it go with it)")
                 }
-                if let repaired, repaired > 0 { print("repaired: rewrote the tables from the replicated state (\(repaired) row(s) had drifted)") }
-                else if drift.count > 0, repairHelps { print("table rows drifted: \(drift.count); `syncctl check --repair` rewrites them from the replicated state (written with triggers off: such a write is not replicated)") }
+                if let repaired, repaired > 0 { print("repaired: rewrote the tables from the replicated state (\(repaired) row(s) had drifted; cells of columns you added stay)") }
+                else if drift.count > 0, repairHelps { print("table rows drifted: \(drift.count); `syncctl check --repair` rewrites them from the replicated state (written with triggers off, which is not replicated, or held back by a UNIQUE index of your own: see above)") }
+                for copy in viewRepair?.kept ?? [] { print("kept: \(copy)") }
                 if let digestRefusal {
                     print("could not repair the digest: \(digestRefusal)")
                 } else if let digestRepaired, digestRepaired > 0 {

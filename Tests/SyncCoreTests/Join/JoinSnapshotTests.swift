@@ -344,6 +344,25 @@ struct JoinSnapshotTests {
         #expect(try p.sqlEditCounts().pending == 1)
     }
 
+    /// A peer whose analyst keeps a UNIQUE index on a collection table,
+    /// which held back a received record's row (replication-model §8): the
+    /// copy a joiner gets drops the index and holds every row as the state
+    /// says, so the joiner's check passes; the peer keeps both.
+    @Test func aPeerWhoseIndexHeldBackARowIsJoined() throws {
+        let dir = TemporaryDirectory()
+        let (p, r, _) = try Self.peer(in: dir)
+        try p.withWriteTransaction { db in try db.execute(sql: "CREATE UNIQUE INDEX own_titles ON agreements(title)") }
+        try r.create(ref("agreements/same-title"), [.set("title", .text("Agreement 7"))], author: "rui")
+        _ = try Self.pullCounting(into: p, from: r)
+        #expect(try p.viewDrift().drift.map(\.ref) == [ref("agreements/same-title")])
+        let path = try Self.snapshot(of: p, in: dir)
+        let j = try Self.joined(from: p, snapshot: path, in: dir)
+        #expect(try j.digest() == p.digest())
+        #expect(try j.viewDrift().count == 0)
+        #expect(try j.layoutProblems().uniqueIndexes.isEmpty)
+        #expect(try p.layoutProblems().uniqueIndexes.count == 1, "the peer's own index stays")
+    }
+
     /// The copy runs beside the check and waits for it: a check that ends
     /// after the copy and refuses leaves the joiner as it was (no state, no
     /// new replica id, no database kept aside); one that passes late is

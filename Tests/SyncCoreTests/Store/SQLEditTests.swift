@@ -185,6 +185,72 @@ struct SQLEditTests {
         #expect(try store.sqlEditCounts() == SQLEditCounts(pending: 1, refused: 1))
     }
 
+    /// A refused edit's row is put back from its record; when a UNIQUE
+    /// index of the analyst's refuses that row (another row took its name
+    /// meanwhile), the row stays out (reported as drift) and the edits
+    /// after it are still taken up: the queue is never held up by it.
+    @Test func aRowPutBackThatTheAnalystsIndexRefusesDoesNotHoldUpTheQueue() throws {
+        let dir = TemporaryDirectory()
+        let seeded = try Self.seeded(dir)
+        let (first, second) = try seeded.read { db -> (String, String) in
+            let ids = try String.fetchAll(db, sql: "SELECT id FROM countries WHERE name IS NOT NULL ORDER BY id LIMIT 2")
+            return (ids[0], ids[1])
+        }
+        let name = try seeded.read { db in try String.fetchOne(db, sql: "SELECT name FROM countries WHERE id = ?", arguments: [first]) }!
+        try Self.client(seeded).write { db in
+            try db.execute(sql: "CREATE UNIQUE INDEX own_names ON countries(name)")
+            try db.execute(sql: "DELETE FROM countries WHERE id = ?", arguments: [first])
+            try db.execute(sql: "UPDATE countries SET name = ? WHERE id = ?", arguments: [name, second])
+            try db.execute(sql: "UPDATE countries SET notes = 'after' WHERE id = ?", arguments: [second])
+        }
+        // The delete's write fails, so it is refused and its row put back: under a name the second row holds now.
+        var options = Store.Options()
+        let failing = try seeded.read { db in try Int64.fetchOne(db, sql: "SELECT edit FROM sync_sql_edits_countries ORDER BY edit LIMIT 1") }!
+        options.sqlEditWriteFault = { $0 == failing ? StoreError.invalidEdit("injected") : nil }
+        let store = try dir.store(options: options)
+        let report = try store.takeUpSQLEdits(author: "ana")
+        #expect(report.applied == 2 && report.refusedCount == 1, "\(report)")
+        #expect(try !store.hasPendingSQLEdits())
+        #expect(try store.record(ref("countries/\(second)"))?.value("name") == .text(name))
+        #expect(try store.record(ref("countries/\(second)"))?.value("notes") == .text("after"))
+        #expect(try store.record(ref("countries/\(first)"))?.exists == true, "the delete was refused")
+        #expect(try store.viewDrift().drift.map(\.ref) == [ref("countries/\(first)")], "its row is held back, and reported")
+    }
+
+    /// `check --repair` rewrites drifted rows by difference: the cells of a
+    /// column the analyst added stay in every row, and a row of no record
+    /// goes only after its cells are copied into `countries_kept_columns`.
+    @Test func aRepairKeepsTheCellsOfAColumnTheAnalystAdded() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        let (first, second) = try store.read { db -> (String, String) in
+            let ids = try String.fetchAll(db, sql: "SELECT id FROM countries ORDER BY id LIMIT 2")
+            return (ids[0], ids[1])
+        }
+        try Self.client(store).write { db in
+            try db.execute(sql: "ALTER TABLE countries ADD COLUMN score INTEGER")
+            try db.execute(sql: "UPDATE countries SET score = 7 WHERE id = ?", arguments: [first])
+        }
+        // Drift written with triggers off (the store's own connection): a
+        // changed name, a removed row, and a row of no record with a score.
+        try store.withWriteTransaction { db in
+            try db.execute(sql: "UPDATE countries SET name = 'drifted' WHERE id = ?", arguments: [first])
+            try db.execute(sql: "DELETE FROM countries WHERE id = ?", arguments: [second])
+            try db.execute(sql: "INSERT INTO countries(id, name, score) VALUES ('no-such-record', 'x', 5)")
+        }
+        #expect(try store.viewDrift().count == 3)
+        let repair = try store.repairViews()
+        #expect(repair.rows == 3)
+        #expect(try store.viewDrift().count == 0)
+        let (score, kept) = try store.read { db in
+            (try Int.fetchOne(db, sql: "SELECT score FROM countries WHERE id = ?", arguments: [first]),
+             try Int.fetchOne(db, sql: "SELECT score FROM countries_kept_columns WHERE id = 'no-such-record'"))
+        }
+        #expect(score == 7, "the analyst's cell stays in a rewritten row")
+        #expect(kept == 5, "the cell of a row that went is copied aside first")
+        #expect(repair.kept.count == 1 && repair.kept.first?.description.contains("rows of no record") == true, "\(repair.kept)")
+    }
+
     @Test func anInsertThenADeleteInOneTransactionBothGoThrough() throws {
         let dir = TemporaryDirectory()
         let store = try Self.seeded(dir)
