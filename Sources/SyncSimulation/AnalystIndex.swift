@@ -34,9 +34,12 @@ extension World {
         }) == true
     }
 
-    /// Whether `error` is the analyst's index refusing a write on a replica that holds it.
+    /// Whether `error` is the analyst's index refusing a write on a replica
+    /// that holds it (SQLite names the indexed column; any other constraint
+    /// error stays a violation).
     func refusedByAnalystIndex(_ error: Error, _ replica: SimReplica) -> Bool {
-        guard let error = error as? DatabaseError, error.resultCode == .SQLITE_CONSTRAINT else { return false }
+        guard let error = error as? DatabaseError, error.resultCode == .SQLITE_CONSTRAINT,
+              (error.message ?? "").contains("UNIQUE constraint failed: countries.name") else { return false }
         return hasAnalystIndex(replica)
     }
 

@@ -64,9 +64,10 @@ extension Store {
     /// in the copy a joiner gets, their queue rows go and the table rows they
     /// touched read again as their records do (docs/sql.md), so the copy's
     /// tables are exactly the replicated state. So do UNIQUE indexes of this
-    /// analyst's on the collection tables (`Store.uniqueIndexes`), and, when
-    /// there was one, any row that differs from the state (one it held
-    /// back, replication-model §8): the joiner checks every row.
+    /// analyst's on the collection tables (`Store.uniqueIndexes`), tables
+    /// another program made again (made again from the records), and, when
+    /// there was such an index, any row that differs from the state (one it
+    /// held back, replication-model §8): the joiner checks every row.
     static func dropSQLEdits(_ db: Database, seed: Schema) throws {
         try disableTriggers(db)
         // This replica's own records of devices, ids, clocks and collisions
@@ -76,11 +77,14 @@ extension Store {
             try db.execute(sql: "DELETE FROM main.\(table)")
         }
         let schema = try SchemaEvolution.effective(seed: seed, in: db).schema
-        // First: a row read again below must not be refused by one.
+        // First: a row read again below must not be refused by one, nor by
+        // a constraint of a table another program made again (made again
+        // here from the records, keyed by id alone).
         let indexes = try uniqueIndexes(db, tables: schema.tableCollections.map(\.name))
         for (_, index) in indexes {
             try db.execute(sql: "DROP INDEX main.\(index.quotedDatabaseIdentifier)")
         }
+        _ = try rebuildCollectionTables(in: db, schema: schema)
         let views = CollectionViews(schema: schema)
         for collection in schema.tableCollections {
             let queue = SQLEditQueue.tableName(collection.name)

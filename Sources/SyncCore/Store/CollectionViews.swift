@@ -145,7 +145,7 @@ struct CollectionViews {
         let statements = Statements(db: db)
         func rewrite(_ name: String, _ id: String) throws {
             guard schema.tableCollections.contains(where: { $0.name.utf8.elementsEqual(name.utf8) }) else { return }
-            try refresh(RecordRef(collection: name, id: id), in: db, statements: statements)
+            try refreshUnlessRefused(RecordRef(collection: name, id: id), in: db, statements: statements)
         }
         let rows = try Row.fetchCursor(db, sql: "SELECT DISTINCT CAST(collection AS BLOB), CAST(record AS BLOB) FROM sync_schema_problems")
         while let row = try rows.next() {
@@ -198,7 +198,7 @@ struct CollectionViews {
             if slots.keys.contains(where: { slot in fields.contains { $0.utf8.elementsEqual(slot.field.utf8) } }) { refs.append(ref) }
         }
         let statements = Statements(db: db)
-        for ref in refs { try refresh(ref, in: db, statements: statements) }
+        for ref in refs { try refreshUnlessRefused(ref, in: db, statements: statements) }
     }
 
     /// Creates the index of a filtered field unless its name is taken by
@@ -226,10 +226,12 @@ struct CollectionViews {
     /// refuses is left as it stands, reported by `viewDrift` (`RefusedRows`):
     /// a SQL edit's row put back, which must not hold up the edits after it.
     /// False when it was refused.
+    /// Also rows rewritten when a table is laid out again (a field added,
+    /// an older layout upgraded), which may ride on a peer's batch.
     @discardableResult
-    func refreshUnlessRefused(_ ref: RecordRef, in db: Database) throws -> Bool {
+    func refreshUnlessRefused(_ ref: RecordRef, in db: Database, statements: Statements? = nil) throws -> Bool {
         do {
-            try refresh(ref, in: db)
+            try refresh(ref, in: db, statements: statements)
             return true
         } catch where RefusedRows.isRefusal(error, stillInTransaction: db.isInsideTransaction) {
             return false

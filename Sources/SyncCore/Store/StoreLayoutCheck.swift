@@ -71,22 +71,29 @@ extension Store {
             guard CollectionTableCheck.same(String.fromDatabaseValue(try db.meta(MetaKey.schemaHash)), schema.hash) else {
                 throw StoreError.invalidEdit("the dataset's schema changed since this command opened the database; nothing was rebuilt. Run it again")
             }
-            let found = try CollectionTableCheck.problems(db, schema: schema).map(\.table).filter { name in tables.contains { CollectionTableCheck.same($0, name) } }
-            guard !found.isEmpty else { return [] }
-            let views = CollectionViews(schema: schema)
-            var kept: [KeptColumns] = []
-            for table in found {
-                // Columns an analyst added are copied aside first, as an open does.
-                if let collection = schema.tableCollections.first(where: { CollectionTableCheck.same($0.name, table) }),
-                   let copied = try views.keepUndeclaredColumns(of: collection, in: db) {
-                    kept.append(copied)
-                }
-                try db.dropTableOrView(named: table)
-            }
-            kept += try views.prepare(in: db)
+            let (found, kept) = try Self.rebuildCollectionTables(in: db, schema: schema) { name in tables.contains { CollectionTableCheck.same($0, name) } }
             KeptColumns.log(kept, logger: options.logger, path: path, in: db)
             return found
         }
+    }
+
+    /// The collection tables `CollectionTableCheck` names (those `which`
+    /// takes), made again from the records inside the caller's transaction,
+    /// the cells of columns an analyst added copied aside first, as an open does.
+    static func rebuildCollectionTables(in db: Database, schema: Schema, which: (String) -> Bool = { _ in true }) throws -> (tables: [String], kept: [KeptColumns]) {
+        let found = try CollectionTableCheck.problems(db, schema: schema).map(\.table).filter(which)
+        guard !found.isEmpty else { return ([], []) }
+        let views = CollectionViews(schema: schema)
+        var kept: [KeptColumns] = []
+        for table in found {
+            if let collection = schema.tableCollections.first(where: { CollectionTableCheck.same($0.name, table) }),
+               let copied = try views.keepUndeclaredColumns(of: collection, in: db) {
+                kept.append(copied)
+            }
+            try db.dropTableOrView(named: table)
+        }
+        kept += try views.prepare(in: db)
+        return (found, kept)
     }
 
     /// UNIQUE indexes made with CREATE INDEX (`origin` 'c') on the

@@ -123,7 +123,8 @@ extension Store {
                 let theirs = try CollectionViews.notLaidOut(existing, of: collection.name, in: db) ?? []
                 var copied = true
                 if !theirs.isEmpty, var copy = try KeptColumns.keep(theirs, of: collection.name, in: db) {
-                    copy.before = "rows of no record were removed from it"
+                    copy.before = copy.failure == nil ? "rows of no record were removed from it"
+                        : "rows of no record were to be removed from it (they were left in place)"
                     kept.append(copy)
                     copied = copy.failure == nil
                 }

@@ -363,6 +363,31 @@ struct JoinSnapshotTests {
         #expect(try p.layoutProblems().uniqueIndexes.count == 1, "the peer's own index stays")
     }
 
+    /// A peer whose collection table another program made again with a
+    /// CHECK of its own, which held back a received record's row: the copy
+    /// a joiner gets makes that table again from the records, so the
+    /// joiner's check passes.
+    @Test func aPeerWhoseRemadeTableHeldBackARowIsJoined() throws {
+        let dir = TemporaryDirectory()
+        let (p, r, _) = try Self.peer(in: dir)
+        try p.withWriteTransaction { db in
+            let declared = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'agreements'") ?? ""
+            let remade = declared.replacingOccurrences(of: "\"title\" TEXT", with: "\"title\" TEXT CHECK (title IS NOT 'refused')")
+            #expect(remade != declared)
+            try db.execute(sql: "ALTER TABLE agreements RENAME TO agreements_before")
+            try db.execute(sql: remade)
+            try db.execute(sql: "INSERT INTO agreements SELECT * FROM agreements_before; DROP TABLE agreements_before")
+        }
+        try r.create(ref("agreements/checked"), [.set("title", .text("refused"))], author: "rui")
+        _ = try Self.pullCounting(into: p, from: r)
+        #expect(try p.viewDrift().drift.map(\.ref) == [ref("agreements/checked")])
+        let path = try Self.snapshot(of: p, in: dir)
+        let j = try Self.joined(from: p, snapshot: path, in: dir)
+        #expect(try j.digest() == p.digest())
+        #expect(try j.viewDrift().count == 0)
+        #expect(try j.layoutProblems().isEmpty)
+    }
+
     /// The copy runs beside the check and waits for it: a check that ends
     /// after the copy and refuses leaves the joiner as it was (no state, no
     /// new replica id, no database kept aside); one that passes late is
