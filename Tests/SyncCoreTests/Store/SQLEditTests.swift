@@ -170,11 +170,7 @@ struct SQLEditTests {
             }
         }
         // The third edit's write fails (nothing the planner could see).
-        var options = Store.Options()
-        let failing = try seeded.read { db in try Int64.fetchOne(db, sql: "SELECT edit FROM sync_sql_edits_countries ORDER BY edit LIMIT 1 OFFSET 2") }!
-        options.sqlEditWriteFault = { $0 == failing ? StoreError.invalidEdit("injected") : nil }
-        let store = try dir.store(options: options)
-        let report = try store.takeUpSQLEdits(author: "ana")
+        let (store, failing, report) = try Self.takeUp(in: dir, failingEdit: 2, of: seeded)
         #expect(report.applied == 4 && report.refusedCount == 1, "\(report)")
         #expect(report.refused.first?.edit == failing && report.refused.first?.reason?.contains("could not be written") == true)
         #expect(try !store.hasPendingSQLEdits())
@@ -185,6 +181,25 @@ struct SQLEditTests {
         #expect(try store.sqlEditCounts() == SQLEditCounts(pending: 1, refused: 1))
     }
 
+    /// The store opened again with the write of its `index`th queued
+    /// countries edit failing (nothing the planner could see), and what
+    /// taking the edits up reported.
+    static func takeUp(in dir: TemporaryDirectory, failingEdit index: Int, of seeded: Store) throws -> (Store, Int64, SQLEditReport) {
+        var options = Store.Options()
+        let failing = try seeded.read { db in try Int64.fetchOne(db, sql: "SELECT edit FROM sync_sql_edits_countries ORDER BY edit LIMIT 1 OFFSET ?", arguments: [index]) }!
+        options.sqlEditWriteFault = { $0 == failing ? StoreError.invalidEdit("injected") : nil }
+        let store = try dir.store(options: options)
+        return (store, failing, try store.takeUpSQLEdits(author: "ana"))
+    }
+
+    /// The first two countries with a name, by id.
+    static func twoCountries(_ store: Store) throws -> (String, String) {
+        try store.read { db in
+            let ids = try String.fetchAll(db, sql: "SELECT id FROM countries WHERE name IS NOT NULL ORDER BY id LIMIT 2")
+            return (ids[0], ids[1])
+        }
+    }
+
     /// A refused edit's row is put back from its record; when a UNIQUE
     /// index of the analyst's refuses that row (another row took its name
     /// meanwhile), the row stays out (reported as drift) and the edits
@@ -192,10 +207,7 @@ struct SQLEditTests {
     @Test func aRowPutBackThatTheAnalystsIndexRefusesDoesNotHoldUpTheQueue() throws {
         let dir = TemporaryDirectory()
         let seeded = try Self.seeded(dir)
-        let (first, second) = try seeded.read { db -> (String, String) in
-            let ids = try String.fetchAll(db, sql: "SELECT id FROM countries WHERE name IS NOT NULL ORDER BY id LIMIT 2")
-            return (ids[0], ids[1])
-        }
+        let (first, second) = try Self.twoCountries(seeded)
         let name = try seeded.read { db in try String.fetchOne(db, sql: "SELECT name FROM countries WHERE id = ?", arguments: [first]) }!
         try Self.client(seeded).write { db in
             try db.execute(sql: "CREATE UNIQUE INDEX own_names ON countries(name)")
@@ -204,11 +216,7 @@ struct SQLEditTests {
             try db.execute(sql: "UPDATE countries SET notes = 'after' WHERE id = ?", arguments: [second])
         }
         // The delete's write fails, so it is refused and its row put back: under a name the second row holds now.
-        var options = Store.Options()
-        let failing = try seeded.read { db in try Int64.fetchOne(db, sql: "SELECT edit FROM sync_sql_edits_countries ORDER BY edit LIMIT 1") }!
-        options.sqlEditWriteFault = { $0 == failing ? StoreError.invalidEdit("injected") : nil }
-        let store = try dir.store(options: options)
-        let report = try store.takeUpSQLEdits(author: "ana")
+        let (store, _, report) = try Self.takeUp(in: dir, failingEdit: 0, of: seeded)
         #expect(report.applied == 2 && report.refusedCount == 1, "\(report)")
         #expect(try !store.hasPendingSQLEdits())
         #expect(try store.record(ref("countries/\(second)"))?.value("name") == .text(name))
@@ -223,10 +231,7 @@ struct SQLEditTests {
     @Test func aRepairKeepsTheCellsOfAColumnTheAnalystAdded() throws {
         let dir = TemporaryDirectory()
         let store = try Self.seeded(dir)
-        let (first, second) = try store.read { db -> (String, String) in
-            let ids = try String.fetchAll(db, sql: "SELECT id FROM countries ORDER BY id LIMIT 2")
-            return (ids[0], ids[1])
-        }
+        let (first, second) = try Self.twoCountries(store)
         try Self.client(store).write { db in
             try db.execute(sql: "ALTER TABLE countries ADD COLUMN score INTEGER")
             try db.execute(sql: "UPDATE countries SET score = 7 WHERE id = ?", arguments: [first])

@@ -263,12 +263,7 @@ struct ViewRowWriteTests {
             _ = try ana.create(ref("agreements/a"), [.set("title", .text("Same"))], author: "t")
             _ = try pull(into: bo, from: ana)
             try ana.withWriteTransaction { db in
-                let declared = try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'agreements'") ?? ""
-                let remade = declared.replacingOccurrences(of: "\"title\" TEXT", with: "\"title\" TEXT UNIQUE ON CONFLICT \(clause)")
-                #expect(remade != declared, "\(declared)")
-                try db.execute(sql: "ALTER TABLE agreements RENAME TO agreements_before")
-                try db.execute(sql: remade)
-                try db.execute(sql: "INSERT INTO agreements SELECT * FROM agreements_before; DROP TABLE agreements_before")
+                try remakeTable("agreements", replacing: "\"title\" TEXT", with: "\"title\" TEXT UNIQUE ON CONFLICT \(clause)", in: db)
             }
             _ = try bo.create(ref("agreements/b"), [.set("title", .text("Same"))], author: "t")
             _ = try bo.create(ref("agreements/c"), [.set("title", .text("Other"))], author: "t")
