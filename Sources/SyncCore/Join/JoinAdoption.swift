@@ -84,7 +84,7 @@ extension Store {
         for (_, index) in indexes {
             try db.execute(sql: "DROP INDEX main.\(index.quotedDatabaseIdentifier)")
         }
-        _ = try rebuildCollectionTables(in: db, schema: schema)
+        _ = try rebuildCollectionTables(in: db, schema: schema, keepingColumns: false)
         let views = CollectionViews(schema: schema)
         for collection in schema.tableCollections {
             let queue = SQLEditQueue.tableName(collection.name)
@@ -96,8 +96,11 @@ extension Store {
             }
             try db.execute(sql: "DELETE FROM \(queue.quotedDatabaseIdentifier)")
         }
-        // (Only then: the full comparison costs seconds at a million records.)
-        if !indexes.isEmpty, try viewDrift(in: db, schema: schema, listing: 0).count > 0 { _ = try repairViews(in: db, schema: schema) }
+        // (Only then, or while a row held back was not repaired since: the
+        // full comparison costs seconds at a million records.)
+        let heldBack = !(try db.meta(MetaKey.rowsHeldBack)).isNull
+        if !indexes.isEmpty || heldBack, try viewDrift(in: db, schema: schema, listing: 0).count > 0 { _ = try repairViews(in: db, schema: schema) }
+        try db.execute(sql: "DELETE FROM sync_meta WHERE key = ?", arguments: [MetaKey.rowsHeldBack])
     }
 
     /// What adopting a join snapshot did.

@@ -5,8 +5,9 @@ import GRDBSQLite
 /// Whether a collection table is declared so that syncd's writes keep it
 /// the exact reading of the slots (replication-model §8). syncd finds a
 /// record's row by `id = ?`, changes it with `UPDATE … WHERE id = ?`, and
-/// writes a new one whole with `INSERT OR REPLACE`, a NULL for each empty
-/// field. A table another program made again can break each step:
+/// writes a new one with `INSERT … ON CONFLICT(id) DO UPDATE` (`INSERT OR
+/// REPLACE` without a key), a NULL for each empty field. A table another
+/// program made again can break each step:
 /// - `id` not the primary key alone, not TEXT, or not compared as bytes (a
 ///   collation on the key or on the column: `WHERE id = ?` compares by the
 ///   column's): two rows for a record, or "CN" written over "cn";
@@ -108,7 +109,7 @@ enum CollectionTableCheck {
                     reasons.append("its column \(name) compares other than as bytes (\(collation)): filters on it find values that differ in case or spelling as equal, on this replica only")
                 }
             } else {
-                reasons.append("a column syncd does not make (\(name)): each write of a row clears it, or fails")
+                reasons.append("a column syncd does not make (\(name)): syncd never writes it, and a NOT NULL one without a default fails every new row")
             }
         }
         for name in ["id"] + collection.fields.map(\.name) + ["conflicted"] where !seen.contains(where: { same($0, name) }) {

@@ -234,6 +234,7 @@ struct CollectionViews {
             try refresh(ref, in: db, statements: statements)
             return true
         } catch where RefusedRows.isRefusal(error, stillInTransaction: db.isInsideTransaction) {
+            try db.setMeta(MetaKey.rowsHeldBack, 1)
             return false
         }
     }
@@ -401,8 +402,8 @@ struct CollectionViews {
             return "INSERT INTO \(collection.name.quotedDatabaseIdentifier)(\(columns)) VALUES (\(placeholders)) ON CONFLICT(id) DO UPDATE SET \(assignments)"
         }
 
-        /// For a table another program made again without its key (put back
-        /// by the next check, or at the next open): no conflict target to name.
+        /// For a table another program made again without its key (until
+        /// `syncctl check --repair` makes it again): no conflict target to name.
         private static func plainInsert(_ collection: CollectionSchema) -> String {
             let (columns, placeholders) = insertColumns(collection)
             return "INSERT OR REPLACE INTO \(collection.name.quotedDatabaseIdentifier)(\(columns)) VALUES (\(placeholders))"

@@ -7,8 +7,9 @@ import GRDB
 ///
 /// A peer's slots are stored whatever the table holds: they are the
 /// replicated state, already on other replicas. When writing a record's row
-/// fails on a constraint syncd does not make (a UNIQUE index, a CHECK or
-/// NOT NULL of a table made again, a trigger's RAISE), only that statement
+/// fails on a constraint syncd does not make (a UNIQUE index, a CHECK,
+/// NOT NULL, UNIQUE or STRICT type of a table made again; the store's
+/// connections run with triggers off), only that statement
 /// is undone; the row stays as it was (missing, or the older reading),
 /// `viewDrift` lists it, and `syncctl check` names what refuses it.
 public struct RefusedRows: Hashable, Sendable {

@@ -265,6 +265,7 @@ final class SlotWriter {
                 refused.append(ref, reason: (error as? DatabaseError)?.message ?? "\(error)")
             }
         }
+        if !refused.isEmpty { try db.setMeta(MetaKey.rowsHeldBack, 1) }
         return refused
     }
 }

@@ -10,9 +10,9 @@ public struct StoreLayoutProblems: Sendable, Equatable {
     /// would write where reads do not look; nothing mends it in place.
     public let storeTables: [String]
     /// UNIQUE indexes syncd does not make on a collection table (syncd makes
-    /// none): its writes of the table (`INSERT OR REPLACE`) would remove
-    /// another record's row by one, or fail on it; a repair of the table
-    /// would never settle. Dropping the index mends it.
+    /// none): a local write it refuses fails, a received record's row it
+    /// refuses is held back (replication-model §8), and a repair of the
+    /// table would never settle. Dropping the index mends it.
     public let uniqueIndexes: [String]
     /// Collection tables not declared so that syncd's writes keep them the
     /// exact reading of the slots (`CollectionTableCheck`: the key, the
@@ -79,14 +79,17 @@ extension Store {
 
     /// The collection tables `CollectionTableCheck` names (those `which`
     /// takes), made again from the records inside the caller's transaction,
-    /// the cells of columns an analyst added copied aside first, as an open does.
-    static func rebuildCollectionTables(in db: Database, schema: Schema, which: (String) -> Bool = { _ in true }) throws -> (tables: [String], kept: [KeptColumns]) {
+    /// the cells of columns an analyst added copied aside first, as an open
+    /// does (not in a join snapshot's copy, `keepingColumns` false: they are
+    /// this analyst's, not the joiner's).
+    static func rebuildCollectionTables(in db: Database, schema: Schema, keepingColumns: Bool = true,
+                                        which: (String) -> Bool = { _ in true }) throws -> (tables: [String], kept: [KeptColumns]) {
         let found = try CollectionTableCheck.problems(db, schema: schema).map(\.table).filter(which)
         guard !found.isEmpty else { return ([], []) }
         let views = CollectionViews(schema: schema)
         var kept: [KeptColumns] = []
         for table in found {
-            if let collection = schema.tableCollections.first(where: { CollectionTableCheck.same($0.name, table) }),
+            if keepingColumns, let collection = schema.tableCollections.first(where: { CollectionTableCheck.same($0.name, table) }),
                let copied = try views.keepUndeclaredColumns(of: collection, in: db) {
                 kept.append(copied)
             }

@@ -154,6 +154,12 @@ enum MetaKey {
     /// How many times `Store.syncCommittedToDisk` made the commits durable
     /// (the commit that syncs the WAL must change a row).
     static let durableSyncs = "durable_syncs"
+    /// Set (1) when a constraint of the analyst's held a collection-table
+    /// row back (`RefusedRows`); removed by a repair of the rows
+    /// (`Store.repairViews`). A join snapshot's copy compares and repairs
+    /// its rows while it is set (a full comparison costs seconds at a
+    /// million records, so it is not made otherwise).
+    static let rowsHeldBack = "rows_held_back"
 }
 
 extension Database {

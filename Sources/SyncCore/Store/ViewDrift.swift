@@ -103,7 +103,10 @@ extension Store {
     @discardableResult
     public func repairViews() throws -> (rows: Int, kept: [KeptColumns]) {
         let (_, count) = try viewDrift()
-        guard count > 0 else { return (0, []) }
+        guard count > 0 else {
+            try pool.write { db in try db.execute(sql: "DELETE FROM sync_meta WHERE key = ?", arguments: [MetaKey.rowsHeldBack]) }
+            return (0, [])
+        }
         let kept = try pool.write { db in try Self.repairViews(in: db, schema: schema) }
         return (count, kept)
     }
@@ -137,6 +140,7 @@ extension Store {
                 try views.write(ref, slots: slots, in: db, statements: statements)
             }
         }
+        try db.execute(sql: "DELETE FROM sync_meta WHERE key = ?", arguments: [MetaKey.rowsHeldBack])
         return kept
     }
 }
