@@ -296,6 +296,11 @@ extension World {
                 }
                 crash(replica)
             }
+        } catch where refusedByAnalystIndex(error, replica) {
+            // The joiner's own index refuses a row of the snapshot: the
+            // adoption is rolled back whole, and the daemon pulls every
+            // change instead (replication-model §8), as the links here will.
+            note("\(replica.name): its analyst's index refused adopting the snapshot of \(peer.name); it pulls instead")
         } catch {
             violation("\(replica.name): joining by a snapshot of \(peer.name) failed: \(error)")
         }
