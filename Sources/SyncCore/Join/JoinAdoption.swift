@@ -99,7 +99,8 @@ extension Store {
         // (Only then, or while a row held back was not repaired since: the
         // full comparison costs seconds at a million records.)
         let heldBack = !(try db.meta(MetaKey.rowsHeldBack)).isNull
-        if !indexes.isEmpty || heldBack, try viewDrift(in: db, schema: schema, listing: 0).count > 0 { _ = try repairViews(in: db, schema: schema) }
+        // (The repair writes by difference: with nothing differing, it writes nothing.)
+        if !indexes.isEmpty || heldBack { _ = try repairViews(in: db, schema: schema) }
         try db.execute(sql: "DELETE FROM sync_meta WHERE key = ?", arguments: [MetaKey.rowsHeldBack])
     }
 

@@ -230,12 +230,19 @@ struct CollectionViews {
     /// an older layout upgraded), which may ride on a peer's batch.
     @discardableResult
     func refreshUnlessRefused(_ ref: RecordRef, in db: Database, statements: Statements? = nil) throws -> Bool {
+        try Self.unlessRefused(in: db) { try refresh(ref, in: db, statements: statements) } == nil
+    }
+
+    /// Runs the write of one row; when a constraint of the analyst's own
+    /// refuses it (`RefusedRows.isRefusal`), the row is left as it stands,
+    /// `rows_held_back` is set, and SQLite's message is returned (nil when written).
+    static func unlessRefused(in db: Database, _ write: () throws -> Void) throws -> String? {
         do {
-            try refresh(ref, in: db, statements: statements)
-            return true
+            try write()
+            return nil
         } catch where RefusedRows.isRefusal(error, stillInTransaction: db.isInsideTransaction) {
             try db.setMeta(MetaKey.rowsHeldBack, 1)
-            return false
+            return (error as? DatabaseError)?.message ?? "\(error)"
         }
     }
 
@@ -272,18 +279,18 @@ struct CollectionViews {
         select.bind(1, ref.id)
         guard !new, try select.step() else {
             select.reset()
-            let insert = try statements.insert(collection)
-            insert.bind(1, ref.id)
-            for offset in 0...collection.fields.count { bind(row, offset, collection, to: insert, at: Int32(offset + 2)) }
+            func insert(with statement: FastStatement) throws {
+                statement.bind(1, ref.id)
+                for offset in 0...collection.fields.count { bind(row, offset, collection, to: statement, at: Int32(offset + 2)) }
+                try statement.execute()
+            }
             do {
-                try insert.execute()
+                try insert(with: try statements.insert(collection))
             } catch let error as DatabaseError where error.resultCode == .SQLITE_ERROR {
                 // The upsert was prepared (and cached) before another program
                 // made the table again without its key: it fails only when run.
                 guard let plain = try statements.plainInsertInstead(collection) else { throw error }
-                plain.bind(1, ref.id)
-                for offset in 0...collection.fields.count { bind(row, offset, collection, to: plain, at: Int32(offset + 2)) }
-                try plain.execute()
+                try insert(with: plain)
             }
             return
         }

@@ -259,13 +259,15 @@ final class SlotWriter {
         let views = CollectionViews(schema: schema)
         var refused = RefusedRows()
         for (ref, entry) in touched {
-            do {
+            guard rowsMayBeRefused else {
                 try views.write(ref, slots: entry.slots, in: db, statements: viewStatements, new: !entry.wasStored)
-            } catch where rowsMayBeRefused && RefusedRows.isRefusal(error, stillInTransaction: db.isInsideTransaction) {
-                refused.append(ref, reason: (error as? DatabaseError)?.message ?? "\(error)")
+                continue
             }
+            // (A closure passed straight on, not kept: nothing allocated per record.)
+            if let reason = try CollectionViews.unlessRefused(in: db, {
+                try views.write(ref, slots: entry.slots, in: self.db, statements: self.viewStatements, new: !entry.wasStored)
+            }) { refused.append(ref, reason: reason) }
         }
-        if !refused.isEmpty { try db.setMeta(MetaKey.rowsHeldBack, 1) }
         return refused
     }
 }
