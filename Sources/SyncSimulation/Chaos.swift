@@ -264,11 +264,24 @@ extension World {
             _ = try source.takeJoinSnapshot(to: url)
             defer { try? FileManager.default.removeItem(at: url) }
             let facts = try JoinSnapshotCheck.verify(path: url.path, expectedReplica: try source.replicaID, seed: store.seed)
-            let adoption = try store.adoptJoinSnapshot(at: url.path, facts: facts, reason: "joined by a snapshot of \(peer.name)")
+            // As the daemon does: the check beside the copy.
+            let reason = "joined by a snapshot of \(peer.name)"
+            let checked = try store.adoptJoinSnapshot(at: url.path, reason: { _ in reason }) { facts }
+            let adoption = checked.adoption
             // As the daemon does after a join (it also turns the writer's automatic checkpoints back on).
             store.checkpointAfterJoin()
             count("join by snapshot")
             note("\(replica.name) joined by a snapshot of \(peer.name) at seq \(facts.highestSeq): \(adoption.previous.short) → \(adoption.replica.short)")
+            // The joiner's own index holds back rows of the snapshot (never
+            // the whole adoption; replication-model §8): only while it has one,
+            // and only rows of the indexed table.
+            if !checked.heldBack.isEmpty {
+                count("join: rows held back by the analyst's index")
+                note("\(replica.name): its analyst's index held back \(checked.heldBack.count) row(s) of the snapshot")
+                if !hasAnalystIndex(replica) || checked.heldBack.listed.contains(where: { !$0.ref.collection.utf8.elementsEqual("countries".utf8) }) {
+                    violation("\(replica.name): rows of the snapshot held back without the analyst's index on countries: \(checked.heldBack.listed.prefix(3))")
+                }
+            }
             committed(replica)
             // A power cut right after the commit, which the disk kept while
             // it lost the copy's new name (as file systems may without a
@@ -296,11 +309,6 @@ extension World {
                 }
                 crash(replica)
             }
-        } catch where refusedByAnalystIndex(error, replica) {
-            // The joiner's own index refuses a row of the snapshot: the
-            // adoption is rolled back whole, and the daemon pulls every
-            // change instead (replication-model §8), as the links here will.
-            note("\(replica.name): its analyst's index refused adopting the snapshot of \(peer.name); it pulls instead")
         } catch {
             violation("\(replica.name): joining by a snapshot of \(peer.name) failed: \(error)")
         }

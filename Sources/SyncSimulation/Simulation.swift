@@ -68,7 +68,7 @@ public enum Simulation {
 
     /// The faults and writes a run draws, by the names `SimulationResult.faults` counts.
     public static let faultKinds = ["link drop", "partition", "crash", "clock skew", "clock jump back 2 h", "copied database",
-                                    "mode change", "import", "snapshot", "restore", "restore abandoned mid-copy", "restore: SQL edits carried over", "join by snapshot", "join: kept-aside name lost", "join: copy's journal removal lost", "legacy dot collision", "visitor's unknown field",
+                                    "mode change", "import", "snapshot", "restore", "restore abandoned mid-copy", "restore: SQL edits carried over", "join by snapshot", "join: rows held back by the analyst's index", "join: kept-aside name lost", "join: copy's journal removal lost", "legacy dot collision", "visitor's unknown field",
                                     "sql: statement", "sql: rolled back", "sql: refused by a trigger", "sql: taken up", "sql: refused and kept", "sql: analyst's column", "sql: analyst's own table",
                                     "sql: analyst's unique index", "sql: analyst's unique index refused", "write: refused by the analyst's index", "sql: rows the analyst's index refused, written at the end",
                                     "write: set", "write: create", "write: delete", "write: set member", "write: resolve", "schema change"]

@@ -136,6 +136,10 @@ extension Store {
         public let adoption: JoinAdoption
         /// When the check ended (the copy may have gone on after it).
         public let checkedAt: ContinuousClock.Instant
+        /// Rows of the snapshot's tables that a constraint of this analyst's
+        /// own refused: missing here until it goes and `syncctl check
+        /// --repair` writes them (replication-model §8).
+        public let heldBack: RefusedRows
     }
 
     /// `adoptJoinSnapshot(at:facts:reason:)` with the check (`check`,
@@ -166,9 +170,9 @@ extension Store {
         let checking = BackgroundCheck(check)
         // Never returns before the check has ended: it reads the file the caller removes.
         defer { _ = try? checking.value() }
-        let result: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts)
+        let result: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts, RefusedRows)
         do {
-            result = try pool.writeWithoutTransaction { db -> (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts) in
+            result = try pool.writeWithoutTransaction { db -> (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts, RefusedRows) in
                 try db.execute(sql: "ATTACH DATABASE ? AS joined", arguments: [path])
                 // A checkpoint right after the commit would copy the whole
                 // WAL into the file while the sessions reconnect:
@@ -180,7 +184,7 @@ extension Store {
                     if !committed { checkpointer.resume() }
                     try? db.execute(sql: "DETACH DATABASE joined")
                 }
-                var outcome: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts)?
+                var outcome: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts, RefusedRows)?
                 try db.inTransaction(.immediate) {
                     guard try Database.highestSeq(db) == copiedAt else { throw JoinSnapshotRefusal("this replica wrote while the snapshot was adopted; it pulls instead") }
                     let previous = try db.replicaID()
@@ -189,7 +193,7 @@ extension Store {
                     // Nothing below runs, and nothing commits, unless the check passed.
                     let facts = try checking.value()
                     let (replica, effective) = try Self.finishState(db, copied: copied, facts: facts, reason: reason(facts), wall: wall, random: random)
-                    outcome = (replica, previous, effective, facts)
+                    outcome = (replica, previous, effective, facts, copied.heldBack)
                     // Still under the write lock: a crash before the commit
                     // leaves the old state and a copy of it (merged later: no change).
                     // A second name, then the first removed: never over a
@@ -230,8 +234,13 @@ extension Store {
         }
         current.replace(result.2)
         retireInMark(result.1)
+        if let first = result.4.listed.first {
+            logger.warning("a collection table of this replica refused rows of the join snapshot (a UNIQUE index of the analyst's own, or a constraint of a table another program made again): the snapshot is adopted, the rows are missing here; `syncctl check` names the rows and what refuses them; drop it, then `syncctl check --repair` writes the rows",
+                           metadata: ["path": "\(livePath)", "peer": "\(result.3.replica)", "count": "\(result.4.count)",
+                                      "record": "\(first.ref)", "reason": "\(first.reason)"])
+        }
         return CheckedJoinAdoption(facts: result.3, adoption: JoinAdoption(replica: result.0, previous: result.1, keptAside: aside),
-                                   checkedAt: checking.endedAt ?? .now)
+                                   checkedAt: checking.endedAt ?? .now, heldBack: result.4)
     }
 
     /// Copies the database to `url` (SQLite's online backup in one step,
@@ -295,6 +304,8 @@ extension Store {
         let snapshotSchemaHash: [UInt8]
         /// Columns an analyst had added, copied aside (logged once committed).
         let kept: [KeptColumns]
+        /// Rows a constraint of this analyst's own refused (logged once committed).
+        let heldBack: RefusedRows
     }
 
     /// The adoption's first part, which needs nothing the check finds: the
@@ -340,17 +351,27 @@ extension Store {
         let snapshotSchemaHash = recorded.map { [UInt8]($0) } ?? []
         let sameSchema = Array(effective.schema.hash.utf8) == snapshotSchemaHash
         let statements = CollectionViews.Statements(db: db)
+        var heldBack = RefusedRows()
         for collection in effective.schema.tableCollections {
             if sameSchema, try declaredAlike(collection.name, in: db) {
-                try copyWhole(collection.name, in: db)
-            } else {
-                try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
-                    try adopted.write(ref, slots: slots, in: db, statements: statements)
+                do {
+                    try copyWhole(collection.name, in: db)
+                    continue
+                } catch where RefusedRows.isRefusal(error, stillInTransaction: db.isInsideTransaction) {
+                    // A constraint of this analyst's own (a UNIQUE index they
+                    // made on the table) refused a row: the statement is
+                    // undone whole, and the rows go in one by one below, the
+                    // refused ones held back (replication-model §8).
+                }
+            }
+            try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
+                if let reason = try CollectionViews.unlessRefused(in: db, { try adopted.write(ref, slots: slots, in: db, statements: statements) }) {
+                    heldBack.append(ref, reason: reason)
                 }
             }
         }
         try Self.recheckSchemaProblems(effective.schema, in: db)
-        return CopiedState(effective: effective, snapshotSchemaHash: snapshotSchemaHash, kept: kept)
+        return CopiedState(effective: effective, snapshotSchemaHash: snapshotSchemaHash, kept: kept, heldBack: heldBack)
     }
 
     /// The adoption's second part, once the check passed: the digest as the
