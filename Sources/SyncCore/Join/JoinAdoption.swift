@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import Logging
 
 extension Store {
     /// A consistent copy of this database at `url` for a peer to join by
@@ -140,6 +141,10 @@ extension Store {
         /// own refused: missing here until it goes and `syncctl check
         /// --repair` writes them (replication-model §8).
         public let heldBack: RefusedRows
+        /// Rows the collection tables lack after the adoption (`heldBack`,
+        /// and rows a REPLACE or IGNORE conflict clause of a table made
+        /// again dropped without an error, which no one can name).
+        public let rowsMissing: Int
     }
 
     /// `adoptJoinSnapshot(at:facts:reason:)` with the check (`check`,
@@ -170,9 +175,9 @@ extension Store {
         let checking = BackgroundCheck(check)
         // Never returns before the check has ended: it reads the file the caller removes.
         defer { _ = try? checking.value() }
-        let result: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts, RefusedRows)
+        let result: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts, CopiedState)
         do {
-            result = try pool.writeWithoutTransaction { db -> (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts, RefusedRows) in
+            result = try pool.writeWithoutTransaction { db -> (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts, CopiedState) in
                 try db.execute(sql: "ATTACH DATABASE ? AS joined", arguments: [path])
                 // A checkpoint right after the commit would copy the whole
                 // WAL into the file while the sessions reconnect:
@@ -184,7 +189,7 @@ extension Store {
                     if !committed { checkpointer.resume() }
                     try? db.execute(sql: "DETACH DATABASE joined")
                 }
-                var outcome: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts, RefusedRows)?
+                var outcome: (ReplicaID, ReplicaID, SchemaEvolution.Effective, JoinSnapshotFacts, CopiedState)?
                 try db.inTransaction(.immediate) {
                     guard try Database.highestSeq(db) == copiedAt else { throw JoinSnapshotRefusal("this replica wrote while the snapshot was adopted; it pulls instead") }
                     let previous = try db.replicaID()
@@ -193,7 +198,7 @@ extension Store {
                     // Nothing below runs, and nothing commits, unless the check passed.
                     let facts = try checking.value()
                     let (replica, effective) = try Self.finishState(db, copied: copied, facts: facts, reason: reason(facts), wall: wall, random: random)
-                    outcome = (replica, previous, effective, facts, copied.heldBack)
+                    outcome = (replica, previous, effective, facts, copied)
                     // Still under the write lock: a crash before the commit
                     // leaves the old state and a copy of it (merged later: no change).
                     // A second name, then the first removed: never over a
@@ -234,13 +239,16 @@ extension Store {
         }
         current.replace(result.2)
         retireInMark(result.1)
-        if let first = result.4.listed.first {
+        let copied = result.4
+        if copied.rowsMissing > 0 {
+            var metadata: Logger.Metadata = ["path": "\(livePath)", "peer": "\(result.3.replica)", "count": "\(copied.rowsMissing)",
+                                             "refused": "\(copied.heldBack.count)"]
+            if let first = copied.heldBack.listed.first { (metadata["record"], metadata["reason"]) = ("\(first.ref)", "\(first.reason)") }
             logger.warning("a collection table of this replica refused rows of the join snapshot (a UNIQUE index of the analyst's own, or a constraint of a table another program made again): the snapshot is adopted, the rows are missing here; `syncctl check` names the rows and what refuses them; drop it, then `syncctl check --repair` writes the rows",
-                           metadata: ["path": "\(livePath)", "peer": "\(result.3.replica)", "count": "\(result.4.count)",
-                                      "record": "\(first.ref)", "reason": "\(first.reason)"])
+                           metadata: metadata)
         }
         return CheckedJoinAdoption(facts: result.3, adoption: JoinAdoption(replica: result.0, previous: result.1, keptAside: aside),
-                                   checkedAt: checking.endedAt ?? .now, heldBack: result.4)
+                                   checkedAt: checking.endedAt ?? .now, heldBack: copied.heldBack, rowsMissing: copied.rowsMissing)
     }
 
     /// Copies the database to `url` (SQLite's online backup in one step,
@@ -306,6 +314,9 @@ extension Store {
         let kept: [KeptColumns]
         /// Rows a constraint of this analyst's own refused (logged once committed).
         let heldBack: RefusedRows
+        /// Rows the collection tables lack after the copy: those held back,
+        /// and those a table's own conflict clause dropped without an error.
+        let rowsMissing: Int
     }
 
     /// The adoption's first part, which needs nothing the check finds: the
@@ -352,6 +363,11 @@ extension Store {
         let sameSchema = Array(effective.schema.hash.utf8) == snapshotSchemaHash
         let statements = CollectionViews.Statements(db: db)
         var heldBack = RefusedRows()
+        var missing = 0
+        // Every table is written again below: only what this copy holds
+        // back may leave the mark (a join snapshot this replica serves
+        // compares every row while it is set).
+        try db.execute(sql: "DELETE FROM sync_meta WHERE key = ?", arguments: [MetaKey.rowsHeldBack])
         for collection in effective.schema.tableCollections {
             if sameSchema, try declaredAlike(collection.name, in: db) {
                 do {
@@ -364,14 +380,30 @@ extension Store {
                     // refused ones held back (replication-model §8).
                 }
             }
+            let refusedBefore = heldBack.count
             try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
                 if let reason = try CollectionViews.unlessRefused(in: db, { try adopted.write(ref, slots: slots, in: db, statements: statements) }) {
                     heldBack.append(ref, reason: reason)
                 }
             }
+            // Rows a table of this analyst's drops without an error (a
+            // REPLACE or IGNORE conflict clause, no key, a key that takes two
+            // ids for one) are missing all the same: counted against the
+            // snapshot's table, which the check found to hold exactly one
+            // row per existing record (the table was emptied above).
+            if sameSchema, try db.holdsTable(collection.name, in: "joined") {
+                let table = collection.name.quotedDatabaseIdentifier
+                let expected = try Int.fetchOne(db, sql: "SELECT count(*) FROM joined.\(table)") ?? 0
+                let held = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.\(table)") ?? 0
+                let lacking = max(0, expected - held)
+                missing += max(lacking, heldBack.count - refusedBefore)
+                if lacking > 0 { try db.setMeta(MetaKey.rowsHeldBack, 1) }
+            } else {
+                missing += heldBack.count - refusedBefore
+            }
         }
         try Self.recheckSchemaProblems(effective.schema, in: db)
-        return CopiedState(effective: effective, snapshotSchemaHash: snapshotSchemaHash, kept: kept, heldBack: heldBack)
+        return CopiedState(effective: effective, snapshotSchemaHash: snapshotSchemaHash, kept: kept, heldBack: heldBack, rowsMissing: missing)
     }
 
     /// The adoption's second part, once the check passed: the digest as the

@@ -280,7 +280,7 @@ extension SyncNode {
         logger.notice("joined by snapshot: this replica now holds the peer's state and writes under a new replica id; the database as it was is merged back after the next sync", metadata: [
             "peer": "\(peer.name)", "records": "\(facts.records)", "slots": "\(facts.slots)", "seq": "\(facts.highestSeq)",
             "digest": "\(facts.digest.hex.prefix(16))", "replica": "\(adoption.replica)", "previous_replica": "\(adoption.previous)",
-            "kept_aside": "\(adoption.keptAside.lastPathComponent)", "mb": "\(received >> 20)", "rows_held_back": "\(checked.heldBack.count)",
+            "kept_aside": "\(adoption.keptAside.lastPathComponent)", "mb": "\(received >> 20)", "rows_held_back": "\(checked.rowsMissing)",
             "until_checked_seconds": "\(String(format: "%.1f", Double((checked.checkedAt - started).millis) / 1_000))", "seconds": "\(String(format: "%.1f", seconds))"])
         let text = "joined by snapshot from \(peer.name): \(facts.records) records at seq \(facts.highestSeq) in \(String(format: "%.1f", seconds)) s"
         await registry.update(device) { $0.join = text }

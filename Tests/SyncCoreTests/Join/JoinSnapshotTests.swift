@@ -381,36 +381,56 @@ struct JoinSnapshotTests {
     /// (missing, listed as drift, reported with SQLite's reason; replication-
     /// model §8), the digest the peer's. Dropped (or the table made again)
     /// and repaired, the tables are the state. Rolling the whole adoption
-    /// back, as before, fails here.
-    @Test(arguments: [true, false])
-    func aJoinerWhoseOwnConstraintRefusesARowAdoptsTheRest(byIndex: Bool) throws {
+    /// back, as before, fails here. A UNIQUE … ON CONFLICT REPLACE drops
+    /// another record's row without an error: nothing names it, but it is
+    /// counted (`rowsMissing`) and marked. With no constraint, a mark left
+    /// from before goes.
+    @Test(arguments: ["index", "check", "replace", "none"])
+    func aJoinerWhoseOwnConstraintRefusesARowAdoptsTheRest(constraint: String) throws {
         let dir = TemporaryDirectory()
         let (p, _, _) = try Self.peer(in: dir)
-        // The index refuses a title another record holds; the CHECK, its own.
-        try p.create(ref("agreements/same-title"), [.set("title", .text(byIndex ? "Agreement 7" : "refused"))], author: "ana")
+        // The index and the REPLACE clause refuse a title another record
+        // holds; the CHECK, its own.
+        try p.create(ref("agreements/same-title"), [.set("title", .text(constraint == "check" ? "refused" : "Agreement 7"))], author: "ana")
         let path = try Self.snapshot(of: p, in: dir)
         let j = try Self.joiner(in: dir)
         try j.withWriteTransaction { db in
-            if byIndex {
-                try db.execute(sql: "CREATE UNIQUE INDEX own_titles ON agreements(title)")
-            } else {
-                try remakeTable("agreements", replacing: "\"title\" TEXT", with: "\"title\" TEXT CHECK (title IS NOT 'refused')", in: db)
+            switch constraint {
+            case "index": try db.execute(sql: "CREATE UNIQUE INDEX own_titles ON agreements(title)")
+            case "check": try remakeTable("agreements", replacing: "\"title\" TEXT", with: "\"title\" TEXT CHECK (title IS NOT 'refused')", in: db)
+            case "replace": try remakeTable("agreements", replacing: "\"title\" TEXT", with: "\"title\" TEXT UNIQUE ON CONFLICT REPLACE", in: db)
+            default: try db.execute(sql: "INSERT INTO sync_meta(key, value) VALUES ('rows_held_back', 1)")
             }
         }
         let replica = try p.replicaID, seed = j.seed
         let adopted = try j.adoptJoinSnapshot(at: path, reason: { _ in "test" }) {
             try JoinSnapshotCheck.verify(path: path, expectedReplica: replica, seed: seed)
         }
-        #expect(adopted.heldBack.count == 1)
-        #expect(adopted.heldBack.listed.map(\.ref) == [ref("agreements/same-title")])
-        #expect(adopted.heldBack.listed.first?.reason.contains(byIndex ? "UNIQUE constraint failed: agreements.title" : "CHECK constraint failed") == true)
         #expect(try j.digest() == p.digest())
-        #expect(try j.viewDrift().drift.map(\.ref) == [ref("agreements/same-title")])
-        #expect(try j.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM agreements WHERE id = 'same-title'") } == 0)
+        let heldBack = try j.read { db in try db.meta(MetaKey.rowsHeldBack) }
+        if constraint == "none" {
+            #expect(adopted.heldBack.isEmpty && adopted.rowsMissing == 0)
+            #expect(heldBack.isNull, "a clean adoption clears an earlier mark")
+            #expect(try j.viewDrift().count == 0)
+            return
+        }
+        #expect(!heldBack.isNull)
+        #expect(adopted.rowsMissing == 1)
         #expect(try j.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM agreements") }
                 == (try p.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM agreements") }).map { $0 - 1 })
+        if constraint == "replace" {
+            // The later record's row took the place of join-7's.
+            #expect(adopted.heldBack.isEmpty)
+            #expect(try j.viewDrift().drift.map(\.ref) == [ref("agreements/join-7")])
+        } else {
+            #expect(adopted.heldBack.count == 1)
+            #expect(adopted.heldBack.listed.map(\.ref) == [ref("agreements/same-title")])
+            #expect(adopted.heldBack.listed.first?.reason.contains(constraint == "index" ? "UNIQUE constraint failed: agreements.title" : "CHECK constraint failed") == true)
+            #expect(try j.viewDrift().drift.map(\.ref) == [ref("agreements/same-title")])
+            #expect(try j.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM agreements WHERE id = 'same-title'") } == 0)
+        }
         // What `syncctl check --repair` does once the index is dropped.
-        if byIndex {
+        if constraint == "index" {
             try j.withWriteTransaction { db in try db.execute(sql: "DROP INDEX own_titles") }
         } else {
             let layout = try j.layoutProblems()
@@ -420,6 +440,7 @@ struct JoinSnapshotTests {
         _ = try j.repairViews()
         #expect(try j.viewDrift().count == 0)
         #expect(try j.layoutProblems().isEmpty)
+        #expect(try j.read { db in try db.meta(MetaKey.rowsHeldBack) }.isNull)
     }
 
     /// The copy runs beside the check and waits for it: a check that ends

@@ -217,7 +217,7 @@ struct SchemaReplicationTests {
     /// A hostile `_schema` record naming the store's own tables, or a taken
     /// index name, never stops the batch or a later open.
     @Test func hostileDefinitionsNeverStopTheReplica() throws {
-        let (dir, a, b, queue) = try Self.seededPair()
+        let (dir, _, b, queue) = try Self.seededPair()
         try queue.write { db in try db.execute(sql: "CREATE TABLE countries_by_bloc(x)") }
         // Written through the store's transaction as a peer would send it.
         let wall = UInt64(Date().timeIntervalSince1970 * 1000)
