@@ -40,5 +40,40 @@ extension Integration {
             #expect(try SQLiteShell.run(database, "select name from countries where id = 'zz'").stdout == "China")
             for daemon in [a, b] { try await daemon.stop() }
         }
+
+        /// The same index on a joiner's own table: j joins a by snapshot all
+        /// the same (it used to roll the adoption back and pull every
+        /// change), holds back the one row, says so in its log, and ends
+        /// with a's digest; dropped and repaired, the row is there.
+        @Test func aJoinerWhoseIndexRefusesARowStillJoinsBySnapshot() async throws {
+            let a = try DaemonProcess("ja", in: root)
+            try await a.start()
+            try await a.stop()
+            let store = try a.store()
+            for index in 0..<600 {
+                try store.create(RecordRef(collection: "agreements", id: "ja-\(index)"), [.set("title", .text("Agreement \(index)"))], author: "a")
+            }
+            try store.create(RecordRef(collection: "agreements", id: "same-title"), [.set("title", .text("Agreement 7"))], author: "a")
+            let j = try DaemonProcess("jj", in: root, extraConfig: Integration.JoinBySnapshot.joinSettings)
+            try await j.start()
+            try await j.stop()
+            let database = j.directory.appendingPathComponent("data.db").path
+            #expect(try SQLiteShell.run(database, "create unique index own_titles on agreements(title)").status == 0)
+            try connect([(j, a)])
+            for daemon in [a, j] { try await daemon.start() }
+            #expect(try await eventually(timeout: .seconds(60)) { j.log().contains("joined by snapshot") }, "\(j.log(last: 30))")
+            #expect(j.log().contains("rows_held_back=1"), "\(j.log(last: 30))")
+            #expect(j.log().contains("refused rows of the join snapshot"), "\(j.log(last: 30))")
+            #expect(try await eventually(timeout: .seconds(15)) { try a.digest() == j.digest() }, "\(j.log(last: 20))")
+            #expect(try SQLiteShell.run(database, "select count(*) from agreements where id = 'same-title'").stdout == "0")
+            let cli = Syncctl(existing: j.directory)
+            let check = try cli.run(["check", "--json"])
+            let output = try #require(try check.json() as? [String: Any])
+            #expect(((output["tableRows"] as? [[String: String]]) ?? []).map { $0["slot"] ?? "" } == ["agreements/same-title"], "\(output)")
+            #expect(try SQLiteShell.run(database, "drop index own_titles").status == 0)
+            #expect(try cli.run(["check", "--repair"]).status == 0)
+            #expect(try SQLiteShell.run(database, "select title from agreements where id = 'same-title'").stdout == "Agreement 7")
+            for daemon in [a, j] { try await daemon.stop() }
+        }
     }
 }

@@ -1,9 +1,9 @@
 import Foundation
 import GRDB
 
-/// Collection-table rows that a constraint of the analyst's own refused
-/// while a received batch was stored (replication-model §8, "Rows a table
-/// refuses").
+/// Collection-table rows that a constraint of the analyst's own (or an
+/// expression of theirs that raises an error) refused while a received
+/// batch was stored (replication-model §8, "Rows a table refuses").
 ///
 /// A peer's slots are stored whatever the table holds: they are the
 /// replicated state, already on other replicas. When writing a record's row
@@ -33,12 +33,15 @@ public struct RefusedRows: Hashable, Sendable {
     }
 
     /// Whether `error`, thrown by writing one row, is a refusal the batch
-    /// goes on after: a constraint failure that undid only its statement
-    /// (the transaction is still open; a conflict clause of ROLLBACK in a
-    /// table made again ends it, and then nothing may go on — GRDB refuses
-    /// any later statement of it as well).
+    /// goes on after: a constraint failure, or SQLite's plain error (an
+    /// index, CHECK or generated column expression of the analyst's that
+    /// raises one: `json_extract` of text that is not JSON), that undid only
+    /// its statement (the transaction is still open; a conflict clause of
+    /// ROLLBACK in a table made again ends it, and then nothing may go on —
+    /// GRDB refuses any later statement of it as well). Errors of the disk,
+    /// memory, locks or an interrupt are never refusals.
     static func isRefusal(_ error: Error, stillInTransaction: Bool) -> Bool {
         guard stillInTransaction, let error = error as? DatabaseError else { return false }
-        return error.resultCode == .SQLITE_CONSTRAINT
+        return error.resultCode == .SQLITE_CONSTRAINT || error.resultCode == .SQLITE_ERROR
     }
 }

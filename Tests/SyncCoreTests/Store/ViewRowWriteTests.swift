@@ -250,6 +250,35 @@ struct ViewRowWriteTests {
         #expect(try ana.viewDrift().count == 0)
     }
 
+    /// An index of the analyst's on an expression that raises an error for
+    /// one value (`json_extract` of text that is not JSON: SQLite's plain
+    /// error, not a constraint's): that row alone is held back, the batch
+    /// stored whole. Refused whole, the batch would come back and fail on
+    /// every pull. Dropped and repaired, the row is written.
+    @Test func anExpressionOfTheAnalystsThatRaisesHoldsBackOneRow() throws {
+        let dir = TemporaryDirectory()
+        let ana = try dir.store("ana.db"), bo = try dir.store("bo.db")
+        _ = try ana.create(ref("agreements/a"), [.set("title", .text("Plain"))], author: "t")
+        _ = try pull(into: bo, from: ana)
+        try ana.withWriteTransaction { db in
+            try db.execute(sql: "CREATE INDEX own_json ON agreements(json_extract(title, '$.k')) WHERE title LIKE '{%'")
+        }
+        _ = try bo.create(ref("agreements/b"), [.set("title", .text("{not json"))], author: "t")
+        _ = try bo.create(ref("agreements/c"), [.set("title", .text("Other"))], author: "t")
+        let batch = try bo.changes(since: try ana.cursor(for: try bo.replicaID), maxCount: 100, maxBytes: 1 << 20, for: try ana.replicaID)
+        let report = try ana.apply(batch.changes, from: try bo.replicaID, cursor: batch.cursor, peerHighest: batch.highest)
+        #expect(report.refusedRows.listed.map(\.ref) == [ref("agreements/b")], "\(report.refusedRows)")
+        #expect(report.refusedRows.listed.first?.reason.contains("JSON") == true, "\(report.refusedRows)")
+        #expect(try ana.digest() == bo.digest())
+        #expect(try ana.cursor(for: try bo.replicaID) == batch.cursor)
+        let ids = try ana.read { try String.fetchAll($0, sql: "SELECT id FROM agreements WHERE id IN ('a', 'b', 'c') ORDER BY id") }
+        #expect(ids == ["a", "c"])
+        #expect(try ana.viewDrift().drift.map(\.ref) == [ref("agreements/b")])
+        try ana.withWriteTransaction { db in try db.execute(sql: "DROP INDEX own_json") }
+        _ = try ana.repairViews()
+        #expect(try ana.viewDrift().count == 0)
+    }
+
     /// A table made again with its own conflict clause on a UNIQUE column
     /// (the store's connections run with triggers off, so a constraint is
     /// what can refuse a row): ABORT and FAIL undo that row's statement
