@@ -64,8 +64,9 @@ extension Store {
     /// SQL edits waiting or refused here are this analyst's, not replicated:
     /// in the copy a joiner gets, their queue rows go and the table rows they
     /// touched read again as their records do (docs/sql.md), so the copy's
-    /// tables are exactly the replicated state. So do UNIQUE indexes of this
-    /// analyst's on the collection tables (`Store.uniqueIndexes`), tables
+    /// tables are exactly the replicated state. So do indexes of this
+    /// analyst's on the collection tables (`Store.analystIndexes`: a UNIQUE
+    /// one, or one on an expression that raises an error, refuses rows), tables
     /// another program made again (made again from the records), and, when
     /// there was such an index, any row that differs from the state (one it
     /// held back, replication-model §8): the joiner checks every row.
@@ -81,8 +82,10 @@ extension Store {
         // First: a row read again below must not be refused by one, nor by
         // a constraint of a table another program made again (made again
         // here from the records, keyed by id alone).
-        let indexes = try uniqueIndexes(db, tables: schema.tableCollections.map(\.name))
-        for (_, index) in indexes {
+        // (A UNIQUE one may have held rows back before the mark existed;
+        // one on an expression sets the mark when it refuses a row.)
+        let unique = try uniqueIndexes(db, tables: schema.tableCollections.map(\.name))
+        for (_, index) in try analystIndexes(db, collections: schema.tableCollections, views: CollectionViews(schema: schema)) {
             try db.execute(sql: "DROP INDEX main.\(index.quotedDatabaseIdentifier)")
         }
         _ = try rebuildCollectionTables(in: db, schema: schema, keepingColumns: false)
@@ -101,7 +104,7 @@ extension Store {
         // full comparison costs seconds at a million records.)
         let heldBack = !(try db.meta(MetaKey.rowsHeldBack)).isNull
         // (The repair writes by difference: with nothing differing, it writes nothing.)
-        if !indexes.isEmpty || heldBack { _ = try repairViews(in: db, schema: schema) }
+        if !unique.isEmpty || heldBack { _ = try repairViews(in: db, schema: schema) }
         try db.execute(sql: "DELETE FROM sync_meta WHERE key = ?", arguments: [MetaKey.rowsHeldBack])
     }
 
@@ -244,7 +247,7 @@ extension Store {
             var metadata: Logger.Metadata = ["path": "\(livePath)", "peer": "\(result.3.replica)", "count": "\(copied.rowsMissing)",
                                              "refused": "\(copied.heldBack.count)"]
             if let first = copied.heldBack.listed.first { (metadata["record"], metadata["reason"]) = ("\(first.ref)", "\(first.reason)") }
-            logger.warning("a collection table of this replica refused rows of the join snapshot (a UNIQUE index of the analyst's own, or a constraint of a table another program made again): the snapshot is adopted, the rows are missing here; `syncctl check` names the rows and what refuses them; drop it, then `syncctl check --repair` writes the rows",
+            logger.warning("a collection table of this replica refused rows of the join snapshot (a UNIQUE index of the analyst's own, an index or constraint on an expression that fails for the row, or a constraint of a table another program made again): the snapshot is adopted, the rows are missing here; `syncctl check` names the rows and what refuses them; drop it, then `syncctl check --repair` writes the rows",
                            metadata: metadata)
         }
         return CheckedJoinAdoption(facts: result.3, adoption: JoinAdoption(replica: result.0, previous: result.1, keptAside: aside),
@@ -381,26 +384,21 @@ extension Store {
                 }
             }
             let refusedBefore = heldBack.count
+            var existing = 0
             try db.forEachStoredRecord(where: "collection = ?", arguments: [collection.name], orderBy: "record") { ref, slots in
+                if ViewRow(collection, slots: slots).exists { existing += 1 }
                 if let reason = try CollectionViews.unlessRefused(in: db, { try adopted.write(ref, slots: slots, in: db, statements: statements) }) {
                     heldBack.append(ref, reason: reason)
                 }
             }
             // Rows a table of this analyst's drops without an error (a
             // REPLACE or IGNORE conflict clause, no key, a key that takes two
-            // ids for one) are missing all the same: counted against the
-            // snapshot's table, which the check found to hold exactly one
-            // row per existing record (the table was emptied above).
-            if sameSchema, try db.holdsTable(collection.name, in: "joined") {
-                let table = collection.name.quotedDatabaseIdentifier
-                let expected = try Int.fetchOne(db, sql: "SELECT count(*) FROM joined.\(table)") ?? 0
-                let held = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.\(table)") ?? 0
-                let lacking = max(0, expected - held)
-                missing += max(lacking, heldBack.count - refusedBefore)
-                if lacking > 0 { try db.setMeta(MetaKey.rowsHeldBack, 1) }
-            } else {
-                missing += heldBack.count - refusedBefore
-            }
+            // ids for one) are missing all the same: the table, emptied
+            // above, must hold one row per existing record.
+            let held = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.\(collection.name.quotedDatabaseIdentifier)") ?? 0
+            let lacking = max(0, existing - held)
+            missing += max(lacking, heldBack.count - refusedBefore)
+            if lacking > 0 { try db.setMeta(MetaKey.rowsHeldBack, 1) }
         }
         try Self.recheckSchemaProblems(effective.schema, in: db)
         return CopiedState(effective: effective, snapshotSchemaHash: snapshotSchemaHash, kept: kept, heldBack: heldBack, rowsMissing: missing)

@@ -41,7 +41,8 @@ struct CollectionViews {
         collection.fields.filter { !$0.isSet && Self.indexedTypes.contains($0.type) }
     }
 
-    private func indexNames(_ collection: CollectionSchema) -> [String] {
+    /// The names of the indexes syncd makes on `collection`'s table.
+    func indexNames(_ collection: CollectionSchema) -> [String] {
         indexedFields(collection).map { "\(collection.name)_by_\($0.name)" }
     }
 

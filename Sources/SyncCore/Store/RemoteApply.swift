@@ -223,7 +223,7 @@ extension Store {
         }
         if let retired = report.retiredReplica { retireInMark(retired) }
         if let first = report.refusedRows.listed.first {
-            options.logger.warning("a collection table refused rows of received records (a UNIQUE index of the analyst's own, or a constraint of a table another program made again): their changes are stored and replicate, the rows stay as they were; `syncctl check` names the rows and what refuses them; drop it, then `syncctl check --repair` writes the rows",
+            options.logger.warning("a collection table refused rows of received records (a UNIQUE index of the analyst's own, an index or constraint on an expression that fails for the row, or a constraint of a table another program made again): their changes are stored and replicate, the rows stay as they were; `syncctl check` names the rows and what refuses them; drop it, then `syncctl check --repair` writes the rows",
                                    metadata: ["path": "\(path)", "peer": "\(peer.map { "\($0)" } ?? "none")", "count": "\(report.refusedRows.count)",
                                               "record": "\(first.ref)", "reason": "\(first.reason)"])
         }

@@ -110,6 +110,24 @@ extension Store {
         }
     }
 
+    /// Every index made with CREATE INDEX on the tables of `collections`
+    /// that syncd does not make (`CollectionViews.indexNames`), UNIQUE or
+    /// not, as (table, index): what a join snapshot's copy drops, since an
+    /// index on an expression can refuse a row too (one that raises an error).
+    static func analystIndexes(_ db: Database, collections: [CollectionSchema], views: CollectionViews) throws -> [(table: String, index: String)] {
+        var found: [(table: String, index: String)] = []
+        for collection in collections {
+            let own = views.indexNames(collection)
+            let rows = try Row.fetchAll(db, sql: "SELECT name, origin FROM pragma_index_list(?)", arguments: [collection.name])
+            for row in rows where (row[1] as String?) == "c" {
+                guard let name = row[0] as String? else { continue }
+                if own.contains(where: { SQLiteName.same($0, name) }) { continue }
+                found.append((collection.name, name))
+            }
+        }
+        return found
+    }
+
     /// The indexes `uniqueIndexProblems` names, as (table, index).
     static func uniqueIndexes(_ db: Database, tables: [String]) throws -> [(table: String, index: String)] {
         var found: [(table: String, index: String)] = []
