@@ -213,6 +213,14 @@ public final class DaemonProcess: @unchecked Sendable {
             if let line = lock.withLock({ output.split(separator: "\n").first { $0.hasPrefix("listening:") } }),
                let bound = HostPort(String(line.dropFirst("listening:".count)).trimmingCharacters(in: .whitespaces)) {
                 port = bound.port
+                // The control socket is bound by a service of its own, which
+                // may come just after the listener: a test that asks for the
+                // status at once (on a loaded machine) must find it there.
+                // (At most 5 s: a test may start one elsewhere than `directory`.)
+                let socket = directory.appendingPathComponent("control.sock").path, socketDeadline = ContinuousClock.now + .seconds(5)
+                while !FileManager.default.fileExists(atPath: socket), ContinuousClock.now < socketDeadline, process.isRunning {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
                 return
             }
             guard ContinuousClock.now < deadline else { break }
