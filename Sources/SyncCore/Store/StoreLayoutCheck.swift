@@ -118,9 +118,8 @@ extension Store {
         var found: [(table: String, index: String)] = []
         for collection in collections {
             let own = views.indexNames(collection)
-            let rows = try Row.fetchAll(db, sql: "SELECT name, origin FROM pragma_index_list(?)", arguments: [collection.name])
-            for row in rows where (row[1] as String?) == "c" {
-                guard let name = row[0] as String? else { continue }
+            for index in try createdIndexes(db, on: collection.name) {
+                guard let name = index.name else { continue }
                 if own.contains(where: { SQLiteName.same($0, name) }) { continue }
                 found.append((collection.name, name))
             }
@@ -128,13 +127,19 @@ extension Store {
         return found
     }
 
+    /// The indexes made with CREATE INDEX (`origin` 'c') on `table`, as
+    /// SQLite lists them (the two lists above and below read them so).
+    private static func createdIndexes(_ db: Database, on table: String) throws -> [(name: String?, unique: Bool)] {
+        try Row.fetchAll(db, sql: "SELECT name, \"unique\" FROM pragma_index_list(?) WHERE origin = 'c'", arguments: [table])
+            .map { ($0[0] as String?, ($0[1] as Int64?) == 1) }
+    }
+
     /// The indexes `uniqueIndexProblems` names, as (table, index).
     static func uniqueIndexes(_ db: Database, tables: [String]) throws -> [(table: String, index: String)] {
         var found: [(table: String, index: String)] = []
         for table in tables {
-            let rows = try Row.fetchAll(db, sql: "SELECT name, \"unique\", origin FROM pragma_index_list(?)", arguments: [table])
-            for row in rows where (row[1] as Int64?) == 1 && (row[2] as String?) == "c" {
-                let name = (row[0] as String?) ?? "?"
+            for index in try createdIndexes(db, on: table) where index.unique {
+                let name = index.name ?? "?"
                 // `id` compared as bytes: an index on `id COLLATE NOCASE`
                 // holds "cn" and "CN" as one, and is not left out.
                 if try CollectionTableCheck.takesInIDAsBytes(name, db) { continue }
