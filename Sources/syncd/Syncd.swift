@@ -97,6 +97,18 @@ struct Syncd: AsyncParsableCommand {
             return ControlResponse(ok: true, url: url)
         }
 
+        let replica = try setup.store.replicaID
+        let records = try setup.store.recordCounts().values.reduce(0, +)
+        // Bound before the listener says `listening:`: whoever waits for
+        // that line may run `syncctl` at once.
+        let controlSocket: ControlServer.BoundControlSocket
+        do {
+            controlSocket = try await control.bind()
+        } catch {
+            FileHandle.standardError.write(Data("syncd: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+
         // LAN discovery sends nothing unless this config says `discovery: lan`
         // (no flag or environment variable turns it on).
         let discovery = setup.discoveryRuns
@@ -114,7 +126,7 @@ struct Syncd: AsyncParsableCommand {
             LoopService("dialers") { await node.runDialers() },
             LoopService("local-writes") { await node.notifier.pollForeignWrites(every: .milliseconds(config.localPollMillis), logger: logger) },
             LoopService("config-watch") { await setup.watchConfig() },
-            LoopService("control") { try await control.run() },
+            LoopService("control") { try await control.serve(controlSocket) },
         ]
         if let web {
             services.append(LoopService("web") {
@@ -148,10 +160,9 @@ struct Syncd: AsyncParsableCommand {
         say("author:         \(config.author)")
         say("data directory: \(setup.directory.path)\(setup.created ? " (new)" : "")")
         say("config:         \(setup.configPath)")
-        say("replica:        \(try setup.store.replicaID)")
+        say("replica:        \(replica)")
         let dataset = SchemaLineage.display(setup.seedSchema.name)
         say("dataset:        \(dataset)\(FileManager.default.fileExists(atPath: setup.directory.schemaPath) ? " (schema.json in the data directory)" : " (shipped)")")
-        let records = try setup.store.recordCounts().values.reduce(0, +)
         say("records:        \(records)\(setup.seeded ? records == 0 ? " (a new, empty \(dataset) dataset)" : " (seeded with the \(dataset) dataset)" : "")")
         say("discovery:      \(config.discovery == .lan ? "lan (UDP port \(config.discoveryPort))" : "off")")
         say("peers:          \(config.peers.isEmpty ? "none yet (add them with `syncctl peers add`)" : config.peers.map(\.name).joined(separator: ", "))")

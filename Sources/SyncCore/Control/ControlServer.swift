@@ -29,7 +29,15 @@ public struct ControlServer: Sendable {
         return copy
     }
 
+    /// Binds the socket and serves it until cancelled.
     public func run() async throws {
+        try await serve(try await bind())
+    }
+
+    /// Binds `control.sock` (mode 0600) and returns it unserved: the daemon
+    /// binds it before it says `listening:`, so a script that runs
+    /// `syncctl status` on that line finds the socket there.
+    public func bind() async throws -> BoundControlSocket {
         // Bound inside a fresh folder only this user can enter (mkdtemp:
         // 0700), made 0600 there, then renamed into place: bound at `path`
         // itself (or beside it) it would take connections with the umask's
@@ -79,14 +87,25 @@ public struct ControlServer: Sendable {
         }
         rmdir(folder)
         logger.info("control socket ready", metadata: ["path": "\(path)"])
-        defer { unlink(path) }
+        return BoundControlSocket(server: server, path: path)
+    }
+
+    /// Serves a socket `bind` made until cancelled, then removes its file.
+    public func serve(_ bound: BoundControlSocket) async throws {
+        defer { unlink(bound.path) }
         try await withThrowingDiscardingTaskGroup { group in
-            try await server.executeThenClose { inbound in
+            try await bound.server.executeThenClose { inbound in
                 for try await client in inbound {
                     group.addTask { await self.serve(client) }
                 }
             }
         }
+    }
+
+    /// A control socket bound at its path and not served yet.
+    public struct BoundControlSocket: Sendable {
+        let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        let path: String
     }
 
     /// The folders a socket is bound in before it is renamed into place
