@@ -41,9 +41,14 @@ struct CollectionViews {
         collection.fields.filter { !$0.isSet && Self.indexedTypes.contains($0.type) }
     }
 
-    /// The names of the indexes syncd makes on `collection`'s table.
-    func indexNames(_ collection: CollectionSchema) -> [String] {
-        indexedFields(collection).map { "\(collection.name)_by_\($0.name)" }
+    /// The indexes syncd makes on `collection`'s table, by name, each on
+    /// one field (`createIndex`).
+    func indexes(_ collection: CollectionSchema) -> [(name: String, field: String)] {
+        indexedFields(collection).map { (Self.indexName(collection, $0), $0.name) }
+    }
+
+    static func indexName(_ collection: CollectionSchema, _ field: FieldSchema) -> String {
+        "\(collection.name)_by_\(field.name)"
     }
 
     /// The cells of columns of `collection`'s table that this schema does
@@ -207,7 +212,7 @@ struct CollectionViews {
     /// `list --where` up, and a taken name must never fail the transaction
     /// that applies a schema change.
     private func createIndex(_ collection: CollectionSchema, _ field: FieldSchema, in db: Database) throws {
-        let name = "\(collection.name)_by_\(field.name)"
+        let name = Self.indexName(collection, field)
         if let row = try Row.fetchOne(db, sql: "SELECT type, tbl_name FROM sqlite_master WHERE name = ? COLLATE NOCASE", arguments: [name]) {
             let type: String = row[0], table: String = row[1]
             guard type == "index", SQLiteName.same(table, collection.name) else { return }

@@ -111,27 +111,39 @@ extension Store {
     }
 
     /// Every index made with CREATE INDEX on the tables of `collections`
-    /// that syncd does not make (`CollectionViews.indexNames`), UNIQUE or
+    /// that syncd does not make (`CollectionViews.indexes`), UNIQUE or
     /// not, as (table, index): what a join snapshot's copy drops, since an
-    /// index on an expression can refuse a row too (one that raises an error).
+    /// index on an expression can refuse a row too (one that raises an
+    /// error). One under the name of syncd's own is the analyst's unless
+    /// it is what syncd makes under it (`isPlainIndex`): syncd does not make
+    /// its own where the name is taken.
     static func analystIndexes(_ db: Database, collections: [CollectionSchema], views: CollectionViews) throws -> [(table: String, index: String)] {
         var found: [(table: String, index: String)] = []
         for collection in collections {
-            let own = views.indexNames(collection)
+            let own = views.indexes(collection)
             for index in try createdIndexes(db, on: collection.name) {
                 guard let name = index.name else { continue }
-                if own.contains(where: { SQLiteName.same($0, name) }) { continue }
+                if let field = own.first(where: { SQLiteName.same($0.name, name) })?.field,
+                   !index.unique, !index.partial, try isPlainIndex(db, name, on: field) { continue }
                 found.append((collection.name, name))
             }
         }
         return found
     }
 
+    /// Whether index `name` is on the column `field` alone, ascending,
+    /// compared as BINARY: what `CREATE INDEX … ON t(field)` makes.
+    private static func isPlainIndex(_ db: Database, _ name: String, on field: String) throws -> Bool {
+        let keys = try Row.fetchAll(db, sql: "SELECT name, \"desc\", coll FROM pragma_index_xinfo(?) WHERE key = 1", arguments: [name])
+        guard keys.count == 1, let column = keys[0][0] as String? else { return false }
+        return SQLiteName.same(column, field) && (keys[0][1] as Int64?) == 0 && (keys[0][2] as String?).map { SQLiteName.same($0, "BINARY") } == true
+    }
+
     /// The indexes made with CREATE INDEX (`origin` 'c') on `table`, as
     /// SQLite lists them (the two lists above and below read them so).
-    private static func createdIndexes(_ db: Database, on table: String) throws -> [(name: String?, unique: Bool)] {
-        try Row.fetchAll(db, sql: "SELECT name, \"unique\" FROM pragma_index_list(?) WHERE origin = 'c'", arguments: [table])
-            .map { ($0[0] as String?, ($0[1] as Int64?) == 1) }
+    private static func createdIndexes(_ db: Database, on table: String) throws -> [(name: String?, unique: Bool, partial: Bool)] {
+        try Row.fetchAll(db, sql: "SELECT name, \"unique\", partial FROM pragma_index_list(?) WHERE origin = 'c'", arguments: [table])
+            .map { ($0[0] as String?, ($0[1] as Int64?) == 1, ($0[2] as Int64?) == 1) }
     }
 
     /// The indexes `uniqueIndexProblems` names, as (table, index).

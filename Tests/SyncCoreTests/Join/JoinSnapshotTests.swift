@@ -379,12 +379,19 @@ struct JoinSnapshotTests {
     /// received row (held back there, replication-model §8) still serves
     /// join snapshots: the copy drops every index of the analyst's, not only
     /// UNIQUE ones, before it rewrites the rows that differ, and the joiner
-    /// gets the row. The peer keeps its index.
-    @Test func aPeerWhoseExpressionIndexHeldBackARowIsJoined() throws {
+    /// gets the row. The peer keeps its index. One the analyst made under
+    /// the name of syncd's own index (after dropping that) is theirs too:
+    /// told apart by what it indexes, not by its name.
+    @Test(arguments: [false, true]) func aPeerWhoseExpressionIndexHeldBackARowIsJoined(underSyncdsName: Bool) throws {
         let dir = TemporaryDirectory()
         let (p, r, _) = try Self.peer(in: dir)
+        var name = "own_json"
         try p.withWriteTransaction { db in
-            try db.execute(sql: "CREATE INDEX own_json ON agreements(json_extract(title, '$.k')) WHERE title LIKE '{%'")
+            if underSyncdsName {
+                name = try #require(try String.fetchOne(db, sql: "SELECT name FROM pragma_index_list('agreements') WHERE name LIKE 'agreements\\_by\\_%' ESCAPE '\\'"))
+                try db.execute(sql: "DROP INDEX \(name.quotedDatabaseIdentifier)")
+            }
+            try db.execute(sql: "CREATE INDEX \(name.quotedDatabaseIdentifier) ON agreements(json_extract(title, '$.k')) WHERE title LIKE '{%'")
         }
         try r.create(ref("agreements/held-back"), [.set("title", .text("{not json"))], author: "rui")
         _ = try Self.pullCounting(into: p, from: r)
@@ -394,7 +401,11 @@ struct JoinSnapshotTests {
         #expect(try j.digest() == p.digest())
         #expect(try j.viewDrift().count == 0)
         #expect(try j.read { db in try String.fetchOne(db, sql: "SELECT title FROM agreements WHERE id = 'held-back'") } == "{not json")
-        #expect(try p.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'own_json')") } == true)
+        #expect(try p.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?)", arguments: [name]) } == true)
+        // The joiner has syncd's own index under that name, not the analyst's.
+        if underSyncdsName {
+            #expect(try j.read { db in try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = ?", arguments: [name]) }?.contains("json_extract") == false)
+        }
     }
 
     /// The joiner's own analyst made a UNIQUE index on a collection table,
