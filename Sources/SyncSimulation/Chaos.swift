@@ -275,6 +275,13 @@ extension World {
             // The joiner's own index holds back rows of the snapshot (never
             // the whole adoption; replication-model §8): only while it has one,
             // and only rows of the indexed table.
+            // Every row the tables lack is one held back with its reason (the
+            // analyst's index has no conflict clause that drops rows silently),
+            // and each reads as drift until repaired: nothing missing unnamed.
+            let drift = try store.viewDrift().count
+            if checked.rowsMissing != checked.heldBack.count || drift != checked.heldBack.count {
+                violation("\(replica.name): after the join its tables lack \(checked.rowsMissing) row(s) and \(drift) differ from the state, but \(checked.heldBack.count) were held back with a reason")
+            }
             if !checked.heldBack.isEmpty {
                 count("join: rows held back by the analyst's index")
                 note("\(replica.name): its analyst's index held back \(checked.heldBack.count) row(s) of the snapshot")
