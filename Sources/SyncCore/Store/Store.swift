@@ -106,6 +106,7 @@ public final class Store: Sendable {
     /// - Parameter schema: the seed schema; the store validates against it
     ///   plus the `_schema` records the database holds.
     public init(path: String, schema seed: Schema = .criticalMinerals, deviceID: String? = nil, options: Options = Options()) throws {
+        if let problem = SQLiteVersion.runningProblem { throw StoreError.cannotOpen(path: path, reason: problem) }
         self.path = path
         self.seed = seed
         self.options = options
