@@ -78,6 +78,7 @@ extension World {
             .describe(collection: "countries", field: "notes", label: rng.pick(["Notes", "Remarks"]), description: nil),
             .deprecateField(collection: "countries", field: "role"),
         ]
+        let unchanged = fingerprint(replica)
         do {
             let (receipt, _) = try store.changeSchema(rng.pick(changes), author: replica.name)
             guard let dot = receipt.dot else { return }
@@ -86,6 +87,9 @@ extension World {
         } catch is SchemaError {
             // Refused as `syncctl schema` refuses it (exists already, not additive): nothing written.
         } catch StoreError.clockBehind {
+        } catch where isFullDisk(error, replica) {
+            count("disk full: write refused")
+            checkUnchanged(replica, since: unchanged, what: "a schema change")
         } catch {
             violation("\(replica.name): a schema change failed: \(error)")
         }
@@ -154,6 +158,7 @@ extension World {
                 lines.append("c\(rng.int(0...29)),\(quoted(name)),role \(rng.int(0...9))")
             }
         }
+        let unchanged = fingerprint(replica)
         do {
             let rows = try RecordFile.parse(lines.joined(separator: "\n") + "\n", format: .csv, collection: minerals ? "minerals" : "countries", schema: store.schema)
             let report = try store.importRows(rows, author: replica.name)
@@ -167,6 +172,9 @@ extension World {
             note("\(replica.name) import refused: \(error)")
         } catch where refusedByAnalystIndex(error, replica) {
             count("write: refused by the analyst's index")
+        } catch where isFullDisk(error, replica) {
+            count("disk full: write refused")
+            checkUnchanged(replica, since: unchanged, what: "an import")
         } catch {
             violation("\(replica.name): an import failed: \(error)")
         }
@@ -260,6 +268,7 @@ extension World {
             drop(link, reason: "\(replica.name) joins by snapshot")
         }
         let url = directory.appendingPathComponent("joins/\(replica.name)-\(result.faults["join by snapshot", default: 0]).syncsnap")
+        let unchanged = fingerprint(replica)
         do {
             _ = try source.takeJoinSnapshot(to: url)
             defer { try? FileManager.default.removeItem(at: url) }
@@ -316,6 +325,10 @@ extension World {
                 }
                 crash(replica)
             }
+        } catch where isFullDisk(error, replica) {
+            // Refused whole: the joiner goes on with what it held.
+            count("disk full: write refused")
+            checkUnchanged(replica, since: unchanged, what: "a join by snapshot")
         } catch {
             violation("\(replica.name): joining by a snapshot of \(peer.name) failed: \(error)")
         }
@@ -338,7 +351,7 @@ extension World {
         let key = SlotKey(collection: "countries", record: "c\(rng.int(0...29))", field: "notes")
         let hlc = HLC(millis: clock.wallMillis, logical: 0)
         for (replica, text) in [(first, "legacy copy A \(legacyCounter)"), (second, "legacy copy B \(legacyCounter)")] {
-            guard let store = replica.store else { continue }
+            guard let store = replica.store, !replica.diskFull else { continue }
             let state = SlotState(versions: [Version(dot: dot, hlc: hlc, author: "legacy", value: .text(text))],
                                   context: VersionContext([(legacy, legacyCounter)]))
             do {
@@ -378,6 +391,8 @@ extension World {
             SlotChange(key: SlotKey(collection: ref.collection, record: ref.id, field: single),
                        state: SlotState(versions: [version(visitors[2])], context: VersionContext([(visitors[2], 1)]))),
         ]
+        // A visitor that meets a full disk comes back another day: not here.
+        guard !replica.diskFull else { return }
         do {
             _ = try store.apply(changes, from: visitors[2])
             committed(replica)
@@ -421,6 +436,7 @@ extension World {
         guard let store = replica.store else { return }
         let author = replica.name
         let values = ["lithium", "cobalt", "nickel", "graphite", "gallium", "germanium", "tungsten", "rare earths"] + Self.lookAlikes
+        let unchanged = fingerprint(replica)
         do {
             let receipt: WriteReceipt
             let kindName: String
@@ -471,6 +487,9 @@ extension World {
             // A value the replica's schema refuses (an added field's type, withheld while in conflict).
         } catch where refusedByAnalystIndex(error, replica) {
             count("write: refused by the analyst's index")
+        } catch where isFullDisk(error, replica) {
+            count("disk full: write refused")
+            checkUnchanged(replica, since: unchanged, what: "a local write")
         } catch {
             violation("\(replica.name): a local write failed: \(error)")
         }
@@ -508,6 +527,7 @@ extension World {
     /// What `syncd` does on its local-write poll: SQL edits become local writes.
     func takeUpSQLEdits(_ replica: SimReplica) {
         guard let store = replica.store else { return }
+        let unchanged = fingerprint(replica)
         do {
             let report = try store.takeUpSQLEdits(author: replica.name)
             if report.refusedCount > 0 { count("sql: refused and kept") }
@@ -517,6 +537,10 @@ extension World {
             }
         } catch StoreError.clockBehind {
             // Kept in the queue; taken up once the clock is right.
+        } catch where isFullDisk(error, replica) {
+            // Kept in the queue; taken up once the disk has room.
+            count("disk full: write refused")
+            checkUnchanged(replica, since: unchanged, what: "taking up SQL edits")
         } catch {
             violation("\(replica.name): taking up SQL edits failed: \(error)")
         }
@@ -543,6 +567,7 @@ extension World {
         healed = true
         healedAt = now
         note("heal")
+        for replica in replicas { freeDisk(replica) }
         for replica in replicas where !replica.isUp {
             do { try replica.open() } catch { violation("\(replica.name) does not reopen: \(error)") }
         }

@@ -16,6 +16,9 @@ final class SimReplica {
     private(set) var store: Store?
     /// Bumped at each open: store work asked of an earlier open never happens.
     private(set) var epoch = 0
+    /// Until when (virtual ms) its disk is full (`World.maybeFillDisk`); 0: not.
+    var diskFullUntil: UInt64 = 0
+    var diskFull: Bool { diskFullUntil > 0 }
     var name: String { "r\(index)" }
 
     init(index: Int, device: DeviceID, directory: URL, random: SeededRandom, world: WorldClock) {
@@ -56,6 +59,8 @@ final class SimReplica {
         // What a daemon's start does before its sessions (`SyncNode`): a
         // join's staging copy a crash left becomes a database kept aside.
         try opened.takeUpLeftoverJoinCopies(logger: options.logger)
+        // A restart does not empty a full disk.
+        if diskFull { try opened.capFileGrowth(true) }
         epoch += 1
     }
 

@@ -71,7 +71,8 @@ public enum Simulation {
                                     "mode change", "import", "snapshot", "restore", "restore abandoned mid-copy", "restore: SQL edits carried over", "join by snapshot", "join: rows held back by the analyst's index", "join: kept-aside name lost", "join: copy's journal removal lost", "legacy dot collision", "visitor's unknown field",
                                     "sql: statement", "sql: rolled back", "sql: refused by a trigger", "sql: taken up", "sql: refused and kept", "sql: analyst's column", "sql: analyst's own table",
                                     "sql: analyst's unique index", "sql: analyst's unique index refused", "write: refused by the analyst's index", "sql: rows the analyst's index refused, written at the end",
-                                    "write: set", "write: create", "write: delete", "write: set member", "write: resolve", "schema change"]
+                                    "write: set", "write: create", "write: delete", "write: set member", "write: resolve", "schema change",
+                                    "disk full", "disk full: write refused", "disk full: batch refused"]
 
     /// The invariants every run checks.
     public static let invariants = ["dots issued once (no honest dot collision merged)", "cursors only forward (stale merges included)",
@@ -88,7 +89,8 @@ public enum Simulation {
                                     "history shows every live version once, as current; recent changes no version twice",
                                     "importing an export (CSV, JSONL) changes nothing, look-alike text included",
                                     "an analyst's own cell (an added column) or row (a table of theirs) is never lost without a copy: in its table, a kept-columns table or a database kept aside (checked after every event)",
-                                    "an analyst's UNIQUE index on a collection table holds back rows of that table only, never a batch: with it dropped and the rows repaired, the tables equal the state"]
+                                    "an analyst's UNIQUE index on a collection table holds back rows of that table only, never a batch: with it dropped and the rows repaired, the tables equal the state",
+                                    "a write or batch a full disk fails leaves the store as it was (digest, highest seq, replica id, cursor) and says so; pulled again once the disk has room"]
 
     /// The invariants a lying replica breaks by design (`SimulationOptions.liar`);
     /// "quiet" then counts feed batches only (a repair its lies made

@@ -36,6 +36,8 @@ final class World {
     /// The analyst's own column (`AnalystCells`): its own generator, the
     /// last value written, and the cells to find, by replica and record id.
     var analystRng: SeededRandom
+    /// The full-disk fault's own generator (`FullDisk`).
+    var diskRng: SeededRandom
     var analystValue: Int64 = 0
     var analystCells: [Int: Set<AnalystCell>] = [:]
     var analystRows: [Int: Set<Int64>] = [:]
@@ -61,6 +63,7 @@ final class World {
         self.directory = directory
         rng = SeededRandom(seed: options.seed)
         analystRng = SeededRandom(seed: options.seed ^ 0x616E_616C_7973_7473)
+        diskRng = SeededRandom(seed: options.seed ^ 0x6469_736B_2066_756C)
         result = SimulationResult(seed: options.seed)
     }
 
@@ -139,6 +142,7 @@ final class World {
             if let limit = options.maxChaosSteps, result.chaosSteps >= limit { return }
             result.chaosSteps += 1
             maybeAnalystCell()
+            maybeFillDisk()
             chaosStep()
             schedule(.chaos, in: rng.millis(20...600))
         case .connect(let index):
@@ -163,6 +167,8 @@ final class World {
                 do {
                     try merge(changes, cursor: cursor, peerHighest: peerHighest, claims: claims, from: peer, device: replicas[link.ends[1 - side]].device,
                               into: store, of: replica)
+                } catch where isFullDisk(error, replica) {
+                    count("disk full: batch refused")
                 } catch {
                     violation("\(replica.name): a merge of a closed connection failed: \(error)")
                 }
@@ -314,6 +320,10 @@ final class World {
             default:
                 break
             }
+        } catch where isFullDisk(error, replica) {
+            // As the daemon does: the session ends, and the peer is dialled again.
+            count("disk full: batch refused")
+            drop(link, reason: "\(replica.name)'s disk is full")
         } catch {
             violation("\(replica.name): store work \(action) failed: \(error)")
             drop(link, reason: "\(error)")
@@ -426,8 +436,16 @@ final class World {
     func merge(_ changes: [SlotChange], cursor: UInt64?, peerHighest: UInt64? = nil, claims: [KnowledgeEntry]? = nil, from peer: ReplicaID, device: DeviceID,
                into store: Store, of replica: SimReplica) throws -> Int {
         let before = try store.cursor(for: peer)
-        let report = try store.apply(changes, from: peer, device: device.description, cursor: cursor, peerHighest: peerHighest, claims: claims,
+        let unchanged = fingerprint(replica)
+        let report: ApplyReport
+        do {
+            report = try store.apply(changes, from: peer, device: device.description, cursor: cursor, peerHighest: peerHighest, claims: claims,
                                      repair: cursor == nil)
+        } catch where isFullDisk(error, replica) {
+            checkUnchanged(replica, since: unchanged, what: "a batch")
+            if try store.cursor(for: peer) != before { violation("\(replica.name): a batch a full disk failed moved its cursor for \(peer.short)") }
+            throw error
+        }
         let after = try store.cursor(for: peer)
         if after < before { violation("\(replica.name)'s cursor for \(peer.short) went back from \(before) to \(after)") }
         if report.dotCollisions > 0 {
@@ -469,6 +487,12 @@ final class World {
         var logger = Logger(label: "sim")
         logger.logLevel = .critical
         Snapshots.mergeAndRemoveKeptAside(into: store, logger: logger)
+        // On a full disk it stays, to be merged after a sync once there is
+        // room (the merge only adds to states: a part merged is no harm).
+        if !aside().isEmpty, replica.diskFull {
+            count("disk full: write refused")
+            return note("\(replica.name) keeps the database its restore kept aside: its disk is full")
+        }
         if !aside().isEmpty { violation("\(replica.name) could not merge the database kept aside: \(aside())") }
         note("\(replica.name) merged the database its restore kept aside")
         committed(replica)

@@ -1,0 +1,73 @@
+import Foundation
+import GRDB
+import SyncCore
+
+/// A full disk (SQLITE_FULL): for a while, a replica's store cannot grow its
+/// file (`Store.capFileGrowth`). A write that needs a new page must fail
+/// whole, leaving the store as it was, and say so; a batch that fails so is
+/// pulled again once the disk has room (the daemon ends the session and
+/// dials again). Nothing may be lost: the end checks run after the heal
+/// frees every disk. Another SQLite client's writes are not capped.
+extension World {
+    /// What a failed write must leave as it found: the digest, the highest
+    /// seq and the replica id (compared as bytes).
+    struct StoreFingerprint: Equatable {
+        let digest: [[UInt8]]
+        let highestSeq: UInt64
+        let replica: [UInt8]
+    }
+
+    /// Before a chaos step, from a generator of its own (the other faults of
+    /// a seed stay as they were): disks whose time is up are freed; now and
+    /// then one replica's disk fills for 2 to 20 s.
+    func maybeFillDisk() {
+        for replica in replicas where replica.diskFull && replica.diskFullUntil <= now { freeDisk(replica) }
+        guard diskRng.chance(0.03) else { return }
+        let replica = replicas[diskRng.int(0...(replicas.count - 1))]
+        guard let store = replica.store, !replica.diskFull else { return }
+        do {
+            try store.capFileGrowth(true)
+        } catch {
+            return violation("\(replica.name): could not fill its disk: \(error)")
+        }
+        replica.diskFullUntil = now + diskRng.millis(2_000...20_000)
+        count("disk full")
+        note("\(replica.name)'s disk is full until \(replica.diskFullUntil)")
+    }
+
+    /// The disk has room again (its time is up, or the heal).
+    func freeDisk(_ replica: SimReplica) {
+        guard replica.diskFull else { return }
+        replica.diskFullUntil = 0
+        do {
+            try replica.store?.capFileGrowth(false)
+        } catch {
+            violation("\(replica.name): could not free its disk: \(error)")
+        }
+        note("\(replica.name)'s disk has room again")
+    }
+
+    /// The store as a write must leave it when a full disk fails it; nil
+    /// while the disk has room (nothing to compare then).
+    func fingerprint(_ replica: SimReplica) -> StoreFingerprint? {
+        guard replica.diskFull, let store = replica.store,
+              let digest = try? store.digest(), let seq = try? store.highestSeq(), let id = try? store.replicaID else { return nil }
+        return StoreFingerprint(digest: digest.buckets, highestSeq: seq, replica: id.bytes)
+    }
+
+    /// Whether `error` is `replica`'s full disk refusing a write (SQLITE_FULL,
+    /// however the store wrapped it, while its disk is full).
+    func isFullDisk(_ error: Error, _ replica: SimReplica) -> Bool {
+        guard replica.diskFull else { return false }
+        if let error = error as? DatabaseError { return error.resultCode == .SQLITE_FULL }
+        return "\(error)".contains("database or disk is full")
+    }
+
+    /// A write a full disk failed left the store as `before` (all or nothing).
+    func checkUnchanged(_ replica: SimReplica, since before: StoreFingerprint?, what: String) {
+        guard let before, let after = fingerprint(replica) else { return }
+        if after != before {
+            violation("\(replica.name): \(what) that a full disk failed changed the store (highest seq \(before.highestSeq) → \(after.highestSeq), digest \(before.digest == after.digest ? "same" : "changed"), replica id \(before.replica == after.replica ? "same" : "changed"))")
+        }
+    }
+}
