@@ -535,10 +535,20 @@ extension World {
                 count("sql: taken up")
                 try recordWrite(dot, by: replica, store: store)
             }
+            // Stopped after some transactions committed: those are reported
+            // (their dots are in the oracle now), the rest stay queued.
+            if let stopped = report.stoppedBy {
+                if replica.diskFull, stopped.contains("database or disk is full") {
+                    count("disk full: write refused")
+                    note("\(replica.name) took up \(report.dots.count) SQL edit(s) before its full disk stopped it")
+                } else {
+                    violation("\(replica.name): taking up SQL edits stopped: \(stopped)")
+                }
+            }
         } catch StoreError.clockBehind {
             // Kept in the queue; taken up once the clock is right.
         } catch where isFullDisk(error, replica) {
-            // Kept in the queue; taken up once the disk has room.
+            // Before any commit: all kept in the queue, taken up once the disk has room.
             count("disk full: write refused")
             checkUnchanged(replica, since: unchanged, what: "taking up SQL edits")
         } catch {

@@ -10,11 +10,13 @@ import SyncCore
 /// frees every disk. Another SQLite client's writes are not capped.
 extension World {
     /// What a failed write must leave as it found: the digest, the highest
-    /// seq and the replica id (compared as bytes).
+    /// seq, the replica id (compared as bytes) and the SQL edits queued
+    /// (all, and those waiting).
     struct StoreFingerprint: Equatable {
         let digest: [[UInt8]]
         let highestSeq: UInt64
         let replica: [UInt8]
+        let sqlEdits: [Int]
     }
 
     /// Before a chaos step, from a generator of its own (the other faults of
@@ -50,13 +52,22 @@ extension World {
     /// The store as a write must leave it when a full disk fails it; nil
     /// while the disk has room (nothing to compare then).
     func fingerprint(_ replica: SimReplica) -> StoreFingerprint? {
-        guard replica.diskFull, let store = replica.store,
-              let digest = try? store.digest(), let seq = try? store.highestSeq(), let id = try? store.replicaID else { return nil }
-        return StoreFingerprint(digest: digest.buckets, highestSeq: seq, replica: id.bytes)
+        guard replica.diskFull, let store = replica.store else { return nil }
+        do {
+            let edits = Self.queuedSQLEditRows(at: replica.path)
+            return StoreFingerprint(digest: try store.digest().buckets, highestSeq: try store.highestSeq(), replica: try store.replicaID.bytes,
+                                    sqlEdits: [edits.all, edits.waiting])
+        } catch {
+            // Reads need no room: one that fails would leave nothing to compare.
+            violation("\(replica.name): could not read its store on a full disk: \(error)")
+            return nil
+        }
     }
 
-    /// Whether `error` is `replica`'s full disk refusing a write (SQLITE_FULL,
-    /// however the store wrapped it, while its disk is full).
+    /// Whether `error` is `replica`'s full disk refusing a write (SQLITE_FULL
+    /// while its disk is full; by SQLite's message when the store wrapped the
+    /// error in one of its own). Only the replica's own store is capped, so
+    /// the error can be no other file's.
     func isFullDisk(_ error: Error, _ replica: SimReplica) -> Bool {
         guard replica.diskFull else { return false }
         if let error = error as? DatabaseError { return error.resultCode == .SQLITE_FULL }
@@ -67,7 +78,7 @@ extension World {
     func checkUnchanged(_ replica: SimReplica, since before: StoreFingerprint?, what: String) {
         guard let before, let after = fingerprint(replica) else { return }
         if after != before {
-            violation("\(replica.name): \(what) that a full disk failed changed the store (highest seq \(before.highestSeq) → \(after.highestSeq), digest \(before.digest == after.digest ? "same" : "changed"), replica id \(before.replica == after.replica ? "same" : "changed"))")
+            violation("\(replica.name): \(what) that a full disk failed changed the store (highest seq \(before.highestSeq) → \(after.highestSeq), digest \(before.digest == after.digest ? "same" : "changed"), replica id \(before.replica == after.replica ? "same" : "changed"), SQL edits queued and waiting \(before.sqlEdits) → \(after.sqlEdits))")
         }
     }
 }

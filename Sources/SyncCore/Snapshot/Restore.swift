@@ -30,6 +30,9 @@ extension Snapshots {
                                random: @Sendable () -> UInt64 = Store.Options().random,
                                abandonUnreadableSQLEdits: Bool = false,
                                progress: (RestorePhase, Double) throws -> Void = { _, _ in }) throws -> RestoreOutcome {
+        // Its SQL needs 3.33 (window functions, UPDATE … FROM): refused
+        // before anything is touched, not midway.
+        if let problem = SQLiteVersion.runningProblem { throw StoreError.cannotOpen(path: directory.databasePath, reason: problem) }
         // Held to the end: no store of this program or of syncctl opens the
         // database meanwhile. (No directory: the dataset check below says so.)
         let useLock = FileManager.default.fileExists(atPath: directory.path) ? try StoreUseLock(directory: directory.url, mode: .exclusive) : nil

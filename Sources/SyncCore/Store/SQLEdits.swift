@@ -14,6 +14,11 @@ public struct SQLEditReport: Sendable, Equatable {
     public static let keptRefusals = 100
     /// The dots of the local writes (one per transaction).
     public var dots: [Dot] = []
+    /// A passing error (a full disk, a lock held too long, an I/O error)
+    /// that stopped the take-up after the transactions counted here had
+    /// committed; the edits after them stay queued for the next take-up.
+    /// (When it comes before any commit, the take-up throws it instead.)
+    public var stoppedBy: String?
 
     public var isEmpty: Bool { applied == 0 && unchanged == 0 && refusedCount == 0 }
 
@@ -172,6 +177,11 @@ extension Store {
                     if let dot = receipt.dot { report.dots.append(dot) }
                     chains = chunkChains
                     start = next
+                } catch where Self.isTransient(error) && !(report.isEmpty && report.dots.isEmpty) {
+                    // What committed is reported, not lost behind the error:
+                    // its dots are written already.
+                    report.stoppedBy = "\(error)"
+                    return report
                 } catch where !Self.isTransient(error) {
                     // An edit the planner passed but the write refused (nothing
                     // was written: the transaction rolled back). So that one edit

@@ -60,6 +60,10 @@ public struct SQLEditTakeUp: Sendable {
                 "edit": "\(edit.edit)", "collection": "\(edit.collection)", "id": "\(edit.idCell.display)",
                 "operation": "\(edit.operation.rawValue)", "reason": "\(edit.reason ?? "")"])
         }
+        if let stopped = report.stoppedBy {
+            logger.warning("taking up SQL edits stopped part way (the edits above are written; the rest stay queued and are taken up at the next poll); free disk space or end what holds the database if this repeats", metadata: [
+                "error": "\(stopped)"])
+        }
         if report.refusedCount > Self.refusalsLogged {
             logger.warning("refused more SQL edits than are logged one by one", metadata: ["not_logged": "\(report.refusedCount - Self.refusalsLogged)"])
         }

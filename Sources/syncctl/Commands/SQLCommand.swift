@@ -97,6 +97,9 @@ struct SQLCommand: ParsableCommand {
                     print("retried \(retried) edit(s): \(report.applied + report.unchanged) written, \(report.refusedCount) refused again")
                     for edit in refused { print(SQLEditLines.describe(edit)) }
                 }
+                if let stopped = report.stoppedBy {
+                    throw CLIError("stopped part way by \(stopped): the edits above are written, the rest stay queued; free disk space or end what holds the database, then run `syncctl sql retry` again")
+                }
                 if report.refusedCount > 0 { throw ExitCode(1) }
             }
         }

@@ -181,6 +181,44 @@ struct SQLEditTests {
         #expect(try store.sqlEditCounts() == SQLEditCounts(pending: 1, refused: 1))
     }
 
+    /// A passing error (a full disk) after some transactions committed:
+    /// those are reported with their dots, not lost behind a thrown error,
+    /// and the edits after them stay queued, taken up once there is room.
+    /// Before any commit, the error is thrown and every edit stays queued.
+    @Test func aFullDiskPartWayReportsWhatCommittedAndKeepsTheRest() throws {
+        let dir = TemporaryDirectory()
+        let seeded = try Self.seeded(dir)
+        // Four edits of one record: one transaction each.
+        try Self.client(seeded).write { db in
+            for index in 1...4 { try db.execute(sql: "UPDATE countries SET notes = 'n\(index)' WHERE id = 'cn'") }
+        }
+        let edits = try seeded.read { db in try Int64.fetchAll(db, sql: "SELECT edit FROM sync_sql_edits_countries ORDER BY edit") }
+        let full = DatabaseError(resultCode: .SQLITE_FULL, message: "database or disk is full")
+        for (failing, committed) in [(edits[0], 0), (edits[2], 2)] {
+            var options = Store.Options()
+            options.sqlEditWriteFault = { $0 == failing ? full : nil }
+            let store = try dir.store(options: options)
+            let before = try store.highestSeq()
+            if committed == 0 {
+                #expect(throws: DatabaseError.self) { try store.takeUpSQLEdits(author: "ana") }
+                #expect(try store.highestSeq() == before)
+            } else {
+                let report = try store.takeUpSQLEdits(author: "ana")
+                #expect(report.applied == committed && report.dots.count == committed, "\(report)")
+                #expect(report.stoppedBy?.contains("database or disk is full") == true)
+                #expect(try store.record(ref("countries/cn"))?.value("notes") == .text("n\(committed)"))
+                #expect(try store.highestSeq() > before)
+            }
+            #expect(try store.sqlEditCounts() == SQLEditCounts(pending: 4 - committed, refused: 0))
+        }
+        // Room again: the rest are taken up, in order.
+        let store = try dir.store()
+        let report = try store.takeUpSQLEdits(author: "ana")
+        #expect(report.applied == 2 && report.stoppedBy == nil)
+        #expect(try store.record(ref("countries/cn"))?.value("notes") == .text("n4"))
+        #expect(try !store.hasPendingSQLEdits())
+    }
+
     /// The store opened again with the write of its `index`th queued
     /// countries edit failing (nothing the planner could see), and what
     /// taking the edits up reported.
