@@ -60,7 +60,15 @@ struct CreateInvitation: ParsableCommand {
                 throw CLIError("no device identity in \(global.directory.path). Start the daemon once (`syncd --data-dir \(global.directory.path)`) to create it.")
             }
             // The running daemon's listen address wins (it may come from --listen or SYNCD_LISTEN).
-            let running = (try? ControlClient(path: global.directory.controlSocketPath).send(ControlRequest(command: "status"), timeout: 5))?.status
+            let ask = { (try? ControlClient(path: self.global.directory.controlSocketPath).send(ControlRequest(command: "status"), timeout: 5))?.status }
+            var running = ask()
+            // A daemon started a moment ago answers before its listener has
+            // its port (`--listen …:0`): asked again, up to 5 s.
+            let deadline = Date().addingTimeInterval(5)
+            while let status = running, HostPort(status.listen)?.port == 0, Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.05)
+                running = ask()
+            }
             let listen = running.flatMap { HostPort($0.listen) } ?? config.listen
             let addresses = address.isEmpty ? LocalAddresses.dialable(listen: listen) : address.compactMap(HostPort.init)
             var random = SystemRandomNumberGenerator()
