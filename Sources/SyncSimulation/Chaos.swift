@@ -287,9 +287,17 @@ extension World {
             // Every row the tables lack is one held back with its reason (the
             // analyst's index has no conflict clause that drops rows silently),
             // and each reads as drift until repaired: nothing missing unnamed.
-            let drift = try store.viewDrift().count
-            if checked.rowsMissing != checked.heldBack.count || drift != checked.heldBack.count {
-                violation("\(replica.name): after the join its tables lack \(checked.rowsMissing) row(s) and \(drift) differ from the state, but \(checked.heldBack.count) were held back with a reason")
+            let drifted = try store.viewDrift()
+            if checked.rowsMissing != checked.heldBack.count || drifted.count != checked.heldBack.count {
+                violation("\(replica.name): after the join its tables lack \(checked.rowsMissing) row(s) and \(drifted.count) differ from the state, but \(checked.heldBack.count) were held back with a reason")
+            } else if checked.heldBack.count <= RefusedRows.listLimit {
+                // The same records (compared as bytes), each a missing row.
+                func key(_ ref: RecordRef) -> [UInt8] { Array(ref.collection.utf8) + [0] + Array(ref.id.utf8) }
+                let held = checked.heldBack.listed.map { key($0.ref) }.sorted { $0.lexicographicallyPrecedes($1) }
+                let missing = drifted.drift.map { key($0.ref) }.sorted { $0.lexicographicallyPrecedes($1) }
+                if held != missing || drifted.drift.contains(where: { $0.kind != .missingRow }) {
+                    violation("\(replica.name): after the join the rows that differ from the state (\(drifted.drift.prefix(3))) are not the rows held back (\(checked.heldBack.listed.prefix(3)))")
+                }
             }
             if !checked.heldBack.isEmpty {
                 count("join: rows held back by the analyst's index")
