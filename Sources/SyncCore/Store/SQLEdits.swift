@@ -106,102 +106,106 @@ extension Store {
         var limit = batch
         // After a write failed: one edit per transaction up to this edit number.
         var singleUntil: Int64?
-        while true {
-            let pending = try pool.read { db in
-                try Self.queuedSQLEdits(schema: schema, pendingOnly: true, limit: limit, maxBytes: Self.sqlEditBatchBytes, in: db)
-            }
-            guard let last = pending.last else { return report }
-            let single = limit == 1
-            var start = 0
-            while start < pending.count {
-                // Counted (and chained) only once the transaction commits.
-                var chunk = SQLEditReport()
-                var next = start
-                var chunkChains = chains
-                do {
-                    let receipt = try localTransaction(author: author) { tx in
-                        next = start
-                        chunkChains = chains
-                        // Another process (syncd and syncctl both take up) may have
-                        // taken some up since they were read: only those still waiting,
-                        // and exactly those handled are removed.
-                        let queue = SQLEditQueueRows(db: tx.db)
-                        var touched = Set<RecordRef>()
-                        let views = CollectionViews(schema: schema)
-                        while next < pending.count {
-                            let edit = pending[next]
-                            guard let collection = schema.collection(edit.collection), try queue.isWaiting(edit) else { next += 1; continue }
-                            let ref = edit.idCell.utf8Text.map { RecordRef(collection: collection.name, id: $0) }
-                            // One version per slot per dot: the next edit of this record goes in the next transaction.
-                            if let ref, touched.contains(ref) { break }
-                            let current = try ref.flatMap { try tx.writer.view(of: $0) }
-                            let chain = ref.flatMap { chunkChains[$0] }
-                            let read = edit.old.isEmpty ? nil : SQLEditPlanner.effectiveRead(old: edit.old, last: chain?.last, seen: chain?.seen)
-                            let plan = SQLEditPlanner.plan(edit, collection: collection, current: current, read: read, maxTextBytes: maxTextBytes)
-                            switch plan {
-                            case .write(_, let writes):
-                                if let fault = options.sqlEditWriteFault, let error = fault(edit.edit) { throw error }
-                                for write in writes { try tx.write(write.key, write.value) }
-                                try queue.remove(edit)
-                                chunk.applied += 1
-                            case .nothing(let ref):
-                                if let ref { try views.refreshUnlessRefused(ref, in: tx.db) }
-                                try queue.remove(edit)
-                                chunk.unchanged += 1
-                            case .refused(let ref, let reason):
-                                try tx.db.execute(sql: "UPDATE \(SQLEditQueue.tableName(edit.collection).quotedDatabaseIdentifier) SET reason = ?, refused_at = ?, forced = 0 WHERE edit = ?",
-                                                  arguments: [reason, wall, edit.edit])
+        // A passing error (a full disk, a lock, an I/O error) after some
+        // transactions committed, wherever it comes from (a write, the
+        // re-read of the queue, a refusal's own write): what committed is
+        // reported, not lost behind the error, as its dots are written already.
+        do {
+            while true {
+                let pending = try pool.read { db in
+                    try Self.queuedSQLEdits(schema: schema, pendingOnly: true, limit: limit, maxBytes: Self.sqlEditBatchBytes, in: db)
+                }
+                guard let last = pending.last else { return report }
+                let single = limit == 1
+                var start = 0
+                while start < pending.count {
+                    // Counted (and chained) only once the transaction commits.
+                    var chunk = SQLEditReport()
+                    var next = start
+                    var chunkChains = chains
+                    do {
+                        let receipt = try localTransaction(author: author) { tx in
+                            next = start
+                            chunkChains = chains
+                            // Another process (syncd and syncctl both take up) may have
+                            // taken some up since they were read: only those still waiting,
+                            // and exactly those handled are removed.
+                            let queue = SQLEditQueueRows(db: tx.db)
+                            var touched = Set<RecordRef>()
+                            let views = CollectionViews(schema: schema)
+                            while next < pending.count {
+                                let edit = pending[next]
+                                guard let collection = schema.collection(edit.collection), try queue.isWaiting(edit) else { next += 1; continue }
+                                let ref = edit.idCell.utf8Text.map { RecordRef(collection: collection.name, id: $0) }
+                                // One version per slot per dot: the next edit of this record goes in the next transaction.
+                                if let ref, touched.contains(ref) { break }
+                                let current = try ref.flatMap { try tx.writer.view(of: $0) }
+                                let chain = ref.flatMap { chunkChains[$0] }
+                                let read = edit.old.isEmpty ? nil : SQLEditPlanner.effectiveRead(old: edit.old, last: chain?.last, seen: chain?.seen)
+                                let plan = SQLEditPlanner.plan(edit, collection: collection, current: current, read: read, maxTextBytes: maxTextBytes)
+                                switch plan {
+                                case .write(_, let writes):
+                                    if let fault = options.sqlEditWriteFault, let error = fault(edit.edit) { throw error }
+                                    for write in writes { try tx.write(write.key, write.value) }
+                                    try queue.remove(edit)
+                                    chunk.applied += 1
+                                case .nothing(let ref):
+                                    if let ref { try views.refreshUnlessRefused(ref, in: tx.db) }
+                                    try queue.remove(edit)
+                                    chunk.unchanged += 1
+                                case .refused(let ref, let reason):
+                                    try tx.db.execute(sql: "UPDATE \(SQLEditQueue.tableName(edit.collection).quotedDatabaseIdentifier) SET reason = ?, refused_at = ?, forced = 0 WHERE edit = ?",
+                                                      arguments: [reason, wall, edit.edit])
+                                    if let ref {
+                                        try views.refreshUnlessRefused(ref, in: tx.db)
+                                    } else {
+                                        // No record to read it from: the row goes.
+                                        try Self.deleteTableRow(id: edit.idCell, collection: collection.name, in: tx.db)
+                                    }
+                                    chunk.noteRefused(QueuedSQLEdit(edit: edit.edit, collection: edit.collection, operation: edit.operation, at: edit.at,
+                                                                    old: edit.old, new: edit.new, reason: reason, refusedAt: wall))
+                                }
                                 if let ref {
-                                    try views.refreshUnlessRefused(ref, in: tx.db)
-                                } else {
-                                    // No record to read it from: the row goes.
-                                    try Self.deleteTableRow(id: edit.idCell, collection: collection.name, in: tx.db)
+                                    touched.insert(ref)
+                                    if edit.new.isEmpty {
+                                        chunkChains[ref] = nil
+                                    } else {
+                                        let after = SQLEditPlanner.cells(try tx.writer.view(of: ref), collection)
+                                        chunkChains[ref] = (edit.new, SQLEditPlanner.seenAfter(read: read, inserted: edit.new, plan: plan, after: after, collection: collection))
+                                    }
                                 }
-                                chunk.noteRefused(QueuedSQLEdit(edit: edit.edit, collection: edit.collection, operation: edit.operation, at: edit.at,
-                                                                old: edit.old, new: edit.new, reason: reason, refusedAt: wall))
+                                next += 1
+                                if limit == 1 { break }
                             }
-                            if let ref {
-                                touched.insert(ref)
-                                if edit.new.isEmpty {
-                                    chunkChains[ref] = nil
-                                } else {
-                                    let after = SQLEditPlanner.cells(try tx.writer.view(of: ref), collection)
-                                    chunkChains[ref] = (edit.new, SQLEditPlanner.seenAfter(read: read, inserted: edit.new, plan: plan, after: after, collection: collection))
-                                }
-                            }
-                            next += 1
-                            if limit == 1 { break }
                         }
+                        report.add(chunk)
+                        if let dot = receipt.dot { report.dots.append(dot) }
+                        chains = chunkChains
+                        start = next
+                    } catch where !Self.isTransient(error) {
+                        // An edit the planner passed but the write refused (nothing
+                        // was written: the transaction rolled back). So that one edit
+                        // never holds up the queue: one edit per transaction up to the
+                        // end of this batch, and the edit that fails alone is kept
+                        // with the error.
+                        if singleUntil == nil {
+                            singleUntil = last.edit
+                            limit = 1
+                            break
+                        }
+                        let failing = pending[start]
+                        if let edit = try refuseSQLEdit(failing, reason: "could not be written: \(error)", at: wall) { report.noteRefused(edit) }
+                        start += 1
                     }
-                    report.add(chunk)
-                    if let dot = receipt.dot { report.dots.append(dot) }
-                    chains = chunkChains
-                    start = next
-                } catch where Self.isTransient(error) && !(report.isEmpty && report.dots.isEmpty) {
-                    // What committed is reported, not lost behind the error:
-                    // its dots are written already.
-                    report.stoppedBy = "\(error)"
-                    return report
-                } catch where !Self.isTransient(error) {
-                    // An edit the planner passed but the write refused (nothing
-                    // was written: the transaction rolled back). So that one edit
-                    // never holds up the queue: one edit per transaction up to the
-                    // end of this batch, and the edit that fails alone is kept
-                    // with the error.
-                    if singleUntil == nil {
-                        singleUntil = last.edit
-                        limit = 1
-                        break
-                    }
-                    let failing = pending[start]
-                    if let edit = try refuseSQLEdit(failing, reason: "could not be written: \(error)", at: wall) { report.noteRefused(edit) }
-                    start += 1
+                }
+                if single, let until = singleUntil, last.edit >= until {
+                    singleUntil = nil
+                    limit = batch
                 }
             }
-            if single, let until = singleUntil, last.edit >= until {
-                singleUntil = nil
-                limit = batch
-            }
+        } catch where Self.isTransient(error) && !(report.isEmpty && report.dots.isEmpty) {
+            report.stoppedBy = "\(error)"
+            return report
         }
     }
 

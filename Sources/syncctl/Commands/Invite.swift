@@ -65,11 +65,14 @@ struct CreateInvitation: ParsableCommand {
             // A daemon started a moment ago answers before its listener has
             // its port (`--listen …:0`): asked again, up to 5 s.
             let deadline = Date().addingTimeInterval(5)
-            while let status = running, HostPort(status.listen)?.port == 0, Date() < deadline {
+            while address.isEmpty, let status = running, HostPort(status.listen)?.port == 0, Date() < deadline {
                 Thread.sleep(forTimeInterval: 0.05)
                 running = ask()
             }
             let listen = running.flatMap { HostPort($0.listen) } ?? config.listen
+            if address.isEmpty, listen.port == 0 {
+                throw CLIError("the daemon has not bound its listening port yet (it listens on port 0, chosen at start); run `syncctl invite` again in a moment, or pass --address HOST:PORT")
+            }
             let addresses = address.isEmpty ? LocalAddresses.dialable(listen: listen) : address.compactMap(HostPort.init)
             var random = SystemRandomNumberGenerator()
             let id = (0..<InvitationCode.idBytes).map { _ in UInt8.random(in: 0...255, using: &random) }

@@ -130,6 +130,11 @@ struct GlobalOptions: ParsableArguments {
                 FileHandle.standardError.write(Data(SQLEditSummary.line(report).utf8))
                 nudgeDaemon()
             }
+            // As when the first of them fails: the command does not go on
+            // without the edits it was to see.
+            if let stopped = report.stoppedBy {
+                throw CLIError("could not take up every SQL edit of the collection tables first (\(stopped)): those above are written, the rest stay queued; free disk space or end what holds the database, then run the command again")
+            }
             return store
         } catch let error as CLIError { throw error } catch { throw CLIError("\(error)") }
     }

@@ -7,9 +7,6 @@ enum SQLEditSummary {
         if report.refusedCount > 0 {
             parts.append("\(report.refusedCount) refused and kept (`syncctl sql list` shows why)")
         }
-        if let stopped = report.stoppedBy {
-            parts.append("stopped part way by \(stopped); the rest stay queued and are taken up by the next command or the daemon")
-        }
         return "syncctl: " + parts.joined(separator: "; ") + "\n"
     }
 }
