@@ -159,6 +159,14 @@ extension World {
                 return .keptTable
             }
         }
+        // The analyst's own DELETE of the row, still queued (a take-up a full
+        // disk stopped part way: an earlier edit of the record put the row
+        // back from the record): the cell goes with that delete.
+        if try db.tableExists("sync_sql_edits_countries"),
+           try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sync_sql_edits_countries WHERE op = 'delete' AND \"old id\" = ? AND reason IS NULL)",
+                             arguments: [id]) == true {
+            return .rowGone
+        }
         return .absent
     }
 

@@ -551,7 +551,7 @@ extension World {
             if let stopped = report.stoppedBy {
                 if replica.diskFull, stopped.contains("database or disk is full") {
                     count("disk full: write refused")
-                    note("\(replica.name) took up \(report.dots.count) SQL edit(s) before its full disk stopped it")
+                    note("\(replica.name) took up \(report.dots.count) SQL edit(s) before its full disk stopped it (applied \(report.applied), unchanged \(report.unchanged), refused \(report.refused.map { "\($0.edit) \($0.operation) \($0.reason ?? "")" }))")
                 } else {
                     violation("\(replica.name): taking up SQL edits stopped: \(stopped)")
                 }
