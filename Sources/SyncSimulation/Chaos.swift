@@ -549,7 +549,7 @@ extension World {
             // Stopped after some transactions committed: those are reported
             // (their dots are in the oracle now), the rest stay queued.
             if let stopped = report.stoppedBy {
-                if replica.diskFull, stopped.contains("database or disk is full") {
+                if isFullDisk(message: stopped, replica) {
                     count("disk full: write refused")
                     note("\(replica.name) took up \(report.dots.count) SQL edit(s) before its full disk stopped it (applied \(report.applied), unchanged \(report.unchanged), refused \(report.refused.map { "\($0.edit) \($0.operation) \($0.reason ?? "")" }))")
                 } else {

@@ -69,9 +69,13 @@ extension World {
     /// error in one of its own). Only the replica's own store is capped, so
     /// the error can be no other file's.
     func isFullDisk(_ error: Error, _ replica: SimReplica) -> Bool {
-        guard replica.diskFull else { return false }
-        if let error = error as? DatabaseError { return error.resultCode == .SQLITE_FULL }
-        return "\(error)".contains("database or disk is full")
+        if let error = error as? DatabaseError { return replica.diskFull && error.resultCode == .SQLITE_FULL }
+        return isFullDisk(message: "\(error)", replica)
+    }
+
+    /// `isFullDisk` for an error known by its text (`SQLEditReport.stoppedBy`).
+    func isFullDisk(message: String, _ replica: SimReplica) -> Bool {
+        replica.diskFull && message.contains("database or disk is full")
     }
 
     /// A write a full disk failed left the store as `before` (all or nothing).
