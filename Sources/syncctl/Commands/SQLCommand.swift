@@ -98,7 +98,7 @@ struct SQLCommand: ParsableCommand {
                     for edit in refused { print(SQLEditLines.describe(edit)) }
                 }
                 if let stopped = report.stoppedBy {
-                    throw CLIError("stopped part way by \(stopped): the edits above are written, the rest stay queued; free disk space or end what holds the database, then run `syncctl sql retry` again")
+                    throw CLIError("stopped part way by \(stopped): the edits above are written; the rest are no longer refused and stay queued, taken up at syncd's next poll (or by the next syncctl command when no daemon runs); free disk space or end what holds the database")
                 }
                 if report.refusedCount > 0 { throw ExitCode(1) }
             }
