@@ -100,6 +100,7 @@ extension Store {
             }
             try db.execute(sql: "DELETE FROM \(queue.quotedDatabaseIdentifier)")
         }
+        try SQLEditReads.drop(db)
         // (Only then, or while a row held back was not repaired since: the
         // full comparison costs seconds at a million records.)
         let heldBack = !(try db.meta(MetaKey.rowsHeldBack)).isNull

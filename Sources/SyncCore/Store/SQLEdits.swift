@@ -95,10 +95,6 @@ extension Store {
     @discardableResult
     public func takeUpSQLEdits(author: String, batch: Int = Store.sqlEditBatch) throws -> SQLEditReport {
         var report = SQLEditReport()
-        // Per record, the last queued row taken up in this run and what it
-        // had read (`SQLEditPlanner.effectiveRead`): an edit made on top of
-        // an earlier one read that, not the replicated state.
-        var chains: [RecordRef: (last: [SQLCell], seen: [SQLCell])] = [:]
         let maxTextBytes = options.receiveLimits.maxTextBytes
         let wall = Int64(options.wallClock())
         // A setting that fails every write is not the edits' fault: say so, keep them all.
@@ -115,24 +111,33 @@ extension Store {
                 let pending = try pool.read { db in
                     try Self.queuedSQLEdits(schema: schema, pendingOnly: true, limit: limit, maxBytes: Self.sqlEditBatchBytes, in: db)
                 }
-                guard let last = pending.last else { return report }
+                guard let last = pending.last else {
+                    // Nothing waits: no chain is needed any more (`SQLEditReads`).
+                    if try pool.read(SQLEditReads.holdsAny) { try pool.write(SQLEditReads.clearIfNoneWaits) }
+                    return report
+                }
+                if try !pool.read({ db in try db.holdsTable(SQLEditReads.table, in: "main") }) { try pool.write(SQLEditReads.prepare) }
                 let single = limit == 1
                 var start = 0
                 while start < pending.count {
-                    // Counted (and chained) only once the transaction commits.
+                    // Counted only once the transaction commits.
                     var chunk = SQLEditReport()
                     var next = start
-                    var chunkChains = chains
                     do {
                         let receipt = try localTransaction(author: author) { tx in
                             next = start
-                            chunkChains = chains
                             // Another process (syncd and syncctl both take up) may have
                             // taken some up since they were read: only those still waiting,
                             // and exactly those handled are removed.
                             let queue = SQLEditQueueRows(db: tx.db)
                             var touched = Set<RecordRef>()
                             let views = CollectionViews(schema: schema)
+                            // Per record, the row its last edit taken up wrote
+                            // and what it read (`SQLEditPlanner.effectiveRead`):
+                            // an edit made on top of an earlier one read that,
+                            // not the replicated state. Kept in the database,
+                            // in this transaction, for whoever takes up the next.
+                            var reads = try SQLEditReads(db: tx.db)
                             while next < pending.count {
                                 let edit = pending[next]
                                 guard let collection = schema.collection(edit.collection), try queue.isWaiting(edit) else { next += 1; continue }
@@ -140,7 +145,7 @@ extension Store {
                                 // One version per slot per dot: the next edit of this record goes in the next transaction.
                                 if let ref, touched.contains(ref) { break }
                                 let current = try ref.flatMap { try tx.writer.view(of: $0) }
-                                let chain = ref.flatMap { chunkChains[$0] }
+                                let chain = try ref.flatMap { try reads.chain(for: $0, width: collection.fields.count + 1) }
                                 let read = edit.old.isEmpty ? nil : SQLEditPlanner.effectiveRead(old: edit.old, last: chain?.last, seen: chain?.seen)
                                 let plan = SQLEditPlanner.plan(edit, collection: collection, current: current, read: read, maxTextBytes: maxTextBytes)
                                 switch plan {
@@ -168,10 +173,10 @@ extension Store {
                                 if let ref {
                                     touched.insert(ref)
                                     if edit.new.isEmpty {
-                                        chunkChains[ref] = nil
+                                        try reads.keep(nil, for: ref)
                                     } else {
                                         let after = SQLEditPlanner.cells(try tx.writer.view(of: ref), collection)
-                                        chunkChains[ref] = (edit.new, SQLEditPlanner.seenAfter(read: read, inserted: edit.new, plan: plan, after: after, collection: collection))
+                                        try reads.keep((edit.new, SQLEditPlanner.seenAfter(read: read, inserted: edit.new, plan: plan, after: after, collection: collection)), for: ref)
                                     }
                                 }
                                 next += 1
@@ -180,7 +185,6 @@ extension Store {
                         }
                         report.add(chunk)
                         if let dot = receipt.dot { report.dots.append(dot) }
-                        chains = chunkChains
                         start = next
                     } catch where !Self.isTransient(error) {
                         // An edit the planner passed but the write refused (nothing

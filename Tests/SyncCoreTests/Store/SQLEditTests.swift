@@ -219,6 +219,59 @@ struct SQLEditTests {
         #expect(try !store.hasPendingSQLEdits())
     }
 
+    /// An edit made on top of a refused one reads the row the refused one
+    /// wrote, not the state; when the take-up stops between the two (a full
+    /// disk here; a crash, or syncd and syncctl sharing the queue, alike),
+    /// whoever takes the second up later still compares it with what the
+    /// first left (`SQLEditReads`), and does not refuse it as changed.
+    @Test func anEditOnTopOfARefusedOneGoesThroughWhenTheTakeUpStoppedBetween() throws {
+        let dir = TemporaryDirectory()
+        let seeded = try Self.seeded(dir)
+        let gmi = "green-minerals-initiative"
+        try Self.client(seeded).write { db in
+            try db.execute(sql: "UPDATE agreements SET status = 'bogus' WHERE id = ?", arguments: [gmi])
+            try db.execute(sql: "UPDATE agreements SET status = 'active' WHERE id = ?", arguments: [gmi])
+        }
+        let second = try seeded.read { db in try Int64.fetchOne(db, sql: "SELECT max(edit) FROM sync_sql_edits_agreements") }!
+        var options = Store.Options()
+        options.sqlEditWriteFault = { $0 == second ? DatabaseError(resultCode: .SQLITE_FULL, message: "database or disk is full") : nil }
+        let stopped = try dir.store(options: options).takeUpSQLEdits(author: "ana")
+        #expect(stopped.refusedCount == 1 && stopped.applied == 0 && stopped.stoppedBy != nil, "\(stopped)")
+        #expect(try seeded.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_sql_reads") } == 1)
+        // Another store on the file (syncctl, or syncd after a restart).
+        let report = try dir.store().takeUpSQLEdits(author: "ana")
+        #expect(report.applied == 1 && report.refusedCount == 0, "\(report)")
+        #expect(try seeded.record(ref("agreements/\(gmi)"))?.value("status") == .text("active"))
+        // Nothing waits: no chain is kept.
+        #expect(try seeded.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_sql_reads") } == 0)
+        // A join snapshot carries none of this replica's chains.
+        try Self.client(seeded).write { db in
+            try db.execute(sql: "UPDATE agreements SET status = 'bogus' WHERE id = ?", arguments: [gmi])
+            try db.execute(sql: "UPDATE agreements SET status = 'expired' WHERE id = ?", arguments: [gmi])
+        }
+        let third = try seeded.read { db in try Int64.fetchOne(db, sql: "SELECT max(edit) FROM sync_sql_edits_agreements") }!
+        options.sqlEditWriteFault = { $0 == third ? DatabaseError(resultCode: .SQLITE_FULL, message: "database or disk is full") : nil }
+        _ = try dir.store(options: options).takeUpSQLEdits(author: "ana")
+        #expect(try seeded.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_sql_reads") } == 1)
+        let snapshot = dir.url.appendingPathComponent("join.db")
+        _ = try seeded.takeJoinSnapshot(to: snapshot)
+        let copy = try DatabaseQueue(path: snapshot.path)
+        #expect(try copy.read { db in try db.tableExists("sync_sql_reads") } == false)
+        try copy.close()
+    }
+
+    /// Chains as bytes: every cell class comes back as it went, and bytes
+    /// that are not exactly a row's cells read as no chain.
+    @Test func keptChainsDecodeExactlyOrNotAtAll() {
+        let cells: [SQLCell] = [.text(Array("cn".utf8)), .null, .integer(-7), .real(-0.0), .text([0xFF, 0x00]), .blob([])]
+        let bytes = SQLEditReads.encode(cells)
+        #expect(SQLEditReads.decode(bytes, width: cells.count).map(SQLEditReads.encode) == bytes)
+        #expect(SQLEditReads.decode(bytes, width: cells.count - 1) == nil)
+        #expect(SQLEditReads.decode(bytes, width: cells.count + 1) == nil)
+        #expect(SQLEditReads.decode(Array(bytes.dropLast()), width: cells.count) == nil)
+        #expect(SQLEditReads.decode(bytes + [9], width: cells.count + 1) == nil)
+    }
+
     /// The store opened again with the write of its `index`th queued
     /// countries edit failing (nothing the planner could see), and what
     /// taking the edits up reported.
