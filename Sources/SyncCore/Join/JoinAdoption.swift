@@ -100,7 +100,7 @@ extension Store {
             }
             try db.execute(sql: "DELETE FROM \(queue.quotedDatabaseIdentifier)")
         }
-        try SQLEditReads.drop(db)
+        try SQLEditReads.removeAll(db)
         // (Only then, or while a row held back was not repaired since: the
         // full comparison costs seconds at a million records.)
         let heldBack = !(try db.meta(MetaKey.rowsHeldBack)).isNull
@@ -350,6 +350,9 @@ extension Store {
                       "sync_knowledge"] {
             try db.execute(sql: "DELETE FROM main.\(table)")
         }
+        // What SQL edits waiting here left for the next (`SQLEditReads`)
+        // was read from the state being replaced.
+        try SQLEditReads.forget(collection: nil, in: db)
         // The schema's own records, then the tables that schema makes (empty
         // yet, so making them costs nothing), then every other record.
         try copyWhole("sync_records", where: "collection = ?", arguments: [SchemaEvolution.collection], in: db)

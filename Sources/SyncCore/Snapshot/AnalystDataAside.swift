@@ -19,7 +19,7 @@ import GRDB
 enum AnalystDataAside {
     /// The tables syncd makes in every store (and GRDB's migration record),
     /// compared as SQLite compares names; with the SQL-edit queues and their
-    /// counter (`sync_sql_…`, carried by the restore itself), they are not
+    /// counter and `sync_sql_reads` (`sync_sql_…`: the queues carried by the restore itself), they are not
     /// the analyst's. A test holds this list to what a store makes.
     static let storeTables = ["grdb_migrations", "sync_meta", "sync_slots", "sync_history", "sync_buckets", "sync_cursors", "sync_peer_devices",
                               "sync_replica_log", "sync_clock_reports", "sync_schema_problems", "sync_records", "sync_feed", "sync_dot_collisions",

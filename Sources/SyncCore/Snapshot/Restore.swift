@@ -272,6 +272,9 @@ extension Snapshots {
             // storage format they are only dropped: the first store open,
             // which brings the format up, writes them (until then an SQL
             // client finds no table to write to).
+            // What the file's SQL edits left for the next (`SQLEditReads`)
+            // is no one's to trust: an edit is planned against what it read.
+            try SQLEditReads.removeAll(db)
             if let seed {
                 for name in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'") {
                     try db.execute(sql: "DROP TRIGGER \(name.quotedDatabaseIdentifier)")

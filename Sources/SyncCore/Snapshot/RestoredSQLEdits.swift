@@ -60,9 +60,6 @@ enum RestoredSQLEdits {
     ///   new edit. It is kept refused instead, with `reason`, for
     ///   `syncctl sql retry` or `discard` to settle.
     static func redeclare(in db: Database, reason: String, at wall: Int64) throws {
-        // The file's chains of edits (`SQLEditReads`) are no one's to trust:
-        // an edit is planned against what it read.
-        try SQLEditReads.drop(db)
         if try db.holdsTable(SQLEditQueue.counterTable, in: "main") {
             try db.execute(sql: "DROP TABLE \(SQLEditQueue.counterTable)")
         }

@@ -15,6 +15,15 @@ public enum SQLCell: Hashable, Sendable {
     case text([UInt8])
     case blob([UInt8])
 
+    /// Whether the two are the same class and bytes (a real by its bits:
+    /// 0.0 and -0.0 differ here, though `==` calls them equal).
+    func isIdentical(to other: SQLCell) -> Bool {
+        switch (self, other) {
+        case (.real(let one), .real(let two)): return one.bitPattern == two.bitPattern
+        default: return self == other
+        }
+    }
+
     /// The cell of `column` in the current row of a stepped statement.
     static func read(_ statement: OpaquePointer, _ column: Int32) -> SQLCell {
         switch sqlite3_column_type(statement, column) {

@@ -76,11 +76,12 @@ enum SQLEditPlanner {
     /// What the statement read, column by column (`id` first): its row
     /// before, except where that row was the previous queued edit's row of
     /// the same record — then what that edit had read (it was not replicated
-    /// when refused) or what it wrote (when it was). `seen` is that per
-    /// column, from the previous edit of the record in this take-up.
+    /// when refused) or what it wrote (when it was). `last` is that edit's
+    /// row and `seen` that per column, as the transaction that took it up
+    /// kept them (`SQLEditReads`). Cells compared by class and bytes.
     static func effectiveRead(old: [SQLCell], last: [SQLCell]?, seen: [SQLCell]?) -> [SQLCell] {
         guard let last, let seen, last.count == old.count, seen.count == old.count else { return old }
-        return old.indices.map { old[$0] == last[$0] ? seen[$0] : old[$0] }
+        return old.indices.map { old[$0].isIdentical(to: last[$0]) ? seen[$0] : old[$0] }
     }
 
     /// `seen` after an edit: the cells the replicated state now holds where

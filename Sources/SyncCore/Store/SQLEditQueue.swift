@@ -63,6 +63,8 @@ struct SQLEditQueue {
         let existing = try db.holdsTable(table, in: "main") ? try db.columns(in: table, in: "main").map(\.name) : []
         if existing != expectedColumns {
             if !existing.isEmpty { try refuseEditsOfDroppedColumns(existing: existing, in: db) }
+            // A chain's cells are by position (`SQLEditReads`).
+            try SQLEditReads.forget(collection: collection.name, in: db)
             try Self.rewrite(table, as: table, cellColumns: cellColumns, copying: expectedColumns.filter(existing.contains), in: db)
         }
         try db.execute(sql: Self.pendingIndex(table))

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// What the SQL edit of a record last taken up leaves for the record's next
@@ -10,83 +11,118 @@ import GRDB
 /// Kept in the database (`sync_sql_reads`), written in the transaction that
 /// takes the edit up, so the chain survives whatever stops a take-up
 /// between two edits of one record: a full disk, a crash, syncd and
-/// syncctl taking up parts of one queue. Only chains that change a read are
-/// kept (`seen` other than `last` in some cell): for every other edit the
-/// substitution is the identity, and nothing is written. Emptied once no
-/// edit waits. Local to this replica like the queues: a join snapshot drops
-/// it, a restore drops the file's.
+/// syncctl taking up parts of one queue.
 ///
-/// A copied database is a file from anywhere: a row that does not decode,
-/// has another width than the collection's row, or is larger than
-/// `Store.sqlEditBatchBytes`, reads as no chain (the edit is planned
-/// against what it read).
+/// - Only chains that change a read are kept (`seen` other than `last` in
+///   some cell's class or bytes): for every other edit the substitution is
+///   the identity, and nothing is written.
+/// - A chain holds only for edits queued before the transaction that kept
+///   it (`upto`, the edit counter then): that transaction rewrote the
+///   table row from the state, so a later statement read the state.
+/// - Emptied at the end of a take-up that finds no edit waiting; a
+///   collection's chains go when its queue's columns change, all of them
+///   when a join snapshot is adopted. Local like the queues: a join
+///   snapshot carries none, a restore drops the file's.
+/// - A copied database, or a client, may put anything under the name.
+///   Before a take-up, what is not exactly this declaration (another
+///   table, a view, an index) is replaced; if it cannot be, or changes
+///   during the take-up, no chain is read or kept. A row that does not
+///   decode to exactly the collection's row width, or whose two blobs
+///   exceed `Store.sqlEditBatchBytes` (32 MiB), reads as none: the edit is
+///   planned against what it read.
 struct SQLEditReads {
     static let table = "sync_sql_reads"
 
+    /// As `sqlite_master` keeps it: anything else under the name is not ours.
+    static let declaration = "CREATE TABLE sync_sql_reads(collection TEXT NOT NULL, id BLOB NOT NULL, upto INTEGER NOT NULL, last BLOB NOT NULL, seen BLOB NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID"
+
     let db: Database
-    /// Whether the table was there, and held any row, when the transaction
-    /// started (read once: each record is taken up at most once per
-    /// transaction).
-    private let exists: Bool
+    /// Whether the table was this one, and held any row, when the
+    /// transaction started (read once: each record is taken up at most
+    /// once per transaction).
+    private let usable: Bool
     private let holdsAny: Bool
+    /// The key of the chain `chain(for:edit:width:)` last found (the row
+    /// `keep` replaces or removes).
+    private var found: [UInt8]?
     private var reading: FastStatement?
     private var keeping: FastStatement?
     private var dropping: FastStatement?
 
     init(db: Database) throws {
         self.db = db
-        exists = try db.holdsTable(Self.table, in: "main")
-        holdsAny = try exists && Self.holdsAny(db)
+        usable = try Self.isInPlace(db) && db.holdsTable(SQLEditQueue.counterTable, in: "main")
+        holdsAny = try usable && Self.holdsAny(db)
     }
 
-    /// Makes the table, before a take-up's transactions: never inside one,
+    /// Whether the only object under the name is this table, as declared here.
+    static func isInPlace(_ db: Database) throws -> Bool {
+        let rows = try Row.fetchAll(db, sql: "SELECT type, CAST(sql AS BLOB) FROM main.sqlite_master WHERE name = ? COLLATE NOCASE", arguments: [table])
+        guard rows.count == 1, let kind = String.fromDatabaseValue(rows[0][0]), kind == "table",
+              let sql = Data.fromDatabaseValue(rows[0][1]) else { return false }
+        return sql.elementsEqual(declaration.utf8)
+    }
+
+    /// Makes the table, replacing whatever else a file or a client put
+    /// under its name; before a take-up's transactions, never inside one,
     /// where a change of the schema would finalize the statements the
     /// writer holds.
     static func prepare(_ db: Database) throws {
-        try db.execute(sql: "CREATE TABLE IF NOT EXISTS main.\(table)(collection TEXT NOT NULL, id BLOB NOT NULL, last BLOB NOT NULL, seen BLOB NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID")
+        guard try !isInPlace(db) else { return }
+        try removeAll(db)
+        try db.execute(sql: declaration)
     }
 
     /// Whether any chain is kept (cheap: one probe).
     static func holdsAny(_ db: Database) throws -> Bool {
-        guard try db.holdsTable(table, in: "main") else { return false }
+        guard try isInPlace(db) else { return false }
         return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM main.\(table))") == true
     }
 
-    /// The chain kept for `ref`, if any, of `width` cells each.
-    mutating func chain(for ref: RecordRef, width: Int) throws -> (last: [SQLCell], seen: [SQLCell])? {
+    private static func key(_ ref: RecordRef) -> [UInt8] { Array(ref.collection.utf8) + [0] + Array(ref.id.utf8) }
+
+    /// The chain kept for `ref` that holds for `edit`, if any, of `width` cells each.
+    mutating func chain(for ref: RecordRef, edit: Int64, width: Int) throws -> (last: [SQLCell], seen: [SQLCell])? {
+        found = nil
         guard holdsAny else { return nil }
         let statement = try FastStatement.prepared(&reading, db, """
-            SELECT last, seen FROM main.\(Self.table) WHERE collection = ? AND id = ? AND length(last) + length(seen) <= \(Store.sqlEditBatchBytes)
+            SELECT upto, last, seen, length(last) + length(seen) <= \(Store.sqlEditBatchBytes) FROM main.\(Self.table) WHERE collection = ? AND id = ?
             """)
         statement.bind(1, textBytes: Array(ref.collection.utf8))
         statement.bind(2, blob: Array(ref.id.utf8))
         defer { statement.reset() }
-        guard try statement.step(), case .blob(let last) = SQLCell.read(statement.handle, 0), case .blob(let seen) = SQLCell.read(statement.handle, 1),
+        guard try statement.step() else { return nil }
+        found = Self.key(ref)
+        guard case .integer(let upto) = SQLCell.read(statement.handle, 0), edit <= upto, case .integer(1) = SQLCell.read(statement.handle, 3),
+              case .blob(let last) = SQLCell.read(statement.handle, 1), case .blob(let seen) = SQLCell.read(statement.handle, 2),
               let lastCells = Self.decode(last, width: width), let seenCells = Self.decode(seen, width: width) else { return nil }
         return (lastCells, seenCells)
     }
 
     /// Keeps the chain `ref`'s edit just taken up leaves (nil: none, as after
-    /// a DELETE), or drops the one kept, when it changes no read.
+    /// a DELETE), or drops the one `chain` found, when it changes no read.
     mutating func keep(_ chain: (last: [SQLCell], seen: [SQLCell])?, for ref: RecordRef) throws {
-        // Compared as the bytes kept: equal bytes substitute nothing.
-        let encoded = chain.map { (Self.encode($0.last), Self.encode($0.seen)) }
-        guard let encoded, encoded.0 != encoded.1 else {
-            guard holdsAny else { return }
+        guard usable else { return }
+        guard let chain, chain.last.count == chain.seen.count,
+              !zip(chain.last, chain.seen).allSatisfy({ $0.isIdentical(to: $1) }) else {
+            guard let found, found == Self.key(ref) else { return }
             let statement = try FastStatement.prepared(&dropping, db, "DELETE FROM main.\(Self.table) WHERE collection = ? AND id = ?")
             statement.bind(1, textBytes: Array(ref.collection.utf8))
             statement.bind(2, blob: Array(ref.id.utf8))
             try statement.execute()
             return
         }
-        // (A table a client dropped since the take-up began: the chain is
-        // not kept, and the next edit is planned against what it read.)
-        guard exists else { return }
-        let statement = try FastStatement.prepared(&keeping, db, "INSERT OR REPLACE INTO main.\(Self.table)(collection, id, last, seen) VALUES (?, ?, ?, ?)")
+        // The counter as this transaction sees it: no statement of a client
+        // runs meanwhile (the write lock), so every edit made after this
+        // transaction's rewrite of the row is numbered above it.
+        let statement = try FastStatement.prepared(&keeping, db, """
+            INSERT OR REPLACE INTO main.\(Self.table)(collection, id, upto, last, seen)
+            VALUES (?, ?, coalesce((SELECT max(n) FROM main.\(SQLEditQueue.counterTable)), 0), ?, ?)
+            """)
         statement.bind(1, textBytes: Array(ref.collection.utf8))
         statement.bind(2, blob: Array(ref.id.utf8))
-        statement.bind(3, blob: encoded.0)
-        statement.bind(4, blob: encoded.1)
+        statement.bind(3, blob: Self.encode(chain.last))
+        statement.bind(4, blob: Self.encode(chain.seen))
         try statement.execute()
     }
 
@@ -101,12 +137,25 @@ struct SQLEditReads {
         try db.execute(sql: "DELETE FROM main.\(table)")
     }
 
-    /// Drops the table (a join snapshot's copy, a restored file's), or
-    /// whatever a file holds under its name (a view, in any case).
-    static func drop(_ db: Database) throws {
-        for row in try Row.fetchAll(db, sql: "SELECT type, name FROM main.sqlite_master WHERE name = ? COLLATE NOCASE AND type IN ('table', 'view')", arguments: [table]) {
+    /// Forgets the chains of `collection` (every collection: nil), as when
+    /// its queue's columns change (a chain's cells are by position) or the
+    /// state is replaced (a join's adoption). No change of the schema.
+    static func forget(collection: String?, in db: Database) throws {
+        guard try holdsAny(db) else { return }
+        if let collection {
+            try db.execute(sql: "DELETE FROM main.\(table) WHERE collection = ?", arguments: [collection])
+        } else {
+            try db.execute(sql: "DELETE FROM main.\(table)")
+        }
+    }
+
+    /// Drops whatever is under the name (a join snapshot's copy, a restored file's).
+    static func removeAll(_ db: Database) throws {
+        for row in try Row.fetchAll(db, sql: "SELECT type, name FROM main.sqlite_master WHERE name = ? COLLATE NOCASE", arguments: [table]) {
             let kind: String = row[0], name: String = row[1]
-            try db.execute(sql: "DROP \(kind == "view" ? "VIEW" : "TABLE") main.\(name.quotedDatabaseIdentifier)")
+            let statement = ["table": "TABLE", "view": "VIEW", "index": "INDEX", "trigger": "TRIGGER"][kind]
+            guard let statement else { continue }
+            try db.execute(sql: "DROP \(statement) main.\(name.quotedDatabaseIdentifier)")
         }
     }
 

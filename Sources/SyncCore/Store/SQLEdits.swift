@@ -113,10 +113,11 @@ extension Store {
                 }
                 guard let last = pending.last else {
                     // Nothing waits: no chain is needed any more (`SQLEditReads`).
-                    if try pool.read(SQLEditReads.holdsAny) { try pool.write(SQLEditReads.clearIfNoneWaits) }
+                    // (Left for the next take-up if this fails: not the edits' failure.)
+                    if (try? pool.read(SQLEditReads.holdsAny)) == true { try? pool.write(SQLEditReads.clearIfNoneWaits) }
                     return report
                 }
-                if try !pool.read({ db in try db.holdsTable(SQLEditReads.table, in: "main") }) { try pool.write(SQLEditReads.prepare) }
+                try prepareSQLEditReads()
                 let single = limit == 1
                 var start = 0
                 while start < pending.count {
@@ -145,7 +146,7 @@ extension Store {
                                 // One version per slot per dot: the next edit of this record goes in the next transaction.
                                 if let ref, touched.contains(ref) { break }
                                 let current = try ref.flatMap { try tx.writer.view(of: $0) }
-                                let chain = try ref.flatMap { try reads.chain(for: $0, width: collection.fields.count + 1) }
+                                let chain = try ref.flatMap { try reads.chain(for: $0, edit: edit.edit, width: collection.fields.count + 1) }
                                 let read = edit.old.isEmpty ? nil : SQLEditPlanner.effectiveRead(old: edit.old, last: chain?.last, seen: chain?.seen)
                                 let plan = SQLEditPlanner.plan(edit, collection: collection, current: current, read: read, maxTextBytes: maxTextBytes)
                                 switch plan {
@@ -210,6 +211,19 @@ extension Store {
         } catch where Self.isTransient(error) && !(report.isEmpty && report.dots.isEmpty) {
             report.stoppedBy = "\(error)"
             return report
+        }
+    }
+
+    /// Makes `SQLEditReads`' table, or replaces what a file or a client put
+    /// under its name, before a take-up's transactions. One that cannot be
+    /// made (for a reason other than a passing one, which stops the take-up)
+    /// is logged; the take-up goes on without chains.
+    private func prepareSQLEditReads() throws {
+        guard try !pool.read(SQLEditReads.isInPlace) else { return }
+        do {
+            try pool.write(SQLEditReads.prepare)
+        } catch where !Self.isTransient(error) {
+            options.logger.warning("could not make the table \(SQLEditReads.table): an SQL edit made on top of an earlier one of the same row is judged against what it read", metadata: ["error": "\(error)", "path": "\(path)"])
         }
     }
 

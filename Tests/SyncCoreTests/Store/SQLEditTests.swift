@@ -260,6 +260,57 @@ struct SQLEditTests {
         try copy.close()
     }
 
+    /// A chain holds only for edits queued before the take-up that kept it:
+    /// a statement made after that read the row the take-up rewrote from the
+    /// state, so a chain left behind (the take-up stopped before it could
+    /// empty them) never changes what a later edit is judged against.
+    @Test func aChainLeftBehindDoesNotJudgeALaterStatement() throws {
+        let dir = TemporaryDirectory()
+        let seeded = try Self.seeded(dir)
+        let gmi = ref("agreements/green-minerals-initiative")
+        // A: the title to 'x', refused because a peer wrote 'z' first; B stops the take-up.
+        try Self.client(seeded).write { db in
+            try db.execute(sql: "UPDATE agreements SET title = 'x' WHERE id = 'green-minerals-initiative'")
+            try db.execute(sql: "UPDATE countries SET notes = 'n' WHERE id = 'cn'")
+        }
+        try seeded.update(gmi, [.set("title", .text("z"))], author: "peer")
+        let b = try seeded.read { db in try Int64.fetchOne(db, sql: "SELECT max(edit) FROM sync_sql_edits_countries") }!
+        var options = Store.Options()
+        options.sqlEditWriteFault = { $0 == b ? DatabaseError(resultCode: .SQLITE_FULL, message: "database or disk is full") : nil }
+        // (One edit per transaction: A commits before B fails.)
+        let stopped = try dir.store(options: options).takeUpSQLEdits(author: "ana", batch: 1)
+        #expect(stopped.refusedCount == 1 && stopped.stoppedBy != nil, "\(stopped)")
+        #expect(try seeded.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_sql_reads") } == 1)
+        // A peer then writes 'x'; the analyst, reading 'x', writes 'w'.
+        try seeded.update(gmi, [.set("title", .text("x"))], author: "peer")
+        try Self.client(seeded).write { db in try db.execute(sql: "UPDATE agreements SET title = 'w' WHERE id = 'green-minerals-initiative'") }
+        let report = try dir.store().takeUpSQLEdits(author: "ana")
+        #expect(report.applied == 2 && report.refusedCount == 0, "\(report)")
+        #expect(try seeded.record(gmi)?.value("title") == .text("w"))
+    }
+
+    /// Whatever a client or a copied file put under the table's name (an
+    /// index, a table of another shape) is replaced before a take-up: it
+    /// neither stops the take-up nor refuses edits.
+    @Test func somethingElseUnderTheChainsNameIsReplaced() throws {
+        for intruder in ["CREATE INDEX sync_sql_reads ON countries(notes)",
+                         "CREATE TABLE sync_sql_reads(x); INSERT INTO sync_sql_reads VALUES (1)",
+                         "CREATE VIEW SYNC_SQL_READS AS SELECT 1 AS x"] {
+            let dir = TemporaryDirectory()
+            let seeded = try Self.seeded(dir)
+            try Self.client(seeded).write { db in
+                try db.execute(sql: intruder)
+                try db.execute(sql: "UPDATE agreements SET status = 'bogus' WHERE id = 'green-minerals-initiative'")
+                try db.execute(sql: "UPDATE agreements SET status = 'active' WHERE id = 'green-minerals-initiative'")
+                try db.execute(sql: "UPDATE countries SET notes = 'n' WHERE id = 'cn'")
+            }
+            let report = try seeded.takeUpSQLEdits(author: "ana")
+            #expect(report.applied == 2 && report.refusedCount == 1, "\(intruder): \(report)")
+            #expect(try seeded.record(ref("agreements/green-minerals-initiative"))?.value("status") == .text("active"))
+            #expect(try seeded.read(SQLEditReads.isInPlace), "\(intruder)")
+        }
+    }
+
     /// Chains as bytes: every cell class comes back as it went, and bytes
     /// that are not exactly a row's cells read as no chain.
     @Test func keptChainsDecodeExactlyOrNotAtAll() {
