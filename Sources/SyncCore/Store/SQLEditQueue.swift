@@ -59,6 +59,8 @@ struct SQLEditQueue {
             }
             try db.execute(sql: "DELETE FROM \(Self.counterTable)")
             try db.execute(sql: "INSERT INTO \(Self.counterTable)(n) VALUES (?)", arguments: [highest])
+            // Numbers handed out meanwhile say nothing of order (`SQLEditReads`' upto).
+            try SQLEditReads.forget(collection: nil, in: db)
         }
         let existing = try db.holdsTable(table, in: "main") ? try db.columns(in: table, in: "main").map(\.name) : []
         if existing != expectedColumns {

@@ -25,8 +25,9 @@ import GRDB
 ///   snapshot carries none, a restore drops the file's.
 /// - A copied database, or a client, may put anything under the name.
 ///   Before a take-up, what is not exactly this declaration (another
-///   table, a view, an index) is replaced; if it cannot be, or changes
-///   during the take-up, no chain is read or kept. A row that does not
+///   table, a view, an index under the name or on the table, a trigger) is
+///   replaced; if it cannot be, or changes during the take-up, no chain is
+///   read or kept. So with the edit counter not exactly one row. A row that does not
 ///   decode to exactly the collection's row width, or whose two blobs
 ///   exceed `Store.sqlEditBatchBytes` (32 MiB), reads as none: the edit is
 ///   planned against what it read.
@@ -34,7 +35,7 @@ struct SQLEditReads {
     static let table = "sync_sql_reads"
 
     /// As `sqlite_master` keeps it: anything else under the name is not ours.
-    static let declaration = "CREATE TABLE sync_sql_reads(collection TEXT NOT NULL, id BLOB NOT NULL, upto INTEGER NOT NULL, last BLOB NOT NULL, seen BLOB NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID"
+    static let declaration = "CREATE TABLE sync_sql_reads(collection TEXT NOT NULL, id BLOB NOT NULL, kept_by INTEGER NOT NULL, upto INTEGER NOT NULL, last BLOB NOT NULL, seen BLOB NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID"
 
     let db: Database
     /// Whether the table was this one, and held any row, when the
@@ -43,21 +44,26 @@ struct SQLEditReads {
     private let usable: Bool
     private let holdsAny: Bool
     /// The key of the chain `chain(for:edit:width:)` last found (the row
-    /// `keep` replaces or removes).
-    private var found: [UInt8]?
+    /// `keep` replaces or removes), and the edit that kept it.
+    private var found: (key: [UInt8], after: Int64)?
     private var reading: FastStatement?
     private var keeping: FastStatement?
     private var dropping: FastStatement?
 
     init(db: Database) throws {
         self.db = db
+        // One counter row: with none or two, edit numbers say nothing of order.
         usable = try Self.isInPlace(db) && db.holdsTable(SQLEditQueue.counterTable, in: "main")
+            && Int.fetchOne(db, sql: "SELECT count(*) FROM main.\(SQLEditQueue.counterTable)") == 1
         holdsAny = try usable && Self.holdsAny(db)
     }
 
-    /// Whether the only object under the name is this table, as declared here.
+    /// Whether the only object under the name, or on the table, is this
+    /// table as declared here (an index of a client's on it could refuse a
+    /// chain's row, and with it the edit).
     static func isInPlace(_ db: Database) throws -> Bool {
-        let rows = try Row.fetchAll(db, sql: "SELECT type, CAST(sql AS BLOB) FROM main.sqlite_master WHERE name = ? COLLATE NOCASE", arguments: [table])
+        let rows = try Row.fetchAll(db, sql: "SELECT type, CAST(sql AS BLOB) FROM main.sqlite_master WHERE name = ? COLLATE NOCASE OR tbl_name = ? COLLATE NOCASE",
+                                    arguments: [table, table])
         guard rows.count == 1, let kind = String.fromDatabaseValue(rows[0][0]), kind == "table",
               let sql = Data.fromDatabaseValue(rows[0][1]) else { return false }
         return sql.elementsEqual(declaration.utf8)
@@ -81,31 +87,37 @@ struct SQLEditReads {
 
     private static func key(_ ref: RecordRef) -> [UInt8] { Array(ref.collection.utf8) + [0] + Array(ref.id.utf8) }
 
-    /// The chain kept for `ref` that holds for `edit`, if any, of `width` cells each.
+    /// The chain kept for `ref` that holds for `edit`, if any, of `width`
+    /// cells each: kept by an earlier edit (`kept_by`; a refused edit retried
+    /// later keeps its number), and `edit` queued before that edit's
+    /// take-up rewrote the row (`upto`).
     mutating func chain(for ref: RecordRef, edit: Int64, width: Int) throws -> (last: [SQLCell], seen: [SQLCell])? {
         found = nil
         guard holdsAny else { return nil }
         let statement = try FastStatement.prepared(&reading, db, """
-            SELECT upto, last, seen, length(last) + length(seen) <= \(Store.sqlEditBatchBytes) FROM main.\(Self.table) WHERE collection = ? AND id = ?
+            SELECT kept_by, upto, last, seen, length(last) + length(seen) <= \(Store.sqlEditBatchBytes) FROM main.\(Self.table) WHERE collection = ? AND id = ?
             """)
         statement.bind(1, textBytes: Array(ref.collection.utf8))
         statement.bind(2, blob: Array(ref.id.utf8))
         defer { statement.reset() }
-        guard try statement.step() else { return nil }
-        found = Self.key(ref)
-        guard case .integer(let upto) = SQLCell.read(statement.handle, 0), edit <= upto, case .integer(1) = SQLCell.read(statement.handle, 3),
-              case .blob(let last) = SQLCell.read(statement.handle, 1), case .blob(let seen) = SQLCell.read(statement.handle, 2),
+        guard try statement.step(), case .integer(let after) = SQLCell.read(statement.handle, 0) else { return nil }
+        found = (Self.key(ref), after)
+        guard after < edit, case .integer(let upto) = SQLCell.read(statement.handle, 1), edit <= upto, case .integer(1) = SQLCell.read(statement.handle, 4),
+              case .blob(let last) = SQLCell.read(statement.handle, 2), case .blob(let seen) = SQLCell.read(statement.handle, 3),
               let lastCells = Self.decode(last, width: width), let seenCells = Self.decode(seen, width: width) else { return nil }
         return (lastCells, seenCells)
     }
 
-    /// Keeps the chain `ref`'s edit just taken up leaves (nil: none, as after
-    /// a DELETE), or drops the one `chain` found, when it changes no read.
-    mutating func keep(_ chain: (last: [SQLCell], seen: [SQLCell])?, for ref: RecordRef) throws {
+    /// Keeps the chain `ref`'s edit (numbered `edit`) just taken up leaves
+    /// (nil: none, as after a DELETE), or drops the one `chain` found, when
+    /// it changes no read. One a later edit kept stays (this one was
+    /// retried after it).
+    mutating func keep(_ chain: (last: [SQLCell], seen: [SQLCell])?, for ref: RecordRef, edit: Int64) throws {
         guard usable else { return }
+        if let found, found.key == Self.key(ref), found.after > edit { return }
         guard let chain, chain.last.count == chain.seen.count,
               !zip(chain.last, chain.seen).allSatisfy({ $0.isIdentical(to: $1) }) else {
-            guard let found, found == Self.key(ref) else { return }
+            guard let found, found.key == Self.key(ref) else { return }
             let statement = try FastStatement.prepared(&dropping, db, "DELETE FROM main.\(Self.table) WHERE collection = ? AND id = ?")
             statement.bind(1, textBytes: Array(ref.collection.utf8))
             statement.bind(2, blob: Array(ref.id.utf8))
@@ -116,13 +128,14 @@ struct SQLEditReads {
         // runs meanwhile (the write lock), so every edit made after this
         // transaction's rewrite of the row is numbered above it.
         let statement = try FastStatement.prepared(&keeping, db, """
-            INSERT OR REPLACE INTO main.\(Self.table)(collection, id, upto, last, seen)
-            VALUES (?, ?, coalesce((SELECT max(n) FROM main.\(SQLEditQueue.counterTable)), 0), ?, ?)
+            INSERT OR REPLACE INTO main.\(Self.table)(collection, id, kept_by, upto, last, seen)
+            VALUES (?, ?, ?, coalesce((SELECT n FROM main.\(SQLEditQueue.counterTable)), 0), ?, ?)
             """)
         statement.bind(1, textBytes: Array(ref.collection.utf8))
         statement.bind(2, blob: Array(ref.id.utf8))
-        statement.bind(3, blob: Self.encode(chain.last))
-        statement.bind(4, blob: Self.encode(chain.seen))
+        statement.bind(3, edit)
+        statement.bind(4, blob: Self.encode(chain.last))
+        statement.bind(5, blob: Self.encode(chain.seen))
         try statement.execute()
     }
 
@@ -149,13 +162,17 @@ struct SQLEditReads {
         }
     }
 
-    /// Drops whatever is under the name (a join snapshot's copy, a restored file's).
+    /// Drops whatever is under the name or on the table (a join snapshot's
+    /// copy, a restored file's). `IF EXISTS`: dropping a table or view drops
+    /// its indexes and triggers with it.
     static func removeAll(_ db: Database) throws {
-        for row in try Row.fetchAll(db, sql: "SELECT type, name FROM main.sqlite_master WHERE name = ? COLLATE NOCASE", arguments: [table]) {
+        let rows = try Row.fetchAll(db, sql: "SELECT type, name FROM main.sqlite_master WHERE name = ? COLLATE NOCASE OR tbl_name = ? COLLATE NOCASE ORDER BY type IN ('table', 'view')",
+                                    arguments: [table, table])
+        for row in rows {
             let kind: String = row[0], name: String = row[1]
             let statement = ["table": "TABLE", "view": "VIEW", "index": "INDEX", "trigger": "TRIGGER"][kind]
             guard let statement else { continue }
-            try db.execute(sql: "DROP \(statement) main.\(name.quotedDatabaseIdentifier)")
+            try db.execute(sql: "DROP \(statement) IF EXISTS main.\(name.quotedDatabaseIdentifier)")
         }
     }
 

@@ -295,7 +295,9 @@ struct SQLEditTests {
     @Test func somethingElseUnderTheChainsNameIsReplaced() throws {
         for intruder in ["CREATE INDEX sync_sql_reads ON countries(notes)",
                          "CREATE TABLE sync_sql_reads(x); INSERT INTO sync_sql_reads VALUES (1)",
-                         "CREATE VIEW SYNC_SQL_READS AS SELECT 1 AS x"] {
+                         "CREATE VIEW SYNC_SQL_READS AS SELECT 1 AS x",
+                         "CREATE TABLE sync_sql_reads(x); CREATE TRIGGER sync_sql_reads AFTER INSERT ON sync_sql_reads BEGIN SELECT 1; END",
+                         "\(SQLEditReads.declaration); CREATE INDEX reads_as_json ON sync_sql_reads(json(last))"] {
             let dir = TemporaryDirectory()
             let seeded = try Self.seeded(dir)
             try Self.client(seeded).write { db in
