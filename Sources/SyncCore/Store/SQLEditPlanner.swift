@@ -85,17 +85,29 @@ enum SQLEditPlanner {
     }
 
     /// `seen` after an edit: the cells the replicated state now holds where
-    /// the edit wrote (`after`), what it read elsewhere. After a written
-    /// INSERT the whole row is what the state holds (an empty set writes
-    /// nothing, yet reads `[]`); after a refused one, nothing was seen.
+    /// the edit wrote (`after`), or where it holds exactly the cell the
+    /// edit's row showed (`inserted`: written before by someone else, so
+    /// the edit had nothing to write there; the next edit, made on that row,
+    /// saw it), what it read elsewhere. After a written INSERT the whole
+    /// row is what the state holds (an empty set writes nothing, yet reads
+    /// `[]`); after a refused one, nothing was seen.
     static func seenAfter(read: [SQLCell]?, inserted: [SQLCell], plan: SQLEditPlan, after: [SQLCell]?, collection: CollectionSchema) -> [SQLCell] {
         let width = collection.fields.count + 1
         let read = read ?? Array(repeating: .null, count: width)
-        guard case .write(_, let writes) = plan, let after, after.count == width, read.count == width else { return read }
-        if read.allSatisfy({ $0 == .null }), inserted.count == width { return after }
-        let written = Set(writes.map { UTF8Key($0.key.field) })
+        guard let after, after.count == width, read.count == width else { return read }
+        let written: Set<UTF8Key>
+        switch plan {
+        case .refused: return read
+        case .nothing: written = []
+        case .write(_, let writes):
+            if read.allSatisfy({ $0 == .null }), inserted.count == width { return after }
+            written = Set(writes.map { UTF8Key($0.key.field) })
+        }
+        let shown = inserted.count == width ? inserted : nil
         return read.indices.map { index in
-            index > 0 && written.contains(UTF8Key(collection.fields[index - 1].name)) ? after[index] : read[index]
+            if index > 0 && written.contains(UTF8Key(collection.fields[index - 1].name)) { return after[index] }
+            if let shown, shown[index].isIdentical(to: after[index]) { return after[index] }
+            return read[index]
         }
     }
 

@@ -260,6 +260,26 @@ struct SQLEditTests {
         try copy.close()
     }
 
+    /// An edit that had nothing to write in a column (a peer had written the
+    /// same value first) still showed the analyst that value: an edit made
+    /// on top of it read what the state holds there, and goes through.
+    @Test func anEditOnTopOfOneAPeerHadAlreadyMadeGoesThrough() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        let gmi = ref("agreements/green-minerals-initiative")
+        for (first, kind) in [("title = 'z'", "nothing to write"), ("title = 'z2', summary = 's'", "the summary written, the title not")] {
+            try Self.client(store).write { db in
+                try db.execute(sql: "UPDATE agreements SET \(first) WHERE id = 'green-minerals-initiative'")
+                try db.execute(sql: "UPDATE agreements SET title = 'w-\(kind)' WHERE id = 'green-minerals-initiative'")
+            }
+            // The peer's write lands before the take-up, with the first edit's title.
+            try store.update(gmi, [.set("title", .text(first.contains("z2") ? "z2" : "z"))], author: "peer")
+            let report = try store.takeUpSQLEdits(author: "ana")
+            #expect(report.refusedCount == 0, "\(kind): \(report)")
+            #expect(try store.record(gmi)?.value("title") == .text("w-\(kind)"), "\(kind)")
+        }
+    }
+
     /// A chain holds only for edits queued before the take-up that kept it:
     /// a statement made after that read the row the take-up rewrote from the
     /// state, so a chain left behind (the take-up stopped before it could
