@@ -84,29 +84,33 @@ enum SQLEditPlanner {
         return old.indices.map { old[$0].isIdentical(to: last[$0]) ? seen[$0] : old[$0] }
     }
 
-    /// `seen` after an edit: the cells the replicated state now holds where
-    /// the edit wrote (`after`), or where it holds exactly the cell the
-    /// edit's row showed (`inserted`: written before by someone else, so
-    /// the edit had nothing to write there; the next edit, made on that row,
-    /// saw it), what it read elsewhere. After a written INSERT the whole
-    /// row is what the state holds (an empty set writes nothing, yet reads
-    /// `[]`); after a refused one, nothing was seen.
-    static func seenAfter(read: [SQLCell]?, inserted: [SQLCell], plan: SQLEditPlan, after: [SQLCell]?, collection: CollectionSchema) -> [SQLCell] {
+    /// `seen` after an edit: the cells the replicated state now holds
+    /// (`view`, read after the edit) where the edit wrote, or where it
+    /// holds exactly the cell the edit's row showed (`inserted`) and the
+    /// field is not in conflict (written before by someone else, so the
+    /// edit had nothing to write there; the next edit, made on that row, saw
+    /// it; a conflicted field shows one value of several, and the others
+    /// were not seen), what it read elsewhere. After a written INSERT (`read`
+    /// nil: no row before) the whole row is what the state holds (an empty
+    /// set writes nothing, yet reads `[]`); after a refused one, nothing was seen.
+    static func seenAfter(read: [SQLCell]?, inserted: [SQLCell], plan: SQLEditPlan, view: RecordView?, collection: CollectionSchema) -> [SQLCell] {
         let width = collection.fields.count + 1
+        let wasInsert = read == nil
         let read = read ?? Array(repeating: .null, count: width)
-        guard let after, after.count == width, read.count == width else { return read }
+        guard let view, let after = cells(view, collection), after.count == width, read.count == width else { return read }
         let written: Set<UTF8Key>
         switch plan {
         case .refused: return read
         case .nothing: written = []
         case .write(_, let writes):
-            if read.allSatisfy({ $0 == .null }), inserted.count == width { return after }
+            if wasInsert, inserted.count == width { return after }
             written = Set(writes.map { UTF8Key($0.key.field) })
         }
-        let shown = inserted.count == width ? inserted : nil
+        let shown = inserted.count == width && !view.existence.isConflicted ? inserted : nil
         return read.indices.map { index in
-            if index > 0 && written.contains(UTF8Key(collection.fields[index - 1].name)) { return after[index] }
-            if let shown, shown[index].isIdentical(to: after[index]) { return after[index] }
+            let field = index > 0 ? collection.fields[index - 1] : nil
+            if let field, written.contains(UTF8Key(field.name)) { return after[index] }
+            if let shown, shown[index].isIdentical(to: after[index]), !(field.flatMap { view.scalar($0.name)?.isConflicted } ?? false) { return after[index] }
             return read[index]
         }
     }

@@ -176,8 +176,8 @@ extension Store {
                                     if edit.new.isEmpty {
                                         try reads.keep(nil, for: ref, edit: edit.edit)
                                     } else {
-                                        let after = SQLEditPlanner.cells(try tx.writer.view(of: ref), collection)
-                                        try reads.keep((edit.new, SQLEditPlanner.seenAfter(read: read, inserted: edit.new, plan: plan, after: after, collection: collection)), for: ref, edit: edit.edit)
+                                        let after = try tx.writer.view(of: ref)
+                                        try reads.keep((edit.new, SQLEditPlanner.seenAfter(read: read, inserted: edit.new, plan: plan, view: after, collection: collection)), for: ref, edit: edit.edit)
                                     }
                                 }
                                 next += 1

@@ -280,6 +280,53 @@ struct SQLEditTests {
         }
     }
 
+    /// A field in conflict shows one of its values: an edit whose row showed
+    /// that one did not see the others, so an edit on top of it is judged as
+    /// before and refused, never written over the value no one saw (helper-110).
+    @Test func anEditOnTopOfOneThatMetAConflictIsStillRefused() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        let gmi = ref("agreements/green-minerals-initiative")
+        try Self.client(store).write { db in
+            try db.execute(sql: "UPDATE agreements SET title = 'x' WHERE id = 'green-minerals-initiative'")
+            try db.execute(sql: "UPDATE agreements SET summary = 's1' WHERE id = 'green-minerals-initiative'")
+            try db.execute(sql: "UPDATE agreements SET title = 'y' WHERE id = 'green-minerals-initiative'")
+        }
+        // Two peers wrote the title concurrently, 'x' (shown) and 'q'.
+        let key = SlotKey(collection: gmi.collection, record: gmi.id, field: "title")
+        let now = UInt64(Date().timeIntervalSince1970 * 1_000)
+        let original = try store.slotState(key)
+        var state = original
+        for (value, later) in [("q", UInt64(1_000)), ("x", 2_000)] {
+            let version = Version(dot: Dot(replica: .random(), counter: 1), hlc: HLC(millis: now + later, logical: 0), author: "peer-\(value)", value: .text(value))
+            state = SlotMerge.merge(state, SlotMerge.write(version, over: original))
+        }
+        _ = try store.apply([SlotChange(key: key, state: state)], from: .random(), cursor: nil)
+        #expect(try store.record(gmi)?.scalar("title")?.isConflicted == true)
+        #expect(try store.record(gmi)?.value("title") == .text("x"))
+        let report = try store.takeUpSQLEdits(author: "ana")
+        #expect(report.applied == 1 && report.refusedCount == 2, "\(report)")
+        #expect(try store.record(gmi)?.scalar("title")?.isConflicted == true)
+    }
+
+    /// An UPDATE made on top of a refused INSERT read nothing of the record a
+    /// peer created meanwhile: the record's other columns are not seen
+    /// through it, and an edit after it that changes one is refused
+    /// (helper-110).
+    @Test func anEditOnTopOfARefusedInsertDoesNotSeeThePeersRecord() throws {
+        let dir = TemporaryDirectory()
+        let store = try Self.seeded(dir)
+        try Self.client(store).write { db in
+            try db.execute(sql: "INSERT INTO countries(id, name) VALUES ('xk', 'Kosova')")
+            try db.execute(sql: "UPDATE countries SET role = 'importer' WHERE id = 'xk'")
+            try db.execute(sql: "UPDATE countries SET name = 'Kosovo Republic' WHERE id = 'xk'")
+        }
+        try store.create(ref("countries/xk"), [.set("name", .text("Kosovo"))], author: "peer")
+        let report = try store.takeUpSQLEdits(author: "ana")
+        #expect(report.refusedCount == 2 && report.applied == 1, "\(report)")
+        #expect(try store.record(ref("countries/xk"))?.value("name") == .text("Kosovo"))
+    }
+
     /// A chain holds only for edits queued before the take-up that kept it:
     /// a statement made after that read the row the take-up rewrote from the
     /// state, so a chain left behind (the take-up stopped before it could
