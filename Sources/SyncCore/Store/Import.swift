@@ -72,8 +72,12 @@ extension Store {
                         }
                         // A conflicted cell shows its winner; importing that same value (same bytes) changes
                         // nothing. An enum value an earlier version stored in another spelling differs in
-                        // bytes from the parsed one, so the import rewrites the allowed bytes.
-                        if current.value(field) != value {
+                        // bytes from the parsed one, so the import rewrites the allowed bytes. A value of
+                        // another type than the field's (a schema problem: the integer 13 in a text field,
+                        // written under a schema a concurrent change replaced) is exported as its text,
+                        // which parses as the field's type: the same text is that value, unchanged.
+                        let stored = current.value(field)
+                        if stored != value, !Self.isExportedAs(stored, value, in: collection.field(field)) {
                             try tx.write(key(field), value)
                             writes += 1
                         }
@@ -98,5 +102,20 @@ extension Store {
         report.slotsWritten = receipt.slotsWritten
         report.dot = receipt.dot
         return report
+    }
+
+    /// Whether `stored`, a value of another type than `parsed` (neither
+    /// null), is what the export writes as `parsed`: the export reads the
+    /// collection table, whose cell for such a value is the one the
+    /// column's affinity makes of it (`SQLCell.init(_:in:)`: the integer 13
+    /// in a text field is the text `13`, `true` is `1`). Importing that
+    /// export again keeps the value as it is (docs/interchange.md).
+    /// Compared as cells: class and bytes.
+    static func isExportedAs(_ stored: Value?, _ parsed: Value, in field: FieldSchema?) -> Bool {
+        guard let stored, let field else { return false }
+        switch (stored, parsed) {
+        case (.null, _), (_, .null), (.int, .int), (.bool, .bool), (.text, .text): return false
+        default: return SQLCell(stored, in: field).isIdentical(to: SQLCell(parsed, in: field))
+        }
     }
 }
