@@ -205,6 +205,7 @@ public struct SessionMachine: Sendable {
     private var servingCursor: UInt64 = 0
     private var holding = false
     private var echoDeadline: Millis?
+    private var servedToEnd = false
     // Server, 1.6: what the puller said it holds; what we told it we hold;
     // when a held pull woken by a commit is read.
     private var pullerKnowledge: [ReplicaID: UInt64] = [:]
@@ -443,12 +444,8 @@ public struct SessionMachine: Sendable {
         if !waitNext && !batch.hasMore {
             out.actions.append(.report(.caughtUp(received: catchUp.received, changed: catchUp.changed, cursor: batch.cursor,
                                                  millis: now - catchUp.started)))
+            out.actions.append(.mergeKeptAside)
         }
-        // Every sync that ends caught up, not only the first: a merge of the
-        // database kept aside that failed (a full disk) is tried again at
-        // the next, not left for the next session (with nothing kept aside
-        // the driver only lists the folder).
-        if !batch.hasMore { out.actions.append(.mergeKeptAside) }
         waitNext = !batch.hasMore
         caughtUp = !batch.hasMore
         out.actions.append(.report(.pulled(cursor: batch.cursor, remoteHighestSeq: max(batch.highestSeq, batch.cursor), caughtUp: caughtUp,
@@ -494,13 +491,13 @@ public struct SessionMachine: Sendable {
         }
         send(.batch(batch), &out)
         if !changes.isEmpty { out.actions.append(.report(.sentSlots(changes.count))) }
-        if !hasMore && !settings.receives {
+        if !hasMore && !settings.receives && !servedToEnd {
             // A session that only sends succeeds when the peer has read our
             // feed to its end: that is its sync, after which a database kept
             // aside by a restore is merged back (replication-model §7). A
             // replica that sends on every link would otherwise keep it aside
-            // for ever, with the writes made after the snapshot in it. Each
-            // time: a merge a full disk stopped is tried again.
+            // for ever, with the writes made after the snapshot in it.
+            servedToEnd = true
             out.actions.append(.mergeKeptAside)
         }
         serving = nil
