@@ -17,6 +17,13 @@ struct SQLEditTests {
         return try DatabaseQueue(path: store.path, configuration: configuration)
     }
 
+    /// Runs `statements` in one transaction of another client, as an analyst's script would.
+    static func run(_ store: Store, _ statements: String...) throws {
+        try client(store).write { db in
+            for statement in statements { try db.execute(sql: statement) }
+        }
+    }
+
     static func seeded(_ dir: TemporaryDirectory, _ name: String = "data.db") throws -> Store {
         let store = try dir.store(name)
         try store.seed(SeedData.criticalMinerals())
@@ -268,10 +275,9 @@ struct SQLEditTests {
         let store = try Self.seeded(dir)
         let gmi = ref("agreements/green-minerals-initiative")
         for (first, kind) in [("title = 'z'", "nothing to write"), ("title = 'z2', summary = 's'", "the summary written, the title not")] {
-            try Self.client(store).write { db in
-                try db.execute(sql: "UPDATE agreements SET \(first) WHERE id = 'green-minerals-initiative'")
-                try db.execute(sql: "UPDATE agreements SET title = 'w-\(kind)' WHERE id = 'green-minerals-initiative'")
-            }
+            try Self.run(store,
+            "UPDATE agreements SET \(first) WHERE id = 'green-minerals-initiative'",
+            "UPDATE agreements SET title = 'w-\(kind)' WHERE id = 'green-minerals-initiative'")
             // The peer's write lands before the take-up, with the first edit's title.
             try store.update(gmi, [.set("title", .text(first.contains("z2") ? "z2" : "z"))], author: "peer")
             let report = try store.takeUpSQLEdits(author: "ana")
@@ -287,11 +293,10 @@ struct SQLEditTests {
         let dir = TemporaryDirectory()
         let store = try Self.seeded(dir)
         let gmi = ref("agreements/green-minerals-initiative")
-        try Self.client(store).write { db in
-            try db.execute(sql: "UPDATE agreements SET title = 'x' WHERE id = 'green-minerals-initiative'")
-            try db.execute(sql: "UPDATE agreements SET summary = 's1' WHERE id = 'green-minerals-initiative'")
-            try db.execute(sql: "UPDATE agreements SET title = 'y' WHERE id = 'green-minerals-initiative'")
-        }
+        try Self.run(store,
+            "UPDATE agreements SET title = 'x' WHERE id = 'green-minerals-initiative'",
+            "UPDATE agreements SET summary = 's1' WHERE id = 'green-minerals-initiative'",
+            "UPDATE agreements SET title = 'y' WHERE id = 'green-minerals-initiative'")
         // Two peers wrote the title concurrently, 'x' (shown) and 'q'.
         let key = SlotKey(collection: gmi.collection, record: gmi.id, field: "title")
         let now = UInt64(Date().timeIntervalSince1970 * 1_000)
@@ -316,11 +321,10 @@ struct SQLEditTests {
     @Test func anEditOnTopOfARefusedInsertDoesNotSeeThePeersRecord() throws {
         let dir = TemporaryDirectory()
         let store = try Self.seeded(dir)
-        try Self.client(store).write { db in
-            try db.execute(sql: "INSERT INTO countries(id, name) VALUES ('xk', 'Kosova')")
-            try db.execute(sql: "UPDATE countries SET role = 'importer' WHERE id = 'xk'")
-            try db.execute(sql: "UPDATE countries SET name = 'Kosovo Republic' WHERE id = 'xk'")
-        }
+        try Self.run(store,
+            "INSERT INTO countries(id, name) VALUES ('xk', 'Kosova')",
+            "UPDATE countries SET role = 'importer' WHERE id = 'xk'",
+            "UPDATE countries SET name = 'Kosovo Republic' WHERE id = 'xk'")
         try store.create(ref("countries/xk"), [.set("name", .text("Kosovo"))], author: "peer")
         let report = try store.takeUpSQLEdits(author: "ana")
         #expect(report.refusedCount == 2 && report.applied == 1, "\(report)")
@@ -336,10 +340,9 @@ struct SQLEditTests {
         let seeded = try Self.seeded(dir)
         let gmi = ref("agreements/green-minerals-initiative")
         // A: the title to 'x', refused because a peer wrote 'z' first; B stops the take-up.
-        try Self.client(seeded).write { db in
-            try db.execute(sql: "UPDATE agreements SET title = 'x' WHERE id = 'green-minerals-initiative'")
-            try db.execute(sql: "UPDATE countries SET notes = 'n' WHERE id = 'cn'")
-        }
+        try Self.run(seeded,
+            "UPDATE agreements SET title = 'x' WHERE id = 'green-minerals-initiative'",
+            "UPDATE countries SET notes = 'n' WHERE id = 'cn'")
         try seeded.update(gmi, [.set("title", .text("z"))], author: "peer")
         let b = try seeded.read { db in try Int64.fetchOne(db, sql: "SELECT max(edit) FROM sync_sql_edits_countries") }!
         var options = Store.Options()
