@@ -55,7 +55,12 @@ struct SQLEditReads {
         // One counter row: with none or two, edit numbers say nothing of order.
         usable = try Self.isInPlace(db) && db.holdsTable(SQLEditQueue.counterTable, in: "main")
             && Int.fetchOne(db, sql: "SELECT count(*) FROM main.\(SQLEditQueue.counterTable)") == 1
-        holdsAny = try usable && Self.holdsAny(db)
+        holdsAny = try usable && Self.holdsRows(db)
+    }
+
+    /// Whether the table, known to be in place, holds any row.
+    private static func holdsRows(_ db: Database) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM main.\(table))") == true
     }
 
     /// Whether the only object under the name, or on the table, is this
@@ -81,8 +86,7 @@ struct SQLEditReads {
 
     /// Whether any chain is kept (cheap: one probe).
     static func holdsAny(_ db: Database) throws -> Bool {
-        guard try isInPlace(db) else { return false }
-        return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM main.\(table))") == true
+        try isInPlace(db) && holdsRows(db)
     }
 
     private static func key(_ ref: RecordRef) -> [UInt8] { Array(ref.collection.utf8) + [0] + Array(ref.id.utf8) }
