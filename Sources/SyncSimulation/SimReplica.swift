@@ -19,6 +19,10 @@ final class SimReplica {
     /// Until when (virtual ms) its disk is full (`World.maybeFillDisk`); 0: not.
     var diskFullUntil: UInt64 = 0
     var diskFull: Bool { diskFullUntil > 0 }
+    /// Its daemon's retries of a fold a full disk stopped (`KeptAsideFolds`):
+    /// the schedule, and when the next is due (virtual ms); a restart resets both.
+    var foldRetry = KeptAsideRetry()
+    var foldRetryDue: UInt64?
     var name: String { "r\(index)" }
 
     init(index: Int, device: DeviceID, directory: URL, random: SeededRandom, world: WorldClock) {
@@ -62,6 +66,8 @@ final class SimReplica {
         // A restart does not empty a full disk.
         if diskFull { try opened.capFileGrowth(true) }
         epoch += 1
+        foldRetry = KeptAsideRetry()
+        foldRetryDue = nil
     }
 
     /// A crash: the store object is dropped without a goodbye. Work it had

@@ -16,6 +16,9 @@ final class World {
         case written(link: Int, side: Int, generation: UInt64)
         case tick(link: Int, side: Int, generation: UInt64)
         case restart(replica: Int)
+        /// A fold of the databases kept aside that a full disk stopped is
+        /// tried again (`KeptAsideRetry`), unless the replica crashed since.
+        case retryFold(replica: Int, epoch: Int)
         case heal
         case check
     }
@@ -188,6 +191,11 @@ final class World {
             do { try replica.open() } catch { violation("\(replica.name) does not reopen after a crash: \(error)") }
             note("\(replica.name) restarted")
             for link in links where link.ends.contains(index) { scheduleConnect(link) }
+        case .retryFold(let index, let epoch):
+            let replica = replicas[index]
+            guard replica.epoch == epoch, replica.foldRetryDue == now, let store = replica.store else { return }
+            replica.foldRetryDue = nil
+            mergeKeptAside(replica, store: store)
         case .heal:
             heal()
         case .check:
@@ -316,7 +324,7 @@ final class World {
                 let page = try store.slots(inBuckets: buckets, afterRecord: after, maxCount: maxCount, maxBytes: maxBytes)
                 feed(link, side, .repairPageRead(changes: page.changes, next: page.next))
             case .mergeKeptAside:
-                try mergeKeptAside(replica, store: store)
+                mergeKeptAside(replica, store: store)
             default:
                 break
             }
@@ -481,17 +489,29 @@ final class World {
 
     /// A sync succeeded: the database a restore kept aside is merged back and
     /// removed, as `PeerSession` does. One that stays is a violation.
-    func mergeKeptAside(_ replica: SimReplica, store: Store) throws {
+    func mergeKeptAside(_ replica: SimReplica, store: Store) {
         let aside = { self.keptAside(replica) }
-        guard !aside().isEmpty else { return }
+        guard !aside().isEmpty else {
+            _ = replica.foldRetry.after(KeptAsideFold())
+            replica.foldRetryDue = nil
+            return
+        }
         var logger = Logger(label: "sim")
         logger.logLevel = .critical
-        Snapshots.mergeAndRemoveKeptAside(into: store, logger: logger)
-        // On a full disk it stays, to be merged after a sync once there is
-        // room (the merge only adds to states: a part merged is no harm).
+        let fold = Snapshots.mergeAndRemoveKeptAside(into: store, logger: logger)
+        // On a full disk it stays, to be merged once there is room (the
+        // merge only adds to states: a part merged is no harm): the daemon
+        // tries again on `KeptAsideRetry`'s schedule, without waiting for
+        // the next session.
+        let delay = replica.foldRetry.after(fold)
+        replica.foldRetryDue = delay.map { now + $0 }
+        if let delay { schedule(.retryFold(replica: replica.index, epoch: replica.epoch), in: delay) }
         if !aside().isEmpty, replica.diskFull {
             count("disk full: write refused")
-            return note("\(replica.name) keeps the database its restore kept aside: its disk is full")
+            if fold.stoppedByPassingFailure == 0 {
+                violation("\(replica.name): a fold of the database kept aside that its full disk stopped is not tried again before the next session (\(fold))")
+            }
+            return note("\(replica.name) keeps the database its restore kept aside: its disk is full; tried again in \(replica.foldRetryDue.map { $0 - now } ?? 0) ms")
         }
         if !aside().isEmpty { violation("\(replica.name) could not merge the database kept aside: \(aside())") }
         note("\(replica.name) merged the database its restore kept aside")

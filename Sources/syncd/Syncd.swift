@@ -125,6 +125,7 @@ struct Syncd: AsyncParsableCommand {
             },
             LoopService("dialers") { await node.runDialers() },
             LoopService("local-writes") { await node.notifier.pollForeignWrites(every: .milliseconds(config.localPollMillis), logger: logger) },
+            LoopService("kept-aside") { await node.retryKeptAsideFolds() },
             LoopService("config-watch") { await setup.watchConfig() },
             LoopService("control") { try await control.serve(controlSocket) },
         ]

@@ -318,12 +318,18 @@ extension Snapshots {
     /// removes it (once a sync has succeeded). Writes made after the snapshot
     /// that never reached a peer are in the kept-aside file only: merging
     /// (a join, idempotent) brings them back instead of deleting them
-    /// (replication-model §7). A file that cannot be merged is kept and logged.
-    public static func mergeAndRemoveKeptAside(into store: Store, logger: Logger) {
+    /// (replication-model §7). A file that cannot be merged is kept and logged;
+    /// what was kept, and why, is returned (`KeptAsideRetry` says when to try again).
+    @discardableResult
+    public static func mergeAndRemoveKeptAside(into store: Store, logger: Logger) -> KeptAsideFold {
         // Sessions with different peers can catch up at once: one fold at a
         // time in the process, so none opens a file another is removing.
         foldLock.lock()
         defer { foldLock.unlock() }
+        var fold = KeptAsideFold()
+        func kept(for error: any Error) {
+            if KeptAsideFold.passes(error) { fold.stoppedByPassingFailure += 1 } else { fold.keptForOtherReasons += 1 }
+        }
         let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent()
         for name in keptAside(in: directory) {
             let path = directory.appendingPathComponent(name).path
@@ -354,6 +360,7 @@ extension Snapshots {
                 do { try store.syncCommittedToDisk() } catch {
                     logger.warning("merged the database kept aside by a restore, but could not make the merge durable; the copy is kept and merged again (no change) after the next sync", metadata: [
                         "file": "\(name)", "error": "\(error)"])
+                    kept(for: error)
                     continue
                 }
                 // Tables, views, triggers and added columns of the analyst's
@@ -363,10 +370,11 @@ extension Snapshots {
                 do { lacking = try AnalystDataAside.missing(in: path, from: store.path) } catch {
                     logger.warning("merged the database kept aside by a restore, but could not compare it with the live database for tables or columns of your own; it is kept under its name and compared again after the next sync", metadata: [
                         "file": "\(name)", "error": "\(error)"])
+                    kept(for: error)
                     continue
                 }
                 if !lacking.isEmpty {
-                    keepForTheAnalyst(path, named: name, lacking: lacking, changed: changed, in: directory, logger: logger)
+                    if let error = keepForTheAnalyst(path, named: name, lacking: lacking, changed: changed, in: directory, logger: logger) { kept(for: error) }
                     continue
                 }
                 for suffix in [""] + Store.databaseCompanions + [".counter"] { try? FileManager.default.removeItem(atPath: path + suffix) }
@@ -375,14 +383,17 @@ extension Snapshots {
                 try? AtomicFile.syncDirectory(of: path)
             } catch {
                 logger.warning("could not merge the database kept aside by a restore; it is kept", metadata: ["file": "\(name)", "error": "\(error)"])
+                kept(for: error)
             }
         }
+        return fold
     }
 
     /// Renames a merged copy kept aside that holds the analyst's own data
     /// to a free `data.db.own-data-before-restore-…` name (never merged
-    /// again), as one self-contained file, and says what it holds.
-    private static func keepForTheAnalyst(_ path: String, named name: String, lacking: [String], changed: Int, in directory: URL, logger: Logger) {
+    /// again), as one self-contained file, and says what it holds. Returns
+    /// why it could not (the copy then stays under its name).
+    private static func keepForTheAnalyst(_ path: String, named name: String, lacking: [String], changed: Int, in directory: URL, logger: Logger) -> (any Error)? {
         let suffix = String(name.dropFirst(keptAsidePrefix.count))
         var kept = directory.appendingPathComponent(analystDataAsidePrefix + suffix)
         var number = 2
@@ -407,11 +418,12 @@ extension Snapshots {
         } catch {
             logger.warning("merged the database kept aside by a restore, which holds tables or columns of your own the live database lacks, but could not rename it (another program has it open?); it is kept under its name and merged again (no change) after the next sync", metadata: [
                 "file": "\(name)", "error": "\(error)", "lacking": "\(lacking.joined(separator: "; "))"])
-            return
+            return error
         }
         try? AtomicFile.syncDirectory(of: path)
         logger.warning("merged the database kept aside by a restore or a join; it holds tables or columns of your own that the live database lacks (no replicated data), so it is kept: copy what you need from it with sqlite3, then remove it", metadata: [
             "file": "\(name)", "kept_as": "\(kept.lastPathComponent)", "slots_changed": "\(changed)", "lacking": "\(lacking.joined(separator: "; "))"])
+        return nil
     }
 
     /// Whether a regular file named `data.db.own-data-before-restore-…` is

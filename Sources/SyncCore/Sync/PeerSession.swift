@@ -44,8 +44,6 @@ final class PeerSession: @unchecked Sendable {
     /// ends, so a reconnect never reads a cursor that an old merge is about
     /// to write.
     private let inflight = Mutex(0)
-    /// Folding a kept-aside database back in runs once at a time.
-    private let foldingKeptAside = Mutex(false)
 
     init(node: SyncNode, channel: Channel, peer: PeerConfig, hello: SyncMessage.Hello, connection: ConnectionContext, logger: Logger) {
         self.node = node
@@ -209,15 +207,7 @@ final class PeerSession: @unchecked Sendable {
                 return .repairPageRead(changes: page.changes, next: page.next)
             }
         case .mergeKeptAside:
-            let logger = self.logger
-            guard foldingKeptAside.withLock({ folding in
-                defer { folding = true }
-                return !folding
-            }) else { break }
-            track {
-                try? await Blocking.run { Snapshots.mergeAndRemoveKeptAside(into: store, logger: logger) }
-                self.foldingKeptAside.withLock { $0 = false }
-            }
+            track { await self.node.keptAsideFolds.fold() }
         case .takeRevocations(let list):
             let peerName = peer.name
             track { await self.node.takeRevocations(list, from: peerName) }

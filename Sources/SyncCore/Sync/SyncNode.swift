@@ -45,6 +45,8 @@ public final class SyncNode: Sendable {
     let claimRefusals = Mutex<[String: Int]>([:])
     /// Joins by snapshot: failures per peer, snapshots served (`SyncNode+Join`).
     let joins = JoinBook()
+    /// Folds of the databases kept aside, asked for by sessions that synced.
+    let keptAsideFolds: KeptAsideFolds
 
     /// The address the listener is bound to (the real port when the config says 0).
     private let bound = Mutex<HostPort?>(nil)
@@ -74,6 +76,7 @@ public final class SyncNode: Sendable {
         self.logger = logger
         group = MultiThreadedEventLoopGroup.singleton
         teamCA = TeamCACache(logger: logger)
+        keptAsideFolds = KeptAsideFolds(store: store, logger: logger)
         let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent()
         var interruptedJoins: [DeviceID] = []
         pending = PendingRecorder(file: PendingDeviceFile(directory: directory), logger: logger)
@@ -114,6 +117,10 @@ public final class SyncNode: Sendable {
         revocationState.withLock { $0.obeyed = held }
         for device in interruptedJoins { joins.noteFailure(device) }
     }
+
+    /// Tries again, when due, the folds of databases kept aside that a
+    /// passing failure stopped (`KeptAsideRetry`); until cancelled.
+    public func retryKeptAsideFolds() async { await keptAsideFolds.retryWhenDue() }
 
     /// Accepts peers on the configured address until cancelled.
     /// `onBound` receives the bound address (useful with port 0).

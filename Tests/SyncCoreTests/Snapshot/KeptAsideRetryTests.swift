@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+import Testing
+@testable import SyncCore
+import TestSupport
+
+/// A fold of a database kept aside that a full disk stopped is tried again
+/// while the daemon runs, not left for the next session (replication-model
+/// §7; the simulator's seed 1382).
+@Suite("Kept-aside folds tried again", .timeLimit(.minutes(5)))
+struct KeptAsideRetryTests {
+    @Test func theWaitsDoubleFromFiveSecondsToFiveMinutesAndAFoldThatEndsOtherwiseStartsThemAgain() {
+        var retry = KeptAsideRetry()
+        let stopped = KeptAsideFold(stoppedByPassingFailure: 1)
+        let waits = (0..<9).map { _ in retry.after(stopped) }
+        #expect(waits == [5_000, 10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000, 300_000])
+        #expect(retry.after(KeptAsideFold()) == nil)
+        #expect(retry.after(stopped) == 5_000)
+        // A file that will not open is not tried again before the next session.
+        #expect(retry.after(KeptAsideFold(keptForOtherReasons: 1)) == nil)
+        #expect(retry.after(KeptAsideFold(stoppedByPassingFailure: 1, keptForOtherReasons: 1)) == 5_000)
+    }
+
+    /// A restore kept 300 unsynced records aside; the live store's disk is
+    /// full when the fold runs.
+    func restoredOnAFullDisk() throws -> (dir: TemporaryDirectory, data: DataDirectory, store: Store) {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let snapshot = dir.url.appendingPathComponent("s.syncsnap")
+        do {
+            let (store, _) = try data.openStore(deviceID: "DEV-A")
+            try Snapshots.create(from: store, to: snapshot)
+            for number in 0..<300 {
+                try store.create(ref("countries/x\(number)"), [.set("name", .text(String(repeating: "unsynced \(number) ", count: 20)))], author: "ana")
+            }
+        }
+        _ = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
+        let store = try Store(path: data.databasePath, deviceID: "DEV-A")
+        try store.capFileGrowth(true)
+        return (dir, data, store)
+    }
+
+    @Test func aFoldAFullDiskStoppedSaysSoAndGoesThroughOnceThereIsRoom() throws {
+        let (dir, data, store) = try restoredOnAFullDisk()
+        defer { withExtendedLifetime(dir) {} }
+        let stopped = Snapshots.mergeAndRemoveKeptAside(into: store, logger: Logger(label: "test"))
+        #expect(stopped == KeptAsideFold(stoppedByPassingFailure: 1))
+        #expect(Snapshots.keptAside(in: data.url).count == 1)
+
+        try store.capFileGrowth(false)
+        #expect(Snapshots.mergeAndRemoveKeptAside(into: store, logger: Logger(label: "test")) == KeptAsideFold())
+        #expect(Snapshots.keptAside(in: data.url).isEmpty)
+        #expect(try store.record(ref("countries/x299"))?.value("name") == .text(String(repeating: "unsynced 299 ", count: 20)))
+    }
+
+    @Test func aFileThatIsNoDatabaseIsKeptForAnotherReason() throws {
+        let dir = TemporaryDirectory()
+        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
+        let (store, _) = try data.openStore(deviceID: "DEV-A")
+        try Data(repeating: 0x5A, count: 8_192).write(to: data.url.appendingPathComponent(Snapshots.keptAsidePrefix + "damaged"))
+        #expect(Snapshots.mergeAndRemoveKeptAside(into: store, logger: Logger(label: "test")) == KeptAsideFold(keptForOtherReasons: 1))
+    }
+
+    /// The daemon's driver: the session's fold stops on the full disk; once
+    /// there is room, the retry (5 s later) merges it with no session asking.
+    @Test func theDaemonTriesAgainWithNoSessionAsking() async throws {
+        let (dir, data, store) = try restoredOnAFullDisk()
+        defer { withExtendedLifetime(dir) {} }
+        let folds = KeptAsideFolds(store: store, logger: Logger(label: "test"))
+        await folds.fold()
+        #expect(Snapshots.keptAside(in: data.url).count == 1)
+        try store.capFileGrowth(false)
+        let retries = Task { await folds.retryWhenDue() }
+        defer { retries.cancel() }
+        let merged = try await eventually(timeout: .seconds(20), every: .milliseconds(100)) { Snapshots.keptAside(in: data.url).isEmpty }
+        #expect(merged)
+        #expect(try store.record(ref("countries/x0")) != nil)
+    }
+}
