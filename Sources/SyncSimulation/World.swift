@@ -195,7 +195,7 @@ final class World {
             let replica = replicas[index]
             guard replica.epoch == epoch, replica.foldRetryDue == now, let store = replica.store else { return }
             replica.foldRetryDue = nil
-            mergeKeptAside(replica, store: store)
+            mergeKeptAside(replica, store: store, only: replica.foldRetryNames)
         case .heal:
             heal()
         case .check:
@@ -488,32 +488,32 @@ final class World {
     }
 
     /// A sync succeeded: the database a restore kept aside is merged back and
-    /// removed, as `PeerSession` does. One that stays is a violation.
-    func mergeKeptAside(_ replica: SimReplica, store: Store) {
-        let aside = { self.keptAside(replica) }
-        guard !aside().isEmpty else {
-            _ = replica.foldRetry.after(KeptAsideFold())
-            replica.foldRetryDue = nil
-            return
-        }
+    /// removed, as `PeerSession` does (`only`: a retry's names; nil, those
+    /// kept aside now, which the sync cleared). One that stays is a violation.
+    func mergeKeptAside(_ replica: SimReplica, store: Store, only: Set<String>? = nil) {
+        let batch = only ?? Set(keptAside(replica))
+        guard !batch.isEmpty else { return }
+        let left = { Set(self.keptAside(replica)).intersection(batch).sorted() }
         var logger = Logger(label: "sim")
         logger.logLevel = .critical
-        let fold = Snapshots.mergeAndRemoveKeptAside(into: store, logger: logger)
+        let fold = Snapshots.mergeAndRemoveKeptAside(into: store, logger: logger, only: batch)
         // On a full disk it stays, to be merged once there is room (the
         // merge only adds to states: a part merged is no harm): the daemon
         // tries again on `KeptAsideRetry`'s schedule, without waiting for
-        // the next session.
-        let delay = replica.foldRetry.after(fold)
+        // the next session (`KeptAsideFolds`).
+        let retried = replica.foldRetryNames.subtracting(batch).union(fold.stoppedByPassingFailure)
+        let delay = replica.foldRetry.after(KeptAsideFold(stoppedByPassingFailure: retried.sorted()))
         replica.foldRetryDue = delay.map { now + $0 }
+        replica.foldRetryNames = delay == nil ? [] : retried
         if let delay { schedule(.retryFold(replica: replica.index, epoch: replica.epoch), in: delay) }
-        if !aside().isEmpty, replica.diskFull {
+        if !left().isEmpty, replica.diskFull {
             count("disk full: write refused")
-            if fold.stoppedByPassingFailure == 0 {
+            if fold.stoppedByPassingFailure.isEmpty {
                 violation("\(replica.name): a fold of the database kept aside that its full disk stopped is not tried again before the next session (\(fold))")
             }
             return note("\(replica.name) keeps the database its restore kept aside: its disk is full; tried again in \(replica.foldRetryDue.map { $0 - now } ?? 0) ms")
         }
-        if !aside().isEmpty { violation("\(replica.name) could not merge the database kept aside: \(aside())") }
+        if !left().isEmpty { violation("\(replica.name) could not merge the database kept aside: \(left())") }
         note("\(replica.name) merged the database its restore kept aside")
         committed(replica)
     }

@@ -2,28 +2,45 @@ import Foundation
 import GRDB
 
 /// What a fold of the databases kept aside (`Snapshots.mergeAndRemoveKeptAside`)
-/// left behind, and why.
+/// left behind, and why, by file name.
 public struct KeptAsideFold: Sendable, Equatable {
-    /// Files still kept aside for a failure that passes by itself (a full
-    /// disk, a lock held by another program, memory short): worth trying
-    /// again in this session, without waiting for the next.
-    public var stoppedByPassingFailure = 0
-    /// Files still kept aside for anything else (one that does not open, a
-    /// damaged file): tried again after the next session's sync only.
-    public var keptForOtherReasons = 0
+    /// Files whose merge a failure that passes by itself stopped (a full
+    /// disk, a lock held by another program, memory short): their
+    /// replicated data is not all in yet, so they are worth trying again
+    /// while the daemon runs, without waiting for the next session.
+    public var stoppedByPassingFailure: [String] = []
+    /// Files still kept aside for anything else: a merge that failed for
+    /// another cause (a file that is no database, a damaged one), or a
+    /// merge that is in and a step after it that failed (making it durable,
+    /// the comparison for the analyst's own tables, the rename that keeps it
+    /// for them; nothing replicated waits on those). Tried again after the
+    /// next session's sync only.
+    public var keptForOtherReasons: [String] = []
 
-    public init(stoppedByPassingFailure: Int = 0, keptForOtherReasons: Int = 0) {
+    public init(stoppedByPassingFailure: [String] = [], keptForOtherReasons: [String] = []) {
         self.stoppedByPassingFailure = stoppedByPassingFailure
         self.keptForOtherReasons = keptForOtherReasons
     }
 
-    /// Whether `error` passes by itself: SQLite's full disk, busy, locked,
-    /// interrupted or out-of-memory (`ReadFailure.passes`), or the file
-    /// system's full disk or quota.
-    public static func passes(_ error: any Error) -> Bool {
-        if ReadFailure.passes(error) { return true }
+    /// Whether the failure `error` of a merge passes by itself: SQLite's
+    /// full disk, busy, locked, interrupted or out-of-memory
+    /// (`ReadFailure.passes`), the file system's full disk or quota; or any
+    /// failure while the file system holding the database is short of
+    /// space (`spaceShort`). A real full disk often shows as something else:
+    /// the copy's open fails making its WAL index or journal (an I/O error,
+    /// wrapped by the store's open), before anything is written.
+    public static func passes(_ error: any Error, spaceShort: Bool) -> Bool {
+        if spaceShort || ReadFailure.passes(error) { return true }
         if let error = error as? POSIXError { return [.ENOSPC, .EDQUOT, .EBUSY, .EAGAIN, .EINTR].contains(error.code) }
         return false
+    }
+
+    /// Free space below which a failed merge counts as stopped by a full
+    /// disk: the copy's size plus 64 MiB (room for its WAL index, a journal
+    /// and the merge's own pages).
+    public static func spaceIsShort(free: UInt64?, copyBytes: UInt64) -> Bool {
+        guard let free else { return false }
+        return free < copyBytes + 64 << 20
     }
 }
 
@@ -35,8 +52,8 @@ public struct KeptAsideFold: Sendable, Equatable {
 /// Without it, a merge a full disk stopped would wait for the next session,
 /// which on a steady link may be days (found by the simulator, seed 1382).
 ///
-/// Pure: the daemon (`SyncNode.foldKeptAside`) and the simulator keep the
-/// time and call `after(_:)` with each fold's outcome.
+/// Pure: the daemon (`KeptAsideFolds`) and the simulator keep the time and
+/// call `after(_:)` with each fold's outcome.
 public struct KeptAsideRetry: Sendable, Equatable {
     public static let firstDelayMillis: UInt64 = 5_000
     public static let longestDelayMillis: UInt64 = 300_000
@@ -49,7 +66,7 @@ public struct KeptAsideRetry: Sendable, Equatable {
     /// Milliseconds until the fold is tried again after `fold`, or nil when
     /// it is not tried again before the next session's sync.
     public mutating func after(_ fold: KeptAsideFold) -> UInt64? {
-        guard fold.stoppedByPassingFailure > 0 else {
+        guard !fold.stoppedByPassingFailure.isEmpty else {
             nextDelayMillis = Self.firstDelayMillis
             return nil
         }

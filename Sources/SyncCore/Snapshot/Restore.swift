@@ -319,19 +319,17 @@ extension Snapshots {
     /// that never reached a peer are in the kept-aside file only: merging
     /// (a join, idempotent) brings them back instead of deleting them
     /// (replication-model §7). A file that cannot be merged is kept and logged;
-    /// what was kept, and why, is returned (`KeptAsideRetry` says when to try again).
+    /// what was kept, and why, is returned (`KeptAsideRetry` says when to try
+    /// again). `only`: the names a sync cleared (a retry's), nil for all.
     @discardableResult
-    public static func mergeAndRemoveKeptAside(into store: Store, logger: Logger) -> KeptAsideFold {
+    public static func mergeAndRemoveKeptAside(into store: Store, logger: Logger, only: Set<String>? = nil) -> KeptAsideFold {
         // Sessions with different peers can catch up at once: one fold at a
         // time in the process, so none opens a file another is removing.
         foldLock.lock()
         defer { foldLock.unlock() }
         var fold = KeptAsideFold()
-        func kept(for error: any Error) {
-            if KeptAsideFold.passes(error) { fold.stoppedByPassingFailure += 1 } else { fold.keptForOtherReasons += 1 }
-        }
         let directory = URL(fileURLWithPath: store.path).deletingLastPathComponent()
-        for name in keptAside(in: directory) {
+        for name in keptAside(in: directory) where only?.contains(name) ?? true {
             let path = directory.appendingPathComponent(name).path
             // Merged and removed by another process (syncctl) since the listing.
             guard FileManager.default.fileExists(atPath: path) else { continue }
@@ -360,7 +358,7 @@ extension Snapshots {
                 do { try store.syncCommittedToDisk() } catch {
                     logger.warning("merged the database kept aside by a restore, but could not make the merge durable; the copy is kept and merged again (no change) after the next sync", metadata: [
                         "file": "\(name)", "error": "\(error)"])
-                    kept(for: error)
+                    fold.keptForOtherReasons.append(name)
                     continue
                 }
                 // Tables, views, triggers and added columns of the analyst's
@@ -370,11 +368,13 @@ extension Snapshots {
                 do { lacking = try AnalystDataAside.missing(in: path, from: store.path) } catch {
                     logger.warning("merged the database kept aside by a restore, but could not compare it with the live database for tables or columns of your own; it is kept under its name and compared again after the next sync", metadata: [
                         "file": "\(name)", "error": "\(error)"])
-                    kept(for: error)
+                    fold.keptForOtherReasons.append(name)
                     continue
                 }
                 if !lacking.isEmpty {
-                    if let error = keepForTheAnalyst(path, named: name, lacking: lacking, changed: changed, in: directory, logger: logger) { kept(for: error) }
+                    if !keepForTheAnalyst(path, named: name, lacking: lacking, changed: changed, in: directory, logger: logger) {
+                        fold.keptForOtherReasons.append(name)
+                    }
                     continue
                 }
                 for suffix in [""] + Store.databaseCompanions + [".counter"] { try? FileManager.default.removeItem(atPath: path + suffix) }
@@ -382,8 +382,14 @@ extension Snapshots {
                     "file": "\(name)", "slots_changed": "\(changed)"])
                 try? AtomicFile.syncDirectory(of: path)
             } catch {
-                logger.warning("could not merge the database kept aside by a restore; it is kept", metadata: ["file": "\(name)", "error": "\(error)"])
-                kept(for: error)
+                // A real full disk often fails the copy's open (its WAL
+                // index, its journal) before anything is written: the free
+                // space says what the error may not.
+                let copyBytes = ["", "-wal"].reduce(UInt64(0)) { $0 + UInt64((try? FileManager.default.attributesOfItem(atPath: path + $1)[.size] as? Int) ?? 0) }
+                let short = KeptAsideFold.spaceIsShort(free: FreeSpace.bytes(at: directory.path), copyBytes: copyBytes)
+                if KeptAsideFold.passes(error, spaceShort: short) { fold.stoppedByPassingFailure.append(name) } else { fold.keptForOtherReasons.append(name) }
+                logger.warning("could not merge the database kept aside by a restore; it is kept", metadata: ["file": "\(name)", "error": "\(error)",
+                                                                                                             "disk_short_of_space": "\(short)"])
             }
         }
         return fold
@@ -391,9 +397,9 @@ extension Snapshots {
 
     /// Renames a merged copy kept aside that holds the analyst's own data
     /// to a free `data.db.own-data-before-restore-…` name (never merged
-    /// again), as one self-contained file, and says what it holds. Returns
-    /// why it could not (the copy then stays under its name).
-    private static func keepForTheAnalyst(_ path: String, named name: String, lacking: [String], changed: Int, in directory: URL, logger: Logger) -> (any Error)? {
+    /// again), as one self-contained file, and says what it holds. False
+    /// when it could not (the copy then stays under its name).
+    private static func keepForTheAnalyst(_ path: String, named name: String, lacking: [String], changed: Int, in directory: URL, logger: Logger) -> Bool {
         let suffix = String(name.dropFirst(keptAsidePrefix.count))
         var kept = directory.appendingPathComponent(analystDataAsidePrefix + suffix)
         var number = 2
@@ -418,12 +424,12 @@ extension Snapshots {
         } catch {
             logger.warning("merged the database kept aside by a restore, which holds tables or columns of your own the live database lacks, but could not rename it (another program has it open?); it is kept under its name and merged again (no change) after the next sync", metadata: [
                 "file": "\(name)", "error": "\(error)", "lacking": "\(lacking.joined(separator: "; "))"])
-            return error
+            return false
         }
         try? AtomicFile.syncDirectory(of: path)
         logger.warning("merged the database kept aside by a restore or a join; it holds tables or columns of your own that the live database lacks (no replicated data), so it is kept: copy what you need from it with sqlite3, then remove it", metadata: [
             "file": "\(name)", "kept_as": "\(kept.lastPathComponent)", "slots_changed": "\(changed)", "lacking": "\(lacking.joined(separator: "; "))"])
-        return nil
+        return true
     }
 
     /// Whether a regular file named `data.db.own-data-before-restore-…` is

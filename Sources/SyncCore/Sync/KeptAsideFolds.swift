@@ -3,17 +3,20 @@ import Logging
 import Synchronization
 
 /// The daemon's folds of the databases kept aside by a restore or a join
-/// (replication-model §7). A session asks for one when it has synced. One
-/// fold runs at a time; one asked for while another runs is run once that
-/// ends (a file kept aside meanwhile is not left for the next session). A
-/// fold that a passing failure stopped (a full disk) is tried again on
-/// `KeptAsideRetry`'s schedule by `retryWhenDue`, while the daemon runs.
+/// (replication-model §7). A session that has synced clears the files
+/// kept aside at that moment (`afterSync`); only cleared files are merged,
+/// so a file a join keeps aside later waits for a sync of its own. One fold
+/// runs at a time; files cleared while another runs are folded once that
+/// ends. The files a passing failure stopped (a full disk) are tried again
+/// on `KeptAsideRetry`'s schedule by `retryWhenDue`, while the daemon runs.
 final class KeptAsideFolds: Sendable {
     private struct State {
         var running = false
-        var again = false
+        /// Cleared and not folded yet.
+        var waiting: Set<String> = []
         var retry = KeptAsideRetry()
-        var due: ContinuousClock.Instant?
+        /// The files to try again, and when.
+        var due: (at: ContinuousClock.Instant, names: Set<String>)?
     }
 
     private let state = Mutex(State())
@@ -25,33 +28,43 @@ final class KeptAsideFolds: Sendable {
         self.logger = logger
     }
 
-    /// Folds now, or once the fold under way ends.
-    func fold() async {
+    private var directory: URL { URL(fileURLWithPath: store.path).deletingLastPathComponent() }
+
+    /// A session has synced: the files kept aside now are cleared for a
+    /// fold (`fold`). Called when the sync ends, before anything is awaited.
+    func clearedBySync() -> Set<String> { Set(Snapshots.keptAside(in: directory)) }
+
+    /// Folds `names` now, or once the fold under way ends.
+    func fold(_ names: Set<String>) async {
+        guard !names.isEmpty else { return }
         let starts = state.withLock { state in
-            if state.running {
-                state.again = true
-                return false
-            }
+            state.waiting.formUnion(names)
+            if state.running { return false }
             state.running = true
             return true
         }
         guard starts else { return }
         let store = self.store, logger = self.logger
         while true {
-            let outcome = (try? await Blocking.run { Snapshots.mergeAndRemoveKeptAside(into: store, logger: logger) }) ?? KeptAsideFold()
-            let (delay, again) = state.withLock { state in
-                let delay = state.retry.after(outcome)
-                state.due = delay.map { .now + .milliseconds($0) }
-                let again = state.again
-                state.again = false
-                if !again { state.running = false }
-                return (delay, again)
+            let batch = state.withLock { state in
+                defer { state.waiting = [] }
+                return state.waiting
+            }
+            let outcome = (try? await Blocking.run { Snapshots.mergeAndRemoveKeptAside(into: store, logger: logger, only: batch) }) ?? KeptAsideFold()
+            let (delay, retried, more) = state.withLock { state in
+                // Files still to be tried again from an earlier fold stay so.
+                let retried = (state.due?.names.subtracting(batch) ?? []).union(outcome.stoppedByPassingFailure)
+                let delay = state.retry.after(KeptAsideFold(stoppedByPassingFailure: retried.sorted()))
+                state.due = delay.map { (.now + .milliseconds($0), retried) }
+                let more = !state.waiting.isEmpty
+                if !more { state.running = false }
+                return (delay, retried, more)
             }
             if let delay {
-                logger.notice("a database kept aside is still to be merged: a failure that passes (a full disk, a lock held) stopped its merge; trying again soon",
-                              metadata: ["retry_in_s": "\(delay / 1_000)", "files": "\(outcome.stoppedByPassingFailure)"])
+                logger.notice("a database kept aside is still to be merged: a full disk (or a lock held, memory short) stopped its merge; trying again by itself",
+                              metadata: ["retry_in_s": "\(delay / 1_000)", "files": "\(retried.sorted().joined(separator: ", "))"])
             }
-            if !again { return }
+            if !more { return }
         }
     }
 
@@ -59,12 +72,12 @@ final class KeptAsideFolds: Sendable {
     func retryWhenDue() async {
         while !Task.isCancelled {
             do { try await Task.sleep(for: .seconds(1)) } catch { return }
-            let due = state.withLock { state in
-                guard let due = state.due, due <= .now else { return false }
+            let names = state.withLock { state -> Set<String> in
+                guard let due = state.due, due.at <= .now else { return [] }
                 state.due = nil
-                return true
+                return due.names
             }
-            if due { await fold() }
+            await fold(names)
         }
     }
 }

@@ -207,7 +207,10 @@ final class PeerSession: @unchecked Sendable {
                 return .repairPageRead(changes: page.changes, next: page.next)
             }
         case .mergeKeptAside:
-            track { await self.node.keptAsideFolds.fold() }
+            // The files kept aside as the sync ends are the ones it clears
+            // (one a join names later waits for a sync of its own).
+            let folds = node.keptAsideFolds, cleared = folds.clearedBySync()
+            track { await folds.fold(cleared) }
         case .takeRevocations(let list):
             let peerName = peer.name
             track { await self.node.takeRevocations(list, from: peerName) }

@@ -11,14 +11,14 @@ import TestSupport
 struct KeptAsideRetryTests {
     @Test func theWaitsDoubleFromFiveSecondsToFiveMinutesAndAFoldThatEndsOtherwiseStartsThemAgain() {
         var retry = KeptAsideRetry()
-        let stopped = KeptAsideFold(stoppedByPassingFailure: 1)
+        let stopped = KeptAsideFold(stoppedByPassingFailure: ["a"])
         let waits = (0..<9).map { _ in retry.after(stopped) }
         #expect(waits == [5_000, 10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000, 300_000])
         #expect(retry.after(KeptAsideFold()) == nil)
         #expect(retry.after(stopped) == 5_000)
         // A file that will not open is not tried again before the next session.
-        #expect(retry.after(KeptAsideFold(keptForOtherReasons: 1)) == nil)
-        #expect(retry.after(KeptAsideFold(stoppedByPassingFailure: 1, keptForOtherReasons: 1)) == 5_000)
+        #expect(retry.after(KeptAsideFold(keptForOtherReasons: ["b"])) == nil)
+        #expect(retry.after(KeptAsideFold(stoppedByPassingFailure: ["a"], keptForOtherReasons: ["b"])) == 5_000)
     }
 
     /// A restore kept 300 unsynced records aside; the live store's disk is
@@ -43,9 +43,11 @@ struct KeptAsideRetryTests {
     @Test func aFoldAFullDiskStoppedSaysSoAndGoesThroughOnceThereIsRoom() throws {
         let (dir, data, store) = try restoredOnAFullDisk()
         defer { withExtendedLifetime(dir) {} }
+        let names = Snapshots.keptAside(in: data.url)
+        #expect(names.count == 1)
         let stopped = Snapshots.mergeAndRemoveKeptAside(into: store, logger: Logger(label: "test"))
-        #expect(stopped == KeptAsideFold(stoppedByPassingFailure: 1))
-        #expect(Snapshots.keptAside(in: data.url).count == 1)
+        #expect(stopped == KeptAsideFold(stoppedByPassingFailure: names))
+        #expect(Snapshots.keptAside(in: data.url) == names)
 
         try store.capFileGrowth(false)
         #expect(Snapshots.mergeAndRemoveKeptAside(into: store, logger: Logger(label: "test")) == KeptAsideFold())
@@ -58,7 +60,7 @@ struct KeptAsideRetryTests {
         let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
         let (store, _) = try data.openStore(deviceID: "DEV-A")
         try Data(repeating: 0x5A, count: 8_192).write(to: data.url.appendingPathComponent(Snapshots.keptAsidePrefix + "damaged"))
-        #expect(Snapshots.mergeAndRemoveKeptAside(into: store, logger: Logger(label: "test")) == KeptAsideFold(keptForOtherReasons: 1))
+        #expect(Snapshots.mergeAndRemoveKeptAside(into: store, logger: Logger(label: "test")) == KeptAsideFold(keptForOtherReasons: [Snapshots.keptAsidePrefix + "damaged"]))
     }
 
     /// The daemon's driver: the session's fold stops on the full disk; once
@@ -67,7 +69,7 @@ struct KeptAsideRetryTests {
         let (dir, data, store) = try restoredOnAFullDisk()
         defer { withExtendedLifetime(dir) {} }
         let folds = KeptAsideFolds(store: store, logger: Logger(label: "test"))
-        await folds.fold()
+        await folds.fold(folds.clearedBySync())
         #expect(Snapshots.keptAside(in: data.url).count == 1)
         try store.capFileGrowth(false)
         let retries = Task { await folds.retryWhenDue() }
@@ -75,5 +77,57 @@ struct KeptAsideRetryTests {
         let merged = try await eventually(timeout: .seconds(20), every: .milliseconds(100)) { Snapshots.keptAside(in: data.url).isEmpty }
         #expect(merged)
         #expect(try store.record(ref("countries/x0")) != nil)
+    }
+
+    /// A retry merges only the files the sync cleared: one kept aside
+    /// since (a join's) waits for a sync of its own (replication-model §7).
+    @Test func aRetryLeavesAFileKeptAsideSinceTheSyncForTheNextSync() async throws {
+        let (dir, data, store) = try restoredOnAFullDisk()
+        defer { withExtendedLifetime(dir) {} }
+        let folds = KeptAsideFolds(store: store, logger: Logger(label: "test"))
+        await folds.fold(folds.clearedBySync())
+        let first = try #require(Snapshots.keptAside(in: data.url).first)
+        let later = Snapshots.keptAsidePrefix + "later"
+        try FileManager.default.copyItem(atPath: data.url.appendingPathComponent(first).path, toPath: data.url.appendingPathComponent(later).path)
+        try store.capFileGrowth(false)
+        let retries = Task { await folds.retryWhenDue() }
+        defer { retries.cancel() }
+        let merged = try await eventually(timeout: .seconds(20), every: .milliseconds(100)) { Snapshots.keptAside(in: data.url) == [later] }
+        #expect(merged, "\(Snapshots.keptAside(in: data.url))")
+        await folds.fold(folds.clearedBySync())
+        #expect(Snapshots.keptAside(in: data.url).isEmpty)
+    }
+
+    /// A real full disk (a small tmpfs): the copy's open, not only the
+    /// merge's writes, fails there; the fold says it was stopped by a
+    /// passing failure, and goes through once there is room.
+    @Test(.enabled(if: SmallDisk.available, "needs root to mount a small tmpfs"))
+    func onARealFullDiskTheFoldIsStoppedForAPassingCause() throws {
+        let disk = try #require(SmallDisk(megabytes: 24))
+        let data = DataDirectory(url: disk.url.appendingPathComponent("data"))
+        let snapshot = disk.url.appendingPathComponent("s.syncsnap")
+        do {
+            let (store, _) = try data.openStore(deviceID: "DEV-A")
+            try Snapshots.create(from: store, to: snapshot)
+            try store.create(ref("countries/xx"), [.set("name", .text("unsynced"))], author: "ana")
+        }
+        _ = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
+        let store = try Store(path: data.databasePath, deviceID: "DEV-A")
+        let names = Snapshots.keptAside(in: data.url)
+        #expect(names.count == 1)
+        // Fill what is left of the disk.
+        let filler = disk.url.appendingPathComponent("filler")
+        FileManager.default.createFile(atPath: filler.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: filler)
+        let chunk = Data(count: 64 << 10)
+        while (try? handle.write(contentsOf: chunk)) != nil {}
+        try? handle.close()
+        let stopped = Snapshots.mergeAndRemoveKeptAside(into: store, logger: Logger(label: "test"))
+        #expect(stopped == KeptAsideFold(stoppedByPassingFailure: names))
+        #expect(Snapshots.keptAside(in: data.url) == names)
+
+        try FileManager.default.removeItem(at: filler)
+        #expect(Snapshots.mergeAndRemoveKeptAside(into: store, logger: Logger(label: "test")) == KeptAsideFold())
+        #expect(try store.record(ref("countries/xx"))?.value("name") == .text("unsynced"))
     }
 }
