@@ -4,41 +4,6 @@ import Testing
 @testable import SyncCore
 import TestSupport
 
-/// A small tmpfs the test mounts itself (root only: CI runs as root; elsewhere
-/// the suite is skipped with the reason).
-final class SmallDisk {
-    let url: URL
-
-    init?(megabytes: Int) {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("syncd-small-disk-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        guard Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", url.path]) == 0 else {
-            try? FileManager.default.removeItem(at: url)
-            return nil
-        }
-    }
-
-    /// Makes room: the fault goes away.
-    func grow(to megabytes: Int) -> Bool { Self.run("/bin/mount", ["-o", "remount,size=\(megabytes)m", url.path]) == 0 }
-
-    deinit {
-        _ = Self.run("/bin/umount", ["-l", url.path])
-        try? FileManager.default.removeItem(at: url)
-    }
-
-    static func run(_ tool: String, _ arguments: [String]) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return -1 }
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-
-    static let available: Bool = SmallDisk(megabytes: 1) != nil
-}
-
 @Suite("A full disk (replication-model §4.2: nothing lost, nothing applied twice)", .serialized, .timeLimit(.minutes(5)),
        .enabled(if: SmallDisk.available, "needs root to mount a small tmpfs"))
 struct DiskFullTests {
