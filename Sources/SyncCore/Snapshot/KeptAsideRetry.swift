@@ -24,24 +24,23 @@ public struct KeptAsideFold: Sendable, Equatable {
 
     /// Whether the failure `error` of a merge passes by itself: SQLite's
     /// full disk, busy, locked, interrupted or out-of-memory
-    /// (`ReadFailure.passes`), the file system's full disk or quota; or any
-    /// failure while the file system holding the database is short of
-    /// space (`spaceShort`). A real full disk often shows as something else:
-    /// the copy's open fails making its WAL index or journal (an I/O error,
-    /// wrapped by the store's open), before anything is written.
-    public static func passes(_ error: any Error, spaceShort: Bool) -> Bool {
-        if spaceShort || ReadFailure.passes(error) { return true }
-        if let error = error as? POSIXError { return [.ENOSPC, .EDQUOT, .EBUSY, .EAGAIN, .EINTR].contains(error.code) }
-        return false
+    /// (`ReadFailure.passes`); or SQLite's I/O or cannot-open error while
+    /// the file system holding the database has less than
+    /// `shortOfSpaceBytes` free (`freeBytes`, nil when unknown): a real full
+    /// disk often fails the copy's open that way (its WAL index, its
+    /// journal) before anything is written. Anything else — a file that is
+    /// no database, a damaged one, another dataset — is not tried again
+    /// before the next session's sync, however full the disk. (A full quota
+    /// shows as an I/O error that free space does not explain: not passing.)
+    public static func passes(_ error: any Error, freeBytes: UInt64?) -> Bool {
+        if ReadFailure.passes(error) { return true }
+        guard let error = error as? DatabaseError, [.SQLITE_IOERR, .SQLITE_CANTOPEN].contains(error.resultCode) else { return false }
+        guard let freeBytes else { return false }
+        return freeBytes < shortOfSpaceBytes
     }
 
-    /// Free space below which a failed merge counts as stopped by a full
-    /// disk: the copy's size plus 64 MiB (room for its WAL index, a journal
-    /// and the merge's own pages).
-    public static func spaceIsShort(free: UInt64?, copyBytes: UInt64) -> Bool {
-        guard let free else { return false }
-        return free < copyBytes + 64 << 20
-    }
+    /// Free space below which an I/O error counts as a full disk: 16 MiB.
+    public static let shortOfSpaceBytes: UInt64 = 16 << 20
 }
 
 /// When a fold that a passing failure stopped is tried again

@@ -356,9 +356,11 @@ extension Snapshots {
                 // (synchronous = NORMAL) are in the WAL, which a power cut
                 // could take while keeping the removal below.
                 do { try store.syncCommittedToDisk() } catch {
-                    logger.warning("merged the database kept aside by a restore, but could not make the merge durable; the copy is kept and merged again (no change) after the next sync", metadata: [
+                    logger.warning("merged the database kept aside by a restore, but could not make the merge durable; the copy is kept and merged again (no change) after the next sync, or sooner when the disk was full", metadata: [
                         "file": "\(name)", "error": "\(error)"])
-                    fold.keptForOtherReasons.append(name)
+                    // The last page of a full disk fails it too: tried again
+                    // then (a merge again that changes nothing).
+                    if ReadFailure.passes(error) { fold.stoppedByPassingFailure.append(name) } else { fold.keptForOtherReasons.append(name) }
                     continue
                 }
                 // Tables, views, triggers and added columns of the analyst's
@@ -383,13 +385,14 @@ extension Snapshots {
                 try? AtomicFile.syncDirectory(of: path)
             } catch {
                 // A real full disk often fails the copy's open (its WAL
-                // index, its journal) before anything is written: the free
-                // space says what the error may not.
-                let copyBytes = ["", "-wal"].reduce(UInt64(0)) { $0 + UInt64((try? FileManager.default.attributesOfItem(atPath: path + $1)[.size] as? Int) ?? 0) }
-                let short = KeptAsideFold.spaceIsShort(free: FreeSpace.bytes(at: directory.path), copyBytes: copyBytes)
-                if KeptAsideFold.passes(error, spaceShort: short) { fold.stoppedByPassingFailure.append(name) } else { fold.keptForOtherReasons.append(name) }
-                logger.warning("could not merge the database kept aside by a restore; it is kept", metadata: ["file": "\(name)", "error": "\(error)",
-                                                                                                             "disk_short_of_space": "\(short)"])
+                // index, its journal) with an I/O error before anything is
+                // written: the free space says what the error does not.
+                let free = FreeSpace.bytes(at: directory.path)
+                let passes = KeptAsideFold.passes(error, freeBytes: free)
+                if passes { fold.stoppedByPassingFailure.append(name) } else { fold.keptForOtherReasons.append(name) }
+                logger.warning("could not merge the database kept aside by a restore; it is kept", metadata: [
+                    "file": "\(name)", "error": "\(error)", "free_mb": "\(free.map { "\($0 >> 20)" } ?? "?")",
+                    "tried_again": "\(passes ? "by itself, soon" : "after the next session's sync")"])
             }
         }
         return fold
@@ -444,6 +447,15 @@ extension Snapshots {
     /// from the replica recorded in it; returns the slots that changed.
     static func mergeKeptAside(at path: String, into store: Store) throws -> Int {
         let replica = try DatabaseQueue(path: path).read { try $0.replicaID() }
+        // The copy in WAL mode on a connection of its own first: on a full
+        // disk that fails with SQLite's own error, which the fold reads
+        // (the store's open would wrap it in one of its own).
+        let queue = try DatabaseQueue(path: path)
+        let mode = try queue.writeWithoutTransaction { try String.fetchOne($0, sql: "PRAGMA journal_mode = WAL") }
+        try queue.close()
+        guard mode?.lowercased() == "wal" else {
+            throw DatabaseError(resultCode: .SQLITE_IOERR, message: "SQLite left the copy kept aside in \(mode ?? "no") journal mode, not WAL")
+        }
         let source = try Store(path: path, schema: store.seed)
         var cursor: UInt64 = 0
         var changed = 0

@@ -34,16 +34,23 @@ final class KeptAsideFolds: Sendable {
     /// fold (`fold`). Called when the sync ends, before anything is awaited.
     func clearedBySync() -> Set<String> { Set(Snapshots.keptAside(in: directory)) }
 
-    /// Folds `names` now, or once the fold under way ends.
-    func fold(_ names: Set<String>) async {
-        guard !names.isEmpty else { return }
+    /// Folds `names` now, or once the fold under way ends. The folds run on
+    /// a task of their own, not the caller's: a session that asked is not
+    /// held open by later ones. Returns that task when this call started it.
+    @discardableResult
+    func fold(_ names: Set<String>) -> Task<Void, Never>? {
+        guard !names.isEmpty else { return nil }
         let starts = state.withLock { state in
             state.waiting.formUnion(names)
             if state.running { return false }
             state.running = true
             return true
         }
-        guard starts else { return }
+        guard starts else { return nil }
+        return Task { await self.foldWhileWaiting() }
+    }
+
+    private func foldWhileWaiting() async {
         let store = self.store, logger = self.logger
         while true {
             let batch = state.withLock { state in
@@ -77,7 +84,7 @@ final class KeptAsideFolds: Sendable {
                 state.due = nil
                 return due.names
             }
-            await fold(names)
+            await fold(names)?.value
         }
     }
 }

@@ -209,8 +209,7 @@ final class PeerSession: @unchecked Sendable {
         case .mergeKeptAside:
             // The files kept aside as the sync ends are the ones it clears
             // (one a join names later waits for a sync of its own).
-            let folds = node.keptAsideFolds, cleared = folds.clearedBySync()
-            track { await folds.fold(cleared) }
+            node.keptAsideFolds.fold(node.keptAsideFolds.clearedBySync())
         case .takeRevocations(let list):
             let peerName = peer.name
             track { await self.node.takeRevocations(list, from: peerName) }
