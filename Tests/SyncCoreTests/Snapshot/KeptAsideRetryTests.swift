@@ -26,16 +26,11 @@ struct KeptAsideRetryTests {
     /// full when the fold runs.
     func restoredOnAFullDisk() throws -> (dir: TemporaryDirectory, data: DataDirectory, store: Store) {
         let dir = TemporaryDirectory()
-        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
-        let snapshot = dir.url.appendingPathComponent("s.syncsnap")
-        do {
-            let (store, _) = try data.openStore(deviceID: "DEV-A")
-            try Snapshots.create(from: store, to: snapshot)
+        let data = try restoredAfterUnsyncedWrites(in: dir.url) { store in
             for number in 0..<300 {
                 try store.create(ref("countries/x\(number)"), [.set("name", .text(String(repeating: "unsynced \(number) ", count: 20)))], author: "ana")
             }
         }
-        _ = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
         let store = try Store(path: data.databasePath, deviceID: "DEV-A")
         try store.capFileGrowth(true)
         return (dir, data, store)
@@ -107,14 +102,7 @@ struct KeptAsideRetryTests {
     @Test(.enabled(if: SmallDisk.available, "needs root to mount a small tmpfs"))
     func onARealFullDiskTheFoldIsStoppedForAPassingCause() throws {
         let disk = try #require(SmallDisk(megabytes: 24))
-        let data = DataDirectory(url: disk.url.appendingPathComponent("data"))
-        let snapshot = disk.url.appendingPathComponent("s.syncsnap")
-        do {
-            let (store, _) = try data.openStore(deviceID: "DEV-A")
-            try Snapshots.create(from: store, to: snapshot)
-            try store.create(ref("countries/xx"), [.set("name", .text("unsynced"))], author: "ana")
-        }
-        _ = try Snapshots.restore(snapshot, into: data, deviceID: "DEV-A")
+        let data = try restoredAfterUnsyncedWrites(in: disk.url) { try $0.create(ref("countries/xx"), [.set("name", .text("unsynced"))], author: "ana") }
         let store = try Store(path: data.databasePath, deviceID: "DEV-A")
         let names = Snapshots.keptAside(in: data.url)
         #expect(names.count == 1)

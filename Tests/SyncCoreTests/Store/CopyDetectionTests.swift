@@ -98,14 +98,8 @@ struct CopyDetectionTests {
 
     @Test func writesAfterTheSnapshotComeBackFromTheKeptAsideDatabase() throws {
         let dir = TemporaryDirectory()
-        let data = DataDirectory(url: dir.url.appendingPathComponent("data"))
-        do {
-            let (store, _) = try data.openStore(deviceID: "DEV-A")
-            try Snapshots.create(from: store, to: dir.url.appendingPathComponent("s.syncsnap"))
-            // Never synced to any peer: only the current file has it.
-            try store.create(ref("countries/xx"), [.set("name", .text("unsynced"))], author: "ana")
-        }
-        _ = try Snapshots.restore(dir.url.appendingPathComponent("s.syncsnap"), into: data, deviceID: "DEV-A")
+        // Never synced to any peer: only the current file has it.
+        let data = try restoredAfterUnsyncedWrites(in: dir.url) { try $0.create(ref("countries/xx"), [.set("name", .text("unsynced"))], author: "ana") }
         let restored = try Store(path: data.databasePath, deviceID: "DEV-A")
         #expect(try restored.record(ref("countries/xx")) == nil)
         Snapshots.mergeAndRemoveKeptAside(into: restored, logger: Logger(label: "test"))
