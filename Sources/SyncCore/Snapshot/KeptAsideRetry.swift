@@ -33,6 +33,10 @@ public struct KeptAsideFold: Sendable, Equatable {
     /// before the next session's sync, however full the disk. (A full quota
     /// shows as an I/O error that free space does not explain: not passing.)
     public static func passes(_ error: any Error, freeBytes: UInt64?) -> Bool {
+        // The store's open names SQLite's error: judged as that error.
+        if case StoreError.cannotOpenDatabase(_, _, let code) = error {
+            return passes(DatabaseError(resultCode: ResultCode(rawValue: code)), freeBytes: freeBytes)
+        }
         if ReadFailure.passes(error) { return true }
         guard let error = error as? DatabaseError, [.SQLITE_IOERR, .SQLITE_CANTOPEN].contains(error.resultCode) else { return false }
         guard let freeBytes else { return false }

@@ -379,7 +379,10 @@ extension Snapshots {
                     }
                     continue
                 }
-                for suffix in [""] + Store.databaseCompanions + [".counter"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+                // The companions first: a stop in between leaves the main
+                // file, which the next fold merges (no change) and removes
+                // with them, not companions that nothing lists.
+                for suffix in Store.databaseCompanions + [".counter", ""] { try? FileManager.default.removeItem(atPath: path + suffix) }
                 logger.info("merged and removed the database kept aside by a restore: a sync has succeeded since", metadata: [
                     "file": "\(name)", "slots_changed": "\(changed)"])
                 try? AtomicFile.syncDirectory(of: path)
@@ -447,14 +450,20 @@ extension Snapshots {
     /// from the replica recorded in it; returns the slots that changed.
     static func mergeKeptAside(at path: String, into store: Store) throws -> Int {
         let replica = try DatabaseQueue(path: path).read { try $0.replicaID() }
-        // The copy in WAL mode on a connection of its own first: on a full
-        // disk that fails with SQLite's own error, which the fold reads
-        // (the store's open would wrap it in one of its own).
+        // The copy in WAL mode, its WAL and WAL index made, on a connection
+        // of its own that stays open while the store opens it: on a full
+        // disk these fail with SQLite's own error, which the fold reads,
+        // and the store's open (which would wrap an error in one of its
+        // own) finds a WAL there and writes nothing to set one up.
         let queue = try DatabaseQueue(path: path)
-        let mode = try queue.writeWithoutTransaction { try String.fetchOne($0, sql: "PRAGMA journal_mode = WAL") }
-        try queue.close()
+        defer { try? queue.close() }
+        let mode = try queue.writeWithoutTransaction { db in
+            let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+            _ = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master")
+            return mode
+        }
         guard mode?.lowercased() == "wal" else {
-            throw DatabaseError(resultCode: .SQLITE_IOERR, message: "SQLite left the copy kept aside in \(mode ?? "no") journal mode, not WAL")
+            throw DatabaseError(resultCode: .SQLITE_ERROR, message: "SQLite left the copy kept aside in \(mode ?? "no") journal mode, not WAL")
         }
         let source = try Store(path: path, schema: store.seed)
         var cursor: UInt64 = 0

@@ -157,7 +157,7 @@ public final class Store: Sendable {
         do {
             try StoreTables.migrator().migrate(pool)
         } catch {
-            throw StoreError.cannotOpen(path: path, reason: "\(error)")
+            throw StoreError.cannotOpening(path: path, error)
         }
         if movingFromFormatOne {
             logger.notice("moved the database to format 2", metadata: ["path": "\(path)", "seconds": "\(String(format: "%.1f", Date().timeIntervalSince(started)))"])
@@ -287,7 +287,7 @@ public final class Store: Sendable {
             return readOnly ? try DatabaseQueue(path: path, configuration: configuration)
                             : try DatabasePool(path: path, configuration: configuration)
         } catch {
-            throw StoreError.cannotOpen(path: path, reason: "\(error)")
+            throw StoreError.cannotOpening(path: path, error)
         }
     }
 

@@ -1,3 +1,5 @@
+import GRDB
+
 /// What the store refuses, each message naming the record or file and the fix.
 public enum StoreError: Error, Equatable, CustomStringConvertible {
     case recordNotFound(RecordRef)
@@ -8,6 +10,10 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case invalidEdit(String)
     case unsupportedFormat(path: String, found: Int, supported: Int)
     case cannotOpen(path: String, reason: String)
+    /// SQLite's error (its extended result code kept) opening the database:
+    /// said as `cannotOpen` is, and told apart where a full disk or a lock
+    /// must be (`KeptAsideFold.passes`).
+    case cannotOpenDatabase(path: String, reason: String, code: Int32)
     /// A received batch broke a limit of `ReceiveLimits`; nothing of it was stored.
     case batchRefused(BatchRefusal)
     /// The sending session's replica id is now bound to another device.
@@ -38,7 +44,7 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
             return reason
         case .unsupportedFormat(let path, let found, let supported):
             return "database \(path) has format \(found), this build reads up to \(supported): upgrade syncd/syncctl."
-        case .cannotOpen(let path, let reason):
+        case .cannotOpen(let path, let reason), .cannotOpenDatabase(let path, let reason, _):
             return "cannot open database \(path): \(reason)"
         case .bindingMoved(let replica, let device):
             return "replica id \(replica) is now bound to device \(device), which proved it: this session had claimed it without proof"
@@ -53,5 +59,13 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
         case .valueTooLarge(let key, let bytes, let limit):
             return "the value for \(key) is \(bytes) bytes, more than the limit of \(limit): shorten it, or keep the long text in a source's url."
         }
+    }
+}
+
+extension StoreError {
+    /// `cannotOpen`, or `cannotOpenDatabase` for SQLite's own error.
+    static func cannotOpening(path: String, _ error: any Error) -> StoreError {
+        guard let error = error as? DatabaseError else { return .cannotOpen(path: path, reason: "\(error)") }
+        return .cannotOpenDatabase(path: path, reason: "\(error)", code: error.extendedResultCode.rawValue)
     }
 }
