@@ -90,12 +90,13 @@ extension Integration {
 
         /// A write on one daemon is visible on a connected peer within a second.
         ///
-        /// The aim is the median. The tail is bounded loosely: this suite
-        /// shares two cores with the simulator's, and a write has twice
-        /// waited 2.0 and 3.7 s for a core there (CI of fc9da35 and 831df59)
-        /// while the other 19 took under 0.1 s. At most one write of the 20
-        /// may take over a second, none over five; a slow one prints both
-        /// daemons' last log lines so the next one can be told apart from load.
+        /// The writes and the polling run on a thread of their own: in the
+        /// test process the simulator's suite holds the cooperative pool's
+        /// threads for seconds at a time, and a poll waiting for one measured
+        /// that, not the daemons (CI of 884d3a7: a write b's daemon merged in
+        /// the second it was made was seen 7.8 s later). The aim is the
+        /// median; at most one write of the 20 may take over a second, none
+        /// over five; a slow one prints both daemons' last log lines.
         @Test func writesAreVisibleOnAConnectedPeerWithinASecond() async throws {
             let a = try DaemonProcess("a", in: root), b = try DaemonProcess("b", in: root)
             for daemon in [a, b] { try await daemon.start() }
@@ -103,28 +104,41 @@ extension Integration {
             try await a.waitUntilInSync()
             try await b.waitUntilInSync()
             let writer = try a.store(), reader = try b.store()
-            var latencies: [Double] = []
-            for round in 0..<20 {
-                let text = "latency probe \(round)"
-                let started = ContinuousClock.now
-                try writer.update(ref("countries/cn"), [.set("notes", .text(text))], author: "a")
-                let seen = try await eventually(timeout: .seconds(5), every: .milliseconds(5)) {
-                    try reader.record(ref("countries/cn"))?.value("notes") == .text(text)
+            let cn = ref("countries/cn")
+            let rounds = try await onOwnThread { () throws -> [(seconds: Double, seen: Bool)] in
+                var rounds: [(seconds: Double, seen: Bool)] = []
+                for round in 0..<20 {
+                    let text = "latency probe \(round)"
+                    let started = ContinuousClock.now
+                    try writer.update(cn, [.set("notes", .text(text))], author: "a")
+                    var seen = false
+                    while !seen && ContinuousClock.now - started < .seconds(5) {
+                        seen = try reader.record(cn)?.value("notes") == .text(text)
+                        if !seen { Thread.sleep(forTimeInterval: 0.005) }
+                    }
+                    rounds.append(((ContinuousClock.now - started).seconds, seen))
                 }
-                #expect(seen)
-                let latency = (ContinuousClock.now - started).seconds
-                latencies.append(latency)
-                if latency > 1.0 {
-                    print("write \(round) took \(Int(latency * 1_000)) ms; a's log:\n\(a.log(last: 8))\nb's log:\n\(b.log(last: 8))")
-                }
+                return rounds
             }
-            latencies.sort()
+            #expect(rounds.allSatisfy { $0.seen })
+            for (round, result) in rounds.enumerated() where result.seconds > 1.0 {
+                print("write \(round) took \(Int(result.seconds * 1_000)) ms")
+            }
+            let latencies = rounds.map(\.seconds).sorted()
             let median = latencies[latencies.count / 2]
             print("write visibility on a connected peer: median \(Int(median * 1_000)) ms, second slowest \(Int(latencies[latencies.count - 2] * 1_000)) ms, max \(Int(latencies.last! * 1_000)) ms over \(latencies.count) writes")
+            if latencies.last! > 1.0 { print("a's log:\n\(a.log(last: 30))\nb's log:\n\(b.log(last: 30))") }
             #expect(median < 1.0)
             #expect(latencies[latencies.count - 2] < 1.0, "more than one write of \(latencies.count) took over a second")
             #expect(latencies.last! < 5.0)
             for daemon in [a, b] { try await daemon.stop() }
+        }
+
+        /// Runs `body` on a thread of its own, not one of the cooperative pool.
+        func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+            try await withCheckedThrowingContinuation { continuation in
+                Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+            }
         }
 
         /// When only one side writes, the other's feed advances only over echoes
