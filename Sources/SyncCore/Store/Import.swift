@@ -66,6 +66,11 @@ extension Store {
                 for (field, cell) in row.cells.sorted(by: { $0.key < $1.key }) {
                     switch cell {
                     case .scalar(let value):
+                        // No value over the empty text (a JSON file may give
+                        // one): the same empty cell in a CSV file, which
+                        // cannot tell them apart, so an export of it reads
+                        // back unchanged (docs/interchange.md).
+                        if value == .null, case .text(let stored) = current.value(field), stored.utf8.isEmpty { continue }
                         if collection.field(field)?.isRequired == true, value == .null {
                             problems.append(RowError(origin: row.origin, message: "\(field) is required and cannot be emptied"))
                             continue

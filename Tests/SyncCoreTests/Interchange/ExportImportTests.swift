@@ -35,4 +35,27 @@ struct ExportImportTests {
         #expect(changed.changed == 1)
         #expect(try store.record(ref("countries/cn"))?.value("notes") == .text("14"))
     }
+
+    /// A JSON file may give a field the empty text (a required name too);
+    /// a CSV file cannot tell it from no value, and its export reads back
+    /// as no value: unchanged, not refused as a required field emptied
+    /// (found by fuzz-import in the CI of 447faed).
+    @Test func anEmptyTextComesBackFromCSVUnchanged() throws {
+        let dir = TemporaryDirectory()
+        let store = try dir.store()
+        let json = #"[{"collection": "countries", "id": "cn", "fields": {"name": "", "notes": ""}}]"#
+        let created = try store.importRows(try RecordFile.parse(json, format: .json, collection: nil, schema: store.schema), author: "ana")
+        #expect(created.created == 1)
+        let collection = try #require(store.schema.collection("countries"))
+        let csv = RecordExport.csvLines(try store.list("countries"), collection: collection).map { $0 + "\n" }.joined()
+        #expect(csv.hasSuffix("\ncn,,,,\n"), "\(csv)")
+        let again = try store.importRows(try RecordFile.parse(csv, format: .csv, collection: "countries", schema: store.schema), author: "ana")
+        #expect(again.changed == 0 && again.created == 0 && again.unchanged == 1, "\(again)")
+        #expect(try store.record(ref("countries/cn"))?.value("name") == .text(""))
+        // Emptying a required name that holds text is still refused.
+        try store.update(ref("countries/cn"), [.set("name", .text("China"))], author: "ana")
+        #expect(throws: RecordFileErrors.self) {
+            try store.importRows(try RecordFile.parse(csv, format: .csv, collection: "countries", schema: store.schema), author: "ana")
+        }
+    }
 }
