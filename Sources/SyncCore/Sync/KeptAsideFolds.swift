@@ -4,7 +4,7 @@ import Synchronization
 
 /// The daemon's folds of the databases kept aside by a restore or a join
 /// (replication-model §7). A session that has synced clears the files
-/// kept aside at that moment (`afterSync`); only cleared files are merged,
+/// kept aside at that moment (`clearedBySync`); only cleared files are merged,
 /// so a file a join keeps aside later waits for a sync of its own. One fold
 /// runs at a time; files cleared while another runs are folded once that
 /// ends. The files a passing failure stopped (a full disk) are tried again
