@@ -20,11 +20,10 @@ final class SimReplica {
     var diskFullUntil: UInt64 = 0
     var diskFull: Bool { diskFullUntil > 0 }
     /// Its daemon's retries of a fold a full disk stopped (`KeptAsideFolds`):
-    /// the schedule, when the next is due (virtual ms) and of which files; a
-    /// restart resets them.
+    /// the schedule (with the files it retries) and when the next is due
+    /// (virtual ms); a restart resets them.
     var foldRetry = KeptAsideRetry()
     var foldRetryDue: UInt64?
-    var foldRetryNames: Set<String> = []
     var name: String { "r\(index)" }
 
     init(index: Int, device: DeviceID, directory: URL, random: SeededRandom, world: WorldClock) {
@@ -70,7 +69,6 @@ final class SimReplica {
         epoch += 1
         foldRetry = KeptAsideRetry()
         foldRetryDue = nil
-        foldRetryNames = []
     }
 
     /// A crash: the store object is dropped without a goodbye. Work it had

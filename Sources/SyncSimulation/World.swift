@@ -195,7 +195,7 @@ final class World {
             let replica = replicas[index]
             guard replica.epoch == epoch, replica.foldRetryDue == now, let store = replica.store else { return }
             replica.foldRetryDue = nil
-            mergeKeptAside(replica, store: store, only: replica.foldRetryNames)
+            mergeKeptAside(replica, store: store, only: replica.foldRetry.names)
         case .heal:
             heal()
         case .check:
@@ -501,10 +501,8 @@ final class World {
         // merge only adds to states: a part merged is no harm): the daemon
         // tries again on `KeptAsideRetry`'s schedule, without waiting for
         // the next session (`KeptAsideFolds`).
-        let retried = replica.foldRetryNames.subtracting(batch).union(fold.stoppedByPassingFailure)
-        let delay = replica.foldRetry.after(KeptAsideFold(stoppedByPassingFailure: retried.sorted()))
+        let delay = replica.foldRetry.after(fold, of: batch)
         replica.foldRetryDue = delay.map { now + $0 }
-        replica.foldRetryNames = delay == nil ? [] : retried
         if let delay { schedule(.retryFold(replica: replica.index, epoch: replica.epoch), in: delay) }
         if !left().isEmpty, replica.diskFull {
             count("disk full: write refused")

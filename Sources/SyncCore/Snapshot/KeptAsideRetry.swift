@@ -63,6 +63,8 @@ public struct KeptAsideRetry: Sendable, Equatable {
 
     /// The wait before the next retry if the coming fold stops too.
     public private(set) var nextDelayMillis = firstDelayMillis
+    /// The files the next retry folds (`after(_:of:)`).
+    public private(set) var names: Set<String> = []
 
     public init() {}
 
@@ -75,5 +77,15 @@ public struct KeptAsideRetry: Sendable, Equatable {
         }
         defer { nextDelayMillis = min(nextDelayMillis * 2, Self.longestDelayMillis) }
         return nextDelayMillis
+    }
+
+    /// `after(_:)` for a fold of the files `batch`: the files to try again
+    /// (`names`) are those `fold` stopped, and those an earlier fold stopped
+    /// that this one did not fold. Both the daemon and the simulator keep them so.
+    public mutating func after(_ fold: KeptAsideFold, of batch: Set<String>) -> UInt64? {
+        let retried = names.subtracting(batch).union(fold.stoppedByPassingFailure)
+        let delay = after(KeptAsideFold(stoppedByPassingFailure: retried.sorted()))
+        names = delay == nil ? [] : retried
+        return delay
     }
 }

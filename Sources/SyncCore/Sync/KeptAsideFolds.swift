@@ -15,8 +15,8 @@ final class KeptAsideFolds: Sendable {
         /// Cleared and not folded yet.
         var waiting: Set<String> = []
         var retry = KeptAsideRetry()
-        /// The files to try again, and when.
-        var due: (at: ContinuousClock.Instant, names: Set<String>)?
+        /// When to try `retry.names` again.
+        var due: ContinuousClock.Instant?
     }
 
     private let state = Mutex(State())
@@ -59,10 +59,9 @@ final class KeptAsideFolds: Sendable {
             }
             let outcome = (try? await Blocking.run { Snapshots.mergeAndRemoveKeptAside(into: store, logger: logger, only: batch) }) ?? KeptAsideFold()
             let (delay, retried, more) = state.withLock { state in
-                // Files still to be tried again from an earlier fold stay so.
-                let retried = (state.due?.names.subtracting(batch) ?? []).union(outcome.stoppedByPassingFailure)
-                let delay = state.retry.after(KeptAsideFold(stoppedByPassingFailure: retried.sorted()))
-                state.due = delay.map { (.now + .milliseconds($0), retried) }
+                let delay = state.retry.after(outcome, of: batch)
+                let retried = state.retry.names
+                state.due = delay.map { .now + .milliseconds($0) }
                 let more = !state.waiting.isEmpty
                 if !more { state.running = false }
                 return (delay, retried, more)
@@ -80,9 +79,9 @@ final class KeptAsideFolds: Sendable {
         while !Task.isCancelled {
             do { try await Task.sleep(for: .seconds(1)) } catch { return }
             let names = state.withLock { state -> Set<String> in
-                guard let due = state.due, due.at <= .now else { return [] }
+                guard let due = state.due, due <= .now else { return [] }
                 state.due = nil
-                return due.names
+                return state.retry.names
             }
             await fold(names)?.value
         }
